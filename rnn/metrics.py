@@ -1,0 +1,171 @@
+"""The ``metrics.json`` contract: what one training run measured about itself.
+
+Written by ``python -m rnn train`` (training part) and ``python -m rnn bench`` (``inference``);
+read by ``costing``, the DAGs and the report. Readers check ``schema`` and ``schema_version``.
+
+Schema ``rnn-metrics`` version 1 (all times in seconds, sizes in bytes, rates per second)::
+
+    schema, schema_version        "rnn-metrics", 1
+    run_id                        id given by the caller (Airflow run id) or a random hex id
+    status                        "completed" | "interrupted" (stopped by SIGTERM after a checkpoint)
+    started_at, finished_at       ISO-8601 UTC of the first attempt's start and of this write
+    config                        TrainConfig as a dict
+    dataset                       uri, size_bytes, chars, vocab_size, sha256, train_tokens, val_tokens
+    model                         parameters, file_size_bytes (model.pt), file (its name)
+    training
+      epochs[]                    epoch (1-based), steps, tokens, wall_seconds, train_loss,
+                                  train_perplexity, val_loss, val_perplexity, tokens_per_s
+      total_wall_seconds          process wall time from start to the end of the last epoch, all attempts
+      train_seconds               time inside optimizer steps, all attempts
+      global_steps, tokens_processed, tokens_per_s (tokens_processed / train_seconds)
+      final_train_loss, final_val_loss, final_val_perplexity
+      peak_rss_bytes              peak resident set size of the training process (this attempt)
+      attempts                    processes that worked on the run (1 + number of resumes)
+      resumed_from_step           global step of the checkpoint this attempt resumed from, or null
+    host                          hostname, platform, python, torch, cpu_model, cpu_count,
+                                  torch_threads, memory_total_bytes
+    inference                     null until ``rnn bench`` ran, then: completion_chars, runs,
+                                  latency_ms {p50, p95, p99, mean, min, max} at batch 1,
+                                  throughput[] {batch_size, tokens_per_s, seconds}
+    compute                       null from rnn; the pipeline fills backend, instance_type, region,
+                                  market and, for cloud runs, attempts[] (instance_id, instance_type,
+                                  availability_zone, market, launched_at, terminated_at, interrupted)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import socket
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rnn import storage
+
+SCHEMA = "rnn-metrics"
+SCHEMA_VERSION = 1
+METRICS_FILENAME = "metrics.json"
+
+
+class MetricsError(ValueError):
+    """metrics.json is missing, unreadable or of another schema."""
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    epoch: int
+    steps: int
+    tokens: int
+    wall_seconds: float
+    train_loss: float
+    train_perplexity: float
+    val_loss: float
+    val_perplexity: float
+    tokens_per_s: float
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    hostname: str
+    platform: str
+    python: str
+    torch: str
+    cpu_model: str
+    cpu_count: int
+    torch_threads: int
+    memory_total_bytes: int
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    p50: float
+    p95: float
+    p99: float
+    mean: float
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class Throughput:
+    batch_size: int
+    tokens_per_s: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class InferenceBenchmark:
+    completion_chars: int
+    runs: int
+    latency_ms: LatencyStats
+    throughput: list[Throughput] = field(default_factory=list)
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if platform.system() == "Darwin" else peak * 1024)
+
+
+def host_info() -> HostInfo:
+    import torch
+
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = 0
+    return HostInfo(
+        hostname=socket.gethostname(),
+        platform=platform.platform(),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        cpu_model=cpu_model(),
+        cpu_count=os.cpu_count() or 1,
+        torch_threads=torch.get_num_threads(),
+        memory_total_bytes=int(memory),
+    )
+
+
+def to_jsonable(value: Any) -> Any:
+    return asdict(value) if hasattr(value, "__dataclass_fields__") else value
+
+
+def write_metrics(uri: str, metrics: dict[str, Any]) -> None:
+    storage.write_text_atomic(uri, json.dumps(metrics, indent=2, sort_keys=False) + "\n")
+
+
+def read_metrics(uri: str) -> dict[str, Any]:
+    try:
+        metrics = json.loads(storage.read_bytes(uri))
+    except FileNotFoundError as exc:
+        raise MetricsError(f"metrics file not found: {uri!r}; run `python -m rnn train` first") from exc
+    except json.JSONDecodeError as exc:
+        raise MetricsError(f"metrics file {uri!r} is not valid JSON: {exc}") from exc
+    check_schema(metrics, uri)
+    return metrics
+
+
+def check_schema(metrics: dict[str, Any], source: str = "metrics") -> None:
+    if metrics.get("schema") != SCHEMA or metrics.get("schema_version") != SCHEMA_VERSION:
+        raise MetricsError(
+            f"{source} has schema {metrics.get('schema')!r} v{metrics.get('schema_version')!r}; "
+            f"expected {SCHEMA!r} v{SCHEMA_VERSION}"
+        )

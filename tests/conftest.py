@@ -1,0 +1,44 @@
+"""Shared fixtures. Airflow settings are isolated per test session before anything imports airflow."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Airflow reads its configuration when first imported: point it at a throwaway home now.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="rnn-cost-tests-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_SESSION_HOME / "airflow"))
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO_ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ.setdefault("RNN_PIPELINE_HOME", str(_SESSION_HOME / "pipeline"))
+os.environ["GX_ANALYTICS_ENABLED"] = "False"
+os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
+# No test talks to real AWS: any boto3 client without an explicit endpoint fails fast and offline.
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+os.environ.pop("AWS_PROFILE", None)
+sys.path.insert(0, str(REPO_ROOT / "plugins"))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> Path:
+    """~40 KB of varied English-like text built from the stdlib help topics (no third-party text)."""
+    from rnn.corpus import default_corpus_text
+
+    path = tmp_path / "tiny.txt"
+    path.write_text(default_corpus_text()[:40_000], encoding="utf-8")
+    return path

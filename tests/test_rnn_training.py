@@ -1,0 +1,177 @@
+"""Data, model, training, checkpoint/resume and instrumentation of the rnn package."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnn.checkpoint import CheckpointError, load_checkpoint
+from rnn.config import ConfigError, TrainConfig
+from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, default_corpus_text, read_corpus_bytes
+from rnn.data import Vocab, batchify, get_batch, split_tokens, steps_per_epoch
+from rnn.generate import ModelFileError, load_model, sample
+from rnn.metrics import SCHEMA, SCHEMA_VERSION, read_metrics
+from rnn.model import CharLSTM, count_parameters
+from rnn.train import train
+
+
+def tiny_config(corpus: Path, **overrides: object) -> TrainConfig:
+    values = dict(corpus_uri=str(corpus), seq_len=16, batch_size=4, embedding_dim=8, hidden_size=16,
+                  num_layers=2, epochs=2, max_steps_per_epoch=6, checkpoint_every_steps=2, log_every_steps=3)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_default_config_is_about_2_84_million_parameters() -> None:
+    config = TrainConfig()
+    vocab = len(set(default_corpus_text()))
+    params = count_parameters(CharLSTM.from_config(config, vocab))
+    assert abs(params - 2_840_000) / 2_840_000 < 0.01, params
+
+
+def test_default_corpus_is_built_offline_from_the_stdlib() -> None:
+    data = read_corpus_bytes(DEFAULT_CORPUS_URI)
+    text = data.decode("utf-8")
+    assert len(text) > 300_000
+    assert "assert" in text and "The" in text
+
+
+@pytest.mark.parametrize("uri", ["/nonexistent/corpus.txt", "builtin://nope"])
+def test_unreadable_corpus_names_the_uri(uri: str) -> None:
+    with pytest.raises(CorpusError, match="nonexistent|nope"):
+        read_corpus_bytes(uri)
+
+
+def test_corpus_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="directory"):
+        read_corpus_bytes(str(tmp_path))
+
+
+def test_vocab_round_trip_and_unknown_characters() -> None:
+    vocab = Vocab.from_text("hello world")
+    assert vocab.decode(vocab.encode("low")) == "low"
+    assert vocab.chars == sorted(set("hello world"))
+    with pytest.raises(ValueError, match="'z'"):
+        vocab.encode("zz")
+
+
+def test_batches_are_next_character_targets() -> None:
+    ids = torch.arange(100)
+    streams = batchify(ids, 4)
+    assert streams.shape == (4, 25)
+    x, y = get_batch(streams, 1, 5)
+    assert torch.equal(y, x + 1)
+    assert x[0, 0].item() == 5
+    assert steps_per_epoch(streams, 5) == 4
+
+
+def test_split_refuses_a_corpus_too_small_to_train() -> None:
+    with pytest.raises(CorpusError, match="too small"):
+        split_tokens(torch.arange(50), 0.1, seq_len=16, batch_size=4)
+
+
+@pytest.mark.parametrize("field,value", [("epochs", 0), ("epochs", -1), ("hidden_size", 0), ("batch_size", -3),
+                                         ("val_fraction", 0.0), ("learning_rate", 0.0), ("dropout", 1.0)])
+def test_invalid_config_names_field_and_value(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"{field}.*{value!r}"):
+        TrainConfig(**{field: value})
+
+
+def test_unknown_config_field_is_refused() -> None:
+    with pytest.raises(ConfigError, match="hiden_size"):
+        TrainConfig.from_dict({"hiden_size": 3})
+
+
+def test_training_writes_model_checkpoint_and_metrics(tmp_path: Path, tiny_corpus: Path) -> None:
+    result = train(tiny_config(tiny_corpus), str(tmp_path / "out"), run_id="run-1", progress=False, log=lambda _: None)
+    metrics = read_metrics(result.metrics_uri)
+    assert metrics["schema"] == SCHEMA and metrics["schema_version"] == SCHEMA_VERSION
+    assert metrics["run_id"] == "run-1" and metrics["status"] == "completed"
+    training = metrics["training"]
+    assert [e["epoch"] for e in training["epochs"]] == [1, 2]
+    for epoch in training["epochs"]:
+        assert epoch["steps"] == 6 and epoch["tokens"] == 6 * 4 * 16
+        assert epoch["wall_seconds"] > 0
+        assert math.isclose(epoch["val_perplexity"], math.exp(epoch["val_loss"]))
+    assert training["global_steps"] == 12
+    assert training["tokens_processed"] == 12 * 64
+    assert training["tokens_per_s"] > 0
+    assert training["total_wall_seconds"] >= training["train_seconds"] > 0
+    assert training["peak_rss_bytes"] > 50 * 2**20  # torch alone is bigger than this
+    assert training["final_val_loss"] == training["epochs"][-1]["val_loss"]
+    dataset = metrics["dataset"]
+    assert dataset["size_bytes"] == tiny_corpus.stat().st_size
+    assert dataset["vocab_size"] == len(set(tiny_corpus.read_text()))
+    assert len(dataset["sha256"]) == 64
+    assert metrics["model"]["file_size_bytes"] == (tmp_path / "out" / "model.pt").stat().st_size
+    assert metrics["model"]["parameters"] == count_parameters(load_model(result.model_uri).model)
+    assert metrics["host"]["cpu_count"] >= 1 and metrics["host"]["cpu_model"]
+    assert metrics["inference"] is None
+
+
+def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tmp_path: Path, tiny_corpus: Path) -> None:
+    config = tiny_config(tiny_corpus)
+    straight = train(config, str(tmp_path / "straight"), progress=False, log=lambda _: None)
+
+    first = train(config, str(tmp_path / "resumed"), progress=False, stop_after_global_step=5, log=lambda _: None)
+    assert first.interrupted and first.model_uri is None
+    assert load_checkpoint(first.checkpoint_uri)["state"]["global_step"] == 5
+    second = train(config, str(tmp_path / "resumed"), resume=True, progress=False, log=lambda _: None)
+
+    assert not second.interrupted
+    assert second.metrics["training"]["global_steps"] == straight.metrics["training"]["global_steps"] == 12
+    assert second.metrics["training"]["resumed_from_step"] == 5
+    assert second.metrics["training"]["attempts"] == 2
+    a = load_model(straight.model_uri).model.state_dict()
+    b = load_model(second.model_uri).model.state_dict()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    ckpt_a = load_checkpoint(straight.checkpoint_uri)["optimizer"]["state"]
+    ckpt_b = load_checkpoint(second.checkpoint_uri)["optimizer"]["state"]
+    for key in ckpt_a:
+        assert torch.equal(ckpt_a[key]["exp_avg"], ckpt_b[key]["exp_avg"])
+    assert second.metrics["training"]["final_val_loss"] == straight.metrics["training"]["final_val_loss"]
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path: Path, tiny_corpus: Path) -> None:
+    out = str(tmp_path / "run")
+    train(tiny_config(tiny_corpus), out, progress=False, stop_after_global_step=2, log=lambda _: None)
+    with pytest.raises(CheckpointError, match="hidden_size=16 in the checkpoint, 32 now"):
+        train(tiny_config(tiny_corpus, hidden_size=32), out, resume=True, progress=False, log=lambda _: None)
+
+
+def test_resume_refuses_a_corrupt_checkpoint_and_leaves_it(tmp_path: Path, tiny_corpus: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        train(tiny_config(tiny_corpus), str(out), resume=True, progress=False, log=lambda _: None)
+    assert (out / "checkpoint.pt").read_bytes() == b"not a checkpoint"
+    assert not (out / "metrics.json").exists()
+
+
+def test_generation_uses_the_saved_vocabulary(tmp_path: Path, tiny_corpus: Path) -> None:
+    result = train(tiny_config(tiny_corpus, epochs=1), str(tmp_path / "g"), progress=False, log=lambda _: None)
+    loaded = load_model(result.model_uri)
+    texts = sample(loaded.model, loaded.vocab, prompt="The ", length=50, batch_size=3,
+                   generator=torch.Generator().manual_seed(1))
+    assert len(texts) == 3 and all(len(t) == 50 for t in texts)
+    assert set("".join(texts)) <= set(loaded.vocab.chars)
+
+
+def test_loading_a_missing_or_foreign_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="not found"):
+        load_model(str(tmp_path / "missing.pt"))
+    bogus = tmp_path / "bogus.pt"
+    torch.save({"format": "something-else"}, bogus)
+    with pytest.raises(ModelFileError, match="not an rnn-model"):
+        load_model(str(bogus))
+
+
+def test_metrics_json_is_plain_json(tmp_path: Path, tiny_corpus: Path) -> None:
+    result = train(tiny_config(tiny_corpus, epochs=1), str(tmp_path / "m"), progress=False, log=lambda _: None)
+    assert json.loads(Path(result.metrics_uri).read_text())["config"]["hidden_size"] == 16
