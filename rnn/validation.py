@@ -48,7 +48,6 @@ LAYOUT_CHARS = "\n\r\t"
 
 # GX's SUMMARY result format: counts plus up to 20 example rows for column-map expectations
 _RESULT_FORMAT = "SUMMARY"
-_ROW_NOUN = {"characters": "characters", "lines": "lines"}
 
 
 @dataclass(frozen=True)
@@ -139,8 +138,8 @@ class CorpusValidationError(ValueError):
         ]
         lines += [f"  - {outcome.line()}" for outcome in failures]
         lines.append(
-            "Fix the corpus, or if the bounds do not fit your data, edit the suites in "
-            f"{DEFAULT_SUITE_DIR} (the minimum size can also be set per run with min_chars)."
+            "Fix the corpus; or, if a bound does not fit your data, edit the expectation suites "
+            "(include/expectations/ by default) or set the minimum size per run with min_chars."
         )
         super().__init__("\n".join(lines))
 
@@ -152,7 +151,9 @@ def validate_corpus(
     suite_dir: Path = DEFAULT_SUITE_DIR,
     sample_chars: int = SAMPLE_CHARS,
 ) -> CorpusValidation:
-    """Validate raw corpus bytes against the suites in ``suite_dir``; never raises on bad data.
+    """Validate raw corpus bytes against the suites in ``suite_dir``.
+
+    A bad corpus gives a failed :class:`CorpusValidation`, not an exception (see :func:`require_valid`).
 
     ``min_chars`` overrides the suite's ``min_chars`` parameter (its default lives in the
     characters suite's ``meta.parameter_defaults``). Corpora longer than ``sample_chars``
@@ -160,7 +161,9 @@ def validate_corpus(
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"validate_corpus takes the corpus as bytes, got {type(data).__name__}")
-    if min_chars is not None and (isinstance(min_chars, bool) or not isinstance(min_chars, int) or min_chars < 0):
+    if min_chars is not None and (
+        isinstance(min_chars, bool) or not isinstance(min_chars, int) or min_chars < 0
+    ):
         raise ValueError(f"min_chars must be a non-negative integer, got {min_chars!r}")
     if sample_chars < SAMPLE_CHUNKS:
         raise ValueError(f"sample_chars must be at least {SAMPLE_CHUNKS}, got {sample_chars!r}")
@@ -251,7 +254,7 @@ def _characters_table(text: str):
 
 # invalid bytes (lone surrogates) -> U+FFFD, one for one so line lengths are unchanged
 _REPLACE_INVALID_BYTES = {code: 0xFFFD for code in range(0xDC80, 0xDD00)}
-_INVALID_BYTE = re.compile("[\udc80-\udcff]")
+_INVALID_BYTE = re.compile(r"[\udc80-\udcff]")
 
 
 def _lines_table(pieces: list[str]):
@@ -320,8 +323,22 @@ def _run_gx(suite_docs: dict[str, dict], tables: dict, parameters: dict[str, Any
             .get_batch(batch_parameters={"dataframe": tables[table]})
         )
         result = batch.validate(suite, result_format=_RESULT_FORMAT, expectation_parameters=parameters)
-        results.append(result.to_json_dict())
+        results.append(_plain_json(result.to_json_dict()))
     return results
+
+
+def _plain_json(value: Any) -> Any:
+    """GX's to_json_dict() can leave numpy scalars behind (e.g. a numpy.bool ``success`` in
+    expect_column_quantile_values_to_be_between results); turn them into plain Python values."""
+    if isinstance(value, dict):
+        return {str(key): _plain_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(item) for item in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if hasattr(value, "item"):  # numpy scalar
+        return _plain_json(value.item())
+    return str(value)
 
 
 def _outcome(table: str, suite_name: str, result: dict, frame) -> ExpectationOutcome:
@@ -337,7 +354,7 @@ def _outcome(table: str, suite_name: str, result: dict, frame) -> ExpectationOut
             "element_count": details.get("element_count"),
             "unexpected_percent": details.get("unexpected_percent"),
             "examples": _examples(details, frame),
-            "unit": _ROW_NOUN.get(table, "rows"),
+            "unit": table,  # "characters" or "lines"
         }
     elif exception.get("raised_exception"):
         observed = {"error": exception.get("exception_message")}
@@ -360,7 +377,9 @@ def _examples(details: dict, frame) -> list[str]:
     if "code_point" in frame.columns and indices:
         code_points = frame["code_point"].to_numpy()
         labels = [
-            _char_label(chr(code_points[i])) for i in indices if isinstance(i, int) and 0 <= i < len(code_points)
+            _char_label(chr(code_points[i]))
+            for i in indices
+            if isinstance(i, int) and 0 <= i < len(code_points)
         ]
         return list(dict.fromkeys(labels))[:10]
     return [str(value) for value in details.get("partial_unexpected_list") or []][:10]
@@ -384,6 +403,8 @@ def _number(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
+        if value.is_integer():
+            return f"{int(value):,}"
         return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
     return str(value)
 
@@ -443,15 +464,15 @@ def _format_observed(observed: object) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> Path:
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
+    """Write to a temp file in the same directory, then rename: readers never see half a file."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with handle:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.replace(handle.name, path)
+        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; the report is meant to be read
+        os.replace(tmp_name, path)
     except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
+        Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
 

@@ -1,0 +1,72 @@
+"""One place for every name other systems see: MLflow experiments, metrics, tags, registry, assets."""
+
+from __future__ import annotations
+
+# MLflow experiments
+TRAINING_EXPERIMENT = "rnn-textgen"
+COST_EXPERIMENT = "rnn-cost-analysis"
+REGISTERED_MODEL = "rnn-textgen"
+
+# Tags on runs
+TAG_DAG_ID = "airflow.dag_id"
+TAG_RUN_ID = "airflow.run_id"
+TAG_SNAPSHOT_ID = "pricing.snapshot_id"
+TAG_COST_BASIS = "cost.basis"  # "estimate" (local run priced as if on the instance) | "billed-estimate"
+TAG_COST_DESCRIPTION = "cost.description"
+TAG_REGISTRY_DECISION = "registry.decision"  # "registered" | "not-registered"
+TAG_REGISTRY_REASON = "registry.reason"
+TAG_REGISTRY_VERSION = "registry.version"
+TAG_LOGGED_MODEL_ID = "model.logged_model_id"
+TAG_VALIDATION = "dataset.validation"  # "passed" | "failed"
+TAG_COMPUTE_BACKEND = "compute.backend"
+
+# Tags on registered model versions
+VERSION_TAG_VAL_LOSS = "val_loss"
+VERSION_TAG_RUN_ID = "mlflow.source_run_id"
+
+# Metrics: cost of the training run (at the price paid / estimated for the configured market)
+COST_TRAIN_USD = "cost.train_usd"
+COST_TRAIN_ON_DEMAND_USD = "cost.train_on_demand_usd"
+COST_SPOT_SAVINGS_PCT = "cost.spot_savings_pct"
+COST_PER_EPOCH_USD = "cost.per_epoch_usd"
+COST_USD_PER_HOUR = "cost.usd_per_hour"
+COST_BILLED_SECONDS = "cost.billed_seconds"
+
+# Metrics: training (per-epoch metrics are logged with step = epoch)
+EPOCH_TRAIN_LOSS = "epoch.train_loss"
+EPOCH_VAL_LOSS = "epoch.val_loss"
+EPOCH_VAL_PERPLEXITY = "epoch.val_perplexity"
+EPOCH_WALL_SECONDS = "epoch.wall_seconds"
+EPOCH_TOKENS_PER_S = "epoch.tokens_per_s"
+TRAIN_TOKENS_PER_S = "train.tokens_per_s"
+TRAIN_WALL_SECONDS = "train.wall_seconds"
+TRAIN_STEP_SECONDS = "train.step_seconds"
+TRAIN_PEAK_RSS_BYTES = "train.peak_rss_bytes"
+TRAIN_FINAL_LOSS = "train.final_loss"
+VAL_LOSS = "val.loss"
+VAL_PERPLEXITY = "val.perplexity"
+MODEL_PARAMETERS = "model.parameters"
+MODEL_FILE_BYTES = "model.file_size_bytes"
+DATASET_BYTES = "dataset.size_bytes"
+DATASET_CHARS = "dataset.chars"
+DATASET_VOCAB = "dataset.vocab_size"
+TRAIN_INTERRUPTIONS = "train.interruptions"
+
+# Metrics: inference benchmark
+INFER_LATENCY_P50_MS = "infer.latency_p50_ms"
+INFER_LATENCY_P95_MS = "infer.latency_p95_ms"
+INFER_LATENCY_P99_MS = "infer.latency_p99_ms"
+
+
+def infer_tokens_per_s(batch_size: int) -> str:
+    return f"infer.tokens_per_s_batch{batch_size}"
+
+
+# Airflow assets
+MODEL_ASSET_NAME = "rnn_textgen_model"
+MODEL_ASSET_URI = "file://rnn-cost-pipeline/registry/rnn-textgen"
+PRICING_ASSET_NAME = "pricing_snapshot"
+PRICING_ASSET_URI = "file://rnn-cost-pipeline/pricing/snapshots"
+
+# Airflow Variables (read inside tasks only, never at parse time)
+VAR_CORPUS_URI = "rnn_corpus_uri"

@@ -1,0 +1,55 @@
+"""Where the pipeline keeps things, from the environment, with embedded defaults inside the repo.
+
+| setting                 | environment variable       | embedded default                               |
+|-------------------------|----------------------------|------------------------------------------------|
+| home of local state     | RNN_PIPELINE_HOME          | <repo>/.local                                  |
+| run outputs (fsspec)    | RNN_PIPELINE_DATA_ROOT     | <home>/data (set s3://bucket/prefix in prod)   |
+| MLflow tracking         | MLFLOW_TRACKING_URI        | sqlite:///<home>/mlflow/mlflow.db              |
+| MLflow artifacts        | RNN_PIPELINE_ARTIFACT_ROOT | <home>/mlflow/artifacts (for sqlite/file URIs) |
+| pricing snapshots       | RNN_PIPELINE_PRICING_ROOT  | <repo>/include/pricing/snapshots               |
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INCLUDE_DIR = REPO_ROOT / "include"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    data_root: str
+    tracking_uri: str
+    artifact_root: str
+    pricing_root: str
+
+    @property
+    def tracking_is_local(self) -> bool:
+        return self.tracking_uri.startswith(("sqlite:", "file:")) or "://" not in self.tracking_uri
+
+
+def load_settings() -> Settings:
+    home = Path(os.environ.get("RNN_PIPELINE_HOME", REPO_ROOT / ".local")).resolve()
+    return Settings(
+        home=home,
+        data_root=os.environ.get("RNN_PIPELINE_DATA_ROOT", str(home / "data")),
+        tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"),
+        artifact_root=os.environ.get("RNN_PIPELINE_ARTIFACT_ROOT", str(home / "mlflow" / "artifacts")),
+        pricing_root=os.environ.get("RNN_PIPELINE_PRICING_ROOT", str(INCLUDE_DIR / "pricing" / "snapshots")),
+    )
+
+
+def safe_path_part(value: str) -> str:
+    """Airflow run ids hold ':' and '+'; keep paths and S3 keys portable."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", value).strip("_") or "run"
+
+
+def run_dir(settings: Settings, dag_id: str, run_id: str) -> str:
+    from rnn.storage import join
+
+    return join(settings.data_root, safe_path_part(dag_id), safe_path_part(run_id))

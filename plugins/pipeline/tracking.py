@@ -1,0 +1,140 @@
+"""MLflow: one run per (DAG, DAG run), resumed by every task of that run, never left RUNNING.
+
+Every task of ``rnn_retraining`` that writes to MLflow goes through :func:`task_run`: it finds the
+run tagged with this DAG run (or creates it, once), reopens it, and closes it FINISHED when the
+task body returns or FAILED when it raises. A retried task therefore reuses the same MLflow run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Generator
+from typing import Any
+
+from pipeline import names
+from pipeline.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+class TrackingUnavailableError(RuntimeError):
+    """The MLflow tracking server cannot be reached; the message names the URI."""
+
+
+def configure(settings: Settings | None = None) -> Settings:
+    """Point the mlflow client at the configured store and check it answers."""
+    import mlflow
+
+    settings = settings or load_settings()
+    if settings.tracking_uri.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    elif settings.tracking_uri.startswith(("http://", "https://")):
+        check_reachable(settings.tracking_uri)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    return settings
+
+
+def check_reachable(tracking_uri: str, timeout_seconds: float = 5.0) -> None:
+    url = tracking_uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_seconds) as response:
+            if response.status != 200:
+                raise TrackingUnavailableError(f"MLflow at {tracking_uri} answered {response.status} on /health")
+    except (urllib.error.URLError, OSError) as exc:
+        raise TrackingUnavailableError(
+            f"MLflow tracking server {tracking_uri} is unreachable ({exc}); start it (`make up`) or fix "
+            "MLFLOW_TRACKING_URI"
+        ) from exc
+
+
+def experiment_id(name: str, settings: Settings) -> str:
+    """Id of experiment ``name``, created with a local artifact root for local stores."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifact_location = None
+    if settings.tracking_is_local:
+        from pathlib import Path
+
+        artifact_location = Path(settings.artifact_root, name).resolve().as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location)
+    except Exception:  # created concurrently by another task
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def find_run_id(experiment: str, dag_id: str, run_id: str, settings: Settings) -> str | None:
+    from mlflow import MlflowClient
+
+    runs = MlflowClient().search_runs(
+        [experiment_id(experiment, settings)],
+        filter_string=f"tags.`{names.TAG_DAG_ID}` = '{dag_id}' and tags.`{names.TAG_RUN_ID}` = '{run_id}'",
+        max_results=2,
+        order_by=["attributes.start_time ASC"],
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def get_or_create_run(experiment: str, dag_id: str, run_id: str, *, run_name: str | None = None,
+                      settings: Settings | None = None) -> str:
+    """The MLflow run of this DAG run: found by its tags, created (FINISHED, empty) if absent."""
+    from mlflow import MlflowClient
+
+    settings = configure(settings)
+    existing = find_run_id(experiment, dag_id, run_id, settings)
+    if existing:
+        return existing
+    client = MlflowClient()
+    run = client.create_run(
+        experiment_id(experiment, settings),
+        run_name=run_name,
+        tags={names.TAG_DAG_ID: dag_id, names.TAG_RUN_ID: run_id},
+    )
+    client.set_terminated(run.info.run_id, status="FINISHED")
+    return run.info.run_id
+
+
+@contextlib.contextmanager
+def task_run(mlflow_run_id: str, *, system_metrics: bool = False) -> Generator[Any, None, None]:
+    """Reopen the run for one task; FINISHED on success, FAILED on any exception (then re-raised)."""
+    import mlflow
+
+    configure()
+    if system_metrics:
+        mlflow.set_system_metrics_sampling_interval(5)
+    with mlflow.start_run(run_id=mlflow_run_id, log_system_metrics=system_metrics) as run:
+        yield run
+
+
+def mark_failed(mlflow_run_id: str) -> None:
+    """Used from failure callbacks: a run whose task died must not stay RUNNING."""
+    from mlflow import MlflowClient
+
+    configure()
+    client = MlflowClient()
+    if client.get_run(mlflow_run_id).info.status in ("RUNNING", "SCHEDULED"):
+        client.set_terminated(mlflow_run_id, status="FAILED")
+
+
+def flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"prefix.a.b": 1} for MLflow params."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        full = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            flat.update(flatten(full, value))
+        else:
+            flat[full] = value
+    return flat
