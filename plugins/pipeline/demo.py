@@ -80,7 +80,7 @@ def training_summary() -> list[str]:
         f"inference latency   p50 {m.get(names.INFER_LATENCY_P50_MS, float('nan')):.1f} ms, p95 "
         f"{m.get(names.INFER_LATENCY_P95_MS, float('nan')):.1f} ms for a 200-char completion",
         f"cost of this run    ${m.get(names.COST_TRAIN_USD, float('nan')):.6f} "
-        f"({t.get(names.TAG_COST_BASIS, '?')}: {t.get(names.TAG_COST_DESCRIPTION, '')})",
+        f"({t.get(names.TAG_COST_DESCRIPTION, '')})",
         f"                    on-demand ${m.get(names.COST_TRAIN_ON_DEMAND_USD, float('nan')):.6f}, "
         f"spot savings {m.get(names.COST_SPOT_SAVINGS_PCT, float('nan')):.1f}%",
         f"model registry      {t.get(names.TAG_REGISTRY_DECISION, '?')}: {t.get(names.TAG_REGISTRY_REASON, '')}",

@@ -234,6 +234,7 @@ def log_to_mlflow(*, benchmarked: dict[str, Any]) -> dict[str, Any]:
                 info = mlflow.pytorch.log_model(
                     loaded.model, name="model", extra_files=[str(vocab_path)],
                     code_paths=[str(REPO_ROOT / "rnn")], pip_requirements=["torch==2.13.0"],
+                    serialization_format="pickle",
                     metadata={"vocab_size": len(loaded.vocab), "val_loss": metrics["training"]["final_val_loss"]},
                 )
             model_id = info.model_id

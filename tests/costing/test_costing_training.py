@@ -1,0 +1,194 @@
+"""Training cost against hand-computed numbers."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from costing.prices import SpotPricePoint
+from costing.training import (
+    InstanceAttempt,
+    TrainingCost,
+    billed_seconds,
+    billed_seconds_for,
+    estimate_training_cost,
+    spot_training_cost,
+)
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+@pytest.fixture
+def catalog(make_catalog):
+    # r6i.xlarge in us-east-1: on-demand $0.252/h; spot latest $0.080 in 1a and $0.100 in 1b (mean $0.090).
+    return make_catalog(
+        {("us-east-1", "r6i.xlarge"): "0.2520000000"},
+        spot=[
+            SpotPricePoint("r6i.xlarge", "us-east-1a", 0.0720, utc(2025, 5, 1)),
+            SpotPricePoint("r6i.xlarge", "us-east-1a", 0.0800, utc(2025, 5, 10, 12)),
+            SpotPricePoint("r6i.xlarge", "us-east-1b", 0.1000, utc(2025, 5, 1)),
+        ],
+    )
+
+
+def estimate(catalog, **overrides) -> TrainingCost:
+    arguments = {
+        "duration_seconds": 1800,
+        "epochs": 3,
+        "instance_type": "r6i.xlarge",
+        "region": "us-east-1",
+        "market": "on-demand",
+        "catalog": catalog,
+    }
+    return estimate_training_cost(**(arguments | overrides))
+
+
+def test_half_an_hour_on_demand(catalog):
+    cost = estimate(catalog)
+    assert cost.billed_seconds == 1800
+    assert cost.usd == pytest.approx(0.126)  # 0.5 h x $0.252/h
+    assert cost.on_demand_usd == pytest.approx(0.126)
+    assert cost.per_epoch_usd == pytest.approx(0.042)
+    assert cost.usd_per_hour == pytest.approx(0.252)
+    assert cost.on_demand_usd_per_hour == pytest.approx(0.252)
+    assert cost.spot_savings_pct == pytest.approx(0.0)
+    assert cost.market == "on-demand"
+    assert cost.is_estimate
+    assert cost.snapshot_id == "test"
+    assert cost.basis == "estimate: local run priced as if on r6i.xlarge on-demand in us-east-1 (on-demand rate, snapshot test)"
+
+
+def test_a_short_run_is_billed_the_60_second_minimum(catalog):
+    cost = estimate(catalog, duration_seconds=30, epochs=1)
+    assert cost.billed_seconds == 60
+    assert cost.usd == pytest.approx(0.0042)  # 60 s x $0.252/h
+
+
+def test_spot_uses_the_mean_of_each_azs_latest_price(catalog):
+    cost = estimate(catalog, duration_seconds=3600, market="spot")
+    assert cost.usd_per_hour == pytest.approx(0.09)  # (0.08 + 0.10) / 2
+    assert cost.usd == pytest.approx(0.09)
+    assert cost.on_demand_usd == pytest.approx(0.252)
+    assert cost.spot_savings_pct == pytest.approx((0.252 - 0.09) / 0.252 * 100)  # 64.2857...
+    assert cost.per_epoch_usd == pytest.approx(0.03)
+    assert cost.basis == (
+        "estimate: local run priced as if on r6i.xlarge spot in us-east-1 (mean of AZ prices, snapshot test)"
+    )
+
+
+def test_to_dict_is_flat_and_complete(catalog):
+    data = estimate(catalog, market="spot").to_dict()
+    assert set(data) == {
+        "instance_type", "region", "market", "billed_seconds", "usd", "on_demand_usd", "spot_savings_pct",
+        "per_epoch_usd", "usd_per_hour", "on_demand_usd_per_hour", "basis", "is_estimate", "snapshot_id", "attempts",
+    }
+    assert data["usd"] == pytest.approx(0.045)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"duration_seconds": 0}, "duration_seconds=0 "),
+        ({"duration_seconds": -12.5}, "duration_seconds=-12.5 "),
+        ({"duration_seconds": math.nan}, "duration_seconds=nan "),
+        ({"duration_seconds": "1800"}, "duration_seconds='1800' "),
+        ({"epochs": 0}, "epochs=0 "),
+        ({"epochs": 2.5}, "epochs=2.5 "),
+        ({"epochs": True}, "epochs=True "),
+        ({"market": "reserved"}, "market='reserved' is not one of 'spot', 'on-demand'"),
+        ({"market": "ondemand"}, "market='ondemand'"),
+    ],
+)
+def test_bad_inputs_are_refused_naming_the_value(catalog, overrides, message):
+    with pytest.raises(ValueError) as error:
+        estimate(catalog, **overrides)
+    assert message in str(error.value)
+
+
+def test_unknown_region_or_type_is_refused(catalog):
+    with pytest.raises(ValueError, match=r"eu-west-3.*available regions: us-east-1"):
+        estimate(catalog, region="eu-west-3")
+
+
+def test_the_shipped_default_costs_half_an_hour_at_0_126_on_demand(shipped_catalog):
+    from costing.defaults import DEFAULT_INSTANCE_TYPE, DEFAULT_MARKET, DEFAULT_REGION
+
+    on_demand = estimate(shipped_catalog, instance_type=DEFAULT_INSTANCE_TYPE, region=DEFAULT_REGION)
+    assert on_demand.usd == pytest.approx(0.126)
+    spot = estimate(shipped_catalog, market=DEFAULT_MARKET)
+    assert 0 < spot.usd < on_demand.usd
+    assert 30 <= spot.spot_savings_pct <= 70
+    assert spot.snapshot_id == "2025-06-01"
+
+
+# -- attempt-level billing ---------------------------------------------------------------------------
+
+
+def attempt(az: str, launch: datetime, seconds: float, **kwargs) -> InstanceAttempt:
+    return InstanceAttempt(
+        instance_type="r6i.xlarge",
+        availability_zone=az,
+        market=kwargs.pop("market", "spot"),
+        launch_time=launch,
+        terminate_time=launch + timedelta(seconds=seconds),
+        **kwargs,
+    )
+
+
+def test_billed_seconds_per_attempt():
+    assert billed_seconds_for(0) == 60
+    assert billed_seconds_for(59.5) == 60
+    assert billed_seconds_for(61.25) == pytest.approx(61.25)
+    assert billed_seconds(attempt("us-east-1a", utc(2025, 5, 5), 30)) == 60
+    with pytest.raises(ValueError, match="duration_seconds=-1"):
+        billed_seconds_for(-1)
+
+
+def test_spot_attempts_pay_the_price_in_force_while_they_ran(catalog):
+    attempts = [
+        # Interrupted after 1 h in 1a, across the change at 12:00 from $0.072 to $0.080: 0.5 h at each.
+        attempt("us-east-1a", utc(2025, 5, 10, 11, 30), 3600, interrupted=True, instance_id="i-1"),
+        # Retried in 1b for 2 h at $0.100.
+        attempt("us-east-1b", utc(2025, 5, 10, 12, 40), 7200, instance_id="i-2"),
+    ]
+    cost = spot_training_cost(attempts, catalog, epochs=4)
+    expected_usd = 0.5 * 0.072 + 0.5 * 0.080 + 2 * 0.100  # = 0.276
+    assert cost.usd == pytest.approx(expected_usd)
+    assert cost.billed_seconds == 3 * 3600
+    assert cost.on_demand_usd == pytest.approx(3 * 0.252)
+    assert cost.usd_per_hour == pytest.approx(expected_usd / 3)
+    assert cost.spot_savings_pct == pytest.approx((0.756 - 0.276) / 0.756 * 100)
+    assert cost.per_epoch_usd == pytest.approx(0.276 / 4)
+    assert cost.attempts == 2
+    assert cost.market == "spot"
+    assert not cost.is_estimate
+    assert "2 attempt(s)" in cost.basis and "1 interrupted" in cost.basis
+
+
+def test_a_fallback_to_on_demand_is_a_mixed_market(catalog):
+    attempts = [
+        attempt("us-east-1a", utc(2025, 5, 11), 20, interrupted=True),  # billed 60 s at $0.080
+        attempt("us-east-1a", utc(2025, 5, 11, 1), 3600, market="on-demand"),
+    ]
+    cost = spot_training_cost(attempts, catalog, epochs=1)
+    assert cost.market == "mixed"
+    assert cost.billed_seconds == 3660
+    assert cost.usd == pytest.approx(60 / 3600 * 0.080 + 0.252)
+
+
+def test_attempts_are_validated(catalog):
+    with pytest.raises(ValueError, match="attempts is empty"):
+        spot_training_cost([], catalog, epochs=1)
+    with pytest.raises(ValueError, match="before launch_time"):
+        attempt("us-east-1a", utc(2025, 5, 11), -5)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        InstanceAttempt("r6i.xlarge", "us-east-1a", "spot", datetime(2025, 5, 11), datetime(2025, 5, 12))
+    with pytest.raises(ValueError, match="market='preemptible'"):
+        attempt("us-east-1a", utc(2025, 5, 11), 5, market="preemptible")
+    mixed = [attempt("us-east-1a", utc(2025, 5, 11), 60), attempt("eu-west-1a", utc(2025, 5, 11), 60)]
+    with pytest.raises(ValueError, match="mix instance types"):
+        spot_training_cost(mixed, catalog, epochs=1)
