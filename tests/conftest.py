@@ -42,3 +42,26 @@ def tiny_corpus(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.txt"
     path.write_text(default_corpus_text()[:40_000], encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata DB (SQLite) under the session's AIRFLOW_HOME."""
+    import subprocess
+
+    airflow_bin = Path(sys.executable).with_name("airflow")
+    result = subprocess.run([str(airflow_bin), "db", "migrate"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return Path(os.environ["AIRFLOW_HOME"])
+
+
+@pytest.fixture
+def pipeline_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Fresh local state (run outputs, MLflow store) for one test."""
+    home = tmp_path / "pipeline-home"
+    monkeypatch.setenv("RNN_PIPELINE_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("RNN_PIPELINE_DATA_ROOT", raising=False)
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")  # tiny runs last seconds
+    return home
+

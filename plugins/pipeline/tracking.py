@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Generator
@@ -18,6 +19,8 @@ from pipeline import names
 from pipeline.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+
+SYSTEM_METRICS_INTERVAL_SECONDS = 5  # CPU, memory, disk, network of the worker while training runs
 
 
 class TrackingUnavailableError(RuntimeError):
@@ -112,8 +115,8 @@ def task_run(mlflow_run_id: str, *, system_metrics: bool = False) -> Generator[A
     import mlflow
 
     configure()
-    if system_metrics:
-        mlflow.set_system_metrics_sampling_interval(5)
+    if system_metrics and "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL" not in os.environ:
+        mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_SECONDS)
     with mlflow.start_run(run_id=mlflow_run_id, log_system_metrics=system_metrics) as run:
         yield run
 

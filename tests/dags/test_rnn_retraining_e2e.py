@@ -1,0 +1,129 @@
+"""rnn_retraining end to end through dag.test(): MLflow run, cost, registry gate, failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers import TINY_RUN_CONF, load_dag
+
+pytestmark = pytest.mark.slow
+
+
+def task_states(dag_run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def training_runs():
+    import mlflow
+    from mlflow import MlflowClient
+
+    from pipeline import names, tracking
+
+    tracking.configure()
+    experiment = MlflowClient().get_experiment_by_name(names.TRAINING_EXPERIMENT)
+    return mlflow.search_runs([experiment.experiment_id], output_format="list",
+                              order_by=["attributes.start_time ASC"])
+
+
+def registered_versions():
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from pipeline import names
+
+    try:
+        return MlflowClient().search_model_versions(f"name='{names.REGISTERED_MODEL}'")
+    except MlflowException:
+        return []
+
+
+def test_retraining_end_to_end_registers_only_better_models(airflow_db: Path, pipeline_home: Path,
+                                                            tiny_corpus: Path) -> None:
+    from pipeline import names
+
+    dag = load_dag("rnn_retraining")
+    first = dag.test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus), "learning_rate": 0.01})
+    assert first.state == "success", task_states(first)
+    assert set(task_states(first).values()) == {"success"}
+
+    [run] = training_runs()
+    assert run.info.status == "FINISHED"
+    metrics, tags, params = run.data.metrics, run.data.tags, run.data.params
+    for name in (names.COST_TRAIN_USD, names.COST_TRAIN_ON_DEMAND_USD, names.COST_SPOT_SAVINGS_PCT,
+                 names.COST_PER_EPOCH_USD, names.VAL_LOSS, names.TRAIN_TOKENS_PER_S, names.TRAIN_PEAK_RSS_BYTES,
+                 names.INFER_LATENCY_P50_MS, names.INFER_LATENCY_P95_MS, names.INFER_LATENCY_P99_MS,
+                 names.infer_tokens_per_s(64), names.MODEL_PARAMETERS, names.DATASET_BYTES):
+        assert name in metrics, name
+    assert metrics[names.COST_TRAIN_USD] > 0
+    assert metrics[names.COST_TRAIN_ON_DEMAND_USD] > metrics[names.COST_TRAIN_USD]  # spot is the default market
+    assert 0 < metrics[names.COST_SPOT_SAVINGS_PCT] < 100
+    assert tags[names.TAG_DAG_ID] == "rnn_retraining" and tags[names.TAG_RUN_ID] == first.run_id
+    assert tags[names.TAG_COST_BASIS] == "estimate" and "r6i.xlarge" in tags[names.TAG_COST_DESCRIPTION]
+    assert tags[names.TAG_REGISTRY_DECISION] == "registered"
+    assert params["config.hidden_size"] == "16" and params["compute.instance_type"] == "r6i.xlarge"
+    assert len(params["dataset.sha256"]) == 64 and params["git_sha"]
+    assert any(key.startswith("system/") for key in metrics), "MLflow system metrics missing"
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"metrics.json", "cost.json", "validation"} <= artifacts
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "validation")} >= {
+        "validation/validation.json", "validation/validation.html"}
+    val_loss_history = client.get_metric_history(run.info.run_id, names.EPOCH_VAL_LOSS)
+    assert [m.step for m in val_loss_history] == [1]
+    [version] = registered_versions()
+    assert version.run_id == run.info.run_id and int(version.version) == 1
+
+    # Same tiny model with almost no learning: a worse validation loss is not registered.
+    second = dag.test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus), "learning_rate": 1e-6})
+    assert second.state == "success"
+    states = task_states(second)
+    assert states["register"] == "skipped" and states["cost"] == "success"
+    worse = training_runs()[-1]
+    assert worse.info.run_id != run.info.run_id and worse.info.status == "FINISHED"
+    assert worse.data.metrics[names.VAL_LOSS] > metrics[names.VAL_LOSS]
+    assert worse.data.tags[names.TAG_REGISTRY_DECISION] == "not-registered"
+    assert "does not beat version 1" in worse.data.tags[names.TAG_REGISTRY_REASON]
+    assert len(registered_versions()) == 1
+
+
+def test_failing_dataset_stops_before_training(airflow_db: Path, pipeline_home: Path, tmp_path: Path) -> None:
+    from pipeline import names
+
+    corpus = tmp_path / "repeated.txt"
+    corpus.write_text("the same line again\n" * 5000)
+    dag_run = load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(corpus)})
+    assert dag_run.state == "failed"
+    states = task_states(dag_run)
+    assert states["validate_dataset"] == "failed"
+    assert {states[t] for t in ("train", "benchmark", "log_to_mlflow", "cost", "register")} == {"upstream_failed"}
+
+    [run] = training_runs()
+    assert run.info.status == "FAILED"
+    assert run.data.tags[names.TAG_VALIDATION] == "failed"
+    from mlflow import MlflowClient
+
+    report = MlflowClient().download_artifacts(run.info.run_id, "validation/validation.json", str(tmp_path))
+    assert "expect_column_proportion_of_unique_values_to_be_between" in Path(report).read_text()
+    assert registered_versions() == []
+    assert not list(pipeline_home.rglob("model.pt"))
+
+
+def test_missing_corpus_fails_with_its_name(airflow_db: Path, pipeline_home: Path) -> None:
+    dag_run = load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "corpus_uri": "/no/such/corpus.txt"})
+    assert dag_run.state == "failed"
+    assert task_states(dag_run)["validate_dataset"] == "failed"
+    [run] = training_runs()
+    assert run.info.status == "FAILED"
+    assert registered_versions() == []
+
+
+def test_out_of_bounds_params_are_rejected_before_anything_runs(airflow_db: Path, pipeline_home: Path) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="epochs"):
+        load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "epochs": 0})

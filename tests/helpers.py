@@ -1,0 +1,18 @@
+"""Helpers shared by test modules (import as `helpers`; tests/ is on pytest's pythonpath)."""
+
+from __future__ import annotations
+
+from conftest import REPO_ROOT
+
+
+def load_dag(dag_id: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dagbag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{dag_id}.py"))
+    assert dagbag.import_errors == {}
+    return dagbag.dags[dag_id]
+
+
+# Tiny model and corpus settings for whole-DAG runs: seconds, not minutes.
+TINY_RUN_CONF = {"epochs": 1, "max_steps_per_epoch": 8, "hidden_size": 16, "num_layers": 1, "embedding_dim": 8,
+                 "seq_len": 32, "batch_size": 8, "checkpoint_every_steps": 4}
