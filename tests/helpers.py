@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import REPO_ROOT
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_dag(dag_id: str):
