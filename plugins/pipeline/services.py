@@ -1,8 +1,9 @@
 """``python -m pipeline.services {up,down,status}``: the local services behind ``make up``.
 
-Airflow standalone (scheduler, DAG processor, triggerer, API server + UI) and the MLflow tracking
-UI, each bound to 127.0.0.1, started in the background with their logs and pid files under
-``$RNN_PIPELINE_HOME`` (``.local/``). Ports: AIRFLOW_PORT (8080), MLFLOW_PORT (5000).
+Airflow standalone (scheduler, DAG processor, triggerer, API server + UI), the MLflow tracking UI
+and a local SMTP catcher (messages saved to ``.local/mail``), each bound to 127.0.0.1 and started
+in the background with logs and pid files under ``$RNN_PIPELINE_HOME`` (``.local/``).
+Ports: AIRFLOW_PORT (8080), MLFLOW_PORT (5000), SMTP_PORT (1025).
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ class Service:
     name: str
     command: list[str]
     port: int
-    health_path: str
+    health_path: str | None  # HTTP path answering 200 when ready; None = accepting TCP connections
     url_path: str = "/"
+    scheme: str = "http"
     env: dict[str, str] = field(default_factory=dict)
     startup_timeout_seconds: float = 180.0
 
     @property
     def url(self) -> str:
+        if self.scheme == "smtp":
+            return f"smtp://127.0.0.1:{self.port}"
         return f"http://127.0.0.1:{self.port}{self.url_path}"
 
 
@@ -44,6 +48,14 @@ def airflow_port() -> int:
 
 def mlflow_port() -> int:
     return int(os.environ.get("MLFLOW_PORT", "5000"))
+
+
+def smtp_port() -> int:
+    return int(os.environ.get("SMTP_PORT", "1025"))
+
+
+def mail_dir(settings: Settings) -> Path:
+    return settings.home / "mail"
 
 
 def airflow_env(port: int) -> dict[str, str]:
@@ -76,6 +88,12 @@ def services(settings: Settings) -> list[Service]:
             port=mlflow_port(), health_path="/health",
         ),
         Service(
+            name="smtp",
+            command=[sys.executable, "-m", "pipeline.mailcatcher", "--port", str(smtp_port()),
+                     "--dir", str(mail_dir(settings))],
+            port=smtp_port(), health_path=None, scheme="smtp",
+        ),
+        Service(
             name="airflow",
             command=[str(bin_dir / "airflow"), "standalone"],
             port=airflow_port(), health_path="/api/v2/monitor/health",
@@ -104,6 +122,14 @@ def _pid(settings: Settings, name: str) -> int | None:
 
 
 def healthy(service: Service, timeout_seconds: float = 2.0) -> bool:
+    if service.health_path is None:
+        import socket
+
+        try:
+            with socket.create_connection(("127.0.0.1", service.port), timeout=timeout_seconds):
+                return True
+        except OSError:
+            return False
     try:
         url = f"http://127.0.0.1:{service.port}{service.health_path}"
         with urllib.request.urlopen(url, timeout=timeout_seconds) as response:
@@ -175,6 +201,7 @@ def up(settings: Settings) -> int:
     print(f"Airflow UI   http://127.0.0.1:{airflow_port()}   login: "
           + (f"{login[0]} / {login[1]}" if login else "see the Airflow log"))
     print(f"MLflow UI    http://127.0.0.1:{mlflow_port()}")
+    print(f"Mail         smtp://127.0.0.1:{smtp_port()} -> messages saved in {mail_dir(settings)}")
     print("Stop them with: make down")
     return 0
 
