@@ -13,12 +13,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Airflow reads its configuration when first imported: point it at a throwaway home now.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="rnn-cost-tests-"))
-os.environ.setdefault("AIRFLOW_HOME", str(_SESSION_HOME / "airflow"))
+# Forced, not defaulted: `make` exports the repo's own AIRFLOW_HOME, which tests must not touch.
+os.environ["AIRFLOW_HOME"] = str(_SESSION_HOME / "airflow")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
-os.environ.setdefault("RNN_PIPELINE_HOME", str(_SESSION_HOME / "pipeline"))
+os.environ["RNN_PIPELINE_HOME"] = str(_SESSION_HOME / "pipeline")
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("RNN_PIPELINE_DATA_ROOT", None)
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
 os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
 # No test talks to real AWS: any boto3 client without an explicit endpoint fails fast and offline.
