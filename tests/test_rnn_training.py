@@ -42,7 +42,7 @@ def test_default_corpus_is_built_offline_from_the_stdlib() -> None:
 
 @pytest.mark.parametrize("uri", ["/nonexistent/corpus.txt", "builtin://nope"])
 def test_unreadable_corpus_names_the_uri(uri: str) -> None:
-    with pytest.raises(CorpusError, match="nonexistent|nope"):
+    with pytest.raises(CorpusError, match=r"nonexistent|nope"):
         read_corpus_bytes(uri)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from helpers import TINY_RUN_CONF, load_dag
 
 pytestmark = pytest.mark.slow

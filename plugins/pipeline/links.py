@@ -1,0 +1,52 @@
+"""Operator extra links: "MLflow run" on the training/logging tasks, "Cost report" on report tasks.
+
+Airflow 3 resolves a link on the worker when the task finishes (``get_link``) and stores the URL;
+our tasks leave what the link needs in an XCom (``push_mlflow_run`` / ``push_report``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+from airflow.sdk import BaseOperatorLink, XCom
+
+MLFLOW_RUN_XCOM_KEY = "mlflow_run"
+REPORT_XCOM_KEY = "cost_report"
+
+
+def mlflow_ui_url() -> str:
+    return os.environ.get("RNN_PIPELINE_MLFLOW_UI_URL", f"http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}")
+
+
+def airflow_ui_url() -> str:
+    return os.environ.get("AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{os.environ.get('AIRFLOW_PORT', '8080')}")
+
+
+def push_mlflow_run(context: Any, *, experiment_id: str, run_id: str) -> None:
+    context["ti"].xcom_push(key=MLFLOW_RUN_XCOM_KEY, value={"experiment_id": experiment_id, "run_id": run_id})
+
+
+def push_report(context: Any, *, report_path: str) -> None:
+    """``report_path``: the report's folder relative to the reports root (``<dag_id>/<run>``)."""
+    context["ti"].xcom_push(key=REPORT_XCOM_KEY, value={"path": report_path})
+
+
+class MlflowRunLink(BaseOperatorLink):
+    name: ClassVar[str] = "MLflow run"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        value = XCom.get_value(key=MLFLOW_RUN_XCOM_KEY, ti_key=ti_key)
+        if not value:
+            return ""
+        return f"{mlflow_ui_url()}/#/experiments/{value['experiment_id']}/runs/{value['run_id']}"
+
+
+class CostReportLink(BaseOperatorLink):
+    name: ClassVar[str] = "Cost report"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        value = XCom.get_value(key=REPORT_XCOM_KEY, ti_key=ti_key)
+        if not value:
+            return ""
+        return f"{airflow_ui_url()}/cost-reports/view/{value['path']}/report.html"
