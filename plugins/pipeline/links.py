@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from airflow.sdk import BaseOperatorLink, XCom
+from airflow.sdk import BaseOperatorLink
+from airflow.sdk.execution_time.xcom import XCom
 
 MLFLOW_RUN_XCOM_KEY = "mlflow_run"
 REPORT_XCOM_KEY = "cost_report"
