@@ -276,6 +276,18 @@ class PriceCatalog:
             )
         return summaries
 
+    def spot_percentile_usd_per_hour(self, instance_type: str, region: str, fraction: float = 0.9) -> float:
+        """Time-weighted percentile of the spot price over the snapshot's window, pooled over the region's
+        AZs (each AZ weighted by how long each of its prices was in force)."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction={fraction!r}: a percentile is a fraction in (0, 1], e.g. 0.9 for p90")
+        by_az = self._spot_by_az(instance_type, region)
+        window_end = self._spot_window_end or max(p.timestamp for points in by_az.values() for p in points)
+        pooled = []
+        for points in by_az.values():
+            pooled.extend(_time_weights(points, self._spot_window_start or points[0].timestamp, window_end))
+        return _weighted_percentile(pooled, fraction)
+
     def current_spot_usd_per_hour(self, instance_type: str, region: str) -> float:
         """Mean over AZs of each AZ's latest spot price: the price a launch "somewhere in the region" sees."""
         by_az = self._spot_by_az(instance_type, region)
@@ -316,6 +328,7 @@ class PriceCatalog:
 def _is_ec2_instance_price(record: PriceRecord) -> bool:
     return (
         record.service == EC2_SERVICE_CODE
+        and record.price_key in ("ec2.instance", "")
         and bool(record.instance_type)
         and record.operating_system == EC2_OPERATING_SYSTEM
         and record.tenancy == EC2_TENANCY

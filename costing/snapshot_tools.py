@@ -9,11 +9,16 @@ A *recording* is a folder of small tables (``include/pricing/recorded/<yyyy-mm>/
   recurring_usd_per_hour,upfront_usd``
 * ``spot_levels.csv`` - ``region,family,spot_fraction_of_on_demand``: the level an illustrative spot
   history is generated around
+* ``services.json`` (optional, named by ``recording.json``'s ``services_file``) - every other price the
+  cost model uses (EBS, S3, data transfer, ALB, NAT Gateway, CloudWatch, Lambda, Fargate, SageMaker):
+  per product its service code, product family, attributes, usage type and published tiers per region
 
 ``record`` turns it into the documents the AWS APIs would have returned (``get_products``
 ``PriceList`` strings, ``describe_spot_price_history`` items) and writes them with
 :func:`costing.snapshot.write_snapshot`, with provenance source ``"recorded"``. This is the offline
-stand-in for the pricing refresh; it never talks to AWS.
+stand-in for the pricing refresh; it never talks to AWS. A recording states the snapshot schema
+version it was written in (``recording.json`` ``schema_version``, 1 when absent), so re-recording it
+reproduces the shipped snapshot byte for byte.
 """
 
 from __future__ import annotations
@@ -54,7 +59,19 @@ from costing.prices import (
 )
 from costing.snapshot import Provenance, write_snapshot
 
-DEFAULT_RECORDING_DIR = REPO_ROOT / "include" / "pricing" / "recorded" / "2025-06"
+RECORDINGS_ROOT = REPO_ROOT / "include" / "pricing" / "recorded"
+DEFAULT_RECORDING_DIR = RECORDINGS_ROOT / "2025-06-02"
+
+SERVICE_NAMES = {
+    "AmazonEC2": "Amazon Elastic Compute Cloud",
+    "AmazonS3": "Amazon Simple Storage Service",
+    "AWSDataTransfer": "AWS Data Transfer",
+    "AWSELB": "Elastic Load Balancing",
+    "AmazonCloudWatch": "AmazonCloudWatch",
+    "AWSLambda": "AWS Lambda",
+    "AmazonECS": "Amazon Elastic Container Service",
+    "AmazonSageMaker": "Amazon SageMaker",
+}
 
 # Price List usage-type prefix per region ("BoxUsage:r6i.xlarge" in us-east-1, "EU-BoxUsage:..." in Ireland).
 USAGE_TYPE_PREFIXES = {
@@ -86,6 +103,11 @@ class Recording:
     on_demand: Sequence[Mapping[str, str]]
     reserved: Sequence[Mapping[str, str]]
     spot_levels: Mapping[tuple[str, str], float]
+    services: Sequence[Mapping[str, Any]] = ()  # products of services.json
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.meta.get("schema_version", 1))
 
     @classmethod
     def read(cls, path: Path | str) -> Recording:
@@ -105,7 +127,17 @@ class Recording:
                 )
             if row["region"] not in meta["regions"]:
                 raise ValueError(f"{path}: region {row['region']} is priced but not listed in recording.json regions")
-        return cls(path, meta, instance_types, on_demand, reserved, spot_levels)
+        services: list[Mapping[str, Any]] = []
+        if meta.get("services_file"):
+            services = json.loads((path / meta["services_file"]).read_text(encoding="utf-8"))["products"]
+            for product in services:
+                unknown = set(product["tiers"]) - set(meta["regions"])
+                if unknown:
+                    raise ValueError(
+                        f"{path}: product {product['name']} is priced in {sorted(unknown)}, "
+                        "which recording.json does not list under regions"
+                    )
+        return cls(path, meta, instance_types, on_demand, reserved, spot_levels, services)
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -238,6 +270,63 @@ def _reserved_term(sku: str, instance_type: str, row: Mapping[str, str], publish
     return key, term
 
 
+def service_product_document(
+    product: Mapping[str, Any], *, region: str, published_at: datetime
+) -> dict[str, Any]:
+    """One ``get_products`` product document for a ``services.json`` product in ``region``.
+
+    Each tier ``[beginRange, endRange, usd]`` becomes one OnDemand price dimension, as the Price List
+    publishes tiered prices; the first tier's rate code is the common ``6YS6EN2CT7``, later tiers get
+    deterministic placeholders of the same shape.
+    """
+    service = product["service"]
+    name = product["name"]
+    sku = placeholder_sku(region, service, name)
+    published = format_timestamp(published_at).replace(".000Z", "Z")
+    location = REGION_LOCATIONS[region]
+    region_fields = product.get("region_attributes", {"code": "regionCode", "location": "location"})
+    attributes = {
+        **product.get("attributes", {}),
+        "usagetype": product["usage_type"][region],
+        region_fields["location"]: location,
+        f"{region_fields['location']}Type": "AWS Region",
+        region_fields["code"]: region,
+        "servicecode": service,
+        "servicename": SERVICE_NAMES.get(service, service),
+    }
+    on_demand_key = f"{sku}.{ON_DEMAND_OFFER_TERM_CODE}"
+    dimensions: dict[str, Any] = {}
+    for index, (begin, end, usd) in enumerate(product["tiers"][region]):
+        rate_code = HOURLY_RATE_CODE if index == 0 else placeholder_sku(region, service, name, str(index))[:10]
+        key = f"{on_demand_key}.{rate_code}"
+        dimensions[key] = {
+            "unit": product["unit"],
+            "endRange": str(end),
+            "description": product["description"].format(rate=_short(float(usd)), location=location),
+            "appliesTo": [],
+            "rateCode": key,
+            "beginRange": str(begin),
+            "pricePerUnit": {"USD": _usd(float(usd))},
+        }
+    return {
+        "product": {"productFamily": product["product_family"], "attributes": attributes, "sku": sku},
+        "serviceCode": service,
+        "terms": {
+            "OnDemand": {
+                on_demand_key: {
+                    "priceDimensions": dimensions,
+                    "sku": sku,
+                    "effectiveDate": published,
+                    "offerTermCode": ON_DEMAND_OFFER_TERM_CODE,
+                    "termAttributes": {},
+                }
+            }
+        },
+        "version": published_at.strftime("%Y%m%d%H%M%S"),
+        "publicationDate": published,
+    }
+
+
 def illustrative_spot_history(
     *,
     region: str,
@@ -277,7 +366,8 @@ def illustrative_spot_history(
 
 
 def build_documents(recording: Recording) -> tuple[dict[str, dict[str, list[str]]], dict[str, list[dict]]]:
-    """The PriceList items and SpotPriceHistory items a recording stands for, per region."""
+    """The PriceList items (service -> region -> items) and SpotPriceHistory items (region -> items) a
+    recording stands for."""
     meta = recording.meta
     published_at = parse_timestamp(meta["recorded_at"])
     window_start = parse_timestamp(meta["spot_window_start"])
@@ -325,7 +415,12 @@ def build_documents(recording: Recording) -> tuple[dict[str, dict[str, list[str]
         )
     for items in spot.values():
         items.sort(key=lambda item: item["Timestamp"], reverse=True)  # newest first, as the API returns it
-    return {EC2_SERVICE_CODE: price_lists}, spot
+    documents: dict[str, dict[str, list[str]]] = {EC2_SERVICE_CODE: price_lists}
+    for product in recording.services:
+        for region in product["tiers"]:
+            document = service_product_document(product, region=region, published_at=published_at)
+            documents.setdefault(product["service"], {}).setdefault(region, []).append(json.dumps(document))
+    return documents, spot
 
 
 def record_snapshot(recording_dir: Path | str, *, root: Path | str = DEFAULT_SNAPSHOT_ROOT, snapshot_id: str | None = None) -> Path:
@@ -340,12 +435,14 @@ def record_snapshot(recording_dir: Path | str, *, root: Path | str = DEFAULT_SNA
         prices_as_of=meta["prices_as_of"],
         regions=tuple(sorted(meta["regions"])),
         publication_dates={
-            EC2_SERVICE_CODE: {region: meta["recorded_at"] for region in sorted(meta["regions"])},
+            service: {region: meta["recorded_at"] for region in sorted(by_region)}
+            for service, by_region in sorted(price_lists.items())
         },
         spot_window_start=meta["spot_window_start"],
         spot_window_end=meta["spot_window_end"],
         failures=(),
         notes=(f"recording: {_display_path(recording.path)}", *meta.get("notes", ())),
+        schema_version=recording.schema_version,
     )
     return write_snapshot(root, provenance=provenance, price_lists=price_lists, spot_price_histories=spot)
 

@@ -120,3 +120,11 @@ def test_every_shipped_spot_price_is_below_on_demand(shipped_catalog):
             on_demand = shipped_catalog.on_demand_usd_per_hour(instance_type, region)
             for point in shipped_catalog.spot_history(instance_type, region):
                 assert 0.2 * on_demand <= point.usd_per_hour < on_demand, (instance_type, point)
+
+
+def test_spot_percentile_pools_the_azs_time_weighted(catalog):
+    # 1a: $0.07, $0.08, $0.09 for 10 days each; 1b: $0.10 for 30 days -> 60 AZ-days in all.
+    assert catalog.spot_percentile_usd_per_hour("r6i.xlarge", "us-east-1", 0.9) == pytest.approx(0.10)
+    assert catalog.spot_percentile_usd_per_hour("r6i.xlarge", "us-east-1", 0.5) == pytest.approx(0.09)
+    with pytest.raises(ValueError, match="fraction=90"):
+        catalog.spot_percentile_usd_per_hour("r6i.xlarge", "us-east-1", 90)

@@ -29,7 +29,7 @@ SHIPPED = DEFAULT_SNAPSHOT_ROOT / SHIPPED_SNAPSHOT_ID
 def test_shipped_snapshot_loads_with_honest_provenance(shipped_snapshot):
     provenance = shipped_snapshot.provenance
     assert shipped_snapshot.snapshot_id == SHIPPED_SNAPSHOT_ID
-    assert provenance.schema_version == SCHEMA_VERSION
+    assert provenance.schema_version == 1  # written before the price-key and tier columns; still read
     assert provenance.source == "recorded"
     assert provenance.regions == ("eu-west-1", "us-east-1")
     assert provenance.prices_as_of == "2025-06-01"
@@ -64,15 +64,37 @@ def test_prices_csv_is_what_raw_parses_to(shipped_snapshot):
     assert {r["term"] for r in rows} == {"OnDemand", "Reserved", "Spot"}
 
 
-def test_shipped_snapshot_is_reproduced_by_its_recording(tmp_path):
-    from costing.snapshot_tools import DEFAULT_RECORDING_DIR, record_snapshot
+@pytest.mark.parametrize(("recording", "snapshot_id"), [("2025-06", "2025-06-01"), ("2025-06-02", "2025-06-02")])
+def test_shipped_snapshots_are_reproduced_by_their_recordings(tmp_path, recording, snapshot_id):
+    from costing.snapshot_tools import RECORDINGS_ROOT, record_snapshot
 
-    written = record_snapshot(DEFAULT_RECORDING_DIR, root=tmp_path)
-    shipped_files = sorted(p.relative_to(SHIPPED) for p in SHIPPED.rglob("*") if p.is_file())
+    shipped = DEFAULT_SNAPSHOT_ROOT / snapshot_id
+    written = record_snapshot(RECORDINGS_ROOT / recording, root=tmp_path)
+    assert written.name == snapshot_id
+    shipped_files = sorted(p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file())
     written_files = sorted(p.relative_to(written) for p in written.rglob("*") if p.is_file())
     assert written_files == shipped_files
     for relative in shipped_files:
-        assert (written / relative).read_bytes() == (SHIPPED / relative).read_bytes(), relative
+        assert (written / relative).read_bytes() == (shipped / relative).read_bytes(), relative
+
+
+def test_default_recording_is_the_newest_shipped_snapshot():
+    from costing.snapshot_tools import DEFAULT_RECORDING_DIR
+
+    assert json.loads((DEFAULT_RECORDING_DIR / "recording.json").read_text())["snapshot_id"] == latest_snapshot_dir().name
+
+
+def test_newest_shipped_snapshot_is_schema_2_and_reads_v1_columns_of_the_old_one(shipped_snapshot):
+    newest = load_snapshot(latest_snapshot_dir())
+    assert newest.provenance.schema_version == SCHEMA_VERSION == 2
+    assert newest.issues == ()
+    header = (newest.path / PRICES_CSV).read_text().splitlines()[0]
+    assert header.endswith("product_family,price_key,begin_range,end_range,free_tier")
+    old_header = (SHIPPED / PRICES_CSV).read_text().splitlines()[0]
+    assert old_header.endswith("effective_date,zero_price")
+    # The old snapshot's raw documents still parse into every current column.
+    frame = shipped_snapshot.to_dataframe()
+    assert set(frame["price_key"]) == {"ec2.instance", "ec2.spot"}
 
 
 def test_latest_snapshot_dir_picks_the_newest(tmp_path):
@@ -163,7 +185,7 @@ def test_load_refuses_edited_or_foreign_snapshots(tmp_path, write):
 
     provenance = json.loads((path / PROVENANCE_JSON).read_text())
     (path / PROVENANCE_JSON).write_text(json.dumps(provenance | {"schema_version": 99}))
-    with pytest.raises(ValueError, match="schema_version 99, this code reads 1"):
+    with pytest.raises(ValueError, match="schema_version 99, this code reads 1 and 2"):
         load_snapshot(path)
 
     renamed = path.rename(tmp_path / "2025-06-03")
@@ -179,12 +201,37 @@ def test_provenance_is_validated():
         _provenance(source="scraped")
     with pytest.raises(ValueError, match="must start with an ISO date"):
         _provenance(snapshot_id="../latest")
+    with pytest.raises(ValueError, match="schema_version 7"):
+        _provenance(schema_version=7)
+
+
+def test_snapshot_age_is_counted_from_fetched_at(shipped_snapshot):
+    from datetime import UTC, datetime
+
+    from costing.snapshot import snapshot_age_days
+
+    assert snapshot_age_days(shipped_snapshot, datetime(2025, 6, 11, 12, tzinfo=UTC)) == pytest.approx(10.5)
+    assert shipped_snapshot.age_days(datetime(2025, 6, 1, tzinfo=UTC)) == 0
+    with pytest.raises(ValueError, match="no timezone"):
+        snapshot_age_days(shipped_snapshot, datetime(2025, 6, 2))
+
+
+def test_previous_snapshot_dir(tmp_path):
+    from costing.snapshot import previous_snapshot_dir
+
+    for name in ("2025-05-01", "2025-06-01"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / PROVENANCE_JSON).write_text("{}")
+    assert previous_snapshot_dir(tmp_path, before="2025-06-01") == tmp_path / "2025-05-01"
+    assert previous_snapshot_dir(tmp_path, before="2025-05-01") is None
 
 
 def test_costing_imports_no_airflow_torch_rnn_or_boto3():
     code = (
-        "import sys, costing, costing.catalog, costing.training, costing.snapshot, costing.snapshot_tools; "
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'airflow', 'torch', 'rnn', 'boto3', 'pandas'}); "
+        "import sys, costing, costing.catalog, costing.training, costing.snapshot, costing.snapshot_tools, "
+        "costing.fetch, costing.validation, costing.diff, costing.sheet_builder, costing.reference_tables; "
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'airflow', 'torch', 'rnn', 'boto3', 'botocore', "
+        "'pandas', 'great_expectations', 'fsspec', 's3fs'}); "
         "print(','.join(heavy))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

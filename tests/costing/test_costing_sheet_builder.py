@@ -1,0 +1,205 @@
+"""The price sheet built from the shipped snapshot and the reference tables, and the tables themselves."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import fields
+from datetime import UTC, date, datetime
+
+import pytest
+
+from costing.defaults import DEFAULT_INSTANCE_TYPE, DEFAULT_SNAPSHOT_ROOT
+from costing.reference_tables import (
+    INTERRUPTION_BUCKETS,
+    bucket_upper_bound,
+    interruption_table_from_advisor,
+    load_cloudflare_workers,
+    load_interruption_table,
+    write_interruption_table,
+)
+from costing.sheet import PriceSheet
+from costing.sheet_builder import build_price_sheet, none_fields
+
+NEWEST = DEFAULT_SNAPSHOT_ROOT / "2025-06-02"
+
+# Published list prices in us-east-1 that the sheet must carry, unit for unit (see the recording's notes).
+US_EAST_1 = {
+    "ebs_gp3_usd_per_gb_month": 0.08,
+    "s3_standard_usd_per_gb_month": 0.023,  # first 50 TB
+    "s3_put_usd_per_1k_requests": 0.005,
+    "s3_get_usd_per_1k_requests": 0.0004,
+    "data_transfer_out_usd_per_gb": 0.09,  # first paid tier (up to 10 TB)
+    "alb_usd_per_hour": 0.0225,
+    "alb_usd_per_lcu_hour": 0.008,
+    "nat_gateway_usd_per_hour": 0.045,
+    "nat_gateway_usd_per_gb": 0.045,
+    "cloudwatch_usd_per_metric_month": 0.30,
+    "cloudwatch_logs_ingest_usd_per_gb": 0.50,
+    "cloudwatch_logs_storage_usd_per_gb_month": 0.03,
+    "lambda_usd_per_million_requests": 0.20,
+    "lambda_x86_usd_per_gb_second": 0.0000166667,
+    "lambda_arm_usd_per_gb_second": 0.0000133334,
+    "fargate_usd_per_vcpu_hour": 0.04048,
+    "fargate_usd_per_gb_hour": 0.004445,
+    "fargate_arm_usd_per_vcpu_hour": 0.03238,
+    "fargate_arm_usd_per_gb_hour": 0.00356,
+    "sagemaker_serverless_usd_per_gb_second": 0.00002,
+    "sagemaker_serverless_usd_per_gb_processed": 0.016,
+}
+
+
+@pytest.fixture(scope="module")
+def us_sheet() -> PriceSheet:
+    return build_price_sheet(NEWEST, "us-east-1")
+
+
+def test_every_field_is_filled_for_us_east_1(us_sheet):
+    assert none_fields(us_sheet) == []
+    assert (us_sheet.region, us_sheet.snapshot_id, us_sheet.prices_as_of) == ("us-east-1", "2025-06-02", date(2025, 6, 1))
+    for name, expected in US_EAST_1.items():
+        assert getattr(us_sheet, name) == expected, name  # exact: scaled without binary noise
+    assert {f.name for f in fields(PriceSheet)} - {*US_EAST_1, "region", "snapshot_id", "prices_as_of", "instances",
+                                                   "sagemaker_instances", "cloudflare_workers", "notes"} == set()
+
+
+def test_instances_carry_specs_spot_reserved_and_interruption(us_sheet):
+    default = us_sheet.instances[DEFAULT_INSTANCE_TYPE]
+    assert (default.vcpus, default.memory_gib, default.architecture, default.on_demand_usd_per_hour) == (4, 32.0, "x86_64", 0.252)
+    assert 0.3 * 0.252 <= default.spot_usd_per_hour <= default.spot_p90_usd_per_hour < 0.252
+    assert default.reserved_usd_per_hour == {"1yr/standard/No Upfront": 0.159}
+    assert default.interruption_rate_per_month == 0.10  # "5-10%" in the hand-recorded table
+    assert us_sheet.instances["m5.large"].reserved_usd_per_hour == {
+        "1yr/standard/No Upfront": 0.06, "3yr/standard/No Upfront": 0.041
+    }
+    assert us_sheet.instances["m7g.large"].architecture == "arm64"
+    assert len(us_sheet.instances) == 35
+    assert set(us_sheet.sagemaker_instances) == {"ml.t2.medium", "ml.m5.large", "ml.m5.xlarge", "ml.c5.large", "ml.c5.xlarge"}
+    assert us_sheet.sagemaker_instances["ml.m5.large"].usd_per_hour == 0.115
+    workers = us_sheet.cloudflare_workers
+    assert (workers.monthly_base_usd, workers.usd_per_million_requests, workers.max_memory_mb) == (5.0, 0.30, 128.0)
+
+
+def test_notes_say_what_is_recorded_approximate_or_absent(us_sheet):
+    notes = " | ".join(us_sheet.notes)
+    assert "recorded by hand" in notes and "illustrative" in notes
+    assert "Spot Advisor buckets recorded by hand" in notes
+    assert "reserved terms in us-east-1 in this snapshot only for m5.large" in notes
+
+
+def test_eu_west_1_leaves_out_what_the_snapshot_lacks_with_reasons():
+    sheet = build_price_sheet(NEWEST, "eu-west-1")
+    assert none_fields(sheet) == ["sagemaker_serverless_usd_per_gb_second", "sagemaker_serverless_usd_per_gb_processed"]
+    assert sheet.sagemaker_instances == {}
+    notes = " | ".join(sheet.notes)
+    assert "sagemaker.serverless.compute: no price for eu-west-1 in snapshot 2025-06-02" in notes
+    assert "no SageMaker real-time inference prices for eu-west-1" in notes
+    assert (sheet.alb_usd_per_hour, sheet.nat_gateway_usd_per_hour, sheet.cloudwatch_logs_ingest_usd_per_gb) == (0.0252, 0.048, 0.57)
+    assert sheet.instances["r6i.xlarge"].on_demand_usd_per_hour == 0.282
+    assert sheet.instances["r6i.xlarge"].reserved_usd_per_hour == {}
+
+
+def test_requested_instance_types_and_unknown_regions():
+    sheet = build_price_sheet(NEWEST, "us-east-1", instance_types=["r6i.xlarge", "p5.48xlarge"], interruption_table=None)
+    assert list(sheet.instances) == ["r6i.xlarge"]
+    assert sheet.instances["r6i.xlarge"].interruption_rate_per_month is None
+    assert any(note.startswith("ec2.instance: p5.48xlarge has no on-demand price in us-east-1") for note in sheet.notes)
+    with pytest.raises(ValueError, match=r"no prices for region 'ap-south-1'; its regions are eu-west-1, us-east-1"):
+        build_price_sheet(NEWEST, "ap-south-1")
+
+
+def test_the_default_is_the_newest_shipped_snapshot():
+    assert build_price_sheet(region="us-east-1", instance_types=["r6i.xlarge"]).snapshot_id == "2025-06-02"
+
+
+def test_a_price_in_an_unexpected_unit_is_left_out_not_converted(tmp_path):
+    snapshot_dir = tmp_path / NEWEST.name
+    shutil.copytree(NEWEST, snapshot_dir)
+    path = snapshot_dir / "raw" / "pricing" / "AmazonEC2" / "us-east-1.json"
+    document = json.loads(path.read_text())
+    items = []
+    for item in document["PriceList"]:
+        doc = json.loads(item)
+        if doc["product"]["attributes"].get("usagetype") == "EBS:VolumeUsage.gp3":
+            for term in doc["terms"]["OnDemand"].values():
+                for dimension in term["priceDimensions"].values():
+                    dimension["unit"] = "GB-Hrs"
+        items.append(json.dumps(doc))
+    path.write_text(json.dumps({"FormatVersion": "aws_v1", "PriceList": items}))
+    from costing.snapshot import load_snapshot
+
+    sheet = build_price_sheet(load_snapshot(snapshot_dir, verify_price_table=False), "us-east-1", instance_types=[])
+    assert sheet.ebs_gp3_usd_per_gb_month is None
+    assert any("ebs.gp3.storage: published in ['GB-Hrs'], expected ['GB-Mo']" in note for note in sheet.notes)
+
+
+# -- reference tables ------------------------------------------------------------------------------------------
+
+
+def test_cloudflare_workers_table_has_source_and_date():
+    workers = load_cloudflare_workers()
+    assert workers.source_url == "https://developers.cloudflare.com/workers/platform/pricing/"
+    assert workers.as_of == date(2025, 6, 1)
+    assert (workers.included_requests_per_month, workers.included_cpu_ms_per_month) == (10_000_000, 30_000_000)
+    assert workers.usd_per_million_cpu_ms == 0.02 and workers.max_cpu_ms_per_request == 300_000
+
+
+def test_shipped_interruption_table_is_honest_about_how_it_was_recorded():
+    table = load_interruption_table()
+    assert table.how_recorded == "by hand" and table.as_of == date(2025, 6, 1)
+    assert table.source_url == "https://aws.amazon.com/ec2/spot/instance-advisor/"
+    assert "APPROXIMATE" in " ".join(table.notes)
+    assert table.regions() == ["eu-west-1", "us-east-1"]
+    assert table.rate_per_month("r6i.xlarge", "us-east-1") == 0.10
+    assert table.rate_per_month("p5.48xlarge", "us-east-1") is None
+
+
+# The Advisor feed's own shape (its "max" values really are 5, 11, 16, 22, 100), reduced to a few entries.
+ADVISOR_DOCUMENT = {
+    "global_rate": "<10%",
+    "instance_types": {"r6i.xlarge": {"emr": True, "cores": 4, "ram_gb": 32.0}},
+    "ranges": [
+        {"index": 0, "label": "<5%", "dots": 0, "max": 5},
+        {"index": 1, "label": "5-10%", "dots": 1, "max": 11},
+        {"index": 2, "label": "10-15%", "dots": 2, "max": 16},
+        {"index": 3, "label": "15-20%", "dots": 3, "max": 22},
+        {"index": 4, "label": ">20%", "dots": 4, "max": 100},
+    ],
+    "spot_advisor": {
+        "us-east-1": {
+            "Linux": {"r6i.xlarge": {"s": 70, "r": 2}, "m5.large": {"s": 55, "r": 4}, "c7g.large": {"s": 62, "r": 0}},
+            "Windows": {"r6i.xlarge": {"s": 42, "r": 1}},
+        },
+        "eu-west-1": {"Linux": {"r6i.xlarge": {"s": 66, "r": 1}}},
+        "ap-east-2": {"Linux": {"r6i.xlarge": {"s": 70, "r": 4}}},
+    },
+}
+
+
+def test_interruption_table_is_rebuilt_from_the_advisor_feed(tmp_path):
+    table = interruption_table_from_advisor(
+        ADVISOR_DOCUMENT, fetched_at=datetime(2026, 11, 27, 6, tzinfo=UTC), regions=["us-east-1", "eu-west-1"]
+    )
+    assert table.how_recorded == "advisor feed" and table.as_of == date(2026, 11, 27)
+    assert len(table.buckets) == 4  # Linux only, two regions
+    bucket = table.buckets["us-east-1", "r6i.xlarge"]
+    assert (bucket.label, bucket.rate_per_month_upper_bound, bucket.savings_pct) == ("10-15%", 0.15, 70.0)
+    assert table.rate_per_month("m5.large", "us-east-1") == 0.25  # ">20%"
+    assert table.rate_per_month("c7g.large", "us-east-1") == 0.05
+
+    path = write_interruption_table(table, tmp_path / "spot_interruption_frequency.json")
+    reloaded = load_interruption_table(path)
+    assert reloaded.buckets == table.buckets and reloaded.how_recorded == "advisor feed"
+    sheet = build_price_sheet(NEWEST, "us-east-1", instance_types=["r6i.xlarge"], interruption_table=reloaded)
+    assert sheet.instances["r6i.xlarge"].interruption_rate_per_month == 0.15
+    assert not any("recorded by hand as of" in note for note in sheet.notes)
+
+
+def test_advisor_documents_of_another_shape_are_refused():
+    with pytest.raises(ValueError, match="not a Spot Advisor document"):
+        interruption_table_from_advisor({"prices": []}, fetched_at=date(2026, 11, 27))
+    with pytest.raises(ValueError, match=r"no Linux entries for \['sa-east-1'\]"):
+        interruption_table_from_advisor(ADVISOR_DOCUMENT, fetched_at=date(2026, 11, 27), regions=["sa-east-1"])
+    assert [bucket_upper_bound(label) for label, _ in INTERRUPTION_BUCKETS] == [0.05, 0.10, 0.15, 0.20, 0.25]
+    with pytest.raises(ValueError, match="'rare'"):
+        bucket_upper_bound("rare")

@@ -1,0 +1,276 @@
+"""Every serving alternative against hand-computed numbers, plus the properties the issue asks for."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import pytest
+from model_literals import PROFILE, SHEET, profile, sheet, shipped_sheet
+
+from costing.alternatives import Drivers, cost_grid, cost_scenario, plan_scenario
+from costing.assumptions import ServingAssumptions
+from costing.results import GRID_SCHEMA, OPTIONS, check_same_region
+
+GIB = 2**30
+DAYS = 365 / 12  # 30.4167 days per month
+TEN_MILLION = 10_000_000
+
+
+@pytest.fixture(scope="module")
+def shipped_price_sheet():
+    return shipped_sheet()
+
+
+def components(option) -> dict[str, float]:
+    return {c.name: c.usd_per_month for c in option.components}
+
+
+def quantity(option, prefix: str) -> float:
+    return next(c.quantity for c in option.components if c.name.startswith(prefix))
+
+
+def test_ec2_on_demand_fleet_and_every_supporting_line():
+    option = cost_scenario(PROFILE, SHEET, TEN_MILLION).option("ec2-on-demand:c6i.large")
+    # capacity: 1 process, batch 64 in 0.4 s -> 160 rps; peak 10M / 86,400 x 3 = 347.22 rps
+    # -> ceil(347.22 / (160 x 0.6)) = 4 instances
+    assert option.details["instances"] == 4
+    assert option.details["batch_size"] == 64
+    assert option.config == "4 x c6i.large, batch 64"
+    requests = TEN_MILLION * DAYS  # 304,166,667 per month
+    mean_rps = TEN_MILLION / 86_400
+    expected = {
+        "Instance usage (c6i.large, on-demand)": 4 * 730 * 0.10,  # 292.00
+        "EBS gp3 root volume (20 GB each)": 4 * 20 * 0.08,  # 6.40
+        "Application Load Balancer": 730 * 0.0225,  # 16.425
+        "ALB capacity units": mean_rps / 25 * 730 * 0.008,  # new connections dominate: 27.04
+        "NAT gateway": 730 * 0.045,  # 32.85
+        # log lines (200 B/request) + 4 instances x 52/12 deploys x 1 GB image
+        "NAT gateway data processed (image pulls, logs)": (requests * 200 / GIB + 4 * 52 / 12 * 1.0) * 0.045,
+        "CloudWatch custom metrics": (5 + 4 * 2) * 0.30,  # 3.90
+        "CloudWatch Logs ingestion": requests * 200 / GIB * 0.50,
+        "CloudWatch Logs storage (1 month retention)": requests * 200 / GIB * 0.03,
+        "Data transfer out to the internet": requests * (200 + 300) / GIB * 0.09,  # 500 B/response
+        "Model file in S3 Standard": 10 / 1024 * 0.023,
+    }
+    assert components(option) == pytest.approx(expected)
+    assert option.usd_per_month == pytest.approx(sum(expected.values()))
+    assert option.usd_per_month == pytest.approx(424.72, abs=0.01)
+    assert option.usd_per_request == pytest.approx(option.usd_per_month / requests)
+    assert option.usd_per_1k_requests == pytest.approx(1000 * option.usd_per_request)
+
+
+def test_spot_adds_a_buffer_and_replacement_warm_up():
+    option = cost_scenario(PROFILE, SHEET, TEN_MILLION).option("ec2-spot:c6i.large")
+    # 4 instances + max(1, ceil(10 % of 4)) = 5; 5 x 5 % interruptions x 5 min warm-up = 0.0208 h
+    assert option.details["instances"] == 5
+    assert quantity(option, "Instance usage") == pytest.approx(5 * 730 + 5 * 0.05 * 5 / 60)
+    assert components(option)["Instance usage (c6i.large, spot)"] == pytest.approx((3650 + 0.25 / 12) * 0.04)
+    assert any("2 minutes' notice" in caveat for caveat in option.caveats)
+
+
+def test_reserved_uses_the_effective_rate_or_says_why_not():
+    scenario = cost_scenario(PROFILE, SHEET, TEN_MILLION)
+    assert components(scenario.option("ec2-reserved-1yr:c6i.large"))[
+        "Instance usage (c6i.large, reserved-1yr)"] == pytest.approx(4 * 730 * 0.06)
+    assert components(scenario.option("ec2-reserved-3yr:c6i.large"))[
+        "Instance usage (c6i.large, reserved-3yr)"] == pytest.approx(4 * 730 * 0.04)
+    missing = scenario.option("ec2-reserved-1yr:c6i.xlarge")
+    assert not missing.feasible and missing.usd_per_month is None
+    assert "no reserved rate '1yr/standard/No Upfront' for c6i.xlarge" in missing.reason
+    no_spot = scenario.option("ec2-spot:m7g.large")
+    assert not no_spot.feasible and "no spot price for m7g.large" in no_spot.reason
+
+
+def test_burstable_instances_are_sized_for_their_baseline():
+    a = ServingAssumptions(target_utilisation=1.0)
+    option = cost_scenario(PROFILE, SHEET, TEN_MILLION, assumptions=a).option("ec2-on-demand:t3.small")
+    # peak: ceil(347.22 / 160) = 3; baseline: ceil(115.74 / (160 x 20 %)) = 4
+    assert option.details["instances"] == 4
+    assert any("20% CPU baseline" in caveat for caveat in option.caveats)
+
+
+def test_lambda_gb_seconds_requests_and_logs():
+    option = cost_scenario(PROFILE, SHEET, 10_000).option("lambda")
+    requests = 10_000 * DAYS  # 304,166.67
+    # 1,024 MB -> duration 0.1 s x 3.4551 = 345.5 ms, billed 346 ms
+    assert option.details["memory_mb"] == 1_024
+    expected = {
+        "Requests": requests / 1e6 * 0.20,
+        "Compute (1,024 MB x billed duration)": requests * 0.346 * 1.0 * 0.0000166667,  # 105,241.67 GB-s
+        "CloudWatch custom metrics": 5 * 0.30,
+        "CloudWatch Logs ingestion": requests * (200 + 260) / GIB * 0.50,  # + Lambda's START/END/REPORT
+        "CloudWatch Logs storage (1 month retention)": requests * 460 / GIB * 0.03,
+        "Data transfer out to the internet": requests * 500 / GIB * 0.09,
+        "Model file in S3 Standard": 10 / 1024 * 0.023,
+    }
+    assert components(option) == pytest.approx(expected)
+    assert quantity(option, "Compute") == pytest.approx(105_241.67, rel=1e-6)
+    assert any("function URL" in caveat for caveat in option.caveats)
+
+
+def test_sagemaker_realtime_picks_the_cheapest_fitting_type():
+    option = cost_scenario(PROFILE, SHEET, 10_000).option("sagemaker-realtime")
+    assert option.instance_type == "ml.c5.large"
+    assert option.details["instances"] == 2
+    assert components(option)["Real-time endpoint instance (ml.c5.large)"] == pytest.approx(2 * 730 * 0.102)
+    assert not any(c.service == "AWSELB" for c in option.components)
+
+
+def test_sagemaker_serverless_bills_memory_seconds_and_data_processed():
+    option = cost_scenario(PROFILE, SHEET, 10_000).option("sagemaker-serverless")
+    requests = 10_000 * DAYS
+    assert option.instance_type == "1,024 MB"
+    assert components(option)["Compute (1,024 MB x billed duration)"] == pytest.approx(requests * 0.346 * 0.00002)
+    assert components(option)["Data processed (in + out)"] == pytest.approx(requests * (300 + 500) / GIB * 0.016)
+
+
+def test_fargate_picks_the_cheapest_task_size_that_meets_the_slo():
+    option = cost_scenario(PROFILE, SHEET, 10_000).option("fargate")
+    # 0.25 vCPU is 8x slower: p95 1.2 s > 1 s; 0.5 vCPU / 1 GB (4x: 0.6 s at batch 1) is the cheapest that fits
+    assert option.instance_type == "0.5 vCPU / 1 GB"
+    assert option.details["instances"] == 2 and option.details["batch_size"] == 1
+    parts = components(option)
+    assert parts["Fargate vCPU (0.5 per task)"] == pytest.approx(2 * 730 * 0.5 * 0.04048)
+    assert parts["Fargate memory (1 GB per task)"] == pytest.approx(2 * 730 * 1 * 0.004445)
+    assert "Application Load Balancer" in parts and "NAT gateway" in parts
+    assert "EBS gp3 root volume (20 GB each)" not in parts
+
+
+def test_cloudflare_workers_is_priced_but_not_a_drop_in():
+    option = cost_scenario(PROFILE, SHEET, 1_000_000).option("cloudflare-workers")
+    requests = 1_000_000 * DAYS  # 30,416,667
+    # one CPU does the work of the 2-CPU benchmark: 100 ms x 2 = 200 CPU-ms per request
+    assert option.feasible and not option.drop_in
+    assert option.details["cpu_ms_per_request"] == pytest.approx(200.0)
+    assert components(option) == pytest.approx({
+        "Workers Paid subscription": 5.0,
+        "Requests beyond 10M included": (requests - 10e6) / 1e6 * 0.30,
+        "CPU time beyond 30M ms included": (requests * 200 - 30e6) / 1e6 * 0.02,
+    })
+    assert option.usd_per_month == pytest.approx(132.19, abs=0.01)
+    assert any(caveat.startswith("requires re-implementation") for caveat in option.caveats)
+    # a model too large for a Worker isolate (10 MiB x 2 per byte = 20 MB; 100 MiB -> 200 MB > 128 MB)
+    too_big = cost_scenario(profile(model_file_bytes=100 * 2**20), SHEET, 100).option("cloudflare-workers")
+    assert not too_big.feasible and "128 MB isolate limit" in too_big.reason
+
+
+def test_cheapest_is_a_feasible_drop_in_option():
+    scenario = cost_scenario(PROFILE, SHEET, 10_000)
+    feasible = [o for o in scenario.options if o.feasible and o.drop_in]
+    assert scenario.cheapest == min(feasible, key=lambda o: o.usd_per_month).key
+    assert scenario.cheapest == "lambda"
+    best = scenario.best_per_option()
+    assert list(best) == list(OPTIONS)
+    assert best["ec2-on-demand"].instance_type == "t3.small"
+
+
+def test_a_missing_rate_makes_an_option_infeasible_never_free():
+    scenario = cost_scenario(PROFILE, sheet(alb_usd_per_hour=None, lambda_x86_usd_per_gb_second=None,
+                                            cloudflare_workers=None, sagemaker_instances={}), 10_000)
+    on_demand = scenario.option("ec2-on-demand:c6i.large")
+    assert not on_demand.feasible and "has no alb_usd_per_hour" in on_demand.reason
+    assert "has no alb_usd_per_hour" in scenario.option("fargate").reason
+    assert "lambda_x86_usd_per_gb_second" in scenario.option("lambda").reason
+    assert "no SageMaker real-time instance prices" in scenario.option("sagemaker-realtime").reason
+    assert scenario.option("sagemaker-serverless").feasible
+    assert scenario.cheapest == "sagemaker-serverless"
+
+
+def test_a_process_too_large_for_an_instance_is_infeasible():
+    scenario = cost_scenario(profile(peak_rss_bytes=3 * 2**30), SHEET, 100)
+    small = scenario.option("ec2-on-demand:t3.small")
+    assert not small.feasible and "needs 3,072 MB for one serving process, has 1,536 MB" in small.reason
+    assert scenario.option("ec2-on-demand:c6i.xlarge").feasible
+
+
+def test_latency_slo_limits_batching_or_rules_an_option_out():
+    strict = cost_scenario(PROFILE, SHEET, 10_000, assumptions=ServingAssumptions(latency_slo_ms=400))
+    assert strict.option("ec2-on-demand:c6i.large").details["batch_size"] == 16  # 0.3 s; batch 64 takes 0.6 s
+    impossible = cost_scenario(PROFILE, SHEET, 10_000, assumptions=ServingAssumptions(latency_slo_ms=100))
+    assert not impossible.option("ec2-on-demand:c6i.large").feasible
+    assert impossible.cheapest is None
+
+
+@pytest.mark.parametrize("the_sheet", ["literal", "shipped"])
+def test_monthly_cost_never_falls_as_requests_grow(the_sheet, shipped_price_sheet):
+    price_sheet = SHEET if the_sheet == "literal" else shipped_price_sheet
+    volumes = [10 * 1.7**i for i in range(30)]  # 10 ... ~48M requests/day
+    grid = cost_grid(PROFILE, price_sheet, volumes)
+    keys = {o.key for s in grid.scenarios for o in s.options if o.feasible}
+    for key in keys:
+        costs = [s.option(key).usd_per_month for s in grid.scenarios if s.option(key).feasible]
+        assert all(b >= a - 1e-9 for a, b in itertools.pairwise(costs)), key
+
+
+@pytest.mark.parametrize("requests_per_day", [100, 10_000, 1_000_000, 30_000_000])
+def test_spot_never_costs_more_than_on_demand_for_the_same_type(requests_per_day, shipped_price_sheet):
+    """Holds whenever spot/on-demand <= n / (n + buffer): every type in the shipped and literal sheets."""
+    for price_sheet in (SHEET, shipped_price_sheet):
+        scenario = cost_scenario(PROFILE, price_sheet, requests_per_day)
+        for name in price_sheet.instances:
+            spot = scenario.option(f"ec2-spot:{name}")
+            on_demand = scenario.option(f"ec2-on-demand:{name}")
+            if spot.feasible and on_demand.feasible:
+                assert spot.usd_per_month <= on_demand.usd_per_month, (name, requests_per_day)
+
+
+def test_more_interruptions_never_lower_the_spot_serving_cost():
+    plan = plan_scenario(PROFILE, SHEET, 1_000_000).plan("ec2-spot:c6i.large")
+    costs = [float(plan.evaluate(Drivers(1_000_000, interruption_factor=f)).usd_per_month)
+             for f in (0, 0.5, 1, 2, 5, 20)]
+    assert costs == sorted(costs) and costs[-1] > costs[0]
+
+
+def test_vectorised_evaluation_matches_the_scalar_one():
+    import numpy as np
+
+    plans = plan_scenario(PROFILE, SHEET, 1_000_000)
+    volumes = np.array([100.0, 10_000.0, 1_000_000.0, 10_000_000.0])
+    for plan in plans.plans:
+        vector = plan.evaluate(Drivers(volumes, latency_factor=np.full(4, 1.1))).usd_per_month
+        scalar = [float(plan.evaluate(Drivers(v, latency_factor=1.1)).usd_per_month) for v in volumes]
+        assert np.allclose(vector, scalar), plan.key
+
+
+def test_grid_json_is_versioned_infracost_like_and_adds_up():
+    grid = cost_grid(PROFILE, SHEET)
+    document = json.loads(json.dumps(grid.to_json_dict(), allow_nan=False))
+    assert (document["schema"], document["schema_version"]) == (GRID_SCHEMA, 1)
+    assert (document["region"], document["snapshot_id"], document["prices_as_of"]) == (
+        "us-east-1", "literal", "2025-06-01")
+    assert [s["requests_per_day"] for s in document["scenarios"]] == [100, 10_000, 1_000_000]
+    for scenario in document["scenarios"]:
+        assert scenario["cheapest"] in {o["key"] for o in scenario["options"] if o["feasible"]}
+        for option in scenario["options"]:
+            if not option["feasible"]:
+                assert option["monthly_cost"] is None and option["reason"]
+                continue
+            for component in option["cost_components"]:
+                assert set(component) == {"name", "service", "unit", "monthly_quantity", "price", "monthly_cost"}
+                assert component["monthly_cost"] == pytest.approx(component["monthly_quantity"] * component["price"])
+            assert option["monthly_cost"] == pytest.approx(sum(c["monthly_cost"] for c in option["cost_components"]))
+
+
+def test_grid_dataframes():
+    grid = cost_grid(PROFILE, SHEET)
+    frame = grid.to_dataframe()
+    assert len(frame) == sum(len(s.options) for s in grid.scenarios)
+    assert frame["cheapest"].sum() == 3
+    parts = grid.to_dataframe(components=True)
+    lambda_high = parts[(parts["key"] == "lambda") & (parts["requests_per_day"] == 1_000_000)]
+    assert lambda_high["usd_per_month"].sum() == pytest.approx(grid.scenario(1_000_000).option("lambda").usd_per_month)
+
+
+def test_inputs_are_checked():
+    with pytest.raises(ValueError, match="requests_per_day=0 must be a positive"):
+        cost_scenario(PROFILE, SHEET, 0)
+    with pytest.raises(ValueError, match=r"not in price sheet literal \(us-east-1\)"):
+        cost_scenario(PROFILE, SHEET, 100, instance_types=["x9.huge"])
+    with pytest.raises(ValueError, match="mix regions"):
+        check_same_region("us-east-1", "eu-west-1", what="the sheets")
+    with pytest.raises(ValueError, match="target_utilisation"):
+        ServingAssumptions(target_utilisation=1.5)
+    assert math.isclose(cost_scenario(PROFILE, SHEET, 100, instance_types=["c6i.large"]).requests_per_month,
+                        100 * DAYS)

@@ -1,0 +1,105 @@
+"""``python -m costing``: help for every subcommand, and real runs on the shipped snapshot, offline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from model_literals import metrics_dict, shipped_sheet
+
+from costing.__main__ import EXIT_USAGE, main
+
+SUBCOMMANDS = ("prices", "scenarios", "tco", "sensitivity", "analyze")
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in SUBCOMMANDS)])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m costing")
+    if command:
+        assert "--json" in out and "--region" in out
+
+
+def test_scenarios_table_on_the_shipped_snapshot(repo_root):
+    """The issue's "done when": offline, 100 / 10k / 1M for every alternative, cheapest marked, snapshot date."""
+    result = subprocess.run([sys.executable, "-m", "costing", "scenarios"], cwd=repo_root, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    sheet = shipped_sheet()
+    assert f"snapshot {sheet.snapshot_id}, prices as of {sheet.prices_as_of.isoformat()}" in out
+    header = next(line for line in out.splitlines() if line.startswith("$/month"))
+    assert header.split()[1:] == ["100/day", "10,000/day", "1,000,000/day"]
+    for label in ("EC2 on-demand", "EC2 spot", "EC2 reserved 1 yr", "EC2 reserved 3 yr", "Lambda",
+                  "SageMaker real-time", "SageMaker serverless", "ECS Fargate", "Cloudflare Workers"):
+        assert any(line.startswith(label) for line in out.splitlines()), label
+    matrix = out.split("\n\n")[1]
+    assert matrix.count("*") == 3 + 1  # one cheapest per scenario, plus the legend
+    for title in ("100 requests/day (low)", "10,000 requests/day (medium)", "1,000,000 requests/day (high)"):
+        assert title in out
+
+
+def test_scenarios_json_and_custom_volumes(capsys):
+    assert main(["scenarios", "--json", "--requests-per-day", "500", "2,000,000", "--instance-types",
+                 "c7g.large,m5.large"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (document["schema"], document["schema_version"]) == ("rnn-cost-grid", 1)
+    assert [s["requests_per_day"] for s in document["scenarios"]] == [500, 2_000_000]
+    types = {o["instance_type"] for o in document["scenarios"][0]["options"] if o["option"].startswith("ec2")}
+    assert types == {"c7g.large", "m5.large"}
+
+
+def test_metrics_file_and_assumption_flags(tmp_path, capsys):
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(metrics_dict()))
+    assert main(["scenarios", "--metrics", str(path), "--latency-slo-ms", "400", "--min-instances", "3",
+                 "--requests-per-day", "100", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["profile"]["source"] == str(path)
+    assert document["assumptions"]["latency_slo_ms"] == 400
+    fleet = next(o for o in document["scenarios"][0]["options"] if o["key"] == "ec2-on-demand:c7g.large")
+    assert fleet["details"]["instances"] == 3 and fleet["details"]["batch_size"] == 16
+
+
+def test_prices_tco_sensitivity_and_analyze_run(capsys):
+    assert main(["prices", "--instance-types", "c7g.large"]) == 0
+    out = capsys.readouterr().out
+    assert "c7g.large" in out and "m5.large" not in out.split("SageMaker")[0]
+    assert main(["prices", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["schema"] == "rnn-price-sheet"
+    assert main(["tco", "--retrain-cadence", "daily", "--horizon-months", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "over 6 months, retraining daily (30.42 runs/month)" in out and "break-evens" in out
+    assert main(["sensitivity", "--samples", "300", "--seed", "1", "--pct", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "tornado +-10 %" in out and "300 samples, seed 1" in out
+    assert main(["analyze", "--samples", "200", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["schema"] == "rnn-cost-analysis"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["scenarios", "--region", "xx-nowhere-1"], "xx-nowhere-1"),
+        (["tco", "--retrain-cadence", "sometimes"], "retrain cadence 'sometimes'"),
+        (["scenarios", "--instance-types", "x9.huge"], "x9.huge"),
+        (["sensitivity", "--option", "nope", "--samples", "10"], "no feasible option 'nope'"),
+    ],
+)
+def test_errors_say_what_to_change(argv, message, capsys):
+    assert main(argv) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+
+
+def test_bench_reports_timings(capsys):
+    from costing.bench import main as bench_main
+
+    assert bench_main(["--samples", "200", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "grid + Monte Carlo (cold)" in out and "OK" in out
