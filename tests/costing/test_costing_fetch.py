@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
-from botocore.stub import Stubber
-from test_costing_fetch_fakes import (
+from aws_fakes import (
     inject_spot_history,
     replay_price_lists,
     running_moto_server,
     spot_record,
     stub_get_products,
 )
+from botocore.stub import Stubber
 
 from costing.catalog import PriceCatalog
 from costing.defaults import DEFAULT_SNAPSHOT_ROOT

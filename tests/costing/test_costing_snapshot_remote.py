@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
+from aws_fakes import running_moto_server
 from botocore.stub import Stubber
-from test_costing_fetch_fakes import running_moto_server
 
 from costing.defaults import DEFAULT_SNAPSHOT_ROOT
 from costing.fetch import refresh_snapshot
