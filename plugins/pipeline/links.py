@@ -33,6 +33,12 @@ def push_report(context: Any, *, report_path: str) -> None:
     context["ti"].xcom_push(key=REPORT_XCOM_KEY, value={"path": report_path})
 
 
+def attach(task_output: Any, *link_classes: type[BaseOperatorLink]) -> Any:
+    """Give a TaskFlow task (the XComArg its call returned) extra links; returns it for chaining."""
+    task_output.operator.operator_extra_links = tuple(cls() for cls in link_classes)
+    return task_output
+
+
 class MlflowRunLink(BaseOperatorLink):
     name: ClassVar[str] = "MLflow run"
 

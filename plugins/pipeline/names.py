@@ -70,3 +70,27 @@ PRICING_ASSET_URI = "file://rnn-cost-pipeline/pricing/snapshots"
 
 # Airflow Variables (read inside tasks only, never at parse time)
 VAR_CORPUS_URI = "rnn_corpus_uri"
+
+# Metrics of cost analyses (experiment rnn-cost-analysis); <rpd> is the requests/day figure
+COST_TRAIN_AT_TODAYS_PRICES_USD = "cost.train_at_todays_prices_usd"
+COST_TRAIN_AT_TODAYS_PRICES_ON_DEMAND_USD = "cost.train_at_todays_prices_on_demand_usd"
+PRICING_SNAPSHOT_AGE_DAYS = "pricing.snapshot_age_days"
+BREAKEVEN_REQUESTS_PER_DAY = "breakeven.requests_per_day"
+TAG_MODEL_VERSION = "model.version"
+TAG_MODEL_TRAINING_RUN = "model.training_run_id"
+TAG_ANALYSIS_KIND = "analysis.kind"  # "recompute" | "adhoc"
+
+
+def _rpd(requests_per_day: float) -> str:
+    # MLflow names allow [A-Za-z0-9_-. :/]: 1000000, not 1e+06
+    value = float(requests_per_day)
+    return f"{value:.0f}" if value.is_integer() else f"{value:.6f}".rstrip("0")
+
+
+def scenario_metric(requests_per_day: float, what: str) -> str:
+    """e.g. scenario.10000.cheapest_usd_per_month, scenario.100.lambda.usd_per_month."""
+    return f"scenario.{_rpd(requests_per_day)}.{what}"
+
+
+def scenario_tag(requests_per_day: float) -> str:
+    return f"scenario.{_rpd(requests_per_day)}.cheapest"

@@ -6,7 +6,8 @@
 | run outputs (fsspec)    | RNN_PIPELINE_DATA_ROOT     | <home>/data (set s3://bucket/prefix in prod)   |
 | MLflow tracking         | MLFLOW_TRACKING_URI        | sqlite:///<home>/mlflow/mlflow.db              |
 | MLflow artifacts        | RNN_PIPELINE_ARTIFACT_ROOT | <home>/mlflow/artifacts (for sqlite/file URIs) |
-| pricing snapshots       | RNN_PIPELINE_PRICING_ROOT  | <repo>/include/pricing/snapshots               |
+| pricing snapshots       | RNN_PIPELINE_PRICING_ROOT  | <home>/pricing/snapshots (s3:// in prod), seeded |
+|                         |                            | from the shipped include/pricing/snapshots      |
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INCLUDE_DIR = REPO_ROOT / "include"
+SHIPPED_PRICING_ROOT = INCLUDE_DIR / "pricing" / "snapshots"  # read-only, versioned with the code
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ def load_settings() -> Settings:
         data_root=os.environ.get("RNN_PIPELINE_DATA_ROOT", str(home / "data")),
         tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"),
         artifact_root=os.environ.get("RNN_PIPELINE_ARTIFACT_ROOT", str(home / "mlflow" / "artifacts")),
-        pricing_root=os.environ.get("RNN_PIPELINE_PRICING_ROOT", str(INCLUDE_DIR / "pricing" / "snapshots")),
+        pricing_root=os.environ.get("RNN_PIPELINE_PRICING_ROOT", str(home / "pricing" / "snapshots")),
     )
 
 
