@@ -311,10 +311,15 @@ def sensitivity(plans: Sequence[ScenarioPlans], training: TrainingPlan, *, retra
     region = check_same_region(training.region, *(p.region for p in plans), what="the scenarios and training plan")
     runs = runs_per_month(retrain_cadence)
     tornados, sampled = [], []
+    notes = list(training.notes)
     for scenario in plans:
+        if option_key is None and not any(p.drop_in for p in scenario.plans):
+            notes.append(f"{scenario.requests_per_day:g} requests/day: no feasible drop-in alternative, "
+                         "so no tornado and no Monte Carlo band")
+            continue
         tornados.append(tornado(scenario, training, runs, pct=pct, option_key=option_key))
         keys = None if every_variant else [p.key for p in scenario.best_plans()]
         sampled.append(monte_carlo(scenario, training, runs, spec=spec, option_keys=keys))
     return SensitivityResult(region=region, snapshot_id=snapshot_id or training.snapshot_id,
                              prices_as_of=prices_as_of, retrain_cadence=retrain_cadence, runs_per_month=runs,
-                             tornados=tuple(tornados), monte_carlo=tuple(sampled), notes=training.notes)
+                             tornados=tuple(tornados), monte_carlo=tuple(sampled), notes=tuple(notes))

@@ -105,7 +105,7 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
         listed = scenario.options if every_variant else list(scenario.best_per_option().values())
         for option in sorted(listed, key=lambda o: (not o.feasible, o.usd_per_month or 0.0, o.key)):
             if not option.feasible:
-                out.append(f"  {option.label:<28}infeasible: {option.reason}")
+                out.append(f"  {option.label[:27]:<28}infeasible: {option.reason}")
                 continue
             out.append(f"{_mark(option, scenario)} {option.label[:27]:<28}{option.config[:39]:<40}"
                        f"{usd(option.usd_per_month, width=11)}{usd(option.usd_per_1k_requests, width=11)}")

@@ -17,8 +17,8 @@ from pathlib import Path
 from pipeline import names
 from pipeline.settings import load_settings
 
-QUIET_MARKERS = ("step ", "epoch ", "dataset validation", "PASS", "FAIL", "model registry", "cost:",
-                 "ERROR", "error:", "Traceback", "Marking task as", "resumed from", "parameters |")
+QUIET_MARKERS = ("step ", "epoch ", "dataset validation", "FAIL ", "model registry", "cost:", "stale:", "fresh:",
+                 "cheapest option per scenario", "error:", "resumed from", "parameters |")
 
 
 def airflow(*args: str, log_file: Path | None = None, echo_all: bool = False) -> int:
@@ -61,7 +61,7 @@ def training_summary() -> list[str]:
 
     from pipeline import tracking
 
-    settings = tracking.configure()
+    tracking.configure()
     client = MlflowClient()
     experiment = client.get_experiment_by_name(names.TRAINING_EXPERIMENT)
     if experiment is None:
@@ -84,11 +84,47 @@ def training_summary() -> list[str]:
         f"                    on-demand ${m.get(names.COST_TRAIN_ON_DEMAND_USD, float('nan')):.6f}, "
         f"spot savings {m.get(names.COST_SPOT_SAVINGS_PCT, float('nan')):.1f}%",
         f"model registry      {t.get(names.TAG_REGISTRY_DECISION, '?')}: {t.get(names.TAG_REGISTRY_REASON, '')}",
-        "",
-        "Open the MLflow UI:  make up   (then http://127.0.0.1:5000)",
-        f"  or directly:       .venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri} --host 127.0.0.1",
     ]
     return lines
+
+
+def ui_lines() -> list[str]:
+    settings = load_settings()
+    return [
+        "Open the UIs:        make up   (Airflow http://127.0.0.1:8080, MLflow http://127.0.0.1:5000)",
+        f"MLflow UI directly:  .venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri} --host 127.0.0.1",
+    ]
+
+
+def pricing_summary() -> list[str]:
+    from pipeline.pricing import refresh_status
+
+    status = refresh_status()
+    if status is None:
+        return ["pricing refresh has not run"]
+    return [f"pricing             {status['message']}"]
+
+
+def scenario_table() -> str:
+    """The 100 / 10k / 1M table for the latest registered model at the newest snapshot's prices."""
+    import contextlib
+    import io
+    import tempfile
+
+    from costing.__main__ import main as costing_main
+    from pipeline.analysis import latest_model_source
+    from pipeline.pricing import newest_snapshot_dir
+
+    source = latest_model_source(allow_reference=False)
+    if source is None:
+        return "no registered model: no scenario table"
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as metrics_file:
+        json.dump(source.metrics, metrics_file)
+        metrics_file.flush()
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            costing_main(["scenarios", "--metrics", metrics_file.name, "--snapshot", str(newest_snapshot_dir())])
+    return out.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,14 +143,24 @@ def main(argv: list[str] | None = None) -> int:
     conf = {key: value for key, value in {"epochs": args.epochs,
                                           "max_steps_per_epoch": args.max_steps_per_epoch}.items() if value}
     started = time.monotonic()
-    code = run_dag("rnn_retraining", conf, settings.home, args.verbose)
+    codes = {"rnn_retraining": run_dag("rnn_retraining", conf, settings.home, args.verbose)}
+    # Offline, the refresh keeps the last good snapshot and says so (its task ends "skipped").
+    codes["pricing_refresh"] = run_dag("pricing_refresh", None, settings.home, args.verbose)
+    codes["cost_recompute"] = run_dag("cost_recompute", None, settings.home, args.verbose)
+
     print("\n== Summary")
-    for line in training_summary():
+    for line in training_summary() + pricing_summary():
         print("  " + line)
-    print(f"  (pipeline took {time.monotonic() - started:.0f} s)")
-    if code != 0:
-        print(f"\nrnn_retraining did not succeed (exit code {code}); see the log file above", file=sys.stderr)
-    return code
+    print("\n== What serving this model would cost (cost_recompute, at the newest snapshot's prices)\n")
+    print(scenario_table())
+    print(f"(pipeline took {time.monotonic() - started:.0f} s)\n")
+    for line in ui_lines():
+        print(line)
+    failed = [dag_id for dag_id, code in codes.items() if code != 0]
+    if failed:
+        print(f"\n{', '.join(failed)} did not succeed; see the log files above", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

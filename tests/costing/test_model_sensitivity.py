@@ -133,3 +133,20 @@ def test_analyze_bundles_the_three_documents(training):
         "rnn-cost-grid", "rnn-cost-tco", "rnn-cost-sensitivity"]
     cheapest = [s["cheapest"] for s in document["grid"]["scenarios"]]
     assert cheapest == [s["cheapest"] for s in document["tco"]["scenarios"]]
+
+
+def test_analysis_without_any_feasible_alternative_reports_instead_of_failing() -> None:
+    import json
+
+    from costing.analysis import analyze
+    from costing.profile import REFERENCE_METRICS_PATH, profile_from_metrics
+    from costing.sensitivity import MonteCarloSpec
+    from costing.sheet_builder import build_price_sheet
+
+    metrics = json.loads(REFERENCE_METRICS_PATH.read_text())
+    metrics["inference"]["latency_ms"].update(p50=100.0, p95=1500.0, p99=2000.0)  # a p95 far above the 1 s SLO
+    document = analyze(profile_from_metrics(metrics), build_price_sheet(None, "us-east-1"),
+                       spec=MonteCarloSpec(samples=200)).to_json_dict()
+    assert [s["cheapest"] for s in document["grid"]["scenarios"]] == [None, None, None]
+    assert document["sensitivity"]["tornados"] == [] and document["sensitivity"]["monte_carlo"] == []
+    assert any("no feasible drop-in alternative" in note for note in document["sensitivity"]["notes"])
