@@ -15,6 +15,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__EXECUTOR     ?= LocalExecutor
 export MLFLOW_TRACKING_URI         ?= sqlite:///$(CURDIR)/.local/mlflow/mlflow.db
 export GX_ANALYTICS_ENABLED        := False
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
 .PHONY: help install demo test bench lint up down clean
 

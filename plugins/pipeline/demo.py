@@ -7,15 +7,20 @@ local Airflow DB and MLflow store under ``.local/``; the summary is read back fr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline import names
-from pipeline.settings import load_settings
+from pipeline.mailcatcher import saved_messages
+from pipeline.mailcatcher import start as start_mailcatcher
+from pipeline.settings import Settings, load_settings
 
 QUIET_MARKERS = ("step ", "epoch ", "dataset validation", "FAIL ", "model registry", "cost:", "stale:", "fresh:",
                  "cheapest option per scenario", "error:", "resumed from", "parameters |")
@@ -127,6 +132,43 @@ def scenario_table() -> str:
     return out.getvalue()
 
 
+@contextlib.contextmanager
+def local_mail(settings: Settings) -> Iterator[Path]:
+    """Deliver mail to the local SMTP catcher: the one `make up` runs, or one started for the demo."""
+    from pipeline.services import local_smtp_connection, mail_dir, smtp_port
+
+    port, directory = smtp_port(), mail_dir(settings)
+    os.environ.setdefault("AIRFLOW_CONN_SMTP_DEFAULT", local_smtp_connection(port))
+    with socket.socket() as probe:
+        already_running = probe.connect_ex(("127.0.0.1", port)) == 0
+    if already_running:
+        yield directory
+        return
+    controller = start_mailcatcher(directory, port)
+    try:
+        yield directory
+    finally:
+        controller.stop()
+
+
+def report_lines(new_mail: list[Path]) -> list[str]:
+    from email import message_from_bytes, policy
+
+    from pipeline.reporting import latest_report
+
+    lines = []
+    report = latest_report("weekly_cost_report")
+    if report:
+        lines.append(f"HTML report         {report}")
+    for path in new_mail:
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        lines.append(f"email               {path}")
+        lines.append(f"                    subject {message['Subject']!r} to {message['To']}")
+    if not new_mail:
+        lines.append("no email was delivered to the local SMTP catcher; see the weekly_cost_report log")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.demo", description=__doc__)
     parser.add_argument("--epochs", type=int, help="override the DAG's default epochs")
@@ -136,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings()
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     print(f"Local state in {settings.home} (Airflow DB, MLflow store, run outputs)", flush=True)
     if airflow("db", "migrate", log_file=settings.home / "logs" / "airflow-db-migrate.log") != 0:
         print("airflow db migrate failed; see the log above", file=sys.stderr)
@@ -147,13 +190,20 @@ def main(argv: list[str] | None = None) -> int:
     # Offline, the refresh keeps the last good snapshot and says so (its task ends "skipped").
     codes["pricing_refresh"] = run_dag("pricing_refresh", None, settings.home, args.verbose)
     codes["cost_recompute"] = run_dag("cost_recompute", None, settings.home, args.verbose)
+    with local_mail(settings) as mail_dir:
+        before = set(saved_messages(mail_dir))
+        codes["weekly_cost_report"] = run_dag("weekly_cost_report", None, settings.home, args.verbose)
+        new_mail = sorted(set(saved_messages(mail_dir)) - before)
 
     print("\n== Summary")
     for line in training_summary() + pricing_summary():
         print("  " + line)
     print("\n== What serving this model would cost (cost_recompute, at the newest snapshot's prices)\n")
     print(scenario_table())
-    print(f"(pipeline took {time.monotonic() - started:.0f} s)\n")
+    print("\n== Weekly cost report")
+    for line in report_lines(new_mail):
+        print("  " + line)
+    print(f"\n(pipeline took {time.monotonic() - started:.0f} s)\n")
     for line in ui_lines():
         print(line)
     failed = [dag_id for dag_id, code in codes.items() if code != 0]

@@ -58,10 +58,18 @@ def mail_dir(settings: Settings) -> Path:
     return settings.home / "mail"
 
 
+def local_smtp_connection(port: int) -> str:
+    """The Airflow connection (AIRFLOW_CONN_SMTP_DEFAULT) for the local SMTP catcher: plain, no login."""
+    return json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": port,
+                       "extra": {"disable_ssl": True, "disable_tls": True, "timeout": 10, "retry_limit": 1}})
+
+
 def airflow_env(port: int) -> dict[str, str]:
     """Airflow settings for the embedded deployment (inherits AIRFLOW_HOME etc. from the caller)."""
     base = f"http://127.0.0.1:{port}"
     return {
+        "AIRFLOW_CONN_SMTP_DEFAULT": os.environ.get("AIRFLOW_CONN_SMTP_DEFAULT", local_smtp_connection(smtp_port())),
+        "RNN_PIPELINE_MLFLOW_UI_URL": f"http://127.0.0.1:{mlflow_port()}",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

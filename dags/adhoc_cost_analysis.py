@@ -1,0 +1,108 @@
+"""
+### Ad hoc cost analysis: "what if we get 1M requests a day in eu-west-1?"
+
+Fill in the form (*Trigger* ▸ parameters) and read the answer in the **Cost report** link of the
+`render_and_store` task, on the *Cost reports* page, or in your inbox. For the latest registered
+model's measured latency and throughput (or the reference measurements shipped in `include/` when
+nothing is registered yet) and the newest pricing snapshot, it prices serving at each
+requests-per-day figure on each chosen pricing model, the total cost of ownership with retraining
+over the horizon, the break-even points, a ±20 % tornado and a Monte Carlo band. The analysis is
+logged to the MLflow experiment `rnn-cost-analysis` (link *MLflow run*).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from pipeline.links import CostReportLink, MlflowRunLink, attach
+
+PRICING_MODELS = ["ec2-on-demand", "ec2-spot", "ec2-reserved-1yr", "ec2-reserved-3yr", "lambda", "sagemaker-realtime",
+                  "sagemaker-serverless", "fargate", "cloudflare-workers"]
+
+
+@dag(
+    dag_id=Path(__file__).stem,
+    doc_md=__doc__,
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["cost", "analysis", "ad hoc"],
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    params={
+        "requests_per_day": Param([100, 10000, 1000000], type="array",
+                                  items={"type": "number", "exclusiveMinimum": 0, "maximum": 1e10},
+                                  minItems=1, maxItems=12, title="Requests per day",
+                                  description="One figure per line; each is a scenario."),
+        "region": Param("us-east-1", type="string", enum=["us-east-1", "eu-west-1"], title="AWS region",
+                        description="Regions with prices in the pricing snapshot."),
+        "instance_types": Param([], type="array", items={"type": "string", "pattern": r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"},
+                                title="EC2 instance types", description="Empty: every type in the snapshot."),
+        "pricing_models": Param(PRICING_MODELS, type="array", items={"type": "string", "enum": PRICING_MODELS},
+                                minItems=1, title="Pricing models", description="Which alternatives to show."),
+        "horizon_months": Param(12, type="integer", minimum=1, maximum=60, title="TCO horizon (months)"),
+        "retrain_cadence": Param("weekly", type="string", enum=["daily", "weekly", "monthly"], title="Retrain cadence"),
+        "latency_slo_ms": Param(1000, type="number", minimum=10, maximum=60000, title="Latency SLO, p95 (ms)"),
+        "tokens_per_request": Param(200, type="integer", minimum=1, maximum=10000, title="Characters per request"),
+        "peak_factor": Param(3.0, type="number", minimum=1, maximum=20, title="Peak factor",
+                             description="Peak-hour traffic / daily average."),
+        "recipients": Param([], type="array", items={"type": "string", "format": "email"}, maxItems=20,
+                            title="Email the report to", description="Optional; one address per line."),
+    },
+)
+def adhoc_cost_analysis():
+    @task(multiple_outputs=False)
+    def analyze() -> dict:
+        from pipeline.analysis import recompute
+        from pipeline.links import push_mlflow_run
+
+        context = get_current_context()
+        result = recompute(dag_id=context["dag"].dag_id, run_id=context["run_id"], params=dict(context["params"]),
+                           kind="adhoc", allow_reference=True)
+        push_mlflow_run(context, experiment_id=result["experiment_id"], run_id=result["mlflow_run_id"])
+        return result
+
+    @task(multiple_outputs=False)
+    def render_and_store(analyzed: dict) -> dict:
+        import json
+
+        from airflow.sdk import Variable
+
+        from pipeline import names
+        from pipeline.analysis import AnalysisRequest
+        from pipeline.links import push_mlflow_run, push_report
+        from pipeline.reporting import adhoc_inputs, recipients_from, render_and_store
+        from rnn import storage
+
+        context = get_current_context()
+        params = dict(context["params"])
+        document = json.loads(storage.read_bytes(analyzed["outputs"]["analysis.json"]))
+        stored = render_and_store(
+            inputs=adhoc_inputs(document, AnalysisRequest.from_params(params).to_dict()),
+            dag_id=context["dag"].dag_id, run_id=context["run_id"], recipients=recipients_from(params["recipients"]),
+            sender=Variable.get(names.VAR_REPORT_SENDER, default=names.DEFAULT_REPORT_SENDER),
+            mlflow_run_id=analyzed["mlflow_run_id"])
+        push_report(context, report_path=stored["report_path"])
+        push_mlflow_run(context, experiment_id=stored["experiment_id"], run_id=stored["mlflow_run_id"])
+        return stored
+
+    @task(multiple_outputs=False, retries=3, retry_delay=timedelta(minutes=1))
+    def send_email(stored: dict) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from pipeline.links import push_report
+        from pipeline.reporting import send_stored_email
+
+        push_report(get_current_context(), report_path=stored["report_path"])
+        if not stored["recipients"]:
+            raise AirflowSkipException("no recipients given: the report is stored, not emailed")
+        return send_stored_email(stored=stored)
+
+    analyzed = attach(analyze(), MlflowRunLink)
+    stored = attach(render_and_store(analyzed), CostReportLink, MlflowRunLink)
+    attach(send_email(stored), CostReportLink)
+
+
+adhoc_cost_analysis()
