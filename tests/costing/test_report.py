@@ -1,0 +1,476 @@
+"""The cost report: charts are real PNGs, the HTML marks the cheapest and references only attached
+images, the MIME message parses into its parts, empty and missing inputs still render, text is escaped,
+and a stored report ends with a valid report.json."""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import io
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from costing.analysis import analyze
+from costing.diff import PriceChange, SnapshotDiff
+from costing.profile import REFERENCE_METRICS_PATH, load_profile
+from costing.report import (
+    TRAINING_RUN_COLUMNS,
+    RenderedReport,
+    ReportInputs,
+    SpotSeries,
+    TrainingRunRow,
+    build_email,
+    render_report,
+    requests_short,
+    write_report,
+)
+from costing.sensitivity import MonteCarloSpec
+from costing.sheet_builder import build_price_sheet
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+GENERATED_AT = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+PERIOD_END = datetime(2026, 11, 28, tzinfo=UTC)
+CID_SRC = re.compile(r'<img[^>]*\ssrc="cid:([^"]+)"')
+FILE_SRC = re.compile(r'<img[^>]*\ssrc="([^"]+)"')
+
+
+# -- inputs ----------------------------------------------------------------------------------------------------
+
+
+def analysis_document() -> dict:
+    profile = load_profile(REFERENCE_METRICS_PATH)
+    sheet = build_price_sheet(None, "us-east-1")
+    document = analyze(profile, sheet, spec=MonteCarloSpec(samples=200, seed=1)).to_json_dict()
+    document["model"] = {
+        "source": "rnn-textgen version 3 (run abc123)", "version": 3, "training_run_id": "abc123",
+        "training_cost_paid": {"usd": 0.00141, "on_demand_usd": 0.00425, "instance_type": "r6i.xlarge",
+                               "region": "us-east-1", "market": "spot", "is_estimate": True,
+                               "snapshot_id": "2025-06-02", "basis": "estimate", "spot_savings_pct": 66.8},
+        "training_cost_at_todays_prices": {"usd": 0.00143, "on_demand_usd": 0.00425, "instance_type": "r6i.xlarge",
+                                           "region": "us-east-1", "market": "spot", "is_estimate": True,
+                                           "snapshot_id": "2025-06-02", "basis": "estimate",
+                                           "spot_savings_pct": 66.4},
+    }
+    return document
+
+
+def training_runs() -> tuple[TrainingRunRow, ...]:
+    def run(day: int, name: str, *, cost: float | None, on_demand: float | None, loss: float | None,
+            status: str = "FINISHED", registered: bool = False, interruptions: int = 0, market: str = "spot",
+            basis: str = "estimate") -> TrainingRunRow:
+        return TrainingRunRow(
+            run_id=f"run{day:02d}{name[:3]}", run_name=name, started_at=datetime(2026, 11, day, 3, 15, tzinfo=UTC),
+            status=status, cost_usd=cost, on_demand_usd=on_demand, cost_basis=basis, val_loss=loss,
+            interruptions=interruptions, instance_type="r6i.xlarge", market=market, region="us-east-1",
+            registered=registered, mlflow_url=f"http://127.0.0.1:5000/#/experiments/1/runs/run{day:02d}")
+
+    return (
+        run(21, "weekly-2026-11-21", cost=0.00142, on_demand=0.00425, loss=1.912),
+        run(24, "manual-lr-3e-3", cost=0.00311, on_demand=0.00901, loss=1.844, registered=True, interruptions=1,
+            basis="billed-estimate"),
+        run(26, "on-demand-check", cost=0.00420, on_demand=0.00420, loss=1.861, market="on-demand"),
+        run(27, "weekly-2026-11-27", cost=None, on_demand=None, loss=None, status="FAILED"),
+    )
+
+
+def price_diff() -> dict:
+    def change(kind: str, service: str, price_key: str, instance_type: str, term: str, before: float | None,
+               after: float | None, unit: str = "Hrs", az: str = "") -> PriceChange:
+        return PriceChange(kind=kind, region="us-east-1", service=service, price_key=price_key, usage_type="",
+                           instance_type=instance_type, term=term, reserved_term="", availability_zone=az,
+                           begin_range="0", unit=unit, previous_usd_rate=before, current_usd_rate=after)
+
+    diff = SnapshotDiff(
+        previous_snapshot_id="2026-11-20", current_snapshot_id="2026-11-25",
+        changed=(change("changed", "AmazonEC2", "ec2.instance", "t3.small", "OnDemand", 0.0208, 0.0218),
+                 change("changed", "AWSLambda", "lambda.requests", "", "OnDemand", 2e-07, 1.8e-07,
+                        unit="Requests")),
+        added=(change("added", "AmazonEC2", "ec2.instance", "c7g.large", "OnDemand", None, 0.0725),),
+        unchanged=131,
+        spot_changed=(change("changed", "AmazonEC2", "ec2.spot", "r6i.xlarge", "Spot", 0.0826, 0.0712,
+                             az="us-east-1b"),),
+    )
+    return diff.to_dict()
+
+
+def spot_series() -> tuple[SpotSeries, ...]:
+    start = datetime(2026, 10, 29, tzinfo=UTC)
+    series = []
+    for az, base in (("us-east-1a", 0.081), ("us-east-1b", 0.0826), ("us-east-1c", 0.079)):
+        points = tuple((start + timedelta(days=3 * i, hours=5 * i), round(base * (1 + 0.04 * ((i * 7) % 5 - 2)), 4))
+                       for i in range(10))
+        series.append(SpotSeries(instance_type="r6i.xlarge", availability_zone=az, points=points))
+    return tuple(series)
+
+
+def weekly_inputs(**changes) -> ReportInputs:
+    values = dict(
+        title="Weekly cost report, 2026-11-21 – 2026-11-28", kind="weekly",
+        period_start=PERIOD_END - timedelta(days=7), period_end=PERIOD_END, generated_at=GENERATED_AT,
+        training_runs=training_runs(), price_changes=(price_diff(),),
+        pricing_status={"status": "fresh", "snapshot_id": "2025-06-02", "message": "snapshot 2025-06-02 written",
+                        "age_days": 0.4},
+        analysis=analysis_document(), spot_history=spot_series(),
+        links={"MLflow": "http://127.0.0.1:5000", "Airflow": "http://127.0.0.1:8080"},
+        notes=("runs on the local backend are estimates",),
+    )
+    values.update(changes)
+    return ReportInputs(**values)
+
+
+@pytest.fixture(scope="module")
+def document() -> dict:
+    return analysis_document()
+
+
+@pytest.fixture(scope="module")
+def rendered(document: dict) -> RenderedReport:
+    return render_report(weekly_inputs(analysis=document))
+
+
+@pytest.fixture(scope="module")
+def parsed(rendered: RenderedReport) -> EmailMessage:
+    message = build_email(rendered, sender="Cost reports <rnn-cost@example.org>",
+                          recipients=["lead@example.org", "finops@example.org"])
+    return email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+# -- charts and HTML ---------------------------------------------------------------------------------------------
+
+
+def test_every_chart_with_data_is_a_real_png(rendered: RenderedReport) -> None:
+    assert set(rendered.images) == {"cost_per_run.png", "cost_vs_val_loss.png", "spot_history.png",
+                                    "scenarios.png", "tornado.png", "monte_carlo.png"}
+    for name, png in rendered.images.items():
+        assert png.startswith(PNG_MAGIC), name
+        assert len(png) > 10_000, f"{name} is only {len(png)} bytes"
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        assert 700 <= width <= 900 and 350 <= height <= 500, (name, width, height)
+
+
+def test_html_marks_the_cheapest_alternative_of_each_scenario(rendered: RenderedReport, document: dict) -> None:
+    html = rendered.html_file
+    assert "Serving cost by alternative" in html
+    for column in ("100/day", "10,000/day", "1,000,000/day"):
+        assert f">{column}</th>" in html
+    cheapest_cells = dict(re.findall(r'<td[^>]*data-cheapest="(\d+)">([^<]*)', html))
+    assert len(cheapest_cells) == len(document["grid"]["scenarios"])
+    for scenario in document["grid"]["scenarios"]:
+        [cheapest] = [o for o in scenario["options"] if o["key"] == scenario["cheapest"]]
+        cell = cheapest_cells[str(int(scenario["requests_per_day"]))]
+        assert cell.startswith("&#9733; $")  # the star
+        assert float(cell.split("$")[1].replace(",", "")) == pytest.approx(cheapest["monthly_cost"], rel=0.01)
+    assert "Total cost of ownership" in html and "Break-evens" in html
+    assert "Around 264,561 requests/day" in html or "requests/day the cheapest alternative changes" in html
+    assert "prices as of <b>2025-06-01</b>" in html and "2025-06-02" in html
+    assert "weekly-2026-11-21" in html and 'href="http://127.0.0.1:5000/#/experiments/1/runs/run24"' in html
+    assert "No training runs in this period" not in html
+
+
+def test_html_images_reference_cids_in_the_email_and_files_on_disk(rendered: RenderedReport) -> None:
+    cids = CID_SRC.findall(rendered.html_email)
+    assert sorted(cids) == sorted(rendered.content_ids.values())
+    assert sorted(FILE_SRC.findall(rendered.html_file)) == sorted(rendered.images)
+    assert "cid:" not in rendered.html_file
+
+
+def test_same_inputs_give_the_same_report(rendered: RenderedReport, document: dict) -> None:
+    again = render_report(weekly_inputs(analysis=document))
+    assert again.images == rendered.images
+    assert again.html_email == rendered.html_email and again.text == rendered.text
+    assert again.csv_tables == rendered.csv_tables
+
+
+def test_text_part_and_summary_say_the_totals(rendered: RenderedReport) -> None:
+    assert rendered.summary.startswith("4 runs, $0.0087; cheapest at 1M/day: ")
+    assert "/month" in rendered.summary
+    assert rendered.subject.startswith("Weekly cost report, 2026-11-21 – 2026-11-28: 4 runs")
+    text = rendered.text
+    assert "Training runs: 4 (3 finished, 1 failed), $0.0087 in total" in text
+    assert "Cheapest serving alternative per scenario" in text
+    assert "100 requests/day (low): " in text and "1,000,000 requests/day (high): " in text
+    assert "Break-even: Around" in text
+    assert "Price changes: 1 refresh, 2 changed, 1 added, 0 removed, 1 spot prices moved" in text
+    assert "WARNING" not in text
+
+
+def test_data_is_json_and_lists_what_is_shown(rendered: RenderedReport) -> None:
+    data = json.loads(json.dumps(rendered.data, allow_nan=False))
+    assert data["training_runs"]["count"] == 4
+    assert data["analysis"]["snapshot_id"] == "2025-06-02"
+    assert sorted(data["images"]) == sorted(rendered.images)
+    assert data["analysis"]["tornado"]["requests_per_day"] == 1_000_000
+    assert data["summary"] == rendered.summary
+
+
+# -- the email ---------------------------------------------------------------------------------------------------
+
+
+def test_email_has_headers_and_the_mime_structure(parsed: EmailMessage, rendered: RenderedReport) -> None:
+    assert parsed["Subject"] == rendered.subject
+    assert parsed["From"].addresses[0].addr_spec == "rnn-cost@example.org"
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["lead@example.org", "finops@example.org"]
+    assert parsed["Message-ID"] and parsed["Date"]
+    assert parsed.get_content_type() == "multipart/mixed"
+    alternative, *attachments = parsed.get_payload()
+    assert alternative.get_content_type() == "multipart/alternative"
+    plain, related = alternative.get_payload()
+    assert plain.get_content_type() == "text/plain"
+    assert related.get_content_type() == "multipart/related"
+    assert related.get_payload()[0].get_content_type() == "text/html"
+    assert {a.get_content_type() for a in attachments} == {"text/csv"}
+    assert parsed.get_body(("plain",)).get_content() == rendered.text
+    assert "Serving cost by alternative" in parsed.get_body(("html",)).get_content()
+
+
+def test_inline_images_match_every_cid_reference(parsed: EmailMessage) -> None:
+    html = parsed.get_body(("html",)).get_content()
+    referenced = set(CID_SRC.findall(html))
+    images = [part for part in parsed.walk() if part.get_content_type() == "image/png"]
+    assert len(images) == 6
+    attached = {}
+    for part in images:
+        assert part.get_content_disposition() == "inline"
+        assert part.get_filename().endswith(".png")
+        assert part.get_content().startswith(PNG_MAGIC)
+        attached[part["Content-ID"].strip("<>")] = part.get_filename()
+    assert referenced == set(attached)
+
+
+def test_csv_attachments_parse_and_match_the_inputs(parsed: EmailMessage, document: dict) -> None:
+    attachments = {part.get_filename(): part.get_content() for part in parsed.iter_attachments()
+                   if part.get_content_type() == "text/csv"}
+    assert set(attachments) == {"training_runs.csv", "scenarios.csv", "tco.csv", "price_changes.csv",
+                                "tornado.csv", "monte_carlo.csv", "spot_history.csv"}
+    for name in attachments:
+        part = next(p for p in parsed.iter_attachments() if p.get_filename() == name)
+        assert part.get_content_disposition() == "attachment"
+
+    runs = csv_rows(attachments["training_runs.csv"])
+    assert tuple(runs[0]) == TRAINING_RUN_COLUMNS
+    assert [r["run_name"] for r in runs] == [r.run_name for r in training_runs()]
+    assert float(runs[1]["cost_usd"]) == 0.00311 and runs[1]["registered"] == "True"
+    assert runs[3]["cost_usd"] == "" and runs[3]["status"] == "FAILED"
+    assert runs[0]["started_at"] == "2026-11-21T03:15:00Z"
+
+    scenarios = csv_rows(attachments["scenarios.csv"])
+    assert len(scenarios) == sum(len(s["options"]) for s in document["grid"]["scenarios"])
+    cheapest = {float(r["requests_per_day"]): r["key"] for r in scenarios if r["cheapest"] == "True"}
+    assert cheapest == {s["requests_per_day"]: s["cheapest"] for s in document["grid"]["scenarios"]}
+    spot = next(r for r in scenarios if r["key"] == document["grid"]["scenarios"][2]["cheapest"]
+                and float(r["requests_per_day"]) == 1_000_000)
+    [expected] = [o for o in document["grid"]["scenarios"][2]["options"] if o["key"] == spot["key"]]
+    assert float(spot["usd_per_month"]) == pytest.approx(expected["monthly_cost"])
+
+    tco = csv_rows(attachments["tco.csv"])
+    assert len(tco) == sum(len(s["options"]) for s in document["tco"]["scenarios"])
+    changes = csv_rows(attachments["price_changes.csv"])
+    t3 = next(r for r in changes if r["instance_type"] == "t3.small")
+    assert (float(t3["previous_usd_rate"]), float(t3["current_usd_rate"])) == (0.0208, 0.0218)
+    assert float(t3["change_pct"]) == pytest.approx(4.8077, rel=1e-3)
+    assert {r["section"] for r in changes} == {"changed", "added", "spot_changed"}
+    tornado = csv_rows(attachments["tornado.csv"])
+    assert len(tornado) == sum(len(t["bars"]) for t in document["sensitivity"]["tornados"])
+    mc = csv_rows(attachments["monte_carlo.csv"])
+    assert all(float(r["p10_usd_per_month"]) <= float(r["p50_usd_per_month"]) <= float(r["p90_usd_per_month"])
+               for r in mc)
+    assert {r["samples"] for r in mc} == {"200"}
+
+
+def test_email_needs_recipients(rendered: RenderedReport) -> None:
+    with pytest.raises(ValueError, match="recipient"):
+        build_email(rendered, sender="a@example.org", recipients=[])
+
+
+# -- edge cases ----------------------------------------------------------------------------------------------------
+
+
+def test_an_empty_week_says_so_and_still_shows_the_latest_analysis(document: dict) -> None:
+    rendered = render_report(weekly_inputs(training_runs=(), price_changes=(), analysis=document))
+    assert "No training runs in this period" in rendered.html_file
+    assert "No training runs in this period." in rendered.text
+    assert "Serving cost by alternative" in rendered.html_file and "data-cheapest" in rendered.html_file
+    assert rendered.summary.startswith("no training runs; cheapest at 1M/day: ")
+    assert "cost_per_run.png" not in rendered.images and "cost_vs_val_loss.png" not in rendered.images
+    assert "scenarios.png" in rendered.images
+    assert csv_rows(rendered.csv_tables["training_runs.csv"]) == []
+    assert rendered.csv_tables["training_runs.csv"].strip() == ",".join(TRAINING_RUN_COLUMNS)
+    assert "price_changes.csv" not in rendered.csv_tables
+    message = email.message_from_bytes(
+        build_email(rendered, sender="r@example.org", recipients=["a@example.org"]).as_bytes(),
+        policy=email.policy.default)
+    assert set(CID_SRC.findall(message.get_body(("html",)).get_content())) == \
+        {p["Content-ID"].strip("<>") for p in message.walk() if p.get_content_type() == "image/png"}
+
+
+def test_no_analysis_yet_renders_and_says_so() -> None:
+    rendered = render_report(weekly_inputs(analysis=None, pricing_status=None, spot_history=(), price_changes=()))
+    assert "No cost analysis yet" in rendered.html_file
+    assert "No cost analysis yet" in rendered.text
+    assert rendered.summary == "4 runs, $0.0087; no cost analysis yet"
+    assert set(rendered.images) == {"cost_per_run.png", "cost_vs_val_loss.png"}
+    assert set(rendered.csv_tables) == {"training_runs.csv"}
+    build_email(rendered, sender="r@example.org", recipients=["a@example.org"])
+
+
+def test_nothing_at_all_still_renders() -> None:
+    rendered = render_report(weekly_inputs(training_runs=(), analysis=None, pricing_status=None, spot_history=(),
+                                           price_changes=(), links={}, notes=()))
+    assert rendered.images == {}
+    assert "No training runs in this period" in rendered.html_file and "No cost analysis yet" in rendered.html_file
+    message = build_email(rendered, sender="r@example.org", recipients=["a@example.org"])
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    assert [p.get_filename() for p in parsed.iter_attachments()] == ["training_runs.csv"]
+
+
+def test_stale_pricing_shows_a_banner_and_marks_the_subject(document: dict) -> None:
+    status = {"status": "stale", "snapshot_id": "2025-06-02", "age_days": 9.5,
+              "message": "Price List API unreachable; kept snapshot 2025-06-02"}
+    rendered = render_report(weekly_inputs(pricing_status=status, analysis=document))
+    assert "Pricing is stale." in rendered.html_file
+    assert "Price List API unreachable; kept snapshot 2025-06-02" in rendered.html_file
+    assert "9.5 days old" in rendered.html_file
+    assert rendered.subject.startswith("[pricing stale] ")
+    assert "WARNING: pricing is stale" in rendered.text
+    assert rendered.summary.endswith("; pricing stale")
+
+
+def test_every_text_is_escaped(document: dict) -> None:
+    evil = TrainingRunRow(
+        run_id="x", run_name='<script>alert("x")</script>', started_at=datetime(2026, 11, 25, tzinfo=UTC),
+        status="FINISHED", cost_usd=0.001, on_demand_usd=0.003, cost_basis="estimate", val_loss=1.9,
+        interruptions=0, instance_type="r6i.xlarge", market="spot", region="us-east-1", registered=False,
+        mlflow_url="javascript:alert(1)")
+    rendered = render_report(weekly_inputs(training_runs=(evil,), analysis=document,
+                                           notes=("<b>bold</b> & co",), links={"Evil": "javascript:alert(2)"}))
+    for html in (rendered.html_email, rendered.html_file):
+        assert "<script>" not in html
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+        assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in html
+        assert "javascript:" not in html
+
+
+def test_adhoc_report_shows_its_inputs(document: dict) -> None:
+    request = {"region": "us-east-1", "requests_per_day": [100.0, 10000.0, 1000000.0], "horizon_months": 12.0,
+               "retrain_cadence": "weekly", "instance_types": None, "latency_slo_ms": 800, "tokens_per_request": 200,
+               "peak_factor": 3.0, "options": None}
+    rendered = render_report(weekly_inputs(
+        title="Ad hoc cost analysis: 100, 10,000, 1,000,000 requests/day in us-east-1", kind="adhoc",
+        period_start=None, period_end=None, training_runs=(), price_changes=(), request=request, analysis=document))
+    html = rendered.html_file
+    assert "Inputs of this analysis" in html
+    assert "Latency SLO, p95 (ms)" in html and "<b>800</b>" in html and "every type in the snapshot" in html
+    assert "No training runs in this period" not in html  # an ad hoc report is not about a period
+    assert "Training runs" not in html
+    assert rendered.summary.startswith("cheapest at 1M/day: ")
+    assert "Latency SLO, p95 (ms): 800" in rendered.text
+
+
+def adhoc_document(latency_slo_ms: float) -> dict:
+    from dataclasses import replace
+
+    from costing.assumptions import ServingAssumptions
+
+    return analyze(load_profile(REFERENCE_METRICS_PATH), build_price_sheet(None, "us-east-1"),
+                   (100.0, 50_000.0, 5_000_000.0),
+                   assumptions=replace(ServingAssumptions(), latency_slo_ms=latency_slo_ms),
+                   instance_types=["t3.small", "c5.large", "m5.large"],
+                   spec=MonteCarloSpec(samples=100)).to_json_dict()
+
+
+def adhoc_inputs(document: dict, **request) -> ReportInputs:
+    return weekly_inputs(title="Ad hoc cost analysis", kind="adhoc", period_start=None, period_end=None,
+                         training_runs=(), price_changes=(), analysis=document, request=request or None)
+
+
+def test_infeasible_alternatives_are_named_and_left_out_of_the_chart() -> None:
+    rendered = render_report(adhoc_inputs(adhoc_document(latency_slo_ms=300.0), latency_slo_ms=300))
+    html = rendered.html_file
+    assert ">50,000/day</th>" in html and ">5,000,000/day</th>" in html
+    assert re.search(r'<td[^>]*title="[^"]+">infeasible</td>', html)
+    assert "Infeasible:" in html and "Cloudflare Workers at 5M/day" in html
+    assert "scenarios.png" in rendered.images
+    assert rendered.summary.startswith("cheapest at 5M/day: EC2 spot t3.small $")
+
+
+def test_no_feasible_alternative_anywhere_still_renders() -> None:
+    rendered = render_report(adhoc_inputs(adhoc_document(latency_slo_ms=200.0), latency_slo_ms=200))
+    assert "no feasible drop-in alternative" in rendered.html_file
+    assert "5,000,000 requests/day: no feasible drop-in alternative" in rendered.text
+    assert rendered.summary == "at 5M/day: no feasible drop-in alternative"
+    assert not {"scenarios.png", "tornado.png", "monte_carlo.png"} & set(rendered.images)
+    assert "data-cheapest" not in rendered.html_file
+
+
+def test_a_pricing_model_filter_limits_every_table(document: dict) -> None:
+    import copy
+
+    filtered = copy.deepcopy(document)
+    for scenario in filtered["grid"]["scenarios"]:  # what the pipeline's option_filter does
+        scenario["options"] = [o for o in scenario["options"] if o["option"] in ("ec2-spot", "lambda")]
+    rendered = render_report(adhoc_inputs(filtered, options=["ec2-spot", "lambda"]))
+    analysis = rendered.data["analysis"]
+    assert [row["option"] for row in analysis["matrix"]["rows"]] == ["ec2-spot", "lambda"]
+    assert {o["option"] for s in analysis["tco"]["scenarios"] for o in s["options"]} == {"ec2-spot", "lambda"}
+    assert [row["option"] for row in analysis["monte_carlo"]["rows"]] == ["ec2-spot", "lambda"]
+    assert "SageMaker" not in rendered.html_file.split("Assumptions and notes")[0]
+
+
+def test_inputs_are_checked() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        weekly_inputs(kind="monthly", analysis=None)
+    with pytest.raises(ValueError, match="timezone"):
+        TrainingRunRow(run_id="x", run_name="x", started_at=datetime(2026, 11, 25), status="FINISHED",
+                       cost_usd=None, on_demand_usd=None, cost_basis="estimate", val_loss=None, interruptions=0,
+                       instance_type="", market="", region="", registered=False)
+
+
+@pytest.mark.parametrize("requests_per_day,expected", [
+    (100, "100/day"), (10_000, "10k/day"), (1_000_000, "1M/day"), (264_561.1, "265k/day"), (2_500_000, "2.5M/day"),
+    (999_999, "1M/day"), (12.5, "12.5/day"),
+])
+def test_requests_short(requests_per_day: float, expected: str) -> None:
+    assert requests_short(requests_per_day) == expected
+
+
+# -- storing ------------------------------------------------------------------------------------------------------
+
+
+def test_write_report_writes_every_file_and_report_json_last(rendered: RenderedReport, tmp_path: Path) -> None:
+    out = tmp_path / "reports" / "weekly_cost_report" / "2026-11-28_scheduled"
+    written = write_report(rendered, str(out), meta={"dag_id": "weekly_cost_report", "run_id": "scheduled"})
+    names = [Path(w).name for w in written]
+    assert names[-1] == "report.json"
+    assert set(names) == {"report.html", "report.txt", "data.json", "report.json", *rendered.images,
+                          *rendered.csv_tables}
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)  # no temporary files left behind
+    meta = json.loads((out / "report.json").read_text())
+    assert meta["title"] == rendered.data["title"] and meta["kind"] == "weekly"
+    assert meta["created_at"] == "2026-11-28T06:00:00Z"
+    assert meta["summary"] == rendered.summary and meta["dag_id"] == "weekly_cost_report"
+    assert (out / "report.html").read_text() == rendered.html_file
+    assert (out / "scenarios.png").read_bytes() == rendered.images["scenarios.png"]
+    assert json.loads((out / "data.json").read_text())["summary"] == rendered.summary
+    for src in FILE_SRC.findall(rendered.html_file):
+        assert (out / src).is_file()
+
+
+def test_write_report_to_an_fsspec_url(rendered: RenderedReport) -> None:
+    import fsspec
+
+    url = "memory://reports/adhoc_cost_analysis/2026-11-28_manual"
+    written = write_report(rendered, url)
+    assert written[-1] == f"{url}/report.json"
+    fs = fsspec.filesystem("memory")
+    assert json.loads(fs.cat_file(f"{url}/report.json"))["summary"] == rendered.summary
+    assert fs.cat_file(f"{url}/tornado.png") == rendered.images["tornado.png"]
