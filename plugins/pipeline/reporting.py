@@ -223,15 +223,18 @@ def render_and_store(*, inputs: Any, dag_id: str, run_id: str, recipients: list[
     rendered = render_report(inputs)
     day = inputs.period_end or inputs.generated_at
     out, relative = report_dir(settings, dag_id, run_id, day)
-    message = build_email(rendered, sender=sender, recipients=recipients)
-    storage.write_bytes_atomic(storage.join(out, EMAIL_FILE), message.as_bytes())
+    extra = []
+    if recipients:  # the finished message is stored with the report, so sending can fail and retry alone
+        message = build_email(rendered, sender=sender, recipients=recipients)
+        storage.write_bytes_atomic(storage.join(out, EMAIL_FILE), message.as_bytes())
+        extra.append(storage.join(out, EMAIL_FILE))
     written = write_report(rendered, out, meta={"dag_id": dag_id, "run_id": run_id, "recipients": recipients})
     if mlflow_run_id is None:
         mlflow_run_id = tracking.get_or_create_run(names.COST_EXPERIMENT, dag_id, run_id,
                                                    run_name=f"{dag_id}/{run_id}", settings=settings)
     with tracking.task_run(mlflow_run_id) as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tag(names.TAG_ANALYSIS_KIND, f"{inputs.kind}-report")
-        for uri in [*written, storage.join(out, EMAIL_FILE)]:
+        for uri in [*written, *extra]:
             name = uri.rstrip("/").rsplit("/", 1)[-1]
             Path(tmp, name).write_bytes(storage.read_bytes(uri))
         mlflow.log_artifacts(tmp, artifact_path="report")
@@ -253,8 +256,8 @@ def send_stored_email(*, stored: dict[str, Any]) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.ses import SesHook
 
         hook = SesHook(aws_conn_id=os.environ.get("RNN_PIPELINE_AWS_CONN_ID", "aws_default"))
-        response = hook.conn.send_raw_email(Source=str(message["From"]), Destinations=recipients,
-                                            RawMessage={"Data": raw})
+        # Recipients come from the message's own To header (SES reads it when Destinations is omitted).
+        response = hook.conn.send_raw_email(Source=str(message["From"]), RawMessage={"Data": raw})
         sent_id = response.get("MessageId", "")
     elif backend == "smtp":
         from airflow.providers.smtp.hooks.smtp import SmtpHook

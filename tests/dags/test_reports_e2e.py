@@ -180,4 +180,10 @@ def test_ses_backend_sends_the_same_message(airflow_db: Path, pipeline_home: Pat
         dag_run = load_dag("adhoc_cost_analysis").test(
             run_conf={"requests_per_day": [1000], "recipients": ["lead@example.com"]})
         assert task_states(dag_run)["send_email"] == "success"
-        assert ses.get_send_quota()["SentLast24Hours"] == 1
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ses.models import ses_backends
+
+        [sent] = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+        assert set(sent.destinations) == {"lead@example.com"}
+        check_mime(message_from_bytes(sent.raw_data.encode() if isinstance(sent.raw_data, str) else sent.raw_data,
+                                      policy=policy.default), subject_contains="Ad hoc cost analysis")
