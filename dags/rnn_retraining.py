@@ -6,19 +6,30 @@ Weekly, and on demand from the trigger form:
 1. **validate_dataset** – Great Expectations suite from `include/expectations/` on the corpus
    (size, UTF-8, printable share, vocabulary, line lengths, duplicate lines). A failing corpus
    stops the run here; the validation report is an artifact of the MLflow run.
-2. **train** – `python -m rnn train --resume` on the worker (`compute=local`); a retried task
-   continues from the last checkpoint. MLflow system metrics are recorded while it runs.
-3. **benchmark** – inference latency p50/p95/p99 and throughput at batch 1/16/64.
-4. **log_to_mlflow** – per-epoch and instrumentation metrics, `metrics.json`, the model.
-5. **cost** – the run priced from the pricing snapshot: local runs are an *estimate* as if on the
-   chosen instance type, region and market (`cost.train_usd`, `cost.train_on_demand_usd`,
-   `cost.spot_savings_pct`, `cost.per_epoch_usd`).
-6. **register** – a new version of `rnn-textgen` only if its validation loss beats the best
+2. **choose_backend** – the `compute` param picks one branch; the other is skipped:
+   * **train_local** – `python -m rnn train --resume` on the worker; a retried task continues from
+     the last checkpoint. MLflow system metrics are recorded while it runs.
+   * **sweep_stale_instances** → **check_spot_budget** → **train_ec2_spot** – terminate instances
+     left by runs that are over; refuse to launch if the pre-flight estimate is above
+     `max_budget_usd`; then train on a spot instance (deferrable: waits in the triggerer), relaunching
+     from the checkpoint after interruptions up to `max_attempts`, optionally once more on-demand.
+     **cleanup_ec2_instances** terminates this run's instances whatever happened.
+3. **training_result** – the result of whichever branch ran.
+4. **benchmark** – inference latency p50/p95/p99 and throughput at batch 1/16/64.
+5. **log_to_mlflow** – per-epoch and instrumentation metrics, `metrics.json`, the model.
+6. **cost** – local runs: an *estimate* as if on the chosen instance type, region and market;
+   ec2_spot runs: a *billed estimate* from the attempts and the spot price history of their AZs,
+   plus EBS and S3 (`cost.train_usd`, `cost.train_on_demand_usd`, `cost.spot_savings_pct`,
+   `cost.per_epoch_usd`, `train.interruptions`, artifact `spot_attempts.json`).
+7. **register** – a new version of `rnn-textgen` only if its validation loss beats the best
    registered version; otherwise skipped, with the reason on the MLflow run. Publishes the
    `rnn_textgen_model` asset.
 
 Corpus: the `corpus_uri` param, else the Airflow Variable `rnn_corpus_uri`, else the built-in
-corpus made from the Python standard library's help topics.
+corpus made from the Python standard library's help topics. Spot settings (bucket, subnet,
+security group, instance profile): the params, else the Variables `rnn_spot_bucket`,
+`rnn_spot_subnet_id`, `rnn_spot_security_group_id`, `rnn_spot_instance_profile`; AWS access
+through the `aws_default` connection.
 """
 
 from __future__ import annotations
@@ -29,8 +40,15 @@ from pathlib import Path
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from pipeline import names
+from pipeline.spot import layout as spot
+from pipeline.spot.operators import SpotTrainingOperator
 
 MODEL_ASSET = Asset(name=names.MODEL_ASSET_NAME, uri=names.MODEL_ASSET_URI)
+
+
+def _param_or_variable(param: str, variable: str) -> str:
+    """A template: the param if set, else the Airflow Variable (read when the task runs, not at parse)."""
+    return f"{{{{ params.{param} or var.value.get('{variable}', '') }}}}"
 
 
 def _on_failure(context):
@@ -65,11 +83,43 @@ def _on_failure(context):
         "seed": Param(1337, type="integer", minimum=0, title="Seed"),
         "min_corpus_chars": Param(0, type="integer", minimum=0, title="Minimum corpus size (chars)",
                                   description="0 uses the expectation suite's minimum."),
-        "compute": Param("local", type="string", enum=["local"], title="Compute backend"),
+        "compute": Param("local", type="string", enum=["local", "ec2_spot"], title="Compute backend",
+                         description="local: train on the Airflow worker (cost estimated as if on the instance "
+                                     "type). ec2_spot: launch a spot instance, billed cost."),
         "instance_type": Param("r6i.xlarge", type="string", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
                                title="Instance type", description="Priced (local) or launched (cloud)."),
         "region": Param("us-east-1", type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"),
-        "market": Param("spot", type="string", enum=["spot", "on-demand"], title="Market"),
+        "market": Param("spot", type="string", enum=["spot", "on-demand"], title="Market",
+                        description="local: the market it is priced at. ec2_spot: the first attempt's market."),
+        # -- compute=ec2_spot only ------------------------------------------------------------------------
+        "max_attempts": Param(spot.DEFAULT_MAX_ATTEMPTS, type="integer", minimum=1, maximum=spot.MAX_ATTEMPTS_LIMIT,
+                              title="Spot: max attempts", section="Spot EC2",
+                              description="Launches (per market) before giving up; each resumes from the checkpoint."),
+        "on_demand_fallback": Param(False, type="boolean", title="Spot: fall back to on-demand", section="Spot EC2",
+                                    description="After max_attempts interrupted spot attempts, run once on-demand."),
+        "max_budget_usd": Param(5.0, type="number", exclusiveMinimum=0, maximum=10_000, section="Spot EC2",
+                                title="Spot: max budget (USD)",
+                                description="Refuse to launch when the pre-flight estimate is above this."),
+        "spot_max_price_usd": Param(0.0, type="number", minimum=0, maximum=1_000, section="Spot EC2",
+                                    title="Spot: max price (USD/hour)",
+                                    description="0: no cap (EC2 charges the spot price, at most on-demand)."),
+        "ami_id": Param("", type="string", pattern=r"^(ami-[0-9a-f]{8,17})?$", title="Spot: AMI id",
+                        section="Spot EC2",
+                        description="Empty: the latest Amazon Linux 2023 (x86_64 or arm64 by instance type) from SSM."),
+        "s3_bucket": Param("", type="string", pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$",
+                           title="Spot: S3 bucket", section="Spot EC2",
+                           description=f"Empty: the {spot.VAR_BUCKET} Variable. Holds <dag_id>/<run_id>/."),
+        "subnet_id": Param("", type="string", pattern=r"^(subnet-[0-9a-f]{8,17})?$", title="Spot: subnet",
+                           section="Spot EC2",
+                           description=f"A private subnet. Empty: the {spot.VAR_SUBNET_ID} Variable."),
+        "security_group_id": Param("", type="string", pattern=r"^(sg-[0-9a-f]{8,17})?$",
+                                   title="Spot: security group", section="Spot EC2",
+                                   description="Must have no inbound rules. Empty: the "
+                                               f"{spot.VAR_SECURITY_GROUP_ID} Variable."),
+        "instance_profile": Param("", type="string", pattern=r"^([\w+=,.@-]{1,128}|arn:aws[\w-]*:iam::\d{12}:"
+                                  r"instance-profile/[\w+=,.@/-]{1,128})?$", title="Spot: instance profile",
+                                  section="Spot EC2",
+                                  description=f"Name or ARN. Empty: the {spot.VAR_INSTANCE_PROFILE} Variable."),
     },
 )
 def rnn_retraining():
@@ -83,11 +133,38 @@ def rnn_retraining():
         return run(dag_id=context["dag"].dag_id, run_id=context["run_id"], params=dict(context["params"]),
                    corpus_variable=Variable.get(names.VAR_CORPUS_URI, default=None))
 
+    @task.branch
+    def choose_backend() -> str:
+        compute = get_current_context()["params"]["compute"]
+        return "train_local" if compute == "local" else "sweep_stale_instances"
+
     @task(multiple_outputs=False, execution_timeout=timedelta(hours=6))
-    def train(validated: dict) -> dict:
+    def train_local(validated: dict) -> dict:
         from pipeline.retraining import train as run
 
         return run(validated=validated)
+
+    @task
+    def sweep_stale_instances() -> list:
+        from pipeline.spot.cleanup import sweep_task
+
+        return sweep_task(get_current_context())
+
+    @task(multiple_outputs=False)
+    def check_spot_budget(validated: dict) -> dict:
+        from pipeline.spot.budget import check_budget
+
+        return check_budget(validated=validated, params=dict(get_current_context()["params"]))
+
+    @task(trigger_rule="all_done")
+    def cleanup_ec2_instances() -> dict:
+        from pipeline.spot.cleanup import cleanup_task
+
+        return cleanup_task(get_current_context())
+
+    @task(multiple_outputs=False, trigger_rule="none_failed_min_one_success")
+    def training_result(local: dict | None, ec2_spot: dict | None) -> dict:
+        return local if local is not None else ec2_spot
 
     @task(multiple_outputs=False)
     def benchmark(trained: dict) -> dict:
@@ -118,7 +195,31 @@ def rnn_retraining():
             raise AirflowSkipException(f"not registered: {result['registry']['reason']}")
         return result
 
-    register(cost(log_to_mlflow(benchmark(train(validate_dataset())))))
+    validated = validate_dataset()
+    backend = choose_backend()
+    validated >> backend
+    local = train_local(validated)
+    budget = check_spot_budget(validated)
+    on_spot = SpotTrainingOperator(
+        task_id="train_ec2_spot",
+        validated=validated,
+        s3_bucket=_param_or_variable("s3_bucket", spot.VAR_BUCKET),
+        subnet_id=_param_or_variable("subnet_id", spot.VAR_SUBNET_ID),
+        security_group_id=_param_or_variable("security_group_id", spot.VAR_SECURITY_GROUP_ID),
+        instance_profile=_param_or_variable("instance_profile", spot.VAR_INSTANCE_PROFILE),
+        instance_type="{{ params.instance_type }}",
+        region_name="{{ params.region }}",
+        market="{{ params.market }}",
+        max_attempts="{{ params.max_attempts }}",
+        on_demand_fallback="{{ params.on_demand_fallback }}",
+        spot_max_price_usd="{{ params.spot_max_price_usd }}",
+        ami_id="{{ params.ami_id }}",
+    )
+    sweep = sweep_stale_instances()
+    backend >> [local, sweep]
+    sweep >> budget >> on_spot >> cleanup_ec2_instances()
+    trained = training_result(local, on_spot.output)
+    register(cost(log_to_mlflow(benchmark(trained))))
 
 
 rnn_retraining()

@@ -1,5 +1,8 @@
 """Task bodies of ``rnn_retraining``: validate -> train -> benchmark -> log -> cost -> register.
 
+Training runs on the worker (``compute=local``, :func:`train`) or on spot EC2 (``compute=ec2_spot``:
+:mod:`pipeline.spot`, whose operator returns the same ``train`` result dict plus a ``spot`` entry).
+
 Each function takes plain values and returns a JSON-serialisable dict (the XCom). Problems the
 user must fix (bad corpus, bad config, corrupt checkpoint) raise ``AirflowFailException`` so the
 task fails at once with the message instead of retrying; transient problems raise normally and
@@ -23,7 +26,7 @@ from pipeline.settings import REPO_ROOT, load_settings, run_dir
 
 log = logging.getLogger(__name__)
 
-COMPUTE_BACKENDS = ("local",)
+COMPUTE_BACKENDS = ("local", "ec2_spot")
 MARKETS = ("spot", "on-demand")
 # DAG params that map one-to-one onto rnn.config.TrainConfig fields
 CONFIG_PARAMS = ("epochs", "hidden_size", "num_layers", "embedding_dim", "seq_len", "batch_size",
@@ -119,7 +122,7 @@ def validate_dataset(*, dag_id: str, run_id: str, params: dict[str, Any], corpus
         mlflow.log_param("dataset.sha256", stats.sha256)
     storage.write_text_atomic(storage.join(out, "config.json"), json.dumps(config, indent=2))
     return {"mlflow_run_id": mlflow_run_id, "run_dir": out, "config": config, "compute": compute.to_dict(),
-            "dataset_sha256": stats.sha256}
+            "dataset_sha256": stats.sha256, "dataset_chars": stats.chars}
 
 
 def _run_rnn(args: list[str], *, what: str) -> None:
@@ -243,19 +246,29 @@ def log_to_mlflow(*, benchmarked: dict[str, Any]) -> dict[str, Any]:
 
 
 def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
-    """Price the run (local: as if on the configured instance) and record it in metrics.json and MLflow."""
+    """Price the run (local: as if on the configured instance) and record it in metrics.json and MLflow.
+
+    ``ec2_spot`` runs are billed from their instance attempts instead (:mod:`pipeline.spot.billing`).
+    """
+    if logged.get("spot"):
+        from pipeline.spot.billing import record_billed_cost
+
+        result = record_billed_cost(logged=logged)
+        log.info("cost: %s", result["cost"]["basis"])
+        return result
+
     import mlflow
 
     from costing.catalog import PriceCatalog
-    from costing.snapshot import latest_snapshot_dir
     from costing.training import estimate_training_cost
+    from pipeline.pricing import newest_snapshot_dir
     from rnn.metrics import write_metrics
 
     settings = load_settings()
     compute = logged["compute"]
     metrics = _read_metrics(logged["metrics_uri"])
     with tracking.task_run(logged["mlflow_run_id"]):
-        catalog = PriceCatalog.load(latest_snapshot_dir(Path(settings.pricing_root)))
+        catalog = PriceCatalog.load(newest_snapshot_dir(settings))
         try:
             training_cost = estimate_training_cost(
                 duration_seconds=metrics["training"]["total_wall_seconds"],

@@ -9,6 +9,9 @@ from helpers import TINY_RUN_CONF, load_dag
 
 pytestmark = pytest.mark.slow
 
+# tasks of the compute=ec2_spot branch (tests/spot/test_spot_dag_e2e.py runs them)
+SPOT_ONLY_TASKS = ("sweep_stale_instances", "check_spot_budget", "train_ec2_spot", "cleanup_ec2_instances")
+
 
 def task_states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
@@ -45,7 +48,9 @@ def test_retraining_end_to_end_registers_only_better_models(airflow_db: Path, pi
     dag = load_dag("rnn_retraining")
     first = dag.test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus), "learning_rate": 0.01})
     assert first.state == "success", task_states(first)
-    assert set(task_states(first).values()) == {"success"}
+    states = task_states(first)
+    assert {states[t] for t in SPOT_ONLY_TASKS} == {"skipped"}  # compute=local is the default
+    assert {state for task, state in states.items() if task not in SPOT_ONLY_TASKS} == {"success"}
 
     [run] = training_runs()
     assert run.info.status == "FINISHED"
@@ -99,7 +104,9 @@ def test_failing_dataset_stops_before_training(airflow_db: Path, pipeline_home: 
     assert dag_run.state == "failed"
     states = task_states(dag_run)
     assert states["validate_dataset"] == "failed"
-    assert {states[t] for t in ("train", "benchmark", "log_to_mlflow", "cost", "register")} == {"upstream_failed"}
+    assert {states[t] for t in ("choose_backend", "train_local", "train_ec2_spot", "training_result", "benchmark",
+                                "log_to_mlflow", "cost", "register")} == {"upstream_failed"}
+    assert states["cleanup_ec2_instances"] == "skipped"  # it always runs, and skips itself for compute=local
 
     [run] = training_runs()
     assert run.info.status == "FAILED"

@@ -1,0 +1,130 @@
+"""Names and defaults of the spot backend: tags, S3 layout of a run, Variables, timings.
+
+One place for each fact the hook, operator, trigger, user data, cost task and tests share.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pipeline.settings import INCLUDE_DIR, safe_path_part
+
+SPOT_INCLUDE_DIR = INCLUDE_DIR / "spot"
+USER_DATA_TEMPLATE = SPOT_INCLUDE_DIR / "user_data.sh"
+INSTANCE_POLICY_TEMPLATE = SPOT_INCLUDE_DIR / "instance_policy.json"
+
+BACKEND = "ec2_spot"
+MARKET_SPOT = "spot"
+MARKET_ON_DEMAND = "on-demand"
+
+# -- tags on every instance and volume we launch (the sweeper finds instances by them) ---------------
+PROJECT = "rnn-cost-pipeline"
+TAG_PROJECT = "project"
+TAG_DAG_ID = "dag_id"
+TAG_RUN_ID = "run_id"
+TAG_TASK_ID = "task_id"
+TAG_ATTEMPT = "attempt"
+TAG_MARKET = "market"
+
+# -- defaults ------------------------------------------------------------------------------------------
+DEFAULT_INSTANCE_TYPE = "r6i.xlarge"
+DEFAULT_MAX_ATTEMPTS = 3
+MAX_ATTEMPTS_LIMIT = 10
+DEFAULT_ROOT_VOLUME_GB = 20  # gp3; AL2023 + torch CPU wheel + corpus + checkpoints, with room
+DEFAULT_MAX_RUNTIME_SECONDS = 6 * 3600  # the instance stops training itself after this (Airflow may be gone)
+DEFAULT_POLL_SECONDS = 30.0
+POLL_SECONDS_ENV = "RNN_SPOT_POLL_SECONDS"  # tests poll faster; read when the task runs, not at parse
+# Latest Amazon Linux 2023 AMIs, published by AWS as public SSM parameters.
+AMI_SSM_PARAMETER = {
+    "x86_64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+    "arm64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
+}
+
+# -- Airflow Variables (read inside tasks only; AIRFLOW_VAR_<NAME> env vars set them too) ------------
+VAR_BUCKET = "rnn_spot_bucket"
+VAR_SUBNET_ID = "rnn_spot_subnet_id"
+VAR_SECURITY_GROUP_ID = "rnn_spot_security_group_id"
+VAR_INSTANCE_PROFILE = "rnn_spot_instance_profile"
+
+# -- instance states and how an instance can end -------------------------------------------------------
+RUNNING_STATES = ("pending", "running")
+ENDED_STATES = ("shutting-down", "terminated", "stopping", "stopped")
+LIVE_STATES = (*RUNNING_STATES, "stopping", "stopped")  # still exist and may still cost (EBS)
+SPOT_TERMINATION_REASON = "Server.SpotInstanceTermination"
+
+# -- what the instance writes when it stops (one of them, last, after its log) -------------------------
+OUTCOME_DONE = "DONE"  # training finished; model.pt and metrics.json are in train/
+OUTCOME_INTERRUPTED = "INTERRUPTED"  # stopped on a spot interruption notice, after a checkpoint
+OUTCOME_FAILED = "FAILED"  # training failed or ran out of time; the marker holds the reason
+OUTCOMES = (OUTCOME_DONE, OUTCOME_INTERRUPTED, OUTCOME_FAILED)
+
+# MLflow artifact with the per-attempt table
+ATTEMPTS_ARTIFACT = "spot_attempts.json"
+
+
+def poll_seconds() -> float:
+    return float(os.environ.get(POLL_SECONDS_ENV, DEFAULT_POLL_SECONDS))
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where one DAG run keeps everything in S3: ``s3://<bucket>/<dag_id>/<run_id>/...``."""
+
+    bucket: str
+    dag_id: str
+    run_id: str
+
+    @property
+    def prefix(self) -> str:
+        """Key prefix without a trailing slash, safe for S3 keys and IAM resource ARNs."""
+        return f"{safe_path_part(self.dag_id)}/{safe_path_part(self.run_id)}"
+
+    def key(self, *parts: str) -> str:
+        return "/".join([self.prefix, *parts])
+
+    def uri(self, *parts: str) -> str:
+        return f"s3://{self.bucket}/{self.key(*parts)}"
+
+    # the bundle: a wheel of rnn/ and the run's training config
+    def wheel_key(self, filename: str) -> str:
+        return self.key("bundle", filename)
+
+    @property
+    def config_key(self) -> str:
+        return self.key("bundle", "config.json")
+
+    @property
+    def corpus_key(self) -> str:
+        return self.key("data", "corpus.txt")
+
+    # what `python -m rnn train` writes
+    @property
+    def train_uri(self) -> str:
+        return self.uri("train")
+
+    @property
+    def checkpoint_uri(self) -> str:
+        return self.uri("train", "checkpoint.pt")
+
+    @property
+    def metrics_key(self) -> str:
+        return self.key("train", "metrics.json")
+
+    @property
+    def model_key(self) -> str:
+        return self.key("train", "model.pt")
+
+    # one folder per instance launch: "<task try>.<attempt>" so a retried task never sees old markers
+    def attempt_key(self, label: str, name: str) -> str:
+        return self.key("attempts", label, name)
+
+    def marker_key(self, label: str, outcome: str) -> str:
+        return self.attempt_key(label, outcome)
+
+    def log_key(self, label: str) -> str:
+        return self.attempt_key(label, "instance.log")
+
+
+def attempt_label(task_try: int, attempt: int) -> str:
+    return f"{task_try}.{attempt}"

@@ -1,0 +1,69 @@
+"""The instance's user data: ``include/spot/user_data.sh`` rendered for one attempt.
+
+:func:`training_arguments` is the one definition of the training command; the script runs exactly
+``$PY <training_arguments...>`` (the tests run the rendered script itself as the "instance").
+EC2 limits user data to 16 KB before base64; :func:`render_user_data` refuses anything larger.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from pipeline.spot.layout import USER_DATA_TEMPLATE, RunLayout
+
+USER_DATA_LIMIT_BYTES = 16 * 1024
+# The config file the script downloads from the bundle; a shell expression, expanded on the instance.
+CONFIG_PATH_ON_INSTANCE = "$WORK/config.json"
+
+
+@dataclass(frozen=True)
+class UserDataInputs:
+    layout: RunLayout
+    region: str
+    attempt_label: str  # "<task try>.<attempt>"
+    market: str
+    wheel_filename: str
+    mlflow_run_id: str
+    max_runtime_seconds: int
+
+
+def training_arguments(layout: RunLayout, *, mlflow_run_id: str,
+                       config_path: str = CONFIG_PATH_ON_INSTANCE) -> list[str]:
+    """Arguments after the interpreter: train with outputs and checkpoint on S3, resuming if one exists."""
+    return ["-m", "rnn", "train", "--out-dir", layout.train_uri, "--checkpoint", layout.checkpoint_uri,
+            "--config", config_path, "--resume", "--no-progress", "--run-id", mlflow_run_id]
+
+
+def _shell_word(argument: str) -> str:
+    if argument == CONFIG_PATH_ON_INSTANCE:
+        return f'"{argument}"'  # expanded by the shell on the instance
+    return shlex.quote(argument)
+
+
+def render_user_data(inputs: UserDataInputs) -> str:
+    import jinja2
+
+    layout = inputs.layout
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.filters["q"] = lambda value: shlex.quote(str(value))
+    template = env.from_string(USER_DATA_TEMPLATE.read_text())
+    arguments = training_arguments(layout, mlflow_run_id=inputs.mlflow_run_id)
+    script = template.render(
+        dag_id=layout.dag_id,
+        run_id=layout.run_id,
+        attempt_label=inputs.attempt_label,
+        market=inputs.market,
+        region=inputs.region,
+        bundle_uri=layout.uri("bundle", inputs.wheel_filename),
+        config_uri=f"s3://{layout.bucket}/{layout.config_key}",
+        log_uri=f"s3://{layout.bucket}/{layout.log_key(inputs.attempt_label)}",
+        marker_uri_prefix=layout.uri("attempts", inputs.attempt_label),
+        max_runtime_seconds=int(inputs.max_runtime_seconds),
+        train_args=" ".join(_shell_word(argument) for argument in arguments),
+    )
+    size = len(script.encode("utf-8"))
+    if size > USER_DATA_LIMIT_BYTES:
+        raise ValueError(f"rendered user data is {size} bytes; EC2 accepts at most {USER_DATA_LIMIT_BYTES} "
+                         f"(shorten {USER_DATA_TEMPLATE})")
+    return script
