@@ -40,6 +40,7 @@ from pathlib import Path
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from pipeline import names
+from pipeline.links import MlflowRunLink, attach, push_run_of
 from pipeline.spot import layout as spot
 from pipeline.spot.operators import SpotTrainingOperator
 
@@ -130,8 +131,9 @@ def rnn_retraining():
         from pipeline.retraining import validate_dataset as run
 
         context = get_current_context()
-        return run(dag_id=context["dag"].dag_id, run_id=context["run_id"], params=dict(context["params"]),
-                   corpus_variable=Variable.get(names.VAR_CORPUS_URI, default=None))
+        return push_run_of(context, run(dag_id=context["dag"].dag_id, run_id=context["run_id"],
+                                        params=dict(context["params"]),
+                                        corpus_variable=Variable.get(names.VAR_CORPUS_URI, default=None)))
 
     @task.branch
     def choose_backend() -> str:
@@ -142,7 +144,7 @@ def rnn_retraining():
     def train_local(validated: dict) -> dict:
         from pipeline.retraining import train as run
 
-        return run(validated=validated)
+        return push_run_of(get_current_context(), run(validated=validated))
 
     @task
     def sweep_stale_instances() -> list:
@@ -176,13 +178,13 @@ def rnn_retraining():
     def log_to_mlflow(benchmarked: dict) -> dict:
         from pipeline.retraining import log_to_mlflow as run
 
-        return run(benchmarked=benchmarked)
+        return push_run_of(get_current_context(), run(benchmarked=benchmarked))
 
     @task(multiple_outputs=False)
     def cost(logged: dict) -> dict:
         from pipeline.retraining import cost as run
 
-        return run(logged=logged)
+        return push_run_of(get_current_context(), run(logged=logged))
 
     @task(multiple_outputs=False, outlets=[MODEL_ASSET])
     def register(costed: dict) -> dict:
@@ -190,15 +192,15 @@ def rnn_retraining():
 
         from pipeline.retraining import register as run
 
-        result = run(costed=costed)
+        result = push_run_of(get_current_context(), run(costed=costed))
         if not result["registry"]["registered"]:
             raise AirflowSkipException(f"not registered: {result['registry']['reason']}")
         return result
 
-    validated = validate_dataset()
+    validated = attach(validate_dataset(), MlflowRunLink)
     backend = choose_backend()
     validated >> backend
-    local = train_local(validated)
+    local = attach(train_local(validated), MlflowRunLink)
     budget = check_spot_budget(validated)
     on_spot = SpotTrainingOperator(
         task_id="train_ec2_spot",
@@ -219,7 +221,8 @@ def rnn_retraining():
     backend >> [local, sweep]
     sweep >> budget >> on_spot >> cleanup_ec2_instances()
     trained = training_result(local, on_spot.output)
-    register(cost(log_to_mlflow(benchmark(trained))))
+    logged = attach(log_to_mlflow(benchmark(trained)), MlflowRunLink)
+    attach(register(attach(cost(logged), MlflowRunLink)), MlflowRunLink)
 
 
 rnn_retraining()

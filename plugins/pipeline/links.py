@@ -28,6 +28,13 @@ def push_mlflow_run(context: Any, *, experiment_id: str, run_id: str) -> None:
     context["ti"].xcom_push(key=MLFLOW_RUN_XCOM_KEY, value={"experiment_id": experiment_id, "run_id": run_id})
 
 
+def push_run_of(context: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """Push the MLflow run a task result names (``experiment_id`` + ``mlflow_run_id``); returns the result."""
+    if result.get("experiment_id") and result.get("mlflow_run_id"):
+        push_mlflow_run(context, experiment_id=result["experiment_id"], run_id=result["mlflow_run_id"])
+    return result
+
+
 def push_report(context: Any, *, report_path: str) -> None:
     """``report_path``: the report's folder relative to the reports root (``<dag_id>/<run>``)."""
     context["ti"].xcom_push(key=REPORT_XCOM_KEY, value={"path": report_path})

@@ -122,7 +122,8 @@ def validate_dataset(*, dag_id: str, run_id: str, params: dict[str, Any], corpus
         mlflow.log_param("dataset.sha256", stats.sha256)
     storage.write_text_atomic(storage.join(out, "config.json"), json.dumps(config, indent=2))
     return {"mlflow_run_id": mlflow_run_id, "run_dir": out, "config": config, "compute": compute.to_dict(),
-            "dataset_sha256": stats.sha256, "dataset_chars": stats.chars}
+            "dataset_sha256": stats.sha256, "dataset_chars": stats.chars,
+            "experiment_id": tracking.experiment_id(names.TRAINING_EXPERIMENT, settings)}
 
 
 def _run_rnn(args: list[str], *, what: str) -> None:

@@ -17,6 +17,28 @@ def task_states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
 
+def link_values(run_id: str, key: str) -> dict[str, str]:
+    """The URLs Airflow stored for an operator extra link, per task of a DAG run."""
+
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter(XComModel.run_id == run_id, XComModel.key == key).all()
+        return {row.task_id: _decode(row.value) for row in rows}
+
+
+def _decode(value):
+    import json
+
+    while isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
 def training_runs():
     import mlflow
     from mlflow import MlflowClient
@@ -77,6 +99,9 @@ def test_retraining_end_to_end_registers_only_better_models(airflow_db: Path, pi
     assert {"metrics.json", "cost.json", "validation"} <= artifacts
     assert {a.path for a in client.list_artifacts(run.info.run_id, "validation")} >= {
         "validation/validation.json", "validation/validation.html"}
+    links = link_values(first.run_id, "_link_MlflowRunLink")
+    assert set(links) == {"validate_dataset", "train_local", "log_to_mlflow", "cost", "register"}
+    assert all(url.endswith(f"/runs/{run.info.run_id}") and "/#/experiments/" in url for url in links.values())
     val_loss_history = client.get_metric_history(run.info.run_id, names.EPOCH_VAL_LOSS)
     assert [m.step for m in val_loss_history] == [1]
     [version] = registered_versions()
