@@ -22,7 +22,7 @@ from pipeline.mailcatcher import saved_messages
 from pipeline.mailcatcher import start as start_mailcatcher
 from pipeline.settings import Settings, load_settings
 
-QUIET_MARKERS = ("step ", "epoch ", "dataset validation", "FAIL ", "model registry", "cost:", "stale:", "fresh:",
+QUIET_MARKERS = ("step ", "epoch ", "corpus validation", "FAIL ", "model registry", "cost:", "stale:", "fresh:",
                  "cheapest option per scenario", "error:", "resumed from", "parameters |")
 
 
@@ -112,9 +112,7 @@ def pricing_summary() -> list[str]:
 
 def scenario_table() -> str:
     """The 100 / 10k / 1M table for the latest registered model at the newest snapshot's prices."""
-    import contextlib
     import io
-    import tempfile
 
     from costing.__main__ import main as costing_main
     from pipeline.analysis import latest_model_source
@@ -123,12 +121,12 @@ def scenario_table() -> str:
     source = latest_model_source(allow_reference=False)
     if source is None:
         return "no registered model: no scenario table"
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as metrics_file:
-        json.dump(source.metrics, metrics_file)
-        metrics_file.flush()
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            costing_main(["scenarios", "--metrics", metrics_file.name, "--snapshot", str(newest_snapshot_dir())])
+    metrics_path = load_settings().home / "cache" / f"{names.REGISTERED_MODEL}-v{source.version}-metrics.json"
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    metrics_path.write_text(json.dumps(source.metrics))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        costing_main(["scenarios", "--metrics", str(metrics_path), "--snapshot", str(newest_snapshot_dir())])
     return out.getvalue()
 
 
