@@ -258,12 +258,10 @@ def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
         log.info("cost: %s", result["cost"]["basis"])
         return result
 
-    import mlflow
 
     from costing.catalog import PriceCatalog
     from costing.training import estimate_training_cost
     from pipeline.pricing import newest_snapshot_dir
-    from rnn.metrics import write_metrics
 
     settings = load_settings()
     compute = logged["compute"]
@@ -280,26 +278,37 @@ def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
         except ValueError as exc:
             raise _fail(f"cannot price this run: {exc}") from exc
         cost_dict = training_cost.to_dict()
-        mlflow.log_metrics({
-            names.COST_TRAIN_USD: training_cost.usd,
-            names.COST_TRAIN_ON_DEMAND_USD: training_cost.on_demand_usd,
-            names.COST_SPOT_SAVINGS_PCT: training_cost.spot_savings_pct,
-            names.COST_PER_EPOCH_USD: training_cost.per_epoch_usd,
-            names.COST_USD_PER_HOUR: training_cost.usd_per_hour,
-            names.COST_BILLED_SECONDS: training_cost.billed_seconds,
-            names.TRAIN_INTERRUPTIONS: 0.0,
-        })
-        mlflow.set_tags({
-            names.TAG_COST_BASIS: "estimate" if training_cost.is_estimate else "billed-estimate",
-            names.TAG_COST_DESCRIPTION: training_cost.basis,
-            names.TAG_SNAPSHOT_ID: training_cost.snapshot_id,
-        })
-        mlflow.log_dict(cost_dict, "cost.json")
-        metrics["compute"] = {**compute, "cost": cost_dict, "attempts": []}
-        write_metrics(logged["metrics_uri"], metrics)
-        mlflow.log_dict(metrics, "metrics.json")
+        record_cost(cost_dict, interruptions=0, metrics=metrics, metrics_uri=logged["metrics_uri"],
+                    compute={**compute, "attempts": []})
     log.info("cost: %s", training_cost.basis)
     return {**logged, "cost": cost_dict}
+
+
+def record_cost(cost_dict: dict[str, Any], *, interruptions: int, metrics: dict[str, Any], metrics_uri: str,
+                compute: dict[str, Any]) -> None:
+    """The run's cost on its (open) MLflow run and in metrics.json ``compute.cost``: one place for both backends."""
+    import mlflow
+
+    from rnn.metrics import write_metrics
+
+    mlflow.log_metrics({
+        names.COST_TRAIN_USD: cost_dict["usd"],
+        names.COST_TRAIN_ON_DEMAND_USD: cost_dict["on_demand_usd"],
+        names.COST_SPOT_SAVINGS_PCT: cost_dict["spot_savings_pct"],
+        names.COST_PER_EPOCH_USD: cost_dict["per_epoch_usd"],
+        names.COST_USD_PER_HOUR: cost_dict["usd_per_hour"],
+        names.COST_BILLED_SECONDS: cost_dict["billed_seconds"],
+        names.TRAIN_INTERRUPTIONS: float(interruptions),
+    })
+    mlflow.set_tags({
+        names.TAG_COST_BASIS: "estimate" if cost_dict["is_estimate"] else "billed-estimate",
+        names.TAG_COST_DESCRIPTION: cost_dict["basis"][:5000],
+        names.TAG_SNAPSHOT_ID: cost_dict["snapshot_id"],
+    })
+    mlflow.log_dict(cost_dict, "cost.json")
+    metrics["compute"] = {**compute, "cost": cost_dict}
+    write_metrics(metrics_uri, metrics)
+    mlflow.log_dict(metrics, "metrics.json")
 
 
 def register(*, costed: dict[str, Any]) -> dict[str, Any]:

@@ -224,11 +224,12 @@ def record_billed_cost(*, logged: dict[str, Any],
     import mlflow
 
     from costing.sheet_builder import build_price_sheet
-    from pipeline import names, tracking
+    from pipeline import tracking
     from pipeline.pricing import newest_snapshot_dir
+    from pipeline.retraining import record_cost
     from pipeline.settings import load_settings
     from pipeline.spot.layout import ATTEMPTS_ARTIFACT, DEFAULT_ROOT_VOLUME_GB
-    from rnn.metrics import read_metrics, write_metrics
+    from rnn.metrics import read_metrics
 
     settings = load_settings()
     spot_run = logged["spot"]
@@ -263,28 +264,13 @@ def record_billed_cost(*, logged: dict[str, Any],
             from airflow.sdk.exceptions import AirflowFailException
 
             raise AirflowFailException(f"cannot price this spot run: {error}") from error
-        mlflow.log_metrics({
-            names.COST_TRAIN_USD: cost_dict["usd"],
-            names.COST_TRAIN_ON_DEMAND_USD: cost_dict["on_demand_usd"],
-            names.COST_SPOT_SAVINGS_PCT: cost_dict["spot_savings_pct"],
-            names.COST_PER_EPOCH_USD: cost_dict["per_epoch_usd"],
-            names.COST_USD_PER_HOUR: cost_dict["usd_per_hour"],
-            names.COST_BILLED_SECONDS: cost_dict["billed_seconds"],
-            names.TRAIN_INTERRUPTIONS: float(cost_dict["interruptions"]),
-        })
-        mlflow.set_tags({
-            names.TAG_COST_BASIS: "billed-estimate",
-            names.TAG_COST_DESCRIPTION: cost_dict["basis"][:5000],
-            names.TAG_SNAPSHOT_ID: cost_dict["snapshot_id"],
-        })
-        mlflow.log_dict(cost_dict, "cost.json")
         columns = ("attempt", "instance_id", "instance_type", "availability_zone", "market", "launched_at",
                    "terminated_at", "seconds", "billed_seconds", "usd", "interrupted", "outcome", "end_reason")
         mlflow.log_table({column: [row[column] for row in cost_dict["attempts"]] for column in columns},
                          artifact_file=ATTEMPTS_ARTIFACT)
-        metrics["compute"] = {**logged["compute"], "cost": cost_dict, "attempts": [a.to_dict() for a in attempts]}
-        write_metrics(logged["metrics_uri"], metrics)
-        mlflow.log_dict(metrics, "metrics.json")
+        record_cost(cost_dict, interruptions=int(cost_dict["interruptions"]), metrics=metrics,
+                    metrics_uri=logged["metrics_uri"],
+                    compute={**logged["compute"], "attempts": [a.to_dict() for a in attempts]})
     return {**logged, "cost": cost_dict}
 
 
