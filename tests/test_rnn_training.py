@@ -175,3 +175,21 @@ def test_loading_a_missing_or_foreign_model_file_is_a_clear_error(tmp_path: Path
 def test_metrics_json_is_plain_json(tmp_path: Path, tiny_corpus: Path) -> None:
     result = train(tiny_config(tiny_corpus, epochs=1), str(tmp_path / "m"), progress=False, log=lambda _: None)
     assert json.loads(Path(result.metrics_uri).read_text())["config"]["hidden_size"] == 16
+
+
+def test_corpus_over_http_is_read_through_fsspec(tiny_corpus: Path) -> None:
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tiny_corpus.parent))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/{tiny_corpus.name}"
+        assert read_corpus_bytes(url) == tiny_corpus.read_bytes()
+        with pytest.raises(CorpusError, match=r"missing\.txt"):
+            read_corpus_bytes(f"http://127.0.0.1:{server.server_port}/missing.txt")
+    finally:
+        server.shutdown()
