@@ -16,6 +16,9 @@ export AIRFLOW__CORE__EXECUTOR     ?= LocalExecutor
 export MLFLOW_TRACKING_URI         ?= sqlite:///$(CURDIR)/.local/mlflow/mlflow.db
 export GX_ANALYTICS_ENABLED        := False
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
+# No usage telemetry leaves the machine (MLflow 3 sends it by default).
+export MLFLOW_DISABLE_TELEMETRY    := true
+export DO_NOT_TRACK                := true
 
 .PHONY: help install demo test browser bench lint up down clean
 

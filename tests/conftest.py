@@ -23,6 +23,9 @@ os.environ["RNN_PIPELINE_HOME"] = str(_SESSION_HOME / "pipeline")
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("RNN_PIPELINE_DATA_ROOT", None)
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"  # tests talk to 127.0.0.1 only
+os.environ["DO_NOT_TRACK"] = "true"
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"  # boto3 must never probe 169.254.169.254
 os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
 # No test talks to real AWS: any boto3 client without an explicit endpoint fails fast and offline.
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"

@@ -35,6 +35,13 @@ class Settings:
         return self.tracking_uri.startswith(("sqlite:", "file:")) or "://" not in self.tracking_uri
 
 
+# Telemetry and analytics off wherever the pipeline runs (Airflow tasks, CLIs, services): nothing
+# about a run leaves the machine except what the user configured (AWS, SMTP, S3).
+for _name, _value in (("MLFLOW_DISABLE_TELEMETRY", "true"), ("DO_NOT_TRACK", "true"),
+                      ("GX_ANALYTICS_ENABLED", "False")):
+    os.environ.setdefault(_name, _value)
+
+
 def load_settings() -> Settings:
     home = Path(os.environ.get("RNN_PIPELINE_HOME", REPO_ROOT / ".local")).resolve()
     return Settings(
