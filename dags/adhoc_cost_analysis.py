@@ -56,12 +56,12 @@ def adhoc_cost_analysis():
     @task(multiple_outputs=False)
     def analyze() -> dict:
         from pipeline.analysis import recompute
-        from pipeline.links import push_mlflow_run
+        from pipeline.links import push_run_of
 
         context = get_current_context()
         result = recompute(dag_id=context["dag"].dag_id, run_id=context["run_id"], params=dict(context["params"]),
                            kind="adhoc", allow_reference=True)
-        push_mlflow_run(context, experiment_id=result["experiment_id"], run_id=result["mlflow_run_id"])
+        push_run_of(context, result)
         return result
 
     @task(multiple_outputs=False)
@@ -72,7 +72,7 @@ def adhoc_cost_analysis():
 
         from pipeline import names
         from pipeline.analysis import AnalysisRequest
-        from pipeline.links import push_mlflow_run, push_report
+        from pipeline.links import push_report, push_run_of
         from pipeline.reporting import adhoc_inputs, recipients_from, render_and_store
         from rnn import storage
 
@@ -85,7 +85,7 @@ def adhoc_cost_analysis():
             sender=Variable.get(names.VAR_REPORT_SENDER, default=names.DEFAULT_REPORT_SENDER),
             mlflow_run_id=analyzed["mlflow_run_id"])
         push_report(context, report_path=stored["report_path"])
-        push_mlflow_run(context, experiment_id=stored["experiment_id"], run_id=stored["mlflow_run_id"])
+        push_run_of(context, stored)
         return stored
 
     @task(multiple_outputs=False, retries=3, retry_delay=timedelta(minutes=1))

@@ -54,11 +54,11 @@ def cost_recompute():
     @task(multiple_outputs=False)
     def recompute() -> dict:
         from pipeline.analysis import recompute as run
-        from pipeline.links import push_mlflow_run
+        from pipeline.links import push_run_of
 
         context = get_current_context()
         result = run(dag_id=context["dag"].dag_id, run_id=context["run_id"], params=dict(context["params"]))
-        push_mlflow_run(context, experiment_id=result["experiment_id"], run_id=result["mlflow_run_id"])
+        push_run_of(context, result)
         return result
 
     attach(recompute(), MlflowRunLink)

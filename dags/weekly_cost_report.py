@@ -46,7 +46,7 @@ def weekly_cost_report():
         from airflow.sdk import Variable
 
         from pipeline import names
-        from pipeline.links import push_mlflow_run, push_report
+        from pipeline.links import push_report, push_run_of
         from pipeline.reporting import recipients_from, render_and_store, weekly_inputs
 
         context = get_current_context()
@@ -58,7 +58,7 @@ def weekly_cost_report():
             run_id=context["run_id"], recipients=recipients,
             sender=Variable.get(names.VAR_REPORT_SENDER, default=names.DEFAULT_REPORT_SENDER))
         push_report(context, report_path=stored["report_path"])
-        push_mlflow_run(context, experiment_id=stored["experiment_id"], run_id=stored["mlflow_run_id"])
+        push_run_of(context, stored)
         return stored
 
     @task(multiple_outputs=False, retries=3, retry_delay=timedelta(minutes=5))

@@ -22,7 +22,6 @@ TAG_COMPUTE_BACKEND = "compute.backend"
 
 # Tags on registered model versions
 VERSION_TAG_VAL_LOSS = "val_loss"
-VERSION_TAG_RUN_ID = "mlflow.source_run_id"
 
 # Metrics: cost of the training run (at the price paid / estimated for the configured market)
 COST_TRAIN_USD = "cost.train_usd"

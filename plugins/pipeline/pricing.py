@@ -51,16 +51,22 @@ def seed_pricing_root(settings: Settings | None = None) -> None:
     log.info("seeded %s with the shipped snapshot %s", settings.pricing_root, shipped.name)
 
 
+def local_snapshot_dir(settings: Settings, snapshot_id: str) -> Path:
+    """The folder of snapshot ``snapshot_id`` under the pricing root (downloaded once when it is remote)."""
+    from costing.snapshot import download_snapshot, is_remote
+
+    if is_remote(settings.pricing_root):
+        return download_snapshot(settings.pricing_root, snapshot_id, settings.home / "cache" / "pricing")
+    return Path(settings.pricing_root, snapshot_id)
+
+
 def newest_snapshot_dir(settings: Settings | None = None) -> Path:
-    """A local folder holding the newest snapshot (downloaded once when the root is remote)."""
-    from costing.snapshot import download_snapshot, is_remote, latest_snapshot_dir, list_snapshot_ids
+    """A local folder holding the newest snapshot of the pricing root (seeded first if empty)."""
+    from costing.snapshot import list_snapshot_ids
 
     settings = settings or load_settings()
     seed_pricing_root(settings)
-    if not is_remote(settings.pricing_root):
-        return latest_snapshot_dir(settings.pricing_root)
-    newest = list_snapshot_ids(settings.pricing_root)[-1]
-    return download_snapshot(settings.pricing_root, newest, settings.home / "cache" / "pricing")
+    return local_snapshot_dir(settings, list_snapshot_ids(settings.pricing_root)[-1])
 
 
 def refresh_status(settings: Settings | None = None) -> dict[str, Any] | None:
@@ -146,18 +152,13 @@ def fetch_validate_write(*, dag_id: str, run_id: str, params: dict[str, Any]) ->
 def diff_against_previous(*, refreshed: dict[str, Any]) -> dict[str, Any]:
     """What changed between the previous snapshot and the new one, by how much (JSON, CSV and text)."""
     from costing.diff import diff_snapshots
-    from costing.snapshot import download_snapshot, is_remote, load_snapshot
+    from costing.snapshot import load_snapshot
     from rnn import storage
 
     settings = load_settings()
-
-    def local(snapshot_id: str) -> Path:
-        if is_remote(settings.pricing_root):
-            return download_snapshot(settings.pricing_root, snapshot_id, settings.home / "cache" / "pricing")
-        return Path(settings.pricing_root, snapshot_id)
-
-    current = load_snapshot(local(refreshed["snapshot_id"]))
-    previous = load_snapshot(local(refreshed["previous_snapshot_id"])) if refreshed.get("previous_snapshot_id") else None
+    current = load_snapshot(local_snapshot_dir(settings, refreshed["snapshot_id"]))
+    previous_id = refreshed.get("previous_snapshot_id")
+    previous = load_snapshot(local_snapshot_dir(settings, previous_id)) if previous_id else None
     diff = diff_snapshots(previous, current)
     out = refreshed["run_dir"]
     storage.write_text_atomic(storage.join(out, "diff.json"), json.dumps(diff.to_dict(), indent=2, default=str))

@@ -91,19 +91,15 @@ def training_runs(start: datetime, end: datetime) -> list[Any]:
 def price_changes(start: datetime, end: datetime, settings: Settings) -> list[dict[str, Any]]:
     """Diffs of the snapshots fetched in the period against their predecessors."""
     from costing.diff import diff_snapshots
-    from costing.snapshot import download_snapshot, is_remote, list_snapshot_ids, load_snapshot
-
-    def local(snapshot_id: str) -> Path:
-        if is_remote(settings.pricing_root):
-            return download_snapshot(settings.pricing_root, snapshot_id, settings.home / "cache" / "pricing")
-        return Path(settings.pricing_root, snapshot_id)
+    from costing.snapshot import list_snapshot_ids, load_snapshot
+    from pipeline.pricing import local_snapshot_dir
 
     ids = list_snapshot_ids(settings.pricing_root)
     diffs = []
     for previous_id, current_id in itertools.pairwise(ids):
-        current = load_snapshot(local(current_id))
+        current = load_snapshot(local_snapshot_dir(settings, current_id))
         if start <= current.fetched_at < end:
-            diffs.append(diff_snapshots(load_snapshot(local(previous_id)), current).to_dict())
+            diffs.append(diff_snapshots(load_snapshot(local_snapshot_dir(settings, previous_id)), current).to_dict())
     return diffs
 
 
