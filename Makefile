@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)  ## create .venv and install the pinned dependencies
 
 demo: $(STAMP)  ## run the pipeline end to end on embedded defaults and print a summary
-	$(BIN)/python -m pipeline.demo
+	$(BIN)/python -m devtools.demo
 
 test: $(STAMP) browser  ## run the test suite
 	$(BIN)/python -m pytest
@@ -51,16 +51,16 @@ browser:
 	else echo "chromium not found and not root: the browser test will be skipped"; fi
 
 bench: $(STAMP)  ## speed and memory benchmarks
-	$(BIN)/python -m pipeline.bench
+	$(BIN)/python -m devtools.bench
 
 lint: $(STAMP)  ## ruff (incl. Airflow AIR rules)
 	$(BIN)/ruff check .
 
 up: $(STAMP)  ## start Airflow standalone + MLflow UI on 127.0.0.1 (prints URLs and login)
-	$(BIN)/python -m pipeline.services up
+	$(BIN)/python -m devtools.services up
 
 down:  ## stop what `make up` started
-	@test -x $(BIN)/python && $(BIN)/python -m pipeline.services down || true
+	@test -x $(BIN)/python && $(BIN)/python -m devtools.services down || true
 
 clean: down  ## delete local state (.local/): runs, MLflow store, Airflow DB
 	rm -rf .local

@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from costing.assumptions import (
+from costing.model.assumptions import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
     DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
     ServingAssumptions,
 )
-from costing.defaults import DEFAULT_REGION, MARKETS
+from costing.pricing.defaults import DEFAULT_REGION, MARKETS
 
 EXIT_USAGE = 2
 
@@ -83,7 +83,7 @@ def _ownership(parser: argparse.ArgumentParser) -> None:
 
 
 def _sensitivity(parser: argparse.ArgumentParser) -> None:
-    from costing.sensitivity import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TORNADO_PCT
+    from costing.model.sensitivity import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TORNADO_PCT
 
     group = parser.add_argument_group("sensitivity")
     group.add_argument("--pct", type=_positive_float, default=DEFAULT_TORNADO_PCT,
@@ -149,20 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
 def load_sheet(args: argparse.Namespace, *, only_listed_types: bool = False):
     """The sheet for ``--region``. The model commands keep every instance type (training may run on one
     that is not a serving candidate) and pass ``--instance-types`` to the model instead."""
-    from costing.sheet_builder import build_price_sheet
+    from costing.pricing.sheet_builder import build_price_sheet
 
     return build_price_sheet(args.snapshot, args.region,
                              instance_types=args.instance_types if only_listed_types else None)
 
 
 def load_profile_for(args: argparse.Namespace):
-    from costing.profile import default_metrics_path, load_profile
+    from costing.model.profile import default_metrics_path, load_profile
 
     return load_profile(args.metrics if args.metrics is not None else default_metrics_path())
 
 
 def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
-    from costing.alternatives import with_assumptions
+    from costing.model.alternatives import with_assumptions
 
     return with_assumptions(
         None, tokens_per_request=args.tokens_per_request, peak_factor=args.peak_factor,
@@ -172,7 +172,7 @@ def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
 
 
 def training_plan(args: argparse.Namespace, profile, sheet):
-    from costing.training_run import plan_training
+    from costing.model.training_plan import plan_training
 
     return plan_training(profile, sheet, instance_type=args.training_instance_type, market=args.training_market,
                          work_seconds=args.training_seconds)
@@ -180,7 +180,7 @@ def training_plan(args: argparse.Namespace, profile, sheet):
 
 def _print(document: Any, text: str, args: argparse.Namespace) -> None:
     if args.json:
-        from costing.results import jsonable
+        from costing.model.results import jsonable
 
         print(json.dumps(jsonable(document), indent=2, allow_nan=False))
     else:
@@ -190,8 +190,8 @@ def _print(document: Any, text: str, args: argparse.Namespace) -> None:
 # -- commands ------------------------------------------------------------------------------------------------
 
 def cmd_prices(args: argparse.Namespace) -> int:
-    from costing.results import price_sheet_to_json_dict
-    from costing.tables import render_prices
+    from costing.model.results import price_sheet_to_json_dict
+    from costing.report.tables import render_prices
 
     sheet = load_sheet(args, only_listed_types=True)
     _print(price_sheet_to_json_dict(sheet) if args.json else None, "" if args.json else render_prices(sheet), args)
@@ -199,8 +199,8 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
-    from costing.alternatives import cost_grid
-    from costing.tables import render_grid
+    from costing.model.alternatives import cost_grid
+    from costing.report.tables import render_grid
 
     sheet, profile = load_sheet(args), load_profile_for(args)
     grid = cost_grid(profile, sheet, args.requests_per_day, assumptions=serving_assumptions(args),
@@ -211,8 +211,8 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def cmd_tco(args: argparse.Namespace) -> int:
-    from costing.tables import render_tco
-    from costing.tco import tco
+    from costing.report.tables import render_tco
+    from costing.model.tco import tco
 
     sheet, profile = load_sheet(args), load_profile_for(args)
     result = tco(profile, sheet, args.requests_per_day, horizon_months=args.horizon_months,
@@ -223,15 +223,15 @@ def cmd_tco(args: argparse.Namespace) -> int:
 
 
 def _spec(args: argparse.Namespace):
-    from costing.sensitivity import MonteCarloSpec
+    from costing.model.sensitivity import MonteCarloSpec
 
     return MonteCarloSpec(samples=args.samples, seed=args.seed)
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from costing.alternatives import plan_grid
-    from costing.sensitivity import sensitivity
-    from costing.tables import render_sensitivity
+    from costing.model.alternatives import plan_grid
+    from costing.model.sensitivity import sensitivity
+    from costing.report.tables import render_sensitivity
 
     sheet, profile = load_sheet(args), load_profile_for(args)
     plans = plan_grid(profile, sheet, args.requests_per_day, assumptions=serving_assumptions(args),
@@ -244,8 +244,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from costing.analysis import analyze
-    from costing.tables import render_all, render_grid, render_sensitivity, render_tco
+    from costing.model.analysis import analyze
+    from costing.report.tables import render_all, render_grid, render_sensitivity, render_tco
 
     sheet, profile = load_sheet(args), load_profile_for(args)
     result = analyze(profile, sheet, args.requests_per_day, assumptions=serving_assumptions(args),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from pipeline.links import CostReportLink, MlflowRunLink, attach
+from pipeline.ui.links import CostReportLink, MlflowRunLink, attach
 
 PRICING_MODELS = ["ec2-on-demand", "ec2-spot", "ec2-reserved-1yr", "ec2-reserved-3yr", "lambda", "sagemaker-realtime",
                   "sagemaker-serverless", "fargate", "cloudflare-workers"]
@@ -55,8 +55,8 @@ PRICING_MODELS = ["ec2-on-demand", "ec2-spot", "ec2-reserved-1yr", "ec2-reserved
 def adhoc_cost_analysis():
     @task(multiple_outputs=False)
     def analyze() -> dict:
-        from pipeline.analysis import recompute
-        from pipeline.links import push_run_of
+        from pipeline.tasks.cost_analysis import recompute
+        from pipeline.ui.links import push_run_of
 
         context = get_current_context()
         result = recompute(dag_id=context["dag"].dag_id, run_id=context["run_id"], params=dict(context["params"]),
@@ -71,9 +71,9 @@ def adhoc_cost_analysis():
         from airflow.sdk import Variable
 
         from pipeline import names
-        from pipeline.analysis import AnalysisRequest
-        from pipeline.links import push_report, push_run_of
-        from pipeline.reporting import adhoc_inputs, recipients_from, render_and_store
+        from pipeline.tasks.cost_analysis import AnalysisRequest
+        from pipeline.ui.links import push_report, push_run_of
+        from pipeline.tasks.cost_report import adhoc_inputs, recipients_from, render_and_store
         from rnn import storage
 
         context = get_current_context()
@@ -92,8 +92,8 @@ def adhoc_cost_analysis():
     def send_email(stored: dict) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from pipeline.links import push_report
-        from pipeline.reporting import send_stored_email
+        from pipeline.ui.links import push_report
+        from pipeline.tasks.cost_report import send_stored_email
 
         push_report(get_current_context(), report_path=stored["report_path"])
         if not stored["recipients"]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from pipeline import names
-from pipeline.links import MlflowRunLink, attach
+from pipeline.ui.links import MlflowRunLink, attach
 
 MODEL_ASSET = Asset(name=names.MODEL_ASSET_NAME, uri=names.MODEL_ASSET_URI)
 PRICING_ASSET = Asset(name=names.PRICING_ASSET_NAME, uri=names.PRICING_ASSET_URI)
@@ -53,8 +53,8 @@ PRICING_ASSET = Asset(name=names.PRICING_ASSET_NAME, uri=names.PRICING_ASSET_URI
 def cost_recompute():
     @task(multiple_outputs=False)
     def recompute() -> dict:
-        from pipeline.analysis import recompute as run
-        from pipeline.links import push_run_of
+        from pipeline.tasks.cost_analysis import recompute as run
+        from pipeline.ui.links import push_run_of
 
         context = get_current_context()
         result = run(dag_id=context["dag"].dag_id, run_id=context["run_id"], params=dict(context["params"]))

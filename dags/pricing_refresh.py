@@ -59,14 +59,14 @@ REFRESH_INSTANCE_TYPES = [
 def pricing_refresh():
     @task(multiple_outputs=False)
     def fetch_validate_write() -> dict:
-        from pipeline.pricing import fetch_validate_write as run
+        from pipeline.tasks.pricing import fetch_validate_write as run
 
         context = get_current_context()
         return run(dag_id=context["dag"].dag_id, run_id=context["run_id"], params=dict(context["params"]))
 
     @task(multiple_outputs=False)
     def diff_against_previous(refreshed: dict) -> dict:
-        from pipeline.pricing import diff_against_previous as run
+        from pipeline.tasks.pricing import diff_against_previous as run
 
         return run(refreshed=refreshed)
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from pipeline import names
-from pipeline.links import MlflowRunLink, attach, push_run_of
+from pipeline.ui.links import MlflowRunLink, attach, push_run_of
 from pipeline.spot import layout as spot
 from pipeline.spot.operators import SpotTrainingOperator
 
@@ -53,7 +53,7 @@ def _param_or_variable(param: str, variable: str) -> str:
 
 
 def _on_failure(context):
-    from pipeline.retraining import on_task_failure
+    from pipeline.tasks.retraining import on_task_failure
 
     on_task_failure(context)
 
@@ -128,7 +128,7 @@ def rnn_retraining():
     def validate_dataset() -> dict:
         from airflow.sdk import Variable
 
-        from pipeline.retraining import validate_dataset as run
+        from pipeline.tasks.retraining import validate_dataset as run
 
         context = get_current_context()
         return push_run_of(context, run(dag_id=context["dag"].dag_id, run_id=context["run_id"],
@@ -142,7 +142,7 @@ def rnn_retraining():
 
     @task(multiple_outputs=False, execution_timeout=timedelta(hours=6))
     def train_local(validated: dict) -> dict:
-        from pipeline.retraining import train as run
+        from pipeline.tasks.retraining import train as run
 
         return push_run_of(get_current_context(), run(validated=validated))
 
@@ -170,19 +170,19 @@ def rnn_retraining():
 
     @task(multiple_outputs=False)
     def benchmark(trained: dict) -> dict:
-        from pipeline.retraining import benchmark as run
+        from pipeline.tasks.retraining import benchmark as run
 
         return run(trained=trained)
 
     @task(multiple_outputs=False)
     def log_to_mlflow(benchmarked: dict) -> dict:
-        from pipeline.retraining import log_to_mlflow as run
+        from pipeline.tasks.retraining import log_to_mlflow as run
 
         return push_run_of(get_current_context(), run(benchmarked=benchmarked))
 
     @task(multiple_outputs=False)
     def cost(logged: dict) -> dict:
-        from pipeline.retraining import cost as run
+        from pipeline.tasks.retraining import cost as run
 
         return push_run_of(get_current_context(), run(logged=logged))
 
@@ -190,7 +190,7 @@ def rnn_retraining():
     def register(costed: dict) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from pipeline.retraining import register as run
+        from pipeline.tasks.retraining import register as run
 
         result = push_run_of(get_current_context(), run(costed=costed))
         if not result["registry"]["registered"]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from pipeline.links import CostReportLink, MlflowRunLink, attach
+from pipeline.ui.links import CostReportLink, MlflowRunLink, attach
 
 
 @dag(
@@ -46,8 +46,8 @@ def weekly_cost_report():
         from airflow.sdk import Variable
 
         from pipeline import names
-        from pipeline.links import push_report, push_run_of
-        from pipeline.reporting import recipients_from, render_and_store, weekly_inputs
+        from pipeline.ui.links import push_report, push_run_of
+        from pipeline.tasks.cost_report import recipients_from, render_and_store, weekly_inputs
 
         context = get_current_context()
         end = context.get("data_interval_end") or context["logical_date"] or context["run_after"]
@@ -63,8 +63,8 @@ def weekly_cost_report():
 
     @task(multiple_outputs=False, retries=3, retry_delay=timedelta(minutes=5))
     def send_email(stored: dict) -> dict:
-        from pipeline.links import push_report
-        from pipeline.reporting import send_stored_email
+        from pipeline.ui.links import push_report
+        from pipeline.tasks.cost_report import send_stored_email
 
         push_report(get_current_context(), report_path=stored["report_path"])
         return send_stored_email(stored=stored)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from pipeline.links import CostReportLink, MlflowRunLink
-from pipeline.reports_app import create_app
+from pipeline.ui.links import CostReportLink, MlflowRunLink
+from pipeline.ui.reports_app import create_app
 
 
 class RnnCostPlugin(AirflowPlugin):

@@ -71,7 +71,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from rnn.bench import benchmark
+    from rnn.inference_benchmark import benchmark
     from rnn.generate import load_model
     from rnn.metrics import read_metrics, to_jsonable, write_metrics
 

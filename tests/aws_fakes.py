@@ -154,7 +154,7 @@ def replay_price_lists(
     queries,
     page_size: int = 100,
 ) -> None:
-    """Queue, in the order costing.fetch sends them, the answers a real Price List API would give to
+    """Queue, in the order costing.pricing.fetch sends them, the answers a real Price List API would give to
     every query, picking the documents each query's filters select from recorded documents."""
     for query in queries:
         per_type: list[str | None] = [None]

@@ -8,7 +8,7 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from pathlib import Path
 
-from pipeline.mailcatcher import saved_messages, start
+from devtools.mailcatcher import saved_messages, start
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ def _client():
 
 def test_retried_task_reuses_the_mlflow_run(pipeline_home: Path, tiny_corpus: Path) -> None:
     from pipeline import names
-    from pipeline.retraining import validate_dataset
+    from pipeline.tasks.retraining import validate_dataset
 
     params = {**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus)}
     first = validate_dataset(dag_id="rnn_retraining", run_id="manual__1", params=params, corpus_variable=None)
@@ -35,7 +35,7 @@ def test_retried_task_reuses_the_mlflow_run(pipeline_home: Path, tiny_corpus: Pa
 
 
 def test_corpus_variable_is_used_when_the_param_is_empty(pipeline_home: Path, tiny_corpus: Path) -> None:
-    from pipeline.retraining import validate_dataset
+    from pipeline.tasks.retraining import validate_dataset
 
     result = validate_dataset(dag_id="rnn_retraining", run_id="r", params={**TINY_RUN_CONF, "corpus_uri": ""},
                               corpus_variable=str(tiny_corpus))
@@ -55,7 +55,7 @@ def test_failure_callback_closes_a_run_left_running(pipeline_home: Path) -> None
     from types import SimpleNamespace
 
     from pipeline import names, tracking
-    from pipeline.retraining import on_task_failure
+    from pipeline.tasks.retraining import on_task_failure
 
     run_id = tracking.get_or_create_run(names.TRAINING_EXPERIMENT, "rnn_retraining", "killed-run")
     client = _client()
@@ -67,7 +67,7 @@ def test_failure_callback_closes_a_run_left_running(pipeline_home: Path) -> None
 def test_corrupt_checkpoint_fails_the_task_clearly_and_keeps_it(pipeline_home: Path, tiny_corpus: Path) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pipeline.retraining import train, validate_dataset
+    from pipeline.tasks.retraining import train, validate_dataset
 
     validated = validate_dataset(dag_id="rnn_retraining", run_id="corrupt", corpus_variable=None,
                                  params={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus)})
@@ -89,7 +89,7 @@ def test_corrupt_checkpoint_fails_the_task_clearly_and_keeps_it(pipeline_home: P
 def test_invalid_inputs_fail_without_retry(pipeline_home: Path, params: dict, message: str) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pipeline.retraining import resolve_inputs
+    from pipeline.tasks.retraining import resolve_inputs
 
     with pytest.raises(AirflowFailException, match=message):
         resolve_inputs({**TINY_RUN_CONF, **params}, None)

@@ -30,7 +30,7 @@ def make_report(root: Path, dag_id: str, run: str, created_at: str, title: str) 
 def test_cost_reports_page_lists_and_serves_reports(pipeline_home: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from pipeline.reports_app import create_app
+    from pipeline.ui.reports_app import create_app
 
     data_root = pipeline_home / "data"
     make_report(data_root, "weekly_cost_report", "run_a", "2026-11-20T10:00:00Z", "Week 47")
@@ -52,7 +52,7 @@ def test_cost_reports_page_lists_and_serves_reports(pipeline_home: Path) -> None
 def test_empty_reports_page_says_how_to_get_one(pipeline_home: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from pipeline.reports_app import create_app
+    from pipeline.ui.reports_app import create_app
 
     assert "No reports yet" in TestClient(create_app()).get("/").text
 
@@ -64,7 +64,7 @@ def test_empty_reports_page_says_how_to_get_one(pipeline_home: Path) -> None:
 ])
 def test_links_are_built_from_the_task_xcom(monkeypatch: pytest.MonkeyPatch, link_name: str, key: str,
                                             value: dict, expected: str) -> None:
-    from pipeline import links
+    from pipeline.ui import links
 
     for var in ("RNN_PIPELINE_MLFLOW_UI_URL", "MLFLOW_PORT", "AIRFLOW__API__BASE_URL", "AIRFLOW_PORT"):
         monkeypatch.delenv(var, raising=False)

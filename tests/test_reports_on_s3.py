@@ -13,9 +13,9 @@ from aws_fakes import running_moto_server
 def test_report_written_to_s3_is_listed_and_served(pipeline_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi.testclient import TestClient
 
-    from costing.report import ReportInputs, render_report, write_report
-    from pipeline.reporting import report_dir
-    from pipeline.reports_app import create_app
+    from costing.report.document import ReportInputs, render_report, write_report
+    from pipeline.tasks.cost_report import report_dir
+    from pipeline.ui.reports_app import create_app
     from pipeline.settings import load_settings
 
     with running_moto_server() as endpoint:

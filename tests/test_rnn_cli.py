@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rnn.bench import benchmark, percentile
+from rnn.inference_benchmark import benchmark, percentile
 from rnn.generate import load_model
 
 TINY = ["--seq-len", "16", "--batch-size", "4", "--embedding-dim", "8", "--hidden-size", "16",

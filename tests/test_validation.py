@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rnn.corpus import default_corpus_text
-from rnn.validation import (
+from rnn.corpus_validation import (
     DEFAULT_SUITE_DIR,
     SAMPLE_CHARS,
     SAMPLE_CHUNKS,
@@ -331,9 +331,9 @@ def test_import_is_light_and_validation_opens_no_connection():
         socket.create_connection = refuse
         socket.getaddrinfo = refuse
 
-        import rnn.validation
+        import rnn.corpus_validation
         heavy = sorted(m for m in ("great_expectations", "pandas", "numpy") if m in sys.modules)
-        validation = rnn.validation.validate_corpus(b"hello, world\\n" * 10, min_chars=1)
+        validation = rnn.corpus_validation.validate_corpus(b"hello, world\\n" * 10, min_chars=1)
         print(json.dumps({"heavy": heavy, "attempts": attempts, "ran": len(validation.outcomes)}))
         """
     )

@@ -55,7 +55,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     env["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps({"conn_type": "smtp", "host": "127.0.0.1",
                                                    "port": int(env["SMTP_PORT"]),
                                                    "extra": {"disable_ssl": True, "disable_tls": True}})
-    services = [sys.executable, "-m", "pipeline.services"]
+    services = [sys.executable, "-m", "devtools.services"]
     up = subprocess.run([*services, "up"], env=env, capture_output=True, text=True, timeout=400)
     try:
         assert up.returncode == 0, up.stdout + up.stderr

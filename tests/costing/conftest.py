@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from costing.catalog import PriceCatalog
-from costing.prices import SpotPricePoint, parse_price_list
-from costing.snapshot import PricingSnapshot, load_snapshot
+from costing.pricing.catalog import PriceCatalog
+from costing.pricing.parse import SpotPricePoint, parse_price_list
+from costing.pricing.snapshot import PricingSnapshot, load_snapshot
 
 SHIPPED_SNAPSHOT_ID = "2025-06-01"
 
@@ -85,7 +85,7 @@ def make_catalog() -> CatalogFactory:
 
 @pytest.fixture(scope="session")
 def shipped_snapshot() -> PricingSnapshot:
-    from costing.defaults import DEFAULT_SNAPSHOT_ROOT
+    from costing.pricing.defaults import DEFAULT_SNAPSHOT_ROOT
 
     return load_snapshot(DEFAULT_SNAPSHOT_ROOT / SHIPPED_SNAPSHOT_ID)
 

@@ -17,8 +17,8 @@ import functools
 from dataclasses import replace
 from datetime import date
 
-from costing.profile import BatchThroughput, ModelProfile
-from costing.sheet import CloudflareWorkersRates, InstanceRates, PriceSheet, SageMakerInstanceRates
+from costing.model.profile import BatchThroughput, ModelProfile
+from costing.pricing.sheet import CloudflareWorkersRates, InstanceRates, PriceSheet, SageMakerInstanceRates
 
 MIB = 2**20
 
@@ -142,6 +142,6 @@ def metrics_dict(**overrides) -> dict:
 @functools.cache
 def shipped_sheet(region: str = "us-east-1") -> PriceSheet:
     """The price sheet of the newest shipped snapshot (built once per test session)."""
-    from costing.sheet_builder import build_price_sheet
+    from costing.pricing.sheet_builder import build_price_sheet
 
     return build_price_sheet(None, region)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from costing.prices import SpotPricePoint
+from costing.pricing.parse import SpotPricePoint
 
 
 def utc(*parts: int) -> datetime:
@@ -100,7 +100,7 @@ def test_spot_summary_is_time_weighted_over_the_window(catalog):
 
 
 def test_shipped_catalog_has_the_default_instance_everywhere(shipped_catalog):
-    from costing.defaults import DEFAULT_INSTANCE_TYPE
+    from costing.pricing.defaults import DEFAULT_INSTANCE_TYPE
 
     assert shipped_catalog.regions == ("eu-west-1", "us-east-1")
     assert shipped_catalog.on_demand_usd_per_hour(DEFAULT_INSTANCE_TYPE, "us-east-1") == pytest.approx(0.252)

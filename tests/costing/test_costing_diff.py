@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from costing.defaults import DEFAULT_SNAPSHOT_ROOT
-from costing.diff import diff_snapshots, price_identity
-from costing.snapshot import load_snapshot
+from costing.pricing.defaults import DEFAULT_SNAPSHOT_ROOT
+from costing.pricing.diff import diff_snapshots, price_identity
+from costing.pricing.snapshot import load_snapshot
 
 
 @pytest.fixture(scope="module")

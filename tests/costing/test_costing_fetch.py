@@ -23,17 +23,17 @@ from aws_fakes import (
 )
 from botocore.stub import Stubber
 
-from costing.catalog import PriceCatalog
-from costing.defaults import DEFAULT_SNAPSHOT_ROOT
-from costing.fetch import (
+from costing.pricing.catalog import PriceCatalog
+from costing.pricing.defaults import DEFAULT_SNAPSHOT_ROOT
+from costing.pricing.fetch import (
     PRICE_QUERIES,
     FetchNote,
     fetch_price_lists,
     fetch_spot_price_history,
     refresh_snapshot,
 )
-from costing.prices import ParseIssue, parse_price_list, parse_spot_price_history
-from costing.snapshot import load_snapshot
+from costing.pricing.parse import ParseIssue, parse_price_list, parse_spot_price_history
+from costing.pricing.snapshot import load_snapshot
 
 CLOSED_PORT = "http://127.0.0.1:9"  # discard port: nothing listens, so nothing can leave the machine
 NOW = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
@@ -488,13 +488,13 @@ def test_bad_prices_are_rejected_and_the_last_good_snapshot_kept(root, recorded_
 
 
 def test_command_line_refresh_reports_stale_with_exit_code_1(root, monkeypatch, capsys):
-    import costing.fetch
+    import costing.pricing.fetch
 
     client = pricing_client()
     stubber = Stubber(client)
     stubber.add_client_error("get_products", service_error_code="AccessDeniedException", http_status_code=400)
     stubber.activate()
-    monkeypatch.setattr(costing.fetch, "default_clients", lambda regions: (client, {}))
-    assert costing.fetch.main(["refresh", "--root", str(root), "--region", "us-east-1"]) == 1
+    monkeypatch.setattr(costing.pricing.fetch, "default_clients", lambda regions: (client, {}))
+    assert costing.pricing.fetch.main(["refresh", "--root", str(root), "--region", "us-east-1"]) == 1
     assert capsys.readouterr().out.startswith("stale: kept 2025-06-02, age ")
     stubber.deactivate()

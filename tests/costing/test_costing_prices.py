@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from costing.prices import (
+from costing.pricing.parse import (
     ParseIssue,
     SpotPricePoint,
     ec2_product_filters,
@@ -273,7 +273,7 @@ def test_get_products_filters_select_linux_shared_used_instances():
 
 
 def test_reserved_lookup_gives_effective_hourly_and_keeps_upfront_apart(make_catalog):
-    from costing.catalog import PriceCatalog
+    from costing.pricing.catalog import PriceCatalog
 
     catalog = PriceCatalog(
         snapshot_id="test",

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from costing.prices import (
+from costing.pricing.parse import (
     PRICE_KEY_UNITS,
     ParseIssue,
     classify_price,

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from costing.defaults import DEFAULT_INSTANCE_TYPE, DEFAULT_SNAPSHOT_ROOT
-from costing.reference_tables import (
+from costing.pricing.defaults import DEFAULT_INSTANCE_TYPE, DEFAULT_SNAPSHOT_ROOT
+from costing.pricing.reference_tables import (
     INTERRUPTION_BUCKETS,
     bucket_upper_bound,
     interruption_table_from_advisor,
@@ -18,8 +18,8 @@ from costing.reference_tables import (
     load_interruption_table,
     write_interruption_table,
 )
-from costing.sheet import PriceSheet
-from costing.sheet_builder import build_price_sheet, none_fields
+from costing.pricing.sheet import PriceSheet
+from costing.pricing.sheet_builder import build_price_sheet, none_fields
 
 NEWEST = DEFAULT_SNAPSHOT_ROOT / "2025-06-02"
 
@@ -126,7 +126,7 @@ def test_a_price_in_an_unexpected_unit_is_left_out_not_converted(tmp_path):
                     dimension["unit"] = "GB-Hrs"
         items.append(json.dumps(doc))
     path.write_text(json.dumps({"FormatVersion": "aws_v1", "PriceList": items}))
-    from costing.snapshot import load_snapshot
+    from costing.pricing.snapshot import load_snapshot
 
     sheet = build_price_sheet(load_snapshot(snapshot_dir, verify_price_table=False), "us-east-1", instance_types=[])
     assert sheet.ebs_gp3_usd_per_gb_month is None

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from costing.defaults import DEFAULT_SNAPSHOT_ROOT
-from costing.snapshot import (
+from costing.pricing.defaults import DEFAULT_SNAPSHOT_ROOT
+from costing.pricing.snapshot import (
     PRICES_CSV,
     PROVENANCE_JSON,
     SCHEMA_VERSION,
@@ -66,7 +66,7 @@ def test_prices_csv_is_what_raw_parses_to(shipped_snapshot):
 
 @pytest.mark.parametrize(("recording", "snapshot_id"), [("2025-06", "2025-06-01"), ("2025-06-02", "2025-06-02")])
 def test_shipped_snapshots_are_reproduced_by_their_recordings(tmp_path, recording, snapshot_id):
-    from costing.snapshot_tools import RECORDINGS_ROOT, record_snapshot
+    from costing.pricing.recording import RECORDINGS_ROOT, record_snapshot
 
     shipped = DEFAULT_SNAPSHOT_ROOT / snapshot_id
     written = record_snapshot(RECORDINGS_ROOT / recording, root=tmp_path)
@@ -79,7 +79,7 @@ def test_shipped_snapshots_are_reproduced_by_their_recordings(tmp_path, recordin
 
 
 def test_default_recording_is_the_newest_shipped_snapshot():
-    from costing.snapshot_tools import DEFAULT_RECORDING_DIR
+    from costing.pricing.recording import DEFAULT_RECORDING_DIR
 
     assert json.loads((DEFAULT_RECORDING_DIR / "recording.json").read_text())["snapshot_id"] == latest_snapshot_dir().name
 
@@ -208,7 +208,7 @@ def test_provenance_is_validated():
 def test_snapshot_age_is_counted_from_fetched_at(shipped_snapshot):
     from datetime import UTC, datetime
 
-    from costing.snapshot import snapshot_age_days
+    from costing.pricing.snapshot import snapshot_age_days
 
     assert snapshot_age_days(shipped_snapshot, datetime(2025, 6, 11, 12, tzinfo=UTC)) == pytest.approx(10.5)
     assert shipped_snapshot.age_days(datetime(2025, 6, 1, tzinfo=UTC)) == 0
@@ -217,7 +217,7 @@ def test_snapshot_age_is_counted_from_fetched_at(shipped_snapshot):
 
 
 def test_previous_snapshot_dir(tmp_path):
-    from costing.snapshot import previous_snapshot_dir
+    from costing.pricing.snapshot import previous_snapshot_dir
 
     for name in ("2025-05-01", "2025-06-01"):
         (tmp_path / name).mkdir()
@@ -228,8 +228,8 @@ def test_previous_snapshot_dir(tmp_path):
 
 def test_costing_imports_no_airflow_torch_rnn_or_boto3():
     code = (
-        "import sys, costing, costing.catalog, costing.training, costing.snapshot, costing.snapshot_tools, "
-        "costing.fetch, costing.validation, costing.diff, costing.sheet_builder, costing.reference_tables; "
+        "import sys, costing, costing.pricing.catalog, costing.model.run_cost, costing.pricing.snapshot, costing.pricing.recording, "
+        "costing.pricing.fetch, costing.pricing.price_validation, costing.pricing.diff, costing.pricing.sheet_builder, costing.pricing.reference_tables; "
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'airflow', 'torch', 'rnn', 'boto3', 'botocore', "
         "'pandas', 'great_expectations', 'fsspec', 's3fs'}); "
         "print(','.join(heavy))"

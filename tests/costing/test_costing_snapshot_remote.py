@@ -10,9 +10,9 @@ import pytest
 from aws_fakes import running_moto_server
 from botocore.stub import Stubber
 
-from costing.defaults import DEFAULT_SNAPSHOT_ROOT
-from costing.fetch import refresh_snapshot
-from costing.snapshot import download_snapshot, list_snapshot_ids, load_snapshot, publish_snapshot
+from costing.pricing.defaults import DEFAULT_SNAPSHOT_ROOT
+from costing.pricing.fetch import refresh_snapshot
+from costing.pricing.snapshot import download_snapshot, list_snapshot_ids, load_snapshot, publish_snapshot
 
 NEWEST = DEFAULT_SNAPSHOT_ROOT / "2025-06-02"
 ROOT = "s3://pricing-snapshots/daily"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from costing.prices import SpotPricePoint
-from costing.training import (
+from costing.pricing.parse import SpotPricePoint
+from costing.model.run_cost import (
     InstanceAttempt,
     TrainingCost,
     billed_seconds,
@@ -115,7 +115,7 @@ def test_unknown_region_or_type_is_refused(catalog):
 
 
 def test_the_shipped_default_costs_half_an_hour_at_0_126_on_demand(shipped_catalog):
-    from costing.defaults import DEFAULT_INSTANCE_TYPE, DEFAULT_MARKET, DEFAULT_REGION
+    from costing.pricing.defaults import DEFAULT_INSTANCE_TYPE, DEFAULT_MARKET, DEFAULT_REGION
 
     on_demand = estimate(shipped_catalog, instance_type=DEFAULT_INSTANCE_TYPE, region=DEFAULT_REGION)
     assert on_demand.usd == pytest.approx(0.126)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from costing.defaults import DEFAULT_SNAPSHOT_ROOT
-from costing.snapshot import load_snapshot
-from costing.validation import (
+from costing.pricing.defaults import DEFAULT_SNAPSHOT_ROOT
+from costing.pricing.snapshot import load_snapshot
+from costing.pricing.price_validation import (
     REQUIRED_SERVICE_PRICE_KEYS,
     RequiredPrice,
     change_frame,
@@ -110,7 +110,7 @@ def test_every_required_price_must_be_present(frame):
 
 
 def test_required_prices_cover_every_service_and_refuse_unknown_keys():
-    from costing.sheet_builder import SERVICE_FIELDS
+    from costing.pricing.sheet_builder import SERVICE_FIELDS
 
     # Exactly the PriceSheet's service prices, SageMaker aside (optional: a warning when missing).
     assert set(REQUIRED_SERVICE_PRICE_KEYS) == {key for _, key, _ in SERVICE_FIELDS if not key.startswith("sagemaker.")}

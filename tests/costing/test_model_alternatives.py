@@ -9,9 +9,9 @@ import math
 import pytest
 from model_literals import PROFILE, SHEET, profile, sheet, shipped_sheet
 
-from costing.alternatives import Drivers, cost_grid, cost_scenario, plan_scenario
-from costing.assumptions import ServingAssumptions
-from costing.results import GRID_SCHEMA, OPTIONS, check_same_region
+from costing.model.alternatives import Drivers, cost_grid, cost_scenario, plan_scenario
+from costing.model.assumptions import ServingAssumptions
+from costing.model.results import GRID_SCHEMA, OPTIONS, check_same_region
 
 GIB = 2**30
 DAYS = 365 / 12  # 30.4167 days per month

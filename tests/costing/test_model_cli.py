@@ -98,7 +98,7 @@ def test_errors_say_what_to_change(argv, message, capsys):
 
 
 def test_bench_reports_timings(capsys):
-    from costing.bench import main as bench_main
+    from costing.model.grid_benchmark import main as bench_main
 
     assert bench_main(["--samples", "200", "--repeat", "1"]) == 0
     out = capsys.readouterr().out

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from model_literals import PROFILE, profile
 
-from costing import inference
-from costing.inference import ServingPoint
+from costing.model import capacity as inference
+from costing.model.capacity import ServingPoint
 
 
 def test_peak_and_mean_request_rates():

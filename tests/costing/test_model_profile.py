@@ -9,7 +9,7 @@ import time
 import pytest
 from model_literals import MIB, PROFILE, metrics_dict
 
-from costing.profile import (
+from costing.model.profile import (
     REFERENCE_METRICS_PATH,
     MetricsSchemaError,
     ModelProfile,

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from model_literals import PROFILE, SHEET
 
-from costing.alternatives import Drivers, plan_grid, plan_scenario
-from costing.analysis import analyze
-from costing.results import ANALYSIS_SCHEMA, SENSITIVITY_SCHEMA
-from costing.sensitivity import TORNADO_FACTORS, MonteCarloSpec, monte_carlo, sensitivity, tornado
-from costing.tco import monthly_ownership_usd
-from costing.training_run import plan_training
+from costing.model.alternatives import Drivers, plan_grid, plan_scenario
+from costing.model.analysis import analyze
+from costing.model.results import ANALYSIS_SCHEMA, SENSITIVITY_SCHEMA
+from costing.model.sensitivity import TORNADO_FACTORS, MonteCarloSpec, monte_carlo, sensitivity, tornado
+from costing.model.tco import monthly_ownership_usd
+from costing.model.training_plan import plan_training
 
 RUNS = 52 / 12
 
@@ -138,10 +138,10 @@ def test_analyze_bundles_the_three_documents(training):
 def test_analysis_without_any_feasible_alternative_reports_instead_of_failing() -> None:
     import json
 
-    from costing.analysis import analyze
-    from costing.profile import REFERENCE_METRICS_PATH, profile_from_metrics
-    from costing.sensitivity import MonteCarloSpec
-    from costing.sheet_builder import build_price_sheet
+    from costing.model.analysis import analyze
+    from costing.model.profile import REFERENCE_METRICS_PATH, profile_from_metrics
+    from costing.model.sensitivity import MonteCarloSpec
+    from costing.pricing.sheet_builder import build_price_sheet
 
     metrics = json.loads(REFERENCE_METRICS_PATH.read_text())
     metrics["inference"]["latency_ms"].update(p50=100.0, p95=1500.0, p99=2000.0)  # a p95 far above the 1 s SLO

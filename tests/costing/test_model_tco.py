@@ -7,10 +7,10 @@ import json
 import pytest
 from model_literals import INSTANCES, PROFILE, SHEET, sheet
 
-from costing.alternatives import cost_scenario
-from costing.results import TCO_SCHEMA
-from costing.tco import cheapest_breakevens, reserved_breakeven_utilisation, runs_per_month, tco
-from costing.training_run import plan_training, training_run_cost
+from costing.model.alternatives import cost_scenario
+from costing.model.results import TCO_SCHEMA
+from costing.model.tco import cheapest_breakevens, reserved_breakeven_utilisation, runs_per_month, tco
+from costing.model.training_plan import plan_training, training_run_cost
 
 GIB = 2**30
 DAYS = 365 / 12
@@ -102,8 +102,8 @@ def test_tco_refuses_mixed_regions_and_bad_horizons():
 
 
 def test_tco_can_use_a_billed_training_run():
-    from costing.training import TrainingCost
-    from costing.training_run import billed_run_with_storage
+    from costing.model.run_cost import TrainingCost
+    from costing.model.training_plan import billed_run_with_storage
 
     billed = TrainingCost(instance_type="c6i.xlarge", region="us-east-1", market="spot", billed_seconds=3_600,
                           usd=0.08, on_demand_usd=0.20, spot_savings_pct=60.0, per_epoch_usd=0.08 / 3,
@@ -120,7 +120,7 @@ def test_costing_never_imports_torch_rnn_or_airflow(repo_root):
     import subprocess
     import sys
 
-    code = ("import sys, costing.__main__, costing.analysis, costing.bench; "
+    code = ("import sys, costing.__main__, costing.model.analysis, costing.model.grid_benchmark; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'rnn', 'airflow')))")
     result = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

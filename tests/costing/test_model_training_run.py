@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from model_literals import PROFILE, SHEET, profile, sheet
 
-from costing.alternatives import Drivers
-from costing.assumptions import TrainingAssumptions
-from costing.training import TrainingCost
-from costing.training_run import (
+from costing.model.alternatives import Drivers
+from costing.model.assumptions import TrainingAssumptions
+from costing.model.run_cost import TrainingCost
+from costing.model.training_plan import (
     billed_run_with_storage,
     expected_lost_work_seconds,
     expected_wall_seconds,

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from costing.analysis import analyze
-from costing.diff import PriceChange, SnapshotDiff
-from costing.profile import REFERENCE_METRICS_PATH, load_profile
-from costing.report import (
+from costing.model.analysis import analyze
+from costing.pricing.diff import PriceChange, SnapshotDiff
+from costing.model.profile import REFERENCE_METRICS_PATH, load_profile
+from costing.report.document import (
     TRAINING_RUN_COLUMNS,
     RenderedReport,
     ReportInputs,
@@ -30,8 +30,8 @@ from costing.report import (
     requests_short,
     write_report,
 )
-from costing.sensitivity import MonteCarloSpec
-from costing.sheet_builder import build_price_sheet
+from costing.model.sensitivity import MonteCarloSpec
+from costing.pricing.sheet_builder import build_price_sheet
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GENERATED_AT = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
@@ -379,7 +379,7 @@ def test_adhoc_report_shows_its_inputs(document: dict) -> None:
 def adhoc_document(latency_slo_ms: float) -> dict:
     from dataclasses import replace
 
-    from costing.assumptions import ServingAssumptions
+    from costing.model.assumptions import ServingAssumptions
 
     return analyze(load_profile(REFERENCE_METRICS_PATH), build_price_sheet(None, "us-east-1"),
                    (100.0, 50_000.0, 5_000_000.0),

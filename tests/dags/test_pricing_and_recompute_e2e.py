@@ -52,8 +52,8 @@ def test_offline_refresh_keeps_the_shipped_snapshot_and_says_so(airflow_db: Path
 
 def test_refresh_against_the_stubbed_api_writes_diffs_and_publishes(
         airflow_db: Path, pipeline_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from costing.fetch import PRICE_QUERIES
-    from costing.snapshot import load_snapshot
+    from costing.pricing.fetch import PRICE_QUERIES
+    from costing.pricing.snapshot import load_snapshot
 
     shipped = Path(__file__).resolve().parents[2] / "include" / "pricing" / "snapshots" / "2025-06-02"
     documents: dict[str, dict[str, list[str]]] = {}
@@ -68,7 +68,7 @@ def test_refresh_against_the_stubbed_api_writes_diffs_and_publishes(
     with running_moto_server() as endpoint, Stubber(pricing) as stubber:
         ec2 = {region: boto3.client("ec2", region_name=region, endpoint_url=endpoint, aws_access_key_id="testing",
                                     aws_secret_access_key="testing") for region in REGIONS}
-        monkeypatch.setattr("pipeline.pricing.aws_clients", lambda conn_id, regions: (pricing, ec2))
+        monkeypatch.setattr("pipeline.tasks.pricing.aws_clients", lambda conn_id, regions: (pricing, ec2))
         replay_price_lists(stubber, documents, regions=REGIONS, instance_types=TYPES,
                            sagemaker_instance_types=["ml.t2.medium", "ml.m5.large", "ml.m5.xlarge", "ml.c5.large",
                                                      "ml.c5.xlarge"], queries=PRICE_QUERIES)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from helpers import TINY_RUN_CONF, load_dag
 
-from pipeline.mailcatcher import saved_messages
-from pipeline.mailcatcher import start as start_mailcatcher
+from devtools.mailcatcher import saved_messages
+from devtools.mailcatcher import start as start_mailcatcher
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def task_states(dag_run) -> dict[str, str]:
 
 @pytest.fixture
 def smtp_catcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from pipeline.services import local_smtp_connection
+    from devtools.services import local_smtp_connection
 
     port = free_port()
     controller = start_mailcatcher(tmp_path / "mail", port)
@@ -102,7 +102,7 @@ def test_weekly_report_is_stored_logged_and_mailed(airflow_db: Path, pipeline_ho
 
 def test_empty_week_still_reports_and_smtp_down_keeps_the_report(airflow_db: Path, pipeline_home: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.services import local_smtp_connection
+    from devtools.services import local_smtp_connection
 
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", local_smtp_connection(free_port()))  # nothing listens there
     monkeypatch.setenv("RNN_PIPELINE_EMAIL_BACKEND", "smtp")

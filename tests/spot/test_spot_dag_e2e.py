@@ -52,7 +52,7 @@ def live_instances(testbed: SpotTestbed) -> list[str]:
 
 
 def test_spot_training_end_to_end(airflow_db, pipeline_home, tiny_corpus, testbed, tmp_path) -> None:
-    from costing.training import billed_seconds
+    from costing.model.run_cost import billed_seconds
     from pipeline import names
     from pipeline.settings import safe_path_part
     from pipeline.spot.attempts import AttemptRecord

@@ -213,7 +213,7 @@ def attempt(label, az, market, start_s, end_s, interrupted=False):
 
 
 def test_billed_cost_per_attempt_at_the_price_in_force(repo_root: Path) -> None:
-    from costing.prices import SpotPricePoint
+    from costing.pricing.parse import SpotPricePoint
     from pipeline.spot.billing import S3Usage, StorageRates, billed_cost, billing_catalog, storage_cost
 
     snapshot = repo_root / "include" / "pricing" / "snapshots" / "2025-06-02"  # on-demand r6i.xlarge: $0.252/h
@@ -246,7 +246,7 @@ def test_billed_cost_per_attempt_at_the_price_in_force(repo_root: Path) -> None:
 
 
 def test_billing_falls_back_to_the_snapshot_when_history_misses_a_launch(repo_root: Path) -> None:
-    from costing.prices import SpotPricePoint
+    from costing.pricing.parse import SpotPricePoint
     from pipeline.spot.billing import billing_catalog
 
     snapshot = repo_root / "include" / "pricing" / "snapshots" / "2025-06-02"
@@ -271,7 +271,7 @@ def test_training_tokens() -> None:
 def test_preflight_estimate_adds_boot_and_the_expected_interruption_overhead() -> None:
     from datetime import date
 
-    from costing.sheet import InstanceRates, PriceSheet
+    from costing.pricing.sheet import InstanceRates, PriceSheet
     from pipeline.spot.budget import Throughput, preflight_estimate
 
     sheet = PriceSheet(region="us-east-1", snapshot_id="literal", prices_as_of=date(2026, 1, 1), instances={

@@ -1,0 +1,198 @@
+"""Every assumption the cost model makes that is not a price, in one place.
+
+Two kinds of constants live here:
+
+* **Platform facts** (module-level constants): limits and billing rules published by AWS or
+  Cloudflare, with the page they come from. They change rarely; when they do, change them here.
+* **Modelling choices** (:class:`ServingAssumptions`, :class:`TrainingAssumptions`): numbers a user
+  may reasonably want to change (traffic shape, SLO, layout of the network). Both are frozen
+  dataclasses with a default and one comment per field; the CLI and the DAGs override fields with
+  :func:`dataclasses.replace`.
+
+Prices are never here: they come from the :class:`~costing.pricing.sheet.PriceSheet`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# -- calendar and units ----------------------------------------------------------------------------------
+# AWS prices monthly quantities over 730 hours (365 days x 24 h / 12 months).
+HOURS_PER_MONTH = 730.0
+SECONDS_PER_HOUR = 3600.0
+SECONDS_PER_DAY = 86_400.0
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24.0  # 30.4167
+SECONDS_PER_MONTH = HOURS_PER_MONTH * SECONDS_PER_HOUR
+# AWS meters data (transfer, logs, S3, EBS) and Lambda memory in binary units: 1 GB = 2**30 bytes,
+# 1 GB of Lambda memory = 1,024 MB.
+BYTES_PER_GB = float(2**30)
+BYTES_PER_MB = float(2**20)
+MB_PER_GB = 1024.0
+
+DEFAULT_SCENARIOS_REQUESTS_PER_DAY: tuple[float, ...] = (100.0, 10_000.0, 1_000_000.0)
+SCENARIO_NAMES = {100.0: "low", 10_000.0: "medium", 1_000_000.0: "high"}
+
+# -- retraining cadence ----------------------------------------------------------------------------------
+DAYS_PER_YEAR = 365.0
+WEEKS_PER_YEAR = 52.0
+RETRAIN_CADENCES_RUNS_PER_MONTH = {
+    "daily": DAYS_PER_YEAR / 12.0,  # 30.42
+    "weekly": WEEKS_PER_YEAR / 12.0,  # 4.333
+    "monthly": 1.0,
+}
+DEFAULT_RETRAIN_CADENCE = "weekly"
+DEFAULT_HORIZON_MONTHS = 12.0
+
+# -- AWS Lambda (docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html) --------------------------
+LAMBDA_MIN_MEMORY_MB = 128
+LAMBDA_MAX_MEMORY_MB = 10_240
+LAMBDA_MB_PER_VCPU = 1_769.0  # "at 1,769 MB, a function has the equivalent of one vCPU"
+LAMBDA_BILLING_GRANULARITY_MS = 1.0  # duration is rounded up to the nearest millisecond
+# Our floor, not AWS's: a Python + torch runtime with the model loaded needs well over 512 MB.
+LAMBDA_MEMORY_FLOOR_MB = 1_024
+# START/END/REPORT lines Lambda writes to CloudWatch Logs for every invocation (~260 bytes together).
+LAMBDA_PLATFORM_LOG_BYTES_PER_REQUEST = 260.0
+LAMBDA_DEFAULT_CONCURRENCY_LIMIT = 1_000  # per account and region, raisable
+
+# -- SageMaker serverless inference (docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html) ---
+SAGEMAKER_SERVERLESS_MEMORY_MB: tuple[int, ...] = (1024, 2048, 3072, 4096, 5120, 6144)
+SAGEMAKER_SERVERLESS_MAX_CONCURRENCY = 200  # per endpoint
+# AWS does not publish the vCPU share of a serverless endpoint; we assume Lambda's (1,769 MB per vCPU).
+SAGEMAKER_SERVERLESS_MB_PER_VCPU = LAMBDA_MB_PER_VCPU
+
+# -- ECS on Fargate (docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html) -----
+# Allowed task sizes: vCPU -> memory choices in GB.
+FARGATE_TASK_SIZES: dict[float, tuple[float, ...]] = {
+    0.25: (0.5, 1.0, 2.0),
+    0.5: (1.0, 2.0, 3.0, 4.0),
+    1.0: tuple(float(gb) for gb in range(2, 9)),
+    2.0: tuple(float(gb) for gb in range(4, 17)),
+    4.0: tuple(float(gb) for gb in range(8, 31)),
+    8.0: tuple(float(gb) for gb in range(16, 61, 4)),
+    16.0: tuple(float(gb) for gb in range(32, 121, 8)),
+}
+
+# -- Application Load Balancer LCU (aws.amazon.com/elasticloadbalancing/pricing/) -------------------------
+# One LCU per hour buys, whichever dimension is highest: 25 new connections/s, 3,000 active connections
+# per minute, 1 GB processed per hour (EC2/IP targets), 1,000 rule evaluations/s (first 10 rules free).
+ALB_NEW_CONNECTIONS_PER_S_PER_LCU = 25.0
+ALB_ACTIVE_CONNECTIONS_PER_MIN_PER_LCU = 3_000.0
+ALB_GB_PER_HOUR_PER_LCU = 1.0
+
+# -- EC2 burstable instances (docs.aws.amazon.com/AWSEC2/latest/UserGuide/burstable-credits-baseline-concepts.html)
+# Baseline CPU utilisation per vCPU; a fleet whose *average* load per instance exceeds it pays for
+# surplus credits (unlimited mode) or is throttled (standard mode). The model sizes so it does not.
+BURSTABLE_BASELINE_UTILISATION: dict[str, float] = {
+    "t2.nano": 0.05, "t2.micro": 0.10, "t2.small": 0.20, "t2.medium": 0.20, "t2.large": 0.30,
+    "t2.xlarge": 0.225, "t2.2xlarge": 0.17,
+    "ml.t2.medium": 0.20, "ml.t2.large": 0.30, "ml.t2.xlarge": 0.225, "ml.t2.2xlarge": 0.17,
+    "t3.nano": 0.05, "t3.micro": 0.10, "t3.small": 0.20, "t3.medium": 0.20, "t3.large": 0.30,
+    "t3.xlarge": 0.40, "t3.2xlarge": 0.40,
+    "t3a.nano": 0.05, "t3a.micro": 0.10, "t3a.small": 0.20, "t3a.medium": 0.20, "t3a.large": 0.30,
+    "t3a.xlarge": 0.40, "t3a.2xlarge": 0.40,
+    "t4g.nano": 0.05, "t4g.micro": 0.10, "t4g.small": 0.20, "t4g.medium": 0.20, "t4g.large": 0.30,
+    "t4g.xlarge": 0.40, "t4g.2xlarge": 0.40,
+}
+
+# -- memory of the serving process ----------------------------------------------------------------------
+# Memory the OS, the container runtime and agents keep on an instance or task before our process.
+OS_RESERVED_MB = 512.0
+# Cloudflare Workers would hold the weights once as float32 plus a working copy while loading them.
+WORKERS_MEMORY_PER_MODEL_BYTE = 2.0
+
+# -- reserved instances -----------------------------------------------------------------------------------
+RESERVED_TERM_KEYS = {"reserved-1yr": 1, "reserved-3yr": 3}
+
+
+@dataclass(frozen=True)
+class ServingAssumptions:
+    """How the model is served and how traffic behaves. Defaults are documented choices, not facts."""
+
+    # traffic
+    tokens_per_request: int = 200  # characters generated per request; latency scales linearly from the bench
+    peak_factor: float = 3.0  # peak hour rate / daily mean rate (diurnal traffic)
+    target_utilisation: float = 0.6  # of an instance's measured capacity at peak; the rest absorbs queueing
+    latency_slo_ms: float = 1_000.0  # p95 latency of one completion, excluding the network
+    min_instances: int = 2  # per always-on option, for availability across two AZs
+    request_bytes: float = 300.0  # prompt + headers in
+    response_overhead_bytes: float = 300.0  # HTTP headers + JSON around the generated text (1 byte/char)
+    # observability
+    log_bytes_per_request: float = 200.0  # one access-log line per request in CloudWatch Logs
+    log_retention_months: float = 1.0  # logs kept, so stored GB = monthly ingest x this
+    custom_metrics_per_service: int = 5  # requests, errors, latency p50/p95, tokens
+    custom_metrics_per_instance: int = 2  # CloudWatch agent memory + disk, EC2 only
+    # network layout: always-on options run in private subnets behind an internet-facing ALB; image
+    # pulls and log delivery leave through one NAT gateway. S3 is reached through a gateway endpoint (free).
+    use_nat_gateway: bool = True
+    nat_gateways: int = 1  # one shared NAT gateway (a per-AZ pair doubles the hourly part)
+    container_image_gb: float = 1.0  # Python + torch CPU image, pulled by every instance/task at each deploy
+    deploys_per_month: float = WEEKS_PER_YEAR / 12.0  # a weekly retrain ships a new model
+    ebs_root_gb: float = 20.0  # gp3 root volume per EC2 instance
+    # spot serving
+    spot_buffer_fraction: float = 0.10  # extra spot capacity so an interruption does not breach the SLO
+    spot_min_buffer_instances: int = 1
+    spot_replacement_warmup_hours: float = 5.0 / 60.0  # a replacement boots and loads before serving
+    default_interruption_rate_per_month: float = 0.10  # used when the sheet has no Spot Advisor bucket
+    # reserved
+    reserved_offering_class: str = "standard"
+    reserved_purchase_option: str = "No Upfront"
+
+    def __post_init__(self) -> None:
+        positive = ("tokens_per_request", "peak_factor", "target_utilisation", "latency_slo_ms",
+                    "min_instances", "container_image_gb", "spot_replacement_warmup_hours")
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"ServingAssumptions.{name}={value!r} must be a number > 0")
+        if self.target_utilisation > 1:
+            raise ValueError(f"target_utilisation={self.target_utilisation!r} must be in (0, 1]")
+        if self.peak_factor < 1:
+            raise ValueError(f"peak_factor={self.peak_factor!r} must be >= 1 (peak rate / mean rate)")
+        for name in ("request_bytes", "response_overhead_bytes", "log_bytes_per_request", "log_retention_months",
+                     "ebs_root_gb", "deploys_per_month", "spot_buffer_fraction",
+                     "default_interruption_rate_per_month"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"ServingAssumptions.{name}={getattr(self, name)!r} must be >= 0")
+
+    @property
+    def response_bytes(self) -> float:
+        """Bytes sent back per request: the generated characters (ASCII, 1 byte each) plus overhead."""
+        return float(self.tokens_per_request) + self.response_overhead_bytes
+
+    def reserved_key(self, lease_years: int) -> str:
+        """The :attr:`InstanceRates.reserved_usd_per_hour` key for a term, e.g. "1yr/standard/No Upfront"."""
+        return f"{lease_years}yr/{self.reserved_offering_class}/{self.reserved_purchase_option}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainingAssumptions:
+    """How a training run uses storage and recovers from spot interruptions."""
+
+    # checkpoint = weights + AdamW's two moment buffers, so about 3x the model file
+    checkpoint_bytes_per_model_byte: float = 3.0
+    checkpoint_write_mb_per_s: float = 100.0  # to S3 or gp3 (gp3 baseline is 125 MB/s)
+    checkpoint_write_seconds: float | None = None  # measured value, overrides the estimate above
+    # after an interruption: replacement launch + boot + reading the checkpoint, not billed on the old instance
+    restart_overhead_seconds: float = 180.0
+    ebs_gb: float = 20.0  # gp3 root + scratch volume of the training instance, billed while it runs
+    retained_model_versions: int = 10  # model files kept in S3 (older ones expire by lifecycle rule)
+    default_interruption_rate_per_month: float = 0.10  # when the sheet has no Spot Advisor bucket
+
+    def __post_init__(self) -> None:
+        for name in ("checkpoint_bytes_per_model_byte", "checkpoint_write_mb_per_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"TrainingAssumptions.{name}={getattr(self, name)!r} must be > 0")
+        for name in ("restart_overhead_seconds", "ebs_gb", "default_interruption_rate_per_month"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainingAssumptions.{name}={getattr(self, name)!r} must be >= 0")
+        if self.checkpoint_write_seconds is not None and self.checkpoint_write_seconds < 0:
+            raise ValueError(f"checkpoint_write_seconds={self.checkpoint_write_seconds!r} must be >= 0")
+        if self.retained_model_versions < 1:
+            raise ValueError(f"retained_model_versions={self.retained_model_versions!r} must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,271 @@
+"""What the cost model knows about the model: measured numbers from ``metrics.json``.
+
+:class:`ModelProfile` is built from a metrics.json dict (:func:`profile_from_metrics`, schema
+``rnn-metrics`` v1, read by key: ``costing`` never imports :mod:`rnn`) or written as a literal in
+tests. Everything the serving and training models need is derived here, in one place:
+
+* **Work per request.** The benchmark times a ``completion_chars``-character completion (200) at
+  batch 1 (p50/p95/p99 over >= 20 runs) and throughput at larger batches. A request of
+  ``tokens`` characters takes ``p50 x tokens / completion_chars`` at batch 1 (generation is one
+  LSTM step per character, so time is linear in length), and ``batch x tokens / tokens_per_s(batch)``
+  at a measured larger batch.
+* **Tail latency.** The p95/p50 ratio measured at batch 1 is assumed to hold at every batch size.
+* **Where it was measured.** ``host_cpu_count`` is the benchmark host's logical CPUs (what
+  ``os.cpu_count()`` reports). Other compute is scaled from it by the caller
+  (:mod:`costing.model.capacity`): capacity in proportion to vCPUs, latency unchanged at or above the
+  host's CPU count and longer below it.
+* **Memory.** The serving process is sized at the training process's peak RSS. Inference needs
+  less (no gradients, no optimizer state), so this is an upper bound, chosen because the bench
+  does not measure inference RSS.
+
+:func:`default_metrics_path` finds the newest metrics.json with an inference section under the
+pipeline's local data root, else :data:`REFERENCE_METRICS_PATH`: real measurements of this repo's
+default model architecture, trained for 20 steps and benchmarked on a 2-core AMD EPYC VM
+(``python -m rnn train --out-dir /tmp/ref --epochs 1 --max-steps-per-epoch 20`` then
+``python -m rnn bench --model /tmp/ref/model.pt --metrics /tmp/ref/metrics.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from costing.model.assumptions import BYTES_PER_MB
+from costing.pricing.defaults import REPO_ROOT
+
+METRICS_SCHEMA = "rnn-metrics"
+METRICS_SCHEMA_VERSION = 1
+REFERENCE_METRICS_PATH = REPO_ROOT / "include" / "reference_metrics.json"
+REFERENCE_LABEL = "reference measurements from this repo's default model on a 2-core CPU"
+
+
+@dataclass(frozen=True)
+class BatchThroughput:
+    batch_size: int
+    tokens_per_s: float  # generated characters per second, whole batch
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """Measured facts about one trained model; every field carries its unit."""
+
+    latency_p50_ms: float  # batch 1, one completion of completion_chars characters
+    latency_p95_ms: float
+    latency_p99_ms: float
+    throughput: tuple[BatchThroughput, ...] = ()  # larger batches; batch 1 comes from the latency
+    completion_chars: int = 200
+    host_cpu_count: int = 2  # logical CPUs of the benchmark host
+    host_cpu_model: str = ""
+    parameters: int = 0
+    model_file_bytes: int = 0
+    peak_rss_bytes: int = 0  # of the training process: upper bound of the serving process
+    dataset_bytes: int = 0
+    training_wall_seconds: float = 0.0  # process wall time, all attempts
+    training_step_seconds: float = 0.0  # inside optimizer steps, all attempts
+    training_global_steps: int = 0
+    training_epochs: int = 0
+    checkpoint_every_steps: int = 0
+    training_capped: bool = False  # max_steps_per_epoch > 0: a smoke run, shorter than a full one
+    run_id: str = ""
+    measured_at: str = ""  # ISO-8601 UTC of the metrics write
+    source: str = "literal"  # where the numbers came from (a path, or "literal")
+    # what the pipeline recorded about where training ran (metrics["compute"]), if anything
+    compute_instance_type: str | None = None
+    compute_region: str | None = None
+    compute_market: str | None = None
+    compute_billed_usd: float | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for name in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"ModelProfile.{name}={value!r} must be a positive number of milliseconds")
+        if not self.latency_p50_ms <= self.latency_p95_ms <= self.latency_p99_ms:
+            raise ValueError(
+                f"latencies must satisfy p50 <= p95 <= p99, got {self.latency_p50_ms}, {self.latency_p95_ms}, "
+                f"{self.latency_p99_ms} ms"
+            )
+        if self.completion_chars < 1 or self.host_cpu_count < 1:
+            raise ValueError(
+                f"completion_chars={self.completion_chars!r} and host_cpu_count={self.host_cpu_count!r} must be >= 1"
+            )
+        for row in self.throughput:
+            if row.batch_size < 1 or not row.tokens_per_s > 0:
+                raise ValueError(f"throughput row {row!r}: batch_size >= 1 and tokens_per_s > 0 required")
+
+    # -- derived ---------------------------------------------------------------------------------------
+
+    @property
+    def benchmark_cpus(self) -> int:
+        """CPUs the benchmark numbers were measured on (the host's cpu_count)."""
+        return self.host_cpu_count
+
+    @property
+    def serving_memory_mb(self) -> float:
+        """Memory one serving process needs, MB (training peak RSS: an upper bound; 0 if unknown)."""
+        return self.peak_rss_bytes / BYTES_PER_MB
+
+    @property
+    def tail_ratio(self) -> float:
+        """p95 / p50 at batch 1, applied to every batch size."""
+        return self.latency_p95_ms / self.latency_p50_ms
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        """Batch sizes with a measurement: 1 (the latency runs) and every throughput row."""
+        return tuple(sorted({1} | {row.batch_size for row in self.throughput}))
+
+    def service_seconds(self, batch_size: int, tokens: float) -> float:
+        """Seconds one batch of ``batch_size`` requests of ``tokens`` characters takes on the benchmark host."""
+        if batch_size == 1:
+            return self.latency_p50_ms / 1000.0 * tokens / self.completion_chars
+        for row in self.throughput:
+            if row.batch_size == batch_size:
+                return batch_size * tokens / row.tokens_per_s
+        raise ValueError(f"batch_size={batch_size} was not measured; measured batch sizes: {self.batch_sizes}")
+
+    def latency_p95_seconds(self, batch_size: int, tokens: float) -> float:
+        """p95 latency of one request served in a batch of ``batch_size`` on the benchmark host."""
+        if batch_size == 1:
+            return self.latency_p95_ms / 1000.0 * tokens / self.completion_chars
+        return self.service_seconds(batch_size, tokens) * self.tail_ratio
+
+    @property
+    def checkpoint_interval_seconds(self) -> float | None:
+        """Work between checkpoints in the measured run: checkpoint_every_steps x seconds per step."""
+        if self.training_global_steps <= 0 or self.checkpoint_every_steps <= 0:
+            return None
+        return self.checkpoint_every_steps * self.training_step_seconds / self.training_global_steps
+
+    def summary(self) -> dict[str, Any]:
+        """The fields a report or JSON export shows about the profile."""
+        data = asdict(self)
+        data["throughput"] = [asdict(row) for row in self.throughput]
+        data["notes"] = list(self.notes)
+        return data
+
+
+class MetricsSchemaError(ValueError):
+    """A metrics.json dict of another schema, or without the numbers the cost model needs."""
+
+
+def check_metrics_schema(metrics: Mapping[str, Any], source: str = "metrics") -> None:
+    if not isinstance(metrics, Mapping):
+        raise MetricsSchemaError(f"{source}: expected a JSON object, got {type(metrics).__name__}")
+    if metrics.get("schema") != METRICS_SCHEMA or metrics.get("schema_version") != METRICS_SCHEMA_VERSION:
+        raise MetricsSchemaError(
+            f"{source} has schema {metrics.get('schema')!r} v{metrics.get('schema_version')!r}; "
+            f"expected {METRICS_SCHEMA!r} v{METRICS_SCHEMA_VERSION} (written by `python -m rnn train`)"
+        )
+
+
+def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics") -> ModelProfile:
+    """A :class:`ModelProfile` from a metrics.json dict (schema ``rnn-metrics`` v1).
+
+    Raises :class:`MetricsSchemaError` (a ``ValueError``) for another schema, or when the inference
+    benchmark has not been run yet (the ``inference`` section is null).
+    """
+    check_metrics_schema(metrics, source)
+    inference = metrics.get("inference")
+    if not inference:
+        raise MetricsSchemaError(
+            f"{source} has no inference benchmark (\"inference\": null); run "
+            "`python -m rnn bench --model <model.pt> --metrics <metrics.json>` first"
+        )
+    try:
+        latency = inference["latency_ms"]
+        training = metrics["training"]
+        model = metrics["model"]
+        host = metrics["host"]
+        config = metrics.get("config") or {}
+        compute = metrics.get("compute") or {}
+        cost = compute.get("cost") or {}
+        throughput = tuple(
+            BatchThroughput(batch_size=int(row["batch_size"]), tokens_per_s=float(row["tokens_per_s"]))
+            for row in inference.get("throughput", [])
+            if int(row["batch_size"]) > 1
+        )
+        capped = int(config.get("max_steps_per_epoch", 0) or 0) > 0
+        notes = []
+        if capped:
+            notes.append(
+                f"training was capped at {config['max_steps_per_epoch']} steps per epoch (a smoke run): its "
+                "wall time understates a full run"
+            )
+        return ModelProfile(
+            latency_p50_ms=float(latency["p50"]),
+            latency_p95_ms=float(latency["p95"]),
+            latency_p99_ms=float(latency["p99"]),
+            throughput=throughput,
+            completion_chars=int(inference["completion_chars"]),
+            host_cpu_count=int(host["cpu_count"]),
+            host_cpu_model=str(host.get("cpu_model", "")),
+            parameters=int(model["parameters"]),
+            model_file_bytes=int(model["file_size_bytes"]),
+            peak_rss_bytes=int(training["peak_rss_bytes"]),
+            dataset_bytes=int((metrics.get("dataset") or {}).get("size_bytes", 0)),
+            training_wall_seconds=float(training["total_wall_seconds"]),
+            training_step_seconds=float(training.get("train_seconds", 0.0)),
+            training_global_steps=int(training.get("global_steps", 0)),
+            training_epochs=len(training.get("epochs", [])),
+            checkpoint_every_steps=int(config.get("checkpoint_every_steps", 0) or 0),
+            training_capped=capped,
+            run_id=str(metrics.get("run_id", "")),
+            measured_at=str(metrics.get("finished_at", "")),
+            source=source,
+            compute_instance_type=compute.get("instance_type"),
+            compute_region=compute.get("region"),
+            compute_market=compute.get("market"),
+            compute_billed_usd=float(cost["usd"]) if cost.get("usd") is not None else None,
+            notes=tuple(notes),
+        )
+    except (KeyError, TypeError) as exc:
+        raise MetricsSchemaError(f"{source} lacks a field the cost model needs: {exc!r}") from exc
+
+
+def load_profile(path: Path | str) -> ModelProfile:
+    """Read a local metrics.json and build its profile."""
+    path = Path(path)
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise MetricsSchemaError(f"metrics file not found: {str(path)!r}") from exc
+    except json.JSONDecodeError as exc:
+        raise MetricsSchemaError(f"metrics file {str(path)!r} is not valid JSON: {exc}") from exc
+    try:  # inside the repo, say where relative to it, so exports do not depend on the checkout's location
+        source = str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        source = str(path)
+    if path.resolve() == REFERENCE_METRICS_PATH.resolve():
+        source = f"{source} ({REFERENCE_LABEL})"
+    return profile_from_metrics(metrics, source=source)
+
+
+def local_data_root() -> Path:
+    """Where local pipeline runs write (same rule as the pipeline's settings, without importing them)."""
+    data_root = os.environ.get("RNN_PIPELINE_DATA_ROOT")
+    if data_root and "://" not in data_root:
+        return Path(data_root)
+    home = os.environ.get("RNN_PIPELINE_HOME")
+    return (Path(home) if home else REPO_ROOT / ".local") / "data"
+
+
+def default_metrics_path(data_root: Path | None = None) -> Path:
+    """The newest metrics.json with an inference benchmark under the local data root, else the reference."""
+    root = data_root if data_root is not None else local_data_root()
+    candidates = sorted(root.glob("**/metrics.json"), key=lambda p: p.stat().st_mtime, reverse=True) if root.is_dir() else []
+    for candidate in candidates:
+        try:
+            metrics = json.loads(candidate.read_text(encoding="utf-8"))
+            check_metrics_schema(metrics, str(candidate))
+        except (OSError, ValueError):
+            continue
+        if metrics.get("inference"):
+            return candidate
+    return REFERENCE_METRICS_PATH

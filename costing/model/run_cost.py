@@ -1,0 +1,241 @@
+"""The cost of one training run.
+
+Two ways to get it, one result type (:class:`TrainingCost`):
+
+* :func:`estimate_training_cost` - a run measured somewhere else (the ``local`` backend) priced *as
+  if* it had run for the same time on the configured instance type and market. Labelled an estimate.
+* :func:`spot_training_cost` - a real cloud run described by its instance attempts (launch and
+  terminate times, AZ, market). Each attempt is billed on its own: per second, 60-second minimum,
+  at the spot price in force in its AZ while it ran.
+
+Billing rules (Linux, on-demand and spot): per-second billing with a minimum of
+:data:`~costing.pricing.defaults.MINIMUM_BILLED_SECONDS` per instance launch. An interrupted spot instance is
+billed for the seconds it ran. Storage (EBS, S3) and data transfer are not part of this module yet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from costing.pricing.catalog import PriceCatalog
+from costing.pricing.defaults import MARKET_ON_DEMAND, MARKET_SPOT, MARKETS, MINIMUM_BILLED_SECONDS, SECONDS_PER_HOUR
+from costing.pricing.parse import region_of_availability_zone
+
+MARKET_MIXED = "mixed"  # a multi-attempt run that fell back from spot to on-demand
+
+
+@dataclass(frozen=True)
+class TrainingCost:
+    """What one training run cost (or would have cost), with the rates and basis it was computed on."""
+
+    instance_type: str
+    region: str
+    market: str  # "spot" | "on-demand" ("mixed" for multi-attempt runs that used both)
+    billed_seconds: float  # after the 60-second minimum per attempt
+    usd: float  # cost at the configured market
+    on_demand_usd: float  # the same seconds at the on-demand rate
+    spot_savings_pct: float  # (on_demand_usd - usd) / on_demand_usd * 100; 0 for the on-demand market
+    per_epoch_usd: float
+    usd_per_hour: float  # rate used at the configured market (average over attempts when billed)
+    on_demand_usd_per_hour: float
+    basis: str  # one sentence saying how the number was computed
+    is_estimate: bool  # True when the run did not happen on this instance type
+    snapshot_id: str  # the pricing snapshot the rates came from
+    attempts: int = 1  # instance launches billed
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InstanceAttempt:
+    """One instance launch of a cloud training run; a spot run may need several after interruptions."""
+
+    instance_type: str
+    availability_zone: str
+    market: str  # "spot" | "on-demand"
+    launch_time: datetime  # timezone-aware
+    terminate_time: datetime  # timezone-aware
+    interrupted: bool = False  # reclaimed by EC2 (spot interruption)
+    instance_id: str = ""
+
+    def __post_init__(self) -> None:
+        _check_market(self.market)
+        region_of_availability_zone(self.availability_zone)  # raises on a malformed AZ
+        if self.launch_time.tzinfo is None or self.terminate_time.tzinfo is None:
+            raise ValueError(
+                f"attempt {self.instance_id or self.instance_type}: launch_time and terminate_time must be "
+                "timezone-aware datetimes (EC2 reports UTC)"
+            )
+        if self.terminate_time < self.launch_time:
+            raise ValueError(
+                f"attempt {self.instance_id or self.instance_type}: terminate_time {self.terminate_time} "
+                f"is before launch_time {self.launch_time}"
+            )
+
+    @property
+    def region(self) -> str:
+        return region_of_availability_zone(self.availability_zone)
+
+    @property
+    def seconds(self) -> float:
+        """Seconds the instance ran (before the billing minimum)."""
+        return (self.terminate_time - self.launch_time).total_seconds()
+
+
+def billed_seconds_for(duration_seconds: float) -> float:
+    """Seconds billed for one instance launch that ran ``duration_seconds``: the 60-second minimum
+    applies, fractional seconds are kept (EC2 bills per second; the difference is below 1 s)."""
+    if not math.isfinite(duration_seconds) or duration_seconds < 0:
+        raise ValueError(f"duration_seconds={duration_seconds!r} must be a finite number of seconds >= 0")
+    return float(max(MINIMUM_BILLED_SECONDS, duration_seconds))
+
+
+def billed_seconds(attempt: InstanceAttempt) -> float:
+    """Seconds billed for one attempt (per-second billing, 60-second minimum)."""
+    return billed_seconds_for(attempt.seconds)
+
+
+def estimate_training_cost(
+    *,
+    duration_seconds: float,
+    epochs: int,
+    instance_type: str,
+    region: str,
+    market: str,
+    catalog: PriceCatalog,
+) -> TrainingCost:
+    """Price a run that took ``duration_seconds`` as one launch of ``instance_type`` in ``region``.
+
+    Spot uses :meth:`PriceCatalog.current_spot_usd_per_hour` (mean over AZs of each AZ's latest
+    price), since a run that did not happen on EC2 has no AZ or launch time to look up.
+    Example: 1800 s on-demand at $0.252/h -> billed 1800 s -> $0.126.
+    """
+    _check_duration(duration_seconds)
+    _check_epochs(epochs)
+    _check_market(market)
+    on_demand_rate = catalog.on_demand_usd_per_hour(instance_type, region)
+    if market == MARKET_SPOT:
+        rate = catalog.current_spot_usd_per_hour(instance_type, region)
+        rate_basis = "mean of AZ prices"
+    else:
+        rate = on_demand_rate
+        rate_basis = "on-demand rate"
+    seconds = billed_seconds_for(duration_seconds)
+    usd = seconds / SECONDS_PER_HOUR * rate
+    on_demand_usd = seconds / SECONDS_PER_HOUR * on_demand_rate
+    return TrainingCost(
+        instance_type=instance_type,
+        region=region,
+        market=market,
+        billed_seconds=seconds,
+        usd=usd,
+        on_demand_usd=on_demand_usd,
+        spot_savings_pct=_savings_pct(usd, on_demand_usd) if market == MARKET_SPOT else 0.0,
+        per_epoch_usd=usd / epochs,
+        usd_per_hour=rate,
+        on_demand_usd_per_hour=on_demand_rate,
+        basis=(
+            f"estimate: local run priced as if on {instance_type} {market} in {region} "
+            f"({rate_basis}, snapshot {catalog.snapshot_id})"
+        ),
+        is_estimate=True,
+        snapshot_id=catalog.snapshot_id,
+    )
+
+
+def attempt_usd(attempt: InstanceAttempt, catalog: PriceCatalog) -> float:
+    """What one attempt was billed: its billed seconds at the price in force while it ran.
+
+    Spot prices are integrated over the billed interval, switching at each recorded price change in
+    its AZ; an attempt shorter than the minimum is priced as if it ran the full minimum.
+    """
+    seconds = billed_seconds(attempt)
+    if attempt.market == MARKET_ON_DEMAND:
+        return seconds / SECONDS_PER_HOUR * catalog.on_demand_usd_per_hour(attempt.instance_type, attempt.region)
+    start = attempt.launch_time
+    end = start + timedelta(seconds=seconds)
+    changes = sorted(
+        point.timestamp
+        for point in catalog.spot_history(attempt.instance_type, attempt.region)
+        if point.availability_zone == attempt.availability_zone and start < point.timestamp < end
+    )
+    usd = 0.0
+    for segment_start, segment_end in zip([start, *changes], [*changes, end], strict=True):
+        rate = catalog.spot_usd_per_hour_at(
+            attempt.instance_type, attempt.region, attempt.availability_zone, segment_start
+        )
+        usd += (segment_end - segment_start).total_seconds() / SECONDS_PER_HOUR * rate
+    return usd
+
+
+def spot_training_cost(attempts: Sequence[InstanceAttempt], catalog: PriceCatalog, *, epochs: int) -> TrainingCost:
+    """The billed cost of a cloud run from its attempts (all of one instance type in one region)."""
+    if not attempts:
+        raise ValueError("attempts is empty: a billed run needs at least one instance attempt")
+    _check_epochs(epochs)
+    instance_types = sorted({a.instance_type for a in attempts})
+    regions = sorted({a.region for a in attempts})
+    if len(instance_types) > 1 or len(regions) > 1:
+        raise ValueError(
+            f"attempts mix instance types {instance_types} / regions {regions}; "
+            "cost each instance type and region separately and add the results"
+        )
+    instance_type, region = instance_types[0], regions[0]
+    on_demand_rate = catalog.on_demand_usd_per_hour(instance_type, region)
+    seconds = sum(billed_seconds(a) for a in attempts)
+    usd = sum(attempt_usd(a, catalog) for a in attempts)
+    on_demand_usd = seconds / SECONDS_PER_HOUR * on_demand_rate
+    markets = sorted({a.market for a in attempts})
+    market = markets[0] if len(markets) == 1 else MARKET_MIXED
+    interrupted = sum(1 for a in attempts if a.interrupted)
+    return TrainingCost(
+        instance_type=instance_type,
+        region=region,
+        market=market,
+        billed_seconds=seconds,
+        usd=usd,
+        on_demand_usd=on_demand_usd,
+        spot_savings_pct=0.0 if market == MARKET_ON_DEMAND else _savings_pct(usd, on_demand_usd),
+        per_epoch_usd=usd / epochs,
+        usd_per_hour=usd / (seconds / SECONDS_PER_HOUR),
+        on_demand_usd_per_hour=on_demand_rate,
+        basis=(
+            f"billed: {len(attempts)} attempt(s) of {instance_type} {market} in {region} "
+            f"({interrupted} interrupted), per-second billing with a {MINIMUM_BILLED_SECONDS}-second minimum "
+            f"per attempt, spot price in force per AZ (snapshot {catalog.snapshot_id})"
+        ),
+        is_estimate=False,
+        snapshot_id=catalog.snapshot_id,
+        attempts=len(attempts),
+    )
+
+
+def _savings_pct(usd: float, on_demand_usd: float) -> float:
+    return (on_demand_usd - usd) / on_demand_usd * 100 if on_demand_usd > 0 else 0.0
+
+
+def _check_market(market: str) -> None:
+    if market not in MARKETS:
+        raise ValueError(f"market={market!r} is not one of {', '.join(repr(m) for m in MARKETS)}")
+
+
+def _check_duration(duration_seconds: float) -> None:
+    if (
+        isinstance(duration_seconds, bool)
+        or not isinstance(duration_seconds, int | float)
+        or not math.isfinite(duration_seconds)
+        or duration_seconds <= 0
+    ):
+        raise ValueError(
+            f"duration_seconds={duration_seconds!r} must be a positive, finite number of seconds "
+            "(the measured wall-clock time of the training run)"
+        )
+
+
+def _check_epochs(epochs: int) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r} must be an integer >= 1 (the number of epochs the run completed)")

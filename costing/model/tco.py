@@ -1,0 +1,340 @@
+"""Total cost of ownership over a horizon, and the break-even points between alternatives.
+
+``TCO = runs over the horizon x cost per training run + serving per month x months
++ storage per month x months``, for each serving alternative:
+
+* **Training**: one run's expected cost on the sheet's prices (:mod:`costing.model.training_plan`: the
+  measured wall time on the training instance type, spot interruptions, EBS and S3 PUTs), times
+  the retraining cadence: ``weekly`` = 52 / 12 = 4.33 runs a month, ``daily`` = 365 / 12,
+  ``monthly`` = 1, ``Nd`` = one run every N days (365 / 12 / N a month).
+* **Serving**: the alternative's monthly cost (:mod:`costing.model.alternatives`).
+* **Storage**: dataset, latest checkpoint and retained model versions in S3, per month.
+
+Break-evens:
+
+* **Request volume** where the cheapest alternative changes: the monthly cost of every
+  alternative is scanned over a log-spaced grid of requests/day, and each change of the cheapest
+  is narrowed down by bisection (on the log scale) to a relative width of ``rel_tol``.
+* **Utilisation** at which a reserved instance beats on-demand: a reservation is paid for every
+  hour, on-demand only for the hours an instance runs. Running a fraction ``u`` of the time,
+  on-demand costs ``u x on_demand_hourly`` per hour of the term against ``reserved_effective_hourly``,
+  so reserved is cheaper above ``u* = reserved_effective_hourly / on_demand_hourly``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from costing.model.alternatives import Drivers, OptionPlan, ScenarioPlans, plan_ec2_fleet, plan_grid, plan_scenario
+from costing.model.assumptions import (
+    DAYS_PER_YEAR,
+    DEFAULT_HORIZON_MONTHS,
+    DEFAULT_RETRAIN_CADENCE,
+    DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
+    RETRAIN_CADENCES_RUNS_PER_MONTH,
+    ServingAssumptions,
+    TrainingAssumptions,
+)
+from costing.model.capacity import Number
+from costing.model.profile import ModelProfile
+from costing.model.results import (
+    CURRENCY,
+    OPTION_LABELS,
+    RESULT_SCHEMA_VERSION,
+    TCO_SCHEMA,
+    CostComponent,
+    OptionCost,
+    check_same_region,
+    jsonable,
+)
+from costing.pricing.sheet import PriceSheet
+from costing.model.training_plan import TrainingPlan, TrainingRunCost, plan_training, training_run_cost
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_CADENCE_DAYS = re.compile(r"^(\d+(?:\.\d+)?)d$")
+
+
+def runs_per_month(cadence: str) -> float:
+    """Retraining runs per month: "weekly" -> 4.333, "daily" -> 30.42, "monthly" -> 1, "14d" -> 2.173."""
+    text = str(cadence).strip().lower()
+    if text in RETRAIN_CADENCES_RUNS_PER_MONTH:
+        return RETRAIN_CADENCES_RUNS_PER_MONTH[text]
+    match = _CADENCE_DAYS.match(text)
+    if match and float(match.group(1)) > 0:
+        return DAYS_PER_YEAR / 12.0 / float(match.group(1))
+    raise ValueError(f"retrain cadence {cadence!r} is not one of {', '.join(RETRAIN_CADENCES_RUNS_PER_MONTH)} "
+                     "or 'Nd' (every N days, e.g. '14d')")
+
+
+def monthly_ownership_usd(plan: OptionPlan, training: TrainingPlan, runs: float, drivers: Drivers) -> Number:
+    """Serving + retraining (runs/month x retrain_factor x cost per run) + storage, per month."""
+    return (plan.evaluate(drivers).usd_per_month
+            + runs * drivers.retrain_factor * training.run_usd(drivers)
+            + training.storage_usd_per_month(drivers))
+
+
+@dataclass(frozen=True)
+class TcoOption:
+    """One alternative's cost of ownership over the horizon."""
+
+    key: str
+    label: str
+    option: str
+    instance_type: str | None
+    feasible: bool
+    reason: str
+    drop_in: bool
+    serving_usd_per_month: float | None
+    training_usd_per_month: float
+    storage_usd_per_month: float
+    usd_per_month: float | None  # serving + training + storage
+    total_usd: float | None  # over the horizon
+    training_usd: float  # over the horizon
+    serving_usd: float | None
+    storage_usd: float
+    components: tuple[CostComponent, ...] = ()  # per month
+    caveats: tuple[str, ...] = ()
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = {k: jsonable(v) for k, v in self.__dict__.items() if k != "components"}
+        data["cost_components"] = [c.to_json_dict() for c in self.components]
+        return data
+
+
+@dataclass(frozen=True)
+class TcoScenario:
+    requests_per_day: float
+    options: tuple[TcoOption, ...]  # the best variant of each alternative
+    cheapest: str | None  # key, drop-in options only
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"requests_per_day": self.requests_per_day, "cheapest": self.cheapest,
+                "options": [o.to_json_dict() for o in self.options]}
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """Around ``requests_per_day`` the cheapest alternative changes from one to another."""
+
+    requests_per_day: float
+    below_key: str
+    below_label: str
+    above_key: str
+    above_label: str
+    below_usd_per_month: float  # of the cheaper-below option, just below the point
+    above_usd_per_month: float  # of the cheaper-above option, just above it
+
+
+@dataclass(frozen=True)
+class ReservedBreakEven:
+    """Reserved beats on-demand for an instance running more than ``utilisation`` of the time."""
+
+    instance_type: str
+    term: str  # "1yr/standard/No Upfront"
+    reserved_usd_per_hour: float
+    on_demand_usd_per_hour: float
+    utilisation: float  # reserved / on-demand; > 1 means never
+
+
+@dataclass(frozen=True)
+class TcoResult:
+    region: str
+    snapshot_id: str
+    prices_as_of: str
+    horizon_months: float
+    retrain_cadence: str
+    runs_per_month: float
+    training: TrainingRunCost
+    scenarios: tuple[TcoScenario, ...]
+    breakevens: tuple[BreakEven, ...] = ()
+    reserved_breakevens: tuple[ReservedBreakEven, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "schema": TCO_SCHEMA,
+            "schema_version": RESULT_SCHEMA_VERSION,
+            "currency": CURRENCY,
+            "region": self.region,
+            "snapshot_id": self.snapshot_id,
+            "prices_as_of": self.prices_as_of,
+            "horizon_months": self.horizon_months,
+            "retrain_cadence": self.retrain_cadence,
+            "runs_per_month": self.runs_per_month,
+            "training_run": self.training.to_json_dict(),
+            "scenarios": [s.to_json_dict() for s in self.scenarios],
+            "breakevens": [jsonable(b.__dict__) for b in self.breakevens],
+            "reserved_breakevens": [jsonable(b.__dict__) for b in self.reserved_breakevens],
+            "notes": list(self.notes),
+        }
+
+    def to_dataframe(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = [{"region": self.region, "snapshot_id": self.snapshot_id, "requests_per_day": s.requests_per_day,
+                 "horizon_months": self.horizon_months, "retrain_cadence": self.retrain_cadence,
+                 "cheapest": o.key == s.cheapest,
+                 **{k: v for k, v in o.__dict__.items() if k not in ("components", "caveats")}}
+                for s in self.scenarios for o in s.options]
+        return pd.DataFrame(rows)
+
+
+def _tco_option(option: OptionCost, run: TrainingRunCost, runs: float, months: float) -> TcoOption:
+    training_month = run.usd * runs
+    storage_month = run.storage_usd_per_month
+    serving = option.usd_per_month
+    monthly = None if serving is None else serving + training_month + storage_month
+    components: tuple[CostComponent, ...] = ()
+    if option.feasible:
+        components = (*option.components,
+                      CostComponent(f"Retraining ({run.instance_type} {run.market}, expected per run)", "AmazonEC2",
+                                    "runs", runs, run.usd, training_month),
+                      *run.storage_components)
+    return TcoOption(
+        key=option.key, label=option.label, option=option.option, instance_type=option.instance_type,
+        feasible=option.feasible, reason=option.reason, drop_in=option.drop_in,
+        serving_usd_per_month=serving, training_usd_per_month=training_month, storage_usd_per_month=storage_month,
+        usd_per_month=monthly, total_usd=None if monthly is None else monthly * months,
+        training_usd=training_month * months, serving_usd=None if serving is None else serving * months,
+        storage_usd=storage_month * months, components=components, caveats=option.caveats,
+    )
+
+
+def _check_horizon(horizon_months: float) -> float:
+    if isinstance(horizon_months, bool) or not isinstance(horizon_months, int | float) \
+            or not math.isfinite(horizon_months) or horizon_months <= 0:
+        raise ValueError(f"horizon_months={horizon_months!r} must be a positive number of months")
+    return float(horizon_months)
+
+
+def tco(profile: ModelProfile, sheet: PriceSheet,
+        requests_per_day: Sequence[float] = DEFAULT_SCENARIOS_REQUESTS_PER_DAY, *,
+        horizon_months: float = DEFAULT_HORIZON_MONTHS, retrain_cadence: str = DEFAULT_RETRAIN_CADENCE,
+        assumptions: ServingAssumptions | None = None, training_assumptions: TrainingAssumptions | None = None,
+        training: TrainingPlan | None = None, training_run: TrainingRunCost | None = None,
+        instance_types: Sequence[str] | None = None, scenario_plans: Sequence[ScenarioPlans] | None = None,
+        breakevens: bool = True) -> TcoResult:
+    """Cost of ownership of every alternative (its best variant) at each request volume, plus break-evens.
+
+    A run is priced from the profile's measured wall time on ``sheet`` (``training``, built by
+    :func:`~costing.model.training_plan.plan_training` if not given): the lifecycle is recomputed at fresh
+    prices. Pass ``training_run`` (e.g. :func:`~costing.model.training_plan.billed_run_with_storage` of a
+    real spot run) to use that cost per run instead.
+    """
+    months = _check_horizon(horizon_months)
+    runs = runs_per_month(retrain_cadence)
+    a = assumptions or ServingAssumptions()
+    if training_run is None:
+        training = training or plan_training(profile, sheet, assumptions=training_assumptions)
+        check_same_region(training.region, sheet.region, what="the training plan and the price sheet")
+        run = training_run_cost(training)
+    else:
+        check_same_region(training_run.region, sheet.region, what="the training run and the price sheet")
+        run = training_run
+    plans = list(scenario_plans) if scenario_plans is not None else plan_grid(
+        profile, sheet, requests_per_day, assumptions=a, instance_types=instance_types)
+    scenarios = []
+    for scenario_plans_ in plans:
+        result = scenario_plans_.result()
+        options = tuple(_tco_option(o, run, runs, months) for o in result.best_per_option().values())
+        candidates = [o for o in options if o.feasible and o.drop_in and o.total_usd is not None]
+        cheapest = min(candidates, key=lambda o: (o.total_usd, o.key)).key if candidates else None
+        scenarios.append(TcoScenario(requests_per_day=result.requests_per_day, options=options, cheapest=cheapest))
+    volumes = [s.requests_per_day for s in scenarios]
+    found: tuple[BreakEven, ...] = ()
+    if breakevens and len(volumes) >= 2 and min(volumes) < max(volumes):
+        found = tuple(cheapest_breakevens(profile, sheet, min(volumes), max(volumes), assumptions=a,
+                                          instance_types=instance_types))
+    notes = list(run.notes)
+    if profile.compute_billed_usd is not None:
+        notes.append(f"the measured run itself was recorded at ${profile.compute_billed_usd:.4f} "
+                     f"({profile.compute_instance_type} {profile.compute_market}, prices of its day); this TCO "
+                     f"reprices its wall time on snapshot {sheet.snapshot_id}")
+    if any(option.option.endswith("3yr") for s in scenarios for option in s.options) and months < 36:
+        notes.append(f"reserved 3 yr commits for 36 months; the {months:g}-month horizon counts only part of it")
+    return TcoResult(
+        region=sheet.region, snapshot_id=sheet.snapshot_id, prices_as_of=sheet.prices_as_of.isoformat(),
+        horizon_months=months, retrain_cadence=str(retrain_cadence), runs_per_month=runs, training=run,
+        scenarios=tuple(scenarios), breakevens=found,
+        reserved_breakevens=tuple(reserved_breakeven_utilisation(sheet, instance_types=instance_types)),
+        notes=tuple(notes),
+    )
+
+
+def reserved_breakeven_utilisation(sheet: PriceSheet,
+                                   instance_types: Sequence[str] | None = None) -> list[ReservedBreakEven]:
+    """For every reserved rate in the sheet: the utilisation above which it beats on-demand.
+
+    Example: m5.large $0.06/h (1yr No Upfront) against $0.096/h on-demand -> 0.625.
+    """
+    names = sorted(sheet.instances) if instance_types is None else list(instance_types)
+    found = []
+    for name in names:
+        rates = sheet.instances.get(name)
+        if rates is None:
+            continue
+        for term, usd in sorted(rates.reserved_usd_per_hour.items()):
+            found.append(ReservedBreakEven(instance_type=name, term=term, reserved_usd_per_hour=usd,
+                                           on_demand_usd_per_hour=rates.on_demand_usd_per_hour,
+                                           utilisation=usd / rates.on_demand_usd_per_hour))
+    return found
+
+
+def _cheapest(plans: ScenarioPlans) -> tuple[str, str, float] | None:
+    best = None
+    for plan in plans.plans:
+        if not plan.drop_in:
+            continue
+        usd = float(plan.evaluate(Drivers(requests_per_day=plans.requests_per_day)).usd_per_month)
+        if best is None or (usd, plan.key) < (best[2], best[0]):
+            best = (plan.key, _label(plan), usd)
+    return best
+
+
+def _label(plan: OptionPlan) -> str:
+    base = OPTION_LABELS.get(plan.option, plan.option)
+    return f"{base} {plan.instance_type}" if plan.instance_type else base
+
+
+def cheapest_breakevens(profile: ModelProfile, sheet: PriceSheet, low_requests_per_day: float,
+                        high_requests_per_day: float, *, assumptions: ServingAssumptions | None = None,
+                        instance_types: Sequence[str] | None = None, points: int = 25,
+                        rel_tol: float = 0.005) -> list[BreakEven]:
+    """Request volumes in [low, high] where the cheapest drop-in alternative changes.
+
+    A change between two adjacent grid points is narrowed by bisection; two changes closer than
+    one grid step may show as one (raise ``points`` to separate them).
+    """
+    if not 0 < low_requests_per_day < high_requests_per_day:
+        raise ValueError(f"need 0 < low < high requests/day, got {low_requests_per_day!r}, {high_requests_per_day!r}")
+    a = assumptions or ServingAssumptions()
+    ec2 = plan_ec2_fleet(profile, sheet, a, instance_types)
+
+    def cheapest_at(rpd: float) -> tuple[str, str, float] | None:
+        return _cheapest(plan_scenario(profile, sheet, rpd, assumptions=a, ec2_plans=ec2))
+
+    log_low, log_high = math.log(low_requests_per_day), math.log(high_requests_per_day)
+    grid = [math.exp(log_low + (log_high - log_low) * i / (points - 1)) for i in range(points)]
+    values = [cheapest_at(rpd) for rpd in grid]
+    found = []
+    for (lo, lo_best), (hi, hi_best) in itertools.pairwise(zip(grid, values, strict=True)):
+        if lo_best is None or hi_best is None or lo_best[0] == hi_best[0]:
+            continue
+        while hi / lo > 1.0 + rel_tol:
+            mid = math.sqrt(lo * hi)
+            mid_best = cheapest_at(mid)
+            if mid_best is not None and mid_best[0] == lo_best[0]:
+                lo, lo_best = mid, mid_best
+            else:
+                hi, hi_best = mid, mid_best if mid_best is not None else hi_best
+        found.append(BreakEven(requests_per_day=math.sqrt(lo * hi), below_key=lo_best[0], below_label=lo_best[1],
+                               above_key=hi_best[0], above_label=hi_best[1], below_usd_per_month=lo_best[2],
+                               above_usd_per_month=hi_best[2]))
+    return found

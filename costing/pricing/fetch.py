@@ -1,0 +1,726 @@
+"""Fetch prices from AWS and turn them into a new pricing snapshot: the library behind ``pricing_refresh``.
+
+Three steps, each usable on its own:
+
+* :func:`fetch_price_lists` - the Price List Query API (``pricing.get_products``, paginated) for every
+  service the cost model prices, with the filters in :data:`PRICE_QUERIES` (one place for them).
+* :func:`fetch_spot_price_history` - ``ec2.describe_spot_price_history`` (paginated, Linux/UNIX, every
+  AZ of the region) over a window, e.g. the last 30 days. The whole series is kept.
+* :func:`refresh_snapshot` - fetch, parse with the same parser as the shipped snapshot, validate
+  (:mod:`costing.pricing.price_validation`), write a new immutable snapshot (a local folder, or ``s3://...``), diff it
+  against the previous one. When credentials are missing, the API fails or validation rejects the
+  prices, it writes **nothing** and reports the last good snapshot as stale, with its age and why.
+
+Clients are passed in, never created here: tests hand in a ``botocore.stub.Stubber``'d pricing client
+and an EC2 client pointed at a moto server; the Airflow side builds them from the amazon provider's
+hooks. boto3 is imported only by :func:`default_clients` (the ``python -m costing.pricing.fetch`` command line);
+botocore's exception classes are imported inside the functions that catch them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from costing.pricing.defaults import (
+    DEFAULT_INSTANCE_TYPE,
+    DEFAULT_SNAPSHOT_ROOT,
+    EC2_SERVICE_CODE,
+    SPOT_PRODUCT_DESCRIPTION,
+)
+from costing.pricing.parse import (
+    ParseIssue,
+    PriceRecord,
+    SpotPricePoint,
+    ec2_product_filters,
+    format_timestamp,
+    parse_price_list,
+    parse_spot_price_history,
+)
+from costing.pricing.snapshot import (
+    PricingSnapshot,
+    Provenance,
+    download_snapshot,
+    is_remote,
+    list_snapshot_ids,
+    load_snapshot,
+    publish_snapshot,
+    snapshot_age_days,
+    write_snapshot,
+)
+
+logger = logging.getLogger(__name__)
+
+# The Price List Query API is served from these regions only; prices for every region come from any of them.
+PRICING_API_REGIONS = ("us-east-1", "eu-central-1", "ap-south-1")
+PRICE_LIST_FORMAT_VERSION = "aws_v1"
+GET_PRODUCTS_PAGE_SIZE = 100  # the API's maximum
+SPOT_HISTORY_PAGE_SIZE = 1000  # the API's maximum
+DEFAULT_SPOT_WINDOW_DAYS = 30
+
+DEFAULT_REFRESH_REGIONS = ("us-east-1", "eu-west-1")
+# EC2 types priced by default: the training default plus the small serving candidates the cost model compares.
+DEFAULT_REFRESH_INSTANCE_TYPES = tuple(
+    dict.fromkeys(
+        (
+            DEFAULT_INSTANCE_TYPE,
+            "t3.medium", "t3.large", "m5.large", "m5.xlarge", "m6i.large", "m6i.xlarge", "m7g.large",
+            "c5.large", "c5.xlarge", "c6i.large", "c6i.xlarge", "c7g.large", "r5.xlarge", "r6i.large",
+            "r6i.2xlarge", "g4dn.xlarge",
+        )
+    )
+)
+DEFAULT_SAGEMAKER_INSTANCE_TYPES = ("ml.t2.medium", "ml.m5.large", "ml.m5.xlarge", "ml.c5.large", "ml.c5.xlarge")
+
+STATUS_FRESH, STATUS_STALE, STATUS_FAILED = "fresh", "stale", "failed"
+
+
+@dataclass(frozen=True)
+class PriceQuery:
+    """One kind of ``get_products`` request: a service code and its TERM_MATCH filters (the region
+    filter is added per region; ``per_instance_type`` makes one request per instance type)."""
+
+    name: str
+    service_code: str
+    filters: tuple[tuple[str, str], ...] = ()
+    region_field: str = "regionCode"  # data transfer products are filed under their source region
+    per_instance_type: str = ""  # "instanceType" (EC2) or "instanceName" (SageMaker); "" for one request
+    required: bool = True  # False: an empty answer is a warning, not a failure
+    note: str = ""
+
+    def filters_for(self, *, region: str, instance_type: str | None = None) -> list[dict[str, str]]:
+        """The ``Filters`` argument of ``get_products`` for one region (and instance type)."""
+        if self.name == "ec2_instances":
+            return ec2_product_filters(region=region, instance_type=instance_type)
+        wanted = {self.region_field: region, **dict(self.filters)}
+        if self.per_instance_type and instance_type is not None:
+            wanted[self.per_instance_type] = instance_type
+        return [{"Type": "TERM_MATCH", "Field": name, "Value": value} for name, value in wanted.items()]
+
+
+# Filters are as narrow as the attribute values are certain; where a value is not, the query asks for a
+# whole product family (or a whole service in a region) and the parser's classification picks the rows.
+PRICE_QUERIES: tuple[PriceQuery, ...] = (
+    # EC2 Linux on-demand and reserved instance prices, with the filters real tools use
+    # (instanceType, regionCode, operatingSystem=Linux, tenancy=Shared, preInstalledSw=NA,
+    # capacitystatus=Used, licenseModel=No License required): see costing.pricing.parse.ec2_product_filters.
+    PriceQuery("ec2_instances", EC2_SERVICE_CODE, per_instance_type="instanceType"),
+    PriceQuery("ebs_gp3", EC2_SERVICE_CODE, (("productFamily", "Storage"), ("volumeApiName", "gp3"))),
+    PriceQuery("nat_gateway", EC2_SERVICE_CODE, (("productFamily", "NAT Gateway"),)),
+    PriceQuery("s3_storage", "AmazonS3", (("productFamily", "Storage"),), note="every storage class; Standard is picked"),
+    PriceQuery("s3_requests", "AmazonS3", (("productFamily", "API Request"),), note="Tier1 (PUT...) and Tier2 (GET...)"),
+    PriceQuery(
+        "data_transfer_out",
+        "AWSDataTransfer",
+        (("transferType", "AWS Outbound"),),
+        region_field="fromRegionCode",
+        note="outbound transfer from the region; DataTransfer-Out-Bytes (to the internet) is picked",
+    ),
+    PriceQuery("alb", "AWSELB", (("productFamily", "Load Balancer-Application"),)),
+    PriceQuery("cloudwatch", "AmazonCloudWatch", note="whole service in the region: metrics, logs ingest and storage"),
+    PriceQuery("lambda", "AWSLambda", (("productFamily", "Serverless"),), note="requests and duration, x86 and Arm"),
+    PriceQuery("fargate", "AmazonECS", (("productFamily", "Compute"),), note="vCPU and memory, x86 and ARM"),
+    PriceQuery(
+        "sagemaker_hosting", "AmazonSageMaker", (("component", "Hosting"),), per_instance_type="instanceName",
+        required=False,
+    ),
+    PriceQuery(
+        "sagemaker_serverless", "AmazonSageMaker", (("component", "Serverless Inference"),), required=False,
+        note="attribute value not verified against a live response; an empty answer leaves serverless out",
+    ),
+)
+
+
+class FetchError(RuntimeError):
+    """A call to AWS failed; says what was being fetched, where, and the underlying error."""
+
+    def __init__(self, what: str, region: str, error: BaseException) -> None:
+        self.what, self.region, self.error = what, region, error
+        super().__init__(f"{what} in {region}: {type(error).__name__}: {error}")
+
+
+@dataclass(frozen=True)
+class FetchNote:
+    """A request that succeeded but returned nothing (worth a warning, or a failure if required)."""
+
+    query: str
+    region: str
+    instance_type: str = ""
+    required: bool = True
+
+    def __str__(self) -> str:
+        what = f"{self.query} {self.instance_type}".strip()
+        return f"get_products returned no product for {what} in {self.region}" + ("" if self.required else " (optional)")
+
+
+# -- fetching ------------------------------------------------------------------------------------------
+
+
+def fetch_products(
+    pricing_client: Any,
+    *,
+    service_code: str,
+    filters: Sequence[Mapping[str, str]],
+    page_size: int = GET_PRODUCTS_PAGE_SIZE,
+) -> list[str]:
+    """All ``PriceList`` items (JSON strings) of one ``get_products`` query, every page."""
+    paginator = pricing_client.get_paginator("get_products")
+    items: list[str] = []
+    for page in paginator.paginate(
+        ServiceCode=service_code,
+        Filters=list(filters),
+        FormatVersion=PRICE_LIST_FORMAT_VERSION,
+        PaginationConfig={"PageSize": page_size},
+    ):
+        items.extend(page.get("PriceList", []))
+    return items
+
+
+def fetch_price_lists(
+    pricing_client: Any,
+    *,
+    regions: Iterable[str],
+    instance_types: Iterable[str],
+    sagemaker_instance_types: Iterable[str] = DEFAULT_SAGEMAKER_INSTANCE_TYPES,
+    services: Iterable[str] | None = None,
+    queries: Sequence[PriceQuery] = PRICE_QUERIES,
+    page_size: int = GET_PRODUCTS_PAGE_SIZE,
+    notes: list[FetchNote] | None = None,
+) -> dict[str, dict[str, list[str]]]:
+    """``service code -> region -> PriceList items`` for every query in ``queries`` and every region.
+
+    ``services`` restricts to some service codes (default: all). Items are de-duplicated by SKU within a
+    service and region (queries may overlap). Requests that return nothing are appended to ``notes``.
+    AWS errors propagate as :class:`FetchError` naming the query and region.
+    """
+    _check_pricing_client(pricing_client)
+    regions = list(dict.fromkeys(regions))
+    ec2_types = list(dict.fromkeys(instance_types))
+    sagemaker_types = list(dict.fromkeys(sagemaker_instance_types))
+    wanted_services = set(services) if services is not None else None
+    result: dict[str, dict[str, list[str]]] = {}
+    seen: dict[tuple[str, str], set[str]] = {}
+    for query in queries:
+        if wanted_services is not None and query.service_code not in wanted_services:
+            continue
+        per_type: list[str | None] = [None]
+        if query.per_instance_type == "instanceType":
+            per_type = list(ec2_types)
+        elif query.per_instance_type == "instanceName":
+            per_type = list(sagemaker_types)
+        for region in regions:
+            for instance_type in per_type:
+                filters = query.filters_for(region=region, instance_type=instance_type)
+                try:
+                    items = fetch_products(
+                        pricing_client, service_code=query.service_code, filters=filters, page_size=page_size
+                    )
+                except Exception as error:
+                    if _is_aws_error(error):
+                        raise FetchError(f"get_products {query.name} {instance_type or ''}".strip(), region, error) from error
+                    raise
+                if not items and notes is not None:
+                    notes.append(FetchNote(query.name, region, instance_type or "", query.required))
+                bucket = result.setdefault(query.service_code, {}).setdefault(region, [])
+                known = seen.setdefault((query.service_code, region), set())
+                for item in items:
+                    sku = _sku_of(item)
+                    if sku and sku in known:
+                        continue
+                    known.add(sku)
+                    bucket.append(item)
+    return result
+
+
+def fetch_spot_price_history(
+    ec2_client: Any,
+    *,
+    region: str,
+    instance_types: Iterable[str],
+    start: datetime,
+    end: datetime,
+    product_description: str = SPOT_PRODUCT_DESCRIPTION,
+    page_size: int = SPOT_HISTORY_PAGE_SIZE,
+) -> list[dict[str, Any]]:
+    """Every spot price change of ``instance_types`` in every AZ of ``region`` between ``start`` and ``end``
+    (``describe_spot_price_history``, all pages), as the API returns the items."""
+    client_region = getattr(getattr(ec2_client, "meta", None), "region_name", None)
+    if client_region != region:
+        raise ValueError(
+            f"EC2 client is for region {client_region!r}, but spot history for {region!r} was asked for; "
+            "spot prices are regional: create one EC2 client per region"
+        )
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("start and end must be timezone-aware datetimes (UTC), e.g. datetime.now(UTC)")
+    if end <= start:
+        raise ValueError(f"spot window end {end.isoformat()} is not after start {start.isoformat()}")
+    paginator = ec2_client.get_paginator("describe_spot_price_history")
+    items: list[dict[str, Any]] = []
+    for page in paginator.paginate(
+        InstanceTypes=list(dict.fromkeys(instance_types)),
+        ProductDescriptions=[product_description],
+        StartTime=start,
+        EndTime=end,
+        PaginationConfig={"PageSize": page_size},
+    ):
+        items.extend(page.get("SpotPriceHistory", []))
+    return items
+
+
+# -- refreshing a snapshot --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What a refresh did. ``status`` "fresh": a new snapshot was written; "stale": nothing was written and
+    the last good snapshot stays in use; "failed": nothing was written and there is nothing to fall back to."""
+
+    status: str
+    snapshot_id: str  # the snapshot to use now (new, or kept); "" when failed
+    snapshot_uri: str  # its folder or URL
+    message: str  # one line for logs and the Airflow UI
+    checked_at: str  # when the refresh ran (ISO, UTC)
+    age_days: float | None = None  # age of snapshot_id at checked_at
+    reason: str = ""  # why it is stale / failed
+    failures: tuple[Mapping[str, str], ...] = ()  # {"what", "region", "error"}
+    warnings: tuple[str, ...] = ()
+    provenance: Provenance | None = None  # new snapshot's; for a stale one, the kept one's marked source "snapshot"
+    validation: Any = None  # costing.pricing.price_validation.PriceValidation, when validation ran
+    diff: Any = None  # costing.pricing.diff.SnapshotDiff, when a new snapshot was written
+    previous_snapshot_id: str | None = None
+
+    @property
+    def is_fresh(self) -> bool:
+        return self.status == STATUS_FRESH
+
+    @property
+    def is_stale(self) -> bool:
+        return self.status != STATUS_FRESH
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "snapshot_id": self.snapshot_id,
+            "snapshot_uri": self.snapshot_uri,
+            "message": self.message,
+            "checked_at": self.checked_at,
+            "age_days": self.age_days,
+            "reason": self.reason,
+            "failures": [dict(f) for f in self.failures],
+            "warnings": list(self.warnings),
+            "previous_snapshot_id": self.previous_snapshot_id,
+            "provenance": self.provenance.to_dict() if self.provenance else None,
+            "validation": self.validation.to_dict() if self.validation is not None else None,
+            "diff": self.diff.to_dict() if self.diff is not None else None,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    price_lists: dict[str, dict[str, list[str]]]
+    spot: dict[str, list[dict[str, Any]]]
+    notes: list[FetchNote] = field(default_factory=list)
+
+
+def refresh_snapshot(
+    *,
+    pricing_client: Any,
+    ec2_clients: Mapping[str, Any] | Callable[[str], Any],
+    root: Path | str = DEFAULT_SNAPSHOT_ROOT,
+    regions: Sequence[str] = DEFAULT_REFRESH_REGIONS,
+    instance_types: Sequence[str] = DEFAULT_REFRESH_INSTANCE_TYPES,
+    sagemaker_instance_types: Sequence[str] = DEFAULT_SAGEMAKER_INSTANCE_TYPES,
+    now: datetime | None = None,
+    spot_window_days: int = DEFAULT_SPOT_WINDOW_DAYS,
+    snapshot_id: str | None = None,
+    max_change: float | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    cache_dir: Path | str | None = None,
+    queries: Sequence[PriceQuery] = PRICE_QUERIES,
+) -> RefreshResult:
+    """Fetch, validate and write a new snapshot under ``root`` (a folder, or ``s3://bucket/prefix``).
+
+    Never writes zeros and never writes a partial snapshot: missing credentials, any AWS error, a
+    document for the wrong region, or prices that fail validation (null, zero or negative where a price
+    is expected, wrong units, a required price missing, a move beyond ±``max_change`` against the
+    previous snapshot) leave ``root`` untouched and return a "stale" result naming the snapshot kept,
+    its age and the reason. ``snapshot_id`` defaults to the refresh time (``2026-11-27T0600Z``); a
+    snapshot that already exists under that id (a retried task) is returned as is.
+    """
+    from costing.pricing.price_validation import DEFAULT_MAX_CHANGE, required_prices, validate_prices
+
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError(f"now={now!r} has no timezone; pass an aware datetime, e.g. datetime.now(UTC)")
+    if spot_window_days <= 0:
+        raise ValueError(f"spot_window_days={spot_window_days!r}: the spot history window must be at least one day")
+    max_change = DEFAULT_MAX_CHANGE if max_change is None else max_change
+    regions = list(dict.fromkeys(regions))
+    checked_at = format_timestamp(now)
+    snapshot_id = snapshot_id or now.astimezone(UTC).strftime("%Y-%m-%dT%H%MZ")
+    cache = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="pricing-snapshots-"))
+
+    existing = _existing(root, snapshot_id, storage_options, cache)
+    if existing is not None:
+        return _fresh_result(existing, _uri(root, snapshot_id), checked_at, now, None, None, None,
+                             note="already written by an earlier attempt with the same snapshot id")
+
+    previous = _previous(root, storage_options, cache)
+
+    def stale(reason: str, failures: Sequence[Mapping[str, str]], validation: Any = None,
+              warnings: Sequence[str] = ()) -> RefreshResult:
+        return _stale_result(previous, root, checked_at, now, reason, failures, validation, warnings)
+
+    window_start, window_end = now - timedelta(days=spot_window_days), now
+    try:
+        fetched = _fetch_all(
+            pricing_client, ec2_clients, regions, instance_types, sagemaker_instance_types, window_start, window_end, queries
+        )
+    except FetchError as error:
+        logger.warning("pricing refresh: %s", error)
+        return stale(f"{type(error.error).__name__}: {error.error}",
+                     [{"what": error.what, "region": error.region, "error": f"{type(error.error).__name__}: {error.error}"}])
+    except Exception as error:
+        if not _is_aws_error(error):
+            raise
+        return stale(f"{type(error).__name__}: {error}", [{"what": "AWS", "region": "", "error": str(error)}])
+
+    issues: list[ParseIssue] = []
+    try:
+        records, points = _parse(fetched, issues)
+    except ValueError as error:  # e.g. a document for another region: the request or the API is wrong
+        return stale(f"unusable documents: {error}", [{"what": "parse", "region": "", "error": str(error)}])
+
+    required_missing = [note for note in fetched.notes if note.required]
+    warnings = [str(note) for note in fetched.notes if not note.required]
+    warnings += [str(issue) for issue in issues]
+    validation = validate_prices(
+        records,
+        spot_points=points,
+        required=required_prices(regions, instance_types=instance_types),
+        previous=previous,
+        max_change=max_change,
+        snapshot_id=snapshot_id,
+    )
+    warnings += list(validation.warnings)
+    if not validation.success or required_missing:
+        failures = [{"what": f"validation:{f.check}", "region": f.region, "error": f.message} for f in validation.failures]
+        failures += [{"what": "fetch:empty", "region": note.region, "error": str(note)} for note in required_missing]
+        first = failures[0]["error"]
+        return stale(f"validation failed ({len(failures)} problem(s)); first: {first}", failures, validation, warnings)
+
+    provenance = Provenance(
+        snapshot_id=snapshot_id,
+        source="api",
+        fetched_at=checked_at,
+        prices_as_of=now.astimezone(UTC).date().isoformat(),
+        regions=tuple(sorted(regions)),
+        publication_dates=_publication_dates(fetched.price_lists),
+        spot_window_start=format_timestamp(window_start),
+        spot_window_end=format_timestamp(window_end),
+        failures=(),
+        notes=(
+            "Fetched with the AWS Price List Query API (pricing.get_products, "
+            f"endpoint {getattr(pricing_client.meta, 'region_name', '?')}) and ec2.describe_spot_price_history "
+            f"({SPOT_PRODUCT_DESCRIPTION}, every AZ, {spot_window_days} days); request filters: costing.pricing.fetch.PRICE_QUERIES.",
+            f"Validated with Great Expectations against {validation.previous_snapshot_id or 'no previous snapshot'} "
+            f"(max change ±{max_change:.0%}).",
+            *warnings,
+        ),
+    )
+    written = _write(root, provenance, fetched, storage_options, cache)
+    current = load_snapshot(written)
+    from costing.pricing.diff import diff_snapshots
+
+    diff = diff_snapshots(previous, current)
+    return _fresh_result(current, _uri(root, snapshot_id), checked_at, now, validation, diff, previous,
+                         warnings=warnings)
+
+
+# -- helpers --------------------------------------------------------------------------------------------
+
+
+def _fetch_all(
+    pricing_client: Any,
+    ec2_clients: Mapping[str, Any] | Callable[[str], Any],
+    regions: Sequence[str],
+    instance_types: Sequence[str],
+    sagemaker_instance_types: Sequence[str],
+    start: datetime,
+    end: datetime,
+    queries: Sequence[PriceQuery],
+) -> _Fetched:
+    notes: list[FetchNote] = []
+    price_lists = fetch_price_lists(
+        pricing_client,
+        regions=regions,
+        instance_types=instance_types,
+        sagemaker_instance_types=sagemaker_instance_types,
+        queries=queries,
+        notes=notes,
+    )
+    spot: dict[str, list[dict[str, Any]]] = {}
+    for region in regions:
+        client = ec2_clients(region) if callable(ec2_clients) else ec2_clients.get(region)
+        if client is None:
+            raise ValueError(f"no EC2 client for region {region!r}; pass one per region in ec2_clients")
+        try:
+            spot[region] = fetch_spot_price_history(
+                client, region=region, instance_types=instance_types, start=start, end=end
+            )
+        except Exception as error:
+            if _is_aws_error(error):
+                raise FetchError("describe_spot_price_history", region, error) from error
+            raise
+    return _Fetched(price_lists=price_lists, spot=spot, notes=notes)
+
+
+def _parse(fetched: _Fetched, issues: list[ParseIssue]) -> tuple[list[PriceRecord], list[SpotPricePoint]]:
+    records: list[PriceRecord] = []
+    for by_region in fetched.price_lists.values():
+        for region, items in by_region.items():
+            records += parse_price_list(items, region=region, issues=issues)
+    points: list[SpotPricePoint] = []
+    for region, items in fetched.spot.items():
+        points += parse_spot_price_history(items, region=region, issues=issues)
+    return records, points
+
+
+def _publication_dates(price_lists: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, dict[str, str]]:
+    dates: dict[str, dict[str, str]] = {}
+    for service, by_region in sorted(price_lists.items()):
+        for region, items in sorted(by_region.items()):
+            published = [str(doc.get("publicationDate")) for doc in map(_doc_of, items) if doc and doc.get("publicationDate")]
+            if published:
+                dates.setdefault(service, {})[region] = max(published)
+    return dates
+
+
+def _write(
+    root: Path | str,
+    provenance: Provenance,
+    fetched: _Fetched,
+    storage_options: Mapping[str, Any] | None,
+    cache: Path,
+) -> Path:
+    price_lists = {service: by_region for service, by_region in fetched.price_lists.items() if any(by_region.values())}
+    price_lists = {s: {r: items for r, items in by_region.items() if items} for s, by_region in price_lists.items()}
+    if not is_remote(root):
+        return write_snapshot(root, provenance=provenance, price_lists=price_lists, spot_price_histories=fetched.spot)
+    local = write_snapshot(cache, provenance=provenance, price_lists=price_lists, spot_price_histories=fetched.spot)
+    publish_snapshot(local, str(root), storage_options=storage_options)
+    return local
+
+
+def _previous(root: Path | str, storage_options: Mapping[str, Any] | None, cache: Path) -> PricingSnapshot | None:
+    ids = list_snapshot_ids(root, storage_options=storage_options)
+    if not ids:
+        return None
+    if is_remote(root):
+        return load_snapshot(download_snapshot(str(root), ids[-1], cache, storage_options=storage_options))
+    return load_snapshot(Path(root) / ids[-1])
+
+
+def _existing(root: Path | str, snapshot_id: str, storage_options: Mapping[str, Any] | None, cache: Path) -> PricingSnapshot | None:
+    if snapshot_id not in list_snapshot_ids(root, storage_options=storage_options):
+        return None
+    if is_remote(root):
+        return load_snapshot(download_snapshot(str(root), snapshot_id, cache, storage_options=storage_options))
+    return load_snapshot(Path(root) / snapshot_id)
+
+
+def _uri(root: Path | str, snapshot_id: str) -> str:
+    return f"{str(root).rstrip('/')}/{snapshot_id}" if is_remote(root) else str(Path(root) / snapshot_id)
+
+
+def _fresh_result(
+    snapshot: PricingSnapshot,
+    uri: str,
+    checked_at: str,
+    now: datetime,
+    validation: Any,
+    diff: Any,
+    previous: PricingSnapshot | None,
+    *,
+    note: str = "",
+    warnings: Sequence[str] = (),
+) -> RefreshResult:
+    counts = diff.counts() if diff is not None else None
+    message = f"fresh: wrote {snapshot.snapshot_id}"
+    if counts is not None:
+        message += (
+            f" ({counts['changed']} changed, {counts['added']} added, {counts['removed']} removed vs "
+            f"{diff.previous_snapshot_id or 'nothing'})"
+        )
+    if note:
+        message = f"fresh: {snapshot.snapshot_id} {note}"
+    return RefreshResult(
+        status=STATUS_FRESH,
+        snapshot_id=snapshot.snapshot_id,
+        snapshot_uri=uri,
+        message=message,
+        checked_at=checked_at,
+        age_days=round(snapshot_age_days(snapshot, now), 3),
+        warnings=tuple(warnings),
+        provenance=snapshot.provenance,
+        validation=validation,
+        diff=diff,
+        previous_snapshot_id=previous.snapshot_id if previous is not None else None,
+    )
+
+
+def _stale_result(
+    previous: PricingSnapshot | None,
+    root: Path | str,
+    checked_at: str,
+    now: datetime,
+    reason: str,
+    failures: Sequence[Mapping[str, str]],
+    validation: Any,
+    warnings: Sequence[str],
+) -> RefreshResult:
+    failures = tuple({"what": str(f.get("what", "")), "region": str(f.get("region", "")), "error": str(f.get("error", ""))}
+                     for f in failures)
+    if previous is None:
+        return RefreshResult(
+            status=STATUS_FAILED,
+            snapshot_id="",
+            snapshot_uri="",
+            message=f"failed: no snapshot written and none to fall back to under {root}, because {reason}",
+            checked_at=checked_at,
+            reason=reason,
+            failures=failures,
+            warnings=tuple(warnings),
+            validation=validation,
+        )
+    age = snapshot_age_days(previous, now)
+    message = f"stale: kept {previous.snapshot_id}, age {age:.1f} days, because {reason}"
+    # The kept snapshot is not touched on disk (snapshots are immutable); its provenance is reported as a
+    # fallback copy (source "snapshot") that carries this refresh's failures.
+    provenance = replace(
+        previous.provenance,
+        source="snapshot",
+        failures=failures,
+        notes=(*previous.provenance.notes, f"{checked_at}: {message}"),
+    )
+    return RefreshResult(
+        status=STATUS_STALE,
+        snapshot_id=previous.snapshot_id,
+        snapshot_uri=_uri(root, previous.snapshot_id),
+        message=message,
+        checked_at=checked_at,
+        age_days=round(age, 3),
+        reason=reason,
+        failures=failures,
+        warnings=tuple(warnings),
+        provenance=provenance,
+        validation=validation,
+        previous_snapshot_id=previous.snapshot_id,
+    )
+
+
+def _check_pricing_client(client: Any) -> None:
+    region = getattr(getattr(client, "meta", None), "region_name", None)
+    if region not in PRICING_API_REGIONS:
+        raise ValueError(
+            f"pricing client is for region {region!r}; the Price List Query API is only served from "
+            f"{', '.join(PRICING_API_REGIONS)} (prices for every region come from there): "
+            "create it with region_name='us-east-1'"
+        )
+
+
+def _is_aws_error(error: BaseException) -> bool:
+    """botocore's errors (no credentials, endpoint unreachable, throttled, denied, ...), without importing boto3."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # pragma: no cover - botocore is a dependency of the amazon provider
+        return False
+    return isinstance(error, BotoCoreError | ClientError)
+
+
+def _doc_of(item: str | Mapping[str, Any]) -> Mapping[str, Any] | None:
+    if isinstance(item, Mapping):
+        return item
+    try:
+        doc = json.loads(item)
+    except (TypeError, json.JSONDecodeError):
+        return None
+    return doc if isinstance(doc, Mapping) else None
+
+
+def _sku_of(item: str | Mapping[str, Any]) -> str:
+    doc = _doc_of(item)
+    product = doc.get("product") if doc else None
+    return str(product.get("sku", "")) if isinstance(product, Mapping) else ""
+
+
+# -- command line ----------------------------------------------------------------------------------------
+
+
+def default_clients(regions: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+    """A pricing client (us-east-1) and one EC2 client per region from boto3's default credential chain.
+    The only place costing imports boto3; Airflow builds its clients from the amazon provider's hooks instead."""
+    import boto3
+
+    return boto3.client("pricing", region_name=PRICING_API_REGIONS[0]), {
+        region: boto3.client("ec2", region_name=region) for region in regions
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m costing.pricing.fetch refresh`` (exit 0 fresh, 1 stale, 2 failed) and
+    ``python -m costing.pricing.fetch interruption`` (rewrite the Spot interruption table from the Advisor feed)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m costing.pricing.fetch", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    refresh = commands.add_parser("refresh", help="fetch prices, validate, write a new snapshot")
+    refresh.add_argument("--root", default=str(DEFAULT_SNAPSHOT_ROOT), help="snapshot root: a folder or s3://bucket/prefix")
+    refresh.add_argument("--region", action="append", dest="regions", help="repeat for several (default: us-east-1, eu-west-1)")
+    refresh.add_argument("--instance-type", action="append", dest="instance_types", help="repeat for several")
+    refresh.add_argument("--spot-window-days", type=int, default=DEFAULT_SPOT_WINDOW_DAYS)
+    interruption = commands.add_parser("interruption", help="rebuild the Spot interruption table from the Advisor feed")
+    interruption.add_argument("--region", action="append", dest="regions")
+    args = parser.parse_args(argv)
+
+    regions = args.regions or list(DEFAULT_REFRESH_REGIONS)
+    if args.command == "interruption":
+        from costing.pricing.reference_tables import (
+            fetch_spot_advisor_document,
+            interruption_table_from_advisor,
+            write_interruption_table,
+        )
+
+        table = interruption_table_from_advisor(
+            fetch_spot_advisor_document(), fetched_at=datetime.now(UTC), regions=regions
+        )
+        print(f"wrote {write_interruption_table(table)} ({len(table.buckets)} buckets)")
+        return 0
+    pricing, ec2 = default_clients(regions)
+    result = refresh_snapshot(
+        pricing_client=pricing,
+        ec2_clients=ec2,
+        root=args.root,
+        regions=regions,
+        instance_types=args.instance_types or DEFAULT_REFRESH_INSTANCE_TYPES,
+        spot_window_days=args.spot_window_days,
+    )
+    print(result.message)
+    if result.diff is not None:
+        print(result.diff.render_text())
+    for failure in result.failures:
+        print(f"  - {failure['what']} {failure['region']}: {failure['error']}")
+    return {STATUS_FRESH: 0, STATUS_STALE: 1}.get(result.status, 2)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

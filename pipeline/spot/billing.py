@@ -1,0 +1,280 @@
+"""The billed cost of a spot training run: its instance attempts at the spot price in force, plus storage.
+
+A **billed estimate from AWS prices, not an invoice** (``cost.basis = billed-estimate``):
+
+* **Instances** - :func:`costing.model.run_cost.spot_training_cost`: per attempt, the seconds from launch
+  to termination (per-second billing, 60-second minimum) at the spot price in force in that
+  attempt's AZ over that window, switching at each price change. Prices come from EC2's spot price
+  history for each attempt's AZ and window (fetched through the hook, parsed by
+  :func:`costing.pricing.parse.parse_spot_price_history`); on-demand rates (on-demand attempts, the
+  on-demand comparison) from the newest pricing snapshot. If the history does not cover an
+  attempt's launch, the snapshot's spot history is used instead, and the basis says so.
+* **EBS** - the gp3 root volume, per attempt, for its billed seconds (GB-months prorated).
+* **S3** - Standard storage of the run's prefix (bytes at the end x the run's wall time, prorated
+  GB-months) and requests: counted where the pipeline makes them (uploads, marker reads, downloads,
+  the trigger's HEAD polls) and estimated for the instance (per attempt: bundle, config and corpus
+  GETs, one checkpoint GET per resume, log + marker PUTs; per run: one checkpoint PUT every
+  ``checkpoint_every_steps`` steps + one per epoch + one per interruption, plus model.pt and
+  metrics.json). Multipart uploads are counted as one request. Rates from the snapshot's price sheet.
+
+Not included: data transfer (S3 <-> EC2 in one region is free), NAT gateway processing, taxes,
+credits and discounts - hence "estimate".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.spot.attempts import AttemptRecord
+
+if TYPE_CHECKING:
+    from costing.pricing.catalog import PriceCatalog
+    from costing.pricing.parse import SpotPricePoint
+    from costing.pricing.sheet import PriceSheet
+
+BILLED_LABEL = "billed-estimate from AWS prices (not an invoice)"
+SECONDS_PER_MONTH = 730 * 3600  # AWS prorates GB-months over 730 hours
+BYTES_PER_GB = 2**30
+
+
+@dataclass(frozen=True)
+class StorageRates:
+    s3_usd_per_gb_month: float
+    s3_put_usd_per_1k: float  # PUT, COPY, POST, LIST
+    s3_get_usd_per_1k: float  # GET, HEAD and the rest
+    ebs_gp3_usd_per_gb_month: float
+    source: str
+
+    @classmethod
+    def from_sheet(cls, sheet: PriceSheet) -> StorageRates:
+        values = {"s3_usd_per_gb_month": sheet.s3_standard_usd_per_gb_month,
+                  "s3_put_usd_per_1k": sheet.s3_put_usd_per_1k_requests,
+                  "s3_get_usd_per_1k": sheet.s3_get_usd_per_1k_requests,
+                  "ebs_gp3_usd_per_gb_month": sheet.ebs_gp3_usd_per_gb_month}
+        missing = [name for name, value in values.items() if value is None]
+        if missing:
+            raise ValueError(f"pricing snapshot {sheet.snapshot_id} has no {', '.join(missing)} for {sheet.region}; "
+                             "refresh the pricing snapshot")
+        return cls(**values, source=f"snapshot {sheet.snapshot_id} ({sheet.region})")  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class S3Usage:
+    put_requests: float
+    get_requests: float
+    stored_bytes: float
+    stored_seconds: float
+
+
+@dataclass(frozen=True)
+class StorageCost:
+    s3_storage_usd: float
+    s3_requests_usd: float
+    ebs_usd: float
+    usage: S3Usage
+    ebs_gb_seconds: float
+    rates: StorageRates
+
+    @property
+    def usd(self) -> float:
+        return self.s3_storage_usd + self.s3_requests_usd + self.ebs_usd
+
+
+def estimate_s3_usage(*, attempts: Sequence[AttemptRecord], pipeline_counts: dict[str, int], global_steps: int,
+                      checkpoint_every_steps: int, epochs: int, stored_bytes: int, stored_seconds: float) -> S3Usage:
+    """Requests of one run: counted on the pipeline side, estimated on the instance side (module docstring)."""
+    interruptions = sum(1 for a in attempts if a.interrupted)
+    instance_gets = 3 * len(attempts) + max(len(attempts) - 1, 0)
+    instance_puts = 2 * len(attempts)
+    trainer_puts = math.ceil(global_steps / max(checkpoint_every_steps, 1)) + epochs + interruptions + 2
+    return S3Usage(
+        put_requests=float(pipeline_counts.get("put_requests", 0) + pipeline_counts.get("list_requests", 0)
+                           + instance_puts + trainer_puts),
+        get_requests=float(pipeline_counts.get("get_requests", 0) + pipeline_counts.get("head_requests", 0)
+                           + instance_gets),
+        stored_bytes=float(stored_bytes),
+        stored_seconds=float(stored_seconds),
+    )
+
+
+def storage_cost(usage: S3Usage, rates: StorageRates, *, ebs_gb: float, billed_seconds: float) -> StorageCost:
+    """S3 storage + requests and the EBS root volume while the instances ran.
+
+    Example: 1 GiB for 730 h at $0.023 -> $0.023; 1,000 PUTs at $0.005/1k -> $0.005;
+    20 GB gp3 for 3,600 s at $0.08 -> 20 x 0.08 x 3,600 / 2,628,000 = $0.00219.
+    """
+    gb_months = usage.stored_bytes / BYTES_PER_GB * usage.stored_seconds / SECONDS_PER_MONTH
+    ebs_gb_seconds = ebs_gb * billed_seconds
+    return StorageCost(
+        s3_storage_usd=gb_months * rates.s3_usd_per_gb_month,
+        s3_requests_usd=(usage.put_requests * rates.s3_put_usd_per_1k + usage.get_requests * rates.s3_get_usd_per_1k)
+        / 1000.0,
+        ebs_usd=ebs_gb_seconds / SECONDS_PER_MONTH * rates.ebs_gp3_usd_per_gb_month,
+        usage=usage,
+        ebs_gb_seconds=ebs_gb_seconds,
+        rates=rates,
+    )
+
+
+def history_covers(points: Sequence[SpotPricePoint], attempts: Sequence[AttemptRecord]) -> list[str]:
+    """Spot attempts whose launch has no price in force in ``points`` (empty: the history prices them all)."""
+    from costing.pricing.defaults import MARKET_SPOT
+
+    uncovered = []
+    for attempt in attempts:
+        if attempt.market != MARKET_SPOT:
+            continue
+        launch = attempt.to_instance_attempt().launch_time
+        if not any(p.availability_zone == attempt.availability_zone and p.instance_type == attempt.instance_type
+                   and p.timestamp <= launch for p in points):
+            uncovered.append(f"{attempt.attempt} ({attempt.availability_zone})")
+    return uncovered
+
+
+def billing_catalog(snapshot_dir: Path, history: Sequence[SpotPricePoint],
+                    attempts: Sequence[AttemptRecord]) -> tuple[PriceCatalog, str]:
+    """A catalog pricing ``attempts``: snapshot on-demand rates + the fetched spot history, else the
+    snapshot's own spot history. Returns it with a sentence saying where spot prices came from."""
+    from costing.pricing.catalog import PriceCatalog
+    from costing.pricing.snapshot import load_snapshot
+
+    snapshot = load_snapshot(snapshot_dir)
+    uncovered = history_covers(history, attempts)
+    if history and not uncovered:
+        catalog = PriceCatalog(
+            snapshot_id=f"{snapshot.snapshot_id}+spot-price-history",
+            effective_date=PriceCatalog.from_snapshot(snapshot).effective_date,
+            records=snapshot.price_records,
+            spot_points=history,
+        )
+        return catalog, (f"spot prices from EC2 spot price history of each attempt's AZ and window "
+                         f"({len(history)} price changes); on-demand rates from snapshot {snapshot.snapshot_id}")
+    why = "no spot price history returned" if not history else f"history does not cover {', '.join(uncovered)}"
+    return PriceCatalog.from_snapshot(snapshot), (
+        f"spot prices from snapshot {snapshot.snapshot_id}'s spot history ({why}); on-demand rates from the "
+        "same snapshot")
+
+
+def billed_cost(attempts: Sequence[AttemptRecord], catalog: PriceCatalog, spot_price_source: str, *,
+                epochs: int, storage: StorageCost) -> dict[str, Any]:
+    """Instances (billed per attempt) + storage, as the ``cost.json`` dict logged to MLflow."""
+    from costing.model.run_cost import attempt_usd, billed_seconds, spot_training_cost
+
+    instance_attempts = [a.to_instance_attempt() for a in attempts]
+    instances = spot_training_cost(instance_attempts, catalog, epochs=epochs)
+    usd = instances.usd + storage.usd
+    on_demand_usd = instances.on_demand_usd + storage.usd
+    rows = [{**a.to_dict(), "seconds": round(a.seconds or 0.0, 3), "billed_seconds": billed_seconds(ia),
+             "usd": attempt_usd(ia, catalog)} for a, ia in zip(attempts, instance_attempts, strict=True)]
+    interruptions = sum(1 for a in attempts if a.interrupted)
+    return {
+        "label": BILLED_LABEL,
+        "is_estimate": False,
+        "usd": usd,
+        "on_demand_usd": on_demand_usd,
+        "spot_savings_pct": (on_demand_usd - usd) / on_demand_usd * 100 if on_demand_usd > 0 else 0.0,
+        "per_epoch_usd": usd / epochs,
+        "usd_per_hour": instances.usd_per_hour,
+        "billed_seconds": instances.billed_seconds,
+        "interruptions": interruptions,
+        "instance_type": instances.instance_type,
+        "region": instances.region,
+        "market": instances.market,
+        "snapshot_id": instances.snapshot_id,
+        "instances": instances.to_dict(),
+        "storage": {"usd": storage.usd, "s3_storage_usd": storage.s3_storage_usd,
+                    "s3_requests_usd": storage.s3_requests_usd, "ebs_usd": storage.ebs_usd,
+                    "usage": asdict(storage.usage), "ebs_gb_seconds": storage.ebs_gb_seconds,
+                    "rates": asdict(storage.rates)},
+        "attempts": rows,
+        "basis": (f"{BILLED_LABEL}: {len(attempts)} attempt(s) of {instances.instance_type} in {instances.region} "
+                  f"({interruptions} interrupted), per-second billing with a 60-second minimum per attempt; "
+                  f"{spot_price_source}; plus EBS root volume and S3 storage/requests at {storage.rates.source}"),
+    }
+
+
+def fetch_history(hook: Any, attempts: Sequence[AttemptRecord], region: str) -> tuple[list[SpotPricePoint], str]:
+    """Spot price changes for each spot attempt's type, AZ and billed window (through the hook)."""
+    from costing.pricing.parse import parse_spot_price_history
+    from costing.model.run_cost import billed_seconds
+
+    points: dict[tuple[str, str, Any], SpotPricePoint] = {}
+    try:
+        for attempt in attempts:
+            if attempt.market != "spot":
+                continue
+            ia = attempt.to_instance_attempt()
+            end = ia.launch_time + timedelta(seconds=billed_seconds(ia))
+            items = hook.spot_price_history(attempt.instance_type, attempt.availability_zone, ia.launch_time, end)
+            for point in parse_spot_price_history(items, region=region):
+                points[point.instance_type, point.availability_zone, point.timestamp] = point
+    except Exception as error:  # no ec2:DescribeSpotPriceHistory permission, throttling: price from the snapshot
+        return [], f"{type(error).__name__}: {error}"
+    return sorted(points.values(), key=lambda p: (p.availability_zone, p.timestamp)), ""
+
+
+def record_billed_cost(*, logged: dict[str, Any],
+                       hook_factory: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
+    """The ``cost`` task for ``compute=ec2_spot``: price the attempts, write metrics.json, log to MLflow."""
+    import mlflow
+
+    from costing.pricing.sheet_builder import build_price_sheet
+    from pipeline import tracking
+    from pipeline.tasks.pricing import newest_snapshot_dir
+    from pipeline.tasks.retraining import record_cost
+    from pipeline.settings import load_settings
+    from pipeline.spot.layout import ATTEMPTS_ARTIFACT, DEFAULT_ROOT_VOLUME_GB
+    from rnn.metrics import read_metrics
+
+    settings = load_settings()
+    spot_run = logged["spot"]
+    attempts = [AttemptRecord.from_dict(a) for a in spot_run["attempts"]]
+    metrics = read_metrics(logged["metrics_uri"])
+    training, config = metrics["training"], metrics["config"]
+    epochs = max(len(training["epochs"]), 1)
+    hook = (hook_factory or _hook)(spot_run)
+    snapshot_dir = newest_snapshot_dir(settings)
+
+    with tracking.task_run(logged["mlflow_run_id"]):
+        history, history_error = fetch_history(hook, attempts, spot_run["region"])
+        catalog, source = billing_catalog(snapshot_dir, history, attempts)
+        if history_error:
+            source += f" (spot price history failed: {history_error})"
+        usage_now = hook.prefix_usage(spot_run["bucket"], spot_run["prefix"] + "/")
+        counts = {**spot_run["s3"], "list_requests": usage_now["list_requests"]}
+        first_launch = min(a.to_instance_attempt().launch_time for a in attempts)
+        last_end = max(a.to_instance_attempt().terminate_time for a in attempts)
+        usage = estimate_s3_usage(
+            attempts=attempts, pipeline_counts=counts, global_steps=int(training["global_steps"]),
+            checkpoint_every_steps=int(config.get("checkpoint_every_steps", 50)), epochs=epochs,
+            stored_bytes=usage_now["bytes"], stored_seconds=(last_end - first_launch).total_seconds(),
+        )
+        sheet = build_price_sheet(snapshot_dir, spot_run["region"], instance_types=[attempts[0].instance_type])
+        storage = storage_cost(usage, StorageRates.from_sheet(sheet),
+                               ebs_gb=float(spot_run.get("root_volume_gb", DEFAULT_ROOT_VOLUME_GB)),
+                               billed_seconds=sum(max(a.seconds or 0.0, 60.0) for a in attempts))
+        try:
+            cost_dict = billed_cost(attempts, catalog, source, epochs=epochs, storage=storage)
+        except ValueError as error:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"cannot price this spot run: {error}") from error
+        columns = ("attempt", "instance_id", "instance_type", "availability_zone", "market", "launched_at",
+                   "terminated_at", "seconds", "billed_seconds", "usd", "interrupted", "outcome", "end_reason")
+        mlflow.log_table({column: [row[column] for row in cost_dict["attempts"]] for column in columns},
+                         artifact_file=ATTEMPTS_ARTIFACT)
+        record_cost(cost_dict, interruptions=int(cost_dict["interruptions"]), metrics=metrics,
+                    metrics_uri=logged["metrics_uri"],
+                    compute={**logged["compute"], "attempts": [a.to_dict() for a in attempts]})
+    return {**logged, "cost": cost_dict}
+
+
+def _hook(spot_run: dict[str, Any]) -> Any:
+    from pipeline.spot.hooks import SpotTrainingHook
+
+    return SpotTrainingHook(aws_conn_id=spot_run.get("aws_conn_id", "aws_default"), region_name=spot_run["region"])

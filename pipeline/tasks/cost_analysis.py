@@ -1,0 +1,275 @@
+"""The cost analysis behind ``cost_recompute`` and ``adhoc_cost_analysis``.
+
+Inputs: the measured ``metrics.json`` of the latest registered model (or of the reference profile
+shipped in include/ when nothing is registered yet, clearly labelled) and the newest pricing
+snapshot. Output: the scenario grid, TCO with break-evens and the sensitivity analysis, written as
+JSON and CSV under a run-scoped path and logged as one run of the MLflow experiment
+``rnn-cost-analysis``. The cost on the training run stays the price paid; the training cost at
+today's prices is recorded here, on the analysis run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline import names, tracking
+from pipeline.settings import Settings, load_settings, run_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    metrics: dict[str, Any]
+    description: str  # "rnn-textgen version 3 (run abc…)" or the reference profile
+    version: str | None
+    training_run_id: str | None
+
+
+def latest_model_source(settings: Settings | None = None, *, allow_reference: bool = False) -> ModelSource | None:
+    """metrics.json of the newest registered rnn-textgen version; the reference profile if allowed and none."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    tracking.configure(settings)
+    client = MlflowClient()
+    try:
+        versions = client.search_model_versions(f"name='{names.REGISTERED_MODEL}'")
+    except MlflowException:
+        versions = []
+    if versions:
+        newest = max(versions, key=lambda v: int(v.version))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(newest.run_id, "metrics.json", tmp)
+            metrics = json.loads(Path(path).read_text())
+        return ModelSource(metrics=metrics, version=str(newest.version), training_run_id=newest.run_id,
+                           description=f"{names.REGISTERED_MODEL} version {newest.version} (run {newest.run_id[:8]})")
+    if not allow_reference:
+        return None
+    from costing.model.profile import REFERENCE_LABEL, REFERENCE_METRICS_PATH
+
+    return ModelSource(metrics=json.loads(REFERENCE_METRICS_PATH.read_text()), version=None, training_run_id=None,
+                       description=f"no registered model yet: {REFERENCE_LABEL}")
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    region: str = "us-east-1"
+    requests_per_day: tuple[float, ...] = (100, 10_000, 1_000_000)
+    horizon_months: float = 12
+    retrain_cadence: str = "weekly"
+    samples: int = 10_000
+    seed: int = 0
+    sensitivity_pct: float = 20
+    instance_types: tuple[str, ...] | None = None  # None: every type in the snapshot
+    latency_slo_ms: float | None = None
+    tokens_per_request: int | None = None
+    peak_factor: float | None = None
+    target_utilisation: float | None = None
+    options: tuple[str, ...] | None = None  # pricing models to show; None: all
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> AnalysisRequest:
+        def opt(key: str) -> Any:
+            value = params.get(key)
+            return None if value in (None, "", []) else value
+
+        return cls(
+            region=params.get("region", cls.region),
+            requests_per_day=tuple(float(x) for x in params.get("requests_per_day", cls.requests_per_day)),
+            horizon_months=float(params.get("horizon_months", cls.horizon_months)),
+            retrain_cadence=str(params.get("retrain_cadence", cls.retrain_cadence)),
+            samples=int(params.get("samples", cls.samples)),
+            seed=int(params.get("seed", cls.seed)),
+            sensitivity_pct=float(params.get("sensitivity_pct", cls.sensitivity_pct)),
+            instance_types=tuple(opt("instance_types")) if opt("instance_types") else None,
+            latency_slo_ms=opt("latency_slo_ms"),
+            tokens_per_request=opt("tokens_per_request"),
+            peak_factor=opt("peak_factor"),
+            target_utilisation=opt("target_utilisation"),
+            options=tuple(opt("pricing_models")) if opt("pricing_models") else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: (list(value) if isinstance(value, tuple) else value) for key, value in self.__dict__.items()}
+
+
+def run_analysis(source: ModelSource, request: AnalysisRequest, snapshot_dir: Path) -> Any:
+    """costing.model.analysis.analyze on the model's measurements and the snapshot's prices."""
+    from dataclasses import replace
+
+    from costing.model.analysis import analyze
+    from costing.model.assumptions import ServingAssumptions
+    from costing.model.profile import profile_from_metrics
+    from costing.model.sensitivity import MonteCarloSpec
+    from costing.pricing.sheet_builder import build_price_sheet
+
+    profile = profile_from_metrics(source.metrics, source=source.description)
+    sheet = build_price_sheet(snapshot_dir, request.region)
+    overrides = {key: getattr(request, key) for key in ("latency_slo_ms", "tokens_per_request", "peak_factor",
+                                                         "target_utilisation") if getattr(request, key) is not None}
+    assumptions = replace(ServingAssumptions(), **overrides)
+    compute = source.metrics.get("compute") or {}
+    return analyze(profile, sheet, request.requests_per_day, assumptions=assumptions,
+                   horizon_months=request.horizon_months, retrain_cadence=request.retrain_cadence,
+                   pct=request.sensitivity_pct, spec=MonteCarloSpec(samples=request.samples, seed=request.seed),
+                   instance_types=request.instance_types,
+                   training_instance_type=compute.get("instance_type"), training_market=compute.get("market"))
+
+
+def option_filter(document: dict[str, Any], options: tuple[str, ...] | None) -> dict[str, Any]:
+    """Keep only the chosen pricing models in the grid of an analysis document (for display)."""
+    if not options:
+        return document
+    for scenario in document["grid"]["scenarios"]:
+        scenario["options"] = [o for o in scenario["options"] if o["option"] in options]
+    return document
+
+
+def training_cost_today(source: ModelSource, snapshot_dir: Path) -> dict[str, Any] | None:
+    """The model's training run repriced at the snapshot's prices (same seconds, instance, market)."""
+    from costing.pricing.catalog import PriceCatalog
+    from costing.model.run_cost import estimate_training_cost
+
+    compute = source.metrics.get("compute") or {}
+    training = source.metrics.get("training") or {}
+    if not compute.get("instance_type") or not training.get("total_wall_seconds"):
+        return None
+    try:
+        cost = estimate_training_cost(
+            duration_seconds=training["total_wall_seconds"], epochs=max(1, len(training.get("epochs") or [])),
+            instance_type=compute["instance_type"], region=compute["region"], market=compute["market"],
+            catalog=PriceCatalog.load(snapshot_dir))
+    except ValueError as exc:
+        log.warning("cannot reprice the training run: %s", exc)
+        return None
+    return cost.to_dict()
+
+
+def write_outputs(document: dict[str, Any], analysis: Any, out_dir: str) -> dict[str, str]:
+    from rnn import storage
+
+    paths = {
+        "analysis.json": json.dumps(document, indent=2, default=str),
+        "grid.csv": analysis.grid.to_dataframe().to_csv(index=False),
+        "grid_components.csv": analysis.grid.to_dataframe(components=True).to_csv(index=False),
+        "tco.csv": analysis.tco.to_dataframe().to_csv(index=False),
+    }
+    written = {}
+    for name, text in paths.items():
+        uri = storage.join(out_dir, name)
+        storage.write_text_atomic(uri, text)
+        written[name] = uri
+    return written
+
+
+def summary_metrics(document: dict[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
+    """Flat MLflow metrics and tags: per-scenario option costs, cheapest, TCO, break-evens, MC band."""
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {}
+    for scenario in document["grid"]["scenarios"]:
+        rpd = scenario["requests_per_day"]
+        best: dict[str, float] = {}
+        for option in scenario["options"]:
+            if option["feasible"] and option["monthly_cost"] is not None:
+                key = option["option"]
+                best[key] = min(best.get(key, float("inf")), option["monthly_cost"])
+        for key, usd in best.items():
+            metrics[names.scenario_metric(rpd, f"{key}.usd_per_month")] = usd
+        cheapest = next((o for o in scenario["options"] if o["key"] == scenario["cheapest"]), None)
+        if cheapest:
+            tags[names.scenario_tag(rpd)] = cheapest["key"]
+            metrics[names.scenario_metric(rpd, "cheapest_usd_per_month")] = cheapest["monthly_cost"]
+            metrics[names.scenario_metric(rpd, "cheapest_usd_per_1k_requests")] = cheapest["usd_per_1k_requests"]
+    for scenario in document["tco"]["scenarios"]:
+        cheapest = next((o for o in scenario["options"] if o["key"] == scenario["cheapest"]), None)
+        if cheapest:
+            metrics[names.scenario_metric(scenario["requests_per_day"], "tco_total_usd")] = cheapest["total_usd"]
+    breakevens = document["tco"]["breakevens"]
+    if breakevens:
+        metrics[names.BREAKEVEN_REQUESTS_PER_DAY] = breakevens[0]["requests_per_day"]
+    for scenario in document["sensitivity"]["monte_carlo"]:
+        rpd = scenario["requests_per_day"]
+        cheapest_key = tags.get(names.scenario_tag(rpd))
+        band = next((o for o in scenario["options"] if o["key"] == cheapest_key), None)
+        if band:
+            for q in ("p10", "p50", "p90"):
+                metrics[names.scenario_metric(rpd, f"cheapest_{q}_usd_per_month")] = band[f"{q}_usd_per_month"]
+    return metrics, tags
+
+
+def log_analysis(*, dag_id: str, run_id: str, kind: str, source: ModelSource, request: AnalysisRequest,
+                 document: dict[str, Any], outputs: dict[str, str], snapshot_age_days: float,
+                 training_today: dict[str, Any] | None) -> tuple[str, str]:
+    """One run in rnn-cost-analysis (found again by its tags when a task is retried)."""
+    import mlflow
+
+    settings = load_settings()
+    mlflow_run_id = tracking.get_or_create_run(names.COST_EXPERIMENT, dag_id, run_id, run_name=f"{dag_id}/{run_id}",
+                                               settings=settings)
+    metrics, tags = summary_metrics(document)
+    with tracking.task_run(mlflow_run_id) as run:
+        mlflow.set_tags({**tags, names.TAG_SNAPSHOT_ID: document["snapshot_id"], names.TAG_ANALYSIS_KIND: kind,
+                         names.TAG_MODEL_VERSION: source.version or "reference",
+                         names.TAG_MODEL_TRAINING_RUN: source.training_run_id or "", "model.source": source.description})
+        mlflow.log_params({f"request.{k}": (",".join(map(str, v)) if isinstance(v, list) else v)
+                           for k, v in request.to_dict().items()})
+        metrics[names.PRICING_SNAPSHOT_AGE_DAYS] = snapshot_age_days
+        if training_today:
+            metrics[names.COST_TRAIN_AT_TODAYS_PRICES_USD] = training_today["usd"]
+            metrics[names.COST_TRAIN_AT_TODAYS_PRICES_ON_DEMAND_USD] = training_today["on_demand_usd"]
+        mlflow.log_metrics(metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            from rnn import storage
+
+            for name, uri in outputs.items():
+                Path(tmp, name).write_bytes(storage.read_bytes(uri))
+            mlflow.log_artifacts(tmp, artifact_path="analysis")
+        experiment_id = run.info.experiment_id
+    return mlflow_run_id, experiment_id
+
+
+def recompute(*, dag_id: str, run_id: str, params: dict[str, Any], kind: str = "recompute",
+              allow_reference: bool = False) -> dict[str, Any]:
+    """The whole grid for the latest registered model against the newest snapshot, stored and logged."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from costing.pricing.snapshot import load_snapshot, snapshot_age_days
+    from pipeline.tasks.pricing import newest_snapshot_dir
+
+    settings = load_settings()
+    source = latest_model_source(settings, allow_reference=allow_reference)
+    if source is None:
+        raise AirflowSkipException("no registered rnn-textgen model yet: run rnn_retraining first")
+    if not (source.metrics.get("inference") or {}).get("latency_ms"):
+        raise AirflowSkipException(f"{source.description} has no inference benchmark in its metrics.json")
+    request = AnalysisRequest.from_params(params)
+    snapshot_dir = newest_snapshot_dir(settings)
+    try:
+        analysis = run_analysis(source, request, snapshot_dir)
+    except ValueError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"cost analysis refused its inputs: {exc}") from exc
+    document = option_filter(analysis.to_json_dict(), request.options)
+    training_today = training_cost_today(source, snapshot_dir)
+    document["model"] = {"source": source.description, "version": source.version,
+                         "training_run_id": source.training_run_id,
+                         "training_cost_paid": (source.metrics.get("compute") or {}).get("cost"),
+                         "training_cost_at_todays_prices": training_today}
+    out = run_dir(settings, dag_id, run_id)
+    outputs = write_outputs(document, analysis, out)
+    age = snapshot_age_days(load_snapshot(snapshot_dir))
+    mlflow_run_id, experiment_id = log_analysis(
+        dag_id=dag_id, run_id=run_id, kind=kind, source=source, request=request, document=document,
+        outputs=outputs, snapshot_age_days=age, training_today=training_today)
+    cheapest = {str(s["requests_per_day"]): s["cheapest"] for s in document["grid"]["scenarios"]}
+    log.info("cheapest option per scenario: %s (snapshot %s, %s)", cheapest, document["snapshot_id"],
+             source.description)
+    return {"mlflow_run_id": mlflow_run_id, "experiment_id": experiment_id, "run_dir": out, "outputs": outputs,
+            "snapshot_id": document["snapshot_id"], "cheapest": cheapest, "model": document["model"]}

@@ -1,0 +1,270 @@
+"""Task bodies of ``weekly_cost_report`` and the report half of ``adhoc_cost_analysis``.
+
+gather (MLflow runs of the period, snapshot diffs, pricing status, latest analysis, spot history)
+-> render and store (``costing.report.document``: HTML with charts, text, CSV, JSON, and the finished MIME
+message ``email.eml``, under ``<data_root>/reports/<dag_id>/<date>_<run>/`` and as MLflow artifacts)
+-> send (SMTP connection via the smtp provider, or SES via the amazon provider). The report is
+stored before sending, so a mail outage loses nothing: the send task retries, then fails, and the
+report is already on disk / S3 and in MLflow.
+
+Email configuration: ``RNN_PIPELINE_EMAIL_BACKEND`` = ``smtp`` (default; connection
+``RNN_PIPELINE_SMTP_CONN_ID``, default ``smtp_default``) or ``ses`` (connection
+``RNN_PIPELINE_AWS_CONN_ID``, default ``aws_default``). Recipients: the Airflow Variable
+``cost_report_recipients`` (or the ad hoc form's field), else ``cost-reports@localhost``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import tempfile
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+from pipeline import names, tracking
+from pipeline.settings import Settings, load_settings, safe_path_part
+
+log = logging.getLogger(__name__)
+
+EMAIL_FILE = "email.eml"
+
+
+def report_dir(settings: Settings, dag_id: str, run_id: str, day: datetime) -> tuple[str, str]:
+    """(uri, path relative to the reports root) of a report: dated and run-scoped."""
+    from rnn.storage import join
+
+    relative = f"{safe_path_part(dag_id)}/{day:%Y-%m-%d}_{safe_path_part(run_id)}"
+    return join(settings.data_root, "reports", *relative.split("/")), relative
+
+
+def latest_report(dag_id: str) -> str | None:
+    """Location of the newest stored report.html of a DAG (for summaries and links)."""
+    from pipeline.ui.reports_app import list_reports, reports_root
+    from rnn.storage import join
+
+    for report in list_reports():
+        if report.path.startswith(f"{safe_path_part(dag_id)}/"):
+            return join(reports_root(), *report.path.split("/"), "report.html")
+    return None
+
+
+# -- gathering ---------------------------------------------------------------------------------------------
+
+
+def training_runs(start: datetime, end: datetime) -> list[Any]:
+    """The period's runs of rnn-textgen as costing.report.document.TrainingRunRow, oldest first."""
+    from mlflow import MlflowClient
+
+    from costing.report.document import TrainingRunRow
+    from pipeline.ui.links import mlflow_ui_url
+
+    tracking.configure()
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(names.TRAINING_EXPERIMENT)
+    if experiment is None:
+        return []
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"attributes.start_time >= {int(start.timestamp() * 1000)} and "
+                      f"attributes.start_time < {int(end.timestamp() * 1000)}",
+        order_by=["attributes.start_time ASC"], max_results=1000)
+    rows = []
+    for run in runs:
+        m, t, p = run.data.metrics, run.data.tags, run.data.params
+        rows.append(TrainingRunRow(
+            run_id=run.info.run_id, run_name=run.info.run_name or run.info.run_id,
+            started_at=datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC), status=run.info.status,
+            cost_usd=m.get(names.COST_TRAIN_USD), on_demand_usd=m.get(names.COST_TRAIN_ON_DEMAND_USD),
+            cost_basis=t.get(names.TAG_COST_BASIS, ""), val_loss=m.get(names.VAL_LOSS),
+            interruptions=int(m.get(names.TRAIN_INTERRUPTIONS, 0)),
+            instance_type=p.get("compute.instance_type", ""), market=p.get("compute.market", ""),
+            region=p.get("compute.region", ""), registered=t.get(names.TAG_REGISTRY_DECISION) == "registered",
+            mlflow_url=f"{mlflow_ui_url()}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}",
+        ))
+    return rows
+
+
+def price_changes(start: datetime, end: datetime, settings: Settings) -> list[dict[str, Any]]:
+    """Diffs of the snapshots fetched in the period against their predecessors."""
+    from costing.pricing.diff import diff_snapshots
+    from costing.pricing.snapshot import list_snapshot_ids, load_snapshot
+    from pipeline.tasks.pricing import local_snapshot_dir
+
+    ids = list_snapshot_ids(settings.pricing_root)
+    diffs = []
+    for previous_id, current_id in itertools.pairwise(ids):
+        current = load_snapshot(local_snapshot_dir(settings, current_id))
+        if start <= current.fetched_at < end:
+            diffs.append(diff_snapshots(load_snapshot(local_snapshot_dir(settings, previous_id)), current).to_dict())
+    return diffs
+
+
+def latest_analysis(kind: str = "recompute") -> tuple[dict[str, Any] | None, str | None]:
+    """(analysis.json, MLflow run id) of the newest finished analysis run of that kind."""
+    from mlflow import MlflowClient
+
+    tracking.configure()
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(names.COST_EXPERIMENT)
+    if experiment is None:
+        return None, None
+    runs = client.search_runs([experiment.experiment_id],
+                              filter_string=f"tags.`{names.TAG_ANALYSIS_KIND}` = '{kind}' and "
+                                            "attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        return None, None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(runs[0].info.run_id, "analysis/analysis.json", tmp)
+        return json.loads(Path(path).read_text()), runs[0].info.run_id
+
+
+def spot_history(instance_type: str, region: str) -> list[Any]:
+    from costing.pricing.catalog import PriceCatalog
+    from costing.report.document import SpotSeries
+    from pipeline.tasks.pricing import newest_snapshot_dir
+
+    catalog = PriceCatalog.load(newest_snapshot_dir())
+    try:
+        points = catalog.spot_history(instance_type, region)
+    except ValueError as exc:
+        log.info("no spot history for the chart: %s", exc)
+        return []
+    by_az: dict[str, list[tuple[datetime, float]]] = {}
+    for point in points:
+        by_az.setdefault(point.availability_zone, []).append((point.timestamp, point.usd_per_hour))
+    return [SpotSeries(instance_type=instance_type, availability_zone=az, points=tuple(sorted(series)))
+            for az, series in sorted(by_az.items())]
+
+
+def links() -> dict[str, str]:
+    from pipeline.ui.links import airflow_ui_url, mlflow_ui_url
+
+    return {"MLflow": mlflow_ui_url(), "Airflow": airflow_ui_url(), "Cost reports": f"{airflow_ui_url()}/cost-reports/"}
+
+
+def weekly_inputs(period_end: datetime, days: int = 7) -> Any:
+    from costing.report.document import ReportInputs
+    from pipeline.tasks.pricing import refresh_status, seed_pricing_root
+
+    settings = load_settings()
+    seed_pricing_root(settings)
+    period_start = period_end - timedelta(days=days)
+    runs = training_runs(period_start, period_end)
+    analysis, _ = latest_analysis("recompute")
+    instance_type = next((r.instance_type for r in reversed(runs) if r.instance_type), "r6i.xlarge")
+    region = next((r.region for r in reversed(runs) if r.region), "us-east-1")
+    return ReportInputs(
+        title=f"Weekly cost report, {period_start:%Y-%m-%d} – {period_end:%Y-%m-%d}", kind="weekly",
+        period_start=period_start, period_end=period_end, generated_at=datetime.now(UTC),
+        training_runs=tuple(runs), price_changes=tuple(price_changes(period_start, period_end, settings)),
+        pricing_status=refresh_status(settings), analysis=analysis,
+        spot_history=tuple(spot_history(instance_type, region)), links=links(),
+    )
+
+
+def adhoc_inputs(analysis: dict[str, Any], request: dict[str, Any]) -> Any:
+    from costing.report.document import ReportInputs
+    from pipeline.tasks.pricing import refresh_status
+
+    rpd = ", ".join(f"{x:,.0f}" for x in request.get("requests_per_day", []))
+    region = request.get("region", "us-east-1")
+    instance_type = (request.get("instance_types") or ["r6i.xlarge"])[0]
+    return ReportInputs(
+        title=f"Ad hoc cost analysis: {rpd} requests/day in {region}", kind="adhoc",
+        period_start=None, period_end=None, generated_at=datetime.now(UTC), training_runs=(),
+        price_changes=(), pricing_status=refresh_status(), analysis=analysis,
+        spot_history=tuple(spot_history(instance_type, region)), request=request, links=links(),
+    )
+
+
+# -- storing and sending -----------------------------------------------------------------------------------
+
+
+def recipients_from(value: Any) -> list[str]:
+    """A Variable or param value -> addresses: JSON list, or comma/space/newline separated."""
+    if value in (None, "", []):
+        return []
+    if isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+    else:
+        text = str(value).strip()
+        try:
+            parsed = json.loads(text)
+            items = [str(v) for v in parsed] if isinstance(parsed, list) else [text]
+        except json.JSONDecodeError:
+            items = text.replace(",", " ").split()
+    addresses = [a.strip() for a in items if a.strip()]
+    bad = [a for a in addresses if "@" not in a]
+    if bad:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"not an email address: {', '.join(bad)}")
+    return addresses
+
+
+def render_and_store(*, inputs: Any, dag_id: str, run_id: str, recipients: list[str], sender: str,
+                     mlflow_run_id: str | None = None) -> dict[str, Any]:
+    """Render, write every file (email.eml included) under the run-scoped report dir, log to MLflow."""
+    import mlflow
+
+    from costing.report.document import build_email, render_report, write_report
+    from rnn import storage
+
+    settings = load_settings()
+    rendered = render_report(inputs)
+    day = inputs.period_end or inputs.generated_at
+    out, relative = report_dir(settings, dag_id, run_id, day)
+    extra = []
+    if recipients:  # the finished message is stored with the report, so sending can fail and retry alone
+        message = build_email(rendered, sender=sender, recipients=recipients)
+        storage.write_bytes_atomic(storage.join(out, EMAIL_FILE), message.as_bytes())
+        extra.append(storage.join(out, EMAIL_FILE))
+    written = write_report(rendered, out, meta={"dag_id": dag_id, "run_id": run_id, "recipients": recipients})
+    if mlflow_run_id is None:
+        mlflow_run_id = tracking.get_or_create_run(names.COST_EXPERIMENT, dag_id, run_id,
+                                                   run_name=f"{dag_id}/{run_id}", settings=settings)
+    with tracking.task_run(mlflow_run_id) as run, tempfile.TemporaryDirectory() as tmp:
+        mlflow.set_tag(names.TAG_ANALYSIS_KIND, f"{inputs.kind}-report")
+        for uri in [*written, *extra]:
+            name = uri.rstrip("/").rsplit("/", 1)[-1]
+            Path(tmp, name).write_bytes(storage.read_bytes(uri))
+        mlflow.log_artifacts(tmp, artifact_path="report")
+        experiment_id = run.info.experiment_id
+    log.info("report stored in %s: %s", out, rendered.summary)
+    return {"report_dir": out, "report_path": relative, "summary": rendered.summary, "subject": rendered.subject,
+            "recipients": recipients, "mlflow_run_id": mlflow_run_id, "experiment_id": experiment_id}
+
+
+def send_stored_email(*, stored: dict[str, Any]) -> dict[str, Any]:
+    """Send the stored email.eml through SMTP (smtp provider) or SES (amazon provider)."""
+    from rnn import storage
+
+    raw = storage.read_bytes(storage.join(stored["report_dir"], EMAIL_FILE))
+    message = message_from_bytes(raw, policy=policy.default)
+    recipients = stored["recipients"]
+    backend = os.environ.get("RNN_PIPELINE_EMAIL_BACKEND", "smtp").lower()
+    if backend == "ses":
+        from airflow.providers.amazon.aws.hooks.ses import SesHook
+
+        hook = SesHook(aws_conn_id=os.environ.get("RNN_PIPELINE_AWS_CONN_ID", "aws_default"))
+        # Recipients come from the message's own To header (SES reads it when Destinations is omitted).
+        response = hook.conn.send_raw_email(Source=str(message["From"]), RawMessage={"Data": raw})
+        sent_id = response.get("MessageId", "")
+    elif backend == "smtp":
+        from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        with SmtpHook(smtp_conn_id=os.environ.get("RNN_PIPELINE_SMTP_CONN_ID", "smtp_default")) as hook:
+            # The hook owns host, port, TLS and login; the message (inline images, CSV) is ours.
+            hook._smtp_client.send_message(message, to_addrs=recipients)
+        sent_id = str(message["Message-ID"] or "")
+    else:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"RNN_PIPELINE_EMAIL_BACKEND={backend!r}: use 'smtp' or 'ses'")
+    log.info("sent %r to %s via %s", stored["subject"], ", ".join(recipients), backend)
+    return {**stored, "sent_via": backend, "message_id": sent_id}

@@ -1,0 +1,169 @@
+"""Task bodies of ``pricing_refresh`` and where the pipeline finds its prices.
+
+Snapshots live under ``settings.pricing_root`` (a folder by default, ``s3://...`` in production).
+The first use seeds it with the newest snapshot shipped in ``include/pricing/snapshots`` so there
+is always a last good snapshot to fall back to. A refresh that cannot fetch (no AWS connection,
+no credentials, an API error) or whose prices fail validation writes nothing, records the staleness
+in ``<pricing_root>/.refresh-status.json`` and ends the task *skipped* with the reason, so the run
+is visibly not a plain success.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.settings import SHIPPED_PRICING_ROOT, Settings, load_settings, run_dir
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = ".refresh-status.json"
+PRICING_API_REGION = "us-east-1"
+
+
+def _storage_join(root: str, name: str) -> str:
+    from rnn.storage import join
+
+    return join(root, name)
+
+
+def seed_pricing_root(settings: Settings | None = None) -> None:
+    """Copy the newest shipped snapshot into an empty pricing root (snapshots are immutable: never overwrite)."""
+    from costing.pricing.snapshot import is_remote, latest_snapshot_dir, list_snapshot_ids, publish_snapshot
+
+    settings = settings or load_settings()
+    if list_snapshot_ids(settings.pricing_root):
+        return
+    shipped = latest_snapshot_dir(SHIPPED_PRICING_ROOT)
+    if is_remote(settings.pricing_root):
+        publish_snapshot(shipped, settings.pricing_root)
+    else:
+        target = Path(settings.pricing_root, shipped.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{shipped.name}.", dir=target.parent))
+        shutil.copytree(shipped, staging, dirs_exist_ok=True)
+        staging.rename(target)
+    log.info("seeded %s with the shipped snapshot %s", settings.pricing_root, shipped.name)
+
+
+def local_snapshot_dir(settings: Settings, snapshot_id: str) -> Path:
+    """The folder of snapshot ``snapshot_id`` under the pricing root (downloaded once when it is remote)."""
+    from costing.pricing.snapshot import download_snapshot, is_remote
+
+    if is_remote(settings.pricing_root):
+        return download_snapshot(settings.pricing_root, snapshot_id, settings.home / "cache" / "pricing")
+    return Path(settings.pricing_root, snapshot_id)
+
+
+def newest_snapshot_dir(settings: Settings | None = None) -> Path:
+    """A local folder holding the newest snapshot of the pricing root (seeded first if empty)."""
+    from costing.pricing.snapshot import list_snapshot_ids
+
+    settings = settings or load_settings()
+    seed_pricing_root(settings)
+    return local_snapshot_dir(settings, list_snapshot_ids(settings.pricing_root)[-1])
+
+
+def refresh_status(settings: Settings | None = None) -> dict[str, Any] | None:
+    """What the last refresh said (fresh/stale, kept snapshot, age, reason), or None before the first."""
+    from rnn import storage
+
+    settings = settings or load_settings()
+    uri = _storage_join(settings.pricing_root, STATUS_FILE)
+    if not storage.exists(uri):
+        return None
+    return json.loads(storage.read_bytes(uri))
+
+
+def aws_clients(aws_conn_id: str, regions: list[str]) -> tuple[Any, dict[str, Any]]:
+    """Price List client (us-east-1) and one EC2 client per region, from the Airflow AWS connection."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    pricing = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="pricing", region_name=PRICING_API_REGION).get_conn()
+    ec2 = {region: AwsBaseHook(aws_conn_id=aws_conn_id, client_type="ec2", region_name=region).get_conn()
+           for region in regions}
+    return pricing, ec2
+
+
+def _connection_missing(aws_conn_id: str) -> str | None:
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        BaseHook.get_connection(aws_conn_id)
+    except AirflowNotFoundException:
+        return (f"no Airflow connection {aws_conn_id!r} is configured (the embedded default runs offline; "
+                "add an AWS connection to fetch fresh prices)")
+    return None
+
+
+def fetch_validate_write(*, dag_id: str, run_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Fetch Price List documents and spot history, validate them (GX) and write a new immutable snapshot.
+
+    All three happen inside ``costing.pricing.fetch.refresh_snapshot`` so a failure at any step writes nothing.
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from costing.pricing.fetch import refresh_snapshot
+    from costing.pricing.snapshot import load_snapshot, snapshot_age_days
+    from rnn import storage
+
+    settings = load_settings()
+    seed_pricing_root(settings)
+    regions = list(params["regions"])
+    now = datetime.now(UTC)
+    missing = _connection_missing(params["aws_conn_id"])
+    if missing:
+        kept = load_snapshot(newest_snapshot_dir(settings))
+        result = {"status": "stale", "snapshot_id": kept.snapshot_id, "reason": missing,
+                  "age_days": round(snapshot_age_days(kept, now), 3),
+                  "checked_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "failures": [], "diff": None}
+        result["message"] = f"stale: kept {kept.snapshot_id}, age {result['age_days']:.1f} days, because {missing}"
+    else:
+        pricing, ec2 = aws_clients(params["aws_conn_id"], regions)
+        refreshed = refresh_snapshot(
+            pricing_client=pricing, ec2_clients=ec2, root=settings.pricing_root, regions=regions,
+            instance_types=list(params["instance_types"]), now=now,
+            spot_window_days=int(params["spot_window_days"]), max_change=params["max_change_pct"] / 100,
+            snapshot_id=now.strftime("%Y-%m-%dT%H%MZ"),
+            cache_dir=settings.home / "cache" / "pricing",
+        )
+        result = refreshed.to_dict()
+    storage.write_text_atomic(_storage_join(settings.pricing_root, STATUS_FILE), json.dumps(
+        {key: result.get(key) for key in ("status", "snapshot_id", "message", "reason", "age_days", "checked_at")},
+        indent=2))
+    out = run_dir(settings, dag_id, run_id)
+    storage.write_text_atomic(storage.join(out, "refresh.json"), json.dumps(result, indent=2, default=str))
+    log.info("%s", result["message"])
+    if result["status"] != "fresh":
+        for failure in result.get("failures") or []:
+            log.warning("refresh problem: %s", failure)
+        raise AirflowSkipException(result["message"])
+    return {"snapshot_id": result["snapshot_id"], "snapshot_uri": result["snapshot_uri"],
+            "previous_snapshot_id": result.get("previous_snapshot_id"), "message": result["message"],
+            "run_dir": out}
+
+
+def diff_against_previous(*, refreshed: dict[str, Any]) -> dict[str, Any]:
+    """What changed between the previous snapshot and the new one, by how much (JSON, CSV and text)."""
+    from costing.pricing.diff import diff_snapshots
+    from costing.pricing.snapshot import load_snapshot
+    from rnn import storage
+
+    settings = load_settings()
+    current = load_snapshot(local_snapshot_dir(settings, refreshed["snapshot_id"]))
+    previous_id = refreshed.get("previous_snapshot_id")
+    previous = load_snapshot(local_snapshot_dir(settings, previous_id)) if previous_id else None
+    diff = diff_snapshots(previous, current)
+    out = refreshed["run_dir"]
+    storage.write_text_atomic(storage.join(out, "diff.json"), json.dumps(diff.to_dict(), indent=2, default=str))
+    storage.write_text_atomic(storage.join(out, "diff.csv"), diff.to_dataframe().to_csv(index=False))
+    text = diff.render_text()
+    storage.write_text_atomic(storage.join(out, "diff.txt"), text)
+    log.info("price changes:\n%s", text)
+    return {**refreshed, "diff_counts": diff.counts(), "diff_uri": storage.join(out, "diff.json")}

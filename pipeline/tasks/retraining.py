@@ -1,0 +1,378 @@
+"""Task bodies of ``rnn_retraining``: validate -> train -> benchmark -> log -> cost -> register.
+
+Training runs on the worker (``compute=local``, :func:`train`) or on spot EC2 (``compute=ec2_spot``:
+:mod:`pipeline.spot`, whose operator returns the same ``train`` result dict plus a ``spot`` entry).
+
+Each function takes plain values and returns a JSON-serialisable dict (the XCom). Problems the
+user must fix (bad corpus, bad config, corrupt checkpoint) raise ``AirflowFailException`` so the
+task fails at once with the message instead of retrying; transient problems raise normally and
+Airflow retries. Every function that touches the run's MLflow run does so through
+``tracking.task_run`` so the run ends FINISHED or FAILED, never RUNNING.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline import names, tracking
+from pipeline.settings import REPO_ROOT, load_settings, run_dir
+
+log = logging.getLogger(__name__)
+
+COMPUTE_BACKENDS = ("local", "ec2_spot")
+MARKETS = ("spot", "on-demand")
+# DAG params that map one-to-one onto rnn.config.TrainConfig fields
+CONFIG_PARAMS = ("epochs", "hidden_size", "num_layers", "embedding_dim", "seq_len", "batch_size",
+                 "max_steps_per_epoch", "learning_rate", "seed", "checkpoint_every_steps")
+
+
+def _fail(message: str) -> Exception:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(message)
+
+
+@dataclass(frozen=True)
+class ComputeChoice:
+    backend: str
+    instance_type: str
+    region: str
+    market: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"backend": self.backend, "instance_type": self.instance_type, "region": self.region,
+                "market": self.market}
+
+
+def resolve_inputs(params: dict[str, Any], corpus_variable: str | None) -> tuple[dict[str, Any], ComputeChoice]:
+    """TrainConfig values and compute choice from DAG params (+ the corpus Variable), validated."""
+    from rnn.config import ConfigError, TrainConfig
+    from rnn.corpus import DEFAULT_CORPUS_URI
+
+    corpus_uri = (params.get("corpus_uri") or corpus_variable or DEFAULT_CORPUS_URI).strip()
+    values: dict[str, Any] = {"corpus_uri": corpus_uri}
+    values.update({key: params[key] for key in CONFIG_PARAMS if params.get(key) is not None})
+    try:
+        config = TrainConfig.from_dict(values)
+    except (ConfigError, TypeError) as exc:
+        raise _fail(f"invalid training config: {exc}") from exc
+    compute = ComputeChoice(
+        backend=params.get("compute", "local"),
+        instance_type=params.get("instance_type", "r6i.xlarge"),
+        region=params.get("region", "us-east-1"),
+        market=params.get("market", "spot"),
+    )
+    if compute.backend not in COMPUTE_BACKENDS:
+        raise _fail(f"compute backend {compute.backend!r} is not available; choose one of {COMPUTE_BACKENDS}")
+    if compute.market not in MARKETS:
+        raise _fail(f"market {compute.market!r} is not one of {MARKETS}")
+    return config.to_dict(), compute
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def validate_dataset(*, dag_id: str, run_id: str, params: dict[str, Any], corpus_variable: str | None) -> dict[str, Any]:
+    """GX-validate the corpus; the result becomes an artifact of the run's MLflow run either way."""
+    import mlflow
+
+    from rnn import storage
+    from rnn.corpus import CorpusError, corpus_stats, read_corpus_bytes
+    from rnn.corpus_validation import validate_corpus, write_validation_report
+
+    config, compute = resolve_inputs(params, corpus_variable)
+    settings = load_settings()
+    out = run_dir(settings, dag_id, run_id)
+    mlflow_run_id = tracking.get_or_create_run(names.TRAINING_EXPERIMENT, dag_id, run_id,
+                                               run_name=f"{dag_id}/{run_id}", settings=settings)
+    with tracking.task_run(mlflow_run_id):
+        mlflow.set_tags({names.TAG_COMPUTE_BACKEND: compute.backend, "run_dir": out})
+        mlflow.log_params({**tracking.flatten("config", config), **tracking.flatten("compute", compute.to_dict()),
+                           "git_sha": git_sha()})
+        try:
+            data = read_corpus_bytes(config["corpus_uri"])
+        except CorpusError as exc:
+            mlflow.set_tag(names.TAG_VALIDATION, "failed")
+            raise _fail(str(exc)) from exc
+        min_chars = params.get("min_corpus_chars") or None
+        validation = validate_corpus(data, min_chars=min_chars)
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in write_validation_report(validation, Path(tmp)):
+                storage.write_bytes_atomic(storage.join(out, "validation", path.name), path.read_bytes())
+            mlflow.log_artifacts(tmp, artifact_path="validation")
+        mlflow.set_tag(names.TAG_VALIDATION, "passed" if validation.success else "failed")
+        log.info("dataset validation:\n%s", validation.summary())
+        if not validation.success:
+            raise _fail(f"dataset {config['corpus_uri']!r} failed validation; nothing was trained.\n"
+                        f"{validation.summary()}")
+        text = data.decode("utf-8")
+        stats = corpus_stats(config["corpus_uri"], data, text)
+        mlflow.log_param("dataset.sha256", stats.sha256)
+    storage.write_text_atomic(storage.join(out, "config.json"), json.dumps(config, indent=2))
+    return {"mlflow_run_id": mlflow_run_id, "run_dir": out, "config": config, "compute": compute.to_dict(),
+            "dataset_sha256": stats.sha256, "dataset_chars": stats.chars,
+            "experiment_id": tracking.experiment_id(names.TRAINING_EXPERIMENT, settings)}
+
+
+def _run_rnn(args: list[str], *, what: str) -> None:
+    """Run ``python -m rnn ...``, streaming its lines into the task log; the child dies with the task."""
+    command = [sys.executable, "-m", "rnn", *args]
+    log.info("running %s", " ".join(command))
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    last_lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            log.info("%s", line)
+            last_lines = [*last_lines[-19:], line]
+        code = proc.wait()
+    finally:
+        if proc.poll() is None:  # the task is being killed: don't leave training running
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    errors = [line for line in last_lines if line.startswith("error:")]
+    if code == 2:
+        raise _fail(f"{what} refused its input: {errors[-1] if errors else last_lines[-1:]}")
+    if code != 0:
+        raise RuntimeError(f"{what} failed with exit code {code}; last output:\n" + "\n".join(last_lines))
+
+
+def train(*, validated: dict[str, Any]) -> dict[str, Any]:
+    """Train in a subprocess (``python -m rnn train --resume``): a retried task continues from the checkpoint."""
+    from rnn import storage
+
+    train_dir = storage.join(validated["run_dir"], "train")
+    with tracking.task_run(validated["mlflow_run_id"], system_metrics=True), \
+            tempfile.NamedTemporaryFile("w", suffix=".json") as config_file:
+        json.dump(validated["config"], config_file)
+        config_file.flush()
+        _run_rnn(["train", "--out-dir", train_dir, "--config", config_file.name, "--resume", "--no-progress",
+                  "--run-id", validated["mlflow_run_id"]], what="training")
+    metrics = _read_metrics(storage.join(train_dir, "metrics.json"))
+    if metrics["dataset"]["sha256"] != validated["dataset_sha256"]:
+        raise _fail(f"corpus changed between validation and training (sha256 {validated['dataset_sha256'][:12]}… "
+                    f"then {metrics['dataset']['sha256'][:12]}…); re-run the DAG")
+    return {**validated, "train_dir": train_dir, "metrics_uri": storage.join(train_dir, "metrics.json"),
+            "model_uri": storage.join(train_dir, "model.pt")}
+
+
+def benchmark(*, trained: dict[str, Any]) -> dict[str, Any]:
+    with tracking.task_run(trained["mlflow_run_id"]):
+        _run_rnn(["bench", "--model", trained["model_uri"], "--metrics", trained["metrics_uri"]],
+                 what="inference benchmark")
+    return trained
+
+
+def _read_metrics(uri: str) -> dict[str, Any]:
+    from rnn.metrics import read_metrics
+
+    return read_metrics(uri)
+
+
+def training_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The instrumentation of metrics.json as flat MLflow metrics (names from pipeline.names)."""
+    training, model, dataset = metrics["training"], metrics["model"], metrics["dataset"]
+    values = {
+        names.TRAIN_TOKENS_PER_S: training["tokens_per_s"],
+        names.TRAIN_WALL_SECONDS: training["total_wall_seconds"],
+        names.TRAIN_STEP_SECONDS: training["train_seconds"],
+        names.TRAIN_PEAK_RSS_BYTES: training["peak_rss_bytes"],
+        names.TRAIN_FINAL_LOSS: training["final_train_loss"],
+        names.VAL_LOSS: training["final_val_loss"],
+        names.VAL_PERPLEXITY: training["final_val_perplexity"],
+        names.MODEL_PARAMETERS: model["parameters"],
+        names.MODEL_FILE_BYTES: model["file_size_bytes"],
+        names.DATASET_BYTES: dataset["size_bytes"],
+        names.DATASET_CHARS: dataset["chars"],
+        names.DATASET_VOCAB: dataset["vocab_size"],
+    }
+    inference = metrics.get("inference")
+    if inference:
+        values[names.INFER_LATENCY_P50_MS] = inference["latency_ms"]["p50"]
+        values[names.INFER_LATENCY_P95_MS] = inference["latency_ms"]["p95"]
+        values[names.INFER_LATENCY_P99_MS] = inference["latency_ms"]["p99"]
+        for row in inference["throughput"]:
+            values[names.infer_tokens_per_s(row["batch_size"])] = row["tokens_per_s"]
+    return {key: float(value) for key, value in values.items() if value is not None}
+
+
+def log_to_mlflow(*, benchmarked: dict[str, Any]) -> dict[str, Any]:
+    """Per-epoch and instrumentation metrics, metrics.json and the model (with its vocabulary)."""
+    import mlflow
+    import mlflow.pytorch
+
+    from rnn.generate import load_model
+
+    metrics = _read_metrics(benchmarked["metrics_uri"])
+    with tracking.task_run(benchmarked["mlflow_run_id"]) as run:
+        for epoch in metrics["training"]["epochs"]:
+            mlflow.log_metrics({
+                names.EPOCH_TRAIN_LOSS: epoch["train_loss"], names.EPOCH_VAL_LOSS: epoch["val_loss"],
+                names.EPOCH_VAL_PERPLEXITY: epoch["val_perplexity"], names.EPOCH_WALL_SECONDS: epoch["wall_seconds"],
+                names.EPOCH_TOKENS_PER_S: epoch["tokens_per_s"],
+            }, step=epoch["epoch"])
+        mlflow.log_metrics(training_metrics(metrics))
+        mlflow.log_dict(metrics, "metrics.json")
+        model_id = run.data.tags.get(names.TAG_LOGGED_MODEL_ID)
+        if not model_id:  # a retried task must not log the model twice
+            loaded = load_model(benchmarked["model_uri"])
+            with tempfile.TemporaryDirectory() as tmp:
+                vocab_path = Path(tmp, "vocab.json")
+                vocab_path.write_text(json.dumps(loaded.vocab.chars))
+                info = mlflow.pytorch.log_model(
+                    loaded.model, name="model", extra_files=[str(vocab_path)],
+                    code_paths=[str(REPO_ROOT / "rnn")], pip_requirements=["torch==2.13.0"],
+                    serialization_format="pickle",
+                    metadata={"vocab_size": len(loaded.vocab), "val_loss": metrics["training"]["final_val_loss"]},
+                )
+            model_id = info.model_id
+            mlflow.set_tag(names.TAG_LOGGED_MODEL_ID, model_id)
+    return {**benchmarked, "logged_model_id": model_id, "val_loss": metrics["training"]["final_val_loss"]}
+
+
+def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
+    """Price the run (local: as if on the configured instance) and record it in metrics.json and MLflow.
+
+    ``ec2_spot`` runs are billed from their instance attempts instead (:mod:`pipeline.spot.billing`).
+    """
+    if logged.get("spot"):
+        from pipeline.spot.billing import record_billed_cost
+
+        result = record_billed_cost(logged=logged)
+        log.info("cost: %s", result["cost"]["basis"])
+        return result
+
+
+    from costing.pricing.catalog import PriceCatalog
+    from costing.model.run_cost import estimate_training_cost
+    from pipeline.tasks.pricing import newest_snapshot_dir
+
+    settings = load_settings()
+    compute = logged["compute"]
+    metrics = _read_metrics(logged["metrics_uri"])
+    with tracking.task_run(logged["mlflow_run_id"]):
+        catalog = PriceCatalog.load(newest_snapshot_dir(settings))
+        try:
+            training_cost = estimate_training_cost(
+                duration_seconds=metrics["training"]["total_wall_seconds"],
+                epochs=len(metrics["training"]["epochs"]),
+                instance_type=compute["instance_type"], region=compute["region"], market=compute["market"],
+                catalog=catalog,
+            )
+        except ValueError as exc:
+            raise _fail(f"cannot price this run: {exc}") from exc
+        cost_dict = training_cost.to_dict()
+        record_cost(cost_dict, interruptions=0, metrics=metrics, metrics_uri=logged["metrics_uri"],
+                    compute={**compute, "attempts": []})
+    log.info("cost: %s", training_cost.basis)
+    return {**logged, "cost": cost_dict}
+
+
+def record_cost(cost_dict: dict[str, Any], *, interruptions: int, metrics: dict[str, Any], metrics_uri: str,
+                compute: dict[str, Any]) -> None:
+    """The run's cost on its (open) MLflow run and in metrics.json ``compute.cost``: one place for both backends."""
+    import mlflow
+
+    from rnn.metrics import write_metrics
+
+    mlflow.log_metrics({
+        names.COST_TRAIN_USD: cost_dict["usd"],
+        names.COST_TRAIN_ON_DEMAND_USD: cost_dict["on_demand_usd"],
+        names.COST_SPOT_SAVINGS_PCT: cost_dict["spot_savings_pct"],
+        names.COST_PER_EPOCH_USD: cost_dict["per_epoch_usd"],
+        names.COST_USD_PER_HOUR: cost_dict["usd_per_hour"],
+        names.COST_BILLED_SECONDS: cost_dict["billed_seconds"],
+        names.TRAIN_INTERRUPTIONS: float(interruptions),
+    })
+    mlflow.set_tags({
+        names.TAG_COST_BASIS: "estimate" if cost_dict["is_estimate"] else "billed-estimate",
+        names.TAG_COST_DESCRIPTION: cost_dict["basis"][:5000],
+        names.TAG_SNAPSHOT_ID: cost_dict["snapshot_id"],
+    })
+    mlflow.log_dict(cost_dict, "cost.json")
+    metrics["compute"] = {**compute, "cost": cost_dict}
+    write_metrics(metrics_uri, metrics)
+    mlflow.log_dict(metrics, "metrics.json")
+
+
+def register(*, costed: dict[str, Any]) -> dict[str, Any]:
+    """Register a new version of rnn-textgen only if its validation loss beats the best one."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    with tracking.task_run(costed["mlflow_run_id"]):
+        client = MlflowClient()
+        val_loss = float(costed["val_loss"])
+        versions = _registered_versions(client)
+        mine = [v for v in versions if v.run_id == costed["mlflow_run_id"]]
+        if mine:  # retried task: this run is already registered
+            decision = {"registered": True, "version": int(mine[0].version),
+                        "reason": f"already registered as version {mine[0].version}"}
+        else:
+            best = _best_version(versions)
+            if best is not None and val_loss >= best[1]:
+                decision = {"registered": False, "version": None,
+                            "reason": f"val_loss {val_loss:.4f} does not beat version {best[0].version} "
+                                      f"(val_loss {best[1]:.4f})"}
+            else:
+                reason = ("first version of the model" if best is None else
+                          f"val_loss {val_loss:.4f} beats version {best[0].version} (val_loss {best[1]:.4f})")
+                version = mlflow.register_model(f"models:/{costed['logged_model_id']}", names.REGISTERED_MODEL,
+                                                tags={names.VERSION_TAG_VAL_LOSS: f"{val_loss:.6f}"})
+                client.set_model_version_tag(names.REGISTERED_MODEL, version.version, "airflow.run_id",
+                                             _run_tag(client, costed["mlflow_run_id"]))
+                decision = {"registered": True, "version": int(version.version), "reason": reason}
+        mlflow.set_tags({
+            names.TAG_REGISTRY_DECISION: "registered" if decision["registered"] else "not-registered",
+            names.TAG_REGISTRY_REASON: decision["reason"],
+            names.TAG_REGISTRY_VERSION: str(decision["version"] or ""),
+        })
+    log.info("model registry: %s", decision["reason"])
+    return {**costed, "registry": decision}
+
+
+def _registered_versions(client: Any) -> list[Any]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return list(client.search_model_versions(f"name='{names.REGISTERED_MODEL}'"))
+    except MlflowException:
+        return []
+
+
+def _best_version(versions: list[Any]) -> tuple[Any, float] | None:
+    scored = [(v, float(v.tags[names.VERSION_TAG_VAL_LOSS])) for v in versions
+              if names.VERSION_TAG_VAL_LOSS in (v.tags or {})]
+    return min(scored, key=lambda pair: pair[1]) if scored else None
+
+
+def _run_tag(client: Any, mlflow_run_id: str) -> str:
+    return client.get_run(mlflow_run_id).data.tags.get(names.TAG_RUN_ID, "")
+
+
+def on_task_failure(context: dict[str, Any]) -> None:
+    """Failure callback: close the DAG run's MLflow run as FAILED if a dying task left it RUNNING."""
+    try:
+        dag_run = context["dag_run"]
+        settings = tracking.configure()
+        run = tracking.find_run_id(names.TRAINING_EXPERIMENT, dag_run.dag_id, dag_run.run_id, settings)
+        if run:
+            tracking.mark_failed(run)
+    except Exception:  # a callback must never mask the task's own error
+        log.exception("could not mark the MLflow run FAILED")
