@@ -42,58 +42,120 @@ def _instance_types(text: str) -> list[str]:
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("prices")
     group.add_argument("--region", default=DEFAULT_REGION, help="AWS region (default %(default)s)")
-    group.add_argument("--snapshot", type=Path, help="pricing snapshot folder (default: the newest shipped one)")
-    group.add_argument("--instance-types", type=_instance_types, metavar="T1,T2",
-                       help="only these EC2 instance types (comma-separated; default: all in the snapshot)")
-    parser.add_argument("--json", action="store_true", help="print the versioned JSON document instead of tables")
+    group.add_argument(
+        "--snapshot", type=Path, help="pricing snapshot folder (default: the newest shipped one)"
+    )
+    group.add_argument(
+        "--instance-types",
+        type=_instance_types,
+        metavar="T1,T2",
+        help="only these EC2 instance types (comma-separated; default: all in the snapshot)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the versioned JSON document instead of tables"
+    )
 
 
 def _model(parser: argparse.ArgumentParser, *, scenarios: bool = True) -> None:
     defaults = ServingAssumptions()
     group = parser.add_argument_group("model and traffic")
-    group.add_argument("--metrics", type=Path, help="metrics.json of a benchmarked run (default: newest under "
-                       ".local/data, else include/reference_metrics.json)")
+    group.add_argument(
+        "--metrics",
+        type=Path,
+        help="metrics.json of a benchmarked run (default: newest under "
+        ".local/data, else include/reference_metrics.json)",
+    )
     if scenarios:
-        group.add_argument("--requests-per-day", type=_positive_float, nargs="+", metavar="N",
-                           default=list(DEFAULT_SCENARIOS_REQUESTS_PER_DAY),
-                           help="scenarios (default: 100 10000 1000000)")
-    group.add_argument("--tokens-per-request", type=int, help=f"characters per completion (default "
-                       f"{defaults.tokens_per_request})")
-    group.add_argument("--peak-factor", type=_positive_float, help=f"peak / mean request rate (default "
-                       f"{defaults.peak_factor:g})")
-    group.add_argument("--target-utilisation", type=_positive_float, help=f"fraction of capacity used at peak "
-                       f"(default {defaults.target_utilisation:g})")
-    group.add_argument("--latency-slo-ms", type=_positive_float, help=f"p95 latency SLO (default "
-                       f"{defaults.latency_slo_ms:g})")
-    group.add_argument("--min-instances", type=int, help=f"per always-on option (default {defaults.min_instances})")
-    group.add_argument("--no-nat", action="store_true", help="no NAT gateway (public subnets / VPC endpoints)")
+        group.add_argument(
+            "--requests-per-day",
+            type=_positive_float,
+            nargs="+",
+            metavar="N",
+            default=list(DEFAULT_SCENARIOS_REQUESTS_PER_DAY),
+            help="scenarios (default: 100 10000 1000000)",
+        )
+    group.add_argument(
+        "--tokens-per-request",
+        type=int,
+        help=f"characters per completion (default {defaults.tokens_per_request})",
+    )
+    group.add_argument(
+        "--peak-factor",
+        type=_positive_float,
+        help=f"peak / mean request rate (default {defaults.peak_factor:g})",
+    )
+    group.add_argument(
+        "--target-utilisation",
+        type=_positive_float,
+        help=f"fraction of capacity used at peak (default {defaults.target_utilisation:g})",
+    )
+    group.add_argument(
+        "--latency-slo-ms",
+        type=_positive_float,
+        help=f"p95 latency SLO (default {defaults.latency_slo_ms:g})",
+    )
+    group.add_argument(
+        "--min-instances", type=int, help=f"per always-on option (default {defaults.min_instances})"
+    )
+    group.add_argument(
+        "--no-nat", action="store_true", help="no NAT gateway (public subnets / VPC endpoints)"
+    )
 
 
 def _ownership(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("retraining")
-    group.add_argument("--horizon-months", type=_positive_float, default=DEFAULT_HORIZON_MONTHS,
-                       help="TCO horizon (default %(default)g)")
-    group.add_argument("--retrain-cadence", default=DEFAULT_RETRAIN_CADENCE,
-                       help="weekly | daily | monthly | Nd (every N days); default %(default)s")
-    group.add_argument("--training-instance-type", help="instance type training is priced on (default: the one "
-                       "recorded in metrics.json, else r6i.xlarge)")
-    group.add_argument("--training-market", choices=MARKETS, help="spot or on-demand (default: recorded, else spot)")
-    group.add_argument("--training-seconds", type=_positive_float,
-                       help="wall seconds of one training run (default: measured in metrics.json)")
+    group.add_argument(
+        "--horizon-months",
+        type=_positive_float,
+        default=DEFAULT_HORIZON_MONTHS,
+        help="TCO horizon (default %(default)g)",
+    )
+    group.add_argument(
+        "--retrain-cadence",
+        default=DEFAULT_RETRAIN_CADENCE,
+        help="weekly | daily | monthly | Nd (every N days); default %(default)s",
+    )
+    group.add_argument(
+        "--training-instance-type",
+        help="instance type training is priced on (default: the one "
+        "recorded in metrics.json, else r6i.xlarge)",
+    )
+    group.add_argument(
+        "--training-market", choices=MARKETS, help="spot or on-demand (default: recorded, else spot)"
+    )
+    group.add_argument(
+        "--training-seconds",
+        type=_positive_float,
+        help="wall seconds of one training run (default: measured in metrics.json)",
+    )
 
 
 def _sensitivity(parser: argparse.ArgumentParser) -> None:
     from costing.model.sensitivity import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TORNADO_PCT
 
     group = parser.add_argument_group("sensitivity")
-    group.add_argument("--pct", type=_positive_float, default=DEFAULT_TORNADO_PCT,
-                       help="tornado: each factor x(1 - pct/100) and x(1 + pct/100) (default %(default)g)")
-    group.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="Monte Carlo samples (default %(default)s)")
-    group.add_argument("--seed", type=int, default=DEFAULT_SEED, help="Monte Carlo seed (default %(default)s)")
-    group.add_argument("--option", help="tornado for this option key, e.g. 'lambda' or 'ec2-spot:c7g.large' "
-                       "(default: the cheapest drop-in alternative of each scenario)")
-    group.add_argument("--every-variant", action="store_true",
-                       help="Monte Carlo over every instance type x market, not the best of each alternative")
+    group.add_argument(
+        "--pct",
+        type=_positive_float,
+        default=DEFAULT_TORNADO_PCT,
+        help="tornado: each factor x(1 - pct/100) and x(1 + pct/100) (default %(default)g)",
+    )
+    group.add_argument(
+        "--samples", type=int, default=DEFAULT_SAMPLES, help="Monte Carlo samples (default %(default)s)"
+    )
+    group.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="Monte Carlo seed (default %(default)s)"
+    )
+    group.add_argument(
+        "--option",
+        help="tornado for this option key, e.g. 'lambda' or 'ec2-spot:c7g.large' "
+        "(default: the cheapest drop-in alternative of each scenario)",
+    )
+    group.add_argument(
+        "--every-variant",
+        action="store_true",
+        help="Monte Carlo over every instance type x market, not the best of each alternative",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,38 +165,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("prices", help="the price sheet for a region", description="Every rate the cost model uses "
-                       "for one region, from one pricing snapshot.")
+    p = sub.add_parser(
+        "prices",
+        help="the price sheet for a region",
+        description="Every rate the cost model uses for one region, from one pricing snapshot.",
+    )
     _common(p)
     p.set_defaults(func=cmd_prices)
 
-    p = sub.add_parser("scenarios", help="monthly serving cost of every alternative at each request volume",
-                       description="Monthly serving cost of every alternative at 100 / 10,000 / 1,000,000 "
-                       "requests/day (or --requests-per-day), cheapest marked.")
+    p = sub.add_parser(
+        "scenarios",
+        help="monthly serving cost of every alternative at each request volume",
+        description="Monthly serving cost of every alternative at 100 / 10,000 / 1,000,000 "
+        "requests/day (or --requests-per-day), cheapest marked.",
+    )
     _common(p)
     _model(p)
-    p.add_argument("--all", action="store_true", help="one row per instance type x market, not the best of each")
+    p.add_argument(
+        "--all", action="store_true", help="one row per instance type x market, not the best of each"
+    )
     p.set_defaults(func=cmd_scenarios)
 
-    p = sub.add_parser("tco", help="total cost of ownership over a horizon, with break-evens",
-                       description="Training x retraining cadence + serving + storage over a horizon; "
-                       "break-even request volumes and reserved-vs-on-demand utilisation.")
+    p = sub.add_parser(
+        "tco",
+        help="total cost of ownership over a horizon, with break-evens",
+        description="Training x retraining cadence + serving + storage over a horizon; "
+        "break-even request volumes and reserved-vs-on-demand utilisation.",
+    )
     _common(p)
     _model(p)
     _ownership(p)
     p.set_defaults(func=cmd_tco)
 
-    p = sub.add_parser("sensitivity", help="tornado and Monte Carlo of the monthly cost",
-                       description="One-at-a-time +-pct %% tornado and a seeded Monte Carlo (P10/P50/P90) of the "
-                       "monthly cost of ownership.")
+    p = sub.add_parser(
+        "sensitivity",
+        help="tornado and Monte Carlo of the monthly cost",
+        description="One-at-a-time +-pct %% tornado and a seeded Monte Carlo (P10/P50/P90) of the "
+        "monthly cost of ownership.",
+    )
     _common(p)
     _model(p)
     _ownership(p)
     _sensitivity(p)
     p.set_defaults(func=cmd_sensitivity)
 
-    p = sub.add_parser("analyze", help="scenarios + TCO + sensitivity together",
-                       description="Everything: scenarios, TCO with break-evens, sensitivity.")
+    p = sub.add_parser(
+        "analyze",
+        help="scenarios + TCO + sensitivity together",
+        description="Everything: scenarios, TCO with break-evens, sensitivity.",
+    )
     _common(p)
     _model(p)
     _ownership(p)
@@ -146,13 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- loading -------------------------------------------------------------------------------------------------
 
+
 def load_sheet(args: argparse.Namespace, *, only_listed_types: bool = False):
     """The sheet for ``--region``. The model commands keep every instance type (training may run on one
     that is not a serving candidate) and pass ``--instance-types`` to the model instead."""
     from costing.pricing.sheet_builder import build_price_sheet
 
-    return build_price_sheet(args.snapshot, args.region,
-                             instance_types=args.instance_types if only_listed_types else None)
+    return build_price_sheet(
+        args.snapshot, args.region, instance_types=args.instance_types if only_listed_types else None
+    )
 
 
 def load_profile_for(args: argparse.Namespace):
@@ -165,17 +246,26 @@ def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
     from costing.model.alternatives import with_assumptions
 
     return with_assumptions(
-        None, tokens_per_request=args.tokens_per_request, peak_factor=args.peak_factor,
-        target_utilisation=args.target_utilisation, latency_slo_ms=args.latency_slo_ms,
-        min_instances=args.min_instances, use_nat_gateway=False if args.no_nat else None,
+        None,
+        tokens_per_request=args.tokens_per_request,
+        peak_factor=args.peak_factor,
+        target_utilisation=args.target_utilisation,
+        latency_slo_ms=args.latency_slo_ms,
+        min_instances=args.min_instances,
+        use_nat_gateway=False if args.no_nat else None,
     )
 
 
 def training_plan(args: argparse.Namespace, profile, sheet):
     from costing.model.training_plan import plan_training
 
-    return plan_training(profile, sheet, instance_type=args.training_instance_type, market=args.training_market,
-                         work_seconds=args.training_seconds)
+    return plan_training(
+        profile,
+        sheet,
+        instance_type=args.training_instance_type,
+        market=args.training_market,
+        work_seconds=args.training_seconds,
+    )
 
 
 def _print(document: Any, text: str, args: argparse.Namespace) -> None:
@@ -189,12 +279,17 @@ def _print(document: Any, text: str, args: argparse.Namespace) -> None:
 
 # -- commands ------------------------------------------------------------------------------------------------
 
+
 def cmd_prices(args: argparse.Namespace) -> int:
     from costing.model.results import price_sheet_to_json_dict
     from costing.report.tables import render_prices
 
     sheet = load_sheet(args, only_listed_types=True)
-    _print(price_sheet_to_json_dict(sheet) if args.json else None, "" if args.json else render_prices(sheet), args)
+    _print(
+        price_sheet_to_json_dict(sheet) if args.json else None,
+        "" if args.json else render_prices(sheet),
+        args,
+    )
     return 0
 
 
@@ -203,21 +298,36 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     from costing.report.tables import render_grid
 
     sheet, profile = load_sheet(args), load_profile_for(args)
-    grid = cost_grid(profile, sheet, args.requests_per_day, assumptions=serving_assumptions(args),
-                     instance_types=args.instance_types)
-    _print(grid.to_json_dict() if args.json else None, "" if args.json else render_grid(grid, every_variant=args.all),
-           args)
+    grid = cost_grid(
+        profile,
+        sheet,
+        args.requests_per_day,
+        assumptions=serving_assumptions(args),
+        instance_types=args.instance_types,
+    )
+    _print(
+        grid.to_json_dict() if args.json else None,
+        "" if args.json else render_grid(grid, every_variant=args.all),
+        args,
+    )
     return 0
 
 
 def cmd_tco(args: argparse.Namespace) -> int:
-    from costing.report.tables import render_tco
     from costing.model.tco import tco
+    from costing.report.tables import render_tco
 
     sheet, profile = load_sheet(args), load_profile_for(args)
-    result = tco(profile, sheet, args.requests_per_day, horizon_months=args.horizon_months,
-                 retrain_cadence=args.retrain_cadence, assumptions=serving_assumptions(args),
-                 training=training_plan(args, profile, sheet), instance_types=args.instance_types)
+    result = tco(
+        profile,
+        sheet,
+        args.requests_per_day,
+        horizon_months=args.horizon_months,
+        retrain_cadence=args.retrain_cadence,
+        assumptions=serving_assumptions(args),
+        training=training_plan(args, profile, sheet),
+        instance_types=args.instance_types,
+    )
     _print(result.to_json_dict() if args.json else None, "" if args.json else render_tco(result), args)
     return 0
 
@@ -234,12 +344,27 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     from costing.report.tables import render_sensitivity
 
     sheet, profile = load_sheet(args), load_profile_for(args)
-    plans = plan_grid(profile, sheet, args.requests_per_day, assumptions=serving_assumptions(args),
-                      instance_types=args.instance_types)
-    result = sensitivity(plans, training_plan(args, profile, sheet), retrain_cadence=args.retrain_cadence,
-                         pct=args.pct, spec=_spec(args), option_key=args.option, every_variant=args.every_variant,
-                         snapshot_id=sheet.snapshot_id, prices_as_of=sheet.prices_as_of.isoformat())
-    _print(result.to_json_dict() if args.json else None, "" if args.json else render_sensitivity(result), args)
+    plans = plan_grid(
+        profile,
+        sheet,
+        args.requests_per_day,
+        assumptions=serving_assumptions(args),
+        instance_types=args.instance_types,
+    )
+    result = sensitivity(
+        plans,
+        training_plan(args, profile, sheet),
+        retrain_cadence=args.retrain_cadence,
+        pct=args.pct,
+        spec=_spec(args),
+        option_key=args.option,
+        every_variant=args.every_variant,
+        snapshot_id=sheet.snapshot_id,
+        prices_as_of=sheet.prices_as_of.isoformat(),
+    )
+    _print(
+        result.to_json_dict() if args.json else None, "" if args.json else render_sensitivity(result), args
+    )
     return 0
 
 
@@ -248,12 +373,31 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from costing.report.tables import render_all, render_grid, render_sensitivity, render_tco
 
     sheet, profile = load_sheet(args), load_profile_for(args)
-    result = analyze(profile, sheet, args.requests_per_day, assumptions=serving_assumptions(args),
-                     horizon_months=args.horizon_months, retrain_cadence=args.retrain_cadence, pct=args.pct,
-                     spec=_spec(args), training=training_plan(args, profile, sheet), option_key=args.option,
-                     every_variant=args.every_variant, instance_types=args.instance_types)
-    text = "" if args.json else render_all([render_grid(result.grid, every_variant=args.all),
-                                            render_tco(result.tco), render_sensitivity(result.sensitivity)])
+    result = analyze(
+        profile,
+        sheet,
+        args.requests_per_day,
+        assumptions=serving_assumptions(args),
+        horizon_months=args.horizon_months,
+        retrain_cadence=args.retrain_cadence,
+        pct=args.pct,
+        spec=_spec(args),
+        training=training_plan(args, profile, sheet),
+        option_key=args.option,
+        every_variant=args.every_variant,
+        instance_types=args.instance_types,
+    )
+    text = (
+        ""
+        if args.json
+        else render_all(
+            [
+                render_grid(result.grid, every_variant=args.all),
+                render_tco(result.tco),
+                render_sensitivity(result.sensitivity),
+            ]
+        )
+    )
     _print(result.to_json_dict() if args.json else None, text, args)
     return 0
 

@@ -19,8 +19,17 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach
 
-PRICING_MODELS = ["ec2-on-demand", "ec2-spot", "ec2-reserved-1yr", "ec2-reserved-3yr", "lambda", "sagemaker-realtime",
-                  "sagemaker-serverless", "fargate", "cloudflare-workers"]
+PRICING_MODELS = [
+    "ec2-on-demand",
+    "ec2-spot",
+    "ec2-reserved-1yr",
+    "ec2-reserved-3yr",
+    "lambda",
+    "sagemaker-realtime",
+    "sagemaker-serverless",
+    "fargate",
+    "cloudflare-workers",
+]
 
 
 @dag(
@@ -32,24 +41,63 @@ PRICING_MODELS = ["ec2-on-demand", "ec2-spot", "ec2-reserved-1yr", "ec2-reserved
     tags=["cost", "analysis", "ad hoc"],
     default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
     params={
-        "requests_per_day": Param([100, 10000, 1000000], type="array",
-                                  items={"type": "number", "exclusiveMinimum": 0, "maximum": 1e10},
-                                  minItems=1, maxItems=12, title="Requests per day",
-                                  description="One figure per line; each is a scenario."),
-        "region": Param("us-east-1", type="string", enum=["us-east-1", "eu-west-1"], title="AWS region",
-                        description="Regions with prices in the pricing snapshot."),
-        "instance_types": Param([], type="array", items={"type": "string", "pattern": r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"},
-                                title="EC2 instance types", description="Empty: every type in the snapshot."),
-        "pricing_models": Param(PRICING_MODELS, type="array", items={"type": "string", "enum": PRICING_MODELS},
-                                minItems=1, title="Pricing models", description="Which alternatives to show."),
+        "requests_per_day": Param(
+            [100, 10000, 1000000],
+            type="array",
+            items={"type": "number", "exclusiveMinimum": 0, "maximum": 1e10},
+            minItems=1,
+            maxItems=12,
+            title="Requests per day",
+            description="One figure per line; each is a scenario.",
+        ),
+        "region": Param(
+            "us-east-1",
+            type="string",
+            enum=["us-east-1", "eu-west-1"],
+            title="AWS region",
+            description="Regions with prices in the pricing snapshot.",
+        ),
+        "instance_types": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"},
+            title="EC2 instance types",
+            description="Empty: every type in the snapshot.",
+        ),
+        "pricing_models": Param(
+            PRICING_MODELS,
+            type="array",
+            items={"type": "string", "enum": PRICING_MODELS},
+            minItems=1,
+            title="Pricing models",
+            description="Which alternatives to show.",
+        ),
         "horizon_months": Param(12, type="integer", minimum=1, maximum=60, title="TCO horizon (months)"),
-        "retrain_cadence": Param("weekly", type="string", enum=["daily", "weekly", "monthly"], title="Retrain cadence"),
-        "latency_slo_ms": Param(1000, type="number", minimum=10, maximum=60000, title="Latency SLO, p95 (ms)"),
-        "tokens_per_request": Param(200, type="integer", minimum=1, maximum=10000, title="Characters per request"),
-        "peak_factor": Param(3.0, type="number", minimum=1, maximum=20, title="Peak factor",
-                             description="Peak-hour traffic / daily average."),
-        "recipients": Param([], type="array", items={"type": "string", "format": "email"}, maxItems=20,
-                            title="Email the report to", description="Optional; one address per line."),
+        "retrain_cadence": Param(
+            "weekly", type="string", enum=["daily", "weekly", "monthly"], title="Retrain cadence"
+        ),
+        "latency_slo_ms": Param(
+            1000, type="number", minimum=10, maximum=60000, title="Latency SLO, p95 (ms)"
+        ),
+        "tokens_per_request": Param(
+            200, type="integer", minimum=1, maximum=10000, title="Characters per request"
+        ),
+        "peak_factor": Param(
+            3.0,
+            type="number",
+            minimum=1,
+            maximum=20,
+            title="Peak factor",
+            description="Peak-hour traffic / daily average.",
+        ),
+        "recipients": Param(
+            [],
+            type="array",
+            items={"type": "string", "format": "email"},
+            maxItems=20,
+            title="Email the report to",
+            description="Optional; one address per line.",
+        ),
     },
 )
 def adhoc_cost_analysis():
@@ -59,8 +107,13 @@ def adhoc_cost_analysis():
         from pipeline.ui.links import push_run_of
 
         context = get_current_context()
-        result = recompute(dag_id=context["dag"].dag_id, run_id=context["run_id"], params=dict(context["params"]),
-                           kind="adhoc", allow_reference=True)
+        result = recompute(
+            dag_id=context["dag"].dag_id,
+            run_id=context["run_id"],
+            params=dict(context["params"]),
+            kind="adhoc",
+            allow_reference=True,
+        )
         push_run_of(context, result)
         return result
 
@@ -72,8 +125,8 @@ def adhoc_cost_analysis():
 
         from pipeline import names
         from pipeline.tasks.cost_analysis import AnalysisRequest
-        from pipeline.ui.links import push_report, push_run_of
         from pipeline.tasks.cost_report import adhoc_inputs, recipients_from, render_and_store
+        from pipeline.ui.links import push_report, push_run_of
         from rnn import storage
 
         context = get_current_context()
@@ -81,9 +134,12 @@ def adhoc_cost_analysis():
         document = json.loads(storage.read_bytes(analyzed["outputs"]["analysis.json"]))
         stored = render_and_store(
             inputs=adhoc_inputs(document, AnalysisRequest.from_params(params).to_dict()),
-            dag_id=context["dag"].dag_id, run_id=context["run_id"], recipients=recipients_from(params["recipients"]),
+            dag_id=context["dag"].dag_id,
+            run_id=context["run_id"],
+            recipients=recipients_from(params["recipients"]),
             sender=Variable.get(names.VAR_REPORT_SENDER, default=names.DEFAULT_REPORT_SENDER),
-            mlflow_run_id=analyzed["mlflow_run_id"])
+            mlflow_run_id=analyzed["mlflow_run_id"],
+        )
         push_report(context, report_path=stored["report_path"])
         push_run_of(context, stored)
         return stored
@@ -92,8 +148,8 @@ def adhoc_cost_analysis():
     def send_email(stored: dict) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from pipeline.ui.links import push_report
         from pipeline.tasks.cost_report import send_stored_email
+        from pipeline.ui.links import push_report
 
         push_report(get_current_context(), report_path=stored["report_path"])
         if not stored["recipients"]:

@@ -42,11 +42,19 @@ PRICING_ASSET = Asset(name=names.PRICING_ASSET_NAME, uri=names.PRICING_ASSET_URI
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
     params={
         "region": Param("us-east-1", type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"),
-        "requests_per_day": Param([100, 10000, 1000000], type="array", items={"type": "number", "exclusiveMinimum": 0},
-                                  minItems=1, title="Requests per day"),
-        "horizon_months": Param(12, type="number", exclusiveMinimum=0, maximum=120, title="TCO horizon (months)"),
-        "retrain_cadence": Param("weekly", type="string", pattern=r"^(daily|weekly|monthly|[1-9][0-9]*d)$",
-                                 title="Retrain cadence"),
+        "requests_per_day": Param(
+            [100, 10000, 1000000],
+            type="array",
+            items={"type": "number", "exclusiveMinimum": 0},
+            minItems=1,
+            title="Requests per day",
+        ),
+        "horizon_months": Param(
+            12, type="number", exclusiveMinimum=0, maximum=120, title="TCO horizon (months)"
+        ),
+        "retrain_cadence": Param(
+            "weekly", type="string", pattern=r"^(daily|weekly|monthly|[1-9][0-9]*d)$", title="Retrain cadence"
+        ),
         "samples": Param(10000, type="integer", minimum=100, maximum=200000, title="Monte Carlo samples"),
     },
 )

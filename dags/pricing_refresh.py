@@ -29,10 +29,35 @@ from pipeline import names
 
 PRICING_ASSET = Asset(name=names.PRICING_ASSET_NAME, uri=names.PRICING_ASSET_URI)
 REFRESH_INSTANCE_TYPES = [
-    "t3.medium", "t3.large", "t3.small", "m5.large", "m5.xlarge", "m6i.large", "m6i.xlarge", "m6i.2xlarge",
-    "m7i.large", "m7i.xlarge", "m7g.large", "m7g.xlarge", "c5.large", "c5.xlarge", "c6i.large", "c6i.xlarge",
-    "c6i.2xlarge", "c7i.large", "c7i.xlarge", "c7g.large", "c7g.xlarge", "r5.large", "r5.xlarge", "r6i.large",
-    "r6i.xlarge", "r6i.2xlarge", "r7i.large", "r7i.xlarge", "g4dn.xlarge",
+    "t3.medium",
+    "t3.large",
+    "t3.small",
+    "m5.large",
+    "m5.xlarge",
+    "m6i.large",
+    "m6i.xlarge",
+    "m6i.2xlarge",
+    "m7i.large",
+    "m7i.xlarge",
+    "m7g.large",
+    "m7g.xlarge",
+    "c5.large",
+    "c5.xlarge",
+    "c6i.large",
+    "c6i.xlarge",
+    "c6i.2xlarge",
+    "c7i.large",
+    "c7i.xlarge",
+    "c7g.large",
+    "c7g.xlarge",
+    "r5.large",
+    "r5.xlarge",
+    "r6i.large",
+    "r6i.xlarge",
+    "r6i.2xlarge",
+    "r7i.large",
+    "r7i.xlarge",
+    "g4dn.xlarge",
 ]
 
 
@@ -46,13 +71,27 @@ REFRESH_INSTANCE_TYPES = [
     tags=["pricing", "cost", "aws"],
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
     params={
-        "regions": Param(["us-east-1", "eu-west-1"], type="array", items={"type": "string"}, minItems=1,
-                         title="Regions", description="One region per line."),
-        "instance_types": Param(REFRESH_INSTANCE_TYPES, type="array", items={"type": "string"}, minItems=1,
-                                title="EC2 instance types"),
-        "spot_window_days": Param(30, type="integer", minimum=1, maximum=90, title="Spot history window (days)"),
-        "max_change_pct": Param(50, type="number", exclusiveMinimum=0, maximum=1000,
-                                title="Flag price moves beyond (%)"),
+        "regions": Param(
+            ["us-east-1", "eu-west-1"],
+            type="array",
+            items={"type": "string"},
+            minItems=1,
+            title="Regions",
+            description="One region per line.",
+        ),
+        "instance_types": Param(
+            REFRESH_INSTANCE_TYPES,
+            type="array",
+            items={"type": "string"},
+            minItems=1,
+            title="EC2 instance types",
+        ),
+        "spot_window_days": Param(
+            30, type="integer", minimum=1, maximum=90, title="Spot history window (days)"
+        ),
+        "max_change_pct": Param(
+            50, type="number", exclusiveMinimum=0, maximum=1000, title="Flag price moves beyond (%)"
+        ),
         "aws_conn_id": Param("aws_default", type="string", minLength=1, title="AWS connection id"),
     },
 )
@@ -72,8 +111,11 @@ def pricing_refresh():
 
     @task(multiple_outputs=False, outlets=[PRICING_ASSET])
     def publish(diffed: dict, *, outlet_events=None) -> str:
-        outlet_events[PRICING_ASSET].extra = {"snapshot_id": diffed["snapshot_id"],
-                                              "snapshot_uri": diffed["snapshot_uri"], "changes": diffed["diff_counts"]}
+        outlet_events[PRICING_ASSET].extra = {
+            "snapshot_id": diffed["snapshot_id"],
+            "snapshot_uri": diffed["snapshot_uri"],
+            "changes": diffed["diff_counts"],
+        }
         return diffed["snapshot_id"]
 
     publish(diff_against_previous(fetch_validate_write()))

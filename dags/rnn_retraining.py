@@ -40,9 +40,9 @@ from pathlib import Path
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from pipeline import names
-from pipeline.ui.links import MlflowRunLink, attach, push_run_of
 from pipeline.spot import layout as spot
 from pipeline.spot.operators import SpotTrainingOperator
+from pipeline.ui.links import MlflowRunLink, attach, push_run_of
 
 MODEL_ASSET = Asset(name=names.MODEL_ASSET_NAME, uri=names.MODEL_ASSET_URI)
 
@@ -68,59 +68,141 @@ def _on_failure(context):
     tags=["rnn", "training", "cost"],
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "on_failure_callback": _on_failure},
     params={
-        "corpus_uri": Param("", type="string", title="Corpus",
-                            description="Path, s3:// or https:// URL of a UTF-8 text file. Empty: the "
-                                        "rnn_corpus_uri Variable, else the built-in stdlib corpus."),
+        "corpus_uri": Param(
+            "",
+            type="string",
+            title="Corpus",
+            description="Path, s3:// or https:// URL of a UTF-8 text file. Empty: the "
+            "rnn_corpus_uri Variable, else the built-in stdlib corpus.",
+        ),
         "epochs": Param(3, type="integer", minimum=1, maximum=200, title="Epochs"),
-        "hidden_size": Param(460, type="integer", minimum=8, maximum=4096, title="Model size: LSTM units",
-                             description="460 units x 2 layers is ~2.84M parameters."),
+        "hidden_size": Param(
+            460,
+            type="integer",
+            minimum=8,
+            maximum=4096,
+            title="Model size: LSTM units",
+            description="460 units x 2 layers is ~2.84M parameters.",
+        ),
         "num_layers": Param(2, type="integer", minimum=1, maximum=6, title="Model size: LSTM layers"),
         "embedding_dim": Param(128, type="integer", minimum=4, maximum=1024, title="Embedding size"),
         "seq_len": Param(128, type="integer", minimum=4, maximum=1024, title="Sequence length (chars)"),
         "batch_size": Param(32, type="integer", minimum=1, maximum=1024, title="Batch size"),
-        "max_steps_per_epoch": Param(0, type="integer", minimum=0, title="Max steps per epoch",
-                                     description="0 trains on the whole corpus each epoch."),
+        "max_steps_per_epoch": Param(
+            0,
+            type="integer",
+            minimum=0,
+            title="Max steps per epoch",
+            description="0 trains on the whole corpus each epoch.",
+        ),
         "learning_rate": Param(0.002, type="number", exclusiveMinimum=0, maximum=1, title="Learning rate"),
         "seed": Param(1337, type="integer", minimum=0, title="Seed"),
-        "min_corpus_chars": Param(0, type="integer", minimum=0, title="Minimum corpus size (chars)",
-                                  description="0 uses the expectation suite's minimum."),
-        "compute": Param("local", type="string", enum=["local", "ec2_spot"], title="Compute backend",
-                         description="local: train on the Airflow worker (cost estimated as if on the instance "
-                                     "type). ec2_spot: launch a spot instance, billed cost."),
-        "instance_type": Param("r6i.xlarge", type="string", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
-                               title="Instance type", description="Priced (local) or launched (cloud)."),
+        "min_corpus_chars": Param(
+            0,
+            type="integer",
+            minimum=0,
+            title="Minimum corpus size (chars)",
+            description="0 uses the expectation suite's minimum.",
+        ),
+        "compute": Param(
+            "local",
+            type="string",
+            enum=["local", "ec2_spot"],
+            title="Compute backend",
+            description="local: train on the Airflow worker (cost estimated as if on the instance "
+            "type). ec2_spot: launch a spot instance, billed cost.",
+        ),
+        "instance_type": Param(
+            "r6i.xlarge",
+            type="string",
+            pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
+            title="Instance type",
+            description="Priced (local) or launched (cloud).",
+        ),
         "region": Param("us-east-1", type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"),
-        "market": Param("spot", type="string", enum=["spot", "on-demand"], title="Market",
-                        description="local: the market it is priced at. ec2_spot: the first attempt's market."),
+        "market": Param(
+            "spot",
+            type="string",
+            enum=["spot", "on-demand"],
+            title="Market",
+            description="local: the market it is priced at. ec2_spot: the first attempt's market.",
+        ),
         # -- compute=ec2_spot only ------------------------------------------------------------------------
-        "max_attempts": Param(spot.DEFAULT_MAX_ATTEMPTS, type="integer", minimum=1, maximum=spot.MAX_ATTEMPTS_LIMIT,
-                              title="Spot: max attempts", section="Spot EC2",
-                              description="Launches (per market) before giving up; each resumes from the checkpoint."),
-        "on_demand_fallback": Param(False, type="boolean", title="Spot: fall back to on-demand", section="Spot EC2",
-                                    description="After max_attempts interrupted spot attempts, run once on-demand."),
-        "max_budget_usd": Param(5.0, type="number", exclusiveMinimum=0, maximum=10_000, section="Spot EC2",
-                                title="Spot: max budget (USD)",
-                                description="Refuse to launch when the pre-flight estimate is above this."),
-        "spot_max_price_usd": Param(0.0, type="number", minimum=0, maximum=1_000, section="Spot EC2",
-                                    title="Spot: max price (USD/hour)",
-                                    description="0: no cap (EC2 charges the spot price, at most on-demand)."),
-        "ami_id": Param("", type="string", pattern=r"^(ami-[0-9a-f]{8,17})?$", title="Spot: AMI id",
-                        section="Spot EC2",
-                        description="Empty: the latest Amazon Linux 2023 (x86_64 or arm64 by instance type) from SSM."),
-        "s3_bucket": Param("", type="string", pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$",
-                           title="Spot: S3 bucket", section="Spot EC2",
-                           description=f"Empty: the {spot.VAR_BUCKET} Variable. Holds <dag_id>/<run_id>/."),
-        "subnet_id": Param("", type="string", pattern=r"^(subnet-[0-9a-f]{8,17})?$", title="Spot: subnet",
-                           section="Spot EC2",
-                           description=f"A private subnet. Empty: the {spot.VAR_SUBNET_ID} Variable."),
-        "security_group_id": Param("", type="string", pattern=r"^(sg-[0-9a-f]{8,17})?$",
-                                   title="Spot: security group", section="Spot EC2",
-                                   description="Must have no inbound rules. Empty: the "
-                                               f"{spot.VAR_SECURITY_GROUP_ID} Variable."),
-        "instance_profile": Param("", type="string", pattern=r"^([\w+=,.@-]{1,128}|arn:aws[\w-]*:iam::\d{12}:"
-                                  r"instance-profile/[\w+=,.@/-]{1,128})?$", title="Spot: instance profile",
-                                  section="Spot EC2",
-                                  description=f"Name or ARN. Empty: the {spot.VAR_INSTANCE_PROFILE} Variable."),
+        "max_attempts": Param(
+            spot.DEFAULT_MAX_ATTEMPTS,
+            type="integer",
+            minimum=1,
+            maximum=spot.MAX_ATTEMPTS_LIMIT,
+            title="Spot: max attempts",
+            section="Spot EC2",
+            description="Launches (per market) before giving up; each resumes from the checkpoint.",
+        ),
+        "on_demand_fallback": Param(
+            False,
+            type="boolean",
+            title="Spot: fall back to on-demand",
+            section="Spot EC2",
+            description="After max_attempts interrupted spot attempts, run once on-demand.",
+        ),
+        "max_budget_usd": Param(
+            5.0,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=10_000,
+            section="Spot EC2",
+            title="Spot: max budget (USD)",
+            description="Refuse to launch when the pre-flight estimate is above this.",
+        ),
+        "spot_max_price_usd": Param(
+            0.0,
+            type="number",
+            minimum=0,
+            maximum=1_000,
+            section="Spot EC2",
+            title="Spot: max price (USD/hour)",
+            description="0: no cap (EC2 charges the spot price, at most on-demand).",
+        ),
+        "ami_id": Param(
+            "",
+            type="string",
+            pattern=r"^(ami-[0-9a-f]{8,17})?$",
+            title="Spot: AMI id",
+            section="Spot EC2",
+            description="Empty: the latest Amazon Linux 2023 (x86_64 or arm64 by instance type) from SSM.",
+        ),
+        "s3_bucket": Param(
+            "",
+            type="string",
+            pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$",
+            title="Spot: S3 bucket",
+            section="Spot EC2",
+            description=f"Empty: the {spot.VAR_BUCKET} Variable. Holds <dag_id>/<run_id>/.",
+        ),
+        "subnet_id": Param(
+            "",
+            type="string",
+            pattern=r"^(subnet-[0-9a-f]{8,17})?$",
+            title="Spot: subnet",
+            section="Spot EC2",
+            description=f"A private subnet. Empty: the {spot.VAR_SUBNET_ID} Variable.",
+        ),
+        "security_group_id": Param(
+            "",
+            type="string",
+            pattern=r"^(sg-[0-9a-f]{8,17})?$",
+            title="Spot: security group",
+            section="Spot EC2",
+            description=f"Must have no inbound rules. Empty: the {spot.VAR_SECURITY_GROUP_ID} Variable.",
+        ),
+        "instance_profile": Param(
+            "",
+            type="string",
+            pattern=r"^([\w+=,.@-]{1,128}|arn:aws[\w-]*:iam::\d{12}:"
+            r"instance-profile/[\w+=,.@/-]{1,128})?$",
+            title="Spot: instance profile",
+            section="Spot EC2",
+            description=f"Name or ARN. Empty: the {spot.VAR_INSTANCE_PROFILE} Variable.",
+        ),
     },
 )
 def rnn_retraining():
@@ -131,9 +213,15 @@ def rnn_retraining():
         from pipeline.tasks.retraining import validate_dataset as run
 
         context = get_current_context()
-        return push_run_of(context, run(dag_id=context["dag"].dag_id, run_id=context["run_id"],
-                                        params=dict(context["params"]),
-                                        corpus_variable=Variable.get(names.VAR_CORPUS_URI, default=None)))
+        return push_run_of(
+            context,
+            run(
+                dag_id=context["dag"].dag_id,
+                run_id=context["run_id"],
+                params=dict(context["params"]),
+                corpus_variable=Variable.get(names.VAR_CORPUS_URI, default=None),
+            ),
+        )
 
     @task.branch
     def choose_backend() -> str:

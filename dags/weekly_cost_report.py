@@ -36,8 +36,14 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach
     tags=["cost", "report", "email"],
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
     params={
-        "days": Param(7, type="integer", minimum=1, maximum=92, title="Period (days)",
-                      description="The report covers the days up to the run's date."),
+        "days": Param(
+            7,
+            type="integer",
+            minimum=1,
+            maximum=92,
+            title="Period (days)",
+            description="The report covers the days up to the run's date.",
+        ),
     },
 )
 def weekly_cost_report():
@@ -46,25 +52,29 @@ def weekly_cost_report():
         from airflow.sdk import Variable
 
         from pipeline import names
-        from pipeline.ui.links import push_report, push_run_of
         from pipeline.tasks.cost_report import recipients_from, render_and_store, weekly_inputs
+        from pipeline.ui.links import push_report, push_run_of
 
         context = get_current_context()
         end = context.get("data_interval_end") or context["logical_date"] or context["run_after"]
         recipients = recipients_from(Variable.get(names.VAR_REPORT_RECIPIENTS, default=None)) or list(
-            names.DEFAULT_REPORT_RECIPIENTS)
+            names.DEFAULT_REPORT_RECIPIENTS
+        )
         stored = render_and_store(
-            inputs=weekly_inputs(end, days=context["params"]["days"]), dag_id=context["dag"].dag_id,
-            run_id=context["run_id"], recipients=recipients,
-            sender=Variable.get(names.VAR_REPORT_SENDER, default=names.DEFAULT_REPORT_SENDER))
+            inputs=weekly_inputs(end, days=context["params"]["days"]),
+            dag_id=context["dag"].dag_id,
+            run_id=context["run_id"],
+            recipients=recipients,
+            sender=Variable.get(names.VAR_REPORT_SENDER, default=names.DEFAULT_REPORT_SENDER),
+        )
         push_report(context, report_path=stored["report_path"])
         push_run_of(context, stored)
         return stored
 
     @task(multiple_outputs=False, retries=3, retry_delay=timedelta(minutes=5))
     def send_email(stored: dict) -> dict:
-        from pipeline.ui.links import push_report
         from pipeline.tasks.cost_report import send_stored_email
+        from pipeline.ui.links import push_report
 
         push_report(get_current_context(), report_path=stored["report_path"])
         return send_stored_email(stored=stored)

@@ -32,7 +32,9 @@ def dag_parse_seconds(path: Path, repeats: int = 3) -> float:
     )
     timings = []
     for _ in range(repeats):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+        )
         timings.append(float(out.stdout.strip().splitlines()[-1]))
     return min(timings)
 
@@ -40,16 +42,46 @@ def dag_parse_seconds(path: Path, repeats: int = 3) -> float:
 def training_benchmark(steps: int) -> dict:
     """A short run of the default model on the default corpus: tokens/s, ms/step, peak RSS."""
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "rnn", "train", "--out-dir", tmp, "--epochs", "1",
-                        "--max-steps-per-epoch", str(steps), "--no-progress"], check=True, capture_output=True)
-        subprocess.run([sys.executable, "-m", "rnn", "bench", "--model", f"{tmp}/model.pt", "--metrics",
-                        f"{tmp}/metrics.json"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rnn",
+                "train",
+                "--out-dir",
+                tmp,
+                "--epochs",
+                "1",
+                "--max-steps-per-epoch",
+                str(steps),
+                "--no-progress",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rnn",
+                "bench",
+                "--model",
+                f"{tmp}/model.pt",
+                "--metrics",
+                f"{tmp}/metrics.json",
+            ],
+            check=True,
+            capture_output=True,
+        )
         return json.loads(Path(tmp, "metrics.json").read_text())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--train-steps", type=int, default=30, help="steps of the training benchmark")
     parser.add_argument("--skip-training", action="store_true", help="only the DAG and cost-model targets")
     args = parser.parse_args(argv)
@@ -69,15 +101,23 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_training:
         metrics = training_benchmark(args.train_steps)
         training, inference, host = metrics["training"], metrics["inference"], metrics["host"]
-        print(f"\nTraining, default model ({metrics['model']['parameters']:,} parameters) on {host['cpu_count']} x "
-              f"{host['cpu_model']}")
-        print(f"  {training['tokens_per_s']:,.0f} tokens/s | "
-              f"{1000 * training['train_seconds'] / training['global_steps']:.1f} ms/step | "
-              f"peak RSS {training['peak_rss_bytes'] / 2**20:,.0f} MiB")
+        print(
+            f"\nTraining, default model ({metrics['model']['parameters']:,} parameters) on {host['cpu_count']} x "
+            f"{host['cpu_model']}"
+        )
+        print(
+            f"  {training['tokens_per_s']:,.0f} tokens/s | "
+            f"{1000 * training['train_seconds'] / training['global_steps']:.1f} ms/step | "
+            f"peak RSS {training['peak_rss_bytes'] / 2**20:,.0f} MiB"
+        )
         latency = inference["latency_ms"]
-        print(f"  inference: p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms, p99 {latency['p99']:.1f} ms "
-              f"per 200-char completion; " + ", ".join(f"batch {t['batch_size']}: {t['tokens_per_s']:,.0f} tok/s"
-                                                      for t in inference["throughput"]))
+        print(
+            f"  inference: p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms, p99 {latency['p99']:.1f} ms "
+            f"per 200-char completion; "
+            + ", ".join(
+                f"batch {t['batch_size']}: {t['tokens_per_s']:,.0f} tok/s" for t in inference["throughput"]
+            )
+        )
 
     if failures:
         print("\nMISSED: " + "; ".join(failures))

@@ -17,13 +17,25 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline import names
 from devtools.mailcatcher import saved_messages
 from devtools.mailcatcher import start as start_mailcatcher
+from pipeline import names
 from pipeline.settings import Settings, load_settings
 
-QUIET_MARKERS = ("step ", "epoch ", "corpus validation", "FAIL ", "model registry", "cost:", "stale:", "fresh:",
-                 "cheapest option per scenario", "error:", "resumed from", "parameters |")
+QUIET_MARKERS = (
+    "step ",
+    "epoch ",
+    "corpus validation",
+    "FAIL ",
+    "model registry",
+    "cost:",
+    "stale:",
+    "fresh:",
+    "cheapest option per scenario",
+    "error:",
+    "resumed from",
+    "parameters |",
+)
 
 
 def airflow(*args: str, log_file: Path | None = None, echo_all: bool = False) -> int:
@@ -33,7 +45,9 @@ def airflow(*args: str, log_file: Path | None = None, echo_all: bool = False) ->
         return subprocess.run(command, check=False).returncode
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("w") as sink:
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             sink.write(line)
@@ -71,7 +85,9 @@ def training_summary() -> list[str]:
     experiment = client.get_experiment_by_name(names.TRAINING_EXPERIMENT)
     if experiment is None:
         return ["no MLflow run found"]
-    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
+    runs = client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
+    )
     if not runs:
         return ["no MLflow run found"]
     run = runs[0]
@@ -181,8 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     if airflow("db", "migrate", log_file=settings.home / "logs" / "airflow-db-migrate.log") != 0:
         print("airflow db migrate failed; see the log above", file=sys.stderr)
         return 1
-    conf = {key: value for key, value in {"epochs": args.epochs,
-                                          "max_steps_per_epoch": args.max_steps_per_epoch}.items() if value}
+    conf = {
+        key: value
+        for key, value in {"epochs": args.epochs, "max_steps_per_epoch": args.max_steps_per_epoch}.items()
+        if value
+    }
     started = time.monotonic()
     codes = {"rnn_retraining": run_dag("rnn_retraining", conf, settings.home, args.verbose)}
     # Offline, the refresh keeps the last good snapshot and says so (its task ends "skipped").

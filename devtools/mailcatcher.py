@@ -55,10 +55,17 @@ def saved_messages(directory: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devtools.mailcatcher", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SMTP_PORT", DEFAULT_PORT)),
-                        help="port on 127.0.0.1 (default %(default)s)")
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.mailcatcher",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("SMTP_PORT", DEFAULT_PORT)),
+        help="port on 127.0.0.1 (default %(default)s)",
+    )
     parser.add_argument("--dir", type=Path, required=True, help="where to save .eml files")
     args = parser.parse_args(argv)
     controller = start(args.dir, args.port)

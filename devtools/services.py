@@ -60,15 +60,23 @@ def mail_dir(settings: Settings) -> Path:
 
 def local_smtp_connection(port: int) -> str:
     """The Airflow connection (AIRFLOW_CONN_SMTP_DEFAULT) for the local SMTP catcher: plain, no login."""
-    return json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": port,
-                       "extra": {"disable_ssl": True, "disable_tls": True, "timeout": 10, "retry_limit": 1}})
+    return json.dumps(
+        {
+            "conn_type": "smtp",
+            "host": "127.0.0.1",
+            "port": port,
+            "extra": {"disable_ssl": True, "disable_tls": True, "timeout": 10, "retry_limit": 1},
+        }
+    )
 
 
 def airflow_env(port: int) -> dict[str, str]:
     """Airflow settings for the embedded deployment (inherits AIRFLOW_HOME etc. from the caller)."""
     base = f"http://127.0.0.1:{port}"
     return {
-        "AIRFLOW_CONN_SMTP_DEFAULT": os.environ.get("AIRFLOW_CONN_SMTP_DEFAULT", local_smtp_connection(smtp_port())),
+        "AIRFLOW_CONN_SMTP_DEFAULT": os.environ.get(
+            "AIRFLOW_CONN_SMTP_DEFAULT", local_smtp_connection(smtp_port())
+        ),
         "RNN_PIPELINE_MLFLOW_UI_URL": f"http://127.0.0.1:{mlflow_port()}",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
@@ -90,21 +98,43 @@ def services(settings: Settings) -> list[Service]:
     return [
         Service(
             name="mlflow",
-            command=[str(bin_dir / "mlflow"), "server", "--backend-store-uri", settings.tracking_uri,
-                     "--default-artifact-root", artifacts.resolve().as_uri(), "--host", "127.0.0.1",
-                     "--port", str(mlflow_port()), "--workers", "1"],
-            port=mlflow_port(), health_path="/health",
+            command=[
+                str(bin_dir / "mlflow"),
+                "server",
+                "--backend-store-uri",
+                settings.tracking_uri,
+                "--default-artifact-root",
+                artifacts.resolve().as_uri(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(mlflow_port()),
+                "--workers",
+                "1",
+            ],
+            port=mlflow_port(),
+            health_path="/health",
         ),
         Service(
             name="smtp",
-            command=[sys.executable, "-m", "devtools.mailcatcher", "--port", str(smtp_port()),
-                     "--dir", str(mail_dir(settings))],
-            port=smtp_port(), health_path=None, scheme="smtp",
+            command=[
+                sys.executable,
+                "-m",
+                "devtools.mailcatcher",
+                "--port",
+                str(smtp_port()),
+                "--dir",
+                str(mail_dir(settings)),
+            ],
+            port=smtp_port(),
+            health_path=None,
+            scheme="smtp",
         ),
         Service(
             name="airflow",
             command=[str(bin_dir / "airflow"), "standalone"],
-            port=airflow_port(), health_path="/api/v2/monitor/health",
+            port=airflow_port(),
+            health_path="/api/v2/monitor/health",
             env=airflow_env(airflow_port()),
         ),
     ]
@@ -156,19 +186,29 @@ def start(service: Service, settings: Settings, log: Callable[[str], None] = pri
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, **service.env, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     with log_path.open("ab") as sink:
-        proc = subprocess.Popen(service.command, stdout=sink, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True, cwd=REPO_ROOT)
+        proc = subprocess.Popen(
+            service.command,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            cwd=REPO_ROOT,
+        )
     (_state_dir(settings) / f"{service.name}.pid").write_text(str(proc.pid))
     deadline = time.monotonic() + service.startup_timeout_seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{service.name} exited with code {proc.returncode} during startup; see {log_path}")
+            raise RuntimeError(
+                f"{service.name} exited with code {proc.returncode} during startup; see {log_path}"
+            )
         if healthy(service):
             log(f"{service.name:8} up: {service.url}   (log: {log_path})")
             return
         time.sleep(1)
-    raise RuntimeError(f"{service.name} did not become healthy on port {service.port} within "
-                       f"{service.startup_timeout_seconds:.0f} s; see {log_path}")
+    raise RuntimeError(
+        f"{service.name} did not become healthy on port {service.port} within "
+        f"{service.startup_timeout_seconds:.0f} s; see {log_path}"
+    )
 
 
 def stop(name: str, settings: Settings, log: Callable[[str], None] = print) -> None:
@@ -206,8 +246,10 @@ def up(settings: Settings) -> int:
         start(service, settings)
     login = airflow_login(settings)
     print()
-    print(f"Airflow UI   http://127.0.0.1:{airflow_port()}   login: "
-          + (f"{login[0]} / {login[1]}" if login else "see the Airflow log"))
+    print(
+        f"Airflow UI   http://127.0.0.1:{airflow_port()}   login: "
+        + (f"{login[0]} / {login[1]}" if login else "see the Airflow log")
+    )
     print(f"MLflow UI    http://127.0.0.1:{mlflow_port()}")
     print(f"Mail         smtp://127.0.0.1:{smtp_port()} -> messages saved in {mail_dir(settings)}")
     print("Stop them with: make down")
@@ -223,14 +265,19 @@ def down(settings: Settings) -> int:
 def status(settings: Settings) -> int:
     for service in services(settings):
         running = _pid(settings, service.name) is not None
-        print(f"{service.name:8} {'running' if running else 'stopped'}"
-              + (f" {'healthy' if healthy(service) else 'unhealthy'} {service.url}" if running else ""))
+        print(
+            f"{service.name:8} {'running' if running else 'stopped'}"
+            + (f" {'healthy' if healthy(service) else 'unhealthy'} {service.url}" if running else "")
+        )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devtools.services", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.services",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("action", choices=["up", "down", "status"])
     args = parser.parse_args(argv)
     settings = load_settings()

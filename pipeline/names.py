@@ -94,6 +94,7 @@ def scenario_metric(requests_per_day: float, what: str) -> str:
 def scenario_tag(requests_per_day: float) -> str:
     return f"scenario.{_rpd(requests_per_day)}.cheapest"
 
+
 # Reports and email (Airflow Variables are read inside tasks only)
 VAR_REPORT_RECIPIENTS = "cost_report_recipients"  # comma-separated addresses or a JSON list
 VAR_REPORT_SENDER = "cost_report_sender"

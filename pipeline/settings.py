@@ -37,8 +37,11 @@ class Settings:
 
 # Telemetry and analytics off wherever the pipeline runs (Airflow tasks, CLIs, services): nothing
 # about a run leaves the machine except what the user configured (AWS, SMTP, S3).
-for _name, _value in (("MLFLOW_DISABLE_TELEMETRY", "true"), ("DO_NOT_TRACK", "true"),
-                      ("GX_ANALYTICS_ENABLED", "False")):
+for _name, _value in (
+    ("MLFLOW_DISABLE_TELEMETRY", "true"),
+    ("DO_NOT_TRACK", "true"),
+    ("GX_ANALYTICS_ENABLED", "False"),
+):
     os.environ.setdefault(_name, _value)
 
 

@@ -48,7 +48,9 @@ def check_reachable(tracking_uri: str, timeout_seconds: float = 5.0) -> None:
     try:
         with urllib.request.urlopen(url, timeout=timeout_seconds) as response:
             if response.status != 200:
-                raise TrackingUnavailableError(f"MLflow at {tracking_uri} answered {response.status} on /health")
+                raise TrackingUnavailableError(
+                    f"MLflow at {tracking_uri} answered {response.status} on /health"
+                )
     except (urllib.error.URLError, OSError) as exc:
         raise TrackingUnavailableError(
             f"MLflow tracking server {tracking_uri} is unreachable ({exc}); start it (`make up`) or fix "
@@ -90,8 +92,14 @@ def find_run_id(experiment: str, dag_id: str, run_id: str, settings: Settings) -
     return runs[0].info.run_id if runs else None
 
 
-def get_or_create_run(experiment: str, dag_id: str, run_id: str, *, run_name: str | None = None,
-                      settings: Settings | None = None) -> str:
+def get_or_create_run(
+    experiment: str,
+    dag_id: str,
+    run_id: str,
+    *,
+    run_name: str | None = None,
+    settings: Settings | None = None,
+) -> str:
     """The MLflow run of this DAG run: found by its tags, created (FINISHED, empty) if absent."""
     from mlflow import MlflowClient
 

@@ -12,5 +12,12 @@ class RnnCostPlugin(AirflowPlugin):
     name = "rnn_cost"
     operator_extra_links = [MlflowRunLink(), CostReportLink()]
     fastapi_apps = [{"app": create_app(), "url_prefix": "/cost-reports", "name": "Cost reports"}]
-    external_views = [{"name": "Cost reports", "href": "/cost-reports/", "destination": "nav",
-                       "url_route": "cost-reports", "category": "browse"}]
+    external_views = [
+        {
+            "name": "Cost reports",
+            "href": "/cost-reports/",
+            "destination": "nav",
+            "url_route": "cost-reports",
+            "category": "browse",
+        }
+    ]

@@ -42,9 +42,17 @@ class TrainingState:
     attempts: int = 1  # processes that have worked on this run (1 + resumes)
 
 
-def save_checkpoint(uri: str, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    config: TrainConfig, vocab_chars: list[str], dataset_sha256: str,
-                    state: TrainingState, hidden: tuple[torch.Tensor, torch.Tensor]) -> None:
+def save_checkpoint(
+    uri: str,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    vocab_chars: list[str],
+    dataset_sha256: str,
+    state: TrainingState,
+    hidden: tuple[torch.Tensor, torch.Tensor],
+) -> None:
     payload = {
         "format": CHECKPOINT_FORMAT,
         "config": config.to_dict(),
@@ -79,8 +87,9 @@ def load_checkpoint(uri: str) -> dict[str, Any]:
     return payload
 
 
-def check_compatible(payload: dict[str, Any], uri: str, config: TrainConfig, vocab_chars: list[str],
-                     dataset_sha256: str) -> None:
+def check_compatible(
+    payload: dict[str, Any], uri: str, config: TrainConfig, vocab_chars: list[str], dataset_sha256: str
+) -> None:
     """Refuse to resume a checkpoint made with another model shape, dataset or seed."""
     saved = payload["config"]
     for key in RESUME_KEYS:

@@ -13,8 +13,19 @@ class ConfigError(ValueError):
 
 
 # Fields that must match for a checkpoint to be resumed under another config (epochs may grow).
-RESUME_KEYS = ("seq_len", "batch_size", "embedding_dim", "hidden_size", "num_layers", "dropout",
-               "val_fraction", "seed", "learning_rate", "weight_decay", "max_steps_per_epoch")
+RESUME_KEYS = (
+    "seq_len",
+    "batch_size",
+    "embedding_dim",
+    "hidden_size",
+    "num_layers",
+    "dropout",
+    "val_fraction",
+    "seed",
+    "learning_rate",
+    "weight_decay",
+    "max_steps_per_epoch",
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +53,16 @@ class TrainConfig:
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default (all cores)
 
     def __post_init__(self) -> None:
-        positive = ("seq_len", "batch_size", "embedding_dim", "hidden_size", "num_layers", "epochs",
-                    "checkpoint_every_steps", "log_every_steps")
+        positive = (
+            "seq_len",
+            "batch_size",
+            "embedding_dim",
+            "hidden_size",
+            "num_layers",
+            "epochs",
+            "checkpoint_every_steps",
+            "log_every_steps",
+        )
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -29,14 +29,18 @@ def read_corpus_bytes(uri: str) -> bytes:
     if uri == DEFAULT_CORPUS_URI:
         return default_corpus_text().encode("utf-8")
     if uri.startswith("builtin://"):
-        raise CorpusError(f"unknown built-in corpus {uri!r}; the only built-in corpus is {DEFAULT_CORPUS_URI!r}")
+        raise CorpusError(
+            f"unknown built-in corpus {uri!r}; the only built-in corpus is {DEFAULT_CORPUS_URI!r}"
+        )
     import fsspec
 
     try:
         with fsspec.open(uri, "rb") as handle:
             return handle.read()
     except FileNotFoundError as exc:
-        raise CorpusError(f"corpus not found: {uri!r} ({exc}). Point the corpus setting at an existing file.") from exc
+        raise CorpusError(
+            f"corpus not found: {uri!r} ({exc}). Point the corpus setting at an existing file."
+        ) from exc
     except IsADirectoryError as exc:
         raise CorpusError(f"corpus {uri!r} is a directory; give the path of one text file") from exc
     except PermissionError as exc:

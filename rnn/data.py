@@ -48,7 +48,7 @@ def decode_utf8(data: bytes, uri: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorpusError(
-            f"corpus {uri!r} is not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r}); "
+            f"corpus {uri!r} is not valid UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 1]!r}); "
             "convert it with e.g. `iconv -f latin1 -t utf-8`"
         ) from exc
 
@@ -62,7 +62,7 @@ class Splits:
 def split_tokens(ids: torch.Tensor, val_fraction: float, *, seq_len: int, batch_size: int) -> Splits:
     """Contiguous split: the last ``val_fraction`` of the corpus is validation."""
     n_val = int(len(ids) * val_fraction)
-    train, val = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+    train, val = ids[: len(ids) - n_val], ids[len(ids) - n_val :]
     min_train = batch_size * (seq_len + 1)
     if len(train) < min_train:
         raise CorpusError(
@@ -89,6 +89,6 @@ def steps_per_epoch(streams: torch.Tensor, seq_len: int) -> int:
 def get_batch(streams: torch.Tensor, step: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs and next-character targets for step ``step`` of an epoch, both (batch, seq_len)."""
     start = step * seq_len
-    x = streams[:, start: start + seq_len]
-    y = streams[:, start + 1: start + 1 + seq_len]
+    x = streams[:, start : start + seq_len]
+    y = streams[:, start + 1 : start + 1 + seq_len]
     return x, y

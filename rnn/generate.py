@@ -32,7 +32,9 @@ def load_model(uri: str) -> LoadedModel:
     except FileNotFoundError as exc:
         raise ModelFileError(f"model file not found: {uri!r}; train one with `python -m rnn train`") from exc
     except Exception as exc:
-        raise ModelFileError(f"model file {uri!r} is corrupt or not a model ({type(exc).__name__}: {exc})") from exc
+        raise ModelFileError(
+            f"model file {uri!r} is corrupt or not a model ({type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{uri!r} is not an {MODEL_FORMAT} file")
     config = TrainConfig.from_dict(payload["config"])
@@ -43,8 +45,17 @@ def load_model(uri: str) -> LoadedModel:
     return LoadedModel(model=model, vocab=vocab, config=config)
 
 
-def sample(model: CharLSTM, vocab: Vocab, *, prompt: str, length: int, batch_size: int = 1,
-           temperature: float = 0.8, top_k: int = 0, generator: torch.Generator | None = None) -> list[str]:
+def sample(
+    model: CharLSTM,
+    vocab: Vocab,
+    *,
+    prompt: str,
+    length: int,
+    batch_size: int = 1,
+    temperature: float = 0.8,
+    top_k: int = 0,
+    generator: torch.Generator | None = None,
+) -> list[str]:
     """``batch_size`` completions of ``length`` characters after ``prompt``."""
     if length < 1:
         raise ValueError(f"length must be >= 1, got {length}")

@@ -13,15 +13,21 @@ Hidden = tuple[torch.Tensor, torch.Tensor]
 class CharLSTM(nn.Module):
     """Embedding -> stacked LSTM -> dropout -> linear decoder over the vocabulary."""
 
-    def __init__(self, vocab_size: int, embedding_dim: int, hidden_size: int, num_layers: int,
-                 dropout: float) -> None:
+    def __init__(
+        self, vocab_size: int, embedding_dim: int, hidden_size: int, num_layers: int, dropout: float
+    ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.embed = nn.Embedding(vocab_size, embedding_dim)
-        self.lstm = nn.LSTM(embedding_dim, hidden_size, num_layers, batch_first=True,
-                            dropout=dropout if num_layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            embedding_dim,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         self.drop = nn.Dropout(dropout)
         self.decoder = nn.Linear(hidden_size, vocab_size)
 

@@ -79,7 +79,9 @@ def evaluate(model: CharLSTM, ids: torch.Tensor, seq_len: int, batch_size: int) 
         for step in range(steps_per_epoch(streams, seq_len)):
             x, y = get_batch(streams, step, seq_len)
             logits, hidden = model(x, hidden)
-            total_loss += F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
+            total_loss += F.cross_entropy(
+                logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"
+            ).item()
             total_tokens += y.numel()
     model.train()
     return total_loss / max(total_tokens, 1)
@@ -89,18 +91,33 @@ def save_model(uri: str, model: CharLSTM, config: TrainConfig, vocab: Vocab) -> 
     import io
 
     buffer = io.BytesIO()
-    torch.save({"format": MODEL_FORMAT, "config": config.to_dict(), "vocab": vocab.chars,
-                "model": model.state_dict()}, buffer)
+    torch.save(
+        {
+            "format": MODEL_FORMAT,
+            "config": config.to_dict(),
+            "vocab": vocab.chars,
+            "model": model.state_dict(),
+        },
+        buffer,
+    )
     data = buffer.getvalue()
     storage.write_bytes_atomic(uri, data)
     return len(data)
 
 
-def train(config: TrainConfig, out_dir: str, *, checkpoint_uri: str | None = None, resume: bool = False,
-          run_id: str | None = None, progress: bool = True, handle_signals: bool = False,
-          stop_after_global_step: int | None = None,
-          on_epoch_end: Callable[[EpochStats], None] | None = None,
-          log: Callable[[str], None] = print) -> TrainResult:
+def train(
+    config: TrainConfig,
+    out_dir: str,
+    *,
+    checkpoint_uri: str | None = None,
+    resume: bool = False,
+    run_id: str | None = None,
+    progress: bool = True,
+    handle_signals: bool = False,
+    stop_after_global_step: int | None = None,
+    on_epoch_end: Callable[[EpochStats], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
     """Train (or resume) a run and write model.pt, checkpoint.pt and metrics.json under ``out_dir``.
 
     ``stop_after_global_step`` stops like SIGTERM would once that step is done (used to simulate
@@ -119,8 +136,9 @@ def train(config: TrainConfig, out_dir: str, *, checkpoint_uri: str | None = Non
     text = decode_utf8(data, config.corpus_uri)
     stats = corpus_stats(config.corpus_uri, data, text)
     vocab = Vocab.from_text(text)
-    splits = split_tokens(vocab.encode(text), config.val_fraction, seq_len=config.seq_len,
-                          batch_size=config.batch_size)
+    splits = split_tokens(
+        vocab.encode(text), config.val_fraction, seq_len=config.seq_len, batch_size=config.batch_size
+    )
     train_streams = batchify(splits.train, config.batch_size)
     n_steps = steps_per_epoch(train_streams, config.seq_len)
     if config.max_steps_per_epoch:
@@ -130,7 +148,9 @@ def train(config: TrainConfig, out_dir: str, *, checkpoint_uri: str | None = Non
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     model = CharLSTM.from_config(config, len(vocab))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
     state = TrainingState()
     hidden: Hidden = model.init_hidden(config.batch_size)
     resumed_from_step: int | None = None
@@ -145,23 +165,35 @@ def train(config: TrainConfig, out_dir: str, *, checkpoint_uri: str | None = Non
         hidden = (payload["hidden"][0], payload["hidden"][1])
         restore_rng(payload)
         resumed_from_step = state.global_step
-        log(f"resumed from {checkpoint_uri} at step {state.global_step} (epoch {state.epoch + 1}, "
-            f"step {state.step_in_epoch}/{n_steps})")
+        log(
+            f"resumed from {checkpoint_uri} at step {state.global_step} (epoch {state.epoch + 1}, "
+            f"step {state.step_in_epoch}/{n_steps})"
+        )
     elif resume:
         log(f"no checkpoint at {checkpoint_uri}; starting from scratch")
 
     if not state.started_at:
         state.started_at = utc_now_iso()
     params = count_parameters(model)
-    log(f"{params:,} parameters | vocab {len(vocab)} | {len(splits.train):,} train / {len(splits.val):,} val "
-        f"chars | {n_steps} steps/epoch x {config.epochs} epochs")
+    log(
+        f"{params:,} parameters | vocab {len(vocab)} | {len(splits.train):,} train / {len(splits.val):,} val "
+        f"chars | {n_steps} steps/epoch x {config.epochs} epochs"
+    )
 
     prior_wall_seconds = state.wall_seconds
 
     def checkpoint() -> None:
         state.wall_seconds = prior_wall_seconds + time.perf_counter() - process_start
-        save_checkpoint(checkpoint_uri, model=model, optimizer=optimizer, config=config,
-                        vocab_chars=vocab.chars, dataset_sha256=stats.sha256, state=state, hidden=hidden)
+        save_checkpoint(
+            checkpoint_uri,
+            model=model,
+            optimizer=optimizer,
+            config=config,
+            vocab_chars=vocab.chars,
+            dataset_sha256=stats.sha256,
+            state=state,
+            hidden=hidden,
+        )
 
     bar = _progress_bar(progress, total=n_steps * config.epochs, initial=state.global_step)
     interrupted = False
@@ -196,16 +228,21 @@ def train(config: TrainConfig, out_dir: str, *, checkpoint_uri: str | None = Non
                 bar.update(1)
                 if state.global_step % config.log_every_steps == 0:
                     ms = 1000 * interval_seconds / interval_steps
-                    _write(bar, f"step {state.global_step:>6} | epoch {state.epoch + 1} | "
-                                f"loss {interval_loss / interval_steps:.4f} | {ms:.1f} ms/step | "
-                                f"{tokens_per_step * interval_steps / interval_seconds:,.0f} tok/s", log)
+                    _write(
+                        bar,
+                        f"step {state.global_step:>6} | epoch {state.epoch + 1} | "
+                        f"loss {interval_loss / interval_steps:.4f} | {ms:.1f} ms/step | "
+                        f"{tokens_per_step * interval_steps / interval_seconds:,.0f} tok/s",
+                        log,
+                    )
                     interval_loss, interval_steps, interval_seconds = 0.0, 0, 0.0
 
                 now = time.perf_counter()
                 state.epoch_seconds += now - mark
                 mark = now
-                stop = signals.stop or (stop_after_global_step is not None
-                                        and state.global_step >= stop_after_global_step)
+                stop = signals.stop or (
+                    stop_after_global_step is not None and state.global_step >= stop_after_global_step
+                )
                 if stop or signals.checkpoint_now or state.global_step % config.checkpoint_every_steps == 0:
                     checkpoint()
                     if signals.checkpoint_now:
@@ -225,14 +262,23 @@ def train(config: TrainConfig, out_dir: str, *, checkpoint_uri: str | None = Non
             train_loss = state.epoch_loss_sum / max(state.epoch_steps_done, 1)
             epoch_tokens = state.epoch_steps_done * tokens_per_step
             epoch_stats = EpochStats(
-                epoch=state.epoch + 1, steps=state.epoch_steps_done, tokens=epoch_tokens,
-                wall_seconds=round(state.epoch_seconds, 4), train_loss=train_loss,
-                train_perplexity=math.exp(train_loss), val_loss=val_loss, val_perplexity=math.exp(val_loss),
+                epoch=state.epoch + 1,
+                steps=state.epoch_steps_done,
+                tokens=epoch_tokens,
+                wall_seconds=round(state.epoch_seconds, 4),
+                train_loss=train_loss,
+                train_perplexity=math.exp(train_loss),
+                val_loss=val_loss,
+                val_perplexity=math.exp(val_loss),
                 tokens_per_s=epoch_tokens / state.epoch_seconds if state.epoch_seconds else 0.0,
             )
             state.history.append(asdict(epoch_stats))
-            _write(bar, f"epoch {epoch_stats.epoch} | train loss {train_loss:.4f} | val loss {val_loss:.4f} | "
-                        f"val ppl {epoch_stats.val_perplexity:.2f} | {epoch_stats.wall_seconds:.1f} s", log)
+            _write(
+                bar,
+                f"epoch {epoch_stats.epoch} | train loss {train_loss:.4f} | val loss {val_loss:.4f} | "
+                f"val ppl {epoch_stats.val_perplexity:.2f} | {epoch_stats.wall_seconds:.1f} s",
+                log,
+            )
             state.epoch += 1
             state.step_in_epoch = 0
             state.epoch_seconds = 0.0
@@ -261,14 +307,20 @@ def train(config: TrainConfig, out_dir: str, *, checkpoint_uri: str | None = Non
         "finished_at": utc_now_iso(),
         "config": config.to_dict(),
         "dataset": {**asdict(stats), "train_tokens": len(splits.train), "val_tokens": len(splits.val)},
-        "model": {"parameters": params, "file_size_bytes": model_size, "file": MODEL_FILENAME if model_uri else None},
+        "model": {
+            "parameters": params,
+            "file_size_bytes": model_size,
+            "file": MODEL_FILENAME if model_uri else None,
+        },
         "training": {
             "epochs": history,
             "total_wall_seconds": round(prior_wall_seconds + time.perf_counter() - process_start, 4),
             "train_seconds": round(state.train_seconds, 4),
             "global_steps": state.global_step,
             "tokens_processed": state.global_step * tokens_per_step,
-            "tokens_per_s": state.global_step * tokens_per_step / state.train_seconds if state.train_seconds else 0.0,
+            "tokens_per_s": state.global_step * tokens_per_step / state.train_seconds
+            if state.train_seconds
+            else 0.0,
             "final_train_loss": last["train_loss"] if last else None,
             "final_val_loss": last["val_loss"] if last else None,
             "final_val_perplexity": last["val_perplexity"] if last else None,
@@ -282,8 +334,13 @@ def train(config: TrainConfig, out_dir: str, *, checkpoint_uri: str | None = Non
     }
     write_metrics(metrics_uri, metrics)
     log(f"wrote {metrics_uri}" + (f" and {model_uri}" if model_uri else ""))
-    return TrainResult(metrics=metrics, metrics_uri=metrics_uri, model_uri=model_uri,
-                       checkpoint_uri=checkpoint_uri, interrupted=interrupted)
+    return TrainResult(
+        metrics=metrics,
+        metrics_uri=metrics_uri,
+        model_uri=model_uri,
+        checkpoint_uri=checkpoint_uri,
+        interrupted=interrupted,
+    )
 
 
 def _random_id() -> str:
@@ -295,8 +352,16 @@ def _random_id() -> str:
 def _progress_bar(enabled: bool, *, total: int, initial: int) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", file=sys.stderr,
-                dynamic_ncols=True, mininterval=1.0, leave=False)
+    return tqdm(
+        total=total,
+        initial=initial,
+        disable=not enabled,
+        unit="step",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        mininterval=1.0,
+        leave=False,
+    )
 
 
 def _write(bar: Any, line: str, log: Callable[[str], None]) -> None:

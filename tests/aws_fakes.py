@@ -68,12 +68,18 @@ def _describe_spot_price_history(self):  # replaces SpotInstances.describe_spot_
         for item in items:
             if _parse_time(item["Timestamp"]) < start:
                 key = (item["InstanceType"], item["AvailabilityZone"])
-                if key not in in_force or _parse_time(item["Timestamp"]) > _parse_time(in_force[key]["Timestamp"]):
+                if key not in in_force or _parse_time(item["Timestamp"]) > _parse_time(
+                    in_force[key]["Timestamp"]
+                ):
                     in_force[key] = item
         items = inside + list(in_force.values())
-    items.sort(key=lambda i: (_parse_time(i["Timestamp"]), i["AvailabilityZone"]), reverse=True)  # newest first
+    items.sort(
+        key=lambda i: (_parse_time(i["Timestamp"]), i["AvailabilityZone"]), reverse=True
+    )  # newest first
     page = items[offset : offset + max_results]
-    result: dict[str, Any] = {"SpotPriceHistory": [dict(i, Timestamp=_parse_time(i["Timestamp"])) for i in page]}
+    result: dict[str, Any] = {
+        "SpotPriceHistory": [dict(i, Timestamp=_parse_time(i["Timestamp"])) for i in page]
+    }
     if offset + max_results < len(items):
         result["NextToken"] = str(offset + max_results)
     return ActionResult(result)
@@ -89,7 +95,9 @@ def inject_spot_history(monkeypatch, records_by_region: Mapping[str, Sequence[Ma
     monkeypatch.setattr(SpotInstances, "describe_spot_price_history", _describe_spot_price_history)
 
 
-def spot_record(az: str, instance_type: str, usd: str, timestamp: str, description: str = "Linux/UNIX") -> dict:
+def spot_record(
+    az: str, instance_type: str, usd: str, timestamp: str, description: str = "Linux/UNIX"
+) -> dict:
     return {
         "AvailabilityZone": az,
         "InstanceType": instance_type,
@@ -102,7 +110,9 @@ def spot_record(az: str, instance_type: str, usd: str, timestamp: str, descripti
 # -- Price List ---------------------------------------------------------------------------------------------
 
 
-def matches_filters(document: Mapping[str, Any], service_code: str, filters: Iterable[Mapping[str, str]]) -> bool:
+def matches_filters(
+    document: Mapping[str, Any], service_code: str, filters: Iterable[Mapping[str, str]]
+) -> bool:
     """TERM_MATCH semantics of get_products on one product document (productFamily is on the product)."""
     if document.get("serviceCode") != service_code:
         return False
@@ -163,12 +173,18 @@ def replay_price_lists(
         elif query.per_instance_type == "instanceName":
             per_type = list(sagemaker_instance_types)
         for region in regions:
-            available = [json.loads(d) for d in documents_by_service_region.get(query.service_code, {}).get(region, [])]
+            available = [
+                json.loads(d) for d in documents_by_service_region.get(query.service_code, {}).get(region, [])
+            ]
             for instance_type in per_type:
                 filters = query.filters_for(region=region, instance_type=instance_type)
                 selected = [d for d in available if matches_filters(d, query.service_code, filters)]
                 stub_get_products(
-                    stubber, service_code=query.service_code, filters=filters, documents=selected, page_size=page_size
+                    stubber,
+                    service_code=query.service_code,
+                    filters=filters,
+                    documents=selected,
+                    page_size=page_size,
                 )
 
 

@@ -70,4 +70,3 @@ def pipeline_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("RNN_PIPELINE_DATA_ROOT", raising=False)
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")  # tiny runs last seconds
     return home
-

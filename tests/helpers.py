@@ -16,8 +16,16 @@ def load_dag(dag_id: str):
 
 
 # Tiny model and corpus settings for whole-DAG runs: seconds, not minutes.
-TINY_RUN_CONF = {"epochs": 1, "max_steps_per_epoch": 8, "hidden_size": 16, "num_layers": 1, "embedding_dim": 8,
-                 "seq_len": 32, "batch_size": 8, "checkpoint_every_steps": 4}
+TINY_RUN_CONF = {
+    "epochs": 1,
+    "max_steps_per_epoch": 8,
+    "hidden_size": 16,
+    "num_layers": 1,
+    "embedding_dim": 8,
+    "seq_len": 32,
+    "batch_size": 8,
+    "checkpoint_every_steps": 4,
+}
 
 
 # -- Spot EC2 testbed: moto in server mode, a fake IMDS, and "instances" that run the real user data ---------
@@ -133,8 +141,10 @@ class SpotTestbed:
         host, port = self.server.get_host_and_port()
         self.url = f"http://{host}:{port}"
         self.reset()  # moto's backends live in this process, shared by every server: start empty
-        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(
-            {"conn_type": "aws", "extra": {"endpoint_url": self.url, "region_name": self.region}}))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AWS_DEFAULT",
+            json.dumps({"conn_type": "aws", "extra": {"endpoint_url": self.url, "region_name": self.region}}),
+        )
         monkeypatch.setenv("RNN_SPOT_POLL_SECONDS", "0.2")
         self.imds = FakeImds()
 
@@ -154,8 +164,15 @@ class SpotTestbed:
         from aws_fakes import inject_spot_history, spot_record
 
         an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        inject_spot_history(monkeypatch, {self.region: [spot_record(az, "r6i.xlarge", f"{price:.6f}", an_hour_ago)
-                                                        for az, price in SPOT_PRICES.items()]})
+        inject_spot_history(
+            monkeypatch,
+            {
+                self.region: [
+                    spot_record(az, "r6i.xlarge", f"{price:.6f}", an_hour_ago)
+                    for az, price in SPOT_PRICES.items()
+                ]
+            },
+        )
         self.spot_history_requests: list[dict] = []
         serve_injected = SpotInstances.describe_spot_price_history
 
@@ -165,33 +182,54 @@ class SpotTestbed:
 
         monkeypatch.setattr(SpotInstances, "describe_spot_price_history", recording_spot_price_history)
 
-        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                        region_name=self.region)
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region
+        )
         self.ec2 = session.client("ec2", endpoint_url=self.url)
         self.s3 = session.client("s3", endpoint_url=self.url)
         self.iam = session.client("iam", endpoint_url=self.url)
         self.s3.create_bucket(Bucket=self.bucket)
         vpc = self.ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-        self.subnet_id = self.ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24",
-                                                AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
+        self.subnet_id = self.ec2.create_subnet(
+            VpcId=vpc, CidrBlock="10.20.1.0/24", AvailabilityZone="us-east-1b"
+        )["Subnet"]["SubnetId"]
         self.security_group_id = self.ec2.create_security_group(
-            GroupName="rnn-spot-training", Description="no inbound rules", VpcId=vpc)["GroupId"]
-        self.iam.create_role(RoleName="rnn-spot-training", AssumeRolePolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                                                    "Action": "sts:AssumeRole"}]}))
+            GroupName="rnn-spot-training", Description="no inbound rules", VpcId=vpc
+        )["GroupId"]
+        self.iam.create_role(
+            RoleName="rnn-spot-training",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ec2.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )
         self.iam.create_instance_profile(InstanceProfileName="rnn-spot-training")
-        self.iam.add_role_to_instance_profile(InstanceProfileName="rnn-spot-training", RoleName="rnn-spot-training")
+        self.iam.add_role_to_instance_profile(
+            InstanceProfileName="rnn-spot-training", RoleName="rnn-spot-training"
+        )
         self.instance_profile = "rnn-spot-training"
         self.instance_env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AWS_"))},
-            "AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": self.region,
         }
 
     def reset(self) -> None:
         import urllib.request
 
-        urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10).read()
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10
+        ).read()
 
     def close(self) -> None:
         self.imds.close()
@@ -201,9 +239,15 @@ class SpotTestbed:
     # -- what the DAG / operator needs -------------------------------------------------------------------------
 
     def conf(self, **extra) -> dict:
-        return {"compute": "ec2_spot", "s3_bucket": self.bucket, "subnet_id": self.subnet_id,
-                "security_group_id": self.security_group_id, "instance_profile": self.instance_profile,
-                "region": self.region, **extra}
+        return {
+            "compute": "ec2_spot",
+            "s3_bucket": self.bucket,
+            "subnet_id": self.subnet_id,
+            "security_group_id": self.security_group_id,
+            "instance_profile": self.instance_profile,
+            "region": self.region,
+            **extra,
+        }
 
     # -- inspecting and driving moto -------------------------------------------------------------------------
 
@@ -247,10 +291,21 @@ class SpotTestbed:
     def stale_instance(self, run_id: str, dag_id: str = "rnn_retraining") -> str:
         """An instance left behind by another (finished or deleted) DAG run."""
         response = self.ec2.run_instances(
-            ImageId="ami-12c6146b", InstanceType="r6i.xlarge", MinCount=1, MaxCount=1,
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                {"Key": "project", "Value": "rnn-cost-pipeline"}, {"Key": "dag_id", "Value": dag_id},
-                {"Key": "run_id", "Value": run_id}]}])
+            ImageId="ami-12c6146b",
+            InstanceType="r6i.xlarge",
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [
+                        {"Key": "project", "Value": "rnn-cost-pipeline"},
+                        {"Key": "dag_id", "Value": dag_id},
+                        {"Key": "run_id", "Value": run_id},
+                    ],
+                }
+            ],
+        )
         self.launch_requests.pop()  # not a launch by the code under test
         return response["Instances"][0]["InstanceId"]
 
@@ -324,19 +379,29 @@ class FakeInstances:
         script.write_bytes(base64.b64decode(str(instance.user_data)))
         log_path = home / "console.log"
         self.logs[instance.id] = log_path
-        env = {**self.testbed.instance_env, "RNN_SPOT_PYTHON": sys.executable, "RNN_SPOT_HOME": str(home),
-               "RNN_SPOT_IMDS": self.testbed.imds.url_for(instance.id), "RNN_SPOT_SHUTDOWN": "true",
-               "RNN_SPOT_NOTICE_POLL_SECONDS": "0.2", "RNN_SPOT_NOTICE_GRACE_SECONDS": "0.3"}
+        env = {
+            **self.testbed.instance_env,
+            "RNN_SPOT_PYTHON": sys.executable,
+            "RNN_SPOT_HOME": str(home),
+            "RNN_SPOT_IMDS": self.testbed.imds.url_for(instance.id),
+            "RNN_SPOT_SHUTDOWN": "true",
+            "RNN_SPOT_NOTICE_POLL_SECONDS": "0.2",
+            "RNN_SPOT_NOTICE_GRACE_SECONDS": "0.3",
+        }
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(["bash", str(script)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                ["bash", str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
             noticed = False
             while proc.poll() is None:
                 if self.testbed.state(instance.id) != "running":  # terminated under it: the machine is gone
                     os.killpg(proc.pid, signal.SIGKILL)
                     break
-                if what == "interrupt" and not noticed and any(
-                        key.endswith("/train/checkpoint.pt") for key in self.testbed.s3_keys()):
+                if (
+                    what == "interrupt"
+                    and not noticed
+                    and any(key.endswith("/train/checkpoint.pt") for key in self.testbed.s3_keys())
+                ):
                     self.testbed.imds.notice(instance.id)
                     noticed = True
                 time.sleep(0.05)
@@ -348,4 +413,6 @@ class FakeInstances:
                 self.testbed.shut_down(instance.id)
 
     def console(self) -> str:
-        return "\n".join(f"==== {iid}\n{path.read_text(errors='replace')[-4000:]}" for iid, path in self.logs.items())
+        return "\n".join(
+            f"==== {iid}\n{path.read_text(errors='replace')[-4000:]}" for iid, path in self.logs.items()
+        )

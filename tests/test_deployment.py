@@ -31,8 +31,14 @@ def test_every_dependency_and_volume_resolves() -> None:
 
 
 def test_airflow_is_celery_on_postgres_and_redis() -> None:
-    assert {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-            "airflow-triggerer", "airflow-worker"} <= set(AIRFLOW)
+    assert {
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker",
+    } <= set(AIRFLOW)
     for name, service in AIRFLOW.items():
         env = service["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
@@ -55,8 +61,11 @@ def test_image_installs_the_pinned_project_with_the_prod_extra() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "-c constraints.txt -e '.[prod]'" in dockerfile
     assert "FROM python:3.11" in dockerfile
-    pins = {line.split("==")[0].lower() for line in (REPO / "constraints.txt").read_text().splitlines()
-            if "==" in line}
+    pins = {
+        line.split("==")[0].lower()
+        for line in (REPO / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    }
     assert {"apache-airflow-providers-celery", "psycopg2-binary", "torch", "apache-airflow"} <= pins
     login = json.loads((REPO / "include/compose/passwords.json").read_text())
     assert "admin" in login

@@ -37,8 +37,12 @@ def test_retried_task_reuses_the_mlflow_run(pipeline_home: Path, tiny_corpus: Pa
 def test_corpus_variable_is_used_when_the_param_is_empty(pipeline_home: Path, tiny_corpus: Path) -> None:
     from pipeline.tasks.retraining import validate_dataset
 
-    result = validate_dataset(dag_id="rnn_retraining", run_id="r", params={**TINY_RUN_CONF, "corpus_uri": ""},
-                              corpus_variable=str(tiny_corpus))
+    result = validate_dataset(
+        dag_id="rnn_retraining",
+        run_id="r",
+        params={**TINY_RUN_CONF, "corpus_uri": ""},
+        corpus_variable=str(tiny_corpus),
+    )
     assert result["config"]["corpus_uri"] == str(tiny_corpus)
 
 
@@ -64,13 +68,19 @@ def test_failure_callback_closes_a_run_left_running(pipeline_home: Path) -> None
     assert client.get_run(run_id).info.status == "FAILED"
 
 
-def test_corrupt_checkpoint_fails_the_task_clearly_and_keeps_it(pipeline_home: Path, tiny_corpus: Path) -> None:
+def test_corrupt_checkpoint_fails_the_task_clearly_and_keeps_it(
+    pipeline_home: Path, tiny_corpus: Path
+) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
     from pipeline.tasks.retraining import train, validate_dataset
 
-    validated = validate_dataset(dag_id="rnn_retraining", run_id="corrupt", corpus_variable=None,
-                                 params={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus)})
+    validated = validate_dataset(
+        dag_id="rnn_retraining",
+        run_id="corrupt",
+        corpus_variable=None,
+        params={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus)},
+    )
     checkpoint = Path(validated["run_dir"], "train", "checkpoint.pt")
     checkpoint.parent.mkdir(parents=True)
     checkpoint.write_bytes(b"garbage")
@@ -81,11 +91,14 @@ def test_corrupt_checkpoint_fails_the_task_clearly_and_keeps_it(pipeline_home: P
     assert _client().get_run(validated["mlflow_run_id"]).info.status == "FAILED"
 
 
-@pytest.mark.parametrize("params,message", [
-    ({"hidden_size": 0}, "hidden_size must be a positive integer, got 0"),
-    ({"market": "reserved"}, "market 'reserved'"),
-    ({"compute": "gpu-cluster"}, "compute backend 'gpu-cluster'"),
-])
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        ({"hidden_size": 0}, "hidden_size must be a positive integer, got 0"),
+        ({"market": "reserved"}, "market 'reserved'"),
+        ({"compute": "gpu-cluster"}, "compute backend 'gpu-cluster'"),
+    ],
+)
 def test_invalid_inputs_fail_without_retry(pipeline_home: Path, params: dict, message: str) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 

@@ -23,8 +23,9 @@ def make_report(root: Path, dag_id: str, run: str, created_at: str, title: str) 
     folder = root / "reports" / dag_id / run
     folder.mkdir(parents=True)
     (folder / "report.html").write_text(f"<h1>{title}</h1>")
-    (folder / "report.json").write_text(json.dumps({"title": title, "kind": "weekly", "created_at": created_at,
-                                                    "summary": "2 runs, $0.01"}))
+    (folder / "report.json").write_text(
+        json.dumps({"title": title, "kind": "weekly", "created_at": created_at, "summary": "2 runs, $0.01"})
+    )
 
 
 def test_cost_reports_page_lists_and_serves_reports(pipeline_home: Path) -> None:
@@ -42,7 +43,11 @@ def test_cost_reports_page_lists_and_serves_reports(pipeline_home: Path) -> None
     assert page.text.index("What if 1M/day") < page.text.index("Week 47")  # newest first
     assert "view/weekly_cost_report/run_a/report.html" in page.text
     assert client.get("/view/weekly_cost_report/run_a/report.html").text == "<h1>Week 47</h1>"
-    assert client.get("/view/weekly_cost_report/run_a/report.html").headers["content-type"].startswith("text/html")
+    assert (
+        client.get("/view/weekly_cost_report/run_a/report.html")
+        .headers["content-type"]
+        .startswith("text/html")
+    )
     assert client.get("/view/weekly_cost_report/nope/report.html").status_code == 404
     assert client.get("/view/../../../etc/passwd").status_code == 404
     assert client.get("/view/weekly_cost_report/%2e%2e/%2e%2e/report.html").status_code == 404
@@ -57,13 +62,26 @@ def test_empty_reports_page_says_how_to_get_one(pipeline_home: Path) -> None:
     assert "No reports yet" in TestClient(create_app()).get("/").text
 
 
-@pytest.mark.parametrize("link_name,key,value,expected", [
-    ("MLflow run", "mlflow_run", {"experiment_id": "3", "run_id": "abc"}, "http://127.0.0.1:5000/#/experiments/3/runs/abc"),
-    ("Cost report", "cost_report", {"path": "weekly_cost_report/r1"},
-     "http://127.0.0.1:8080/cost-reports/view/weekly_cost_report/r1/report.html"),
-])
-def test_links_are_built_from_the_task_xcom(monkeypatch: pytest.MonkeyPatch, link_name: str, key: str,
-                                            value: dict, expected: str) -> None:
+@pytest.mark.parametrize(
+    "link_name,key,value,expected",
+    [
+        (
+            "MLflow run",
+            "mlflow_run",
+            {"experiment_id": "3", "run_id": "abc"},
+            "http://127.0.0.1:5000/#/experiments/3/runs/abc",
+        ),
+        (
+            "Cost report",
+            "cost_report",
+            {"path": "weekly_cost_report/r1"},
+            "http://127.0.0.1:8080/cost-reports/view/weekly_cost_report/r1/report.html",
+        ),
+    ],
+)
+def test_links_are_built_from_the_task_xcom(
+    monkeypatch: pytest.MonkeyPatch, link_name: str, key: str, value: dict, expected: str
+) -> None:
     from pipeline.ui import links
 
     for var in ("RNN_PIPELINE_MLFLOW_UI_URL", "MLFLOW_PORT", "AIRFLOW__API__BASE_URL", "AIRFLOW_PORT"):

@@ -12,15 +12,26 @@ from pathlib import Path
 
 import pytest
 
-from rnn.inference_benchmark import benchmark, percentile
 from rnn.generate import load_model
+from rnn.inference_benchmark import benchmark, percentile
 
-TINY = ["--seq-len", "16", "--batch-size", "4", "--embedding-dim", "8", "--hidden-size", "16",
-        "--no-progress"]
+TINY = [
+    "--seq-len",
+    "16",
+    "--batch-size",
+    "4",
+    "--embedding-dim",
+    "8",
+    "--hidden-size",
+    "16",
+    "--no-progress",
+]
 
 
 def run_rnn(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rnn", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rnn", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["generate"], ["bench"]])
@@ -39,14 +50,37 @@ def test_percentile_matches_hand_computed_values() -> None:
 
 def test_cli_train_bench_generate(tmp_path: Path, tiny_corpus: Path) -> None:
     out = tmp_path / "run"
-    train = run_rnn("train", "--out-dir", str(out), "--corpus-uri", str(tiny_corpus), "--epochs", "1",
-                    "--max-steps-per-epoch", "5", "--log-every-steps", "5", *TINY)
+    train = run_rnn(
+        "train",
+        "--out-dir",
+        str(out),
+        "--corpus-uri",
+        str(tiny_corpus),
+        "--epochs",
+        "1",
+        "--max-steps-per-epoch",
+        "5",
+        "--log-every-steps",
+        "5",
+        *TINY,
+    )
     assert train.returncode == 0, train.stderr
     assert "step      5 | epoch 1 | loss" in train.stdout
     assert "val loss" in train.stdout
 
-    bench = run_rnn("bench", "--model", str(out / "model.pt"), "--metrics", str(out / "metrics.json"),
-                    "--runs", "20", "--batch-sizes", "1", "16", "64")
+    bench = run_rnn(
+        "bench",
+        "--model",
+        str(out / "model.pt"),
+        "--metrics",
+        str(out / "metrics.json"),
+        "--runs",
+        "20",
+        "--batch-sizes",
+        "1",
+        "16",
+        "64",
+    )
     assert bench.returncode == 0, bench.stderr
     inference = json.loads((out / "metrics.json").read_text())["inference"]
     assert inference["runs"] == 20 and inference["completion_chars"] == 200
@@ -59,11 +93,14 @@ def test_cli_train_bench_generate(tmp_path: Path, tiny_corpus: Path) -> None:
     assert gen.returncode == 0 and gen.stdout.startswith("The ")
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--epochs", "0"], "epochs must be a positive integer, got 0"),
-    (["--hidden-size", "-4"], "hidden_size must be a positive integer, got -4"),
-    (["--corpus-uri", "/no/such/corpus.txt"], "corpus not found: '/no/such/corpus.txt'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--epochs", "0"], "epochs must be a positive integer, got 0"),
+        (["--hidden-size", "-4"], "hidden_size must be a positive integer, got -4"),
+        (["--corpus-uri", "/no/such/corpus.txt"], "corpus not found: '/no/such/corpus.txt'"),
+    ],
+)
 def test_cli_bad_input_is_one_clear_error(tmp_path: Path, args: list[str], message: str) -> None:
     result = run_rnn("train", "--out-dir", str(tmp_path / "bad"), *TINY, *args)
     assert result.returncode == 2
@@ -74,10 +111,25 @@ def test_cli_bad_input_is_one_clear_error(tmp_path: Path, args: list[str], messa
 
 def test_sigterm_checkpoints_and_resume_finishes(tmp_path: Path, tiny_corpus: Path) -> None:
     out = tmp_path / "run"
-    args = ["train", "--out-dir", str(out), "--corpus-uri", str(tiny_corpus), "--epochs", "50",
-            "--max-steps-per-epoch", "10", "--checkpoint-every-steps", "1000", "--log-every-steps", "1", *TINY]
-    proc = subprocess.Popen([sys.executable, "-m", "rnn", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    args = [
+        "train",
+        "--out-dir",
+        str(out),
+        "--corpus-uri",
+        str(tiny_corpus),
+        "--epochs",
+        "50",
+        "--max-steps-per-epoch",
+        "10",
+        "--checkpoint-every-steps",
+        "1000",
+        "--log-every-steps",
+        "1",
+        *TINY,
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnn", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 60
     # Wait until training is under way (first log line), then interrupt.
     while time.monotonic() < deadline:
@@ -103,8 +155,15 @@ def test_benchmark_in_process(tmp_path: Path, tiny_corpus: Path) -> None:
     from rnn.config import TrainConfig
     from rnn.train import train
 
-    config = TrainConfig(corpus_uri=str(tiny_corpus), seq_len=16, batch_size=4, embedding_dim=8, hidden_size=16,
-                         epochs=1, max_steps_per_epoch=2)
+    config = TrainConfig(
+        corpus_uri=str(tiny_corpus),
+        seq_len=16,
+        batch_size=4,
+        embedding_dim=8,
+        hidden_size=16,
+        epochs=1,
+        max_steps_per_epoch=2,
+    )
     result = train(config, str(tmp_path / "b"), progress=False, log=lambda _: None)
     loaded = load_model(result.model_uri)
     bench = benchmark(loaded.model, loaded.vocab, completion_chars=20, runs=5, batch_sizes=(1, 4), warmup=0)

@@ -20,8 +20,18 @@ from rnn.train import train
 
 
 def tiny_config(corpus: Path, **overrides: object) -> TrainConfig:
-    values = dict(corpus_uri=str(corpus), seq_len=16, batch_size=4, embedding_dim=8, hidden_size=16,
-                  num_layers=2, epochs=2, max_steps_per_epoch=6, checkpoint_every_steps=2, log_every_steps=3)
+    values = dict(
+        corpus_uri=str(corpus),
+        seq_len=16,
+        batch_size=4,
+        embedding_dim=8,
+        hidden_size=16,
+        num_layers=2,
+        epochs=2,
+        max_steps_per_epoch=6,
+        checkpoint_every_steps=2,
+        log_every_steps=3,
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -74,8 +84,18 @@ def test_split_refuses_a_corpus_too_small_to_train() -> None:
         split_tokens(torch.arange(50), 0.1, seq_len=16, batch_size=4)
 
 
-@pytest.mark.parametrize("field,value", [("epochs", 0), ("epochs", -1), ("hidden_size", 0), ("batch_size", -3),
-                                         ("val_fraction", 0.0), ("learning_rate", 0.0), ("dropout", 1.0)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("epochs", 0),
+        ("epochs", -1),
+        ("hidden_size", 0),
+        ("batch_size", -3),
+        ("val_fraction", 0.0),
+        ("learning_rate", 0.0),
+        ("dropout", 1.0),
+    ],
+)
 def test_invalid_config_names_field_and_value(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"{field}.*{value!r}"):
         TrainConfig(**{field: value})
@@ -87,7 +107,9 @@ def test_unknown_config_field_is_refused() -> None:
 
 
 def test_training_writes_model_checkpoint_and_metrics(tmp_path: Path, tiny_corpus: Path) -> None:
-    result = train(tiny_config(tiny_corpus), str(tmp_path / "out"), run_id="run-1", progress=False, log=lambda _: None)
+    result = train(
+        tiny_config(tiny_corpus), str(tmp_path / "out"), run_id="run-1", progress=False, log=lambda _: None
+    )
     metrics = read_metrics(result.metrics_uri)
     assert metrics["schema"] == SCHEMA and metrics["schema_version"] == SCHEMA_VERSION
     assert metrics["run_id"] == "run-1" and metrics["status"] == "completed"
@@ -117,7 +139,9 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tmp_path: Path,
     config = tiny_config(tiny_corpus)
     straight = train(config, str(tmp_path / "straight"), progress=False, log=lambda _: None)
 
-    first = train(config, str(tmp_path / "resumed"), progress=False, stop_after_global_step=5, log=lambda _: None)
+    first = train(
+        config, str(tmp_path / "resumed"), progress=False, stop_after_global_step=5, log=lambda _: None
+    )
     assert first.interrupted and first.model_uri is None
     assert load_checkpoint(first.checkpoint_uri)["state"]["global_step"] == 5
     second = train(config, str(tmp_path / "resumed"), resume=True, progress=False, log=lambda _: None)
@@ -155,10 +179,18 @@ def test_resume_refuses_a_corrupt_checkpoint_and_leaves_it(tmp_path: Path, tiny_
 
 
 def test_generation_uses_the_saved_vocabulary(tmp_path: Path, tiny_corpus: Path) -> None:
-    result = train(tiny_config(tiny_corpus, epochs=1), str(tmp_path / "g"), progress=False, log=lambda _: None)
+    result = train(
+        tiny_config(tiny_corpus, epochs=1), str(tmp_path / "g"), progress=False, log=lambda _: None
+    )
     loaded = load_model(result.model_uri)
-    texts = sample(loaded.model, loaded.vocab, prompt="The ", length=50, batch_size=3,
-                   generator=torch.Generator().manual_seed(1))
+    texts = sample(
+        loaded.model,
+        loaded.vocab,
+        prompt="The ",
+        length=50,
+        batch_size=3,
+        generator=torch.Generator().manual_seed(1),
+    )
     assert len(texts) == 3 and all(len(t) == 50 for t in texts)
     assert set("".join(texts)) <= set(loaded.vocab.chars)
 
@@ -173,7 +205,9 @@ def test_loading_a_missing_or_foreign_model_file_is_a_clear_error(tmp_path: Path
 
 
 def test_metrics_json_is_plain_json(tmp_path: Path, tiny_corpus: Path) -> None:
-    result = train(tiny_config(tiny_corpus, epochs=1), str(tmp_path / "m"), progress=False, log=lambda _: None)
+    result = train(
+        tiny_config(tiny_corpus, epochs=1), str(tmp_path / "m"), progress=False, log=lambda _: None
+    )
     assert json.loads(Path(result.metrics_uri).read_text())["config"]["hidden_size"] == 16
 
 

@@ -101,7 +101,13 @@ class Drivers:
     retrain_factor: Number = 1.0  # x retraining runs per month (used by the TCO)
 
     def __post_init__(self) -> None:
-        for name in ("requests_per_day", "latency_factor", "utilisation_factor", "price_factor", "spot_price_factor"):
+        for name in (
+            "requests_per_day",
+            "latency_factor",
+            "utilisation_factor",
+            "price_factor",
+            "spot_price_factor",
+        ):
             value = getattr(self, name)
             if not _all_positive(value):
                 raise ValueError(f"Drivers.{name}={value!r} must be > 0")
@@ -160,7 +166,9 @@ class SupportRates:
     ebs_usd_per_gb_month: float = 0.0
 
     @classmethod
-    def from_sheet(cls, sheet: PriceSheet, *, alb: bool = False, nat: bool = False, ebs: bool = False) -> SupportRates:
+    def from_sheet(
+        cls, sheet: PriceSheet, *, alb: bool = False, nat: bool = False, ebs: bool = False
+    ) -> SupportRates:
         """Raises :class:`MissingRate` when a needed rate is ``None``."""
         return cls(
             cloudwatch_usd_per_metric_month=sheet_rate(sheet, "cloudwatch_usd_per_metric_month"),
@@ -205,7 +213,11 @@ class OptionPlan:
 
     @property
     def key(self) -> str:
-        return f"{self.option}:{self.instance_type}" if self.instance_type and self.option in EC2_OPTIONS else self.option
+        return (
+            f"{self.option}:{self.instance_type}"
+            if self.instance_type and self.option in EC2_OPTIONS
+            else self.option
+        )
 
     def evaluate(self, drivers: Drivers) -> Evaluation:
         raise NotImplementedError
@@ -222,32 +234,62 @@ class OptionPlan:
         a, s = self.assumptions, self.support
         ingest_gb = self._requests_per_month(drivers) * bytes_per_request / BYTES_PER_GB
         return [
-            Line("CloudWatch Logs ingestion", "AmazonCloudWatch", "GB", ingest_gb,
-                 self._price(s.logs_ingest_usd_per_gb, drivers)),
-            Line(f"CloudWatch Logs storage ({a.log_retention_months:g} month retention)", "AmazonCloudWatch",
-                 "GB-months", ingest_gb * a.log_retention_months,
-                 self._price(s.logs_storage_usd_per_gb_month, drivers)),
+            Line(
+                "CloudWatch Logs ingestion",
+                "AmazonCloudWatch",
+                "GB",
+                ingest_gb,
+                self._price(s.logs_ingest_usd_per_gb, drivers),
+            ),
+            Line(
+                f"CloudWatch Logs storage ({a.log_retention_months:g} month retention)",
+                "AmazonCloudWatch",
+                "GB-months",
+                ingest_gb * a.log_retention_months,
+                self._price(s.logs_storage_usd_per_gb_month, drivers),
+            ),
         ]
 
     def _metrics_line(self, drivers: Drivers, metrics: Number) -> Line:
-        return Line("CloudWatch custom metrics", "AmazonCloudWatch", "metrics", metrics,
-                    self._price(self.support.cloudwatch_usd_per_metric_month, drivers))
+        return Line(
+            "CloudWatch custom metrics",
+            "AmazonCloudWatch",
+            "metrics",
+            metrics,
+            self._price(self.support.cloudwatch_usd_per_metric_month, drivers),
+        )
 
     def _egress_line(self, drivers: Drivers) -> Line:
         gb = self._requests_per_month(drivers) * self.assumptions.response_bytes / BYTES_PER_GB
-        return Line("Data transfer out to the internet", "AWSDataTransfer", "GB", gb,
-                    self._price(self.support.data_transfer_out_usd_per_gb, drivers))
+        return Line(
+            "Data transfer out to the internet",
+            "AWSDataTransfer",
+            "GB",
+            gb,
+            self._price(self.support.data_transfer_out_usd_per_gb, drivers),
+        )
 
     def _artifact_line(self, drivers: Drivers) -> Line:
-        return Line("Model file in S3 Standard", "AmazonS3", "GB-months", self.model_file_bytes / BYTES_PER_GB,
-                    self._price(self.support.s3_usd_per_gb_month, drivers))
+        return Line(
+            "Model file in S3 Standard",
+            "AmazonS3",
+            "GB-months",
+            self.model_file_bytes / BYTES_PER_GB,
+            self._price(self.support.s3_usd_per_gb_month, drivers),
+        )
 
     def to_option_cost(self, requests_per_day: float) -> OptionCost:
         """Price the plan at ``requests_per_day`` with nominal drivers."""
         evaluation = self.evaluate(Drivers(requests_per_day=requests_per_day))
         components = tuple(
-            CostComponent(name=line.name, service=line.service, unit=line.unit, quantity=float(line.quantity),
-                          usd_per_unit=float(line.usd_per_unit), usd_per_month=float(line.usd_per_month))
+            CostComponent(
+                name=line.name,
+                service=line.service,
+                unit=line.unit,
+                quantity=float(line.quantity),
+                usd_per_unit=float(line.usd_per_unit),
+                usd_per_month=float(line.usd_per_month),
+            )
             for line in evaluation.lines
         )
         total = sum(component.usd_per_month for component in components)
@@ -257,14 +299,23 @@ class OptionPlan:
             details["instances"] = int(evaluation.units)
         config = self.config.format(units=int(evaluation.units)) if "{units}" in self.config else self.config
         return OptionCost(
-            option=self.option, instance_type=self.instance_type, feasible=True, reason="",
-            components=components, usd_per_month=total, usd_per_request=per_request,
-            usd_per_1k_requests=per_request * 1000.0, caveats=self.caveats, drop_in=self.drop_in,
-            config=config, details=details,
+            option=self.option,
+            instance_type=self.instance_type,
+            feasible=True,
+            reason="",
+            components=components,
+            usd_per_month=total,
+            usd_per_request=per_request,
+            usd_per_1k_requests=per_request * 1000.0,
+            caveats=self.caveats,
+            drop_in=self.drop_in,
+            config=config,
+            details=details,
         )
 
 
 # -- fleets: EC2, SageMaker real-time, Fargate -------------------------------------------------------------
+
 
 class UnitRate(NamedTuple):
     """What one running instance/task is billed per hour, per billing dimension."""
@@ -298,11 +349,13 @@ class FleetPlan(OptionPlan):
         units = inference.instances_needed(peak_rps, capacity, utilisation, a.min_instances)
         if self.burstable_baseline is not None:
             mean_rps = inference.mean_requests_per_second(drivers.requests_per_day)
-            units = inference.maximum(units, inference.burstable_instances_needed(mean_rps, capacity,
-                                                                                  self.burstable_baseline))
+            units = inference.maximum(
+                units, inference.burstable_instances_needed(mean_rps, capacity, self.burstable_baseline)
+            )
         if self.spot:
-            units = units + inference.maximum(float(a.spot_min_buffer_instances),
-                                              inference.ceil(units * a.spot_buffer_fraction))
+            units = units + inference.maximum(
+                float(a.spot_min_buffer_instances), inference.ceil(units * a.spot_buffer_fraction)
+            )
         return units
 
     def evaluate(self, drivers: Drivers) -> Evaluation:
@@ -313,32 +366,65 @@ class FleetPlan(OptionPlan):
             interruptions = units * self.interruption_rate_per_month * drivers.interruption_factor
             hours = hours + interruptions * a.spot_replacement_warmup_hours
         price = drivers.price_factor * (drivers.spot_price_factor if self.spot else 1.0)
-        lines = [Line(rate.name, rate.service, rate.unit, hours * rate.per_unit_hour, rate.usd_per_unit * price)
-                 for rate in self.unit_rates]
+        lines = [
+            Line(rate.name, rate.service, rate.unit, hours * rate.per_unit_hour, rate.usd_per_unit * price)
+            for rate in self.unit_rates
+        ]
         requests = self._requests_per_month(drivers)
         latency = self.latency_p95_seconds * drivers.latency_factor
         if self.root_volume:
-            lines.append(Line(f"EBS gp3 root volume ({a.ebs_root_gb:g} GB each)", "AmazonEC2", "GB-months",
-                              units * a.ebs_root_gb, self._price(s.ebs_usd_per_gb_month, drivers)))
+            lines.append(
+                Line(
+                    f"EBS gp3 root volume ({a.ebs_root_gb:g} GB each)",
+                    "AmazonEC2",
+                    "GB-months",
+                    units * a.ebs_root_gb,
+                    self._price(s.ebs_usd_per_gb_month, drivers),
+                )
+            )
         if self.load_balancer:
             mean_rps = inference.mean_requests_per_second(drivers.requests_per_day)
             lcu = inference.alb_lcu_per_hour(mean_rps, latency, a.request_bytes + a.response_bytes)
             lines += [
-                Line("Application Load Balancer", "AWSELB", "hours", HOURS_PER_MONTH,
-                     self._price(s.alb_usd_per_hour, drivers)),
-                Line("ALB capacity units", "AWSELB", "LCU-hours", lcu * HOURS_PER_MONTH,
-                     self._price(s.alb_usd_per_lcu_hour, drivers)),
+                Line(
+                    "Application Load Balancer",
+                    "AWSELB",
+                    "hours",
+                    HOURS_PER_MONTH,
+                    self._price(s.alb_usd_per_hour, drivers),
+                ),
+                Line(
+                    "ALB capacity units",
+                    "AWSELB",
+                    "LCU-hours",
+                    lcu * HOURS_PER_MONTH,
+                    self._price(s.alb_usd_per_lcu_hour, drivers),
+                ),
             ]
         if self.nat and a.use_nat_gateway:
-            nat_gb = (requests * a.log_bytes_per_request / BYTES_PER_GB
-                      + units * a.deploys_per_month * a.container_image_gb)
+            nat_gb = (
+                requests * a.log_bytes_per_request / BYTES_PER_GB
+                + units * a.deploys_per_month * a.container_image_gb
+            )
             lines += [
-                Line("NAT gateway", "AmazonVPC", "hours", a.nat_gateways * HOURS_PER_MONTH,
-                     self._price(s.nat_usd_per_hour, drivers)),
-                Line("NAT gateway data processed (image pulls, logs)", "AmazonVPC", "GB", nat_gb,
-                     self._price(s.nat_usd_per_gb, drivers)),
+                Line(
+                    "NAT gateway",
+                    "AmazonVPC",
+                    "hours",
+                    a.nat_gateways * HOURS_PER_MONTH,
+                    self._price(s.nat_usd_per_hour, drivers),
+                ),
+                Line(
+                    "NAT gateway data processed (image pulls, logs)",
+                    "AmazonVPC",
+                    "GB",
+                    nat_gb,
+                    self._price(s.nat_usd_per_gb, drivers),
+                ),
             ]
-        metrics = a.custom_metrics_per_service + (units * a.custom_metrics_per_instance if self.root_volume else 0.0)
+        metrics = a.custom_metrics_per_service + (
+            units * a.custom_metrics_per_instance if self.root_volume else 0.0
+        )
         lines.append(self._metrics_line(drivers, metrics))
         lines += self._logs_lines(drivers, a.log_bytes_per_request)
         lines.append(self._egress_line(drivers))
@@ -346,10 +432,16 @@ class FleetPlan(OptionPlan):
         return Evaluation(lines=lines, latency_p95_seconds=latency, units=units)
 
 
-def _serving_point(profile: ModelProfile, a: ServingAssumptions, vcpus: float,
-                   memory_mb: float) -> inference.ServingPoint | str:
-    return inference.serving_point(profile, vcpus=vcpus, memory_available_mb=memory_mb - OS_RESERVED_MB,
-                                   tokens=a.tokens_per_request, latency_slo_seconds=a.latency_slo_ms / 1000.0)
+def _serving_point(
+    profile: ModelProfile, a: ServingAssumptions, vcpus: float, memory_mb: float
+) -> inference.ServingPoint | str:
+    return inference.serving_point(
+        profile,
+        vcpus=vcpus,
+        memory_available_mb=memory_mb - OS_RESERVED_MB,
+        tokens=a.tokens_per_request,
+        latency_slo_seconds=a.latency_slo_ms / 1000.0,
+    )
 
 
 def _fleet_details(point: inference.ServingPoint) -> dict[str, Any]:
@@ -361,8 +453,9 @@ def _fleet_details(point: inference.ServingPoint) -> dict[str, Any]:
     }
 
 
-def plan_ec2(profile: ModelProfile, sheet: PriceSheet, rates: InstanceRates, option: str,
-             a: ServingAssumptions) -> FleetPlan | OptionCost:
+def plan_ec2(
+    profile: ModelProfile, sheet: PriceSheet, rates: InstanceRates, option: str, a: ServingAssumptions
+) -> FleetPlan | OptionCost:
     """EC2 instances of one type on one market, behind an ALB."""
     instance_type = rates.instance_type
     caveats: list[str] = ["fleet sized for the peak hour and running 24/7 (no autoscaling)"]
@@ -372,8 +465,11 @@ def plan_ec2(profile: ModelProfile, sheet: PriceSheet, rates: InstanceRates, opt
         usd_per_hour = rates.on_demand_usd_per_hour
     elif option == EC2_SPOT:
         if rates.spot_usd_per_hour is None:
-            return infeasible(option, instance_type, f"no spot price for {instance_type} in {sheet.region} "
-                              f"in snapshot {sheet.snapshot_id}")
+            return infeasible(
+                option,
+                instance_type,
+                f"no spot price for {instance_type} in {sheet.region} in snapshot {sheet.snapshot_id}",
+            )
         usd_per_hour = rates.spot_usd_per_hour
         interruption_rate = rates.interruption_rate_per_month
         known = interruption_rate is not None
@@ -394,36 +490,55 @@ def plan_ec2(profile: ModelProfile, sheet: PriceSheet, rates: InstanceRates, opt
         term = a.reserved_key(lease_years)
         if term not in rates.reserved_usd_per_hour:
             offered = ", ".join(sorted(rates.reserved_usd_per_hour)) or "none"
-            return infeasible(option, instance_type, f"no reserved rate {term!r} for {instance_type} in "
-                              f"{sheet.region} in snapshot {sheet.snapshot_id} (offered: {offered})")
+            return infeasible(
+                option,
+                instance_type,
+                f"no reserved rate {term!r} for {instance_type} in "
+                f"{sheet.region} in snapshot {sheet.snapshot_id} (offered: {offered})",
+            )
         usd_per_hour = rates.reserved_usd_per_hour[term]
-        caveats.append(f"commits to every hour of a {lease_years}-year term ({term}), used or not; "
-                       "effective rate = hourly part + upfront fee spread over the term")
+        caveats.append(
+            f"commits to every hour of a {lease_years}-year term ({term}), used or not; "
+            "effective rate = hourly part + upfront fee spread over the term"
+        )
     point = _serving_point(profile, a, rates.vcpus, rates.memory_gib * MB_PER_GB)
     if isinstance(point, str):
         return infeasible(option, instance_type, f"{instance_type}: {point}")
     baseline = BURSTABLE_BASELINE_UTILISATION.get(instance_type)
     if baseline is not None:
-        caveats.append(f"burstable: sized so the mean load per instance stays under its {baseline:.0%} CPU baseline")
+        caveats.append(
+            f"burstable: sized so the mean load per instance stays under its {baseline:.0%} CPU baseline"
+        )
     if rates.architecture == "arm64":
         caveats.append("arm64 (Graviton): latency was measured on x86; equal per-vCPU speed assumed")
     if point.memory_limited:
-        caveats.append(f"memory-bound: runs {point.processes:g} serving process(es), fewer than its vCPUs allow")
+        caveats.append(
+            f"memory-bound: runs {point.processes:g} serving process(es), fewer than its vCPUs allow"
+        )
     try:
         support = SupportRates.from_sheet(sheet, alb=True, nat=a.use_nat_gateway, ebs=True)
     except MissingRate as exc:
         return infeasible(option, instance_type, f"{exc} (needed for the supporting infrastructure)")
     caveats.append(COMMON_CAVEAT_FREE_TIER)
     return FleetPlan(
-        option=option, instance_type=instance_type,
+        option=option,
+        instance_type=instance_type,
         config=f"{{units}} x {instance_type}, batch {point.batch_size}",
-        model_file_bytes=profile.model_file_bytes, support=support, assumptions=a, caveats=tuple(caveats),
-        details=_fleet_details(point) | {"usd_per_hour": usd_per_hour, "on_demand_usd_per_hour":
-                                         rates.on_demand_usd_per_hour},
-        unit_rates=(UnitRate(f"Instance usage ({instance_type}, {rate_name})", "AmazonEC2", "hours", 1.0,
-                             usd_per_hour),),
-        capacity_rps=point.capacity_rps, latency_p95_seconds=point.latency_p95_seconds,
-        burstable_baseline=baseline, spot=option == EC2_SPOT,
+        model_file_bytes=profile.model_file_bytes,
+        support=support,
+        assumptions=a,
+        caveats=tuple(caveats),
+        details=_fleet_details(point)
+        | {"usd_per_hour": usd_per_hour, "on_demand_usd_per_hour": rates.on_demand_usd_per_hour},
+        unit_rates=(
+            UnitRate(
+                f"Instance usage ({instance_type}, {rate_name})", "AmazonEC2", "hours", 1.0, usd_per_hour
+            ),
+        ),
+        capacity_rps=point.capacity_rps,
+        latency_p95_seconds=point.latency_p95_seconds,
+        burstable_baseline=baseline,
+        spot=option == EC2_SPOT,
         interruption_rate_per_month=float(interruption_rate or 0.0),
     )
 
@@ -437,12 +552,16 @@ def _cheapest_plan(plans: Iterable[OptionPlan], requests_per_day: float) -> Opti
     return best
 
 
-def plan_sagemaker_realtime(profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions,
-                            requests_per_day: float) -> FleetPlan | OptionCost:
+def plan_sagemaker_realtime(
+    profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions, requests_per_day: float
+) -> FleetPlan | OptionCost:
     """The cheapest ``ml.*`` real-time endpoint configuration at ``requests_per_day``."""
     if not sheet.sagemaker_instances:
-        return infeasible(SAGEMAKER_REALTIME, None, f"price sheet {sheet.snapshot_id} ({sheet.region}) has no "
-                          "SageMaker real-time instance prices")
+        return infeasible(
+            SAGEMAKER_REALTIME,
+            None,
+            f"price sheet {sheet.snapshot_id} ({sheet.region}) has no SageMaker real-time instance prices",
+        )
     try:
         support = SupportRates.from_sheet(sheet)
     except MissingRate as exc:
@@ -453,28 +572,47 @@ def plan_sagemaker_realtime(profile: ModelProfile, sheet: PriceSheet, a: Serving
         if isinstance(point, str):
             reasons.append(f"{ml.instance_type}: {point}")
             continue
-        plans.append(FleetPlan(
-            option=SAGEMAKER_REALTIME, instance_type=ml.instance_type,
-            config=f"{{units}} x {ml.instance_type}, batch {point.batch_size}",
-            model_file_bytes=profile.model_file_bytes, support=support, assumptions=a,
-            caveats=("invoked through the SageMaker Runtime API (SigV4); no API Gateway or ALB in front",
-                     "ML storage volume and real-time data-processing charges are not in the price sheet",
-                     "fleet sized for the peak hour and running 24/7 (no autoscaling)", COMMON_CAVEAT_FREE_TIER),
-            details=_fleet_details(point) | {"usd_per_hour": ml.usd_per_hour},
-            unit_rates=(UnitRate(f"Real-time endpoint instance ({ml.instance_type})", "AmazonSageMaker", "hours",
-                                 1.0, ml.usd_per_hour),),
-            capacity_rps=point.capacity_rps, latency_p95_seconds=point.latency_p95_seconds,
-            burstable_baseline=BURSTABLE_BASELINE_UTILISATION.get(ml.instance_type),
-            load_balancer=False, nat=False, root_volume=False,
-        ))
+        plans.append(
+            FleetPlan(
+                option=SAGEMAKER_REALTIME,
+                instance_type=ml.instance_type,
+                config=f"{{units}} x {ml.instance_type}, batch {point.batch_size}",
+                model_file_bytes=profile.model_file_bytes,
+                support=support,
+                assumptions=a,
+                caveats=(
+                    "invoked through the SageMaker Runtime API (SigV4); no API Gateway or ALB in front",
+                    "ML storage volume and real-time data-processing charges are not in the price sheet",
+                    "fleet sized for the peak hour and running 24/7 (no autoscaling)",
+                    COMMON_CAVEAT_FREE_TIER,
+                ),
+                details=_fleet_details(point) | {"usd_per_hour": ml.usd_per_hour},
+                unit_rates=(
+                    UnitRate(
+                        f"Real-time endpoint instance ({ml.instance_type})",
+                        "AmazonSageMaker",
+                        "hours",
+                        1.0,
+                        ml.usd_per_hour,
+                    ),
+                ),
+                capacity_rps=point.capacity_rps,
+                latency_p95_seconds=point.latency_p95_seconds,
+                burstable_baseline=BURSTABLE_BASELINE_UTILISATION.get(ml.instance_type),
+                load_balancer=False,
+                nat=False,
+                root_volume=False,
+            )
+        )
     best = _cheapest_plan(plans, requests_per_day)
     if best is None:
         return infeasible(SAGEMAKER_REALTIME, None, "no ml.* instance type fits: " + "; ".join(reasons))
     return best
 
 
-def plan_fargate(profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions,
-                 requests_per_day: float) -> FleetPlan | OptionCost:
+def plan_fargate(
+    profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions, requests_per_day: float
+) -> FleetPlan | OptionCost:
     """The cheapest Fargate task size (smallest memory per vCPU size that holds its processes) and task count."""
     try:
         vcpu_rate = sheet_rate(sheet, "fargate_usd_per_vcpu_hour")
@@ -496,17 +634,30 @@ def plan_fargate(profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions
             reasons.append(f"{vcpu:g} vCPU / {gb:g} GB: {point}")
             continue
         size = f"{vcpu:g} vCPU / {gb:g} GB"
-        plans.append(FleetPlan(
-            option=FARGATE, instance_type=size, config=f"{{units}} tasks x {size}, batch {point.batch_size}",
-            model_file_bytes=profile.model_file_bytes, support=support, assumptions=a,
-            caveats=("tasks in private subnets behind an ALB; egress (image pulls, logs) through a NAT gateway",
-                     "Linux/x86 rates; 20 GB ephemeral storage included",
-                     "fleet sized for the peak hour and running 24/7 (no autoscaling)", COMMON_CAVEAT_FREE_TIER),
-            details=_fleet_details(point) | {"vcpu": vcpu, "memory_gb": gb},
-            unit_rates=(UnitRate(f"Fargate vCPU ({vcpu:g} per task)", "AmazonECS", "vCPU-hours", vcpu, vcpu_rate),
-                        UnitRate(f"Fargate memory ({gb:g} GB per task)", "AmazonECS", "GB-hours", gb, gb_rate)),
-            capacity_rps=point.capacity_rps, latency_p95_seconds=point.latency_p95_seconds, root_volume=False,
-        ))
+        plans.append(
+            FleetPlan(
+                option=FARGATE,
+                instance_type=size,
+                config=f"{{units}} tasks x {size}, batch {point.batch_size}",
+                model_file_bytes=profile.model_file_bytes,
+                support=support,
+                assumptions=a,
+                caveats=(
+                    "tasks in private subnets behind an ALB; egress (image pulls, logs) through a NAT gateway",
+                    "Linux/x86 rates; 20 GB ephemeral storage included",
+                    "fleet sized for the peak hour and running 24/7 (no autoscaling)",
+                    COMMON_CAVEAT_FREE_TIER,
+                ),
+                details=_fleet_details(point) | {"vcpu": vcpu, "memory_gb": gb},
+                unit_rates=(
+                    UnitRate(f"Fargate vCPU ({vcpu:g} per task)", "AmazonECS", "vCPU-hours", vcpu, vcpu_rate),
+                    UnitRate(f"Fargate memory ({gb:g} GB per task)", "AmazonECS", "GB-hours", gb, gb_rate),
+                ),
+                capacity_rps=point.capacity_rps,
+                latency_p95_seconds=point.latency_p95_seconds,
+                root_volume=False,
+            )
+        )
     best = _cheapest_plan(plans, requests_per_day)
     if best is None:
         return infeasible(FARGATE, None, "no Fargate task size fits: " + "; ".join(reasons))
@@ -514,6 +665,7 @@ def plan_fargate(profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions
 
 
 # -- per-request platforms ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LambdaPlan(OptionPlan):
@@ -532,25 +684,47 @@ class LambdaPlan(OptionPlan):
         duration_ms = inference.billed_duration_ms(self.duration_seconds * drivers.latency_factor)
         lines = []
         if self.usd_per_million_requests:
-            lines.append(Line("Requests", self.service, "1M requests", requests / 1e6,
-                              self._price(self.usd_per_million_requests, drivers)))
-        lines.append(Line(f"Compute ({self.memory_mb:,.0f} MB x billed duration)", self.service, "GB-seconds",
-                          inference.gb_seconds(requests, duration_ms, self.memory_mb),
-                          self._price(self.usd_per_gb_second, drivers)))
+            lines.append(
+                Line(
+                    "Requests",
+                    self.service,
+                    "1M requests",
+                    requests / 1e6,
+                    self._price(self.usd_per_million_requests, drivers),
+                )
+            )
+        lines.append(
+            Line(
+                f"Compute ({self.memory_mb:,.0f} MB x billed duration)",
+                self.service,
+                "GB-seconds",
+                inference.gb_seconds(requests, duration_ms, self.memory_mb),
+                self._price(self.usd_per_gb_second, drivers),
+            )
+        )
         if self.data_processed_usd_per_gb is not None:
             processed = requests * (a.request_bytes + a.response_bytes) / BYTES_PER_GB
-            lines.append(Line("Data processed (in + out)", self.service, "GB", processed,
-                              self._price(self.data_processed_usd_per_gb, drivers)))
+            lines.append(
+                Line(
+                    "Data processed (in + out)",
+                    self.service,
+                    "GB",
+                    processed,
+                    self._price(self.data_processed_usd_per_gb, drivers),
+                )
+            )
         lines.append(self._metrics_line(drivers, float(a.custom_metrics_per_service)))
         lines += self._logs_lines(drivers, a.log_bytes_per_request + self.platform_log_bytes)
         lines.append(self._egress_line(drivers))
         lines.append(self._artifact_line(drivers))
-        return Evaluation(lines=lines, latency_p95_seconds=self.latency_p95_seconds * drivers.latency_factor,
-                          units=0.0)
+        return Evaluation(
+            lines=lines, latency_p95_seconds=self.latency_p95_seconds * drivers.latency_factor, units=0.0
+        )
 
 
-def plan_lambda(profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions,
-                requests_per_day: float) -> LambdaPlan | OptionCost:
+def plan_lambda(
+    profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions, requests_per_day: float
+) -> LambdaPlan | OptionCost:
     """A container-image function (x86) with the smallest memory that holds the model and meets the SLO."""
     try:
         per_million = sheet_rate(sheet, "lambda_usd_per_million_requests")
@@ -573,20 +747,35 @@ def plan_lambda(profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions,
     ]
     concurrency = inference.peak_requests_per_second(requests_per_day, a.peak_factor) * duration
     if concurrency > LAMBDA_DEFAULT_CONCURRENCY_LIMIT:
-        caveats.append(f"peak concurrency {concurrency:,.0f} exceeds the default {LAMBDA_DEFAULT_CONCURRENCY_LIMIT:,} "
-                       "per region: request a quota increase")
+        caveats.append(
+            f"peak concurrency {concurrency:,.0f} exceeds the default {LAMBDA_DEFAULT_CONCURRENCY_LIMIT:,} "
+            "per region: request a quota increase"
+        )
     return LambdaPlan(
-        option=LAMBDA, instance_type=f"{memory:,} MB", config=f"{memory:,} MB x86, {duration * 1000:,.0f} ms/request",
-        model_file_bytes=profile.model_file_bytes, support=support, assumptions=a, caveats=tuple(caveats),
-        details={"memory_mb": memory, "duration_ms": duration * 1000.0, "latency_p95_ms": latency * 1000.0,
-                 "peak_concurrency": concurrency},
-        memory_mb=float(memory), duration_seconds=duration, latency_p95_seconds=latency,
-        usd_per_million_requests=per_million, usd_per_gb_second=per_gb_second,
+        option=LAMBDA,
+        instance_type=f"{memory:,} MB",
+        config=f"{memory:,} MB x86, {duration * 1000:,.0f} ms/request",
+        model_file_bytes=profile.model_file_bytes,
+        support=support,
+        assumptions=a,
+        caveats=tuple(caveats),
+        details={
+            "memory_mb": memory,
+            "duration_ms": duration * 1000.0,
+            "latency_p95_ms": latency * 1000.0,
+            "peak_concurrency": concurrency,
+        },
+        memory_mb=float(memory),
+        duration_seconds=duration,
+        latency_p95_seconds=latency,
+        usd_per_million_requests=per_million,
+        usd_per_gb_second=per_gb_second,
     )
 
 
-def plan_sagemaker_serverless(profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions,
-                              requests_per_day: float) -> LambdaPlan | OptionCost:
+def plan_sagemaker_serverless(
+    profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions, requests_per_day: float
+) -> LambdaPlan | OptionCost:
     """Serverless endpoint with the smallest memory size (1-6 GB) that holds the model and meets the SLO."""
     try:
         per_gb_second = sheet_rate(sheet, "sagemaker_serverless_usd_per_gb_second")
@@ -595,16 +784,23 @@ def plan_sagemaker_serverless(profile: ModelProfile, sheet: PriceSheet, a: Servi
     except MissingRate as exc:
         return infeasible(SAGEMAKER_SERVERLESS, None, str(exc))
     slo = a.latency_slo_ms / 1000.0
-    memory = inference.lambda_memory_mb(profile, tokens=a.tokens_per_request, latency_slo_seconds=slo,
-                                        floor_mb=SAGEMAKER_SERVERLESS_MEMORY_MB[0],
-                                        max_mb=SAGEMAKER_SERVERLESS_MEMORY_MB[-1],
-                                        mb_per_vcpu=SAGEMAKER_SERVERLESS_MB_PER_VCPU, step_mb=1024)
+    memory = inference.lambda_memory_mb(
+        profile,
+        tokens=a.tokens_per_request,
+        latency_slo_seconds=slo,
+        floor_mb=SAGEMAKER_SERVERLESS_MEMORY_MB[0],
+        max_mb=SAGEMAKER_SERVERLESS_MEMORY_MB[-1],
+        mb_per_vcpu=SAGEMAKER_SERVERLESS_MB_PER_VCPU,
+        step_mb=1024,
+    )
     if isinstance(memory, str):
         return infeasible(SAGEMAKER_SERVERLESS, None, memory)
-    duration = inference.memory_proportional_seconds(profile, memory, a.tokens_per_request,
-                                                     mb_per_vcpu=SAGEMAKER_SERVERLESS_MB_PER_VCPU)
-    latency = inference.memory_proportional_seconds(profile, memory, a.tokens_per_request, percentile="p95",
-                                                    mb_per_vcpu=SAGEMAKER_SERVERLESS_MB_PER_VCPU)
+    duration = inference.memory_proportional_seconds(
+        profile, memory, a.tokens_per_request, mb_per_vcpu=SAGEMAKER_SERVERLESS_MB_PER_VCPU
+    )
+    latency = inference.memory_proportional_seconds(
+        profile, memory, a.tokens_per_request, percentile="p95", mb_per_vcpu=SAGEMAKER_SERVERLESS_MB_PER_VCPU
+    )
     caveats = [
         "AWS does not publish a serverless endpoint's vCPU share: 1 vCPU per 1,769 MB assumed (as Lambda)",
         "cold starts are not modelled; no provisioned concurrency",
@@ -613,16 +809,30 @@ def plan_sagemaker_serverless(profile: ModelProfile, sheet: PriceSheet, a: Servi
     ]
     concurrency = inference.peak_requests_per_second(requests_per_day, a.peak_factor) * duration
     if concurrency > SAGEMAKER_SERVERLESS_MAX_CONCURRENCY:
-        caveats.append(f"peak concurrency {concurrency:,.0f} exceeds the {SAGEMAKER_SERVERLESS_MAX_CONCURRENCY} "
-                       "per-endpoint maximum: needs several endpoints")
+        caveats.append(
+            f"peak concurrency {concurrency:,.0f} exceeds the {SAGEMAKER_SERVERLESS_MAX_CONCURRENCY} "
+            "per-endpoint maximum: needs several endpoints"
+        )
     return LambdaPlan(
-        option=SAGEMAKER_SERVERLESS, instance_type=f"{memory:,} MB",
+        option=SAGEMAKER_SERVERLESS,
+        instance_type=f"{memory:,} MB",
         config=f"{memory:,} MB, {duration * 1000:,.0f} ms/request",
-        model_file_bytes=profile.model_file_bytes, support=support, assumptions=a, caveats=tuple(caveats),
-        details={"memory_mb": memory, "duration_ms": duration * 1000.0, "latency_p95_ms": latency * 1000.0,
-                 "peak_concurrency": concurrency},
-        memory_mb=float(memory), duration_seconds=duration, latency_p95_seconds=latency,
-        usd_per_gb_second=per_gb_second, platform_log_bytes=0.0, data_processed_usd_per_gb=per_gb_processed,
+        model_file_bytes=profile.model_file_bytes,
+        support=support,
+        assumptions=a,
+        caveats=tuple(caveats),
+        details={
+            "memory_mb": memory,
+            "duration_ms": duration * 1000.0,
+            "latency_p95_ms": latency * 1000.0,
+            "peak_concurrency": concurrency,
+        },
+        memory_mb=float(memory),
+        duration_seconds=duration,
+        latency_p95_seconds=latency,
+        usd_per_gb_second=per_gb_second,
+        platform_log_bytes=0.0,
+        data_processed_usd_per_gb=per_gb_processed,
         service="AmazonSageMaker",
     )
 
@@ -641,56 +851,105 @@ class WorkersPlan(OptionPlan):
         requests = self._requests_per_month(drivers)
         cpu_ms = requests * self.cpu_ms_per_request * drivers.latency_factor
         lines = [
-            Line("Workers Paid subscription", "CloudflareWorkers", "months", 1.0,
-                 self._price(self.monthly_base_usd, drivers)),
-            Line(f"Requests beyond {self.included_requests / 1e6:g}M included", "CloudflareWorkers", "1M requests",
-                 inference.maximum(requests - self.included_requests, 0.0) / 1e6,
-                 self._price(self.usd_per_million_requests, drivers)),
-            Line(f"CPU time beyond {self.included_cpu_ms / 1e6:g}M ms included", "CloudflareWorkers", "1M CPU-ms",
-                 inference.maximum(cpu_ms - self.included_cpu_ms, 0.0) / 1e6,
-                 self._price(self.usd_per_million_cpu_ms, drivers)),
+            Line(
+                "Workers Paid subscription",
+                "CloudflareWorkers",
+                "months",
+                1.0,
+                self._price(self.monthly_base_usd, drivers),
+            ),
+            Line(
+                f"Requests beyond {self.included_requests / 1e6:g}M included",
+                "CloudflareWorkers",
+                "1M requests",
+                inference.maximum(requests - self.included_requests, 0.0) / 1e6,
+                self._price(self.usd_per_million_requests, drivers),
+            ),
+            Line(
+                f"CPU time beyond {self.included_cpu_ms / 1e6:g}M ms included",
+                "CloudflareWorkers",
+                "1M CPU-ms",
+                inference.maximum(cpu_ms - self.included_cpu_ms, 0.0) / 1e6,
+                self._price(self.usd_per_million_cpu_ms, drivers),
+            ),
         ]
-        return Evaluation(lines=lines, latency_p95_seconds=self.latency_p95_seconds * drivers.latency_factor,
-                          units=0.0)
+        return Evaluation(
+            lines=lines, latency_p95_seconds=self.latency_p95_seconds * drivers.latency_factor, units=0.0
+        )
 
 
-def plan_cloudflare_workers(profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions,
-                            requests_per_day: float) -> WorkersPlan | OptionCost:
+def plan_cloudflare_workers(
+    profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions, requests_per_day: float
+) -> WorkersPlan | OptionCost:
     """Workers Paid, standard usage model; requires re-implementing the model outside torch."""
     rates = sheet.cloudflare_workers
-    port = ("requires re-implementation: torch does not run in Workers; the model would be ported to JS/WASM "
-            "(e.g. ONNX Runtime Web) and is assumed to run as fast per CPU as torch did on the benchmark host")
+    port = (
+        "requires re-implementation: torch does not run in Workers; the model would be ported to JS/WASM "
+        "(e.g. ONNX Runtime Web) and is assumed to run as fast per CPU as torch did on the benchmark host"
+    )
     if rates is None:
-        return infeasible(CLOUDFLARE_WORKERS, None, f"price sheet {sheet.snapshot_id} has no Cloudflare Workers rates",
-                          caveats=(port,), drop_in=False)
+        return infeasible(
+            CLOUDFLARE_WORKERS,
+            None,
+            f"price sheet {sheet.snapshot_id} has no Cloudflare Workers rates",
+            caveats=(port,),
+            drop_in=False,
+        )
     memory_mb = profile.model_file_bytes * WORKERS_MEMORY_PER_MODEL_BYTE / (1024 * 1024)
     if memory_mb > rates.max_memory_mb:
-        return infeasible(CLOUDFLARE_WORKERS, None, f"model needs ~{memory_mb:,.0f} MB, above the "
-                          f"{rates.max_memory_mb:,.0f} MB isolate limit", caveats=(port,), drop_in=False)
+        return infeasible(
+            CLOUDFLARE_WORKERS,
+            None,
+            f"model needs ~{memory_mb:,.0f} MB, above the {rates.max_memory_mb:,.0f} MB isolate limit",
+            caveats=(port,),
+            drop_in=False,
+        )
     # one isolate is single-threaded: it spends the CPU time the benchmark spent on all its CPUs
     single_cpu_seconds = profile.service_seconds(1, a.tokens_per_request) * profile.benchmark_cpus
     cpu_ms = single_cpu_seconds * 1000.0
     latency = profile.latency_p95_seconds(1, a.tokens_per_request) * profile.benchmark_cpus
     if cpu_ms > rates.max_cpu_ms_per_request:
-        return infeasible(CLOUDFLARE_WORKERS, None, f"{cpu_ms:,.0f} CPU-ms per request exceeds the "
-                          f"{rates.max_cpu_ms_per_request:,.0f} ms limit", caveats=(port,), drop_in=False)
+        return infeasible(
+            CLOUDFLARE_WORKERS,
+            None,
+            f"{cpu_ms:,.0f} CPU-ms per request exceeds the {rates.max_cpu_ms_per_request:,.0f} ms limit",
+            caveats=(port,),
+            drop_in=False,
+        )
     if latency > a.latency_slo_ms / 1000.0:
-        return infeasible(CLOUDFLARE_WORKERS, None, f"p95 latency {latency * 1000:,.0f} ms on one CPU exceeds the "
-                          f"{a.latency_slo_ms:,.0f} ms SLO", caveats=(port,), drop_in=False)
+        return infeasible(
+            CLOUDFLARE_WORKERS,
+            None,
+            f"p95 latency {latency * 1000:,.0f} ms on one CPU exceeds the {a.latency_slo_ms:,.0f} ms SLO",
+            caveats=(port,),
+            drop_in=False,
+        )
     return WorkersPlan(
-        option=CLOUDFLARE_WORKERS, instance_type=None, config=f"{cpu_ms:,.0f} CPU-ms/request, ~{memory_mb:,.0f} MB",
-        model_file_bytes=profile.model_file_bytes, support=SupportRates(), assumptions=a,
-        caveats=(port, "the subscription fee is counted in full; egress is free on Cloudflare",
-                 f"prices from {rates.source_url} as of {rates.as_of.isoformat()}"),
+        option=CLOUDFLARE_WORKERS,
+        instance_type=None,
+        config=f"{cpu_ms:,.0f} CPU-ms/request, ~{memory_mb:,.0f} MB",
+        model_file_bytes=profile.model_file_bytes,
+        support=SupportRates(),
+        assumptions=a,
+        caveats=(
+            port,
+            "the subscription fee is counted in full; egress is free on Cloudflare",
+            f"prices from {rates.source_url} as of {rates.as_of.isoformat()}",
+        ),
         drop_in=False,
         details={"cpu_ms_per_request": cpu_ms, "memory_mb": memory_mb, "latency_p95_ms": latency * 1000.0},
-        cpu_ms_per_request=cpu_ms, latency_p95_seconds=latency, monthly_base_usd=rates.monthly_base_usd,
-        included_requests=rates.included_requests_per_month, usd_per_million_requests=rates.usd_per_million_requests,
-        included_cpu_ms=rates.included_cpu_ms_per_month, usd_per_million_cpu_ms=rates.usd_per_million_cpu_ms,
+        cpu_ms_per_request=cpu_ms,
+        latency_p95_seconds=latency,
+        monthly_base_usd=rates.monthly_base_usd,
+        included_requests=rates.included_requests_per_month,
+        usd_per_million_requests=rates.usd_per_million_requests,
+        included_cpu_ms=rates.included_cpu_ms_per_month,
+        usd_per_million_cpu_ms=rates.usd_per_million_cpu_ms,
     )
 
 
 # -- scenarios ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ScenarioPlans:
@@ -715,20 +974,30 @@ class ScenarioPlans:
         for plan in self.plans:
             if plan.key == key:
                 return plan
-        raise KeyError(f"no feasible option {key!r} at {self.requests_per_day:g} requests/day; feasible: "
-                       f"{', '.join(p.key for p in self.plans)}")
+        raise KeyError(
+            f"no feasible option {key!r} at {self.requests_per_day:g} requests/day; feasible: "
+            f"{', '.join(p.key for p in self.plans)}"
+        )
 
     def result(self) -> ScenarioResult:
         priced = {plan.key: plan.to_option_cost(self.requests_per_day) for plan in self.plans}
         refused = {cost.key: cost for cost in self.infeasible}
-        ordered = sorted({**refused, **priced}.values(), key=lambda o: (OPTIONS.index(o.option), o.instance_type or ""))
+        ordered = sorted(
+            {**refused, **priced}.values(), key=lambda o: (OPTIONS.index(o.option), o.instance_type or "")
+        )
         return ScenarioResult.build(self.requests_per_day, ordered)
 
 
 def _check_requests(requests_per_day: float) -> float:
-    if isinstance(requests_per_day, bool) or not isinstance(requests_per_day, int | float) \
-            or not math.isfinite(requests_per_day) or requests_per_day <= 0:
-        raise ValueError(f"requests_per_day={requests_per_day!r} must be a positive, finite number of requests per day")
+    if (
+        isinstance(requests_per_day, bool)
+        or not isinstance(requests_per_day, int | float)
+        or not math.isfinite(requests_per_day)
+        or requests_per_day <= 0
+    ):
+        raise ValueError(
+            f"requests_per_day={requests_per_day!r} must be a positive, finite number of requests per day"
+        )
     return float(requests_per_day)
 
 
@@ -737,26 +1006,42 @@ def select_instances(sheet: PriceSheet, instance_types: Sequence[str] | None) ->
         return [sheet.instances[name] for name in sorted(sheet.instances)]
     missing = [name for name in instance_types if name not in sheet.instances]
     if missing:
-        raise ValueError(f"instance type(s) {missing} not in price sheet {sheet.snapshot_id} ({sheet.region}); "
-                         f"available: {', '.join(sorted(sheet.instances))}")
+        raise ValueError(
+            f"instance type(s) {missing} not in price sheet {sheet.snapshot_id} ({sheet.region}); "
+            f"available: {', '.join(sorted(sheet.instances))}"
+        )
     return [sheet.instances[name] for name in instance_types]
 
 
-def plan_ec2_fleet(profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions,
-                   instance_types: Sequence[str] | None = None) -> list[OptionPlan | OptionCost]:
+def plan_ec2_fleet(
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    a: ServingAssumptions,
+    instance_types: Sequence[str] | None = None,
+) -> list[OptionPlan | OptionCost]:
     """EC2 plans for every instance type x market; they do not depend on the request volume."""
-    return [plan_ec2(profile, sheet, rates, option, a)
-            for rates in select_instances(sheet, instance_types) for option in EC2_OPTIONS]
+    return [
+        plan_ec2(profile, sheet, rates, option, a)
+        for rates in select_instances(sheet, instance_types)
+        for option in EC2_OPTIONS
+    ]
 
 
-def plan_scenario(profile: ModelProfile, sheet: PriceSheet, requests_per_day: float, *,
-                  assumptions: ServingAssumptions | None = None, instance_types: Sequence[str] | None = None,
-                  ec2_plans: Sequence[OptionPlan | OptionCost] | None = None) -> ScenarioPlans:
+def plan_scenario(
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    requests_per_day: float,
+    *,
+    assumptions: ServingAssumptions | None = None,
+    instance_types: Sequence[str] | None = None,
+    ec2_plans: Sequence[OptionPlan | OptionCost] | None = None,
+) -> ScenarioPlans:
     """Plan every alternative for ``requests_per_day`` (pass ``ec2_plans`` to reuse them across scenarios)."""
     a = assumptions or ServingAssumptions()
     rpd = _check_requests(requests_per_day)
     planned: list[OptionPlan | OptionCost] = list(
-        ec2_plans if ec2_plans is not None else plan_ec2_fleet(profile, sheet, a, instance_types))
+        ec2_plans if ec2_plans is not None else plan_ec2_fleet(profile, sheet, a, instance_types)
+    )
     planned += [
         plan_lambda(profile, sheet, a, rpd),
         plan_sagemaker_realtime(profile, sheet, a, rpd),
@@ -772,18 +1057,28 @@ def plan_scenario(profile: ModelProfile, sheet: PriceSheet, requests_per_day: fl
     )
 
 
-def cost_scenario(profile: ModelProfile, sheet: PriceSheet, requests_per_day: float, *,
-                  assumptions: ServingAssumptions | None = None,
-                  instance_types: Sequence[str] | None = None) -> ScenarioResult:
+def cost_scenario(
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    requests_per_day: float,
+    *,
+    assumptions: ServingAssumptions | None = None,
+    instance_types: Sequence[str] | None = None,
+) -> ScenarioResult:
     """Every alternative's monthly cost at one request volume."""
-    return plan_scenario(profile, sheet, requests_per_day, assumptions=assumptions,
-                         instance_types=instance_types).result()
+    return plan_scenario(
+        profile, sheet, requests_per_day, assumptions=assumptions, instance_types=instance_types
+    ).result()
 
 
-def plan_grid(profile: ModelProfile, sheet: PriceSheet,
-              requests_per_day: Sequence[float] = DEFAULT_SCENARIOS_REQUESTS_PER_DAY, *,
-              assumptions: ServingAssumptions | None = None,
-              instance_types: Sequence[str] | None = None) -> list[ScenarioPlans]:
+def plan_grid(
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    requests_per_day: Sequence[float] = DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
+    *,
+    assumptions: ServingAssumptions | None = None,
+    instance_types: Sequence[str] | None = None,
+) -> list[ScenarioPlans]:
     a = assumptions or ServingAssumptions()
     if not requests_per_day:
         raise ValueError("requests_per_day is empty: give at least one scenario (requests per day)")
@@ -791,16 +1086,29 @@ def plan_grid(profile: ModelProfile, sheet: PriceSheet,
     return [plan_scenario(profile, sheet, rpd, assumptions=a, ec2_plans=ec2) for rpd in requests_per_day]
 
 
-def cost_grid(profile: ModelProfile, sheet: PriceSheet,
-              requests_per_day: Sequence[float] = DEFAULT_SCENARIOS_REQUESTS_PER_DAY, *,
-              assumptions: ServingAssumptions | None = None,
-              instance_types: Sequence[str] | None = None) -> GridResult:
+def cost_grid(
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    requests_per_day: Sequence[float] = DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
+    *,
+    assumptions: ServingAssumptions | None = None,
+    instance_types: Sequence[str] | None = None,
+) -> GridResult:
     """Every alternative x every instance type x every scenario, on one price sheet."""
     a = assumptions or ServingAssumptions()
-    scenarios = tuple(plans.result() for plans in plan_grid(profile, sheet, requests_per_day, assumptions=a,
-                                                            instance_types=instance_types))
-    return GridResult(region=sheet.region, snapshot_id=sheet.snapshot_id, prices_as_of=sheet.prices_as_of,
-                      profile=profile, assumptions=a, scenarios=scenarios, sheet_notes=tuple(sheet.notes))
+    scenarios = tuple(
+        plans.result()
+        for plans in plan_grid(profile, sheet, requests_per_day, assumptions=a, instance_types=instance_types)
+    )
+    return GridResult(
+        region=sheet.region,
+        snapshot_id=sheet.snapshot_id,
+        prices_as_of=sheet.prices_as_of,
+        profile=profile,
+        assumptions=a,
+        scenarios=scenarios,
+        sheet_notes=tuple(sheet.notes),
+    )
 
 
 def with_assumptions(assumptions: ServingAssumptions | None, **changes: Any) -> ServingAssumptions:

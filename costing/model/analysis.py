@@ -22,9 +22,9 @@ from costing.model.assumptions import (
 from costing.model.profile import ModelProfile
 from costing.model.results import ANALYSIS_SCHEMA, CURRENCY, RESULT_SCHEMA_VERSION, GridResult
 from costing.model.sensitivity import DEFAULT_TORNADO_PCT, MonteCarloSpec, SensitivityResult, sensitivity
-from costing.pricing.sheet import PriceSheet
 from costing.model.tco import TcoResult, tco
 from costing.model.training_plan import TrainingPlan, plan_training
+from costing.pricing.sheet import PriceSheet
 
 
 @dataclass(frozen=True)
@@ -45,27 +45,64 @@ class Analysis:
         }
 
 
-def analyze(profile: ModelProfile, sheet: PriceSheet,
-            requests_per_day: Sequence[float] = DEFAULT_SCENARIOS_REQUESTS_PER_DAY, *,
-            assumptions: ServingAssumptions | None = None,
-            training_assumptions: TrainingAssumptions | None = None,
-            horizon_months: float = DEFAULT_HORIZON_MONTHS, retrain_cadence: str = DEFAULT_RETRAIN_CADENCE,
-            pct: float = DEFAULT_TORNADO_PCT, spec: MonteCarloSpec | None = None,
-            instance_types: Sequence[str] | None = None, training_instance_type: str | None = None,
-            training_market: str | None = None, training: TrainingPlan | None = None,
-            option_key: str | None = None, every_variant: bool = False) -> Analysis:
+def analyze(
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    requests_per_day: Sequence[float] = DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
+    *,
+    assumptions: ServingAssumptions | None = None,
+    training_assumptions: TrainingAssumptions | None = None,
+    horizon_months: float = DEFAULT_HORIZON_MONTHS,
+    retrain_cadence: str = DEFAULT_RETRAIN_CADENCE,
+    pct: float = DEFAULT_TORNADO_PCT,
+    spec: MonteCarloSpec | None = None,
+    instance_types: Sequence[str] | None = None,
+    training_instance_type: str | None = None,
+    training_market: str | None = None,
+    training: TrainingPlan | None = None,
+    option_key: str | None = None,
+    every_variant: bool = False,
+) -> Analysis:
     """Scenarios, TCO and sensitivity from one set of plans. ``training`` overrides the training plan
     built from the profile (``training_instance_type``, ``training_market``, ``training_assumptions``)."""
     a = assumptions or ServingAssumptions()
     plans = plan_grid(profile, sheet, requests_per_day, assumptions=a, instance_types=instance_types)
-    training = training or plan_training(profile, sheet, instance_type=training_instance_type,
-                                         market=training_market, assumptions=training_assumptions)
-    grid = GridResult(region=sheet.region, snapshot_id=sheet.snapshot_id, prices_as_of=sheet.prices_as_of,
-                      profile=profile, assumptions=a, scenarios=tuple(p.result() for p in plans),
-                      sheet_notes=tuple(sheet.notes))
-    ownership = tco(profile, sheet, requests_per_day, horizon_months=horizon_months, retrain_cadence=retrain_cadence,
-                    assumptions=a, training=training, instance_types=instance_types, scenario_plans=plans)
-    sensitive = sensitivity(plans, training, retrain_cadence=retrain_cadence, pct=pct, spec=spec,
-                            option_key=option_key, every_variant=every_variant, snapshot_id=sheet.snapshot_id,
-                            prices_as_of=sheet.prices_as_of.isoformat())
+    training = training or plan_training(
+        profile,
+        sheet,
+        instance_type=training_instance_type,
+        market=training_market,
+        assumptions=training_assumptions,
+    )
+    grid = GridResult(
+        region=sheet.region,
+        snapshot_id=sheet.snapshot_id,
+        prices_as_of=sheet.prices_as_of,
+        profile=profile,
+        assumptions=a,
+        scenarios=tuple(p.result() for p in plans),
+        sheet_notes=tuple(sheet.notes),
+    )
+    ownership = tco(
+        profile,
+        sheet,
+        requests_per_day,
+        horizon_months=horizon_months,
+        retrain_cadence=retrain_cadence,
+        assumptions=a,
+        training=training,
+        instance_types=instance_types,
+        scenario_plans=plans,
+    )
+    sensitive = sensitivity(
+        plans,
+        training,
+        retrain_cadence=retrain_cadence,
+        pct=pct,
+        spec=spec,
+        option_key=option_key,
+        every_variant=every_variant,
+        snapshot_id=sheet.snapshot_id,
+        prices_as_of=sheet.prices_as_of.isoformat(),
+    )
     return Analysis(grid=grid, tco=ownership, sensitivity=sensitive)

@@ -84,15 +84,38 @@ ALB_GB_PER_HOUR_PER_LCU = 1.0
 # Baseline CPU utilisation per vCPU; a fleet whose *average* load per instance exceeds it pays for
 # surplus credits (unlimited mode) or is throttled (standard mode). The model sizes so it does not.
 BURSTABLE_BASELINE_UTILISATION: dict[str, float] = {
-    "t2.nano": 0.05, "t2.micro": 0.10, "t2.small": 0.20, "t2.medium": 0.20, "t2.large": 0.30,
-    "t2.xlarge": 0.225, "t2.2xlarge": 0.17,
-    "ml.t2.medium": 0.20, "ml.t2.large": 0.30, "ml.t2.xlarge": 0.225, "ml.t2.2xlarge": 0.17,
-    "t3.nano": 0.05, "t3.micro": 0.10, "t3.small": 0.20, "t3.medium": 0.20, "t3.large": 0.30,
-    "t3.xlarge": 0.40, "t3.2xlarge": 0.40,
-    "t3a.nano": 0.05, "t3a.micro": 0.10, "t3a.small": 0.20, "t3a.medium": 0.20, "t3a.large": 0.30,
-    "t3a.xlarge": 0.40, "t3a.2xlarge": 0.40,
-    "t4g.nano": 0.05, "t4g.micro": 0.10, "t4g.small": 0.20, "t4g.medium": 0.20, "t4g.large": 0.30,
-    "t4g.xlarge": 0.40, "t4g.2xlarge": 0.40,
+    "t2.nano": 0.05,
+    "t2.micro": 0.10,
+    "t2.small": 0.20,
+    "t2.medium": 0.20,
+    "t2.large": 0.30,
+    "t2.xlarge": 0.225,
+    "t2.2xlarge": 0.17,
+    "ml.t2.medium": 0.20,
+    "ml.t2.large": 0.30,
+    "ml.t2.xlarge": 0.225,
+    "ml.t2.2xlarge": 0.17,
+    "t3.nano": 0.05,
+    "t3.micro": 0.10,
+    "t3.small": 0.20,
+    "t3.medium": 0.20,
+    "t3.large": 0.30,
+    "t3.xlarge": 0.40,
+    "t3.2xlarge": 0.40,
+    "t3a.nano": 0.05,
+    "t3a.micro": 0.10,
+    "t3a.small": 0.20,
+    "t3a.medium": 0.20,
+    "t3a.large": 0.30,
+    "t3a.xlarge": 0.40,
+    "t3a.2xlarge": 0.40,
+    "t4g.nano": 0.05,
+    "t4g.micro": 0.10,
+    "t4g.small": 0.20,
+    "t4g.medium": 0.20,
+    "t4g.large": 0.30,
+    "t4g.xlarge": 0.40,
+    "t4g.2xlarge": 0.40,
 }
 
 # -- memory of the serving process ----------------------------------------------------------------------
@@ -139,8 +162,15 @@ class ServingAssumptions:
     reserved_purchase_option: str = "No Upfront"
 
     def __post_init__(self) -> None:
-        positive = ("tokens_per_request", "peak_factor", "target_utilisation", "latency_slo_ms",
-                    "min_instances", "container_image_gb", "spot_replacement_warmup_hours")
+        positive = (
+            "tokens_per_request",
+            "peak_factor",
+            "target_utilisation",
+            "latency_slo_ms",
+            "min_instances",
+            "container_image_gb",
+            "spot_replacement_warmup_hours",
+        )
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
@@ -149,9 +179,16 @@ class ServingAssumptions:
             raise ValueError(f"target_utilisation={self.target_utilisation!r} must be in (0, 1]")
         if self.peak_factor < 1:
             raise ValueError(f"peak_factor={self.peak_factor!r} must be >= 1 (peak rate / mean rate)")
-        for name in ("request_bytes", "response_overhead_bytes", "log_bytes_per_request", "log_retention_months",
-                     "ebs_root_gb", "deploys_per_month", "spot_buffer_fraction",
-                     "default_interruption_rate_per_month"):
+        for name in (
+            "request_bytes",
+            "response_overhead_bytes",
+            "log_bytes_per_request",
+            "log_retention_months",
+            "ebs_root_gb",
+            "deploys_per_month",
+            "spot_buffer_fraction",
+            "default_interruption_rate_per_month",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"ServingAssumptions.{name}={getattr(self, name)!r} must be >= 0")
 

@@ -81,8 +81,9 @@ def slowdown(vcpus: float, benchmark_cpus: int) -> float:
     return max(1.0, benchmark_cpus / vcpus)
 
 
-def instances_needed(peak_rps: Number, capacity_rps: Number, target_utilisation: Number,
-                     min_instances: int) -> Number:
+def instances_needed(
+    peak_rps: Number, capacity_rps: Number, target_utilisation: Number, min_instances: int
+) -> Number:
     """``max(min_instances, ceil(peak_rps / (capacity_rps x target_utilisation)))``.
 
     Example: 34.72 rps at peak, 100 rps capacity per instance, 60 % target -> ceil(0.579) = 1 -> 2 (minimum).
@@ -107,8 +108,14 @@ class ServingPoint:
     memory_limited: bool  # fewer processes than vCPUs allow, for lack of memory
 
 
-def serving_point(profile: ModelProfile, *, vcpus: float, memory_available_mb: float, tokens: float,
-                  latency_slo_seconds: float) -> ServingPoint | str:
+def serving_point(
+    profile: ModelProfile,
+    *,
+    vcpus: float,
+    memory_available_mb: float,
+    tokens: float,
+    latency_slo_seconds: float,
+) -> ServingPoint | str:
     """The batch size and capacity of a target with ``vcpus`` and ``memory_available_mb``, or why it can't serve.
 
     Example (benchmark on 2 CPUs, 200-char p50 100 ms / p95 150 ms, batch 16 at 16,000 tokens/s;
@@ -120,8 +127,10 @@ def serving_point(profile: ModelProfile, *, vcpus: float, memory_available_mb: f
     need_mb = profile.serving_memory_mb
     fit = math.inf if need_mb <= 0 else math.floor(memory_available_mb / need_mb)
     if fit < 1:
-        return (f"needs {need_mb:,.0f} MB for one serving process, has {max(memory_available_mb, 0):,.0f} MB "
-                "after the OS reserve")
+        return (
+            f"needs {need_mb:,.0f} MB for one serving process, has {max(memory_available_mb, 0):,.0f} MB "
+            "after the OS reserve"
+        )
     by_cpu = vcpus / profile.benchmark_cpus
     processes = min(by_cpu, fit) if by_cpu >= 1 else by_cpu
     factor = slowdown(vcpus, profile.benchmark_cpus)
@@ -133,37 +142,63 @@ def serving_point(profile: ModelProfile, *, vcpus: float, memory_available_mb: f
             break
     if chosen is None:
         latency = profile.latency_p95_seconds(1, tokens) * factor
-        return (f"p95 latency {latency * 1000:,.0f} ms at batch 1 on {vcpus:g} vCPU exceeds the "
-                f"{latency_slo_seconds * 1000:,.0f} ms SLO")
+        return (
+            f"p95 latency {latency * 1000:,.0f} ms at batch 1 on {vcpus:g} vCPU exceeds the "
+            f"{latency_slo_seconds * 1000:,.0f} ms SLO"
+        )
     batch_size, latency = chosen
     per_process_rps = batch_size / profile.service_seconds(batch_size, tokens)
     capacity = (processes if by_cpu >= 1 else 1.0) * per_process_rps / (1.0 if by_cpu >= 1 else factor)
-    return ServingPoint(vcpus=vcpus, processes=processes, batch_size=batch_size, latency_p95_seconds=latency,
-                        capacity_rps=capacity, memory_limited=by_cpu >= 1 and fit < by_cpu)
+    return ServingPoint(
+        vcpus=vcpus,
+        processes=processes,
+        batch_size=batch_size,
+        latency_p95_seconds=latency,
+        capacity_rps=capacity,
+        memory_limited=by_cpu >= 1 and fit < by_cpu,
+    )
 
 
 # -- Lambda-style memory-proportional CPU ----------------------------------------------------------------
+
 
 def vcpu_share(memory_mb: float, mb_per_vcpu: float = LAMBDA_MB_PER_VCPU) -> float:
     """vCPUs a function gets at ``memory_mb`` (Lambda: 1,769 MB = 1 vCPU)."""
     return memory_mb / mb_per_vcpu
 
 
-def memory_proportional_seconds(profile: ModelProfile, memory_mb: float, tokens: float, *, percentile: str = "p50",
-                                mb_per_vcpu: float = LAMBDA_MB_PER_VCPU) -> float:
+def memory_proportional_seconds(
+    profile: ModelProfile,
+    memory_mb: float,
+    tokens: float,
+    *,
+    percentile: str = "p50",
+    mb_per_vcpu: float = LAMBDA_MB_PER_VCPU,
+) -> float:
     """Seconds one request takes at batch 1 with a CPU share proportional to memory.
 
     Example: benchmark on 2 CPUs, p50 140 ms per 200 chars; 1,024 MB -> 0.579 vCPU -> slowdown 3.455
     -> 0.4837 s.
     """
     base = (profile.latency_p50_ms if percentile == "p50" else profile.latency_p95_ms) / 1000.0
-    return base * tokens / profile.completion_chars * slowdown(vcpu_share(memory_mb, mb_per_vcpu),
-                                                              profile.benchmark_cpus)
+    return (
+        base
+        * tokens
+        / profile.completion_chars
+        * slowdown(vcpu_share(memory_mb, mb_per_vcpu), profile.benchmark_cpus)
+    )
 
 
-def lambda_memory_mb(profile: ModelProfile, *, tokens: float, latency_slo_seconds: float,
-                     floor_mb: int = LAMBDA_MEMORY_FLOOR_MB, max_mb: int = LAMBDA_MAX_MEMORY_MB,
-                     mb_per_vcpu: float = LAMBDA_MB_PER_VCPU, step_mb: int = 1) -> int | str:
+def lambda_memory_mb(
+    profile: ModelProfile,
+    *,
+    tokens: float,
+    latency_slo_seconds: float,
+    floor_mb: int = LAMBDA_MEMORY_FLOOR_MB,
+    max_mb: int = LAMBDA_MAX_MEMORY_MB,
+    mb_per_vcpu: float = LAMBDA_MB_PER_VCPU,
+    step_mb: int = 1,
+) -> int | str:
     """Smallest memory size (``step_mb`` steps) that holds the process and meets the SLO, or why none does.
 
     Memory first covers the serving process (and our floor); if the p95 latency at that CPU share
@@ -174,8 +209,10 @@ def lambda_memory_mb(profile: ModelProfile, *, tokens: float, latency_slo_second
     need = max(float(floor_mb), profile.serving_memory_mb)
     p95 = profile.latency_p95_ms / 1000.0 * tokens / profile.completion_chars
     if p95 > latency_slo_seconds:
-        return (f"p95 latency {p95 * 1000:,.0f} ms exceeds the {latency_slo_seconds * 1000:,.0f} ms SLO even with "
-                f"the benchmark host's {profile.benchmark_cpus} CPUs")
+        return (
+            f"p95 latency {p95 * 1000:,.0f} ms exceeds the {latency_slo_seconds * 1000:,.0f} ms SLO even with "
+            f"the benchmark host's {profile.benchmark_cpus} CPUs"
+        )
     for_slo = profile.benchmark_cpus * p95 / latency_slo_seconds * mb_per_vcpu
     memory = math.ceil(max(need, for_slo) / step_mb - _CEIL_TOLERANCE) * step_mb
     if memory > max_mb:
@@ -197,6 +234,7 @@ def gb_seconds(requests: Number, duration_ms: Number, memory_mb: float) -> Numbe
 
 
 # -- Application Load Balancer ---------------------------------------------------------------------------
+
 
 def alb_lcu_per_hour(mean_rps: Number, latency_seconds: Number, bytes_per_request: float) -> Number:
     """LCUs consumed in an average hour: the highest of the dimensions (rule evaluations: <= 10 rules, free).

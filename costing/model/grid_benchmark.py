@@ -33,16 +33,23 @@ def _timed(fn: Callable[[], Any], repeat: int) -> tuple[Any, float, float]:
     return result, cold, best
 
 
-def run(*, region: str, snapshot: Path | None, metrics: Path | None, samples: int, repeat: int,
-        budget_seconds: float) -> dict[str, Any]:
+def run(
+    *,
+    region: str,
+    snapshot: Path | None,
+    metrics: Path | None,
+    samples: int,
+    repeat: int,
+    budget_seconds: float,
+) -> dict[str, Any]:
     from costing.model.alternatives import plan_grid
     from costing.model.assumptions import DEFAULT_SCENARIOS_REQUESTS_PER_DAY
     from costing.model.profile import default_metrics_path, load_profile
     from costing.model.results import OPTIONS, GridResult
     from costing.model.sensitivity import MonteCarloSpec, monte_carlo, tornado
-    from costing.pricing.sheet_builder import build_price_sheet
     from costing.model.tco import runs_per_month, tco
     from costing.model.training_plan import plan_training
+    from costing.pricing.sheet_builder import build_price_sheet
 
     sheet, sheet_cold, sheet_best = _timed(lambda: build_price_sheet(snapshot, region), repeat)
     profile = load_profile(metrics if metrics is not None else default_metrics_path())
@@ -50,19 +57,27 @@ def run(*, region: str, snapshot: Path | None, metrics: Path | None, samples: in
 
     def grid() -> tuple[list, GridResult]:
         plans = plan_grid(profile, sheet, volumes)
-        result = GridResult(region=sheet.region, snapshot_id=sheet.snapshot_id, prices_as_of=sheet.prices_as_of,
-                            profile=profile, assumptions=plans[0].plans[0].assumptions,
-                            scenarios=tuple(p.result() for p in plans))
+        result = GridResult(
+            region=sheet.region,
+            snapshot_id=sheet.snapshot_id,
+            prices_as_of=sheet.prices_as_of,
+            profile=profile,
+            assumptions=plans[0].plans[0].assumptions,
+            scenarios=tuple(p.result() for p in plans),
+        )
         return plans, result
 
     (plans, grid_result), grid_cold, grid_best = _timed(grid, repeat)
     training = plan_training(profile, sheet)
     runs = runs_per_month("weekly")
     spec = MonteCarloSpec(samples=samples, seed=0)
-    sampled, mc_cold, mc_best = _timed(lambda: [monte_carlo(p, training, runs, spec=spec) for p in plans], repeat)
+    sampled, mc_cold, mc_best = _timed(
+        lambda: [monte_carlo(p, training, runs, spec=spec) for p in plans], repeat
+    )
     _, tornado_cold, tornado_best = _timed(lambda: [tornado(p, training, runs) for p in plans], repeat)
-    _, tco_cold, tco_best = _timed(lambda: tco(profile, sheet, volumes, training=training, scenario_plans=plans),
-                                   repeat)
+    _, tco_cold, tco_best = _timed(
+        lambda: tco(profile, sheet, volumes, training=training, scenario_plans=plans), repeat
+    )
     priced = sum(len(s.options) for s in grid_result.scenarios)
     distributions = sum(len(m.options) for m in sampled)
     total_cold = grid_cold + mc_cold
@@ -107,28 +122,44 @@ def render(report: dict[str, Any]) -> str:
     for key, label in labels.items():
         lines.append(f"{label:<36}{s[key]['cold']:>10.3f}{s[key]['best']:>10.3f}")
     verdict = "OK" if report["within_budget"] else "OVER BUDGET"
-    lines.append(f"{'grid + Monte Carlo (cold)':<36}{report['grid_plus_monte_carlo_seconds']:>10.3f}"
-                 f"{'':>10}  budget {report['budget_seconds']:g} s: {verdict}")
+    lines.append(
+        f"{'grid + Monte Carlo (cold)':<36}{report['grid_plus_monte_carlo_seconds']:>10.3f}"
+        f"{'':>10}  budget {report['budget_seconds']:g} s: {verdict}"
+    )
     if report["instance_types"] < MIN_INSTANCE_TYPES:
-        lines.append(f"only {report['instance_types']} instance types in the sheet; the benchmark needs >= "
-                     f"{MIN_INSTANCE_TYPES}")
+        lines.append(
+            f"only {report['instance_types']} instance types in the sheet; the benchmark needs >= "
+            f"{MIN_INSTANCE_TYPES}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     from costing.pricing.defaults import DEFAULT_REGION
 
-    parser = argparse.ArgumentParser(prog="python -m costing.model.grid_benchmark", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m costing.model.grid_benchmark", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--region", default=DEFAULT_REGION)
     parser.add_argument("--snapshot", type=Path, help="pricing snapshot folder (default: newest shipped)")
     parser.add_argument("--metrics", type=Path, help="metrics.json (default: as `python -m costing`)")
-    parser.add_argument("--samples", type=int, default=10_000, help="Monte Carlo samples (default %(default)s)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per step; best is reported (default %(default)s)")
+    parser.add_argument(
+        "--samples", type=int, default=10_000, help="Monte Carlo samples (default %(default)s)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per step; best is reported (default %(default)s)"
+    )
     parser.add_argument("--budget-seconds", type=float, default=DEFAULT_BUDGET_SECONDS)
     parser.add_argument("--json", action="store_true", help="print the timings as JSON")
     args = parser.parse_args(argv)
-    report = run(region=args.region, snapshot=args.snapshot, metrics=args.metrics, samples=args.samples,
-                 repeat=max(1, args.repeat), budget_seconds=args.budget_seconds)
+    report = run(
+        region=args.region,
+        snapshot=args.snapshot,
+        metrics=args.metrics,
+        samples=args.samples,
+        repeat=max(1, args.repeat),
+        budget_seconds=args.budget_seconds,
+    )
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0 if report["within_budget"] else 1
 

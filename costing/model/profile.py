@@ -128,7 +128,9 @@ class ModelProfile:
         for row in self.throughput:
             if row.batch_size == batch_size:
                 return batch_size * tokens / row.tokens_per_s
-        raise ValueError(f"batch_size={batch_size} was not measured; measured batch sizes: {self.batch_sizes}")
+        raise ValueError(
+            f"batch_size={batch_size} was not measured; measured batch sizes: {self.batch_sizes}"
+        )
 
     def latency_p95_seconds(self, batch_size: int, tokens: float) -> float:
         """p95 latency of one request served in a batch of ``batch_size`` on the benchmark host."""
@@ -175,7 +177,7 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
     inference = metrics.get("inference")
     if not inference:
         raise MetricsSchemaError(
-            f"{source} has no inference benchmark (\"inference\": null); run "
+            f'{source} has no inference benchmark ("inference": null); run '
             "`python -m rnn bench --model <model.pt> --metrics <metrics.json>` first"
         )
     try:
@@ -259,7 +261,11 @@ def local_data_root() -> Path:
 def default_metrics_path(data_root: Path | None = None) -> Path:
     """The newest metrics.json with an inference benchmark under the local data root, else the reference."""
     root = data_root if data_root is not None else local_data_root()
-    candidates = sorted(root.glob("**/metrics.json"), key=lambda p: p.stat().st_mtime, reverse=True) if root.is_dir() else []
+    candidates = (
+        sorted(root.glob("**/metrics.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        if root.is_dir()
+        else []
+    )
     for candidate in candidates:
         try:
             metrics = json.loads(candidate.read_text(encoding="utf-8"))

@@ -106,7 +106,11 @@ class OptionCost:
     @property
     def key(self) -> str:
         """Unique within a scenario: "ec2-spot:c7g.large", "lambda"."""
-        return f"{self.option}:{self.instance_type}" if self.instance_type and self.option in EC2_OPTIONS else self.option
+        return (
+            f"{self.option}:{self.instance_type}"
+            if self.instance_type and self.option in EC2_OPTIONS
+            else self.option
+        )
 
     @property
     def label(self) -> str:
@@ -132,10 +136,24 @@ class OptionCost:
         }
 
 
-def infeasible(option: str, instance_type: str | None, reason: str, *, caveats: Sequence[str] = (),
-               drop_in: bool = True, config: str = "") -> OptionCost:
-    return OptionCost(option=option, instance_type=instance_type, feasible=False, reason=reason,
-                      caveats=tuple(caveats), drop_in=drop_in, config=config)
+def infeasible(
+    option: str,
+    instance_type: str | None,
+    reason: str,
+    *,
+    caveats: Sequence[str] = (),
+    drop_in: bool = True,
+    config: str = "",
+) -> OptionCost:
+    return OptionCost(
+        option=option,
+        instance_type=instance_type,
+        feasible=False,
+        reason=reason,
+        caveats=tuple(caveats),
+        drop_in=drop_in,
+        config=config,
+    )
 
 
 def requests_per_month(requests_per_day: float) -> float:
@@ -174,8 +192,10 @@ class ScenarioResult:
         for option in self.options:
             if option.key == key:
                 return option
-        raise KeyError(f"no option {key!r} at {self.requests_per_day:g} requests/day; "
-                       f"options: {', '.join(o.key for o in self.options)}")
+        raise KeyError(
+            f"no option {key!r} at {self.requests_per_day:g} requests/day; "
+            f"options: {', '.join(o.key for o in self.options)}"
+        )
 
     @property
     def cheapest_option(self) -> OptionCost | None:
@@ -221,8 +241,10 @@ class GridResult:
         for scenario in self.scenarios:
             if scenario.requests_per_day == requests_per_day:
                 return scenario
-        raise KeyError(f"no scenario at {requests_per_day:g} requests/day; scenarios: "
-                       f"{', '.join(f'{s.requests_per_day:g}' for s in self.scenarios)}")
+        raise KeyError(
+            f"no scenario at {requests_per_day:g} requests/day; scenarios: "
+            f"{', '.join(f'{s.requests_per_day:g}' for s in self.scenarios)}"
+        )
 
     def header(self) -> dict[str, Any]:
         return {
@@ -263,19 +285,28 @@ class GridResult:
                 }
                 if components:
                     for component in option.components:
-                        rows.append(base | {
-                            "component": component.name, "service": component.service, "unit": component.unit,
-                            "quantity": component.quantity, "usd_per_unit": component.usd_per_unit,
-                            "usd_per_month": component.usd_per_month,
-                        })
+                        rows.append(
+                            base
+                            | {
+                                "component": component.name,
+                                "service": component.service,
+                                "unit": component.unit,
+                                "quantity": component.quantity,
+                                "usd_per_unit": component.usd_per_unit,
+                                "usd_per_month": component.usd_per_month,
+                            }
+                        )
                 else:
-                    rows.append(base | {
-                        "usd_per_month": option.usd_per_month,
-                        "usd_per_request": option.usd_per_request,
-                        "usd_per_1k_requests": option.usd_per_1k_requests,
-                        "config": option.config,
-                        "reason": option.reason,
-                    })
+                    rows.append(
+                        base
+                        | {
+                            "usd_per_month": option.usd_per_month,
+                            "usd_per_request": option.usd_per_request,
+                            "usd_per_1k_requests": option.usd_per_1k_requests,
+                            "config": option.config,
+                            "reason": option.reason,
+                        }
+                    )
         return pd.DataFrame(rows)
 
 
@@ -292,7 +323,12 @@ def check_same_region(*regions: str, what: str = "inputs") -> str:
 def price_sheet_to_json_dict(sheet: PriceSheet) -> dict[str, Any]:
     """A :class:`~costing.pricing.sheet.PriceSheet` as JSON (schema ``rnn-price-sheet`` v1)."""
     data = _jsonable(asdict(sheet))
-    return {"schema": PRICE_SHEET_SCHEMA, "schema_version": RESULT_SCHEMA_VERSION, "currency": CURRENCY, **data}
+    return {
+        "schema": PRICE_SHEET_SCHEMA,
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "currency": CURRENCY,
+        **data,
+    }
 
 
 def _jsonable(value: Any) -> Any:

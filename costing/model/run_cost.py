@@ -21,7 +21,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from costing.pricing.catalog import PriceCatalog
-from costing.pricing.defaults import MARKET_ON_DEMAND, MARKET_SPOT, MARKETS, MINIMUM_BILLED_SECONDS, SECONDS_PER_HOUR
+from costing.pricing.defaults import (
+    MARKET_ON_DEMAND,
+    MARKET_SPOT,
+    MARKETS,
+    MINIMUM_BILLED_SECONDS,
+    SECONDS_PER_HOUR,
+)
 from costing.pricing.parse import region_of_availability_zone
 
 MARKET_MIXED = "mixed"  # a multi-attempt run that fell back from spot to on-demand
@@ -155,7 +161,9 @@ def attempt_usd(attempt: InstanceAttempt, catalog: PriceCatalog) -> float:
     """
     seconds = billed_seconds(attempt)
     if attempt.market == MARKET_ON_DEMAND:
-        return seconds / SECONDS_PER_HOUR * catalog.on_demand_usd_per_hour(attempt.instance_type, attempt.region)
+        return (
+            seconds / SECONDS_PER_HOUR * catalog.on_demand_usd_per_hour(attempt.instance_type, attempt.region)
+        )
     start = attempt.launch_time
     end = start + timedelta(seconds=seconds)
     changes = sorted(
@@ -172,7 +180,9 @@ def attempt_usd(attempt: InstanceAttempt, catalog: PriceCatalog) -> float:
     return usd
 
 
-def spot_training_cost(attempts: Sequence[InstanceAttempt], catalog: PriceCatalog, *, epochs: int) -> TrainingCost:
+def spot_training_cost(
+    attempts: Sequence[InstanceAttempt], catalog: PriceCatalog, *, epochs: int
+) -> TrainingCost:
     """The billed cost of a cloud run from its attempts (all of one instance type in one region)."""
     if not attempts:
         raise ValueError("attempts is empty: a billed run needs at least one instance attempt")
@@ -238,4 +248,6 @@ def _check_duration(duration_seconds: float) -> None:
 
 def _check_epochs(epochs: int) -> None:
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs={epochs!r} must be an integer >= 1 (the number of epochs the run completed)")
+        raise ValueError(
+            f"epochs={epochs!r} must be an integer >= 1 (the number of epochs the run completed)"
+        )

@@ -95,9 +95,14 @@ class Tornado:
     bars: tuple[TornadoBar, ...]  # largest swing first
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "label": self.label, "requests_per_day": self.requests_per_day, "pct": self.pct,
-                "base_usd_per_month": self.base_usd_per_month,
-                "bars": [asdict(bar) | {"swing_usd_per_month": bar.swing_usd_per_month} for bar in self.bars]}
+        return {
+            "key": self.key,
+            "label": self.label,
+            "requests_per_day": self.requests_per_day,
+            "pct": self.pct,
+            "base_usd_per_month": self.base_usd_per_month,
+            "bars": [asdict(bar) | {"swing_usd_per_month": bar.swing_usd_per_month} for bar in self.bars],
+        }
 
 
 def _cheapest_drop_in(plans: ScenarioPlans, training: TrainingPlan, runs: float) -> OptionPlan:
@@ -108,29 +113,52 @@ def _cheapest_drop_in(plans: ScenarioPlans, training: TrainingPlan, runs: float)
     return min(candidates, key=lambda p: (float(monthly_ownership_usd(p, training, runs, nominal)), p.key))
 
 
-def tornado(plans: ScenarioPlans, training: TrainingPlan, runs_per_month: float, *,
-            pct: float = DEFAULT_TORNADO_PCT, option_key: str | None = None) -> Tornado:
+def tornado(
+    plans: ScenarioPlans,
+    training: TrainingPlan,
+    runs_per_month: float,
+    *,
+    pct: float = DEFAULT_TORNADO_PCT,
+    option_key: str | None = None,
+) -> Tornado:
     """One-at-a-time +-``pct`` % on each factor for one alternative (default: the cheapest drop-in one)."""
     if not 0 < pct < 100:
-        raise ValueError(f"pct={pct!r} must be in (0, 100): the factors are scaled by 1 - pct/100 and 1 + pct/100")
+        raise ValueError(
+            f"pct={pct!r} must be in (0, 100): the factors are scaled by 1 - pct/100 and 1 + pct/100"
+        )
     check_same_region(training.region, plans.region, what="the training plan and the scenario")
     plan = plans.plan(option_key) if option_key else _cheapest_drop_in(plans, training, runs_per_month)
     x = pct / 100.0
     low, high = 1.0 - x, 1.0 + x
     names = list(TORNADO_FACTORS)
     # one vectorised evaluation: element 0 nominal, then (low, high) per factor
-    columns: dict[str, np.ndarray] = {field_: np.ones(1 + 2 * len(names)) for field_ in TORNADO_FACTORS.values()}
+    columns: dict[str, np.ndarray] = {
+        field_: np.ones(1 + 2 * len(names)) for field_ in TORNADO_FACTORS.values()
+    }
     for index, name in enumerate(names):
         columns[TORNADO_FACTORS[name]][1 + 2 * index] = low
         columns[TORNADO_FACTORS[name]][2 + 2 * index] = high
     columns["requests_per_day"] = columns["requests_per_day"] * plans.requests_per_day
     usd = np.asarray(monthly_ownership_usd(plan, training, runs_per_month, Drivers(**columns)), dtype=float)
-    bars = [TornadoBar(factor=name, low_multiplier=low, high_multiplier=high,
-                       low_usd_per_month=float(usd[1 + 2 * index]), high_usd_per_month=float(usd[2 + 2 * index]))
-            for index, name in enumerate(names)]
+    bars = [
+        TornadoBar(
+            factor=name,
+            low_multiplier=low,
+            high_multiplier=high,
+            low_usd_per_month=float(usd[1 + 2 * index]),
+            high_usd_per_month=float(usd[2 + 2 * index]),
+        )
+        for index, name in enumerate(names)
+    ]
     bars.sort(key=lambda bar: (-bar.swing_usd_per_month, bar.factor))
-    return Tornado(key=plan.key, label=_label(plan), requests_per_day=plans.requests_per_day, pct=pct,
-                   base_usd_per_month=float(usd[0]), bars=tuple(bars))
+    return Tornado(
+        key=plan.key,
+        label=_label(plan),
+        requests_per_day=plans.requests_per_day,
+        pct=pct,
+        base_usd_per_month=float(usd[0]),
+        bars=tuple(bars),
+    )
 
 
 @dataclass(frozen=True)
@@ -150,12 +178,20 @@ class MonteCarloSpec:
     def __post_init__(self) -> None:
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
             raise ValueError(f"samples={self.samples!r} must be an integer >= 1")
-        for name in ("price_sigma", "spot_price_sigma", "requests_sigma", "latency_sigma", "interruption_sigma"):
+        for name in (
+            "price_sigma",
+            "spot_price_sigma",
+            "requests_sigma",
+            "latency_sigma",
+            "interruption_sigma",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"MonteCarloSpec.{name}={getattr(self, name)!r} must be >= 0")
         if not 0 < self.utilisation_low <= 1.0 <= self.utilisation_high:
-            raise ValueError(f"utilisation range ({self.utilisation_low}, {self.utilisation_high}) must satisfy "
-                             "0 < low <= 1 <= high")
+            raise ValueError(
+                f"utilisation range ({self.utilisation_low}, {self.utilisation_high}) must satisfy "
+                "0 < low <= 1 <= high"
+            )
 
     def sample(self, requests_per_day: float) -> Drivers:
         rng = np.random.default_rng(self.seed)
@@ -173,8 +209,14 @@ class MonteCarloSpec:
         else:
             utilisation = np.ones(n)
         interruption = lognormal(self.interruption_sigma)
-        return Drivers(requests_per_day=requests, latency_factor=latency, utilisation_factor=utilisation,
-                       interruption_factor=interruption, price_factor=price, spot_price_factor=spot)
+        return Drivers(
+            requests_per_day=requests,
+            latency_factor=latency,
+            utilisation_factor=utilisation,
+            interruption_factor=interruption,
+            price_factor=price,
+            spot_price_factor=spot,
+        )
 
 
 @dataclass(frozen=True)
@@ -201,12 +243,21 @@ class MonteCarloResult:
     options: tuple[OptionDistribution, ...]  # by P50
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {"requests_per_day": self.requests_per_day, "spec": asdict(self.spec),
-                "options": [asdict(o) for o in self.options]}
+        return {
+            "requests_per_day": self.requests_per_day,
+            "spec": asdict(self.spec),
+            "options": [asdict(o) for o in self.options],
+        }
 
 
-def monte_carlo(plans: ScenarioPlans, training: TrainingPlan, runs_per_month: float, *,
-                spec: MonteCarloSpec | None = None, option_keys: Sequence[str] | None = None) -> MonteCarloResult:
+def monte_carlo(
+    plans: ScenarioPlans,
+    training: TrainingPlan,
+    runs_per_month: float,
+    *,
+    spec: MonteCarloSpec | None = None,
+    option_keys: Sequence[str] | None = None,
+) -> MonteCarloResult:
     """P10/P50/P90 of the monthly cost of ownership of each alternative (default: every feasible one)."""
     spec = spec or MonteCarloSpec()
     check_same_region(training.region, plans.region, what="the training plan and the scenario")
@@ -215,8 +266,9 @@ def monte_carlo(plans: ScenarioPlans, training: TrainingPlan, runs_per_month: fl
         raise ValueError(f"no feasible alternative to sample at {plans.requests_per_day:g} requests/day")
     drivers = spec.sample(plans.requests_per_day)
     nominal = Drivers(requests_per_day=plans.requests_per_day)
-    training_usd = (runs_per_month * drivers.retrain_factor * training.run_usd(drivers)
-                    + training.storage_usd_per_month(drivers))
+    training_usd = runs_per_month * drivers.retrain_factor * training.run_usd(
+        drivers
+    ) + training.storage_usd_per_month(drivers)
     totals = np.empty((len(selected), spec.samples))
     serving_p50 = np.empty(len(selected))
     slo_met = np.empty(len(selected))
@@ -238,12 +290,19 @@ def monte_carlo(plans: ScenarioPlans, training: TrainingPlan, runs_per_month: fl
         cheapest_share = np.bincount(winners, minlength=len(selected)) / spec.samples
     options = [
         OptionDistribution(
-            key=plan.key, label=_label(plan), option=plan.option, instance_type=plan.instance_type,
+            key=plan.key,
+            label=_label(plan),
+            option=plan.option,
+            instance_type=plan.instance_type,
             drop_in=plan.drop_in,
             nominal_usd_per_month=float(monthly_ownership_usd(plan, training, runs_per_month, nominal)),
-            p10_usd_per_month=float(p10[row]), p50_usd_per_month=float(p50[row]), p90_usd_per_month=float(p90[row]),
-            mean_usd_per_month=float(totals[row].mean()), serving_p50_usd_per_month=float(serving_p50[row]),
-            slo_met_fraction=float(slo_met[row]), cheapest_fraction=float(cheapest_share[row]),
+            p10_usd_per_month=float(p10[row]),
+            p50_usd_per_month=float(p50[row]),
+            p90_usd_per_month=float(p90[row]),
+            mean_usd_per_month=float(totals[row].mean()),
+            serving_p50_usd_per_month=float(serving_p50[row]),
+            slo_met_fraction=float(slo_met[row]),
+            cheapest_fraction=float(cheapest_share[row]),
         )
         for row, plan in enumerate(selected)
     ]
@@ -263,42 +322,71 @@ class SensitivityResult:
     notes: tuple[str, ...] = field(default=())
 
     def to_json_dict(self) -> dict[str, Any]:
-        return jsonable({
-            "schema": SENSITIVITY_SCHEMA,
-            "schema_version": RESULT_SCHEMA_VERSION,
-            "currency": CURRENCY,
-            "region": self.region,
-            "snapshot_id": self.snapshot_id,
-            "prices_as_of": self.prices_as_of,
-            "retrain_cadence": self.retrain_cadence,
-            "runs_per_month": self.runs_per_month,
-            "metric": "monthly cost of ownership: serving + retraining + storage (USD per month)",
-            "tornados": [t.to_json_dict() for t in self.tornados],
-            "monte_carlo": [m.to_json_dict() for m in self.monte_carlo],
-            "notes": list(self.notes),
-        })
+        return jsonable(
+            {
+                "schema": SENSITIVITY_SCHEMA,
+                "schema_version": RESULT_SCHEMA_VERSION,
+                "currency": CURRENCY,
+                "region": self.region,
+                "snapshot_id": self.snapshot_id,
+                "prices_as_of": self.prices_as_of,
+                "retrain_cadence": self.retrain_cadence,
+                "runs_per_month": self.runs_per_month,
+                "metric": "monthly cost of ownership: serving + retraining + storage (USD per month)",
+                "tornados": [t.to_json_dict() for t in self.tornados],
+                "monte_carlo": [m.to_json_dict() for m in self.monte_carlo],
+                "notes": list(self.notes),
+            }
+        )
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per scenario x alternative with the Monte Carlo percentiles."""
         import pandas as pd
 
-        return pd.DataFrame([{"region": self.region, "snapshot_id": self.snapshot_id,
-                              "requests_per_day": m.requests_per_day, **asdict(o)}
-                             for m in self.monte_carlo for o in m.options])
+        return pd.DataFrame(
+            [
+                {
+                    "region": self.region,
+                    "snapshot_id": self.snapshot_id,
+                    "requests_per_day": m.requests_per_day,
+                    **asdict(o),
+                }
+                for m in self.monte_carlo
+                for o in m.options
+            ]
+        )
 
     def tornado_dataframe(self) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.DataFrame([{"requests_per_day": t.requests_per_day, "key": t.key, "pct": t.pct,
-                              "base_usd_per_month": t.base_usd_per_month, **asdict(bar),
-                              "swing_usd_per_month": bar.swing_usd_per_month}
-                             for t in self.tornados for bar in t.bars])
+        return pd.DataFrame(
+            [
+                {
+                    "requests_per_day": t.requests_per_day,
+                    "key": t.key,
+                    "pct": t.pct,
+                    "base_usd_per_month": t.base_usd_per_month,
+                    **asdict(bar),
+                    "swing_usd_per_month": bar.swing_usd_per_month,
+                }
+                for t in self.tornados
+                for bar in t.bars
+            ]
+        )
 
 
-def sensitivity(plans: Sequence[ScenarioPlans], training: TrainingPlan, *, retrain_cadence: str,
-                pct: float = DEFAULT_TORNADO_PCT, spec: MonteCarloSpec | None = None,
-                option_key: str | None = None, every_variant: bool = False,
-                snapshot_id: str = "", prices_as_of: str = "") -> SensitivityResult:
+def sensitivity(
+    plans: Sequence[ScenarioPlans],
+    training: TrainingPlan,
+    *,
+    retrain_cadence: str,
+    pct: float = DEFAULT_TORNADO_PCT,
+    spec: MonteCarloSpec | None = None,
+    option_key: str | None = None,
+    every_variant: bool = False,
+    snapshot_id: str = "",
+    prices_as_of: str = "",
+) -> SensitivityResult:
     """Tornado (cheapest drop-in alternative, or ``option_key``) and Monte Carlo per scenario.
 
     The Monte Carlo covers the best variant of each alternative, or every feasible variant
@@ -308,18 +396,29 @@ def sensitivity(plans: Sequence[ScenarioPlans], training: TrainingPlan, *, retra
 
     if not plans:
         raise ValueError("no scenarios to analyse")
-    region = check_same_region(training.region, *(p.region for p in plans), what="the scenarios and training plan")
+    region = check_same_region(
+        training.region, *(p.region for p in plans), what="the scenarios and training plan"
+    )
     runs = runs_per_month(retrain_cadence)
     tornados, sampled = [], []
     notes = list(training.notes)
     for scenario in plans:
         if option_key is None and not any(p.drop_in for p in scenario.plans):
-            notes.append(f"{scenario.requests_per_day:g} requests/day: no feasible drop-in alternative, "
-                         "so no tornado and no Monte Carlo band")
+            notes.append(
+                f"{scenario.requests_per_day:g} requests/day: no feasible drop-in alternative, "
+                "so no tornado and no Monte Carlo band"
+            )
             continue
         tornados.append(tornado(scenario, training, runs, pct=pct, option_key=option_key))
         keys = None if every_variant else [p.key for p in scenario.best_plans()]
         sampled.append(monte_carlo(scenario, training, runs, spec=spec, option_keys=keys))
-    return SensitivityResult(region=region, snapshot_id=snapshot_id or training.snapshot_id,
-                             prices_as_of=prices_as_of, retrain_cadence=retrain_cadence, runs_per_month=runs,
-                             tornados=tuple(tornados), monte_carlo=tuple(sampled), notes=tuple(notes))
+    return SensitivityResult(
+        region=region,
+        snapshot_id=snapshot_id or training.snapshot_id,
+        prices_as_of=prices_as_of,
+        retrain_cadence=retrain_cadence,
+        runs_per_month=runs,
+        tornados=tuple(tornados),
+        monte_carlo=tuple(sampled),
+        notes=tuple(notes),
+    )

@@ -30,7 +30,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from costing.model.alternatives import Drivers, OptionPlan, ScenarioPlans, plan_ec2_fleet, plan_grid, plan_scenario
+from costing.model.alternatives import (
+    Drivers,
+    OptionPlan,
+    ScenarioPlans,
+    plan_ec2_fleet,
+    plan_grid,
+    plan_scenario,
+)
 from costing.model.assumptions import (
     DAYS_PER_YEAR,
     DEFAULT_HORIZON_MONTHS,
@@ -52,8 +59,8 @@ from costing.model.results import (
     check_same_region,
     jsonable,
 )
-from costing.pricing.sheet import PriceSheet
 from costing.model.training_plan import TrainingPlan, TrainingRunCost, plan_training, training_run_cost
+from costing.pricing.sheet import PriceSheet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,15 +76,19 @@ def runs_per_month(cadence: str) -> float:
     match = _CADENCE_DAYS.match(text)
     if match and float(match.group(1)) > 0:
         return DAYS_PER_YEAR / 12.0 / float(match.group(1))
-    raise ValueError(f"retrain cadence {cadence!r} is not one of {', '.join(RETRAIN_CADENCES_RUNS_PER_MONTH)} "
-                     "or 'Nd' (every N days, e.g. '14d')")
+    raise ValueError(
+        f"retrain cadence {cadence!r} is not one of {', '.join(RETRAIN_CADENCES_RUNS_PER_MONTH)} "
+        "or 'Nd' (every N days, e.g. '14d')"
+    )
 
 
 def monthly_ownership_usd(plan: OptionPlan, training: TrainingPlan, runs: float, drivers: Drivers) -> Number:
     """Serving + retraining (runs/month x retrain_factor x cost per run) + storage, per month."""
-    return (plan.evaluate(drivers).usd_per_month
-            + runs * drivers.retrain_factor * training.run_usd(drivers)
-            + training.storage_usd_per_month(drivers))
+    return (
+        plan.evaluate(drivers).usd_per_month
+        + runs * drivers.retrain_factor * training.run_usd(drivers)
+        + training.storage_usd_per_month(drivers)
+    )
 
 
 @dataclass(frozen=True)
@@ -115,8 +126,11 @@ class TcoScenario:
     cheapest: str | None  # key, drop-in options only
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {"requests_per_day": self.requests_per_day, "cheapest": self.cheapest,
-                "options": [o.to_json_dict() for o in self.options]}
+        return {
+            "requests_per_day": self.requests_per_day,
+            "cheapest": self.cheapest,
+            "options": [o.to_json_dict() for o in self.options],
+        }
 
 
 @dataclass(frozen=True)
@@ -178,11 +192,19 @@ class TcoResult:
     def to_dataframe(self) -> pd.DataFrame:
         import pandas as pd
 
-        rows = [{"region": self.region, "snapshot_id": self.snapshot_id, "requests_per_day": s.requests_per_day,
-                 "horizon_months": self.horizon_months, "retrain_cadence": self.retrain_cadence,
-                 "cheapest": o.key == s.cheapest,
-                 **{k: v for k, v in o.__dict__.items() if k not in ("components", "caveats")}}
-                for s in self.scenarios for o in s.options]
+        rows = [
+            {
+                "region": self.region,
+                "snapshot_id": self.snapshot_id,
+                "requests_per_day": s.requests_per_day,
+                "horizon_months": self.horizon_months,
+                "retrain_cadence": self.retrain_cadence,
+                "cheapest": o.key == s.cheapest,
+                **{k: v for k, v in o.__dict__.items() if k not in ("components", "caveats")},
+            }
+            for s in self.scenarios
+            for o in s.options
+        ]
         return pd.DataFrame(rows)
 
 
@@ -193,34 +215,65 @@ def _tco_option(option: OptionCost, run: TrainingRunCost, runs: float, months: f
     monthly = None if serving is None else serving + training_month + storage_month
     components: tuple[CostComponent, ...] = ()
     if option.feasible:
-        components = (*option.components,
-                      CostComponent(f"Retraining ({run.instance_type} {run.market}, expected per run)", "AmazonEC2",
-                                    "runs", runs, run.usd, training_month),
-                      *run.storage_components)
+        components = (
+            *option.components,
+            CostComponent(
+                f"Retraining ({run.instance_type} {run.market}, expected per run)",
+                "AmazonEC2",
+                "runs",
+                runs,
+                run.usd,
+                training_month,
+            ),
+            *run.storage_components,
+        )
     return TcoOption(
-        key=option.key, label=option.label, option=option.option, instance_type=option.instance_type,
-        feasible=option.feasible, reason=option.reason, drop_in=option.drop_in,
-        serving_usd_per_month=serving, training_usd_per_month=training_month, storage_usd_per_month=storage_month,
-        usd_per_month=monthly, total_usd=None if monthly is None else monthly * months,
-        training_usd=training_month * months, serving_usd=None if serving is None else serving * months,
-        storage_usd=storage_month * months, components=components, caveats=option.caveats,
+        key=option.key,
+        label=option.label,
+        option=option.option,
+        instance_type=option.instance_type,
+        feasible=option.feasible,
+        reason=option.reason,
+        drop_in=option.drop_in,
+        serving_usd_per_month=serving,
+        training_usd_per_month=training_month,
+        storage_usd_per_month=storage_month,
+        usd_per_month=monthly,
+        total_usd=None if monthly is None else monthly * months,
+        training_usd=training_month * months,
+        serving_usd=None if serving is None else serving * months,
+        storage_usd=storage_month * months,
+        components=components,
+        caveats=option.caveats,
     )
 
 
 def _check_horizon(horizon_months: float) -> float:
-    if isinstance(horizon_months, bool) or not isinstance(horizon_months, int | float) \
-            or not math.isfinite(horizon_months) or horizon_months <= 0:
+    if (
+        isinstance(horizon_months, bool)
+        or not isinstance(horizon_months, int | float)
+        or not math.isfinite(horizon_months)
+        or horizon_months <= 0
+    ):
         raise ValueError(f"horizon_months={horizon_months!r} must be a positive number of months")
     return float(horizon_months)
 
 
-def tco(profile: ModelProfile, sheet: PriceSheet,
-        requests_per_day: Sequence[float] = DEFAULT_SCENARIOS_REQUESTS_PER_DAY, *,
-        horizon_months: float = DEFAULT_HORIZON_MONTHS, retrain_cadence: str = DEFAULT_RETRAIN_CADENCE,
-        assumptions: ServingAssumptions | None = None, training_assumptions: TrainingAssumptions | None = None,
-        training: TrainingPlan | None = None, training_run: TrainingRunCost | None = None,
-        instance_types: Sequence[str] | None = None, scenario_plans: Sequence[ScenarioPlans] | None = None,
-        breakevens: bool = True) -> TcoResult:
+def tco(
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    requests_per_day: Sequence[float] = DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
+    *,
+    horizon_months: float = DEFAULT_HORIZON_MONTHS,
+    retrain_cadence: str = DEFAULT_RETRAIN_CADENCE,
+    assumptions: ServingAssumptions | None = None,
+    training_assumptions: TrainingAssumptions | None = None,
+    training: TrainingPlan | None = None,
+    training_run: TrainingRunCost | None = None,
+    instance_types: Sequence[str] | None = None,
+    scenario_plans: Sequence[ScenarioPlans] | None = None,
+    breakevens: bool = True,
+) -> TcoResult:
     """Cost of ownership of every alternative (its best variant) at each request volume, plus break-evens.
 
     A run is priced from the profile's measured wall time on ``sheet`` (``training``, built by
@@ -238,38 +291,57 @@ def tco(profile: ModelProfile, sheet: PriceSheet,
     else:
         check_same_region(training_run.region, sheet.region, what="the training run and the price sheet")
         run = training_run
-    plans = list(scenario_plans) if scenario_plans is not None else plan_grid(
-        profile, sheet, requests_per_day, assumptions=a, instance_types=instance_types)
+    plans = (
+        list(scenario_plans)
+        if scenario_plans is not None
+        else plan_grid(profile, sheet, requests_per_day, assumptions=a, instance_types=instance_types)
+    )
     scenarios = []
     for scenario_plans_ in plans:
         result = scenario_plans_.result()
         options = tuple(_tco_option(o, run, runs, months) for o in result.best_per_option().values())
         candidates = [o for o in options if o.feasible and o.drop_in and o.total_usd is not None]
         cheapest = min(candidates, key=lambda o: (o.total_usd, o.key)).key if candidates else None
-        scenarios.append(TcoScenario(requests_per_day=result.requests_per_day, options=options, cheapest=cheapest))
+        scenarios.append(
+            TcoScenario(requests_per_day=result.requests_per_day, options=options, cheapest=cheapest)
+        )
     volumes = [s.requests_per_day for s in scenarios]
     found: tuple[BreakEven, ...] = ()
     if breakevens and len(volumes) >= 2 and min(volumes) < max(volumes):
-        found = tuple(cheapest_breakevens(profile, sheet, min(volumes), max(volumes), assumptions=a,
-                                          instance_types=instance_types))
+        found = tuple(
+            cheapest_breakevens(
+                profile, sheet, min(volumes), max(volumes), assumptions=a, instance_types=instance_types
+            )
+        )
     notes = list(run.notes)
     if profile.compute_billed_usd is not None:
-        notes.append(f"the measured run itself was recorded at ${profile.compute_billed_usd:.4f} "
-                     f"({profile.compute_instance_type} {profile.compute_market}, prices of its day); this TCO "
-                     f"reprices its wall time on snapshot {sheet.snapshot_id}")
+        notes.append(
+            f"the measured run itself was recorded at ${profile.compute_billed_usd:.4f} "
+            f"({profile.compute_instance_type} {profile.compute_market}, prices of its day); this TCO "
+            f"reprices its wall time on snapshot {sheet.snapshot_id}"
+        )
     if any(option.option.endswith("3yr") for s in scenarios for option in s.options) and months < 36:
-        notes.append(f"reserved 3 yr commits for 36 months; the {months:g}-month horizon counts only part of it")
+        notes.append(
+            f"reserved 3 yr commits for 36 months; the {months:g}-month horizon counts only part of it"
+        )
     return TcoResult(
-        region=sheet.region, snapshot_id=sheet.snapshot_id, prices_as_of=sheet.prices_as_of.isoformat(),
-        horizon_months=months, retrain_cadence=str(retrain_cadence), runs_per_month=runs, training=run,
-        scenarios=tuple(scenarios), breakevens=found,
+        region=sheet.region,
+        snapshot_id=sheet.snapshot_id,
+        prices_as_of=sheet.prices_as_of.isoformat(),
+        horizon_months=months,
+        retrain_cadence=str(retrain_cadence),
+        runs_per_month=runs,
+        training=run,
+        scenarios=tuple(scenarios),
+        breakevens=found,
         reserved_breakevens=tuple(reserved_breakeven_utilisation(sheet, instance_types=instance_types)),
         notes=tuple(notes),
     )
 
 
-def reserved_breakeven_utilisation(sheet: PriceSheet,
-                                   instance_types: Sequence[str] | None = None) -> list[ReservedBreakEven]:
+def reserved_breakeven_utilisation(
+    sheet: PriceSheet, instance_types: Sequence[str] | None = None
+) -> list[ReservedBreakEven]:
     """For every reserved rate in the sheet: the utilisation above which it beats on-demand.
 
     Example: m5.large $0.06/h (1yr No Upfront) against $0.096/h on-demand -> 0.625.
@@ -281,9 +353,15 @@ def reserved_breakeven_utilisation(sheet: PriceSheet,
         if rates is None:
             continue
         for term, usd in sorted(rates.reserved_usd_per_hour.items()):
-            found.append(ReservedBreakEven(instance_type=name, term=term, reserved_usd_per_hour=usd,
-                                           on_demand_usd_per_hour=rates.on_demand_usd_per_hour,
-                                           utilisation=usd / rates.on_demand_usd_per_hour))
+            found.append(
+                ReservedBreakEven(
+                    instance_type=name,
+                    term=term,
+                    reserved_usd_per_hour=usd,
+                    on_demand_usd_per_hour=rates.on_demand_usd_per_hour,
+                    utilisation=usd / rates.on_demand_usd_per_hour,
+                )
+            )
     return found
 
 
@@ -303,17 +381,26 @@ def _label(plan: OptionPlan) -> str:
     return f"{base} {plan.instance_type}" if plan.instance_type else base
 
 
-def cheapest_breakevens(profile: ModelProfile, sheet: PriceSheet, low_requests_per_day: float,
-                        high_requests_per_day: float, *, assumptions: ServingAssumptions | None = None,
-                        instance_types: Sequence[str] | None = None, points: int = 25,
-                        rel_tol: float = 0.005) -> list[BreakEven]:
+def cheapest_breakevens(
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    low_requests_per_day: float,
+    high_requests_per_day: float,
+    *,
+    assumptions: ServingAssumptions | None = None,
+    instance_types: Sequence[str] | None = None,
+    points: int = 25,
+    rel_tol: float = 0.005,
+) -> list[BreakEven]:
     """Request volumes in [low, high] where the cheapest drop-in alternative changes.
 
     A change between two adjacent grid points is narrowed by bisection; two changes closer than
     one grid step may show as one (raise ``points`` to separate them).
     """
     if not 0 < low_requests_per_day < high_requests_per_day:
-        raise ValueError(f"need 0 < low < high requests/day, got {low_requests_per_day!r}, {high_requests_per_day!r}")
+        raise ValueError(
+            f"need 0 < low < high requests/day, got {low_requests_per_day!r}, {high_requests_per_day!r}"
+        )
     a = assumptions or ServingAssumptions()
     ec2 = plan_ec2_fleet(profile, sheet, a, instance_types)
 
@@ -334,7 +421,15 @@ def cheapest_breakevens(profile: ModelProfile, sheet: PriceSheet, low_requests_p
                 lo, lo_best = mid, mid_best
             else:
                 hi, hi_best = mid, mid_best if mid_best is not None else hi_best
-        found.append(BreakEven(requests_per_day=math.sqrt(lo * hi), below_key=lo_best[0], below_label=lo_best[1],
-                               above_key=hi_best[0], above_label=hi_best[1], below_usd_per_month=lo_best[2],
-                               above_usd_per_month=hi_best[2]))
+        found.append(
+            BreakEven(
+                requests_per_day=math.sqrt(lo * hi),
+                below_key=lo_best[0],
+                below_label=lo_best[1],
+                above_key=hi_best[0],
+                above_label=hi_best[1],
+                below_usd_per_month=lo_best[2],
+                above_usd_per_month=hi_best[2],
+            )
+        )
     return found

@@ -34,13 +34,19 @@ from costing.model.assumptions import (
     SECONDS_PER_MONTH,
     TrainingAssumptions,
 )
-from costing.pricing.defaults import DEFAULT_INSTANCE_TYPE, DEFAULT_MARKET, MARKET_ON_DEMAND, MARKET_SPOT, MARKETS
-from costing.pricing.defaults import MINIMUM_BILLED_SECONDS as _MINIMUM_BILLED_SECONDS
 from costing.model.capacity import Number, ceil, maximum
 from costing.model.profile import ModelProfile
 from costing.model.results import CostComponent, check_same_region
-from costing.pricing.sheet import PriceSheet
 from costing.model.run_cost import TrainingCost
+from costing.pricing.defaults import (
+    DEFAULT_INSTANCE_TYPE,
+    DEFAULT_MARKET,
+    MARKET_ON_DEMAND,
+    MARKET_SPOT,
+    MARKETS,
+)
+from costing.pricing.defaults import MINIMUM_BILLED_SECONDS as _MINIMUM_BILLED_SECONDS
+from costing.pricing.sheet import PriceSheet
 
 MINIMUM_BILLED_SECONDS = float(_MINIMUM_BILLED_SECONDS)
 
@@ -48,23 +54,34 @@ MINIMUM_BILLED_SECONDS = float(_MINIMUM_BILLED_SECONDS)
 def mean_time_between_interruptions_seconds(interruption_rate_per_month: Number) -> Number:
     """``M = 730 h x 3,600 / rate``: 0.05/month -> 52,560,000 s (14,600 h); rate 0 -> infinity."""
     if isinstance(interruption_rate_per_month, int | float):
-        return math.inf if interruption_rate_per_month <= 0 else SECONDS_PER_MONTH / interruption_rate_per_month
+        return (
+            math.inf if interruption_rate_per_month <= 0 else SECONDS_PER_MONTH / interruption_rate_per_month
+        )
     import numpy as np
 
     with np.errstate(divide="ignore"):
-        return np.where(interruption_rate_per_month > 0, SECONDS_PER_MONTH / interruption_rate_per_month, np.inf)
+        return np.where(
+            interruption_rate_per_month > 0, SECONDS_PER_MONTH / interruption_rate_per_month, np.inf
+        )
 
 
 def young_daly_interval_seconds(checkpoint_write_seconds: float, mtbi_seconds: float) -> float:
     """``sqrt(2 x delta x M)``: delta 0.5 s, M 52,560,000 s -> 7,250 s."""
     if checkpoint_write_seconds < 0 or mtbi_seconds <= 0:
-        raise ValueError(f"checkpoint_write_seconds={checkpoint_write_seconds!r} must be >= 0 and "
-                         f"mtbi_seconds={mtbi_seconds!r} > 0")
+        raise ValueError(
+            f"checkpoint_write_seconds={checkpoint_write_seconds!r} must be >= 0 and "
+            f"mtbi_seconds={mtbi_seconds!r} > 0"
+        )
     return math.sqrt(2.0 * checkpoint_write_seconds * mtbi_seconds)
 
 
-def expected_wall_seconds(work_seconds: Number, checkpoint_interval_seconds: float, checkpoint_write_seconds: float,
-                          restart_seconds: float, mtbi_seconds: Number) -> tuple[Number, Number]:
+def expected_wall_seconds(
+    work_seconds: Number,
+    checkpoint_interval_seconds: float,
+    checkpoint_write_seconds: float,
+    restart_seconds: float,
+    mtbi_seconds: Number,
+) -> tuple[Number, Number]:
     """(expected wall seconds, expected interruptions) of a run under interruptions; see the module docstring.
 
     Example: W 3,600 s, tau 600 s, delta 10 s, R 180 s, M 36,000 s -> base 3,660 s, loss 485 s per
@@ -87,8 +104,9 @@ def expected_wall_seconds(work_seconds: Number, checkpoint_interval_seconds: flo
     return wall, wall / mtbi_seconds
 
 
-def expected_lost_work_seconds(interruptions: Number, checkpoint_interval_seconds: float,
-                               checkpoint_write_seconds: float) -> Number:
+def expected_lost_work_seconds(
+    interruptions: Number, checkpoint_interval_seconds: float, checkpoint_write_seconds: float
+) -> Number:
     """Work redone after interruptions: half a checkpoint segment each (restart overhead excluded)."""
     return interruptions * (checkpoint_interval_seconds + checkpoint_write_seconds) / 2.0
 
@@ -130,9 +148,13 @@ class TrainingPlan:
     def wall_seconds(self, drivers: Drivers | None = None) -> tuple[Number, Number]:
         factor = 1.0 if drivers is None or self.market != MARKET_SPOT else drivers.interruption_factor
         rate = self.interruption_rate_per_month * factor if self.market == MARKET_SPOT else 0.0
-        return expected_wall_seconds(self.work_seconds, self.checkpoint_interval_seconds,
-                                     self.checkpoint_write_seconds, self.restart_seconds,
-                                     mean_time_between_interruptions_seconds(rate))
+        return expected_wall_seconds(
+            self.work_seconds,
+            self.checkpoint_interval_seconds,
+            self.checkpoint_write_seconds,
+            self.restart_seconds,
+            mean_time_between_interruptions_seconds(rate),
+        )
 
     def run_lines(self, drivers: Drivers | None = None) -> list[Line]:
         """Cost lines of one run (instance, EBS while it runs, S3 PUTs)."""
@@ -143,21 +165,44 @@ class TrainingPlan:
         billed = maximum(wall, MINIMUM_BILLED_SECONDS * (1.0 + interruptions))
         storage_price = 1.0 if drivers is None else drivers.price_factor
         return [
-            Line(f"Training instance ({self.instance_type}, {self.market})", "AmazonEC2", "hours",
-                 billed / SECONDS_PER_HOUR, self.usd_per_hour * price),
-            Line(f"EBS gp3 training volume ({self.ebs_gb:g} GB while running)", "AmazonEC2", "GB-months",
-                 self.ebs_gb * billed / SECONDS_PER_MONTH, self.ebs_usd_per_gb_month * storage_price),
-            Line("S3 PUT requests (checkpoints, model, metrics)", "AmazonS3", "1k requests",
-                 (self.checkpoints_per_run + 2.0) / 1000.0, self.s3_put_usd_per_1k_requests * storage_price),
+            Line(
+                f"Training instance ({self.instance_type}, {self.market})",
+                "AmazonEC2",
+                "hours",
+                billed / SECONDS_PER_HOUR,
+                self.usd_per_hour * price,
+            ),
+            Line(
+                f"EBS gp3 training volume ({self.ebs_gb:g} GB while running)",
+                "AmazonEC2",
+                "GB-months",
+                self.ebs_gb * billed / SECONDS_PER_MONTH,
+                self.ebs_usd_per_gb_month * storage_price,
+            ),
+            Line(
+                "S3 PUT requests (checkpoints, model, metrics)",
+                "AmazonS3",
+                "1k requests",
+                (self.checkpoints_per_run + 2.0) / 1000.0,
+                self.s3_put_usd_per_1k_requests * storage_price,
+            ),
         ]
 
     def storage_lines(self, drivers: Drivers | None = None) -> list[Line]:
         """Monthly S3 storage kept between runs: dataset, latest checkpoint, retained model versions."""
         price = 1.0 if drivers is None else drivers.price_factor
-        gb = (self.dataset_bytes + self.checkpoint_bytes
-              + self.retained_model_versions * self.model_file_bytes) / BYTES_PER_GB
-        return [Line(f"S3 Standard: dataset, checkpoint, {self.retained_model_versions} model versions", "AmazonS3",
-                     "GB-months", gb, self.s3_usd_per_gb_month * price)]
+        gb = (
+            self.dataset_bytes + self.checkpoint_bytes + self.retained_model_versions * self.model_file_bytes
+        ) / BYTES_PER_GB
+        return [
+            Line(
+                f"S3 Standard: dataset, checkpoint, {self.retained_model_versions} model versions",
+                "AmazonS3",
+                "GB-months",
+                gb,
+                self.s3_usd_per_gb_month * price,
+            )
+        ]
 
     def run_usd(self, drivers: Drivers | None = None) -> Number:
         return sum(line.usd_per_month for line in self.run_lines(drivers))
@@ -167,8 +212,12 @@ class TrainingPlan:
 
     def on_demand_equivalent_usd(self) -> float:
         """The same run on on-demand: no interruptions, the on-demand rate, the same storage."""
-        on_demand = replace(self, market=MARKET_ON_DEMAND, usd_per_hour=self.on_demand_usd_per_hour,
-                            interruption_rate_per_month=0.0)
+        on_demand = replace(
+            self,
+            market=MARKET_ON_DEMAND,
+            usd_per_hour=self.on_demand_usd_per_hour,
+            interruption_rate_per_month=0.0,
+        )
         return float(on_demand.run_usd())
 
 
@@ -208,15 +257,29 @@ class TrainingRunCost:
 
 
 def _components(lines: list[Line]) -> tuple[CostComponent, ...]:
-    return tuple(CostComponent(name=line.name, service=line.service, unit=line.unit, quantity=float(line.quantity),
-                               usd_per_unit=float(line.usd_per_unit), usd_per_month=float(line.usd_per_month))
-                 for line in lines)
+    return tuple(
+        CostComponent(
+            name=line.name,
+            service=line.service,
+            unit=line.unit,
+            quantity=float(line.quantity),
+            usd_per_unit=float(line.usd_per_unit),
+            usd_per_month=float(line.usd_per_month),
+        )
+        for line in lines
+    )
 
 
-def plan_training(profile: ModelProfile, sheet: PriceSheet, *, instance_type: str | None = None,
-                  market: str | None = None, assumptions: TrainingAssumptions | None = None,
-                  work_seconds: float | None = None,
-                  checkpoint_interval_seconds: float | None = None) -> TrainingPlan:
+def plan_training(
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    *,
+    instance_type: str | None = None,
+    market: str | None = None,
+    assumptions: TrainingAssumptions | None = None,
+    work_seconds: float | None = None,
+    checkpoint_interval_seconds: float | None = None,
+) -> TrainingPlan:
     """Plan one retraining run on ``sheet``'s prices from the profile's measured wall time.
 
     Defaults: the instance type and market the run was recorded on (``metrics["compute"]``), else
@@ -228,19 +291,25 @@ def plan_training(profile: ModelProfile, sheet: PriceSheet, *, instance_type: st
     if market not in MARKETS:
         raise ValueError(f"market={market!r} is not one of {', '.join(repr(m) for m in MARKETS)}")
     if instance_type not in sheet.instances:
-        raise ValueError(f"training instance type {instance_type!r} is not in price sheet {sheet.snapshot_id} "
-                         f"({sheet.region}); available: {', '.join(sorted(sheet.instances))}")
+        raise ValueError(
+            f"training instance type {instance_type!r} is not in price sheet {sheet.snapshot_id} "
+            f"({sheet.region}); available: {', '.join(sorted(sheet.instances))}"
+        )
     rates = sheet.instances[instance_type]
     notes = list(profile.notes)
     if market == MARKET_SPOT:
         if rates.spot_usd_per_hour is None:
-            raise ValueError(f"no spot price for {instance_type} in {sheet.region} in snapshot {sheet.snapshot_id}; "
-                             "price training on-demand (market='on-demand') or pick another type")
+            raise ValueError(
+                f"no spot price for {instance_type} in {sheet.region} in snapshot {sheet.snapshot_id}; "
+                "price training on-demand (market='on-demand') or pick another type"
+            )
         usd_per_hour = rates.spot_usd_per_hour
         interruption = rates.interruption_rate_per_month
         if interruption is None:
             interruption = a.default_interruption_rate_per_month
-            notes.append(f"no Spot Advisor bucket for {instance_type}: {interruption:.0%} interruptions/month assumed")
+            notes.append(
+                f"no Spot Advisor bucket for {instance_type}: {interruption:.0%} interruptions/month assumed"
+            )
     else:
         usd_per_hour, interruption = rates.on_demand_usd_per_hour, 0.0
     work = profile.training_wall_seconds if work_seconds is None else work_seconds
@@ -248,8 +317,11 @@ def plan_training(profile: ModelProfile, sheet: PriceSheet, *, instance_type: st
         raise ValueError(f"training work_seconds={work!r} must be > 0 (the measured wall time of a run)")
     interval = checkpoint_interval_seconds or profile.checkpoint_interval_seconds or work
     checkpoint_bytes = profile.model_file_bytes * a.checkpoint_bytes_per_model_byte
-    write_seconds = (a.checkpoint_write_seconds if a.checkpoint_write_seconds is not None
-                     else checkpoint_bytes / (a.checkpoint_write_mb_per_s * BYTES_PER_MB))
+    write_seconds = (
+        a.checkpoint_write_seconds
+        if a.checkpoint_write_seconds is not None
+        else checkpoint_bytes / (a.checkpoint_write_mb_per_s * BYTES_PER_MB)
+    )
     try:
         ebs = sheet_rate(sheet, "ebs_gp3_usd_per_gb_month")
         s3 = sheet_rate(sheet, "s3_standard_usd_per_gb_month")
@@ -257,14 +329,26 @@ def plan_training(profile: ModelProfile, sheet: PriceSheet, *, instance_type: st
     except MissingRate as exc:
         raise ValueError(f"cannot price training storage: {exc}") from exc
     return TrainingPlan(
-        region=sheet.region, snapshot_id=sheet.snapshot_id, instance_type=instance_type, market=market,
-        usd_per_hour=usd_per_hour, on_demand_usd_per_hour=rates.on_demand_usd_per_hour,
-        interruption_rate_per_month=float(interruption), work_seconds=float(work),
-        checkpoint_interval_seconds=float(interval), checkpoint_write_seconds=float(write_seconds),
-        restart_seconds=a.restart_overhead_seconds, epochs=max(profile.training_epochs, 1),
-        dataset_bytes=float(profile.dataset_bytes), checkpoint_bytes=float(checkpoint_bytes),
-        model_file_bytes=float(profile.model_file_bytes), ebs_gb=a.ebs_gb, ebs_usd_per_gb_month=ebs,
-        s3_usd_per_gb_month=s3, s3_put_usd_per_1k_requests=put, retained_model_versions=a.retained_model_versions,
+        region=sheet.region,
+        snapshot_id=sheet.snapshot_id,
+        instance_type=instance_type,
+        market=market,
+        usd_per_hour=usd_per_hour,
+        on_demand_usd_per_hour=rates.on_demand_usd_per_hour,
+        interruption_rate_per_month=float(interruption),
+        work_seconds=float(work),
+        checkpoint_interval_seconds=float(interval),
+        checkpoint_write_seconds=float(write_seconds),
+        restart_seconds=a.restart_overhead_seconds,
+        epochs=max(profile.training_epochs, 1),
+        dataset_bytes=float(profile.dataset_bytes),
+        checkpoint_bytes=float(checkpoint_bytes),
+        model_file_bytes=float(profile.model_file_bytes),
+        ebs_gb=a.ebs_gb,
+        ebs_usd_per_gb_month=ebs,
+        s3_usd_per_gb_month=s3,
+        s3_put_usd_per_1k_requests=put,
+        retained_model_versions=a.retained_model_versions,
         notes=tuple(notes),
     )
 
@@ -276,24 +360,40 @@ def training_run_cost(plan: TrainingPlan) -> TrainingRunCost:
     usd = sum(c.usd_per_month for c in components)
     on_demand = plan.on_demand_equivalent_usd()
     mtbi = plan.mtbi_seconds
-    young_daly = young_daly_interval_seconds(plan.checkpoint_write_seconds, mtbi) if math.isfinite(mtbi) else math.inf
+    young_daly = (
+        young_daly_interval_seconds(plan.checkpoint_write_seconds, mtbi) if math.isfinite(mtbi) else math.inf
+    )
     storage = _components(plan.storage_lines())
     return TrainingRunCost(
-        region=plan.region, snapshot_id=plan.snapshot_id, instance_type=plan.instance_type, market=plan.market,
-        components=components, usd=usd, on_demand_equivalent_usd=on_demand,
-        spot_savings_pct=(on_demand - usd) / on_demand * 100.0 if plan.market == MARKET_SPOT and on_demand else 0.0,
-        work_seconds=plan.work_seconds, expected_wall_seconds=float(wall),
+        region=plan.region,
+        snapshot_id=plan.snapshot_id,
+        instance_type=plan.instance_type,
+        market=plan.market,
+        components=components,
+        usd=usd,
+        on_demand_equivalent_usd=on_demand,
+        spot_savings_pct=(on_demand - usd) / on_demand * 100.0
+        if plan.market == MARKET_SPOT and on_demand
+        else 0.0,
+        work_seconds=plan.work_seconds,
+        expected_wall_seconds=float(wall),
         expected_interruptions=float(interruptions),
-        expected_lost_work_seconds=float(expected_lost_work_seconds(interruptions, plan.checkpoint_interval_seconds,
-                                                                    plan.checkpoint_write_seconds)),
+        expected_lost_work_seconds=float(
+            expected_lost_work_seconds(
+                interruptions, plan.checkpoint_interval_seconds, plan.checkpoint_write_seconds
+            )
+        ),
         checkpoint_interval_seconds=plan.checkpoint_interval_seconds,
         checkpoint_write_seconds=plan.checkpoint_write_seconds,
         recommended_checkpoint_interval_seconds=min(young_daly, plan.work_seconds),
         young_daly_interval_seconds=young_daly,
-        storage_components=storage, storage_usd_per_month=sum(c.usd_per_month for c in storage),
-        basis=(f"expected: {plan.work_seconds:,.1f} s of measured work on {plan.instance_type} {plan.market} in "
-               f"{plan.region}, interruptions at {plan.interruption_rate_per_month:.0%}/month, checkpoint every "
-               f"{plan.checkpoint_interval_seconds:,.1f} s (snapshot {plan.snapshot_id})"),
+        storage_components=storage,
+        storage_usd_per_month=sum(c.usd_per_month for c in storage),
+        basis=(
+            f"expected: {plan.work_seconds:,.1f} s of measured work on {plan.instance_type} {plan.market} in "
+            f"{plan.region}, interruptions at {plan.interruption_rate_per_month:.0%}/month, checkpoint every "
+            f"{plan.checkpoint_interval_seconds:,.1f} s (snapshot {plan.snapshot_id})"
+        ),
         notes=plan.notes,
     )
 
@@ -303,23 +403,40 @@ def billed_run_with_storage(cost: TrainingCost, plan: TrainingPlan) -> TrainingR
     plus the storage of ``plan``. Refuses a run from another region than the plan's sheet."""
     check_same_region(cost.region, plan.region, what="the billed training run and the price sheet")
     storage_run = _components(plan.run_lines()[1:])
-    instance = CostComponent(name=f"Training instance ({cost.instance_type}, {cost.market}, billed)",
-                             service="AmazonEC2", unit="hours", quantity=cost.billed_seconds / SECONDS_PER_HOUR,
-                             usd_per_unit=cost.usd_per_hour, usd_per_month=cost.usd)
+    instance = CostComponent(
+        name=f"Training instance ({cost.instance_type}, {cost.market}, billed)",
+        service="AmazonEC2",
+        unit="hours",
+        quantity=cost.billed_seconds / SECONDS_PER_HOUR,
+        usd_per_unit=cost.usd_per_hour,
+        usd_per_month=cost.usd,
+    )
     components = (instance, *storage_run)
     extra = sum(c.usd_per_month for c in storage_run)
     run = training_run_cost(plan)
     return TrainingRunCost(
-        region=cost.region, snapshot_id=cost.snapshot_id, instance_type=cost.instance_type, market=cost.market,
-        components=components, usd=cost.usd + extra, on_demand_equivalent_usd=cost.on_demand_usd + extra,
-        spot_savings_pct=(0.0 if cost.market == MARKET_ON_DEMAND or not cost.on_demand_usd
-                          else (cost.on_demand_usd - cost.usd) / (cost.on_demand_usd + extra) * 100.0),
-        work_seconds=plan.work_seconds, expected_wall_seconds=cost.billed_seconds,
-        expected_interruptions=float(cost.attempts - 1), expected_lost_work_seconds=run.expected_lost_work_seconds,
+        region=cost.region,
+        snapshot_id=cost.snapshot_id,
+        instance_type=cost.instance_type,
+        market=cost.market,
+        components=components,
+        usd=cost.usd + extra,
+        on_demand_equivalent_usd=cost.on_demand_usd + extra,
+        spot_savings_pct=(
+            0.0
+            if cost.market == MARKET_ON_DEMAND or not cost.on_demand_usd
+            else (cost.on_demand_usd - cost.usd) / (cost.on_demand_usd + extra) * 100.0
+        ),
+        work_seconds=plan.work_seconds,
+        expected_wall_seconds=cost.billed_seconds,
+        expected_interruptions=float(cost.attempts - 1),
+        expected_lost_work_seconds=run.expected_lost_work_seconds,
         checkpoint_interval_seconds=plan.checkpoint_interval_seconds,
         checkpoint_write_seconds=plan.checkpoint_write_seconds,
         recommended_checkpoint_interval_seconds=run.recommended_checkpoint_interval_seconds,
         young_daly_interval_seconds=run.young_daly_interval_seconds,
-        storage_components=run.storage_components, storage_usd_per_month=run.storage_usd_per_month,
-        basis=cost.basis + "; plus EBS while running and S3 PUTs", notes=plan.notes,
+        storage_components=run.storage_components,
+        storage_usd_per_month=run.storage_usd_per_month,
+        basis=cost.basis + "; plus EBS while running and S3 PUTs",
+        notes=plan.notes,
     )

@@ -92,13 +92,17 @@ class PriceCatalog:
                 self._on_demand[key].append(record)
             elif record.term == TERM_RESERVED:
                 self._reserved[key].append(record)
-        self._spot: dict[tuple[str, str], dict[str, list[SpotPricePoint]]] = defaultdict(lambda: defaultdict(list))
+        self._spot: dict[tuple[str, str], dict[str, list[SpotPricePoint]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         for point in spot_points:
             self._spot[point.region, point.instance_type][point.availability_zone].append(point)
         for by_az in self._spot.values():
             for points in by_az.values():
                 points.sort(key=lambda p: p.timestamp)
-        self._regions = tuple(sorted({region for region, _ in self._on_demand} | {region for region, _ in self._spot}))
+        self._regions = tuple(
+            sorted({region for region, _ in self._on_demand} | {region for region, _ in self._spot})
+        )
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -187,7 +191,9 @@ class PriceCatalog:
             and r.offering_class == offering_class
         ]
         if not matches:
-            offered = sorted({f"{r.lease_contract_length} {r.offering_class} {r.purchase_option}" for r in available})
+            offered = sorted(
+                {f"{r.lease_contract_length} {r.offering_class} {r.purchase_option}" for r in available}
+            )
             where = (
                 f"terms recorded for it there: {', '.join(offered)}"
                 if offered
@@ -219,7 +225,10 @@ class PriceCatalog:
     ) -> float:
         """Effective hourly rate of a reserved term: hourly part + upfront fee spread over the term."""
         price = self.reserved_price(
-            instance_type, region, lease_years=lease_years, purchase_option=purchase_option,
+            instance_type,
+            region,
+            lease_years=lease_years,
+            purchase_option=purchase_option,
             offering_class=offering_class,
         )
         return price.effective_usd_per_hour
@@ -238,7 +247,9 @@ class PriceCatalog:
         snapshot cannot tell, which raises ``ValueError``.
         """
         if when.tzinfo is None:
-            raise ValueError(f"when={when!r} has no timezone; pass an aware datetime, e.g. datetime(..., tzinfo=UTC)")
+            raise ValueError(
+                f"when={when!r} has no timezone; pass an aware datetime, e.g. datetime(..., tzinfo=UTC)"
+            )
         by_az = self._spot_by_az(instance_type, region)
         if az not in by_az:
             raise ValueError(
@@ -312,7 +323,9 @@ class PriceCatalog:
             )
         return by_az
 
-    def _where_else(self, instance_type: str, region: str, index: Iterable[tuple[str, str]], kind: str = "") -> str:
+    def _where_else(
+        self, instance_type: str, region: str, index: Iterable[tuple[str, str]], kind: str = ""
+    ) -> str:
         keys = list(index)
         regions = sorted({r for r, t in keys if t == instance_type})
         if regions:

@@ -25,8 +25,16 @@ if TYPE_CHECKING:
     from costing.pricing.snapshot import PricingSnapshot
 
 IDENTITY_COLUMNS: tuple[str, ...] = (
-    "service", "region", "term", "price_key", "usage_type", "instance_type",
-    "lease_contract_length", "offering_class", "purchase_option", "begin_range",
+    "service",
+    "region",
+    "term",
+    "price_key",
+    "usage_type",
+    "instance_type",
+    "lease_contract_length",
+    "offering_class",
+    "purchase_option",
+    "begin_range",
 )
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 
@@ -67,7 +75,13 @@ class PriceChange:
 
     @property
     def label(self) -> str:
-        parts = [self.region, self.service, self.price_key or self.usage_type, self.instance_type, self.reserved_term]
+        parts = [
+            self.region,
+            self.service,
+            self.price_key or self.usage_type,
+            self.instance_type,
+            self.reserved_term,
+        ]
         if self.term == TERM_SPOT:
             parts += ["spot", self.availability_zone]
         if self.begin_range not in ("", "0"):
@@ -146,13 +160,26 @@ class SnapshotDiff:
                 lines.append(f"  ... and {len(changes) - max_rows} more")
 
         by_size = tuple(sorted(self.changed, key=lambda c: -abs(c.change_pct or 0)))
-        section("changed", by_size, lambda c: f"{c.label}: {_usd(c.previous_usd_rate)} -> {_usd(c.current_usd_rate)} "
-                f"/{c.unit} ({c.change_pct:+.1f}%)")
+        section(
+            "changed",
+            by_size,
+            lambda c: (
+                f"{c.label}: {_usd(c.previous_usd_rate)} -> {_usd(c.current_usd_rate)} "
+                f"/{c.unit} ({c.change_pct:+.1f}%)"
+            ),
+        )
         section("added", self.added, lambda c: f"{c.label}: {_usd(c.current_usd_rate)}/{c.unit}")
         section("removed", self.removed, lambda c: f"{c.label}: was {_usd(c.previous_usd_rate)}/{c.unit}")
         spot = tuple(sorted(self.spot_changed, key=lambda c: -abs(c.change_pct or 0)))
-        section("spot (latest price per AZ)", spot, lambda c: f"{c.label}: {_usd(c.previous_usd_rate)} -> "
-                f"{_usd(c.current_usd_rate)}/h" + (f" ({c.change_pct:+.1f}%)" if c.change_pct is not None else ""))
+        section(
+            "spot (latest price per AZ)",
+            spot,
+            lambda c: (
+                f"{c.label}: {_usd(c.previous_usd_rate)} -> "
+                f"{_usd(c.current_usd_rate)}/h"
+                + (f" ({c.change_pct:+.1f}%)" if c.change_pct is not None else "")
+            ),
+        )
         return "\n".join(lines)
 
 
@@ -180,7 +207,9 @@ def diff_snapshots(
         before = old_priced.get(key)
         if before is None:
             continue
-        if math.isclose(float(row["usd_rate"]), float(before["usd_rate"]), rel_tol=relative_tolerance, abs_tol=0.0):
+        if math.isclose(
+            float(row["usd_rate"]), float(before["usd_rate"]), rel_tol=relative_tolerance, abs_tol=0.0
+        ):
             unchanged += 1
         else:
             changed.append(_change(CHANGED, row, before, row))
@@ -223,10 +252,14 @@ def _latest_spot(frame: pd.DataFrame) -> dict[tuple[str, str, str], Mapping[str,
     return result
 
 
-def _change(kind: str, row: Mapping[str, Any], before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> PriceChange:
+def _change(
+    kind: str, row: Mapping[str, Any], before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> PriceChange:
     reserved = ""
     if row.get("term") == TERM_RESERVED:
-        reserved = f"{row.get('lease_contract_length')} {row.get('offering_class')} {row.get('purchase_option')}"
+        reserved = (
+            f"{row.get('lease_contract_length')} {row.get('offering_class')} {row.get('purchase_option')}"
+        )
     return PriceChange(
         kind=kind,
         region=str(row.get("region", "")),
@@ -249,8 +282,16 @@ def _order(change: PriceChange) -> tuple:
         begin = float(change.begin_range or 0)
     except ValueError:
         begin = 0.0
-    return (change.region, change.service, change.price_key, change.instance_type, change.term,
-            change.reserved_term, change.availability_zone, begin)
+    return (
+        change.region,
+        change.service,
+        change.price_key,
+        change.instance_type,
+        change.term,
+        change.reserved_term,
+        change.availability_zone,
+        begin,
+    )
 
 
 def _usd(value: float | None) -> str:

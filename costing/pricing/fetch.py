@@ -70,13 +70,32 @@ DEFAULT_REFRESH_INSTANCE_TYPES = tuple(
     dict.fromkeys(
         (
             DEFAULT_INSTANCE_TYPE,
-            "t3.medium", "t3.large", "m5.large", "m5.xlarge", "m6i.large", "m6i.xlarge", "m7g.large",
-            "c5.large", "c5.xlarge", "c6i.large", "c6i.xlarge", "c7g.large", "r5.xlarge", "r6i.large",
-            "r6i.2xlarge", "g4dn.xlarge",
+            "t3.medium",
+            "t3.large",
+            "m5.large",
+            "m5.xlarge",
+            "m6i.large",
+            "m6i.xlarge",
+            "m7g.large",
+            "c5.large",
+            "c5.xlarge",
+            "c6i.large",
+            "c6i.xlarge",
+            "c7g.large",
+            "r5.xlarge",
+            "r6i.large",
+            "r6i.2xlarge",
+            "g4dn.xlarge",
         )
     )
 )
-DEFAULT_SAGEMAKER_INSTANCE_TYPES = ("ml.t2.medium", "ml.m5.large", "ml.m5.xlarge", "ml.c5.large", "ml.c5.xlarge")
+DEFAULT_SAGEMAKER_INSTANCE_TYPES = (
+    "ml.t2.medium",
+    "ml.m5.large",
+    "ml.m5.xlarge",
+    "ml.c5.large",
+    "ml.c5.xlarge",
+)
 
 STATUS_FRESH, STATUS_STALE, STATUS_FAILED = "fresh", "stale", "failed"
 
@@ -113,8 +132,18 @@ PRICE_QUERIES: tuple[PriceQuery, ...] = (
     PriceQuery("ec2_instances", EC2_SERVICE_CODE, per_instance_type="instanceType"),
     PriceQuery("ebs_gp3", EC2_SERVICE_CODE, (("productFamily", "Storage"), ("volumeApiName", "gp3"))),
     PriceQuery("nat_gateway", EC2_SERVICE_CODE, (("productFamily", "NAT Gateway"),)),
-    PriceQuery("s3_storage", "AmazonS3", (("productFamily", "Storage"),), note="every storage class; Standard is picked"),
-    PriceQuery("s3_requests", "AmazonS3", (("productFamily", "API Request"),), note="Tier1 (PUT...) and Tier2 (GET...)"),
+    PriceQuery(
+        "s3_storage",
+        "AmazonS3",
+        (("productFamily", "Storage"),),
+        note="every storage class; Standard is picked",
+    ),
+    PriceQuery(
+        "s3_requests",
+        "AmazonS3",
+        (("productFamily", "API Request"),),
+        note="Tier1 (PUT...) and Tier2 (GET...)",
+    ),
     PriceQuery(
         "data_transfer_out",
         "AWSDataTransfer",
@@ -123,15 +152,25 @@ PRICE_QUERIES: tuple[PriceQuery, ...] = (
         note="outbound transfer from the region; DataTransfer-Out-Bytes (to the internet) is picked",
     ),
     PriceQuery("alb", "AWSELB", (("productFamily", "Load Balancer-Application"),)),
-    PriceQuery("cloudwatch", "AmazonCloudWatch", note="whole service in the region: metrics, logs ingest and storage"),
-    PriceQuery("lambda", "AWSLambda", (("productFamily", "Serverless"),), note="requests and duration, x86 and Arm"),
+    PriceQuery(
+        "cloudwatch", "AmazonCloudWatch", note="whole service in the region: metrics, logs ingest and storage"
+    ),
+    PriceQuery(
+        "lambda", "AWSLambda", (("productFamily", "Serverless"),), note="requests and duration, x86 and Arm"
+    ),
     PriceQuery("fargate", "AmazonECS", (("productFamily", "Compute"),), note="vCPU and memory, x86 and ARM"),
     PriceQuery(
-        "sagemaker_hosting", "AmazonSageMaker", (("component", "Hosting"),), per_instance_type="instanceName",
+        "sagemaker_hosting",
+        "AmazonSageMaker",
+        (("component", "Hosting"),),
+        per_instance_type="instanceName",
         required=False,
     ),
     PriceQuery(
-        "sagemaker_serverless", "AmazonSageMaker", (("component", "Serverless Inference"),), required=False,
+        "sagemaker_serverless",
+        "AmazonSageMaker",
+        (("component", "Serverless Inference"),),
+        required=False,
         note="attribute value not verified against a live response; an empty answer leaves serverless out",
     ),
 )
@@ -156,7 +195,9 @@ class FetchNote:
 
     def __str__(self) -> str:
         what = f"{self.query} {self.instance_type}".strip()
-        return f"get_products returned no product for {what} in {self.region}" + ("" if self.required else " (optional)")
+        return f"get_products returned no product for {what} in {self.region}" + (
+            "" if self.required else " (optional)"
+        )
 
 
 # -- fetching ------------------------------------------------------------------------------------------
@@ -223,7 +264,9 @@ def fetch_price_lists(
                     )
                 except Exception as error:
                     if _is_aws_error(error):
-                        raise FetchError(f"get_products {query.name} {instance_type or ''}".strip(), region, error) from error
+                        raise FetchError(
+                            f"get_products {query.name} {instance_type or ''}".strip(), region, error
+                        ) from error
                     raise
                 if not items and notes is not None:
                     notes.append(FetchNote(query.name, region, instance_type or "", query.required))
@@ -290,7 +333,9 @@ class RefreshResult:
     reason: str = ""  # why it is stale / failed
     failures: tuple[Mapping[str, str], ...] = ()  # {"what", "region", "error"}
     warnings: tuple[str, ...] = ()
-    provenance: Provenance | None = None  # new snapshot's; for a stale one, the kept one's marked source "snapshot"
+    provenance: Provenance | None = (
+        None  # new snapshot's; for a stale one, the kept one's marked source "snapshot"
+    )
     validation: Any = None  # costing.pricing.price_validation.PriceValidation, when validation ran
     diff: Any = None  # costing.pricing.diff.SnapshotDiff, when a new snapshot was written
     previous_snapshot_id: str | None = None
@@ -362,7 +407,9 @@ def refresh_snapshot(
     if now.tzinfo is None:
         raise ValueError(f"now={now!r} has no timezone; pass an aware datetime, e.g. datetime.now(UTC)")
     if spot_window_days <= 0:
-        raise ValueError(f"spot_window_days={spot_window_days!r}: the spot history window must be at least one day")
+        raise ValueError(
+            f"spot_window_days={spot_window_days!r}: the spot history window must be at least one day"
+        )
     max_change = DEFAULT_MAX_CHANGE if max_change is None else max_change
     regions = list(dict.fromkeys(regions))
     checked_at = format_timestamp(now)
@@ -371,24 +418,51 @@ def refresh_snapshot(
 
     existing = _existing(root, snapshot_id, storage_options, cache)
     if existing is not None:
-        return _fresh_result(existing, _uri(root, snapshot_id), checked_at, now, None, None, None,
-                             note="already written by an earlier attempt with the same snapshot id")
+        return _fresh_result(
+            existing,
+            _uri(root, snapshot_id),
+            checked_at,
+            now,
+            None,
+            None,
+            None,
+            note="already written by an earlier attempt with the same snapshot id",
+        )
 
     previous = _previous(root, storage_options, cache)
 
-    def stale(reason: str, failures: Sequence[Mapping[str, str]], validation: Any = None,
-              warnings: Sequence[str] = ()) -> RefreshResult:
+    def stale(
+        reason: str,
+        failures: Sequence[Mapping[str, str]],
+        validation: Any = None,
+        warnings: Sequence[str] = (),
+    ) -> RefreshResult:
         return _stale_result(previous, root, checked_at, now, reason, failures, validation, warnings)
 
     window_start, window_end = now - timedelta(days=spot_window_days), now
     try:
         fetched = _fetch_all(
-            pricing_client, ec2_clients, regions, instance_types, sagemaker_instance_types, window_start, window_end, queries
+            pricing_client,
+            ec2_clients,
+            regions,
+            instance_types,
+            sagemaker_instance_types,
+            window_start,
+            window_end,
+            queries,
         )
     except FetchError as error:
         logger.warning("pricing refresh: %s", error)
-        return stale(f"{type(error.error).__name__}: {error.error}",
-                     [{"what": error.what, "region": error.region, "error": f"{type(error.error).__name__}: {error.error}"}])
+        return stale(
+            f"{type(error.error).__name__}: {error.error}",
+            [
+                {
+                    "what": error.what,
+                    "region": error.region,
+                    "error": f"{type(error.error).__name__}: {error.error}",
+                }
+            ],
+        )
     except Exception as error:
         if not _is_aws_error(error):
             raise
@@ -413,10 +487,17 @@ def refresh_snapshot(
     )
     warnings += list(validation.warnings)
     if not validation.success or required_missing:
-        failures = [{"what": f"validation:{f.check}", "region": f.region, "error": f.message} for f in validation.failures]
-        failures += [{"what": "fetch:empty", "region": note.region, "error": str(note)} for note in required_missing]
+        failures = [
+            {"what": f"validation:{f.check}", "region": f.region, "error": f.message}
+            for f in validation.failures
+        ]
+        failures += [
+            {"what": "fetch:empty", "region": note.region, "error": str(note)} for note in required_missing
+        ]
         first = failures[0]["error"]
-        return stale(f"validation failed ({len(failures)} problem(s)); first: {first}", failures, validation, warnings)
+        return stale(
+            f"validation failed ({len(failures)} problem(s)); first: {first}", failures, validation, warnings
+        )
 
     provenance = Provenance(
         snapshot_id=snapshot_id,
@@ -442,8 +523,9 @@ def refresh_snapshot(
     from costing.pricing.diff import diff_snapshots
 
     diff = diff_snapshots(previous, current)
-    return _fresh_result(current, _uri(root, snapshot_id), checked_at, now, validation, diff, previous,
-                         warnings=warnings)
+    return _fresh_result(
+        current, _uri(root, snapshot_id), checked_at, now, validation, diff, previous, warnings=warnings
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------------------
@@ -499,7 +581,11 @@ def _publication_dates(price_lists: Mapping[str, Mapping[str, Sequence[str]]]) -
     dates: dict[str, dict[str, str]] = {}
     for service, by_region in sorted(price_lists.items()):
         for region, items in sorted(by_region.items()):
-            published = [str(doc.get("publicationDate")) for doc in map(_doc_of, items) if doc and doc.get("publicationDate")]
+            published = [
+                str(doc.get("publicationDate"))
+                for doc in map(_doc_of, items)
+                if doc and doc.get("publicationDate")
+            ]
             if published:
                 dates.setdefault(service, {})[region] = max(published)
     return dates
@@ -512,16 +598,26 @@ def _write(
     storage_options: Mapping[str, Any] | None,
     cache: Path,
 ) -> Path:
-    price_lists = {service: by_region for service, by_region in fetched.price_lists.items() if any(by_region.values())}
-    price_lists = {s: {r: items for r, items in by_region.items() if items} for s, by_region in price_lists.items()}
+    price_lists = {
+        service: by_region for service, by_region in fetched.price_lists.items() if any(by_region.values())
+    }
+    price_lists = {
+        s: {r: items for r, items in by_region.items() if items} for s, by_region in price_lists.items()
+    }
     if not is_remote(root):
-        return write_snapshot(root, provenance=provenance, price_lists=price_lists, spot_price_histories=fetched.spot)
-    local = write_snapshot(cache, provenance=provenance, price_lists=price_lists, spot_price_histories=fetched.spot)
+        return write_snapshot(
+            root, provenance=provenance, price_lists=price_lists, spot_price_histories=fetched.spot
+        )
+    local = write_snapshot(
+        cache, provenance=provenance, price_lists=price_lists, spot_price_histories=fetched.spot
+    )
     publish_snapshot(local, str(root), storage_options=storage_options)
     return local
 
 
-def _previous(root: Path | str, storage_options: Mapping[str, Any] | None, cache: Path) -> PricingSnapshot | None:
+def _previous(
+    root: Path | str, storage_options: Mapping[str, Any] | None, cache: Path
+) -> PricingSnapshot | None:
     ids = list_snapshot_ids(root, storage_options=storage_options)
     if not ids:
         return None
@@ -530,11 +626,15 @@ def _previous(root: Path | str, storage_options: Mapping[str, Any] | None, cache
     return load_snapshot(Path(root) / ids[-1])
 
 
-def _existing(root: Path | str, snapshot_id: str, storage_options: Mapping[str, Any] | None, cache: Path) -> PricingSnapshot | None:
+def _existing(
+    root: Path | str, snapshot_id: str, storage_options: Mapping[str, Any] | None, cache: Path
+) -> PricingSnapshot | None:
     if snapshot_id not in list_snapshot_ids(root, storage_options=storage_options):
         return None
     if is_remote(root):
-        return load_snapshot(download_snapshot(str(root), snapshot_id, cache, storage_options=storage_options))
+        return load_snapshot(
+            download_snapshot(str(root), snapshot_id, cache, storage_options=storage_options)
+        )
     return load_snapshot(Path(root) / snapshot_id)
 
 
@@ -588,8 +688,10 @@ def _stale_result(
     validation: Any,
     warnings: Sequence[str],
 ) -> RefreshResult:
-    failures = tuple({"what": str(f.get("what", "")), "region": str(f.get("region", "")), "error": str(f.get("error", ""))}
-                     for f in failures)
+    failures = tuple(
+        {"what": str(f.get("what", "")), "region": str(f.get("region", "")), "error": str(f.get("error", ""))}
+        for f in failures
+    )
     if previous is None:
         return RefreshResult(
             status=STATUS_FAILED,
@@ -681,14 +783,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``python -m costing.pricing.fetch interruption`` (rewrite the Spot interruption table from the Advisor feed)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m costing.pricing.fetch", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m costing.pricing.fetch", description=__doc__.splitlines()[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     refresh = commands.add_parser("refresh", help="fetch prices, validate, write a new snapshot")
-    refresh.add_argument("--root", default=str(DEFAULT_SNAPSHOT_ROOT), help="snapshot root: a folder or s3://bucket/prefix")
-    refresh.add_argument("--region", action="append", dest="regions", help="repeat for several (default: us-east-1, eu-west-1)")
+    refresh.add_argument(
+        "--root", default=str(DEFAULT_SNAPSHOT_ROOT), help="snapshot root: a folder or s3://bucket/prefix"
+    )
+    refresh.add_argument(
+        "--region", action="append", dest="regions", help="repeat for several (default: us-east-1, eu-west-1)"
+    )
     refresh.add_argument("--instance-type", action="append", dest="instance_types", help="repeat for several")
     refresh.add_argument("--spot-window-days", type=int, default=DEFAULT_SPOT_WINDOW_DAYS)
-    interruption = commands.add_parser("interruption", help="rebuild the Spot interruption table from the Advisor feed")
+    interruption = commands.add_parser(
+        "interruption", help="rebuild the Spot interruption table from the Advisor feed"
+    )
     interruption.add_argument("--region", action="append", dest="regions")
     args = parser.parse_args(argv)
 

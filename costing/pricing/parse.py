@@ -400,9 +400,10 @@ def classify_price(*, service: str, product_family: str, usage_type: str) -> str
         if usage == "EBS:VolumeUsage.gp3":
             return "ebs.gp3.storage"
         if product_family == "NAT Gateway":
-            return {"NatGateway-Hours": "nat_gateway.hours", "NatGateway-Bytes": "nat_gateway.data_processed"}.get(
-                usage, ""
-            )
+            return {
+                "NatGateway-Hours": "nat_gateway.hours",
+                "NatGateway-Bytes": "nat_gateway.data_processed",
+            }.get(usage, "")
         if usage == "DataTransfer-Out-Bytes":
             return "data_transfer.out.internet"
         return ""
@@ -610,7 +611,9 @@ def _range_value(text: str, *, default: float) -> float:
         return default
 
 
-def _on_demand_records(base: dict[str, Any], term_key: str, term: Mapping[str, Any], skip) -> list[PriceRecord]:
+def _on_demand_records(
+    base: dict[str, Any], term_key: str, term: Mapping[str, Any], skip
+) -> list[PriceRecord]:
     dimensions = _dimensions(term)
     if not dimensions:
         return skip(base["sku"], f"OnDemand term {term_key} has no priceDimensions; skipped")
@@ -656,7 +659,9 @@ def _on_demand_records(base: dict[str, Any], term_key: str, term: Mapping[str, A
     return records
 
 
-def _reserved_record(base: dict[str, Any], term_key: str, term: Mapping[str, Any], skip) -> PriceRecord | None:
+def _reserved_record(
+    base: dict[str, Any], term_key: str, term: Mapping[str, Any], skip
+) -> PriceRecord | None:
     sku = base["sku"]
     attributes = term.get("termAttributes")
     if not isinstance(attributes, Mapping):

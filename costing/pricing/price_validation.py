@@ -69,7 +69,11 @@ REQUIRED_SERVICE_PRICE_KEYS: tuple[str, ...] = (
     "fargate.memory_gb_hours.arm",
 )
 # Prices whose absence is worth a warning but not a rejected refresh.
-OPTIONAL_PRICE_KEYS: tuple[str, ...] = ("sagemaker.hosting.instance", "sagemaker.serverless.compute", "sagemaker.serverless.data")
+OPTIONAL_PRICE_KEYS: tuple[str, ...] = (
+    "sagemaker.hosting.instance",
+    "sagemaker.serverless.compute",
+    "sagemaker.serverless.data",
+)
 
 _SUITE_PRICES = "pricing_prices"
 _SUITE_CHANGES = "pricing_changes"
@@ -199,7 +203,9 @@ def _with_checks(frame: pd.DataFrame) -> pd.DataFrame:
     frame["price_expected"] = frame["price_key"].ne("") & ~frame["free_tier"]
     frame["classified"] = frame["price_key"].ne("")
     frame["key_unit"] = frame["price_key"] + "|" + frame["unit"]
-    frame["required_key"] = frame["region"] + "|" + frame["price_key"] + "|" + frame["instance_type"] + "|" + frame["term"]
+    frame["required_key"] = (
+        frame["region"] + "|" + frame["price_key"] + "|" + frame["instance_type"] + "|" + frame["term"]
+    )
     return frame
 
 
@@ -216,7 +222,9 @@ def change_frame(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
         return frame.drop_duplicates("identity", keep="first")
 
     new, old = priced(current), priced(previous)
-    merged = new.merge(old[["identity", "usd_rate"]].rename(columns={"usd_rate": "previous_usd_rate"}), on="identity")
+    merged = new.merge(
+        old[["identity", "usd_rate"]].rename(columns={"usd_rate": "previous_usd_rate"}), on="identity"
+    )
     merged = merged[(merged["previous_usd_rate"] > 0) & merged["usd_rate"].notna()].copy()
     merged["change_ratio"] = merged["usd_rate"] / merged["previous_usd_rate"]
     return merged.reset_index(drop=True)
@@ -251,22 +259,52 @@ def validate_prices(
 
     units = sorted(f"{key}|{unit}" for key, allowed in PRICE_KEY_UNITS.items() for unit in allowed)
     prices_suite = [
-        ("not_null", {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "usd_rate"},
-                      "meta": {"description": "every price has a USD rate"}}),
-        ("positive", {"type": "expect_column_values_to_be_between",
-                      "kwargs": {"column": "usd_rate", "min_value": 0, "strict_min": True,
-                                 "row_condition": "price_expected==True", "condition_parser": "pandas"},
-                      "meta": {"description": "rates are > 0 wherever a price is expected (free tiers excepted)"}}),
-        ("unit", {"type": "expect_column_values_to_be_in_set",
-                  "kwargs": {"column": "key_unit", "value_set": units,
-                             "row_condition": "classified==True", "condition_parser": "pandas"},
-                  "meta": {"description": "each price is in a unit its price key is published in"}}),
+        (
+            "not_null",
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "usd_rate"},
+                "meta": {"description": "every price has a USD rate"},
+            },
+        ),
+        (
+            "positive",
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {
+                    "column": "usd_rate",
+                    "min_value": 0,
+                    "strict_min": True,
+                    "row_condition": "price_expected==True",
+                    "condition_parser": "pandas",
+                },
+                "meta": {"description": "rates are > 0 wherever a price is expected (free tiers excepted)"},
+            },
+        ),
+        (
+            "unit",
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {
+                    "column": "key_unit",
+                    "value_set": units,
+                    "row_condition": "classified==True",
+                    "condition_parser": "pandas",
+                },
+                "meta": {"description": "each price is in a unit its price key is published in"},
+            },
+        ),
     ]
     if required:
         prices_suite.append(
-            ("required", {"type": "expect_column_distinct_values_to_contain_set",
-                          "kwargs": {"column": "required_key", "value_set": sorted({r.key for r in required})},
-                          "meta": {"description": "every required price is present"}})
+            (
+                "required",
+                {
+                    "type": "expect_column_distinct_values_to_contain_set",
+                    "kwargs": {"column": "required_key", "value_set": sorted({r.key for r in required})},
+                    "meta": {"description": "every required price is present"},
+                },
+            )
         )
     tables: dict[str, tuple[pd.DataFrame, list[tuple[str, dict]]]] = {_SUITE_PRICES: (frame, prices_suite)}
 
@@ -276,15 +314,28 @@ def validate_prices(
         if len(changes):
             tables[_SUITE_CHANGES] = (
                 changes,
-                [("change", {"type": "expect_column_values_to_be_between",
-                             "kwargs": {"column": "change_ratio", "min_value": 1 - max_change, "max_value": 1 + max_change},
-                             "meta": {"description": f"prices moved at most ±{max_change:.0%} since the previous snapshot"}})],
+                [
+                    (
+                        "change",
+                        {
+                            "type": "expect_column_values_to_be_between",
+                            "kwargs": {
+                                "column": "change_ratio",
+                                "min_value": 1 - max_change,
+                                "max_value": 1 + max_change,
+                            },
+                            "meta": {
+                                "description": f"prices moved at most ±{max_change:.0%} since the previous snapshot"
+                            },
+                        },
+                    )
+                ],
             )
 
     results = _run_gx(tables)
     failures: list[ValidationFailure] = []
     summaries: list[dict[str, Any]] = []
-    for (suite, check, result) in results:
+    for suite, check, result in results:
         data, _ = tables[suite]
         summaries.append(_summary(suite, check, result))
         if result["success"]:
@@ -304,7 +355,11 @@ def validate_prices(
 
 
 def _failures(
-    check: str, result: Mapping[str, Any], data: pd.DataFrame, required: Sequence[RequiredPrice], max_change: float
+    check: str,
+    result: Mapping[str, Any],
+    data: pd.DataFrame,
+    required: Sequence[RequiredPrice],
+    max_change: float,
 ) -> list[ValidationFailure]:
     details = result.get("result") or {}
     exception = (result.get("exception_info") or {}).get("exception_message")
@@ -330,7 +385,9 @@ def _failures(
         rate = _float(row.get("usd_rate"))
         name = _row_name(row)
         if check == "not_null":
-            message = f"{name}: usd_rate is null; a price the parser could not read must be skipped, not stored"
+            message = (
+                f"{name}: usd_rate is null; a price the parser could not read must be skipped, not stored"
+            )
         elif check == "positive":
             message = (
                 f"{name}: usd_rate={_fmt(rate)} USD/{row.get('unit', '')} is not > 0 and the row is not a free tier; "
@@ -363,7 +420,10 @@ def _failures(
 
 
 def _warnings(
-    frame: pd.DataFrame, regions: Sequence[str], optional_price_keys: Iterable[str], required: Sequence[RequiredPrice]
+    frame: pd.DataFrame,
+    regions: Sequence[str],
+    optional_price_keys: Iterable[str],
+    required: Sequence[RequiredPrice],
 ) -> list[str]:
     warnings = []
     present = set(zip(frame["region"], frame["price_key"], strict=True))
@@ -378,7 +438,9 @@ def _warnings(
             warnings.append(f"{r.region}: no spot price history for {r.instance_type}")
     zero_unclassified = frame[(frame["price_key"] == "") & (frame["usd_rate"] == 0)]
     if len(zero_unclassified):
-        warnings.append(f"{len(zero_unclassified)} unclassified row(s) priced at 0 (kept; not used by the cost model)")
+        warnings.append(
+            f"{len(zero_unclassified)} unclassified row(s) priced at 0 (kept; not used by the cost model)"
+        )
     return warnings
 
 
@@ -430,12 +492,18 @@ def _summary(suite: str, check: str, result: Mapping[str, Any]) -> dict[str, Any
 
 
 def _row_name(row: Any) -> str:
-    parts = [str(row.get("region", "")), str(row.get("service", "")), str(row.get("price_key") or row.get("usage_type") or "")]
+    parts = [
+        str(row.get("region", "")),
+        str(row.get("service", "")),
+        str(row.get("price_key") or row.get("usage_type") or ""),
+    ]
     if row.get("instance_type"):
         parts.append(str(row["instance_type"]))
     term = str(row.get("term", ""))
     if term == TERM_RESERVED:
-        parts.append(f"{row.get('lease_contract_length')} {row.get('offering_class')} {row.get('purchase_option')}")
+        parts.append(
+            f"{row.get('lease_contract_length')} {row.get('offering_class')} {row.get('purchase_option')}"
+        )
     elif term and term != TERM_ON_DEMAND:
         parts.append(term)
     if row.get("availability_zone"):

@@ -88,8 +88,16 @@ USAGE_TYPE_PREFIXES = {
 _CAPACITY_ROWS = {
     # capacitystatus -> (usage type stem, description template, priced at the on-demand rate?)
     EC2_CAPACITY_STATUS: ("BoxUsage", "${rate} per On Demand Linux {type} Instance Hour", True),
-    "UnusedCapacityReservation": ("UnusedBox", "${rate} per Unused Reservation Linux {type} Instance Hour", True),
-    "AllocatedCapacityReservation": ("Reservation", "$0.00 per Reservation Linux {type} Instance Hour", False),
+    "UnusedCapacityReservation": (
+        "UnusedBox",
+        "${rate} per Unused Reservation Linux {type} Instance Hour",
+        True,
+    ),
+    "AllocatedCapacityReservation": (
+        "Reservation",
+        "$0.00 per Reservation Linux {type} Instance Hour",
+        False,
+    ),
 }
 
 
@@ -126,7 +134,9 @@ class Recording:
                     f"{path}: {row['instance_type']} is priced but missing from instance_types.csv; add its attributes"
                 )
             if row["region"] not in meta["regions"]:
-                raise ValueError(f"{path}: region {row['region']} is priced but not listed in recording.json regions")
+                raise ValueError(
+                    f"{path}: region {row['region']} is priced but not listed in recording.json regions"
+                )
         services: list[Mapping[str, Any]] = []
         if meta.get("services_file"):
             services = json.loads((path / meta["services_file"]).read_text(encoding="utf-8"))["products"]
@@ -226,7 +236,8 @@ def product_document(
     }
     if capacity_status == EC2_CAPACITY_STATUS and reserved:
         terms["Reserved"] = {
-            key: term for key, term in (_reserved_term(sku, instance_type, row, published) for row in reserved)
+            key: term
+            for key, term in (_reserved_term(sku, instance_type, row, published) for row in reserved)
         }
     return {
         "product": {"productFamily": EC2_PRODUCT_FAMILY, "attributes": product_attributes, "sku": sku},
@@ -238,7 +249,11 @@ def product_document(
 
 
 def _reserved_term(sku: str, instance_type: str, row: Mapping[str, str], published: str) -> tuple[str, dict]:
-    lease, offering_class, option = row["lease_contract_length"], row["offering_class"], row["purchase_option"]
+    lease, offering_class, option = (
+        row["lease_contract_length"],
+        row["offering_class"],
+        row["purchase_option"],
+    )
     code = RESERVED_OFFER_TERM_CODES[lease, offering_class, option]
     key = f"{sku}.{code}"
     dimensions: dict[str, Any] = {
@@ -265,7 +280,11 @@ def _reserved_term(sku: str, instance_type: str, row: Mapping[str, str], publish
         "sku": sku,
         "effectiveDate": published,
         "offerTermCode": code,
-        "termAttributes": {"LeaseContractLength": lease, "OfferingClass": offering_class, "PurchaseOption": option},
+        "termAttributes": {
+            "LeaseContractLength": lease,
+            "OfferingClass": offering_class,
+            "PurchaseOption": option,
+        },
     }
     return key, term
 
@@ -297,7 +316,9 @@ def service_product_document(
     on_demand_key = f"{sku}.{ON_DEMAND_OFFER_TERM_CODE}"
     dimensions: dict[str, Any] = {}
     for index, (begin, end, usd) in enumerate(product["tiers"][region]):
-        rate_code = HOURLY_RATE_CODE if index == 0 else placeholder_sku(region, service, name, str(index))[:10]
+        rate_code = (
+            HOURLY_RATE_CODE if index == 0 else placeholder_sku(region, service, name, str(index))[:10]
+        )
         key = f"{on_demand_key}.{rate_code}"
         dimensions[key] = {
             "unit": product["unit"],
@@ -349,7 +370,9 @@ def illustrative_spot_history(
         rng = random.Random(f"{seed}|{region}|{instance_type}|{az}")
         price = on_demand_usd_per_hour * fraction_of_on_demand * az_level * rng.uniform(0.98, 1.02)
         times = [window_start - timedelta(seconds=rng.uniform(1, 20) * 86400)]
-        times += sorted(window_start + timedelta(seconds=rng.uniform(0, window_seconds)) for _ in range(rng.randint(1, 3)))
+        times += sorted(
+            window_start + timedelta(seconds=rng.uniform(0, window_seconds)) for _ in range(rng.randint(1, 3))
+        )
         for when in times:
             price = min(max(price, 0.2 * on_demand_usd_per_hour), 0.9 * on_demand_usd_per_hour)
             items.append(
@@ -380,7 +403,9 @@ def build_documents(recording: Recording) -> tuple[dict[str, dict[str, list[str]
     for row in recording.on_demand:
         region, instance_type = row["region"], row["instance_type"]
         rate = float(row["usd_per_hour"])
-        reserved = [r for r in recording.reserved if r["region"] == region and r["instance_type"] == instance_type]
+        reserved = [
+            r for r in recording.reserved if r["region"] == region and r["instance_type"] == instance_type
+        ]
         statuses = list(_CAPACITY_ROWS) if instance_type in capacity_rows_for else [EC2_CAPACITY_STATUS]
         for status in statuses:
             document = product_document(
@@ -399,7 +424,9 @@ def build_documents(recording: Recording) -> tuple[dict[str, dict[str, list[str]
         if fraction is None:
             raise ValueError(f"{recording.path}: spot_levels.csv has no level for {family} in {region}")
         zones = [
-            az for az in meta["availability_zones"][region] if az not in az_families or family in az_families[az]
+            az
+            for az in meta["availability_zones"][region]
+            if az not in az_families or family in az_families[az]
         ]
         spot[region].extend(
             illustrative_spot_history(
@@ -423,7 +450,9 @@ def build_documents(recording: Recording) -> tuple[dict[str, dict[str, list[str]
     return documents, spot
 
 
-def record_snapshot(recording_dir: Path | str, *, root: Path | str = DEFAULT_SNAPSHOT_ROOT, snapshot_id: str | None = None) -> Path:
+def record_snapshot(
+    recording_dir: Path | str, *, root: Path | str = DEFAULT_SNAPSHOT_ROOT, snapshot_id: str | None = None
+) -> Path:
     """Write the snapshot a recording stands for; returns its folder."""
     recording = Recording.read(recording_dir)
     meta = recording.meta
@@ -455,7 +484,9 @@ def _display_path(path: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m costing.pricing.recording", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m costing.pricing.recording", description=__doc__.splitlines()[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     record = commands.add_parser("record", help="write a snapshot from a folder of hand-recorded rates")
     record.add_argument("--recording", type=Path, default=DEFAULT_RECORDING_DIR, help="recording folder")

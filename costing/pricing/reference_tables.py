@@ -41,7 +41,9 @@ INTERRUPTION_BUCKETS: tuple[tuple[str, float], ...] = (
     ("15-20%", 0.20),
     (">20%", 0.25),
 )
-_BUCKET_LABEL = re.compile(r"^\s*(?:<\s*(?P<below>\d+)|(?P<low>\d+)\s*-\s*(?P<high>\d+)|>\s*(?P<above>\d+))\s*%\s*$")
+_BUCKET_LABEL = re.compile(
+    r"^\s*(?:<\s*(?P<below>\d+)|(?P<low>\d+)\s*-\s*(?P<high>\d+)|>\s*(?P<above>\d+))\s*%\s*$"
+)
 
 
 # -- Cloudflare Workers --------------------------------------------------------------------------------
@@ -63,7 +65,9 @@ def load_cloudflare_workers(path: Path | str = CLOUDFLARE_WORKERS_TABLE) -> Clou
             as_of=date.fromisoformat(str(data["as_of"])),
         )
     except KeyError as missing:
-        raise ValueError(f"{path} lacks {missing}; every rate of the Workers table needs a value, a source and a date") from None
+        raise ValueError(
+            f"{path} lacks {missing}; every rate of the Workers table needs a value, a source and a date"
+        ) from None
 
 
 # -- Spot interruption frequency -------------------------------------------------------------------------
@@ -173,7 +177,9 @@ def load_interruption_table(path: Path | str = INTERRUPTION_TABLE) -> Interrupti
             notes=tuple(data.get("notes") or ()),
         )
     except KeyError as missing:
-        raise ValueError(f"{path} lacks {missing}; the interruption table needs its source and as-of date") from None
+        raise ValueError(
+            f"{path} lacks {missing}; the interruption table needs its source and as-of date"
+        ) from None
 
 
 def interruption_table_from_advisor(
@@ -210,7 +216,9 @@ def interruption_table_from_advisor(
                 continue
             index = int(entry["r"])
             if index not in labels:
-                raise ValueError(f"Advisor entry {instance_type} in {region} has range index {index}, not in 'ranges'")
+                raise ValueError(
+                    f"Advisor entry {instance_type} in {region} has range index {index}, not in 'ranges'"
+                )
             buckets[region, instance_type] = InterruptionBucket(
                 region=region,
                 instance_type=instance_type,
@@ -245,7 +253,9 @@ def write_interruption_table(table: InterruptionTable, path: Path | str = INTERR
     return path
 
 
-def fetch_spot_advisor_document(url: str = SPOT_ADVISOR_DATA_URL, *, timeout_seconds: float = 30.0) -> dict[str, Any]:
+def fetch_spot_advisor_document(
+    url: str = SPOT_ADVISOR_DATA_URL, *, timeout_seconds: float = 30.0
+) -> dict[str, Any]:
     """Download the Advisor feed (a public, unauthenticated S3 object). Network access: call it from the
     pricing refresh, never from tests."""
     import urllib.request
@@ -259,7 +269,9 @@ def _read_table(path: Path | str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"reference table {path} is missing; it ships under include/pricing/") from None
+        raise FileNotFoundError(
+            f"reference table {path} is missing; it ships under include/pricing/"
+        ) from None
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON ({error})") from error
     if not isinstance(data, dict):

@@ -105,7 +105,9 @@ def build_price_sheet(
         rate = _first_paid_rate(by_key.get(price_key, []), price_key, notes)
         values[field_name] = None if rate is None else _clean(rate * factor)
         if rate is None and not any(note.startswith(f"{price_key}:") for note in notes):
-            notes.append(f"{price_key}: no price for {region} in snapshot {snapshot.snapshot_id}; {field_name} is None")
+            notes.append(
+                f"{price_key}: no price for {region} in snapshot {snapshot.snapshot_id}; {field_name} is None"
+            )
 
     serverless = _serverless_usd_per_gb_second(by_key.get("sagemaker.serverless.compute", []), notes)
     if serverless is None and not any(note.startswith("sagemaker.serverless.compute") for note in notes):
@@ -127,7 +129,9 @@ def build_price_sheet(
             f"{provenance.prices_as_of}); its spot history is illustrative, not AWS's record - see its provenance notes"
         )
     elif provenance.source == "snapshot" or provenance.failures:
-        notes.append(f"snapshot {snapshot.snapshot_id} is a fallback copy or had failures: {list(provenance.failures)}")
+        notes.append(
+            f"snapshot {snapshot.snapshot_id} is a fallback copy or had failures: {list(provenance.failures)}"
+        )
 
     return PriceSheet(
         region=region,
@@ -179,7 +183,9 @@ def _instances(
             continue
         spec = specs.get(instance_type)
         if spec is None:
-            notes.append(f"ec2.instance: {instance_type} has no vcpu/memory attributes in the snapshot; left out")
+            notes.append(
+                f"ec2.instance: {instance_type} has no vcpu/memory attributes in the snapshot; left out"
+            )
             continue
         try:
             spot = _clean(catalog.current_spot_usd_per_hour(instance_type, region))
@@ -202,7 +208,9 @@ def _instances(
             interruption_rate_per_month=interruption,
         )
     if no_spot:
-        notes.append(f"ec2.spot: no spot price history in {region} for {', '.join(no_spot)}; spot prices are None")
+        notes.append(
+            f"ec2.spot: no spot price history in {region} for {', '.join(no_spot)}; spot prices are None"
+        )
     if no_bucket:
         notes.append(
             f"interruption: no Spot Advisor bucket in {region} for {', '.join(no_bucket)}; "
@@ -211,7 +219,10 @@ def _instances(
     with_reserved = sorted(t for t in instances if instances[t].reserved_usd_per_hour)
     notes.append(
         f"ec2.reserved: reserved terms in {region} in this snapshot only for "
-        + (", ".join(f"{t} ({', '.join(instances[t].reserved_usd_per_hour)})" for t in with_reserved) or "no instance type")
+        + (
+            ", ".join(f"{t} ({', '.join(instances[t].reserved_usd_per_hour)})" for t in with_reserved)
+            or "no instance type"
+        )
         + "; other types have an empty reserved_usd_per_hour"
     )
     return instances
@@ -229,13 +240,20 @@ def _sagemaker_instances(
     specs = snapshot.instance_specs(region)
     result: dict[str, SageMakerInstanceRates] = {}
     for instance_type in sorted({r.instance_type for r in records}):
-        rate = _first_paid_rate([r for r in records if r.instance_type == instance_type], "sagemaker.hosting.instance", notes)
+        rate = _first_paid_rate(
+            [r for r in records if r.instance_type == instance_type], "sagemaker.hosting.instance", notes
+        )
         spec = specs.get(instance_type)
         if rate is None or spec is None:
-            notes.append(f"sagemaker.hosting.instance: {instance_type} lacks a usable price or vCPU/memory; left out")
+            notes.append(
+                f"sagemaker.hosting.instance: {instance_type} lacks a usable price or vCPU/memory; left out"
+            )
             continue
         result[instance_type] = SageMakerInstanceRates(
-            instance_type=instance_type, vcpus=spec.vcpus, memory_gib=spec.memory_gib, usd_per_hour=_clean(rate)
+            instance_type=instance_type,
+            vcpus=spec.vcpus,
+            memory_gib=spec.memory_gib,
+            usd_per_hour=_clean(rate),
         )
     return result
 
@@ -257,12 +275,16 @@ def _first_paid_rate(records: Sequence[PriceRecord], price_key: str, notes: list
         return None
     paid = [r for r in records if r.usd_rate > 0]
     if not paid:
-        notes.append(f"{price_key}: only zero-priced rows (sku {records[0].sku}); left as None rather than priced at 0")
+        notes.append(
+            f"{price_key}: only zero-priced rows (sku {records[0].sku}); left as None rather than priced at 0"
+        )
         return None
     first_begin = min(r.begin_range_value for r in paid)
     rates = sorted({r.usd_rate for r in paid if r.begin_range_value == first_begin})
     if len(rates) > 1:
-        notes.append(f"{price_key}: {len(rates)} different first-tier rates {rates}; the snapshot is ambiguous, left as None")
+        notes.append(
+            f"{price_key}: {len(rates)} different first-tier rates {rates}; the snapshot is ambiguous, left as None"
+        )
         return None
     return rates[0]
 
@@ -272,9 +294,15 @@ def _serverless_usd_per_gb_second(records: Sequence[PriceRecord], notes: list[st
     per_gb = []
     for record in records:
         memory_gb = sagemaker_serverless_memory_gb(record.usage_type)
-        if record.unit not in PRICE_KEY_UNITS["sagemaker.serverless.compute"] or not memory_gb or record.usd_rate <= 0:
+        if (
+            record.unit not in PRICE_KEY_UNITS["sagemaker.serverless.compute"]
+            or not memory_gb
+            or record.usd_rate <= 0
+        ):
             continue
-        per_gb.append((memory_gb, record.usd_rate if record.unit == "GB-Second" else record.usd_rate / memory_gb))
+        per_gb.append(
+            (memory_gb, record.usd_rate if record.unit == "GB-Second" else record.usd_rate / memory_gb)
+        )
     if not per_gb:
         if records:
             notes.append(

@@ -83,7 +83,10 @@ __all__ = [
 
 SCHEMA_VERSION = 2
 # prices.csv columns per schema version this code reads (and can reproduce byte for byte).
-PRICE_TABLE_COLUMNS_BY_SCHEMA: dict[int, tuple[str, ...]] = {1: PRICE_TABLE_COLUMNS_V1, 2: PRICE_TABLE_COLUMNS}
+PRICE_TABLE_COLUMNS_BY_SCHEMA: dict[int, tuple[str, ...]] = {
+    1: PRICE_TABLE_COLUMNS_V1,
+    2: PRICE_TABLE_COLUMNS,
+}
 SUPPORTED_SCHEMA_VERSIONS = tuple(PRICE_TABLE_COLUMNS_BY_SCHEMA)
 # api: fetched through the AWS APIs; snapshot: copied from another snapshot (e.g. the fallback when a
 # refresh fails); recorded: transcribed by hand from AWS's public pricing pages.
@@ -137,7 +140,9 @@ class Provenance:
             "fetched_at": self.fetched_at,
             "prices_as_of": self.prices_as_of,
             "regions": list(self.regions),
-            "publication_dates": {service: dict(by_region) for service, by_region in self.publication_dates.items()},
+            "publication_dates": {
+                service: dict(by_region) for service, by_region in self.publication_dates.items()
+            },
             "spot_window_start": self.spot_window_start,
             "spot_window_end": self.spot_window_end,
             "failures": [dict(failure) for failure in self.failures],
@@ -147,9 +152,15 @@ class Provenance:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Provenance:
-        missing = [key for key in ("snapshot_id", "schema_version", "source", "fetched_at", "regions") if key not in data]
+        missing = [
+            key
+            for key in ("snapshot_id", "schema_version", "source", "fetched_at", "regions")
+            if key not in data
+        ]
         if missing:
-            raise ValueError(f"provenance.json lacks {missing}; it was not written by costing.pricing.snapshot")
+            raise ValueError(
+                f"provenance.json lacks {missing}; it was not written by costing.pricing.snapshot"
+            )
         return cls(
             snapshot_id=str(data["snapshot_id"]),
             schema_version=int(data["schema_version"]),
@@ -218,7 +229,9 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); the snapshot is damaged, write a new one") from error
+        raise ValueError(
+            f"{path} is not valid JSON ({error}); the snapshot is damaged, write a new one"
+        ) from error
 
 
 def _raw_price_lists(snapshot_dir: Path) -> dict[str, dict[str, list[Any]]]:
@@ -227,7 +240,9 @@ def _raw_price_lists(snapshot_dir: Path) -> dict[str, dict[str, list[Any]]]:
     for path in sorted(pricing_dir.glob("*/*.json")):
         document = _read_json(path)
         if not isinstance(document, Mapping) or not isinstance(document.get("PriceList"), list):
-            raise ValueError(f"{path} has no 'PriceList' list; expected a merged pricing.get_products response")
+            raise ValueError(
+                f"{path} has no 'PriceList' list; expected a merged pricing.get_products response"
+            )
         result.setdefault(path.parent.name, {})[path.stem] = document["PriceList"]
     return result
 
@@ -237,7 +252,9 @@ def _raw_spot_histories(snapshot_dir: Path) -> dict[str, Mapping[str, Any]]:
     for path in sorted((snapshot_dir / SPOT_DIR).glob("*.json")):
         document = _read_json(path)
         if not isinstance(document, Mapping) or not isinstance(document.get("SpotPriceHistory"), list):
-            raise ValueError(f"{path} has no 'SpotPriceHistory' list; expected a describe_spot_price_history response")
+            raise ValueError(
+                f"{path} has no 'SpotPriceHistory' list; expected a describe_spot_price_history response"
+            )
         result[path.stem] = document
     return result
 
@@ -256,15 +273,31 @@ def parse_raw(snapshot_dir: Path) -> tuple[list[PriceRecord], list[SpotPricePoin
     return records, points, issues
 
 
-def price_table_rows(records: Sequence[PriceRecord], spot_points: Sequence[SpotPricePoint]) -> list[dict[str, str]]:
+def price_table_rows(
+    records: Sequence[PriceRecord], spot_points: Sequence[SpotPricePoint]
+) -> list[dict[str, str]]:
     """The normalized table: one row per price, in a stable order (so the CSV diffs cleanly)."""
     rows = [record.to_row() for record in records] + [point.to_row() for point in spot_points]
-    order = ("service", "region", "term", "instance_type", "usage_type", "lease_contract_length",
-             "offering_class", "purchase_option", "availability_zone", "effective_date", "sku", "rate_code")
+    order = (
+        "service",
+        "region",
+        "term",
+        "instance_type",
+        "usage_type",
+        "lease_contract_length",
+        "offering_class",
+        "purchase_option",
+        "availability_zone",
+        "effective_date",
+        "sku",
+        "rate_code",
+    )
     return sorted(rows, key=lambda row: tuple(row[column] for column in order))
 
 
-def render_price_table(rows: Sequence[Mapping[str, str]], columns: Sequence[str] = PRICE_TABLE_COLUMNS) -> str:
+def render_price_table(
+    rows: Sequence[Mapping[str, str]], columns: Sequence[str] = PRICE_TABLE_COLUMNS
+) -> str:
     """The CSV text of a price table; ``columns`` picks a schema version's columns (see
     :data:`PRICE_TABLE_COLUMNS_BY_SCHEMA`)."""
     buffer = io.StringIO()
@@ -274,7 +307,9 @@ def render_price_table(rows: Sequence[Mapping[str, str]], columns: Sequence[str]
     return buffer.getvalue()
 
 
-def price_table_frame(records: Sequence[PriceRecord], spot_points: Sequence[SpotPricePoint] = ()) -> pd.DataFrame:
+def price_table_frame(
+    records: Sequence[PriceRecord], spot_points: Sequence[SpotPricePoint] = ()
+) -> pd.DataFrame:
     """The normalized price table as a typed DataFrame (all current columns, one row per price)."""
     import pandas as pd
 
@@ -348,7 +383,9 @@ def load_snapshot(path: Path | str, *, verify_price_table: bool = True) -> Prici
         )
     if verify_price_table:
         table_path = snapshot_dir / PRICES_CSV
-        expected = render_price_table(price_table_rows(records, points), _columns_for(provenance.schema_version))
+        expected = render_price_table(
+            price_table_rows(records, points), _columns_for(provenance.schema_version)
+        )
         if not table_path.is_file() or table_path.read_text(encoding="utf-8") != expected:
             raise ValueError(
                 f"snapshot {provenance.snapshot_id}: {PRICES_CSV} does not match what raw/ parses to; "
@@ -430,7 +467,9 @@ def _filesystem(url: str, storage_options: Mapping[str, Any] | None):
     return fs, path
 
 
-def list_snapshot_ids(root: Path | str = DEFAULT_SNAPSHOT_ROOT, *, storage_options: Mapping[str, Any] | None = None) -> list[str]:
+def list_snapshot_ids(
+    root: Path | str = DEFAULT_SNAPSHOT_ROOT, *, storage_options: Mapping[str, Any] | None = None
+) -> list[str]:
     """Ids of the complete snapshots (those with a provenance.json) under a local folder or a URL, oldest first."""
     if not is_remote(root):
         return [path.name for path in _local_snapshot_dirs(root)]
@@ -441,7 +480,11 @@ def list_snapshot_ids(root: Path | str = DEFAULT_SNAPSHOT_ROOT, *, storage_optio
     ids = []
     for entry in fs.ls(path, detail=False):
         name = str(entry).rstrip("/").rsplit("/", 1)[-1]
-        if not name.startswith(".") and _SNAPSHOT_ID.match(name) and fs.exists(f"{path}/{name}/{PROVENANCE_JSON}"):
+        if (
+            not name.startswith(".")
+            and _SNAPSHOT_ID.match(name)
+            and fs.exists(f"{path}/{name}/{PROVENANCE_JSON}")
+        ):
             ids.append(name)
     return sorted(ids)
 
@@ -456,7 +499,9 @@ def publish_snapshot(
     """
     local_dir = Path(local_dir)
     if not (local_dir / PROVENANCE_JSON).is_file():
-        raise FileNotFoundError(f"{local_dir} is not a pricing snapshot ({PROVENANCE_JSON} is missing); write it first")
+        raise FileNotFoundError(
+            f"{local_dir} is not a pricing snapshot ({PROVENANCE_JSON} is missing); write it first"
+        )
     fs, path = _filesystem(root_url, storage_options)
     target = f"{path.rstrip('/')}/{local_dir.name}"
     if fs.exists(f"{target}/{PROVENANCE_JSON}"):
@@ -484,7 +529,9 @@ def download_snapshot(
     fs, path = _filesystem(root_url, storage_options)
     source = f"{path.rstrip('/')}/{snapshot_id}"
     if not fs.exists(f"{source}/{PROVENANCE_JSON}"):
-        raise FileNotFoundError(f"no pricing snapshot {snapshot_id!r} under {root_url}; list them with list_snapshot_ids()")
+        raise FileNotFoundError(
+            f"no pricing snapshot {snapshot_id!r} under {root_url}; list them with list_snapshot_ids()"
+        )
     cache_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{snapshot_id}.", dir=cache_dir))
     try:
@@ -528,7 +575,9 @@ def write_snapshot(
     root = Path(root)
     target = root / provenance.snapshot_id
     if target.exists():
-        raise FileExistsError(f"snapshot {target} already exists; snapshots are immutable, pick a new snapshot_id")
+        raise FileExistsError(
+            f"snapshot {target} already exists; snapshots are immutable, pick a new snapshot_id"
+        )
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{provenance.snapshot_id}.", dir=root))
     try:
@@ -537,7 +586,9 @@ def write_snapshot(
                 path = staging / PRICING_DIR / service / f"{region}.json"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 strings = [item if isinstance(item, str) else json.dumps(item) for item in items]
-                path.write_text(_json_lines("PriceList", strings, {"FormatVersion": PRICE_LIST_FORMAT_VERSION}))
+                path.write_text(
+                    _json_lines("PriceList", strings, {"FormatVersion": PRICE_LIST_FORMAT_VERSION})
+                )
         for region, history in spot_price_histories.items():
             items = history.get("SpotPriceHistory", []) if isinstance(history, Mapping) else history
             path = staging / SPOT_DIR / f"{region}.json"

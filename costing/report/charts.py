@@ -123,14 +123,29 @@ def cost_per_run_chart(runs: Sequence[Mapping[str, Any]], *, total_usd: float | 
         ax = fig.add_subplot()
         positions = list(range(len(runs)))
         heights = [r["cost_usd"] if _finite(r.get("cost_usd")) else 0.0 for r in runs]
-        colors = [FAILED_COLOR if r.get("status") != "FINISHED"
-                  else (SPOT_COLOR if r.get("market") == "spot" else ON_DEMAND_COLOR) for r in runs]
+        colors = [
+            FAILED_COLOR
+            if r.get("status") != "FINISHED"
+            else (SPOT_COLOR if r.get("market") == "spot" else ON_DEMAND_COLOR)
+            for r in runs
+        ]
         ax.bar(positions, heights, color=colors, width=0.6, zorder=2)
-        on_demand = [(x, r["on_demand_usd"]) for x, r in zip(positions, runs, strict=True)
-                     if _finite(r.get("on_demand_usd")) and r.get("market") != "on-demand"]
+        on_demand = [
+            (x, r["on_demand_usd"])
+            for x, r in zip(positions, runs, strict=True)
+            if _finite(r.get("on_demand_usd")) and r.get("market") != "on-demand"
+        ]
         if on_demand:
-            ax.scatter([x for x, _ in on_demand], [y for _, y in on_demand], marker="_", s=500, linewidths=2,
-                       color="#1f2933", zorder=3, label="on-demand equivalent")
+            ax.scatter(
+                [x for x, _ in on_demand],
+                [y for _, y in on_demand],
+                marker="_",
+                s=500,
+                linewidths=2,
+                color="#1f2933",
+                zorder=3,
+                label="on-demand equivalent",
+            )
         for x, run in zip(positions, runs, strict=True):
             if not _finite(run.get("cost_usd")):
                 ax.annotate("n/a", (x, 0), ha="center", va="bottom", color="#627d98")
@@ -145,8 +160,10 @@ def cost_per_run_chart(runs: Sequence[Mapping[str, Any]], *, total_usd: float | 
         ax.set_title(f"Training cost per run: {len(runs)} run{'s' if len(runs) != 1 else ''}{total}")
         from matplotlib.patches import Patch
 
-        handles = [Patch(color=SPOT_COLOR, label="spot (price paid)"),
-                   Patch(color=ON_DEMAND_COLOR, label="on-demand (price paid)")]
+        handles = [
+            Patch(color=SPOT_COLOR, label="spot (price paid)"),
+            Patch(color=ON_DEMAND_COLOR, label="on-demand (price paid)"),
+        ]
         if any(r.get("status") != "FINISHED" for r in runs):
             handles.append(Patch(color=FAILED_COLOR, label="failed run"))
         if on_demand:
@@ -159,7 +176,11 @@ def cost_per_run_chart(runs: Sequence[Mapping[str, Any]], *, total_usd: float | 
 
 def _run_tick(run: Mapping[str, Any]) -> str:
     started = run.get("started_at_dt")
-    return f"{started:%a %d %b}\n{started:%H:%M}" if isinstance(started, datetime) else _short(str(run.get("run_name")))
+    return (
+        f"{started:%a %d %b}\n{started:%H:%M}"
+        if isinstance(started, datetime)
+        else _short(str(run.get("run_name")))
+    )
 
 
 def cost_vs_loss_chart(runs: Sequence[Mapping[str, Any]]) -> bytes | None:
@@ -174,19 +195,44 @@ def cost_vs_loss_chart(runs: Sequence[Mapping[str, Any]]) -> bytes | None:
         ax = fig.add_subplot()
         groups = (
             ("registered", [r for r in points if r.get("registered")], "*", REGISTERED_COLOR, 220),
-            ("not registered", [r for r in points if not r.get("registered") and r.get("status") == "FINISHED"],
-             "o", ON_DEMAND_COLOR, 60),
-            ("failed", [r for r in points if not r.get("registered") and r.get("status") != "FINISHED"],
-             "X", FAILED_COLOR, 70),
+            (
+                "not registered",
+                [r for r in points if not r.get("registered") and r.get("status") == "FINISHED"],
+                "o",
+                ON_DEMAND_COLOR,
+                60,
+            ),
+            (
+                "failed",
+                [r for r in points if not r.get("registered") and r.get("status") != "FINISHED"],
+                "X",
+                FAILED_COLOR,
+                70,
+            ),
         )
         for label, group, marker, color, size in groups:
             if group:
-                ax.scatter([r["cost_usd"] for r in group], [r["val_loss"] for r in group], marker=marker, s=size,
-                           color=color, edgecolors="#1f2933", linewidths=0.6, label=label, zorder=3)
+                ax.scatter(
+                    [r["cost_usd"] for r in group],
+                    [r["val_loss"] for r in group],
+                    marker=marker,
+                    s=size,
+                    color=color,
+                    edgecolors="#1f2933",
+                    linewidths=0.6,
+                    label=label,
+                    zorder=3,
+                )
         if len(points) <= 12:
             for r in points:
-                ax.annotate(_short(str(r.get("run_name", ""))), (r["cost_usd"], r["val_loss"]),
-                            textcoords="offset points", xytext=(6, 4), fontsize=7, color="#334e68")
+                ax.annotate(
+                    _short(str(r.get("run_name", ""))),
+                    (r["cost_usd"], r["val_loss"]),
+                    textcoords="offset points",
+                    xytext=(6, 4),
+                    fontsize=7,
+                    color="#334e68",
+                )
         _pad_limits(ax, [r["cost_usd"] for r in points], [r["val_loss"] for r in points])
         _usd_axis(ax.xaxis)
         ax.set_xlabel("cost per run (USD)")
@@ -209,9 +255,15 @@ def _pad_limits(ax, xs: Sequence[float], ys: Sequence[float]) -> None:
 def scenario_chart(matrix: Mapping[str, Any]) -> bytes | None:
     """Grouped bars per scenario, one per alternative (its cheapest variant), log scale; cheapest marked."""
     columns, rows = matrix.get("columns") or [], matrix.get("rows") or []
-    cells = [(c, r, row["cells"][c]) for r, row in enumerate(rows) for c in range(len(columns))
-             if row["cells"][c] and row["cells"][c]["feasible"] and _finite(row["cells"][c]["usd_per_month"])
-             and row["cells"][c]["usd_per_month"] > 0]
+    cells = [
+        (c, r, row["cells"][c])
+        for r, row in enumerate(rows)
+        for c in range(len(columns))
+        if row["cells"][c]
+        and row["cells"][c]["feasible"]
+        and _finite(row["cells"][c]["usd_per_month"])
+        and row["cells"][c]["usd_per_month"] > 0
+    ]
     if not cells:
         return None
     import matplotlib
@@ -226,14 +278,30 @@ def scenario_chart(matrix: Mapping[str, Any]) -> bytes | None:
             x = c + (r - (len(rows) - 1) / 2) * width
             label = row["label"] if r not in seen else None
             seen.add(r)
-            ax.bar(x, cell["usd_per_month"], width=width * 0.92, color=option_color(row["option"], r),
-                   hatch="///" if not row["drop_in"] else None, edgecolor="#1f2933" if cell["cheapest"] else "white",
-                   linewidth=1.6 if cell["cheapest"] else 0.4, label=label, zorder=2)
+            ax.bar(
+                x,
+                cell["usd_per_month"],
+                width=width * 0.92,
+                color=option_color(row["option"], r),
+                hatch="///" if not row["drop_in"] else None,
+                edgecolor="#1f2933" if cell["cheapest"] else "white",
+                linewidth=1.6 if cell["cheapest"] else 0.4,
+                label=label,
+                zorder=2,
+            )
             if cell["cheapest"]:
-                ax.annotate(f"★ {usd_label(cell['usd_per_month'])}", (x, cell["usd_per_month"]),
-                            textcoords="offset points", xytext=(0, 3), ha="center", va="bottom", fontsize=8,
-                            fontweight="bold", zorder=4,
-                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+                ax.annotate(
+                    f"★ {usd_label(cell['usd_per_month'])}",
+                    (x, cell["usd_per_month"]),
+                    textcoords="offset points",
+                    xytext=(0, 3),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    fontweight="bold",
+                    zorder=4,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+                )
         ax.set_yscale("log")
         _usd_axis(ax.yaxis)
         values = [cell["usd_per_month"] for _, _, cell in cells]
@@ -242,7 +310,9 @@ def scenario_chart(matrix: Mapping[str, Any]) -> bytes | None:
         ax.set_xticklabels([col["label"] for col in columns])
         ax.set_xlabel("requests per day")
         ax.set_ylabel("serving cost, USD per month (log)")
-        fig.suptitle("Serving cost per month by alternative (★ cheapest drop-in)", fontsize=11, fontweight="bold")
+        fig.suptitle(
+            "Serving cost per month by alternative (★ cheapest drop-in)", fontsize=11, fontweight="bold"
+        )
         ax.grid(axis="x", visible=False)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=5)
         missing = len(rows) * len(columns) - len(cells)
@@ -259,9 +329,13 @@ def scenario_chart(matrix: Mapping[str, Any]) -> bytes | None:
 def monte_carlo_chart(matrix: Mapping[str, Any]) -> bytes | None:
     """P50 dot with a P10-P90 bar per alternative and scenario (log scale)."""
     columns, rows = matrix.get("columns") or [], matrix.get("rows") or []
-    cells = [(c, r, row["cells"][c]) for r, row in enumerate(rows) for c in range(len(columns))
-             if row["cells"][c] and all(_finite(row["cells"][c].get(k)) and row["cells"][c][k] > 0
-                                        for k in ("p10", "p50", "p90"))]
+    cells = [
+        (c, r, row["cells"][c])
+        for r, row in enumerate(rows)
+        for c in range(len(columns))
+        if row["cells"][c]
+        and all(_finite(row["cells"][c].get(k)) and row["cells"][c][k] > 0 for k in ("p10", "p50", "p90"))
+    ]
     if not cells:
         return None
     import matplotlib
@@ -274,9 +348,18 @@ def monte_carlo_chart(matrix: Mapping[str, Any]) -> bytes | None:
         for c, r, cell in cells:
             row = rows[r]
             x = c + (r - (len(rows) - 1) / 2) * width
-            ax.errorbar([x], [cell["p50"]], yerr=[[cell["p50"] - cell["p10"]], [cell["p90"] - cell["p50"]]],
-                        fmt="o", markersize=4, capsize=2.5, color=option_color(row["option"], r), elinewidth=1.6,
-                        label=row["label"] if r not in seen else None, zorder=3)
+            ax.errorbar(
+                [x],
+                [cell["p50"]],
+                yerr=[[cell["p50"] - cell["p10"]], [cell["p90"] - cell["p50"]]],
+                fmt="o",
+                markersize=4,
+                capsize=2.5,
+                color=option_color(row["option"], r),
+                elinewidth=1.6,
+                label=row["label"] if r not in seen else None,
+                zorder=3,
+            )
             seen.add(r)
         ax.set_yscale("log")
         _usd_axis(ax.yaxis)
@@ -308,29 +391,54 @@ def tornado_chart(tornado: Mapping[str, Any] | None) -> bytes | None:
         ys = range(len(bars))
         low_label, high_label = f"factor ×{1 - pct / 100:g}", f"factor ×{1 + pct / 100:g}"
         for y, bar in zip(ys, bars, strict=True):
-            for value, color, label in ((bar["low_usd_per_month"], LOW_COLOR, low_label),
-                                        (bar["high_usd_per_month"], HIGH_COLOR, high_label)):
-                ax.barh(y, value - base, left=base, height=0.6, color=color, label=label if y == 0 else None,
-                        zorder=2)
+            for value, color, label in (
+                (bar["low_usd_per_month"], LOW_COLOR, low_label),
+                (bar["high_usd_per_month"], HIGH_COLOR, high_label),
+            ):
+                ax.barh(
+                    y,
+                    value - base,
+                    left=base,
+                    height=0.6,
+                    color=color,
+                    label=label if y == 0 else None,
+                    zorder=2,
+                )
             if bar["swing_usd_per_month"] <= abs(base) * 1e-9:
-                ax.annotate("no effect", (base, y), textcoords="offset points", xytext=(6, 0), va="center",
-                            fontsize=7, color="#627d98")
+                ax.annotate(
+                    "no effect",
+                    (base, y),
+                    textcoords="offset points",
+                    xytext=(6, 0),
+                    va="center",
+                    fontsize=7,
+                    color="#627d98",
+                )
             else:
                 for value in (bar["low_usd_per_month"], bar["high_usd_per_month"]):
                     right = value >= base
-                    ax.annotate(usd_label(value), (value, y), textcoords="offset points",
-                                xytext=(4 if right else -4, 0), ha="left" if right else "right", va="center",
-                                fontsize=7)
+                    ax.annotate(
+                        usd_label(value),
+                        (value, y),
+                        textcoords="offset points",
+                        xytext=(4 if right else -4, 0),
+                        ha="left" if right else "right",
+                        va="center",
+                        fontsize=7,
+                    )
         ax.axvline(base, color="#1f2933", linewidth=1, zorder=3)
         values = [base, *(b["low_usd_per_month"] for b in bars), *(b["high_usd_per_month"] for b in bars)]
         span = (max(values) - min(values)) or abs(base) * 0.02 or 1.0
         ax.set_xlim(min(values) - span * 0.3, max(values) + span * 0.3)
         ax.set_yticks(list(ys))
-        ax.set_yticklabels([TORNADO_FACTOR_NAMES.get(b["factor"], b["factor"].replace("_", " ")) for b in bars])
+        ax.set_yticklabels(
+            [TORNADO_FACTOR_NAMES.get(b["factor"], b["factor"].replace("_", " ")) for b in bars]
+        )
         _usd_axis(ax.xaxis)
         ax.set_xlabel("cost of ownership, USD per month")
-        ax.set_title(f"Sensitivity ±{pct:g} % at {tornado['short']}: {tornado['label']} "
-                     f"(base {usd_label(base)}/month)")
+        ax.set_title(
+            f"Sensitivity ±{pct:g} % at {tornado['short']}: {tornado['label']} (base {usd_label(base)}/month)"
+        )
         ax.grid(axis="y", visible=False)
         ax.legend(loc="lower right")
         return _png(fig)
@@ -360,8 +468,13 @@ def spot_history_chart(series: Sequence[Any], *, marks: Sequence[datetime] = ())
             ax.step(times, prices, where="post", label=label, linewidth=1.5)
         inside = [m for m in marks if start <= m <= end]
         for index, mark in enumerate(inside):
-            ax.axvline(mark, color="#829ab1", linestyle=":", linewidth=1,
-                       label="training run start" if index == 0 else None)
+            ax.axvline(
+                mark,
+                color="#829ab1",
+                linestyle=":",
+                linewidth=1,
+                label="training run start" if index == 0 else None,
+            )
         locator = mdates.AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))

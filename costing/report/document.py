@@ -55,9 +55,22 @@ CHART_TITLES = {  # file name -> alt text, in page order
     "monte_carlo.png": "Monte Carlo P10-P90 band of the monthly cost of ownership",
 }
 
-TRAINING_RUN_COLUMNS = ("run_id", "run_name", "started_at", "status", "cost_usd", "on_demand_usd", "cost_basis",
-                        "val_loss", "interruptions", "instance_type", "market", "region", "registered",
-                        "mlflow_url")
+TRAINING_RUN_COLUMNS = (
+    "run_id",
+    "run_name",
+    "started_at",
+    "status",
+    "cost_usd",
+    "on_demand_usd",
+    "cost_basis",
+    "val_loss",
+    "interruptions",
+    "instance_type",
+    "market",
+    "region",
+    "registered",
+    "mlflow_url",
+)
 
 
 # -- inputs and outputs ---------------------------------------------------------------------------------------
@@ -84,8 +97,10 @@ class TrainingRunRow:
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None:
-            raise ValueError(f"training run {self.run_name!r}: started_at={self.started_at!r} has no timezone; "
-                             "pass an aware datetime, e.g. datetime.fromtimestamp(ms / 1000, tz=UTC)")
+            raise ValueError(
+                f"training run {self.run_name!r}: started_at={self.started_at!r} has no timezone; "
+                "pass an aware datetime, e.g. datetime.fromtimestamp(ms / 1000, tz=UTC)"
+            )
 
 
 @dataclass(frozen=True)
@@ -106,7 +121,9 @@ class ReportInputs:
     generated_at: datetime
     training_runs: tuple[TrainingRunRow, ...]  # may be empty (an empty week)
     price_changes: tuple[dict, ...]  # costing.pricing.diff.SnapshotDiff.to_dict() per refresh in the period
-    pricing_status: dict | None  # {"status": "fresh"|"stale"|"failed", "snapshot_id", "message", "age_days", ...}
+    pricing_status: (
+        dict | None
+    )  # {"status": "fresh"|"stale"|"failed", "snapshot_id", "message", "age_days", ...}
     analysis: dict | None  # the rnn-cost-analysis document (+ "model"), or None before the first
     spot_history: tuple[SpotSeries, ...]
     request: dict | None = None  # the ad hoc inputs, shown in an ad hoc report
@@ -137,7 +154,7 @@ class RenderedReport:
 
 
 def usd_text(value: float | None) -> str:
-    """"$1,234.56", "$0.0014", "$0.000033" (never an exponent), "n/a"."""
+    """ "$1,234.56", "$0.0014", "$0.000033" (never an exponent), "n/a"."""
     from costing.report.tables import usd
 
     if not _number(value):
@@ -239,14 +256,26 @@ def _runs_view(runs: Sequence[TrainingRunRow]) -> dict[str, Any]:
         savings = None
         if _number(run.cost_usd) and _number(run.on_demand_usd) and run.on_demand_usd > 0:
             savings = (1 - run.cost_usd / run.on_demand_usd) * 100
-        rows.append({
-            "run_id": run.run_id, "run_name": run.run_name, "started_at": _iso(run.started_at),
-            "started_text": datetime_text(run.started_at), "status": run.status, "cost_usd": run.cost_usd,
-            "on_demand_usd": run.on_demand_usd, "spot_savings_pct": savings, "cost_basis": run.cost_basis,
-            "val_loss": run.val_loss, "interruptions": run.interruptions, "instance_type": run.instance_type,
-            "market": run.market, "region": run.region, "registered": run.registered,
-            "mlflow_url": safe_url(run.mlflow_url),
-        })
+        rows.append(
+            {
+                "run_id": run.run_id,
+                "run_name": run.run_name,
+                "started_at": _iso(run.started_at),
+                "started_text": datetime_text(run.started_at),
+                "status": run.status,
+                "cost_usd": run.cost_usd,
+                "on_demand_usd": run.on_demand_usd,
+                "spot_savings_pct": savings,
+                "cost_basis": run.cost_basis,
+                "val_loss": run.val_loss,
+                "interruptions": run.interruptions,
+                "instance_type": run.instance_type,
+                "market": run.market,
+                "region": run.region,
+                "registered": run.registered,
+                "mlflow_url": safe_url(run.mlflow_url),
+            }
+        )
     costs = [r["cost_usd"] for r in rows if _number(r["cost_usd"])]
     paired = [r for r in rows if _number(r["cost_usd"]) and _number(r["on_demand_usd"])]
     total_on_demand = sum(r["on_demand_usd"] for r in paired) if paired else None
@@ -267,8 +296,9 @@ def _runs_view(runs: Sequence[TrainingRunRow]) -> dict[str, Any]:
         "total_on_demand_usd": total_on_demand,
         "spot_savings_pct": savings,
         "estimated": any(r["cost_basis"] == "estimate" for r in rows),
-        "best_val_loss": None if best is None else {"run_name": best["run_name"], "val_loss": best["val_loss"],
-                                                    "cost_usd": best["cost_usd"]},
+        "best_val_loss": None
+        if best is None
+        else {"run_name": best["run_name"], "val_loss": best["val_loss"], "cost_usd": best["cost_usd"]},
         "rows": rows,
     }
 
@@ -280,21 +310,31 @@ def _price_changes_view(diffs: Sequence[Mapping[str, Any]], top: int = TOP_PRICE
         for section in ("changed", "spot_changed", "added", "removed"):
             for change in diff.get(section) or []:
                 rows.append(_change_row(section, change))
-        moved = sorted((r for r in rows if r["section"] in ("changed", "spot_changed")),
-                       key=lambda r: (-abs(r["change_pct"]) if _number(r["change_pct"]) else 0.0, r["label"]))
+        moved = sorted(
+            (r for r in rows if r["section"] in ("changed", "spot_changed")),
+            key=lambda r: (-abs(r["change_pct"]) if _number(r["change_pct"]) else 0.0, r["label"]),
+        )
         others = [r for r in rows if r["section"] not in ("changed", "spot_changed")]
         ordered = moved + others
         counts = {key: len(diff.get(key) or []) for key in totals}
         counts["unchanged"] = (diff.get("counts") or {}).get("unchanged")
         for key in totals:
             totals[key] += counts[key]
-        refreshes.append({
-            "previous_snapshot_id": diff.get("previous_snapshot_id"),
-            "current_snapshot_id": diff.get("current_snapshot_id"),
-            "counts": counts, "top": ordered[:top], "more": max(0, len(ordered) - top), "rows": ordered,
-        })
-    largest = max((r for f in refreshes for r in f["rows"] if _number(r["change_pct"])),
-                  key=lambda r: abs(r["change_pct"]), default=None)
+        refreshes.append(
+            {
+                "previous_snapshot_id": diff.get("previous_snapshot_id"),
+                "current_snapshot_id": diff.get("current_snapshot_id"),
+                "counts": counts,
+                "top": ordered[:top],
+                "more": max(0, len(ordered) - top),
+                "rows": ordered,
+            }
+        )
+    largest = max(
+        (r for f in refreshes for r in f["rows"] if _number(r["change_pct"])),
+        key=lambda r: abs(r["change_pct"]),
+        default=None,
+    )
     return {"refreshes": refreshes, "totals": totals, "largest": largest}
 
 
@@ -311,10 +351,21 @@ def _change_row(section: str, change: Mapping[str, Any]) -> dict[str, Any]:
     pct = change.get("change_pct")
     if pct is None and _number(previous) and _number(current) and previous:
         pct = (current / previous - 1) * 100
-    return {"section": section, "kind": change.get("kind", section), "term": change.get("term", ""),
-            "label": label, "unit": change.get("unit", ""), "previous_usd_rate": previous,
-            "current_usd_rate": current, "change_pct": pct, **{k: change.get(k) for k in known if k not in (
-                "kind", "term", "unit", "previous_usd_rate", "current_usd_rate")}}
+    return {
+        "section": section,
+        "kind": change.get("kind", section),
+        "term": change.get("term", ""),
+        "label": label,
+        "unit": change.get("unit", ""),
+        "previous_usd_rate": previous,
+        "current_usd_rate": current,
+        "change_pct": pct,
+        **{
+            k: change.get(k)
+            for k in known
+            if k not in ("kind", "term", "unit", "previous_usd_rate", "current_usd_rate")
+        },
+    }
 
 
 def _pricing_view(status: Mapping[str, Any] | None, analysis: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -331,8 +382,11 @@ def _pricing_view(status: Mapping[str, Any] | None, analysis: Mapping[str, Any] 
         "prices_as_of": (analysis or {}).get("prices_as_of"),
         "region": (analysis or {}).get("region"),
     }
-    view["analysis_behind"] = bool(view["analysis_snapshot_id"] and status.get("snapshot_id")
-                                   and view["analysis_snapshot_id"] != status.get("snapshot_id"))
+    view["analysis_behind"] = bool(
+        view["analysis_snapshot_id"]
+        and status.get("snapshot_id")
+        and view["analysis_snapshot_id"] != status.get("snapshot_id")
+    )
     return view
 
 
@@ -384,15 +438,21 @@ def _grid_view(grid: Mapping[str, Any]) -> dict[str, Any]:
             if cell is None:
                 cells.append(None)
                 continue
-            cells.append({
-                "key": cell.get("key"), "name": cell.get("name"), "instance_type": cell.get("instance_type"),
-                "feasible": bool(cell.get("feasible")) and _number(cell.get("monthly_cost")),
-                "usd_per_month": cell.get("monthly_cost"), "usd_per_1k_requests": cell.get("usd_per_1k_requests"),
-                "config": cell.get("config", ""), "reason": cell.get("reason", ""),
-                "cheapest": cell.get("key") == scenario.get("cheapest"),
-                "cheapest_any": cell.get("key") == scenario.get("cheapest_including_reimplementations")
-                and cell.get("key") != scenario.get("cheapest"),
-            })
+            cells.append(
+                {
+                    "key": cell.get("key"),
+                    "name": cell.get("name"),
+                    "instance_type": cell.get("instance_type"),
+                    "feasible": bool(cell.get("feasible")) and _number(cell.get("monthly_cost")),
+                    "usd_per_month": cell.get("monthly_cost"),
+                    "usd_per_1k_requests": cell.get("usd_per_1k_requests"),
+                    "config": cell.get("config", ""),
+                    "reason": cell.get("reason", ""),
+                    "cheapest": cell.get("key") == scenario.get("cheapest"),
+                    "cheapest_any": cell.get("key") == scenario.get("cheapest_including_reimplementations")
+                    and cell.get("key") != scenario.get("cheapest"),
+                }
+            )
         drop_in = all(c is None or c.get("key") is None or _drop_in(scenarios, c["key"]) for c in cells)
         rows.append({"option": option, "label": _option_label(option), "drop_in": drop_in, "cells": cells})
     cheapest = []
@@ -401,25 +461,37 @@ def _grid_view(grid: Mapping[str, Any]) -> dict[str, Any]:
         chosen = options.get(scenario.get("cheapest"))
         any_key = scenario.get("cheapest_including_reimplementations")
         cheaper = options.get(any_key) if any_key and any_key != scenario.get("cheapest") else None
-        cheapest.append({
-            "requests_per_day": scenario.get("requests_per_day"),
-            "short": requests_short(scenario.get("requests_per_day", 0)),
-            "long": requests_long(scenario.get("requests_per_day", 0)),
-            "key": scenario.get("cheapest"),
-            "name": None if chosen is None else chosen.get("name"),
-            "usd_per_month": None if chosen is None else chosen.get("monthly_cost"),
-            "usd_per_1k_requests": None if chosen is None else chosen.get("usd_per_1k_requests"),
-            "config": "" if chosen is None else chosen.get("config", ""),
-            "caveats": [] if chosen is None else list(chosen.get("caveats") or []),
-            "reimplementation": None if cheaper is None else {
-                "name": cheaper.get("name"), "usd_per_month": cheaper.get("monthly_cost")},
-        })
-    infeasible = [{"scenario": requests_short(scenario.get("requests_per_day", 0)), "name": cell["name"],
-                   "reason": cell["reason"]}
-                  for row in rows for scenario, cell in zip(scenarios, row["cells"], strict=True)
-                  if cell is not None and not cell["feasible"]]
-    return {"matrix": {"columns": _columns([s.get("requests_per_day", 0) for s in scenarios]), "rows": rows},
-            "cheapest": cheapest, "infeasible": infeasible}
+        cheapest.append(
+            {
+                "requests_per_day": scenario.get("requests_per_day"),
+                "short": requests_short(scenario.get("requests_per_day", 0)),
+                "long": requests_long(scenario.get("requests_per_day", 0)),
+                "key": scenario.get("cheapest"),
+                "name": None if chosen is None else chosen.get("name"),
+                "usd_per_month": None if chosen is None else chosen.get("monthly_cost"),
+                "usd_per_1k_requests": None if chosen is None else chosen.get("usd_per_1k_requests"),
+                "config": "" if chosen is None else chosen.get("config", ""),
+                "caveats": [] if chosen is None else list(chosen.get("caveats") or []),
+                "reimplementation": None
+                if cheaper is None
+                else {"name": cheaper.get("name"), "usd_per_month": cheaper.get("monthly_cost")},
+            }
+        )
+    infeasible = [
+        {
+            "scenario": requests_short(scenario.get("requests_per_day", 0)),
+            "name": cell["name"],
+            "reason": cell["reason"],
+        }
+        for row in rows
+        for scenario, cell in zip(scenarios, row["cells"], strict=True)
+        if cell is not None and not cell["feasible"]
+    ]
+    return {
+        "matrix": {"columns": _columns([s.get("requests_per_day", 0) for s in scenarios]), "rows": rows},
+        "cheapest": cheapest,
+        "infeasible": infeasible,
+    }
 
 
 def _drop_in(scenarios: Sequence[Mapping[str, Any]], key: str) -> bool:
@@ -435,50 +507,93 @@ def _tco_view(tco: Mapping[str, Any], allowed: set[str] | None) -> dict[str, Any
     scenarios = []
     for scenario in tco.get("scenarios") or []:
         options = [o for o in scenario.get("options") or [] if allowed is None or o.get("option") in allowed]
-        ordered = sorted(options, key=lambda o: (not (o.get("feasible") and _number(o.get("total_usd"))),
-                                                 o.get("total_usd") if _number(o.get("total_usd")) else 0.0,
-                                                 str(o.get("key"))))
-        scenarios.append({
-            "requests_per_day": scenario.get("requests_per_day"),
-            "short": requests_short(scenario.get("requests_per_day", 0)),
-            "long": requests_long(scenario.get("requests_per_day", 0)),
-            "cheapest": scenario.get("cheapest"),
-            "options": [{
-                "key": o.get("key"), "label": o.get("label"), "option": o.get("option"),
-                "feasible": bool(o.get("feasible")) and _number(o.get("total_usd")), "drop_in": o.get("drop_in", True),
-                "reason": o.get("reason", ""), "cheapest": o.get("key") == scenario.get("cheapest"),
-                "serving_usd_per_month": o.get("serving_usd_per_month"),
-                "training_usd_per_month": o.get("training_usd_per_month"),
-                "storage_usd_per_month": o.get("storage_usd_per_month"),
-                "usd_per_month": o.get("usd_per_month"), "total_usd": o.get("total_usd"),
-            } for o in ordered],
-        })
-    breakevens = [{
-        **b, "short": requests_short(b.get("requests_per_day", 0)),
-        "sentence": (f"Around {b.get('requests_per_day', 0):,.0f} requests/day the cheapest alternative changes from "
-                     f"{b.get('below_label')} ({usd_text(b.get('below_usd_per_month'))}/month just below) to "
-                     f"{b.get('above_label')} ({usd_text(b.get('above_usd_per_month'))}/month just above)."),
-    } for b in tco.get("breakevens") or []]
+        ordered = sorted(
+            options,
+            key=lambda o: (
+                not (o.get("feasible") and _number(o.get("total_usd"))),
+                o.get("total_usd") if _number(o.get("total_usd")) else 0.0,
+                str(o.get("key")),
+            ),
+        )
+        scenarios.append(
+            {
+                "requests_per_day": scenario.get("requests_per_day"),
+                "short": requests_short(scenario.get("requests_per_day", 0)),
+                "long": requests_long(scenario.get("requests_per_day", 0)),
+                "cheapest": scenario.get("cheapest"),
+                "options": [
+                    {
+                        "key": o.get("key"),
+                        "label": o.get("label"),
+                        "option": o.get("option"),
+                        "feasible": bool(o.get("feasible")) and _number(o.get("total_usd")),
+                        "drop_in": o.get("drop_in", True),
+                        "reason": o.get("reason", ""),
+                        "cheapest": o.get("key") == scenario.get("cheapest"),
+                        "serving_usd_per_month": o.get("serving_usd_per_month"),
+                        "training_usd_per_month": o.get("training_usd_per_month"),
+                        "storage_usd_per_month": o.get("storage_usd_per_month"),
+                        "usd_per_month": o.get("usd_per_month"),
+                        "total_usd": o.get("total_usd"),
+                    }
+                    for o in ordered
+                ],
+            }
+        )
+    breakevens = [
+        {
+            **b,
+            "short": requests_short(b.get("requests_per_day", 0)),
+            "sentence": (
+                f"Around {b.get('requests_per_day', 0):,.0f} requests/day the cheapest alternative changes from "
+                f"{b.get('below_label')} ({usd_text(b.get('below_usd_per_month'))}/month just below) to "
+                f"{b.get('above_label')} ({usd_text(b.get('above_usd_per_month'))}/month just above)."
+            ),
+        }
+        for b in tco.get("breakevens") or []
+    ]
     reserved = []
     for r in tco.get("reserved_breakevens") or []:
         utilisation = r.get("utilisation")
-        rates = (f"{rate_text(r.get('reserved_usd_per_hour'))}/h reserved vs "
-                 f"{rate_text(r.get('on_demand_usd_per_hour'))}/h on-demand")
+        rates = (
+            f"{rate_text(r.get('reserved_usd_per_hour'))}/h reserved vs "
+            f"{rate_text(r.get('on_demand_usd_per_hour'))}/h on-demand"
+        )
         if _number(utilisation) and utilisation <= 1:
-            sentence = (f"Reserved {r.get('instance_type')} ({r.get('term')}) beats on-demand for an instance "
-                        f"running more than {utilisation:.0%} of the time ({rates}).")
+            sentence = (
+                f"Reserved {r.get('instance_type')} ({r.get('term')}) beats on-demand for an instance "
+                f"running more than {utilisation:.0%} of the time ({rates})."
+            )
         else:
             sentence = f"Reserved {r.get('instance_type')} ({r.get('term')}) never beats on-demand ({rates})."
         reserved.append({**r, "sentence": sentence})
     return {
-        "horizon_months": tco.get("horizon_months"), "retrain_cadence": tco.get("retrain_cadence"),
+        "horizon_months": tco.get("horizon_months"),
+        "retrain_cadence": tco.get("retrain_cadence"),
         "runs_per_month": tco.get("runs_per_month"),
-        "training_run": {k: run.get(k) for k in (
-            "instance_type", "market", "region", "usd", "on_demand_equivalent_usd", "spot_savings_pct",
-            "work_seconds", "expected_interruptions", "storage_usd_per_month", "basis")},
-        "scenarios": scenarios, "breakevens": breakevens, "reserved_breakevens": reserved,
-        "no_breakeven": ("none: the same alternative is cheapest across these request volumes"
-                         if len(scenarios) > 1 else "not computed: the analysis has a single request volume"),
+        "training_run": {
+            k: run.get(k)
+            for k in (
+                "instance_type",
+                "market",
+                "region",
+                "usd",
+                "on_demand_equivalent_usd",
+                "spot_savings_pct",
+                "work_seconds",
+                "expected_interruptions",
+                "storage_usd_per_month",
+                "basis",
+            )
+        },
+        "scenarios": scenarios,
+        "breakevens": breakevens,
+        "reserved_breakevens": reserved,
+        "no_breakeven": (
+            "none: the same alternative is cheapest across these request volumes"
+            if len(scenarios) > 1
+            else "not computed: the analysis has a single request volume"
+        ),
     }
 
 
@@ -488,11 +603,16 @@ def _tornado_view(sensitivity: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     chosen = max(tornados, key=lambda t: t.get("requests_per_day", 0))
     return {
-        "requests_per_day": chosen.get("requests_per_day"), "short": requests_short(chosen.get("requests_per_day", 0)),
-        "long": requests_long(chosen.get("requests_per_day", 0)), "key": chosen.get("key"),
-        "label": chosen.get("label"), "pct": chosen.get("pct"), "base_usd_per_month": chosen.get("base_usd_per_month"),
+        "requests_per_day": chosen.get("requests_per_day"),
+        "short": requests_short(chosen.get("requests_per_day", 0)),
+        "long": requests_long(chosen.get("requests_per_day", 0)),
+        "key": chosen.get("key"),
+        "label": chosen.get("label"),
+        "pct": chosen.get("pct"),
+        "base_usd_per_month": chosen.get("base_usd_per_month"),
         "why": "the highest-volume scenario, where serving dominates the cost"
-        if len(tornados) > 1 else "the only scenario with a tornado",
+        if len(tornados) > 1
+        else "the only scenario with a tornado",
         "bars": [{**bar, "name": _tornado_factor(bar.get("factor", ""))} for bar in chosen.get("bars") or []],
     }
 
@@ -514,7 +634,9 @@ def _monte_carlo_view(sensitivity: Mapping[str, Any], allowed: set[str] | None) 
             if allowed is not None and option.get("option") not in allowed:
                 continue
             current = chosen.get(option.get("option"))
-            if current is None or option.get("p50_usd_per_month", math.inf) < current.get("p50_usd_per_month", math.inf):
+            if current is None or option.get("p50_usd_per_month", math.inf) < current.get(
+                "p50_usd_per_month", math.inf
+            ):
                 chosen[option.get("option")] = option
         by_scenario.append(chosen)
     rows = []
@@ -522,17 +644,30 @@ def _monte_carlo_view(sensitivity: Mapping[str, Any], allowed: set[str] | None) 
         cells = []
         for chosen in by_scenario:
             o = chosen.get(option)
-            cells.append(None if o is None else {
-                "key": o.get("key"), "label": o.get("label"), "p10": o.get("p10_usd_per_month"),
-                "p50": o.get("p50_usd_per_month"), "p90": o.get("p90_usd_per_month"),
-                "slo_met_fraction": o.get("slo_met_fraction"), "cheapest_fraction": o.get("cheapest_fraction"),
-                "drop_in": o.get("drop_in", True)})
+            cells.append(
+                None
+                if o is None
+                else {
+                    "key": o.get("key"),
+                    "label": o.get("label"),
+                    "p10": o.get("p10_usd_per_month"),
+                    "p50": o.get("p50_usd_per_month"),
+                    "p90": o.get("p90_usd_per_month"),
+                    "slo_met_fraction": o.get("slo_met_fraction"),
+                    "cheapest_fraction": o.get("cheapest_fraction"),
+                    "drop_in": o.get("drop_in", True),
+                }
+            )
         drop_in = all(c is None or c["drop_in"] for c in cells)
         rows.append({"option": option, "label": _option_label(option), "drop_in": drop_in, "cells": cells})
     spec = results[0].get("spec") or {}
-    return {"columns": _columns([m.get("requests_per_day", 0) for m in results]), "rows": rows,
-            "samples": spec.get("samples"), "seed": spec.get("seed"),
-            "spec": {k: v for k, v in spec.items() if k not in ("samples", "seed")}}
+    return {
+        "columns": _columns([m.get("requests_per_day", 0) for m in results]),
+        "rows": rows,
+        "samples": spec.get("samples"),
+        "seed": spec.get("seed"),
+        "spec": {k: v for k, v in spec.items() if k not in ("samples", "seed")},
+    }
 
 
 def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> dict[str, Any] | None:
@@ -544,9 +679,16 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
     grid_view = _grid_view(grid)
     allowed = {row["option"] for row in grid_view["matrix"]["rows"]} or None
     profile = grid.get("profile") or {}
-    assumptions = [{"name": _humanise(k), "value": number_text(v)} for k, v in (grid.get("assumptions") or {}).items()]
-    all_notes = [*(grid.get("sheet_notes") or []), *(tco.get("notes") or []), *(sensitivity.get("notes") or []),
-                 *(profile.get("notes") or []), *notes]
+    assumptions = [
+        {"name": _humanise(k), "value": number_text(v)} for k, v in (grid.get("assumptions") or {}).items()
+    ]
+    all_notes = [
+        *(grid.get("sheet_notes") or []),
+        *(tco.get("notes") or []),
+        *(sensitivity.get("notes") or []),
+        *(profile.get("notes") or []),
+        *notes,
+    ]
     model = document.get("model") or None
     return {
         "region": document.get("region") or grid.get("region"),
@@ -558,15 +700,33 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
         "tornado": _tornado_view(sensitivity) if sensitivity else None,
         "monte_carlo": _monte_carlo_view(sensitivity, allowed) if sensitivity else None,
         "sensitivity_metric": sensitivity.get("metric"),
-        "profile": {k: profile.get(k) for k in (
-            "parameters", "model_file_bytes", "latency_p50_ms", "latency_p95_ms", "completion_chars",
-            "host_cpu_count", "host_cpu_model", "training_wall_seconds", "training_capped", "source", "measured_at",
-            "run_id")} if profile else None,
+        "profile": {
+            k: profile.get(k)
+            for k in (
+                "parameters",
+                "model_file_bytes",
+                "latency_p50_ms",
+                "latency_p95_ms",
+                "completion_chars",
+                "host_cpu_count",
+                "host_cpu_model",
+                "training_wall_seconds",
+                "training_capped",
+                "source",
+                "measured_at",
+                "run_id",
+            )
+        }
+        if profile
+        else None,
         "assumptions": assumptions,
         "notes": list(dict.fromkeys(str(n) for n in all_notes if n)),
-        "model": None if not model else {
+        "model": None
+        if not model
+        else {
             "description": _model_description(model),
-            "source": model.get("source"), "version": model.get("version"),
+            "source": model.get("source"),
+            "version": model.get("version"),
             "training_run_id": model.get("training_run_id"),
             "paid": _training_cost(model.get("training_cost_paid")),
             "today": _training_cost(model.get("training_cost_at_todays_prices")),
@@ -575,7 +735,7 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
 
 
 def _model_description(model: Mapping[str, Any]) -> str:
-    """"rnn-textgen version 3 (run abc12345)" - the source, plus whatever of version and run it does not say."""
+    """ "rnn-textgen version 3 (run abc12345)" - the source, plus whatever of version and run it does not say."""
     text = str(model.get("source") or "the model")
     version, run_id = model.get("version"), str(model.get("training_run_id") or "")
     if version is not None and f"version {version}" not in text:
@@ -588,8 +748,20 @@ def _model_description(model: Mapping[str, Any]) -> str:
 def _training_cost(cost: Any) -> dict[str, Any] | None:
     if not isinstance(cost, Mapping):
         return None
-    return {k: cost.get(k) for k in ("usd", "on_demand_usd", "instance_type", "region", "market", "is_estimate",
-                                     "snapshot_id", "basis", "spot_savings_pct")}
+    return {
+        k: cost.get(k)
+        for k in (
+            "usd",
+            "on_demand_usd",
+            "instance_type",
+            "region",
+            "market",
+            "is_estimate",
+            "snapshot_id",
+            "basis",
+            "spot_savings_pct",
+        )
+    }
 
 
 REQUEST_LABELS = {
@@ -608,8 +780,7 @@ REQUEST_LABELS = {
     "seed": "Random seed",
     "sensitivity_pct": "Tornado ± (%)",
 }
-REQUEST_DEFAULTS = {"instance_types": "every type in the snapshot", "options": "all",
-                    "pricing_models": "all"}
+REQUEST_DEFAULTS = {"instance_types": "every type in the snapshot", "options": "all", "pricing_models": "all"}
 
 
 def _request_view(request: Mapping[str, Any] | None) -> list[dict[str, str]]:
@@ -623,7 +794,9 @@ def _request_view(request: Mapping[str, Any] | None) -> list[dict[str, str]]:
             text = ", ".join(number_text(v) for v in value)
         else:
             text = number_text(value)
-        rows.append({"key": key, "label": REQUEST_LABELS.get(key, _humanise(key).capitalize()), "value": text})
+        rows.append(
+            {"key": key, "label": REQUEST_LABELS.get(key, _humanise(key).capitalize()), "value": text}
+        )
     return rows
 
 
@@ -637,24 +810,35 @@ def build_view(inputs: ReportInputs) -> dict[str, Any]:
     if inputs.period_start and inputs.period_end:
         period = f"{datetime_text(inputs.period_start)} – {datetime_text(inputs.period_end)}"
     view = {
-        "title": inputs.title, "kind": inputs.kind, "period_start": _iso(inputs.period_start),
-        "period_end": _iso(inputs.period_end), "period_text": period, "generated_at": _iso(inputs.generated_at),
+        "title": inputs.title,
+        "kind": inputs.kind,
+        "period_start": _iso(inputs.period_start),
+        "period_end": _iso(inputs.period_end),
+        "period_text": period,
+        "generated_at": _iso(inputs.generated_at),
         "generated_text": datetime_text(inputs.generated_at),
         "pricing": _pricing_view(inputs.pricing_status, inputs.analysis),
         "training_runs": runs,
         "show_training_runs": inputs.kind == KIND_WEEKLY or runs["count"] > 0,
         "price_changes": _price_changes_view(inputs.price_changes),
         "show_price_changes": inputs.kind == KIND_WEEKLY or bool(inputs.price_changes),
-        "spot_series": [{"instance_type": s.instance_type, "availability_zone": s.availability_zone,
-                         "points": len(s.points),
-                         "first": _iso(s.points[0][0]) if s.points else None,
-                         "last": _iso(s.points[-1][0]) if s.points else None,
-                         "latest_usd_per_hour": s.points[-1][1] if s.points else None}
-                        for s in inputs.spot_history],
+        "spot_series": [
+            {
+                "instance_type": s.instance_type,
+                "availability_zone": s.availability_zone,
+                "points": len(s.points),
+                "first": _iso(s.points[0][0]) if s.points else None,
+                "last": _iso(s.points[-1][0]) if s.points else None,
+                "latest_usd_per_hour": s.points[-1][1] if s.points else None,
+            }
+            for s in inputs.spot_history
+        ],
         "analysis": analysis,
         "request": _request_view(inputs.request) if inputs.kind == KIND_ADHOC or inputs.request else [],
         "request_raw": dict(inputs.request) if inputs.request else None,
-        "links": [{"name": name, "url": safe_url(url)} for name, url in inputs.links.items() if safe_url(url)],
+        "links": [
+            {"name": name, "url": safe_url(url)} for name, url in inputs.links.items() if safe_url(url)
+        ],
         "notes": list(inputs.notes),
     }
     return jsonable(view)
@@ -719,10 +903,14 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
     out.append(when)
     pricing, analysis = view["pricing"], view["analysis"]
     if analysis:
-        out.append(f"Prices: snapshot {analysis['snapshot_id']} (prices as of {analysis['prices_as_of']}), "
-                   f"{analysis['region']}, USD")
+        out.append(
+            f"Prices: snapshot {analysis['snapshot_id']} (prices as of {analysis['prices_as_of']}), "
+            f"{analysis['region']}, USD"
+        )
     if pricing["stale"]:
-        out.append(f"WARNING: pricing is {pricing['status']}: {pricing['message'] or 'the last refresh failed'}")
+        out.append(
+            f"WARNING: pricing is {pricing['status']}: {pricing['message'] or 'the last refresh failed'}"
+        )
     if view["request"]:
         out += ["", "Inputs:"] + [f"  {r['label']}: {r['value']}" for r in view["request"]]
     runs = view["training_runs"]
@@ -731,25 +919,37 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
         if runs["count"] == 0:
             out.append("No training runs in this period.")
         else:
-            line = (f"Training runs: {runs['count']} ({runs['finished']} finished, {runs['failed']} failed), "
-                    f"{usd_text(runs['total_usd'])} in total")
+            line = (
+                f"Training runs: {runs['count']} ({runs['finished']} finished, {runs['failed']} failed), "
+                f"{usd_text(runs['total_usd'])} in total"
+            )
             if _number(runs["total_on_demand_usd"]):
                 line += f" (on-demand equivalent {usd_text(runs['total_on_demand_usd'])}"
-                line += f", spot saved {pct_text(runs['spot_savings_pct'])})" if _number(runs["spot_savings_pct"]) \
+                line += (
+                    f", spot saved {pct_text(runs['spot_savings_pct'])})"
+                    if _number(runs["spot_savings_pct"])
                     else ")"
+                )
             line += f"; {runs['interruptions']} interruption{'s' if runs['interruptions'] != 1 else ''}"
             line += f"; {runs['registered']} registered."
             out.append(line)
             if runs["estimated"]:
-                out.append("  (estimate: runs on the local backend are priced as if on the configured instance type)")
+                out.append(
+                    "  (estimate: runs on the local backend are priced as if on the configured instance type)"
+                )
             for r in runs["rows"][-TEXT_RUN_ROWS:]:
                 loss = f"val loss {r['val_loss']:.3f}" if _number(r["val_loss"]) else "val loss n/a"
-                out.append(f"  {r['started_text'][:16]}  {r['run_name'][:28]:<28} {r['status']:<8} "
-                           f"{usd_text(r['cost_usd']):>9}  {loss}{'  registered' if r['registered'] else ''}")
+                out.append(
+                    f"  {r['started_text'][:16]}  {r['run_name'][:28]:<28} {r['status']:<8} "
+                    f"{usd_text(r['cost_usd']):>9}  {loss}{'  registered' if r['registered'] else ''}"
+                )
             if runs["count"] > TEXT_RUN_ROWS:
                 out.append(f"  ... {runs['count'] - TEXT_RUN_ROWS} earlier runs in training_runs.csv")
     if analysis is None:
-        out += ["", "No cost analysis yet: run cost_recompute (or trigger adhoc_cost_analysis) to compute one."]
+        out += [
+            "",
+            "No cost analysis yet: run cost_recompute (or trigger adhoc_cost_analysis) to compute one.",
+        ]
     else:
         if analysis.get("model"):
             model = analysis["model"]
@@ -766,18 +966,24 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
             else:
                 out.append(f"  {c['long']}: no feasible drop-in alternative")
             if c["reimplementation"]:
-                out.append(f"    ({c['reimplementation']['name']} would cost "
-                           f"{usd_text(c['reimplementation']['usd_per_month'])} but needs the model re-implemented)")
+                out.append(
+                    f"    ({c['reimplementation']['name']} would cost "
+                    f"{usd_text(c['reimplementation']['usd_per_month'])} but needs the model re-implemented)"
+                )
         tco = analysis["tco"]
         if tco:
             out.append("")
-            out.append(f"TCO over {number_text(tco['horizon_months'])} months, retraining {tco['retrain_cadence']} "
-                       f"at {usd_text(tco['training_run']['usd'])} per run:")
+            out.append(
+                f"TCO over {number_text(tco['horizon_months'])} months, retraining {tco['retrain_cadence']} "
+                f"at {usd_text(tco['training_run']['usd'])} per run:"
+            )
             for scenario in tco["scenarios"]:
                 best = next((o for o in scenario["options"] if o["cheapest"]), None)
                 if best:
-                    out.append(f"  {scenario['long']}: {best['label']} {usd_text(best['total_usd'])} "
-                               f"({usd_text(best['usd_per_month'])}/month)")
+                    out.append(
+                        f"  {scenario['long']}: {best['label']} {usd_text(best['total_usd'])} "
+                        f"({usd_text(best['usd_per_month'])}/month)"
+                    )
             if tco["breakevens"]:
                 out += [f"Break-even: {b['sentence']}" for b in tco["breakevens"]]
             else:
@@ -785,14 +991,26 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
         mc = analysis["monte_carlo"]
         head = _headline_cheapest(analysis)
         if mc and head and head["key"]:
-            column = next((i for i, c in enumerate(mc["columns"]) if c["requests_per_day"] == head["requests_per_day"]),
-                          None)
-            cell = next((row["cells"][column] for row in mc["rows"] if column is not None and row["cells"][column]
-                         and row["cells"][column]["key"] == head["key"]), None)
+            column = next(
+                (i for i, c in enumerate(mc["columns"]) if c["requests_per_day"] == head["requests_per_day"]),
+                None,
+            )
+            cell = next(
+                (
+                    row["cells"][column]
+                    for row in mc["rows"]
+                    if column is not None
+                    and row["cells"][column]
+                    and row["cells"][column]["key"] == head["key"]
+                ),
+                None,
+            )
             if cell:
-                out.append(f"Uncertainty at {head['short']}: {cell['label']} P10–P90 {usd_text(cell['p10'])}–"
-                           f"{usd_text(cell['p90'])}/month, cheapest in {cell['cheapest_fraction']:.0%} of "
-                           f"{mc['samples']:,} samples.")
+                out.append(
+                    f"Uncertainty at {head['short']}: {cell['label']} P10–P90 {usd_text(cell['p10'])}–"
+                    f"{usd_text(cell['p90'])}/month, cheapest in {cell['cheapest_fraction']:.0%} of "
+                    f"{mc['samples']:,} samples."
+                )
     changes = view["price_changes"]
     if view["show_price_changes"]:
         totals = changes["totals"]
@@ -800,15 +1018,19 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
             out += ["", "Price changes: no pricing refresh in this period."]
         else:
             count = len(changes["refreshes"])
-            line = (f"Price changes: {count} refresh{'es' if count != 1 else ''}, {totals['changed']} changed, "
-                    f"{totals['added']} added, {totals['removed']} removed, {totals['spot_changed']} spot prices moved")
+            line = (
+                f"Price changes: {count} refresh{'es' if count != 1 else ''}, {totals['changed']} changed, "
+                f"{totals['added']} added, {totals['removed']} removed, {totals['spot_changed']} spot prices moved"
+            )
             largest = changes["largest"]
             if largest:
                 line += f"; largest: {largest['label']} {signed_pct_text(largest['change_pct'])}"
             out += ["", line + "."]
     out.append("")
-    out.append("Charts and full tables are in the HTML part" + (
-        f"; tables attached as CSV: {', '.join(csv_names)}." if csv_names else "."))
+    out.append(
+        "Charts and full tables are in the HTML part"
+        + (f"; tables attached as CSV: {', '.join(csv_names)}." if csv_names else ".")
+    )
     out += [f"{link['name']}: {link['url']}" for link in view["links"]]
     return "\n".join(out) + "\n"
 
@@ -828,56 +1050,192 @@ def _csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
 def csv_tables(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, str]:
     """The report's tables as CSV: training runs always (header only when empty), the others when they have rows."""
     tables = {"training_runs.csv": _csv(TRAINING_RUN_COLUMNS, view["training_runs"]["rows"])}
-    changes = [{"previous_snapshot_id": r["previous_snapshot_id"], "current_snapshot_id": r["current_snapshot_id"],
-                **row} for r in view["price_changes"]["refreshes"] for row in r["rows"]]
+    changes = [
+        {
+            "previous_snapshot_id": r["previous_snapshot_id"],
+            "current_snapshot_id": r["current_snapshot_id"],
+            **row,
+        }
+        for r in view["price_changes"]["refreshes"]
+        for row in r["rows"]
+    ]
     if changes:
         tables["price_changes.csv"] = _csv(
-            ("previous_snapshot_id", "current_snapshot_id", "section", "kind", "term", "region", "service",
-             "price_key", "usage_type", "instance_type", "reserved_term", "availability_zone", "begin_range", "unit",
-             "previous_usd_rate", "current_usd_rate", "change_pct", "label"), changes)
-    spot = [{"instance_type": s.instance_type, "availability_zone": s.availability_zone, "timestamp": _iso(t),
-             "usd_per_hour": price} for s in inputs.spot_history for t, price in s.points]
+            (
+                "previous_snapshot_id",
+                "current_snapshot_id",
+                "section",
+                "kind",
+                "term",
+                "region",
+                "service",
+                "price_key",
+                "usage_type",
+                "instance_type",
+                "reserved_term",
+                "availability_zone",
+                "begin_range",
+                "unit",
+                "previous_usd_rate",
+                "current_usd_rate",
+                "change_pct",
+                "label",
+            ),
+            changes,
+        )
+    spot = [
+        {
+            "instance_type": s.instance_type,
+            "availability_zone": s.availability_zone,
+            "timestamp": _iso(t),
+            "usd_per_hour": price,
+        }
+        for s in inputs.spot_history
+        for t, price in s.points
+    ]
     if spot:
-        tables["spot_history.csv"] = _csv(("instance_type", "availability_zone", "timestamp", "usd_per_hour"), spot)
+        tables["spot_history.csv"] = _csv(
+            ("instance_type", "availability_zone", "timestamp", "usd_per_hour"), spot
+        )
     document = inputs.analysis or {}
     grid = document.get("grid") or {}
-    scenario_rows = [{"region": grid.get("region"), "snapshot_id": grid.get("snapshot_id"),
-                      "requests_per_day": s.get("requests_per_day"), **o,
-                      "usd_per_month": o.get("monthly_cost"), "cheapest": o.get("key") == s.get("cheapest"),
-                      "caveats": "; ".join(o.get("caveats") or [])}
-                     for s in grid.get("scenarios") or [] for o in s.get("options") or []]
+    scenario_rows = [
+        {
+            "region": grid.get("region"),
+            "snapshot_id": grid.get("snapshot_id"),
+            "requests_per_day": s.get("requests_per_day"),
+            **o,
+            "usd_per_month": o.get("monthly_cost"),
+            "cheapest": o.get("key") == s.get("cheapest"),
+            "caveats": "; ".join(o.get("caveats") or []),
+        }
+        for s in grid.get("scenarios") or []
+        for o in s.get("options") or []
+    ]
     if scenario_rows:
         tables["scenarios.csv"] = _csv(
-            ("region", "snapshot_id", "requests_per_day", "key", "name", "option", "instance_type", "feasible",
-             "drop_in", "cheapest", "usd_per_month", "usd_per_request", "usd_per_1k_requests", "config", "reason",
-             "caveats"), scenario_rows)
+            (
+                "region",
+                "snapshot_id",
+                "requests_per_day",
+                "key",
+                "name",
+                "option",
+                "instance_type",
+                "feasible",
+                "drop_in",
+                "cheapest",
+                "usd_per_month",
+                "usd_per_request",
+                "usd_per_1k_requests",
+                "config",
+                "reason",
+                "caveats",
+            ),
+            scenario_rows,
+        )
     tco = document.get("tco") or {}
-    tco_rows = [{"region": tco.get("region"), "snapshot_id": tco.get("snapshot_id"),
-                 "horizon_months": tco.get("horizon_months"), "retrain_cadence": tco.get("retrain_cadence"),
-                 "requests_per_day": s.get("requests_per_day"), "cheapest": o.get("key") == s.get("cheapest"), **o}
-                for s in tco.get("scenarios") or [] for o in s.get("options") or []]
+    tco_rows = [
+        {
+            "region": tco.get("region"),
+            "snapshot_id": tco.get("snapshot_id"),
+            "horizon_months": tco.get("horizon_months"),
+            "retrain_cadence": tco.get("retrain_cadence"),
+            "requests_per_day": s.get("requests_per_day"),
+            "cheapest": o.get("key") == s.get("cheapest"),
+            **o,
+        }
+        for s in tco.get("scenarios") or []
+        for o in s.get("options") or []
+    ]
     if tco_rows:
         tables["tco.csv"] = _csv(
-            ("region", "snapshot_id", "horizon_months", "retrain_cadence", "requests_per_day", "key", "label",
-             "option", "instance_type", "feasible", "drop_in", "cheapest", "serving_usd_per_month",
-             "training_usd_per_month", "storage_usd_per_month", "usd_per_month", "serving_usd", "training_usd",
-             "storage_usd", "total_usd", "reason"), tco_rows)
+            (
+                "region",
+                "snapshot_id",
+                "horizon_months",
+                "retrain_cadence",
+                "requests_per_day",
+                "key",
+                "label",
+                "option",
+                "instance_type",
+                "feasible",
+                "drop_in",
+                "cheapest",
+                "serving_usd_per_month",
+                "training_usd_per_month",
+                "storage_usd_per_month",
+                "usd_per_month",
+                "serving_usd",
+                "training_usd",
+                "storage_usd",
+                "total_usd",
+                "reason",
+            ),
+            tco_rows,
+        )
     sensitivity = document.get("sensitivity") or {}
-    tornado_rows = [{"requests_per_day": t.get("requests_per_day"), "key": t.get("key"), "label": t.get("label"),
-                     "pct": t.get("pct"), "base_usd_per_month": t.get("base_usd_per_month"), **bar}
-                    for t in sensitivity.get("tornados") or [] for bar in t.get("bars") or []]
+    tornado_rows = [
+        {
+            "requests_per_day": t.get("requests_per_day"),
+            "key": t.get("key"),
+            "label": t.get("label"),
+            "pct": t.get("pct"),
+            "base_usd_per_month": t.get("base_usd_per_month"),
+            **bar,
+        }
+        for t in sensitivity.get("tornados") or []
+        for bar in t.get("bars") or []
+    ]
     if tornado_rows:
         tables["tornado.csv"] = _csv(
-            ("requests_per_day", "key", "label", "pct", "base_usd_per_month", "factor", "low_multiplier",
-             "high_multiplier", "low_usd_per_month", "high_usd_per_month", "swing_usd_per_month"), tornado_rows)
-    mc_rows = [{"requests_per_day": m.get("requests_per_day"), "samples": (m.get("spec") or {}).get("samples"),
-                "seed": (m.get("spec") or {}).get("seed"), **o}
-               for m in sensitivity.get("monte_carlo") or [] for o in m.get("options") or []]
+            (
+                "requests_per_day",
+                "key",
+                "label",
+                "pct",
+                "base_usd_per_month",
+                "factor",
+                "low_multiplier",
+                "high_multiplier",
+                "low_usd_per_month",
+                "high_usd_per_month",
+                "swing_usd_per_month",
+            ),
+            tornado_rows,
+        )
+    mc_rows = [
+        {
+            "requests_per_day": m.get("requests_per_day"),
+            "samples": (m.get("spec") or {}).get("samples"),
+            "seed": (m.get("spec") or {}).get("seed"),
+            **o,
+        }
+        for m in sensitivity.get("monte_carlo") or []
+        for o in m.get("options") or []
+    ]
     if mc_rows:
         tables["monte_carlo.csv"] = _csv(
-            ("requests_per_day", "samples", "seed", "key", "label", "option", "instance_type", "drop_in",
-             "nominal_usd_per_month", "p10_usd_per_month", "p50_usd_per_month", "p90_usd_per_month",
-             "mean_usd_per_month", "slo_met_fraction", "cheapest_fraction"), mc_rows)
+            (
+                "requests_per_day",
+                "samples",
+                "seed",
+                "key",
+                "label",
+                "option",
+                "instance_type",
+                "drop_in",
+                "nominal_usd_per_month",
+                "p10_usd_per_month",
+                "p50_usd_per_month",
+                "p90_usd_per_month",
+                "mean_usd_per_month",
+                "slo_met_fraction",
+                "cheapest_fraction",
+            ),
+            mc_rows,
+        )
     return tables
 
 
@@ -888,15 +1246,21 @@ def render_charts(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, by
     """The charts that have data, in page order."""
     from costing.report import charts
 
-    runs = [dict(row, started_at_dt=run.started_at) for row, run in zip(
-        view["training_runs"]["rows"], sorted(inputs.training_runs, key=lambda r: (r.started_at, r.run_id)),
-        strict=True)]
+    runs = [
+        dict(row, started_at_dt=run.started_at)
+        for row, run in zip(
+            view["training_runs"]["rows"],
+            sorted(inputs.training_runs, key=lambda r: (r.started_at, r.run_id)),
+            strict=True,
+        )
+    ]
     analysis = view["analysis"] or {}
     drawn = {
         "cost_per_run.png": charts.cost_per_run_chart(runs, total_usd=view["training_runs"]["total_usd"]),
         "cost_vs_val_loss.png": charts.cost_vs_loss_chart(runs),
-        "spot_history.png": charts.spot_history_chart(inputs.spot_history,
-                                                      marks=[r.started_at for r in inputs.training_runs]),
+        "spot_history.png": charts.spot_history_chart(
+            inputs.spot_history, marks=[r.started_at for r in inputs.training_runs]
+        ),
         "scenarios.png": charts.scenario_chart(analysis.get("matrix") or {}),
         "tornado.png": charts.tornado_chart(analysis.get("tornado")),
         "monte_carlo.png": charts.monte_carlo_chart(analysis.get("monte_carlo") or {}),
@@ -920,13 +1284,26 @@ def _environment(template_dir: Path | str | None = None):
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(usd=usd_text, rate=rate_text, pct=pct_text, signed_pct=signed_pct_text, when=datetime_text,
-                       num=number_text, rpd=requests_short, rpd_long=requests_long)
+    env.filters.update(
+        usd=usd_text,
+        rate=rate_text,
+        pct=pct_text,
+        signed_pct=signed_pct_text,
+        when=datetime_text,
+        num=number_text,
+        rpd=requests_short,
+        rpd_long=requests_long,
+    )
     return env
 
 
-def render_html(view: Mapping[str, Any], image_src: Mapping[str, str], *, csv_names: Sequence[str] = (),
-                template_dir: Path | str | None = None) -> str:
+def render_html(
+    view: Mapping[str, Any],
+    image_src: Mapping[str, str],
+    *,
+    csv_names: Sequence[str] = (),
+    template_dir: Path | str | None = None,
+) -> str:
     template = _environment(template_dir).get_template(HTML_TEMPLATE)
     charts = {name: {"src": src, "alt": CHART_TITLES.get(name, name)} for name, src in image_src.items()}
     return template.render(v=view, charts=charts, csv_names=list(csv_names))
@@ -938,16 +1315,27 @@ def render_report(inputs: ReportInputs, *, template_dir: Path | str | None = Non
     images = render_charts(inputs, view)
     tables = csv_tables(inputs, view)
     content_ids = {name: content_id(name, png) for name, png in images.items()}
-    html_email = render_html(view, {name: f"cid:{cid}" for name, cid in content_ids.items()},
-                             csv_names=list(tables), template_dir=template_dir)
-    html_file = render_html(view, {name: name for name in images}, csv_names=list(tables),
-                            template_dir=template_dir)
+    html_email = render_html(
+        view,
+        {name: f"cid:{cid}" for name, cid in content_ids.items()},
+        csv_names=list(tables),
+        template_dir=template_dir,
+    )
+    html_file = render_html(
+        view, {name: name for name in images}, csv_names=list(tables), template_dir=template_dir
+    )
     summary = summary_line(view)
     data = {**view, "summary": summary, "images": list(images), "csv_tables": list(tables)}
     return RenderedReport(
-        subject=subject_line(view), html_email=html_email, html_file=html_file,
-        text=render_text(view, csv_names=list(tables)), images=images, csv_tables=tables, summary=summary,
-        data=data, content_ids=content_ids,
+        subject=subject_line(view),
+        html_email=html_email,
+        html_file=html_file,
+        text=render_text(view, csv_names=list(tables)),
+        images=images,
+        csv_tables=tables,
+        summary=summary,
+        data=data,
+        content_ids=content_ids,
     )
 
 
@@ -994,16 +1382,23 @@ def write_report(rendered: RenderedReport, out_dir: str, *, meta: dict | None = 
     files += list(rendered.images.items())
     files += [(name, text.encode("utf-8")) for name, text in rendered.csv_tables.items()]
     files.append(("report.txt", rendered.text.encode("utf-8")))
-    files.append(("data.json", json.dumps(rendered.data, indent=2, sort_keys=True, default=str).encode("utf-8")))
+    files.append(
+        ("data.json", json.dumps(rendered.data, indent=2, sort_keys=True, default=str).encode("utf-8"))
+    )
     for name, _ in files:
         if not name or "/" in name or "\\" in name or name.startswith(".") or name == REPORT_META:
             raise ValueError(f"report file name {name!r} must be a plain file name other than {REPORT_META}")
     created = str(rendered.data.get("generated_at") or _iso(datetime.now(UTC)))
     report_meta = {
-        "title": rendered.data.get("title", ""), "kind": rendered.data.get("kind", ""), "created_at": created,
-        "summary": rendered.summary, "subject": rendered.subject,
-        "period_start": rendered.data.get("period_start"), "period_end": rendered.data.get("period_end"),
-        "files": [name for name, _ in files], **(meta or {}),
+        "title": rendered.data.get("title", ""),
+        "kind": rendered.data.get("kind", ""),
+        "created_at": created,
+        "summary": rendered.summary,
+        "subject": rendered.subject,
+        "period_start": rendered.data.get("period_start"),
+        "period_end": rendered.data.get("period_end"),
+        "files": [name for name, _ in files],
+        **(meta or {}),
     }
     written = []
     for name, data in files:
@@ -1011,7 +1406,9 @@ def write_report(rendered: RenderedReport, out_dir: str, *, meta: dict | None = 
         _write(uri, data)
         written.append(uri)
     uri = _join(out_dir, REPORT_META)
-    _write(uri, json.dumps(report_meta, indent=2, default=str).encode("utf-8"))  # last: it makes the report visible
+    _write(
+        uri, json.dumps(report_meta, indent=2, default=str).encode("utf-8")
+    )  # last: it makes the report visible
     written.append(uri)
     return written
 
@@ -1019,8 +1416,7 @@ def write_report(rendered: RenderedReport, out_dir: str, *, meta: dict | None = 
 # -- email -----------------------------------------------------------------------------------------------------
 
 
-def build_email(rendered: RenderedReport, *, sender: str,
-                recipients: Sequence[str]) -> EmailMessage:
+def build_email(rendered: RenderedReport, *, sender: str, recipients: Sequence[str]) -> EmailMessage:
     """multipart/mixed[ multipart/alternative[ text/plain, multipart/related[ text/html, image/png... ] ],
     text/csv attachments... ]; each image is inline with the Content-ID the HTML's ``cid:`` refers to."""
     if isinstance(recipients, str):
@@ -1043,9 +1439,12 @@ def build_email(rendered: RenderedReport, *, sender: str,
     for name, png in rendered.images.items():
         cid = rendered.content_ids.get(name) or content_id(name, png)
         if f"cid:{cid}" not in rendered.html_email:
-            raise ValueError(f"image {name} (cid {cid}) is not referenced by the HTML; render it with render_report")
-        html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename=name,
-                              disposition="inline")
+            raise ValueError(
+                f"image {name} (cid {cid}) is not referenced by the HTML; render it with render_report"
+            )
+        html_part.add_related(
+            png, maintype="image", subtype="png", cid=f"<{cid}>", filename=name, disposition="inline"
+        )
     for name, text in rendered.csv_tables.items():
         message.add_attachment(text, subtype="csv", filename=name)
     return message

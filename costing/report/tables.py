@@ -13,8 +13,8 @@ from costing.model.assumptions import SCENARIO_NAMES, ServingAssumptions
 from costing.model.profile import ModelProfile
 from costing.model.results import OPTION_LABELS, OPTIONS, GridResult, OptionCost, ScenarioResult
 from costing.model.sensitivity import SensitivityResult
-from costing.pricing.sheet import PriceSheet
 from costing.model.tco import TcoResult
+from costing.pricing.sheet import PriceSheet
 
 CHEAPEST_MARK = "*"
 REIMPLEMENT_MARK = "†"
@@ -38,8 +38,14 @@ def requests_label(requests_per_day: float) -> str:
     return f"{requests_per_day:,.0f} requests/day" + (f" ({name})" if name else "")
 
 
-def header(*, region: str, snapshot_id: str, prices_as_of: str, profile: ModelProfile | None = None,
-           assumptions: ServingAssumptions | None = None) -> list[str]:
+def header(
+    *,
+    region: str,
+    snapshot_id: str,
+    prices_as_of: str,
+    profile: ModelProfile | None = None,
+    assumptions: ServingAssumptions | None = None,
+) -> list[str]:
     lines = [f"region {region} | prices: snapshot {snapshot_id}, prices as of {prices_as_of} | USD"]
     if profile is not None:
         lines.append(
@@ -67,9 +73,17 @@ def _mark(option: OptionCost, scenario: ScenarioResult) -> str:
 
 def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
     """The scenario matrix (alternative x requests/day, $/month), then each scenario's configurations."""
-    out = ["Serving cost per month by alternative", *header(
-        region=grid.region, snapshot_id=grid.snapshot_id, prices_as_of=grid.prices_as_of.isoformat(),
-        profile=grid.profile, assumptions=grid.assumptions), ""]
+    out = [
+        "Serving cost per month by alternative",
+        *header(
+            region=grid.region,
+            snapshot_id=grid.snapshot_id,
+            prices_as_of=grid.prices_as_of.isoformat(),
+            profile=grid.profile,
+            assumptions=grid.assumptions,
+        ),
+        "",
+    ]
     scenarios = grid.scenarios
     rows: list[tuple[str, list[OptionCost | None]]] = []
     if every_variant:
@@ -97,18 +111,25 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
             else:
                 text.append((usd(cell.usd_per_month) + _mark(cell, scenario)).rjust(column))
         out.append(label.ljust(label_width) + "".join(text))
-    out.append(f"{CHEAPEST_MARK} cheapest drop-in alternative   {REIMPLEMENT_MARK} needs the model re-implemented "
-               "for the platform (not a drop-in)")
+    out.append(
+        f"{CHEAPEST_MARK} cheapest drop-in alternative   {REIMPLEMENT_MARK} needs the model re-implemented "
+        "for the platform (not a drop-in)"
+    )
     for scenario in scenarios:
-        out += ["", f"{requests_label(scenario.requests_per_day)}: {scenario.requests_per_month:,.0f} requests/month"]
+        out += [
+            "",
+            f"{requests_label(scenario.requests_per_day)}: {scenario.requests_per_month:,.0f} requests/month",
+        ]
         out.append(f"  {'alternative':<28}{'configuration':<40}{'$/month':>11}{'$/1k req':>11}")
         listed = scenario.options if every_variant else list(scenario.best_per_option().values())
         for option in sorted(listed, key=lambda o: (not o.feasible, o.usd_per_month or 0.0, o.key)):
             if not option.feasible:
                 out.append(f"  {option.label[:27]:<28}infeasible: {option.reason}")
                 continue
-            out.append(f"{_mark(option, scenario)} {option.label[:27]:<28}{option.config[:39]:<40}"
-                       f"{usd(option.usd_per_month, width=11)}{usd(option.usd_per_1k_requests, width=11)}")
+            out.append(
+                f"{_mark(option, scenario)} {option.label[:27]:<28}{option.config[:39]:<40}"
+                f"{usd(option.usd_per_month, width=11)}{usd(option.usd_per_1k_requests, width=11)}"
+            )
     cheapest = [s.cheapest_option for s in scenarios if s.cheapest_option is not None]
     caveats = list(dict.fromkeys(c for option in cheapest for c in option.caveats))
     if caveats:
@@ -119,16 +140,29 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
 
 
 def render_prices(sheet: PriceSheet) -> str:
-    out = ["Price sheet", *header(region=sheet.region, snapshot_id=sheet.snapshot_id,
-                                  prices_as_of=sheet.prices_as_of.isoformat()), ""]
-    out.append(f"{'instance type':<16}{'vCPU':>5}{'GiB':>7}  {'arch':<7}{'on-demand/h':>12}{'spot/h':>10}"
-               f"{'spot p90/h':>11}{'interrupt':>10}  reserved (effective $/h)")
+    out = [
+        "Price sheet",
+        *header(
+            region=sheet.region, snapshot_id=sheet.snapshot_id, prices_as_of=sheet.prices_as_of.isoformat()
+        ),
+        "",
+    ]
+    out.append(
+        f"{'instance type':<16}{'vCPU':>5}{'GiB':>7}  {'arch':<7}{'on-demand/h':>12}{'spot/h':>10}"
+        f"{'spot p90/h':>11}{'interrupt':>10}  reserved (effective $/h)"
+    )
     for name in sorted(sheet.instances):
         r = sheet.instances[name]
-        reserved = ", ".join(f"{term} {rate:.4f}" for term, rate in sorted(r.reserved_usd_per_hour.items())) or "-"
-        interruption = "n/a" if r.interruption_rate_per_month is None else f"<={r.interruption_rate_per_month:.0%}"
-        out.append(f"{name:<16}{r.vcpus:>5}{r.memory_gib:>7g}  {r.architecture:<7}{r.on_demand_usd_per_hour:>12.4f}"
-                   f"{_rate(r.spot_usd_per_hour):>10}{_rate(r.spot_p90_usd_per_hour):>11}{interruption:>10}  {reserved}")
+        reserved = (
+            ", ".join(f"{term} {rate:.4f}" for term, rate in sorted(r.reserved_usd_per_hour.items())) or "-"
+        )
+        interruption = (
+            "n/a" if r.interruption_rate_per_month is None else f"<={r.interruption_rate_per_month:.0%}"
+        )
+        out.append(
+            f"{name:<16}{r.vcpus:>5}{r.memory_gib:>7g}  {r.architecture:<7}{r.on_demand_usd_per_hour:>12.4f}"
+            f"{_rate(r.spot_usd_per_hour):>10}{_rate(r.spot_p90_usd_per_hour):>11}{interruption:>10}  {reserved}"
+        )
     if sheet.sagemaker_instances:
         out += ["", f"{'SageMaker real-time':<22}{'vCPU':>5}{'GiB':>7}{'$/h':>10}"]
         for name in sorted(sheet.sagemaker_instances):
@@ -139,11 +173,14 @@ def render_prices(sheet: PriceSheet) -> str:
         out.append(f"{name:<44}{'n/a (not in snapshot)' if value is None else f'{value:.10g}':>14}")
     workers = sheet.cloudflare_workers
     if workers is not None:
-        out += ["", f"Cloudflare Workers (as of {workers.as_of.isoformat()}, {workers.source_url}):",
-                f"  ${workers.monthly_base_usd:g}/month incl. {workers.included_requests_per_month:,.0f} requests and "
-                f"{workers.included_cpu_ms_per_month:,.0f} CPU-ms; ${workers.usd_per_million_requests:g}/M requests, "
-                f"${workers.usd_per_million_cpu_ms:g}/M CPU-ms; limits {workers.max_cpu_ms_per_request:,.0f} CPU-ms, "
-                f"{workers.max_memory_mb:g} MB"]
+        out += [
+            "",
+            f"Cloudflare Workers (as of {workers.as_of.isoformat()}, {workers.source_url}):",
+            f"  ${workers.monthly_base_usd:g}/month incl. {workers.included_requests_per_month:,.0f} requests and "
+            f"{workers.included_cpu_ms_per_month:,.0f} CPU-ms; ${workers.usd_per_million_requests:g}/M requests, "
+            f"${workers.usd_per_million_cpu_ms:g}/M CPU-ms; limits {workers.max_cpu_ms_per_request:,.0f} CPU-ms, "
+            f"{workers.max_memory_mb:g} MB",
+        ]
     if sheet.notes:
         out += ["", "notes:"] + [f"  - {note}" for note in sheet.notes]
     return "\n".join(out)
@@ -156,38 +193,62 @@ def _rate(value: float | None) -> str:
 def _service_rates(sheet: PriceSheet) -> list[tuple[str, float | None]]:
     from dataclasses import fields
 
-    skip = {"region", "snapshot_id", "prices_as_of", "instances", "sagemaker_instances", "cloudflare_workers", "notes"}
+    skip = {
+        "region",
+        "snapshot_id",
+        "prices_as_of",
+        "instances",
+        "sagemaker_instances",
+        "cloudflare_workers",
+        "notes",
+    }
     return [(f.name, getattr(sheet, f.name)) for f in fields(sheet) if f.name not in skip]
 
 
 def render_tco(result: TcoResult) -> str:
     run = result.training
-    out = [f"Total cost of ownership over {result.horizon_months:g} months, retraining {result.retrain_cadence} "
-           f"({result.runs_per_month:.2f} runs/month)",
-           *header(region=result.region, snapshot_id=result.snapshot_id, prices_as_of=result.prices_as_of), ""]
+    out = [
+        f"Total cost of ownership over {result.horizon_months:g} months, retraining {result.retrain_cadence} "
+        f"({result.runs_per_month:.2f} runs/month)",
+        *header(region=result.region, snapshot_id=result.snapshot_id, prices_as_of=result.prices_as_of),
+        "",
+    ]
     out.append(
         f"training run: {run.instance_type} {run.market}, {run.work_seconds:,.1f} s measured work -> expected "
         f"${usd(run.usd)} per run incl. storage (on-demand ${usd(run.on_demand_equivalent_usd)}, "
         f"spot saves {run.spot_savings_pct:.0f} %); {run.expected_interruptions:.2g} interruptions expected"
     )
-    young_daly = "n/a (no interruptions)" if run.young_daly_interval_seconds == float("inf") \
+    young_daly = (
+        "n/a (no interruptions)"
+        if run.young_daly_interval_seconds == float("inf")
         else f"{run.young_daly_interval_seconds:,.0f} s"
-    out.append(f"checkpoints: every {run.checkpoint_interval_seconds:,.1f} s of work, {run.checkpoint_write_seconds:.2f} s "
-               f"to write; Young/Daly optimum {young_daly} -> recommended "
-               f"{run.recommended_checkpoint_interval_seconds:,.1f} s")
+    )
+    out.append(
+        f"checkpoints: every {run.checkpoint_interval_seconds:,.1f} s of work, {run.checkpoint_write_seconds:.2f} s "
+        f"to write; Young/Daly optimum {young_daly} -> recommended "
+        f"{run.recommended_checkpoint_interval_seconds:,.1f} s"
+    )
     out.append(f"storage kept between runs: ${usd(run.storage_usd_per_month)}/month")
     for scenario in result.scenarios:
         out += ["", requests_label(scenario.requests_per_day)]
-        out.append(f"  {'alternative':<34}{'serving/mo':>12}{'training/mo':>12}{'storage/mo':>12}{'total/mo':>12}"
-                   f"{f'{result.horizon_months:g} months':>13}")
+        out.append(
+            f"  {'alternative':<34}{'serving/mo':>12}{'training/mo':>12}{'storage/mo':>12}{'total/mo':>12}"
+            f"{f'{result.horizon_months:g} months':>13}"
+        )
         for option in sorted(scenario.options, key=lambda o: (not o.feasible, o.total_usd or 0.0, o.key)):
-            mark = CHEAPEST_MARK if option.key == scenario.cheapest else (" " if option.drop_in else REIMPLEMENT_MARK)
+            mark = (
+                CHEAPEST_MARK
+                if option.key == scenario.cheapest
+                else (" " if option.drop_in else REIMPLEMENT_MARK)
+            )
             if not option.feasible:
                 out.append(f"  {option.label[:33]:<34}infeasible: {option.reason}")
                 continue
-            out.append(f"{mark} {option.label[:33]:<34}{usd(option.serving_usd_per_month, width=12)}"
-                       f"{usd(option.training_usd_per_month, width=12)}{usd(option.storage_usd_per_month, width=12)}"
-                       f"{usd(option.usd_per_month, width=12)}{usd(option.total_usd, width=13)}")
+            out.append(
+                f"{mark} {option.label[:33]:<34}{usd(option.serving_usd_per_month, width=12)}"
+                f"{usd(option.training_usd_per_month, width=12)}{usd(option.storage_usd_per_month, width=12)}"
+                f"{usd(option.usd_per_month, width=12)}{usd(option.total_usd, width=13)}"
+            )
     out += ["", "break-evens (cheapest drop-in alternative by requests/day):"]
     if result.breakevens:
         for b in result.breakevens:
@@ -197,8 +258,10 @@ def render_tco(result: TcoResult) -> str:
     out += ["", "reserved beats on-demand above this utilisation (reserved effective $/h / on-demand $/h):"]
     if result.reserved_breakevens:
         for r in result.reserved_breakevens:
-            out.append(f"  {r.instance_type:<14}{r.term:<28}{r.reserved_usd_per_hour:>8.4f} / "
-                       f"{r.on_demand_usd_per_hour:.4f} = {r.utilisation:.1%}")
+            out.append(
+                f"  {r.instance_type:<14}{r.term:<28}{r.reserved_usd_per_hour:>8.4f} / "
+                f"{r.on_demand_usd_per_hour:.4f} = {r.utilisation:.1%}"
+            )
     else:
         out.append("  no reserved rates in this price sheet")
     if result.notes:
@@ -207,22 +270,34 @@ def render_tco(result: TcoResult) -> str:
 
 
 def render_sensitivity(result: SensitivityResult) -> str:
-    out = [f"Sensitivity of the monthly cost of ownership (serving + retraining {result.retrain_cadence} + storage)",
-           *header(region=result.region, snapshot_id=result.snapshot_id, prices_as_of=result.prices_as_of)]
+    out = [
+        f"Sensitivity of the monthly cost of ownership (serving + retraining {result.retrain_cadence} + storage)",
+        *header(region=result.region, snapshot_id=result.snapshot_id, prices_as_of=result.prices_as_of),
+    ]
     for t in result.tornados:
-        out += ["", f"tornado +-{t.pct:g} %: {requests_label(t.requests_per_day)}, {t.label}, "
-                f"base ${usd(t.base_usd_per_month)}/month"]
+        out += [
+            "",
+            f"tornado +-{t.pct:g} %: {requests_label(t.requests_per_day)}, {t.label}, "
+            f"base ${usd(t.base_usd_per_month)}/month",
+        ]
         out.append(f"  {'factor':<20}{f'x{1 - t.pct / 100:g}':>12}{f'x{1 + t.pct / 100:g}':>12}{'swing':>12}")
         for bar in t.bars:
-            out.append(f"  {bar.factor:<20}{usd(bar.low_usd_per_month, width=12)}"
-                       f"{usd(bar.high_usd_per_month, width=12)}{usd(bar.swing_usd_per_month, width=12)}")
+            out.append(
+                f"  {bar.factor:<20}{usd(bar.low_usd_per_month, width=12)}"
+                f"{usd(bar.high_usd_per_month, width=12)}{usd(bar.swing_usd_per_month, width=12)}"
+            )
     for m in result.monte_carlo:
-        out += ["", f"Monte Carlo: {requests_label(m.requests_per_day)}, {m.spec.samples:,} samples, seed {m.spec.seed}"]
+        out += [
+            "",
+            f"Monte Carlo: {requests_label(m.requests_per_day)}, {m.spec.samples:,} samples, seed {m.spec.seed}",
+        ]
         out.append(f"  {'alternative':<34}{'P10':>11}{'P50':>11}{'P90':>11}{'SLO met':>9}{'cheapest':>10}")
         for o in m.options:
             mark = " " if o.drop_in else REIMPLEMENT_MARK
-            out.append(f"{mark} {o.label[:33]:<34}{usd(o.p10_usd_per_month, width=11)}{usd(o.p50_usd_per_month, width=11)}"
-                       f"{usd(o.p90_usd_per_month, width=11)}{o.slo_met_fraction:>9.0%}{o.cheapest_fraction:>10.0%}")
+            out.append(
+                f"{mark} {o.label[:33]:<34}{usd(o.p10_usd_per_month, width=11)}{usd(o.p50_usd_per_month, width=11)}"
+                f"{usd(o.p90_usd_per_month, width=11)}{o.slo_met_fraction:>9.0%}{o.cheapest_fraction:>10.0%}"
+            )
     if result.notes:
         out += ["", "notes:"] + [f"  - {note}" for note in result.notes]
     return "\n".join(out)

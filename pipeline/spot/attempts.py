@@ -101,18 +101,26 @@ class AttemptRecord:
         from costing.model.run_cost import InstanceAttempt
 
         if self.terminated_at is None:
-            raise ValueError(f"attempt {self.attempt} ({self.instance_id}) has no terminate time; it cannot be billed yet")
+            raise ValueError(
+                f"attempt {self.attempt} ({self.instance_id}) has no terminate time; it cannot be billed yet"
+            )
         return InstanceAttempt(
-            instance_type=self.instance_type, availability_zone=self.availability_zone, market=self.market,
-            launch_time=parse_utc(self.launched_at), terminate_time=parse_utc(self.terminated_at),
-            interrupted=self.interrupted, instance_id=self.instance_id,
+            instance_type=self.instance_type,
+            availability_zone=self.availability_zone,
+            market=self.market,
+            launch_time=parse_utc(self.launched_at),
+            terminate_time=parse_utc(self.terminated_at),
+            interrupted=self.interrupted,
+            instance_id=self.instance_id,
         )
 
 
 def attempts_table(attempts: list[AttemptRecord]) -> str:
     """A fixed-width table for logs and error messages."""
-    lines = [f"{'attempt':<8} {'instance':<20} {'az':<11} {'market':<9} {'launched':<20} {'ended':<20} "
-             f"{'seconds':>8}  outcome"]
+    lines = [
+        f"{'attempt':<8} {'instance':<20} {'az':<11} {'market':<9} {'launched':<20} {'ended':<20} "
+        f"{'seconds':>8}  outcome"
+    ]
     for a in attempts:
         seconds = a.seconds
         lines.append(

@@ -52,14 +52,18 @@ class StorageRates:
 
     @classmethod
     def from_sheet(cls, sheet: PriceSheet) -> StorageRates:
-        values = {"s3_usd_per_gb_month": sheet.s3_standard_usd_per_gb_month,
-                  "s3_put_usd_per_1k": sheet.s3_put_usd_per_1k_requests,
-                  "s3_get_usd_per_1k": sheet.s3_get_usd_per_1k_requests,
-                  "ebs_gp3_usd_per_gb_month": sheet.ebs_gp3_usd_per_gb_month}
+        values = {
+            "s3_usd_per_gb_month": sheet.s3_standard_usd_per_gb_month,
+            "s3_put_usd_per_1k": sheet.s3_put_usd_per_1k_requests,
+            "s3_get_usd_per_1k": sheet.s3_get_usd_per_1k_requests,
+            "ebs_gp3_usd_per_gb_month": sheet.ebs_gp3_usd_per_gb_month,
+        }
         missing = [name for name, value in values.items() if value is None]
         if missing:
-            raise ValueError(f"pricing snapshot {sheet.snapshot_id} has no {', '.join(missing)} for {sheet.region}; "
-                             "refresh the pricing snapshot")
+            raise ValueError(
+                f"pricing snapshot {sheet.snapshot_id} has no {', '.join(missing)} for {sheet.region}; "
+                "refresh the pricing snapshot"
+            )
         return cls(**values, source=f"snapshot {sheet.snapshot_id} ({sheet.region})")  # type: ignore[arg-type]
 
 
@@ -85,18 +89,31 @@ class StorageCost:
         return self.s3_storage_usd + self.s3_requests_usd + self.ebs_usd
 
 
-def estimate_s3_usage(*, attempts: Sequence[AttemptRecord], pipeline_counts: dict[str, int], global_steps: int,
-                      checkpoint_every_steps: int, epochs: int, stored_bytes: int, stored_seconds: float) -> S3Usage:
+def estimate_s3_usage(
+    *,
+    attempts: Sequence[AttemptRecord],
+    pipeline_counts: dict[str, int],
+    global_steps: int,
+    checkpoint_every_steps: int,
+    epochs: int,
+    stored_bytes: int,
+    stored_seconds: float,
+) -> S3Usage:
     """Requests of one run: counted on the pipeline side, estimated on the instance side (module docstring)."""
     interruptions = sum(1 for a in attempts if a.interrupted)
     instance_gets = 3 * len(attempts) + max(len(attempts) - 1, 0)
     instance_puts = 2 * len(attempts)
     trainer_puts = math.ceil(global_steps / max(checkpoint_every_steps, 1)) + epochs + interruptions + 2
     return S3Usage(
-        put_requests=float(pipeline_counts.get("put_requests", 0) + pipeline_counts.get("list_requests", 0)
-                           + instance_puts + trainer_puts),
-        get_requests=float(pipeline_counts.get("get_requests", 0) + pipeline_counts.get("head_requests", 0)
-                           + instance_gets),
+        put_requests=float(
+            pipeline_counts.get("put_requests", 0)
+            + pipeline_counts.get("list_requests", 0)
+            + instance_puts
+            + trainer_puts
+        ),
+        get_requests=float(
+            pipeline_counts.get("get_requests", 0) + pipeline_counts.get("head_requests", 0) + instance_gets
+        ),
         stored_bytes=float(stored_bytes),
         stored_seconds=float(stored_seconds),
     )
@@ -112,7 +129,9 @@ def storage_cost(usage: S3Usage, rates: StorageRates, *, ebs_gb: float, billed_s
     ebs_gb_seconds = ebs_gb * billed_seconds
     return StorageCost(
         s3_storage_usd=gb_months * rates.s3_usd_per_gb_month,
-        s3_requests_usd=(usage.put_requests * rates.s3_put_usd_per_1k + usage.get_requests * rates.s3_get_usd_per_1k)
+        s3_requests_usd=(
+            usage.put_requests * rates.s3_put_usd_per_1k + usage.get_requests * rates.s3_get_usd_per_1k
+        )
         / 1000.0,
         ebs_usd=ebs_gb_seconds / SECONDS_PER_MONTH * rates.ebs_gp3_usd_per_gb_month,
         usage=usage,
@@ -130,14 +149,19 @@ def history_covers(points: Sequence[SpotPricePoint], attempts: Sequence[AttemptR
         if attempt.market != MARKET_SPOT:
             continue
         launch = attempt.to_instance_attempt().launch_time
-        if not any(p.availability_zone == attempt.availability_zone and p.instance_type == attempt.instance_type
-                   and p.timestamp <= launch for p in points):
+        if not any(
+            p.availability_zone == attempt.availability_zone
+            and p.instance_type == attempt.instance_type
+            and p.timestamp <= launch
+            for p in points
+        ):
             uncovered.append(f"{attempt.attempt} ({attempt.availability_zone})")
     return uncovered
 
 
-def billing_catalog(snapshot_dir: Path, history: Sequence[SpotPricePoint],
-                    attempts: Sequence[AttemptRecord]) -> tuple[PriceCatalog, str]:
+def billing_catalog(
+    snapshot_dir: Path, history: Sequence[SpotPricePoint], attempts: Sequence[AttemptRecord]
+) -> tuple[PriceCatalog, str]:
     """A catalog pricing ``attempts``: snapshot on-demand rates + the fetched spot history, else the
     snapshot's own spot history. Returns it with a sentence saying where spot prices came from."""
     from costing.pricing.catalog import PriceCatalog
@@ -152,16 +176,27 @@ def billing_catalog(snapshot_dir: Path, history: Sequence[SpotPricePoint],
             records=snapshot.price_records,
             spot_points=history,
         )
-        return catalog, (f"spot prices from EC2 spot price history of each attempt's AZ and window "
-                         f"({len(history)} price changes); on-demand rates from snapshot {snapshot.snapshot_id}")
-    why = "no spot price history returned" if not history else f"history does not cover {', '.join(uncovered)}"
+        return catalog, (
+            f"spot prices from EC2 spot price history of each attempt's AZ and window "
+            f"({len(history)} price changes); on-demand rates from snapshot {snapshot.snapshot_id}"
+        )
+    why = (
+        "no spot price history returned" if not history else f"history does not cover {', '.join(uncovered)}"
+    )
     return PriceCatalog.from_snapshot(snapshot), (
         f"spot prices from snapshot {snapshot.snapshot_id}'s spot history ({why}); on-demand rates from the "
-        "same snapshot")
+        "same snapshot"
+    )
 
 
-def billed_cost(attempts: Sequence[AttemptRecord], catalog: PriceCatalog, spot_price_source: str, *,
-                epochs: int, storage: StorageCost) -> dict[str, Any]:
+def billed_cost(
+    attempts: Sequence[AttemptRecord],
+    catalog: PriceCatalog,
+    spot_price_source: str,
+    *,
+    epochs: int,
+    storage: StorageCost,
+) -> dict[str, Any]:
     """Instances (billed per attempt) + storage, as the ``cost.json`` dict logged to MLflow."""
     from costing.model.run_cost import attempt_usd, billed_seconds, spot_training_cost
 
@@ -169,8 +204,15 @@ def billed_cost(attempts: Sequence[AttemptRecord], catalog: PriceCatalog, spot_p
     instances = spot_training_cost(instance_attempts, catalog, epochs=epochs)
     usd = instances.usd + storage.usd
     on_demand_usd = instances.on_demand_usd + storage.usd
-    rows = [{**a.to_dict(), "seconds": round(a.seconds or 0.0, 3), "billed_seconds": billed_seconds(ia),
-             "usd": attempt_usd(ia, catalog)} for a, ia in zip(attempts, instance_attempts, strict=True)]
+    rows = [
+        {
+            **a.to_dict(),
+            "seconds": round(a.seconds or 0.0, 3),
+            "billed_seconds": billed_seconds(ia),
+            "usd": attempt_usd(ia, catalog),
+        }
+        for a, ia in zip(attempts, instance_attempts, strict=True)
+    ]
     interruptions = sum(1 for a in attempts if a.interrupted)
     return {
         "label": BILLED_LABEL,
@@ -187,21 +229,30 @@ def billed_cost(attempts: Sequence[AttemptRecord], catalog: PriceCatalog, spot_p
         "market": instances.market,
         "snapshot_id": instances.snapshot_id,
         "instances": instances.to_dict(),
-        "storage": {"usd": storage.usd, "s3_storage_usd": storage.s3_storage_usd,
-                    "s3_requests_usd": storage.s3_requests_usd, "ebs_usd": storage.ebs_usd,
-                    "usage": asdict(storage.usage), "ebs_gb_seconds": storage.ebs_gb_seconds,
-                    "rates": asdict(storage.rates)},
+        "storage": {
+            "usd": storage.usd,
+            "s3_storage_usd": storage.s3_storage_usd,
+            "s3_requests_usd": storage.s3_requests_usd,
+            "ebs_usd": storage.ebs_usd,
+            "usage": asdict(storage.usage),
+            "ebs_gb_seconds": storage.ebs_gb_seconds,
+            "rates": asdict(storage.rates),
+        },
         "attempts": rows,
-        "basis": (f"{BILLED_LABEL}: {len(attempts)} attempt(s) of {instances.instance_type} in {instances.region} "
-                  f"({interruptions} interrupted), per-second billing with a 60-second minimum per attempt; "
-                  f"{spot_price_source}; plus EBS root volume and S3 storage/requests at {storage.rates.source}"),
+        "basis": (
+            f"{BILLED_LABEL}: {len(attempts)} attempt(s) of {instances.instance_type} in {instances.region} "
+            f"({interruptions} interrupted), per-second billing with a 60-second minimum per attempt; "
+            f"{spot_price_source}; plus EBS root volume and S3 storage/requests at {storage.rates.source}"
+        ),
     }
 
 
-def fetch_history(hook: Any, attempts: Sequence[AttemptRecord], region: str) -> tuple[list[SpotPricePoint], str]:
+def fetch_history(
+    hook: Any, attempts: Sequence[AttemptRecord], region: str
+) -> tuple[list[SpotPricePoint], str]:
     """Spot price changes for each spot attempt's type, AZ and billed window (through the hook)."""
-    from costing.pricing.parse import parse_spot_price_history
     from costing.model.run_cost import billed_seconds
+    from costing.pricing.parse import parse_spot_price_history
 
     points: dict[tuple[str, str, Any], SpotPricePoint] = {}
     try:
@@ -210,25 +261,30 @@ def fetch_history(hook: Any, attempts: Sequence[AttemptRecord], region: str) -> 
                 continue
             ia = attempt.to_instance_attempt()
             end = ia.launch_time + timedelta(seconds=billed_seconds(ia))
-            items = hook.spot_price_history(attempt.instance_type, attempt.availability_zone, ia.launch_time, end)
+            items = hook.spot_price_history(
+                attempt.instance_type, attempt.availability_zone, ia.launch_time, end
+            )
             for point in parse_spot_price_history(items, region=region):
                 points[point.instance_type, point.availability_zone, point.timestamp] = point
-    except Exception as error:  # no ec2:DescribeSpotPriceHistory permission, throttling: price from the snapshot
+    except (
+        Exception
+    ) as error:  # no ec2:DescribeSpotPriceHistory permission, throttling: price from the snapshot
         return [], f"{type(error).__name__}: {error}"
     return sorted(points.values(), key=lambda p: (p.availability_zone, p.timestamp)), ""
 
 
-def record_billed_cost(*, logged: dict[str, Any],
-                       hook_factory: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
+def record_billed_cost(
+    *, logged: dict[str, Any], hook_factory: Callable[[dict[str, Any]], Any] | None = None
+) -> dict[str, Any]:
     """The ``cost`` task for ``compute=ec2_spot``: price the attempts, write metrics.json, log to MLflow."""
     import mlflow
 
     from costing.pricing.sheet_builder import build_price_sheet
     from pipeline import tracking
-    from pipeline.tasks.pricing import newest_snapshot_dir
-    from pipeline.tasks.retraining import record_cost
     from pipeline.settings import load_settings
     from pipeline.spot.layout import ATTEMPTS_ARTIFACT, DEFAULT_ROOT_VOLUME_GB
+    from pipeline.tasks.pricing import newest_snapshot_dir
+    from pipeline.tasks.retraining import record_cost
     from rnn.metrics import read_metrics
 
     settings = load_settings()
@@ -250,31 +306,61 @@ def record_billed_cost(*, logged: dict[str, Any],
         first_launch = min(a.to_instance_attempt().launch_time for a in attempts)
         last_end = max(a.to_instance_attempt().terminate_time for a in attempts)
         usage = estimate_s3_usage(
-            attempts=attempts, pipeline_counts=counts, global_steps=int(training["global_steps"]),
-            checkpoint_every_steps=int(config.get("checkpoint_every_steps", 50)), epochs=epochs,
-            stored_bytes=usage_now["bytes"], stored_seconds=(last_end - first_launch).total_seconds(),
+            attempts=attempts,
+            pipeline_counts=counts,
+            global_steps=int(training["global_steps"]),
+            checkpoint_every_steps=int(config.get("checkpoint_every_steps", 50)),
+            epochs=epochs,
+            stored_bytes=usage_now["bytes"],
+            stored_seconds=(last_end - first_launch).total_seconds(),
         )
-        sheet = build_price_sheet(snapshot_dir, spot_run["region"], instance_types=[attempts[0].instance_type])
-        storage = storage_cost(usage, StorageRates.from_sheet(sheet),
-                               ebs_gb=float(spot_run.get("root_volume_gb", DEFAULT_ROOT_VOLUME_GB)),
-                               billed_seconds=sum(max(a.seconds or 0.0, 60.0) for a in attempts))
+        sheet = build_price_sheet(
+            snapshot_dir, spot_run["region"], instance_types=[attempts[0].instance_type]
+        )
+        storage = storage_cost(
+            usage,
+            StorageRates.from_sheet(sheet),
+            ebs_gb=float(spot_run.get("root_volume_gb", DEFAULT_ROOT_VOLUME_GB)),
+            billed_seconds=sum(max(a.seconds or 0.0, 60.0) for a in attempts),
+        )
         try:
             cost_dict = billed_cost(attempts, catalog, source, epochs=epochs, storage=storage)
         except ValueError as error:
             from airflow.sdk.exceptions import AirflowFailException
 
             raise AirflowFailException(f"cannot price this spot run: {error}") from error
-        columns = ("attempt", "instance_id", "instance_type", "availability_zone", "market", "launched_at",
-                   "terminated_at", "seconds", "billed_seconds", "usd", "interrupted", "outcome", "end_reason")
-        mlflow.log_table({column: [row[column] for row in cost_dict["attempts"]] for column in columns},
-                         artifact_file=ATTEMPTS_ARTIFACT)
-        record_cost(cost_dict, interruptions=int(cost_dict["interruptions"]), metrics=metrics,
-                    metrics_uri=logged["metrics_uri"],
-                    compute={**logged["compute"], "attempts": [a.to_dict() for a in attempts]})
+        columns = (
+            "attempt",
+            "instance_id",
+            "instance_type",
+            "availability_zone",
+            "market",
+            "launched_at",
+            "terminated_at",
+            "seconds",
+            "billed_seconds",
+            "usd",
+            "interrupted",
+            "outcome",
+            "end_reason",
+        )
+        mlflow.log_table(
+            {column: [row[column] for row in cost_dict["attempts"]] for column in columns},
+            artifact_file=ATTEMPTS_ARTIFACT,
+        )
+        record_cost(
+            cost_dict,
+            interruptions=int(cost_dict["interruptions"]),
+            metrics=metrics,
+            metrics_uri=logged["metrics_uri"],
+            compute={**logged["compute"], "attempts": [a.to_dict() for a in attempts]},
+        )
     return {**logged, "cost": cost_dict}
 
 
 def _hook(spot_run: dict[str, Any]) -> Any:
     from pipeline.spot.hooks import SpotTrainingHook
 
-    return SpotTrainingHook(aws_conn_id=spot_run.get("aws_conn_id", "aws_default"), region_name=spot_run["region"])
+    return SpotTrainingHook(
+        aws_conn_id=spot_run.get("aws_conn_id", "aws_default"), region_name=spot_run["region"]
+    )

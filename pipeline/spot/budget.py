@@ -92,14 +92,23 @@ def training_tokens(config: dict[str, Any], dataset_chars: int) -> int:
     return steps * batch * seq_len * int(config["epochs"])
 
 
-def preflight_estimate(*, config: dict[str, Any], dataset_chars: int, throughput: Throughput, sheet: PriceSheet,
-                       instance_type: str, market: str) -> PreflightEstimate:
+def preflight_estimate(
+    *,
+    config: dict[str, Any],
+    dataset_chars: int,
+    throughput: Throughput,
+    sheet: PriceSheet,
+    instance_type: str,
+    market: str,
+) -> PreflightEstimate:
     from costing.model.assumptions import TrainingAssumptions
     from costing.model.training_plan import expected_wall_seconds, mean_time_between_interruptions_seconds
 
     if instance_type not in sheet.instances:
-        raise ValueError(f"instance type {instance_type!r} has no price in snapshot {sheet.snapshot_id} "
-                         f"({sheet.region}); priced types: {', '.join(sorted(sheet.instances)) or 'none'}")
+        raise ValueError(
+            f"instance type {instance_type!r} has no price in snapshot {sheet.snapshot_id} "
+            f"({sheet.region}); priced types: {', '.join(sorted(sheet.instances)) or 'none'}"
+        )
     rates, assumptions = sheet.instances[instance_type], TrainingAssumptions()
     if market == spot.MARKET_SPOT and rates.spot_usd_per_hour is not None:
         usd_per_hour = rates.spot_usd_per_hour
@@ -109,18 +118,35 @@ def preflight_estimate(*, config: dict[str, Any], dataset_chars: int, throughput
         usd_per_hour, rate = rates.on_demand_usd_per_hour, 0.0
     tokens = training_tokens(config, dataset_chars)
     work = tokens / throughput.tokens_per_s
-    interval = max(int(config.get("checkpoint_every_steps", 50)) * int(config["batch_size"]) * int(config["seq_len"])
-                   / throughput.tokens_per_s, 1.0)
+    interval = max(
+        int(config.get("checkpoint_every_steps", 50))
+        * int(config["batch_size"])
+        * int(config["seq_len"])
+        / throughput.tokens_per_s,
+        1.0,
+    )
     wall, interruptions = expected_wall_seconds(
-        work + BOOT_SECONDS, interval, CHECKPOINT_WRITE_SECONDS, assumptions.restart_overhead_seconds,
+        work + BOOT_SECONDS,
+        interval,
+        CHECKPOINT_WRITE_SECONDS,
+        assumptions.restart_overhead_seconds,
         mean_time_between_interruptions_seconds(rate),
     )
     billed = max(float(wall), 60.0)
     return PreflightEstimate(
-        instance_type=instance_type, region=sheet.region, market=market, tokens=tokens, throughput=throughput,
-        work_seconds=work, boot_seconds=BOOT_SECONDS, expected_wall_seconds=float(wall),
-        expected_interruptions=float(interruptions), interruption_rate_per_month=float(rate),
-        usd_per_hour=usd_per_hour, usd=billed / 3600.0 * usd_per_hour, snapshot_id=sheet.snapshot_id,
+        instance_type=instance_type,
+        region=sheet.region,
+        market=market,
+        tokens=tokens,
+        throughput=throughput,
+        work_seconds=work,
+        boot_seconds=BOOT_SECONDS,
+        expected_wall_seconds=float(wall),
+        expected_interruptions=float(interruptions),
+        interruption_rate_per_month=float(rate),
+        usd_per_hour=usd_per_hour,
+        usd=billed / 3600.0 * usd_per_hour,
+        snapshot_id=sheet.snapshot_id,
     )
 
 
@@ -135,19 +161,24 @@ def comparable_throughput(config: dict[str, Any], *, instance_type: str) -> Thro
     runs = MlflowClient().search_runs(
         [tracking.experiment_id(names.TRAINING_EXPERIMENT, settings)],
         filter_string=f"attributes.status = 'FINISHED' and {shape}",
-        order_by=["attributes.start_time DESC"], max_results=100,
+        order_by=["attributes.start_time DESC"],
+        max_results=100,
     )
     measured = [r for r in runs if r.data.metrics.get(names.TRAIN_TOKENS_PER_S, 0) > 0]
     if not measured:
         return None
-    same_host = [r for r in measured if r.data.params.get("compute.instance_type") == instance_type
-                 and r.data.params.get("compute.backend") == spot.BACKEND]
+    same_host = [
+        r
+        for r in measured
+        if r.data.params.get("compute.instance_type") == instance_type
+        and r.data.params.get("compute.backend") == spot.BACKEND
+    ]
     run = (same_host or measured)[0]
     params = run.data.params
     return Throughput(
         tokens_per_s=float(run.data.metrics[names.TRAIN_TOKENS_PER_S]),
         source=f"last comparable run {run.info.run_id[:12]}, backend {params.get('compute.backend', '?')}"
-               + ("" if same_host else ", not measured on this instance type"),
+        + ("" if same_host else ", not measured on this instance type"),
         mlflow_run_id=run.info.run_id,
     )
 
@@ -169,19 +200,39 @@ def check_budget(*, validated: dict[str, Any], params: dict[str, Any]) -> dict[s
 
         dataset_chars = len(read_corpus_bytes(config["corpus_uri"]).decode("utf-8"))
     throughput = comparable_throughput(config, instance_type=compute["instance_type"]) or Throughput(
-        DEFAULT_TOKENS_PER_S, f"no comparable finished run in MLflow; conservative default {DEFAULT_TOKENS_PER_S:,.0f}")
-    sheet = build_price_sheet(newest_snapshot_dir(), compute["region"],
-                              instance_types=[compute["instance_type"]])
+        DEFAULT_TOKENS_PER_S,
+        f"no comparable finished run in MLflow; conservative default {DEFAULT_TOKENS_PER_S:,.0f}",
+    )
+    sheet = build_price_sheet(
+        newest_snapshot_dir(), compute["region"], instance_types=[compute["instance_type"]]
+    )
     try:
-        estimate = preflight_estimate(config=config, dataset_chars=int(dataset_chars), throughput=throughput,
-                                      sheet=sheet, instance_type=compute["instance_type"], market=compute["market"])
+        estimate = preflight_estimate(
+            config=config,
+            dataset_chars=int(dataset_chars),
+            throughput=throughput,
+            sheet=sheet,
+            instance_type=compute["instance_type"],
+            market=compute["market"],
+        )
     except ValueError as error:
         raise AirflowFailException(f"cannot estimate this spot run, nothing was launched: {error}") from error
     verdict = "within" if estimate.usd <= budget else "above"
     with tracking.task_run(validated["mlflow_run_id"]):
-        mlflow.set_tags({"spot.preflight_estimate_usd": f"{estimate.usd:.6f}", "spot.max_budget_usd": f"{budget:g}",
-                         "spot.preflight": f"{verdict} budget: {estimate.describe()}"[:5000]})
-    log.info("pre-flight estimate $%.6f (%s max_budget_usd $%g): %s", estimate.usd, verdict, budget, estimate.describe())
+        mlflow.set_tags(
+            {
+                "spot.preflight_estimate_usd": f"{estimate.usd:.6f}",
+                "spot.max_budget_usd": f"{budget:g}",
+                "spot.preflight": f"{verdict} budget: {estimate.describe()}"[:5000],
+            }
+        )
+    log.info(
+        "pre-flight estimate $%.6f (%s max_budget_usd $%g): %s",
+        estimate.usd,
+        verdict,
+        budget,
+        estimate.describe(),
+    )
     if estimate.usd > budget:
         raise AirflowFailException(
             f"pre-flight estimate ${estimate.usd:.4f} is above max_budget_usd ${budget:g}; nothing was launched. "

@@ -40,7 +40,9 @@ def project_version(repo_root: Path = REPO_ROOT) -> str:
     return tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]["version"]
 
 
-def pinned_requirements(names: tuple[str, ...] = RUNTIME_REQUIREMENTS, repo_root: Path = REPO_ROOT) -> list[str]:
+def pinned_requirements(
+    names: tuple[str, ...] = RUNTIME_REQUIREMENTS, repo_root: Path = REPO_ROOT
+) -> list[str]:
     """``name==version`` for each of ``names`` from constraints.txt; a missing pin is an error."""
     pins: dict[str, str] = {}
     for line in (repo_root / "constraints.txt").read_text().splitlines():
@@ -49,12 +51,18 @@ def pinned_requirements(names: tuple[str, ...] = RUNTIME_REQUIREMENTS, repo_root
             pins[match.group(1).lower().replace("_", "-")] = match.group(2)
     missing = [name for name in names if name.lower() not in pins]
     if missing:
-        raise ValueError(f"constraints.txt pins none of {missing}; pin them so the instance installs tested versions")
+        raise ValueError(
+            f"constraints.txt pins none of {missing}; pin them so the instance installs tested versions"
+        )
     return [f"{name}=={pins[name.lower()]}" for name in names]
 
 
-def build_wheel(package_dir: Path = REPO_ROOT / "rnn", *, version: str | None = None,
-                requirements: list[str] | None = None) -> Wheel:
+def build_wheel(
+    package_dir: Path = REPO_ROOT / "rnn",
+    *,
+    version: str | None = None,
+    requirements: list[str] | None = None,
+) -> Wheel:
     """A pure-Python wheel of the ``rnn`` package at ``package_dir``; same sources, same bytes."""
     version = version or project_version()
     requirements = pinned_requirements() if requirements is None else requirements
@@ -66,15 +74,17 @@ def build_wheel(package_dir: Path = REPO_ROOT / "rnn", *, version: str | None = 
         files[f"{package_dir.name}/{path.relative_to(package_dir).as_posix()}"] = path.read_bytes()
     if f"{package_dir.name}/__main__.py" not in files:
         raise ValueError(f"{package_dir} has no __main__.py: it is not the rnn package")
-    metadata = "\n".join([
-        "Metadata-Version: 2.1",
-        f"Name: {DISTRIBUTION.replace('_', '-')}",
-        f"Version: {version}",
-        "Summary: Character-level LSTM trainer of the RNN cost pipeline (python -m rnn)",
-        "Requires-Python: >=3.11",
-        *[f"Requires-Dist: {requirement}" for requirement in requirements],
-        "",
-    ])
+    metadata = "\n".join(
+        [
+            "Metadata-Version: 2.1",
+            f"Name: {DISTRIBUTION.replace('_', '-')}",
+            f"Version: {version}",
+            "Summary: Character-level LSTM trainer of the RNN cost pipeline (python -m rnn)",
+            "Requires-Python: >=3.11",
+            *[f"Requires-Dist: {requirement}" for requirement in requirements],
+            "",
+        ]
+    )
     files[f"{dist_info}/METADATA"] = metadata.encode()
     files[f"{dist_info}/WHEEL"] = (
         b"Wheel-Version: 1.0\nGenerator: pipeline.spot.bundle\nRoot-Is-Purelib: true\nTag: py3-none-any\n"

@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 RUNNING_DAG_RUN_STATES = ("queued", "running")
 
 
-def terminate_run_instances(hook: SpotTrainingHook, *, dag_id: str, run_id: str,
-                            task_id: str | None = None) -> list[str]:
+def terminate_run_instances(
+    hook: SpotTrainingHook, *, dag_id: str, run_id: str, task_id: str | None = None
+) -> list[str]:
     """Terminate every live instance tagged with this DAG run (and task, if given). Returns their ids."""
     tags = {spot.TAG_PROJECT: spot.PROJECT, spot.TAG_DAG_ID: dag_id, spot.TAG_RUN_ID: run_id}
     if task_id:
@@ -32,8 +33,10 @@ def terminate_run_instances(hook: SpotTrainingHook, *, dag_id: str, run_id: str,
     return hook.terminate(ids)
 
 
-def sweep_stale_instances(hook: SpotTrainingHook, dag_run_state: Callable[[str, str], str | None],
-                          ) -> list[dict[str, Any]]:
+def sweep_stale_instances(
+    hook: SpotTrainingHook,
+    dag_run_state: Callable[[str, str], str | None],
+) -> list[dict[str, Any]]:
     """Terminate project instances whose DAG run is not queued/running (finished, failed, deleted).
 
     ``dag_run_state(dag_id, run_id)`` returns the run's state, or None when Airflow has no such run.
@@ -52,10 +55,21 @@ def sweep_stale_instances(hook: SpotTrainingHook, dag_run_state: Callable[[str, 
         state = states[dag_id, run_id]
         if state in RUNNING_DAG_RUN_STATES:
             continue
-        log.warning("instance %s belongs to %s/%s, which is %s: terminating it", instance["instance_id"], dag_id,
-                    run_id, state or "unknown to Airflow")
-        swept.append({"instance_id": instance["instance_id"], "dag_id": dag_id, "run_id": run_id,
-                      "dag_run_state": state})
+        log.warning(
+            "instance %s belongs to %s/%s, which is %s: terminating it",
+            instance["instance_id"],
+            dag_id,
+            run_id,
+            state or "unknown to Airflow",
+        )
+        swept.append(
+            {
+                "instance_id": instance["instance_id"],
+                "dag_id": dag_id,
+                "run_id": run_id,
+                "dag_run_state": state,
+            }
+        )
     hook.terminate([s["instance_id"] for s in swept])
     return swept
 
@@ -87,6 +101,7 @@ def _is_not_found(error: Exception) -> bool:
 
 # -- task bodies of rnn_retraining ----------------------------------------------------------------------------
 
+
 def _hook_for(params: dict[str, Any], aws_conn_id: str = "aws_default") -> SpotTrainingHook:
     from pipeline.spot.hooks import SpotTrainingHook
 
@@ -107,5 +122,7 @@ def cleanup_task(context: Any) -> dict[str, Any]:
     params = context["params"]
     if params.get("compute") != spot.BACKEND:
         raise AirflowSkipException(f"compute={params.get('compute')!r}: this run launched no instances")
-    terminated = terminate_run_instances(_hook_for(params), dag_id=context["dag"].dag_id, run_id=context["run_id"])
+    terminated = terminate_run_instances(
+        _hook_for(params), dag_id=context["dag"].dag_id, run_id=context["run_id"]
+    )
     return {"terminated": terminated}

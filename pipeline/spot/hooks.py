@@ -40,7 +40,9 @@ def instance_summary(instance: dict[str, Any]) -> dict[str, Any]:
         "state_reason_message": state_reason.get("Message", ""),
         "state_transition_reason": instance.get("StateTransitionReason", ""),
         "availability_zone": instance.get("Placement", {}).get("AvailabilityZone", ""),
-        "launch_time": launch_time.isoformat() if isinstance(launch_time, datetime) else str(launch_time or ""),
+        "launch_time": launch_time.isoformat()
+        if isinstance(launch_time, datetime)
+        else str(launch_time or ""),
         "market": spot.MARKET_SPOT if instance.get("InstanceLifecycle") == "spot" else spot.MARKET_ON_DEMAND,
         "public_ip": instance.get("PublicIpAddress"),
         "tags": {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])},
@@ -59,8 +61,13 @@ class SpotTrainingHook(EC2Hook):
         super().__init__(*args, **kwargs)
 
     def _sibling(self, hook_class: type[AwsBaseHook], **kwargs: Any) -> Any:
-        return hook_class(aws_conn_id=self.aws_conn_id, region_name=self._region_name, verify=self._verify,
-                          config=self._config, **kwargs)
+        return hook_class(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self._region_name,
+            verify=self._verify,
+            config=self._config,
+            **kwargs,
+        )
 
     @cached_property
     def s3(self) -> S3Hook:
@@ -80,8 +87,10 @@ class SpotTrainingHook(EC2Hook):
         try:
             self.s3.conn.head_bucket(Bucket=bucket)
         except ClientError as error:
-            raise ValueError(f"S3 bucket {bucket!r} is not reachable ({_error_code(error)}): create it in "
-                             f"{self.region_name} or set the s3_bucket param / {spot.VAR_BUCKET} Variable") from error
+            raise ValueError(
+                f"S3 bucket {bucket!r} is not reachable ({_error_code(error)}): create it in "
+                f"{self.region_name} or set the s3_bucket param / {spot.VAR_BUCKET} Variable"
+            ) from error
 
     def upload_bytes(self, data: bytes, bucket: str, key: str) -> None:
         self.s3.conn.put_object(Bucket=bucket, Key=key, Body=data)
@@ -136,7 +145,9 @@ class SpotTrainingHook(EC2Hook):
 
     def put_instance_role_policy(self, instance_profile: str, policy_name: str, document: str) -> list[str]:
         """Write ``document`` as inline policy ``policy_name`` on the role(s) of ``instance_profile``."""
-        name = instance_profile.rsplit("/", 1)[-1] if instance_profile.startswith("arn:") else instance_profile
+        name = (
+            instance_profile.rsplit("/", 1)[-1] if instance_profile.startswith("arn:") else instance_profile
+        )
         profile = self.iam.conn.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
         roles = [role["RoleName"] for role in profile.get("Roles", [])]
         if not roles:
@@ -151,8 +162,13 @@ class SpotTrainingHook(EC2Hook):
         """``run_instances`` with a prepared request; the summary of the one instance launched."""
         response = self.conn.run_instances(**request)
         instance = instance_summary(response["Instances"][0])
-        self.log.info("launched %s (%s, %s) in %s", instance["instance_id"], request["InstanceType"],
-                      instance["market"], instance["availability_zone"])
+        self.log.info(
+            "launched %s (%s, %s) in %s",
+            instance["instance_id"],
+            request["InstanceType"],
+            instance["market"],
+            instance["availability_zone"],
+        )
         return instance
 
     def describe(self, instance_id: str) -> dict[str, Any] | None:
@@ -177,7 +193,9 @@ class SpotTrainingHook(EC2Hook):
         instances = [i for r in response["Reservations"] for i in r["Instances"]]
         return instance_summary(instances[0]) if instances else None
 
-    def find_instances(self, tags: dict[str, str], states: Iterable[str] = spot.LIVE_STATES) -> list[dict[str, Any]]:
+    def find_instances(
+        self, tags: dict[str, str], states: Iterable[str] = spot.LIVE_STATES
+    ) -> list[dict[str, Any]]:
         """Instances carrying all ``tags`` in one of ``states`` (default: not terminated / terminating)."""
         filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
         filters.append({"Name": "instance-state-name", "Values": list(states)})
@@ -219,15 +237,26 @@ class SpotTrainingHook(EC2Hook):
 
     # -- prices -------------------------------------------------------------------------------------------
 
-    def spot_price_history(self, instance_type: str, availability_zone: str, start: datetime, end: datetime,
-                           product_description: str = "Linux/UNIX") -> list[dict[str, Any]]:
+    def spot_price_history(
+        self,
+        instance_type: str,
+        availability_zone: str,
+        start: datetime,
+        end: datetime,
+        product_description: str = "Linux/UNIX",
+    ) -> list[dict[str, Any]]:
         """``describe_spot_price_history`` items for one type in one AZ over [start, end], all pages.
 
         EC2 also returns the price change in force at ``start``, so the window is fully priced.
         """
         paginator = self.conn.get_paginator("describe_spot_price_history")
         items: list[dict[str, Any]] = []
-        for page in paginator.paginate(InstanceTypes=[instance_type], AvailabilityZone=availability_zone,
-                                       ProductDescriptions=[product_description], StartTime=start, EndTime=end):
+        for page in paginator.paginate(
+            InstanceTypes=[instance_type],
+            AvailabilityZone=availability_zone,
+            ProductDescriptions=[product_description],
+            StartTime=start,
+            EndTime=end,
+        ):
             items += page.get("SpotPriceHistory", [])
         return items

@@ -22,5 +22,7 @@ def instance_policy(layout: RunLayout) -> dict[str, Any]:
     text = INSTANCE_POLICY_TEMPLATE.read_text()
     rendered = text.replace("{{bucket}}", layout.bucket).replace("{{run_prefix}}", layout.prefix)
     if "{{" in rendered:
-        raise ValueError(f"{INSTANCE_POLICY_TEMPLATE} has a placeholder other than {{{{bucket}}}} / {{{{run_prefix}}}}")
+        raise ValueError(
+            f"{INSTANCE_POLICY_TEMPLATE} has a placeholder other than {{{{bucket}}}} / {{{{run_prefix}}}}"
+        )
     return json.loads(rendered)

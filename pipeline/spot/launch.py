@@ -49,12 +49,16 @@ class LaunchSpec:
 
     def __post_init__(self) -> None:
         if self.market not in (spot.MARKET_SPOT, spot.MARKET_ON_DEMAND):
-            raise ValueError(f"market={self.market!r} must be {spot.MARKET_SPOT!r} or {spot.MARKET_ON_DEMAND!r}")
+            raise ValueError(
+                f"market={self.market!r} must be {spot.MARKET_SPOT!r} or {spot.MARKET_ON_DEMAND!r}"
+            )
         for name in ("image_id", "instance_type", "subnet_id", "security_group_id", "instance_profile"):
             if not getattr(self, name):
                 raise ValueError(f"{name} is empty; a training instance needs one")
         if self.spot_max_price_usd is not None and self.spot_max_price_usd <= 0:
-            raise ValueError(f"spot_max_price_usd={self.spot_max_price_usd!r} must be > 0 (or None for no cap)")
+            raise ValueError(
+                f"spot_max_price_usd={self.spot_max_price_usd!r} must be > 0 (or None for no cap)"
+            )
 
     @property
     def tags(self) -> dict[str, str]:
@@ -87,25 +91,42 @@ def build_run_instances_request(spec: LaunchSpec) -> dict[str, Any]:
         "ClientToken": spec.client_token,
         "UserData": spec.user_data,
         "InstanceInitiatedShutdownBehavior": "terminate",
-        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
-        "NetworkInterfaces": [{
-            "DeviceIndex": 0,
-            "SubnetId": spec.subnet_id,
-            "Groups": [spec.security_group_id],
-            "AssociatePublicIpAddress": False,
-            "DeleteOnTermination": True,
-        }],
+        "MetadataOptions": {
+            "HttpTokens": "required",
+            "HttpEndpoint": "enabled",
+            "HttpPutResponseHopLimit": 1,
+        },
+        "NetworkInterfaces": [
+            {
+                "DeviceIndex": 0,
+                "SubnetId": spec.subnet_id,
+                "Groups": [spec.security_group_id],
+                "AssociatePublicIpAddress": False,
+                "DeleteOnTermination": True,
+            }
+        ],
         "IamInstanceProfile": {profile_key: spec.instance_profile},
-        "BlockDeviceMappings": [{
-            "DeviceName": "/dev/xvda",
-            "Ebs": {"VolumeSize": int(spec.root_volume_gb), "VolumeType": "gp3", "Encrypted": True,
-                    "DeleteOnTermination": True},
-        }],
-        "TagSpecifications": [{"ResourceType": "instance", "Tags": tags},
-                              {"ResourceType": "volume", "Tags": tags}],
+        "BlockDeviceMappings": [
+            {
+                "DeviceName": "/dev/xvda",
+                "Ebs": {
+                    "VolumeSize": int(spec.root_volume_gb),
+                    "VolumeType": "gp3",
+                    "Encrypted": True,
+                    "DeleteOnTermination": True,
+                },
+            }
+        ],
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": tags},
+            {"ResourceType": "volume", "Tags": tags},
+        ],
     }
     if spec.market == spot.MARKET_SPOT:
-        spot_options: dict[str, Any] = {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"}
+        spot_options: dict[str, Any] = {
+            "SpotInstanceType": "one-time",
+            "InstanceInterruptionBehavior": "terminate",
+        }
         if spec.spot_max_price_usd is not None:
             spot_options["MaxPrice"] = f"{spec.spot_max_price_usd:.6f}"
         request["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": spot_options}

@@ -135,8 +135,18 @@ class SpotTrainingOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "validated", "s3_bucket", "subnet_id", "security_group_id", "instance_profile", "instance_type",
-        "market", "max_attempts", "on_demand_fallback", "spot_max_price_usd", "ami_id", "aws_conn_id",
+        "validated",
+        "s3_bucket",
+        "subnet_id",
+        "security_group_id",
+        "instance_profile",
+        "instance_type",
+        "market",
+        "max_attempts",
+        "on_demand_fallback",
+        "spot_max_price_usd",
+        "ami_id",
+        "aws_conn_id",
         "region_name",
     )
     ui_color = "#ff9900"
@@ -192,19 +202,29 @@ class SpotTrainingOperator(BaseOperator):
     def hook(self) -> SpotTrainingHook:
         from pipeline.spot.hooks import SpotTrainingHook
 
-        return SpotTrainingHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name or None,
-                                verify=self.verify, config=self.botocore_config)
+        return SpotTrainingHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name or None,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
 
     # -- arguments ------------------------------------------------------------------------------------------
 
     def _settings(self, context: Context) -> _Run:
         dag_id, run_id = context["dag"].dag_id, context["run_id"]
         self._run_key = (dag_id, run_id)
-        required = {"s3_bucket": (self.s3_bucket, spot.VAR_BUCKET), "subnet_id": (self.subnet_id, spot.VAR_SUBNET_ID),
-                    "security_group_id": (self.security_group_id, spot.VAR_SECURITY_GROUP_ID),
-                    "instance_profile": (self.instance_profile, spot.VAR_INSTANCE_PROFILE)}
-        missing = [f"{name} (param, or Variable {variable})" for name, (value, variable) in required.items()
-                   if not str(value or "").strip()]
+        required = {
+            "s3_bucket": (self.s3_bucket, spot.VAR_BUCKET),
+            "subnet_id": (self.subnet_id, spot.VAR_SUBNET_ID),
+            "security_group_id": (self.security_group_id, spot.VAR_SECURITY_GROUP_ID),
+            "instance_profile": (self.instance_profile, spot.VAR_INSTANCE_PROFILE),
+        }
+        missing = [
+            f"{name} (param, or Variable {variable})"
+            for name, (value, variable) in required.items()
+            if not str(value or "").strip()
+        ]
         if missing:
             raise _fail(f"compute=ec2_spot needs {', '.join(missing)}; see README 'Run training on spot EC2'")
         market = str(self.market).strip()
@@ -246,9 +266,11 @@ class SpotTrainingOperator(BaseOperator):
             raise _fail(str(error)) from error
         inbound = hook.security_group_inbound_rules(run.security_group_id)
         if inbound:
-            raise _fail(f"security group {run.security_group_id} has {len(inbound)} inbound rule(s) "
-                        f"({json.dumps(inbound, default=str)[:300]}); the training instance must accept no "
-                        "inbound traffic: use a group without inbound rules")
+            raise _fail(
+                f"security group {run.security_group_id} has {len(inbound)} inbound rule(s) "
+                f"({json.dumps(inbound, default=str)[:300]}); the training instance must accept no "
+                "inbound traffic: use a group without inbound rules"
+            )
         ami_id = str(self.ami_id or "").strip()
         if not ami_id:
             parameter = spot.AMI_SSM_PARAMETER[architecture_of(run.instance_type)]
@@ -263,21 +285,42 @@ class SpotTrainingOperator(BaseOperator):
             raise _fail(str(error)) from error
         wheel = build_wheel()
         config["corpus_uri"] = f"s3://{layout.bucket}/{layout.corpus_key}"
-        uploads = [(wheel.data, layout.wheel_key(wheel.filename)), (json.dumps(config, indent=2).encode(),
-                   layout.config_key), (corpus, layout.corpus_key)]
+        uploads = [
+            (wheel.data, layout.wheel_key(wheel.filename)),
+            (json.dumps(config, indent=2).encode(), layout.config_key),
+            (corpus, layout.corpus_key),
+        ]
         for data, key in uploads:
             hook.upload_bytes(data, layout.bucket, key)
-        self.log.info("uploaded the bundle %s (sha256 %s…), config and corpus to s3://%s/%s/", wheel.filename,
-                      wheel.sha256[:12], layout.bucket, layout.prefix)
+        self.log.info(
+            "uploaded the bundle %s (sha256 %s…), config and corpus to s3://%s/%s/",
+            wheel.filename,
+            wheel.sha256[:12],
+            layout.bucket,
+            layout.prefix,
+        )
         if self.scope_instance_role:
-            roles = hook.put_instance_role_policy(run.instance_profile, RUN_SCOPE_POLICY_NAME,
-                                                  json.dumps(instance_policy(layout)))
-            self.log.info("role(s) %s of %s may read/write s3://%s/%s/* only", ", ".join(roles),
-                          run.instance_profile, layout.bucket, layout.prefix)
+            roles = hook.put_instance_role_policy(
+                run.instance_profile, RUN_SCOPE_POLICY_NAME, json.dumps(instance_policy(layout))
+            )
+            self.log.info(
+                "role(s) %s of %s may read/write s3://%s/%s/* only",
+                ", ".join(roles),
+                run.instance_profile,
+                layout.bucket,
+                layout.prefix,
+            )
         state = {
-            "ami_id": ami_id, "wheel": wheel.filename, "task_try": run.task_try, "attempts": [],
-            "s3": {"put_requests": len(uploads), "put_bytes": sum(len(data) for data, _ in uploads),
-                   "get_requests": 0, "head_requests": 0},
+            "ami_id": ami_id,
+            "wheel": wheel.filename,
+            "task_try": run.task_try,
+            "attempts": [],
+            "s3": {
+                "put_requests": len(uploads),
+                "put_bytes": sum(len(data) for data, _ in uploads),
+                "get_requests": 0,
+                "head_requests": 0,
+            },
         }
         return self._launch(run, state, market=run.market)
 
@@ -287,46 +330,80 @@ class SpotTrainingOperator(BaseOperator):
         from pipeline.spot.userdata import UserDataInputs, render_user_data
 
         label = spot.attempt_label(state["task_try"], len(state["attempts"]) + 1)
-        user_data = render_user_data(UserDataInputs(
-            layout=run.layout, region=run.region, attempt_label=label, market=market,
-            wheel_filename=state["wheel"], mlflow_run_id=self.validated["mlflow_run_id"],
-            max_runtime_seconds=self.max_runtime_seconds,
-        ))
+        user_data = render_user_data(
+            UserDataInputs(
+                layout=run.layout,
+                region=run.region,
+                attempt_label=label,
+                market=market,
+                wheel_filename=state["wheel"],
+                mlflow_run_id=self.validated["mlflow_run_id"],
+                max_runtime_seconds=self.max_runtime_seconds,
+            )
+        )
         spec = LaunchSpec(
-            image_id=state["ami_id"], instance_type=run.instance_type, market=market, subnet_id=run.subnet_id,
-            security_group_id=run.security_group_id, instance_profile=run.instance_profile, user_data=user_data,
-            dag_id=run.layout.dag_id, run_id=run.layout.run_id, task_id=run.task_id, attempt_label=label,
+            image_id=state["ami_id"],
+            instance_type=run.instance_type,
+            market=market,
+            subnet_id=run.subnet_id,
+            security_group_id=run.security_group_id,
+            instance_profile=run.instance_profile,
+            user_data=user_data,
+            dag_id=run.layout.dag_id,
+            run_id=run.layout.run_id,
+            task_id=run.task_id,
+            attempt_label=label,
             spot_max_price_usd=run.spot_max_price_usd if market == spot.MARKET_SPOT else None,
             root_volume_gb=self.root_volume_gb,
         )
         instance = self.hook.launch(build_run_instances_request(spec))
         try:
             record = AttemptRecord(
-                instance_id=instance["instance_id"], instance_type=run.instance_type,
-                availability_zone=instance["availability_zone"], market=market,
-                launched_at=utc_iso(datetime.fromisoformat(instance["launch_time"])) if instance["launch_time"]
+                instance_id=instance["instance_id"],
+                instance_type=run.instance_type,
+                availability_zone=instance["availability_zone"],
+                market=market,
+                launched_at=utc_iso(datetime.fromisoformat(instance["launch_time"]))
+                if instance["launch_time"]
                 else utc_iso(datetime.now(UTC)),
-                terminated_at=None, interrupted=False, attempt=label,
+                terminated_at=None,
+                interrupted=False,
+                attempt=label,
             )
             state["attempts"].append(record.to_dict())
             trigger = SpotTrainingTrigger(
-                instance_id=record.instance_id, bucket=run.layout.bucket,
+                instance_id=record.instance_id,
+                bucket=run.layout.bucket,
                 done_key=run.layout.marker_key(label, spot.OUTCOME_DONE),
-                poll_interval=self.poll_interval or spot.poll_seconds(), aws_conn_id=self.aws_conn_id,
-                region_name=run.region or None, verify=self.verify, botocore_config=self.botocore_config,
+                poll_interval=self.poll_interval or spot.poll_seconds(),
+                aws_conn_id=self.aws_conn_id,
+                region_name=run.region or None,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
             )
         except Exception:
             self.hook.terminate([instance["instance_id"]])
             raise
         self._save_ledger(run, state)
-        self.log.info("attempt %s: %s %s in %s; waiting for it in the triggerer", label, market,
-                      record.instance_id, record.availability_zone)
-        self.defer(trigger=trigger, method_name="execute_complete", kwargs={"state": state},
-                   timeout=timedelta(seconds=self.max_runtime_seconds) + BOOT_MARGIN)
+        self.log.info(
+            "attempt %s: %s %s in %s; waiting for it in the triggerer",
+            label,
+            market,
+            record.instance_id,
+            record.availability_zone,
+        )
+        self.defer(
+            trigger=trigger,
+            method_name="execute_complete",
+            kwargs={"state": state},
+            timeout=timedelta(seconds=self.max_runtime_seconds) + BOOT_MARGIN,
+        )
 
     # -- execute_complete: record the attempt, then done / relaunch / fail ----------------------------------
 
-    def execute_complete(self, context: Context, event: dict[str, Any], state: dict[str, Any] | None = None) -> Any:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], state: dict[str, Any] | None = None
+    ) -> Any:
         run = self._settings(context)
         state = state or self._load_ledger(run)
         attempts = [AttemptRecord.from_dict(a) for a in state["attempts"]]
@@ -345,13 +422,19 @@ class SpotTrainingOperator(BaseOperator):
         if event.get("status") == "error":
             from airflow.sdk.exceptions import AirflowException
 
-            raise AirflowException(f"waiting for {closed.instance_id} failed: {event.get('message')}; the "
-                                   "instance was terminated and a retry resumes from the checkpoint")
+            raise AirflowException(
+                f"waiting for {closed.instance_id} failed: {event.get('message')}; the "
+                "instance was terminated and a retry resumes from the checkpoint"
+            )
         if closed.outcome == END_INTERRUPTED:
             market = self._next_market(run, attempts)
             if market is not None:
-                self.log.info("attempt %s was interrupted (%s); launching %s, resuming from the checkpoint",
-                              closed.attempt, closed.end_reason, market)
+                self.log.info(
+                    "attempt %s was interrupted (%s); launching %s, resuming from the checkpoint",
+                    closed.attempt,
+                    closed.end_reason,
+                    market,
+                )
                 return self._launch(run, state, market=market)
             raise _fail(
                 f"spot training gave up: {len(attempts)} attempt(s) interrupted (max_attempts={run.max_attempts} "
@@ -359,11 +442,14 @@ class SpotTrainingOperator(BaseOperator):
                 f"checkpoint {run.layout.checkpoint_uri} is kept, so a new run with on_demand_fallback or more "
                 f"attempts continues from it.\n{attempts_table(attempts)}"
             )
-        raise _fail(f"training on {closed.instance_id} failed: {closed.end_reason}\n"
-                    f"{attempts_table(attempts)}\nlast lines of the instance log:\n{log_tail}")
+        raise _fail(
+            f"training on {closed.instance_id} failed: {closed.end_reason}\n"
+            f"{attempts_table(attempts)}\nlast lines of the instance log:\n{log_tail}"
+        )
 
-    def _close_attempt(self, run: _Run, record: AttemptRecord, event: dict[str, Any],
-                       state: dict[str, Any]) -> tuple[AttemptRecord, str]:
+    def _close_attempt(
+        self, run: _Run, record: AttemptRecord, event: dict[str, Any], state: dict[str, Any]
+    ) -> tuple[AttemptRecord, str]:
         """Read the attempt's outcome, terminate its instance if it still runs, and date its end."""
         hook, layout, label = self.hook, run.layout, record.attempt
         marker, marker_info = None, {}
@@ -390,11 +476,17 @@ class SpotTrainingOperator(BaseOperator):
             source = "EC2 StateTransitionReason" if ended_at else ""
         if ended_at is None:
             ended_at = datetime.fromisoformat(event["observed_at"]) if event.get("observed_at") else now
-            source = ("when the trigger saw DONE (the instance shuts itself down right after)"
-                      if event.get("status") == "done" else "first seen ended by the trigger (late by at most one poll)")
+            source = (
+                "when the trigger saw DONE (the instance shuts itself down right after)"
+                if event.get("status") == "done"
+                else "first seen ended by the trigger (late by at most one poll)"
+            )
         ended_at = max(ended_at, parse_utc(record.launched_at))
-        end = classify_end(marker=marker, instance_exists=instance is not None,
-                           state_reason_code=instance["state_reason_code"] if instance else None)
+        end = classify_end(
+            marker=marker,
+            instance_exists=instance is not None,
+            state_reason_code=instance["state_reason_code"] if instance else None,
+        )
         if marker_info.get("reason"):
             reason = f"{marker}: {marker_info['reason']}"
         elif instance is None:
@@ -407,11 +499,19 @@ class SpotTrainingOperator(BaseOperator):
         if end != END_DONE:
             log = hook.read_bytes(layout.bucket, layout.log_key(label))
             state["s3"]["get_requests"] += 1
-            log_tail = "\n".join((log or b"(no instance log in S3)").decode(errors="replace").splitlines()[-30:])
+            log_tail = "\n".join(
+                (log or b"(no instance log in S3)").decode(errors="replace").splitlines()[-30:]
+            )
         closed = AttemptRecord(
-            **{**record.to_dict(), "terminated_at": utc_iso(ended_at), "interrupted": end == END_INTERRUPTED,
-               "outcome": end, "end_reason": reason, "terminate_time_source": source,
-               "availability_zone": (instance or {}).get("availability_zone") or record.availability_zone},
+            **{
+                **record.to_dict(),
+                "terminated_at": utc_iso(ended_at),
+                "interrupted": end == END_INTERRUPTED,
+                "outcome": end,
+                "end_reason": reason,
+                "terminate_time_source": source,
+                "availability_zone": (instance or {}).get("availability_zone") or record.availability_zone,
+            },
         )
         return closed, log_tail
 
@@ -427,7 +527,9 @@ class SpotTrainingOperator(BaseOperator):
     def _load_ledger(self, run: _Run) -> dict[str, Any]:
         data = self.hook.read_bytes(run.layout.bucket, self._ledger_key(run))
         if data is None:
-            raise _fail(f"resumed without the attempts ledger s3://{run.layout.bucket}/{self._ledger_key(run)}")
+            raise _fail(
+                f"resumed without the attempts ledger s3://{run.layout.bucket}/{self._ledger_key(run)}"
+            )
         state = json.loads(data)
         state["s3"]["get_requests"] += 1
         return state
@@ -456,14 +558,25 @@ class SpotTrainingOperator(BaseOperator):
         metrics_uri = storage.join(train_dir, METRICS_FILENAME)
         metrics = read_metrics(metrics_uri)
         if metrics["dataset"]["sha256"] != self.validated["dataset_sha256"]:
-            raise _fail(f"the instance trained on another corpus (sha256 {metrics['dataset']['sha256'][:12]}…, "
-                        f"validated {self.validated['dataset_sha256'][:12]}…); re-run the DAG")
+            raise _fail(
+                f"the instance trained on another corpus (sha256 {metrics['dataset']['sha256'][:12]}…, "
+                f"validated {self.validated['dataset_sha256'][:12]}…); re-run the DAG"
+            )
         return {
-            **self.validated, "train_dir": train_dir, "metrics_uri": metrics_uri,
+            **self.validated,
+            "train_dir": train_dir,
+            "metrics_uri": metrics_uri,
             "model_uri": storage.join(train_dir, "model.pt"),
-            "spot": {"bucket": layout.bucket, "prefix": layout.prefix, "region": run.region,
-                     "ami_id": state["ami_id"], "aws_conn_id": self.aws_conn_id, "root_volume_gb": self.root_volume_gb,
-                     "attempts": state["attempts"], "s3": state["s3"]},
+            "spot": {
+                "bucket": layout.bucket,
+                "prefix": layout.prefix,
+                "region": run.region,
+                "ami_id": state["ami_id"],
+                "aws_conn_id": self.aws_conn_id,
+                "root_volume_gb": self.root_volume_gb,
+                "attempts": state["attempts"],
+                "s3": state["s3"],
+            },
         }
 
     # -- every other exit path -------------------------------------------------------------------------------
@@ -492,6 +605,9 @@ class SpotTrainingOperator(BaseOperator):
         try:
             return terminate_run_instances(self.hook, dag_id=dag_id, run_id=run_id, task_id=self.task_id)
         except Exception:  # never mask the error that brought us here
-            self.log.exception("could not terminate the instances of %s/%s; the cleanup task and the sweeper "
-                               "will retry", dag_id, run_id)
+            self.log.exception(
+                "could not terminate the instances of %s/%s; the cleanup task and the sweeper will retry",
+                dag_id,
+                run_id,
+            )
             return []

@@ -72,12 +72,23 @@ class SpotTrainingTrigger(BaseTrigger):
     def hook(self):
         from pipeline.spot.hooks import SpotTrainingHook
 
-        return SpotTrainingHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
-                                config=self.botocore_config)
+        return SpotTrainingHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
 
     def _event(self, status: str, polls: int, **values: Any) -> TriggerEvent:
-        return TriggerEvent({"status": status, "instance_id": self.instance_id, "polls": polls,
-                             "observed_at": datetime.now(UTC).isoformat(), **values})
+        return TriggerEvent(
+            {
+                "status": status,
+                "instance_id": self.instance_id,
+                "polls": polls,
+                "observed_at": datetime.now(UTC).isoformat(),
+                **values,
+            }
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self.hook()
@@ -89,8 +100,13 @@ class SpotTrainingTrigger(BaseTrigger):
                 done = await hook.object_exists_async(self.bucket, self.done_key)
             except Exception as error:  # AWS throttling, network: tolerate a few in a row
                 errors += 1
-                self.log.warning("polling %s failed (%d/%d): %s", self.instance_id, errors,
-                                 self.max_consecutive_errors, error)
+                self.log.warning(
+                    "polling %s failed (%d/%d): %s",
+                    self.instance_id,
+                    errors,
+                    self.max_consecutive_errors,
+                    error,
+                )
                 if errors >= self.max_consecutive_errors:
                     yield self._event("error", polls, message=f"{type(error).__name__}: {error}")
                     return
@@ -101,10 +117,14 @@ class SpotTrainingTrigger(BaseTrigger):
                 yield self._event("done", polls)
                 return
             if instance is None or instance["state"] in ENDED_STATES:
-                self.log.info("instance %s ended without DONE: %s", self.instance_id,
-                              "gone" if instance is None else f"{instance['state']} ({instance['state_reason_code']})")
+                self.log.info(
+                    "instance %s ended without DONE: %s",
+                    self.instance_id,
+                    "gone" if instance is None else f"{instance['state']} ({instance['state_reason_code']})",
+                )
                 yield self._event(
-                    "ended", polls,
+                    "ended",
+                    polls,
                     state=None if instance is None else instance["state"],
                     state_reason_code=None if instance is None else instance["state_reason_code"],
                 )

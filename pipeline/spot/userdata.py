@@ -28,11 +28,25 @@ class UserDataInputs:
     max_runtime_seconds: int
 
 
-def training_arguments(layout: RunLayout, *, mlflow_run_id: str,
-                       config_path: str = CONFIG_PATH_ON_INSTANCE) -> list[str]:
+def training_arguments(
+    layout: RunLayout, *, mlflow_run_id: str, config_path: str = CONFIG_PATH_ON_INSTANCE
+) -> list[str]:
     """Arguments after the interpreter: train with outputs and checkpoint on S3, resuming if one exists."""
-    return ["-m", "rnn", "train", "--out-dir", layout.train_uri, "--checkpoint", layout.checkpoint_uri,
-            "--config", config_path, "--resume", "--no-progress", "--run-id", mlflow_run_id]
+    return [
+        "-m",
+        "rnn",
+        "train",
+        "--out-dir",
+        layout.train_uri,
+        "--checkpoint",
+        layout.checkpoint_uri,
+        "--config",
+        config_path,
+        "--resume",
+        "--no-progress",
+        "--run-id",
+        mlflow_run_id,
+    ]
 
 
 def _shell_word(argument: str) -> str:
@@ -64,6 +78,8 @@ def render_user_data(inputs: UserDataInputs) -> str:
     )
     size = len(script.encode("utf-8"))
     if size > USER_DATA_LIMIT_BYTES:
-        raise ValueError(f"rendered user data is {size} bytes; EC2 accepts at most {USER_DATA_LIMIT_BYTES} "
-                         f"(shorten {USER_DATA_TEMPLATE})")
+        raise ValueError(
+            f"rendered user data is {size} bytes; EC2 accepts at most {USER_DATA_LIMIT_BYTES} "
+            f"(shorten {USER_DATA_TEMPLATE})"
+        )
     return script

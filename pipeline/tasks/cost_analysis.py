@@ -31,7 +31,9 @@ class ModelSource:
     training_run_id: str | None
 
 
-def latest_model_source(settings: Settings | None = None, *, allow_reference: bool = False) -> ModelSource | None:
+def latest_model_source(
+    settings: Settings | None = None, *, allow_reference: bool = False
+) -> ModelSource | None:
     """metrics.json of the newest registered rnn-textgen version; the reference profile if allowed and none."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -47,14 +49,22 @@ def latest_model_source(settings: Settings | None = None, *, allow_reference: bo
         with tempfile.TemporaryDirectory() as tmp:
             path = client.download_artifacts(newest.run_id, "metrics.json", tmp)
             metrics = json.loads(Path(path).read_text())
-        return ModelSource(metrics=metrics, version=str(newest.version), training_run_id=newest.run_id,
-                           description=f"{names.REGISTERED_MODEL} version {newest.version} (run {newest.run_id[:8]})")
+        return ModelSource(
+            metrics=metrics,
+            version=str(newest.version),
+            training_run_id=newest.run_id,
+            description=f"{names.REGISTERED_MODEL} version {newest.version} (run {newest.run_id[:8]})",
+        )
     if not allow_reference:
         return None
     from costing.model.profile import REFERENCE_LABEL, REFERENCE_METRICS_PATH
 
-    return ModelSource(metrics=json.loads(REFERENCE_METRICS_PATH.read_text()), version=None, training_run_id=None,
-                       description=f"no registered model yet: {REFERENCE_LABEL}")
+    return ModelSource(
+        metrics=json.loads(REFERENCE_METRICS_PATH.read_text()),
+        version=None,
+        training_run_id=None,
+        description=f"no registered model yet: {REFERENCE_LABEL}",
+    )
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,9 @@ class AnalysisRequest:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: (list(value) if isinstance(value, tuple) else value) for key, value in self.__dict__.items()}
+        return {
+            key: (list(value) if isinstance(value, tuple) else value) for key, value in self.__dict__.items()
+        }
 
 
 def run_analysis(source: ModelSource, request: AnalysisRequest, snapshot_dir: Path) -> Any:
@@ -111,15 +123,26 @@ def run_analysis(source: ModelSource, request: AnalysisRequest, snapshot_dir: Pa
 
     profile = profile_from_metrics(source.metrics, source=source.description)
     sheet = build_price_sheet(snapshot_dir, request.region)
-    overrides = {key: getattr(request, key) for key in ("latency_slo_ms", "tokens_per_request", "peak_factor",
-                                                         "target_utilisation") if getattr(request, key) is not None}
+    overrides = {
+        key: getattr(request, key)
+        for key in ("latency_slo_ms", "tokens_per_request", "peak_factor", "target_utilisation")
+        if getattr(request, key) is not None
+    }
     assumptions = replace(ServingAssumptions(), **overrides)
     compute = source.metrics.get("compute") or {}
-    return analyze(profile, sheet, request.requests_per_day, assumptions=assumptions,
-                   horizon_months=request.horizon_months, retrain_cadence=request.retrain_cadence,
-                   pct=request.sensitivity_pct, spec=MonteCarloSpec(samples=request.samples, seed=request.seed),
-                   instance_types=request.instance_types,
-                   training_instance_type=compute.get("instance_type"), training_market=compute.get("market"))
+    return analyze(
+        profile,
+        sheet,
+        request.requests_per_day,
+        assumptions=assumptions,
+        horizon_months=request.horizon_months,
+        retrain_cadence=request.retrain_cadence,
+        pct=request.sensitivity_pct,
+        spec=MonteCarloSpec(samples=request.samples, seed=request.seed),
+        instance_types=request.instance_types,
+        training_instance_type=compute.get("instance_type"),
+        training_market=compute.get("market"),
+    )
 
 
 def option_filter(document: dict[str, Any], options: tuple[str, ...] | None) -> dict[str, Any]:
@@ -133,8 +156,8 @@ def option_filter(document: dict[str, Any], options: tuple[str, ...] | None) -> 
 
 def training_cost_today(source: ModelSource, snapshot_dir: Path) -> dict[str, Any] | None:
     """The model's training run repriced at the snapshot's prices (same seconds, instance, market)."""
-    from costing.pricing.catalog import PriceCatalog
     from costing.model.run_cost import estimate_training_cost
+    from costing.pricing.catalog import PriceCatalog
 
     compute = source.metrics.get("compute") or {}
     training = source.metrics.get("training") or {}
@@ -142,9 +165,13 @@ def training_cost_today(source: ModelSource, snapshot_dir: Path) -> dict[str, An
         return None
     try:
         cost = estimate_training_cost(
-            duration_seconds=training["total_wall_seconds"], epochs=max(1, len(training.get("epochs") or [])),
-            instance_type=compute["instance_type"], region=compute["region"], market=compute["market"],
-            catalog=PriceCatalog.load(snapshot_dir))
+            duration_seconds=training["total_wall_seconds"],
+            epochs=max(1, len(training.get("epochs") or [])),
+            instance_type=compute["instance_type"],
+            region=compute["region"],
+            market=compute["market"],
+            catalog=PriceCatalog.load(snapshot_dir),
+        )
     except ValueError as exc:
         log.warning("cannot reprice the training run: %s", exc)
         return None
@@ -185,11 +212,15 @@ def summary_metrics(document: dict[str, Any]) -> tuple[dict[str, float], dict[st
         if cheapest:
             tags[names.scenario_tag(rpd)] = cheapest["key"]
             metrics[names.scenario_metric(rpd, "cheapest_usd_per_month")] = cheapest["monthly_cost"]
-            metrics[names.scenario_metric(rpd, "cheapest_usd_per_1k_requests")] = cheapest["usd_per_1k_requests"]
+            metrics[names.scenario_metric(rpd, "cheapest_usd_per_1k_requests")] = cheapest[
+                "usd_per_1k_requests"
+            ]
     for scenario in document["tco"]["scenarios"]:
         cheapest = next((o for o in scenario["options"] if o["key"] == scenario["cheapest"]), None)
         if cheapest:
-            metrics[names.scenario_metric(scenario["requests_per_day"], "tco_total_usd")] = cheapest["total_usd"]
+            metrics[names.scenario_metric(scenario["requests_per_day"], "tco_total_usd")] = cheapest[
+                "total_usd"
+            ]
     breakevens = document["tco"]["breakevens"]
     if breakevens:
         metrics[names.BREAKEVEN_REQUESTS_PER_DAY] = breakevens[0]["requests_per_day"]
@@ -199,26 +230,49 @@ def summary_metrics(document: dict[str, Any]) -> tuple[dict[str, float], dict[st
         band = next((o for o in scenario["options"] if o["key"] == cheapest_key), None)
         if band:
             for q in ("p10", "p50", "p90"):
-                metrics[names.scenario_metric(rpd, f"cheapest_{q}_usd_per_month")] = band[f"{q}_usd_per_month"]
+                metrics[names.scenario_metric(rpd, f"cheapest_{q}_usd_per_month")] = band[
+                    f"{q}_usd_per_month"
+                ]
     return metrics, tags
 
 
-def log_analysis(*, dag_id: str, run_id: str, kind: str, source: ModelSource, request: AnalysisRequest,
-                 document: dict[str, Any], outputs: dict[str, str], snapshot_age_days: float,
-                 training_today: dict[str, Any] | None) -> tuple[str, str]:
+def log_analysis(
+    *,
+    dag_id: str,
+    run_id: str,
+    kind: str,
+    source: ModelSource,
+    request: AnalysisRequest,
+    document: dict[str, Any],
+    outputs: dict[str, str],
+    snapshot_age_days: float,
+    training_today: dict[str, Any] | None,
+) -> tuple[str, str]:
     """One run in rnn-cost-analysis (found again by its tags when a task is retried)."""
     import mlflow
 
     settings = load_settings()
-    mlflow_run_id = tracking.get_or_create_run(names.COST_EXPERIMENT, dag_id, run_id, run_name=f"{dag_id}/{run_id}",
-                                               settings=settings)
+    mlflow_run_id = tracking.get_or_create_run(
+        names.COST_EXPERIMENT, dag_id, run_id, run_name=f"{dag_id}/{run_id}", settings=settings
+    )
     metrics, tags = summary_metrics(document)
     with tracking.task_run(mlflow_run_id) as run:
-        mlflow.set_tags({**tags, names.TAG_SNAPSHOT_ID: document["snapshot_id"], names.TAG_ANALYSIS_KIND: kind,
-                         names.TAG_MODEL_VERSION: source.version or "reference",
-                         names.TAG_MODEL_TRAINING_RUN: source.training_run_id or "", "model.source": source.description})
-        mlflow.log_params({f"request.{k}": (",".join(map(str, v)) if isinstance(v, list) else v)
-                           for k, v in request.to_dict().items()})
+        mlflow.set_tags(
+            {
+                **tags,
+                names.TAG_SNAPSHOT_ID: document["snapshot_id"],
+                names.TAG_ANALYSIS_KIND: kind,
+                names.TAG_MODEL_VERSION: source.version or "reference",
+                names.TAG_MODEL_TRAINING_RUN: source.training_run_id or "",
+                "model.source": source.description,
+            }
+        )
+        mlflow.log_params(
+            {
+                f"request.{k}": (",".join(map(str, v)) if isinstance(v, list) else v)
+                for k, v in request.to_dict().items()
+            }
+        )
         metrics[names.PRICING_SNAPSHOT_AGE_DAYS] = snapshot_age_days
         if training_today:
             metrics[names.COST_TRAIN_AT_TODAYS_PRICES_USD] = training_today["usd"]
@@ -234,8 +288,14 @@ def log_analysis(*, dag_id: str, run_id: str, kind: str, source: ModelSource, re
     return mlflow_run_id, experiment_id
 
 
-def recompute(*, dag_id: str, run_id: str, params: dict[str, Any], kind: str = "recompute",
-              allow_reference: bool = False) -> dict[str, Any]:
+def recompute(
+    *,
+    dag_id: str,
+    run_id: str,
+    params: dict[str, Any],
+    kind: str = "recompute",
+    allow_reference: bool = False,
+) -> dict[str, Any]:
     """The whole grid for the latest registered model against the newest snapshot, stored and logged."""
     from airflow.sdk.exceptions import AirflowSkipException
 
@@ -258,18 +318,40 @@ def recompute(*, dag_id: str, run_id: str, params: dict[str, Any], kind: str = "
         raise AirflowFailException(f"cost analysis refused its inputs: {exc}") from exc
     document = option_filter(analysis.to_json_dict(), request.options)
     training_today = training_cost_today(source, snapshot_dir)
-    document["model"] = {"source": source.description, "version": source.version,
-                         "training_run_id": source.training_run_id,
-                         "training_cost_paid": (source.metrics.get("compute") or {}).get("cost"),
-                         "training_cost_at_todays_prices": training_today}
+    document["model"] = {
+        "source": source.description,
+        "version": source.version,
+        "training_run_id": source.training_run_id,
+        "training_cost_paid": (source.metrics.get("compute") or {}).get("cost"),
+        "training_cost_at_todays_prices": training_today,
+    }
     out = run_dir(settings, dag_id, run_id)
     outputs = write_outputs(document, analysis, out)
     age = snapshot_age_days(load_snapshot(snapshot_dir))
     mlflow_run_id, experiment_id = log_analysis(
-        dag_id=dag_id, run_id=run_id, kind=kind, source=source, request=request, document=document,
-        outputs=outputs, snapshot_age_days=age, training_today=training_today)
+        dag_id=dag_id,
+        run_id=run_id,
+        kind=kind,
+        source=source,
+        request=request,
+        document=document,
+        outputs=outputs,
+        snapshot_age_days=age,
+        training_today=training_today,
+    )
     cheapest = {str(s["requests_per_day"]): s["cheapest"] for s in document["grid"]["scenarios"]}
-    log.info("cheapest option per scenario: %s (snapshot %s, %s)", cheapest, document["snapshot_id"],
-             source.description)
-    return {"mlflow_run_id": mlflow_run_id, "experiment_id": experiment_id, "run_dir": out, "outputs": outputs,
-            "snapshot_id": document["snapshot_id"], "cheapest": cheapest, "model": document["model"]}
+    log.info(
+        "cheapest option per scenario: %s (snapshot %s, %s)",
+        cheapest,
+        document["snapshot_id"],
+        source.description,
+    )
+    return {
+        "mlflow_run_id": mlflow_run_id,
+        "experiment_id": experiment_id,
+        "run_dir": out,
+        "outputs": outputs,
+        "snapshot_id": document["snapshot_id"],
+        "cheapest": cheapest,
+        "model": document["model"],
+    }

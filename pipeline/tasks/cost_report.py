@@ -70,21 +70,31 @@ def training_runs(start: datetime, end: datetime) -> list[Any]:
     runs = client.search_runs(
         [experiment.experiment_id],
         filter_string=f"attributes.start_time >= {int(start.timestamp() * 1000)} and "
-                      f"attributes.start_time < {int(end.timestamp() * 1000)}",
-        order_by=["attributes.start_time ASC"], max_results=1000)
+        f"attributes.start_time < {int(end.timestamp() * 1000)}",
+        order_by=["attributes.start_time ASC"],
+        max_results=1000,
+    )
     rows = []
     for run in runs:
         m, t, p = run.data.metrics, run.data.tags, run.data.params
-        rows.append(TrainingRunRow(
-            run_id=run.info.run_id, run_name=run.info.run_name or run.info.run_id,
-            started_at=datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC), status=run.info.status,
-            cost_usd=m.get(names.COST_TRAIN_USD), on_demand_usd=m.get(names.COST_TRAIN_ON_DEMAND_USD),
-            cost_basis=t.get(names.TAG_COST_BASIS, ""), val_loss=m.get(names.VAL_LOSS),
-            interruptions=int(m.get(names.TRAIN_INTERRUPTIONS, 0)),
-            instance_type=p.get("compute.instance_type", ""), market=p.get("compute.market", ""),
-            region=p.get("compute.region", ""), registered=t.get(names.TAG_REGISTRY_DECISION) == "registered",
-            mlflow_url=f"{mlflow_ui_url()}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}",
-        ))
+        rows.append(
+            TrainingRunRow(
+                run_id=run.info.run_id,
+                run_name=run.info.run_name or run.info.run_id,
+                started_at=datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC),
+                status=run.info.status,
+                cost_usd=m.get(names.COST_TRAIN_USD),
+                on_demand_usd=m.get(names.COST_TRAIN_ON_DEMAND_USD),
+                cost_basis=t.get(names.TAG_COST_BASIS, ""),
+                val_loss=m.get(names.VAL_LOSS),
+                interruptions=int(m.get(names.TRAIN_INTERRUPTIONS, 0)),
+                instance_type=p.get("compute.instance_type", ""),
+                market=p.get("compute.market", ""),
+                region=p.get("compute.region", ""),
+                registered=t.get(names.TAG_REGISTRY_DECISION) == "registered",
+                mlflow_url=f"{mlflow_ui_url()}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}",
+            )
+        )
     return rows
 
 
@@ -99,7 +109,9 @@ def price_changes(start: datetime, end: datetime, settings: Settings) -> list[di
     for previous_id, current_id in itertools.pairwise(ids):
         current = load_snapshot(local_snapshot_dir(settings, current_id))
         if start <= current.fetched_at < end:
-            diffs.append(diff_snapshots(load_snapshot(local_snapshot_dir(settings, previous_id)), current).to_dict())
+            diffs.append(
+                diff_snapshots(load_snapshot(local_snapshot_dir(settings, previous_id)), current).to_dict()
+            )
     return diffs
 
 
@@ -112,10 +124,12 @@ def latest_analysis(kind: str = "recompute") -> tuple[dict[str, Any] | None, str
     experiment = client.get_experiment_by_name(names.COST_EXPERIMENT)
     if experiment is None:
         return None, None
-    runs = client.search_runs([experiment.experiment_id],
-                              filter_string=f"tags.`{names.TAG_ANALYSIS_KIND}` = '{kind}' and "
-                                            "attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{names.TAG_ANALYSIS_KIND}` = '{kind}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     if not runs:
         return None, None
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,14 +151,20 @@ def spot_history(instance_type: str, region: str) -> list[Any]:
     by_az: dict[str, list[tuple[datetime, float]]] = {}
     for point in points:
         by_az.setdefault(point.availability_zone, []).append((point.timestamp, point.usd_per_hour))
-    return [SpotSeries(instance_type=instance_type, availability_zone=az, points=tuple(sorted(series)))
-            for az, series in sorted(by_az.items())]
+    return [
+        SpotSeries(instance_type=instance_type, availability_zone=az, points=tuple(sorted(series)))
+        for az, series in sorted(by_az.items())
+    ]
 
 
 def links() -> dict[str, str]:
     from pipeline.ui.links import airflow_ui_url, mlflow_ui_url
 
-    return {"MLflow": mlflow_ui_url(), "Airflow": airflow_ui_url(), "Cost reports": f"{airflow_ui_url()}/cost-reports/"}
+    return {
+        "MLflow": mlflow_ui_url(),
+        "Airflow": airflow_ui_url(),
+        "Cost reports": f"{airflow_ui_url()}/cost-reports/",
+    }
 
 
 def weekly_inputs(period_end: datetime, days: int = 7) -> Any:
@@ -159,11 +179,17 @@ def weekly_inputs(period_end: datetime, days: int = 7) -> Any:
     instance_type = next((r.instance_type for r in reversed(runs) if r.instance_type), "r6i.xlarge")
     region = next((r.region for r in reversed(runs) if r.region), "us-east-1")
     return ReportInputs(
-        title=f"Weekly cost report, {period_start:%Y-%m-%d} – {period_end:%Y-%m-%d}", kind="weekly",
-        period_start=period_start, period_end=period_end, generated_at=datetime.now(UTC),
-        training_runs=tuple(runs), price_changes=tuple(price_changes(period_start, period_end, settings)),
-        pricing_status=refresh_status(settings), analysis=analysis,
-        spot_history=tuple(spot_history(instance_type, region)), links=links(),
+        title=f"Weekly cost report, {period_start:%Y-%m-%d} – {period_end:%Y-%m-%d}",
+        kind="weekly",
+        period_start=period_start,
+        period_end=period_end,
+        generated_at=datetime.now(UTC),
+        training_runs=tuple(runs),
+        price_changes=tuple(price_changes(period_start, period_end, settings)),
+        pricing_status=refresh_status(settings),
+        analysis=analysis,
+        spot_history=tuple(spot_history(instance_type, region)),
+        links=links(),
     )
 
 
@@ -175,10 +201,18 @@ def adhoc_inputs(analysis: dict[str, Any], request: dict[str, Any]) -> Any:
     region = request.get("region", "us-east-1")
     instance_type = (request.get("instance_types") or ["r6i.xlarge"])[0]
     return ReportInputs(
-        title=f"Ad hoc cost analysis: {rpd} requests/day in {region}", kind="adhoc",
-        period_start=None, period_end=None, generated_at=datetime.now(UTC), training_runs=(),
-        price_changes=(), pricing_status=refresh_status(), analysis=analysis,
-        spot_history=tuple(spot_history(instance_type, region)), request=request, links=links(),
+        title=f"Ad hoc cost analysis: {rpd} requests/day in {region}",
+        kind="adhoc",
+        period_start=None,
+        period_end=None,
+        generated_at=datetime.now(UTC),
+        training_runs=(),
+        price_changes=(),
+        pricing_status=refresh_status(),
+        analysis=analysis,
+        spot_history=tuple(spot_history(instance_type, region)),
+        request=request,
+        links=links(),
     )
 
 
@@ -207,8 +241,15 @@ def recipients_from(value: Any) -> list[str]:
     return addresses
 
 
-def render_and_store(*, inputs: Any, dag_id: str, run_id: str, recipients: list[str], sender: str,
-                     mlflow_run_id: str | None = None) -> dict[str, Any]:
+def render_and_store(
+    *,
+    inputs: Any,
+    dag_id: str,
+    run_id: str,
+    recipients: list[str],
+    sender: str,
+    mlflow_run_id: str | None = None,
+) -> dict[str, Any]:
     """Render, write every file (email.eml included) under the run-scoped report dir, log to MLflow."""
     import mlflow
 
@@ -226,8 +267,9 @@ def render_and_store(*, inputs: Any, dag_id: str, run_id: str, recipients: list[
         extra.append(storage.join(out, EMAIL_FILE))
     written = write_report(rendered, out, meta={"dag_id": dag_id, "run_id": run_id, "recipients": recipients})
     if mlflow_run_id is None:
-        mlflow_run_id = tracking.get_or_create_run(names.COST_EXPERIMENT, dag_id, run_id,
-                                                   run_name=f"{dag_id}/{run_id}", settings=settings)
+        mlflow_run_id = tracking.get_or_create_run(
+            names.COST_EXPERIMENT, dag_id, run_id, run_name=f"{dag_id}/{run_id}", settings=settings
+        )
     with tracking.task_run(mlflow_run_id) as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tag(names.TAG_ANALYSIS_KIND, f"{inputs.kind}-report")
         for uri in [*written, *extra]:
@@ -236,8 +278,15 @@ def render_and_store(*, inputs: Any, dag_id: str, run_id: str, recipients: list[
         mlflow.log_artifacts(tmp, artifact_path="report")
         experiment_id = run.info.experiment_id
     log.info("report stored in %s: %s", out, rendered.summary)
-    return {"report_dir": out, "report_path": relative, "summary": rendered.summary, "subject": rendered.subject,
-            "recipients": recipients, "mlflow_run_id": mlflow_run_id, "experiment_id": experiment_id}
+    return {
+        "report_dir": out,
+        "report_path": relative,
+        "summary": rendered.summary,
+        "subject": rendered.subject,
+        "recipients": recipients,
+        "mlflow_run_id": mlflow_run_id,
+        "experiment_id": experiment_id,
+    }
 
 
 def send_stored_email(*, stored: dict[str, Any]) -> dict[str, Any]:

@@ -84,9 +84,13 @@ def aws_clients(aws_conn_id: str, regions: list[str]) -> tuple[Any, dict[str, An
     """Price List client (us-east-1) and one EC2 client per region, from the Airflow AWS connection."""
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-    pricing = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="pricing", region_name=PRICING_API_REGION).get_conn()
-    ec2 = {region: AwsBaseHook(aws_conn_id=aws_conn_id, client_type="ec2", region_name=region).get_conn()
-           for region in regions}
+    pricing = AwsBaseHook(
+        aws_conn_id=aws_conn_id, client_type="pricing", region_name=PRICING_API_REGION
+    ).get_conn()
+    ec2 = {
+        region: AwsBaseHook(aws_conn_id=aws_conn_id, client_type="ec2", region_name=region).get_conn()
+        for region in regions
+    }
     return pricing, ec2
 
 
@@ -97,8 +101,10 @@ def _connection_missing(aws_conn_id: str) -> str | None:
     try:
         BaseHook.get_connection(aws_conn_id)
     except AirflowNotFoundException:
-        return (f"no Airflow connection {aws_conn_id!r} is configured (the embedded default runs offline; "
-                "add an AWS connection to fetch fresh prices)")
+        return (
+            f"no Airflow connection {aws_conn_id!r} is configured (the embedded default runs offline; "
+            "add an AWS connection to fetch fresh prices)"
+        )
     return None
 
 
@@ -120,23 +126,43 @@ def fetch_validate_write(*, dag_id: str, run_id: str, params: dict[str, Any]) ->
     missing = _connection_missing(params["aws_conn_id"])
     if missing:
         kept = load_snapshot(newest_snapshot_dir(settings))
-        result = {"status": "stale", "snapshot_id": kept.snapshot_id, "reason": missing,
-                  "age_days": round(snapshot_age_days(kept, now), 3),
-                  "checked_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "failures": [], "diff": None}
-        result["message"] = f"stale: kept {kept.snapshot_id}, age {result['age_days']:.1f} days, because {missing}"
+        result = {
+            "status": "stale",
+            "snapshot_id": kept.snapshot_id,
+            "reason": missing,
+            "age_days": round(snapshot_age_days(kept, now), 3),
+            "checked_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "failures": [],
+            "diff": None,
+        }
+        result["message"] = (
+            f"stale: kept {kept.snapshot_id}, age {result['age_days']:.1f} days, because {missing}"
+        )
     else:
         pricing, ec2 = aws_clients(params["aws_conn_id"], regions)
         refreshed = refresh_snapshot(
-            pricing_client=pricing, ec2_clients=ec2, root=settings.pricing_root, regions=regions,
-            instance_types=list(params["instance_types"]), now=now,
-            spot_window_days=int(params["spot_window_days"]), max_change=params["max_change_pct"] / 100,
+            pricing_client=pricing,
+            ec2_clients=ec2,
+            root=settings.pricing_root,
+            regions=regions,
+            instance_types=list(params["instance_types"]),
+            now=now,
+            spot_window_days=int(params["spot_window_days"]),
+            max_change=params["max_change_pct"] / 100,
             snapshot_id=now.strftime("%Y-%m-%dT%H%MZ"),
             cache_dir=settings.home / "cache" / "pricing",
         )
         result = refreshed.to_dict()
-    storage.write_text_atomic(_storage_join(settings.pricing_root, STATUS_FILE), json.dumps(
-        {key: result.get(key) for key in ("status", "snapshot_id", "message", "reason", "age_days", "checked_at")},
-        indent=2))
+    storage.write_text_atomic(
+        _storage_join(settings.pricing_root, STATUS_FILE),
+        json.dumps(
+            {
+                key: result.get(key)
+                for key in ("status", "snapshot_id", "message", "reason", "age_days", "checked_at")
+            },
+            indent=2,
+        ),
+    )
     out = run_dir(settings, dag_id, run_id)
     storage.write_text_atomic(storage.join(out, "refresh.json"), json.dumps(result, indent=2, default=str))
     log.info("%s", result["message"])
@@ -144,9 +170,13 @@ def fetch_validate_write(*, dag_id: str, run_id: str, params: dict[str, Any]) ->
         for failure in result.get("failures") or []:
             log.warning("refresh problem: %s", failure)
         raise AirflowSkipException(result["message"])
-    return {"snapshot_id": result["snapshot_id"], "snapshot_uri": result["snapshot_uri"],
-            "previous_snapshot_id": result.get("previous_snapshot_id"), "message": result["message"],
-            "run_dir": out}
+    return {
+        "snapshot_id": result["snapshot_id"],
+        "snapshot_uri": result["snapshot_uri"],
+        "previous_snapshot_id": result.get("previous_snapshot_id"),
+        "message": result["message"],
+        "run_dir": out,
+    }
 
 
 def diff_against_previous(*, refreshed: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +191,9 @@ def diff_against_previous(*, refreshed: dict[str, Any]) -> dict[str, Any]:
     previous = load_snapshot(local_snapshot_dir(settings, previous_id)) if previous_id else None
     diff = diff_snapshots(previous, current)
     out = refreshed["run_dir"]
-    storage.write_text_atomic(storage.join(out, "diff.json"), json.dumps(diff.to_dict(), indent=2, default=str))
+    storage.write_text_atomic(
+        storage.join(out, "diff.json"), json.dumps(diff.to_dict(), indent=2, default=str)
+    )
     storage.write_text_atomic(storage.join(out, "diff.csv"), diff.to_dataframe().to_csv(index=False))
     text = diff.render_text()
     storage.write_text_atomic(storage.join(out, "diff.txt"), text)

@@ -29,8 +29,18 @@ log = logging.getLogger(__name__)
 COMPUTE_BACKENDS = ("local", "ec2_spot")
 MARKETS = ("spot", "on-demand")
 # DAG params that map one-to-one onto rnn.config.TrainConfig fields
-CONFIG_PARAMS = ("epochs", "hidden_size", "num_layers", "embedding_dim", "seq_len", "batch_size",
-                 "max_steps_per_epoch", "learning_rate", "seed", "checkpoint_every_steps")
+CONFIG_PARAMS = (
+    "epochs",
+    "hidden_size",
+    "num_layers",
+    "embedding_dim",
+    "seq_len",
+    "batch_size",
+    "max_steps_per_epoch",
+    "learning_rate",
+    "seed",
+    "checkpoint_every_steps",
+)
 
 
 def _fail(message: str) -> Exception:
@@ -47,11 +57,17 @@ class ComputeChoice:
     market: str
 
     def to_dict(self) -> dict[str, str]:
-        return {"backend": self.backend, "instance_type": self.instance_type, "region": self.region,
-                "market": self.market}
+        return {
+            "backend": self.backend,
+            "instance_type": self.instance_type,
+            "region": self.region,
+            "market": self.market,
+        }
 
 
-def resolve_inputs(params: dict[str, Any], corpus_variable: str | None) -> tuple[dict[str, Any], ComputeChoice]:
+def resolve_inputs(
+    params: dict[str, Any], corpus_variable: str | None
+) -> tuple[dict[str, Any], ComputeChoice]:
     """TrainConfig values and compute choice from DAG params (+ the corpus Variable), validated."""
     from rnn.config import ConfigError, TrainConfig
     from rnn.corpus import DEFAULT_CORPUS_URI
@@ -78,13 +94,17 @@ def resolve_inputs(params: dict[str, Any], corpus_variable: str | None) -> tuple
 
 def git_sha() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
-def validate_dataset(*, dag_id: str, run_id: str, params: dict[str, Any], corpus_variable: str | None) -> dict[str, Any]:
+def validate_dataset(
+    *, dag_id: str, run_id: str, params: dict[str, Any], corpus_variable: str | None
+) -> dict[str, Any]:
     """GX-validate the corpus; the result becomes an artifact of the run's MLflow run either way."""
     import mlflow
 
@@ -95,12 +115,18 @@ def validate_dataset(*, dag_id: str, run_id: str, params: dict[str, Any], corpus
     config, compute = resolve_inputs(params, corpus_variable)
     settings = load_settings()
     out = run_dir(settings, dag_id, run_id)
-    mlflow_run_id = tracking.get_or_create_run(names.TRAINING_EXPERIMENT, dag_id, run_id,
-                                               run_name=f"{dag_id}/{run_id}", settings=settings)
+    mlflow_run_id = tracking.get_or_create_run(
+        names.TRAINING_EXPERIMENT, dag_id, run_id, run_name=f"{dag_id}/{run_id}", settings=settings
+    )
     with tracking.task_run(mlflow_run_id):
         mlflow.set_tags({names.TAG_COMPUTE_BACKEND: compute.backend, "run_dir": out})
-        mlflow.log_params({**tracking.flatten("config", config), **tracking.flatten("compute", compute.to_dict()),
-                           "git_sha": git_sha()})
+        mlflow.log_params(
+            {
+                **tracking.flatten("config", config),
+                **tracking.flatten("compute", compute.to_dict()),
+                "git_sha": git_sha(),
+            }
+        )
         try:
             data = read_corpus_bytes(config["corpus_uri"])
         except CorpusError as exc:
@@ -115,15 +141,23 @@ def validate_dataset(*, dag_id: str, run_id: str, params: dict[str, Any], corpus
         mlflow.set_tag(names.TAG_VALIDATION, "passed" if validation.success else "failed")
         log.info("dataset validation:\n%s", validation.summary())
         if not validation.success:
-            raise _fail(f"dataset {config['corpus_uri']!r} failed validation; nothing was trained.\n"
-                        f"{validation.summary()}")
+            raise _fail(
+                f"dataset {config['corpus_uri']!r} failed validation; nothing was trained.\n"
+                f"{validation.summary()}"
+            )
         text = data.decode("utf-8")
         stats = corpus_stats(config["corpus_uri"], data, text)
         mlflow.log_param("dataset.sha256", stats.sha256)
     storage.write_text_atomic(storage.join(out, "config.json"), json.dumps(config, indent=2))
-    return {"mlflow_run_id": mlflow_run_id, "run_dir": out, "config": config, "compute": compute.to_dict(),
-            "dataset_sha256": stats.sha256, "dataset_chars": stats.chars,
-            "experiment_id": tracking.experiment_id(names.TRAINING_EXPERIMENT, settings)}
+    return {
+        "mlflow_run_id": mlflow_run_id,
+        "run_dir": out,
+        "config": config,
+        "compute": compute.to_dict(),
+        "dataset_sha256": stats.sha256,
+        "dataset_chars": stats.chars,
+        "experiment_id": tracking.experiment_id(names.TRAINING_EXPERIMENT, settings),
+    }
 
 
 def _run_rnn(args: list[str], *, what: str) -> None:
@@ -158,24 +192,46 @@ def train(*, validated: dict[str, Any]) -> dict[str, Any]:
     from rnn import storage
 
     train_dir = storage.join(validated["run_dir"], "train")
-    with tracking.task_run(validated["mlflow_run_id"], system_metrics=True), \
-            tempfile.NamedTemporaryFile("w", suffix=".json") as config_file:
+    with (
+        tracking.task_run(validated["mlflow_run_id"], system_metrics=True),
+        tempfile.NamedTemporaryFile("w", suffix=".json") as config_file,
+    ):
         json.dump(validated["config"], config_file)
         config_file.flush()
-        _run_rnn(["train", "--out-dir", train_dir, "--config", config_file.name, "--resume", "--no-progress",
-                  "--run-id", validated["mlflow_run_id"]], what="training")
+        _run_rnn(
+            [
+                "train",
+                "--out-dir",
+                train_dir,
+                "--config",
+                config_file.name,
+                "--resume",
+                "--no-progress",
+                "--run-id",
+                validated["mlflow_run_id"],
+            ],
+            what="training",
+        )
     metrics = _read_metrics(storage.join(train_dir, "metrics.json"))
     if metrics["dataset"]["sha256"] != validated["dataset_sha256"]:
-        raise _fail(f"corpus changed between validation and training (sha256 {validated['dataset_sha256'][:12]}… "
-                    f"then {metrics['dataset']['sha256'][:12]}…); re-run the DAG")
-    return {**validated, "train_dir": train_dir, "metrics_uri": storage.join(train_dir, "metrics.json"),
-            "model_uri": storage.join(train_dir, "model.pt")}
+        raise _fail(
+            f"corpus changed between validation and training (sha256 {validated['dataset_sha256'][:12]}… "
+            f"then {metrics['dataset']['sha256'][:12]}…); re-run the DAG"
+        )
+    return {
+        **validated,
+        "train_dir": train_dir,
+        "metrics_uri": storage.join(train_dir, "metrics.json"),
+        "model_uri": storage.join(train_dir, "model.pt"),
+    }
 
 
 def benchmark(*, trained: dict[str, Any]) -> dict[str, Any]:
     with tracking.task_run(trained["mlflow_run_id"]):
-        _run_rnn(["bench", "--model", trained["model_uri"], "--metrics", trained["metrics_uri"]],
-                 what="inference benchmark")
+        _run_rnn(
+            ["bench", "--model", trained["model_uri"], "--metrics", trained["metrics_uri"]],
+            what="inference benchmark",
+        )
     return trained
 
 
@@ -222,11 +278,16 @@ def log_to_mlflow(*, benchmarked: dict[str, Any]) -> dict[str, Any]:
     metrics = _read_metrics(benchmarked["metrics_uri"])
     with tracking.task_run(benchmarked["mlflow_run_id"]) as run:
         for epoch in metrics["training"]["epochs"]:
-            mlflow.log_metrics({
-                names.EPOCH_TRAIN_LOSS: epoch["train_loss"], names.EPOCH_VAL_LOSS: epoch["val_loss"],
-                names.EPOCH_VAL_PERPLEXITY: epoch["val_perplexity"], names.EPOCH_WALL_SECONDS: epoch["wall_seconds"],
-                names.EPOCH_TOKENS_PER_S: epoch["tokens_per_s"],
-            }, step=epoch["epoch"])
+            mlflow.log_metrics(
+                {
+                    names.EPOCH_TRAIN_LOSS: epoch["train_loss"],
+                    names.EPOCH_VAL_LOSS: epoch["val_loss"],
+                    names.EPOCH_VAL_PERPLEXITY: epoch["val_perplexity"],
+                    names.EPOCH_WALL_SECONDS: epoch["wall_seconds"],
+                    names.EPOCH_TOKENS_PER_S: epoch["tokens_per_s"],
+                },
+                step=epoch["epoch"],
+            )
         mlflow.log_metrics(training_metrics(metrics))
         mlflow.log_dict(metrics, "metrics.json")
         model_id = run.data.tags.get(names.TAG_LOGGED_MODEL_ID)
@@ -236,10 +297,16 @@ def log_to_mlflow(*, benchmarked: dict[str, Any]) -> dict[str, Any]:
                 vocab_path = Path(tmp, "vocab.json")
                 vocab_path.write_text(json.dumps(loaded.vocab.chars))
                 info = mlflow.pytorch.log_model(
-                    loaded.model, name="model", extra_files=[str(vocab_path)],
-                    code_paths=[str(REPO_ROOT / "rnn")], pip_requirements=["torch==2.13.0"],
+                    loaded.model,
+                    name="model",
+                    extra_files=[str(vocab_path)],
+                    code_paths=[str(REPO_ROOT / "rnn")],
+                    pip_requirements=["torch==2.13.0"],
                     serialization_format="pickle",
-                    metadata={"vocab_size": len(loaded.vocab), "val_loss": metrics["training"]["final_val_loss"]},
+                    metadata={
+                        "vocab_size": len(loaded.vocab),
+                        "val_loss": metrics["training"]["final_val_loss"],
+                    },
                 )
             model_id = info.model_id
             mlflow.set_tag(names.TAG_LOGGED_MODEL_ID, model_id)
@@ -258,9 +325,8 @@ def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
         log.info("cost: %s", result["cost"]["basis"])
         return result
 
-
-    from costing.pricing.catalog import PriceCatalog
     from costing.model.run_cost import estimate_training_cost
+    from costing.pricing.catalog import PriceCatalog
     from pipeline.tasks.pricing import newest_snapshot_dir
 
     settings = load_settings()
@@ -272,39 +338,56 @@ def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
             training_cost = estimate_training_cost(
                 duration_seconds=metrics["training"]["total_wall_seconds"],
                 epochs=len(metrics["training"]["epochs"]),
-                instance_type=compute["instance_type"], region=compute["region"], market=compute["market"],
+                instance_type=compute["instance_type"],
+                region=compute["region"],
+                market=compute["market"],
                 catalog=catalog,
             )
         except ValueError as exc:
             raise _fail(f"cannot price this run: {exc}") from exc
         cost_dict = training_cost.to_dict()
-        record_cost(cost_dict, interruptions=0, metrics=metrics, metrics_uri=logged["metrics_uri"],
-                    compute={**compute, "attempts": []})
+        record_cost(
+            cost_dict,
+            interruptions=0,
+            metrics=metrics,
+            metrics_uri=logged["metrics_uri"],
+            compute={**compute, "attempts": []},
+        )
     log.info("cost: %s", training_cost.basis)
     return {**logged, "cost": cost_dict}
 
 
-def record_cost(cost_dict: dict[str, Any], *, interruptions: int, metrics: dict[str, Any], metrics_uri: str,
-                compute: dict[str, Any]) -> None:
+def record_cost(
+    cost_dict: dict[str, Any],
+    *,
+    interruptions: int,
+    metrics: dict[str, Any],
+    metrics_uri: str,
+    compute: dict[str, Any],
+) -> None:
     """The run's cost on its (open) MLflow run and in metrics.json ``compute.cost``: one place for both backends."""
     import mlflow
 
     from rnn.metrics import write_metrics
 
-    mlflow.log_metrics({
-        names.COST_TRAIN_USD: cost_dict["usd"],
-        names.COST_TRAIN_ON_DEMAND_USD: cost_dict["on_demand_usd"],
-        names.COST_SPOT_SAVINGS_PCT: cost_dict["spot_savings_pct"],
-        names.COST_PER_EPOCH_USD: cost_dict["per_epoch_usd"],
-        names.COST_USD_PER_HOUR: cost_dict["usd_per_hour"],
-        names.COST_BILLED_SECONDS: cost_dict["billed_seconds"],
-        names.TRAIN_INTERRUPTIONS: float(interruptions),
-    })
-    mlflow.set_tags({
-        names.TAG_COST_BASIS: "estimate" if cost_dict["is_estimate"] else "billed-estimate",
-        names.TAG_COST_DESCRIPTION: cost_dict["basis"][:5000],
-        names.TAG_SNAPSHOT_ID: cost_dict["snapshot_id"],
-    })
+    mlflow.log_metrics(
+        {
+            names.COST_TRAIN_USD: cost_dict["usd"],
+            names.COST_TRAIN_ON_DEMAND_USD: cost_dict["on_demand_usd"],
+            names.COST_SPOT_SAVINGS_PCT: cost_dict["spot_savings_pct"],
+            names.COST_PER_EPOCH_USD: cost_dict["per_epoch_usd"],
+            names.COST_USD_PER_HOUR: cost_dict["usd_per_hour"],
+            names.COST_BILLED_SECONDS: cost_dict["billed_seconds"],
+            names.TRAIN_INTERRUPTIONS: float(interruptions),
+        }
+    )
+    mlflow.set_tags(
+        {
+            names.TAG_COST_BASIS: "estimate" if cost_dict["is_estimate"] else "billed-estimate",
+            names.TAG_COST_DESCRIPTION: cost_dict["basis"][:5000],
+            names.TAG_SNAPSHOT_ID: cost_dict["snapshot_id"],
+        }
+    )
     mlflow.log_dict(cost_dict, "cost.json")
     metrics["compute"] = {**compute, "cost": cost_dict}
     write_metrics(metrics_uri, metrics)
@@ -322,27 +405,45 @@ def register(*, costed: dict[str, Any]) -> dict[str, Any]:
         versions = _registered_versions(client)
         mine = [v for v in versions if v.run_id == costed["mlflow_run_id"]]
         if mine:  # retried task: this run is already registered
-            decision = {"registered": True, "version": int(mine[0].version),
-                        "reason": f"already registered as version {mine[0].version}"}
+            decision = {
+                "registered": True,
+                "version": int(mine[0].version),
+                "reason": f"already registered as version {mine[0].version}",
+            }
         else:
             best = _best_version(versions)
             if best is not None and val_loss >= best[1]:
-                decision = {"registered": False, "version": None,
-                            "reason": f"val_loss {val_loss:.4f} does not beat version {best[0].version} "
-                                      f"(val_loss {best[1]:.4f})"}
+                decision = {
+                    "registered": False,
+                    "version": None,
+                    "reason": f"val_loss {val_loss:.4f} does not beat version {best[0].version} "
+                    f"(val_loss {best[1]:.4f})",
+                }
             else:
-                reason = ("first version of the model" if best is None else
-                          f"val_loss {val_loss:.4f} beats version {best[0].version} (val_loss {best[1]:.4f})")
-                version = mlflow.register_model(f"models:/{costed['logged_model_id']}", names.REGISTERED_MODEL,
-                                                tags={names.VERSION_TAG_VAL_LOSS: f"{val_loss:.6f}"})
-                client.set_model_version_tag(names.REGISTERED_MODEL, version.version, "airflow.run_id",
-                                             _run_tag(client, costed["mlflow_run_id"]))
+                reason = (
+                    "first version of the model"
+                    if best is None
+                    else f"val_loss {val_loss:.4f} beats version {best[0].version} (val_loss {best[1]:.4f})"
+                )
+                version = mlflow.register_model(
+                    f"models:/{costed['logged_model_id']}",
+                    names.REGISTERED_MODEL,
+                    tags={names.VERSION_TAG_VAL_LOSS: f"{val_loss:.6f}"},
+                )
+                client.set_model_version_tag(
+                    names.REGISTERED_MODEL,
+                    version.version,
+                    "airflow.run_id",
+                    _run_tag(client, costed["mlflow_run_id"]),
+                )
                 decision = {"registered": True, "version": int(version.version), "reason": reason}
-        mlflow.set_tags({
-            names.TAG_REGISTRY_DECISION: "registered" if decision["registered"] else "not-registered",
-            names.TAG_REGISTRY_REASON: decision["reason"],
-            names.TAG_REGISTRY_VERSION: str(decision["version"] or ""),
-        })
+        mlflow.set_tags(
+            {
+                names.TAG_REGISTRY_DECISION: "registered" if decision["registered"] else "not-registered",
+                names.TAG_REGISTRY_REASON: decision["reason"],
+                names.TAG_REGISTRY_VERSION: str(decision["version"] or ""),
+            }
+        )
     log.info("model registry: %s", decision["reason"])
     return {**costed, "registry": decision}
 
@@ -357,8 +458,11 @@ def _registered_versions(client: Any) -> list[Any]:
 
 
 def _best_version(versions: list[Any]) -> tuple[Any, float] | None:
-    scored = [(v, float(v.tags[names.VERSION_TAG_VAL_LOSS])) for v in versions
-              if names.VERSION_TAG_VAL_LOSS in (v.tags or {})]
+    scored = [
+        (v, float(v.tags[names.VERSION_TAG_VAL_LOSS]))
+        for v in versions
+        if names.VERSION_TAG_VAL_LOSS in (v.tags or {})
+    ]
     return min(scored, key=lambda pair: pair[1]) if scored else None
 
 

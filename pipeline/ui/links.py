@@ -17,11 +17,15 @@ REPORT_XCOM_KEY = "cost_report"
 
 
 def mlflow_ui_url() -> str:
-    return os.environ.get("RNN_PIPELINE_MLFLOW_UI_URL", f"http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}")
+    return os.environ.get(
+        "RNN_PIPELINE_MLFLOW_UI_URL", f"http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"
+    )
 
 
 def airflow_ui_url() -> str:
-    return os.environ.get("AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{os.environ.get('AIRFLOW_PORT', '8080')}")
+    return os.environ.get(
+        "AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{os.environ.get('AIRFLOW_PORT', '8080')}"
+    )
 
 
 def push_mlflow_run(context: Any, *, experiment_id: str, run_id: str) -> None:

@@ -43,9 +43,16 @@ def list_reports(root: str | None = None) -> list[StoredReport]:
             meta = json.loads(fs.cat_file(meta_path))
         except (OSError, ValueError):
             continue
-        relative = meta_path[len(base.rstrip("/")) + 1: -len(REPORT_META) - 1]
-        reports.append(StoredReport(path=relative, title=meta.get("title", relative), kind=meta.get("kind", ""),
-                                    created_at=meta.get("created_at", ""), summary=meta.get("summary", "")))
+        relative = meta_path[len(base.rstrip("/")) + 1 : -len(REPORT_META) - 1]
+        reports.append(
+            StoredReport(
+                path=relative,
+                title=meta.get("title", relative),
+                kind=meta.get("kind", ""),
+                created_at=meta.get("created_at", ""),
+                summary=meta.get("summary", ""),
+            )
+        )
     return sorted(reports, key=lambda r: r.created_at, reverse=True)
 
 
@@ -61,13 +68,16 @@ def read_report_file(path: str, root: str | None = None) -> bytes:
 
 
 def render_index(reports: list[StoredReport]) -> str:
-    rows = "\n".join(
-        f"<tr><td>{html.escape(r.created_at[:19].replace('T', ' '))}</td><td>{html.escape(r.kind)}</td>"
-        f"<td><a href='view/{html.escape(r.path)}/report.html' target='_blank'>{html.escape(r.title)}</a></td>"
-        f"<td>{html.escape(r.summary)}</td></tr>"
-        for r in reports
-    ) or "<tr><td colspan='4'>No reports yet: run <code>weekly_cost_report</code> or trigger " \
-         "<code>adhoc_cost_analysis</code>.</td></tr>"
+    rows = (
+        "\n".join(
+            f"<tr><td>{html.escape(r.created_at[:19].replace('T', ' '))}</td><td>{html.escape(r.kind)}</td>"
+            f"<td><a href='view/{html.escape(r.path)}/report.html' target='_blank'>{html.escape(r.title)}</a></td>"
+            f"<td>{html.escape(r.summary)}</td></tr>"
+            for r in reports
+        )
+        or "<tr><td colspan='4'>No reports yet: run <code>weekly_cost_report</code> or trigger "
+        "<code>adhoc_cost_analysis</code>.</td></tr>"
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Cost reports</title>
 <style>body{{font-family:system-ui,sans-serif;margin:1.5rem;color:#1f2933}}table{{border-collapse:collapse;width:100%}}
 th,td{{text-align:left;padding:.4rem .6rem;border-bottom:1px solid #d9e2ec}}th{{background:#f0f4f8}}</style></head>

@@ -14,7 +14,9 @@ from costing.pricing.snapshot import PricingSnapshot, load_snapshot
 SHIPPED_SNAPSHOT_ID = "2025-06-01"
 
 
-def on_demand_document(instance_type: str, region: str, usd_per_hour: str, *, sku: str = "TESTSKU000000001") -> dict:
+def on_demand_document(
+    instance_type: str, region: str, usd_per_hour: str, *, sku: str = "TESTSKU000000001"
+) -> dict:
     """A minimal product document in get_products' shape with one OnDemand hourly price."""
     term_key = f"{sku}.JRTCKXETXF"
     return {
@@ -71,7 +73,9 @@ def on_demand_document_fixture() -> Callable[..., dict]:
 def make_catalog() -> CatalogFactory:
     """Build a catalog from literal prices: ``make_catalog({("us-east-1", "r6i.xlarge"): "0.252"}, spot=[...])``."""
 
-    def build(on_demand: dict[tuple[str, str], str], spot: Sequence[SpotPricePoint] = (), **kwargs) -> PriceCatalog:
+    def build(
+        on_demand: dict[tuple[str, str], str], spot: Sequence[SpotPricePoint] = (), **kwargs
+    ) -> PriceCatalog:
         records = []
         for index, ((region, instance_type), usd) in enumerate(sorted(on_demand.items())):
             doc = on_demand_document(instance_type, region, usd, sku=f"TESTSKU{index:09d}")

@@ -55,8 +55,17 @@ WORKERS = CloudflareWorkersRates(
 )
 
 INSTANCES = {
-    "c6i.large": InstanceRates("c6i.large", 2, 4.0, "x86_64", 0.10, 0.04, 0.05,
-                               {"1yr/standard/No Upfront": 0.06, "3yr/standard/No Upfront": 0.04}, 0.05),
+    "c6i.large": InstanceRates(
+        "c6i.large",
+        2,
+        4.0,
+        "x86_64",
+        0.10,
+        0.04,
+        0.05,
+        {"1yr/standard/No Upfront": 0.06, "3yr/standard/No Upfront": 0.04},
+        0.05,
+    ),
     "c6i.xlarge": InstanceRates("c6i.xlarge", 4, 8.0, "x86_64", 0.20, 0.08, 0.09, {}, None),
     "t3.small": InstanceRates("t3.small", 2, 2.0, "x86_64", 0.02, 0.006, 0.007, {}, 0.05),
     "m7g.large": InstanceRates("m7g.large", 2, 8.0, "arm64", 0.08, None, None, {}, None),
@@ -126,7 +135,14 @@ def metrics_dict(**overrides) -> dict:
         "inference": {
             "completion_chars": 200,
             "runs": 20,
-            "latency_ms": {"p50": 100.0, "p95": 150.0, "p99": 200.0, "mean": 110.0, "min": 90.0, "max": 210.0},
+            "latency_ms": {
+                "p50": 100.0,
+                "p95": 150.0,
+                "p99": 200.0,
+                "mean": 110.0,
+                "min": 90.0,
+                "max": 210.0,
+            },
             "throughput": [
                 {"batch_size": 1, "tokens_per_s": 2_000.0, "seconds": 0.1},
                 {"batch_size": 16, "tokens_per_s": 16_000.0, "seconds": 0.2},

@@ -48,7 +48,9 @@ def test_an_unknown_region_names_the_available_ones(catalog):
 
 
 def test_an_unknown_instance_type_names_what_the_region_has(catalog):
-    with pytest.raises(ValueError, match=r"no on-demand price for m7i\.large in us-east-1 .* in us-east-1: r6i\.xlarge"):
+    with pytest.raises(
+        ValueError, match=r"no on-demand price for m7i\.large in us-east-1 .* in us-east-1: r6i\.xlarge"
+    ):
         catalog.on_demand_usd_per_hour("m7i.large", "us-east-1")
 
 
@@ -67,7 +69,9 @@ def test_spot_price_in_force_is_the_last_change_at_or_before_the_instant(catalog
 
 
 def test_spot_price_before_the_history_starts_is_unknown(catalog):
-    with pytest.raises(ValueError, match=r"no spot price in force .* at 2025-04-30T23:00:00.000Z.*starts at 2025-05-01"):
+    with pytest.raises(
+        ValueError, match=r"no spot price in force .* at 2025-04-30T23:00:00.000Z.*starts at 2025-05-01"
+    ):
         catalog.spot_usd_per_hour_at("r6i.xlarge", "us-east-1", "us-east-1a", utc(2025, 4, 30, 23))
 
 
@@ -111,7 +115,9 @@ def test_shipped_catalog_has_the_default_instance_everywhere(shipped_catalog):
         on_demand = shipped_catalog.on_demand_usd_per_hour(DEFAULT_INSTANCE_TYPE, region)
         spot = shipped_catalog.current_spot_usd_per_hour(DEFAULT_INSTANCE_TYPE, region)
         assert 0.3 * on_demand <= spot <= 0.7 * on_demand  # 30-70% below on-demand, as publicly observed
-    assert shipped_catalog.reserved_usd_per_hour("m5.large", "us-east-1", 1, "No Upfront") == pytest.approx(0.06)
+    assert shipped_catalog.reserved_usd_per_hour("m5.large", "us-east-1", 1, "No Upfront") == pytest.approx(
+        0.06
+    )
 
 
 def test_every_shipped_spot_price_is_below_on_demand(shipped_catalog):

@@ -30,9 +30,14 @@ def test_the_shipped_snapshots_differ_by_the_added_services_and_reserved_terms(o
         ("r5.xlarge", "1yr standard No Upfront", 0.159),
         ("r6i.xlarge", "1yr standard No Upfront", 0.159),
     ]
-    transfer = [c for c in diff.added if c.region == "us-east-1" and c.price_key == "data_transfer.out.internet"]
+    transfer = [
+        c for c in diff.added if c.region == "us-east-1" and c.price_key == "data_transfer.out.internet"
+    ]
     assert [(c.begin_range, c.current_usd_rate) for c in transfer] == [
-        ("0", 0.09), ("10240", 0.085), ("51200", 0.07), ("153600", 0.05)
+        ("0", 0.09),
+        ("10240", 0.085),
+        ("51200", 0.07),
+        ("153600", 0.05),
     ]
     assert all(c.previous_usd_rate is None and c.change_pct is None for c in diff.added)
 
@@ -51,12 +56,17 @@ def test_changed_and_removed_prices_carry_old_new_and_percent(newest):
     diff = diff_snapshots(previous, current, previous_snapshot_id="a", current_snapshot_id="b")
     (changed,) = diff.changed
     assert (changed.label, changed.previous_usd_rate, changed.current_usd_rate) == (
-        "us-east-1 AmazonEC2 nat_gateway.hours", 0.045, 0.054
+        "us-east-1 AmazonEC2 nat_gateway.hours",
+        0.045,
+        0.054,
     )
     assert changed.change_pct == pytest.approx(20.0)
     (removed,) = diff.removed
     assert (removed.region, removed.price_key, removed.previous_usd_rate, removed.current_usd_rate) == (
-        "eu-west-1", "alb.lcu_hours", 0.008, None
+        "eu-west-1",
+        "alb.lcu_hours",
+        0.008,
+        None,
     )
     (moved,) = diff.spot_changed
     assert moved.kind == "changed" and moved.change_pct == pytest.approx(100.0)

@@ -67,11 +67,17 @@ def pricing_client():
 
 def ec2_client(endpoint: str, region: str):
     return boto3.client(
-        "ec2", region_name=region, endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing"
+        "ec2",
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
 
 
-def instance_document(instance_type: str, sku: str, usd: str, *, reserved: dict | None = None, dimensions=True) -> dict:
+def instance_document(
+    instance_type: str, sku: str, usd: str, *, reserved: dict | None = None, dimensions=True
+) -> dict:
     """An EC2 product in get_products' shape (one OnDemand hourly price, optionally a Reserved term)."""
     on_demand_key = f"{sku}.JRTCKXETXF"
     on_demand = {
@@ -146,7 +152,11 @@ PARTIAL_UPFRONT_1YR = {
         "sku": "SKUAAAAAAAAAAAA1",
         "effectiveDate": "2025-06-01T00:00:00Z",
         "offerTermCode": "HU7G6KETJZ",
-        "termAttributes": {"LeaseContractLength": "1yr", "OfferingClass": "standard", "PurchaseOption": "Partial Upfront"},
+        "termAttributes": {
+            "LeaseContractLength": "1yr",
+            "OfferingClass": "standard",
+            "PurchaseOption": "Partial Upfront",
+        },
     }
 }
 
@@ -156,7 +166,9 @@ PARTIAL_UPFRONT_1YR = {
 
 def test_get_products_is_paginated_filtered_and_parsed():
     client = pricing_client()
-    page_one = [instance_document("r6i.xlarge", "SKUAAAAAAAAAAAA1", "0.2520000000", reserved=PARTIAL_UPFRONT_1YR)]
+    page_one = [
+        instance_document("r6i.xlarge", "SKUAAAAAAAAAAAA1", "0.2520000000", reserved=PARTIAL_UPFRONT_1YR)
+    ]
     page_two = [
         # Same query, second page: a product whose OnDemand term lost its priceDimensions, and a zero price.
         instance_document("r6i.xlarge", "SKUAAAAAAAAAAAA2", "0.2520000000", dimensions=False),
@@ -166,15 +178,28 @@ def test_get_products_is_paginated_filtered_and_parsed():
     with Stubber(client) as stubber:
         stubber.add_response(
             "get_products",
-            {"FormatVersion": "aws_v1", "PriceList": [json.dumps(d) for d in page_one], "NextToken": "page-2"},
-            {"ServiceCode": "AmazonEC2", "Filters": EC2_FILTERS_R6I_XLARGE_US_EAST_1, "FormatVersion": "aws_v1",
-             "MaxResults": 100},
+            {
+                "FormatVersion": "aws_v1",
+                "PriceList": [json.dumps(d) for d in page_one],
+                "NextToken": "page-2",
+            },
+            {
+                "ServiceCode": "AmazonEC2",
+                "Filters": EC2_FILTERS_R6I_XLARGE_US_EAST_1,
+                "FormatVersion": "aws_v1",
+                "MaxResults": 100,
+            },
         )
         stubber.add_response(
             "get_products",
             {"FormatVersion": "aws_v1", "PriceList": [json.dumps(d) for d in page_two]},
-            {"ServiceCode": "AmazonEC2", "Filters": EC2_FILTERS_R6I_XLARGE_US_EAST_1, "FormatVersion": "aws_v1",
-             "MaxResults": 100, "NextToken": "page-2"},
+            {
+                "ServiceCode": "AmazonEC2",
+                "Filters": EC2_FILTERS_R6I_XLARGE_US_EAST_1,
+                "FormatVersion": "aws_v1",
+                "MaxResults": 100,
+                "NextToken": "page-2",
+            },
         )
         notes: list[FetchNote] = []
         lists = fetch_price_lists(
@@ -183,7 +208,9 @@ def test_get_products_is_paginated_filtered_and_parsed():
         stubber.assert_no_pending_responses()
 
     items = lists["AmazonEC2"]["us-east-1"]
-    assert len(items) == 3 and all(isinstance(item, str) for item in items)  # both pages, as the API's JSON strings
+    assert len(items) == 3 and all(
+        isinstance(item, str) for item in items
+    )  # both pages, as the API's JSON strings
     assert notes == []
     issues: list[ParseIssue] = []
     records = parse_price_list(items, region="us-east-1", issues=issues)
@@ -197,18 +224,29 @@ def test_get_products_is_paginated_filtered_and_parsed():
     assert reserved.usd_rate == pytest.approx(0.06 + 876 / 8760) == pytest.approx(0.16)  # by hand
     assert reserved.rate_code == "SKUAAAAAAAAAAAA1.HU7G6KETJZ.6YS6EN2CT7"
 
-    assert ("SKUAAAAAAAAAAAA2", "OnDemand") not in by_sku_term  # missing dimension: skipped, never priced at 0
+    assert (
+        "SKUAAAAAAAAAAAA2",
+        "OnDemand",
+    ) not in by_sku_term  # missing dimension: skipped, never priced at 0
     assert any(i.sku == "SKUAAAAAAAAAAAA2" and "no priceDimensions" in i.message for i in issues)
 
     zero = by_sku_term["SKUAAAAAAAAAAAA3", "OnDemand"]
-    assert zero.usd_rate == 0.0 and zero.zero_price and not zero.free_tier  # kept and flagged; validation rejects it
+    assert (
+        zero.usd_rate == 0.0 and zero.zero_price and not zero.free_tier
+    )  # kept and flagged; validation rejects it
     assert any(i.sku == "SKUAAAAAAAAAAAA3" and "price is 0" in i.message for i in issues)
 
 
 def test_every_service_query_sends_the_filters_real_tools_use():
     by_name = {q.name: q for q in PRICE_QUERIES}
     assert {q.service_code for q in PRICE_QUERIES} == {
-        "AmazonEC2", "AmazonS3", "AWSDataTransfer", "AWSELB", "AmazonCloudWatch", "AWSLambda", "AmazonECS",
+        "AmazonEC2",
+        "AmazonS3",
+        "AWSDataTransfer",
+        "AWSELB",
+        "AmazonCloudWatch",
+        "AWSLambda",
+        "AmazonECS",
         "AmazonSageMaker",
     }
     assert by_name["ec2_instances"].filters_for(region="us-east-1", instance_type="r6i.xlarge") == (
@@ -224,8 +262,10 @@ def test_every_service_query_sends_the_filters_real_tools_use():
     assert by_name["cloudwatch"].filters_for(region="eu-west-1") == [
         {"Type": "TERM_MATCH", "Field": "regionCode", "Value": "eu-west-1"}
     ]
-    hosting = {f["Field"]: f["Value"] for f in by_name["sagemaker_hosting"].filters_for(region="us-east-1",
-                                                                                        instance_type="ml.m5.large")}
+    hosting = {
+        f["Field"]: f["Value"]
+        for f in by_name["sagemaker_hosting"].filters_for(region="us-east-1", instance_type="ml.m5.large")
+    }
     assert hosting == {"regionCode": "us-east-1", "component": "Hosting", "instanceName": "ml.m5.large"}
 
 
@@ -233,14 +273,21 @@ def test_an_empty_answer_is_noted_and_a_pricing_client_in_the_wrong_region_is_re
     client = pricing_client()
     query = next(q for q in PRICE_QUERIES if q.name == "ebs_gp3")
     with Stubber(client) as stubber:
-        stub_get_products(stubber, service_code="AmazonEC2", filters=query.filters_for(region="us-east-1"), documents=[])
+        stub_get_products(
+            stubber, service_code="AmazonEC2", filters=query.filters_for(region="us-east-1"), documents=[]
+        )
         notes: list[FetchNote] = []
-        assert fetch_price_lists(client, regions=["us-east-1"], instance_types=[], queries=[query], notes=notes) == {
-            "AmazonEC2": {"us-east-1": []}
-        }
+        assert fetch_price_lists(
+            client, regions=["us-east-1"], instance_types=[], queries=[query], notes=notes
+        ) == {"AmazonEC2": {"us-east-1": []}}
     assert [str(n) for n in notes] == ["get_products returned no product for ebs_gp3 in us-east-1"]
-    wrong = boto3.client("pricing", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y",
-                         endpoint_url=CLOSED_PORT)
+    wrong = boto3.client(
+        "pricing",
+        region_name="eu-west-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        endpoint_url=CLOSED_PORT,
+    )
     with pytest.raises(ValueError, match="region_name='us-east-1'"):
         fetch_price_lists(wrong, regions=["us-east-1"], instance_types=["r6i.xlarge"])
 
@@ -250,16 +297,22 @@ def test_an_empty_answer_is_noted_and_a_pricing_client_in_the_wrong_region_is_re
 # r6i.xlarge in two AZs of us-east-1 over 2025-05-03..06-02, plus noise the request must filter out.
 SPOT = {
     "us-east-1": [
-        spot_record("us-east-1a", "r6i.xlarge", "0.080000", "2025-04-30T10:00:00Z"),  # in force at the window start
+        spot_record(
+            "us-east-1a", "r6i.xlarge", "0.080000", "2025-04-30T10:00:00Z"
+        ),  # in force at the window start
         spot_record("us-east-1a", "r6i.xlarge", "0.090000", "2025-05-13T00:00:00Z"),
         spot_record("us-east-1a", "r6i.xlarge", "0.070000", "2025-05-23T00:00:00Z"),
         spot_record("us-east-1b", "r6i.xlarge", "0.100000", "2025-05-03T00:00:00Z"),
         spot_record("us-east-1a", "r6i.xlarge", "0.250000", "2025-05-20T00:00:00Z", description="Windows"),
         spot_record("us-east-1a", "m5.large", "0.030000", "2025-05-20T00:00:00Z"),
-        spot_record("us-east-1a", "r6i.xlarge", "0.070000", "2025-04-01T00:00:00Z"),  # superseded before the window
+        spot_record(
+            "us-east-1a", "r6i.xlarge", "0.070000", "2025-04-01T00:00:00Z"
+        ),  # superseded before the window
     ]
-    + [spot_record(f"us-east-1{az}", "c6i.large", f"0.0{30 + i}000", f"2025-05-{10 + i:02d}T00:00:00Z")
-       for i, az in enumerate("abcdef")],
+    + [
+        spot_record(f"us-east-1{az}", "c6i.large", f"0.0{30 + i}000", f"2025-05-{10 + i:02d}T00:00:00Z")
+        for i, az in enumerate("abcdef")
+    ],
     "eu-west-1": [spot_record("eu-west-1a", "r6i.xlarge", "0.090000", "2025-05-20T00:00:00Z")],
 }
 
@@ -284,8 +337,12 @@ def test_spot_history_is_paginated_over_every_az(monkeypatch, moto_endpoint):
 
     points = parse_spot_price_history(items, region="us-east-1")
     catalog = PriceCatalog(
-        snapshot_id="moto", effective_date=NOW.date(), records=[], spot_points=points,
-        spot_window_start=datetime(2025, 5, 3, tzinfo=UTC), spot_window_end=datetime(2025, 6, 2, tzinfo=UTC),
+        snapshot_id="moto",
+        effective_date=NOW.date(),
+        records=[],
+        spot_points=points,
+        spot_window_start=datetime(2025, 5, 3, tzinfo=UTC),
+        spot_window_end=datetime(2025, 6, 2, tzinfo=UTC),
     )
     summary = catalog.spot_summary("r6i.xlarge", "us-east-1")["us-east-1a"]
     # 1a: $0.08 for 10 days, $0.09 for 10 days, $0.07 for 10 days.
@@ -299,8 +356,11 @@ def test_spot_history_is_paginated_over_every_az(monkeypatch, moto_endpoint):
 def test_spot_history_needs_a_client_of_the_region(moto_endpoint):
     with pytest.raises(ValueError, match="create one EC2 client per region"):
         fetch_spot_price_history(
-            ec2_client(moto_endpoint, "eu-west-1"), region="us-east-1", instance_types=["r6i.xlarge"],
-            start=datetime(2025, 5, 3, tzinfo=UTC), end=NOW,
+            ec2_client(moto_endpoint, "eu-west-1"),
+            region="us-east-1",
+            instance_types=["r6i.xlarge"],
+            start=datetime(2025, 5, 3, tzinfo=UTC),
+            end=NOW,
         )
 
 
@@ -332,7 +392,9 @@ def _spot_for(types):
     for region, azs in (("us-east-1", "abc"), ("eu-west-1", "ab")):
         for instance_type in types:
             for az in azs:
-                records[region].append(spot_record(f"{region}{az}", instance_type, "0.050000", "2025-05-20T00:00:00Z"))
+                records[region].append(
+                    spot_record(f"{region}{az}", instance_type, "0.050000", "2025-05-20T00:00:00Z")
+                )
     return records
 
 
@@ -349,12 +411,20 @@ def _refresh(root, client, moto_endpoint, **kwargs):
     )
 
 
-def test_refresh_writes_a_validated_snapshot_and_diffs_it(root, recorded_documents, monkeypatch, moto_endpoint):
+def test_refresh_writes_a_validated_snapshot_and_diffs_it(
+    root, recorded_documents, monkeypatch, moto_endpoint
+):
     inject_spot_history(monkeypatch, _spot_for(TYPES))
     client = pricing_client()
     with Stubber(client) as stubber:
-        replay_price_lists(stubber, recorded_documents, regions=REGIONS, instance_types=TYPES,
-                           sagemaker_instance_types=SAGEMAKER_TYPES, queries=PRICE_QUERIES)
+        replay_price_lists(
+            stubber,
+            recorded_documents,
+            regions=REGIONS,
+            instance_types=TYPES,
+            sagemaker_instance_types=SAGEMAKER_TYPES,
+            queries=PRICE_QUERIES,
+        )
         result = _refresh(root, client, moto_endpoint)
         stubber.assert_no_pending_responses()
 
@@ -363,9 +433,16 @@ def test_refresh_writes_a_validated_snapshot_and_diffs_it(root, recorded_documen
     assert result.message.startswith("fresh: wrote 2025-06-02T0600Z (0 changed")
     written = load_snapshot(root / "2025-06-02T0600Z")
     provenance = written.provenance
-    assert (provenance.source, provenance.fetched_at, provenance.prices_as_of) == ("api", "2025-06-02T06:00:00.000Z", "2025-06-02")
+    assert (provenance.source, provenance.fetched_at, provenance.prices_as_of) == (
+        "api",
+        "2025-06-02T06:00:00.000Z",
+        "2025-06-02",
+    )
     assert provenance.spot_window_start == "2025-05-03T06:00:00.000Z"
-    assert provenance.publication_dates["AWSLambda"] == {"eu-west-1": "2025-06-02T00:00:00Z", "us-east-1": "2025-06-02T00:00:00Z"}
+    assert provenance.publication_dates["AWSLambda"] == {
+        "eu-west-1": "2025-06-02T00:00:00Z",
+        "us-east-1": "2025-06-02T00:00:00Z",
+    }
     assert result.validation.success and result.validation.previous_snapshot_id == "2025-06-02"
     # Same documents as the previous snapshot: nothing moved; the types not re-fetched show up as removed.
     assert result.diff.changed == () and result.diff.added == ()
@@ -379,9 +456,15 @@ def test_refresh_writes_a_validated_snapshot_and_diffs_it(root, recorded_documen
 
 
 def test_no_credentials_keeps_the_last_good_snapshot(root, monkeypatch, moto_endpoint, tmp_path):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
@@ -399,27 +482,38 @@ def test_no_credentials_keeps_the_last_good_snapshot(root, monkeypatch, moto_end
         "stale: kept 2025-06-02, age 0.2 days, because NoCredentialsError: Unable to locate credentials"
     )
     assert result.provenance.source == "snapshot" and result.provenance.snapshot_id == "2025-06-02"
-    assert result.failures[0]["what"].startswith("get_products ec2_instances") and result.failures[0]["region"] == "us-east-1"
+    assert (
+        result.failures[0]["what"].startswith("get_products ec2_instances")
+        and result.failures[0]["region"] == "us-east-1"
+    )
 
 
 def test_an_api_error_keeps_the_last_good_snapshot(root, moto_endpoint):
     client = pricing_client()
     before = sorted(p.name for p in root.iterdir())
     with Stubber(client) as stubber:
-        stubber.add_client_error("get_products", service_error_code="AccessDeniedException",
-                                 service_message="User is not authorized to perform: pricing:GetProducts",
-                                 http_status_code=400)
+        stubber.add_client_error(
+            "get_products",
+            service_error_code="AccessDeniedException",
+            service_message="User is not authorized to perform: pricing:GetProducts",
+            http_status_code=400,
+        )
         result = _refresh(root, client, moto_endpoint)
     assert sorted(p.name for p in root.iterdir()) == before
     assert result.status == "stale"
-    assert "because AccessDeniedException: An error occurred (AccessDeniedException) when calling the GetProducts" in result.message
+    assert (
+        "because AccessDeniedException: An error occurred (AccessDeniedException) when calling the GetProducts"
+        in result.message
+    )
     assert result.to_dict()["provenance"]["failures"][0]["region"] == "us-east-1"
 
 
 def test_without_any_snapshot_a_failed_refresh_says_so(tmp_path, moto_endpoint):
     client = pricing_client()
     with Stubber(client) as stubber:
-        stubber.add_client_error("get_products", service_error_code="AccessDeniedException", http_status_code=400)
+        stubber.add_client_error(
+            "get_products", service_error_code="AccessDeniedException", http_status_code=400
+        )
         result = _refresh(tmp_path, client, moto_endpoint)
     assert result.status == "failed" and result.snapshot_id == ""
     assert list(tmp_path.iterdir()) == []
@@ -453,38 +547,61 @@ def _is(instance_type=None, usage=None):
     def predicate(doc):
         attributes = doc["product"]["attributes"]
         if instance_type:
-            return attributes.get("instanceType") == instance_type and attributes.get("capacitystatus") == "Used"
+            return (
+                attributes.get("instanceType") == instance_type and attributes.get("capacitystatus") == "Used"
+            )
         return attributes.get("usagetype") == usage
 
     return predicate
 
 
-def test_bad_prices_are_rejected_and_the_last_good_snapshot_kept(root, recorded_documents, monkeypatch, moto_endpoint):
-    documents = _tamper(recorded_documents, "AmazonEC2", "us-east-1", _is("r6i.xlarge"), _set_on_demand("0.0000000000"))
+def test_bad_prices_are_rejected_and_the_last_good_snapshot_kept(
+    root, recorded_documents, monkeypatch, moto_endpoint
+):
+    documents = _tamper(
+        recorded_documents, "AmazonEC2", "us-east-1", _is("r6i.xlarge"), _set_on_demand("0.0000000000")
+    )
     documents = _tamper(documents, "AmazonEC2", "us-east-1", _is("m5.large"), _set_on_demand("-0.0960000000"))
     documents = _tamper(documents, "AmazonEC2", "us-east-1", _is("c5.large"), lambda doc: None)  # SKU gone
-    documents = _tamper(documents, "AmazonEC2", "us-east-1", _is(usage="NatGateway-Hours"), _set_on_demand("0.0720000000"))
+    documents = _tamper(
+        documents, "AmazonEC2", "us-east-1", _is(usage="NatGateway-Hours"), _set_on_demand("0.0720000000")
+    )
     inject_spot_history(monkeypatch, _spot_for(TYPES))
     client = pricing_client()
     before = sorted(p.name for p in root.iterdir())
     with Stubber(client) as stubber:
-        replay_price_lists(stubber, documents, regions=REGIONS, instance_types=TYPES,
-                           sagemaker_instance_types=SAGEMAKER_TYPES, queries=PRICE_QUERIES)
+        replay_price_lists(
+            stubber,
+            documents,
+            regions=REGIONS,
+            instance_types=TYPES,
+            sagemaker_instance_types=SAGEMAKER_TYPES,
+            queries=PRICE_QUERIES,
+        )
         result = _refresh(root, client, moto_endpoint)
 
     assert sorted(p.name for p in root.iterdir()) == before
     assert result.status == "stale" and result.snapshot_id == "2025-06-02"
     assert result.message.startswith("stale: kept 2025-06-02, age 0.2 days, because validation failed")
     problems = "\n".join(f["error"] for f in result.failures)
-    assert "us-east-1 AmazonEC2 ec2.instance r6i.xlarge" in problems and "usd_rate=0 USD/Hrs is not > 0" in problems
-    assert "missing required price: us-east-1 ec2.instance m5.large (OnDemand)" in problems  # negative: unreadable
+    assert (
+        "us-east-1 AmazonEC2 ec2.instance r6i.xlarge" in problems
+        and "usd_rate=0 USD/Hrs is not > 0" in problems
+    )
+    assert (
+        "missing required price: us-east-1 ec2.instance m5.large (OnDemand)" in problems
+    )  # negative: unreadable
     assert "missing required price: us-east-1 ec2.instance c5.large (OnDemand)" in problems
     assert "get_products returned no product for ec2_instances c5.large in us-east-1" in problems
     assert "us-east-1 AmazonEC2 nat_gateway.hours" in problems and "0.045 -> 0.072 (+60.0%)" in problems
     assert any("no usable USD price" in warning for warning in result.warnings)  # the negative price, named
     failing = {(f.check, f.instance_type or f.price_key) for f in result.validation.failures}
-    assert failing >= {("positive", "r6i.xlarge"), ("required", "m5.large"), ("required", "c5.large"),
-                       ("change", "nat_gateway.hours")}
+    assert failing >= {
+        ("positive", "r6i.xlarge"),
+        ("required", "m5.large"),
+        ("required", "c5.large"),
+        ("change", "nat_gateway.hours"),
+    }
 
 
 def test_command_line_refresh_reports_stale_with_exit_code_1(root, monkeypatch, capsys):

@@ -172,7 +172,9 @@ def test_reserved_effective_hourly_spreads_the_upfront_fee_over_the_term():
 
     partial = records["HU7G6KETJZ"]
     assert (partial.lease_contract_length, partial.offering_class, partial.purchase_option) == (
-        "1yr", "standard", "Partial Upfront",
+        "1yr",
+        "standard",
+        "Partial Upfront",
     )
     assert partial.lease_years == 1
     assert partial.recurring_usd_rate == pytest.approx(0.1)
@@ -204,7 +206,9 @@ def test_missing_price_dimensions_are_skipped_with_an_issue_never_priced_at_zero
 
 
 def test_a_dimension_without_a_usd_price_is_skipped_with_an_issue():
-    dimension = "terms/OnDemand/ABCDEFGHIJKLMNOP.JRTCKXETXF/priceDimensions/ABCDEFGHIJKLMNOP.JRTCKXETXF.6YS6EN2CT7"
+    dimension = (
+        "terms/OnDemand/ABCDEFGHIJKLMNOP.JRTCKXETXF/priceDimensions/ABCDEFGHIJKLMNOP.JRTCKXETXF.6YS6EN2CT7"
+    )
     doc = _doc(**{f"{dimension}/pricePerUnit": {"CNY": "1.8"}})
     issues: list[ParseIssue] = []
     records = parse_price_list([doc], region="us-east-1", issues=issues)
@@ -227,7 +231,9 @@ def test_missing_attributes_and_broken_items_are_skipped_not_fatal():
 
 
 def test_a_published_zero_price_is_kept_and_flagged():
-    dimension = "terms/OnDemand/ABCDEFGHIJKLMNOP.JRTCKXETXF/priceDimensions/ABCDEFGHIJKLMNOP.JRTCKXETXF.6YS6EN2CT7"
+    dimension = (
+        "terms/OnDemand/ABCDEFGHIJKLMNOP.JRTCKXETXF/priceDimensions/ABCDEFGHIJKLMNOP.JRTCKXETXF.6YS6EN2CT7"
+    )
     doc = _doc(**{f"{dimension}/pricePerUnit": {"USD": "0.0000000000"}})
     issues: list[ParseIssue] = []
     records = parse_price_list([doc], region="us-east-1", issues=issues)
@@ -247,7 +253,9 @@ def test_capacity_reservation_rows_are_not_instance_prices(capacity_status):
 
 
 def test_a_document_for_another_region_is_refused():
-    with pytest.raises(ValueError, match=r"price list for region 'eu-west-1' contains sku ABCDEFGHIJKLMNOP for 'us-east-1'"):
+    with pytest.raises(
+        ValueError, match=r"price list for region 'eu-west-1' contains sku ABCDEFGHIJKLMNOP for 'us-east-1'"
+    ):
         parse_price_list([R6I_XLARGE_US_EAST_1], region="eu-west-1")
 
 
@@ -259,7 +267,9 @@ def test_location_is_checked_when_region_code_is_absent():
 
 
 def test_get_products_filters_select_linux_shared_used_instances():
-    filters = {f["Field"]: f["Value"] for f in ec2_product_filters(region="eu-west-1", instance_type="r6i.xlarge")}
+    filters = {
+        f["Field"]: f["Value"] for f in ec2_product_filters(region="eu-west-1", instance_type="r6i.xlarge")
+    }
     assert filters == {
         "regionCode": "eu-west-1",
         "operatingSystem": "Linux",
@@ -281,12 +291,16 @@ def test_reserved_lookup_gives_effective_hourly_and_keeps_upfront_apart(make_cat
         records=parse_price_list([R6I_XLARGE_US_EAST_1], region="us-east-1"),
         spot_points=[],
     )
-    price = catalog.reserved_price("r6i.xlarge", "us-east-1", lease_years=1, purchase_option="Partial Upfront")
+    price = catalog.reserved_price(
+        "r6i.xlarge", "us-east-1", lease_years=1, purchase_option="Partial Upfront"
+    )
     assert price.recurring_usd_per_hour == pytest.approx(0.1)
     assert price.upfront_usd == pytest.approx(876.0)
     assert price.effective_usd_per_hour == pytest.approx(0.2)
     assert catalog.reserved_usd_per_hour("r6i.xlarge", "us-east-1", 3, "All Upfront") == pytest.approx(0.1)
-    with pytest.raises(ValueError, match=r"\(3yr standard No Upfront\).*terms recorded for it there: 1yr standard"):
+    with pytest.raises(
+        ValueError, match=r"\(3yr standard No Upfront\).*terms recorded for it there: 1yr standard"
+    ):
         catalog.reserved_usd_per_hour("r6i.xlarge", "us-east-1", 3, "No Upfront")
     with pytest.raises(ValueError, match="purchase_option='no upfront'"):
         catalog.reserved_usd_per_hour("r6i.xlarge", "us-east-1", 1, "no upfront")

@@ -56,28 +56,56 @@ def us_sheet() -> PriceSheet:
 
 def test_every_field_is_filled_for_us_east_1(us_sheet):
     assert none_fields(us_sheet) == []
-    assert (us_sheet.region, us_sheet.snapshot_id, us_sheet.prices_as_of) == ("us-east-1", "2025-06-02", date(2025, 6, 1))
+    assert (us_sheet.region, us_sheet.snapshot_id, us_sheet.prices_as_of) == (
+        "us-east-1",
+        "2025-06-02",
+        date(2025, 6, 1),
+    )
     for name, expected in US_EAST_1.items():
         assert getattr(us_sheet, name) == expected, name  # exact: scaled without binary noise
-    assert {f.name for f in fields(PriceSheet)} - {*US_EAST_1, "region", "snapshot_id", "prices_as_of", "instances",
-                                                   "sagemaker_instances", "cloudflare_workers", "notes"} == set()
+    assert {f.name for f in fields(PriceSheet)} - {
+        *US_EAST_1,
+        "region",
+        "snapshot_id",
+        "prices_as_of",
+        "instances",
+        "sagemaker_instances",
+        "cloudflare_workers",
+        "notes",
+    } == set()
 
 
 def test_instances_carry_specs_spot_reserved_and_interruption(us_sheet):
     default = us_sheet.instances[DEFAULT_INSTANCE_TYPE]
-    assert (default.vcpus, default.memory_gib, default.architecture, default.on_demand_usd_per_hour) == (4, 32.0, "x86_64", 0.252)
+    assert (default.vcpus, default.memory_gib, default.architecture, default.on_demand_usd_per_hour) == (
+        4,
+        32.0,
+        "x86_64",
+        0.252,
+    )
     assert 0.3 * 0.252 <= default.spot_usd_per_hour <= default.spot_p90_usd_per_hour < 0.252
     assert default.reserved_usd_per_hour == {"1yr/standard/No Upfront": 0.159}
     assert default.interruption_rate_per_month == 0.10  # "5-10%" in the hand-recorded table
     assert us_sheet.instances["m5.large"].reserved_usd_per_hour == {
-        "1yr/standard/No Upfront": 0.06, "3yr/standard/No Upfront": 0.041
+        "1yr/standard/No Upfront": 0.06,
+        "3yr/standard/No Upfront": 0.041,
     }
     assert us_sheet.instances["m7g.large"].architecture == "arm64"
     assert len(us_sheet.instances) == 35
-    assert set(us_sheet.sagemaker_instances) == {"ml.t2.medium", "ml.m5.large", "ml.m5.xlarge", "ml.c5.large", "ml.c5.xlarge"}
+    assert set(us_sheet.sagemaker_instances) == {
+        "ml.t2.medium",
+        "ml.m5.large",
+        "ml.m5.xlarge",
+        "ml.c5.large",
+        "ml.c5.xlarge",
+    }
     assert us_sheet.sagemaker_instances["ml.m5.large"].usd_per_hour == 0.115
     workers = us_sheet.cloudflare_workers
-    assert (workers.monthly_base_usd, workers.usd_per_million_requests, workers.max_memory_mb) == (5.0, 0.30, 128.0)
+    assert (workers.monthly_base_usd, workers.usd_per_million_requests, workers.max_memory_mb) == (
+        5.0,
+        0.30,
+        128.0,
+    )
 
 
 def test_notes_say_what_is_recorded_approximate_or_absent(us_sheet):
@@ -89,22 +117,36 @@ def test_notes_say_what_is_recorded_approximate_or_absent(us_sheet):
 
 def test_eu_west_1_leaves_out_what_the_snapshot_lacks_with_reasons():
     sheet = build_price_sheet(NEWEST, "eu-west-1")
-    assert none_fields(sheet) == ["sagemaker_serverless_usd_per_gb_second", "sagemaker_serverless_usd_per_gb_processed"]
+    assert none_fields(sheet) == [
+        "sagemaker_serverless_usd_per_gb_second",
+        "sagemaker_serverless_usd_per_gb_processed",
+    ]
     assert sheet.sagemaker_instances == {}
     notes = " | ".join(sheet.notes)
     assert "sagemaker.serverless.compute: no price for eu-west-1 in snapshot 2025-06-02" in notes
     assert "no SageMaker real-time inference prices for eu-west-1" in notes
-    assert (sheet.alb_usd_per_hour, sheet.nat_gateway_usd_per_hour, sheet.cloudwatch_logs_ingest_usd_per_gb) == (0.0252, 0.048, 0.57)
+    assert (
+        sheet.alb_usd_per_hour,
+        sheet.nat_gateway_usd_per_hour,
+        sheet.cloudwatch_logs_ingest_usd_per_gb,
+    ) == (0.0252, 0.048, 0.57)
     assert sheet.instances["r6i.xlarge"].on_demand_usd_per_hour == 0.282
     assert sheet.instances["r6i.xlarge"].reserved_usd_per_hour == {}
 
 
 def test_requested_instance_types_and_unknown_regions():
-    sheet = build_price_sheet(NEWEST, "us-east-1", instance_types=["r6i.xlarge", "p5.48xlarge"], interruption_table=None)
+    sheet = build_price_sheet(
+        NEWEST, "us-east-1", instance_types=["r6i.xlarge", "p5.48xlarge"], interruption_table=None
+    )
     assert list(sheet.instances) == ["r6i.xlarge"]
     assert sheet.instances["r6i.xlarge"].interruption_rate_per_month is None
-    assert any(note.startswith("ec2.instance: p5.48xlarge has no on-demand price in us-east-1") for note in sheet.notes)
-    with pytest.raises(ValueError, match=r"no prices for region 'ap-south-1'; its regions are eu-west-1, us-east-1"):
+    assert any(
+        note.startswith("ec2.instance: p5.48xlarge has no on-demand price in us-east-1")
+        for note in sheet.notes
+    )
+    with pytest.raises(
+        ValueError, match=r"no prices for region 'ap-south-1'; its regions are eu-west-1, us-east-1"
+    ):
         build_price_sheet(NEWEST, "ap-south-1")
 
 
@@ -128,7 +170,9 @@ def test_a_price_in_an_unexpected_unit_is_left_out_not_converted(tmp_path):
     path.write_text(json.dumps({"FormatVersion": "aws_v1", "PriceList": items}))
     from costing.pricing.snapshot import load_snapshot
 
-    sheet = build_price_sheet(load_snapshot(snapshot_dir, verify_price_table=False), "us-east-1", instance_types=[])
+    sheet = build_price_sheet(
+        load_snapshot(snapshot_dir, verify_price_table=False), "us-east-1", instance_types=[]
+    )
     assert sheet.ebs_gp3_usd_per_gb_month is None
     assert any("ebs.gp3.storage: published in ['GB-Hrs'], expected ['GB-Mo']" in note for note in sheet.notes)
 
@@ -140,7 +184,10 @@ def test_cloudflare_workers_table_has_source_and_date():
     workers = load_cloudflare_workers()
     assert workers.source_url == "https://developers.cloudflare.com/workers/platform/pricing/"
     assert workers.as_of == date(2025, 6, 1)
-    assert (workers.included_requests_per_month, workers.included_cpu_ms_per_month) == (10_000_000, 30_000_000)
+    assert (workers.included_requests_per_month, workers.included_cpu_ms_per_month) == (
+        10_000_000,
+        30_000_000,
+    )
     assert workers.usd_per_million_cpu_ms == 0.02 and workers.max_cpu_ms_per_request == 300_000
 
 
@@ -167,7 +214,11 @@ ADVISOR_DOCUMENT = {
     ],
     "spot_advisor": {
         "us-east-1": {
-            "Linux": {"r6i.xlarge": {"s": 70, "r": 2}, "m5.large": {"s": 55, "r": 4}, "c7g.large": {"s": 62, "r": 0}},
+            "Linux": {
+                "r6i.xlarge": {"s": 70, "r": 2},
+                "m5.large": {"s": 55, "r": 4},
+                "c7g.large": {"s": 62, "r": 0},
+            },
             "Windows": {"r6i.xlarge": {"s": 42, "r": 1}},
         },
         "eu-west-1": {"Linux": {"r6i.xlarge": {"s": 66, "r": 1}}},
@@ -199,7 +250,9 @@ def test_advisor_documents_of_another_shape_are_refused():
     with pytest.raises(ValueError, match="not a Spot Advisor document"):
         interruption_table_from_advisor({"prices": []}, fetched_at=date(2026, 11, 27))
     with pytest.raises(ValueError, match=r"no Linux entries for \['sa-east-1'\]"):
-        interruption_table_from_advisor(ADVISOR_DOCUMENT, fetched_at=date(2026, 11, 27), regions=["sa-east-1"])
+        interruption_table_from_advisor(
+            ADVISOR_DOCUMENT, fetched_at=date(2026, 11, 27), regions=["sa-east-1"]
+        )
     assert [bucket_upper_bound(label) for label, _ in INTERRUPTION_BUCKETS] == [0.05, 0.10, 0.15, 0.20, 0.25]
     with pytest.raises(ValueError, match="'rare'"):
         bucket_upper_bound("rare")

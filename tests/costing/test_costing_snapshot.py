@@ -50,7 +50,9 @@ def test_shipped_raw_documents_are_in_the_api_shape():
     first = spot["SpotPriceHistory"][0]
     assert set(first) == {"AvailabilityZone", "InstanceType", "ProductDescription", "SpotPrice", "Timestamp"}
     assert first["Timestamp"].endswith("Z")
-    azs = {item["AvailabilityZone"] for item in spot["SpotPriceHistory"] if item["InstanceType"] == "r6i.xlarge"}
+    azs = {
+        item["AvailabilityZone"] for item in spot["SpotPriceHistory"] if item["InstanceType"] == "r6i.xlarge"
+    }
     assert azs == {"eu-west-1a", "eu-west-1b", "eu-west-1c"}
 
 
@@ -64,7 +66,9 @@ def test_prices_csv_is_what_raw_parses_to(shipped_snapshot):
     assert {r["term"] for r in rows} == {"OnDemand", "Reserved", "Spot"}
 
 
-@pytest.mark.parametrize(("recording", "snapshot_id"), [("2025-06", "2025-06-01"), ("2025-06-02", "2025-06-02")])
+@pytest.mark.parametrize(
+    ("recording", "snapshot_id"), [("2025-06", "2025-06-01"), ("2025-06-02", "2025-06-02")]
+)
 def test_shipped_snapshots_are_reproduced_by_their_recordings(tmp_path, recording, snapshot_id):
     from costing.pricing.recording import RECORDINGS_ROOT, record_snapshot
 
@@ -81,7 +85,10 @@ def test_shipped_snapshots_are_reproduced_by_their_recordings(tmp_path, recordin
 def test_default_recording_is_the_newest_shipped_snapshot():
     from costing.pricing.recording import DEFAULT_RECORDING_DIR
 
-    assert json.loads((DEFAULT_RECORDING_DIR / "recording.json").read_text())["snapshot_id"] == latest_snapshot_dir().name
+    assert (
+        json.loads((DEFAULT_RECORDING_DIR / "recording.json").read_text())["snapshot_id"]
+        == latest_snapshot_dir().name
+    )
 
 
 def test_newest_shipped_snapshot_is_schema_2_and_reads_v1_columns_of_the_old_one(shipped_snapshot):
@@ -133,7 +140,11 @@ def _write(root: Path, on_demand_document, region_of_documents: str) -> Path:
     return write_snapshot(
         root,
         provenance=_provenance(),
-        price_lists={"AmazonEC2": {"us-east-1": [on_demand_document("r6i.xlarge", region_of_documents, "0.2520000000")]}},
+        price_lists={
+            "AmazonEC2": {
+                "us-east-1": [on_demand_document("r6i.xlarge", region_of_documents, "0.2520000000")]
+            }
+        },
         spot_price_histories={
             "us-east-1": {
                 "SpotPriceHistory": [

@@ -26,8 +26,13 @@ def moto_endpoint():
 
 @pytest.fixture
 def s3_options(moto_endpoint):
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     bucket = "pricing-snapshots"
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if bucket in existing:
@@ -35,8 +40,11 @@ def s3_options(moto_endpoint):
             s3.delete_object(Bucket=bucket, Key=item["Key"])
     else:
         s3.create_bucket(Bucket=bucket)
-    options = {"key": "testing", "secret": "testing",
-               "client_kwargs": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"}}
+    options = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
+    }
     return s3, options
 
 
@@ -65,11 +73,18 @@ def test_a_failed_refresh_keeps_the_remote_snapshot(s3_options, tmp_path, moto_e
     s3, options = s3_options
     publish_snapshot(NEWEST, ROOT, storage_options=options)
     before = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="pricing-snapshots")["Contents"])
-    pricing = boto3.client("pricing", region_name="us-east-1", aws_access_key_id="testing",
-                           aws_secret_access_key="testing", endpoint_url="http://127.0.0.1:9")
+    pricing = boto3.client(
+        "pricing",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        endpoint_url="http://127.0.0.1:9",
+    )
     with Stubber(pricing) as stubber:
         # Not a throttling error: botocore would retry that with back-off, which only slows the test down.
-        stubber.add_client_error("get_products", service_error_code="AccessDeniedException", http_status_code=400)
+        stubber.add_client_error(
+            "get_products", service_error_code="AccessDeniedException", http_status_code=400
+        )
         result = refresh_snapshot(
             pricing_client=pricing,
             ec2_clients={},

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from costing.pricing.parse import SpotPricePoint
 from costing.model.run_cost import (
     InstanceAttempt,
     TrainingCost,
@@ -16,6 +15,7 @@ from costing.model.run_cost import (
     estimate_training_cost,
     spot_training_cost,
 )
+from costing.pricing.parse import SpotPricePoint
 
 
 def utc(*parts: int) -> datetime:
@@ -59,7 +59,10 @@ def test_half_an_hour_on_demand(catalog):
     assert cost.market == "on-demand"
     assert cost.is_estimate
     assert cost.snapshot_id == "test"
-    assert cost.basis == "estimate: local run priced as if on r6i.xlarge on-demand in us-east-1 (on-demand rate, snapshot test)"
+    assert (
+        cost.basis
+        == "estimate: local run priced as if on r6i.xlarge on-demand in us-east-1 (on-demand rate, snapshot test)"
+    )
 
 
 def test_a_short_run_is_billed_the_60_second_minimum(catalog):
@@ -83,8 +86,20 @@ def test_spot_uses_the_mean_of_each_azs_latest_price(catalog):
 def test_to_dict_is_flat_and_complete(catalog):
     data = estimate(catalog, market="spot").to_dict()
     assert set(data) == {
-        "instance_type", "region", "market", "billed_seconds", "usd", "on_demand_usd", "spot_savings_pct",
-        "per_epoch_usd", "usd_per_hour", "on_demand_usd_per_hour", "basis", "is_estimate", "snapshot_id", "attempts",
+        "instance_type",
+        "region",
+        "market",
+        "billed_seconds",
+        "usd",
+        "on_demand_usd",
+        "spot_savings_pct",
+        "per_epoch_usd",
+        "usd_per_hour",
+        "on_demand_usd_per_hour",
+        "basis",
+        "is_estimate",
+        "snapshot_id",
+        "attempts",
     }
     assert data["usd"] == pytest.approx(0.045)
 

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from costing.pricing.defaults import DEFAULT_SNAPSHOT_ROOT
-from costing.pricing.snapshot import load_snapshot
 from costing.pricing.price_validation import (
     REQUIRED_SERVICE_PRICE_KEYS,
     RequiredPrice,
@@ -15,6 +14,7 @@ from costing.pricing.price_validation import (
     required_prices,
     validate_prices,
 )
+from costing.pricing.snapshot import load_snapshot
 
 NEWEST = DEFAULT_SNAPSHOT_ROOT / "2025-06-02"
 
@@ -44,18 +44,28 @@ def _row(frame, **match):
 
 def test_the_shipped_snapshot_passes_against_the_previous_one(newest, oldest):
     types = newest.catalog().instance_types("us-east-1")
-    result = validate_prices(newest, required=required_prices(["us-east-1"], instance_types=types), previous=oldest)
+    result = validate_prices(
+        newest, required=required_prices(["us-east-1"], instance_types=types), previous=oldest
+    )
     assert result.success, result.summary()
     assert (result.snapshot_id, result.previous_snapshot_id, result.rows) == ("2025-06-02", "2025-06-01", 926)
     assert {e["check"]: e["success"] for e in result.expectations} == {
-        "not_null": True, "positive": True, "unit": True, "required": True, "change": True
+        "not_null": True,
+        "positive": True,
+        "unit": True,
+        "required": True,
+        "change": True,
     }
-    assert result.summary().startswith("price validation of 2025-06-02 (926 rows, against 2025-06-01): passed")
+    assert result.summary().startswith(
+        "price validation of 2025-06-02 (926 rows, against 2025-06-01): passed"
+    )
 
 
 def test_null_zero_and_negative_rates_are_rejected_by_row(frame):
     null = _row(frame, region="us-east-1", price_key="alb.hours")
-    zero = _row(frame, region="us-east-1", price_key="ec2.instance", instance_type="r6i.xlarge", term="OnDemand")
+    zero = _row(
+        frame, region="us-east-1", price_key="ec2.instance", instance_type="r6i.xlarge", term="OnDemand"
+    )
     negative = _row(frame, region="eu-west-1", price_key="nat_gateway.hours")
     frame.loc[null, "usd_rate"] = None
     frame.loc[zero, "usd_rate"] = 0.0
@@ -70,8 +80,10 @@ def test_null_zero_and_negative_rates_are_rejected_by_row(frame):
     }
     zero_failure = by_check["positive", "us-east-1", "ec2.instance", "r6i.xlarge"]
     assert zero_failure.usd_rate == 0.0 and zero_failure.sku == frame.loc[zero, "sku"]
-    assert zero_failure.message.startswith(f"us-east-1 AmazonEC2 ec2.instance r6i.xlarge (sku {frame.loc[zero, 'sku']}): "
-                                           "usd_rate=0 USD/Hrs is not > 0")
+    assert zero_failure.message.startswith(
+        f"us-east-1 AmazonEC2 ec2.instance r6i.xlarge (sku {frame.loc[zero, 'sku']}): "
+        "usd_rate=0 USD/Hrs is not > 0"
+    )
     assert "usd_rate=-0.048 USD/Hrs" in by_check["positive", "eu-west-1", "nat_gateway.hours", ""].message
 
 
@@ -105,7 +117,10 @@ def test_every_required_price_must_be_present(frame):
         "missing required price: eu-west-1 ec2.instance p5.48xlarge (OnDemand) - not in the fetched documents; check "
         "the get_products filters for ec2.instance and whether AWS still publishes it",
     ]
-    assert "eu-west-1: no sagemaker.hosting.instance price (optional; the cost model leaves that option out)" in result.warnings
+    assert (
+        "eu-west-1: no sagemaker.hosting.instance price (optional; the cost model leaves that option out)"
+        in result.warnings
+    )
     assert "us-east-1: no spot price history for p5.48xlarge" in result.warnings
 
 
@@ -113,10 +128,15 @@ def test_required_prices_cover_every_service_and_refuse_unknown_keys():
     from costing.pricing.sheet_builder import SERVICE_FIELDS
 
     # Exactly the PriceSheet's service prices, SageMaker aside (optional: a warning when missing).
-    assert set(REQUIRED_SERVICE_PRICE_KEYS) == {key for _, key, _ in SERVICE_FIELDS if not key.startswith("sagemaker.")}
+    assert set(REQUIRED_SERVICE_PRICE_KEYS) == {
+        key for _, key, _ in SERVICE_FIELDS if not key.startswith("sagemaker.")
+    }
     required = required_prices(["us-east-1"], instance_types=["r6i.xlarge"])
     assert {r.price_key for r in required} == {*REQUIRED_SERVICE_PRICE_KEYS, "ec2.instance"}
-    assert RequiredPrice("us-east-1", "ec2.instance", "r6i.xlarge").key == "us-east-1|ec2.instance|r6i.xlarge|OnDemand"
+    assert (
+        RequiredPrice("us-east-1", "ec2.instance", "r6i.xlarge").key
+        == "us-east-1|ec2.instance|r6i.xlarge|OnDemand"
+    )
     with pytest.raises(ValueError, match=r"unknown price keys \['lambda.duration'\]"):
         required_prices(["us-east-1"], price_keys=["lambda.duration"])
 
@@ -130,13 +150,18 @@ def test_moves_beyond_50_percent_against_the_previous_snapshot_are_flagged(newes
     if not ok:
         (failure,) = result.failures
         assert failure.check == "change" and failure.previous_usd_rate == pytest.approx(0.088)
-        assert f"0.088 -> {0.088 * factor:.10g} ({(factor - 1) * 100:+.1f}%) moved more than ±50%" in failure.message
+        assert (
+            f"0.088 -> {0.088 * factor:.10g} ({(factor - 1) * 100:+.1f}%) moved more than ±50%"
+            in failure.message
+        )
 
 
 def test_spot_prices_are_not_compared_but_reserved_ones_are(newest, frame):
     spot = frame.index[frame["term"] == "Spot"][0]
     frame.loc[spot, "usd_rate"] = frame.loc[spot, "usd_rate"] * 3
-    reserved = _row(frame, region="us-east-1", instance_type="m5.large", term="Reserved", lease_contract_length="3yr")
+    reserved = _row(
+        frame, region="us-east-1", instance_type="m5.large", term="Reserved", lease_contract_length="3yr"
+    )
     frame.loc[reserved, "usd_rate"] = 0.1
     changes = change_frame(frame, newest.to_dataframe())
     assert set(changes["term"]) == {"OnDemand", "Reserved"}
@@ -151,7 +176,9 @@ def test_result_exports_to_json(frame):
     assert data["success"] is False and data["snapshot_id"] == "candidate"
     assert data["failures"][0]["check"] == "positive" and data["failures"][0]["usd_rate"] == 0.0
     assert {e["expectation"] for e in data["expectations"]} >= {
-        "expect_column_values_to_not_be_null", "expect_column_values_to_be_between", "expect_column_values_to_be_in_set"
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_between",
+        "expect_column_values_to_be_in_set",
     }
     with pytest.raises(ValueError, match="max_change=0"):
         validate_prices(frame, max_change=0)

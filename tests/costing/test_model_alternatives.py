@@ -73,9 +73,11 @@ def test_spot_adds_a_buffer_and_replacement_warm_up():
 def test_reserved_uses_the_effective_rate_or_says_why_not():
     scenario = cost_scenario(PROFILE, SHEET, TEN_MILLION)
     assert components(scenario.option("ec2-reserved-1yr:c6i.large"))[
-        "Instance usage (c6i.large, reserved-1yr)"] == pytest.approx(4 * 730 * 0.06)
+        "Instance usage (c6i.large, reserved-1yr)"
+    ] == pytest.approx(4 * 730 * 0.06)
     assert components(scenario.option("ec2-reserved-3yr:c6i.large"))[
-        "Instance usage (c6i.large, reserved-3yr)"] == pytest.approx(4 * 730 * 0.04)
+        "Instance usage (c6i.large, reserved-3yr)"
+    ] == pytest.approx(4 * 730 * 0.04)
     missing = scenario.option("ec2-reserved-1yr:c6i.xlarge")
     assert not missing.feasible and missing.usd_per_month is None
     assert "no reserved rate '1yr/standard/No Upfront' for c6i.xlarge" in missing.reason
@@ -122,8 +124,12 @@ def test_sagemaker_serverless_bills_memory_seconds_and_data_processed():
     option = cost_scenario(PROFILE, SHEET, 10_000).option("sagemaker-serverless")
     requests = 10_000 * DAYS
     assert option.instance_type == "1,024 MB"
-    assert components(option)["Compute (1,024 MB x billed duration)"] == pytest.approx(requests * 0.346 * 0.00002)
-    assert components(option)["Data processed (in + out)"] == pytest.approx(requests * (300 + 500) / GIB * 0.016)
+    assert components(option)["Compute (1,024 MB x billed duration)"] == pytest.approx(
+        requests * 0.346 * 0.00002
+    )
+    assert components(option)["Data processed (in + out)"] == pytest.approx(
+        requests * (300 + 500) / GIB * 0.016
+    )
 
 
 def test_fargate_picks_the_cheapest_task_size_that_meets_the_slo():
@@ -144,11 +150,13 @@ def test_cloudflare_workers_is_priced_but_not_a_drop_in():
     # one CPU does the work of the 2-CPU benchmark: 100 ms x 2 = 200 CPU-ms per request
     assert option.feasible and not option.drop_in
     assert option.details["cpu_ms_per_request"] == pytest.approx(200.0)
-    assert components(option) == pytest.approx({
-        "Workers Paid subscription": 5.0,
-        "Requests beyond 10M included": (requests - 10e6) / 1e6 * 0.30,
-        "CPU time beyond 30M ms included": (requests * 200 - 30e6) / 1e6 * 0.02,
-    })
+    assert components(option) == pytest.approx(
+        {
+            "Workers Paid subscription": 5.0,
+            "Requests beyond 10M included": (requests - 10e6) / 1e6 * 0.30,
+            "CPU time beyond 30M ms included": (requests * 200 - 30e6) / 1e6 * 0.02,
+        }
+    )
     assert option.usd_per_month == pytest.approx(132.19, abs=0.01)
     assert any(caveat.startswith("requires re-implementation") for caveat in option.caveats)
     # a model too large for a Worker isolate (10 MiB x 2 per byte = 20 MB; 100 MiB -> 200 MB > 128 MB)
@@ -167,8 +175,16 @@ def test_cheapest_is_a_feasible_drop_in_option():
 
 
 def test_a_missing_rate_makes_an_option_infeasible_never_free():
-    scenario = cost_scenario(PROFILE, sheet(alb_usd_per_hour=None, lambda_x86_usd_per_gb_second=None,
-                                            cloudflare_workers=None, sagemaker_instances={}), 10_000)
+    scenario = cost_scenario(
+        PROFILE,
+        sheet(
+            alb_usd_per_hour=None,
+            lambda_x86_usd_per_gb_second=None,
+            cloudflare_workers=None,
+            sagemaker_instances={},
+        ),
+        10_000,
+    )
     on_demand = scenario.option("ec2-on-demand:c6i.large")
     assert not on_demand.feasible and "has no alb_usd_per_hour" in on_demand.reason
     assert "has no alb_usd_per_hour" in scenario.option("fargate").reason
@@ -218,8 +234,10 @@ def test_spot_never_costs_more_than_on_demand_for_the_same_type(requests_per_day
 
 def test_more_interruptions_never_lower_the_spot_serving_cost():
     plan = plan_scenario(PROFILE, SHEET, 1_000_000).plan("ec2-spot:c6i.large")
-    costs = [float(plan.evaluate(Drivers(1_000_000, interruption_factor=f)).usd_per_month)
-             for f in (0, 0.5, 1, 2, 5, 20)]
+    costs = [
+        float(plan.evaluate(Drivers(1_000_000, interruption_factor=f)).usd_per_month)
+        for f in (0, 0.5, 1, 2, 5, 20)
+    ]
     assert costs == sorted(costs) and costs[-1] > costs[0]
 
 
@@ -239,7 +257,10 @@ def test_grid_json_is_versioned_infracost_like_and_adds_up():
     document = json.loads(json.dumps(grid.to_json_dict(), allow_nan=False))
     assert (document["schema"], document["schema_version"]) == (GRID_SCHEMA, 1)
     assert (document["region"], document["snapshot_id"], document["prices_as_of"]) == (
-        "us-east-1", "literal", "2025-06-01")
+        "us-east-1",
+        "literal",
+        "2025-06-01",
+    )
     assert [s["requests_per_day"] for s in document["scenarios"]] == [100, 10_000, 1_000_000]
     for scenario in document["scenarios"]:
         assert scenario["cheapest"] in {o["key"] for o in scenario["options"] if o["feasible"]}
@@ -248,9 +269,20 @@ def test_grid_json_is_versioned_infracost_like_and_adds_up():
                 assert option["monthly_cost"] is None and option["reason"]
                 continue
             for component in option["cost_components"]:
-                assert set(component) == {"name", "service", "unit", "monthly_quantity", "price", "monthly_cost"}
-                assert component["monthly_cost"] == pytest.approx(component["monthly_quantity"] * component["price"])
-            assert option["monthly_cost"] == pytest.approx(sum(c["monthly_cost"] for c in option["cost_components"]))
+                assert set(component) == {
+                    "name",
+                    "service",
+                    "unit",
+                    "monthly_quantity",
+                    "price",
+                    "monthly_cost",
+                }
+                assert component["monthly_cost"] == pytest.approx(
+                    component["monthly_quantity"] * component["price"]
+                )
+            assert option["monthly_cost"] == pytest.approx(
+                sum(c["monthly_cost"] for c in option["cost_components"])
+            )
 
 
 def test_grid_dataframes():
@@ -260,7 +292,9 @@ def test_grid_dataframes():
     assert frame["cheapest"].sum() == 3
     parts = grid.to_dataframe(components=True)
     lambda_high = parts[(parts["key"] == "lambda") & (parts["requests_per_day"] == 1_000_000)]
-    assert lambda_high["usd_per_month"].sum() == pytest.approx(grid.scenario(1_000_000).option("lambda").usd_per_month)
+    assert lambda_high["usd_per_month"].sum() == pytest.approx(
+        grid.scenario(1_000_000).option("lambda").usd_per_month
+    )
 
 
 def test_inputs_are_checked():
@@ -272,5 +306,6 @@ def test_inputs_are_checked():
         check_same_region("us-east-1", "eu-west-1", what="the sheets")
     with pytest.raises(ValueError, match="target_utilisation"):
         ServingAssumptions(target_utilisation=1.5)
-    assert math.isclose(cost_scenario(PROFILE, SHEET, 100, instance_types=["c6i.large"]).requests_per_month,
-                        100 * DAYS)
+    assert math.isclose(
+        cost_scenario(PROFILE, SHEET, 100, instance_types=["c6i.large"]).requests_per_month, 100 * DAYS
+    )

@@ -27,16 +27,30 @@ def test_help(command, capsys):
 
 def test_scenarios_table_on_the_shipped_snapshot(repo_root):
     """The issue's "done when": offline, 100 / 10k / 1M for every alternative, cheapest marked, snapshot date."""
-    result = subprocess.run([sys.executable, "-m", "costing", "scenarios"], cwd=repo_root, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "costing", "scenarios"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     sheet = shipped_sheet()
     assert f"snapshot {sheet.snapshot_id}, prices as of {sheet.prices_as_of.isoformat()}" in out
     header = next(line for line in out.splitlines() if line.startswith("$/month"))
     assert header.split()[1:] == ["100/day", "10,000/day", "1,000,000/day"]
-    for label in ("EC2 on-demand", "EC2 spot", "EC2 reserved 1 yr", "EC2 reserved 3 yr", "Lambda",
-                  "SageMaker real-time", "SageMaker serverless", "ECS Fargate", "Cloudflare Workers"):
+    for label in (
+        "EC2 on-demand",
+        "EC2 spot",
+        "EC2 reserved 1 yr",
+        "EC2 reserved 3 yr",
+        "Lambda",
+        "SageMaker real-time",
+        "SageMaker serverless",
+        "ECS Fargate",
+        "Cloudflare Workers",
+    ):
         assert any(line.startswith(label) for line in out.splitlines()), label
     matrix = out.split("\n\n")[1]
     assert matrix.count("*") == 3 + 1  # one cheapest per scenario, plus the legend
@@ -45,8 +59,20 @@ def test_scenarios_table_on_the_shipped_snapshot(repo_root):
 
 
 def test_scenarios_json_and_custom_volumes(capsys):
-    assert main(["scenarios", "--json", "--requests-per-day", "500", "2,000,000", "--instance-types",
-                 "c7g.large,m5.large"]) == 0
+    assert (
+        main(
+            [
+                "scenarios",
+                "--json",
+                "--requests-per-day",
+                "500",
+                "2,000,000",
+                "--instance-types",
+                "c7g.large,m5.large",
+            ]
+        )
+        == 0
+    )
     document = json.loads(capsys.readouterr().out)
     assert (document["schema"], document["schema_version"]) == ("rnn-cost-grid", 1)
     assert [s["requests_per_day"] for s in document["scenarios"]] == [500, 2_000_000]
@@ -57,8 +83,23 @@ def test_scenarios_json_and_custom_volumes(capsys):
 def test_metrics_file_and_assumption_flags(tmp_path, capsys):
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps(metrics_dict()))
-    assert main(["scenarios", "--metrics", str(path), "--latency-slo-ms", "400", "--min-instances", "3",
-                 "--requests-per-day", "100", "--json"]) == 0
+    assert (
+        main(
+            [
+                "scenarios",
+                "--metrics",
+                str(path),
+                "--latency-slo-ms",
+                "400",
+                "--min-instances",
+                "3",
+                "--requests-per-day",
+                "100",
+                "--json",
+            ]
+        )
+        == 0
+    )
     document = json.loads(capsys.readouterr().out)
     assert document["profile"]["source"] == str(path)
     assert document["assumptions"]["latency_slo_ms"] == 400

@@ -42,17 +42,29 @@ def test_burstable_fleet_keeps_its_mean_load_under_the_baseline():
 
 def test_serving_point_picks_the_largest_batch_within_the_slo():
     # 4 vCPU = 2 processes; batch 64 takes 64 x 200 / 32,000 = 0.4 s, p95 0.6 s <= 1 s
-    point = inference.serving_point(PROFILE, vcpus=4, memory_available_mb=7_680, tokens=200, latency_slo_seconds=1.0)
-    assert point == ServingPoint(vcpus=4, processes=2.0, batch_size=64, latency_p95_seconds=pytest.approx(0.6),
-                                 capacity_rps=pytest.approx(2 * 64 / 0.4), memory_limited=False)
+    point = inference.serving_point(
+        PROFILE, vcpus=4, memory_available_mb=7_680, tokens=200, latency_slo_seconds=1.0
+    )
+    assert point == ServingPoint(
+        vcpus=4,
+        processes=2.0,
+        batch_size=64,
+        latency_p95_seconds=pytest.approx(0.6),
+        capacity_rps=pytest.approx(2 * 64 / 0.4),
+        memory_limited=False,
+    )
     # SLO 0.5 s: batch 64 (0.6 s) misses, batch 16 (0.2 s x 1.5 = 0.3 s) meets -> 2 x 16 / 0.2 = 160 rps
-    point = inference.serving_point(PROFILE, vcpus=4, memory_available_mb=7_680, tokens=200, latency_slo_seconds=0.5)
+    point = inference.serving_point(
+        PROFILE, vcpus=4, memory_available_mb=7_680, tokens=200, latency_slo_seconds=0.5
+    )
     assert (point.batch_size, point.capacity_rps) == (16, pytest.approx(160.0))
 
 
 def test_serving_point_below_the_benchmark_cpus_runs_slower():
     # 0.5 vCPU against 2 benchmark CPUs: 4x slower. Batch 1: p95 0.15 x 4 = 0.6 s; capacity 1 / 0.1 / 4 = 2.5 rps
-    point = inference.serving_point(PROFILE, vcpus=0.5, memory_available_mb=512, tokens=200, latency_slo_seconds=1.0)
+    point = inference.serving_point(
+        PROFILE, vcpus=0.5, memory_available_mb=512, tokens=200, latency_slo_seconds=1.0
+    )
     assert point.batch_size == 1
     assert point.latency_p95_seconds == pytest.approx(0.6)
     assert point.capacity_rps == pytest.approx(2.5)
@@ -60,18 +72,26 @@ def test_serving_point_below_the_benchmark_cpus_runs_slower():
 
 def test_serving_point_memory_and_slo_limits():
     # 8 vCPU would run 4 processes of 512 MB, but 1,200 MB holds only 2
-    point = inference.serving_point(PROFILE, vcpus=8, memory_available_mb=1_200, tokens=200, latency_slo_seconds=1.0)
+    point = inference.serving_point(
+        PROFILE, vcpus=8, memory_available_mb=1_200, tokens=200, latency_slo_seconds=1.0
+    )
     assert point.processes == 2 and point.memory_limited
     assert point.capacity_rps == pytest.approx(2 * 64 / 0.4)
-    reason = inference.serving_point(PROFILE, vcpus=2, memory_available_mb=400, tokens=200, latency_slo_seconds=1.0)
+    reason = inference.serving_point(
+        PROFILE, vcpus=2, memory_available_mb=400, tokens=200, latency_slo_seconds=1.0
+    )
     assert reason.startswith("needs 512 MB")
-    reason = inference.serving_point(PROFILE, vcpus=2, memory_available_mb=4_000, tokens=200, latency_slo_seconds=0.1)
+    reason = inference.serving_point(
+        PROFILE, vcpus=2, memory_available_mb=4_000, tokens=200, latency_slo_seconds=0.1
+    )
     assert "p95 latency 150 ms at batch 1" in reason and "100 ms SLO" in reason
 
 
 def test_tokens_per_request_scale_latency_linearly():
     # 400 characters: batch 1 p95 0.3 s; batch 16: 16 x 400 / 16,000 = 0.4 s, p95 0.6 s; batch 64: 1.2 s > 1 s
-    point = inference.serving_point(PROFILE, vcpus=2, memory_available_mb=4_000, tokens=400, latency_slo_seconds=1.0)
+    point = inference.serving_point(
+        PROFILE, vcpus=2, memory_available_mb=4_000, tokens=400, latency_slo_seconds=1.0
+    )
     assert point.batch_size == 16
     assert point.capacity_rps == pytest.approx(16 / 0.4)
 
@@ -85,9 +105,12 @@ def test_lambda_memory_and_duration():
     assert inference.billed_duration_ms(seconds) == 346
     # SLO 0.2 s: 2 x 0.15 / 0.2 x 1,769 = 2,653.5 MB -> 2,654 MB
     assert inference.lambda_memory_mb(PROFILE, tokens=200, latency_slo_seconds=0.2) == 2_654
-    assert "exceeds the 100 ms SLO" in inference.lambda_memory_mb(PROFILE, tokens=200, latency_slo_seconds=0.1)
+    assert "exceeds the 100 ms SLO" in inference.lambda_memory_mb(
+        PROFILE, tokens=200, latency_slo_seconds=0.1
+    )
     assert "above the 10,240 MB maximum" in inference.lambda_memory_mb(
-        profile(peak_rss_bytes=11_000 * 2**20), tokens=200, latency_slo_seconds=1.0)
+        profile(peak_rss_bytes=11_000 * 2**20), tokens=200, latency_slo_seconds=1.0
+    )
     # at or above the benchmark's 2 CPUs (3,538 MB) a request is not faster
     assert inference.memory_proportional_seconds(PROFILE, 4_000, 200) == pytest.approx(0.1)
 

@@ -53,12 +53,20 @@ def test_derived_service_time_latency_and_checkpoint_interval():
 def test_compute_section_and_capped_run_are_recorded():
     metrics = metrics_dict(
         config={"max_steps_per_epoch": 20, "checkpoint_every_steps": 50},
-        compute={"backend": "local", "instance_type": "r6i.xlarge", "region": "us-east-1", "market": "spot",
-                 "cost": {"usd": 0.0014}},
+        compute={
+            "backend": "local",
+            "instance_type": "r6i.xlarge",
+            "region": "us-east-1",
+            "market": "spot",
+            "cost": {"usd": 0.0014},
+        },
     )
     profile = profile_from_metrics(metrics)
     assert (profile.compute_instance_type, profile.compute_region, profile.compute_market) == (
-        "r6i.xlarge", "us-east-1", "spot")
+        "r6i.xlarge",
+        "us-east-1",
+        "spot",
+    )
     assert profile.compute_billed_usd == pytest.approx(0.0014)
     assert profile.training_capped
     assert "capped at 20 steps" in profile.notes[0]

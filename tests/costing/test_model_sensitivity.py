@@ -38,7 +38,9 @@ def test_tornado_on_the_cheapest_option(medium, training):
     assert set(bars) == set(TORNADO_FACTORS)
     # every cost line is quantity x list price: prices x0.8 / x1.2 move the total by exactly that
     assert (bars["prices"].low_usd_per_month, bars["prices"].high_usd_per_month) == (
-        pytest.approx(0.8 * base), pytest.approx(1.2 * base))
+        pytest.approx(0.8 * base),
+        pytest.approx(1.2 * base),
+    )
     # retraining: 20 % fewer / more runs of the same cost
     run = float(training.run_usd())
     assert bars["retrain_cadence"].low_usd_per_month == pytest.approx(base - 0.2 * RUNS * run)
@@ -79,8 +81,16 @@ def test_monte_carlo_is_seeded_and_ordered(medium, training):
 
 
 def test_monte_carlo_without_spread_returns_the_nominal_cost(medium, training):
-    still = MonteCarloSpec(samples=50, price_sigma=0, spot_price_sigma=0, requests_sigma=0, latency_sigma=0,
-                           utilisation_low=1.0, utilisation_high=1.0, interruption_sigma=0)
+    still = MonteCarloSpec(
+        samples=50,
+        price_sigma=0,
+        spot_price_sigma=0,
+        requests_sigma=0,
+        latency_sigma=0,
+        utilisation_low=1.0,
+        utilisation_high=1.0,
+        interruption_sigma=0,
+    )
     result = monte_carlo(medium, training, RUNS, spec=still)
     for option in result.options:
         nominal = float(monthly_ownership_usd(medium.plan(option.key), training, RUNS, Drivers(10_000)))
@@ -95,11 +105,14 @@ def test_monte_carlo_samples_match_the_scalar_model(medium, training):
     for plan in medium.plans:
         vector = np.asarray(plan.evaluate(drivers).usd_per_month) * np.ones(5)
         for i in range(5):
-            one = Drivers(float(drivers.requests_per_day[i]), latency_factor=float(drivers.latency_factor[i]),
-                          utilisation_factor=float(drivers.utilisation_factor[i]),
-                          interruption_factor=float(drivers.interruption_factor[i]),
-                          price_factor=float(drivers.price_factor[i]),
-                          spot_price_factor=float(drivers.spot_price_factor[i]))
+            one = Drivers(
+                float(drivers.requests_per_day[i]),
+                latency_factor=float(drivers.latency_factor[i]),
+                utilisation_factor=float(drivers.utilisation_factor[i]),
+                interruption_factor=float(drivers.interruption_factor[i]),
+                price_factor=float(drivers.price_factor[i]),
+                spot_price_factor=float(drivers.spot_price_factor[i]),
+            )
             assert vector[i] == pytest.approx(float(plan.evaluate(one).usd_per_month)), plan.key
 
 
@@ -119,8 +132,9 @@ def test_sensitivity_document_and_frames(training):
     assert (document["schema"], document["schema_version"]) == (SENSITIVITY_SCHEMA, 1)
     assert len(result.to_dataframe()) == 27
     assert len(result.tornado_dataframe()) == 3 * len(TORNADO_FACTORS)
-    every = sensitivity(plans[:1], training, retrain_cadence="weekly", spec=MonteCarloSpec(samples=100),
-                        every_variant=True)
+    every = sensitivity(
+        plans[:1], training, retrain_cadence="weekly", spec=MonteCarloSpec(samples=100), every_variant=True
+    )
     assert len(every.monte_carlo[0].options) == len(plans[0].plans)
 
 
@@ -130,7 +144,10 @@ def test_analyze_bundles_the_three_documents(training):
     assert (document["schema"], document["schema_version"]) == (ANALYSIS_SCHEMA, 1)
     assert document["snapshot_id"] == "literal" and document["prices_as_of"] == "2025-06-01"
     assert [document[k]["schema"] for k in ("grid", "tco", "sensitivity")] == [
-        "rnn-cost-grid", "rnn-cost-tco", "rnn-cost-sensitivity"]
+        "rnn-cost-grid",
+        "rnn-cost-tco",
+        "rnn-cost-sensitivity",
+    ]
     cheapest = [s["cheapest"] for s in document["grid"]["scenarios"]]
     assert cheapest == [s["cheapest"] for s in document["tco"]["scenarios"]]
 
@@ -144,9 +161,12 @@ def test_analysis_without_any_feasible_alternative_reports_instead_of_failing() 
     from costing.pricing.sheet_builder import build_price_sheet
 
     metrics = json.loads(REFERENCE_METRICS_PATH.read_text())
-    metrics["inference"]["latency_ms"].update(p50=100.0, p95=1500.0, p99=2000.0)  # a p95 far above the 1 s SLO
-    document = analyze(profile_from_metrics(metrics), build_price_sheet(None, "us-east-1"),
-                       spec=MonteCarloSpec(samples=200)).to_json_dict()
+    metrics["inference"]["latency_ms"].update(
+        p50=100.0, p95=1500.0, p99=2000.0
+    )  # a p95 far above the 1 s SLO
+    document = analyze(
+        profile_from_metrics(metrics), build_price_sheet(None, "us-east-1"), spec=MonteCarloSpec(samples=200)
+    ).to_json_dict()
     assert [s["cheapest"] for s in document["grid"]["scenarios"]] == [None, None, None]
     assert document["sensitivity"]["tornados"] == [] and document["sensitivity"]["monte_carlo"] == []
     assert any("no feasible drop-in alternative" in note for note in document["sensitivity"]["notes"])

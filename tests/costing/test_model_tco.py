@@ -51,22 +51,39 @@ def test_tco_adds_training_serving_and_storage_over_the_horizon():
 def test_reserved_breakeven_utilisation():
     found = {(b.instance_type, b.term): b.utilisation for b in reserved_breakeven_utilisation(SHEET)}
     # $0.06 / $0.10 and $0.04 / $0.10: reserved wins for instances running over 60 % / 40 % of the time
-    assert found == pytest.approx({("c6i.large", "1yr/standard/No Upfront"): 0.6,
-                                   ("c6i.large", "3yr/standard/No Upfront"): 0.4})
+    assert found == pytest.approx(
+        {("c6i.large", "1yr/standard/No Upfront"): 0.6, ("c6i.large", "3yr/standard/No Upfront"): 0.4}
+    )
 
 
 def test_breakeven_between_lambda_and_an_on_demand_fleet():
     """Only Lambda and on-demand c6i.large can run, so the crossover is a line-crossing by hand."""
-    two = sheet(instances={"c6i.large": INSTANCES["c6i.large"].__class__(
-        "c6i.large", 2, 4.0, "x86_64", 0.10, None, None, {}, None)},
-        sagemaker_instances={}, sagemaker_serverless_usd_per_gb_second=None, fargate_usd_per_vcpu_hour=None,
-        cloudflare_workers=None)
+    two = sheet(
+        instances={
+            "c6i.large": INSTANCES["c6i.large"].__class__(
+                "c6i.large", 2, 4.0, "x86_64", 0.10, None, None, {}, None
+            )
+        },
+        sagemaker_instances={},
+        sagemaker_serverless_usd_per_gb_second=None,
+        fargate_usd_per_vcpu_hour=None,
+        cloudflare_workers=None,
+    )
     s3_model = 10 / 1024 * 0.023
     # EC2: 2 instances (peak stays under 2 x 96 rps), root volumes, ALB, NAT, image pulls, 9 metrics
-    fixed_ec2 = (2 * 730 * 0.10 + 2 * 20 * 0.08 + 730 * 0.0225 + 730 * 0.045 + 2 * 52 / 12 * 1.0 * 0.045
-                 + 9 * 0.30 + s3_model)
+    fixed_ec2 = (
+        2 * 730 * 0.10
+        + 2 * 20 * 0.08
+        + 730 * 0.0225
+        + 730 * 0.045
+        + 2 * 52 / 12 * 1.0 * 0.045
+        + 9 * 0.30
+        + s3_model
+    )
     # per request: LCU-hours (new connections / 25 per s), NAT + log bytes, data transfer out
-    per_request_ec2 = (730 * 0.008 / (25 * 86_400) / DAYS + 200 / GIB * (0.045 + 0.50 + 0.03) + 500 / GIB * 0.09)
+    per_request_ec2 = (
+        730 * 0.008 / (25 * 86_400) / DAYS + 200 / GIB * (0.045 + 0.50 + 0.03) + 500 / GIB * 0.09
+    )
     fixed_lambda = 5 * 0.30 + s3_model
     per_request_lambda = 0.346 * 0.0000166667 + 0.20 / 1e6 + 460 / GIB * (0.50 + 0.03) + 500 / GIB * 0.09
     expected = (fixed_ec2 - fixed_lambda) / (per_request_lambda - per_request_ec2) / DAYS  # ~1.0965M/day
@@ -105,10 +122,22 @@ def test_tco_can_use_a_billed_training_run():
     from costing.model.run_cost import TrainingCost
     from costing.model.training_plan import billed_run_with_storage
 
-    billed = TrainingCost(instance_type="c6i.xlarge", region="us-east-1", market="spot", billed_seconds=3_600,
-                          usd=0.08, on_demand_usd=0.20, spot_savings_pct=60.0, per_epoch_usd=0.08 / 3,
-                          usd_per_hour=0.08, on_demand_usd_per_hour=0.20, basis="billed: 1 attempt",
-                          is_estimate=False, snapshot_id="literal", attempts=1)
+    billed = TrainingCost(
+        instance_type="c6i.xlarge",
+        region="us-east-1",
+        market="spot",
+        billed_seconds=3_600,
+        usd=0.08,
+        on_demand_usd=0.20,
+        spot_savings_pct=60.0,
+        per_epoch_usd=0.08 / 3,
+        usd_per_hour=0.08,
+        on_demand_usd_per_hour=0.20,
+        basis="billed: 1 attempt",
+        is_estimate=False,
+        snapshot_id="literal",
+        attempts=1,
+    )
     run = billed_run_with_storage(billed, plan_training(PROFILE, SHEET, instance_type="c6i.xlarge"))
     result = tco(PROFILE, SHEET, [100], training_run=run, retrain_cadence="monthly")
     option = next(o for o in result.scenarios[0].options if o.key == "lambda")
@@ -120,8 +149,12 @@ def test_costing_never_imports_torch_rnn_or_airflow(repo_root):
     import subprocess
     import sys
 
-    code = ("import sys, costing.__main__, costing.model.analysis, costing.model.grid_benchmark; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'rnn', 'airflow')))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, timeout=60)
+    code = (
+        "import sys, costing.__main__, costing.model.analysis, costing.model.grid_benchmark; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'rnn', 'airflow')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

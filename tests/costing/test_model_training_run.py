@@ -67,11 +67,15 @@ def test_expected_spot_run_cost_with_storage():
     mtbi = SECONDS_PER_MONTH / 0.10  # 26,280,000 s
     wall = 3_600 * (1 + 10 / 600) / (1 - ((600 + 10) / 2 + 180) / mtbi)
     parts = {c.name: c.usd_per_month for c in cost.components}
-    assert parts == pytest.approx({
-        "Training instance (c6i.xlarge, spot)": wall / 3_600 * 0.08,
-        "EBS gp3 training volume (20 GB while running)": 20 * wall / SECONDS_PER_MONTH * 0.08,
-        "S3 PUT requests (checkpoints, model, metrics)": (6 + 2) / 1_000 * 0.005,  # 3,600 / 600 checkpoints
-    })
+    assert parts == pytest.approx(
+        {
+            "Training instance (c6i.xlarge, spot)": wall / 3_600 * 0.08,
+            "EBS gp3 training volume (20 GB while running)": 20 * wall / SECONDS_PER_MONTH * 0.08,
+            "S3 PUT requests (checkpoints, model, metrics)": (6 + 2)
+            / 1_000
+            * 0.005,  # 3,600 / 600 checkpoints
+        }
+    )
     assert cost.usd == pytest.approx(sum(parts.values()))
     assert cost.expected_wall_seconds == pytest.approx(wall)
     assert cost.expected_interruptions == pytest.approx(wall / mtbi)
@@ -87,8 +91,11 @@ def test_expected_spot_run_cost_with_storage():
 
 
 def test_short_run_is_billed_the_60_second_minimum():
-    cost = training_run_cost(plan_training(profile(training_wall_seconds=7.3), SHEET, instance_type="c6i.xlarge",
-                                           market="on-demand"))
+    cost = training_run_cost(
+        plan_training(
+            profile(training_wall_seconds=7.3), SHEET, instance_type="c6i.xlarge", market="on-demand"
+        )
+    )
     assert cost.components[0].quantity == pytest.approx(60 / 3_600)
     assert cost.spot_savings_pct == 0.0 and cost.expected_interruptions == 0.0
     assert cost.young_daly_interval_seconds == math.inf
@@ -96,9 +103,13 @@ def test_short_run_is_billed_the_60_second_minimum():
 
 @pytest.mark.parametrize("name", ["c6i.large", "c6i.xlarge", "t3.small"])
 def test_more_interruptions_never_lower_the_expected_spot_cost(name):
-    base = plan_training(PROFILE, SHEET, instance_type=name, assumptions=TrainingAssumptions(checkpoint_write_seconds=5))
-    costs = [training_run_cost(replace(base, interruption_rate_per_month=rate)).usd
-             for rate in (0.0, 0.05, 0.10, 0.15, 0.25, 1.0, 10.0, 100.0)]
+    base = plan_training(
+        PROFILE, SHEET, instance_type=name, assumptions=TrainingAssumptions(checkpoint_write_seconds=5)
+    )
+    costs = [
+        training_run_cost(replace(base, interruption_rate_per_month=rate)).usd
+        for rate in (0.0, 0.05, 0.10, 0.15, 0.25, 1.0, 10.0, 100.0)
+    ]
     assert costs == sorted(costs) and costs[-1] > costs[0]
     vector = base.run_usd(Drivers(1.0, interruption_factor=np.array([0.0, 1.0, 10.0, 100.0])))
     assert list(vector) == sorted(vector)
@@ -106,16 +117,30 @@ def test_more_interruptions_never_lower_the_expected_spot_cost(name):
 
 def test_spot_training_is_cheaper_than_on_demand_at_realistic_rates():
     for rate in (0.05, 0.10, 0.25):
-        plan = replace(plan_training(PROFILE, SHEET, instance_type="c6i.large"), interruption_rate_per_month=rate)
+        plan = replace(
+            plan_training(PROFILE, SHEET, instance_type="c6i.large"), interruption_rate_per_month=rate
+        )
         cost = training_run_cost(plan)
         assert cost.usd < cost.on_demand_equivalent_usd
 
 
 def test_billed_run_adds_storage_and_refuses_another_region():
-    billed = TrainingCost(instance_type="c6i.xlarge", region="us-east-1", market="spot", billed_seconds=3_600,
-                          usd=0.08, on_demand_usd=0.20, spot_savings_pct=60.0, per_epoch_usd=0.08 / 3,
-                          usd_per_hour=0.08, on_demand_usd_per_hour=0.20, basis="billed: 1 attempt", is_estimate=False,
-                          snapshot_id="literal", attempts=1)
+    billed = TrainingCost(
+        instance_type="c6i.xlarge",
+        region="us-east-1",
+        market="spot",
+        billed_seconds=3_600,
+        usd=0.08,
+        on_demand_usd=0.20,
+        spot_savings_pct=60.0,
+        per_epoch_usd=0.08 / 3,
+        usd_per_hour=0.08,
+        on_demand_usd_per_hour=0.20,
+        basis="billed: 1 attempt",
+        is_estimate=False,
+        snapshot_id="literal",
+        attempts=1,
+    )
     plan = plan_training(PROFILE, SHEET, instance_type="c6i.xlarge")
     cost = billed_run_with_storage(billed, plan)
     extra = sum(c.usd_per_month for c in cost.components[1:])

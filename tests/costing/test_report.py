@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from costing.model.analysis import analyze
-from costing.pricing.diff import PriceChange, SnapshotDiff
 from costing.model.profile import REFERENCE_METRICS_PATH, load_profile
+from costing.model.sensitivity import MonteCarloSpec
+from costing.pricing.diff import PriceChange, SnapshotDiff
+from costing.pricing.sheet_builder import build_price_sheet
 from costing.report.document import (
     TRAINING_RUN_COLUMNS,
     RenderedReport,
@@ -30,8 +32,6 @@ from costing.report.document import (
     requests_short,
     write_report,
 )
-from costing.model.sensitivity import MonteCarloSpec
-from costing.pricing.sheet_builder import build_price_sheet
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GENERATED_AT = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
@@ -48,53 +48,125 @@ def analysis_document() -> dict:
     sheet = build_price_sheet(None, "us-east-1")
     document = analyze(profile, sheet, spec=MonteCarloSpec(samples=200, seed=1)).to_json_dict()
     document["model"] = {
-        "source": "rnn-textgen version 3 (run abc123)", "version": 3, "training_run_id": "abc123",
-        "training_cost_paid": {"usd": 0.00141, "on_demand_usd": 0.00425, "instance_type": "r6i.xlarge",
-                               "region": "us-east-1", "market": "spot", "is_estimate": True,
-                               "snapshot_id": "2025-06-02", "basis": "estimate", "spot_savings_pct": 66.8},
-        "training_cost_at_todays_prices": {"usd": 0.00143, "on_demand_usd": 0.00425, "instance_type": "r6i.xlarge",
-                                           "region": "us-east-1", "market": "spot", "is_estimate": True,
-                                           "snapshot_id": "2025-06-02", "basis": "estimate",
-                                           "spot_savings_pct": 66.4},
+        "source": "rnn-textgen version 3 (run abc123)",
+        "version": 3,
+        "training_run_id": "abc123",
+        "training_cost_paid": {
+            "usd": 0.00141,
+            "on_demand_usd": 0.00425,
+            "instance_type": "r6i.xlarge",
+            "region": "us-east-1",
+            "market": "spot",
+            "is_estimate": True,
+            "snapshot_id": "2025-06-02",
+            "basis": "estimate",
+            "spot_savings_pct": 66.8,
+        },
+        "training_cost_at_todays_prices": {
+            "usd": 0.00143,
+            "on_demand_usd": 0.00425,
+            "instance_type": "r6i.xlarge",
+            "region": "us-east-1",
+            "market": "spot",
+            "is_estimate": True,
+            "snapshot_id": "2025-06-02",
+            "basis": "estimate",
+            "spot_savings_pct": 66.4,
+        },
     }
     return document
 
 
 def training_runs() -> tuple[TrainingRunRow, ...]:
-    def run(day: int, name: str, *, cost: float | None, on_demand: float | None, loss: float | None,
-            status: str = "FINISHED", registered: bool = False, interruptions: int = 0, market: str = "spot",
-            basis: str = "estimate") -> TrainingRunRow:
+    def run(
+        day: int,
+        name: str,
+        *,
+        cost: float | None,
+        on_demand: float | None,
+        loss: float | None,
+        status: str = "FINISHED",
+        registered: bool = False,
+        interruptions: int = 0,
+        market: str = "spot",
+        basis: str = "estimate",
+    ) -> TrainingRunRow:
         return TrainingRunRow(
-            run_id=f"run{day:02d}{name[:3]}", run_name=name, started_at=datetime(2026, 11, day, 3, 15, tzinfo=UTC),
-            status=status, cost_usd=cost, on_demand_usd=on_demand, cost_basis=basis, val_loss=loss,
-            interruptions=interruptions, instance_type="r6i.xlarge", market=market, region="us-east-1",
-            registered=registered, mlflow_url=f"http://127.0.0.1:5000/#/experiments/1/runs/run{day:02d}")
+            run_id=f"run{day:02d}{name[:3]}",
+            run_name=name,
+            started_at=datetime(2026, 11, day, 3, 15, tzinfo=UTC),
+            status=status,
+            cost_usd=cost,
+            on_demand_usd=on_demand,
+            cost_basis=basis,
+            val_loss=loss,
+            interruptions=interruptions,
+            instance_type="r6i.xlarge",
+            market=market,
+            region="us-east-1",
+            registered=registered,
+            mlflow_url=f"http://127.0.0.1:5000/#/experiments/1/runs/run{day:02d}",
+        )
 
     return (
         run(21, "weekly-2026-11-21", cost=0.00142, on_demand=0.00425, loss=1.912),
-        run(24, "manual-lr-3e-3", cost=0.00311, on_demand=0.00901, loss=1.844, registered=True, interruptions=1,
-            basis="billed-estimate"),
+        run(
+            24,
+            "manual-lr-3e-3",
+            cost=0.00311,
+            on_demand=0.00901,
+            loss=1.844,
+            registered=True,
+            interruptions=1,
+            basis="billed-estimate",
+        ),
         run(26, "on-demand-check", cost=0.00420, on_demand=0.00420, loss=1.861, market="on-demand"),
         run(27, "weekly-2026-11-27", cost=None, on_demand=None, loss=None, status="FAILED"),
     )
 
 
 def price_diff() -> dict:
-    def change(kind: str, service: str, price_key: str, instance_type: str, term: str, before: float | None,
-               after: float | None, unit: str = "Hrs", az: str = "") -> PriceChange:
-        return PriceChange(kind=kind, region="us-east-1", service=service, price_key=price_key, usage_type="",
-                           instance_type=instance_type, term=term, reserved_term="", availability_zone=az,
-                           begin_range="0", unit=unit, previous_usd_rate=before, current_usd_rate=after)
+    def change(
+        kind: str,
+        service: str,
+        price_key: str,
+        instance_type: str,
+        term: str,
+        before: float | None,
+        after: float | None,
+        unit: str = "Hrs",
+        az: str = "",
+    ) -> PriceChange:
+        return PriceChange(
+            kind=kind,
+            region="us-east-1",
+            service=service,
+            price_key=price_key,
+            usage_type="",
+            instance_type=instance_type,
+            term=term,
+            reserved_term="",
+            availability_zone=az,
+            begin_range="0",
+            unit=unit,
+            previous_usd_rate=before,
+            current_usd_rate=after,
+        )
 
     diff = SnapshotDiff(
-        previous_snapshot_id="2026-11-20", current_snapshot_id="2026-11-25",
-        changed=(change("changed", "AmazonEC2", "ec2.instance", "t3.small", "OnDemand", 0.0208, 0.0218),
-                 change("changed", "AWSLambda", "lambda.requests", "", "OnDemand", 2e-07, 1.8e-07,
-                        unit="Requests")),
+        previous_snapshot_id="2026-11-20",
+        current_snapshot_id="2026-11-25",
+        changed=(
+            change("changed", "AmazonEC2", "ec2.instance", "t3.small", "OnDemand", 0.0208, 0.0218),
+            change(
+                "changed", "AWSLambda", "lambda.requests", "", "OnDemand", 2e-07, 1.8e-07, unit="Requests"
+            ),
+        ),
         added=(change("added", "AmazonEC2", "ec2.instance", "c7g.large", "OnDemand", None, 0.0725),),
         unchanged=131,
-        spot_changed=(change("changed", "AmazonEC2", "ec2.spot", "r6i.xlarge", "Spot", 0.0826, 0.0712,
-                             az="us-east-1b"),),
+        spot_changed=(
+            change("changed", "AmazonEC2", "ec2.spot", "r6i.xlarge", "Spot", 0.0826, 0.0712, az="us-east-1b"),
+        ),
     )
     return diff.to_dict()
 
@@ -103,20 +175,31 @@ def spot_series() -> tuple[SpotSeries, ...]:
     start = datetime(2026, 10, 29, tzinfo=UTC)
     series = []
     for az, base in (("us-east-1a", 0.081), ("us-east-1b", 0.0826), ("us-east-1c", 0.079)):
-        points = tuple((start + timedelta(days=3 * i, hours=5 * i), round(base * (1 + 0.04 * ((i * 7) % 5 - 2)), 4))
-                       for i in range(10))
+        points = tuple(
+            (start + timedelta(days=3 * i, hours=5 * i), round(base * (1 + 0.04 * ((i * 7) % 5 - 2)), 4))
+            for i in range(10)
+        )
         series.append(SpotSeries(instance_type="r6i.xlarge", availability_zone=az, points=points))
     return tuple(series)
 
 
 def weekly_inputs(**changes) -> ReportInputs:
     values = dict(
-        title="Weekly cost report, 2026-11-21 – 2026-11-28", kind="weekly",
-        period_start=PERIOD_END - timedelta(days=7), period_end=PERIOD_END, generated_at=GENERATED_AT,
-        training_runs=training_runs(), price_changes=(price_diff(),),
-        pricing_status={"status": "fresh", "snapshot_id": "2025-06-02", "message": "snapshot 2025-06-02 written",
-                        "age_days": 0.4},
-        analysis=analysis_document(), spot_history=spot_series(),
+        title="Weekly cost report, 2026-11-21 – 2026-11-28",
+        kind="weekly",
+        period_start=PERIOD_END - timedelta(days=7),
+        period_end=PERIOD_END,
+        generated_at=GENERATED_AT,
+        training_runs=training_runs(),
+        price_changes=(price_diff(),),
+        pricing_status={
+            "status": "fresh",
+            "snapshot_id": "2025-06-02",
+            "message": "snapshot 2025-06-02 written",
+            "age_days": 0.4,
+        },
+        analysis=analysis_document(),
+        spot_history=spot_series(),
         links={"MLflow": "http://127.0.0.1:5000", "Airflow": "http://127.0.0.1:8080"},
         notes=("runs on the local backend are estimates",),
     )
@@ -136,8 +219,11 @@ def rendered(document: dict) -> RenderedReport:
 
 @pytest.fixture(scope="module")
 def parsed(rendered: RenderedReport) -> EmailMessage:
-    message = build_email(rendered, sender="Cost reports <rnn-cost@example.org>",
-                          recipients=["lead@example.org", "finops@example.org"])
+    message = build_email(
+        rendered,
+        sender="Cost reports <rnn-cost@example.org>",
+        recipients=["lead@example.org", "finops@example.org"],
+    )
     return email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
 
 
@@ -149,8 +235,14 @@ def csv_rows(text: str) -> list[dict[str, str]]:
 
 
 def test_every_chart_with_data_is_a_real_png(rendered: RenderedReport) -> None:
-    assert set(rendered.images) == {"cost_per_run.png", "cost_vs_val_loss.png", "spot_history.png",
-                                    "scenarios.png", "tornado.png", "monte_carlo.png"}
+    assert set(rendered.images) == {
+        "cost_per_run.png",
+        "cost_vs_val_loss.png",
+        "spot_history.png",
+        "scenarios.png",
+        "tornado.png",
+        "monte_carlo.png",
+    }
     for name, png in rendered.images.items():
         assert png.startswith(PNG_MAGIC), name
         assert len(png) > 10_000, f"{name} is only {len(png)} bytes"
@@ -158,7 +250,9 @@ def test_every_chart_with_data_is_a_real_png(rendered: RenderedReport) -> None:
         assert 700 <= width <= 900 and 350 <= height <= 500, (name, width, height)
 
 
-def test_html_marks_the_cheapest_alternative_of_each_scenario(rendered: RenderedReport, document: dict) -> None:
+def test_html_marks_the_cheapest_alternative_of_each_scenario(
+    rendered: RenderedReport, document: dict
+) -> None:
     html = rendered.html_file
     assert "Serving cost by alternative" in html
     for column in ("100/day", "10,000/day", "1,000,000/day"):
@@ -248,10 +342,20 @@ def test_inline_images_match_every_cid_reference(parsed: EmailMessage) -> None:
 
 
 def test_csv_attachments_parse_and_match_the_inputs(parsed: EmailMessage, document: dict) -> None:
-    attachments = {part.get_filename(): part.get_content() for part in parsed.iter_attachments()
-                   if part.get_content_type() == "text/csv"}
-    assert set(attachments) == {"training_runs.csv", "scenarios.csv", "tco.csv", "price_changes.csv",
-                                "tornado.csv", "monte_carlo.csv", "spot_history.csv"}
+    attachments = {
+        part.get_filename(): part.get_content()
+        for part in parsed.iter_attachments()
+        if part.get_content_type() == "text/csv"
+    }
+    assert set(attachments) == {
+        "training_runs.csv",
+        "scenarios.csv",
+        "tco.csv",
+        "price_changes.csv",
+        "tornado.csv",
+        "monte_carlo.csv",
+        "spot_history.csv",
+    }
     for name in attachments:
         part = next(p for p in parsed.iter_attachments() if p.get_filename() == name)
         assert part.get_content_disposition() == "attachment"
@@ -267,8 +371,12 @@ def test_csv_attachments_parse_and_match_the_inputs(parsed: EmailMessage, docume
     assert len(scenarios) == sum(len(s["options"]) for s in document["grid"]["scenarios"])
     cheapest = {float(r["requests_per_day"]): r["key"] for r in scenarios if r["cheapest"] == "True"}
     assert cheapest == {s["requests_per_day"]: s["cheapest"] for s in document["grid"]["scenarios"]}
-    spot = next(r for r in scenarios if r["key"] == document["grid"]["scenarios"][2]["cheapest"]
-                and float(r["requests_per_day"]) == 1_000_000)
+    spot = next(
+        r
+        for r in scenarios
+        if r["key"] == document["grid"]["scenarios"][2]["cheapest"]
+        and float(r["requests_per_day"]) == 1_000_000
+    )
     [expected] = [o for o in document["grid"]["scenarios"][2]["options"] if o["key"] == spot["key"]]
     assert float(spot["usd_per_month"]) == pytest.approx(expected["monthly_cost"])
 
@@ -282,8 +390,10 @@ def test_csv_attachments_parse_and_match_the_inputs(parsed: EmailMessage, docume
     tornado = csv_rows(attachments["tornado.csv"])
     assert len(tornado) == sum(len(t["bars"]) for t in document["sensitivity"]["tornados"])
     mc = csv_rows(attachments["monte_carlo.csv"])
-    assert all(float(r["p10_usd_per_month"]) <= float(r["p50_usd_per_month"]) <= float(r["p90_usd_per_month"])
-               for r in mc)
+    assert all(
+        float(r["p10_usd_per_month"]) <= float(r["p50_usd_per_month"]) <= float(r["p90_usd_per_month"])
+        for r in mc
+    )
     assert {r["samples"] for r in mc} == {"200"}
 
 
@@ -308,13 +418,17 @@ def test_an_empty_week_says_so_and_still_shows_the_latest_analysis(document: dic
     assert "price_changes.csv" not in rendered.csv_tables
     message = email.message_from_bytes(
         build_email(rendered, sender="r@example.org", recipients=["a@example.org"]).as_bytes(),
-        policy=email.policy.default)
-    assert set(CID_SRC.findall(message.get_body(("html",)).get_content())) == \
-        {p["Content-ID"].strip("<>") for p in message.walk() if p.get_content_type() == "image/png"}
+        policy=email.policy.default,
+    )
+    assert set(CID_SRC.findall(message.get_body(("html",)).get_content())) == {
+        p["Content-ID"].strip("<>") for p in message.walk() if p.get_content_type() == "image/png"
+    }
 
 
 def test_no_analysis_yet_renders_and_says_so() -> None:
-    rendered = render_report(weekly_inputs(analysis=None, pricing_status=None, spot_history=(), price_changes=()))
+    rendered = render_report(
+        weekly_inputs(analysis=None, pricing_status=None, spot_history=(), price_changes=())
+    )
     assert "No cost analysis yet" in rendered.html_file
     assert "No cost analysis yet" in rendered.text
     assert rendered.summary == "4 runs, $0.0087; no cost analysis yet"
@@ -324,18 +438,34 @@ def test_no_analysis_yet_renders_and_says_so() -> None:
 
 
 def test_nothing_at_all_still_renders() -> None:
-    rendered = render_report(weekly_inputs(training_runs=(), analysis=None, pricing_status=None, spot_history=(),
-                                           price_changes=(), links={}, notes=()))
+    rendered = render_report(
+        weekly_inputs(
+            training_runs=(),
+            analysis=None,
+            pricing_status=None,
+            spot_history=(),
+            price_changes=(),
+            links={},
+            notes=(),
+        )
+    )
     assert rendered.images == {}
-    assert "No training runs in this period" in rendered.html_file and "No cost analysis yet" in rendered.html_file
+    assert (
+        "No training runs in this period" in rendered.html_file
+        and "No cost analysis yet" in rendered.html_file
+    )
     message = build_email(rendered, sender="r@example.org", recipients=["a@example.org"])
     parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
     assert [p.get_filename() for p in parsed.iter_attachments()] == ["training_runs.csv"]
 
 
 def test_stale_pricing_shows_a_banner_and_marks_the_subject(document: dict) -> None:
-    status = {"status": "stale", "snapshot_id": "2025-06-02", "age_days": 9.5,
-              "message": "Price List API unreachable; kept snapshot 2025-06-02"}
+    status = {
+        "status": "stale",
+        "snapshot_id": "2025-06-02",
+        "age_days": 9.5,
+        "message": "Price List API unreachable; kept snapshot 2025-06-02",
+    }
     rendered = render_report(weekly_inputs(pricing_status=status, analysis=document))
     assert "Pricing is stale." in rendered.html_file
     assert "Price List API unreachable; kept snapshot 2025-06-02" in rendered.html_file
@@ -347,12 +477,29 @@ def test_stale_pricing_shows_a_banner_and_marks_the_subject(document: dict) -> N
 
 def test_every_text_is_escaped(document: dict) -> None:
     evil = TrainingRunRow(
-        run_id="x", run_name='<script>alert("x")</script>', started_at=datetime(2026, 11, 25, tzinfo=UTC),
-        status="FINISHED", cost_usd=0.001, on_demand_usd=0.003, cost_basis="estimate", val_loss=1.9,
-        interruptions=0, instance_type="r6i.xlarge", market="spot", region="us-east-1", registered=False,
-        mlflow_url="javascript:alert(1)")
-    rendered = render_report(weekly_inputs(training_runs=(evil,), analysis=document,
-                                           notes=("<b>bold</b> & co",), links={"Evil": "javascript:alert(2)"}))
+        run_id="x",
+        run_name='<script>alert("x")</script>',
+        started_at=datetime(2026, 11, 25, tzinfo=UTC),
+        status="FINISHED",
+        cost_usd=0.001,
+        on_demand_usd=0.003,
+        cost_basis="estimate",
+        val_loss=1.9,
+        interruptions=0,
+        instance_type="r6i.xlarge",
+        market="spot",
+        region="us-east-1",
+        registered=False,
+        mlflow_url="javascript:alert(1)",
+    )
+    rendered = render_report(
+        weekly_inputs(
+            training_runs=(evil,),
+            analysis=document,
+            notes=("<b>bold</b> & co",),
+            links={"Evil": "javascript:alert(2)"},
+        )
+    )
     for html in (rendered.html_email, rendered.html_file):
         assert "<script>" not in html
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
@@ -361,12 +508,29 @@ def test_every_text_is_escaped(document: dict) -> None:
 
 
 def test_adhoc_report_shows_its_inputs(document: dict) -> None:
-    request = {"region": "us-east-1", "requests_per_day": [100.0, 10000.0, 1000000.0], "horizon_months": 12.0,
-               "retrain_cadence": "weekly", "instance_types": None, "latency_slo_ms": 800, "tokens_per_request": 200,
-               "peak_factor": 3.0, "options": None}
-    rendered = render_report(weekly_inputs(
-        title="Ad hoc cost analysis: 100, 10,000, 1,000,000 requests/day in us-east-1", kind="adhoc",
-        period_start=None, period_end=None, training_runs=(), price_changes=(), request=request, analysis=document))
+    request = {
+        "region": "us-east-1",
+        "requests_per_day": [100.0, 10000.0, 1000000.0],
+        "horizon_months": 12.0,
+        "retrain_cadence": "weekly",
+        "instance_types": None,
+        "latency_slo_ms": 800,
+        "tokens_per_request": 200,
+        "peak_factor": 3.0,
+        "options": None,
+    }
+    rendered = render_report(
+        weekly_inputs(
+            title="Ad hoc cost analysis: 100, 10,000, 1,000,000 requests/day in us-east-1",
+            kind="adhoc",
+            period_start=None,
+            period_end=None,
+            training_runs=(),
+            price_changes=(),
+            request=request,
+            analysis=document,
+        )
+    )
     html = rendered.html_file
     assert "Inputs of this analysis" in html
     assert "Latency SLO, p95 (ms)" in html and "<b>800</b>" in html and "every type in the snapshot" in html
@@ -381,16 +545,27 @@ def adhoc_document(latency_slo_ms: float) -> dict:
 
     from costing.model.assumptions import ServingAssumptions
 
-    return analyze(load_profile(REFERENCE_METRICS_PATH), build_price_sheet(None, "us-east-1"),
-                   (100.0, 50_000.0, 5_000_000.0),
-                   assumptions=replace(ServingAssumptions(), latency_slo_ms=latency_slo_ms),
-                   instance_types=["t3.small", "c5.large", "m5.large"],
-                   spec=MonteCarloSpec(samples=100)).to_json_dict()
+    return analyze(
+        load_profile(REFERENCE_METRICS_PATH),
+        build_price_sheet(None, "us-east-1"),
+        (100.0, 50_000.0, 5_000_000.0),
+        assumptions=replace(ServingAssumptions(), latency_slo_ms=latency_slo_ms),
+        instance_types=["t3.small", "c5.large", "m5.large"],
+        spec=MonteCarloSpec(samples=100),
+    ).to_json_dict()
 
 
 def adhoc_inputs(document: dict, **request) -> ReportInputs:
-    return weekly_inputs(title="Ad hoc cost analysis", kind="adhoc", period_start=None, period_end=None,
-                         training_runs=(), price_changes=(), analysis=document, request=request or None)
+    return weekly_inputs(
+        title="Ad hoc cost analysis",
+        kind="adhoc",
+        period_start=None,
+        period_end=None,
+        training_runs=(),
+        price_changes=(),
+        analysis=document,
+        request=request or None,
+    )
 
 
 def test_infeasible_alternatives_are_named_and_left_out_of_the_chart() -> None:
@@ -430,15 +605,35 @@ def test_inputs_are_checked() -> None:
     with pytest.raises(ValueError, match="kind"):
         weekly_inputs(kind="monthly", analysis=None)
     with pytest.raises(ValueError, match="timezone"):
-        TrainingRunRow(run_id="x", run_name="x", started_at=datetime(2026, 11, 25), status="FINISHED",
-                       cost_usd=None, on_demand_usd=None, cost_basis="estimate", val_loss=None, interruptions=0,
-                       instance_type="", market="", region="", registered=False)
+        TrainingRunRow(
+            run_id="x",
+            run_name="x",
+            started_at=datetime(2026, 11, 25),
+            status="FINISHED",
+            cost_usd=None,
+            on_demand_usd=None,
+            cost_basis="estimate",
+            val_loss=None,
+            interruptions=0,
+            instance_type="",
+            market="",
+            region="",
+            registered=False,
+        )
 
 
-@pytest.mark.parametrize("requests_per_day,expected", [
-    (100, "100/day"), (10_000, "10k/day"), (1_000_000, "1M/day"), (264_561.1, "265k/day"), (2_500_000, "2.5M/day"),
-    (999_999, "1M/day"), (12.5, "12.5/day"),
-])
+@pytest.mark.parametrize(
+    "requests_per_day,expected",
+    [
+        (100, "100/day"),
+        (10_000, "10k/day"),
+        (1_000_000, "1M/day"),
+        (264_561.1, "265k/day"),
+        (2_500_000, "2.5M/day"),
+        (999_999, "1M/day"),
+        (12.5, "12.5/day"),
+    ],
+)
 def test_requests_short(requests_per_day: float, expected: str) -> None:
     assert requests_short(requests_per_day) == expected
 
@@ -446,13 +641,21 @@ def test_requests_short(requests_per_day: float, expected: str) -> None:
 # -- storing ------------------------------------------------------------------------------------------------------
 
 
-def test_write_report_writes_every_file_and_report_json_last(rendered: RenderedReport, tmp_path: Path) -> None:
+def test_write_report_writes_every_file_and_report_json_last(
+    rendered: RenderedReport, tmp_path: Path
+) -> None:
     out = tmp_path / "reports" / "weekly_cost_report" / "2026-11-28_scheduled"
     written = write_report(rendered, str(out), meta={"dag_id": "weekly_cost_report", "run_id": "scheduled"})
     names = [Path(w).name for w in written]
     assert names[-1] == "report.json"
-    assert set(names) == {"report.html", "report.txt", "data.json", "report.json", *rendered.images,
-                          *rendered.csv_tables}
+    assert set(names) == {
+        "report.html",
+        "report.txt",
+        "data.json",
+        "report.json",
+        *rendered.images,
+        *rendered.csv_tables,
+    }
     assert sorted(p.name for p in out.iterdir()) == sorted(names)  # no temporary files left behind
     meta = json.loads((out / "report.json").read_text())
     assert meta["title"] == rendered.data["title"] and meta["kind"] == "weekly"

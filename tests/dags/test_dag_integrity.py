@@ -29,8 +29,10 @@ def test_there_are_dag_files() -> None:
 def test_dag_file_imports_without_errors_connections_or_variables(path: Path) -> None:
     from airflow.sdk import BaseHook, Variable
 
-    with mock.patch.object(BaseHook, "get_connection") as get_connection, \
-            mock.patch.object(Variable, "get") as get_variable:
+    with (
+        mock.patch.object(BaseHook, "get_connection") as get_connection,
+        mock.patch.object(Variable, "get") as get_variable,
+    ):
         dagbag = load_dagbag(path)
     assert dagbag.import_errors == {}
     assert dagbag.dags, f"{path.name} defines no DAG"
@@ -59,8 +61,9 @@ def test_parsing_imports_no_heavy_library(path: Path) -> None:
         f"runpy.run_path({str(path)!r})\n"
         f"print(json.dumps(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in {HEAVY_MODULES!r})))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            cwd=DAGS_DIR.parent)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=DAGS_DIR.parent
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 

@@ -37,11 +37,16 @@ def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
 
 
-def test_offline_refresh_keeps_the_shipped_snapshot_and_says_so(airflow_db: Path, pipeline_home: Path,
-                                                                 no_aws_credentials: None) -> None:
+def test_offline_refresh_keeps_the_shipped_snapshot_and_says_so(
+    airflow_db: Path, pipeline_home: Path, no_aws_credentials: None
+) -> None:
     dag_run = load_dag("pricing_refresh").test(run_conf={"regions": REGIONS, "instance_types": TYPES})
     states = task_states(dag_run)
-    assert states == {"fetch_validate_write": "skipped", "diff_against_previous": "skipped", "publish": "skipped"}
+    assert states == {
+        "fetch_validate_write": "skipped",
+        "diff_against_previous": "skipped",
+        "publish": "skipped",
+    }
     assert snapshot_ids(pipeline_home) == ["2025-06-02"]  # seeded from include/, nothing new written
     status = json.loads((pipeline_home / "pricing" / "snapshots" / ".refresh-status.json").read_text())
     assert status["status"] == "stale" and status["snapshot_id"] == "2025-06-02"
@@ -51,7 +56,8 @@ def test_offline_refresh_keeps_the_shipped_snapshot_and_says_so(airflow_db: Path
 
 
 def test_refresh_against_the_stubbed_api_writes_diffs_and_publishes(
-        airflow_db: Path, pipeline_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    airflow_db: Path, pipeline_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from costing.pricing.fetch import PRICE_QUERIES
     from costing.pricing.snapshot import load_snapshot
 
@@ -60,24 +66,57 @@ def test_refresh_against_the_stubbed_api_writes_diffs_and_publishes(
     for path in sorted((shipped / "raw" / "pricing").glob("*/*.json")):
         documents.setdefault(path.parent.name, {})[path.stem] = json.loads(path.read_text())["PriceList"]
     recent = (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    inject_spot_history(monkeypatch, {region: [spot_record(f"{region}{az}", t, "0.061000", recent)
-                                               for t in TYPES for az in AZS[region]] for region in REGIONS})
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}}))
-    pricing = boto3.client("pricing", region_name="us-east-1", aws_access_key_id="testing",
-                           aws_secret_access_key="testing", endpoint_url="http://127.0.0.1:9")
+    inject_spot_history(
+        monkeypatch,
+        {
+            region: [spot_record(f"{region}{az}", t, "0.061000", recent) for t in TYPES for az in AZS[region]]
+            for region in REGIONS
+        },
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}})
+    )
+    pricing = boto3.client(
+        "pricing",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        endpoint_url="http://127.0.0.1:9",
+    )
     with running_moto_server() as endpoint, Stubber(pricing) as stubber:
-        ec2 = {region: boto3.client("ec2", region_name=region, endpoint_url=endpoint, aws_access_key_id="testing",
-                                    aws_secret_access_key="testing") for region in REGIONS}
+        ec2 = {
+            region: boto3.client(
+                "ec2",
+                region_name=region,
+                endpoint_url=endpoint,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+            for region in REGIONS
+        }
         monkeypatch.setattr("pipeline.tasks.pricing.aws_clients", lambda conn_id, regions: (pricing, ec2))
-        replay_price_lists(stubber, documents, regions=REGIONS, instance_types=TYPES,
-                           sagemaker_instance_types=["ml.t2.medium", "ml.m5.large", "ml.m5.xlarge", "ml.c5.large",
-                                                     "ml.c5.xlarge"], queries=PRICE_QUERIES)
+        replay_price_lists(
+            stubber,
+            documents,
+            regions=REGIONS,
+            instance_types=TYPES,
+            sagemaker_instance_types=[
+                "ml.t2.medium",
+                "ml.m5.large",
+                "ml.m5.xlarge",
+                "ml.c5.large",
+                "ml.c5.xlarge",
+            ],
+            queries=PRICE_QUERIES,
+        )
         dag_run = load_dag("pricing_refresh").test(run_conf={"regions": REGIONS, "instance_types": TYPES})
         stubber.assert_no_pending_responses()
 
     assert set(task_states(dag_run).values()) == {"success"}, task_states(dag_run)
     ids = snapshot_ids(pipeline_home)
-    assert len(ids) == 2 and ids[0] == "2025-06-02" and ids[1].startswith(datetime.now(UTC).strftime("%Y-%m-%d"))
+    assert (
+        len(ids) == 2 and ids[0] == "2025-06-02" and ids[1].startswith(datetime.now(UTC).strftime("%Y-%m-%d"))
+    )
     written = load_snapshot(pipeline_home / "pricing" / "snapshots" / ids[1])
     assert written.provenance.source == "api"
     assert written.catalog().current_spot_usd_per_hour("r6i.xlarge", "us-east-1") == pytest.approx(0.061)
@@ -93,8 +132,12 @@ def test_refresh_against_the_stubbed_api_writes_diffs_and_publishes(
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        events = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                  .filter(AssetModel.name == "pricing_snapshot", AssetEvent.source_run_id == dag_run.run_id).all())
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "pricing_snapshot", AssetEvent.source_run_id == dag_run.run_id)
+            .all()
+        )
     assert [e.extra["snapshot_id"] for e in events] == [ids[1]]
 
 
@@ -103,15 +146,18 @@ def test_recompute_skips_without_a_registered_model(airflow_db: Path, pipeline_h
     assert task_states(dag_run) == {"recompute": "skipped"}
 
 
-def test_recompute_prices_the_registered_model_at_todays_prices(airflow_db: Path, pipeline_home: Path,
-                                                                tiny_corpus: Path) -> None:
+def test_recompute_prices_the_registered_model_at_todays_prices(
+    airflow_db: Path, pipeline_home: Path, tiny_corpus: Path
+) -> None:
     from mlflow import MlflowClient
 
     from pipeline import names, tracking
 
     trained = load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus)})
     assert trained.state == "success"
-    dag_run = load_dag("cost_recompute").test(run_conf={"requests_per_day": [100, 10000, 1000000], "samples": 2000})
+    dag_run = load_dag("cost_recompute").test(
+        run_conf={"requests_per_day": [100, 10000, 1000000], "samples": 2000}
+    )
     assert task_states(dag_run) == {"recompute": "success"}
 
     tracking.configure()
@@ -121,17 +167,24 @@ def test_recompute_prices_the_registered_model_at_todays_prices(airflow_db: Path
     metrics, tags = analysis.data.metrics, analysis.data.tags
     for rpd in ("100", "10000", "1000000"):
         assert metrics[f"scenario.{rpd}.cheapest_usd_per_month"] > 0
-        assert metrics[f"scenario.{rpd}.cheapest_p10_usd_per_month"] <= metrics[f"scenario.{rpd}.cheapest_p90_usd_per_month"]
+        assert (
+            metrics[f"scenario.{rpd}.cheapest_p10_usd_per_month"]
+            <= metrics[f"scenario.{rpd}.cheapest_p90_usd_per_month"]
+        )
         assert tags[f"scenario.{rpd}.cheapest"]
         assert metrics[f"scenario.{rpd}.tco_total_usd"] > 0
-    assert metrics["scenario.100.cheapest_usd_per_month"] <= metrics["scenario.1000000.cheapest_usd_per_month"]
+    assert (
+        metrics["scenario.100.cheapest_usd_per_month"] <= metrics["scenario.1000000.cheapest_usd_per_month"]
+    )
     assert tags[names.TAG_SNAPSHOT_ID] == "2025-06-02" and tags[names.TAG_MODEL_VERSION] == "1"
     assert metrics[names.COST_TRAIN_AT_TODAYS_PRICES_USD] > 0
     assert tags[names.TAG_DAG_ID] == "cost_recompute"
 
     [training] = client.search_runs([client.get_experiment_by_name(names.TRAINING_EXPERIMENT).experiment_id])
     paid = training.data.metrics[names.COST_TRAIN_USD]
-    assert training.data.tags[names.TAG_SNAPSHOT_ID] == "2025-06-02"  # the price paid stays on the training run
+    assert (
+        training.data.tags[names.TAG_SNAPSHOT_ID] == "2025-06-02"
+    )  # the price paid stays on the training run
     assert paid > 0
     artifacts = {a.path for a in client.list_artifacts(analysis.info.run_id, "analysis")}
     assert {"analysis/analysis.json", "analysis/grid.csv", "analysis/tco.csv"} <= artifacts
@@ -141,5 +194,14 @@ def test_recompute_prices_the_registered_model_at_todays_prices(airflow_db: Path
     assert [s["requests_per_day"] for s in document["grid"]["scenarios"]] == [100, 10000, 1000000]
     assert document["model"]["training_cost_paid"]["usd"] == pytest.approx(paid)
     options = {o["option"] for o in document["grid"]["scenarios"][0]["options"]}
-    assert {"ec2-on-demand", "ec2-spot", "ec2-reserved-1yr", "ec2-reserved-3yr", "lambda", "sagemaker-realtime",
-            "sagemaker-serverless", "fargate", "cloudflare-workers"} <= options
+    assert {
+        "ec2-on-demand",
+        "ec2-spot",
+        "ec2-reserved-1yr",
+        "ec2-reserved-3yr",
+        "lambda",
+        "sagemaker-realtime",
+        "sagemaker-serverless",
+        "fargate",
+        "cloudflare-workers",
+    } <= options

@@ -51,23 +51,34 @@ def check_mime(message, *, subject_contains: str) -> dict[str, str]:
     html = message.get_body(preferencelist=("html",)).get_content()
     text = message.get_body(preferencelist=("plain",)).get_content()
     assert "<table" in html and text.strip()
-    inline = {part["Content-ID"].strip("<>"): part for part in message.walk()
-              if part.get_content_type() == "image/png"}
+    inline = {
+        part["Content-ID"].strip("<>"): part
+        for part in message.walk()
+        if part.get_content_type() == "image/png"
+    }
     assert inline, "no inline charts"
     for cid in inline:
         assert f"cid:{cid}" in html
         assert inline[cid].get_content_disposition() == "inline"
         assert inline[cid].get_content()[:8] == b"\x89PNG\r\n\x1a\n"
-    csvs = {part.get_filename(): part.get_content() for part in message.iter_attachments()
-            if part.get_content_type() == "text/csv"}
+    csvs = {
+        part.get_filename(): part.get_content()
+        for part in message.iter_attachments()
+        if part.get_content_type() == "text/csv"
+    }
     assert csvs, "no CSV attachments"
-    return {name: content.decode() if isinstance(content, bytes) else content for name, content in csvs.items()}
+    return {
+        name: content.decode() if isinstance(content, bytes) else content for name, content in csvs.items()
+    }
 
 
-def test_weekly_report_is_stored_logged_and_mailed(airflow_db: Path, pipeline_home: Path, tiny_corpus: Path,
-                                                   smtp_catcher: Path) -> None:
-    assert load_dag("rnn_retraining").test(
-        run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus)}).state == "success"
+def test_weekly_report_is_stored_logged_and_mailed(
+    airflow_db: Path, pipeline_home: Path, tiny_corpus: Path, smtp_catcher: Path
+) -> None:
+    assert (
+        load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus)}).state
+        == "success"
+    )
     assert load_dag("cost_recompute").test(run_conf={"samples": 1000}).state == "success"
 
     dag_run = load_dag("weekly_cost_report").test()
@@ -94,17 +105,21 @@ def test_weekly_report_is_stored_logged_and_mailed(airflow_db: Path, pipeline_ho
     tracking.configure()
     client = MlflowClient()
     experiment = client.get_experiment_by_name(names.COST_EXPERIMENT)
-    [report_run] = client.search_runs([experiment.experiment_id],
-                                      filter_string="tags.`analysis.kind` = 'weekly-report'")
+    [report_run] = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`analysis.kind` = 'weekly-report'"
+    )
     artifacts = {a.path for a in client.list_artifacts(report_run.info.run_id, "report")}
     assert {"report/report.html", "report/email.eml"} <= artifacts
 
 
-def test_empty_week_still_reports_and_smtp_down_keeps_the_report(airflow_db: Path, pipeline_home: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_empty_week_still_reports_and_smtp_down_keeps_the_report(
+    airflow_db: Path, pipeline_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from devtools.services import local_smtp_connection
 
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", local_smtp_connection(free_port()))  # nothing listens there
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP_DEFAULT", local_smtp_connection(free_port())
+    )  # nothing listens there
     monkeypatch.setenv("RNN_PIPELINE_EMAIL_BACKEND", "smtp")
     dag = load_dag("weekly_cost_report")
     dag.get_task("send_email").retry_delay = timedelta(seconds=1)
@@ -118,12 +133,20 @@ def test_empty_week_still_reports_and_smtp_down_keeps_the_report(airflow_db: Pat
     assert (stored / "email.eml").exists()
 
 
-def test_adhoc_analysis_with_form_values_reports_and_mails(airflow_db: Path, pipeline_home: Path,
-                                                           smtp_catcher: Path) -> None:
-    conf = {"requests_per_day": [5000, 2000000], "region": "eu-west-1",
-            "pricing_models": ["ec2-on-demand", "ec2-spot", "lambda", "fargate"], "horizon_months": 24,
-            "retrain_cadence": "monthly", "latency_slo_ms": 2000, "tokens_per_request": 100, "peak_factor": 2.5,
-            "recipients": ["lead@example.com", "finops@example.com"]}
+def test_adhoc_analysis_with_form_values_reports_and_mails(
+    airflow_db: Path, pipeline_home: Path, smtp_catcher: Path
+) -> None:
+    conf = {
+        "requests_per_day": [5000, 2000000],
+        "region": "eu-west-1",
+        "pricing_models": ["ec2-on-demand", "ec2-spot", "lambda", "fargate"],
+        "horizon_months": 24,
+        "retrain_cadence": "monthly",
+        "latency_slo_ms": 2000,
+        "tokens_per_request": 100,
+        "peak_factor": 2.5,
+        "recipients": ["lead@example.com", "finops@example.com"],
+    }
     dag_run = load_dag("adhoc_cost_analysis").test(run_conf=conf)
     assert set(task_states(dag_run).values()) == {"success"}, task_states(dag_run)
 
@@ -132,7 +155,11 @@ def test_adhoc_analysis_with_form_values_reports_and_mails(airflow_db: Path, pip
     assert analysis["region"] == "eu-west-1"
     assert [s["requests_per_day"] for s in analysis["grid"]["scenarios"]] == [5000, 2000000]
     assert {o["option"] for s in analysis["grid"]["scenarios"] for o in s["options"]} <= {
-        "ec2-on-demand", "ec2-spot", "lambda", "fargate"}
+        "ec2-on-demand",
+        "ec2-spot",
+        "lambda",
+        "fargate",
+    }
     assert analysis["tco"]["horizon_months"] == 24 and analysis["tco"]["retrain_cadence"] == "monthly"
     assert analysis["grid"]["assumptions"]["latency_slo_ms"] == 2000
     assert "reference measurements" in analysis["model"]["source"]  # nothing registered yet
@@ -144,46 +171,73 @@ def test_adhoc_analysis_with_form_values_reports_and_mails(airflow_db: Path, pip
     assert "2,000,000" in (stored / "report.html").read_text()
 
 
-def test_adhoc_without_recipients_stores_but_does_not_mail(airflow_db: Path, pipeline_home: Path,
-                                                           smtp_catcher: Path) -> None:
+def test_adhoc_without_recipients_stores_but_does_not_mail(
+    airflow_db: Path, pipeline_home: Path, smtp_catcher: Path
+) -> None:
     dag_run = load_dag("adhoc_cost_analysis").test(run_conf={"requests_per_day": [1000], "samples": 500})
     assert task_states(dag_run)["send_email"] == "skipped"
     assert saved_messages(smtp_catcher) == []
     assert list((pipeline_home / "data" / "reports" / "adhoc_cost_analysis").iterdir())
 
 
-@pytest.mark.parametrize("conf,field", [({"requests_per_day": [-5]}, "requests_per_day"),
-                                        ({"region": "mars-north-1"}, "region"),
-                                        ({"horizon_months": 0}, "horizon_months"),
-                                        ({"pricing_models": ["free-lunch"]}, "pricing_models")])
-def test_out_of_bounds_form_values_are_rejected(airflow_db: Path, pipeline_home: Path, conf: dict,
-                                                field: str) -> None:
+@pytest.mark.parametrize(
+    "conf,field",
+    [
+        ({"requests_per_day": [-5]}, "requests_per_day"),
+        ({"region": "mars-north-1"}, "region"),
+        ({"horizon_months": 0}, "horizon_months"),
+        ({"pricing_models": ["free-lunch"]}, "pricing_models"),
+    ],
+)
+def test_out_of_bounds_form_values_are_rejected(
+    airflow_db: Path, pipeline_home: Path, conf: dict, field: str
+) -> None:
     from airflow.sdk.exceptions import ParamValidationError
 
     with pytest.raises(ParamValidationError, match=field):
         load_dag("adhoc_cost_analysis").test(run_conf=conf)
 
 
-def test_ses_backend_sends_the_same_message(airflow_db: Path, pipeline_home: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ses_backend_sends_the_same_message(
+    airflow_db: Path, pipeline_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import boto3
     from aws_fakes import running_moto_server
 
     with running_moto_server() as endpoint:
         monkeypatch.setenv("RNN_PIPELINE_EMAIL_BACKEND", "ses")
-        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
-            "conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"region_name": "us-east-1", "endpoint_url": endpoint}}))
-        ses = boto3.client("ses", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="testing",
-                           aws_secret_access_key="testing")
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AWS_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"region_name": "us-east-1", "endpoint_url": endpoint},
+                }
+            ),
+        )
+        ses = boto3.client(
+            "ses",
+            region_name="us-east-1",
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         ses.verify_email_identity(EmailAddress="rnn-cost-pipeline@localhost")
         dag_run = load_dag("adhoc_cost_analysis").test(
-            run_conf={"requests_per_day": [1000], "recipients": ["lead@example.com"]})
+            run_conf={"requests_per_day": [1000], "recipients": ["lead@example.com"]}
+        )
         assert task_states(dag_run)["send_email"] == "success"
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.ses.models import ses_backends
 
         [sent] = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
         assert set(sent.destinations) == {"lead@example.com"}
-        check_mime(message_from_bytes(sent.raw_data.encode() if isinstance(sent.raw_data, str) else sent.raw_data,
-                                      policy=policy.default), subject_contains="Ad hoc cost analysis")
+        check_mime(
+            message_from_bytes(
+                sent.raw_data.encode() if isinstance(sent.raw_data, str) else sent.raw_data,
+                policy=policy.default,
+            ),
+            subject_contains="Ad hoc cost analysis",
+        )

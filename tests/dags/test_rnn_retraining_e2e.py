@@ -47,8 +47,9 @@ def training_runs():
 
     tracking.configure()
     experiment = MlflowClient().get_experiment_by_name(names.TRAINING_EXPERIMENT)
-    return mlflow.search_runs([experiment.experiment_id], output_format="list",
-                              order_by=["attributes.start_time ASC"])
+    return mlflow.search_runs(
+        [experiment.experiment_id], output_format="list", order_by=["attributes.start_time ASC"]
+    )
 
 
 def registered_versions():
@@ -63,8 +64,9 @@ def registered_versions():
         return []
 
 
-def test_retraining_end_to_end_registers_only_better_models(airflow_db: Path, pipeline_home: Path,
-                                                            tiny_corpus: Path) -> None:
+def test_retraining_end_to_end_registers_only_better_models(
+    airflow_db: Path, pipeline_home: Path, tiny_corpus: Path
+) -> None:
     from pipeline import names
 
     dag = load_dag("rnn_retraining")
@@ -77,13 +79,26 @@ def test_retraining_end_to_end_registers_only_better_models(airflow_db: Path, pi
     [run] = training_runs()
     assert run.info.status == "FINISHED"
     metrics, tags, params = run.data.metrics, run.data.tags, run.data.params
-    for name in (names.COST_TRAIN_USD, names.COST_TRAIN_ON_DEMAND_USD, names.COST_SPOT_SAVINGS_PCT,
-                 names.COST_PER_EPOCH_USD, names.VAL_LOSS, names.TRAIN_TOKENS_PER_S, names.TRAIN_PEAK_RSS_BYTES,
-                 names.INFER_LATENCY_P50_MS, names.INFER_LATENCY_P95_MS, names.INFER_LATENCY_P99_MS,
-                 names.infer_tokens_per_s(64), names.MODEL_PARAMETERS, names.DATASET_BYTES):
+    for name in (
+        names.COST_TRAIN_USD,
+        names.COST_TRAIN_ON_DEMAND_USD,
+        names.COST_SPOT_SAVINGS_PCT,
+        names.COST_PER_EPOCH_USD,
+        names.VAL_LOSS,
+        names.TRAIN_TOKENS_PER_S,
+        names.TRAIN_PEAK_RSS_BYTES,
+        names.INFER_LATENCY_P50_MS,
+        names.INFER_LATENCY_P95_MS,
+        names.INFER_LATENCY_P99_MS,
+        names.infer_tokens_per_s(64),
+        names.MODEL_PARAMETERS,
+        names.DATASET_BYTES,
+    ):
         assert name in metrics, name
     assert metrics[names.COST_TRAIN_USD] > 0
-    assert metrics[names.COST_TRAIN_ON_DEMAND_USD] > metrics[names.COST_TRAIN_USD]  # spot is the default market
+    assert (
+        metrics[names.COST_TRAIN_ON_DEMAND_USD] > metrics[names.COST_TRAIN_USD]
+    )  # spot is the default market
     assert 0 < metrics[names.COST_SPOT_SAVINGS_PCT] < 100
     assert tags[names.TAG_DAG_ID] == "rnn_retraining" and tags[names.TAG_RUN_ID] == first.run_id
     assert tags[names.TAG_COST_BASIS] == "estimate" and "r6i.xlarge" in tags[names.TAG_COST_DESCRIPTION]
@@ -98,10 +113,14 @@ def test_retraining_end_to_end_registers_only_better_models(airflow_db: Path, pi
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"metrics.json", "cost.json", "validation"} <= artifacts
     assert {a.path for a in client.list_artifacts(run.info.run_id, "validation")} >= {
-        "validation/validation.json", "validation/validation.html"}
+        "validation/validation.json",
+        "validation/validation.html",
+    }
     links = link_values(first.run_id, "_link_MlflowRunLink")
     assert set(links) == {"validate_dataset", "train_local", "log_to_mlflow", "cost", "register"}
-    assert all(url.endswith(f"/runs/{run.info.run_id}") and "/#/experiments/" in url for url in links.values())
+    assert all(
+        url.endswith(f"/runs/{run.info.run_id}") and "/#/experiments/" in url for url in links.values()
+    )
     val_loss_history = client.get_metric_history(run.info.run_id, names.EPOCH_VAL_LOSS)
     assert [m.step for m in val_loss_history] == [1]
     [version] = registered_versions()
@@ -129,8 +148,19 @@ def test_failing_dataset_stops_before_training(airflow_db: Path, pipeline_home: 
     assert dag_run.state == "failed"
     states = task_states(dag_run)
     assert states["validate_dataset"] == "failed"
-    assert {states[t] for t in ("choose_backend", "train_local", "train_ec2_spot", "training_result", "benchmark",
-                                "log_to_mlflow", "cost", "register")} == {"upstream_failed"}
+    assert {
+        states[t]
+        for t in (
+            "choose_backend",
+            "train_local",
+            "train_ec2_spot",
+            "training_result",
+            "benchmark",
+            "log_to_mlflow",
+            "cost",
+            "register",
+        )
+    } == {"upstream_failed"}
     assert states["cleanup_ec2_instances"] == "skipped"  # it always runs, and skips itself for compute=local
 
     [run] = training_runs()
@@ -153,7 +183,9 @@ def test_missing_corpus_fails_with_its_name(airflow_db: Path, pipeline_home: Pat
     assert registered_versions() == []
 
 
-def test_out_of_bounds_params_are_rejected_before_anything_runs(airflow_db: Path, pipeline_home: Path) -> None:
+def test_out_of_bounds_params_are_rejected_before_anything_runs(
+    airflow_db: Path, pipeline_home: Path
+) -> None:
     from airflow.sdk.exceptions import ParamValidationError
 
     with pytest.raises(ParamValidationError, match="epochs"):

@@ -48,7 +48,11 @@ def artifact_json(run_id: str, path: str, tmp_path: Path) -> dict:
 
 
 def live_instances(testbed: SpotTestbed) -> list[str]:
-    return [i["InstanceId"] for i in testbed.instances() if i["State"]["Name"] not in ("terminated", "shutting-down")]
+    return [
+        i["InstanceId"]
+        for i in testbed.instances()
+        if i["State"]["Name"] not in ("terminated", "shutting-down")
+    ]
 
 
 def test_spot_training_end_to_end(airflow_db, pipeline_home, tiny_corpus, testbed, tmp_path) -> None:
@@ -60,7 +64,8 @@ def test_spot_training_end_to_end(airflow_db, pipeline_home, tiny_corpus, testbe
     stale = testbed.stale_instance("manual__a_run_that_is_long_gone")
     with FakeInstances(testbed, lambda n, _: "run") as instances:
         dag_run = load_dag("rnn_retraining").test(
-            run_conf={**TINY_RUN_CONF, **testbed.conf(), "corpus_uri": str(tiny_corpus)})
+            run_conf={**TINY_RUN_CONF, **testbed.conf(), "corpus_uri": str(tiny_corpus)}
+        )
 
     states = task_states(dag_run)
     assert dag_run.state == "success", (states, instances.console())
@@ -69,8 +74,10 @@ def test_spot_training_end_to_end(airflow_db, pipeline_home, tiny_corpus, testbe
 
     # The launch request as the EC2 endpoint received it.
     [request] = testbed.launch_requests
-    assert request["InstanceMarketOptions"] == {"MarketType": "spot", "SpotOptions": {
-        "SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"}}
+    assert request["InstanceMarketOptions"] == {
+        "MarketType": "spot",
+        "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"},
+    }
     assert request["InstanceType"] == "r6i.xlarge"
     assert request["InstanceInitiatedShutdownBehavior"] == "terminate"
     assert request["MetadataOptions"]["HttpTokens"] == "required"
@@ -79,17 +86,28 @@ def test_spot_training_end_to_end(airflow_db, pipeline_home, tiny_corpus, testbe
     assert (nic["SubnetId"], nic["Groups"]) == (testbed.subnet_id, [testbed.security_group_id])
     assert request["IamInstanceProfile"] == {"Name": testbed.instance_profile}
     assert request["ImageId"].startswith("ami-")  # the AL2023 SSM parameter (ami_id param empty)
-    tags = {t["Key"]: t["Value"] for spec in request["TagSpecifications"] if spec["ResourceType"] == "instance"
-            for t in spec["Tags"]}
+    tags = {
+        t["Key"]: t["Value"]
+        for spec in request["TagSpecifications"]
+        if spec["ResourceType"] == "instance"
+        for t in spec["Tags"]
+    }
     assert tags["project"] == "rnn-cost-pipeline" and tags["dag_id"] == "rnn_retraining"
     assert tags["run_id"] == dag_run.run_id and tags["attempt"] == "1.1"
 
     # Everything under the run's prefix; the instance role may touch that prefix only.
     prefix = f"rnn_retraining/{safe_path_part(dag_run.run_id)}"
     keys = set(testbed.s3_keys(prefix))
-    assert {f"{prefix}/bundle/rnn_trainer-0.1.0-py3-none-any.whl", f"{prefix}/bundle/config.json",
-            f"{prefix}/data/corpus.txt", f"{prefix}/train/checkpoint.pt", f"{prefix}/train/metrics.json",
-            f"{prefix}/train/model.pt", f"{prefix}/attempts/1.1/DONE", f"{prefix}/attempts/1.1/instance.log"} <= keys
+    assert {
+        f"{prefix}/bundle/rnn_trainer-0.1.0-py3-none-any.whl",
+        f"{prefix}/bundle/config.json",
+        f"{prefix}/data/corpus.txt",
+        f"{prefix}/train/checkpoint.pt",
+        f"{prefix}/train/metrics.json",
+        f"{prefix}/train/model.pt",
+        f"{prefix}/attempts/1.1/DONE",
+        f"{prefix}/attempts/1.1/instance.log",
+    } <= keys
     policy = testbed.iam.get_role_policy(RoleName="rnn-spot-training", PolicyName="rnn-spot-run-scope")
     resources = {json.dumps(s["Resource"]) for s in policy["PolicyDocument"]["Statement"]}
     assert json.dumps(f"arn:aws:s3:::{testbed.bucket}/{prefix}/*") in resources
@@ -111,7 +129,9 @@ def test_spot_training_end_to_end(airflow_db, pipeline_home, tiny_corpus, testbe
     assert 0 < metrics[names.COST_SPOT_SAVINGS_PCT] < 100
     cost = artifact_json(run.info.run_id, "cost.json", tmp_path)
     [attempt] = [AttemptRecord.from_dict(a) for a in cost["attempts"]]
-    expected_instance_usd = billed_seconds(attempt.to_instance_attempt()) / 3600 * SPOT_PRICES[attempt.availability_zone]
+    expected_instance_usd = (
+        billed_seconds(attempt.to_instance_attempt()) / 3600 * SPOT_PRICES[attempt.availability_zone]
+    )
     assert cost["instances"]["usd"] == pytest.approx(expected_instance_usd, rel=1e-9)
     assert cost["usd"] == pytest.approx(cost["instances"]["usd"] + cost["storage"]["usd"], rel=1e-9)
     assert cost["storage"]["s3_requests_usd"] > 0 and cost["storage"]["ebs_usd"] > 0
@@ -121,18 +141,31 @@ def test_spot_training_end_to_end(airflow_db, pipeline_home, tiny_corpus, testbe
     assert table["columns"][:2] == ["attempt", "instance_id"] and len(table["data"]) == 1
     metrics_json = artifact_json(run.info.run_id, "metrics.json", tmp_path)
     [recorded] = metrics_json["compute"]["attempts"]
-    for field in ("instance_id", "instance_type", "availability_zone", "market", "launched_at", "terminated_at",
-                  "interrupted"):
+    for field in (
+        "instance_id",
+        "instance_type",
+        "availability_zone",
+        "market",
+        "launched_at",
+        "terminated_at",
+        "interrupted",
+    ):
         assert recorded[field] == getattr(attempt, field)
     assert metrics_json["compute"]["cost"]["label"].startswith("billed-estimate")
 
 
-def test_interrupted_attempt_resumes_from_the_checkpoint(airflow_db, pipeline_home, tiny_corpus, testbed,
-                                                         tmp_path) -> None:
+def test_interrupted_attempt_resumes_from_the_checkpoint(
+    airflow_db, pipeline_home, tiny_corpus, testbed, tmp_path
+) -> None:
     from pipeline import names
 
     # Long enough (120 steps, a checkpoint every 4) for an interruption notice to land mid-training.
-    conf = {**TINY_RUN_CONF, "max_steps_per_epoch": 120, "checkpoint_every_steps": 4, "corpus_uri": str(tiny_corpus)}
+    conf = {
+        **TINY_RUN_CONF,
+        "max_steps_per_epoch": 120,
+        "checkpoint_every_steps": 4,
+        "corpus_uri": str(tiny_corpus),
+    }
     with FakeInstances(testbed, lambda n, _: "interrupt" if n == 1 else "run") as instances:
         dag_run = load_dag("rnn_retraining").test(run_conf={**conf, **testbed.conf()})
     assert dag_run.state == "success", (task_states(dag_run), instances.console())
@@ -154,8 +187,22 @@ def test_interrupted_attempt_resumes_from_the_checkpoint(airflow_db, pipeline_ho
     config = {key: value for key, value in conf.items()}
     (tmp_path / "config.json").write_text(json.dumps(config))
     reference_dir = tmp_path / "reference"
-    subprocess.run([sys.executable, "-m", "rnn", "train", "--out-dir", str(reference_dir), "--config",
-                    str(tmp_path / "config.json"), "--no-progress"], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnn",
+            "train",
+            "--out-dir",
+            str(reference_dir),
+            "--config",
+            str(tmp_path / "config.json"),
+            "--no-progress",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     reference = json.loads((reference_dir / "metrics.json").read_text())["training"]
     assert training["global_steps"] == reference["global_steps"] == 120
     assert training["final_val_loss"] == pytest.approx(reference["final_val_loss"], rel=1e-5)
@@ -164,7 +211,8 @@ def test_interrupted_attempt_resumes_from_the_checkpoint(airflow_db, pipeline_ho
 
 def test_budget_guard_refuses_before_launching(airflow_db, pipeline_home, tiny_corpus, testbed) -> None:
     dag_run = load_dag("rnn_retraining").test(
-        run_conf={**TINY_RUN_CONF, **testbed.conf(max_budget_usd=0.0001), "corpus_uri": str(tiny_corpus)})
+        run_conf={**TINY_RUN_CONF, **testbed.conf(max_budget_usd=0.0001), "corpus_uri": str(tiny_corpus)}
+    )
 
     states = task_states(dag_run)
     assert dag_run.state == "failed"

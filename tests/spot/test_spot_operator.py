@@ -32,24 +32,44 @@ def validated(tiny_corpus: Path, tmp_path: Path) -> dict:
     from rnn.config import TrainConfig
 
     config = TrainConfig.from_dict({**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus)}).to_dict()
-    return {"mlflow_run_id": "0" * 32, "run_dir": str(tmp_path / "run"), "config": config,
-            "compute": {"backend": "ec2_spot", "instance_type": "r6i.xlarge", "region": "us-east-1", "market": "spot"},
-            "dataset_sha256": hashlib.sha256(tiny_corpus.read_bytes()).hexdigest()}
+    return {
+        "mlflow_run_id": "0" * 32,
+        "run_dir": str(tmp_path / "run"),
+        "config": config,
+        "compute": {
+            "backend": "ec2_spot",
+            "instance_type": "r6i.xlarge",
+            "region": "us-east-1",
+            "market": "spot",
+        },
+        "dataset_sha256": hashlib.sha256(tiny_corpus.read_bytes()).hexdigest(),
+    }
 
 
 def make_operator(testbed: SpotTestbed, validated: dict, **overrides):
     from pipeline.spot.operators import SpotTrainingOperator
 
-    arguments = {"task_id": "train_ec2_spot", "validated": validated, "s3_bucket": testbed.bucket,
-                 "subnet_id": testbed.subnet_id, "security_group_id": testbed.security_group_id,
-                 "instance_profile": testbed.instance_profile, "region_name": testbed.region,
-                 "ami_id": "ami-12c6146b", "poll_interval": 0.2, **overrides}
+    arguments = {
+        "task_id": "train_ec2_spot",
+        "validated": validated,
+        "s3_bucket": testbed.bucket,
+        "subnet_id": testbed.subnet_id,
+        "security_group_id": testbed.security_group_id,
+        "instance_profile": testbed.instance_profile,
+        "region_name": testbed.region,
+        "ami_id": "ami-12c6146b",
+        "poll_interval": 0.2,
+        **overrides,
+    }
     return SpotTrainingOperator(**arguments)
 
 
 def context(run_id: str = "manual__ops_1", try_number: int = 1) -> dict:
-    return {"dag": SimpleNamespace(dag_id="rnn_retraining"), "run_id": run_id,
-            "ti": SimpleNamespace(try_number=try_number)}
+    return {
+        "dag": SimpleNamespace(dag_id="rnn_retraining"),
+        "run_id": run_id,
+        "ti": SimpleNamespace(try_number=try_number),
+    }
 
 
 async def first_event(trigger):
@@ -84,7 +104,11 @@ def run_to_completion(operator, ctx):
 
 
 def live_instances(testbed: SpotTestbed) -> list[str]:
-    return [i["InstanceId"] for i in testbed.instances() if i["State"]["Name"] not in ("terminated", "shutting-down")]
+    return [
+        i["InstanceId"]
+        for i in testbed.instances()
+        if i["State"]["Name"] not in ("terminated", "shutting-down")
+    ]
 
 
 def test_on_demand_fallback_after_spot_attempts_are_exhausted(testbed, validated) -> None:
@@ -95,18 +119,28 @@ def test_on_demand_fallback_after_spot_attempts_are_exhausted(testbed, validated
     spot_request, on_demand_request = testbed.launch_requests
     assert spot_request["InstanceMarketOptions"]["MarketType"] == "spot"
     assert "InstanceMarketOptions" not in on_demand_request
-    assert [t["Value"] for spec in on_demand_request["TagSpecifications"] for t in spec["Tags"]
-            if t["Key"] == "market"] == ["on-demand", "on-demand"]
+    assert [
+        t["Value"]
+        for spec in on_demand_request["TagSpecifications"]
+        for t in spec["Tags"]
+        if t["Key"] == "market"
+    ] == ["on-demand", "on-demand"]
     first, second = result["spot"]["attempts"]
     assert (first["market"], first["interrupted"], first["outcome"]) == ("spot", True, "interrupted")
     assert "Server.SpotInstanceTermination" in first["end_reason"]
     assert (second["market"], second["interrupted"], second["outcome"]) == ("on-demand", False, "done")
     log = testbed.read(f"rnn_retraining/manual__ops_1/attempts/{second['attempt']}/instance.log").decode()
     assert "trainer exited with 0" in log, instances.console()
-    assert json.loads(testbed.read(f"rnn_retraining/manual__ops_1/attempts/{second['attempt']}/DONE"))["instance_id"] \
-        == second["instance_id"]  # the script asked IMDS (with a token) who it is
+    assert (
+        json.loads(testbed.read(f"rnn_retraining/manual__ops_1/attempts/{second['attempt']}/DONE"))[
+            "instance_id"
+        ]
+        == second["instance_id"]
+    )  # the script asked IMDS (with a token) who it is
     metrics = json.loads(Path(result["metrics_uri"]).read_text())
-    assert metrics["training"]["global_steps"] == TINY_RUN_CONF["max_steps_per_epoch"] * TINY_RUN_CONF["epochs"]
+    assert (
+        metrics["training"]["global_steps"] == TINY_RUN_CONF["max_steps_per_epoch"] * TINY_RUN_CONF["epochs"]
+    )
     assert Path(result["model_uri"]).is_file()
     assert live_instances(testbed) == []
 
@@ -115,8 +149,10 @@ def test_max_attempts_exceeded_fails_with_every_instance_terminated(testbed, val
     from airflow.sdk.exceptions import AirflowFailException
 
     operator = make_operator(testbed, validated, max_attempts=2, on_demand_fallback=False)
-    with FakeInstances(testbed, lambda n, _: "reclaim"), \
-            pytest.raises(AirflowFailException, match=r"2 attempt\(s\) interrupted \(max_attempts=2") as failure:
+    with (
+        FakeInstances(testbed, lambda n, _: "reclaim"),
+        pytest.raises(AirflowFailException, match=r"2 attempt\(s\) interrupted \(max_attempts=2") as failure,
+    ):
         run_to_completion(operator, context())
 
     assert len(testbed.launch_requests) == 2
@@ -132,10 +168,14 @@ def test_a_failing_trainer_is_not_relaunched_and_its_log_is_in_the_error(testbed
 
     # A checkpoint that is not one: `rnn train --resume` refuses it (exit 2); relaunching would not help.
     layout = RunLayout(testbed.bucket, "rnn_retraining", "manual__ops_1")
-    testbed.s3.put_object(Bucket=testbed.bucket, Key=layout.key("train", "checkpoint.pt"), Body=b"not a checkpoint")
+    testbed.s3.put_object(
+        Bucket=testbed.bucket, Key=layout.key("train", "checkpoint.pt"), Body=b"not a checkpoint"
+    )
     operator = make_operator(testbed, validated, max_attempts=3)
-    with FakeInstances(testbed, lambda n, _: "run"), \
-            pytest.raises(AirflowFailException, match="exited with 2") as failure:
+    with (
+        FakeInstances(testbed, lambda n, _: "run"),
+        pytest.raises(AirflowFailException, match="exited with 2") as failure,
+    ):
         run_to_completion(operator, context())
 
     assert len(testbed.launch_requests) == 1
@@ -166,8 +206,15 @@ def test_a_retried_task_first_terminates_what_its_earlier_try_left_running(testb
             make_operator(testbed, validated).execute(context(try_number=2))
     assert testbed.state(orphan) == "terminated"
     [relaunched] = live_instances(testbed)
-    assert next(t["Value"] for spec in testbed.launch_requests[1]["TagSpecifications"] for t in spec["Tags"]
-            if t["Key"] == "attempt") == "2.1"  # markers of try 1 can never be mistaken for this one's
+    assert (
+        next(
+            t["Value"]
+            for spec in testbed.launch_requests[1]["TagSpecifications"]
+            for t in spec["Tags"]
+            if t["Key"] == "attempt"
+        )
+        == "2.1"
+    )  # markers of try 1 can never be mistaken for this one's
     testbed.ec2.terminate_instances(InstanceIds=[relaunched])
 
 
@@ -203,11 +250,14 @@ def test_sweeper_terminates_instances_of_runs_that_are_over(testbed) -> None:
     finished = testbed.stale_instance("manual__finished")
     deleted = testbed.stale_instance("manual__deleted")
     running = testbed.stale_instance("manual__running")
-    foreign = testbed.ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    foreign = testbed.ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0][
+        "InstanceId"
+    ]
     states = {"manual__finished": "success", "manual__running": "running"}
 
-    swept = sweep_stale_instances(SpotTrainingHook(region_name=testbed.region),
-                                  lambda dag_id, run_id: states.get(run_id))
+    swept = sweep_stale_instances(
+        SpotTrainingHook(region_name=testbed.region), lambda dag_id, run_id: states.get(run_id)
+    )
 
     assert sorted(s["instance_id"] for s in swept) == sorted([finished, deleted])
     assert sorted(live_instances(testbed)) == sorted([running, foreign])
@@ -216,8 +266,12 @@ def test_sweeper_terminates_instances_of_runs_that_are_over(testbed) -> None:
 def test_refuses_a_security_group_with_inbound_rules_before_launching(testbed, validated) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
-    testbed.ec2.authorize_security_group_ingress(GroupId=testbed.security_group_id, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    testbed.ec2.authorize_security_group_ingress(
+        GroupId=testbed.security_group_id,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+        ],
+    )
     with pytest.raises(AirflowFailException, match="inbound rule"):
         make_operator(testbed, validated).execute(context())
     assert testbed.launch_requests == []

@@ -40,10 +40,19 @@ def user_data(tmp_path: Path, max_runtime_seconds: int = 3600) -> Path:
     from pipeline.spot.userdata import UserDataInputs, render_user_data
 
     path = tmp_path / "user_data.sh"
-    path.write_text(render_user_data(UserDataInputs(
-        layout=RunLayout("rnn-spot-test", "rnn_retraining", "manual__1"), region="us-east-1", attempt_label="1.1",
-        market="spot", wheel_filename="rnn_trainer-0.1.0-py3-none-any.whl", mlflow_run_id="0" * 32,
-        max_runtime_seconds=max_runtime_seconds)))
+    path.write_text(
+        render_user_data(
+            UserDataInputs(
+                layout=RunLayout("rnn-spot-test", "rnn_retraining", "manual__1"),
+                region="us-east-1",
+                attempt_label="1.1",
+                market="spot",
+                wheel_filename="rnn_trainer-0.1.0-py3-none-any.whl",
+                mlflow_run_id="0" * 32,
+                max_runtime_seconds=max_runtime_seconds,
+            )
+        )
+    )
     return path
 
 
@@ -59,10 +68,16 @@ def start_trainer(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
 
 def watch(script: Path, trainer_pid: int, home: Path, imds_url: str, grace: str = "0.5") -> subprocess.Popen:
     (home / "work").mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "RNN_SPOT_HOME": str(home), "RNN_SPOT_IMDS": imds_url, "RNN_SPOT_NOTICE_POLL_SECONDS": "0.1",
-           "RNN_SPOT_NOTICE_GRACE_SECONDS": grace}
-    return subprocess.Popen(["bash", "-c", 'source "$0"; watch_spot_notice "$1"', str(script), str(trainer_pid)],
-                            env=env)
+    env = {
+        **os.environ,
+        "RNN_SPOT_HOME": str(home),
+        "RNN_SPOT_IMDS": imds_url,
+        "RNN_SPOT_NOTICE_POLL_SECONDS": "0.1",
+        "RNN_SPOT_NOTICE_GRACE_SECONDS": grace,
+    }
+    return subprocess.Popen(
+        ["bash", "-c", 'source "$0"; watch_spot_notice "$1"', str(script), str(trainer_pid)], env=env
+    )
 
 
 def test_notice_checkpoints_at_once_then_stops_the_trainer(tmp_path: Path, imds: FakeImds) -> None:
