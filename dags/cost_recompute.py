@@ -22,19 +22,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
-from pipeline import names
+from pipeline import assets
 from pipeline.ui.links import MlflowRunLink, attach
-
-MODEL_ASSET = Asset(name=names.MODEL_ASSET_NAME, uri=names.MODEL_ASSET_URI)
-PRICING_ASSET = Asset(name=names.PRICING_ASSET_NAME, uri=names.PRICING_ASSET_URI)
 
 
 @dag(
     dag_id=Path(__file__).stem,
     doc_md=__doc__,
-    schedule=(PRICING_ASSET | MODEL_ASSET),
+    schedule=(assets.PRICING_SNAPSHOT | assets.MODEL),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

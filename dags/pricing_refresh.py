@@ -23,11 +23,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
-from pipeline import names
+from pipeline import assets
 
-PRICING_ASSET = Asset(name=names.PRICING_ASSET_NAME, uri=names.PRICING_ASSET_URI)
 REFRESH_INSTANCE_TYPES = [
     "t3.medium",
     "t3.large",
@@ -109,9 +108,9 @@ def pricing_refresh():
 
         return run(refreshed=refreshed)
 
-    @task(multiple_outputs=False, outlets=[PRICING_ASSET])
+    @task(multiple_outputs=False, outlets=[assets.PRICING_SNAPSHOT])
     def publish(diffed: dict, *, outlet_events=None) -> str:
-        outlet_events[PRICING_ASSET].extra = {
+        outlet_events[assets.PRICING_SNAPSHOT].extra = {
             "snapshot_id": diffed["snapshot_id"],
             "snapshot_uri": diffed["snapshot_uri"],
             "changes": diffed["diff_counts"],

@@ -37,14 +37,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
-from pipeline import names
+from pipeline import assets, names
 from pipeline.spot import layout as spot
 from pipeline.spot.operators import SpotTrainingOperator
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
-
-MODEL_ASSET = Asset(name=names.MODEL_ASSET_NAME, uri=names.MODEL_ASSET_URI)
 
 
 def _param_or_variable(param: str, variable: str) -> str:
@@ -274,7 +272,7 @@ def rnn_retraining():
 
         return push_run_of(get_current_context(), run(logged=logged))
 
-    @task(multiple_outputs=False, outlets=[MODEL_ASSET])
+    @task(multiple_outputs=False, outlets=[assets.MODEL])
     def register(costed: dict) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 

@@ -17,8 +17,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from costing.paths import include_dir as costing_include_dir
+
+# The checkout this code runs from (git sha, dags/ and plugins/ for the local services).
 REPO_ROOT = Path(__file__).resolve().parents[1]
-INCLUDE_DIR = REPO_ROOT / "include"
+INCLUDE_DIR = costing_include_dir()  # RNN_PIPELINE_INCLUDE_DIR, else <repo>/include
 SHIPPED_PRICING_ROOT = INCLUDE_DIR / "pricing" / "snapshots"  # read-only, versioned with the code
 
 

@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SUITE_DIR = Path(__file__).resolve().parent.parent / "include" / "expectations"
+from rnn.paths import INCLUDE_DIR
+
+DEFAULT_SUITE_DIR = INCLUDE_DIR / "expectations"
 
 # suite file per table; a custom suite_dir must hold both
 SUITE_FILES = {"characters": "corpus_characters.json", "lines": "corpus_lines.json"}

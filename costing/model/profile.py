@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from costing.model.assumptions import BYTES_PER_MB
-from costing.pricing.defaults import REPO_ROOT
+from costing.paths import INCLUDE_DIR
 
 METRICS_SCHEMA = "rnn-metrics"
 METRICS_SCHEMA_VERSION = 1
-REFERENCE_METRICS_PATH = REPO_ROOT / "include" / "reference_metrics.json"
+REFERENCE_METRICS_PATH = INCLUDE_DIR / "reference_metrics.json"
 REFERENCE_LABEL = "reference measurements from this repo's default model on a 2-core CPU"
 
 
@@ -241,7 +241,7 @@ def load_profile(path: Path | str) -> ModelProfile:
     except json.JSONDecodeError as exc:
         raise MetricsSchemaError(f"metrics file {str(path)!r} is not valid JSON: {exc}") from exc
     try:  # inside the repo, say where relative to it, so exports do not depend on the checkout's location
-        source = str(path.resolve().relative_to(REPO_ROOT))
+        source = str(path.resolve().relative_to(INCLUDE_DIR.parent))
     except ValueError:
         source = str(path)
     if path.resolve() == REFERENCE_METRICS_PATH.resolve():
@@ -255,7 +255,7 @@ def local_data_root() -> Path:
     if data_root and "://" not in data_root:
         return Path(data_root)
     home = os.environ.get("RNN_PIPELINE_HOME")
-    return (Path(home) if home else REPO_ROOT / ".local") / "data"
+    return (Path(home) if home else INCLUDE_DIR.parent / ".local") / "data"
 
 
 def default_metrics_path(data_root: Path | None = None) -> Path:

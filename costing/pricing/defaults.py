@@ -6,7 +6,7 @@ pulling in anything heavy.
 
 from __future__ import annotations
 
-from pathlib import Path
+from costing.paths import INCLUDE_DIR
 
 # -- what a run is priced as, unless the caller says otherwise ---------------------------------------
 DEFAULT_INSTANCE_TYPE = "r6i.xlarge"  # 4 vCPU / 32 GiB: fits the LSTM plus corpus comfortably
@@ -39,5 +39,4 @@ EC2_CAPACITY_STATUS = "Used"
 SPOT_PRODUCT_DESCRIPTION = "Linux/UNIX"
 
 # -- where pricing snapshots live ---------------------------------------------------------------------
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SNAPSHOT_ROOT = REPO_ROOT / "include" / "pricing" / "snapshots"
+DEFAULT_SNAPSHOT_ROOT = INCLUDE_DIR / "pricing" / "snapshots"

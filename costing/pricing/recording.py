@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from costing.paths import INCLUDE_DIR
 from costing.pricing.defaults import (
     DEFAULT_SNAPSHOT_ROOT,
     EC2_CAPACITY_STATUS,
@@ -45,7 +46,6 @@ from costing.pricing.defaults import (
     EC2_PRODUCT_FAMILY,
     EC2_SERVICE_CODE,
     EC2_TENANCY,
-    REPO_ROOT,
     SPOT_PRODUCT_DESCRIPTION,
 )
 from costing.pricing.parse import (
@@ -59,7 +59,7 @@ from costing.pricing.parse import (
 )
 from costing.pricing.snapshot import Provenance, write_snapshot
 
-RECORDINGS_ROOT = REPO_ROOT / "include" / "pricing" / "recorded"
+RECORDINGS_ROOT = INCLUDE_DIR / "pricing" / "recorded"
 DEFAULT_RECORDING_DIR = RECORDINGS_ROOT / "2025-06-02"
 
 SERVICE_NAMES = {
@@ -478,7 +478,7 @@ def record_snapshot(
 
 def _display_path(path: Path) -> str:
     try:
-        return str(path.resolve().relative_to(REPO_ROOT))
+        return str(path.resolve().relative_to(INCLUDE_DIR.parent))
     except ValueError:
         return str(path)
 

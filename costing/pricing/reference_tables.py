@@ -22,10 +22,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from costing.pricing.defaults import REPO_ROOT
+from costing.paths import INCLUDE_DIR
 from costing.pricing.sheet import CloudflareWorkersRates
 
-PRICING_INCLUDE_DIR = REPO_ROOT / "include" / "pricing"
+PRICING_INCLUDE_DIR = INCLUDE_DIR / "pricing"
 CLOUDFLARE_WORKERS_TABLE = PRICING_INCLUDE_DIR / "cloudflare_workers.json"
 INTERRUPTION_TABLE = PRICING_INCLUDE_DIR / "spot_interruption_frequency.json"
 

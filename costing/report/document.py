@@ -33,9 +33,9 @@ from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
-from costing.pricing.defaults import REPO_ROOT
+from costing.paths import INCLUDE_DIR
 
-TEMPLATE_DIR = REPO_ROOT / "include" / "templates"
+TEMPLATE_DIR = INCLUDE_DIR / "templates"
 HTML_TEMPLATE = "report.html.j2"
 REPORT_META = "report.json"  # what the plugin's Cost reports page lists
 REPORT_FILES = ("report.html", "report.txt", "data.json")
