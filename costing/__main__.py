@@ -14,13 +14,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from costing.model.alternatives import cost_grid, plan_grid, with_assumptions
+from costing.model.analysis import analyze
 from costing.model.assumptions import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
     DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
     ServingAssumptions,
 )
+from costing.model.profile import default_metrics_path, load_profile
+from costing.model.results import jsonable, price_sheet_to_json_dict
+from costing.model.sensitivity import (
+    DEFAULT_SAMPLES,
+    DEFAULT_SEED,
+    DEFAULT_TORNADO_PCT,
+    MonteCarloSpec,
+    sensitivity,
+)
+from costing.model.tco import tco
+from costing.model.training_plan import plan_training
 from costing.pricing.defaults import DEFAULT_REGION, MARKETS
+from costing.pricing.sheet_builder import build_price_sheet
+from costing.report.tables import render_all, render_grid, render_prices, render_sensitivity, render_tco
 
 EXIT_USAGE = 2
 
@@ -131,8 +146,6 @@ def _ownership(parser: argparse.ArgumentParser) -> None:
 
 
 def _sensitivity(parser: argparse.ArgumentParser) -> None:
-    from costing.model.sensitivity import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TORNADO_PCT
-
     group = parser.add_argument_group("sensitivity")
     group.add_argument(
         "--pct",
@@ -229,7 +242,6 @@ def build_parser() -> argparse.ArgumentParser:
 def load_sheet(args: argparse.Namespace, *, only_listed_types: bool = False):
     """The sheet for ``--region``. The model commands keep every instance type (training may run on one
     that is not a serving candidate) and pass ``--instance-types`` to the model instead."""
-    from costing.pricing.sheet_builder import build_price_sheet
 
     return build_price_sheet(
         args.snapshot, args.region, instance_types=args.instance_types if only_listed_types else None
@@ -237,14 +249,10 @@ def load_sheet(args: argparse.Namespace, *, only_listed_types: bool = False):
 
 
 def load_profile_for(args: argparse.Namespace):
-    from costing.model.profile import default_metrics_path, load_profile
-
     return load_profile(args.metrics if args.metrics is not None else default_metrics_path())
 
 
 def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
-    from costing.model.alternatives import with_assumptions
-
     return with_assumptions(
         None,
         tokens_per_request=args.tokens_per_request,
@@ -257,8 +265,6 @@ def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
 
 
 def training_plan(args: argparse.Namespace, profile, sheet):
-    from costing.model.training_plan import plan_training
-
     return plan_training(
         profile,
         sheet,
@@ -270,8 +276,6 @@ def training_plan(args: argparse.Namespace, profile, sheet):
 
 def _print(document: Any, text: str, args: argparse.Namespace) -> None:
     if args.json:
-        from costing.model.results import jsonable
-
         print(json.dumps(jsonable(document), indent=2, allow_nan=False))
     else:
         print(text)
@@ -281,9 +285,6 @@ def _print(document: Any, text: str, args: argparse.Namespace) -> None:
 
 
 def cmd_prices(args: argparse.Namespace) -> int:
-    from costing.model.results import price_sheet_to_json_dict
-    from costing.report.tables import render_prices
-
     sheet = load_sheet(args, only_listed_types=True)
     _print(
         price_sheet_to_json_dict(sheet) if args.json else None,
@@ -294,9 +295,6 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
-    from costing.model.alternatives import cost_grid
-    from costing.report.tables import render_grid
-
     sheet, profile = load_sheet(args), load_profile_for(args)
     grid = cost_grid(
         profile,
@@ -314,9 +312,6 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def cmd_tco(args: argparse.Namespace) -> int:
-    from costing.model.tco import tco
-    from costing.report.tables import render_tco
-
     sheet, profile = load_sheet(args), load_profile_for(args)
     result = tco(
         profile,
@@ -333,16 +328,10 @@ def cmd_tco(args: argparse.Namespace) -> int:
 
 
 def _spec(args: argparse.Namespace):
-    from costing.model.sensitivity import MonteCarloSpec
-
     return MonteCarloSpec(samples=args.samples, seed=args.seed)
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from costing.model.alternatives import plan_grid
-    from costing.model.sensitivity import sensitivity
-    from costing.report.tables import render_sensitivity
-
     sheet, profile = load_sheet(args), load_profile_for(args)
     plans = plan_grid(
         profile,
@@ -369,9 +358,6 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from costing.model.analysis import analyze
-    from costing.report.tables import render_all, render_grid, render_sensitivity, render_tco
-
     sheet, profile = load_sheet(args), load_profile_for(args)
     result = analyze(
         profile,

@@ -17,10 +17,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from costing.__main__ import main as costing_main
 from devtools.mailcatcher import saved_messages
 from devtools.mailcatcher import start as start_mailcatcher
-from pipeline import names
+from devtools.services import local_smtp_connection, mail_dir, smtp_port
+from pipeline import names, tracking
+from pipeline.price_store import newest_snapshot_dir, refresh_status
 from pipeline.settings import Settings, load_settings
+from pipeline.tasks.cost_analysis import latest_model_source
+from pipeline.tasks.cost_report import latest_report
 
 QUIET_MARKERS = (
     "step ",
@@ -78,8 +83,6 @@ def run_dag(dag_id: str, conf: dict | None, settings_home: Path, echo_all: bool)
 def training_summary() -> list[str]:
     from mlflow import MlflowClient
 
-    from pipeline import tracking
-
     tracking.configure()
     client = MlflowClient()
     experiment = client.get_experiment_by_name(names.TRAINING_EXPERIMENT)
@@ -118,8 +121,6 @@ def ui_lines() -> list[str]:
 
 
 def pricing_summary() -> list[str]:
-    from pipeline.tasks.pricing import refresh_status
-
     status = refresh_status()
     if status is None:
         return ["pricing refresh has not run"]
@@ -129,10 +130,6 @@ def pricing_summary() -> list[str]:
 def scenario_table() -> str:
     """The 100 / 10k / 1M table for the latest registered model at the newest snapshot's prices."""
     import io
-
-    from costing.__main__ import main as costing_main
-    from pipeline.tasks.cost_analysis import latest_model_source
-    from pipeline.tasks.pricing import newest_snapshot_dir
 
     source = latest_model_source(allow_reference=False)
     if source is None:
@@ -149,8 +146,6 @@ def scenario_table() -> str:
 @contextlib.contextmanager
 def local_mail(settings: Settings) -> Iterator[Path]:
     """Deliver mail to the local SMTP catcher: the one `make up` runs, or one started for the demo."""
-    from devtools.services import local_smtp_connection, mail_dir, smtp_port
-
     port, directory = smtp_port(), mail_dir(settings)
     os.environ.setdefault("AIRFLOW_CONN_SMTP_DEFAULT", local_smtp_connection(port))
     with socket.socket() as probe:
@@ -167,8 +162,6 @@ def local_mail(settings: Settings) -> Iterator[Path]:
 
 def report_lines(new_mail: list[Path]) -> list[str]:
     from email import message_from_bytes, policy
-
-    from pipeline.tasks.cost_report import latest_report
 
     lines = []
     report = latest_report("weekly_cost_report")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from costing.paths import include_dir as costing_include_dir
+from rnn.storage import join
 
 # The checkout this code runs from (git sha, dags/ and plugins/ for the local services).
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +66,4 @@ def safe_path_part(value: str) -> str:
 
 
 def run_dir(settings: Settings, dag_id: str, run_id: str) -> str:
-    from rnn.storage import join
-
     return join(settings.data_root, safe_path_part(dag_id), safe_path_part(run_id))

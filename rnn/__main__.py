@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from rnn.config import ConfigError, TrainConfig
+from rnn.corpus import CorpusError
+from rnn.metrics import MetricsError, read_metrics, to_jsonable, write_metrics
 
 EXIT_USAGE = 2  # bad input: the message says what to change
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped after a checkpoint; run again with --resume
@@ -90,7 +92,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from rnn.generate import load_model
     from rnn.inference_benchmark import benchmark
-    from rnn.metrics import read_metrics, to_jsonable, write_metrics
 
     loaded = load_model(args.model)
     result = benchmark(
@@ -179,9 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from rnn.checkpoint import CheckpointError
-    from rnn.corpus import CorpusError
     from rnn.generate import ModelFileError
-    from rnn.metrics import MetricsError
 
     args = build_parser().parse_args(argv)
     try:

@@ -16,6 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from costing.model.alternatives import plan_grid
+from costing.model.assumptions import DEFAULT_SCENARIOS_REQUESTS_PER_DAY
+from costing.model.profile import default_metrics_path, load_profile
+from costing.model.results import OPTIONS, GridResult
+from costing.model.sensitivity import MonteCarloSpec, monte_carlo, tornado
+from costing.model.tco import runs_per_month, tco
+from costing.model.training_plan import plan_training
+from costing.pricing.defaults import DEFAULT_REGION
+from costing.pricing.sheet_builder import build_price_sheet
+
 DEFAULT_BUDGET_SECONDS = 2.0
 MIN_INSTANCE_TYPES = 20
 
@@ -42,14 +52,6 @@ def run(
     repeat: int,
     budget_seconds: float,
 ) -> dict[str, Any]:
-    from costing.model.alternatives import plan_grid
-    from costing.model.assumptions import DEFAULT_SCENARIOS_REQUESTS_PER_DAY
-    from costing.model.profile import default_metrics_path, load_profile
-    from costing.model.results import OPTIONS, GridResult
-    from costing.model.sensitivity import MonteCarloSpec, monte_carlo, tornado
-    from costing.model.tco import runs_per_month, tco
-    from costing.model.training_plan import plan_training
-    from costing.pricing.sheet_builder import build_price_sheet
 
     sheet, sheet_cold, sheet_best = _timed(lambda: build_price_sheet(snapshot, region), repeat)
     profile = load_profile(metrics if metrics is not None else default_metrics_path())
@@ -135,8 +137,6 @@ def render(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from costing.pricing.defaults import DEFAULT_REGION
-
     parser = argparse.ArgumentParser(
         prog="python -m costing.model.grid_benchmark", description=__doc__.split("\n\n")[0]
     )

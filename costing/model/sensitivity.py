@@ -46,7 +46,7 @@ from costing.model.results import (
     check_same_region,
     jsonable,
 )
-from costing.model.tco import monthly_ownership_usd
+from costing.model.tco import monthly_ownership_usd, runs_per_month
 from costing.model.training_plan import TrainingPlan
 
 if TYPE_CHECKING:
@@ -392,7 +392,6 @@ def sensitivity(
     The Monte Carlo covers the best variant of each alternative, or every feasible variant
     (every instance type x market) with ``every_variant=True``.
     """
-    from costing.model.tco import runs_per_month
 
     if not plans:
         raise ValueError("no scenarios to analyse")

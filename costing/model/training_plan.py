@@ -36,7 +36,7 @@ from costing.model.assumptions import (
 )
 from costing.model.capacity import Number, ceil, maximum
 from costing.model.profile import ModelProfile
-from costing.model.results import CostComponent, check_same_region
+from costing.model.results import CostComponent, check_same_region, jsonable
 from costing.model.run_cost import TrainingCost
 from costing.pricing.defaults import (
     DEFAULT_INSTANCE_TYPE,
@@ -247,8 +247,6 @@ class TrainingRunCost:
     notes: tuple[str, ...] = field(default=())
 
     def to_json_dict(self) -> dict[str, Any]:
-        from costing.model.results import jsonable
-
         data = jsonable(asdict(self))
         data["cost_components"] = [c.to_json_dict() for c in self.components]
         data["storage_cost_components"] = [c.to_json_dict() for c in self.storage_components]

@@ -34,6 +34,7 @@ from costing.pricing.parse import (
     format_timestamp,
     parse_timestamp,
 )
+from costing.pricing.snapshot import latest_snapshot_dir, load_snapshot
 
 if TYPE_CHECKING:
     from costing.pricing.snapshot import PricingSnapshot
@@ -121,8 +122,6 @@ class PriceCatalog:
     @classmethod
     def load(cls, path: Path | str | None = None) -> PriceCatalog:
         """The catalog of the snapshot at ``path``, or of the newest shipped snapshot."""
-        from costing.pricing.snapshot import latest_snapshot_dir, load_snapshot
-
         return cls.from_snapshot(load_snapshot(path if path is not None else latest_snapshot_dir()))
 
     # -- what is in it -----------------------------------------------------------------------------

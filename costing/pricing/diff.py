@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from costing.pricing.parse import TERM_ON_DEMAND, TERM_RESERVED, TERM_SPOT
+from costing.pricing.snapshot import price_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -192,8 +193,6 @@ def diff_snapshots(
     relative_tolerance: float = 1e-9,
 ) -> SnapshotDiff:
     """Compare two snapshots (or two normalized price tables). ``previous=None`` makes every price "added"."""
-    from costing.pricing.price_validation import price_frame
-
     previous_snapshot_id = previous_snapshot_id or getattr(previous, "snapshot_id", None)
     current_snapshot_id = current_snapshot_id or getattr(current, "snapshot_id", "")
     new = price_frame(current)

@@ -34,6 +34,7 @@ from costing.pricing.defaults import (
     EC2_SERVICE_CODE,
     SPOT_PRODUCT_DESCRIPTION,
 )
+from costing.pricing.diff import diff_snapshots
 from costing.pricing.parse import (
     ParseIssue,
     PriceRecord,
@@ -42,6 +43,12 @@ from costing.pricing.parse import (
     format_timestamp,
     parse_price_list,
     parse_spot_price_history,
+)
+from costing.pricing.price_validation import DEFAULT_MAX_CHANGE, required_prices, validate_prices
+from costing.pricing.reference_tables import (
+    fetch_spot_advisor_document,
+    interruption_table_from_advisor,
+    write_interruption_table,
 )
 from costing.pricing.snapshot import (
     PricingSnapshot,
@@ -401,7 +408,6 @@ def refresh_snapshot(
     its age and the reason. ``snapshot_id`` defaults to the refresh time (``2026-11-27T0600Z``); a
     snapshot that already exists under that id (a retried task) is returned as is.
     """
-    from costing.pricing.price_validation import DEFAULT_MAX_CHANGE, required_prices, validate_prices
 
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
@@ -520,7 +526,6 @@ def refresh_snapshot(
     )
     written = _write(root, provenance, fetched, storage_options, cache)
     current = load_snapshot(written)
-    from costing.pricing.diff import diff_snapshots
 
     diff = diff_snapshots(previous, current)
     return _fresh_result(
@@ -804,12 +809,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     regions = args.regions or list(DEFAULT_REFRESH_REGIONS)
     if args.command == "interruption":
-        from costing.pricing.reference_tables import (
-            fetch_spot_advisor_document,
-            interruption_table_from_advisor,
-            write_interruption_table,
-        )
-
         table = interruption_table_from_advisor(
             fetch_spot_advisor_document(), fetched_at=datetime.now(UTC), regions=regions
         )

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from costing.pricing.diff import price_identity
 from costing.pricing.parse import (
     PRICE_KEY_UNITS,
     TERM_ON_DEMAND,
@@ -37,6 +38,7 @@ from costing.pricing.parse import (
     PriceRecord,
     SpotPricePoint,
 )
+from costing.pricing.snapshot import PricingSnapshot, price_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -173,22 +175,6 @@ class PriceValidation:
 # -- the table -------------------------------------------------------------------------------------------
 
 
-def price_frame(
-    table: pd.DataFrame | PricingSnapshot | Sequence[PriceRecord],
-    spot_points: Sequence[SpotPricePoint] = (),
-) -> pd.DataFrame:
-    """The normalized price table as a DataFrame, from a snapshot, parsed records or a DataFrame (copied)."""
-    import pandas as pd
-
-    from costing.pricing.snapshot import PricingSnapshot, price_table_frame
-
-    if isinstance(table, pd.DataFrame):
-        return table.copy()
-    if isinstance(table, PricingSnapshot):
-        return table.to_dataframe()
-    return price_table_frame(list(table), list(spot_points))
-
-
 def _with_checks(frame: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
@@ -212,8 +198,6 @@ def _with_checks(frame: pd.DataFrame) -> pd.DataFrame:
 def change_frame(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     """OnDemand and Reserved prices present in both tables, with old and new rate and their ratio."""
     import pandas as pd
-
-    from costing.pricing.diff import price_identity
 
     def priced(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame[frame["term"].isin([TERM_ON_DEMAND, TERM_RESERVED])].copy()
@@ -245,8 +229,6 @@ def validate_prices(
     spot_points: Sequence[SpotPricePoint] = (),
 ) -> PriceValidation:
     """Run the price expectations on ``table`` (and, with ``previous``, the ±``max_change`` comparison)."""
-    from costing.pricing.snapshot import PricingSnapshot
-
     if not max_change > 0:
         raise ValueError(f"max_change={max_change!r}: give the allowed relative change, e.g. 0.5 for ±50%")
     if isinstance(table, PricingSnapshot):

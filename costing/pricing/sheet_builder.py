@@ -23,6 +23,7 @@ from dataclasses import fields
 from datetime import date
 from pathlib import Path
 
+from costing.pricing.catalog import PriceCatalog
 from costing.pricing.defaults import DEFAULT_REGION
 from costing.pricing.parse import (
     PRICE_KEY_UNITS,
@@ -162,7 +163,7 @@ def _instances(
     table: InterruptionTable | None,
     notes: list[str],
 ) -> dict[str, InstanceRates]:
-    catalog = snapshot.catalog()
+    catalog = PriceCatalog.from_snapshot(snapshot)
     available = catalog.instance_types(region)
     wanted = list(dict.fromkeys(instance_types)) if instance_types is not None else available
     specs = snapshot.instance_specs(region)

@@ -57,7 +57,6 @@ from costing.pricing.parse import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from costing.pricing.catalog import PriceCatalog
 
 __all__ = [
     "DEFAULT_SNAPSHOT_ROOT",
@@ -190,11 +189,6 @@ class PricingSnapshot:
     @property
     def snapshot_id(self) -> str:
         return self.provenance.snapshot_id
-
-    def catalog(self) -> PriceCatalog:
-        from costing.pricing.catalog import PriceCatalog
-
-        return PriceCatalog.from_snapshot(self)
 
     def price_table_rows(self) -> list[dict[str, str]]:
         return price_table_rows(self.price_records, self.spot_points)
@@ -612,3 +606,17 @@ def _spot_item_for_file(item: Mapping[str, Any]) -> dict[str, Any]:
     if "Timestamp" in stored and not isinstance(stored["Timestamp"], str):
         stored["Timestamp"] = format_timestamp(parse_timestamp(stored["Timestamp"]))
     return stored
+
+
+def price_frame(
+    table: pd.DataFrame | PricingSnapshot | Sequence[PriceRecord],
+    spot_points: Sequence[SpotPricePoint] = (),
+) -> pd.DataFrame:
+    """The normalized price table as a DataFrame, from a snapshot, parsed records or a DataFrame (copied)."""
+    import pandas as pd
+
+    if isinstance(table, pd.DataFrame):
+        return table.copy()
+    if isinstance(table, PricingSnapshot):
+        return table.to_dataframe()
+    return price_table_frame(list(table), list(spot_points))

@@ -33,7 +33,12 @@ from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
+from costing.model.results import OPTION_LABELS, OPTIONS, jsonable
 from costing.paths import INCLUDE_DIR
+from costing.pricing.diff import PriceChange
+from costing.report import charts
+from costing.report.charts import TORNADO_FACTOR_NAMES
+from costing.report.tables import requests_label, usd
 
 TEMPLATE_DIR = INCLUDE_DIR / "templates"
 HTML_TEMPLATE = "report.html.j2"
@@ -155,8 +160,6 @@ class RenderedReport:
 
 def usd_text(value: float | None) -> str:
     """ "$1,234.56", "$0.0014", "$0.000033" (never an exponent), "n/a"."""
-    from costing.report.tables import usd
-
     if not _number(value):
         return "n/a"
     sign, magnitude = ("-" if value < 0 else ""), abs(value)
@@ -191,8 +194,6 @@ def requests_short(requests_per_day: float) -> str:
 
 
 def requests_long(requests_per_day: float) -> str:
-    from costing.report.tables import requests_label
-
     return requests_label(requests_per_day)
 
 
@@ -341,8 +342,6 @@ def _price_changes_view(diffs: Sequence[Mapping[str, Any]], top: int = TOP_PRICE
 def _change_row(section: str, change: Mapping[str, Any]) -> dict[str, Any]:
     from dataclasses import fields
 
-    from costing.pricing.diff import PriceChange
-
     known = {f.name for f in fields(PriceChange)}
     rates = ("previous_usd_rate", "current_usd_rate")
     values = {name: change.get(name) if name in rates else str(change.get(name) or "") for name in known}
@@ -411,15 +410,11 @@ def _option_order(option: Mapping[str, Any]) -> tuple[int, float, str]:
 
 
 def _ordered_options(present: Iterable[str]) -> list[str]:
-    from costing.model.results import OPTIONS
-
     present = list(dict.fromkeys(present))
     return [o for o in OPTIONS if o in present] + sorted(o for o in present if o not in OPTIONS)
 
 
 def _option_label(option: str) -> str:
-    from costing.model.results import OPTION_LABELS
-
     return OPTION_LABELS.get(option, option)
 
 
@@ -618,8 +613,6 @@ def _tornado_view(sensitivity: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _tornado_factor(factor: str) -> str:
-    from costing.report.charts import TORNADO_FACTOR_NAMES
-
     return TORNADO_FACTOR_NAMES.get(factor, _humanise(factor))
 
 
@@ -802,8 +795,6 @@ def _request_view(request: Mapping[str, Any] | None) -> list[dict[str, str]]:
 
 def build_view(inputs: ReportInputs) -> dict[str, Any]:
     """Everything the report shows, as JSON-ready data (also :attr:`RenderedReport.data`)."""
-    from costing.model.results import jsonable
-
     runs = _runs_view(inputs.training_runs)
     analysis = _analysis_view(inputs.analysis, ())
     period = ""
@@ -1244,8 +1235,6 @@ def csv_tables(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, str]:
 
 def render_charts(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, bytes]:
     """The charts that have data, in page order."""
-    from costing.report import charts
-
     runs = [
         dict(row, started_at_dt=run.started_at)
         for row, run in zip(

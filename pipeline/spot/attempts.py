@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from costing.model.run_cost import InstanceAttempt
 from pipeline.spot.layout import OUTCOME_DONE, OUTCOME_FAILED, OUTCOME_INTERRUPTED, SPOT_TERMINATION_REASON
 
 if TYPE_CHECKING:
@@ -98,8 +99,6 @@ class AttemptRecord:
 
     def to_instance_attempt(self) -> InstanceAttempt:
         """The costing value object (billing maths lives in ``costing.model.run_cost``)."""
-        from costing.model.run_cost import InstanceAttempt
-
         if self.terminated_at is None:
             raise ValueError(
                 f"attempt {self.attempt} ({self.instance_id}) has no terminate time; it cannot be billed yet"

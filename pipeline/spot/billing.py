@@ -30,7 +30,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from costing.model.run_cost import attempt_usd, billed_seconds, spot_training_cost
+from costing.pricing.catalog import PriceCatalog
+from costing.pricing.defaults import MARKET_SPOT
+from costing.pricing.parse import parse_spot_price_history
+from costing.pricing.sheet_builder import build_price_sheet
+from costing.pricing.snapshot import load_snapshot
+from pipeline import tracking
+from pipeline.cost_record import record_cost
+from pipeline.price_store import newest_snapshot_dir
+from pipeline.settings import load_settings
 from pipeline.spot.attempts import AttemptRecord
+from pipeline.spot.layout import ATTEMPTS_ARTIFACT, DEFAULT_ROOT_VOLUME_GB
+from rnn.metrics import read_metrics
 
 if TYPE_CHECKING:
     from costing.pricing.catalog import PriceCatalog
@@ -142,8 +154,6 @@ def storage_cost(usage: S3Usage, rates: StorageRates, *, ebs_gb: float, billed_s
 
 def history_covers(points: Sequence[SpotPricePoint], attempts: Sequence[AttemptRecord]) -> list[str]:
     """Spot attempts whose launch has no price in force in ``points`` (empty: the history prices them all)."""
-    from costing.pricing.defaults import MARKET_SPOT
-
     uncovered = []
     for attempt in attempts:
         if attempt.market != MARKET_SPOT:
@@ -164,8 +174,6 @@ def billing_catalog(
 ) -> tuple[PriceCatalog, str]:
     """A catalog pricing ``attempts``: snapshot on-demand rates + the fetched spot history, else the
     snapshot's own spot history. Returns it with a sentence saying where spot prices came from."""
-    from costing.pricing.catalog import PriceCatalog
-    from costing.pricing.snapshot import load_snapshot
 
     snapshot = load_snapshot(snapshot_dir)
     uncovered = history_covers(history, attempts)
@@ -198,8 +206,6 @@ def billed_cost(
     storage: StorageCost,
 ) -> dict[str, Any]:
     """Instances (billed per attempt) + storage, as the ``cost.json`` dict logged to MLflow."""
-    from costing.model.run_cost import attempt_usd, billed_seconds, spot_training_cost
-
     instance_attempts = [a.to_instance_attempt() for a in attempts]
     instances = spot_training_cost(instance_attempts, catalog, epochs=epochs)
     usd = instances.usd + storage.usd
@@ -251,9 +257,6 @@ def fetch_history(
     hook: Any, attempts: Sequence[AttemptRecord], region: str
 ) -> tuple[list[SpotPricePoint], str]:
     """Spot price changes for each spot attempt's type, AZ and billed window (through the hook)."""
-    from costing.model.run_cost import billed_seconds
-    from costing.pricing.parse import parse_spot_price_history
-
     points: dict[tuple[str, str, Any], SpotPricePoint] = {}
     try:
         for attempt in attempts:
@@ -278,14 +281,6 @@ def record_billed_cost(
 ) -> dict[str, Any]:
     """The ``cost`` task for ``compute=ec2_spot``: price the attempts, write metrics.json, log to MLflow."""
     import mlflow
-
-    from costing.pricing.sheet_builder import build_price_sheet
-    from pipeline import tracking
-    from pipeline.settings import load_settings
-    from pipeline.spot.layout import ATTEMPTS_ARTIFACT, DEFAULT_ROOT_VOLUME_GB
-    from pipeline.tasks.pricing import newest_snapshot_dir
-    from pipeline.tasks.retraining import record_cost
-    from rnn.metrics import read_metrics
 
     settings = load_settings()
     spot_run = logged["spot"]
@@ -359,7 +354,9 @@ def record_billed_cost(
 
 
 def _hook(spot_run: dict[str, Any]) -> Any:
-    from pipeline.spot.hooks import SpotTrainingHook
+    from pipeline.spot.hooks import (
+        SpotTrainingHook,  # boto3 (amazon provider): imported on use, not at DAG parse
+    )
 
     return SpotTrainingHook(
         aws_conn_id=spot_run.get("aws_conn_id", "aws_default"), region_name=spot_run["region"]

@@ -24,7 +24,13 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from costing.model.assumptions import TrainingAssumptions
+from costing.model.training_plan import expected_wall_seconds, mean_time_between_interruptions_seconds
+from costing.pricing.sheet_builder import build_price_sheet
+from pipeline import names, tracking
+from pipeline.price_store import newest_snapshot_dir
 from pipeline.spot import layout as spot
+from rnn.corpus import read_corpus_bytes
 
 if TYPE_CHECKING:
     from costing.pricing.sheet import PriceSheet
@@ -101,8 +107,6 @@ def preflight_estimate(
     instance_type: str,
     market: str,
 ) -> PreflightEstimate:
-    from costing.model.assumptions import TrainingAssumptions
-    from costing.model.training_plan import expected_wall_seconds, mean_time_between_interruptions_seconds
 
     if instance_type not in sheet.instances:
         raise ValueError(
@@ -154,8 +158,6 @@ def comparable_throughput(config: dict[str, Any], *, instance_type: str) -> Thro
     """``train.tokens_per_s`` of the latest finished run with this model shape (MLflow ``rnn-textgen``)."""
     from mlflow import MlflowClient
 
-    from pipeline import names, tracking
-
     settings = tracking.configure()
     shape = " and ".join(f"params.`config.{key}` = '{config[key]}'" for key in SHAPE_KEYS)
     runs = MlflowClient().search_runs(
@@ -188,16 +190,10 @@ def check_budget(*, validated: dict[str, Any], params: dict[str, Any]) -> dict[s
     import mlflow
     from airflow.sdk.exceptions import AirflowFailException
 
-    from costing.pricing.sheet_builder import build_price_sheet
-    from pipeline import tracking
-    from pipeline.tasks.pricing import newest_snapshot_dir
-
     config, compute = validated["config"], validated["compute"]
     budget = float(params["max_budget_usd"])
     dataset_chars = validated.get("dataset_chars")
     if dataset_chars is None:
-        from rnn.corpus import read_corpus_bytes
-
         dataset_chars = len(read_corpus_bytes(config["corpus_uri"]).decode("utf-8"))
     throughput = comparable_throughput(config, instance_type=compute["instance_type"]) or Throughput(
         DEFAULT_TOKENS_PER_S,

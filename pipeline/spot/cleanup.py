@@ -103,7 +103,9 @@ def _is_not_found(error: Exception) -> bool:
 
 
 def _hook_for(params: dict[str, Any], aws_conn_id: str = "aws_default") -> SpotTrainingHook:
-    from pipeline.spot.hooks import SpotTrainingHook
+    from pipeline.spot.hooks import (
+        SpotTrainingHook,  # boto3 (amazon provider): imported on use, not at DAG parse
+    )
 
     return SpotTrainingHook(aws_conn_id=aws_conn_id, region_name=params.get("region") or None)
 

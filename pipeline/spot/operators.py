@@ -43,6 +43,15 @@ from pipeline.spot.attempts import (
     transition_time,
     utc_iso,
 )
+from pipeline.spot.bundle import build_wheel
+from pipeline.spot.cleanup import terminate_run_instances
+from pipeline.spot.iam import RUN_SCOPE_POLICY_NAME, instance_policy
+from pipeline.spot.launch import LaunchSpec, architecture_of, build_run_instances_request
+from pipeline.spot.triggers import SpotTrainingTrigger
+from pipeline.spot.userdata import UserDataInputs, render_user_data
+from rnn import storage
+from rnn.corpus import CorpusError, read_corpus_bytes
+from rnn.metrics import METRICS_FILENAME, read_metrics
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -200,7 +209,9 @@ class SpotTrainingOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> SpotTrainingHook:
-        from pipeline.spot.hooks import SpotTrainingHook
+        from pipeline.spot.hooks import (
+            SpotTrainingHook,  # boto3 (amazon provider): imported on use, not at DAG parse
+        )
 
         return SpotTrainingHook(
             aws_conn_id=self.aws_conn_id,
@@ -248,11 +259,6 @@ class SpotTrainingOperator(BaseOperator):
     # -- execute: prepare, launch attempt 1, defer ----------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        from pipeline.spot.bundle import build_wheel
-        from pipeline.spot.iam import RUN_SCOPE_POLICY_NAME, instance_policy
-        from pipeline.spot.launch import architecture_of
-        from rnn.corpus import CorpusError, read_corpus_bytes
-
         run = self._settings(context)
         hook = self.hook
         # A retried task: an instance of an earlier try may still train (its worker died while it
@@ -325,10 +331,6 @@ class SpotTrainingOperator(BaseOperator):
         return self._launch(run, state, market=run.market)
 
     def _launch(self, run: _Run, state: dict[str, Any], *, market: str) -> Any:
-        from pipeline.spot.launch import LaunchSpec, build_run_instances_request
-        from pipeline.spot.triggers import SpotTrainingTrigger
-        from pipeline.spot.userdata import UserDataInputs, render_user_data
-
         label = spot.attempt_label(state["task_try"], len(state["attempts"]) + 1)
         user_data = render_user_data(
             UserDataInputs(
@@ -544,9 +546,6 @@ class SpotTrainingOperator(BaseOperator):
 
     def _collect(self, run: _Run, state: dict[str, Any]) -> dict[str, Any]:
         """Copy model.pt and metrics.json next to the run's other outputs; the ``train`` result dict."""
-        from rnn import storage
-        from rnn.metrics import METRICS_FILENAME, read_metrics
-
         layout, hook = run.layout, self.hook
         train_dir = storage.join(self.validated["run_dir"], "train")
         for key, name in ((layout.model_key, "model.pt"), (layout.metrics_key, METRICS_FILENAME)):
@@ -600,7 +599,6 @@ class SpotTrainingOperator(BaseOperator):
         if self._run_key is None:
             return []
         dag_id, run_id = self._run_key
-        from pipeline.spot.cleanup import terminate_run_instances
 
         try:
             return terminate_run_instances(self.hook, dag_id=dag_id, run_id=run_id, task_id=self.task_id)

@@ -70,7 +70,9 @@ class SpotTrainingTrigger(BaseTrigger):
         )
 
     def hook(self):
-        from pipeline.spot.hooks import SpotTrainingHook
+        from pipeline.spot.hooks import (
+            SpotTrainingHook,  # boto3 (amazon provider): imported on use, not at DAG parse
+        )
 
         return SpotTrainingHook(
             aws_conn_id=self.aws_conn_id,

@@ -17,8 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from costing.model.analysis import analyze
+from costing.model.assumptions import ServingAssumptions
+from costing.model.profile import REFERENCE_LABEL, REFERENCE_METRICS_PATH, profile_from_metrics
+from costing.model.run_cost import estimate_training_cost
+from costing.model.sensitivity import MonteCarloSpec
+from costing.pricing.catalog import PriceCatalog
+from costing.pricing.sheet_builder import build_price_sheet
+from costing.pricing.snapshot import load_snapshot, snapshot_age_days
 from pipeline import names, tracking
+from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import Settings, load_settings, run_dir
+from rnn import storage
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +67,6 @@ def latest_model_source(
         )
     if not allow_reference:
         return None
-    from costing.model.profile import REFERENCE_LABEL, REFERENCE_METRICS_PATH
 
     return ModelSource(
         metrics=json.loads(REFERENCE_METRICS_PATH.read_text()),
@@ -115,12 +124,6 @@ def run_analysis(source: ModelSource, request: AnalysisRequest, snapshot_dir: Pa
     """costing.model.analysis.analyze on the model's measurements and the snapshot's prices."""
     from dataclasses import replace
 
-    from costing.model.analysis import analyze
-    from costing.model.assumptions import ServingAssumptions
-    from costing.model.profile import profile_from_metrics
-    from costing.model.sensitivity import MonteCarloSpec
-    from costing.pricing.sheet_builder import build_price_sheet
-
     profile = profile_from_metrics(source.metrics, source=source.description)
     sheet = build_price_sheet(snapshot_dir, request.region)
     overrides = {
@@ -156,9 +159,6 @@ def option_filter(document: dict[str, Any], options: tuple[str, ...] | None) -> 
 
 def training_cost_today(source: ModelSource, snapshot_dir: Path) -> dict[str, Any] | None:
     """The model's training run repriced at the snapshot's prices (same seconds, instance, market)."""
-    from costing.model.run_cost import estimate_training_cost
-    from costing.pricing.catalog import PriceCatalog
-
     compute = source.metrics.get("compute") or {}
     training = source.metrics.get("training") or {}
     if not compute.get("instance_type") or not training.get("total_wall_seconds"):
@@ -179,8 +179,6 @@ def training_cost_today(source: ModelSource, snapshot_dir: Path) -> dict[str, An
 
 
 def write_outputs(document: dict[str, Any], analysis: Any, out_dir: str) -> dict[str, str]:
-    from rnn import storage
-
     paths = {
         "analysis.json": json.dumps(document, indent=2, default=str),
         "grid.csv": analysis.grid.to_dataframe().to_csv(index=False),
@@ -279,8 +277,6 @@ def log_analysis(
             metrics[names.COST_TRAIN_AT_TODAYS_PRICES_ON_DEMAND_USD] = training_today["on_demand_usd"]
         mlflow.log_metrics(metrics)
         with tempfile.TemporaryDirectory() as tmp:
-            from rnn import storage
-
             for name, uri in outputs.items():
                 Path(tmp, name).write_bytes(storage.read_bytes(uri))
             mlflow.log_artifacts(tmp, artifact_path="analysis")
@@ -298,9 +294,6 @@ def recompute(
 ) -> dict[str, Any]:
     """The whole grid for the latest registered model against the newest snapshot, stored and logged."""
     from airflow.sdk.exceptions import AirflowSkipException
-
-    from costing.pricing.snapshot import load_snapshot, snapshot_age_days
-    from pipeline.tasks.pricing import newest_snapshot_dir
 
     settings = load_settings()
     source = latest_model_source(settings, allow_reference=allow_reference)

@@ -25,8 +25,24 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
+from costing.pricing.catalog import PriceCatalog
+from costing.pricing.diff import diff_snapshots
+from costing.pricing.snapshot import list_snapshot_ids, load_snapshot
+from costing.report.document import (
+    ReportInputs,
+    SpotSeries,
+    TrainingRunRow,
+    build_email,
+    render_report,
+    write_report,
+)
 from pipeline import names, tracking
+from pipeline.price_store import local_snapshot_dir, newest_snapshot_dir, refresh_status, seed_pricing_root
 from pipeline.settings import Settings, load_settings, safe_path_part
+from pipeline.ui.links import airflow_ui_url, mlflow_ui_url
+from pipeline.ui.reports_app import list_reports, reports_root
+from rnn import storage
+from rnn.storage import join
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +51,12 @@ EMAIL_FILE = "email.eml"
 
 def report_dir(settings: Settings, dag_id: str, run_id: str, day: datetime) -> tuple[str, str]:
     """(uri, path relative to the reports root) of a report: dated and run-scoped."""
-    from rnn.storage import join
-
     relative = f"{safe_path_part(dag_id)}/{day:%Y-%m-%d}_{safe_path_part(run_id)}"
     return join(settings.data_root, "reports", *relative.split("/")), relative
 
 
 def latest_report(dag_id: str) -> str | None:
     """Location of the newest stored report.html of a DAG (for summaries and links)."""
-    from pipeline.ui.reports_app import list_reports, reports_root
-    from rnn.storage import join
-
     for report in list_reports():
         if report.path.startswith(f"{safe_path_part(dag_id)}/"):
             return join(reports_root(), *report.path.split("/"), "report.html")
@@ -58,9 +69,6 @@ def latest_report(dag_id: str) -> str | None:
 def training_runs(start: datetime, end: datetime) -> list[Any]:
     """The period's runs of rnn-textgen as costing.report.document.TrainingRunRow, oldest first."""
     from mlflow import MlflowClient
-
-    from costing.report.document import TrainingRunRow
-    from pipeline.ui.links import mlflow_ui_url
 
     tracking.configure()
     client = MlflowClient()
@@ -100,10 +108,6 @@ def training_runs(start: datetime, end: datetime) -> list[Any]:
 
 def price_changes(start: datetime, end: datetime, settings: Settings) -> list[dict[str, Any]]:
     """Diffs of the snapshots fetched in the period against their predecessors."""
-    from costing.pricing.diff import diff_snapshots
-    from costing.pricing.snapshot import list_snapshot_ids, load_snapshot
-    from pipeline.tasks.pricing import local_snapshot_dir
-
     ids = list_snapshot_ids(settings.pricing_root)
     diffs = []
     for previous_id, current_id in itertools.pairwise(ids):
@@ -138,10 +142,6 @@ def latest_analysis(kind: str = "recompute") -> tuple[dict[str, Any] | None, str
 
 
 def spot_history(instance_type: str, region: str) -> list[Any]:
-    from costing.pricing.catalog import PriceCatalog
-    from costing.report.document import SpotSeries
-    from pipeline.tasks.pricing import newest_snapshot_dir
-
     catalog = PriceCatalog.load(newest_snapshot_dir())
     try:
         points = catalog.spot_history(instance_type, region)
@@ -158,8 +158,6 @@ def spot_history(instance_type: str, region: str) -> list[Any]:
 
 
 def links() -> dict[str, str]:
-    from pipeline.ui.links import airflow_ui_url, mlflow_ui_url
-
     return {
         "MLflow": mlflow_ui_url(),
         "Airflow": airflow_ui_url(),
@@ -168,9 +166,6 @@ def links() -> dict[str, str]:
 
 
 def weekly_inputs(period_end: datetime, days: int = 7) -> Any:
-    from costing.report.document import ReportInputs
-    from pipeline.tasks.pricing import refresh_status, seed_pricing_root
-
     settings = load_settings()
     seed_pricing_root(settings)
     period_start = period_end - timedelta(days=days)
@@ -194,9 +189,6 @@ def weekly_inputs(period_end: datetime, days: int = 7) -> Any:
 
 
 def adhoc_inputs(analysis: dict[str, Any], request: dict[str, Any]) -> Any:
-    from costing.report.document import ReportInputs
-    from pipeline.tasks.pricing import refresh_status
-
     rpd = ", ".join(f"{x:,.0f}" for x in request.get("requests_per_day", []))
     region = request.get("region", "us-east-1")
     instance_type = (request.get("instance_types") or ["r6i.xlarge"])[0]
@@ -253,9 +245,6 @@ def render_and_store(
     """Render, write every file (email.eml included) under the run-scoped report dir, log to MLflow."""
     import mlflow
 
-    from costing.report.document import build_email, render_report, write_report
-    from rnn import storage
-
     settings = load_settings()
     rendered = render_report(inputs)
     day = inputs.period_end or inputs.generated_at
@@ -291,8 +280,6 @@ def render_and_store(
 
 def send_stored_email(*, stored: dict[str, Any]) -> dict[str, Any]:
     """Send the stored email.eml through SMTP (smtp provider) or SES (amazon provider)."""
-    from rnn import storage
-
     raw = storage.read_bytes(storage.join(stored["report_dir"], EMAIL_FILE))
     message = message_from_bytes(raw, policy=policy.default)
     recipients = stored["recipients"]

@@ -1,8 +1,6 @@
-"""Task bodies of ``pricing_refresh`` and where the pipeline finds its prices.
+"""Task bodies of ``pricing_refresh``: fetch, validate and write a snapshot, then diff it.
 
-Snapshots live under ``settings.pricing_root`` (a folder by default, ``s3://...`` in production).
-The first use seeds it with the newest snapshot shipped in ``include/pricing/snapshots`` so there
-is always a last good snapshot to fall back to. A refresh that cannot fetch (no AWS connection,
+Snapshots live where :mod:`pipeline.price_store` says. A refresh that cannot fetch (no AWS connection,
 no credentials, an API error) or whose prices fail validation writes nothing, records the staleness
 in ``<pricing_root>/.refresh-status.json`` and ends the task *skipped* with the reason, so the run
 is visibly not a plain success.
@@ -12,72 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from pipeline.settings import SHIPPED_PRICING_ROOT, Settings, load_settings, run_dir
+from costing.pricing.diff import diff_snapshots
+from costing.pricing.fetch import refresh_snapshot
+from costing.pricing.snapshot import (
+    load_snapshot,
+    snapshot_age_days,
+)
+from pipeline.price_store import STATUS_FILE, local_snapshot_dir, newest_snapshot_dir, seed_pricing_root
+from pipeline.settings import load_settings, run_dir
+from rnn import storage
 
 log = logging.getLogger(__name__)
 
-STATUS_FILE = ".refresh-status.json"
 PRICING_API_REGION = "us-east-1"
-
-
-def _storage_join(root: str, name: str) -> str:
-    from rnn.storage import join
-
-    return join(root, name)
-
-
-def seed_pricing_root(settings: Settings | None = None) -> None:
-    """Copy the newest shipped snapshot into an empty pricing root (snapshots are immutable: never overwrite)."""
-    from costing.pricing.snapshot import is_remote, latest_snapshot_dir, list_snapshot_ids, publish_snapshot
-
-    settings = settings or load_settings()
-    if list_snapshot_ids(settings.pricing_root):
-        return
-    shipped = latest_snapshot_dir(SHIPPED_PRICING_ROOT)
-    if is_remote(settings.pricing_root):
-        publish_snapshot(shipped, settings.pricing_root)
-    else:
-        target = Path(settings.pricing_root, shipped.name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{shipped.name}.", dir=target.parent))
-        shutil.copytree(shipped, staging, dirs_exist_ok=True)
-        staging.rename(target)
-    log.info("seeded %s with the shipped snapshot %s", settings.pricing_root, shipped.name)
-
-
-def local_snapshot_dir(settings: Settings, snapshot_id: str) -> Path:
-    """The folder of snapshot ``snapshot_id`` under the pricing root (downloaded once when it is remote)."""
-    from costing.pricing.snapshot import download_snapshot, is_remote
-
-    if is_remote(settings.pricing_root):
-        return download_snapshot(settings.pricing_root, snapshot_id, settings.home / "cache" / "pricing")
-    return Path(settings.pricing_root, snapshot_id)
-
-
-def newest_snapshot_dir(settings: Settings | None = None) -> Path:
-    """A local folder holding the newest snapshot of the pricing root (seeded first if empty)."""
-    from costing.pricing.snapshot import list_snapshot_ids
-
-    settings = settings or load_settings()
-    seed_pricing_root(settings)
-    return local_snapshot_dir(settings, list_snapshot_ids(settings.pricing_root)[-1])
-
-
-def refresh_status(settings: Settings | None = None) -> dict[str, Any] | None:
-    """What the last refresh said (fresh/stale, kept snapshot, age, reason), or None before the first."""
-    from rnn import storage
-
-    settings = settings or load_settings()
-    uri = _storage_join(settings.pricing_root, STATUS_FILE)
-    if not storage.exists(uri):
-        return None
-    return json.loads(storage.read_bytes(uri))
 
 
 def aws_clients(aws_conn_id: str, regions: list[str]) -> tuple[Any, dict[str, Any]]:
@@ -115,10 +63,6 @@ def fetch_validate_write(*, dag_id: str, run_id: str, params: dict[str, Any]) ->
     """
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from costing.pricing.fetch import refresh_snapshot
-    from costing.pricing.snapshot import load_snapshot, snapshot_age_days
-    from rnn import storage
-
     settings = load_settings()
     seed_pricing_root(settings)
     regions = list(params["regions"])
@@ -154,7 +98,7 @@ def fetch_validate_write(*, dag_id: str, run_id: str, params: dict[str, Any]) ->
         )
         result = refreshed.to_dict()
     storage.write_text_atomic(
-        _storage_join(settings.pricing_root, STATUS_FILE),
+        storage.join(settings.pricing_root, STATUS_FILE),
         json.dumps(
             {
                 key: result.get(key)
@@ -181,10 +125,6 @@ def fetch_validate_write(*, dag_id: str, run_id: str, params: dict[str, Any]) ->
 
 def diff_against_previous(*, refreshed: dict[str, Any]) -> dict[str, Any]:
     """What changed between the previous snapshot and the new one, by how much (JSON, CSV and text)."""
-    from costing.pricing.diff import diff_snapshots
-    from costing.pricing.snapshot import load_snapshot
-    from rnn import storage
-
     settings = load_settings()
     current = load_snapshot(local_snapshot_dir(settings, refreshed["snapshot_id"]))
     previous_id = refreshed.get("previous_snapshot_id")

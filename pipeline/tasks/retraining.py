@@ -21,13 +21,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from costing.model.run_cost import estimate_training_cost
+from costing.pricing.catalog import PriceCatalog
+from costing.pricing.defaults import MARKETS
 from pipeline import names, tracking
+from pipeline.cost_record import record_cost
+from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import REPO_ROOT, load_settings, run_dir
+from pipeline.spot.billing import record_billed_cost
+from rnn import storage
+from rnn.config import ConfigError, TrainConfig
+from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, corpus_stats, read_corpus_bytes
+from rnn.corpus_validation import validate_corpus, write_validation_report
+from rnn.metrics import read_metrics
 
 log = logging.getLogger(__name__)
 
 COMPUTE_BACKENDS = ("local", "ec2_spot")
-MARKETS = ("spot", "on-demand")
 # DAG params that map one-to-one onto rnn.config.TrainConfig fields
 CONFIG_PARAMS = (
     "epochs",
@@ -69,9 +79,6 @@ def resolve_inputs(
     params: dict[str, Any], corpus_variable: str | None
 ) -> tuple[dict[str, Any], ComputeChoice]:
     """TrainConfig values and compute choice from DAG params (+ the corpus Variable), validated."""
-    from rnn.config import ConfigError, TrainConfig
-    from rnn.corpus import DEFAULT_CORPUS_URI
-
     corpus_uri = (params.get("corpus_uri") or corpus_variable or DEFAULT_CORPUS_URI).strip()
     values: dict[str, Any] = {"corpus_uri": corpus_uri}
     values.update({key: params[key] for key in CONFIG_PARAMS if params.get(key) is not None})
@@ -107,10 +114,6 @@ def validate_dataset(
 ) -> dict[str, Any]:
     """GX-validate the corpus; the result becomes an artifact of the run's MLflow run either way."""
     import mlflow
-
-    from rnn import storage
-    from rnn.corpus import CorpusError, corpus_stats, read_corpus_bytes
-    from rnn.corpus_validation import validate_corpus, write_validation_report
 
     config, compute = resolve_inputs(params, corpus_variable)
     settings = load_settings()
@@ -189,8 +192,6 @@ def _run_rnn(args: list[str], *, what: str) -> None:
 
 def train(*, validated: dict[str, Any]) -> dict[str, Any]:
     """Train in a subprocess (``python -m rnn train --resume``): a retried task continues from the checkpoint."""
-    from rnn import storage
-
     train_dir = storage.join(validated["run_dir"], "train")
     with (
         tracking.task_run(validated["mlflow_run_id"], system_metrics=True),
@@ -236,8 +237,6 @@ def benchmark(*, trained: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_metrics(uri: str) -> dict[str, Any]:
-    from rnn.metrics import read_metrics
-
     return read_metrics(uri)
 
 
@@ -319,15 +318,9 @@ def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
     ``ec2_spot`` runs are billed from their instance attempts instead (:mod:`pipeline.spot.billing`).
     """
     if logged.get("spot"):
-        from pipeline.spot.billing import record_billed_cost
-
         result = record_billed_cost(logged=logged)
         log.info("cost: %s", result["cost"]["basis"])
         return result
-
-    from costing.model.run_cost import estimate_training_cost
-    from costing.pricing.catalog import PriceCatalog
-    from pipeline.tasks.pricing import newest_snapshot_dir
 
     settings = load_settings()
     compute = logged["compute"]
@@ -355,43 +348,6 @@ def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
         )
     log.info("cost: %s", training_cost.basis)
     return {**logged, "cost": cost_dict}
-
-
-def record_cost(
-    cost_dict: dict[str, Any],
-    *,
-    interruptions: int,
-    metrics: dict[str, Any],
-    metrics_uri: str,
-    compute: dict[str, Any],
-) -> None:
-    """The run's cost on its (open) MLflow run and in metrics.json ``compute.cost``: one place for both backends."""
-    import mlflow
-
-    from rnn.metrics import write_metrics
-
-    mlflow.log_metrics(
-        {
-            names.COST_TRAIN_USD: cost_dict["usd"],
-            names.COST_TRAIN_ON_DEMAND_USD: cost_dict["on_demand_usd"],
-            names.COST_SPOT_SAVINGS_PCT: cost_dict["spot_savings_pct"],
-            names.COST_PER_EPOCH_USD: cost_dict["per_epoch_usd"],
-            names.COST_USD_PER_HOUR: cost_dict["usd_per_hour"],
-            names.COST_BILLED_SECONDS: cost_dict["billed_seconds"],
-            names.TRAIN_INTERRUPTIONS: float(interruptions),
-        }
-    )
-    mlflow.set_tags(
-        {
-            names.TAG_COST_BASIS: "estimate" if cost_dict["is_estimate"] else "billed-estimate",
-            names.TAG_COST_DESCRIPTION: cost_dict["basis"][:5000],
-            names.TAG_SNAPSHOT_ID: cost_dict["snapshot_id"],
-        }
-    )
-    mlflow.log_dict(cost_dict, "cost.json")
-    metrics["compute"] = {**compute, "cost": cost_dict}
-    write_metrics(metrics_uri, metrics)
-    mlflow.log_dict(metrics, "metrics.json")
 
 
 def register(*, costed: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.settings import load_settings
+from rnn.storage import join
 
 REPORT_META = "report.json"
 
@@ -27,8 +28,6 @@ class StoredReport:
 
 
 def reports_root() -> str:
-    from rnn.storage import join
-
     return join(load_settings().data_root, "reports")
 
 

@@ -96,4 +96,4 @@ def shipped_snapshot() -> PricingSnapshot:
 
 @pytest.fixture(scope="session")
 def shipped_catalog(shipped_snapshot: PricingSnapshot) -> PriceCatalog:
-    return shipped_snapshot.catalog()
+    return PriceCatalog.from_snapshot(shipped_snapshot)

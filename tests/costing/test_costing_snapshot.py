@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from costing.pricing.catalog import PriceCatalog
 from costing.pricing.defaults import DEFAULT_SNAPSHOT_ROOT
 from costing.pricing.snapshot import (
     PRICES_CSV,
@@ -165,7 +166,7 @@ def test_write_then_load_round_trip(tmp_path, write):
     path = write(tmp_path)
     assert path == tmp_path / "2025-06-02"
     snapshot = load_snapshot(path)
-    catalog = snapshot.catalog()
+    catalog = PriceCatalog.from_snapshot(snapshot)
     assert catalog.on_demand_usd_per_hour("r6i.xlarge", "us-east-1") == pytest.approx(0.252)
     assert catalog.current_spot_usd_per_hour("r6i.xlarge", "us-east-1") == pytest.approx(0.0779)
     stored = json.loads((path / "raw/pricing/AmazonEC2/us-east-1.json").read_text())

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from costing.pricing.catalog import PriceCatalog
 from costing.pricing.defaults import DEFAULT_SNAPSHOT_ROOT
 from costing.pricing.price_validation import (
     REQUIRED_SERVICE_PRICE_KEYS,
@@ -43,7 +44,7 @@ def _row(frame, **match):
 
 
 def test_the_shipped_snapshot_passes_against_the_previous_one(newest, oldest):
-    types = newest.catalog().instance_types("us-east-1")
+    types = PriceCatalog.from_snapshot(newest).instance_types("us-east-1")
     result = validate_prices(
         newest, required=required_prices(["us-east-1"], instance_types=types), previous=oldest
     )

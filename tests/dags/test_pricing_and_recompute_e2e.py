@@ -12,6 +12,8 @@ from aws_fakes import inject_spot_history, replay_price_lists, running_moto_serv
 from botocore.stub import Stubber
 from helpers import TINY_RUN_CONF, load_dag
 
+from costing.pricing.catalog import PriceCatalog
+
 pytestmark = pytest.mark.slow
 
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -119,7 +121,9 @@ def test_refresh_against_the_stubbed_api_writes_diffs_and_publishes(
     )
     written = load_snapshot(pipeline_home / "pricing" / "snapshots" / ids[1])
     assert written.provenance.source == "api"
-    assert written.catalog().current_spot_usd_per_hour("r6i.xlarge", "us-east-1") == pytest.approx(0.061)
+    assert PriceCatalog.from_snapshot(written).current_spot_usd_per_hour(
+        "r6i.xlarge", "us-east-1"
+    ) == pytest.approx(0.061)
     [diff_file] = list(pipeline_home.rglob("diff.json"))
     diff = json.loads(diff_file.read_text())
     assert diff["counts"]["spot_changed"] >= 1  # spot prices moved against the recorded history

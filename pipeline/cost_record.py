@@ -1,0 +1,47 @@
+"""Recording a training run's cost: MLflow metrics and tags, ``cost.json`` and ``metrics.json``.
+
+One place for both compute backends: ``pipeline.tasks.retraining.cost`` calls it for local runs
+(an estimate) and ``pipeline.spot.billing`` for spot runs (billed from the attempts).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline import names
+from rnn.metrics import write_metrics
+
+
+def record_cost(
+    cost_dict: dict[str, Any],
+    *,
+    interruptions: int,
+    metrics: dict[str, Any],
+    metrics_uri: str,
+    compute: dict[str, Any],
+) -> None:
+    """The run's cost on its (open) MLflow run and in metrics.json ``compute.cost``: one place for both backends."""
+    import mlflow
+
+    mlflow.log_metrics(
+        {
+            names.COST_TRAIN_USD: cost_dict["usd"],
+            names.COST_TRAIN_ON_DEMAND_USD: cost_dict["on_demand_usd"],
+            names.COST_SPOT_SAVINGS_PCT: cost_dict["spot_savings_pct"],
+            names.COST_PER_EPOCH_USD: cost_dict["per_epoch_usd"],
+            names.COST_USD_PER_HOUR: cost_dict["usd_per_hour"],
+            names.COST_BILLED_SECONDS: cost_dict["billed_seconds"],
+            names.TRAIN_INTERRUPTIONS: float(interruptions),
+        }
+    )
+    mlflow.set_tags(
+        {
+            names.TAG_COST_BASIS: "estimate" if cost_dict["is_estimate"] else "billed-estimate",
+            names.TAG_COST_DESCRIPTION: cost_dict["basis"][:5000],
+            names.TAG_SNAPSHOT_ID: cost_dict["snapshot_id"],
+        }
+    )
+    mlflow.log_dict(cost_dict, "cost.json")
+    metrics["compute"] = {**compute, "cost": cost_dict}
+    write_metrics(metrics_uri, metrics)
+    mlflow.log_dict(metrics, "metrics.json")
