@@ -20,7 +20,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export MLFLOW_DISABLE_TELEMETRY    := true
 export DO_NOT_TRACK                := true
 
-.PHONY: help install demo test browser bench lint up down clean
+.PHONY: help install demo test browser bench lint format up down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -53,8 +53,14 @@ browser:
 bench: $(STAMP)  ## speed and memory benchmarks
 	$(BIN)/python -m devtools.bench
 
-lint: $(STAMP)  ## ruff (incl. Airflow AIR rules)
+lint: $(STAMP)  ## ruff (incl. Airflow AIR rules), formatting, and the import contracts (import-linter)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+format: $(STAMP)  ## apply ruff's formatting and import order to the whole tree
+	$(BIN)/ruff check --select I --fix .
+	$(BIN)/ruff format .
 
 up: $(STAMP)  ## start Airflow standalone + MLflow UI on 127.0.0.1 (prints URLs and login)
 	$(BIN)/python -m devtools.services up
