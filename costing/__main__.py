@@ -14,28 +14,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from costing.model.alternatives import cost_grid, plan_grid, with_assumptions
-from costing.model.analysis import analyze
-from costing.model.assumptions import (
+from costing.model import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
-    DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
-    ServingAssumptions,
-)
-from costing.model.profile import default_metrics_path, load_profile
-from costing.model.results import jsonable, price_sheet_to_json_dict
-from costing.model.sensitivity import (
     DEFAULT_SAMPLES,
+    DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
     DEFAULT_SEED,
     DEFAULT_TORNADO_PCT,
     MonteCarloSpec,
+    ServingAssumptions,
+    analyze,
+    cost_grid,
+    default_metrics_path,
+    jsonable,
+    load_profile,
+    plan_grid,
+    plan_training,
+    price_sheet_to_json_dict,
     sensitivity,
+    tco,
+    with_assumptions,
 )
-from costing.model.tco import tco
-from costing.model.training_plan import plan_training
-from costing.pricing.defaults import DEFAULT_REGION, MARKETS
-from costing.pricing.sheet_builder import build_price_sheet
-from costing.report.tables import render_all, render_grid, render_prices, render_sensitivity, render_tco
+from costing.pricing import DEFAULT_REGION, MARKETS, build_price_sheet
+from costing.report import render_all, render_grid, render_prices, render_sensitivity, render_tco
 
 EXIT_USAGE = 2
 

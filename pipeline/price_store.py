@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from costing.pricing.snapshot import (
+from costing.pricing import (
     download_snapshot,
     is_remote,
     latest_snapshot_dir,

@@ -1,1 +1,93 @@
-"""placeholder"""
+"""The cost model: what training, retraining and serving this model cost, from measurements and a price sheet.
+
+Inputs are a :class:`ModelProfile` (measured numbers from ``metrics.json``, :func:`load_profile`),
+the :class:`ServingAssumptions` / :class:`TrainingAssumptions` that are not prices, and a
+:class:`~costing.pricing.PriceSheet`. Out come a training run's cost (:func:`estimate_training_cost`,
+:func:`spot_training_cost`, :func:`plan_training`), the serving grid (:func:`plan_grid`,
+:func:`cost_grid`), total cost of ownership with break-evens (:func:`tco`), sensitivity
+(:func:`sensitivity`) and all three at once (:func:`analyze`). Pure functions of plain values: the
+model never calls AWS (docs/cost-model.md).
+"""
+
+from costing.model.alternatives import cost_grid, plan_grid, with_assumptions
+from costing.model.analysis import analyze
+from costing.model.assumptions import (
+    DEFAULT_HORIZON_MONTHS,
+    DEFAULT_RETRAIN_CADENCE,
+    DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
+    ServingAssumptions,
+    TrainingAssumptions,
+)
+from costing.model.profile import (
+    REFERENCE_LABEL,
+    REFERENCE_METRICS_PATH,
+    ModelProfile,
+    default_metrics_path,
+    load_profile,
+    profile_from_metrics,
+)
+from costing.model.results import OPTION_LABELS, OPTIONS, GridResult, jsonable, price_sheet_to_json_dict
+from costing.model.run_cost import (
+    InstanceAttempt,
+    TrainingCost,
+    attempt_usd,
+    billed_seconds,
+    estimate_training_cost,
+    spot_training_cost,
+)
+from costing.model.sensitivity import (
+    DEFAULT_SAMPLES,
+    DEFAULT_SEED,
+    DEFAULT_TORNADO_PCT,
+    MonteCarloSpec,
+    SensitivityResult,
+    sensitivity,
+)
+from costing.model.tco import TcoResult, tco
+from costing.model.training_plan import (
+    TrainingPlan,
+    expected_wall_seconds,
+    mean_time_between_interruptions_seconds,
+    plan_training,
+)
+
+__all__ = [
+    "DEFAULT_HORIZON_MONTHS",
+    "DEFAULT_RETRAIN_CADENCE",
+    "DEFAULT_SAMPLES",
+    "DEFAULT_SCENARIOS_REQUESTS_PER_DAY",
+    "DEFAULT_SEED",
+    "DEFAULT_TORNADO_PCT",
+    "OPTIONS",
+    "OPTION_LABELS",
+    "REFERENCE_LABEL",
+    "REFERENCE_METRICS_PATH",
+    "GridResult",
+    "InstanceAttempt",
+    "ModelProfile",
+    "MonteCarloSpec",
+    "SensitivityResult",
+    "ServingAssumptions",
+    "TcoResult",
+    "TrainingAssumptions",
+    "TrainingCost",
+    "TrainingPlan",
+    "analyze",
+    "attempt_usd",
+    "billed_seconds",
+    "cost_grid",
+    "default_metrics_path",
+    "estimate_training_cost",
+    "expected_wall_seconds",
+    "jsonable",
+    "load_profile",
+    "mean_time_between_interruptions_seconds",
+    "plan_grid",
+    "plan_training",
+    "price_sheet_to_json_dict",
+    "profile_from_metrics",
+    "sensitivity",
+    "spot_training_cost",
+    "tco",
+    "with_assumptions",
+]

@@ -41,8 +41,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from costing.model import capacity as inference
 from costing.model.assumptions import (
     BURSTABLE_BASELINE_UTILISATION,
@@ -117,10 +115,14 @@ class Drivers:
 
 
 def _all_positive(value: Number) -> bool:
+    import numpy as np
+
     return bool(np.all(np.asarray(value) > 0))
 
 
 def _all_non_negative(value: Number) -> bool:
+    import numpy as np
+
     return bool(np.all(np.asarray(value) >= 0))
 
 

@@ -24,7 +24,7 @@ from costing.model.results import ANALYSIS_SCHEMA, CURRENCY, RESULT_SCHEMA_VERSI
 from costing.model.sensitivity import DEFAULT_TORNADO_PCT, MonteCarloSpec, SensitivityResult, sensitivity
 from costing.model.tco import TcoResult, tco
 from costing.model.training_plan import TrainingPlan, plan_training
-from costing.pricing.sheet import PriceSheet
+from costing.pricing import PriceSheet
 
 
 @dataclass(frozen=True)

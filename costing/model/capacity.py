@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from costing.model.assumptions import (
     ALB_ACTIVE_CONNECTIONS_PER_MIN_PER_LCU,
@@ -42,6 +40,9 @@ from costing.model.assumptions import (
 )
 from costing.model.profile import ModelProfile
 
+if TYPE_CHECKING:
+    pass
+
 # ceil() of a ratio that is an integer up to rounding error (e.g. 2.0000000000000004) is that integer.
 _CEIL_TOLERANCE = 1e-9
 
@@ -50,18 +51,24 @@ Number = Any  # float or numpy array
 
 def ceil(value: Number) -> Number:
     """Round up, forgiving floating-point noise just above an integer; works on floats and arrays."""
+    import numpy as np
+
     if isinstance(value, np.ndarray):
         return np.ceil(value - _CEIL_TOLERANCE)
     return float(math.ceil(value - _CEIL_TOLERANCE))
 
 
 def maximum(a: Number, b: Number) -> Number:
+    import numpy as np
+
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return np.maximum(a, b)
     return max(a, b)
 
 
 def minimum(a: Number, b: Number) -> Number:
+    import numpy as np
+
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return np.minimum(a, b)
     return min(a, b)

@@ -23,8 +23,7 @@ from costing.model.results import OPTIONS, GridResult
 from costing.model.sensitivity import MonteCarloSpec, monte_carlo, tornado
 from costing.model.tco import runs_per_month, tco
 from costing.model.training_plan import plan_training
-from costing.pricing.defaults import DEFAULT_REGION
-from costing.pricing.sheet_builder import build_price_sheet
+from costing.pricing import DEFAULT_REGION, build_price_sheet
 
 DEFAULT_BUDGET_SECONDS = 2.0
 MIN_INSTANCE_TYPES = 20

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from costing.pricing.catalog import PriceCatalog
+from costing.pricing import PriceCatalog
 from costing.pricing.defaults import (
     MARKET_ON_DEMAND,
     MARKET_SPOT,

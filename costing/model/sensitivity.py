@@ -35,8 +35,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from costing.model.alternatives import Drivers, OptionPlan, ScenarioPlans
 from costing.model.results import (
     CURRENCY,
@@ -50,6 +48,7 @@ from costing.model.tco import monthly_ownership_usd, runs_per_month
 from costing.model.training_plan import TrainingPlan
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 DEFAULT_TORNADO_PCT = 20.0
@@ -122,6 +121,8 @@ def tornado(
     option_key: str | None = None,
 ) -> Tornado:
     """One-at-a-time +-``pct`` % on each factor for one alternative (default: the cheapest drop-in one)."""
+    import numpy as np
+
     if not 0 < pct < 100:
         raise ValueError(
             f"pct={pct!r} must be in (0, 100): the factors are scaled by 1 - pct/100 and 1 + pct/100"
@@ -194,6 +195,8 @@ class MonteCarloSpec:
             )
 
     def sample(self, requests_per_day: float) -> Drivers:
+        import numpy as np
+
         rng = np.random.default_rng(self.seed)
         n = self.samples
 
@@ -259,6 +262,8 @@ def monte_carlo(
     option_keys: Sequence[str] | None = None,
 ) -> MonteCarloResult:
     """P10/P50/P90 of the monthly cost of ownership of each alternative (default: every feasible one)."""
+    import numpy as np
+
     spec = spec or MonteCarloSpec()
     check_same_region(training.region, plans.region, what="the training plan and the scenario")
     selected = [plans.plan(key) for key in option_keys] if option_keys else list(plans.plans)

@@ -60,7 +60,7 @@ from costing.model.results import (
     jsonable,
 )
 from costing.model.training_plan import TrainingPlan, TrainingRunCost, plan_training, training_run_cost
-from costing.pricing.sheet import PriceSheet
+from costing.pricing import PriceSheet
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -38,15 +38,15 @@ from costing.model.capacity import Number, ceil, maximum
 from costing.model.profile import ModelProfile
 from costing.model.results import CostComponent, check_same_region, jsonable
 from costing.model.run_cost import TrainingCost
-from costing.pricing.defaults import (
+from costing.pricing import (
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_MARKET,
     MARKET_ON_DEMAND,
     MARKET_SPOT,
     MARKETS,
+    PriceSheet,
 )
 from costing.pricing.defaults import MINIMUM_BILLED_SECONDS as _MINIMUM_BILLED_SECONDS
-from costing.pricing.sheet import PriceSheet
 
 MINIMUM_BILLED_SECONDS = float(_MINIMUM_BILLED_SECONDS)
 

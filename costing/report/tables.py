@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from costing.model import ModelProfile, SensitivityResult, TcoResult
 from costing.model.assumptions import SCENARIO_NAMES, ServingAssumptions
-from costing.model.profile import ModelProfile
 from costing.model.results import OPTION_LABELS, OPTIONS, GridResult, OptionCost, ScenarioResult
-from costing.model.sensitivity import SensitivityResult
-from costing.model.tco import TcoResult
-from costing.pricing.sheet import PriceSheet
+from costing.pricing import PriceSheet
 
 CHEAPEST_MARK = "*"
 REIMPLEMENT_MARK = "†"

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from costing.model.run_cost import InstanceAttempt
+from costing.model import InstanceAttempt
 from pipeline.spot.layout import OUTCOME_DONE, OUTCOME_FAILED, OUTCOME_INTERRUPTED, SPOT_TERMINATION_REASON
 
 if TYPE_CHECKING:

@@ -30,12 +30,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from costing.model.run_cost import attempt_usd, billed_seconds, spot_training_cost
-from costing.pricing.catalog import PriceCatalog
-from costing.pricing.defaults import MARKET_SPOT
-from costing.pricing.parse import parse_spot_price_history
-from costing.pricing.sheet_builder import build_price_sheet
-from costing.pricing.snapshot import load_snapshot
+from costing.model import attempt_usd, billed_seconds, spot_training_cost
+from costing.pricing import (
+    MARKET_SPOT,
+    PriceCatalog,
+    build_price_sheet,
+    load_snapshot,
+    parse_spot_price_history,
+)
 from pipeline import tracking
 from pipeline.cost_record import record_cost
 from pipeline.price_store import newest_snapshot_dir

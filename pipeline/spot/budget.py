@@ -24,9 +24,8 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from costing.model.assumptions import TrainingAssumptions
-from costing.model.training_plan import expected_wall_seconds, mean_time_between_interruptions_seconds
-from costing.pricing.sheet_builder import build_price_sheet
+from costing.model import TrainingAssumptions, expected_wall_seconds, mean_time_between_interruptions_seconds
+from costing.pricing import build_price_sheet
 from pipeline import names, tracking
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.spot import layout as spot

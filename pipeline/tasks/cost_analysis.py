@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from costing.model.analysis import analyze
-from costing.model.assumptions import ServingAssumptions
-from costing.model.profile import REFERENCE_LABEL, REFERENCE_METRICS_PATH, profile_from_metrics
-from costing.model.run_cost import estimate_training_cost
-from costing.model.sensitivity import MonteCarloSpec
-from costing.pricing.catalog import PriceCatalog
-from costing.pricing.sheet_builder import build_price_sheet
-from costing.pricing.snapshot import load_snapshot, snapshot_age_days
+from costing.model import (
+    REFERENCE_LABEL,
+    REFERENCE_METRICS_PATH,
+    MonteCarloSpec,
+    ServingAssumptions,
+    analyze,
+    estimate_training_cost,
+    profile_from_metrics,
+)
+from costing.pricing import PriceCatalog, build_price_sheet, load_snapshot, snapshot_age_days
 from pipeline import names, tracking
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import Settings, load_settings, run_dir

@@ -25,10 +25,8 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
-from costing.pricing.catalog import PriceCatalog
-from costing.pricing.diff import diff_snapshots
-from costing.pricing.snapshot import list_snapshot_ids, load_snapshot
-from costing.report.document import (
+from costing.pricing import PriceCatalog, diff_snapshots, list_snapshot_ids, load_snapshot
+from costing.report import (
     ReportInputs,
     SpotSeries,
     TrainingRunRow,

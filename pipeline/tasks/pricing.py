@@ -13,12 +13,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from costing.pricing.diff import diff_snapshots
-from costing.pricing.fetch import refresh_snapshot
-from costing.pricing.snapshot import (
-    load_snapshot,
-    snapshot_age_days,
-)
+from costing.pricing import diff_snapshots, load_snapshot, refresh_snapshot, snapshot_age_days
 from pipeline.price_store import STATUS_FILE, local_snapshot_dir, newest_snapshot_dir, seed_pricing_root
 from pipeline.settings import load_settings, run_dir
 from rnn import storage

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from costing.model.run_cost import estimate_training_cost
-from costing.pricing.catalog import PriceCatalog
-from costing.pricing.defaults import MARKETS
+from costing.model import estimate_training_cost
+from costing.pricing import MARKETS, PriceCatalog
 from pipeline import names, tracking
 from pipeline.cost_record import record_cost
 from pipeline.price_store import newest_snapshot_dir

@@ -1,0 +1,214 @@
+"""The report's tables as CSV files (attached to the email, stored beside the report)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from costing.report.formatting import iso_or_none
+from costing.report.inputs import TRAINING_RUN_COLUMNS, ReportInputs
+
+# -- CSV ----------------------------------------------------------------------------------------------------
+
+
+def _csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    return buffer.getvalue()
+
+
+def csv_tables(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, str]:
+    """The report's tables as CSV: training runs always (header only when empty), the others when they have rows."""
+    tables = {"training_runs.csv": _csv(TRAINING_RUN_COLUMNS, view["training_runs"]["rows"])}
+    changes = [
+        {
+            "previous_snapshot_id": r["previous_snapshot_id"],
+            "current_snapshot_id": r["current_snapshot_id"],
+            **row,
+        }
+        for r in view["price_changes"]["refreshes"]
+        for row in r["rows"]
+    ]
+    if changes:
+        tables["price_changes.csv"] = _csv(
+            (
+                "previous_snapshot_id",
+                "current_snapshot_id",
+                "section",
+                "kind",
+                "term",
+                "region",
+                "service",
+                "price_key",
+                "usage_type",
+                "instance_type",
+                "reserved_term",
+                "availability_zone",
+                "begin_range",
+                "unit",
+                "previous_usd_rate",
+                "current_usd_rate",
+                "change_pct",
+                "label",
+            ),
+            changes,
+        )
+    spot = [
+        {
+            "instance_type": s.instance_type,
+            "availability_zone": s.availability_zone,
+            "timestamp": iso_or_none(t),
+            "usd_per_hour": price,
+        }
+        for s in inputs.spot_history
+        for t, price in s.points
+    ]
+    if spot:
+        tables["spot_history.csv"] = _csv(
+            ("instance_type", "availability_zone", "timestamp", "usd_per_hour"), spot
+        )
+    document = inputs.analysis or {}
+    grid = document.get("grid") or {}
+    scenario_rows = [
+        {
+            "region": grid.get("region"),
+            "snapshot_id": grid.get("snapshot_id"),
+            "requests_per_day": s.get("requests_per_day"),
+            **o,
+            "usd_per_month": o.get("monthly_cost"),
+            "cheapest": o.get("key") == s.get("cheapest"),
+            "caveats": "; ".join(o.get("caveats") or []),
+        }
+        for s in grid.get("scenarios") or []
+        for o in s.get("options") or []
+    ]
+    if scenario_rows:
+        tables["scenarios.csv"] = _csv(
+            (
+                "region",
+                "snapshot_id",
+                "requests_per_day",
+                "key",
+                "name",
+                "option",
+                "instance_type",
+                "feasible",
+                "drop_in",
+                "cheapest",
+                "usd_per_month",
+                "usd_per_request",
+                "usd_per_1k_requests",
+                "config",
+                "reason",
+                "caveats",
+            ),
+            scenario_rows,
+        )
+    tco = document.get("tco") or {}
+    tco_rows = [
+        {
+            "region": tco.get("region"),
+            "snapshot_id": tco.get("snapshot_id"),
+            "horizon_months": tco.get("horizon_months"),
+            "retrain_cadence": tco.get("retrain_cadence"),
+            "requests_per_day": s.get("requests_per_day"),
+            "cheapest": o.get("key") == s.get("cheapest"),
+            **o,
+        }
+        for s in tco.get("scenarios") or []
+        for o in s.get("options") or []
+    ]
+    if tco_rows:
+        tables["tco.csv"] = _csv(
+            (
+                "region",
+                "snapshot_id",
+                "horizon_months",
+                "retrain_cadence",
+                "requests_per_day",
+                "key",
+                "label",
+                "option",
+                "instance_type",
+                "feasible",
+                "drop_in",
+                "cheapest",
+                "serving_usd_per_month",
+                "training_usd_per_month",
+                "storage_usd_per_month",
+                "usd_per_month",
+                "serving_usd",
+                "training_usd",
+                "storage_usd",
+                "total_usd",
+                "reason",
+            ),
+            tco_rows,
+        )
+    sensitivity = document.get("sensitivity") or {}
+    tornado_rows = [
+        {
+            "requests_per_day": t.get("requests_per_day"),
+            "key": t.get("key"),
+            "label": t.get("label"),
+            "pct": t.get("pct"),
+            "base_usd_per_month": t.get("base_usd_per_month"),
+            **bar,
+        }
+        for t in sensitivity.get("tornados") or []
+        for bar in t.get("bars") or []
+    ]
+    if tornado_rows:
+        tables["tornado.csv"] = _csv(
+            (
+                "requests_per_day",
+                "key",
+                "label",
+                "pct",
+                "base_usd_per_month",
+                "factor",
+                "low_multiplier",
+                "high_multiplier",
+                "low_usd_per_month",
+                "high_usd_per_month",
+                "swing_usd_per_month",
+            ),
+            tornado_rows,
+        )
+    mc_rows = [
+        {
+            "requests_per_day": m.get("requests_per_day"),
+            "samples": (m.get("spec") or {}).get("samples"),
+            "seed": (m.get("spec") or {}).get("seed"),
+            **o,
+        }
+        for m in sensitivity.get("monte_carlo") or []
+        for o in m.get("options") or []
+    ]
+    if mc_rows:
+        tables["monte_carlo.csv"] = _csv(
+            (
+                "requests_per_day",
+                "samples",
+                "seed",
+                "key",
+                "label",
+                "option",
+                "instance_type",
+                "drop_in",
+                "nominal_usd_per_month",
+                "p10_usd_per_month",
+                "p50_usd_per_month",
+                "p90_usd_per_month",
+                "mean_usd_per_month",
+                "slo_met_fraction",
+                "cheapest_fraction",
+            ),
+            mc_rows,
+        )
+    return tables

@@ -1,0 +1,153 @@
+"""The plain-text part of the report (the email's text/plain alternative and ``report.txt``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from costing.report.formatting import is_number, number_text, pct_text, signed_pct_text, usd_text
+from costing.report.inputs import TEXT_RUN_ROWS
+from costing.report.view import _headline_cheapest
+
+# -- plain text ----------------------------------------------------------------------------------------------
+
+
+def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> str:
+    """The short plain-text part: totals, cheapest per scenario, break-evens, staleness."""
+    out = [view["title"], "=" * min(len(view["title"]), 100)]
+    when = f"Generated {view['generated_text']}"
+    if view["period_text"]:
+        when += f" for {view['period_text']}"
+    out.append(when)
+    pricing, analysis = view["pricing"], view["analysis"]
+    if analysis:
+        out.append(
+            f"Prices: snapshot {analysis['snapshot_id']} (prices as of {analysis['prices_as_of']}), "
+            f"{analysis['region']}, USD"
+        )
+    if pricing["stale"]:
+        out.append(
+            f"WARNING: pricing is {pricing['status']}: {pricing['message'] or 'the last refresh failed'}"
+        )
+    if view["request"]:
+        out += ["", "Inputs:"] + [f"  {r['label']}: {r['value']}" for r in view["request"]]
+    runs = view["training_runs"]
+    if view["show_training_runs"]:
+        out.append("")
+        if runs["count"] == 0:
+            out.append("No training runs in this period.")
+        else:
+            line = (
+                f"Training runs: {runs['count']} ({runs['finished']} finished, {runs['failed']} failed), "
+                f"{usd_text(runs['total_usd'])} in total"
+            )
+            if is_number(runs["total_on_demand_usd"]):
+                line += f" (on-demand equivalent {usd_text(runs['total_on_demand_usd'])}"
+                line += (
+                    f", spot saved {pct_text(runs['spot_savings_pct'])})"
+                    if is_number(runs["spot_savings_pct"])
+                    else ")"
+                )
+            line += f"; {runs['interruptions']} interruption{'s' if runs['interruptions'] != 1 else ''}"
+            line += f"; {runs['registered']} registered."
+            out.append(line)
+            if runs["estimated"]:
+                out.append(
+                    "  (estimate: runs on the local backend are priced as if on the configured instance type)"
+                )
+            for r in runs["rows"][-TEXT_RUN_ROWS:]:
+                loss = f"val loss {r['val_loss']:.3f}" if is_number(r["val_loss"]) else "val loss n/a"
+                out.append(
+                    f"  {r['started_text'][:16]}  {r['run_name'][:28]:<28} {r['status']:<8} "
+                    f"{usd_text(r['cost_usd']):>9}  {loss}{'  registered' if r['registered'] else ''}"
+                )
+            if runs["count"] > TEXT_RUN_ROWS:
+                out.append(f"  ... {runs['count'] - TEXT_RUN_ROWS} earlier runs in training_runs.csv")
+    if analysis is None:
+        out += [
+            "",
+            "No cost analysis yet: run cost_recompute (or trigger adhoc_cost_analysis) to compute one.",
+        ]
+    else:
+        if analysis.get("model"):
+            model = analysis["model"]
+            line = f"Model priced: {model['description']}"
+            if model["paid"]:
+                line += f"; its training cost {usd_text(model['paid']['usd'])}"
+            if model["today"]:
+                line += f", {usd_text(model['today']['usd'])} at today's prices"
+            out += ["", line + "."]
+        out += ["", "Cheapest serving alternative per scenario (serving, $/month):"]
+        for c in analysis["cheapest"]:
+            if c["key"]:
+                out.append(f"  {c['long']}: {c['name']} {usd_text(c['usd_per_month'])} ({c['config']})")
+            else:
+                out.append(f"  {c['long']}: no feasible drop-in alternative")
+            if c["reimplementation"]:
+                out.append(
+                    f"    ({c['reimplementation']['name']} would cost "
+                    f"{usd_text(c['reimplementation']['usd_per_month'])} but needs the model re-implemented)"
+                )
+        tco = analysis["tco"]
+        if tco:
+            out.append("")
+            out.append(
+                f"TCO over {number_text(tco['horizon_months'])} months, retraining {tco['retrain_cadence']} "
+                f"at {usd_text(tco['training_run']['usd'])} per run:"
+            )
+            for scenario in tco["scenarios"]:
+                best = next((o for o in scenario["options"] if o["cheapest"]), None)
+                if best:
+                    out.append(
+                        f"  {scenario['long']}: {best['label']} {usd_text(best['total_usd'])} "
+                        f"({usd_text(best['usd_per_month'])}/month)"
+                    )
+            if tco["breakevens"]:
+                out += [f"Break-even: {b['sentence']}" for b in tco["breakevens"]]
+            else:
+                out.append(f"Break-even: {tco['no_breakeven']}.")
+        mc = analysis["monte_carlo"]
+        head = _headline_cheapest(analysis)
+        if mc and head and head["key"]:
+            column = next(
+                (i for i, c in enumerate(mc["columns"]) if c["requests_per_day"] == head["requests_per_day"]),
+                None,
+            )
+            cell = next(
+                (
+                    row["cells"][column]
+                    for row in mc["rows"]
+                    if column is not None
+                    and row["cells"][column]
+                    and row["cells"][column]["key"] == head["key"]
+                ),
+                None,
+            )
+            if cell:
+                out.append(
+                    f"Uncertainty at {head['short']}: {cell['label']} P10–P90 {usd_text(cell['p10'])}–"
+                    f"{usd_text(cell['p90'])}/month, cheapest in {cell['cheapest_fraction']:.0%} of "
+                    f"{mc['samples']:,} samples."
+                )
+    changes = view["price_changes"]
+    if view["show_price_changes"]:
+        totals = changes["totals"]
+        if not changes["refreshes"]:
+            out += ["", "Price changes: no pricing refresh in this period."]
+        else:
+            count = len(changes["refreshes"])
+            line = (
+                f"Price changes: {count} refresh{'es' if count != 1 else ''}, {totals['changed']} changed, "
+                f"{totals['added']} added, {totals['removed']} removed, {totals['spot_changed']} spot prices moved"
+            )
+            largest = changes["largest"]
+            if largest:
+                line += f"; largest: {largest['label']} {signed_pct_text(largest['change_pct'])}"
+            out += ["", line + "."]
+    out.append("")
+    out.append(
+        "Charts and full tables are in the HTML part"
+        + (f"; tables attached as CSV: {', '.join(csv_names)}." if csv_names else ".")
+    )
+    out += [f"{link['name']}: {link['url']}" for link in view["links"]]
+    return "\n".join(out) + "\n"
