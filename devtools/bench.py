@@ -3,7 +3,7 @@
 * every DAG file parses in well under a second (fresh interpreter, airflow.sdk already imported,
   so the number is what the DAG file itself costs the DAG processor);
 * the cost grid (>= 20 instance types x every option x 3 scenarios) plus a 10,000-sample Monte
-  Carlo in under 2 s (``costing.model.grid_benchmark``);
+  Carlo in under 2 s (``python -m costing bench``);
 * training speed and peak memory of the default model, and its inference latency.
 
 Exits non-zero when a target is missed.
@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         if seconds >= DAG_PARSE_TARGET_SECONDS:
             failures.append(f"{path.name} parses in {seconds:.2f} s")
 
-    print("\nCost model (python -m costing.model.grid_benchmark)", flush=True)
-    if subprocess.run([sys.executable, "-m", "costing.model.grid_benchmark"], cwd=REPO_ROOT).returncode != 0:
+    print("\nCost model (python -m costing bench)", flush=True)
+    if subprocess.run([sys.executable, "-m", "costing", "bench"], cwd=REPO_ROOT).returncode != 0:
         failures.append("cost model benchmark (see above)")
 
     if not args.skip_training:

@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-DEFAULT_PORT = 1025
+from pipeline.settings import DEFAULT_SMTP_PORT, load_settings
 
 
 class SaveToDisk:
@@ -41,7 +41,7 @@ class SaveToDisk:
         return "250 Message accepted for delivery"
 
 
-def start(directory: Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1"):
+def start(directory: Path, port: int = DEFAULT_SMTP_PORT, host: str = "127.0.0.1"):
     """Start the catcher in a background thread; returns the aiosmtpd Controller (call .stop())."""
     from aiosmtpd.controller import Controller
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("SMTP_PORT", DEFAULT_PORT)),
+        default=load_settings().smtp_port,
         help="port on 127.0.0.1 (default %(default)s)",
     )
     parser.add_argument("--dir", type=Path, required=True, help="where to save .eml files")

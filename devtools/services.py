@@ -43,15 +43,15 @@ class Service:
 
 
 def airflow_port() -> int:
-    return int(os.environ.get("AIRFLOW_PORT", "8080"))
+    return load_settings().airflow_port
 
 
 def mlflow_port() -> int:
-    return int(os.environ.get("MLFLOW_PORT", "5000"))
+    return load_settings().mlflow_port
 
 
 def smtp_port() -> int:
-    return int(os.environ.get("SMTP_PORT", "1025"))
+    return load_settings().smtp_port
 
 
 def mail_dir(settings: Settings) -> Path:

@@ -1,13 +1,24 @@
-"""Where the pipeline keeps things, from the environment, with embedded defaults inside the repo.
+"""Every setting the pipeline reads from the environment, in one place, with embedded defaults.
 
-| setting                 | environment variable       | embedded default                               |
-|-------------------------|----------------------------|------------------------------------------------|
-| home of local state     | RNN_PIPELINE_HOME          | <repo>/.local                                  |
-| run outputs (fsspec)    | RNN_PIPELINE_DATA_ROOT     | <home>/data (set s3://bucket/prefix in prod)   |
-| MLflow tracking         | MLFLOW_TRACKING_URI        | sqlite:///<home>/mlflow/mlflow.db              |
-| MLflow artifacts        | RNN_PIPELINE_ARTIFACT_ROOT | <home>/mlflow/artifacts (for sqlite/file URIs) |
-| pricing snapshots       | RNN_PIPELINE_PRICING_ROOT  | <home>/pricing/snapshots (s3:// in prod), seeded |
-|                         |                            | from the shipped include/pricing/snapshots      |
+| setting                         | environment variable            | embedded default                          |
+|---------------------------------|---------------------------------|-------------------------------------------|
+| home of local state             | RNN_PIPELINE_HOME               | <repo>/.local                             |
+| run outputs (fsspec)            | RNN_PIPELINE_DATA_ROOT          | <home>/data (s3://bucket/prefix in prod)  |
+| MLflow tracking                 | MLFLOW_TRACKING_URI             | sqlite:///<home>/mlflow/mlflow.db         |
+| MLflow artifacts                | RNN_PIPELINE_ARTIFACT_ROOT      | <home>/mlflow/artifacts (sqlite/file URIs)|
+| pricing snapshots               | RNN_PIPELINE_PRICING_ROOT       | <home>/pricing/snapshots, seeded from     |
+|                                 |                                 | include/pricing/snapshots (s3:// in prod) |
+| shipped data files (include/)   | RNN_PIPELINE_INCLUDE_DIR        | <repo>/include (read by costing.paths)    |
+| report email backend            | RNN_PIPELINE_EMAIL_BACKEND      | smtp (or ses)                             |
+| SMTP connection id              | RNN_PIPELINE_SMTP_CONN_ID       | smtp_default                              |
+| AWS connection id (SES)         | RNN_PIPELINE_AWS_CONN_ID        | aws_default                               |
+| MLflow UI in links and reports  | RNN_PIPELINE_MLFLOW_UI_URL      | http://127.0.0.1:$MLFLOW_PORT             |
+| Airflow UI in links and reports | AIRFLOW__API__BASE_URL          | http://127.0.0.1:$AIRFLOW_PORT            |
+| spot trigger poll interval (s)  | RNN_SPOT_POLL_SECONDS           | 30                                        |
+| ports of `make up` (127.0.0.1)  | AIRFLOW_PORT, MLFLOW_PORT,      | 8080, 5000, 1025                          |
+|                                 | SMTP_PORT                       |                                           |
+
+:func:`load_settings` reads them when called (tasks call it when they run, never at DAG parse).
 """
 
 from __future__ import annotations
@@ -25,6 +36,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 INCLUDE_DIR = costing_include_dir()  # RNN_PIPELINE_INCLUDE_DIR, else <repo>/include
 SHIPPED_PRICING_ROOT = INCLUDE_DIR / "pricing" / "snapshots"  # read-only, versioned with the code
 
+EMAIL_BACKENDS = ("smtp", "ses")
+DEFAULT_AIRFLOW_PORT, DEFAULT_MLFLOW_PORT, DEFAULT_SMTP_PORT = 8080, 5000, 1025
+DEFAULT_SPOT_POLL_SECONDS = 30.0
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -33,6 +48,15 @@ class Settings:
     tracking_uri: str
     artifact_root: str
     pricing_root: str
+    email_backend: str = "smtp"
+    smtp_conn_id: str = "smtp_default"
+    aws_conn_id: str = "aws_default"
+    airflow_port: int = DEFAULT_AIRFLOW_PORT
+    mlflow_port: int = DEFAULT_MLFLOW_PORT
+    smtp_port: int = DEFAULT_SMTP_PORT
+    mlflow_ui_url: str = f"http://127.0.0.1:{DEFAULT_MLFLOW_PORT}"
+    airflow_ui_url: str = f"http://127.0.0.1:{DEFAULT_AIRFLOW_PORT}"
+    spot_poll_seconds: float = DEFAULT_SPOT_POLL_SECONDS
 
     @property
     def tracking_is_local(self) -> bool:
@@ -49,14 +73,51 @@ for _name, _value in (
     os.environ.setdefault(_name, _value)
 
 
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise ValueError(
+            f"environment variable {name}={value!r} must be an integer (default {default})"
+        ) from None
+
+
+def _positive_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    try:
+        number = float(value) if value else default
+    except ValueError:
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise ValueError(
+            f"environment variable {name}={value!r} must be a positive number (default {default:g})"
+        )
+    return number
+
+
 def load_settings() -> Settings:
     home = Path(os.environ.get("RNN_PIPELINE_HOME", REPO_ROOT / ".local")).resolve()
+    backend = os.environ.get("RNN_PIPELINE_EMAIL_BACKEND", "smtp").strip().lower()
+    if backend not in EMAIL_BACKENDS:
+        raise ValueError(f"RNN_PIPELINE_EMAIL_BACKEND={backend!r} must be one of {EMAIL_BACKENDS}")
+    airflow_port = _int("AIRFLOW_PORT", DEFAULT_AIRFLOW_PORT)
+    mlflow_port = _int("MLFLOW_PORT", DEFAULT_MLFLOW_PORT)
     return Settings(
         home=home,
         data_root=os.environ.get("RNN_PIPELINE_DATA_ROOT", str(home / "data")),
         tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"),
         artifact_root=os.environ.get("RNN_PIPELINE_ARTIFACT_ROOT", str(home / "mlflow" / "artifacts")),
         pricing_root=os.environ.get("RNN_PIPELINE_PRICING_ROOT", str(home / "pricing" / "snapshots")),
+        email_backend=backend,
+        smtp_conn_id=os.environ.get("RNN_PIPELINE_SMTP_CONN_ID", "smtp_default"),
+        aws_conn_id=os.environ.get("RNN_PIPELINE_AWS_CONN_ID", "aws_default"),
+        airflow_port=airflow_port,
+        mlflow_port=mlflow_port,
+        smtp_port=_int("SMTP_PORT", DEFAULT_SMTP_PORT),
+        mlflow_ui_url=os.environ.get("RNN_PIPELINE_MLFLOW_UI_URL", f"http://127.0.0.1:{mlflow_port}"),
+        airflow_ui_url=os.environ.get("AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{airflow_port}"),
+        spot_poll_seconds=_positive_float("RNN_SPOT_POLL_SECONDS", DEFAULT_SPOT_POLL_SECONDS),
     )
 
 

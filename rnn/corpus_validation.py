@@ -28,11 +28,11 @@ import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnn import storage
 from rnn.paths import INCLUDE_DIR
 
 DEFAULT_SUITE_DIR = INCLUDE_DIR / "expectations"
@@ -466,16 +466,7 @@ def _format_observed(observed: object) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> Path:
-    """Write to a temp file in the same directory, then rename: readers never see half a file."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; the report is meant to be read
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    storage.write_text_atomic(str(path), text)
     return path
 
 

@@ -1,7 +1,9 @@
 """Reading and writing bytes at local paths or fsspec URLs (s3://...), never leaving half a file.
 
 Local writes go to a temporary sibling and are renamed into place; object stores (S3) make a PUT
-visible only once complete, so a plain write is already all-or-nothing there.
+visible only once complete, so a plain write is already all-or-nothing there. Local files are
+written mode :data:`FILE_MODE` (0644, like any file a process creates under the usual umask).
+Twin: ``costing/report/store.py`` (``rnn`` and ``costing`` may not import each other): same rules.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+
+FILE_MODE = 0o644  # mkstemp creates 0600; models, checkpoints, metrics and reports are meant to be read
 
 
 def is_remote(uri: str) -> bool:
@@ -40,6 +44,7 @@ def write_bytes_atomic(uri: str, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -19,7 +19,14 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 PACKAGES = ("dags", "pipeline", "rnn", "costing", "devtools")
 
 # rnn modules that import torch: the only first-party modules a function may import on use
-TORCH_MODULES = {"rnn.data", "rnn.checkpoint", "rnn.model", "rnn.generate", "rnn.train", "rnn.inference_benchmark"}
+TORCH_MODULES = {
+    "rnn.data",
+    "rnn.checkpoint",
+    "rnn.model",
+    "rnn.generate",
+    "rnn.train",
+    "rnn.inference_benchmark",
+}
 # wraps the amazon provider (boto3); imported on use so DAG files parse without boto3
 BOTO3_MODULES = {"pipeline.spot.hooks"}
 
@@ -82,7 +89,10 @@ def _function_local_first_party_imports(path: Path) -> list[str]:
                     found.append(f"{path.relative_to(REPO)}:{child.lineno}: {ast.unparse(child)}")
             if in_function and isinstance(child, ast.Import):
                 for alias in child.names:
-                    if alias.name.split(".")[0] in PACKAGES and alias.name not in TORCH_MODULES | BOTO3_MODULES:
+                    if (
+                        alias.name.split(".")[0] in PACKAGES
+                        and alias.name not in TORCH_MODULES | BOTO3_MODULES
+                    ):
                         found.append(f"{path.relative_to(REPO)}:{child.lineno}: {ast.unparse(child)}")
             visit(child, inside)
 
@@ -99,3 +109,18 @@ def test_first_party_imports_are_at_the_top_of_each_module() -> None:
         for hit in _function_local_first_party_imports(path)
     ]
     assert offenders == []
+
+
+def test_the_two_atomic_writers_behave_the_same(tmp_path: Path) -> None:
+    """rnn.storage and costing.report.store may not import each other: each keeps a copy, same rules."""
+    from costing.report.store import FILE_MODE as REPORT_MODE
+    from costing.report.store import _write as write_report_file
+    from rnn.storage import FILE_MODE as STORAGE_MODE
+    from rnn.storage import write_bytes_atomic
+
+    write_bytes_atomic(str(tmp_path / "a" / "model.pt"), b"weights")
+    write_report_file(str(tmp_path / "b" / "report.html"), b"<html>")
+    assert STORAGE_MODE == REPORT_MODE == 0o644
+    assert (tmp_path / "a" / "model.pt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b" / "report.html").stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["model.pt", "report.html"]

@@ -44,14 +44,10 @@ from typing import Any, NamedTuple
 from costing.model import capacity as inference
 from costing.model.assumptions import (
     BURSTABLE_BASELINE_UTILISATION,
-    BYTES_PER_GB,
-    DAYS_PER_MONTH,
     DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
     FARGATE_TASK_SIZES,
-    HOURS_PER_MONTH,
     LAMBDA_DEFAULT_CONCURRENCY_LIMIT,
     LAMBDA_PLATFORM_LOG_BYTES_PER_REQUEST,
-    MB_PER_GB,
     OS_RESERVED_MB,
     RESERVED_TERM_KEYS,
     SAGEMAKER_SERVERLESS_MAX_CONCURRENCY,
@@ -79,6 +75,7 @@ from costing.model.results import (
     infeasible,
 )
 from costing.pricing.sheet import InstanceRates, PriceSheet
+from costing.units import BYTES_PER_GB, DAYS_PER_MONTH, HOURS_PER_MONTH, MB_PER_GB
 
 COMMON_CAVEAT_FREE_TIER = "free tiers (first 100 GB of data transfer out, Lambda's monthly grant) not counted"
 

@@ -17,25 +17,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-# -- calendar and units ----------------------------------------------------------------------------------
-# AWS prices monthly quantities over 730 hours (365 days x 24 h / 12 months).
-HOURS_PER_MONTH = 730.0
-SECONDS_PER_HOUR = 3600.0
-SECONDS_PER_DAY = 86_400.0
-DAYS_PER_MONTH = HOURS_PER_MONTH / 24.0  # 30.4167
-SECONDS_PER_MONTH = HOURS_PER_MONTH * SECONDS_PER_HOUR
-# AWS meters data (transfer, logs, S3, EBS) and Lambda memory in binary units: 1 GB = 2**30 bytes,
-# 1 GB of Lambda memory = 1,024 MB.
-BYTES_PER_GB = float(2**30)
-BYTES_PER_MB = float(2**20)
-MB_PER_GB = 1024.0
+from costing.units import DAYS_PER_YEAR, WEEKS_PER_YEAR
 
 DEFAULT_SCENARIOS_REQUESTS_PER_DAY: tuple[float, ...] = (100.0, 10_000.0, 1_000_000.0)
 SCENARIO_NAMES = {100.0: "low", 10_000.0: "medium", 1_000_000.0: "high"}
 
 # -- retraining cadence ----------------------------------------------------------------------------------
-DAYS_PER_YEAR = 365.0
-WEEKS_PER_YEAR = 52.0
 RETRAIN_CADENCES_RUNS_PER_MONTH = {
     "daily": DAYS_PER_YEAR / 12.0,  # 30.42
     "weekly": WEEKS_PER_YEAR / 12.0,  # 4.333

@@ -30,15 +30,13 @@ from costing.model.assumptions import (
     ALB_ACTIVE_CONNECTIONS_PER_MIN_PER_LCU,
     ALB_GB_PER_HOUR_PER_LCU,
     ALB_NEW_CONNECTIONS_PER_S_PER_LCU,
-    BYTES_PER_GB,
     LAMBDA_BILLING_GRANULARITY_MS,
     LAMBDA_MAX_MEMORY_MB,
     LAMBDA_MB_PER_VCPU,
     LAMBDA_MEMORY_FLOOR_MB,
-    SECONDS_PER_DAY,
-    SECONDS_PER_HOUR,
 )
 from costing.model.profile import ModelProfile
+from costing.units import BYTES_PER_GB, SECONDS_PER_DAY, SECONDS_PER_HOUR
 
 if TYPE_CHECKING:
     pass

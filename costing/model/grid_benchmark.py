@@ -1,6 +1,6 @@
-"""``python -m costing.model.grid_benchmark``: how long the cost model takes on the shipped snapshot.
+"""How long the cost model takes on a snapshot (``python -m costing bench``, part of ``make bench``).
 
-The budget (the issue's "done when"): the full grid - every instance type in the sheet (>= 20) x
+The budget: the full grid - every instance type in the sheet (>= 20) x
 every alternative x 3 scenarios - plus a 10,000-sample Monte Carlo over every feasible variant of
 every scenario, in under 2 seconds. Each step is timed cold (first run) and as the best of
 ``--repeat`` runs; the budget is checked on the cold run. Exit status 1 when over budget.
@@ -8,9 +8,6 @@ every scenario, in under 2 seconds. Each step is timed cold (first run) and as t
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +20,7 @@ from costing.model.results import OPTIONS, GridResult
 from costing.model.sensitivity import MonteCarloSpec, monte_carlo, tornado
 from costing.model.tco import runs_per_month, tco
 from costing.model.training_plan import plan_training
-from costing.pricing import DEFAULT_REGION, build_price_sheet
+from costing.pricing import build_price_sheet
 
 DEFAULT_BUDGET_SECONDS = 2.0
 MIN_INSTANCE_TYPES = 20
@@ -133,35 +130,3 @@ def render(report: dict[str, Any]) -> str:
             f"{MIN_INSTANCE_TYPES}"
         )
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m costing.model.grid_benchmark", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--region", default=DEFAULT_REGION)
-    parser.add_argument("--snapshot", type=Path, help="pricing snapshot folder (default: newest shipped)")
-    parser.add_argument("--metrics", type=Path, help="metrics.json (default: as `python -m costing`)")
-    parser.add_argument(
-        "--samples", type=int, default=10_000, help="Monte Carlo samples (default %(default)s)"
-    )
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="runs per step; best is reported (default %(default)s)"
-    )
-    parser.add_argument("--budget-seconds", type=float, default=DEFAULT_BUDGET_SECONDS)
-    parser.add_argument("--json", action="store_true", help="print the timings as JSON")
-    args = parser.parse_args(argv)
-    report = run(
-        region=args.region,
-        snapshot=args.snapshot,
-        metrics=args.metrics,
-        samples=args.samples,
-        repeat=max(1, args.repeat),
-        budget_seconds=args.budget_seconds,
-    )
-    print(json.dumps(report, indent=2) if args.json else render(report))
-    return 0 if report["within_budget"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from costing.model.assumptions import BYTES_PER_MB
 from costing.paths import INCLUDE_DIR
+from costing.units import BYTES_PER_MB
 
 METRICS_SCHEMA = "rnn-metrics"
 METRICS_SCHEMA_VERSION = 1

@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from costing.model.assumptions import DAYS_PER_MONTH, ServingAssumptions
+from costing.model.assumptions import ServingAssumptions
+from costing.units import DAYS_PER_MONTH
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -21,14 +21,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from costing.pricing import PriceCatalog
-from costing.pricing.defaults import (
-    MARKET_ON_DEMAND,
-    MARKET_SPOT,
-    MARKETS,
-    MINIMUM_BILLED_SECONDS,
-    SECONDS_PER_HOUR,
-)
+from costing.pricing.defaults import MARKET_ON_DEMAND, MARKET_SPOT, MARKETS, MINIMUM_BILLED_SECONDS
 from costing.pricing.parse import region_of_availability_zone
+from costing.units import SECONDS_PER_HOUR
 
 MARKET_MIXED = "mixed"  # a multi-attempt run that fell back from spot to on-demand
 

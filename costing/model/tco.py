@@ -39,7 +39,6 @@ from costing.model.alternatives import (
     plan_scenario,
 )
 from costing.model.assumptions import (
-    DAYS_PER_YEAR,
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
     DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
@@ -61,6 +60,7 @@ from costing.model.results import (
 )
 from costing.model.training_plan import TrainingPlan, TrainingRunCost, plan_training, training_run_cost
 from costing.pricing import PriceSheet
+from costing.units import DAYS_PER_YEAR
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -27,13 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from costing.model.alternatives import Drivers, Line, MissingRate, sheet_rate
-from costing.model.assumptions import (
-    BYTES_PER_GB,
-    BYTES_PER_MB,
-    SECONDS_PER_HOUR,
-    SECONDS_PER_MONTH,
-    TrainingAssumptions,
-)
+from costing.model.assumptions import TrainingAssumptions
 from costing.model.capacity import Number, ceil, maximum
 from costing.model.profile import ModelProfile
 from costing.model.results import CostComponent, check_same_region, jsonable
@@ -47,6 +41,7 @@ from costing.pricing import (
     PriceSheet,
 )
 from costing.pricing.defaults import MINIMUM_BILLED_SECONDS as _MINIMUM_BILLED_SECONDS
+from costing.units import BYTES_PER_GB, BYTES_PER_MB, SECONDS_PER_HOUR, SECONDS_PER_MONTH
 
 MINIMUM_BILLED_SECONDS = float(_MINIMUM_BILLED_SECONDS)
 

@@ -20,9 +20,6 @@ MARKETS = (MARKET_SPOT, MARKET_ON_DEMAND)
 # -- billing rules ------------------------------------------------------------------------------------
 # Linux on-demand and spot instances are billed per second with a 60-second minimum per instance launch.
 MINIMUM_BILLED_SECONDS = 60
-SECONDS_PER_HOUR = 3600
-# Reserved terms are priced over 365-day years: AWS amortises upfront fees over 8,760 h per year.
-HOURS_PER_YEAR = 8760
 RESERVED_LEASE_YEARS = (1, 3)
 
 # -- which price rows describe "an EC2 Linux instance" ------------------------------------------------

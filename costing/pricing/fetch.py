@@ -45,11 +45,6 @@ from costing.pricing.parse import (
     parse_spot_price_history,
 )
 from costing.pricing.price_validation import DEFAULT_MAX_CHANGE, required_prices, validate_prices
-from costing.pricing.reference_tables import (
-    fetch_spot_advisor_document,
-    interruption_table_from_advisor,
-    write_interruption_table,
-)
 from costing.pricing.snapshot import (
     PricingSnapshot,
     Provenance,
@@ -781,55 +776,3 @@ def default_clients(regions: Sequence[str]) -> tuple[Any, dict[str, Any]]:
     return boto3.client("pricing", region_name=PRICING_API_REGIONS[0]), {
         region: boto3.client("ec2", region_name=region) for region in regions
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m costing.pricing.fetch refresh`` (exit 0 fresh, 1 stale, 2 failed) and
-    ``python -m costing.pricing.fetch interruption`` (rewrite the Spot interruption table from the Advisor feed)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m costing.pricing.fetch", description=__doc__.splitlines()[0]
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    refresh = commands.add_parser("refresh", help="fetch prices, validate, write a new snapshot")
-    refresh.add_argument(
-        "--root", default=str(DEFAULT_SNAPSHOT_ROOT), help="snapshot root: a folder or s3://bucket/prefix"
-    )
-    refresh.add_argument(
-        "--region", action="append", dest="regions", help="repeat for several (default: us-east-1, eu-west-1)"
-    )
-    refresh.add_argument("--instance-type", action="append", dest="instance_types", help="repeat for several")
-    refresh.add_argument("--spot-window-days", type=int, default=DEFAULT_SPOT_WINDOW_DAYS)
-    interruption = commands.add_parser(
-        "interruption", help="rebuild the Spot interruption table from the Advisor feed"
-    )
-    interruption.add_argument("--region", action="append", dest="regions")
-    args = parser.parse_args(argv)
-
-    regions = args.regions or list(DEFAULT_REFRESH_REGIONS)
-    if args.command == "interruption":
-        table = interruption_table_from_advisor(
-            fetch_spot_advisor_document(), fetched_at=datetime.now(UTC), regions=regions
-        )
-        print(f"wrote {write_interruption_table(table)} ({len(table.buckets)} buckets)")
-        return 0
-    pricing, ec2 = default_clients(regions)
-    result = refresh_snapshot(
-        pricing_client=pricing,
-        ec2_clients=ec2,
-        root=args.root,
-        regions=regions,
-        instance_types=args.instance_types or DEFAULT_REFRESH_INSTANCE_TYPES,
-        spot_window_days=args.spot_window_days,
-    )
-    print(result.message)
-    if result.diff is not None:
-        print(result.diff.render_text())
-    for failure in result.failures:
-        print(f"  - {failure['what']} {failure['region']}: {failure['error']}")
-    return {STATUS_FRESH: 0, STATUS_STALE: 1}.get(result.status, 2)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -43,9 +43,9 @@ from costing.pricing.defaults import (
     EC2_PRODUCT_FAMILY,
     EC2_SERVICE_CODE,
     EC2_TENANCY,
-    HOURS_PER_YEAR,
     SPOT_PRODUCT_DESCRIPTION,
 )
+from costing.units import HOURS_PER_YEAR
 
 logger = logging.getLogger(__name__)
 

@@ -23,13 +23,11 @@ reproduces the shipped snapshot byte for byte.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import csv
 import hashlib
 import json
 import random
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -481,27 +479,3 @@ def _display_path(path: Path) -> str:
         return str(path.resolve().relative_to(INCLUDE_DIR.parent))
     except ValueError:
         return str(path)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m costing.pricing.recording", description=__doc__.splitlines()[0]
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    record = commands.add_parser("record", help="write a snapshot from a folder of hand-recorded rates")
-    record.add_argument("--recording", type=Path, default=DEFAULT_RECORDING_DIR, help="recording folder")
-    record.add_argument("--root", type=Path, default=DEFAULT_SNAPSHOT_ROOT, help="snapshot root folder")
-    record.add_argument("--snapshot-id", default=None, help="defaults to recording.json's snapshot_id")
-    args = parser.parse_args(argv)
-    if args.command == "record":
-        try:
-            path = record_snapshot(args.recording, root=args.root, snapshot_id=args.snapshot_id)
-        except (FileExistsError, FileNotFoundError, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

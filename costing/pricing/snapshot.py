@@ -409,7 +409,7 @@ def latest_snapshot_dir(root: Path | str = DEFAULT_SNAPSHOT_ROOT) -> Path:
     if not candidates:
         raise FileNotFoundError(
             f"no pricing snapshot under {root}; write one with the pricing refresh, or "
-            "`python -m costing.pricing.recording record` for the hand-recorded rates"
+            "`python -m costing record` for the hand-recorded rates"
         )
     return candidates[-1]
 

@@ -1,4 +1,9 @@
-"""Storing a rendered report under a local folder or an fsspec URL (``s3://...``), never half-written."""
+"""Storing a rendered report under a local folder or an fsspec URL (``s3://...``), never half-written.
+
+Local files go to a temporary sibling and are renamed into place, mode :data:`FILE_MODE`; object
+stores make a PUT visible only once complete. Twin: ``rnn/storage.py`` (``rnn`` and ``costing``
+may not import each other): same rules.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from pathlib import Path
 
 from costing.report.formatting import iso_or_none
 from costing.report.inputs import REPORT_META, RenderedReport
+
+FILE_MODE = 0o644  # mkstemp makes 0600; a report is meant to be read by the web UI and people
 
 # -- storing ---------------------------------------------------------------------------------------------------
 
@@ -40,7 +47,7 @@ def _write(uri: str, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be read by the web UI and people
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

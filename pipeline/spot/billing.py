@@ -38,6 +38,7 @@ from costing.pricing import (
     load_snapshot,
     parse_spot_price_history,
 )
+from costing.units import BYTES_PER_GB, SECONDS_PER_MONTH
 from pipeline import tracking
 from pipeline.cost_record import record_cost
 from pipeline.price_store import newest_snapshot_dir
@@ -52,8 +53,6 @@ if TYPE_CHECKING:
     from costing.pricing.sheet import PriceSheet
 
 BILLED_LABEL = "billed-estimate from AWS prices (not an invoice)"
-SECONDS_PER_MONTH = 730 * 3600  # AWS prorates GB-months over 730 hours
-BYTES_PER_GB = 2**30
 
 
 @dataclass(frozen=True)

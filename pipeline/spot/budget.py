@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from costing.model import TrainingAssumptions, expected_wall_seconds, mean_time_between_interruptions_seconds
-from costing.pricing import build_price_sheet
+from costing.pricing import MARKET_SPOT, build_price_sheet
 from pipeline import names, tracking
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.spot import layout as spot
@@ -113,7 +113,7 @@ def preflight_estimate(
             f"({sheet.region}); priced types: {', '.join(sorted(sheet.instances)) or 'none'}"
         )
     rates, assumptions = sheet.instances[instance_type], TrainingAssumptions()
-    if market == spot.MARKET_SPOT and rates.spot_usd_per_hour is not None:
+    if market == MARKET_SPOT and rates.spot_usd_per_hour is not None:
         usd_per_hour = rates.spot_usd_per_hour
         rate = rates.interruption_rate_per_month
         rate = assumptions.default_interruption_rate_per_month if rate is None else rate

@@ -22,6 +22,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.hooks.ssm import SsmHook
 from botocore.exceptions import ClientError
 
+from costing.pricing import MARKET_ON_DEMAND, MARKET_SPOT
 from pipeline.spot import layout as spot
 
 _NOT_FOUND_CODES = ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed")
@@ -43,7 +44,7 @@ def instance_summary(instance: dict[str, Any]) -> dict[str, Any]:
         "launch_time": launch_time.isoformat()
         if isinstance(launch_time, datetime)
         else str(launch_time or ""),
-        "market": spot.MARKET_SPOT if instance.get("InstanceLifecycle") == "spot" else spot.MARKET_ON_DEMAND,
+        "market": MARKET_SPOT if instance.get("InstanceLifecycle") == "spot" else MARKET_ON_DEMAND,
         "public_ip": instance.get("PublicIpAddress"),
         "tags": {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])},
     }

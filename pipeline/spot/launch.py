@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from costing.pricing import MARKET_ON_DEMAND, MARKET_SPOT
 from pipeline.spot import layout as spot
 
 # Graviton families (arm64): m7g, c6gn, r6gd, t4g, x2gd, a1 ...
@@ -48,10 +49,8 @@ class LaunchSpec:
     root_volume_gb: int = spot.DEFAULT_ROOT_VOLUME_GB
 
     def __post_init__(self) -> None:
-        if self.market not in (spot.MARKET_SPOT, spot.MARKET_ON_DEMAND):
-            raise ValueError(
-                f"market={self.market!r} must be {spot.MARKET_SPOT!r} or {spot.MARKET_ON_DEMAND!r}"
-            )
+        if self.market not in (MARKET_SPOT, MARKET_ON_DEMAND):
+            raise ValueError(f"market={self.market!r} must be {MARKET_SPOT!r} or {MARKET_ON_DEMAND!r}")
         for name in ("image_id", "instance_type", "subnet_id", "security_group_id", "instance_profile"):
             if not getattr(self, name):
                 raise ValueError(f"{name} is empty; a training instance needs one")
@@ -122,7 +121,7 @@ def build_run_instances_request(spec: LaunchSpec) -> dict[str, Any]:
             {"ResourceType": "volume", "Tags": tags},
         ],
     }
-    if spec.market == spot.MARKET_SPOT:
+    if spec.market == MARKET_SPOT:
         spot_options: dict[str, Any] = {
             "SpotInstanceType": "one-time",
             "InstanceInterruptionBehavior": "terminate",

@@ -5,18 +5,15 @@ One place for each fact the hook, operator, trigger, user data, cost task and te
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from pipeline.settings import INCLUDE_DIR, safe_path_part
+from pipeline.settings import INCLUDE_DIR, load_settings, safe_path_part
 
 SPOT_INCLUDE_DIR = INCLUDE_DIR / "spot"
 USER_DATA_TEMPLATE = SPOT_INCLUDE_DIR / "user_data.sh"
 INSTANCE_POLICY_TEMPLATE = SPOT_INCLUDE_DIR / "instance_policy.json"
 
 BACKEND = "ec2_spot"
-MARKET_SPOT = "spot"
-MARKET_ON_DEMAND = "on-demand"
 
 # -- tags on every instance and volume we launch (the sweeper finds instances by them) ---------------
 PROJECT = "rnn-cost-pipeline"
@@ -33,8 +30,6 @@ DEFAULT_MAX_ATTEMPTS = 3
 MAX_ATTEMPTS_LIMIT = 10
 DEFAULT_ROOT_VOLUME_GB = 20  # gp3; AL2023 + torch CPU wheel + corpus + checkpoints, with room
 DEFAULT_MAX_RUNTIME_SECONDS = 6 * 3600  # the instance stops training itself after this (Airflow may be gone)
-DEFAULT_POLL_SECONDS = 30.0
-POLL_SECONDS_ENV = "RNN_SPOT_POLL_SECONDS"  # tests poll faster; read when the task runs, not at parse
 # Latest Amazon Linux 2023 AMIs, published by AWS as public SSM parameters.
 AMI_SSM_PARAMETER = {
     "x86_64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
@@ -64,7 +59,8 @@ ATTEMPTS_ARTIFACT = "spot_attempts.json"
 
 
 def poll_seconds() -> float:
-    return float(os.environ.get(POLL_SECONDS_ENV, DEFAULT_POLL_SECONDS))
+    """Seconds between trigger polls (RNN_SPOT_POLL_SECONDS; read when the task runs, not at parse)."""
+    return load_settings().spot_poll_seconds
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from costing.pricing import MARKET_ON_DEMAND, MARKET_SPOT
 from pipeline.spot import layout as spot
 from pipeline.spot.attempts import (
     END_DONE,
@@ -170,7 +171,7 @@ class SpotTrainingOperator(BaseOperator):
         security_group_id: str,
         instance_profile: str,
         instance_type: str = spot.DEFAULT_INSTANCE_TYPE,
-        market: str = spot.MARKET_SPOT,
+        market: str = MARKET_SPOT,
         max_attempts: int | str = spot.DEFAULT_MAX_ATTEMPTS,
         on_demand_fallback: bool | str = False,
         spot_max_price_usd: float | str | None = None,
@@ -239,8 +240,8 @@ class SpotTrainingOperator(BaseOperator):
         if missing:
             raise _fail(f"compute=ec2_spot needs {', '.join(missing)}; see README 'Run training on spot EC2'")
         market = str(self.market).strip()
-        if market not in (spot.MARKET_SPOT, spot.MARKET_ON_DEMAND):
-            raise _fail(f"market={market!r} must be {spot.MARKET_SPOT!r} or {spot.MARKET_ON_DEMAND!r}")
+        if market not in (MARKET_SPOT, MARKET_ON_DEMAND):
+            raise _fail(f"market={market!r} must be {MARKET_SPOT!r} or {MARKET_ON_DEMAND!r}")
         return _Run(
             layout=spot.RunLayout(bucket=str(self.s3_bucket).strip(), dag_id=dag_id, run_id=run_id),
             task_id=self.task_id,
@@ -355,7 +356,7 @@ class SpotTrainingOperator(BaseOperator):
             run_id=run.layout.run_id,
             task_id=run.task_id,
             attempt_label=label,
-            spot_max_price_usd=run.spot_max_price_usd if market == spot.MARKET_SPOT else None,
+            spot_max_price_usd=run.spot_max_price_usd if market == MARKET_SPOT else None,
             root_volume_gb=self.root_volume_gb,
         )
         instance = self.hook.launch(build_run_instances_request(spec))
@@ -540,8 +541,8 @@ class SpotTrainingOperator(BaseOperator):
         market = attempts[-1].market
         if sum(1 for a in attempts if a.market == market) < run.max_attempts:
             return market
-        if market == spot.MARKET_SPOT and run.on_demand_fallback:
-            return spot.MARKET_ON_DEMAND
+        if market == MARKET_SPOT and run.on_demand_fallback:
+            return MARKET_ON_DEMAND
         return None
 
     def _collect(self, run: _Run, state: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import tempfile
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -281,18 +280,19 @@ def send_stored_email(*, stored: dict[str, Any]) -> dict[str, Any]:
     raw = storage.read_bytes(storage.join(stored["report_dir"], EMAIL_FILE))
     message = message_from_bytes(raw, policy=policy.default)
     recipients = stored["recipients"]
-    backend = os.environ.get("RNN_PIPELINE_EMAIL_BACKEND", "smtp").lower()
+    settings = load_settings()
+    backend = settings.email_backend
     if backend == "ses":
         from airflow.providers.amazon.aws.hooks.ses import SesHook
 
-        hook = SesHook(aws_conn_id=os.environ.get("RNN_PIPELINE_AWS_CONN_ID", "aws_default"))
+        hook = SesHook(aws_conn_id=settings.aws_conn_id)
         # Recipients come from the message's own To header (SES reads it when Destinations is omitted).
         response = hook.conn.send_raw_email(Source=str(message["From"]), RawMessage={"Data": raw})
         sent_id = response.get("MessageId", "")
     elif backend == "smtp":
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
-        with SmtpHook(smtp_conn_id=os.environ.get("RNN_PIPELINE_SMTP_CONN_ID", "smtp_default")) as hook:
+        with SmtpHook(smtp_conn_id=settings.smtp_conn_id) as hook:
             # The hook owns host, port, TLS and login; the message (inline images, CSV) is ours.
             hook._smtp_client.send_message(message, to_addrs=recipients)
         sent_id = str(message["Message-ID"] or "")

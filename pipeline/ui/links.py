@@ -6,26 +6,23 @@ our tasks leave what the link needs in an XCom (``push_mlflow_run`` / ``push_rep
 
 from __future__ import annotations
 
-import os
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
+
+from pipeline.settings import load_settings
 
 MLFLOW_RUN_XCOM_KEY = "mlflow_run"
 REPORT_XCOM_KEY = "cost_report"
 
 
 def mlflow_ui_url() -> str:
-    return os.environ.get(
-        "RNN_PIPELINE_MLFLOW_UI_URL", f"http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"
-    )
+    return load_settings().mlflow_ui_url
 
 
 def airflow_ui_url() -> str:
-    return os.environ.get(
-        "AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{os.environ.get('AIRFLOW_PORT', '8080')}"
-    )
+    return load_settings().airflow_ui_url
 
 
 def push_mlflow_run(context: Any, *, experiment_id: str, run_id: str) -> None:

@@ -1,0 +1,541 @@
+"""Command line: ``python -m costing <command> --help``, one entry point for everything costing does.
+
+Cost questions: ``prices``, ``scenarios``, ``tco``, ``sensitivity``, ``analyze``. Price data:
+``refresh`` (fetch from AWS, validate, write a snapshot), ``interruption-table`` (rebuild the Spot
+interruption table from the Spot Instance Advisor feed), ``record`` (a snapshot from hand-recorded
+rates). And ``bench``: how long the cost model takes.
+
+Works offline on the newest shipped pricing snapshot. The model profile comes from ``--metrics``,
+else the newest metrics.json with an inference benchmark under the local data root
+(``$RNN_PIPELINE_HOME/data``, default ``.local/data``), else the reference measurements in
+``include/reference_metrics.json``. ``--json`` prints the versioned JSON document instead of tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from costing.model import (
+    DEFAULT_HORIZON_MONTHS,
+    DEFAULT_RETRAIN_CADENCE,
+    DEFAULT_SAMPLES,
+    DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
+    DEFAULT_SEED,
+    DEFAULT_TORNADO_PCT,
+    MonteCarloSpec,
+    ServingAssumptions,
+    analyze,
+    cost_grid,
+    default_metrics_path,
+    jsonable,
+    load_profile,
+    plan_grid,
+    plan_training,
+    price_sheet_to_json_dict,
+    sensitivity,
+    tco,
+    with_assumptions,
+)
+from costing.model.grid_benchmark import DEFAULT_BUDGET_SECONDS
+from costing.model.grid_benchmark import render as render_benchmark
+from costing.model.grid_benchmark import run as run_benchmark
+from costing.pricing import (
+    DEFAULT_REGION,
+    DEFAULT_SNAPSHOT_ROOT,
+    MARKETS,
+    build_price_sheet,
+    record_snapshot,
+    refresh_snapshot,
+)
+from costing.pricing.fetch import (
+    DEFAULT_REFRESH_INSTANCE_TYPES,
+    DEFAULT_REFRESH_REGIONS,
+    DEFAULT_SPOT_WINDOW_DAYS,
+    STATUS_FRESH,
+    STATUS_STALE,
+    default_clients,
+)
+from costing.pricing.recording import DEFAULT_RECORDING_DIR
+from costing.pricing.reference_tables import (
+    fetch_spot_advisor_document,
+    interruption_table_from_advisor,
+    write_interruption_table,
+)
+from costing.report import render_all, render_grid, render_prices, render_sensitivity, render_tco
+
+EXIT_USAGE = 2
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text.replace(",", "").replace("_", ""))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def _instance_types(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("prices")
+    group.add_argument("--region", default=DEFAULT_REGION, help="AWS region (default %(default)s)")
+    group.add_argument(
+        "--snapshot", type=Path, help="pricing snapshot folder (default: the newest shipped one)"
+    )
+    group.add_argument(
+        "--instance-types",
+        type=_instance_types,
+        metavar="T1,T2",
+        help="only these EC2 instance types (comma-separated; default: all in the snapshot)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the versioned JSON document instead of tables"
+    )
+
+
+def _model(parser: argparse.ArgumentParser, *, scenarios: bool = True) -> None:
+    defaults = ServingAssumptions()
+    group = parser.add_argument_group("model and traffic")
+    group.add_argument(
+        "--metrics",
+        type=Path,
+        help="metrics.json of a benchmarked run (default: newest under "
+        ".local/data, else include/reference_metrics.json)",
+    )
+    if scenarios:
+        group.add_argument(
+            "--requests-per-day",
+            type=_positive_float,
+            nargs="+",
+            metavar="N",
+            default=list(DEFAULT_SCENARIOS_REQUESTS_PER_DAY),
+            help="scenarios (default: 100 10000 1000000)",
+        )
+    group.add_argument(
+        "--tokens-per-request",
+        type=int,
+        help=f"characters per completion (default {defaults.tokens_per_request})",
+    )
+    group.add_argument(
+        "--peak-factor",
+        type=_positive_float,
+        help=f"peak / mean request rate (default {defaults.peak_factor:g})",
+    )
+    group.add_argument(
+        "--target-utilisation",
+        type=_positive_float,
+        help=f"fraction of capacity used at peak (default {defaults.target_utilisation:g})",
+    )
+    group.add_argument(
+        "--latency-slo-ms",
+        type=_positive_float,
+        help=f"p95 latency SLO (default {defaults.latency_slo_ms:g})",
+    )
+    group.add_argument(
+        "--min-instances", type=int, help=f"per always-on option (default {defaults.min_instances})"
+    )
+    group.add_argument(
+        "--no-nat", action="store_true", help="no NAT gateway (public subnets / VPC endpoints)"
+    )
+
+
+def _ownership(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("retraining")
+    group.add_argument(
+        "--horizon-months",
+        type=_positive_float,
+        default=DEFAULT_HORIZON_MONTHS,
+        help="TCO horizon (default %(default)g)",
+    )
+    group.add_argument(
+        "--retrain-cadence",
+        default=DEFAULT_RETRAIN_CADENCE,
+        help="weekly | daily | monthly | Nd (every N days); default %(default)s",
+    )
+    group.add_argument(
+        "--training-instance-type",
+        help="instance type training is priced on (default: the one "
+        "recorded in metrics.json, else r6i.xlarge)",
+    )
+    group.add_argument(
+        "--training-market", choices=MARKETS, help="spot or on-demand (default: recorded, else spot)"
+    )
+    group.add_argument(
+        "--training-seconds",
+        type=_positive_float,
+        help="wall seconds of one training run (default: measured in metrics.json)",
+    )
+
+
+def _sensitivity(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sensitivity")
+    group.add_argument(
+        "--pct",
+        type=_positive_float,
+        default=DEFAULT_TORNADO_PCT,
+        help="tornado: each factor x(1 - pct/100) and x(1 + pct/100) (default %(default)g)",
+    )
+    group.add_argument(
+        "--samples", type=int, default=DEFAULT_SAMPLES, help="Monte Carlo samples (default %(default)s)"
+    )
+    group.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="Monte Carlo seed (default %(default)s)"
+    )
+    group.add_argument(
+        "--option",
+        help="tornado for this option key, e.g. 'lambda' or 'ec2-spot:c7g.large' "
+        "(default: the cheapest drop-in alternative of each scenario)",
+    )
+    group.add_argument(
+        "--every-variant",
+        action="store_true",
+        help="Monte Carlo over every instance type x market, not the best of each alternative",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m costing",
+        description="Price the char-LSTM's serving alternatives, retraining and storage on a pricing snapshot.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser(
+        "prices",
+        help="the price sheet for a region",
+        description="Every rate the cost model uses for one region, from one pricing snapshot.",
+    )
+    _common(p)
+    p.set_defaults(func=cmd_prices)
+
+    p = sub.add_parser(
+        "scenarios",
+        help="monthly serving cost of every alternative at each request volume",
+        description="Monthly serving cost of every alternative at 100 / 10,000 / 1,000,000 "
+        "requests/day (or --requests-per-day), cheapest marked.",
+    )
+    _common(p)
+    _model(p)
+    p.add_argument(
+        "--all", action="store_true", help="one row per instance type x market, not the best of each"
+    )
+    p.set_defaults(func=cmd_scenarios)
+
+    p = sub.add_parser(
+        "tco",
+        help="total cost of ownership over a horizon, with break-evens",
+        description="Training x retraining cadence + serving + storage over a horizon; "
+        "break-even request volumes and reserved-vs-on-demand utilisation.",
+    )
+    _common(p)
+    _model(p)
+    _ownership(p)
+    p.set_defaults(func=cmd_tco)
+
+    p = sub.add_parser(
+        "sensitivity",
+        help="tornado and Monte Carlo of the monthly cost",
+        description="One-at-a-time +-pct %% tornado and a seeded Monte Carlo (P10/P50/P90) of the "
+        "monthly cost of ownership.",
+    )
+    _common(p)
+    _model(p)
+    _ownership(p)
+    _sensitivity(p)
+    p.set_defaults(func=cmd_sensitivity)
+
+    p = sub.add_parser(
+        "analyze",
+        help="scenarios + TCO + sensitivity together",
+        description="Everything: scenarios, TCO with break-evens, sensitivity.",
+    )
+    _common(p)
+    _model(p)
+    _ownership(p)
+    _sensitivity(p)
+    p.add_argument("--all", action="store_true", help="scenario table with every instance type x market")
+    p.set_defaults(func=cmd_analyze)
+    p = sub.add_parser(
+        "refresh",
+        help="fetch prices from AWS, validate them and write a new snapshot",
+        description="Price List API + spot price history (AWS credentials from the environment) -> "
+        "validated, immutable snapshot. Exit 0 fresh, 1 stale (nothing written), 2 failed.",
+    )
+    p.add_argument(
+        "--root", default=str(DEFAULT_SNAPSHOT_ROOT), help="snapshot root: a folder or s3://bucket/prefix"
+    )
+    p.add_argument(
+        "--region", action="append", dest="regions", help="repeat for several (default: us-east-1, eu-west-1)"
+    )
+    p.add_argument("--instance-type", action="append", dest="instance_types", help="repeat for several")
+    p.add_argument(
+        "--spot-window-days",
+        type=int,
+        default=DEFAULT_SPOT_WINDOW_DAYS,
+        help="days of spot price history (default %(default)s)",
+    )
+    p.set_defaults(func=cmd_refresh)
+
+    p = sub.add_parser(
+        "interruption-table",
+        help="rebuild the Spot interruption table from the Spot Instance Advisor feed",
+        description="Download the Spot Instance Advisor document and rewrite "
+        "include/pricing/spot_interruption_frequency.json.",
+    )
+    p.add_argument("--region", action="append", dest="regions", help="repeat for several")
+    p.set_defaults(func=cmd_interruption_table)
+
+    p = sub.add_parser(
+        "record",
+        help="write a snapshot from a folder of hand-recorded rates",
+        description="Build a pricing snapshot from the small tables under include/pricing/recorded/<date>/.",
+    )
+    p.add_argument("--recording", type=Path, default=DEFAULT_RECORDING_DIR, help="recording folder")
+    p.add_argument("--root", type=Path, default=DEFAULT_SNAPSHOT_ROOT, help="snapshot root folder")
+    p.add_argument("--snapshot-id", default=None, help="defaults to recording.json's snapshot_id")
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser(
+        "bench",
+        help="how long the cost model takes (grid + Monte Carlo) on a snapshot",
+        description="Times the full scenario grid and a Monte Carlo on the snapshot, cold and best of "
+        "--repeat; exit 1 when the cold run is over --budget-seconds.",
+    )
+    p.add_argument("--region", default=DEFAULT_REGION)
+    p.add_argument("--snapshot", type=Path, help="pricing snapshot folder (default: newest shipped)")
+    p.add_argument("--metrics", type=Path, help="metrics.json (default: as the other commands)")
+    p.add_argument("--samples", type=int, default=10_000, help="Monte Carlo samples (default %(default)s)")
+    p.add_argument(
+        "--repeat", type=int, default=3, help="runs per step; best is reported (default %(default)s)"
+    )
+    p.add_argument("--budget-seconds", type=float, default=DEFAULT_BUDGET_SECONDS)
+    p.add_argument("--json", action="store_true", help="print the timings as JSON")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+# -- loading -------------------------------------------------------------------------------------------------
+
+
+def load_sheet(args: argparse.Namespace, *, only_listed_types: bool = False):
+    """The sheet for ``--region``. The model commands keep every instance type (training may run on one
+    that is not a serving candidate) and pass ``--instance-types`` to the model instead."""
+
+    return build_price_sheet(
+        args.snapshot, args.region, instance_types=args.instance_types if only_listed_types else None
+    )
+
+
+def load_profile_for(args: argparse.Namespace):
+    return load_profile(args.metrics if args.metrics is not None else default_metrics_path())
+
+
+def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
+    return with_assumptions(
+        None,
+        tokens_per_request=args.tokens_per_request,
+        peak_factor=args.peak_factor,
+        target_utilisation=args.target_utilisation,
+        latency_slo_ms=args.latency_slo_ms,
+        min_instances=args.min_instances,
+        use_nat_gateway=False if args.no_nat else None,
+    )
+
+
+def training_plan(args: argparse.Namespace, profile, sheet):
+    return plan_training(
+        profile,
+        sheet,
+        instance_type=args.training_instance_type,
+        market=args.training_market,
+        work_seconds=args.training_seconds,
+    )
+
+
+def _print(document: Any, text: str, args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(jsonable(document), indent=2, allow_nan=False))
+    else:
+        print(text)
+
+
+# -- commands ------------------------------------------------------------------------------------------------
+
+
+def cmd_prices(args: argparse.Namespace) -> int:
+    sheet = load_sheet(args, only_listed_types=True)
+    _print(
+        price_sheet_to_json_dict(sheet) if args.json else None,
+        "" if args.json else render_prices(sheet),
+        args,
+    )
+    return 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    sheet, profile = load_sheet(args), load_profile_for(args)
+    grid = cost_grid(
+        profile,
+        sheet,
+        args.requests_per_day,
+        assumptions=serving_assumptions(args),
+        instance_types=args.instance_types,
+    )
+    _print(
+        grid.to_json_dict() if args.json else None,
+        "" if args.json else render_grid(grid, every_variant=args.all),
+        args,
+    )
+    return 0
+
+
+def cmd_tco(args: argparse.Namespace) -> int:
+    sheet, profile = load_sheet(args), load_profile_for(args)
+    result = tco(
+        profile,
+        sheet,
+        args.requests_per_day,
+        horizon_months=args.horizon_months,
+        retrain_cadence=args.retrain_cadence,
+        assumptions=serving_assumptions(args),
+        training=training_plan(args, profile, sheet),
+        instance_types=args.instance_types,
+    )
+    _print(result.to_json_dict() if args.json else None, "" if args.json else render_tco(result), args)
+    return 0
+
+
+def _spec(args: argparse.Namespace):
+    return MonteCarloSpec(samples=args.samples, seed=args.seed)
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    sheet, profile = load_sheet(args), load_profile_for(args)
+    plans = plan_grid(
+        profile,
+        sheet,
+        args.requests_per_day,
+        assumptions=serving_assumptions(args),
+        instance_types=args.instance_types,
+    )
+    result = sensitivity(
+        plans,
+        training_plan(args, profile, sheet),
+        retrain_cadence=args.retrain_cadence,
+        pct=args.pct,
+        spec=_spec(args),
+        option_key=args.option,
+        every_variant=args.every_variant,
+        snapshot_id=sheet.snapshot_id,
+        prices_as_of=sheet.prices_as_of.isoformat(),
+    )
+    _print(
+        result.to_json_dict() if args.json else None, "" if args.json else render_sensitivity(result), args
+    )
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    sheet, profile = load_sheet(args), load_profile_for(args)
+    result = analyze(
+        profile,
+        sheet,
+        args.requests_per_day,
+        assumptions=serving_assumptions(args),
+        horizon_months=args.horizon_months,
+        retrain_cadence=args.retrain_cadence,
+        pct=args.pct,
+        spec=_spec(args),
+        training=training_plan(args, profile, sheet),
+        option_key=args.option,
+        every_variant=args.every_variant,
+        instance_types=args.instance_types,
+    )
+    text = (
+        ""
+        if args.json
+        else render_all(
+            [
+                render_grid(result.grid, every_variant=args.all),
+                render_tco(result.tco),
+                render_sensitivity(result.sensitivity),
+            ]
+        )
+    )
+    _print(result.to_json_dict() if args.json else None, text, args)
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    regions = args.regions or list(DEFAULT_REFRESH_REGIONS)
+    pricing, ec2 = default_clients(regions)
+    result = refresh_snapshot(
+        pricing_client=pricing,
+        ec2_clients=ec2,
+        root=args.root,
+        regions=regions,
+        instance_types=args.instance_types or DEFAULT_REFRESH_INSTANCE_TYPES,
+        spot_window_days=args.spot_window_days,
+    )
+    print(result.message)
+    if result.diff is not None:
+        print(result.diff.render_text())
+    for failure in result.failures:
+        print(f"  - {failure['what']} {failure['region']}: {failure['error']}")
+    return {STATUS_FRESH: 0, STATUS_STALE: 1}.get(result.status, 2)
+
+
+def cmd_interruption_table(args: argparse.Namespace) -> int:
+    regions = args.regions or list(DEFAULT_REFRESH_REGIONS)
+    table = interruption_table_from_advisor(
+        fetch_spot_advisor_document(), fetched_at=datetime.now(UTC), regions=regions
+    )
+    print(f"wrote {write_interruption_table(table)} ({len(table.buckets)} buckets)")
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    try:
+        path = record_snapshot(args.recording, root=args.root, snapshot_id=args.snapshot_id)
+    except (FileExistsError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    report = run_benchmark(
+        region=args.region,
+        snapshot=args.snapshot,
+        metrics=args.metrics,
+        samples=args.samples,
+        repeat=max(1, args.repeat),
+        budget_seconds=args.budget_seconds,
+    )
+    print(json.dumps(report, indent=2) if args.json else render_benchmark(report))
+    return 0 if report["within_budget"] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `python -m costing scenarios | head`: the reader left, which is fine
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE
