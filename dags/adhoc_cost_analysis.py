@@ -2,41 +2,37 @@
 ### Ad hoc cost analysis: "what if we get 1M requests a day in eu-west-1?"
 
 Fill in the form (*Trigger* ▸ parameters) and read the answer in the **Cost report** link of the
-`render_and_store` task, on the *Cost reports* page, or in your inbox. For the latest registered
-model's measured latency and throughput (or the reference measurements shipped in `include/` when
-nothing is registered yet) and the newest pricing snapshot, it prices serving at each
-requests-per-day figure on each chosen pricing model, the total cost of ownership with retraining
-over the horizon, the break-even points, a ±20 % tornado and a Monte Carlo band. The analysis is
-logged to the MLflow experiment `rnn-cost-analysis` (link *MLflow run*).
+`render_and_store` task, on the *Cost reports* page, or in your inbox. It prices the latest
+registered model (or the reference measurements in `include/` when none is registered) at the newest
+pricing snapshot and logs the analysis to the MLflow experiment `rnn-cost-analysis`.
+
+* **analyze** – serving cost per scenario and pricing model, TCO with retraining, break-evens,
+  tornado and Monte Carlo band.
+* **render_and_store** – the report (HTML, text, CSV, JSON), stored and listed on *Cost reports*.
+* **send_email** – email it to the form's recipients; skipped when there are none.
+
+How: [docs/cost-model.md](../docs/cost-model.md) (the analysis and the form),
+[docs/reports.md](../docs/reports.md) (the report and email).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
+from costing.model.results import OPTION_LABELS, OPTIONS
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach
-
-PRICING_MODELS = [
-    "ec2-on-demand",
-    "ec2-spot",
-    "ec2-reserved-1yr",
-    "ec2-reserved-3yr",
-    "lambda",
-    "sagemaker-realtime",
-    "sagemaker-serverless",
-    "fargate",
-    "cloudflare-workers",
-]
 
 
 @dag(
     dag_id=Path(__file__).stem,
     doc_md=__doc__,
+    description="What if: serving and ownership cost for your traffic, region and pricing models",
     schedule=None,
-    start_date=datetime(2026, 1, 1),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["cost", "analysis", "ad hoc"],
     default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
@@ -65,9 +61,10 @@ PRICING_MODELS = [
             description="Empty: every type in the snapshot.",
         ),
         "pricing_models": Param(
-            PRICING_MODELS,
+            list(OPTIONS),
             type="array",
-            items={"type": "string", "enum": PRICING_MODELS},
+            items={"type": "string", "enum": list(OPTIONS)},
+            values_display=dict(OPTION_LABELS),
             minItems=1,
             title="Pricing models",
             description="Which alternatives to show.",
@@ -103,6 +100,7 @@ PRICING_MODELS = [
 def adhoc_cost_analysis():
     @task(multiple_outputs=False)
     def analyze() -> dict:
+        """Cost the requested scenarios for the registered model; log the analysis to MLflow."""
         from pipeline.tasks.cost_analysis import recompute
         from pipeline.ui.links import push_run_of
 
@@ -119,6 +117,7 @@ def adhoc_cost_analysis():
 
     @task(multiple_outputs=False)
     def render_and_store(analyzed: dict) -> dict:
+        """Render the analysis as a report and store it."""
         import json
 
         from airflow.sdk import Variable
@@ -146,6 +145,7 @@ def adhoc_cost_analysis():
 
     @task(multiple_outputs=False, retries=3, retry_delay=timedelta(minutes=1))
     def send_email(stored: dict) -> dict:
+        """Email the stored report to the form's recipients; skip when there are none."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from pipeline.tasks.cost_report import send_stored_email

@@ -1,27 +1,23 @@
 """
 ### Recompute what the model costs at today's prices
 
-Runs whenever a new pricing snapshot (`pricing_refresh`) or a newly registered model
-(`rnn_retraining`) is published. For the latest registered `rnn-textgen` version's measured
-numbers (training wall time, inference latency and throughput from its `metrics.json`) and the
-newest pricing snapshot it computes:
+Runs whenever `pricing_refresh` publishes a new pricing snapshot or `rnn_retraining` registers a new
+model (the `pricing_snapshot` and `rnn_textgen_model` assets). It prices the latest registered
+`rnn-textgen` version's measured numbers at the newest snapshot's prices and logs one run to the
+MLflow experiment `rnn-cost-analysis`; the cost recorded on the training run stays the price paid.
 
-* serving cost at 100 / 10,000 / 1,000,000 requests a day on every alternative (EC2 on-demand,
-  spot, reserved 1/3 yr, Lambda, SageMaker real-time and serverless, Fargate, Cloudflare Workers),
-  with the cheapest marked;
-* total cost of ownership over 12 months with weekly retraining, and the break-even points;
-* a tornado (±20 %) and a 10,000-sample Monte Carlo band (P10/P50/P90).
+* **recompute** – serving cost at each requests-per-day figure on every alternative (cheapest
+  marked), TCO with retraining and break-evens, a tornado and a Monte Carlo band.
 
-JSON and CSV go under a run-scoped path; one run is logged to the MLflow experiment
-`rnn-cost-analysis`. The cost recorded on the training run stays the price paid; the training cost
-"at today's prices" is recorded on this analysis run.
+How: [docs/cost-model.md](../docs/cost-model.md) (the cost model and what this run records).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import assets
@@ -31,8 +27,9 @@ from pipeline.ui.links import MlflowRunLink, attach
 @dag(
     dag_id=Path(__file__).stem,
     doc_md=__doc__,
+    description="Recompute serving, TCO and sensitivity at today's prices when prices or the model change",
     schedule=(assets.PRICING_SNAPSHOT | assets.MODEL),
-    start_date=datetime(2026, 1, 1),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["cost", "analysis"],
@@ -58,6 +55,7 @@ from pipeline.ui.links import MlflowRunLink, attach
 def cost_recompute():
     @task(multiple_outputs=False)
     def recompute() -> dict:
+        """Cost the registered model at the newest snapshot's prices; log it to rnn-cost-analysis."""
         from pipeline.tasks.cost_analysis import recompute as run
         from pipeline.ui.links import push_run_of
 

@@ -1,28 +1,25 @@
 """
 ### Refresh AWS prices into a new immutable pricing snapshot
 
-Daily. Fetches EC2 (on-demand, reserved), EBS, S3, data transfer, ALB, CloudWatch, NAT, Lambda,
-Fargate and SageMaker prices from the **AWS Price List Query API** and 30 days of **spot price
-history** for every AZ, validates the normalised price table with **Great Expectations** (no null,
-zero or negative rates, expected units, every required SKU present, moves beyond ±50 % flagged),
-writes a new versioned snapshot (local folder, or `s3://` when `RNN_PIPELINE_PRICING_ROOT` says
-so), diffs it against the previous one and publishes the `pricing_snapshot` asset, which triggers
-`cost_recompute`.
+Daily: fetch AWS prices (Price List API) and spot price history, validate them, write a new versioned
+snapshot and publish the `pricing_snapshot` asset, which schedules `cost_recompute`. Without an AWS
+connection (`aws_conn_id`), on an API error or on prices that fail validation nothing is written: the
+last good snapshot stays in use and `fetch_validate_write` ends *skipped* with "stale: kept ...".
 
-No AWS connection, missing credentials, an API error or prices that fail validation: **nothing is
-written**, the last good snapshot stays in use, and `fetch_validate_write` ends *skipped* with
-"stale: kept <snapshot>, age N days, because ..." (also recorded in `.refresh-status.json` next to
-the snapshots, where reports read it).
+* **fetch_validate_write** – fetch, validate with Great Expectations, write the new snapshot.
+* **diff_against_previous** – what changed against the previous snapshot, and by how much.
+* **publish** – publish the `pricing_snapshot` asset with the snapshot id and the change counts.
 
-AWS access: the Airflow connection in `aws_conn_id` (default `aws_default`), needing
-`pricing:GetProducts` and `ec2:DescribeSpotPriceHistory`.
+How: [docs/pricing.md](../docs/pricing.md) (what is fetched and checked, the AWS permissions, the
+shipped snapshot).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import assets
@@ -63,8 +60,9 @@ REFRESH_INSTANCE_TYPES = [
 @dag(
     dag_id=Path(__file__).stem,
     doc_md=__doc__,
+    description="Fetch and validate AWS prices into a new pricing snapshot, diff it, publish it",
     schedule="@daily",
-    start_date=datetime(2026, 1, 1),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["pricing", "cost", "aws"],
@@ -97,6 +95,7 @@ REFRESH_INSTANCE_TYPES = [
 def pricing_refresh():
     @task(multiple_outputs=False)
     def fetch_validate_write() -> dict:
+        """Fetch prices from AWS, validate them and write a new snapshot; skip, keeping the last one, if not."""
         from pipeline.tasks.pricing import fetch_validate_write as run
 
         context = get_current_context()
@@ -104,12 +103,14 @@ def pricing_refresh():
 
     @task(multiple_outputs=False)
     def diff_against_previous(refreshed: dict) -> dict:
+        """Compare the new snapshot with the previous one."""
         from pipeline.tasks.pricing import diff_against_previous as run
 
         return run(refreshed=refreshed)
 
     @task(multiple_outputs=False, outlets=[assets.PRICING_SNAPSHOT])
     def publish(diffed: dict, *, outlet_events=None) -> str:
+        """Publish the pricing_snapshot asset (snapshot id, URI and change counts as its extra)."""
         outlet_events[assets.PRICING_SNAPSHOT].extra = {
             "snapshot_id": diffed["snapshot_id"],
             "snapshot_uri": diffed["snapshot_uri"],
@@ -117,7 +118,9 @@ def pricing_refresh():
         }
         return diffed["snapshot_id"]
 
-    publish(diff_against_previous(fetch_validate_write()))
+    refreshed = fetch_validate_write()
+    diffed = diff_against_previous(refreshed)
+    publish(diffed)
 
 
 pricing_refresh()

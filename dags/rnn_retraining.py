@@ -1,42 +1,35 @@
 """
 ### Retrain the character-level LSTM and cost the run
 
-Weekly, and on demand from the trigger form:
+Weekly, and on demand from the trigger form: validate the corpus, train on the Airflow worker or on a
+spot EC2 instance (the `compute` param), benchmark, log to the MLflow experiment `rnn-textgen`, cost
+the run and register the model if it beats the best one, which publishes the `rnn_textgen_model`
+asset (and so schedules `cost_recompute`).
 
-1. **validate_dataset** – Great Expectations suite from `include/expectations/` on the corpus
-   (size, UTF-8, printable share, vocabulary, line lengths, duplicate lines). A failing corpus
-   stops the run here; the validation report is an artifact of the MLflow run.
-2. **choose_backend** – the `compute` param picks one branch; the other is skipped:
-   * **train_local** – `python -m rnn train --resume` on the worker; a retried task continues from
-     the last checkpoint. MLflow system metrics are recorded while it runs.
-   * **sweep_stale_instances** → **check_spot_budget** → **train_ec2_spot** – terminate instances
-     left by runs that are over; refuse to launch if the pre-flight estimate is above
-     `max_budget_usd`; then train on a spot instance (deferrable: waits in the triggerer), relaunching
-     from the checkpoint after interruptions up to `max_attempts`, optionally once more on-demand.
-     **cleanup_ec2_instances** terminates this run's instances whatever happened.
-3. **training_result** – the result of whichever branch ran.
-4. **benchmark** – inference latency p50/p95/p99 and throughput at batch 1/16/64.
-5. **log_to_mlflow** – per-epoch and instrumentation metrics, `metrics.json`, the model.
-6. **cost** – local runs: an *estimate* as if on the chosen instance type, region and market;
-   ec2_spot runs: a *billed estimate* from the attempts and the spot price history of their AZs,
-   plus EBS and S3 (`cost.train_usd`, `cost.train_on_demand_usd`, `cost.spot_savings_pct`,
-   `cost.per_epoch_usd`, `train.interruptions`, artifact `spot_attempts.json`).
-7. **register** – a new version of `rnn-textgen` only if its validation loss beats the best
-   registered version; otherwise skipped, with the reason on the MLflow run. Publishes the
-   `rnn_textgen_model` asset.
+* **validate_dataset** – Great Expectations checks on the corpus; a failing corpus stops the run here.
+* **choose_backend** – `compute=local` runs `train_local`, `compute=ec2_spot` the spot branch.
+* **train_local** – train on the worker; a retried task resumes from the last checkpoint.
+* **sweep_stale_instances** – terminate training instances left by DAG runs that are over.
+* **check_spot_budget** – refuse to launch when the pre-flight estimate is above `max_budget_usd`.
+* **train_ec2_spot** – train on spot EC2 (deferrable), relaunching from the checkpoint after interruptions.
+* **cleanup_ec2_instances** – terminate this run's instances, whatever happened.
+* **training_result** – the result of whichever branch ran.
+* **benchmark** – inference latency and throughput.
+* **log_to_mlflow** – metrics, `metrics.json` and the model.
+* **cost** – the run's cost: an *estimate* (local) or a *billed estimate* (spot EC2).
+* **register** – a new `rnn-textgen` version if its validation loss is the best; skipped otherwise.
 
-Corpus: the `corpus_uri` param, else the Airflow Variable `rnn_corpus_uri`, else the built-in
-corpus made from the Python standard library's help topics. Spot settings (bucket, subnet,
-security group, instance profile): the params, else the Variables `rnn_spot_bucket`,
-`rnn_spot_subnet_id`, `rnn_spot_security_group_id`, `rnn_spot_instance_profile`; AWS access
-through the `aws_default` connection.
+How: [docs/training.md](../docs/training.md) (model, corpus, each step),
+[docs/spot-ec2.md](../docs/spot-ec2.md) (spot EC2 and the AWS resources it needs),
+[docs/mlflow.md](../docs/mlflow.md) (what is logged).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import assets, names
@@ -51,6 +44,7 @@ def _param_or_variable(param: str, variable: str) -> str:
 
 
 def _on_failure(context):
+    """Close the DAG run's MLflow run as FAILED when a task fails."""
     from pipeline.tasks.retraining import on_task_failure
 
     on_task_failure(context)
@@ -59,8 +53,9 @@ def _on_failure(context):
 @dag(
     dag_id=Path(__file__).stem,
     doc_md=__doc__,
+    description="Retrain the character-level LSTM, log it to MLflow, cost the run, register the best",
     schedule="@weekly",
-    start_date=datetime(2026, 1, 1),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["rnn", "training", "cost"],
@@ -206,6 +201,7 @@ def _on_failure(context):
 def rnn_retraining():
     @task(multiple_outputs=False)
     def validate_dataset() -> dict:
+        """Validate the corpus with Great Expectations; open the MLflow run."""
         from airflow.sdk import Variable
 
         from pipeline.tasks.retraining import validate_dataset as run
@@ -223,57 +219,67 @@ def rnn_retraining():
 
     @task.branch
     def choose_backend() -> str:
+        """Pick the training branch from the `compute` param."""
         compute = get_current_context()["params"]["compute"]
         return "train_local" if compute == "local" else "sweep_stale_instances"
 
     @task(multiple_outputs=False, execution_timeout=timedelta(hours=6))
     def train_local(validated: dict) -> dict:
+        """Train on this worker, resuming from the last checkpoint."""
         from pipeline.tasks.retraining import train as run
 
         return push_run_of(get_current_context(), run(validated=validated))
 
     @task
     def sweep_stale_instances() -> list:
+        """Terminate training instances of DAG runs that are no longer running."""
         from pipeline.spot.cleanup import sweep_task
 
         return sweep_task(get_current_context())
 
     @task(multiple_outputs=False)
     def check_spot_budget(validated: dict) -> dict:
+        """Estimate the spot run; fail, launching nothing, above max_budget_usd."""
         from pipeline.spot.budget import check_budget
 
         return check_budget(validated=validated, params=dict(get_current_context()["params"]))
 
     @task(trigger_rule="all_done")
     def cleanup_ec2_instances() -> dict:
+        """Terminate this DAG run's training instances, whatever happened."""
         from pipeline.spot.cleanup import cleanup_task
 
         return cleanup_task(get_current_context())
 
     @task(multiple_outputs=False, trigger_rule="none_failed_min_one_success")
     def training_result(local: dict | None, ec2_spot: dict | None) -> dict:
+        """The result of whichever training branch ran."""
         return local if local is not None else ec2_spot
 
     @task(multiple_outputs=False)
     def benchmark(trained: dict) -> dict:
+        """Measure inference latency and throughput of the trained model."""
         from pipeline.tasks.retraining import benchmark as run
 
         return run(trained=trained)
 
     @task(multiple_outputs=False)
     def log_to_mlflow(benchmarked: dict) -> dict:
+        """Log metrics, metrics.json and the model to the MLflow run."""
         from pipeline.tasks.retraining import log_to_mlflow as run
 
         return push_run_of(get_current_context(), run(benchmarked=benchmarked))
 
     @task(multiple_outputs=False)
     def cost(logged: dict) -> dict:
+        """Price the training run and record the cost on its MLflow run."""
         from pipeline.tasks.retraining import cost as run
 
         return push_run_of(get_current_context(), run(logged=logged))
 
     @task(multiple_outputs=False, outlets=[assets.MODEL])
     def register(costed: dict) -> dict:
+        """Register a new model version if its validation loss is the best; else skip."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from pipeline.tasks.retraining import register as run
@@ -304,11 +310,14 @@ def rnn_retraining():
         ami_id="{{ params.ami_id }}",
     )
     sweep = sweep_stale_instances()
+    cleanup = cleanup_ec2_instances()
     backend >> [local, sweep]
-    sweep >> budget >> on_spot >> cleanup_ec2_instances()
+    sweep >> budget >> on_spot >> cleanup
     trained = training_result(local, on_spot.output)
-    logged = attach(log_to_mlflow(benchmark(trained)), MlflowRunLink)
-    attach(register(attach(cost(logged), MlflowRunLink)), MlflowRunLink)
+    benchmarked = benchmark(trained)
+    logged = attach(log_to_mlflow(benchmarked), MlflowRunLink)
+    costed = attach(cost(logged), MlflowRunLink)
+    attach(register(costed), MlflowRunLink)
 
 
 rnn_retraining()

@@ -1,26 +1,23 @@
 """
 ### Weekly cost report, by email
 
-Every Monday: the week's training runs from MLflow (cost per run, total, cost against validation
-loss, interruptions), the week's price changes (snapshot diffs) and pricing staleness, the latest
-`cost_recompute` (scenario × option table with the cheapest marked, TCO with retraining,
-break-evens, tornado, Monte Carlo band) and the spot price history of the training instance type.
+Every Monday at 07:00 UTC: the week's training runs and their cost (from MLflow), the week's price
+changes and pricing staleness, the latest `cost_recompute` and the spot price history, as HTML with
+charts, plain text and CSV. The report is stored before it is sent, so a mail outage loses nothing;
+an empty week still produces a report that says so.
 
-1. **render_and_store** – HTML (Jinja2 template in `include/templates/`) with inline charts, a
-   plain-text part, CSV tables and JSON, stored under `reports/weekly_cost_report/<date>_<run>/`
-   in the data root (local or `s3://`) and as MLflow artifacts. Listed on the *Cost reports* page.
-2. **send_email** – the stored message through the SMTP connection (`smtp_default`) or SES
-   (`RNN_PIPELINE_EMAIL_BACKEND=ses`) to the addresses in the Variable `cost_report_recipients`.
-   If mail is down it retries, then fails; the report is already stored.
+* **render_and_store** – render the report and store it (data root and MLflow); *Cost reports* page.
+* **send_email** – send the stored message to the Variable `cost_report_recipients`; retries, then fails.
 
-An empty week still produces a report that says so.
+How: [docs/reports.md](../docs/reports.md) (contents, storage, email settings).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach
@@ -29,8 +26,9 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach
 @dag(
     dag_id=Path(__file__).stem,
     doc_md=__doc__,
+    description="Weekly cost report from MLflow and the pricing snapshots, stored and emailed",
     schedule="0 7 * * 1",
-    start_date=datetime(2026, 1, 1),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["cost", "report", "email"],
@@ -49,6 +47,7 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach
 def weekly_cost_report():
     @task(multiple_outputs=False)
     def render_and_store() -> dict:
+        """Gather the period's runs, prices and analyses; render the report and store it."""
         from airflow.sdk import Variable
 
         from pipeline import names
@@ -73,6 +72,7 @@ def weekly_cost_report():
 
     @task(multiple_outputs=False, retries=3, retry_delay=timedelta(minutes=5))
     def send_email(stored: dict) -> dict:
+        """Send the stored report email through SMTP or SES."""
         from pipeline.tasks.cost_report import send_stored_email
         from pipeline.ui.links import push_report
 
