@@ -9,6 +9,7 @@ WORKDIR /opt/project
 COPY pyproject.toml constraints.txt README.md ./
 COPY rnn rnn
 COPY costing costing
+COPY pipeline pipeline
 COPY plugins plugins
 # torch==2.13.0 from the PyTorch CPU index (PyPI's wheel is the multi-GB CUDA build).
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -c constraints.txt -e '.[prod]'

@@ -24,7 +24,11 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from costing.model.results import OPTION_LABELS, OPTIONS
-from pipeline.ui.links import CostReportLink, MlflowRunLink, attach
+from pipeline import names
+from pipeline.tasks.cost_analysis import AnalysisRequest, recompute
+from pipeline.tasks.cost_report import adhoc_inputs, recipients_from, send_stored_email
+from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
+from rnn import storage
 
 
 @dag(
@@ -101,8 +105,6 @@ def adhoc_cost_analysis():
     @task(multiple_outputs=False)
     def analyze() -> dict:
         """Cost the requested scenarios for the registered model; log the analysis to MLflow."""
-        from pipeline.tasks.cost_analysis import recompute
-        from pipeline.ui.links import push_run_of
 
         context = get_current_context()
         result = recompute(
@@ -121,12 +123,6 @@ def adhoc_cost_analysis():
         import json
 
         from airflow.sdk import Variable
-
-        from pipeline import names
-        from pipeline.tasks.cost_analysis import AnalysisRequest
-        from pipeline.tasks.cost_report import adhoc_inputs, recipients_from, render_and_store
-        from pipeline.ui.links import push_report, push_run_of
-        from rnn import storage
 
         context = get_current_context()
         params = dict(context["params"])
@@ -147,9 +143,6 @@ def adhoc_cost_analysis():
     def send_email(stored: dict) -> dict:
         """Email the stored report to the form's recipients; skip when there are none."""
         from airflow.sdk.exceptions import AirflowSkipException
-
-        from pipeline.tasks.cost_report import send_stored_email
-        from pipeline.ui.links import push_report
 
         push_report(get_current_context(), report_path=stored["report_path"])
         if not stored["recipients"]:

@@ -21,7 +21,8 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import assets
-from pipeline.ui.links import MlflowRunLink, attach
+from pipeline.tasks import cost_analysis
+from pipeline.ui.links import MlflowRunLink, attach, push_run_of
 
 
 @dag(
@@ -56,11 +57,11 @@ def cost_recompute():
     @task(multiple_outputs=False)
     def recompute() -> dict:
         """Cost the registered model at the newest snapshot's prices; log it to rnn-cost-analysis."""
-        from pipeline.tasks.cost_analysis import recompute as run
-        from pipeline.ui.links import push_run_of
 
         context = get_current_context()
-        result = run(dag_id=context["dag"].dag_id, run_id=context["run_id"], params=dict(context["params"]))
+        result = cost_analysis.recompute(
+            dag_id=context["dag"].dag_id, run_id=context["run_id"], params=dict(context["params"])
+        )
         push_run_of(context, result)
         return result
 

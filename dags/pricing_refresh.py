@@ -23,6 +23,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import assets
+from pipeline.tasks import pricing
 
 REFRESH_INSTANCE_TYPES = [
     "t3.medium",
@@ -96,17 +97,17 @@ def pricing_refresh():
     @task(multiple_outputs=False)
     def fetch_validate_write() -> dict:
         """Fetch prices from AWS, validate them and write a new snapshot; skip, keeping the last one, if not."""
-        from pipeline.tasks.pricing import fetch_validate_write as run
 
         context = get_current_context()
-        return run(dag_id=context["dag"].dag_id, run_id=context["run_id"], params=dict(context["params"]))
+        return pricing.fetch_validate_write(
+            dag_id=context["dag"].dag_id, run_id=context["run_id"], params=dict(context["params"])
+        )
 
     @task(multiple_outputs=False)
     def diff_against_previous(refreshed: dict) -> dict:
         """Compare the new snapshot with the previous one."""
-        from pipeline.tasks.pricing import diff_against_previous as run
 
-        return run(refreshed=refreshed)
+        return pricing.diff_against_previous(refreshed=refreshed)
 
     @task(multiple_outputs=False, outlets=[assets.PRICING_SNAPSHOT])
     def publish(diffed: dict, *, outlet_events=None) -> str:

@@ -32,22 +32,19 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
+from costing.pricing import MARKETS
 from pipeline import assets, names
 from pipeline.spot import layout as spot
+from pipeline.spot.budget import check_budget
+from pipeline.spot.cleanup import cleanup_task, sweep_task
 from pipeline.spot.operators import SpotTrainingOperator
+from pipeline.tasks import retraining
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
 
 
 def _param_or_variable(param: str, variable: str) -> str:
     """A template: the param if set, else the Airflow Variable (read when the task runs, not at parse)."""
     return f"{{{{ params.{param} or var.value.get('{variable}', '') }}}}"
-
-
-def _on_failure(context):
-    """Close the DAG run's MLflow run as FAILED when a task fails."""
-    from pipeline.tasks.retraining import on_task_failure
-
-    on_task_failure(context)
 
 
 @dag(
@@ -59,7 +56,11 @@ def _on_failure(context):
     catchup=False,
     max_active_runs=1,
     tags=["rnn", "training", "cost"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "on_failure_callback": _on_failure},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "on_failure_callback": retraining.on_task_failure,
+    },
     params={
         "corpus_uri": Param(
             "",
@@ -116,7 +117,7 @@ def _on_failure(context):
         "market": Param(
             "spot",
             type="string",
-            enum=["spot", "on-demand"],
+            enum=list(MARKETS),
             title="Market",
             description="local: the market it is priced at. ec2_spot: the first attempt's market.",
         ),
@@ -204,12 +205,10 @@ def rnn_retraining():
         """Validate the corpus with Great Expectations; open the MLflow run."""
         from airflow.sdk import Variable
 
-        from pipeline.tasks.retraining import validate_dataset as run
-
         context = get_current_context()
         return push_run_of(
             context,
-            run(
+            retraining.validate_dataset(
                 dag_id=context["dag"].dag_id,
                 run_id=context["run_id"],
                 params=dict(context["params"]),
@@ -226,28 +225,24 @@ def rnn_retraining():
     @task(multiple_outputs=False, execution_timeout=timedelta(hours=6))
     def train_local(validated: dict) -> dict:
         """Train on this worker, resuming from the last checkpoint."""
-        from pipeline.tasks.retraining import train as run
 
-        return push_run_of(get_current_context(), run(validated=validated))
+        return push_run_of(get_current_context(), retraining.train(validated=validated))
 
     @task
     def sweep_stale_instances() -> list:
         """Terminate training instances of DAG runs that are no longer running."""
-        from pipeline.spot.cleanup import sweep_task
 
         return sweep_task(get_current_context())
 
     @task(multiple_outputs=False)
     def check_spot_budget(validated: dict) -> dict:
         """Estimate the spot run; fail, launching nothing, above max_budget_usd."""
-        from pipeline.spot.budget import check_budget
 
         return check_budget(validated=validated, params=dict(get_current_context()["params"]))
 
     @task(trigger_rule="all_done")
     def cleanup_ec2_instances() -> dict:
         """Terminate this DAG run's training instances, whatever happened."""
-        from pipeline.spot.cleanup import cleanup_task
 
         return cleanup_task(get_current_context())
 
@@ -259,32 +254,27 @@ def rnn_retraining():
     @task(multiple_outputs=False)
     def benchmark(trained: dict) -> dict:
         """Measure inference latency and throughput of the trained model."""
-        from pipeline.tasks.retraining import benchmark as run
 
-        return run(trained=trained)
+        return retraining.benchmark(trained=trained)
 
     @task(multiple_outputs=False)
     def log_to_mlflow(benchmarked: dict) -> dict:
         """Log metrics, metrics.json and the model to the MLflow run."""
-        from pipeline.tasks.retraining import log_to_mlflow as run
 
-        return push_run_of(get_current_context(), run(benchmarked=benchmarked))
+        return push_run_of(get_current_context(), retraining.log_to_mlflow(benchmarked=benchmarked))
 
     @task(multiple_outputs=False)
     def cost(logged: dict) -> dict:
         """Price the training run and record the cost on its MLflow run."""
-        from pipeline.tasks.retraining import cost as run
 
-        return push_run_of(get_current_context(), run(logged=logged))
+        return push_run_of(get_current_context(), retraining.cost(logged=logged))
 
     @task(multiple_outputs=False, outlets=[assets.MODEL])
     def register(costed: dict) -> dict:
         """Register a new model version if its validation loss is the best; else skip."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from pipeline.tasks.retraining import register as run
-
-        result = push_run_of(get_current_context(), run(costed=costed))
+        result = push_run_of(get_current_context(), retraining.register(costed=costed))
         if not result["registry"]["registered"]:
             raise AirflowSkipException(f"not registered: {result['registry']['reason']}")
         return result

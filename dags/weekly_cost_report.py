@@ -20,7 +20,9 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from pipeline.ui.links import CostReportLink, MlflowRunLink, attach
+from pipeline import names
+from pipeline.tasks.cost_report import recipients_from, send_stored_email, weekly_inputs
+from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
 
 
 @dag(
@@ -50,10 +52,6 @@ def weekly_cost_report():
         """Gather the period's runs, prices and analyses; render the report and store it."""
         from airflow.sdk import Variable
 
-        from pipeline import names
-        from pipeline.tasks.cost_report import recipients_from, render_and_store, weekly_inputs
-        from pipeline.ui.links import push_report, push_run_of
-
         context = get_current_context()
         end = context.get("data_interval_end") or context["logical_date"] or context["run_after"]
         recipients = recipients_from(Variable.get(names.VAR_REPORT_RECIPIENTS, default=None)) or list(
@@ -73,8 +71,6 @@ def weekly_cost_report():
     @task(multiple_outputs=False, retries=3, retry_delay=timedelta(minutes=5))
     def send_email(stored: dict) -> dict:
         """Send the stored report email through SMTP or SES."""
-        from pipeline.tasks.cost_report import send_stored_email
-        from pipeline.ui.links import push_report
 
         push_report(get_current_context(), report_path=stored["report_path"])
         return send_stored_email(stored=stored)

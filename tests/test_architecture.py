@@ -104,7 +104,7 @@ def test_first_party_imports_are_at_the_top_of_each_module() -> None:
     """Function-local imports only for heavy libraries (torch-importing rnn modules, the boto3 hook)."""
     offenders = [
         hit
-        for package in ("pipeline", "rnn", "costing", "devtools", "plugins")
+        for package in ("dags", "pipeline", "rnn", "costing", "devtools", "plugins")
         for path in sorted((REPO / package).rglob("*.py"))
         for hit in _function_local_first_party_imports(path)
     ]

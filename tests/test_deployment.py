@@ -1,7 +1,7 @@
 """docker-compose.yaml (production shape) is consistent with itself, the Dockerfile and the pins.
 
 No Docker engine runs here, so these are static checks: every reference resolves, the deployment is
-the one DESIGN.md describes (Postgres, CeleryExecutor + Redis, MLflow server on Postgres with S3
+the production one (Postgres, CeleryExecutor + Redis, MLflow server on Postgres with S3
 artifacts, S3 data root, mail), and the image installs from the same pins as `make`.
 """
 
@@ -69,3 +69,15 @@ def test_image_installs_the_pinned_project_with_the_prod_extra() -> None:
     assert {"apache-airflow-providers-celery", "psycopg2-binary", "torch", "apache-airflow"} <= pins
     login = json.loads((REPO / "include/compose/passwords.json").read_text())
     assert "admin" in login
+
+
+def test_image_copies_every_runtime_package_and_what_airflow_loads() -> None:
+    """The DAGs import pipeline, the plugin registers pipeline.ui: a package left out breaks every import."""
+    copied = {
+        line.split()[1]
+        for line in (REPO / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and len(line.split()) == 3
+    }
+    runtime = {path.parent.name for path in REPO.glob("*/__init__.py")} - {"devtools"}
+    assert runtime == {"rnn", "costing", "pipeline"}
+    assert runtime | {"dags", "plugins", "include"} <= copied

@@ -1,4 +1,4 @@
-"""Build a pricing snapshot from hand-recorded rates: ``python -m costing.pricing.recording record``.
+"""Build a pricing snapshot from hand-recorded rates: ``python -m costing record``.
 
 A *recording* is a folder of small tables (``include/pricing/recorded/<yyyy-mm>/``):
 
