@@ -20,7 +20,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export MLFLOW_DISABLE_TELEMETRY    := true
 export DO_NOT_TRACK                := true
 
-.PHONY: help install demo test browser bench lint format up down clean
+.PHONY: help install demo test test-fast browser bench lint format up down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,8 +36,11 @@ install: $(STAMP)  ## create .venv and install the pinned dependencies
 demo: $(STAMP)  ## run the pipeline end to end on embedded defaults and print a summary
 	$(BIN)/python -m devtools.demo
 
-test: $(STAMP) browser  ## run the test suite
+test: $(STAMP) browser  ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## the tests not marked slow: no whole-DAG runs, services or real training (~1 min)
+	$(BIN)/python -m pytest -m "not slow"
 
 # Headless Chromium for the real-browser test (Debian packages). Installed when possible (root + apt);
 # otherwise that one test is skipped and says why (under CI=true it fails instead).

@@ -5,24 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
 from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from helpers import TINY_RUN_CONF, load_dag
+from helpers import TINY_RUN_CONF, free_port, load_dag
 
 from devtools.mailcatcher import saved_messages
 from devtools.mailcatcher import start as start_mailcatcher
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def task_states(dag_run) -> dict[str, str]:

@@ -28,7 +28,7 @@ from rnn.corpus_validation import (
     write_validation_report,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 NOT_EMPTY = "corpus is not empty"
 MIN_SIZE = "corpus has at least min_chars characters"

@@ -11,18 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import SPOT_PRICES, TINY_RUN_CONF, FakeInstances, SpotTestbed, load_dag
+from helpers import TINY_RUN_CONF, load_dag
 
 pytestmark = pytest.mark.slow
 
 LOCAL_ONLY_TASKS = ("train_local",)
-
-
-@pytest.fixture
-def testbed(tmp_path, monkeypatch):
-    bed = SpotTestbed(tmp_path, monkeypatch)
-    yield bed
-    bed.close()
 
 
 def task_states(dag_run) -> dict[str, str]:
@@ -47,22 +40,16 @@ def artifact_json(run_id: str, path: str, tmp_path: Path) -> dict:
     return json.loads(Path(MlflowClient().download_artifacts(run_id, path, str(tmp_path))).read_text())
 
 
-def live_instances(testbed: SpotTestbed) -> list[str]:
-    return [
-        i["InstanceId"]
-        for i in testbed.instances()
-        if i["State"]["Name"] not in ("terminated", "shutting-down")
-    ]
-
-
-def test_spot_training_end_to_end(airflow_db, pipeline_home, tiny_corpus, testbed, tmp_path) -> None:
+def test_spot_training_end_to_end(
+    airflow_db, pipeline_home, tiny_corpus, testbed, fake_instances, tmp_path
+) -> None:
     from costing.model.run_cost import billed_seconds
     from pipeline import names
     from pipeline.settings import safe_path_part
     from pipeline.spot.attempts import AttemptRecord
 
     stale = testbed.stale_instance("manual__a_run_that_is_long_gone")
-    with FakeInstances(testbed, lambda n, _: "run") as instances:
+    with fake_instances(lambda n, _: "run") as instances:
         dag_run = load_dag("rnn_retraining").test(
             run_conf={**TINY_RUN_CONF, **testbed.conf(), "corpus_uri": str(tiny_corpus)}
         )
@@ -113,7 +100,7 @@ def test_spot_training_end_to_end(airflow_db, pipeline_home, tiny_corpus, testbe
     assert json.dumps(f"arn:aws:s3:::{testbed.bucket}/{prefix}/*") in resources
 
     # Every instance ended: ours after DONE, and the stale one by the sweeper.
-    assert live_instances(testbed) == []
+    assert testbed.live_instances() == []
     assert testbed.state(stale) == "terminated"
 
     # MLflow: billed cost, interruptions, the attempts table.
@@ -130,7 +117,7 @@ def test_spot_training_end_to_end(airflow_db, pipeline_home, tiny_corpus, testbe
     cost = artifact_json(run.info.run_id, "cost.json", tmp_path)
     [attempt] = [AttemptRecord.from_dict(a) for a in cost["attempts"]]
     expected_instance_usd = (
-        billed_seconds(attempt.to_instance_attempt()) / 3600 * SPOT_PRICES[attempt.availability_zone]
+        billed_seconds(attempt.to_instance_attempt()) / 3600 * testbed.spot_prices[attempt.availability_zone]
     )
     assert cost["instances"]["usd"] == pytest.approx(expected_instance_usd, rel=1e-9)
     assert cost["usd"] == pytest.approx(cost["instances"]["usd"] + cost["storage"]["usd"], rel=1e-9)
@@ -155,7 +142,7 @@ def test_spot_training_end_to_end(airflow_db, pipeline_home, tiny_corpus, testbe
 
 
 def test_interrupted_attempt_resumes_from_the_checkpoint(
-    airflow_db, pipeline_home, tiny_corpus, testbed, tmp_path
+    airflow_db, pipeline_home, tiny_corpus, testbed, fake_instances, tmp_path
 ) -> None:
     from pipeline import names
 
@@ -166,7 +153,7 @@ def test_interrupted_attempt_resumes_from_the_checkpoint(
         "checkpoint_every_steps": 4,
         "corpus_uri": str(tiny_corpus),
     }
-    with FakeInstances(testbed, lambda n, _: "interrupt" if n == 1 else "run") as instances:
+    with fake_instances(lambda n, _: "interrupt" if n == 1 else "run") as instances:
         dag_run = load_dag("rnn_retraining").test(run_conf={**conf, **testbed.conf()})
     assert dag_run.state == "success", (task_states(dag_run), instances.console())
 
@@ -206,7 +193,7 @@ def test_interrupted_attempt_resumes_from_the_checkpoint(
     reference = json.loads((reference_dir / "metrics.json").read_text())["training"]
     assert training["global_steps"] == reference["global_steps"] == 120
     assert training["final_val_loss"] == pytest.approx(reference["final_val_loss"], rel=1e-5)
-    assert live_instances(testbed) == []
+    assert testbed.live_instances() == []
 
 
 def test_budget_guard_refuses_before_launching(airflow_db, pipeline_home, tiny_corpus, testbed) -> None:

@@ -14,16 +14,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import TINY_RUN_CONF, FakeInstances, SpotTestbed
+from helpers import TINY_RUN_CONF
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def testbed(tmp_path, monkeypatch):
-    bed = SpotTestbed(tmp_path, monkeypatch)
-    yield bed
-    bed.close()
 
 
 @pytest.fixture
@@ -46,7 +39,7 @@ def validated(tiny_corpus: Path, tmp_path: Path) -> dict:
     }
 
 
-def make_operator(testbed: SpotTestbed, validated: dict, **overrides):
+def make_operator(testbed, validated: dict, **overrides):
     from pipeline.spot.operators import SpotTrainingOperator
 
     arguments = {
@@ -103,17 +96,9 @@ def run_to_completion(operator, ctx):
             pending = deferred
 
 
-def live_instances(testbed: SpotTestbed) -> list[str]:
-    return [
-        i["InstanceId"]
-        for i in testbed.instances()
-        if i["State"]["Name"] not in ("terminated", "shutting-down")
-    ]
-
-
-def test_on_demand_fallback_after_spot_attempts_are_exhausted(testbed, validated) -> None:
+def test_on_demand_fallback_after_spot_attempts_are_exhausted(testbed, fake_instances, validated) -> None:
     operator = make_operator(testbed, validated, max_attempts=1, on_demand_fallback=True)
-    with FakeInstances(testbed, lambda n, _: "reclaim" if n == 1 else "run") as instances:
+    with fake_instances(lambda n, _: "reclaim" if n == 1 else "run") as instances:
         result = run_to_completion(operator, context())
 
     spot_request, on_demand_request = testbed.launch_requests
@@ -142,15 +127,17 @@ def test_on_demand_fallback_after_spot_attempts_are_exhausted(testbed, validated
         metrics["training"]["global_steps"] == TINY_RUN_CONF["max_steps_per_epoch"] * TINY_RUN_CONF["epochs"]
     )
     assert Path(result["model_uri"]).is_file()
-    assert live_instances(testbed) == []
+    assert testbed.live_instances() == []
 
 
-def test_max_attempts_exceeded_fails_with_every_instance_terminated(testbed, validated) -> None:
+def test_max_attempts_exceeded_fails_with_every_instance_terminated(
+    testbed, fake_instances, validated
+) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
     operator = make_operator(testbed, validated, max_attempts=2, on_demand_fallback=False)
     with (
-        FakeInstances(testbed, lambda n, _: "reclaim"),
+        fake_instances(lambda n, _: "reclaim"),
         pytest.raises(AirflowFailException, match=r"2 attempt\(s\) interrupted \(max_attempts=2") as failure,
     ):
         run_to_completion(operator, context())
@@ -158,10 +145,12 @@ def test_max_attempts_exceeded_fails_with_every_instance_terminated(testbed, val
     assert len(testbed.launch_requests) == 2
     assert all(r["InstanceMarketOptions"]["MarketType"] == "spot" for r in testbed.launch_requests)
     assert str(failure.value).count("Server.SpotInstanceTermination") == 2  # the attempts table
-    assert live_instances(testbed) == []
+    assert testbed.live_instances() == []
 
 
-def test_a_failing_trainer_is_not_relaunched_and_its_log_is_in_the_error(testbed, validated) -> None:
+def test_a_failing_trainer_is_not_relaunched_and_its_log_is_in_the_error(
+    testbed, fake_instances, validated
+) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
     from pipeline.spot.layout import RunLayout
@@ -173,39 +162,41 @@ def test_a_failing_trainer_is_not_relaunched_and_its_log_is_in_the_error(testbed
     )
     operator = make_operator(testbed, validated, max_attempts=3)
     with (
-        FakeInstances(testbed, lambda n, _: "run"),
+        fake_instances(lambda n, _: "run"),
         pytest.raises(AirflowFailException, match="exited with 2") as failure,
     ):
         run_to_completion(operator, context())
 
     assert len(testbed.launch_requests) == 1
     assert "is corrupt or not an rnn checkpoint" in str(failure.value)  # from the instance log in S3
-    assert live_instances(testbed) == []
+    assert testbed.live_instances() == []
 
 
-def test_on_kill_terminates_what_the_task_launched(testbed, validated) -> None:
+def test_on_kill_terminates_what_the_task_launched(testbed, fake_instances, validated) -> None:
     from airflow.sdk.exceptions import TaskDeferred
 
     operator = make_operator(testbed, validated)
-    with FakeInstances(testbed, lambda n, _: "hang"):
+    with fake_instances(lambda n, _: "hang"):
         with pytest.raises(TaskDeferred):
             operator.execute(context())
-        assert len(live_instances(testbed)) == 1
+        assert len(testbed.live_instances()) == 1
         operator.on_kill()
-    assert live_instances(testbed) == []
+    assert testbed.live_instances() == []
 
 
-def test_a_retried_task_first_terminates_what_its_earlier_try_left_running(testbed, validated) -> None:
+def test_a_retried_task_first_terminates_what_its_earlier_try_left_running(
+    testbed, fake_instances, validated
+) -> None:
     from airflow.sdk.exceptions import TaskDeferred
 
-    with FakeInstances(testbed, lambda n, _: "hang"):
+    with fake_instances(lambda n, _: "hang"):
         with pytest.raises(TaskDeferred):  # try 1: launched, then its worker died while waiting
             make_operator(testbed, validated).execute(context(try_number=1))
-        [orphan] = live_instances(testbed)
+        [orphan] = testbed.live_instances()
         with pytest.raises(TaskDeferred):
             make_operator(testbed, validated).execute(context(try_number=2))
     assert testbed.state(orphan) == "terminated"
-    [relaunched] = live_instances(testbed)
+    [relaunched] = testbed.live_instances()
     assert (
         next(
             t["Value"]
@@ -218,49 +209,29 @@ def test_a_retried_task_first_terminates_what_its_earlier_try_left_running(testb
     testbed.ec2.terminate_instances(InstanceIds=[relaunched])
 
 
-def test_trigger_failure_or_timeout_terminates_the_run_instances(testbed, validated) -> None:
+def test_trigger_failure_or_timeout_terminates_the_run_instances(testbed, fake_instances, validated) -> None:
     from airflow.sdk.exceptions import TaskDeferralTimeout, TaskDeferred
 
     operator = make_operator(testbed, validated)
-    with FakeInstances(testbed, lambda n, _: "hang"):
+    with fake_instances(lambda n, _: "hang"):
         with pytest.raises(TaskDeferred):
             operator.execute(context())
         # what a timed-out trigger resumes the task with: a fresh operator instance, no state
         fresh = make_operator(testbed, validated)
         with pytest.raises(TaskDeferralTimeout):
             fresh.resume_execution("__fail__", {"error": "Trigger timeout"}, context())
-    assert live_instances(testbed) == []
+    assert testbed.live_instances() == []
 
 
-def test_killing_the_deferred_task_terminates_its_instance(testbed, validated) -> None:
+def test_killing_the_deferred_task_terminates_its_instance(testbed, fake_instances, validated) -> None:
     from airflow.sdk.exceptions import TaskDeferred
 
     operator = make_operator(testbed, validated)
-    with FakeInstances(testbed, lambda n, _: "hang"):
+    with fake_instances(lambda n, _: "hang"):
         with pytest.raises(TaskDeferred) as deferred:
             operator.execute(context())
         asyncio.run(deferred.value.trigger.on_kill())
-    assert live_instances(testbed) == []
-
-
-def test_sweeper_terminates_instances_of_runs_that_are_over(testbed) -> None:
-    from pipeline.spot.cleanup import sweep_stale_instances
-    from pipeline.spot.hooks import SpotTrainingHook
-
-    finished = testbed.stale_instance("manual__finished")
-    deleted = testbed.stale_instance("manual__deleted")
-    running = testbed.stale_instance("manual__running")
-    foreign = testbed.ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0][
-        "InstanceId"
-    ]
-    states = {"manual__finished": "success", "manual__running": "running"}
-
-    swept = sweep_stale_instances(
-        SpotTrainingHook(region_name=testbed.region), lambda dag_id, run_id: states.get(run_id)
-    )
-
-    assert sorted(s["instance_id"] for s in swept) == sorted([finished, deleted])
-    assert sorted(live_instances(testbed)) == sorted([running, foreign])
+    assert testbed.live_instances() == []
 
 
 def test_refuses_a_security_group_with_inbound_rules_before_launching(testbed, validated) -> None:

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import smtplib
-import socket
 from email import message_from_bytes
 from email.message import EmailMessage
 from pathlib import Path
 
+from helpers import free_port
+
 from devtools.mailcatcher import saved_messages, start
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_messages_are_saved_whole(tmp_path: Path) -> None:

@@ -21,17 +21,17 @@ from costing.model.profile import REFERENCE_METRICS_PATH, load_profile
 from costing.model.sensitivity import MonteCarloSpec
 from costing.pricing.diff import PriceChange, SnapshotDiff
 from costing.pricing.sheet_builder import build_price_sheet
-from costing.report.document import (
-    TRAINING_RUN_COLUMNS,
+from costing.report import (
     RenderedReport,
     ReportInputs,
     SpotSeries,
     TrainingRunRow,
     build_email,
     render_report,
-    requests_short,
     write_report,
 )
+from costing.report.formatting import requests_short
+from costing.report.inputs import TRAINING_RUN_COLUMNS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GENERATED_AT = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)

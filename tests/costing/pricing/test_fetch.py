@@ -605,13 +605,14 @@ def test_bad_prices_are_rejected_and_the_last_good_snapshot_kept(
 
 
 def test_command_line_refresh_reports_stale_with_exit_code_1(root, monkeypatch, capsys):
+    import costing.cli
     import costing.pricing.fetch
 
     client = pricing_client()
     stubber = Stubber(client)
     stubber.add_client_error("get_products", service_error_code="AccessDeniedException", http_status_code=400)
     stubber.activate()
-    monkeypatch.setattr(costing.pricing.fetch, "default_clients", lambda regions: (client, {}))
-    assert costing.pricing.fetch.main(["refresh", "--root", str(root), "--region", "us-east-1"]) == 1
+    monkeypatch.setattr(costing.cli, "default_clients", lambda regions: (client, {}))
+    assert costing.cli.main(["refresh", "--root", str(root), "--region", "us-east-1"]) == 1
     assert capsys.readouterr().out.startswith("stale: kept 2025-06-02, age ")
     stubber.deactivate()

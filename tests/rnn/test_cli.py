@@ -48,6 +48,7 @@ def test_percentile_matches_hand_computed_values() -> None:
     assert percentile(values, 0) == 10.0 and percentile(values, 100) == 50.0
 
 
+@pytest.mark.slow  # trains, benchmarks and generates in three subprocesses (~6 s)
 def test_cli_train_bench_generate(tmp_path: Path, tiny_corpus: Path) -> None:
     out = tmp_path / "run"
     train = run_rnn(
@@ -109,6 +110,7 @@ def test_cli_bad_input_is_one_clear_error(tmp_path: Path, args: list[str], messa
     assert not (tmp_path / "bad" / "metrics.json").exists()
 
 
+@pytest.mark.slow  # trains twice in subprocesses, interrupted then resumed (~5 s)
 def test_sigterm_checkpoints_and_resume_finishes(tmp_path: Path, tiny_corpus: Path) -> None:
     out = tmp_path / "run"
     args = [

@@ -1,0 +1,35 @@
+"""Recordings: each shipped snapshot is reproduced byte for byte from its recording; the default one is the newest."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from costing.pricing.defaults import DEFAULT_SNAPSHOT_ROOT
+from costing.pricing.snapshot import latest_snapshot_dir
+
+
+@pytest.mark.parametrize(
+    ("recording", "snapshot_id"), [("2025-06", "2025-06-01"), ("2025-06-02", "2025-06-02")]
+)
+def test_shipped_snapshots_are_reproduced_by_their_recordings(tmp_path, recording, snapshot_id):
+    from costing.pricing.recording import RECORDINGS_ROOT, record_snapshot
+
+    shipped = DEFAULT_SNAPSHOT_ROOT / snapshot_id
+    written = record_snapshot(RECORDINGS_ROOT / recording, root=tmp_path)
+    assert written.name == snapshot_id
+    shipped_files = sorted(p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file())
+    written_files = sorted(p.relative_to(written) for p in written.rglob("*") if p.is_file())
+    assert written_files == shipped_files
+    for relative in shipped_files:
+        assert (written / relative).read_bytes() == (shipped / relative).read_bytes(), relative
+
+
+def test_default_recording_is_the_newest_shipped_snapshot():
+    from costing.pricing.recording import DEFAULT_RECORDING_DIR
+
+    assert (
+        json.loads((DEFAULT_RECORDING_DIR / "recording.json").read_text())["snapshot_id"]
+        == latest_snapshot_dir().name
+    )
