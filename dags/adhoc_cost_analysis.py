@@ -25,6 +25,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from costing.model.results import OPTION_LABELS, OPTIONS
 from pipeline import names
+from pipeline.tasks import cost_report
 from pipeline.tasks.cost_analysis import AnalysisRequest, recompute
 from pipeline.tasks.cost_report import adhoc_inputs, recipients_from, send_stored_email
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
@@ -127,7 +128,7 @@ def adhoc_cost_analysis():
         context = get_current_context()
         params = dict(context["params"])
         document = json.loads(storage.read_bytes(analyzed["outputs"]["analysis.json"]))
-        stored = render_and_store(
+        stored = cost_report.render_and_store(
             inputs=adhoc_inputs(document, AnalysisRequest.from_params(params).to_dict()),
             dag_id=context["dag"].dag_id,
             run_id=context["run_id"],

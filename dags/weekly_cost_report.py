@@ -21,6 +21,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import names
+from pipeline.tasks import cost_report
 from pipeline.tasks.cost_report import recipients_from, send_stored_email, weekly_inputs
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
 
@@ -57,7 +58,7 @@ def weekly_cost_report():
         recipients = recipients_from(Variable.get(names.VAR_REPORT_RECIPIENTS, default=None)) or list(
             names.DEFAULT_REPORT_RECIPIENTS
         )
-        stored = render_and_store(
+        stored = cost_report.render_and_store(
             inputs=weekly_inputs(end, days=context["params"]["days"]),
             dag_id=context["dag"].dag_id,
             run_id=context["run_id"],
