@@ -12,6 +12,7 @@
 | report email backend            | RNN_PIPELINE_EMAIL_BACKEND      | smtp (or ses)                             |
 | SMTP connection id              | RNN_PIPELINE_SMTP_CONN_ID       | smtp_default                              |
 | AWS connection id (SES)         | RNN_PIPELINE_AWS_CONN_ID        | aws_default                               |
+| MLflow login (Airflow conn. id) | RNN_PIPELINE_MLFLOW_CONN_ID     | mlflow_default (used when it exists)      |
 | MLflow UI in links and reports  | RNN_PIPELINE_MLFLOW_UI_URL      | http://127.0.0.1:$MLFLOW_PORT             |
 | Airflow UI in links and reports | AIRFLOW__API__BASE_URL          | http://127.0.0.1:$AIRFLOW_PORT            |
 | spot trigger poll interval (s)  | RNN_SPOT_POLL_SECONDS           | 30                                        |
@@ -51,6 +52,7 @@ class Settings:
     email_backend: str = "smtp"
     smtp_conn_id: str = "smtp_default"
     aws_conn_id: str = "aws_default"
+    mlflow_conn_id: str = "mlflow_default"
     airflow_port: int = DEFAULT_AIRFLOW_PORT
     mlflow_port: int = DEFAULT_MLFLOW_PORT
     smtp_port: int = DEFAULT_SMTP_PORT
@@ -112,6 +114,7 @@ def load_settings() -> Settings:
         email_backend=backend,
         smtp_conn_id=os.environ.get("RNN_PIPELINE_SMTP_CONN_ID", "smtp_default"),
         aws_conn_id=os.environ.get("RNN_PIPELINE_AWS_CONN_ID", "aws_default"),
+        mlflow_conn_id=os.environ.get("RNN_PIPELINE_MLFLOW_CONN_ID", "mlflow_default"),
         airflow_port=airflow_port,
         mlflow_port=mlflow_port,
         smtp_port=_int("SMTP_PORT", DEFAULT_SMTP_PORT),

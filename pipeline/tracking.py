@@ -3,10 +3,17 @@
 Every task of ``rnn_retraining`` that writes to MLflow goes through :func:`task_run`: it finds the
 run tagged with this DAG run (or creates it, once), reopens it, and closes it FINISHED when the
 task body returns or FAILED when it raises. A retried task therefore reuses the same MLflow run.
+
+A tracking server that requires a login (production: MLflow's basic-auth app) gets it from the
+Airflow connection ``RNN_PIPELINE_MLFLOW_CONN_ID`` (default ``mlflow_default``; its login and
+password), looked up like any connection: environment, secrets backend (e.g. AWS Secrets Manager),
+metadata DB. Without that connection the client goes without a login (the embedded default), or
+uses MLflow's own ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -23,8 +30,12 @@ log = logging.getLogger(__name__)
 SYSTEM_METRICS_INTERVAL_SECONDS = 5  # CPU, memory, disk, network of the worker while training runs
 
 
+# (tracking URI, user) pairs whose login this process has checked against the server
+_LOGIN_CHECKED: set[tuple[str, str]] = set()
+
+
 class TrackingUnavailableError(RuntimeError):
-    """The MLflow tracking server cannot be reached; the message names the URI."""
+    """The MLflow tracking server cannot be reached, or refuses our login; the message names the URI."""
 
 
 def configure(settings: Settings | None = None) -> Settings:
@@ -37,10 +48,35 @@ def configure(settings: Settings | None = None) -> Settings:
 
         Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     elif settings.tracking_uri.startswith(("http://", "https://")):
+        use_login(settings.mlflow_conn_id)
         check_reachable(settings.tracking_uri)
+        check_login(settings.tracking_uri, settings.mlflow_conn_id)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     return settings
+
+
+def connection_login(conn_id: str) -> tuple[str, str] | None:
+    """(login, password) of the Airflow connection ``conn_id``; None when it is not defined or has no login."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        connection = Connection.get(conn_id)
+    except AirflowNotFoundException:
+        return None
+    if not connection.login:
+        return None
+    return connection.login, connection.password or ""
+
+
+def use_login(conn_id: str) -> bool:
+    """Hand the connection's login to the MLflow client (it reads MLFLOW_TRACKING_USERNAME/PASSWORD)."""
+    login = connection_login(conn_id)
+    if login is None:
+        return False
+    os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = login
+    return True
 
 
 def check_reachable(tracking_uri: str, timeout_seconds: float = 5.0) -> None:
@@ -56,6 +92,35 @@ def check_reachable(tracking_uri: str, timeout_seconds: float = 5.0) -> None:
             f"MLflow tracking server {tracking_uri} is unreachable ({exc}); start it (`make up`) or fix "
             "MLFLOW_TRACKING_URI"
         ) from exc
+
+
+def check_login(tracking_uri: str, conn_id: str, timeout_seconds: float = 10.0) -> None:
+    """Once per process: a server that requires a login accepts ours, else say how to give one."""
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME", "")
+    if (tracking_uri, user) in _LOGIN_CHECKED:
+        return
+    request = urllib.request.Request(
+        tracking_uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1"
+    )
+    if user:
+        token = base64.b64encode(f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode())
+        request.add_header("Authorization", f"Basic {token.decode()}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_seconds):
+            pass
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            who = f"user {user!r} was refused" if user else "no login was given"
+            raise TrackingUnavailableError(
+                f"MLflow at {tracking_uri} requires a login and {who} ({exc.code}); set the login and "
+                f"password of the Airflow connection {conn_id!r} (RNN_PIPELINE_MLFLOW_CONN_ID) to an "
+                "MLflow user"
+            ) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise TrackingUnavailableError(
+            f"MLflow tracking server {tracking_uri} is unreachable ({exc})"
+        ) from exc
+    _LOGIN_CHECKED.add((tracking_uri, user))
 
 
 def experiment_id(name: str, settings: Settings) -> str:

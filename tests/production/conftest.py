@@ -1,0 +1,76 @@
+"""The production topology (devtools.production), started once per test session and shared.
+
+Postgres and Redis come from Debian's packages, installed here when missing (as root with apt-get,
+like the browser test's Chromium); without them the tests are skipped, and fail under CI=true.
+The deployment takes its Airflow connections from AWS Secrets Manager (moto), through the amazon
+provider's secrets backend; S3 is reached through a switchable proxy (production_testbed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from production_testbed import DAGS, TRAIN_CONF, Deployment, SwitchableProxy
+
+from devtools import production
+from devtools.airflow_api import AirflowApi
+from devtools.production import Topology
+
+
+def _ensure_system_packages() -> None:
+    missing = production.missing_system_packages()
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        command = ["apt-get", "install", "-y", "-q", *missing]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(command, env=env, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+            subprocess.run(command, env=env, capture_output=True)
+        missing = production.missing_system_packages()
+    if missing:
+        message = f"{' and '.join(missing)} not installed (make prod-deps installs them as root)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    _ensure_system_packages()
+    state_dir = tmp_path_factory.mktemp("production")
+    state_dir.chmod(0o755)  # the postgres user must reach its data folder inside
+    proxy = SwitchableProxy()  # listening first, so the ports picked next differ from its own
+    topology = Topology.prepare(
+        state_dir, secrets_backend="aws", fast_fault_detection=True, s3_port=proxy.port, log=lambda _: None
+    )
+    proxy.target_port = topology.ports.moto
+    try:
+        topology.up()
+        api = AirflowApi(topology.airflow_url, "admin", topology.secrets["AIRFLOW_ADMIN_PASSWORD"])
+        api.wait_for_dags(DAGS)
+        for dag_id in DAGS:
+            api.unpause(dag_id)
+        yield Deployment(topology=topology, api=api, s3_proxy=proxy)
+    finally:
+        topology.down()
+        proxy.down()
+        os.environ.pop("MLFLOW_TRACKING_USERNAME", None)
+        os.environ.pop("MLFLOW_TRACKING_PASSWORD", None)
+
+
+@pytest.fixture
+def prod(deployment: Deployment) -> Iterator[Deployment]:
+    """The shared deployment, made whole again after a test that broke part of it."""
+    deployment.healthy()
+    yield deployment
+    deployment.healthy()
+
+
+@pytest.fixture(scope="session")
+def trained(deployment: Deployment) -> dict:
+    """One uninterrupted rnn_retraining run of TRAIN_CONF (the reference for the fault tests)."""
+    run_id, state = deployment.run_and_wait("rnn_retraining", TRAIN_CONF, timeout_seconds=600)
+    return {"run_id": run_id, "state": state}

@@ -1,0 +1,86 @@
+"""The pipeline on the production topology, driven through Airflow's REST API only.
+
+rnn_retraining trains on a Celery worker; its MLflow run is a row in the MLflow Postgres DB, its
+artifacts are objects in S3 and the model is registered; cost_recompute and weekly_cost_report then
+run, and the weekly email reaches the SMTP catcher.
+"""
+
+from __future__ import annotations
+
+import json
+from email import message_from_bytes, policy
+
+import pytest
+from production_testbed import TRAIN_STEPS, Deployment
+
+from pipeline import names
+
+pytestmark = pytest.mark.slow
+
+
+def test_retraining_runs_on_celery_logs_to_postgres_and_s3_and_registers(
+    deployment: Deployment, trained: dict
+) -> None:
+    assert trained["state"] == "success"
+    run_id = trained["run_id"]
+    tries = {ti["task_id"]: ti for ti in deployment.api.task_instances("rnn_retraining", run_id)}
+    assert tries["train_local"]["state"] == "success"
+    assert tries["train_local"]["queue"] == "default"  # a Celery queue: CeleryExecutor ran it
+    assert tries["register"]["state"] in ("success", "skipped")
+
+    runs = deployment.runs_of(names.TRAINING_EXPERIMENT, "rnn_retraining", run_id)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics[names.TRAIN_TOKENS_PER_S] > 0
+
+    with deployment.postgres("mlflow", "mlflow") as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT status, artifact_uri FROM runs WHERE run_uuid = %s", (run.info.run_id,))
+        status, artifact_uri = cursor.fetchone()
+    assert status == "FINISHED"
+    # The server proxies artifacts to s3://rnn-pipeline/mlflow (MLFLOW_ARTIFACTS_DESTINATION).
+    assert artifact_uri.startswith("mlflow-artifacts:/")
+    stored = deployment.keys(f"mlflow/{run.info.experiment_id}/{run.info.run_id}/artifacts/")
+    assert any(key.endswith("/metrics.json") for key in stored)
+    assert any(key.endswith("/validation/validation.json") or "/validation/" in key for key in stored)
+    model_objects = deployment.keys(f"mlflow/{run.info.experiment_id}/models/")
+    assert any(key.endswith("/MLmodel") for key in model_objects)
+
+    metrics = json.loads(
+        deployment.s3()
+        .get_object(
+            Bucket=deployment.topology.bucket,
+            Key=f"data/rnn_retraining/{run_id.replace(':', '_').replace('+', '_')}/train/metrics.json",
+        )["Body"]
+        .read()
+    )
+    assert metrics["training"]["global_steps"] == TRAIN_STEPS
+    assert metrics["training"]["attempts"] == 1
+
+    client = deployment.mlflow()
+    versions = client.search_model_versions(f"name='{names.REGISTERED_MODEL}'")
+    assert [v.run_id for v in versions if v.run_id == run.info.run_id] == [run.info.run_id]
+
+
+def test_cost_recompute_and_the_weekly_report_reach_the_mailbox(
+    deployment: Deployment, trained: dict
+) -> None:
+    before = set(deployment.topology.mail_dir.glob("*.eml"))
+
+    recompute_run, state = deployment.run_and_wait("cost_recompute")
+    assert state == "success"
+    analyses = deployment.runs_of(names.COST_EXPERIMENT, "cost_recompute", recompute_run)
+    assert [r.info.status for r in analyses] == ["FINISHED"]
+    assert analyses[0].data.tags[names.TAG_ANALYSIS_KIND] == "recompute"
+
+    _weekly_run, state = deployment.run_and_wait("weekly_cost_report")
+    assert state == "success"
+    report_keys = deployment.keys("data/reports/weekly_cost_report/")
+    assert any(key.endswith("/report.json") for key in report_keys)
+
+    new_mail = sorted(set(deployment.topology.mail_dir.glob("*.eml")) - before)
+    assert len(new_mail) == 1
+    message = message_from_bytes(new_mail[0].read_bytes(), policy=policy.default)
+    assert message["Subject"].startswith(("Weekly cost report", "[pricing stale] Weekly cost report"))
+    assert message["To"] == "cost-reports@localhost"
+    assert "1 run" in message["Subject"] or "runs" in message["Subject"]

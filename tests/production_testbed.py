@@ -1,0 +1,190 @@
+"""Helpers, not tests: the production testbed (import as `production_testbed`; tests/production/ uses it).
+
+:class:`Deployment` wraps a running :class:`devtools.production.Topology` with what the tests read:
+the REST API client, S3 (moto, directly), MLflow as a logged-in user, the Postgres DBs, task logs.
+Between the deployment and its S3 store (the moto server) sits :class:`SwitchableProxy`, so a
+test can make S3 unreachable (connections refused) without losing what moto holds in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from dataclasses import dataclass
+
+from devtools.airflow_api import AirflowApi
+from devtools.production import Topology
+
+DAGS = ("rnn_retraining", "cost_recompute", "weekly_cost_report", "adhoc_cost_analysis")
+
+# A small model that still trains long enough (tens of seconds on 2 busy cores) for a test to act
+# while it runs: kill its worker, stop MLflow. 2 epochs x 250 steps, a checkpoint every 25 steps.
+TRAIN_CONF = {
+    "epochs": 2,
+    "max_steps_per_epoch": 250,
+    "hidden_size": 128,
+    "num_layers": 1,
+    "embedding_dim": 16,
+    "seq_len": 64,
+    "batch_size": 16,
+    "checkpoint_every_steps": 25,
+}
+# epochs x max_steps_per_epoch: the built-in corpus (465,048 chars) has 408 batches of 16 x 64 per epoch
+TRAIN_STEPS = 2 * 250
+ADHOC_CONF = {"requests_per_day": [1000, 1000000], "region": "us-east-1", "instance_types": ["t3.small"]}
+
+
+class SwitchableProxy:
+    """A TCP forwarder on 127.0.0.1 that can be switched off (new connections refused, open ones cut)."""
+
+    def __init__(self, target_port: int = 0) -> None:
+        self.target_port = target_port
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._listener: socket.socket | None = None
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self.up()
+
+    def up(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            for connection in self._connections:
+                _close(connection)
+            self._connections.clear()
+
+    @property
+    def is_up(self) -> bool:
+        return self._listener is not None
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                _close(client)
+                continue
+            with self._lock:
+                self._connections |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                _close(sock)
+                with self._lock:
+                    self._connections.discard(sock)
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+@dataclass
+class Deployment:
+    topology: Topology
+    api: AirflowApi
+    s3_proxy: SwitchableProxy
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        return self.topology.secrets
+
+    def s3(self):
+        """A boto3 S3 client straight to moto (not through the proxy)."""
+        import boto3
+
+        env = self.topology.airflow_env()
+        return boto3.client(
+            "s3",
+            endpoint_url=self.topology.moto_url,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name=env["AWS_DEFAULT_REGION"],
+        )
+
+    def keys(self, prefix: str) -> list[str]:
+        paginator = self.s3().get_paginator("list_objects_v2")
+        return [
+            item["Key"]
+            for page in paginator.paginate(Bucket=self.topology.bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+        ]
+
+    def mlflow(self, user: str = "admin"):
+        """An MlflowClient logged in as the MLflow admin (or the pipeline's user ``airflow``)."""
+        from mlflow import MlflowClient
+
+        password = self.secrets["MLFLOW_ADMIN_PASSWORD" if user == "admin" else "MLFLOW_PIPELINE_PASSWORD"]
+        os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = user, password
+        return MlflowClient(tracking_uri=self.topology.mlflow_url, registry_uri=self.topology.mlflow_url)
+
+    def runs_of(self, experiment: str, dag_id: str, run_id: str) -> list:
+        from pipeline import names
+
+        client = self.mlflow()
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            return []
+        return client.search_runs(
+            [found.experiment_id],
+            filter_string=f"tags.`{names.TAG_DAG_ID}` = '{dag_id}' and tags.`{names.TAG_RUN_ID}` = '{run_id}'",
+        )
+
+    def postgres(self, database: str, role: str):
+        import psycopg2
+
+        password = self.secrets["AIRFLOW_DB_PASSWORD" if role == "airflow" else "MLFLOW_DB_PASSWORD"]
+        return psycopg2.connect(
+            host="127.0.0.1",
+            port=self.topology.ports.postgres,
+            dbname=database,
+            user=role,
+            password=password,
+            connect_timeout=10,
+        )
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        folder = self.topology.airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+        path = folder / f"task_id={task_id}" / f"attempt={try_number}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def run_and_wait(
+        self, dag_id: str, conf: dict | None = None, timeout_seconds: float = 600.0
+    ) -> tuple[str, str]:
+        run_id = self.api.trigger(dag_id, conf)
+        return run_id, self.api.wait(dag_id, run_id, timeout_seconds=timeout_seconds)
+
+    def healthy(self) -> None:
+        """Every component ready again (after a test restarted or killed one)."""
+        for component in self.topology.components():
+            if self.topology.pid(component.name) is None:
+                self.topology.start(component)
+        if not self.s3_proxy.is_up:
+            self.s3_proxy.up()
