@@ -54,7 +54,7 @@ def weekly_cost_report():
         from airflow.sdk import Variable
 
         context = get_current_context()
-        end = context.get("data_interval_end") or context["logical_date"] or context["run_after"]
+        end = context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
         recipients = recipients_from(Variable.get(names.VAR_REPORT_RECIPIENTS, default=None)) or list(
             names.DEFAULT_REPORT_RECIPIENTS
         )
