@@ -11,7 +11,10 @@ from pipeline.ui.reports_app import create_app
 class RnnCostPlugin(AirflowPlugin):
     name = "rnn_cost"
     operator_extra_links = [MlflowRunLink(), CostReportLink()]
-    fastapi_apps = [{"app": create_app(), "url_prefix": "/cost-reports", "name": "Cost reports"}]
+    # Reports hold cost data: only logged-in Airflow users may read them (the UI's session works).
+    fastapi_apps = [
+        {"app": create_app(login_required=True), "url_prefix": "/cost-reports", "name": "Cost reports"}
+    ]
     external_views = [
         {
             "name": "Cost reports",

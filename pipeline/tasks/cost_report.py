@@ -246,12 +246,20 @@ def render_and_store(
     rendered = render_report(inputs)
     day = inputs.period_end or inputs.generated_at
     out, relative = report_dir(settings, dag_id, run_id, day)
-    extra = []
-    if recipients:  # the finished message is stored with the report, so sending can fail and retry alone
-        message = build_email(rendered, sender=sender, recipients=recipients)
-        storage.write_bytes_atomic(storage.join(out, EMAIL_FILE), message.as_bytes())
-        extra.append(storage.join(out, EMAIL_FILE))
-    written = write_report(rendered, out, meta={"dag_id": dag_id, "run_id": run_id, "recipients": recipients})
+    meta = {"dag_id": dag_id, "run_id": run_id, "recipients": recipients}
+    message = build_email(rendered, sender=sender, recipients=recipients) if recipients else None
+    try:
+        written, extra = _store(rendered, message, out, meta)
+    except Exception as exc:
+        if not storage.is_remote(out):
+            raise
+        kept = storage.join(str(settings.home / "spool" / "reports"), *relative.split("/"))
+        _store(rendered, message, kept, meta)
+        raise RuntimeError(
+            f"could not store the report in {out} ({type(exc).__name__}: {exc}); it is kept, complete, in "
+            f"{kept} on this worker. Airflow retries the task; the Cost reports page lists only complete "
+            "reports (report.json is written last)."
+        ) from exc
     if mlflow_run_id is None:
         mlflow_run_id = tracking.get_or_create_run(
             names.COST_EXPERIMENT, dag_id, run_id, run_name=f"{dag_id}/{run_id}", settings=settings
@@ -273,6 +281,15 @@ def render_and_store(
         "mlflow_run_id": mlflow_run_id,
         "experiment_id": experiment_id,
     }
+
+
+def _store(rendered: Any, message: Any, out: str, meta: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The message (if any), then the report's files, report.json last; (report files, extra files)."""
+    extra = []
+    if message is not None:  # stored with the report, so sending can fail and retry alone
+        storage.write_bytes_atomic(storage.join(out, EMAIL_FILE), message.as_bytes())
+        extra.append(storage.join(out, EMAIL_FILE))
+    return write_report(rendered, out, meta=meta), extra
 
 
 def send_stored_email(*, stored: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,8 @@ import mimetypes
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import Request
+
 from pipeline.settings import load_settings
 from rnn.storage import join
 
@@ -85,11 +87,26 @@ th,td{{text-align:left;padding:.4rem .6rem;border-bottom:1px solid #d9e2ec}}th{{
 <tbody>{rows}</tbody></table></body></html>"""
 
 
-def create_app() -> Any:
-    from fastapi import FastAPI, HTTPException
+async def airflow_login(request: Request) -> None:
+    """Airflow's own check: a Bearer token from /auth/token, or the UI's session cookie; else 401."""
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi.security import HTTPBearer
+
+    await get_user(request, None, await HTTPBearer(auto_error=False)(request))
+
+
+def create_app(*, login_required: bool = False) -> Any:
+    """The app; with ``login_required`` (the plugin) every route needs an Airflow login."""
+    from fastapi import Depends, FastAPI, HTTPException
     from fastapi.responses import HTMLResponse, Response
 
-    app = FastAPI(title="Cost reports", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Cost reports",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(airflow_login)] if login_required else [],
+    )
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:

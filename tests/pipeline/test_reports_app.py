@@ -110,3 +110,14 @@ def test_report_written_to_s3_is_listed_and_served(
         assert "Weekly cost report, s3 edition" in client.get("/").text
         page = client.get(f"/view/{relative}/report.html")
         assert page.status_code == 200 and "No training runs in this period" in page.text
+
+
+def test_the_plugin_page_refuses_a_caller_without_an_airflow_login(pipeline_home: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from pipeline.ui.reports_app import create_app
+
+    make_report(pipeline_home / "data", "weekly_cost_report", "run_a", "2026-11-20T10:00:00Z", "Week 47")
+    client = TestClient(create_app(login_required=True))
+    for path in ("/", "/api/reports", "/view/weekly_cost_report/run_a/report.html"):
+        assert client.get(path).status_code == 401, path
