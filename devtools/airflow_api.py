@@ -60,6 +60,15 @@ class AirflowApi:
             return response.json() if response.content else None
         raise AssertionError("unreachable")
 
+    def get_json(self, path: str) -> Any:
+        """GET a path outside /api/v2 (a plugin's page, say) with the same login."""
+        if self._token is None:
+            self._token = self.token()
+        response = self._client.get(path, headers={"Authorization": f"Bearer {self._token}"})
+        if response.status_code >= 400:
+            raise AirflowApiError(f"GET {path} -> {response.status_code}: {response.text[:500]}")
+        return response.json()
+
     def close(self) -> None:
         self._client.close()
 
@@ -140,3 +149,45 @@ class AirflowApi:
             params={"deserialize": True},
         )
         return answer["value"]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    run_ids: tuple[str, ...]
+    states: dict[str, str]  # run id -> final state
+    seconds: float  # first trigger to the last run finished
+
+    @property
+    def runs_per_minute(self) -> float:
+        return 60.0 * len(self.run_ids) / self.seconds if self.seconds else 0.0
+
+    def count(self, state: str) -> int:
+        return sum(1 for value in self.states.values() if value == state)
+
+
+def run_concurrently(
+    api: AirflowApi, dag_id: str, conf: dict, runs: int, *, timeout_seconds: float = 1800.0
+) -> LoadResult:
+    """Trigger ``runs`` DAG runs at once (one thread each, so the API sees them together); wait for all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    api.request("GET", "/version")  # log in once, before the threads share the token
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=runs) as pool:
+        run_ids = tuple(pool.map(lambda _: api.trigger(dag_id, conf), range(runs)))
+    states: dict[str, str] = {}
+    deadline = started + timeout_seconds
+    while len(states) < len(run_ids):
+        for run_id in run_ids:
+            if run_id not in states:
+                state = api.run(dag_id, run_id)["state"]
+                if state in FINISHED_RUN_STATES:
+                    states[run_id] = state
+        if len(states) < len(run_ids):
+            if time.monotonic() > deadline:
+                raise AirflowApiError(
+                    f"{len(run_ids) - len(states)} of {len(run_ids)} {dag_id} runs unfinished after "
+                    f"{timeout_seconds:.0f} s"
+                )
+            time.sleep(2)
+    return LoadResult(run_ids=run_ids, states=states, seconds=time.monotonic() - started)

@@ -54,8 +54,8 @@ CONTAINER_ADDRESSES = {
 # Published ports of docker-compose.yaml ("localhost:8080" in URLs for people) -> component here.
 PUBLISHED = {"airflow-apiserver": "airflow", "mlflow": "mlflow"}
 AIRFLOW_SERVICES = ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
-# Added to the compose environment here, and why: one machine runs what compose spreads over
-# containers (bind addresses, one log-server port per worker, the venv on PATH).
+# What differs from docker-compose.yaml here, besides addresses and paths: each Celery worker gets its
+# own log-server port (containers each have 8793), and with --fast-fault-detection (the tests):
 FAST_FAULT_DETECTION = {
     # a worker that died is noticed in 30 s instead of 5 min (tests kill workers on purpose)
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
@@ -256,9 +256,6 @@ class Topology:
 
     def airflow_env(self, service: str = "airflow-scheduler") -> dict[str, str]:
         env = self.service_env(service)
-        env["AIRFLOW__API__HOST"] = "127.0.0.1"
-        env["AIRFLOW__API__PORT"] = str(self.ports.airflow)
-        env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] = str(self.airflow_home / "logs")
         if self.fast_fault_detection:
             env.update(FAST_FAULT_DETECTION)
         if self.secrets_backend == "aws":
@@ -419,6 +416,7 @@ class Topology:
 
     def up(self) -> None:
         started = time.monotonic()
+        self.airflow_home.mkdir(parents=True, exist_ok=True)
         self._init_postgres_cluster()
         by_name = {c.name: c for c in self.components()}
         for name in ("postgres", "redis", "s3", "smtp"):
@@ -588,6 +586,15 @@ class Topology:
             handle.write(self.secrets["POSTGRES_PASSWORD"] + "\n")
         for path in (data, run, password_file):
             _chown_for_postgres(path)
+        if (
+            os.geteuid() == 0
+            and subprocess.run(["test", "-r", str(password_file)], user="postgres").returncode
+        ):
+            password_file.unlink()
+            raise TopologyError(
+                f"the OS user postgres cannot reach {data} (a parent folder is closed to other users); "
+                "choose a state folder it can reach, e.g. --state-dir /srv/rnn-prod"
+            )
         self.log("  postgres               initdb (first start)")
         result = subprocess.run(
             [

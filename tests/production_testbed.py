@@ -37,7 +37,12 @@ ADHOC_CONF = {"requests_per_day": [1000, 1000000], "region": "us-east-1", "insta
 
 
 class SwitchableProxy:
-    """A TCP forwarder on 127.0.0.1 that can be switched off (new connections refused, open ones cut)."""
+    """A TCP forwarder on 127.0.0.1 that can be switched off: new connections refused, open ones cut.
+
+    :meth:`trip_on` switches it off by itself at a precise moment: when a client sends a byte pattern
+    (say the request line of an S3 PUT under some prefix) for the (after + 1)-th time; that request
+    and everything after it never reaches the server, the earlier ones went through whole.
+    """
 
     def __init__(self, target_port: int = 0) -> None:
         self.target_port = target_port
@@ -47,6 +52,9 @@ class SwitchableProxy:
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._trip: tuple[bytes, int] | None = None
+        self.matches = 0
+        self.tripped = False
         self.up()
 
     def up(self) -> None:
@@ -55,16 +63,21 @@ class SwitchableProxy:
         listener.bind(("127.0.0.1", self.port))
         listener.listen(64)
         self._listener = listener
+        self._trip = None
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def down(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
-            listener.close()
+            _close(listener)  # shutdown first: a bare close() does not wake accept() on Linux
         with self._lock:
             for connection in self._connections:
                 _close(connection)
             self._connections.clear()
+
+    def trip_on(self, pattern: bytes, *, after: int = 0) -> None:
+        self.matches, self.tripped = 0, False
+        self._trip = (pattern, after)
 
     @property
     def is_up(self) -> bool:
@@ -84,12 +97,30 @@ class SwitchableProxy:
                 continue
             with self._lock:
                 self._connections |= {client, upstream}
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, outbound: bool) -> None:
+        tail = b""
         try:
             while data := source.recv(65536):
+                trip = self._trip if outbound else None
+                if trip is not None:
+                    pattern, after = trip
+                    buffer = tail + data
+                    start = buffer.find(pattern)
+                    while start != -1:
+                        if start + len(pattern) > len(tail):  # not a match already counted
+                            with self._lock:
+                                self.matches += 1
+                                tripping = self.matches > after
+                            if tripping:
+                                sink.sendall(data[: max(0, start - len(tail))])
+                                self.tripped = True
+                                self.down()
+                                return
+                        start = buffer.find(pattern, start + 1)
+                    tail = buffer[-(len(pattern) - 1) :] if len(pattern) > 1 else b""
                 sink.sendall(data)
         except OSError:
             pass

@@ -1,5 +1,5 @@
 #!/bin/sh
-# One role per consumer, each with its own generated password: `airflow` owns the Airflow metadata DB,
+# Each consumer has its own role, with a generated password (never a default): airflow owns the Airflow metadata DB,
 # `mlflow` the MLflow tracking and auth DBs. Run once on an empty cluster, as the superuser:
 # by the postgres image (docker-compose.yaml mounts it into /docker-entrypoint-initdb.d) and by
 # `make prod-up` (devtools/production.py, over TCP with PGHOST/PGPORT/PGPASSWORD set).

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from production_testbed import DAGS, TRAIN_CONF, Deployment, SwitchableProxy
@@ -40,8 +42,9 @@ def _ensure_system_packages() -> None:
 @pytest.fixture(scope="session")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     _ensure_system_packages()
-    state_dir = tmp_path_factory.mktemp("production")
-    state_dir.chmod(0o755)  # the postgres user must reach its data folder inside
+    # Not under pytest's tmp folder (mode 0700): the postgres user must reach its data folder inside.
+    state_dir = Path(tempfile.mkdtemp(prefix="rnn-production-"))
+    state_dir.chmod(0o755)
     proxy = SwitchableProxy()  # listening first, so the ports picked next differ from its own
     topology = Topology.prepare(
         state_dir, secrets_backend="aws", fast_fault_detection=True, s3_port=proxy.port, log=lambda _: None
@@ -57,6 +60,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     finally:
         topology.down()
         proxy.down()
+        # Keep the logs (components and tasks) with pytest's other temporary files; drop the rest.
+        kept = tmp_path_factory.mktemp("production-logs")
+        for logs in (topology.log_dir, topology.airflow_home / "logs"):
+            if logs.exists():
+                shutil.copytree(logs, kept / logs.parent.name / logs.name, dirs_exist_ok=True)
+        shutil.rmtree(state_dir, ignore_errors=True)
         os.environ.pop("MLFLOW_TRACKING_USERNAME", None)
         os.environ.pop("MLFLOW_TRACKING_PASSWORD", None)
 

@@ -1,0 +1,113 @@
+"""`make prod-up` runs docker-compose.yaml's settings, key by key (nothing is started here).
+
+Every process of the local topology gets exactly its compose service's environment (plus the
+image's ENV), with container addresses and image paths pointed at this machine; nothing still
+names a container; the commands are compose's commands; the few differences are listed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from devtools import compose_settings as compose
+from devtools import production
+
+CONTAINER_NAMES = re.compile(r"\b(postgres|redis|minio|mlflow|mailpit|airflow-apiserver):\d+|/opt/(project|airflow)\b")
+
+
+@pytest.fixture
+def topology(tmp_path: Path) -> production.Topology:
+    return production.Topology.prepare(tmp_path / "prod", log=lambda _: None)
+
+
+def _expected(topology: production.Topology, service: str, *, image: bool = True) -> dict[str, str]:
+    raw = {**(compose.image_environment() if image else {}), **compose.service_environment(service)}
+    local = topology.localization()
+    return {key: local.apply(compose.interpolate(value, topology.secrets)) for key, value in raw.items()}
+
+
+@pytest.mark.parametrize(
+    "service", ["airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
+)
+def test_each_airflow_process_has_its_compose_environment_key_by_key(
+    topology: production.Topology, service: str
+) -> None:
+    assert topology.airflow_env(service) == _expected(topology, service)
+
+
+def test_workers_differ_from_compose_only_in_their_log_server_port(topology: production.Topology) -> None:
+    expected = _expected(topology, "airflow-worker")
+    workers = [c for c in topology.components() if c.name.startswith("airflow-worker-")]
+    assert len(workers) == production.WORKER_COUNT == 2
+    ports = set()
+    for worker in workers:
+        mine = {key: worker.env[key] for key in expected}
+        assert mine == expected
+        ports.add(worker.env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"])
+        assert worker.env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "2"
+    assert len(ports) == 2
+
+
+def test_mlflow_has_its_compose_environment_and_runs_the_same_script(topology: production.Topology) -> None:
+    mlflow = topology.component("mlflow")
+    expected = _expected(topology, "mlflow", image=False)
+    assert {key: mlflow.env[key] for key in expected} == expected
+    assert expected["MLFLOW_BACKEND_STORE_URI"] == (
+        f"postgresql+psycopg2://mlflow:{topology.secrets['MLFLOW_DB_PASSWORD']}@127.0.0.1:{topology.ports.postgres}/mlflow"
+    )
+    script = Path(mlflow.argv[1]).relative_to(compose.REPO_ROOT)
+    assert compose.service_command("mlflow")[1] == f"/opt/project/{script}"
+
+
+def test_commands_are_the_compose_commands(topology: production.Topology) -> None:
+    for service in ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        assert topology.component(service).argv[1:] == compose.service_command(service)[1:]
+    worker = topology.component("airflow-worker-1")
+    assert worker.argv[1:3] == compose.service_command("airflow-worker")[1:]
+    for service, component in (("mlflow", "mlflow"), ("airflow-apiserver", "airflow-apiserver")):
+        theirs, ours = compose.service_command(service), topology.component(component).argv
+        assert theirs[0] == ours[0] == "sh"
+        assert theirs[1].replace("/opt/project", str(compose.REPO_ROOT)) == ours[1]
+        assert theirs[2::2] == ours[2::2] == ["--host", "--port"]  # the same flags, local values
+    redis = topology.component("redis")
+    assert redis.argv[1:3] == ["--requirepass", topology.secrets["REDIS_PASSWORD"]]
+
+
+def test_nothing_still_names_a_container_or_an_image_path(topology: production.Topology) -> None:
+    for component in topology.components():
+        for key, value in component.env.items():
+            assert not CONTAINER_NAMES.search(value), (component.name, key, value)
+    every_value = " ".join(
+        value for name in compose.compose_document()["services"] for value in compose.service_environment(name).values()
+    )
+    addresses = set(re.findall(r"\b[a-z][a-z0-9-]*:\d{2,5}\b", every_value))
+    assert addresses <= set(production.CONTAINER_ADDRESSES.values()) | {"localhost:8080", "localhost:5000"}
+
+
+def test_connections_move_to_secrets_manager_with_the_aws_backend(tmp_path: Path) -> None:
+    topology = production.Topology.prepare(tmp_path / "prod", secrets_backend="aws", log=lambda _: None)
+    env = topology.airflow_env("airflow-worker")
+    assert "AIRFLOW_CONN_MLFLOW_DEFAULT" not in env
+    assert env["AIRFLOW__SECRETS__BACKEND"].endswith("SecretsManagerBackend")
+    assert '"connections_prefix": "airflow/connections"' in env["AIRFLOW__SECRETS__BACKEND_KWARGS"]
+
+
+def test_ports_and_secrets_are_kept_between_starts(tmp_path: Path) -> None:
+    first = production.Topology.prepare(tmp_path / "prod", log=lambda _: None)
+    again = production.Topology.prepare(tmp_path / "prod", log=lambda _: None)
+    assert (again.ports, again.secrets) == (first.ports, first.secrets)
+    assert first.secrets_created and not again.secrets_created
+    assert len({first.ports.airflow, first.ports.mlflow, first.ports.postgres, first.ports.redis, first.ports.moto}) == 5
+
+
+def test_up_without_postgres_or_redis_says_how_to_install_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(production, "missing_system_packages", lambda: ["postgresql", "redis-server"])
+    assert production.main(["up", "--state-dir", str(tmp_path / "prod")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: postgresql and redis-server not installed; run `make prod-deps`")
+    assert error.count("\n") == 1
