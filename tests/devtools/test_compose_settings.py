@@ -36,7 +36,9 @@ def test_interpolation_is_composes(template: str, variables: dict, expected: str
 
 
 @pytest.mark.parametrize(("template", "variables"), [("${A:?run make prod-env}", {}), ("${A:?m}", {"A": ""})])
-def test_a_required_variable_missing_or_empty_is_refused_with_its_message(template: str, variables: dict) -> None:
+def test_a_required_variable_missing_or_empty_is_refused_with_its_message(
+    template: str, variables: dict
+) -> None:
     with pytest.raises(compose.MissingSettingError, match=r"A is not set: (run make prod-env|m)"):
         compose.interpolate(template, variables)
 

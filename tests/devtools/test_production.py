@@ -15,7 +15,9 @@ import pytest
 from devtools import compose_settings as compose
 from devtools import production
 
-CONTAINER_NAMES = re.compile(r"\b(postgres|redis|minio|mlflow|mailpit|airflow-apiserver):\d+|/opt/(project|airflow)\b")
+CONTAINER_NAMES = re.compile(
+    r"\b(postgres|redis|minio|mlflow|mailpit|airflow-apiserver):\d+|/opt/(project|airflow)\b"
+)
 
 
 @pytest.fixture
@@ -30,7 +32,8 @@ def _expected(topology: production.Topology, service: str, *, image: bool = True
 
 
 @pytest.mark.parametrize(
-    "service", ["airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
+    "service",
+    ["airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"],
 )
 def test_each_airflow_process_has_its_compose_environment_key_by_key(
     topology: production.Topology, service: str
@@ -81,7 +84,9 @@ def test_nothing_still_names_a_container_or_an_image_path(topology: production.T
         for key, value in component.env.items():
             assert not CONTAINER_NAMES.search(value), (component.name, key, value)
     every_value = " ".join(
-        value for name in compose.compose_document()["services"] for value in compose.service_environment(name).values()
+        value
+        for name in compose.compose_document()["services"]
+        for value in compose.service_environment(name).values()
     )
     addresses = set(re.findall(r"\b[a-z][a-z0-9-]*:\d{2,5}\b", every_value))
     assert addresses <= set(production.CONTAINER_ADDRESSES.values()) | {"localhost:8080", "localhost:5000"}
@@ -100,7 +105,18 @@ def test_ports_and_secrets_are_kept_between_starts(tmp_path: Path) -> None:
     again = production.Topology.prepare(tmp_path / "prod", log=lambda _: None)
     assert (again.ports, again.secrets) == (first.ports, first.secrets)
     assert first.secrets_created and not again.secrets_created
-    assert len({first.ports.airflow, first.ports.mlflow, first.ports.postgres, first.ports.redis, first.ports.moto}) == 5
+    assert (
+        len(
+            {
+                first.ports.airflow,
+                first.ports.mlflow,
+                first.ports.postgres,
+                first.ports.redis,
+                first.ports.moto,
+            }
+        )
+        == 5
+    )
 
 
 def test_up_without_postgres_or_redis_says_how_to_install_them(
