@@ -21,10 +21,10 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export MLFLOW_DISABLE_TELEMETRY    := true
 export DO_NOT_TRACK                := true
 
-.PHONY: help install demo test test-fast browser bench lint format up down clean
+.PHONY: help install demo test test-fast browser bench lint format up down clean prod-deps prod-env prod-up prod-down prod-status
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ install: $(STAMP)  ## create .venv and install the pinned dependencies
 demo: $(STAMP)  ## run the pipeline end to end on embedded defaults and print a summary
 	$(BIN)/python -m devtools.demo
 
-test: $(STAMP) browser  ## run the whole test suite (what CI runs)
+test: $(STAMP) browser prod-deps  ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)  ## the tests not marked slow: no whole-DAG runs, services or real training (~1 min)
@@ -53,6 +53,31 @@ browser:
 	  || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null) \
 	  || echo "could not install chromium: the browser test will be skipped"; \
 	else echo "chromium not found and not root: the browser test will be skipped"; fi
+
+# Postgres and Redis for the production topology without Docker (Debian packages), as for Chromium.
+prod-deps:  ## install postgresql + redis-server for prod-up and tests/production (root + apt)
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing$$missing for the production topology"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null \
+	  || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null) \
+	  || echo "could not install$$missing: tests/production will be skipped"; \
+	else echo "$$missing not found and not root: install them (apt-get install$$missing); tests/production will be skipped"; fi
+
+prod-env: $(STAMP)  ## generate the production secrets once (.local/prod/secrets.env, mode 0600)
+	$(BIN)/python -m devtools.production secrets
+
+prod-up: $(STAMP) prod-deps  ## docker-compose.yaml's topology as processes on 127.0.0.1 (prints URLs, credentials)
+	$(BIN)/python -m devtools.production up
+
+prod-down:  ## stop what `make prod-up` started (data and secrets stay in .local/prod)
+	@test -x $(BIN)/python && $(BIN)/python -m devtools.production down || true
+
+prod-status:  ## which production components run
+	@$(BIN)/python -m devtools.production status
 
 bench: $(STAMP)  ## speed and memory benchmarks
 	$(BIN)/python -m devtools.bench
@@ -72,5 +97,5 @@ up: $(STAMP)  ## start Airflow standalone + MLflow UI on 127.0.0.1 (prints URLs 
 down:  ## stop what `make up` started
 	@test -x $(BIN)/python && $(BIN)/python -m devtools.services down || true
 
-clean: down  ## delete local state (.local/): runs, MLflow store, Airflow DB
+clean: down prod-down  ## delete local state (.local/): runs, MLflow store, Airflow DB, the production topology
 	rm -rf .local

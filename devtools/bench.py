@@ -4,7 +4,10 @@
   so the number is what the DAG file itself costs the DAG processor);
 * the cost grid (>= 20 instance types x every option x 3 scenarios) plus a 10,000-sample Monte
   Carlo in under 2 s (``python -m costing bench``);
-* training speed and peak memory of the default model, and its inference latency.
+* training speed and peak memory of the default model, and its inference latency;
+* the production topology's throughput (``make prod-up``'s processes, two Celery workers): 20
+  ``adhoc_cost_analysis`` runs triggered at once through the REST API, in runs per minute (no
+  target: it is what this machine does; skipped without Postgres and Redis).
 
 Exits non-zero when a target is missed.
 """
@@ -13,11 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from devtools import production
+from devtools.airflow_api import AirflowApi, run_concurrently
 from pipeline.settings import REPO_ROOT
 
 DAG_PARSE_TARGET_SECONDS = 1.0
@@ -76,6 +82,32 @@ def training_benchmark(steps: int) -> dict:
         return json.loads(Path(tmp, "metrics.json").read_text())
 
 
+PRODUCTION_RUNS = 20
+
+
+def production_throughput(runs: int = PRODUCTION_RUNS) -> str:
+    """Start the topology in a temporary folder, run ``runs`` ad hoc analyses at once, stop it."""
+    missing = production.missing_system_packages()
+    if missing:
+        return f"skipped: {' and '.join(missing)} not installed (make prod-deps)"
+    state_dir = Path(tempfile.mkdtemp(prefix="rnn-bench-production-"))
+    state_dir.chmod(0o755)  # the postgres user reaches its data folder inside
+    topology = production.Topology.prepare(state_dir, scheduled_runs=False, log=lambda _: None)
+    try:
+        topology.up()
+        api = AirflowApi(topology.airflow_url, "admin", topology.secrets["AIRFLOW_ADMIN_PASSWORD"])
+        api.wait_for_dags(["adhoc_cost_analysis"])
+        api.unpause("adhoc_cost_analysis")
+        result = run_concurrently(api, "adhoc_cost_analysis", production.ADHOC_LOAD_CONF, runs)
+    finally:
+        topology.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return (
+        f"{result.runs_per_minute:.1f} runs/minute: {runs} concurrent adhoc_cost_analysis runs in "
+        f"{result.seconds:.0f} s ({result.count('success')} succeeded; {production.WORKER_COUNT} Celery workers)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devtools.bench",
@@ -84,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--train-steps", type=int, default=30, help="steps of the training benchmark")
     parser.add_argument("--skip-training", action="store_true", help="only the DAG and cost-model targets")
+    parser.add_argument(
+        "--skip-production", action="store_true", help="skip the production topology's throughput (~5 min)"
+    )
     args = parser.parse_args(argv)
     failures: list[str] = []
 
@@ -118,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"batch {t['batch_size']}: {t['tokens_per_s']:,.0f} tok/s" for t in inference["throughput"]
             )
         )
+
+    if not args.skip_production:
+        print("\nProduction topology (make prod-up's processes), through the REST API", flush=True)
+        print("  " + production_throughput())
 
     if failures:
         print("\nMISSED: " + "; ".join(failures))

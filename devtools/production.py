@@ -55,16 +55,19 @@ CONTAINER_ADDRESSES = {
 PUBLISHED = {"airflow-apiserver": "airflow", "mlflow": "mlflow"}
 AIRFLOW_SERVICES = ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 # What differs from docker-compose.yaml here, besides addresses and paths: each Celery worker gets its
-# own log-server port (containers each have 8793), and with --fast-fault-detection (the tests):
+# own log-server port (containers each have 8793); and two switches the tests and the benchmark use:
 FAST_FAULT_DETECTION = {
     # a worker that died is noticed in 30 s instead of 5 min (tests kill workers on purpose)
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
-    # tests trigger every run through the REST API; no scheduled run competes for the two cores
+}
+NO_SCHEDULED_RUNS = {
+    # every run is triggered through the REST API; no scheduled or asset-triggered run competes for the cores
     "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "600",
 }
 SECRETS_MANAGER_PREFIX = "airflow/connections"
+# The ad hoc analysis the load test and `make bench` run many of at once: two scenarios, one type.
+ADHOC_LOAD_CONF = {"requests_per_day": [1000, 1000000], "region": "us-east-1", "instance_types": ["t3.small"]}
 
 
 class TopologyError(RuntimeError):
@@ -126,6 +129,7 @@ class Topology:
     secrets: dict[str, str]
     secrets_backend: str = "env"  # env: connections from the environment; aws: from Secrets Manager
     fast_fault_detection: bool = False
+    scheduled_runs: bool = True
     log: Callable[[str], None] = print
     secrets_created: bool = False
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
@@ -139,6 +143,7 @@ class Topology:
         *,
         secrets_backend: str = "env",
         fast_fault_detection: bool = False,
+        scheduled_runs: bool = True,
         ports: Ports | None = None,
         s3_port: int | None = None,
         log: Callable[[str], None] = print,
@@ -153,6 +158,7 @@ class Topology:
             ports = Ports.from_dict(saved["ports"])
             secrets_backend = saved.get("secrets_backend", secrets_backend)
             fast_fault_detection = saved.get("fast_fault_detection", fast_fault_detection)
+            scheduled_runs = saved.get("scheduled_runs", scheduled_runs)
         else:
             ports = ports or Ports.free()
         if s3_port is not None:
@@ -163,6 +169,7 @@ class Topology:
                     "ports": asdict(ports),
                     "secrets_backend": secrets_backend,
                     "fast_fault_detection": fast_fault_detection,
+                    "scheduled_runs": scheduled_runs,
                 },
                 indent=2,
             )
@@ -173,6 +180,7 @@ class Topology:
             secrets=secrets_values,
             secrets_backend=secrets_backend,
             fast_fault_detection=fast_fault_detection,
+            scheduled_runs=scheduled_runs,
             log=log,
             secrets_created=created,
         )
@@ -258,6 +266,8 @@ class Topology:
         env = self.service_env(service)
         if self.fast_fault_detection:
             env.update(FAST_FAULT_DETECTION)
+        if not self.scheduled_runs:
+            env.update(NO_SCHEDULED_RUNS)
         if self.secrets_backend == "aws":
             env.pop("AIRFLOW_CONN_MLFLOW_DEFAULT", None)
             env["AIRFLOW__SECRETS__BACKEND"] = (

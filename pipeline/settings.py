@@ -16,6 +16,8 @@
 | MLflow UI in links and reports  | RNN_PIPELINE_MLFLOW_UI_URL      | http://127.0.0.1:$MLFLOW_PORT             |
 | Airflow UI in links and reports | AIRFLOW__API__BASE_URL          | http://127.0.0.1:$AIRFLOW_PORT            |
 | spot trigger poll interval (s)  | RNN_SPOT_POLL_SECONDS           | 30                                        |
+| torch index on spot instances   | RNN_SPOT_TORCH_INDEX_URL        | auto: PyTorch's CPU index on CPU instance |
+|                                 |                                 | types, PyPI on GPU ones; pypi; or a URL   |
 | ports of `make up` (127.0.0.1)  | AIRFLOW_PORT, MLFLOW_PORT,      | 8080, 5000, 1025                          |
 |                                 | SMTP_PORT                       |                                           |
 
@@ -40,6 +42,7 @@ SHIPPED_PRICING_ROOT = INCLUDE_DIR / "pricing" / "snapshots"  # read-only, versi
 EMAIL_BACKENDS = ("smtp", "ses")
 DEFAULT_AIRFLOW_PORT, DEFAULT_MLFLOW_PORT, DEFAULT_SMTP_PORT = 8080, 5000, 1025
 DEFAULT_SPOT_POLL_SECONDS = 30.0
+TORCH_INDEX_AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Settings:
     mlflow_ui_url: str = f"http://127.0.0.1:{DEFAULT_MLFLOW_PORT}"
     airflow_ui_url: str = f"http://127.0.0.1:{DEFAULT_AIRFLOW_PORT}"
     spot_poll_seconds: float = DEFAULT_SPOT_POLL_SECONDS
+    spot_torch_index_url: str = TORCH_INDEX_AUTO
 
     @property
     def tracking_is_local(self) -> bool:
@@ -121,6 +125,8 @@ def load_settings() -> Settings:
         mlflow_ui_url=os.environ.get("RNN_PIPELINE_MLFLOW_UI_URL", f"http://127.0.0.1:{mlflow_port}"),
         airflow_ui_url=os.environ.get("AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{airflow_port}"),
         spot_poll_seconds=_positive_float("RNN_SPOT_POLL_SECONDS", DEFAULT_SPOT_POLL_SECONDS),
+        spot_torch_index_url=os.environ.get("RNN_SPOT_TORCH_INDEX_URL", TORCH_INDEX_AUTO).strip()
+        or TORCH_INDEX_AUTO,
     )
 
 

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 
 from devtools.airflow_api import AirflowApi
-from devtools.production import Topology
+from devtools.production import ADHOC_LOAD_CONF, Topology
 
 DAGS = ("rnn_retraining", "cost_recompute", "weekly_cost_report", "adhoc_cost_analysis")
 
@@ -33,7 +33,7 @@ TRAIN_CONF = {
 }
 # epochs x max_steps_per_epoch: the built-in corpus (465,048 chars) has 408 batches of 16 x 64 per epoch
 TRAIN_STEPS = 2 * 250
-ADHOC_CONF = {"requests_per_day": [1000, 1000000], "region": "us-east-1", "instance_types": ["t3.small"]}
+ADHOC_CONF = ADHOC_LOAD_CONF
 
 
 class SwitchableProxy:

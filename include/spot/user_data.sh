@@ -2,7 +2,9 @@
 # rnn-cost-pipeline: spot training of {{ dag_id }} / {{ run_id }}, attempt {{ attempt_label }} ({{ market }}).
 # Rendered by pipeline.spot.userdata from include/spot/user_data.sh; cloud-init runs it once, as root.
 #
-#  1. install the training bundle (a wheel of rnn/) into a venv
+#  1. install the training bundle (a wheel of rnn/) into a venv: torch from PyTorch's CPU index on CPU
+#     instance types (PyPI's x86_64 wheel is the CUDA build: GBs of nvidia-* wheels), or only the
+#     bundle when the AMI has the dependencies baked into $RNN_SPOT_HOME/venv (docs/spot-ec2.md)
 #  2. run `python -m rnn train`: outputs and checkpoint on S3, resuming from the latest checkpoint
 #  3. watch the spot interruption notice (IMDSv2 spot/instance-action): checkpoint at once
 #     (SIGUSR1), then stop after a final checkpoint (SIGTERM, exit 75) before EC2 reclaims the instance
@@ -19,6 +21,7 @@ CONFIG_URI={{ config_uri | q }}
 LOG_URI={{ log_uri | q }}
 MARKER_URI_PREFIX={{ marker_uri_prefix | q }}
 MAX_RUNTIME_SECONDS={{ max_runtime_seconds | q }}
+TORCH_INDEX_URL={{ torch_index_url | q }}   # empty: PyPI only (GPU instance types get the CUDA build)
 
 : "${RNN_SPOT_HOME:=/opt/rnn-spot}"            # working directory on the instance
 : "${RNN_SPOT_PYTHON:=}"                       # a python with the bundle installed; empty: install it
@@ -57,11 +60,19 @@ install_bundle() {
     log "using $RNN_SPOT_PYTHON (bundle preinstalled)"
     return 0
   fi
-  log "installing python3.11 and the bundle $BUNDLE_URI"
+  local venv="$RNN_SPOT_HOME/venv" wheel
+  wheel="$WORK/$(basename "$BUNDLE_URI")"
+  if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c 'import torch, fsspec, s3fs, tqdm' 2>/dev/null; then
+    log "dependencies baked into the AMI ($venv); installing only the bundle $BUNDLE_URI"
+    aws s3 cp --only-show-errors "$BUNDLE_URI" "$WORK/" || return 1
+    "$venv/bin/pip" install -q --no-deps --force-reinstall "$wheel" || return 1
+    return 0
+  fi
+  log "installing python3.11 and the bundle $BUNDLE_URI${TORCH_INDEX_URL:+ (torch from $TORCH_INDEX_URL)}"
   dnf install -y -q python3.11 python3.11-pip || return 1
-  python3.11 -m venv "$RNN_SPOT_HOME/venv" || return 1
+  python3.11 -m venv "$venv" || return 1
   aws s3 cp --only-show-errors "$BUNDLE_URI" "$WORK/" || return 1
-  "$RNN_SPOT_HOME/venv/bin/pip" install -q "$WORK/$(basename "$BUNDLE_URI")" || return 1
+  "$venv/bin/pip" install -q ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} "$wheel" || return 1
 }
 
 watch_spot_notice() {  # watch_spot_notice <trainer pid>: also enforces MAX_RUNTIME_SECONDS
@@ -89,8 +100,8 @@ watch_spot_notice() {  # watch_spot_notice <trainer pid>: also enforces MAX_RUNT
 write_outcome() {  # write_outcome <DONE|INTERRUPTED|FAILED> <exit code> <reason>
   local instance_id
   instance_id=$(imds meta-data/instance-id) || instance_id=unknown
-  printf '{"outcome": "%s", "exit_code": %s, "instance_id": "%s", "reason": "%s", "at": "%s"}\n' \
-    "$1" "$2" "$instance_id" "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$WORK/$1"
+  printf '{"outcome": "%s", "exit_code": %s, "instance_id": "%s", "reason": "%s", "at": "%s", "training_started_at": "%s"}\n' \
+    "$1" "$2" "$instance_id" "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${TRAINING_STARTED_AT:-}" > "$WORK/$1"
   s3_put "$LOG" "$LOG_URI" || log "could not upload the log"
   s3_put "$WORK/$1" "$MARKER_URI_PREFIX/$1" || log "could not write the $1 marker"
 }
@@ -115,6 +126,7 @@ main() {
   TRAIN_ARGS=({{ train_args }})
   # --- end training command ---
   log "running $PY ${TRAIN_ARGS[*]}"
+  TRAINING_STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)  # launch to here: the boot + install overhead
   "$PY" "${TRAIN_ARGS[@]}" &
   local trainer=$!
   watch_spot_notice "$trainer" &

@@ -82,6 +82,7 @@ class AttemptRecord:
     outcome: str | None = None  # done | interrupted | failed
     end_reason: str = ""  # marker reason or EC2 state reason, in words
     terminate_time_source: str = ""  # where terminated_at came from
+    training_started_at: str | None = None  # when the instance started `python -m rnn train` (its marker)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> AttemptRecord:
@@ -96,6 +97,14 @@ class AttemptRecord:
         if self.terminated_at is None:
             return None
         return (parse_utc(self.terminated_at) - parse_utc(self.launched_at)).total_seconds()
+
+    @property
+    def boot_seconds(self) -> float | None:
+        """Launch to the start of training: boot, cloud-init, installing the bundle, reading the config."""
+        if self.training_started_at is None:
+            return None
+        seconds = (parse_utc(self.training_started_at) - parse_utc(self.launched_at)).total_seconds()
+        return seconds if seconds >= 0 else None
 
     def to_instance_attempt(self) -> InstanceAttempt:
         """The costing value object (billing maths lives in ``costing.model.run_cost``)."""

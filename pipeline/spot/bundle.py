@@ -4,7 +4,8 @@ The wheel is assembled with :mod:`zipfile` from the sources, not by a build back
 work on an Airflow worker without build tools or network, and the same sources must give the same
 bytes (fixed timestamps, sorted entries), so re-uploading it on a retried task changes nothing.
 Its ``Requires-Dist`` pins come from ``constraints.txt``, so the instance installs the versions the
-project is tested with (``torch==2.13.0`` resolves to the CPU wheel on PyPI's Linux index).
+project is tested with; ``torch==2.13.0`` comes from PyTorch's CPU index on CPU instance types (PyPI's
+x86_64 wheel is the CUDA build; :func:`pipeline.spot.userdata.torch_index_url`).
 """
 
 from __future__ import annotations

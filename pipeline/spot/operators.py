@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from costing.pricing import MARKET_ON_DEMAND, MARKET_SPOT
+from pipeline.settings import load_settings
 from pipeline.spot import layout as spot
 from pipeline.spot.attempts import (
     END_DONE,
@@ -49,7 +50,7 @@ from pipeline.spot.cleanup import terminate_run_instances
 from pipeline.spot.iam import RUN_SCOPE_POLICY_NAME, instance_policy
 from pipeline.spot.launch import LaunchSpec, architecture_of, build_run_instances_request
 from pipeline.spot.triggers import SpotTrainingTrigger
-from pipeline.spot.userdata import UserDataInputs, render_user_data
+from pipeline.spot.userdata import UserDataInputs, render_user_data, torch_index_url
 from rnn import storage
 from rnn.corpus import CorpusError, read_corpus_bytes
 from rnn.metrics import METRICS_FILENAME, read_metrics
@@ -342,6 +343,7 @@ class SpotTrainingOperator(BaseOperator):
                 wheel_filename=state["wheel"],
                 mlflow_run_id=self.validated["mlflow_run_id"],
                 max_runtime_seconds=self.max_runtime_seconds,
+                torch_index_url=torch_index_url(run.instance_type, load_settings().spot_torch_index_url),
             )
         )
         spec = LaunchSpec(
@@ -514,6 +516,7 @@ class SpotTrainingOperator(BaseOperator):
                 "end_reason": reason,
                 "terminate_time_source": source,
                 "availability_zone": (instance or {}).get("availability_zone") or record.availability_zone,
+                "training_started_at": _iso_or_none(marker_info.get("training_started_at")),
             },
         )
         return closed, log_tail
@@ -610,3 +613,13 @@ class SpotTrainingOperator(BaseOperator):
                 run_id,
             )
             return []
+
+
+def _iso_or_none(value: Any) -> str | None:
+    """An instance's ISO-8601 UTC time ("2026-01-05T10:04:51Z") in the ledger's format; None if absent."""
+    if not value:
+        return None
+    try:
+        return utc_iso(parse_utc(str(value)))
+    except ValueError:
+        return None

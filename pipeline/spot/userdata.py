@@ -3,16 +3,29 @@
 :func:`training_arguments` is the one definition of the training command; the script runs exactly
 ``$PY <training_arguments...>`` (the tests run the rendered script itself as the "instance").
 EC2 limits user data to 16 KB before base64; :func:`render_user_data` refuses anything larger.
+
+Where the instance gets torch (:func:`torch_index_url`): on x86_64 ``pip install torch==2.13.0``
+from PyPI is the CUDA build (several GB of nvidia-* wheels: minutes of install on every attempt and
+a bigger root volume), so CPU instance types install it from PyTorch's CPU index; GPU types (p*, g*,
+and the accelerator families) keep PyPI's. ``RNN_SPOT_TORCH_INDEX_URL`` overrides it: ``pypi``, or
+the URL of a mirror for custom AMIs. An AMI with the dependencies baked in installs nothing but
+the bundle (docs/spot-ec2.md).
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
+from pipeline.settings import TORCH_INDEX_AUTO
 from pipeline.spot.layout import USER_DATA_TEMPLATE, RunLayout
 
 USER_DATA_LIMIT_BYTES = 16 * 1024
+PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+PYPI_ONLY = "pypi"
+# Instance families with GPUs or other accelerators: PyPI's (CUDA) torch is the one they want.
+ACCELERATED_FAMILY = re.compile(r"^(p|g|dl|inf|trn|vt|f)\d")
 # The config file the script downloads from the bundle; a shell expression, expanded on the instance.
 CONFIG_PATH_ON_INSTANCE = "$WORK/config.json"
 
@@ -26,6 +39,20 @@ class UserDataInputs:
     wheel_filename: str
     mlflow_run_id: str
     max_runtime_seconds: int
+    torch_index_url: str = ""  # extra pip index for torch; empty: PyPI only
+
+
+def torch_index_url(instance_type: str, setting: str = TORCH_INDEX_AUTO) -> str:
+    """The extra index the instance installs torch from: "" (PyPI only) or a URL."""
+    if setting == PYPI_ONLY:
+        return ""
+    if setting != TORCH_INDEX_AUTO:
+        if not setting.startswith(("https://", "http://")):
+            raise ValueError(
+                f"RNN_SPOT_TORCH_INDEX_URL={setting!r}: use {TORCH_INDEX_AUTO!r}, {PYPI_ONLY!r} or an index URL"
+            )
+        return setting
+    return "" if ACCELERATED_FAMILY.match(instance_type) else PYTORCH_CPU_INDEX
 
 
 def training_arguments(
@@ -74,6 +101,7 @@ def render_user_data(inputs: UserDataInputs) -> str:
         log_uri=f"s3://{layout.bucket}/{layout.log_key(inputs.attempt_label)}",
         marker_uri_prefix=layout.uri("attempts", inputs.attempt_label),
         max_runtime_seconds=int(inputs.max_runtime_seconds),
+        torch_index_url=inputs.torch_index_url,
         train_args=" ".join(_shell_word(argument) for argument in arguments),
     )
     size = len(script.encode("utf-8"))

@@ -47,7 +47,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     state_dir.chmod(0o755)
     proxy = SwitchableProxy()  # listening first, so the ports picked next differ from its own
     topology = Topology.prepare(
-        state_dir, secrets_backend="aws", fast_fault_detection=True, s3_port=proxy.port, log=lambda _: None
+        state_dir,
+        secrets_backend="aws",
+        fast_fault_detection=True,
+        scheduled_runs=False,
+        s3_port=proxy.port,
+        log=lambda _: None,
     )
     proxy.target_port = topology.ports.moto
     try:

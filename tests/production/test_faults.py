@@ -17,7 +17,8 @@ from devtools.production import WORKER_COUNT, worker_name
 from pipeline import names
 from pipeline.settings import safe_path_part
 
-pytestmark = pytest.mark.slow
+# Generous: the first test of a session also starts the deployment and trains the reference run.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 RETRAINING, ADHOC = "rnn_retraining", "adhoc_cost_analysis"
 

@@ -8,7 +8,8 @@ from production_testbed import ADHOC_CONF, Deployment
 from devtools.airflow_api import run_concurrently
 from pipeline import names
 
-pytestmark = pytest.mark.slow
+# Generous: the first test of a session also starts the deployment and trains the reference run.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 RUNS = 20
 

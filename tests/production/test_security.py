@@ -18,7 +18,8 @@ from production_testbed import Deployment
 from devtools.production import SECRETS_MANAGER_PREFIX, secrets_file
 from pipeline import names
 
-pytestmark = pytest.mark.slow
+# Generous: the first test of a session also starts the deployment and trains the reference run.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def _basic(user: str, password: str) -> dict[str, str]:

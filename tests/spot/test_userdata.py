@@ -141,3 +141,88 @@ def test_max_runtime_stops_the_trainer_and_says_why(tmp_path: Path, imds) -> Non
                 proc.kill()
     assert [line.split()[0] for line in signals.read_text().splitlines()[1:]] == ["SIGTERM"]
     assert "exceeded max runtime of 1 s" in (tmp_path / "work" / "timed_out").read_text()
+
+
+# -- where torch comes from -------------------------------------------------------------------------------------
+
+
+def test_cpu_instance_types_get_torch_from_the_pytorch_cpu_index() -> None:
+    from pipeline.spot.userdata import PYTORCH_CPU_INDEX, torch_index_url
+
+    for cpu in ("r6i.xlarge", "t3.small", "c7g.large", "m7i-flex.large"):
+        assert torch_index_url(cpu) == PYTORCH_CPU_INDEX, cpu
+    for accelerated in ("g5.xlarge", "p4d.24xlarge", "g4dn.xlarge", "inf2.xlarge", "trn1.2xlarge"):
+        assert torch_index_url(accelerated) == "", accelerated
+    assert torch_index_url("r6i.xlarge", "pypi") == ""
+    assert (
+        torch_index_url("r6i.xlarge", "https://mirror.example/torch-cpu")
+        == "https://mirror.example/torch-cpu"
+    )
+
+
+def test_a_torch_index_setting_that_is_no_url_is_refused() -> None:
+    import pytest
+
+    from pipeline.spot.userdata import torch_index_url
+
+    with pytest.raises(ValueError, match="RNN_SPOT_TORCH_INDEX_URL='cpu'"):
+        torch_index_url("r6i.xlarge", "cpu")
+
+
+def _install(tmp_path: Path, *, index: str, baked: bool) -> list[str]:
+    """Run the script's install_bundle with dnf, aws, python3.11 and the venv faked; what pip was asked."""
+    script = render(tmp_path, torch_index_url=index)
+    fakes, home = tmp_path / "bin", tmp_path / "spot-home"
+    fakes.mkdir()
+    calls = tmp_path / "calls.txt"
+    venv_bin = home / "venv" / "bin"
+    pip = f'#!/bin/bash\necho "pip $*" >> {calls}\n'
+    python = "#!/bin/bash\n" + ("exit 0\n" if baked else "exit 1\n")  # `import torch, ...` works if baked
+    (tmp_path / "fake-pip").write_text(pip)
+    make_venv = f"#!/bin/bash\nmkdir -p {venv_bin}\ncp {tmp_path / 'fake-pip'} {venv_bin}/pip\nchmod +x {venv_bin}/pip\n"
+    for name, body in (
+        ("dnf", f'#!/bin/bash\necho "dnf $*" >> {calls}\n'),
+        ("aws", f'#!/bin/bash\necho "aws $*" >> {calls}\n'),
+        ("python3.11", make_venv),
+    ):
+        (fakes / name).write_text(body)
+        (fakes / name).chmod(0o755)
+    if baked:
+        venv_bin.mkdir(parents=True)
+        for name, body in (("python", python), ("pip", pip)):
+            (venv_bin / name).write_text(body)
+            (venv_bin / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{fakes}:{os.environ['PATH']}", "RNN_SPOT_HOME": str(home)}
+    result = subprocess.run(
+        ["bash", "-c", f'source {script}; mkdir -p "$WORK"; install_bundle'],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return calls.read_text().splitlines()
+
+
+def test_install_takes_torch_from_the_cpu_index_and_the_rest_from_pypi(tmp_path: Path) -> None:
+    from pipeline.spot.userdata import PYTORCH_CPU_INDEX
+
+    calls = _install(tmp_path, index=PYTORCH_CPU_INDEX, baked=False)
+    assert calls[0].startswith("dnf install -y -q python3.11")
+    [pip] = [c for c in calls if c.startswith("pip ")]
+    assert pip.startswith(f"pip install -q --extra-index-url {PYTORCH_CPU_INDEX} ")
+    assert pip.endswith("/rnn_trainer-0.1.0-py3-none-any.whl")
+
+
+def test_install_on_a_gpu_type_uses_pypi_alone(tmp_path: Path) -> None:
+    calls = _install(tmp_path, index="", baked=False)
+    [pip] = [c for c in calls if c.startswith("pip ")]
+    assert "--extra-index-url" not in pip
+
+
+def test_an_ami_with_the_dependencies_baked_in_installs_only_the_bundle(tmp_path: Path) -> None:
+    from pipeline.spot.userdata import PYTORCH_CPU_INDEX
+
+    calls = _install(tmp_path, index=PYTORCH_CPU_INDEX, baked=True)
+    assert not [c for c in calls if c.startswith("dnf ")]
+    [pip] = [c for c in calls if c.startswith("pip ")]
+    assert pip.startswith("pip install -q --no-deps --force-reinstall ")
