@@ -19,20 +19,20 @@ from devtools.production import ADHOC_LOAD_CONF, Topology
 
 DAGS = ("rnn_retraining", "cost_recompute", "weekly_cost_report", "adhoc_cost_analysis")
 
-# A small model that still trains long enough (tens of seconds on 2 busy cores) for a test to act
-# while it runs: kill its worker, stop MLflow. 2 epochs x 250 steps, a checkpoint every 25 steps.
+# A small model that trains for seconds on an idle machine and for about a minute on two busy cores:
+# long enough for a test to act while it runs (kill its worker, stop MLflow), with a checkpoint every
+# 10 steps to resume from. The built-in corpus (465,048 chars) has 408 batches of 16 x 64 per epoch.
 TRAIN_CONF = {
     "epochs": 2,
-    "max_steps_per_epoch": 250,
+    "max_steps_per_epoch": 60,
     "hidden_size": 128,
     "num_layers": 1,
     "embedding_dim": 16,
     "seq_len": 64,
     "batch_size": 16,
-    "checkpoint_every_steps": 25,
+    "checkpoint_every_steps": 10,
 }
-# epochs x max_steps_per_epoch: the built-in corpus (465,048 chars) has 408 batches of 16 x 64 per epoch
-TRAIN_STEPS = 2 * 250
+TRAIN_STEPS = 2 * 60  # epochs x max_steps_per_epoch
 ADHOC_CONF = ADHOC_LOAD_CONF
 
 

@@ -1,21 +1,29 @@
 """docker-compose.yaml (production shape) is consistent with itself, the Dockerfile and the pins.
 
 No Docker engine runs here, so these are static checks: every reference resolves, the deployment is
-the production one (Postgres, CeleryExecutor + Redis, MLflow server on Postgres with S3
-artifacts, S3 data root, mail), and the image installs from the same pins as `make`.
+the production one (Postgres, CeleryExecutor + Redis, MLflow server with logins on Postgres with S3
+artifacts, S3 data root, mail), and the image installs from the same pins as `make`. The same
+topology runs for real as processes in tests/production/ (`make prod-up`).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
+
+from devtools.compose_settings import SECRET_NAMES, interpolate
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
 AIRFLOW = {name: svc for name, svc in SERVICES.items() if name.startswith("airflow-")}
+
+
+def resolved(value: str) -> str:
+    """A compose value with every secret filled in (a `${X:?...}` is no URL)."""
+    return interpolate(value, dict.fromkeys(SECRET_NAMES, "generated"))
 
 
 def test_every_dependency_and_volume_resolves() -> None:
@@ -43,18 +51,25 @@ def test_airflow_is_celery_on_postgres_and_redis() -> None:
         env = service["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://"), name
-        assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:"), name
+        assert urlsplit(resolved(env["AIRFLOW__CELERY__BROKER_URL"])).hostname == "redis", name
         assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000", name
         assert env["RNN_PIPELINE_DATA_ROOT"].startswith("s3://"), name
-        assert json.loads(env["AIRFLOW_CONN_SMTP_DEFAULT"])["host"] == "mailpit", name
+        assert urlsplit(env["AIRFLOW_CONN_SMTP_DEFAULT"]).hostname == "mailpit", name
+        assert urlsplit(resolved(env["AIRFLOW_CONN_MLFLOW_DEFAULT"])).username == "airflow", name
     assert AIRFLOW["airflow-worker"]["command"] == "airflow celery worker"
 
 
 def test_mlflow_server_uses_postgres_and_s3_artifacts() -> None:
-    command = " ".join(SERVICES["mlflow"]["command"].split())
-    assert "--backend-store-uri postgresql+psycopg2://" in command
-    assert "--artifacts-destination s3://" in command
-    assert "CREATE DATABASE mlflow" in (REPO / "include/compose/postgres-init.sql").read_text()
+    env = SERVICES["mlflow"]["environment"]
+    assert env["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql+psycopg2://mlflow:${MLFLOW_DB_PASSWORD:?")
+    assert env["MLFLOW_ARTIFACTS_DESTINATION"].startswith("s3://")
+    script = (REPO / "include/compose/mlflow-server.sh").read_text()
+    assert "mlflow server --app-name basic-auth --serve-artifacts" in script  # logins required
+    assert SERVICES["mlflow"]["command"][1] == "/opt/project/include/compose/mlflow-server.sh"
+    init = (REPO / "include/compose/postgres-init.sh").read_text()
+    assert (
+        "CREATE DATABASE mlflow OWNER mlflow" in init and "CREATE DATABASE mlflow_auth OWNER mlflow" in init
+    )
 
 
 def test_image_installs_the_pinned_project_with_the_prod_extra() -> None:
@@ -66,9 +81,13 @@ def test_image_installs_the_pinned_project_with_the_prod_extra() -> None:
         for line in (REPO / "constraints.txt").read_text().splitlines()
         if "==" in line
     }
-    assert {"apache-airflow-providers-celery", "psycopg2-binary", "torch", "apache-airflow"} <= pins
-    login = json.loads((REPO / "include/compose/passwords.json").read_text())
-    assert "admin" in login
+    assert {
+        "apache-airflow-providers-celery",
+        "psycopg2-binary",
+        "asyncpg",
+        "torch",
+        "apache-airflow",
+    } <= pins
 
 
 def test_image_copies_every_runtime_package_and_what_airflow_loads() -> None:
