@@ -709,8 +709,8 @@ class Topology:
         file = secrets_file(self.state_dir)
         return "\n".join(
             [
-                f"Airflow UI/API  {self.airflow_url}   user admin, password AIRFLOW_ADMIN_PASSWORD",
-                f"MLflow          {self.mlflow_url}   user admin, password MLFLOW_ADMIN_PASSWORD",
+                f"Airflow UI/API  {self.airflow_url}   user admin, password: AIRFLOW_ADMIN_PASSWORD in {file.name}",
+                f"MLflow          {self.mlflow_url}   user admin, password: MLFLOW_ADMIN_PASSWORD in {file.name}",
                 f"S3 (moto)       {self.s3_url}   bucket {self.bucket}",
                 f"Mail            smtp://127.0.0.1:{self.ports.smtp} -> .eml files in {self.mail_dir}",
                 f"Credentials     {file} (mode 0600{', generated now' if self.secrets_created else ''})",
