@@ -109,8 +109,8 @@ def test_localization_points_container_addresses_and_paths_at_this_machine() -> 
         paths={"/opt/airflow": "/srv/state/airflow"},
     )
     assert (
-        local.apply("postgresql+psycopg2://airflow:pw@postgres:5432/airflow")
-        == "postgresql+psycopg2://airflow:pw@127.0.0.1:6001/airflow"
+        local.apply("postgresql+psycopg2://airflow:pw@postgres:5432/airflow")  # pragma: allowlist secret
+        == "postgresql+psycopg2://airflow:pw@127.0.0.1:6001/airflow"  # pragma: allowlist secret
     )
     assert local.apply("http://mlflow:5000") == "http://127.0.0.1:6002"
     assert local.apply("/opt/airflow/passwords.json") == "/srv/state/airflow/passwords.json"

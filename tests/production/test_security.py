@@ -21,6 +21,10 @@ from pipeline import names
 # Generous: the first test of a session also starts the deployment and trains the reference run.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
+# The defaults this deployment once shipped (docker-compose.yaml) or MLflow once had: refused now.
+OLD_AIRFLOW_LOGIN = {"username": "admin", "password": "admin"}  # pragma: allowlist secret
+OLD_MLFLOW_ADMIN = ("admin", "password1234")  # pragma: allowlist secret
+
 
 def _basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
@@ -34,7 +38,7 @@ def test_airflow_refuses_requests_without_a_valid_login(deployment: Deployment) 
         assert httpx.get(base + path, headers={"Authorization": "Bearer forged"}).status_code in (401, 403), (
             path
         )
-    refused = httpx.post(f"{base}/auth/token", json={"username": "admin", "password": "admin"})
+    refused = httpx.post(f"{base}/auth/token", json=OLD_AIRFLOW_LOGIN)
     assert refused.status_code == 401
     token = deployment.api.token()
     assert httpx.get(f"{base}/api/v2/dags", headers={"Authorization": f"Bearer {token}"}).status_code == 200
@@ -46,7 +50,7 @@ def test_mlflow_refuses_requests_without_a_valid_login(deployment: Deployment) -
     search = f"{base}/api/2.0/mlflow/experiments/search?max_results=5"
     assert httpx.get(f"{base}/health").status_code == 200
     assert httpx.get(search).status_code == 401
-    assert httpx.get(search, headers=_basic("admin", "password1234")).status_code == 401
+    assert httpx.get(search, headers=_basic(*OLD_MLFLOW_ADMIN)).status_code == 401
     assert httpx.get(search, headers=_basic("airflow", "airflow")).status_code == 401
     assert httpx.get(f"{base}/api/2.0/mlflow-artifacts/artifacts").status_code == 401
     secrets = deployment.secrets
