@@ -22,8 +22,8 @@ from torch.nn import functional as F
 from rnn import storage
 from rnn.checkpoint import TrainingState, check_compatible, load_checkpoint, restore_rng, save_checkpoint
 from rnn.config import TrainConfig
-from rnn.corpus import corpus_stats, read_corpus_bytes
-from rnn.data import Vocab, batchify, decode_utf8, get_batch, split_tokens, steps_per_epoch
+from rnn.corpus import corpus_stats, decode_utf8, read_corpus_bytes
+from rnn.data import Vocab, batchify, get_batch, split_tokens, steps_per_epoch
 from rnn.metrics import (
     METRICS_FILENAME,
     SCHEMA,
@@ -117,22 +117,27 @@ def train(
     stop_after_global_step: int | None = None,
     on_epoch_end: Callable[[EpochStats], None] | None = None,
     log: Callable[[str], None] = print,
+    corpus: bytes | None = None,
 ) -> TrainResult:
     """Train (or resume) a run and write model.pt, checkpoint.pt and metrics.json under ``out_dir``.
 
     ``stop_after_global_step`` stops like SIGTERM would once that step is done (used to simulate
-    an interruption); the run can then be continued with ``resume=True``.
+    an interruption); the run can then be continued with ``resume=True``. ``corpus``: the bytes of
+    ``config.corpus_uri`` when the caller has already read (and validated) them. Nothing is trained
+    unless ``out_dir`` and the checkpoint's folder can be written (:func:`rnn.storage.check_writable`).
     """
     process_start = time.perf_counter()
     checkpoint_uri = checkpoint_uri or storage.join(out_dir, CHECKPOINT_FILENAME)
     metrics_uri = storage.join(out_dir, METRICS_FILENAME)
+    storage.check_writable(out_dir)
+    storage.check_writable(storage.parent(checkpoint_uri))
     signals = _Signals()
     if handle_signals:
         signals.install()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
 
-    data = read_corpus_bytes(config.corpus_uri)
+    data = read_corpus_bytes(config.corpus_uri) if corpus is None else corpus
     text = decode_utf8(data, config.corpus_uri)
     stats = corpus_stats(config.corpus_uri, data, text)
     vocab = Vocab.from_text(text)
