@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from costing.arguments import EXIT_USAGE, Parser, existing_dir, non_negative_int, positive_float, positive_int
 from costing.model import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
@@ -68,28 +69,21 @@ from costing.pricing.reference_tables import (
 )
 from costing.report import render_all, render_grid, render_prices, render_sensitivity, render_tco
 
-EXIT_USAGE = 2
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text.replace(",", "").replace("_", ""))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-    return value
-
 
 def _instance_types(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+    types = [part.strip() for part in text.split(",") if part.strip()]
+    if not types:
+        raise argparse.ArgumentTypeError(
+            f"give at least one instance type, e.g. 'c7g.large,m5.large'; got {text!r}"
+        )
+    return types
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("prices")
     group.add_argument("--region", default=DEFAULT_REGION, help="AWS region (default %(default)s)")
     group.add_argument(
-        "--snapshot", type=Path, help="pricing snapshot folder (default: the newest shipped one)"
+        "--snapshot", type=existing_dir, help="pricing snapshot folder (default: the newest shipped one)"
     )
     group.add_argument(
         "--instance-types",
@@ -114,7 +108,7 @@ def _model(parser: argparse.ArgumentParser, *, scenarios: bool = True) -> None:
     if scenarios:
         group.add_argument(
             "--requests-per-day",
-            type=_positive_float,
+            type=positive_float,
             nargs="+",
             metavar="N",
             default=list(DEFAULT_SCENARIOS_REQUESTS_PER_DAY),
@@ -122,26 +116,26 @@ def _model(parser: argparse.ArgumentParser, *, scenarios: bool = True) -> None:
         )
     group.add_argument(
         "--tokens-per-request",
-        type=int,
+        type=positive_int,
         help=f"characters per completion (default {defaults.tokens_per_request})",
     )
     group.add_argument(
         "--peak-factor",
-        type=_positive_float,
+        type=positive_float,
         help=f"peak / mean request rate (default {defaults.peak_factor:g})",
     )
     group.add_argument(
         "--target-utilisation",
-        type=_positive_float,
+        type=positive_float,
         help=f"fraction of capacity used at peak (default {defaults.target_utilisation:g})",
     )
     group.add_argument(
         "--latency-slo-ms",
-        type=_positive_float,
+        type=positive_float,
         help=f"p95 latency SLO (default {defaults.latency_slo_ms:g})",
     )
     group.add_argument(
-        "--min-instances", type=int, help=f"per always-on option (default {defaults.min_instances})"
+        "--min-instances", type=positive_int, help=f"per always-on option (default {defaults.min_instances})"
     )
     group.add_argument(
         "--no-nat", action="store_true", help="no NAT gateway (public subnets / VPC endpoints)"
@@ -152,7 +146,7 @@ def _ownership(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("retraining")
     group.add_argument(
         "--horizon-months",
-        type=_positive_float,
+        type=positive_float,
         default=DEFAULT_HORIZON_MONTHS,
         help="TCO horizon (default %(default)g)",
     )
@@ -171,7 +165,7 @@ def _ownership(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--training-seconds",
-        type=_positive_float,
+        type=positive_float,
         help="wall seconds of one training run (default: measured in metrics.json)",
     )
 
@@ -180,15 +174,18 @@ def _sensitivity(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sensitivity")
     group.add_argument(
         "--pct",
-        type=_positive_float,
+        type=positive_float,
         default=DEFAULT_TORNADO_PCT,
         help="tornado: each factor x(1 - pct/100) and x(1 + pct/100) (default %(default)g)",
     )
     group.add_argument(
-        "--samples", type=int, default=DEFAULT_SAMPLES, help="Monte Carlo samples (default %(default)s)"
+        "--samples",
+        type=positive_int,
+        default=DEFAULT_SAMPLES,
+        help="Monte Carlo samples (default %(default)s)",
     )
     group.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help="Monte Carlo seed (default %(default)s)"
+        "--seed", type=non_negative_int, default=DEFAULT_SEED, help="Monte Carlo seed (default %(default)s)"
     )
     group.add_argument(
         "--option",
@@ -203,7 +200,7 @@ def _sensitivity(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m costing",
         description="Price the char-LSTM's serving alternatives, retraining and storage on a pricing snapshot.",
     )
@@ -279,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instance-type", action="append", dest="instance_types", help="repeat for several")
     p.add_argument(
         "--spot-window-days",
-        type=int,
+        type=positive_int,
         default=DEFAULT_SPOT_WINDOW_DAYS,
         help="days of spot price history (default %(default)s)",
     )
@@ -311,13 +308,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeat; exit 1 when the cold run is over --budget-seconds.",
     )
     p.add_argument("--region", default=DEFAULT_REGION)
-    p.add_argument("--snapshot", type=Path, help="pricing snapshot folder (default: newest shipped)")
+    p.add_argument("--snapshot", type=existing_dir, help="pricing snapshot folder (default: newest shipped)")
     p.add_argument("--metrics", type=Path, help="metrics.json (default: as the other commands)")
-    p.add_argument("--samples", type=int, default=10_000, help="Monte Carlo samples (default %(default)s)")
     p.add_argument(
-        "--repeat", type=int, default=3, help="runs per step; best is reported (default %(default)s)"
+        "--samples", type=positive_int, default=10_000, help="Monte Carlo samples (default %(default)s)"
     )
-    p.add_argument("--budget-seconds", type=float, default=DEFAULT_BUDGET_SECONDS)
+    p.add_argument(
+        "--repeat", type=positive_int, default=3, help="runs per step; best is reported (default %(default)s)"
+    )
+    p.add_argument(
+        "--budget-seconds",
+        type=positive_float,
+        default=DEFAULT_BUDGET_SECONDS,
+        help="exit 1 when the cold run takes longer (default %(default)s)",
+    )
     p.add_argument("--json", action="store_true", help="print the timings as JSON")
     p.set_defaults(func=cmd_bench)
     return parser
@@ -519,7 +523,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         snapshot=args.snapshot,
         metrics=args.metrics,
         samples=args.samples,
-        repeat=max(1, args.repeat),
+        repeat=args.repeat,
         budget_seconds=args.budget_seconds,
     )
     print(json.dumps(report, indent=2) if args.json else render_benchmark(report))
@@ -535,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
         return EXIT_USAGE

@@ -25,7 +25,7 @@ class Parser(argparse.ArgumentParser):
 
 def _number(text: str, kind: type) -> float | int:
     try:
-        value = kind(text.replace("_", ""))
+        value = kind(text.replace("_", "").replace(",", ""))
     except ValueError:
         noun = "an integer" if kind is int else "a number"
         raise argparse.ArgumentTypeError(f"must be {noun}, got {text!r}") from None

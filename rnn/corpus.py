@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from rnn import storage
+
 DEFAULT_CORPUS_URI = "builtin://pydoc-topics"
 
 
@@ -81,8 +83,6 @@ def read_corpus_bytes(uri: str) -> bytes:
         raise CorpusError(
             f"unknown built-in corpus {uri!r}; the only built-in corpus is {DEFAULT_CORPUS_URI!r}"
         )
-    from rnn import storage
-
     try:
         raw = storage.read_bytes(uri)
     except storage.StorageError as exc:

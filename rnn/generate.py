@@ -11,6 +11,7 @@ from rnn import storage
 from rnn.config import TrainConfig
 from rnn.data import Vocab
 from rnn.model import CharLSTM
+from rnn.storage import first_line
 
 
 class ModelFileError(ValueError):
@@ -33,7 +34,7 @@ def load_model(uri: str) -> LoadedModel:
         raise ModelFileError(f"model file not found: {uri!r}; train one with `python -m rnn train`") from exc
     except Exception as exc:
         raise ModelFileError(
-            f"model file {uri!r} is corrupt or not a model ({type(exc).__name__}: {exc})"
+            f"model file {uri!r} is corrupt or not a model ({type(exc).__name__}: {first_line(exc)})"
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{uri!r} is not an {MODEL_FORMAT} file")

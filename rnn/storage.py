@@ -57,6 +57,12 @@ class StorageNotFoundError(StorageError, FileNotFoundError):
     """Nothing at that URI (still a FileNotFoundError for callers that only know that one)."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (some libraries write paragraphs)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
     current: BaseException | None = exc
@@ -74,7 +80,7 @@ def explain(uri: str, exc: BaseException, *, action: str = "read") -> StorageErr
     """One line for a failed ``action`` ("read", "write") on ``uri``, classified transient or not."""
     chain = _chain(exc)
     last = chain[-1]
-    detail = f"{type(last).__name__}: {last}"
+    detail = f"{type(last).__name__}: {first_line(last)}"
     for cause in chain:
         names = _names(cause)
         if names & _NO_CREDENTIALS:

@@ -342,6 +342,7 @@ class SpotTrainingOperator(BaseOperator):
                 wheel_filename=state["wheel"],
                 mlflow_run_id=self.validated["mlflow_run_id"],
                 max_runtime_seconds=self.max_runtime_seconds,
+                dataset_sha256=self.validated["dataset_sha256"],
             )
         )
         spec = LaunchSpec(

@@ -58,6 +58,11 @@ def _fail(message: str) -> Exception:
     return AirflowFailException(message)
 
 
+def _fail_or_retry(exc: CorpusError | storage.StorageError) -> Exception:
+    """A fault retrying cannot fix fails the task at once; one that may pass (host unreachable) is retried."""
+    return RuntimeError(str(exc)) if exc.transient else _fail(str(exc))
+
+
 @dataclass(frozen=True)
 class ComputeChoice:
     backend: str
@@ -117,6 +122,10 @@ def validate_dataset(
     config, compute = resolve_inputs(params, corpus_variable)
     settings = load_settings()
     out = run_dir(settings, dag_id, run_id)
+    try:
+        storage.check_writable(out)
+    except storage.StorageError as exc:
+        raise _fail_or_retry(exc) from exc
     mlflow_run_id = tracking.get_or_create_run(
         names.TRAINING_EXPERIMENT, dag_id, run_id, run_name=f"{dag_id}/{run_id}", settings=settings
     )
@@ -133,7 +142,7 @@ def validate_dataset(
             data = read_corpus_bytes(config["corpus_uri"])
         except CorpusError as exc:
             mlflow.set_tag(names.TAG_VALIDATION, "failed")
-            raise _fail(str(exc)) from exc
+            raise _fail_or_retry(exc) from exc
         min_chars = params.get("min_corpus_chars") or None
         validation = validate_corpus(data, min_chars=min_chars)
         with tempfile.TemporaryDirectory() as tmp:
@@ -209,6 +218,10 @@ def train(*, validated: dict[str, Any]) -> dict[str, Any]:
                 "--no-progress",
                 "--run-id",
                 validated["mlflow_run_id"],
+                # validate_dataset ran the suite on these exact bytes (and logged the report)
+                "--skip-validation",
+                "--expect-sha256",
+                validated["dataset_sha256"],
             ],
             what="training",
         )
