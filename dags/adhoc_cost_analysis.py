@@ -25,6 +25,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from costing.model.results import OPTION_LABELS, OPTIONS
 from pipeline import names
+from pipeline.conf import refuse_bad_conf
 from pipeline.tasks import cost_report
 from pipeline.tasks.cost_analysis import AnalysisRequest, recompute
 from pipeline.tasks.cost_report import adhoc_inputs, recipients_from, send_stored_email
@@ -40,7 +41,7 @@ from rnn import storage
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["cost", "analysis", "ad hoc"],
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={"pre_execute": refuse_bad_conf, "retries": 1, "retry_delay": timedelta(seconds=30)},
     params={
         "requests_per_day": Param(
             [100, 10000, 1000000],
@@ -91,6 +92,14 @@ from rnn import storage
             maximum=20,
             title="Peak factor",
             description="Peak-hour traffic / daily average.",
+        ),
+        "samples": Param(
+            10000,
+            type="integer",
+            minimum=100,
+            maximum=200000,
+            title="Monte Carlo samples",
+            description="Draws for the cost band; fewer is faster, more is smoother.",
         ),
         "recipients": Param(
             [],

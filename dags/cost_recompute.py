@@ -21,6 +21,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import assets
+from pipeline.conf import refuse_bad_conf
 from pipeline.tasks import cost_analysis
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
 
@@ -34,7 +35,7 @@ from pipeline.ui.links import MlflowRunLink, attach, push_run_of
     catchup=False,
     max_active_runs=1,
     tags=["cost", "analysis"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=1)},
     params={
         "region": Param("us-east-1", type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"),
         "requests_per_day": Param(

@@ -23,6 +23,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import assets
+from pipeline.conf import refuse_bad_conf
 from pipeline.tasks import pricing
 
 REFRESH_INSTANCE_TYPES = [
@@ -67,7 +68,7 @@ REFRESH_INSTANCE_TYPES = [
     catchup=False,
     max_active_runs=1,
     tags=["pricing", "cost", "aws"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=5)},
     params={
         "regions": Param(
             ["us-east-1", "eu-west-1"],

@@ -34,6 +34,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from costing.pricing import MARKETS
 from pipeline import assets, names
+from pipeline.conf import refuse_bad_conf
 from pipeline.spot import layout as spot
 from pipeline.spot.budget import check_budget
 from pipeline.spot.cleanup import cleanup_task, sweep_task
@@ -57,6 +58,7 @@ def _param_or_variable(param: str, variable: str) -> str:
     max_active_runs=1,
     tags=["rnn", "training", "cost"],
     default_args={
+        "pre_execute": refuse_bad_conf,
         "retries": 2,
         "retry_delay": timedelta(minutes=1),
         "on_failure_callback": retraining.on_task_failure,
@@ -91,6 +93,13 @@ def _param_or_variable(param: str, variable: str) -> str:
         ),
         "learning_rate": Param(0.002, type="number", exclusiveMinimum=0, maximum=1, title="Learning rate"),
         "seed": Param(1337, type="integer", minimum=0, title="Seed"),
+        "checkpoint_every_steps": Param(
+            50,
+            type="integer",
+            minimum=1,
+            title="Checkpoint every (steps)",
+            description="Also at every epoch end; a retried task resumes from the last one.",
+        ),
         "min_corpus_chars": Param(
             0,
             type="integer",
@@ -240,7 +249,7 @@ def rnn_retraining():
 
         return check_budget(validated=validated, params=dict(get_current_context()["params"]))
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", pre_execute=None)  # runs whatever happened, even on a refused conf
     def cleanup_ec2_instances() -> dict:
         """Terminate this DAG run's training instances, whatever happened."""
 

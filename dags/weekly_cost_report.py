@@ -21,6 +21,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import names
+from pipeline.conf import refuse_bad_conf
 from pipeline.tasks import cost_report
 from pipeline.tasks.cost_report import recipients_from, send_stored_email, weekly_inputs
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
@@ -35,7 +36,7 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
     catchup=False,
     max_active_runs=1,
     tags=["cost", "report", "email"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=2)},
     params={
         "days": Param(
             7,

@@ -81,10 +81,15 @@ def experiment_id(name: str, settings: Settings) -> str:
 
 
 def find_run_id(experiment: str, dag_id: str, run_id: str, settings: Settings) -> str | None:
+    """The MLflow run of this DAG run, if there is one (creates nothing)."""
     from mlflow import MlflowClient
 
-    runs = MlflowClient().search_runs(
-        [experiment_id(experiment, settings)],
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
         filter_string=f"tags.`{names.TAG_DAG_ID}` = '{dag_id}' and tags.`{names.TAG_RUN_ID}` = '{run_id}'",
         max_results=2,
         order_by=["attributes.start_time ASC"],

@@ -190,3 +190,21 @@ def test_out_of_bounds_params_are_rejected_before_anything_runs(
 
     with pytest.raises(ParamValidationError, match="epochs"):
         load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "epochs": 0})
+
+
+def test_a_misspelt_conf_key_is_refused_before_anything_runs(airflow_db: Path, pipeline_home: Path) -> None:
+    from mlflow import MlflowClient
+
+    from pipeline import names, tracking
+
+    dag_run = load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "dropuot": 0.3})
+    assert dag_run.state == "failed"
+    [first] = [ti for ti in dag_run.get_task_instances() if ti.task_id == "validate_dataset"]
+    assert first.state == "failed" and first.try_number == 1  # refused, not retried
+    assert {s for t, s in task_states(dag_run).items() if t != "validate_dataset"} <= {
+        "upstream_failed",
+        "skipped",
+    }
+    tracking.configure()
+    assert MlflowClient().get_experiment_by_name(names.TRAINING_EXPERIMENT) is None  # no MLflow run
+    assert not (pipeline_home / "data").exists()  # no output
