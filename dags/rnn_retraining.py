@@ -3,8 +3,8 @@
 
 Weekly, and on demand from the trigger form: validate the corpus, train on the Airflow worker or on a
 spot EC2 instance (the `compute` param), benchmark, log to the MLflow experiment `rnn-textgen`, cost
-the run and register the model if it beats the best one, which publishes the `rnn_textgen_model`
-asset (and so schedules `cost_recompute`).
+the run and promote the model to `champion` if it beats the champion on the same evaluation data,
+which publishes the `rnn_textgen_model` asset (and so schedules `cost_recompute`).
 
 * **validate_dataset** – Great Expectations checks on the corpus; a failing corpus stops the run here.
 * **choose_backend** – `compute=local` runs `train_local`, `compute=ec2_spot` the spot branch.
@@ -17,7 +17,8 @@ asset (and so schedules `cost_recompute`).
 * **benchmark** – inference latency and throughput.
 * **log_to_mlflow** – metrics, `metrics.json` and the model.
 * **cost** – the run's cost: an *estimate* (local) or a *billed estimate* (spot EC2).
-* **register** – a new `rnn-textgen` version if its validation loss is the best; skipped otherwise.
+* **register** – champion and challenger scored on the same evaluation split; a better challenger
+  becomes a new `rnn-textgen` version with the alias `champion`; skipped otherwise, saying why.
 
 How: [docs/training.md](../docs/training.md) (model, corpus, each step),
 [docs/spot-ec2.md](../docs/spot-ec2.md) (spot EC2 and the AWS resources it needs),
@@ -51,7 +52,7 @@ def _param_or_variable(param: str, variable: str) -> str:
 @dag(
     dag_id=Path(__file__).stem,
     doc_md=__doc__,
-    description="Retrain the character-level LSTM, log it to MLflow, cost the run, register the best",
+    description="Retrain the character-level LSTM, log it to MLflow, cost the run, promote a better champion",
     schedule="@weekly",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -70,6 +71,14 @@ def _param_or_variable(param: str, variable: str) -> str:
             title="Corpus",
             description="Path, s3:// or https:// URL of a UTF-8 text file. Empty: the "
             "rnn_corpus_uri Variable, else the built-in stdlib corpus.",
+        ),
+        "eval_corpus_uri": Param(
+            "",
+            type="string",
+            title="Evaluation corpus",
+            description="Champion and challenger are compared on the evaluation split of this corpus. "
+            "Empty: the rnn_eval_corpus_uri Variable, else the corpus the champion was accepted on. "
+            "Name a new corpus here to move the model to new data.",
         ),
         "epochs": Param(3, type="integer", minimum=1, maximum=200, title="Epochs"),
         "hidden_size": Param(
@@ -280,10 +289,15 @@ def rnn_retraining():
 
     @task(multiple_outputs=False, outlets=[assets.MODEL])
     def register(costed: dict) -> dict:
-        """Register a new model version if its validation loss is the best; else skip."""
+        """Promote the model to champion if it beats the champion on the same data; else skip."""
+        from airflow.sdk import Variable
         from airflow.sdk.exceptions import AirflowSkipException
 
-        result = push_run_of(get_current_context(), retraining.register(costed=costed))
+        context = get_current_context()
+        eval_corpus = context["params"]["eval_corpus_uri"] or Variable.get(
+            names.VAR_EVAL_CORPUS_URI, default=""
+        )
+        result = push_run_of(context, retraining.register(costed=costed, eval_corpus_uri=eval_corpus))
         if not result["registry"]["registered"]:
             raise AirflowSkipException(f"not registered: {result['registry']['reason']}")
         return result

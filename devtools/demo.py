@@ -24,7 +24,7 @@ from devtools.services import local_smtp_connection, mail_dir, smtp_port
 from pipeline import names, tracking
 from pipeline.price_store import newest_snapshot_dir, refresh_status
 from pipeline.settings import Settings, load_settings
-from pipeline.tasks.cost_analysis import latest_model_source
+from pipeline.tasks.cost_analysis import champion_model_source
 from pipeline.tasks.cost_report import latest_report
 
 QUIET_MARKERS = (
@@ -128,12 +128,12 @@ def pricing_summary() -> list[str]:
 
 
 def scenario_table() -> str:
-    """The 100 / 10k / 1M table for the latest registered model at the newest snapshot's prices."""
+    """The 100 / 10k / 1M table for the champion model at the newest snapshot's prices."""
     import io
 
-    source = latest_model_source(allow_reference=False)
+    source = champion_model_source(allow_reference=False)
     if source is None:
-        return "no registered model: no scenario table"
+        return "no champion model: no scenario table"
     metrics_path = load_settings().home / "cache" / f"{names.REGISTERED_MODEL}-v{source.version}-metrics.json"
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(source.metrics))

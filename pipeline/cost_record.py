@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from costing.units import MICRO_USD_PER_USD
 from pipeline import names
 from rnn.metrics import write_metrics
 
@@ -27,6 +28,8 @@ def record_cost(
         {
             names.COST_TRAIN_USD: cost_dict["usd"],
             names.COST_TRAIN_ON_DEMAND_USD: cost_dict["on_demand_usd"],
+            names.COST_TRAIN_MICRO_USD: round(cost_dict["usd"] * MICRO_USD_PER_USD, 1),
+            names.COST_TRAIN_ON_DEMAND_MICRO_USD: round(cost_dict["on_demand_usd"] * MICRO_USD_PER_USD, 1),
             names.COST_SPOT_SAVINGS_PCT: cost_dict["spot_savings_pct"],
             names.COST_PER_EPOCH_USD: cost_dict["per_epoch_usd"],
             names.COST_USD_PER_HOUR: cost_dict["usd_per_hour"],

@@ -6,6 +6,11 @@ from __future__ import annotations
 TRAINING_EXPERIMENT = "rnn-textgen"
 COST_EXPERIMENT = "rnn-cost-analysis"
 REGISTERED_MODEL = "rnn-textgen"
+CHAMPION_ALIAS = "champion"  # the version cost_recompute, the ad hoc analysis and the report price
+# Experiment tag the MLflow 3 UI reads to open an experiment on its runs (not on GenAI traces)
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_MODEL_TRAINING = "custom_model_development"
+DATASET_CONTEXT_TRAINING = "training"  # the corpus, as the run's MLflow dataset input
 
 # Tags on runs
 TAG_DAG_ID = "airflow.dag_id"
@@ -20,12 +25,27 @@ TAG_LOGGED_MODEL_ID = "model.logged_model_id"
 TAG_VALIDATION = "dataset.validation"  # "passed" | "failed"
 TAG_COMPUTE_BACKEND = "compute.backend"
 
-# Tags on registered model versions
-VERSION_TAG_VAL_LOSS = "val_loss"
+TAG_EVAL_DATASET_URI = "eval.dataset_uri"  # the corpus whose evaluation split the gate compared on
+TAG_EVAL_DATASET_SHA256 = "eval.dataset_sha256"
+TAG_REGISTRY_COMPARED_WITH = "registry.compared_with"  # "version 3" | "" (no champion yet)
+
+# Tags on registered model versions: the lineage (also written out in the version's description)
+VERSION_TAG_VAL_LOSS = "val_loss"  # the training run's own validation loss
+VERSION_TAG_AIRFLOW_RUN_ID = "airflow.run_id"
+VERSION_TAG_DATASET_URI = "lineage.dataset_uri"  # trained on
+VERSION_TAG_DATASET_SHA256 = "lineage.dataset_sha256"
+VERSION_TAG_EVAL_URI = "lineage.eval_uri"  # accepted on: the evaluation split of this corpus
+VERSION_TAG_EVAL_SHA256 = "lineage.eval_sha256"
+VERSION_TAG_EVAL_VAL_FRACTION = "lineage.eval_val_fraction"
+VERSION_TAG_EVAL_LOSS = "lineage.eval_loss"
 
 # Metrics: cost of the training run (at the price paid / estimated for the configured market)
 COST_TRAIN_USD = "cost.train_usd"
 COST_TRAIN_ON_DEMAND_USD = "cost.train_on_demand_usd"
+# the same in micro-dollars (1 = $0.000001): MLflow's charts round to two decimals, so $0.0018 and
+# $0.0004 would both read 0.00; as 1800 and 400 they compare at a glance
+COST_TRAIN_MICRO_USD = "cost.train_micro_usd"
+COST_TRAIN_ON_DEMAND_MICRO_USD = "cost.train_on_demand_micro_usd"
 COST_SPOT_SAVINGS_PCT = "cost.spot_savings_pct"
 COST_PER_EPOCH_USD = "cost.per_epoch_usd"
 COST_USD_PER_HOUR = "cost.usd_per_hour"
@@ -44,6 +64,8 @@ TRAIN_PEAK_RSS_BYTES = "train.peak_rss_bytes"
 TRAIN_FINAL_LOSS = "train.final_loss"
 VAL_LOSS = "val.loss"
 VAL_PERPLEXITY = "val.perplexity"
+EVAL_LOSS = "eval.loss"  # this run's model on the gate's evaluation split (comparable across runs)
+EVAL_CHAMPION_LOSS = "eval.champion_loss"  # the champion it was compared with, on the same split
 MODEL_PARAMETERS = "model.parameters"
 MODEL_FILE_BYTES = "model.file_size_bytes"
 DATASET_BYTES = "dataset.size_bytes"
@@ -69,6 +91,7 @@ PRICING_ASSET_URI = "file://rnn-cost-pipeline/pricing/snapshots"
 
 # Airflow Variables (read inside tasks only, never at parse time)
 VAR_CORPUS_URI = "rnn_corpus_uri"
+VAR_EVAL_CORPUS_URI = "rnn_eval_corpus_uri"  # champion and challenger compared on this corpus
 
 # Metrics of cost analyses (experiment rnn-cost-analysis); <rpd> is the requests/day figure
 COST_TRAIN_AT_TODAYS_PRICES_USD = "cost.train_at_todays_prices_usd"

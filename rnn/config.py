@@ -98,3 +98,14 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown config field(s) {unknown}; known fields: {sorted(known)}")
         return cls(**values)
+
+
+def parameter_count(config: TrainConfig, vocab_size: int) -> int:
+    """Weights of ``rnn.model.CharLSTM`` for this config and vocabulary, without building it (no torch).
+
+    Embedding V*E; LSTM layer l: 4H*(in_l + H) + 8H (two bias vectors), in_0 = E, in_l = H;
+    decoder H*V + V.
+    """
+    e, h, v = config.embedding_dim, config.hidden_size, vocab_size
+    lstm = sum(4 * h * ((e if layer == 0 else h) + h) + 8 * h for layer in range(config.num_layers))
+    return v * e + lstm + h * v + v

@@ -254,7 +254,7 @@ def render_and_store(
     written = write_report(rendered, out, meta={"dag_id": dag_id, "run_id": run_id, "recipients": recipients})
     if mlflow_run_id is None:
         mlflow_run_id = tracking.get_or_create_run(
-            names.COST_EXPERIMENT, dag_id, run_id, run_name=f"{dag_id}/{run_id}", settings=settings
+            names.COST_EXPERIMENT, dag_id, run_id, run_name=f"report · {inputs.title}", settings=settings
         )
     with tracking.task_run(mlflow_run_id) as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tag(names.TAG_ANALYSIS_KIND, f"{inputs.kind}-report")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import subprocess
 import sys
 import tempfile
@@ -23,14 +24,14 @@ from typing import Any
 
 from costing.model import estimate_training_cost
 from costing.pricing import MARKETS, PriceCatalog
-from pipeline import names, tracking
+from pipeline import names, registry, tracking
 from pipeline.cost_record import record_cost
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import REPO_ROOT, load_settings, run_dir
 from pipeline.spot.billing import record_billed_cost
 from rnn import storage
-from rnn.config import ConfigError, TrainConfig
-from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, corpus_stats, read_corpus_bytes
+from rnn.config import ConfigError, TrainConfig, parameter_count
+from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, corpus_stats, decode_utf8, read_corpus_bytes
 from rnn.corpus_validation import validate_corpus, write_validation_report
 from rnn.metrics import read_metrics
 
@@ -103,6 +104,18 @@ def resolve_inputs(
     return config.to_dict(), compute
 
 
+def training_run_name(config: dict[str, Any], compute: ComputeChoice, vocab_size: int) -> str:
+    """What the run is, for MLflow's runs table: "2.84M params · 3 ep · pydoc-topics · r6i.xlarge spot"."""
+    params = parameter_count(TrainConfig.from_dict(config), vocab_size)
+    where = f"{compute.instance_type} {compute.market}"
+    if compute.backend == "local":
+        where += " (local)"  # trained on the worker, priced as if there
+    return (
+        f"{params / 1e6:.2f}M params · {config['epochs']} ep · {tracking.corpus_name(config['corpus_uri'])} · "
+        f"{where}"
+    )
+
+
 def git_sha() -> str:
     try:
         out = subprocess.run(
@@ -143,6 +156,15 @@ def validate_dataset(
         except CorpusError as exc:
             mlflow.set_tag(names.TAG_VALIDATION, "failed")
             raise _fail_or_retry(exc) from exc
+        stats = corpus_stats(config["corpus_uri"], data, data.decode("utf-8", errors="replace"))
+        tracking.log_corpus_input(
+            mlflow_run_id,
+            uri=config["corpus_uri"],
+            sha256=stats.sha256,
+            profile={"bytes": stats.size_bytes, "chars": stats.chars, "vocab_size": stats.vocab_size},
+            context=names.DATASET_CONTEXT_TRAINING,
+        )
+        tracking.rename_run(mlflow_run_id, training_run_name(config, compute, stats.vocab_size))
         min_chars = params.get("min_corpus_chars") or None
         validation = validate_corpus(data, min_chars=min_chars)
         with tempfile.TemporaryDirectory() as tmp:
@@ -156,9 +178,8 @@ def validate_dataset(
                 f"dataset {config['corpus_uri']!r} failed validation; nothing was trained.\n"
                 f"{validation.summary()}"
             )
-        text = data.decode("utf-8")
-        stats = corpus_stats(config["corpus_uri"], data, text)
         mlflow.log_param("dataset.sha256", stats.sha256)
+
     storage.write_text_atomic(storage.join(out, "config.json"), json.dumps(config, indent=2))
     return {
         "mlflow_run_id": mlflow_run_id,
@@ -362,53 +383,33 @@ def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
     return {**logged, "cost": cost_dict}
 
 
-def register(*, costed: dict[str, Any]) -> dict[str, Any]:
-    """Register a new version of rnn-textgen only if its validation loss beats the best one."""
+def register(*, costed: dict[str, Any], eval_corpus_uri: str | None = None) -> dict[str, Any]:
+    """Promote this run's model to ``champion`` if it beats the champion on the same evaluation data.
+
+    Both are scored on the evaluation split of ``eval_corpus_uri`` when given, else of the corpus the
+    champion was accepted on; the first model ever trained is scored on its own corpus and promoted.
+    Promoting registers a new version of rnn-textgen with its lineage and moves the alias to it.
+    """
     import mlflow
     from mlflow import MlflowClient
 
     with tracking.task_run(costed["mlflow_run_id"]):
         client = MlflowClient()
-        val_loss = float(costed["val_loss"])
-        versions = _registered_versions(client)
-        mine = [v for v in versions if v.run_id == costed["mlflow_run_id"]]
-        if mine:  # retried task: this run is already registered
+        mine = [v for v in registry.registered_versions(client) if v.run_id == costed["mlflow_run_id"]]
+        if mine:  # retried task: this run was promoted and registered already
+            version = str(mine[0].version)
+            registry.finish_promotion(client, version, mine[0].description or "")
             decision = {
                 "registered": True,
-                "version": int(mine[0].version),
-                "reason": f"already registered as version {mine[0].version}",
+                "version": int(version),
+                "reason": f"already registered as version {version}",
             }
         else:
-            best = _best_version(versions)
-            if best is not None and val_loss >= best[1]:
-                decision = {
-                    "registered": False,
-                    "version": None,
-                    "reason": f"val_loss {val_loss:.4f} does not beat version {best[0].version} "
-                    f"(val_loss {best[1]:.4f})",
-                }
-            else:
-                reason = (
-                    "first version of the model"
-                    if best is None
-                    else f"val_loss {val_loss:.4f} beats version {best[0].version} (val_loss {best[1]:.4f})"
-                )
-                version = mlflow.register_model(
-                    f"models:/{costed['logged_model_id']}",
-                    names.REGISTERED_MODEL,
-                    tags={names.VERSION_TAG_VAL_LOSS: f"{val_loss:.6f}"},
-                )
-                client.set_model_version_tag(
-                    names.REGISTERED_MODEL,
-                    version.version,
-                    "airflow.run_id",
-                    _run_tag(client, costed["mlflow_run_id"]),
-                )
-                decision = {"registered": True, "version": int(version.version), "reason": reason}
+            decision = _challenge(client, costed, eval_corpus_uri or None)
         mlflow.set_tags(
             {
                 names.TAG_REGISTRY_DECISION: "registered" if decision["registered"] else "not-registered",
-                names.TAG_REGISTRY_REASON: decision["reason"],
+                names.TAG_REGISTRY_REASON: decision["reason"][:5000],
                 names.TAG_REGISTRY_VERSION: str(decision["version"] or ""),
             }
         )
@@ -416,22 +417,110 @@ def register(*, costed: dict[str, Any]) -> dict[str, Any]:
     return {**costed, "registry": decision}
 
 
-def _registered_versions(client: Any) -> list[Any]:
-    from mlflow.exceptions import MlflowException
+def _challenge(client: Any, costed: dict[str, Any], eval_corpus_uri: str | None) -> dict[str, Any]:
+    """Score challenger and champion on one evaluation split, decide, and promote if so (MLflow run open)."""
+    import hashlib
+
+    import mlflow
+
+    from rnn.generate import load_model
+
+    config = costed["config"]
+    champion = registry.current_champion(client)
+    if eval_corpus_uri:
+        uri, val_fraction = eval_corpus_uri.strip(), float(config["val_fraction"])
+    elif champion is not None:
+        uri, val_fraction = champion.lineage.eval_uri, champion.lineage.eval_val_fraction
+    else:
+        uri, val_fraction = config["corpus_uri"], float(config["val_fraction"])
+    data = _evaluation_corpus(uri, named=bool(eval_corpus_uri))
+    sha256 = hashlib.sha256(data).hexdigest()
+    from rnn.evaluate import evaluation_split
+
+    split = evaluation_split(decode_utf8(data, uri), val_fraction)
+    evaluation = registry.describe_evaluation(uri, sha256, val_fraction, len(split))
+    if champion is not None and not eval_corpus_uri and sha256 != champion.lineage.eval_sha256:
+        evaluation += f" (it has changed since the champion was accepted on sha256 {champion.lineage.eval_sha256[:12]}…)"
+
+    loaded = load_model(costed["model_uri"])
+    challenger = _score(
+        f"challenger run {costed['mlflow_run_id'][:8]}",
+        "trained on",
+        costed["dataset_sha256"],
+        loaded.model,
+        loaded.vocab,
+        split,
+    )
+    defender = None
+    if champion is not None:
+        model, vocab = registry.load_champion_model(champion)
+        defender = _score(champion.label, "accepted on", champion.lineage.eval_sha256, model, vocab, split)
+    decision = registry.decide(challenger, defender, evaluation)
+
+    finite = {
+        names.EVAL_LOSS: challenger.loss,
+        names.EVAL_CHAMPION_LOSS: defender.loss if defender else None,
+    }
+    mlflow.log_metrics({k: v for k, v in finite.items() if v is not None and math.isfinite(v)})
+    mlflow.set_tags(
+        {
+            names.TAG_EVAL_DATASET_URI: uri,
+            names.TAG_EVAL_DATASET_SHA256: sha256,
+            names.TAG_REGISTRY_COMPARED_WITH: f"version {champion.version}" if champion else "",
+        }
+    )
+    if not decision.promote:
+        return {"registered": False, "version": None, "reason": decision.reason}
+
+    lineage = registry.Lineage(
+        dataset_uri=config["corpus_uri"],
+        dataset_sha256=costed["dataset_sha256"],
+        eval_uri=uri,
+        eval_sha256=sha256,
+        eval_val_fraction=val_fraction,
+        eval_loss=challenger.loss,
+    )
+    airflow_run_id = _run_tag(client, costed["mlflow_run_id"])
+    version = registry.promote(
+        client,
+        logged_model_id=costed["logged_model_id"],
+        tags={
+            names.VERSION_TAG_VAL_LOSS: f"{float(costed['val_loss']):.6f}",
+            names.VERSION_TAG_AIRFLOW_RUN_ID: airflow_run_id,
+            **lineage.to_tags(),
+        },
+        description=registry.version_description(
+            run_id=costed["mlflow_run_id"],
+            airflow_run_id=airflow_run_id,
+            lineage=lineage,
+            dataset_chars=int(costed.get("dataset_chars") or 0),
+            reason=decision.reason,
+        ),
+    )
+    return {"registered": True, "version": int(version), "reason": decision.reason}
+
+
+def _evaluation_corpus(uri: str, *, named: bool) -> bytes:
+    """The evaluation corpus's bytes; a corpus named for evaluation passes the same suite as training data."""
+    try:
+        data = read_corpus_bytes(uri)
+    except CorpusError as exc:
+        raise _fail_or_retry(exc) from exc
+    if named:
+        validation = validate_corpus(data)
+        if not validation.success:
+            raise _fail(f"evaluation corpus {uri!r} failed validation:\n{validation.summary()}")
+    return data
+
+
+def _score(label: str, role: str, sha256: str, model: Any, vocab: Any, text: str) -> registry.Candidate:
+    from rnn.evaluate import VocabularyMismatchError, evaluate_on
 
     try:
-        return list(client.search_model_versions(f"name='{names.REGISTERED_MODEL}'"))
-    except MlflowException:
-        return []
-
-
-def _best_version(versions: list[Any]) -> tuple[Any, float] | None:
-    scored = [
-        (v, float(v.tags[names.VERSION_TAG_VAL_LOSS]))
-        for v in versions
-        if names.VERSION_TAG_VAL_LOSS in (v.tags or {})
-    ]
-    return min(scored, key=lambda pair: pair[1]) if scored else None
+        loss = evaluate_on(model, vocab, text).loss
+    except VocabularyMismatchError as exc:
+        return registry.Candidate(label, role, sha256, cannot_encode=str(exc))
+    return registry.Candidate(label, role, sha256, loss=loss)
 
 
 def _run_tag(client: Any, mlflow_run_id: str) -> str:

@@ -1,7 +1,9 @@
-"""rnn_retraining end to end through dag.test(): MLflow run, cost, registry gate, failures."""
+"""rnn_retraining end to end through dag.test(): MLflow run, cost, champion/challenger gate, failures."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -125,6 +127,27 @@ def test_retraining_end_to_end_registers_only_better_models(
     assert [m.step for m in val_loss_history] == [1]
     [version] = registered_versions()
     assert version.run_id == run.info.run_id and int(version.version) == 1
+    # the first model ever trained is the champion
+    assert client.get_model_version(names.REGISTERED_MODEL, "1").aliases == [names.CHAMPION_ALIAS]
+    assert f"Trained by MLflow run {run.info.run_id} (Airflow run {first.run_id}) on {tiny_corpus}" in (
+        version.description
+    )
+    assert tags[names.TAG_REGISTRY_REASON].startswith("promoted: first model: challenger run")
+
+    # What the MLflow UI shows: a model-training experiment, the corpus as the run's dataset, a name
+    # that says what the run was, and the cost in a unit its charts do not round to 0.00.
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags[names.TAG_EXPERIMENT_KIND] == names.EXPERIMENT_KIND_MODEL_TRAINING
+    [dataset_input] = run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "tiny.txt"
+    assert dataset_input.dataset.digest == params["dataset.sha256"][:36]
+    assert json.loads(dataset_input.dataset.source) == {"uri": str(tiny_corpus)}
+    assert {t.key: t.value for t in dataset_input.tags} == {
+        "mlflow.data.context": "training",
+        "sha256": params["dataset.sha256"],
+    }
+    assert re.fullmatch(r"0\.\d\dM params · 1 ep · tiny\.txt · r6i\.xlarge spot \(local\)", run.info.run_name)
+    assert metrics[names.COST_TRAIN_MICRO_USD] == pytest.approx(metrics[names.COST_TRAIN_USD] * 1e6, abs=0.1)
 
     # Same tiny model with almost no learning: a worse validation loss is not registered.
     second = dag.test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus), "learning_rate": 1e-6})
@@ -135,7 +158,11 @@ def test_retraining_end_to_end_registers_only_better_models(
     assert worse.info.run_id != run.info.run_id and worse.info.status == "FINISHED"
     assert worse.data.metrics[names.VAL_LOSS] > metrics[names.VAL_LOSS]
     assert worse.data.tags[names.TAG_REGISTRY_DECISION] == "not-registered"
-    assert "does not beat version 1" in worse.data.tags[names.TAG_REGISTRY_REASON]
+    reason = worse.data.tags[names.TAG_REGISTRY_REASON]
+    assert reason.startswith(f"not promoted: challenger run {worse.info.run_id[:8]}")
+    assert f"of champion version 1 (run {run.info.run_id[:8]})" in reason
+    assert f"both on the evaluation split (last 10%) of {tiny_corpus}" in reason
+    assert worse.data.metrics[names.EVAL_LOSS] > worse.data.metrics[names.EVAL_CHAMPION_LOSS]
     assert len(registered_versions()) == 1
 
 
