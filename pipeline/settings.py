@@ -15,6 +15,8 @@
 | MLflow UI in links and reports  | RNN_PIPELINE_MLFLOW_UI_URL      | http://127.0.0.1:$MLFLOW_PORT             |
 | Airflow UI in links and reports | AIRFLOW__API__BASE_URL          | http://127.0.0.1:$AIRFLOW_PORT            |
 | spot trigger poll interval (s)  | RNN_SPOT_POLL_SECONDS           | 30                                        |
+| new DAGs start paused (make up) | AIRFLOW__CORE__DAGS_ARE_PAUSED_ | False: the schedules run from the start   |
+|                                 | AT_CREATION                     | (Airflow's own default is True)           |
 | ports of `make up` (127.0.0.1)  | AIRFLOW_PORT, MLFLOW_PORT,      | 8080, 5000, 1025                          |
 |                                 | SMTP_PORT                       |                                           |
 
@@ -57,6 +59,7 @@ class Settings:
     mlflow_ui_url: str = f"http://127.0.0.1:{DEFAULT_MLFLOW_PORT}"
     airflow_ui_url: str = f"http://127.0.0.1:{DEFAULT_AIRFLOW_PORT}"
     spot_poll_seconds: float = DEFAULT_SPOT_POLL_SECONDS
+    dags_paused_at_creation: bool = False  # False: `make up` starts the scheduled DAGs unpaused
 
     @property
     def tracking_is_local(self) -> bool:
@@ -81,6 +84,17 @@ def _int(name: str, default: int) -> int:
         raise ValueError(
             f"environment variable {name}={value!r} must be an integer (default {default})"
         ) from None
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValueError(f"environment variable {name}={value!r} must be True or False (default {default})")
 
 
 def _positive_float(name: str, default: float) -> float:
@@ -118,6 +132,7 @@ def load_settings() -> Settings:
         mlflow_ui_url=os.environ.get("RNN_PIPELINE_MLFLOW_UI_URL", f"http://127.0.0.1:{mlflow_port}"),
         airflow_ui_url=os.environ.get("AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{airflow_port}"),
         spot_poll_seconds=_positive_float("RNN_SPOT_POLL_SECONDS", DEFAULT_SPOT_POLL_SECONDS),
+        dags_paused_at_creation=_bool("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", False),
     )
 
 

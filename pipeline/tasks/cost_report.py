@@ -36,7 +36,13 @@ from costing.report import (
 from pipeline import names, tracking
 from pipeline.price_store import local_snapshot_dir, newest_snapshot_dir, refresh_status, seed_pricing_root
 from pipeline.settings import Settings, load_settings, safe_path_part
-from pipeline.ui.links import airflow_ui_url, mlflow_ui_url
+from pipeline.ui.links import (
+    MLFLOW_MODEL_TRAINING_VIEW,
+    airflow_ui_url,
+    mlflow_experiment_url,
+    mlflow_run_url,
+    mlflow_ui_url,
+)
 from pipeline.ui.reports_app import list_reports, reports_root
 from rnn import storage
 from rnn.storage import join
@@ -97,7 +103,7 @@ def training_runs(start: datetime, end: datetime) -> list[Any]:
                 market=p.get("compute.market", ""),
                 region=p.get("compute.region", ""),
                 registered=t.get(names.TAG_REGISTRY_DECISION) == "registered",
-                mlflow_url=f"{mlflow_ui_url()}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}",
+                mlflow_url=mlflow_run_url(experiment.experiment_id, run.info.run_id),
             )
         )
     return rows
@@ -154,9 +160,20 @@ def spot_history(instance_type: str, region: str) -> list[Any]:
     ]
 
 
+def training_experiment_url() -> str:
+    """The training runs in MLflow (the UI's front page if there are none yet)."""
+    from mlflow import MlflowClient
+
+    tracking.configure()
+    experiment = MlflowClient().get_experiment_by_name(names.TRAINING_EXPERIMENT)
+    if experiment is None:
+        return f"{mlflow_ui_url()}/#/?{MLFLOW_MODEL_TRAINING_VIEW}"
+    return mlflow_experiment_url(experiment.experiment_id)
+
+
 def links() -> dict[str, str]:
     return {
-        "MLflow": mlflow_ui_url(),
+        "MLflow": training_experiment_url(),
         "Airflow": airflow_ui_url(),
         "Cost reports": f"{airflow_ui_url()}/cost-reports/",
     }

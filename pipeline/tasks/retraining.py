@@ -107,13 +107,12 @@ def resolve_inputs(
 def training_run_name(config: dict[str, Any], compute: ComputeChoice, vocab_size: int) -> str:
     """What the run is, for MLflow's runs table: "2.84M params · 3 ep · pydoc-topics · r6i.xlarge spot"."""
     params = parameter_count(TrainConfig.from_dict(config), vocab_size)
+    size = f"{params / 1e6:.2f}M" if params >= 1e6 else f"{params / 1e3:.1f}k"
     where = f"{compute.instance_type} {compute.market}"
     if compute.backend == "local":
         where += " (local)"  # trained on the worker, priced as if there
-    return (
-        f"{params / 1e6:.2f}M params · {config['epochs']} ep · {tracking.corpus_name(config['corpus_uri'])} · "
-        f"{where}"
-    )
+    corpus = tracking.corpus_name(config["corpus_uri"])
+    return f"{size} params · {config['epochs']} ep · {corpus} · {where}"
 
 
 def git_sha() -> str:

@@ -150,7 +150,7 @@ def test_recompute_skips_without_a_registered_model(airflow_db: Path, pipeline_h
     assert task_states(dag_run) == {"recompute": "skipped"}
 
 
-def test_recompute_prices_the_registered_model_at_todays_prices(
+def test_recompute_prices_the_champion_at_todays_prices(
     airflow_db: Path, pipeline_home: Path, tiny_corpus: Path
 ) -> None:
     from mlflow import MlflowClient
@@ -181,6 +181,8 @@ def test_recompute_prices_the_registered_model_at_todays_prices(
         metrics["scenario.100.cheapest_usd_per_month"] <= metrics["scenario.1000000.cheapest_usd_per_month"]
     )
     assert tags[names.TAG_SNAPSHOT_ID] == "2025-06-02" and tags[names.TAG_MODEL_VERSION] == "1"
+    assert tags["model.source"].startswith("rnn-textgen@champion, version 1")  # the alias is priced
+    assert analysis.info.run_name == "recompute · champion v1 · us-east-1 · prices 2025-06-02"
     assert metrics[names.COST_TRAIN_AT_TODAYS_PRICES_USD] > 0
     assert tags[names.TAG_DAG_ID] == "cost_recompute"
 
