@@ -19,6 +19,11 @@ def task_states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
 
+def validate_try(dag_run) -> int:
+    [ti] = [ti for ti in dag_run.get_task_instances() if ti.task_id == "validate_dataset"]
+    return ti.try_number
+
+
 def link_values(run_id: str, key: str) -> dict[str, str]:
     """The URLs Airflow stored for an operator extra link, per task of a DAG run."""
 
@@ -176,6 +181,7 @@ def test_failing_dataset_stops_before_training(airflow_db: Path, pipeline_home: 
     assert dag_run.state == "failed"
     states = task_states(dag_run)
     assert states["validate_dataset"] == "failed"
+    assert validate_try(dag_run) == 1  # a corpus that fails is never retried
     assert {
         states[t]
         for t in (
@@ -209,6 +215,27 @@ def test_missing_corpus_fails_with_its_name(airflow_db: Path, pipeline_home: Pat
     [run] = training_runs()
     assert run.info.status == "FAILED"
     assert registered_versions() == []
+
+
+def test_an_s3_corpus_without_credentials_fails_at_once(
+    airflow_db: Path, pipeline_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import s3fs
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never AWS, even if a key appeared
+    s3fs.S3FileSystem.clear_instance_cache()
+    dag_run = load_dag("rnn_retraining").test(
+        run_conf={**TINY_RUN_CONF, "corpus_uri": "s3://corpora/tiny.txt"}
+    )
+    assert dag_run.state == "failed"
+    assert task_states(dag_run)["validate_dataset"] == "failed"
+    assert validate_try(dag_run) == 1  # no credentials: retrying cannot help, so it is not retried
+    [run] = training_runs()
+    assert run.info.status == "FAILED"
 
 
 def test_out_of_bounds_params_are_rejected_before_anything_runs(

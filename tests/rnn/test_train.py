@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rnn.checkpoint import CheckpointError, load_checkpoint
-from rnn.config import ConfigError, TrainConfig
+from rnn.config import ConfigError, TrainConfig, parameter_count
 from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, default_corpus_text, read_corpus_bytes
 from rnn.data import Vocab, batchify, get_batch, split_tokens, steps_per_epoch
 from rnn.generate import ModelFileError, load_model, sample
@@ -227,3 +227,13 @@ def test_corpus_over_http_is_read_through_fsspec(tiny_corpus: Path) -> None:
             read_corpus_bytes(f"http://127.0.0.1:{server.server_port}/missing.txt")
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize(
+    "sizes,vocab",
+    [({}, 103), ({"hidden_size": 16, "num_layers": 1, "embedding_dim": 8}, 65), ({"num_layers": 3}, 7)],
+)
+def test_parameter_count_matches_the_model_without_building_it(sizes: dict, vocab: int) -> None:
+    config = TrainConfig(**sizes)
+    assert parameter_count(config, vocab) == count_parameters(CharLSTM.from_config(config, vocab))
+    assert parameter_count(TrainConfig(), 103) == 2_842_747  # the default model, as the README says
