@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import multiprocessing
 import sys
@@ -59,8 +60,6 @@ def _validated_corpus(config: TrainConfig, args: argparse.Namespace) -> bytes:
     """The corpus bytes, after the expectation suite passed on them (or a loud --skip-validation)."""
     data = read_corpus_bytes(config.corpus_uri)
     if args.expect_sha256:
-        import hashlib
-
         found = hashlib.sha256(data).hexdigest()
         if found != args.expect_sha256:
             raise CorpusError(

@@ -504,7 +504,12 @@ def _evaluation_corpus(uri: str, *, named: bool) -> bytes:
     try:
         data = read_corpus_bytes(uri)
     except CorpusError as exc:
-        raise _fail_or_retry(exc) from exc
+        if exc.transient:
+            raise RuntimeError(str(exc)) from exc
+        raise _fail(
+            f"cannot read the evaluation corpus: {exc}. Name one that can be read in eval_corpus_uri "
+            f"(or the Variable {names.VAR_EVAL_CORPUS_URI}); nothing was registered"
+        ) from exc
     if named:
         validation = validate_corpus(data)
         if not validation.success:
