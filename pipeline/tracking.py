@@ -165,6 +165,7 @@ def log_corpus_input(
 
     from mlflow import MlflowClient
     from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.exceptions import MlflowException
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
     source_type = uri.split("://", 1)[0] if "://" in uri else "local"
@@ -176,7 +177,13 @@ def log_corpus_input(
         profile=json.dumps(profile),
     )
     tags = [InputTag(MLFLOW_DATASET_CONTEXT, context), InputTag("sha256", sha256)]
-    MlflowClient().log_inputs(mlflow_run_id, datasets=[DatasetInput(dataset, tags)])
+    inputs = [DatasetInput(dataset, tags)]
+    try:
+        MlflowClient().log_inputs(mlflow_run_id, datasets=inputs)
+    except MlflowException:
+        # Two runs logging the same corpus at once race to create its dataset row (MLflow checks,
+        # then inserts); the loser finds it there the second time.
+        MlflowClient().log_inputs(mlflow_run_id, datasets=inputs)
 
 
 def corpus_name(uri: str) -> str:

@@ -110,7 +110,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
                 text=True,
                 timeout=600,
             )
-            assert trained.returncode == 0, trained.stdout[-3000:]
+            problems = [line for line in trained.stdout.splitlines() if "rror" in line or "xception" in line]
+            assert trained.returncode == 0, "\n".join(problems[-40:]) or trained.stdout[-3000:]
         yield env
     finally:
         subprocess.run([*services, "down"], env=env, capture_output=True, timeout=120)
@@ -326,6 +327,7 @@ def test_trigger_form_report_and_mlflow_comparison(stack: dict, browser, shots: 
     assert len(run_ids) >= 2
     browser.get(
         f"{mlflow}/#/compare-runs?runs={json.dumps(run_ids)}&experiments={json.dumps([experiment_id])}"
+        "&workflowType=machine_learning"
     )
     wait.until(lambda d: d.find_element(By.XPATH, "//*[normalize-space(text())='cost.train_micro_usd']"))
     metrics_header = browser.find_element(By.XPATH, "//*[normalize-space(text())='Metrics']")
