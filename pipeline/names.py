@@ -30,6 +30,12 @@ COST_SPOT_SAVINGS_PCT = "cost.spot_savings_pct"
 COST_PER_EPOCH_USD = "cost.per_epoch_usd"
 COST_USD_PER_HOUR = "cost.usd_per_hour"
 COST_BILLED_SECONDS = "cost.billed_seconds"
+# Spot-true accounting of cloud runs (instances only): billed = training + wasted + overhead
+COST_TRAINING_USD = "cost.training_usd"  # seconds whose work survived
+COST_WASTED_USD = "cost.wasted_usd"  # work after the last checkpoint that an interruption threw away
+COST_OVERHEAD_USD = "cost.overhead_usd"  # boot, install, data download, restore, checkpoint writes, shutdown
+COST_ON_DEMAND_EQUIVALENT_USD = "cost.on_demand_equivalent_usd"  # the same work, one on-demand instance
+COST_EFFECTIVE_SAVINGS_PCT = "cost.effective_savings_pct"  # (1 - billed / on-demand equivalent) x 100
 
 # Metrics: training (per-epoch metrics are logged with step = epoch)
 EPOCH_TRAIN_LOSS = "epoch.train_loss"
