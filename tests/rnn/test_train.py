@@ -229,7 +229,9 @@ def test_corpus_over_http_is_read_through_fsspec(tiny_corpus: Path) -> None:
         server.shutdown()
 
 
-def test_each_process_records_its_segment_up_to_its_last_checkpoint(tmp_path: Path, tiny_corpus: Path) -> None:
+def test_each_process_records_its_segment_up_to_its_last_checkpoint(
+    tmp_path: Path, tiny_corpus: Path
+) -> None:
     # checkpoint every 2 steps; the first process stops after step 5, so its last checkpoint holds step 5
     config = tiny_config(tiny_corpus, checkpoint_every_steps=2)
     first = train(config, str(tmp_path / "run"), progress=False, stop_after_global_step=5, log=lambda _: None)
