@@ -20,6 +20,11 @@ TAG_LOGGED_MODEL_ID = "model.logged_model_id"
 TAG_VALIDATION = "dataset.validation"  # "passed" | "failed"
 TAG_COMPUTE_BACKEND = "compute.backend"
 
+# AWS cost allocation tags on every resource a run creates (instances, volumes, S3 objects of its
+# prefix); activated in the Billing console, they reach Cost Explorer and the Data Exports
+TAG_ALLOCATION_MLFLOW_RUN_ID = "rnn:mlflow_run_id"
+TAG_ALLOCATION_DAG_RUN_ID = "rnn:dag_run_id"  # "<dag_id>/<run_id>"
+
 # Tags on registered model versions
 VERSION_TAG_VAL_LOSS = "val_loss"
 

@@ -327,8 +327,15 @@ def record_billed_cost(
         catalog, source = billing_catalog(snapshot_dir, history, attempts)
         if history_error:
             source += f" (spot price history failed: {history_error})"
+        # Everything the instance wrote under the prefix gets the run's cost allocation tags too.
+        tagging = hook.tag_prefix(spot_run["bucket"], spot_run["prefix"] + "/", spot_run["allocation_tags"])
         usage_now = hook.prefix_usage(spot_run["bucket"], spot_run["prefix"] + "/")
-        counts = {**spot_run["s3"], "list_requests": usage_now["list_requests"]}
+        counts = {
+            **spot_run["s3"],
+            "list_requests": usage_now["list_requests"] + tagging["list_requests"],
+            "put_requests": spot_run["s3"]["put_requests"] + tagging["put_requests"],
+            "get_requests": spot_run["s3"]["get_requests"] + tagging["get_requests"],
+        }
         first_launch = min(a.to_instance_attempt().launch_time for a in attempts)
         last_end = max(a.to_instance_attempt().terminate_time for a in attempts)
         usage = estimate_s3_usage(
