@@ -52,7 +52,7 @@ def record_cost(
             names.TAG_SNAPSHOT_ID: cost_dict["snapshot_id"],
         }
     )
-    mlflow.log_dict(cost_dict, "cost.json")
+    mlflow.log_dict(cost_dict, names.TRAINING_COST_ARTIFACT)
     metrics["compute"] = {**compute, "cost": cost_dict}
     write_metrics(metrics_uri, metrics)
     mlflow.log_dict(metrics, "metrics.json")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from costing import records
+
 # MLflow experiments
 TRAINING_EXPERIMENT = "rnn-textgen"
 COST_EXPERIMENT = "rnn-cost-analysis"
 REGISTERED_MODEL = "rnn-textgen"
 
 # Tags on runs
-TAG_DAG_ID = "airflow.dag_id"
-TAG_RUN_ID = "airflow.run_id"
+TAG_DAG_ID = records.TAG_DAG_ID  # "airflow.dag_id" (costing reads these back: costing/records.py)
+TAG_RUN_ID = records.TAG_RUN_ID  # "airflow.run_id"
 TAG_SNAPSHOT_ID = "pricing.snapshot_id"
 TAG_COST_BASIS = "cost.basis"  # "estimate" (local run priced as if on the instance) | "billed-estimate"
 TAG_COST_DESCRIPTION = "cost.description"
@@ -24,6 +26,11 @@ TAG_COMPUTE_BACKEND = "compute.backend"
 # prefix); activated in the Billing console, they reach Cost Explorer and the Data Exports
 TAG_ALLOCATION_MLFLOW_RUN_ID = "rnn:mlflow_run_id"
 TAG_ALLOCATION_DAG_RUN_ID = "rnn:dag_run_id"  # "<dag_id>/<run_id>"
+
+# Artifacts costing reads back (python -m costing focus-export)
+TRAINING_COST_ARTIFACT = records.TRAINING_COST_ARTIFACT  # "cost.json"
+ANALYSIS_ARTIFACT_DIR = records.ANALYSIS_ARTIFACT_DIR  # "analysis"
+ANALYSIS_DOCUMENT_ARTIFACT = f"{records.ANALYSIS_ARTIFACT_DIR}/{records.ANALYSIS_DOCUMENT}"
 
 # Tags on registered model versions
 VERSION_TAG_VAL_LOSS = "val_loss"

@@ -134,7 +134,7 @@ def latest_analysis(kind: str = "recompute") -> tuple[dict[str, Any] | None, str
     if not runs:
         return None, None
     with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(runs[0].info.run_id, "analysis/analysis.json", tmp)
+        path = client.download_artifacts(runs[0].info.run_id, names.ANALYSIS_DOCUMENT_ARTIFACT, tmp)
         return json.loads(Path(path).read_text()), runs[0].info.run_id
 
 
