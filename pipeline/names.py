@@ -13,7 +13,8 @@ REGISTERED_MODEL = "rnn-textgen"
 TAG_DAG_ID = records.TAG_DAG_ID  # "airflow.dag_id" (costing reads these back: costing/records.py)
 TAG_RUN_ID = records.TAG_RUN_ID  # "airflow.run_id"
 TAG_SNAPSHOT_ID = "pricing.snapshot_id"
-TAG_COST_BASIS = "cost.basis"  # "estimate" (local run priced as if on the instance) | "billed-estimate"
+TAG_COST_BASIS = "cost.basis"  # "estimate" (local, priced as if) | "billed-estimate" | "invoice" (reconciled)
+COST_BASIS_INVOICE = "invoice"
 TAG_COST_DESCRIPTION = "cost.description"
 TAG_REGISTRY_DECISION = "registry.decision"  # "registered" | "not-registered"
 TAG_REGISTRY_REASON = "registry.reason"
@@ -48,6 +49,17 @@ COST_WASTED_USD = "cost.wasted_usd"  # work after the last checkpoint that an in
 COST_OVERHEAD_USD = "cost.overhead_usd"  # boot, install, data download, restore, checkpoint writes, shutdown
 COST_ON_DEMAND_EQUIVALENT_USD = "cost.on_demand_equivalent_usd"  # the same work, one on-demand instance
 COST_EFFECTIVE_SAVINGS_PCT = "cost.effective_savings_pct"  # (1 - billed / on-demand equivalent) x 100
+
+# Reconciliation with the bill (cost_reconcile); cost.train_usd, the estimate, stays beside them
+COST_BILLED_ACTUAL_USD = "cost.billed_actual_usd"  # the run's tagged lines in the bill
+COST_TAGGED_ESTIMATE_USD = "cost.tagged_estimate_usd"  # the estimate of the same resources (instances + EBS)
+COST_ESTIMATE_ERROR_PCT = "cost.estimate_error_pct"  # (tagged estimate - billed) / billed x 100
+TAG_BILLED_SOURCE = "cost.billed_source"  # "data-export s3://..." | "cost-explorer ..."
+TAG_BILLED_VERSION = "cost.billed_version"  # the export delivery the numbers come from
+TAG_RECONCILED_AT = "cost.reconciled_at"
+VAR_BILLING_EXPORT_URI = (
+    "rnn_billing_export_uri"  # s3://bucket/prefix of an AWS Data Export; empty: Cost Explorer
+)
 
 # Metrics: training (per-epoch metrics are logged with step = epoch)
 EPOCH_TRAIN_LOSS = "epoch.train_loss"
