@@ -267,7 +267,10 @@ def _row(
     snapshot_id: str,
     **extra: Any,
 ) -> dict[str, Any]:
-    name, category, subcategory, provider = SERVICES[service_code]
+    # a service this table does not know yet is still exported, under FOCUS's "Other"
+    name, category, subcategory, provider = SERVICES.get(
+        service_code, (service_code, "Other", "Other (Other)", AWS)
+    )
     start, end = _iso(start), _iso(end)
     if end <= start:
         end = start + timedelta(seconds=1)
@@ -337,7 +340,8 @@ def training_rows(
     cost: Mapping[str, Any], run: RunRef, account: Account = UNASSIGNED
 ) -> list[dict[str, Any]]:
     """FOCUS rows of one training run from its ``cost.json`` (see the module docstring)."""
-    attempts = cost.get("attempts") or []
+    # a billed run lists its attempts; an estimate (TrainingCost.to_dict()) only counts them
+    attempts = cost.get("attempts") if isinstance(cost.get("attempts"), list) else []
     snapshot_id = str(cost.get("snapshot_id") or "")
     region = str(cost.get("region") or "") or None
     instance_type = cost.get("instance_type", "")
@@ -509,10 +513,6 @@ def analysis_rows(
         for option in chosen:
             for component in option.get("cost_components") or []:
                 service = component.get("service", "")
-                if service not in SERVICES:
-                    raise ValueError(
-                        f"no FOCUS service for {service!r} ({component.get('name')}); add it to SERVICES"
-                    )
                 name = str(component.get("name", ""))
                 if service == "AmazonEC2" and name.startswith("EBS"):
                     service = "AmazonEBS"

@@ -86,6 +86,7 @@ def local_cost() -> dict:
         "snapshot_id": "2025-06-02",
         "is_estimate": True,
         "basis": "estimate: local run priced as if on r6i.xlarge spot",
+        "attempts": 1,  # TrainingCost.to_dict(): a count, not a list
     }
 
 
