@@ -328,7 +328,12 @@ def record_billed_cost(
         if history_error:
             source += f" (spot price history failed: {history_error})"
         # Everything the instance wrote under the prefix gets the run's cost allocation tags too.
-        tagging = hook.tag_prefix(spot_run["bucket"], spot_run["prefix"] + "/", spot_run["allocation_tags"])
+        tags = spot_run.get("allocation_tags")  # absent from a train result of an older version
+        tagging = (
+            hook.tag_prefix(spot_run["bucket"], spot_run["prefix"] + "/", tags)
+            if tags
+            else {"list_requests": 0, "get_requests": 0, "put_requests": 0}
+        )
         usage_now = hook.prefix_usage(spot_run["bucket"], spot_run["prefix"] + "/")
         counts = {
             **spot_run["s3"],
