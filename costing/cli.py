@@ -1,6 +1,7 @@
 """Command line: ``python -m costing <command> --help``, one entry point for everything costing does.
 
-Cost questions: ``prices``, ``scenarios``, ``tco``, ``sensitivity``, ``analyze``. Price data:
+Cost questions: ``prices``, ``scenarios``, ``tco``, ``sensitivity``, ``analyze``. FinOps:
+``focus-export`` (every cost recorded in MLflow as FOCUS 1.2 rows, CSV or Parquet). Price data:
 ``refresh`` (fetch from AWS, validate, write a snapshot), ``interruption-table`` (rebuild the Spot
 interruption table from the Spot Instance Advisor feed), ``record`` (a snapshot from hand-recorded
 rates). And ``bench``: how long the cost model takes.
@@ -66,7 +67,18 @@ from costing.pricing.reference_tables import (
     interruption_table_from_advisor,
     write_interruption_table,
 )
-from costing.report import render_all, render_grid, render_prices, render_sensitivity, render_tco
+from costing.report import (
+    FOCUS_VERSION,
+    Account,
+    focus_rows_since,
+    render_all,
+    render_grid,
+    render_prices,
+    render_sensitivity,
+    render_tco,
+    write_focus,
+)
+from costing.report.focus import format_of
 
 EXIT_USAGE = 2
 
@@ -79,6 +91,14 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
     return value
+
+
+def _utc_date(text: str) -> datetime:
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+    return day.replace(tzinfo=UTC)
 
 
 def _instance_types(text: str) -> list[str]:
@@ -264,6 +284,27 @@ def build_parser() -> argparse.ArgumentParser:
     _sensitivity(p)
     p.add_argument("--all", action="store_true", help="scenario table with every instance type x market")
     p.set_defaults(func=cmd_analyze)
+    p = sub.add_parser(
+        "focus-export",
+        help=f"every cost recorded in MLflow as FOCUS {FOCUS_VERSION} rows (CSV or Parquet)",
+        description=f"Training attempts, storage and the serving scenarios' estimates of every MLflow run "
+        f"started since --since, as FOCUS {FOCUS_VERSION} rows with x_ columns for run, experiment and "
+        "estimate/billed (docs/cost-reconciliation.md).",
+    )
+    p.add_argument(
+        "--since", type=_utc_date, required=True, metavar="DATE", help="runs started on or after (UTC)"
+    )
+    p.add_argument("--until", type=_utc_date, metavar="DATE", help="runs started before (UTC; default: now)")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="a .csv or .parquet file to write")
+    p.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the local store .local/mlflow/mlflow.db)",
+    )
+    p.add_argument(
+        "--billing-account-id", default="unassigned", help="BillingAccountId and SubAccountId of the rows"
+    )
+    p.set_defaults(func=cmd_focus_export)
+
     p = sub.add_parser(
         "refresh",
         help="fetch prices from AWS, validate them and write a new snapshot",
@@ -472,6 +513,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         )
     )
     _print(result.to_json_dict() if args.json else None, text, args)
+    return 0
+
+
+def cmd_focus_export(args: argparse.Namespace) -> int:
+    format_of(args.out)  # refuse a wrong suffix before reading anything
+    account = Account(
+        billing_account_id=args.billing_account_id,
+        billing_account_name=args.billing_account_id,
+        sub_account_id=args.billing_account_id,
+        sub_account_name=args.billing_account_id,
+    )
+    rows = focus_rows_since(
+        args.since, args.until, tracking_uri=args.tracking_uri, account=account, progress=sys.stderr.isatty()
+    )
+    path = write_focus(rows, args.out)
+    total = sum(row["BilledCost"] for row in rows)
+    runs = len({row["x_MlflowRunId"] for row in rows})
+    print(f"wrote {path}: {len(rows)} FOCUS {FOCUS_VERSION} rows from {runs} runs, BilledCost ${total:,.4f}")
     return 0
 
 

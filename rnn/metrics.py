@@ -22,6 +22,10 @@ Schema ``rnn-metrics`` version 1 (all times in seconds, sizes in bytes, rates pe
       peak_rss_bytes              peak resident set size of the training process (this attempt)
       attempts                    processes that worked on the run (1 + number of resumes)
       resumed_from_step           global step of the checkpoint this attempt resumed from, or null
+      segments[]                  one per process (1 + resumes): started_at, resumed_from_step,
+                                  setup_seconds, restore_seconds, work_seconds, checkpoint_seconds,
+                                  checkpoints, last_checkpoint_at, last_checkpoint_step, finished_at;
+                                  a process that was killed is known up to its last checkpoint
     host                          hostname, platform, python, torch, cpu_model, cpu_count,
                                   torch_threads, memory_total_bytes
     inference                     null until ``rnn bench`` ran, then: completion_chars, runs,

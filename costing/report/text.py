@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from costing.report.formatting import is_number, number_text, pct_text, signed_pct_text, usd_text
+from costing.report.formatting import (
+    is_number,
+    number_text,
+    pct_text,
+    signed_pct_text,
+    signed_usd_text,
+    usd_text,
+)
 from costing.report.inputs import TEXT_RUN_ROWS
 from costing.report.view import _headline_cheapest
 
@@ -63,6 +70,30 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
                 )
             if runs["count"] > TEXT_RUN_ROWS:
                 out.append(f"  ... {runs['count'] - TEXT_RUN_ROWS} earlier runs in training_runs.csv")
+            if runs["cloud_runs"]:
+                out.append(
+                    f"  Cloud runs: {usd_text(runs['wasted_usd'])} wasted by interruptions, "
+                    f"{usd_text(runs['overhead_usd'])} overhead."
+                )
+        reconciliation = view.get("reconciliation") or {}
+        if reconciliation.get("count"):
+            out.append(
+                f"Estimate vs bill: {reconciliation['count']} reconciled run(s), estimated "
+                f"{usd_text(reconciliation['total_estimate_usd'])}, billed {usd_text(reconciliation['total_billed_usd'])}, "
+                f"median absolute error {reconciliation['median_abs_error_pct']:.2f}%"
+                + (
+                    f"; {reconciliation['pending']} not in the bill yet."
+                    if reconciliation["pending"]
+                    else "."
+                )
+            )
+        change = view.get("cost_change")
+        if change and not change.get("error"):
+            out.append(
+                f"Change in training cost: {usd_text(change['previous_usd'])} -> {usd_text(change['current_usd'])} "
+                f"({signed_usd_text(change['change_usd'])}) = usage {signed_usd_text(change['usage_usd'])}, "
+                f"mix {signed_usd_text(change['mix_usd'])}, price {signed_usd_text(change['price_usd'])}."
+            )
     if analysis is None:
         out += [
             "",

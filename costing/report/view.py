@@ -9,6 +9,7 @@ from typing import Any
 from costing.model import OPTION_LABELS, OPTIONS, jsonable
 from costing.pricing import PriceChange
 from costing.report.charts import TORNADO_FACTOR_NAMES
+from costing.report.cost_change import UsageLine, decompose_cost_change, median_absolute_error_pct
 from costing.report.formatting import (
     datetime_text,
     humanise,
@@ -57,6 +58,13 @@ def _runs_view(runs: Sequence[TrainingRunRow]) -> dict[str, Any]:
                 "region": run.region,
                 "registered": run.registered,
                 "mlflow_url": safe_url(run.mlflow_url),
+                "billed_seconds": run.billed_seconds,
+                "wasted_usd": run.wasted_usd,
+                "overhead_usd": run.overhead_usd,
+                "effective_savings_pct": run.effective_savings_pct,
+                "tagged_estimate_usd": run.tagged_estimate_usd,
+                "billed_actual_usd": run.billed_actual_usd,
+                "estimate_error_pct": run.estimate_error_pct,
             }
         )
     costs = [r["cost_usd"] for r in rows if is_number(r["cost_usd"])]
@@ -82,7 +90,75 @@ def _runs_view(runs: Sequence[TrainingRunRow]) -> dict[str, Any]:
         "best_val_loss": None
         if best is None
         else {"run_name": best["run_name"], "val_loss": best["val_loss"], "cost_usd": best["cost_usd"]},
+        "wasted_usd": sum(r["wasted_usd"] for r in rows if is_number(r["wasted_usd"])),
+        "overhead_usd": sum(r["overhead_usd"] for r in rows if is_number(r["overhead_usd"])),
+        "cloud_runs": sum(1 for r in rows if is_number(r["wasted_usd"])),
         "rows": rows,
+    }
+
+
+def _reconciliation_view(runs_view: Mapping[str, Any]) -> dict[str, Any]:
+    """Estimate vs bill: the period's reconciled runs and the median absolute error."""
+    rows = [
+        {
+            "run_name": r["run_name"],
+            "started_text": r["started_text"],
+            "mlflow_url": r["mlflow_url"],
+            "tagged_estimate_usd": r["tagged_estimate_usd"],
+            "billed_actual_usd": r["billed_actual_usd"],
+            "estimate_error_pct": r["estimate_error_pct"],
+        }
+        for r in runs_view["rows"]
+        if is_number(r["billed_actual_usd"])
+        and is_number(r["tagged_estimate_usd"])
+        and is_number(r["estimate_error_pct"])
+    ]
+    cloud = [r for r in runs_view["rows"] if is_number(r["wasted_usd"])]
+    return {
+        "count": len(rows),
+        "pending": max(0, len(cloud) - len(rows)),
+        "median_abs_error_pct": median_absolute_error_pct(r["estimate_error_pct"] for r in rows),
+        "total_estimate_usd": sum(r["tagged_estimate_usd"] for r in rows) if rows else None,
+        "total_billed_usd": sum(r["billed_actual_usd"] for r in rows) if rows else None,
+        "rows": rows,
+    }
+
+
+def _usage_lines(runs: Sequence[TrainingRunRow]) -> tuple[list[UsageLine], int]:
+    lines, skipped = [], 0
+    for run in runs:
+        if not (is_number(run.cost_usd) and is_number(run.billed_seconds) and run.billed_seconds > 0):
+            skipped += 1
+            continue
+        group = " ".join(part for part in (run.instance_type, run.market) if part) or "unknown"
+        lines.append(UsageLine(group=group, hours=run.billed_seconds / 3600, usd=run.cost_usd))
+    return lines, skipped
+
+
+def _cost_change_view(
+    previous: Sequence[TrainingRunRow], current: Sequence[TrainingRunRow]
+) -> dict[str, Any] | None:
+    """The change in training cost against the previous period, split into price, usage and mix."""
+    if not previous and not current:
+        return None
+    before, skipped_before = _usage_lines(previous)
+    after, skipped_after = _usage_lines(current)
+    try:
+        change = decompose_cost_change(before, after)
+    except ValueError as exc:
+        return {"error": str(exc)}
+    return {
+        "error": None,
+        "previous_usd": change.previous_usd,
+        "current_usd": change.current_usd,
+        "change_usd": change.change_usd,
+        "previous_hours": change.previous_hours,
+        "current_hours": change.current_hours,
+        "usage_usd": change.usage_usd,
+        "mix_usd": change.mix_usd,
+        "price_usd": change.price_usd,
+        "groups": list(change.groups),
+        "skipped_runs": skipped_before + skipped_after,
     }
 
 
@@ -591,6 +667,10 @@ def build_view(inputs: ReportInputs) -> dict[str, Any]:
         "pricing": _pricing_view(inputs.pricing_status, inputs.analysis),
         "training_runs": runs,
         "show_training_runs": inputs.kind == KIND_WEEKLY or runs["count"] > 0,
+        "reconciliation": _reconciliation_view(runs),
+        "cost_change": _cost_change_view(inputs.previous_training_runs, inputs.training_runs)
+        if inputs.kind == KIND_WEEKLY
+        else None,
         "price_changes": _price_changes_view(inputs.price_changes),
         "show_price_changes": inputs.kind == KIND_WEEKLY or bool(inputs.price_changes),
         "spot_series": [

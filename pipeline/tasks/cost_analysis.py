@@ -281,7 +281,7 @@ def log_analysis(
         with tempfile.TemporaryDirectory() as tmp:
             for name, uri in outputs.items():
                 Path(tmp, name).write_bytes(storage.read_bytes(uri))
-            mlflow.log_artifacts(tmp, artifact_path="analysis")
+            mlflow.log_artifacts(tmp, artifact_path=names.ANALYSIS_ARTIFACT_DIR)
         experiment_id = run.info.experiment_id
     return mlflow_run_id, experiment_id
 

@@ -677,3 +677,34 @@ def test_write_report_to_an_fsspec_url(rendered: RenderedReport) -> None:
     fs = fsspec.filesystem("memory")
     assert json.loads(fs.cat_file(f"{url}/report.json"))["summary"] == rendered.summary
     assert fs.cat_file(f"{url}/tornado.png") == rendered.images["tornado.png"]
+
+
+def test_estimate_vs_bill_and_the_change_in_cost_are_in_the_weekly_report() -> None:
+    from dataclasses import replace
+
+    runs = list(training_runs())
+    # two reconciled cloud runs (errors +2 % and -1 %) and one not in the bill yet
+    runs[0] = replace(runs[0], billed_seconds=3600, wasted_usd=0.0001, overhead_usd=0.0002,
+                      effective_savings_pct=55.0, tagged_estimate_usd=0.00102, billed_actual_usd=0.00100,
+                      estimate_error_pct=2.0)  # fmt: skip
+    runs[1] = replace(runs[1], billed_seconds=7200, wasted_usd=0.0003, overhead_usd=0.0004,
+                      tagged_estimate_usd=0.00297, billed_actual_usd=0.00300, estimate_error_pct=-1.0)  # fmt: skip
+    runs[2] = replace(runs[2], billed_seconds=1800, wasted_usd=0.0, overhead_usd=0.0001)
+    previous = (replace(runs[0], run_id="prev", billed_seconds=3600, cost_usd=0.00100),)
+    rendered = render_report(weekly_inputs(training_runs=tuple(runs), previous_training_runs=previous))
+
+    reconciliation = rendered.data["reconciliation"]
+    assert reconciliation["count"] == 2 and reconciliation["pending"] == 1
+    assert reconciliation["median_abs_error_pct"] == pytest.approx(1.5)
+    assert "estimate_vs_bill.png" in rendered.images
+    assert "Estimate vs bill" in rendered.html_file and "1.50%" in rendered.html_file
+    assert "median absolute error 1.50%" in rendered.text
+    assert "estimate_vs_bill.csv" in rendered.csv_tables
+
+    change = rendered.data["cost_change"]
+    assert change["error"] is None and change["previous_usd"] == pytest.approx(0.00100)
+    assert change["usage_usd"] + change["mix_usd"] + change["price_usd"] == pytest.approx(
+        change["change_usd"]
+    )
+    assert "Change in training cost" in rendered.html_file and "usage +$" in rendered.html_file
+    assert "wasted by interruptions" in rendered.text
