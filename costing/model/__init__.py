@@ -1,6 +1,7 @@
 """The cost model: what training, retraining and serving this model cost, from measurements and a price sheet.
 
-Inputs are a :class:`ModelProfile` (measured numbers from ``metrics.json``, :func:`load_profile`),
+Inputs are a :class:`ModelProfile` (measured numbers from ``metrics.json``: :func:`resolve_metrics`
+picks the document - the registered champion by default - and names it in every output),
 the :class:`ServingAssumptions` / :class:`TrainingAssumptions` that are not prices, and a
 :class:`~costing.pricing.PriceSheet`. Out come a training run's cost (:func:`estimate_training_cost`,
 :func:`spot_training_cost`, :func:`plan_training`), the serving grid (:func:`plan_grid`,
@@ -18,12 +19,17 @@ from costing.model.assumptions import (
     ServingAssumptions,
     TrainingAssumptions,
 )
+from costing.model.model_source import (
+    CHAMPION_MODEL_URI,
+    MetricsSource,
+    default_metrics_source,
+    load_profile,
+    resolve_metrics,
+)
 from costing.model.profile import (
     REFERENCE_LABEL,
     REFERENCE_METRICS_PATH,
     ModelProfile,
-    default_metrics_path,
-    load_profile,
     profile_from_metrics,
 )
 from costing.model.results import OPTION_LABELS, OPTIONS, GridResult, jsonable, price_sheet_to_json_dict
@@ -52,6 +58,7 @@ from costing.model.training_plan import (
 )
 
 __all__ = [
+    "CHAMPION_MODEL_URI",
     "DEFAULT_HORIZON_MONTHS",
     "DEFAULT_RETRAIN_CADENCE",
     "DEFAULT_SAMPLES",
@@ -64,6 +71,7 @@ __all__ = [
     "REFERENCE_METRICS_PATH",
     "GridResult",
     "InstanceAttempt",
+    "MetricsSource",
     "ModelProfile",
     "MonteCarloSpec",
     "SensitivityResult",
@@ -76,7 +84,7 @@ __all__ = [
     "attempt_usd",
     "billed_seconds",
     "cost_grid",
-    "default_metrics_path",
+    "default_metrics_source",
     "estimate_training_cost",
     "expected_wall_seconds",
     "jsonable",
@@ -86,6 +94,7 @@ __all__ = [
     "plan_training",
     "price_sheet_to_json_dict",
     "profile_from_metrics",
+    "resolve_metrics",
     "sensitivity",
     "spot_training_cost",
     "tco",

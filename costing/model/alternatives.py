@@ -48,6 +48,7 @@ from costing.model.assumptions import (
     FARGATE_TASK_SIZES,
     LAMBDA_DEFAULT_CONCURRENCY_LIMIT,
     LAMBDA_PLATFORM_LOG_BYTES_PER_REQUEST,
+    MAX_REQUESTS_PER_DAY,
     OS_RESERVED_MB,
     RESERVED_TERM_KEYS,
     SAGEMAKER_SERVERLESS_MAX_CONCURRENCY,
@@ -292,6 +293,11 @@ class OptionPlan:
             for line in evaluation.lines
         )
         total = sum(component.usd_per_month for component in components)
+        if not math.isfinite(total):
+            raise ValueError(
+                f"the monthly cost of {self.key} at {requests_per_day:g} requests/day is not a finite number; "
+                "an input is out of range (see the limits in costing.model.assumptions)"
+            )
         per_request = total / (requests_per_day * DAYS_PER_MONTH)
         details = dict(self.details)
         if evaluation.units:
@@ -992,10 +998,11 @@ def _check_requests(requests_per_day: float) -> float:
         isinstance(requests_per_day, bool)
         or not isinstance(requests_per_day, int | float)
         or not math.isfinite(requests_per_day)
-        or requests_per_day <= 0
+        or not 0 < requests_per_day <= MAX_REQUESTS_PER_DAY
     ):
         raise ValueError(
-            f"requests_per_day={requests_per_day!r} must be a positive, finite number of requests per day"
+            f"requests_per_day={requests_per_day!r} must be a positive number of requests per day, "
+            f"at most {MAX_REQUESTS_PER_DAY:,.0f}"
         )
     return float(requests_per_day)
 

@@ -20,6 +20,10 @@ from typing import Any
 from costing.units import DAYS_PER_YEAR, WEEKS_PER_YEAR
 
 DEFAULT_SCENARIOS_REQUESTS_PER_DAY: tuple[float, ...] = (100.0, 10_000.0, 1_000_000.0)
+# Bounds of the questions the model answers: beyond them the arithmetic overflows or the answer means
+# nothing (10 billion requests a day is ~116,000 requests/s on average; 120 months outlasts every term).
+MAX_REQUESTS_PER_DAY = 1e10
+MAX_HORIZON_MONTHS = 120.0
 SCENARIO_NAMES = {100.0: "low", 10_000.0: "medium", 1_000_000.0: "high"}
 
 # -- retraining cadence ----------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from costing.model.assumptions import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
     DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
+    MAX_HORIZON_MONTHS,
     RETRAIN_CADENCES_RUNS_PER_MONTH,
     ServingAssumptions,
     TrainingAssumptions,
@@ -253,9 +254,11 @@ def _check_horizon(horizon_months: float) -> float:
         isinstance(horizon_months, bool)
         or not isinstance(horizon_months, int | float)
         or not math.isfinite(horizon_months)
-        or horizon_months <= 0
+        or not 0 < horizon_months <= MAX_HORIZON_MONTHS
     ):
-        raise ValueError(f"horizon_months={horizon_months!r} must be a positive number of months")
+        raise ValueError(
+            f"horizon_months={horizon_months!r} must be a positive number of months, at most {MAX_HORIZON_MONTHS:g}"
+        )
     return float(horizon_months)
 
 

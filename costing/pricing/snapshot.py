@@ -350,9 +350,10 @@ def load_snapshot(path: Path | str, *, verify_price_table: bool = True) -> Prici
     snapshot_dir = Path(path)
     provenance_path = snapshot_dir / PROVENANCE_JSON
     if not provenance_path.is_file():
+        what = "does not exist" if not snapshot_dir.exists() else f"has no {PROVENANCE_JSON}"
         raise FileNotFoundError(
-            f"{snapshot_dir} is not a pricing snapshot: {PROVENANCE_JSON} is missing. "
-            f"Snapshots live under {DEFAULT_SNAPSHOT_ROOT}; pick one with latest_snapshot_dir()"
+            f"{snapshot_dir} is not a pricing snapshot: it {what}. A snapshot is a folder holding "
+            f"{PROVENANCE_JSON}, e.g. one under {DEFAULT_SNAPSHOT_ROOT}"
         )
     raw_provenance = _read_json(provenance_path)
     schema_version = raw_provenance.get("schema_version") if isinstance(raw_provenance, Mapping) else None

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from costing.model.analysis import analyze
-from costing.model.profile import REFERENCE_METRICS_PATH, load_profile
+from costing.model.model_source import load_profile
+from costing.model.profile import REFERENCE_METRICS_PATH
 from costing.model.sensitivity import MonteCarloSpec
 from costing.pricing.diff import PriceChange, SnapshotDiff
 from costing.pricing.sheet_builder import build_price_sheet
