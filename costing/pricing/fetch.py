@@ -155,6 +155,11 @@ PRICE_QUERIES: tuple[PriceQuery, ...] = (
     ),
     PriceQuery("alb", "AWSELB", (("productFamily", "Load Balancer-Application"),)),
     PriceQuery(
+        "public_ipv4",
+        "AmazonVPC",
+        note="whole service in the region (endpoints, IPAM, addresses); PublicIPv4:InUseAddress is picked",
+    ),
+    PriceQuery(
         "cloudwatch", "AmazonCloudWatch", note="whole service in the region: metrics, logs ingest and storage"
     ),
     PriceQuery(

@@ -40,6 +40,7 @@ from costing.pricing.defaults import (
     EC2_LICENSE_MODEL,
     EC2_OPERATING_SYSTEM,
     EC2_PRE_INSTALLED_SW,
+    EC2_PRODUCT_FAMILIES,
     EC2_PRODUCT_FAMILY,
     EC2_SERVICE_CODE,
     EC2_TENANCY,
@@ -62,6 +63,7 @@ UNIT_QUANTITY = "Quantity"  # a one-off fee, e.g. a reserved term's upfront paym
 PRICE_KEY_UNITS: dict[str, tuple[str, ...]] = {
     "ec2.instance": ("Hrs",),  # EC2 Linux instance-hour (OnDemand or Reserved)
     "ec2.spot": ("Hrs",),  # spot price history point
+    "ec2.savings_plan": ("Hrs",),  # Savings Plans rate of an instance-hour (Compute or EC2 Instance plan)
     "ebs.gp3.storage": ("GB-Mo",),
     "s3.standard.storage": ("GB-Mo",),
     "s3.requests.tier1": ("Requests",),  # PUT, COPY, POST, LIST
@@ -71,6 +73,7 @@ PRICE_KEY_UNITS: dict[str, tuple[str, ...]] = {
     "alb.lcu_hours": ("LCU-Hrs",),
     "nat_gateway.hours": ("Hrs",),
     "nat_gateway.data_processed": ("GB",),
+    "vpc.public_ipv4": ("Hrs",),  # an in-use public IPv4 address-hour
     "cloudwatch.metrics": ("Metrics",),
     "cloudwatch.logs.ingest": ("GB",),
     "cloudwatch.logs.storage": ("GB-Mo",),
@@ -395,7 +398,7 @@ def classify_price(*, service: str, product_family: str, usage_type: str) -> str
     """
     usage = usage_type_without_region(usage_type)
     if service == EC2_SERVICE_CODE:
-        if product_family == EC2_PRODUCT_FAMILY and usage.startswith("BoxUsage:"):
+        if product_family in EC2_PRODUCT_FAMILIES and usage.startswith("BoxUsage:"):
             return "ec2.instance"
         if usage == "EBS:VolumeUsage.gp3":
             return "ebs.gp3.storage"
@@ -407,6 +410,8 @@ def classify_price(*, service: str, product_family: str, usage_type: str) -> str
         if usage == "DataTransfer-Out-Bytes":
             return "data_transfer.out.internet"
         return ""
+    if service == "AmazonVPC":
+        return "vpc.public_ipv4" if usage == "PublicIPv4:InUseAddress" else ""
     if service == "AWSDataTransfer":
         return "data_transfer.out.internet" if usage == "DataTransfer-Out-Bytes" else ""
     if service == "AmazonS3":
@@ -512,7 +517,7 @@ def _parse_product(
     # SageMaker names its instances "instanceName" ("ml.m5.large"); EC2 "instanceType".
     instance_type = str(attributes.get("instanceType") or attributes.get("instanceName") or "")
     capacity_status = str(attributes.get("capacitystatus", ""))
-    if service == EC2_SERVICE_CODE and product_family == EC2_PRODUCT_FAMILY:
+    if service == EC2_SERVICE_CODE and product_family in EC2_PRODUCT_FAMILIES:
         if not instance_type:
             return skip(sku, "EC2 compute instance without an instanceType attribute; skipped")
         if capacity_status and capacity_status != EC2_CAPACITY_STATUS:

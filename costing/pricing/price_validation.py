@@ -58,6 +58,7 @@ REQUIRED_SERVICE_PRICE_KEYS: tuple[str, ...] = (
     "alb.hours",
     "alb.lcu_hours",
     "nat_gateway.hours",
+    "vpc.public_ipv4",
     "nat_gateway.data_processed",
     "cloudwatch.metrics",
     "cloudwatch.logs.ingest",
@@ -72,6 +73,7 @@ REQUIRED_SERVICE_PRICE_KEYS: tuple[str, ...] = (
 )
 # Prices whose absence is worth a warning but not a rejected refresh.
 OPTIONAL_PRICE_KEYS: tuple[str, ...] = (
+    "ec2.savings_plan",
     "sagemaker.hosting.instance",
     "sagemaker.serverless.compute",
     "sagemaker.serverless.data",

@@ -37,7 +37,8 @@ from costing.pricing.snapshot import load_snapshot
 
 CLOSED_PORT = "http://127.0.0.1:9"  # discard port: nothing listens, so nothing can leave the machine
 NOW = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
-SHIPPED = DEFAULT_SNAPSHOT_ROOT / "2025-06-02"
+SHIPPED = DEFAULT_SNAPSHOT_ROOT / "2026-12-01"  # the newest shipped snapshot: "the last good one"
+REFRESH_NOW = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)  # a day after it was recorded
 EC2_FILTERS_R6I_XLARGE_US_EAST_1 = [
     {"Type": "TERM_MATCH", "Field": "regionCode", "Value": "us-east-1"},
     {"Type": "TERM_MATCH", "Field": "operatingSystem", "Value": "Linux"},
@@ -248,6 +249,7 @@ def test_every_service_query_sends_the_filters_real_tools_use():
         "AWSLambda",
         "AmazonECS",
         "AmazonSageMaker",
+        "AmazonVPC",
     }
     assert by_name["ec2_instances"].filters_for(region="us-east-1", instance_type="r6i.xlarge") == (
         EC2_FILTERS_R6I_XLARGE_US_EAST_1
@@ -393,7 +395,7 @@ def _spot_for(types):
         for instance_type in types:
             for az in azs:
                 records[region].append(
-                    spot_record(f"{region}{az}", instance_type, "0.050000", "2025-05-20T00:00:00Z")
+                    spot_record(f"{region}{az}", instance_type, "0.050000", "2026-11-20T00:00:00Z")
                 )
     return records
 
@@ -406,7 +408,7 @@ def _refresh(root, client, moto_endpoint, **kwargs):
         regions=REGIONS,
         instance_types=TYPES,
         sagemaker_instance_types=SAGEMAKER_TYPES,
-        now=NOW,
+        now=REFRESH_NOW,
         **kwargs,
     )
 
@@ -429,21 +431,21 @@ def test_refresh_writes_a_validated_snapshot_and_diffs_it(
         stubber.assert_no_pending_responses()
 
     assert result.status == "fresh", result.message
-    assert result.snapshot_id == "2025-06-02T0600Z"
-    assert result.message.startswith("fresh: wrote 2025-06-02T0600Z (0 changed")
-    written = load_snapshot(root / "2025-06-02T0600Z")
+    assert result.snapshot_id == "2026-12-02T0600Z"
+    assert result.message.startswith("fresh: wrote 2026-12-02T0600Z (0 changed")
+    written = load_snapshot(root / "2026-12-02T0600Z")
     provenance = written.provenance
     assert (provenance.source, provenance.fetched_at, provenance.prices_as_of) == (
         "api",
-        "2025-06-02T06:00:00.000Z",
-        "2025-06-02",
+        "2026-12-02T06:00:00.000Z",
+        "2026-12-02",
     )
-    assert provenance.spot_window_start == "2025-05-03T06:00:00.000Z"
+    assert provenance.spot_window_start == "2026-11-02T06:00:00.000Z"
     assert provenance.publication_dates["AWSLambda"] == {
-        "eu-west-1": "2025-06-02T00:00:00Z",
-        "us-east-1": "2025-06-02T00:00:00Z",
+        "eu-west-1": "2026-12-01T00:00:00Z",
+        "us-east-1": "2026-12-01T00:00:00Z",
     }
-    assert result.validation.success and result.validation.previous_snapshot_id == "2025-06-02"
+    assert result.validation.success and result.validation.previous_snapshot_id == "2026-12-01"
     # Same documents as the previous snapshot: nothing moved; the types not re-fetched show up as removed.
     assert result.diff.changed == () and result.diff.added == ()
     assert {c.instance_type for c in result.diff.removed} >= {"r5.xlarge", "t3.small"}
@@ -476,12 +478,13 @@ def test_no_credentials_keeps_the_last_good_snapshot(root, monkeypatch, moto_end
 
     assert sorted(p.name for p in root.iterdir()) == before  # nothing written, not even a staging folder
     assert result.status == "stale" and result.is_stale
-    assert result.snapshot_id == "2025-06-02"
-    assert result.age_days == pytest.approx(0.25)  # fetched 2025-06-02T00:00Z, refreshed 06:00Z
+    assert result.snapshot_id == "2026-12-01"
+    # its prices describe 2025-06-01 (recorded on 2026-12-01): 549 days and 6 hours old at the refresh
+    assert result.age_days == pytest.approx(549.25)
     assert result.message == (
-        "stale: kept 2025-06-02, age 0.2 days, because NoCredentialsError: Unable to locate credentials"
+        "stale: kept 2026-12-01, age 549.2 days, because NoCredentialsError: Unable to locate credentials"
     )
-    assert result.provenance.source == "snapshot" and result.provenance.snapshot_id == "2025-06-02"
+    assert result.provenance.source == "snapshot" and result.provenance.snapshot_id == "2026-12-01"
     assert (
         result.failures[0]["what"].startswith("get_products ec2_instances")
         and result.failures[0]["region"] == "us-east-1"
@@ -581,8 +584,8 @@ def test_bad_prices_are_rejected_and_the_last_good_snapshot_kept(
         result = _refresh(root, client, moto_endpoint)
 
     assert sorted(p.name for p in root.iterdir()) == before
-    assert result.status == "stale" and result.snapshot_id == "2025-06-02"
-    assert result.message.startswith("stale: kept 2025-06-02, age 0.2 days, because validation failed")
+    assert result.status == "stale" and result.snapshot_id == "2026-12-01"
+    assert result.message.startswith("stale: kept 2026-12-01, age 549.2 days, because validation failed")
     problems = "\n".join(f["error"] for f in result.failures)
     assert (
         "us-east-1 AmazonEC2 ec2.instance r6i.xlarge" in problems
@@ -614,5 +617,5 @@ def test_command_line_refresh_reports_stale_with_exit_code_1(root, monkeypatch, 
     stubber.activate()
     monkeypatch.setattr(costing.cli, "default_clients", lambda regions: (client, {}))
     assert costing.cli.main(["refresh", "--root", str(root), "--region", "us-east-1"]) == 1
-    assert capsys.readouterr().out.startswith("stale: kept 2025-06-02, age ")
+    assert capsys.readouterr().out.startswith("stale: kept 2026-12-01, age ")
     stubber.deactivate()

@@ -17,7 +17,8 @@ from costing.pricing.price_validation import (
 )
 from costing.pricing.snapshot import load_snapshot
 
-NEWEST = DEFAULT_SNAPSHOT_ROOT / "2025-06-02"
+NEWEST = DEFAULT_SNAPSHOT_ROOT / "2026-12-01"
+PREVIOUS = DEFAULT_SNAPSHOT_ROOT / "2025-06-02"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def newest():
 
 @pytest.fixture(scope="module")
 def oldest():
-    return load_snapshot(DEFAULT_SNAPSHOT_ROOT / "2025-06-01")
+    return load_snapshot(PREVIOUS)
 
 
 @pytest.fixture
@@ -49,7 +50,11 @@ def test_the_shipped_snapshot_passes_against_the_previous_one(newest, oldest):
         newest, required=required_prices(["us-east-1"], instance_types=types), previous=oldest
     )
     assert result.success, result.summary()
-    assert (result.snapshot_id, result.previous_snapshot_id, result.rows) == ("2025-06-02", "2025-06-01", 926)
+    assert (result.snapshot_id, result.previous_snapshot_id, result.rows) == (
+        "2026-12-01",
+        "2025-06-02",
+        2290,
+    )
     assert {e["check"]: e["success"] for e in result.expectations} == {
         "not_null": True,
         "positive": True,
@@ -58,7 +63,7 @@ def test_the_shipped_snapshot_passes_against_the_previous_one(newest, oldest):
         "change": True,
     }
     assert result.summary().startswith(
-        "price validation of 2025-06-02 (926 rows, against 2025-06-01): passed"
+        "price validation of 2026-12-01 (2290 rows, against 2025-06-02): passed"
     )
 
 
@@ -161,7 +166,13 @@ def test_spot_prices_are_not_compared_but_reserved_ones_are(newest, frame):
     spot = frame.index[frame["term"] == "Spot"][0]
     frame.loc[spot, "usd_rate"] = frame.loc[spot, "usd_rate"] * 3
     reserved = _row(
-        frame, region="us-east-1", instance_type="m5.large", term="Reserved", lease_contract_length="3yr"
+        frame,
+        region="us-east-1",
+        instance_type="m5.large",
+        term="Reserved",
+        lease_contract_length="3yr",
+        offering_class="standard",
+        purchase_option="No Upfront",
     )
     frame.loc[reserved, "usd_rate"] = 0.1
     changes = change_frame(frame, newest.to_dataframe())
