@@ -193,6 +193,12 @@ def _model(parser: argparse.ArgumentParser, *, scenarios: bool = True) -> None:
     group.add_argument(
         "--no-nat", action="store_true", help="no NAT gateway (public subnets / VPC endpoints)"
     )
+    group.add_argument(
+        "--free-tier",
+        action="store_true",
+        help="apply AWS's always-free monthly allowances (Lambda 1M requests + 400,000 GB-s, 100 GB out, "
+        "CloudWatch's free metrics and logs); off by default: they belong to an account, not a workload",
+    )
 
 
 def _ownership(parser: argparse.ArgumentParser) -> None:
@@ -416,6 +422,7 @@ def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
         latency_slo_ms=args.latency_slo_ms,
         min_instances=args.min_instances,
         use_nat_gateway=False if args.no_nat else None,
+        apply_free_tiers=True if args.free_tier else None,
     )
 
 

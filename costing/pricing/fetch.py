@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +37,7 @@ from costing.pricing.defaults import (
     SPOT_PRODUCT_DESCRIPTION,
 )
 from costing.pricing.diff import diff_snapshots
+from costing.pricing.gate import check_candidate
 from costing.pricing.parse import (
     ParseIssue,
     PriceRecord,
@@ -243,8 +246,9 @@ def fetch_price_lists(
 ) -> dict[str, dict[str, list[str]]]:
     """``service code -> region -> PriceList items`` for every query in ``queries`` and every region.
 
-    ``services`` restricts to some service codes (default: all). Items are de-duplicated by SKU within a
-    service and region (queries may overlap). Requests that return nothing are appended to ``notes``.
+    ``services`` restricts to some service codes (default: all). Identical items are de-duplicated within
+    a service and region (queries may overlap); two different documents for one SKU are both kept, so
+    validation names the disagreement instead of the first one winning. Requests that return nothing are appended to ``notes``.
     AWS errors propagate as :class:`FetchError` naming the query and region.
     """
     _check_pricing_client(pricing_client)
@@ -253,7 +257,7 @@ def fetch_price_lists(
     sagemaker_types = list(dict.fromkeys(sagemaker_instance_types))
     wanted_services = set(services) if services is not None else None
     result: dict[str, dict[str, list[str]]] = {}
-    seen: dict[tuple[str, str], set[str]] = {}
+    seen: dict[tuple[str, str], dict[str, set[str]]] = {}
     for query in queries:
         if wanted_services is not None and query.service_code not in wanted_services:
             continue
@@ -276,14 +280,19 @@ def fetch_price_lists(
                         ) from error
                     raise
                 if not items and notes is not None:
-                    notes.append(FetchNote(query.name, region, instance_type or "", query.required))
+                    # a requested type may not be offered in a region: only the training default must be
+                    required = query.required and (
+                        query.per_instance_type != "instanceType" or instance_type == DEFAULT_INSTANCE_TYPE
+                    )
+                    notes.append(FetchNote(query.name, region, instance_type or "", required))
                 bucket = result.setdefault(query.service_code, {}).setdefault(region, [])
-                known = seen.setdefault((query.service_code, region), set())
+                known = seen.setdefault((query.service_code, region), {})
                 for item in items:
-                    sku = _sku_of(item)
-                    if sku and sku in known:
-                        continue
-                    known.add(sku)
+                    sku, canonical = _sku_of(item), _canonical(item)
+                    if sku and canonical in known.get(sku, ()):
+                        continue  # overlapping queries return the same document: keep one
+                    # the same SKU with other content is kept too: validation refuses the disagreement
+                    known.setdefault(sku, set()).add(canonical)
                     bucket.append(item)
     return result
 
@@ -381,6 +390,8 @@ class _Fetched:
     price_lists: dict[str, dict[str, list[str]]]
     spot: dict[str, list[dict[str, Any]]]
     notes: list[FetchNote] = field(default_factory=list)
+    savings_plans: dict[str, dict[str, Any]] = field(default_factory=dict)  # region -> offer document
+    spot_advisor: dict[str, Any] | None = None
 
 
 def refresh_snapshot(
@@ -482,24 +493,32 @@ def refresh_snapshot(
 
     required_missing = [note for note in fetched.notes if note.required]
     warnings = [str(note) for note in fetched.notes if not note.required]
-    warnings += [str(issue) for issue in issues]
+    warnings += [str(issue) for issue in issues if not issue.blocking]
+    # Only the training default must be priced in every region; another requested type may not be offered
+    # in one (the gate below refuses a type that *was* priced and no longer is).
     validation = validate_prices(
         records,
         spot_points=points,
-        required=required_prices(regions, instance_types=instance_types),
+        required=required_prices(
+            regions, instance_types=[t for t in instance_types if t == DEFAULT_INSTANCE_TYPE]
+        ),
         previous=previous,
         max_change=max_change,
         snapshot_id=snapshot_id,
     )
     warnings += list(validation.warnings)
-    if not validation.success or required_missing:
-        failures = [
-            {"what": f"validation:{f.check}", "region": f.region, "error": f.message}
-            for f in validation.failures
-        ]
-        failures += [
-            {"what": "fetch:empty", "region": note.region, "error": str(note)} for note in required_missing
-        ]
+    failures = [
+        {"what": f"validation:{f.check}", "region": f.region, "error": f.message} for f in validation.failures
+    ]
+    failures += [
+        {"what": "parse", "region": issue.region, "error": f"sku {issue.sku or '?'}: {issue.message}"}
+        for issue in issues
+        if issue.blocking
+    ]
+    failures += [
+        {"what": "fetch:empty", "region": note.region, "error": str(note)} for note in required_missing
+    ]
+    if failures:
         first = failures[0]["error"]
         return stale(
             f"validation failed ({len(failures)} problem(s)); first: {first}", failures, validation, warnings
@@ -524,7 +543,21 @@ def refresh_snapshot(
             *warnings,
         ),
     )
-    written = _write(root, provenance, fetched, storage_options, cache)
+    candidate = load_snapshot(_stage(provenance, fetched, cache))
+    rejections, gate_warnings = check_candidate(
+        candidate, previous=previous, regions=regions, instance_types=instance_types, now=now
+    )
+    warnings += gate_warnings
+    if rejections:
+        shutil.rmtree(candidate.path, ignore_errors=True)
+        failures = [rejection.to_failure() for rejection in rejections]
+        return stale(
+            f"the cost model cannot use the candidate ({len(failures)} problem(s)); first: {rejections[0]}",
+            failures,
+            validation,
+            warnings,
+        )
+    written = _publish(root, candidate.path, storage_options)
     current = load_snapshot(written)
 
     diff = diff_snapshots(previous, current)
@@ -596,28 +629,42 @@ def _publication_dates(price_lists: Mapping[str, Mapping[str, Sequence[str]]]) -
     return dates
 
 
-def _write(
-    root: Path | str,
-    provenance: Provenance,
-    fetched: _Fetched,
-    storage_options: Mapping[str, Any] | None,
-    cache: Path,
-) -> Path:
+def _stage(provenance: Provenance, fetched: _Fetched, cache: Path) -> Path:
+    """Write the candidate snapshot into a private staging folder (published only after the gate)."""
     price_lists = {
-        service: by_region for service, by_region in fetched.price_lists.items() if any(by_region.values())
+        s: {r: items for r, items in by_region.items() if items}
+        for s, by_region in fetched.price_lists.items()
+        if any(by_region.values())
     }
-    price_lists = {
-        s: {r: items for r, items in by_region.items() if items} for s, by_region in price_lists.items()
-    }
-    if not is_remote(root):
-        return write_snapshot(
-            root, provenance=provenance, price_lists=price_lists, spot_price_histories=fetched.spot
-        )
-    local = write_snapshot(
-        cache, provenance=provenance, price_lists=price_lists, spot_price_histories=fetched.spot
+    staging_root = Path(tempfile.mkdtemp(prefix="candidates-", dir=_mkdir(cache)))
+    return write_snapshot(
+        staging_root,
+        provenance=provenance,
+        price_lists=price_lists,
+        spot_price_histories=fetched.spot,
+        savings_plans=fetched.savings_plans or None,
+        spot_advisor=fetched.spot_advisor,
     )
-    publish_snapshot(local, str(root), storage_options=storage_options)
-    return local
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _publish(root: Path | str, staged: Path, storage_options: Mapping[str, Any] | None) -> Path:
+    """Move a checked candidate under ``root`` atomically (a local folder), or upload it (``s3://``)."""
+    if is_remote(root):
+        publish_snapshot(staged, str(root), storage_options=storage_options)
+        return staged
+    target = Path(root) / staged.name
+    if target.exists():
+        raise FileExistsError(f"snapshot {target} already exists; snapshots are immutable")
+    landing = Path(tempfile.mkdtemp(prefix=f".{staged.name}.", dir=_mkdir(Path(root))))
+    shutil.copytree(staged, landing, dirs_exist_ok=True)
+    os.rename(landing, target)
+    shutil.rmtree(staged.parent, ignore_errors=True)
+    return target
 
 
 def _previous(
@@ -762,6 +809,11 @@ def _doc_of(item: str | Mapping[str, Any]) -> Mapping[str, Any] | None:
     except (TypeError, json.JSONDecodeError):
         return None
     return doc if isinstance(doc, Mapping) else None
+
+
+def _canonical(item: str | Mapping[str, Any]) -> str:
+    doc = _doc_of(item)
+    return json.dumps(doc, sort_keys=True) if doc is not None else str(item)
 
 
 def _sku_of(item: str | Mapping[str, Any]) -> str:

@@ -150,6 +150,9 @@ class ParseIssue:
     region: str
     sku: str
     message: str
+    # True when the item is a price the cost model uses (a classified price key or an EC2 instance):
+    # a refresh must not publish a snapshot that lost it this way
+    blocking: bool = False
 
     def __str__(self) -> str:
         return f"{self.region} sku={self.sku or '?'}: {self.message}"
@@ -491,8 +494,8 @@ def parse_price_list(
 def _parse_product(
     item: str | Mapping[str, Any], *, position: int, region: str, issues: list[ParseIssue]
 ) -> list[PriceRecord]:
-    def skip(sku: str, message: str) -> list[PriceRecord]:
-        issues.append(ParseIssue(region=region, sku=sku, message=message))
+    def skip(sku: str, message: str, blocking: bool = False) -> list[PriceRecord]:
+        issues.append(ParseIssue(region=region, sku=sku, message=message, blocking=blocking))
         return []
 
     if isinstance(item, str):
@@ -538,15 +541,20 @@ def _parse_product(
         "product_family": product_family,
         "price_key": classify_price(service=service, product_family=product_family, usage_type=usage_type),
     }
+    used = bool(base["price_key"])
+
+    def skip_used(sku: str, message: str) -> list[PriceRecord]:
+        return skip(sku, message, blocking=used)
+
     terms = doc.get("terms")
     if not isinstance(terms, Mapping) or not any(terms.get(name) for name in (TERM_ON_DEMAND, TERM_RESERVED)):
-        return skip(sku, "product has no OnDemand or Reserved terms; skipped")
+        return skip_used(sku, "product has no OnDemand or Reserved terms; skipped")
 
     records: list[PriceRecord] = []
     for term_key, term in _terms(terms.get(TERM_ON_DEMAND)):
-        records.extend(_on_demand_records(base, term_key, term, skip))
+        records.extend(_on_demand_records(base, term_key, term, skip_used))
     for term_key, term in _terms(terms.get(TERM_RESERVED)):
-        record = _reserved_record(base, term_key, term, skip)
+        record = _reserved_record(base, term_key, term, skip_used)
         if record is not None:
             records.append(record)
     for record in records:
@@ -598,6 +606,17 @@ def _usd(dimension: Mapping[str, Any]) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
+def _price_text(dimension: Mapping[str, Any]) -> str:
+    """What a dimension's pricePerUnit says, for messages: "priced in CNY only (CNY 0.55)", "USD '-0.096'"."""
+    price = dimension.get("pricePerUnit")
+    if not isinstance(price, Mapping) or not price:
+        return "has no pricePerUnit"
+    if "USD" not in price:
+        listed = ", ".join(f"{currency} {value}" for currency, value in sorted(price.items()))
+        return f"is priced in {', '.join(sorted(price))} only ({listed}), not USD: this project prices in USD"
+    return f"has pricePerUnit.USD={price.get('USD')!r}, not a finite number >= 0"
+
+
 def _dimensions(term: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     section = term.get("priceDimensions")
     if not isinstance(section, Mapping):
@@ -626,7 +645,9 @@ def _on_demand_records(
     for dim_key, dim in dimensions:
         usd = _usd(dim)
         if usd is None:
-            skip(base["sku"], f"OnDemand dimension {dim_key} has no usable USD price; skipped")
+            skip(
+                base["sku"], f"OnDemand dimension {dim_key} {_price_text(dim)}; skipped (no usable USD price)"
+            )
             continue
         priced.append((dim, dim_key, usd))
     # Tiers in order, so a zero-priced first tier can be recognised as the free allowance before a paid one.
@@ -684,7 +705,10 @@ def _reserved_record(
     for dim_key, dim in _dimensions(term):
         usd = _usd(dim)
         if usd is None:
-            skip(sku, f"Reserved dimension {dim_key} has no usable USD price; term {term_key} skipped")
+            skip(
+                sku,
+                f"Reserved dimension {dim_key} {_price_text(dim)}; term {term_key} skipped (no usable USD price)",
+            )
             return None
         unit = dim.get("unit")
         if unit == UNIT_HOURS:

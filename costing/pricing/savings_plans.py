@@ -140,8 +140,9 @@ def _rate_record(
             ParseIssue(
                 region,
                 sku,
-                f"Savings Plan rate {rate.get('rateCode', '?')} for {instance_type} is in {currency or 'no currency'} "
-                f"({price.get('price')!r}), not USD; skipped",
+                f"Savings Plan rate {rate.get('rateCode', '?')} for {instance_type} is priced in "
+                f"{currency or 'no currency'} ({price.get('price')!r}), not USD: this project prices in USD; skipped",
+                blocking=True,
             )
         )
         return None

@@ -59,6 +59,7 @@ def test_the_shipped_snapshot_passes_against_the_previous_one(newest, oldest):
         "not_null": True,
         "positive": True,
         "unit": True,
+        "duplicate": True,
         "required": True,
         "change": True,
     }
@@ -176,7 +177,7 @@ def test_spot_prices_are_not_compared_but_reserved_ones_are(newest, frame):
     )
     frame.loc[reserved, "usd_rate"] = 0.1
     changes = change_frame(frame, newest.to_dataframe())
-    assert set(changes["term"]) == {"OnDemand", "Reserved"}
+    assert set(changes["term"]) == {"OnDemand", "Reserved", "SavingsPlan"}
     (failure,) = validate_prices(frame, previous=newest).failures
     assert failure.message.startswith("us-east-1 AmazonEC2 ec2.instance m5.large 3yr standard No Upfront")
 
@@ -194,3 +195,17 @@ def test_result_exports_to_json(frame):
     }
     with pytest.raises(ValueError, match="max_change=0"):
         validate_prices(frame, max_change=0)
+
+
+def test_a_price_published_twice_with_different_rates_is_refused_naming_the_sku(frame):
+    import pandas as pd
+
+    index = _row(frame, region="us-east-1", price_key="alb.hours")
+    same, other = frame.loc[[index]].copy(), frame.loc[[index]].copy()
+    other["usd_rate"] = 0.03
+    assert validate_prices(pd.concat([frame, same], ignore_index=True)).success  # an identical repeat is fine
+    result = validate_prices(pd.concat([frame, other], ignore_index=True))
+    (failure,) = result.failures
+    assert failure.check == "duplicate" and failure.sku == frame.loc[index, "sku"]
+    assert f"sku {failure.sku} rate code " in failure.message
+    assert "published 2 times with different usd_rate values (0.0225, 0.03)" in failure.message
