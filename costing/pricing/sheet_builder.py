@@ -367,7 +367,8 @@ def _tiers(
         if tiers and (record.begin_range_value, record.end_range_value) == (tiers[-1].begin, tiers[-1].end):
             if record.usd_rate != tiers[-1].usd_per_unit:
                 notes.append(
-                    f"{price_key}: two rates for the tier from {record.begin_range}; {name} tiers left out"
+                    f"{price_key}: two rates for the tier from {record.begin_range or '0'} "
+                    f"({tiers[-1].usd_per_unit:.10g}, {record.usd_rate:.10g}; sku {record.sku}); {name} tiers left out"
                 )
                 return ()
             continue
