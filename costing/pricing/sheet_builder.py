@@ -36,6 +36,7 @@ from costing.pricing.parse import (
     TERM_ON_DEMAND,
     TERM_RESERVED,
     PriceRecord,
+    parse_timestamp,
     sagemaker_serverless_memory_gb,
 )
 from costing.pricing.reference_tables import (
@@ -43,6 +44,7 @@ from costing.pricing.reference_tables import (
     FREE_TIER_TABLE,
     INTERRUPTION_TABLE,
     InterruptionTable,
+    interruption_table_from_advisor,
     load_cloudflare_workers,
     load_free_tier,
     load_interruption_table,
@@ -111,7 +113,14 @@ def build_price_sheet(
         if record.price_key and record.term == TERM_ON_DEMAND:
             by_key[record.price_key].append(record)
 
-    table = _interruption_table(interruption_table, notes)
+    advisor = snapshot.spot_advisor()
+    if advisor is not None and interruption_table is not None:
+        # the snapshot carries the Advisor document it was refreshed with: its buckets, not the shipped table
+        table = interruption_table_from_advisor(
+            advisor, fetched_at=parse_timestamp(str(advisor.get("fetched_at") or provenance.fetched_at))
+        )
+    else:
+        table = _interruption_table(interruption_table, notes)
     instances = _instances(snapshot, region, records, instance_types, table, notes)
 
     values: dict[str, object] = {}
@@ -215,7 +224,7 @@ def _instances(
                 derived[record.instance_type].add(key)
 
     instances: dict[str, InstanceRates] = {}
-    no_spot, no_bucket = [], []
+    no_spot, no_bucket, advisor_spot = [], [], []
     for instance_type in wanted:
         if instance_type not in available:
             notes.append(
@@ -229,12 +238,22 @@ def _instances(
                 f"ec2.instance: {instance_type} has no vcpu/memory attributes in the snapshot; left out"
             )
             continue
+        spot_basis = "spot price history"
         try:
             spot = _clean(catalog.current_spot_usd_per_hour(instance_type, region))
             spot_p90 = _clean(catalog.spot_percentile_usd_per_hour(instance_type, region, 0.9))
         except ValueError:
             spot = spot_p90 = None
-            no_spot.append(instance_type)
+            bucket = table.buckets.get((region, instance_type)) if table is not None else None
+            if bucket is not None and bucket.savings_pct is not None and table.how_recorded == "advisor feed":
+                # no history (no AWS account): the Advisor's savings over on-demand, labelled as such
+                spot = _clean(
+                    catalog.on_demand_usd_per_hour(instance_type, region) * (1 - bucket.savings_pct / 100)
+                )
+                spot_basis = f"Spot Instance Advisor savings ({bucket.savings_pct:g}% off on-demand)"
+                advisor_spot.append(instance_type)
+            else:
+                no_spot.append(instance_type)
         interruption = table.rate_per_month(instance_type, region) if table is not None else None
         if table is not None and interruption is None:
             no_bucket.append(instance_type)
@@ -250,6 +269,12 @@ def _instances(
             interruption_rate_per_month=interruption,
             savings_plan_usd_per_hour=dict(sorted(plans.get(instance_type, {}).items())),
             derived_rates=frozenset(derived.get(instance_type, ())),
+            spot_basis=spot_basis,
+        )
+    if advisor_spot:
+        notes.append(
+            f"ec2.spot: no spot price history in {region} (none without an AWS account): spot prices of "
+            f"{', '.join(advisor_spot)} are on-demand less the Spot Instance Advisor's savings, an estimate"
         )
     if no_spot:
         notes.append(
