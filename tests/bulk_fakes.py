@@ -176,7 +176,7 @@ def serving(files: Mapping[str, bytes]) -> Iterator[_Served]:
     """Serve ``files`` (path -> body) on a free loopback port; ``server.requested`` lists the paths asked for."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             self.server.requested.append(self.path)
             body = self.server.files.get(self.path)
             if body is None:

@@ -29,6 +29,18 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
         out.append(
             f"WARNING: pricing is {pricing['status']}: {pricing['message'] or 'the last refresh failed'}"
         )
+    if analysis:
+        for source in analysis.get("price_sources") or []:
+            out.append(
+                f"  price source: {source['source']}, as of {source['as_of']}, {source['age_text']} old "
+                f"(limit {source['limit_text']}): {'STALE' if source['stale'] else 'fresh'} ({source['basis']})"
+            )
+        out.append(
+            "  free tiers: "
+            + ("APPLIED (an account's allowance)" if analysis.get("free_tiers_applied") else "not applied")
+        )
+        if analysis.get("metrics_source"):
+            out.append(f"  metrics: {analysis['metrics_source']}")
     if view["request"]:
         out += ["", "Inputs:"] + [f"  {r['label']}: {r['value']}" for r in view["request"]]
     runs = view["training_runs"]

@@ -495,6 +495,14 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
         if profile
         else None,
         "assumptions": assumptions,
+        "metrics_source": document.get("metrics_source")
+        or grid.get("metrics_source")
+        or profile.get("source"),
+        "free_tiers_applied": bool(document.get("free_tiers_applied", grid.get("free_tiers_applied", False))),
+        "price_sources": [
+            _source_view(s) for s in (document.get("price_sources") or grid.get("price_sources") or [])
+        ],
+        "resources": document.get("resources"),
         "notes": list(dict.fromkeys(str(n) for n in all_notes if n)),
         "model": None
         if not model
@@ -506,6 +514,21 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
             "paid": _training_cost(model.get("training_cost_paid")),
             "today": _training_cost(model.get("training_cost_at_todays_prices")),
         },
+    }
+
+
+def _source_view(source: Mapping[str, Any]) -> dict[str, Any]:
+    """One price source's age against its staleness limit, as the report shows it."""
+    age, limit = source.get("age_days"), source.get("limit_days")
+    return {
+        "source": source.get("source", ""),
+        "as_of": str(source.get("as_of", ""))[:10],
+        "age_text": f"{age:,.1f} days" if isinstance(age, int | float) else "n/a",
+        "limit_text": f"{limit:g} day{'' if limit == 1 else 's'}"
+        if isinstance(limit, int | float)
+        else "n/a",
+        "stale": bool(source.get("stale")),
+        "basis": source.get("basis", ""),
     }
 
 

@@ -93,6 +93,7 @@ class AnalysisRequest:
     peak_factor: float | None = None
     target_utilisation: float | None = None
     options: tuple[str, ...] | None = None  # pricing models to show; None: all
+    apply_free_tiers: bool = False  # an account's allowance, not a workload's: off unless asked
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> AnalysisRequest:
@@ -114,6 +115,7 @@ class AnalysisRequest:
             peak_factor=opt("peak_factor"),
             target_utilisation=opt("target_utilisation"),
             options=tuple(opt("pricing_models")) if opt("pricing_models") else None,
+            apply_free_tiers=bool(params.get("apply_free_tiers", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,7 +135,7 @@ def run_analysis(source: ModelSource, request: AnalysisRequest, snapshot_dir: Pa
         for key in ("latency_slo_ms", "tokens_per_request", "peak_factor", "target_utilisation")
         if getattr(request, key) is not None
     }
-    assumptions = replace(ServingAssumptions(), **overrides)
+    assumptions = replace(ServingAssumptions(), **overrides, apply_free_tiers=request.apply_free_tiers)
     compute = source.metrics.get("compute") or {}
     return analyze(
         profile,
@@ -265,6 +267,11 @@ def log_analysis(
                 names.TAG_MODEL_VERSION: source.version or "reference",
                 names.TAG_MODEL_TRAINING_RUN: source.training_run_id or "",
                 "model.source": source.description,
+                "model.metrics_source": document.get("metrics_source", ""),
+                "cost.free_tiers_applied": str(bool(document.get("free_tiers_applied"))).lower(),
+                "pricing.stale_sources": ", ".join(
+                    s["source"] for s in document.get("price_sources", []) if s.get("stale")
+                ),
             }
         )
         mlflow.log_params(

@@ -678,3 +678,25 @@ def test_write_report_to_an_fsspec_url(rendered: RenderedReport) -> None:
     fs = fsspec.filesystem("memory")
     assert json.loads(fs.cat_file(f"{url}/report.json"))["summary"] == rendered.summary
     assert fs.cat_file(f"{url}/tornado.png") == rendered.images["tornado.png"]
+
+
+def test_every_price_source_age_the_free_tiers_and_the_metrics_are_shown(rendered: RenderedReport) -> None:
+    analysis = rendered.data["analysis"]
+    sources = {s["source"].split(" in snapshot")[0]: s for s in analysis["price_sources"]}
+    assert set(sources) == {
+        "Price List (on-demand, reserved, Savings Plans, services)",
+        "EC2 spot prices",
+        "Cloudflare Workers table",
+        "AWS Free Tier table",
+        "Spot interruption table",
+    }
+    assert sources["EC2 spot prices"]["limit_text"] == "1 day" and sources["EC2 spot prices"]["stale"]
+    assert sources["Cloudflare Workers table"]["limit_text"] == "90 days"
+    assert analysis["free_tiers_applied"] is False
+    assert analysis["metrics_source"].startswith("include/reference_metrics.json")
+    assert "Price sources" in rendered.html_file and "limit 7 days" in rendered.html_file
+    assert "Free tiers not applied (they belong to an account, not a workload)" in rendered.html_file
+    assert (
+        "free tiers: not applied" in rendered.text
+        and "metrics: include/reference_metrics.json" in rendered.text
+    )
