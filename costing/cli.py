@@ -1,6 +1,7 @@
 """Command line: ``python -m costing <command> --help``, one entry point for everything costing does.
 
-Cost questions: ``prices``, ``scenarios``, ``tco``, ``sensitivity``, ``analyze``. Price data:
+Cost questions: ``prices``, ``scenarios``, ``tco``, ``sensitivity``, ``analyze``, ``resources``
+(parameters, memory, FLOPs and the instance types that fit, from the model's configuration). Price data:
 ``refresh`` (fetch from AWS, validate, write a snapshot), ``interruption-table`` (rebuild the Spot
 interruption table from the Spot Instance Advisor feed), ``record`` (a snapshot from hand-recorded
 rates). And ``bench``: how long the cost model takes.
@@ -21,6 +22,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -49,6 +51,7 @@ from costing.model.assumptions import MAX_HORIZON_MONTHS, MAX_REQUESTS_PER_DAY
 from costing.model.grid_benchmark import DEFAULT_BUDGET_SECONDS
 from costing.model.grid_benchmark import render as render_benchmark
 from costing.model.grid_benchmark import run as run_benchmark
+from costing.model.resources import map_resources, measure_matmul_gflops
 from costing.model.sensitivity import MAX_SAMPLES
 from costing.pricing import (
     DEFAULT_REGION,
@@ -72,7 +75,14 @@ from costing.pricing.reference_tables import (
     interruption_table_from_advisor,
     write_interruption_table,
 )
-from costing.report import render_all, render_grid, render_prices, render_sensitivity, render_tco
+from costing.report import (
+    render_all,
+    render_grid,
+    render_prices,
+    render_resources,
+    render_sensitivity,
+    render_tco,
+)
 
 EXIT_USAGE = 2
 
@@ -324,6 +334,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="scenario table with every instance type x market")
     p.set_defaults(func=cmd_analyze)
     p = sub.add_parser(
+        "resources",
+        help="parameters, memory and FLOPs of the model, and the instance types that fit it",
+        description="From the model's configuration: parameters, memory for training and serving, FLOPs per "
+        "training token and generated character; prediction against measurement (tokens/s against the "
+        "matmul peak, RSS); instance types ranked for training and for serving, with why each lost.",
+    )
+    _common(p)
+    p.add_argument(
+        "--metrics",
+        metavar="FILE|URI|reference",
+        help="metrics.json of a benchmarked run (default: as the other commands)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="JSON",
+        help="change the configuration: a JSON object or a file holding one, e.g. '{\"hidden_size\": 1024}'",
+    )
+    p.add_argument(
+        "--requests-per-day",
+        type=_requests_per_day,
+        default=1_000_000.0,
+        help="the serving volume the ranking is for (default %(default).0f)",
+    )
+    p.add_argument(
+        "--peak-gflops",
+        type=_number(minimum=0, maximum=1e7, exclusive_minimum=True),
+        help="the training host's fp32 matmul peak (default: metrics.json's, else measured here with numpy)",
+    )
+    p.set_defaults(func=cmd_resources)
+
+    p = sub.add_parser(
         "refresh",
         help="fetch prices from AWS, validate them and write a new snapshot",
         description="Price List API + spot price history (AWS credentials from the environment) -> "
@@ -547,6 +588,65 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         )
     )
     _print(result.to_json_dict() if args.json else None, text, args)
+    return 0
+
+
+def _config_overrides(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    source = Path(text)
+    raw = (
+        source.read_text(encoding="utf-8") if not text.lstrip().startswith("{") and source.is_file() else text
+    )
+    try:
+        overrides = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"--config {text!r} is neither a JSON object nor a file holding one ({exc})"
+        ) from exc
+    if not isinstance(overrides, dict):
+        raise ValueError(
+            f"--config must be a JSON object of configuration fields, got {type(overrides).__name__}"
+        )
+    return overrides
+
+
+def cmd_resources(args: argparse.Namespace) -> int:
+    import os
+
+    source = resolve_metrics(args.metrics)
+    profile = source.profile()
+    sheet = load_sheet(args)
+    overrides = _config_overrides(args.config)
+    peak, peak_source = args.peak_gflops, "given with --peak-gflops" if args.peak_gflops else ""
+    host = source.metrics.get("host") or {}
+    if peak is None and not host.get("matmul_peak_gflops"):
+        peak = measure_matmul_gflops()
+        same = host.get("cpu_count") == os.cpu_count()
+        peak_source = f"numpy sgemm measured now on this machine ({os.cpu_count()} CPUs" + (
+            ", as many as the training host)"
+            if same
+            else f"; the training host had {host.get('cpu_count', '?')})"
+        )
+    mapping = map_resources(
+        source.metrics,
+        profile,
+        sheet,
+        overrides=overrides,
+        peak_gflops=peak,
+        peak_source=peak_source,
+        serving_requests_per_day=args.requests_per_day,
+    )
+    if args.instance_types:
+        keep = set(args.instance_types)
+        mapping = replace(
+            mapping,
+            training=tuple(c for c in mapping.training if c.instance_type in keep),
+            serving=tuple(c for c in mapping.serving if c.instance_type in keep),
+        )
+    _print(
+        mapping.to_json_dict() if args.json else None, "" if args.json else render_resources(mapping), args
+    )
     return 0
 
 

@@ -6,7 +6,8 @@ the :class:`ServingAssumptions` / :class:`TrainingAssumptions` that are not pric
 :class:`~costing.pricing.PriceSheet`. Out come a training run's cost (:func:`estimate_training_cost`,
 :func:`spot_training_cost`, :func:`plan_training`), the serving grid (:func:`plan_grid`,
 :func:`cost_grid`), total cost of ownership with break-evens (:func:`tco`), sensitivity
-(:func:`sensitivity`) and all three at once (:func:`analyze`). Pure functions of plain values: the
+(:func:`sensitivity`), all three at once (:func:`analyze`), and which instance types fit the model
+(:func:`map_resources`). Pure functions of plain values: the
 model never calls AWS (docs/cost-model.md).
 """
 
@@ -32,6 +33,7 @@ from costing.model.profile import (
     ModelProfile,
     profile_from_metrics,
 )
+from costing.model.resources import ModelArchitecture, ResourceMapping, map_resources, parameter_count
 from costing.model.results import OPTION_LABELS, OPTIONS, GridResult, jsonable, price_sheet_to_json_dict
 from costing.model.run_cost import (
     InstanceAttempt,
@@ -72,8 +74,10 @@ __all__ = [
     "GridResult",
     "InstanceAttempt",
     "MetricsSource",
+    "ModelArchitecture",
     "ModelProfile",
     "MonteCarloSpec",
+    "ResourceMapping",
     "SensitivityResult",
     "ServingAssumptions",
     "TcoResult",
@@ -89,7 +93,9 @@ __all__ = [
     "expected_wall_seconds",
     "jsonable",
     "load_profile",
+    "map_resources",
     "mean_time_between_interruptions_seconds",
+    "parameter_count",
     "plan_grid",
     "plan_training",
     "price_sheet_to_json_dict",

@@ -11,7 +11,14 @@ from costing.report.document import render_report
 from costing.report.inputs import RenderedReport, ReportInputs, SpotSeries, TrainingRunRow
 from costing.report.mail import build_email
 from costing.report.store import write_report
-from costing.report.tables import render_all, render_grid, render_prices, render_sensitivity, render_tco
+from costing.report.tables import (
+    render_all,
+    render_grid,
+    render_prices,
+    render_resources,
+    render_sensitivity,
+    render_tco,
+)
 
 __all__ = [
     "RenderedReport",
@@ -23,6 +30,7 @@ __all__ = [
     "render_grid",
     "render_prices",
     "render_report",
+    "render_resources",
     "render_sensitivity",
     "render_tco",
     "write_report",

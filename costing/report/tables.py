@@ -14,6 +14,7 @@ from typing import Any
 
 from costing.model import ModelProfile, SensitivityResult, TcoResult
 from costing.model.assumptions import SCENARIO_NAMES, ServingAssumptions
+from costing.model.resources import ResourceMapping
 from costing.model.results import EC2_OPTIONS, OPTION_LABELS, OPTIONS, GridResult, OptionCost, ScenarioResult
 from costing.pricing import PriceSheet
 from costing.pricing.sheet import TIERED_RATES
@@ -344,3 +345,80 @@ def render_sensitivity(result: SensitivityResult) -> str:
 def render_all(parts: Sequence[str]) -> str:
     rule = "\n\n" + "=" * 100 + "\n\n"
     return rule.join(parts)
+
+
+def render_resources(mapping: ResourceMapping, *, top: int = 8) -> str:
+    """The resource mapping: derived numbers, prediction against measurement, both rankings with reasons."""
+    m = mapping
+    arch = m.architecture
+    mib = 2**20
+    out = [
+        "Resource mapping",
+        f"region {m.region} | prices: snapshot {m.snapshot_id} | USD",
+        f"measured: {m.metrics_source}",
+        f"model: vocabulary {arch.vocab_size}, embedding {arch.embedding_dim}, hidden {arch.hidden_size} x "
+        f"{arch.num_layers} layers; window {arch.seq_len} chars x batch {arch.batch_size}",
+        "",
+        f"parameters            {m.parameters:,}"
+        + (
+            f" (measured {m.parameters_measured:,})"
+            if m.parameters_measured is not None and m.parameters_measured != m.parameters
+            else " (as measured)"
+            if m.parameters_measured
+            else ""
+        ),
+        f"training memory       {m.training_memory.total_bytes / mib:,.1f} MiB of tensors: weights "
+        f"{m.training_memory.weights_bytes / mib:,.1f} + gradients and AdamW state "
+        f"{m.training_memory.optimizer_and_gradients_bytes / mib:,.1f} + activations {m.training_memory.activations_bytes / mib:,.1f}",
+        f"serving memory        {m.serving_memory.total_bytes / mib:,.1f} MiB of tensors (weights + "
+        f"{m.serving_memory.activations_bytes:,} bytes of state per request)",
+        f"FLOPs                 {m.forward_flops_per_token / 1e6:,.2f} M per generated character, "
+        f"{m.training_flops_per_token / 1e6:,.2f} M per training token (3 x forward)",
+    ]
+    if m.measured_peak_rss_bytes:
+        runtime = m.measured_peak_rss_bytes - m.training_memory.total_bytes
+        out.append(
+            f"measured RSS          training peak {m.measured_peak_rss_bytes / mib:,.0f} MiB = predicted tensors "
+            f"{m.training_memory.total_bytes / mib:,.0f} MiB + {runtime / mib:,.0f} MiB of Python/torch runtime"
+        )
+    if m.measured_serving_rss_bytes:
+        out.append(f"measured server RSS   {m.measured_serving_rss_bytes / mib:,.0f} MiB")
+    if m.measured_tokens_per_s:
+        line = f"training speed        {m.measured_tokens_per_s:,.0f} tokens/s measured = {m.achieved_gflops:,.1f} GFLOP/s"
+        if m.peak_gflops:
+            line += (
+                f"; matmul peak {m.peak_gflops:,.1f} GFLOP/s ({m.peak_source}) allows "
+                f"{m.predicted_tokens_per_s_at_peak:,.0f} tokens/s: {m.fraction_of_peak:.0%} of peak"
+            )
+            if m.fraction_of_peak and m.fraction_of_peak > 1:
+                line += " (above 1: the peak was measured lower than training reached - other load, or another BLAS)"
+        out.append(line)
+    for job, ranked, unit in (("training", m.training, "$/run"), ("serving", m.serving, "$/month")):
+        title = (
+            "Instance types for training (the measured run's work scaled to each type's vCPUs; spot where priced)"
+            if job == "training"
+            else f"Instance types for serving at {m.serving_requests_per_day:,.0f} requests/day (EC2 on-demand, the cost model's plan)"
+        )
+        out += ["", title]
+        header = f"  {'rank':<5}{'type':<14}{'vCPU':>5}{'GiB':>6}  {'arch':<7}{unit:>11}"
+        header += f"{'on-demand':>11}{'interrupt':>13}" if job == "training" else f"{'$/1k req':>11}"
+        out.append(header + "  why")
+        shown = [c for c in ranked if c.rank is not None][:top] + [c for c in ranked if c.rank is None]
+        for c in shown:
+            row = f"  {c.rank or '-'!s:<5}{c.instance_type:<14}{c.vcpus:>5}{c.memory_gib:>6g}  {c.architecture:<7}{usd(c.usd, width=11)}"
+            row += (
+                f"{usd(c.on_demand_usd, width=11)}{c.interruption or 'n/a':>13}"
+                if job == "training"
+                else f"{usd(c.usd_per_1k_requests, width=11)}"
+            )
+            why = c.lost_because or "chosen"
+            extras = [n for n in c.notes if not c.lost_because.endswith(n)]
+            out.append(row + f"  {why}" + (f" ({'; '.join(extras)})" if extras and c.rank == 1 else ""))
+        hidden = len([c for c in ranked if c.rank is not None]) - top
+        if hidden > 0:
+            out.append(f"  ... {hidden} more that qualify, each dearer")
+    out += ["", "against the original hand analysis (r6i.xlarge to train, c6i.xlarge to serve):"]
+    out += [f"  {job}: {verdict}" for job, verdict in m.verdicts().items()]
+    if m.notes:
+        out += ["", "notes:"] + [f"  - {note}" for note in m.notes]
+    return "\n".join(out)

@@ -89,6 +89,13 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
             if model["today"]:
                 line += f", {usd_text(model['today']['usd'])} at today's prices"
             out += ["", line + "."]
+        resources = analysis.get("resources")
+        if resources:
+            out += ["", f"Resource mapping: {resources['parameters']:,} parameters"]
+            out += [
+                f"  against the hand analysis, {job}: {verdict}"
+                for job, verdict in resources["verdicts"].items()
+            ]
         out += ["", "Cheapest serving alternative per scenario (serving, $/month):"]
         for c in analysis["cheapest"]:
             if c["key"]:

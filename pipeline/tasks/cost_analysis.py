@@ -24,6 +24,7 @@ from costing.model import (
     ServingAssumptions,
     analyze,
     estimate_training_cost,
+    map_resources,
     profile_from_metrics,
 )
 from costing.pricing import PriceCatalog, build_price_sheet, load_snapshot, snapshot_age_days
@@ -150,6 +151,26 @@ def run_analysis(source: ModelSource, request: AnalysisRequest, snapshot_dir: Pa
         training_instance_type=compute.get("instance_type"),
         training_market=compute.get("market"),
     )
+
+
+def resource_mapping(
+    source: ModelSource, request: AnalysisRequest, snapshot_dir: Path
+) -> dict[str, Any] | None:
+    """Parameters, memory, FLOPs and the instance types that fit the model, at the largest requested volume."""
+    profile = profile_from_metrics(source.metrics, source=source.description)
+    sheet = build_price_sheet(snapshot_dir, request.region)
+    try:
+        mapping = map_resources(
+            source.metrics,
+            profile,
+            sheet,
+            serving_requests_per_day=max(request.requests_per_day),
+            assumptions=ServingAssumptions(apply_free_tiers=request.apply_free_tiers),
+        )
+    except ValueError as exc:
+        log.warning("no resource mapping: %s", exc)
+        return None
+    return mapping.to_json_dict()
 
 
 def option_filter(document: dict[str, Any], options: tuple[str, ...] | None) -> dict[str, Any]:
@@ -320,6 +341,7 @@ def recompute(
         raise AirflowFailException(f"cost analysis refused its inputs: {exc}") from exc
     document = option_filter(analysis.to_json_dict(), request.options)
     training_today = training_cost_today(source, snapshot_dir)
+    document["resources"] = resource_mapping(source, request, snapshot_dir)
     document["model"] = {
         "source": source.description,
         "version": source.version,

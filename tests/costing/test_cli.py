@@ -11,7 +11,7 @@ from model_literals import metrics_dict, shipped_sheet
 
 from costing.cli import EXIT_USAGE, main
 
-SUBCOMMANDS = ("prices", "scenarios", "tco", "sensitivity", "analyze")
+SUBCOMMANDS = ("prices", "scenarios", "tco", "sensitivity", "analyze", "resources")
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in SUBCOMMANDS)])

@@ -19,6 +19,7 @@ import pytest
 from costing.model.analysis import analyze
 from costing.model.model_source import load_profile
 from costing.model.profile import REFERENCE_METRICS_PATH
+from costing.model.resources import map_resources
 from costing.model.sensitivity import MonteCarloSpec
 from costing.pricing.diff import PriceChange, SnapshotDiff
 from costing.pricing.sheet_builder import build_price_sheet
@@ -48,6 +49,8 @@ def analysis_document() -> dict:
     profile = load_profile(REFERENCE_METRICS_PATH)
     sheet = build_price_sheet(None, "us-east-1")
     document = analyze(profile, sheet, spec=MonteCarloSpec(samples=200, seed=1)).to_json_dict()
+    metrics = json.loads(REFERENCE_METRICS_PATH.read_text())
+    document["resources"] = map_resources(metrics, profile, sheet, peak_gflops=195.0).to_json_dict()
     document["model"] = {
         "source": "rnn-textgen version 3 (run abc123)",
         "version": 3,
@@ -700,3 +703,12 @@ def test_every_price_source_age_the_free_tiers_and_the_metrics_are_shown(rendere
         "free tiers: not applied" in rendered.text
         and "metrics: include/reference_metrics.json" in rendered.text
     )
+
+
+def test_the_resource_mapping_has_a_section(rendered: RenderedReport) -> None:
+    resources = rendered.data["analysis"]["resources"]
+    assert resources["parameters"] == 2_842_747
+    assert resources["training"][0]["why"] == "chosen" and resources["serving"][0]["rank"] == 1
+    assert "Resource mapping" in rendered.html_file
+    assert "Against the original hand analysis (training): " in rendered.html_file
+    assert "Resource mapping: 2,842,747 parameters" in rendered.text
