@@ -54,9 +54,13 @@ from costing.model.grid_benchmark import run as run_benchmark
 from costing.model.resources import map_resources, measure_matmul_gflops
 from costing.model.sensitivity import MAX_SAMPLES
 from costing.pricing import (
+    DEFAULT_PRICE_LIST_URL,
+    DEFAULT_PRICING_TIMEOUT_SECONDS,
     DEFAULT_REGION,
     DEFAULT_SNAPSHOT_ROOT,
     MARKETS,
+    SPOT_ADVISOR_DATA_URL,
+    BulkOffers,
     build_price_sheet,
     record_snapshot,
     refresh_snapshot,
@@ -367,8 +371,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "refresh",
         help="fetch prices from AWS, validate them and write a new snapshot",
-        description="Price List API + spot price history (AWS credentials from the environment) -> "
-        "validated, immutable snapshot. Exit 0 fresh, 1 stale (nothing written), 2 failed.",
+        description="Price List API + spot price history (AWS credentials from the environment), or with "
+        "--bulk the public bulk offer files (no account) -> validated, immutable snapshot; both add the "
+        "Savings Plans files and the Spot Instance Advisor. Exit 0 fresh, 1 stale (nothing written), 2 failed.",
+    )
+    p.add_argument("--bulk", action="store_true", help="read the public bulk offer files instead of the API")
+    p.add_argument(
+        "--price-list-url",
+        default=DEFAULT_PRICE_LIST_URL,
+        help="where the bulk files are (default %(default)s)",
+    )
+    p.add_argument(
+        "--advisor-url",
+        default=SPOT_ADVISOR_DATA_URL,
+        help="the Spot Instance Advisor document (default %(default)s)",
+    )
+    p.add_argument(
+        "--timeout-seconds",
+        type=_number(minimum=0, maximum=600, exclusive_minimum=True),
+        default=DEFAULT_PRICING_TIMEOUT_SECONDS,
+        help="give up on a request after this long (default %(default)g)",
     )
     p.add_argument(
         "--root", default=str(DEFAULT_SNAPSHOT_ROOT), help="snapshot root: a folder or s3://bucket/prefix"
@@ -392,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
         "include/pricing/spot_interruption_frequency.json.",
     )
     p.add_argument("--region", action="append", dest="regions", help="repeat for several")
+    p.add_argument("--url", default=SPOT_ADVISOR_DATA_URL, help="the Advisor document (default %(default)s)")
     p.set_defaults(func=cmd_interruption_table)
 
     p = sub.add_parser(
@@ -652,10 +675,15 @@ def cmd_resources(args: argparse.Namespace) -> int:
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     regions = args.regions or list(DEFAULT_REFRESH_REGIONS)
-    pricing, ec2 = default_clients(regions)
+    clients = (
+        {}
+        if args.bulk
+        else dict(zip(("pricing_client", "ec2_clients"), default_clients(regions), strict=True))
+    )
     result = refresh_snapshot(
-        pricing_client=pricing,
-        ec2_clients=ec2,
+        **clients,
+        bulk=BulkOffers(args.price_list_url, timeout_seconds=args.timeout_seconds),
+        spot_advisor_url=args.advisor_url,
         root=args.root,
         regions=regions,
         instance_types=args.instance_types or DEFAULT_REFRESH_INSTANCE_TYPES,
@@ -672,7 +700,10 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 def cmd_interruption_table(args: argparse.Namespace) -> int:
     regions = args.regions or list(DEFAULT_REFRESH_REGIONS)
     table = interruption_table_from_advisor(
-        fetch_spot_advisor_document(), fetched_at=datetime.now(UTC), regions=regions
+        fetch_spot_advisor_document(args.url),
+        fetched_at=datetime.now(UTC),
+        regions=regions,
+        data_url=args.url,
     )
     print(f"wrote {write_interruption_table(table)} ({len(table.buckets)} buckets)")
     return 0

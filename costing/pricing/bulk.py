@@ -218,9 +218,12 @@ def stream_offer(
         ijson.kvitems_coro(products, "products", use_float=True),
         ijson.kvitems_coro(on_demand, "terms.OnDemand", use_float=True),
         ijson.kvitems_coro(reserved, "terms.Reserved", use_float=True),
-        ijson.items_coro(version, "version"),
-        ijson.items_coro(published, "publicationDate"),
     ]
+    # the header values come before the products: their parsers stop at the first chunk that has them
+    header = {
+        "version": (ijson.items_coro(version, "version"), version),
+        "publicationDate": (ijson.items_coro(published, "publicationDate"), published),
+    }
     kept: dict[str, dict[str, Any]] = {}
 
     def drain() -> None:
@@ -241,14 +244,19 @@ def stream_offer(
                 if item is not None:
                     item["terms"][name] = terms
             del events[:]
-        if version:
-            out.version = str(version.pop())
-        if published:
-            out.publication_date = str(published.pop())
+        for name, (_, values) in list(header.items()):
+            if values:
+                if name == "version":
+                    out.version = str(values[0])
+                else:
+                    out.publication_date = str(values[0])
+                del header[name]
 
     try:
         for chunk in _chunks(stream, url):
             for parser in parsers:
+                parser.send(chunk)
+            for parser, _ in header.values():
                 parser.send(chunk)
             drain()
         for parser in parsers:

@@ -143,3 +143,32 @@ def test_a_damaged_offer_file_or_a_missing_region_is_stale_with_the_url(root, tm
             bulk=BulkOffers(url_of(server)), root=root, regions=["ap-south-1"], instance_types=TYPES, now=NOW
         )
     assert result.status == "stale" and "publishes no offer file for ap-south-1" in result.reason
+
+
+def test_the_command_line_refreshes_from_the_bulk_files(root, capsys):
+    from costing.cli import main
+
+    offline = main(
+        ["refresh", "--bulk", "--root", str(root), "--price-list-url", f"http://127.0.0.1:{free_port()}"]
+    )
+    assert offline == 1 and "Connection refused" in capsys.readouterr().out
+    with serving(bulk_files(NEWEST)) as server:
+        base = url_of(server)
+        code = main(
+            [
+                "refresh",
+                "--bulk",
+                "--root",
+                str(root),
+                "--price-list-url",
+                base,
+                "--advisor-url",
+                f"{base}{ADVISOR_PATH}",
+                "--region",
+                "us-east-1",
+                *(arg for t in TYPES for arg in ("--instance-type", t)),
+            ]
+        )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith("fresh: wrote ")
