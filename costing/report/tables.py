@@ -294,7 +294,10 @@ def render_tco(result: TcoResult) -> str:
             out.append(f"  ~{b.requests_per_day:,.0f} requests/day: {b.below_label} -> {b.above_label}")
     else:
         out.append("  none: the same alternative is cheapest across the scenarios")
-    out += ["", "reserved beats on-demand above this utilisation (reserved effective $/h / on-demand $/h):"]
+    out += [
+        "",
+        "a commitment (reserved, Savings Plan) beats on-demand above this utilisation (its effective $/h / on-demand $/h):",
+    ]
     if result.reserved_breakevens:
         for r in result.reserved_breakevens:
             out.append(
