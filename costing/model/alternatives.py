@@ -308,8 +308,12 @@ class OptionPlan:
             quantity = billing.after_allowance(quantity, free)
         if len(tiers) == 1:
             return [*lines, Line(name, service, unit, quantity, self._price(tiers[0].usd_per_unit, drivers))]
+        # tiers the usage never reaches (in any sample) add nothing: leave them out of the arithmetic
+        reached = billing.highest(quantity)
         parts = billing.tier_quantities(quantity, tiers)
         for index, (part, tier) in enumerate(zip(parts, tiers, strict=True)):
+            if index and tier.begin >= reached:
+                break
             label = f"{name} ({billing.tier_label(tier, unit)})"
             lines.append(Line(label, service, unit, part, self._price(tier.usd_per_unit, drivers), index > 0))
         return lines

@@ -41,6 +41,13 @@ def within_allowance(quantity: Number, allowance: float) -> Number:
     return minimum(quantity, allowance)
 
 
+def highest(quantity: Number) -> float:
+    """The largest value of a float or an array (the volume the Monte Carlo's busiest sample reaches)."""
+    import numpy as np
+
+    return float(np.max(quantity)) if isinstance(quantity, np.ndarray) else float(quantity)
+
+
 def tier_quantities(quantity: Number, tiers: Sequence[PriceTier]) -> list[Number]:
     """How much of ``quantity`` falls in each tier: ``clip(quantity - begin, 0, end - begin)``.
 
