@@ -17,6 +17,17 @@ EXIT_USAGE = 2  # bad input: the message says what to change
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped after a checkpoint; run again with --resume
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (a batch of 0 completions is not a question)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
 def _config_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training config (defaults from rnn.config.TrainConfig)")
     group.add_argument(
@@ -155,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--top-k", type=int, default=0, help="sample from the k most likely characters; 0 = all"
     )
     p_gen.add_argument(
-        "--num-samples", type=int, default=1, help="completions to print (default %(default)s)"
+        "--num-samples", type=_positive_int, default=1, help="completions to print (default %(default)s)"
     )
     p_gen.add_argument("--seed", type=int, default=0, help="sampling seed (default %(default)s)")
     p_gen.set_defaults(func=cmd_generate)
@@ -169,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_bench.add_argument(
         "--batch-sizes",
-        type=int,
+        type=_positive_int,
         nargs="+",
         default=[1, 16, 64],
         help="batch sizes for throughput (default 1 16 64)",

@@ -2,12 +2,12 @@
 
 The numbers are chosen so every test can be checked with a pocket calculator:
 
-* profile: 200-char completion p50 100 ms / p95 150 ms / p99 200 ms at batch 1 on 2 CPUs;
+* profile: 200-char completion p50 100 ms / p95 150 ms / p99 200 ms / mean 110 ms at batch 1 on 2 CPUs;
   batch 16 at 16,000 tokens/s (0.2 s per batch), batch 64 at 32,000 tokens/s (0.4 s per batch);
   model file 10 MiB, serving memory 512 MiB, dataset 1 MiB; training 3,600 s wall, 300 steps in
   3,000 s, a checkpoint every 60 steps (600 s of work).
-* sheet: c6i.large 2 vCPU / 4 GiB $0.10/h on-demand, $0.04 spot, 1yr $0.06 / 3yr $0.04 reserved,
-  5 % interruptions; c6i.xlarge 4 / 8 $0.20, spot $0.08, no reserved, no Spot Advisor bucket;
+* sheet (flat rates: no volume tiers): public IPv4 $0.005/h; c6i.large 2 vCPU / 4 GiB $0.10/h on-demand,
+  $0.04 spot, 1yr $0.06 / 3yr $0.04 reserved, 5 % interruptions; c6i.xlarge 4 / 8 $0.20, spot $0.08, no reserved, no Spot Advisor bucket;
   t3.small 2 / 2 $0.02 (burstable, 20 % baseline); m7g.large 2 / 8 arm64 $0.08, no spot price.
 """
 
@@ -26,6 +26,7 @@ PROFILE = ModelProfile(
     latency_p50_ms=100.0,
     latency_p95_ms=150.0,
     latency_p99_ms=200.0,
+    latency_mean_ms=110.0,
     throughput=(BatchThroughput(16, 16_000.0), BatchThroughput(64, 32_000.0)),
     completion_chars=200,
     host_cpu_count=2,
@@ -85,6 +86,7 @@ SHEET = PriceSheet(
     alb_usd_per_lcu_hour=0.008,
     nat_gateway_usd_per_hour=0.045,
     nat_gateway_usd_per_gb=0.045,
+    public_ipv4_usd_per_hour=0.005,
     cloudwatch_usd_per_metric_month=0.30,
     cloudwatch_logs_ingest_usd_per_gb=0.50,
     cloudwatch_logs_storage_usd_per_gb_month=0.03,

@@ -185,7 +185,14 @@ def memory_proportional_seconds(
     Example: benchmark on 2 CPUs, p50 140 ms per 200 chars; 1,024 MB -> 0.579 vCPU -> slowdown 3.455
     -> 0.4837 s.
     """
-    base = (profile.latency_p50_ms if percentile == "p50" else profile.latency_p95_ms) / 1000.0
+    milliseconds = {
+        "p50": profile.latency_p50_ms,
+        "p95": profile.latency_p95_ms,
+        "mean": profile.billed_latency_ms,  # the mean, or the median when no mean was measured
+    }
+    if percentile not in milliseconds:
+        raise ValueError(f"percentile={percentile!r}: one of {', '.join(milliseconds)}")
+    base = milliseconds[percentile] / 1000.0
     return (
         base
         * tokens

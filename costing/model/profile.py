@@ -17,22 +17,22 @@ tests. Everything the serving and training models need is derived here, in one p
 * **Memory.** The serving process is sized at the training process's peak RSS. Inference needs
   less (no gradients, no optimizer state), so this is an upper bound, chosen because the bench
   does not measure inference RSS.
+* **Billed duration.** Per-request platforms (Lambda, SageMaker serverless, Workers CPU time) bill
+  each request's own duration, so their expected bill follows the *mean* latency, not the median
+  (:attr:`ModelProfile.billed_latency_ms`).
 
-:func:`default_metrics_path` finds the newest metrics.json with an inference section under the
-pipeline's local data root, else :data:`REFERENCE_METRICS_PATH`: real measurements of this repo's
-default model architecture, trained for 20 steps and benchmarked on a 2-core AMD EPYC VM
-(``python -m rnn train --out-dir /tmp/ref --epochs 1 --max-steps-per-epoch 20`` then
+Which metrics.json a question is answered for is :mod:`costing.model.model_source`'s business (the
+registered champion, else :data:`REFERENCE_METRICS_PATH`: real measurements of this repo's default
+model architecture, trained for 20 steps and benchmarked on a 2-core AMD EPYC VM with
+``python -m rnn train --out-dir /tmp/ref --epochs 1 --max-steps-per-epoch 20`` then
 ``python -m rnn bench --model /tmp/ref/model.pt --metrics /tmp/ref/metrics.json``).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from costing.paths import INCLUDE_DIR
@@ -57,6 +57,7 @@ class ModelProfile:
     latency_p50_ms: float  # batch 1, one completion of completion_chars characters
     latency_p95_ms: float
     latency_p99_ms: float
+    latency_mean_ms: float | None = None  # batch 1; what per-request billing follows (None: not measured)
     throughput: tuple[BatchThroughput, ...] = ()  # larger batches; batch 1 comes from the latency
     completion_chars: int = 200
     host_cpu_count: int = 2  # logical CPUs of the benchmark host
@@ -95,6 +96,11 @@ class ModelProfile:
             raise ValueError(
                 f"completion_chars={self.completion_chars!r} and host_cpu_count={self.host_cpu_count!r} must be >= 1"
             )
+        mean = self.latency_mean_ms
+        if mean is not None and (not isinstance(mean, int | float) or not math.isfinite(mean) or mean <= 0):
+            raise ValueError(
+                f"ModelProfile.latency_mean_ms={mean!r} must be a positive number of milliseconds"
+            )
         for row in self.throughput:
             if row.batch_size < 1 or not row.tokens_per_s > 0:
                 raise ValueError(f"throughput row {row!r}: batch_size >= 1 and tokens_per_s > 0 required")
@@ -110,6 +116,15 @@ class ModelProfile:
     def serving_memory_mb(self) -> float:
         """Memory one serving process needs, MB (training peak RSS: an upper bound; 0 if unknown)."""
         return self.peak_rss_bytes / BYTES_PER_MB
+
+    @property
+    def billed_latency_ms(self) -> float:
+        """Mean latency at batch 1 (what per-request billing follows); the median when no mean was measured."""
+        return self.latency_mean_ms if self.latency_mean_ms is not None else self.latency_p50_ms
+
+    def billed_seconds_per_request(self, tokens: float) -> float:
+        """Mean seconds one request of ``tokens`` characters takes at batch 1 on the benchmark host."""
+        return self.billed_latency_ms / 1000.0 * tokens / self.completion_chars
 
     @property
     def tail_ratio(self) -> float:
@@ -195,6 +210,12 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
         )
         capped = int(config.get("max_steps_per_epoch", 0) or 0) > 0
         notes = []
+        mean = latency.get("mean")
+        if mean is None:
+            notes.append(
+                "the benchmark recorded no mean latency: per-request platforms are billed at the median, "
+                "which understates them"
+            )
         if capped:
             notes.append(
                 f"training was capped at {config['max_steps_per_epoch']} steps per epoch (a smoke run): its "
@@ -204,6 +225,7 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
             latency_p50_ms=float(latency["p50"]),
             latency_p95_ms=float(latency["p95"]),
             latency_p99_ms=float(latency["p99"]),
+            latency_mean_ms=float(mean) if mean is not None else None,
             throughput=throughput,
             completion_chars=int(inference["completion_chars"]),
             host_cpu_count=int(host["cpu_count"]),
@@ -229,49 +251,3 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
         )
     except (KeyError, TypeError) as exc:
         raise MetricsSchemaError(f"{source} lacks a field the cost model needs: {exc!r}") from exc
-
-
-def load_profile(path: Path | str) -> ModelProfile:
-    """Read a local metrics.json and build its profile."""
-    path = Path(path)
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise MetricsSchemaError(f"metrics file not found: {str(path)!r}") from exc
-    except json.JSONDecodeError as exc:
-        raise MetricsSchemaError(f"metrics file {str(path)!r} is not valid JSON: {exc}") from exc
-    try:  # inside the repo, say where relative to it, so exports do not depend on the checkout's location
-        source = str(path.resolve().relative_to(INCLUDE_DIR.parent))
-    except ValueError:
-        source = str(path)
-    if path.resolve() == REFERENCE_METRICS_PATH.resolve():
-        source = f"{source} ({REFERENCE_LABEL})"
-    return profile_from_metrics(metrics, source=source)
-
-
-def local_data_root() -> Path:
-    """Where local pipeline runs write (same rule as the pipeline's settings, without importing them)."""
-    data_root = os.environ.get("RNN_PIPELINE_DATA_ROOT")
-    if data_root and "://" not in data_root:
-        return Path(data_root)
-    home = os.environ.get("RNN_PIPELINE_HOME")
-    return (Path(home) if home else INCLUDE_DIR.parent / ".local") / "data"
-
-
-def default_metrics_path(data_root: Path | None = None) -> Path:
-    """The newest metrics.json with an inference benchmark under the local data root, else the reference."""
-    root = data_root if data_root is not None else local_data_root()
-    candidates = (
-        sorted(root.glob("**/metrics.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        if root.is_dir()
-        else []
-    )
-    for candidate in candidates:
-        try:
-            metrics = json.loads(candidate.read_text(encoding="utf-8"))
-            check_metrics_schema(metrics, str(candidate))
-        except (OSError, ValueError):
-            continue
-        if metrics.get("inference"):
-            return candidate
-    return REFERENCE_METRICS_PATH

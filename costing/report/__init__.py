@@ -24,7 +24,14 @@ from costing.report.inputs import RenderedReport, ReportInputs, SpotSeries, Trai
 from costing.report.ledger import focus_rows_since
 from costing.report.mail import build_email
 from costing.report.store import write_report
-from costing.report.tables import render_all, render_grid, render_prices, render_sensitivity, render_tco
+from costing.report.tables import (
+    render_all,
+    render_grid,
+    render_prices,
+    render_resources,
+    render_sensitivity,
+    render_tco,
+)
 
 __all__ = [
     "FOCUS_VERSION",
@@ -43,6 +50,7 @@ __all__ = [
     "render_grid",
     "render_prices",
     "render_report",
+    "render_resources",
     "render_sensitivity",
     "render_tco",
     "training_rows",

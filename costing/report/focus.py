@@ -30,6 +30,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from costing.model.results import (
+    EC2_COMPUTE_SP_1YR,
+    EC2_COMPUTE_SP_3YR,
+    EC2_INSTANCE_SP_1YR,
+    EC2_INSTANCE_SP_3YR,
+    EC2_RESERVED_1YR,
+    EC2_RESERVED_3YR,
+    EC2_SPOT,
+)
 from costing.units import BYTES_PER_GB, SECONDS_PER_HOUR, SECONDS_PER_MONTH
 
 FOCUS_VERSION = "1.2"
@@ -166,7 +175,20 @@ SERVICES: dict[str, tuple[str, str, str, str]] = {
     "CloudflareWorkers": ("Workers", "Compute", "Serverless Compute", "Cloudflare"),
 }
 # serving alternative -> FOCUS PricingCategory
-_OPTION_PRICING = {"ec2-spot": "Dynamic", "ec2-reserved-1yr": "Committed", "ec2-reserved-3yr": "Committed"}
+_OPTION_PRICING = {
+    EC2_SPOT: "Dynamic",
+    **dict.fromkeys(
+        (
+            EC2_RESERVED_1YR,
+            EC2_RESERVED_3YR,
+            EC2_COMPUTE_SP_1YR,
+            EC2_COMPUTE_SP_3YR,
+            EC2_INSTANCE_SP_1YR,
+            EC2_INSTANCE_SP_3YR,
+        ),
+        "Committed",
+    ),
+}
 # the cost model's units -> FOCUS UnitFormat ("Hours", "GB-Months", "1000000 Requests", ...)
 _UNITS = {
     "hours": "Hours",

@@ -36,6 +36,18 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
         out.append(
             f"WARNING: pricing is {pricing['status']}: {pricing['message'] or 'the last refresh failed'}"
         )
+    if analysis:
+        for source in analysis.get("price_sources") or []:
+            out.append(
+                f"  price source: {source['source']}, as of {source['as_of']}, {source['age_text']} old "
+                f"(limit {source['limit_text']}): {'STALE' if source['stale'] else 'fresh'} ({source['basis']})"
+            )
+        out.append(
+            "  free tiers: "
+            + ("APPLIED (an account's allowance)" if analysis.get("free_tiers_applied") else "not applied")
+        )
+        if analysis.get("metrics_source"):
+            out.append(f"  metrics: {analysis['metrics_source']}")
     if view["request"]:
         out += ["", "Inputs:"] + [f"  {r['label']}: {r['value']}" for r in view["request"]]
     runs = view["training_runs"]
@@ -108,6 +120,13 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
             if model["today"]:
                 line += f", {usd_text(model['today']['usd'])} at today's prices"
             out += ["", line + "."]
+        resources = analysis.get("resources")
+        if resources:
+            out += ["", f"Resource mapping: {resources['parameters']:,} parameters"]
+            out += [
+                f"  against the hand analysis, {job}: {verdict}"
+                for job, verdict in resources["verdicts"].items()
+            ]
         out += ["", "Cheapest serving alternative per scenario (serving, $/month):"]
         for c in analysis["cheapest"]:
             if c["key"]:

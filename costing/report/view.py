@@ -571,6 +571,14 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
         if profile
         else None,
         "assumptions": assumptions,
+        "metrics_source": document.get("metrics_source")
+        or grid.get("metrics_source")
+        or profile.get("source"),
+        "free_tiers_applied": bool(document.get("free_tiers_applied", grid.get("free_tiers_applied", False))),
+        "price_sources": [
+            _source_view(s) for s in (document.get("price_sources") or grid.get("price_sources") or [])
+        ],
+        "resources": _resources_view(document.get("resources")),
         "notes": list(dict.fromkeys(str(n) for n in all_notes if n)),
         "model": None
         if not model
@@ -582,6 +590,59 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
             "paid": _training_cost(model.get("training_cost_paid")),
             "today": _training_cost(model.get("training_cost_at_todays_prices")),
         },
+    }
+
+
+def _resources_view(resources: Mapping[str, Any] | None, top: int = 3) -> dict[str, Any] | None:
+    """The resource mapping as the report shows it: the derived numbers, the best few types per job, the verdicts."""
+    if not resources:
+        return None
+    mib = 2**20
+
+    def job(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        ranked = [r for r in rows if r.get("rank")][:top]
+        rejected = [r for r in rows if not r.get("rank")][:top]
+        return [
+            {
+                "instance_type": r["instance_type"],
+                "rank": r.get("rank"),
+                "usd": r.get("usd"),
+                "usd_per_1k_requests": r.get("usd_per_1k_requests"),
+                "why": r.get("lost_because") or "chosen",
+            }
+            for r in [*ranked, *rejected]
+        ]
+
+    training_memory = resources.get("training_memory") or {}
+    return {
+        "parameters": resources.get("parameters"),
+        "training_memory_mib": (training_memory.get("total_bytes") or 0) / mib,
+        "serving_memory_mib": ((resources.get("serving_memory") or {}).get("total_bytes") or 0) / mib,
+        "measured_rss_mib": (resources.get("measured_peak_rss_bytes") or 0) / mib or None,
+        "forward_mflops": (resources.get("forward_flops_per_token") or 0) / 1e6,
+        "training_mflops": (resources.get("training_flops_per_token") or 0) / 1e6,
+        "achieved_gflops": resources.get("achieved_gflops"),
+        "fraction_of_peak": resources.get("fraction_of_peak"),
+        "peak_gflops": resources.get("peak_gflops"),
+        "requests_per_day": resources.get("serving_requests_per_day"),
+        "training": job(resources.get("training") or []),
+        "serving": job(resources.get("serving") or []),
+        "verdicts": dict(resources.get("verdicts") or {}),
+    }
+
+
+def _source_view(source: Mapping[str, Any]) -> dict[str, Any]:
+    """One price source's age against its staleness limit, as the report shows it."""
+    age, limit = source.get("age_days"), source.get("limit_days")
+    return {
+        "source": source.get("source", ""),
+        "as_of": str(source.get("as_of", ""))[:10],
+        "age_text": f"{age:,.1f} days" if isinstance(age, int | float) else "n/a",
+        "limit_text": f"{limit:g} day{'' if limit == 1 else 's'}"
+        if isinstance(limit, int | float)
+        else "n/a",
+        "stale": bool(source.get("stale")),
+        "basis": source.get("basis", ""),
     }
 
 

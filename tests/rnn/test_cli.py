@@ -110,6 +110,22 @@ def test_cli_bad_input_is_one_clear_error(tmp_path: Path, args: list[str], messa
     assert not (tmp_path / "bad" / "metrics.json").exists()
 
 
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["generate", "--model", "m.pt", "--num-samples", "0"], "argument --num-samples: '0' must be >= 1"),
+        (
+            ["bench", "--model", "m.pt", "--batch-sizes", "16", "0"],
+            "argument --batch-sizes: '0' must be >= 1",
+        ),
+    ],
+)
+def test_cli_counts_must_be_positive(args: list[str], message: str) -> None:
+    result = run_rnn(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.slow  # trains twice in subprocesses, interrupted then resumed (~5 s)
 def test_sigterm_checkpoints_and_resume_finishes(tmp_path: Path, tiny_corpus: Path) -> None:
     out = tmp_path / "run"

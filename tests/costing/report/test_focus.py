@@ -372,3 +372,24 @@ def test_the_export_passes_the_finops_foundation_validator(tmp_path: Path, suffi
         "ServiceCategory-C-000-M",
     ):
         assert f"✅ {rule}: PASS" in result.stdout, rule
+
+
+@pytest.mark.parametrize(
+    ("option", "category"),
+    [
+        ("ec2-on-demand", "Standard"),
+        ("ec2-spot", "Dynamic"),
+        ("ec2-reserved-1yr", "Committed"),
+        ("ec2-reserved-3yr", "Committed"),
+        ("ec2-compute-sp-1yr", "Committed"),
+        ("ec2-instance-sp-3yr", "Committed"),
+        ("lambda", "Standard"),
+    ],
+)
+def test_commitments_are_committed_and_spot_is_dynamic(option: str, category: str) -> None:
+    """Reserved terms and Savings Plans are commitment-based pricing in FOCUS; spot is Dynamic."""
+    document = analysis_document()
+    chosen = dict(document["grid"]["scenarios"][1]["options"][0], option=option, key=f"{option}:c7g.large")
+    document["grid"]["scenarios"] = [{"requests_per_day": 100, "options": [chosen]}]
+    rows = analysis_rows(document, RunRef("d" * 32, "rnn-cost-analysis", "cost_recompute/manual__4", T0))
+    assert rows and {r["PricingCategory"] for r in rows} == {category}

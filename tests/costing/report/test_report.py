@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from costing.model.analysis import analyze
-from costing.model.profile import REFERENCE_METRICS_PATH, load_profile
+from costing.model.model_source import load_profile
+from costing.model.profile import REFERENCE_METRICS_PATH
+from costing.model.resources import map_resources
 from costing.model.sensitivity import MonteCarloSpec
 from costing.pricing.diff import PriceChange, SnapshotDiff
 from costing.pricing.sheet_builder import build_price_sheet
@@ -47,6 +49,8 @@ def analysis_document() -> dict:
     profile = load_profile(REFERENCE_METRICS_PATH)
     sheet = build_price_sheet(None, "us-east-1")
     document = analyze(profile, sheet, spec=MonteCarloSpec(samples=200, seed=1)).to_json_dict()
+    metrics = json.loads(REFERENCE_METRICS_PATH.read_text())
+    document["resources"] = map_resources(metrics, profile, sheet, peak_gflops=195.0).to_json_dict()
     document["model"] = {
         "source": "rnn-textgen version 3 (run abc123)",
         "version": 3,
@@ -301,7 +305,7 @@ def test_text_part_and_summary_say_the_totals(rendered: RenderedReport) -> None:
 def test_data_is_json_and_lists_what_is_shown(rendered: RenderedReport) -> None:
     data = json.loads(json.dumps(rendered.data, allow_nan=False))
     assert data["training_runs"]["count"] == 4
-    assert data["analysis"]["snapshot_id"] == "2025-06-02"
+    assert data["analysis"]["snapshot_id"] == "2026-12-01"
     assert sorted(data["images"]) == sorted(rendered.images)
     assert data["analysis"]["tornado"]["requests_per_day"] == 1_000_000
     assert data["summary"] == rendered.summary
@@ -708,3 +712,34 @@ def test_estimate_vs_bill_and_the_change_in_cost_are_in_the_weekly_report() -> N
     )
     assert "Change in training cost" in rendered.html_file and "usage +$" in rendered.html_file
     assert "wasted by interruptions" in rendered.text
+
+
+def test_every_price_source_age_the_free_tiers_and_the_metrics_are_shown(rendered: RenderedReport) -> None:
+    analysis = rendered.data["analysis"]
+    sources = {s["source"].split(" in snapshot")[0]: s for s in analysis["price_sources"]}
+    assert set(sources) == {
+        "Price List (on-demand, reserved, Savings Plans, services)",
+        "EC2 spot prices",
+        "Cloudflare Workers table",
+        "AWS Free Tier table",
+        "Spot interruption table",
+    }
+    assert sources["EC2 spot prices"]["limit_text"] == "1 day" and sources["EC2 spot prices"]["stale"]
+    assert sources["Cloudflare Workers table"]["limit_text"] == "90 days"
+    assert analysis["free_tiers_applied"] is False
+    assert analysis["metrics_source"].startswith("include/reference_metrics.json")
+    assert "Price sources" in rendered.html_file and "limit 7 days" in rendered.html_file
+    assert "Free tiers not applied (they belong to an account, not a workload)" in rendered.html_file
+    assert (
+        "free tiers: not applied" in rendered.text
+        and "metrics: include/reference_metrics.json" in rendered.text
+    )
+
+
+def test_the_resource_mapping_has_a_section(rendered: RenderedReport) -> None:
+    resources = rendered.data["analysis"]["resources"]
+    assert resources["parameters"] == 2_842_747
+    assert resources["training"][0]["why"] == "chosen" and resources["serving"][0]["rank"] == 1
+    assert "Resource mapping" in rendered.html_file
+    assert "Against the original hand analysis (training): " in rendered.html_file
+    assert "Resource mapping: 2,842,747 parameters" in rendered.text
