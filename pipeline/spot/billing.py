@@ -244,7 +244,7 @@ def billed_cost(
         "is_estimate": False,
         "usd": usd,
         "on_demand_usd": on_demand_usd,
-        "spot_savings_pct": (on_demand_usd - usd) / on_demand_usd * 100 if on_demand_usd > 0 else 0.0,
+        "spot_savings_pct": _savings_pct(usd, on_demand_usd),
         "per_epoch_usd": usd / epochs,
         "usd_per_hour": instances.usd_per_hour,
         "billed_seconds": instances.billed_seconds,
@@ -273,7 +273,9 @@ def billed_cost(
             "overhead_usd": accounting.overhead_usd,
             "on_demand_equivalent_seconds": accounting.on_demand_equivalent_seconds,
             "on_demand_equivalent_usd": accounting.on_demand_equivalent_usd,
-            "effective_savings_pct": accounting.effective_savings_pct,
+            # On the headline's basis: storage is paid whichever market trained, so it is on both sides
+            # (otherwise a run with waste could show an effective saving above its spot saving).
+            "effective_savings_pct": _savings_pct(usd, accounting.on_demand_equivalent_usd + storage.usd),
             "unmeasured_attempts": sum(1 for split in accounting.attempts if not split.measured),
         },
         "basis": (
@@ -282,6 +284,10 @@ def billed_cost(
             f"{spot_price_source}; plus EBS root volume and S3 storage/requests at {storage.rates.source}"
         ),
     }
+
+
+def _savings_pct(usd: float, on_demand_usd: float) -> float:
+    return (on_demand_usd - usd) / on_demand_usd * 100 if on_demand_usd > 0 else 0.0
 
 
 def fetch_history(

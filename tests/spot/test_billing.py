@@ -142,3 +142,17 @@ def test_billed_cost_splits_each_attempt_by_its_training_segment(repo_root: Path
     assert accounting["on_demand_equivalent_seconds"] == pytest.approx(3600 - 160 - 120)
     assert accounting["effective_savings_pct"] == pytest.approx((1 - 3600 * 0.09 / (3320 * 0.252)) * 100)
     assert accounting["unmeasured_attempts"] == 0
+
+    # Storage is paid whichever market trained: it sits on both sides of both savings, so the waste
+    # always shows as an effective saving below the spot saving.
+    stored = storage_cost(
+        S3Usage(0, 0, 0, 0), StorageRates(0.023, 0.005, 0.0004, 0.08, "literal"), ebs_gb=20, billed_seconds=3600
+    )
+    with_storage = billed_cost(
+        attempts, catalog, source, epochs=1, storage=stored, timings=timings_for(attempts, segments)
+    )
+    billed = 3600 * 0.09 / 3600 + stored.usd
+    assert with_storage["accounting"]["effective_savings_pct"] == pytest.approx(
+        (1 - billed / (3320 * 0.252 / 3600 + stored.usd)) * 100
+    )
+    assert with_storage["accounting"]["effective_savings_pct"] < with_storage["spot_savings_pct"]
