@@ -1,0 +1,63 @@
+"""Fixtures for the serving tests: small saved models and a real inference server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import free_port
+
+VOCAB = list("\n !\"',-.:;?ETabcdefghiklmnoprstuvwy")
+
+
+def save_random_model(path: Path, *, hidden_size: int = 16, embedding_dim: int = 8, num_layers: int = 1) -> Path:
+    """An untrained model (seeded weights) saved the way ``rnn train`` saves one: no training needed."""
+    import torch
+
+    from rnn.config import TrainConfig
+    from rnn.data import Vocab
+    from rnn.model import CharLSTM
+    from rnn.train import save_model
+
+    config = TrainConfig(hidden_size=hidden_size, embedding_dim=embedding_dim, num_layers=num_layers)
+    torch.manual_seed(0)
+    save_model(str(path), CharLSTM.from_config(config, len(VOCAB)), config, Vocab(VOCAB))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_random_model(tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+@contextlib.contextmanager
+def running_server(model_path: Path, **settings: object) -> Iterator[str]:
+    """Our inference server under uvicorn in a thread of this process, on a free port; yields its URL."""
+    import uvicorn
+
+    from rnn.generate import load_model_source
+    from rnn.serve import create_app
+    from rnn.serve_config import ServeSettings
+
+    loaded, source = load_model_source(str(model_path))
+    app = create_app(loaded, source, ServeSettings(**settings))  # type: ignore[arg-type]
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
