@@ -47,5 +47,9 @@ class ServeSettings:
 
     @property
     def max_connections(self) -> int:
-        """Open connections uvicorn accepts before answering 503 itself: every row and queue slot, plus room."""
-        return self.max_batch_size + self.max_queue + 64
+        """Requests uvicorn lets in at once; beyond, it answers 503 itself (without Retry-After).
+
+        Well above rows + queue, so overload is normally answered by the app's own 503 + Retry-After;
+        it bounds what refused requests can hold (each body is at most ``max_body_bytes``).
+        """
+        return self.max_batch_size + self.max_queue + 1024

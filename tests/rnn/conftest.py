@@ -1,4 +1,9 @@
-"""Fixtures for the serving tests: small saved models and a real inference server on 127.0.0.1."""
+"""Fixtures for the serving tests: small saved models and a real inference server on 127.0.0.1.
+
+Tests use the fixtures: ``random_model(path, hidden_size=...)`` saves an untrained model,
+``with live_server(model_file, max_batch_size=8) as url:`` runs our server under uvicorn in a thread,
+``with server_subprocess(model_file, "--max-queue", "8") as (url, proc):`` runs ``python -m rnn serve``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,9 @@ from helpers import free_port
 VOCAB = list("\n !\"',-.:;?ETabcdefghiklmnoprstuvwy")
 
 
-def save_random_model(path: Path, *, hidden_size: int = 16, embedding_dim: int = 8, num_layers: int = 1) -> Path:
+def _save_random_model(
+    path: Path, *, hidden_size: int = 16, embedding_dim: int = 8, num_layers: int = 1
+) -> Path:
     """An untrained model (seeded weights) saved the way ``rnn train`` saves one: no training needed."""
     import torch
 
@@ -31,11 +38,11 @@ def save_random_model(path: Path, *, hidden_size: int = 16, embedding_dim: int =
 
 @pytest.fixture(scope="session")
 def tiny_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_random_model(tmp_path_factory.mktemp("model") / "tiny.pt")
+    return _save_random_model(tmp_path_factory.mktemp("model") / "tiny.pt")
 
 
 @contextlib.contextmanager
-def running_server(model_path: Path, **settings: object) -> Iterator[str]:
+def _running_server(model_path: Path, **settings: object) -> Iterator[str]:
     """Our inference server under uvicorn in a thread of this process, on a free port; yields its URL."""
     import uvicorn
 
@@ -61,3 +68,69 @@ def running_server(model_path: Path, **settings: object) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+@contextlib.contextmanager
+def _server_process(
+    model_path: Path, *args: str, startup_seconds: float = 90
+) -> Iterator[tuple[str, object]]:
+    """``python -m rnn serve`` in a subprocess on a free port; yields (URL, Popen), then SIGTERMs it."""
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = Path(tmp) / "port"
+        log = open(Path(tmp) / "server.log", "w+")  # noqa: SIM115 - read back on failure
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rnn",
+                "serve",
+                "--model",
+                str(model_path),
+                "--port",
+                "0",
+                "--port-file",
+                str(port_file),
+                *args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        proc.log_path = Path(tmp) / "server.log"  # type: ignore[attr-defined]
+        try:
+            deadline = time.monotonic() + startup_seconds
+            while not (port_file.exists() and port_file.read_text().strip()):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"the server did not start:\n{log.read()[-3000:]}")
+                time.sleep(0.05)
+            yield f"http://127.0.0.1:{int(port_file.read_text())}", proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+            log.close()
+
+
+@pytest.fixture(scope="session")
+def random_model():
+    return _save_random_model
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    return _running_server
+
+
+@pytest.fixture(scope="session")
+def server_subprocess():
+    return _server_process

@@ -13,7 +13,9 @@ from rnn.generate import sample, sample_reference
 from rnn.model import CharLSTM
 
 
-def model(vocab: int = 103, embedding: int = 128, hidden: int = 460, layers: int = 2, seed: int = 0) -> CharLSTM:
+def model(
+    vocab: int = 103, embedding: int = 128, hidden: int = 460, layers: int = 2, seed: int = 0
+) -> CharLSTM:
     torch.manual_seed(seed)
     return CharLSTM(vocab, embedding, hidden, layers, dropout=0.1).eval()
 
@@ -66,7 +68,11 @@ def test_inverse_cdf_sampling_follows_the_softmax() -> None:
         frequency = torch.bincount(picked, minlength=6).double() / draws
         expected = torch.softmax(logits[0].double() / temperature, dim=0)
         standard_error = (expected * (1 - expected) / draws).sqrt()
-        assert ((frequency - expected).abs() <= 4 * standard_error + 1e-9).all(), (temperature, frequency, expected)
+        assert ((frequency - expected).abs() <= 4 * standard_error + 1e-9).all(), (
+            temperature,
+            frequency,
+            expected,
+        )
 
 
 def test_top_k_keeps_only_the_k_best_and_renormalises() -> None:
