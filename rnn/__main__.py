@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rnn.config import ConfigError, TrainConfig
-from rnn.corpus import CorpusError
+from rnn.corpus import CorpusError, read_corpus_bytes
 from rnn.loadtest import LoadTestConfig, LoadTestError, capacity_search, serving_section
 from rnn.metrics import MetricsError, read_metrics, to_jsonable, upgrade, write_metrics
 from rnn.serve_config import DEFAULT_REGISTERED_MODEL, PRECISIONS, ServeSettings
@@ -93,7 +93,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def _validation_ids(loaded: Any, corpus_uri: str | None) -> Any:
     """The validation split of the model's corpus (or of ``corpus_uri``), as character ids."""
-    from rnn.corpus import read_corpus_bytes
     from rnn.data import decode_utf8
 
     config = loaded.config

@@ -25,6 +25,7 @@ TINY_RUN_CONF = {
     "seq_len": 32,
     "batch_size": 8,
     "checkpoint_every_steps": 4,
+    "load_test_seconds": 0,  # no load test (tests/dags/test_rnn_retraining_e2e.py runs one)
 }
 
 

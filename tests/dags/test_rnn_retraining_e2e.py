@@ -70,7 +70,15 @@ def test_retraining_end_to_end_registers_only_better_models(
     from pipeline import names
 
     dag = load_dag("rnn_retraining")
-    first = dag.test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus), "learning_rate": 0.01})
+    # the first run also load-tests the tiny model behind the real server (a few seconds)
+    first = dag.test(
+        run_conf={
+            **TINY_RUN_CONF,
+            "corpus_uri": str(tiny_corpus),
+            "learning_rate": 0.01,
+            "load_test_seconds": 6,
+        }
+    )
     assert first.state == "success", task_states(first)
     states = task_states(first)
     assert {states[t] for t in SPOT_ONLY_TASKS} == {"skipped"}  # compute=local is the default
@@ -93,8 +101,13 @@ def test_retraining_end_to_end_registers_only_better_models(
         names.infer_tokens_per_s(64),
         names.MODEL_PARAMETERS,
         names.DATASET_BYTES,
+        names.SERVE_MAX_RPS_AT_SLO,
+        names.SERVE_P95_MS_AT_MAX,
+        names.SERVE_RSS_BYTES,
     ):
         assert name in metrics, name
+    assert metrics[names.SERVE_MAX_RPS_AT_SLO] > 0 and metrics[names.SERVE_P95_MS_AT_MAX] <= 1000
+    assert metrics[names.SERVE_RSS_BYTES] > 50 * 2**20 and metrics[names.SERVE_SLO_MS] == 1000
     assert metrics[names.COST_TRAIN_USD] > 0
     assert (
         metrics[names.COST_TRAIN_ON_DEMAND_USD] > metrics[names.COST_TRAIN_USD]
@@ -111,13 +124,29 @@ def test_retraining_end_to_end_registers_only_better_models(
 
     client = MlflowClient()
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"metrics.json", "cost.json", "validation"} <= artifacts
+    assert {"metrics.json", "cost.json", "validation", "serving"} <= artifacts
+    import json
+    import os
+
+    recorded = json.loads(Path(client.download_artifacts(run.info.run_id, "metrics.json")).read_text())
+    assert recorded["schema_version"] == 2
+    assert recorded["serving"]["max_rps_at_slo"] == metrics[names.SERVE_MAX_RPS_AT_SLO]
+    capacity = json.loads(
+        Path(client.download_artifacts(run.info.run_id, "serving/capacity.json")).read_text()
+    )
+    assert (
+        capacity["max_rps_at_slo"] == metrics[names.SERVE_MAX_RPS_AT_SLO]
+        and capacity["duration_seconds"] <= 6 + 2
+    )
+    with pytest.raises(ProcessLookupError):  # the task stopped the server it started
+        os.kill(capacity["server"]["pid"], 0)
+    assert int(client.get_model_version_by_alias(names.REGISTERED_MODEL, names.CHAMPION_ALIAS).version) == 1
     assert {a.path for a in client.list_artifacts(run.info.run_id, "validation")} >= {
         "validation/validation.json",
         "validation/validation.html",
     }
     links = link_values(first.run_id, "_link_MlflowRunLink")
-    assert set(links) == {"validate_dataset", "train_local", "log_to_mlflow", "cost", "register"}
+    assert set(links) == {"validate_dataset", "train_local", "load_test", "log_to_mlflow", "cost", "register"}
     assert all(
         url.endswith(f"/runs/{run.info.run_id}") and "/#/experiments/" in url for url in links.values()
     )
