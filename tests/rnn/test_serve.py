@@ -335,8 +335,8 @@ def test_serving_a_registered_version_and_an_alias(
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     loaded = load_model(str(tiny_model_file))
     (tmp_path / "vocab.json").write_text(json.dumps(loaded.vocab.chars))
-    mlflow.set_experiment("serve-test")
-    with mlflow.start_run():
+    experiment = mlflow.create_experiment("serve-test", artifact_location=str(tmp_path / "artifacts"))
+    with mlflow.start_run(experiment_id=experiment):
         info = mlflow.pytorch.log_model(
             loaded.model,
             name="model",
