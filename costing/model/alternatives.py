@@ -449,7 +449,15 @@ def _fleet_details(point: inference.ServingPoint) -> dict[str, Any]:
         "latency_p95_ms": point.latency_p95_seconds * 1000.0,
         "capacity_rps_per_instance": point.capacity_rps,
         "processes_per_instance": point.processes,
+        "capacity_source": point.capacity_source,
+        "capacity_rps_per_instance_formula": point.formula_capacity_rps,
+        "capacity_measured_to_formula": point.measured_to_formula,
+        "capacity_basis": point.basis,
     }
+
+
+def _capacity_caveat(point: inference.ServingPoint) -> str:
+    return f"capacity {point.capacity_rps:,.1f} requests/s per instance: {point.basis}"
 
 
 def plan_ec2(
@@ -518,7 +526,7 @@ def plan_ec2(
         support = SupportRates.from_sheet(sheet, alb=True, nat=a.use_nat_gateway, ebs=True)
     except MissingRate as exc:
         return infeasible(option, instance_type, f"{exc} (needed for the supporting infrastructure)")
-    caveats.append(COMMON_CAVEAT_FREE_TIER)
+    caveats += [_capacity_caveat(point), COMMON_CAVEAT_FREE_TIER]
     return FleetPlan(
         option=option,
         instance_type=instance_type,
@@ -583,6 +591,7 @@ def plan_sagemaker_realtime(
                     "invoked through the SageMaker Runtime API (SigV4); no API Gateway or ALB in front",
                     "ML storage volume and real-time data-processing charges are not in the price sheet",
                     "fleet sized for the peak hour and running 24/7 (no autoscaling)",
+                    _capacity_caveat(point),
                     COMMON_CAVEAT_FREE_TIER,
                 ),
                 details=_fleet_details(point) | {"usd_per_hour": ml.usd_per_hour},
@@ -645,6 +654,7 @@ def plan_fargate(
                     "tasks in private subnets behind an ALB; egress (image pulls, logs) through a NAT gateway",
                     "Linux/x86 rates; 20 GB ephemeral storage included",
                     "fleet sized for the peak hour and running 24/7 (no autoscaling)",
+                    _capacity_caveat(point),
                     COMMON_CAVEAT_FREE_TIER,
                 ),
                 details=_fleet_details(point) | {"vcpu": vcpu, "memory_gb": gb},

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from costing.model import ModelProfile, SensitivityResult, TcoResult
 from costing.model.assumptions import SCENARIO_NAMES, ServingAssumptions
+from costing.model.capacity import CapacityComparison
 from costing.model.results import OPTION_LABELS, OPTIONS, GridResult, OptionCost, ScenarioResult
 from costing.pricing import PriceSheet
 
@@ -43,6 +44,7 @@ def header(
     prices_as_of: str,
     profile: ModelProfile | None = None,
     assumptions: ServingAssumptions | None = None,
+    capacity: CapacityComparison | None = None,
 ) -> list[str]:
     lines = [f"region {region} | prices: snapshot {snapshot_id}, prices as of {prices_as_of} | USD"]
     if profile is not None:
@@ -60,6 +62,8 @@ def header(
             f"{a.target_utilisation:.0%} target utilisation, p95 SLO {a.latency_slo_ms:,.0f} ms, "
             f">= {a.min_instances} instances per always-on option"
         )
+    if capacity is not None:
+        lines.append(capacity.sentence())
     return lines
 
 
@@ -79,6 +83,7 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
             prices_as_of=grid.prices_as_of.isoformat(),
             profile=grid.profile,
             assumptions=grid.assumptions,
+            capacity=grid.capacity,
         ),
         "",
     ]

@@ -77,6 +77,11 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
             if model["today"]:
                 line += f", {usd_text(model['today']['usd'])} at today's prices"
             out += ["", line + "."]
+        if analysis.get("capacity"):
+            out += [
+                "",
+                analysis["capacity"]["sentence"][:1].upper() + analysis["capacity"]["sentence"][1:] + ".",
+            ]
         out += ["", "Cheapest serving alternative per scenario (serving, $/month):"]
         for c in analysis["cheapest"]:
             if c["key"]:
