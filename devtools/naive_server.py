@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001, help="0 picks a free port")
     parser.add_argument("--port-file", help="write the bound port here once ready")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 = all cores (default)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     app = create_app(args.model)
     sock = bind(args.host, args.port)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))

@@ -112,6 +112,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from rnn.generate import load_model_source
     from rnn.inference_benchmark import benchmark, compare_generators, precision_comparison
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     loaded, _ = load_model_source(args.model)
     if args.compare:
         c = compare_generators(loaded.model, loaded.vocab, completion_chars=args.chars, runs=args.runs)
@@ -309,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="fast decoder vs the per-token nn.LSTM loop, and the fraction of this host's matmul peak",
     )
     p_bench.add_argument("--json", action="store_true", help="with --compare: one JSON line")
+    p_bench.add_argument("--threads", type=int, default=0, help="torch threads; 0 = all cores (default)")
     p_bench.set_defaults(func=cmd_bench)
 
     p_serve = sub.add_parser(
