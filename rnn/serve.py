@@ -26,10 +26,8 @@ import contextlib
 import json
 import logging
 import os
-import resource
 import signal
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -68,6 +66,7 @@ from rnn.batching import (
 )
 from rnn.decoder import FastDecoder
 from rnn.generate import LoadedModel, ModelSource
+from rnn.metrics import peak_rss_bytes
 from rnn.serve_config import DEFAULT_MAX_CHARS, DEFAULT_TEMPERATURE, MAX_CHARS_LIMIT, ServeSettings
 
 log = logging.getLogger(__name__)
@@ -103,8 +102,7 @@ def resident_memory_bytes() -> int:
 
 
 def peak_resident_memory_bytes() -> int:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
+    return peak_rss_bytes()
 
 
 class ServerMetrics(EngineObserver):

@@ -362,3 +362,21 @@ def test_serving_a_registered_version_and_an_alias(
             load_model_source(f"models:/{DEFAULT_REGISTERED_MODEL}@nope")
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_the_peak_rss_reported_is_the_servers_own_not_its_parents() -> None:
+    """Linux keeps ru_maxrss across exec: a server started by a 300 MiB parent must not report 300 MiB."""
+    import subprocess
+    import sys
+
+    parent = bytearray(300 * 2**20)
+    parent[::4096] = b"\1" * len(parent[::4096])  # really resident
+    code = "import resource; from rnn.metrics import peak_rss_bytes; print(peak_rss_bytes(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)"
+    own, inherited = map(
+        int,
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split(),
+    )
+    assert inherited >= 300 * 2**20 > own
+    del parent
