@@ -25,7 +25,8 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rnn.generate import load_model, sample_reference
-from rnn.serve import GenerateBody, bind, peak_resident_memory_bytes, resident_memory_bytes
+from rnn.metrics import peak_rss_bytes
+from rnn.serve import GenerateBody, bind, resident_memory_bytes
 
 
 def create_app(model_path: str) -> FastAPI:
@@ -65,7 +66,7 @@ def create_app(model_path: str) -> FastAPI:
             "cpu_count": os.cpu_count() or 1,
             "torch_threads": torch.get_num_threads(),
             "rss_bytes": resident_memory_bytes(),
-            "peak_rss_bytes": peak_resident_memory_bytes(),
+            "peak_rss_bytes": peak_rss_bytes(),
         }
 
     @app.get("/metrics")

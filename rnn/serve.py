@@ -47,12 +47,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rnn.batching import (
     MAX_SEED,
@@ -98,11 +93,7 @@ def resident_memory_bytes() -> int:
         with open("/proc/self/statm", encoding="ascii") as handle:
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
-        return peak_resident_memory_bytes()
-
-
-def peak_resident_memory_bytes() -> int:
-    return peak_rss_bytes()
+        return peak_rss_bytes()
 
 
 class ServerMetrics(EngineObserver):
@@ -448,7 +439,7 @@ def create_app(loaded: LoadedModel, source: ModelSource, settings: ServeSettings
                 "max_batch_size": settings.max_batch_size,
                 "max_queue": settings.max_queue,
                 "rss_bytes": resident_memory_bytes(),
-                "peak_rss_bytes": peak_resident_memory_bytes(),
+                "peak_rss_bytes": peak_rss_bytes(),
                 "cpu_count": os.cpu_count() or 1,
                 "torch_threads": torch.get_num_threads(),
                 "pid": os.getpid(),
