@@ -337,10 +337,11 @@ def test_serving_a_registered_version_and_an_alias(
     (tmp_path / "vocab.json").write_text(json.dumps(loaded.vocab.chars))
     experiment = mlflow.create_experiment("serve-test", artifact_location=str(tmp_path / "artifacts"))
     with mlflow.start_run(experiment_id=experiment):
-        info = mlflow.pytorch.log_model(
+        info = mlflow.pytorch.log_model(  # as the pipeline's log_to_mlflow logs it
             loaded.model,
             name="model",
             extra_files=[str(tmp_path / "vocab.json")],
+            code_paths=[str(Path(__file__).resolve().parents[2] / "rnn")],
             serialization_format="pickle",
         )
     version = mlflow.register_model(f"models:/{info.model_id}", DEFAULT_REGISTERED_MODEL)
