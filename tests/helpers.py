@@ -25,8 +25,9 @@ TINY_RUN_CONF = {
     "seq_len": 32,
     "batch_size": 8,
     "checkpoint_every_steps": 4,
-    "load_test_seconds": 0,  # no load test (tests/dags/test_rnn_retraining_e2e.py runs one)
 }
+# ... as the conf of an rnn_retraining run: no serving load test (tests/dags/test_rnn_retraining_e2e.py runs one)
+TINY_DAG_CONF = {**TINY_RUN_CONF, "load_test_seconds": 0}
 
 
 def free_port() -> int:

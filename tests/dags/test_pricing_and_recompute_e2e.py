@@ -10,7 +10,7 @@ import boto3
 import pytest
 from aws_fakes import inject_spot_history, replay_price_lists, running_moto_server, spot_record
 from botocore.stub import Stubber
-from helpers import TINY_RUN_CONF, load_dag
+from helpers import TINY_DAG_CONF, load_dag
 
 from costing.pricing.catalog import PriceCatalog
 
@@ -157,7 +157,7 @@ def test_recompute_prices_the_registered_model_at_todays_prices(
 
     from pipeline import names, tracking
 
-    trained = load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus)})
+    trained = load_dag("rnn_retraining").test(run_conf={**TINY_DAG_CONF, "corpus_uri": str(tiny_corpus)})
     assert trained.state == "success"
     dag_run = load_dag("cost_recompute").test(
         run_conf={"requests_per_day": [100, 10000, 1000000], "samples": 2000}

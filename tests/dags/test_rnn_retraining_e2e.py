@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import TINY_RUN_CONF, load_dag
+from helpers import TINY_DAG_CONF, load_dag
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,7 @@ def test_retraining_end_to_end_registers_only_better_models(
     # the first run also load-tests the tiny model behind the real server (a few seconds)
     first = dag.test(
         run_conf={
-            **TINY_RUN_CONF,
+            **TINY_DAG_CONF,
             "corpus_uri": str(tiny_corpus),
             "learning_rate": 0.01,
             "load_test_seconds": 6,
@@ -156,7 +156,7 @@ def test_retraining_end_to_end_registers_only_better_models(
     assert version.run_id == run.info.run_id and int(version.version) == 1
 
     # Same tiny model with almost no learning: a worse validation loss is not registered.
-    second = dag.test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus), "learning_rate": 1e-6})
+    second = dag.test(run_conf={**TINY_DAG_CONF, "corpus_uri": str(tiny_corpus), "learning_rate": 1e-6})
     assert second.state == "success"
     states = task_states(second)
     assert states["register"] == "skipped" and states["cost"] == "success"
@@ -173,7 +173,7 @@ def test_failing_dataset_stops_before_training(airflow_db: Path, pipeline_home: 
 
     corpus = tmp_path / "repeated.txt"
     corpus.write_text("the same line again\n" * 5000)
-    dag_run = load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(corpus)})
+    dag_run = load_dag("rnn_retraining").test(run_conf={**TINY_DAG_CONF, "corpus_uri": str(corpus)})
     assert dag_run.state == "failed"
     states = task_states(dag_run)
     assert states["validate_dataset"] == "failed"
@@ -204,7 +204,7 @@ def test_failing_dataset_stops_before_training(airflow_db: Path, pipeline_home: 
 
 
 def test_missing_corpus_fails_with_its_name(airflow_db: Path, pipeline_home: Path) -> None:
-    dag_run = load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "corpus_uri": "/no/such/corpus.txt"})
+    dag_run = load_dag("rnn_retraining").test(run_conf={**TINY_DAG_CONF, "corpus_uri": "/no/such/corpus.txt"})
     assert dag_run.state == "failed"
     assert task_states(dag_run)["validate_dataset"] == "failed"
     [run] = training_runs()
@@ -218,4 +218,4 @@ def test_out_of_bounds_params_are_rejected_before_anything_runs(
     from airflow.sdk.exceptions import ParamValidationError
 
     with pytest.raises(ParamValidationError, match="epochs"):
-        load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "epochs": 0})
+        load_dag("rnn_retraining").test(run_conf={**TINY_DAG_CONF, "epochs": 0})
