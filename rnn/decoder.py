@@ -12,6 +12,8 @@ matmuls per layer (input and hidden), fresh output tensors and its own bookkeepi
   are doubled, so one in-place sigmoid over all four gates gives ``tanh(g) = 2 sigmoid(2g) - 1``; the
   cell's tanh is ``1 - 2 sigmoid(-2c)``. (On CPU, torch's tanh costs ten times its sigmoid.) The cell
   and hidden updates write into preallocated buffers.
+* **oneDNN matmuls.** The weights are packed once for oneDNN's linear kernel (as ``torch.compile``
+  does on CPU), with layer 0's table row added in the same call; ``addmm`` where oneDNN is missing.
 * **No autograd.** Everything runs under ``torch.inference_mode``.
 
 Sampling (:func:`sample_ids`) is by inverse CDF from one uniform per row per step: the same
@@ -37,6 +39,8 @@ from torch.nn import functional as F
 from rnn.model import CharLSTM
 from rnn.serve_config import DEFAULT_PRECISION, PRECISIONS
 
+ONEDNN_BATCH_HINT = 64  # the batch size oneDNN packs the weights for (any batch size works)
+
 
 def _reorder_gates(tensor: torch.Tensor) -> torch.Tensor:
     """PyTorch's gate order (i, f, g, o) along dim 0 -> (i, f, o, 2g): one sigmoid then serves all four."""
@@ -53,8 +57,10 @@ class _Projection:
         self.precision = precision
         self.bias = None if bias is None else bias.detach().float().contiguous()
         weight = weight.detach().float()
+        self.onednn = None  # the weight packed for oneDNN's linear (fp32), when available
         if precision == "fp32":
             self.weight_t = weight.t().contiguous()  # (in, out): x @ W^T is a plain row-major matmul
+            self.onednn = _onednn_packed(weight, self.bias)
         elif precision == "bf16":
             self.weight_t = weight.t().contiguous().to(torch.bfloat16)
         else:
@@ -67,6 +73,12 @@ class _Projection:
 
     def __call__(self, x: torch.Tensor, out: torch.Tensor, add: torch.Tensor | None = None) -> None:
         """``out = add + x @ W^T + b`` (``add`` optional; ``out`` may be ``add``)."""
+        if self.onednn is not None:
+            if add is not None:
+                out.copy_(torch.ops.mkldnn._linear_pointwise.binary(x, add, self.onednn, self.bias, "add"))
+            else:
+                out.copy_(torch.ops.mkldnn._linear_pointwise(x, self.onednn, self.bias, "none", [], ""))
+            return
         if self.precision == "fp32":
             if add is not None:
                 if add is not out:
@@ -96,6 +108,23 @@ class _Projection:
             weight, _ = torch.ops.quantized.linear_unpack(self.packed)
             return weight.numel()
         return self.weight_t.numel() * self.weight_t.element_size()
+
+
+def _onednn_packed(weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor | None:
+    """``weight`` reordered for oneDNN's linear (what torch.compile uses on CPU), or None where unavailable.
+
+    At batch 8-64 it runs these shapes 2-3x faster than ``addmm`` (the same kernels ``nn.LSTM`` uses);
+    at batch 1 the two are equal. Falls back to ``addmm`` when oneDNN is not built in.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), ONEDNN_BATCH_HINT)
+        probe = torch.zeros(2, weight.size(1))
+        torch.ops.mkldnn._linear_pointwise(probe, packed, bias, "none", [], "")
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return None
+    return packed
 
 
 @dataclass
