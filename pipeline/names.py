@@ -35,6 +35,8 @@ ANALYSIS_DOCUMENT_ARTIFACT = f"{records.ANALYSIS_ARTIFACT_DIR}/{records.ANALYSIS
 
 # Tags on registered model versions
 VERSION_TAG_VAL_LOSS = "val_loss"
+# Alias of the best registered version (serve it with --model models:/rnn-textgen@champion)
+CHAMPION_ALIAS = "champion"
 
 # Metrics: cost of the training run (at the price paid / estimated for the configured market)
 COST_TRAIN_USD = "cost.train_usd"
@@ -89,6 +91,14 @@ INFER_LATENCY_P99_MS = "infer.latency_p99_ms"
 
 def infer_tokens_per_s(batch_size: int) -> str:
     return f"infer.tokens_per_s_batch{batch_size}"
+
+
+# Metrics: serving, measured by the load test of `python -m rnn serve` (task load_test)
+SERVE_MAX_RPS_AT_SLO = "serve.max_rps_at_slo"  # highest Poisson arrival rate with p95 <= SLO, < 1 % errors
+SERVE_P95_MS_AT_MAX = "serve.p95_ms_at_max"
+SERVE_RSS_BYTES = "serve.rss_bytes"  # peak resident memory of the server process
+SERVE_SLO_MS = "serve.slo_ms"
+SERVE_CPU_COUNT = "serve.cpu_count"  # CPUs of the host the capacity was measured on
 
 
 # Airflow assets

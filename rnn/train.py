@@ -387,6 +387,7 @@ def train(
         },
         "host": asdict(host_info()),
         "inference": None,
+        "serving": None,
         "compute": None,
     }
     write_metrics(metrics_uri, metrics)

@@ -609,7 +609,15 @@ def _fleet_details(point: inference.ServingPoint) -> dict[str, Any]:
         "latency_p95_ms": point.latency_p95_seconds * 1000.0,
         "capacity_rps_per_instance": point.capacity_rps,
         "processes_per_instance": point.processes,
+        "capacity_source": point.capacity_source,
+        "capacity_rps_per_instance_formula": point.formula_capacity_rps,
+        "capacity_measured_to_formula": point.measured_to_formula,
+        "capacity_basis": point.basis,
     }
+
+
+def _capacity_caveat(point: inference.ServingPoint) -> str:
+    return f"capacity {point.capacity_rps:,.1f} requests/s per instance: {point.basis}"
 
 
 def plan_ec2(
@@ -709,7 +717,7 @@ def plan_ec2(
         )
     except MissingRate as exc:
         return infeasible(option, instance_type, f"{exc} (needed for the supporting infrastructure)")
-    caveats.append(free_tier_caveat(a, sheet))
+    caveats += [_capacity_caveat(point), free_tier_caveat(a, sheet)]
     return FleetPlan(
         option=option,
         instance_type=instance_type,
@@ -781,6 +789,7 @@ def plan_sagemaker_realtime(
                     "ML storage volume and real-time data-processing charges are not in the price sheet",
                     "fleet sized for the peak hour and running 24/7 (no autoscaling)",
                     "billed per second while an instance runs; AWS publishes no minimum per start",
+                    _capacity_caveat(point),
                     free_tier_caveat(a, sheet),
                 ),
                 details=_fleet_details(point) | {"usd_per_hour": ml.usd_per_hour},
@@ -847,6 +856,7 @@ def plan_fargate(
                     "Linux/x86 rates; 20 GB ephemeral storage included",
                     "fleet sized for the peak hour and running 24/7 (no autoscaling); each task start is "
                     "billed at least 1 minute",
+                    _capacity_caveat(point),
                     free_tier_caveat(a, sheet),
                 ),
                 details=_fleet_details(point) | {"vcpu": vcpu, "memory_gb": gb},

@@ -14,9 +14,13 @@ tests. Everything the serving and training models need is derived here, in one p
   ``os.cpu_count()`` reports). Other compute is scaled from it by the caller
   (:mod:`costing.model.capacity`): capacity in proportion to vCPUs, latency unchanged at or above the
   host's CPU count and longer below it.
-* **Memory.** The serving process is sized at the training process's peak RSS. Inference needs
-  less (no gradients, no optimizer state), so this is an upper bound, chosen because the bench
-  does not measure inference RSS.
+* **Measured capacity.** When the load test of the real server ran (``serving`` in metrics.json
+  v2), :class:`ServingCapacity` holds its result: the highest Poisson arrival rate one server process
+  kept within ``slo_ms`` (p95) on ``cpu_count`` CPUs, and the latency curve it measured on the way
+  (:mod:`costing.model.capacity` sizes fleets from it). Without it, capacity comes from the formula.
+* **Memory.** The serving process is sized at the server's own peak RSS when the load test measured
+  it, else at the training process's peak RSS: an upper bound (no gradients or optimizer state are
+  needed to serve), labelled as such.
 * **Billed duration.** Per-request platforms (Lambda, SageMaker serverless, Workers CPU time) bill
   each request's own duration, so their expected bill follows the *mean* latency, not the median
   (:attr:`ModelProfile.billed_latency_ms`).
@@ -39,7 +43,8 @@ from costing.paths import INCLUDE_DIR
 from costing.units import BYTES_PER_MB
 
 METRICS_SCHEMA = "rnn-metrics"
-METRICS_SCHEMA_VERSION = 1
+METRICS_SCHEMA_VERSION = 2  # the newest this reads; version 1 (no serving section) is read too
+METRICS_SCHEMA_VERSIONS = (1, 2)
 REFERENCE_METRICS_PATH = INCLUDE_DIR / "reference_metrics.json"
 REFERENCE_LABEL = "reference measurements from this repo's default model on a 2-core CPU"
 
@@ -48,6 +53,50 @@ REFERENCE_LABEL = "reference measurements from this repo's default model on a 2-
 class BatchThroughput:
     batch_size: int
     tokens_per_s: float  # generated characters per second, whole batch
+
+
+@dataclass(frozen=True)
+class CapacityPoint:
+    """One rate of the load test: ``rate_rps`` Poisson arrivals, the p95 it got, its error rate."""
+
+    rate_rps: float
+    p95_ms: float
+    error_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServingCapacity:
+    """The load test of ``python -m rnn serve`` (metrics.json ``serving``): one server process's capacity."""
+
+    max_rps_at_slo: float  # highest arrival rate with p95 <= slo_ms and < 1 % errors; 0: none
+    p95_ms_at_max: float | None
+    slo_ms: float
+    completion_chars: int
+    cpu_count: int  # CPUs of the host the server ran on (the load generator shared them)
+    rss_bytes: int = 0  # server peak RSS
+    max_batch_size: int | None = None
+    mean_batch_size_at_max: float | None = None
+    curve: tuple[CapacityPoint, ...] = ()
+    measured_at: str = ""
+
+    def __post_init__(self) -> None:
+        if self.max_rps_at_slo < 0 or not self.slo_ms > 0 or self.completion_chars < 1 or self.cpu_count < 1:
+            raise ValueError(
+                f"ServingCapacity needs max_rps_at_slo >= 0, slo_ms > 0, completion_chars >= 1, cpu_count >= 1; "
+                f"got {self.max_rps_at_slo}, {self.slo_ms}, {self.completion_chars}, {self.cpu_count}"
+            )
+
+    @property
+    def rps_per_cpu(self) -> float:
+        return self.max_rps_at_slo / self.cpu_count
+
+    @property
+    def points(self) -> tuple[CapacityPoint, ...]:
+        """The curve, plus the headline point, by rate."""
+        points = set(self.curve)
+        if self.max_rps_at_slo > 0 and self.p95_ms_at_max is not None:
+            points.add(CapacityPoint(self.max_rps_at_slo, self.p95_ms_at_max, 0.0))
+        return tuple(sorted(points, key=lambda p: p.rate_rps))
 
 
 @dataclass(frozen=True)
@@ -80,6 +129,7 @@ class ModelProfile:
     compute_region: str | None = None
     compute_market: str | None = None
     compute_billed_usd: float | None = None
+    serving: ServingCapacity | None = None  # the load test of the real server, if it ran
     notes: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -114,7 +164,9 @@ class ModelProfile:
 
     @property
     def serving_memory_mb(self) -> float:
-        """Memory one serving process needs, MB (training peak RSS: an upper bound; 0 if unknown)."""
+        """Memory one serving process needs, MB: the server's peak RSS if measured, else training's (0: unknown)."""
+        if self.serving is not None and self.serving.rss_bytes > 0:
+            return self.serving.rss_bytes / BYTES_PER_MB
         return self.peak_rss_bytes / BYTES_PER_MB
 
     @property
@@ -125,6 +177,12 @@ class ModelProfile:
     def billed_seconds_per_request(self, tokens: float) -> float:
         """Mean seconds one request of ``tokens`` characters takes at batch 1 on the benchmark host."""
         return self.billed_latency_ms / 1000.0 * tokens / self.completion_chars
+
+    @property
+    def serving_memory_basis(self) -> str:
+        if self.serving is not None and self.serving.rss_bytes > 0:
+            return "the server's peak RSS under the load test"
+        return "the training process's peak RSS (an upper bound: no server measurement)"
 
     @property
     def tail_ratio(self) -> float:
@@ -165,6 +223,9 @@ class ModelProfile:
         data = asdict(self)
         data["throughput"] = [asdict(row) for row in self.throughput]
         data["notes"] = list(self.notes)
+        data["serving"] = None if self.serving is None else asdict(self.serving)
+        data["serving_memory_mb"] = self.serving_memory_mb
+        data["serving_memory_basis"] = self.serving_memory_basis
         return data
 
 
@@ -175,15 +236,43 @@ class MetricsSchemaError(ValueError):
 def check_metrics_schema(metrics: Mapping[str, Any], source: str = "metrics") -> None:
     if not isinstance(metrics, Mapping):
         raise MetricsSchemaError(f"{source}: expected a JSON object, got {type(metrics).__name__}")
-    if metrics.get("schema") != METRICS_SCHEMA or metrics.get("schema_version") != METRICS_SCHEMA_VERSION:
+    if (
+        metrics.get("schema") != METRICS_SCHEMA
+        or metrics.get("schema_version") not in METRICS_SCHEMA_VERSIONS
+    ):
         raise MetricsSchemaError(
             f"{source} has schema {metrics.get('schema')!r} v{metrics.get('schema_version')!r}; "
-            f"expected {METRICS_SCHEMA!r} v{METRICS_SCHEMA_VERSION} (written by `python -m rnn train`)"
+            f"expected {METRICS_SCHEMA!r} v{' or v'.join(map(str, METRICS_SCHEMA_VERSIONS))} "
+            "(written by `python -m rnn train`)"
         )
 
 
+def serving_from_metrics(serving: Mapping[str, Any] | None) -> ServingCapacity | None:
+    """The ``serving`` section (metrics.json v2) as a :class:`ServingCapacity`; None when absent."""
+    if not serving:
+        return None
+    return ServingCapacity(
+        max_rps_at_slo=float(serving["max_rps_at_slo"]),
+        p95_ms_at_max=None if serving.get("p95_ms_at_max") is None else float(serving["p95_ms_at_max"]),
+        slo_ms=float(serving["slo_ms"]),
+        completion_chars=int(serving["completion_chars"]),
+        cpu_count=int(serving["cpu_count"]),
+        rss_bytes=int(serving.get("rss_bytes") or 0),
+        max_batch_size=None if serving.get("max_batch_size") is None else int(serving["max_batch_size"]),
+        mean_batch_size_at_max=None
+        if serving.get("mean_batch_size_at_max") is None
+        else float(serving["mean_batch_size_at_max"]),
+        curve=tuple(
+            CapacityPoint(float(row["rate_rps"]), float(row["p95_ms"]), float(row.get("error_rate") or 0.0))
+            for row in serving.get("curve") or []
+            if row.get("p95_ms") is not None
+        ),
+        measured_at=str(serving.get("measured_at", "")),
+    )
+
+
 def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics") -> ModelProfile:
-    """A :class:`ModelProfile` from a metrics.json dict (schema ``rnn-metrics`` v1).
+    """A :class:`ModelProfile` from a metrics.json dict (schema ``rnn-metrics`` v1 or v2).
 
     Raises :class:`MetricsSchemaError` (a ``ValueError``) for another schema, or when the inference
     benchmark has not been run yet (the ``inference`` section is null).
@@ -247,6 +336,7 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
             compute_region=compute.get("region"),
             compute_market=compute.get("market"),
             compute_billed_usd=float(cost["usd"]) if cost.get("usd") is not None else None,
+            serving=serving_from_metrics(metrics.get("serving")),
             notes=tuple(notes),
         )
     except (KeyError, TypeError) as exc:

@@ -24,6 +24,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from costing.model.assumptions import ServingAssumptions
+from costing.model.capacity import CapacityComparison, capacity_comparison
 from costing.units import DAYS_PER_MONTH
 
 if TYPE_CHECKING:
@@ -286,6 +287,14 @@ class GridResult:
             f"{', '.join(f'{s.requests_per_day:g}' for s in self.scenarios)}"
         )
 
+    @property
+    def capacity(self) -> CapacityComparison:
+        """Measured (load test) and formula capacity of one serving process, at these assumptions."""
+        a = self.assumptions
+        return capacity_comparison(
+            self.profile, tokens=a.tokens_per_request, latency_slo_seconds=a.latency_slo_ms / 1000.0
+        )
+
     def header(self) -> dict[str, Any]:
         return {
             "currency": CURRENCY,
@@ -303,6 +312,7 @@ class GridResult:
             "schema_version": RESULT_SCHEMA_VERSION,
             **self.header(),
             "profile": self.profile.summary(),
+            "capacity": self.capacity.to_dict(),
             "assumptions": self.assumptions.to_dict(),
             "sheet_notes": list(self.sheet_notes),
             "scenarios": [scenario.to_json_dict() for scenario in self.scenarios],

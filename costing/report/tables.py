@@ -14,6 +14,7 @@ from typing import Any
 
 from costing.model import ModelProfile, SensitivityResult, TcoResult
 from costing.model.assumptions import SCENARIO_NAMES, ServingAssumptions
+from costing.model.capacity import CapacityComparison
 from costing.model.resources import ResourceMapping
 from costing.model.results import EC2_OPTIONS, OPTION_LABELS, OPTIONS, GridResult, OptionCost, ScenarioResult
 from costing.pricing import PriceSheet
@@ -49,6 +50,7 @@ def header(
     profile: ModelProfile | None = None,
     assumptions: ServingAssumptions | None = None,
     source_ages: Sequence[Any] = (),
+    capacity: CapacityComparison | None = None,
 ) -> list[str]:
     lines = [f"region {region} | prices: snapshot {snapshot_id}, prices as of {prices_as_of} | USD"]
     if profile is not None:
@@ -70,6 +72,8 @@ def header(
     if profile is not None:
         lines += [f"note: {note}" for note in profile.notes]
     lines += [f"price source: {age.describe()}" for age in source_ages]
+    if capacity is not None:
+        lines.append(capacity.sentence())
     return lines
 
 
@@ -90,6 +94,7 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
             profile=grid.profile,
             assumptions=grid.assumptions,
             source_ages=grid.source_ages,
+            capacity=grid.capacity,
         ),
         "",
     ]

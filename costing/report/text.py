@@ -127,6 +127,11 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
                 f"  against the hand analysis, {job}: {verdict}"
                 for job, verdict in resources["verdicts"].items()
             ]
+        if analysis.get("capacity"):
+            out += [
+                "",
+                analysis["capacity"]["sentence"][:1].upper() + analysis["capacity"]["sentence"][1:] + ".",
+            ]
         out += ["", "Cheapest serving alternative per scenario (serving, $/month):"]
         for c in analysis["cheapest"]:
             if c["key"]:

@@ -347,6 +347,41 @@ def _grid_view(grid: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _capacity_view(grid: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Measured vs formula capacity: per process on the load-test host, and per instance of each fleet."""
+    capacity = grid.get("capacity")
+    if not capacity:
+        return None
+    scenarios = grid.get("scenarios") or []
+    rows = []
+    if scenarios:
+        busiest = max(scenarios, key=lambda s: s.get("requests_per_day", 0))
+        best = _best_per_option(busiest.get("options") or [])
+        for option in _ordered_options(best):
+            chosen = best[option]
+            details = chosen.get("details") or {}
+            if not chosen.get("feasible") or "capacity_rps_per_instance" not in details:
+                continue
+            measured = details.get("capacity_source") == "measured"
+            rows.append(
+                {
+                    "name": chosen.get("name"),
+                    "instance_type": chosen.get("instance_type"),
+                    "measured_rps": details["capacity_rps_per_instance"] if measured else None,
+                    "formula_rps": details.get("capacity_rps_per_instance_formula"),
+                    "ratio": details.get("capacity_measured_to_formula"),
+                    "source": details.get("capacity_source") or "formula",
+                    "basis": details.get("capacity_basis") or "",
+                }
+            )
+    return {
+        **capacity,
+        "measured": capacity.get("measured_rps") is not None,
+        "scenario": requests_long(max((s.get("requests_per_day", 0) for s in scenarios), default=0)),
+        "rows": rows,
+    }
+
+
 def _drop_in(scenarios: Sequence[Mapping[str, Any]], key: str) -> bool:
     for scenario in scenarios:
         for option in scenario.get("options") or []:
@@ -547,6 +582,7 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
         "prices_as_of": document.get("prices_as_of") or grid.get("prices_as_of"),
         "currency": document.get("currency", "USD"),
         **grid_view,
+        "capacity": _capacity_view(grid),
         "tco": _tco_view(tco, allowed) if tco else None,
         "tornado": _tornado_view(sensitivity) if sensitivity else None,
         "monte_carlo": _monte_carlo_view(sensitivity, allowed) if sensitivity else None,

@@ -12,7 +12,7 @@ import pytest
 from aws_fakes import inject_spot_history, replay_price_lists, running_moto_server, spot_record
 from botocore.stub import Stubber
 from bulk_fakes import ADVISOR_PATH, bulk_files, serving, url_of
-from helpers import TINY_RUN_CONF, free_port, load_dag
+from helpers import TINY_DAG_CONF, free_port, load_dag
 
 from costing.pricing.catalog import PriceCatalog
 from costing.pricing.snapshot import latest_snapshot_dir
@@ -197,7 +197,7 @@ def test_recompute_prices_the_registered_model_at_todays_prices(
 
     from pipeline import names, tracking
 
-    trained = load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus)})
+    trained = load_dag("rnn_retraining").test(run_conf={**TINY_DAG_CONF, "corpus_uri": str(tiny_corpus)})
     assert trained.state == "success"
     dag_run = load_dag("cost_recompute").test(
         run_conf={"requests_per_day": [100, 10000, 1000000], "samples": 2000}

@@ -10,7 +10,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from helpers import TINY_RUN_CONF, free_port, load_dag
+from helpers import TINY_DAG_CONF, free_port, load_dag
 
 from devtools.mailcatcher import saved_messages
 from devtools.mailcatcher import start as start_mailcatcher
@@ -69,7 +69,7 @@ def test_weekly_report_is_stored_logged_and_mailed(
     airflow_db: Path, pipeline_home: Path, tiny_corpus: Path, smtp_catcher: Path
 ) -> None:
     assert (
-        load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus)}).state
+        load_dag("rnn_retraining").test(run_conf={**TINY_DAG_CONF, "corpus_uri": str(tiny_corpus)}).state
         == "success"
     )
     assert load_dag("cost_recompute").test(run_conf={"samples": 1000}).state == "success"

@@ -34,7 +34,7 @@ def run_rnn(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["generate"], ["bench"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["generate"], ["bench"], ["serve"], ["loadtest"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = run_rnn(*command, "--help")
     assert result.returncode == 0

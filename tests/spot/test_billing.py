@@ -146,7 +146,10 @@ def test_billed_cost_splits_each_attempt_by_its_training_segment(repo_root: Path
     # Storage is paid whichever market trained: it sits on both sides of both savings, so the waste
     # always shows as an effective saving below the spot saving.
     stored = storage_cost(
-        S3Usage(0, 0, 0, 0), StorageRates(0.023, 0.005, 0.0004, 0.08, "literal"), ebs_gb=20, billed_seconds=3600
+        S3Usage(0, 0, 0, 0),
+        StorageRates(0.023, 0.005, 0.0004, 0.08, "literal"),
+        ebs_gb=20,
+        billed_seconds=3600,
     )
     with_storage = billed_cost(
         attempts, catalog, source, epochs=1, storage=stored, timings=timings_for(attempts, segments)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import TINY_RUN_CONF, load_dag
+from helpers import TINY_DAG_CONF, TINY_RUN_CONF, load_dag
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ def test_spot_training_end_to_end(
     stale = testbed.stale_instance("manual__a_run_that_is_long_gone")
     with fake_instances(lambda n, _: "run") as instances:
         dag_run = load_dag("rnn_retraining").test(
-            run_conf={**TINY_RUN_CONF, **testbed.conf(), "corpus_uri": str(tiny_corpus)}
+            run_conf={**TINY_DAG_CONF, **testbed.conf(), "corpus_uri": str(tiny_corpus)}
         )
 
     states = task_states(dag_run)
@@ -163,14 +163,14 @@ def test_interrupted_attempt_resumes_from_the_checkpoint(
     from pipeline import names
 
     # Long enough (120 steps, a checkpoint every 4) for an interruption notice to land mid-training.
-    conf = {
+    conf = {  # a training config (also run locally below), and the DAG run's conf
         **TINY_RUN_CONF,
         "max_steps_per_epoch": 120,
         "checkpoint_every_steps": 4,
         "corpus_uri": str(tiny_corpus),
     }
     with fake_instances(lambda n, _: "interrupt" if n == 1 else "run") as instances:
-        dag_run = load_dag("rnn_retraining").test(run_conf={**conf, **testbed.conf()})
+        dag_run = load_dag("rnn_retraining").test(run_conf={**conf, **testbed.conf(), "load_test_seconds": 0})
     assert dag_run.state == "success", (task_states(dag_run), instances.console())
 
     first, second = testbed.launch_requests
@@ -219,7 +219,7 @@ def test_interrupted_attempt_resumes_from_the_checkpoint(
 
 def test_budget_guard_refuses_before_launching(airflow_db, pipeline_home, tiny_corpus, testbed) -> None:
     dag_run = load_dag("rnn_retraining").test(
-        run_conf={**TINY_RUN_CONF, **testbed.conf(max_budget_usd=0.0001), "corpus_uri": str(tiny_corpus)}
+        run_conf={**TINY_DAG_CONF, **testbed.conf(max_budget_usd=0.0001), "corpus_uri": str(tiny_corpus)}
     )
 
     states = task_states(dag_run)

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from model_literals import INSTANCES, PROFILE, SHEET, profile, sheet, shipped_sheet
+from model_literals import INSTANCES, MEASURED, PROFILE, SHEET, profile, sheet, shipped_sheet
 
 from costing.model.alternatives import Drivers, cost_grid, cost_scenario, plan_scenario
 from costing.model.assumptions import ServingAssumptions
@@ -488,3 +488,39 @@ def test_shipped_reserved_rows_compare_the_same_instance_type(shipped_price_shee
         reserved = scenario.option(f"ec2-reserved-1yr:{name}")
         if on_demand.feasible:
             assert reserved.feasible and reserved.usd_per_month < on_demand.usd_per_month, name
+
+
+def test_fleets_are_sized_from_the_measured_capacity_and_say_so():
+    scenario = cost_scenario(MEASURED, SHEET, TEN_MILLION)
+    ec2 = scenario.option("ec2-on-demand:c6i.large")
+    # the load test: 40 rps per 2-vCPU server -> ceil(347.22 / (40 x 0.6)) = 15 instances (the formula's
+    # 160 rps gave 4)
+    assert ec2.details["instances"] == 15 and ec2.config == "15 x c6i.large, batch 64"
+    assert ec2.details["capacity_source"] == "measured" and ec2.details["capacity_rps_per_instance"] == 40.0
+    assert ec2.details["capacity_rps_per_instance_formula"] == pytest.approx(160.0)
+    assert ec2.details["capacity_measured_to_formula"] == pytest.approx(0.25)
+    assert (
+        "capacity 40.0 requests/s per instance: measured on 2 CPUs (load test: 40.0 requests/s at p95 <= "
+        "1,000 ms, 200 chars)" in ec2.caveats
+    )
+    assert components(ec2)["Instance usage (c6i.large, on-demand)"] == pytest.approx(15 * 730 * 0.10)
+    # 4 vCPU: two server processes -> 80 rps -> ceil(347.22 / 48) = 8
+    assert scenario.option("ec2-on-demand:c6i.xlarge").details["instances"] == 8
+    for key in ("sagemaker-realtime", "fargate"):
+        assert scenario.option(key).details["capacity_source"] == "measured", key
+
+
+def test_without_a_load_test_fleets_use_the_formula_and_say_so():
+    ec2 = cost_scenario(PROFILE, SHEET, TEN_MILLION).option("ec2-on-demand:c6i.large")
+    assert ec2.details["instances"] == 4 and ec2.details["capacity_source"] == "formula"
+    assert ec2.details["capacity_measured_to_formula"] is None
+    assert "capacity 160.0 requests/s per instance: formula (no load test in metrics.json)" in ec2.caveats
+
+
+def test_the_grid_document_shows_measured_and_formula_capacity_side_by_side():
+    document = cost_grid(MEASURED, SHEET, [TEN_MILLION]).to_json_dict()
+    assert document["capacity"]["measured_rps"] == 40.0
+    assert document["capacity"]["formula_rps"] == pytest.approx(160.0)
+    assert document["capacity"]["ratio"] == pytest.approx(0.25)
+    assert document["profile"]["serving"]["max_rps_at_slo"] == 40.0
+    assert cost_grid(PROFILE, SHEET, [TEN_MILLION]).to_json_dict()["capacity"]["measured_rps"] is None

@@ -743,3 +743,47 @@ def test_the_resource_mapping_has_a_section(rendered: RenderedReport) -> None:
     assert "Resource mapping" in rendered.html_file
     assert "Against the original hand analysis (training): " in rendered.html_file
     assert "Resource mapping: 2,842,747 parameters" in rendered.text
+
+
+def test_measured_and_formula_capacity_are_shown_side_by_side() -> None:
+    from dataclasses import replace
+
+    from costing.model.profile import CapacityPoint, ServingCapacity
+
+    measured = ServingCapacity(
+        max_rps_at_slo=30.0,
+        p95_ms_at_max=800.0,
+        slo_ms=1000.0,
+        completion_chars=200,
+        cpu_count=2,
+        rss_bytes=300 * 2**20,
+        max_batch_size=64,
+        curve=(CapacityPoint(15.0, 300.0), CapacityPoint(30.0, 800.0)),
+    )
+    profile = replace(load_profile(REFERENCE_METRICS_PATH), serving=measured)
+    sheet = build_price_sheet(None, "us-east-1")
+    document = analyze(profile, sheet, spec=MonteCarloSpec(samples=50, seed=1)).to_json_dict()
+    rendered = render_report(weekly_inputs(analysis=document))
+    html, text = rendered.html_file, rendered.text
+    capacity = document["grid"]["capacity"]
+    assert capacity["measured_rps"] == 30.0 and capacity["ratio"] == pytest.approx(
+        30.0 / capacity["formula_rps"]
+    )
+    assert "Serving capacity: measured vs formula" in html and 'data-capacity="measured"' in html
+    assert (
+        f"(measured / formula = {capacity['ratio']:.2f})" in html
+        and f"(measured / formula = {capacity['ratio']:.2f})" in text
+    )
+    # one row per fleet at the busiest scenario, measured next to formula, with their ratio
+    rows = re.findall(
+        r"<tr><td[^>]*>([^<]+)</td><td[^>]*>([\d.]+)</td><td[^>]*>([\d.]+)</td><td[^>]*>([\d.]+)</td>", html
+    )
+    names = [name for name, *_ in rows]
+    assert any(n.startswith("EC2 on-demand") for n in names) and "ECS Fargate (" in " ".join(names)
+    for _, measured_rps, formula_rps, ratio in rows:
+        assert float(ratio) == pytest.approx(float(measured_rps) / float(formula_rps), abs=0.01)
+    assert "measured on 2 CPUs (load test: 30.0 requests/s at p95 &lt;= 1,000 ms, 200 chars)" in html
+    # without a load test: the formula, and the report says so
+    formula_only = render_report(weekly_inputs(analysis=analysis_document()))
+    assert 'data-capacity="formula"' in formula_only.html_file
+    assert "fleets sized by the formula: no load test in metrics.json" in formula_only.text
