@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -70,3 +72,49 @@ def existing_dir(text: str) -> Path:
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"no such folder: {text!r}")
     return path
+
+
+def bounded_number(
+    *,
+    minimum: float,
+    maximum: float,
+    integer: bool = False,
+    exclusive_minimum: bool = False,
+    what: str = "",
+) -> Callable[[str], float | int]:
+    """An argparse type: a finite number (commas and underscores allowed) within its bounds.
+
+    ``bounded_number(minimum=0, maximum=120, exclusive_minimum=True)("0")`` ->
+    ``must be a number > 0 and <= 120, got '0'``.
+    """
+    kind = int if integer else float
+
+    def parse(text: str) -> float | int:
+        value = _number(text, kind)
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        low_ok = value > minimum if exclusive_minimum else value >= minimum
+        if not low_ok or value > maximum:
+            noun = "an integer" if integer else "a number"
+            low = f"> {_plain(minimum)}" if exclusive_minimum else f">= {_plain(minimum)}"
+            of = f" ({what})" if what else ""
+            raise argparse.ArgumentTypeError(
+                f"must be {noun} {low} and <= {_plain(maximum)}{of}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def _plain(value: float) -> str:
+    """10000000000 -> "10,000,000,000", 0.5 -> "0.5" (no exponents in messages)."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,g}"
+
+
+def utc_date(text: str) -> datetime:
+    """A day, YYYY-MM-DD, as midnight UTC."""
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date (YYYY-MM-DD), got {text!r}") from None
+    return day.replace(tzinfo=UTC)

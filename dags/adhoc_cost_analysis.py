@@ -101,6 +101,13 @@ from rnn import storage
             title="Monte Carlo samples",
             description="Draws for the cost band; fewer is faster, more is smoother.",
         ),
+        "apply_free_tiers": Param(
+            False,
+            type="boolean",
+            title="Apply the AWS free tiers",
+            description="Lambda's 1M requests and 400,000 GB-s, 100 GB out, CloudWatch's free metrics: an "
+            "account's allowance, not a workload's, so off unless you mean it. The report says which.",
+        ),
         "recipients": Param(
             [],
             type="array",

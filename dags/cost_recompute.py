@@ -41,7 +41,7 @@ from pipeline.ui.links import MlflowRunLink, attach, push_run_of
         "requests_per_day": Param(
             [100, 10000, 1000000],
             type="array",
-            items={"type": "number", "exclusiveMinimum": 0},
+            items={"type": "number", "exclusiveMinimum": 0, "maximum": 1e10},
             minItems=1,
             title="Requests per day",
         ),
@@ -52,6 +52,9 @@ from pipeline.ui.links import MlflowRunLink, attach, push_run_of
             "weekly", type="string", pattern=r"^(daily|weekly|monthly|[1-9][0-9]*d)$", title="Retrain cadence"
         ),
         "samples": Param(10000, type="integer", minimum=100, maximum=200000, title="Monte Carlo samples"),
+        "apply_free_tiers": Param(
+            False, type="boolean", title="Apply the AWS free tiers (an account's, not a workload's)"
+        ),
     },
 )
 def cost_recompute():

@@ -2,9 +2,10 @@
 ### Retrain the character-level LSTM and cost the run
 
 Weekly, and on demand from the trigger form: validate the corpus, train on the Airflow worker or on a
-spot EC2 instance (the `compute` param), benchmark, log to the MLflow experiment `rnn-textgen`, cost
-the run and promote the model to `champion` if it beats the champion on the same evaluation data,
-which publishes the `rnn_textgen_model` asset (and so schedules `cost_recompute`).
+spot EC2 instance (the `compute` param), benchmark, load-test the model behind the real inference
+server, log to the MLflow experiment `rnn-textgen`, cost the run and promote the model to `champion` if
+it beats the champion on the same evaluation data, which publishes the `rnn_textgen_model` asset (and
+so schedules `cost_recompute`).
 
 * **validate_dataset** – Great Expectations checks on the corpus; a failing corpus stops the run here.
 * **choose_backend** – `compute=local` runs `train_local`, `compute=ec2_spot` the spot branch.
@@ -14,7 +15,9 @@ which publishes the `rnn_textgen_model` asset (and so schedules `cost_recompute`
 * **train_ec2_spot** – train on spot EC2 (deferrable), relaunching from the checkpoint after interruptions.
 * **cleanup_ec2_instances** – terminate this run's instances, whatever happened.
 * **training_result** – the result of whichever branch ran.
-* **benchmark** – inference latency and throughput.
+* **benchmark** – inference latency and throughput of the fast generator.
+* **load_test** – serve the model on a free 127.0.0.1 port and find the highest request rate it keeps
+  within the p95 SLO (`load_test_seconds`, 0 skips it); the cost model sizes fleets from it.
 * **log_to_mlflow** – metrics, `metrics.json` and the model.
 * **cost** – the run's cost: an *estimate* (local) or a *billed estimate* (spot EC2).
 * **register** – champion and challenger scored on the same evaluation split; a better challenger
@@ -22,6 +25,7 @@ which publishes the `rnn_textgen_model` asset (and so schedules `cost_recompute`
 
 How: [docs/training.md](../docs/training.md) (model, corpus, each step),
 [docs/spot-ec2.md](../docs/spot-ec2.md) (spot EC2 and the AWS resources it needs),
+[docs/serving.md](../docs/serving.md) (the server and its load test),
 [docs/mlflow.md](../docs/mlflow.md) (what is logged).
 """
 
@@ -138,6 +142,33 @@ def _param_or_variable(param: str, variable: str) -> str:
             enum=list(MARKETS),
             title="Market",
             description="local: the market it is priced at. ec2_spot: the first attempt's market.",
+        ),
+        # -- the load test of the inference server --------------------------------------------------------
+        "load_test_seconds": Param(
+            retraining.DEFAULT_LOAD_TEST_SECONDS,
+            type="integer",
+            minimum=0,
+            maximum=1800,
+            title="Load test: time budget (s)",
+            section="Serving load test",
+            description="Bound of the capacity search against the real server. 0 skips it: serving is "
+            "then costed with the capacity formula.",
+        ),
+        "load_test_slo_ms": Param(
+            retraining.DEFAULT_LOAD_TEST_SLO_MS,
+            type="integer",
+            minimum=10,
+            maximum=60_000,
+            title="Load test: p95 latency SLO (ms)",
+            section="Serving load test",
+        ),
+        "load_test_chars": Param(
+            retraining.DEFAULT_LOAD_TEST_CHARS,
+            type="integer",
+            minimum=1,
+            maximum=2000,
+            title="Load test: characters per request",
+            section="Serving load test",
         ),
         # -- compute=ec2_spot only ------------------------------------------------------------------------
         "max_attempts": Param(
@@ -275,6 +306,21 @@ def rnn_retraining():
 
         return retraining.benchmark(trained=trained)
 
+    @task(multiple_outputs=False, execution_timeout=timedelta(hours=1))
+    def load_test(benchmarked: dict) -> dict:
+        """Serve the model on 127.0.0.1 and measure its requests/s at the p95 SLO; stop the server."""
+        context = get_current_context()
+        params = context["params"]
+        return push_run_of(
+            context,
+            retraining.load_test(
+                benchmarked=benchmarked,
+                seconds=params["load_test_seconds"],
+                slo_ms=params["load_test_slo_ms"],
+                chars=params["load_test_chars"],
+            ),
+        )
+
     @task(multiple_outputs=False)
     def log_to_mlflow(benchmarked: dict) -> dict:
         """Log metrics, metrics.json and the model to the MLflow run."""
@@ -328,7 +374,8 @@ def rnn_retraining():
     sweep >> budget >> on_spot >> cleanup
     trained = training_result(local, on_spot.output)
     benchmarked = benchmark(trained)
-    logged = attach(log_to_mlflow(benchmarked), MlflowRunLink)
+    served = attach(load_test(benchmarked), MlflowRunLink)
+    logged = attach(log_to_mlflow(served), MlflowRunLink)
     costed = attach(cost(logged), MlflowRunLink)
     attach(register(costed), MlflowRunLink)
 

@@ -15,6 +15,10 @@
 | MLflow UI in links and reports  | RNN_PIPELINE_MLFLOW_UI_URL      | http://127.0.0.1:$MLFLOW_PORT             |
 | Airflow UI in links and reports | AIRFLOW__API__BASE_URL          | http://127.0.0.1:$AIRFLOW_PORT            |
 | spot trigger poll interval (s)  | RNN_SPOT_POLL_SECONDS           | 30                                        |
+| Price List bulk files (no acct) | RNN_PIPELINE_PRICE_LIST_URL     | https://pricing.us-east-1.amazonaws.com   |
+| Spot Instance Advisor document  | RNN_PIPELINE_SPOT_ADVISOR_URL   | https://spot-bid-advisor.s3.amazonaws.com |
+|                                 |                                 | /spot-advisor-data.json                   |
+| timeout of those requests (s)   | RNN_PIPELINE_PRICING_TIMEOUT_SECONDS | 10 (connect, DNS and each read)      |
 | new DAGs start paused (make up) | AIRFLOW__CORE__DAGS_ARE_PAUSED_ | False: the schedules run from the start   |
 |                                 | AT_CREATION                     | (Airflow's own default is True)           |
 | ports of `make up` (127.0.0.1)  | AIRFLOW_PORT, MLFLOW_PORT,      | 8080, 5000, 1025                          |
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from costing.paths import include_dir as costing_include_dir
+from costing.pricing import DEFAULT_PRICE_LIST_URL, DEFAULT_PRICING_TIMEOUT_SECONDS, SPOT_ADVISOR_DATA_URL
 from rnn.storage import join
 
 # The checkout this code runs from (git sha, dags/ and plugins/ for the local services).
@@ -59,6 +64,11 @@ class Settings:
     mlflow_ui_url: str = f"http://127.0.0.1:{DEFAULT_MLFLOW_PORT}"
     airflow_ui_url: str = f"http://127.0.0.1:{DEFAULT_AIRFLOW_PORT}"
     spot_poll_seconds: float = DEFAULT_SPOT_POLL_SECONDS
+    price_list_url: str = (
+        DEFAULT_PRICE_LIST_URL  # the public bulk offer files (refresh without an AWS account)
+    )
+    spot_advisor_url: str = SPOT_ADVISOR_DATA_URL
+    pricing_timeout_seconds: float = DEFAULT_PRICING_TIMEOUT_SECONDS
     dags_paused_at_creation: bool = False  # False: `make up` starts the scheduled DAGs unpaused
 
     @property
@@ -132,6 +142,11 @@ def load_settings() -> Settings:
         mlflow_ui_url=os.environ.get("RNN_PIPELINE_MLFLOW_UI_URL", f"http://127.0.0.1:{mlflow_port}"),
         airflow_ui_url=os.environ.get("AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{airflow_port}"),
         spot_poll_seconds=_positive_float("RNN_SPOT_POLL_SECONDS", DEFAULT_SPOT_POLL_SECONDS),
+        price_list_url=os.environ.get("RNN_PIPELINE_PRICE_LIST_URL", DEFAULT_PRICE_LIST_URL),
+        spot_advisor_url=os.environ.get("RNN_PIPELINE_SPOT_ADVISOR_URL", SPOT_ADVISOR_DATA_URL),
+        pricing_timeout_seconds=_positive_float(
+            "RNN_PIPELINE_PRICING_TIMEOUT_SECONDS", DEFAULT_PRICING_TIMEOUT_SECONDS
+        ),
         dags_paused_at_creation=_bool("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", False),
     )
 

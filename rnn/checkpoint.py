@@ -41,6 +41,7 @@ class TrainingState:
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per finished epoch
     started_at: str = ""  # ISO-8601 UTC start of the first attempt
     attempts: int = 1  # processes that have worked on this run (1 + resumes)
+    segments: list[dict[str, Any]] = field(default_factory=list)  # one per process, as of its last checkpoint
 
 
 def save_checkpoint(

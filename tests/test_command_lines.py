@@ -73,6 +73,31 @@ CASES: list[tuple[str, list[str], str]] = [
     ("rnn", ["bench", "--model", MODEL, "--batch-sizes", "1", "0"], "--batch-sizes: must be an integer >= 1"),
     ("rnn", ["bench", "--model", MODEL, "--metrics", "/no/metrics.json"], "metrics file not found"),
     ("rnn", ["bench", "--model", METRICS], "is corrupt or not a model"),
+    ("rnn", ["serve", "--model", MODEL, "--port", "-1"], "--port: must be an integer >= 0, got '-1'"),
+    (
+        "rnn",
+        ["serve", "--model", MODEL, "--max-batch-size", "0"],
+        "--max-batch-size: must be an integer >= 1",
+    ),
+    (
+        "rnn",
+        ["serve", "--model", MODEL, "--drain-seconds", "inf"],
+        "--drain-seconds: must be a finite number",
+    ),
+    ("rnn", ["serve", "--model", "/no/model.pt"], "model file not found: '/no/model.pt'"),
+    ("rnn", ["loadtest", "--url", "http://192.0.2.1:8000"], "the load test only targets this machine"),
+    ("rnn", ["loadtest", "--url", "ftp://127.0.0.1"], "is not an http:// URL"),
+    (
+        "rnn",
+        ["loadtest", "--url", "http://127.0.0.1:9", "--slo-ms", "nan"],
+        "--slo-ms: must be a finite number",
+    ),
+    ("rnn", ["loadtest", "--url", "http://127.0.0.1:9", "--start-rps", "-1"], "start_rps must be 0"),
+    (
+        "rnn",
+        ["loadtest", "--url", "http://127.0.0.1:9", "--max-requests", "0"],
+        "--max-requests: must be an integer >= 1",
+    ),
     ("costing", [], "the following arguments are required: command"),
     (
         "costing",
@@ -98,6 +123,15 @@ CASES: list[tuple[str, list[str], str]] = [
     ("costing", ["refresh", "--spot-window-days", "0"], "--spot-window-days: must be an integer >= 1"),
     ("costing", ["interruption-table", "--regions", "us-east-1"], "unrecognized arguments: --regions"),
     ("costing", ["record", "--recording", "/no/recording"], "/no/recording/recording.json"),
+    ("costing", ["resources", "--config", "[1, 2]"], "--config"),
+    ("costing", ["resources", "--requests-per-day", "nan"], "--requests-per-day: must be a finite number"),
+    ("costing", ["resources", "--peak-gflops", "0"], "--peak-gflops: must be a number > 0"),
+    (
+        "costing",
+        ["focus-export", "--since", "yesterday", "--out", f"{TMP}/f.csv"],
+        "must be a date (YYYY-MM-DD)",
+    ),
+    ("costing", ["focus-export", "--since", "2026-01-01", "--out", f"{TMP}/f.txt"], ".csv or .parquet"),
     ("costing", ["bench", "--repeat", "0"], "--repeat: must be an integer >= 1"),
     ("costing", ["bench", "--budget-seconds", "nan"], "--budget-seconds: must be a finite number"),
 ]

@@ -25,6 +25,7 @@ from costing.model import (
     ServingAssumptions,
     analyze,
     estimate_training_cost,
+    map_resources,
     profile_from_metrics,
 )
 from costing.pricing import PriceCatalog, build_price_sheet, load_snapshot, snapshot_age_days
@@ -93,6 +94,7 @@ class AnalysisRequest:
     peak_factor: float | None = None
     target_utilisation: float | None = None
     options: tuple[str, ...] | None = None  # pricing models to show; None: all
+    apply_free_tiers: bool = False  # an account's allowance, not a workload's: off unless asked
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> AnalysisRequest:
@@ -114,6 +116,7 @@ class AnalysisRequest:
             peak_factor=opt("peak_factor"),
             target_utilisation=opt("target_utilisation"),
             options=tuple(opt("pricing_models")) if opt("pricing_models") else None,
+            apply_free_tiers=bool(params.get("apply_free_tiers", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,7 +136,7 @@ def run_analysis(source: ModelSource, request: AnalysisRequest, snapshot_dir: Pa
         for key in ("latency_slo_ms", "tokens_per_request", "peak_factor", "target_utilisation")
         if getattr(request, key) is not None
     }
-    assumptions = replace(ServingAssumptions(), **overrides)
+    assumptions = replace(ServingAssumptions(), **overrides, apply_free_tiers=request.apply_free_tiers)
     compute = source.metrics.get("compute") or {}
     return analyze(
         profile,
@@ -148,6 +151,26 @@ def run_analysis(source: ModelSource, request: AnalysisRequest, snapshot_dir: Pa
         training_instance_type=compute.get("instance_type"),
         training_market=compute.get("market"),
     )
+
+
+def resource_mapping(
+    source: ModelSource, request: AnalysisRequest, snapshot_dir: Path
+) -> dict[str, Any] | None:
+    """Parameters, memory, FLOPs and the instance types that fit the model, at the largest requested volume."""
+    profile = profile_from_metrics(source.metrics, source=source.description)
+    sheet = build_price_sheet(snapshot_dir, request.region)
+    try:
+        mapping = map_resources(
+            source.metrics,
+            profile,
+            sheet,
+            serving_requests_per_day=max(request.requests_per_day),
+            assumptions=ServingAssumptions(apply_free_tiers=request.apply_free_tiers),
+        )
+    except ValueError as exc:
+        log.warning("no resource mapping: %s", exc)
+        return None
+    return mapping.to_json_dict()
 
 
 def option_filter(document: dict[str, Any], options: tuple[str, ...] | None) -> dict[str, Any]:
@@ -278,6 +301,11 @@ def log_analysis(
                 names.TAG_MODEL_VERSION: source.version or "reference",
                 names.TAG_MODEL_TRAINING_RUN: source.training_run_id or "",
                 "model.source": source.description,
+                "model.metrics_source": document.get("metrics_source", ""),
+                "cost.free_tiers_applied": str(bool(document.get("free_tiers_applied"))).lower(),
+                "pricing.stale_sources": ", ".join(
+                    s["source"] for s in document.get("price_sources", []) if s.get("stale")
+                ),
             }
         )
         mlflow.log_params(
@@ -294,7 +322,7 @@ def log_analysis(
         with tempfile.TemporaryDirectory() as tmp:
             for name, uri in outputs.items():
                 Path(tmp, name).write_bytes(storage.read_bytes(uri))
-            mlflow.log_artifacts(tmp, artifact_path="analysis")
+            mlflow.log_artifacts(tmp, artifact_path=names.ANALYSIS_ARTIFACT_DIR)
         experiment_id = run.info.experiment_id
     return mlflow_run_id, experiment_id
 
@@ -326,6 +354,7 @@ def recompute(
         raise AirflowFailException(f"cost analysis refused its inputs: {exc}") from exc
     document = option_filter(analysis.to_json_dict(), request.options)
     training_today = training_cost_today(source, snapshot_dir)
+    document["resources"] = resource_mapping(source, request, snapshot_dir)
     document["model"] = {
         "source": source.description,
         "version": source.version,

@@ -30,6 +30,8 @@ from costing.report import (
     SpotSeries,
     TrainingRunRow,
     build_email,
+    focus_bytes,
+    focus_rows_since,
     render_report,
     write_report,
 )
@@ -50,6 +52,8 @@ from rnn.storage import join
 log = logging.getLogger(__name__)
 
 EMAIL_FILE = "email.eml"
+FOCUS_CSV = "focus.csv"  # the period's costs as FOCUS 1.2 rows (docs/cost-reconciliation.md)
+FOCUS_PARQUET = "focus.parquet"
 
 
 def report_dir(settings: Settings, dag_id: str, run_id: str, day: datetime) -> tuple[str, str]:
@@ -104,6 +108,13 @@ def training_runs(start: datetime, end: datetime) -> list[Any]:
                 region=p.get("compute.region", ""),
                 registered=t.get(names.TAG_REGISTRY_DECISION) == "registered",
                 mlflow_url=mlflow_run_url(experiment.experiment_id, run.info.run_id),
+                billed_seconds=m.get(names.COST_BILLED_SECONDS),
+                wasted_usd=m.get(names.COST_WASTED_USD),
+                overhead_usd=m.get(names.COST_OVERHEAD_USD),
+                effective_savings_pct=m.get(names.COST_EFFECTIVE_SAVINGS_PCT),
+                tagged_estimate_usd=m.get(names.COST_TAGGED_ESTIMATE_USD),
+                billed_actual_usd=m.get(names.COST_BILLED_ACTUAL_USD),
+                estimate_error_pct=m.get(names.COST_ESTIMATE_ERROR_PCT),
             )
         )
     return rows
@@ -140,7 +151,7 @@ def latest_analysis(kind: str = "recompute") -> tuple[dict[str, Any] | None, str
     if not runs:
         return None, None
     with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(runs[0].info.run_id, "analysis/analysis.json", tmp)
+        path = client.download_artifacts(runs[0].info.run_id, names.ANALYSIS_DOCUMENT_ARTIFACT, tmp)
         return json.loads(Path(path).read_text()), runs[0].info.run_id
 
 
@@ -184,6 +195,7 @@ def weekly_inputs(period_end: datetime, days: int = 7) -> Any:
     seed_pricing_root(settings)
     period_start = period_end - timedelta(days=days)
     runs = training_runs(period_start, period_end)
+    previous_runs = training_runs(period_start - timedelta(days=days), period_start)
     analysis, _ = latest_analysis("recompute")
     instance_type = next((r.instance_type for r in reversed(runs) if r.instance_type), "r6i.xlarge")
     region = next((r.region for r in reversed(runs) if r.region), "us-east-1")
@@ -199,7 +211,16 @@ def weekly_inputs(period_end: datetime, days: int = 7) -> Any:
         analysis=analysis,
         spot_history=tuple(spot_history(instance_type, region)),
         links=links(),
+        previous_training_runs=tuple(previous_runs),
     )
+
+
+def weekly_focus_files(period_end: datetime, days: int = 7) -> dict[str, bytes]:
+    """The period's costs (every experiment) as FOCUS rows, CSV and Parquet, stored beside the report."""
+    rows = focus_rows_since(
+        period_end - timedelta(days=days), period_end, tracking_uri=tracking.configure().tracking_uri
+    )
+    return {FOCUS_CSV: focus_bytes(rows, "csv"), FOCUS_PARQUET: focus_bytes(rows, "parquet")}
 
 
 def adhoc_inputs(analysis: dict[str, Any], request: dict[str, Any]) -> Any:
@@ -255,8 +276,10 @@ def render_and_store(
     recipients: list[str],
     sender: str,
     mlflow_run_id: str | None = None,
+    extra_files: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
-    """Render, write every file (email.eml included) under the run-scoped report dir, log to MLflow."""
+    """Render, write every file (email.eml and ``extra_files`` included) under the run-scoped report dir,
+    log to MLflow."""
     import mlflow
 
     settings = load_settings()
@@ -268,6 +291,9 @@ def render_and_store(
         message = build_email(rendered, sender=sender, recipients=recipients)
         storage.write_bytes_atomic(storage.join(out, EMAIL_FILE), message.as_bytes())
         extra.append(storage.join(out, EMAIL_FILE))
+    for name, data in (extra_files or {}).items():
+        storage.write_bytes_atomic(storage.join(out, name), data)
+        extra.append(storage.join(out, name))
     written = write_report(rendered, out, meta={"dag_id": dag_id, "run_id": run_id, "recipients": recipients})
     if mlflow_run_id is None:
         mlflow_run_id = tracking.get_or_create_run(

@@ -1,4 +1,4 @@
-"""Task bodies of ``rnn_retraining``: validate -> train -> benchmark -> log -> cost -> register.
+"""Task bodies of ``rnn_retraining``: validate -> train -> benchmark -> load test -> log -> cost -> register.
 
 Training runs on the worker (``compute=local``, :func:`train`) or on spot EC2 (``compute=ec2_spot``:
 :mod:`pipeline.spot`, whose operator returns the same ``train`` result dict plus a ``spot`` entry).
@@ -12,12 +12,17 @@ Airflow retries. Every function that touches the run's MLflow run does so throug
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -266,6 +271,146 @@ def benchmark(*, trained: dict[str, Any]) -> dict[str, Any]:
             what="inference benchmark",
         )
     return trained
+
+
+DEFAULT_LOAD_TEST_SECONDS = 90
+DEFAULT_LOAD_TEST_SLO_MS = 1000
+DEFAULT_LOAD_TEST_CHARS = 200
+SERVER_START_SECONDS = 180  # torch import + model load on a busy worker
+SERVER_STOP_SECONDS = 30
+
+
+def load_test(
+    *,
+    benchmarked: dict[str, Any],
+    seconds: float = DEFAULT_LOAD_TEST_SECONDS,
+    slo_ms: float = DEFAULT_LOAD_TEST_SLO_MS,
+    chars: int = DEFAULT_LOAD_TEST_CHARS,
+) -> dict[str, Any]:
+    """Serve the new model on a free 127.0.0.1 port, measure its capacity at the SLO, stop the server.
+
+    ``python -m rnn loadtest`` writes the ``serving`` section of metrics.json; this task logs
+    ``serve.*`` to MLflow and keeps ``capacity.json`` next to the run. ``seconds=0`` skips it (the
+    cost model then sizes serving with its formula, and says so). The server is stopped on every path.
+    """
+    if seconds <= 0:
+        log.info("load test skipped (load_test_seconds=0): serving will be costed by the capacity formula")
+        return {**benchmarked, "serving": None}
+    import mlflow
+
+    with tracking.task_run(benchmarked["mlflow_run_id"]), tempfile.TemporaryDirectory() as tmp:
+        capacity_path = Path(tmp, "capacity.json")
+        with _serving(benchmarked["model_uri"], Path(tmp)) as url:
+            _run_rnn(
+                [
+                    "loadtest",
+                    "--url",
+                    url,
+                    "--slo-ms",
+                    f"{slo_ms:g}",
+                    "--chars",
+                    str(chars),
+                    "--max-seconds",
+                    f"{seconds:g}",
+                    "--out",
+                    str(capacity_path),
+                    "--metrics",
+                    benchmarked["metrics_uri"],
+                ],
+                what="load test",
+            )
+        capacity = json.loads(capacity_path.read_text())
+        storage.write_text_atomic(
+            storage.join(benchmarked["run_dir"], "serving", "capacity.json"), json.dumps(capacity, indent=2)
+        )
+        serving = _read_metrics(benchmarked["metrics_uri"])["serving"]
+        mlflow.log_metrics(serving_metrics(serving))
+        mlflow.log_dict(capacity, "serving/capacity.json")
+    log.info(
+        "serving capacity: %.2f requests/s at p95 <= %g ms on %s CPUs (server peak RSS %.0f MiB)",
+        serving["max_rps_at_slo"],
+        serving["slo_ms"],
+        serving["cpu_count"],
+        (serving["rss_bytes"] or 0) / 2**20,
+    )
+    return {
+        **benchmarked,
+        "serving": {
+            "max_rps_at_slo": serving["max_rps_at_slo"],
+            "p95_ms_at_max": serving["p95_ms_at_max"],
+            "rss_bytes": serving["rss_bytes"],
+        },
+    }
+
+
+def serving_metrics(serving: dict[str, Any]) -> dict[str, float]:
+    """The ``serving`` section of metrics.json as flat MLflow metrics (names from pipeline.names)."""
+    values = {
+        names.SERVE_MAX_RPS_AT_SLO: serving.get("max_rps_at_slo"),
+        names.SERVE_P95_MS_AT_MAX: serving.get("p95_ms_at_max"),
+        names.SERVE_RSS_BYTES: serving.get("rss_bytes"),
+        names.SERVE_SLO_MS: serving.get("slo_ms"),
+        names.SERVE_CPU_COUNT: serving.get("cpu_count"),
+    }
+    return {key: float(value) for key, value in values.items() if value is not None}
+
+
+@contextlib.contextmanager
+def _serving(model_uri: str, workdir: Path) -> Iterator[str]:
+    """``python -m rnn serve`` on a free 127.0.0.1 port for the duration of the block; its lines go to the log."""
+    port_file = workdir / "port"
+    command = [
+        sys.executable,
+        "-m",
+        "rnn",
+        "serve",
+        "--model",
+        model_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--port-file",
+        str(port_file),
+    ]
+    log.info("starting the inference server: %s", " ".join(command))
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    lines: list[str] = []
+
+    def relay() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            log.info("server: %s", line.rstrip())
+
+    reader = threading.Thread(target=relay, name="rnn-serve-log", daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if proc.poll() is not None:
+                reader.join(5)
+                errors = [line for line in lines if line.startswith("error:")]
+                if proc.returncode == 2 and errors:
+                    raise _fail(f"the inference server refused its input: {errors[-1]}")
+                raise RuntimeError(
+                    f"the inference server exited with code {proc.returncode} before it was ready; last output:\n"
+                    + "\n".join(lines[-20:])
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the inference server was not ready within {SERVER_START_SECONDS} s")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{int(port_file.read_text())}"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # drains in-flight requests, then exits
+            try:
+                proc.wait(timeout=SERVER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        reader.join(5)
+        log.info("inference server stopped (exit code %s)", proc.returncode)
 
 
 def _read_metrics(uri: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ TINY = {
     "embedding_dim": 8,
     "seq_len": 32,
     "batch_size": 8,
+    "load_test_seconds": 0,  # tests/dags/test_rnn_retraining_e2e.py runs the load test
 }
 
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import TINY_RUN_CONF, load_dag
+from helpers import TINY_DAG_CONF, load_dag
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,6 @@ def link_values(run_id: str, key: str) -> dict[str, str]:
 
 
 def _decode(value):
-    import json
 
     while isinstance(value, str):
         try:
@@ -77,7 +76,15 @@ def test_retraining_end_to_end_registers_only_better_models(
     from pipeline import names
 
     dag = load_dag("rnn_retraining")
-    first = dag.test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus), "learning_rate": 0.01})
+    # the first run also load-tests the tiny model behind the real server (a few seconds)
+    first = dag.test(
+        run_conf={
+            **TINY_DAG_CONF,
+            "corpus_uri": str(tiny_corpus),
+            "learning_rate": 0.01,
+            "load_test_seconds": 6,
+        }
+    )
     assert first.state == "success", task_states(first)
     states = task_states(first)
     assert {states[t] for t in SPOT_ONLY_TASKS} == {"skipped"}  # compute=local is the default
@@ -100,8 +107,13 @@ def test_retraining_end_to_end_registers_only_better_models(
         names.infer_tokens_per_s(64),
         names.MODEL_PARAMETERS,
         names.DATASET_BYTES,
+        names.SERVE_MAX_RPS_AT_SLO,
+        names.SERVE_P95_MS_AT_MAX,
+        names.SERVE_RSS_BYTES,
     ):
         assert name in metrics, name
+    assert metrics[names.SERVE_MAX_RPS_AT_SLO] > 0 and metrics[names.SERVE_P95_MS_AT_MAX] <= 1000
+    assert metrics[names.SERVE_RSS_BYTES] > 50 * 2**20 and metrics[names.SERVE_SLO_MS] == 1000
     assert metrics[names.COST_TRAIN_USD] > 0
     assert (
         metrics[names.COST_TRAIN_ON_DEMAND_USD] > metrics[names.COST_TRAIN_USD]
@@ -118,13 +130,28 @@ def test_retraining_end_to_end_registers_only_better_models(
 
     client = MlflowClient()
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"metrics.json", "cost.json", "validation"} <= artifacts
+    assert {"metrics.json", "cost.json", "validation", "serving"} <= artifacts
+    import os
+
+    recorded = json.loads(Path(client.download_artifacts(run.info.run_id, "metrics.json")).read_text())
+    assert recorded["schema_version"] == 2
+    assert recorded["serving"]["max_rps_at_slo"] == metrics[names.SERVE_MAX_RPS_AT_SLO]
+    capacity = json.loads(
+        Path(client.download_artifacts(run.info.run_id, "serving/capacity.json")).read_text()
+    )
+    assert (
+        capacity["max_rps_at_slo"] == metrics[names.SERVE_MAX_RPS_AT_SLO]
+        and capacity["duration_seconds"] <= 6 + 2
+    )
+    with pytest.raises(ProcessLookupError):  # the task stopped the server it started
+        os.kill(capacity["server"]["pid"], 0)
+    assert int(client.get_model_version_by_alias(names.REGISTERED_MODEL, names.CHAMPION_ALIAS).version) == 1
     assert {a.path for a in client.list_artifacts(run.info.run_id, "validation")} >= {
         "validation/validation.json",
         "validation/validation.html",
     }
     links = link_values(first.run_id, "_link_MlflowRunLink")
-    assert set(links) == {"validate_dataset", "train_local", "log_to_mlflow", "cost", "register"}
+    assert set(links) == {"validate_dataset", "train_local", "load_test", "log_to_mlflow", "cost", "register"}
     assert all(  # opened in MLflow's "Model training" mode, not GenAI
         url.endswith(f"/runs/{run.info.run_id}?workflowType=machine_learning") and "/#/experiments/" in url
         for url in links.values()
@@ -156,7 +183,7 @@ def test_retraining_end_to_end_registers_only_better_models(
     assert metrics[names.COST_TRAIN_MICRO_USD] == pytest.approx(metrics[names.COST_TRAIN_USD] * 1e6, abs=0.1)
 
     # Same tiny model with almost no learning: a worse validation loss is not registered.
-    second = dag.test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus), "learning_rate": 1e-6})
+    second = dag.test(run_conf={**TINY_DAG_CONF, "corpus_uri": str(tiny_corpus), "learning_rate": 1e-6})
     assert second.state == "success"
     states = task_states(second)
     assert states["register"] == "skipped" and states["cost"] == "success"
@@ -177,7 +204,7 @@ def test_failing_dataset_stops_before_training(airflow_db: Path, pipeline_home: 
 
     corpus = tmp_path / "repeated.txt"
     corpus.write_text("the same line again\n" * 5000)
-    dag_run = load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(corpus)})
+    dag_run = load_dag("rnn_retraining").test(run_conf={**TINY_DAG_CONF, "corpus_uri": str(corpus)})
     assert dag_run.state == "failed"
     states = task_states(dag_run)
     assert states["validate_dataset"] == "failed"
@@ -209,7 +236,7 @@ def test_failing_dataset_stops_before_training(airflow_db: Path, pipeline_home: 
 
 
 def test_missing_corpus_fails_with_its_name(airflow_db: Path, pipeline_home: Path) -> None:
-    dag_run = load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "corpus_uri": "/no/such/corpus.txt"})
+    dag_run = load_dag("rnn_retraining").test(run_conf={**TINY_DAG_CONF, "corpus_uri": "/no/such/corpus.txt"})
     assert dag_run.state == "failed"
     assert task_states(dag_run)["validate_dataset"] == "failed"
     [run] = training_runs()
@@ -229,7 +256,7 @@ def test_an_s3_corpus_without_credentials_fails_at_once(
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never AWS, even if a key appeared
     s3fs.S3FileSystem.clear_instance_cache()
     dag_run = load_dag("rnn_retraining").test(
-        run_conf={**TINY_RUN_CONF, "corpus_uri": "s3://corpora/tiny.txt"}
+        run_conf={**TINY_DAG_CONF, "corpus_uri": "s3://corpora/tiny.txt"}
     )
     assert dag_run.state == "failed"
     assert task_states(dag_run)["validate_dataset"] == "failed"
@@ -244,7 +271,7 @@ def test_out_of_bounds_params_are_rejected_before_anything_runs(
     from airflow.sdk.exceptions import ParamValidationError
 
     with pytest.raises(ParamValidationError, match="epochs"):
-        load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "epochs": 0})
+        load_dag("rnn_retraining").test(run_conf={**TINY_DAG_CONF, "epochs": 0})
 
 
 def test_a_misspelt_conf_key_is_refused_before_anything_runs(airflow_db: Path, pipeline_home: Path) -> None:
@@ -252,7 +279,7 @@ def test_a_misspelt_conf_key_is_refused_before_anything_runs(airflow_db: Path, p
 
     from pipeline import names, tracking
 
-    dag_run = load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "dropuot": 0.3})
+    dag_run = load_dag("rnn_retraining").test(run_conf={**TINY_DAG_CONF, "dropuot": 0.3})
     assert dag_run.state == "failed"
     [first] = [ti for ti in dag_run.get_task_instances() if ti.task_id == "validate_dataset"]
     assert first.state == "failed" and first.try_number == 1  # refused, not retried

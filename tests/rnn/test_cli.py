@@ -35,7 +35,7 @@ def run_rnn(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["generate"], ["bench"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["generate"], ["bench"], ["serve"], ["loadtest"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = run_rnn(*command, "--help")
     assert result.returncode == 0
@@ -109,6 +109,25 @@ def test_cli_bad_input_is_one_clear_error(tmp_path: Path, args: list[str], messa
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "bad" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["generate", "--model", "m.pt", "--num-samples", "0"],
+            "argument --num-samples: must be an integer >= 1, got '0'",
+        ),
+        (
+            ["bench", "--model", "m.pt", "--batch-sizes", "16", "0"],
+            "argument --batch-sizes: must be an integer >= 1, got '0'",
+        ),
+    ],
+)
+def test_cli_counts_must_be_positive(args: list[str], message: str) -> None:
+    result = run_rnn(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.slow  # trains twice in subprocesses, interrupted then resumed (~5 s)
