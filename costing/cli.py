@@ -1,14 +1,20 @@
 """Command line: ``python -m costing <command> --help``, one entry point for everything costing does.
 
-Cost questions: ``prices``, ``scenarios``, ``tco``, ``sensitivity``, ``analyze``. Price data:
+Cost questions: ``prices``, ``scenarios``, ``tco``, ``sensitivity``, ``analyze``, ``resources``
+(parameters, memory, FLOPs and the instance types that fit, from the model's configuration). FinOps:
+``focus-export`` (every cost recorded in MLflow as FOCUS 1.2 rows, CSV or Parquet). Price data:
 ``refresh`` (fetch from AWS, validate, write a snapshot), ``interruption-table`` (rebuild the Spot
 interruption table from the Spot Instance Advisor feed), ``record`` (a snapshot from hand-recorded
 rates). And ``bench``: how long the cost model takes.
 
-Works offline on the newest shipped pricing snapshot. The model profile comes from ``--metrics``,
-else the newest metrics.json with an inference benchmark under the local data root
-(``$RNN_PIPELINE_HOME/data``, default ``.local/data``), else the reference measurements in
-``include/reference_metrics.json``. ``--json`` prints the versioned JSON document instead of tables.
+Works offline on the newest shipped pricing snapshot. The model profile comes from ``--metrics``
+(a metrics.json, a ``models:/`` URI or ``reference``), else the registered champion
+(``models:/rnn-textgen@champion``) when ``MLFLOW_TRACKING_URI`` points at a store that has one,
+else the reference measurements in ``include/reference_metrics.json``; every output names the one
+used and the pricing snapshot. ``--json`` prints the versioned JSON document instead of tables.
+
+Bad input gets one ``error:`` line on stderr and exit status 2, never a traceback: every number is
+checked against its range before any work starts.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from costing.arguments import EXIT_USAGE, Parser, bounded_number, existing_dir, utc_date
 from costing.model import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
@@ -31,23 +39,29 @@ from costing.model import (
     ServingAssumptions,
     analyze,
     cost_grid,
-    default_metrics_path,
     jsonable,
-    load_profile,
     plan_grid,
     plan_training,
     price_sheet_to_json_dict,
+    resolve_metrics,
     sensitivity,
     tco,
     with_assumptions,
 )
+from costing.model.assumptions import MAX_HORIZON_MONTHS, MAX_REQUESTS_PER_DAY
 from costing.model.grid_benchmark import DEFAULT_BUDGET_SECONDS
 from costing.model.grid_benchmark import render as render_benchmark
 from costing.model.grid_benchmark import run as run_benchmark
+from costing.model.resources import map_resources, measure_matmul_gflops
+from costing.model.sensitivity import MAX_SAMPLES
 from costing.pricing import (
+    DEFAULT_PRICE_LIST_URL,
+    DEFAULT_PRICING_TIMEOUT_SECONDS,
     DEFAULT_REGION,
     DEFAULT_SNAPSHOT_ROOT,
     MARKETS,
+    SPOT_ADVISOR_DATA_URL,
+    BulkOffers,
     build_price_sheet,
     record_snapshot,
     refresh_snapshot,
@@ -66,30 +80,40 @@ from costing.pricing.reference_tables import (
     interruption_table_from_advisor,
     write_interruption_table,
 )
-from costing.report import render_all, render_grid, render_prices, render_sensitivity, render_tco
+from costing.report import (
+    FOCUS_VERSION,
+    Account,
+    focus_rows_since,
+    render_all,
+    render_grid,
+    render_prices,
+    render_resources,
+    render_sensitivity,
+    render_tco,
+    write_focus,
+)
+from costing.report.focus import format_of
 
-EXIT_USAGE = 2
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text.replace(",", "").replace("_", ""))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-    return value
+_positive_float = bounded_number(minimum=0, maximum=1e12, exclusive_minimum=True)
+_requests_per_day = bounded_number(
+    minimum=0, maximum=MAX_REQUESTS_PER_DAY, exclusive_minimum=True, what="requests per day"
+)
 
 
 def _instance_types(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+    types = [part.strip() for part in text.split(",") if part.strip()]
+    if not types:
+        raise argparse.ArgumentTypeError(
+            f"give at least one instance type, e.g. 'c7g.large,m5.large'; got {text!r}"
+        )
+    return types
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("prices")
     group.add_argument("--region", default=DEFAULT_REGION, help="AWS region (default %(default)s)")
     group.add_argument(
-        "--snapshot", type=Path, help="pricing snapshot folder (default: the newest shipped one)"
+        "--snapshot", type=existing_dir, help="pricing snapshot folder (default: the newest shipped one)"
     )
     group.add_argument(
         "--instance-types",
@@ -107,44 +131,53 @@ def _model(parser: argparse.ArgumentParser, *, scenarios: bool = True) -> None:
     group = parser.add_argument_group("model and traffic")
     group.add_argument(
         "--metrics",
-        type=Path,
-        help="metrics.json of a benchmarked run (default: newest under "
-        ".local/data, else include/reference_metrics.json)",
+        metavar="FILE|URI|reference",
+        help="metrics.json of a benchmarked run, a registered model (models:/rnn-textgen@champion, "
+        "models:/rnn-textgen/3) or 'reference' (default: the registry's champion when "
+        "MLFLOW_TRACKING_URI points at a store that has one, else include/reference_metrics.json)",
     )
     if scenarios:
         group.add_argument(
             "--requests-per-day",
-            type=_positive_float,
+            type=_requests_per_day,
             nargs="+",
             metavar="N",
             default=list(DEFAULT_SCENARIOS_REQUESTS_PER_DAY),
-            help="scenarios (default: 100 10000 1000000)",
+            help=f"scenarios, each > 0 and <= {MAX_REQUESTS_PER_DAY:,.0f} (default: 100 10000 1000000)",
         )
     group.add_argument(
         "--tokens-per-request",
-        type=int,
+        type=bounded_number(minimum=1, maximum=100_000, integer=True),
         help=f"characters per completion (default {defaults.tokens_per_request})",
     )
     group.add_argument(
         "--peak-factor",
-        type=_positive_float,
+        type=bounded_number(minimum=1, maximum=1_000),
         help=f"peak / mean request rate (default {defaults.peak_factor:g})",
     )
     group.add_argument(
         "--target-utilisation",
-        type=_positive_float,
+        type=bounded_number(minimum=0, maximum=1, exclusive_minimum=True),
         help=f"fraction of capacity used at peak (default {defaults.target_utilisation:g})",
     )
     group.add_argument(
         "--latency-slo-ms",
-        type=_positive_float,
+        type=bounded_number(minimum=0, maximum=3_600_000, exclusive_minimum=True),
         help=f"p95 latency SLO (default {defaults.latency_slo_ms:g})",
     )
     group.add_argument(
-        "--min-instances", type=int, help=f"per always-on option (default {defaults.min_instances})"
+        "--min-instances",
+        type=bounded_number(minimum=1, maximum=10_000, integer=True),
+        help=f"per always-on option (default {defaults.min_instances})",
     )
     group.add_argument(
         "--no-nat", action="store_true", help="no NAT gateway (public subnets / VPC endpoints)"
+    )
+    group.add_argument(
+        "--free-tier",
+        action="store_true",
+        help="apply AWS's always-free monthly allowances (Lambda 1M requests + 400,000 GB-s, 100 GB out, "
+        "CloudWatch's free metrics and logs); off by default: they belong to an account, not a workload",
     )
 
 
@@ -152,9 +185,9 @@ def _ownership(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("retraining")
     group.add_argument(
         "--horizon-months",
-        type=_positive_float,
+        type=bounded_number(minimum=0, maximum=MAX_HORIZON_MONTHS, exclusive_minimum=True),
         default=DEFAULT_HORIZON_MONTHS,
-        help="TCO horizon (default %(default)g)",
+        help=f"TCO horizon, at most {MAX_HORIZON_MONTHS:g} (default %(default)g)",
     )
     group.add_argument(
         "--retrain-cadence",
@@ -171,7 +204,7 @@ def _ownership(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--training-seconds",
-        type=_positive_float,
+        type=bounded_number(minimum=0, maximum=365 * 86_400, exclusive_minimum=True),
         help="wall seconds of one training run (default: measured in metrics.json)",
     )
 
@@ -180,15 +213,21 @@ def _sensitivity(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sensitivity")
     group.add_argument(
         "--pct",
-        type=_positive_float,
+        type=bounded_number(minimum=0, maximum=99, exclusive_minimum=True),
         default=DEFAULT_TORNADO_PCT,
         help="tornado: each factor x(1 - pct/100) and x(1 + pct/100) (default %(default)g)",
     )
     group.add_argument(
-        "--samples", type=int, default=DEFAULT_SAMPLES, help="Monte Carlo samples (default %(default)s)"
+        "--samples",
+        type=bounded_number(minimum=1, maximum=MAX_SAMPLES, integer=True),
+        default=DEFAULT_SAMPLES,
+        help=f"Monte Carlo samples, at most {MAX_SAMPLES:,} (default %(default)s)",
     )
     group.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help="Monte Carlo seed (default %(default)s)"
+        "--seed",
+        type=bounded_number(minimum=0, maximum=2**63 - 1, integer=True),
+        default=DEFAULT_SEED,
+        help="Monte Carlo seed (default %(default)s)",
     )
     group.add_argument(
         "--option",
@@ -203,7 +242,7 @@ def _sensitivity(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m costing",
         description="Price the char-LSTM's serving alternatives, retraining and storage on a pricing snapshot.",
     )
@@ -265,10 +304,80 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="scenario table with every instance type x market")
     p.set_defaults(func=cmd_analyze)
     p = sub.add_parser(
+        "focus-export",
+        help=f"every cost recorded in MLflow as FOCUS {FOCUS_VERSION} rows (CSV or Parquet)",
+        description=f"Training attempts, storage and the serving scenarios' estimates of every MLflow run "
+        f"started since --since, as FOCUS {FOCUS_VERSION} rows with x_ columns for run, experiment and "
+        "estimate/billed (docs/cost-reconciliation.md).",
+    )
+    p.add_argument(
+        "--since", type=utc_date, required=True, metavar="DATE", help="runs started on or after (UTC)"
+    )
+    p.add_argument("--until", type=utc_date, metavar="DATE", help="runs started before (UTC; default: now)")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="a .csv or .parquet file to write")
+    p.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the local store .local/mlflow/mlflow.db)",
+    )
+    p.add_argument(
+        "--billing-account-id", default="unassigned", help="BillingAccountId and SubAccountId of the rows"
+    )
+    p.set_defaults(func=cmd_focus_export)
+
+    p = sub.add_parser(
+        "resources",
+        help="parameters, memory and FLOPs of the model, and the instance types that fit it",
+        description="From the model's configuration: parameters, memory for training and serving, FLOPs per "
+        "training token and generated character; prediction against measurement (tokens/s against the "
+        "matmul peak, RSS); instance types ranked for training and for serving, with why each lost.",
+    )
+    _common(p)
+    p.add_argument(
+        "--metrics",
+        metavar="FILE|URI|reference",
+        help="metrics.json of a benchmarked run (default: as the other commands)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="JSON",
+        help="change the configuration: a JSON object or a file holding one, e.g. '{\"hidden_size\": 1024}'",
+    )
+    p.add_argument(
+        "--requests-per-day",
+        type=_requests_per_day,
+        default=1_000_000.0,
+        help="the serving volume the ranking is for (default %(default).0f)",
+    )
+    p.add_argument(
+        "--peak-gflops",
+        type=bounded_number(minimum=0, maximum=1e7, exclusive_minimum=True),
+        help="the training host's fp32 matmul peak (default: metrics.json's, else measured here with numpy)",
+    )
+    p.set_defaults(func=cmd_resources)
+
+    p = sub.add_parser(
         "refresh",
         help="fetch prices from AWS, validate them and write a new snapshot",
-        description="Price List API + spot price history (AWS credentials from the environment) -> "
-        "validated, immutable snapshot. Exit 0 fresh, 1 stale (nothing written), 2 failed.",
+        description="Price List API + spot price history (AWS credentials from the environment), or with "
+        "--bulk the public bulk offer files (no account) -> validated, immutable snapshot; both add the "
+        "Savings Plans files and the Spot Instance Advisor. Exit 0 fresh, 1 stale (nothing written), 2 failed.",
+    )
+    p.add_argument("--bulk", action="store_true", help="read the public bulk offer files instead of the API")
+    p.add_argument(
+        "--price-list-url",
+        default=DEFAULT_PRICE_LIST_URL,
+        help="where the bulk files are (default %(default)s)",
+    )
+    p.add_argument(
+        "--advisor-url",
+        default=SPOT_ADVISOR_DATA_URL,
+        help="the Spot Instance Advisor document (default %(default)s)",
+    )
+    p.add_argument(
+        "--timeout-seconds",
+        type=bounded_number(minimum=0, maximum=600, exclusive_minimum=True),
+        default=DEFAULT_PRICING_TIMEOUT_SECONDS,
+        help="give up on a request after this long (default %(default)g)",
     )
     p.add_argument(
         "--root", default=str(DEFAULT_SNAPSHOT_ROOT), help="snapshot root: a folder or s3://bucket/prefix"
@@ -279,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instance-type", action="append", dest="instance_types", help="repeat for several")
     p.add_argument(
         "--spot-window-days",
-        type=int,
+        type=bounded_number(minimum=1, maximum=90, integer=True),
         default=DEFAULT_SPOT_WINDOW_DAYS,
         help="days of spot price history (default %(default)s)",
     )
@@ -292,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
         "include/pricing/spot_interruption_frequency.json.",
     )
     p.add_argument("--region", action="append", dest="regions", help="repeat for several")
+    p.add_argument("--url", default=SPOT_ADVISOR_DATA_URL, help="the Advisor document (default %(default)s)")
     p.set_defaults(func=cmd_interruption_table)
 
     p = sub.add_parser(
@@ -311,13 +421,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeat; exit 1 when the cold run is over --budget-seconds.",
     )
     p.add_argument("--region", default=DEFAULT_REGION)
-    p.add_argument("--snapshot", type=Path, help="pricing snapshot folder (default: newest shipped)")
-    p.add_argument("--metrics", type=Path, help="metrics.json (default: as the other commands)")
-    p.add_argument("--samples", type=int, default=10_000, help="Monte Carlo samples (default %(default)s)")
+    p.add_argument("--snapshot", type=existing_dir, help="pricing snapshot folder (default: newest shipped)")
     p.add_argument(
-        "--repeat", type=int, default=3, help="runs per step; best is reported (default %(default)s)"
+        "--metrics", metavar="FILE|URI|reference", help="metrics.json (default: as the other commands)"
     )
-    p.add_argument("--budget-seconds", type=float, default=DEFAULT_BUDGET_SECONDS)
+    p.add_argument(
+        "--samples",
+        type=bounded_number(minimum=1, maximum=MAX_SAMPLES, integer=True),
+        default=10_000,
+        help="Monte Carlo samples (default %(default)s)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=bounded_number(minimum=1, maximum=100, integer=True),
+        default=3,
+        help="runs per step; best is reported (default %(default)s)",
+    )
+    p.add_argument(
+        "--budget-seconds",
+        type=bounded_number(minimum=0, maximum=3600, exclusive_minimum=True),
+        default=DEFAULT_BUDGET_SECONDS,
+    )
     p.add_argument("--json", action="store_true", help="print the timings as JSON")
     p.set_defaults(func=cmd_bench)
     return parser
@@ -336,7 +460,8 @@ def load_sheet(args: argparse.Namespace, *, only_listed_types: bool = False):
 
 
 def load_profile_for(args: argparse.Namespace):
-    return load_profile(args.metrics if args.metrics is not None else default_metrics_path())
+    """The profile of ``--metrics`` (default: the registry's champion, else the reference), named in outputs."""
+    return resolve_metrics(args.metrics).profile()
 
 
 def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
@@ -348,6 +473,7 @@ def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
         latency_slo_ms=args.latency_slo_ms,
         min_instances=args.min_instances,
         use_nat_gateway=False if args.no_nat else None,
+        apply_free_tiers=True if args.free_tier else None,
     )
 
 
@@ -475,12 +601,94 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_focus_export(args: argparse.Namespace) -> int:
+    format_of(args.out)  # refuse a wrong suffix before reading anything
+    account = Account(
+        billing_account_id=args.billing_account_id,
+        billing_account_name=args.billing_account_id,
+        sub_account_id=args.billing_account_id,
+        sub_account_name=args.billing_account_id,
+    )
+    rows = focus_rows_since(
+        args.since, args.until, tracking_uri=args.tracking_uri, account=account, progress=sys.stderr.isatty()
+    )
+    path = write_focus(rows, args.out)
+    total = sum(row["BilledCost"] for row in rows)
+    runs = len({row["x_MlflowRunId"] for row in rows})
+    print(f"wrote {path}: {len(rows)} FOCUS {FOCUS_VERSION} rows from {runs} runs, BilledCost ${total:,.4f}")
+    return 0
+
+
+def _config_overrides(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    source = Path(text)
+    raw = (
+        source.read_text(encoding="utf-8") if not text.lstrip().startswith("{") and source.is_file() else text
+    )
+    try:
+        overrides = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"--config {text!r} is neither a JSON object nor a file holding one ({exc})"
+        ) from exc
+    if not isinstance(overrides, dict):
+        raise ValueError(
+            f"--config must be a JSON object of configuration fields, got {type(overrides).__name__}"
+        )
+    return overrides
+
+
+def cmd_resources(args: argparse.Namespace) -> int:
+    import os
+
+    source = resolve_metrics(args.metrics)
+    profile = source.profile()
+    sheet = load_sheet(args)
+    overrides = _config_overrides(args.config)
+    peak, peak_source = args.peak_gflops, "given with --peak-gflops" if args.peak_gflops else ""
+    host = source.metrics.get("host") or {}
+    if peak is None and not host.get("matmul_peak_gflops"):
+        peak = measure_matmul_gflops()
+        same = host.get("cpu_count") == os.cpu_count()
+        peak_source = f"numpy sgemm measured now on this machine ({os.cpu_count()} CPUs" + (
+            ", as many as the training host)"
+            if same
+            else f"; the training host had {host.get('cpu_count', '?')})"
+        )
+    mapping = map_resources(
+        source.metrics,
+        profile,
+        sheet,
+        overrides=overrides,
+        peak_gflops=peak,
+        peak_source=peak_source,
+        serving_requests_per_day=args.requests_per_day,
+    )
+    if args.instance_types:
+        keep = set(args.instance_types)
+        mapping = replace(
+            mapping,
+            training=tuple(c for c in mapping.training if c.instance_type in keep),
+            serving=tuple(c for c in mapping.serving if c.instance_type in keep),
+        )
+    _print(
+        mapping.to_json_dict() if args.json else None, "" if args.json else render_resources(mapping), args
+    )
+    return 0
+
+
 def cmd_refresh(args: argparse.Namespace) -> int:
     regions = args.regions or list(DEFAULT_REFRESH_REGIONS)
-    pricing, ec2 = default_clients(regions)
+    clients = (
+        {}
+        if args.bulk
+        else dict(zip(("pricing_client", "ec2_clients"), default_clients(regions), strict=True))
+    )
     result = refresh_snapshot(
-        pricing_client=pricing,
-        ec2_clients=ec2,
+        **clients,
+        bulk=BulkOffers(args.price_list_url, timeout_seconds=args.timeout_seconds),
+        spot_advisor_url=args.advisor_url,
         root=args.root,
         regions=regions,
         instance_types=args.instance_types or DEFAULT_REFRESH_INSTANCE_TYPES,
@@ -497,7 +705,10 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 def cmd_interruption_table(args: argparse.Namespace) -> int:
     regions = args.regions or list(DEFAULT_REFRESH_REGIONS)
     table = interruption_table_from_advisor(
-        fetch_spot_advisor_document(), fetched_at=datetime.now(UTC), regions=regions
+        fetch_spot_advisor_document(args.url),
+        fetched_at=datetime.now(UTC),
+        regions=regions,
+        data_url=args.url,
     )
     print(f"wrote {write_interruption_table(table)} ({len(table.buckets)} buckets)")
     return 0
@@ -519,7 +730,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         snapshot=args.snapshot,
         metrics=args.metrics,
         samples=args.samples,
-        repeat=max(1, args.repeat),
+        repeat=args.repeat,
         budget_seconds=args.budget_seconds,
     )
     print(json.dumps(report, indent=2) if args.json else render_benchmark(report))
@@ -535,7 +746,19 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (ValueError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+    except (ValueError, KeyError, OSError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line: a KeyError's message without its quotes, an OSError with its path."""
+    if isinstance(exc, KeyError) and exc.args:
+        text = str(exc.args[0])
+    elif isinstance(exc, OSError) and exc.strerror and not str(exc).startswith(str(exc.strerror)):
+        text = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename!r}" if exc.filename else exc.strerror
+    else:
+        text = str(exc)
+    return " ".join(text.split())

@@ -1,6 +1,8 @@
-"""Where ``costing`` finds the files it ships with: ``include/`` (snapshots, tables, templates).
+"""Where ``costing`` finds the files it ships with and the tracking store: the two variables it reads.
 
-One setting: ``RNN_PIPELINE_INCLUDE_DIR``. Unset, it is the ``include/`` folder of the checkout this
+``RNN_PIPELINE_INCLUDE_DIR`` (:func:`include_dir`) and ``MLFLOW_TRACKING_URI`` (:func:`tracking_uri`,
+read only to decide whether the registered champion's metrics can be looked up:
+:mod:`costing.model.model_source`). ``RNN_PIPELINE_INCLUDE_DIR``: Unset, it is the ``include/`` folder of the checkout this
 package runs from, which is right for ``make`` and an editable install; an installed wheel has no
 ``include/`` next to it, so set the variable to a copy of the repository's ``include/`` folder.
 Twin: :mod:`rnn.paths` (``rnn`` and ``costing`` may not import each other); ``pipeline.settings``
@@ -13,6 +15,7 @@ import os
 from pathlib import Path
 
 INCLUDE_DIR_ENV = "RNN_PIPELINE_INCLUDE_DIR"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
 
 def include_dir() -> Path:
@@ -22,3 +25,8 @@ def include_dir() -> Path:
 
 
 INCLUDE_DIR = include_dir()
+
+
+def tracking_uri() -> str | None:
+    """``$MLFLOW_TRACKING_URI``, or None when it is not set (then no registry is consulted)."""
+    return os.environ.get(TRACKING_URI_ENV) or None

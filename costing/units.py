@@ -1,4 +1,4 @@
-"""Time and byte units, defined once for the whole of ``costing`` (and ``pipeline``, which imports them).
+"""Time, byte and money units, defined once for the whole of ``costing`` (and ``pipeline``, which imports them).
 
 AWS prices monthly quantities over 730 hours (365 days x 24 h / 12 months), reserved terms over
 8,760-hour years, and meters data (transfer, logs, S3, EBS) and Lambda memory in binary units:
@@ -19,3 +19,5 @@ SECONDS_PER_MONTH = HOURS_PER_MONTH * SECONDS_PER_HOUR  # 2,628,000
 BYTES_PER_MB = float(2**20)
 BYTES_PER_GB = float(2**30)
 MB_PER_GB = 1024.0
+
+MICRO_USD_PER_USD = 1_000_000.0  # cost.*_micro_usd metrics: readable where MLflow's charts round to 0.01

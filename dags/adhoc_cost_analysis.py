@@ -25,6 +25,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from costing.model.results import OPTION_LABELS, OPTIONS
 from pipeline import names
+from pipeline.conf import refuse_bad_conf
 from pipeline.tasks import cost_report
 from pipeline.tasks.cost_analysis import AnalysisRequest, recompute
 from pipeline.tasks.cost_report import adhoc_inputs, recipients_from, send_stored_email
@@ -40,7 +41,7 @@ from rnn import storage
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["cost", "analysis", "ad hoc"],
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={"pre_execute": refuse_bad_conf, "retries": 1, "retry_delay": timedelta(seconds=30)},
     params={
         "requests_per_day": Param(
             [100, 10000, 1000000],
@@ -91,6 +92,21 @@ from rnn import storage
             maximum=20,
             title="Peak factor",
             description="Peak-hour traffic / daily average.",
+        ),
+        "samples": Param(
+            10000,
+            type="integer",
+            minimum=100,
+            maximum=200000,
+            title="Monte Carlo samples",
+            description="Draws for the cost band; fewer is faster, more is smoother.",
+        ),
+        "apply_free_tiers": Param(
+            False,
+            type="boolean",
+            title="Apply the AWS free tiers",
+            description="Lambda's 1M requests and 400,000 GB-s, 100 GB out, CloudWatch's free metrics: an "
+            "account's allowance, not a workload's, so off unless you mean it. The report says which.",
         ),
         "recipients": Param(
             [],

@@ -21,6 +21,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import assets
+from pipeline.conf import refuse_bad_conf
 from pipeline.tasks import cost_analysis
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
 
@@ -34,13 +35,13 @@ from pipeline.ui.links import MlflowRunLink, attach, push_run_of
     catchup=False,
     max_active_runs=1,
     tags=["cost", "analysis"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=1)},
     params={
         "region": Param("us-east-1", type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"),
         "requests_per_day": Param(
             [100, 10000, 1000000],
             type="array",
-            items={"type": "number", "exclusiveMinimum": 0},
+            items={"type": "number", "exclusiveMinimum": 0, "maximum": 1e10},
             minItems=1,
             title="Requests per day",
         ),
@@ -51,6 +52,9 @@ from pipeline.ui.links import MlflowRunLink, attach, push_run_of
             "weekly", type="string", pattern=r"^(daily|weekly|monthly|[1-9][0-9]*d)$", title="Retrain cadence"
         ),
         "samples": Param(10000, type="integer", minimum=100, maximum=200000, title="Monte Carlo samples"),
+        "apply_free_tiers": Param(
+            False, type="boolean", title="Apply the AWS free tiers (an account's, not a workload's)"
+        ),
     },
 )
 def cost_recompute():

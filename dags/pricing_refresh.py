@@ -1,16 +1,20 @@
 """
 ### Refresh AWS prices into a new immutable pricing snapshot
 
-Daily: fetch AWS prices (Price List API) and spot price history, validate them, write a new versioned
-snapshot and publish the `pricing_snapshot` asset, which schedules `cost_recompute`. Without an AWS
-connection (`aws_conn_id`), on an API error or on prices that fail validation nothing is written: the
-last good snapshot stays in use and `fetch_validate_write` ends *skipped* with "stale: kept ...".
+Daily: fetch AWS prices, validate them, check that the cost model can use them, write a new versioned
+snapshot and publish the `pricing_snapshot` asset, which schedules `cost_recompute`. With an AWS
+connection (`aws_conn_id`) the prices come from the Price List API and the spot price history; without
+one, from the Price List's public bulk offer files (no account needed; spot prices then come from the
+Spot Instance Advisor's savings). On a network or API error, or on prices that fail validation or
+the gate, nothing is written: the last good snapshot stays in use and `fetch_validate_write` ends
+*skipped* with "stale: kept ..., because ...".
 
-* **fetch_validate_write** – fetch, validate with Great Expectations, write the new snapshot.
+* **fetch_validate_write** – fetch, validate with Great Expectations, run the cost model's own lookups
+  on the candidate, write the new snapshot.
 * **diff_against_previous** – what changed against the previous snapshot, and by how much.
 * **publish** – publish the `pricing_snapshot` asset with the snapshot id and the change counts.
 
-How: [docs/pricing.md](../docs/pricing.md) (what is fetched and checked, the AWS permissions, the
+How: [docs/pricing.md](../docs/pricing.md) (the two sources, what is checked, the AWS permissions, the
 shipped snapshot).
 """
 
@@ -23,6 +27,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import assets
+from pipeline.conf import refuse_bad_conf
 from pipeline.tasks import pricing
 
 REFRESH_INSTANCE_TYPES = [
@@ -67,7 +72,7 @@ REFRESH_INSTANCE_TYPES = [
     catchup=False,
     max_active_runs=1,
     tags=["pricing", "cost", "aws"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=5)},
     params={
         "regions": Param(
             ["us-east-1", "eu-west-1"],

@@ -2,9 +2,10 @@
 ### Retrain the character-level LSTM and cost the run
 
 Weekly, and on demand from the trigger form: validate the corpus, train on the Airflow worker or on a
-spot EC2 instance (the `compute` param), benchmark, log to the MLflow experiment `rnn-textgen`, cost
-the run and register the model if it beats the best one, which publishes the `rnn_textgen_model`
-asset (and so schedules `cost_recompute`).
+spot EC2 instance (the `compute` param), benchmark, load-test the model behind the real inference
+server, log to the MLflow experiment `rnn-textgen`, cost the run and promote the model to `champion` if
+it beats the champion on the same evaluation data, which publishes the `rnn_textgen_model` asset (and
+so schedules `cost_recompute`).
 
 * **validate_dataset** – Great Expectations checks on the corpus; a failing corpus stops the run here.
 * **choose_backend** – `compute=local` runs `train_local`, `compute=ec2_spot` the spot branch.
@@ -14,13 +15,17 @@ asset (and so schedules `cost_recompute`).
 * **train_ec2_spot** – train on spot EC2 (deferrable), relaunching from the checkpoint after interruptions.
 * **cleanup_ec2_instances** – terminate this run's instances, whatever happened.
 * **training_result** – the result of whichever branch ran.
-* **benchmark** – inference latency and throughput.
+* **benchmark** – inference latency and throughput of the fast generator.
+* **load_test** – serve the model on a free 127.0.0.1 port and find the highest request rate it keeps
+  within the p95 SLO (`load_test_seconds`, 0 skips it); the cost model sizes fleets from it.
 * **log_to_mlflow** – metrics, `metrics.json` and the model.
 * **cost** – the run's cost: an *estimate* (local) or a *billed estimate* (spot EC2).
-* **register** – a new `rnn-textgen` version if its validation loss is the best; skipped otherwise.
+* **register** – champion and challenger scored on the same evaluation split; a better challenger
+  becomes a new `rnn-textgen` version with the alias `champion`; skipped otherwise, saying why.
 
 How: [docs/training.md](../docs/training.md) (model, corpus, each step),
 [docs/spot-ec2.md](../docs/spot-ec2.md) (spot EC2 and the AWS resources it needs),
+[docs/serving.md](../docs/serving.md) (the server and its load test),
 [docs/mlflow.md](../docs/mlflow.md) (what is logged).
 """
 
@@ -34,6 +39,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from costing.pricing import MARKETS
 from pipeline import assets, names
+from pipeline.conf import refuse_bad_conf
 from pipeline.spot import layout as spot
 from pipeline.spot.budget import check_budget
 from pipeline.spot.cleanup import cleanup_task, sweep_task
@@ -50,13 +56,14 @@ def _param_or_variable(param: str, variable: str) -> str:
 @dag(
     dag_id=Path(__file__).stem,
     doc_md=__doc__,
-    description="Retrain the character-level LSTM, log it to MLflow, cost the run, register the best",
+    description="Retrain the character-level LSTM, log it to MLflow, cost the run, promote a better champion",
     schedule="@weekly",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["rnn", "training", "cost"],
     default_args={
+        "pre_execute": refuse_bad_conf,
         "retries": 2,
         "retry_delay": timedelta(minutes=1),
         "on_failure_callback": retraining.on_task_failure,
@@ -68,6 +75,14 @@ def _param_or_variable(param: str, variable: str) -> str:
             title="Corpus",
             description="Path, s3:// or https:// URL of a UTF-8 text file. Empty: the "
             "rnn_corpus_uri Variable, else the built-in stdlib corpus.",
+        ),
+        "eval_corpus_uri": Param(
+            "",
+            type="string",
+            title="Evaluation corpus",
+            description="Champion and challenger are compared on the evaluation split of this corpus. "
+            "Empty: the rnn_eval_corpus_uri Variable, else the corpus the champion was accepted on. "
+            "Name a new corpus here to move the model to new data.",
         ),
         "epochs": Param(3, type="integer", minimum=1, maximum=200, title="Epochs"),
         "hidden_size": Param(
@@ -91,6 +106,13 @@ def _param_or_variable(param: str, variable: str) -> str:
         ),
         "learning_rate": Param(0.002, type="number", exclusiveMinimum=0, maximum=1, title="Learning rate"),
         "seed": Param(1337, type="integer", minimum=0, title="Seed"),
+        "checkpoint_every_steps": Param(
+            50,
+            type="integer",
+            minimum=1,
+            title="Checkpoint every (steps)",
+            description="Also at every epoch end; a retried task resumes from the last one.",
+        ),
         "min_corpus_chars": Param(
             0,
             type="integer",
@@ -120,6 +142,33 @@ def _param_or_variable(param: str, variable: str) -> str:
             enum=list(MARKETS),
             title="Market",
             description="local: the market it is priced at. ec2_spot: the first attempt's market.",
+        ),
+        # -- the load test of the inference server --------------------------------------------------------
+        "load_test_seconds": Param(
+            retraining.DEFAULT_LOAD_TEST_SECONDS,
+            type="integer",
+            minimum=0,
+            maximum=1800,
+            title="Load test: time budget (s)",
+            section="Serving load test",
+            description="Bound of the capacity search against the real server. 0 skips it: serving is "
+            "then costed with the capacity formula.",
+        ),
+        "load_test_slo_ms": Param(
+            retraining.DEFAULT_LOAD_TEST_SLO_MS,
+            type="integer",
+            minimum=10,
+            maximum=60_000,
+            title="Load test: p95 latency SLO (ms)",
+            section="Serving load test",
+        ),
+        "load_test_chars": Param(
+            retraining.DEFAULT_LOAD_TEST_CHARS,
+            type="integer",
+            minimum=1,
+            maximum=2000,
+            title="Load test: characters per request",
+            section="Serving load test",
         ),
         # -- compute=ec2_spot only ------------------------------------------------------------------------
         "max_attempts": Param(
@@ -240,7 +289,7 @@ def rnn_retraining():
 
         return check_budget(validated=validated, params=dict(get_current_context()["params"]))
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", pre_execute=None)  # runs whatever happened, even on a refused conf
     def cleanup_ec2_instances() -> dict:
         """Terminate this DAG run's training instances, whatever happened."""
 
@@ -257,6 +306,21 @@ def rnn_retraining():
 
         return retraining.benchmark(trained=trained)
 
+    @task(multiple_outputs=False, execution_timeout=timedelta(hours=1))
+    def load_test(benchmarked: dict) -> dict:
+        """Serve the model on 127.0.0.1 and measure its requests/s at the p95 SLO; stop the server."""
+        context = get_current_context()
+        params = context["params"]
+        return push_run_of(
+            context,
+            retraining.load_test(
+                benchmarked=benchmarked,
+                seconds=params["load_test_seconds"],
+                slo_ms=params["load_test_slo_ms"],
+                chars=params["load_test_chars"],
+            ),
+        )
+
     @task(multiple_outputs=False)
     def log_to_mlflow(benchmarked: dict) -> dict:
         """Log metrics, metrics.json and the model to the MLflow run."""
@@ -271,10 +335,15 @@ def rnn_retraining():
 
     @task(multiple_outputs=False, outlets=[assets.MODEL])
     def register(costed: dict) -> dict:
-        """Register a new model version if its validation loss is the best; else skip."""
+        """Promote the model to champion if it beats the champion on the same data; else skip."""
+        from airflow.sdk import Variable
         from airflow.sdk.exceptions import AirflowSkipException
 
-        result = push_run_of(get_current_context(), retraining.register(costed=costed))
+        context = get_current_context()
+        eval_corpus = context["params"]["eval_corpus_uri"] or Variable.get(
+            names.VAR_EVAL_CORPUS_URI, default=""
+        )
+        result = push_run_of(context, retraining.register(costed=costed, eval_corpus_uri=eval_corpus))
         if not result["registry"]["registered"]:
             raise AirflowSkipException(f"not registered: {result['registry']['reason']}")
         return result
@@ -305,7 +374,8 @@ def rnn_retraining():
     sweep >> budget >> on_spot >> cleanup
     trained = training_result(local, on_spot.output)
     benchmarked = benchmark(trained)
-    logged = attach(log_to_mlflow(benchmarked), MlflowRunLink)
+    served = attach(load_test(benchmarked), MlflowRunLink)
+    logged = attach(log_to_mlflow(served), MlflowRunLink)
     costed = attach(cost(logged), MlflowRunLink)
     attach(register(costed), MlflowRunLink)
 

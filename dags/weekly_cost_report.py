@@ -6,10 +6,12 @@ changes and pricing staleness, the latest `cost_recompute` and the spot price hi
 charts, plain text and CSV. The report is stored before it is sent, so a mail outage loses nothing;
 an empty week still produces a report that says so.
 
-* **render_and_store** – render the report and store it (data root and MLflow); *Cost reports* page.
+* **render_and_store** – render the report and store it (data root and MLflow); *Cost reports* page;
+  with it the period's costs as FOCUS 1.2 rows (`focus.csv`, `focus.parquet`).
 * **send_email** – send the stored message to the Variable `cost_report_recipients`; retries, then fails.
 
-How: [docs/reports.md](../docs/reports.md) (contents, storage, email settings).
+How: [docs/reports.md](../docs/reports.md) (contents, storage, email settings),
+[docs/cost-reconciliation.md](../docs/cost-reconciliation.md) (the FOCUS export, estimate vs bill).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import names
+from pipeline.conf import refuse_bad_conf
 from pipeline.tasks import cost_report
-from pipeline.tasks.cost_report import recipients_from, send_stored_email, weekly_inputs
+from pipeline.tasks.cost_report import recipients_from, send_stored_email, weekly_focus_files, weekly_inputs
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
 
 
@@ -35,7 +38,7 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
     catchup=False,
     max_active_runs=1,
     tags=["cost", "report", "email"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=2)},
     params={
         "days": Param(
             7,
@@ -58,12 +61,14 @@ def weekly_cost_report():
         recipients = recipients_from(Variable.get(names.VAR_REPORT_RECIPIENTS, default=None)) or list(
             names.DEFAULT_REPORT_RECIPIENTS
         )
+        days = context["params"]["days"]
         stored = cost_report.render_and_store(
-            inputs=weekly_inputs(end, days=context["params"]["days"]),
+            inputs=weekly_inputs(end, days=days),
             dag_id=context["dag"].dag_id,
             run_id=context["run_id"],
             recipients=recipients,
             sender=Variable.get(names.VAR_REPORT_SENDER, default=names.DEFAULT_REPORT_SENDER),
+            extra_files=weekly_focus_files(end, days=days),
         )
         push_report(context, report_path=stored["report_path"])
         push_run_of(context, stored)

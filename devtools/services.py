@@ -21,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import names, tracking
 from pipeline.settings import REPO_ROOT, Settings, load_settings
+from pipeline.ui.links import mlflow_experiment_url
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,15 @@ def local_smtp_connection(port: int) -> str:
 
 
 def airflow_env(port: int) -> dict[str, str]:
-    """Airflow settings for the embedded deployment (inherits AIRFLOW_HOME etc. from the caller)."""
+    """Airflow settings for the embedded deployment (inherits AIRFLOW_HOME etc. from the caller).
+
+    New DAGs start unpaused (``dags_paused_at_creation``, default False), so the schedules of
+    rnn_retraining, pricing_refresh, cost_recompute and weekly_cost_report run without a click.
+    """
     base = f"http://127.0.0.1:{port}"
+    settings = load_settings()
     return {
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": str(settings.dags_paused_at_creation),
         "AIRFLOW_CONN_SMTP_DEFAULT": os.environ.get(
             "AIRFLOW_CONN_SMTP_DEFAULT", local_smtp_connection(smtp_port())
         ),
@@ -251,9 +259,20 @@ def up(settings: Settings) -> int:
         + (f"{login[0]} / {login[1]}" if login else "see the Airflow log")
     )
     print(f"MLflow UI    http://127.0.0.1:{mlflow_port()}")
+    for name, url in experiment_urls(settings).items():
+        print(f"  {name:17}  {url}")
     print(f"Mail         smtp://127.0.0.1:{smtp_port()} -> messages saved in {mail_dir(settings)}")
     print("Stop them with: make down")
     return 0
+
+
+def experiment_urls(settings: Settings) -> dict[str, str]:
+    """Both experiments (created, tagged, if new) as links that open MLflow on their runs."""
+    tracking.configure(settings)
+    return {
+        name: mlflow_experiment_url(tracking.experiment_id(name, settings))
+        for name in (names.TRAINING_EXPERIMENT, names.COST_EXPERIMENT)
+    }
 
 
 def down(settings: Settings) -> int:

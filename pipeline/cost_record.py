@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from costing.units import MICRO_USD_PER_USD
 from pipeline import names
 from rnn.metrics import write_metrics
 
@@ -27,6 +28,8 @@ def record_cost(
         {
             names.COST_TRAIN_USD: cost_dict["usd"],
             names.COST_TRAIN_ON_DEMAND_USD: cost_dict["on_demand_usd"],
+            names.COST_TRAIN_MICRO_USD: round(cost_dict["usd"] * MICRO_USD_PER_USD, 1),
+            names.COST_TRAIN_ON_DEMAND_MICRO_USD: round(cost_dict["on_demand_usd"] * MICRO_USD_PER_USD, 1),
             names.COST_SPOT_SAVINGS_PCT: cost_dict["spot_savings_pct"],
             names.COST_PER_EPOCH_USD: cost_dict["per_epoch_usd"],
             names.COST_USD_PER_HOUR: cost_dict["usd_per_hour"],
@@ -34,6 +37,17 @@ def record_cost(
             names.TRAIN_INTERRUPTIONS: float(interruptions),
         }
     )
+    accounting = cost_dict.get("accounting")
+    if accounting:  # cloud runs: where the instance seconds went
+        mlflow.log_metrics(
+            {
+                names.COST_TRAINING_USD: accounting["training_usd"],
+                names.COST_WASTED_USD: accounting["wasted_usd"],
+                names.COST_OVERHEAD_USD: accounting["overhead_usd"],
+                names.COST_ON_DEMAND_EQUIVALENT_USD: accounting["on_demand_equivalent_usd"],
+                names.COST_EFFECTIVE_SAVINGS_PCT: accounting["effective_savings_pct"],
+            }
+        )
     mlflow.set_tags(
         {
             names.TAG_COST_BASIS: "estimate" if cost_dict["is_estimate"] else "billed-estimate",
@@ -41,7 +55,7 @@ def record_cost(
             names.TAG_SNAPSHOT_ID: cost_dict["snapshot_id"],
         }
     )
-    mlflow.log_dict(cost_dict, "cost.json")
+    mlflow.log_dict(cost_dict, names.TRAINING_COST_ARTIFACT)
     metrics["compute"] = {**compute, "cost": cost_dict}
     write_metrics(metrics_uri, metrics)
     mlflow.log_dict(metrics, "metrics.json")

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from costing import records
+
 # MLflow experiments
 TRAINING_EXPERIMENT = "rnn-textgen"
 COST_EXPERIMENT = "rnn-cost-analysis"
 REGISTERED_MODEL = "rnn-textgen"
+CHAMPION_ALIAS = "champion"  # the version cost_recompute, the ad hoc analysis and the report price
+# Experiment tag the MLflow 3 UI reads to open an experiment on its runs (not on GenAI traces)
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_MODEL_TRAINING = "custom_model_development"
+DATASET_CONTEXT_TRAINING = "training"  # the corpus, as the run's MLflow dataset input
 
 # Tags on runs
-TAG_DAG_ID = "airflow.dag_id"
-TAG_RUN_ID = "airflow.run_id"
+TAG_DAG_ID = records.TAG_DAG_ID  # "airflow.dag_id" (costing reads these back: costing/records.py)
+TAG_RUN_ID = records.TAG_RUN_ID  # "airflow.run_id"
 TAG_SNAPSHOT_ID = "pricing.snapshot_id"
-TAG_COST_BASIS = "cost.basis"  # "estimate" (local run priced as if on the instance) | "billed-estimate"
+TAG_COST_BASIS = "cost.basis"  # "estimate" (local, priced as if) | "billed-estimate" | "invoice" (reconciled)
+COST_BASIS_INVOICE = "invoice"
 TAG_COST_DESCRIPTION = "cost.description"
 TAG_REGISTRY_DECISION = "registry.decision"  # "registered" | "not-registered"
 TAG_REGISTRY_REASON = "registry.reason"
@@ -20,16 +28,58 @@ TAG_LOGGED_MODEL_ID = "model.logged_model_id"
 TAG_VALIDATION = "dataset.validation"  # "passed" | "failed"
 TAG_COMPUTE_BACKEND = "compute.backend"
 
-# Tags on registered model versions
-VERSION_TAG_VAL_LOSS = "val_loss"
+TAG_EVAL_DATASET_URI = "eval.dataset_uri"  # the corpus whose evaluation split the gate compared on
+TAG_EVAL_DATASET_SHA256 = "eval.dataset_sha256"
+TAG_REGISTRY_COMPARED_WITH = "registry.compared_with"  # "version 3" | "" (no champion yet)
+
+# Tags on registered model versions: the lineage (also written out in the version's description)
+VERSION_TAG_VAL_LOSS = "val_loss"  # the training run's own validation loss
+VERSION_TAG_AIRFLOW_RUN_ID = "airflow.run_id"
+VERSION_TAG_DATASET_URI = "lineage.dataset_uri"  # trained on
+VERSION_TAG_DATASET_SHA256 = "lineage.dataset_sha256"
+VERSION_TAG_EVAL_URI = "lineage.eval_uri"  # accepted on: the evaluation split of this corpus
+VERSION_TAG_EVAL_SHA256 = "lineage.eval_sha256"
+VERSION_TAG_EVAL_VAL_FRACTION = "lineage.eval_val_fraction"
+VERSION_TAG_EVAL_LOSS = "lineage.eval_loss"
+
+# AWS cost allocation tags on every resource a run creates (instances, volumes, S3 objects of its
+# prefix); activated in the Billing console, they reach Cost Explorer and the Data Exports
+TAG_ALLOCATION_MLFLOW_RUN_ID = "rnn:mlflow_run_id"
+TAG_ALLOCATION_DAG_RUN_ID = "rnn:dag_run_id"  # "<dag_id>/<run_id>"
+
+# Artifacts costing reads back (python -m costing focus-export)
+TRAINING_COST_ARTIFACT = records.TRAINING_COST_ARTIFACT  # "cost.json"
+ANALYSIS_ARTIFACT_DIR = records.ANALYSIS_ARTIFACT_DIR  # "analysis"
+ANALYSIS_DOCUMENT_ARTIFACT = f"{records.ANALYSIS_ARTIFACT_DIR}/{records.ANALYSIS_DOCUMENT}"
 
 # Metrics: cost of the training run (at the price paid / estimated for the configured market)
 COST_TRAIN_USD = "cost.train_usd"
 COST_TRAIN_ON_DEMAND_USD = "cost.train_on_demand_usd"
+# the same in micro-dollars (1 = $0.000001): MLflow's charts round to two decimals, so $0.0018 and
+# $0.0004 would both read 0.00; as 1800 and 400 they compare at a glance
+COST_TRAIN_MICRO_USD = "cost.train_micro_usd"
+COST_TRAIN_ON_DEMAND_MICRO_USD = "cost.train_on_demand_micro_usd"
 COST_SPOT_SAVINGS_PCT = "cost.spot_savings_pct"
 COST_PER_EPOCH_USD = "cost.per_epoch_usd"
 COST_USD_PER_HOUR = "cost.usd_per_hour"
 COST_BILLED_SECONDS = "cost.billed_seconds"
+# Spot-true accounting of cloud runs (instances only): billed = training + wasted + overhead
+COST_TRAINING_USD = "cost.training_usd"  # seconds whose work survived
+COST_WASTED_USD = "cost.wasted_usd"  # work after the last checkpoint that an interruption threw away
+COST_OVERHEAD_USD = "cost.overhead_usd"  # boot, install, data download, restore, checkpoint writes, shutdown
+COST_ON_DEMAND_EQUIVALENT_USD = "cost.on_demand_equivalent_usd"  # the same work, one on-demand instance
+COST_EFFECTIVE_SAVINGS_PCT = "cost.effective_savings_pct"  # (1 - billed / on-demand equivalent) x 100
+
+# Reconciliation with the bill (cost_reconcile); cost.train_usd, the estimate, stays beside them
+COST_BILLED_ACTUAL_USD = "cost.billed_actual_usd"  # the run's tagged lines in the bill
+COST_TAGGED_ESTIMATE_USD = "cost.tagged_estimate_usd"  # the estimate of the same resources (instances + EBS)
+COST_ESTIMATE_ERROR_PCT = "cost.estimate_error_pct"  # (tagged estimate - billed) / billed x 100
+TAG_BILLED_SOURCE = "cost.billed_source"  # "data-export s3://..." | "cost-explorer ..."
+TAG_BILLED_VERSION = "cost.billed_version"  # the export delivery the numbers come from
+TAG_RECONCILED_AT = "cost.reconciled_at"
+VAR_BILLING_EXPORT_URI = (
+    "rnn_billing_export_uri"  # s3://bucket/prefix of an AWS Data Export; empty: Cost Explorer
+)
 
 # Metrics: training (per-epoch metrics are logged with step = epoch)
 EPOCH_TRAIN_LOSS = "epoch.train_loss"
@@ -44,6 +94,8 @@ TRAIN_PEAK_RSS_BYTES = "train.peak_rss_bytes"
 TRAIN_FINAL_LOSS = "train.final_loss"
 VAL_LOSS = "val.loss"
 VAL_PERPLEXITY = "val.perplexity"
+EVAL_LOSS = "eval.loss"  # this run's model on the gate's evaluation split (comparable across runs)
+EVAL_CHAMPION_LOSS = "eval.champion_loss"  # the champion it was compared with, on the same split
 MODEL_PARAMETERS = "model.parameters"
 MODEL_FILE_BYTES = "model.file_size_bytes"
 DATASET_BYTES = "dataset.size_bytes"
@@ -61,6 +113,14 @@ def infer_tokens_per_s(batch_size: int) -> str:
     return f"infer.tokens_per_s_batch{batch_size}"
 
 
+# Metrics: serving, measured by the load test of `python -m rnn serve` (task load_test)
+SERVE_MAX_RPS_AT_SLO = "serve.max_rps_at_slo"  # highest Poisson arrival rate with p95 <= SLO, < 1 % errors
+SERVE_P95_MS_AT_MAX = "serve.p95_ms_at_max"
+SERVE_RSS_BYTES = "serve.rss_bytes"  # peak resident memory of the server process
+SERVE_SLO_MS = "serve.slo_ms"
+SERVE_CPU_COUNT = "serve.cpu_count"  # CPUs of the host the capacity was measured on
+
+
 # Airflow assets
 MODEL_ASSET_NAME = "rnn_textgen_model"
 MODEL_ASSET_URI = "file://rnn-cost-pipeline/registry/rnn-textgen"
@@ -69,6 +129,7 @@ PRICING_ASSET_URI = "file://rnn-cost-pipeline/pricing/snapshots"
 
 # Airflow Variables (read inside tasks only, never at parse time)
 VAR_CORPUS_URI = "rnn_corpus_uri"
+VAR_EVAL_CORPUS_URI = "rnn_eval_corpus_uri"  # champion and challenger compared on this corpus
 
 # Metrics of cost analyses (experiment rnn-cost-analysis); <rpd> is the requests/day figure
 COST_TRAIN_AT_TODAYS_PRICES_USD = "cost.train_at_todays_prices_usd"

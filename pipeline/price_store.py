@@ -1,8 +1,9 @@
 """Where the pipeline keeps its pricing snapshots, and what the last refresh said.
 
 Snapshots live under ``settings.pricing_root`` (a folder by default, ``s3://...`` in production).
-The first use seeds it with the newest snapshot shipped in ``include/pricing/snapshots``, so there
-is always a last good snapshot to fall back to. ``pricing_refresh`` (``pipeline.tasks.pricing``)
+The first use seeds it with the newest snapshot shipped in ``include/pricing/snapshots`` (and a
+newer release's shipped snapshot is added when the root has nothing as new), so there is always a
+last good snapshot to fall back to. ``pricing_refresh`` (``pipeline.tasks.pricing``)
 records its outcome in ``<pricing_root>/.refresh-status.json``; the analyses and the report read it.
 """
 
@@ -31,11 +32,13 @@ STATUS_FILE = ".refresh-status.json"
 
 
 def seed_pricing_root(settings: Settings | None = None) -> None:
-    """Copy the newest shipped snapshot into an empty pricing root (snapshots are immutable: never overwrite)."""
+    """Copy the newest shipped snapshot into the pricing root when the root has nothing as new (an empty
+    root, or one seeded by an older release); snapshots are immutable: never overwrite."""
     settings = settings or load_settings()
-    if list_snapshot_ids(settings.pricing_root):
-        return
     shipped = latest_snapshot_dir(SHIPPED_PRICING_ROOT)
+    present = list_snapshot_ids(settings.pricing_root)
+    if present and present[-1] >= shipped.name:
+        return
     if is_remote(settings.pricing_root):
         publish_snapshot(shipped, settings.pricing_root)
     else:

@@ -18,6 +18,12 @@
 | spot trigger poll interval (s)  | RNN_SPOT_POLL_SECONDS           | 30                                        |
 | torch index on spot instances   | RNN_SPOT_TORCH_INDEX_URL        | auto: PyTorch's CPU index on CPU instance |
 |                                 |                                 | types, PyPI on GPU ones; pypi; or a URL   |
+| Price List bulk files (no acct) | RNN_PIPELINE_PRICE_LIST_URL     | https://pricing.us-east-1.amazonaws.com   |
+| Spot Instance Advisor document  | RNN_PIPELINE_SPOT_ADVISOR_URL   | https://spot-bid-advisor.s3.amazonaws.com |
+|                                 |                                 | /spot-advisor-data.json                   |
+| timeout of those requests (s)   | RNN_PIPELINE_PRICING_TIMEOUT_SECONDS | 10 (connect, DNS and each read)      |
+| new DAGs start paused (make up) | AIRFLOW__CORE__DAGS_ARE_PAUSED_ | False: the schedules run from the start   |
+|                                 | AT_CREATION                     | (Airflow's own default is True)           |
 | ports of `make up` (127.0.0.1)  | AIRFLOW_PORT, MLFLOW_PORT,      | 8080, 5000, 1025                          |
 |                                 | SMTP_PORT                       |                                           |
 
@@ -32,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from costing.paths import include_dir as costing_include_dir
+from costing.pricing import DEFAULT_PRICE_LIST_URL, DEFAULT_PRICING_TIMEOUT_SECONDS, SPOT_ADVISOR_DATA_URL
 from rnn.storage import join
 
 # The checkout this code runs from (git sha, dags/ and plugins/ for the local services).
@@ -63,6 +70,12 @@ class Settings:
     airflow_ui_url: str = f"http://127.0.0.1:{DEFAULT_AIRFLOW_PORT}"
     spot_poll_seconds: float = DEFAULT_SPOT_POLL_SECONDS
     spot_torch_index_url: str = TORCH_INDEX_AUTO
+    price_list_url: str = (
+        DEFAULT_PRICE_LIST_URL  # the public bulk offer files (refresh without an AWS account)
+    )
+    spot_advisor_url: str = SPOT_ADVISOR_DATA_URL
+    pricing_timeout_seconds: float = DEFAULT_PRICING_TIMEOUT_SECONDS
+    dags_paused_at_creation: bool = False  # False: `make up` starts the scheduled DAGs unpaused
 
     @property
     def tracking_is_local(self) -> bool:
@@ -87,6 +100,17 @@ def _int(name: str, default: int) -> int:
         raise ValueError(
             f"environment variable {name}={value!r} must be an integer (default {default})"
         ) from None
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValueError(f"environment variable {name}={value!r} must be True or False (default {default})")
 
 
 def _positive_float(name: str, default: float) -> float:
@@ -127,6 +151,12 @@ def load_settings() -> Settings:
         spot_poll_seconds=_positive_float("RNN_SPOT_POLL_SECONDS", DEFAULT_SPOT_POLL_SECONDS),
         spot_torch_index_url=os.environ.get("RNN_SPOT_TORCH_INDEX_URL", TORCH_INDEX_AUTO).strip()
         or TORCH_INDEX_AUTO,
+        price_list_url=os.environ.get("RNN_PIPELINE_PRICE_LIST_URL", DEFAULT_PRICE_LIST_URL),
+        spot_advisor_url=os.environ.get("RNN_PIPELINE_SPOT_ADVISOR_URL", SPOT_ADVISOR_DATA_URL),
+        pricing_timeout_seconds=_positive_float(
+            "RNN_PIPELINE_PRICING_TIMEOUT_SECONDS", DEFAULT_PRICING_TIMEOUT_SECONDS
+        ),
+        dags_paused_at_creation=_bool("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", False),
     )
 
 

@@ -124,20 +124,29 @@ def check_login(tracking_uri: str, conn_id: str, timeout_seconds: float = 10.0) 
 
 
 def experiment_id(name: str, settings: Settings) -> str:
-    """Id of experiment ``name``, created with a local artifact root for local stores."""
+    """Id of experiment ``name``, created with a local artifact root for local stores.
+
+    Both experiments are tagged ``mlflow.experimentKind=custom_model_development``: without it the
+    MLflow 3 UI may take them for GenAI experiments and open on an (empty) traces overview.
+    """
     from mlflow import MlflowClient
 
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if names.TAG_EXPERIMENT_KIND not in experiment.tags:  # created before the UI needed telling
+            client.set_experiment_tag(
+                experiment.experiment_id, names.TAG_EXPERIMENT_KIND, names.EXPERIMENT_KIND_MODEL_TRAINING
+            )
         return experiment.experiment_id
     artifact_location = None
     if settings.tracking_is_local:
         from pathlib import Path
 
         artifact_location = Path(settings.artifact_root, name).resolve().as_uri()
+    kind = {names.TAG_EXPERIMENT_KIND: names.EXPERIMENT_KIND_MODEL_TRAINING}
     try:
-        return client.create_experiment(name, artifact_location=artifact_location)
+        return client.create_experiment(name, artifact_location=artifact_location, tags=kind)
     except Exception:  # created concurrently by another task
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
@@ -146,10 +155,15 @@ def experiment_id(name: str, settings: Settings) -> str:
 
 
 def find_run_id(experiment: str, dag_id: str, run_id: str, settings: Settings) -> str | None:
+    """The MLflow run of this DAG run, if there is one (creates nothing)."""
     from mlflow import MlflowClient
 
-    runs = MlflowClient().search_runs(
-        [experiment_id(experiment, settings)],
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
         filter_string=f"tags.`{names.TAG_DAG_ID}` = '{dag_id}' and tags.`{names.TAG_RUN_ID}` = '{run_id}'",
         max_results=2,
         order_by=["attributes.start_time ASC"],
@@ -202,6 +216,52 @@ def mark_failed(mlflow_run_id: str) -> None:
     client = MlflowClient()
     if client.get_run(mlflow_run_id).info.status in ("RUNNING", "SCHEDULED"):
         client.set_terminated(mlflow_run_id, status="FAILED")
+
+
+def log_corpus_input(
+    mlflow_run_id: str, *, uri: str, sha256: str, profile: dict[str, Any], context: str
+) -> None:
+    """The corpus as an MLflow dataset input of the run: name, source URI, sha256 digest, profile.
+
+    MLflow keeps at most 36 characters of a digest: the digest is the sha256's first 36 hex digits,
+    and the whole sha256 is the input's ``sha256`` tag (and the run's ``dataset.sha256`` param).
+    """
+    import json
+
+    from mlflow import MlflowClient
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    source_type = uri.split("://", 1)[0] if "://" in uri else "local"
+    dataset = Dataset(
+        name=corpus_name(uri),
+        digest=sha256[:36],
+        source_type=source_type,
+        source=json.dumps({"uri": uri}),
+        profile=json.dumps(profile),
+    )
+    tags = [InputTag(MLFLOW_DATASET_CONTEXT, context), InputTag("sha256", sha256)]
+    inputs = [DatasetInput(dataset, tags)]
+    try:
+        MlflowClient().log_inputs(mlflow_run_id, datasets=inputs)
+    except MlflowException:
+        # Two runs logging the same corpus at once race to create its dataset row (MLflow checks,
+        # then inserts); the loser finds it there the second time.
+        MlflowClient().log_inputs(mlflow_run_id, datasets=inputs)
+
+
+def corpus_name(uri: str) -> str:
+    """A short name for a corpus: its file name, or the built-in corpus's name."""
+    if uri.startswith("builtin://"):
+        return uri.removeprefix("builtin://")
+    return uri.rstrip("/").rsplit("/", 1)[-1] or uri
+
+
+def rename_run(mlflow_run_id: str, name: str) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient().update_run(mlflow_run_id, name=name)
 
 
 def flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:

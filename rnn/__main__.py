@@ -1,19 +1,35 @@
-"""Command line: ``python -m rnn {train,generate,bench} --help``."""
+"""Command line: ``python -m rnn {train,generate,bench,serve,loadtest} --help``."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
+import multiprocessing
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from rnn import storage
+from rnn.arguments import (
+    EXIT_USAGE,
+    Parser,
+    finite_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    sha256_hex,
+)
 from rnn.config import ConfigError, TrainConfig
-from rnn.corpus import CorpusError
-from rnn.metrics import MetricsError, read_metrics, to_jsonable, write_metrics
+from rnn.corpus import CorpusError, read_corpus_bytes
+from rnn.corpus_validation import CorpusValidationError, require_valid, validate_corpus
+from rnn.loadtest import LoadTestConfig, LoadTestError, capacity_search, serving_section
+from rnn.metrics import MetricsError, read_metrics, to_jsonable, upgrade, write_metrics
+from rnn.serve_config import DEFAULT_REGISTERED_MODEL, PRECISIONS, ServeSettings
 
-EXIT_USAGE = 2  # bad input: the message says what to change
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a host could not be reached; trying again may work
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped after a checkpoint; run again with --resume
 
 
@@ -24,7 +40,7 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
-        kind = type(field.default)
+        kind = {float: finite_float}.get(type(field.default), type(field.default))
         group.add_argument(flag, dest=field.name, type=kind, default=None, help=f"default {field.default!r}")
 
 
@@ -42,10 +58,43 @@ def _build_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
+def _validated_corpus(config: TrainConfig, args: argparse.Namespace) -> bytes:
+    """The corpus bytes, after the expectation suite passed on them (or a loud --skip-validation)."""
+    data = read_corpus_bytes(config.corpus_uri)
+    if args.expect_sha256:
+        found = hashlib.sha256(data).hexdigest()
+        if found != args.expect_sha256:
+            raise CorpusError(
+                f"corpus {config.corpus_uri!r} has sha256 {found[:12]}…, not the expected "
+                f"{args.expect_sha256[:12]}… (--expect-sha256): it changed since it was validated"
+            )
+    if args.skip_validation:
+        checked = f"; its sha256 is the expected {args.expect_sha256[:12]}…" if args.expect_sha256 else ""
+        print(
+            f"WARNING: --skip-validation: training on {config.corpus_uri!r} without running the corpus "
+            f"expectation suite{checked}",
+            file=sys.stderr,
+        )
+        return data
+    # In a child process: Great Expectations and pandas stay out of this one, whose peak memory
+    # metrics.json reports as the training's.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        validation = pool.submit(validate_corpus, data, min_chars=args.min_corpus_chars).result()
+    try:
+        require_valid(validation)
+    except CorpusValidationError as exc:
+        raise CorpusError(f"{config.corpus_uri}: {exc}\nNothing was trained.") from exc
+    print(f"{config.corpus_uri}: {validation.summary().splitlines()[0]}", file=sys.stderr)
+    return data
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from rnn.train import train
 
     config = _build_config(args)
+    storage.check_writable(args.out_dir)  # before the corpus is read, validated or trained on
+    corpus = _validated_corpus(config, args)
     result = train(
         config,
         args.out_dir,
@@ -55,6 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress and sys.stderr.isatty(),
         handle_signals=True,
         stop_after_global_step=args.stop_after_step,
+        corpus=corpus,
     )
     training = result.metrics["training"]
     if result.interrupted:
@@ -70,9 +120,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from rnn.generate import load_model, sample
+    from rnn.generate import load_model_source, sample
 
-    loaded = load_model(args.model)
+    loaded, _ = load_model_source(args.model)
+    unknown = sorted({ch for ch in args.prompt if ch not in loaded.vocab.index})
+    if unknown:
+        raise ConfigError(
+            f"--prompt has characters the model never saw: {unknown!r}; its vocabulary is "
+            f"{''.join(loaded.vocab.chars)!r}"
+        )
     generator = torch.Generator().manual_seed(args.seed)
     for text in sample(
         loaded.model,
@@ -89,11 +145,37 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from rnn.generate import load_model
-    from rnn.inference_benchmark import benchmark
+def _validation_ids(loaded: Any, corpus_uri: str | None) -> Any:
+    """The validation split of the model's corpus (or of ``corpus_uri``), as character ids."""
+    from rnn.data import decode_utf8
 
-    loaded = load_model(args.model)
+    config = loaded.config
+    uri = corpus_uri or (config.corpus_uri if config else None)
+    if not uri:
+        raise ConfigError("--precision needs a corpus to measure validation loss on: pass --corpus")
+    text = decode_utf8(read_corpus_bytes(uri), uri)
+    val_fraction = config.val_fraction if config else TrainConfig.val_fraction
+    tail = text[len(text) - int(len(text) * val_fraction) :]
+    unknown = sorted({ch for ch in tail if ch not in loaded.vocab.index})
+    if unknown:
+        raise CorpusError(f"corpus {uri!r} has characters the model does not know: {unknown[:20]!r}")
+    return loaded.vocab.encode(tail)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rnn.generate import load_model_source
+    from rnn.inference_benchmark import benchmark, compare_generators, precision_comparison
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    metrics = upgrade(read_metrics(args.metrics)) if args.metrics else None  # before the work, not after
+    loaded, _ = load_model_source(args.model)
+    if args.compare:
+        c = compare_generators(loaded.model, loaded.vocab, completion_chars=args.chars, runs=args.runs)
+        print(json.dumps(dataclasses.asdict(c)) if args.json else _comparison_text(c))
+        return 0
     result = benchmark(
         loaded.model,
         loaded.vocab,
@@ -102,25 +184,119 @@ def cmd_bench(args: argparse.Namespace) -> int:
         batch_sizes=args.batch_sizes,
         progress=sys.stderr.isatty(),
     )
+    if args.precision:
+        reduced = precision_comparison(
+            loaded.model,
+            loaded.vocab,
+            _validation_ids(loaded, args.corpus),
+            args.precision,
+            completion_chars=args.chars,
+            runs=args.runs,
+        )
+        result = dataclasses.replace(result, reduced_precision=reduced)
     latency = result.latency_ms
     print(
         f"{args.chars}-char completion at batch 1 over {args.runs} runs: p50 {latency.p50:.1f} ms | "
-        f"p95 {latency.p95:.1f} ms | p99 {latency.p99:.1f} ms"
+        f"p95 {latency.p95:.1f} ms | p99 {latency.p99:.1f} ms ({result.generator}, {result.precision})"
     )
     for row in result.throughput:
         print(f"batch {row.batch_size:>3}: {row.tokens_per_s:,.0f} tok/s")
-    if args.metrics:
-        metrics = read_metrics(args.metrics)
+    for row in result.reduced_precision:
+        print(
+            f"{row.precision:>5}: p50 {row.latency_p50_ms:.1f} ms ({row.speedup_vs_fp32:.2f}x fp32) | batch "
+            f"{row.batch_size} {row.tokens_per_s_batch:,.0f} tok/s | val loss {row.val_loss:.4f} "
+            f"({row.val_loss_delta:+.4f} vs fp32 over {row.val_chars:,} chars)"
+        )
+    if metrics is not None:
         metrics["inference"] = json.loads(json.dumps(result, default=to_jsonable))
         write_metrics(args.metrics, metrics)
         print(f"updated {args.metrics}")
     return 0
 
 
+def _comparison_text(c: Any) -> str:
+    return "\n".join(
+        [
+            f"{c.completion_chars}-char completion at batch 1, median of {c.runs} runs each ({c.threads} threads):",
+            f"  fast decoder {c.fast_p50_ms:8.1f} ms | per-token nn.LSTM loop {c.reference_p50_ms:8.1f} ms | "
+            f"{c.speedup_batch1:.1f}x faster",
+            f"batch {c.batch_size} throughput: fast {c.fast_tokens_per_s:,.0f} chars/s | loop "
+            f"{c.reference_tokens_per_s:,.0f} chars/s | {c.throughput_ratio:.2f}x",
+            f"matmul peak of this host {c.matmul_peak_gflops:,.0f} GFLOP/s; the fast decoder at batch "
+            f"{c.batch_size} does {c.fast_gflops:,.1f} GFLOP/s of matmul = {c.fraction_of_peak:.0%} of peak",
+        ]
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from rnn.generate import load_model_source
+    from rnn.serve import serve
+
+    try:
+        settings = ServeSettings(
+            max_batch_size=args.max_batch_size,
+            max_queue=args.max_queue,
+            max_body_bytes=args.max_body_bytes,
+            drain_seconds=args.drain_seconds,
+            threads=args.threads,
+            precision=args.precision,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    loaded, source = load_model_source(args.model)
+    try:
+        return serve(
+            loaded,
+            source,
+            host=args.host,
+            port=args.port,
+            settings=settings,
+            port_file=Path(args.port_file) if args.port_file else None,
+            access_log=args.access_log,
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+
+
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    config = LoadTestConfig(
+        url=args.url,
+        slo_ms=args.slo_ms,
+        chars=args.chars,
+        prompt=args.prompt,
+        max_seconds=args.max_seconds,
+        max_requests=args.max_requests,
+        trial_seconds=args.trial_seconds,
+        start_rps=args.start_rps,
+        seed=args.seed,
+    )
+    if args.metrics:
+        read_metrics(args.metrics)  # fail before the load test, not after it
+    print(
+        f"load test of {config.base_url}: open-loop Poisson arrivals, p95 SLO {config.slo_ms:,.0f} ms, "
+        f"{config.chars}-char completions, at most {config.max_seconds:g} s and {config.max_requests:,} requests",
+        flush=True,
+    )
+    result = capacity_search(config, log=lambda line: print(line, flush=True))
+    print(result.summary())
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        print(f"wrote {args.out}")
+    if args.metrics:
+        metrics = upgrade(read_metrics(args.metrics))
+        metrics["serving"] = serving_section(result)
+        write_metrics(args.metrics, metrics)
+        print(f"updated {args.metrics}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m rnn",
-        description=__doc__ and "Train, sample and benchmark the character-level LSTM text generator.",
+        description=__doc__
+        and "Train, sample, benchmark and serve the character-level LSTM text generator, "
+        "and load-test the server.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -137,55 +313,204 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--run-id", help="id recorded in metrics.json (default: random)")
     p_train.add_argument(
         "--stop-after-step",
-        type=int,
+        type=positive_int,
         help="checkpoint and stop after this global step (simulates an interruption)",
+    )
+    p_train.add_argument(
+        "--skip-validation",
+        action="store_true",
+        help="train without running the corpus expectation suite (prints a warning; the pipeline "
+        "uses it only with --expect-sha256, after validating those exact bytes)",
+    )
+    p_train.add_argument(
+        "--expect-sha256",
+        type=sha256_hex,
+        help="refuse to train unless the corpus bytes have this sha256",
+    )
+    p_train.add_argument(
+        "--min-corpus-chars",
+        type=non_negative_int,
+        help="minimum corpus size for validation (default: the expectation suite's, 10,000)",
     )
     p_train.add_argument("--no-progress", action="store_true", help="no progress bar, log lines only")
     _config_arguments(p_train)
     p_train.set_defaults(func=cmd_train)
 
+    model_help = (
+        f"model.pt written by `train` (local or s3://), or a registered version: "
+        f"models:/{DEFAULT_REGISTERED_MODEL}/<version> or models:/{DEFAULT_REGISTERED_MODEL}@<alias>"
+    )
     p_gen = sub.add_parser("generate", help="sample text from a trained model")
-    p_gen.add_argument("--model", required=True, help="model.pt written by `train` (local or s3://)")
+    p_gen.add_argument("--model", required=True, help=model_help)
     p_gen.add_argument("--prompt", default="The ", help="text to continue (default %(default)r)")
-    p_gen.add_argument("--length", type=int, default=200, help="characters to generate (default %(default)s)")
     p_gen.add_argument(
-        "--temperature", type=float, default=0.8, help="sampling temperature (default %(default)s)"
+        "--length", type=positive_int, default=200, help="characters to generate (default %(default)s)"
     )
     p_gen.add_argument(
-        "--top-k", type=int, default=0, help="sample from the k most likely characters; 0 = all"
+        "--temperature",
+        type=positive_float,
+        default=0.8,
+        help="sampling temperature, > 0 (default %(default)s)",
     )
     p_gen.add_argument(
-        "--num-samples", type=int, default=1, help="completions to print (default %(default)s)"
+        "--top-k", type=non_negative_int, default=0, help="sample from the k most likely characters; 0 = all"
     )
-    p_gen.add_argument("--seed", type=int, default=0, help="sampling seed (default %(default)s)")
+    p_gen.add_argument(
+        "--num-samples", type=positive_int, default=1, help="completions to print (default %(default)s)"
+    )
+    p_gen.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed (default %(default)s)")
     p_gen.set_defaults(func=cmd_generate)
 
     p_bench = sub.add_parser("bench", help="measure inference latency and throughput")
-    p_bench.add_argument("--model", required=True, help="model.pt written by `train`")
+    p_bench.add_argument("--model", required=True, help=model_help)
     p_bench.add_argument("--metrics", help="metrics.json to update with the `inference` section")
-    p_bench.add_argument("--runs", type=int, default=20, help="latency runs at batch 1 (default %(default)s)")
     p_bench.add_argument(
-        "--chars", type=int, default=200, help="characters per completion (default %(default)s)"
+        "--runs", type=positive_int, default=20, help="latency runs at batch 1 (default %(default)s)"
+    )
+    p_bench.add_argument(
+        "--chars", type=positive_int, default=200, help="characters per completion (default %(default)s)"
     )
     p_bench.add_argument(
         "--batch-sizes",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=[1, 16, 64],
         help="batch sizes for throughput (default 1 16 64)",
     )
+    p_bench.add_argument(
+        "--precision",
+        nargs="+",
+        choices=[p for p in PRECISIONS if p != "fp32"],
+        help="also measure these reduced precisions: speed and validation-loss delta vs fp32",
+    )
+    p_bench.add_argument("--corpus", help="corpus for --precision's validation loss (default: the model's)")
+    p_bench.add_argument(
+        "--compare",
+        action="store_true",
+        help="fast decoder vs the per-token nn.LSTM loop, and the fraction of this host's matmul peak",
+    )
+    p_bench.add_argument("--json", action="store_true", help="with --compare: one JSON line")
+    p_bench.add_argument(
+        "--threads", type=non_negative_int, default=0, help="torch threads; 0 = all cores (default)"
+    )
     p_bench.set_defaults(func=cmd_bench)
+
+    p_serve = sub.add_parser(
+        "serve",
+        help="run the inference server (continuous batching)",
+        description="POST /v1/generate, GET /healthz, GET /metrics (docs/serving.md). SIGTERM drains, then exits.",
+    )
+    p_serve.add_argument("--model", required=True, help=model_help)
+    p_serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p_serve.add_argument(
+        "--port", type=non_negative_int, default=8000, help="port; 0 picks a free one (default %(default)s)"
+    )
+    p_serve.add_argument("--port-file", help="write the bound port here once the server is ready")
+    defaults = ServeSettings()
+    p_serve.add_argument(
+        "--max-batch-size",
+        type=positive_int,
+        default=defaults.max_batch_size,
+        help="rows per model step (default %(default)s)",
+    )
+    p_serve.add_argument(
+        "--max-queue",
+        type=non_negative_int,
+        default=defaults.max_queue,
+        help="requests waiting for a row; beyond: 503 + Retry-After (default %(default)s)",
+    )
+    p_serve.add_argument(
+        "--max-body-bytes",
+        type=positive_int,
+        default=defaults.max_body_bytes,
+        help="larger request bodies get 413 (default %(default)s)",
+    )
+    p_serve.add_argument(
+        "--drain-seconds",
+        type=positive_float,
+        default=defaults.drain_seconds,
+        help="on SIGTERM, time in-flight requests get to finish (default %(default)s)",
+    )
+    p_serve.add_argument(
+        "--threads",
+        type=non_negative_int,
+        default=defaults.threads,
+        help="torch threads; 0 = all cores (default %(default)s)",
+    )
+    p_serve.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=defaults.precision,
+        help="matmul precision; bf16/int8 trade quality for speed (`bench --precision`) (default %(default)s)",
+    )
+    p_serve.add_argument("--access-log", action="store_true", help="log every request (off: it costs CPU)")
+    p_serve.set_defaults(func=cmd_serve)
+
+    d = LoadTestConfig.__dataclass_fields__
+    p_load = sub.add_parser(
+        "loadtest",
+        help="find the highest request rate the server keeps within a latency SLO",
+        description="Open-loop Poisson arrivals, latency from each request's scheduled send time; a rate "
+        "sweep plus bisection finds the highest rate with p95 <= SLO and < 1%% errors. Bounded in time and "
+        "requests; 127.0.0.1 only.",
+    )
+    p_load.add_argument("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8000")
+    p_load.add_argument(
+        "--slo-ms", type=positive_float, default=d["slo_ms"].default, help="p95 SLO (default %(default)s)"
+    )
+    p_load.add_argument(
+        "--chars",
+        type=positive_int,
+        default=d["chars"].default,
+        help="characters per completion (default %(default)s)",
+    )
+    p_load.add_argument(
+        "--prompt", default=d["prompt"].default, help="prompt of every request (default %(default)r)"
+    )
+    p_load.add_argument(
+        "--max-seconds",
+        type=positive_float,
+        default=d["max_seconds"].default,
+        help="stop the whole search within this many seconds (default %(default)s)",
+    )
+    p_load.add_argument(
+        "--max-requests",
+        type=positive_int,
+        default=d["max_requests"].default,
+        help="send at most this many requests in all (default %(default)s)",
+    )
+    p_load.add_argument(
+        "--trial-seconds",
+        type=positive_float,
+        default=d["trial_seconds"].default,
+        help="arrivals per rate tried (default %(default)s)",
+    )
+    p_load.add_argument(
+        "--start-rps",
+        type=finite_float,
+        default=0.0,
+        help="first rate; 0 = half of what one sequential client gets",
+    )
+    p_load.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the arrival times (default %(default)s)"
+    )
+    p_load.add_argument("--out", help="write the rnn-capacity JSON here")
+    p_load.add_argument("--metrics", help="metrics.json to update with the `serving` section")
+    p_load.set_defaults(func=cmd_loadtest)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # before torch is imported: a bad argument is refused at once
     from rnn.checkpoint import CheckpointError
     from rnn.generate import ModelFileError
 
-    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CorpusError, CheckpointError, ModelFileError, MetricsError) as exc:
+    except (CorpusError, storage.StorageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE if exc.transient else EXIT_USAGE
+    except (ConfigError, CheckpointError, ModelFileError, MetricsError, LoadTestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

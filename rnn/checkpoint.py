@@ -17,6 +17,7 @@ import torch
 
 from rnn import storage
 from rnn.config import RESUME_KEYS, TrainConfig
+from rnn.storage import first_line
 
 CHECKPOINT_FORMAT = "rnn-checkpoint/1"
 
@@ -40,6 +41,7 @@ class TrainingState:
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per finished epoch
     started_at: str = ""  # ISO-8601 UTC start of the first attempt
     attempts: int = 1  # processes that have worked on this run (1 + resumes)
+    segments: list[dict[str, Any]] = field(default_factory=list)  # one per process, as of its last checkpoint
 
 
 def save_checkpoint(
@@ -78,7 +80,7 @@ def load_checkpoint(uri: str) -> dict[str, Any]:
         payload = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(
-            f"checkpoint {uri!r} is corrupt or not an rnn checkpoint ({type(exc).__name__}: {exc}); "
+            f"checkpoint {uri!r} is corrupt or not an rnn checkpoint ({type(exc).__name__}: {first_line(exc)}); "
             "delete it to start from scratch"
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:

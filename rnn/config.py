@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -71,6 +72,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
+        for name in ("val_fraction", "dropout", "learning_rate", "weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
         if not 0.0 < self.val_fraction < 0.5:
             raise ConfigError(f"val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -93,3 +98,14 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown config field(s) {unknown}; known fields: {sorted(known)}")
         return cls(**values)
+
+
+def parameter_count(config: TrainConfig, vocab_size: int) -> int:
+    """Weights of ``rnn.model.CharLSTM`` for this config and vocabulary, without building it (no torch).
+
+    Embedding V*E; LSTM layer l: 4H*(in_l + H) + 8H (two bias vectors), in_0 = E, in_l = H;
+    decoder H*V + V.
+    """
+    e, h, v = config.embedding_dim, config.hidden_size, vocab_size
+    lstm = sum(4 * h * ((e if layer == 0 else h) + h) + 8 * h for layer in range(config.num_layers))
+    return v * e + lstm + h * v + v

@@ -1,22 +1,27 @@
-"""Validate a training corpus with Great Expectations before any training starts.
+"""Validate a training corpus with Great Expectations before any training starts: every byte of it.
 
-The corpus bytes are turned into two pandas tables and each is validated against a GX expectation
-suite kept as JSON in ``include/expectations/`` (GX's own suite shape, one file per table):
+The corpus bytes are turned into two pandas tables, each validated against a GX expectation suite
+kept as JSON in ``include/expectations/`` (GX's own suite shape, one file per table):
 
 ``characters`` (``corpus_characters.json``)
-    one row per character: ``code_point``, ``is_printable``, ``valid_utf8``. The bytes are decoded with
+    one row per *distinct* character of the whole corpus: ``code_point``, ``count`` (occurrences),
+    ``share`` (count / all characters), ``is_printable``, ``valid_utf8``. The bytes are decoded with
     ``errors="surrogateescape"``, so every byte that is not valid UTF-8 becomes a lone surrogate
-    U+DC80..U+DCFF and shows up as ``valid_utf8 == False`` instead of crashing the decode.
-    Expectations: not empty, at least ``min_chars`` characters, valid UTF-8, share of printable
-    characters, vocabulary size.
+    U+DC80..U+DCFF and shows up as a ``valid_utf8 == False`` row (counted, not a crash).
+    Expectations: not empty and at least ``min_chars`` characters (sum of ``count``), no invalid
+    byte (sum of ``count`` where not ``valid_utf8``), share of printable characters (sum of
+    ``share`` where ``is_printable``), vocabulary size (distinct ``code_point``).
 ``lines`` (``corpus_lines.json``)
-    one row per line: ``line``, ``length_chars``. Expectations: line-length distribution (mean,
-    median and 99th percentile, longest line) and the duplicate-line ratio of non-empty lines.
+    one row per line of the whole corpus: ``line``, ``length_chars``. Expectations: line-length
+    distribution (mean, median and 99th percentile, longest line) and the duplicate-line ratio of
+    non-empty lines.
 
-Corpora above :data:`SAMPLE_CHARS` characters are validated on a deterministic sample of
-:data:`SAMPLE_CHUNKS` evenly spaced chunks (``CorpusValidation.sampled`` says so). GX runs in an
-ephemeral, in-memory context with progress bars off; GX 1.24 ships no usage-statistics client, and
-``GX_ANALYTICS_ENABLED=False`` plus ``analytics_enabled=False`` keep older 1.x releases quiet too.
+Counting distinct characters is one pass of numpy over the decoded text, so a 50 MB corpus is
+checked in full in a few seconds: no sampling, nothing unvalidated reaches training. A failed
+expectation says what it saw and, for bad bytes and control characters, where and what they look
+like. GX runs in an ephemeral, in-memory context with progress bars off; GX 1.24 ships no
+usage-statistics client, and ``GX_ANALYTICS_ENABLED=False`` plus ``analytics_enabled=False`` keep
+older 1.x releases quiet too.
 
 Great Expectations and pandas are imported inside the functions: importing this module is cheap.
 """
@@ -25,7 +30,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -33,17 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from rnn import storage
+from rnn.corpus import what_the_bytes_look_like
 from rnn.paths import INCLUDE_DIR
 
 DEFAULT_SUITE_DIR = INCLUDE_DIR / "expectations"
 
 # suite file per table; a custom suite_dir must hold both
 SUITE_FILES = {"characters": "corpus_characters.json", "lines": "corpus_lines.json"}
-
-# corpora longer than this many characters are validated on a sample of this size
-SAMPLE_CHARS = 5_000_000
-# the sample is this many evenly spaced chunks, so it sees the beginning, middle and end
-SAMPLE_CHUNKS = 100
 
 # characters that are not str.isprintable() but belong in plain text
 LAYOUT_CHARS = "\n\r\t"
@@ -63,15 +63,19 @@ class ExpectationOutcome:
     observed_value: object  # JSON-serialisable: a number, GX's quantile dict, or unexpected counts
     bound: str = ""  # the expected range in words, e.g. "between 10 and 500"
     suite: str = ""  # name of the suite it came from, e.g. "corpus_characters"
+    unit: str = ""  # what the observed number counts (the suite's meta.observed_unit), e.g. "invalid bytes"
+    detail: str = ""  # where and what, for a failure: "first at byte 250,000 (0xe9); it looks like ..."
+    percent: bool = False  # the observed number is a share, shown as a percentage (meta.observed_as_percent)
 
     def line(self) -> str:
-        """``FAIL  corpus is valid UTF-8: observed ...; expected ... [type(column)]``."""
+        """``FAIL  corpus is valid UTF-8: observed 2 invalid bytes (detail); expected ... [type(column)]``."""
         status = "PASS" if self.success else "FAIL"
         target = f"{self.expectation}({self.column})" if self.column else self.expectation
-        return (
-            f"{status}  {self.description}: observed {_format_observed(self.observed_value)}; "
-            f"expected {self.bound} [{target}]"
-        )
+        observed = _format_observed(self.observed_value, percent=self.percent)
+        observed += f" {self.unit}" if self.unit else ""
+        if self.detail:
+            observed += f" ({self.detail})"
+        return f"{status}  {self.description}: observed {observed}; expected {self.bound} [{target}]"
 
 
 @dataclass(frozen=True)
@@ -80,10 +84,9 @@ class CorpusValidation:
 
     success: bool
     outcomes: tuple[ExpectationOutcome, ...]
-    sampled: bool  # True if per-character and per-line expectations saw a sample of the corpus
     gx_results: list[dict] = field(default_factory=list)  # ExpectationSuiteValidationResult.to_json_dict()
-    corpus_chars: int = 0  # characters in the whole corpus (an invalid byte counts as one)
-    validated_chars: int = 0  # characters the tables were built from (== corpus_chars unless sampled)
+    corpus_chars: int = 0  # characters in the corpus (an invalid byte counts as one), all validated
+    corpus_bytes: int = 0
 
     @property
     def failures(self) -> tuple[ExpectationOutcome, ...]:
@@ -94,23 +97,16 @@ class CorpusValidation:
         verdict = "passed" if self.success else "FAILED"
         header = (
             f"corpus validation {verdict}: {len(self.outcomes) - len(self.failures)} of "
-            f"{len(self.outcomes)} expectations met"
+            f"{len(self.outcomes)} expectations met (every one of {self.corpus_chars:,} characters, "
+            f"{self.corpus_bytes:,} bytes)"
         )
-        if self.sampled:
-            header += (
-                f" (sampled: {self.validated_chars:,} of {self.corpus_chars:,} characters in "
-                f"{SAMPLE_CHUNKS} evenly spaced chunks)"
-            )
-        else:
-            header += f" ({self.corpus_chars:,} characters)"
         return "\n".join([header, *(outcome.line() for outcome in self.outcomes)])
 
     def to_json_dict(self) -> dict:
         return {
             "success": self.success,
-            "sampled": self.sampled,
             "corpus_chars": self.corpus_chars,
-            "validated_chars": self.validated_chars,
+            "corpus_bytes": self.corpus_bytes,
             "failures": [outcome.description for outcome in self.failures],
             "outcomes": [
                 {
@@ -121,6 +117,9 @@ class CorpusValidation:
                     "observed_value": o.observed_value,
                     "bound": o.bound,
                     "suite": o.suite,
+                    "unit": o.unit,
+                    "detail": o.detail,
+                    "percent": o.percent,
                 }
                 for o in self.outcomes
             ],
@@ -135,8 +134,7 @@ class CorpusValidationError(ValueError):
         self.validation = validation
         failures = validation.failures
         lines = [
-            f"corpus failed validation: {len(failures)} of {len(validation.outcomes)} expectations "
-            "not met" + (" (on a sample of the corpus)" if validation.sampled else "") + ":"
+            f"corpus failed validation: {len(failures)} of {len(validation.outcomes)} expectations not met:"
         ]
         lines += [f"  - {outcome.line()}" for outcome in failures]
         lines.append(
@@ -151,15 +149,12 @@ def validate_corpus(
     *,
     min_chars: int | None = None,
     suite_dir: Path = DEFAULT_SUITE_DIR,
-    sample_chars: int = SAMPLE_CHARS,
 ) -> CorpusValidation:
-    """Validate raw corpus bytes against the suites in ``suite_dir``.
+    """Validate raw corpus bytes, all of them, against the suites in ``suite_dir``.
 
     A bad corpus gives a failed :class:`CorpusValidation`, not an exception (see :func:`require_valid`).
-
     ``min_chars`` overrides the suite's ``min_chars`` parameter (its default lives in the
-    characters suite's ``meta.parameter_defaults``). Corpora longer than ``sample_chars``
-    characters (or ``min_chars``, if larger) are validated on a deterministic sample.
+    characters suite's ``meta.parameter_defaults``).
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"validate_corpus takes the corpus as bytes, got {type(data).__name__}")
@@ -167,8 +162,6 @@ def validate_corpus(
         isinstance(min_chars, bool) or not isinstance(min_chars, int) or min_chars < 0
     ):
         raise ValueError(f"min_chars must be a non-negative integer, got {min_chars!r}")
-    if sample_chars < SAMPLE_CHUNKS:
-        raise ValueError(f"sample_chars must be at least {SAMPLE_CHUNKS}, got {sample_chars!r}")
 
     suite_docs = {table: _read_suite_json(Path(suite_dir), table) for table in SUITE_FILES}
     parameters: dict[str, Any] = {}
@@ -177,24 +170,23 @@ def validate_corpus(
     if min_chars is not None:
         parameters["min_chars"] = min_chars
 
-    text = bytes(data).decode("utf-8", errors="surrogateescape")
-    chunks = _sample_chunks(len(text), max(sample_chars, int(parameters.get("min_chars") or 0)))
-    sampled = len(chunks) > 1
-    pieces = [text[start:end] for start, end in chunks]
-
-    tables = {"characters": _characters_table("".join(pieces)), "lines": _lines_table(pieces)}
+    data = bytes(data)
+    text = data.decode("utf-8", errors="surrogateescape")
+    tables = {"characters": _characters_table(text), "lines": _lines_table(text)}
     gx_results = _run_gx(suite_docs, tables, parameters)
+    details = _failure_details(data, tables["characters"])
 
     outcomes: list[ExpectationOutcome] = []
     for table, result in zip(SUITE_FILES, gx_results, strict=True):
-        outcomes += [_outcome(table, result["suite_name"], r, tables[table]) for r in result["results"]]
+        outcomes += [
+            _outcome(table, result["suite_name"], r, tables[table], details) for r in result["results"]
+        ]
     return CorpusValidation(
         success=all(result["success"] for result in gx_results) and all(o.success for o in outcomes),
         outcomes=tuple(outcomes),
-        sampled=sampled,
         gx_results=gx_results,
         corpus_chars=len(text),
-        validated_chars=sum(end - start for start, end in chunks),
+        corpus_bytes=len(data),
     )
 
 
@@ -223,56 +215,73 @@ def write_validation_report(validation: CorpusValidation, out_dir: Path) -> list
 # --- building the tables ---------------------------------------------------------------------
 
 
-def _sample_chunks(n_chars: int, limit: int) -> list[tuple[int, int]]:
-    """(start, end) ranges to validate: the whole text, or SAMPLE_CHUNKS evenly spaced chunks."""
-    chunk_len = math.ceil(limit / SAMPLE_CHUNKS)
-    if n_chars <= chunk_len * SAMPLE_CHUNKS:
-        return [(0, n_chars)]
-    # first chunk at the start, last at the end; the stride exceeds chunk_len, so no overlap
-    stride = (n_chars - chunk_len) / (SAMPLE_CHUNKS - 1)
-    return [(round(i * stride), round(i * stride) + chunk_len) for i in range(SAMPLE_CHUNKS)]
-
-
-def _characters_table(text: str):
+def _code_points(text: str):
     import numpy as np
-    import pandas as pd
 
     # Code points rather than 1-char strings: GX fingerprints every DataFrame with
     # pandas.util.hash_pandas_object, which under pandas 3 turns object strings into an Arrow
-    # string Index and fails on the lone surrogates that stand for invalid bytes. Integers also
-    # make the vocabulary count fast.
-    code_points = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype="<u4")
-    distinct, row_to_distinct = np.unique(code_points, return_inverse=True)
+    # string Index and fails on the lone surrogates that stand for invalid bytes.
+    return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype="<u4")
+
+
+def _characters_table(text: str):
+    """One row per distinct character of the whole text, with its count and share."""
+    import numpy as np
+    import pandas as pd
+
+    counts = np.bincount(_code_points(text)) if text else np.zeros(0, dtype=np.int64)
+    distinct = np.flatnonzero(counts)
     printable = np.array([chr(c).isprintable() or chr(c) in LAYOUT_CHARS for c in distinct], dtype=bool)
-    valid_utf8 = (distinct < 0xDC80) | (distinct > 0xDCFF)
+    occurrences = counts[distinct].astype("int64")
     return pd.DataFrame(
         {
-            "code_point": pd.Series(code_points, dtype="int64"),
-            "is_printable": pd.Series(printable[row_to_distinct], dtype=bool),
-            "valid_utf8": pd.Series(valid_utf8[row_to_distinct], dtype=bool),
+            "code_point": pd.Series(distinct, dtype="int64"),
+            "count": pd.Series(occurrences, dtype="int64"),
+            "share": pd.Series(occurrences / max(len(text), 1), dtype="float64"),
+            "is_printable": pd.Series(printable, dtype=bool),
+            "valid_utf8": pd.Series((distinct < 0xDC80) | (distinct > 0xDCFF), dtype=bool),
         }
     )
 
 
-# invalid bytes (lone surrogates) -> U+FFFD, one for one so line lengths are unchanged
-_REPLACE_INVALID_BYTES = {code: 0xFFFD for code in range(0xDC80, 0xDD00)}
+# invalid bytes (lone surrogates), replaced one for one by U+FFFD so line lengths are unchanged
 _INVALID_BYTE = re.compile(r"[\udc80-\udcff]")
 
 
-def _lines_table(pieces: list[str]):
+def _lines_table(text: str):
     import pandas as pd
 
-    # each sampled chunk is split on its own so no line is glued across a gap
-    lines = [line for piece in pieces for line in piece.splitlines()]
-    if any(_INVALID_BYTE.search(piece) for piece in pieces):
-        # lone surrogates cannot be hashed by GX under pandas 3 (see _characters_table)
-        lines = [line.translate(_REPLACE_INVALID_BYTES) for line in lines]
+    # lone surrogates cannot be hashed by GX under pandas 3 (see _code_points)
+    text = _INVALID_BYTE.sub("\ufffd", text)
+    lines = text.splitlines()
     return pd.DataFrame(
         {
             "line": pd.Series(lines, dtype=object),
             "length_chars": pd.Series([len(line) for line in lines], dtype="int64"),
         }
     )
+
+
+def _failure_details(data: bytes, characters) -> dict[str, str]:
+    """Where and what, for the condition columns of the characters table: ``valid_utf8``, ``is_printable``."""
+    details: dict[str, str] = {}
+    invalid = characters[~characters["valid_utf8"]]
+    if len(invalid):
+        try:
+            data.decode("utf-8")
+            first = 0
+        except UnicodeDecodeError as exc:
+            first = exc.start
+        details["valid_utf8"] = (
+            f"first at byte {first:,}: 0x{data[first]:02X}; {what_the_bytes_look_like(data, first)}"
+        )
+    unprintable = characters[~characters["is_printable"] & characters["valid_utf8"]]
+    if len(unprintable):
+        top = unprintable.sort_values("count", ascending=False).head(5)
+        details["is_printable"] = "most frequent: " + ", ".join(
+            f"{_char_label(chr(int(row.code_point)))} x{int(row.count):,}" for row in top.itertuples()
+        )
+    return details
 
 
 # --- running GX ------------------------------------------------------------------------------
@@ -343,9 +352,12 @@ def _plain_json(value: Any) -> Any:
     return str(value)
 
 
-def _outcome(table: str, suite_name: str, result: dict, frame) -> ExpectationOutcome:
+def _outcome(
+    table: str, suite_name: str, result: dict, frame, failure_details: dict[str, str]
+) -> ExpectationOutcome:
     config = result["expectation_config"]
     kwargs = config.get("kwargs", {})
+    meta = config.get("meta") or {}
     details = result.get("result") or {}
     exception = result.get("exception_info") or {}
     if "observed_value" in details:
@@ -362,14 +374,21 @@ def _outcome(table: str, suite_name: str, result: dict, frame) -> ExpectationOut
         observed = {"error": exception.get("exception_message")}
     else:
         observed = None
+    success = bool(result["success"])
+    percent = bool(meta.get("observed_as_percent"))
+    condition = kwargs.get("row_condition")
+    condition_column = condition["column"]["name"] if isinstance(condition, dict) else None
     return ExpectationOutcome(
         expectation=config["type"],
-        description=(config.get("meta") or {}).get("description") or config["type"],
+        description=meta.get("description") or config["type"],
         column=kwargs.get("column"),
-        success=bool(result["success"]),
+        success=success,
         observed_value=observed,
-        bound=_format_bound(kwargs),
+        bound=_format_bound(kwargs, percent=percent),
         suite=suite_name,
+        unit=meta.get("observed_unit", ""),
+        percent=percent,
+        detail="" if success else failure_details.get(condition_column or "", ""),
     )
 
 
@@ -411,15 +430,24 @@ def _number(value: object) -> str:
     return str(value)
 
 
-def _format_bound(kwargs: dict) -> str:
+def _percent(value: object) -> str:
+    return (
+        f"{100 * value:.4g}%"
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else str(value)
+    )
+
+
+def _format_bound(kwargs: dict, *, percent: bool = False) -> str:
     parts = []
+    show = _percent if percent else _number
     low, high = kwargs.get("min_value"), kwargs.get("max_value")
     if low is not None and high is not None:
-        parts.append(f"between {_number(low)} and {_number(high)}")
+        parts.append(f"between {show(low)} and {show(high)}")
     elif low is not None:
-        parts.append(f"at least {_number(low)}")
+        parts.append(f"at least {show(low)}")
     elif high is not None:
-        parts.append(f"at most {_number(high)}")
+        parts.append(f"at most {show(high)}")
     if "value_set" in kwargs:
         mostly = kwargs.get("mostly")
         share = "all values" if mostly in (None, 1, 1.0) else f"at least {mostly:.0%} of values"
@@ -442,7 +470,9 @@ def _format_bound(kwargs: dict) -> str:
     return " ".join(parts) or "(see kwargs)"
 
 
-def _format_observed(observed: object) -> str:
+def _format_observed(observed: object, *, percent: bool = False) -> str:
+    if percent:
+        return _percent(observed)
     if isinstance(observed, dict) and "unexpected_count" in observed:
         percent = observed.get("unexpected_percent")
         text = (
@@ -479,7 +509,10 @@ def _render_html(validation: CorpusValidation) -> str:
             cls="pass" if o.success else "fail",
             status="PASS" if o.success else "FAIL",
             desc=esc(o.description),
-            observed=esc(_format_observed(o.observed_value)),
+            observed=esc(
+                " ".join(filter(None, [_format_observed(o.observed_value, percent=o.percent), o.unit]))
+                + (f" ({o.detail})" if o.detail else "")
+            ),
             bound=esc(o.bound),
             exp=esc(o.expectation),
             col=esc(o.column or ""),

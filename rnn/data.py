@@ -43,16 +43,6 @@ class Vocab:
         return "".join(self.chars[int(i)] for i in ids)
 
 
-def decode_utf8(data: bytes, uri: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"corpus {uri!r} is not valid UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 1]!r}); "
-            "convert it with e.g. `iconv -f latin1 -t utf-8`"
-        ) from exc
-
-
 @dataclass(frozen=True)
 class Splits:
     train: torch.Tensor  # 1-D LongTensor of character ids

@@ -10,18 +10,97 @@ import torch
 from rnn import storage
 from rnn.config import TrainConfig
 from rnn.data import Vocab
+from rnn.decoder import FastDecoder, generate_ids
 from rnn.model import CharLSTM
+from rnn.serve_config import DEFAULT_REGISTERED_MODEL, REGISTRY_SCHEME
+from rnn.storage import first_line
 
 
 class ModelFileError(ValueError):
-    """model.pt is missing or not a model written by ``rnn train``."""
+    """model.pt is missing or not a model written by ``rnn train``, or a registry URI does not resolve."""
 
 
 @dataclass(frozen=True)
 class LoadedModel:
     model: CharLSTM
     vocab: Vocab
-    config: TrainConfig
+    config: TrainConfig | None  # None for a model loaded from the MLflow registry (it logs no config)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a served model came from: ``uri`` as given, ``name`` and ``version`` as /healthz reports them."""
+
+    uri: str
+    name: str
+    version: str
+
+
+def parse_registry_uri(uri: str) -> tuple[str, str | None, str | None]:
+    """``models:/<name>/<version>`` or ``models:/<name>@<alias>`` -> (name, version, alias)."""
+    rest = uri.removeprefix(REGISTRY_SCHEME)
+    if "@" in rest:
+        name, alias = rest.split("@", 1)
+        if name and alias and "/" not in name:
+            return name, None, alias
+    elif rest.count("/") == 1:
+        name, version = rest.split("/")
+        if name and version.isdigit():
+            return name, version, None
+    raise ModelFileError(
+        f"{uri!r} is not a registry URI; use {REGISTRY_SCHEME}{DEFAULT_REGISTERED_MODEL}/<version> or "
+        f"{REGISTRY_SCHEME}{DEFAULT_REGISTERED_MODEL}@<alias>"
+    )
+
+
+def load_model_source(uri: str) -> tuple[LoadedModel, ModelSource]:
+    """A model file (local or s3://) or a registered version (``models:/...``), with its identity."""
+    if not uri.startswith(REGISTRY_SCHEME):
+        import hashlib
+
+        loaded = load_model(uri)
+        digest = hashlib.sha256(storage.read_bytes(uri)).hexdigest()
+        return loaded, ModelSource(uri=uri, name=uri, version=f"sha256:{digest[:12]}")
+    return _load_registered(uri)
+
+
+def _load_registered(uri: str) -> tuple[LoadedModel, ModelSource]:
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+    import mlflow.pytorch
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    name, version, alias = parse_registry_uri(uri)
+    client = MlflowClient()
+    try:
+        if alias is not None:
+            version = str(client.get_model_version_by_alias(name, alias).version)
+        assert version is not None
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"{REGISTRY_SCHEME}{name}/{version}", dst_path=tmp
+                )
+            )
+            model = mlflow.pytorch.load_model(str(local), map_location="cpu")
+            vocab_files = sorted(local.rglob("vocab.json"))
+            if not vocab_files:
+                raise ModelFileError(f"{uri!r} (version {version}) has no vocab.json among its files")
+            vocab = Vocab(json.loads(vocab_files[0].read_text(encoding="utf-8")))
+    except MlflowException as exc:
+        raise ModelFileError(
+            f"cannot load {uri!r} from the MLflow registry at {mlflow.get_tracking_uri()!r}: {exc.message}"
+        ) from exc
+    if not isinstance(model, CharLSTM):
+        raise ModelFileError(f"{uri!r} is a {type(model).__name__}, not an rnn CharLSTM")
+    model.eval()
+    return LoadedModel(model=model, vocab=vocab, config=None), ModelSource(
+        uri=uri, name=name, version=version
+    )
 
 
 def load_model(uri: str) -> LoadedModel:
@@ -33,7 +112,7 @@ def load_model(uri: str) -> LoadedModel:
         raise ModelFileError(f"model file not found: {uri!r}; train one with `python -m rnn train`") from exc
     except Exception as exc:
         raise ModelFileError(
-            f"model file {uri!r} is corrupt or not a model ({type(exc).__name__}: {exc})"
+            f"model file {uri!r} is corrupt or not a model ({type(exc).__name__}: {first_line(exc)})"
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{uri!r} is not an {MODEL_FORMAT} file")
@@ -45,7 +124,48 @@ def load_model(uri: str) -> LoadedModel:
     return LoadedModel(model=model, vocab=vocab, config=config)
 
 
+def _prompt_ids(vocab: Vocab, prompt: str) -> list[int]:
+    """Character ids of ``prompt``; an empty prompt starts from the vocabulary's first character."""
+    return vocab.encode(prompt or vocab.chars[0]).tolist()
+
+
+def _check_sampling(length: int, temperature: float) -> None:
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+
+
 def sample(
+    model: CharLSTM | FastDecoder,
+    vocab: Vocab,
+    *,
+    prompt: str,
+    length: int,
+    batch_size: int = 1,
+    temperature: float = 0.8,
+    top_k: int = 0,
+    generator: torch.Generator | None = None,
+) -> list[str]:
+    """``batch_size`` completions of ``length`` characters after ``prompt`` (the fast decoder).
+
+    Pass a :class:`~rnn.decoder.FastDecoder` to reuse one; a model is wrapped in a new decoder.
+    """
+    _check_sampling(length, temperature)
+    decoder = model if isinstance(model, FastDecoder) else FastDecoder(model)
+    ids = generate_ids(
+        decoder,
+        _prompt_ids(vocab, prompt),
+        length=length,
+        batch_size=batch_size,
+        temperature=temperature,
+        top_k=top_k,
+        generator=generator,
+    )
+    return [vocab.decode(row) for row in ids]
+
+
+def sample_reference(
     model: CharLSTM,
     vocab: Vocab,
     *,
@@ -56,14 +176,9 @@ def sample(
     top_k: int = 0,
     generator: torch.Generator | None = None,
 ) -> list[str]:
-    """``batch_size`` completions of ``length`` characters after ``prompt``."""
-    if length < 1:
-        raise ValueError(f"length must be >= 1, got {length}")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    if not prompt:
-        prompt = vocab.chars[0]
-    prompt_ids = vocab.encode(prompt).unsqueeze(0).repeat(batch_size, 1)
+    """The per-token ``nn.LSTM`` loop :func:`sample` replaced: the baseline of tests and benchmarks."""
+    _check_sampling(length, temperature)
+    prompt_ids = torch.tensor(_prompt_ids(vocab, prompt)).unsqueeze(0).repeat(batch_size, 1)
     out = torch.empty(batch_size, length, dtype=torch.long)
     model.eval()
     with torch.inference_mode():

@@ -1,11 +1,13 @@
 """The ``metrics.json`` contract: what one training run measured about itself.
 
-Written by ``python -m rnn train`` (training part) and ``python -m rnn bench`` (``inference``);
-read by ``costing``, the DAGs and the report. Readers check ``schema`` and ``schema_version``.
+Written by ``python -m rnn train`` (training part), ``python -m rnn bench`` (``inference``) and
+``python -m rnn loadtest --metrics`` (``serving``); read by ``costing``, the DAGs and the report.
+Readers check ``schema`` and ``schema_version``.
 
-Schema ``rnn-metrics`` version 1 (all times in seconds, sizes in bytes, rates per second)::
+Schema ``rnn-metrics`` version 2 (all times in seconds unless the name says ms, sizes in bytes,
+rates per second)::
 
-    schema, schema_version        "rnn-metrics", 1
+    schema, schema_version        "rnn-metrics", 2
     run_id                        id given by the caller (Airflow run id) or a random hex id
     status                        "completed" | "interrupted" (stopped by SIGTERM after a checkpoint)
     started_at, finished_at       ISO-8601 UTC of the first attempt's start and of this write
@@ -22,14 +24,34 @@ Schema ``rnn-metrics`` version 1 (all times in seconds, sizes in bytes, rates pe
       peak_rss_bytes              peak resident set size of the training process (this attempt)
       attempts                    processes that worked on the run (1 + number of resumes)
       resumed_from_step           global step of the checkpoint this attempt resumed from, or null
+      segments[]                  one per process (1 + resumes): started_at, resumed_from_step,
+                                  setup_seconds, restore_seconds, work_seconds, checkpoint_seconds,
+                                  checkpoints, last_checkpoint_at, last_checkpoint_step, finished_at;
+                                  a process that was killed is known up to its last checkpoint
     host                          hostname, platform, python, torch, cpu_model, cpu_count,
                                   torch_threads, memory_total_bytes
     inference                     null until ``rnn bench`` ran, then: completion_chars, runs,
                                   latency_ms {p50, p95, p99, mean, min, max} at batch 1,
-                                  throughput[] {batch_size, tokens_per_s, seconds}
+                                  throughput[] {batch_size, tokens_per_s, seconds},
+                                  generator ("fast-decoder"), precision ("fp32"),
+                                  reduced_precision[] (``bench --precision``): precision,
+                                  latency_p50_ms, speedup_vs_fp32, tokens_per_s_batch, batch_size,
+                                  val_loss, val_loss_delta (vs fp32, same text), val_chars
+    serving                       null until ``rnn loadtest --metrics`` ran, then the measured capacity
+                                  of ``rnn serve``: slo_ms, completion_chars, max_rps_at_slo (highest
+                                  Poisson arrival rate with p95 <= slo_ms and < 1 % errors),
+                                  p95_ms_at_max, p50_ms_at_max, mean_batch_size_at_max, cpu_count and
+                                  torch_threads of the server, rss_bytes (server peak RSS),
+                                  rss_bytes_after_load, max_batch_size, precision, load_generator,
+                                  curve[] {rate_rps, requests, p50_ms, p95_ms, p99_ms, error_rate,
+                                  mean_batch_size, server_cpu_cores, passed}, stopped_because,
+                                  duration_seconds, requests, measured_at
     compute                       null from rnn; the pipeline fills backend, instance_type, region,
                                   market and, for cloud runs, attempts[] (instance_id, instance_type,
                                   availability_zone, market, launched_at, terminated_at, interrupted)
+
+Version 1 is version 2 without ``serving`` and the new ``inference`` fields; it is still read, and
+:func:`upgrade` turns it into version 2 when a writer adds to it.
 """
 
 from __future__ import annotations
@@ -39,6 +61,7 @@ import os
 import platform
 import resource
 import socket
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,7 +69,8 @@ from typing import Any
 from rnn import storage
 
 SCHEMA = "rnn-metrics"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 METRICS_FILENAME = "metrics.json"
 
 
@@ -97,11 +121,39 @@ class Throughput:
 
 
 @dataclass(frozen=True)
+class PrecisionResult:
+    """One precision of the fast decoder: its speed next to its quality cost."""
+
+    precision: str
+    latency_p50_ms: float  # one completion at batch 1
+    speedup_vs_fp32: float
+    tokens_per_s_batch: float  # at batch_size
+    batch_size: int
+    val_loss: float
+    val_loss_delta: float  # minus fp32's, on the same text
+    val_chars: int
+
+
+@dataclass(frozen=True)
 class InferenceBenchmark:
     completion_chars: int
     runs: int
     latency_ms: LatencyStats
     throughput: list[Throughput] = field(default_factory=list)
+    generator: str = "fast-decoder"
+    precision: str = "fp32"
+    reduced_precision: list[PrecisionResult] = field(default_factory=list)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), q in [0, 100]."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def utc_now_iso() -> str:
@@ -120,7 +172,18 @@ def cpu_model() -> str:
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """Peak resident set size of this process since it started (Linux: VmHWM of /proc/self/status).
+
+    Not ``ru_maxrss`` on Linux: it survives ``execve``, so a process started by a bigger parent (an
+    Airflow task) would report the parent's peak as its own. Elsewhere ``ru_maxrss`` (bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if platform.system() == "Darwin" else peak * 1024)
 
@@ -164,8 +227,13 @@ def read_metrics(uri: str) -> dict[str, Any]:
 
 
 def check_schema(metrics: dict[str, Any], source: str = "metrics") -> None:
-    if metrics.get("schema") != SCHEMA or metrics.get("schema_version") != SCHEMA_VERSION:
+    if metrics.get("schema") != SCHEMA or metrics.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
         raise MetricsError(
             f"{source} has schema {metrics.get('schema')!r} v{metrics.get('schema_version')!r}; "
-            f"expected {SCHEMA!r} v{SCHEMA_VERSION}"
+            f"expected {SCHEMA!r} v{' or v'.join(map(str, READABLE_SCHEMA_VERSIONS))}"
         )
+
+
+def upgrade(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 -> 2 (adds ``serving``: null); a version-2 dict comes back as it is."""
+    return {**metrics, "schema_version": SCHEMA_VERSION, "serving": metrics.get("serving")}

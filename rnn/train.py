@@ -22,8 +22,8 @@ from torch.nn import functional as F
 from rnn import storage
 from rnn.checkpoint import TrainingState, check_compatible, load_checkpoint, restore_rng, save_checkpoint
 from rnn.config import TrainConfig
-from rnn.corpus import corpus_stats, read_corpus_bytes
-from rnn.data import Vocab, batchify, decode_utf8, get_batch, split_tokens, steps_per_epoch
+from rnn.corpus import corpus_stats, decode_utf8, read_corpus_bytes
+from rnn.data import Vocab, batchify, get_batch, split_tokens, steps_per_epoch
 from rnn.metrics import (
     METRICS_FILENAME,
     SCHEMA,
@@ -48,6 +48,42 @@ class TrainResult:
     model_uri: str | None  # None when the run was interrupted before the end
     checkpoint_uri: str
     interrupted: bool
+
+
+@dataclass
+class ProcessSegment:
+    """The time of one training process (one spot attempt), as ``metrics.json`` ``training.segments[]``.
+
+    Saved into every checkpoint, so a process killed without warning is known up to its last
+    checkpoint: what it did after that was lost. Seconds are this process's only.
+    """
+
+    started_at: str  # ISO-8601 UTC when the process started
+    resumed_from_step: int | None  # global step of the checkpoint it resumed from, None for a fresh start
+    setup_seconds: float  # reading (downloading) the corpus, building vocab, batches and model
+    restore_seconds: float  # loading the checkpoint it resumed from
+    work_seconds: float = 0.0  # training steps + evaluation, up to the last checkpoint (or the end)
+    checkpoint_seconds: float = 0.0  # checkpoint writes finished by then
+    checkpoints: int = 0  # checkpoint writes started
+    last_checkpoint_at: str | None = None  # ISO-8601 UTC when the last checkpoint write started
+    last_checkpoint_step: int | None = None
+    finished_at: str | None = None  # set when the process ends its training loop itself
+
+    def note_checkpoint(self, *, work_seconds: float, step: int) -> None:
+        self.work_seconds = round(work_seconds, 4)
+        self.checkpoints += 1
+        self.last_checkpoint_at = utc_now_iso()
+        self.last_checkpoint_step = step
+
+    def finish(self, *, work_seconds: float) -> None:
+        self.work_seconds = round(work_seconds, 4)
+        self.checkpoint_seconds = round(self.checkpoint_seconds, 4)
+        self.finished_at = utc_now_iso()
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["checkpoint_seconds"] = round(self.checkpoint_seconds, 4)
+        return values
 
 
 class _Signals:
@@ -117,22 +153,28 @@ def train(
     stop_after_global_step: int | None = None,
     on_epoch_end: Callable[[EpochStats], None] | None = None,
     log: Callable[[str], None] = print,
+    corpus: bytes | None = None,
 ) -> TrainResult:
     """Train (or resume) a run and write model.pt, checkpoint.pt and metrics.json under ``out_dir``.
 
     ``stop_after_global_step`` stops like SIGTERM would once that step is done (used to simulate
-    an interruption); the run can then be continued with ``resume=True``.
+    an interruption); the run can then be continued with ``resume=True``. ``corpus``: the bytes of
+    ``config.corpus_uri`` when the caller has already read (and validated) them. Nothing is trained
+    unless ``out_dir`` and the checkpoint's folder can be written (:func:`rnn.storage.check_writable`).
     """
     process_start = time.perf_counter()
+    process_started_at = utc_now_iso()
     checkpoint_uri = checkpoint_uri or storage.join(out_dir, CHECKPOINT_FILENAME)
     metrics_uri = storage.join(out_dir, METRICS_FILENAME)
+    storage.check_writable(out_dir)
+    storage.check_writable(storage.parent(checkpoint_uri))
     signals = _Signals()
     if handle_signals:
         signals.install()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
 
-    data = read_corpus_bytes(config.corpus_uri)
+    data = read_corpus_bytes(config.corpus_uri) if corpus is None else corpus
     text = decode_utf8(data, config.corpus_uri)
     stats = corpus_stats(config.corpus_uri, data, text)
     vocab = Vocab.from_text(text)
@@ -155,6 +197,8 @@ def train(
     hidden: Hidden = model.init_hidden(config.batch_size)
     resumed_from_step: int | None = None
 
+    restore_start = time.perf_counter()
+    setup_seconds = restore_start - process_start
     if resume and storage.exists(checkpoint_uri):
         payload = load_checkpoint(checkpoint_uri)
         check_compatible(payload, checkpoint_uri, config, vocab.chars, stats.sha256)
@@ -174,6 +218,7 @@ def train(
 
     if not state.started_at:
         state.started_at = utc_now_iso()
+    restore_seconds = time.perf_counter() - restore_start
     params = count_parameters(model)
     log(
         f"{params:,} parameters | vocab {len(vocab)} | {len(splits.train):,} train / {len(splits.val):,} val "
@@ -181,9 +226,23 @@ def train(
     )
 
     prior_wall_seconds = state.wall_seconds
+    prior_segments = list(state.segments)
+    # This process's time, for spot accounting: what it kept is what its last checkpoint holds.
+    segment = ProcessSegment(
+        started_at=process_started_at,
+        resumed_from_step=resumed_from_step,
+        setup_seconds=round(setup_seconds, 4),
+        restore_seconds=round(restore_seconds, 4),
+    )
+    work_start = time.perf_counter()
 
     def checkpoint() -> None:
-        state.wall_seconds = prior_wall_seconds + time.perf_counter() - process_start
+        started = time.perf_counter()
+        state.wall_seconds = prior_wall_seconds + started - process_start
+        segment.note_checkpoint(
+            work_seconds=started - work_start - segment.checkpoint_seconds, step=state.global_step
+        )
+        state.segments = [*prior_segments, segment.to_dict()]
         save_checkpoint(
             checkpoint_uri,
             model=model,
@@ -194,6 +253,7 @@ def train(
             state=state,
             hidden=hidden,
         )
+        segment.checkpoint_seconds += time.perf_counter() - started
 
     bar = _progress_bar(progress, total=n_steps * config.epochs, initial=state.global_step)
     interrupted = False
@@ -296,6 +356,7 @@ def train(
         model_uri = storage.join(out_dir, MODEL_FILENAME)
         model_size = save_model(model_uri, model, config, vocab)
 
+    segment.finish(work_seconds=time.perf_counter() - work_start - segment.checkpoint_seconds)
     history = state.history
     last = history[-1] if history else None
     metrics: dict[str, Any] = {
@@ -327,9 +388,11 @@ def train(
             "peak_rss_bytes": peak_rss_bytes(),
             "attempts": state.attempts,
             "resumed_from_step": resumed_from_step,
+            "segments": [*prior_segments, segment.to_dict()],
         },
         "host": asdict(host_info()),
         "inference": None,
+        "serving": None,
         "compute": None,
     }
     write_metrics(metrics_uri, metrics)

@@ -26,6 +26,8 @@ TINY_RUN_CONF = {
     "batch_size": 8,
     "checkpoint_every_steps": 4,
 }
+# ... as the conf of an rnn_retraining run: no serving load test (tests/dags/test_rnn_retraining_e2e.py runs one)
+TINY_DAG_CONF = {**TINY_RUN_CONF, "load_test_seconds": 0}
 
 
 def free_port() -> int:

@@ -2,12 +2,15 @@
 
 The numbers are chosen so every test can be checked with a pocket calculator:
 
-* profile: 200-char completion p50 100 ms / p95 150 ms / p99 200 ms at batch 1 on 2 CPUs;
+* profile: 200-char completion p50 100 ms / p95 150 ms / p99 200 ms / mean 110 ms at batch 1 on 2 CPUs;
   batch 16 at 16,000 tokens/s (0.2 s per batch), batch 64 at 32,000 tokens/s (0.4 s per batch);
   model file 10 MiB, serving memory 512 MiB, dataset 1 MiB; training 3,600 s wall, 300 steps in
   3,000 s, a checkpoint every 60 steps (600 s of work).
-* sheet: c6i.large 2 vCPU / 4 GiB $0.10/h on-demand, $0.04 spot, 1yr $0.06 / 3yr $0.04 reserved,
-  5 % interruptions; c6i.xlarge 4 / 8 $0.20, spot $0.08, no reserved, no Spot Advisor bucket;
+* serving (the load test, when a test adds it): on 2 CPUs at p95 <= 1,000 ms for 200-char completions,
+  40 requests/s (p95 900 ms) is the highest passing rate; the curve: 10 rps p95 300 ms, 20 rps 400 ms,
+  40 rps 900 ms, 80 rps 3,000 ms with 20 % errors; server peak RSS 256 MiB, batch limit 64.
+* sheet (flat rates: no volume tiers): public IPv4 $0.005/h; c6i.large 2 vCPU / 4 GiB $0.10/h on-demand,
+  $0.04 spot, 1yr $0.06 / 3yr $0.04 reserved, 5 % interruptions; c6i.xlarge 4 / 8 $0.20, spot $0.08, no reserved, no Spot Advisor bucket;
   t3.small 2 / 2 $0.02 (burstable, 20 % baseline); m7g.large 2 / 8 arm64 $0.08, no spot price.
 """
 
@@ -17,7 +20,7 @@ import functools
 from dataclasses import replace
 from datetime import date
 
-from costing.model.profile import BatchThroughput, ModelProfile
+from costing.model.profile import BatchThroughput, CapacityPoint, ModelProfile, ServingCapacity
 from costing.pricing.sheet import CloudflareWorkersRates, InstanceRates, PriceSheet, SageMakerInstanceRates
 
 MIB = 2**20
@@ -26,6 +29,7 @@ PROFILE = ModelProfile(
     latency_p50_ms=100.0,
     latency_p95_ms=150.0,
     latency_p99_ms=200.0,
+    latency_mean_ms=110.0,
     throughput=(BatchThroughput(16, 16_000.0), BatchThroughput(64, 32_000.0)),
     completion_chars=200,
     host_cpu_count=2,
@@ -41,6 +45,52 @@ PROFILE = ModelProfile(
     checkpoint_every_steps=60,
     run_id="literal",
 )
+
+SERVING = ServingCapacity(
+    max_rps_at_slo=40.0,
+    p95_ms_at_max=900.0,
+    slo_ms=1000.0,
+    completion_chars=200,
+    cpu_count=2,
+    rss_bytes=256 * MIB,
+    max_batch_size=64,
+    mean_batch_size_at_max=20.0,
+    curve=(
+        CapacityPoint(10.0, 300.0),
+        CapacityPoint(20.0, 400.0),
+        CapacityPoint(40.0, 900.0),
+        CapacityPoint(80.0, 3000.0, 0.2),
+    ),
+    measured_at="2025-06-01T00:00:00Z",
+)
+MEASURED = replace(PROFILE, serving=SERVING)
+
+
+def serving_section(**overrides) -> dict:
+    """The ``serving`` section of metrics.json v2 with SERVING's numbers."""
+    section = {
+        "slo_ms": 1000.0,
+        "completion_chars": 200,
+        "max_rps_at_slo": 40.0,
+        "p95_ms_at_max": 900.0,
+        "p50_ms_at_max": 450.0,
+        "mean_batch_size_at_max": 20.0,
+        "cpu_count": 2,
+        "torch_threads": 2,
+        "rss_bytes": 256 * MIB,
+        "rss_bytes_after_load": 200 * MIB,
+        "max_batch_size": 64,
+        "precision": "fp32",
+        "curve": [
+            {"rate_rps": 10.0, "p95_ms": 300.0, "error_rate": 0.0, "passed": True},
+            {"rate_rps": 20.0, "p95_ms": 400.0, "error_rate": 0.0, "passed": True},
+            {"rate_rps": 40.0, "p95_ms": 900.0, "error_rate": 0.0, "passed": True},
+            {"rate_rps": 80.0, "p95_ms": 3000.0, "error_rate": 0.2, "passed": False},
+        ],
+        "measured_at": "2025-06-01T00:00:00Z",
+    }
+    return section | overrides
+
 
 WORKERS = CloudflareWorkersRates(
     monthly_base_usd=5.0,
@@ -85,6 +135,7 @@ SHEET = PriceSheet(
     alb_usd_per_lcu_hour=0.008,
     nat_gateway_usd_per_hour=0.045,
     nat_gateway_usd_per_gb=0.045,
+    public_ipv4_usd_per_hour=0.005,
     cloudwatch_usd_per_metric_month=0.30,
     cloudwatch_logs_ingest_usd_per_gb=0.50,
     cloudwatch_logs_storage_usd_per_gb_month=0.03,

@@ -26,6 +26,10 @@ TORCH_MODULES = {
     "rnn.generate",
     "rnn.train",
     "rnn.inference_benchmark",
+    "rnn.evaluate",
+    "rnn.decoder",
+    "rnn.batching",
+    "rnn.serve",
 }
 # wraps the amazon provider (boto3); imported on use so DAG files parse without boto3
 BOTO3_MODULES = {"pipeline.spot.hooks"}

@@ -8,6 +8,7 @@ topology runs for real as processes in tests/production/ (`make prod-up`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -100,3 +101,22 @@ def test_image_copies_every_runtime_package_and_what_airflow_loads() -> None:
     runtime = {path.parent.name for path in REPO.glob("*/__init__.py")} - {"devtools"}
     assert runtime == {"rnn", "costing", "pipeline"}
     assert runtime | {"dags", "plugins", "include"} <= copied
+
+
+def test_the_image_has_a_serving_target_and_airflow_stays_the_default() -> None:
+    """`docker build --target serve` runs the inference server; compose's plain build gets Airflow."""
+    from rnn.__main__ import build_parser
+    from rnn.serve import HEALTH_PATH
+
+    dockerfile = (REPO / "Dockerfile").read_text()
+    stages = [line.split()[-1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    assert stages == ["base", "serve", "airflow"]  # the last stage is what `build: .` builds
+    serve = dockerfile.split("AS serve", 1)[1].split("FROM base AS airflow", 1)[0]
+    lines = serve.splitlines()
+    entrypoint = json.loads(next(line for line in lines if line.startswith("ENTRYPOINT ")).split(" ", 1)[1])
+    command = json.loads(next(line for line in lines if line.startswith("CMD [")).split(" ", 1)[1])
+    assert entrypoint[:4] == ["python", "-m", "rnn", "serve"]
+    args = build_parser().parse_args(entrypoint[3:] + command)  # the flags are the CLI's own
+    assert (args.host, args.port, args.model) == ("0.0.0.0", 8000, "/models/model.pt")
+    assert "EXPOSE 8000" in serve and "STOPSIGNAL SIGTERM" in serve
+    assert f"http://127.0.0.1:8000{HEALTH_PATH}" in serve

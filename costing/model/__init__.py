@@ -1,11 +1,13 @@
 """The cost model: what training, retraining and serving this model cost, from measurements and a price sheet.
 
-Inputs are a :class:`ModelProfile` (measured numbers from ``metrics.json``, :func:`load_profile`),
+Inputs are a :class:`ModelProfile` (measured numbers from ``metrics.json``: :func:`resolve_metrics`
+picks the document - the registered champion by default - and names it in every output),
 the :class:`ServingAssumptions` / :class:`TrainingAssumptions` that are not prices, and a
 :class:`~costing.pricing.PriceSheet`. Out come a training run's cost (:func:`estimate_training_cost`,
 :func:`spot_training_cost`, :func:`plan_training`), the serving grid (:func:`plan_grid`,
 :func:`cost_grid`), total cost of ownership with break-evens (:func:`tco`), sensitivity
-(:func:`sensitivity`) and all three at once (:func:`analyze`). Pure functions of plain values: the
+(:func:`sensitivity`), all three at once (:func:`analyze`), and which instance types fit the model
+(:func:`map_resources`). Pure functions of plain values: the
 model never calls AWS (docs/cost-model.md).
 """
 
@@ -18,21 +20,32 @@ from costing.model.assumptions import (
     ServingAssumptions,
     TrainingAssumptions,
 )
+from costing.model.model_source import (
+    CHAMPION_MODEL_URI,
+    MetricsSource,
+    default_metrics_source,
+    load_profile,
+    resolve_metrics,
+)
 from costing.model.profile import (
     REFERENCE_LABEL,
     REFERENCE_METRICS_PATH,
     ModelProfile,
-    default_metrics_path,
-    load_profile,
     profile_from_metrics,
 )
+from costing.model.resources import ModelArchitecture, ResourceMapping, map_resources, parameter_count
 from costing.model.results import OPTION_LABELS, OPTIONS, GridResult, jsonable, price_sheet_to_json_dict
 from costing.model.run_cost import (
+    AttemptSeconds,
+    AttemptTimings,
     InstanceAttempt,
+    SpotAccounting,
     TrainingCost,
+    account_spot_run,
     attempt_usd,
     billed_seconds,
     estimate_training_cost,
+    split_attempt_seconds,
     spot_training_cost,
 )
 from costing.model.sensitivity import (
@@ -52,6 +65,7 @@ from costing.model.training_plan import (
 )
 
 __all__ = [
+    "CHAMPION_MODEL_URI",
     "DEFAULT_HORIZON_MONTHS",
     "DEFAULT_RETRAIN_CADENCE",
     "DEFAULT_SAMPLES",
@@ -62,31 +76,42 @@ __all__ = [
     "OPTION_LABELS",
     "REFERENCE_LABEL",
     "REFERENCE_METRICS_PATH",
+    "AttemptSeconds",
+    "AttemptTimings",
     "GridResult",
     "InstanceAttempt",
+    "MetricsSource",
+    "ModelArchitecture",
     "ModelProfile",
     "MonteCarloSpec",
+    "ResourceMapping",
     "SensitivityResult",
     "ServingAssumptions",
+    "SpotAccounting",
     "TcoResult",
     "TrainingAssumptions",
     "TrainingCost",
     "TrainingPlan",
+    "account_spot_run",
     "analyze",
     "attempt_usd",
     "billed_seconds",
     "cost_grid",
-    "default_metrics_path",
+    "default_metrics_source",
     "estimate_training_cost",
     "expected_wall_seconds",
     "jsonable",
     "load_profile",
+    "map_resources",
     "mean_time_between_interruptions_seconds",
+    "parameter_count",
     "plan_grid",
     "plan_training",
     "price_sheet_to_json_dict",
     "profile_from_metrics",
+    "resolve_metrics",
     "sensitivity",
+    "split_attempt_seconds",
     "spot_training_cost",
     "tco",
     "with_assumptions",

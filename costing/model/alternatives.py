@@ -14,24 +14,32 @@ Monte Carlo:
 What each alternative includes (every assumption is a field of
 :class:`~costing.model.assumptions.ServingAssumptions` or a constant in :mod:`costing.model.assumptions`):
 
-* **EC2 on-demand / spot / reserved 1 yr / 3 yr**: instances (sized by :mod:`costing.model.capacity`,
-  24/7), a gp3 root volume each, an internet-facing ALB (hours + LCU-hours), one NAT gateway for
-  image pulls and log delivery from private subnets (hours + GB), CloudWatch custom metrics and
-  logs, data transfer out, the model file in S3. Spot adds a capacity buffer and the warm-up hours
-  of replacements at the interruption rate; reserved uses the effective hourly rate of the term.
+* **EC2 on-demand / spot / reserved 1 yr / 3 yr / Compute and EC2 Instance Savings Plans 1 yr / 3 yr**:
+  instances (sized by :mod:`costing.model.capacity`, 24/7) plus the instance-hours of starts (each
+  deploy starts a new instance per running one, overlapping for ``deploy_overlap_seconds``; billed
+  at least 60 s each), a gp3 root volume each, an internet-facing ALB (hours + LCU-hours), one NAT
+  gateway for image pulls and log delivery from private subnets (hours + GB), the public IPv4
+  addresses of the ALB (one per AZ) and the NAT gateway, CloudWatch custom metrics and logs, data
+  transfer out, the model file in S3. Spot adds a capacity buffer and the warm-up hours of
+  replacements at the interruption rate; reserved and Savings Plans use the term's amortised
+  effective hourly rate for the same instance type.
 * **Lambda**: requests + GB-seconds (memory from :func:`~costing.model.capacity.lambda_memory_mb`,
-  duration at its CPU share, billed per ms), invoked through a function URL (free; no API
-  Gateway), CloudWatch logs incl. Lambda's own lines, data transfer out, the model in S3. Free tier
-  not counted.
+  the *mean* duration at its CPU share, each request rounded up to 1 ms), invoked through a function
+  URL (free; no API Gateway), CloudWatch logs incl. Lambda's own lines, data transfer out, the model
+  in S3.
 * **SageMaker real-time**: the cheapest ``ml.*`` type that fits, at least ``min_instances``,
   CloudWatch, data transfer out, S3. **SageMaker serverless**: GB-seconds of the configured memory
-  + data processed (in + out), CloudWatch logs, data transfer out, S3.
+  at the mean duration + data processed (in + out), CloudWatch logs, data transfer out, S3.
 * **ECS Fargate**: the cheapest allowed task size that fits memory and meets the SLO, tasks like
-  EC2 instances (vCPU-hours + GB-hours, x86), ALB, NAT, CloudWatch, data transfer, S3.
-* **Cloudflare Workers**: subscription + requests and CPU-ms beyond the included amounts. Marked
-  *not drop-in*: torch does not run in Workers, the model would need a port to JS/WASM.
+  EC2 instances (vCPU-hours + GB-hours, x86; starts billed at least 1 minute), ALB, NAT, public
+  IPv4, CloudWatch, data transfer, S3.
+* **Cloudflare Workers**: subscription + requests and CPU-ms (at the mean) beyond the included
+  amounts. Marked *not drop-in*: torch does not run in Workers, the model would need a port to JS/WASM.
 
-Free tiers (data transfer's first 100 GB, Lambda's monthly grant, ...) are not counted anywhere.
+Volume tiers (data transfer out, Lambda GB-seconds, S3, CloudWatch metrics) are applied at the volume
+reached, one cost line per tier reached (:mod:`costing.model.billing`). Free tiers (100 GB out,
+Lambda's monthly grant, CloudWatch's free metrics and logs) are applied only with
+``ServingAssumptions.apply_free_tiers``, and every option says whether they were.
 """
 
 from __future__ import annotations
@@ -41,18 +49,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
+from costing.model import billing
 from costing.model import capacity as inference
 from costing.model.assumptions import (
     BURSTABLE_BASELINE_UTILISATION,
     DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
+    FARGATE_MINIMUM_BILLED_SECONDS,
     FARGATE_TASK_SIZES,
+    LAMBDA_BILLING_GRANULARITY_MS,
     LAMBDA_DEFAULT_CONCURRENCY_LIMIT,
     LAMBDA_PLATFORM_LOG_BYTES_PER_REQUEST,
+    MAX_REQUESTS_PER_DAY,
     OS_RESERVED_MB,
     RESERVED_TERM_KEYS,
+    SAGEMAKER_HOSTING_MINIMUM_BILLED_SECONDS,
     SAGEMAKER_SERVERLESS_MAX_CONCURRENCY,
     SAGEMAKER_SERVERLESS_MB_PER_VCPU,
     SAGEMAKER_SERVERLESS_MEMORY_MB,
+    SAVINGS_PLAN_TERMS,
     WORKERS_MEMORY_PER_MODEL_BYTE,
     ServingAssumptions,
 )
@@ -74,10 +88,28 @@ from costing.model.results import (
     ScenarioResult,
     infeasible,
 )
-from costing.pricing.sheet import InstanceRates, PriceSheet
-from costing.units import BYTES_PER_GB, DAYS_PER_MONTH, HOURS_PER_MONTH, MB_PER_GB
+from costing.pricing.defaults import MINIMUM_BILLED_SECONDS as EC2_MINIMUM_BILLED_SECONDS
+from costing.pricing.sheet import TIERED_RATES, FreeTierAllowances, InstanceRates, PriceSheet, PriceTier
+from costing.units import BYTES_PER_GB, DAYS_PER_MONTH, HOURS_PER_MONTH, MB_PER_GB, SECONDS_PER_HOUR
 
-COMMON_CAVEAT_FREE_TIER = "free tiers (first 100 GB of data transfer out, Lambda's monthly grant) not counted"
+FREE_TIER_NOT_APPLIED = (
+    "free tiers not applied: they belong to an account, not a workload (--free-tier applies them)"
+)
+
+
+def free_tier_caveat(a: ServingAssumptions, sheet: PriceSheet) -> str:
+    """Whether the free tiers were applied, and which, in words (every option carries it)."""
+    if not a.apply_free_tiers:
+        return FREE_TIER_NOT_APPLIED
+    free = sheet.free_tier
+    if free is None:
+        return "free tiers asked for, but the price sheet has no free-tier table: not applied"
+    return (
+        f"free tiers applied (an account's allowance, shared with everything else in it; {free.source_url} "
+        f"as of {free.as_of.isoformat()}): {free.data_transfer_out_gb_per_month:,.0f} GB out, Lambda "
+        f"{free.lambda_requests_per_month:,.0f} requests + {free.lambda_gb_seconds_per_month:,.0f} GB-s, "
+        f"{free.cloudwatch_metrics_per_month:,.0f} metrics, {free.cloudwatch_logs_gb_per_month:g} GB of logs a month"
+    )
 
 
 @dataclass(frozen=True)
@@ -131,6 +163,7 @@ class Line(NamedTuple):
     unit: str
     quantity: Number
     usd_per_unit: Number
+    optional: bool = False  # a volume tier the usage may not reach: left out of a breakdown when it is 0
 
     @property
     def usd_per_month(self) -> Number:
@@ -149,37 +182,56 @@ def sheet_rate(sheet: PriceSheet, name: str) -> float:
     return float(value)
 
 
+def sheet_tiers(sheet: PriceSheet, name: str) -> tuple[PriceTier, ...]:
+    """A tiered rate's tiers (:data:`~costing.pricing.sheet.TIERED_RATES`); :class:`MissingRate` when absent."""
+    tiers = sheet.tiers(name)
+    if not tiers:
+        raise MissingRate(f"price sheet {sheet.snapshot_id} ({sheet.region}) has no {TIERED_RATES[name][0]}")
+    return tiers
+
+
 @dataclass(frozen=True)
 class SupportRates:
     """Rates of the supporting services, copied from the sheet when an alternative needs them."""
 
-    cloudwatch_usd_per_metric_month: float = 0.0
+    cloudwatch_metric_tiers: tuple[PriceTier, ...] = ()
     logs_ingest_usd_per_gb: float = 0.0
     logs_storage_usd_per_gb_month: float = 0.0
-    data_transfer_out_usd_per_gb: float = 0.0
-    s3_usd_per_gb_month: float = 0.0
+    data_transfer_out_tiers: tuple[PriceTier, ...] = ()
+    s3_storage_tiers: tuple[PriceTier, ...] = ()
     alb_usd_per_hour: float = 0.0
     alb_usd_per_lcu_hour: float = 0.0
     nat_usd_per_hour: float = 0.0
     nat_usd_per_gb: float = 0.0
     ebs_usd_per_gb_month: float = 0.0
+    public_ipv4_usd_per_hour: float = 0.0
+    free_tier: FreeTierAllowances | None = None  # only when the assumptions apply the free tiers
 
     @classmethod
     def from_sheet(
-        cls, sheet: PriceSheet, *, alb: bool = False, nat: bool = False, ebs: bool = False
+        cls,
+        sheet: PriceSheet,
+        *,
+        alb: bool = False,
+        nat: bool = False,
+        ebs: bool = False,
+        public_ipv4: bool = False,
+        free_tier: bool = False,
     ) -> SupportRates:
         """Raises :class:`MissingRate` when a needed rate is ``None``."""
         return cls(
-            cloudwatch_usd_per_metric_month=sheet_rate(sheet, "cloudwatch_usd_per_metric_month"),
+            cloudwatch_metric_tiers=sheet_tiers(sheet, "cloudwatch_metrics"),
             logs_ingest_usd_per_gb=sheet_rate(sheet, "cloudwatch_logs_ingest_usd_per_gb"),
             logs_storage_usd_per_gb_month=sheet_rate(sheet, "cloudwatch_logs_storage_usd_per_gb_month"),
-            data_transfer_out_usd_per_gb=sheet_rate(sheet, "data_transfer_out_usd_per_gb"),
-            s3_usd_per_gb_month=sheet_rate(sheet, "s3_standard_usd_per_gb_month"),
+            data_transfer_out_tiers=sheet_tiers(sheet, "data_transfer_out"),
+            s3_storage_tiers=sheet_tiers(sheet, "s3_standard_storage"),
             alb_usd_per_hour=sheet_rate(sheet, "alb_usd_per_hour") if alb else 0.0,
             alb_usd_per_lcu_hour=sheet_rate(sheet, "alb_usd_per_lcu_hour") if alb else 0.0,
             nat_usd_per_hour=sheet_rate(sheet, "nat_gateway_usd_per_hour") if nat else 0.0,
             nat_usd_per_gb=sheet_rate(sheet, "nat_gateway_usd_per_gb") if nat else 0.0,
             ebs_usd_per_gb_month=sheet_rate(sheet, "ebs_gp3_usd_per_gb_month") if ebs else 0.0,
+            public_ipv4_usd_per_hour=sheet_rate(sheet, "public_ipv4_usd_per_hour") if public_ipv4 else 0.0,
+            free_tier=sheet.free_tier if free_tier else None,
         )
 
 
@@ -229,16 +281,56 @@ class OptionPlan:
     def _price(self, usd: float, drivers: Drivers) -> Number:
         return usd * drivers.price_factor
 
+    def _tiered_lines(
+        self,
+        drivers: Drivers,
+        name: str,
+        service: str,
+        unit: str,
+        quantity: Number,
+        tiers: Sequence[PriceTier],
+        *,
+        free: float = 0.0,
+        free_label: str = "",
+    ) -> list[Line]:
+        """``quantity`` over the volume tiers (one line per tier), after a free allowance (a $0 line)."""
+        lines = []
+        if free > 0:
+            lines.append(
+                Line(
+                    f"{name}, free tier ({free_label or f'{billing.amount_label(free)} {unit}'} a month)",
+                    service,
+                    unit,
+                    billing.within_allowance(quantity, free),
+                    0.0,
+                )
+            )
+            quantity = billing.after_allowance(quantity, free)
+        if len(tiers) == 1:
+            return [*lines, Line(name, service, unit, quantity, self._price(tiers[0].usd_per_unit, drivers))]
+        # tiers the usage never reaches (in any sample) add nothing: leave them out of the arithmetic
+        reached = billing.highest(quantity)
+        parts = billing.tier_quantities(quantity, tiers)
+        for index, (part, tier) in enumerate(zip(parts, tiers, strict=True)):
+            if index and tier.begin >= reached:
+                break
+            label = f"{name} ({billing.tier_label(tier, unit)})"
+            lines.append(Line(label, service, unit, part, self._price(tier.usd_per_unit, drivers), index > 0))
+        return lines
+
     def _logs_lines(self, drivers: Drivers, bytes_per_request: float) -> list[Line]:
         a, s = self.assumptions, self.support
         ingest_gb = self._requests_per_month(drivers) * bytes_per_request / BYTES_PER_GB
+        free = s.free_tier.cloudwatch_logs_gb_per_month if s.free_tier else 0.0
         return [
-            Line(
+            *self._tiered_lines(
+                drivers,
                 "CloudWatch Logs ingestion",
                 "AmazonCloudWatch",
                 "GB",
                 ingest_gb,
-                self._price(s.logs_ingest_usd_per_gb, drivers),
+                (PriceTier(0.0, math.inf, s.logs_ingest_usd_per_gb),),
+                free=free,
             ),
             Line(
                 f"CloudWatch Logs storage ({a.log_retention_months:g} month retention)",
@@ -249,32 +341,41 @@ class OptionPlan:
             ),
         ]
 
-    def _metrics_line(self, drivers: Drivers, metrics: Number) -> Line:
-        return Line(
+    def _metrics_lines(self, drivers: Drivers, metrics: Number) -> list[Line]:
+        s = self.support
+        free = s.free_tier.cloudwatch_metrics_per_month if s.free_tier else 0.0
+        return self._tiered_lines(
+            drivers,
             "CloudWatch custom metrics",
             "AmazonCloudWatch",
             "metrics",
             metrics,
-            self._price(self.support.cloudwatch_usd_per_metric_month, drivers),
+            s.cloudwatch_metric_tiers,
+            free=free,
         )
 
-    def _egress_line(self, drivers: Drivers) -> Line:
+    def _egress_lines(self, drivers: Drivers) -> list[Line]:
+        s = self.support
         gb = self._requests_per_month(drivers) * self.assumptions.response_bytes / BYTES_PER_GB
-        return Line(
+        free = s.free_tier.data_transfer_out_gb_per_month if s.free_tier else 0.0
+        return self._tiered_lines(
+            drivers,
             "Data transfer out to the internet",
             "AWSDataTransfer",
             "GB",
             gb,
-            self._price(self.support.data_transfer_out_usd_per_gb, drivers),
+            s.data_transfer_out_tiers,
+            free=free,
         )
 
-    def _artifact_line(self, drivers: Drivers) -> Line:
-        return Line(
+    def _artifact_lines(self, drivers: Drivers) -> list[Line]:
+        return self._tiered_lines(
+            drivers,
             "Model file in S3 Standard",
             "AmazonS3",
             "GB-months",
             self.model_file_bytes / BYTES_PER_GB,
-            self._price(self.support.s3_usd_per_gb_month, drivers),
+            self.support.s3_storage_tiers,
         )
 
     def to_option_cost(self, requests_per_day: float) -> OptionCost:
@@ -290,8 +391,14 @@ class OptionPlan:
                 usd_per_month=float(line.usd_per_month),
             )
             for line in evaluation.lines
+            if not (line.optional and float(line.quantity) == 0)
         )
         total = sum(component.usd_per_month for component in components)
+        if not math.isfinite(total):
+            raise ValueError(
+                f"the monthly cost of {self.key} at {requests_per_day:g} requests/day is not a finite number; "
+                "an input is out of range (see the limits in costing.model.assumptions)"
+            )
         per_request = total / (requests_per_day * DAYS_PER_MONTH)
         details = dict(self.details)
         if evaluation.units:
@@ -337,8 +444,9 @@ class FleetPlan(OptionPlan):
     spot: bool = False
     interruption_rate_per_month: float = 0.0
     load_balancer: bool = True
-    nat: bool = True
+    nat: bool = True  # runs in our VPC: private subnets behind a NAT gateway, or public IPs without one
     root_volume: bool = True  # EC2: a gp3 root volume per instance and agent metrics per instance
+    minimum_billed_seconds: float = float(EC2_MINIMUM_BILLED_SECONDS)  # per instance/task start
 
     def units(self, drivers: Drivers) -> Number:
         a = self.assumptions
@@ -357,18 +465,59 @@ class FleetPlan(OptionPlan):
             )
         return units
 
+    def start_hours(self, units: Number, drivers: Drivers) -> Number:
+        """Instance-hours of starts a month: every deploy starts a new instance per running one (they
+        overlap for ``deploy_overlap_seconds``), and spot replaces interrupted ones (they warm up);
+        each start is billed at least the platform's minimum."""
+        a = self.assumptions
+        deploy = units * a.deploys_per_month
+        hours = deploy * billing.billed_start_seconds(a.deploy_overlap_seconds, self.minimum_billed_seconds)
+        if self.spot:
+            interruptions = units * self.interruption_rate_per_month * drivers.interruption_factor
+            warmup = billing.billed_start_seconds(
+                a.spot_replacement_warmup_hours * SECONDS_PER_HOUR, self.minimum_billed_seconds
+            )
+            hours = hours + interruptions * warmup
+        return hours / SECONDS_PER_HOUR
+
+    def public_ipv4_addresses(self, units: Number) -> tuple[Number, str]:
+        """In-use public IPv4 addresses and what holds them: the ALB (one per AZ), the NAT gateway(s),
+        and without a NAT gateway every instance or task (it needs a public IP to pull its image)."""
+        a = self.assumptions
+        count: Number = 0.0
+        holders = []
+        if self.load_balancer:
+            count += float(a.alb_availability_zones)
+            holders.append(f"ALB x{a.alb_availability_zones}")
+        if self.nat and a.use_nat_gateway:
+            count += float(a.nat_gateways)
+            holders.append(f"NAT gateway x{a.nat_gateways}")
+        elif self.nat:
+            count = count + units
+            holders.append("one per instance")
+        return count, ", ".join(holders)
+
     def evaluate(self, drivers: Drivers) -> Evaluation:
         a, s = self.assumptions, self.support
         units = self.units(drivers)
         hours = units * HOURS_PER_MONTH
-        if self.spot:
-            interruptions = units * self.interruption_rate_per_month * drivers.interruption_factor
-            hours = hours + interruptions * a.spot_replacement_warmup_hours
+        starts = self.start_hours(units, drivers)
         price = drivers.price_factor * (drivers.spot_price_factor if self.spot else 1.0)
-        lines = [
-            Line(rate.name, rate.service, rate.unit, hours * rate.per_unit_hour, rate.usd_per_unit * price)
-            for rate in self.unit_rates
-        ]
+        starts_what = "deploys, spot replacements" if self.spot else "deploys"
+        lines = []
+        for rate in self.unit_rates:
+            lines += [
+                Line(
+                    rate.name, rate.service, rate.unit, hours * rate.per_unit_hour, rate.usd_per_unit * price
+                ),
+                Line(
+                    f"{rate.name}: starts ({starts_what}; >= {self.minimum_billed_seconds:g} s billed each)",
+                    rate.service,
+                    rate.unit,
+                    starts * rate.per_unit_hour,
+                    rate.usd_per_unit * price,
+                ),
+            ]
         requests = self._requests_per_month(drivers)
         latency = self.latency_p95_seconds * drivers.latency_factor
         if self.root_volume:
@@ -421,13 +570,24 @@ class FleetPlan(OptionPlan):
                     self._price(s.nat_usd_per_gb, drivers),
                 ),
             ]
+        addresses, holders = self.public_ipv4_addresses(units)
+        if s.public_ipv4_usd_per_hour:
+            lines.append(
+                Line(
+                    f"Public IPv4 addresses ({holders})",
+                    "AmazonVPC",
+                    "address-hours",
+                    addresses * HOURS_PER_MONTH,
+                    self._price(s.public_ipv4_usd_per_hour, drivers),
+                )
+            )
         metrics = a.custom_metrics_per_service + (
             units * a.custom_metrics_per_instance if self.root_volume else 0.0
         )
-        lines.append(self._metrics_line(drivers, metrics))
+        lines += self._metrics_lines(drivers, metrics)
         lines += self._logs_lines(drivers, a.log_bytes_per_request)
-        lines.append(self._egress_line(drivers))
-        lines.append(self._artifact_line(drivers))
+        lines += self._egress_lines(drivers)
+        lines += self._artifact_lines(drivers)
         return Evaluation(lines=lines, latency_p95_seconds=latency, units=units)
 
 
@@ -449,7 +609,15 @@ def _fleet_details(point: inference.ServingPoint) -> dict[str, Any]:
         "latency_p95_ms": point.latency_p95_seconds * 1000.0,
         "capacity_rps_per_instance": point.capacity_rps,
         "processes_per_instance": point.processes,
+        "capacity_source": point.capacity_source,
+        "capacity_rps_per_instance_formula": point.formula_capacity_rps,
+        "capacity_measured_to_formula": point.measured_to_formula,
+        "capacity_basis": point.basis,
     }
+
+
+def _capacity_caveat(point: inference.ServingPoint) -> str:
+    return f"capacity {point.capacity_rps:,.1f} requests/s per instance: {point.basis}"
 
 
 def plan_ec2(
@@ -484,7 +652,7 @@ def plan_ec2(
             + (f"${rates.spot_p90_usd_per_hour:.4f}/h" if rates.spot_p90_usd_per_hour is not None else "n/a")
             + ")"
         )
-    else:
+    elif option.removeprefix("ec2-") in RESERVED_TERM_KEYS:
         lease_years = RESERVED_TERM_KEYS[option.removeprefix("ec2-")]
         term = a.reserved_key(lease_years)
         if term not in rates.reserved_usd_per_hour:
@@ -497,9 +665,38 @@ def plan_ec2(
             )
         usd_per_hour = rates.reserved_usd_per_hour[term]
         caveats.append(
-            f"commits to every hour of a {lease_years}-year term ({term}), used or not; "
+            f"commits to every hour of a {lease_years}-year term ({term}) of {instance_type}, used or not; "
             "effective rate = hourly part + upfront fee spread over the term"
         )
+        if term in rates.derived_rates:
+            caveats.append(
+                DERIVED_RATE_CAVEAT.format(what=f"reserved rate {term}", instance_type=instance_type)
+            )
+    else:
+        plan_type, lease_years = SAVINGS_PLAN_TERMS[option.removeprefix("ec2-")]
+        term = a.savings_plan_key(plan_type, lease_years)
+        if term not in rates.savings_plan_usd_per_hour:
+            offered = ", ".join(sorted(rates.savings_plan_usd_per_hour)) or "none"
+            return infeasible(
+                option,
+                instance_type,
+                f"no Savings Plans rate {term!r} for {instance_type} in {sheet.region} in snapshot "
+                f"{sheet.snapshot_id} (offered: {offered})",
+            )
+        usd_per_hour = rates.savings_plan_usd_per_hour[term]
+        scope = (
+            "applies to any instance family, size and region, and to Fargate and Lambda"
+            if plan_type == "Compute"
+            else f"applies to the {instance_type.split('.')[0]} family in {sheet.region} only"
+        )
+        caveats.append(
+            f"a {lease_years}-year {plan_type} Savings Plan ({term}): commits to the fleet's hourly spend at "
+            f"the plan rate for every hour of the term, used or not; amortised effective rate; {scope}"
+        )
+        if term in rates.derived_rates:
+            caveats.append(
+                DERIVED_RATE_CAVEAT.format(what=f"Savings Plans rate {term}", instance_type=instance_type)
+            )
     point = _serving_point(profile, a, rates.vcpus, rates.memory_gib * MB_PER_GB)
     if isinstance(point, str):
         return infeasible(option, instance_type, f"{instance_type}: {point}")
@@ -515,10 +712,12 @@ def plan_ec2(
             f"memory-bound: runs {point.processes:g} serving process(es), fewer than its vCPUs allow"
         )
     try:
-        support = SupportRates.from_sheet(sheet, alb=True, nat=a.use_nat_gateway, ebs=True)
+        support = SupportRates.from_sheet(
+            sheet, alb=True, nat=a.use_nat_gateway, ebs=True, public_ipv4=True, free_tier=a.apply_free_tiers
+        )
     except MissingRate as exc:
         return infeasible(option, instance_type, f"{exc} (needed for the supporting infrastructure)")
-    caveats.append(COMMON_CAVEAT_FREE_TIER)
+    caveats += [_capacity_caveat(point), free_tier_caveat(a, sheet)]
     return FleetPlan(
         option=option,
         instance_type=instance_type,
@@ -542,6 +741,12 @@ def plan_ec2(
     )
 
 
+DERIVED_RATE_CAVEAT = (
+    "the {what} of {instance_type} is DERIVED in this snapshot (on-demand x an average discount, see its "
+    "provenance), not AWS's record: refresh prices for the published rate"
+)
+
+
 def _cheapest_plan(plans: Iterable[OptionPlan], requests_per_day: float) -> OptionPlan | None:
     best, best_usd = None, math.inf
     for plan in plans:
@@ -562,7 +767,7 @@ def plan_sagemaker_realtime(
             f"price sheet {sheet.snapshot_id} ({sheet.region}) has no SageMaker real-time instance prices",
         )
     try:
-        support = SupportRates.from_sheet(sheet)
+        support = SupportRates.from_sheet(sheet, free_tier=a.apply_free_tiers)
     except MissingRate as exc:
         return infeasible(SAGEMAKER_REALTIME, None, f"{exc} (needed for the supporting infrastructure)")
     plans, reasons = [], []
@@ -583,7 +788,9 @@ def plan_sagemaker_realtime(
                     "invoked through the SageMaker Runtime API (SigV4); no API Gateway or ALB in front",
                     "ML storage volume and real-time data-processing charges are not in the price sheet",
                     "fleet sized for the peak hour and running 24/7 (no autoscaling)",
-                    COMMON_CAVEAT_FREE_TIER,
+                    "billed per second while an instance runs; AWS publishes no minimum per start",
+                    _capacity_caveat(point),
+                    free_tier_caveat(a, sheet),
                 ),
                 details=_fleet_details(point) | {"usd_per_hour": ml.usd_per_hour},
                 unit_rates=(
@@ -601,6 +808,7 @@ def plan_sagemaker_realtime(
                 load_balancer=False,
                 nat=False,
                 root_volume=False,
+                minimum_billed_seconds=SAGEMAKER_HOSTING_MINIMUM_BILLED_SECONDS,
             )
         )
     best = _cheapest_plan(plans, requests_per_day)
@@ -616,7 +824,9 @@ def plan_fargate(
     try:
         vcpu_rate = sheet_rate(sheet, "fargate_usd_per_vcpu_hour")
         gb_rate = sheet_rate(sheet, "fargate_usd_per_gb_hour")
-        support = SupportRates.from_sheet(sheet, alb=True, nat=a.use_nat_gateway)
+        support = SupportRates.from_sheet(
+            sheet, alb=True, nat=a.use_nat_gateway, public_ipv4=True, free_tier=a.apply_free_tiers
+        )
     except MissingRate as exc:
         return infeasible(FARGATE, None, str(exc))
     plans, reasons = [], []
@@ -644,8 +854,10 @@ def plan_fargate(
                 caveats=(
                     "tasks in private subnets behind an ALB; egress (image pulls, logs) through a NAT gateway",
                     "Linux/x86 rates; 20 GB ephemeral storage included",
-                    "fleet sized for the peak hour and running 24/7 (no autoscaling)",
-                    COMMON_CAVEAT_FREE_TIER,
+                    "fleet sized for the peak hour and running 24/7 (no autoscaling); each task start is "
+                    "billed at least 1 minute",
+                    _capacity_caveat(point),
+                    free_tier_caveat(a, sheet),
                 ),
                 details=_fleet_details(point) | {"vcpu": vcpu, "memory_gb": gb},
                 unit_rates=(
@@ -655,6 +867,7 @@ def plan_fargate(
                 capacity_rps=point.capacity_rps,
                 latency_p95_seconds=point.latency_p95_seconds,
                 root_volume=False,
+                minimum_billed_seconds=FARGATE_MINIMUM_BILLED_SECONDS,
             )
         )
     best = _cheapest_plan(plans, requests_per_day)
@@ -668,38 +881,48 @@ def plan_fargate(
 
 @dataclass(frozen=True)
 class LambdaPlan(OptionPlan):
+    """A per-request platform: each request is billed its own duration, so the bill follows the mean."""
+
     memory_mb: float = 0.0
-    duration_seconds: float = 0.0  # p50 at the configured memory, nominal
+    duration_seconds: float = 0.0  # mean at the configured memory, nominal (what each request bills)
     latency_p95_seconds: float = 0.0
     usd_per_million_requests: float = 0.0
-    usd_per_gb_second: float = 0.0
+    gb_second_tiers: tuple[PriceTier, ...] = ()
+    free_requests: float = 0.0  # a month, when the free tier is applied
+    free_gb_seconds: float = 0.0
     platform_log_bytes: float = LAMBDA_PLATFORM_LOG_BYTES_PER_REQUEST
     data_processed_usd_per_gb: float | None = None  # SageMaker serverless only
     service: str = "AWSLambda"
 
+    def billed_ms(self, drivers: Drivers) -> Number:
+        """Mean billed duration of a request: the mean duration, each request rounded up to 1 ms."""
+        return billing.expected_billed_ms(
+            self.duration_seconds * 1000.0 * drivers.latency_factor, LAMBDA_BILLING_GRANULARITY_MS
+        )
+
     def evaluate(self, drivers: Drivers) -> Evaluation:
         a = self.assumptions
         requests = self._requests_per_month(drivers)
-        duration_ms = inference.billed_duration_ms(self.duration_seconds * drivers.latency_factor)
         lines = []
         if self.usd_per_million_requests:
-            lines.append(
-                Line(
-                    "Requests",
-                    self.service,
-                    "1M requests",
-                    requests / 1e6,
-                    self._price(self.usd_per_million_requests, drivers),
-                )
-            )
-        lines.append(
-            Line(
-                f"Compute ({self.memory_mb:,.0f} MB x billed duration)",
+            lines += self._tiered_lines(
+                drivers,
+                "Requests",
                 self.service,
-                "GB-seconds",
-                inference.gb_seconds(requests, duration_ms, self.memory_mb),
-                self._price(self.usd_per_gb_second, drivers),
+                "1M requests",
+                requests / 1e6,
+                (PriceTier(0.0, math.inf, self.usd_per_million_requests),),
+                free=self.free_requests / 1e6,
+                free_label=f"{billing.amount_label(self.free_requests)} requests",
             )
+        lines += self._tiered_lines(
+            drivers,
+            f"Compute ({self.memory_mb:,.0f} MB x mean billed duration)",
+            self.service,
+            "GB-seconds",
+            inference.gb_seconds(requests, self.billed_ms(drivers), self.memory_mb),
+            self.gb_second_tiers,
+            free=self.free_gb_seconds,
         )
         if self.data_processed_usd_per_gb is not None:
             processed = requests * (a.request_bytes + a.response_bytes) / BYTES_PER_GB
@@ -712,10 +935,10 @@ class LambdaPlan(OptionPlan):
                     self._price(self.data_processed_usd_per_gb, drivers),
                 )
             )
-        lines.append(self._metrics_line(drivers, float(a.custom_metrics_per_service)))
+        lines += self._metrics_lines(drivers, float(a.custom_metrics_per_service))
         lines += self._logs_lines(drivers, a.log_bytes_per_request + self.platform_log_bytes)
-        lines.append(self._egress_line(drivers))
-        lines.append(self._artifact_line(drivers))
+        lines += self._egress_lines(drivers)
+        lines += self._artifact_lines(drivers)
         return Evaluation(
             lines=lines, latency_p95_seconds=self.latency_p95_seconds * drivers.latency_factor, units=0.0
         )
@@ -727,22 +950,23 @@ def plan_lambda(
     """A container-image function (x86) with the smallest memory that holds the model and meets the SLO."""
     try:
         per_million = sheet_rate(sheet, "lambda_usd_per_million_requests")
-        per_gb_second = sheet_rate(sheet, "lambda_x86_usd_per_gb_second")
-        support = SupportRates.from_sheet(sheet)
+        gb_second_tiers = sheet_tiers(sheet, "lambda_x86_gb_seconds")
+        support = SupportRates.from_sheet(sheet, free_tier=a.apply_free_tiers)
     except MissingRate as exc:
         return infeasible(LAMBDA, None, str(exc))
     slo = a.latency_slo_ms / 1000.0
     memory = inference.lambda_memory_mb(profile, tokens=a.tokens_per_request, latency_slo_seconds=slo)
     if isinstance(memory, str):
         return infeasible(LAMBDA, None, memory)
-    duration = inference.memory_proportional_seconds(profile, memory, a.tokens_per_request)
+    duration = inference.memory_proportional_seconds(profile, memory, a.tokens_per_request, percentile="mean")
     latency = inference.memory_proportional_seconds(profile, memory, a.tokens_per_request, percentile="p95")
     caveats = [
         "invoked through a Lambda function URL (no API Gateway, no extra charge)",
         "cold starts (loading torch and the model: seconds) are not modelled; no provisioned concurrency",
         f"CPU share grows with memory (1 vCPU per 1,769 MB); duration scaled from the {profile.benchmark_cpus}-CPU "
         "benchmark",
-        COMMON_CAVEAT_FREE_TIER,
+        _mean_caveat(profile),
+        free_tier_caveat(a, sheet),
     ]
     concurrency = inference.peak_requests_per_second(requests_per_day, a.peak_factor) * duration
     if concurrency > LAMBDA_DEFAULT_CONCURRENCY_LIMIT:
@@ -768,7 +992,19 @@ def plan_lambda(
         duration_seconds=duration,
         latency_p95_seconds=latency,
         usd_per_million_requests=per_million,
-        usd_per_gb_second=per_gb_second,
+        gb_second_tiers=gb_second_tiers,
+        free_requests=support.free_tier.lambda_requests_per_month if support.free_tier else 0.0,
+        free_gb_seconds=support.free_tier.lambda_gb_seconds_per_month if support.free_tier else 0.0,
+    )
+
+
+def _mean_caveat(profile: ModelProfile) -> str:
+    if profile.latency_mean_ms is None:
+        return "billed at the median duration: the benchmark recorded no mean (each request bills its own)"
+    return (
+        f"each request bills its own duration: priced at the mean ({profile.latency_mean_ms:,.1f} ms per "
+        f"{profile.completion_chars} chars on the benchmark host, median {profile.latency_p50_ms:,.1f} ms), "
+        "rounded up to 1 ms per request"
     )
 
 
@@ -779,7 +1015,7 @@ def plan_sagemaker_serverless(
     try:
         per_gb_second = sheet_rate(sheet, "sagemaker_serverless_usd_per_gb_second")
         per_gb_processed = sheet_rate(sheet, "sagemaker_serverless_usd_per_gb_processed")
-        support = SupportRates.from_sheet(sheet)
+        support = SupportRates.from_sheet(sheet, free_tier=a.apply_free_tiers)
     except MissingRate as exc:
         return infeasible(SAGEMAKER_SERVERLESS, None, str(exc))
     slo = a.latency_slo_ms / 1000.0
@@ -795,7 +1031,7 @@ def plan_sagemaker_serverless(
     if isinstance(memory, str):
         return infeasible(SAGEMAKER_SERVERLESS, None, memory)
     duration = inference.memory_proportional_seconds(
-        profile, memory, a.tokens_per_request, mb_per_vcpu=SAGEMAKER_SERVERLESS_MB_PER_VCPU
+        profile, memory, a.tokens_per_request, percentile="mean", mb_per_vcpu=SAGEMAKER_SERVERLESS_MB_PER_VCPU
     )
     latency = inference.memory_proportional_seconds(
         profile, memory, a.tokens_per_request, percentile="p95", mb_per_vcpu=SAGEMAKER_SERVERLESS_MB_PER_VCPU
@@ -804,7 +1040,8 @@ def plan_sagemaker_serverless(
         "AWS does not publish a serverless endpoint's vCPU share: 1 vCPU per 1,769 MB assumed (as Lambda)",
         "cold starts are not modelled; no provisioned concurrency",
         "invoked through the SageMaker Runtime API (SigV4)",
-        COMMON_CAVEAT_FREE_TIER,
+        _mean_caveat(profile),
+        free_tier_caveat(a, sheet),
     ]
     concurrency = inference.peak_requests_per_second(requests_per_day, a.peak_factor) * duration
     if concurrency > SAGEMAKER_SERVERLESS_MAX_CONCURRENCY:
@@ -829,7 +1066,7 @@ def plan_sagemaker_serverless(
         memory_mb=float(memory),
         duration_seconds=duration,
         latency_p95_seconds=latency,
-        usd_per_gb_second=per_gb_second,
+        gb_second_tiers=(PriceTier(0.0, math.inf, per_gb_second),),
         platform_log_bytes=0.0,
         data_processed_usd_per_gb=per_gb_processed,
         service="AmazonSageMaker",
@@ -903,8 +1140,9 @@ def plan_cloudflare_workers(
             caveats=(port,),
             drop_in=False,
         )
-    # one isolate is single-threaded: it spends the CPU time the benchmark spent on all its CPUs
-    single_cpu_seconds = profile.service_seconds(1, a.tokens_per_request) * profile.benchmark_cpus
+    # one isolate is single-threaded: it spends the CPU time the benchmark spent on all its CPUs; CPU time
+    # is billed per request, so at the mean
+    single_cpu_seconds = profile.billed_seconds_per_request(a.tokens_per_request) * profile.benchmark_cpus
     cpu_ms = single_cpu_seconds * 1000.0
     latency = profile.latency_p95_seconds(1, a.tokens_per_request) * profile.benchmark_cpus
     if cpu_ms > rates.max_cpu_ms_per_request:
@@ -992,10 +1230,11 @@ def _check_requests(requests_per_day: float) -> float:
         isinstance(requests_per_day, bool)
         or not isinstance(requests_per_day, int | float)
         or not math.isfinite(requests_per_day)
-        or requests_per_day <= 0
+        or not 0 < requests_per_day <= MAX_REQUESTS_PER_DAY
     ):
         raise ValueError(
-            f"requests_per_day={requests_per_day!r} must be a positive, finite number of requests per day"
+            f"requests_per_day={requests_per_day!r} must be a positive number of requests per day, "
+            f"at most {MAX_REQUESTS_PER_DAY:,.0f}"
         )
     return float(requests_per_day)
 
@@ -1107,6 +1346,7 @@ def cost_grid(
         assumptions=a,
         scenarios=scenarios,
         sheet_notes=tuple(sheet.notes),
+        source_ages=tuple(sheet.source_ages),
     )
 
 

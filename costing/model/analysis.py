@@ -82,6 +82,7 @@ def analyze(
         assumptions=a,
         scenarios=tuple(p.result() for p in plans),
         sheet_notes=tuple(sheet.notes),
+        source_ages=tuple(sheet.source_ages),
     )
     ownership = tco(
         profile,

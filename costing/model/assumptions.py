@@ -20,6 +20,10 @@ from typing import Any
 from costing.units import DAYS_PER_YEAR, WEEKS_PER_YEAR
 
 DEFAULT_SCENARIOS_REQUESTS_PER_DAY: tuple[float, ...] = (100.0, 10_000.0, 1_000_000.0)
+# Bounds of the questions the model answers: beyond them the arithmetic overflows or the answer means
+# nothing (10 billion requests a day is ~116,000 requests/s on average; 120 months outlasts every term).
+MAX_REQUESTS_PER_DAY = 1e10
+MAX_HORIZON_MONTHS = 120.0
 SCENARIO_NAMES = {100.0: "low", 10_000.0: "medium", 1_000_000.0: "high"}
 
 # -- retraining cadence ----------------------------------------------------------------------------------
@@ -111,8 +115,23 @@ OS_RESERVED_MB = 512.0
 # Cloudflare Workers would hold the weights once as float32 plus a working copy while loading them.
 WORKERS_MEMORY_PER_MODEL_BYTE = 2.0
 
-# -- reserved instances -----------------------------------------------------------------------------------
+# -- reserved instances and Savings Plans -----------------------------------------------------------------
 RESERVED_TERM_KEYS = {"reserved-1yr": 1, "reserved-3yr": 3}
+# option suffix -> (Savings Plan type, term in years); the purchase option is ServingAssumptions'
+SAVINGS_PLAN_TERMS = {
+    "compute-sp-1yr": ("Compute", 1),
+    "compute-sp-3yr": ("Compute", 3),
+    "instance-sp-1yr": ("EC2Instance", 1),
+    "instance-sp-3yr": ("EC2Instance", 3),
+}
+
+# -- minimum billing increments (aws.amazon.com/ec2/pricing/on-demand/, aws.amazon.com/fargate/pricing/,
+# aws.amazon.com/sagemaker/pricing/) ------------------------------------------------------------------------
+# EC2 Linux: per second, 60 s minimum per instance start (costing.pricing.defaults.MINIMUM_BILLED_SECONDS);
+# Fargate: per second, 1 minute minimum per task; SageMaker hosting: per second, no minimum published;
+# Lambda and SageMaker serverless: each request's duration rounded up to 1 ms (LAMBDA_BILLING_GRANULARITY_MS).
+FARGATE_MINIMUM_BILLED_SECONDS = 60.0
+SAGEMAKER_HOSTING_MINIMUM_BILLED_SECONDS = 0.0
 
 
 @dataclass(frozen=True)
@@ -139,6 +158,15 @@ class ServingAssumptions:
     container_image_gb: float = 1.0  # Python + torch CPU image, pulled by every instance/task at each deploy
     deploys_per_month: float = WEEKS_PER_YEAR / 12.0  # a weekly retrain ships a new model
     ebs_root_gb: float = 20.0  # gp3 root volume per EC2 instance
+    # a deploy starts a new instance/task per running one; it boots, pulls the image and loads the model
+    # while the old one still serves, so both are billed for this long (at least the platform's minimum)
+    deploy_overlap_seconds: float = 120.0
+    # public IPv4 ($/address-hour since Feb 2024): an internet-facing ALB holds one address per AZ it is
+    # enabled in (at least two); a NAT gateway one; without a NAT gateway every instance/task needs its own
+    alb_availability_zones: int = 2
+    # free tiers (Lambda's monthly grant, 100 GB out, CloudWatch's free metrics) belong to an account, not a
+    # workload: off unless asked, and every output says which
+    apply_free_tiers: bool = False
     # spot serving
     spot_buffer_fraction: float = 0.10  # extra spot capacity so an interruption does not breach the SLO
     spot_min_buffer_instances: int = 1
@@ -147,6 +175,7 @@ class ServingAssumptions:
     # reserved
     reserved_offering_class: str = "standard"
     reserved_purchase_option: str = "No Upfront"
+    savings_plan_purchase_option: str = "No Upfront"
 
     def __post_init__(self) -> None:
         positive = (
@@ -155,6 +184,7 @@ class ServingAssumptions:
             "target_utilisation",
             "latency_slo_ms",
             "min_instances",
+            "alb_availability_zones",
             "container_image_gb",
             "spot_replacement_warmup_hours",
         )
@@ -175,6 +205,7 @@ class ServingAssumptions:
             "deploys_per_month",
             "spot_buffer_fraction",
             "default_interruption_rate_per_month",
+            "deploy_overlap_seconds",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"ServingAssumptions.{name}={getattr(self, name)!r} must be >= 0")
@@ -183,6 +214,10 @@ class ServingAssumptions:
     def response_bytes(self) -> float:
         """Bytes sent back per request: the generated characters (ASCII, 1 byte each) plus overhead."""
         return float(self.tokens_per_request) + self.response_overhead_bytes
+
+    def savings_plan_key(self, plan_type: str, lease_years: int) -> str:
+        """The :attr:`InstanceRates.savings_plan_usd_per_hour` key, e.g. "Compute/1yr/No Upfront"."""
+        return f"{plan_type}/{lease_years}yr/{self.savings_plan_purchase_option}"
 
     def reserved_key(self, lease_years: int) -> str:
         """The :attr:`InstanceRates.reserved_usd_per_hour` key for a term, e.g. "1yr/standard/No Upfront"."""

@@ -18,12 +18,27 @@ The capacity model, stated once:
   the SLO the target is infeasible.
 * **Instances.** ``max(min_instances, ceil(peak_rps / (capacity_rps x target_utilisation)))``;
   a burstable type also needs ``mean_rps <= capacity_rps x baseline`` per instance.
+
+Where capacity comes from (:func:`serving_point`):
+
+* **Measured** (the default when metrics.json has a ``serving`` section): the load test found the
+  highest Poisson arrival rate one server process on ``cpu_count`` CPUs kept within its SLO, and the
+  p95 at every rate it tried. A target with ``v`` vCPUs runs ``v / cpu_count`` such processes, as
+  above; below ``cpu_count`` every step is ``f = cpu_count / v`` times slower, and a request of
+  ``tokens`` characters is ``g = tokens / completion_chars`` times the measured work. A server
+  slowed ``k = f x g`` times behaves like the measured one at ``k`` times the arrival rate with ``k``
+  times the latency, so one process sustains ``r / k`` where ``r`` is the highest measured rate whose
+  p95 x ``k`` still meets the SLO (with < 1 % errors). Labelled "measured on N CPUs".
+* **Formula** (the batching model above, from the batch-1 latency and batch throughputs): used when
+  there is no load test, when the scenario's SLO is tighter than the one load-tested, or when no
+  measured rate stretches to the target. Labelled "formula", with the reason; the formula's figure is
+  kept next to the measured one so the report can show their ratio.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from costing.model.assumptions import (
@@ -101,19 +116,50 @@ def burstable_instances_needed(mean_rps: Number, capacity_rps: Number, baseline_
     return ceil(mean_rps / (capacity_rps * baseline_utilisation))
 
 
+CAPACITY_MEASURED = "measured"
+CAPACITY_FORMULA = "formula"
+MAX_ERROR_RATE = 0.01  # a measured rate counts only with fewer errors than this (the load test's rule)
+
+
 @dataclass(frozen=True)
 class ServingPoint:
     """How one compute target (an instance type, a task size) serves the model, at the nominal latency."""
 
     vcpus: float
     processes: float  # copies of the benchmark process it runs (fractional below one host's worth)
-    batch_size: int  # largest measured batch meeting the SLO
+    batch_size: int  # largest measured batch meeting the SLO (measured: the server's batch limit)
     latency_p95_seconds: float  # of one request at that batch size on this target
     capacity_rps: float  # requests/s it sustains at 100 % utilisation
     memory_limited: bool  # fewer processes than vCPUs allow, for lack of memory
+    capacity_source: str = CAPACITY_FORMULA  # "measured" (load test) | "formula"
+    formula_capacity_rps: float | None = None  # the formula's answer for the same target, for comparison
+    basis: str = ""  # where capacity_rps comes from, in words
+
+    @property
+    def measured_to_formula(self) -> float | None:
+        """Measured capacity / formula capacity (None unless both exist)."""
+        if self.capacity_source != CAPACITY_MEASURED or not self.formula_capacity_rps:
+            return None
+        return self.capacity_rps / self.formula_capacity_rps
 
 
-def serving_point(
+def _processes(
+    profile: ModelProfile, vcpus: float, memory_available_mb: float, host_cpus: int
+) -> float | str:
+    """Serving processes that fit ``memory_available_mb`` and ``vcpus`` (fractional below one host)."""
+    need_mb = profile.serving_memory_mb
+    unlimited = need_mb <= 0 or math.isinf(memory_available_mb)
+    fit = math.inf if unlimited else math.floor(memory_available_mb / need_mb)
+    if fit < 1:
+        return (
+            f"needs {need_mb:,.0f} MB for one serving process, has {max(memory_available_mb, 0):,.0f} MB "
+            "after the OS reserve"
+        )
+    by_cpu = vcpus / host_cpus
+    return min(by_cpu, fit) if by_cpu >= 1 else by_cpu
+
+
+def formula_point(
     profile: ModelProfile,
     *,
     vcpus: float,
@@ -121,7 +167,7 @@ def serving_point(
     tokens: float,
     latency_slo_seconds: float,
 ) -> ServingPoint | str:
-    """The batch size and capacity of a target with ``vcpus`` and ``memory_available_mb``, or why it can't serve.
+    """The capacity formula (module doc): batch size and capacity from the benchmark, or why it can't serve.
 
     Example (benchmark on 2 CPUs, 200-char p50 100 ms / p95 150 ms, batch 16 at 16,000 tokens/s;
     c-type with 4 vCPUs, ample memory, 200 tokens, SLO 1 s): 2 processes; batch 16 takes
@@ -129,15 +175,10 @@ def serving_point(
     """
     if vcpus <= 0:
         raise ValueError(f"vcpus={vcpus!r} must be > 0")
-    need_mb = profile.serving_memory_mb
-    fit = math.inf if need_mb <= 0 else math.floor(memory_available_mb / need_mb)
-    if fit < 1:
-        return (
-            f"needs {need_mb:,.0f} MB for one serving process, has {max(memory_available_mb, 0):,.0f} MB "
-            "after the OS reserve"
-        )
+    processes = _processes(profile, vcpus, memory_available_mb, profile.benchmark_cpus)
+    if isinstance(processes, str):
+        return processes
     by_cpu = vcpus / profile.benchmark_cpus
-    processes = min(by_cpu, fit) if by_cpu >= 1 else by_cpu
     factor = slowdown(vcpus, profile.benchmark_cpus)
     chosen = None
     for batch_size in sorted(profile.batch_sizes, reverse=True):
@@ -160,7 +201,180 @@ def serving_point(
         batch_size=batch_size,
         latency_p95_seconds=latency,
         capacity_rps=capacity,
-        memory_limited=by_cpu >= 1 and fit < by_cpu,
+        memory_limited=by_cpu >= 1 and processes < by_cpu,
+        capacity_source=CAPACITY_FORMULA,
+        formula_capacity_rps=capacity,
+    )
+
+
+@dataclass(frozen=True)
+class MeasuredFit:
+    """What the load test says about one target: a point, or why it does not apply, or why it can't serve."""
+
+    point: ServingPoint | None
+    reason: str = ""  # point None: why the measurement does not give this target's capacity
+    infeasible: bool = False  # the measurement says the target cannot meet the SLO at all
+
+
+def measured_point(
+    profile: ModelProfile,
+    *,
+    vcpus: float,
+    memory_available_mb: float,
+    tokens: float,
+    latency_slo_seconds: float,
+) -> MeasuredFit:
+    """Capacity from the load test, scaled to ``vcpus`` and ``tokens`` (module doc).
+
+    Example (load test on 2 CPUs at p95 <= 1,000 ms, 200 chars: 20 rps at p95 400 ms, 40 rps at p95
+    900 ms; SLO 1 s, 200 tokens): 4 vCPU -> 2 processes x 40 = 80 rps, p95 0.9 s; 1 vCPU -> k = 2,
+    only 20 rps stretches (400 x 2 = 800 ms <= 1 s), so 20 / 2 = 10 rps at p95 0.8 s.
+    """
+    measured = profile.serving
+    if measured is None:
+        return MeasuredFit(None, "no load test in metrics.json")
+    slo_ms = latency_slo_seconds * 1000.0
+    if measured.slo_ms > slo_ms * (1 + 1e-9):
+        return MeasuredFit(
+            None,
+            f"the load test's SLO ({measured.slo_ms:,.0f} ms) is looser than this one ({slo_ms:,.0f} ms)",
+        )
+    processes = _processes(profile, vcpus, memory_available_mb, measured.cpu_count)
+    if isinstance(processes, str):
+        return MeasuredFit(None, processes, infeasible=True)
+    by_cpu = vcpus / measured.cpu_count
+    stretch = slowdown(vcpus, measured.cpu_count) * tokens / measured.completion_chars
+    usable = [p for p in measured.points if p.error_rate < MAX_ERROR_RATE and p.p95_ms * stretch <= slo_ms]
+    where = f"{vcpus:g} vCPU, {tokens:g} chars/request"
+    if not usable:
+        if measured.max_rps_at_slo <= 0 and stretch >= 1:
+            return MeasuredFit(
+                None,
+                f"the load test found no rate with p95 <= {measured.slo_ms:,.0f} ms on {measured.cpu_count} CPUs",
+                infeasible=True,
+            )
+        return MeasuredFit(None, f"no load-tested rate stretches to {where} within the SLO")
+    best = max(usable, key=lambda p: p.rate_rps)
+    per_process = best.rate_rps / stretch
+    capacity = (processes if by_cpu >= 1 else 1.0) * per_process
+    basis = (
+        f"measured on {measured.cpu_count} CPUs (load test: {measured.max_rps_at_slo:,.1f} requests/s at p95 <= "
+        f"{measured.slo_ms:,.0f} ms, {measured.completion_chars} chars)"
+    )
+    if vcpus != measured.cpu_count or tokens != measured.completion_chars:
+        basis += f", scaled to {where}"
+    return MeasuredFit(
+        ServingPoint(
+            vcpus=vcpus,
+            processes=processes,
+            batch_size=measured.max_batch_size or max(profile.batch_sizes),
+            latency_p95_seconds=best.p95_ms * stretch / 1000.0,
+            capacity_rps=capacity,
+            memory_limited=by_cpu >= 1 and processes < by_cpu,
+            capacity_source=CAPACITY_MEASURED,
+            basis=basis,
+        )
+    )
+
+
+def serving_point(
+    profile: ModelProfile,
+    *,
+    vcpus: float,
+    memory_available_mb: float,
+    tokens: float,
+    latency_slo_seconds: float,
+) -> ServingPoint | str:
+    """How a target with ``vcpus`` and ``memory_available_mb`` serves, or why it can't (module doc).
+
+    Measured capacity when the load test applies, else the formula, labelled; the formula's figure
+    rides along either way (``formula_capacity_rps``).
+    """
+    kwargs = {
+        "vcpus": vcpus,
+        "memory_available_mb": memory_available_mb,
+        "tokens": tokens,
+        "latency_slo_seconds": latency_slo_seconds,
+    }
+    formula = formula_point(profile, **kwargs)
+    fit = measured_point(profile, **kwargs)
+    if fit.point is not None:
+        return replace(
+            fit.point,
+            formula_capacity_rps=formula.capacity_rps if isinstance(formula, ServingPoint) else None,
+        )
+    if fit.infeasible:
+        return fit.reason
+    if isinstance(formula, str):
+        return formula
+    return replace(formula, basis=f"formula ({fit.reason})")
+
+
+@dataclass(frozen=True)
+class CapacityComparison:
+    """Measured and formula capacity of one serving process on the host the load test ran on."""
+
+    cpus: int
+    tokens: float
+    latency_slo_ms: float
+    measured_rps: float | None
+    formula_rps: float | None
+    basis: str  # how the measured figure applies, or why there is none
+
+    @property
+    def ratio(self) -> float | None:
+        """measured / formula (None unless both exist)."""
+        if self.measured_rps is None or not self.formula_rps:
+            return None
+        return self.measured_rps / self.formula_rps
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cpus": self.cpus,
+            "tokens": self.tokens,
+            "latency_slo_ms": self.latency_slo_ms,
+            "measured_rps": self.measured_rps,
+            "formula_rps": self.formula_rps,
+            "ratio": self.ratio,
+            "basis": self.basis,
+            "sentence": self.sentence(),
+        }
+
+    def sentence(self) -> str:
+        def rps(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:,.1f} requests/s"
+
+        text = (
+            f"serving capacity on {self.cpus} CPUs at p95 <= {self.latency_slo_ms:,.0f} ms, "
+            f"{self.tokens:g} chars: measured {rps(self.measured_rps)}, formula {rps(self.formula_rps)}"
+        )
+        if self.ratio is not None:
+            text += f" (measured / formula = {self.ratio:.2f})"
+        if self.measured_rps is None:
+            text += f"; fleets sized by the formula: {self.basis}"
+        return text
+
+
+def capacity_comparison(
+    profile: ModelProfile, *, tokens: float, latency_slo_seconds: float
+) -> CapacityComparison:
+    """Both capacities of one process on the load-test host (the benchmark host if there was none)."""
+    cpus = profile.serving.cpu_count if profile.serving is not None else profile.benchmark_cpus
+    kwargs = {
+        "vcpus": float(cpus),
+        "memory_available_mb": math.inf,
+        "tokens": tokens,
+        "latency_slo_seconds": latency_slo_seconds,
+    }
+    formula = formula_point(profile, **kwargs)
+    fit = measured_point(profile, **kwargs)
+    return CapacityComparison(
+        cpus=cpus,
+        tokens=tokens,
+        latency_slo_ms=latency_slo_seconds * 1000.0,
+        measured_rps=fit.point.capacity_rps if fit.point is not None else (0.0 if fit.infeasible else None),
+        formula_rps=formula.capacity_rps if isinstance(formula, ServingPoint) else None,
+        basis=fit.point.basis if fit.point is not None else fit.reason,
     )
 
 
@@ -185,7 +399,14 @@ def memory_proportional_seconds(
     Example: benchmark on 2 CPUs, p50 140 ms per 200 chars; 1,024 MB -> 0.579 vCPU -> slowdown 3.455
     -> 0.4837 s.
     """
-    base = (profile.latency_p50_ms if percentile == "p50" else profile.latency_p95_ms) / 1000.0
+    milliseconds = {
+        "p50": profile.latency_p50_ms,
+        "p95": profile.latency_p95_ms,
+        "mean": profile.billed_latency_ms,  # the mean, or the median when no mean was measured
+    }
+    if percentile not in milliseconds:
+        raise ValueError(f"percentile={percentile!r}: one of {', '.join(milliseconds)}")
+    base = milliseconds[percentile] / 1000.0
     return (
         base
         * tokens

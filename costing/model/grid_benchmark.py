@@ -15,7 +15,7 @@ from typing import Any
 
 from costing.model.alternatives import plan_grid
 from costing.model.assumptions import DEFAULT_SCENARIOS_REQUESTS_PER_DAY
-from costing.model.profile import default_metrics_path, load_profile
+from costing.model.model_source import resolve_metrics
 from costing.model.results import OPTIONS, GridResult
 from costing.model.sensitivity import MonteCarloSpec, monte_carlo, tornado
 from costing.model.tco import runs_per_month, tco
@@ -43,14 +43,14 @@ def run(
     *,
     region: str,
     snapshot: Path | None,
-    metrics: Path | None,
+    metrics: Path | str | None,
     samples: int,
     repeat: int,
     budget_seconds: float,
 ) -> dict[str, Any]:
 
     sheet, sheet_cold, sheet_best = _timed(lambda: build_price_sheet(snapshot, region), repeat)
-    profile = load_profile(metrics if metrics is not None else default_metrics_path())
+    profile = resolve_metrics(metrics).profile()
     volumes = DEFAULT_SCENARIOS_REQUESTS_PER_DAY
 
     def grid() -> tuple[list, GridResult]:

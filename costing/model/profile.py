@@ -14,32 +14,37 @@ tests. Everything the serving and training models need is derived here, in one p
   ``os.cpu_count()`` reports). Other compute is scaled from it by the caller
   (:mod:`costing.model.capacity`): capacity in proportion to vCPUs, latency unchanged at or above the
   host's CPU count and longer below it.
-* **Memory.** The serving process is sized at the training process's peak RSS. Inference needs
-  less (no gradients, no optimizer state), so this is an upper bound, chosen because the bench
-  does not measure inference RSS.
+* **Measured capacity.** When the load test of the real server ran (``serving`` in metrics.json
+  v2), :class:`ServingCapacity` holds its result: the highest Poisson arrival rate one server process
+  kept within ``slo_ms`` (p95) on ``cpu_count`` CPUs, and the latency curve it measured on the way
+  (:mod:`costing.model.capacity` sizes fleets from it). Without it, capacity comes from the formula.
+* **Memory.** The serving process is sized at the server's own peak RSS when the load test measured
+  it, else at the training process's peak RSS: an upper bound (no gradients or optimizer state are
+  needed to serve), labelled as such.
+* **Billed duration.** Per-request platforms (Lambda, SageMaker serverless, Workers CPU time) bill
+  each request's own duration, so their expected bill follows the *mean* latency, not the median
+  (:attr:`ModelProfile.billed_latency_ms`).
 
-:func:`default_metrics_path` finds the newest metrics.json with an inference section under the
-pipeline's local data root, else :data:`REFERENCE_METRICS_PATH`: real measurements of this repo's
-default model architecture, trained for 20 steps and benchmarked on a 2-core AMD EPYC VM
-(``python -m rnn train --out-dir /tmp/ref --epochs 1 --max-steps-per-epoch 20`` then
+Which metrics.json a question is answered for is :mod:`costing.model.model_source`'s business (the
+registered champion, else :data:`REFERENCE_METRICS_PATH`: real measurements of this repo's default
+model architecture, trained for 20 steps and benchmarked on a 2-core AMD EPYC VM with
+``python -m rnn train --out-dir /tmp/ref --epochs 1 --max-steps-per-epoch 20`` then
 ``python -m rnn bench --model /tmp/ref/model.pt --metrics /tmp/ref/metrics.json``).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from costing.paths import INCLUDE_DIR
 from costing.units import BYTES_PER_MB
 
 METRICS_SCHEMA = "rnn-metrics"
-METRICS_SCHEMA_VERSION = 1
+METRICS_SCHEMA_VERSION = 2  # the newest this reads; version 1 (no serving section) is read too
+METRICS_SCHEMA_VERSIONS = (1, 2)
 REFERENCE_METRICS_PATH = INCLUDE_DIR / "reference_metrics.json"
 REFERENCE_LABEL = "reference measurements from this repo's default model on a 2-core CPU"
 
@@ -51,12 +56,57 @@ class BatchThroughput:
 
 
 @dataclass(frozen=True)
+class CapacityPoint:
+    """One rate of the load test: ``rate_rps`` Poisson arrivals, the p95 it got, its error rate."""
+
+    rate_rps: float
+    p95_ms: float
+    error_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServingCapacity:
+    """The load test of ``python -m rnn serve`` (metrics.json ``serving``): one server process's capacity."""
+
+    max_rps_at_slo: float  # highest arrival rate with p95 <= slo_ms and < 1 % errors; 0: none
+    p95_ms_at_max: float | None
+    slo_ms: float
+    completion_chars: int
+    cpu_count: int  # CPUs of the host the server ran on (the load generator shared them)
+    rss_bytes: int = 0  # server peak RSS
+    max_batch_size: int | None = None
+    mean_batch_size_at_max: float | None = None
+    curve: tuple[CapacityPoint, ...] = ()
+    measured_at: str = ""
+
+    def __post_init__(self) -> None:
+        if self.max_rps_at_slo < 0 or not self.slo_ms > 0 or self.completion_chars < 1 or self.cpu_count < 1:
+            raise ValueError(
+                f"ServingCapacity needs max_rps_at_slo >= 0, slo_ms > 0, completion_chars >= 1, cpu_count >= 1; "
+                f"got {self.max_rps_at_slo}, {self.slo_ms}, {self.completion_chars}, {self.cpu_count}"
+            )
+
+    @property
+    def rps_per_cpu(self) -> float:
+        return self.max_rps_at_slo / self.cpu_count
+
+    @property
+    def points(self) -> tuple[CapacityPoint, ...]:
+        """The curve, plus the headline point, by rate."""
+        points = set(self.curve)
+        if self.max_rps_at_slo > 0 and self.p95_ms_at_max is not None:
+            points.add(CapacityPoint(self.max_rps_at_slo, self.p95_ms_at_max, 0.0))
+        return tuple(sorted(points, key=lambda p: p.rate_rps))
+
+
+@dataclass(frozen=True)
 class ModelProfile:
     """Measured facts about one trained model; every field carries its unit."""
 
     latency_p50_ms: float  # batch 1, one completion of completion_chars characters
     latency_p95_ms: float
     latency_p99_ms: float
+    latency_mean_ms: float | None = None  # batch 1; what per-request billing follows (None: not measured)
     throughput: tuple[BatchThroughput, ...] = ()  # larger batches; batch 1 comes from the latency
     completion_chars: int = 200
     host_cpu_count: int = 2  # logical CPUs of the benchmark host
@@ -79,6 +129,7 @@ class ModelProfile:
     compute_region: str | None = None
     compute_market: str | None = None
     compute_billed_usd: float | None = None
+    serving: ServingCapacity | None = None  # the load test of the real server, if it ran
     notes: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -95,6 +146,11 @@ class ModelProfile:
             raise ValueError(
                 f"completion_chars={self.completion_chars!r} and host_cpu_count={self.host_cpu_count!r} must be >= 1"
             )
+        mean = self.latency_mean_ms
+        if mean is not None and (not isinstance(mean, int | float) or not math.isfinite(mean) or mean <= 0):
+            raise ValueError(
+                f"ModelProfile.latency_mean_ms={mean!r} must be a positive number of milliseconds"
+            )
         for row in self.throughput:
             if row.batch_size < 1 or not row.tokens_per_s > 0:
                 raise ValueError(f"throughput row {row!r}: batch_size >= 1 and tokens_per_s > 0 required")
@@ -108,8 +164,25 @@ class ModelProfile:
 
     @property
     def serving_memory_mb(self) -> float:
-        """Memory one serving process needs, MB (training peak RSS: an upper bound; 0 if unknown)."""
+        """Memory one serving process needs, MB: the server's peak RSS if measured, else training's (0: unknown)."""
+        if self.serving is not None and self.serving.rss_bytes > 0:
+            return self.serving.rss_bytes / BYTES_PER_MB
         return self.peak_rss_bytes / BYTES_PER_MB
+
+    @property
+    def billed_latency_ms(self) -> float:
+        """Mean latency at batch 1 (what per-request billing follows); the median when no mean was measured."""
+        return self.latency_mean_ms if self.latency_mean_ms is not None else self.latency_p50_ms
+
+    def billed_seconds_per_request(self, tokens: float) -> float:
+        """Mean seconds one request of ``tokens`` characters takes at batch 1 on the benchmark host."""
+        return self.billed_latency_ms / 1000.0 * tokens / self.completion_chars
+
+    @property
+    def serving_memory_basis(self) -> str:
+        if self.serving is not None and self.serving.rss_bytes > 0:
+            return "the server's peak RSS under the load test"
+        return "the training process's peak RSS (an upper bound: no server measurement)"
 
     @property
     def tail_ratio(self) -> float:
@@ -150,6 +223,9 @@ class ModelProfile:
         data = asdict(self)
         data["throughput"] = [asdict(row) for row in self.throughput]
         data["notes"] = list(self.notes)
+        data["serving"] = None if self.serving is None else asdict(self.serving)
+        data["serving_memory_mb"] = self.serving_memory_mb
+        data["serving_memory_basis"] = self.serving_memory_basis
         return data
 
 
@@ -160,15 +236,43 @@ class MetricsSchemaError(ValueError):
 def check_metrics_schema(metrics: Mapping[str, Any], source: str = "metrics") -> None:
     if not isinstance(metrics, Mapping):
         raise MetricsSchemaError(f"{source}: expected a JSON object, got {type(metrics).__name__}")
-    if metrics.get("schema") != METRICS_SCHEMA or metrics.get("schema_version") != METRICS_SCHEMA_VERSION:
+    if (
+        metrics.get("schema") != METRICS_SCHEMA
+        or metrics.get("schema_version") not in METRICS_SCHEMA_VERSIONS
+    ):
         raise MetricsSchemaError(
             f"{source} has schema {metrics.get('schema')!r} v{metrics.get('schema_version')!r}; "
-            f"expected {METRICS_SCHEMA!r} v{METRICS_SCHEMA_VERSION} (written by `python -m rnn train`)"
+            f"expected {METRICS_SCHEMA!r} v{' or v'.join(map(str, METRICS_SCHEMA_VERSIONS))} "
+            "(written by `python -m rnn train`)"
         )
 
 
+def serving_from_metrics(serving: Mapping[str, Any] | None) -> ServingCapacity | None:
+    """The ``serving`` section (metrics.json v2) as a :class:`ServingCapacity`; None when absent."""
+    if not serving:
+        return None
+    return ServingCapacity(
+        max_rps_at_slo=float(serving["max_rps_at_slo"]),
+        p95_ms_at_max=None if serving.get("p95_ms_at_max") is None else float(serving["p95_ms_at_max"]),
+        slo_ms=float(serving["slo_ms"]),
+        completion_chars=int(serving["completion_chars"]),
+        cpu_count=int(serving["cpu_count"]),
+        rss_bytes=int(serving.get("rss_bytes") or 0),
+        max_batch_size=None if serving.get("max_batch_size") is None else int(serving["max_batch_size"]),
+        mean_batch_size_at_max=None
+        if serving.get("mean_batch_size_at_max") is None
+        else float(serving["mean_batch_size_at_max"]),
+        curve=tuple(
+            CapacityPoint(float(row["rate_rps"]), float(row["p95_ms"]), float(row.get("error_rate") or 0.0))
+            for row in serving.get("curve") or []
+            if row.get("p95_ms") is not None
+        ),
+        measured_at=str(serving.get("measured_at", "")),
+    )
+
+
 def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics") -> ModelProfile:
-    """A :class:`ModelProfile` from a metrics.json dict (schema ``rnn-metrics`` v1).
+    """A :class:`ModelProfile` from a metrics.json dict (schema ``rnn-metrics`` v1 or v2).
 
     Raises :class:`MetricsSchemaError` (a ``ValueError``) for another schema, or when the inference
     benchmark has not been run yet (the ``inference`` section is null).
@@ -195,6 +299,12 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
         )
         capped = int(config.get("max_steps_per_epoch", 0) or 0) > 0
         notes = []
+        mean = latency.get("mean")
+        if mean is None:
+            notes.append(
+                "the benchmark recorded no mean latency: per-request platforms are billed at the median, "
+                "which understates them"
+            )
         if capped:
             notes.append(
                 f"training was capped at {config['max_steps_per_epoch']} steps per epoch (a smoke run): its "
@@ -204,6 +314,7 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
             latency_p50_ms=float(latency["p50"]),
             latency_p95_ms=float(latency["p95"]),
             latency_p99_ms=float(latency["p99"]),
+            latency_mean_ms=float(mean) if mean is not None else None,
             throughput=throughput,
             completion_chars=int(inference["completion_chars"]),
             host_cpu_count=int(host["cpu_count"]),
@@ -225,53 +336,8 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
             compute_region=compute.get("region"),
             compute_market=compute.get("market"),
             compute_billed_usd=float(cost["usd"]) if cost.get("usd") is not None else None,
+            serving=serving_from_metrics(metrics.get("serving")),
             notes=tuple(notes),
         )
     except (KeyError, TypeError) as exc:
         raise MetricsSchemaError(f"{source} lacks a field the cost model needs: {exc!r}") from exc
-
-
-def load_profile(path: Path | str) -> ModelProfile:
-    """Read a local metrics.json and build its profile."""
-    path = Path(path)
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise MetricsSchemaError(f"metrics file not found: {str(path)!r}") from exc
-    except json.JSONDecodeError as exc:
-        raise MetricsSchemaError(f"metrics file {str(path)!r} is not valid JSON: {exc}") from exc
-    try:  # inside the repo, say where relative to it, so exports do not depend on the checkout's location
-        source = str(path.resolve().relative_to(INCLUDE_DIR.parent))
-    except ValueError:
-        source = str(path)
-    if path.resolve() == REFERENCE_METRICS_PATH.resolve():
-        source = f"{source} ({REFERENCE_LABEL})"
-    return profile_from_metrics(metrics, source=source)
-
-
-def local_data_root() -> Path:
-    """Where local pipeline runs write (same rule as the pipeline's settings, without importing them)."""
-    data_root = os.environ.get("RNN_PIPELINE_DATA_ROOT")
-    if data_root and "://" not in data_root:
-        return Path(data_root)
-    home = os.environ.get("RNN_PIPELINE_HOME")
-    return (Path(home) if home else INCLUDE_DIR.parent / ".local") / "data"
-
-
-def default_metrics_path(data_root: Path | None = None) -> Path:
-    """The newest metrics.json with an inference benchmark under the local data root, else the reference."""
-    root = data_root if data_root is not None else local_data_root()
-    candidates = (
-        sorted(root.glob("**/metrics.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        if root.is_dir()
-        else []
-    )
-    for candidate in candidates:
-        try:
-            metrics = json.loads(candidate.read_text(encoding="utf-8"))
-            check_metrics_schema(metrics, str(candidate))
-        except (OSError, ValueError):
-            continue
-        if metrics.get("inference"):
-            return candidate
-    return REFERENCE_METRICS_PATH

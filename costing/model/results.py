@@ -24,6 +24,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from costing.model.assumptions import ServingAssumptions
+from costing.model.capacity import CapacityComparison, capacity_comparison
 from costing.units import DAYS_PER_MONTH
 
 if TYPE_CHECKING:
@@ -45,6 +46,10 @@ EC2_ON_DEMAND = "ec2-on-demand"
 EC2_SPOT = "ec2-spot"
 EC2_RESERVED_1YR = "ec2-reserved-1yr"
 EC2_RESERVED_3YR = "ec2-reserved-3yr"
+EC2_COMPUTE_SP_1YR = "ec2-compute-sp-1yr"
+EC2_COMPUTE_SP_3YR = "ec2-compute-sp-3yr"
+EC2_INSTANCE_SP_1YR = "ec2-instance-sp-1yr"
+EC2_INSTANCE_SP_3YR = "ec2-instance-sp-3yr"
 LAMBDA = "lambda"
 SAGEMAKER_REALTIME = "sagemaker-realtime"
 SAGEMAKER_SERVERLESS = "sagemaker-serverless"
@@ -55,6 +60,10 @@ OPTION_LABELS: dict[str, str] = {
     EC2_SPOT: "EC2 spot",
     EC2_RESERVED_1YR: "EC2 reserved 1 yr",
     EC2_RESERVED_3YR: "EC2 reserved 3 yr",
+    EC2_COMPUTE_SP_1YR: "EC2 Compute SP 1 yr",
+    EC2_COMPUTE_SP_3YR: "EC2 Compute SP 3 yr",
+    EC2_INSTANCE_SP_1YR: "EC2 Instance SP 1 yr",
+    EC2_INSTANCE_SP_3YR: "EC2 Instance SP 3 yr",
     LAMBDA: "Lambda",
     SAGEMAKER_REALTIME: "SageMaker real-time",
     SAGEMAKER_SERVERLESS: "SageMaker serverless",
@@ -62,7 +71,16 @@ OPTION_LABELS: dict[str, str] = {
     CLOUDFLARE_WORKERS: "Cloudflare Workers",
 }
 OPTIONS: tuple[str, ...] = tuple(OPTION_LABELS)
-EC2_OPTIONS: tuple[str, ...] = (EC2_ON_DEMAND, EC2_SPOT, EC2_RESERVED_1YR, EC2_RESERVED_3YR)
+EC2_OPTIONS: tuple[str, ...] = (
+    EC2_ON_DEMAND,
+    EC2_SPOT,
+    EC2_RESERVED_1YR,
+    EC2_RESERVED_3YR,
+    EC2_COMPUTE_SP_1YR,
+    EC2_COMPUTE_SP_3YR,
+    EC2_INSTANCE_SP_1YR,
+    EC2_INSTANCE_SP_3YR,
+)
 
 
 @dataclass(frozen=True)
@@ -211,19 +229,40 @@ class ScenarioResult:
                 best[option.option] = option
         return {name: best[name] for name in OPTIONS if name in best}
 
+    def like_for_like(self) -> tuple[str | None, dict[str, OptionCost]]:
+        """Every EC2 pricing model for one instance type - the cheapest on-demand one - so reserved and
+        Savings Plans rows compare with on-demand like for like."""
+        on_demand = self.best_per_option().get(EC2_ON_DEMAND)
+        if on_demand is None or not on_demand.feasible:
+            return None, {}
+        instance_type = on_demand.instance_type
+        return instance_type, {
+            option: self.option(f"{option}:{instance_type}")
+            for option in EC2_OPTIONS
+            if any(o.key == f"{option}:{instance_type}" for o in self.options)
+        }
+
     def to_json_dict(self) -> dict[str, Any]:
+        like_type, like = self.like_for_like()
         return {
             "requests_per_day": self.requests_per_day,
             "requests_per_month": self.requests_per_month,
+            "like_for_like": {
+                "instance_type": like_type,
+                "options": {name: option.usd_per_month for name, option in like.items()},
+            },
             "cheapest": self.cheapest,
             "cheapest_including_reimplementations": self.cheapest_any,
             "options": [option.to_json_dict() for option in self.options],
         }
 
 
-def _sort_key(option: OptionCost) -> tuple[int, float, str]:
+def _sort_key(option: OptionCost) -> tuple[int, float, int, str]:
+    """Feasible first, then cheapest; a tie goes to the alternative listed first (reserved before a
+    Savings Plan at the same rate)."""
     cost = option.usd_per_month if option.feasible and option.usd_per_month is not None else math.inf
-    return (0 if option.feasible else 1, cost, option.key)
+    order = OPTIONS.index(option.option) if option.option in OPTIONS else len(OPTIONS)
+    return (0 if option.feasible else 1, cost, order, option.key)
 
 
 @dataclass(frozen=True)
@@ -237,6 +276,7 @@ class GridResult:
     assumptions: ServingAssumptions
     scenarios: tuple[ScenarioResult, ...]
     sheet_notes: tuple[str, ...] = ()
+    source_ages: tuple[Any, ...] = ()  # costing.pricing.freshness.SourceAge of each price source
 
     def scenario(self, requests_per_day: float) -> ScenarioResult:
         for scenario in self.scenarios:
@@ -247,12 +287,23 @@ class GridResult:
             f"{', '.join(f'{s.requests_per_day:g}' for s in self.scenarios)}"
         )
 
+    @property
+    def capacity(self) -> CapacityComparison:
+        """Measured (load test) and formula capacity of one serving process, at these assumptions."""
+        a = self.assumptions
+        return capacity_comparison(
+            self.profile, tokens=a.tokens_per_request, latency_slo_seconds=a.latency_slo_ms / 1000.0
+        )
+
     def header(self) -> dict[str, Any]:
         return {
             "currency": CURRENCY,
             "region": self.region,
             "snapshot_id": self.snapshot_id,
             "prices_as_of": self.prices_as_of.isoformat(),
+            "metrics_source": self.profile.source,
+            "free_tiers_applied": self.assumptions.apply_free_tiers,
+            "price_sources": [age.to_json_dict() for age in self.source_ages],
         }
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -261,6 +312,7 @@ class GridResult:
             "schema_version": RESULT_SCHEMA_VERSION,
             **self.header(),
             "profile": self.profile.summary(),
+            "capacity": self.capacity.to_dict(),
             "assumptions": self.assumptions.to_dict(),
             "sheet_notes": list(self.sheet_notes),
             "scenarios": [scenario.to_json_dict() for scenario in self.scenarios],
@@ -339,6 +391,8 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(_jsonable(v) for v in value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float) and not math.isfinite(value):

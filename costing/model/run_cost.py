@@ -246,3 +246,192 @@ def _check_epochs(epochs: int) -> None:
         raise ValueError(
             f"epochs={epochs!r} must be an integer >= 1 (the number of epochs the run completed)"
         )
+
+
+# -- spot-true accounting: where each billed second of an attempt went --------------------------------------
+
+
+@dataclass(frozen=True)
+class AttemptTimings:
+    """What the training process of one attempt measured about itself (metrics.json ``training.segments[]``).
+
+    A process killed without warning is known up to its last checkpoint (the segment is saved in it).
+    """
+
+    started_at: datetime  # the process started (after boot, install and bundle download)
+    setup_seconds: float  # corpus download/read, vocabulary, batches, model
+    restore_seconds: float  # loading the checkpoint it resumed from
+    work_seconds: float  # training steps + evaluation kept: up to the last checkpoint, or to the end
+    checkpoint_seconds: float  # checkpoint writes finished (before the last one, if it did not finish)
+    checkpoints: int  # checkpoint writes started
+    last_checkpoint_at: datetime | None  # when the last checkpoint write started
+    finished_at: datetime | None  # the process ended its loop itself (None: known as of its last checkpoint)
+
+    @classmethod
+    def from_segment(cls, segment: dict) -> AttemptTimings:
+        def moment(value: str | None) -> datetime | None:
+            return None if not value else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+        started = moment(segment["started_at"])
+        if started is None:
+            raise ValueError(f"training segment {segment!r} has no started_at")
+        return cls(
+            started_at=started,
+            setup_seconds=float(segment.get("setup_seconds") or 0.0),
+            restore_seconds=float(segment.get("restore_seconds") or 0.0),
+            work_seconds=float(segment.get("work_seconds") or 0.0),
+            checkpoint_seconds=float(segment.get("checkpoint_seconds") or 0.0),
+            checkpoints=int(segment.get("checkpoints") or 0),
+            last_checkpoint_at=moment(segment.get("last_checkpoint_at")),
+            finished_at=moment(segment.get("finished_at")),
+        )
+
+
+@dataclass(frozen=True)
+class AttemptSeconds:
+    """One attempt's billed seconds split four ways: training + wasted + overhead = billable.
+
+    * training: steps and evaluation whose result survived (in the checkpoint the next attempt
+      resumed from, or in the final model);
+    * wasted: work done after the last checkpoint that the interruption threw away (all of an
+      attempt that left no checkpoint at all: it bought nothing);
+    * overhead: startup (boot, install, bundle and data download, restore), checkpoint writes, and
+      the rest (model upload and shutdown after the end, the 60-second minimum, unmeasured gaps).
+    """
+
+    billable_seconds: float
+    training_seconds: float
+    wasted_seconds: float
+    startup_seconds: float
+    checkpoint_seconds: float
+    other_overhead_seconds: float
+    measured: bool  # False: no timings for this attempt (everything counted as wasted)
+
+    @property
+    def overhead_seconds(self) -> float:
+        return self.startup_seconds + self.checkpoint_seconds + self.other_overhead_seconds
+
+
+def split_attempt_seconds(attempt: InstanceAttempt, timings: AttemptTimings | None) -> AttemptSeconds:
+    """Where the billed seconds of ``attempt`` went (see :class:`AttemptSeconds`).
+
+    An attempt that did not finish is known up to its last checkpoint: the write that started then is
+    taken to last as long as the attempt's earlier writes did on average; everything from its end to
+    the instance's termination was wasted. Whatever the parts do not explain (the billing minimum,
+    shutdown, clocks a little apart) is overhead; parts that add up to more than the billed seconds
+    are trimmed from overhead first, then from waste.
+
+    Example: launched 10:00:00, process started 10:01:30 (90 s boot), 20 s setup, 10 s restore,
+    1,048 s of work kept, 5 checkpoint writes started, the last at 10:20:00, the 4 before it 32 s in
+    all (so the last took 8 s), terminated 10:25:00 -> billable 1,500 s = training 1,048 +
+    wasted 292 (10:20:08 to 10:25:00) + overhead 160 (startup 120, checkpoints 40).
+    """
+    billable = billed_seconds(attempt)
+    if timings is None:
+        return AttemptSeconds(billable, 0.0, billable, 0.0, 0.0, 0.0, measured=False)
+    boot = max(0.0, (timings.started_at - attempt.launch_time).total_seconds())
+    startup = boot + timings.setup_seconds + timings.restore_seconds
+    training = max(0.0, timings.work_seconds)
+    if timings.finished_at is None:
+        completed = max(timings.checkpoints - 1, 0)
+        last_write = timings.checkpoint_seconds / completed if completed else 0.0
+        checkpoints = timings.checkpoint_seconds + last_write
+        kept_until = (
+            timings.last_checkpoint_at + timedelta(seconds=last_write)
+            if timings.last_checkpoint_at is not None
+            else timings.started_at + timedelta(seconds=timings.setup_seconds + timings.restore_seconds)
+        )
+        wasted = max(0.0, (attempt.terminate_time - kept_until).total_seconds())
+        if timings.last_checkpoint_at is None:  # no checkpoint: nothing it trained survived
+            training = 0.0
+    else:
+        checkpoints = timings.checkpoint_seconds
+        wasted = 0.0
+    other = billable - (training + wasted + startup + checkpoints)
+    excess, other = max(0.0, -other), max(0.0, other)  # parts exceeding the bill: clocks apart
+    startup, excess = _trim(startup, excess)
+    checkpoints, excess = _trim(checkpoints, excess)
+    wasted, excess = _trim(wasted, excess)
+    training, excess = _trim(training, excess)
+    return AttemptSeconds(billable, training, wasted, startup, checkpoints, other, measured=True)
+
+
+def _trim(value: float, excess: float) -> tuple[float, float]:
+    cut = min(value, excess)
+    return value - cut, excess - cut
+
+
+@dataclass(frozen=True)
+class SpotAccounting:
+    """A cloud run's instance cost split into training, wasted and overhead, with effective savings.
+
+    Each attempt's seconds are priced at that attempt's average rate (its billed USD / billed seconds).
+    The on-demand equivalent is what the same work would have cost on one uninterrupted on-demand
+    instance: the billed seconds less the wasted ones and less the startup of every attempt after the
+    first. ``effective_savings_pct = (1 - billed / on-demand equivalent) x 100`` - SageMaker's managed
+    spot savings, extended with waste: it drops (and goes negative) as interruptions throw work away.
+    """
+
+    attempts: tuple[AttemptSeconds, ...]
+    attempt_usd: tuple[float, ...]
+    on_demand_usd_per_hour: float
+
+    @property
+    def billed_usd(self) -> float:
+        return sum(self.attempt_usd)
+
+    def _usd(self, seconds_of: str) -> float:
+        return sum(
+            getattr(a, seconds_of) * (usd / a.billable_seconds)
+            for a, usd in zip(self.attempts, self.attempt_usd, strict=True)
+            if a.billable_seconds > 0
+        )
+
+    @property
+    def training_usd(self) -> float:
+        return self._usd("training_seconds")
+
+    @property
+    def wasted_usd(self) -> float:
+        return self._usd("wasted_seconds")
+
+    @property
+    def overhead_usd(self) -> float:
+        return self._usd("overhead_seconds")
+
+    def seconds(self, name: str) -> float:
+        return sum(getattr(a, name) for a in self.attempts)
+
+    @property
+    def on_demand_equivalent_seconds(self) -> float:
+        resumed_startup = sum(a.startup_seconds for a in self.attempts[1:])
+        return self.seconds("billable_seconds") - self.seconds("wasted_seconds") - resumed_startup
+
+    @property
+    def on_demand_equivalent_usd(self) -> float:
+        return self.on_demand_equivalent_seconds / SECONDS_PER_HOUR * self.on_demand_usd_per_hour
+
+    @property
+    def effective_savings_pct(self) -> float:
+        equivalent = self.on_demand_equivalent_usd
+        return (1 - self.billed_usd / equivalent) * 100 if equivalent > 0 else 0.0
+
+
+def account_spot_run(
+    attempts: Sequence[InstanceAttempt],
+    timings: Sequence[AttemptTimings | None],
+    catalog: PriceCatalog,
+) -> SpotAccounting:
+    """Split and price every attempt (``timings[i]`` belongs to ``attempts[i]``, None when unmeasured)."""
+    if len(attempts) != len(timings):
+        raise ValueError(
+            f"{len(attempts)} attempts but {len(timings)} timings; give one (or None) per attempt"
+        )
+    if not attempts:
+        raise ValueError("attempts is empty: a billed run needs at least one instance attempt")
+    first = attempts[0]
+    return SpotAccounting(
+        attempts=tuple(split_attempt_seconds(a, t) for a, t in zip(attempts, timings, strict=True)),
+        attempt_usd=tuple(attempt_usd(a, catalog) for a in attempts),
+        on_demand_usd_per_hour=catalog.on_demand_usd_per_hour(first.instance_type, first.region),
+    )

@@ -42,7 +42,9 @@ from costing.model.assumptions import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
     DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
+    MAX_HORIZON_MONTHS,
     RETRAIN_CADENCES_RUNS_PER_MONTH,
+    SAVINGS_PLAN_TERMS,
     ServingAssumptions,
     TrainingAssumptions,
 )
@@ -50,6 +52,7 @@ from costing.model.capacity import Number
 from costing.model.profile import ModelProfile
 from costing.model.results import (
     CURRENCY,
+    EC2_OPTIONS,
     OPTION_LABELS,
     RESULT_SCHEMA_VERSION,
     TCO_SCHEMA,
@@ -253,9 +256,11 @@ def _check_horizon(horizon_months: float) -> float:
         isinstance(horizon_months, bool)
         or not isinstance(horizon_months, int | float)
         or not math.isfinite(horizon_months)
-        or horizon_months <= 0
+        or not 0 < horizon_months <= MAX_HORIZON_MONTHS
     ):
-        raise ValueError(f"horizon_months={horizon_months!r} must be a positive number of months")
+        raise ValueError(
+            f"horizon_months={horizon_months!r} must be a positive number of months, at most {MAX_HORIZON_MONTHS:g}"
+        )
     return float(horizon_months)
 
 
@@ -334,25 +339,50 @@ def tco(
         training=run,
         scenarios=tuple(scenarios),
         breakevens=found,
-        reserved_breakevens=tuple(reserved_breakeven_utilisation(sheet, instance_types=instance_types)),
+        reserved_breakevens=tuple(
+            reserved_breakeven_utilisation(
+                sheet,
+                instance_types=instance_types or _chosen_ec2_types(scenarios),
+                terms=_commitment_terms(a),
+            )
+        ),
         notes=tuple(notes),
     )
 
 
+def _chosen_ec2_types(scenarios: Sequence[TcoScenario]) -> list[str]:
+    """The instance types the scenarios' EC2 options chose (where a commitment would be bought)."""
+    return sorted(
+        {o.instance_type for s in scenarios for o in s.options if o.option in EC2_OPTIONS and o.instance_type}
+    )
+
+
+def _commitment_terms(a: ServingAssumptions) -> list[str]:
+    """The reserved and Savings Plans terms the alternatives price (the assumptions' class and payment)."""
+    return [a.reserved_key(1), a.reserved_key(3)] + [
+        a.savings_plan_key(plan_type, years) for plan_type, years in SAVINGS_PLAN_TERMS.values()
+    ]
+
+
 def reserved_breakeven_utilisation(
-    sheet: PriceSheet, instance_types: Sequence[str] | None = None
+    sheet: PriceSheet, instance_types: Sequence[str] | None = None, terms: Sequence[str] | None = None
 ) -> list[ReservedBreakEven]:
-    """For every reserved rate in the sheet: the utilisation above which it beats on-demand.
+    """For every reserved and Savings Plans rate in the sheet (or only ``terms``): the utilisation above
+    which it beats on-demand.
 
     Example: m5.large $0.06/h (1yr No Upfront) against $0.096/h on-demand -> 0.625.
     """
     names = sorted(sheet.instances) if instance_types is None else list(instance_types)
+    wanted = set(terms) if terms is not None else None
     found = []
     for name in names:
         rates = sheet.instances.get(name)
         if rates is None:
             continue
-        for term, usd in sorted(rates.reserved_usd_per_hour.items()):
+        committed = {**rates.reserved_usd_per_hour, **rates.savings_plan_usd_per_hour}
+        for term, usd in sorted(committed.items()):
+            if wanted is not None and term not in wanted:
+                continue
             found.append(
                 ReservedBreakEven(
                     instance_type=name,

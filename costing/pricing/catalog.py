@@ -340,7 +340,9 @@ class PriceCatalog:
 def _is_ec2_instance_price(record: PriceRecord) -> bool:
     return (
         record.service == EC2_SERVICE_CODE
-        and record.price_key in ("ec2.instance", "")
+        # classified instance-hours only: a row the parser could not classify (an unknown product
+        # family, a $0 bookkeeping row) is never an instance's price
+        and record.price_key == "ec2.instance"
         and bool(record.instance_type)
         and record.operating_system == EC2_OPERATING_SYSTEM
         and record.tenancy == EC2_TENANCY

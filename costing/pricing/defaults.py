@@ -26,6 +26,8 @@ RESERVED_LEASE_YEARS = (1, 3)
 # The same filters are used for get_products requests and for picking rows out of a snapshot.
 EC2_SERVICE_CODE = "AmazonEC2"
 EC2_PRODUCT_FAMILY = "Compute Instance"
+# Bare-metal types (m5.metal, c7i.metal-24xl) are filed under their own product family.
+EC2_PRODUCT_FAMILIES = (EC2_PRODUCT_FAMILY, "Compute Instance (bare metal)")
 EC2_OPERATING_SYSTEM = "Linux"
 EC2_TENANCY = "Shared"
 EC2_PRE_INSTALLED_SW = "NA"

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from costing.pricing.parse import TERM_ON_DEMAND, TERM_RESERVED, TERM_SPOT
+from costing.pricing.savings_plans import TERM_SAVINGS_PLAN
 from costing.pricing.snapshot import price_frame
 
 if TYPE_CHECKING:
@@ -235,7 +236,7 @@ def diff_snapshots(
 
 
 def _priced(frame: pd.DataFrame) -> dict[str, Mapping[str, Any]]:
-    rows = frame[frame["term"].isin([TERM_ON_DEMAND, TERM_RESERVED])]
+    rows = frame[frame["term"].isin([TERM_ON_DEMAND, TERM_RESERVED, TERM_SAVINGS_PLAN])]
     identities = price_identity(rows)
     result: dict[str, Mapping[str, Any]] = {}
     for identity, (_, row) in zip(identities, rows.iterrows(), strict=True):

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,6 +30,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from costing.pricing.bulk import (
+    SAVINGS_PLANS_OFFER,
+    BulkOfferError,
+    BulkOffers,
+    any_of,
+    attribute_filter,
+    spot_advisor_document,
+    stream_offer,
+    stream_savings_plans,
+)
 from costing.pricing.defaults import (
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_SNAPSHOT_ROOT,
@@ -35,6 +47,7 @@ from costing.pricing.defaults import (
     SPOT_PRODUCT_DESCRIPTION,
 )
 from costing.pricing.diff import diff_snapshots
+from costing.pricing.gate import check_candidate
 from costing.pricing.parse import (
     ParseIssue,
     PriceRecord,
@@ -155,6 +168,11 @@ PRICE_QUERIES: tuple[PriceQuery, ...] = (
     ),
     PriceQuery("alb", "AWSELB", (("productFamily", "Load Balancer-Application"),)),
     PriceQuery(
+        "public_ipv4",
+        "AmazonVPC",
+        note="whole service in the region (endpoints, IPAM, addresses); PublicIPv4:InUseAddress is picked",
+    ),
+    PriceQuery(
         "cloudwatch", "AmazonCloudWatch", note="whole service in the region: metrics, logs ingest and storage"
     ),
     PriceQuery(
@@ -238,8 +256,9 @@ def fetch_price_lists(
 ) -> dict[str, dict[str, list[str]]]:
     """``service code -> region -> PriceList items`` for every query in ``queries`` and every region.
 
-    ``services`` restricts to some service codes (default: all). Items are de-duplicated by SKU within a
-    service and region (queries may overlap). Requests that return nothing are appended to ``notes``.
+    ``services`` restricts to some service codes (default: all). Identical items are de-duplicated within
+    a service and region (queries may overlap); two different documents for one SKU are both kept, so
+    validation names the disagreement instead of the first one winning. Requests that return nothing are appended to ``notes``.
     AWS errors propagate as :class:`FetchError` naming the query and region.
     """
     _check_pricing_client(pricing_client)
@@ -248,7 +267,7 @@ def fetch_price_lists(
     sagemaker_types = list(dict.fromkeys(sagemaker_instance_types))
     wanted_services = set(services) if services is not None else None
     result: dict[str, dict[str, list[str]]] = {}
-    seen: dict[tuple[str, str], set[str]] = {}
+    seen: dict[tuple[str, str], dict[str, set[str]]] = {}
     for query in queries:
         if wanted_services is not None and query.service_code not in wanted_services:
             continue
@@ -271,14 +290,19 @@ def fetch_price_lists(
                         ) from error
                     raise
                 if not items and notes is not None:
-                    notes.append(FetchNote(query.name, region, instance_type or "", query.required))
+                    # a requested type may not be offered in a region: only the training default must be
+                    required = query.required and (
+                        query.per_instance_type != "instanceType" or instance_type == DEFAULT_INSTANCE_TYPE
+                    )
+                    notes.append(FetchNote(query.name, region, instance_type or "", required))
                 bucket = result.setdefault(query.service_code, {}).setdefault(region, [])
-                known = seen.setdefault((query.service_code, region), set())
+                known = seen.setdefault((query.service_code, region), {})
                 for item in items:
-                    sku = _sku_of(item)
-                    if sku and sku in known:
-                        continue
-                    known.add(sku)
+                    sku, canonical = _sku_of(item), _canonical(item)
+                    if sku and canonical in known.get(sku, ()):
+                        continue  # overlapping queries return the same document: keep one
+                    # the same SKU with other content is kept too: validation refuses the disagreement
+                    known.setdefault(sku, set()).add(canonical)
                     bucket.append(item)
     return result
 
@@ -371,17 +395,126 @@ class RefreshResult:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Fetched:
     price_lists: dict[str, dict[str, list[str]]]
     spot: dict[str, list[dict[str, Any]]]
     notes: list[FetchNote] = field(default_factory=list)
+    savings_plans: dict[str, dict[str, Any]] = field(default_factory=dict)  # region -> offer document
+    spot_advisor: dict[str, Any] | None = None
+    offers: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # bulk files read
+
+
+def fetch_bulk_price_lists(
+    bulk: BulkOffers,
+    *,
+    regions: Sequence[str],
+    instance_types: Sequence[str],
+    sagemaker_instance_types: Sequence[str] = DEFAULT_SAGEMAKER_INSTANCE_TYPES,
+    queries: Sequence[PriceQuery] = PRICE_QUERIES,
+) -> _Fetched:
+    """Every query's products from the public bulk offer files, one streamed file per service and region,
+    kept by the same TERM_MATCH filters the Price List API is sent. :class:`BulkOfferError` on failure."""
+    types = {
+        "instanceType": list(dict.fromkeys(instance_types)),
+        "instanceName": list(sagemaker_instance_types),
+    }
+    fetched = _Fetched(price_lists={}, spot={})
+    services = list(dict.fromkeys(q.service_code for q in queries))
+    for service in services:
+        service_queries = [q for q in queries if q.service_code == service]
+        for region in regions:
+            keep = any_of(
+                _bulk_filter(q, region, types.get(q.per_instance_type, [])) for q in service_queries
+            )
+            offer = bulk.offer_file(service, region)
+            with bulk.open(offer.url) as response:
+                streamed = stream_offer(response, keep, url=offer.url, service_code=service)
+            items = [json.dumps(item) for item in streamed.items]
+            fetched.price_lists.setdefault(service, {})[region] = items
+            fetched.offers.setdefault(service, {})[region] = {
+                "url": offer.url,
+                "version": streamed.version,
+                "publication_date": streamed.publication_date,
+                "products_read": str(streamed.products_seen),
+                "products_kept": str(len(items)),
+            }
+            for query in service_queries:
+                for instance_type in (
+                    types.get(query.per_instance_type, [None]) if query.per_instance_type else [None]
+                ):
+                    if not any(
+                        _bulk_filter(query, region, [instance_type] if instance_type else [])(i["product"])
+                        for i in streamed.items
+                    ):
+                        required = query.required and (
+                            query.per_instance_type != "instanceType"
+                            or instance_type == DEFAULT_INSTANCE_TYPE
+                        )
+                        fetched.notes.append(FetchNote(query.name, region, instance_type or "", required))
+    return fetched
+
+
+def _bulk_filter(query: PriceQuery, region: str, instance_types: Sequence[str]):
+    """A bulk product filter equal to ``query``'s get_products filters (any of ``instance_types``)."""
+    keep = attribute_filter(query.filters_for(region=region))
+    if not query.per_instance_type:
+        return keep
+    wanted, field_name = set(instance_types), query.per_instance_type
+    return lambda product: keep(product) and (product.get("attributes") or {}).get(field_name) in wanted
+
+
+def _add_savings_plans_and_advisor(
+    fetched: _Fetched,
+    bulk: BulkOffers | None,
+    spot_advisor_url: str | None,
+    *,
+    regions: Sequence[str],
+    instance_types: Sequence[str],
+    now: datetime,
+) -> list[str]:
+    """Savings Plans rates (bulk files) and the Spot Instance Advisor document: optional, warnings if not."""
+    warnings = []
+    if bulk is not None:
+        for region in regions:
+            try:
+                offer = bulk.offer_file(SAVINGS_PLANS_OFFER, region)
+                with bulk.open(offer.url) as response:
+                    document = stream_savings_plans(
+                        response, region=region, instance_types=instance_types, url=offer.url
+                    )
+            except BulkOfferError as error:
+                warnings.append(f"{region}: no Savings Plans rates ({error}); those options are infeasible")
+                continue
+            fetched.savings_plans[region] = document
+            fetched.offers.setdefault(SAVINGS_PLANS_OFFER, {})[region] = {
+                "url": offer.url,
+                "version": str(document.get("version", "")),
+                "publication_date": str(document.get("publicationDate", "")),
+            }
+    if spot_advisor_url:
+        reader = bulk or BulkOffers()
+        try:
+            fetched.spot_advisor = spot_advisor_document(
+                reader,
+                spot_advisor_url,
+                regions=regions,
+                instance_types=instance_types,
+                fetched_at=format_timestamp(now),
+            )
+        except BulkOfferError as error:
+            warnings.append(
+                f"no Spot Instance Advisor document ({error}); interruption buckets from the shipped table"
+            )
+    return warnings
 
 
 def refresh_snapshot(
     *,
-    pricing_client: Any,
-    ec2_clients: Mapping[str, Any] | Callable[[str], Any],
+    pricing_client: Any = None,
+    ec2_clients: Mapping[str, Any] | Callable[[str], Any] | None = None,
+    bulk: BulkOffers | None = None,
+    spot_advisor_url: str | None = None,
     root: Path | str = DEFAULT_SNAPSHOT_ROOT,
     regions: Sequence[str] = DEFAULT_REFRESH_REGIONS,
     instance_types: Sequence[str] = DEFAULT_REFRESH_INSTANCE_TYPES,
@@ -396,6 +529,12 @@ def refresh_snapshot(
 ) -> RefreshResult:
     """Fetch, validate and write a new snapshot under ``root`` (a folder, or ``s3://bucket/prefix``).
 
+    Two sources: with ``pricing_client`` (and ``ec2_clients``), the Price List Query API and spot price
+    history (an AWS account); without, the public bulk offer files read through ``bulk`` (no account; no
+    spot history). ``bulk`` also supplies the Savings Plans rates in both cases, and
+    ``spot_advisor_url`` the Spot Instance Advisor document (interruption buckets; the spot estimate
+    when there is no history); either failing is a warning, not a stale refresh.
+
     Never writes zeros and never writes a partial snapshot: missing credentials, any AWS error, a
     document for the wrong region, or prices that fail validation (null, zero or negative where a price
     is expected, wrong units, a required price missing, a move beyond ±``max_change`` against the
@@ -407,6 +546,8 @@ def refresh_snapshot(
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError(f"now={now!r} has no timezone; pass an aware datetime, e.g. datetime.now(UTC)")
+    if pricing_client is None and bulk is None:
+        raise ValueError("give a pricing_client (Price List API) or bulk (the public bulk offer files)")
     if spot_window_days <= 0:
         raise ValueError(
             f"spot_window_days={spot_window_days!r}: the spot history window must be at least one day"
@@ -442,16 +583,29 @@ def refresh_snapshot(
 
     window_start, window_end = now - timedelta(days=spot_window_days), now
     try:
-        fetched = _fetch_all(
-            pricing_client,
-            ec2_clients,
-            regions,
-            instance_types,
-            sagemaker_instance_types,
-            window_start,
-            window_end,
-            queries,
-        )
+        if pricing_client is not None:
+            fetched = _fetch_all(
+                pricing_client,
+                ec2_clients or {},
+                regions,
+                instance_types,
+                sagemaker_instance_types,
+                window_start,
+                window_end,
+                queries,
+            )
+        else:
+            assert bulk is not None
+            fetched = fetch_bulk_price_lists(
+                bulk,
+                regions=regions,
+                instance_types=instance_types,
+                sagemaker_instance_types=sagemaker_instance_types,
+                queries=queries,
+            )
+    except BulkOfferError as error:
+        logger.warning("pricing refresh: %s", error)
+        return stale(str(error), [{"what": "bulk", "region": "", "error": str(error)}])
     except FetchError as error:
         logger.warning("pricing refresh: %s", error)
         return stale(
@@ -469,6 +623,10 @@ def refresh_snapshot(
             raise
         return stale(f"{type(error).__name__}: {error}", [{"what": "AWS", "region": "", "error": str(error)}])
 
+    extra_warnings = _add_savings_plans_and_advisor(
+        fetched, bulk, spot_advisor_url, regions=regions, instance_types=instance_types, now=now
+    )
+
     issues: list[ParseIssue] = []
     try:
         records, points = _parse(fetched, issues)
@@ -476,50 +634,85 @@ def refresh_snapshot(
         return stale(f"unusable documents: {error}", [{"what": "parse", "region": "", "error": str(error)}])
 
     required_missing = [note for note in fetched.notes if note.required]
-    warnings = [str(note) for note in fetched.notes if not note.required]
-    warnings += [str(issue) for issue in issues]
+    warnings = [str(note) for note in fetched.notes if not note.required] + extra_warnings
+    warnings += [str(issue) for issue in issues if not issue.blocking]
+    # Only the training default must be priced in every region; another requested type may not be offered
+    # in one (the gate below refuses a type that *was* priced and no longer is).
     validation = validate_prices(
         records,
         spot_points=points,
-        required=required_prices(regions, instance_types=instance_types),
+        required=required_prices(
+            regions, instance_types=[t for t in instance_types if t == DEFAULT_INSTANCE_TYPE]
+        ),
         previous=previous,
         max_change=max_change,
         snapshot_id=snapshot_id,
     )
     warnings += list(validation.warnings)
-    if not validation.success or required_missing:
-        failures = [
-            {"what": f"validation:{f.check}", "region": f.region, "error": f.message}
-            for f in validation.failures
-        ]
-        failures += [
-            {"what": "fetch:empty", "region": note.region, "error": str(note)} for note in required_missing
-        ]
+    failures = [
+        {"what": f"validation:{f.check}", "region": f.region, "error": f.message} for f in validation.failures
+    ]
+    failures += [
+        {"what": "parse", "region": issue.region, "error": f"sku {issue.sku or '?'}: {issue.message}"}
+        for issue in issues
+        if issue.blocking
+    ]
+    failures += [
+        {"what": "fetch:empty", "region": note.region, "error": str(note)} for note in required_missing
+    ]
+    if failures:
         first = failures[0]["error"]
         return stale(
             f"validation failed ({len(failures)} problem(s)); first: {first}", failures, validation, warnings
         )
 
+    if pricing_client is not None:
+        how = (
+            "Fetched with the AWS Price List Query API (pricing.get_products, "
+            f"endpoint {getattr(pricing_client.meta, 'region_name', '?')}) and ec2.describe_spot_price_history "
+            f"({SPOT_PRODUCT_DESCRIPTION}, every AZ, {spot_window_days} days); request filters: "
+            "costing.pricing.fetch.PRICE_QUERIES."
+        )
+    else:
+        how = (
+            f"Read from the public Price List bulk offer files under {bulk.base_url if bulk else '?'} (no AWS "
+            "account): offer index -> region index -> offer file, streamed, products kept by the filters of "
+            "costing.pricing.fetch.PRICE_QUERIES. No spot price history without an account: spot prices are "
+            "the Spot Instance Advisor's savings over on-demand (raw/spot_advisor.json)."
+        )
     provenance = Provenance(
         snapshot_id=snapshot_id,
-        source="api",
+        source="api" if pricing_client is not None else "bulk",
         fetched_at=checked_at,
         prices_as_of=now.astimezone(UTC).date().isoformat(),
         regions=tuple(sorted(regions)),
         publication_dates=_publication_dates(fetched.price_lists),
-        spot_window_start=format_timestamp(window_start),
-        spot_window_end=format_timestamp(window_end),
+        spot_window_start=format_timestamp(window_start) if fetched.spot else None,
+        spot_window_end=format_timestamp(window_end) if fetched.spot else None,
         failures=(),
         notes=(
-            "Fetched with the AWS Price List Query API (pricing.get_products, "
-            f"endpoint {getattr(pricing_client.meta, 'region_name', '?')}) and ec2.describe_spot_price_history "
-            f"({SPOT_PRODUCT_DESCRIPTION}, every AZ, {spot_window_days} days); request filters: costing.pricing.fetch.PRICE_QUERIES.",
+            how,
             f"Validated with Great Expectations against {validation.previous_snapshot_id or 'no previous snapshot'} "
             f"(max change ±{max_change:.0%}).",
             *warnings,
         ),
+        offers=fetched.offers,
     )
-    written = _write(root, provenance, fetched, storage_options, cache)
+    candidate = load_snapshot(_stage(provenance, fetched, cache))
+    rejections, gate_warnings = check_candidate(
+        candidate, previous=previous, regions=regions, instance_types=instance_types, now=now
+    )
+    warnings += gate_warnings
+    if rejections:
+        shutil.rmtree(candidate.path, ignore_errors=True)
+        failures = [rejection.to_failure() for rejection in rejections]
+        return stale(
+            f"the cost model cannot use the candidate ({len(failures)} problem(s)); first: {rejections[0]}",
+            failures,
+            validation,
+            warnings,
+        )
+    written = _publish(root, candidate.path, storage_options)
     current = load_snapshot(written)
 
     diff = diff_snapshots(previous, current)
@@ -591,28 +784,42 @@ def _publication_dates(price_lists: Mapping[str, Mapping[str, Sequence[str]]]) -
     return dates
 
 
-def _write(
-    root: Path | str,
-    provenance: Provenance,
-    fetched: _Fetched,
-    storage_options: Mapping[str, Any] | None,
-    cache: Path,
-) -> Path:
+def _stage(provenance: Provenance, fetched: _Fetched, cache: Path) -> Path:
+    """Write the candidate snapshot into a private staging folder (published only after the gate)."""
     price_lists = {
-        service: by_region for service, by_region in fetched.price_lists.items() if any(by_region.values())
+        s: {r: items for r, items in by_region.items() if items}
+        for s, by_region in fetched.price_lists.items()
+        if any(by_region.values())
     }
-    price_lists = {
-        s: {r: items for r, items in by_region.items() if items} for s, by_region in price_lists.items()
-    }
-    if not is_remote(root):
-        return write_snapshot(
-            root, provenance=provenance, price_lists=price_lists, spot_price_histories=fetched.spot
-        )
-    local = write_snapshot(
-        cache, provenance=provenance, price_lists=price_lists, spot_price_histories=fetched.spot
+    staging_root = Path(tempfile.mkdtemp(prefix="candidates-", dir=_mkdir(cache)))
+    return write_snapshot(
+        staging_root,
+        provenance=provenance,
+        price_lists=price_lists,
+        spot_price_histories=fetched.spot,
+        savings_plans=fetched.savings_plans or None,
+        spot_advisor=fetched.spot_advisor,
     )
-    publish_snapshot(local, str(root), storage_options=storage_options)
-    return local
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _publish(root: Path | str, staged: Path, storage_options: Mapping[str, Any] | None) -> Path:
+    """Move a checked candidate under ``root`` atomically (a local folder), or upload it (``s3://``)."""
+    if is_remote(root):
+        publish_snapshot(staged, str(root), storage_options=storage_options)
+        return staged
+    target = Path(root) / staged.name
+    if target.exists():
+        raise FileExistsError(f"snapshot {target} already exists; snapshots are immutable")
+    landing = Path(tempfile.mkdtemp(prefix=f".{staged.name}.", dir=_mkdir(Path(root))))
+    shutil.copytree(staged, landing, dirs_exist_ok=True)
+    os.rename(landing, target)
+    shutil.rmtree(staged.parent, ignore_errors=True)
+    return target
 
 
 def _previous(
@@ -757,6 +964,11 @@ def _doc_of(item: str | Mapping[str, Any]) -> Mapping[str, Any] | None:
     except (TypeError, json.JSONDecodeError):
         return None
     return doc if isinstance(doc, Mapping) else None
+
+
+def _canonical(item: str | Mapping[str, Any]) -> str:
+    doc = _doc_of(item)
+    return json.dumps(doc, sort_keys=True) if doc is not None else str(item)
 
 
 def _sku_of(item: str | Mapping[str, Any]) -> str:

@@ -40,6 +40,7 @@ from costing.pricing.defaults import (
     EC2_LICENSE_MODEL,
     EC2_OPERATING_SYSTEM,
     EC2_PRE_INSTALLED_SW,
+    EC2_PRODUCT_FAMILIES,
     EC2_PRODUCT_FAMILY,
     EC2_SERVICE_CODE,
     EC2_TENANCY,
@@ -62,6 +63,7 @@ UNIT_QUANTITY = "Quantity"  # a one-off fee, e.g. a reserved term's upfront paym
 PRICE_KEY_UNITS: dict[str, tuple[str, ...]] = {
     "ec2.instance": ("Hrs",),  # EC2 Linux instance-hour (OnDemand or Reserved)
     "ec2.spot": ("Hrs",),  # spot price history point
+    "ec2.savings_plan": ("Hrs",),  # Savings Plans rate of an instance-hour (Compute or EC2 Instance plan)
     "ebs.gp3.storage": ("GB-Mo",),
     "s3.standard.storage": ("GB-Mo",),
     "s3.requests.tier1": ("Requests",),  # PUT, COPY, POST, LIST
@@ -71,6 +73,7 @@ PRICE_KEY_UNITS: dict[str, tuple[str, ...]] = {
     "alb.lcu_hours": ("LCU-Hrs",),
     "nat_gateway.hours": ("Hrs",),
     "nat_gateway.data_processed": ("GB",),
+    "vpc.public_ipv4": ("Hrs",),  # an in-use public IPv4 address-hour
     "cloudwatch.metrics": ("Metrics",),
     "cloudwatch.logs.ingest": ("GB",),
     "cloudwatch.logs.storage": ("GB-Mo",),
@@ -147,6 +150,9 @@ class ParseIssue:
     region: str
     sku: str
     message: str
+    # True when the item is a price the cost model uses (a classified price key or an EC2 instance):
+    # a refresh must not publish a snapshot that lost it this way
+    blocking: bool = False
 
     def __str__(self) -> str:
         return f"{self.region} sku={self.sku or '?'}: {self.message}"
@@ -395,7 +401,7 @@ def classify_price(*, service: str, product_family: str, usage_type: str) -> str
     """
     usage = usage_type_without_region(usage_type)
     if service == EC2_SERVICE_CODE:
-        if product_family == EC2_PRODUCT_FAMILY and usage.startswith("BoxUsage:"):
+        if product_family in EC2_PRODUCT_FAMILIES and usage.startswith("BoxUsage:"):
             return "ec2.instance"
         if usage == "EBS:VolumeUsage.gp3":
             return "ebs.gp3.storage"
@@ -407,6 +413,8 @@ def classify_price(*, service: str, product_family: str, usage_type: str) -> str
         if usage == "DataTransfer-Out-Bytes":
             return "data_transfer.out.internet"
         return ""
+    if service == "AmazonVPC":
+        return "vpc.public_ipv4" if usage == "PublicIPv4:InUseAddress" else ""
     if service == "AWSDataTransfer":
         return "data_transfer.out.internet" if usage == "DataTransfer-Out-Bytes" else ""
     if service == "AmazonS3":
@@ -486,8 +494,8 @@ def parse_price_list(
 def _parse_product(
     item: str | Mapping[str, Any], *, position: int, region: str, issues: list[ParseIssue]
 ) -> list[PriceRecord]:
-    def skip(sku: str, message: str) -> list[PriceRecord]:
-        issues.append(ParseIssue(region=region, sku=sku, message=message))
+    def skip(sku: str, message: str, blocking: bool = False) -> list[PriceRecord]:
+        issues.append(ParseIssue(region=region, sku=sku, message=message, blocking=blocking))
         return []
 
     if isinstance(item, str):
@@ -512,7 +520,7 @@ def _parse_product(
     # SageMaker names its instances "instanceName" ("ml.m5.large"); EC2 "instanceType".
     instance_type = str(attributes.get("instanceType") or attributes.get("instanceName") or "")
     capacity_status = str(attributes.get("capacitystatus", ""))
-    if service == EC2_SERVICE_CODE and product_family == EC2_PRODUCT_FAMILY:
+    if service == EC2_SERVICE_CODE and product_family in EC2_PRODUCT_FAMILIES:
         if not instance_type:
             return skip(sku, "EC2 compute instance without an instanceType attribute; skipped")
         if capacity_status and capacity_status != EC2_CAPACITY_STATUS:
@@ -533,15 +541,20 @@ def _parse_product(
         "product_family": product_family,
         "price_key": classify_price(service=service, product_family=product_family, usage_type=usage_type),
     }
+    used = bool(base["price_key"])
+
+    def skip_used(sku: str, message: str) -> list[PriceRecord]:
+        return skip(sku, message, blocking=used)
+
     terms = doc.get("terms")
     if not isinstance(terms, Mapping) or not any(terms.get(name) for name in (TERM_ON_DEMAND, TERM_RESERVED)):
-        return skip(sku, "product has no OnDemand or Reserved terms; skipped")
+        return skip_used(sku, "product has no OnDemand or Reserved terms; skipped")
 
     records: list[PriceRecord] = []
     for term_key, term in _terms(terms.get(TERM_ON_DEMAND)):
-        records.extend(_on_demand_records(base, term_key, term, skip))
+        records.extend(_on_demand_records(base, term_key, term, skip_used))
     for term_key, term in _terms(terms.get(TERM_RESERVED)):
-        record = _reserved_record(base, term_key, term, skip)
+        record = _reserved_record(base, term_key, term, skip_used)
         if record is not None:
             records.append(record)
     for record in records:
@@ -593,6 +606,17 @@ def _usd(dimension: Mapping[str, Any]) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
+def _price_text(dimension: Mapping[str, Any]) -> str:
+    """What a dimension's pricePerUnit says, for messages: "priced in CNY only (CNY 0.55)", "USD '-0.096'"."""
+    price = dimension.get("pricePerUnit")
+    if not isinstance(price, Mapping) or not price:
+        return "has no pricePerUnit"
+    if "USD" not in price:
+        listed = ", ".join(f"{currency} {value}" for currency, value in sorted(price.items()))
+        return f"is priced in {', '.join(sorted(price))} only ({listed}), not USD: this project prices in USD"
+    return f"has pricePerUnit.USD={price.get('USD')!r}, not a finite number >= 0"
+
+
 def _dimensions(term: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     section = term.get("priceDimensions")
     if not isinstance(section, Mapping):
@@ -621,7 +645,9 @@ def _on_demand_records(
     for dim_key, dim in dimensions:
         usd = _usd(dim)
         if usd is None:
-            skip(base["sku"], f"OnDemand dimension {dim_key} has no usable USD price; skipped")
+            skip(
+                base["sku"], f"OnDemand dimension {dim_key} {_price_text(dim)}; skipped (no usable USD price)"
+            )
             continue
         priced.append((dim, dim_key, usd))
     # Tiers in order, so a zero-priced first tier can be recognised as the free allowance before a paid one.
@@ -679,7 +705,10 @@ def _reserved_record(
     for dim_key, dim in _dimensions(term):
         usd = _usd(dim)
         if usd is None:
-            skip(sku, f"Reserved dimension {dim_key} has no usable USD price; term {term_key} skipped")
+            skip(
+                sku,
+                f"Reserved dimension {dim_key} {_price_text(dim)}; term {term_key} skipped (no usable USD price)",
+            )
             return None
         unit = dim.get("unit")
         if unit == UNIT_HOURS:

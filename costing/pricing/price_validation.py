@@ -7,7 +7,9 @@ What must hold (each is a GX expectation on a pandas table, run in an ephemeral 
     * ``usd_rate`` > 0 wherever a price is expected: every classified row (``price_key`` set) except
       tiers flagged ``free_tier`` (a zero-priced first tier that a paid tier follows);
     * ``price_key|unit`` is one of the published units of its key (:data:`~costing.pricing.parse.PRICE_KEY_UNITS`);
-    * every required ``region|price_key|instance_type|term`` is present (:func:`required_prices`).
+    * every required ``region|price_key|instance_type|term`` is present (:func:`required_prices`);
+    * no price is published twice with different rates (the same SKU, term and rate code, e.g. from
+      overlapping queries or a damaged file): the documents disagree, and neither is picked.
 
 ``changes`` (only when a previous snapshot is given: one row per OnDemand/Reserved price present in both)
     * ``new_usd_rate / previous_usd_rate`` is within ``1 ± max_change`` (default ±50%). Spot prices
@@ -38,6 +40,7 @@ from costing.pricing.parse import (
     PriceRecord,
     SpotPricePoint,
 )
+from costing.pricing.savings_plans import TERM_SAVINGS_PLAN
 from costing.pricing.snapshot import PricingSnapshot, price_frame
 
 if TYPE_CHECKING:
@@ -58,6 +61,7 @@ REQUIRED_SERVICE_PRICE_KEYS: tuple[str, ...] = (
     "alb.hours",
     "alb.lcu_hours",
     "nat_gateway.hours",
+    "vpc.public_ipv4",
     "nat_gateway.data_processed",
     "cloudwatch.metrics",
     "cloudwatch.logs.ingest",
@@ -72,6 +76,7 @@ REQUIRED_SERVICE_PRICE_KEYS: tuple[str, ...] = (
 )
 # Prices whose absence is worth a warning but not a rejected refresh.
 OPTIONAL_PRICE_KEYS: tuple[str, ...] = (
+    "ec2.savings_plan",
     "sagemaker.hosting.instance",
     "sagemaker.serverless.compute",
     "sagemaker.serverless.data",
@@ -121,7 +126,7 @@ def required_prices(
 class ValidationFailure:
     """One thing wrong with the table, naming the row and the value."""
 
-    check: str  # "not_null" | "positive" | "unit" | "required" | "change"
+    check: str  # "not_null" | "positive" | "unit" | "duplicate" | "required" | "change" | "gate"
     message: str
     region: str = ""
     service: str = ""
@@ -192,15 +197,41 @@ def _with_checks(frame: pd.DataFrame) -> pd.DataFrame:
     frame["required_key"] = (
         frame["region"] + "|" + frame["price_key"] + "|" + frame["instance_type"] + "|" + frame["term"]
     )
+    for column in ("offer_term_code", "rate_code", "begin_range", "purchase_option", "offering_class"):
+        if column not in frame:
+            frame[column] = ""
+        frame[column] = frame[column].fillna("").astype(str)
+    frame["rate_identity"] = (
+        frame["region"]
+        + "|"
+        + frame["service"]
+        + "|"
+        + frame["sku"]
+        + "|"
+        + frame["term"]
+        + "|"
+        + frame["offer_term_code"]
+        + "|"
+        + frame["rate_code"]
+        + "|"
+        + frame["offering_class"]
+        + "|"
+        + frame["purchase_option"]
+        + "|"
+        + frame["begin_range"]
+    )
+    # the same price listed twice with the same rate is harmless; with different rates it is refused
+    repeated = frame.duplicated(subset=["rate_identity", "usd_rate"], keep="first")
+    frame["identity_checked"] = frame["term"].ne(TERM_SPOT) & frame["sku"].ne("") & ~repeated
     return frame
 
 
 def change_frame(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
-    """OnDemand and Reserved prices present in both tables, with old and new rate and their ratio."""
+    """OnDemand, Reserved and Savings Plans prices present in both tables, with old and new rate and their ratio."""
     import pandas as pd
 
     def priced(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame[frame["term"].isin([TERM_ON_DEMAND, TERM_RESERVED])].copy()
+        frame = frame[frame["term"].isin([TERM_ON_DEMAND, TERM_RESERVED, TERM_SAVINGS_PLAN])].copy()
         frame["identity"] = price_identity(frame)
         frame["usd_rate"] = pd.to_numeric(frame["usd_rate"], errors="coerce")
         return frame.drop_duplicates("identity", keep="first")
@@ -274,6 +305,18 @@ def validate_prices(
                     "condition_parser": "pandas",
                 },
                 "meta": {"description": "each price is in a unit its price key is published in"},
+            },
+        ),
+        (
+            "duplicate",
+            {
+                "type": "expect_column_values_to_be_unique",
+                "kwargs": {
+                    "column": "rate_identity",
+                    "row_condition": "identity_checked==True",
+                    "condition_parser": "pandas",
+                },
+                "meta": {"description": "no price is published twice with different rates"},
             },
         ),
     ]
@@ -362,6 +405,7 @@ def _failures(
             for r in missing
         ]
     failures = []
+    seen: set[str] = set()
     for index in details.get("unexpected_index_list") or []:
         row = data.loc[index]
         rate = _float(row.get("usd_rate"))
@@ -378,6 +422,14 @@ def _failures(
         elif check == "unit":
             expected = PRICE_KEY_UNITS.get(str(row.get("price_key")), ())
             message = f"{name}: published in unit {row.get('unit')!r}, expected one of {list(expected)}"
+        elif check == "duplicate":
+            same = data[(data["rate_identity"] == row["rate_identity"]) & data["identity_checked"]]
+            rates = sorted({_fmt(_float(value)) for value in same["usd_rate"]})
+            message = (
+                f"{name}: sku {row.get('sku')} rate code {row.get('rate_code') or '?'} is published "
+                f"{len(same)} times with different usd_rate values ({', '.join(rates)}); the documents "
+                "disagree, so none is picked - fetch again or report the Price List document"
+            )
         else:  # change
             previous = _float(row.get("previous_usd_rate"))
             pct = (rate / previous - 1) * 100 if rate is not None and previous else float("nan")
@@ -385,6 +437,9 @@ def _failures(
                 f"{name}: usd_rate {_fmt(previous)} -> {_fmt(rate)} ({pct:+.1f}%) moved more than ±{max_change:.0%} "
                 "since the previous snapshot; confirm it on the AWS pricing page before accepting it"
             )
+        if message in seen:  # a duplicate names every copy of the row: one failure is enough
+            continue
+        seen.add(message)
         failures.append(
             ValidationFailure(
                 check=check,

@@ -10,8 +10,16 @@ A *recording* is a folder of small tables (``include/pricing/recorded/<yyyy-mm>/
 * ``spot_levels.csv`` - ``region,family,spot_fraction_of_on_demand``: the level an illustrative spot
   history is generated around
 * ``services.json`` (optional, named by ``recording.json``'s ``services_file``) - every other price the
-  cost model uses (EBS, S3, data transfer, ALB, NAT Gateway, CloudWatch, Lambda, Fargate, SageMaker):
-  per product its service code, product family, attributes, usage type and published tiers per region
+  cost model uses (EBS, S3, data transfer, ALB, NAT Gateway, public IPv4, CloudWatch, Lambda, Fargate,
+  SageMaker): per product its service code, product family, attributes, usage type and published
+  tiers per region
+* ``reserved_ratios.csv`` (optional, ``reserved_ratios_file``) - ``lease_contract_length,offering_class,
+  purchase_option,effective_fraction_of_on_demand,upfront_fraction``: reserved terms **derived** for
+  every type priced on demand that ``reserved.csv`` does not record (effective rate = on-demand x the
+  fraction; the upfront fee is that fraction of the term's total). Provenance lists them as derived.
+* ``savings_plan_ratios.csv`` (optional, ``savings_plan_ratios_file``) - ``plan_type,lease_contract_length,
+  purchase_option,rate_fraction_of_on_demand``: Savings Plans rates **derived** the same way, written
+  as the regions' ``AWSComputeSavingsPlan`` offer documents.
 
 ``record`` turns it into the documents the AWS APIs would have returned (``get_products``
 ``PriceList`` strings, ``describe_spot_price_history`` items) and writes them with
@@ -48,6 +56,7 @@ from costing.pricing.defaults import (
 )
 from costing.pricing.parse import (
     HOURLY_RATE_CODE,
+    LEASE_CONTRACT_LENGTHS,
     ON_DEMAND_OFFER_TERM_CODE,
     REGION_LOCATIONS,
     RESERVED_OFFER_TERM_CODES,
@@ -56,9 +65,10 @@ from costing.pricing.parse import (
     parse_timestamp,
 )
 from costing.pricing.snapshot import Provenance, write_snapshot
+from costing.units import HOURS_PER_YEAR
 
 RECORDINGS_ROOT = INCLUDE_DIR / "pricing" / "recorded"
-DEFAULT_RECORDING_DIR = RECORDINGS_ROOT / "2025-06-02"
+DEFAULT_RECORDING_DIR = RECORDINGS_ROOT / "2026-12-01"
 
 SERVICE_NAMES = {
     "AmazonEC2": "Amazon Elastic Compute Cloud",
@@ -110,6 +120,8 @@ class Recording:
     reserved: Sequence[Mapping[str, str]]
     spot_levels: Mapping[tuple[str, str], float]
     services: Sequence[Mapping[str, Any]] = ()  # products of services.json
+    reserved_ratios: Sequence[Mapping[str, str]] = ()  # reserved_ratios.csv: derived reserved terms
+    savings_plan_ratios: Sequence[Mapping[str, str]] = ()  # savings_plan_ratios.csv: derived plans
 
     @property
     def schema_version(self) -> int:
@@ -145,7 +157,92 @@ class Recording:
                         f"{path}: product {product['name']} is priced in {sorted(unknown)}, "
                         "which recording.json does not list under regions"
                     )
-        return cls(path, meta, instance_types, on_demand, reserved, spot_levels, services)
+        reserved_ratios = (
+            _read_csv(path / meta["reserved_ratios_file"]) if meta.get("reserved_ratios_file") else []
+        )
+        for row in reserved_ratios:
+            if (row["lease_contract_length"], row["offering_class"], row["purchase_option"]) not in (
+                RESERVED_OFFER_TERM_CODES
+            ):
+                raise ValueError(f"{path}: reserved ratio {dict(row)} names no published reserved term")
+        savings_plan_ratios = (
+            _read_csv(path / meta["savings_plan_ratios_file"]) if meta.get("savings_plan_ratios_file") else []
+        )
+        return cls(
+            path,
+            meta,
+            instance_types,
+            on_demand,
+            reserved,
+            spot_levels,
+            services,
+            reserved_ratios,
+            savings_plan_ratios,
+        )
+
+    def reserved_rows(
+        self, region: str, instance_type: str, on_demand_usd_per_hour: float
+    ) -> list[dict[str, str]]:
+        """The recorded reserved terms of a type, plus one derived row per reserved ratio it lacks."""
+        recorded = [r for r in self.reserved if r["region"] == region and r["instance_type"] == instance_type]
+        have = {(r["lease_contract_length"], r["offering_class"], r["purchase_option"]) for r in recorded}
+        rows = [dict(r) for r in recorded]
+        for ratio in self.reserved_ratios:
+            term = (ratio["lease_contract_length"], ratio["offering_class"], ratio["purchase_option"])
+            if term in have:
+                continue
+            effective = on_demand_usd_per_hour * float(ratio["effective_fraction_of_on_demand"])
+            upfront_share = float(ratio["upfront_fraction"])
+            hours = LEASE_CONTRACT_LENGTHS[term[0]] * HOURS_PER_YEAR
+            rows.append(
+                {
+                    "region": region,
+                    "instance_type": instance_type,
+                    "lease_contract_length": term[0],
+                    "offering_class": term[1],
+                    "purchase_option": term[2],
+                    "recurring_usd_per_hour": f"{effective * (1 - upfront_share):.6f}",
+                    "upfront_usd": f"{effective * upfront_share * hours:.2f}",
+                }
+            )
+        order = list(RESERVED_OFFER_TERM_CODES)
+        return sorted(
+            rows,
+            key=lambda r: order.index(
+                (r["lease_contract_length"], r["offering_class"], r["purchase_option"])
+            ),
+        )
+
+    def derived_provenance(self) -> list[dict[str, Any]]:
+        """What :meth:`reserved_rows` and the Savings Plans documents derive, for provenance.json."""
+        entries: list[dict[str, Any]] = []
+        regions = sorted(self.meta["regions"])
+        if self.reserved_ratios:
+            entries.append(
+                {
+                    "what": "ec2.reserved",
+                    "rule": "effective $/h = on-demand $/h x effective_fraction_of_on_demand; upfront fee = "
+                    "upfront_fraction of the term's total, the rest hourly",
+                    "source": f"{_display_path(self.path)}/{self.meta['reserved_ratios_file']}",
+                    "regions": regions,
+                    "except": sorted(
+                        f"{r['region']} {r['instance_type']} {r['lease_contract_length']}/{r['offering_class']}/"
+                        f"{r['purchase_option']}"
+                        for r in self.reserved
+                    ),
+                }
+            )
+        if self.savings_plan_ratios:
+            entries.append(
+                {
+                    "what": "ec2.savings_plan",
+                    "rule": "Savings Plan $/h = on-demand $/h x rate_fraction_of_on_demand",
+                    "source": f"{_display_path(self.path)}/{self.meta['savings_plan_ratios_file']}",
+                    "regions": regions,
+                    "except": [],
+                }
+            )
+        return entries
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -386,6 +483,87 @@ def illustrative_spot_history(
     return items
 
 
+SAVINGS_PLAN_FAMILIES = {"Compute": "ComputeSavingsPlans", "EC2Instance": "EC2InstanceSavingsPlans"}
+
+
+def savings_plans_document(recording: Recording, region: str) -> dict[str, Any] | None:
+    """One region's ``AWSComputeSavingsPlan`` offer document (bulk shape) with the derived rates of
+    every type priced on demand there; None when the recording has no Savings Plans ratios."""
+    if not recording.savings_plan_ratios:
+        return None
+    published = recording.meta["recorded_at"]
+    prefix = USAGE_TYPE_PREFIXES[region]
+    rows = [r for r in recording.on_demand if r["region"] == region]
+    products, terms = [], []
+    for ratio in recording.savings_plan_ratios:
+        plan_type, lease, option = (
+            ratio["plan_type"],
+            ratio["lease_contract_length"],
+            ratio["purchase_option"],
+        )
+        compact = f"{lease}{option.replace(' ', '')}"
+        # Compute plans cover every family in every region; EC2 Instance plans one family in one region
+        groups = (
+            {"": rows}
+            if plan_type == "Compute"
+            else {
+                family: [r for r in rows if r["instance_type"].split(".")[0] == family]
+                for family in sorted({r["instance_type"].split(".")[0] for r in rows})
+            }
+        )
+        for family, members in groups.items():
+            sku = placeholder_sku("savings-plan", region, plan_type, lease, option, family)
+            prefix_sp = "ComputeSP" if plan_type == "Compute" else f"{prefix}EC2SP:{family}."
+            products.append(
+                {
+                    "sku": sku,
+                    "productFamily": SAVINGS_PLAN_FAMILIES[plan_type],
+                    "serviceCode": SAVINGS_PLAN_FAMILIES[plan_type],
+                    "usageType": f"{prefix_sp}{compact}",
+                    "operation": "",
+                    "attributes": {
+                        "purchaseOption": option,
+                        "granularity": "hourly",
+                        "instanceType": family,
+                        "purchaseTerm": lease,
+                        "locationType": "AWS Region",
+                        "location": "Any" if plan_type == "Compute" else REGION_LOCATIONS[region],
+                    },
+                }
+            )
+            rates = [
+                {
+                    "discountedSku": placeholder_sku(region, row["instance_type"], EC2_CAPACITY_STATUS),
+                    "discountedUsageType": f"{prefix}BoxUsage:{row['instance_type']}",
+                    "discountedOperation": "RunInstances",
+                    "discountedServiceCode": EC2_SERVICE_CODE,
+                    "rateCode": f"{sku}.{placeholder_sku(region, row['instance_type'])[:10]}",
+                    "unit": "Hrs",
+                    "discountedRate": {
+                        "price": f"{float(row['usd_per_hour']) * float(ratio['rate_fraction_of_on_demand']):.6f}",
+                        "currency": "USD",
+                    },
+                }
+                for row in sorted(members, key=lambda r: r["instance_type"])
+            ]
+            terms.append(
+                {
+                    "sku": sku,
+                    "description": f"{lease} {option} {plan_type} Savings Plan",
+                    "effectiveDate": published,
+                    "leaseContractLength": {"duration": LEASE_CONTRACT_LENGTHS[lease], "unit": "year"},
+                    "rates": rates,
+                }
+            )
+    return {
+        "version": parse_timestamp(published).strftime("%Y%m%d%H%M%S"),
+        "publicationDate": published,
+        "regionCode": region,
+        "products": products,
+        "terms": {"savingsPlan": terms},
+    }
+
+
 def build_documents(recording: Recording) -> tuple[dict[str, dict[str, list[str]]], dict[str, list[dict]]]:
     """The PriceList items (service -> region -> items) and SpotPriceHistory items (region -> items) a
     recording stands for."""
@@ -401,9 +579,7 @@ def build_documents(recording: Recording) -> tuple[dict[str, dict[str, list[str]
     for row in recording.on_demand:
         region, instance_type = row["region"], row["instance_type"]
         rate = float(row["usd_per_hour"])
-        reserved = [
-            r for r in recording.reserved if r["region"] == region and r["instance_type"] == instance_type
-        ]
+        reserved = recording.reserved_rows(region, instance_type, rate)
         statuses = list(_CAPACITY_ROWS) if instance_type in capacity_rows_for else [EC2_CAPACITY_STATUS]
         for status in statuses:
             document = product_document(
@@ -455,6 +631,11 @@ def record_snapshot(
     recording = Recording.read(recording_dir)
     meta = recording.meta
     price_lists, spot = build_documents(recording)
+    savings_plans = {
+        region: document
+        for region in sorted(meta["regions"])
+        if (document := savings_plans_document(recording, region)) is not None
+    }
     provenance = Provenance(
         snapshot_id=snapshot_id or meta["snapshot_id"],
         source="recorded",
@@ -470,8 +651,15 @@ def record_snapshot(
         failures=(),
         notes=(f"recording: {_display_path(recording.path)}", *meta.get("notes", ())),
         schema_version=recording.schema_version,
+        derived=tuple(recording.derived_provenance()),
     )
-    return write_snapshot(root, provenance=provenance, price_lists=price_lists, spot_price_histories=spot)
+    return write_snapshot(
+        root,
+        provenance=provenance,
+        price_lists=price_lists,
+        spot_price_histories=spot,
+        savings_plans=savings_plans or None,
+    )
 
 
 def _display_path(path: Path) -> str:

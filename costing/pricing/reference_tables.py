@@ -2,6 +2,8 @@
 
 * ``include/pricing/cloudflare_workers.json`` - Cloudflare Workers Paid (Standard usage model): the
   non-AWS serving alternative. Read by :func:`load_cloudflare_workers`.
+* ``include/pricing/free_tier.json`` - AWS's always-free monthly allowances (Lambda, data transfer out,
+  CloudWatch), which the cost model applies only when asked. Read by :func:`load_free_tier`.
 * ``include/pricing/spot_interruption_frequency.json`` - how often EC2 reclaims spot capacity, per
   region and instance type, in the buckets of the AWS Spot Instance Advisor (``<5%``, ``5-10%``,
   ``10-15%``, ``15-20%``, ``>20%`` of instances interrupted per month). Read by
@@ -23,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from costing.paths import INCLUDE_DIR
-from costing.pricing.sheet import CloudflareWorkersRates
+from costing.pricing.sheet import CloudflareWorkersRates, FreeTierAllowances
 
 PRICING_INCLUDE_DIR = INCLUDE_DIR / "pricing"
 CLOUDFLARE_WORKERS_TABLE = PRICING_INCLUDE_DIR / "cloudflare_workers.json"
 INTERRUPTION_TABLE = PRICING_INCLUDE_DIR / "spot_interruption_frequency.json"
+FREE_TIER_TABLE = PRICING_INCLUDE_DIR / "free_tier.json"
 
 SPOT_ADVISOR_PAGE_URL = "https://aws.amazon.com/ec2/spot/instance-advisor/"
 SPOT_ADVISOR_DATA_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
@@ -67,6 +70,28 @@ def load_cloudflare_workers(path: Path | str = CLOUDFLARE_WORKERS_TABLE) -> Clou
     except KeyError as missing:
         raise ValueError(
             f"{path} lacks {missing}; every rate of the Workers table needs a value, a source and a date"
+        ) from None
+
+
+# -- AWS Free Tier --------------------------------------------------------------------------------------
+
+
+def load_free_tier(path: Path | str = FREE_TIER_TABLE) -> FreeTierAllowances:
+    """The always-free monthly allowances, with the table's source URL and as-of date."""
+    data = _read_table(path)
+    try:
+        return FreeTierAllowances(
+            lambda_requests_per_month=float(data["lambda_requests_per_month"]),
+            lambda_gb_seconds_per_month=float(data["lambda_gb_seconds_per_month"]),
+            data_transfer_out_gb_per_month=float(data["data_transfer_out_gb_per_month"]),
+            cloudwatch_metrics_per_month=float(data["cloudwatch_metrics_per_month"]),
+            cloudwatch_logs_gb_per_month=float(data["cloudwatch_logs_gb_per_month"]),
+            source_url=str(data["source_url"]),
+            as_of=date.fromisoformat(str(data["as_of"])),
+        )
+    except KeyError as missing:
+        raise ValueError(
+            f"{path} lacks {missing}; every allowance needs a value, a source and a date"
         ) from None
 
 

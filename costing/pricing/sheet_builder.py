@@ -7,7 +7,11 @@ Workers, Spot interruption frequency) and returns plain numbers with units in th
 Rules it follows:
 
 * Tiered prices (S3 storage, data transfer, CloudWatch metrics, Lambda duration) give the **first
-  paid tier**: the lowest tier with a non-zero rate. Free allowances are left to the cost model.
+  paid tier** (the lowest tier with a non-zero rate) *and* every published tier
+  (:data:`~costing.pricing.sheet.TIERED_RATES`), which the cost model applies at the volume reached.
+  Free allowances are left to the cost model.
+* Reserved terms and Savings Plans rates the snapshot *derived* (provenance ``derived``) are marked
+  in :attr:`~costing.pricing.sheet.InstanceRates.derived_rates`.
 * Each price must be in one of the units its key is published in (:data:`~costing.pricing.parse.PRICE_KEY_UNITS`);
   per-request prices are scaled to the sheet's units (per 1,000 or per million requests).
 * Anything the snapshot does not have is ``None`` and gets a sentence in ``notes``; nothing is ever
@@ -16,30 +20,37 @@ Rules it follows:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from costing.pricing.catalog import PriceCatalog
 from costing.pricing.defaults import DEFAULT_REGION
+from costing.pricing.freshness import TABLE, snapshot_source_ages, source_age
 from costing.pricing.parse import (
     PRICE_KEY_UNITS,
     TERM_ON_DEMAND,
     TERM_RESERVED,
     PriceRecord,
+    parse_timestamp,
     sagemaker_serverless_memory_gb,
 )
 from costing.pricing.reference_tables import (
     CLOUDFLARE_WORKERS_TABLE,
+    FREE_TIER_TABLE,
     INTERRUPTION_TABLE,
     InterruptionTable,
+    interruption_table_from_advisor,
     load_cloudflare_workers,
+    load_free_tier,
     load_interruption_table,
 )
-from costing.pricing.sheet import InstanceRates, PriceSheet, SageMakerInstanceRates
+from costing.pricing.savings_plans import TERM_SAVINGS_PLAN, savings_plan_key
+from costing.pricing.sheet import TIERED_RATES, InstanceRates, PriceSheet, PriceTier, SageMakerInstanceRates
 from costing.pricing.snapshot import PricingSnapshot, latest_snapshot_dir, load_snapshot
 
 # PriceSheet field -> (price key, factor from the published unit to the field's unit)
@@ -53,6 +64,7 @@ SERVICE_FIELDS: tuple[tuple[str, str, float], ...] = (
     ("alb_usd_per_lcu_hour", "alb.lcu_hours", 1),
     ("nat_gateway_usd_per_hour", "nat_gateway.hours", 1),
     ("nat_gateway_usd_per_gb", "nat_gateway.data_processed", 1),
+    ("public_ipv4_usd_per_hour", "vpc.public_ipv4", 1),
     ("cloudwatch_usd_per_metric_month", "cloudwatch.metrics", 1),
     ("cloudwatch_logs_ingest_usd_per_gb", "cloudwatch.logs.ingest", 1),
     ("cloudwatch_logs_storage_usd_per_gb_month", "cloudwatch.logs.storage", 1),
@@ -74,12 +86,15 @@ def build_price_sheet(
     instance_types: Iterable[str] | None = None,
     cloudflare_table: Path | str | None = CLOUDFLARE_WORKERS_TABLE,
     interruption_table: InterruptionTable | Path | str | None = INTERRUPTION_TABLE,
+    free_tier_table: Path | str | None = FREE_TIER_TABLE,
+    now: datetime | None = None,
 ) -> PriceSheet:
     """Every rate of :class:`PriceSheet` for ``region`` from ``snapshot`` (default: the newest shipped one).
 
     ``instance_types`` limits ``instances`` to those types (default: every type with an on-demand
     price in the region); a requested type the snapshot cannot price is left out with a note.
-    Pass ``cloudflare_table=None`` / ``interruption_table=None`` to leave those tables out.
+    Pass ``cloudflare_table=None`` / ``interruption_table=None`` / ``free_tier_table=None`` to leave
+    those tables out.
     """
     if snapshot is None:
         snapshot = load_snapshot(latest_snapshot_dir())
@@ -98,10 +113,20 @@ def build_price_sheet(
         if record.price_key and record.term == TERM_ON_DEMAND:
             by_key[record.price_key].append(record)
 
-    table = _interruption_table(interruption_table, notes)
+    advisor = snapshot.spot_advisor()
+    if advisor is not None and interruption_table is not None:
+        # the snapshot carries the Advisor document it was refreshed with: its buckets, not the shipped table
+        table = interruption_table_from_advisor(
+            advisor, fetched_at=parse_timestamp(str(advisor.get("fetched_at") or provenance.fetched_at))
+        )
+    else:
+        table = _interruption_table(interruption_table, notes)
     instances = _instances(snapshot, region, records, instance_types, table, notes)
 
-    values: dict[str, float | None] = {}
+    values: dict[str, object] = {}
+    for name, (flat_field, tier_field) in TIERED_RATES.items():
+        price_key = next(key for field_name, key, _ in SERVICE_FIELDS if field_name == flat_field)
+        values[tier_field] = _tiers(by_key.get(price_key, []), price_key, name, notes)
     for field_name, price_key, factor in SERVICE_FIELDS:
         rate = _first_paid_rate(by_key.get(price_key, []), price_key, notes)
         values[field_name] = None if rate is None else _clean(rate * factor)
@@ -124,6 +149,18 @@ def build_price_sheet(
     else:
         notes.append("cloudflare_workers: no Workers table given; cloudflare_workers is None")
 
+    free_tier = load_free_tier(free_tier_table) if free_tier_table is not None else None
+    now = now or datetime.now(UTC)
+    ages = snapshot_source_ages(snapshot, now=now)
+    for name, table_as_of, basis in (
+        ("Cloudflare Workers table", cloudflare.as_of if cloudflare else None, "recorded by hand"),
+        ("AWS Free Tier table", free_tier.as_of if free_tier else None, "recorded by hand"),
+        ("Spot interruption table", table.as_of if table else None, table.how_recorded if table else ""),
+    ):
+        if table_as_of is not None:
+            ages.append(source_age(name, TABLE, table_as_of, basis or "recorded by hand", now))
+    notes += [f"stale: {age.describe()}" for age in ages if age.stale]
+
     if provenance.source == "recorded":
         notes.append(
             f"snapshot {snapshot.snapshot_id} was recorded by hand (source 'recorded', prices as of "
@@ -142,8 +179,10 @@ def build_price_sheet(
         sagemaker_instances=sagemaker,
         sagemaker_serverless_usd_per_gb_second=serverless,
         cloudflare_workers=cloudflare,
+        free_tier=free_tier,
         notes=tuple(notes),
-        **values,
+        source_ages=tuple(ages),
+        **values,  # type: ignore[arg-type]
     )
 
 
@@ -168,13 +207,24 @@ def _instances(
     wanted = list(dict.fromkeys(instance_types)) if instance_types is not None else available
     specs = snapshot.instance_specs(region)
     reserved: dict[str, dict[str, float]] = defaultdict(dict)
+    plans: dict[str, dict[str, float]] = defaultdict(dict)
+    derived: dict[str, set[str]] = defaultdict(set)
     for record in records:
-        if record.term == TERM_RESERVED and record.price_key in ("ec2.instance", ""):
+        if record.term == TERM_RESERVED and record.price_key == "ec2.instance":
             key = f"{record.lease_contract_length}/{record.offering_class}/{record.purchase_option}"
             reserved[record.instance_type][key] = _clean(record.usd_rate)
+            if snapshot.is_derived("ec2.reserved", region, f"{record.instance_type} {key}"):
+                derived[record.instance_type].add(key)
+        elif record.term == TERM_SAVINGS_PLAN and record.price_key == "ec2.savings_plan":
+            key = savings_plan_key(
+                record.offering_class, record.lease_contract_length, record.purchase_option
+            )
+            plans[record.instance_type][key] = _clean(record.usd_rate)
+            if snapshot.is_derived("ec2.savings_plan", region, f"{record.instance_type} {key}"):
+                derived[record.instance_type].add(key)
 
     instances: dict[str, InstanceRates] = {}
-    no_spot, no_bucket = [], []
+    no_spot, no_bucket, advisor_spot = [], [], []
     for instance_type in wanted:
         if instance_type not in available:
             notes.append(
@@ -188,12 +238,22 @@ def _instances(
                 f"ec2.instance: {instance_type} has no vcpu/memory attributes in the snapshot; left out"
             )
             continue
+        spot_basis = "spot price history"
         try:
             spot = _clean(catalog.current_spot_usd_per_hour(instance_type, region))
             spot_p90 = _clean(catalog.spot_percentile_usd_per_hour(instance_type, region, 0.9))
         except ValueError:
             spot = spot_p90 = None
-            no_spot.append(instance_type)
+            bucket = table.buckets.get((region, instance_type)) if table is not None else None
+            if bucket is not None and bucket.savings_pct is not None and table.how_recorded == "advisor feed":
+                # no history (no AWS account): the Advisor's savings over on-demand, labelled as such
+                spot = _clean(
+                    catalog.on_demand_usd_per_hour(instance_type, region) * (1 - bucket.savings_pct / 100)
+                )
+                spot_basis = f"Spot Instance Advisor savings ({bucket.savings_pct:g}% off on-demand)"
+                advisor_spot.append(instance_type)
+            else:
+                no_spot.append(instance_type)
         interruption = table.rate_per_month(instance_type, region) if table is not None else None
         if table is not None and interruption is None:
             no_bucket.append(instance_type)
@@ -207,6 +267,14 @@ def _instances(
             spot_p90_usd_per_hour=spot_p90,
             reserved_usd_per_hour=dict(sorted(reserved.get(instance_type, {}).items())),
             interruption_rate_per_month=interruption,
+            savings_plan_usd_per_hour=dict(sorted(plans.get(instance_type, {}).items())),
+            derived_rates=frozenset(derived.get(instance_type, ())),
+            spot_basis=spot_basis,
+        )
+    if advisor_spot:
+        notes.append(
+            f"ec2.spot: no spot price history in {region} (none without an AWS account): spot prices of "
+            f"{', '.join(advisor_spot)} are on-demand less the Spot Instance Advisor's savings, an estimate"
         )
     if no_spot:
         notes.append(
@@ -217,16 +285,37 @@ def _instances(
             f"interruption: no Spot Advisor bucket in {region} for {', '.join(no_bucket)}; "
             "interruption_rate_per_month is None"
         )
-    with_reserved = sorted(t for t in instances if instances[t].reserved_usd_per_hour)
-    notes.append(
-        f"ec2.reserved: reserved terms in {region} in this snapshot only for "
-        + (
-            ", ".join(f"{t} ({', '.join(instances[t].reserved_usd_per_hour)})" for t in with_reserved)
-            or "no instance type"
-        )
-        + "; other types have an empty reserved_usd_per_hour"
-    )
+    notes.extend(_term_notes(instances, region, snapshot))
     return instances
+
+
+def _term_notes(instances: dict[str, InstanceRates], region: str, snapshot: PricingSnapshot) -> list[str]:
+    """How complete the reserved and Savings Plans rates are, and how many were derived rather than recorded."""
+    notes = []
+    for what, attribute in (
+        ("ec2.reserved", "reserved_usd_per_hour"),
+        ("ec2.savings_plan", "savings_plan_usd_per_hour"),
+    ):
+        label = "reserved terms" if what == "ec2.reserved" else "Savings Plans rates"
+        counts = {t: getattr(r, attribute) for t, r in instances.items()}
+        total = sum(len(terms) for terms in counts.values())
+        missing = sorted(t for t, terms in counts.items() if not terms)
+        derived = sum(
+            len([k for k in terms if k in instances[t].derived_rates]) for t, terms in counts.items()
+        )
+        if not total:
+            notes.append(
+                f"{what}: no {label} in {region} in snapshot {snapshot.snapshot_id}; those options are infeasible"
+            )
+            continue
+        rule = next((e.get("rule", "") for e in snapshot.provenance.derived if e.get("what") == what), "")
+        text = f"{what}: {total} {label} for {len(instances) - len(missing)} instance types in {region}"
+        if derived:
+            text += f", {derived} of them DERIVED, not AWS's record ({rule}; see the snapshot's provenance)"
+        if missing:
+            text += f"; none for {', '.join(missing)}"
+        notes.append(text)
+    return notes
 
 
 def _sagemaker_instances(
@@ -288,6 +377,43 @@ def _first_paid_rate(records: Sequence[PriceRecord], price_key: str, notes: list
         )
         return None
     return rates[0]
+
+
+def _tiers(
+    records: Sequence[PriceRecord], price_key: str, name: str, notes: list[str]
+) -> tuple[PriceTier, ...]:
+    """Every published tier of a tiered rate, in order; () with a note when they do not chain from 0 to Inf."""
+    usable = [r for r in records if r.unit in PRICE_KEY_UNITS[price_key]]
+    if not usable:
+        return ()
+    ordered = sorted(usable, key=lambda r: (r.begin_range_value, r.end_range_value))
+    tiers = []
+    for record in ordered:
+        if tiers and (record.begin_range_value, record.end_range_value) == (tiers[-1].begin, tiers[-1].end):
+            if record.usd_rate != tiers[-1].usd_per_unit:
+                notes.append(
+                    f"{price_key}: two rates for the tier from {record.begin_range or '0'} "
+                    f"({tiers[-1].usd_per_unit:.10g}, {record.usd_rate:.10g}; sku {record.sku}); {name} tiers left out"
+                )
+                return ()
+            continue
+        try:
+            tiers.append(PriceTier(record.begin_range_value, record.end_range_value, _clean(record.usd_rate)))
+        except ValueError as error:
+            notes.append(f"{price_key}: {error}; {name} tiers left out")
+            return ()
+    chained = (
+        tiers[0].begin == 0
+        and math.isinf(tiers[-1].end)
+        and all(a.end == b.begin for a, b in itertools.pairwise(tiers))
+    )
+    if not chained:
+        notes.append(
+            f"{price_key}: tiers {[(t.begin, t.end) for t in tiers]} do not run from 0 to Inf without gaps; "
+            f"{name} is priced at its first paid tier at any volume"
+        )
+        return ()
+    return tuple(tiers)
 
 
 def _serverless_usd_per_gb_second(records: Sequence[PriceRecord], notes: list[str]) -> float | None:

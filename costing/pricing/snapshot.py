@@ -7,6 +7,11 @@ Layout of ``<root>/<snapshot_id>/`` (schema version :data:`SCHEMA_VERSION`)::
     raw/spot_price_history/<region>.json         {"SpotPriceHistory": [{...}, ...]} as
                                                   ec2.describe_spot_price_history returns it
                                                   (Timestamp written as an ISO string)
+    raw/savings_plans/<region>.json              a Savings Plans offer document (AWSComputeSavingsPlan)
+                                                  in the bulk file's shape, cut to the priced types
+    raw/spot_advisor.json                        the Spot Instance Advisor document, cut to the
+                                                  priced regions and types (interruption buckets,
+                                                  savings over on-demand); optional
     prices.csv                                   one row per price, columns PRICE_TABLE_COLUMNS,
                                                   built from raw/ by build_price_table()
     provenance.json                              where the documents came from (see Provenance)
@@ -53,6 +58,7 @@ from costing.pricing.parse import (
     parse_spot_price_history,
     parse_timestamp,
 )
+from costing.pricing.savings_plans import parse_savings_plans
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,13 +93,16 @@ PRICE_TABLE_COLUMNS_BY_SCHEMA: dict[int, tuple[str, ...]] = {
     2: PRICE_TABLE_COLUMNS,
 }
 SUPPORTED_SCHEMA_VERSIONS = tuple(PRICE_TABLE_COLUMNS_BY_SCHEMA)
-# api: fetched through the AWS APIs; snapshot: copied from another snapshot (e.g. the fallback when a
-# refresh fails); recorded: transcribed by hand from AWS's public pricing pages.
-SOURCES = ("api", "snapshot", "recorded")
+# api: fetched through the AWS APIs; bulk: read from the Price List's public bulk offer files (no AWS
+# account); snapshot: copied from another snapshot (e.g. the fallback when a refresh fails);
+# recorded: transcribed by hand from AWS's public pricing pages.
+SOURCES = ("api", "bulk", "snapshot", "recorded")
 PRICE_LIST_FORMAT_VERSION = "aws_v1"
 
 PRICING_DIR = Path("raw") / "pricing"
 SPOT_DIR = Path("raw") / "spot_price_history"
+SAVINGS_PLANS_DIR = Path("raw") / "savings_plans"
+SPOT_ADVISOR_FILE = Path("raw") / "spot_advisor.json"
 PRICES_CSV = "prices.csv"
 PROVENANCE_JSON = "provenance.json"
 
@@ -116,6 +125,11 @@ class Provenance:
     notes: tuple[str, ...] = ()
     parse_issues: tuple[str, ...] = ()  # filled in by write_snapshot from the parser
     schema_version: int = SCHEMA_VERSION
+    # bulk offer files read: service -> region -> {"version", "publication_date", "url"}
+    offers: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
+    # prices the snapshot derived rather than recorded or fetched, each {"what", "rule", "source",
+    # "regions", "except"}: "except" lists the rows of that kind that were recorded instead
+    derived: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
@@ -147,6 +161,12 @@ class Provenance:
             "failures": [dict(failure) for failure in self.failures],
             "notes": list(self.notes),
             "parse_issues": list(self.parse_issues),
+            **(
+                {"offers": {s: {r: dict(o) for r, o in by.items()} for s, by in self.offers.items()}}
+                if self.offers
+                else {}
+            ),
+            **({"derived": [dict(entry) for entry in self.derived]} if self.derived else {}),
         }
 
     @classmethod
@@ -173,6 +193,8 @@ class Provenance:
             failures=tuple(dict(f) for f in data.get("failures") or ()),
             notes=tuple(data.get("notes") or ()),
             parse_issues=tuple(data.get("parse_issues") or ()),
+            offers={s: {r: dict(o) for r, o in by.items()} for s, by in (data.get("offers") or {}).items()},
+            derived=tuple(dict(entry) for entry in data.get("derived") or ()),
         )
 
 
@@ -199,6 +221,18 @@ class PricingSnapshot:
         for by_region in _raw_price_lists(self.path).values():
             specs.update(parse_instance_specs(by_region.get(region, [])))
         return specs
+
+    def spot_advisor(self) -> Mapping[str, Any] | None:
+        """The Spot Instance Advisor document stored with the snapshot, or None when it has none."""
+        path = self.path / SPOT_ADVISOR_FILE
+        return _read_json(path) if path.is_file() else None
+
+    def is_derived(self, what: str, region: str, row: str) -> bool:
+        """Whether the snapshot derived the ``what`` price ``row`` ("<type> <term key>") in ``region``."""
+        for entry in self.provenance.derived:
+            if entry.get("what") == what and region in entry.get("regions", ()):
+                return f"{region} {row}" not in set(entry.get("except", ()))
+        return False
 
     def to_dataframe(self) -> pd.DataFrame:
         """The normalized price table as a DataFrame with every current column (pandas imported on demand).
@@ -261,6 +295,8 @@ def parse_raw(snapshot_dir: Path) -> tuple[list[PriceRecord], list[SpotPricePoin
     for by_region in _raw_price_lists(snapshot_dir).values():
         for region, price_list in by_region.items():
             records.extend(parse_price_list(price_list, region=region, issues=issues))
+    for path in sorted((snapshot_dir / SAVINGS_PLANS_DIR).glob("*.json")):
+        records.extend(parse_savings_plans(_read_json(path), region=path.stem, issues=issues))
     points: list[SpotPricePoint] = []
     for region, history in _raw_spot_histories(snapshot_dir).items():
         points.extend(parse_spot_price_history(history, region=region, issues=issues))
@@ -350,9 +386,10 @@ def load_snapshot(path: Path | str, *, verify_price_table: bool = True) -> Prici
     snapshot_dir = Path(path)
     provenance_path = snapshot_dir / PROVENANCE_JSON
     if not provenance_path.is_file():
+        what = "does not exist" if not snapshot_dir.exists() else f"has no {PROVENANCE_JSON}"
         raise FileNotFoundError(
-            f"{snapshot_dir} is not a pricing snapshot: {PROVENANCE_JSON} is missing. "
-            f"Snapshots live under {DEFAULT_SNAPSHOT_ROOT}; pick one with latest_snapshot_dir()"
+            f"{snapshot_dir} is not a pricing snapshot: it {what}. A snapshot is a folder holding "
+            f"{PROVENANCE_JSON}, e.g. one under {DEFAULT_SNAPSHOT_ROOT}"
         )
     raw_provenance = _read_json(provenance_path)
     schema_version = raw_provenance.get("schema_version") if isinstance(raw_provenance, Mapping) else None
@@ -434,13 +471,18 @@ def _as_timestamp(value: str) -> str:
 
 
 def snapshot_age_days(snapshot: PricingSnapshot | Provenance, now: datetime | None = None) -> float:
-    """Days between when the snapshot's documents were obtained (``fetched_at``) and ``now`` (UTC)."""
+    """Age in days of the snapshot's prices at ``now`` (UTC): since the earlier of when its documents
+    were obtained (``fetched_at``) and the date its prices describe (``prices_as_of``), so re-recording
+    old prices does not make them young."""
     provenance = snapshot.provenance if isinstance(snapshot, PricingSnapshot) else snapshot
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError(f"now={now!r} has no timezone; pass an aware datetime, e.g. datetime.now(UTC)")
     fetched = parse_timestamp(_as_timestamp(provenance.fetched_at))
-    return (now - fetched).total_seconds() / 86400
+    described = (
+        parse_timestamp(_as_timestamp(provenance.prices_as_of)) if provenance.prices_as_of else fetched
+    )
+    return (now - min(fetched, described)).total_seconds() / 86400
 
 
 # -- remote roots (s3:// and other fsspec URLs) -------------------------------------------------------
@@ -557,12 +599,15 @@ def write_snapshot(
     provenance: Provenance,
     price_lists: Mapping[str, Mapping[str, Sequence[str | Mapping[str, Any]]]],
     spot_price_histories: Mapping[str, Sequence[Mapping[str, Any]] | Mapping[str, Any]],
+    savings_plans: Mapping[str, Mapping[str, Any]] | None = None,
+    spot_advisor: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a new snapshot folder ``<root>/<provenance.snapshot_id>`` atomically and return it.
 
     ``price_lists`` maps service code -> region -> PriceList items (all pages merged; dicts are
     stored as JSON strings, as the API returns them). ``spot_price_histories`` maps region -> a
-    describe_spot_price_history response or its ``SpotPriceHistory`` items. Everything is written to
+    describe_spot_price_history response or its ``SpotPriceHistory`` items; ``savings_plans`` maps
+    region -> a Savings Plans offer document; ``spot_advisor`` is the Advisor document. Everything is written to
     a temporary folder beside the target and renamed into place, so readers never see half a
     snapshot. An existing snapshot is never overwritten.
     """
@@ -588,6 +633,14 @@ def write_snapshot(
             path = staging / SPOT_DIR / f"{region}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(_json_lines("SpotPriceHistory", [_spot_item_for_file(item) for item in items]))
+        for region, document in (savings_plans or {}).items():
+            path = staging / SAVINGS_PLANS_DIR / f"{region}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+        if spot_advisor is not None:
+            (staging / SPOT_ADVISOR_FILE).write_text(
+                json.dumps(spot_advisor, indent=1, sort_keys=True) + "\n"
+            )
 
         records, points, issues = parse_raw(staging)
         columns = _columns_for(provenance.schema_version)

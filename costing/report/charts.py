@@ -174,6 +174,56 @@ def cost_per_run_chart(runs: Sequence[Mapping[str, Any]], *, total_usd: float | 
         return _png(fig)
 
 
+def estimate_vs_bill_chart(reconciliation: Mapping[str, Any] | None) -> bytes | None:
+    """Per reconciled run, the estimate of its tagged resources next to the bill, the error above each pair."""
+    rows = (reconciliation or {}).get("rows") or []
+    if not rows:
+        return None
+    import matplotlib
+
+    with matplotlib.rc_context(RC):
+        fig = _figure()
+        ax = fig.add_subplot()
+        positions = list(range(len(rows)))
+        estimates = [r["tagged_estimate_usd"] for r in rows]
+        billed = [r["billed_actual_usd"] for r in rows]
+        ax.bar(
+            [x - 0.2 for x in positions],
+            estimates,
+            width=0.4,
+            color=ON_DEMAND_COLOR,
+            label="estimate",
+            zorder=2,
+        )
+        ax.bar(
+            [x + 0.2 for x in positions], billed, width=0.4, color=REGISTERED_COLOR, label="bill", zorder=2
+        )
+        top = max([*estimates, *billed]) or 1.0
+        for x, row in zip(positions, rows, strict=True):
+            ax.annotate(
+                f"{row['estimate_error_pct']:+.1f}%",
+                (x, max(row["tagged_estimate_usd"], row["billed_actual_usd"]) + top * 0.03),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
+        step = max(1, math.ceil(len(rows) / 14))
+        ax.set_xticks(positions[::step])
+        ax.set_xticklabels([_short(str(r["run_name"]), 18) for r in rows][::step], fontsize=8)
+        ax.set_xlim(-0.7, len(rows) - 0.3)
+        ax.set_ylim(0, top * 1.25)
+        _usd_axis(ax.yaxis)
+        ax.set_ylabel("USD per run (instances + volumes)")
+        median = reconciliation.get("median_abs_error_pct") if reconciliation else None
+        median_text = f", median |error| {median:.2f}%" if _finite(median) else ""
+        ax.set_title(
+            f"Estimate vs bill: {len(rows)} reconciled run{'s' if len(rows) != 1 else ''}{median_text}"
+        )
+        ax.legend(loc="upper left", ncols=2)
+        ax.grid(axis="x", visible=False)
+        return _png(fig)
+
+
 def _run_tick(run: Mapping[str, Any]) -> str:
     started = run.get("started_at_dt")
     return (

@@ -24,6 +24,7 @@ from costing.report.formatting import (
     requests_long,
     requests_short,
     signed_pct_text,
+    signed_usd_text,
     usd_text,
 )
 from costing.report.inputs import (
@@ -54,6 +55,7 @@ def render_charts(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, by
     drawn = {
         "cost_per_run.png": charts.cost_per_run_chart(runs, total_usd=view["training_runs"]["total_usd"]),
         "cost_vs_val_loss.png": charts.cost_vs_loss_chart(runs),
+        "estimate_vs_bill.png": charts.estimate_vs_bill_chart(view.get("reconciliation")),
         "spot_history.png": charts.spot_history_chart(
             inputs.spot_history, marks=[r.started_at for r in inputs.training_runs]
         ),
@@ -85,6 +87,7 @@ def _environment(template_dir: Path | str | None = None):
         rate=rate_text,
         pct=pct_text,
         signed_pct=signed_pct_text,
+        signed_usd=signed_usd_text,
         when=datetime_text,
         num=number_text,
         rpd=requests_short,

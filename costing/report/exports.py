@@ -25,6 +25,32 @@ def _csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
 def csv_tables(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, str]:
     """The report's tables as CSV: training runs always (header only when empty), the others when they have rows."""
     tables = {"training_runs.csv": _csv(TRAINING_RUN_COLUMNS, view["training_runs"]["rows"])}
+    reconciliation = view.get("reconciliation") or {}
+    if reconciliation.get("rows"):
+        tables["estimate_vs_bill.csv"] = _csv(
+            (
+                "run_name",
+                "started_text",
+                "tagged_estimate_usd",
+                "billed_actual_usd",
+                "estimate_error_pct",
+                "mlflow_url",
+            ),
+            reconciliation["rows"],
+        )
+    change = view.get("cost_change") or {}
+    if change.get("groups"):
+        tables["cost_change.csv"] = _csv(
+            (
+                "group",
+                "previous_hours",
+                "current_hours",
+                "previous_usd_per_hour",
+                "current_usd_per_hour",
+                "price_usd",
+            ),
+            change["groups"],
+        )
     changes = [
         {
             "previous_snapshot_id": r["previous_snapshot_id"],

@@ -54,6 +54,13 @@ def pct_text(value: float | None, digits: int = 0) -> str:
     return "n/a" if not is_number(value) else f"{value:.{digits}f} %"
 
 
+def signed_usd_text(value: float | None) -> str:
+    """ "+$3.50", "-$1.50", "+$0" - for changes."""
+    if not is_number(value):
+        return "n/a"
+    return ("-" if value < 0 else "+") + usd_text(abs(value))
+
+
 def signed_pct_text(value: float | None) -> str:
     return "n/a" if not is_number(value) else f"{value:+.1f} %"
 

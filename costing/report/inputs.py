@@ -26,6 +26,7 @@ TEXT_RUN_ROWS = 10  # runs listed in the plain-text part
 CHART_TITLES = {  # file name -> alt text, in page order
     "cost_per_run.png": "Training cost per run over time",
     "cost_vs_val_loss.png": "Cost per run against validation loss",
+    "estimate_vs_bill.png": "Estimated against billed cost per reconciled run",
     "spot_history.png": "Spot price history per availability zone",
     "scenarios.png": "Serving cost per month by alternative and scenario",
     "tornado.png": "Sensitivity (tornado) of the monthly cost of ownership",
@@ -47,6 +48,13 @@ TRAINING_RUN_COLUMNS = (
     "region",
     "registered",
     "mlflow_url",
+    "billed_seconds",
+    "wasted_usd",
+    "overhead_usd",
+    "effective_savings_pct",
+    "tagged_estimate_usd",
+    "billed_actual_usd",
+    "estimate_error_pct",
 )
 
 
@@ -71,6 +79,13 @@ class TrainingRunRow:
     region: str
     registered: bool  # the run's model was registered
     mlflow_url: str | None = None
+    billed_seconds: float | None = None  # cost.billed_seconds: instance-seconds billed (usage)
+    wasted_usd: float | None = None  # cloud runs: work thrown away by interruptions
+    overhead_usd: float | None = None  # cloud runs: boot, install, restore, checkpoints, shutdown
+    effective_savings_pct: float | None = None  # 1 - billed / on-demand equivalent, waste included
+    tagged_estimate_usd: float | None = None  # reconciled runs: the estimate of the tagged resources
+    billed_actual_usd: float | None = None  # reconciled runs: what the bill says for them
+    estimate_error_pct: float | None = None  # (tagged estimate - billed) / billed x 100
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None:
@@ -106,6 +121,7 @@ class ReportInputs:
     request: dict | None = None  # the ad hoc inputs, shown in an ad hoc report
     links: dict[str, str] = field(default_factory=dict)  # "MLflow", "Airflow" -> URL
     notes: tuple[str, ...] = ()
+    previous_training_runs: tuple[TrainingRunRow, ...] = ()  # the period before: the week's change in cost
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -7,12 +7,18 @@ is marked ``*``; alternatives that need the model re-implemented are marked ``â€
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
 
 from costing.model import ModelProfile, SensitivityResult, TcoResult
 from costing.model.assumptions import SCENARIO_NAMES, ServingAssumptions
-from costing.model.results import OPTION_LABELS, OPTIONS, GridResult, OptionCost, ScenarioResult
+from costing.model.capacity import CapacityComparison
+from costing.model.resources import ResourceMapping
+from costing.model.results import EC2_OPTIONS, OPTION_LABELS, OPTIONS, GridResult, OptionCost, ScenarioResult
 from costing.pricing import PriceSheet
+from costing.pricing.sheet import TIERED_RATES
 
 CHEAPEST_MARK = "*"
 REIMPLEMENT_MARK = "â€ "
@@ -43,6 +49,8 @@ def header(
     prices_as_of: str,
     profile: ModelProfile | None = None,
     assumptions: ServingAssumptions | None = None,
+    source_ages: Sequence[Any] = (),
+    capacity: CapacityComparison | None = None,
 ) -> list[str]:
     lines = [f"region {region} | prices: snapshot {snapshot_id}, prices as of {prices_as_of} | USD"]
     if profile is not None:
@@ -58,8 +66,14 @@ def header(
         lines.append(
             f"assumptions: {a.tokens_per_request} chars/request, peak x{a.peak_factor:g}, "
             f"{a.target_utilisation:.0%} target utilisation, p95 SLO {a.latency_slo_ms:,.0f} ms, "
-            f">= {a.min_instances} instances per always-on option"
+            f">= {a.min_instances} instances per always-on option; free tiers "
+            + ("APPLIED (an account's allowance)" if a.apply_free_tiers else "not applied")
         )
+    if profile is not None:
+        lines += [f"note: {note}" for note in profile.notes]
+    lines += [f"price source: {age.describe()}" for age in source_ages]
+    if capacity is not None:
+        lines.append(capacity.sentence())
     return lines
 
 
@@ -79,6 +93,8 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
             prices_as_of=grid.prices_as_of.isoformat(),
             profile=grid.profile,
             assumptions=grid.assumptions,
+            source_ages=grid.source_ages,
+            capacity=grid.capacity,
         ),
         "",
     ]
@@ -96,7 +112,7 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
             if any(name in b for b in best):
                 rows.append((OPTION_LABELS[name], [b.get(name) for b in best]))
     label_width = max(30, *(len(label) + 2 for label, _ in rows))
-    column = 16
+    column = 16 if every_variant else 24
     titles = [f"{s.requests_per_day:,.0f}/day" for s in scenarios]
     out.append("$/month".ljust(label_width) + "".join(t.rjust(column) for t in titles))
     for label, cells in rows:
@@ -107,25 +123,32 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
             elif not cell.feasible:
                 text.append("infeasible ".rjust(column))
             else:
-                text.append((usd(cell.usd_per_month) + _mark(cell, scenario)).rjust(column))
+                # the instance type in every EC2 cell: a reserved row is read against the same type
+                named = (
+                    f"{cell.instance_type} "
+                    if not every_variant and cell.option in EC2_OPTIONS and cell.instance_type
+                    else ""
+                )
+                text.append((named + usd(cell.usd_per_month) + _mark(cell, scenario)).rjust(column))
         out.append(label.ljust(label_width) + "".join(text))
     out.append(
         f"{CHEAPEST_MARK} cheapest drop-in alternative   {REIMPLEMENT_MARK} needs the model re-implemented "
         "for the platform (not a drop-in)"
     )
+    out += _like_for_like(scenarios)
     for scenario in scenarios:
         out += [
             "",
             f"{requests_label(scenario.requests_per_day)}: {scenario.requests_per_month:,.0f} requests/month",
         ]
-        out.append(f"  {'alternative':<28}{'configuration':<40}{'$/month':>11}{'$/1k req':>11}")
+        out.append(f"  {'alternative':<34}{'configuration':<40}{'$/month':>11}{'$/1k req':>11}")
         listed = scenario.options if every_variant else list(scenario.best_per_option().values())
         for option in sorted(listed, key=lambda o: (not o.feasible, o.usd_per_month or 0.0, o.key)):
             if not option.feasible:
-                out.append(f"  {option.label[:27]:<28}infeasible: {option.reason}")
+                out.append(f"  {option.label[:33]:<34}infeasible: {option.reason}")
                 continue
             out.append(
-                f"{_mark(option, scenario)} {option.label[:27]:<28}{option.config[:39]:<40}"
+                f"{_mark(option, scenario)} {option.label[:33]:<34}{option.config[:39]:<40}"
                 f"{usd(option.usd_per_month, width=11)}{usd(option.usd_per_1k_requests, width=11)}"
             )
     cheapest = [s.cheapest_option for s in scenarios if s.cheapest_option is not None]
@@ -135,6 +158,23 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
     if grid.sheet_notes:
         out += ["", "price sheet notes:"] + [f"  - {note}" for note in grid.sheet_notes]
     return "\n".join(out)
+
+
+def _like_for_like(scenarios: Sequence[ScenarioResult]) -> list[str]:
+    """Each EC2 pricing model for the same instance type: the cheapest on-demand one of each scenario."""
+    rows = [(s, *s.like_for_like()) for s in scenarios]
+    if not any(options for _, _, options in rows):
+        return []
+    out = ["", "EC2 pricing models for the same instance type (the cheapest on-demand one), $/month:"]
+    for scenario, instance_type, options in rows:
+        if not options:
+            continue
+        cells = ", ".join(
+            f"{OPTION_LABELS[name].removeprefix('EC2 ')} {usd(o.usd_per_month) if o.feasible else 'infeasible'}"
+            for name, o in options.items()
+        )
+        out.append(f"  {scenario.requests_per_day:,.0f}/day, {instance_type}: {cells}")
+    return out
 
 
 def render_prices(sheet: PriceSheet) -> str:
@@ -169,6 +209,7 @@ def render_prices(sheet: PriceSheet) -> str:
     out += ["", f"{'service rate':<44}{'USD':>14}"]
     for name, value in _service_rates(sheet):
         out.append(f"{name:<44}{'n/a (not in snapshot)' if value is None else f'{value:.10g}':>14}")
+    out += _tier_lines(sheet)
     workers = sheet.cloudflare_workers
     if workers is not None:
         out += [
@@ -189,18 +230,23 @@ def _rate(value: float | None) -> str:
 
 
 def _service_rates(sheet: PriceSheet) -> list[tuple[str, float | None]]:
-    from dataclasses import fields
+    """Every flat service rate of the sheet (tiered ones give their first paid tier; tiers listed apart)."""
+    return [(f.name, getattr(sheet, f.name)) for f in fields(sheet) if f.type == "float | None"]
 
-    skip = {
-        "region",
-        "snapshot_id",
-        "prices_as_of",
-        "instances",
-        "sagemaker_instances",
-        "cloudflare_workers",
-        "notes",
-    }
-    return [(f.name, getattr(sheet, f.name)) for f in fields(sheet) if f.name not in skip]
+
+def _tier_lines(sheet: PriceSheet) -> list[str]:
+    out = []
+    for name in TIERED_RATES:
+        tiers = sheet.tiers(name)
+        if len(tiers) > 1:
+            out.append(
+                f"{name + ' tiers':<44}"
+                + ", ".join(
+                    f"{t.begin:,.0f}-{'' if math.isinf(t.end) else f'{t.end:,.0f}'}: {t.usd_per_unit:.10g}"
+                    for t in tiers
+                )
+            )
+    return out
 
 
 def render_tco(result: TcoResult) -> str:
@@ -253,7 +299,10 @@ def render_tco(result: TcoResult) -> str:
             out.append(f"  ~{b.requests_per_day:,.0f} requests/day: {b.below_label} -> {b.above_label}")
     else:
         out.append("  none: the same alternative is cheapest across the scenarios")
-    out += ["", "reserved beats on-demand above this utilisation (reserved effective $/h / on-demand $/h):"]
+    out += [
+        "",
+        "a commitment (reserved, Savings Plan) beats on-demand above this utilisation (its effective $/h / on-demand $/h):",
+    ]
     if result.reserved_breakevens:
         for r in result.reserved_breakevens:
             out.append(
@@ -304,3 +353,80 @@ def render_sensitivity(result: SensitivityResult) -> str:
 def render_all(parts: Sequence[str]) -> str:
     rule = "\n\n" + "=" * 100 + "\n\n"
     return rule.join(parts)
+
+
+def render_resources(mapping: ResourceMapping, *, top: int = 8) -> str:
+    """The resource mapping: derived numbers, prediction against measurement, both rankings with reasons."""
+    m = mapping
+    arch = m.architecture
+    mib = 2**20
+    out = [
+        "Resource mapping",
+        f"region {m.region} | prices: snapshot {m.snapshot_id} | USD",
+        f"measured: {m.metrics_source}",
+        f"model: vocabulary {arch.vocab_size}, embedding {arch.embedding_dim}, hidden {arch.hidden_size} x "
+        f"{arch.num_layers} layers; window {arch.seq_len} chars x batch {arch.batch_size}",
+        "",
+        f"parameters            {m.parameters:,}"
+        + (
+            f" (measured {m.parameters_measured:,})"
+            if m.parameters_measured is not None and m.parameters_measured != m.parameters
+            else " (as measured)"
+            if m.parameters_measured
+            else ""
+        ),
+        f"training memory       {m.training_memory.total_bytes / mib:,.1f} MiB of tensors: weights "
+        f"{m.training_memory.weights_bytes / mib:,.1f} + gradients and AdamW state "
+        f"{m.training_memory.optimizer_and_gradients_bytes / mib:,.1f} + activations {m.training_memory.activations_bytes / mib:,.1f}",
+        f"serving memory        {m.serving_memory.total_bytes / mib:,.1f} MiB of tensors (weights + "
+        f"{m.serving_memory.activations_bytes:,} bytes of state per request)",
+        f"FLOPs                 {m.forward_flops_per_token / 1e6:,.2f} M per generated character, "
+        f"{m.training_flops_per_token / 1e6:,.2f} M per training token (3 x forward)",
+    ]
+    if m.measured_peak_rss_bytes:
+        runtime = m.measured_peak_rss_bytes - m.training_memory.total_bytes
+        out.append(
+            f"measured RSS          training peak {m.measured_peak_rss_bytes / mib:,.0f} MiB = predicted tensors "
+            f"{m.training_memory.total_bytes / mib:,.0f} MiB + {runtime / mib:,.0f} MiB of Python/torch runtime"
+        )
+    if m.measured_serving_rss_bytes:
+        out.append(f"measured server RSS   {m.measured_serving_rss_bytes / mib:,.0f} MiB")
+    if m.measured_tokens_per_s:
+        line = f"training speed        {m.measured_tokens_per_s:,.0f} tokens/s measured = {m.achieved_gflops:,.1f} GFLOP/s"
+        if m.peak_gflops:
+            line += (
+                f"; matmul peak {m.peak_gflops:,.1f} GFLOP/s ({m.peak_source}) allows "
+                f"{m.predicted_tokens_per_s_at_peak:,.0f} tokens/s: {m.fraction_of_peak:.0%} of peak"
+            )
+            if m.fraction_of_peak and m.fraction_of_peak > 1:
+                line += " (above 1: the peak was measured lower than training reached - other load, or another BLAS)"
+        out.append(line)
+    for job, ranked, unit in (("training", m.training, "$/run"), ("serving", m.serving, "$/month")):
+        title = (
+            "Instance types for training (the measured run's work scaled to each type's vCPUs; spot where priced)"
+            if job == "training"
+            else f"Instance types for serving at {m.serving_requests_per_day:,.0f} requests/day (EC2 on-demand, the cost model's plan)"
+        )
+        out += ["", title]
+        header = f"  {'rank':<5}{'type':<14}{'vCPU':>5}{'GiB':>6}  {'arch':<7}{unit:>11}"
+        header += f"{'on-demand':>11}{'interrupt':>13}" if job == "training" else f"{'$/1k req':>11}"
+        out.append(header + "  why")
+        shown = [c for c in ranked if c.rank is not None][:top] + [c for c in ranked if c.rank is None]
+        for c in shown:
+            row = f"  {c.rank or '-'!s:<5}{c.instance_type:<14}{c.vcpus:>5}{c.memory_gib:>6g}  {c.architecture:<7}{usd(c.usd, width=11)}"
+            row += (
+                f"{usd(c.on_demand_usd, width=11)}{c.interruption or 'n/a':>13}"
+                if job == "training"
+                else f"{usd(c.usd_per_1k_requests, width=11)}"
+            )
+            why = c.lost_because or "chosen"
+            extras = [n for n in c.notes if not c.lost_because.endswith(n)]
+            out.append(row + f"  {why}" + (f" ({'; '.join(extras)})" if extras and c.rank == 1 else ""))
+        hidden = len([c for c in ranked if c.rank is not None]) - top
+        if hidden > 0:
+            out.append(f"  ... {hidden} more that qualify, each dearer")
+    out += ["", "against the original hand analysis (r6i.xlarge to train, c6i.xlarge to serve):"]
+    out += [f"  {job}: {verdict}" for job, verdict in m.verdicts().items()]
+    if m.notes:
+        out += ["", "notes:"] + [f"  - {note}" for note in m.notes]
+    return "\n".join(out)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from costing.report.formatting import is_number, number_text, pct_text, signed_pct_text, usd_text
+from costing.report.formatting import (
+    is_number,
+    number_text,
+    pct_text,
+    signed_pct_text,
+    signed_usd_text,
+    usd_text,
+)
 from costing.report.inputs import TEXT_RUN_ROWS
 from costing.report.view import _headline_cheapest
 
@@ -29,6 +36,18 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
         out.append(
             f"WARNING: pricing is {pricing['status']}: {pricing['message'] or 'the last refresh failed'}"
         )
+    if analysis:
+        for source in analysis.get("price_sources") or []:
+            out.append(
+                f"  price source: {source['source']}, as of {source['as_of']}, {source['age_text']} old "
+                f"(limit {source['limit_text']}): {'STALE' if source['stale'] else 'fresh'} ({source['basis']})"
+            )
+        out.append(
+            "  free tiers: "
+            + ("APPLIED (an account's allowance)" if analysis.get("free_tiers_applied") else "not applied")
+        )
+        if analysis.get("metrics_source"):
+            out.append(f"  metrics: {analysis['metrics_source']}")
     if view["request"]:
         out += ["", "Inputs:"] + [f"  {r['label']}: {r['value']}" for r in view["request"]]
     runs = view["training_runs"]
@@ -63,6 +82,30 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
                 )
             if runs["count"] > TEXT_RUN_ROWS:
                 out.append(f"  ... {runs['count'] - TEXT_RUN_ROWS} earlier runs in training_runs.csv")
+            if runs["cloud_runs"]:
+                out.append(
+                    f"  Cloud runs: {usd_text(runs['wasted_usd'])} wasted by interruptions, "
+                    f"{usd_text(runs['overhead_usd'])} overhead."
+                )
+        reconciliation = view.get("reconciliation") or {}
+        if reconciliation.get("count"):
+            out.append(
+                f"Estimate vs bill: {reconciliation['count']} reconciled run(s), estimated "
+                f"{usd_text(reconciliation['total_estimate_usd'])}, billed {usd_text(reconciliation['total_billed_usd'])}, "
+                f"median absolute error {reconciliation['median_abs_error_pct']:.2f}%"
+                + (
+                    f"; {reconciliation['pending']} not in the bill yet."
+                    if reconciliation["pending"]
+                    else "."
+                )
+            )
+        change = view.get("cost_change")
+        if change and not change.get("error"):
+            out.append(
+                f"Change in training cost: {usd_text(change['previous_usd'])} -> {usd_text(change['current_usd'])} "
+                f"({signed_usd_text(change['change_usd'])}) = usage {signed_usd_text(change['usage_usd'])}, "
+                f"mix {signed_usd_text(change['mix_usd'])}, price {signed_usd_text(change['price_usd'])}."
+            )
     if analysis is None:
         out += [
             "",
@@ -77,6 +120,18 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
             if model["today"]:
                 line += f", {usd_text(model['today']['usd'])} at today's prices"
             out += ["", line + "."]
+        resources = analysis.get("resources")
+        if resources:
+            out += ["", f"Resource mapping: {resources['parameters']:,} parameters"]
+            out += [
+                f"  against the hand analysis, {job}: {verdict}"
+                for job, verdict in resources["verdicts"].items()
+            ]
+        if analysis.get("capacity"):
+            out += [
+                "",
+                analysis["capacity"]["sentence"][:1].upper() + analysis["capacity"]["sentence"][1:] + ".",
+            ]
         out += ["", "Cheapest serving alternative per scenario (serving, $/month):"]
         for c in analysis["cheapest"]:
             if c["key"]:

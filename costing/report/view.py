@@ -9,6 +9,7 @@ from typing import Any
 from costing.model import OPTION_LABELS, OPTIONS, jsonable
 from costing.pricing import PriceChange
 from costing.report.charts import TORNADO_FACTOR_NAMES
+from costing.report.cost_change import UsageLine, decompose_cost_change, median_absolute_error_pct
 from costing.report.formatting import (
     datetime_text,
     humanise,
@@ -57,6 +58,13 @@ def _runs_view(runs: Sequence[TrainingRunRow]) -> dict[str, Any]:
                 "region": run.region,
                 "registered": run.registered,
                 "mlflow_url": safe_url(run.mlflow_url),
+                "billed_seconds": run.billed_seconds,
+                "wasted_usd": run.wasted_usd,
+                "overhead_usd": run.overhead_usd,
+                "effective_savings_pct": run.effective_savings_pct,
+                "tagged_estimate_usd": run.tagged_estimate_usd,
+                "billed_actual_usd": run.billed_actual_usd,
+                "estimate_error_pct": run.estimate_error_pct,
             }
         )
     costs = [r["cost_usd"] for r in rows if is_number(r["cost_usd"])]
@@ -82,7 +90,75 @@ def _runs_view(runs: Sequence[TrainingRunRow]) -> dict[str, Any]:
         "best_val_loss": None
         if best is None
         else {"run_name": best["run_name"], "val_loss": best["val_loss"], "cost_usd": best["cost_usd"]},
+        "wasted_usd": sum(r["wasted_usd"] for r in rows if is_number(r["wasted_usd"])),
+        "overhead_usd": sum(r["overhead_usd"] for r in rows if is_number(r["overhead_usd"])),
+        "cloud_runs": sum(1 for r in rows if is_number(r["wasted_usd"])),
         "rows": rows,
+    }
+
+
+def _reconciliation_view(runs_view: Mapping[str, Any]) -> dict[str, Any]:
+    """Estimate vs bill: the period's reconciled runs and the median absolute error."""
+    rows = [
+        {
+            "run_name": r["run_name"],
+            "started_text": r["started_text"],
+            "mlflow_url": r["mlflow_url"],
+            "tagged_estimate_usd": r["tagged_estimate_usd"],
+            "billed_actual_usd": r["billed_actual_usd"],
+            "estimate_error_pct": r["estimate_error_pct"],
+        }
+        for r in runs_view["rows"]
+        if is_number(r["billed_actual_usd"])
+        and is_number(r["tagged_estimate_usd"])
+        and is_number(r["estimate_error_pct"])
+    ]
+    cloud = [r for r in runs_view["rows"] if is_number(r["wasted_usd"])]
+    return {
+        "count": len(rows),
+        "pending": max(0, len(cloud) - len(rows)),
+        "median_abs_error_pct": median_absolute_error_pct(r["estimate_error_pct"] for r in rows),
+        "total_estimate_usd": sum(r["tagged_estimate_usd"] for r in rows) if rows else None,
+        "total_billed_usd": sum(r["billed_actual_usd"] for r in rows) if rows else None,
+        "rows": rows,
+    }
+
+
+def _usage_lines(runs: Sequence[TrainingRunRow]) -> tuple[list[UsageLine], int]:
+    lines, skipped = [], 0
+    for run in runs:
+        if not (is_number(run.cost_usd) and is_number(run.billed_seconds) and run.billed_seconds > 0):
+            skipped += 1
+            continue
+        group = " ".join(part for part in (run.instance_type, run.market) if part) or "unknown"
+        lines.append(UsageLine(group=group, hours=run.billed_seconds / 3600, usd=run.cost_usd))
+    return lines, skipped
+
+
+def _cost_change_view(
+    previous: Sequence[TrainingRunRow], current: Sequence[TrainingRunRow]
+) -> dict[str, Any] | None:
+    """The change in training cost against the previous period, split into price, usage and mix."""
+    if not previous and not current:
+        return None
+    before, skipped_before = _usage_lines(previous)
+    after, skipped_after = _usage_lines(current)
+    try:
+        change = decompose_cost_change(before, after)
+    except ValueError as exc:
+        return {"error": str(exc)}
+    return {
+        "error": None,
+        "previous_usd": change.previous_usd,
+        "current_usd": change.current_usd,
+        "change_usd": change.change_usd,
+        "previous_hours": change.previous_hours,
+        "current_hours": change.current_hours,
+        "usage_usd": change.usage_usd,
+        "mix_usd": change.mix_usd,
+        "price_usd": change.price_usd,
+        "groups": list(change.groups),
+        "skipped_runs": skipped_before + skipped_after,
     }
 
 
@@ -268,6 +344,41 @@ def _grid_view(grid: Mapping[str, Any]) -> dict[str, Any]:
         "matrix": {"columns": _columns([s.get("requests_per_day", 0) for s in scenarios]), "rows": rows},
         "cheapest": cheapest,
         "infeasible": infeasible,
+    }
+
+
+def _capacity_view(grid: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Measured vs formula capacity: per process on the load-test host, and per instance of each fleet."""
+    capacity = grid.get("capacity")
+    if not capacity:
+        return None
+    scenarios = grid.get("scenarios") or []
+    rows = []
+    if scenarios:
+        busiest = max(scenarios, key=lambda s: s.get("requests_per_day", 0))
+        best = _best_per_option(busiest.get("options") or [])
+        for option in _ordered_options(best):
+            chosen = best[option]
+            details = chosen.get("details") or {}
+            if not chosen.get("feasible") or "capacity_rps_per_instance" not in details:
+                continue
+            measured = details.get("capacity_source") == "measured"
+            rows.append(
+                {
+                    "name": chosen.get("name"),
+                    "instance_type": chosen.get("instance_type"),
+                    "measured_rps": details["capacity_rps_per_instance"] if measured else None,
+                    "formula_rps": details.get("capacity_rps_per_instance_formula"),
+                    "ratio": details.get("capacity_measured_to_formula"),
+                    "source": details.get("capacity_source") or "formula",
+                    "basis": details.get("capacity_basis") or "",
+                }
+            )
+    return {
+        **capacity,
+        "measured": capacity.get("measured_rps") is not None,
+        "scenario": requests_long(max((s.get("requests_per_day", 0) for s in scenarios), default=0)),
+        "rows": rows,
     }
 
 
@@ -471,6 +582,7 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
         "prices_as_of": document.get("prices_as_of") or grid.get("prices_as_of"),
         "currency": document.get("currency", "USD"),
         **grid_view,
+        "capacity": _capacity_view(grid),
         "tco": _tco_view(tco, allowed) if tco else None,
         "tornado": _tornado_view(sensitivity) if sensitivity else None,
         "monte_carlo": _monte_carlo_view(sensitivity, allowed) if sensitivity else None,
@@ -495,6 +607,14 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
         if profile
         else None,
         "assumptions": assumptions,
+        "metrics_source": document.get("metrics_source")
+        or grid.get("metrics_source")
+        or profile.get("source"),
+        "free_tiers_applied": bool(document.get("free_tiers_applied", grid.get("free_tiers_applied", False))),
+        "price_sources": [
+            _source_view(s) for s in (document.get("price_sources") or grid.get("price_sources") or [])
+        ],
+        "resources": _resources_view(document.get("resources")),
         "notes": list(dict.fromkeys(str(n) for n in all_notes if n)),
         "model": None
         if not model
@@ -506,6 +626,59 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
             "paid": _training_cost(model.get("training_cost_paid")),
             "today": _training_cost(model.get("training_cost_at_todays_prices")),
         },
+    }
+
+
+def _resources_view(resources: Mapping[str, Any] | None, top: int = 3) -> dict[str, Any] | None:
+    """The resource mapping as the report shows it: the derived numbers, the best few types per job, the verdicts."""
+    if not resources:
+        return None
+    mib = 2**20
+
+    def job(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        ranked = [r for r in rows if r.get("rank")][:top]
+        rejected = [r for r in rows if not r.get("rank")][:top]
+        return [
+            {
+                "instance_type": r["instance_type"],
+                "rank": r.get("rank"),
+                "usd": r.get("usd"),
+                "usd_per_1k_requests": r.get("usd_per_1k_requests"),
+                "why": r.get("lost_because") or "chosen",
+            }
+            for r in [*ranked, *rejected]
+        ]
+
+    training_memory = resources.get("training_memory") or {}
+    return {
+        "parameters": resources.get("parameters"),
+        "training_memory_mib": (training_memory.get("total_bytes") or 0) / mib,
+        "serving_memory_mib": ((resources.get("serving_memory") or {}).get("total_bytes") or 0) / mib,
+        "measured_rss_mib": (resources.get("measured_peak_rss_bytes") or 0) / mib or None,
+        "forward_mflops": (resources.get("forward_flops_per_token") or 0) / 1e6,
+        "training_mflops": (resources.get("training_flops_per_token") or 0) / 1e6,
+        "achieved_gflops": resources.get("achieved_gflops"),
+        "fraction_of_peak": resources.get("fraction_of_peak"),
+        "peak_gflops": resources.get("peak_gflops"),
+        "requests_per_day": resources.get("serving_requests_per_day"),
+        "training": job(resources.get("training") or []),
+        "serving": job(resources.get("serving") or []),
+        "verdicts": dict(resources.get("verdicts") or {}),
+    }
+
+
+def _source_view(source: Mapping[str, Any]) -> dict[str, Any]:
+    """One price source's age against its staleness limit, as the report shows it."""
+    age, limit = source.get("age_days"), source.get("limit_days")
+    return {
+        "source": source.get("source", ""),
+        "as_of": str(source.get("as_of", ""))[:10],
+        "age_text": f"{age:,.1f} days" if isinstance(age, int | float) else "n/a",
+        "limit_text": f"{limit:g} day{'' if limit == 1 else 's'}"
+        if isinstance(limit, int | float)
+        else "n/a",
+        "stale": bool(source.get("stale")),
+        "basis": source.get("basis", ""),
     }
 
 
@@ -591,6 +764,10 @@ def build_view(inputs: ReportInputs) -> dict[str, Any]:
         "pricing": _pricing_view(inputs.pricing_status, inputs.analysis),
         "training_runs": runs,
         "show_training_runs": inputs.kind == KIND_WEEKLY or runs["count"] > 0,
+        "reconciliation": _reconciliation_view(runs),
+        "cost_change": _cost_change_view(inputs.previous_training_runs, inputs.training_runs)
+        if inputs.kind == KIND_WEEKLY
+        else None,
         "price_changes": _price_changes_view(inputs.price_changes),
         "show_price_changes": inputs.kind == KIND_WEEKLY or bool(inputs.price_changes),
         "spot_series": [

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from costing.model import InstanceAttempt
+from costing.model import AttemptTimings, InstanceAttempt
 from pipeline.spot.layout import OUTCOME_DONE, OUTCOME_FAILED, OUTCOME_INTERRUPTED, SPOT_TERMINATION_REASON
 
 if TYPE_CHECKING:
@@ -121,6 +121,23 @@ class AttemptRecord:
             interrupted=self.interrupted,
             instance_id=self.instance_id,
         )
+
+
+def timings_for(attempts: list[AttemptRecord], segments: list[dict[str, Any]]) -> list[AttemptTimings | None]:
+    """The training process of each attempt: the segment (metrics.json ``training.segments``) that
+    started while that instance ran; None for an attempt whose process left no checkpoint."""
+    parsed = [AttemptTimings.from_segment(segment) for segment in segments]
+    found: list[AttemptTimings | None] = []
+    for attempt in attempts:
+        launched = parse_utc(attempt.launched_at)
+        ended = parse_utc(attempt.terminated_at) if attempt.terminated_at else None
+        found.append(
+            next(
+                (t for t in parsed if launched <= t.started_at and (ended is None or t.started_at <= ended)),
+                None,
+            )
+        )
+    return found
 
 
 def attempts_table(attempts: list[AttemptRecord]) -> str:

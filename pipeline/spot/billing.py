@@ -30,7 +30,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from costing.model import attempt_usd, billed_seconds, spot_training_cost
+from costing.model import AttemptTimings, account_spot_run, billed_seconds, spot_training_cost
 from costing.pricing import (
     MARKET_SPOT,
     PriceCatalog,
@@ -43,7 +43,7 @@ from pipeline import tracking
 from pipeline.cost_record import record_cost
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import load_settings
-from pipeline.spot.attempts import AttemptRecord
+from pipeline.spot.attempts import AttemptRecord, timings_for
 from pipeline.spot.layout import ATTEMPTS_ARTIFACT, DEFAULT_ROOT_VOLUME_GB
 from rnn.metrics import read_metrics
 
@@ -205,28 +205,46 @@ def billed_cost(
     *,
     epochs: int,
     storage: StorageCost,
+    timings: Sequence[AttemptTimings | None] | None = None,
 ) -> dict[str, Any]:
-    """Instances (billed per attempt) + storage, as the ``cost.json`` dict logged to MLflow."""
+    """Instances (billed per attempt, each split into training / wasted / overhead) + storage, as the
+    ``cost.json`` dict logged to MLflow. ``timings[i]``: what attempt i's training process measured."""
     instance_attempts = [a.to_instance_attempt() for a in attempts]
     instances = spot_training_cost(instance_attempts, catalog, epochs=epochs)
+    accounting = account_spot_run(
+        instance_attempts, list(timings) if timings is not None else [None] * len(attempts), catalog
+    )
     usd = instances.usd + storage.usd
     on_demand_usd = instances.on_demand_usd + storage.usd
-    rows = [
-        {
-            **a.to_dict(),
-            "seconds": round(a.seconds or 0.0, 3),
-            "billed_seconds": billed_seconds(ia),
-            "usd": attempt_usd(ia, catalog),
-        }
-        for a, ia in zip(attempts, instance_attempts, strict=True)
-    ]
+    rows = []
+    for a, ia, split, attempt_usd in zip(
+        attempts, instance_attempts, accounting.attempts, accounting.attempt_usd, strict=True
+    ):
+        usd_per_second = attempt_usd / split.billable_seconds
+        rows.append(
+            {
+                **a.to_dict(),
+                "seconds": round(a.seconds or 0.0, 3),
+                "billed_seconds": billed_seconds(ia),
+                "usd": attempt_usd,
+                "training_seconds": round(split.training_seconds, 3),
+                "wasted_seconds": round(split.wasted_seconds, 3),
+                "overhead_seconds": round(split.overhead_seconds, 3),
+                "startup_seconds": round(split.startup_seconds, 3),
+                "checkpoint_seconds": round(split.checkpoint_seconds, 3),
+                "training_usd": split.training_seconds * usd_per_second,
+                "wasted_usd": split.wasted_seconds * usd_per_second,
+                "overhead_usd": split.overhead_seconds * usd_per_second,
+                "measured": split.measured,
+            }
+        )
     interruptions = sum(1 for a in attempts if a.interrupted)
     return {
         "label": BILLED_LABEL,
         "is_estimate": False,
         "usd": usd,
         "on_demand_usd": on_demand_usd,
-        "spot_savings_pct": (on_demand_usd - usd) / on_demand_usd * 100 if on_demand_usd > 0 else 0.0,
+        "spot_savings_pct": _savings_pct(usd, on_demand_usd),
         "per_epoch_usd": usd / epochs,
         "usd_per_hour": instances.usd_per_hour,
         "billed_seconds": instances.billed_seconds,
@@ -246,12 +264,30 @@ def billed_cost(
             "rates": asdict(storage.rates),
         },
         "attempts": rows,
+        "accounting": {
+            "training_seconds": accounting.seconds("training_seconds"),
+            "wasted_seconds": accounting.seconds("wasted_seconds"),
+            "overhead_seconds": accounting.seconds("overhead_seconds"),
+            "training_usd": accounting.training_usd,
+            "wasted_usd": accounting.wasted_usd,
+            "overhead_usd": accounting.overhead_usd,
+            "on_demand_equivalent_seconds": accounting.on_demand_equivalent_seconds,
+            "on_demand_equivalent_usd": accounting.on_demand_equivalent_usd,
+            # On the headline's basis: storage is paid whichever market trained, so it is on both sides
+            # (otherwise a run with waste could show an effective saving above its spot saving).
+            "effective_savings_pct": _savings_pct(usd, accounting.on_demand_equivalent_usd + storage.usd),
+            "unmeasured_attempts": sum(1 for split in accounting.attempts if not split.measured),
+        },
         "basis": (
             f"{BILLED_LABEL}: {len(attempts)} attempt(s) of {instances.instance_type} in {instances.region} "
             f"({interruptions} interrupted), per-second billing with a 60-second minimum per attempt; "
             f"{spot_price_source}; plus EBS root volume and S3 storage/requests at {storage.rates.source}"
         ),
     }
+
+
+def _savings_pct(usd: float, on_demand_usd: float) -> float:
+    return (on_demand_usd - usd) / on_demand_usd * 100 if on_demand_usd > 0 else 0.0
 
 
 def fetch_history(
@@ -297,8 +333,20 @@ def record_billed_cost(
         catalog, source = billing_catalog(snapshot_dir, history, attempts)
         if history_error:
             source += f" (spot price history failed: {history_error})"
+        # Everything the instance wrote under the prefix gets the run's cost allocation tags too.
+        tags = spot_run.get("allocation_tags")  # absent from a train result of an older version
+        tagging = (
+            hook.tag_prefix(spot_run["bucket"], spot_run["prefix"] + "/", tags)
+            if tags
+            else {"list_requests": 0, "get_requests": 0, "put_requests": 0}
+        )
         usage_now = hook.prefix_usage(spot_run["bucket"], spot_run["prefix"] + "/")
-        counts = {**spot_run["s3"], "list_requests": usage_now["list_requests"]}
+        counts = {
+            **spot_run["s3"],
+            "list_requests": usage_now["list_requests"] + tagging["list_requests"],
+            "put_requests": spot_run["s3"]["put_requests"] + tagging["put_requests"],
+            "get_requests": spot_run["s3"]["get_requests"] + tagging["get_requests"],
+        }
         first_launch = min(a.to_instance_attempt().launch_time for a in attempts)
         last_end = max(a.to_instance_attempt().terminate_time for a in attempts)
         usage = estimate_s3_usage(
@@ -320,7 +368,14 @@ def record_billed_cost(
             billed_seconds=sum(max(a.seconds or 0.0, 60.0) for a in attempts),
         )
         try:
-            cost_dict = billed_cost(attempts, catalog, source, epochs=epochs, storage=storage)
+            cost_dict = billed_cost(
+                attempts,
+                catalog,
+                source,
+                epochs=epochs,
+                storage=storage,
+                timings=timings_for(attempts, training.get("segments") or []),
+            )
         except ValueError as error:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -336,6 +391,12 @@ def record_billed_cost(
             "seconds",
             "billed_seconds",
             "usd",
+            "training_seconds",
+            "wasted_seconds",
+            "overhead_seconds",
+            "training_usd",
+            "wasted_usd",
+            "overhead_usd",
             "interrupted",
             "outcome",
             "end_reason",

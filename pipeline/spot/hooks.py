@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlencode
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
@@ -93,8 +94,35 @@ class SpotTrainingHook(EC2Hook):
                 f"{self.region_name} or set the s3_bucket param / {spot.VAR_BUCKET} Variable"
             ) from error
 
-    def upload_bytes(self, data: bytes, bucket: str, key: str) -> None:
-        self.s3.conn.put_object(Bucket=bucket, Key=key, Body=data)
+    def upload_bytes(self, data: bytes, bucket: str, key: str, tags: dict[str, str] | None = None) -> None:
+        extra = {"Tagging": urlencode(tags)} if tags else {}
+        self.s3.conn.put_object(Bucket=bucket, Key=key, Body=data, **extra)
+
+    def tag_prefix(self, bucket: str, prefix: str, tags: dict[str, str]) -> dict[str, int]:
+        """Add ``tags`` to every object under ``prefix`` (objects the instance wrote carry none yet).
+
+        Objects that already carry them are left alone. Returns the LIST, GET and PUT requests made.
+        """
+        counts = {"list_requests": 0, "get_requests": 0, "put_requests": 0}
+        client = self.s3.conn
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            counts["list_requests"] += 1
+            for item in page.get("Contents", []):
+                current = {
+                    t["Key"]: t["Value"]
+                    for t in client.get_object_tagging(Bucket=bucket, Key=item["Key"])["TagSet"]
+                }
+                counts["get_requests"] += 1
+                if all(current.get(key) == value for key, value in tags.items()):
+                    continue
+                merged = {**current, **tags}
+                client.put_object_tagging(
+                    Bucket=bucket,
+                    Key=item["Key"],
+                    Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in merged.items()]},
+                )
+                counts["put_requests"] += 1
+        return counts
 
     def read_bytes(self, bucket: str, key: str) -> bytes | None:
         """The object's bytes, or None if there is no such key."""

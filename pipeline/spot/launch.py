@@ -9,7 +9,8 @@ Every launch is locked down the same way:
 * one network interface in the given subnet, the given security group, **no public IP**;
 * the instance profile whose role carries the run-scoped S3 policy (:mod:`pipeline.spot.iam`);
 * an encrypted gp3 root volume deleted with the instance;
-* tags on the instance and its volume: project, dag_id, run_id, task_id, attempt, market;
+* tags on the instance and its volume: project, dag_id, run_id, task_id, attempt, market, and the
+  cost allocation tags ``rnn:mlflow_run_id`` and ``rnn:dag_run_id``;
 * a ``ClientToken`` derived from the run and attempt, so a retried API call never launches twice.
 """
 
@@ -47,6 +48,7 @@ class LaunchSpec:
     attempt_label: str
     spot_max_price_usd: float | None = None  # None: pay the spot price, at most on-demand
     root_volume_gb: int = spot.DEFAULT_ROOT_VOLUME_GB
+    mlflow_run_id: str = ""  # for the cost allocation tag rnn:mlflow_run_id
 
     def __post_init__(self) -> None:
         if self.market not in (MARKET_SPOT, MARKET_ON_DEMAND):
@@ -69,6 +71,7 @@ class LaunchSpec:
             spot.TAG_TASK_ID: self.task_id,
             spot.TAG_ATTEMPT: self.attempt_label,
             spot.TAG_MARKET: self.market,
+            **spot.allocation_tags(dag_id=self.dag_id, run_id=self.run_id, mlflow_run_id=self.mlflow_run_id),
         }
 
     @property

@@ -5,8 +5,10 @@ One place for each fact the hook, operator, trigger, user data, cost task and te
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from pipeline.names import TAG_ALLOCATION_DAG_RUN_ID, TAG_ALLOCATION_MLFLOW_RUN_ID
 from pipeline.settings import INCLUDE_DIR, load_settings, safe_path_part
 
 SPOT_INCLUDE_DIR = INCLUDE_DIR / "spot"
@@ -58,6 +60,23 @@ OUTCOMES = (OUTCOME_DONE, OUTCOME_INTERRUPTED, OUTCOME_FAILED)
 ATTEMPTS_ARTIFACT = "spot_attempts.json"
 
 
+_TAG_VALUE_UNSAFE = re.compile(r"[^\w .:/=+\-@]")  # what AWS tag values may hold
+TAG_VALUE_MAX_CHARS = 256
+
+
+def tag_value(value: str) -> str:
+    """``value`` as an AWS tag value: letters, digits, spaces and ``_ . : / = + - @``, at most 256 chars."""
+    return _TAG_VALUE_UNSAFE.sub("_", value)[:TAG_VALUE_MAX_CHARS]
+
+
+def allocation_tags(*, dag_id: str, run_id: str, mlflow_run_id: str) -> dict[str, str]:
+    """The cost allocation tags of every resource a DAG run creates (docs/cost-reconciliation.md)."""
+    return {
+        TAG_ALLOCATION_MLFLOW_RUN_ID: tag_value(mlflow_run_id),
+        TAG_ALLOCATION_DAG_RUN_ID: tag_value(f"{dag_id}/{run_id}"),
+    }
+
+
 def poll_seconds() -> float:
     """Seconds between trigger polls (RNN_SPOT_POLL_SECONDS; read when the task runs, not at parse)."""
     return load_settings().spot_poll_seconds
@@ -70,6 +89,11 @@ class RunLayout:
     bucket: str
     dag_id: str
     run_id: str
+    mlflow_run_id: str = ""
+
+    @property
+    def allocation_tags(self) -> dict[str, str]:
+        return allocation_tags(dag_id=self.dag_id, run_id=self.run_id, mlflow_run_id=self.mlflow_run_id)
 
     @property
     def prefix(self) -> str:

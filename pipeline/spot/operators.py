@@ -244,7 +244,12 @@ class SpotTrainingOperator(BaseOperator):
         if market not in (MARKET_SPOT, MARKET_ON_DEMAND):
             raise _fail(f"market={market!r} must be {MARKET_SPOT!r} or {MARKET_ON_DEMAND!r}")
         return _Run(
-            layout=spot.RunLayout(bucket=str(self.s3_bucket).strip(), dag_id=dag_id, run_id=run_id),
+            layout=spot.RunLayout(
+                bucket=str(self.s3_bucket).strip(),
+                dag_id=dag_id,
+                run_id=run_id,
+                mlflow_run_id=str(self.validated["mlflow_run_id"]),
+            ),
             task_id=self.task_id,
             task_try=int(getattr(context["ti"], "try_number", 1) or 1),
             instance_type=str(self.instance_type).strip(),
@@ -299,7 +304,7 @@ class SpotTrainingOperator(BaseOperator):
             (corpus, layout.corpus_key),
         ]
         for data, key in uploads:
-            hook.upload_bytes(data, layout.bucket, key)
+            hook.upload_bytes(data, layout.bucket, key, tags=layout.allocation_tags)
         self.log.info(
             "uploaded the bundle %s (sha256 %s…), config and corpus to s3://%s/%s/",
             wheel.filename,
@@ -344,6 +349,7 @@ class SpotTrainingOperator(BaseOperator):
                 mlflow_run_id=self.validated["mlflow_run_id"],
                 max_runtime_seconds=self.max_runtime_seconds,
                 torch_index_url=torch_index_url(run.instance_type, load_settings().spot_torch_index_url),
+                dataset_sha256=self.validated["dataset_sha256"],
             )
         )
         spec = LaunchSpec(
@@ -360,6 +366,7 @@ class SpotTrainingOperator(BaseOperator):
             attempt_label=label,
             spot_max_price_usd=run.spot_max_price_usd if market == MARKET_SPOT else None,
             root_volume_gb=self.root_volume_gb,
+            mlflow_run_id=run.layout.mlflow_run_id,
         )
         instance = self.hook.launch(build_run_instances_request(spec))
         try:
@@ -528,7 +535,12 @@ class SpotTrainingOperator(BaseOperator):
         """The attempts so far, next to the run's outputs: the task resumes from it if its deferral
         kwargs are lost, and it says what this task launched."""
         state["s3"]["put_requests"] += 1
-        self.hook.upload_bytes(json.dumps(state, indent=2).encode(), run.layout.bucket, self._ledger_key(run))
+        self.hook.upload_bytes(
+            json.dumps(state, indent=2).encode(),
+            run.layout.bucket,
+            self._ledger_key(run),
+            tags=run.layout.allocation_tags,
+        )
 
     def _load_ledger(self, run: _Run) -> dict[str, Any]:
         data = self.hook.read_bytes(run.layout.bucket, self._ledger_key(run))
@@ -577,6 +589,7 @@ class SpotTrainingOperator(BaseOperator):
                 "ami_id": state["ami_id"],
                 "aws_conn_id": self.aws_conn_id,
                 "root_volume_gb": self.root_volume_gb,
+                "allocation_tags": layout.allocation_tags,
                 "attempts": state["attempts"],
                 "s3": state["s3"],
             },

@@ -40,6 +40,7 @@ class UserDataInputs:
     mlflow_run_id: str
     max_runtime_seconds: int
     torch_index_url: str = ""  # extra pip index for torch; empty: PyPI only
+    dataset_sha256: str = ""  # of the validated corpus: the instance trains on exactly those bytes
 
 
 def torch_index_url(instance_type: str, setting: str = TORCH_INDEX_AUTO) -> str:
@@ -56,9 +57,18 @@ def torch_index_url(instance_type: str, setting: str = TORCH_INDEX_AUTO) -> str:
 
 
 def training_arguments(
-    layout: RunLayout, *, mlflow_run_id: str, config_path: str = CONFIG_PATH_ON_INSTANCE
+    layout: RunLayout,
+    *,
+    mlflow_run_id: str,
+    config_path: str = CONFIG_PATH_ON_INSTANCE,
+    dataset_sha256: str = "",
 ) -> list[str]:
-    """Arguments after the interpreter: train with outputs and checkpoint on S3, resuming if one exists."""
+    """Arguments after the interpreter: train with outputs and checkpoint on S3, resuming if one exists.
+
+    The corpus was validated on the worker (``validate_dataset``) and the instance has no Great
+    Expectations: it skips the suite and refuses any bytes but the validated ones (``--expect-sha256``).
+    """
+    checked = ["--expect-sha256", dataset_sha256] if dataset_sha256 else []
     return [
         "-m",
         "rnn",
@@ -73,6 +83,8 @@ def training_arguments(
         "--no-progress",
         "--run-id",
         mlflow_run_id,
+        "--skip-validation",
+        *checked,
     ]
 
 
@@ -89,7 +101,9 @@ def render_user_data(inputs: UserDataInputs) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters["q"] = lambda value: shlex.quote(str(value))
     template = env.from_string(USER_DATA_TEMPLATE.read_text())
-    arguments = training_arguments(layout, mlflow_run_id=inputs.mlflow_run_id)
+    arguments = training_arguments(
+        layout, mlflow_run_id=inputs.mlflow_run_id, dataset_sha256=inputs.dataset_sha256
+    )
     script = template.render(
         dag_id=layout.dag_id,
         run_id=layout.run_id,

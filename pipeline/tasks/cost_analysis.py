@@ -1,7 +1,8 @@
 """The cost analysis behind ``cost_recompute`` and ``adhoc_cost_analysis``.
 
-Inputs: the measured ``metrics.json`` of the latest registered model (or of the reference profile
-shipped in include/ when nothing is registered yet, clearly labelled) and the newest pricing
+Inputs: the measured ``metrics.json`` of the champion (the rnn-textgen version with the alias
+``champion``; or the reference profile shipped in include/ when nothing is registered yet, clearly
+labelled) and the newest pricing
 snapshot. Output: the scenario grid, TCO with break-evens and the sensitivity analysis, written as
 JSON and CSV under a run-scoped path and logged as one run of the MLflow experiment
 ``rnn-cost-analysis``. The cost on the training run stays the price paid; the training cost at
@@ -24,10 +25,11 @@ from costing.model import (
     ServingAssumptions,
     analyze,
     estimate_training_cost,
+    map_resources,
     profile_from_metrics,
 )
 from costing.pricing import PriceCatalog, build_price_sheet, load_snapshot, snapshot_age_days
-from pipeline import names, tracking
+from pipeline import names, registry, tracking
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import Settings, load_settings, run_dir
 from rnn import storage
@@ -43,29 +45,28 @@ class ModelSource:
     training_run_id: str | None
 
 
-def latest_model_source(
+def champion_model_source(
     settings: Settings | None = None, *, allow_reference: bool = False
 ) -> ModelSource | None:
-    """metrics.json of the newest registered rnn-textgen version; the reference profile if allowed and none."""
+    """metrics.json of the rnn-textgen version with the ``champion`` alias (the model in service);
+    the reference profile if allowed and nothing is registered."""
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     tracking.configure(settings)
     client = MlflowClient()
-    try:
-        versions = client.search_model_versions(f"name='{names.REGISTERED_MODEL}'")
-    except MlflowException:
-        versions = []
-    if versions:
-        newest = max(versions, key=lambda v: int(v.version))
+    champion = registry.current_champion(client)
+    if champion is not None:
         with tempfile.TemporaryDirectory() as tmp:
-            path = client.download_artifacts(newest.run_id, "metrics.json", tmp)
+            path = client.download_artifacts(champion.run_id, "metrics.json", tmp)
             metrics = json.loads(Path(path).read_text())
+        alias = (
+            f"@{names.CHAMPION_ALIAS}" if champion.by_alias else " (best registered; no champion alias yet)"
+        )
         return ModelSource(
             metrics=metrics,
-            version=str(newest.version),
-            training_run_id=newest.run_id,
-            description=f"{names.REGISTERED_MODEL} version {newest.version} (run {newest.run_id[:8]})",
+            version=champion.version,
+            training_run_id=champion.run_id,
+            description=f"{names.REGISTERED_MODEL}{alias}, version {champion.version} (run {champion.run_id[:8]})",
         )
     if not allow_reference:
         return None
@@ -93,6 +94,7 @@ class AnalysisRequest:
     peak_factor: float | None = None
     target_utilisation: float | None = None
     options: tuple[str, ...] | None = None  # pricing models to show; None: all
+    apply_free_tiers: bool = False  # an account's allowance, not a workload's: off unless asked
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> AnalysisRequest:
@@ -114,6 +116,7 @@ class AnalysisRequest:
             peak_factor=opt("peak_factor"),
             target_utilisation=opt("target_utilisation"),
             options=tuple(opt("pricing_models")) if opt("pricing_models") else None,
+            apply_free_tiers=bool(params.get("apply_free_tiers", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,7 +136,7 @@ def run_analysis(source: ModelSource, request: AnalysisRequest, snapshot_dir: Pa
         for key in ("latency_slo_ms", "tokens_per_request", "peak_factor", "target_utilisation")
         if getattr(request, key) is not None
     }
-    assumptions = replace(ServingAssumptions(), **overrides)
+    assumptions = replace(ServingAssumptions(), **overrides, apply_free_tiers=request.apply_free_tiers)
     compute = source.metrics.get("compute") or {}
     return analyze(
         profile,
@@ -148,6 +151,26 @@ def run_analysis(source: ModelSource, request: AnalysisRequest, snapshot_dir: Pa
         training_instance_type=compute.get("instance_type"),
         training_market=compute.get("market"),
     )
+
+
+def resource_mapping(
+    source: ModelSource, request: AnalysisRequest, snapshot_dir: Path
+) -> dict[str, Any] | None:
+    """Parameters, memory, FLOPs and the instance types that fit the model, at the largest requested volume."""
+    profile = profile_from_metrics(source.metrics, source=source.description)
+    sheet = build_price_sheet(snapshot_dir, request.region)
+    try:
+        mapping = map_resources(
+            source.metrics,
+            profile,
+            sheet,
+            serving_requests_per_day=max(request.requests_per_day),
+            assumptions=ServingAssumptions(apply_free_tiers=request.apply_free_tiers),
+        )
+    except ValueError as exc:
+        log.warning("no resource mapping: %s", exc)
+        return None
+    return mapping.to_json_dict()
 
 
 def option_filter(document: dict[str, Any], options: tuple[str, ...] | None) -> dict[str, Any]:
@@ -236,6 +259,15 @@ def summary_metrics(document: dict[str, Any]) -> tuple[dict[str, float], dict[st
     return metrics, tags
 
 
+def analysis_run_name(kind: str, source: ModelSource, request: AnalysisRequest, snapshot_id: str) -> str:
+    """What the analysis was, for MLflow's runs table: "recompute · champion v3 · us-east-1 · prices 2025-06-02"."""
+    model = f"champion v{source.version}" if source.version else "reference profile"
+    if kind == "adhoc":
+        volumes = ", ".join(f"{rpd:,.0f}" for rpd in request.requests_per_day)
+        return f"ad hoc · {volumes} req/day · {request.region} · {model} · prices {snapshot_id}"
+    return f"{kind} · {model} · {request.region} · prices {snapshot_id}"
+
+
 def log_analysis(
     *,
     dag_id: str,
@@ -253,7 +285,11 @@ def log_analysis(
 
     settings = load_settings()
     mlflow_run_id = tracking.get_or_create_run(
-        names.COST_EXPERIMENT, dag_id, run_id, run_name=f"{dag_id}/{run_id}", settings=settings
+        names.COST_EXPERIMENT,
+        dag_id,
+        run_id,
+        run_name=analysis_run_name(kind, source, request, document["snapshot_id"]),
+        settings=settings,
     )
     metrics, tags = summary_metrics(document)
     with tracking.task_run(mlflow_run_id) as run:
@@ -265,6 +301,11 @@ def log_analysis(
                 names.TAG_MODEL_VERSION: source.version or "reference",
                 names.TAG_MODEL_TRAINING_RUN: source.training_run_id or "",
                 "model.source": source.description,
+                "model.metrics_source": document.get("metrics_source", ""),
+                "cost.free_tiers_applied": str(bool(document.get("free_tiers_applied"))).lower(),
+                "pricing.stale_sources": ", ".join(
+                    s["source"] for s in document.get("price_sources", []) if s.get("stale")
+                ),
             }
         )
         mlflow.log_params(
@@ -281,7 +322,7 @@ def log_analysis(
         with tempfile.TemporaryDirectory() as tmp:
             for name, uri in outputs.items():
                 Path(tmp, name).write_bytes(storage.read_bytes(uri))
-            mlflow.log_artifacts(tmp, artifact_path="analysis")
+            mlflow.log_artifacts(tmp, artifact_path=names.ANALYSIS_ARTIFACT_DIR)
         experiment_id = run.info.experiment_id
     return mlflow_run_id, experiment_id
 
@@ -294,13 +335,13 @@ def recompute(
     kind: str = "recompute",
     allow_reference: bool = False,
 ) -> dict[str, Any]:
-    """The whole grid for the latest registered model against the newest snapshot, stored and logged."""
+    """The whole grid for the champion model against the newest snapshot, stored and logged."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     settings = load_settings()
-    source = latest_model_source(settings, allow_reference=allow_reference)
+    source = champion_model_source(settings, allow_reference=allow_reference)
     if source is None:
-        raise AirflowSkipException("no registered rnn-textgen model yet: run rnn_retraining first")
+        raise AirflowSkipException("no champion rnn-textgen model yet: run rnn_retraining first")
     if not (source.metrics.get("inference") or {}).get("latency_ms"):
         raise AirflowSkipException(f"{source.description} has no inference benchmark in its metrics.json")
     request = AnalysisRequest.from_params(params)
@@ -313,6 +354,7 @@ def recompute(
         raise AirflowFailException(f"cost analysis refused its inputs: {exc}") from exc
     document = option_filter(analysis.to_json_dict(), request.options)
     training_today = training_cost_today(source, snapshot_dir)
+    document["resources"] = resource_mapping(source, request, snapshot_dir)
     document["model"] = {
         "source": source.description,
         "version": source.version,

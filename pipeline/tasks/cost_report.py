@@ -30,13 +30,21 @@ from costing.report import (
     SpotSeries,
     TrainingRunRow,
     build_email,
+    focus_bytes,
+    focus_rows_since,
     render_report,
     write_report,
 )
 from pipeline import names, tracking
 from pipeline.price_store import local_snapshot_dir, newest_snapshot_dir, refresh_status, seed_pricing_root
 from pipeline.settings import Settings, load_settings, safe_path_part
-from pipeline.ui.links import airflow_ui_url, mlflow_ui_url
+from pipeline.ui.links import (
+    MLFLOW_MODEL_TRAINING_VIEW,
+    airflow_ui_url,
+    mlflow_experiment_url,
+    mlflow_run_url,
+    mlflow_ui_url,
+)
 from pipeline.ui.reports_app import list_reports, reports_root
 from rnn import storage
 from rnn.storage import join
@@ -44,6 +52,8 @@ from rnn.storage import join
 log = logging.getLogger(__name__)
 
 EMAIL_FILE = "email.eml"
+FOCUS_CSV = "focus.csv"  # the period's costs as FOCUS 1.2 rows (docs/cost-reconciliation.md)
+FOCUS_PARQUET = "focus.parquet"
 
 
 def report_dir(settings: Settings, dag_id: str, run_id: str, day: datetime) -> tuple[str, str]:
@@ -97,7 +107,14 @@ def training_runs(start: datetime, end: datetime) -> list[Any]:
                 market=p.get("compute.market", ""),
                 region=p.get("compute.region", ""),
                 registered=t.get(names.TAG_REGISTRY_DECISION) == "registered",
-                mlflow_url=f"{mlflow_ui_url()}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}",
+                mlflow_url=mlflow_run_url(experiment.experiment_id, run.info.run_id),
+                billed_seconds=m.get(names.COST_BILLED_SECONDS),
+                wasted_usd=m.get(names.COST_WASTED_USD),
+                overhead_usd=m.get(names.COST_OVERHEAD_USD),
+                effective_savings_pct=m.get(names.COST_EFFECTIVE_SAVINGS_PCT),
+                tagged_estimate_usd=m.get(names.COST_TAGGED_ESTIMATE_USD),
+                billed_actual_usd=m.get(names.COST_BILLED_ACTUAL_USD),
+                estimate_error_pct=m.get(names.COST_ESTIMATE_ERROR_PCT),
             )
         )
     return rows
@@ -134,7 +151,7 @@ def latest_analysis(kind: str = "recompute") -> tuple[dict[str, Any] | None, str
     if not runs:
         return None, None
     with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(runs[0].info.run_id, "analysis/analysis.json", tmp)
+        path = client.download_artifacts(runs[0].info.run_id, names.ANALYSIS_DOCUMENT_ARTIFACT, tmp)
         return json.loads(Path(path).read_text()), runs[0].info.run_id
 
 
@@ -154,9 +171,20 @@ def spot_history(instance_type: str, region: str) -> list[Any]:
     ]
 
 
+def training_experiment_url() -> str:
+    """The training runs in MLflow (the UI's front page if there are none yet)."""
+    from mlflow import MlflowClient
+
+    tracking.configure()
+    experiment = MlflowClient().get_experiment_by_name(names.TRAINING_EXPERIMENT)
+    if experiment is None:
+        return f"{mlflow_ui_url()}/#/?{MLFLOW_MODEL_TRAINING_VIEW}"
+    return mlflow_experiment_url(experiment.experiment_id)
+
+
 def links() -> dict[str, str]:
     return {
-        "MLflow": mlflow_ui_url(),
+        "MLflow": training_experiment_url(),
         "Airflow": airflow_ui_url(),
         "Cost reports": f"{airflow_ui_url()}/cost-reports/",
     }
@@ -167,6 +195,7 @@ def weekly_inputs(period_end: datetime, days: int = 7) -> Any:
     seed_pricing_root(settings)
     period_start = period_end - timedelta(days=days)
     runs = training_runs(period_start, period_end)
+    previous_runs = training_runs(period_start - timedelta(days=days), period_start)
     analysis, _ = latest_analysis("recompute")
     instance_type = next((r.instance_type for r in reversed(runs) if r.instance_type), "r6i.xlarge")
     region = next((r.region for r in reversed(runs) if r.region), "us-east-1")
@@ -182,7 +211,16 @@ def weekly_inputs(period_end: datetime, days: int = 7) -> Any:
         analysis=analysis,
         spot_history=tuple(spot_history(instance_type, region)),
         links=links(),
+        previous_training_runs=tuple(previous_runs),
     )
+
+
+def weekly_focus_files(period_end: datetime, days: int = 7) -> dict[str, bytes]:
+    """The period's costs (every experiment) as FOCUS rows, CSV and Parquet, stored beside the report."""
+    rows = focus_rows_since(
+        period_end - timedelta(days=days), period_end, tracking_uri=tracking.configure().tracking_uri
+    )
+    return {FOCUS_CSV: focus_bytes(rows, "csv"), FOCUS_PARQUET: focus_bytes(rows, "parquet")}
 
 
 def adhoc_inputs(analysis: dict[str, Any], request: dict[str, Any]) -> Any:
@@ -238,8 +276,10 @@ def render_and_store(
     recipients: list[str],
     sender: str,
     mlflow_run_id: str | None = None,
+    extra_files: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
-    """Render, write every file (email.eml included) under the run-scoped report dir, log to MLflow."""
+    """Render, write every file (email.eml and ``extra_files`` included) under the run-scoped report dir,
+    log to MLflow."""
     import mlflow
 
     settings = load_settings()
@@ -249,12 +289,12 @@ def render_and_store(
     meta = {"dag_id": dag_id, "run_id": run_id, "recipients": recipients}
     message = build_email(rendered, sender=sender, recipients=recipients) if recipients else None
     try:
-        written, extra = _store(rendered, message, out, meta)
+        written, extra = _store(rendered, message, out, meta, extra_files)
     except Exception as exc:
         if not storage.is_remote(out):
             raise
         kept = storage.join(str(settings.home / "spool" / "reports"), *relative.split("/"))
-        _store(rendered, message, kept, meta)
+        _store(rendered, message, kept, meta, extra_files)
         raise RuntimeError(
             f"could not store the report in {out} ({type(exc).__name__}: {exc}); it is kept, complete, in "
             f"{kept} on this worker. Airflow retries the task; the Cost reports page lists only complete "
@@ -262,7 +302,7 @@ def render_and_store(
         ) from exc
     if mlflow_run_id is None:
         mlflow_run_id = tracking.get_or_create_run(
-            names.COST_EXPERIMENT, dag_id, run_id, run_name=f"{dag_id}/{run_id}", settings=settings
+            names.COST_EXPERIMENT, dag_id, run_id, run_name=f"report · {inputs.title}", settings=settings
         )
     with tracking.task_run(mlflow_run_id) as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tag(names.TAG_ANALYSIS_KIND, f"{inputs.kind}-report")
@@ -283,12 +323,18 @@ def render_and_store(
     }
 
 
-def _store(rendered: Any, message: Any, out: str, meta: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The message (if any), then the report's files, report.json last; (report files, extra files)."""
+def _store(
+    rendered: Any, message: Any, out: str, meta: dict[str, Any], extra_files: dict[str, bytes] | None
+) -> tuple[list[str], list[str]]:
+    """The message (if any) and the extra files, then the report's files, report.json last; (report
+    files, extra files)."""
     extra = []
     if message is not None:  # stored with the report, so sending can fail and retry alone
         storage.write_bytes_atomic(storage.join(out, EMAIL_FILE), message.as_bytes())
         extra.append(storage.join(out, EMAIL_FILE))
+    for name, data in (extra_files or {}).items():
+        storage.write_bytes_atomic(storage.join(out, name), data)
+        extra.append(storage.join(out, name))
     return write_report(rendered, out, meta=meta), extra
 
 

@@ -1,9 +1,12 @@
 """Task bodies of ``pricing_refresh``: fetch, validate and write a snapshot, then diff it.
 
-Snapshots live where :mod:`pipeline.price_store` says. A refresh that cannot fetch (no AWS connection,
-no credentials, an API error) or whose prices fail validation writes nothing, records the staleness
-in ``<pricing_root>/.refresh-status.json`` and ends the task *skipped* with the reason, so the run
-is visibly not a plain success.
+With an AWS connection the prices come from the Price List API and the spot price history; without
+one, from the Price List's public bulk offer files (``settings.price_list_url``). Both add the
+Savings Plans offer files and the Spot Instance Advisor document (``settings.spot_advisor_url``).
+Snapshots live where :mod:`pipeline.price_store` says. A refresh that cannot fetch (no network, no
+credentials, an API error) or whose prices fail validation or the gate writes nothing, records the
+staleness in ``<pricing_root>/.refresh-status.json`` and ends the task *skipped* with the reason, so
+the run is visibly not a plain success.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from costing.pricing import diff_snapshots, load_snapshot, refresh_snapshot, snapshot_age_days
-from pipeline.price_store import STATUS_FILE, local_snapshot_dir, newest_snapshot_dir, seed_pricing_root
+from costing.pricing import BulkOffers, diff_snapshots, load_snapshot, refresh_snapshot
+from pipeline.price_store import STATUS_FILE, local_snapshot_dir, seed_pricing_root
 from pipeline.settings import load_settings, run_dir
 from rnn import storage
 
@@ -44,10 +47,7 @@ def _connection_missing(aws_conn_id: str) -> str | None:
     try:
         BaseHook.get_connection(aws_conn_id)
     except AirflowNotFoundException:
-        return (
-            f"no Airflow connection {aws_conn_id!r} is configured (the embedded default runs offline; "
-            "add an AWS connection to fetch fresh prices)"
-        )
+        return f"no Airflow connection {aws_conn_id!r} is configured (add an AWS connection for the Price List API)"
     return None
 
 
@@ -63,35 +63,38 @@ def fetch_validate_write(*, dag_id: str, run_id: str, params: dict[str, Any]) ->
     regions = list(params["regions"])
     now = datetime.now(UTC)
     missing = _connection_missing(params["aws_conn_id"])
+    clients = (
+        {}
+        if missing
+        else dict(
+            zip(("pricing_client", "ec2_clients"), aws_clients(params["aws_conn_id"], regions), strict=True)
+        )
+    )
+    refreshed = refresh_snapshot(
+        **clients,
+        bulk=BulkOffers(settings.price_list_url, timeout_seconds=settings.pricing_timeout_seconds),
+        spot_advisor_url=settings.spot_advisor_url,
+        root=settings.pricing_root,
+        regions=regions,
+        instance_types=list(params["instance_types"]),
+        now=now,
+        spot_window_days=int(params["spot_window_days"]),
+        max_change=params["max_change_pct"] / 100,
+        snapshot_id=now.strftime("%Y-%m-%dT%H%MZ"),
+        cache_dir=settings.home / "cache" / "pricing",
+    )
+    result = refreshed.to_dict()
     if missing:
-        kept = load_snapshot(newest_snapshot_dir(settings))
-        result = {
-            "status": "stale",
-            "snapshot_id": kept.snapshot_id,
-            "reason": missing,
-            "age_days": round(snapshot_age_days(kept, now), 3),
-            "checked_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "failures": [],
-            "diff": None,
-        }
-        result["message"] = (
-            f"stale: kept {kept.snapshot_id}, age {result['age_days']:.1f} days, because {missing}"
-        )
-    else:
-        pricing, ec2 = aws_clients(params["aws_conn_id"], regions)
-        refreshed = refresh_snapshot(
-            pricing_client=pricing,
-            ec2_clients=ec2,
-            root=settings.pricing_root,
-            regions=regions,
-            instance_types=list(params["instance_types"]),
-            now=now,
-            spot_window_days=int(params["spot_window_days"]),
-            max_change=params["max_change_pct"] / 100,
-            snapshot_id=now.strftime("%Y-%m-%dT%H%MZ"),
-            cache_dir=settings.home / "cache" / "pricing",
-        )
-        result = refreshed.to_dict()
+        log.info("%s: read the public bulk offer files at %s instead", missing, settings.price_list_url)
+        if result["status"] != "fresh":
+            # both ways failed: say why each did (offline, the embedded default ends here in seconds)
+            result["reason"] = f"{missing}, and {result['reason']}"
+            kept = (
+                f"kept {result['snapshot_id']}, age {result['age_days']:.1f} days"
+                if result["snapshot_id"]
+                else "nothing kept"
+            )
+            result["message"] = f"{result['status']}: {kept}, because {result['reason']}"
     storage.write_text_atomic(
         storage.join(settings.pricing_root, STATUS_FILE),
         json.dumps(

@@ -1,4 +1,4 @@
-"""Task bodies of ``rnn_retraining``: validate -> train -> benchmark -> log -> cost -> register.
+"""Task bodies of ``rnn_retraining``: validate -> train -> benchmark -> load test -> log -> cost -> register.
 
 Training runs on the worker (``compute=local``, :func:`train`) or on spot EC2 (``compute=ec2_spot``:
 :mod:`pipeline.spot`, whose operator returns the same ``train`` result dict plus a ``spot`` entry).
@@ -12,25 +12,31 @@ Airflow retries. Every function that touches the run's MLflow run does so throug
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from costing.model import estimate_training_cost
 from costing.pricing import MARKETS, PriceCatalog
-from pipeline import names, tracking
+from pipeline import names, registry, tracking
 from pipeline.cost_record import record_cost
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import REPO_ROOT, load_settings, run_dir
 from pipeline.spot.billing import record_billed_cost
 from rnn import storage
-from rnn.config import ConfigError, TrainConfig
-from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, corpus_stats, read_corpus_bytes
+from rnn.config import ConfigError, TrainConfig, parameter_count
+from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, corpus_stats, decode_utf8, read_corpus_bytes
 from rnn.corpus_validation import validate_corpus, write_validation_report
 from rnn.metrics import read_metrics
 
@@ -56,6 +62,11 @@ def _fail(message: str) -> Exception:
     from airflow.sdk.exceptions import AirflowFailException
 
     return AirflowFailException(message)
+
+
+def _fail_or_retry(exc: CorpusError | storage.StorageError) -> Exception:
+    """A fault retrying cannot fix fails the task at once; one that may pass (host unreachable) is retried."""
+    return RuntimeError(str(exc)) if exc.transient else _fail(str(exc))
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,17 @@ def resolve_inputs(
     return config.to_dict(), compute
 
 
+def training_run_name(config: dict[str, Any], compute: ComputeChoice, vocab_size: int) -> str:
+    """What the run is, for MLflow's runs table: "2.84M params · 3 ep · pydoc-topics · r6i.xlarge spot"."""
+    params = parameter_count(TrainConfig.from_dict(config), vocab_size)
+    size = f"{params / 1e6:.2f}M" if params >= 1e6 else f"{params / 1e3:.1f}k"
+    where = f"{compute.instance_type} {compute.market}"
+    if compute.backend == "local":
+        where += " (local)"  # trained on the worker, priced as if there
+    corpus = tracking.corpus_name(config["corpus_uri"])
+    return f"{size} params · {config['epochs']} ep · {corpus} · {where}"
+
+
 def git_sha() -> str:
     try:
         out = subprocess.run(
@@ -117,6 +139,10 @@ def validate_dataset(
     config, compute = resolve_inputs(params, corpus_variable)
     settings = load_settings()
     out = run_dir(settings, dag_id, run_id)
+    try:
+        storage.check_writable(out)
+    except storage.StorageError as exc:
+        raise _fail_or_retry(exc) from exc
     mlflow_run_id = tracking.get_or_create_run(
         names.TRAINING_EXPERIMENT, dag_id, run_id, run_name=f"{dag_id}/{run_id}", settings=settings
     )
@@ -133,7 +159,16 @@ def validate_dataset(
             data = read_corpus_bytes(config["corpus_uri"])
         except CorpusError as exc:
             mlflow.set_tag(names.TAG_VALIDATION, "failed")
-            raise _fail(str(exc)) from exc
+            raise _fail_or_retry(exc) from exc
+        stats = corpus_stats(config["corpus_uri"], data, data.decode("utf-8", errors="replace"))
+        tracking.log_corpus_input(
+            mlflow_run_id,
+            uri=config["corpus_uri"],
+            sha256=stats.sha256,
+            profile={"bytes": stats.size_bytes, "chars": stats.chars, "vocab_size": stats.vocab_size},
+            context=names.DATASET_CONTEXT_TRAINING,
+        )
+        tracking.rename_run(mlflow_run_id, training_run_name(config, compute, stats.vocab_size))
         min_chars = params.get("min_corpus_chars") or None
         validation = validate_corpus(data, min_chars=min_chars)
         with tempfile.TemporaryDirectory() as tmp:
@@ -147,9 +182,8 @@ def validate_dataset(
                 f"dataset {config['corpus_uri']!r} failed validation; nothing was trained.\n"
                 f"{validation.summary()}"
             )
-        text = data.decode("utf-8")
-        stats = corpus_stats(config["corpus_uri"], data, text)
         mlflow.log_param("dataset.sha256", stats.sha256)
+
     storage.write_text_atomic(storage.join(out, "config.json"), json.dumps(config, indent=2))
     return {
         "mlflow_run_id": mlflow_run_id,
@@ -209,6 +243,10 @@ def train(*, validated: dict[str, Any]) -> dict[str, Any]:
                 "--no-progress",
                 "--run-id",
                 validated["mlflow_run_id"],
+                # validate_dataset ran the suite on these exact bytes (and logged the report)
+                "--skip-validation",
+                "--expect-sha256",
+                validated["dataset_sha256"],
             ],
             what="training",
         )
@@ -233,6 +271,146 @@ def benchmark(*, trained: dict[str, Any]) -> dict[str, Any]:
             what="inference benchmark",
         )
     return trained
+
+
+DEFAULT_LOAD_TEST_SECONDS = 90
+DEFAULT_LOAD_TEST_SLO_MS = 1000
+DEFAULT_LOAD_TEST_CHARS = 200
+SERVER_START_SECONDS = 180  # torch import + model load on a busy worker
+SERVER_STOP_SECONDS = 30
+
+
+def load_test(
+    *,
+    benchmarked: dict[str, Any],
+    seconds: float = DEFAULT_LOAD_TEST_SECONDS,
+    slo_ms: float = DEFAULT_LOAD_TEST_SLO_MS,
+    chars: int = DEFAULT_LOAD_TEST_CHARS,
+) -> dict[str, Any]:
+    """Serve the new model on a free 127.0.0.1 port, measure its capacity at the SLO, stop the server.
+
+    ``python -m rnn loadtest`` writes the ``serving`` section of metrics.json; this task logs
+    ``serve.*`` to MLflow and keeps ``capacity.json`` next to the run. ``seconds=0`` skips it (the
+    cost model then sizes serving with its formula, and says so). The server is stopped on every path.
+    """
+    if seconds <= 0:
+        log.info("load test skipped (load_test_seconds=0): serving will be costed by the capacity formula")
+        return {**benchmarked, "serving": None}
+    import mlflow
+
+    with tracking.task_run(benchmarked["mlflow_run_id"]), tempfile.TemporaryDirectory() as tmp:
+        capacity_path = Path(tmp, "capacity.json")
+        with _serving(benchmarked["model_uri"], Path(tmp)) as url:
+            _run_rnn(
+                [
+                    "loadtest",
+                    "--url",
+                    url,
+                    "--slo-ms",
+                    f"{slo_ms:g}",
+                    "--chars",
+                    str(chars),
+                    "--max-seconds",
+                    f"{seconds:g}",
+                    "--out",
+                    str(capacity_path),
+                    "--metrics",
+                    benchmarked["metrics_uri"],
+                ],
+                what="load test",
+            )
+        capacity = json.loads(capacity_path.read_text())
+        storage.write_text_atomic(
+            storage.join(benchmarked["run_dir"], "serving", "capacity.json"), json.dumps(capacity, indent=2)
+        )
+        serving = _read_metrics(benchmarked["metrics_uri"])["serving"]
+        mlflow.log_metrics(serving_metrics(serving))
+        mlflow.log_dict(capacity, "serving/capacity.json")
+    log.info(
+        "serving capacity: %.2f requests/s at p95 <= %g ms on %s CPUs (server peak RSS %.0f MiB)",
+        serving["max_rps_at_slo"],
+        serving["slo_ms"],
+        serving["cpu_count"],
+        (serving["rss_bytes"] or 0) / 2**20,
+    )
+    return {
+        **benchmarked,
+        "serving": {
+            "max_rps_at_slo": serving["max_rps_at_slo"],
+            "p95_ms_at_max": serving["p95_ms_at_max"],
+            "rss_bytes": serving["rss_bytes"],
+        },
+    }
+
+
+def serving_metrics(serving: dict[str, Any]) -> dict[str, float]:
+    """The ``serving`` section of metrics.json as flat MLflow metrics (names from pipeline.names)."""
+    values = {
+        names.SERVE_MAX_RPS_AT_SLO: serving.get("max_rps_at_slo"),
+        names.SERVE_P95_MS_AT_MAX: serving.get("p95_ms_at_max"),
+        names.SERVE_RSS_BYTES: serving.get("rss_bytes"),
+        names.SERVE_SLO_MS: serving.get("slo_ms"),
+        names.SERVE_CPU_COUNT: serving.get("cpu_count"),
+    }
+    return {key: float(value) for key, value in values.items() if value is not None}
+
+
+@contextlib.contextmanager
+def _serving(model_uri: str, workdir: Path) -> Iterator[str]:
+    """``python -m rnn serve`` on a free 127.0.0.1 port for the duration of the block; its lines go to the log."""
+    port_file = workdir / "port"
+    command = [
+        sys.executable,
+        "-m",
+        "rnn",
+        "serve",
+        "--model",
+        model_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--port-file",
+        str(port_file),
+    ]
+    log.info("starting the inference server: %s", " ".join(command))
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    lines: list[str] = []
+
+    def relay() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            log.info("server: %s", line.rstrip())
+
+    reader = threading.Thread(target=relay, name="rnn-serve-log", daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if proc.poll() is not None:
+                reader.join(5)
+                errors = [line for line in lines if line.startswith("error:")]
+                if proc.returncode == 2 and errors:
+                    raise _fail(f"the inference server refused its input: {errors[-1]}")
+                raise RuntimeError(
+                    f"the inference server exited with code {proc.returncode} before it was ready; last output:\n"
+                    + "\n".join(lines[-20:])
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the inference server was not ready within {SERVER_START_SECONDS} s")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{int(port_file.read_text())}"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # drains in-flight requests, then exits
+            try:
+                proc.wait(timeout=SERVER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        reader.join(5)
+        log.info("inference server stopped (exit code %s)", proc.returncode)
 
 
 def _read_metrics(uri: str) -> dict[str, Any]:
@@ -349,53 +527,33 @@ def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
     return {**logged, "cost": cost_dict}
 
 
-def register(*, costed: dict[str, Any]) -> dict[str, Any]:
-    """Register a new version of rnn-textgen only if its validation loss beats the best one."""
+def register(*, costed: dict[str, Any], eval_corpus_uri: str | None = None) -> dict[str, Any]:
+    """Promote this run's model to ``champion`` if it beats the champion on the same evaluation data.
+
+    Both are scored on the evaluation split of ``eval_corpus_uri`` when given, else of the corpus the
+    champion was accepted on; the first model ever trained is scored on its own corpus and promoted.
+    Promoting registers a new version of rnn-textgen with its lineage and moves the alias to it.
+    """
     import mlflow
     from mlflow import MlflowClient
 
     with tracking.task_run(costed["mlflow_run_id"]):
         client = MlflowClient()
-        val_loss = float(costed["val_loss"])
-        versions = _registered_versions(client)
-        mine = [v for v in versions if v.run_id == costed["mlflow_run_id"]]
-        if mine:  # retried task: this run is already registered
+        mine = [v for v in registry.registered_versions(client) if v.run_id == costed["mlflow_run_id"]]
+        if mine:  # retried task: this run was promoted and registered already
+            version = str(mine[0].version)
+            registry.finish_promotion(client, version, mine[0].description or "")
             decision = {
                 "registered": True,
-                "version": int(mine[0].version),
-                "reason": f"already registered as version {mine[0].version}",
+                "version": int(version),
+                "reason": f"already registered as version {version}",
             }
         else:
-            best = _best_version(versions)
-            if best is not None and val_loss >= best[1]:
-                decision = {
-                    "registered": False,
-                    "version": None,
-                    "reason": f"val_loss {val_loss:.4f} does not beat version {best[0].version} "
-                    f"(val_loss {best[1]:.4f})",
-                }
-            else:
-                reason = (
-                    "first version of the model"
-                    if best is None
-                    else f"val_loss {val_loss:.4f} beats version {best[0].version} (val_loss {best[1]:.4f})"
-                )
-                version = mlflow.register_model(
-                    f"models:/{costed['logged_model_id']}",
-                    names.REGISTERED_MODEL,
-                    tags={names.VERSION_TAG_VAL_LOSS: f"{val_loss:.6f}"},
-                )
-                client.set_model_version_tag(
-                    names.REGISTERED_MODEL,
-                    version.version,
-                    "airflow.run_id",
-                    _run_tag(client, costed["mlflow_run_id"]),
-                )
-                decision = {"registered": True, "version": int(version.version), "reason": reason}
+            decision = _challenge(client, costed, eval_corpus_uri or None)
         mlflow.set_tags(
             {
                 names.TAG_REGISTRY_DECISION: "registered" if decision["registered"] else "not-registered",
-                names.TAG_REGISTRY_REASON: decision["reason"],
+                names.TAG_REGISTRY_REASON: decision["reason"][:5000],
                 names.TAG_REGISTRY_VERSION: str(decision["version"] or ""),
             }
         )
@@ -403,22 +561,115 @@ def register(*, costed: dict[str, Any]) -> dict[str, Any]:
     return {**costed, "registry": decision}
 
 
-def _registered_versions(client: Any) -> list[Any]:
-    from mlflow.exceptions import MlflowException
+def _challenge(client: Any, costed: dict[str, Any], eval_corpus_uri: str | None) -> dict[str, Any]:
+    """Score challenger and champion on one evaluation split, decide, and promote if so (MLflow run open)."""
+    import hashlib
+
+    import mlflow
+
+    from rnn.generate import load_model
+
+    config = costed["config"]
+    champion = registry.current_champion(client)
+    if eval_corpus_uri:
+        uri, val_fraction = eval_corpus_uri.strip(), float(config["val_fraction"])
+    elif champion is not None:
+        uri, val_fraction = champion.lineage.eval_uri, champion.lineage.eval_val_fraction
+    else:
+        uri, val_fraction = config["corpus_uri"], float(config["val_fraction"])
+    data = _evaluation_corpus(uri, named=bool(eval_corpus_uri))
+    sha256 = hashlib.sha256(data).hexdigest()
+    from rnn.evaluate import evaluation_split
+
+    split = evaluation_split(decode_utf8(data, uri), val_fraction)
+    evaluation = registry.describe_evaluation(uri, sha256, val_fraction, len(split))
+    if champion is not None and not eval_corpus_uri and sha256 != champion.lineage.eval_sha256:
+        evaluation += f" (it has changed since the champion was accepted on sha256 {champion.lineage.eval_sha256[:12]}…)"
+
+    loaded = load_model(costed["model_uri"])
+    challenger = _score(
+        f"challenger run {costed['mlflow_run_id'][:8]}",
+        "trained on",
+        costed["dataset_sha256"],
+        loaded.model,
+        loaded.vocab,
+        split,
+    )
+    defender = None
+    if champion is not None:
+        model, vocab = registry.load_champion_model(champion)
+        defender = _score(champion.label, "accepted on", champion.lineage.eval_sha256, model, vocab, split)
+    decision = registry.decide(challenger, defender, evaluation)
+
+    finite = {
+        names.EVAL_LOSS: challenger.loss,
+        names.EVAL_CHAMPION_LOSS: defender.loss if defender else None,
+    }
+    mlflow.log_metrics({k: v for k, v in finite.items() if v is not None and math.isfinite(v)})
+    mlflow.set_tags(
+        {
+            names.TAG_EVAL_DATASET_URI: uri,
+            names.TAG_EVAL_DATASET_SHA256: sha256,
+            names.TAG_REGISTRY_COMPARED_WITH: f"version {champion.version}" if champion else "",
+        }
+    )
+    if not decision.promote:
+        return {"registered": False, "version": None, "reason": decision.reason}
+
+    lineage = registry.Lineage(
+        dataset_uri=config["corpus_uri"],
+        dataset_sha256=costed["dataset_sha256"],
+        eval_uri=uri,
+        eval_sha256=sha256,
+        eval_val_fraction=val_fraction,
+        eval_loss=challenger.loss,
+    )
+    airflow_run_id = _run_tag(client, costed["mlflow_run_id"])
+    version = registry.promote(
+        client,
+        logged_model_id=costed["logged_model_id"],
+        tags={
+            names.VERSION_TAG_VAL_LOSS: f"{float(costed['val_loss']):.6f}",
+            names.VERSION_TAG_AIRFLOW_RUN_ID: airflow_run_id,
+            **lineage.to_tags(),
+        },
+        description=registry.version_description(
+            run_id=costed["mlflow_run_id"],
+            airflow_run_id=airflow_run_id,
+            lineage=lineage,
+            dataset_chars=int(costed.get("dataset_chars") or 0),
+            reason=decision.reason,
+        ),
+    )
+    return {"registered": True, "version": int(version), "reason": decision.reason}
+
+
+def _evaluation_corpus(uri: str, *, named: bool) -> bytes:
+    """The evaluation corpus's bytes; a corpus named for evaluation passes the same suite as training data."""
+    try:
+        data = read_corpus_bytes(uri)
+    except CorpusError as exc:
+        if exc.transient:
+            raise RuntimeError(str(exc)) from exc
+        raise _fail(
+            f"cannot read the evaluation corpus: {exc}. Name one that can be read in eval_corpus_uri "
+            f"(or the Variable {names.VAR_EVAL_CORPUS_URI}); nothing was registered"
+        ) from exc
+    if named:
+        validation = validate_corpus(data)
+        if not validation.success:
+            raise _fail(f"evaluation corpus {uri!r} failed validation:\n{validation.summary()}")
+    return data
+
+
+def _score(label: str, role: str, sha256: str, model: Any, vocab: Any, text: str) -> registry.Candidate:
+    from rnn.evaluate import VocabularyMismatchError, evaluate_on
 
     try:
-        return list(client.search_model_versions(f"name='{names.REGISTERED_MODEL}'"))
-    except MlflowException:
-        return []
-
-
-def _best_version(versions: list[Any]) -> tuple[Any, float] | None:
-    scored = [
-        (v, float(v.tags[names.VERSION_TAG_VAL_LOSS]))
-        for v in versions
-        if names.VERSION_TAG_VAL_LOSS in (v.tags or {})
-    ]
-    return min(scored, key=lambda pair: pair[1]) if scored else None
+        loss = evaluate_on(model, vocab, text).loss
+    except VocabularyMismatchError as exc:
+        return registry.Candidate(label, role, sha256, cannot_encode=str(exc))
+    return registry.Candidate(label, role, sha256, loss=loss)
 
 
 def _run_tag(client: Any, mlflow_run_id: str) -> str:

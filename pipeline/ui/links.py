@@ -15,10 +15,24 @@ from pipeline.settings import load_settings
 
 MLFLOW_RUN_XCOM_KEY = "mlflow_run"
 REPORT_XCOM_KEY = "cost_report"
+# MLflow 3's UI shows an experiment in "GenAI" or "Model training" mode after a switch it keeps in
+# the browser (GenAI until the user flips it), whatever the experiment's mlflow.experimentKind tag
+# says; this query parameter opens a page in "Model training" mode, where an experiment opens on
+# its runs. Every MLflow link we hand out carries it.
+MLFLOW_MODEL_TRAINING_VIEW = "workflowType=machine_learning"
 
 
 def mlflow_ui_url() -> str:
     return load_settings().mlflow_ui_url
+
+
+def mlflow_experiment_url(experiment_id: str) -> str:
+    """The experiment's runs table, in MLflow's "Model training" mode."""
+    return f"{mlflow_ui_url()}/#/experiments/{experiment_id}/runs?{MLFLOW_MODEL_TRAINING_VIEW}"
+
+
+def mlflow_run_url(experiment_id: str, run_id: str) -> str:
+    return f"{mlflow_ui_url()}/#/experiments/{experiment_id}/runs/{run_id}?{MLFLOW_MODEL_TRAINING_VIEW}"
 
 
 def airflow_ui_url() -> str:
@@ -54,7 +68,7 @@ class MlflowRunLink(BaseOperatorLink):
         value = XCom.get_value(key=MLFLOW_RUN_XCOM_KEY, ti_key=ti_key)
         if not value:
             return ""
-        return f"{mlflow_ui_url()}/#/experiments/{value['experiment_id']}/runs/{value['run_id']}"
+        return mlflow_run_url(value["experiment_id"], value["run_id"])
 
 
 class CostReportLink(BaseOperatorLink):

@@ -1,7 +1,8 @@
-"""The three windows in a real browser: Airflow's trigger form, the cost report, MLflow's run comparison.
+"""The three windows in a real browser: Airflow's trigger form, the cost report, MLflow's runs.
 
 Starts the services of `make up` (Airflow standalone, MLflow UI, SMTP catcher) on free loopback
-ports with a throwaway home, makes two real training runs, then drives headless Chromium
+ports with a throwaway home, waits for the scheduled retraining that runs by itself (the DAGs start
+unpaused), makes one more, tiny, training run, then drives headless Chromium
 (Debian's chromium + chromedriver) through Selenium. Screenshots go to $RNN_UI_SCREENSHOTS
 (default: the test's tmp dir). Skipped, saying why, when Chromium is not installed.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +22,8 @@ from pathlib import Path
 import pytest
 from helpers import free_port
 
-pytestmark = pytest.mark.slow
+# the stack, a scheduled retraining and two manual ones share the CPU with the browser: minutes
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -33,6 +36,7 @@ TINY = {
     "embedding_dim": 8,
     "seq_len": 32,
     "batch_size": 8,
+    "load_test_seconds": 0,  # tests/dags/test_rnn_retraining_e2e.py runs the load test
 }
 
 
@@ -59,6 +63,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        # what the scheduled rnn_retraining run trains on (the default model, on a small corpus)
+        "AIRFLOW_VAR_RNN_CORPUS_URI": str(corpus),
     }
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
     env["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(
@@ -73,7 +79,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     up = subprocess.run([*services, "up"], env=env, capture_output=True, text=True, timeout=400)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
+        env["UP_OUTPUT"] = up.stdout
         airflow = Path(sys.executable).with_name("airflow")
+        # The scheduled DAGs start unpaused: the weekly retraining starts by itself (the default model
+        # on the small corpus of the rnn_corpus_uri Variable), while two tiny runs are made by hand.
+        scheduled = wait_for(
+            lambda: next(
+                (
+                    r
+                    for r in api(env, "GET", "/api/v2/dags/rnn_retraining/dagRuns")["dag_runs"]
+                    if r["run_type"] == "scheduled"
+                ),
+                None,
+            ),
+            300,
+            "the scheduler to start the scheduled rnn_retraining run",
+        )
+        env["SCHEDULED_RUN_ID"] = scheduled["dag_run_id"]
         for _ in range(2):  # two real training runs for the MLflow comparison
             trained = subprocess.run(
                 [
@@ -89,7 +111,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
                 text=True,
                 timeout=600,
             )
-            assert trained.returncode == 0, trained.stdout[-3000:]
+            problems = [line for line in trained.stdout.splitlines() if "rror" in line or "xception" in line]
+            assert trained.returncode == 0, "\n".join(problems[-40:]) or trained.stdout[-3000:]
         yield env
     finally:
         subprocess.run([*services, "down"], env=env, capture_output=True, timeout=120)
@@ -192,11 +215,11 @@ def test_trigger_form_report_and_mlflow_comparison(stack: dict, browser, shots: 
         0
     ].click()
     wait.until(lambda d: d.find_element(By.NAME, "element_horizon_months"))
-    time.sleep(1)
     assert "Requests per day" in browser.find_element(By.TAG_NAME, "body").text
     # Requests per day is a JSON editor (Monaco) that re-formats valid JSON as you type: clear it (the
     # form puts back "[]"), drop the closing bracket, type the list, close it last.
-    editor = browser.find_element(By.CSS_SELECTOR, "[role=dialog] .monaco-editor .view-lines")
+    editor = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "[role=dialog] .monaco-editor .view-lines"))
+    time.sleep(1)
     (
         ActionChains(browser)
         .click(editor)
@@ -300,21 +323,108 @@ def test_trigger_form_report_and_mlflow_comparison(stack: dict, browser, shots: 
             timeout=30,
         ).read()
     )["runs"]
+    runs = [r for r in runs if r["info"]["status"] == "FINISHED"]  # the scheduled one may still run
     run_ids = [r["info"]["run_id"] for r in runs]
     assert len(run_ids) >= 2
     browser.get(
         f"{mlflow}/#/compare-runs?runs={json.dumps(run_ids)}&experiments={json.dumps([experiment_id])}"
+        "&workflowType=machine_learning"
     )
-    wait.until(lambda d: d.find_element(By.XPATH, "//*[normalize-space(text())='cost.train_usd']"))
+    wait.until(lambda d: d.find_element(By.XPATH, "//*[normalize-space(text())='cost.train_micro_usd']"))
     metrics_header = browser.find_element(By.XPATH, "//*[normalize-space(text())='Metrics']")
     browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", metrics_header)
     time.sleep(1)
     browser.save_screenshot(str(shots / "mlflow-compare.png"))
     page = browser.find_element(By.TAG_NAME, "body").text
     assert f"Comparing {len(run_ids)} Runs" in page
-    for run in runs:  # the compared runs really carry the metric the page lists
+    for run in runs:  # the compared runs really carry the metrics the page lists
         metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
         assert metrics["cost.train_usd"] > 0
+        # a fraction of a cent, readable: in micro-dollars the UI shows a whole number, not 0.00
+        micro = metrics["cost.train_micro_usd"]
+        assert micro == pytest.approx(metrics["cost.train_usd"] * 1e6, abs=0.1) and micro >= 100
+        assert mlflow_formatted(micro) in page
+
+
+def mlflow_formatted(value: float) -> str:
+    """A metric value as MLflow's UI writes it (Utils.formatMetric: 3 decimals under 10, 2 under 100, else 1)."""
+    if value == 0:
+        return "0"
+    if abs(value) < 1e-3:
+        return f"{value:.3e}".replace("e-0", "e-")
+    digits = 3 if abs(value) < 10 else 2 if abs(value) < 100 else 1
+    text = repr(round(value, digits))
+    return text.removesuffix(".0")
+
+
+SCHEDULED_DAGS = ("rnn_retraining", "pricing_refresh", "cost_recompute", "weekly_cost_report")
+
+
+def test_the_windows_as_a_user_meets_them(stack: dict, browser, shots: Path) -> None:
+    """Scheduled DAGs run without a click; MLflow opens on the training runs, named, with their corpus."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 90)
+    # 1. Airflow: the scheduled DAGs started unpaused (the weekly retraining already ran by itself).
+    dags = {d["dag_id"]: d for d in api(stack, "GET", "/api/v2/dags?limit=100")["dags"]}
+    assert {dag_id: dags[dag_id]["is_paused"] for dag_id in SCHEDULED_DAGS} == dict.fromkeys(
+        SCHEDULED_DAGS, False
+    )
+    scheduled_runs = api(stack, "GET", "/api/v2/dags/pricing_refresh/dagRuns")["dag_runs"]
+    assert any(r["run_type"] == "scheduled" for r in scheduled_runs)
+
+    # 2. MLflow, from the link `make up` prints: the runs table, in "Model training" mode.
+    [experiment_url] = [
+        line.split()[-1]
+        for line in stack["UP_OUTPUT"].splitlines()
+        if line.strip().startswith("rnn-textgen ")
+    ]
+    mlflow = f"http://127.0.0.1:{stack['MLFLOW_PORT']}"
+    experiment_id = experiment_url.split("/experiments/")[1].split("/")[0]
+    runs = json.loads(
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{mlflow}/api/2.0/mlflow/runs/search",
+                data=json.dumps({"experiment_ids": [experiment_id]}).encode(),
+                headers={"Content-Type": "application/json"},
+            ),
+            timeout=30,
+        ).read()
+    )["runs"]
+
+    def airflow_run_id(run: dict) -> str:
+        return next(t["value"] for t in run["data"]["tags"] if t["key"] == "airflow.run_id")
+
+    manual = next(r for r in runs if airflow_run_id(r).startswith("manual__"))
+    name = manual["info"]["run_name"]
+    assert re.fullmatch(r"\d\.\dk params · 1 ep · corpus\.txt · r6i\.xlarge spot \(local\)", name), name
+    [dataset] = manual["inputs"]["dataset_inputs"]
+    sha256 = next(p["value"] for p in manual["data"]["params"] if p["key"] == "dataset.sha256")
+    assert (dataset["dataset"]["name"], dataset["dataset"]["digest"]) == ("corpus.txt", sha256[:36])
+    scheduled = [r for r in runs if airflow_run_id(r) == stack["SCHEDULED_RUN_ID"]]
+    if scheduled:  # the default model, if the scheduled run got that far
+        full = scheduled[0]["info"]["run_name"]
+        assert re.fullmatch(r"\d\.\d\dM params · 3 ep · corpus\.txt · r6i\.xlarge spot \(local\)", full)
+
+    browser.get(experiment_url)
+    wait.until(lambda d: name in d.find_element(By.TAG_NAME, "body").text)
+    page = browser.find_element(By.TAG_NAME, "body").text
+    assert "/runs" in browser.current_url and "overview" not in browser.current_url
+    assert f"corpus.txt ({sha256[:36]})" in page  # the Dataset column
+    browser.save_screenshot(str(shots / "mlflow-runs.png"))
+
+    # 3. The "MLflow run" link Airflow shows on the training tasks opens the run in the same mode.
+    links = api(
+        stack,
+        "GET",
+        f"/api/v2/dags/rnn_retraining/dagRuns/{airflow_run_id(manual)}/taskInstances/validate_dataset/links",
+    )
+    run_url = links["extra_links"]["MLflow run"]
+    assert run_url.endswith(f"/runs/{manual['info']['run_id']}?workflowType=machine_learning")
+    browser.get(run_url)
+    wait.until(lambda d: name in d.find_element(By.TAG_NAME, "body").text)
+    assert "rnn-textgen" in browser.find_element(By.TAG_NAME, "body").text
 
 
 def test_rest_api_rejects_out_of_bounds_params(stack: dict) -> None:

@@ -11,7 +11,7 @@ from model_literals import metrics_dict, shipped_sheet
 
 from costing.cli import EXIT_USAGE, main
 
-SUBCOMMANDS = ("prices", "scenarios", "tco", "sensitivity", "analyze")
+SUBCOMMANDS = ("prices", "scenarios", "tco", "sensitivity", "analyze", "resources")
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in SUBCOMMANDS)])
@@ -102,7 +102,7 @@ def test_metrics_file_and_assumption_flags(tmp_path, capsys):
         == 0
     )
     document = json.loads(capsys.readouterr().out)
-    assert document["profile"]["source"] == str(path)
+    assert document["profile"]["source"].startswith(f"{path}, metrics.json sha256 ")
     assert document["assumptions"]["latency_slo_ms"] == 400
     fleet = next(o for o in document["scenarios"][0]["options"] if o["key"] == "ec2-on-demand:c7g.large")
     assert fleet["details"]["instances"] == 3 and fleet["details"]["batch_size"] == 16
@@ -144,3 +144,53 @@ def test_bench_reports_timings(capsys):
     assert main(["bench", "--samples", "200", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
     assert "grid + Monte Carlo (cold)" in out and "OK" in out
+
+
+def _run(argv, capsys) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["scenarios", "--snapshot", "/no/such/snapshot"], "--snapshot: no such folder: '/no/such/snapshot'"),
+        (["prices", "--snapshot", "/no/such/snapshot"], "no such folder"),
+        (["scenarios", "--metrics", "/"], "is a folder, not a metrics.json file"),
+        (
+            ["scenarios", "--requests-per-day", "1e308"],
+            "must be a number > 0 and <= 10,000,000,000 (requests per day)",
+        ),
+        (["scenarios", "--requests-per-day", "1e30"], "got '1e30'"),
+        (["scenarios", "--requests-per-day", "inf"], "must be a finite number, got 'inf'"),
+        (
+            ["scenarios", "--requests-per-day", "0"],
+            "must be a number > 0 and <= 10,000,000,000 (requests per day), got '0'",
+        ),
+        (["tco", "--horizon-months", "1e9"], "must be a number > 0 and <= 120"),
+        (["sensitivity", "--samples", "100000000"], "must be an integer >= 1 and <= 200,000"),
+        (["sensitivity", "--samples", "0"], "--samples: must be an integer >= 1 and <= 200,000, got '0'"),
+        (["sensitivity", "--pct", "150"], "must be a number > 0 and <= 99, got '150'"),
+        (["scenarios", "--target-utilisation", "1.5"], "must be a number > 0 and <= 1, got '1.5'"),
+        (["scenarios", "--tokens-per-request", "2.5"], "must be an integer, got '2.5'"),
+        (["scenarios", "--min-instances", "0"], "must be an integer >= 1 and <= 10,000, got '0'"),
+        (["bench", "--repeat", "0"], "must be an integer >= 1 and <= 100, got '0'"),
+        (["refresh", "--spot-window-days", "400"], "must be an integer >= 1 and <= 90, got '400'"),
+        (["scenarios", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_exit_2(argv, message, capsys):
+    code, err = _run(argv, capsys)
+    assert code == EXIT_USAGE
+    assert err.startswith("error: ") and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_results_are_never_infinite_at_the_largest_volume_allowed(capsys):
+    assert main(["scenarios", "--requests-per-day", "1e10", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    costs = [o["monthly_cost"] for o in document["scenarios"][0]["options"] if o["feasible"]]
+    assert costs and all(isinstance(c, float) and c > 0 for c in costs)

@@ -78,3 +78,16 @@ def test_retraining_params_are_typed_and_bounded() -> None:
     assert schema["market"]["enum"] == ["spot", "on-demand"]
     assert schema["hidden_size"]["minimum"] >= 1
     assert dag.schedule == "@weekly"
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_every_task_refuses_a_conf_that_is_not_the_params(path: Path) -> None:
+    from pipeline.conf import refuse_bad_conf
+
+    for dag in load_dagbag(path).dags.values():
+        if not dag.params:
+            continue
+        for task in dag.tasks:
+            if task.trigger_rule == "all_done":  # cleanup runs whatever happened
+                continue
+            assert task._pre_execute_hook is refuse_bad_conf, f"{dag.dag_id}.{task.task_id}"

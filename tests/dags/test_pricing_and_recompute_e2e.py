@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,12 +11,15 @@ import boto3
 import pytest
 from aws_fakes import inject_spot_history, replay_price_lists, running_moto_server, spot_record
 from botocore.stub import Stubber
-from helpers import TINY_RUN_CONF, load_dag
+from bulk_fakes import ADVISOR_PATH, bulk_files, serving, url_of
+from helpers import TINY_DAG_CONF, free_port, load_dag
 
 from costing.pricing.catalog import PriceCatalog
+from costing.pricing.snapshot import latest_snapshot_dir
 
 pytestmark = pytest.mark.slow
 
+SHIPPED = latest_snapshot_dir()  # the newest shipped snapshot, which seeds the pricing root
 REGIONS = ["us-east-1", "eu-west-1"]
 TYPES = ["r6i.xlarge", "m5.large", "c5.large"]
 AZS = {"us-east-1": "abc", "eu-west-1": "ab"}
@@ -39,9 +43,24 @@ def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
 
 
+@pytest.fixture
+def bulk_urls(monkeypatch: pytest.MonkeyPatch):
+    """Point the bulk Price List and the Advisor at 127.0.0.1: a served tree, or (None) a closed port."""
+
+    def point(base: str | None) -> None:
+        base = base or f"http://127.0.0.1:{free_port()}"
+        monkeypatch.setenv("RNN_PIPELINE_PRICE_LIST_URL", base)
+        monkeypatch.setenv("RNN_PIPELINE_SPOT_ADVISOR_URL", f"{base}{ADVISOR_PATH}")
+        monkeypatch.setenv("RNN_PIPELINE_PRICING_TIMEOUT_SECONDS", "3")
+
+    return point
+
+
 def test_offline_refresh_keeps_the_shipped_snapshot_and_says_so(
-    airflow_db: Path, pipeline_home: Path, no_aws_credentials: None
+    airflow_db: Path, pipeline_home: Path, no_aws_credentials: None, bulk_urls
 ) -> None:
+    bulk_urls(None)  # offline: nothing listens there
+    start = time.monotonic()
     dag_run = load_dag("pricing_refresh").test(run_conf={"regions": REGIONS, "instance_types": TYPES})
     states = task_states(dag_run)
     assert states == {
@@ -49,23 +68,44 @@ def test_offline_refresh_keeps_the_shipped_snapshot_and_says_so(
         "diff_against_previous": "skipped",
         "publish": "skipped",
     }
-    assert snapshot_ids(pipeline_home) == ["2025-06-02"]  # seeded from include/, nothing new written
+    assert snapshot_ids(pipeline_home) == [SHIPPED.name]  # seeded from include/, nothing new written
     status = json.loads((pipeline_home / "pricing" / "snapshots" / ".refresh-status.json").read_text())
-    assert status["status"] == "stale" and status["snapshot_id"] == "2025-06-02"
-    assert status["message"].startswith("stale: kept 2025-06-02, age ")
+    assert status["status"] == "stale" and status["snapshot_id"] == SHIPPED.name
+    assert status["message"].startswith(f"stale: kept {SHIPPED.name}, age ")
+    # both ways failed, and the reason says why each did
     assert "no Airflow connection 'aws_default'" in status["reason"]
-    assert status["age_days"] > 500  # recorded in 2025
+    assert "cannot read http://127.0.0.1:" in status["reason"] and "Connection refused" in status["reason"]
+    assert status["age_days"] > 500  # prices as of 2025
+    assert time.monotonic() - start < 60  # no long network timeouts
+
+
+def test_refresh_without_an_account_reads_the_bulk_files_and_publishes(
+    airflow_db: Path, pipeline_home: Path, no_aws_credentials: None, bulk_urls
+) -> None:
+    from costing.pricing.snapshot import load_snapshot
+
+    with serving(bulk_files(SHIPPED)) as server:
+        bulk_urls(url_of(server))
+        dag_run = load_dag("pricing_refresh").test(run_conf={"regions": REGIONS, "instance_types": TYPES})
+    assert set(task_states(dag_run).values()) == {"success"}, task_states(dag_run)
+    ids = snapshot_ids(pipeline_home)
+    assert len(ids) == 2 and ids[0] == SHIPPED.name
+    written = load_snapshot(pipeline_home / "pricing" / "snapshots" / ids[1])
+    assert written.provenance.source == "bulk" and "AmazonEC2" in written.provenance.offers
+    assert written.spot_advisor()["spot_advisor"]["us-east-1"]["Linux"]["r6i.xlarge"] == {"s": 62, "r": 1}
+    status = json.loads((pipeline_home / "pricing" / "snapshots" / ".refresh-status.json").read_text())
+    assert status["status"] == "fresh" and status["snapshot_id"] == ids[1]
 
 
 def test_refresh_against_the_stubbed_api_writes_diffs_and_publishes(
-    airflow_db: Path, pipeline_home: Path, monkeypatch: pytest.MonkeyPatch
+    airflow_db: Path, pipeline_home: Path, monkeypatch: pytest.MonkeyPatch, bulk_urls
 ) -> None:
     from costing.pricing.fetch import PRICE_QUERIES
     from costing.pricing.snapshot import load_snapshot
 
-    shipped = Path(__file__).resolve().parents[2] / "include" / "pricing" / "snapshots" / "2025-06-02"
+    bulk_urls(None)  # Savings Plans and the Advisor unreachable: warnings, not a stale refresh
     documents: dict[str, dict[str, list[str]]] = {}
-    for path in sorted((shipped / "raw" / "pricing").glob("*/*.json")):
+    for path in sorted((SHIPPED / "raw" / "pricing").glob("*/*.json")):
         documents.setdefault(path.parent.name, {})[path.stem] = json.loads(path.read_text())["PriceList"]
     recent = (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     inject_spot_history(
@@ -117,7 +157,7 @@ def test_refresh_against_the_stubbed_api_writes_diffs_and_publishes(
     assert set(task_states(dag_run).values()) == {"success"}, task_states(dag_run)
     ids = snapshot_ids(pipeline_home)
     assert (
-        len(ids) == 2 and ids[0] == "2025-06-02" and ids[1].startswith(datetime.now(UTC).strftime("%Y-%m-%d"))
+        len(ids) == 2 and ids[0] == SHIPPED.name and ids[1].startswith(datetime.now(UTC).strftime("%Y-%m-%d"))
     )
     written = load_snapshot(pipeline_home / "pricing" / "snapshots" / ids[1])
     assert written.provenance.source == "api"
@@ -150,14 +190,14 @@ def test_recompute_skips_without_a_registered_model(airflow_db: Path, pipeline_h
     assert task_states(dag_run) == {"recompute": "skipped"}
 
 
-def test_recompute_prices_the_registered_model_at_todays_prices(
+def test_recompute_prices_the_champion_at_todays_prices(
     airflow_db: Path, pipeline_home: Path, tiny_corpus: Path
 ) -> None:
     from mlflow import MlflowClient
 
     from pipeline import names, tracking
 
-    trained = load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus)})
+    trained = load_dag("rnn_retraining").test(run_conf={**TINY_DAG_CONF, "corpus_uri": str(tiny_corpus)})
     assert trained.state == "success"
     dag_run = load_dag("cost_recompute").test(
         run_conf={"requests_per_day": [100, 10000, 1000000], "samples": 2000}
@@ -180,14 +220,19 @@ def test_recompute_prices_the_registered_model_at_todays_prices(
     assert (
         metrics["scenario.100.cheapest_usd_per_month"] <= metrics["scenario.1000000.cheapest_usd_per_month"]
     )
-    assert tags[names.TAG_SNAPSHOT_ID] == "2025-06-02" and tags[names.TAG_MODEL_VERSION] == "1"
+    assert tags[names.TAG_SNAPSHOT_ID] == SHIPPED.name and tags[names.TAG_MODEL_VERSION] == "1"
+    assert tags["model.source"].startswith("rnn-textgen@champion, version 1")  # the alias is priced
+    assert analysis.info.run_name == f"recompute · champion v1 · us-east-1 · prices {SHIPPED.name}"
+    assert tags["cost.free_tiers_applied"] == "false" and tags["model.metrics_source"].startswith(
+        "rnn-textgen"
+    )
     assert metrics[names.COST_TRAIN_AT_TODAYS_PRICES_USD] > 0
     assert tags[names.TAG_DAG_ID] == "cost_recompute"
 
     [training] = client.search_runs([client.get_experiment_by_name(names.TRAINING_EXPERIMENT).experiment_id])
     paid = training.data.metrics[names.COST_TRAIN_USD]
     assert (
-        training.data.tags[names.TAG_SNAPSHOT_ID] == "2025-06-02"
+        training.data.tags[names.TAG_SNAPSHOT_ID] == SHIPPED.name
     )  # the price paid stays on the training run
     assert paid > 0
     artifacts = {a.path for a in client.list_artifacts(analysis.info.run_id, "analysis")}
@@ -195,6 +240,8 @@ def test_recompute_prices_the_registered_model_at_todays_prices(
     [analysis_json] = [p for p in pipeline_home.rglob("analysis.json") if "cost_recompute" in str(p)]
     document = json.loads(analysis_json.read_text())
     assert document["schema"] == "rnn-cost-analysis"
+    assert document["free_tiers_applied"] is False and document["price_sources"]
+    assert document["resources"]["parameters"] == document["resources"]["parameters_measured"]
     assert [s["requests_per_day"] for s in document["grid"]["scenarios"]] == [100, 10000, 1000000]
     assert document["model"]["training_cost_paid"]["usd"] == pytest.approx(paid)
     options = {o["option"] for o in document["grid"]["scenarios"][0]["options"]}

@@ -10,7 +10,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from helpers import TINY_RUN_CONF, free_port, load_dag
+from helpers import TINY_DAG_CONF, free_port, load_dag
 
 from devtools.mailcatcher import saved_messages
 from devtools.mailcatcher import start as start_mailcatcher
@@ -69,7 +69,7 @@ def test_weekly_report_is_stored_logged_and_mailed(
     airflow_db: Path, pipeline_home: Path, tiny_corpus: Path, smtp_catcher: Path
 ) -> None:
     assert (
-        load_dag("rnn_retraining").test(run_conf={**TINY_RUN_CONF, "corpus_uri": str(tiny_corpus)}).state
+        load_dag("rnn_retraining").test(run_conf={**TINY_DAG_CONF, "corpus_uri": str(tiny_corpus)}).state
         == "success"
     )
     assert load_dag("cost_recompute").test(run_conf={"samples": 1000}).state == "success"
@@ -80,6 +80,23 @@ def test_weekly_report_is_stored_logged_and_mailed(
     [stored] = list((pipeline_home / "data" / "reports" / "weekly_cost_report").iterdir())
     files = {p.name for p in stored.iterdir()}
     assert {"report.html", "report.json", "email.eml", "training_runs.csv", "scenarios.csv"} <= files
+    # the week's costs as FOCUS rows: the training run (a local estimate) and the recompute's serving months
+    import pyarrow.parquet as pq
+
+    from costing.report import RunRef, analysis_rows
+    from pipeline.tasks.cost_report import latest_analysis
+
+    focus = pq.read_table(stored / "focus.parquet").to_pylist()
+    [training_row] = [r for r in focus if r["x_MlflowExperiment"] == "rnn-textgen"]
+    assert training_row["x_CostBasis"] == "estimate" and training_row["BilledCost"] > 0
+    # one row per priced component of each feasible alternative (how many are feasible depends on the
+    # latency measured on this machine, under whatever load it has)
+    document, recompute_run = latest_analysis("recompute")
+    expected = analysis_rows(document, RunRef(recompute_run, "rnn-cost-analysis"))
+    exported = [r for r in focus if r["x_MlflowRunId"] == recompute_run]
+    assert len(exported) == len(expected)
+    assert sum(r["BilledCost"] for r in exported) == pytest.approx(sum(r["BilledCost"] for r in expected))
+    assert len((stored / "focus.csv").read_text().splitlines()) == 1 + len(focus)
     assert any(name.endswith(".png") for name in files)
     meta = json.loads((stored / "report.json").read_text())
     assert meta["kind"] == "weekly" and "1 run" in meta["summary"]

@@ -23,7 +23,7 @@ def test_plugin_loads_without_import_errors() -> None:
             "MLflow run",
             "mlflow_run",
             {"experiment_id": "3", "run_id": "abc"},
-            "http://127.0.0.1:5000/#/experiments/3/runs/abc",
+            "http://127.0.0.1:5000/#/experiments/3/runs/abc?workflowType=machine_learning",
         ),
         (
             "Cost report",

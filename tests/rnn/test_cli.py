@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from rnn.corpus import default_corpus_text
 from rnn.generate import load_model
 from rnn.inference_benchmark import benchmark, percentile
 
@@ -34,7 +35,7 @@ def run_rnn(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["generate"], ["bench"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["generate"], ["bench"], ["serve"], ["loadtest"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = run_rnn(*command, "--help")
     assert result.returncode == 0
@@ -110,6 +111,25 @@ def test_cli_bad_input_is_one_clear_error(tmp_path: Path, args: list[str], messa
     assert not (tmp_path / "bad" / "metrics.json").exists()
 
 
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["generate", "--model", "m.pt", "--num-samples", "0"],
+            "argument --num-samples: must be an integer >= 1, got '0'",
+        ),
+        (
+            ["bench", "--model", "m.pt", "--batch-sizes", "16", "0"],
+            "argument --batch-sizes: must be an integer >= 1, got '0'",
+        ),
+    ],
+)
+def test_cli_counts_must_be_positive(args: list[str], message: str) -> None:
+    result = run_rnn(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.slow  # trains twice in subprocesses, interrupted then resumed (~5 s)
 def test_sigterm_checkpoints_and_resume_finishes(tmp_path: Path, tiny_corpus: Path) -> None:
     out = tmp_path / "run"
@@ -172,3 +192,189 @@ def test_benchmark_in_process(tmp_path: Path, tiny_corpus: Path) -> None:
     assert bench.runs == 5 and [t.batch_size for t in bench.throughput] == [1, 4]
     with pytest.raises(ValueError, match="runs"):
         benchmark(loaded.model, loaded.vocab, runs=0)
+
+
+# -- `train` validates the corpus first ------------------------------------------------------------------
+
+
+def _bad_corpora() -> dict[str, tuple[str, str]]:
+    """name -> (text, description of the expectation it fails)."""
+    import random
+
+    text = default_corpus_text()
+    rng = random.Random(0)
+    cjk = [chr(0x4E00 + i) for i in range(3001)]
+    cjk_lines = "".join("".join(rng.choice(cjk) for _ in range(40)) + "\n" for _ in range(1500))
+    return {
+        "whitespace-only": (" \n\t" * 10_000, "vocabulary has between 10 and 500 distinct characters"),
+        "one 1 MB line": (
+            (text.replace("\n", " ") * 3)[:1_000_000],
+            "longest line has between 1 and 100,000 characters",
+        ),
+        "3,001 CJK characters": (
+            "".join(cjk) + "\n" + cjk_lines,
+            "vocabulary has between 10 and 500 distinct characters",
+        ),
+        "NUL-laden": ("\x00".join(text[:60_000]), "at least 98% of characters are printable"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_bad_corpora()))
+def test_train_refuses_a_corpus_that_fails_validation(tmp_path: Path, name: str) -> None:
+    text, fails = _bad_corpora()[name]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text, encoding="utf-8")
+    result = run_rnn("train", "--out-dir", str(tmp_path / "out"), "--corpus-uri", str(corpus), *TINY)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: {corpus}: corpus failed validation:")
+    assert f"FAIL  {fails}" in result.stderr
+    assert result.stderr.rstrip().endswith("Nothing was trained.")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "checkpoint.pt").exists()
+
+
+def test_expect_sha256_refuses_changed_bytes_before_training(tmp_path: Path, tiny_corpus: Path) -> None:
+    result = run_rnn(
+        "train",
+        "--out-dir",
+        str(tmp_path / "out"),
+        "--corpus-uri",
+        str(tiny_corpus),
+        "--skip-validation",
+        "--expect-sha256",
+        "0" * 64,
+        *TINY,
+    )
+    assert result.returncode == 2
+    assert "has sha256" in result.stderr and "not the expected 000000000000" in result.stderr
+    assert not (tmp_path / "out" / "checkpoint.pt").exists()
+
+
+@pytest.mark.slow  # trains in a subprocess (~3 s)
+def test_skip_validation_trains_and_says_so_loudly(tmp_path: Path) -> None:
+    corpus = tmp_path / "short.txt"
+    corpus.write_text(default_corpus_text()[:6000])  # fails min_chars, still enough to train on
+    refused = run_rnn("train", "--out-dir", str(tmp_path / "a"), "--corpus-uri", str(corpus), *TINY)
+    assert refused.returncode == 2 and "corpus has at least min_chars characters" in refused.stderr
+    args = ["--corpus-uri", str(corpus), "--epochs", "1", "--max-steps-per-epoch", "2", *TINY]
+    trained = run_rnn("train", "--out-dir", str(tmp_path / "b"), "--skip-validation", *args)
+    assert trained.returncode == 0, trained.stderr
+    assert "WARNING: --skip-validation: training on" in trained.stderr
+    assert "without running the corpus expectation suite" in trained.stderr
+    lowered = run_rnn("train", "--out-dir", str(tmp_path / "c"), "--min-corpus-chars", "5000", *args)
+    assert lowered.returncode == 0, lowered.stderr
+    assert "corpus validation passed" in lowered.stderr
+
+
+# -- remote storage faults --------------------------------------------------------------------------------
+
+
+def test_unreachable_corpus_host_is_exit_69_could_not_reach(tmp_path: Path) -> None:
+    from helpers import free_port
+
+    uri = f"http://127.0.0.1:{free_port()}/corpus.txt"
+    result = run_rnn("train", "--out-dir", str(tmp_path / "out"), "--corpus-uri", uri, *TINY)
+    assert result.returncode == 69, result.stderr  # EX_UNAVAILABLE: the pipeline retries it
+    assert result.stderr.startswith(f"error: corpus '{uri}': could not reach {uri}")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def s3_with_a_reader():
+    """moto S3 on loopback with a corpus, and an IAM user that may read it but write nothing."""
+    import urllib.request
+
+    import boto3
+    from aws_fakes import running_moto_server
+
+    from rnn.corpus import default_corpus_text
+
+    with running_moto_server() as endpoint:
+        kwargs = {
+            "endpoint_url": endpoint,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+        s3, iam = boto3.client("s3", **kwargs), boto3.client("iam", **kwargs)
+        s3.create_bucket(Bucket="corpora")
+        s3.put_object(Bucket="corpora", Key="tiny.txt", Body=default_corpus_text()[:40_000].encode())
+        iam.create_user(UserName="reader")
+        iam.put_user_policy(
+            UserName="reader",
+            PolicyName="read-only",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["s3:GetObject", "s3:ListBucket"],
+                            "Resource": ["arn:aws:s3:::corpora", "arn:aws:s3:::corpora/*"],
+                        }
+                    ],
+                }
+            ),
+        )
+        key = iam.create_access_key(UserName="reader")["AccessKey"]
+
+        # from now on moto checks every request against IAM (a process-wide setting: put back after)
+        def reset_auth(count: bytes) -> None:
+            url, headers = f"{endpoint}/moto-api/reset-auth", {"Content-Type": "application/octet-stream"}
+            urllib.request.urlopen(urllib.request.Request(url, data=count, headers=headers), timeout=10)
+
+        reset_auth(b"0")
+        try:
+            yield endpoint, key["AccessKeyId"], key["SecretAccessKey"]
+        finally:
+            reset_auth(b"inf")
+
+
+S3_CORPUS = ["--corpus-uri", "s3://corpora/tiny.txt"]
+
+
+def _aws_env(endpoint: str, tmp_path: Path, key_id: str | None, secret: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_MAX_ATTEMPTS="1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+    )
+    if key_id and secret:
+        env.update(AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret)
+    return env
+
+
+def test_s3_corpus_without_credentials_is_one_line(tmp_path: Path, s3_with_a_reader) -> None:
+    endpoint, _, _ = s3_with_a_reader
+    result = subprocess.run(
+        [sys.executable, "-m", "rnn", "train", "--out-dir", str(tmp_path / "out"), *S3_CORPUS, *TINY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_aws_env(endpoint, tmp_path, None, None),
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: corpus 's3://corpora/tiny.txt': cannot read s3://corpora/tiny.txt: no AWS credentials "
+        "found. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or run where an "
+        "instance role provides them"
+    ]
+
+
+def test_unwritable_s3_output_is_refused_before_anything_else(tmp_path: Path, s3_with_a_reader) -> None:
+    endpoint, key_id, secret = s3_with_a_reader
+    result = subprocess.run(
+        [sys.executable, "-m", "rnn", "train", "--out-dir", "s3://corpora/runs/1", *S3_CORPUS, *TINY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_aws_env(endpoint, tmp_path, key_id, secret),
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: cannot write to s3://corpora/runs/1: access denied")
+    assert "step" not in result.stdout and "corpus validation" not in result.stderr

@@ -3,7 +3,6 @@ built-in corpus and fail, naming the expectation and its observed value, on brok
 
 from __future__ import annotations
 
-import itertools
 import json
 import random
 import re
@@ -17,12 +16,9 @@ import pytest
 from rnn.corpus import default_corpus_text
 from rnn.corpus_validation import (
     DEFAULT_SUITE_DIR,
-    SAMPLE_CHARS,
-    SAMPLE_CHUNKS,
     SUITE_FILES,
     CorpusValidation,
     CorpusValidationError,
-    _sample_chunks,
     require_valid,
     validate_corpus,
     write_validation_report,
@@ -79,15 +75,16 @@ def test_suites_are_gx_json_with_a_description_for_every_expectation():
 def test_default_corpus_passes(default_validation, default_text):
     assert default_validation.success, default_validation.summary()
     assert not default_validation.failures
-    assert not default_validation.sampled
-    assert default_validation.corpus_chars == default_validation.validated_chars == len(default_text)
+    assert default_validation.corpus_chars == len(default_text)
+    assert default_validation.corpus_bytes == len(default_text.encode("utf-8"))
     observed = {o.description: o.observed_value for o in default_validation.outcomes}
     # GX's numbers agree with a direct count
     assert observed[NOT_EMPTY] == len(default_text)
+    assert observed[VALID_UTF8] == 0
+    assert observed[PRINTABLE] == pytest.approx(1.0)
     assert observed["vocabulary has between 10 and 500 distinct characters"] == len(set(default_text))
     assert {o.expectation for o in default_validation.outcomes} >= {
-        "expect_table_row_count_to_be_between",
-        "expect_column_values_to_be_in_set",
+        "expect_column_sum_to_be_between",
         "expect_column_unique_value_count_to_be_between",
         "expect_column_mean_to_be_between",
         "expect_column_quantile_values_to_be_between",
@@ -101,7 +98,9 @@ def test_summary_has_one_line_per_expectation(default_validation):
     lines = default_validation.summary().splitlines()
     assert len(lines) == 1 + len(default_validation.outcomes)
     assert all(line.startswith("PASS  ") for line in lines[1:])
-    assert "PASS  corpus is valid UTF-8: observed 0% unexpected" in default_validation.summary()
+    summary = default_validation.summary()
+    assert "PASS  corpus is valid UTF-8: observed 0 invalid bytes; expected at most 0" in summary
+    assert f"(every one of {default_validation.corpus_chars:,} characters" in summary
 
 
 # --- broken corpora fail, naming the expectation ----------------------------------------------------
@@ -113,8 +112,8 @@ def test_empty_file_fails_not_empty_without_crashing():
     assert failed(validation)[NOT_EMPTY] == 0
     message = error_message(validation)
     assert (
-        "FAIL  corpus is not empty: observed 0; expected at least 1 [expect_table_row_count_to_be_between]"
-        in message
+        "FAIL  corpus is not empty: observed 0 characters; expected at least 1 "
+        "[expect_column_sum_to_be_between(count)]" in message
     )
 
 
@@ -128,34 +127,37 @@ def test_binary_file_fails_utf8_and_printable(data):
     failures = failed(validation)
     assert VALID_UTF8 in failures
     assert PRINTABLE in failures
-    assert failures[VALID_UTF8]["unexpected_count"] > 0
+    assert failures[VALID_UTF8] > 0
     message = error_message(validation)
-    assert "expect_column_values_to_be_in_set(valid_utf8)" in message
-    assert "expect_column_values_to_be_in_set(is_printable)" in message
-    assert "expected at least 98% of values in [True]" in message
+    assert "expect_column_sum_to_be_between(count)" in message
+    assert "where valid_utf8 == False" in message
+    assert "expected at least 98% where is_printable == True" in message
+    assert "it looks like binary data, not text" in message
 
 
 def test_all_byte_values_report_exact_counts():
     validation = validate_corpus(bytes(range(256)) * 200)
-    observed = failed(validation)[VALID_UTF8]
     # bytes 0x80..0xFF never start a valid sequence on their own: 128 per repetition
-    assert observed["unexpected_count"] == 128 * 200
-    assert observed["element_count"] == 256 * 200
-    assert observed["unexpected_percent"] == pytest.approx(50.0)
-    assert "byte 0x80" in observed["examples"]
-    assert "U+0000" in failed(validation)[PRINTABLE]["examples"]
+    assert failed(validation)[VALID_UTF8] == 128 * 200
+    # 0x00..0x1F and 0x7F are control characters, except tab, newline and carriage return: 30 of 128
+    # valid characters; as a share of all 256 * 200 characters, 98 printable of 256
+    assert failed(validation)[PRINTABLE] == pytest.approx(98 / 256)
+    message = error_message(validation)
+    assert "observed 25,600 invalid bytes (first at byte 128: 0x80;" in message
+    assert "observed 38.28% printable (most frequent: U+0000 x200," in message
 
 
-def test_latin1_text_fails_utf8_only(default_text):
+def test_latin1_text_fails_utf8_only_and_says_it_looks_like_latin1(default_text):
     text = "Café, crème brûlée, déjà vu.\n" * 20 + default_text
     data = text.encode("latin-1", errors="replace")
     validation = validate_corpus(data)
     assert list(failed(validation)) == [VALID_UTF8]
-    observed = failed(validation)[VALID_UTF8]
-    assert observed["unexpected_count"] == sum(1 for byte in data if byte >= 0x80)
+    assert failed(validation)[VALID_UTF8] == sum(1 for byte in data if byte >= 0x80)
     message = error_message(validation)
-    assert "corpus is valid UTF-8" in message
-    assert f"({observed['unexpected_count']:,} of {len(data):,} characters), e.g. byte 0xE9" in message
+    assert (
+        "first at byte 3: 0xE9; it looks like Latin-1 / Windows-1252 text (that byte is 'é' there)" in message
+    )
+    assert "iconv -f WINDOWS-1252 -t UTF-8" in message
 
 
 def test_invalid_bytes_inside_valid_text_are_counted(default_text):
@@ -165,12 +167,66 @@ def test_invalid_bytes_inside_valid_text_are_counted(default_text):
     )  # 0xC3 lacks its continuation
     validation = validate_corpus(data)
     assert list(failed(validation)) == [VALID_UTF8]
-    assert failed(validation)[VALID_UTF8]["unexpected_count"] == 2
-    assert failed(validation)[VALID_UTF8]["examples"] == ["byte 0xFF", "byte 0xC3"]
-    n_chars = validation.corpus_chars
-    assert f"observed {200 / n_chars:.4g}% unexpected (2 of {n_chars:,} characters)" in error_message(
-        validation
-    )
+    assert failed(validation)[VALID_UTF8] == 2
+    assert "observed 2 invalid bytes (first at byte 1,000: 0xFF;" in error_message(validation)
+
+
+@pytest.mark.parametrize(
+    "prefix,looks_like",
+    [
+        (b"\xff\xfe", "UTF-16 byte order mark"),
+        (b"\xff\xfe\x00\x00", "UTF-32 byte order mark"),
+        (b"PK\x03\x04", "a zip archive"),
+        (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
+    ],
+)
+def test_the_utf8_failure_names_what_the_bytes_look_like(default_text, prefix, looks_like):
+    validation = validate_corpus(prefix + b"\x80" + default_text.encode("utf-8"))
+    assert looks_like in error_message(validation)
+
+
+def test_utf16_without_a_byte_order_mark_is_named(default_text):
+    validation = validate_corpus(default_text.encode("utf-16-le"))
+    assert "looks like UTF-16 without a byte order mark" in error_message(validation)
+
+
+# --- every byte is validated, however large the corpus ----------------------------------------------
+
+
+def _big_text(chars: int) -> str:
+    """Numbered lines of the built-in corpus (no line repeats), ``chars`` characters long."""
+    lines = default_corpus_text().splitlines()
+    out, size, i = [], 0, 0
+    while size < chars:
+        line = f"{i:07d} {lines[i % len(lines)]}\n"
+        out.append(line)
+        size += len(line)
+        i += 1
+    return "".join(out)[:chars]
+
+
+def test_one_latin1_byte_deep_inside_a_large_corpus_fails():
+    data = _big_text(6_000_000).encode("utf-8")
+    bad = data[:250_000] + b"\xe9" + data[250_001:]
+    validation = validate_corpus(bad)
+    assert list(failed(validation)) == [VALID_UTF8]
+    assert failed(validation)[VALID_UTF8] == 1
+    assert "first at byte 250,000: 0xE9; it looks like Latin-1" in error_message(validation)
+
+
+def test_control_characters_anywhere_in_a_large_corpus_count():
+    # 8% control characters, all in the stretches between the 100 evenly spaced 50,000-character
+    # chunks a sample of 5,000,000 out of 6,000,000 characters would look at
+    chars = list(_big_text(6_000_000))
+    chunk, stride = 50_000, (6_000_000 - 50_000) / 99
+    gaps = [range(round(i * stride) + chunk, round((i + 1) * stride)) for i in range(99)]
+    positions = [p for gap in gaps for p in gap]
+    for p in random.Random(0).sample(positions, 480_000):
+        chars[p] = "\x07"
+    validation = validate_corpus("".join(chars).encode("utf-8"))
+    assert list(failed(validation)) == [PRINTABLE]
+    assert failed(validation)[PRINTABLE] == pytest.approx(0.92)
+    assert "observed 92% printable (most frequent: U+0007 x480,000)" in error_message(validation)
 
 
 def test_one_repeated_line_fails_duplicate_ratio():
@@ -191,7 +247,7 @@ def test_min_chars_default_comes_from_the_suite_and_can_be_overridden(default_te
     by_default = validate_corpus(small)
     assert list(failed(by_default)) == [MIN_SIZE]
     assert (
-        "corpus has at least min_chars characters: observed 3,000; expected at least 10,000"
+        "corpus has at least min_chars characters: observed 3,000 characters; expected at least 10,000"
         in error_message(by_default)
     )
 
@@ -199,7 +255,9 @@ def test_min_chars_default_comes_from_the_suite_and_can_be_overridden(default_te
 
     stricter = validate_corpus(default_text.encode("utf-8"), min_chars=1_000_000)
     assert list(failed(stricter)) == [MIN_SIZE]
-    assert f"observed {len(default_text):,}; expected at least 1,000,000" in error_message(stricter)
+    assert f"observed {len(default_text):,} characters; expected at least 1,000,000" in error_message(
+        stricter
+    )
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "10", True])
@@ -218,52 +276,6 @@ def test_missing_suite_dir_names_the_file(tmp_path):
         validate_corpus(b"text", suite_dir=tmp_path)
 
 
-# --- sampling --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("n_chars", [10_001, 123_457, 10_000_000])
-def test_sample_chunks_are_evenly_spaced_and_disjoint(n_chars):
-    chunks = _sample_chunks(n_chars, 10_000)
-    assert len(chunks) == SAMPLE_CHUNKS
-    assert chunks[0][0] == 0 and chunks[-1][1] == n_chars
-    assert all(end - start == 100 for start, end in chunks)
-    assert all(prev_end <= start for (_, prev_end), (start, _) in itertools.pairwise(chunks))
-
-
-def test_small_corpus_is_not_sampled():
-    assert _sample_chunks(10_000, 10_000) == [(0, 10_000)]
-    assert _sample_chunks(0, 10_000) == [(0, 0)]
-
-
-def test_large_corpus_is_validated_on_a_deterministic_sample(default_text):
-    data = default_text.encode("utf-8")
-    validation = validate_corpus(data, sample_chars=50_000)
-    assert validation.success, validation.summary()
-    assert validation.sampled
-    assert validation.validated_chars == 50_000
-    assert validation.corpus_chars == len(default_text)
-    assert validation.to_json_dict()["sampled"] is True
-    assert "sampled: 50,000 of" in validation.summary()
-    assert validate_corpus(data, sample_chars=50_000).outcomes == validation.outcomes
-
-
-def test_sample_grows_to_min_chars(default_text):
-    validation = validate_corpus(default_text.encode("utf-8"), min_chars=60_000, sample_chars=20_000)
-    assert validation.sampled
-    assert validation.validated_chars >= 60_000
-    assert validation.success, validation.summary()
-
-
-def test_default_sample_size_above_five_million_characters(default_text):
-    text = default_text * (SAMPLE_CHARS // len(default_text) + 1)
-    validation = validate_corpus(text.encode("utf-8"))
-    assert validation.sampled
-    assert validation.validated_chars == SAMPLE_CHARS
-    assert validation.corpus_chars == len(text)
-    # the corpus is one text pasted 11 times over; even the sample sees the repeats
-    assert list(failed(validation)) == [DISTINCT_LINES]
-
-
 # --- reports and errors --------------------------------------------------------------------------
 
 
@@ -279,7 +291,7 @@ def test_write_validation_report_writes_json_and_html(tmp_path):
 
     report = json.loads((out_dir / "validation.json").read_text(encoding="utf-8"))
     assert report["success"] is False
-    assert report["sampled"] is False
+    assert report["corpus_bytes"] == 256 * 200
     assert VALID_UTF8 in report["failures"]
     assert len(report["gx_results"]) == 2
     assert {r["suite_name"] for r in report["gx_results"]} == {"corpus_characters", "corpus_lines"}
@@ -309,8 +321,8 @@ def test_error_message_names_every_failure_with_observed_value_and_bound():
         assert f"FAIL  {outcome.description}: observed" in message
         assert f"expected {outcome.bound}" in message
     assert (
-        "vocabulary has between 10 and 500 distinct characters: observed 0; expected between 10 and 500"
-        in message
+        "vocabulary has between 10 and 500 distinct characters: observed 0 distinct characters; "
+        "expected between 10 and 500" in message
     )
     assert "min_chars" in message  # says what to do
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rnn.checkpoint import CheckpointError, load_checkpoint
-from rnn.config import ConfigError, TrainConfig
+from rnn.config import ConfigError, TrainConfig, parameter_count
 from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, default_corpus_text, read_corpus_bytes
 from rnn.data import Vocab, batchify, get_batch, split_tokens, steps_per_epoch
 from rnn.generate import ModelFileError, load_model, sample
@@ -227,3 +227,35 @@ def test_corpus_over_http_is_read_through_fsspec(tiny_corpus: Path) -> None:
             read_corpus_bytes(f"http://127.0.0.1:{server.server_port}/missing.txt")
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize(
+    "sizes,vocab",
+    [({}, 103), ({"hidden_size": 16, "num_layers": 1, "embedding_dim": 8}, 65), ({"num_layers": 3}, 7)],
+)
+def test_parameter_count_matches_the_model_without_building_it(sizes: dict, vocab: int) -> None:
+    config = TrainConfig(**sizes)
+    assert parameter_count(config, vocab) == count_parameters(CharLSTM.from_config(config, vocab))
+    assert parameter_count(TrainConfig(), 103) == 2_842_747  # the default model, as the README says
+
+
+def test_each_process_records_its_segment_up_to_its_last_checkpoint(
+    tmp_path: Path, tiny_corpus: Path
+) -> None:
+    # checkpoint every 2 steps; the first process stops after step 5, so its last checkpoint holds step 5
+    config = tiny_config(tiny_corpus, checkpoint_every_steps=2)
+    first = train(config, str(tmp_path / "run"), progress=False, stop_after_global_step=5, log=lambda _: None)
+    [kept] = load_checkpoint(first.checkpoint_uri)["state"]["segments"]
+    assert kept["resumed_from_step"] is None
+    assert kept["checkpoints"] == 3 and kept["last_checkpoint_step"] == 5  # steps 2, 4 and the stop at 5
+    assert kept["work_seconds"] > 0 and kept["setup_seconds"] > 0
+    assert kept["finished_at"] is None  # as of the checkpoint: the process was still training
+
+    second = train(config, str(tmp_path / "run"), resume=True, progress=False, log=lambda _: None)
+    first_segment, second_segment = second.metrics["training"]["segments"]
+    assert first_segment == kept
+    assert second_segment["resumed_from_step"] == 5 and second_segment["restore_seconds"] > 0
+    assert second_segment["finished_at"] is not None and second_segment["started_at"] > kept["started_at"]
+    # steps 6, 8, 10, 12 and the two epoch ends (6 and 12 coincide with them: written again)
+    assert second_segment["checkpoints"] == 6 and second_segment["last_checkpoint_step"] == 12
+    assert second_segment["checkpoint_seconds"] > 0

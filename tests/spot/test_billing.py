@@ -78,3 +78,84 @@ def test_billing_falls_back_to_the_snapshot_when_history_misses_a_launch(repo_ro
     assert "snapshot 2025-06-02's spot history" in source and "does not cover 1.1" in source
     _, source = billing_catalog(snapshot, [], [attempt("1.1", "us-east-1a", "spot", 0, 100)])
     assert "no spot price history returned" in source
+
+
+def test_billed_cost_splits_each_attempt_by_its_training_segment(repo_root: Path) -> None:
+    from costing.pricing.parse import SpotPricePoint
+    from pipeline.spot.attempts import timings_for
+    from pipeline.spot.billing import S3Usage, StorageRates, billed_cost, billing_catalog, storage_cost
+
+    snapshot = repo_root / "include" / "pricing" / "snapshots" / "2025-06-02"  # on-demand r6i.xlarge $0.252/h
+    history = [SpotPricePoint("r6i.xlarge", "us-east-1a", 0.0900, T0 - timedelta(hours=1))]
+    attempts = [
+        attempt("1.1", "us-east-1a", "spot", 0, 1800, interrupted=True),
+        attempt("1.2", "us-east-1a", "spot", 2000, 3800),
+    ]
+    iso = lambda s: (T0 + timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
+    segments = [  # metrics.json training.segments: the first as of its last checkpoint, the second whole
+        {
+            "started_at": iso(60),
+            "setup_seconds": 40.0,
+            "restore_seconds": 0.0,
+            "work_seconds": 1500.0,
+            "checkpoint_seconds": 20.0,
+            "checkpoints": 3,
+            "last_checkpoint_at": iso(1630),
+            "finished_at": None,
+        },
+        {
+            "started_at": iso(2060),
+            "setup_seconds": 40.0,
+            "restore_seconds": 20.0,
+            "work_seconds": 1600.0,
+            "checkpoint_seconds": 30.0,
+            "checkpoints": 4,
+            "last_checkpoint_at": iso(3740),
+            "finished_at": iso(3780),
+        },
+    ]
+    catalog, source = billing_catalog(snapshot, history, attempts)
+    storage = storage_cost(
+        S3Usage(0, 0, 0, 0), StorageRates(0.023, 0.005, 0.0004, 0.08, "literal"), ebs_gb=0, billed_seconds=0
+    )
+    cost = billed_cost(
+        attempts, catalog, source, epochs=1, storage=storage, timings=timings_for(attempts, segments)
+    )
+    first, second = cost["attempts"]
+    # 1.1: startup 100 (60 boot + 40 setup), work 1,500, checkpoints 20 + 10 (the last), wasted 1,800 - 1,640
+    assert (first["training_seconds"], first["wasted_seconds"], first["overhead_seconds"]) == (1500, 160, 140)
+    assert (second["training_seconds"], second["wasted_seconds"], second["overhead_seconds"]) == (
+        1600,
+        0,
+        200,
+    )
+    rate = 0.09 / 3600
+    assert first["wasted_usd"] == pytest.approx(160 * rate) and second["training_usd"] == pytest.approx(
+        1600 * rate
+    )
+    accounting = cost["accounting"]
+    assert accounting["wasted_usd"] == pytest.approx(160 * rate)
+    assert accounting["overhead_usd"] == pytest.approx(340 * rate)
+    assert accounting["training_usd"] + accounting["wasted_usd"] + accounting[
+        "overhead_usd"
+    ] == pytest.approx(cost["instances"]["usd"])
+    assert accounting["on_demand_equivalent_seconds"] == pytest.approx(3600 - 160 - 120)
+    assert accounting["effective_savings_pct"] == pytest.approx((1 - 3600 * 0.09 / (3320 * 0.252)) * 100)
+    assert accounting["unmeasured_attempts"] == 0
+
+    # Storage is paid whichever market trained: it sits on both sides of both savings, so the waste
+    # always shows as an effective saving below the spot saving.
+    stored = storage_cost(
+        S3Usage(0, 0, 0, 0),
+        StorageRates(0.023, 0.005, 0.0004, 0.08, "literal"),
+        ebs_gb=20,
+        billed_seconds=3600,
+    )
+    with_storage = billed_cost(
+        attempts, catalog, source, epochs=1, storage=stored, timings=timings_for(attempts, segments)
+    )
+    billed = 3600 * 0.09 / 3600 + stored.usd
+    assert with_storage["accounting"]["effective_savings_pct"] == pytest.approx(
+        (1 - billed / (3320 * 0.252 / 3600 + stored.usd)) * 100
+    )
+    assert with_storage["accounting"]["effective_savings_pct"] < with_storage["spot_savings_pct"]

@@ -20,6 +20,7 @@ def spec(**overrides):
         "run_id": "manual__1",
         "task_id": "train_ec2_spot",
         "attempt_label": "1.1",
+        "mlflow_run_id": "0123456789abcdef0123456789abcdef",
     }
     return LaunchSpec(**{**values, **overrides})
 
@@ -59,6 +60,8 @@ def test_spot_launch_request_is_locked_down() -> None:
             "attempt": "1.1",
             "market": "spot",
         }
+        assert tags["rnn:mlflow_run_id"] == "0123456789abcdef0123456789abcdef"
+        assert tags["rnn:dag_run_id"] == "rnn_retraining/manual__1"
     assert {s["ResourceType"] for s in request["TagSpecifications"]} == {"instance", "volume"}
     assert (request["MinCount"], request["MaxCount"]) == (1, 1)
 
@@ -98,3 +101,69 @@ def test_default_ami_follows_the_architecture(instance_type: str, architecture: 
 
     assert architecture_of(instance_type) == architecture
     assert AMI_SSM_PARAMETER[architecture].endswith(architecture)
+
+
+def test_tag_values_keep_airflow_run_ids_and_replace_what_aws_refuses() -> None:
+    from pipeline.spot.layout import allocation_tags, tag_value
+
+    assert tag_value("manual__2026-03-02T10:00:00.123456+00:00") == "manual__2026-03-02T10:00:00.123456+00:00"
+    assert tag_value("a run, with; odd*chars") == "a run_ with_ odd_chars"
+    assert len(tag_value("x" * 300)) == 256
+    assert allocation_tags(
+        dag_id="rnn_retraining", run_id="scheduled__2026-03-02T00:00:00+00:00", mlflow_run_id="ab"
+    ) == {
+        "rnn:mlflow_run_id": "ab",
+        "rnn:dag_run_id": "rnn_retraining/scheduled__2026-03-02T00:00:00+00:00",
+    }
+
+
+@pytest.mark.slow  # the spot testbed (moto server, VPC, IAM)
+def test_instance_volume_and_s3_prefix_carry_the_cost_allocation_tags(testbed) -> None:
+    from pipeline.spot.hooks import SpotTrainingHook
+    from pipeline.spot.launch import build_run_instances_request
+    from pipeline.spot.layout import RunLayout
+
+    hook = SpotTrainingHook(aws_conn_id="aws_default", region_name=testbed.region)
+    request = build_run_instances_request(
+        spec(
+            subnet_id=testbed.subnet_id, security_group_id=testbed.security_group_id, image_id="ami-12c6146b"
+        )
+    )
+    instance = hook.launch(request)
+    wanted = {
+        "rnn:mlflow_run_id": "0123456789abcdef0123456789abcdef",
+        "rnn:dag_run_id": "rnn_retraining/manual__1",
+    }
+    [described] = [i for i in testbed.instances() if i["InstanceId"] == instance["instance_id"]]
+    instance_tags = {t["Key"]: t["Value"] for t in described["Tags"]}
+    assert {k: instance_tags[k] for k in wanted} == wanted
+    [volume] = testbed.ec2.describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance["instance_id"]]}]
+    )["Volumes"]
+    volume_tags = {t["Key"]: t["Value"] for t in volume.get("Tags", [])}
+    assert {k: volume_tags[k] for k in wanted} == wanted
+
+    # S3: what the pipeline uploads is tagged on upload, what the instance wrote is tagged afterwards
+    layout = RunLayout(
+        testbed.bucket, "rnn_retraining", "manual__1", mlflow_run_id="0123456789abcdef0123456789abcdef"
+    )
+    hook.upload_bytes(b"config", testbed.bucket, layout.config_key, tags=layout.allocation_tags)
+    testbed.s3.put_object(Bucket=testbed.bucket, Key=layout.model_key, Body=b"model", Tagging="keep=me")
+    testbed.s3.put_object(Bucket=testbed.bucket, Key="another_dag/run/x", Body=b"not ours")
+    counts = hook.tag_prefix(testbed.bucket, layout.prefix + "/", layout.allocation_tags)
+    assert counts == {
+        "list_requests": 1,
+        "get_requests": 2,
+        "put_requests": 1,
+    }  # the config was tagged already
+
+    def tags_of(key: str) -> dict[str, str]:
+        return {
+            t["Key"]: t["Value"]
+            for t in testbed.s3.get_object_tagging(Bucket=testbed.bucket, Key=key)["TagSet"]
+        }
+
+    assert tags_of(layout.config_key) == wanted
+    assert tags_of(layout.model_key) == {"keep": "me", **wanted}
+    assert tags_of("another_dag/run/x") == {}
+    assert hook.tag_prefix(testbed.bucket, layout.prefix + "/", layout.allocation_tags)["put_requests"] == 0

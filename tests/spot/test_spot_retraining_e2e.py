@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import TINY_RUN_CONF, load_dag
+from helpers import TINY_DAG_CONF, TINY_RUN_CONF, load_dag
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ def test_spot_training_end_to_end(
     stale = testbed.stale_instance("manual__a_run_that_is_long_gone")
     with fake_instances(lambda n, _: "run") as instances:
         dag_run = load_dag("rnn_retraining").test(
-            run_conf={**TINY_RUN_CONF, **testbed.conf(), "corpus_uri": str(tiny_corpus)}
+            run_conf={**TINY_DAG_CONF, **testbed.conf(), "corpus_uri": str(tiny_corpus)}
         )
 
     states = task_states(dag_run)
@@ -140,6 +140,22 @@ def test_spot_training_end_to_end(
         assert recorded[field] == getattr(attempt, field)
     assert metrics_json["compute"]["cost"]["label"].startswith("billed-estimate")
 
+    # Where the instance's seconds went, from the trainer's own segment; and the cost allocation tags.
+    [row] = cost["attempts"]
+    assert row["measured"] and row["training_seconds"] > 0 and row["wasted_seconds"] == 0
+    assert row["training_seconds"] + row["wasted_seconds"] + row["overhead_seconds"] == pytest.approx(
+        row["billed_seconds"], abs=0.01
+    )
+    assert metrics[names.COST_WASTED_USD] == 0
+    assert metrics[names.COST_TRAINING_USD] + metrics[names.COST_OVERHEAD_USD] == pytest.approx(
+        cost["instances"]["usd"]
+    )
+    assert tags[names.TAG_ALLOCATION_MLFLOW_RUN_ID] == run.info.run_id
+    assert tags[names.TAG_ALLOCATION_DAG_RUN_ID] == f"rnn_retraining/{dag_run.run_id}"
+    for key in testbed.s3_keys(prefix):
+        object_tags = testbed.s3.get_object_tagging(Bucket=testbed.bucket, Key=key)["TagSet"]
+        assert {"Key": names.TAG_ALLOCATION_MLFLOW_RUN_ID, "Value": run.info.run_id} in object_tags, key
+
 
 def test_interrupted_attempt_resumes_from_the_checkpoint(
     airflow_db, pipeline_home, tiny_corpus, testbed, fake_instances, tmp_path
@@ -147,14 +163,14 @@ def test_interrupted_attempt_resumes_from_the_checkpoint(
     from pipeline import names
 
     # Long enough (120 steps, a checkpoint every 4) for an interruption notice to land mid-training.
-    conf = {
+    conf = {  # a training config (also run locally below), and the DAG run's conf
         **TINY_RUN_CONF,
         "max_steps_per_epoch": 120,
         "checkpoint_every_steps": 4,
         "corpus_uri": str(tiny_corpus),
     }
     with fake_instances(lambda n, _: "interrupt" if n == 1 else "run") as instances:
-        dag_run = load_dag("rnn_retraining").test(run_conf={**conf, **testbed.conf()})
+        dag_run = load_dag("rnn_retraining").test(run_conf={**conf, **testbed.conf(), "load_test_seconds": 0})
     assert dag_run.state == "success", (task_states(dag_run), instances.console())
 
     first, second = testbed.launch_requests
@@ -169,6 +185,11 @@ def test_interrupted_attempt_resumes_from_the_checkpoint(
     training = metrics_json["training"]
     assert training["attempts"] == 2  # rnn's own count: one resume
     assert 0 < training["resumed_from_step"] < 120, "the notice did not land mid-training"
+    cost = metrics_json["compute"]["cost"]
+    first, second = cost["attempts"]
+    assert first["measured"] and second["measured"]  # both processes' segments reached metrics.json
+    assert first["training_seconds"] > 0 and second["startup_seconds"] > 0
+    assert run.data.metrics[names.COST_EFFECTIVE_SAVINGS_PCT] < run.data.metrics[names.COST_SPOT_SAVINGS_PCT]
 
     # The same config without interruption, locally: same step count, same model.
     config = {key: value for key, value in conf.items()}
@@ -198,7 +219,7 @@ def test_interrupted_attempt_resumes_from_the_checkpoint(
 
 def test_budget_guard_refuses_before_launching(airflow_db, pipeline_home, tiny_corpus, testbed) -> None:
     dag_run = load_dag("rnn_retraining").test(
-        run_conf={**TINY_RUN_CONF, **testbed.conf(max_budget_usd=0.0001), "corpus_uri": str(tiny_corpus)}
+        run_conf={**TINY_DAG_CONF, **testbed.conf(max_budget_usd=0.0001), "corpus_uri": str(tiny_corpus)}
     )
 
     states = task_states(dag_run)

@@ -25,6 +25,7 @@ def render(tmp_path: Path, **overrides) -> Path:
         "wheel_filename": "rnn_trainer-0.1.0-py3-none-any.whl",
         "mlflow_run_id": "f" * 32,
         "max_runtime_seconds": 3600,
+        "dataset_sha256": "a" * 64,
         **overrides,
     }
     path = tmp_path / "user_data.sh"
@@ -54,8 +55,12 @@ def test_user_data_is_valid_bash_under_the_ec2_limit_and_runs_the_shared_trainin
         .split("\0")[:-1]
     )
     layout = RunLayout("rnn-spot-test", "rnn_retraining", "manual__2026-03-02T10:00:00+00:00")
-    assert parsed == training_arguments(layout, mlflow_run_id="f" * 32, config_path="/work/config.json")
+    assert parsed == training_arguments(
+        layout, mlflow_run_id="f" * 32, config_path="/work/config.json", dataset_sha256="a" * 64
+    )
     assert parsed[:3] == ["-m", "rnn", "train"] and "--resume" in parsed
+    # validated on the worker; the instance trains on exactly those bytes
+    assert parsed[-3:] == ["--skip-validation", "--expect-sha256", "a" * 64]
     assert (
         parsed[parsed.index("--out-dir") + 1]
         == "s3://rnn-spot-test/rnn_retraining/manual__2026-03-02T10_00_00_00_00/train"

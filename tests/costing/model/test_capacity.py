@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
-from model_literals import PROFILE, profile
+from model_literals import MEASURED, PROFILE, SERVING, profile
 
 from costing.model import capacity as inference
 from costing.model.capacity import ServingPoint
@@ -52,6 +54,9 @@ def test_serving_point_picks_the_largest_batch_within_the_slo():
         latency_p95_seconds=pytest.approx(0.6),
         capacity_rps=pytest.approx(2 * 64 / 0.4),
         memory_limited=False,
+        capacity_source="formula",
+        formula_capacity_rps=pytest.approx(2 * 64 / 0.4),
+        basis="formula (no load test in metrics.json)",
     )
     # SLO 0.5 s: batch 64 (0.6 s) misses, batch 16 (0.2 s x 1.5 = 0.3 s) meets -> 2 x 16 / 0.2 = 160 rps
     point = inference.serving_point(
@@ -135,3 +140,96 @@ def test_ceil_forgives_float_noise():
     assert inference.ceil(2.0000000000000004) == 2
     assert inference.ceil(2.001) == 3
     assert list(inference.ceil(np.array([2.0000000000000004, 2.001]))) == [2.0, 3.0]
+
+
+# -- measured capacity (the load test): MEASURED is PROFILE plus SERVING (model_literals) --------------
+
+
+def point(vcpus: float, *, memory_mb: float = 30_000, tokens: float = 200, slo: float = 1.0, base=MEASURED):
+    return inference.serving_point(
+        base, vcpus=vcpus, memory_available_mb=memory_mb, tokens=tokens, latency_slo_seconds=slo
+    )
+
+
+def test_measured_capacity_on_the_load_test_host_is_the_load_test_result():
+    # 2 vCPU = the 2 CPUs it was measured on: one server process, 40 rps at p95 900 ms
+    p = point(2)
+    assert (p.capacity_source, p.capacity_rps, p.latency_p95_seconds) == (
+        "measured",
+        40.0,
+        pytest.approx(0.9),
+    )
+    assert p.basis == "measured on 2 CPUs (load test: 40.0 requests/s at p95 <= 1,000 ms, 200 chars)"
+    # the formula for the same target: batch 64 in 0.4 s -> 160 rps; measured / formula = 0.25
+    assert p.formula_capacity_rps == pytest.approx(160.0) and p.measured_to_formula == pytest.approx(0.25)
+    assert p.batch_size == 64  # the server's batch limit
+
+
+def test_measured_capacity_scales_with_vcpus_and_memory():
+    # 4 vCPU: 2 processes x 40 = 80 rps, latency unchanged
+    p = point(4)
+    assert (p.processes, p.capacity_rps, p.latency_p95_seconds) == (2.0, 80.0, pytest.approx(0.9))
+    assert p.basis.endswith(", scaled to 4 vCPU, 200 chars/request")
+    # 8 vCPU but 600 MB: processes of 256 MiB (the server's RSS) -> 2 fit, not 4
+    p = point(8, memory_mb=600)
+    assert (p.processes, p.memory_limited, p.capacity_rps) == (2, True, 80.0)
+
+
+def test_below_the_measured_cpus_only_rates_that_stretch_within_the_slo_count():
+    # 1 vCPU: every step 2x slower; 40 rps had p95 900 ms -> 1.8 s (misses), 20 rps 400 ms -> 0.8 s (meets)
+    # -> 20 / 2 = 10 rps at p95 0.8 s
+    p = point(1)
+    assert (p.capacity_source, p.capacity_rps, p.latency_p95_seconds) == (
+        "measured",
+        10.0,
+        pytest.approx(0.8),
+    )
+    # 0.5 vCPU: 4x slower; even 10 rps (300 ms -> 1.2 s) misses: the formula (batch 1, 2.5 rps), labelled
+    p = point(0.5)
+    assert (p.capacity_source, p.capacity_rps) == ("formula", pytest.approx(2.5))
+    assert p.basis == "formula (no load-tested rate stretches to 0.5 vCPU, 200 chars/request within the SLO)"
+
+
+def test_other_request_lengths_scale_the_measured_work():
+    # 100 chars: half the work; 40 rps (p95 900 -> 450 ms) is the best error-free rate -> 40 / 0.5 = 80 rps
+    p = point(2, tokens=100)
+    assert (p.capacity_rps, p.latency_p95_seconds) == (80.0, pytest.approx(0.45))
+    # 400 chars: twice the work; 20 rps (400 -> 800 ms) -> 10 rps
+    assert point(2, tokens=400).capacity_rps == 10.0
+
+
+def test_the_formula_steps_in_when_the_load_test_does_not_apply():
+    # a tighter SLO than the one load-tested: measured capacity says nothing about it
+    p = point(2, slo=0.5)
+    assert p.capacity_source == "formula" and p.capacity_rps == pytest.approx(16 / 0.2)
+    assert p.basis == "formula (the load test's SLO (1,000 ms) is looser than this one (500 ms))"
+    # a looser SLO: the measured rates still hold (80 rps had 20 % errors, so 40 stays the best)
+    assert point(2, slo=5.0).capacity_rps == 40.0
+    # no load test at all
+    assert point(2, base=PROFILE).basis == "formula (no load test in metrics.json)"
+
+
+def test_a_load_test_where_nothing_met_the_slo_makes_the_target_infeasible():
+    none = profile(serving=replace(SERVING, max_rps_at_slo=0.0, p95_ms_at_max=None, curve=()))
+    reason = point(4, base=none)
+    assert reason == "the load test found no rate with p95 <= 1,000 ms on 2 CPUs"
+    # memory is checked against the server's RSS: 200 MB cannot hold a 256 MiB process
+    assert "needs 256 MB for one serving process" in point(2, memory_mb=200)
+
+
+def test_capacity_comparison_on_the_load_test_host():
+    comparison = inference.capacity_comparison(MEASURED, tokens=200, latency_slo_seconds=1.0)
+    assert (comparison.cpus, comparison.measured_rps, comparison.formula_rps) == (
+        2,
+        40.0,
+        pytest.approx(160.0),
+    )
+    assert comparison.ratio == pytest.approx(0.25)
+    assert comparison.sentence() == (
+        "serving capacity on 2 CPUs at p95 <= 1,000 ms, 200 chars: measured 40.0 requests/s, "
+        "formula 160.0 requests/s (measured / formula = 0.25)"
+    )
+    formula_only = inference.capacity_comparison(PROFILE, tokens=200, latency_slo_seconds=1.0)
+    assert formula_only.measured_rps is None and formula_only.ratio is None
+    assert formula_only.sentence().endswith("fleets sized by the formula: no load test in metrics.json")
+    assert formula_only.to_dict()["sentence"] == formula_only.sentence()

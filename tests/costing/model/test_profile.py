@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import time
-
 import pytest
-from model_literals import MIB, PROFILE, metrics_dict
+from model_literals import MIB, PROFILE, SERVING, metrics_dict, serving_section
 
+from costing.model.model_source import load_profile
 from costing.model.profile import (
     REFERENCE_METRICS_PATH,
     MetricsSchemaError,
     ModelProfile,
-    default_metrics_path,
-    load_profile,
     profile_from_metrics,
 )
 
@@ -75,8 +70,8 @@ def test_compute_section_and_capped_run_are_recorded():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"schema": "other"}, "expected 'rnn-metrics' v1"),
-        ({"schema_version": 2}, "expected 'rnn-metrics' v1"),
+        ({"schema": "other"}, "expected 'rnn-metrics' v1 or v2"),
+        ({"schema_version": 3}, "expected 'rnn-metrics' v1 or v2"),
         ({"inference": None}, "python -m rnn bench"),
         ({"host": {}}, "lacks a field"),
     ],
@@ -101,17 +96,38 @@ def test_reference_metrics_are_real_and_labelled():
     assert profile.host_cpu_count >= 1
 
 
-def test_default_metrics_path_prefers_the_newest_benchmarked_run(tmp_path):
-    assert default_metrics_path(tmp_path / "missing") == REFERENCE_METRICS_PATH
-    older = tmp_path / "dag" / "run1" / "train" / "metrics.json"
-    newer = tmp_path / "dag" / "run2" / "train" / "metrics.json"
-    for path in (older, newer):
-        path.parent.mkdir(parents=True)
-    older.write_text(json.dumps(metrics_dict()))
-    newer.write_text(json.dumps(metrics_dict(inference=None)))  # not benchmarked yet: skipped
-    now = time.time()
-    os.utime(older, (now - 100, now - 100))
-    assert default_metrics_path(tmp_path) == older
-    newer.write_text(json.dumps(metrics_dict()))
-    os.utime(newer, (now, now))
-    assert default_metrics_path(tmp_path) == newer
+def test_per_request_billing_follows_the_mean_latency():
+    profile = profile_from_metrics(metrics_dict())
+    assert profile.latency_mean_ms == 110.0 and profile.billed_latency_ms == 110.0
+    # 400 chars at a mean of 110 ms per 200 chars
+    assert profile.billed_seconds_per_request(400) == pytest.approx(0.22)
+    latency = {"p50": 100.0, "p95": 150.0, "p99": 200.0}
+    old = profile_from_metrics(metrics_dict(inference={**metrics_dict()["inference"], "latency_ms": latency}))
+    assert old.latency_mean_ms is None and old.billed_latency_ms == 100.0
+    assert any("no mean latency" in note for note in old.notes)
+    with pytest.raises(ValueError, match="latency_mean_ms=-1"):
+        ModelProfile(latency_p50_ms=100, latency_p95_ms=150, latency_p99_ms=200, latency_mean_ms=-1)
+
+
+def test_version_2_carries_the_load_test_and_the_server_memory():
+    profile = profile_from_metrics(metrics_dict(schema_version=2, serving=serving_section()))
+    assert profile.serving == SERVING
+    assert profile.serving.rps_per_cpu == pytest.approx(20.0)  # 40 rps on 2 CPUs
+    # the server's own peak RSS (256 MiB), not the training process's 512 MiB
+    assert profile.serving_memory_mb == 256.0 and "server's peak RSS" in profile.serving_memory_basis
+    summary = profile.summary()
+    assert summary["serving"]["max_rps_at_slo"] == 40.0 and summary["serving_memory_mb"] == 256.0
+    # version 1, or version 2 before the load test ran: no measurement, training RSS as the upper bound
+    for metrics in (metrics_dict(), metrics_dict(schema_version=2, serving=None)):
+        unmeasured = profile_from_metrics(metrics)
+        assert unmeasured.serving is None and unmeasured.serving_memory_mb == 512.0
+        assert "upper bound" in unmeasured.serving_memory_basis
+
+
+def test_the_headline_point_joins_the_curve():
+    assert [(p.rate_rps, p.p95_ms) for p in SERVING.points] == [
+        (10.0, 300.0),
+        (20.0, 400.0),
+        (40.0, 900.0),
+        (80.0, 3000.0),
+    ]

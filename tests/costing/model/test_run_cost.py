@@ -207,3 +207,154 @@ def test_attempts_are_validated(catalog):
     mixed = [attempt("us-east-1a", utc(2025, 5, 11), 60), attempt("eu-west-1a", utc(2025, 5, 11), 60)]
     with pytest.raises(ValueError, match="mix instance types"):
         spot_training_cost(mixed, catalog, epochs=1)
+
+
+# -- spot-true accounting ------------------------------------------------------------------------------------
+
+
+def test_an_interrupted_attempt_splits_into_training_waste_and_overhead() -> None:
+    from costing.model.run_cost import AttemptTimings, split_attempt_seconds
+
+    attempt = InstanceAttempt(
+        "r6i.xlarge", "us-east-1a", "spot", utc(2026, 3, 2, 10), utc(2026, 3, 2, 10, 25), interrupted=True
+    )
+    timings = AttemptTimings(
+        started_at=utc(2026, 3, 2, 10, 1, 30),  # 90 s boot
+        setup_seconds=20.0,
+        restore_seconds=10.0,
+        work_seconds=1048.0,
+        checkpoint_seconds=32.0,  # the 4 writes before the last: 8 s each
+        checkpoints=5,
+        last_checkpoint_at=utc(2026, 3, 2, 10, 20),
+        finished_at=None,
+    )
+    split = split_attempt_seconds(attempt, timings)
+    assert split.billable_seconds == 1500
+    assert split.training_seconds == 1048
+    assert split.wasted_seconds == pytest.approx(292)  # 10:20:08 -> 10:25:00
+    assert split.startup_seconds == 120 and split.checkpoint_seconds == 40
+    assert split.other_overhead_seconds == pytest.approx(0)
+    assert split.training_seconds + split.wasted_seconds + split.overhead_seconds == pytest.approx(1500)
+
+
+def test_a_finished_attempt_wastes_nothing_and_the_tail_is_overhead() -> None:
+    from costing.model.run_cost import AttemptTimings, split_attempt_seconds
+
+    attempt = InstanceAttempt(
+        "r6i.xlarge", "us-east-1a", "spot", utc(2026, 3, 2, 11), utc(2026, 3, 2, 11, 10)
+    )
+    timings = AttemptTimings(
+        started_at=utc(2026, 3, 2, 11, 1),  # 60 s boot
+        setup_seconds=5.0,
+        restore_seconds=15.0,
+        work_seconds=480.0,
+        checkpoint_seconds=20.0,
+        checkpoints=4,
+        last_checkpoint_at=utc(2026, 3, 2, 11, 9, 30),
+        finished_at=utc(2026, 3, 2, 11, 9, 40),
+    )
+    split = split_attempt_seconds(attempt, timings)
+    assert (split.billable_seconds, split.training_seconds, split.wasted_seconds) == (600, 480, 0)
+    assert split.startup_seconds == 80 and split.checkpoint_seconds == 20
+    assert split.other_overhead_seconds == pytest.approx(20)  # the rest: model upload, shutdown
+
+
+def test_an_attempt_that_left_no_checkpoint_bought_nothing() -> None:
+    from costing.model.run_cost import AttemptTimings, split_attempt_seconds
+
+    # reclaimed 30 s after launch: billed the 60-second minimum, no process timings survived
+    attempt = InstanceAttempt(
+        "r6i.xlarge", "us-east-1a", "spot", utc(2026, 3, 2, 9), utc(2026, 3, 2, 9, 0, 30), interrupted=True
+    )
+    unmeasured = split_attempt_seconds(attempt, None)
+    assert (unmeasured.billable_seconds, unmeasured.wasted_seconds, unmeasured.training_seconds) == (
+        60,
+        60,
+        0,
+    )
+    assert not unmeasured.measured
+
+    # a process that trained but was killed before its first checkpoint: its work is wasted too
+    started = AttemptTimings(utc(2026, 3, 2, 9, 0, 10), 5.0, 0.0, 12.0, 0.0, 0, None, None)
+    split = split_attempt_seconds(attempt, started)
+    assert split.training_seconds == 0
+    assert split.wasted_seconds == pytest.approx(15)  # from the end of setup (9:00:15) to 9:00:30
+    assert split.startup_seconds == 15 and split.other_overhead_seconds == pytest.approx(30)  # the minimum
+
+
+def test_parts_beyond_the_bill_are_trimmed_from_overhead_first() -> None:
+    from costing.model.run_cost import AttemptTimings, split_attempt_seconds
+
+    # the instance clock runs 10 s ahead of EC2's: the parts add up to 610 s of a 600 s bill
+    attempt = InstanceAttempt(
+        "r6i.xlarge", "us-east-1a", "spot", utc(2026, 3, 2, 11), utc(2026, 3, 2, 11, 10)
+    )
+    timings = AttemptTimings(
+        utc(2026, 3, 2, 11, 0, 30),
+        10.0,
+        0.0,
+        550.0,
+        20.0,
+        3,
+        utc(2026, 3, 2, 11, 9),
+        utc(2026, 3, 2, 11, 9, 50),
+    )
+    split = split_attempt_seconds(attempt, timings)
+    assert split.startup_seconds == 30 and split.checkpoint_seconds == 20  # 40 of startup trimmed by 10
+    assert split.training_seconds == 550 and split.other_overhead_seconds == 0
+    assert split.training_seconds + split.wasted_seconds + split.overhead_seconds == pytest.approx(600)
+
+
+def test_run_accounting_prices_each_part_and_the_effective_savings(catalog) -> None:
+    from costing.model.run_cost import AttemptTimings, account_spot_run
+
+    # both attempts in us-east-1a at $0.080/h (in force since 2025-05-10 12:00); on-demand $0.252/h
+    first = InstanceAttempt(
+        "r6i.xlarge", "us-east-1a", "spot", utc(2025, 5, 11, 10), utc(2025, 5, 11, 10, 30), interrupted=True
+    )
+    second = InstanceAttempt(
+        "r6i.xlarge", "us-east-1a", "spot", utc(2025, 5, 11, 11), utc(2025, 5, 11, 11, 30)
+    )
+    timings = [
+        # boot 60, setup 40 -> startup 100; work 1,500; 3 writes started, 2 done (20 s): last 10 s;
+        # last checkpoint 10:27:10 + 10 s -> wasted 160 s; 1,800 = 1,500 + 160 + 130 + 10 other
+        AttemptTimings(
+            utc(2025, 5, 11, 10, 1), 40.0, 0.0, 1500.0, 20.0, 3, utc(2025, 5, 11, 10, 27, 10), None
+        ),
+        # boot 60, setup 40, restore 20 -> startup 120; work 1,600; writes 30; the other 50 s: the tail
+        AttemptTimings(
+            utc(2025, 5, 11, 11, 1),
+            40.0,
+            20.0,
+            1600.0,
+            30.0,
+            4,
+            utc(2025, 5, 11, 11, 29),
+            utc(2025, 5, 11, 11, 29, 40),
+        ),
+    ]
+    accounting = account_spot_run([first, second], timings, catalog)
+    a, b = accounting.attempts
+    assert (a.training_seconds, a.wasted_seconds, a.startup_seconds, a.checkpoint_seconds) == (
+        1500,
+        160,
+        100,
+        30,
+    )
+    assert a.other_overhead_seconds == pytest.approx(10)
+    assert (b.training_seconds, b.wasted_seconds, b.startup_seconds, b.checkpoint_seconds) == (
+        1600,
+        0,
+        120,
+        30,
+    )
+    assert b.other_overhead_seconds == pytest.approx(50)
+    rate = 0.080 / 3600
+    assert accounting.billed_usd == pytest.approx(3600 * rate)
+    assert accounting.training_usd == pytest.approx(3100 * rate)
+    assert accounting.wasted_usd == pytest.approx(160 * rate)
+    assert accounting.overhead_usd == pytest.approx((140 + 200) * rate)
+    # on one uninterrupted on-demand instance: 3,600 billed - 160 wasted - 120 startup of the resume
+    assert accounting.on_demand_equivalent_seconds == pytest.approx(3320)
+    assert accounting.on_demand_equivalent_usd == pytest.approx(3320 / 3600 * 0.252)
+    assert accounting.effective_savings_pct == pytest.approx((1 - 0.080 * 3600 / (0.252 * 3320)) * 100)

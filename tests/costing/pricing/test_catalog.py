@@ -134,3 +134,18 @@ def test_spot_percentile_pools_the_azs_time_weighted(catalog):
     assert catalog.spot_percentile_usd_per_hour("r6i.xlarge", "us-east-1", 0.5) == pytest.approx(0.09)
     with pytest.raises(ValueError, match="fraction=90"):
         catalog.spot_percentile_usd_per_hour("r6i.xlarge", "us-east-1", 90)
+
+
+def test_a_zero_row_under_an_unknown_product_family_is_not_an_instance_price(on_demand_document):
+    """It once passed validation and then broke every lookup: "2 different on-demand prices [0.0, 0.096]"."""
+    from datetime import date
+
+    from costing.pricing.catalog import PriceCatalog
+    from costing.pricing.parse import parse_price_list
+
+    good = on_demand_document("m5.large", "us-east-1", "0.0960000000", sku="GOODSKU000000001")
+    odd = on_demand_document("m5.large", "us-east-1", "0.0000000000", sku="ODDSKU0000000001")
+    odd["product"]["productFamily"] = "Compute Instance (reserved capacity block)"
+    records = parse_price_list([good, odd], region="us-east-1")
+    catalog = PriceCatalog(snapshot_id="t", effective_date=date(2025, 6, 1), records=records, spot_points=[])
+    assert catalog.on_demand_usd_per_hour("m5.large", "us-east-1") == 0.096

@@ -37,7 +37,8 @@ from costing.pricing.snapshot import load_snapshot
 
 CLOSED_PORT = "http://127.0.0.1:9"  # discard port: nothing listens, so nothing can leave the machine
 NOW = datetime(2025, 6, 2, 6, 0, tzinfo=UTC)
-SHIPPED = DEFAULT_SNAPSHOT_ROOT / "2025-06-02"
+SHIPPED = DEFAULT_SNAPSHOT_ROOT / "2026-12-01"  # the newest shipped snapshot: "the last good one"
+REFRESH_NOW = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)  # a day after it was recorded
 EC2_FILTERS_R6I_XLARGE_US_EAST_1 = [
     {"Type": "TERM_MATCH", "Field": "regionCode", "Value": "us-east-1"},
     {"Type": "TERM_MATCH", "Field": "operatingSystem", "Value": "Linux"},
@@ -248,6 +249,7 @@ def test_every_service_query_sends_the_filters_real_tools_use():
         "AWSLambda",
         "AmazonECS",
         "AmazonSageMaker",
+        "AmazonVPC",
     }
     assert by_name["ec2_instances"].filters_for(region="us-east-1", instance_type="r6i.xlarge") == (
         EC2_FILTERS_R6I_XLARGE_US_EAST_1
@@ -393,7 +395,7 @@ def _spot_for(types):
         for instance_type in types:
             for az in azs:
                 records[region].append(
-                    spot_record(f"{region}{az}", instance_type, "0.050000", "2025-05-20T00:00:00Z")
+                    spot_record(f"{region}{az}", instance_type, "0.050000", "2026-11-20T00:00:00Z")
                 )
     return records
 
@@ -404,10 +406,9 @@ def _refresh(root, client, moto_endpoint, **kwargs):
         ec2_clients=lambda region: ec2_client(moto_endpoint, region),
         root=root,
         regions=REGIONS,
-        instance_types=TYPES,
         sagemaker_instance_types=SAGEMAKER_TYPES,
-        now=NOW,
-        **kwargs,
+        now=REFRESH_NOW,
+        **({"instance_types": TYPES} | kwargs),
     )
 
 
@@ -429,21 +430,21 @@ def test_refresh_writes_a_validated_snapshot_and_diffs_it(
         stubber.assert_no_pending_responses()
 
     assert result.status == "fresh", result.message
-    assert result.snapshot_id == "2025-06-02T0600Z"
-    assert result.message.startswith("fresh: wrote 2025-06-02T0600Z (0 changed")
-    written = load_snapshot(root / "2025-06-02T0600Z")
+    assert result.snapshot_id == "2026-12-02T0600Z"
+    assert result.message.startswith("fresh: wrote 2026-12-02T0600Z (0 changed")
+    written = load_snapshot(root / "2026-12-02T0600Z")
     provenance = written.provenance
     assert (provenance.source, provenance.fetched_at, provenance.prices_as_of) == (
         "api",
-        "2025-06-02T06:00:00.000Z",
-        "2025-06-02",
+        "2026-12-02T06:00:00.000Z",
+        "2026-12-02",
     )
-    assert provenance.spot_window_start == "2025-05-03T06:00:00.000Z"
+    assert provenance.spot_window_start == "2026-11-02T06:00:00.000Z"
     assert provenance.publication_dates["AWSLambda"] == {
-        "eu-west-1": "2025-06-02T00:00:00Z",
-        "us-east-1": "2025-06-02T00:00:00Z",
+        "eu-west-1": "2026-12-01T00:00:00Z",
+        "us-east-1": "2026-12-01T00:00:00Z",
     }
-    assert result.validation.success and result.validation.previous_snapshot_id == "2025-06-02"
+    assert result.validation.success and result.validation.previous_snapshot_id == "2026-12-01"
     # Same documents as the previous snapshot: nothing moved; the types not re-fetched show up as removed.
     assert result.diff.changed == () and result.diff.added == ()
     assert {c.instance_type for c in result.diff.removed} >= {"r5.xlarge", "t3.small"}
@@ -476,12 +477,13 @@ def test_no_credentials_keeps_the_last_good_snapshot(root, monkeypatch, moto_end
 
     assert sorted(p.name for p in root.iterdir()) == before  # nothing written, not even a staging folder
     assert result.status == "stale" and result.is_stale
-    assert result.snapshot_id == "2025-06-02"
-    assert result.age_days == pytest.approx(0.25)  # fetched 2025-06-02T00:00Z, refreshed 06:00Z
+    assert result.snapshot_id == "2026-12-01"
+    # its prices describe 2025-06-01 (recorded on 2026-12-01): 549 days and 6 hours old at the refresh
+    assert result.age_days == pytest.approx(549.25)
     assert result.message == (
-        "stale: kept 2025-06-02, age 0.2 days, because NoCredentialsError: Unable to locate credentials"
+        "stale: kept 2026-12-01, age 549.2 days, because NoCredentialsError: Unable to locate credentials"
     )
-    assert result.provenance.source == "snapshot" and result.provenance.snapshot_id == "2025-06-02"
+    assert result.provenance.source == "snapshot" and result.provenance.snapshot_id == "2026-12-01"
     assert (
         result.failures[0]["what"].startswith("get_products ec2_instances")
         and result.failures[0]["region"] == "us-east-1"
@@ -555,6 +557,21 @@ def _is(instance_type=None, usage=None):
     return predicate
 
 
+def _replayed_refresh(root, documents, monkeypatch, moto_endpoint, types=TYPES):
+    inject_spot_history(monkeypatch, _spot_for(types))
+    client = pricing_client()
+    with Stubber(client) as stubber:
+        replay_price_lists(
+            stubber,
+            documents,
+            regions=REGIONS,
+            instance_types=types,
+            sagemaker_instance_types=SAGEMAKER_TYPES,
+            queries=PRICE_QUERIES,
+        )
+        return _refresh(root, client, moto_endpoint, instance_types=types)
+
+
 def test_bad_prices_are_rejected_and_the_last_good_snapshot_kept(
     root, recorded_documents, monkeypatch, moto_endpoint
 ):
@@ -562,46 +579,59 @@ def test_bad_prices_are_rejected_and_the_last_good_snapshot_kept(
         recorded_documents, "AmazonEC2", "us-east-1", _is("r6i.xlarge"), _set_on_demand("0.0000000000")
     )
     documents = _tamper(documents, "AmazonEC2", "us-east-1", _is("m5.large"), _set_on_demand("-0.0960000000"))
-    documents = _tamper(documents, "AmazonEC2", "us-east-1", _is("c5.large"), lambda doc: None)  # SKU gone
     documents = _tamper(
         documents, "AmazonEC2", "us-east-1", _is(usage="NatGateway-Hours"), _set_on_demand("0.0720000000")
     )
-    inject_spot_history(monkeypatch, _spot_for(TYPES))
-    client = pricing_client()
     before = sorted(p.name for p in root.iterdir())
-    with Stubber(client) as stubber:
-        replay_price_lists(
-            stubber,
-            documents,
-            regions=REGIONS,
-            instance_types=TYPES,
-            sagemaker_instance_types=SAGEMAKER_TYPES,
-            queries=PRICE_QUERIES,
-        )
-        result = _refresh(root, client, moto_endpoint)
+    result = _replayed_refresh(root, documents, monkeypatch, moto_endpoint)
 
     assert sorted(p.name for p in root.iterdir()) == before
-    assert result.status == "stale" and result.snapshot_id == "2025-06-02"
-    assert result.message.startswith("stale: kept 2025-06-02, age 0.2 days, because validation failed")
+    assert result.status == "stale" and result.snapshot_id == "2026-12-01"
+    assert result.message.startswith("stale: kept 2026-12-01, age 549.2 days, because validation failed")
     problems = "\n".join(f["error"] for f in result.failures)
-    assert (
-        "us-east-1 AmazonEC2 ec2.instance r6i.xlarge" in problems
-        and "usd_rate=0 USD/Hrs is not > 0" in problems
+    # each rejection names the SKU, the field and the value
+    assert "us-east-1 AmazonEC2 ec2.instance r6i.xlarge (sku " in problems
+    assert "usd_rate=0 USD/Hrs is not > 0" in problems
+    assert "has pricePerUnit.USD='-0.0960000000', not a finite number >= 0" in problems  # m5.large, named
+    assert "us-east-1 AmazonEC2 nat_gateway.hours" in problems and "0.045 -> 0.072 (+60.0%)" in problems
+    failing = {(f.check, f.instance_type or f.price_key) for f in result.validation.failures}
+    assert failing >= {("positive", "r6i.xlarge"), ("change", "nat_gateway.hours")}
+    assert any(f["what"] == "parse" and "sku " in f["error"] for f in result.failures)
+
+
+def test_a_price_the_previous_snapshot_had_and_the_candidate_lost_is_refused(
+    root, recorded_documents, monkeypatch, moto_endpoint
+):
+    documents = _tamper(recorded_documents, "AmazonEC2", "us-east-1", _is("c5.large"), lambda doc: None)
+    before = sorted(p.name for p in root.iterdir())
+    result = _replayed_refresh(root, documents, monkeypatch, moto_endpoint)
+    assert sorted(p.name for p in root.iterdir()) == before  # the staged candidate is gone too
+    assert result.status == "stale"
+    assert "the cost model cannot use the candidate (1 problem(s))" in result.message
+    assert result.failures[0]["what"] == "gate:instance"
+    assert result.failures[0]["error"].startswith(
+        "c5.large lost its on-demand price: the previous snapshot priced it, this one does not"
     )
     assert (
-        "missing required price: us-east-1 ec2.instance m5.large (OnDemand)" in problems
-    )  # negative: unreadable
-    assert "missing required price: us-east-1 ec2.instance c5.large (OnDemand)" in problems
-    assert "get_products returned no product for ec2_instances c5.large in us-east-1" in problems
-    assert "us-east-1 AmazonEC2 nat_gateway.hours" in problems and "0.045 -> 0.072 (+60.0%)" in problems
-    assert any("no usable USD price" in warning for warning in result.warnings)  # the negative price, named
-    failing = {(f.check, f.instance_type or f.price_key) for f in result.validation.failures}
-    assert failing >= {
-        ("positive", "r6i.xlarge"),
-        ("required", "m5.large"),
-        ("required", "c5.large"),
-        ("change", "nat_gateway.hours"),
-    }
+        "get_products returned no product for ec2_instances c5.large in us-east-1 (optional)"
+        in result.warnings
+    )
+
+
+def test_a_type_not_offered_in_a_region_is_a_warning_not_a_stale_refresh(
+    root, recorded_documents, on_demand_document, monkeypatch, moto_endpoint
+):
+    # m5.metal is asked for everywhere but offered (in its own product family) in us-east-1 only
+    metal = on_demand_document("m5.metal", "us-east-1", "4.6080000000", sku="METALSKU00000001")
+    metal["product"]["productFamily"] = "Compute Instance (bare metal)"
+    metal["product"]["attributes"].update(vcpu="96", memory="384 GiB", licenseModel="No License required")
+    documents = copy.deepcopy(recorded_documents)
+    documents["AmazonEC2"]["us-east-1"].append(json.dumps(metal))
+    result = _replayed_refresh(root, documents, monkeypatch, moto_endpoint, types=[*TYPES, "m5.metal"])
+    assert result.status == "fresh", result.message
+    assert "eu-west-1: no on-demand price for m5.metal (not offered there?); left out" in result.warnings
+    catalog = PriceCatalog.from_snapshot(load_snapshot(result.snapshot_uri))
+    assert catalog.on_demand_usd_per_hour("m5.metal", "us-east-1") == 4.608
 
 
 def test_command_line_refresh_reports_stale_with_exit_code_1(root, monkeypatch, capsys):
@@ -614,5 +644,5 @@ def test_command_line_refresh_reports_stale_with_exit_code_1(root, monkeypatch, 
     stubber.activate()
     monkeypatch.setattr(costing.cli, "default_clients", lambda regions: (client, {}))
     assert costing.cli.main(["refresh", "--root", str(root), "--region", "us-east-1"]) == 1
-    assert capsys.readouterr().out.startswith("stale: kept 2025-06-02, age ")
+    assert capsys.readouterr().out.startswith("stale: kept 2026-12-01, age ")
     stubber.deactivate()

@@ -213,7 +213,25 @@ def test_a_dimension_without_a_usd_price_is_skipped_with_an_issue():
     issues: list[ParseIssue] = []
     records = parse_price_list([doc], region="us-east-1", issues=issues)
     assert not [r for r in records if r.term == "OnDemand"]
-    assert any("no usable USD price" in issue.message for issue in issues)
+    (issue,) = [i for i in issues if "no usable USD price" in i.message]
+    # the currency and value are named, and an instance price lost this way blocks a refresh
+    assert "is priced in CNY only (CNY 1.8), not USD: this project prices in USD" in issue.message
+    assert issue.blocking and issue.sku == "ABCDEFGHIJKLMNOP"
+
+
+def test_bare_metal_types_are_instance_prices_and_unknown_families_are_not():
+    metal = _doc(
+        **{
+            "product/productFamily": "Compute Instance (bare metal)",
+            "product/attributes/instanceType": "m5.metal",
+            "product/attributes/usagetype": "BoxUsage:m5.metal",
+        }
+    )
+    (on_demand,) = [r for r in parse_price_list([metal], region="us-east-1") if r.term == "OnDemand"]
+    assert (on_demand.instance_type, on_demand.price_key) == ("m5.metal", "ec2.instance")
+    odd = _doc(**{"product/productFamily": "Something New"})
+    records = parse_price_list([odd], region="us-east-1")
+    assert records and all(r.price_key == "" for r in records)  # kept, but never an instance's price
 
 
 def test_missing_attributes_and_broken_items_are_skipped_not_fatal():

@@ -17,7 +17,8 @@ from costing.pricing.price_validation import (
 )
 from costing.pricing.snapshot import load_snapshot
 
-NEWEST = DEFAULT_SNAPSHOT_ROOT / "2025-06-02"
+NEWEST = DEFAULT_SNAPSHOT_ROOT / "2026-12-01"
+PREVIOUS = DEFAULT_SNAPSHOT_ROOT / "2025-06-02"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def newest():
 
 @pytest.fixture(scope="module")
 def oldest():
-    return load_snapshot(DEFAULT_SNAPSHOT_ROOT / "2025-06-01")
+    return load_snapshot(PREVIOUS)
 
 
 @pytest.fixture
@@ -49,16 +50,21 @@ def test_the_shipped_snapshot_passes_against_the_previous_one(newest, oldest):
         newest, required=required_prices(["us-east-1"], instance_types=types), previous=oldest
     )
     assert result.success, result.summary()
-    assert (result.snapshot_id, result.previous_snapshot_id, result.rows) == ("2025-06-02", "2025-06-01", 926)
+    assert (result.snapshot_id, result.previous_snapshot_id, result.rows) == (
+        "2026-12-01",
+        "2025-06-02",
+        2290,
+    )
     assert {e["check"]: e["success"] for e in result.expectations} == {
         "not_null": True,
         "positive": True,
         "unit": True,
+        "duplicate": True,
         "required": True,
         "change": True,
     }
     assert result.summary().startswith(
-        "price validation of 2025-06-02 (926 rows, against 2025-06-01): passed"
+        "price validation of 2026-12-01 (2290 rows, against 2025-06-02): passed"
     )
 
 
@@ -161,11 +167,17 @@ def test_spot_prices_are_not_compared_but_reserved_ones_are(newest, frame):
     spot = frame.index[frame["term"] == "Spot"][0]
     frame.loc[spot, "usd_rate"] = frame.loc[spot, "usd_rate"] * 3
     reserved = _row(
-        frame, region="us-east-1", instance_type="m5.large", term="Reserved", lease_contract_length="3yr"
+        frame,
+        region="us-east-1",
+        instance_type="m5.large",
+        term="Reserved",
+        lease_contract_length="3yr",
+        offering_class="standard",
+        purchase_option="No Upfront",
     )
     frame.loc[reserved, "usd_rate"] = 0.1
     changes = change_frame(frame, newest.to_dataframe())
-    assert set(changes["term"]) == {"OnDemand", "Reserved"}
+    assert set(changes["term"]) == {"OnDemand", "Reserved", "SavingsPlan"}
     (failure,) = validate_prices(frame, previous=newest).failures
     assert failure.message.startswith("us-east-1 AmazonEC2 ec2.instance m5.large 3yr standard No Upfront")
 
@@ -183,3 +195,17 @@ def test_result_exports_to_json(frame):
     }
     with pytest.raises(ValueError, match="max_change=0"):
         validate_prices(frame, max_change=0)
+
+
+def test_a_price_published_twice_with_different_rates_is_refused_naming_the_sku(frame):
+    import pandas as pd
+
+    index = _row(frame, region="us-east-1", price_key="alb.hours")
+    same, other = frame.loc[[index]].copy(), frame.loc[[index]].copy()
+    other["usd_rate"] = 0.03
+    assert validate_prices(pd.concat([frame, same], ignore_index=True)).success  # an identical repeat is fine
+    result = validate_prices(pd.concat([frame, other], ignore_index=True))
+    (failure,) = result.failures
+    assert failure.check == "duplicate" and failure.sku == frame.loc[index, "sku"]
+    assert f"sku {failure.sku} rate code " in failure.message
+    assert "published 2 times with different usd_rate values (0.0225, 0.03)" in failure.message

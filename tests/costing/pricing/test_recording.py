@@ -11,7 +11,8 @@ from costing.pricing.snapshot import latest_snapshot_dir
 
 
 @pytest.mark.parametrize(
-    ("recording", "snapshot_id"), [("2025-06", "2025-06-01"), ("2025-06-02", "2025-06-02")]
+    ("recording", "snapshot_id"),
+    [("2025-06", "2025-06-01"), ("2025-06-02", "2025-06-02"), ("2026-12-01", "2026-12-01")],
 )
 def test_shipped_snapshots_are_reproduced_by_their_recordings(tmp_path, recording, snapshot_id):
     from costing.pricing.recording import RECORDINGS_ROOT, record_snapshot
@@ -33,3 +34,17 @@ def test_default_recording_is_the_newest_shipped_snapshot():
         json.loads((DEFAULT_RECORDING_DIR / "recording.json").read_text())["snapshot_id"]
         == latest_snapshot_dir().name
     )
+
+
+def test_derived_rates_are_labelled_in_the_provenance():
+    from costing.pricing.snapshot import load_snapshot
+
+    snapshot = load_snapshot(latest_snapshot_dir())
+    derived = {entry["what"]: entry for entry in snapshot.provenance.derived}
+    assert set(derived) == {"ec2.reserved", "ec2.savings_plan"}
+    assert derived["ec2.reserved"]["regions"] == ["eu-west-1", "us-east-1"]
+    assert "us-east-1 r6i.xlarge 1yr/standard/No Upfront" in derived["ec2.reserved"]["except"]  # recorded
+    assert snapshot.is_derived("ec2.reserved", "us-east-1", "r6i.xlarge 3yr/standard/No Upfront")
+    assert not snapshot.is_derived("ec2.reserved", "us-east-1", "r6i.xlarge 1yr/standard/No Upfront")
+    notes = " ".join(snapshot.provenance.notes)
+    assert "DERIVED, not AWS's record" in notes and "Public IPv4" in notes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import fields
 from datetime import date
@@ -10,10 +11,10 @@ from datetime import date
 import pytest
 
 from costing.pricing.defaults import DEFAULT_INSTANCE_TYPE, DEFAULT_SNAPSHOT_ROOT
-from costing.pricing.sheet import PriceSheet
+from costing.pricing.sheet import TIERED_RATES, PriceSheet, PriceTier
 from costing.pricing.sheet_builder import build_price_sheet, none_fields
 
-NEWEST = DEFAULT_SNAPSHOT_ROOT / "2025-06-02"
+NEWEST = DEFAULT_SNAPSHOT_ROOT / "2026-12-01"
 
 # Published list prices in us-east-1 that the sheet must carry, unit for unit (see the recording's notes).
 US_EAST_1 = {
@@ -26,6 +27,7 @@ US_EAST_1 = {
     "alb_usd_per_lcu_hour": 0.008,
     "nat_gateway_usd_per_hour": 0.045,
     "nat_gateway_usd_per_gb": 0.045,
+    "public_ipv4_usd_per_hour": 0.005,  # per in-use address, since February 2024
     "cloudwatch_usd_per_metric_month": 0.30,
     "cloudwatch_logs_ingest_usd_per_gb": 0.50,
     "cloudwatch_logs_storage_usd_per_gb_month": 0.03,
@@ -50,21 +52,45 @@ def test_every_field_is_filled_for_us_east_1(us_sheet):
     assert none_fields(us_sheet) == []
     assert (us_sheet.region, us_sheet.snapshot_id, us_sheet.prices_as_of) == (
         "us-east-1",
-        "2025-06-02",
+        "2026-12-01",
         date(2025, 6, 1),
     )
     for name, expected in US_EAST_1.items():
         assert getattr(us_sheet, name) == expected, name  # exact: scaled without binary noise
     assert {f.name for f in fields(PriceSheet)} - {
         *US_EAST_1,
+        *(tiers for _, tiers in TIERED_RATES.values()),
         "region",
         "snapshot_id",
         "prices_as_of",
         "instances",
         "sagemaker_instances",
         "cloudflare_workers",
+        "free_tier",
         "notes",
+        "source_ages",
     } == set()
+
+
+def test_tiered_rates_carry_every_published_tier(us_sheet):
+    assert us_sheet.data_transfer_out_tiers == (
+        PriceTier(0, 10_240, 0.09),
+        PriceTier(10_240, 51_200, 0.085),
+        PriceTier(51_200, 153_600, 0.07),
+        PriceTier(153_600, math.inf, 0.05),
+    )
+    assert [t.usd_per_unit for t in us_sheet.lambda_x86_gb_second_tiers] == [
+        0.0000166667,
+        0.000015,
+        0.0000133334,
+    ]
+    assert [t.end for t in us_sheet.cloudwatch_metric_tiers] == [10_000, 250_000, 1_000_000, math.inf]
+    assert [t.usd_per_unit for t in us_sheet.s3_standard_storage_tiers] == [0.023, 0.022, 0.021]
+    # a flat rate is one open tier
+    assert us_sheet.tiers("data_transfer_out")[0].usd_per_unit == us_sheet.data_transfer_out_usd_per_gb
+    free = us_sheet.free_tier
+    assert (free.lambda_requests_per_month, free.lambda_gb_seconds_per_month) == (1_000_000, 400_000)
+    assert (free.data_transfer_out_gb_per_month, free.cloudwatch_metrics_per_month) == (100, 10)
 
 
 def test_instances_carry_specs_spot_reserved_and_interruption(us_sheet):
@@ -76,12 +102,29 @@ def test_instances_carry_specs_spot_reserved_and_interruption(us_sheet):
         0.252,
     )
     assert 0.3 * 0.252 <= default.spot_usd_per_hour <= default.spot_p90_usd_per_hour < 0.252
-    assert default.reserved_usd_per_hour == {"1yr/standard/No Upfront": 0.159}
+    # every reserved term for every type: recorded where reserved.csv has it, derived (and marked) elsewhere
+    assert len(default.reserved_usd_per_hour) == 12
+    assert default.reserved_usd_per_hour["1yr/standard/No Upfront"] == 0.159  # recorded
+    assert "1yr/standard/No Upfront" not in default.derived_rates
+    assert default.reserved_usd_per_hour["3yr/standard/No Upfront"] == pytest.approx(0.252 * 0.427)  # derived
+    assert "3yr/standard/No Upfront" in default.derived_rates
+    # Partial Upfront: half the term's total up front: 0.252 x 0.597 / 2 per hour + 0.252 x 0.597 / 2 x 8,760
+    assert default.reserved_usd_per_hour["1yr/standard/Partial Upfront"] == pytest.approx(
+        0.252 * 0.597, abs=1e-6
+    )
     assert default.interruption_rate_per_month == 0.10  # "5-10%" in the hand-recorded table
-    assert us_sheet.instances["m5.large"].reserved_usd_per_hour == {
-        "1yr/standard/No Upfront": 0.06,
-        "3yr/standard/No Upfront": 0.041,
-    }
+    m5 = us_sheet.instances["m5.large"]
+    assert (
+        m5.reserved_usd_per_hour["1yr/standard/No Upfront"],
+        m5.reserved_usd_per_hour["3yr/standard/No Upfront"],
+    ) == (
+        0.06,
+        0.041,
+    )
+    # Savings Plans: EC2 Instance plans at the standard fractions, Compute plans at the convertible ones
+    assert m5.savings_plan_usd_per_hour["EC2Instance/1yr/No Upfront"] == pytest.approx(0.096 * 0.625)
+    assert m5.savings_plan_usd_per_hour["Compute/3yr/All Upfront"] == pytest.approx(0.096 * 0.482)
+    assert set(m5.savings_plan_usd_per_hour) <= m5.derived_rates
     assert us_sheet.instances["m7g.large"].architecture == "arm64"
     assert len(us_sheet.instances) == 35
     assert set(us_sheet.sagemaker_instances) == {
@@ -104,7 +147,11 @@ def test_notes_say_what_is_recorded_approximate_or_absent(us_sheet):
     notes = " | ".join(us_sheet.notes)
     assert "recorded by hand" in notes and "illustrative" in notes
     assert "Spot Advisor buckets recorded by hand" in notes
-    assert "reserved terms in us-east-1 in this snapshot only for m5.large" in notes
+    assert "ec2.reserved: 420 reserved terms for 35 instance types in us-east-1, 414 of them DERIVED" in notes
+    assert (
+        "ec2.savings_plan: 420 Savings Plans rates for 35 instance types in us-east-1, 420 of them DERIVED"
+        in notes
+    )
 
 
 def test_eu_west_1_leaves_out_what_the_snapshot_lacks_with_reasons():
@@ -115,7 +162,7 @@ def test_eu_west_1_leaves_out_what_the_snapshot_lacks_with_reasons():
     ]
     assert sheet.sagemaker_instances == {}
     notes = " | ".join(sheet.notes)
-    assert "sagemaker.serverless.compute: no price for eu-west-1 in snapshot 2025-06-02" in notes
+    assert "sagemaker.serverless.compute: no price for eu-west-1 in snapshot 2026-12-01" in notes
     assert "no SageMaker real-time inference prices for eu-west-1" in notes
     assert (
         sheet.alb_usd_per_hour,
@@ -123,7 +170,10 @@ def test_eu_west_1_leaves_out_what_the_snapshot_lacks_with_reasons():
         sheet.cloudwatch_logs_ingest_usd_per_gb,
     ) == (0.0252, 0.048, 0.57)
     assert sheet.instances["r6i.xlarge"].on_demand_usd_per_hour == 0.282
-    assert sheet.instances["r6i.xlarge"].reserved_usd_per_hour == {}
+    assert len(sheet.instances["r6i.xlarge"].reserved_usd_per_hour) == 12  # all derived in eu-west-1
+    assert sheet.instances["r6i.xlarge"].derived_rates >= set(
+        sheet.instances["r6i.xlarge"].reserved_usd_per_hour
+    )
 
 
 def test_requested_instance_types_and_unknown_regions():
@@ -143,7 +193,7 @@ def test_requested_instance_types_and_unknown_regions():
 
 
 def test_the_default_is_the_newest_shipped_snapshot():
-    assert build_price_sheet(region="us-east-1", instance_types=["r6i.xlarge"]).snapshot_id == "2025-06-02"
+    assert build_price_sheet(region="us-east-1", instance_types=["r6i.xlarge"]).snapshot_id == "2026-12-01"
 
 
 def test_a_price_in_an_unexpected_unit_is_left_out_not_converted(tmp_path):

@@ -177,7 +177,7 @@ def test_load_refuses_edited_or_foreign_snapshots(tmp_path, write):
     (renamed / PROVENANCE_JSON).write_text(json.dumps(provenance))
     with pytest.raises(ValueError, match="holds provenance for '2025-06-02'"):
         load_snapshot(renamed)
-    with pytest.raises(FileNotFoundError, match=r"provenance.json is missing"):
+    with pytest.raises(FileNotFoundError, match=r"is not a pricing snapshot: it has no provenance.json"):
         load_snapshot(tmp_path)
 
 

@@ -97,6 +97,7 @@ def test_a_failed_refresh_keeps_the_remote_snapshot(s3_options, tmp_path, moto_e
         )
     assert result.status == "stale"
     assert result.snapshot_uri == f"{ROOT}/2025-06-02"
-    assert result.message.startswith("stale: kept 2025-06-02, age 10.0 days, because ")
+    # age of the prices: they describe 2025-06-01, eleven days before the refresh
+    assert result.message.startswith("stale: kept 2025-06-02, age 11.0 days, because ")
     assert "AccessDeniedException" in result.reason
     assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket="pricing-snapshots")["Contents"]) == before

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from costing.model.analysis import analyze
-from costing.model.profile import REFERENCE_METRICS_PATH, load_profile
+from costing.model.model_source import load_profile
+from costing.model.profile import REFERENCE_METRICS_PATH
+from costing.model.resources import map_resources
 from costing.model.sensitivity import MonteCarloSpec
 from costing.pricing.diff import PriceChange, SnapshotDiff
 from costing.pricing.sheet_builder import build_price_sheet
@@ -47,6 +49,8 @@ def analysis_document() -> dict:
     profile = load_profile(REFERENCE_METRICS_PATH)
     sheet = build_price_sheet(None, "us-east-1")
     document = analyze(profile, sheet, spec=MonteCarloSpec(samples=200, seed=1)).to_json_dict()
+    metrics = json.loads(REFERENCE_METRICS_PATH.read_text())
+    document["resources"] = map_resources(metrics, profile, sheet, peak_gflops=195.0).to_json_dict()
     document["model"] = {
         "source": "rnn-textgen version 3 (run abc123)",
         "version": 3,
@@ -301,7 +305,7 @@ def test_text_part_and_summary_say_the_totals(rendered: RenderedReport) -> None:
 def test_data_is_json_and_lists_what_is_shown(rendered: RenderedReport) -> None:
     data = json.loads(json.dumps(rendered.data, allow_nan=False))
     assert data["training_runs"]["count"] == 4
-    assert data["analysis"]["snapshot_id"] == "2025-06-02"
+    assert data["analysis"]["snapshot_id"] == "2026-12-01"
     assert sorted(data["images"]) == sorted(rendered.images)
     assert data["analysis"]["tornado"]["requests_per_day"] == 1_000_000
     assert data["summary"] == rendered.summary
@@ -677,3 +681,109 @@ def test_write_report_to_an_fsspec_url(rendered: RenderedReport) -> None:
     fs = fsspec.filesystem("memory")
     assert json.loads(fs.cat_file(f"{url}/report.json"))["summary"] == rendered.summary
     assert fs.cat_file(f"{url}/tornado.png") == rendered.images["tornado.png"]
+
+
+def test_estimate_vs_bill_and_the_change_in_cost_are_in_the_weekly_report() -> None:
+    from dataclasses import replace
+
+    runs = list(training_runs())
+    # two reconciled cloud runs (errors +2 % and -1 %) and one not in the bill yet
+    runs[0] = replace(runs[0], billed_seconds=3600, wasted_usd=0.0001, overhead_usd=0.0002,
+                      effective_savings_pct=55.0, tagged_estimate_usd=0.00102, billed_actual_usd=0.00100,
+                      estimate_error_pct=2.0)  # fmt: skip
+    runs[1] = replace(runs[1], billed_seconds=7200, wasted_usd=0.0003, overhead_usd=0.0004,
+                      tagged_estimate_usd=0.00297, billed_actual_usd=0.00300, estimate_error_pct=-1.0)  # fmt: skip
+    runs[2] = replace(runs[2], billed_seconds=1800, wasted_usd=0.0, overhead_usd=0.0001)
+    previous = (replace(runs[0], run_id="prev", billed_seconds=3600, cost_usd=0.00100),)
+    rendered = render_report(weekly_inputs(training_runs=tuple(runs), previous_training_runs=previous))
+
+    reconciliation = rendered.data["reconciliation"]
+    assert reconciliation["count"] == 2 and reconciliation["pending"] == 1
+    assert reconciliation["median_abs_error_pct"] == pytest.approx(1.5)
+    assert "estimate_vs_bill.png" in rendered.images
+    assert "Estimate vs bill" in rendered.html_file and "1.50%" in rendered.html_file
+    assert "median absolute error 1.50%" in rendered.text
+    assert "estimate_vs_bill.csv" in rendered.csv_tables
+
+    change = rendered.data["cost_change"]
+    assert change["error"] is None and change["previous_usd"] == pytest.approx(0.00100)
+    assert change["usage_usd"] + change["mix_usd"] + change["price_usd"] == pytest.approx(
+        change["change_usd"]
+    )
+    assert "Change in training cost" in rendered.html_file and "usage +$" in rendered.html_file
+    assert "wasted by interruptions" in rendered.text
+
+
+def test_every_price_source_age_the_free_tiers_and_the_metrics_are_shown(rendered: RenderedReport) -> None:
+    analysis = rendered.data["analysis"]
+    sources = {s["source"].split(" in snapshot")[0]: s for s in analysis["price_sources"]}
+    assert set(sources) == {
+        "Price List (on-demand, reserved, Savings Plans, services)",
+        "EC2 spot prices",
+        "Cloudflare Workers table",
+        "AWS Free Tier table",
+        "Spot interruption table",
+    }
+    assert sources["EC2 spot prices"]["limit_text"] == "1 day" and sources["EC2 spot prices"]["stale"]
+    assert sources["Cloudflare Workers table"]["limit_text"] == "90 days"
+    assert analysis["free_tiers_applied"] is False
+    assert analysis["metrics_source"].startswith("include/reference_metrics.json")
+    assert "Price sources" in rendered.html_file and "limit 7 days" in rendered.html_file
+    assert "Free tiers not applied (they belong to an account, not a workload)" in rendered.html_file
+    assert (
+        "free tiers: not applied" in rendered.text
+        and "metrics: include/reference_metrics.json" in rendered.text
+    )
+
+
+def test_the_resource_mapping_has_a_section(rendered: RenderedReport) -> None:
+    resources = rendered.data["analysis"]["resources"]
+    assert resources["parameters"] == 2_842_747
+    assert resources["training"][0]["why"] == "chosen" and resources["serving"][0]["rank"] == 1
+    assert "Resource mapping" in rendered.html_file
+    assert "Against the original hand analysis (training): " in rendered.html_file
+    assert "Resource mapping: 2,842,747 parameters" in rendered.text
+
+
+def test_measured_and_formula_capacity_are_shown_side_by_side() -> None:
+    from dataclasses import replace
+
+    from costing.model.profile import CapacityPoint, ServingCapacity
+
+    measured = ServingCapacity(
+        max_rps_at_slo=30.0,
+        p95_ms_at_max=800.0,
+        slo_ms=1000.0,
+        completion_chars=200,
+        cpu_count=2,
+        rss_bytes=300 * 2**20,
+        max_batch_size=64,
+        curve=(CapacityPoint(15.0, 300.0), CapacityPoint(30.0, 800.0)),
+    )
+    profile = replace(load_profile(REFERENCE_METRICS_PATH), serving=measured)
+    sheet = build_price_sheet(None, "us-east-1")
+    document = analyze(profile, sheet, spec=MonteCarloSpec(samples=50, seed=1)).to_json_dict()
+    rendered = render_report(weekly_inputs(analysis=document))
+    html, text = rendered.html_file, rendered.text
+    capacity = document["grid"]["capacity"]
+    assert capacity["measured_rps"] == 30.0 and capacity["ratio"] == pytest.approx(
+        30.0 / capacity["formula_rps"]
+    )
+    assert "Serving capacity: measured vs formula" in html and 'data-capacity="measured"' in html
+    assert (
+        f"(measured / formula = {capacity['ratio']:.2f})" in html
+        and f"(measured / formula = {capacity['ratio']:.2f})" in text
+    )
+    # one row per fleet at the busiest scenario, measured next to formula, with their ratio
+    rows = re.findall(
+        r"<tr><td[^>]*>([^<]+)</td><td[^>]*>([\d.]+)</td><td[^>]*>([\d.]+)</td><td[^>]*>([\d.]+)</td>", html
+    )
+    names = [name for name, *_ in rows]
+    assert any(n.startswith("EC2 on-demand") for n in names) and "ECS Fargate (" in " ".join(names)
+    for _, measured_rps, formula_rps, ratio in rows:
+        assert float(ratio) == pytest.approx(float(measured_rps) / float(formula_rps), abs=0.01)
+    assert "measured on 2 CPUs (load test: 30.0 requests/s at p95 &lt;= 1,000 ms, 200 chars)" in html
+    # without a load test: the formula, and the report says so
+    formula_only = render_report(weekly_inputs(analysis=analysis_document()))
+    assert 'data-capacity="formula"' in formula_only.html_file
+    assert "fleets sized by the formula: no load test in metrics.json" in formula_only.text

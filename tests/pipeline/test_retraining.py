@@ -1,0 +1,45 @@
+"""Pieces of the rnn_retraining task bodies that need no DAG run: failing or retrying, and run names."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.tasks.retraining import ComputeChoice, _fail_or_retry, training_run_name
+from rnn.config import TrainConfig
+from rnn.corpus import CorpusError
+from rnn.storage import StorageError
+
+
+@pytest.mark.parametrize("error", [CorpusError("corpus not found: 'x'"), StorageError("access denied")])
+def test_a_fault_retrying_cannot_fix_fails_the_task_at_once(error) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    assert isinstance(_fail_or_retry(error), AirflowFailException)
+    assert str(_fail_or_retry(error)) == str(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [CorpusError("could not reach x", transient=True), StorageError("could not reach y", transient=True)],
+)
+def test_a_host_that_could_not_be_reached_is_retried(error) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    retried = _fail_or_retry(error)
+    assert not isinstance(retried, AirflowFailException) and str(retried) == str(error)
+
+
+def test_a_run_is_named_for_what_it_was() -> None:
+    local = ComputeChoice(backend="local", instance_type="r6i.xlarge", region="us-east-1", market="spot")
+    default = TrainConfig().to_dict()  # 2,842,747 weights at a vocabulary of 103
+    assert (
+        training_run_name(default, local, 103)
+        == "2.84M params · 3 ep · pydoc-topics · r6i.xlarge spot (local)"
+    )
+    tiny = {**default, "hidden_size": 16, "num_layers": 1, "embedding_dim": 8, "epochs": 1}
+    tiny["corpus_uri"] = "s3://corpora/shakespeare/input.txt.gz"
+    spot = ComputeChoice(
+        backend="ec2_spot", instance_type="c7g.large", region="eu-west-1", market="on-demand"
+    )
+    # 65*8 + 4*16*(8+16) + 8*16 + 16*65 + 65 = 3,289
+    assert training_run_name(tiny, spot, 65) == "3.3k params · 1 ep · input.txt.gz · c7g.large on-demand"

@@ -1,0 +1,168 @@
+"""Continuous batching: requests join and leave a running batch, each gets its own complete, seeded text."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from rnn.batching import BatchingEngine, EngineStopped, GenerationRequest, QueueFull, Ticket
+from rnn.data import Vocab
+from rnn.decoder import FastDecoder, generate_ids
+from rnn.model import CharLSTM
+
+VOCAB = Vocab(list("abcdefghijklmnopqrstuvwxyz ."))
+
+
+@pytest.fixture(scope="module")
+def decoder() -> FastDecoder:
+    torch.manual_seed(0)
+    return FastDecoder(CharLSTM(len(VOCAB), 8, 32, 2, dropout=0.0).eval())
+
+
+@pytest.fixture
+def engine(decoder: FastDecoder):
+    engine = BatchingEngine(decoder, VOCAB, max_batch_size=8, max_queue=4, max_chars_limit=2000)
+    engine.start()
+    yield engine
+    engine.stop(timeout=30)
+
+
+def alone(decoder: FastDecoder, prompt: str, chars: int, seed: int, **kwargs: object) -> str:
+    """What the request gives on its own: generate_ids at batch 1 with the same seed."""
+    ids = generate_ids(
+        decoder,
+        VOCAB.encode(prompt).tolist(),
+        length=chars,
+        generator=torch.Generator().manual_seed(seed),
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return VOCAB.decode(ids[0])
+
+
+def request(prompt: str, chars: int, seed: int | None, **kwargs: object) -> Ticket:
+    return Ticket(
+        GenerationRequest(prompt_ids=VOCAB.encode(prompt).tolist(), max_chars=chars, seed=seed, **kwargs)  # type: ignore[arg-type]
+    )
+
+
+def test_concurrent_requests_each_get_their_own_complete_seeded_text(engine, decoder) -> None:
+    specs = [("the ", 40, 1), ("a", 120, 2), ("quick brown ", 7, 3), ("the ", 40, 4), ("zz", 1, 5)]
+    tickets = [engine.submit(request(p, n, s)) for p, n, s in specs]
+    results = [t.wait(60) for t in tickets]
+    for (prompt, chars, seed), result in zip(specs, results, strict=True):
+        assert result.chars == chars and len(result.text) == chars
+        assert result.text == alone(decoder, prompt, chars, seed)
+        assert result.seed == seed
+    # the same prompt with another seed is another text
+    assert results[0].text != results[3].text
+    assert max(r.batch_size_mean for r in results) > 1  # they really shared the batch
+
+
+def test_requests_join_and_leave_a_running_batch(engine, decoder) -> None:
+    long = engine.submit(request("the ", 2000, 11))  # ~2,000 steps: the waves below come and go meanwhile
+    while engine.active == 0:  # the long one is running before the others arrive
+        time.sleep(0.001)
+    waves = []
+    for wave in range(3):
+        waves.append([engine.submit(request("ab", 20 + 5 * i, 100 * wave + i)) for i in range(4)])
+        for ticket in waves[-1]:
+            ticket.wait(60)
+        assert not long.done, "the short requests leave while the long one is still running"
+    result = long.wait(60)
+    assert result.text == alone(decoder, "the ", 2000, 11)
+    for wave, tickets in enumerate(waves):
+        for i, ticket in enumerate(tickets):
+            assert ticket.result is not None and ticket.result.text == alone(
+                decoder, "ab", 20 + 5 * i, 100 * wave + i
+            )
+    # the long request shared some of its steps with others
+    assert 1 < result.batch_size_mean < 5
+
+
+def test_sampling_settings_are_per_request(engine, decoder) -> None:
+    greedy = engine.submit(request("the ", 60, 7, temperature=0.05))
+    top1 = engine.submit(request("the ", 60, 8, top_k=1))
+    hot = engine.submit(request("the ", 60, 9, temperature=2.0, top_k=5))
+    assert top1.wait(60).text == alone(decoder, "the ", 60, 8, top_k=1)
+    assert hot.wait(60).text == alone(decoder, "the ", 60, 9, temperature=2.0, top_k=5)
+    assert greedy.wait(60).text == alone(decoder, "the ", 60, 7, temperature=0.05)
+    # top_k=1 is argmax: the same text whatever the seed
+    assert engine.submit(request("the ", 60, 99, top_k=1)).wait(60).text == top1.result.text
+
+
+def test_an_unseeded_request_reports_the_seed_that_reproduces_it(engine, decoder) -> None:
+    result = engine.submit(request("ab", 30, None)).wait(60)
+    assert result.text == alone(decoder, "ab", 30, result.seed)
+
+
+def test_streaming_tickets_get_every_character_in_order(engine) -> None:
+    ticket = engine.submit(Ticket(GenerationRequest(prompt_ids=[1, 2, 3], max_chars=50, seed=3), stream=True))
+    result = ticket.wait(60)
+    assert "".join(ticket.streamed) == result.text and len(ticket.streamed) == 50
+
+
+def test_cancelling_frees_the_row_at_the_next_step(engine) -> None:
+    doomed = engine.submit(request("the ", 2000, 1))
+    while engine.active == 0:
+        time.sleep(0.001)
+    engine.cancel(doomed)
+    deadline = time.monotonic() + 5
+    while engine.active and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert engine.active == 0 and not doomed.done
+    assert engine.submit(request("a", 5, 2)).wait(30).chars == 5  # the engine carries on
+
+
+def test_a_full_queue_is_refused_with_a_retry_time(decoder) -> None:
+    engine = BatchingEngine(decoder, VOCAB, max_batch_size=1, max_queue=2, max_chars_limit=300)
+    # not started: nothing leaves the queue, so the third waiting request is one too many
+    for seed in range(3):  # one for the free row, two for the queue
+        engine.submit(request("a", 10, seed))
+    with pytest.raises(QueueFull, match="queue is full") as refused:
+        engine.submit(request("a", 10, 9))
+    assert refused.value.retry_after_seconds >= 1
+    engine.start()
+    engine.stop(timeout=30)
+    with pytest.raises(EngineStopped):
+        engine.submit(request("a", 10, 10))
+
+
+def test_stop_finishes_what_was_admitted_and_queued(decoder) -> None:
+    engine = BatchingEngine(decoder, VOCAB, max_batch_size=2, max_queue=10, max_chars_limit=300)
+    engine.start()
+    tickets = [engine.submit(request("a", 100, seed)) for seed in range(6)]
+    engine.stop(timeout=60)
+    assert all(t.done and t.result is not None and t.result.chars == 100 for t in tickets)
+
+
+def test_many_threads_submitting_at_once(engine) -> None:
+    results: list[int] = []
+
+    def client(seed: int) -> None:
+        for i in range(5):
+            while True:
+                try:
+                    ticket = engine.submit(request("ab", 10 + i, seed * 10 + i))
+                    break
+                except QueueFull:
+                    time.sleep(0.005)
+            results.append(ticket.wait(60).chars)
+
+    threads = [threading.Thread(target=client, args=(s,)) for s in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(results) == sorted([10 + i for i in range(5)] * 6)
+
+
+def test_bad_requests_are_refused() -> None:
+    with pytest.raises(ValueError, match="prompt_ids is empty"):
+        GenerationRequest(prompt_ids=[], max_chars=5)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        GenerationRequest(prompt_ids=[1], max_chars=5, temperature=0)
+    with pytest.raises(ValueError, match="seed must be in"):
+        GenerationRequest(prompt_ids=[1], max_chars=5, seed=-1)
