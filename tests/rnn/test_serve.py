@@ -331,8 +331,11 @@ def test_serving_a_registered_version_and_an_alias(
     import mlflow.pytorch
     from mlflow import MlflowClient
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    store = f"sqlite:///{tmp_path}/mlflow.db"  # tracking and registry (an earlier test may have set either)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", store)
+    mlflow.set_tracking_uri(store)
+    mlflow.set_registry_uri(store)
     loaded = load_model(str(tiny_model_file))
     (tmp_path / "vocab.json").write_text(json.dumps(loaded.vocab.chars))
     experiment = mlflow.create_experiment("serve-test", artifact_location=str(tmp_path / "artifacts"))
@@ -358,11 +361,12 @@ def test_serving_a_registered_version_and_an_alias(
                 assert torch.equal(served.model.state_dict()[key], value)
         with TestClient(create_app(served, source)) as client:
             health = client.get("/healthz").json()
-            assert (health["model"], health["version"]) == (DEFAULT_REGISTERED_MODEL, "1")
+            assert (health["model"], health["version"]) == (DEFAULT_REGISTERED_MODEL, str(version.version))
         with pytest.raises(ModelFileError, match="cannot load 'models:/rnn-textgen@nope'"):
             load_model_source(f"models:/{DEFAULT_REGISTERED_MODEL}@nope")
     finally:
         mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
 
 
 def test_the_peak_rss_reported_is_the_servers_own_not_its_parents() -> None:
@@ -401,7 +405,7 @@ def test_serve_cli_errors_are_one_line(tiny_model_file: Path, tmp_path: Path) ->
     for result, message in (
         (busy, "error: cannot listen on 127.0.0.1:"),
         (missing, "error: model file not found"),
-        (bad, "error: max_batch_size >= 1"),
+        (bad, "error: argument --max-batch-size: must be an integer >= 1"),
     ):
         assert result.returncode == 2 and result.stderr.startswith(message), result.stderr
         assert "Traceback" not in result.stderr
