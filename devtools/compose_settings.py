@@ -108,6 +108,15 @@ def service_command(service: str, document: Mapping[str, Any] | None = None) -> 
     return command.split() if isinstance(command, str) else [str(part) for part in command]
 
 
+RESTARTING_POLICIES = ("always", "unless-stopped", "on-failure")
+
+
+def service_restarts(service: str, document: Mapping[str, Any] | None = None) -> bool:
+    """Whether compose brings the service back when its process exits (its ``restart`` policy)."""
+    document = document or compose_document()
+    return str(document["services"][service].get("restart", "no")).split(":")[0] in RESTARTING_POLICIES
+
+
 def image_environment(path: Path = DOCKERFILE) -> dict[str, str]:
     """The ``ENV k=v ...`` of the Dockerfile (the image's environment under the compose one)."""
     text = path.read_text().replace("\\\n", " ")

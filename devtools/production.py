@@ -109,6 +109,9 @@ class Ports:
         return cls(**{**values, "worker_logs": tuple(values["worker_logs"])})
 
 
+RESTART_DELAY_SECONDS = 5
+
+
 @dataclass(frozen=True)
 class Component:
     name: str
@@ -118,6 +121,22 @@ class Component:
     startup_timeout_seconds: float = 180.0
     user: str | None = None  # run as this OS user (Postgres refuses to run as root)
     stop_signal: int = signal.SIGTERM
+    restart: bool = False  # compose's `restart: always`: started again when its process exits
+
+    def command(self) -> list[str]:
+        """What is spawned: ``argv``, inside a restart loop when compose restarts the service.
+
+        The loop is the process group's leader (its pid is the component's pid); stopping the group
+        stops both, so only an exit of the component itself is restarted, as Docker does.
+        """
+        if not self.restart:
+            return self.argv
+        loop = (
+            'while :; do "$@"; code=$?; '
+            f'echo "--- {self.name} exited with status $code; restarting in {RESTART_DELAY_SECONDS} s '
+            f'(restart: always)"; sleep {RESTART_DELAY_SECONDS}; done'
+        )
+        return ["sh", "-c", loop, self.name, *self.argv]
 
 
 @dataclass
@@ -368,6 +387,7 @@ class Topology:
                 ],
                 {**base, **self.service_env("mlflow", with_image_env=False)},
                 ready=lambda: _http_ok(f"{self.mlflow_url}/health"),
+                restart=compose.service_restarts("mlflow"),
             ),
             Component(
                 "airflow-apiserver",
@@ -381,6 +401,7 @@ class Topology:
                 ],
                 {**base, **self.airflow_env("airflow-apiserver")},
                 ready=lambda: _http_ok(f"{self.airflow_url}/api/v2/monitor/health"),
+                restart=compose.service_restarts("airflow-apiserver"),
             ),
         ]
         health_keys = {
@@ -395,6 +416,7 @@ class Topology:
                     [airflow_bin, *compose.service_command(service)[1:]],
                     {**base, **self.airflow_env(service)},
                     ready=lambda key=health_keys[service]: _airflow_component_healthy(self.airflow_url, key),
+                    restart=compose.service_restarts(service),
                 )
             )
         for number in range(1, WORKER_COUNT + 1):
@@ -412,6 +434,7 @@ class Topology:
                     ],
                     env,
                     ready=lambda name=name: _log_contains(self.log_dir / f"{name}.log", f"{name}@", "ready."),
+                    restart=compose.service_restarts("airflow-worker"),
                 )
             )
         return result
@@ -465,7 +488,7 @@ class Topology:
             sink.write(f"\n--- starting {component.name} at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
             sink.flush()
             proc = subprocess.Popen(
-                component.argv,
+                component.command(),
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -79,6 +79,52 @@ def test_commands_are_the_compose_commands(topology: production.Topology) -> Non
     assert redis.argv[1:3] == ["--requirepass", topology.secrets["REDIS_PASSWORD"]]
 
 
+def test_long_running_services_restart_as_compose_restarts_them(topology: production.Topology) -> None:
+    restarted = {c.name for c in topology.components() if c.restart}
+    assert restarted == {
+        "mlflow",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker-1",
+        "airflow-worker-2",
+    }
+    for name in ("airflow-dag-processor", "mlflow"):
+        service = "airflow-dag-processor" if name.startswith("airflow") else name
+        assert compose.service_restarts(service)
+    assert not compose.service_restarts("airflow-init")  # a one-shot job is not brought back
+    scheduler = topology.component("airflow-scheduler")
+    loop = scheduler.command()
+    assert loop[:2] == ["sh", "-c"] and loop[4:] == scheduler.argv  # the same command, inside the loop
+    assert topology.component("postgres").command() == topology.component("postgres").argv
+
+
+def test_a_restarting_component_comes_back_after_it_exits(tmp_path: Path) -> None:
+    import subprocess
+    import time
+
+    marker = tmp_path / "starts"
+    component = production.Component(
+        "flaky",
+        ["sh", "-c", f"echo start >> {marker}; exit 3"],
+        {"PATH": "/usr/bin:/bin"},
+        ready=lambda: True,
+        restart=True,
+    )
+    proc = subprocess.Popen(component.command(), stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not marker.exists() or marker.read_text().count("start") < 2):
+            time.sleep(0.2)
+        assert marker.read_text().count("start") >= 2  # exited with 3, started again
+        assert proc.poll() is None  # the loop itself keeps running
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "flaky exited with status 3; restarting" in proc.stdout.read()
+
+
 def test_nothing_still_names_a_container_or_an_image_path(topology: production.Topology) -> None:
     for component in topology.components():
         for key, value in component.env.items():
