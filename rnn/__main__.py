@@ -23,7 +23,7 @@ from rnn.arguments import (
     sha256_hex,
 )
 from rnn.config import ConfigError, TrainConfig
-from rnn.corpus import CorpusError, read_corpus_bytes
+from rnn.corpus import CorpusError, decode_utf8, read_corpus_bytes
 from rnn.corpus_validation import CorpusValidationError, require_valid, validate_corpus
 from rnn.loadtest import LoadTestConfig, LoadTestError, capacity_search, serving_section
 from rnn.metrics import MetricsError, read_metrics, to_jsonable, upgrade, write_metrics
@@ -147,8 +147,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def _validation_ids(loaded: Any, corpus_uri: str | None) -> Any:
     """The validation split of the model's corpus (or of ``corpus_uri``), as character ids."""
-    from rnn.data import decode_utf8
-
     config = loaded.config
     uri = corpus_uri or (config.corpus_uri if config else None)
     if not uri:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -93,6 +94,15 @@ def test_cli_train_bench_generate(tmp_path: Path, tiny_corpus: Path) -> None:
 
     gen = run_rnn("generate", "--model", str(out / "model.pt"), "--length", "30", "--prompt", "The ")
     assert gen.returncode == 0 and gen.stdout.startswith("The ")
+
+    # reduced precision, with its quality cost on the model's own validation split (what make bench runs)
+    reduced = run_rnn(
+        "bench", "--model", str(out / "model.pt"), "--precision", "int8", "--runs", "3", "--batch-sizes", "4"
+    )
+    assert reduced.returncode == 0, reduced.stderr
+    assert re.search(r"int8: p50 [\d.]+ ms .* val loss [\d.]+ \([+-][\d.]+ vs fp32", reduced.stdout), (
+        reduced.stdout
+    )
 
 
 @pytest.mark.parametrize(
