@@ -15,8 +15,9 @@ import pytest
 from devtools import compose_settings as compose
 from devtools import production
 
+# host:port of a container; not "user:password@" (a generated password may start with digits)
 CONTAINER_NAMES = re.compile(
-    r"\b(postgres|redis|minio|mlflow|mailpit|airflow-apiserver):\d+|/opt/(project|airflow)\b"
+    r"\b(postgres|redis|minio|mlflow|mailpit|airflow-apiserver):\d+(?![\w@-])|/opt/(project|airflow)\b"
 )
 
 
