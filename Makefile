@@ -40,7 +40,7 @@ demo: $(STAMP)  ## run the pipeline end to end on embedded defaults and print a 
 test: $(STAMP) browser focus-validator prod-deps  ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP)  ## the tests not marked slow: no whole-DAG runs, services or real training (~1 min)
+test-fast: $(STAMP)  ## the tests not marked slow: no whole-DAG runs, services or real training (~3½ min on 2 cores)
 	$(BIN)/python -m pytest -m "not slow"
 
 # Headless Chromium for the real-browser test (Debian packages). Installed when possible (root + apt);
