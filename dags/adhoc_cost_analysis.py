@@ -23,14 +23,13 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from costing.model.results import OPTION_LABELS, OPTIONS
+from costing.choices import OPTION_LABELS, OPTIONS
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
 from pipeline.tasks import cost_report
 from pipeline.tasks.cost_analysis import AnalysisRequest, recompute
-from pipeline.tasks.cost_report import adhoc_inputs, recipients_from, send_stored_email
+from pipeline.tasks.cost_report import adhoc_inputs, recipients_from, send_stored_email, stored_analysis
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
-from rnn import storage
 
 
 @dag(
@@ -137,13 +136,11 @@ def adhoc_cost_analysis():
     @task(multiple_outputs=False)
     def render_and_store(analyzed: dict) -> dict:
         """Render the analysis as a report and store it."""
-        import json
-
         from airflow.sdk import Variable
 
         context = get_current_context()
         params = dict(context["params"])
-        document = json.loads(storage.read_bytes(analyzed["outputs"]["analysis.json"]))
+        document = stored_analysis(analyzed["outputs"])
         stored = cost_report.render_and_store(
             inputs=adhoc_inputs(document, AnalysisRequest.from_params(params).to_dict()),
             dag_id=context["dag"].dag_id,

@@ -37,7 +37,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from costing.pricing import MARKETS
+from costing.choices import MARKETS
 from pipeline import assets, names
 from pipeline.conf import refuse_bad_conf
 from pipeline.spot import layout as spot

@@ -11,6 +11,7 @@ the :class:`ServingAssumptions` / :class:`TrainingAssumptions` that are not pric
 model never calls AWS (docs/cost-model.md).
 """
 
+from costing.choices import OPTION_LABELS, OPTIONS
 from costing.model.alternatives import cost_grid, plan_grid, with_assumptions
 from costing.model.analysis import analyze
 from costing.model.assumptions import (
@@ -34,7 +35,7 @@ from costing.model.profile import (
     profile_from_metrics,
 )
 from costing.model.resources import ModelArchitecture, ResourceMapping, map_resources, parameter_count
-from costing.model.results import OPTION_LABELS, OPTIONS, GridResult, jsonable, price_sheet_to_json_dict
+from costing.model.results import GridResult, jsonable, price_sheet_to_json_dict
 from costing.model.run_cost import (
     AttemptSeconds,
     AttemptTimings,

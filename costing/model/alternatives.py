@@ -49,6 +49,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
+from costing.choices import (
+    CLOUDFLARE_WORKERS,
+    EC2_ON_DEMAND,
+    EC2_OPTIONS,
+    EC2_SPOT,
+    FARGATE,
+    LAMBDA,
+    OPTIONS,
+    SAGEMAKER_REALTIME,
+    SAGEMAKER_SERVERLESS,
+)
 from costing.model import billing
 from costing.model import capacity as inference
 from costing.model.assumptions import (
@@ -72,22 +83,7 @@ from costing.model.assumptions import (
 )
 from costing.model.capacity import Number
 from costing.model.profile import ModelProfile
-from costing.model.results import (
-    CLOUDFLARE_WORKERS,
-    EC2_ON_DEMAND,
-    EC2_OPTIONS,
-    EC2_SPOT,
-    FARGATE,
-    LAMBDA,
-    OPTIONS,
-    SAGEMAKER_REALTIME,
-    SAGEMAKER_SERVERLESS,
-    CostComponent,
-    GridResult,
-    OptionCost,
-    ScenarioResult,
-    infeasible,
-)
+from costing.model.results import CostComponent, GridResult, OptionCost, ScenarioResult, infeasible
 from costing.pricing.defaults import MINIMUM_BILLED_SECONDS as EC2_MINIMUM_BILLED_SECONDS
 from costing.pricing.sheet import TIERED_RATES, FreeTierAllowances, InstanceRates, PriceSheet, PriceTier
 from costing.units import BYTES_PER_GB, DAYS_PER_MONTH, HOURS_PER_MONTH, MB_PER_GB, SECONDS_PER_HOUR

@@ -23,6 +23,13 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+# the alternatives, in display order (defined in costing.choices: the trigger form reads them at parse time)
+from costing.choices import (
+    EC2_ON_DEMAND,
+    EC2_OPTIONS,
+    OPTION_LABELS,
+    OPTIONS,
+)
 from costing.model.assumptions import ServingAssumptions
 from costing.model.capacity import CapacityComparison, capacity_comparison
 from costing.units import DAYS_PER_MONTH
@@ -40,47 +47,6 @@ ANALYSIS_SCHEMA = "rnn-cost-analysis"
 PRICE_SHEET_SCHEMA = "rnn-price-sheet"
 RESULT_SCHEMA_VERSION = 1
 CURRENCY = "USD"
-
-# -- the alternatives, in display order -------------------------------------------------------------------
-EC2_ON_DEMAND = "ec2-on-demand"
-EC2_SPOT = "ec2-spot"
-EC2_RESERVED_1YR = "ec2-reserved-1yr"
-EC2_RESERVED_3YR = "ec2-reserved-3yr"
-EC2_COMPUTE_SP_1YR = "ec2-compute-sp-1yr"
-EC2_COMPUTE_SP_3YR = "ec2-compute-sp-3yr"
-EC2_INSTANCE_SP_1YR = "ec2-instance-sp-1yr"
-EC2_INSTANCE_SP_3YR = "ec2-instance-sp-3yr"
-LAMBDA = "lambda"
-SAGEMAKER_REALTIME = "sagemaker-realtime"
-SAGEMAKER_SERVERLESS = "sagemaker-serverless"
-FARGATE = "fargate"
-CLOUDFLARE_WORKERS = "cloudflare-workers"
-OPTION_LABELS: dict[str, str] = {
-    EC2_ON_DEMAND: "EC2 on-demand",
-    EC2_SPOT: "EC2 spot",
-    EC2_RESERVED_1YR: "EC2 reserved 1 yr",
-    EC2_RESERVED_3YR: "EC2 reserved 3 yr",
-    EC2_COMPUTE_SP_1YR: "EC2 Compute SP 1 yr",
-    EC2_COMPUTE_SP_3YR: "EC2 Compute SP 3 yr",
-    EC2_INSTANCE_SP_1YR: "EC2 Instance SP 1 yr",
-    EC2_INSTANCE_SP_3YR: "EC2 Instance SP 3 yr",
-    LAMBDA: "Lambda",
-    SAGEMAKER_REALTIME: "SageMaker real-time",
-    SAGEMAKER_SERVERLESS: "SageMaker serverless",
-    FARGATE: "ECS Fargate",
-    CLOUDFLARE_WORKERS: "Cloudflare Workers",
-}
-OPTIONS: tuple[str, ...] = tuple(OPTION_LABELS)
-EC2_OPTIONS: tuple[str, ...] = (
-    EC2_ON_DEMAND,
-    EC2_SPOT,
-    EC2_RESERVED_1YR,
-    EC2_RESERVED_3YR,
-    EC2_COMPUTE_SP_1YR,
-    EC2_COMPUTE_SP_3YR,
-    EC2_INSTANCE_SP_1YR,
-    EC2_INSTANCE_SP_3YR,
-)
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from costing.choices import OPTION_LABELS
 from costing.model.alternatives import Drivers, OptionPlan, ScenarioPlans
 from costing.model.results import (
     CURRENCY,
-    OPTION_LABELS,
     RESULT_SCHEMA_VERSION,
     SENSITIVITY_SCHEMA,
     check_same_region,

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from costing.choices import EC2_OPTIONS, OPTION_LABELS
 from costing.model.alternatives import (
     Drivers,
     OptionPlan,
@@ -52,8 +53,6 @@ from costing.model.capacity import Number
 from costing.model.profile import ModelProfile
 from costing.model.results import (
     CURRENCY,
-    EC2_OPTIONS,
-    OPTION_LABELS,
     RESULT_SCHEMA_VERSION,
     TCO_SCHEMA,
     CostComponent,

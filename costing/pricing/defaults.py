@@ -6,16 +6,17 @@ pulling in anything heavy.
 
 from __future__ import annotations
 
+from costing.choices import MARKET_ON_DEMAND as MARKET_ON_DEMAND  # re-exported: defined there
+from costing.choices import MARKET_SPOT as MARKET_SPOT
+from costing.choices import MARKETS as MARKETS
 from costing.paths import INCLUDE_DIR
 
 # -- what a run is priced as, unless the caller says otherwise ---------------------------------------
 DEFAULT_INSTANCE_TYPE = "r6i.xlarge"  # 4 vCPU / 32 GiB: fits the LSTM plus corpus comfortably
 DEFAULT_REGION = "us-east-1"
-DEFAULT_MARKET = "spot"
+DEFAULT_MARKET = MARKET_SPOT
 
-MARKET_SPOT = "spot"
-MARKET_ON_DEMAND = "on-demand"
-MARKETS = (MARKET_SPOT, MARKET_ON_DEMAND)
+# the markets are defined in costing.choices (the retraining form reads them at parse time)
 
 # -- billing rules ------------------------------------------------------------------------------------
 # Linux on-demand and spot instances are billed per second with a 60-second minimum per instance launch.

@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from costing.model.results import (
+from costing.choices import (
     EC2_COMPUTE_SP_1YR,
     EC2_COMPUTE_SP_3YR,
     EC2_INSTANCE_SP_1YR,

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
+from costing.choices import EC2_OPTIONS, OPTION_LABELS, OPTIONS
 from costing.model import ModelProfile, SensitivityResult, TcoResult
 from costing.model.assumptions import SCENARIO_NAMES, ServingAssumptions
 from costing.model.capacity import CapacityComparison
 from costing.model.resources import ResourceMapping
-from costing.model.results import EC2_OPTIONS, OPTION_LABELS, OPTIONS, GridResult, OptionCost, ScenarioResult
+from costing.model.results import GridResult, OptionCost, ScenarioResult
 from costing.pricing import PriceSheet
 from costing.pricing.sheet import TIERED_RATES
 

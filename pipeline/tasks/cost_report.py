@@ -223,6 +223,11 @@ def weekly_focus_files(period_end: datetime, days: int = 7) -> dict[str, bytes]:
     return {FOCUS_CSV: focus_bytes(rows, "csv"), FOCUS_PARQUET: focus_bytes(rows, "parquet")}
 
 
+def stored_analysis(outputs: dict[str, str]) -> dict[str, Any]:
+    """The analysis document the ``analyze`` task stored (``outputs`` of its result: its analysis.json)."""
+    return json.loads(storage.read_bytes(outputs["analysis.json"]))
+
+
 def adhoc_inputs(analysis: dict[str, Any], request: dict[str, Any]) -> Any:
     rpd = ", ".join(f"{x:,.0f}" for x in request.get("requests_per_day", []))
     region = request.get("region", "us-east-1")

@@ -13,9 +13,10 @@ from datetime import date
 import pytest
 from model_literals import INSTANCES, MEASURED, PROFILE, SHEET, profile, sheet, shipped_sheet
 
+from costing.choices import OPTIONS
 from costing.model.alternatives import Drivers, cost_grid, cost_scenario, plan_scenario
 from costing.model.assumptions import ServingAssumptions
-from costing.model.results import GRID_SCHEMA, OPTIONS, check_same_region
+from costing.model.results import GRID_SCHEMA, check_same_region
 from costing.pricing.sheet import FreeTierAllowances, PriceTier
 
 GIB = 2**30
