@@ -21,7 +21,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export MLFLOW_DISABLE_TELEMETRY    := true
 export DO_NOT_TRACK                := true
 
-.PHONY: help install demo test test-fast browser focus-validator bench lint format up down clean prod-deps prod-env prod-up prod-down prod-status
+.PHONY: help install kernel demo test test-fast browser focus-validator bench lint format up down clean prod-deps prod-env prod-up prod-down prod-status
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -32,15 +32,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP)  ## create .venv and install the pinned dependencies
+install: $(STAMP) kernel  ## create .venv and install the pinned dependencies
 
-demo: $(STAMP)  ## run the pipeline end to end on embedded defaults and print a summary
+# The fast decoder's fused C++ step, compiled once per machine (~25 s; cached in ~/.cache/rnn-pipeline).
+# Without a compiler the decoder falls back to its slower torch-ops step and says so.
+kernel: $(STAMP)  ## compile the fast decoder's fused C++ step for this machine (python -m rnn build-kernel)
+	@$(BIN)/python -m rnn build-kernel || echo "continuing without it: the decoder uses its torch-ops step"
+
+demo: $(STAMP) kernel  ## run the pipeline end to end on embedded defaults and print a summary
 	$(BIN)/python -m devtools.demo
 
-test: $(STAMP) browser focus-validator prod-deps  ## run the whole test suite (what CI runs)
+test: $(STAMP) kernel browser focus-validator prod-deps  ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP)  ## the tests not marked slow: no whole-DAG runs, services or real training (~3½ min on 2 cores)
+test-fast: $(STAMP) kernel  ## the tests not marked slow: no whole-DAG runs, services or real training (~3½ min on 2 cores)
 	$(BIN)/python -m pytest -m "not slow"
 
 # Headless Chromium for the real-browser test (Debian packages). Installed when possible (root + apt);
@@ -95,7 +100,7 @@ $(FOCUS_STAMP): constraints-focus-validator.txt
 	&& $(FOCUS_VENV)/bin/python -m pip install --quiet -c constraints-focus-validator.txt focus-validator \
 	&& touch $@
 
-bench: $(STAMP)  ## speed and memory benchmarks
+bench: $(STAMP) kernel  ## speed and memory benchmarks
 	$(BIN)/python -m devtools.bench
 
 lint: $(STAMP)  ## ruff (incl. Airflow AIR rules), formatting, and the import contracts (import-linter)

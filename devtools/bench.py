@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -42,6 +43,7 @@ from pathlib import Path
 from devtools import production
 from devtools.airflow_api import AirflowApi, run_concurrently
 from pipeline.settings import REPO_ROOT
+from rnn.serve_config import FUSED_STEP_ENV as DISABLE_FUSED_ENV
 
 DAG_PARSE_TARGET_SECONDS = 1.0
 OFFER_PRODUCTS = 1_000_000
@@ -178,9 +180,15 @@ def training_benchmark(steps: int, tmp: str) -> dict:
     return json.loads(Path(tmp, "metrics.json").read_text())
 
 
-def rnn_cli(*args: str) -> str:
+def rnn_cli(*args: str, env: dict[str, str] | None = None) -> str:
     """``python -m rnn ...`` in a fresh process (torch's default threads); its stdout."""
-    out = subprocess.run([sys.executable, "-m", "rnn", *args], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "rnn", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=None if env is None else {**os.environ, **env},
+    )
     return out.stdout
 
 
@@ -259,7 +267,18 @@ def model_benchmarks(args: argparse.Namespace, tmp: Path) -> list[str]:
     print(
         f"  200-char completion at batch 1, median of {c['runs']} runs each ({c['threads']} threads): "
         f"fast {c['fast_p50_ms']:.1f} ms | loop {c['reference_p50_ms']:.1f} ms | "
-        f"{c['speedup_batch1']:.1f}x (target >= {SPEEDUP_TARGET:g}x)"
+        f"{c['speedup_batch1']:.1f}x (target >= {SPEEDUP_TARGET:g}x)\n  decoder step: {c['step']}"
+    )
+    unfused = json.loads(
+        rnn_cli("bench", "--model", model, "--compare", "--json", *threads, env={DISABLE_FUSED_ENV: "0"})
+        .strip()
+        .splitlines()[-1]
+    )
+    print(
+        f"  without the fused step ({DISABLE_FUSED_ENV}=0, its own run and loop baseline): fast "
+        f"{unfused['fast_p50_ms']:.1f} ms | loop {unfused['reference_p50_ms']:.1f} ms | "
+        f"{unfused['speedup_batch1']:.1f}x; the fused step is "
+        f"{unfused['fast_p50_ms'] / c['fast_p50_ms']:.2f}x the torch-ops step"
     )
     print(
         f"  batch {c['batch_size']}: fast {c['fast_tokens_per_s']:,.0f} chars/s | loop "

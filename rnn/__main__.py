@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import logging
 import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -212,10 +213,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build_kernel(args: argparse.Namespace) -> int:
+    from rnn import fused_step
+
+    logging.getLogger(fused_step.__name__).setLevel(logging.ERROR)  # the error below says it once
+    build = fused_step.load()
+    if build.module is None:
+        if len(build.detail.splitlines()) > 1:  # the compiler's output
+            print("\n".join(build.detail.splitlines()[-20:]), file=sys.stderr)
+        print(f"error: the fused decoder step is not available: {build.reason}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    print(build.reason)
+    return 0
+
+
 def _comparison_text(c: Any) -> str:
     return "\n".join(
         [
             f"{c.completion_chars}-char completion at batch 1, median of {c.runs} runs each ({c.threads} threads):",
+            f"  decoder step: {c.step}",
             f"  fast decoder {c.fast_p50_ms:8.1f} ms | per-token nn.LSTM loop {c.reference_p50_ms:8.1f} ms | "
             f"{c.speedup_batch1:.1f}x faster",
             f"batch {c.batch_size} throughput: fast {c.fast_tokens_per_s:,.0f} chars/s | loop "
@@ -495,6 +511,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_load.add_argument("--out", help="write the rnn-capacity JSON here")
     p_load.add_argument("--metrics", help="metrics.json to update with the `serving` section")
     p_load.set_defaults(func=cmd_loadtest)
+
+    p_kernel = sub.add_parser(
+        "build-kernel",
+        help="compile the fast decoder's fused C++ step for this machine (once; make install runs it)",
+        description="Compile rnn/fused_step.cpp with g++ and ninja into the kernel cache "
+        "(RNN_KERNEL_DIR, default ~/.cache/rnn-pipeline/kernels) and print where it is. Decoders "
+        "build it on first use otherwise; without it they use the slower torch-ops step.",
+    )
+    p_kernel.set_defaults(func=cmd_build_kernel)
     return parser
 
 

@@ -15,6 +15,11 @@ matmuls per layer (input and hidden), fresh output tensors and its own bookkeepi
 * **oneDNN matmuls.** The weights are packed once for oneDNN's linear kernel (as ``torch.compile``
   does on CPU), with layer 0's table row added in the same call; ``addmm`` where oneDNN is missing.
 * **No autograd.** Everything runs under ``torch.inference_mode``.
+* **One C++ call for small batches.** For batches of 1-8 rows (fp32), the step and, in
+  :func:`generate_ids`, the whole completion run in ``rnn/fused_step.cpp`` (:mod:`rnn.fused_step`):
+  at batch 1 the step is memory-bound and launching the ops above from Python costs as much again.
+  Its logits match these ops within 1e-6 and a row's are bit-identical at any batch size 1-8; where
+  it cannot be built, :attr:`FastDecoder.step_kind` says why and these ops serve every batch.
 
 Sampling (:func:`sample_ids`) is by inverse CDF from one uniform per row per step: the same
 distribution as ``torch.multinomial(softmax(logits / temperature))`` after the same top-k filter,
@@ -36,6 +41,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn import functional as F
 
+from rnn import fused_step
 from rnn.model import CharLSTM
 from rnn.serve_config import DEFAULT_PRECISION, PRECISIONS
 
@@ -166,18 +172,48 @@ class FastDecoder:
             w_ih0 = _reorder_gates(lstm.weight_ih_l0)
             bias0 = _reorder_gates(lstm.bias_ih_l0 + lstm.bias_hh_l0)
             self.table = (embedding @ w_ih0.t() + bias0).contiguous()  # (vocab, 4H), always fp32
-            self.layers = [_Projection(_reorder_gates(lstm.weight_hh_l0), None, precision)]
+            weights = [_reorder_gates(lstm.weight_hh_l0)]
+            biases: list[torch.Tensor | None] = [None]
             for layer in range(1, self.num_layers):
-                weight = torch.cat(
-                    [
-                        _reorder_gates(getattr(lstm, f"weight_ih_l{layer}")),
-                        _reorder_gates(getattr(lstm, f"weight_hh_l{layer}")),
-                    ],
-                    dim=1,
+                weights.append(
+                    torch.cat(
+                        [
+                            _reorder_gates(getattr(lstm, f"weight_ih_l{layer}")),
+                            _reorder_gates(getattr(lstm, f"weight_hh_l{layer}")),
+                        ],
+                        dim=1,
+                    )
                 )
-                bias = _reorder_gates(getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}"))
-                self.layers.append(_Projection(weight, bias, precision))
+                biases.append(
+                    _reorder_gates(getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}"))
+                )
+            self.layers = [_Projection(w, b, precision) for w, b in zip(weights, biases, strict=True)]
             self.head = _Projection(model.decoder.weight, model.decoder.bias, precision)
+            self._fused, self.step_kind = self._fused_step(weights, biases, model)
+
+    def _fused_step(
+        self, weights: list[torch.Tensor], biases: list[torch.Tensor | None], model: CharLSTM
+    ) -> tuple[object | None, str]:
+        """The fused C++ step for batches of 1-8 (fp32 only), and a label saying which step runs."""
+        if self.precision != "fp32":
+            return None, f"torch ops ({self.precision})"
+        build = fused_step.load()
+        if build.module is None:
+            return None, f"torch ops: the fused step {build.reason}"
+        fused = build.module.LstmStep(
+            self.table,
+            weights,
+            [torch.zeros(0) if b is None else b for b in biases],
+            model.decoder.weight.detach().float(),
+            model.decoder.bias.detach().float(),
+            self.hidden_size,
+        )
+        return fused, build.reason
+
+    @property
+    def fused(self) -> bool:
+        """Whether batches of 1-:data:`rnn.fused_step.MAX_BATCH` rows take the fused C++ step."""
+        return self._fused is not None
 
     # -- state ------------------------------------------------------------------------------------------
 
@@ -235,6 +271,9 @@ class FastDecoder:
         (gates, in_gate, forget_gate, out_gate, cell_gate, scratch, per_layer, out, last) = self._views_for(
             state, n
         )
+        if self._fused is not None and n <= fused_step.MAX_BATCH:
+            self._fused.step(state.hidden, state.cell, ids, n, state.logits, logits)  # type: ignore[attr-defined]
+            return out if logits else None
         with torch.inference_mode():
             for layer, projection in enumerate(self.layers):
                 x, hidden, cell = per_layer[layer]
@@ -319,6 +358,18 @@ def generate_ids(
     uniforms = torch.rand(batch_size, length, generator=generator)
     state = decoder.new_state(batch_size)
     out = torch.empty(batch_size, length, dtype=torch.long)
+    if decoder.fused and batch_size <= fused_step.MAX_BATCH:  # the whole loop in C++, same ops and draws
+        decoder._fused.generate(  # type: ignore[union-attr]
+            state.hidden,
+            state.cell,
+            state.logits,
+            torch.tensor(list(prompt_ids), dtype=torch.long),
+            uniforms,
+            float(temperature),
+            int(top_k),
+            out,
+        )
+        return out
     with torch.inference_mode():
         for char_id in prompt_ids[:-1]:
             decoder.step(

@@ -191,6 +191,7 @@ class GeneratorComparison:
     completion_chars: int
     runs: int
     threads: int
+    step: str  # which step the fast decoder ran (FastDecoder.step_kind)
     fast_p50_ms: float  # batch 1, one completion
     reference_p50_ms: float
     speedup_batch1: float
@@ -250,6 +251,7 @@ def compare_generators(
         completion_chars=completion_chars,
         runs=runs,
         threads=torch.get_num_threads(),
+        step=decoder.step_kind,
         fast_p50_ms=fast_ms,
         reference_p50_ms=reference_ms,
         speedup_batch1=reference_ms / fast_ms,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 PRECISIONS = ("fp32", "bf16", "int8")  # bf16 / int8 (dynamic quantisation) only when asked for
 DEFAULT_PRECISION = "fp32"
+# "0" turns the fast decoder's fused C++ step off (rnn.fused_step): the torch-ops step serves every batch
+FUSED_STEP_ENV = "RNN_FUSED_STEP"
 
 REGISTRY_SCHEME = "models:/"
 # The registered model the pipeline publishes (pipeline.names.REGISTERED_MODEL; rnn may not import it,

@@ -30,6 +30,7 @@ TORCH_MODULES = {
     "rnn.decoder",
     "rnn.batching",
     "rnn.serve",
+    "rnn.fused_step",
 }
 # wraps the amazon provider (boto3); imported on use so DAG files parse without boto3
 BOTO3_MODULES = {"pipeline.spot.hooks"}

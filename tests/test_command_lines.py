@@ -85,6 +85,7 @@ CASES: list[tuple[str, list[str], str]] = [
         "--drain-seconds: must be a finite number",
     ),
     ("rnn", ["serve", "--model", "/no/model.pt"], "model file not found: '/no/model.pt'"),
+    ("rnn", ["build-kernel", "--fast"], "unrecognized arguments: --fast"),
     ("rnn", ["loadtest", "--url", "http://192.0.2.1:8000"], "the load test only targets this machine"),
     ("rnn", ["loadtest", "--url", "ftp://127.0.0.1"], "is not an http:// URL"),
     (

@@ -1,0 +1,166 @@
+"""The fused C++ step: built here, the same numbers as the torch-ops step, rows independent, a clear fallback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnn import fused_step
+from rnn.decoder import FastDecoder, generate_ids, sample_ids, teacher_forced_logits
+from rnn.model import CharLSTM
+from rnn.serve_config import FUSED_STEP_ENV
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def model(vocab: int = 50, embedding: int = 8, hidden: int = 20, layers: int = 2, seed: int = 0) -> CharLSTM:
+    torch.manual_seed(seed)
+    return CharLSTM(vocab, embedding, hidden, layers, dropout=0.1).eval()
+
+
+@pytest.fixture
+def reload_kernel() -> Iterator[None]:
+    """Forget the loaded build before and after: the test changes what load() sees."""
+    fused_step.load.cache_clear()
+    yield
+    fused_step.load.cache_clear()
+
+
+def torch_ops_decoder(m: CharLSTM, monkeypatch: pytest.MonkeyPatch) -> FastDecoder:
+    """The same model through the torch-ops step (RNN_FUSED_STEP=0)."""
+    with monkeypatch.context() as patch:
+        patch.setenv(FUSED_STEP_ENV, "0")
+        fused_step.load.cache_clear()
+        decoder = FastDecoder(m)
+    fused_step.load.cache_clear()
+    assert not decoder.fused and "turned off" in decoder.step_kind
+    return decoder
+
+
+def test_the_fused_step_is_built_and_used_here() -> None:
+    """make install builds it; a machine with g++ must not silently run the slow path (CI has g++)."""
+    decoder = FastDecoder(model())
+    assert decoder.fused, decoder.step_kind
+    assert decoder.step_kind.startswith("fused C++ step, batches of 1-8")
+    assert FastDecoder(model(), precision="int8").fused is False  # reduced precision: torch ops only
+
+
+@pytest.mark.parametrize(
+    ("hidden", "layers"),
+    [(20, 2), (16, 1), (460, 2), (33, 3)],
+    ids=["padded", "one-layer", "default", "three"],
+)
+def test_fused_and_torch_ops_steps_give_the_same_logits(
+    hidden: int, layers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = model(hidden=hidden, layers=layers)
+    fused, unfused = FastDecoder(m), torch_ops_decoder(m, monkeypatch)
+    ids = torch.randint(0, 50, (8, 300), generator=torch.Generator().manual_seed(1))
+    for batch in (1, 3, 8):
+        difference = teacher_forced_logits(fused, ids[:batch]) - teacher_forced_logits(unfused, ids[:batch])
+        assert difference.abs().max().item() < 1e-6, batch
+
+
+def test_a_row_is_bit_identical_alone_and_in_a_full_batch() -> None:
+    """What makes a seeded request give the same text whatever shares its batch."""
+    decoder = FastDecoder(model(hidden=460))
+    ids = torch.randint(0, 50, (8, 100), generator=torch.Generator().manual_seed(2))
+    alone = teacher_forced_logits(decoder, ids[:1])
+    for batch in (2, 5, 8):
+        assert torch.equal(teacher_forced_logits(decoder, ids[:batch])[:1], alone), batch
+
+
+def test_batches_above_eight_take_the_torch_ops_step_and_agree() -> None:
+    decoder = FastDecoder(model())
+    ids = torch.randint(0, 50, (9, 80), generator=torch.Generator().manual_seed(3))
+    small = teacher_forced_logits(decoder, ids[:8])
+    large = teacher_forced_logits(decoder, ids)
+    assert not torch.equal(small, large[:8])  # a different kernel did the 9-row batch ...
+    assert (small - large[:8]).abs().max().item() < 1e-6  # ... to float rounding the same numbers
+
+
+@pytest.mark.parametrize(("temperature", "top_k"), [(0.8, 0), (0.5, 5), (1.3, 1)])
+def test_generate_in_cpp_draws_what_the_python_loop_draws(temperature: float, top_k: int) -> None:
+    """generate_ids (the whole loop in C++) = step + sample_ids from Python (what the server runs)."""
+    decoder = FastDecoder(model(hidden=64))
+    prompt, length, batch = [4, 5, 6], 150, 3
+    got = generate_ids(
+        decoder,
+        prompt,
+        length=length,
+        batch_size=batch,
+        temperature=temperature,
+        top_k=top_k,
+        generator=torch.Generator().manual_seed(4),
+    )
+    uniforms = torch.rand(batch, length, generator=torch.Generator().manual_seed(4))
+    state = decoder.new_state(batch)
+    for char_id in prompt[:-1]:
+        decoder.step(state, torch.full((batch,), char_id), batch, logits=False)
+    ids, expected = torch.full((batch,), prompt[-1]), []
+    for i in range(length):
+        ids = sample_ids(decoder.step(state, ids, batch), uniforms[:, i : i + 1], temperature, top_k)
+        expected.append(ids)
+    assert torch.equal(got, torch.stack(expected, dim=1))
+    if top_k == 1:  # argmax whatever the uniforms
+        assert torch.equal(got[0], got[1])
+
+
+def test_an_id_outside_the_vocabulary_is_refused() -> None:
+    decoder = FastDecoder(model())
+    state = decoder.new_state(2)
+    with pytest.raises(RuntimeError, match="character id 50 is outside the vocabulary"):
+        decoder.step(state, torch.tensor([1, 50]), 2)
+
+
+def test_without_a_compiler_the_decoder_falls_back_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reload_kernel: None
+) -> None:
+    monkeypatch.setenv(fused_step.DIR_ENV, str(tmp_path / "kernels"))
+    monkeypatch.setenv("CXX", "/bin/false")  # a compiler that fails every call
+    build = fused_step.load()
+    assert not build.available
+    assert build.reason.startswith("could not be built (") and "install g++ and ninja" in build.reason.lower()
+    decoder = FastDecoder(model())
+    assert not decoder.fused and decoder.step_kind.startswith("torch ops: the fused step could not be built")
+    assert generate_ids(decoder, [1, 2], length=20).shape == (1, 20)  # and still generates
+
+
+def test_build_kernel_cli_reports_success_or_one_error_line(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "rnn", "build-kernel"]
+    ok = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("fused C++ step, batches of 1-8 (")
+    env = {**os.environ, "CXX": "/bin/false", fused_step.DIR_ENV: str(tmp_path)}
+    broken = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert broken.returncode == 69
+    assert broken.stderr.startswith("error: the fused decoder step is not available: could not be built")
+    assert "Traceback" not in broken.stderr and len(broken.stderr.strip().splitlines()) == 1
+    off = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env={**env, FUSED_STEP_ENV: "0"})
+    assert off.returncode == 69 and "turned off (RNN_FUSED_STEP=0)" in off.stderr
+
+
+def test_a_build_is_keyed_by_source_and_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cached build is never loaded on a CPU it was not compiled for (-march=native)."""
+    name = fused_step.build_name()
+    assert name.startswith("rnn_fused_step_") and name == fused_step.build_name()
+    monkeypatch.setattr(fused_step, "_cpu_flags", lambda: "sse2 only")
+    assert fused_step.build_name() != name
+
+
+def test_a_lock_left_by_a_killed_build_is_removed_a_fresh_one_kept(tmp_path: Path) -> None:
+    lock = tmp_path / "lock"
+    lock.touch()
+    fused_step._remove_stale_lock(tmp_path)
+    assert lock.exists()  # another build may be running
+    old = time.time() - fused_step.STALE_LOCK_SECONDS - 60
+    os.utime(lock, (old, old))
+    fused_step._remove_stale_lock(tmp_path)
+    assert not lock.exists()
