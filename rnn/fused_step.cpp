@@ -20,16 +20,22 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
+
+#ifndef RNN_MAX_BATCH
+#error "build through rnn/fused_step.py, which defines RNN_MAX_BATCH (rnn.fused_step.MAX_BATCH)"
+#endif
 
 namespace {
 
 constexpr int64_t kLanes = 16;             // floats per vector
 constexpr int64_t kGroupRows = 4 * kLanes;  // gate rows per group of 16 hidden units
-constexpr int64_t kMaxBatch = 8;            // rows per step this kernel takes (larger batches: oneDNN)
+constexpr int64_t kMaxBatch = RNN_MAX_BATCH;  // rows per step this kernel takes (larger batches: oneDNN)
 
 typedef float vf __attribute__((vector_size(64)));    // 16 floats: AVX-512, or pairs of AVX2 registers
 typedef int32_t vi __attribute__((vector_size(64)));
@@ -107,9 +113,12 @@ void rows_times(const float* w, int64_t k, int64_t rows, const float* x, float* 
 }
 
 using RowsTimes = void (*)(const float*, int64_t, int64_t, const float*, float*, int64_t);
-constexpr RowsTimes kRowsTimes[kMaxBatch + 1] = {
-    nullptr, rows_times<1>, rows_times<2>, rows_times<3>, rows_times<4>,
-    rows_times<5>, rows_times<6>, rows_times<7>, rows_times<8>};
+
+template <std::size_t... I>
+constexpr std::array<RowsTimes, sizeof...(I)> rows_times_table(std::index_sequence<I...>) {
+  return {rows_times<static_cast<int>(I) + 1>...};
+}
+constexpr auto kRowsTimes = rows_times_table(std::make_index_sequence<kMaxBatch>{});  // [n - 1]: n rows
 
 class LstmStep {
  public:
@@ -231,7 +240,7 @@ class LstmStep {
       TORCH_CHECK(ids[m] >= 0 && ids[m] < vocab_, "character id ", ids[m], " is outside the vocabulary");
     float* h = hidden.data_ptr<float>();
     float* c = cell.data_ptr<float>();
-    const RowsTimes times = kRowsTimes[n];
+    const RowsTimes times = kRowsTimes[n - 1];
     std::vector<float> x(n * 2 * P, 0.0f);          // this layer's input rows, padded
     std::vector<float> fresh(layers_ * n * P, 0.0f);  // each layer's new h, padded
     const int64_t groups = P / kLanes;

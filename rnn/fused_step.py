@@ -36,8 +36,9 @@ from rnn.serve_config import FUSED_STEP_ENV
 SOURCE = Path(__file__).with_name("fused_step.cpp")
 DISABLE_ENV = FUSED_STEP_ENV  # "0": never use the fused step (the torch-ops step serves every batch)
 DIR_ENV = "RNN_KERNEL_DIR"  # where builds are cached (default: $XDG_CACHE_HOME/rnn-pipeline/kernels)
-MAX_BATCH = 8  # kMaxBatch in fused_step.cpp: rows per step the fused step takes
-CFLAGS = ("-O3", "-march=native", "-fopenmp")  # -fopenmp: at::parallel_for on torch's own threads
+MAX_BATCH = 8  # rows per step the fused step takes (compiled in as RNN_MAX_BATCH); larger: oneDNN
+# -fopenmp: at::parallel_for on torch's own threads
+CFLAGS = ("-O3", "-march=native", "-fopenmp", f"-DRNN_MAX_BATCH={MAX_BATCH}")
 LDFLAGS = ("-fopenmp",)
 STALE_LOCK_SECONDS = 900.0  # a build lock older than this was left by a killed build
 

@@ -49,6 +49,9 @@ def test_the_fused_step_is_built_and_used_here() -> None:
     decoder = FastDecoder(model())
     assert decoder.fused, decoder.step_kind
     assert decoder.step_kind.startswith("fused C++ step, batches of 1-8")
+    assert (
+        fused_step.load().module.LstmStep.max_batch() == fused_step.MAX_BATCH == 8
+    )  # compiled in from Python
     assert FastDecoder(model(), precision="int8").fused is False  # reduced precision: torch ops only
 
 
