@@ -234,6 +234,7 @@ def _comparison_text(c: Any) -> str:
             f"  decoder step: {c.step}",
             f"  fast decoder {c.fast_p50_ms:8.1f} ms | per-token nn.LSTM loop {c.reference_p50_ms:8.1f} ms | "
             f"{c.speedup_batch1:.1f}x faster",
+            f"  against the loop's fastest run ({c.reference_min_ms:.1f} ms): {c.speedup_vs_fastest_loop:.1f}x",
             f"batch {c.batch_size} throughput: fast {c.fast_tokens_per_s:,.0f} chars/s | loop "
             f"{c.reference_tokens_per_s:,.0f} chars/s | {c.throughput_ratio:.2f}x",
             f"matmul peak of this host {c.matmul_peak_gflops:,.0f} GFLOP/s; the fast decoder at batch "

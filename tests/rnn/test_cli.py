@@ -36,7 +36,9 @@ def run_rnn(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["generate"], ["bench"], ["serve"], ["loadtest"]])
+@pytest.mark.parametrize(
+    "command", [[], ["train"], ["generate"], ["bench"], ["serve"], ["loadtest"], ["build-kernel"]]
+)
 def test_every_command_has_help(command: list[str]) -> None:
     result = run_rnn(*command, "--help")
     assert result.returncode == 0
@@ -103,6 +105,18 @@ def test_cli_train_bench_generate(tmp_path: Path, tiny_corpus: Path) -> None:
     assert re.search(r"int8: p50 [\d.]+ ms .* val loss [\d.]+ \([+-][\d.]+ vs fp32", reduced.stdout), (
         reduced.stdout
     )
+
+    # the fast decoder against the nn.LSTM loop, as make bench reads it (its last line is the JSON)
+    compare = run_rnn(
+        "bench", "--model", str(out / "model.pt"), "--compare", "--json", "--runs", "3", "--chars", "20"
+    )
+    assert compare.returncode == 0, compare.stderr
+    c = json.loads(compare.stdout.strip().splitlines()[-1])
+    assert c["runs"] == 3 and c["completion_chars"] == 20 and c["step"].startswith("fused C++ step")
+    assert c["speedup_batch1"] == pytest.approx(c["reference_p50_ms"] / c["fast_p50_ms"])
+    assert 0 < c["reference_min_ms"] <= c["reference_p50_ms"]
+    assert c["speedup_vs_fastest_loop"] == pytest.approx(c["reference_min_ms"] / c["fast_p50_ms"])
+    assert 0 < c["fraction_of_peak"] < 1 and c["throughput_ratio"] > 0
 
 
 @pytest.mark.parametrize(
