@@ -42,9 +42,8 @@ OPTION_LABELS: dict[str, str] = {
     CLOUDFLARE_WORKERS: "Cloudflare Workers",
 }
 OPTIONS: tuple[str, ...] = tuple(OPTION_LABELS)
-EC2_OPTIONS: tuple[str, ...] = (
-    EC2_ON_DEMAND,
-    EC2_SPOT,
+# EC2 pricing models bought as a 1- or 3-year commitment (reserved instances, Savings Plans)
+COMMITTED_EC2_OPTIONS: tuple[str, ...] = (
     EC2_RESERVED_1YR,
     EC2_RESERVED_3YR,
     EC2_COMPUTE_SP_1YR,
@@ -52,3 +51,4 @@ EC2_OPTIONS: tuple[str, ...] = (
     EC2_INSTANCE_SP_1YR,
     EC2_INSTANCE_SP_3YR,
 )
+EC2_OPTIONS: tuple[str, ...] = (EC2_ON_DEMAND, EC2_SPOT, *COMMITTED_EC2_OPTIONS)

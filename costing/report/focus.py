@@ -30,15 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from costing.choices import (
-    EC2_COMPUTE_SP_1YR,
-    EC2_COMPUTE_SP_3YR,
-    EC2_INSTANCE_SP_1YR,
-    EC2_INSTANCE_SP_3YR,
-    EC2_RESERVED_1YR,
-    EC2_RESERVED_3YR,
-    EC2_SPOT,
-)
+from costing.choices import COMMITTED_EC2_OPTIONS, EC2_SPOT
 from costing.units import BYTES_PER_GB, SECONDS_PER_HOUR, SECONDS_PER_MONTH
 
 FOCUS_VERSION = "1.2"
@@ -177,17 +169,7 @@ SERVICES: dict[str, tuple[str, str, str, str]] = {
 # serving alternative -> FOCUS PricingCategory
 _OPTION_PRICING = {
     EC2_SPOT: "Dynamic",
-    **dict.fromkeys(
-        (
-            EC2_RESERVED_1YR,
-            EC2_RESERVED_3YR,
-            EC2_COMPUTE_SP_1YR,
-            EC2_COMPUTE_SP_3YR,
-            EC2_INSTANCE_SP_1YR,
-            EC2_INSTANCE_SP_3YR,
-        ),
-        "Committed",
-    ),
+    **dict.fromkeys(COMMITTED_EC2_OPTIONS, "Committed"),
 }
 # the cost model's units -> FOCUS UnitFormat ("Hours", "GB-Months", "1000000 Requests", ...)
 _UNITS = {
