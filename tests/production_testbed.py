@@ -31,6 +31,9 @@ TRAIN_CONF = {
     "seq_len": 64,
     "batch_size": 16,
     "checkpoint_every_steps": 10,
+    # The load test runs on the worker like any task; 15 s finds a capacity (the full 90 s search, four
+    # times, would cost this suite about four minutes and is measured by the DAG test and `make bench`).
+    "load_test_seconds": 15,
 }
 TRAIN_STEPS = 2 * 60  # epochs x max_steps_per_epoch
 ADHOC_CONF = ADHOC_LOAD_CONF

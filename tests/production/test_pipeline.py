@@ -34,6 +34,9 @@ def test_retraining_runs_on_celery_logs_to_postgres_and_s3_and_registers(
     run = runs[0]
     assert run.info.status == "FINISHED"
     assert run.data.metrics[names.TRAIN_TOKENS_PER_S] > 0
+    # The serving capacity was measured by a load test on the Celery worker, against the real server.
+    assert run.data.metrics[names.SERVE_MAX_RPS_AT_SLO] > 0
+    assert run.data.metrics[names.SERVE_SLO_MS] == 1000
 
     with deployment.postgres("mlflow", "mlflow") as connection, connection.cursor() as cursor:
         cursor.execute("SELECT status, artifact_uri FROM runs WHERE run_uuid = %s", (run.info.run_id,))
