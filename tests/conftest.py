@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import tempfile
@@ -11,6 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Stops, and names, any process a test left running (tests/process_guard.py).
+pytest_plugins = ["process_guard"]
 
 # Airflow reads its configuration when first imported: point it at a throwaway home now.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="rnn-cost-tests-"))
@@ -71,27 +72,3 @@ def pipeline_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("RNN_PIPELINE_DATA_ROOT", raising=False)
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")  # tiny runs last seconds
     return home
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Stop, and name, any process a test left running: a leftover child holds CI's output open."""
-    import psutil
-
-    leftovers = psutil.Process().children(recursive=True)
-    if not leftovers:
-        return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    for child in leftovers:
-        try:
-            described = f"{child.pid} {' '.join(child.cmdline())[:200]}"
-        except psutil.Error:
-            described = f"{child.pid} (already gone)"
-        if reporter is not None:
-            reporter.ensure_newline()
-            reporter.write_line(f"stopping a process a test left running: {described}", yellow=True)
-        with contextlib.suppress(psutil.Error):
-            child.terminate()
-    _, alive = psutil.wait_procs(leftovers, timeout=5)
-    for child in alive:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
