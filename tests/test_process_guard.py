@@ -16,7 +16,7 @@ LEAKING_TESTS = """
 import subprocess, sys
 from pathlib import Path
 
-def test_leaves_a_sleeper(tmp_path_factory):
+def test_leaves_a_sleeper():
     child = subprocess.Popen(["sleep", "300"])
     Path(r"{pids}").open("a").write(f"{{child.pid}}\\n")
 
