@@ -26,9 +26,6 @@ from airflow.sdk import Param, dag, get_current_context, task
 from costing.choices import OPTION_LABELS, OPTIONS
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
-from pipeline.tasks import cost_report
-from pipeline.tasks.cost_analysis import AnalysisRequest, recompute
-from pipeline.tasks.cost_report import adhoc_inputs, recipients_from, send_stored_email, stored_analysis
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
 
 
@@ -121,6 +118,7 @@ def adhoc_cost_analysis():
     @task(multiple_outputs=False)
     def analyze() -> dict:
         """Cost the requested scenarios for the registered model; log the analysis to MLflow."""
+        from pipeline.tasks.cost_analysis import recompute
 
         context = get_current_context()
         result = recompute(
@@ -137,6 +135,10 @@ def adhoc_cost_analysis():
     def render_and_store(analyzed: dict) -> dict:
         """Render the analysis as a report and store it."""
         from airflow.sdk import Variable
+
+        from pipeline.tasks import cost_report
+        from pipeline.tasks.cost_analysis import AnalysisRequest
+        from pipeline.tasks.cost_report import adhoc_inputs, recipients_from, stored_analysis
 
         context = get_current_context()
         params = dict(context["params"])
@@ -157,6 +159,8 @@ def adhoc_cost_analysis():
     def send_email(stored: dict) -> dict:
         """Email the stored report to the form's recipients; skip when there are none."""
         from airflow.sdk.exceptions import AirflowSkipException
+
+        from pipeline.tasks.cost_report import send_stored_email
 
         push_report(get_current_context(), report_path=stored["report_path"])
         if not stored["recipients"]:

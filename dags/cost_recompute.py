@@ -22,7 +22,6 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import assets
 from pipeline.conf import refuse_bad_conf
-from pipeline.tasks import cost_analysis
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
 
 
@@ -61,6 +60,7 @@ def cost_recompute():
     @task(multiple_outputs=False)
     def recompute() -> dict:
         """Cost the registered model at the newest snapshot's prices; log it to rnn-cost-analysis."""
+        from pipeline.tasks import cost_analysis
 
         context = get_current_context()
         result = cost_analysis.recompute(

@@ -27,7 +27,6 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
-from pipeline.tasks import reconcile
 
 
 def _now():
@@ -69,6 +68,8 @@ def cost_reconcile():
     @task(multiple_outputs=False)
     def gather_runs() -> list:
         """The spot training runs of the lookback window and their estimates."""
+        from pipeline.tasks import reconcile
+
         context = get_current_context()
         return reconcile.gather_runs(now=_now(), lookback_days=context["params"]["lookback_days"])
 
@@ -76,6 +77,8 @@ def cost_reconcile():
     def fetch_bill() -> dict:
         """The bill per run tag, from the Data Export's newest deliveries or Cost Explorer."""
         from airflow.sdk import Variable
+
+        from pipeline.tasks import reconcile
 
         params = get_current_context()["params"]
         export_uri = params["export_uri"] or Variable.get(names.VAR_BILLING_EXPORT_URI, default="") or ""
@@ -89,6 +92,8 @@ def cost_reconcile():
     @task(multiple_outputs=False)
     def record(runs: list, bill: dict) -> dict:
         """Log billed beside estimated on each matched run; list the pending ones."""
+        from pipeline.tasks import reconcile
+
         return reconcile.record(runs=runs, bill=bill, now=_now())
 
     record(gather_runs(), fetch_bill())

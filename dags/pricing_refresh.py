@@ -28,7 +28,6 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import assets
 from pipeline.conf import refuse_bad_conf
-from pipeline.tasks import pricing
 
 REFRESH_INSTANCE_TYPES = [
     "t3.medium",
@@ -102,6 +101,7 @@ def pricing_refresh():
     @task(multiple_outputs=False)
     def fetch_validate_write() -> dict:
         """Fetch prices from AWS, validate them and write a new snapshot; skip, keeping the last one, if not."""
+        from pipeline.tasks import pricing
 
         context = get_current_context()
         return pricing.fetch_validate_write(
@@ -111,6 +111,7 @@ def pricing_refresh():
     @task(multiple_outputs=False)
     def diff_against_previous(refreshed: dict) -> dict:
         """Compare the new snapshot with the previous one."""
+        from pipeline.tasks import pricing
 
         return pricing.diff_against_previous(refreshed=refreshed)
 

@@ -24,8 +24,6 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
-from pipeline.tasks import cost_report
-from pipeline.tasks.cost_report import recipients_from, send_stored_email, weekly_focus_files, weekly_inputs
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
 
 
@@ -56,6 +54,9 @@ def weekly_cost_report():
         """Gather the period's runs, prices and analyses; render the report and store it."""
         from airflow.sdk import Variable
 
+        from pipeline.tasks import cost_report
+        from pipeline.tasks.cost_report import recipients_from, weekly_focus_files, weekly_inputs
+
         context = get_current_context()
         end = context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
         recipients = recipients_from(Variable.get(names.VAR_REPORT_RECIPIENTS, default=None)) or list(
@@ -77,6 +78,7 @@ def weekly_cost_report():
     @task(multiple_outputs=False, retries=3, retry_delay=timedelta(minutes=5))
     def send_email(stored: dict) -> dict:
         """Send the stored report email through SMTP or SES."""
+        from pipeline.tasks.cost_report import send_stored_email
 
         push_report(get_current_context(), report_path=stored["report_path"])
         return send_stored_email(stored=stored)

@@ -106,14 +106,22 @@ def _function_local_first_party_imports(path: Path) -> list[str]:
 
 
 def test_first_party_imports_are_at_the_top_of_each_module() -> None:
-    """Function-local imports only for heavy libraries (torch-importing rnn modules, the boto3 hook)."""
+    """Function-local imports only for heavy libraries (torch-importing rnn modules, the boto3 hook),
+    and in dags/ for the task bodies (pipeline.tasks), which a DAG file imports inside its tasks so
+    that parsing it does not load them (tests/dags/test_dag_integrity.py checks that)."""
     offenders = [
         hit
         for package in ("dags", "pipeline", "rnn", "costing", "devtools", "plugins")
         for path in sorted((REPO / package).rglob("*.py"))
         for hit in _function_local_first_party_imports(path)
+        if not (package == "dags" and _imports_a_task_module(hit))
     ]
     assert offenders == []
+
+
+def _imports_a_task_module(hit: str) -> bool:
+    statement = hit.split(": ", 1)[1]
+    return statement.startswith(("from pipeline.tasks import ", "from pipeline.tasks."))
 
 
 def test_the_two_atomic_writers_behave_the_same(tmp_path: Path) -> None:
