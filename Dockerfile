@@ -10,6 +10,7 @@ ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 AIRFLOW_HOME=/opt/airflow \
 RUN apt-get update && apt-get install -y --no-install-recommends git curl g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/project
 COPY pyproject.toml constraints.txt README.md ./
+COPY toolkit toolkit
 COPY rnn rnn
 COPY costing costing
 COPY pipeline pipeline

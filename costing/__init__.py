@@ -7,7 +7,7 @@ Three layers, each importing only the ones below it (import-linter contracts in 
   serving alternatives, TCO, sensitivity.
 * :mod:`costing.report` - the results as text tables, an HTML report with charts, CSV, JSON, email.
 
-:mod:`costing.units` and :mod:`costing.paths` hold unit constants and where ``include/`` is;
+:mod:`costing.units` holds unit constants (where ``include/`` is comes from :mod:`toolkit.paths`);
 :mod:`costing.cli` is ``python -m costing``. This package never imports Airflow, torch or
 :mod:`rnn`, and the cost maths never calls AWS.
 """

@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from costing.arguments import EXIT_USAGE, Parser, bounded_number, existing_dir, utc_date
 from costing.model import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
@@ -93,6 +92,7 @@ from costing.report import (
     write_focus,
 )
 from costing.report.focus import format_of
+from toolkit.arguments import EXIT_USAGE, Parser, bounded_number, existing_dir, utc_date
 
 _positive_float = bounded_number(minimum=0, maximum=1e12, exclusive_minimum=True)
 _requests_per_day = bounded_number(

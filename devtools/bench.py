@@ -43,7 +43,7 @@ from pathlib import Path
 from devtools import production
 from devtools.airflow_api import AirflowApi, run_concurrently
 from pipeline.settings import REPO_ROOT
-from rnn.serve_config import FUSED_STEP_ENV as DISABLE_FUSED_ENV
+from rnn.serving.settings import FUSED_STEP_ENV as DISABLE_FUSED_ENV
 
 DAG_PARSE_TARGET_SECONDS = 1.0
 OFFER_PRODUCTS = 1_000_000

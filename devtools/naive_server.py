@@ -1,7 +1,7 @@
 """The baseline of ``make bench``: the inference server a user writes first.
 
 One synchronous FastAPI handler per request, running the per-token ``nn.LSTM`` loop at batch 1
-(:func:`rnn.generate.sample_reference`); FastAPI runs sync handlers in its thread pool, so
+(:func:`rnn.serving.generate.sample_reference`); FastAPI runs sync handlers in its thread pool, so
 concurrent requests run the loop side by side in threads. It speaks the same API as ``python -m rnn
 serve`` (``POST /v1/generate``, ``GET /healthz``, ``GET /metrics``), so ``python -m rnn loadtest``
 measures both the same way::
@@ -24,9 +24,9 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from rnn.generate import load_model, sample_reference
 from rnn.metrics import peak_rss_bytes
-from rnn.serve import GenerateBody, bind, resident_memory_bytes
+from rnn.serving.generate import load_model, sample_reference
+from rnn.serving.server import GenerateBody, bind, resident_memory_bytes
 
 
 def create_app(model_path: str) -> FastAPI:

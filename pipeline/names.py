@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from costing import records
+from toolkit import registry
 
 # MLflow experiments
 TRAINING_EXPERIMENT = "rnn-textgen"
 COST_EXPERIMENT = "rnn-cost-analysis"
-REGISTERED_MODEL = "rnn-textgen"
-CHAMPION_ALIAS = "champion"  # the version cost_recompute, the ad hoc analysis and the report price
+# The registered model, and the alias of the version cost_recompute, the ad hoc analysis and the report price
+REGISTERED_MODEL = registry.REGISTERED_MODEL  # "rnn-textgen"
+CHAMPION_ALIAS = registry.CHAMPION_ALIAS  # "champion"
 # Experiment tag the MLflow 3 UI reads to open an experiment on its runs (not on GenAI traces)
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND_MODEL_TRAINING = "custom_model_development"

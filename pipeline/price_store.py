@@ -24,7 +24,7 @@ from costing.pricing import (
     publish_snapshot,
 )
 from pipeline.settings import SHIPPED_PRICING_ROOT, Settings, load_settings
-from rnn import storage
+from toolkit import storage
 
 log = logging.getLogger(__name__)
 

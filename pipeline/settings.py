@@ -8,7 +8,7 @@
 | MLflow artifacts                | RNN_PIPELINE_ARTIFACT_ROOT      | <home>/mlflow/artifacts (sqlite/file URIs)|
 | pricing snapshots               | RNN_PIPELINE_PRICING_ROOT       | <home>/pricing/snapshots, seeded from     |
 |                                 |                                 | include/pricing/snapshots (s3:// in prod) |
-| shipped data files (include/)   | RNN_PIPELINE_INCLUDE_DIR        | <repo>/include (read by costing.paths)    |
+| shipped data files (include/)   | RNN_PIPELINE_INCLUDE_DIR        | <repo>/include (read by toolkit.paths)    |
 | report email backend            | RNN_PIPELINE_EMAIL_BACKEND      | smtp (or ses)                             |
 | SMTP connection id              | RNN_PIPELINE_SMTP_CONN_ID       | smtp_default                              |
 | AWS connection id (SES)         | RNN_PIPELINE_AWS_CONN_ID        | aws_default                               |
@@ -37,13 +37,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from costing.paths import include_dir as costing_include_dir
 from costing.pricing import DEFAULT_PRICE_LIST_URL, DEFAULT_PRICING_TIMEOUT_SECONDS, SPOT_ADVISOR_DATA_URL
-from rnn.storage import join
+from toolkit.paths import INCLUDE_DIR
+from toolkit.storage import join
 
 # The checkout this code runs from (git sha, dags/ and plugins/ for the local services).
 REPO_ROOT = Path(__file__).resolve().parents[1]
-INCLUDE_DIR = costing_include_dir()  # RNN_PIPELINE_INCLUDE_DIR, else <repo>/include
 SHIPPED_PRICING_ROOT = INCLUDE_DIR / "pricing" / "snapshots"  # read-only, versioned with the code
 
 EMAIL_BACKENDS = ("smtp", "ses")

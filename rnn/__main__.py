@@ -13,8 +13,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from rnn import storage
-from rnn.arguments import (
+from rnn.config import ConfigError, TrainConfig
+from rnn.corpus import CorpusError, decode_utf8, read_corpus_bytes
+from rnn.corpus_validation import CorpusValidationError, require_valid, validate_corpus
+from rnn.metrics import MetricsError, read_metrics, to_jsonable, upgrade, write_metrics
+from rnn.serving.loadtest import LoadTestConfig, LoadTestError, capacity_search, serving_section
+from rnn.serving.settings import PRECISIONS, ServeSettings
+from toolkit import storage
+from toolkit.arguments import (
     EXIT_USAGE,
     Parser,
     finite_float,
@@ -23,12 +29,7 @@ from rnn.arguments import (
     positive_int,
     sha256_hex,
 )
-from rnn.config import ConfigError, TrainConfig
-from rnn.corpus import CorpusError, decode_utf8, read_corpus_bytes
-from rnn.corpus_validation import CorpusValidationError, require_valid, validate_corpus
-from rnn.loadtest import LoadTestConfig, LoadTestError, capacity_search, serving_section
-from rnn.metrics import MetricsError, read_metrics, to_jsonable, upgrade, write_metrics
-from rnn.serve_config import DEFAULT_REGISTERED_MODEL, PRECISIONS, ServeSettings
+from toolkit.registry import REGISTERED_MODEL
 
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a host could not be reached; trying again may work
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped after a checkpoint; run again with --resume
@@ -121,7 +122,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from rnn.generate import load_model_source, sample
+    from rnn.serving.generate import load_model_source, sample
 
     loaded, _ = load_model_source(args.model)
     unknown = sorted({ch for ch in args.prompt if ch not in loaded.vocab.index})
@@ -162,8 +163,8 @@ def _validation_ids(loaded: Any, corpus_uri: str | None) -> Any:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from rnn.generate import load_model_source
-    from rnn.inference_benchmark import benchmark, compare_generators, precision_comparison
+    from rnn.serving.benchmark import benchmark, compare_generators, precision_comparison
+    from rnn.serving.generate import load_model_source
 
     if args.threads:
         import torch
@@ -214,7 +215,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_build_kernel(args: argparse.Namespace) -> int:
-    from rnn import fused_step
+    from rnn.serving import fused_step
 
     logging.getLogger(fused_step.__name__).setLevel(logging.ERROR)  # the error below says it once
     build = fused_step.load()
@@ -244,8 +245,8 @@ def _comparison_text(c: Any) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from rnn.generate import load_model_source
-    from rnn.serve import serve
+    from rnn.serving.generate import load_model_source
+    from rnn.serving.server import serve
 
     try:
         settings = ServeSettings(
@@ -353,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     model_help = (
         f"model.pt written by `train` (local or s3://), or a registered version: "
-        f"models:/{DEFAULT_REGISTERED_MODEL}/<version> or models:/{DEFAULT_REGISTERED_MODEL}@<alias>"
+        f"models:/{REGISTERED_MODEL}/<version> or models:/{REGISTERED_MODEL}@<alias>"
     )
     p_gen = sub.add_parser("generate", help="sample text from a trained model")
     p_gen.add_argument("--model", required=True, help=model_help)
@@ -516,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_kernel = sub.add_parser(
         "build-kernel",
         help="compile the fast decoder's fused C++ step for this machine (once; make install runs it)",
-        description="Compile rnn/fused_step.cpp with g++ and ninja into the kernel cache "
+        description="Compile rnn/serving/fused_step.cpp with g++ and ninja into the kernel cache "
         "(RNN_KERNEL_DIR, default ~/.cache/rnn-pipeline/kernels) and print where it is. Decoders "
         "build it on first use otherwise; without it they use the slower torch-ops step.",
     )
@@ -527,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # before torch is imported: a bad argument is refused at once
     from rnn.checkpoint import CheckpointError
-    from rnn.generate import ModelFileError
+    from rnn.serving.generate import ModelFileError
 
     try:
         return args.func(args)

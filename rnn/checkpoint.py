@@ -2,7 +2,7 @@
 
 A checkpoint holds the model and optimizer state, the position (epoch, step in epoch, global
 step), the carried LSTM hidden state, every RNG state, the vocabulary, the config and the epoch
-history so far. It is written whole (see ``rnn.storage``) to one URI, local or s3://, and replaced
+history so far. It is written whole (see ``toolkit.storage``) to one URI, local or s3://, and replaced
 on every save, so "the latest checkpoint" is always a complete one.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from rnn import storage
 from rnn.config import RESUME_KEYS, TrainConfig
-from rnn.storage import first_line
+from toolkit import storage
+from toolkit.storage import first_line
 
 CHECKPOINT_FORMAT = "rnn-checkpoint/1"
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from rnn.corpus import DEFAULT_CORPUS_URI
+from toolkit import lstm
 
 
 class ConfigError(ValueError):
@@ -101,11 +102,10 @@ class TrainConfig:
 
 
 def parameter_count(config: TrainConfig, vocab_size: int) -> int:
-    """Weights of ``rnn.model.CharLSTM`` for this config and vocabulary, without building it (no torch).
-
-    Embedding V*E; LSTM layer l: 4H*(in_l + H) + 8H (two bias vectors), in_0 = E, in_l = H;
-    decoder H*V + V.
-    """
-    e, h, v = config.embedding_dim, config.hidden_size, vocab_size
-    lstm = sum(4 * h * ((e if layer == 0 else h) + h) + 8 * h for layer in range(config.num_layers))
-    return v * e + lstm + h * v + v
+    """Weights of ``rnn.model.CharLSTM`` for this config and vocabulary, without building it (no torch)."""
+    return lstm.parameter_count(
+        vocab_size=vocab_size,
+        embedding_dim=config.embedding_dim,
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+    )

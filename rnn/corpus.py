@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from rnn import storage
+from toolkit import storage
 
 DEFAULT_CORPUS_URI = "builtin://pydoc-topics"
 

@@ -19,9 +19,8 @@ kept as JSON in ``include/expectations/`` (GX's own suite shape, one file per ta
 Counting distinct characters is one pass of numpy over the decoded text, so a 50 MB corpus is
 checked in full in a few seconds: no sampling, nothing unvalidated reaches training. A failed
 expectation says what it saw and, for bad bytes and control characters, where and what they look
-like. GX runs in an ephemeral, in-memory context with progress bars off; GX 1.24 ships no
-usage-statistics client, and ``GX_ANALYTICS_ENABLED=False`` plus ``analytics_enabled=False`` keep
-older 1.x releases quiet too.
+like. GX runs as :mod:`toolkit.gx` sets it up: an ephemeral, in-memory context, no progress bars,
+no analytics.
 
 Great Expectations and pandas are imported inside the functions: importing this module is cheap.
 """
@@ -30,15 +29,15 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnn import storage
 from rnn.corpus import what_the_bytes_look_like
-from rnn.paths import INCLUDE_DIR
+from toolkit import storage
+from toolkit.gx import validate_tables
+from toolkit.paths import INCLUDE_DIR
 
 DEFAULT_SUITE_DIR = INCLUDE_DIR / "expectations"
 
@@ -173,7 +172,12 @@ def validate_corpus(
     data = bytes(data)
     text = data.decode("utf-8", errors="surrogateescape")
     tables = {"characters": _characters_table(text), "lines": _lines_table(text)}
-    gx_results = _run_gx(suite_docs, tables, parameters)
+    gx_results = validate_tables(
+        "corpus",
+        {table: (tables[table], suite_docs[table]) for table in SUITE_FILES},
+        result_format=_RESULT_FORMAT,
+        expectation_parameters=parameters,
+    )
     details = _failure_details(data, tables["characters"])
 
     outcomes: list[ExpectationOutcome] = []
@@ -298,58 +302,6 @@ def _read_suite_json(suite_dir: Path, table: str) -> dict:
         ) from exc
     except json.JSONDecodeError as exc:
         raise ValueError(f"expectation suite {path} is not valid JSON: {exc}") from exc
-
-
-def _import_gx():
-    # GX 1.24 has no analytics client; earlier 1.x releases read this variable at import time
-    os.environ["GX_ANALYTICS_ENABLED"] = "False"
-    import great_expectations as gx
-
-    return gx
-
-
-def _run_gx(suite_docs: dict[str, dict], tables: dict, parameters: dict[str, Any]) -> list[dict]:
-    gx = _import_gx()
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
-
-    context = gx.get_context(
-        mode="ephemeral",
-        project_config=DataContextConfig(
-            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-            progress_bars=ProgressBarsConfig(globally=False),
-            analytics_enabled=False,
-        ),
-    )
-    datasource = context.data_sources.add_pandas("corpus")
-    results = []
-    for table, doc in suite_docs.items():
-        suite = gx.ExpectationSuite(**doc)
-        batch = (
-            datasource.add_dataframe_asset(table)
-            .add_batch_definition_whole_dataframe(table)
-            .get_batch(batch_parameters={"dataframe": tables[table]})
-        )
-        result = batch.validate(suite, result_format=_RESULT_FORMAT, expectation_parameters=parameters)
-        results.append(_plain_json(result.to_json_dict()))
-    return results
-
-
-def _plain_json(value: Any) -> Any:
-    """GX's to_json_dict() can leave numpy scalars behind (e.g. a numpy.bool ``success`` in
-    expect_column_quantile_values_to_be_between results); turn them into plain Python values."""
-    if isinstance(value, dict):
-        return {str(key): _plain_json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain_json(item) for item in value]
-    if value is None or isinstance(value, str | int | float):
-        return value
-    if hasattr(value, "item"):  # numpy scalar
-        return _plain_json(value.item())
-    return str(value)
 
 
 def _outcome(

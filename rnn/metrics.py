@@ -66,7 +66,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from rnn import storage
+from toolkit import storage
 
 SCHEMA = "rnn-metrics"
 SCHEMA_VERSION = 2

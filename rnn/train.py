@@ -19,7 +19,6 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from rnn import storage
 from rnn.checkpoint import TrainingState, check_compatible, load_checkpoint, restore_rng, save_checkpoint
 from rnn.config import TrainConfig
 from rnn.corpus import corpus_stats, decode_utf8, read_corpus_bytes
@@ -35,6 +34,7 @@ from rnn.metrics import (
     write_metrics,
 )
 from rnn.model import CharLSTM, Hidden, count_parameters, repackage_hidden
+from toolkit import storage
 
 MODEL_FILENAME = "model.pt"
 CHECKPOINT_FILENAME = "checkpoint.pt"
@@ -160,7 +160,7 @@ def train(
     ``stop_after_global_step`` stops like SIGTERM would once that step is done (used to simulate
     an interruption); the run can then be continued with ``resume=True``. ``corpus``: the bytes of
     ``config.corpus_uri`` when the caller has already read (and validated) them. Nothing is trained
-    unless ``out_dir`` and the checkpoint's folder can be written (:func:`rnn.storage.check_writable`).
+    unless ``out_dir`` and the checkpoint's folder can be written (:func:`toolkit.storage.check_writable`).
     """
     process_start = time.perf_counter()
     process_started_at = utc_now_iso()

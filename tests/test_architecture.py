@@ -1,6 +1,6 @@
 """The tree is the architecture: import-linter's contracts (pyproject.toml) hold, and they bite.
 
-Layers ``devtools -> dags -> pipeline -> {rnn | costing}``, inside costing ``report -> model ->
+Layers ``devtools -> dags -> pipeline -> {rnn | costing} -> toolkit``, inside costing ``report -> model ->
 pricing``, rnn/costing free of Airflow and of each other, no cycles (docs/architecture.md).
 """
 
@@ -16,21 +16,21 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("dags", "pipeline", "rnn", "costing", "devtools")
+PACKAGES = ("dags", "pipeline", "rnn", "costing", "toolkit", "devtools")
 
 # rnn modules that import torch: the only first-party modules a function may import on use
 TORCH_MODULES = {
     "rnn.data",
     "rnn.checkpoint",
     "rnn.model",
-    "rnn.generate",
+    "rnn.serving.generate",
     "rnn.train",
-    "rnn.inference_benchmark",
+    "rnn.serving.benchmark",
     "rnn.evaluate",
-    "rnn.decoder",
-    "rnn.batching",
-    "rnn.serve",
-    "rnn.fused_step",
+    "rnn.serving.decoder",
+    "rnn.serving.batching",
+    "rnn.serving.server",
+    "rnn.serving.fused_step",
 }
 # wraps the amazon provider (boto3); imported on use so DAG files parse without boto3
 BOTO3_MODULES = {"pipeline.spot.hooks"}
@@ -52,7 +52,8 @@ def test_the_import_contracts_are_kept() -> None:
     ("module", "line", "contract"),
     [
         ("costing/pricing/catalog.py", "import costing.report.charts", "costing: report -> model -> pricing"),
-        ("rnn/storage.py", "import costing.paths", "rnn and costing are independent"),
+        ("rnn/corpus.py", "import costing.units", "rnn and costing are independent"),
+        ("toolkit/storage.py", "import rnn.corpus", "dags -> pipeline -> {rnn, costing} -> toolkit"),
         ("pipeline/names.py", "import devtools.bench", "nothing Airflow loads imports devtools"),
         ("costing/model/tco.py", "import airflow.sdk", "know nothing of Airflow"),
         ("pipeline/price_store.py", "import pipeline.tasks.pricing", "no import cycles inside a package"),
@@ -111,7 +112,7 @@ def test_first_party_imports_are_at_the_top_of_each_module() -> None:
     that parsing it does not load them (tests/dags/test_dag_integrity.py checks that)."""
     offenders = [
         hit
-        for package in ("dags", "pipeline", "rnn", "costing", "devtools", "plugins")
+        for package in ("dags", "pipeline", "rnn", "costing", "toolkit", "devtools", "plugins")
         for path in sorted((REPO / package).rglob("*.py"))
         for hit in _function_local_first_party_imports(path)
         if not (package == "dags" and _imports_a_task_module(hit))
@@ -122,18 +123,3 @@ def test_first_party_imports_are_at_the_top_of_each_module() -> None:
 def _imports_a_task_module(hit: str) -> bool:
     statement = hit.split(": ", 1)[1]
     return statement.startswith(("from pipeline.tasks import ", "from pipeline.tasks."))
-
-
-def test_the_two_atomic_writers_behave_the_same(tmp_path: Path) -> None:
-    """rnn.storage and costing.report.store may not import each other: each keeps a copy, same rules."""
-    from costing.report.store import FILE_MODE as REPORT_MODE
-    from costing.report.store import _write as write_report_file
-    from rnn.storage import FILE_MODE as STORAGE_MODE
-    from rnn.storage import write_bytes_atomic
-
-    write_bytes_atomic(str(tmp_path / "a" / "model.pt"), b"weights")
-    write_report_file(str(tmp_path / "b" / "report.html"), b"<html>")
-    assert STORAGE_MODE == REPORT_MODE == 0o644
-    assert (tmp_path / "a" / "model.pt").stat().st_mode & 0o777 == 0o644
-    assert (tmp_path / "b" / "report.html").stat().st_mode & 0o777 == 0o644
-    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["model.pt", "report.html"]

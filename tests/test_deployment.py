@@ -99,14 +99,14 @@ def test_image_copies_every_runtime_package_and_what_airflow_loads() -> None:
         if line.startswith("COPY ") and len(line.split()) == 3
     }
     runtime = {path.parent.name for path in REPO.glob("*/__init__.py")} - {"devtools"}
-    assert runtime == {"rnn", "costing", "pipeline"}
+    assert runtime == {"toolkit", "rnn", "costing", "pipeline"}
     assert runtime | {"dags", "plugins", "include"} <= copied
 
 
 def test_the_image_has_a_serving_target_and_airflow_stays_the_default() -> None:
     """`docker build --target serve` runs the inference server; compose's plain build gets Airflow."""
     from rnn.__main__ import build_parser
-    from rnn.serve import HEALTH_PATH
+    from rnn.serving.server import HEALTH_PATH
 
     dockerfile = (REPO / "Dockerfile").read_text()
     stages = [line.split()[-1] for line in dockerfile.splitlines() if line.startswith("FROM ")]

@@ -9,8 +9,7 @@ name a file, a ``models:/`` URI or ``reference`` explicitly (``python -m costing
 Every :class:`MetricsSource` carries a label with the file (or registry URI and version) and the
 sha256 of its bytes; the label becomes :attr:`ModelProfile.source`, which the text tables, the JSON
 documents, the report and the MLflow tags print. MLflow is imported only to resolve a ``models:/``
-URI. ``costing`` does not import the pipeline: the registered model's name and alias are twins of
-``pipeline.names`` (``tests/costing/model/test_model_source.py`` checks that they agree).
+URI. The registered model's name and alias come from :mod:`toolkit.registry`, as the pipeline's do.
 """
 
 from __future__ import annotations
@@ -32,11 +31,9 @@ from costing.model.profile import (
     ModelProfile,
     profile_from_metrics,
 )
-from costing.paths import INCLUDE_DIR, tracking_uri
+from toolkit.paths import INCLUDE_DIR, tracking_uri
+from toolkit.registry import CHAMPION_ALIAS, CHAMPION_MODEL_URI
 
-REGISTERED_MODEL = "rnn-textgen"  # twin of pipeline.names.REGISTERED_MODEL
-CHAMPION_ALIAS = "champion"  # the alias the registry gate moves to the promoted version
-CHAMPION_MODEL_URI = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
 REFERENCE = "reference"  # --metrics reference: the shipped reference measurements
 METRICS_ARTIFACT = "metrics.json"
 

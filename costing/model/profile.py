@@ -39,8 +39,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from costing.paths import INCLUDE_DIR
 from costing.units import BYTES_PER_MB
+from toolkit.paths import INCLUDE_DIR
 
 METRICS_SCHEMA = "rnn-metrics"
 METRICS_SCHEMA_VERSION = 2  # the newest this reads; version 1 (no serving section) is read too

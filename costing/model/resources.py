@@ -38,6 +38,7 @@ from costing.model.results import CURRENCY, RESULT_SCHEMA_VERSION
 from costing.pricing.defaults import MINIMUM_BILLED_SECONDS
 from costing.pricing.sheet import PriceSheet
 from costing.units import BYTES_PER_MB, MB_PER_GB, SECONDS_PER_HOUR
+from toolkit import lstm
 
 RESOURCES_SCHEMA = "rnn-cost-resources"
 BYTES_PER_FLOAT = 4  # fp32
@@ -85,22 +86,22 @@ class ModelArchitecture:
 # -- derived numbers -----------------------------------------------------------------------------------------
 
 
-def _layer_inputs(arch: ModelArchitecture) -> list[int]:
-    return [arch.embedding_dim] + [arch.hidden_size] * (arch.num_layers - 1)
+def _shape(arch: ModelArchitecture) -> dict[str, int]:
+    return {
+        "embedding_dim": arch.embedding_dim,
+        "hidden_size": arch.hidden_size,
+        "num_layers": arch.num_layers,
+    }
 
 
 def parameter_count(arch: ModelArchitecture) -> int:
-    """2,842,747 at V=103, E=128, H=460, L=2: 13,184 + 1,085,600 + 1,696,480 + 47,483."""
-    h = arch.hidden_size
-    lstm = sum(4 * h * (inputs + h) + 8 * h for inputs in _layer_inputs(arch))
-    return arch.vocab_size * arch.embedding_dim + lstm + h * arch.vocab_size + arch.vocab_size
+    """2,842,747 at V=103, E=128, H=460, L=2 (:func:`toolkit.lstm.parameter_count`)."""
+    return lstm.parameter_count(vocab_size=arch.vocab_size, **_shape(arch))
 
 
 def forward_flops_per_token(arch: ModelArchitecture) -> int:
     """2 x multiply-adds of one step: Σ 4H(in + H) + H x V. Default: 2 x 2,822,100 = 5,644,200."""
-    h = arch.hidden_size
-    macs = sum(4 * h * (inputs + h) for inputs in _layer_inputs(arch)) + h * arch.vocab_size
-    return 2 * macs
+    return 2 * (lstm.lstm_multiply_adds_per_token(**_shape(arch)) + arch.hidden_size * arch.vocab_size)
 
 
 def training_flops_per_token(arch: ModelArchitecture) -> int:

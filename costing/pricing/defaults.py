@@ -9,7 +9,7 @@ from __future__ import annotations
 from costing.choices import MARKET_ON_DEMAND as MARKET_ON_DEMAND  # re-exported: defined there
 from costing.choices import MARKET_SPOT as MARKET_SPOT
 from costing.choices import MARKETS as MARKETS
-from costing.paths import INCLUDE_DIR
+from toolkit.paths import INCLUDE_DIR
 
 # -- what a run is priced as, unless the caller says otherwise ---------------------------------------
 DEFAULT_INSTANCE_TYPE = "r6i.xlarge"  # 4 vCPU / 32 GiB: fits the LSTM plus corpus comfortably

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,6 +41,7 @@ from costing.pricing.parse import (
 )
 from costing.pricing.savings_plans import TERM_SAVINGS_PLAN
 from costing.pricing.snapshot import PricingSnapshot, price_frame
+from toolkit.gx import validate_tables
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -482,33 +482,16 @@ def _warnings(
 
 
 def _run_gx(tables: Mapping[str, tuple[pd.DataFrame, list[tuple[str, dict]]]]) -> list[tuple[str, str, dict]]:
-    # GX 1.24 has no analytics client; earlier 1.x releases read this variable at import time
-    os.environ["GX_ANALYTICS_ENABLED"] = "False"
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
+    results = validate_tables(
+        "pricing",
+        {
+            suite_name: (frame, {"name": suite_name, "expectations": [config for _, config in expectations]})
+            for suite_name, (frame, expectations) in tables.items()
+        },
+        result_format="COMPLETE",
     )
-
-    context = gx.get_context(
-        mode="ephemeral",
-        project_config=DataContextConfig(
-            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-            progress_bars=ProgressBarsConfig(globally=False),
-            analytics_enabled=False,
-        ),
-    )
-    datasource = context.data_sources.add_pandas("pricing")
     out = []
-    for suite_name, (frame, expectations) in tables.items():
-        suite = gx.ExpectationSuite(name=suite_name, expectations=[config for _, config in expectations])
-        batch = (
-            datasource.add_dataframe_asset(suite_name)
-            .add_batch_definition_whole_dataframe(suite_name)
-            .get_batch(batch_parameters={"dataframe": frame})
-        )
-        result = _plain_json(batch.validate(suite, result_format="COMPLETE").to_json_dict())
+    for (suite_name, (_, expectations)), result in zip(tables.items(), results, strict=True):
         for (check, _), outcome in zip(expectations, result["results"], strict=True):
             out.append((suite_name, check, outcome))
     return out
@@ -561,19 +544,6 @@ def _float(value: Any) -> float | None:
 
 def _fmt(value: float | None) -> str:
     return "null" if value is None else f"{value:.10g}"
-
-
-def _plain_json(value: Any) -> Any:
-    """GX's to_json_dict() can leave numpy scalars behind; turn them into plain Python values."""
-    if isinstance(value, dict):
-        return {str(key): _plain_json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain_json(item) for item in value]
-    if value is None or isinstance(value, str | int | float):
-        return value
-    if hasattr(value, "item"):
-        return _plain_json(value.item())
-    return str(value)
 
 
 def _json_default(value: Any) -> Any:

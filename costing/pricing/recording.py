@@ -42,7 +42,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from costing.paths import INCLUDE_DIR
 from costing.pricing.defaults import (
     DEFAULT_SNAPSHOT_ROOT,
     EC2_CAPACITY_STATUS,
@@ -66,6 +65,7 @@ from costing.pricing.parse import (
 )
 from costing.pricing.snapshot import Provenance, write_snapshot
 from costing.units import HOURS_PER_YEAR
+from toolkit.paths import INCLUDE_DIR
 
 RECORDINGS_ROOT = INCLUDE_DIR / "pricing" / "recorded"
 DEFAULT_RECORDING_DIR = RECORDINGS_ROOT / "2026-12-01"

@@ -24,8 +24,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from costing.paths import INCLUDE_DIR
 from costing.pricing.sheet import CloudflareWorkersRates, FreeTierAllowances
+from toolkit.paths import INCLUDE_DIR
 
 PRICING_INCLUDE_DIR = INCLUDE_DIR / "pricing"
 CLOUDFLARE_WORKERS_TABLE = PRICING_INCLUDE_DIR / "cloudflare_workers.json"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from costing.paths import INCLUDE_DIR
+from toolkit.paths import INCLUDE_DIR
 
 TEMPLATE_DIR = INCLUDE_DIR / "templates"
 HTML_TEMPLATE = "report.html.j2"

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from costing.paths import INCLUDE_DIR
 from costing.records import (
     ANALYSIS_ARTIFACT_DIR,
     ANALYSIS_DOCUMENT,
@@ -24,6 +23,7 @@ from costing.records import (
     TRAINING_COST_ARTIFACT,
 )
 from costing.report.focus import UNASSIGNED, Account, RunRef, analysis_rows, training_rows
+from toolkit.paths import INCLUDE_DIR
 
 SEARCH_PAGE = 500
 

@@ -1,57 +1,17 @@
 """Storing a rendered report under a local folder or an fsspec URL (``s3://...``), never half-written.
 
-Local files go to a temporary sibling and are renamed into place, mode :data:`FILE_MODE`; object
-stores make a PUT visible only once complete. Twin: ``rnn/storage.py`` (``rnn`` and ``costing``
-may not import each other): same rules.
+Every file is written whole by :mod:`toolkit.storage`; ``report.json`` goes last, so a report is
+listed only once all its files are there.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 from costing.report.formatting import iso_or_none
 from costing.report.inputs import REPORT_META, RenderedReport
-
-FILE_MODE = 0o644  # mkstemp makes 0600; a report is meant to be read by the web UI and people
-
-# -- storing ---------------------------------------------------------------------------------------------------
-
-
-def _is_remote(uri: str) -> bool:
-    return "://" in uri and not uri.startswith("file://")
-
-
-def _join(base: str, name: str) -> str:
-    if _is_remote(base):
-        return f"{base.rstrip('/')}/{name}"
-    return str(Path(base.removeprefix("file://")) / name)
-
-
-def _write(uri: str, data: bytes) -> None:
-    """All-or-nothing: local files via a temporary sibling and ``os.replace``; object stores via one PUT."""
-    if _is_remote(uri):
-        import fsspec
-
-        with fsspec.open(uri, "wb") as handle:
-            handle.write(data)
-        return
-    path = Path(uri)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from toolkit.storage import join, write_bytes_atomic
 
 
 def write_report(rendered: RenderedReport, out_dir: str, *, meta: dict | None = None) -> list[str]:
@@ -81,11 +41,11 @@ def write_report(rendered: RenderedReport, out_dir: str, *, meta: dict | None = 
     }
     written = []
     for name, data in files:
-        uri = _join(out_dir, name)
-        _write(uri, data)
+        uri = join(out_dir, name)
+        write_bytes_atomic(uri, data)
         written.append(uri)
-    uri = _join(out_dir, REPORT_META)
-    _write(
+    uri = join(out_dir, REPORT_META)
+    write_bytes_atomic(
         uri, json.dumps(report_meta, indent=2, default=str).encode("utf-8")
     )  # last: it makes the report visible
     written.append(uri)

@@ -51,9 +51,9 @@ from pipeline.spot.iam import RUN_SCOPE_POLICY_NAME, instance_policy
 from pipeline.spot.launch import LaunchSpec, architecture_of, build_run_instances_request
 from pipeline.spot.triggers import SpotTrainingTrigger
 from pipeline.spot.userdata import UserDataInputs, render_user_data, torch_index_url
-from rnn import storage
 from rnn.corpus import CorpusError, read_corpus_bytes
 from rnn.metrics import METRICS_FILENAME, read_metrics
+from toolkit import storage
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

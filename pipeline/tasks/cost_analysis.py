@@ -32,7 +32,7 @@ from costing.pricing import PriceCatalog, build_price_sheet, load_snapshot, snap
 from pipeline import names, registry, tracking
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import Settings, load_settings, run_dir
-from rnn import storage
+from toolkit import storage
 
 log = logging.getLogger(__name__)
 

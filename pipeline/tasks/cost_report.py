@@ -46,8 +46,8 @@ from pipeline.ui.links import (
     mlflow_ui_url,
 )
 from pipeline.ui.reports_app import list_reports, reports_root
-from rnn import storage
-from rnn.storage import join
+from toolkit import storage
+from toolkit.storage import join
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 from costing.pricing import BulkOffers, diff_snapshots, load_snapshot, refresh_snapshot
 from pipeline.price_store import STATUS_FILE, local_snapshot_dir, seed_pricing_root
 from pipeline.settings import load_settings, run_dir
-from rnn import storage
+from toolkit import storage
 
 log = logging.getLogger(__name__)
 

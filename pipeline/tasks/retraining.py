@@ -34,11 +34,11 @@ from pipeline.cost_record import record_cost
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import REPO_ROOT, load_settings, run_dir
 from pipeline.spot.billing import record_billed_cost
-from rnn import storage
 from rnn.config import ConfigError, TrainConfig, parameter_count
 from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, corpus_stats, decode_utf8, read_corpus_bytes
 from rnn.corpus_validation import validate_corpus, write_validation_report
 from rnn.metrics import read_metrics
+from toolkit import storage
 
 log = logging.getLogger(__name__)
 
@@ -449,7 +449,7 @@ def log_to_mlflow(*, benchmarked: dict[str, Any]) -> dict[str, Any]:
     import mlflow
     import mlflow.pytorch
 
-    from rnn.generate import load_model
+    from rnn.serving.generate import load_model
 
     metrics = _read_metrics(benchmarked["metrics_uri"])
     with tracking.task_run(benchmarked["mlflow_run_id"]) as run:
@@ -476,7 +476,7 @@ def log_to_mlflow(*, benchmarked: dict[str, Any]) -> dict[str, Any]:
                     loaded.model,
                     name="model",
                     extra_files=[str(vocab_path)],
-                    code_paths=[str(REPO_ROOT / "rnn")],
+                    code_paths=[str(REPO_ROOT / "rnn"), str(REPO_ROOT / "toolkit")],  # rnn imports toolkit
                     pip_requirements=["torch==2.13.0"],
                     serialization_format="pickle",
                     metadata={
@@ -567,7 +567,7 @@ def _challenge(client: Any, costed: dict[str, Any], eval_corpus_uri: str | None)
 
     import mlflow
 
-    from rnn.generate import load_model
+    from rnn.serving.generate import load_model
 
     config = costed["config"]
     champion = registry.current_champion(client)

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 
 from pipeline.settings import load_settings
-from rnn.storage import join
+from toolkit.storage import join
 
 REPORT_META = "report.json"
 

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from devtools.naive_server import create_app
 from rnn.config import TrainConfig
 from rnn.data import Vocab
-from rnn.generate import sample_reference
 from rnn.model import CharLSTM
+from rnn.serving.generate import sample_reference
 from rnn.train import save_model
 
 

@@ -20,7 +20,12 @@ from pathlib import Path
 import pytest
 from helpers import REPO_ROOT
 
-RUNTIME_PACKAGES = ("rnn", "costing", "pipeline")  # [tool.setuptools.packages.find] in pyproject.toml
+RUNTIME_PACKAGES = (
+    "toolkit",
+    "rnn",
+    "costing",
+    "pipeline",
+)  # [tool.setuptools.packages.find] in pyproject.toml
 CHECKOUT_ONLY = ("tests", "devtools")
 INCLUDE_DIR_ENV = "RNN_PIPELINE_INCLUDE_DIR"
 
@@ -90,7 +95,7 @@ def installed(wheel: Path) -> Path:
 
 PROBE = """
 import json, sys
-import costing.paths, pipeline.settings, rnn.corpus_validation, rnn.paths
+import pipeline.settings, rnn.corpus_validation, toolkit.paths
 from costing.pricing.snapshot import latest_snapshot_dir
 try:
     latest = str(latest_snapshot_dir())
@@ -100,12 +105,11 @@ print(json.dumps({
     "modules": {
         name: getattr(module, "__file__", None)
         for name, module in sys.modules.items()
-        if name.split(".")[0] in ("rnn", "costing", "pipeline")
+        if name.split(".")[0] in ("toolkit", "rnn", "costing", "pipeline")
     },
     "latest_snapshot_dir": latest,
     "suite_dir": str(rnn.corpus_validation.DEFAULT_SUITE_DIR),
-    "rnn_include": str(rnn.paths.INCLUDE_DIR),
-    "costing_include": str(costing.paths.INCLUDE_DIR),
+    "toolkit_include": str(toolkit.paths.INCLUDE_DIR),
     "settings_include": str(pipeline.settings.INCLUDE_DIR),
 }))
 """
@@ -145,7 +149,7 @@ def test_the_wheel_holds_every_runtime_package_and_nothing_of_the_checkout(wheel
     } <= expected
     assert expected - in_wheel == set(), "packages missing from the wheel"
     assert source_modules() - names == set(), "modules missing from the wheel"
-    assert "rnn/fused_step.cpp" in names  # the decoder's fused step compiles from it where it runs
+    assert "rnn/serving/fused_step.cpp" in names  # the decoder's fused step compiles from it where it runs
     tops = {name.split("/", 1)[0] for name in names}
     assert not tops & set(CHECKOUT_ONLY), sorted(tops)
 
@@ -157,30 +161,29 @@ def test_installed_code_finds_include_through_the_setting(installed: Path, tmp_p
     found = probe(installed, tmp_path, include_dir=repo_include)
     outside = [name for name, path in found["modules"].items() if not (path or "").startswith(str(installed))]
     assert outside == [], "imported from outside the installed wheel"
-    assert {"rnn.paths", "costing.paths", "pipeline.settings"} <= set(found["modules"])
+    assert {"toolkit.paths", "pipeline.settings"} <= set(found["modules"])
     assert Path(found["latest_snapshot_dir"]).is_relative_to(repo_include)
     assert Path(found["suite_dir"]).is_dir()
-    assert found["settings_include"] == found["rnn_include"] == found["costing_include"] == str(repo_include)
+    assert found["settings_include"] == found["toolkit_include"] == str(repo_include)
     assert Path(found["suite_dir"]).parent == repo_include
 
     # Without the setting, installed code looks next to itself, where a wheel has no include/.
     alone = probe(installed, tmp_path, include_dir=None)
-    assert alone["settings_include"] == alone["rnn_include"] == alone["costing_include"]
+    assert alone["settings_include"] == alone["toolkit_include"]
     own = Path(alone["settings_include"])
     assert own == (installed / "include").resolve() and own != repo_include and not own.exists()
     assert alone["latest_snapshot_dir"] is None
 
 
-def test_rnn_costing_and_pipeline_agree_on_include(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import costing.paths
+def test_include_dir_comes_from_the_setting_else_the_checkout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import pipeline.settings
-    import rnn.paths
+    import toolkit.paths
 
-    assert pipeline.settings.INCLUDE_DIR == costing.paths.INCLUDE_DIR == rnn.paths.INCLUDE_DIR
-
+    assert pipeline.settings.INCLUDE_DIR == toolkit.paths.INCLUDE_DIR
     monkeypatch.delenv(INCLUDE_DIR_ENV, raising=False)
-    assert rnn.paths.include_dir() == costing.paths.include_dir() == (REPO_ROOT / "include").resolve()
-
+    assert toolkit.paths.include_dir() == (REPO_ROOT / "include").resolve()
     monkeypatch.setenv(INCLUDE_DIR_ENV, str(tmp_path / "elsewhere"))
-    assert rnn.paths.include_dir() == costing.paths.include_dir() == (tmp_path / "elsewhere").resolve()
-    assert rnn.paths.INCLUDE_DIR_ENV == costing.paths.INCLUDE_DIR_ENV == INCLUDE_DIR_ENV
+    assert toolkit.paths.include_dir() == (tmp_path / "elsewhere").resolve()
+    assert toolkit.paths.INCLUDE_DIR_ENV == INCLUDE_DIR_ENV

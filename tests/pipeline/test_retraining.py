@@ -7,7 +7,7 @@ import pytest
 from pipeline.tasks.retraining import ComputeChoice, _fail_or_retry, training_run_name
 from rnn.config import TrainConfig
 from rnn.corpus import CorpusError
-from rnn.storage import StorageError
+from toolkit.storage import StorageError
 
 
 @pytest.mark.parametrize("error", [CorpusError("corpus not found: 'x'"), StorageError("access denied")])

@@ -46,9 +46,9 @@ def _running_server(model_path: Path, **settings: object) -> Iterator[str]:
     """Our inference server under uvicorn in a thread of this process, on a free port; yields its URL."""
     import uvicorn
 
-    from rnn.generate import load_model_source
-    from rnn.serve import create_app
-    from rnn.serve_config import ServeSettings
+    from rnn.serving.generate import load_model_source
+    from rnn.serving.server import create_app
+    from rnn.serving.settings import ServeSettings
 
     loaded, source = load_model_source(str(model_path))
     app = create_app(loaded, source, ServeSettings(**settings))  # type: ignore[arg-type]

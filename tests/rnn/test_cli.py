@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from rnn.corpus import default_corpus_text
-from rnn.generate import load_model
-from rnn.inference_benchmark import benchmark, percentile
+from rnn.serving.benchmark import benchmark, percentile
+from rnn.serving.generate import load_model
 
 TINY = [
     "--seq-len",

@@ -13,9 +13,9 @@ from rnn.checkpoint import CheckpointError, load_checkpoint
 from rnn.config import ConfigError, TrainConfig, parameter_count
 from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, default_corpus_text, read_corpus_bytes
 from rnn.data import Vocab, batchify, get_batch, split_tokens, steps_per_epoch
-from rnn.generate import ModelFileError, load_model, sample
 from rnn.metrics import SCHEMA, SCHEMA_VERSION, read_metrics
 from rnn.model import CharLSTM, count_parameters
+from rnn.serving.generate import ModelFileError, load_model, sample
 from rnn.train import train
 
 

@@ -13,19 +13,16 @@ from model_literals import metrics_dict
 
 from costing.model.model_source import (
     CHAMPION_MODEL_URI,
-    REGISTERED_MODEL,
     MetricsSourceError,
     default_metrics_source,
     metrics_from_file,
     resolve_metrics,
 )
 from costing.model.profile import REFERENCE_METRICS_PATH, MetricsSchemaError
+from toolkit.registry import REGISTERED_MODEL
 
 
-def test_the_registered_model_name_is_the_pipelines():
-    from pipeline import names
-
-    assert names.REGISTERED_MODEL == REGISTERED_MODEL
+def test_the_default_model_is_the_registered_champion():
     assert CHAMPION_MODEL_URI == "models:/rnn-textgen@champion"
 
 

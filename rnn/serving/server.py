@@ -1,6 +1,6 @@
 """The inference server: ``python -m rnn serve --model PATH_OR_URI --host 127.0.0.1 --port 8000``.
 
-FastAPI + uvicorn around one :class:`~rnn.batching.BatchingEngine` (continuous batching on the fast
+FastAPI + uvicorn around one :class:`~rnn.serving.batching.BatchingEngine` (continuous batching on the fast
 decoder). The API (docs/serving.md):
 
 * ``POST /v1/generate`` ``{"prompt", "max_chars" (1-2000, 200), "temperature" (> 0, 0.8), "top_k"
@@ -49,7 +49,8 @@ from prometheus_client import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rnn.batching import (
+from rnn.metrics import peak_rss_bytes
+from rnn.serving.batching import (
     MAX_SEED,
     BatchingEngine,
     EngineObserver,
@@ -59,10 +60,9 @@ from rnn.batching import (
     QueueFull,
     Ticket,
 )
-from rnn.decoder import FastDecoder
-from rnn.generate import LoadedModel, ModelSource
-from rnn.metrics import peak_rss_bytes
-from rnn.serve_config import DEFAULT_MAX_CHARS, DEFAULT_TEMPERATURE, MAX_CHARS_LIMIT, ServeSettings
+from rnn.serving.decoder import FastDecoder
+from rnn.serving.generate import LoadedModel, ModelSource
+from rnn.serving.settings import DEFAULT_MAX_CHARS, DEFAULT_TEMPERATURE, MAX_CHARS_LIMIT, ServeSettings
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ matmuls per layer (input and hidden), fresh output tensors and its own bookkeepi
   does on CPU), with layer 0's table row added in the same call; ``addmm`` where oneDNN is missing.
 * **No autograd.** Everything runs under ``torch.inference_mode``.
 * **One C++ call for small batches.** For batches of 1-8 rows (fp32), the step and, in
-  :func:`generate_ids`, the whole completion run in ``rnn/fused_step.cpp`` (:mod:`rnn.fused_step`):
+  :func:`generate_ids`, the whole completion run in ``rnn/serving/fused_step.cpp`` (:mod:`rnn.serving.fused_step`):
   at batch 1 the step is memory-bound and launching the ops above from Python costs as much again.
   Its logits match these ops within 1e-6 and a row's are bit-identical at any batch size 1-8; where
   it cannot be built, :attr:`FastDecoder.step_kind` says why and these ops serve every batch.
@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn import functional as F
 
-from rnn import fused_step
 from rnn.model import CharLSTM
-from rnn.serve_config import DEFAULT_PRECISION, PRECISIONS
+from rnn.serving import fused_step
+from rnn.serving.settings import DEFAULT_PRECISION, PRECISIONS
 
 ONEDNN_BATCH_HINT = 64  # the batch size oneDNN packs the weights for (any batch size works)
 
@@ -212,7 +212,7 @@ class FastDecoder:
 
     @property
     def fused(self) -> bool:
-        """Whether batches of 1-:data:`rnn.fused_step.MAX_BATCH` rows take the fused C++ step."""
+        """Whether batches of 1-:data:`rnn.serving.fused_step.MAX_BATCH` rows take the fused C++ step."""
         return self._fused is not None
 
     # -- state ------------------------------------------------------------------------------------------

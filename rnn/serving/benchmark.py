@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import torch
 
 from rnn.data import Vocab
-from rnn.decoder import FastDecoder, validation_loss
-from rnn.generate import sample, sample_reference
 from rnn.metrics import InferenceBenchmark, LatencyStats, PrecisionResult, Throughput, percentile
 from rnn.model import CharLSTM
-from rnn.serve_config import DEFAULT_PRECISION
+from rnn.serving.decoder import FastDecoder, validation_loss
+from rnn.serving.generate import sample, sample_reference
+from rnn.serving.settings import DEFAULT_PRECISION
 
 DEFAULT_COMPLETION_CHARS = 200
 DEFAULT_RUNS = 20

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from rnn.data import Vocab
-from rnn.decoder import FastDecoder, generate_ids, sample_ids, teacher_forced_logits, validation_loss
-from rnn.generate import sample, sample_reference
 from rnn.model import CharLSTM
+from rnn.serving.decoder import FastDecoder, generate_ids, sample_ids, teacher_forced_logits, validation_loss
+from rnn.serving.generate import sample, sample_reference
 
 
 def model(

@@ -14,13 +14,13 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from pipeline import names
-from rnn.batching import GenerationRequest, Ticket
 from rnn.data import Vocab
-from rnn.decoder import FastDecoder, generate_ids
-from rnn.generate import ModelFileError, load_model, load_model_source, parse_registry_uri
-from rnn.serve import create_app
-from rnn.serve_config import DEFAULT_REGISTERED_MODEL, ServeSettings
+from rnn.serving.batching import GenerationRequest, Ticket
+from rnn.serving.decoder import FastDecoder, generate_ids
+from rnn.serving.generate import ModelFileError, load_model, load_model_source, parse_registry_uri
+from rnn.serving.server import create_app
+from rnn.serving.settings import ServeSettings
+from toolkit.registry import REGISTERED_MODEL
 
 
 def app_for(model_file: Path, **settings: object):
@@ -46,10 +46,6 @@ def metric(text: str, name: str) -> float:
         if key == name:
             return float(value)
     return 0.0
-
-
-def test_the_registered_model_name_agrees_with_the_pipeline() -> None:
-    assert DEFAULT_REGISTERED_MODEL == names.REGISTERED_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -344,26 +340,26 @@ def test_serving_a_registered_version_and_an_alias(
             loaded.model,
             name="model",
             extra_files=[str(tmp_path / "vocab.json")],
-            code_paths=[str(Path(__file__).resolve().parents[2] / "rnn")],
+            code_paths=[str(Path(__file__).resolve().parents[3] / name) for name in ("rnn", "toolkit")],
             serialization_format="pickle",
         )
-    version = mlflow.register_model(f"models:/{info.model_id}", DEFAULT_REGISTERED_MODEL)
-    MlflowClient().set_registered_model_alias(DEFAULT_REGISTERED_MODEL, "champion", version.version)
+    version = mlflow.register_model(f"models:/{info.model_id}", REGISTERED_MODEL)
+    MlflowClient().set_registered_model_alias("champion", version.version)
     try:
         for uri in (
-            f"models:/{DEFAULT_REGISTERED_MODEL}/{version.version}",
-            f"models:/{DEFAULT_REGISTERED_MODEL}@champion",
+            f"models:/{REGISTERED_MODEL}/{version.version}",
+            f"models:/{REGISTERED_MODEL}@champion",
         ):
             served, source = load_model_source(uri)
-            assert (source.name, source.version) == (DEFAULT_REGISTERED_MODEL, str(version.version))
+            assert (source.name, source.version) == (str(version.version))
             assert served.vocab == Vocab(loaded.vocab.chars)
             for key, value in loaded.model.state_dict().items():
                 assert torch.equal(served.model.state_dict()[key], value)
         with TestClient(create_app(served, source)) as client:
             health = client.get("/healthz").json()
-            assert (health["model"], health["version"]) == (DEFAULT_REGISTERED_MODEL, str(version.version))
+            assert (health["model"], health["version"]) == (str(version.version))
         with pytest.raises(ModelFileError, match="cannot load 'models:/rnn-textgen@nope'"):
-            load_model_source(f"models:/{DEFAULT_REGISTERED_MODEL}@nope")
+            load_model_source(f"models:/{REGISTERED_MODEL}@nope")
     finally:
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)

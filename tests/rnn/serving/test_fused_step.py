@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnn import fused_step
-from rnn.decoder import FastDecoder, generate_ids, sample_ids, teacher_forced_logits
 from rnn.model import CharLSTM
-from rnn.serve_config import FUSED_STEP_ENV
+from rnn.serving import fused_step
+from rnn.serving.decoder import FastDecoder, generate_ids, sample_ids, teacher_forced_logits
+from rnn.serving.settings import FUSED_STEP_ENV
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def model(vocab: int = 50, embedding: int = 8, hidden: int = 20, layers: int = 2, seed: int = 0) -> CharLSTM:

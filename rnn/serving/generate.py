@@ -7,13 +7,14 @@ from dataclasses import dataclass
 
 import torch
 
-from rnn import storage
 from rnn.config import TrainConfig
 from rnn.data import Vocab
-from rnn.decoder import FastDecoder, generate_ids
 from rnn.model import CharLSTM
-from rnn.serve_config import DEFAULT_REGISTERED_MODEL, REGISTRY_SCHEME
-from rnn.storage import first_line
+from rnn.serving.decoder import FastDecoder, generate_ids
+from rnn.serving.settings import REGISTRY_SCHEME
+from toolkit import storage
+from toolkit.registry import REGISTERED_MODEL
+from toolkit.storage import first_line
 
 
 class ModelFileError(ValueError):
@@ -48,8 +49,8 @@ def parse_registry_uri(uri: str) -> tuple[str, str | None, str | None]:
         if name and version.isdigit():
             return name, version, None
     raise ModelFileError(
-        f"{uri!r} is not a registry URI; use {REGISTRY_SCHEME}{DEFAULT_REGISTERED_MODEL}/<version> or "
-        f"{REGISTRY_SCHEME}{DEFAULT_REGISTERED_MODEL}@<alias>"
+        f"{uri!r} is not a registry URI; use {REGISTRY_SCHEME}{REGISTERED_MODEL}/<version> or "
+        f"{REGISTRY_SCHEME}{REGISTERED_MODEL}@<alias>"
     )
 
 
@@ -149,7 +150,7 @@ def sample(
 ) -> list[str]:
     """``batch_size`` completions of ``length`` characters after ``prompt`` (the fast decoder).
 
-    Pass a :class:`~rnn.decoder.FastDecoder` to reuse one; a model is wrapped in a new decoder.
+    Pass a :class:`~rnn.serving.decoder.FastDecoder` to reuse one; a model is wrapped in a new decoder.
     """
     _check_sampling(length, temperature)
     decoder = model if isinstance(model, FastDecoder) else FastDecoder(model)

@@ -1,8 +1,8 @@
-"""Small argparse pieces for ``python -m rnn``: a parser whose errors are one line, and typed values.
+"""Small argparse pieces for every command line: a parser whose errors are one line, and typed values.
 
 Every bad value on the command line becomes ``error: argument --length: must be an integer >= 1,
 got '0' (see 'python -m rnn generate --help')`` and exit status 2: no usage block, no traceback.
-Twin: ``costing/arguments.py`` (``rnn`` and ``costing`` may not import each other): same rules.
+``python -m rnn`` and ``python -m costing`` both build their parsers from here.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import NoReturn
 
 EXIT_USAGE = 2  # bad input: the message says what to change
@@ -69,3 +72,57 @@ def sha256_hex(text: str) -> str:
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
         raise argparse.ArgumentTypeError(f"must be 64 hexadecimal digits (a sha256), got {text!r}")
     return value
+
+
+def existing_dir(text: str) -> Path:
+    """A folder that exists."""
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"no such folder: {text!r}")
+    return path
+
+
+def bounded_number(
+    *,
+    minimum: float,
+    maximum: float,
+    integer: bool = False,
+    exclusive_minimum: bool = False,
+    what: str = "",
+) -> Callable[[str], float | int]:
+    """An argparse type: a finite number (commas and underscores allowed) within its bounds.
+
+    ``bounded_number(minimum=0, maximum=120, exclusive_minimum=True)("0")`` ->
+    ``must be a number > 0 and <= 120, got '0'``.
+    """
+    kind = int if integer else float
+
+    def parse(text: str) -> float | int:
+        value = _number(text, kind)
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        low_ok = value > minimum if exclusive_minimum else value >= minimum
+        if not low_ok or value > maximum:
+            noun = "an integer" if integer else "a number"
+            low = f"> {_plain(minimum)}" if exclusive_minimum else f">= {_plain(minimum)}"
+            of = f" ({what})" if what else ""
+            raise argparse.ArgumentTypeError(
+                f"must be {noun} {low} and <= {_plain(maximum)}{of}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def _plain(value: float) -> str:
+    """10000000000 -> "10,000,000,000", 0.5 -> "0.5" (no exponents in messages)."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,g}"
+
+
+def utc_date(text: str) -> datetime:
+    """A day, YYYY-MM-DD, as midnight UTC."""
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date (YYYY-MM-DD), got {text!r}") from None
+    return day.replace(tzinfo=UTC)

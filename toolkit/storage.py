@@ -3,7 +3,7 @@
 Local writes go to a temporary sibling and are renamed into place; object stores (S3) make a PUT
 visible only once complete, so a plain write is already all-or-nothing there. Local files are
 written mode :data:`FILE_MODE` (0644, like any file a process creates under the usual umask).
-Twin: ``costing/report/store.py`` (``rnn`` and ``costing`` may not import each other): same rules.
+Models, checkpoints, metrics, pricing snapshots and reports are all written through here.
 
 When remote storage fails, :func:`explain` turns whatever fsspec, s3fs, botocore or aiohttp raised
 into a :class:`StorageError` with one line saying what happened, and whether trying again may help

@@ -8,10 +8,10 @@ import time
 import pytest
 import torch
 
-from rnn.batching import BatchingEngine, EngineStopped, GenerationRequest, QueueFull, Ticket
 from rnn.data import Vocab
-from rnn.decoder import FastDecoder, generate_ids
 from rnn.model import CharLSTM
+from rnn.serving.batching import BatchingEngine, EngineStopped, GenerationRequest, QueueFull, Ticket
+from rnn.serving.decoder import FastDecoder, generate_ids
 
 VOCAB = Vocab(list("abcdefghijklmnopqrstuvwxyz ."))
 

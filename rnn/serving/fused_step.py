@@ -1,4 +1,4 @@
-"""The fused C++ step of :class:`rnn.decoder.FastDecoder`: compiled once per machine, then loaded.
+"""The fused C++ step of :class:`rnn.serving.decoder.FastDecoder`: compiled once per machine, then loaded.
 
 At batch 1 the default model's step is memory-bound (10 MB of weights per character) and, run as
 separate torch ops, about half of it is the cost of launching those ops from Python. ``fused_step.cpp``
@@ -31,7 +31,7 @@ from types import ModuleType
 
 import torch
 
-from rnn.serve_config import FUSED_STEP_ENV
+from rnn.serving.settings import FUSED_STEP_ENV
 
 SOURCE = Path(__file__).with_name("fused_step.cpp")
 DISABLE_ENV = FUSED_STEP_ENV  # "0": never use the fused step (the torch-ops step serves every batch)

@@ -1,4 +1,4 @@
-// The fused LSTM step of rnn.decoder.FastDecoder for small batches (see rnn/kernel.py).
+// The fused LSTM step of rnn.serving.decoder.FastDecoder for small batches (see rnn/serving/fused_step.py).
 //
 // At batch 1 a step of the default model reads 10 MB of weights and does little else, so its time is
 // memory bandwidth plus the cost of every separate op. This file does one step in three passes over
@@ -13,7 +13,7 @@
 //   alone or in a batch.
 // * Groups are split across torch's intra-op threads (at::parallel_for), the same pool as torch's ops.
 //
-// Sampling (generate) calls the same ATen ops, in the same order, as rnn.decoder.sample_ids, so the
+// Sampling (generate) calls the same ATen ops, in the same order, as rnn.serving.decoder.sample_ids, so the
 // fused path and the torch path draw the same characters from the same logits.
 #include <torch/extension.h>
 
@@ -28,7 +28,7 @@
 #include <vector>
 
 #ifndef RNN_MAX_BATCH
-#error "build through rnn/fused_step.py, which defines RNN_MAX_BATCH (rnn.fused_step.MAX_BATCH)"
+#error "build through rnn/serving/fused_step.py, which defines RNN_MAX_BATCH (rnn.serving.fused_step.MAX_BATCH)"
 #endif
 
 namespace {
@@ -124,7 +124,7 @@ class LstmStep {
  public:
   // table: (vocab, 4H) embedding folded into layer 0 with its biases; weights[l]: (4H, K_l) with
   // K_0 = H and K_l = 2H ([W_ih | W_hh]); biases[l] (4H) for l > 0; gates in the order (i, f, o, 2g)
-  // (rnn.decoder._reorder_gates). head: (vocab, H) and its bias.
+  // (rnn.serving.decoder._reorder_gates). head: (vocab, H) and its bias.
   LstmStep(torch::Tensor table, std::vector<torch::Tensor> weights, std::vector<torch::Tensor> biases,
            torch::Tensor head_weight, torch::Tensor head_bias, int64_t hidden_size)
       : hidden_(hidden_size),
@@ -183,7 +183,7 @@ class LstmStep {
     auto rows = logits.narrow(0, 0, n);
     for (int64_t i = 0; i < length; ++i) {
       step_raw(hidden, cell, ids.data(), n, logits, true);
-      // rnn.decoder.sample_ids, op for op
+      // rnn.serving.decoder.sample_ids, op for op
       auto scaled = rows.div(temperature);
       if (top_k > 0 && top_k < vocab_) {
         auto kth = std::get<0>(at::topk(scaled, top_k)).narrow(1, top_k - 1, 1);
@@ -306,7 +306,7 @@ class LstmStep {
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.doc() = "The fused small-batch LSTM step of rnn.decoder.FastDecoder (rnn/kernel.py builds it).";
+  m.doc() = "The fused small-batch LSTM step of rnn.serving.decoder.FastDecoder (rnn/serving/fused_step.py builds it).";
   pybind11::class_<LstmStep>(m, "LstmStep")
       .def(pybind11::init<torch::Tensor, std::vector<torch::Tensor>, std::vector<torch::Tensor>, torch::Tensor,
                           torch::Tensor, int64_t>())

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import free_port
 
-from rnn.loadtest import (
+from rnn.serving.loadtest import (
     CapacityResult,
     LoadTestConfig,
     LoadTester,

@@ -1,6 +1,6 @@
 """Continuous batching: one model loop advances every active request by one character per step.
 
-:class:`BatchingEngine` owns a :class:`~rnn.decoder.FastDecoder` and a thread. Requests wait in a
+:class:`BatchingEngine` owns a :class:`~rnn.serving.decoder.FastDecoder` and a thread. Requests wait in a
 bounded queue (:class:`QueueFull` when it is full); at every step the loop admits waiting requests
 into free rows of the batch, feeds each row one character (a prompt character while the row is
 still reading its prompt, else the character it sampled last), samples the next one, and lets rows
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from rnn.data import Vocab
-from rnn.decoder import FastDecoder, sample_ids
+from rnn.serving.decoder import FastDecoder, sample_ids
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What the inference server can be told, without importing torch: settings, limits, precisions, model URIs.
 
-The CLI builds its ``serve`` flags from :class:`ServeSettings`; :mod:`rnn.serve`, :mod:`rnn.decoder`
-and :mod:`rnn.generate` use the constants. docs/serving.md explains which settings matter behind a
+The CLI builds its ``serve`` flags from :class:`ServeSettings`; :mod:`rnn.serving.server`, :mod:`rnn.serving.decoder`
+and :mod:`rnn.serving.generate` use the constants. docs/serving.md explains which settings matter behind a
 load balancer.
 """
 
@@ -11,13 +11,10 @@ from dataclasses import dataclass
 
 PRECISIONS = ("fp32", "bf16", "int8")  # bf16 / int8 (dynamic quantisation) only when asked for
 DEFAULT_PRECISION = "fp32"
-# "0" turns the fast decoder's fused C++ step off (rnn.fused_step): the torch-ops step serves every batch
+# "0" turns the fast decoder's fused C++ step off (rnn.serving.fused_step): the torch-ops step serves every batch
 FUSED_STEP_ENV = "RNN_FUSED_STEP"
 
 REGISTRY_SCHEME = "models:/"
-# The registered model the pipeline publishes (pipeline.names.REGISTERED_MODEL; rnn may not import it,
-# tests/rnn/test_serve.py keeps the two equal).
-DEFAULT_REGISTERED_MODEL = "rnn-textgen"
 
 MAX_CHARS_LIMIT = 2000  # max_chars of one request: 1 .. this
 DEFAULT_MAX_CHARS = 200
