@@ -47,6 +47,7 @@ CUR2_COLUMNS = (
     "line_item_product_code",
 )
 ERROR_DECIMALS = 9  # metrics compared to decide "unchanged" are rounded to this
+COST_EXPLORER_REGION = "us-east-1"  # Cost Explorer has one endpoint, whatever the connection's region
 
 
 def _fail(message: str) -> Exception:
@@ -122,17 +123,22 @@ def gather_runs(*, now: datetime, lookback_days: int) -> list[dict[str, Any]]:
 # -- fetch the bill --------------------------------------------------------------------------------------------
 
 
-def _s3_client(aws_conn_id: str) -> Any:
+# The readers below take their client as an argument (tests hand in a Stubber'd or moto client);
+# fetch_bill, the task body, gets it from the amazon provider's hooks and the DAG's AWS connection.
+
+
+def s3_client(aws_conn_id: str) -> Any:
+    """The S3 client of an Airflow AWS connection (``S3Hook``: credentials, region, endpoint_url extra)."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     return S3Hook(aws_conn_id=aws_conn_id).get_conn()
 
 
-def _ce_client(aws_conn_id: str) -> Any:
+def cost_explorer_client(aws_conn_id: str) -> Any:
+    """The Cost Explorer client of an Airflow AWS connection (the provider has no CE hook: ``AwsBaseHook``)."""
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-    # Cost Explorer has one endpoint, in us-east-1, whatever the connection's region
-    return AwsBaseHook(aws_conn_id=aws_conn_id, client_type="ce", region_name="us-east-1").get_conn()
+    return AwsBaseHook(aws_conn_id=aws_conn_id, client_type="ce", region_name=COST_EXPLORER_REGION).get_conn()
 
 
 def read_export_rows(data: bytes, tag_key: str) -> list[Any]:
@@ -149,11 +155,11 @@ def read_export_rows(data: bytes, tag_key: str) -> list[Any]:
 
 
 def bill_from_export(
-    export_uri: str, *, since: datetime, aws_conn_id: str, client: Any = None
+    s3: Any, export_uri: str, *, since: datetime
 ) -> tuple[dict[str, BilledRun], dict[str, Any]]:
-    """USD per run from the newest delivery of each billing period since ``since`` (month granularity)."""
+    """USD per run from the newest delivery of each billing period since ``since`` (month granularity),
+    read with the S3 client ``s3``."""
     bucket, prefix = parse_s3_uri(export_uri)
-    s3 = client or _s3_client(aws_conn_id)
     objects = [
         ExportObject(key=item["Key"], last_modified=item["LastModified"], size=int(item.get("Size", 0)))
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -189,10 +195,9 @@ def bill_from_export(
 
 
 def bill_from_cost_explorer(
-    *, start: datetime, end: datetime, aws_conn_id: str, client: Any = None
+    ce: Any, *, start: datetime, end: datetime
 ) -> tuple[dict[str, BilledRun], dict[str, Any]]:
-    """USD per run from Cost Explorer, daily, grouped by the run tag (all pages)."""
-    ce = client or _ce_client(aws_conn_id)
+    """USD per run from Cost Explorer (the client ``ce``), daily, grouped by the run tag (all pages)."""
     request: dict[str, Any] = {
         "TimePeriod": {"Start": f"{start:%Y-%m-%d}", "End": f"{end:%Y-%m-%d}"},
         "Granularity": "DAILY",
@@ -231,10 +236,10 @@ def fetch_bill(*, export_uri: str, now: datetime, lookback_days: int, aws_conn_i
     """The bill per run id (JSON-able): from the export when one is configured, else from Cost Explorer."""
     since = now - timedelta(days=lookback_days)
     if export_uri.strip():
-        billed, source = bill_from_export(export_uri.strip(), since=since, aws_conn_id=aws_conn_id)
+        billed, source = bill_from_export(s3_client(aws_conn_id), export_uri.strip(), since=since)
     else:
         billed, source = bill_from_cost_explorer(
-            start=since, end=now + timedelta(days=1), aws_conn_id=aws_conn_id
+            cost_explorer_client(aws_conn_id), start=since, end=now + timedelta(days=1)
         )
     log.info("bill from %s: %d tagged run(s)", source["uri"], len(billed))
     return {

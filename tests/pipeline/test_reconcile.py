@@ -62,16 +62,29 @@ def test_cost_explorer_is_asked_per_day_grouped_by_the_run_tag_and_every_page_is
             {**request, "NextPageToken": "page-2"},
         )
         billed, source = bill_from_cost_explorer(
-            start=datetime(2026, 3, 1, tzinfo=UTC),
-            end=datetime(2026, 3, 4, tzinfo=UTC),
-            aws_conn_id="unused",
-            client=client,
+            client, start=datetime(2026, 3, 1, tzinfo=UTC), end=datetime(2026, 3, 4, tzinfo=UTC)
         )
         stubber.assert_no_pending_responses()
     assert billed[RUN].billed_usd == pytest.approx(0.0412)
     assert set(billed) == {RUN, "another-run"}
     assert source["source"] == "cost-explorer" and source["estimated"] is True
     assert source["version"].startswith("ce:")
+
+
+def test_the_bill_clients_come_from_the_connections_hooks(monkeypatch) -> None:
+    from pipeline.tasks.reconcile import cost_explorer_client, s3_client
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BILLING",
+        json.dumps(
+            {"conn_type": "aws", "extra": {"endpoint_url": "http://127.0.0.1:9", "region_name": "eu-west-1"}}
+        ),
+    )
+    s3, ce = s3_client("billing"), cost_explorer_client("billing")
+    assert (s3.meta.service_model.service_name, s3.meta.region_name) == ("s3", "eu-west-1")
+    # Cost Explorer answers in us-east-1 only, whatever region the connection names
+    assert (ce.meta.service_model.service_name, ce.meta.region_name) == ("ce", "us-east-1")
+    assert s3.meta.endpoint_url == ce.meta.endpoint_url == "http://127.0.0.1:9"
 
 
 def test_the_export_location_must_be_an_s3_uri() -> None:
@@ -153,7 +166,7 @@ def test_a_synthetic_export_at_the_snapshots_rates_reconciles_within_one_percent
     from aws_fakes import focus_export_parquet, focus_line, hourly_usage_lines
 
     from costing.pricing import PriceCatalog
-    from pipeline.tasks.reconcile import bill_from_export, tagged_estimate_usd
+    from pipeline.tasks.reconcile import bill_from_export, s3_client, tagged_estimate_usd
 
     cost, attempts = spot_run_cost(repo_root)
     catalog = PriceCatalog.load(repo_root / "include" / "pricing" / "snapshots" / "2025-06-02")
@@ -207,9 +220,9 @@ def test_a_synthetic_export_at_the_snapshots_rates_reconciles_within_one_percent
                        Body=focus_export_parquet(lines + unrelated))  # fmt: skip
 
     billed, source = bill_from_export(
+        s3_client("aws_default"),  # the S3Hook of the connection (its endpoint_url: moto)
         "s3://billing-bucket/exports/rnn-focus",
         since=datetime(2025, 5, 1, tzinfo=UTC),
-        aws_conn_id="aws_default",
     )
     assert source["versions"] == {"2025-05": "20250602T0300Z-2"}
     assert set(billed) == {RUN}
