@@ -13,28 +13,36 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from costing.pricing import BulkOffers, diff_snapshots, load_snapshot, refresh_snapshot
+from costing.pricing.fetch import PRICING_API_REGIONS
 from pipeline.price_store import STATUS_FILE, local_snapshot_dir, seed_pricing_root
 from pipeline.settings import load_settings, run_dir
 from toolkit import storage
 
 log = logging.getLogger(__name__)
 
-PRICING_API_REGION = "us-east-1"
+PRICING_API_REGION = PRICING_API_REGIONS[0]  # us-east-1; prices for every region are served from there
 
 
-def aws_clients(aws_conn_id: str, regions: list[str]) -> tuple[Any, dict[str, Any]]:
-    """Price List client (us-east-1) and one EC2 client per region, from the Airflow AWS connection."""
+def aws_clients(aws_conn_id: str | None, regions: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+    """The Price List client (us-east-1) and one EC2 client per region, from the amazon provider's hooks.
+
+    ``aws_conn_id`` names an Airflow AWS connection (its credentials, role, ``endpoint_url`` extra);
+    None uses boto3's default credential chain (environment, ``~/.aws``, an instance role).
+    """
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
 
+    # the provider has no Price List hook: the generic one, for client_type "pricing"
     pricing = AwsBaseHook(
         aws_conn_id=aws_conn_id, client_type="pricing", region_name=PRICING_API_REGION
     ).get_conn()
     ec2 = {
-        region: AwsBaseHook(aws_conn_id=aws_conn_id, client_type="ec2", region_name=region).get_conn()
+        region: EC2Hook(aws_conn_id=aws_conn_id, region_name=region, api_type="client_type").get_conn()
         for region in regions
     }
     return pricing, ec2
