@@ -3,7 +3,8 @@
 Cost questions: ``prices``, ``scenarios``, ``tco``, ``sensitivity``, ``analyze``, ``resources``
 (parameters, memory, FLOPs and the instance types that fit, from the model's configuration). FinOps:
 ``focus-export`` (every cost recorded in MLflow as FOCUS 1.2 rows, CSV or Parquet). Price data:
-``refresh`` (fetch from AWS, validate, write a snapshot), ``interruption-table`` (rebuild the Spot
+``refresh`` (read the public bulk offer files, validate, write a snapshot; the Price List API needs
+AWS credentials and is ``python -m pipeline.tasks.pricing``), ``interruption-table`` (rebuild the Spot
 interruption table from the Spot Instance Advisor feed), ``record`` (a snapshot from hand-recorded
 rates). And ``bench``: how long the cost model takes.
 
@@ -71,7 +72,6 @@ from costing.pricing.fetch import (
     DEFAULT_SPOT_WINDOW_DAYS,
     STATUS_FRESH,
     STATUS_STALE,
-    default_clients,
 )
 from costing.pricing.recording import DEFAULT_RECORDING_DIR
 from costing.pricing.reference_tables import (
@@ -357,40 +357,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "refresh",
-        help="fetch prices from AWS, validate them and write a new snapshot",
-        description="Price List API + spot price history (AWS credentials from the environment), or with "
-        "--bulk the public bulk offer files (no account) -> validated, immutable snapshot; both add the "
-        "Savings Plans files and the Spot Instance Advisor. Exit 0 fresh, 1 stale (nothing written), 2 failed.",
-    )
-    p.add_argument("--bulk", action="store_true", help="read the public bulk offer files instead of the API")
-    p.add_argument(
-        "--price-list-url",
-        default=DEFAULT_PRICE_LIST_URL,
-        help="where the bulk files are (default %(default)s)",
+        help="fetch prices from the public bulk offer files, validate them and write a new snapshot",
+        description="The Price List's public bulk offer files (plain HTTPS, no AWS account) + the Savings Plans "
+        "files and the Spot Instance Advisor -> validated, immutable snapshot. costing opens no AWS client: "
+        "the Price List API and spot price history (AWS credentials) are 'python -m pipeline.tasks.pricing' "
+        "(same arguments) or the pricing_refresh DAG. Exit 0 fresh, 1 stale (nothing written), 2 failed.",
     )
     p.add_argument(
-        "--advisor-url",
-        default=SPOT_ADVISOR_DATA_URL,
-        help="the Spot Instance Advisor document (default %(default)s)",
+        "--bulk", action="store_true", help="the public bulk offer files: the default (kept for scripts)"
     )
     p.add_argument(
-        "--timeout-seconds",
-        type=bounded_number(minimum=0, maximum=600, exclusive_minimum=True),
-        default=DEFAULT_PRICING_TIMEOUT_SECONDS,
-        help="give up on a request after this long (default %(default)g)",
+        "--api",
+        action="store_true",
+        help="the Price List API: not from here (it needs AWS credentials); says what to run instead",
     )
-    p.add_argument(
-        "--root", default=str(DEFAULT_SNAPSHOT_ROOT), help="snapshot root: a folder or s3://bucket/prefix"
-    )
-    p.add_argument(
-        "--region", action="append", dest="regions", help="repeat for several (default: us-east-1, eu-west-1)"
-    )
-    p.add_argument("--instance-type", action="append", dest="instance_types", help="repeat for several")
+    add_refresh_arguments(p)
     p.add_argument(
         "--spot-window-days",
         type=bounded_number(minimum=1, maximum=90, integer=True),
-        default=DEFAULT_SPOT_WINDOW_DAYS,
-        help="days of spot price history (default %(default)s)",
+        help="spot price history needs the API: says what to run instead",
     )
     p.set_defaults(func=cmd_refresh)
 
@@ -678,21 +663,68 @@ def cmd_resources(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_refresh(args: argparse.Namespace) -> int:
-    regions = args.regions or list(DEFAULT_REFRESH_REGIONS)
-    clients = (
-        {}
-        if args.bulk
-        else dict(zip(("pricing_client", "ec2_clients"), default_clients(regions), strict=True))
+# What ``refresh --api`` (or --spot-window-days) answers: costing never creates an AWS client.
+API_SOURCE_ELSEWHERE = (
+    "the Price List API and spot price history need AWS credentials, and costing opens no AWS client: run "
+    "'python -m pipeline.tasks.pricing' with the same arguments (boto3's default credentials) or trigger the "
+    "pricing_refresh DAG with an AWS connection; without --api and --spot-window-days, 'python -m costing "
+    "refresh' reads the public bulk offer files (no account)"
+)
+
+
+def add_refresh_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to refresh and where to write it: shared by ``refresh`` here and the API refresh of
+    ``python -m pipeline.tasks.pricing``."""
+    parser.add_argument(
+        "--price-list-url",
+        default=DEFAULT_PRICE_LIST_URL,
+        help="where the bulk files are (default %(default)s)",
     )
+    parser.add_argument(
+        "--advisor-url",
+        default=SPOT_ADVISOR_DATA_URL,
+        help="the Spot Instance Advisor document (default %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout-seconds",
+        type=bounded_number(minimum=0, maximum=600, exclusive_minimum=True),
+        default=DEFAULT_PRICING_TIMEOUT_SECONDS,
+        help="give up on a request after this long (default %(default)g)",
+    )
+    parser.add_argument(
+        "--root", default=str(DEFAULT_SNAPSHOT_ROOT), help="snapshot root: a folder or s3://bucket/prefix"
+    )
+    parser.add_argument(
+        "--region", action="append", dest="regions", help="repeat for several (default: us-east-1, eu-west-1)"
+    )
+    parser.add_argument("--instance-type", action="append", dest="instance_types", help="repeat for several")
+
+
+def refresh_regions(args: argparse.Namespace) -> list[str]:
+    return args.regions or list(DEFAULT_REFRESH_REGIONS)
+
+
+def run_refresh(
+    args: argparse.Namespace,
+    *,
+    pricing_client: Any = None,
+    ec2_clients: Any = None,
+    spot_window_days: int = DEFAULT_SPOT_WINDOW_DAYS,
+) -> int:
+    """Refresh as ``args`` say, print the outcome; the exit status (0 fresh, 1 stale, 2 failed).
+
+    Without ``pricing_client`` the public bulk offer files are read; with one (built by the caller:
+    costing never creates a client), the Price List API and the spot price history of ``ec2_clients``.
+    """
     result = refresh_snapshot(
-        **clients,
+        pricing_client=pricing_client,
+        ec2_clients=ec2_clients,
         bulk=BulkOffers(args.price_list_url, timeout_seconds=args.timeout_seconds),
         spot_advisor_url=args.advisor_url,
         root=args.root,
-        regions=regions,
+        regions=refresh_regions(args),
         instance_types=args.instance_types or DEFAULT_REFRESH_INSTANCE_TYPES,
-        spot_window_days=args.spot_window_days,
+        spot_window_days=spot_window_days,
     )
     print(result.message)
     if result.diff is not None:
@@ -700,6 +732,13 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     for failure in result.failures:
         print(f"  - {failure['what']} {failure['region']}: {failure['error']}")
     return {STATUS_FRESH: 0, STATUS_STALE: 1}.get(result.status, 2)
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    if args.api or args.spot_window_days is not None:
+        print(f"error: {API_SOURCE_ELSEWHERE}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_refresh(args)
 
 
 def cmd_interruption_table(args: argparse.Namespace) -> int:

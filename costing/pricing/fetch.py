@@ -11,10 +11,10 @@ Three steps, each usable on its own:
   against the previous one. When credentials are missing, the API fails or validation rejects the
   prices, it writes **nothing** and reports the last good snapshot as stale, with its age and why.
 
-Clients are passed in, never created here: tests hand in a ``botocore.stub.Stubber``'d pricing client
-and an EC2 client pointed at a moto server; the Airflow side builds them from the amazon provider's
-hooks. boto3 is imported only by :func:`default_clients` (the ``python -m costing.pricing.fetch`` command line);
-botocore's exception classes are imported inside the functions that catch them.
+Clients are passed in, never created here (costing does not import boto3): tests hand in a
+``botocore.stub.Stubber``'d pricing client and an EC2 client pointed at a moto server; the pipeline
+builds them from the amazon provider's hooks (``pipeline.tasks.pricing.aws_clients``). botocore's
+exception classes are imported inside the functions that catch them.
 """
 
 from __future__ import annotations
@@ -975,16 +975,3 @@ def _sku_of(item: str | Mapping[str, Any]) -> str:
     doc = _doc_of(item)
     product = doc.get("product") if doc else None
     return str(product.get("sku", "")) if isinstance(product, Mapping) else ""
-
-
-# -- command line ----------------------------------------------------------------------------------------
-
-
-def default_clients(regions: Sequence[str]) -> tuple[Any, dict[str, Any]]:
-    """A pricing client (us-east-1) and one EC2 client per region from boto3's default credential chain.
-    The only place costing imports boto3; Airflow builds its clients from the amazon provider's hooks instead."""
-    import boto3
-
-    return boto3.client("pricing", region_name=PRICING_API_REGIONS[0]), {
-        region: boto3.client("ec2", region_name=region) for region in regions
-    }

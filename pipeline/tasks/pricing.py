@@ -7,18 +7,26 @@ Snapshots live where :mod:`pipeline.price_store` says. A refresh that cannot fet
 credentials, an API error) or whose prices fail validation or the gate writes nothing, records the
 staleness in ``<pricing_root>/.refresh-status.json`` and ends the task *skipped* with the reason, so
 the run is visibly not a plain success.
+
+The AWS clients come from the amazon provider's hooks (:func:`aws_clients`); ``costing`` only takes
+them. ``python -m pipeline.tasks.pricing`` (:func:`main`) is ``python -m costing refresh`` from the
+Price List API and spot price history, with boto3's default credentials: the way to the API without
+an Airflow deployment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from costing.pricing import BulkOffers, diff_snapshots, load_snapshot, refresh_snapshot
-from costing.pricing.fetch import PRICING_API_REGIONS
+from costing.pricing.fetch import DEFAULT_SPOT_WINDOW_DAYS, PRICING_API_REGIONS
 from pipeline.price_store import STATUS_FILE, local_snapshot_dir, seed_pricing_root
 from pipeline.settings import load_settings, run_dir
 from toolkit import storage
@@ -145,3 +153,64 @@ def diff_against_previous(*, refreshed: dict[str, Any]) -> dict[str, Any]:
     storage.write_text_atomic(storage.join(out, "diff.txt"), text)
     log.info("price changes:\n%s", text)
     return {**refreshed, "diff_counts": diff.counts(), "diff_uri": storage.join(out, "diff.json")}
+
+
+# -- python -m pipeline.tasks.pricing: the API refresh from a shell ----------------------------------------
+
+
+def _no_credentials() -> str | None:
+    """Why boto3's default chain has no credentials, or None when it has some (no request to an AWS service)."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    if AwsBaseHook(aws_conn_id=None, client_type="pricing").get_session().get_credentials() is not None:
+        return None
+    return (
+        "no AWS credentials found (boto3's default chain: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE "
+        "and ~/.aws, an instance or container role): set them, or read the public bulk offer files without an "
+        "account: python -m costing refresh"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m costing refresh`` from the Price List API and spot price history, credentials from boto3's
+    default chain (clients through :func:`aws_clients`). Exit 0 fresh, 1 stale, 2 failed or bad input."""
+    from costing.cli import add_refresh_arguments, refresh_regions, run_refresh
+    from toolkit.arguments import EXIT_USAGE, Parser, bounded_number
+
+    parser = Parser(
+        prog="python -m pipeline.tasks.pricing",
+        description="What pricing_refresh does with an AWS connection, from a shell: the Price List Query API "
+        "(pricing:GetProducts) and spot price history (ec2:DescribeSpotPriceHistory) with boto3's default "
+        "credentials, + the public Savings Plans files and the Spot Instance Advisor -> validated, immutable "
+        "snapshot. Exit 0 fresh, 1 stale (nothing written), 2 failed.",
+    )
+    add_refresh_arguments(parser)
+    parser.add_argument(
+        "--spot-window-days",
+        type=bounded_number(minimum=1, maximum=90, integer=True),
+        default=DEFAULT_SPOT_WINDOW_DAYS,
+        help="days of spot price history (default %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        # the hooks' log lines (when Airflow's logging is already set up) are not the report
+        with contextlib.redirect_stdout(sys.stderr):
+            missing = _no_credentials()
+            clients = None if missing else aws_clients(None, refresh_regions(args))
+        if clients is None:
+            print(f"error: {missing}", file=sys.stderr)
+            return EXIT_USAGE
+        pricing, ec2 = clients
+        return run_refresh(
+            args, pricing_client=pricing, ec2_clients=ec2, spot_window_days=args.spot_window_days
+        )
+    except (ValueError, KeyError, OSError) as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    # The hooks import Airflow: its files under the pipeline's home, and only its warnings on the terminal.
+    os.environ.setdefault("AIRFLOW_HOME", str(load_settings().home / "airflow"))
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    sys.exit(main())

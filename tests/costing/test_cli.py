@@ -194,3 +194,37 @@ def test_results_are_never_infinite_at_the_largest_volume_allowed(capsys):
     document = json.loads(capsys.readouterr().out)
     costs = [o["monthly_cost"] for o in document["scenarios"][0]["options"] if o["feasible"]]
     assert costs and all(isinstance(c, float) and c > 0 for c in costs)
+
+
+@pytest.mark.parametrize(
+    "source_argv",
+    [["--api"], ["--spot-window-days", "7"], ["--bulk", "--api"]],
+    ids=["api", "spot-history", "bulk-and-api"],
+)
+def test_refresh_refuses_the_api_source_in_one_line_and_says_where_it_is(source_argv, tmp_path, capsys):
+    """costing opens no AWS client: asking it for the Price List API (or spot history) is one error line."""
+    assert main(["refresh", "--root", str(tmp_path), *source_argv]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and captured.err.startswith("error: the Price List API")
+    assert "python -m pipeline.tasks.pricing" in captured.err and "pricing_refresh" in captured.err
+    assert list(tmp_path.iterdir()) == []  # nothing fetched, nothing written
+
+
+def test_no_costing_module_imports_boto3(repo_root):
+    """Clients are handed to costing (the pipeline builds them from the amazon provider's hooks)."""
+    import ast
+
+    importers = []
+    for path in sorted((repo_root / "costing").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(name.split(".")[0] in ("boto3", "aiobotocore") for name in names):
+                importers.append(str(path.relative_to(repo_root)))
+    assert importers == []

@@ -152,6 +152,9 @@ def test_the_command_line_refreshes_from_the_bulk_files(root, capsys):
         ["refresh", "--bulk", "--root", str(root), "--price-list-url", f"http://127.0.0.1:{free_port()}"]
     )
     assert offline == 1 and "Connection refused" in capsys.readouterr().out
+    # the bulk files are the command's only source: --bulk is the default
+    offline = main(["refresh", "--root", str(root), "--price-list-url", f"http://127.0.0.1:{free_port()}"])
+    assert offline == 1 and "Connection refused" in capsys.readouterr().out
     with serving(bulk_files(NEWEST)) as server:
         base = url_of(server)
         code = main(
