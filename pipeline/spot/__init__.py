@@ -6,8 +6,9 @@ Built the way the amazon provider builds its own integrations, in its own split:
   aiobotocore (EC2, S3 through ``S3Hook``, SSM through ``SsmHook``, IAM), through an ``aws_default``
   style Airflow connection.
 * :mod:`~pipeline.spot.operators` - :class:`SpotTrainingOperator`, thin: uploads the bundle,
-  launches an attempt, defers, and on each trigger event decides: done, relaunch (resume from the
-  checkpoint), fall back to on-demand, or fail. Terminates what it launched on every exit path.
+  launches an attempt, defers, and on each trigger event carries out what the policy decided: done,
+  relaunch (resume from the checkpoint), fall back to on-demand, or fail. Terminates what it
+  launched on every exit path.
 * :mod:`~pipeline.spot.triggers` - :class:`SpotTrainingTrigger`, a serializable async poller of the
   attempt's DONE marker and instance state; the wait holds no worker slot.
 
@@ -18,7 +19,9 @@ Pure pieces, no AWS calls, tested on literal values:
 * :mod:`~pipeline.spot.userdata` - the instance's script, rendered from ``include/spot/user_data.sh``.
 * :mod:`~pipeline.spot.bundle` - the training bundle: a wheel of ``rnn/`` built without build tools.
 * :mod:`~pipeline.spot.iam` - the instance role's policy, rendered from ``include/spot/``.
-* :mod:`~pipeline.spot.attempts` - one instance attempt as recorded in metrics.json, and how it ended.
+* :mod:`~pipeline.spot.attempts` - one instance attempt as recorded in metrics.json.
+* :mod:`~pipeline.spot.policy` - the decisions: how and when an attempt ended, relaunch on which
+  market or give up, within budget or not (frozen dataclasses in, a decision out; no clock).
 * :mod:`~pipeline.spot.billing` - the billed cost of a run from its attempts and spot price history.
 * :mod:`~pipeline.spot.budget` - the pre-flight estimate that refuses to launch over budget.
 * :mod:`~pipeline.spot.cleanup` - terminate a run's instances; sweep instances of finished runs.

@@ -2,19 +2,8 @@
 
 The fields named in the metrics.json schema (``rnn/metrics.py``) come first: instance_id,
 instance_type, availability_zone, market, launched_at, terminated_at, interrupted. The rest say
-which attempt it was and how it ended. Times are ISO-8601 UTC strings.
-
-How an attempt ended (:func:`classify_end`), first match wins:
-
-1. the instance's outcome marker: DONE -> ``done``, FAILED -> ``failed``, INTERRUPTED -> ``interrupted``;
-2. no marker, instance gone (describe says it does not exist) -> ``interrupted``;
-3. no marker, state reason ``Server.SpotInstanceTermination`` or any other ``Server.*`` reason
-   (EC2 ended it: reclaimed capacity, hardware) -> ``interrupted``;
-4. anything else (``Client.UserInitiatedShutdown``: someone terminated it; ``Client.InstanceInitiated
-   Shutdown`` without a marker: the script died before writing one) -> ``failed``.
-
-``interrupted`` attempts are relaunched (resuming from the checkpoint); ``failed`` ones are not:
-a crash of the trainer or of the bootstrap would only repeat.
+which attempt it was and how it ended (``done`` | ``interrupted`` | ``failed``: the rules, and what
+follows from each, are :mod:`pipeline.spot.policy`). Times are ISO-8601 UTC strings.
 """
 
 from __future__ import annotations
@@ -25,7 +14,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from costing.model import AttemptTimings, InstanceAttempt
-from pipeline.spot.layout import OUTCOME_DONE, OUTCOME_FAILED, OUTCOME_INTERRUPTED, SPOT_TERMINATION_REASON
 
 if TYPE_CHECKING:
     from costing.model.run_cost import InstanceAttempt
@@ -51,22 +39,6 @@ def transition_time(state_transition_reason: str | None) -> datetime | None:
     """The time in EC2's ``StateTransitionReason`` ("User initiated (2026-01-05 10:00:03 GMT)"), if any."""
     match = _TRANSITION_TIME.search(state_transition_reason or "")
     return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC) if match else None
-
-
-def classify_end(*, marker: str | None, instance_exists: bool, state_reason_code: str | None) -> str:
-    """``done`` | ``interrupted`` | ``failed``: see the module docstring."""
-    if marker == OUTCOME_DONE:
-        return END_DONE
-    if marker == OUTCOME_FAILED:
-        return END_FAILED
-    if marker == OUTCOME_INTERRUPTED:
-        return END_INTERRUPTED
-    if not instance_exists:
-        return END_INTERRUPTED
-    code = state_reason_code or ""
-    if code == SPOT_TERMINATION_REASON or code.startswith("Server."):
-        return END_INTERRUPTED
-    return END_FAILED
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,12 @@
    the AMI (param, else the latest Amazon Linux 2023 from SSM), upload the bundle (a wheel of rnn/ +
    config.json) and the corpus under ``s3://<bucket>/<dag_id>/<run_id>/``, scope the instance
    role to that prefix, launch attempt 1 and defer to :class:`~pipeline.spot.triggers.SpotTrainingTrigger`.
-2. **execute_complete** - on the trigger's event: record the attempt (instance, AZ, market, launch
-   and end time, interrupted?), make sure its instance is terminated, then
-   done -> copy model.pt and metrics.json next to the run's other outputs and return;
-   interrupted -> launch again (the script resumes from the checkpoint) while fewer than
-   ``max_attempts`` attempts ran on this market, then once on-demand if ``on_demand_fallback``;
-   failed -> fail the task with the reason and the instance log's tail.
+2. **execute_complete** - on the trigger's event: read the attempt's marker and instance, and let
+   :mod:`pipeline.spot.policy` decide how and when it ended (the operator terminates the instance if
+   told, and records the attempt: instance, AZ, market, launch and end time, interrupted?) and what
+   next: done -> copy model.pt and metrics.json next to the run's other outputs and return;
+   interrupted -> launch again (the script resumes from the checkpoint) on the market the policy
+   names, or give up; failed -> fail the task with the reason and the instance log's tail.
 
 Instances are terminated on every exit path: success (after DONE), failure, trigger failure or
 timeout (:meth:`resume_execution`), execution timeout and a killed task (:meth:`on_kill`), a
@@ -35,20 +35,25 @@ from airflow.sdk import BaseOperator
 from costing.pricing import MARKET_ON_DEMAND, MARKET_SPOT
 from pipeline.settings import load_settings
 from pipeline.spot import layout as spot
-from pipeline.spot.attempts import (
-    END_DONE,
-    END_INTERRUPTED,
-    AttemptRecord,
-    attempts_table,
-    classify_end,
-    parse_utc,
-    transition_time,
-    utc_iso,
-)
+from pipeline.spot.attempts import END_DONE, AttemptRecord, attempts_table, parse_utc, utc_iso
 from pipeline.spot.bundle import build_wheel
 from pipeline.spot.cleanup import terminate_run_instances
 from pipeline.spot.iam import RUN_SCOPE_POLICY_NAME, instance_policy
 from pipeline.spot.launch import LaunchSpec, architecture_of, build_run_instances_request
+from pipeline.spot.policy import (
+    WAIT_ERROR,
+    AttemptEnd,
+    AttemptObservation,
+    Collect,
+    Fail,
+    GiveUp,
+    InstanceState,
+    Relaunch,
+    RelaunchLimits,
+    RetryTask,
+    end_of_attempt,
+    next_step,
+)
 from pipeline.spot.triggers import SpotTrainingTrigger
 from pipeline.spot.userdata import UserDataInputs, render_user_data, torch_index_url
 from rnn.corpus import CorpusError, read_corpus_bytes
@@ -120,6 +125,10 @@ class _Run:
     security_group_id: str
     instance_profile: str
 
+    @property
+    def limits(self) -> RelaunchLimits:
+        return RelaunchLimits(max_attempts=self.max_attempts, on_demand_fallback=self.on_demand_fallback)
+
 
 class SpotTrainingOperator(BaseOperator):
     """Train on spot EC2 with checkpoint/resume; returns the ``train`` result dict of ``rnn_retraining``.
@@ -132,7 +141,8 @@ class SpotTrainingOperator(BaseOperator):
     :param instance_type: EC2 instance type.
     :param market: market of the first attempt, ``spot`` or ``on-demand``.
     :param max_attempts: launches per market before giving up (or falling back to on-demand).
-    :param on_demand_fallback: after ``max_attempts`` interrupted spot attempts, run once more on-demand.
+    :param on_demand_fallback: after ``max_attempts`` interrupted spot attempts, go on on-demand (whose own
+        attempts count against ``max_attempts`` too: see :mod:`pipeline.spot.policy`).
     :param spot_max_price_usd: max spot price per hour; None or 0: no cap (EC2 caps at on-demand).
     :param ami_id: AMI to launch; empty: the latest Amazon Linux 2023 for the instance's architecture (SSM).
     :param scope_instance_role: write the run-scoped S3 policy onto the instance profile's role first.
@@ -421,7 +431,7 @@ class SpotTrainingOperator(BaseOperator):
         attempts = [AttemptRecord.from_dict(a) for a in state["attempts"]]
         state["s3"]["head_requests"] += int(event.get("polls", 0))
         try:
-            closed, log_tail = self._close_attempt(run, attempts[-1], event, state)
+            closed, end, log_tail = self._close_attempt(run, attempts[-1], event, state)
         except Exception:
             self.hook.terminate([a.instance_id for a in attempts])
             raise
@@ -429,18 +439,17 @@ class SpotTrainingOperator(BaseOperator):
         state["attempts"] = [a.to_dict() for a in attempts]
         self.log.info("attempts so far:\n%s", attempts_table(attempts))
 
-        if closed.outcome == END_DONE:
-            return self._collect(run, state)
-        if event.get("status") == "error":
-            from airflow.sdk.exceptions import AirflowException
+        match next_step(end, [a.market for a in attempts], run.limits):
+            case Collect():
+                return self._collect(run, state)
+            case RetryTask(message=message):
+                from airflow.sdk.exceptions import AirflowException
 
-            raise AirflowException(
-                f"waiting for {closed.instance_id} failed: {event.get('message')}; the "
-                "instance was terminated and a retry resumes from the checkpoint"
-            )
-        if closed.outcome == END_INTERRUPTED:
-            market = self._next_market(run, attempts)
-            if market is not None:
+                raise AirflowException(
+                    f"waiting for {closed.instance_id} failed: {message}; the "
+                    "instance was terminated and a retry resumes from the checkpoint"
+                )
+            case Relaunch(market=market):
                 self.log.info(
                     "attempt %s was interrupted (%s); launching %s, resuming from the checkpoint",
                     closed.attempt,
@@ -448,21 +457,26 @@ class SpotTrainingOperator(BaseOperator):
                     market,
                 )
                 return self._launch(run, state, market=market)
-            raise _fail(
-                f"spot training gave up: {len(attempts)} attempt(s) interrupted (max_attempts={run.max_attempts} "
-                f"per market, on_demand_fallback={run.on_demand_fallback}); every instance is terminated and the "
-                f"checkpoint {run.layout.checkpoint_uri} is kept, so a new run with on_demand_fallback or more "
-                f"attempts continues from it.\n{attempts_table(attempts)}"
-            )
-        raise _fail(
-            f"training on {closed.instance_id} failed: {closed.end_reason}\n"
-            f"{attempts_table(attempts)}\nlast lines of the instance log:\n{log_tail}"
-        )
+            case GiveUp(attempts=count, limits=limits):
+                raise _fail(
+                    f"spot training gave up: {count} attempt(s) interrupted (max_attempts={limits.max_attempts} "
+                    f"per market, on_demand_fallback={limits.on_demand_fallback}); every instance is terminated and "
+                    f"the checkpoint {run.layout.checkpoint_uri} is kept, so a new run with on_demand_fallback or "
+                    f"more attempts continues from it.\n{attempts_table(attempts)}"
+                )
+            case Fail(reason=reason):
+                raise _fail(
+                    f"training on {closed.instance_id} failed: {reason}\n"
+                    f"{attempts_table(attempts)}\nlast lines of the instance log:\n{log_tail}"
+                )
+            case decision:
+                raise TypeError(f"no handling for the policy's decision {decision!r}")
 
     def _close_attempt(
         self, run: _Run, record: AttemptRecord, event: dict[str, Any], state: dict[str, Any]
-    ) -> tuple[AttemptRecord, str]:
-        """Read the attempt's outcome, terminate its instance if it still runs, and date its end."""
+    ) -> tuple[AttemptRecord, AttemptEnd, str]:
+        """Read the attempt's outcome marker and instance; the policy says how and when it ended and
+        whether the instance must still be terminated, which is done here."""
         hook, layout, label = self.hook, run.layout, record.attempt
         marker, marker_info = None, {}
         for outcome in spot.OUTCOMES:
@@ -476,39 +490,24 @@ class SpotTrainingOperator(BaseOperator):
                     marker_info = {"reason": data.decode(errors="replace")[:200]}
                 break
         instance = hook.describe(record.instance_id)
-        now = datetime.now(UTC)
-        ended_at, source = None, ""
-        if instance is not None and instance["state"] in spot.RUNNING_STATES:
-            hook.terminate([record.instance_id])
-            ended_at, source = now, "terminated by the operator"
-        elif instance is not None and instance["state"] != "terminated":
-            hook.terminate([record.instance_id])  # shutting-down / stopped: make sure it is gone
-        if ended_at is None and instance is not None:
-            ended_at = transition_time(instance["state_transition_reason"])
-            source = "EC2 StateTransitionReason" if ended_at else ""
-        if ended_at is None:
-            ended_at = datetime.fromisoformat(event["observed_at"]) if event.get("observed_at") else now
-            source = (
-                "when the trigger saw DONE (the instance shuts itself down right after)"
-                if event.get("status") == "done"
-                else "first seen ended by the trigger (late by at most one poll)"
+        wait_status = str(event.get("status", ""))
+        observed_at = datetime.fromisoformat(event["observed_at"]) if event.get("observed_at") else None
+        end = end_of_attempt(
+            AttemptObservation(
+                launched_at=parse_utc(record.launched_at),
+                now=datetime.now(UTC),
+                instance=None if instance is None else InstanceState.from_summary(instance),
+                marker=marker,
+                marker_reason=str(marker_info.get("reason") or ""),
+                wait_status=wait_status,
+                wait_message=str(event.get("message")) if wait_status == WAIT_ERROR else "",
+                observed_at=observed_at,
             )
-        ended_at = max(ended_at, parse_utc(record.launched_at))
-        end = classify_end(
-            marker=marker,
-            instance_exists=instance is not None,
-            state_reason_code=instance["state_reason_code"] if instance else None,
         )
-        if marker_info.get("reason"):
-            reason = f"{marker}: {marker_info['reason']}"
-        elif instance is None:
-            reason = "instance gone (EC2 no longer knows it)"
-        else:
-            reason = f"{instance['state']}: {instance['state_reason_message'] or instance['state_reason_code'] or '-'}"
-        if event.get("status") == "error":
-            end, reason = "failed", f"trigger error: {event.get('message')}"
+        if end.terminate:  # still running, or shutting-down / stopped: make sure it is gone
+            hook.terminate([record.instance_id])
         log_tail = ""
-        if end != END_DONE:
+        if end.outcome != END_DONE:
             log = hook.read_bytes(layout.bucket, layout.log_key(label))
             state["s3"]["get_requests"] += 1
             log_tail = "\n".join(
@@ -517,16 +516,16 @@ class SpotTrainingOperator(BaseOperator):
         closed = AttemptRecord(
             **{
                 **record.to_dict(),
-                "terminated_at": utc_iso(ended_at),
-                "interrupted": end == END_INTERRUPTED,
-                "outcome": end,
-                "end_reason": reason,
-                "terminate_time_source": source,
+                "terminated_at": utc_iso(end.ended_at),
+                "interrupted": end.interrupted,
+                "outcome": end.outcome,
+                "end_reason": end.reason,
+                "terminate_time_source": end.ended_at_source,
                 "availability_zone": (instance or {}).get("availability_zone") or record.availability_zone,
                 "training_started_at": _iso_or_none(marker_info.get("training_started_at")),
             },
         )
-        return closed, log_tail
+        return closed, end, log_tail
 
     def _ledger_key(self, run: _Run) -> str:
         return run.layout.key("attempts", f"ledger-try{run.task_try}.json")
@@ -551,14 +550,6 @@ class SpotTrainingOperator(BaseOperator):
         state = json.loads(data)
         state["s3"]["get_requests"] += 1
         return state
-
-    def _next_market(self, run: _Run, attempts: list[AttemptRecord]) -> str | None:
-        market = attempts[-1].market
-        if sum(1 for a in attempts if a.market == market) < run.max_attempts:
-            return market
-        if market == MARKET_SPOT and run.on_demand_fallback:
-            return MARKET_ON_DEMAND
-        return None
 
     def _collect(self, run: _Run, state: dict[str, Any]) -> dict[str, Any]:
         """Copy model.pt and metrics.json next to the run's other outputs; the ``train`` result dict."""

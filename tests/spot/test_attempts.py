@@ -1,31 +1,10 @@
-"""How an attempt ended, from its marker file and EC2's state reason."""
+"""The attempt record's helpers (how an attempt ended is tests/spot/test_policy.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 T0 = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("marker", "exists", "code", "expected"),
-    [
-        ("DONE", False, None, "done"),
-        ("FAILED", True, "Client.InstanceInitiatedShutdown", "failed"),
-        ("INTERRUPTED", True, "Client.InstanceInitiatedShutdown", "interrupted"),
-        (None, False, None, "interrupted"),  # gone
-        (None, True, "Server.SpotInstanceTermination", "interrupted"),
-        (None, True, "Server.InternalError", "interrupted"),
-        (None, True, "Client.UserInitiatedShutdown", "failed"),  # someone terminated it
-        (None, True, "Client.InstanceInitiatedShutdown", "failed"),  # the script died before a marker
-    ],
-)
-def test_classify_end(marker, exists, code, expected) -> None:
-    from pipeline.spot.attempts import classify_end
-
-    assert classify_end(marker=marker, instance_exists=exists, state_reason_code=code) == expected
 
 
 def test_transition_time_from_ec2s_reason() -> None:
