@@ -37,6 +37,7 @@ from pipeline import names, tracking
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.spot import layout as spot
 from pipeline.spot.attempts import AttemptRecord
+from pipeline.spot.policy import within_budget
 from rnn.corpus import read_corpus_bytes
 
 if TYPE_CHECKING:
@@ -287,7 +288,8 @@ def check_budget(*, validated: dict[str, Any], params: dict[str, Any]) -> dict[s
         )
     except ValueError as error:
         raise AirflowFailException(f"cannot estimate this spot run, nothing was launched: {error}") from error
-    verdict = "within" if estimate.usd <= budget else "above"
+    allowed = within_budget(estimate.usd, budget)
+    verdict = "within" if allowed else "above"
     with tracking.task_run(validated["mlflow_run_id"]):
         mlflow.set_tags(
             {
@@ -303,7 +305,7 @@ def check_budget(*, validated: dict[str, Any], params: dict[str, Any]) -> dict[s
         budget,
         estimate.describe(),
     )
-    if estimate.usd > budget:
+    if not allowed:
         raise AirflowFailException(
             f"pre-flight estimate ${estimate.usd:.4f} is above max_budget_usd ${budget:g}; nothing was launched. "
             f"Estimate: {estimate.describe()}. Raise max_budget_usd, train less (epochs, max_steps_per_epoch) or "
