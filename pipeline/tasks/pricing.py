@@ -25,11 +25,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from costing.cli import add_refresh_arguments, refresh_regions, run_refresh
 from costing.pricing import BulkOffers, diff_snapshots, load_snapshot, refresh_snapshot
 from costing.pricing.fetch import DEFAULT_SPOT_WINDOW_DAYS, PRICING_API_REGIONS
 from pipeline.price_store import STATUS_FILE, local_snapshot_dir, seed_pricing_root
 from pipeline.settings import load_settings, run_dir
 from toolkit import storage
+from toolkit.arguments import EXIT_USAGE, Parser, bounded_number
 
 log = logging.getLogger(__name__)
 
@@ -174,9 +176,6 @@ def _no_credentials() -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m costing refresh`` from the Price List API and spot price history, credentials from boto3's
     default chain (clients through :func:`aws_clients`). Exit 0 fresh, 1 stale, 2 failed or bad input."""
-    from costing.cli import add_refresh_arguments, refresh_regions, run_refresh
-    from toolkit.arguments import EXIT_USAGE, Parser, bounded_number
-
     parser = Parser(
         prog="python -m pipeline.tasks.pricing",
         description="What pricing_refresh does with an AWS connection, from a shell: the Price List Query API "
