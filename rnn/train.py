@@ -25,11 +25,10 @@ from rnn.corpus import corpus_stats, decode_utf8, read_corpus_bytes
 from rnn.data import Vocab, batchify, get_batch, split_tokens, steps_per_epoch
 from rnn.metrics import (
     METRICS_FILENAME,
-    SCHEMA,
-    SCHEMA_VERSION,
     EpochStats,
     host_info,
     peak_rss_bytes,
+    training_document,
     utc_now_iso,
     write_metrics,
 )
@@ -357,44 +356,29 @@ def train(
         model_size = save_model(model_uri, model, config, vocab)
 
     segment.finish(work_seconds=time.perf_counter() - work_start - segment.checkpoint_seconds)
-    history = state.history
-    last = history[-1] if history else None
-    metrics: dict[str, Any] = {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id or _random_id(),
-        "status": "interrupted" if interrupted else "completed",
-        "started_at": state.started_at,
-        "finished_at": utc_now_iso(),
-        "config": config.to_dict(),
-        "dataset": {**asdict(stats), "train_tokens": len(splits.train), "val_tokens": len(splits.val)},
-        "model": {
-            "parameters": params,
-            "file_size_bytes": model_size,
-            "file": MODEL_FILENAME if model_uri else None,
-        },
-        "training": {
-            "epochs": history,
-            "total_wall_seconds": round(prior_wall_seconds + time.perf_counter() - process_start, 4),
-            "train_seconds": round(state.train_seconds, 4),
-            "global_steps": state.global_step,
-            "tokens_processed": state.global_step * tokens_per_step,
-            "tokens_per_s": state.global_step * tokens_per_step / state.train_seconds
-            if state.train_seconds
-            else 0.0,
-            "final_train_loss": last["train_loss"] if last else None,
-            "final_val_loss": last["val_loss"] if last else None,
-            "final_val_perplexity": last["val_perplexity"] if last else None,
-            "peak_rss_bytes": peak_rss_bytes(),
-            "attempts": state.attempts,
-            "resumed_from_step": resumed_from_step,
-            "segments": [*prior_segments, segment.to_dict()],
-        },
-        "host": asdict(host_info()),
-        "inference": None,
-        "serving": None,
-        "compute": None,
-    }
+    metrics = training_document(
+        run_id=run_id or _random_id(),
+        interrupted=interrupted,
+        started_at=state.started_at,
+        finished_at=utc_now_iso(),
+        config=config,
+        dataset=stats,
+        train_tokens=len(splits.train),
+        val_tokens=len(splits.val),
+        parameters=params,
+        model_file=MODEL_FILENAME if model_uri else None,
+        model_file_size_bytes=model_size,
+        epochs=state.history,
+        total_wall_seconds=prior_wall_seconds + time.perf_counter() - process_start,
+        train_seconds=state.train_seconds,
+        global_steps=state.global_step,
+        tokens_per_step=tokens_per_step,
+        peak_rss_bytes=peak_rss_bytes(),
+        attempts=state.attempts,
+        resumed_from_step=resumed_from_step,
+        segments=[*prior_segments, segment.to_dict()],
+        host=host_info(),
+    )
     write_metrics(metrics_uri, metrics)
     log(f"wrote {metrics_uri}" + (f" and {model_uri}" if model_uri else ""))
     return TrainResult(
