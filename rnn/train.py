@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import random
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -19,7 +18,15 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from rnn.checkpoint import TrainingState, check_compatible, load_checkpoint, restore_rng, save_checkpoint
+from rnn.checkpoint import (
+    CheckpointTriggers,
+    ProcessClock,
+    TrainingState,
+    check_compatible,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from rnn.config import TrainConfig
 from rnn.corpus import corpus_stats, decode_utf8, read_corpus_bytes
 from rnn.data import Vocab, batchify, get_batch, split_tokens, steps_per_epoch
@@ -47,60 +54,6 @@ class TrainResult:
     model_uri: str | None  # None when the run was interrupted before the end
     checkpoint_uri: str
     interrupted: bool
-
-
-@dataclass
-class ProcessSegment:
-    """The time of one training process (one spot attempt), as ``metrics.json`` ``training.segments[]``.
-
-    Saved into every checkpoint, so a process killed without warning is known up to its last
-    checkpoint: what it did after that was lost. Seconds are this process's only.
-    """
-
-    started_at: str  # ISO-8601 UTC when the process started
-    resumed_from_step: int | None  # global step of the checkpoint it resumed from, None for a fresh start
-    setup_seconds: float  # reading (downloading) the corpus, building vocab, batches and model
-    restore_seconds: float  # loading the checkpoint it resumed from
-    work_seconds: float = 0.0  # training steps + evaluation, up to the last checkpoint (or the end)
-    checkpoint_seconds: float = 0.0  # checkpoint writes finished by then
-    checkpoints: int = 0  # checkpoint writes started
-    last_checkpoint_at: str | None = None  # ISO-8601 UTC when the last checkpoint write started
-    last_checkpoint_step: int | None = None
-    finished_at: str | None = None  # set when the process ends its training loop itself
-
-    def note_checkpoint(self, *, work_seconds: float, step: int) -> None:
-        self.work_seconds = round(work_seconds, 4)
-        self.checkpoints += 1
-        self.last_checkpoint_at = utc_now_iso()
-        self.last_checkpoint_step = step
-
-    def finish(self, *, work_seconds: float) -> None:
-        self.work_seconds = round(work_seconds, 4)
-        self.checkpoint_seconds = round(self.checkpoint_seconds, 4)
-        self.finished_at = utc_now_iso()
-
-    def to_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["checkpoint_seconds"] = round(self.checkpoint_seconds, 4)
-        return values
-
-
-class _Signals:
-    """SIGTERM: checkpoint and stop. SIGUSR1: checkpoint now and carry on (spot interruption notice)."""
-
-    def __init__(self) -> None:
-        self.stop = False
-        self.checkpoint_now = False
-
-    def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_term)
-        signal.signal(signal.SIGUSR1, self._on_usr1)
-
-    def _on_term(self, signum: int, frame: object) -> None:
-        self.stop = True
-
-    def _on_usr1(self, signum: int, frame: object) -> None:
-        self.checkpoint_now = True
 
 
 def evaluate(model: CharLSTM, ids: torch.Tensor, seq_len: int, batch_size: int) -> float:
@@ -161,15 +114,14 @@ def train(
     ``config.corpus_uri`` when the caller has already read (and validated) them. Nothing is trained
     unless ``out_dir`` and the checkpoint's folder can be written (:func:`toolkit.storage.check_writable`).
     """
-    process_start = time.perf_counter()
-    process_started_at = utc_now_iso()
+    clock = ProcessClock.start()
     checkpoint_uri = checkpoint_uri or storage.join(out_dir, CHECKPOINT_FILENAME)
     metrics_uri = storage.join(out_dir, METRICS_FILENAME)
     storage.check_writable(out_dir)
     storage.check_writable(storage.parent(checkpoint_uri))
-    signals = _Signals()
+    triggers = CheckpointTriggers(config.checkpoint_every_steps, stop_after_global_step)
     if handle_signals:
-        signals.install()
+        triggers.install_signal_handlers()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
 
@@ -196,8 +148,7 @@ def train(
     hidden: Hidden = model.init_hidden(config.batch_size)
     resumed_from_step: int | None = None
 
-    restore_start = time.perf_counter()
-    setup_seconds = restore_start - process_start
+    clock.setup_done()
     if resume and storage.exists(checkpoint_uri):
         payload = load_checkpoint(checkpoint_uri)
         check_compatible(payload, checkpoint_uri, config, vocab.chars, stats.sha256)
@@ -217,42 +168,25 @@ def train(
 
     if not state.started_at:
         state.started_at = utc_now_iso()
-    restore_seconds = time.perf_counter() - restore_start
+    clock.restored(state, resumed_from_step)
     params = count_parameters(model)
     log(
         f"{params:,} parameters | vocab {len(vocab)} | {len(splits.train):,} train / {len(splits.val):,} val "
         f"chars | {n_steps} steps/epoch x {config.epochs} epochs"
     )
 
-    prior_wall_seconds = state.wall_seconds
-    prior_segments = list(state.segments)
-    # This process's time, for spot accounting: what it kept is what its last checkpoint holds.
-    segment = ProcessSegment(
-        started_at=process_started_at,
-        resumed_from_step=resumed_from_step,
-        setup_seconds=round(setup_seconds, 4),
-        restore_seconds=round(restore_seconds, 4),
-    )
-    work_start = time.perf_counter()
-
     def checkpoint() -> None:
-        started = time.perf_counter()
-        state.wall_seconds = prior_wall_seconds + started - process_start
-        segment.note_checkpoint(
-            work_seconds=started - work_start - segment.checkpoint_seconds, step=state.global_step
-        )
-        state.segments = [*prior_segments, segment.to_dict()]
-        save_checkpoint(
-            checkpoint_uri,
-            model=model,
-            optimizer=optimizer,
-            config=config,
-            vocab_chars=vocab.chars,
-            dataset_sha256=stats.sha256,
-            state=state,
-            hidden=hidden,
-        )
-        segment.checkpoint_seconds += time.perf_counter() - started
+        with clock.checkpointing(state):
+            save_checkpoint(
+                checkpoint_uri,
+                model=model,
+                optimizer=optimizer,
+                config=config,
+                vocab_chars=vocab.chars,
+                dataset_sha256=stats.sha256,
+                state=state,
+                hidden=hidden,
+            )
 
     bar = _progress_bar(progress, total=n_steps * config.epochs, initial=state.global_step)
     interrupted = False
@@ -299,14 +233,11 @@ def train(
                 now = time.perf_counter()
                 state.epoch_seconds += now - mark
                 mark = now
-                stop = signals.stop or (
-                    stop_after_global_step is not None and state.global_step >= stop_after_global_step
-                )
-                if stop or signals.checkpoint_now or state.global_step % config.checkpoint_every_steps == 0:
+                stop = triggers.should_stop(state.global_step)
+                if stop or triggers.due(state.global_step):
                     checkpoint()
-                    if signals.checkpoint_now:
+                    if triggers.take_request():
                         _write(bar, f"checkpoint written at step {state.global_step} on request", log)
-                        signals.checkpoint_now = False
                 if stop:
                     interrupted = True
                     _write(bar, f"stopped at step {state.global_step}; checkpoint at {checkpoint_uri}", log)
@@ -355,7 +286,7 @@ def train(
         model_uri = storage.join(out_dir, MODEL_FILENAME)
         model_size = save_model(model_uri, model, config, vocab)
 
-    segment.finish(work_seconds=time.perf_counter() - work_start - segment.checkpoint_seconds)
+    clock.finish()
     metrics = training_document(
         run_id=run_id or _random_id(),
         interrupted=interrupted,
@@ -369,14 +300,14 @@ def train(
         model_file=MODEL_FILENAME if model_uri else None,
         model_file_size_bytes=model_size,
         epochs=state.history,
-        total_wall_seconds=prior_wall_seconds + time.perf_counter() - process_start,
+        total_wall_seconds=clock.wall_seconds(),
         train_seconds=state.train_seconds,
         global_steps=state.global_step,
         tokens_per_step=tokens_per_step,
         peak_rss_bytes=peak_rss_bytes(),
         attempts=state.attempts,
         resumed_from_step=resumed_from_step,
-        segments=[*prior_segments, segment.to_dict()],
+        segments=clock.segments(),
         host=host_info(),
     )
     write_metrics(metrics_uri, metrics)

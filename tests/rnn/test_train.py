@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -259,3 +262,58 @@ def test_each_process_records_its_segment_up_to_its_last_checkpoint(
     # steps 6, 8, 10, 12 and the two epoch ends (6 and 12 coincide with them: written again)
     assert second_segment["checkpoints"] == 6 and second_segment["last_checkpoint_step"] == 12
     assert second_segment["checkpoint_seconds"] > 0
+
+
+@pytest.fixture
+def restores_signal_handlers() -> Iterator[None]:
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGUSR1)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+def _sends_at_log_line(signum: int, prefix: str, lines: list[str]) -> Callable[[str], None]:
+    """A ``log`` that keeps the lines and sends ``signum`` to this process when one starts with ``prefix``."""
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith(prefix):
+            os.kill(os.getpid(), signum)
+
+    return log
+
+
+@pytest.mark.usefixtures("restores_signal_handlers")
+def test_sigusr1_checkpoints_at_once_and_training_carries_on(tmp_path: Path, tiny_corpus: Path) -> None:
+    # checkpoints every 2 steps; the log line of step 3 comes before step 3's checkpoint decision
+    config = tiny_config(tiny_corpus, epochs=1, checkpoint_every_steps=2, log_every_steps=3)
+    lines: list[str] = []
+    result = train(
+        config,
+        str(tmp_path / "run"),
+        progress=False,
+        handle_signals=True,
+        log=_sends_at_log_line(signal.SIGUSR1, "step      3 |", lines),
+    )
+    assert not result.interrupted and result.model_uri is not None
+    assert "checkpoint written at step 3 on request" in lines
+    assert sum("on request" in line for line in lines) == 1
+    [segment] = result.metrics["training"]["segments"]
+    assert segment["checkpoints"] == 5  # steps 2, 3 (requested), 4, 6 and the epoch end
+
+
+@pytest.mark.usefixtures("restores_signal_handlers")
+def test_sigterm_checkpoints_and_stops_after_the_step(tmp_path: Path, tiny_corpus: Path) -> None:
+    config = tiny_config(tiny_corpus, checkpoint_every_steps=2, log_every_steps=3)
+    lines: list[str] = []
+    result = train(
+        config,
+        str(tmp_path / "run"),
+        progress=False,
+        handle_signals=True,
+        log=_sends_at_log_line(signal.SIGTERM, "step      3 |", lines),
+    )
+    assert result.interrupted and result.model_uri is None
+    assert result.metrics["status"] == "interrupted" and result.metrics["training"]["global_steps"] == 3
+    assert load_checkpoint(result.checkpoint_uri)["state"]["global_step"] == 3
+    assert f"stopped at step 3; checkpoint at {result.checkpoint_uri}" in lines
