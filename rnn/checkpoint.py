@@ -13,6 +13,7 @@ when to write one: the cadence, SIGUSR1 (and carry on), SIGTERM or a step to sto
 from __future__ import annotations
 
 import io
+import math
 import random
 import signal
 import time
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 
 from rnn.config import RESUME_KEYS, TrainConfig
-from rnn.metrics import utc_now_iso
+from rnn.metrics import EpochStats, utc_now_iso
 from toolkit import storage
 from toolkit.storage import first_line
 
@@ -51,6 +52,37 @@ class TrainingState:
     started_at: str = ""  # ISO-8601 UTC start of the first attempt
     attempts: int = 1  # processes that have worked on this run (1 + resumes)
     segments: list[dict[str, Any]] = field(default_factory=list)  # one per process, as of its last checkpoint
+
+    def count_step(self, *, loss: float, seconds: float) -> None:
+        """One optimizer step is done: its loss and time go into the epoch's sums."""
+        self.step_in_epoch += 1
+        self.global_step += 1
+        self.train_seconds += seconds
+        self.epoch_loss_sum += loss
+        self.epoch_steps_done += 1
+
+    def finish_epoch(self, *, val_loss: float, tokens_per_step: int) -> EpochStats:
+        """The epoch in progress is done: its stats join ``history`` and the next epoch starts at step 0."""
+        train_loss = self.epoch_loss_sum / max(self.epoch_steps_done, 1)
+        tokens = self.epoch_steps_done * tokens_per_step
+        stats = EpochStats(
+            epoch=self.epoch + 1,
+            steps=self.epoch_steps_done,
+            tokens=tokens,
+            wall_seconds=round(self.epoch_seconds, 4),
+            train_loss=train_loss,
+            train_perplexity=math.exp(train_loss),
+            val_loss=val_loss,
+            val_perplexity=math.exp(val_loss),
+            tokens_per_s=tokens / self.epoch_seconds if self.epoch_seconds else 0.0,
+        )
+        self.history.append(asdict(stats))
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self.epoch_seconds = 0.0
+        self.epoch_loss_sum = 0.0
+        self.epoch_steps_done = 0
+        return stats
 
 
 @dataclass

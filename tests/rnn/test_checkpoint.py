@@ -1,10 +1,13 @@
-"""The process clock (spot segment accounting) and the checkpoint triggers, from literal clock readings."""
+"""The run's position (steps, epochs), the process clock (spot segment accounting) and the checkpoint
+triggers, from literal numbers and clock readings."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 
 import pytest
 
@@ -118,3 +121,29 @@ def test_sigusr1_requests_a_checkpoint_and_sigterm_a_stop() -> None:
     assert triggers.take_request()
     os.kill(os.getpid(), signal.SIGTERM)
     assert triggers.should_stop(7)
+
+
+def test_steps_add_up_into_the_epoch_and_finishing_it_moves_to_the_next() -> None:
+    state = TrainingState(global_step=10, train_seconds=3.0, attempts=2)
+    state.count_step(loss=2.0, seconds=0.25)
+    state.count_step(loss=1.0, seconds=0.25)
+    assert (state.step_in_epoch, state.global_step, state.epoch_steps_done) == (2, 12, 2)
+    assert state.train_seconds == 3.5 and state.epoch_loss_sum == 3.0
+    state.epoch_seconds = 2.00004  # steps, logging, checkpoints and evaluation: the loop adds its laps
+
+    stats = state.finish_epoch(val_loss=math.log(4.0), tokens_per_step=64)
+    assert stats.epoch == 1 and stats.steps == 2 and stats.tokens == 128
+    assert stats.wall_seconds == 2.0  # rounded to a tenth of a millisecond
+    assert stats.train_loss == 1.5 and stats.train_perplexity == math.exp(1.5)
+    assert stats.val_perplexity == pytest.approx(4.0)
+    assert stats.tokens_per_s == 128 / 2.00004  # from the unrounded seconds
+    assert state.history == [asdict(stats)]
+    assert (state.epoch, state.step_in_epoch, state.epoch_steps_done) == (1, 0, 0)
+    assert state.epoch_seconds == 0.0 and state.epoch_loss_sum == 0.0
+    assert (state.global_step, state.train_seconds, state.attempts) == (12, 3.5, 2)  # the run's totals stay
+
+
+def test_an_epoch_without_time_has_no_rate() -> None:
+    state = TrainingState()
+    state.count_step(loss=1.0, seconds=0.0)
+    assert state.finish_epoch(val_loss=1.0, tokens_per_step=64).tokens_per_s == 0.0

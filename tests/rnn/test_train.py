@@ -16,10 +16,10 @@ from rnn.checkpoint import CheckpointError, load_checkpoint
 from rnn.config import ConfigError, TrainConfig, parameter_count
 from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, default_corpus_text, read_corpus_bytes
 from rnn.data import Vocab, batchify, get_batch, split_tokens, steps_per_epoch
-from rnn.metrics import SCHEMA, SCHEMA_VERSION, read_metrics
+from rnn.metrics import SCHEMA, SCHEMA_VERSION, EpochStats, read_metrics
 from rnn.model import CharLSTM, count_parameters
 from rnn.serving.generate import ModelFileError, load_model, sample
-from rnn.train import train
+from rnn.train import LogInterval, Stopwatch, epoch_line, train
 
 
 def tiny_config(corpus: Path, **overrides: object) -> TrainConfig:
@@ -317,3 +317,39 @@ def test_sigterm_checkpoints_and_stops_after_the_step(tmp_path: Path, tiny_corpu
     assert result.metrics["status"] == "interrupted" and result.metrics["training"]["global_steps"] == 3
     assert load_checkpoint(result.checkpoint_uri)["state"]["global_step"] == 3
     assert f"stopped at step 3; checkpoint at {result.checkpoint_uri}" in lines
+
+
+def test_one_fixed_width_log_line_per_interval() -> None:
+    interval = LogInterval(tokens_per_step=384)  # 16 streams x 24 characters
+    for loss in (1.80, 1.85, 1.87):
+        interval.add(loss=loss, seconds=0.0382)
+    # loss 5.52 / 3 steps; 0.1146 s / 3 steps; 3 x 384 tokens / 0.1146 s = 10,052.4 tok/s
+    line = interval.close(global_step=120, epoch=1)
+    assert line == "step    120 | epoch 1 | loss 1.8400 | 38.2 ms/step | 10,052 tok/s"
+    assert (interval.loss_sum, interval.steps, interval.seconds) == (0.0, 0, 0.0)  # the next one starts empty
+    interval.add(loss=2.0, seconds=0.5)
+    assert interval.close(global_step=123456, epoch=12) == (
+        "step 123456 | epoch 12 | loss 2.0000 | 500.0 ms/step | 768 tok/s"
+    )
+
+
+def test_the_epoch_line() -> None:
+    stats = EpochStats(
+        epoch=2,
+        steps=6,
+        tokens=384,
+        wall_seconds=0.8539,
+        train_loss=4.44114,
+        train_perplexity=84.87,
+        val_loss=4.43004,
+        val_perplexity=83.93448,
+        tokens_per_s=449.7,
+    )
+    assert epoch_line(stats) == "epoch 2 | train loss 4.4411 | val loss 4.4300 | val ppl 83.93 | 0.9 s"
+
+
+def test_a_stopwatch_reads_the_seconds_since_its_last_lap() -> None:
+    readings = iter([10.0, 10.5, 12.0])
+    watch = Stopwatch(now=lambda: next(readings))  # created at 10.0
+    assert watch.lap_seconds() == 0.5
+    assert watch.lap_seconds() == 1.5
