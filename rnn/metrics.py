@@ -66,6 +66,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from rnn.config import TrainConfig
+from rnn.corpus import CorpusStats
 from toolkit import storage
 
 SCHEMA = "rnn-metrics"
@@ -209,6 +211,70 @@ def host_info() -> HostInfo:
 
 def to_jsonable(value: Any) -> Any:
     return asdict(value) if hasattr(value, "__dataclass_fields__") else value
+
+
+def training_document(
+    *,
+    run_id: str,
+    interrupted: bool,
+    started_at: str,
+    finished_at: str,
+    config: TrainConfig,
+    dataset: CorpusStats,
+    train_tokens: int,
+    val_tokens: int,
+    parameters: int,
+    model_file: str | None,
+    model_file_size_bytes: int | None,
+    epochs: list[dict[str, Any]],
+    total_wall_seconds: float,
+    train_seconds: float,
+    global_steps: int,
+    tokens_per_step: int,
+    peak_rss_bytes: int,
+    attempts: int,
+    resumed_from_step: int | None,
+    segments: list[dict[str, Any]],
+    host: HostInfo,
+) -> dict[str, Any]:
+    """The ``metrics.json`` of a training run (schema above), from what the run measured.
+
+    ``epochs`` are :class:`EpochStats` as dicts, ``segments`` one dict per process; ``model_file`` and
+    its size are None when no model was written (an interrupted run). ``inference``, ``serving`` and
+    ``compute`` are null: other writers fill them in.
+    """
+    last = epochs[-1] if epochs else None
+    tokens_processed = global_steps * tokens_per_step
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "status": "interrupted" if interrupted else "completed",
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "config": config.to_dict(),
+        "dataset": {**asdict(dataset), "train_tokens": train_tokens, "val_tokens": val_tokens},
+        "model": {"parameters": parameters, "file_size_bytes": model_file_size_bytes, "file": model_file},
+        "training": {
+            "epochs": epochs,
+            "total_wall_seconds": round(total_wall_seconds, 4),
+            "train_seconds": round(train_seconds, 4),
+            "global_steps": global_steps,
+            "tokens_processed": tokens_processed,
+            "tokens_per_s": tokens_processed / train_seconds if train_seconds else 0.0,
+            "final_train_loss": last["train_loss"] if last else None,
+            "final_val_loss": last["val_loss"] if last else None,
+            "final_val_perplexity": last["val_perplexity"] if last else None,
+            "peak_rss_bytes": peak_rss_bytes,
+            "attempts": attempts,
+            "resumed_from_step": resumed_from_step,
+            "segments": segments,
+        },
+        "host": asdict(host),
+        "inference": None,
+        "serving": None,
+        "compute": None,
+    }
 
 
 def write_metrics(uri: str, metrics: dict[str, Any]) -> None:

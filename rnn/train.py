@@ -1,35 +1,45 @@
-"""The training loop, top to bottom: load -> build -> (resume) -> epochs of TBPTT -> save -> metrics.
+"""The training loop, top to bottom: set up -> (resume) -> epochs of TBPTT -> save -> metrics.
 
 One log line per interval::
 
     step    120 | epoch 1 | loss 1.8412 | 38.2 ms/step | 9,870 tok/s
+
+Where the process's time goes (spot accounting) and when to checkpoint (cadence, signals) are
+:class:`rnn.checkpoint.ProcessClock` and :class:`rnn.checkpoint.CheckpointTriggers`; the
+``metrics.json`` document is :func:`rnn.metrics.training_document`.
 """
 
 from __future__ import annotations
 
-import math
+import io
 import random
-import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch.nn import functional as F
 
-from rnn.checkpoint import TrainingState, check_compatible, load_checkpoint, restore_rng, save_checkpoint
+from rnn.checkpoint import (
+    CheckpointTriggers,
+    ProcessClock,
+    TrainingState,
+    check_compatible,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from rnn.config import TrainConfig
-from rnn.corpus import corpus_stats, decode_utf8, read_corpus_bytes
-from rnn.data import Vocab, batchify, get_batch, split_tokens, steps_per_epoch
+from rnn.corpus import CorpusStats, corpus_stats, decode_utf8, read_corpus_bytes
+from rnn.data import Splits, Vocab, batchify, get_batch, split_tokens, steps_per_epoch
 from rnn.metrics import (
     METRICS_FILENAME,
-    SCHEMA,
-    SCHEMA_VERSION,
     EpochStats,
     host_info,
     peak_rss_bytes,
+    training_document,
     utc_now_iso,
     write_metrics,
 )
@@ -50,95 +60,25 @@ class TrainResult:
     interrupted: bool
 
 
-@dataclass
-class ProcessSegment:
-    """The time of one training process (one spot attempt), as ``metrics.json`` ``training.segments[]``.
+@dataclass(frozen=True)
+class Setup:
+    """What a run trains on and with, built from its config the same way by every process."""
 
-    Saved into every checkpoint, so a process killed without warning is known up to its last
-    checkpoint: what it did after that was lost. Seconds are this process's only.
-    """
+    vocab: Vocab
+    dataset: CorpusStats
+    splits: Splits  # character ids: the training split and the held-out tail
+    train_streams: torch.Tensor  # the training split as (batch_size, n) streams
+    steps_per_epoch: int
+    tokens_per_step: int  # batch_size x seq_len
+    model: CharLSTM
+    optimizer: torch.optim.Optimizer
+    parameters: int
 
-    started_at: str  # ISO-8601 UTC when the process started
-    resumed_from_step: int | None  # global step of the checkpoint it resumed from, None for a fresh start
-    setup_seconds: float  # reading (downloading) the corpus, building vocab, batches and model
-    restore_seconds: float  # loading the checkpoint it resumed from
-    work_seconds: float = 0.0  # training steps + evaluation, up to the last checkpoint (or the end)
-    checkpoint_seconds: float = 0.0  # checkpoint writes finished by then
-    checkpoints: int = 0  # checkpoint writes started
-    last_checkpoint_at: str | None = None  # ISO-8601 UTC when the last checkpoint write started
-    last_checkpoint_step: int | None = None
-    finished_at: str | None = None  # set when the process ends its training loop itself
-
-    def note_checkpoint(self, *, work_seconds: float, step: int) -> None:
-        self.work_seconds = round(work_seconds, 4)
-        self.checkpoints += 1
-        self.last_checkpoint_at = utc_now_iso()
-        self.last_checkpoint_step = step
-
-    def finish(self, *, work_seconds: float) -> None:
-        self.work_seconds = round(work_seconds, 4)
-        self.checkpoint_seconds = round(self.checkpoint_seconds, 4)
-        self.finished_at = utc_now_iso()
-
-    def to_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["checkpoint_seconds"] = round(self.checkpoint_seconds, 4)
-        return values
-
-
-class _Signals:
-    """SIGTERM: checkpoint and stop. SIGUSR1: checkpoint now and carry on (spot interruption notice)."""
-
-    def __init__(self) -> None:
-        self.stop = False
-        self.checkpoint_now = False
-
-    def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_term)
-        signal.signal(signal.SIGUSR1, self._on_usr1)
-
-    def _on_term(self, signum: int, frame: object) -> None:
-        self.stop = True
-
-    def _on_usr1(self, signum: int, frame: object) -> None:
-        self.checkpoint_now = True
-
-
-def evaluate(model: CharLSTM, ids: torch.Tensor, seq_len: int, batch_size: int) -> float:
-    """Mean cross-entropy (nats/char) over the whole split, hidden state carried across windows."""
-    batch_size = max(1, min(batch_size, (len(ids) - 1) // (seq_len + 1)))
-    streams = batchify(ids, batch_size)
-    model.eval()
-    total_loss, total_tokens = 0.0, 0
-    hidden = model.init_hidden(batch_size)
-    with torch.inference_mode():
-        for step in range(steps_per_epoch(streams, seq_len)):
-            x, y = get_batch(streams, step, seq_len)
-            logits, hidden = model(x, hidden)
-            total_loss += F.cross_entropy(
-                logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"
-            ).item()
-            total_tokens += y.numel()
-    model.train()
-    return total_loss / max(total_tokens, 1)
-
-
-def save_model(uri: str, model: CharLSTM, config: TrainConfig, vocab: Vocab) -> int:
-    import io
-
-    buffer = io.BytesIO()
-    torch.save(
-        {
-            "format": MODEL_FORMAT,
-            "config": config.to_dict(),
-            "vocab": vocab.chars,
-            "model": model.state_dict(),
-        },
-        buffer,
-    )
-    data = buffer.getvalue()
-    storage.write_bytes_atomic(uri, data)
-    return len(data)
+    def summary(self, epochs: int) -> str:
+        return (
+            f"{self.parameters:,} parameters | vocab {len(self.vocab)} | {len(self.splits.train):,} train / "
+            f"{len(self.splits.val):,} val chars | {self.steps_per_epoch} steps/epoch x {epochs} epochs"
+        )
 
 
 def train(
@@ -162,111 +102,33 @@ def train(
     ``config.corpus_uri`` when the caller has already read (and validated) them. Nothing is trained
     unless ``out_dir`` and the checkpoint's folder can be written (:func:`toolkit.storage.check_writable`).
     """
-    process_start = time.perf_counter()
-    process_started_at = utc_now_iso()
+    clock = ProcessClock.start()
     checkpoint_uri = checkpoint_uri or storage.join(out_dir, CHECKPOINT_FILENAME)
-    metrics_uri = storage.join(out_dir, METRICS_FILENAME)
     storage.check_writable(out_dir)
     storage.check_writable(storage.parent(checkpoint_uri))
-    signals = _Signals()
+    triggers = CheckpointTriggers(config.checkpoint_every_steps, stop_after_global_step)
     if handle_signals:
-        signals.install()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-
-    data = read_corpus_bytes(config.corpus_uri) if corpus is None else corpus
-    text = decode_utf8(data, config.corpus_uri)
-    stats = corpus_stats(config.corpus_uri, data, text)
-    vocab = Vocab.from_text(text)
-    splits = split_tokens(
-        vocab.encode(text), config.val_fraction, seq_len=config.seq_len, batch_size=config.batch_size
+        triggers.install_signal_handlers()
+    setup = set_up(config, corpus)
+    clock.setup_done()
+    state, hidden, resumed_from_step = starting_position(
+        setup, config, checkpoint_uri, resume=resume, log=log
     )
-    train_streams = batchify(splits.train, config.batch_size)
-    n_steps = steps_per_epoch(train_streams, config.seq_len)
-    if config.max_steps_per_epoch:
-        n_steps = min(n_steps, config.max_steps_per_epoch)
-    tokens_per_step = config.batch_size * config.seq_len
+    clock.restored(state, resumed_from_step)
+    log(setup.summary(config.epochs))
 
-    torch.manual_seed(config.seed)
-    random.seed(config.seed)
-    model = CharLSTM.from_config(config, len(vocab))
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    state = TrainingState()
-    hidden: Hidden = model.init_hidden(config.batch_size)
-    resumed_from_step: int | None = None
-
-    restore_start = time.perf_counter()
-    setup_seconds = restore_start - process_start
-    if resume and storage.exists(checkpoint_uri):
-        payload = load_checkpoint(checkpoint_uri)
-        check_compatible(payload, checkpoint_uri, config, vocab.chars, stats.sha256)
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        state = TrainingState(**payload["state"])
-        state.attempts += 1
-        hidden = (payload["hidden"][0], payload["hidden"][1])
-        restore_rng(payload)
-        resumed_from_step = state.global_step
-        log(
-            f"resumed from {checkpoint_uri} at step {state.global_step} (epoch {state.epoch + 1}, "
-            f"step {state.step_in_epoch}/{n_steps})"
-        )
-    elif resume:
-        log(f"no checkpoint at {checkpoint_uri}; starting from scratch")
-
-    if not state.started_at:
-        state.started_at = utc_now_iso()
-    restore_seconds = time.perf_counter() - restore_start
-    params = count_parameters(model)
-    log(
-        f"{params:,} parameters | vocab {len(vocab)} | {len(splits.train):,} train / {len(splits.val):,} val "
-        f"chars | {n_steps} steps/epoch x {config.epochs} epochs"
-    )
-
-    prior_wall_seconds = state.wall_seconds
-    prior_segments = list(state.segments)
-    # This process's time, for spot accounting: what it kept is what its last checkpoint holds.
-    segment = ProcessSegment(
-        started_at=process_started_at,
-        resumed_from_step=resumed_from_step,
-        setup_seconds=round(setup_seconds, 4),
-        restore_seconds=round(restore_seconds, 4),
-    )
-    work_start = time.perf_counter()
-
-    def checkpoint() -> None:
-        started = time.perf_counter()
-        state.wall_seconds = prior_wall_seconds + started - process_start
-        segment.note_checkpoint(
-            work_seconds=started - work_start - segment.checkpoint_seconds, step=state.global_step
-        )
-        state.segments = [*prior_segments, segment.to_dict()]
-        save_checkpoint(
-            checkpoint_uri,
-            model=model,
-            optimizer=optimizer,
-            config=config,
-            vocab_chars=vocab.chars,
-            dataset_sha256=stats.sha256,
-            state=state,
-            hidden=hidden,
-        )
-        segment.checkpoint_seconds += time.perf_counter() - started
-
-    bar = _progress_bar(progress, total=n_steps * config.epochs, initial=state.global_step)
+    model, optimizer = setup.model, setup.optimizer
+    bar = _progress_bar(progress, total=setup.steps_per_epoch * config.epochs, initial=state.global_step)
+    interval, epoch_watch = LogInterval(setup.tokens_per_step), Stopwatch()
     interrupted = False
-    mark = time.perf_counter()
-    interval_loss, interval_steps, interval_seconds = 0.0, 0, 0.0
     model.train()
     try:
-        while state.epoch < config.epochs and not interrupted:
+        while state.epoch < config.epochs:
             if state.step_in_epoch == 0:
                 hidden = model.init_hidden(config.batch_size)
-            for step in range(state.step_in_epoch, n_steps):
+            for step in range(state.step_in_epoch, setup.steps_per_epoch):
                 step_start = time.perf_counter()
-                x, y = get_batch(train_streams, step, config.seq_len)
+                x, y = get_batch(setup.train_streams, step, config.seq_len)
                 hidden = repackage_hidden(hidden)
                 logits, hidden = model(x, hidden)
                 loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
@@ -277,133 +139,247 @@ def train(
                 step_seconds = time.perf_counter() - step_start
                 loss_value = loss.item()
 
-                state.step_in_epoch = step + 1
-                state.global_step += 1
-                state.train_seconds += step_seconds
-                state.epoch_loss_sum += loss_value
-                state.epoch_steps_done += 1
-                interval_loss += loss_value
-                interval_steps += 1
-                interval_seconds += step_seconds
+                state.count_step(loss=loss_value, seconds=step_seconds)
+                interval.add(loss=loss_value, seconds=step_seconds)
                 bar.update(1)
                 if state.global_step % config.log_every_steps == 0:
-                    ms = 1000 * interval_seconds / interval_steps
-                    _write(
-                        bar,
-                        f"step {state.global_step:>6} | epoch {state.epoch + 1} | "
-                        f"loss {interval_loss / interval_steps:.4f} | {ms:.1f} ms/step | "
-                        f"{tokens_per_step * interval_steps / interval_seconds:,.0f} tok/s",
-                        log,
-                    )
-                    interval_loss, interval_steps, interval_seconds = 0.0, 0, 0.0
-
-                now = time.perf_counter()
-                state.epoch_seconds += now - mark
-                mark = now
-                stop = signals.stop or (
-                    stop_after_global_step is not None and state.global_step >= stop_after_global_step
-                )
-                if stop or signals.checkpoint_now or state.global_step % config.checkpoint_every_steps == 0:
-                    checkpoint()
-                    if signals.checkpoint_now:
+                    _write(bar, interval.close(global_step=state.global_step, epoch=state.epoch + 1), log)
+                state.epoch_seconds += epoch_watch.lap_seconds()
+                stop = triggers.should_stop(state.global_step)
+                if stop or triggers.due(state.global_step):
+                    _checkpoint(checkpoint_uri, config, setup, state, hidden, clock)
+                    if triggers.take_request():
                         _write(bar, f"checkpoint written at step {state.global_step} on request", log)
-                        signals.checkpoint_now = False
                 if stop:
-                    interrupted = True
                     _write(bar, f"stopped at step {state.global_step}; checkpoint at {checkpoint_uri}", log)
+                    interrupted = True
                     break
             if interrupted:
                 break
 
-            val_loss = evaluate(model, splits.val, config.seq_len, config.batch_size)
-            now = time.perf_counter()
-            state.epoch_seconds += now - mark
-            mark = now
-            train_loss = state.epoch_loss_sum / max(state.epoch_steps_done, 1)
-            epoch_tokens = state.epoch_steps_done * tokens_per_step
-            epoch_stats = EpochStats(
-                epoch=state.epoch + 1,
-                steps=state.epoch_steps_done,
-                tokens=epoch_tokens,
-                wall_seconds=round(state.epoch_seconds, 4),
-                train_loss=train_loss,
-                train_perplexity=math.exp(train_loss),
-                val_loss=val_loss,
-                val_perplexity=math.exp(val_loss),
-                tokens_per_s=epoch_tokens / state.epoch_seconds if state.epoch_seconds else 0.0,
-            )
-            state.history.append(asdict(epoch_stats))
-            _write(
-                bar,
-                f"epoch {epoch_stats.epoch} | train loss {train_loss:.4f} | val loss {val_loss:.4f} | "
-                f"val ppl {epoch_stats.val_perplexity:.2f} | {epoch_stats.wall_seconds:.1f} s",
-                log,
-            )
-            state.epoch += 1
-            state.step_in_epoch = 0
-            state.epoch_seconds = 0.0
-            state.epoch_loss_sum = 0.0
-            state.epoch_steps_done = 0
-            checkpoint()
+            val_loss = evaluate(model, setup.splits.val, config.seq_len, config.batch_size)
+            state.epoch_seconds += epoch_watch.lap_seconds()
+            epoch_stats = state.finish_epoch(val_loss=val_loss, tokens_per_step=setup.tokens_per_step)
+            _write(bar, epoch_line(epoch_stats), log)
+            _checkpoint(checkpoint_uri, config, setup, state, hidden, clock)
             if on_epoch_end is not None:
                 on_epoch_end(epoch_stats)
     finally:
         bar.close()
 
-    model_uri = None
-    model_size = None
-    if not interrupted:
-        model_uri = storage.join(out_dir, MODEL_FILENAME)
-        model_size = save_model(model_uri, model, config, vocab)
-
-    segment.finish(work_seconds=time.perf_counter() - work_start - segment.checkpoint_seconds)
-    history = state.history
-    last = history[-1] if history else None
-    metrics: dict[str, Any] = {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id or _random_id(),
-        "status": "interrupted" if interrupted else "completed",
-        "started_at": state.started_at,
-        "finished_at": utc_now_iso(),
-        "config": config.to_dict(),
-        "dataset": {**asdict(stats), "train_tokens": len(splits.train), "val_tokens": len(splits.val)},
-        "model": {
-            "parameters": params,
-            "file_size_bytes": model_size,
-            "file": MODEL_FILENAME if model_uri else None,
-        },
-        "training": {
-            "epochs": history,
-            "total_wall_seconds": round(prior_wall_seconds + time.perf_counter() - process_start, 4),
-            "train_seconds": round(state.train_seconds, 4),
-            "global_steps": state.global_step,
-            "tokens_processed": state.global_step * tokens_per_step,
-            "tokens_per_s": state.global_step * tokens_per_step / state.train_seconds
-            if state.train_seconds
-            else 0.0,
-            "final_train_loss": last["train_loss"] if last else None,
-            "final_val_loss": last["val_loss"] if last else None,
-            "final_val_perplexity": last["val_perplexity"] if last else None,
-            "peak_rss_bytes": peak_rss_bytes(),
-            "attempts": state.attempts,
-            "resumed_from_step": resumed_from_step,
-            "segments": [*prior_segments, segment.to_dict()],
-        },
-        "host": asdict(host_info()),
-        "inference": None,
-        "serving": None,
-        "compute": None,
-    }
+    model_uri = None if interrupted else storage.join(out_dir, MODEL_FILENAME)
+    model_size_bytes = save_model(model_uri, model, config, setup.vocab) if model_uri else None
+    clock.finish()
+    metrics = _metrics_document(
+        config, setup, state, clock, run_id=run_id, interrupted=interrupted, model_size_bytes=model_size_bytes
+    )
+    metrics_uri = storage.join(out_dir, METRICS_FILENAME)
     write_metrics(metrics_uri, metrics)
     log(f"wrote {metrics_uri}" + (f" and {model_uri}" if model_uri else ""))
-    return TrainResult(
-        metrics=metrics,
-        metrics_uri=metrics_uri,
-        model_uri=model_uri,
-        checkpoint_uri=checkpoint_uri,
-        interrupted=interrupted,
+    return TrainResult(metrics, metrics_uri, model_uri, checkpoint_uri, interrupted)
+
+
+def set_up(config: TrainConfig, corpus: bytes | None = None) -> Setup:
+    """Read the corpus (unless its bytes are given), build the vocabulary, splits and batches, and
+    a seeded model with its optimizer."""
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    data = read_corpus_bytes(config.corpus_uri) if corpus is None else corpus
+    text = decode_utf8(data, config.corpus_uri)
+    dataset = corpus_stats(config.corpus_uri, data, text)
+    vocab = Vocab.from_text(text)
+    splits = split_tokens(
+        vocab.encode(text), config.val_fraction, seq_len=config.seq_len, batch_size=config.batch_size
     )
+    train_streams = batchify(splits.train, config.batch_size)
+    n_steps = steps_per_epoch(train_streams, config.seq_len)
+    if config.max_steps_per_epoch:
+        n_steps = min(n_steps, config.max_steps_per_epoch)
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    model = CharLSTM.from_config(config, len(vocab))
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    return Setup(
+        vocab=vocab,
+        dataset=dataset,
+        splits=splits,
+        train_streams=train_streams,
+        steps_per_epoch=n_steps,
+        tokens_per_step=config.batch_size * config.seq_len,
+        model=model,
+        optimizer=optimizer,
+        parameters=count_parameters(model),
+    )
+
+
+def starting_position(
+    setup: Setup, config: TrainConfig, checkpoint_uri: str, *, resume: bool, log: Callable[[str], None]
+) -> tuple[TrainingState, Hidden, int | None]:
+    """Where the run starts: its position, hidden state and the global step resumed from (None if fresh).
+
+    When resuming from a checkpoint, the model, the optimizer and the RNGs are loaded from it too;
+    without one (or without ``resume``) the run starts at step 0.
+    """
+    state = TrainingState()
+    hidden = setup.model.init_hidden(config.batch_size)
+    resumed_from_step: int | None = None
+    if resume and storage.exists(checkpoint_uri):
+        payload = load_checkpoint(checkpoint_uri)
+        check_compatible(payload, checkpoint_uri, config, setup.vocab.chars, setup.dataset.sha256)
+        setup.model.load_state_dict(payload["model"])
+        setup.optimizer.load_state_dict(payload["optimizer"])
+        state = TrainingState(**payload["state"])
+        state.attempts += 1
+        hidden = (payload["hidden"][0], payload["hidden"][1])
+        restore_rng(payload)
+        resumed_from_step = state.global_step
+        log(
+            f"resumed from {checkpoint_uri} at step {state.global_step} (epoch {state.epoch + 1}, "
+            f"step {state.step_in_epoch}/{setup.steps_per_epoch})"
+        )
+    elif resume:
+        log(f"no checkpoint at {checkpoint_uri}; starting from scratch")
+    if not state.started_at:
+        state.started_at = utc_now_iso()
+    return state, hidden, resumed_from_step
+
+
+@dataclass
+class LogInterval:
+    """The steps since the last log line, which reads
+    ``step    120 | epoch 1 | loss 1.8412 | 38.2 ms/step | 9,870 tok/s`` (time inside optimizer steps)."""
+
+    tokens_per_step: int
+    loss_sum: float = 0.0
+    steps: int = 0
+    seconds: float = 0.0
+
+    def add(self, *, loss: float, seconds: float) -> None:
+        self.loss_sum += loss
+        self.steps += 1
+        self.seconds += seconds
+
+    def close(self, *, global_step: int, epoch: int) -> str:
+        """This interval's log line; the next interval starts empty."""
+        line = (
+            f"step {global_step:>6} | epoch {epoch} | loss {self.loss_sum / self.steps:.4f} | "
+            f"{1000 * self.seconds / self.steps:.1f} ms/step | "
+            f"{self.tokens_per_step * self.steps / self.seconds:,.0f} tok/s"
+        )
+        self.loss_sum, self.steps, self.seconds = 0.0, 0, 0.0
+        return line
+
+
+def epoch_line(stats: EpochStats) -> str:
+    return (
+        f"epoch {stats.epoch} | train loss {stats.train_loss:.4f} | val loss {stats.val_loss:.4f} | "
+        f"val ppl {stats.val_perplexity:.2f} | {stats.wall_seconds:.1f} s"
+    )
+
+
+@dataclass
+class Stopwatch:
+    """Seconds between successive :meth:`lap_seconds` calls, the first lap counted from its creation."""
+
+    now: Callable[[], float] = time.perf_counter
+    last_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.last_s = self.now()
+
+    def lap_seconds(self) -> float:
+        now_s = self.now()
+        seconds, self.last_s = now_s - self.last_s, now_s
+        return seconds
+
+
+def evaluate(model: CharLSTM, ids: torch.Tensor, seq_len: int, batch_size: int) -> float:
+    """Mean cross-entropy (nats/char) over the whole split, hidden state carried across windows."""
+    batch_size = max(1, min(batch_size, (len(ids) - 1) // (seq_len + 1)))
+    streams = batchify(ids, batch_size)
+    model.eval()
+    total_loss, total_tokens = 0.0, 0
+    hidden = model.init_hidden(batch_size)
+    with torch.inference_mode():
+        for step in range(steps_per_epoch(streams, seq_len)):
+            x, y = get_batch(streams, step, seq_len)
+            logits, hidden = model(x, hidden)
+            total_loss += F.cross_entropy(
+                logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"
+            ).item()
+            total_tokens += y.numel()
+    model.train()
+    return total_loss / max(total_tokens, 1)
+
+
+def save_model(uri: str, model: CharLSTM, config: TrainConfig, vocab: Vocab) -> int:
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "format": MODEL_FORMAT,
+            "config": config.to_dict(),
+            "vocab": vocab.chars,
+            "model": model.state_dict(),
+        },
+        buffer,
+    )
+    data = buffer.getvalue()
+    storage.write_bytes_atomic(uri, data)
+    return len(data)
+
+
+def _metrics_document(
+    config: TrainConfig,
+    setup: Setup,
+    state: TrainingState,
+    clock: ProcessClock,
+    *,
+    run_id: str | None,
+    interrupted: bool,
+    model_size_bytes: int | None,
+) -> dict[str, Any]:
+    """What this run measured, as of now, put into :func:`rnn.metrics.training_document`."""
+    return training_document(
+        run_id=run_id or _random_id(),
+        interrupted=interrupted,
+        started_at=state.started_at,
+        finished_at=utc_now_iso(),
+        config=config,
+        dataset=setup.dataset,
+        train_tokens=len(setup.splits.train),
+        val_tokens=len(setup.splits.val),
+        parameters=setup.parameters,
+        model_file=None if interrupted else MODEL_FILENAME,
+        model_file_size_bytes=model_size_bytes,
+        epochs=state.history,
+        total_wall_seconds=clock.wall_seconds(),
+        train_seconds=state.train_seconds,
+        global_steps=state.global_step,
+        tokens_per_step=setup.tokens_per_step,
+        peak_rss_bytes=peak_rss_bytes(),
+        attempts=state.attempts,
+        resumed_from_step=clock.segment.resumed_from_step,
+        segments=clock.segments(),
+        host=host_info(),
+    )
+
+
+def _checkpoint(
+    uri: str, config: TrainConfig, setup: Setup, state: TrainingState, hidden: Hidden, clock: ProcessClock
+) -> None:
+    with clock.checkpointing(state):
+        save_checkpoint(
+            uri,
+            model=setup.model,
+            optimizer=setup.optimizer,
+            config=config,
+            vocab_chars=setup.vocab.chars,
+            dataset_sha256=setup.dataset.sha256,
+            state=state,
+            hidden=hidden,
+        )
 
 
 def _random_id() -> str:

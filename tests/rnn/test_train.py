@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,10 +16,10 @@ from rnn.checkpoint import CheckpointError, load_checkpoint
 from rnn.config import ConfigError, TrainConfig, parameter_count
 from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, default_corpus_text, read_corpus_bytes
 from rnn.data import Vocab, batchify, get_batch, split_tokens, steps_per_epoch
-from rnn.metrics import SCHEMA, SCHEMA_VERSION, read_metrics
+from rnn.metrics import SCHEMA, SCHEMA_VERSION, EpochStats, read_metrics
 from rnn.model import CharLSTM, count_parameters
 from rnn.serving.generate import ModelFileError, load_model, sample
-from rnn.train import train
+from rnn.train import LogInterval, Stopwatch, epoch_line, train
 
 
 def tiny_config(corpus: Path, **overrides: object) -> TrainConfig:
@@ -259,3 +262,94 @@ def test_each_process_records_its_segment_up_to_its_last_checkpoint(
     # steps 6, 8, 10, 12 and the two epoch ends (6 and 12 coincide with them: written again)
     assert second_segment["checkpoints"] == 6 and second_segment["last_checkpoint_step"] == 12
     assert second_segment["checkpoint_seconds"] > 0
+
+
+@pytest.fixture
+def restores_signal_handlers() -> Iterator[None]:
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGUSR1)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+def _sends_at_log_line(signum: int, prefix: str, lines: list[str]) -> Callable[[str], None]:
+    """A ``log`` that keeps the lines and sends ``signum`` to this process when one starts with ``prefix``."""
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith(prefix):
+            os.kill(os.getpid(), signum)
+
+    return log
+
+
+@pytest.mark.usefixtures("restores_signal_handlers")
+def test_sigusr1_checkpoints_at_once_and_training_carries_on(tmp_path: Path, tiny_corpus: Path) -> None:
+    # checkpoints every 2 steps; the log line of step 3 comes before step 3's checkpoint decision
+    config = tiny_config(tiny_corpus, epochs=1, checkpoint_every_steps=2, log_every_steps=3)
+    lines: list[str] = []
+    result = train(
+        config,
+        str(tmp_path / "run"),
+        progress=False,
+        handle_signals=True,
+        log=_sends_at_log_line(signal.SIGUSR1, "step      3 |", lines),
+    )
+    assert not result.interrupted and result.model_uri is not None
+    assert "checkpoint written at step 3 on request" in lines
+    assert sum("on request" in line for line in lines) == 1
+    [segment] = result.metrics["training"]["segments"]
+    assert segment["checkpoints"] == 5  # steps 2, 3 (requested), 4, 6 and the epoch end
+
+
+@pytest.mark.usefixtures("restores_signal_handlers")
+def test_sigterm_checkpoints_and_stops_after_the_step(tmp_path: Path, tiny_corpus: Path) -> None:
+    config = tiny_config(tiny_corpus, checkpoint_every_steps=2, log_every_steps=3)
+    lines: list[str] = []
+    result = train(
+        config,
+        str(tmp_path / "run"),
+        progress=False,
+        handle_signals=True,
+        log=_sends_at_log_line(signal.SIGTERM, "step      3 |", lines),
+    )
+    assert result.interrupted and result.model_uri is None
+    assert result.metrics["status"] == "interrupted" and result.metrics["training"]["global_steps"] == 3
+    assert load_checkpoint(result.checkpoint_uri)["state"]["global_step"] == 3
+    assert f"stopped at step 3; checkpoint at {result.checkpoint_uri}" in lines
+
+
+def test_one_fixed_width_log_line_per_interval() -> None:
+    interval = LogInterval(tokens_per_step=384)  # 16 streams x 24 characters
+    for loss in (1.80, 1.85, 1.87):
+        interval.add(loss=loss, seconds=0.0382)
+    # loss 5.52 / 3 steps; 0.1146 s / 3 steps; 3 x 384 tokens / 0.1146 s = 10,052.4 tok/s
+    line = interval.close(global_step=120, epoch=1)
+    assert line == "step    120 | epoch 1 | loss 1.8400 | 38.2 ms/step | 10,052 tok/s"
+    assert (interval.loss_sum, interval.steps, interval.seconds) == (0.0, 0, 0.0)  # the next one starts empty
+    interval.add(loss=2.0, seconds=0.5)
+    assert interval.close(global_step=123456, epoch=12) == (
+        "step 123456 | epoch 12 | loss 2.0000 | 500.0 ms/step | 768 tok/s"
+    )
+
+
+def test_the_epoch_line() -> None:
+    stats = EpochStats(
+        epoch=2,
+        steps=6,
+        tokens=384,
+        wall_seconds=0.8539,
+        train_loss=4.44114,
+        train_perplexity=84.87,
+        val_loss=4.43004,
+        val_perplexity=83.93448,
+        tokens_per_s=449.7,
+    )
+    assert epoch_line(stats) == "epoch 2 | train loss 4.4411 | val loss 4.4300 | val ppl 83.93 | 0.9 s"
+
+
+def test_a_stopwatch_reads_the_seconds_since_its_last_lap() -> None:
+    readings = iter([10.0, 10.5, 12.0])
+    watch = Stopwatch(now=lambda: next(readings))  # created at 10.0
+    assert watch.lap_seconds() == 0.5
+    assert watch.lap_seconds() == 1.5
