@@ -37,7 +37,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from costing.choices import MARKETS
+from costing.choices import DEFAULT_INSTANCE_TYPE, DEFAULT_MARKET, DEFAULT_REGION, MARKETS
 from pipeline import assets, names
 from pipeline.conf import refuse_bad_conf
 from pipeline.spot import layout as spot
@@ -129,15 +129,17 @@ def _param_or_variable(param: str, variable: str) -> str:
             "type). ec2_spot: launch a spot instance, billed cost.",
         ),
         "instance_type": Param(
-            "r6i.xlarge",
+            DEFAULT_INSTANCE_TYPE,
             type="string",
             pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
             title="Instance type",
             description="Priced (local) or launched (cloud).",
         ),
-        "region": Param("us-east-1", type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"),
+        "region": Param(
+            DEFAULT_REGION, type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"
+        ),
         "market": Param(
-            "spot",
+            DEFAULT_MARKET,
             type="string",
             enum=list(MARKETS),
             title="Market",

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from costing.model import estimate_training_cost
-from costing.pricing import MARKETS, PriceCatalog
+from costing.pricing import DEFAULT_INSTANCE_TYPE, DEFAULT_MARKET, DEFAULT_REGION, MARKETS, PriceCatalog
 from pipeline import names, registry, tracking
 from pipeline.cost_record import record_cost
 from pipeline.price_store import newest_snapshot_dir
@@ -98,9 +98,9 @@ def resolve_inputs(
         raise _fail(f"invalid training config: {exc}") from exc
     compute = ComputeChoice(
         backend=params.get("compute", "local"),
-        instance_type=params.get("instance_type", "r6i.xlarge"),
-        region=params.get("region", "us-east-1"),
-        market=params.get("market", "spot"),
+        instance_type=params.get("instance_type", DEFAULT_INSTANCE_TYPE),
+        region=params.get("region", DEFAULT_REGION),
+        market=params.get("market", DEFAULT_MARKET),
     )
     if compute.backend not in COMPUTE_BACKENDS:
         raise _fail(f"compute backend {compute.backend!r} is not available; choose one of {COMPUTE_BACKENDS}")
