@@ -7,6 +7,7 @@ dataclasses. These tests fail when an entry point grows its own copy that differ
 from __future__ import annotations
 
 import ast
+from dataclasses import fields
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -121,6 +122,26 @@ def test_the_refresh_prices_every_type_the_analyses_compare() -> None:
     assert len(set(REFRESH_INSTANCE_TYPES)) == len(REFRESH_INSTANCE_TYPES)
     assert set(shipped.provenance.regions) == set(REFRESH_REGIONS)
     assert DEFAULT_REGION in REFRESH_REGIONS
+
+
+def test_the_retraining_form_starts_from_train_config_and_the_load_test_defaults() -> None:
+    from costing.choices import DEFAULT_INSTANCE_TYPE, DEFAULT_MARKET, DEFAULT_REGION
+    from pipeline.tasks.retraining import CONFIG_PARAMS
+    from rnn.config import TrainConfig
+    from rnn.serving.loadtest import LoadTestConfig
+
+    params = dag_params("rnn_retraining")
+    train = TrainConfig()
+    assert {key: params[key] for key in CONFIG_PARAMS} == {key: getattr(train, key) for key in CONFIG_PARAMS}
+    load_test = {f.name: f.default for f in fields(LoadTestConfig)}
+    assert params["load_test_seconds"] == load_test["max_seconds"]
+    assert params["load_test_slo_ms"] == load_test["slo_ms"]
+    assert params["load_test_chars"] == load_test["chars"]
+    assert (params["instance_type"], params["region"], params["market"]) == (
+        DEFAULT_INSTANCE_TYPE,
+        DEFAULT_REGION,
+        DEFAULT_MARKET,
+    )
 
 
 def test_the_analysis_forms_start_in_the_default_region() -> None:

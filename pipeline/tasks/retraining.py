@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from rnn.config import ConfigError, TrainConfig, parameter_count
 from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, corpus_stats, decode_utf8, read_corpus_bytes
 from rnn.corpus_validation import validate_corpus, write_validation_report
 from rnn.metrics import read_metrics
+from rnn.serving.loadtest import LoadTestConfig
 from toolkit import storage
 
 log = logging.getLogger(__name__)
@@ -273,9 +274,11 @@ def benchmark(*, trained: dict[str, Any]) -> dict[str, Any]:
     return trained
 
 
-DEFAULT_LOAD_TEST_SECONDS = 90
-DEFAULT_LOAD_TEST_SLO_MS = 1000
-DEFAULT_LOAD_TEST_CHARS = 200
+# what `python -m rnn loadtest` runs with unless told otherwise (the DAG's form starts there too)
+_LOAD_TEST_DEFAULTS = {f.name: f.default for f in fields(LoadTestConfig)}
+DEFAULT_LOAD_TEST_SECONDS: float = _LOAD_TEST_DEFAULTS["max_seconds"]
+DEFAULT_LOAD_TEST_SLO_MS: float = _LOAD_TEST_DEFAULTS["slo_ms"]
+DEFAULT_LOAD_TEST_CHARS: int = _LOAD_TEST_DEFAULTS["chars"]
 SERVER_START_SECONDS = 180  # torch import + model load on a busy worker
 SERVER_STOP_SECONDS = 30
 
