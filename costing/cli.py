@@ -55,6 +55,8 @@ from costing.model.grid_benchmark import run as run_benchmark
 from costing.model.resources import map_resources, measure_matmul_gflops
 from costing.model.sensitivity import MAX_SAMPLES
 from costing.pricing import (
+    DEFAULT_INSTANCE_TYPE,
+    DEFAULT_MARKET,
     DEFAULT_PRICE_LIST_URL,
     DEFAULT_PRICING_TIMEOUT_SECONDS,
     DEFAULT_REGION,
@@ -197,10 +199,12 @@ def _ownership(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--training-instance-type",
         help="instance type training is priced on (default: the one "
-        "recorded in metrics.json, else r6i.xlarge)",
+        f"recorded in metrics.json, else {DEFAULT_INSTANCE_TYPE})",
     )
     group.add_argument(
-        "--training-market", choices=MARKETS, help="spot or on-demand (default: recorded, else spot)"
+        "--training-market",
+        choices=MARKETS,
+        help=f"spot or on-demand (default: recorded, else {DEFAULT_MARKET})",
     )
     group.add_argument(
         "--training-seconds",
@@ -695,9 +699,18 @@ def add_refresh_arguments(parser: argparse.ArgumentParser) -> None:
         "--root", default=str(DEFAULT_SNAPSHOT_ROOT), help="snapshot root: a folder or s3://bucket/prefix"
     )
     parser.add_argument(
-        "--region", action="append", dest="regions", help="repeat for several (default: us-east-1, eu-west-1)"
+        "--region",
+        action="append",
+        dest="regions",
+        help=f"repeat for several (default: {', '.join(DEFAULT_REFRESH_REGIONS)}, as pricing_refresh)",
     )
-    parser.add_argument("--instance-type", action="append", dest="instance_types", help="repeat for several")
+    parser.add_argument(
+        "--instance-type",
+        action="append",
+        dest="instance_types",
+        help=f"EC2 type; repeat for several (default: the {len(DEFAULT_REFRESH_INSTANCE_TYPES)} types of "
+        "costing.choices.REFRESH_INSTANCE_TYPES, as pricing_refresh)",
+    )
 
 
 def refresh_regions(args: argparse.Namespace) -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from costing.choices import OPTION_LABELS, OPTIONS
+from costing.choices import DEFAULT_REGION, OPTION_LABELS, OPTIONS, REFRESH_REGIONS
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
@@ -49,9 +49,9 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
             description="One figure per line; each is a scenario.",
         ),
         "region": Param(
-            "us-east-1",
+            DEFAULT_REGION,
             type="string",
-            enum=["us-east-1", "eu-west-1"],
+            enum=list(REFRESH_REGIONS),
             title="AWS region",
             description="Regions with prices in the pricing snapshot.",
         ),

@@ -20,6 +20,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
+from costing.choices import DEFAULT_REGION
 from pipeline import assets
 from pipeline.conf import refuse_bad_conf
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
@@ -36,7 +37,9 @@ from pipeline.ui.links import MlflowRunLink, attach, push_run_of
     tags=["cost", "analysis"],
     default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=1)},
     params={
-        "region": Param("us-east-1", type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"),
+        "region": Param(
+            DEFAULT_REGION, type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"
+        ),
         "requests_per_day": Param(
             [100, 10000, 1000000],
             type="array",

@@ -26,40 +26,9 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
+from costing.choices import REFRESH_INSTANCE_TYPES, REFRESH_REGIONS, REFRESH_SPOT_WINDOW_DAYS
 from pipeline import assets
 from pipeline.conf import refuse_bad_conf
-
-REFRESH_INSTANCE_TYPES = [
-    "t3.medium",
-    "t3.large",
-    "t3.small",
-    "m5.large",
-    "m5.xlarge",
-    "m6i.large",
-    "m6i.xlarge",
-    "m6i.2xlarge",
-    "m7i.large",
-    "m7i.xlarge",
-    "m7g.large",
-    "m7g.xlarge",
-    "c5.large",
-    "c5.xlarge",
-    "c6i.large",
-    "c6i.xlarge",
-    "c6i.2xlarge",
-    "c7i.large",
-    "c7i.xlarge",
-    "c7g.large",
-    "c7g.xlarge",
-    "r5.large",
-    "r5.xlarge",
-    "r6i.large",
-    "r6i.xlarge",
-    "r6i.2xlarge",
-    "r7i.large",
-    "r7i.xlarge",
-    "g4dn.xlarge",
-]
 
 
 @dag(
@@ -74,7 +43,7 @@ REFRESH_INSTANCE_TYPES = [
     default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=5)},
     params={
         "regions": Param(
-            ["us-east-1", "eu-west-1"],
+            list(REFRESH_REGIONS),
             type="array",
             items={"type": "string"},
             minItems=1,
@@ -82,14 +51,20 @@ REFRESH_INSTANCE_TYPES = [
             description="One region per line.",
         ),
         "instance_types": Param(
-            REFRESH_INSTANCE_TYPES,
+            list(REFRESH_INSTANCE_TYPES),
             type="array",
             items={"type": "string"},
             minItems=1,
             title="EC2 instance types",
+            description="One type per line. The default is what python -m costing refresh fetches too: "
+            "every type the shipped snapshot prices.",
         ),
         "spot_window_days": Param(
-            30, type="integer", minimum=1, maximum=90, title="Spot history window (days)"
+            REFRESH_SPOT_WINDOW_DAYS,
+            type="integer",
+            minimum=1,
+            maximum=90,
+            title="Spot history window (days)",
         ),
         "max_change_pct": Param(
             50, type="number", exclusiveMinimum=0, maximum=1000, title="Flag price moves beyond (%)"

@@ -31,26 +31,40 @@ How: [docs/training.md](../docs/training.md) (model, corpus, each step),
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from costing.choices import MARKETS
+from costing.choices import DEFAULT_INSTANCE_TYPE, DEFAULT_MARKET, DEFAULT_REGION, MARKETS
 from pipeline import assets, names
 from pipeline.conf import refuse_bad_conf
 from pipeline.spot import layout as spot
 from pipeline.spot.budget import check_budget
 from pipeline.spot.cleanup import cleanup_task, sweep_task
 from pipeline.spot.operators import SpotTrainingOperator
-from pipeline.tasks import retraining
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
+from rnn.config import TrainConfig, parameter_count
+from rnn.serving.loadtest import LoadTestConfig
+
+# The form starts where `python -m rnn train` and `python -m rnn loadtest` start: their dataclasses' defaults
+TRAIN_DEFAULTS = TrainConfig()
+LOAD_TEST_DEFAULTS = {f.name: f.default for f in fields(LoadTestConfig)}
+TYPICAL_VOCAB_SIZE = 100  # distinct characters of an English corpus (the built-in one has 103)
 
 
 def _param_or_variable(param: str, variable: str) -> str:
     """A template: the param if set, else the Airflow Variable (read when the task runs, not at parse)."""
     return f"{{{{ params.{param} or var.value.get('{variable}', '') }}}}"
+
+
+def _on_task_failure(context: dict) -> None:
+    """Close the run's MLflow run as FAILED if a dying task left it RUNNING (the task module loads on failure)."""
+    from pipeline.tasks import retraining
+
+    retraining.on_task_failure(context)
 
 
 @dag(
@@ -66,7 +80,7 @@ def _param_or_variable(param: str, variable: str) -> str:
         "pre_execute": refuse_bad_conf,
         "retries": 2,
         "retry_delay": timedelta(minutes=1),
-        "on_failure_callback": retraining.on_task_failure,
+        "on_failure_callback": _on_task_failure,
     },
     params={
         "corpus_uri": Param(
@@ -84,30 +98,41 @@ def _param_or_variable(param: str, variable: str) -> str:
             "Empty: the rnn_eval_corpus_uri Variable, else the corpus the champion was accepted on. "
             "Name a new corpus here to move the model to new data.",
         ),
-        "epochs": Param(3, type="integer", minimum=1, maximum=200, title="Epochs"),
+        "epochs": Param(TRAIN_DEFAULTS.epochs, type="integer", minimum=1, maximum=200, title="Epochs"),
         "hidden_size": Param(
-            460,
+            TRAIN_DEFAULTS.hidden_size,
             type="integer",
             minimum=8,
             maximum=4096,
             title="Model size: LSTM units",
-            description="460 units x 2 layers is ~2.84M parameters.",
+            description=f"{TRAIN_DEFAULTS.hidden_size} units x {TRAIN_DEFAULTS.num_layers} layers is "
+            f"~{parameter_count(TRAIN_DEFAULTS, TYPICAL_VOCAB_SIZE) / 1e6:.2f}M parameters.",
         ),
-        "num_layers": Param(2, type="integer", minimum=1, maximum=6, title="Model size: LSTM layers"),
-        "embedding_dim": Param(128, type="integer", minimum=4, maximum=1024, title="Embedding size"),
-        "seq_len": Param(128, type="integer", minimum=4, maximum=1024, title="Sequence length (chars)"),
-        "batch_size": Param(32, type="integer", minimum=1, maximum=1024, title="Batch size"),
+        "num_layers": Param(
+            TRAIN_DEFAULTS.num_layers, type="integer", minimum=1, maximum=6, title="Model size: LSTM layers"
+        ),
+        "embedding_dim": Param(
+            TRAIN_DEFAULTS.embedding_dim, type="integer", minimum=4, maximum=1024, title="Embedding size"
+        ),
+        "seq_len": Param(
+            TRAIN_DEFAULTS.seq_len, type="integer", minimum=4, maximum=1024, title="Sequence length (chars)"
+        ),
+        "batch_size": Param(
+            TRAIN_DEFAULTS.batch_size, type="integer", minimum=1, maximum=1024, title="Batch size"
+        ),
         "max_steps_per_epoch": Param(
-            0,
+            TRAIN_DEFAULTS.max_steps_per_epoch,
             type="integer",
             minimum=0,
             title="Max steps per epoch",
             description="0 trains on the whole corpus each epoch.",
         ),
-        "learning_rate": Param(0.002, type="number", exclusiveMinimum=0, maximum=1, title="Learning rate"),
-        "seed": Param(1337, type="integer", minimum=0, title="Seed"),
+        "learning_rate": Param(
+            TRAIN_DEFAULTS.learning_rate, type="number", exclusiveMinimum=0, maximum=1, title="Learning rate"
+        ),
+        "seed": Param(TRAIN_DEFAULTS.seed, type="integer", minimum=0, title="Seed"),
         "checkpoint_every_steps": Param(
-            50,
+            TRAIN_DEFAULTS.checkpoint_every_steps,
             type="integer",
             minimum=1,
             title="Checkpoint every (steps)",
@@ -129,15 +154,17 @@ def _param_or_variable(param: str, variable: str) -> str:
             "type). ec2_spot: launch a spot instance, billed cost.",
         ),
         "instance_type": Param(
-            "r6i.xlarge",
+            DEFAULT_INSTANCE_TYPE,
             type="string",
             pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
             title="Instance type",
             description="Priced (local) or launched (cloud).",
         ),
-        "region": Param("us-east-1", type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"),
+        "region": Param(
+            DEFAULT_REGION, type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"
+        ),
         "market": Param(
-            "spot",
+            DEFAULT_MARKET,
             type="string",
             enum=list(MARKETS),
             title="Market",
@@ -145,7 +172,7 @@ def _param_or_variable(param: str, variable: str) -> str:
         ),
         # -- the load test of the inference server --------------------------------------------------------
         "load_test_seconds": Param(
-            retraining.DEFAULT_LOAD_TEST_SECONDS,
+            int(LOAD_TEST_DEFAULTS["max_seconds"]),
             type="integer",
             minimum=0,
             maximum=1800,
@@ -155,7 +182,7 @@ def _param_or_variable(param: str, variable: str) -> str:
             "then costed with the capacity formula.",
         ),
         "load_test_slo_ms": Param(
-            retraining.DEFAULT_LOAD_TEST_SLO_MS,
+            int(LOAD_TEST_DEFAULTS["slo_ms"]),
             type="integer",
             minimum=10,
             maximum=60_000,
@@ -163,7 +190,7 @@ def _param_or_variable(param: str, variable: str) -> str:
             section="Serving load test",
         ),
         "load_test_chars": Param(
-            retraining.DEFAULT_LOAD_TEST_CHARS,
+            LOAD_TEST_DEFAULTS["chars"],
             type="integer",
             minimum=1,
             maximum=2000,
@@ -254,6 +281,8 @@ def rnn_retraining():
         """Validate the corpus with Great Expectations; open the MLflow run."""
         from airflow.sdk import Variable
 
+        from pipeline.tasks import retraining
+
         context = get_current_context()
         return push_run_of(
             context,
@@ -274,6 +303,7 @@ def rnn_retraining():
     @task(multiple_outputs=False, execution_timeout=timedelta(hours=6))
     def train_local(validated: dict) -> dict:
         """Train on this worker, resuming from the last checkpoint."""
+        from pipeline.tasks import retraining
 
         return push_run_of(get_current_context(), retraining.train(validated=validated))
 
@@ -303,12 +333,15 @@ def rnn_retraining():
     @task(multiple_outputs=False)
     def benchmark(trained: dict) -> dict:
         """Measure inference latency and throughput of the trained model."""
+        from pipeline.tasks import retraining
 
         return retraining.benchmark(trained=trained)
 
     @task(multiple_outputs=False, execution_timeout=timedelta(hours=1))
     def load_test(benchmarked: dict) -> dict:
         """Serve the model on 127.0.0.1 and measure its requests/s at the p95 SLO; stop the server."""
+        from pipeline.tasks import retraining
+
         context = get_current_context()
         params = context["params"]
         return push_run_of(
@@ -324,12 +357,14 @@ def rnn_retraining():
     @task(multiple_outputs=False)
     def log_to_mlflow(benchmarked: dict) -> dict:
         """Log metrics, metrics.json and the model to the MLflow run."""
+        from pipeline.tasks import retraining
 
         return push_run_of(get_current_context(), retraining.log_to_mlflow(benchmarked=benchmarked))
 
     @task(multiple_outputs=False)
     def cost(logged: dict) -> dict:
         """Price the training run and record the cost on its MLflow run."""
+        from pipeline.tasks import retraining
 
         return push_run_of(get_current_context(), retraining.cost(logged=logged))
 
@@ -338,6 +373,8 @@ def rnn_retraining():
         """Promote the model to champion if it beats the champion on the same data; else skip."""
         from airflow.sdk import Variable
         from airflow.sdk.exceptions import AirflowSkipException
+
+        from pipeline.tasks import retraining
 
         context = get_current_context()
         eval_corpus = context["params"]["eval_corpus_uri"] or Variable.get(

@@ -1,22 +1,20 @@
-"""One place for the cost model's defaults and the facts about AWS billing it relies on.
+"""The facts about AWS billing the cost model relies on, the price filters, and the pricing defaults.
 
-Everything here is a plain constant so that DAGs, the report and the tests can import it without
-pulling in anything heavy.
+Everything here is a plain constant. What a run is priced as unless the caller says otherwise (instance
+type, region, market) and the markets are defined in :mod:`costing.choices`, which the DAG files read at
+parse time; they are re-exported here for the pricing code.
 """
 
 from __future__ import annotations
 
-from costing.choices import MARKET_ON_DEMAND as MARKET_ON_DEMAND  # re-exported: defined there
+# re-exported: defined in costing.choices
+from costing.choices import DEFAULT_INSTANCE_TYPE as DEFAULT_INSTANCE_TYPE
+from costing.choices import DEFAULT_MARKET as DEFAULT_MARKET
+from costing.choices import DEFAULT_REGION as DEFAULT_REGION
+from costing.choices import MARKET_ON_DEMAND as MARKET_ON_DEMAND
 from costing.choices import MARKET_SPOT as MARKET_SPOT
 from costing.choices import MARKETS as MARKETS
 from toolkit.paths import INCLUDE_DIR
-
-# -- what a run is priced as, unless the caller says otherwise ---------------------------------------
-DEFAULT_INSTANCE_TYPE = "r6i.xlarge"  # 4 vCPU / 32 GiB: fits the LSTM plus corpus comfortably
-DEFAULT_REGION = "us-east-1"
-DEFAULT_MARKET = MARKET_SPOT
-
-# the markets are defined in costing.choices (the retraining form reads them at parse time)
 
 # -- billing rules ------------------------------------------------------------------------------------
 # Linux on-demand and spot instances are billed per second with a 60-second minimum per instance launch.

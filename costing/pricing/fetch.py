@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from costing.choices import REFRESH_INSTANCE_TYPES, REFRESH_REGIONS, REFRESH_SPOT_WINDOW_DAYS
 from costing.pricing.bulk import (
     SAVINGS_PLANS_OFFER,
     BulkOfferError,
@@ -77,33 +78,11 @@ PRICING_API_REGIONS = ("us-east-1", "eu-central-1", "ap-south-1")
 PRICE_LIST_FORMAT_VERSION = "aws_v1"
 GET_PRODUCTS_PAGE_SIZE = 100  # the API's maximum
 SPOT_HISTORY_PAGE_SIZE = 1000  # the API's maximum
-DEFAULT_SPOT_WINDOW_DAYS = 30
-
-DEFAULT_REFRESH_REGIONS = ("us-east-1", "eu-west-1")
-# EC2 types priced by default: the training default plus the small serving candidates the cost model compares.
-DEFAULT_REFRESH_INSTANCE_TYPES = tuple(
-    dict.fromkeys(
-        (
-            DEFAULT_INSTANCE_TYPE,
-            "t3.medium",
-            "t3.large",
-            "m5.large",
-            "m5.xlarge",
-            "m6i.large",
-            "m6i.xlarge",
-            "m7g.large",
-            "c5.large",
-            "c5.xlarge",
-            "c6i.large",
-            "c6i.xlarge",
-            "c7g.large",
-            "r5.xlarge",
-            "r6i.large",
-            "r6i.2xlarge",
-            "g4dn.xlarge",
-        )
-    )
-)
+# What a refresh fetches unless told otherwise: defined in costing.choices, which the pricing_refresh
+# DAG's Params read too, so `python -m costing refresh` and the DAG build the same snapshot.
+DEFAULT_SPOT_WINDOW_DAYS = REFRESH_SPOT_WINDOW_DAYS
+DEFAULT_REFRESH_REGIONS = REFRESH_REGIONS
+DEFAULT_REFRESH_INSTANCE_TYPES = REFRESH_INSTANCE_TYPES
 DEFAULT_SAGEMAKER_INSTANCE_TYPES = (
     "ml.t2.medium",
     "ml.m5.large",

@@ -16,7 +16,7 @@ from costing.choices import EC2_OPTIONS, OPTION_LABELS, OPTIONS
 from costing.model import ModelProfile, SensitivityResult, TcoResult
 from costing.model.assumptions import SCENARIO_NAMES, ServingAssumptions
 from costing.model.capacity import CapacityComparison
-from costing.model.resources import ResourceMapping
+from costing.model.resources import HAND_ANALYSIS, ResourceMapping
 from costing.model.results import GridResult, OptionCost, ScenarioResult
 from costing.pricing import PriceSheet
 from costing.pricing.sheet import TIERED_RATES
@@ -426,7 +426,8 @@ def render_resources(mapping: ResourceMapping, *, top: int = 8) -> str:
         hidden = len([c for c in ranked if c.rank is not None]) - top
         if hidden > 0:
             out.append(f"  ... {hidden} more that qualify, each dearer")
-    out += ["", "against the original hand analysis (r6i.xlarge to train, c6i.xlarge to serve):"]
+    hand = f"{HAND_ANALYSIS['training']} to train, {HAND_ANALYSIS['serving']} to serve"
+    out += ["", f"against the original hand analysis ({hand}):"]
     out += [f"  {job}: {verdict}" for job, verdict in m.verdicts().items()]
     if m.notes:
         out += ["", "notes:"] + [f"  - {note}" for note in m.notes]

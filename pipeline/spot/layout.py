@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# spot training launches the type a local run is priced as: one default (defined in costing.choices)
+from costing.choices import DEFAULT_INSTANCE_TYPE as DEFAULT_INSTANCE_TYPE
 from pipeline.names import TAG_ALLOCATION_DAG_RUN_ID, TAG_ALLOCATION_MLFLOW_RUN_ID
 from pipeline.settings import INCLUDE_DIR, load_settings, safe_path_part
 
@@ -27,7 +29,6 @@ TAG_ATTEMPT = "attempt"
 TAG_MARKET = "market"
 
 # -- defaults ------------------------------------------------------------------------------------------
-DEFAULT_INSTANCE_TYPE = "r6i.xlarge"
 DEFAULT_MAX_ATTEMPTS = 3
 MAX_ATTEMPTS_LIMIT = 10
 DEFAULT_ROOT_VOLUME_GB = 20  # gp3; AL2023 + torch CPU wheel + corpus + checkpoints, with room

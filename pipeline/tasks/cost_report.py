@@ -24,7 +24,14 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
-from costing.pricing import PriceCatalog, diff_snapshots, list_snapshot_ids, load_snapshot
+from costing.pricing import (
+    DEFAULT_INSTANCE_TYPE,
+    DEFAULT_REGION,
+    PriceCatalog,
+    diff_snapshots,
+    list_snapshot_ids,
+    load_snapshot,
+)
 from costing.report import (
     ReportInputs,
     SpotSeries,
@@ -197,8 +204,8 @@ def weekly_inputs(period_end: datetime, days: int = 7) -> Any:
     runs = training_runs(period_start, period_end)
     previous_runs = training_runs(period_start - timedelta(days=days), period_start)
     analysis, _ = latest_analysis("recompute")
-    instance_type = next((r.instance_type for r in reversed(runs) if r.instance_type), "r6i.xlarge")
-    region = next((r.region for r in reversed(runs) if r.region), "us-east-1")
+    instance_type = next((r.instance_type for r in reversed(runs) if r.instance_type), DEFAULT_INSTANCE_TYPE)
+    region = next((r.region for r in reversed(runs) if r.region), DEFAULT_REGION)
     return ReportInputs(
         title=f"Weekly cost report, {period_start:%Y-%m-%d} – {period_end:%Y-%m-%d}",
         kind="weekly",
@@ -230,8 +237,8 @@ def stored_analysis(outputs: dict[str, str]) -> dict[str, Any]:
 
 def adhoc_inputs(analysis: dict[str, Any], request: dict[str, Any]) -> Any:
     rpd = ", ".join(f"{x:,.0f}" for x in request.get("requests_per_day", []))
-    region = request.get("region", "us-east-1")
-    instance_type = (request.get("instance_types") or ["r6i.xlarge"])[0]
+    region = request.get("region", DEFAULT_REGION)
+    instance_type = (request.get("instance_types") or [DEFAULT_INSTANCE_TYPE])[0]
     return ReportInputs(
         title=f"Ad hoc cost analysis: {rpd} requests/day in {region}",
         kind="adhoc",

@@ -23,12 +23,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from costing.model import estimate_training_cost
-from costing.pricing import MARKETS, PriceCatalog
+from costing.pricing import DEFAULT_INSTANCE_TYPE, DEFAULT_MARKET, DEFAULT_REGION, MARKETS, PriceCatalog
 from pipeline import names, registry, tracking
 from pipeline.cost_record import record_cost
 from pipeline.price_store import newest_snapshot_dir
@@ -38,6 +38,7 @@ from rnn.config import ConfigError, TrainConfig, parameter_count
 from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, corpus_stats, decode_utf8, read_corpus_bytes
 from rnn.corpus_validation import validate_corpus, write_validation_report
 from rnn.metrics import read_metrics
+from rnn.serving.loadtest import LoadTestConfig
 from toolkit import storage
 
 log = logging.getLogger(__name__)
@@ -98,9 +99,9 @@ def resolve_inputs(
         raise _fail(f"invalid training config: {exc}") from exc
     compute = ComputeChoice(
         backend=params.get("compute", "local"),
-        instance_type=params.get("instance_type", "r6i.xlarge"),
-        region=params.get("region", "us-east-1"),
-        market=params.get("market", "spot"),
+        instance_type=params.get("instance_type", DEFAULT_INSTANCE_TYPE),
+        region=params.get("region", DEFAULT_REGION),
+        market=params.get("market", DEFAULT_MARKET),
     )
     if compute.backend not in COMPUTE_BACKENDS:
         raise _fail(f"compute backend {compute.backend!r} is not available; choose one of {COMPUTE_BACKENDS}")
@@ -273,9 +274,11 @@ def benchmark(*, trained: dict[str, Any]) -> dict[str, Any]:
     return trained
 
 
-DEFAULT_LOAD_TEST_SECONDS = 90
-DEFAULT_LOAD_TEST_SLO_MS = 1000
-DEFAULT_LOAD_TEST_CHARS = 200
+# what `python -m rnn loadtest` runs with unless told otherwise (the DAG's form starts there too)
+_LOAD_TEST_DEFAULTS = {f.name: f.default for f in fields(LoadTestConfig)}
+DEFAULT_LOAD_TEST_SECONDS: float = _LOAD_TEST_DEFAULTS["max_seconds"]
+DEFAULT_LOAD_TEST_SLO_MS: float = _LOAD_TEST_DEFAULTS["slo_ms"]
+DEFAULT_LOAD_TEST_CHARS: int = _LOAD_TEST_DEFAULTS["chars"]
 SERVER_START_SECONDS = 180  # torch import + model load on a busy worker
 SERVER_STOP_SECONDS = 30
 
