@@ -21,7 +21,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export MLFLOW_DISABLE_TELEMETRY    := true
 export DO_NOT_TRACK                := true
 
-.PHONY: help install kernel demo test test-fast browser focus-validator bench lint format up down clean prod-deps prod-env prod-up prod-down prod-status
+.PHONY: help install kernel demo test test-fast test-unit test-integration test-e2e test-browser test-production browser focus-validator bench lint format up down clean prod-deps prod-env prod-up prod-down prod-status
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,11 +42,30 @@ kernel: $(STAMP)  ## compile the fast decoder's fused C++ step for this machine 
 demo: $(STAMP) kernel  ## run the pipeline end to end on embedded defaults and print a summary
 	$(BIN)/python -m devtools.demo
 
-test: $(STAMP) kernel browser focus-validator prod-deps  ## run the whole test suite (what CI runs)
-	$(BIN)/python -m pytest
+# The tests run in parallel (pytest-xdist). The production topology's tests stay on one worker, and the
+# browser test on another: each tier shares one topology or browser per worker (tests/tiers.py).
+TEST_WORKERS ?= 3
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
-test-fast: $(STAMP) kernel  ## the tests not marked slow: no whole-DAG runs, services or real training (~3½ min on 2 cores)
-	$(BIN)/python -m pytest -m "not slow"
+test: $(STAMP) kernel browser focus-validator prod-deps  ## run every tier (what CI runs)
+	$(BIN)/python -m pytest $(XDIST)
+
+test-fast: test-unit  ## the quick loop: the unit tier
+
+test-unit: $(STAMP) kernel  ## unit tier: no services, no real training
+	$(BIN)/python -m pytest $(XDIST) -m unit
+
+test-integration: $(STAMP) kernel focus-validator  ## integration tier: moto, MLflow, SMTP, the inference server, training in subprocesses
+	$(BIN)/python -m pytest $(XDIST) -m integration
+
+test-e2e: $(STAMP) kernel  ## e2e tier: whole DAG runs (dag.test(), airflow dags test)
+	$(BIN)/python -m pytest $(XDIST) -m e2e
+
+test-browser: $(STAMP) kernel browser  ## browser tier: the Airflow and MLflow UIs in headless Chromium
+	$(BIN)/python -m pytest -m browser
+
+test-production: $(STAMP) kernel prod-deps  ## production tier: the production topology (Postgres, Redis, Celery, MLflow server)
+	$(BIN)/python -m pytest -m production
 
 # Headless Chromium for the real-browser test (Debian packages). Installed when possible (root + apt);
 # otherwise that one test is skipped and says why (under CI=true it fails instead).

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# Stops, and names, any process a test left running (tests/process_guard.py).
-pytest_plugins = ["process_guard"]
+# Stops, and names, any process a test left running (tests/process_guard.py); one tier per test
+# (unit, integration, e2e, browser, production; tests/tiers.py).
+pytest_plugins = ["process_guard", "tiers"]
 
 # Airflow reads its configuration when first imported: point it at a throwaway home now.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="rnn-cost-tests-"))

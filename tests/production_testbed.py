@@ -215,6 +215,42 @@ class Deployment:
         run_id = self.api.trigger(dag_id, conf)
         return run_id, self.api.wait(dag_id, run_id, timeout_seconds=timeout_seconds)
 
+    def task_times(self) -> str:
+        """Where the session's time went: every DAG run's tasks, how long each waited in the queue and ran.
+
+        Read from Airflow's metadata DB (the current try and the earlier ones), one line per task try,
+        then a total per DAG; the session prints it when the deployment stops.
+        """
+        query = """
+            SELECT dag_id, run_id, task_id, try_number, queued_dttm, start_date, end_date, hostname
+            FROM task_instance WHERE start_date IS NOT NULL
+            UNION ALL
+            SELECT dag_id, run_id, task_id, try_number, queued_dttm, start_date, end_date, hostname
+            FROM task_instance_history WHERE start_date IS NOT NULL
+            ORDER BY 6
+        """
+        with self.postgres("airflow", "airflow") as connection, connection.cursor() as cursor:
+            cursor.execute(query)
+            rows = cursor.fetchall()
+        lines, per_dag = [], {}
+        for dag_id, run_id, task_id, try_number, queued, started, ended, host in rows:
+            waited = (started - queued).total_seconds() if queued else 0.0
+            ran = (ended - started).total_seconds() if ended else float("nan")
+            lines.append(
+                f"{started:%H:%M:%S} {dag_id:<20} {task_id:<22} try {try_number} "
+                f"queued {waited:6.1f} s  ran {ran:6.1f} s  on {host or '?'}  ({run_id})"
+            )
+            total = per_dag.setdefault(dag_id, [0, 0.0, 0.0])
+            total[0] += 1
+            total[1] += waited
+            total[2] += 0.0 if ran != ran else ran
+        lines.append("")
+        for dag_id, (count, waited, ran) in sorted(per_dag.items(), key=lambda kv: -kv[1][2]):
+            lines.append(
+                f"{dag_id:<20} {count:4d} task tries, queued {waited:7.1f} s, ran {ran:7.1f} s in all"
+            )
+        return "\n".join(lines)
+
     def healthy(self) -> None:
         """Every component ready again (after a test restarted or killed one)."""
         for component in self.topology.components():

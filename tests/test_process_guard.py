@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
 TESTS = Path(__file__).resolve().parent
 
@@ -28,10 +29,15 @@ def test_leaves_one_that_ignores_sigterm():
 """
 
 
-def _run_session(folder: Path) -> subprocess.CompletedProcess[str]:
+def _run_session(folder: Path, *options: str) -> subprocess.CompletedProcess[str]:
     (folder / "pytest.ini").write_text("[pytest]\n")
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "process_guard", "-p", "no:cacheprovider", str(folder)],
+        [
+            sys.executable,
+            *("-m", "pytest", "-q", "-p", "process_guard", "-p", "no:cacheprovider"),
+            *options,
+            str(folder),
+        ],
         cwd=folder,
         env={**os.environ, "PYTHONPATH": str(TESTS), "PYTEST_ADDOPTS": ""},
         capture_output=True,
@@ -40,10 +46,11 @@ def _run_session(folder: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_leftover_processes_are_stopped_and_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize("options", [(), ("-n", "2")], ids=["one process", "two xdist workers"])
+def test_leftover_processes_are_stopped_and_named(tmp_path: Path, options: tuple[str, ...]) -> None:
     pids_file = tmp_path / "pids.txt"
     (tmp_path / "test_leaky.py").write_text(LEAKING_TESTS.format(pids=pids_file))
-    result = _run_session(tmp_path)
+    result = _run_session(tmp_path, *options)
     assert result.returncode == 0, result.stdout + result.stderr
 
     pids = [int(line) for line in pids_file.read_text().split()]
@@ -58,8 +65,9 @@ def test_leftover_processes_are_stopped_and_named(tmp_path: Path) -> None:
     assert any("SIG_IGN" in line for line in stopped)
 
 
-def test_a_clean_session_says_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("options", [(), ("-n", "2")], ids=["one process", "two xdist workers"])
+def test_a_clean_session_says_nothing(tmp_path: Path, options: tuple[str, ...]) -> None:
     (tmp_path / "test_clean.py").write_text("def test_nothing_left():\n    assert True\n")
-    result = _run_session(tmp_path)
+    result = _run_session(tmp_path, *options)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "left running" not in result.stdout

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from helpers import load_dag
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 BUCKET = "billing-bucket"
 EXPORT = f"s3://{BUCKET}/exports/rnn"

@@ -17,7 +17,7 @@ from helpers import TINY_DAG_CONF, free_port, load_dag
 from costing.pricing.catalog import PriceCatalog
 from costing.pricing.snapshot import latest_snapshot_dir
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 SHIPPED = latest_snapshot_dir()  # the newest shipped snapshot, which seeds the pricing root
 REGIONS = ["us-east-1", "eu-west-1"]

@@ -15,7 +15,7 @@ from helpers import TINY_DAG_CONF, free_port, load_dag
 from devtools.mailcatcher import saved_messages
 from devtools.mailcatcher import start as start_mailcatcher
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def task_states(dag_run) -> dict[str, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import TINY_DAG_CONF, load_dag
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 # tasks of the compute=ec2_spot branch (tests/spot/test_spot_dag_e2e.py runs them)
 SPOT_ONLY_TASKS = ("sweep_stale_instances", "check_spot_budget", "train_ec2_spot", "cleanup_ec2_instances")

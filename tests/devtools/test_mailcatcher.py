@@ -7,11 +7,13 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from helpers import free_port
 
 from devtools.mailcatcher import saved_messages, start
 
 
+@pytest.mark.integration
 def test_messages_are_saved_whole(tmp_path: Path) -> None:
     port = free_port()
     controller = start(tmp_path, port)

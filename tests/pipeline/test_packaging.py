@@ -133,7 +133,7 @@ def probe(site: Path, cwd: Path, include_dir: Path | None) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.slow  # builds a wheel and installs it with pip
+@pytest.mark.integration  # builds a wheel and installs it with pip
 def test_the_wheel_holds_every_runtime_package_and_nothing_of_the_checkout(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
@@ -154,7 +154,7 @@ def test_the_wheel_holds_every_runtime_package_and_nothing_of_the_checkout(wheel
     assert not tops & set(CHECKOUT_ONLY), sorted(tops)
 
 
-@pytest.mark.slow  # builds a wheel and installs it with pip
+@pytest.mark.integration  # builds a wheel and installs it with pip
 def test_installed_code_finds_include_through_the_setting(installed: Path, tmp_path: Path) -> None:
     repo_include = (REPO_ROOT / "include").resolve()
 

@@ -161,7 +161,7 @@ def spot_run_cost(repo_root: Path) -> tuple[dict, list]:
     return billed_cost(attempts, catalog, source, epochs=3, storage=storage), attempts
 
 
-@pytest.mark.slow  # a moto server
+@pytest.mark.integration  # a moto server
 def test_a_synthetic_export_at_the_snapshots_rates_reconciles_within_one_percent(repo_root, moto_s3) -> None:
     from aws_fakes import focus_export_parquet, focus_line, hourly_usage_lines
 

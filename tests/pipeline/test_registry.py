@@ -134,7 +134,7 @@ def scores(reason: str) -> tuple[float, float]:
     return float(challenger_loss), float(champion_loss)
 
 
-@pytest.mark.slow  # trains three tiny models and logs them to MLflow (~20 s)
+@pytest.mark.integration  # trains three tiny models and logs them to MLflow (~20 s)
 def test_champion_and_challenger_meet_on_the_same_data(pipeline_home: Path, corpora, tmp_path: Path) -> None:
     import torch
     from mlflow import MlflowClient

@@ -55,6 +55,7 @@ def test_empty_reports_page_says_how_to_get_one(pipeline_home: Path) -> None:
     assert "No reports yet" in TestClient(create_app()).get("/").text
 
 
+@pytest.mark.integration
 def test_report_written_to_s3_is_listed_and_served(
     pipeline_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

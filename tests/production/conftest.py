@@ -8,6 +8,7 @@ provider's secrets backend; S3 is reached through a switchable proxy (production
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -40,7 +41,9 @@ def _ensure_system_packages() -> None:
 
 
 @pytest.fixture(scope="session")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Deployment]:
     _ensure_system_packages()
     # Not under pytest's tmp folder (mode 0700): the postgres user must reach its data folder inside.
     state_dir = Path(tempfile.mkdtemp(prefix="rnn-production-"))
@@ -63,10 +66,17 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             api.unpause(dag_id)
         yield Deployment(topology=topology, api=api, s3_proxy=proxy)
     finally:
+        kept = tmp_path_factory.mktemp("production-logs")
+        with contextlib.suppress(Exception):  # a diagnosis, never a reason to fail the session
+            times = Deployment(topology=topology, api=None, s3_proxy=proxy).task_times()  # type: ignore[arg-type]
+            (kept / "task_times.txt").write_text(times + "\n")
+            reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+            reporter.write_line(f"\nproduction: where the time went (also in {kept / 'task_times.txt'}):")
+            for line in times.splitlines():
+                reporter.write_line(line)
         topology.down()
         proxy.down()
         # Keep the logs (components and tasks) with pytest's other temporary files; drop the rest.
-        kept = tmp_path_factory.mktemp("production-logs")
         for logs in (topology.log_dir, topology.airflow_home / "logs"):
             if logs.exists():
                 shutil.copytree(logs, kept / logs.parent.name / logs.name, dirs_exist_ok=True)

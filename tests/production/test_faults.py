@@ -18,7 +18,7 @@ from pipeline import names
 from pipeline.settings import safe_path_part
 
 # Generous: the first test of a session also starts the deployment and trains the reference run.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.production, pytest.mark.timeout(1800)]
 
 RETRAINING, ADHOC = "rnn_retraining", "adhoc_cost_analysis"
 

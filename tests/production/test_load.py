@@ -9,7 +9,7 @@ from devtools.airflow_api import run_concurrently
 from pipeline import names
 
 # Generous: the first test of a session also starts the deployment and trains the reference run.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.production, pytest.mark.timeout(1800)]
 
 RUNS = 20
 

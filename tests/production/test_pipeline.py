@@ -16,7 +16,7 @@ from production_testbed import TRAIN_STEPS, Deployment
 from pipeline import names
 
 # Generous: the first test of a session also starts the deployment and trains the reference run.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.production, pytest.mark.timeout(1800)]
 
 
 def test_retraining_runs_on_celery_logs_to_postgres_and_s3_and_registers(

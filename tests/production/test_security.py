@@ -19,7 +19,7 @@ from devtools.production import SECRETS_MANAGER_PREFIX, secrets_file
 from pipeline import names
 
 # Generous: the first test of a session also starts the deployment and trains the reference run.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.production, pytest.mark.timeout(1800)]
 
 # The defaults this deployment once shipped (docker-compose.yaml) or MLflow once had: refused now.
 OLD_AIRFLOW_LOGIN = {"username": "admin", "password": "admin"}  # pragma: allowlist secret

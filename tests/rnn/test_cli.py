@@ -52,7 +52,7 @@ def test_percentile_matches_hand_computed_values() -> None:
     assert percentile(values, 0) == 10.0 and percentile(values, 100) == 50.0
 
 
-@pytest.mark.slow  # trains, benchmarks and generates in three subprocesses (~6 s)
+@pytest.mark.integration  # trains, benchmarks and generates in three subprocesses (~6 s)
 def test_cli_train_bench_generate(tmp_path: Path, tiny_corpus: Path) -> None:
     out = tmp_path / "run"
     train = run_rnn(
@@ -154,7 +154,7 @@ def test_cli_counts_must_be_positive(args: list[str], message: str) -> None:
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.slow  # trains twice in subprocesses, interrupted then resumed (~5 s)
+@pytest.mark.integration  # trains twice in subprocesses, interrupted then resumed (~5 s)
 def test_sigterm_checkpoints_and_resume_finishes(tmp_path: Path, tiny_corpus: Path) -> None:
     out = tmp_path / "run"
     args = [
@@ -274,7 +274,7 @@ def test_expect_sha256_refuses_changed_bytes_before_training(tmp_path: Path, tin
     assert not (tmp_path / "out" / "checkpoint.pt").exists()
 
 
-@pytest.mark.slow  # trains in a subprocess (~3 s)
+@pytest.mark.integration  # trains in a subprocess (~3 s)
 def test_skip_validation_trains_and_says_so_loudly(tmp_path: Path) -> None:
     corpus = tmp_path / "short.txt"
     corpus.write_text(default_corpus_text()[:6000])  # fails min_chars, still enough to train on

@@ -214,6 +214,7 @@ def test_metrics_json_is_plain_json(tmp_path: Path, tiny_corpus: Path) -> None:
     assert json.loads(Path(result.metrics_uri).read_text())["config"]["hidden_size"] == 16
 
 
+@pytest.mark.integration
 def test_corpus_over_http_is_read_through_fsspec(tiny_corpus: Path) -> None:
     import functools
     import threading

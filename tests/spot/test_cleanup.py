@@ -22,7 +22,7 @@ def test_the_sweepers_not_found_check_knows_both_error_shapes() -> None:
     )
 
 
-@pytest.mark.slow  # the whole spot testbed (moto server, VPC, IAM), like the operator tests
+@pytest.mark.integration  # the whole spot testbed (moto server, VPC, IAM), like the operator tests
 def test_sweeper_terminates_instances_of_runs_that_are_over(testbed) -> None:
     from pipeline.spot.cleanup import sweep_stale_instances
     from pipeline.spot.hooks import SpotTrainingHook

@@ -117,7 +117,7 @@ def test_tag_values_keep_airflow_run_ids_and_replace_what_aws_refuses() -> None:
     }
 
 
-@pytest.mark.slow  # the spot testbed (moto server, VPC, IAM)
+@pytest.mark.integration  # the spot testbed (moto server, VPC, IAM)
 def test_instance_volume_and_s3_prefix_carry_the_cost_allocation_tags(testbed) -> None:
     from pipeline.spot.hooks import SpotTrainingHook
     from pipeline.spot.launch import build_run_instances_request

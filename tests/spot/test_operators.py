@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 from helpers import TINY_RUN_CONF
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture

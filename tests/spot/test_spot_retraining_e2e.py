@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import TINY_DAG_CONF, TINY_RUN_CONF, load_dag
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 LOCAL_ONLY_TASKS = ("train_local",)
 

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 # -- rendering ------------------------------------------------------------------------------------------------
 
 
@@ -111,6 +113,7 @@ def watch(script: Path, trainer_pid: int, home: Path, imds_url: str, grace: str 
     )
 
 
+@pytest.mark.integration
 def test_notice_checkpoints_at_once_then_stops_the_trainer(tmp_path: Path, imds) -> None:
     trainer, signals = start_trainer(tmp_path)
     watcher = watch(render(tmp_path), trainer.pid, tmp_path, imds.url_for("i-0abc"))
@@ -134,6 +137,7 @@ def test_notice_checkpoints_at_once_then_stops_the_trainer(tmp_path: Path, imds)
     assert ("PUT", "latest/api/token", False) in imds.requests
 
 
+@pytest.mark.integration
 def test_max_runtime_stops_the_trainer_and_says_why(tmp_path: Path, imds) -> None:
     trainer, signals = start_trainer(tmp_path)
     watcher = watch(render(tmp_path, max_runtime_seconds=1), trainer.pid, tmp_path, imds.url_for("i-0abc"))

@@ -65,6 +65,7 @@ def root(tmp_path):
     return tmp_path / "snapshots"
 
 
+@pytest.mark.integration
 def test_a_refresh_without_an_account_reads_the_bulk_files_and_the_advisor(root, tmp_path):
     with serving(bulk_files(NEWEST)) as server:
         base = url_of(server)
@@ -129,6 +130,7 @@ def test_unreachable_bulk_files_leave_the_refresh_stale_in_seconds(root, tmp_pat
     assert sorted(p.name for p in root.iterdir()) == ["2026-12-01"]
 
 
+@pytest.mark.integration
 def test_a_damaged_offer_file_or_a_missing_region_is_stale_with_the_url(root, tmp_path):
     files = bulk_files(NEWEST)
     files[f"/offers/v1.0/aws/AWSLambda/{VERSION}/eu-west-1/index.json"] = b'{"products": {"X": '
@@ -145,6 +147,7 @@ def test_a_damaged_offer_file_or_a_missing_region_is_stale_with_the_url(root, tm
     assert result.status == "stale" and "publishes no offer file for ap-south-1" in result.reason
 
 
+@pytest.mark.integration
 def test_the_command_line_refreshes_from_the_bulk_files(root, capsys):
     from costing.cli import main
 

@@ -256,7 +256,7 @@ def _log_runs(tracking_uri: str, tmp_path: Path) -> dict[str, str]:
     return {"spot": spot.info.run_id, "analysis": analysis.info.run_id, "old": old.info.run_id}
 
 
-@pytest.mark.slow  # creates an MLflow store (its migrations take ~10 s)
+@pytest.mark.integration  # creates an MLflow store (its migrations take ~10 s)
 def test_focus_export_reads_every_cost_recorded_in_mlflow(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
@@ -336,7 +336,7 @@ def _validator() -> Path:
     return executable
 
 
-@pytest.mark.slow  # runs the validator (its own venv) twice, ~10 s
+@pytest.mark.integration  # runs the validator (its own venv) twice, ~10 s
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_the_export_passes_the_finops_foundation_validator(tmp_path: Path, suffix: str) -> None:
     executable = _validator()

@@ -165,7 +165,7 @@ def serial_server(service_seconds: float):
         thread.join(10)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_latency_is_measured_from_the_scheduled_send_time() -> None:
     """At twice a serial server's capacity the queue grows; an open-loop client sees it in the latency.
 
@@ -187,7 +187,7 @@ def test_latency_is_measured_from_the_scheduled_send_time() -> None:
     assert result.achieved_rps < 25  # the server's capacity, not the offered rate
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_serial_server_is_found_near_its_capacity_within_the_budget() -> None:
     with serial_server(0.02) as url:  # 50 requests/s, latency 20 ms when idle
         started = time.monotonic()
@@ -205,7 +205,7 @@ def test_a_serial_server_is_found_near_its_capacity_within_the_budget() -> None:
     assert result.p95_ms_at_max is not None and result.p95_ms_at_max <= 300
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_load_test_of_our_server_finds_a_finite_capacity_and_stops_in_time(
     tiny_model_file: Path, server_subprocess, tmp_path: Path
 ) -> None:
@@ -238,7 +238,7 @@ def test_load_test_of_our_server_finds_a_finite_capacity_and_stops_in_time(
     assert "requests/s at p95 <= 250 ms" in run.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_an_slo_no_single_request_can_meet_gives_zero_capacity(tiny_model_file: Path, live_server) -> None:
     with live_server(tiny_model_file) as url:
         result = capacity_search(LoadTestConfig(url=url, slo_ms=0.01, max_seconds=10), log=lambda _: None)

@@ -186,7 +186,7 @@ def test_registry_uris_are_parsed_or_refused() -> None:
 # -- a real server on 127.0.0.1 ---------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_concurrent_clients_each_get_their_own_complete_text(tiny_model_file: Path, live_server) -> None:
     with live_server(tiny_model_file, max_batch_size=8) as url:
         results: dict[int, dict] = {}
@@ -210,7 +210,7 @@ def test_concurrent_clients_each_get_their_own_complete_text(tiny_model_file: Pa
         assert max(body["batch_size_mean"] for body in results.values()) > 1
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_client_that_disconnects_frees_its_row(tmp_path: Path, random_model, live_server) -> None:
     model_file = random_model(tmp_path / "wider.pt", hidden_size=256, embedding_dim=32, num_layers=2)
     with live_server(model_file, max_batch_size=8) as url:
@@ -252,7 +252,7 @@ def test_a_client_that_disconnects_frees_its_row(tmp_path: Path, random_model, l
         assert httpx.get(f"{url}/healthz").json()["active"] == 0
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_flood_gets_503s_not_unbounded_memory(tmp_path: Path, random_model, server_subprocess) -> None:
     """300 requests at once at a server with 4 rows and 8 queue slots: the rest are told to come back."""
     model_file = random_model(tmp_path / "wider.pt", hidden_size=128, embedding_dim=16, num_layers=2)
@@ -282,7 +282,7 @@ def test_a_flood_gets_503s_not_unbounded_memory(tmp_path: Path, random_model, se
         assert health["rss_bytes"] - rss_before < 64 * 2**20, "memory grew with the flood"
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_sigterm_stops_accepting_finishes_in_flight_then_exits(
     tmp_path: Path, random_model, server_subprocess
 ) -> None:
@@ -319,7 +319,7 @@ def test_sigterm_stops_accepting_finishes_in_flight_then_exits(
         assert time.monotonic() - signalled < 30 + single["generate_ms"] / 1000
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_serving_a_registered_version_and_an_alias(
     tmp_path: Path, tiny_model_file: Path, monkeypatch
 ) -> None:
@@ -383,7 +383,7 @@ def test_the_peak_rss_reported_is_the_servers_own_not_its_parents() -> None:
     del parent
 
 
-@pytest.mark.slow  # three CLI processes
+@pytest.mark.integration  # three CLI processes
 def test_serve_cli_errors_are_one_line(tiny_model_file: Path, tmp_path: Path) -> None:
     import subprocess
     import sys
