@@ -61,6 +61,24 @@ FAST_FAULT_DETECTION = {
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
 }
+# With fast fault detection a failed try is retried after this long, whatever the DAG's retry_delay (the
+# tests break components on purpose, then wait for the retry). Applied as an Airflow cluster policy.
+FAST_RETRY_DELAY_SECONDS = 10
+LOCAL_SETTINGS = f'''"""Written by devtools.production: a fast-fault-detection deployment (the tests\' topology).
+
+A cluster policy (Airflow applies it to every task when a DAG is parsed): a failed try is retried after
+at most {FAST_RETRY_DELAY_SECONDS} s, so a test that breaks a component waits seconds, not minutes.
+"""
+
+from datetime import timedelta
+
+RETRY_DELAY = timedelta(seconds={FAST_RETRY_DELAY_SECONDS})
+
+
+def task_policy(task):
+    if task.retry_delay > RETRY_DELAY:
+        task.retry_delay = RETRY_DELAY
+'''
 NO_SCHEDULED_RUNS = {
     # every run is triggered through the REST API; no scheduled or asset-triggered run competes for the cores
     "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
@@ -450,6 +468,7 @@ class Topology:
     def up(self) -> None:
         started = time.monotonic()
         self.airflow_home.mkdir(parents=True, exist_ok=True)
+        self._write_local_settings()
         self._init_postgres_cluster()
         by_name = {c.name: c for c in self.components()}
         for name in ("postgres", "redis", "s3", "smtp"):
@@ -705,6 +724,19 @@ class Topology:
         )
         if result.returncode != 0:
             raise TopologyError(f"mlflow_users.py failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+
+    @property
+    def local_settings_file(self) -> Path:
+        """Where Airflow imports ``airflow_local_settings`` from (``$AIRFLOW_HOME/config``)."""
+        return self.airflow_home / "config" / "airflow_local_settings.py"
+
+    def _write_local_settings(self) -> None:
+        """The fast-retry cluster policy for a fast-fault-detection deployment; none otherwise."""
+        if self.fast_fault_detection:
+            self.local_settings_file.parent.mkdir(parents=True, exist_ok=True)
+            self.local_settings_file.write_text(LOCAL_SETTINGS)
+        else:
+            self.local_settings_file.unlink(missing_ok=True)
 
     def _init_airflow_db(self) -> None:
         self.airflow_home.mkdir(parents=True, exist_ok=True)

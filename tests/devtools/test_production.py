@@ -174,3 +174,37 @@ def test_up_without_postgres_or_redis_says_how_to_install_them(
     error = capsys.readouterr().err
     assert error.startswith("error: postgresql and redis-server not installed; run `make prod-deps`")
     assert error.count("\n") == 1
+
+
+POLICY_PROBE = """
+from datetime import timedelta
+from airflow import settings
+from airflow.providers.standard.operators.empty import EmptyOperator
+slow = EmptyOperator(task_id="slow", retry_delay=timedelta(minutes=1))
+quick = EmptyOperator(task_id="quick", retry_delay=timedelta(seconds=3))
+for task in (slow, quick):
+    settings.task_policy(task)
+print(slow.retry_delay.total_seconds(), quick.retry_delay.total_seconds())
+"""
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast fault detection", "as deployed"])
+def test_fast_fault_detection_retries_after_seconds_through_a_cluster_policy(
+    tmp_path: Path, fast: bool
+) -> None:
+    """The tests' deployment retries a failed try after FAST_RETRY_DELAY_SECONDS; a real one as the DAG says."""
+    import subprocess
+    import sys
+
+    topology = production.Topology.prepare(tmp_path / "prod", fast_fault_detection=fast, log=lambda _: None)
+    topology.airflow_home.mkdir(parents=True)
+    topology._write_local_settings()
+    assert topology.local_settings_file.exists() is fast
+    env = {**topology.airflow_env("airflow-scheduler"), "PATH": "/usr/bin:/bin"}
+    assert env["AIRFLOW_HOME"] == str(topology.airflow_home)  # Airflow imports $AIRFLOW_HOME/config/...
+    probe = subprocess.run(
+        [sys.executable, "-c", POLICY_PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    slow, quick = map(float, probe.stdout.split()[-2:])
+    assert (slow, quick) == ((production.FAST_RETRY_DELAY_SECONDS, 3.0) if fast else (60.0, 3.0))
