@@ -9,9 +9,11 @@ The tiers, fastest first (``make test-unit`` ... ``make test-production``; ``mak
 - ``browser``: a real browser against the Airflow and MLflow UIs.
 - ``production``: the production topology (Postgres, Redis, Celery workers, the MLflow server).
 
-A unit test that starts listening on a socket fails and says to mark it: that is a service.
-Under pytest-xdist, the browser and production tests each stay on one worker (``--dist loadgroup``):
-they share one expensive fixture per session.
+A unit test that listens on a socket, or uses a fixture that did, fails and says to mark it: that is a
+service.
+Under pytest-xdist (``--dist loadgroup``) a module's tests stay on one worker, so a module-scoped fixture
+is built once; the browser and the production tests each stay on one worker, as they share one
+expensive session (a browser stack, a production topology).
 """
 
 from __future__ import annotations
@@ -48,47 +50,75 @@ def tier_of(item: pytest.Item) -> str:
     return tiers.pop() if tiers else "unit"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tier = tier_of(item)
         if tier == "unit" and not item.get_closest_marker("unit"):
             item.add_marker(pytest.mark.unit)
-        if tier in ONE_WORKER_TIERS:
-            item.add_marker(pytest.mark.xdist_group(tier))
+        # Under pytest-xdist (--dist loadgroup) a group runs on one worker: a module's tests stay together,
+        # so its module-scoped fixtures are built once, and a one-worker tier's modules share a session.
+        group = tier if tier in ONE_WORKER_TIERS else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 class ServiceInUnitTest(AssertionError):
     pass
 
 
+# fixtures seen listening on a socket when they were set up (a server of any scope), by name
+SERVICE_FIXTURES: set[str] = set()
+
+
 @contextlib.contextmanager
-def _no_listening(item: pytest.Item) -> Iterator[None]:
-    """While a unit test (and any fixture it sets up, of any scope) runs, listening on a socket fails."""
-    if tier_of(item) != "unit":
-        yield
-        return
+def _listens() -> Iterator[list[object]]:
+    """Collects the addresses anything listens on meanwhile (in any thread).
+
+    The socket still listens: a server thread that failed to start could leave a test waiting for it.
+    """
     listen = socket.socket.listen
+    addresses: list[object] = []
 
-    def refuse(sock: socket.socket, *args: object) -> None:
-        raise ServiceInUnitTest(
-            f"{item.nodeid} starts a service (listens on {sock.getsockname()}): "
-            "mark it @pytest.mark.integration (tests/tiers.py)"
-        )
+    def record(sock: socket.socket, *args: object) -> None:
+        addresses.append(sock.getsockname())
+        listen(sock, *args)
 
-    socket.socket.listen = refuse  # type: ignore[method-assign]
+    socket.socket.listen = record  # type: ignore[method-assign]
     try:
-        yield
+        yield addresses
     finally:
         socket.socket.listen = listen  # type: ignore[method-assign]
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest) -> Iterator[object]:
+    with _listens() as addresses:
+        result = yield
+    if addresses:
+        SERVICE_FIXTURES.add(fixturedef.argname)
+    return result
+
+
+def _check_unit(item: pytest.Item, addresses: list[object]) -> None:
+    services = sorted(SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())))
+    if tier_of(item) == "unit" and (addresses or services):
+        what = f"listens on {', '.join(map(str, addresses))}" if addresses else f"uses {', '.join(services)}"
+        raise ServiceInUnitTest(
+            f"{item.nodeid} starts a service ({what}): mark it @pytest.mark.integration (tests/tiers.py)"
+        )
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
-    with _no_listening(item):
-        return (yield)
+    with _listens() as addresses:
+        result = yield
+    _check_unit(item, addresses)
+    return result
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    with _no_listening(item):
-        return (yield)
+    with _listens() as addresses:
+        result = yield
+    _check_unit(item, addresses)
+    return result

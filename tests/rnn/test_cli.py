@@ -372,6 +372,7 @@ def _aws_env(endpoint: str, tmp_path: Path, key_id: str | None, secret: str | No
     return env
 
 
+@pytest.mark.integration
 def test_s3_corpus_without_credentials_is_one_line(tmp_path: Path, s3_with_a_reader) -> None:
     endpoint, _, _ = s3_with_a_reader
     result = subprocess.run(
@@ -389,6 +390,7 @@ def test_s3_corpus_without_credentials_is_one_line(tmp_path: Path, s3_with_a_rea
     ]
 
 
+@pytest.mark.integration
 def test_unwritable_s3_output_is_refused_before_anything_else(tmp_path: Path, s3_with_a_reader) -> None:
     endpoint, key_id, secret = s3_with_a_reader
     result = subprocess.run(

@@ -91,11 +91,13 @@ def http_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
         server.shutdown()
 
 
+@pytest.mark.integration
 def test_http_corpus_is_read(http_root) -> None:
     host, _ = http_root
     assert read_corpus_bytes(f"http://{host}/corpus.txt") == TEXT.encode("utf-8")
 
 
+@pytest.mark.integration
 def test_http_404_is_not_found(http_root) -> None:
     host, _ = http_root
     with pytest.raises(CorpusError, match="corpus not found") as info:
@@ -111,6 +113,7 @@ def test_refused_connection_is_could_not_reach_and_transient() -> None:
     assert info.value.transient
 
 
+@pytest.mark.integration
 def test_tls_failure_is_could_not_reach_and_transient(http_root) -> None:
     host, _ = http_root
     uri = f"https://{host}/corpus.txt"  # a plain-HTTP server: the TLS handshake fails
@@ -153,16 +156,19 @@ def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     s3fs.S3FileSystem.clear_instance_cache()
 
 
+@pytest.mark.integration
 def test_s3_corpus_is_read_and_decompressed(s3_env) -> None:
     assert read_corpus_bytes("s3://corpora/tiny.txt.gz") == TEXT.encode("utf-8")
 
 
+@pytest.mark.integration
 def test_s3_missing_key_is_not_found(s3_env) -> None:
     with pytest.raises(CorpusError, match=re.escape("corpus not found: 's3://corpora/nope.txt'")) as info:
         read_corpus_bytes("s3://corpora/nope.txt")
     assert not info.value.transient
 
 
+@pytest.mark.integration
 def test_s3_without_credentials_is_one_line_and_not_transient(s3_env) -> None:
     s3_env.delenv("AWS_ACCESS_KEY_ID")
     s3_env.delenv("AWS_SECRET_ACCESS_KEY")
@@ -175,6 +181,7 @@ def test_s3_without_credentials_is_one_line_and_not_transient(s3_env) -> None:
     assert not info.value.transient
 
 
+@pytest.mark.integration
 def test_s3_endpoint_down_is_transient(s3_env) -> None:
     s3_env.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(CorpusError, match=re.escape("could not reach s3://corpora/tiny.txt.gz")) as info:

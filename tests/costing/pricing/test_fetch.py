@@ -319,6 +319,7 @@ SPOT = {
 }
 
 
+@pytest.mark.integration
 def test_spot_history_is_paginated_over_every_az(monkeypatch, moto_endpoint):
     inject_spot_history(monkeypatch, SPOT)
     client = ec2_client(moto_endpoint, "us-east-1")
@@ -355,6 +356,7 @@ def test_spot_history_is_paginated_over_every_az(monkeypatch, moto_endpoint):
     assert catalog.current_spot_usd_per_hour("r6i.xlarge", "us-east-1") == pytest.approx((0.07 + 0.10) / 2)
 
 
+@pytest.mark.integration
 def test_spot_history_needs_a_client_of_the_region(moto_endpoint):
     with pytest.raises(ValueError, match="create one EC2 client per region"):
         fetch_spot_price_history(
@@ -412,6 +414,7 @@ def _refresh(root, client, moto_endpoint, **kwargs):
     )
 
 
+@pytest.mark.integration
 def test_refresh_writes_a_validated_snapshot_and_diffs_it(
     root, recorded_documents, monkeypatch, moto_endpoint
 ):
@@ -456,6 +459,7 @@ def test_refresh_writes_a_validated_snapshot_and_diffs_it(
     assert again.status == "fresh" and "already written" in again.message
 
 
+@pytest.mark.integration
 def test_no_credentials_keeps_the_last_good_snapshot(root, monkeypatch, moto_endpoint, tmp_path):
     for name in (
         "AWS_ACCESS_KEY_ID",
@@ -490,6 +494,7 @@ def test_no_credentials_keeps_the_last_good_snapshot(root, monkeypatch, moto_end
     )
 
 
+@pytest.mark.integration
 def test_an_api_error_keeps_the_last_good_snapshot(root, moto_endpoint):
     client = pricing_client()
     before = sorted(p.name for p in root.iterdir())
@@ -510,6 +515,7 @@ def test_an_api_error_keeps_the_last_good_snapshot(root, moto_endpoint):
     assert result.to_dict()["provenance"]["failures"][0]["region"] == "us-east-1"
 
 
+@pytest.mark.integration
 def test_without_any_snapshot_a_failed_refresh_says_so(tmp_path, moto_endpoint):
     client = pricing_client()
     with Stubber(client) as stubber:
@@ -572,6 +578,7 @@ def _replayed_refresh(root, documents, monkeypatch, moto_endpoint, types=TYPES):
         return _refresh(root, client, moto_endpoint, instance_types=types)
 
 
+@pytest.mark.integration
 def test_bad_prices_are_rejected_and_the_last_good_snapshot_kept(
     root, recorded_documents, monkeypatch, moto_endpoint
 ):
@@ -599,6 +606,7 @@ def test_bad_prices_are_rejected_and_the_last_good_snapshot_kept(
     assert any(f["what"] == "parse" and "sku " in f["error"] for f in result.failures)
 
 
+@pytest.mark.integration
 def test_a_price_the_previous_snapshot_had_and_the_candidate_lost_is_refused(
     root, recorded_documents, monkeypatch, moto_endpoint
 ):
@@ -618,6 +626,7 @@ def test_a_price_the_previous_snapshot_had_and_the_candidate_lost_is_refused(
     )
 
 
+@pytest.mark.integration
 def test_a_type_not_offered_in_a_region_is_a_warning_not_a_stale_refresh(
     root, recorded_documents, on_demand_document, monkeypatch, moto_endpoint
 ):

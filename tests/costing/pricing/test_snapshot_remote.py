@@ -48,6 +48,7 @@ def s3_options(moto_endpoint):
     return s3, options
 
 
+@pytest.mark.integration
 def test_publish_list_and_download_a_snapshot(s3_options, tmp_path):
     s3, options = s3_options
     assert list_snapshot_ids(ROOT, storage_options=options) == []
@@ -69,6 +70,7 @@ def test_publish_list_and_download_a_snapshot(s3_options, tmp_path):
         download_snapshot(ROOT, "2025-07-01", tmp_path, storage_options=options)
 
 
+@pytest.mark.integration
 def test_a_failed_refresh_keeps_the_remote_snapshot(s3_options, tmp_path, moto_endpoint):
     s3, options = s3_options
     publish_snapshot(NEWEST, ROOT, storage_options=options)

@@ -344,7 +344,7 @@ def test_serving_a_registered_version_and_an_alias(
             serialization_format="pickle",
         )
     version = mlflow.register_model(f"models:/{info.model_id}", REGISTERED_MODEL)
-    MlflowClient().set_registered_model_alias("champion", version.version)
+    MlflowClient().set_registered_model_alias(REGISTERED_MODEL, "champion", version.version)
     try:
         for uri in (
             f"models:/{REGISTERED_MODEL}/{version.version}",
