@@ -293,21 +293,6 @@ def log_analysis(
     )
     metrics, tags = summary_metrics(document)
     with tracking.task_run(mlflow_run_id) as run:
-        mlflow.set_tags(
-            {
-                **tags,
-                names.TAG_SNAPSHOT_ID: document["snapshot_id"],
-                names.TAG_ANALYSIS_KIND: kind,
-                names.TAG_MODEL_VERSION: source.version or "reference",
-                names.TAG_MODEL_TRAINING_RUN: source.training_run_id or "",
-                "model.source": source.description,
-                "model.metrics_source": document.get("metrics_source", ""),
-                "cost.free_tiers_applied": str(bool(document.get("free_tiers_applied"))).lower(),
-                "pricing.stale_sources": ", ".join(
-                    s["source"] for s in document.get("price_sources", []) if s.get("stale")
-                ),
-            }
-        )
         mlflow.log_params(
             {
                 f"request.{k}": (",".join(map(str, v)) if isinstance(v, list) else v)
@@ -323,6 +308,23 @@ def log_analysis(
             for name, uri in outputs.items():
                 Path(tmp, name).write_bytes(storage.read_bytes(uri))
             mlflow.log_artifacts(tmp, artifact_path=names.ANALYSIS_ARTIFACT_DIR)
+        mlflow.set_tags(
+            {
+                **tags,
+                names.TAG_SNAPSHOT_ID: document["snapshot_id"],
+                names.TAG_ANALYSIS_KIND: kind,
+                names.TAG_MODEL_VERSION: source.version or "reference",
+                names.TAG_MODEL_TRAINING_RUN: source.training_run_id or "",
+                "model.source": source.description,
+                "model.metrics_source": document.get("metrics_source", ""),
+                "cost.free_tiers_applied": str(bool(document.get("free_tiers_applied"))).lower(),
+                "pricing.stale_sources": ", ".join(
+                    s["source"] for s in document.get("price_sources", []) if s.get("stale")
+                ),
+                # after the files: the ledger (FOCUS export) fetches the document this names, unlisted
+                names.TAG_COST_ARTIFACT: names.ANALYSIS_DOCUMENT_ARTIFACT,
+            }
+        )
         experiment_id = run.info.experiment_id
     return mlflow_run_id, experiment_id
 

@@ -121,6 +121,7 @@ def test_retraining_end_to_end_registers_only_better_models(
     assert 0 < metrics[names.COST_SPOT_SAVINGS_PCT] < 100
     assert tags[names.TAG_DAG_ID] == "rnn_retraining" and tags[names.TAG_RUN_ID] == first.run_id
     assert tags[names.TAG_COST_BASIS] == "estimate" and "r6i.xlarge" in tags[names.TAG_COST_DESCRIPTION]
+    assert tags[names.TAG_COST_ARTIFACT] == "cost.json"  # the FOCUS ledger fetches it without listing
     assert tags[names.TAG_REGISTRY_DECISION] == "registered"
     assert params["config.hidden_size"] == "16" and params["compute.instance_type"] == "r6i.xlarge"
     assert len(params["dataset.sha256"]) == 64 and params["git_sha"]
