@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.tasks.retraining import ComputeChoice, _fail_or_retry, training_run_name
+from pipeline import names
+from pipeline.tasks.retraining import ComputeChoice, _fail_or_retry, epoch_metrics, training_run_name
 from rnn.config import TrainConfig
 from rnn.corpus import CorpusError
 from toolkit.storage import StorageError
@@ -43,3 +44,25 @@ def test_a_run_is_named_for_what_it_was() -> None:
     )
     # 65*8 + 4*16*(8+16) + 8*16 + 16*65 + 65 = 3,289
     assert training_run_name(tiny, spot, 65) == "3.3k params · 1 ep · input.txt.gz · c7g.large on-demand"
+
+
+def test_the_epoch_curves_are_one_batch_stepped_by_epoch() -> None:
+    epoch = {
+        "train_loss": 2.5,
+        "val_loss": 2.25,
+        "val_perplexity": 9.5,
+        "wall_seconds": 12,
+        "tokens_per_s": 800.0,
+    }
+    metrics = {"training": {"epochs": [{**epoch, "epoch": 1}, {**epoch, "epoch": 2, "val_loss": 2.0}]}}
+    batch = epoch_metrics(metrics)
+    assert len(batch) == 10 and {m.step for m in batch} == {1, 2}  # never step 0, where the model is linked
+    assert [m.value for m in batch if m.key == names.EPOCH_VAL_LOSS] == [2.25, 2.0]
+    assert {m.key for m in batch} == {
+        names.EPOCH_TRAIN_LOSS,
+        names.EPOCH_VAL_LOSS,
+        names.EPOCH_VAL_PERPLEXITY,
+        names.EPOCH_WALL_SECONDS,
+        names.EPOCH_TOKENS_PER_S,
+    }
+    assert next(m.value for m in batch if m.key == names.EPOCH_WALL_SECONDS) == 12.0
