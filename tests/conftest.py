@@ -38,6 +38,29 @@ os.environ.pop("AWS_PROFILE", None)
 sys.path.insert(0, str(REPO_ROOT))
 
 
+MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_store_not_inherited():
+    """``mlflow.set_tracking_uri`` (which every task run in process calls) also sets MLFLOW_TRACKING_URI in
+    os.environ for subprocesses, so a later test on the same xdist worker would find that store (the
+    costing CLI prices its champion instead of the reference). Put the URIs back as the test found them."""
+    before = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
+    yield
+    if all(os.environ.get(name) == value for name, value in before.items()):
+        return
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:
+        mlflow.set_tracking_uri(before["MLFLOW_TRACKING_URI"])
+        mlflow.set_registry_uri(before["MLFLOW_REGISTRY_URI"])
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
