@@ -128,6 +128,8 @@ def test_the_generated_secrets_are_readable_by_their_owner_only(deployment: Depl
     ]
     for path in private:
         assert path.stat().st_mode & 0o777 == 0o600, path
+    # a login that passed is remembered for a minute (a password hash check is ~0.15 s of CPU per request)
+    assert "auth_cache_ttl_seconds = 60" in (topology.airflow_home / "mlflow-auth.ini").read_text()
     assert json.loads((topology.airflow_home / "passwords.json").read_text()) == {
         "admin": deployment.secrets["AIRFLOW_ADMIN_PASSWORD"]
     }
