@@ -212,7 +212,8 @@ def _on_task_failure(context: dict) -> None:
             type="boolean",
             title="Spot: fall back to on-demand",
             section="Spot EC2",
-            description="After max_attempts interrupted spot attempts, run once on-demand.",
+            description="After max_attempts interrupted spot attempts, go on on-demand (resuming from the "
+            "checkpoint), with max_attempts of its own.",
         ),
         "max_budget_usd": Param(
             5.0,
