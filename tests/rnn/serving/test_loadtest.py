@@ -226,7 +226,9 @@ def test_load_test_of_our_server_finds_a_finite_capacity_and_stops_in_time(
     capacity = json.loads((tmp_path / "capacity.json").read_text())
     assert (capacity["schema"], capacity["schema_version"]) == ("rnn-capacity", 1)
     assert 0 < capacity["max_rps_at_slo"] < 100_000 and capacity["p95_ms_at_max"] <= 250
-    assert capacity["duration_seconds"] <= 10 + 2 and elapsed < 10 + 15  # + interpreter start-up
+    # it stops by itself: its own clock says 10 s (+ one trial); the outer bound only allows for interpreter
+    # start-up on a busy machine (32 s seen at load average 10), the subprocess timeout would catch a hang
+    assert capacity["duration_seconds"] <= 10 + 2 and elapsed < 10 + 60
     passing = [r for r in capacity["curve"] if r["passed"]]
     assert max(r["rate_rps"] for r in passing) == capacity["max_rps_at_slo"]
     assert all(r["mean_batch_size"] >= 1 and r["server_cpu_cores"] > 0 for r in passing)
