@@ -17,20 +17,19 @@ at a character boundary) and keeps only aggregates, so its memory is one piece p
 
 A line can be longer than a piece: only its length and running hash are carried to the next piece.
 Everything is numpy over the piece's code points; no Python object per character or per line.
+numpy is imported inside the functions, like GX and pandas in :mod:`rnn.corpus_validation`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
-
-import numpy as np
+from typing import Any
 
 from rnn.corpus import HEAD_BYTES, WINDOW_BYTES, code_points, describe_bytes
 
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines() splits on
-_IS_BREAK = np.zeros(ord("\u2029") + 2, dtype=bool)  # code point -> is a line break (last slot: beyond)
-_IS_BREAK[[ord(ch) for ch in LINE_BREAKS]] = True
 _CR, _LF = 0x0D, 0x0A
 INVALID_BYTE_FIRST, INVALID_BYTE_LAST = 0xDC80, 0xDCFF  # surrogateescape's stand-ins for invalid bytes
 _REPLACEMENT = 0xFFFD  # an invalid byte inside a line hashes as U+FFFD (lines compare as text would)
@@ -39,15 +38,28 @@ DISTINCT_LINES_CAPACITY = 1 << 20  # hashes kept: exact below, estimated above (
 _MASK = (1 << 64) - 1
 _BASE = 0x9E3779B97F4A7C15  # odd: the polynomial hash's base, mod 2**64
 
+# numpy arrays (numpy is imported on use)
+Array = Any
+
+
+@functools.cache
+def _break_table() -> Array:
+    """code point -> is a line break, for code points up to U+2029 (the last slot stands for beyond)."""
+    import numpy as np
+
+    table = np.zeros(ord("\u2029") + 2, dtype=bool)
+    table[[ord(ch) for ch in LINE_BREAKS]] = True
+    return table
+
 
 @dataclass(frozen=True)
 class LineHistogram:
     """Lines by length: ``lengths`` ascending, how many ``lines`` have each, and how many of those are
     distinct (``distinct``: 0 for length 0, whose lines are all the empty line and not counted)."""
 
-    lengths: np.ndarray  # int64
-    lines: np.ndarray  # int64
-    distinct: np.ndarray  # int64
+    lengths: Array  # int64
+    lines: Array  # int64
+    distinct: Array  # int64
     distinct_exact: (
         bool  # False when the distinct counts are estimates (more distinct lines than kept hashes)
     )
@@ -66,7 +78,7 @@ class ScanResult:
     sha256: str
     size_bytes: int
     chars: int  # an invalid byte counts as one character (its stand-in)
-    counts: np.ndarray  # int64, index = code point
+    counts: Array  # int64, index = code point
     first_invalid_byte: int | None  # offset of the first byte that is not UTF-8
     first_invalid_value: int | None  # and its value
     invalid_byte_hint: str  # what the bytes look like there (rnn.corpus.describe_bytes), "" if none
@@ -81,6 +93,8 @@ class CorpusScan:
     """Feed it consecutive pieces with :meth:`add`, then :meth:`finish`."""
 
     def __init__(self, *, distinct_capacity: int = DISTINCT_LINES_CAPACITY) -> None:
+        import numpy as np
+
         self._sha256 = hashlib.sha256()
         self._size = 0
         self._chars = 0
@@ -93,6 +107,8 @@ class CorpusScan:
 
     def add(self, piece: bytes) -> None:
         """The next piece of the corpus (it must end at a character boundary)."""
+        import numpy as np
+
         self._sha256.update(piece)
         if len(self._head) < HEAD_BYTES:
             self._head += piece[: HEAD_BYTES - len(self._head)]
@@ -146,6 +162,8 @@ class LineSplitter:
     length (into a histogram) and, for non-empty lines, a hash (into :class:`DistinctLines`)."""
 
     def __init__(self, distinct: DistinctLines) -> None:
+        import numpy as np
+
         self.distinct = distinct
         self.length_counts: dict[int, int] = {}
         self.partial_length = 0  # the line in progress at the end of the last piece
@@ -153,12 +171,14 @@ class LineSplitter:
         self.after_cr = False  # the last piece ended with "\r": a "\n" starting the next belongs to it
         self._powers = np.ones(1, dtype=np.uint64)
 
-    def add(self, points: np.ndarray) -> None:
+    def add(self, points: Array) -> None:
+        import numpy as np
+
         n = len(points)
         if not n:
             return
         skip_first = self.after_cr and points[0] == _LF
-        is_break = _IS_BREAK[np.minimum(points, len(_IS_BREAK) - 1)]
+        is_break = _break_table()[np.minimum(points, len(_break_table()) - 1)]
         if skip_first:
             is_break[0] = False
         breaks = np.flatnonzero(is_break)
@@ -187,13 +207,15 @@ class LineSplitter:
 
     def _segment_hashes(
         self,
-        points: np.ndarray,
-        breaks: np.ndarray,
-        starts: np.ndarray,
-        lengths: np.ndarray,
+        points: Array,
+        breaks: Array,
+        starts: Array,
+        lengths: Array,
         skip_first: bool,
-    ) -> np.ndarray:
+    ) -> Array:
         """sum(code point x BASE**(position in its segment)) mod 2**64, per segment (0 when empty)."""
+        import numpy as np
+
         owner = np.zeros(len(points), dtype=np.int64)
         owner[starts[starts < len(points)]] = starts[starts < len(points)]
         np.maximum.accumulate(owner, out=owner)
@@ -213,7 +235,9 @@ class LineSplitter:
             hashes[non_empty] = np.add.reduceat(terms, starts[non_empty])
         return hashes
 
-    def _record(self, lengths: np.ndarray, hashes: np.ndarray) -> None:
+    def _record(self, lengths: Array, hashes: Array) -> None:
+        import numpy as np
+
         values, counts = np.unique(lengths, return_counts=True)
         for length, count in zip(values.tolist(), counts.tolist(), strict=True):
             self.length_counts[length] = self.length_counts.get(length, 0) + count
@@ -221,6 +245,8 @@ class LineSplitter:
         self.distinct.add(_mix(hashes[non_empty], lengths[non_empty]), lengths[non_empty])
 
     def finish(self) -> LineHistogram:
+        import numpy as np
+
         if self.partial_length:  # a last line without a line break
             self._record(
                 np.array([self.partial_length], dtype=np.int64),
@@ -236,9 +262,11 @@ class LineSplitter:
         return LineHistogram(lengths=lengths, lines=lines, distinct=distinct, distinct_exact=exact)
 
 
-def _mix(hashes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def _mix(hashes: Array, lengths: Array) -> Array:
     """The line hash with its length folded in, through murmur3's 64-bit finaliser: uniform bits
     (:class:`DistinctLines` reads the smallest values as a sample)."""
+    import numpy as np
+
     with np.errstate(over="ignore"):
         h = hashes ^ (lengths.astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9))
         h ^= h >> np.uint64(33)
@@ -259,14 +287,16 @@ class DistinctLines:
     """
 
     def __init__(self, capacity: int = DISTINCT_LINES_CAPACITY) -> None:
+        import numpy as np
+
         self.capacity = capacity
         self.hashes = np.zeros(0, dtype=np.uint64)  # sorted, distinct
         self.lengths = np.zeros(0, dtype=np.int64)
         self.saturated = False  # some hashes were dropped: counts are estimates
-        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending: list[tuple[Array, Array]] = []
         self._pending_count = 0
 
-    def add(self, hashes: np.ndarray, lengths: np.ndarray) -> None:
+    def add(self, hashes: Array, lengths: Array) -> None:
         if self.saturated:
             keep = hashes < self.hashes[-1]
             hashes, lengths = hashes[keep], lengths[keep]
@@ -277,6 +307,8 @@ class DistinctLines:
             self._merge()
 
     def _merge(self) -> None:
+        import numpy as np
+
         if not self._pending:
             return
         hashes = np.concatenate([self.hashes, *(h for h, _ in self._pending)])
@@ -298,6 +330,8 @@ class DistinctLines:
 
     def by_length(self) -> tuple[dict[int, int], bool]:
         """Distinct lines per length (estimates scale the sample to :meth:`count`), and whether exact."""
+        import numpy as np
+
         total = self.count()
         values, counts = np.unique(self.lengths, return_counts=True)
         scale = total / max(len(self.hashes), 1)

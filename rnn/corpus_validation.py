@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnn.corpus import CHUNK_BYTES, CorpusSource, utf8_pieces
+from rnn.corpus import CorpusSource, utf8_pieces
+from rnn.corpus_scan import CorpusScan
 from toolkit import storage
 from toolkit.gx import validate_tables
 from toolkit.paths import INCLUDE_DIR
@@ -170,11 +171,10 @@ def validate_corpus_source(
     *,
     min_chars: int | None = None,
     suite_dir: Path = DEFAULT_SUITE_DIR,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> CorpusValidation:
-    """:func:`validate_corpus` for a corpus read in chunks of ``chunk_bytes`` (a local file is never held whole)."""
-    from rnn.corpus_scan import CorpusScan
-
+    """:func:`validate_corpus` for a corpus read in chunks of ``chunk_bytes`` (default
+    :data:`rnn.corpus.CHUNK_BYTES`): a local file is never held whole."""
     if min_chars is not None and (
         isinstance(min_chars, bool) or not isinstance(min_chars, int) or min_chars < 0
     ):
