@@ -234,8 +234,9 @@ class CorpusSource:
             return os.stat(self.path).st_size
         return None
 
-    def chunks(self, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
-        """The text bytes in order, ``chunk_bytes`` at a time (the last may be shorter)."""
+    def chunks(self, chunk_bytes: int | None = None) -> Iterator[bytes]:
+        """The text bytes in order, ``chunk_bytes`` (default :data:`CHUNK_BYTES`) at a time."""
+        chunk_bytes = chunk_bytes or CHUNK_BYTES
         if self.data is not None:
             for start in range(0, len(self.data), chunk_bytes):
                 yield self.data[start : start + chunk_bytes]
@@ -377,7 +378,7 @@ def code_points(text: str) -> Any:
     return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype="<u4")
 
 
-def decoded_pieces(source: CorpusSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, str]]:
+def decoded_pieces(source: CorpusSource, chunk_bytes: int | None = None) -> Iterator[tuple[bytes, str]]:
     """``(piece, its text)`` through the whole corpus; a :class:`CorpusError` naming the first byte that
     is not UTF-8 and what the bytes look like (as :func:`decode_utf8` says it)."""
     for offset, piece in utf8_pieces(source.chunks(chunk_bytes)):

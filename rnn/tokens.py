@@ -60,10 +60,12 @@ def load_corpus_ids(
     source: CorpusSource,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
-    in_memory_max_bytes: int = IN_MEMORY_MAX_BYTES,
+    in_memory_max_bytes: int | None = None,
 ) -> CorpusIds:
-    """The corpus's ids, vocabulary and stats: in memory when small, else through its token file."""
-    data = source.read_at_most(in_memory_max_bytes)
+    """The corpus's ids, vocabulary and stats: in memory when at most ``in_memory_max_bytes`` (default
+    :data:`IN_MEMORY_MAX_BYTES`), else through its token file."""
+    limit = IN_MEMORY_MAX_BYTES if in_memory_max_bytes is None else in_memory_max_bytes
+    data = source.read_at_most(limit)
     if data is not None:
         return _in_memory(source, data)
     cache = token_cache_dir(cache_dir)
