@@ -56,6 +56,7 @@ CONFIG_PARAMS = (
     "learning_rate",
     "seed",
     "checkpoint_every_steps",
+    "eval_chars",
 )
 
 
@@ -431,6 +432,7 @@ def training_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         names.TRAIN_FINAL_LOSS: training["final_train_loss"],
         names.VAL_LOSS: training["final_val_loss"],
         names.VAL_PERPLEXITY: training["final_val_perplexity"],
+        names.VAL_CHARS: training.get("val_chars"),  # absent from metrics.json written before it was recorded
         names.MODEL_PARAMETERS: model["parameters"],
         names.MODEL_FILE_BYTES: model["file_size_bytes"],
         names.DATASET_BYTES: dataset["size_bytes"],
@@ -615,9 +617,12 @@ def _challenge(client: Any, costed: dict[str, Any], eval_corpus_uri: str | None)
         defender = _score(champion.label, "accepted on", champion.lineage.eval_sha256, model, vocab, split)
     decision = registry.decide(challenger, defender, evaluation)
 
+    from rnn.evaluate import scored_chars
+
     finite = {
         names.EVAL_LOSS: challenger.loss,
         names.EVAL_CHAMPION_LOSS: defender.loss if defender else None,
+        names.EVAL_CHARS: scored_chars(len(split)),
     }
     mlflow.log_metrics({k: v for k, v in finite.items() if v is not None and math.isfinite(v)})
     mlflow.set_tags(
