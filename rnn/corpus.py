@@ -378,6 +378,14 @@ def code_points(text: str) -> Any:
     return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype="<u4")
 
 
+def piece_code_points(piece: bytes, text: str) -> Any:
+    """:func:`code_points` of ``text``, the decoding of ``piece``: for an ASCII piece, its bytes as they are
+    (uint8: no decoding, a quarter of the memory)."""
+    import numpy as np
+
+    return np.frombuffer(piece, dtype=np.uint8) if piece.isascii() else code_points(text)
+
+
 def decoded_pieces(source: CorpusSource, chunk_bytes: int | None = None) -> Iterator[tuple[bytes, str]]:
     """``(piece, its text)`` through the whole corpus; a :class:`CorpusError` naming the first byte that
     is not UTF-8 and what the bytes look like (as :func:`decode_utf8` says it)."""

@@ -37,6 +37,7 @@ DISTINCT_LINES_CAPACITY = 1 << 20  # hashes kept: exact below, estimated above (
 
 _MASK = (1 << 64) - 1
 _BASE = 0x9E3779B97F4A7C15  # odd: the polynomial hash's base, mod 2**64
+_BASE_INVERSE = pow(_BASE, -1, 1 << 64)
 
 # numpy arrays (numpy is imported on use)
 Array = Any
@@ -114,7 +115,10 @@ class CorpusScan:
             self._head += piece[: HEAD_BYTES - len(self._head)]
         if self._first_invalid is not None and len(self._after) < WINDOW_BYTES:
             self._after += piece[: WINDOW_BYTES - len(self._after)]
-        points = code_points(piece.decode("utf-8", errors="surrogateescape"))
+        if piece.isascii():  # most pieces of most corpora: the bytes are the code points
+            points = np.frombuffer(piece, dtype=np.uint8)
+        else:
+            points = code_points(piece.decode("utf-8", errors="surrogateescape"))
         piece_counts = np.bincount(points, minlength=len(self._counts))
         invalid = piece_counts[INVALID_BYTE_FIRST : INVALID_BYTE_LAST + 1].any()
         if invalid:
@@ -127,7 +131,7 @@ class CorpusScan:
             self._before = (self._before + piece[-WINDOW_BYTES:])[-WINDOW_BYTES:]
         piece_counts[: len(self._counts)] += self._counts
         self._counts = piece_counts
-        self._lines.add(points)
+        self._lines.add(points, len(piece_counts) - 1 if not invalid else None)
         self._size += len(piece)
         self._chars += len(points)
 
@@ -169,16 +173,21 @@ class LineSplitter:
         self.partial_length = 0  # the line in progress at the end of the last piece
         self.partial_hash = 0  # its polynomial hash so far (sum of code point x BASE**position, mod 2**64)
         self.after_cr = False  # the last piece ended with "\r": a "\n" starting the next belongs to it
-        self._powers = np.ones(1, dtype=np.uint64)
+        self._powers = self._inverses = np.ones(1, dtype=np.uint64)
 
-    def add(self, points: Array) -> None:
+    def add(self, points: Array, largest: int | None = None) -> None:
+        """The next code points (uint8 or uint32); ``largest``: the largest of them, when known."""
         import numpy as np
 
         n = len(points)
         if not n:
             return
         skip_first = self.after_cr and points[0] == _LF
-        is_break = _break_table()[np.minimum(points, len(_break_table()) - 1)]
+        table = _break_table()
+        if points.dtype == np.uint8 or (largest is not None and largest < len(table)):
+            is_break = table[points]
+        else:
+            is_break = table[np.minimum(points, len(table) - 1)]
         if skip_first:
             is_break[0] = False
         breaks = np.flatnonzero(is_break)
@@ -213,27 +222,40 @@ class LineSplitter:
         lengths: Array,
         skip_first: bool,
     ) -> Array:
-        """sum(code point x BASE**(position in its segment)) mod 2**64, per segment (0 when empty)."""
+        """sum(code point x BASE**(position in its segment)) mod 2**64, per segment (0 when empty).
+
+        From one prefix sum over the piece: with ``S[k] = sum(c[i] BASE**i for i < k)``, the segment
+        ``[s, e)`` hashes to ``(S[e] - S[s]) x BASE**-s`` (BASE is odd, so it has an inverse mod 2**64).
+        """
         import numpy as np
 
-        owner = np.zeros(len(points), dtype=np.int64)
-        owner[starts[starts < len(points)]] = starts[starts < len(points)]
-        np.maximum.accumulate(owner, out=owner)
-        position = np.arange(len(points), dtype=np.int64) - owner
-        longest = int(lengths.max())
-        if len(self._powers) < longest + 1:
-            powers = np.full(max(longest + 1, 2 * len(self._powers)), _BASE, dtype=np.uint64)
-            powers[0] = 1
-            self._powers = np.cumprod(powers, dtype=np.uint64)  # wraps mod 2**64, as meant
-        terms = points.astype(np.uint64) * self._powers[np.minimum(position, len(self._powers) - 1)]
+        n = len(points)
+        powers, inverses = self._power_tables(n)
+        terms = points.astype(np.uint64)
+        terms *= powers[:n]  # wraps mod 2**64, as meant
         terms[breaks] = 0  # break characters belong to no line
         if skip_first:
             terms[0] = 0
+        prefix = np.empty(n + 1, dtype=np.uint64)
+        prefix[0] = 0
+        np.cumsum(terms, out=prefix[1:])
         hashes = np.zeros(len(starts), dtype=np.uint64)
         non_empty = lengths > 0
-        if non_empty.any():
-            hashes[non_empty] = np.add.reduceat(terms, starts[non_empty])
+        first, last = starts[non_empty], starts[non_empty] + lengths[non_empty]
+        hashes[non_empty] = (prefix[last] - prefix[first]) * inverses[first]
         return hashes
+
+    def _power_tables(self, n: int) -> tuple[Array, Array]:
+        """BASE**i and BASE**-i mod 2**64 for i < n (at least), kept for the next piece."""
+        import numpy as np
+
+        if len(self._powers) < n:
+            size = max(n, 2 * len(self._powers))
+            for name, base in (("_powers", _BASE), ("_inverses", _BASE_INVERSE)):
+                table = np.full(size, base, dtype=np.uint64)
+                table[0] = 1
+                setattr(self, name, np.cumprod(table, dtype=np.uint64))
+        return self._powers, self._inverses
 
     def _record(self, lengths: Array, hashes: Array) -> None:
         import numpy as np

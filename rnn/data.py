@@ -72,7 +72,10 @@ class Vocab:
     def ids_of_code_points(self, points: np.ndarray) -> np.ndarray:
         """Ids (in :attr:`dtype`) of code points; ValueError naming the characters not in the vocabulary."""
         table = self._lookup_table()
-        ids = table[np.minimum(points, len(table) - 1)]
+        if points.dtype == np.uint8 and len(table) > 0xFF:  # ASCII bytes: every one indexes the table
+            ids = table[points]
+        else:
+            ids = table[np.minimum(points, len(table) - 1)]
         if ids.size and int(ids.min()) < 0:
             unknown = [chr(c) for c in np.unique(points[ids < 0])]
             raise ValueError(f"characters not in the model's vocabulary: {unknown!r}")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn.corpus import CorpusError, CorpusSource, CorpusStats, decode_utf8, decoded_pieces
+from rnn.corpus import CorpusError, CorpusSource, CorpusStats, decode_utf8, decoded_pieces, piece_code_points
 from rnn.data import Vocab, code_points, id_dtype
 from toolkit import storage
 
@@ -146,7 +146,7 @@ def profile(source: CorpusSource) -> CorpusProfile:
     for piece, text in decoded_pieces(source):
         digest.update(piece)
         size += len(piece)
-        points = code_points(text)
+        points = piece_code_points(piece, text)
         chars += len(points)
         piece_counts = np.bincount(points, minlength=len(counts))
         piece_counts[: len(counts)] += counts
@@ -182,7 +182,7 @@ def _encode_to_token_file(source: CorpusSource, cache: Path, sha256: str) -> Cor
         for piece, text in decoded_pieces(source):
             digest.update(piece)
             try:
-                ids = vocab.encode_ids(text)
+                ids = vocab.ids_of_code_points(piece_code_points(piece, text))
             except ValueError as exc:  # a character the first pass did not see
                 raise _changed_while_read(source.uri, sha256) from exc
             out.write(memoryview(ids))

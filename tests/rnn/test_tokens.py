@@ -263,3 +263,14 @@ def test_the_gate_score_records_the_characters_it_covers(
     monkeypatch.setattr(rnn.corpus, "CHUNK_BYTES", 997)
     streamed = read_evaluation_split(CorpusSource(uri=str(path), path=str(path)), 0.1, max_chars=20_000)
     assert streamed == evaluation_split(MIXED + text, 0.1, max_chars=20_000)
+
+
+@pytest.mark.parametrize("chars", [list("\nabc"), list("\nabc€")], ids=["small-table", "table-past-255"])
+def test_ascii_bytes_encode_like_their_text(chars: list[str]) -> None:
+    vocab = Vocab(chars)
+    text = "abc\ncab\n"
+    assert np.array_equal(
+        vocab.ids_of_code_points(np.frombuffer(text.encode(), np.uint8)), vocab.encode_ids(text)
+    )
+    with pytest.raises(ValueError, match="'z'"):
+        vocab.ids_of_code_points(np.frombuffer(b"abz", np.uint8))
