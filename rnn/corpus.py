@@ -189,6 +189,30 @@ class CorpusStats:
     sha256: str
 
 
+def corpus_stats_of(source: CorpusSource) -> CorpusStats:
+    """:func:`corpus_stats` of a corpus read in chunks: bytes that are not UTF-8 count as U+FFFD, as
+    ``decode("utf-8", errors="replace")`` makes them. Memory is one chunk and the character counts."""
+    import numpy as np
+
+    digest, size, chars = hashlib.sha256(), 0, 0
+    counts = np.zeros(0, dtype=np.int64)
+    for _, piece in utf8_pieces(source.chunks()):
+        digest.update(piece)
+        size += len(piece)
+        points = piece_code_points(piece, piece.decode("utf-8", errors="replace"))
+        chars += len(points)
+        piece_counts = np.bincount(points, minlength=len(counts))
+        piece_counts[: len(counts)] += counts
+        counts = piece_counts
+    return CorpusStats(
+        uri=source.uri,
+        size_bytes=size,
+        chars=chars,
+        vocab_size=int(np.count_nonzero(counts)),
+        sha256=digest.hexdigest(),
+    )
+
+
 def corpus_stats(uri: str, data: bytes, text: str) -> CorpusStats:
     return CorpusStats(
         uri=uri,

@@ -35,8 +35,15 @@ from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import REPO_ROOT, load_settings, run_dir
 from pipeline.spot.billing import record_billed_cost
 from rnn.config import ConfigError, TrainConfig, parameter_count
-from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, corpus_stats, decode_utf8, read_corpus_bytes
-from rnn.corpus_validation import validate_corpus, write_validation_report
+from rnn.corpus import (
+    DEFAULT_CORPUS_URI,
+    CorpusError,
+    corpus_stats_of,
+    decode_utf8,
+    open_corpus,
+    read_corpus_bytes,
+)
+from rnn.corpus_validation import validate_corpus, validate_corpus_source, write_validation_report
 from rnn.metrics import read_metrics
 from rnn.serving.loadtest import LoadTestConfig
 from toolkit import storage
@@ -157,12 +164,12 @@ def validate_dataset(
                 "git_sha": git_sha(),
             }
         )
-        try:
-            data = read_corpus_bytes(config["corpus_uri"])
+        try:  # a local corpus is read in chunks, never whole (rnn.corpus.CorpusSource)
+            source = open_corpus(config["corpus_uri"])
+            stats = corpus_stats_of(source)
         except CorpusError as exc:
             mlflow.set_tag(names.TAG_VALIDATION, "failed")
             raise _fail_or_retry(exc) from exc
-        stats = corpus_stats(config["corpus_uri"], data, data.decode("utf-8", errors="replace"))
         tracking.log_corpus_input(
             mlflow_run_id,
             uri=config["corpus_uri"],
@@ -172,7 +179,16 @@ def validate_dataset(
         )
         tracking.rename_run(mlflow_run_id, training_run_name(config, compute, stats.vocab_size))
         min_chars = params.get("min_corpus_chars") or None
-        validation = validate_corpus(data, min_chars=min_chars)
+        try:
+            validation = validate_corpus_source(source, min_chars=min_chars)
+        except CorpusError as exc:
+            mlflow.set_tag(names.TAG_VALIDATION, "failed")
+            raise _fail_or_retry(exc) from exc
+        if validation.sha256 != stats.sha256:
+            raise RuntimeError(
+                f"corpus {config['corpus_uri']!r} changed while it was being validated (sha256 "
+                f"{stats.sha256[:12]}…, then {validation.sha256[:12]}…); trying again"
+            )
         with tempfile.TemporaryDirectory() as tmp:
             for path in write_validation_report(validation, Path(tmp)):
                 storage.write_bytes_atomic(storage.join(out, "validation", path.name), path.read_bytes())

@@ -202,3 +202,15 @@ def test_scanning_memory_does_not_grow_with_the_corpus() -> None:
     small, large = peak_bytes(2), peak_bytes(16)
     assert large < small * 1.5 + (2 << 20), (small, large)  # 16 MB scanned in about what 2 MB took
     assert large < 64 << 20  # a few 8-byte arrays per character of a 1 MB piece
+
+
+def test_stats_read_in_chunks_are_the_stats_of_the_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rnn.corpus
+    from rnn.corpus import corpus_stats, corpus_stats_of
+
+    data = (
+        ("Café — 漢字 😀\n" * 500).encode() + b"\xe2\x82 broken \xff\n" + b"plain ascii\n" * 300 + b"\xf0\x9f"
+    )
+    monkeypatch.setattr(rnn.corpus, "CHUNK_BYTES", 7)
+    streamed = corpus_stats_of(CorpusSource.of_bytes("c.txt", data))
+    assert streamed == corpus_stats("c.txt", data, data.decode("utf-8", errors="replace"))
