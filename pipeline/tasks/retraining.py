@@ -265,6 +265,9 @@ def train(*, validated: dict[str, Any]) -> dict[str, Any]:
                 "--skip-validation",
                 "--expect-sha256",
                 validated["dataset_sha256"],
+                # a large corpus is encoded once per sha256, next to the runs' data: retries reuse it
+                "--token-cache-dir",
+                str(load_settings().home / "token-cache"),
             ],
             what="training",
         )
