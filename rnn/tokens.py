@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from rnn.corpus import CorpusError, CorpusSource, CorpusStats, decode_utf8, decoded_pieces, piece_code_points
-from rnn.data import Vocab, code_points, id_dtype
+from rnn.data import Vocab, id_dtype
 from toolkit import storage
 
 TOKEN_CACHE_ENV = "RNN_TOKEN_CACHE_DIR"
 DEFAULT_TOKEN_CACHE_DIR = Path("~/.cache/rnn-pipeline/tokens")
-IN_MEMORY_MAX_BYTES = 32 << 20  # corpora up to this many bytes of text are encoded in memory, no file
+IN_MEMORY_MAX_BYTES = 8 << 20  # corpora up to this many bytes of text are encoded in memory, no file
 TOKEN_FORMAT = "rnn-tokens/1"
 
 
@@ -80,8 +80,8 @@ def _in_memory(source: CorpusSource, data: bytes) -> CorpusIds:
     sha256 = hashlib.sha256(data).hexdigest()
     _check_unchanged(source, sha256)
     text = decode_utf8(data, source.uri)
-    points = code_points(text)
-    vocab = Vocab.from_code_points(np.unique(points))
+    points = piece_code_points(data, text)
+    vocab = Vocab.from_code_points(np.flatnonzero(np.bincount(points)))
     ids = vocab.ids_of_code_points(points)
     stats = CorpusStats(
         uri=source.uri, size_bytes=len(data), chars=len(ids), vocab_size=len(vocab), sha256=sha256
