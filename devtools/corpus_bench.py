@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.settings import REPO_ROOT
+from rnn.corpus import default_corpus_text
 
 BASELINE_REV = "09bbf95"  # main before bounded corpora: per-character encoding, int64 ids, whole-split eval
 SIZES_MB = (10, 100)
@@ -69,8 +70,6 @@ print(json.dumps({"seconds": seconds, "success": validation.success, "peak_rss_b
 
 def write_corpus(path: Path, size_bytes: int) -> int:
     """A UTF-8 corpus of about ``size_bytes``: the stdlib's help topics, each line numbered (never repeated)."""
-    from rnn.corpus import default_corpus_text
-
     lines = [line for line in default_corpus_text().splitlines() if line.strip()]
     written, block = 0, 0
     with path.open("w", encoding="utf-8", newline="\n") as out:
