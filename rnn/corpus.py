@@ -291,9 +291,14 @@ class CorpusSource:
         return b"".join(parts)
 
     def read_range(self, start: int, length: int) -> bytes:
-        """``length`` text bytes from offset ``start`` (fewer at the end), read from the beginning."""
+        """``length`` text bytes from offset ``start`` (fewer at the end); a compressed file is read from
+        its beginning."""
         if self.data is not None:
             return self.data[start : start + length]
+        if self.compression is None:
+            with self._open() as handle:
+                handle.seek(start)
+                return handle.read(length)
         parts, position = [], 0
         for chunk in self.chunks():
             end = position + len(chunk)

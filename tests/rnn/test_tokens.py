@@ -274,3 +274,11 @@ def test_ascii_bytes_encode_like_their_text(chars: list[str]) -> None:
     )
     with pytest.raises(ValueError, match="'z'"):
         vocab.ids_of_code_points(np.frombuffer(b"abz", np.uint8))
+
+
+def test_a_corpus_of_one_distinct_character_has_a_token_file_too(tmp_path: Path) -> None:
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"a" * 1_000)
+    found = load_corpus_ids(open_corpus(str(path)), cache_dir=tmp_path / "cache", in_memory_max_bytes=0)
+    assert found.vocab.chars == ["a"] and found.ids.dtype == np.uint8
+    assert len(found.ids) == 1_000 and not found.ids.any()
