@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_corpus:
         failures += corpus_bench.corpus_benchmarks(
-            large=args.corpus_1gb or os.environ.get(corpus_bench.LARGE_ENV) == "1"
+            large=args.corpus_1gb or os.environ.get(corpus_bench.LARGE_ENV) == "1", threads=args.threads
         )
 
     if not args.skip_production:

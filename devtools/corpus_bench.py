@@ -99,13 +99,15 @@ class Run:
     tail: str
 
 
-def run_training(code: Path, corpus: Path, out_dir: Path, *extra: str, env: dict[str, str]) -> Run:
+def run_training(
+    code: Path, corpus: Path, out_dir: Path, *extra: str, env: dict[str, str], threads: int = 0
+) -> Run:
     """``python -m rnn train`` from ``code`` in a fresh process tree: timings and peak RSS."""
     command = [sys.executable, "-m", "rnn", "train", "--out-dir", str(out_dir), "--corpus-uri", str(corpus)]
     environment = {**os.environ, **env, "PYTHONPATH": str(code), "PYTHONUNBUFFERED": "1"}
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [*command, *TRAIN_ARGS, *extra],
+        [*command, *TRAIN_ARGS, *(["--num-threads", str(threads)] if threads else []), *extra],
         cwd=code,
         env=environment,
         stdout=subprocess.PIPE,
@@ -175,7 +177,7 @@ def _ratio(new: float | None, old: float | None) -> str:
     return "" if not new or not old else f"{old / new:,.1f}x"
 
 
-def corpus_benchmarks(*, large: bool, baseline_rev: str = BASELINE_REV) -> list[str]:
+def corpus_benchmarks(*, large: bool, baseline_rev: str = BASELINE_REV, threads: int = 0) -> list[str]:
     """Run the corpus-scale bench, print its table; the targets missed (empty when all are met)."""
     failures: list[str] = []
     sizes = [*SIZES_MB, *([LARGE_MB] if large else [])]
@@ -195,7 +197,7 @@ def corpus_benchmarks(*, large: bool, baseline_rev: str = BASELINE_REV) -> list[
             sha256 = file_sha256(corpus)
             cache = tmp / f"tokens-{size_mb}"
             env = {"RNN_TOKEN_CACHE_DIR": str(cache)}
-            new = run_training(REPO_ROOT, corpus, tmp / f"new-{size_mb}", env=env)
+            new = run_training(REPO_ROOT, corpus, tmp / f"new-{size_mb}", env=env, threads=threads)
             if new.exit_code != 0:
                 failures.append(f"training on {size_mb} MB failed")
                 print(f"  {size_mb} MB: this code failed (exit {new.exit_code}):\n{new.tail}")
@@ -207,13 +209,16 @@ def corpus_benchmarks(*, large: bool, baseline_rev: str = BASELINE_REV) -> list[
                 "--skip-validation",
                 "--expect-sha256",
                 sha256,
+                "--stop-after-step",  # stops after its first step (exit 75): only the way there is measured
+                "1",
                 env=env,
+                threads=threads,
             )
             new_validation = validation_throughput(REPO_ROOT, corpus)
             old = old_validation = None
             fits = size * BASELINE_BYTES_PER_CORPUS_BYTE < 0.8 * available_memory_bytes()
             if baseline is not None and fits:
-                old = run_training(baseline, corpus, tmp / f"old-{size_mb}", env=env)
+                old = run_training(baseline, corpus, tmp / f"old-{size_mb}", env=env, threads=threads)
                 old_validation = validation_throughput(baseline, corpus) if old.exit_code == 0 else None
                 if old.exit_code != 0:
                     print(f"  {size_mb} MB: the baseline failed (exit {old.exit_code}):\n{old.tail}")
@@ -263,7 +268,7 @@ def _print_size(
     )
     print(
         f"    retry with the token file there (--skip-validation --expect-sha256): first step "
-        f"{_s(retry.first_step_seconds)}, wall {_s(retry.wall_seconds)}, peak {_mib(retry.tree_peak_rss_bytes)}",
+        f"{_s(retry.first_step_seconds)}, peak {_mib(retry.tree_peak_rss_bytes)}",
         flush=True,
     )
 
@@ -317,9 +322,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline", default=BASELINE_REV, help="git revision to compare with (default %(default)s)"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads of every training run; 0 = torch's default, all cores (on a machine shared with "
+        "other work, 1 avoids OpenMP oversubscription)",
+    )
     args = parser.parse_args(argv)
     failures = corpus_benchmarks(
-        large=args.corpus_1gb or os.environ.get(LARGE_ENV) == "1", baseline_rev=args.baseline
+        large=args.corpus_1gb or os.environ.get(LARGE_ENV) == "1",
+        baseline_rev=args.baseline,
+        threads=args.threads,
     )
     if failures:
         print("\nMISSED: " + "; ".join(failures))

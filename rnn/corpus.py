@@ -225,7 +225,7 @@ def corpus_stats(uri: str, data: bytes, text: str) -> CorpusStats:
 
 # --- reading a corpus in chunks ---------------------------------------------------------------
 
-CHUNK_BYTES = 4 << 20  # what one read takes from a corpus: memory is this, whatever the corpus size
+CHUNK_BYTES = 1 << 20  # what one read takes from a corpus: memory is a few times this, whatever its size
 
 _OPENERS = {"gzip": "gzip", "bz2": "bz2", "xz": "lzma"}  # compression -> module whose open() streams it
 
