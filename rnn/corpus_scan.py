@@ -281,6 +281,9 @@ class LineSplitter:
         distinct = np.array(
             [distinct_by_length.get(length, 0) for length in lengths.tolist()], dtype=np.int64
         )
+        distinct = np.minimum(
+            distinct, lines
+        )  # an estimate never says more lines are distinct than there are
         return LineHistogram(lengths=lengths, lines=lines, distinct=distinct, distinct_exact=exact)
 
 

@@ -284,10 +284,26 @@ def _lines_table(histogram):
             "cumulative_share": pd.Series(np.cumsum(lines) / total, dtype="float64"),
             "length_share": pd.Series(lengths * lines / total, dtype="float64"),
             "distinct_share": pd.Series(
-                np.where(lengths > 0, histogram.distinct / non_empty, 0.0), dtype="float64"
+                _exact_shares(np.where(lengths > 0, histogram.distinct, 0).tolist(), non_empty),
+                dtype="float64",
             ),
         }
     )
+
+
+def _exact_shares(parts: list[int], whole: int) -> list[float]:
+    """``part / whole`` for each part, as multiples of 2**-52 that add up, in any order, to exactly
+    ``sum(parts) / whole`` rounded down to such a multiple (every partial sum is then a float): shares
+    of all of a whole add up to 1. Plain divisions need not: 10/74 + 8/74 + 6/74 + 9/74 + 10/74 +
+    14/74 + 17/74 is 1.0000000000000002 in floating point, which "at most 1" would refuse. The units
+    lost rounding each part down go to the parts that lost the most (largest remainders)."""
+    unit = 1 << 52
+    floors = [(part * unit) // whole for part in parts]
+    missing = (sum(parts) * unit) // whole - sum(floors)
+    by_remainder = sorted(range(len(parts)), key=lambda i: (parts[i] * unit) % whole, reverse=True)
+    for i in by_remainder[:missing]:
+        floors[i] += 1
+    return [units / unit for units in floors]
 
 
 def _failure_details(scan, characters) -> dict[str, str]:

@@ -214,3 +214,20 @@ def test_stats_read_in_chunks_are_the_stats_of_the_whole(monkeypatch: pytest.Mon
     monkeypatch.setattr(rnn.corpus, "CHUNK_BYTES", 7)
     streamed = corpus_stats_of(CorpusSource.of_bytes("c.txt", data))
     assert streamed == corpus_stats("c.txt", data, data.decode("utf-8", errors="replace"))
+
+
+def test_lines_that_are_all_distinct_are_a_share_of_exactly_one() -> None:
+    rng = random.Random(3)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    lines: set[str] = set()
+    # 10/74 + 8/74 + ... + 17/74 is 1.0000000000000002 in floating point: over the bound of 1
+    for length, count in enumerate([10, 8, 6, 9, 10, 14, 17], start=1):
+        made: set[str] = set()
+        while len(made) < count:
+            made.add("".join(rng.choice(letters) for _ in range(length)))
+        lines |= made
+    validation = validate_corpus(("\n".join(sorted(lines)) + "\n").encode(), min_chars=0)
+    distinct = next(
+        o for o in validation.outcomes if o.description.startswith("at least half of the non-empty")
+    )
+    assert distinct.observed_value == 1.0 and distinct.success
