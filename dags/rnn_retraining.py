@@ -127,6 +127,14 @@ def _on_task_failure(context: dict) -> None:
             title="Max steps per epoch",
             description="0 trains on the whole corpus each epoch.",
         ),
+        "eval_chars": Param(
+            TRAIN_DEFAULTS.eval_chars,
+            type="integer",
+            minimum=0,
+            title="Validation sample (chars)",
+            description="Characters of the held-out tail scored for the validation loss each epoch: a "
+            "fixed, evenly spread sample, so a large corpus is not read whole every epoch. 0 scores all of it.",
+        ),
         "learning_rate": Param(
             TRAIN_DEFAULTS.learning_rate, type="number", exclusiveMinimum=0, maximum=1, title="Learning rate"
         ),

@@ -17,6 +17,10 @@
   ``nn.LSTM`` loop at batch 1) and ours (``python -m rnn serve``) through the same load test, one
   after the other on this machine: requests/s at p95 <= 1 s for 200-character completions, target
   at least 30x.
+* training on large corpora (:mod:`devtools.corpus_bench`): corpora of 10 MB, 100 MB (and 1 GB with
+  ``--corpus-1gb`` or ``BENCH_CORPUS_1GB=1``) generated at run time; peak RSS, time to the first
+  training step, validation throughput and the 2-step run's wall time, each beside the code before
+  bounded corpora; targets at the largest: <= 2 GiB, >= 50 MB/s, < 5 min, linear growth.
 * the production topology's throughput (``make prod-up``'s processes, two Celery workers): 20
   ``adhoc_cost_analysis`` runs triggered at once through the REST API, in runs per minute (no
   target: it is what this machine does; skipped without Postgres and Redis).
@@ -40,7 +44,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from devtools import production
+from devtools import corpus_bench, production
 from devtools.airflow_api import AirflowApi, run_concurrently
 from pipeline.settings import REPO_ROOT
 from rnn.serving.settings import FUSED_STEP_ENV as DISABLE_FUSED_ENV
@@ -395,6 +399,12 @@ def main(argv: list[str] | None = None) -> int:
         "--serve-seconds", type=float, default=90, help="load-test budget per server (default %(default)s)"
     )
     parser.add_argument("--skip-serving", action="store_true", help="no naive-vs-ours server comparison")
+    parser.add_argument("--skip-corpus", action="store_true", help="no large-corpus training bench")
+    parser.add_argument(
+        "--corpus-1gb",
+        action="store_true",
+        help=f"the large-corpus bench also on 1 GB (or {corpus_bench.LARGE_ENV}=1)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -437,6 +447,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_training:
         with tempfile.TemporaryDirectory() as tmp:
             failures += model_benchmarks(args, Path(tmp))
+
+    if not args.skip_corpus:
+        failures += corpus_bench.corpus_benchmarks(
+            large=args.corpus_1gb or os.environ.get(corpus_bench.LARGE_ENV) == "1", threads=args.threads
+        )
 
     if not args.skip_production:
         print("\nProduction topology (make prod-up's processes), through the REST API", flush=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import logging
 import multiprocessing
@@ -14,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from rnn.config import ConfigError, TrainConfig
-from rnn.corpus import CorpusError, decode_utf8, read_corpus_bytes
-from rnn.corpus_validation import CorpusValidationError, require_valid, validate_corpus
+from rnn.corpus import CorpusError, CorpusSource, decode_utf8, open_corpus, read_corpus_bytes
+from rnn.corpus_validation import CorpusValidationError, require_valid, validate_corpus_source
 from rnn.metrics import MetricsError, read_metrics, to_jsonable, upgrade, write_metrics
 from rnn.serving.loadtest import LoadTestConfig, LoadTestError, capacity_search, serving_section
 from rnn.serving.settings import PRECISIONS, ServeSettings
@@ -60,16 +59,18 @@ def _build_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
-def _validated_corpus(config: TrainConfig, args: argparse.Namespace) -> bytes:
-    """The corpus bytes, after the expectation suite passed on them (or a loud --skip-validation)."""
-    data = read_corpus_bytes(config.corpus_uri)
+def _validated_corpus(config: TrainConfig, args: argparse.Namespace) -> CorpusSource:
+    """The corpus, opened (a local file is read in chunks, never whole), after the expectation suite
+    passed on it (or a loud --skip-validation); it carries the sha256 it was checked under."""
+    source = open_corpus(config.corpus_uri)
     if args.expect_sha256:
-        found = hashlib.sha256(data).hexdigest()
+        found = source.sha256()
         if found != args.expect_sha256:
             raise CorpusError(
                 f"corpus {config.corpus_uri!r} has sha256 {found[:12]}…, not the expected "
                 f"{args.expect_sha256[:12]}… (--expect-sha256): it changed since it was validated"
             )
+        source = dataclasses.replace(source, known_sha256=found)
     if args.skip_validation:
         checked = f"; its sha256 is the expected {args.expect_sha256[:12]}…" if args.expect_sha256 else ""
         print(
@@ -77,18 +78,18 @@ def _validated_corpus(config: TrainConfig, args: argparse.Namespace) -> bytes:
             f"expectation suite{checked}",
             file=sys.stderr,
         )
-        return data
-    # In a child process: Great Expectations and pandas stay out of this one, whose peak memory
-    # metrics.json reports as the training's.
+        return source
+    # In a child process, which reads the corpus itself: Great Expectations and pandas stay out of
+    # this one, whose peak memory metrics.json reports as the training's.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        validation = pool.submit(validate_corpus, data, min_chars=args.min_corpus_chars).result()
+        validation = pool.submit(validate_corpus_source, source, min_chars=args.min_corpus_chars).result()
     try:
         require_valid(validation)
     except CorpusValidationError as exc:
         raise CorpusError(f"{config.corpus_uri}: {exc}\nNothing was trained.") from exc
     print(f"{config.corpus_uri}: {validation.summary().splitlines()[0]}", file=sys.stderr)
-    return data
+    return dataclasses.replace(source, known_sha256=validation.sha256)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -107,6 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         handle_signals=True,
         stop_after_global_step=args.stop_after_step,
         corpus=corpus,
+        token_cache_dir=args.token_cache_dir,
     )
     training = result.metrics["training"]
     if result.interrupted:
@@ -347,6 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-corpus-chars",
         type=non_negative_int,
         help="minimum corpus size for validation (default: the expectation suite's, 10,000)",
+    )
+    p_train.add_argument(
+        "--token-cache-dir",
+        help="folder of the token files large corpora are encoded into once per sha256 (default: "
+        "$RNN_TOKEN_CACHE_DIR, else ~/.cache/rnn-pipeline/tokens)",
     )
     p_train.add_argument("--no-progress", action="store_true", help="no progress bar, log lines only")
     _config_arguments(p_train)

@@ -35,6 +35,9 @@ class TrainConfig:
     # data
     corpus_uri: str = DEFAULT_CORPUS_URI  # local path, s3://, https:// or builtin://pydoc-topics
     val_fraction: float = 0.1  # tail of the corpus held out for validation loss
+    eval_chars: int = (
+        524_288  # validation characters scored per epoch: a fixed, evenly spread sample of the tail; 0 = all
+    )
     seq_len: int = 128  # characters per truncated-BPTT window
     batch_size: int = 32  # parallel streams through the corpus
     # model: the defaults give ~2.84M parameters at a vocabulary of ~100 characters
@@ -69,7 +72,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("max_steps_per_epoch", "num_threads", "seed"):
+        for name in ("max_steps_per_epoch", "num_threads", "seed", "eval_chars"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")

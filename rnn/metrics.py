@@ -21,6 +21,9 @@ rates per second)::
       train_seconds               time inside optimizer steps, all attempts
       global_steps, tokens_processed, tokens_per_s (tokens_processed / train_seconds)
       final_train_loss, final_val_loss, final_val_perplexity
+      val_chars                   characters each validation loss scores: a fixed sample of the held-out
+                                  tail (config.eval_chars), the same every epoch; null in documents
+                                  written before it was recorded
       peak_rss_bytes              peak resident set size of the training process (this attempt)
       attempts                    processes that worked on the run (1 + number of resumes)
       resumed_from_step           global step of the checkpoint this attempt resumed from, or null
@@ -223,6 +226,7 @@ def training_document(
     dataset: CorpusStats,
     train_tokens: int,
     val_tokens: int,
+    val_chars: int | None = None,
     parameters: int,
     model_file: str | None,
     model_file_size_bytes: int | None,
@@ -265,6 +269,7 @@ def training_document(
             "final_train_loss": last["train_loss"] if last else None,
             "final_val_loss": last["val_loss"] if last else None,
             "final_val_perplexity": last["val_perplexity"] if last else None,
+            "val_chars": val_chars,
             "peak_rss_bytes": peak_rss_bytes,
             "attempts": attempts,
             "resumed_from_step": resumed_from_step,

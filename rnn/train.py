@@ -32,8 +32,18 @@ from rnn.checkpoint import (
     save_checkpoint,
 )
 from rnn.config import TrainConfig
-from rnn.corpus import CorpusStats, corpus_stats, decode_utf8, read_corpus_bytes
-from rnn.data import Splits, Vocab, batchify, get_batch, split_tokens, steps_per_epoch
+from rnn.corpus import CorpusSource, CorpusStats, open_corpus
+from rnn.data import (
+    Ids,
+    Splits,
+    Vocab,
+    batchify,
+    evaluation_chars,
+    evaluation_streams,
+    get_batch,
+    split_tokens,
+    steps_per_epoch,
+)
 from rnn.metrics import (
     METRICS_FILENAME,
     EpochStats,
@@ -44,6 +54,7 @@ from rnn.metrics import (
     write_metrics,
 )
 from rnn.model import CharLSTM, Hidden, count_parameters, repackage_hidden
+from rnn.tokens import load_corpus_ids
 from toolkit import storage
 
 MODEL_FILENAME = "model.pt"
@@ -67,7 +78,9 @@ class Setup:
     vocab: Vocab
     dataset: CorpusStats
     splits: Splits  # character ids: the training split and the held-out tail
-    train_streams: torch.Tensor  # the training split as (batch_size, n) streams
+    train_streams: Ids  # the training split as (batch_size, n) streams (views of the ids)
+    val_streams: Ids  # what each epoch's validation loss is measured on (config.eval_chars)
+    val_chars: int  # characters that loss scores
     steps_per_epoch: int
     tokens_per_step: int  # batch_size x seq_len
     model: CharLSTM
@@ -77,7 +90,8 @@ class Setup:
     def summary(self, epochs: int) -> str:
         return (
             f"{self.parameters:,} parameters | vocab {len(self.vocab)} | {len(self.splits.train):,} train / "
-            f"{len(self.splits.val):,} val chars | {self.steps_per_epoch} steps/epoch x {epochs} epochs"
+            f"{len(self.splits.val):,} val chars ({self.val_chars:,} scored per epoch) | "
+            f"{self.steps_per_epoch} steps/epoch x {epochs} epochs"
         )
 
 
@@ -93,14 +107,17 @@ def train(
     stop_after_global_step: int | None = None,
     on_epoch_end: Callable[[EpochStats], None] | None = None,
     log: Callable[[str], None] = print,
-    corpus: bytes | None = None,
+    corpus: bytes | CorpusSource | None = None,
+    token_cache_dir: str | None = None,
 ) -> TrainResult:
     """Train (or resume) a run and write model.pt, checkpoint.pt and metrics.json under ``out_dir``.
 
     ``stop_after_global_step`` stops like SIGTERM would once that step is done (used to simulate
     an interruption); the run can then be continued with ``resume=True``. ``corpus``: the bytes of
-    ``config.corpus_uri`` when the caller has already read (and validated) them. Nothing is trained
-    unless ``out_dir`` and the checkpoint's folder can be written (:func:`toolkit.storage.check_writable`).
+    ``config.corpus_uri``, or a :class:`rnn.corpus.CorpusSource` of them, when the caller has already
+    opened (and validated) them. A large corpus is encoded once into a token file under
+    ``token_cache_dir`` (:mod:`rnn.tokens`) and memory-mapped. Nothing is trained unless ``out_dir``
+    and the checkpoint's folder can be written (:func:`toolkit.storage.check_writable`).
     """
     clock = ProcessClock.start()
     checkpoint_uri = checkpoint_uri or storage.join(out_dir, CHECKPOINT_FILENAME)
@@ -109,7 +126,7 @@ def train(
     triggers = CheckpointTriggers(config.checkpoint_every_steps, stop_after_global_step)
     if handle_signals:
         triggers.install_signal_handlers()
-    setup = set_up(config, corpus)
+    setup = set_up(config, corpus, token_cache_dir=token_cache_dir)
     clock.setup_done()
     state, hidden, resumed_from_step = starting_position(
         setup, config, checkpoint_uri, resume=resume, log=log
@@ -157,7 +174,7 @@ def train(
             if interrupted:
                 break
 
-            val_loss = evaluate(model, setup.splits.val, config.seq_len, config.batch_size)
+            val_loss = loss_over(model, setup.val_streams, config.seq_len)
             state.epoch_seconds += epoch_watch.lap_seconds()
             epoch_stats = state.finish_epoch(val_loss=val_loss, tokens_per_step=setup.tokens_per_step)
             _write(bar, epoch_line(epoch_stats), log)
@@ -179,33 +196,45 @@ def train(
     return TrainResult(metrics, metrics_uri, model_uri, checkpoint_uri, interrupted)
 
 
-def set_up(config: TrainConfig, corpus: bytes | None = None) -> Setup:
-    """Read the corpus (unless its bytes are given), build the vocabulary, splits and batches, and
-    a seeded model with its optimizer."""
+def set_up(
+    config: TrainConfig, corpus: bytes | CorpusSource | None = None, *, token_cache_dir: str | None = None
+) -> Setup:
+    """Open the corpus (unless given), get its ids (:func:`rnn.tokens.load_corpus_ids`: encoded once,
+    memory-mapped when large), cut the splits, streams and the evaluation sample, and build a seeded
+    model with its optimizer."""
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
-    data = read_corpus_bytes(config.corpus_uri) if corpus is None else corpus
-    text = decode_utf8(data, config.corpus_uri)
-    dataset = corpus_stats(config.corpus_uri, data, text)
-    vocab = Vocab.from_text(text)
+    if corpus is None:
+        source = open_corpus(config.corpus_uri)
+    elif isinstance(corpus, CorpusSource):
+        source = corpus
+    else:
+        source = CorpusSource.of_bytes(config.corpus_uri, corpus)
+    corpus_ids = load_corpus_ids(source, cache_dir=token_cache_dir)
     splits = split_tokens(
-        vocab.encode(text), config.val_fraction, seq_len=config.seq_len, batch_size=config.batch_size
+        corpus_ids.ids, config.val_fraction, seq_len=config.seq_len, batch_size=config.batch_size
     )
     train_streams = batchify(splits.train, config.batch_size)
+    val_streams = evaluation_streams(
+        splits.val, batch_size=config.batch_size, seq_len=config.seq_len, max_chars=config.eval_chars
+    )
     n_steps = steps_per_epoch(train_streams, config.seq_len)
     if config.max_steps_per_epoch:
         n_steps = min(n_steps, config.max_steps_per_epoch)
     torch.manual_seed(config.seed)
     random.seed(config.seed)
+    vocab = corpus_ids.vocab
     model = CharLSTM.from_config(config, len(vocab))
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
     return Setup(
         vocab=vocab,
-        dataset=dataset,
+        dataset=corpus_ids.stats,
         splits=splits,
         train_streams=train_streams,
+        val_streams=val_streams,
+        val_chars=evaluation_chars(val_streams, config.seq_len),
         steps_per_epoch=n_steps,
         tokens_per_step=config.batch_size * config.seq_len,
         model=model,
@@ -295,13 +324,19 @@ class Stopwatch:
         return seconds
 
 
-def evaluate(model: CharLSTM, ids: torch.Tensor, seq_len: int, batch_size: int) -> float:
+def evaluate(model: CharLSTM, ids: Ids, seq_len: int, batch_size: int) -> float:
     """Mean cross-entropy (nats/char) over the whole split, hidden state carried across windows."""
-    batch_size = max(1, min(batch_size, (len(ids) - 1) // (seq_len + 1)))
-    streams = batchify(ids, batch_size)
+    return loss_over(
+        model, evaluation_streams(ids, batch_size=batch_size, seq_len=seq_len, max_chars=0), seq_len
+    )
+
+
+def loss_over(model: CharLSTM, streams: Ids, seq_len: int) -> float:
+    """Mean cross-entropy (nats/char) over (batch, n) streams in ``seq_len`` windows, hidden state carried
+    along each stream (:func:`rnn.data.evaluation_chars` of them are scored)."""
     model.eval()
     total_loss, total_tokens = 0.0, 0
-    hidden = model.init_hidden(batch_size)
+    hidden = model.init_hidden(streams.shape[0])
     with torch.inference_mode():
         for step in range(steps_per_epoch(streams, seq_len)):
             x, y = get_batch(streams, step, seq_len)
@@ -350,6 +385,7 @@ def _metrics_document(
         dataset=setup.dataset,
         train_tokens=len(setup.splits.train),
         val_tokens=len(setup.splits.val),
+        val_chars=setup.val_chars,
         parameters=setup.parameters,
         model_file=None if interrupted else MODEL_FILENAME,
         model_file_size_bytes=model_size_bytes,

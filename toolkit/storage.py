@@ -17,7 +17,9 @@ import errno
 import os
 import ssl
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 FILE_MODE = 0o644  # mkstemp creates 0600; models, checkpoints, metrics and reports are meant to be read
 WRITE_CHECK_NAME = ".write-check"  # the probe :func:`check_writable` leaves behind where it cannot delete
@@ -161,16 +163,28 @@ def write_bytes_atomic(uri: str, data: bytes) -> None:
         except Exception as exc:
             raise explain(uri, exc, action="write") from exc
         return
-    path = _local_path(uri)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with atomic_local_file(str(_local_path(uri))) as handle:
+        handle.write(data)
+
+
+@contextlib.contextmanager
+def atomic_local_file(path: str) -> Iterator[BinaryIO]:
+    """A local file written through the block, all or nothing: the handle writes to a temporary
+    sibling, which replaces ``path`` when the block ends without an exception and is deleted if not.
+
+    For files too large to hold in memory first (a corpus's token file); :func:`write_bytes_atomic`
+    is this with one write.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -35,8 +35,15 @@ from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import REPO_ROOT, load_settings, run_dir
 from pipeline.spot.billing import record_billed_cost
 from rnn.config import ConfigError, TrainConfig, parameter_count
-from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, corpus_stats, decode_utf8, read_corpus_bytes
-from rnn.corpus_validation import validate_corpus, write_validation_report
+from rnn.corpus import (
+    DEFAULT_CORPUS_URI,
+    CorpusError,
+    corpus_stats_of,
+    decode_utf8,
+    open_corpus,
+    read_corpus_bytes,
+)
+from rnn.corpus_validation import validate_corpus, validate_corpus_source, write_validation_report
 from rnn.metrics import read_metrics
 from rnn.serving.loadtest import LoadTestConfig
 from toolkit import storage
@@ -56,6 +63,7 @@ CONFIG_PARAMS = (
     "learning_rate",
     "seed",
     "checkpoint_every_steps",
+    "eval_chars",
 )
 
 
@@ -156,12 +164,12 @@ def validate_dataset(
                 "git_sha": git_sha(),
             }
         )
-        try:
-            data = read_corpus_bytes(config["corpus_uri"])
+        try:  # a local corpus is read in chunks, never whole (rnn.corpus.CorpusSource)
+            source = open_corpus(config["corpus_uri"])
+            stats = corpus_stats_of(source)
         except CorpusError as exc:
             mlflow.set_tag(names.TAG_VALIDATION, "failed")
             raise _fail_or_retry(exc) from exc
-        stats = corpus_stats(config["corpus_uri"], data, data.decode("utf-8", errors="replace"))
         tracking.log_corpus_input(
             mlflow_run_id,
             uri=config["corpus_uri"],
@@ -171,7 +179,16 @@ def validate_dataset(
         )
         tracking.rename_run(mlflow_run_id, training_run_name(config, compute, stats.vocab_size))
         min_chars = params.get("min_corpus_chars") or None
-        validation = validate_corpus(data, min_chars=min_chars)
+        try:
+            validation = validate_corpus_source(source, min_chars=min_chars)
+        except CorpusError as exc:
+            mlflow.set_tag(names.TAG_VALIDATION, "failed")
+            raise _fail_or_retry(exc) from exc
+        if validation.sha256 != stats.sha256:
+            raise RuntimeError(
+                f"corpus {config['corpus_uri']!r} changed while it was being validated (sha256 "
+                f"{stats.sha256[:12]}…, then {validation.sha256[:12]}…); trying again"
+            )
         with tempfile.TemporaryDirectory() as tmp:
             for path in write_validation_report(validation, Path(tmp)):
                 storage.write_bytes_atomic(storage.join(out, "validation", path.name), path.read_bytes())
@@ -248,6 +265,9 @@ def train(*, validated: dict[str, Any]) -> dict[str, Any]:
                 "--skip-validation",
                 "--expect-sha256",
                 validated["dataset_sha256"],
+                # a large corpus is encoded once per sha256, next to the runs' data: retries reuse it
+                "--token-cache-dir",
+                str(load_settings().home / "token-cache"),
             ],
             what="training",
         )
@@ -431,6 +451,7 @@ def training_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         names.TRAIN_FINAL_LOSS: training["final_train_loss"],
         names.VAL_LOSS: training["final_val_loss"],
         names.VAL_PERPLEXITY: training["final_val_perplexity"],
+        names.VAL_CHARS: training.get("val_chars"),  # absent from metrics.json written before it was recorded
         names.MODEL_PARAMETERS: model["parameters"],
         names.MODEL_FILE_BYTES: model["file_size_bytes"],
         names.DATASET_BYTES: dataset["size_bytes"],
@@ -615,9 +636,12 @@ def _challenge(client: Any, costed: dict[str, Any], eval_corpus_uri: str | None)
         defender = _score(champion.label, "accepted on", champion.lineage.eval_sha256, model, vocab, split)
     decision = registry.decide(challenger, defender, evaluation)
 
+    from rnn.evaluate import scored_chars
+
     finite = {
         names.EVAL_LOSS: challenger.loss,
         names.EVAL_CHAMPION_LOSS: defender.loss if defender else None,
+        names.EVAL_CHARS: scored_chars(len(split)),
     }
     mlflow.log_metrics({k: v for k, v in finite.items() if v is not None and math.isfinite(v)})
     mlflow.set_tags(

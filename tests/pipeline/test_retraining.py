@@ -66,3 +66,28 @@ def test_the_epoch_curves_are_one_batch_stepped_by_epoch() -> None:
         names.EPOCH_TOKENS_PER_S,
     }
     assert next(m.value for m in batch if m.key == names.EPOCH_WALL_SECONDS) == 12.0
+
+
+def test_the_validation_loss_is_logged_beside_the_characters_it_scored() -> None:
+    from pipeline.tasks.retraining import training_metrics
+
+    training = {
+        "tokens_per_s": 900.0,
+        "total_wall_seconds": 20.0,
+        "train_seconds": 12.0,
+        "peak_rss_bytes": 400_000_000,
+        "final_train_loss": 2.5,
+        "final_val_loss": 2.25,
+        "final_val_perplexity": 9.49,
+        "val_chars": 524_288,
+    }
+    metrics = {
+        "training": training,
+        "model": {"parameters": 3_289, "file_size_bytes": 20_000},
+        "dataset": {"size_bytes": 1_000_000, "chars": 990_000, "vocab_size": 90},
+    }
+    logged = training_metrics(metrics)
+    assert logged[names.VAL_LOSS] == 2.25 and logged[names.VAL_CHARS] == 524_288.0
+    # a metrics.json written before the count was recorded logs the loss alone
+    del training["val_chars"]
+    assert names.VAL_CHARS not in training_metrics(metrics) and names.VAL_LOSS in training_metrics(metrics)

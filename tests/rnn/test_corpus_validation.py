@@ -4,6 +4,7 @@ built-in corpus and fail, naming the expectation and its observed value, on brok
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import subprocess
@@ -31,6 +32,10 @@ MIN_SIZE = "corpus has at least min_chars characters"
 VALID_UTF8 = "corpus is valid UTF-8"
 PRINTABLE = "at least 98% of characters are printable (newline, carriage return and tab count as printable)"
 DISTINCT_LINES = "at least half of the non-empty lines are distinct (duplicate-line ratio at most 50%)"
+MEAN_LENGTH = "mean line length is between 5 and 2,000 characters"
+MEDIAN_LENGTH = "median line length is between 1 and 2,000 characters"
+P99_LENGTH = "99th percentile of line length is between 1 and 10,000 characters"
+LONGEST_LINE = "longest line has between 1 and 100,000 characters"
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +88,19 @@ def test_default_corpus_passes(default_validation, default_text):
     assert observed[VALID_UTF8] == 0
     assert observed[PRINTABLE] == pytest.approx(1.0)
     assert observed["vocabulary has between 10 and 500 distinct characters"] == len(set(default_text))
-    assert {o.expectation for o in default_validation.outcomes} >= {
+    # the line statistics, read off the line-length histogram, agree with the lines themselves
+    lengths = sorted(len(line) for line in default_text.splitlines())
+    non_empty = [line for line in default_text.splitlines() if line]
+    assert observed[MEAN_LENGTH] == pytest.approx(sum(lengths) / len(lengths), rel=1e-12)
+    assert observed[MEDIAN_LENGTH] == lengths[math.ceil(0.5 * len(lengths)) - 1]
+    assert observed[P99_LENGTH] == lengths[math.ceil(0.99 * len(lengths)) - 1]
+    assert observed[LONGEST_LINE] == lengths[-1]
+    assert observed[DISTINCT_LINES] == pytest.approx(len(set(non_empty)) / len(non_empty), rel=1e-12)
+    assert {o.expectation for o in default_validation.outcomes} == {
         "expect_column_sum_to_be_between",
         "expect_column_unique_value_count_to_be_between",
-        "expect_column_mean_to_be_between",
-        "expect_column_quantile_values_to_be_between",
+        "expect_column_min_to_be_between",
         "expect_column_max_to_be_between",
-        "expect_column_proportion_of_unique_values_to_be_between",
     }
     require_valid(default_validation)  # does not raise
 
@@ -235,7 +246,7 @@ def test_one_repeated_line_fails_duplicate_ratio():
     assert list(failed(validation)) == [DISTINCT_LINES]
     assert failed(validation)[DISTINCT_LINES] == pytest.approx(1 / repeats)
     message = error_message(validation)
-    assert "expect_column_proportion_of_unique_values_to_be_between(line)" in message
+    assert "expect_column_sum_to_be_between(distinct_share)" in message
     assert f"observed {1 / repeats:.4g}; expected between 0.5 and 1 where length_chars > 0" in message
 
 
@@ -315,7 +326,7 @@ def test_error_message_names_every_failure_with_observed_value_and_bound():
     assert isinstance(error, ValueError)
     message = str(error)
     assert message.startswith(
-        f"corpus failed validation: {len(validation.failures)} of 9 expectations not met"
+        f"corpus failed validation: {len(validation.failures)} of 10 expectations not met"
     )
     for outcome in validation.failures:
         assert f"FAIL  {outcome.description}: observed" in message
@@ -353,5 +364,5 @@ def test_import_is_light_and_validation_opens_no_connection():
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120, check=True
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result == {"heavy": [], "attempts": [], "ran": 9}
+    assert result == {"heavy": [], "attempts": [], "ran": 10}
     assert "Calculating Metrics" not in done.stderr  # progress bars are off

@@ -38,6 +38,7 @@ def document(**overrides: Any) -> dict[str, Any]:
         dataset=DATASET,
         train_tokens=36_000,
         val_tokens=4_000,
+        val_chars=3_968,
         parameters=6_140,
         model_file="model.pt",
         model_file_size_bytes=29_570,
@@ -84,6 +85,7 @@ def test_a_completed_run_is_the_whole_document_key_for_key_in_order() -> None:
             "final_train_loss": 4.0,  # the last epoch's
             "final_val_loss": 3.75,
             "final_val_perplexity": 42.5,
+            "val_chars": 3_968,  # what each val_loss scored: whole windows of the held-out tail
             "peak_rss_bytes": 387_000_000,
             "attempts": 2,
             "resumed_from_step": 5,
