@@ -251,6 +251,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         settings = ServeSettings(
             max_batch_size=args.max_batch_size,
+            steps_per_call=args.steps_per_call,
             max_queue=args.max_queue,
             max_body_bytes=args.max_body_bytes,
             drain_seconds=args.drain_seconds,
@@ -428,6 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=defaults.max_batch_size,
         help="rows per model step (default %(default)s)",
+    )
+    p_serve.add_argument(
+        "--steps-per-call",
+        type=positive_int,
+        default=defaults.steps_per_call,
+        help="steps one model call may advance a batch of 1-8 rows while no request joins or leaves; "
+        "1 re-forms the batch after every step (default %(default)s)",
     )
     p_serve.add_argument(
         "--max-queue",

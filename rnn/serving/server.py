@@ -22,12 +22,16 @@ finishes what is in flight (up to ``drain_seconds``), then exits 0.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import json
 import logging
+import math
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -47,6 +51,8 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rnn.metrics import peak_rss_bytes
@@ -72,6 +78,7 @@ METRICS_PATH = "/metrics"
 STATUS_CLIENT_CLOSED = 499  # nginx's code for "the client closed the connection first"
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 256)
+STEPS_PER_CALL_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
 
 class GenerateBody(BaseModel):
@@ -96,8 +103,50 @@ def resident_memory_bytes() -> int:
         return peak_rss_bytes()
 
 
+class StepHistogram:
+    """A Prometheus histogram that takes one value for ``count`` observations at once (a model call's steps).
+
+    The engine advances a small batch up to hundreds of steps per call; observing each step separately
+    would cost more than the steps. Exposed as an ordinary histogram (``_bucket``, ``_sum``, ``_count``).
+    """
+
+    def __init__(
+        self, name: str, documentation: str, buckets: tuple[float, ...], registry: CollectorRegistry
+    ) -> None:
+        self.name, self.documentation = name, documentation
+        self._upper = [*buckets, math.inf]
+        self._counts = [0] * len(self._upper)
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe(self, value: float, count: int = 1) -> None:
+        bucket = bisect.bisect_left(self._upper, value)
+        with self._lock:
+            self._counts[bucket] += count
+            self._sum += value * count
+
+    def describe(self) -> list[HistogramMetricFamily]:
+        return [HistogramMetricFamily(self.name, self.documentation)]
+
+    def collect(self) -> list[HistogramMetricFamily]:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        cumulative = list(itertools.accumulate(counts))
+        buckets = [
+            (floatToGoString(upper), float(c)) for upper, c in zip(self._upper, cumulative, strict=True)
+        ]
+        return [HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=total)]
+
+
 class ServerMetrics(EngineObserver):
-    """The Prometheus instruments, in a registry of their own (one per app)."""
+    """The Prometheus instruments, in a registry of their own (one per app).
+
+    A *step* advances every row of the batch by one character; one model call may take many
+    (:mod:`rnn.serving.batching`). ``rnn_batch_size`` and ``rnn_step_duration_seconds`` count steps: a
+    call of k steps of n rows in s seconds is k observations of n rows and of s / k seconds.
+    ``rnn_steps_per_call`` shows how many steps the calls took.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -117,13 +166,19 @@ class ServerMetrics(EngineObserver):
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.batch_size = Histogram(
-            "rnn_batch_size", "Rows advanced per model step", buckets=BATCH_BUCKETS, registry=r
+        self.batch_size = StepHistogram(
+            "rnn_batch_size", "Rows advanced per model step (one character each)", BATCH_BUCKETS, r
         )
-        self.step_time = Histogram(
+        self.step_time = StepHistogram(
             "rnn_step_duration_seconds",
-            "Seconds per model step",
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+            "Seconds per model step (a call of k steps counts k steps of its time / k)",
+            (0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+            r,
+        )
+        self.steps_per_call = Histogram(
+            "rnn_steps_per_call",
+            "Steps one model call advanced the batch (1: re-formed after a step; more while nothing joins or leaves)",
+            buckets=STEPS_PER_CALL_BUCKETS,
             registry=r,
         )
         self.chars = Counter("rnn_generated_characters", "Characters generated", registry=r)
@@ -137,9 +192,10 @@ class ServerMetrics(EngineObserver):
         self._window_start = time.perf_counter()
         self._window_chars = 0
 
-    def step(self, batch_size: int, chars: int, seconds: float) -> None:
-        self.batch_size.observe(batch_size)
-        self.step_time.observe(seconds)
+    def step(self, batch_size: int, chars: int, seconds: float, steps: int = 1) -> None:
+        self.batch_size.observe(batch_size, steps)
+        self.step_time.observe(seconds / steps, steps)
+        self.steps_per_call.observe(steps)
         self.chars.inc(chars)
         self._window_chars += chars
         now = time.perf_counter()
@@ -302,6 +358,7 @@ def create_app(loaded: LoadedModel, source: ModelSource, settings: ServeSettings
         max_batch_size=settings.max_batch_size,
         max_queue=settings.max_queue,
         max_chars_limit=MAX_CHARS_LIMIT,
+        steps_per_call=settings.steps_per_call,
         observer=metrics,
     )
     metrics.queued.set_function(lambda: engine.queued)

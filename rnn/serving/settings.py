@@ -19,11 +19,14 @@ REGISTRY_SCHEME = "models:/"
 MAX_CHARS_LIMIT = 2000  # max_chars of one request: 1 .. this
 DEFAULT_MAX_CHARS = 200
 DEFAULT_TEMPERATURE = 0.8
+# steps one model call may advance a batch of 1-8 rows while nothing joins or leaves (rnn.serving.batching)
+DEFAULT_STEPS_PER_CALL = 256
 
 
 @dataclass(frozen=True)
 class ServeSettings:
     max_batch_size: int = 64  # rows the model loop advances per step
+    steps_per_call: int = DEFAULT_STEPS_PER_CALL  # 1: re-form the batch after every step, changed or not
     max_queue: int = 256  # requests waiting for a row; beyond that 503 + Retry-After
     max_body_bytes: int = 65_536  # larger request bodies get 413
     drain_seconds: float = 30.0  # on SIGTERM, how long in-flight requests may take to finish
@@ -32,10 +35,15 @@ class ServeSettings:
     timeout_keep_alive_seconds: int = 75  # above the ALB's 60 s idle timeout, as AWS recommends
 
     def __post_init__(self) -> None:
-        if self.max_batch_size < 1 or self.max_queue < 0 or self.max_body_bytes < 1:
+        if (
+            self.max_batch_size < 1
+            or self.max_queue < 0
+            or self.max_body_bytes < 1
+            or self.steps_per_call < 1
+        ):
             raise ValueError(
-                f"max_batch_size >= 1, max_queue >= 0, max_body_bytes >= 1 required, got "
-                f"{self.max_batch_size}, {self.max_queue}, {self.max_body_bytes}"
+                f"max_batch_size >= 1, max_queue >= 0, max_body_bytes >= 1, steps_per_call >= 1 required, got "
+                f"{self.max_batch_size}, {self.max_queue}, {self.max_body_bytes}, {self.steps_per_call}"
             )
         if self.drain_seconds < 0 or self.threads < 0:
             raise ValueError(

@@ -166,6 +166,28 @@ def test_healthz_and_metrics(client: TestClient, tiny_model_file: Path) -> None:
     assert metric(text, "rnn_generated_characters_total") >= 10
 
 
+def test_metrics_count_every_step_and_character_of_a_many_step_call(tiny_model_file: Path) -> None:
+    """A call that advances k steps counts k steps of rnn_batch_size and k x its rows' characters."""
+    with TestClient(app_for(tiny_model_file)) as client:
+        before = client.get("/metrics").text
+        assert (
+            client.post("/v1/generate", json={"prompt": "the ", "max_chars": 300, "seed": 3}).status_code
+            == 200
+        )
+        after = client.get("/metrics").text
+
+    def delta(name: str) -> float:
+        return metric(after, name) - metric(before, name)
+
+    assert delta("rnn_generated_characters_total") == 300
+    assert delta("rnn_batch_size_count") == 3 + 300  # steps: three prompt characters, then 300
+    assert delta("rnn_batch_size_sum") == 303  # one row each
+    assert delta("rnn_step_duration_seconds_count") == 303
+    assert delta('rnn_batch_size_bucket{le="1.0"}') == 303
+    assert 1 <= delta("rnn_steps_per_call_count") <= 3  # 256 steps per call at most
+    assert delta("rnn_steps_per_call_sum") == 303
+
+
 def test_a_full_queue_gets_503_with_retry_after(tiny_model_file: Path) -> None:
     app = app_for(tiny_model_file, max_batch_size=1, max_queue=0)
     engine = app.fastapi.state.engine  # not started (no lifespan): what is submitted stays
