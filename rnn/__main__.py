@@ -246,7 +246,7 @@ def _comparison_text(c: Any) -> str:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from rnn.serving.generate import load_model_source
-    from rnn.serving.server import serve
+    from rnn.serving.server import one_openmp_team, serve
 
     try:
         settings = ServeSettings(
@@ -260,6 +260,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    settings = one_openmp_team(settings)  # before the model is loaded
     loaded, source = load_model_source(args.model)
     try:
         return serve(

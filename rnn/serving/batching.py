@@ -174,12 +174,13 @@ class BatchingEngine:
         max_queue: int = 256,
         max_chars_limit: int = 2000,
         steps_per_call: int = DEFAULT_STEPS_PER_CALL,
+        threads: int = 0,
         observer: EngineObserver | None = None,
     ) -> None:
-        if max_batch_size < 1 or max_queue < 0 or max_chars_limit < 1 or steps_per_call < 1:
+        if max_batch_size < 1 or max_queue < 0 or max_chars_limit < 1 or steps_per_call < 1 or threads < 0:
             raise ValueError(
-                f"max_batch_size >= 1, max_queue >= 0, max_chars_limit >= 1 and steps_per_call >= 1 required, "
-                f"got {max_batch_size}, {max_queue}, {max_chars_limit}, {steps_per_call}"
+                f"max_batch_size >= 1, max_queue >= 0, max_chars_limit >= 1, steps_per_call >= 1 and threads >= 0 "
+                f"required, got {max_batch_size}, {max_queue}, {max_chars_limit}, {steps_per_call}, {threads}"
             )
         self.decoder = decoder
         self.vocab = vocab
@@ -187,6 +188,7 @@ class BatchingEngine:
         self.max_queue = max_queue
         self.max_chars_limit = max_chars_limit
         self.steps_per_call = steps_per_call
+        self.threads = threads  # torch threads of the loop, set on its own thread; 0: torch's setting
         self.observer = observer or EngineObserver()
         self.publish: Callable[[list[Event]], None] = _publish_directly
 
@@ -278,6 +280,8 @@ class BatchingEngine:
     # -- the loop ----------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        if self.threads:  # this thread's OpenMP team (rnn.serving.server.one_openmp_team)
+            torch.set_num_threads(self.threads)
         while True:
             with self._lock:
                 while not self._pending and not self._cancelled and self._n == 0 and not self._stopping:

@@ -13,6 +13,7 @@ from rnn.model import CharLSTM
 from rnn.serving.batching import (
     STREAM_STEPS_PER_CALL,
     BatchingEngine,
+    EngineObserver,
     EngineStopped,
     GenerationRequest,
     QueueFull,
@@ -174,6 +175,24 @@ def test_batches_above_the_fused_size_step_once_per_call_and_agree(decoder) -> N
     finally:
         engine.stop(timeout=30)
     assert engine.calls < engine.steps  # once 8 rows or fewer were left, calls took several steps
+
+
+def test_the_loop_runs_torch_with_the_threads_it_was_given(decoder) -> None:
+    seen: list[int] = []
+
+    class Threads(EngineObserver):
+        def step(self, batch_size: int, chars: int, seconds: float, steps: int = 1) -> None:
+            seen.append(torch.get_num_threads())  # on the engine's thread
+
+    before = torch.get_num_threads()
+    engine = BatchingEngine(decoder, VOCAB, threads=1, observer=Threads())
+    engine.start()
+    try:
+        engine.submit(request("ab", 20, 1)).wait(30)
+    finally:
+        engine.stop(timeout=30)
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}
 
 
 def test_cancelling_frees_the_row_at_the_next_step(engine) -> None:

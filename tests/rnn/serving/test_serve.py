@@ -18,7 +18,7 @@ from rnn.data import Vocab
 from rnn.serving.batching import GenerationRequest, Ticket
 from rnn.serving.decoder import FastDecoder, generate_ids
 from rnn.serving.generate import ModelFileError, load_model, load_model_source, parse_registry_uri
-from rnn.serving.server import create_app
+from rnn.serving.server import create_app, one_openmp_team
 from rnn.serving.settings import ServeSettings
 from toolkit.registry import REGISTERED_MODEL
 
@@ -186,6 +186,21 @@ def test_metrics_count_every_step_and_character_of_a_many_step_call(tiny_model_f
     assert delta('rnn_batch_size_bucket{le="1.0"}') == 303
     assert 1 <= delta("rnn_steps_per_call_count") <= 3  # 256 steps per call at most
     assert delta("rnn_steps_per_call_sum") == 303
+
+
+def test_the_main_thread_keeps_one_torch_thread_and_the_engine_gets_the_rest(tiny_model_file: Path) -> None:
+    """One OpenMP team in the server process: the engine's (rnn.serving.server.one_openmp_team)."""
+    before = torch.get_num_threads()
+    try:
+        settings = one_openmp_team(ServeSettings())
+        assert settings.threads == before and torch.get_num_threads() == 1
+        assert one_openmp_team(ServeSettings(threads=3)).threads == 3
+        loaded, source = load_model_source(str(tiny_model_file))
+        with TestClient(create_app(loaded, source, settings)) as client:
+            assert client.get("/healthz").json()["torch_threads"] == before
+            assert client.post("/v1/generate", json={"prompt": "a", "max_chars": 5}).status_code == 200
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_a_full_queue_gets_503_with_retry_after(tiny_model_file: Path) -> None:
