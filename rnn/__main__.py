@@ -18,7 +18,7 @@ from rnn.corpus import CorpusError, decode_utf8, read_corpus_bytes
 from rnn.corpus_validation import CorpusValidationError, require_valid, validate_corpus
 from rnn.metrics import MetricsError, read_metrics, to_jsonable, upgrade, write_metrics
 from rnn.serving.loadtest import LoadTestConfig, LoadTestError, capacity_search, serving_section
-from rnn.serving.settings import PRECISIONS, ServeSettings
+from rnn.serving.settings import API_KEY_ENV, PRECISIONS, ServeSettings, resolve_api_key
 from toolkit import storage
 from toolkit.arguments import (
     EXIT_USAGE,
@@ -250,6 +250,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         settings = ServeSettings(
+            api_key=_api_key(args),
+            protect_metrics=args.protect_metrics,
             max_batch_size=args.max_batch_size,
             steps_per_call=args.steps_per_call,
             max_queue=args.max_queue,
@@ -287,6 +289,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         trial_seconds=args.trial_seconds,
         start_rps=args.start_rps,
         seed=args.seed,
+        api_key=_api_key(args),
     )
     if args.metrics:
         read_metrics(args.metrics)  # fail before the load test, not after it
@@ -307,6 +310,27 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         write_metrics(args.metrics, metrics)
         print(f"updated {args.metrics}")
     return 0
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    try:
+        return resolve_api_key(args.api_key, args.api_key_file)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _api_key_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    group = parser.add_argument_group(
+        "API key", f"--api-key, else --api-key-file, else ${API_KEY_ENV}; none of them: no key"
+    )
+    group.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"{what} (visible to other users in `ps`: prefer the file or ${API_KEY_ENV})",
+    )
+    group.add_argument(
+        "--api-key-file", metavar="PATH", help="a file holding the key (surrounding whitespace ignored)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -468,6 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.precision,
         help="matmul precision; bf16/int8 trade quality for speed (`bench --precision`) (default %(default)s)",
     )
+    _api_key_arguments(p_serve, "require this key: POST /v1/generate needs 'Authorization: Bearer <key>'")
+    p_serve.add_argument(
+        "--protect-metrics",
+        action="store_true",
+        help="GET /metrics needs the API key too (GET /healthz stays open for load balancers)",
+    )
     p_serve.add_argument("--access-log", action="store_true", help="log every request (off: it costs CPU)")
     p_serve.set_defaults(func=cmd_serve)
 
@@ -519,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_load.add_argument(
         "--seed", type=non_negative_int, default=0, help="seed of the arrival times (default %(default)s)"
     )
+    _api_key_arguments(p_load, "the server's API key, sent as 'Authorization: Bearer <key>'")
     p_load.add_argument("--out", help="write the rnn-capacity JSON here")
     p_load.add_argument("--metrics", help="metrics.json to update with the `serving` section")
     p_load.set_defaults(func=cmd_loadtest)

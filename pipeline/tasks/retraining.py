@@ -16,6 +16,8 @@ import contextlib
 import json
 import logging
 import math
+import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -39,6 +41,7 @@ from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, corpus_stats, decode_utf
 from rnn.corpus_validation import validate_corpus, write_validation_report
 from rnn.metrics import read_metrics
 from rnn.serving.loadtest import LoadTestConfig
+from rnn.serving.settings import API_KEY_ENV
 from toolkit import storage
 
 log = logging.getLogger(__name__)
@@ -197,11 +200,13 @@ def validate_dataset(
     }
 
 
-def _run_rnn(args: list[str], *, what: str) -> None:
+def _run_rnn(args: list[str], *, what: str, env: dict[str, str] | None = None) -> None:
     """Run ``python -m rnn ...``, streaming its lines into the task log; the child dies with the task."""
     command = [sys.executable, "-m", "rnn", *args]
     log.info("running %s", " ".join(command))
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env
+    )
     last_lines: list[str] = []
     try:
         assert proc.stdout is not None
@@ -303,7 +308,10 @@ def load_test(
 
     with tracking.task_run(benchmarked["mlflow_run_id"]), tempfile.TemporaryDirectory() as tmp:
         capacity_path = Path(tmp, "capacity.json")
-        with _serving(benchmarked["model_uri"], Path(tmp)) as url:
+        # A key of its own for the server this task starts: only the load test can call it. It reaches
+        # both processes through the environment, never a command line or the log.
+        env = {**os.environ, API_KEY_ENV: secrets.token_urlsafe(32)}
+        with _serving(benchmarked["model_uri"], Path(tmp), env=env) as url:
             _run_rnn(
                 [
                     "loadtest",
@@ -321,6 +329,7 @@ def load_test(
                     benchmarked["metrics_uri"],
                 ],
                 what="load test",
+                env=env,
             )
         capacity = json.loads(capacity_path.read_text())
         storage.write_text_atomic(
@@ -359,8 +368,11 @@ def serving_metrics(serving: dict[str, Any]) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def _serving(model_uri: str, workdir: Path) -> Iterator[str]:
-    """``python -m rnn serve`` on a free 127.0.0.1 port for the duration of the block; its lines go to the log."""
+def _serving(model_uri: str, workdir: Path, *, env: dict[str, str]) -> Iterator[str]:
+    """``python -m rnn serve`` on a free 127.0.0.1 port for the duration of the block; its lines go to the log.
+
+    ``env`` is the server's environment; with ``RNN_API_KEY`` in it, /v1/generate and /metrics need that key.
+    """
     port_file = workdir / "port"
     command = [
         sys.executable,
@@ -376,8 +388,12 @@ def _serving(model_uri: str, workdir: Path) -> Iterator[str]:
         "--port-file",
         str(port_file),
     ]
+    if API_KEY_ENV in env:
+        command.append("--protect-metrics")
     log.info("starting the inference server: %s", " ".join(command))
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env
+    )
     lines: list[str] = []
 
     def relay() -> None:

@@ -11,6 +11,11 @@ decoder). The API (docs/serving.md):
 * ``GET /metrics``: Prometheus text (requests by status, latency / queue-time / batch-size
   histograms, characters generated, in flight, queue length, process CPU and memory).
 
+With an API key (``ServeSettings.api_key``: ``--api-key-file``, ``--api-key`` or ``$RNN_API_KEY``),
+``POST /v1/generate`` needs ``Authorization: Bearer <key>`` (and ``GET /metrics`` too with
+``protect_metrics``); a request without it gets 401 with ``WWW-Authenticate: Bearer`` before its body
+is read. ``GET /healthz`` stays open for load balancers.
+
 Bad input is refused before it reaches the model: invalid JSON, wrong types, unknown fields or
 out-of-range values -> 422 naming the field; prompt characters outside the vocabulary -> 422 listing
 them; a body over ``max_body_bytes`` -> 413. A full queue -> 503 with ``Retry-After``; the queue, the
@@ -30,8 +35,10 @@ import json
 import logging
 import math
 import os
+import secrets
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -69,7 +76,13 @@ from rnn.serving.batching import (
 )
 from rnn.serving.decoder import FastDecoder
 from rnn.serving.generate import LoadedModel, ModelSource
-from rnn.serving.settings import DEFAULT_MAX_CHARS, DEFAULT_TEMPERATURE, MAX_CHARS_LIMIT, ServeSettings
+from rnn.serving.settings import (
+    API_KEY_ENV,
+    DEFAULT_MAX_CHARS,
+    DEFAULT_TEMPERATURE,
+    MAX_CHARS_LIMIT,
+    ServeSettings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +283,45 @@ class _BodyLimit:
 
 async def _no_receive() -> dict:
     return {"type": "http.disconnect"}
+
+
+class _RequireApiKey:
+    """ASGI middleware: ``paths`` need ``Authorization: Bearer <key>``; otherwise 401 before the app runs.
+
+    Nothing is read, parsed or queued for a caller without the key. Keys are compared in constant time.
+    """
+
+    def __init__(self, app: Any, key: str, paths: frozenset[str]) -> None:
+        self.app = app
+        self.key = key.encode("ascii")
+        self.paths = paths
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("path") in self.paths:
+            supplied = _bearer_token(scope)
+            if supplied is None or not secrets.compare_digest(supplied, self.key):
+                await self._refuse(send, missing=supplied is None)
+                return
+        await self.app(scope, receive, send)
+
+    async def _refuse(self, send: Any, *, missing: bool) -> None:
+        if missing:
+            detail = "this endpoint needs an API key: send the header 'Authorization: Bearer <key>'"
+            challenge = 'Bearer realm="rnn"'
+        else:
+            detail = "the API key is not valid"
+            challenge = 'Bearer realm="rnn", error="invalid_token"'
+        response = JSONResponse({"detail": detail}, status_code=401, headers={"WWW-Authenticate": challenge})
+        await response({"type": "http"}, _no_receive, send)
+
+
+def _bearer_token(scope: dict) -> bytes | None:
+    """The token of the request's first ``Authorization: Bearer <token>`` header (scheme in any case)."""
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization":
+            scheme, _, token = value.strip().partition(b" ")
+            return token.strip() if scheme.lower() == b"bearer" and token.strip() else None
+    return None
 
 
 class _CountRequests:
@@ -510,7 +562,11 @@ def create_app(loaded: LoadedModel, source: ModelSource, settings: ServeSettings
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    wrapped = _CountRequests(_BodyLimit(app, settings.max_body_bytes), metrics)
+    inner: Any = _BodyLimit(app, settings.max_body_bytes)
+    if settings.api_key is not None:
+        protected = {GENERATE_PATH, METRICS_PATH} if settings.protect_metrics else {GENERATE_PATH}
+        inner = _RequireApiKey(inner, settings.api_key, frozenset(protected))
+    wrapped = _CountRequests(inner, metrics)
     wrapped.fastapi = app  # type: ignore[attr-defined]
     return wrapped
 
@@ -540,6 +596,10 @@ class _DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: Any) -> None:
         self.fastapi_app.state.draining = True
         super().handle_exit(sig, frame)
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -610,6 +670,18 @@ def serve(
             f"{app.fastapi.state.engine.threads or torch.get_num_threads()} threads, {settings.precision})",
             flush=True,
         )
+        if settings.api_key is None and not _is_loopback(host):
+            print(
+                f"WARNING: no API key: anyone who reaches port {bound} can call {GENERATE_PATH} and spend this "
+                f"server's CPU; set --api-key-file, --api-key or ${API_KEY_ENV} (docs/serving.md)",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif settings.api_key is None:
+            print(f"no API key: any process on this machine can call {GENERATE_PATH}", flush=True)
+        else:
+            guarded = f"{GENERATE_PATH} and {METRICS_PATH}" if settings.protect_metrics else GENERATE_PATH
+            print(f"{guarded} need the API key (Authorization: Bearer); {HEALTH_PATH} is open", flush=True)
         if port_file is not None:
             port_file.write_text(f"{bound}\n")
 
