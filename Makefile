@@ -42,10 +42,10 @@ kernel: $(STAMP)  ## compile the fast decoder's fused C++ step for this machine 
 demo: $(STAMP) kernel  ## run the pipeline end to end on embedded defaults and print a summary
 	$(BIN)/python -m devtools.demo
 
-# The tests run in parallel (pytest-xdist). The production topology's tests stay on one worker, and the
-# browser test on another: each tier shares one topology or browser per worker (tests/tiers.py).
+# The tests run in parallel (pytest-xdist): a module's tests stay on one worker; the production topology's
+# tests run on one worker, the browser's on another, each sharing one session (tests/tiers.py).
 TEST_WORKERS ?= 3
-XDIST := -n $(TEST_WORKERS) --dist loadgroup
+XDIST := -n $(TEST_WORKERS)
 
 test: $(STAMP) kernel browser focus-validator prod-deps  ## run every tier (what CI runs)
 	$(BIN)/python -m pytest $(XDIST)

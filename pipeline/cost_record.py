@@ -48,14 +48,15 @@ def record_cost(
                 names.COST_EFFECTIVE_SAVINGS_PCT: accounting["effective_savings_pct"],
             }
         )
+    mlflow.log_dict(cost_dict, names.TRAINING_COST_ARTIFACT)
     mlflow.set_tags(
         {
             names.TAG_COST_BASIS: "estimate" if cost_dict["is_estimate"] else "billed-estimate",
             names.TAG_COST_DESCRIPTION: cost_dict["basis"][:5000],
             names.TAG_SNAPSHOT_ID: cost_dict["snapshot_id"],
+            names.TAG_COST_ARTIFACT: names.TRAINING_COST_ARTIFACT,  # after the file: the ledger trusts it
         }
     )
-    mlflow.log_dict(cost_dict, names.TRAINING_COST_ARTIFACT)
     metrics["compute"] = {**compute, "cost": cost_dict}
     write_metrics(metrics_uri, metrics)
     mlflow.log_dict(metrics, "metrics.json")

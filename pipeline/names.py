@@ -52,7 +52,8 @@ TAG_ALLOCATION_DAG_RUN_ID = "rnn:dag_run_id"  # "<dag_id>/<run_id>"
 # Artifacts costing reads back (python -m costing focus-export)
 TRAINING_COST_ARTIFACT = records.TRAINING_COST_ARTIFACT  # "cost.json"
 ANALYSIS_ARTIFACT_DIR = records.ANALYSIS_ARTIFACT_DIR  # "analysis"
-ANALYSIS_DOCUMENT_ARTIFACT = f"{records.ANALYSIS_ARTIFACT_DIR}/{records.ANALYSIS_DOCUMENT}"
+ANALYSIS_DOCUMENT_ARTIFACT = records.ANALYSIS_DOCUMENT_PATH  # "analysis/analysis.json"
+TAG_COST_ARTIFACT = records.TAG_COST_ARTIFACT  # "cost.artifact": which of the two a run carries
 
 # Metrics: cost of the training run (at the price paid / estimated for the configured market)
 COST_TRAIN_USD = "cost.train_usd"

@@ -132,7 +132,11 @@ def experiment_id(name: str, settings: Settings) -> str:
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    experiment = client.get_experiment_by_name(name)
+    return _experiment_id(client, name, client.get_experiment_by_name(name), settings)
+
+
+def _experiment_id(client: Any, name: str, experiment: Any, settings: Settings) -> str:
+    """:func:`experiment_id`, given what ``get_experiment_by_name(name)`` returned (None: not there yet)."""
     if experiment is not None:
         if names.TAG_EXPERIMENT_KIND not in experiment.tags:  # created before the UI needed telling
             client.set_experiment_tag(
@@ -160,10 +164,12 @@ def find_run_id(experiment: str, dag_id: str, run_id: str, settings: Settings) -
 
     client = MlflowClient()
     found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return None
+    return None if found is None else _run_of(client, found.experiment_id, dag_id, run_id)
+
+
+def _run_of(client: Any, experiment_id: str, dag_id: str, run_id: str) -> str | None:
     runs = client.search_runs(
-        [found.experiment_id],
+        [experiment_id],
         filter_string=f"tags.`{names.TAG_DAG_ID}` = '{dag_id}' and tags.`{names.TAG_RUN_ID}` = '{run_id}'",
         max_results=2,
         order_by=["attributes.start_time ASC"],
@@ -183,12 +189,13 @@ def get_or_create_run(
     from mlflow import MlflowClient
 
     settings = configure(settings)
-    existing = find_run_id(experiment, dag_id, run_id, settings)
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)  # looked up once, for the search and the creation
+    existing = None if found is None else _run_of(client, found.experiment_id, dag_id, run_id)
     if existing:
         return existing
-    client = MlflowClient()
     run = client.create_run(
-        experiment_id(experiment, settings),
+        _experiment_id(client, experiment, found, settings),
         run_name=run_name,
         tags={names.TAG_DAG_ID: dag_id, names.TAG_RUN_ID: run_id},
     )
@@ -256,6 +263,49 @@ def corpus_name(uri: str) -> str:
     if uri.startswith("builtin://"):
         return uri.removeprefix("builtin://")
     return uri.rstrip("/").rsplit("/", 1)[-1] or uri
+
+
+def log_batch(
+    mlflow_run_id: str,
+    *,
+    metrics: dict[str, float] | None = None,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+) -> None:
+    """Metrics (step 0), params and tags in one request (``mlflow.log_metrics``, ``log_params`` and
+    ``set_tags`` are one request each); values are stored as those would store them."""
+    import time
+
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    now_ms = int(time.time() * 1000)
+    MlflowClient().log_batch(
+        mlflow_run_id,
+        metrics=[Metric(key, float(value), now_ms, 0) for key, value in (metrics or {}).items()],
+        params=[Param(key, str(value)) for key, value in (params or {}).items()],
+        tags=[RunTag(key, str(value)) for key, value in (tags or {}).items()],
+    )
+
+
+def load_json_artifact(run: Any, path: str) -> Any:
+    """A JSON artifact of ``run`` (a Run from ``get_run`` or a search), fetched alone.
+
+    ``MlflowClient.download_artifacts`` looks the run up again, searches its logged models and lists
+    the path before it downloads: three more requests through a tracking server.
+    """
+    import json
+    import posixpath
+    import tempfile
+    from pathlib import Path
+
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    repository = get_artifact_repository(run.info.artifact_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp, posixpath.basename(path))
+        repository._download_file(path, str(local))
+        return json.loads(local.read_text())
 
 
 def rename_run(mlflow_run_id: str, name: str) -> None:

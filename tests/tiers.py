@@ -11,9 +11,10 @@ The tiers, fastest first (``make test-unit`` ... ``make test-production``; ``mak
 
 A unit test that listens on a socket, or uses a fixture that did, fails and says to mark it: that is a
 service.
-Under pytest-xdist (``--dist loadgroup``) a module's tests stay on one worker, so a module-scoped fixture
-is built once; the browser and the production tests each stay on one worker, as they share one
-expensive session (a browser stack, a production topology).
+Under pytest-xdist (``-n``) the tests go out in units (:class:`TierScheduling`): a module's tests stay
+on one worker, so a module-scoped fixture is built once; the browser tests, and the production tests,
+are one unit each, as they share one expensive session (a browser stack, a production topology). The
+longest units go first, so the slowest worker starts at once.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from collections.abc import Iterator
 import pytest
 
 TIERS = ("unit", "integration", "e2e", "browser", "production")
-# tiers whose tests share one session fixture (a topology, a browser): keep each on one xdist worker
-ONE_WORKER_TIERS = ("browser", "production")
+# Tiers whose tests share one session (a browser stack, a production topology): under pytest-xdist each
+# runs on one worker, so each is kept in one folder, which the scheduler below sends as one unit.
+ONE_WORKER_FOLDERS = {"production": "tests/production/", "browser": "tests/browser/"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,16 +52,14 @@ def tier_of(item: pytest.Item) -> str:
     return tiers.pop() if tiers else "unit"
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tier = tier_of(item)
         if tier == "unit" and not item.get_closest_marker("unit"):
             item.add_marker(pytest.mark.unit)
-        # Under pytest-xdist (--dist loadgroup) a group runs on one worker: a module's tests stay together,
-        # so its module-scoped fixtures are built once, and a one-worker tier's modules share a session.
-        group = tier if tier in ONE_WORKER_TIERS else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        folder = ONE_WORKER_FOLDERS.get(tier)
+        if folder is not None and not item.nodeid.startswith(folder):
+            raise pytest.UsageError(f"{item.nodeid} is a {tier} test: it belongs in {folder} (one worker)")
 
 
 class ServiceInUnitTest(AssertionError):
@@ -122,3 +122,35 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         result = yield
     _check_unit(item, addresses)
     return result
+
+
+def _unit_rank(scope: str, tests: int) -> tuple[int, int]:
+    """Which units go out first: the production topology, the browser, the whole-DAG modules, then the
+    rest, most tests first (one worker runs the production unit from start to end)."""
+    if scope.startswith(ONE_WORKER_FOLDERS["production"]):
+        return (0, -tests)
+    if scope.startswith(ONE_WORKER_FOLDERS["browser"]):
+        return (1, -tests)
+    if scope.endswith("_e2e.py"):
+        return (2, -tests)
+    return (3, -tests)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """pytest-xdist's load-by-scope scheduling, with this project's units and order (module docstring)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TierScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            for folder in ONE_WORKER_FOLDERS.values():
+                if nodeid.startswith(folder):
+                    return folder
+            return nodeid.split("::", 1)[0]  # the module
+
+        def _assign_work_unit(self, node: object) -> None:
+            first = min(self.workqueue, key=lambda scope: _unit_rank(scope, len(self.workqueue[scope])))
+            self.workqueue.move_to_end(first, last=False)
+            super()._assign_work_unit(node)
+
+    return TierScheduling(config, log)

@@ -3,6 +3,11 @@
 Training runs carry ``cost.json``, cost analyses ``analysis/analysis.json`` (names in
 :mod:`costing.records`); every experiment of the tracking store is searched, so the rows say which
 experiment each cost belongs to. Used by ``python -m costing focus-export`` and the weekly report.
+
+A run says which of the two it carries in its ``cost.artifact`` tag, which the run search returns: that
+file is fetched alone. A run without the tag (logged before it existed, or by someone else) has its
+artifacts listed, as before. Against a tracking server every request is a round trip through it (and
+its login check), so the files are fetched a few at a time.
 """
 
 from __future__ import annotations
@@ -11,13 +16,16 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from costing.records import (
     ANALYSIS_ARTIFACT_DIR,
-    ANALYSIS_DOCUMENT,
+    ANALYSIS_DOCUMENT_PATH,
+    COST_ARTIFACTS,
+    TAG_COST_ARTIFACT,
     TAG_DAG_ID,
     TAG_RUN_ID,
     TRAINING_COST_ARTIFACT,
@@ -26,6 +34,7 @@ from costing.report.focus import UNASSIGNED, Account, RunRef, analysis_rows, tra
 from toolkit.paths import INCLUDE_DIR
 
 SEARCH_PAGE = 500
+FETCH_THREADS = 4  # runs whose cost files are fetched at once
 
 
 def default_tracking_uri() -> str:
@@ -57,9 +66,46 @@ def _runs(client: Any, experiment_id: str, since: datetime, until: datetime | No
             return
 
 
-def _load_json(client: Any, run_id: str, path: str) -> dict[str, Any]:
+def cost_artifacts(run: Any, repository: Any) -> list[str]:
+    """The cost files a run carries: the one its ``cost.artifact`` tag names, else those its listing shows."""
+    tagged = run.data.tags.get(TAG_COST_ARTIFACT)
+    if tagged in COST_ARTIFACTS:
+        return [tagged]
+    root = {item.path for item in repository.list_artifacts()}
+    found = [TRAINING_COST_ARTIFACT] if TRAINING_COST_ARTIFACT in root else []
+    if ANALYSIS_ARTIFACT_DIR in root and ANALYSIS_DOCUMENT_PATH in {
+        item.path for item in repository.list_artifacts(ANALYSIS_ARTIFACT_DIR)
+    }:
+        found.append(ANALYSIS_DOCUMENT_PATH)
+    return found
+
+
+def _load_json(repository: Any, path: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        return json.loads(Path(client.download_artifacts(run_id, path, tmp)).read_text())
+        local = Path(tmp, Path(path).name)
+        # The file alone: the public download_artifacts first lists the path to see whether it is a folder.
+        repository._download_file(path, str(local))
+        return json.loads(local.read_text())
+
+
+def _run_rows(tracking_uri: str, experiment: str, run: Any, account: Account) -> list[dict[str, Any]]:
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    tags = run.data.tags
+    ref = RunRef(
+        mlflow_run_id=run.info.run_id,
+        experiment=experiment,
+        dag_run_id=f"{tags[TAG_DAG_ID]}/{tags[TAG_RUN_ID]}"
+        if TAG_DAG_ID in tags and TAG_RUN_ID in tags
+        else "",
+        started_at=datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC),
+    )
+    repository = get_artifact_repository(run.info.artifact_uri, tracking_uri=tracking_uri)
+    rows: list[dict[str, Any]] = []
+    for path in cost_artifacts(run, repository):
+        to_rows = training_rows if path == TRAINING_COST_ARTIFACT else analysis_rows
+        rows += to_rows(_load_json(repository, path), ref, account)
+    return rows
 
 
 def focus_rows_since(
@@ -91,23 +137,10 @@ def focus_rows_since(
         for experiment in client.search_experiments()
         for run in _runs(client, experiment.experiment_id, since, until)
     ]
-    rows: list[dict[str, Any]] = []
-    for experiment, run in tqdm(found, desc="runs", unit="run", disable=not progress):
-        tags = run.data.tags
-        ref = RunRef(
-            mlflow_run_id=run.info.run_id,
-            experiment=experiment,
-            dag_run_id=f"{tags[TAG_DAG_ID]}/{tags[TAG_RUN_ID]}"
-            if TAG_DAG_ID in tags and TAG_RUN_ID in tags
-            else "",
-            started_at=datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC),
-        )
-        artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
-        if TRAINING_COST_ARTIFACT in artifacts:
-            rows += training_rows(_load_json(client, run.info.run_id, TRAINING_COST_ARTIFACT), ref, account)
-        if ANALYSIS_ARTIFACT_DIR in artifacts:
-            document_path = f"{ANALYSIS_ARTIFACT_DIR}/{ANALYSIS_DOCUMENT}"
-            inside = {item.path for item in client.list_artifacts(run.info.run_id, ANALYSIS_ARTIFACT_DIR)}
-            if document_path in inside:
-                rows += analysis_rows(_load_json(client, run.info.run_id, document_path), ref, account)
-    return rows
+    with ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="focus-ledger") as pool:
+        per_run = pool.map(lambda found_run: _run_rows(uri, *found_run, account), found)
+        return [
+            row
+            for run_rows in tqdm(per_run, total=len(found), desc="runs", unit="run", disable=not progress)
+            for row in run_rows
+        ]

@@ -36,11 +36,11 @@ PY="${RNN_SPOT_PYTHON:-$RNN_SPOT_HOME/venv/bin/python}"
 
 log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) rnn-spot: $*"; }
 
-imds() {  # imds <path>: GET latest/<path> with an IMDSv2 session token
+imds() {  # imds <path>: GET latest/<path> with an IMDSv2 session token (a timeout is retried, as the SDKs do)
   local token
-  token=$(curl -sf -m 2 -X PUT "$RNN_SPOT_IMDS/latest/api/token" \
+  token=$(curl -sf -m 2 --retry 3 -X PUT "$RNN_SPOT_IMDS/latest/api/token" \
     -H "X-aws-ec2-metadata-token-ttl-seconds: 300") || return 1
-  curl -sf -m 2 -H "X-aws-ec2-metadata-token: $token" "$RNN_SPOT_IMDS/latest/$1"
+  curl -sf -m 2 --retry 3 -H "X-aws-ec2-metadata-token: $token" "$RNN_SPOT_IMDS/latest/$1"
 }
 
 s3_put() {  # s3_put <local file> <s3 uri>

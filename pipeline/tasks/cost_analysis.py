@@ -28,7 +28,14 @@ from costing.model import (
     map_resources,
     profile_from_metrics,
 )
-from costing.pricing import PriceCatalog, build_price_sheet, load_snapshot, snapshot_age_days
+from costing.pricing import (
+    PriceCatalog,
+    PriceSheet,
+    PricingSnapshot,
+    build_price_sheet,
+    load_snapshot,
+    snapshot_age_days,
+)
 from pipeline import names, registry, tracking
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import Settings, load_settings, run_dir
@@ -56,9 +63,7 @@ def champion_model_source(
     client = MlflowClient()
     champion = registry.current_champion(client)
     if champion is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = client.download_artifacts(champion.run_id, "metrics.json", tmp)
-            metrics = json.loads(Path(path).read_text())
+        metrics = tracking.load_json_artifact(client.get_run(champion.run_id), "metrics.json")
         alias = (
             f"@{names.CHAMPION_ALIAS}" if champion.by_alias else " (best registered; no champion alias yet)"
         )
@@ -125,12 +130,12 @@ class AnalysisRequest:
         }
 
 
-def run_analysis(source: ModelSource, request: AnalysisRequest, snapshot_dir: Path) -> Any:
-    """costing.model.analysis.analyze on the model's measurements and the snapshot's prices."""
+def run_analysis(source: ModelSource, request: AnalysisRequest, sheet: PriceSheet) -> Any:
+    """costing.model.analysis.analyze on the model's measurements and the snapshot's prices (``sheet``:
+    the snapshot's prices in the request's region)."""
     from dataclasses import replace
 
     profile = profile_from_metrics(source.metrics, source=source.description)
-    sheet = build_price_sheet(snapshot_dir, request.region)
     overrides = {
         key: getattr(request, key)
         for key in ("latency_slo_ms", "tokens_per_request", "peak_factor", "target_utilisation")
@@ -154,11 +159,10 @@ def run_analysis(source: ModelSource, request: AnalysisRequest, snapshot_dir: Pa
 
 
 def resource_mapping(
-    source: ModelSource, request: AnalysisRequest, snapshot_dir: Path
+    source: ModelSource, request: AnalysisRequest, sheet: PriceSheet
 ) -> dict[str, Any] | None:
     """Parameters, memory, FLOPs and the instance types that fit the model, at the largest requested volume."""
     profile = profile_from_metrics(source.metrics, source=source.description)
-    sheet = build_price_sheet(snapshot_dir, request.region)
     try:
         mapping = map_resources(
             source.metrics,
@@ -182,7 +186,7 @@ def option_filter(document: dict[str, Any], options: tuple[str, ...] | None) -> 
     return document
 
 
-def training_cost_today(source: ModelSource, snapshot_dir: Path) -> dict[str, Any] | None:
+def training_cost_today(source: ModelSource, snapshot: PricingSnapshot) -> dict[str, Any] | None:
     """The model's training run repriced at the snapshot's prices (same seconds, instance, market)."""
     compute = source.metrics.get("compute") or {}
     training = source.metrics.get("training") or {}
@@ -195,7 +199,7 @@ def training_cost_today(source: ModelSource, snapshot_dir: Path) -> dict[str, An
             instance_type=compute["instance_type"],
             region=compute["region"],
             market=compute["market"],
-            catalog=PriceCatalog.load(snapshot_dir),
+            catalog=PriceCatalog.from_snapshot(snapshot),
         )
     except ValueError as exc:
         log.warning("cannot reprice the training run: %s", exc)
@@ -292,9 +296,24 @@ def log_analysis(
         settings=settings,
     )
     metrics, tags = summary_metrics(document)
+    metrics[names.PRICING_SNAPSHOT_AGE_DAYS] = snapshot_age_days
+    if training_today:
+        metrics[names.COST_TRAIN_AT_TODAYS_PRICES_USD] = training_today["usd"]
+        metrics[names.COST_TRAIN_AT_TODAYS_PRICES_ON_DEMAND_USD] = training_today["on_demand_usd"]
     with tracking.task_run(mlflow_run_id) as run:
-        mlflow.set_tags(
-            {
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, uri in outputs.items():
+                Path(tmp, name).write_bytes(storage.read_bytes(uri))
+            mlflow.log_artifacts(tmp, artifact_path=names.ANALYSIS_ARTIFACT_DIR)
+        # one request for the numbers, the request and the tags, after the files (see cost.artifact)
+        tracking.log_batch(
+            mlflow_run_id,
+            metrics=metrics,
+            params={
+                f"request.{k}": (",".join(map(str, v)) if isinstance(v, list) else v)
+                for k, v in request.to_dict().items()
+            },
+            tags={
                 **tags,
                 names.TAG_SNAPSHOT_ID: document["snapshot_id"],
                 names.TAG_ANALYSIS_KIND: kind,
@@ -306,23 +325,10 @@ def log_analysis(
                 "pricing.stale_sources": ", ".join(
                     s["source"] for s in document.get("price_sources", []) if s.get("stale")
                 ),
-            }
+                # after the files: the ledger (FOCUS export) fetches the document this names, unlisted
+                names.TAG_COST_ARTIFACT: names.ANALYSIS_DOCUMENT_ARTIFACT,
+            },
         )
-        mlflow.log_params(
-            {
-                f"request.{k}": (",".join(map(str, v)) if isinstance(v, list) else v)
-                for k, v in request.to_dict().items()
-            }
-        )
-        metrics[names.PRICING_SNAPSHOT_AGE_DAYS] = snapshot_age_days
-        if training_today:
-            metrics[names.COST_TRAIN_AT_TODAYS_PRICES_USD] = training_today["usd"]
-            metrics[names.COST_TRAIN_AT_TODAYS_PRICES_ON_DEMAND_USD] = training_today["on_demand_usd"]
-        mlflow.log_metrics(metrics)
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, uri in outputs.items():
-                Path(tmp, name).write_bytes(storage.read_bytes(uri))
-            mlflow.log_artifacts(tmp, artifact_path=names.ANALYSIS_ARTIFACT_DIR)
         experiment_id = run.info.experiment_id
     return mlflow_run_id, experiment_id
 
@@ -345,16 +351,17 @@ def recompute(
     if not (source.metrics.get("inference") or {}).get("latency_ms"):
         raise AirflowSkipException(f"{source.description} has no inference benchmark in its metrics.json")
     request = AnalysisRequest.from_params(params)
-    snapshot_dir = newest_snapshot_dir(settings)
+    snapshot = load_snapshot(newest_snapshot_dir(settings))  # read and checked once, for every use below
     try:
-        analysis = run_analysis(source, request, snapshot_dir)
+        sheet = build_price_sheet(snapshot, request.region)
+        analysis = run_analysis(source, request, sheet)
     except ValueError as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"cost analysis refused its inputs: {exc}") from exc
     document = option_filter(analysis.to_json_dict(), request.options)
-    training_today = training_cost_today(source, snapshot_dir)
-    document["resources"] = resource_mapping(source, request, snapshot_dir)
+    training_today = training_cost_today(source, snapshot)
+    document["resources"] = resource_mapping(source, request, sheet)
     document["model"] = {
         "source": source.description,
         "version": source.version,
@@ -364,7 +371,7 @@ def recompute(
     }
     out = run_dir(settings, dag_id, run_id)
     outputs = write_outputs(document, analysis, out)
-    age = snapshot_age_days(load_snapshot(snapshot_dir))
+    age = snapshot_age_days(snapshot)
     mlflow_run_id, experiment_id = log_analysis(
         dag_id=dag_id,
         run_id=run_id,

@@ -157,9 +157,7 @@ def latest_analysis(kind: str = "recompute") -> tuple[dict[str, Any] | None, str
     )
     if not runs:
         return None, None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(runs[0].info.run_id, names.ANALYSIS_DOCUMENT_ARTIFACT, tmp)
-        return json.loads(Path(path).read_text()), runs[0].info.run_id
+    return tracking.load_json_artifact(runs[0], names.ANALYSIS_DOCUMENT_ARTIFACT), runs[0].info.run_id
 
 
 def spot_history(instance_type: str, region: str) -> list[Any]:

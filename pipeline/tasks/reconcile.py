@@ -17,9 +17,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import tempfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from costing.report.reconciliation import (
@@ -99,12 +97,7 @@ def gather_runs(*, now: datetime, lookback_days: int) -> list[dict[str, Any]]:
     for run in runs:
         if names.COST_TRAIN_USD not in run.data.metrics:
             continue  # not costed (yet): nothing to compare
-        with tempfile.TemporaryDirectory() as tmp:
-            cost = json.loads(
-                Path(
-                    client.download_artifacts(run.info.run_id, names.TRAINING_COST_ARTIFACT, tmp)
-                ).read_text()
-            )
+        cost = tracking.load_json_artifact(run, names.TRAINING_COST_ARTIFACT)
         found.append(
             {
                 "mlflow_run_id": run.info.run_id,

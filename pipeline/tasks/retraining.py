@@ -467,22 +467,12 @@ def log_to_mlflow(*, benchmarked: dict[str, Any]) -> dict[str, Any]:
     """Per-epoch and instrumentation metrics, metrics.json and the model (with its vocabulary)."""
     import mlflow
     import mlflow.pytorch
+    from mlflow import MlflowClient
 
     from rnn.serving.generate import load_model
 
     metrics = _read_metrics(benchmarked["metrics_uri"])
     with tracking.task_run(benchmarked["mlflow_run_id"]) as run:
-        for epoch in metrics["training"]["epochs"]:
-            mlflow.log_metrics(
-                {
-                    names.EPOCH_TRAIN_LOSS: epoch["train_loss"],
-                    names.EPOCH_VAL_LOSS: epoch["val_loss"],
-                    names.EPOCH_VAL_PERPLEXITY: epoch["val_perplexity"],
-                    names.EPOCH_WALL_SECONDS: epoch["wall_seconds"],
-                    names.EPOCH_TOKENS_PER_S: epoch["tokens_per_s"],
-                },
-                step=epoch["epoch"],
-            )
         mlflow.log_metrics(training_metrics(metrics))
         mlflow.log_dict(metrics, "metrics.json")
         model_id = run.data.tags.get(names.TAG_LOGGED_MODEL_ID)
@@ -505,7 +495,28 @@ def log_to_mlflow(*, benchmarked: dict[str, Any]) -> dict[str, Any]:
                 )
             model_id = info.model_id
             mlflow.set_tag(names.TAG_LOGGED_MODEL_ID, model_id)
+        # After the model: log_model links the run's step-0 metrics to it by reading the history of
+        # every metric the run has (one request each), and these curves (steps 1..n) are never linked.
+        MlflowClient().log_batch(run.info.run_id, metrics=epoch_metrics(metrics))
     return {**benchmarked, "logged_model_id": model_id, "val_loss": metrics["training"]["final_val_loss"]}
+
+
+def epoch_metrics(metrics: dict[str, Any]) -> list[Any]:
+    """The per-epoch curves of metrics.json as MLflow metrics, step = epoch (1, 2, ...), for one log_batch."""
+    from mlflow.entities import Metric
+
+    now_ms = int(time.time() * 1000)
+    return [
+        Metric(key, float(epoch[field]), now_ms, epoch["epoch"])
+        for epoch in metrics["training"]["epochs"]
+        for key, field in (
+            (names.EPOCH_TRAIN_LOSS, "train_loss"),
+            (names.EPOCH_VAL_LOSS, "val_loss"),
+            (names.EPOCH_VAL_PERPLEXITY, "val_perplexity"),
+            (names.EPOCH_WALL_SECONDS, "wall_seconds"),
+            (names.EPOCH_TOKENS_PER_S, "tokens_per_s"),
+        )
+    ]
 
 
 def cost(*, logged: dict[str, Any]) -> dict[str, Any]:

@@ -228,6 +228,7 @@ def test_recompute_prices_the_champion_at_todays_prices(
     )
     assert metrics[names.COST_TRAIN_AT_TODAYS_PRICES_USD] > 0
     assert tags[names.TAG_DAG_ID] == "cost_recompute"
+    assert tags[names.TAG_COST_ARTIFACT] == "analysis/analysis.json"  # what the FOCUS ledger fetches
 
     [training] = client.search_runs([client.get_experiment_by_name(names.TRAINING_EXPERIMENT).experiment_id])
     paid = training.data.metrics[names.COST_TRAIN_USD]

@@ -121,6 +121,7 @@ def test_retraining_end_to_end_registers_only_better_models(
     assert 0 < metrics[names.COST_SPOT_SAVINGS_PCT] < 100
     assert tags[names.TAG_DAG_ID] == "rnn_retraining" and tags[names.TAG_RUN_ID] == first.run_id
     assert tags[names.TAG_COST_BASIS] == "estimate" and "r6i.xlarge" in tags[names.TAG_COST_DESCRIPTION]
+    assert tags[names.TAG_COST_ARTIFACT] == "cost.json"  # the FOCUS ledger fetches it without listing
     assert tags[names.TAG_REGISTRY_DECISION] == "registered"
     assert params["config.hidden_size"] == "16" and params["compute.instance_type"] == "r6i.xlarge"
     assert len(params["dataset.sha256"]) == 64 and params["git_sha"]
@@ -158,6 +159,15 @@ def test_retraining_end_to_end_registers_only_better_models(
     )
     val_loss_history = client.get_metric_history(run.info.run_id, names.EPOCH_VAL_LOSS)
     assert [m.step for m in val_loss_history] == [1]
+    # the logged model carries the run's step-0 metrics (those logged before it and after), not the curves
+    linked = {metric.key for metric in client.get_logged_model(tags[names.TAG_LOGGED_MODEL_ID]).metrics}
+    assert {
+        names.VAL_LOSS,
+        names.TRAIN_TOKENS_PER_S,
+        names.SERVE_MAX_RPS_AT_SLO,
+        names.COST_TRAIN_USD,
+    } <= linked
+    assert not any(key.startswith("epoch.") for key in linked)
     [version] = registered_versions()
     assert version.run_id == run.info.run_id and int(version.version) == 1
     # the first model ever trained is the champion

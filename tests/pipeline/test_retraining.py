@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.tasks.retraining import ComputeChoice, _fail_or_retry, training_run_name
+from pipeline import names
+from pipeline.tasks.retraining import ComputeChoice, _fail_or_retry, epoch_metrics, training_run_name
 from rnn.config import TrainConfig
 from rnn.corpus import CorpusError
 from toolkit.storage import StorageError
@@ -81,3 +82,25 @@ def test_the_load_tests_server_answers_only_the_key_it_was_given(tmp_path: Path)
     capacity = json.loads(out.read_text())
     assert capacity["max_rps_at_slo"] > 0
     assert all(r["mean_batch_size"] is not None for r in capacity["curve"])  # it read the protected /metrics
+
+
+def test_the_epoch_curves_are_one_batch_stepped_by_epoch() -> None:
+    epoch = {
+        "train_loss": 2.5,
+        "val_loss": 2.25,
+        "val_perplexity": 9.5,
+        "wall_seconds": 12,
+        "tokens_per_s": 800.0,
+    }
+    metrics = {"training": {"epochs": [{**epoch, "epoch": 1}, {**epoch, "epoch": 2, "val_loss": 2.0}]}}
+    batch = epoch_metrics(metrics)
+    assert len(batch) == 10 and {m.step for m in batch} == {1, 2}  # never step 0, where the model is linked
+    assert [m.value for m in batch if m.key == names.EPOCH_VAL_LOSS] == [2.25, 2.0]
+    assert {m.key for m in batch} == {
+        names.EPOCH_TRAIN_LOSS,
+        names.EPOCH_VAL_LOSS,
+        names.EPOCH_VAL_PERPLEXITY,
+        names.EPOCH_WALL_SECONDS,
+        names.EPOCH_TOKENS_PER_S,
+    }
+    assert next(m.value for m in batch if m.key == names.EPOCH_WALL_SECONDS) == 12.0

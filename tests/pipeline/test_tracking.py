@@ -118,3 +118,68 @@ def test_unreachable_tracking_server_is_named(pipeline_home: Path, monkeypatch: 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     with pytest.raises(tracking.TrackingUnavailableError, match=f"{uri} is unreachable"):
         tracking.configure()
+
+
+def test_a_batch_stores_what_the_fluent_calls_store_in_one_request(pipeline_home: Path) -> None:
+    import mlflow
+
+    from pipeline import names, tracking
+
+    values = {"metrics": {"m": 2, "n": 0.5}, "params": {"p": None, "q": "1,2"}, "tags": {"t": 3, "u": "x"}}
+    batched = tracking.get_or_create_run(names.COST_EXPERIMENT, "d", "batched")
+    fluent = tracking.get_or_create_run(names.COST_EXPERIMENT, "d", "fluent")
+    with tracking.task_run(batched):
+        tracking.log_batch(batched, **values)
+    with tracking.task_run(fluent):
+        mlflow.log_metrics(values["metrics"])
+        mlflow.log_params(values["params"])
+        mlflow.set_tags(values["tags"])
+    client = _client()
+    got, expected = client.get_run(batched).data, client.get_run(fluent).data
+    assert got.metrics == expected.metrics == {"m": 2.0, "n": 0.5}
+    assert got.params == expected.params == {"p": "None", "q": "1,2"}
+    assert (
+        {k: got.tags[k] for k in ("t", "u")}
+        == {k: expected.tags[k] for k in ("t", "u")}
+        == {"t": "3", "u": "x"}
+    )
+    assert [m.step for m in client.get_metric_history(batched, "m")] == [0]
+
+
+def test_a_json_artifact_is_fetched_without_listing_the_run(
+    pipeline_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+
+    from pipeline import names, tracking
+
+    run_id = tracking.get_or_create_run(names.COST_EXPERIMENT, "d", "r")
+    client = _client()
+    client.log_dict(run_id, {"grid": [1, 2]}, "analysis/analysis.json")
+    listed: list = []
+    monkeypatch.setattr(
+        LocalArtifactRepository, "list_artifacts", lambda self, path=None: listed.append(path)
+    )
+    assert tracking.load_json_artifact(client.get_run(run_id), "analysis/analysis.json") == {"grid": [1, 2]}
+    assert listed == []
+
+
+def test_a_new_run_looks_its_experiment_up_once(pipeline_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow import MlflowClient
+
+    from pipeline import names, tracking
+
+    first = tracking.get_or_create_run(names.COST_EXPERIMENT, "d", "r1")  # creates the experiment
+    lookups: list[str] = []
+    get_experiment_by_name = MlflowClient.get_experiment_by_name
+
+    def counting(self: MlflowClient, name: str):
+        lookups.append(name)
+        return get_experiment_by_name(self, name)
+
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", counting)
+    second = tracking.get_or_create_run(names.COST_EXPERIMENT, "d", "r2")
+    assert lookups == [names.COST_EXPERIMENT] and second != first
+    assert tracking.get_or_create_run(names.COST_EXPERIMENT, "d", "r1") == first  # found again, not created
+    experiment = _client().get_experiment_by_name(names.COST_EXPERIMENT)
+    assert experiment.tags[names.TAG_EXPERIMENT_KIND] == names.EXPERIMENT_KIND_MODEL_TRAINING

@@ -279,6 +279,75 @@ def test_focus_export_reads_every_cost_recorded_in_mlflow(tmp_path: Path) -> Non
     assert sum(r["BilledCost"] for r in spot_rows) == pytest.approx(0.088)
 
 
+@pytest.mark.integration  # creates an MLflow store (its migrations take ~10 s)
+def test_the_ledger_fetches_what_the_tag_names_and_lists_only_runs_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+
+    from costing.records import TAG_COST_ARTIFACT
+    from costing.report.ledger import focus_rows_since
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    training = client.create_experiment("rnn-textgen", artifact_location=(tmp_path / "a1").as_uri())
+    analyses = client.create_experiment("rnn-cost-analysis", artifact_location=(tmp_path / "a2").as_uri())
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+
+    def run(experiment: str, hour: int, artifacts: dict[str, dict], tag: str | None = None) -> str:
+        created = client.create_run(experiment, start_time=int(day.replace(hour=hour).timestamp() * 1000))
+        for path, document in artifacts.items():
+            client.log_dict(created.info.run_id, document, path)
+        if tag is not None:
+            client.set_tag(created.info.run_id, TAG_COST_ARTIFACT, tag)
+        return created.info.run_id
+
+    ids = {
+        "tagged spot": run(training, 1, {"cost.json": spot_cost()}, tag="cost.json"),
+        "old local": run(training, 2, {"cost.json": local_cost()}),  # from before the tag: listed
+        "no cost": run(training, 3, {"metrics.json": {}}),  # a failed run, say: listed, nothing
+        "tagged analysis": run(
+            analyses, 4, {"analysis/analysis.json": analysis_document()}, tag="analysis/analysis.json"
+        ),
+        "old analysis": run(analyses, 5, {"analysis/analysis.json": analysis_document()}),
+        "report only": run(analyses, 6, {"report/report.json": {}}),
+        "unknown tag": run(training, 7, {"cost.json": local_cost()}, tag="somewhere/else.json"),  # listed
+    }
+    listed: list[str] = []
+    list_artifacts = LocalArtifactRepository.list_artifacts
+
+    def spy(self: LocalArtifactRepository, path: str | None = None) -> list:
+        listed.append(next(name for name, run_id in ids.items() if run_id in self.artifact_dir))
+        return list_artifacts(self, path)
+
+    monkeypatch.setattr(LocalArtifactRepository, "list_artifacts", spy)
+    rows = focus_rows_since(day, tracking_uri=uri)
+
+    assert set(listed) == {"old local", "no cost", "old analysis", "report only", "unknown tag"}
+    assert listed.count("old analysis") == 2  # the root, then the analysis folder
+
+    def ref(name: str, experiment: str, hour: int) -> RunRef:
+        return RunRef(ids[name], experiment, "", day.replace(hour=hour))
+
+    expected = (
+        training_rows(spot_cost(), ref("tagged spot", "rnn-textgen", 1))
+        + training_rows(local_cost(), ref("old local", "rnn-textgen", 2))
+        + training_rows(local_cost(), ref("unknown tag", "rnn-textgen", 7))
+        + analysis_rows(analysis_document(), ref("tagged analysis", "rnn-cost-analysis", 4))
+        + analysis_rows(analysis_document(), ref("old analysis", "rnn-cost-analysis", 5))
+    )
+    by_run = sorted(expected, key=lambda row: row["x_MlflowRunId"])
+    assert sorted(rows, key=lambda row: row["x_MlflowRunId"]) == by_run
+    # oldest first within an experiment, experiments in the store's order: the order of the export
+    assert [row["x_MlflowRunId"] for row in rows] == [
+        row["x_MlflowRunId"]
+        for experiment in [e.name for e in client.search_experiments()]
+        for row in expected
+        if row["x_MlflowExperiment"] == experiment
+    ]
+
+
 def test_focus_export_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -488,13 +488,13 @@ def test_serving_a_registered_version_and_an_alias(
             f"models:/{REGISTERED_MODEL}@champion",
         ):
             served, source = load_model_source(uri)
-            assert (source.name, source.version) == (str(version.version))
+            assert (source.name, source.version) == (REGISTERED_MODEL, str(version.version))
             assert served.vocab == Vocab(loaded.vocab.chars)
             for key, value in loaded.model.state_dict().items():
                 assert torch.equal(served.model.state_dict()[key], value)
         with TestClient(create_app(served, source)) as client:
             health = client.get("/healthz").json()
-            assert (health["model"], health["version"]) == (str(version.version))
+            assert (health["model"], health["version"]) == (REGISTERED_MODEL, str(version.version))
         with pytest.raises(ModelFileError, match="cannot load 'models:/rnn-textgen@nope'"):
             load_model_source(f"models:/{REGISTERED_MODEL}@nope")
     finally:
