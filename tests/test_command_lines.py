@@ -60,7 +60,12 @@ CASES: list[tuple[str, list[str], str]] = [
     (
         "rnn",
         ["generate", "--model", MODEL, "--prompt", "Ωmega"],
-        "--prompt has characters the model never saw",
+        "--prompt 'Ωmega' has characters the model never saw: ['Ω']",
+    ),
+    (
+        "rnn",
+        ["bench", "--model", MODEL, "--prompt", "Ωmega"],
+        "--prompt 'Ωmega' has characters the model never saw: ['Ω']",
     ),
     ("rnn", ["generate", "--model", MODEL, "--length", "0"], "--length: must be an integer >= 1, got '0'"),
     ("rnn", ["generate", "--model", MODEL, "--temperature", "0"], "--temperature: must be a number > 0"),

@@ -49,7 +49,7 @@ class LoadTestConfig:
     url: str  # base URL of the server, e.g. http://127.0.0.1:8000
     slo_ms: float = 1000.0  # p95 latency the server must keep
     chars: int = 200  # characters per completion
-    prompt: str = "The "
+    prompt: str | None = None  # None: the model's own (the server's /healthz "default_prompt")
     max_seconds: float = 90.0  # the whole search, wall clock
     max_requests: int = 20_000  # the whole search
     trial_seconds: float = 8.0  # arrivals per rate (shortened to fit the time budget)
@@ -149,6 +149,7 @@ class CapacityResult:
     duration_seconds: float
     requests_sent: int
     probe_ms: float | None  # median latency of a lone request (sequential warm-up)
+    prompt: str  # of every request
     server: dict[str, Any]  # /healthz at the end: model, version, cpu_count, rss, peak_rss, ...
     started_at: str
     finished_at: str
@@ -245,6 +246,7 @@ class LoadTester:
         self.log = log
         self.requests_sent = 0
         self.last_refusal = ""  # what the server said about the last request it refused
+        self.prompt = config.prompt  # the model's own (from /healthz) when the config has none
         self._session: Any = None
 
     async def __aenter__(self) -> LoadTester:
@@ -305,7 +307,7 @@ class LoadTester:
         """(ok, seconds, error kind) for one request sent now."""
         import aiohttp
 
-        body = {"prompt": self.config.prompt, "max_chars": self.config.chars, "seed": index}
+        body = {"prompt": self.prompt, "max_chars": self.config.chars, "seed": index}
         start = time.perf_counter()
         try:
             async with self._session.post(
@@ -456,7 +458,13 @@ class LoadTester:
         config = self.config
         started_at, start = utc_now_iso(), time.monotonic()
         deadline = start + config.max_seconds
-        await self.health()
+        health = await self.health()
+        if self.prompt is None:
+            self.prompt = health.get("default_prompt")
+            if not isinstance(self.prompt, str):
+                raise LoadTestError(
+                    f"{config.base_url}/healthz does not say its model's prompt (no default_prompt): pass --prompt"
+                )
         probe = await self.probe()
         curve: list[RateResult] = []
         best: RateResult | None = None
@@ -520,6 +528,7 @@ class LoadTester:
             duration_seconds=round(time.monotonic() - start, 3),
             requests_sent=self.requests_sent,
             probe_ms=round(probe * 1000, 3),
+            prompt=self.prompt,
             server=server,
             started_at=started_at,
             finished_at=utc_now_iso(),

@@ -7,7 +7,8 @@ decoder). The API (docs/serving.md):
   (>= 0, 0 = off), "seed" (int or null), "stream" (false)}`` -> ``{"text", "chars", "queue_ms",
   "generate_ms", "batch_size_mean", "seed"}``; with ``"stream": true`` the text arrives as server-sent
   events (``data: {"text": ...}`` per chunk, then ``event: done`` with the summary).
-* ``GET /healthz``: model, version, vocabulary size, uptime, resident memory; 503 while draining.
+* ``GET /healthz``: model, version, vocabulary size, the model's own prompt (``default_prompt``, what
+  a client without text of its own sends: the load test), uptime, resident memory; 503 while draining.
 * ``GET /metrics``: Prometheus text (requests by status, latency / queue-time / batch-size
   histograms, characters generated, in flight, queue length, process CPU and memory).
 
@@ -75,7 +76,7 @@ from rnn.serving.batching import (
     Ticket,
 )
 from rnn.serving.decoder import FastDecoder
-from rnn.serving.generate import LoadedModel, ModelSource
+from rnn.serving.generate import LoadedModel, ModelSource, default_prompt
 from rnn.serving.settings import (
     API_KEY_ENV,
     DEFAULT_MAX_CHARS,
@@ -415,6 +416,7 @@ def create_app(loaded: LoadedModel, source: ModelSource, settings: ServeSettings
         threads=settings.threads,
         observer=metrics,
     )
+    prompt = default_prompt(loaded.model, vocab)  # what a client sends when it has no text of its own
     metrics.queued.set_function(lambda: engine.queued)
     metrics.active.set_function(lambda: engine.active)
     started = time.monotonic()
@@ -542,6 +544,7 @@ def create_app(loaded: LoadedModel, source: ModelSource, settings: ServeSettings
                 "version": source.version,
                 "source": source.uri,
                 "vocab_size": len(vocab),
+                "default_prompt": prompt,
                 "parameters": sum(p.numel() for p in loaded.model.parameters()),
                 "precision": settings.precision,
                 "uptime_seconds": round(time.monotonic() - started, 3),

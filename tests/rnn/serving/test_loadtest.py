@@ -115,6 +115,7 @@ def test_the_serving_section_carries_the_capacity_and_the_curve() -> None:
         duration_seconds=60.0,
         requests_sent=1200,
         probe_ms=100.0,
+        prompt="the ",
         server={
             "cpu_count": 2,
             "torch_threads": 2,
