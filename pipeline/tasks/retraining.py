@@ -294,8 +294,13 @@ def load_test(
     seconds: float = DEFAULT_LOAD_TEST_SECONDS,
     slo_ms: float = DEFAULT_LOAD_TEST_SLO_MS,
     chars: int = DEFAULT_LOAD_TEST_CHARS,
+    prompt: str = "",
 ) -> dict[str, Any]:
     """Serve the new model on a free 127.0.0.1 port, measure its capacity at the SLO, stop the server.
+
+    Every request continues ``prompt``; "" sends the model's own (``default_prompt`` of the server's
+    /healthz), so a corpus in any script is load-tested as it is. A prompt with characters the model
+    never saw fails the task before the server starts, naming them.
 
     ``python -m rnn loadtest`` writes the ``serving`` section of metrics.json; this task logs
     ``serve.*`` to MLflow and keeps ``capacity.json`` next to the run. ``seconds=0`` skips it (the
@@ -304,6 +309,8 @@ def load_test(
     if seconds <= 0:
         log.info("load test skipped (load_test_seconds=0): serving will be costed by the capacity formula")
         return {**benchmarked, "serving": None}
+    if prompt:
+        _check_prompt(benchmarked["model_uri"], prompt)
     import mlflow
 
     with tracking.task_run(benchmarked["mlflow_run_id"]), tempfile.TemporaryDirectory() as tmp:
@@ -327,6 +334,7 @@ def load_test(
                     str(capacity_path),
                     "--metrics",
                     benchmarked["metrics_uri"],
+                    *(["--prompt", prompt] if prompt else []),
                 ],
                 what="load test",
                 env=env,
@@ -353,6 +361,15 @@ def load_test(
             "rss_bytes": serving["rss_bytes"],
         },
     }
+
+
+def _check_prompt(model_uri: str, prompt: str) -> None:
+    from rnn.serving.generate import PromptError, check_prompt, load_model
+
+    try:
+        check_prompt(load_model(model_uri).vocab, prompt, what="load_test_prompt")
+    except PromptError as exc:
+        raise _fail(f"{exc} (the model: {model_uri})") from exc
 
 
 def serving_metrics(serving: dict[str, Any]) -> dict[str, float]:

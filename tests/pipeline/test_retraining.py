@@ -104,3 +104,28 @@ def test_the_epoch_curves_are_one_batch_stepped_by_epoch() -> None:
         names.EPOCH_TOKENS_PER_S,
     }
     assert next(m.value for m in batch if m.key == names.EPOCH_WALL_SECONDS) == 12.0
+
+
+def test_a_load_test_prompt_the_model_cannot_read_fails_before_any_server_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline.tasks import retraining
+    from rnn.data import Vocab
+    from rnn.model import CharLSTM
+    from rnn.train import save_model
+
+    config = TrainConfig(hidden_size=16, embedding_dim=8, num_layers=1)
+    vocab = Vocab(list(" abcdefghijklmnopqrstuvwxyz"))  # lowercase only: no "T"
+    torch.manual_seed(0)
+    save_model(str(tmp_path / "model.pt"), CharLSTM.from_config(config, len(vocab)), config, vocab)
+    started: list[str] = []
+    monkeypatch.setattr(retraining, "_serving", lambda *a, **k: started.append("server"))
+    benchmarked = {"model_uri": str(tmp_path / "model.pt"), "mlflow_run_id": "r", "metrics_uri": "m"}
+    with pytest.raises(
+        AirflowFailException, match=r"load_test_prompt 'The ' has characters the model never saw: \['T'\]"
+    ):
+        retraining.load_test(benchmarked=benchmarked, seconds=5, prompt="The ")
+    assert started == []
