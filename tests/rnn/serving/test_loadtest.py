@@ -147,7 +147,7 @@ def serial_server(service_seconds: float):
 
     @app.get("/healthz")
     async def healthz() -> dict:
-        return {"active": 0, "queued": 0, "cpu_count": 1}
+        return {"active": 0, "queued": 0, "cpu_count": 1, "default_prompt": "x"}
 
     @app.post("/v1/generate")
     async def generate(body: dict) -> dict:
@@ -280,3 +280,29 @@ def test_no_server_is_a_clear_error() -> None:
         capacity_search(
             LoadTestConfig(url=f"http://127.0.0.1:{free_port()}", max_seconds=5), log=lambda _: None
         )
+
+
+def test_a_server_that_does_not_say_its_prompt_needs_one_given() -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"active": 0, "queued": 0}
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        with pytest.raises(
+            LoadTestError, match=r"/healthz does not say its model's prompt .*: pass --prompt"
+        ):
+            capacity_search(LoadTestConfig(url=f"http://127.0.0.1:{port}", max_seconds=5), log=lambda _: None)
+    finally:
+        server.should_exit = True
+        thread.join(10)
