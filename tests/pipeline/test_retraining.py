@@ -80,7 +80,9 @@ def test_the_load_tests_server_answers_only_the_key_it_was_given(tmp_path: Path)
         loadtest = ["loadtest", "--url", url, "--chars", "20", "--max-seconds", "5", "--trial-seconds", "2"]
         _run_rnn([*loadtest, "--out", str(out)], what="load test", env=env)
     capacity = json.loads(out.read_text())
-    assert capacity["max_rps_at_slo"] > 0
+    # its requests were answered (a 401 would have stopped it, exit 2, at the first); whether a rate met
+    # the SLO in 5 s depends on how busy the machine is, not on the key
+    assert capacity["probe_ms"] > 0 and capacity["requests_sent"] > 3 and capacity["curve"]
     assert all(r["mean_batch_size"] is not None for r in capacity["curve"])  # it read the protected /metrics
 
 
