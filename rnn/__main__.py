@@ -33,7 +33,7 @@ from toolkit.registry import REGISTERED_MODEL
 
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a host could not be reached; trying again may work
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped after a checkpoint; run again with --resume
-PROMPT_HELP = "its first character is the one it predicts from nothing, then its greedy continuation"
+PROMPT_HELP = "the character it writes most often, then its greedy continuation (docs/serving.md)"
 
 
 def _config_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ from toolkit.registry import REGISTERED_MODEL
 from toolkit.storage import first_line
 
 PROMPT_CHARS = 4  # length of the model's own prompt (:func:`default_prompt`)
+PROMPT_SAMPLE_CHARS = 256  # of the model's own text, to find the character it writes most often
 
 
 class ModelFileError(ValueError):
@@ -131,25 +132,38 @@ def load_model(uri: str) -> LoadedModel:
     return LoadedModel(model=model, vocab=vocab, config=config)
 
 
-def default_prompt(model: CharLSTM, vocab: Vocab, length: int = PROMPT_CHARS) -> str:
+def default_prompt(
+    model: CharLSTM, vocab: Vocab, length: int = PROMPT_CHARS, *, decoder: FastDecoder | None = None
+) -> str:
     """The prompt used when none is given: the model's own, never a fixed string in some language.
 
-    Its first character is what the model predicts before it has read anything: from the all-zero
-    state the LSTM starts in, the logits are the output layer's bias, and training pulls that bias
-    towards the log-frequency of each character, so a trained model starts with a character common
-    in its corpus (for English prose, the space). The rest is the model's greedy continuation, to
-    ``length`` characters. Deterministic (the argmax; a tie goes to the lower id), in whatever script
-    the corpus was, and it needs only the weights and the vocabulary: a registered version carries
-    no corpus, and a server does not read one to start. ``python -m rnn generate`` and ``bench``,
-    the server's ``/healthz`` (``default_prompt``, what the load test sends) all use it.
+    Its first character is the one the model writes most often: the most frequent character in
+    :data:`PROMPT_SAMPLE_CHARS` characters of its own text (sampled at temperature 1 with seed 0 by the
+    fast decoder, after reading the vocabulary's first character). The rest is the model's greedy
+    continuation of it, to ``length`` characters. So it is in whatever script the corpus was (a space
+    then indentation for the stdlib's help topics, a common letter for a language without spaces), the
+    same for the same model file on the same machine (ties go to the lower id), and it needs only the
+    weights and the vocabulary: a registered version carries no corpus, and a server reads none to start.
+    ``python -m rnn generate`` and ``bench``, the server's ``/healthz`` (``default_prompt``, what the
+    load test sends) all use it. ``decoder``: an fp32 decoder of ``model`` to reuse (a server has one).
     """
     if length < 1:
         raise ValueError(f"length must be >= 1, got {length}")
+    if decoder is not None and decoder.precision != "fp32":
+        raise ValueError(f"the model's prompt is sampled in fp32, not {decoder.precision}")
     was_training = model.training
     model.eval()  # no dropout: the same model gives the same prompt
     try:
+        own = generate_ids(
+            decoder or FastDecoder(model),
+            [0],
+            length=PROMPT_SAMPLE_CHARS,
+            temperature=1.0,
+            generator=torch.Generator().manual_seed(0),
+        )[0]
+        counts = torch.bincount(own, minlength=len(vocab))
+        ids = [int(torch.argmax(counts))]  # the first of the most frequent
         with torch.inference_mode():
-            ids = [int(torch.argmax(model.decoder.bias))]
             logits, hidden = model(torch.tensor([ids]))
             while len(ids) < length:
                 ids.append(int(torch.argmax(logits[0, -1])))

@@ -416,7 +416,8 @@ def create_app(loaded: LoadedModel, source: ModelSource, settings: ServeSettings
         threads=settings.threads,
         observer=metrics,
     )
-    prompt = default_prompt(loaded.model, vocab)  # what a client sends when it has no text of its own
+    # what a client sends when it has no text of its own (the load test)
+    prompt = default_prompt(loaded.model, vocab, decoder=decoder if decoder.precision == "fp32" else None)
     metrics.queued.set_function(lambda: engine.queued)
     metrics.active.set_function(lambda: engine.active)
     started = time.monotonic()

@@ -9,6 +9,7 @@ import string
 import subprocess
 import sys
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -54,16 +55,38 @@ def test_the_default_prompt_is_the_models_own(model_files: dict[str, Path], scri
     assert prompt == default_prompt(
         load_model(str(model_files[script])).model, vocab
     )  # same file, same prompt
-    # the first character is the model's prediction from its zero state (the output bias), then greedy
-    assert prompt[0] == vocab.chars[int(model.decoder.bias.argmax())]
+    # the rest is the model's greedy continuation of the first character
     with torch.inference_mode():
         logits, _ = model(vocab.encode(prompt[:-1]).unsqueeze(0))
     assert [vocab.chars[int(i)] for i in logits[0].argmax(-1)] == list(prompt[1:])
-    # another bias, another first character: it comes from the weights, not from a list
+    # a model that writes one character far more than the others starts its prompt with it
     target = vocab.chars[-1]
     with torch.no_grad():
-        model.decoder.bias[vocab.index[target]] = model.decoder.bias.max() + 10
+        model.decoder.bias[vocab.index[target]] += 50
     assert default_prompt(model, vocab)[0] == target
+
+
+def test_a_trained_model_starts_with_the_most_common_character_of_its_corpus(tmp_path: Path) -> None:
+    from rnn.config import TrainConfig
+    from rnn.train import train
+
+    rng = random.Random(0)
+    weights = [3.0, *(1 / (i + 1) for i in range(1, len(CYRILLIC)))]  # "а" is most of the letters
+    text = " ".join("".join(rng.choices(CYRILLIC, weights=weights, k=rng.randint(2, 9))) for _ in range(3000))
+    assert Counter(text).most_common(1)[0][0] == "а"
+    (tmp_path / "corpus.txt").write_text(text)
+    config = TrainConfig(
+        corpus_uri=str(tmp_path / "corpus.txt"),
+        hidden_size=32,
+        embedding_dim=16,
+        seq_len=32,
+        batch_size=16,
+        epochs=1,
+        max_steps_per_epoch=60,
+    )
+    trained = train(config, str(tmp_path / "run"), progress=False, log=lambda _: None)
+    loaded = load_model(trained.model_uri)
+    assert default_prompt(loaded.model, loaded.vocab)[0] == "а"
 
 
 def test_a_prompt_the_model_cannot_read_names_the_unknown_characters(model_files: dict[str, Path]) -> None:
