@@ -140,9 +140,9 @@ def default_prompt(
     Its first character is the one the model writes most often: the most frequent character in
     :data:`PROMPT_SAMPLE_CHARS` characters of its own text (sampled at temperature 1 with seed 0 by the
     fast decoder, after reading the vocabulary's first character). The rest is the model's greedy
-    continuation of it, to ``length`` characters. So it is in whatever script the corpus was (a space
-    then indentation for the stdlib's help topics, a common letter for a language without spaces), the
-    same for the same model file on the same machine (ties go to the lower id), and it needs only the
+    continuation of it, to ``length`` characters. So it is in whatever script the corpus was (for the
+    stdlib's help topics, a space and then more: indentation), the same for the same model file on the
+    same machine (ties go to the lower id), and it needs only the
     weights and the vocabulary: a registered version carries no corpus, and a server reads none to start.
     ``python -m rnn generate`` and ``bench``, the server's ``/healthz`` (``default_prompt``, what the
     load test sends) all use it. ``decoder``: an fp32 decoder of ``model`` to reuse (a server has one).
