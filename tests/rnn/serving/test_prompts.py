@@ -146,7 +146,9 @@ def test_the_server_says_its_prompt_and_the_load_test_sends_it(
             assert json.loads(response.read())["default_prompt"] == prompt
         quick = {"max_seconds": 6, "chars": 20, "trial_seconds": 1.5, "min_trial_seconds": 1}
         result = capacity_search(LoadTestConfig(url=url, **quick), log=lambda _: None)  # type: ignore[arg-type]
-        assert result.prompt == prompt and result.max_rps_at_slo > 0
+        # its lone requests were answered (a 422 would have stopped it); the capacity found in 6 s is
+        # how busy the machine is, not what this test is about
+        assert result.prompt == prompt and result.probe_ms and result.requests_sent >= 3
         with pytest.raises(
             LoadTestError, match=r"HTTP 422: characters not in the model's vocabulary: \['T', 'e', 'h'\]"
         ):
