@@ -16,9 +16,16 @@ from toolkit import storage
 from toolkit.registry import REGISTERED_MODEL
 from toolkit.storage import first_line
 
+PROMPT_CHARS = 4  # length of the model's own prompt (:func:`default_prompt`)
+PROMPT_SAMPLE_CHARS = 256  # of the model's own text, to find the character it writes most often
+
 
 class ModelFileError(ValueError):
     """model.pt is missing or not a model written by ``rnn train``, or a registry URI does not resolve."""
+
+
+class PromptError(ValueError):
+    """A prompt has characters outside the model's vocabulary; the message names them."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,59 @@ def load_model(uri: str) -> LoadedModel:
     model.load_state_dict(payload["model"])
     model.eval()
     return LoadedModel(model=model, vocab=vocab, config=config)
+
+
+def default_prompt(
+    model: CharLSTM, vocab: Vocab, length: int = PROMPT_CHARS, *, decoder: FastDecoder | None = None
+) -> str:
+    """The prompt used when none is given: the model's own, never a fixed string in some language.
+
+    Its first character is the one the model writes most often: the most frequent character in
+    :data:`PROMPT_SAMPLE_CHARS` characters of its own text (sampled at temperature 1 with seed 0 by the
+    fast decoder, after reading the vocabulary's first character). The rest is the model's greedy
+    continuation of it, to ``length`` characters. So it is in whatever script the corpus was (for the
+    stdlib's help topics, a space and then more: indentation), the same for the same model file on the
+    same machine (ties go to the lower id), and it needs only the
+    weights and the vocabulary: a registered version carries no corpus, and a server reads none to start.
+    ``python -m rnn generate`` and ``bench``, the server's ``/healthz`` (``default_prompt``, what the
+    load test sends) all use it. ``decoder``: an fp32 decoder of ``model`` to reuse (a server has one).
+    """
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    if decoder is not None and decoder.precision != "fp32":
+        raise ValueError(f"the model's prompt is sampled in fp32, not {decoder.precision}")
+    was_training = model.training
+    model.eval()  # no dropout: the same model gives the same prompt
+    try:
+        own = generate_ids(
+            decoder or FastDecoder(model),
+            [0],
+            length=PROMPT_SAMPLE_CHARS,
+            temperature=1.0,
+            generator=torch.Generator().manual_seed(0),
+        )[0]
+        counts = torch.bincount(own, minlength=len(vocab))
+        ids = [int(torch.argmax(counts))]  # the first of the most frequent
+        with torch.inference_mode():
+            logits, hidden = model(torch.tensor([ids]))
+            while len(ids) < length:
+                ids.append(int(torch.argmax(logits[0, -1])))
+                logits, hidden = model(torch.tensor([ids[-1:]]), hidden)
+    finally:
+        model.train(was_training)
+    return vocab.decode(ids)
+
+
+def check_prompt(vocab: Vocab, prompt: str, *, what: str = "the prompt") -> str:
+    """``prompt`` if the model knows every character of it; else a :class:`PromptError` naming the others."""
+    unknown = sorted({ch for ch in prompt if ch not in vocab.index})
+    if unknown:
+        shown = "".join(vocab.chars[:60]) + ("…" if len(vocab) > 60 else "")
+        raise PromptError(
+            f"{what} {prompt!r} has characters the model never saw: {unknown!r}; its {len(vocab)} "
+            f"characters are {shown!r}. Leave the prompt out to use the model's own."
+        )
+    return prompt
 
 
 def _prompt_ids(vocab: Vocab, prompt: str) -> list[int]:
