@@ -17,7 +17,8 @@ so schedules `cost_recompute`).
 * **training_result** – the result of whichever branch ran.
 * **benchmark** – inference latency and throughput of the fast generator.
 * **load_test** – serve the model on a free 127.0.0.1 port and find the highest request rate it keeps
-  within the p95 SLO (`load_test_seconds`, 0 skips it); the cost model sizes fleets from it.
+  within the p95 SLO (`load_test_seconds`, 0 skips it); the cost model sizes fleets from it. Requests
+  continue `load_test_prompt`, by default the model's own prompt (from the model, in its own script).
 * **log_to_mlflow** – metrics, `metrics.json` and the model.
 * **cost** – the run's cost: an *estimate* (local) or a *billed estimate* (spot EC2).
 * **register** – champion and challenger scored on the same evaluation split; a better challenger
@@ -211,6 +212,16 @@ def _on_task_failure(context: dict) -> None:
             title="Load test: characters per request",
             section="Serving load test",
         ),
+        "load_test_prompt": Param(
+            "",
+            type=["string", "null"],
+            maxLength=200,
+            title="Load test: prompt",
+            section="Serving load test",
+            description="Text every request continues. Empty (the default): the model's own prompt, from "
+            "the model itself, so a corpus in any script is load-tested as it is. Characters the model "
+            "never saw fail the task before the server starts.",
+        ),
         # -- compute=ec2_spot only ------------------------------------------------------------------------
         "max_attempts": Param(
             spot.DEFAULT_MAX_ATTEMPTS,
@@ -365,6 +376,7 @@ def rnn_retraining():
                 seconds=params["load_test_seconds"],
                 slo_ms=params["load_test_slo_ms"],
                 chars=params["load_test_chars"],
+                prompt=params["load_test_prompt"] or "",
             ),
         )
 

@@ -14,9 +14,12 @@
   (medians of 20 runs each, interleaved), batch-64 throughput at least the loop's, and the fraction
   of this host's measured matmul peak; reduced precisions with their validation-loss cost;
 * serving: the naive server (:mod:`devtools.naive_server`: one sync handler per request, the
-  ``nn.LSTM`` loop at batch 1) and ours (``python -m rnn serve``) through the same load test, one
-  after the other on this machine: requests/s at p95 <= 1 s for 200-character completions, target
-  at least 30x.
+  ``nn.LSTM`` loop at batch 1) and ours (``python -m rnn serve``, with an API key) through the same
+  load test, one after the other on this machine: requests/s at p95 <= 1 s for 200-character
+  completions, target at least 30x. Before its load test, ours is timed from process start to ready
+  (listening, model loaded) and on its first request, then one client sends 200-character requests
+  one after another (concurrency 1): their p50 over HTTP against the in-process decoder's p50 from
+  the comparison above, target at most 1.3x (what the API adds to the decoder).
 * the production topology's throughput (``make prod-up``'s processes, two Celery workers): 20
   ``adhoc_cost_analysis`` runs triggered at once through the REST API, in runs per minute (no
   target: it is what this machine does; skipped without Postgres and Redis).
@@ -29,10 +32,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import os
+import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +49,7 @@ from pathlib import Path
 from devtools import production
 from devtools.airflow_api import AirflowApi, run_concurrently
 from pipeline.settings import REPO_ROOT
+from rnn.serving.settings import API_KEY_ENV
 from rnn.serving.settings import FUSED_STEP_ENV as DISABLE_FUSED_ENV
 
 DAG_PARSE_TARGET_SECONDS = 1.0
@@ -168,6 +175,9 @@ def dag_parse_seconds(path: Path, repeats: int = 3) -> float:
 SPEEDUP_TARGET = 6.0  # fast decoder vs the nn.LSTM loop, 200 chars at batch 1
 THROUGHPUT_TARGET = 1.0  # batch 64, fast / loop
 SERVING_TARGET = 30.0  # our server's requests/s at the SLO / the naive server's
+SINGLE_STREAM_TARGET = 1.3  # our server's HTTP p50 at concurrency 1 / the in-process decoder's p50
+SINGLE_STREAM_REQUESTS = 50
+COMPLETION_CHARS = 200
 SERVER_START_SECONDS = 180
 
 
@@ -193,18 +203,28 @@ def rnn_cli(*args: str, env: dict[str, str] | None = None) -> str:
 
 
 @contextlib.contextmanager
-def server(command: list[str], workdir: Path) -> Iterator[str]:
-    """A server command that takes ``--port 0 --port-file F``, running for the block; yields its URL."""
+def server(
+    command: list[str], workdir: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, float]]:
+    """A server command that takes ``--port 0 --port-file F``, running for the block.
+
+    Yields its URL and the seconds from starting the process to its port file (written once it listens
+    with the model loaded), polled every 10 ms.
+    """
     port_file = workdir / f"port-{time.monotonic_ns()}"
     log = (workdir / f"{port_file.name}.log").open("w")
-    proc = subprocess.Popen([*command, "--port", "0", "--port-file", str(port_file)], stdout=log, stderr=log)
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [*command, "--port", "0", "--port-file", str(port_file)], stdout=log, stderr=log, env=env
+    )
     try:
         deadline = time.monotonic() + SERVER_START_SECONDS
         while not (port_file.exists() and port_file.read_text().strip()):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{' '.join(command)} did not start; see {log.name}")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{int(port_file.read_text())}"
+            time.sleep(0.01)
+        ready_seconds = time.perf_counter() - started
+        yield f"http://127.0.0.1:{int(port_file.read_text())}", ready_seconds
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -214,7 +234,44 @@ def server(command: list[str], workdir: Path) -> Iterator[str]:
         log.close()
 
 
-def goodput(url: str, seconds: float, out: Path) -> dict:
+def single_stream(url: str, *, requests: int, chars: int, api_key: str | None) -> dict:
+    """One client, one keep-alive connection, ``requests`` completions one after another (concurrency 1).
+
+    The prompt is the model's own (``/healthz``); each request has its own seed. Returns the latency of
+    the first request (the server's first after ready) and the p50 / p95 / min of the others, in ms.
+    """
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    headers = {"Content-Type": "application/json"}
+    if api_key is not None:
+        headers["Authorization"] = f"Bearer {api_key}"
+    try:
+        connection.request("GET", "/healthz")
+        prompt = json.loads(connection.getresponse().read())["default_prompt"]
+        seconds = []
+        for seed in range(requests + 1):
+            body = json.dumps({"prompt": prompt, "max_chars": chars, "seed": seed})
+            start = time.perf_counter()
+            connection.request("POST", "/v1/generate", body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+            seconds.append(time.perf_counter() - start)
+            if response.status != 200 or json.loads(data)["chars"] != chars:
+                raise RuntimeError(f"{url}/v1/generate answered {response.status}: {data[:300]!r}")
+    finally:
+        connection.close()
+    warm = sorted(1000 * s for s in seconds[1:])
+    return {
+        "first_ms": 1000 * seconds[0],
+        "p50_ms": statistics.median(warm),
+        "p95_ms": warm[min(len(warm) - 1, round(0.95 * (len(warm) - 1)))],
+        "min_ms": warm[0],
+        "requests": requests,
+        "prompt": prompt,
+    }
+
+
+def goodput(url: str, seconds: float, out: Path, env: dict[str, str] | None = None) -> dict:
     """``python -m rnn loadtest`` against ``url`` (p95 <= 1 s, 200 chars); the rnn-capacity document."""
     subprocess.run(
         [
@@ -232,6 +289,7 @@ def goodput(url: str, seconds: float, out: Path) -> dict:
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     )
     return json.loads(out.read_text())
 
@@ -314,12 +372,18 @@ def model_benchmarks(args: argparse.Namespace, tmp: Path) -> list[str]:
         flush=True,
     )
     results = {}
+    key = secrets.token_urlsafe(32)
+    env = {**os.environ, API_KEY_ENV: key}  # ours requires the key; the naive server ignores the header
     for name, command in (
         ("naive", [sys.executable, "-m", "devtools.naive_server", "--model", model, *threads]),
         ("ours", [sys.executable, "-m", "rnn", "serve", "--model", model, *threads]),
     ):
-        with server(command, tmp) as url:
-            results[name] = goodput(url, args.serve_seconds, tmp / f"capacity-{name}.json")
+        with server(command, tmp, env=env) as (url, ready_seconds):
+            if name == "ours":
+                failures += _startup_and_single_stream(
+                    url, ready_seconds, key, decoder_p50_ms=c["fast_p50_ms"]
+                )
+            results[name] = goodput(url, args.serve_seconds, tmp / f"capacity-{name}.json", env=env)
         r = results[name]
         p95 = "n/a" if r["p95_ms_at_max"] is None else f"{r['p95_ms_at_max']:,.0f} ms"
         label = {
@@ -349,6 +413,28 @@ def model_benchmarks(args: argparse.Namespace, tmp: Path) -> list[str]:
             f"our server {ratio:.1f}x the naive one's requests/s at the SLO (target {SERVING_TARGET:g}x)"
         )
     return failures
+
+
+def _startup_and_single_stream(
+    url: str, ready_seconds: float, key: str, *, decoder_p50_ms: float
+) -> list[str]:
+    """Print our server's start-up and its single-stream latency against the in-process decoder's."""
+    stream = single_stream(url, requests=SINGLE_STREAM_REQUESTS, chars=COMPLETION_CHARS, api_key=key)
+    ratio = stream["p50_ms"] / decoder_p50_ms
+    print(
+        f"  ours: process start -> ready (listening, model loaded) {ready_seconds:.2f} s; first request "
+        f"{stream['first_ms']:.1f} ms ({COMPLETION_CHARS} chars)\n"
+        f"  ours, single stream (one client, {stream['requests']} requests one after another, {COMPLETION_CHARS} "
+        f"chars, prompt {stream['prompt']!r}, with the API key): HTTP p50 {stream['p50_ms']:.1f} ms (p95 "
+        f"{stream['p95_ms']:.1f}, min {stream['min_ms']:.1f}) | in-process decoder p50 {decoder_p50_ms:.1f} ms | "
+        f"{ratio:.2f}x (target <= {SINGLE_STREAM_TARGET:g}x)",
+        flush=True,
+    )
+    if ratio > SINGLE_STREAM_TARGET:
+        return [
+            f"single-stream HTTP p50 {ratio:.2f}x the in-process decoder's (target <= {SINGLE_STREAM_TARGET:g}x)"
+        ]
+    return []
 
 
 PRODUCTION_RUNS = 20

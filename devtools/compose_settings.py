@@ -57,8 +57,16 @@ SECRETS: tuple[tuple[str, Callable[[], str], str], ...] = (
     ("MLFLOW_FLASK_SECRET_KEY", _token, "MLflow server sessions (CSRF)"),
     ("REDIS_PASSWORD", _token, "the Celery broker"),
     ("S3_SECRET_ACCESS_KEY", _token, "the S3 store (MinIO root user rnn-pipeline)"),
+    (
+        "RNN_API_KEY",
+        _token,
+        "the inference server's POST /v1/generate and GET /metrics (Authorization: Bearer)",
+    ),
 )
 SECRET_NAMES = tuple(name for name, _, _ in SECRETS)
+# Secrets nothing stored depends on (no database, no encrypted value holds them): one missing from an
+# older secrets file is generated and appended, instead of refusing the file.
+ADDED_LATER = frozenset({"RNN_API_KEY"})
 
 _VARIABLE = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:\?|:-|\?|-)(?P<arg>[^}]*))?\}")
 
@@ -197,6 +205,17 @@ def write_secrets_file(path: Path) -> dict[str, str]:
     return values
 
 
+def _append_secrets(path: Path, names: list[str]) -> dict[str, str]:
+    """Generate ``names`` and append them to the (0600) secrets file; their values."""
+    makers = {name: (make, purpose) for name, make, purpose in SECRETS}
+    values = {name: makers[name][0]() for name in names}
+    text = path.read_text()
+    lines = [f"# {makers[name][1]} (added to this file later)\n{name}={values[name]}" for name in names]
+    with path.open("a") as handle:
+        handle.write(("" if text.endswith("\n") or not text else "\n") + "\n".join(lines) + "\n")
+    return values
+
+
 def load_or_create_secrets(path: Path) -> tuple[dict[str, str], bool]:
     """(secrets, created now). Refuses a file readable by others or missing a secret."""
     if not path.exists():
@@ -207,6 +226,10 @@ def load_or_create_secrets(path: Path) -> tuple[dict[str, str], bool]:
             f"{path} holds the deployment's passwords but has mode {mode:04o}; run `chmod 600 {path}`"
         )
     values = read_env_file(path)
+    addable = [name for name in SECRET_NAMES if name in ADDED_LATER and name not in values]
+    if addable:
+        added = _append_secrets(path, addable)
+        values.update(added)
     missing = [name for name in SECRET_NAMES if not values.get(name)]
     if missing:
         raise MissingSettingError(

@@ -25,12 +25,13 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rnn.metrics import peak_rss_bytes
-from rnn.serving.generate import load_model, sample_reference
+from rnn.serving.generate import default_prompt, load_model, sample_reference
 from rnn.serving.server import GenerateBody, bind, resident_memory_bytes
 
 
 def create_app(model_path: str) -> FastAPI:
     loaded = load_model(model_path)
+    prompt = default_prompt(loaded.model, loaded.vocab)
     app = FastAPI(title="naive rnn server (baseline)", docs_url=None, redoc_url=None)
     lock = threading.Lock()
     in_flight = 0
@@ -61,6 +62,7 @@ def create_app(model_path: str) -> FastAPI:
         return {
             "status": "ok",
             "model": model_path,
+            "default_prompt": prompt,  # what the load test sends, as ours says it
             "active": in_flight,
             "queued": 0,
             "cpu_count": os.cpu_count() or 1,

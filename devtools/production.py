@@ -14,6 +14,9 @@ process on 127.0.0.1, with the environment read from that file (:mod:`devtools.c
 | airflow-apiserver      | ``include/compose/airflow-api-server.sh``                             |
 | airflow-scheduler, -dag-processor, -triggerer | the same commands                              |
 | airflow-worker         | two Celery workers (``airflow celery worker``)                        |
+| inference (profile serve) | not started (it serves the champion, once there is one): run      |
+|                        | ``python -m rnn serve --model models:/rnn-textgen@champion`` with the |
+|                        | generated ``RNN_API_KEY`` in its environment                          |
 
 State (data, logs, pid files, the generated secrets) lives in one folder, ``.local/prod`` by default;
 ports are picked free on the first start and kept in ``topology.json``. ``up`` prints the URLs and

@@ -18,7 +18,7 @@ from rnn.corpus import CorpusError, decode_utf8, read_corpus_bytes
 from rnn.corpus_validation import CorpusValidationError, require_valid, validate_corpus
 from rnn.metrics import MetricsError, read_metrics, to_jsonable, upgrade, write_metrics
 from rnn.serving.loadtest import LoadTestConfig, LoadTestError, capacity_search, serving_section
-from rnn.serving.settings import PRECISIONS, ServeSettings
+from rnn.serving.settings import API_KEY_ENV, PRECISIONS, ServeSettings, resolve_api_key
 from toolkit import storage
 from toolkit.arguments import (
     EXIT_USAGE,
@@ -33,6 +33,7 @@ from toolkit.registry import REGISTERED_MODEL
 
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a host could not be reached; trying again may work
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped after a checkpoint; run again with --resume
+PROMPT_HELP = "its first character is the one it predicts from nothing, then its greedy continuation"
 
 
 def _config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -122,27 +123,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from rnn.serving.generate import load_model_source, sample
+    from rnn.serving.generate import check_prompt, default_prompt, load_model_source, sample
 
     loaded, _ = load_model_source(args.model)
-    unknown = sorted({ch for ch in args.prompt if ch not in loaded.vocab.index})
-    if unknown:
-        raise ConfigError(
-            f"--prompt has characters the model never saw: {unknown!r}; its vocabulary is "
-            f"{''.join(loaded.vocab.chars)!r}"
-        )
+    if args.prompt is None:
+        prompt = default_prompt(loaded.model, loaded.vocab)
+    else:
+        prompt = check_prompt(loaded.vocab, args.prompt, what="--prompt")
     generator = torch.Generator().manual_seed(args.seed)
     for text in sample(
         loaded.model,
         loaded.vocab,
-        prompt=args.prompt,
+        prompt=prompt,
         length=args.length,
         batch_size=args.num_samples,
         temperature=args.temperature,
         top_k=args.top_k,
         generator=generator,
     ):
-        print(args.prompt + text)
+        print(prompt + text)
         print("-" * 40)
     return 0
 
@@ -164,7 +163,7 @@ def _validation_ids(loaded: Any, corpus_uri: str | None) -> Any:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from rnn.serving.benchmark import benchmark, compare_generators, precision_comparison
-    from rnn.serving.generate import load_model_source
+    from rnn.serving.generate import check_prompt, load_model_source
 
     if args.threads:
         import torch
@@ -172,8 +171,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     metrics = upgrade(read_metrics(args.metrics)) if args.metrics else None  # before the work, not after
     loaded, _ = load_model_source(args.model)
+    if args.prompt is not None:
+        check_prompt(loaded.vocab, args.prompt, what="--prompt")  # before anything is measured
     if args.compare:
-        c = compare_generators(loaded.model, loaded.vocab, completion_chars=args.chars, runs=args.runs)
+        c = compare_generators(
+            loaded.model, loaded.vocab, completion_chars=args.chars, runs=args.runs, prompt=args.prompt
+        )
         print(json.dumps(dataclasses.asdict(c)) if args.json else _comparison_text(c))
         return 0
     result = benchmark(
@@ -182,6 +185,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         completion_chars=args.chars,
         runs=args.runs,
         batch_sizes=args.batch_sizes,
+        prompt=args.prompt,
         progress=sys.stderr.isatty(),
     )
     if args.precision:
@@ -192,6 +196,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             args.precision,
             completion_chars=args.chars,
             runs=args.runs,
+            prompt=args.prompt,
         )
         result = dataclasses.replace(result, reduced_precision=reduced)
     latency = result.latency_ms
@@ -246,11 +251,14 @@ def _comparison_text(c: Any) -> str:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from rnn.serving.generate import load_model_source
-    from rnn.serving.server import serve
+    from rnn.serving.server import one_openmp_team, serve
 
     try:
         settings = ServeSettings(
+            api_key=_api_key(args),
+            protect_metrics=args.protect_metrics,
             max_batch_size=args.max_batch_size,
+            steps_per_call=args.steps_per_call,
             max_queue=args.max_queue,
             max_body_bytes=args.max_body_bytes,
             drain_seconds=args.drain_seconds,
@@ -259,6 +267,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    settings = one_openmp_team(settings)  # before the model is loaded
     loaded, source = load_model_source(args.model)
     try:
         return serve(
@@ -285,6 +294,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         trial_seconds=args.trial_seconds,
         start_rps=args.start_rps,
         seed=args.seed,
+        api_key=_api_key(args),
     )
     if args.metrics:
         read_metrics(args.metrics)  # fail before the load test, not after it
@@ -305,6 +315,27 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         write_metrics(args.metrics, metrics)
         print(f"updated {args.metrics}")
     return 0
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    try:
+        return resolve_api_key(args.api_key, args.api_key_file)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _api_key_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    group = parser.add_argument_group(
+        "API key", f"--api-key, else --api-key-file, else ${API_KEY_ENV}; none of them: no key"
+    )
+    group.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"{what} (visible to other users in `ps`: prefer the file or ${API_KEY_ENV})",
+    )
+    group.add_argument(
+        "--api-key-file", metavar="PATH", help="a file holding the key (surrounding whitespace ignored)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -358,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_gen = sub.add_parser("generate", help="sample text from a trained model")
     p_gen.add_argument("--model", required=True, help=model_help)
-    p_gen.add_argument("--prompt", default="The ", help="text to continue (default %(default)r)")
+    p_gen.add_argument("--prompt", help=f"text to continue (default: the model's own; {PROMPT_HELP})")
     p_gen.add_argument(
         "--length", type=positive_int, default=200, help="characters to generate (default %(default)s)"
     )
@@ -385,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_bench.add_argument(
         "--chars", type=positive_int, default=200, help="characters per completion (default %(default)s)"
+    )
+    p_bench.add_argument(
+        "--prompt", help=f"prompt of every completion (default: the model's own; {PROMPT_HELP})"
     )
     p_bench.add_argument(
         "--batch-sizes",
@@ -430,6 +464,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows per model step (default %(default)s)",
     )
     p_serve.add_argument(
+        "--steps-per-call",
+        type=positive_int,
+        default=defaults.steps_per_call,
+        help="steps one model call may advance a batch of 1-8 rows while no request joins or leaves; "
+        "1 re-forms the batch after every step (default %(default)s)",
+    )
+    p_serve.add_argument(
         "--max-queue",
         type=non_negative_int,
         default=defaults.max_queue,
@@ -459,6 +500,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.precision,
         help="matmul precision; bf16/int8 trade quality for speed (`bench --precision`) (default %(default)s)",
     )
+    _api_key_arguments(p_serve, "require this key: POST /v1/generate needs 'Authorization: Bearer <key>'")
+    p_serve.add_argument(
+        "--protect-metrics",
+        action="store_true",
+        help="GET /metrics needs the API key too (GET /healthz stays open for load balancers)",
+    )
     p_serve.add_argument("--access-log", action="store_true", help="log every request (off: it costs CPU)")
     p_serve.set_defaults(func=cmd_serve)
 
@@ -481,7 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="characters per completion (default %(default)s)",
     )
     p_load.add_argument(
-        "--prompt", default=d["prompt"].default, help="prompt of every request (default %(default)r)"
+        "--prompt",
+        help="prompt of every request (default: the served model's own, the default_prompt of its /healthz)",
     )
     p_load.add_argument(
         "--max-seconds",
@@ -510,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_load.add_argument(
         "--seed", type=non_negative_int, default=0, help="seed of the arrival times (default %(default)s)"
     )
+    _api_key_arguments(p_load, "the server's API key, sent as 'Authorization: Bearer <key>'")
     p_load.add_argument("--out", help="write the rnn-capacity JSON here")
     p_load.add_argument("--metrics", help="metrics.json to update with the `serving` section")
     p_load.set_defaults(func=cmd_loadtest)
@@ -528,14 +577,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # before torch is imported: a bad argument is refused at once
     from rnn.checkpoint import CheckpointError
-    from rnn.serving.generate import ModelFileError
+    from rnn.serving.generate import ModelFileError, PromptError
 
     try:
         return args.func(args)
     except (CorpusError, storage.StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE if exc.transient else EXIT_USAGE
-    except (ConfigError, CheckpointError, ModelFileError, MetricsError, LoadTestError) as exc:
+    except (ConfigError, CheckpointError, ModelFileError, PromptError, MetricsError, LoadTestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

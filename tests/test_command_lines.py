@@ -60,7 +60,12 @@ CASES: list[tuple[str, list[str], str]] = [
     (
         "rnn",
         ["generate", "--model", MODEL, "--prompt", "Ωmega"],
-        "--prompt has characters the model never saw",
+        "--prompt 'Ωmega' has characters the model never saw: ['Ω']",
+    ),
+    (
+        "rnn",
+        ["bench", "--model", MODEL, "--prompt", "Ωmega"],
+        "--prompt 'Ωmega' has characters the model never saw: ['Ω']",
     ),
     ("rnn", ["generate", "--model", MODEL, "--length", "0"], "--length: must be an integer >= 1, got '0'"),
     ("rnn", ["generate", "--model", MODEL, "--temperature", "0"], "--temperature: must be a number > 0"),
@@ -85,6 +90,14 @@ CASES: list[tuple[str, list[str], str]] = [
         "--drain-seconds: must be a finite number",
     ),
     ("rnn", ["serve", "--model", "/no/model.pt"], "model file not found: '/no/model.pt'"),
+    ("rnn", ["serve", "--model", MODEL, "--api-key", ""], "--api-key is empty"),
+    (
+        "rnn",
+        ["serve", "--model", MODEL, "--api-key", "a", "--api-key-file", f"{TMP}/key"],
+        "give --api-key or --api-key-file, not both",
+    ),
+    ("rnn", ["serve", "--model", MODEL, "--api-key-file", "/no/key"], "cannot read --api-key-file '/no/key'"),
+    ("rnn", ["serve", "--model", MODEL, "--protect-metrics"], "--protect-metrics needs an API key"),
     ("rnn", ["build-kernel", "--fast"], "unrecognized arguments: --fast"),
     ("rnn", ["loadtest", "--url", "http://192.0.2.1:8000"], "the load test only targets this machine"),
     ("rnn", ["loadtest", "--url", "ftp://127.0.0.1"], "is not an http:// URL"),
@@ -98,6 +111,11 @@ CASES: list[tuple[str, list[str], str]] = [
         "rnn",
         ["loadtest", "--url", "http://127.0.0.1:9", "--max-requests", "0"],
         "--max-requests: must be an integer >= 1",
+    ),
+    (
+        "rnn",
+        ["loadtest", "--url", "http://127.0.0.1:9", "--api-key", "has space"],
+        "--api-key has spaces or characters outside printable ASCII",
     ),
     ("costing", [], "the following arguments are required: command"),
     (

@@ -120,3 +120,22 @@ def test_the_image_has_a_serving_target_and_airflow_stays_the_default() -> None:
     assert (args.host, args.port, args.model) == ("0.0.0.0", 8000, "/models/model.pt")
     assert "EXPOSE 8000" in serve and "STOPSIGNAL SIGTERM" in serve
     assert f"http://127.0.0.1:8000{HEALTH_PATH}" in serve
+
+
+def test_the_inference_service_serves_the_champion_behind_the_generated_key() -> None:
+    """Compose's `inference` (profile serve): the `serve` target, the champion, the key from the secrets file."""
+    from rnn.__main__ import build_parser
+    from rnn.serving.settings import API_KEY_ENV
+
+    service = SERVICES["inference"]
+    assert service["profiles"] == ["serve"] and service["build"]["target"] == "serve"
+    env = service["environment"]
+    assert env[API_KEY_ENV] == "${RNN_API_KEY:?see docs/deployment.md}" and API_KEY_ENV in SECRET_NAMES
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000" and env["MLFLOW_TRACKING_USERNAME"] == "airflow"
+    args = build_parser().parse_args(["serve", *service["command"]])  # the flags are the CLI's own
+    assert (args.model, args.protect_metrics, args.api_key, args.api_key_file) == (
+        "models:/rnn-textgen@champion",
+        True,
+        None,
+        None,
+    )  # the key comes from the environment, never the command line

@@ -16,6 +16,8 @@ import contextlib
 import json
 import logging
 import math
+import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -39,6 +41,7 @@ from rnn.corpus import DEFAULT_CORPUS_URI, CorpusError, corpus_stats, decode_utf
 from rnn.corpus_validation import validate_corpus, write_validation_report
 from rnn.metrics import read_metrics
 from rnn.serving.loadtest import LoadTestConfig
+from rnn.serving.settings import API_KEY_ENV
 from toolkit import storage
 
 log = logging.getLogger(__name__)
@@ -197,11 +200,13 @@ def validate_dataset(
     }
 
 
-def _run_rnn(args: list[str], *, what: str) -> None:
+def _run_rnn(args: list[str], *, what: str, env: dict[str, str] | None = None) -> None:
     """Run ``python -m rnn ...``, streaming its lines into the task log; the child dies with the task."""
     command = [sys.executable, "-m", "rnn", *args]
     log.info("running %s", " ".join(command))
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env
+    )
     last_lines: list[str] = []
     try:
         assert proc.stdout is not None
@@ -289,8 +294,13 @@ def load_test(
     seconds: float = DEFAULT_LOAD_TEST_SECONDS,
     slo_ms: float = DEFAULT_LOAD_TEST_SLO_MS,
     chars: int = DEFAULT_LOAD_TEST_CHARS,
+    prompt: str = "",
 ) -> dict[str, Any]:
     """Serve the new model on a free 127.0.0.1 port, measure its capacity at the SLO, stop the server.
+
+    Every request continues ``prompt``; "" sends the model's own (``default_prompt`` of the server's
+    /healthz), so a corpus in any script is load-tested as it is. A prompt with characters the model
+    never saw fails the task before the server starts, naming them.
 
     ``python -m rnn loadtest`` writes the ``serving`` section of metrics.json; this task logs
     ``serve.*`` to MLflow and keeps ``capacity.json`` next to the run. ``seconds=0`` skips it (the
@@ -299,11 +309,16 @@ def load_test(
     if seconds <= 0:
         log.info("load test skipped (load_test_seconds=0): serving will be costed by the capacity formula")
         return {**benchmarked, "serving": None}
+    if prompt:
+        _check_prompt(benchmarked["model_uri"], prompt)
     import mlflow
 
     with tracking.task_run(benchmarked["mlflow_run_id"]), tempfile.TemporaryDirectory() as tmp:
         capacity_path = Path(tmp, "capacity.json")
-        with _serving(benchmarked["model_uri"], Path(tmp)) as url:
+        # A key of its own for the server this task starts: only the load test can call it. It reaches
+        # both processes through the environment, never a command line or the log.
+        env = {**os.environ, API_KEY_ENV: secrets.token_urlsafe(32)}
+        with _serving(benchmarked["model_uri"], Path(tmp), env=env) as url:
             _run_rnn(
                 [
                     "loadtest",
@@ -319,8 +334,10 @@ def load_test(
                     str(capacity_path),
                     "--metrics",
                     benchmarked["metrics_uri"],
+                    *(["--prompt", prompt] if prompt else []),
                 ],
                 what="load test",
+                env=env,
             )
         capacity = json.loads(capacity_path.read_text())
         storage.write_text_atomic(
@@ -346,6 +363,15 @@ def load_test(
     }
 
 
+def _check_prompt(model_uri: str, prompt: str) -> None:
+    from rnn.serving.generate import PromptError, check_prompt, load_model
+
+    try:
+        check_prompt(load_model(model_uri).vocab, prompt, what="load_test_prompt")
+    except PromptError as exc:
+        raise _fail(f"{exc} (the model: {model_uri})") from exc
+
+
 def serving_metrics(serving: dict[str, Any]) -> dict[str, float]:
     """The ``serving`` section of metrics.json as flat MLflow metrics (names from pipeline.names)."""
     values = {
@@ -359,8 +385,11 @@ def serving_metrics(serving: dict[str, Any]) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def _serving(model_uri: str, workdir: Path) -> Iterator[str]:
-    """``python -m rnn serve`` on a free 127.0.0.1 port for the duration of the block; its lines go to the log."""
+def _serving(model_uri: str, workdir: Path, *, env: dict[str, str]) -> Iterator[str]:
+    """``python -m rnn serve`` on a free 127.0.0.1 port for the duration of the block; its lines go to the log.
+
+    ``env`` is the server's environment; with ``RNN_API_KEY`` in it, /v1/generate and /metrics need that key.
+    """
     port_file = workdir / "port"
     command = [
         sys.executable,
@@ -376,8 +405,12 @@ def _serving(model_uri: str, workdir: Path) -> Iterator[str]:
         "--port-file",
         str(port_file),
     ]
+    if API_KEY_ENV in env:
+        command.append("--protect-metrics")
     log.info("starting the inference server: %s", " ".join(command))
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env
+    )
     lines: list[str] = []
 
     def relay() -> None:

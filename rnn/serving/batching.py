@@ -1,4 +1,4 @@
-"""Continuous batching: one model loop advances every active request by one character per step.
+"""Continuous batching: one model loop advances every active request, re-forming the batch when one joins or leaves.
 
 :class:`BatchingEngine` owns a :class:`~rnn.serving.decoder.FastDecoder` and a thread. Requests wait in a
 bounded queue (:class:`QueueFull` when it is full); at every step the loop admits waiting requests
@@ -6,13 +6,24 @@ into free rows of the batch, feeds each row one character (a prompt character wh
 still reading its prompt, else the character it sampled last), samples the next one, and lets rows
 that reached their ``max_chars`` (or were cancelled) leave. Requests of any length share the batch.
 
+**Several steps per call.** A batch of 1-8 rows (the fused C++ step) advances up to
+``steps_per_call`` steps in one call (:meth:`~rnn.serving.decoder.FastDecoder.advance`: the same steps,
+sampling included, without Python between them). The call ends after the step in which a row
+finishes, and as soon as a request arrives or is cancelled (:meth:`BatchingEngine.submit` and
+:meth:`BatchingEngine.cancel` raise an interrupt the call checks after every step), so the batch is
+still re-formed at the first step boundary after anything changes; a lone request runs at the speed
+of the decoder instead of paying Python's per-step overhead. A batch with a streaming request
+advances at most :data:`STREAM_STEPS_PER_CALL` steps per call, so its text keeps arriving in small
+chunks. Batches of more than 8 rows are compute-bound and step once per call through oneDNN.
+
 Each request samples with its own pre-drawn uniforms (``torch.rand(max_chars)`` from its seed), so a
-seeded request gives the same text whatever else is in the batch, and the same text as
-``python -m rnn generate --seed`` for that prompt. (Float rounding differs slightly between batch
-sizes; a character could flip only if a uniform fell within ~1e-7 of a boundary.)
+seeded request gives the same text whatever else is in the batch and however many steps each call
+advanced, and the same text as ``python -m rnn generate --seed`` for that prompt. (Float rounding
+differs slightly between the fused step and oneDNN's; a character could flip only if a uniform fell
+within ~1e-7 of a boundary.)
 
 Results and streamed text leave the loop through :attr:`BatchingEngine.publish`, called once per
-step with that step's events (the HTTP server hands them to its event loop in one call).
+model call with that call's events (the HTTP server hands them to its event loop in one call).
 """
 
 from __future__ import annotations
@@ -30,10 +41,13 @@ import torch
 
 from rnn.data import Vocab
 from rnn.serving.decoder import FastDecoder, sample_ids
+from rnn.serving.settings import DEFAULT_STEPS_PER_CALL
 
 log = logging.getLogger(__name__)
 
 MAX_SEED = 2**63 - 1
+STREAM_STEPS_PER_CALL = 16  # at most this many while a streaming request is in the batch: small chunks
+_NO_PROMPT = torch.zeros(0, dtype=torch.long)
 
 
 class QueueFull(Exception):
@@ -137,7 +151,8 @@ class Ticket:
 class EngineObserver:
     """Hooks for instrumentation (the server's Prometheus metrics); the default does nothing."""
 
-    def step(self, batch_size: int, chars: int, seconds: float) -> None: ...
+    def step(self, batch_size: int, chars: int, seconds: float, steps: int = 1) -> None:
+        """One model call: ``steps`` steps of ``batch_size`` rows in ``seconds``, ``chars`` characters kept."""
 
     def admitted(self, ticket: Ticket) -> None: ...
 
@@ -158,18 +173,22 @@ class BatchingEngine:
         max_batch_size: int = 64,
         max_queue: int = 256,
         max_chars_limit: int = 2000,
+        steps_per_call: int = DEFAULT_STEPS_PER_CALL,
+        threads: int = 0,
         observer: EngineObserver | None = None,
     ) -> None:
-        if max_batch_size < 1 or max_queue < 0 or max_chars_limit < 1:
+        if max_batch_size < 1 or max_queue < 0 or max_chars_limit < 1 or steps_per_call < 1 or threads < 0:
             raise ValueError(
-                f"max_batch_size >= 1, max_queue >= 0 and max_chars_limit >= 1 required, got "
-                f"{max_batch_size}, {max_queue}, {max_chars_limit}"
+                f"max_batch_size >= 1, max_queue >= 0, max_chars_limit >= 1, steps_per_call >= 1 and threads >= 0 "
+                f"required, got {max_batch_size}, {max_queue}, {max_chars_limit}, {steps_per_call}, {threads}"
             )
         self.decoder = decoder
         self.vocab = vocab
         self.max_batch_size = max_batch_size
         self.max_queue = max_queue
         self.max_chars_limit = max_chars_limit
+        self.steps_per_call = steps_per_call
+        self.threads = threads  # torch threads of the loop, set on its own thread; 0: torch's setting
         self.observer = observer or EngineObserver()
         self.publish: Callable[[list[Event]], None] = _publish_directly
 
@@ -184,7 +203,10 @@ class BatchingEngine:
         self._uniforms = torch.zeros(cap, max_chars_limit)
         self._out = torch.zeros(cap, max_chars_limit, dtype=torch.long)
         self._tickets: list[Ticket | None] = [None] * cap
-        self._feed: dict[int, list] = {}  # row -> [prompt ids (array), next index]: still reading its prompt
+        # row -> [prompt ids (array), next index, the ids as a tensor]: the row is still reading its prompt
+        self._feed: dict[int, list] = {}
+        self._feed_at = torch.zeros(cap, dtype=torch.long)  # next prompt index, during a fused call
+        self._interrupt = torch.zeros(1, dtype=torch.int32)  # non-zero: end the fused call after this step
         self._n = 0
         self._top_k_rows = 0  # active rows with top_k > 0 (else the filter is skipped)
         self._streaming_rows = 0
@@ -195,6 +217,7 @@ class BatchingEngine:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.steps = 0
+        self.calls = 0
         self.batch_sum = 0
         self.chars_generated = 0
         self._recent_request_seconds = 1.0
@@ -226,6 +249,7 @@ class BatchingEngine:
             if len(self._pending) >= self.max_queue + free_rows:
                 raise QueueFull(len(self._pending), self.retry_after_seconds())
             self._pending.append(ticket)
+            self._interrupt.fill_(1)  # a running call stops at the next step boundary: it can join there
             self._lock.notify()
         return ticket
 
@@ -237,6 +261,7 @@ class BatchingEngine:
                 self._pending.remove(ticket)
             except ValueError:
                 self._cancelled.append(ticket)
+                self._interrupt.fill_(1)
             self._lock.notify()
 
     @property
@@ -255,6 +280,8 @@ class BatchingEngine:
     # -- the loop ----------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        if self.threads:  # this thread's OpenMP team (rnn.serving.server.one_openmp_team)
+            torch.set_num_threads(self.threads)
         while True:
             with self._lock:
                 while not self._pending and not self._cancelled and self._n == 0 and not self._stopping:
@@ -262,6 +289,7 @@ class BatchingEngine:
                 if self._stopping and not self._pending and self._n == 0:
                     return
                 cancelled, self._cancelled = self._cancelled, []
+                self._interrupt.zero_()  # under the lock: a submit or cancel after this raises it again
                 admitted = []
                 while self._pending and self._n + len(admitted) < self.max_batch_size:
                     admitted.append(self._pending.popleft())
@@ -291,7 +319,7 @@ class BatchingEngine:
         self._limit[row] = request.max_chars
         self._emit[row] = 1 if len(prompt) == 1 else 0
         if len(prompt) > 1:
-            self._feed[row] = [prompt, 1]
+            self._feed[row] = [prompt, 1, torch.frombuffer(prompt, dtype=torch.long)]
         self._temperature[row, 0] = request.temperature
         self._top_k[row] = request.top_k
         self._top_k_rows += request.top_k > 0
@@ -329,13 +357,93 @@ class BatchingEngine:
         self._n -= 1
 
     def _step(self) -> None:
+        """One model call: the batch advances one step, or up to ``steps_per_call`` (module doc)."""
         started = time.perf_counter()
         n = self._n
-        emitting = None
-        streaming: list[int] = []
+        before = self._pos[:n].tolist()
+        if self.decoder.can_advance(n):
+            steps = self._advance_fused(n)
+        else:
+            self._step_once(n)
+            steps = 1
+        after = self._pos[:n].tolist()
+        chars = sum(after) - sum(before)
+        self.calls += 1
+        self.steps += steps
+        self.batch_sum += n * steps
+        self.chars_generated += chars
+
+        events: list[Event] = []
         if self._streaming_rows:
-            streaming = [row for row in range(n) if self._tickets[row].stream]  # type: ignore[union-attr]
-            emitting = self._emit[:n].tolist()
+            for row in range(n):
+                ticket = self._tickets[row]
+                if ticket is not None and ticket.stream and after[row] > before[row]:
+                    text = self.vocab.decode(self._out[row, before[row] : after[row]].tolist())
+                    events.append(Event(ticket, text=text))
+        tickets = self._tickets
+        finished = [row for row in range(n) if after[row] >= tickets[row].request.max_chars]  # type: ignore[union-attr]
+        if finished:
+            now = time.perf_counter()
+            for row in sorted(finished, reverse=True):
+                ticket = self._tickets[row]
+                assert ticket is not None and ticket.admitted_at is not None
+                length = ticket.request.max_chars
+                taken = self.steps - ticket.mark[0]
+                result = GenerationResult(
+                    text=self.vocab.decode(self._out[row, :length].tolist()),
+                    chars=length,
+                    queue_seconds=ticket.admitted_at - ticket.submitted_at,
+                    generate_seconds=now - ticket.admitted_at,
+                    batch_size_mean=(self.batch_sum - ticket.mark[1]) / max(taken, 1),
+                    seed=ticket.seed,
+                )
+                self._recent_request_seconds = 0.9 * self._recent_request_seconds + 0.1 * (
+                    now - ticket.submitted_at
+                )
+                events.append(Event(ticket, result=result))
+                self._remove(row)
+        try:
+            self.observer.step(n, chars, time.perf_counter() - started, steps)
+        finally:  # results already left the batch: they reach their clients whatever the observer does
+            if events:
+                self.publish(events)
+
+    def _advance_fused(self, n: int) -> int:
+        """Up to ``steps_per_call`` steps in one C++ call; returns the steps taken."""
+        prompts = [_NO_PROMPT] * n
+        for row, (_, index, tensor) in self._feed.items():
+            prompts[row] = tensor
+            self._feed_at[row] = index
+        max_steps = self.steps_per_call
+        if self._streaming_rows:
+            max_steps = min(max_steps, STREAM_STEPS_PER_CALL)
+        steps = self.decoder.advance(
+            self._state,
+            n,
+            ids=self._ids,
+            pos=self._pos,
+            limit=self._limit,
+            emit=self._emit,
+            temperature=self._temperature,
+            top_k=self._top_k,
+            filter_top_k=self._top_k_rows > 0,
+            uniforms=self._uniforms,
+            out=self._out,
+            prompts=prompts,
+            feed_at=self._feed_at,
+            max_steps=max_steps,
+            interrupt=self._interrupt,
+        )
+        if self._feed:
+            fed = self._feed_at[:n].tolist()
+            for row, feed in list(self._feed.items()):
+                feed[1] = fed[row]
+                if feed[1] == len(feed[0]):  # the call already set its emit
+                    del self._feed[row]
+        return steps
+
+    def _step_once(self, n: int) -> None:
+        """One step from Python (batches of more than 8 rows, or no fused step)."""
         logits = self.decoder.step(self._state, self._ids[:n], n)
         assert logits is not None
         uniforms = self._uniforms[:n].gather(1, self._pos[:n].unsqueeze(1))
@@ -344,46 +452,10 @@ class BatchingEngine:
         self._out[:n].scatter_(1, self._pos[:n].unsqueeze(1), ids.unsqueeze(1))
         self._pos[:n] += self._emit[:n]
         self._ids[:n] = ids
-        chars = n - len(self._feed)
         for row, feed in list(self._feed.items()):
-            prompt, index = feed
+            prompt, index, _ = feed
             self._ids[row] = prompt[index]
             feed[1] = index + 1
             if feed[1] == len(prompt):
                 self._emit[row] = 1
                 del self._feed[row]
-        self.steps += 1
-        self.batch_sum += n
-        self.chars_generated += chars
-
-        events: list[Event] = []
-        if streaming:
-            assert emitting is not None
-            new_ids = ids.tolist()
-            for row in streaming:
-                if emitting[row]:
-                    events.append(Event(self._tickets[row], text=self.vocab.chars[new_ids[row]]))  # type: ignore[arg-type]
-        finished = (self._pos[:n] >= self._limit[:n]).nonzero().flatten().tolist()
-        if finished:
-            now = time.perf_counter()
-            for row in sorted(finished, reverse=True):
-                ticket = self._tickets[row]
-                assert ticket is not None and ticket.admitted_at is not None
-                length = ticket.request.max_chars
-                steps = self.steps - ticket.mark[0]
-                result = GenerationResult(
-                    text=self.vocab.decode(self._out[row, :length].tolist()),
-                    chars=length,
-                    queue_seconds=ticket.admitted_at - ticket.submitted_at,
-                    generate_seconds=now - ticket.admitted_at,
-                    batch_size_mean=(self.batch_sum - ticket.mark[1]) / max(steps, 1),
-                    seed=ticket.seed,
-                )
-                self._recent_request_seconds = 0.9 * self._recent_request_seconds + 0.1 * (
-                    now - ticket.submitted_at
-                )
-                events.append(Event(ticket, result=result))
-                self._remove(row)
-        self.observer.step(n, chars, time.perf_counter() - started)
-        if events:
-            self.publish(events)

@@ -2,7 +2,8 @@
 
 :func:`benchmark` (what ``python -m rnn bench`` records in metrics.json): latency of a 200-character
 completion at batch 1 (p50/p95/p99 over >= 20 runs) and throughput in characters/s at batch 1, 16
-and 64, with the fast decoder that serving uses. These numbers feed the serving cost model.
+and 64, with the fast decoder that serving uses. These numbers feed the serving cost model. The
+prompt is the model's own (:func:`rnn.serving.generate.default_prompt`) unless one is given.
 
 :func:`precision_comparison` puts each reduced precision's speed next to its quality cost (the
 validation-loss delta against fp32 on the same text); :func:`compare_generators` measures the fast
@@ -24,7 +25,7 @@ from rnn.data import Vocab
 from rnn.metrics import InferenceBenchmark, LatencyStats, PrecisionResult, Throughput, percentile
 from rnn.model import CharLSTM
 from rnn.serving.decoder import FastDecoder, validation_loss
-from rnn.serving.generate import sample, sample_reference
+from rnn.serving.generate import check_prompt, default_prompt, sample, sample_reference
 from rnn.serving.settings import DEFAULT_PRECISION
 
 DEFAULT_COMPLETION_CHARS = 200
@@ -33,8 +34,9 @@ DEFAULT_BATCH_SIZES = (1, 16, 64)
 GENERATOR_NAME = "fast-decoder"
 
 
-def _usable_prompt(vocab: Vocab, prompt: str) -> str:
-    return "".join(ch for ch in prompt if ch in vocab.index) or vocab.chars[0]
+def _prompt(model: CharLSTM, vocab: Vocab, prompt: str | None) -> str:
+    """``prompt`` (every character known to the model, or a PromptError), or the model's own when None."""
+    return default_prompt(model, vocab) if prompt is None else check_prompt(vocab, prompt)
 
 
 def _timer(fn: Callable[[], object]) -> float:
@@ -62,7 +64,7 @@ def benchmark(
     runs: int = DEFAULT_RUNS,
     batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
     warmup: int = 2,
-    prompt: str = "The ",
+    prompt: str | None = None,
     seed: int = 0,
     precision: str = DEFAULT_PRECISION,
     progress: bool = False,
@@ -71,7 +73,7 @@ def benchmark(
         raise ValueError(
             f"runs, completion_chars must be >= 1 and warmup >= 0 (got {runs}, {completion_chars}, {warmup})"
         )
-    prompt = _usable_prompt(vocab, prompt)
+    prompt = _prompt(model, vocab, prompt)
     generator = torch.Generator().manual_seed(seed)
     decoder = FastDecoder(model, precision=precision)
 
@@ -123,11 +125,11 @@ def precision_comparison(
     completion_chars: int = DEFAULT_COMPLETION_CHARS,
     runs: int = DEFAULT_RUNS,
     batch_size: int = 64,
-    prompt: str = "The ",
+    prompt: str | None = None,
     val_chars: int = 20_000,
 ) -> list[PrecisionResult]:
     """Speed and quality of each precision, fp32 first (the baseline of every delta)."""
-    prompt = _usable_prompt(vocab, prompt)
+    prompt = _prompt(model, vocab, prompt)
     order = ["fp32", *[p for p in precisions if p != "fp32"]]
     results: list[PrecisionResult] = []
     baseline_loss = baseline_ms = 0.0
@@ -213,10 +215,10 @@ def compare_generators(
     completion_chars: int = DEFAULT_COMPLETION_CHARS,
     runs: int = DEFAULT_RUNS,
     batch_size: int = 64,
-    prompt: str = "The ",
+    prompt: str | None = None,
 ) -> GeneratorComparison:
     """Fast decoder vs the per-token ``nn.LSTM`` loop, runs interleaved so both see the same machine."""
-    prompt = _usable_prompt(vocab, prompt)
+    prompt = _prompt(model, vocab, prompt)
     decoder = FastDecoder(model)
     generator = torch.Generator().manual_seed(0)
 

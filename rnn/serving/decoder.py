@@ -293,6 +293,65 @@ class FastDecoder:
             self.head(last, out)
         return out
 
+    def can_advance(self, n: int) -> bool:
+        """Whether :meth:`advance` takes a batch of ``n`` rows (the fused C++ step, 1-8 rows)."""
+        return self._fused is not None and 1 <= n <= fused_step.MAX_BATCH
+
+    def advance(
+        self,
+        state: DecoderState,
+        n: int,
+        *,
+        ids: torch.Tensor,
+        pos: torch.Tensor,
+        limit: torch.Tensor,
+        emit: torch.Tensor,
+        temperature: torch.Tensor,
+        top_k: torch.Tensor,
+        filter_top_k: bool,
+        uniforms: torch.Tensor,
+        out: torch.Tensor,
+        prompts: Sequence[torch.Tensor],
+        feed_at: torch.Tensor,
+        max_steps: int,
+        interrupt: torch.Tensor,
+    ) -> int:
+        """Up to ``max_steps`` steps of continuous batching for rows ``[0, n)``, sampling included, in one C++ call.
+
+        Each step is exactly what :class:`~rnn.serving.batching.BatchingEngine` does from Python: feed
+        ``ids``, sample with :func:`sample_ids` (each row's uniform at ``pos``, its ``temperature`` (n, 1)
+        and ``top_k`` (n,), the filter only if ``filter_top_k``), write the sample to ``out`` at ``pos``,
+        move ``pos`` on where ``emit`` is 1. A row whose ``feed_at`` is short of its prompt's length is
+        fed its next prompt character instead, and emits from the step after its last one (non-feeding
+        rows pass an empty prompt). Every tensor is updated in place. It stops after the step in which a
+        row reaches its ``limit``, or once ``interrupt[0]`` (one int32) is non-zero, which another thread
+        may set meanwhile (the GIL is released). Returns the steps taken (>= 1). Only where
+        :meth:`can_advance`.
+        """
+        if not self.can_advance(n):
+            raise ValueError(
+                f"advance takes 1-{fused_step.MAX_BATCH} rows with the fused step ({self.step_kind})"
+            )
+        return self._fused.advance(  # type: ignore[union-attr]
+            state.hidden,
+            state.cell,
+            state.logits,
+            n,
+            ids,
+            pos,
+            limit,
+            emit,
+            temperature,
+            top_k,
+            filter_top_k,
+            uniforms,
+            out,
+            list(prompts),
+            feed_at,
+            max_steps,
+            interrupt,
+        )
+
     @property
     def weight_bytes(self) -> int:
         """Bytes of weights one step reads (the matmuls; the table lookup reads one row)."""

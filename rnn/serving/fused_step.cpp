@@ -200,6 +200,95 @@ class LstmStep {
     }
   }
 
+  // BatchingEngine's step (rnn.serving.batching), up to max_steps times in one call, for rows [0, n):
+  // feed each row its input (ids), sample its next character from its own uniform at pos with its own
+  // temperature and top_k (rnn.serving.decoder.sample_ids with per-row tensors, op for op), write it to
+  // out at pos, and move pos on where emit is 1. A row still reading its prompt (feed_at < its prompt's
+  // length) gets its next prompt character as input instead and emits from the step after its last one.
+  // Stops after the step in which a row reaches its limit, or once interrupt[0] is non-zero (a request
+  // arrived or left: the engine re-forms the batch). Returns the steps taken, at least 1. Every buffer
+  // is the engine's, updated in place, so stopping anywhere leaves it where Python steps would have.
+  int64_t advance(torch::Tensor hidden, torch::Tensor cell, torch::Tensor logits, int64_t n, torch::Tensor ids,
+                  torch::Tensor pos, torch::Tensor limit, torch::Tensor emit, torch::Tensor temperature,
+                  torch::Tensor top_k, bool filter_top_k, torch::Tensor uniforms, torch::Tensor out,
+                  std::vector<torch::Tensor> prompts, torch::Tensor feed_at, int64_t max_steps,
+                  torch::Tensor interrupt) const {
+    check_state(hidden, cell, logits, n);
+    TORCH_CHECK(max_steps >= 1, "max_steps must be >= 1, got ", max_steps);
+    for (const auto* t : {&ids, &pos, &limit, &emit, &top_k, &feed_at}) {
+      TORCH_CHECK(t->dtype() == torch::kLong && t->dim() == 1 && t->is_contiguous() && t->size(0) >= n,
+                  "ids, pos, limit, emit, top_k and feed_at must be contiguous 1-d int64 with >= n rows");
+    }
+    TORCH_CHECK(temperature.dtype() == torch::kFloat && temperature.dim() == 2 && temperature.size(0) >= n &&
+                    temperature.size(1) == 1,
+                "temperature must be float (capacity, 1)");
+    TORCH_CHECK(uniforms.dtype() == torch::kFloat && uniforms.dim() == 2 && uniforms.size(0) >= n,
+                "uniforms must be float (capacity, length)");
+    TORCH_CHECK(out.dtype() == torch::kLong && out.dim() == 2 && out.is_contiguous() && out.size(0) >= n &&
+                    out.size(1) == uniforms.size(1),
+                "out must be contiguous int64 (capacity, length), as long as uniforms");
+    TORCH_CHECK(static_cast<int64_t>(prompts.size()) == n, "one prompt per row (", n, "), got ", prompts.size());
+    TORCH_CHECK(interrupt.dtype() == torch::kInt && interrupt.numel() == 1 && interrupt.is_contiguous(),
+                "interrupt must be one int32");
+    int64_t* input = ids.data_ptr<int64_t>();
+    int64_t* at = pos.data_ptr<int64_t>();
+    int64_t* emitting = emit.data_ptr<int64_t>();
+    int64_t* fed = feed_at.data_ptr<int64_t>();
+    const int64_t* stop_at = limit.data_ptr<int64_t>();
+    const int64_t length = out.size(1);
+    std::vector<const int64_t*> prompt(n);
+    std::vector<int64_t> prompt_length(n);
+    for (int64_t m = 0; m < n; ++m) {
+      TORCH_CHECK(prompts[m].dtype() == torch::kLong && prompts[m].dim() == 1 && prompts[m].is_contiguous(),
+                  "prompts must be contiguous 1-d int64");
+      TORCH_CHECK(stop_at[m] <= length && at[m] < stop_at[m], "row ", m, ": pos ", at[m], " and limit ",
+                  stop_at[m], " must satisfy pos < limit <= ", length);
+      prompt[m] = prompts[m].data_ptr<int64_t>();
+      prompt_length[m] = prompts[m].numel();
+    }
+    const int32_t* stop = interrupt.data_ptr<int32_t>();
+    c10::InferenceMode guard;
+    int64_t* written = out.data_ptr<int64_t>();
+    auto rows = logits.narrow(0, 0, n);
+    auto temperatures = temperature.narrow(0, 0, n);
+    auto row_uniforms = uniforms.narrow(0, 0, n);
+    auto positions = pos.narrow(0, 0, n).unsqueeze(1);
+    torch::Tensor kth_index;
+    if (filter_top_k) {  // the same for every step of the call: the rows do not change
+      auto k = top_k.narrow(0, 0, n);
+      k = at::where((k > 0).bitwise_and(k < vocab_), k, at::full_like(k, vocab_));
+      kth_index = (k - 1).unsqueeze(1);
+    }
+    int64_t taken = 0;
+    while (taken < max_steps) {
+      step_raw(hidden, cell, input, n, logits, true);
+      // rnn.serving.decoder.sample_ids, op for op, with (n, 1) temperatures and (n,) top_k
+      auto scaled = rows.div(temperatures);
+      if (filter_top_k) {
+        auto kth = std::get<0>(scaled.sort(-1, /*descending=*/true)).gather(1, kth_index);
+        scaled = scaled.masked_fill(scaled < kth, -std::numeric_limits<float>::infinity());
+      }
+      auto cdf = at::softmax(scaled, -1).cumsum_(-1);
+      auto target = row_uniforms.gather(1, positions).mul(cdf.narrow(1, vocab_ - 1, 1));
+      auto picked = at::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true).clamp_max_(vocab_ - 1);
+      const int64_t* p = picked.data_ptr<int64_t>();
+      bool finished = false;
+      for (int64_t m = 0; m < n; ++m) {
+        written[m * length + at[m]] = p[m];
+        at[m] += emitting[m];
+        input[m] = p[m];
+        if (fed[m] < prompt_length[m]) {
+          input[m] = prompt[m][fed[m]++];
+          if (fed[m] == prompt_length[m]) emitting[m] = 1;
+        }
+        finished = finished || at[m] >= stop_at[m];
+      }
+      ++taken;
+      if (finished || __atomic_load_n(stop, __ATOMIC_ACQUIRE) != 0) break;
+    }
+    return taken;
+  }
+
  private:
   void check_state(const torch::Tensor& hidden, const torch::Tensor& cell, const torch::Tensor& logits,
                    int64_t n) const {
@@ -312,5 +401,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
                           torch::Tensor, int64_t>())
       .def_static("max_batch", &LstmStep::max_batch)
       .def("step", &LstmStep::step, pybind11::call_guard<pybind11::gil_scoped_release>())
-      .def("generate", &LstmStep::generate, pybind11::call_guard<pybind11::gil_scoped_release>());
+      .def("generate", &LstmStep::generate, pybind11::call_guard<pybind11::gil_scoped_release>())
+      .def("advance", &LstmStep::advance, pybind11::call_guard<pybind11::gil_scoped_release>());
 }

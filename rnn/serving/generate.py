@@ -16,9 +16,15 @@ from toolkit import storage
 from toolkit.registry import REGISTERED_MODEL
 from toolkit.storage import first_line
 
+PROMPT_CHARS = 4  # length of the model's own prompt (:func:`default_prompt`)
+
 
 class ModelFileError(ValueError):
     """model.pt is missing or not a model written by ``rnn train``, or a registry URI does not resolve."""
+
+
+class PromptError(ValueError):
+    """A prompt has characters outside the model's vocabulary; the message names them."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,46 @@ def load_model(uri: str) -> LoadedModel:
     model.load_state_dict(payload["model"])
     model.eval()
     return LoadedModel(model=model, vocab=vocab, config=config)
+
+
+def default_prompt(model: CharLSTM, vocab: Vocab, length: int = PROMPT_CHARS) -> str:
+    """The prompt used when none is given: the model's own, never a fixed string in some language.
+
+    Its first character is what the model predicts before it has read anything: from the all-zero
+    state the LSTM starts in, the logits are the output layer's bias, and training pulls that bias
+    towards the log-frequency of each character, so a trained model starts with a character common
+    in its corpus (for English prose, the space). The rest is the model's greedy continuation, to
+    ``length`` characters. Deterministic (the argmax; a tie goes to the lower id), in whatever script
+    the corpus was, and it needs only the weights and the vocabulary: a registered version carries
+    no corpus, and a server does not read one to start. ``python -m rnn generate`` and ``bench``,
+    the server's ``/healthz`` (``default_prompt``, what the load test sends) all use it.
+    """
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    was_training = model.training
+    model.eval()  # no dropout: the same model gives the same prompt
+    try:
+        with torch.inference_mode():
+            ids = [int(torch.argmax(model.decoder.bias))]
+            logits, hidden = model(torch.tensor([ids]))
+            while len(ids) < length:
+                ids.append(int(torch.argmax(logits[0, -1])))
+                logits, hidden = model(torch.tensor([ids[-1:]]), hidden)
+    finally:
+        model.train(was_training)
+    return vocab.decode(ids)
+
+
+def check_prompt(vocab: Vocab, prompt: str, *, what: str = "the prompt") -> str:
+    """``prompt`` if the model knows every character of it; else a :class:`PromptError` naming the others."""
+    unknown = sorted({ch for ch in prompt if ch not in vocab.index})
+    if unknown:
+        shown = "".join(vocab.chars[:60]) + ("…" if len(vocab) > 60 else "")
+        raise PromptError(
+            f"{what} {prompt!r} has characters the model never saw: {unknown!r}; its {len(vocab)} "
+            f"characters are {shown!r}. Leave the prompt out to use the model's own."
+        )
+    return prompt
 
 
 def _prompt_ids(vocab: Vocab, prompt: str) -> list[int]:

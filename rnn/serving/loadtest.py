@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import random
 import time
@@ -48,7 +49,7 @@ class LoadTestConfig:
     url: str  # base URL of the server, e.g. http://127.0.0.1:8000
     slo_ms: float = 1000.0  # p95 latency the server must keep
     chars: int = 200  # characters per completion
-    prompt: str = "The "
+    prompt: str | None = None  # None: the model's own (the server's /healthz "default_prompt")
     max_seconds: float = 90.0  # the whole search, wall clock
     max_requests: int = 20_000  # the whole search
     trial_seconds: float = 8.0  # arrivals per rate (shortened to fit the time budget)
@@ -60,6 +61,7 @@ class LoadTestConfig:
     max_rps: float = 5_000.0
     timeout_seconds: float = 0.0  # per request; 0: max(5 s, 3 x SLO)
     seed: int = 0
+    api_key: str | None = field(default=None, repr=False)  # sent as "Authorization: Bearer" on every request
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -147,6 +149,7 @@ class CapacityResult:
     duration_seconds: float
     requests_sent: int
     probe_ms: float | None  # median latency of a lone request (sequential warm-up)
+    prompt: str  # of every request
     server: dict[str, Any]  # /healthz at the end: model, version, cpu_count, rss, peak_rss, ...
     started_at: str
     finished_at: str
@@ -242,13 +245,17 @@ class LoadTester:
         self.config = config
         self.log = log
         self.requests_sent = 0
+        self.last_refusal = ""  # what the server said about the last request it refused
+        self.prompt = config.prompt  # the model's own (from /healthz) when the config has none
         self._session: Any = None
 
     async def __aenter__(self) -> LoadTester:
         import aiohttp
 
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, enable_cleanup_closed=True)
-        self._session = aiohttp.ClientSession(connector=connector)
+        key = self.config.api_key
+        headers = {"Authorization": f"Bearer {key}"} if key is not None else None
+        self._session = aiohttp.ClientSession(connector=connector, headers=headers)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -300,7 +307,7 @@ class LoadTester:
         """(ok, seconds, error kind) for one request sent now."""
         import aiohttp
 
-        body = {"prompt": self.config.prompt, "max_chars": self.config.chars, "seed": index}
+        body = {"prompt": self.prompt, "max_chars": self.config.chars, "seed": index}
         start = time.perf_counter()
         try:
             async with self._session.post(
@@ -309,7 +316,7 @@ class LoadTester:
                 timeout=aiohttp.ClientTimeout(total=self.config.request_timeout_seconds),
             ) as response:
                 if response.status != 200:
-                    await response.read()
+                    self.last_refusal = _refusal(response.status, await response.text(), self.config)
                     return False, time.perf_counter() - start, f"http_{response.status}"
                 data = await response.json(content_type=None)
                 if data.get("chars") != self.config.chars or len(data.get("text", "")) != self.config.chars:
@@ -326,7 +333,8 @@ class LoadTester:
         for index in range(count):
             ok, elapsed, kind = await self.one_request(10_000_000 + index)
             if not ok:
-                raise LoadTestError(f"a lone request to {self.config.base_url}/v1/generate failed: {kind}")
+                why = self.last_refusal if kind.startswith("http_") and self.last_refusal else kind
+                raise LoadTestError(f"a lone request to {self.config.base_url}/v1/generate failed: {why}")
             seconds.append(elapsed)
             self.requests_sent += 1
         return sorted(seconds)[len(seconds) // 2]
@@ -450,7 +458,13 @@ class LoadTester:
         config = self.config
         started_at, start = utc_now_iso(), time.monotonic()
         deadline = start + config.max_seconds
-        await self.health()
+        health = await self.health()
+        if self.prompt is None:
+            self.prompt = health.get("default_prompt")
+            if not isinstance(self.prompt, str):
+                raise LoadTestError(
+                    f"{config.base_url}/healthz does not say its model's prompt (no default_prompt): pass --prompt"
+                )
         probe = await self.probe()
         curve: list[RateResult] = []
         best: RateResult | None = None
@@ -514,12 +528,31 @@ class LoadTester:
             duration_seconds=round(time.monotonic() - start, 3),
             requests_sent=self.requests_sent,
             probe_ms=round(probe * 1000, 3),
+            prompt=self.prompt,
             server=server,
             started_at=started_at,
             finished_at=utc_now_iso(),
             max_seconds=config.max_seconds,
             max_requests=config.max_requests,
         )
+
+
+def _refusal(status: int, body: str, config: LoadTestConfig) -> str:
+    """What a refused request's answer says, in one line (FastAPI's ``detail``, a string or a list of errors)."""
+    try:
+        detail = json.loads(body)["detail"]
+    except (ValueError, KeyError, TypeError):
+        detail = body.strip()[:300]
+    if isinstance(detail, list):
+        detail = "; ".join(str(e.get("msg", e)) if isinstance(e, dict) else str(e) for e in detail)
+    text = f"HTTP {status}: {detail}"
+    if status == 401:
+        text += (
+            " (pass the server's key with --api-key-file, --api-key or $RNN_API_KEY)"
+            if config.api_key is None
+            else " (the key given is not the server's)"
+        )
+    return text
 
 
 def _delta_ratio(before: dict[str, float], after: dict[str, float], num: str, den: str) -> float | None:

@@ -116,3 +116,20 @@ def test_localization_points_container_addresses_and_paths_at_this_machine() -> 
     assert local.apply("/opt/airflow/passwords.json") == "/srv/state/airflow/passwords.json"
     assert local.apply("s3://rnn-pipeline/mlflow") == "s3://rnn-pipeline/mlflow"  # not an address
     assert local.apply("/opt/airflowish") == "/opt/airflowish"
+
+
+def test_a_secret_nothing_stored_depends_on_is_added_to_an_older_file(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.env"
+    values = compose.write_secrets_file(path)
+    older = "".join(
+        line + "\n" for line in path.read_text().splitlines() if not line.startswith("RNN_API_KEY=")
+    )
+    path.write_text(older)
+    assert "RNN_API_KEY" in compose.ADDED_LATER
+    loaded, created = compose.load_or_create_secrets(path)
+    assert not created and len(loaded["RNN_API_KEY"]) >= 32
+    assert {k: v for k, v in loaded.items() if k != "RNN_API_KEY"} == {
+        k: v for k, v in values.items() if k != "RNN_API_KEY"
+    }  # the others are kept as they were
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert compose.load_or_create_secrets(path) == (loaded, False)  # written to the file, kept after

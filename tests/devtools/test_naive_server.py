@@ -11,7 +11,7 @@ from devtools.naive_server import create_app
 from rnn.config import TrainConfig
 from rnn.data import Vocab
 from rnn.model import CharLSTM
-from rnn.serving.generate import sample_reference
+from rnn.serving.generate import default_prompt, sample_reference
 from rnn.train import save_model
 
 
@@ -30,4 +30,5 @@ def test_the_naive_server_answers_like_ours(tmp_path: Path) -> None:
     assert client.post("/v1/generate", json={"prompt": "abc", "max_chars": "40"}).status_code == 422
     health = client.get("/healthz").json()
     assert health["active"] == 0 and health["queued"] == 0 and health["cpu_count"] >= 1
+    assert health["default_prompt"] == default_prompt(model, vocab)  # the load test sends it to both servers
     assert "process_cpu_seconds_total" in client.get("/metrics").text

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
 import pytest
 
 from pipeline import names
@@ -46,6 +52,38 @@ def test_a_run_is_named_for_what_it_was() -> None:
     assert training_run_name(tiny, spot, 65) == "3.3k params · 1 ep · input.txt.gz · c7g.large on-demand"
 
 
+@pytest.mark.integration
+def test_the_load_tests_server_answers_only_the_key_it_was_given(tmp_path: Path) -> None:
+    """load_test gives the server it starts a random key through the environment; the load test sends it."""
+    import torch
+
+    from pipeline.tasks.retraining import _run_rnn, _serving
+    from rnn.data import Vocab
+    from rnn.model import CharLSTM
+    from rnn.serving.settings import API_KEY_ENV
+    from rnn.train import save_model
+
+    config = TrainConfig(hidden_size=16, embedding_dim=8, num_layers=1)
+    vocab = Vocab(list(" Tabcdefghijklmnopqrstuvwxyz"))
+    torch.manual_seed(0)
+    save_model(str(tmp_path / "model.pt"), CharLSTM.from_config(config, len(vocab)), config, vocab)
+    env = {**os.environ, API_KEY_ENV: "a-key-for-this-task-only"}
+    with _serving(str(tmp_path / "model.pt"), tmp_path, env=env) as url:
+        for method, path in (("POST", "/v1/generate"), ("GET", "/metrics")):
+            request = urllib.request.Request(f"{url}{path}", data=b"{}" if method == "POST" else None)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=30)
+            assert refused.value.code == 401
+        with urllib.request.urlopen(f"{url}/healthz", timeout=30) as health:
+            assert health.status == 200
+        out = tmp_path / "capacity.json"
+        loadtest = ["loadtest", "--url", url, "--chars", "20", "--max-seconds", "5", "--trial-seconds", "2"]
+        _run_rnn([*loadtest, "--out", str(out)], what="load test", env=env)
+    capacity = json.loads(out.read_text())
+    assert capacity["max_rps_at_slo"] > 0
+    assert all(r["mean_batch_size"] is not None for r in capacity["curve"])  # it read the protected /metrics
+
+
 def test_the_epoch_curves_are_one_batch_stepped_by_epoch() -> None:
     epoch = {
         "train_loss": 2.5,
@@ -66,3 +104,28 @@ def test_the_epoch_curves_are_one_batch_stepped_by_epoch() -> None:
         names.EPOCH_TOKENS_PER_S,
     }
     assert next(m.value for m in batch if m.key == names.EPOCH_WALL_SECONDS) == 12.0
+
+
+def test_a_load_test_prompt_the_model_cannot_read_fails_before_any_server_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline.tasks import retraining
+    from rnn.data import Vocab
+    from rnn.model import CharLSTM
+    from rnn.train import save_model
+
+    config = TrainConfig(hidden_size=16, embedding_dim=8, num_layers=1)
+    vocab = Vocab(list(" abcdefghijklmnopqrstuvwxyz"))  # lowercase only: no "T"
+    torch.manual_seed(0)
+    save_model(str(tmp_path / "model.pt"), CharLSTM.from_config(config, len(vocab)), config, vocab)
+    started: list[str] = []
+    monkeypatch.setattr(retraining, "_serving", lambda *a, **k: started.append("server"))
+    benchmarked = {"model_uri": str(tmp_path / "model.pt"), "mlflow_run_id": "r", "metrics_uri": "m"}
+    with pytest.raises(
+        AirflowFailException, match=r"load_test_prompt 'The ' has characters the model never saw: \['T'\]"
+    ):
+        retraining.load_test(benchmarked=benchmarked, seconds=5, prompt="The ")
+    assert started == []

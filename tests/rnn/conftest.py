@@ -1,6 +1,6 @@
 """Fixtures for the serving tests: small saved models and a real inference server on 127.0.0.1.
 
-Tests use the fixtures: ``random_model(path, hidden_size=...)`` saves an untrained model,
+Tests use the fixtures: ``random_model(path, hidden_size=..., chars=...)`` saves an untrained model,
 ``with live_server(model_file, max_batch_size=8) as url:`` runs our server under uvicorn in a thread,
 ``with server_subprocess(model_file, "--max-queue", "8") as (url, proc):`` runs ``python -m rnn serve``.
 """
@@ -20,9 +20,17 @@ VOCAB = list("\n !\"',-.:;?ETabcdefghiklmnoprstuvwy")
 
 
 def _save_random_model(
-    path: Path, *, hidden_size: int = 16, embedding_dim: int = 8, num_layers: int = 1
+    path: Path,
+    *,
+    hidden_size: int = 16,
+    embedding_dim: int = 8,
+    num_layers: int = 1,
+    chars: list[str] | None = None,
 ) -> Path:
-    """An untrained model (seeded weights) saved the way ``rnn train`` saves one: no training needed."""
+    """An untrained model (seeded weights) saved the way ``rnn train`` saves one: no training needed.
+
+    ``chars`` is its vocabulary (default: :data:`VOCAB`, a little English).
+    """
     import torch
 
     from rnn.config import TrainConfig
@@ -32,7 +40,8 @@ def _save_random_model(
 
     config = TrainConfig(hidden_size=hidden_size, embedding_dim=embedding_dim, num_layers=num_layers)
     torch.manual_seed(0)
-    save_model(str(path), CharLSTM.from_config(config, len(VOCAB)), config, Vocab(VOCAB))
+    vocab = Vocab(chars or VOCAB)
+    save_model(str(path), CharLSTM.from_config(config, len(vocab)), config, vocab)
     return path
 
 

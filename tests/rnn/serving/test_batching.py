@@ -10,7 +10,15 @@ import torch
 
 from rnn.data import Vocab
 from rnn.model import CharLSTM
-from rnn.serving.batching import BatchingEngine, EngineStopped, GenerationRequest, QueueFull, Ticket
+from rnn.serving.batching import (
+    STREAM_STEPS_PER_CALL,
+    BatchingEngine,
+    EngineObserver,
+    EngineStopped,
+    GenerationRequest,
+    QueueFull,
+    Ticket,
+)
 from rnn.serving.decoder import FastDecoder, generate_ids
 
 VOCAB = Vocab(list("abcdefghijklmnopqrstuvwxyz ."))
@@ -101,7 +109,90 @@ def test_an_unseeded_request_reports_the_seed_that_reproduces_it(engine, decoder
 def test_streaming_tickets_get_every_character_in_order(engine) -> None:
     ticket = engine.submit(Ticket(GenerationRequest(prompt_ids=[1, 2, 3], max_chars=50, seed=3), stream=True))
     result = ticket.wait(60)
-    assert "".join(ticket.streamed) == result.text and len(ticket.streamed) == 50
+    assert "".join(ticket.streamed) == result.text and all(ticket.streamed)
+    assert len(ticket.streamed) >= 50 // STREAM_STEPS_PER_CALL  # in chunks of a few characters each
+
+
+def test_a_lone_request_advances_many_steps_per_call(engine, decoder) -> None:
+    calls, steps = engine.calls, engine.steps
+    result = engine.submit(request("the ", 600, 21)).wait(60)
+    assert result.text == alone(decoder, "the ", 600, 21)
+    taken = engine.steps - steps
+    assert taken == 3 + 600  # three prompt characters, then one step per character
+    assert engine.calls - calls <= 4  # 256 steps per call at most, and no one else came
+
+
+def test_a_request_that_joins_mid_call_gets_its_exact_seeded_text(decoder) -> None:
+    """One call could take all 20,000 steps of the long request; an arrival ends it at the next step."""
+    engine = BatchingEngine(decoder, VOCAB, max_batch_size=8, max_chars_limit=20_000, steps_per_call=20_000)
+    engine.start()
+    try:
+        long = engine.submit(request("the ", 20_000, 31))
+        while engine.active == 0:  # the long one is inside its call before the others arrive
+            time.sleep(0.001)
+        joiners = [engine.submit(request("quick ", 50 + 10 * i, 40 + i, top_k=i)) for i in range(3)]
+        for i, ticket in enumerate(joiners):
+            assert ticket.wait(60).text == alone(decoder, "quick ", 50 + 10 * i, 40 + i, top_k=i)
+        assert not long.done, "the joiners did not wait for the long request's call to end"
+        assert long.wait(60).text == alone(decoder, "the ", 20_000, 31)
+        assert 1 < long.result.batch_size_mean < 2  # it shared a few of its steps
+    finally:
+        engine.stop(timeout=60)
+
+
+def test_streaming_text_arrives_in_small_chunks_while_others_advance_many_steps(engine, decoder) -> None:
+    streamed = engine.submit(
+        Ticket(GenerationRequest(prompt_ids=VOCAB.encode("ab").tolist(), max_chars=300, seed=6), stream=True)
+    )
+    plain = engine.submit(request("ab", 300, 7))
+    result = streamed.wait(60)
+    assert "".join(streamed.streamed) == result.text == alone(decoder, "ab", 300, 6)
+    assert max(len(chunk) for chunk in streamed.streamed) <= STREAM_STEPS_PER_CALL
+    assert len(streamed.streamed) >= 300 // STREAM_STEPS_PER_CALL
+    assert plain.wait(60).text == alone(decoder, "ab", 300, 7)
+
+
+def test_one_step_per_call_gives_the_same_texts(decoder) -> None:
+    engine = BatchingEngine(decoder, VOCAB, max_batch_size=8, steps_per_call=1)
+    engine.start()
+    try:
+        tickets = [engine.submit(request("the ", 40 + i, 50 + i)) for i in range(3)]
+        for i, ticket in enumerate(tickets):
+            assert ticket.wait(60).text == alone(decoder, "the ", 40 + i, 50 + i)
+        assert engine.calls == engine.steps
+    finally:
+        engine.stop(timeout=30)
+
+
+def test_batches_above_the_fused_size_step_once_per_call_and_agree(decoder) -> None:
+    engine = BatchingEngine(decoder, VOCAB, max_batch_size=12, max_queue=0)
+    specs = [("the ", 30 + 20 * i, 60 + i) for i in range(12)]
+    tickets = [engine.submit(request(*spec)) for spec in specs]  # all admitted at the first step
+    engine.start()
+    try:
+        for spec, ticket in zip(specs, tickets, strict=True):
+            assert ticket.wait(60).text == alone(decoder, *spec)
+    finally:
+        engine.stop(timeout=30)
+    assert engine.calls < engine.steps  # once 8 rows or fewer were left, calls took several steps
+
+
+def test_the_loop_runs_torch_with_the_threads_it_was_given(decoder) -> None:
+    seen: list[int] = []
+
+    class Threads(EngineObserver):
+        def step(self, batch_size: int, chars: int, seconds: float, steps: int = 1) -> None:
+            seen.append(torch.get_num_threads())  # on the engine's thread
+
+    before = torch.get_num_threads()
+    engine = BatchingEngine(decoder, VOCAB, threads=1, observer=Threads())
+    engine.start()
+    try:
+        engine.submit(request("ab", 20, 1)).wait(30)
+    finally:
+        engine.stop(timeout=30)
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}
 
 
 def test_cancelling_frees_the_row_at_the_next_step(engine) -> None:

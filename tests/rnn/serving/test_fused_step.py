@@ -116,6 +116,120 @@ def test_generate_in_cpp_draws_what_the_python_loop_draws(temperature: float, to
         assert torch.equal(got[0], got[1])
 
 
+class Rows:
+    """The engine's per-row buffers for ``n`` rows (rnn.serving.batching.BatchingEngine), as advance takes them."""
+
+    def __init__(self, decoder: FastDecoder, prompts: list[list[int]], limits: list[int], seed: int) -> None:
+        n, length = len(prompts), max(limits)
+        generator = torch.Generator().manual_seed(seed)
+        self.n = n
+        self.state = decoder.new_state(n)
+        self.ids = torch.tensor([p[0] for p in prompts])
+        self.pos = torch.zeros(n, dtype=torch.long)
+        self.limit = torch.tensor(limits)
+        self.emit = torch.tensor([int(len(p) == 1) for p in prompts])
+        self.temperature = torch.tensor([[0.5 + 0.25 * r] for r in range(n)])
+        self.top_k = torch.tensor([(0, 3, 1, 0)[r % 4] for r in range(n)])
+        self.uniforms = torch.rand(n, length, generator=generator)
+        self.out = torch.zeros(n, length, dtype=torch.long)
+        self.prompts = [torch.tensor(p) for p in prompts]
+        self.feed_at = torch.ones(n, dtype=torch.long)
+
+    def python_step(self, decoder: FastDecoder) -> None:
+        """One step as the engine takes it from Python (its _step_once)."""
+        n = self.n
+        logits = decoder.step(self.state, self.ids, n)
+        uniforms = self.uniforms.gather(1, self.pos.unsqueeze(1))
+        ids = sample_ids(logits, uniforms, self.temperature, self.top_k)
+        self.out.scatter_(1, self.pos.unsqueeze(1), ids.unsqueeze(1))
+        self.pos += self.emit
+        self.ids.copy_(ids)
+        for row in range(n):
+            at = int(self.feed_at[row])
+            if at < len(self.prompts[row]):
+                self.ids[row] = self.prompts[row][at]
+                self.feed_at[row] = at + 1
+                if at + 1 == len(self.prompts[row]):
+                    self.emit[row] = 1
+
+    def advance(self, decoder: FastDecoder, max_steps: int, interrupt: torch.Tensor | None = None) -> int:
+        return decoder.advance(
+            self.state,
+            self.n,
+            ids=self.ids,
+            pos=self.pos,
+            limit=self.limit,
+            emit=self.emit,
+            temperature=self.temperature,
+            top_k=self.top_k,
+            filter_top_k=True,
+            uniforms=self.uniforms,
+            out=self.out,
+            prompts=self.prompts,
+            feed_at=self.feed_at,
+            max_steps=max_steps,
+            interrupt=torch.zeros(1, dtype=torch.int32) if interrupt is None else interrupt,
+        )
+
+    def snapshot(self) -> list[torch.Tensor]:
+        return [self.state.hidden, self.state.cell, self.ids, self.pos, self.emit, self.out, self.feed_at]
+
+
+@pytest.mark.parametrize("n", [1, 3, 8])
+def test_advance_takes_exactly_the_steps_the_engine_takes_from_python(n: int) -> None:
+    """Several steps in one C++ call, sampling included, = the same steps one by one from Python, bit for bit."""
+    decoder = FastDecoder(model(hidden=64))
+    prompts = [[4, 5, 6, 7, 8, 9][: 1 + (r * 2) % 6] for r in range(n)]  # some rows still read their prompt
+    limits = [60 + 7 * r for r in range(n)]
+    multi, single = Rows(decoder, prompts, limits, seed=5), Rows(decoder, prompts, limits, seed=5)
+    while True:
+        taken = multi.advance(decoder, max_steps=1000)
+        for _ in range(taken):
+            single.python_step(decoder)
+        for got, expected in zip(multi.snapshot(), single.snapshot(), strict=True):
+            assert torch.equal(got, expected)
+        if bool((multi.pos >= multi.limit).any()):
+            break
+    # it stopped after the step in which the first row reached its limit
+    assert int((multi.pos >= multi.limit).sum()) >= 1 and int(multi.pos[0]) == limits[0]
+    assert bool((multi.pos <= multi.limit).all())
+
+
+def test_advance_stops_at_max_steps_and_at_an_interrupt() -> None:
+    decoder = FastDecoder(model(hidden=32))
+    rows = Rows(decoder, [[1, 2], [3]], [500, 500], seed=1)
+    assert rows.advance(decoder, max_steps=7) == 7
+    raised = torch.ones(1, dtype=torch.int32)
+    assert rows.advance(decoder, max_steps=100, interrupt=raised) == 1  # always one step: progress
+    assert rows.pos.tolist() == [7, 8]  # row 0 read its second prompt character first
+    with pytest.raises(RuntimeError, match="one prompt per row"):
+        decoder.advance(
+            rows.state,
+            2,
+            **{
+                k: getattr(rows, k)
+                for k in ("ids", "pos", "limit", "emit", "temperature", "top_k", "uniforms", "out", "feed_at")
+            },
+            filter_top_k=False,
+            prompts=rows.prompts[:1],
+            max_steps=1,
+            interrupt=raised,
+        )
+    with pytest.raises(ValueError, match="advance takes 1-8 rows"):
+        decoder.advance(
+            rows.state,
+            9,
+            **{
+                k: getattr(rows, k)
+                for k in ("ids", "pos", "limit", "emit", "temperature", "top_k", "uniforms", "out", "feed_at")
+            },
+            filter_top_k=False,
+            prompts=rows.prompts,
+            max_steps=1,
+            interrupt=raised,
+        )
+
+
 def test_an_id_outside_the_vocabulary_is_refused() -> None:
     decoder = FastDecoder(model())
     state = decoder.new_state(2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from rnn.serving.loadtest import (
     capacity_search,
     serving_section,
 )
+from rnn.serving.settings import API_KEY_ENV
 
 
 @pytest.mark.parametrize(
@@ -113,6 +115,7 @@ def test_the_serving_section_carries_the_capacity_and_the_curve() -> None:
         duration_seconds=60.0,
         requests_sent=1200,
         probe_ms=100.0,
+        prompt="the ",
         server={
             "cpu_count": 2,
             "torch_threads": 2,
@@ -211,7 +214,10 @@ def test_load_test_of_our_server_finds_a_finite_capacity_and_stops_in_time(
 ) -> None:
     metrics = tmp_path / "metrics.json"
     metrics.write_text(json.dumps({"schema": "rnn-metrics", "schema_version": 1, "inference": None}))
-    with server_subprocess(tiny_model_file, "--max-batch-size", "16") as (url, _):
+    key_file = tmp_path / "api-key"
+    key_file.write_text("load-test-key-1234\n")
+    protected = ("--api-key-file", str(key_file), "--protect-metrics")  # the load test reads /metrics too
+    with server_subprocess(tiny_model_file, "--max-batch-size", "16", *protected) as (url, _):
         command = [sys.executable, "-m", "rnn", "loadtest", "--url", url, "--slo-ms", "250", "--chars", "100"]
         command += ["--max-seconds", "10", "--trial-seconds", "2", "--out", str(tmp_path / "capacity.json")]
         started = time.monotonic()
@@ -220,6 +226,7 @@ def test_load_test_of_our_server_finds_a_finite_capacity_and_stops_in_time(
             capture_output=True,
             text=True,
             timeout=120,
+            env={**os.environ, API_KEY_ENV: "load-test-key-1234"},
         )
         elapsed = time.monotonic() - started
     assert run.returncode == 0, run.stdout + run.stderr
@@ -244,6 +251,28 @@ def test_an_slo_no_single_request_can_meet_gives_zero_capacity(tiny_model_file: 
         result = capacity_search(LoadTestConfig(url=url, slo_ms=0.01, max_seconds=10), log=lambda _: None)
     assert result.max_rps_at_slo == 0.0 and result.curve == []
     assert "a lone request takes" in result.stopped_because and "no rate meets" in result.summary()
+
+
+@pytest.mark.integration
+def test_a_refused_request_stops_the_load_test_with_what_the_server_said(
+    tiny_model_file: Path, live_server
+) -> None:
+    def search(**config: object) -> None:
+        capacity_search(LoadTestConfig(url=url, max_seconds=5, **config), log=lambda _: None)  # type: ignore[arg-type]
+
+    with live_server(tiny_model_file, api_key="right-key") as url:
+        with pytest.raises(LoadTestError, match=r"HTTP 401: .*needs an API key.*pass the server's key with"):
+            search()
+        with pytest.raises(LoadTestError, match=r"HTTP 401: the API key is not valid \(the key given is not"):
+            search(api_key="wrong-key")
+        with pytest.raises(
+            LoadTestError, match=r"HTTP 422: characters not in the model's vocabulary: \['Ω'\]"
+        ):
+            search(api_key="right-key", prompt="Ωmega")
+
+
+def test_the_key_is_not_in_the_configs_repr() -> None:
+    assert "sekrit" not in repr(LoadTestConfig(url="http://127.0.0.1:8000", api_key="sekrit"))
 
 
 def test_no_server_is_a_clear_error() -> None:

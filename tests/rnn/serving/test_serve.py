@@ -18,8 +18,8 @@ from rnn.data import Vocab
 from rnn.serving.batching import GenerationRequest, Ticket
 from rnn.serving.decoder import FastDecoder, generate_ids
 from rnn.serving.generate import ModelFileError, load_model, load_model_source, parse_registry_uri
-from rnn.serving.server import create_app
-from rnn.serving.settings import ServeSettings
+from rnn.serving.server import create_app, one_openmp_team
+from rnn.serving.settings import API_KEY_ENV, ServeSettings, resolve_api_key
 from toolkit.registry import REGISTERED_MODEL
 
 
@@ -164,6 +164,143 @@ def test_healthz_and_metrics(client: TestClient, tiny_model_file: Path) -> None:
     ):
         assert name in text, name
     assert metric(text, "rnn_generated_characters_total") >= 10
+
+
+def test_metrics_count_every_step_and_character_of_a_many_step_call(tiny_model_file: Path) -> None:
+    """A call that advances k steps counts k steps of rnn_batch_size and k x its rows' characters."""
+    with TestClient(app_for(tiny_model_file)) as client:
+        before = client.get("/metrics").text
+        assert (
+            client.post("/v1/generate", json={"prompt": "the ", "max_chars": 300, "seed": 3}).status_code
+            == 200
+        )
+        after = client.get("/metrics").text
+
+    def delta(name: str) -> float:
+        return metric(after, name) - metric(before, name)
+
+    assert delta("rnn_generated_characters_total") == 300
+    assert delta("rnn_batch_size_count") == 3 + 300  # steps: three prompt characters, then 300
+    assert delta("rnn_batch_size_sum") == 303  # one row each
+    assert delta("rnn_step_duration_seconds_count") == 303
+    assert delta('rnn_batch_size_bucket{le="1.0"}') == 303
+    assert 1 <= delta("rnn_steps_per_call_count") <= 3  # 256 steps per call at most
+    assert delta("rnn_steps_per_call_sum") == 303
+
+
+def test_the_main_thread_keeps_one_torch_thread_and_the_engine_gets_the_rest(tiny_model_file: Path) -> None:
+    """One OpenMP team in the server process: the engine's (rnn.serving.server.one_openmp_team)."""
+    before = torch.get_num_threads()
+    try:
+        settings = one_openmp_team(ServeSettings())
+        assert settings.threads == before and torch.get_num_threads() == 1
+        assert one_openmp_team(ServeSettings(threads=3)).threads == 3
+        loaded, source = load_model_source(str(tiny_model_file))
+        with TestClient(create_app(loaded, source, settings)) as client:
+            assert client.get("/healthz").json()["torch_threads"] == before
+            assert client.post("/v1/generate", json={"prompt": "a", "max_chars": 5}).status_code == 200
+    finally:
+        torch.set_num_threads(before)
+
+
+KEY = "test-key-Zq9"
+
+
+@pytest.fixture(scope="module")
+def keyed(tiny_model_file: Path):
+    with TestClient(app_for(tiny_model_file, api_key=KEY)) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("headers", "challenge"),
+    [
+        ({}, 'Bearer realm="rnn"'),
+        ({"Authorization": "Bearer"}, 'Bearer realm="rnn"'),
+        ({"Authorization": f"Basic {KEY}"}, 'Bearer realm="rnn"'),
+        ({"Authorization": "Bearer wrong"}, 'Bearer realm="rnn", error="invalid_token"'),
+        ({"Authorization": f"Bearer {KEY}x"}, 'Bearer realm="rnn", error="invalid_token"'),
+    ],
+    ids=["none", "empty", "basic", "wrong", "longer"],
+)
+def test_without_the_key_generate_is_401_and_nothing_runs(
+    keyed: TestClient, headers: dict, challenge: str
+) -> None:
+    engine = keyed.app.fastapi.state.engine  # type: ignore[attr-defined]
+    steps = engine.steps
+    response = keyed.post("/v1/generate", json={"prompt": "the ", "max_chars": 50}, headers=headers)
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"] == challenge
+    assert response.json()["detail"] in (
+        "this endpoint needs an API key: send the header 'Authorization: Bearer <key>'",
+        "the API key is not valid",
+    )
+    assert KEY not in response.text
+    # refused before the body was read: an oversized or broken body is still a 401, and no step ran
+    assert keyed.post("/v1/generate", content=b"x" * 100_000, headers=headers).status_code == 401
+    assert keyed.post("/v1/generate", content=b"{bad", headers=headers).status_code == 401
+    assert engine.steps == steps and engine.queued == 0
+
+
+def test_with_the_key_generate_works_and_healthz_and_metrics_stay_open(keyed: TestClient) -> None:
+    for scheme in ("Bearer", "bearer"):
+        response = keyed.post(
+            "/v1/generate", json={"prompt": "a", "max_chars": 5}, headers={"Authorization": f"{scheme} {KEY}"}
+        )
+        assert response.status_code == 200 and response.json()["chars"] == 5
+    assert keyed.get("/healthz").status_code == 200
+    text = keyed.get("/metrics").text
+    assert metric(text, 'rnn_requests_total{endpoint="/v1/generate",status="401"}') >= 1
+
+
+def test_protect_metrics_puts_metrics_behind_the_key_too(tiny_model_file: Path) -> None:
+    with TestClient(app_for(tiny_model_file, api_key=KEY, protect_metrics=True)) as client:
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+        assert client.get("/healthz").status_code == 200
+
+
+def test_keys_are_compared_in_constant_time(keyed: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import secrets
+
+    from rnn.serving import server
+
+    compared: list[tuple[bytes, bytes]] = []
+    compare_digest = secrets.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return compare_digest(a, b)
+
+    monkeypatch.setattr(server.secrets, "compare_digest", spy)
+    keyed.post("/v1/generate", json={"prompt": "a", "max_chars": 1}, headers={"Authorization": "Bearer nope"})
+    assert compared == [(b"nope", KEY.encode())]
+
+
+def test_api_key_settings_are_checked_without_showing_the_key() -> None:
+    with pytest.raises(ValueError, match="--protect-metrics needs an API key"):
+        ServeSettings(protect_metrics=True)
+    with pytest.raises(ValueError, match="outside printable ASCII") as bad:
+        ServeSettings(api_key="two words")
+    assert "two words" not in str(bad.value)
+    assert "sekrit" not in repr(ServeSettings(api_key="sekrit"))
+
+
+def test_the_key_comes_from_the_flag_the_file_or_the_environment(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("  from-file \n")
+    env = {API_KEY_ENV: "from-env"}
+    assert resolve_api_key("from-flag", None, env) == "from-flag"
+    assert resolve_api_key(None, str(key_file), env) == "from-file"
+    assert resolve_api_key(None, None, env) == "from-env"
+    assert resolve_api_key(None, None, {}) is None
+    for args, message in (
+        (("a", str(key_file), env), "give --api-key or --api-key-file, not both"),
+        ((None, None, {API_KEY_ENV: ""}), r"\$RNN_API_KEY is empty"),
+        (("", None, {}), "--api-key is empty"),
+        ((None, str(tmp_path / "none"), {}), "cannot read --api-key-file .*none': No such file"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            resolve_api_key(*args)  # type: ignore[arg-type]
 
 
 def test_a_full_queue_gets_503_with_retry_after(tiny_model_file: Path) -> None:
