@@ -32,7 +32,7 @@ import json
 import math
 import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,25 +155,27 @@ REPLACE_REASON_MAX_CHARS = (
 )
 
 
-def unigram_loss(train_text: str, eval_text: str, vocabulary: Iterable[str]) -> float:
-    """Cross-entropy, nats per character, of ``eval_text`` under the character frequencies of ``train_text``.
+def unigram_loss(train_counts: Mapping[str, int], eval_text: str, vocabulary: Iterable[str]) -> float:
+    """Cross-entropy, nats per character, of ``eval_text`` under the character frequencies ``train_counts``.
 
-    The frequencies are add-one smoothed over ``vocabulary`` (the model's characters), so a character
-    of the vocabulary that the training text lacks costs a finite amount. It is what a model that knows
-    how often each character occurs, and nothing about context, scores.
+    ``train_counts`` are the occurrences of each character in the training text (e.g. a
+    ``collections.Counter`` of it, or counts gathered chunk by chunk). The frequencies are add-one
+    smoothed over ``vocabulary`` (the model's characters), so a character of the vocabulary that the
+    training text lacks costs a finite amount. It is what a model that knows how often each character
+    occurs, and nothing about context, scores.
     """
     vocab = set(vocabulary)
     if not eval_text:
         raise ValueError("the evaluation text is empty: there is nothing to score the baseline on")
-    outside = sorted((set(eval_text) | set(train_text)) - vocab)
+    seen = {ch for ch, n in train_counts.items() if n}
+    outside = sorted((set(eval_text) | seen) - vocab)
     if outside:
         shown = "".join(outside[:20]) + ("…" if len(outside) > 20 else "")
         raise ValueError(
             f"{len(outside)} character(s) of the text are not in the vocabulary of {len(vocab)}: {shown!r}"
         )
-    counts = Counter(train_text)
-    total = len(train_text) + len(vocab)
-    nats = sum(n * math.log(total / (counts[ch] + 1)) for ch, n in Counter(eval_text).items())
+    total = sum(train_counts.values()) + len(vocab)
+    nats = sum(n * math.log(total / (train_counts.get(ch, 0) + 1)) for ch, n in Counter(eval_text).items())
     return nats / len(eval_text)
 
 

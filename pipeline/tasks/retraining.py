@@ -708,6 +708,8 @@ def _replace(
     The champion is not scored (it was accepted on other data); its recorded loss is reported beside.
     """
     import hashlib
+    import itertools
+    from collections import Counter
 
     import mlflow
 
@@ -725,7 +727,8 @@ def _replace(
         )
     text = decode_utf8(data, uri)  # the bytes validate_dataset passed as UTF-8 (same sha256)
     split = evaluation_split(text, val_fraction)
-    rest = text[: len(text) - int(len(text) * val_fraction)]  # the part training learnt from
+    # the characters of the part training learnt from (all but the held-out tail), counted in place
+    train_counts = Counter(itertools.islice(text, len(text) - int(len(text) * val_fraction)))
     evaluation = registry.describe_evaluation(uri, sha256, val_fraction, len(split))
     loaded = load_model(costed["model_uri"])
     challenger = _score(
@@ -737,7 +740,7 @@ def _replace(
         split,
     )
     # its vocabulary is every character of this corpus (same sha256 as trained on), so the baseline has all
-    unigram = registry.unigram_loss(rest, split, loaded.vocab.chars)
+    unigram = registry.unigram_loss(train_counts, split, loaded.vocab.chars)
     lineage = champion.lineage
     recorded = registry.Candidate(champion.label, "accepted on", lineage.eval_sha256, loss=lineage.eval_loss)
     decision = registry.decide_replacement(

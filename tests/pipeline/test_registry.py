@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -84,17 +85,20 @@ CHAMPION_ON = "the evaluation split (last 10%) of corpus.txt"
 
 def test_the_unigram_baseline_is_the_training_texts_character_frequencies_add_one_smoothed() -> None:
     # counts a:2 b:1 c:0, +1 each over the vocabulary {a, b, c}: p(a) = 3/6, p(b) = 2/6, p(c) = 1/6
-    loss = unigram_loss("aab", "abc", "abc")
+    loss = unigram_loss(Counter("aab"), "abc", "abc")
     assert loss == pytest.approx((math.log(2) + math.log(3) + math.log(6)) / 3)
+    assert unigram_loss({"a": 2, "b": 1, "c": 0}, "abc", "abc") == loss  # counts from anywhere (e.g. chunks)
     # a text scored on its own frequencies approaches its entropy: 1 bit per character for two equal letters
-    assert unigram_loss("ab" * 50_000, "abab", "ab") == pytest.approx(math.log(2), rel=1e-4)
+    assert unigram_loss(Counter("ab" * 50_000), "abab", "ab") == pytest.approx(math.log(2), rel=1e-4)
 
 
 def test_the_unigram_baseline_refuses_characters_outside_the_vocabulary() -> None:
     with pytest.raises(ValueError, match=r"1 character\(s\) of the text are not in the vocabulary of 2: 'z'"):
-        unigram_loss("ab", "abz", "ab")
+        unigram_loss(Counter("ab"), "abz", "ab")
+    with pytest.raises(ValueError, match=r"1 character\(s\) of the text are not in the vocabulary of 2: 'y'"):
+        unigram_loss(Counter("aby"), "ab", "ab")  # the training text's too
     with pytest.raises(ValueError, match="empty"):
-        unigram_loss("ab", "", "ab")
+        unigram_loss(Counter("ab"), "", "ab")
 
 
 def test_the_quality_bar_is_nine_tenths_of_the_unigram_loss() -> None:
