@@ -22,7 +22,9 @@ so schedules `cost_recompute`).
 * **log_to_mlflow** – metrics, `metrics.json` and the model.
 * **cost** – the run's cost: an *estimate* (local) or a *billed estimate* (spot EC2).
 * **register** – champion and challenger scored on the same evaluation split; a better challenger
-  becomes a new `rnn-textgen` version with the alias `champion`; skipped otherwise, saying why.
+  becomes a new `rnn-textgen` version with the alias `champion`; skipped otherwise, saying why. With
+  `replace_champion_reason` (a deliberate corpus change), a model of another corpus is judged on its own
+  corpus against a quality bar instead, and the reason is recorded on the version.
 
 How: [docs/training.md](../docs/training.md) (model, corpus, each step),
 [docs/spot-ec2.md](../docs/spot-ec2.md) (spot EC2 and the AWS resources it needs),
@@ -42,6 +44,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from costing.choices import DEFAULT_INSTANCE_TYPE, DEFAULT_MARKET, DEFAULT_REGION, MARKETS
 from pipeline import assets, names
 from pipeline.conf import refuse_bad_conf
+from pipeline.registry import QUALITY_BAR_FRACTION, REPLACE_REASON_MAX_CHARS
 from pipeline.spot import layout as spot
 from pipeline.spot.budget import check_budget
 from pipeline.spot.cleanup import cleanup_task, sweep_task
@@ -98,6 +101,17 @@ def _on_task_failure(context: dict) -> None:
             description="Champion and challenger are compared on the evaluation split of this corpus. "
             "Empty: the rnn_eval_corpus_uri Variable, else the corpus the champion was accepted on. "
             "Name a new corpus here to move the model to new data.",
+        ),
+        "replace_champion_reason": Param(
+            "",
+            type="string",
+            maxLength=REPLACE_REASON_MAX_CHARS,
+            title="Replace the champion: why (a corpus change)",
+            description="Empty: a model replaces the champion only by beating it on the same data, and one "
+            "trained on another corpus is refused. A reason (e.g. 'move to the 2027 support tickets'): a "
+            "model trained on a corpus other than the champion's is judged on its own corpus's evaluation "
+            f"split instead, and replaces the champion if its loss is below {QUALITY_BAR_FRACTION:.0%} of a "
+            "unigram baseline's there; the reason, both corpora and both scores go into the new version.",
         ),
         "epochs": Param(TRAIN_DEFAULTS.epochs, type="integer", minimum=1, maximum=200, title="Epochs"),
         "hidden_size": Param(
@@ -391,7 +405,8 @@ def rnn_retraining():
 
     @task(multiple_outputs=False, outlets=[assets.MODEL])
     def register(costed: dict) -> dict:
-        """Promote the model to champion if it beats the champion on the same data; else skip."""
+        """Promote the model to champion if it beats the champion on the same data (or clears the
+        quality bar on a corpus change with a reason); else skip."""
         from airflow.sdk import Variable
         from airflow.sdk.exceptions import AirflowSkipException
 
@@ -401,7 +416,14 @@ def rnn_retraining():
         eval_corpus = context["params"]["eval_corpus_uri"] or Variable.get(
             names.VAR_EVAL_CORPUS_URI, default=""
         )
-        result = push_run_of(context, retraining.register(costed=costed, eval_corpus_uri=eval_corpus))
+        result = push_run_of(
+            context,
+            retraining.register(
+                costed=costed,
+                eval_corpus_uri=eval_corpus,
+                replace_champion_reason=context["params"]["replace_champion_reason"],
+            ),
+        )
         if not result["registry"]["registered"]:
             raise AirflowSkipException(f"not registered: {result['registry']['reason']}")
         return result

@@ -32,7 +32,11 @@ TAG_COMPUTE_BACKEND = "compute.backend"
 
 TAG_EVAL_DATASET_URI = "eval.dataset_uri"  # the corpus whose evaluation split the gate compared on
 TAG_EVAL_DATASET_SHA256 = "eval.dataset_sha256"
-TAG_REGISTRY_COMPARED_WITH = "registry.compared_with"  # "version 3" | "" (no champion yet)
+TAG_REGISTRY_COMPARED_WITH = (
+    "registry.compared_with"  # "version 3" | "" (no champion yet, or a corpus change)
+)
+# the replace_champion_reason param of the run, when one was given (a deliberate corpus change)
+TAG_REGISTRY_REPLACE_REASON = "registry.replace_champion_reason"
 
 # Tags on registered model versions: the lineage (also written out in the version's description)
 VERSION_TAG_VAL_LOSS = "val_loss"  # the training run's own validation loss
@@ -43,6 +47,15 @@ VERSION_TAG_EVAL_URI = "lineage.eval_uri"  # accepted on: the evaluation split o
 VERSION_TAG_EVAL_SHA256 = "lineage.eval_sha256"
 VERSION_TAG_EVAL_VAL_FRACTION = "lineage.eval_val_fraction"
 VERSION_TAG_EVAL_LOSS = "lineage.eval_loss"
+# ... and, on a version that replaced the champion on purpose (a corpus change), what it replaced and why;
+# its own corpus and score are the lineage.eval_* tags above
+VERSION_TAG_REPLACE_REASON = "replacement.reason"  # the replace_champion_reason param, as written
+VERSION_TAG_REPLACED_VERSION = "replacement.champion_version"
+VERSION_TAG_REPLACED_EVAL_URI = "replacement.champion_eval_uri"  # the corpus the champion was accepted on
+VERSION_TAG_REPLACED_EVAL_SHA256 = "replacement.champion_eval_sha256"
+VERSION_TAG_REPLACED_EVAL_LOSS = "replacement.champion_eval_loss"  # its recorded loss there ("" if none)
+VERSION_TAG_UNIGRAM_LOSS = "replacement.unigram_loss"  # the quality bar's baseline, on the new split
+VERSION_TAG_QUALITY_BAR_LOSS = "replacement.quality_bar_loss"  # the loss it had to stay below
 
 # AWS cost allocation tags on every resource a run creates (instances, volumes, S3 objects of its
 # prefix); activated in the Billing console, they reach Cost Explorer and the Data Exports
@@ -101,6 +114,8 @@ VAL_CHARS = "val.chars"  # characters val.loss scores (a fixed sample of the hel
 EVAL_LOSS = "eval.loss"  # this run's model on the gate's evaluation split (comparable across runs)
 EVAL_CHARS = "eval.chars"  # characters eval.loss (and eval.champion_loss) score
 EVAL_CHAMPION_LOSS = "eval.champion_loss"  # the champion it was compared with, on the same split
+# a corpus change (replace_champion_reason): the unigram baseline of the run's own evaluation split
+EVAL_UNIGRAM_LOSS = "eval.unigram_loss"
 MODEL_PARAMETERS = "model.parameters"
 MODEL_FILE_BYTES = "model.file_size_bytes"
 DATASET_BYTES = "dataset.size_bytes"

@@ -595,16 +595,27 @@ def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
     return {**logged, "cost": cost_dict}
 
 
-def register(*, costed: dict[str, Any], eval_corpus_uri: str | None = None) -> dict[str, Any]:
+def register(
+    *, costed: dict[str, Any], eval_corpus_uri: str | None = None, replace_champion_reason: str = ""
+) -> dict[str, Any]:
     """Promote this run's model to ``champion`` if it beats the champion on the same evaluation data.
 
     Both are scored on the evaluation split of ``eval_corpus_uri`` when given, else of the corpus the
     champion was accepted on; the first model ever trained is scored on its own corpus and promoted.
-    Promoting registers a new version of rnn-textgen with its lineage and moves the alias to it.
+    With ``replace_champion_reason``, a model trained on a corpus other than the champion's is instead
+    judged on its own corpus's evaluation split against the quality bar (a deliberate corpus change,
+    :mod:`pipeline.registry`). Promoting registers a new version of rnn-textgen with its lineage and
+    moves the alias to it.
     """
     import mlflow
     from mlflow import MlflowClient
 
+    replace_reason = (replace_champion_reason or "").strip()
+    if len(replace_reason) > registry.REPLACE_REASON_MAX_CHARS:
+        raise _fail(
+            f"replace_champion_reason has {len(replace_reason):,} characters; say why in at most "
+            f"{registry.REPLACE_REASON_MAX_CHARS} (it is kept whole in the version's tags); nothing was registered"
+        )
     with tracking.task_run(costed["mlflow_run_id"]):
         client = MlflowClient()
         mine = [v for v in registry.registered_versions(client) if v.run_id == costed["mlflow_run_id"]]
@@ -617,20 +628,26 @@ def register(*, costed: dict[str, Any], eval_corpus_uri: str | None = None) -> d
                 "reason": f"already registered as version {version}",
             }
         else:
-            decision = _challenge(client, costed, eval_corpus_uri or None)
-        mlflow.set_tags(
-            {
-                names.TAG_REGISTRY_DECISION: "registered" if decision["registered"] else "not-registered",
-                names.TAG_REGISTRY_REASON: decision["reason"][:5000],
-                names.TAG_REGISTRY_VERSION: str(decision["version"] or ""),
-            }
-        )
+            decision = _challenge(client, costed, eval_corpus_uri or None, replace_reason)
+        tags = {
+            names.TAG_REGISTRY_DECISION: "registered" if decision["registered"] else "not-registered",
+            names.TAG_REGISTRY_REASON: decision["reason"][:5000],
+            names.TAG_REGISTRY_VERSION: str(decision["version"] or ""),
+        }
+        if replace_reason:
+            tags[names.TAG_REGISTRY_REPLACE_REASON] = replace_reason
+        mlflow.set_tags(tags)
     log.info("model registry: %s", decision["reason"])
     return {**costed, "registry": decision}
 
 
-def _challenge(client: Any, costed: dict[str, Any], eval_corpus_uri: str | None) -> dict[str, Any]:
-    """Score challenger and champion on one evaluation split, decide, and promote if so (MLflow run open)."""
+def _challenge(
+    client: Any, costed: dict[str, Any], eval_corpus_uri: str | None, replace_reason: str = ""
+) -> dict[str, Any]:
+    """Score challenger and champion on one evaluation split, decide, and promote if so (MLflow run open).
+
+    A corpus change with a reason (:func:`pipeline.registry.is_corpus_change`) goes to :func:`_replace`.
+    """
     import hashlib
 
     import mlflow
@@ -639,6 +656,11 @@ def _challenge(client: Any, costed: dict[str, Any], eval_corpus_uri: str | None)
 
     config = costed["config"]
     champion = registry.current_champion(client)
+    if replace_reason and registry.is_corpus_change(
+        challenger_sha256=costed["dataset_sha256"], champion=champion
+    ):
+        assert champion is not None
+        return _replace(client, costed, champion, replace_reason, eval_corpus_uri)
     if eval_corpus_uri:
         uri, val_fraction = eval_corpus_uri.strip(), float(config["val_fraction"])
     elif champion is not None:
@@ -668,6 +690,7 @@ def _challenge(client: Any, costed: dict[str, Any], eval_corpus_uri: str | None)
         model, vocab = registry.load_champion_model(champion)
         defender = _score(champion.label, "accepted on", champion.lineage.eval_sha256, model, vocab, split)
     decision = registry.decide(challenger, defender, evaluation)
+    reason = decision.reason + registry.reason_not_used(replace_reason, champion)
 
     from rnn.evaluate import scored_chars
 
@@ -685,8 +708,7 @@ def _challenge(client: Any, costed: dict[str, Any], eval_corpus_uri: str | None)
         }
     )
     if not decision.promote:
-        return {"registered": False, "version": None, "reason": decision.reason}
-
+        return {"registered": False, "version": None, "reason": reason}
     lineage = registry.Lineage(
         dataset_uri=config["corpus_uri"],
         dataset_sha256=costed["dataset_sha256"],
@@ -695,6 +717,109 @@ def _challenge(client: Any, costed: dict[str, Any], eval_corpus_uri: str | None)
         eval_val_fraction=val_fraction,
         eval_loss=challenger.loss,
     )
+    return _promote(client, costed, lineage, reason)
+
+
+def _replace(
+    client: Any,
+    costed: dict[str, Any],
+    champion: registry.Champion,
+    replace_reason: str,
+    eval_corpus_uri: str | None,
+) -> dict[str, Any]:
+    """A deliberate corpus change: the challenger on its own corpus's evaluation split against the quality bar.
+
+    The champion is not scored (it was accepted on other data); its recorded loss is reported beside.
+    """
+    import hashlib
+    import itertools
+    from collections import Counter
+
+    import mlflow
+
+    from rnn.evaluate import evaluation_split
+    from rnn.serving.generate import load_model
+
+    config = costed["config"]
+    uri, val_fraction = config["corpus_uri"], float(config["val_fraction"])
+    data = _evaluation_corpus(uri, named=False)
+    sha256 = hashlib.sha256(data).hexdigest()
+    if sha256 != costed["dataset_sha256"]:
+        raise _fail(
+            f"corpus {uri!r} changed since training (sha256 {costed['dataset_sha256'][:12]}… then "
+            f"{sha256[:12]}…): the model cannot be judged on it; nothing was registered, re-run the DAG"
+        )
+    text = decode_utf8(data, uri)  # the bytes validate_dataset passed as UTF-8 (same sha256)
+    split = evaluation_split(text, val_fraction)
+    # the characters of the part training learnt from (all but the held-out tail), counted in place
+    train_counts = Counter(itertools.islice(text, len(text) - int(len(text) * val_fraction)))
+    evaluation = registry.describe_evaluation(uri, sha256, val_fraction, len(split))
+    loaded = load_model(costed["model_uri"])
+    challenger = _score(
+        f"challenger run {costed['mlflow_run_id'][:8]}",
+        "trained on",
+        sha256,
+        loaded.model,
+        loaded.vocab,
+        split,
+    )
+    # its vocabulary is every character of this corpus (same sha256 as trained on), so the baseline has all
+    unigram = registry.unigram_loss(train_counts, split, loaded.vocab.chars)
+    lineage = champion.lineage
+    recorded = registry.Candidate(champion.label, "accepted on", lineage.eval_sha256, loss=lineage.eval_loss)
+    decision = registry.decide_replacement(
+        challenger,
+        recorded,
+        evaluation,
+        unigram=unigram,
+        reason=replace_reason,
+        champion_on=f"the evaluation split (last {lineage.eval_val_fraction:.0%}) of {lineage.eval_uri}",
+    )
+    reason = decision.reason
+    if eval_corpus_uri:
+        reason += (
+            f"; eval_corpus_uri {eval_corpus_uri!r} was not used: a corpus change is judged on the "
+            "challenger's own corpus"
+        )
+    metrics = {names.EVAL_LOSS: challenger.loss, names.EVAL_UNIGRAM_LOSS: unigram}
+    mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None and math.isfinite(v)})
+    mlflow.set_tags(
+        {
+            names.TAG_EVAL_DATASET_URI: uri,
+            names.TAG_EVAL_DATASET_SHA256: sha256,
+            names.TAG_REGISTRY_COMPARED_WITH: "",  # judged against the quality bar, not against the champion
+        }
+    )
+    if not decision.promote:
+        return {"registered": False, "version": None, "reason": reason}
+    replacement = registry.Replacement(
+        reason=replace_reason,
+        champion_version=champion.version,
+        champion_eval_uri=lineage.eval_uri,
+        champion_eval_sha256=lineage.eval_sha256,
+        champion_eval_loss=lineage.eval_loss,
+        unigram_loss=unigram,
+        quality_bar_loss=registry.quality_bar(unigram),
+    )
+    own = registry.Lineage(
+        dataset_uri=uri,
+        dataset_sha256=sha256,
+        eval_uri=uri,
+        eval_sha256=sha256,
+        eval_val_fraction=val_fraction,
+        eval_loss=challenger.loss,
+    )
+    return _promote(client, costed, own, reason, replacement)
+
+
+def _promote(
+    client: Any,
+    costed: dict[str, Any],
+    lineage: registry.Lineage,
+    reason: str,
+    replacement: registry.Replacement | None = None,
+) -> dict[str, Any]:
+    """Register the challenger as a new version with its lineage (and what it replaced); move the alias."""
     airflow_run_id = _run_tag(client, costed["mlflow_run_id"])
     version = registry.promote(
         client,
@@ -703,16 +828,18 @@ def _challenge(client: Any, costed: dict[str, Any], eval_corpus_uri: str | None)
             names.VERSION_TAG_VAL_LOSS: f"{float(costed['val_loss']):.6f}",
             names.VERSION_TAG_AIRFLOW_RUN_ID: airflow_run_id,
             **lineage.to_tags(),
+            **(replacement.to_tags() if replacement else {}),
         },
         description=registry.version_description(
             run_id=costed["mlflow_run_id"],
             airflow_run_id=airflow_run_id,
             lineage=lineage,
             dataset_chars=int(costed.get("dataset_chars") or 0),
-            reason=decision.reason,
+            reason=reason,
+            replacement=replacement,
         ),
     )
-    return {"registered": True, "version": int(version), "reason": decision.reason}
+    return {"registered": True, "version": int(version), "reason": reason}
 
 
 def _evaluation_corpus(uri: str, *, named: bool) -> bytes:

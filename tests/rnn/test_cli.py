@@ -227,17 +227,17 @@ def _bad_corpora() -> dict[str, tuple[str, str]]:
 
     text = default_corpus_text()
     rng = random.Random(0)
-    cjk = [chr(0x4E00 + i) for i in range(3001)]
+    cjk = [chr(0x4E00 + i) for i in range(20_001)]  # more than CJK text uses (3,000-7,000 is admitted)
     cjk_lines = "".join("".join(rng.choice(cjk) for _ in range(40)) + "\n" for _ in range(1500))
     return {
-        "whitespace-only": (" \n\t" * 10_000, "vocabulary has between 10 and 500 distinct characters"),
+        "whitespace-only": (" \n\t" * 10_000, "vocabulary has between 10 and 20,000 distinct characters"),
         "one 1 MB line": (
             (text.replace("\n", " ") * 3)[:1_000_000],
             "longest line has between 1 and 100,000 characters",
         ),
-        "3,001 CJK characters": (
-            "".join(cjk) + "\n" + cjk_lines,
-            "vocabulary has between 10 and 500 distinct characters",
+        "20,001 CJK characters": (
+            "\n".join("".join(cjk[i : i + 100]) for i in range(0, len(cjk), 100)) + "\n" + cjk_lines,
+            "vocabulary has between 10 and 20,000 distinct characters",
         ),
         "NUL-laden": ("\x00".join(text[:60_000]), "at least 98% of characters are printable"),
     }
