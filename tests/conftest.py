@@ -41,13 +41,7 @@ sys.path.insert(0, str(REPO_ROOT))
 MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
-@pytest.fixture(autouse=True)
-def _mlflow_store_not_inherited():
-    """``mlflow.set_tracking_uri`` (which every task run in process calls) also sets MLFLOW_TRACKING_URI in
-    os.environ for subprocesses, so a later test on the same xdist worker would find that store (the
-    costing CLI prices its champion instead of the reference). Put the URIs back as the test found them."""
-    before = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
-    yield
+def _restore_mlflow_uris(before: dict[str, str | None]) -> None:
     if all(os.environ.get(name) == value for name, value in before.items()):
         return
     mlflow = sys.modules.get("mlflow")
@@ -59,6 +53,24 @@ def _mlflow_store_not_inherited():
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_store_not_inherited():
+    """``mlflow.set_tracking_uri`` (which every task run in process calls) also sets MLFLOW_TRACKING_URI in
+    os.environ for subprocesses, so a later test on the same xdist worker would find that store (the
+    costing CLI prices its champion instead of the reference). Put the URIs back as the test found them."""
+    before = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
+    yield
+    _restore_mlflow_uris(before)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _mlflow_store_not_inherited_by_the_next_module():
+    """The same for a module-scoped fixture that set a store (torn down after the module's own fixtures)."""
+    before = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
+    yield
+    _restore_mlflow_uris(before)
 
 
 @pytest.fixture(scope="session")

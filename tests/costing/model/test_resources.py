@@ -101,7 +101,8 @@ def test_prediction_against_measurement_and_the_rankings():
     assert verdicts["training"] == "cannot check: r6i.xlarge is not priced in us-east-1 in snapshot literal"
 
 
-def test_the_command_prints_and_exports_the_mapping(capsys):
+def test_the_command_prints_and_exports_the_mapping(capsys, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the shipped reference, never a store in reach
     assert main(["resources", "--peak-gflops", "195", "--config", '{"hidden_size": 512}']) == 0
     out = capsys.readouterr().out
     assert "parameters            " in out and "Instance types for training" in out
