@@ -19,7 +19,7 @@ FUSED_STEP_ENV = "RNN_FUSED_STEP"
 
 REGISTRY_SCHEME = "models:/"
 # The API key when neither --api-key nor --api-key-file is given (serve, loadtest and bench --url read it)
-API_KEY_ENV = "RNN_API_KEY"
+API_KEY_ENV = "RNN_API_KEY"  # pragma: allowlist secret
 
 MAX_CHARS_LIMIT = 2000  # max_chars of one request: 1 .. this
 DEFAULT_MAX_CHARS = 200

@@ -226,7 +226,7 @@ def test_load_test_of_our_server_finds_a_finite_capacity_and_stops_in_time(
             capture_output=True,
             text=True,
             timeout=120,
-            env={**os.environ, API_KEY_ENV: "load-test-key-1234"},
+            env={**os.environ, API_KEY_ENV: "load-test-key-1234"},  # pragma: allowlist secret
         )
         elapsed = time.monotonic() - started
     assert run.returncode == 0, run.stdout + run.stderr
@@ -262,19 +262,21 @@ def test_a_refused_request_stops_the_load_test_with_what_the_server_said(
     def search(**config: object) -> None:
         capacity_search(LoadTestConfig(url=url, max_seconds=5, **config), log=lambda _: None)  # type: ignore[arg-type]
 
-    with live_server(tiny_model_file, api_key="right-key") as url:
+    with live_server(tiny_model_file, api_key="right-key") as url:  # pragma: allowlist secret
         with pytest.raises(LoadTestError, match=r"HTTP 401: .*needs an API key.*pass the server's key with"):
             search()
         with pytest.raises(LoadTestError, match=r"HTTP 401: the API key is not valid \(the key given is not"):
-            search(api_key="wrong-key")
+            search(api_key="wrong-key")  # pragma: allowlist secret
         with pytest.raises(
             LoadTestError, match=r"HTTP 422: characters not in the model's vocabulary: \['Ω'\]"
         ):
-            search(api_key="right-key", prompt="Ωmega")
+            search(api_key="right-key", prompt="Ωmega")  # pragma: allowlist secret
 
 
 def test_the_key_is_not_in_the_configs_repr() -> None:
-    assert "sekrit" not in repr(LoadTestConfig(url="http://127.0.0.1:8000", api_key="sekrit"))
+    assert "sekrit" not in repr(
+        LoadTestConfig(url="http://127.0.0.1:8000", api_key="sekrit")  # pragma: allowlist secret
+    )  # pragma: allowlist secret
 
 
 def test_no_server_is_a_clear_error() -> None:
