@@ -8,8 +8,8 @@ two training steps, the epoch's validation loss) runs in a fresh process tree, a
 * peak RSS: the largest process of the tree (the training process or its validation child), from
   ``wait4``'s ``ru_maxrss``; and the training process's own (``metrics.json``, VmHWM);
 * time to the first training step (done: the first ``step 1`` log line), which should grow linearly;
-* the 2-step run's wall time;
-* validation throughput in MB/s, timed inside a separate process that only validates.
+* the 2-step run's wall time, and its CPU time (all processes: what it costs however busy the machine);
+* validation throughput in MB/s (wall, and per CPU second), timed inside a process that only validates.
 
 Beside each figure, the same measurement of the code before bounded corpora (:data:`BASELINE_REV`,
 exported with ``git archive`` into a temporary folder and run from there), where it fits in memory
@@ -60,11 +60,11 @@ except ImportError:  # the baseline: the whole corpus in memory
     from rnn.corpus import read_corpus_bytes
     from rnn.corpus_validation import validate_corpus
     validate = lambda path: validate_corpus(read_corpus_bytes(path))
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 validation = validate(sys.argv[1])
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
 peak = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-print(json.dumps({"seconds": seconds, "success": validation.success, "peak_rss_bytes": peak}))
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "success": validation.success, "peak_rss_bytes": peak}))
 """
 
 
@@ -94,6 +94,7 @@ class Run:
     wall_seconds: float
     first_step_seconds: float | None
     tree_peak_rss_bytes: int  # the largest process of the tree (wait4)
+    cpu_seconds: float  # user + system time of the whole tree: what the run cost, however busy the machine
     train_peak_rss_bytes: int | None  # the training process itself (metrics.json)
     exit_code: int
     tail: str
@@ -127,7 +128,10 @@ def run_training(
     train_peak = None
     if metrics_file.exists():
         train_peak = json.loads(metrics_file.read_text())["training"]["peak_rss_bytes"]
-    return Run(wall, first_step, usage.ru_maxrss * 1024, train_peak, proc.returncode, "\n".join(lines[-12:]))
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(
+        wall, first_step, usage.ru_maxrss * 1024, cpu, train_peak, proc.returncode, "\n".join(lines[-12:])
+    )
 
 
 def validation_throughput(code: Path, corpus: Path) -> dict:
@@ -140,7 +144,8 @@ def validation_throughput(code: Path, corpus: Path) -> dict:
         check=True,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return result | {"mb_s": corpus.stat().st_size / 1e6 / result["seconds"]}
+    size_mb = corpus.stat().st_size / 1e6
+    return result | {"mb_s": size_mb / result["seconds"], "mb_per_cpu_s": size_mb / result["cpu_seconds"]}
 
 
 def export_baseline(rev: str, into: Path) -> Path | None:
@@ -253,6 +258,7 @@ def _print_size(
         ("peak RSS, training process", new.train_peak_rss_bytes, old and old.train_peak_rss_bytes, _mib),
         ("time to first training step", new.first_step_seconds, old and old.first_step_seconds, _s),
         ("2-step run, wall", new.wall_seconds, old and old.wall_seconds, _s),
+        ("2-step run, CPU time (all processes)", new.cpu_seconds, old and old.cpu_seconds, _s),
     ]
     for name, mine, theirs, show in rows:
         print(f"    {name:34}{show(mine):>14}{show(theirs):>14}{_ratio(mine, theirs):>9}")
@@ -261,6 +267,13 @@ def _print_size(
     theirs_text = "-" if theirs_mb_s is None else f"{theirs_mb_s:,.1f} MB/s"
     ratio = f"{mine_mb_s / theirs_mb_s:,.1f}x" if theirs_mb_s else ""
     print(f"    {'validation throughput':34}{mine_mb_s:>9,.1f} MB/s{theirs_text:>14}{ratio:>9}")
+    mine_cpu = new_validation["mb_per_cpu_s"]
+    theirs_cpu = old_validation["mb_per_cpu_s"] if old_validation else None
+    print(
+        f"    {'  per CPU second':34}{mine_cpu:>9,.1f} MB/s"
+        f"{'-' if theirs_cpu is None else f'{theirs_cpu:,.1f} MB/s':>14}"
+        f"{f'{mine_cpu / theirs_cpu:,.1f}x' if theirs_cpu else '':>9}"
+    )
     print(
         f"    {'validation alone, peak RSS':34}{_mib(new_validation['peak_rss_bytes']):>14}"
         f"{_mib(old_validation['peak_rss_bytes'] if old_validation else None):>14}"
