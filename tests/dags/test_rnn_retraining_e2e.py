@@ -240,7 +240,15 @@ def test_failing_dataset_stops_before_training(airflow_db: Path, pipeline_home: 
     from mlflow import MlflowClient
 
     report = MlflowClient().download_artifacts(run.info.run_id, "validation/validation.json", str(tmp_path))
-    assert "at least half of the non-empty lines are distinct" in Path(report).read_text()  # duplicate lines
+    validation = json.loads(Path(report).read_text())
+    assert validation["failures"] == [
+        "at least half of the non-empty lines are distinct (duplicate-line ratio at most 50%)"
+    ]
+    [duplicates] = [o for o in validation["outcomes"] if not o["success"]]
+    assert (duplicates["expectation"], duplicates["column"]) == (
+        "expect_column_sum_to_be_between",
+        "distinct_share",
+    )
     assert registered_versions() == []
     assert not list(pipeline_home.rglob("model.pt"))
 
