@@ -259,11 +259,13 @@ def single_stream(
         prompt = json.loads(connection.getresponse().read())["default_prompt"]
         seconds, decoder_seconds = [], []
         for seed in range(requests + 1):
+            # before each timed completion, a pause: the other side's OpenMP threads stop spinning
             if in_process is not None and seed > 0:
+                time.sleep(0.02)
                 start = time.perf_counter()
                 in_process(prompt, seed)
                 decoder_seconds.append(time.perf_counter() - start)
-                time.sleep(0.02)  # its OpenMP threads go idle before the server's turn
+                time.sleep(0.02)
             body = json.dumps({"prompt": prompt, "max_chars": chars, "seed": seed})
             start = time.perf_counter()
             connection.request("POST", "/v1/generate", body=body, headers=headers)
