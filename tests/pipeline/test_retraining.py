@@ -55,6 +55,7 @@ def test_a_run_is_named_for_what_it_was() -> None:
 @pytest.mark.integration
 def test_the_load_tests_server_answers_only_the_key_it_was_given(tmp_path: Path) -> None:
     """load_test gives the server it starts a random key through the environment; the load test sends it."""
+    import psutil
     import torch
 
     from pipeline.tasks.retraining import _run_rnn, _serving
@@ -76,6 +77,9 @@ def test_the_load_tests_server_answers_only_the_key_it_was_given(tmp_path: Path)
             assert refused.value.code == 401
         with urllib.request.urlopen(f"{url}/healthz", timeout=30) as health:
             assert health.status == 200
+        [server] = [p for p in psutil.Process().children() if "serve" in p.cmdline()]
+        # its OpenMP threads wait passively: spinning ones starve beside the load test's client (docstring)
+        assert server.environ()["OMP_WAIT_POLICY"] == "PASSIVE"
         out = tmp_path / "capacity.json"
         loadtest = ["loadtest", "--url", url, "--chars", "20", "--max-seconds", "5", "--trial-seconds", "2"]
         _run_rnn([*loadtest, "--out", str(out)], what="load test", env=env)
