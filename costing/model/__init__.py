@@ -12,7 +12,6 @@ model never calls AWS (docs/cost-model.md).
 """
 
 from costing.choices import OPTION_LABELS, OPTIONS
-from costing.model.alternatives import cost_grid, plan_grid, with_assumptions
 from costing.model.analysis import analyze
 from costing.model.assumptions import (
     DEFAULT_HORIZON_MONTHS,
@@ -21,6 +20,7 @@ from costing.model.assumptions import (
     ServingAssumptions,
     TrainingAssumptions,
 )
+from costing.model.grid import cost_grid, plan_grid, with_assumptions
 from costing.model.model_source import (
     CHAMPION_MODEL_URI,
     MetricsSource,

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from costing.model.alternatives import plan_grid
 from costing.model.assumptions import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
@@ -19,6 +18,7 @@ from costing.model.assumptions import (
     ServingAssumptions,
     TrainingAssumptions,
 )
+from costing.model.grid import plan_grid
 from costing.model.profile import ModelProfile
 from costing.model.results import ANALYSIS_SCHEMA, CURRENCY, RESULT_SCHEMA_VERSION, GridResult
 from costing.model.sensitivity import DEFAULT_TORNADO_PCT, MonteCarloSpec, SensitivityResult, sensitivity

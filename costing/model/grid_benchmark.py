@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from costing.choices import OPTIONS
-from costing.model.alternatives import plan_grid
 from costing.model.assumptions import DEFAULT_SCENARIOS_REQUESTS_PER_DAY
+from costing.model.grid import plan_grid
 from costing.model.model_source import resolve_metrics
 from costing.model.results import GridResult
 from costing.model.sensitivity import MonteCarloSpec, monte_carlo, tornado

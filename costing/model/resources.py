@@ -31,8 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from costing.model.alternatives import cost_scenario
 from costing.model.assumptions import BURSTABLE_BASELINE_UTILISATION, OS_RESERVED_MB, ServingAssumptions
+from costing.model.grid import cost_scenario
 from costing.model.profile import ModelProfile
 from costing.model.results import CURRENCY, RESULT_SCHEMA_VERSION
 from costing.pricing.defaults import MINIMUM_BILLED_SECONDS

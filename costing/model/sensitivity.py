@@ -36,7 +36,9 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from costing.choices import OPTION_LABELS
-from costing.model.alternatives import Drivers, OptionPlan, ScenarioPlans
+from costing.model.drivers import Drivers
+from costing.model.grid import ScenarioPlans
+from costing.model.platforms import OptionPlan
 from costing.model.results import (
     CURRENCY,
     RESULT_SCHEMA_VERSION,

@@ -7,7 +7,7 @@
   measured wall time on the training instance type, spot interruptions, EBS and S3 PUTs), times
   the retraining cadence: ``weekly`` = 52 / 12 = 4.33 runs a month, ``daily`` = 365 / 12,
   ``monthly`` = 1, ``Nd`` = one run every N days (365 / 12 / N a month).
-* **Serving**: the alternative's monthly cost (:mod:`costing.model.alternatives`).
+* **Serving**: the alternative's monthly cost (:mod:`costing.model.platforms`, :mod:`costing.model.grid`).
 * **Storage**: dataset, latest checkpoint and retained model versions in S3, per month.
 
 Break-evens:
@@ -31,14 +31,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from costing.choices import EC2_OPTIONS, OPTION_LABELS
-from costing.model.alternatives import (
-    Drivers,
-    OptionPlan,
-    ScenarioPlans,
-    plan_ec2_fleet,
-    plan_grid,
-    plan_scenario,
-)
 from costing.model.assumptions import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
@@ -50,6 +42,9 @@ from costing.model.assumptions import (
     TrainingAssumptions,
 )
 from costing.model.capacity import Number
+from costing.model.drivers import Drivers
+from costing.model.grid import ScenarioPlans, plan_grid, plan_scenario, plan_volume_independent
+from costing.model.platforms import OptionPlan
 from costing.model.profile import ModelProfile
 from costing.model.results import (
     CURRENCY,
@@ -431,10 +426,10 @@ def cheapest_breakevens(
             f"need 0 < low < high requests/day, got {low_requests_per_day!r}, {high_requests_per_day!r}"
         )
     a = assumptions or ServingAssumptions()
-    ec2 = plan_ec2_fleet(profile, sheet, a, instance_types)
+    fixed = plan_volume_independent(profile, sheet, a, instance_types)
 
     def cheapest_at(rpd: float) -> tuple[str, str, float] | None:
-        return _cheapest(plan_scenario(profile, sheet, rpd, assumptions=a, ec2_plans=ec2))
+        return _cheapest(plan_scenario(profile, sheet, rpd, assumptions=a, volume_independent_plans=fixed))
 
     log_low, log_high = math.log(low_requests_per_day), math.log(high_requests_per_day)
     grid = [math.exp(log_low + (log_high - log_low) * i / (points - 1)) for i in range(points)]

@@ -26,9 +26,9 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from costing.model.alternatives import Drivers, Line, MissingRate, sheet_rate
 from costing.model.assumptions import TrainingAssumptions
 from costing.model.capacity import Number, ceil, maximum
+from costing.model.drivers import Drivers, Line, MissingRate, sheet_rate
 from costing.model.profile import ModelProfile
 from costing.model.results import CostComponent, check_same_region, jsonable
 from costing.model.run_cost import TrainingCost

@@ -14,8 +14,9 @@ import pytest
 from model_literals import INSTANCES, MEASURED, PROFILE, SHEET, profile, sheet, shipped_sheet
 
 from costing.choices import OPTIONS
-from costing.model.alternatives import Drivers, cost_grid, cost_scenario, plan_scenario
 from costing.model.assumptions import ServingAssumptions
+from costing.model.drivers import Drivers
+from costing.model.grid import cost_grid, cost_scenario, plan_scenario
 from costing.model.results import GRID_SCHEMA, check_same_region
 from costing.pricing.sheet import FreeTierAllowances, PriceTier
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from model_literals import PROFILE, SHEET
 
-from costing.model.alternatives import Drivers, plan_grid, plan_scenario
+from costing.model.drivers import Drivers
+from costing.model.grid import plan_grid, plan_scenario
 from costing.model.results import SENSITIVITY_SCHEMA
 from costing.model.sensitivity import TORNADO_FACTORS, MonteCarloSpec, monte_carlo, sensitivity, tornado
 from costing.model.tco import monthly_ownership_usd

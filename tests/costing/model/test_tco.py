@@ -7,7 +7,7 @@ import json
 import pytest
 from model_literals import INSTANCES, PROFILE, SHEET, sheet
 
-from costing.model.alternatives import cost_scenario
+from costing.model.grid import cost_scenario
 from costing.model.results import TCO_SCHEMA
 from costing.model.tco import cheapest_breakevens, reserved_breakeven_utilisation, runs_per_month, tco
 from costing.model.training_plan import plan_training, training_run_cost

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from model_literals import PROFILE, SHEET, profile, sheet
 
-from costing.model.alternatives import Drivers
 from costing.model.assumptions import TrainingAssumptions
+from costing.model.drivers import Drivers
 from costing.model.run_cost import TrainingCost
 from costing.model.training_plan import (
     billed_run_with_storage,

@@ -1,0 +1,63 @@
+"""AWS Lambda: a container-image function (x86) with the smallest memory that holds the model and meets
+the SLO; requests + GB-seconds (volume tiers), Lambda's own log lines, invoked through a function URL.
+"""
+
+from __future__ import annotations
+
+from costing.choices import LAMBDA
+from costing.model.assumptions import (
+    LAMBDA_DEFAULT_CONCURRENCY_LIMIT,
+    LAMBDA_MAX_MEMORY_MB,
+    LAMBDA_MB_PER_VCPU,
+    LAMBDA_MEMORY_FLOOR_MB,
+    LAMBDA_PLATFORM_LOG_BYTES_PER_REQUEST,
+    ServingAssumptions,
+)
+from costing.model.drivers import sheet_rate, sheet_tiers
+from costing.model.platforms.serverless import (
+    ServerlessPlan,
+    ServerlessPlatform,
+    ServerlessRates,
+    plan_serverless,
+)
+from costing.model.profile import ModelProfile
+from costing.model.results import OptionCost
+from costing.pricing.sheet import FreeTierAllowances, PriceSheet
+
+
+def lambda_rates(sheet: PriceSheet, free_tier: FreeTierAllowances | None) -> ServerlessRates:
+    return ServerlessRates(
+        usd_per_million_requests=sheet_rate(sheet, "lambda_usd_per_million_requests"),
+        gb_second_tiers=sheet_tiers(sheet, "lambda_x86_gb_seconds"),
+        free_requests=free_tier.lambda_requests_per_month if free_tier else 0.0,
+        free_gb_seconds=free_tier.lambda_gb_seconds_per_month if free_tier else 0.0,
+    )
+
+
+PLATFORM = ServerlessPlatform(
+    option=LAMBDA,
+    service="AWSLambda",
+    rates=lambda_rates,
+    memory_floor_mb=LAMBDA_MEMORY_FLOOR_MB,
+    memory_max_mb=LAMBDA_MAX_MEMORY_MB,
+    memory_step_mb=1,
+    mb_per_vcpu=LAMBDA_MB_PER_VCPU,
+    platform_log_bytes=LAMBDA_PLATFORM_LOG_BYTES_PER_REQUEST,
+    config="{memory_mb:,} MB x86, {duration_ms:,.0f} ms/request",
+    caveats=(
+        "invoked through a Lambda function URL (no API Gateway, no extra charge)",
+        "cold starts (loading torch and the model: seconds) are not modelled; no provisioned concurrency",
+        "CPU share grows with memory (1 vCPU per 1,769 MB); duration scaled from the {benchmark_cpus}-CPU "
+        "benchmark",
+    ),
+    max_concurrency=LAMBDA_DEFAULT_CONCURRENCY_LIMIT,
+    concurrency_caveat="peak concurrency {concurrency:,.0f} exceeds the default {limit:,} per region: "
+    "request a quota increase",
+)
+
+
+def plan_lambda(
+    profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions, requests_per_day: float
+) -> ServerlessPlan | OptionCost:
+    """A container-image function (x86) with the smallest memory that holds the model and meets the SLO."""
+    return plan_serverless(PLATFORM, profile, sheet, a, requests_per_day)
