@@ -149,7 +149,8 @@ PRICE_QUERIES: tuple[PriceQuery, ...] = (
     PriceQuery(
         "public_ipv4",
         "AmazonVPC",
-        note="whole service in the region (endpoints, IPAM, addresses); PublicIPv4:InUseAddress is picked",
+        note="whole service in the region (endpoints, IPAM, addresses); PublicIPv4:InUseAddress and the "
+        "interface endpoints' VpcEndpoint-Hours and VpcEndpoint-Bytes are picked",
     ),
     PriceQuery(
         "cloudwatch", "AmazonCloudWatch", note="whole service in the region: metrics, logs ingest and storage"

@@ -74,6 +74,8 @@ PRICE_KEY_UNITS: dict[str, tuple[str, ...]] = {
     "nat_gateway.hours": ("Hrs",),
     "nat_gateway.data_processed": ("GB",),
     "vpc.public_ipv4": ("Hrs",),  # an in-use public IPv4 address-hour
+    "vpc.endpoint.hours": ("Hrs",),  # an interface endpoint (PrivateLink) in one AZ for an hour
+    "vpc.endpoint.data_processed": ("GB",),  # data processed by interface endpoints, region-wide tiers
     "cloudwatch.metrics": ("Metrics",),
     "cloudwatch.logs.ingest": ("GB",),
     "cloudwatch.logs.storage": ("GB-Mo",),
@@ -414,7 +416,11 @@ def classify_price(*, service: str, product_family: str, usage_type: str) -> str
             return "data_transfer.out.internet"
         return ""
     if service == "AmazonVPC":
-        return "vpc.public_ipv4" if usage == "PublicIPv4:InUseAddress" else ""
+        return {
+            "PublicIPv4:InUseAddress": "vpc.public_ipv4",
+            "VpcEndpoint-Hours": "vpc.endpoint.hours",
+            "VpcEndpoint-Bytes": "vpc.endpoint.data_processed",
+        }.get(usage, "")
     if service == "AWSDataTransfer":
         return "data_transfer.out.internet" if usage == "DataTransfer-Out-Bytes" else ""
     if service == "AmazonS3":

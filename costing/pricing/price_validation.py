@@ -80,6 +80,8 @@ OPTIONAL_PRICE_KEYS: tuple[str, ...] = (
     "sagemaker.hosting.instance",
     "sagemaker.serverless.compute",
     "sagemaker.serverless.data",
+    "vpc.endpoint.hours",  # interface endpoints: internal designs and private-subnet egress
+    "vpc.endpoint.data_processed",
 )
 
 _SUITE_PRICES = "pricing_prices"

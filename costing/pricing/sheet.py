@@ -120,6 +120,9 @@ class PriceSheet:
     nat_gateway_usd_per_hour: float | None = None
     nat_gateway_usd_per_gb: float | None = None
     public_ipv4_usd_per_hour: float | None = None  # per in-use public IPv4 address (since February 2024)
+    vpc_endpoint_usd_per_hour: float | None = None  # per interface endpoint per AZ (AWS PrivateLink)
+    vpc_endpoint_usd_per_gb: float | None = None  # data processed by interface endpoints, first tier
+    vpc_endpoint_data_tiers: tuple[PriceTier, ...] = ()  # GB per month, over all endpoints in the region
     # observability
     cloudwatch_usd_per_metric_month: float | None = None
     cloudwatch_metric_tiers: tuple[PriceTier, ...] = ()  # metrics per month
@@ -162,4 +165,5 @@ TIERED_RATES: dict[str, tuple[str, str]] = {
     "lambda_arm_gb_seconds": ("lambda_arm_usd_per_gb_second", "lambda_arm_gb_second_tiers"),
     "s3_standard_storage": ("s3_standard_usd_per_gb_month", "s3_standard_storage_tiers"),
     "cloudwatch_metrics": ("cloudwatch_usd_per_metric_month", "cloudwatch_metric_tiers"),
+    "vpc_endpoint_data": ("vpc_endpoint_usd_per_gb", "vpc_endpoint_data_tiers"),
 }

@@ -65,6 +65,8 @@ SERVICE_FIELDS: tuple[tuple[str, str, float], ...] = (
     ("nat_gateway_usd_per_hour", "nat_gateway.hours", 1),
     ("nat_gateway_usd_per_gb", "nat_gateway.data_processed", 1),
     ("public_ipv4_usd_per_hour", "vpc.public_ipv4", 1),
+    ("vpc_endpoint_usd_per_hour", "vpc.endpoint.hours", 1),
+    ("vpc_endpoint_usd_per_gb", "vpc.endpoint.data_processed", 1),
     ("cloudwatch_usd_per_metric_month", "cloudwatch.metrics", 1),
     ("cloudwatch_logs_ingest_usd_per_gb", "cloudwatch.logs.ingest", 1),
     ("cloudwatch_logs_storage_usd_per_gb_month", "cloudwatch.logs.storage", 1),

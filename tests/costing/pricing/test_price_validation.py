@@ -9,6 +9,7 @@ import pytest
 from costing.pricing.catalog import PriceCatalog
 from costing.pricing.defaults import DEFAULT_SNAPSHOT_ROOT
 from costing.pricing.price_validation import (
+    OPTIONAL_PRICE_KEYS,
     REQUIRED_SERVICE_PRICE_KEYS,
     RequiredPrice,
     change_frame,
@@ -134,10 +135,12 @@ def test_every_required_price_must_be_present(frame):
 def test_required_prices_cover_every_service_and_refuse_unknown_keys():
     from costing.pricing.sheet_builder import SERVICE_FIELDS
 
-    # Exactly the PriceSheet's service prices, SageMaker aside (optional: a warning when missing).
+    # Exactly the PriceSheet's service prices, SageMaker and interface endpoints aside (optional: a warning
+    # when missing; without endpoint rates only the internal designs and endpoint egress are left out).
     assert set(REQUIRED_SERVICE_PRICE_KEYS) == {
-        key for _, key, _ in SERVICE_FIELDS if not key.startswith("sagemaker.")
+        key for _, key, _ in SERVICE_FIELDS if not key.startswith(("sagemaker.", "vpc.endpoint."))
     }
+    assert {"vpc.endpoint.hours", "vpc.endpoint.data_processed"} <= set(OPTIONAL_PRICE_KEYS)
     required = required_prices(["us-east-1"], instance_types=["r6i.xlarge"])
     assert {r.price_key for r in required} == {*REQUIRED_SERVICE_PRICE_KEYS, "ec2.instance"}
     assert (

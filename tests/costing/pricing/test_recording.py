@@ -12,7 +12,12 @@ from costing.pricing.snapshot import latest_snapshot_dir
 
 @pytest.mark.parametrize(
     ("recording", "snapshot_id"),
-    [("2025-06", "2025-06-01"), ("2025-06-02", "2025-06-02"), ("2026-12-01", "2026-12-01")],
+    [
+        ("2025-06", "2025-06-01"),
+        ("2025-06-02", "2025-06-02"),
+        ("2026-12-01", "2026-12-01"),
+        ("2026-12-02", "2026-12-02"),
+    ],
 )
 def test_shipped_snapshots_are_reproduced_by_their_recordings(tmp_path, recording, snapshot_id):
     from costing.pricing.recording import RECORDINGS_ROOT, record_snapshot

@@ -14,7 +14,7 @@ from costing.pricing.defaults import DEFAULT_INSTANCE_TYPE, DEFAULT_SNAPSHOT_ROO
 from costing.pricing.sheet import TIERED_RATES, PriceSheet, PriceTier
 from costing.pricing.sheet_builder import build_price_sheet, none_fields
 
-NEWEST = DEFAULT_SNAPSHOT_ROOT / "2026-12-01"
+NEWEST = DEFAULT_SNAPSHOT_ROOT / "2026-12-02"
 
 # Published list prices in us-east-1 that the sheet must carry, unit for unit (see the recording's notes).
 US_EAST_1 = {
@@ -28,6 +28,8 @@ US_EAST_1 = {
     "nat_gateway_usd_per_hour": 0.045,
     "nat_gateway_usd_per_gb": 0.045,
     "public_ipv4_usd_per_hour": 0.005,  # per in-use address, since February 2024
+    "vpc_endpoint_usd_per_hour": 0.01,  # per interface endpoint per AZ
+    "vpc_endpoint_usd_per_gb": 0.01,  # first 1 PB a month
     "cloudwatch_usd_per_metric_month": 0.30,
     "cloudwatch_logs_ingest_usd_per_gb": 0.50,
     "cloudwatch_logs_storage_usd_per_gb_month": 0.03,
@@ -52,7 +54,7 @@ def test_every_field_is_filled_for_us_east_1(us_sheet):
     assert none_fields(us_sheet) == []
     assert (us_sheet.region, us_sheet.snapshot_id, us_sheet.prices_as_of) == (
         "us-east-1",
-        "2026-12-01",
+        "2026-12-02",
         date(2025, 6, 1),
     )
     for name, expected in US_EAST_1.items():
@@ -86,6 +88,12 @@ def test_tiered_rates_carry_every_published_tier(us_sheet):
     ]
     assert [t.end for t in us_sheet.cloudwatch_metric_tiers] == [10_000, 250_000, 1_000_000, math.inf]
     assert [t.usd_per_unit for t in us_sheet.s3_standard_storage_tiers] == [0.023, 0.022, 0.021]
+    # interface endpoints: data processed over every endpoint in the region, first 1 PB, next 4 PB, over 5 PB
+    assert us_sheet.vpc_endpoint_data_tiers == (
+        PriceTier(0, 1_048_576, 0.01),
+        PriceTier(1_048_576, 5_242_880, 0.006),
+        PriceTier(5_242_880, math.inf, 0.004),
+    )
     # a flat rate is one open tier
     assert us_sheet.tiers("data_transfer_out")[0].usd_per_unit == us_sheet.data_transfer_out_usd_per_gb
     free = us_sheet.free_tier
@@ -162,7 +170,7 @@ def test_eu_west_1_leaves_out_what_the_snapshot_lacks_with_reasons():
     ]
     assert sheet.sagemaker_instances == {}
     notes = " | ".join(sheet.notes)
-    assert "sagemaker.serverless.compute: no price for eu-west-1 in snapshot 2026-12-01" in notes
+    assert "sagemaker.serverless.compute: no price for eu-west-1 in snapshot 2026-12-02" in notes
     assert "no SageMaker real-time inference prices for eu-west-1" in notes
     assert (
         sheet.alb_usd_per_hour,
@@ -193,7 +201,7 @@ def test_requested_instance_types_and_unknown_regions():
 
 
 def test_the_default_is_the_newest_shipped_snapshot():
-    assert build_price_sheet(region="us-east-1", instance_types=["r6i.xlarge"]).snapshot_id == "2026-12-01"
+    assert build_price_sheet(region="us-east-1", instance_types=["r6i.xlarge"]).snapshot_id == "2026-12-02"
 
 
 def test_a_price_in_an_unexpected_unit_is_left_out_not_converted(tmp_path):
