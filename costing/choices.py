@@ -4,7 +4,8 @@
   region, market);
 - what a price refresh fetches (regions, EC2 instance types, days of spot history): the
   ``pricing_refresh`` DAG's Params and ``python -m costing refresh`` both start from these;
-- the serving pricing options, in display order.
+- the serving pricing options, in display order;
+- the requirement every serving option meets (exposure, availability) and its defaults.
 
 Plain constants, no imports, so the DAG files can build their Params from them at parse time without
 loading the pricing or cost-model packages. :mod:`costing.pricing`, :mod:`costing.pricing.fetch`,
@@ -119,3 +120,23 @@ COMMITTED_EC2_OPTIONS: tuple[str, ...] = (
     EC2_INSTANCE_SP_3YR,
 )
 EC2_OPTIONS: tuple[str, ...] = (EC2_ON_DEMAND, EC2_SPOT, *COMMITTED_EC2_OPTIONS)
+
+# -- the requirement every serving option is designed to meet --------------------------------------------
+# exposure: who calls the inference API
+EXPOSURE_PUBLIC = "public"
+EXPOSURE_INTERNAL = "internal"
+EXPOSURE_DESCRIPTIONS: dict[str, str] = {
+    EXPOSURE_PUBLIC: "an HTTPS API for clients on the internet",
+    EXPOSURE_INTERNAL: "callers inside the VPC only; the service holds no public address",
+}
+EXPOSURES: tuple[str, ...] = tuple(EXPOSURE_DESCRIPTIONS)
+DEFAULT_EXPOSURE = EXPOSURE_PUBLIC
+# availability: what the service survives
+AVAILABILITY_MULTI_AZ = "multi-az"
+AVAILABILITY_SINGLE = "single"
+AVAILABILITY_DESCRIPTIONS: dict[str, str] = {
+    AVAILABILITY_MULTI_AZ: "survives the loss of one availability zone",
+    AVAILABILITY_SINGLE: "one instance or task in one zone",
+}
+AVAILABILITIES: tuple[str, ...] = tuple(AVAILABILITY_DESCRIPTIONS)
+DEFAULT_AVAILABILITY = AVAILABILITY_MULTI_AZ

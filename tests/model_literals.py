@@ -9,7 +9,8 @@ The numbers are chosen so every test can be checked with a pocket calculator:
 * serving (the load test, when a test adds it): on 2 CPUs at p95 <= 1,000 ms for 200-char completions,
   40 requests/s (p95 900 ms) is the highest passing rate; the curve: 10 rps p95 300 ms, 20 rps 400 ms,
   40 rps 900 ms, 80 rps 3,000 ms with 20 % errors; server peak RSS 256 MiB, batch limit 64.
-* sheet (flat rates: no volume tiers): public IPv4 $0.005/h; c6i.large 2 vCPU / 4 GiB $0.10/h on-demand,
+* sheet (flat rates: no volume tiers): public IPv4 $0.005/h; interface endpoints $0.01 per AZ-hour and
+  $0.01/GB; c6i.large 2 vCPU / 4 GiB $0.10/h on-demand,
   $0.04 spot, 1yr $0.06 / 3yr $0.04 reserved, 5 % interruptions; c6i.xlarge 4 / 8 $0.20, spot $0.08, no reserved, no Spot Advisor bucket;
   t3.small 2 / 2 $0.02 (burstable, 20 % baseline); m7g.large 2 / 8 arm64 $0.08, no spot price.
 """
@@ -136,6 +137,8 @@ SHEET = PriceSheet(
     nat_gateway_usd_per_hour=0.045,
     nat_gateway_usd_per_gb=0.045,
     public_ipv4_usd_per_hour=0.005,
+    vpc_endpoint_usd_per_hour=0.01,
+    vpc_endpoint_usd_per_gb=0.01,
     cloudwatch_usd_per_metric_month=0.30,
     cloudwatch_logs_ingest_usd_per_gb=0.50,
     cloudwatch_logs_storage_usd_per_gb_month=0.03,

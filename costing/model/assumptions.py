@@ -17,6 +17,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from costing.choices import (
+    AVAILABILITIES,
+    AVAILABILITY_MULTI_AZ,
+    DEFAULT_AVAILABILITY,
+    DEFAULT_EXPOSURE,
+    EXPOSURE_PUBLIC,
+    EXPOSURES,
+)
 from costing.units import DAYS_PER_YEAR, WEEKS_PER_YEAR
 
 DEFAULT_SCENARIOS_REQUESTS_PER_DAY: tuple[float, ...] = (100.0, 10_000.0, 1_000_000.0)
@@ -109,6 +117,18 @@ BURSTABLE_BASELINE_UTILISATION: dict[str, float] = {
     "t4g.2xlarge": 0.40,
 }
 
+# -- the deployable design (costing.model.platforms.design) ------------------------------------------------
+# A multi-AZ service runs in two availability zones: at least one instance or task in each, an ALB enabled
+# in both, interface endpoints with a network interface in both.
+MULTI_AZ_ZONES = 2
+# Interface endpoints (AWS PrivateLink) a fleet in private subnets needs when it has no NAT gateway: image
+# pulls (ECR API and Docker registry; the layers come from S3 through its free gateway endpoint), log
+# delivery (CloudWatch Logs) and custom metrics (CloudWatch). Each is billed per AZ-hour and per GB.
+FLEET_EGRESS_INTERFACE_ENDPOINTS: tuple[str, ...] = ("ecr.api", "ecr.dkr", "logs", "monitoring")
+# A SageMaker endpoint has no public HTTPS URL of its own: a public design puts a small Lambda function
+# (behind its free function URL) in front that signs the InvokeEndpoint call and waits for the answer.
+PROXY_FUNCTION_MEMORY_MB = 128  # Lambda's smallest size; it only forwards the request
+
 # -- memory of the serving process ----------------------------------------------------------------------
 # Memory the OS, the container runtime and agents keep on an instance or task before our process.
 OS_RESERVED_MB = 512.0
@@ -143,7 +163,7 @@ class ServingAssumptions:
     peak_factor: float = 3.0  # peak hour rate / daily mean rate (diurnal traffic)
     target_utilisation: float = 0.6  # of an instance's measured capacity at peak; the rest absorbs queueing
     latency_slo_ms: float = 1_000.0  # p95 latency of one completion, excluding the network
-    min_instances: int = 2  # per always-on option, for availability across two AZs
+    min_instances: int | None = None  # per always-on option; None: what the availability needs (2 or 1)
     request_bytes: float = 300.0  # prompt + headers in
     response_overhead_bytes: float = 300.0  # HTTP headers + JSON around the generated text (1 byte/char)
     # observability
@@ -151,9 +171,13 @@ class ServingAssumptions:
     log_retention_months: float = 1.0  # logs kept, so stored GB = monthly ingest x this
     custom_metrics_per_service: int = 5  # requests, errors, latency p50/p95, tokens
     custom_metrics_per_instance: int = 2  # CloudWatch agent memory + disk, EC2 only
-    # network layout: always-on options run in private subnets behind an internet-facing ALB; image
-    # pulls and log delivery leave through one NAT gateway. S3 is reached through a gateway endpoint (free).
-    use_nat_gateway: bool = True
+    # the requirement every option's design meets (costing.choices): who calls it, what it survives
+    exposure: str = DEFAULT_EXPOSURE
+    availability: str = DEFAULT_AVAILABILITY
+    # network layout of a fleet in our VPC (EC2, Fargate): its image pulls and log delivery leave through
+    # the cheapest of public IPv4 addresses (public designs only), a NAT gateway, or interface endpoints.
+    # S3 is reached through a gateway endpoint (free).
+    use_nat_gateway: bool = True  # False: never a NAT gateway (public addresses or interface endpoints)
     nat_gateways: int = 1  # one shared NAT gateway (a per-AZ pair doubles the hourly part)
     container_image_gb: float = 1.0  # Python + torch CPU image, pulled by every instance/task at each deploy
     deploys_per_month: float = WEEKS_PER_YEAR / 12.0  # a weekly retrain ships a new model
@@ -183,7 +207,6 @@ class ServingAssumptions:
             "peak_factor",
             "target_utilisation",
             "latency_slo_ms",
-            "min_instances",
             "alb_availability_zones",
             "container_image_gb",
             "spot_replacement_warmup_hours",
@@ -192,6 +215,26 @@ class ServingAssumptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValueError(f"ServingAssumptions.{name}={value!r} must be a number > 0")
+        if self.exposure not in EXPOSURES:
+            raise ValueError(f"exposure={self.exposure!r} must be one of {', '.join(EXPOSURES)}")
+        if self.availability not in AVAILABILITIES:
+            raise ValueError(f"availability={self.availability!r} must be one of {', '.join(AVAILABILITIES)}")
+        if self.min_instances is not None:
+            if isinstance(self.min_instances, bool) or not isinstance(self.min_instances, int):
+                raise ValueError(
+                    f"ServingAssumptions.min_instances={self.min_instances!r} must be an integer"
+                )
+            floor = MULTI_AZ_ZONES if self.multi_az else 1
+            if self.min_instances < floor:
+                raise ValueError(
+                    f"min_instances={self.min_instances} is too few for availability={self.availability!r}: "
+                    f"it needs at least {floor}"
+                    + (
+                        " (one per zone); choose availability 'single' for one instance"
+                        if self.multi_az
+                        else ""
+                    )
+                )
         if self.target_utilisation > 1:
             raise ValueError(f"target_utilisation={self.target_utilisation!r} must be in (0, 1]")
         if self.peak_factor < 1:
@@ -209,6 +252,25 @@ class ServingAssumptions:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"ServingAssumptions.{name}={getattr(self, name)!r} must be >= 0")
+
+    @property
+    def public(self) -> bool:
+        """Clients on the internet call the service (else only callers inside the VPC)."""
+        return self.exposure == EXPOSURE_PUBLIC
+
+    @property
+    def multi_az(self) -> bool:
+        return self.availability == AVAILABILITY_MULTI_AZ
+
+    @property
+    def availability_zones(self) -> int:
+        """Zones the service runs in: two for multi-AZ, one for a single-zone service."""
+        return MULTI_AZ_ZONES if self.multi_az else 1
+
+    @property
+    def instance_floor(self) -> int:
+        """Fewest instances or tasks an always-on option runs: ``min_instances``, else one per zone."""
+        return self.min_instances if self.min_instances is not None else self.availability_zones
 
     @property
     def response_bytes(self) -> float:

@@ -66,6 +66,8 @@ class Line(NamedTuple):
     quantity: Number
     usd_per_unit: Number
     optional: bool = False  # a volume tier the usage may not reach: left out of a breakdown when it is 0
+    role: str = ""  # the part of the design it pays for (costing.model.platforms.design.ROLES)
+    choice: str = ""  # what was chosen for that part, in words: "internet-facing ALB", "NAT gateway"
 
     @property
     def usd_per_month(self) -> Number:

@@ -72,6 +72,26 @@ class CostComponent:
 
 
 @dataclass(frozen=True)
+class DesignPart:
+    """One part of an option's deployable design (costing.model.platforms.design): what was chosen for a
+    role (front door, compute, egress, logs and metrics, data transfer out, model storage), what it costs a
+    month and which cost components pay for it."""
+
+    role: str
+    choice: str
+    usd_per_month: float
+    components: tuple[str, ...] = ()
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "choice": self.choice,
+            "monthly_cost": self.usd_per_month,
+            "cost_components": list(self.components),
+        }
+
+
+@dataclass(frozen=True)
 class OptionCost:
     """The monthly serving cost of one alternative (one instance type for the instance-based ones)."""
 
@@ -87,6 +107,7 @@ class OptionCost:
     drop_in: bool = True  # False: runs only after re-implementing the model for the platform
     config: str = ""  # what is deployed, in words: "2 x c7g.large, batch 64"
     details: Mapping[str, Any] = field(default_factory=dict)  # instances, batch_size, memory_mb, ...
+    design: tuple[DesignPart, ...] = ()  # the deployable design, part by part (empty when infeasible)
 
     @property
     def key(self) -> str:
@@ -117,6 +138,7 @@ class OptionCost:
             "usd_per_1k_requests": self.usd_per_1k_requests,
             "caveats": list(self.caveats),
             "details": _jsonable(dict(self.details)),
+            "design": [part.to_json_dict() for part in self.design],
             "cost_components": [component.to_json_dict() for component in self.components],
         }
 
@@ -269,6 +291,11 @@ class GridResult:
             "prices_as_of": self.prices_as_of.isoformat(),
             "metrics_source": self.profile.source,
             "free_tiers_applied": self.assumptions.apply_free_tiers,
+            # what every option's design meets (costing.choices): each option's "design" lists its parts
+            "requirement": {
+                "exposure": self.assumptions.exposure,
+                "availability": self.assumptions.availability,
+            },
             "price_sources": [age.to_json_dict() for age in self.source_ages],
         }
 

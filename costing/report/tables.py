@@ -12,10 +12,17 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from costing.choices import EC2_OPTIONS, OPTION_LABELS, OPTIONS
+from costing.choices import (
+    AVAILABILITY_DESCRIPTIONS,
+    EC2_OPTIONS,
+    EXPOSURE_DESCRIPTIONS,
+    OPTION_LABELS,
+    OPTIONS,
+)
 from costing.model import ModelProfile, SensitivityResult, TcoResult
 from costing.model.assumptions import SCENARIO_NAMES, ServingAssumptions
 from costing.model.capacity import CapacityComparison
+from costing.model.platforms.design import EGRESS, FRONT_DOOR
 from costing.model.resources import HAND_ANALYSIS, ResourceMapping
 from costing.model.results import GridResult, OptionCost, ScenarioResult
 from costing.pricing import PriceSheet
@@ -67,8 +74,13 @@ def header(
         lines.append(
             f"assumptions: {a.tokens_per_request} chars/request, peak x{a.peak_factor:g}, "
             f"{a.target_utilisation:.0%} target utilisation, p95 SLO {a.latency_slo_ms:,.0f} ms, "
-            f">= {a.min_instances} instances per always-on option; free tiers "
+            f">= {a.instance_floor} instances per always-on option; free tiers "
             + ("APPLIED (an account's allowance)" if a.apply_free_tiers else "not applied")
+        )
+        lines.append(
+            f"requirement: {a.exposure} ({EXPOSURE_DESCRIPTIONS[a.exposure]}), {a.availability} "
+            f"({AVAILABILITY_DESCRIPTIONS[a.availability]}): every option is priced as the cheapest "
+            "deployable design that meets it"
         )
     if profile is not None:
         lines += [f"note: {note}" for note in profile.notes]
@@ -152,6 +164,7 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
                 f"{_mark(option, scenario)} {option.label[:33]:<34}{option.config[:39]:<40}"
                 f"{usd(option.usd_per_month, width=11)}{usd(option.usd_per_1k_requests, width=11)}"
             )
+            out.append(f"      {design_line(option)}")
     cheapest = [s.cheapest_option for s in scenarios if s.cheapest_option is not None]
     caveats = list(dict.fromkeys(c for option in cheapest for c in option.caveats))
     if caveats:
@@ -159,6 +172,17 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
     if grid.sheet_notes:
         out += ["", "price sheet notes:"] + [f"  - {note}" for note in grid.sheet_notes]
     return "\n".join(out)
+
+
+def design_line(option: OptionCost) -> str:
+    """An option's design on one line: the chosen front door and egress named, every part's $/month."""
+    parts = []
+    for part in option.design:
+        if part.role in (FRONT_DOOR, EGRESS):
+            parts.append(f"{part.role}: {part.choice} {usd(part.usd_per_month)}")
+        else:
+            parts.append(f"{part.role} {usd(part.usd_per_month)}")
+    return "; ".join(parts)
 
 
 def _like_for_like(scenarios: Sequence[ScenarioResult]) -> list[str]:

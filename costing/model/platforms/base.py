@@ -6,7 +6,7 @@ model file in S3) with volume tiers and free tiers applied.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +15,21 @@ from costing.model import billing
 from costing.model.assumptions import ServingAssumptions
 from costing.model.capacity import Number
 from costing.model.drivers import Drivers, Line, sheet_rate, sheet_tiers
-from costing.model.results import CostComponent, OptionCost
+from costing.model.platforms.design import (
+    COMPUTE,
+    FRONT_DOOR,
+    INTERNAL_TRANSFER,
+    OBSERVABILITY,
+    ROLES,
+    STORAGE,
+    TRANSFER,
+    FrontDoor,
+)
+from costing.model.results import CostComponent, DesignPart, OptionCost
 from costing.pricing.sheet import FreeTierAllowances, PriceSheet, PriceTier
 from costing.units import BYTES_PER_GB, DAYS_PER_MONTH
+
+CLOUDWATCH = "CloudWatch"
 
 FREE_TIER_NOT_APPLIED = (
     "free tiers not applied: they belong to an account, not a workload (--free-tier applies them)"
@@ -48,12 +60,7 @@ class SupportRates:
     logs_storage_usd_per_gb_month: float = 0.0
     data_transfer_out_tiers: tuple[PriceTier, ...] = ()
     s3_storage_tiers: tuple[PriceTier, ...] = ()
-    alb_usd_per_hour: float = 0.0
-    alb_usd_per_lcu_hour: float = 0.0
-    nat_usd_per_hour: float = 0.0
-    nat_usd_per_gb: float = 0.0
     ebs_usd_per_gb_month: float = 0.0
-    public_ipv4_usd_per_hour: float = 0.0
     free_tier: FreeTierAllowances | None = None  # only when the assumptions apply the free tiers
 
     @classmethod
@@ -61,10 +68,7 @@ class SupportRates:
         cls,
         sheet: PriceSheet,
         *,
-        alb: bool = False,
-        nat: bool = False,
         ebs: bool = False,
-        public_ipv4: bool = False,
         free_tier: bool = False,
     ) -> SupportRates:
         """Raises :class:`MissingRate` when a needed rate is ``None``."""
@@ -74,12 +78,7 @@ class SupportRates:
             logs_storage_usd_per_gb_month=sheet_rate(sheet, "cloudwatch_logs_storage_usd_per_gb_month"),
             data_transfer_out_tiers=sheet_tiers(sheet, "data_transfer_out"),
             s3_storage_tiers=sheet_tiers(sheet, "s3_standard_storage"),
-            alb_usd_per_hour=sheet_rate(sheet, "alb_usd_per_hour") if alb else 0.0,
-            alb_usd_per_lcu_hour=sheet_rate(sheet, "alb_usd_per_lcu_hour") if alb else 0.0,
-            nat_usd_per_hour=sheet_rate(sheet, "nat_gateway_usd_per_hour") if nat else 0.0,
-            nat_usd_per_gb=sheet_rate(sheet, "nat_gateway_usd_per_gb") if nat else 0.0,
             ebs_usd_per_gb_month=sheet_rate(sheet, "ebs_gp3_usd_per_gb_month") if ebs else 0.0,
-            public_ipv4_usd_per_hour=sheet_rate(sheet, "public_ipv4_usd_per_hour") if public_ipv4 else 0.0,
             free_tier=sheet.free_tier if free_tier else None,
         )
 
@@ -110,6 +109,10 @@ class OptionPlan:
     caveats: tuple[str, ...] = ()
     drop_in: bool = True
     details: dict[str, Any] = field(default_factory=dict)
+    front_door: FrontDoor | None = None  # how callers reach it (None: the platform's own, see design_notes)
+    placement: str = ""  # where the compute runs: "across 2 zones", "AWS-managed across the region's zones"
+    # what a part of the design is when no cost line pays for it (role -> choice)
+    design_notes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -141,8 +144,11 @@ class OptionPlan:
         *,
         free: float = 0.0,
         free_label: str = "",
+        role: str = COMPUTE,
+        choice: str = "",
     ) -> list[Line]:
-        """``quantity`` over the volume tiers (one line per tier), after a free allowance (a $0 line)."""
+        """``quantity`` over the volume tiers (one line per tier), after a free allowance (a $0 line); every
+        line pays for ``role`` of the design (``choice`` names it)."""
         lines = []
         if free > 0:
             lines.append(
@@ -152,11 +158,14 @@ class OptionPlan:
                     unit,
                     billing.within_allowance(quantity, free),
                     0.0,
+                    role=role,
+                    choice=choice,
                 )
             )
             quantity = billing.after_allowance(quantity, free)
         if len(tiers) == 1:
-            return [*lines, Line(name, service, unit, quantity, self._price(tiers[0].usd_per_unit, drivers))]
+            price = self._price(tiers[0].usd_per_unit, drivers)
+            return [*lines, Line(name, service, unit, quantity, price, role=role, choice=choice)]
         # tiers the usage never reaches (in any sample) add nothing: leave them out of the arithmetic
         reached = billing.highest(quantity)
         parts = billing.tier_quantities(quantity, tiers)
@@ -164,7 +173,8 @@ class OptionPlan:
             if index and tier.begin >= reached:
                 break
             label = f"{name} ({billing.tier_label(tier, unit)})"
-            lines.append(Line(label, service, unit, part, self._price(tier.usd_per_unit, drivers), index > 0))
+            price = self._price(tier.usd_per_unit, drivers)
+            lines.append(Line(label, service, unit, part, price, index > 0, role=role, choice=choice))
         return lines
 
     def _logs_lines(self, drivers: Drivers, bytes_per_request: float) -> list[Line]:
@@ -180,6 +190,8 @@ class OptionPlan:
                 ingest_gb,
                 (PriceTier(0.0, math.inf, s.logs_ingest_usd_per_gb),),
                 free=free,
+                role=OBSERVABILITY,
+                choice=CLOUDWATCH,
             ),
             Line(
                 f"CloudWatch Logs storage ({a.log_retention_months:g} month retention)",
@@ -187,6 +199,8 @@ class OptionPlan:
                 "GB-months",
                 ingest_gb * a.log_retention_months,
                 self._price(s.logs_storage_usd_per_gb_month, drivers),
+                role=OBSERVABILITY,
+                choice=CLOUDWATCH,
             ),
         ]
 
@@ -201,9 +215,14 @@ class OptionPlan:
             metrics,
             s.cloudwatch_metric_tiers,
             free=free,
+            role=OBSERVABILITY,
+            choice=CLOUDWATCH,
         )
 
-    def _egress_lines(self, drivers: Drivers) -> list[Line]:
+    def _transfer_out_lines(self, drivers: Drivers) -> list[Line]:
+        """Answers sent to clients on the internet (public designs; an internal one's stay in the VPC)."""
+        if not self.assumptions.public:
+            return []
         s = self.support
         gb = self._requests_per_month(drivers) * self.assumptions.response_bytes / BYTES_PER_GB
         free = s.free_tier.data_transfer_out_gb_per_month if s.free_tier else 0.0
@@ -215,6 +234,8 @@ class OptionPlan:
             gb,
             s.data_transfer_out_tiers,
             free=free,
+            role=TRANSFER,
+            choice="to the internet",
         )
 
     def _artifact_lines(self, drivers: Drivers) -> list[Line]:
@@ -225,11 +246,62 @@ class OptionPlan:
             "GB-months",
             self.model_file_bytes / BYTES_PER_GB,
             self.support.s3_storage_tiers,
+            role=STORAGE,
+            choice="S3 Standard",
         )
+
+    def _front_door_lines(self, drivers: Drivers, *, units: Number, seconds: Number) -> list[Line]:
+        if self.front_door is None:
+            return []
+        return self.front_door.lines(self, drivers, units=units, seconds=seconds)
+
+    def _common_lines(self, drivers: Drivers, *, metrics: Number, log_bytes_per_request: float) -> list[Line]:
+        """What every AWS design carries after its compute, front door and egress: CloudWatch metrics and
+        logs (the front door's own log lines included), data transfer out, the model file in S3."""
+        door_log_bytes = self.front_door.log_bytes_per_request if self.front_door else 0.0
+        return [
+            *self._metrics_lines(drivers, metrics),
+            *self._logs_lines(drivers, log_bytes_per_request + door_log_bytes),
+            *self._transfer_out_lines(drivers),
+            *self._artifact_lines(drivers),
+        ]
+
+    def _design(self, lines: Sequence[Line], config: str) -> tuple[DesignPart, ...]:
+        """The design's parts in :data:`ROLES` order, each with what was chosen and what it costs."""
+        parts: dict[tuple[str, str], list[Line]] = {}
+        for line in lines:
+            role = line.role or COMPUTE
+            choice = (
+                f"{config}{', ' + self.placement if self.placement else ''}"
+                if role == COMPUTE
+                else line.choice
+            )
+            parts.setdefault((role, choice), []).append(line)
+        notes = dict(self.design_notes)
+        if self.front_door is not None and self.front_door.fallback:
+            notes.setdefault(FRONT_DOOR, self.front_door.fallback)
+        if not self.assumptions.public:
+            notes.setdefault(TRANSFER, INTERNAL_TRANSFER)
+        designed = []
+        for role in ROLES:
+            chosen = [(choice, grouped) for (r, choice), grouped in parts.items() if r == role]
+            if not chosen and role in notes:
+                chosen = [(notes[role], [])]
+            designed += [
+                DesignPart(
+                    role=role,
+                    choice=choice,
+                    usd_per_month=sum(float(line.usd_per_month) for line in grouped),
+                    components=tuple(line.name for line in grouped),
+                )
+                for choice, grouped in chosen
+            ]
+        return tuple(designed)
 
     def to_option_cost(self, requests_per_day: float) -> OptionCost:
         """Price the plan at ``requests_per_day`` with nominal drivers."""
         evaluation = self.evaluate(Drivers(requests_per_day=requests_per_day))
+        shown = [line for line in evaluation.lines if not (line.optional and float(line.quantity) == 0)]
         components = tuple(
             CostComponent(
                 name=line.name,
@@ -239,8 +311,7 @@ class OptionPlan:
                 usd_per_unit=float(line.usd_per_unit),
                 usd_per_month=float(line.usd_per_month),
             )
-            for line in evaluation.lines
-            if not (line.optional and float(line.quantity) == 0)
+            for line in shown
         )
         total = sum(component.usd_per_month for component in components)
         if not math.isfinite(total):
@@ -266,4 +337,5 @@ class OptionPlan:
             drop_in=self.drop_in,
             config=config,
             details=details,
+            design=self._design(shown, config),
         )

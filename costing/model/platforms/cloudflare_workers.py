@@ -11,6 +11,7 @@ from costing.model import capacity as inference
 from costing.model.assumptions import WORKERS_MEMORY_PER_MODEL_BYTE, ServingAssumptions
 from costing.model.drivers import Drivers, Line
 from costing.model.platforms.base import Evaluation, OptionPlan, SupportRates
+from costing.model.platforms.design import FRONT_DOOR, TRANSFER
 from costing.model.profile import ModelProfile
 from costing.model.results import OptionCost, infeasible
 from costing.pricing.sheet import PriceSheet
@@ -66,6 +67,15 @@ def plan_cloudflare_workers(
         "requires re-implementation: torch does not run in Workers; the model would be ported to JS/WASM "
         "(e.g. ONNX Runtime Web) and is assumed to run as fast per CPU as torch did on the benchmark host"
     )
+    if not a.public:
+        return infeasible(
+            CLOUDFLARE_WORKERS,
+            None,
+            "an internal service cannot run on Workers: a Worker runs on Cloudflare's network, not in the VPC "
+            "(Cloudflare Tunnel or Access in front of a private network is not priced)",
+            caveats=(port,),
+            drop_in=False,
+        )
     if rates is None:
         return infeasible(
             CLOUDFLARE_WORKERS,
@@ -117,6 +127,11 @@ def plan_cloudflare_workers(
             f"prices from {rates.source_url} as of {rates.as_of.isoformat()}",
         ),
         drop_in=False,
+        placement="on Cloudflare's network (either availability)",
+        design_notes={
+            FRONT_DOOR: "the Worker's route on Cloudflare's network (included)",
+            TRANSFER: "free on Cloudflare",
+        },
         details={"cpu_ms_per_request": cpu_ms, "memory_mb": memory_mb, "latency_p95_ms": latency * 1000.0},
         cpu_ms_per_request=cpu_ms,
         latency_p95_seconds=latency,

@@ -1,5 +1,7 @@
 """EC2: every instance type in the sheet on every market (on-demand, spot, reserved and Savings Plans
-1 and 3 years), behind an ALB. The plans do not depend on the request volume, so a grid plans them once.
+1 and 3 years), in our VPC with the front door and egress the requirement needs
+(:mod:`costing.model.platforms.design`). The plans do not depend on the request volume (the volume-dependent
+choices are made when they are evaluated), so a grid plans them once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from costing.model.assumptions import (
 )
 from costing.model.drivers import MissingRate
 from costing.model.platforms.base import OptionPlan, SupportRates, free_tier_caveat
+from costing.model.platforms.design import placement, vpc_fleet_design
 from costing.model.platforms.fleet import FleetPlan, UnitRate, capacity_caveat, fleet_details, serving_point
 from costing.model.profile import ModelProfile
 from costing.model.results import OptionCost, infeasible
@@ -114,12 +117,11 @@ def plan_ec2(
             f"memory-bound: runs {point.processes:g} serving process(es), fewer than its vCPUs allow"
         )
     try:
-        support = SupportRates.from_sheet(
-            sheet, alb=True, nat=a.use_nat_gateway, ebs=True, public_ipv4=True, free_tier=a.apply_free_tiers
-        )
+        support = SupportRates.from_sheet(sheet, ebs=True, free_tier=a.apply_free_tiers)
+        front_door, egress = vpc_fleet_design(sheet, a)
     except MissingRate as exc:
         return infeasible(option, instance_type, f"{exc} (needed for the supporting infrastructure)")
-    caveats += [capacity_caveat(point), free_tier_caveat(a, sheet)]
+    caveats += [*egress.left_out, capacity_caveat(point), free_tier_caveat(a, sheet)]
     return FleetPlan(
         option=option,
         instance_type=instance_type,
@@ -140,6 +142,9 @@ def plan_ec2(
         burstable_baseline=baseline,
         spot=option == EC2_SPOT,
         interruption_rate_per_month=float(interruption_rate or 0.0),
+        front_door=front_door,
+        egress=egress,
+        placement=placement(a),
     )
 
 

@@ -1,5 +1,6 @@
 """ECS on Fargate: the cheapest allowed task size that holds the serving processes and meets the SLO,
-run like an EC2 fleet behind an ALB (vCPU-hours + GB-hours, x86; each task start billed >= 1 minute).
+run like an EC2 fleet in our VPC with the front door and egress the requirement needs (vCPU-hours +
+GB-hours, x86; each task start billed >= 1 minute).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from costing.model.assumptions import (
 )
 from costing.model.drivers import MissingRate, sheet_rate
 from costing.model.platforms.base import SupportRates, free_tier_caveat
+from costing.model.platforms.design import placement, vpc_fleet_design
 from costing.model.platforms.fleet import (
     FleetPlan,
     UnitRate,
@@ -36,9 +38,8 @@ def plan_fargate(
     try:
         vcpu_rate = sheet_rate(sheet, "fargate_usd_per_vcpu_hour")
         gb_rate = sheet_rate(sheet, "fargate_usd_per_gb_hour")
-        support = SupportRates.from_sheet(
-            sheet, alb=True, nat=a.use_nat_gateway, public_ipv4=True, free_tier=a.apply_free_tiers
-        )
+        support = SupportRates.from_sheet(sheet, free_tier=a.apply_free_tiers)
+        front_door, egress = vpc_fleet_design(sheet, a)
     except MissingRate as exc:
         return infeasible(FARGATE, None, str(exc))
     plans, reasons = [], []
@@ -64,7 +65,7 @@ def plan_fargate(
                 support=support,
                 assumptions=a,
                 caveats=(
-                    "tasks in private subnets behind an ALB; egress (image pulls, logs) through a NAT gateway",
+                    *egress.left_out,
                     "Linux/x86 rates; 20 GB ephemeral storage included",
                     "fleet sized for the peak hour and running 24/7 (no autoscaling); each task start is "
                     "billed at least 1 minute",
@@ -80,6 +81,9 @@ def plan_fargate(
                 latency_p95_seconds=point.latency_p95_seconds,
                 root_volume=False,
                 minimum_billed_seconds=FARGATE_MINIMUM_BILLED_SECONDS,
+                front_door=front_door,
+                egress=egress,
+                placement=placement(a),
             )
         )
     best = cheapest_plan(plans, requests_per_day)

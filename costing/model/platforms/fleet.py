@@ -16,6 +16,7 @@ from costing.model.assumptions import OS_RESERVED_MB, ServingAssumptions
 from costing.model.capacity import Number
 from costing.model.drivers import Drivers, Line
 from costing.model.platforms.base import Evaluation, OptionPlan
+from costing.model.platforms.design import FleetEgress
 from costing.model.profile import ModelProfile
 from costing.pricing.defaults import MINIMUM_BILLED_SECONDS as EC2_MINIMUM_BILLED_SECONDS
 from costing.units import BYTES_PER_GB, HOURS_PER_MONTH, SECONDS_PER_HOUR
@@ -41,8 +42,9 @@ class FleetPlan(OptionPlan):
     burstable_baseline: float | None = None
     spot: bool = False
     interruption_rate_per_month: float = 0.0
-    load_balancer: bool = True
-    nat: bool = True  # runs in our VPC: private subnets behind a NAT gateway, or public IPs without one
+    # a fleet in our VPC (EC2, Fargate) gets its image and ships its logs through the cheapest way out;
+    # None: a managed fleet (SageMaker) that needs none
+    egress: FleetEgress | None = None
     root_volume: bool = True  # EC2: a gp3 root volume per instance and agent metrics per instance
     minimum_billed_seconds: float = float(EC2_MINIMUM_BILLED_SECONDS)  # per instance/task start
 
@@ -51,7 +53,7 @@ class FleetPlan(OptionPlan):
         capacity = self.capacity_rps / drivers.latency_factor
         utilisation = inference.minimum(a.target_utilisation * drivers.utilisation_factor, 1.0)
         peak_rps = inference.peak_requests_per_second(drivers.requests_per_day, a.peak_factor)
-        units = inference.instances_needed(peak_rps, capacity, utilisation, a.min_instances)
+        units = inference.instances_needed(peak_rps, capacity, utilisation, a.instance_floor)
         if self.burstable_baseline is not None:
             mean_rps = inference.mean_requests_per_second(drivers.requests_per_day)
             units = inference.maximum(
@@ -78,23 +80,6 @@ class FleetPlan(OptionPlan):
             hours = hours + interruptions * warmup
         return hours / SECONDS_PER_HOUR
 
-    def public_ipv4_addresses(self, units: Number) -> tuple[Number, str]:
-        """In-use public IPv4 addresses and what holds them: the ALB (one per AZ), the NAT gateway(s),
-        and without a NAT gateway every instance or task (it needs a public IP to pull its image)."""
-        a = self.assumptions
-        count: Number = 0.0
-        holders = []
-        if self.load_balancer:
-            count += float(a.alb_availability_zones)
-            holders.append(f"ALB x{a.alb_availability_zones}")
-        if self.nat and a.use_nat_gateway:
-            count += float(a.nat_gateways)
-            holders.append(f"NAT gateway x{a.nat_gateways}")
-        elif self.nat:
-            count = count + units
-            holders.append("one per instance")
-        return count, ", ".join(holders)
-
     def evaluate(self, drivers: Drivers) -> Evaluation:
         a, s = self.assumptions, self.support
         units = self.units(drivers)
@@ -116,8 +101,6 @@ class FleetPlan(OptionPlan):
                     rate.usd_per_unit * price,
                 ),
             ]
-        requests = self._requests_per_month(drivers)
-        latency = self.latency_p95_seconds * drivers.latency_factor
         if self.root_volume:
             lines.append(
                 Line(
@@ -128,64 +111,18 @@ class FleetPlan(OptionPlan):
                     self._price(s.ebs_usd_per_gb_month, drivers),
                 )
             )
-        if self.load_balancer:
-            mean_rps = inference.mean_requests_per_second(drivers.requests_per_day)
-            lcu = inference.alb_lcu_per_hour(mean_rps, latency, a.request_bytes + a.response_bytes)
-            lines += [
-                Line(
-                    "Application Load Balancer",
-                    "AWSELB",
-                    "hours",
-                    HOURS_PER_MONTH,
-                    self._price(s.alb_usd_per_hour, drivers),
-                ),
-                Line(
-                    "ALB capacity units",
-                    "AWSELB",
-                    "LCU-hours",
-                    lcu * HOURS_PER_MONTH,
-                    self._price(s.alb_usd_per_lcu_hour, drivers),
-                ),
-            ]
-        if self.nat and a.use_nat_gateway:
-            nat_gb = (
-                requests * a.log_bytes_per_request / BYTES_PER_GB
+        latency = self.latency_p95_seconds * drivers.latency_factor
+        lines += self._front_door_lines(drivers, units=units, seconds=latency)
+        if self.egress is not None:
+            out_gb = (
+                self._requests_per_month(drivers) * a.log_bytes_per_request / BYTES_PER_GB
                 + units * a.deploys_per_month * a.container_image_gb
             )
-            lines += [
-                Line(
-                    "NAT gateway",
-                    "AmazonVPC",
-                    "hours",
-                    a.nat_gateways * HOURS_PER_MONTH,
-                    self._price(s.nat_usd_per_hour, drivers),
-                ),
-                Line(
-                    "NAT gateway data processed (image pulls, logs)",
-                    "AmazonVPC",
-                    "GB",
-                    nat_gb,
-                    self._price(s.nat_usd_per_gb, drivers),
-                ),
-            ]
-        addresses, holders = self.public_ipv4_addresses(units)
-        if s.public_ipv4_usd_per_hour:
-            lines.append(
-                Line(
-                    f"Public IPv4 addresses ({holders})",
-                    "AmazonVPC",
-                    "address-hours",
-                    addresses * HOURS_PER_MONTH,
-                    self._price(s.public_ipv4_usd_per_hour, drivers),
-                )
-            )
+            lines += self.egress.lines(self, drivers, units=units, gb=out_gb)
         metrics = a.custom_metrics_per_service + (
             units * a.custom_metrics_per_instance if self.root_volume else 0.0
         )
-        lines += self._metrics_lines(drivers, metrics)
-        lines += self._logs_lines(drivers, a.log_bytes_per_request)
-        lines += self._egress_lines(drivers)
-        lines += self._artifact_lines(drivers)
+        lines += self._common_lines(drivers, metrics=metrics, log_bytes_per_request=a.log_bytes_per_request)
         return Evaluation(lines=lines, latency_p95_seconds=latency, units=units)
 
 

@@ -1,5 +1,6 @@
 """AWS Lambda: a container-image function (x86) with the smallest memory that holds the model and meets
-the SLO; requests + GB-seconds (volume tiers), Lambda's own log lines, invoked through a function URL.
+the SLO; requests + GB-seconds (volume tiers), Lambda's own log lines; reached through its function URL
+(public) or an interface endpoint (internal).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from costing.model.assumptions import (
     ServingAssumptions,
 )
 from costing.model.drivers import sheet_rate, sheet_tiers
+from costing.model.platforms.design import FrontDoor, FunctionUrl, interface_endpoint
 from costing.model.platforms.serverless import (
     ServerlessPlan,
     ServerlessPlatform,
@@ -34,6 +36,12 @@ def lambda_rates(sheet: PriceSheet, free_tier: FreeTierAllowances | None) -> Ser
     )
 
 
+def front_door(sheet: PriceSheet, a: ServingAssumptions) -> FrontDoor:
+    """Public: the function URL (free; no API Gateway needed); internal: Invoke through an interface
+    endpoint in each zone (raises MissingRate)."""
+    return FunctionUrl(fallback="") if a.public else interface_endpoint(sheet, a, "lambda")
+
+
 PLATFORM = ServerlessPlatform(
     option=LAMBDA,
     service="AWSLambda",
@@ -45,7 +53,6 @@ PLATFORM = ServerlessPlatform(
     platform_log_bytes=LAMBDA_PLATFORM_LOG_BYTES_PER_REQUEST,
     config="{memory_mb:,} MB x86, {duration_ms:,.0f} ms/request",
     caveats=(
-        "invoked through a Lambda function URL (no API Gateway, no extra charge)",
         "cold starts (loading torch and the model: seconds) are not modelled; no provisioned concurrency",
         "CPU share grows with memory (1 vCPU per 1,769 MB); duration scaled from the {benchmark_cpus}-CPU "
         "benchmark",
@@ -53,6 +60,7 @@ PLATFORM = ServerlessPlatform(
     max_concurrency=LAMBDA_DEFAULT_CONCURRENCY_LIMIT,
     concurrency_caveat="peak concurrency {concurrency:,.0f} exceeds the default {limit:,} per region: "
     "request a quota increase",
+    front_door=front_door,
 )
 
 

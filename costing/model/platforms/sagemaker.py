@@ -18,6 +18,7 @@ from costing.model.assumptions import (
 )
 from costing.model.drivers import MissingRate, sheet_rate
 from costing.model.platforms.base import SupportRates, free_tier_caveat
+from costing.model.platforms.design import FrontDoor, interface_endpoint, placement, proxy_function
 from costing.model.platforms.fleet import (
     FleetPlan,
     UnitRate,
@@ -38,6 +39,12 @@ from costing.pricing.sheet import FreeTierAllowances, PriceSheet, PriceTier
 from costing.units import MB_PER_GB
 
 
+def front_door(sheet: PriceSheet, a: ServingAssumptions) -> FrontDoor:
+    """Public: a proxy function behind a function URL (an endpoint has no public URL); internal:
+    InvokeEndpoint through an interface endpoint in each zone (raises MissingRate)."""
+    return proxy_function(sheet) if a.public else interface_endpoint(sheet, a, "runtime.sagemaker")
+
+
 def plan_sagemaker_realtime(
     profile: ModelProfile, sheet: PriceSheet, a: ServingAssumptions, requests_per_day: float
 ) -> FleetPlan | OptionCost:
@@ -50,6 +57,7 @@ def plan_sagemaker_realtime(
         )
     try:
         support = SupportRates.from_sheet(sheet, free_tier=a.apply_free_tiers)
+        door = front_door(sheet, a)
     except MissingRate as exc:
         return infeasible(SAGEMAKER_REALTIME, None, f"{exc} (needed for the supporting infrastructure)")
     plans, reasons = [], []
@@ -67,7 +75,7 @@ def plan_sagemaker_realtime(
                 support=support,
                 assumptions=a,
                 caveats=(
-                    "invoked through the SageMaker Runtime API (SigV4); no API Gateway or ALB in front",
+                    *((PROXY_CAVEAT,) if a.public else ()),
                     "ML storage volume and real-time data-processing charges are not in the price sheet",
                     "fleet sized for the peak hour and running 24/7 (no autoscaling)",
                     "billed per second while an instance runs; AWS publishes no minimum per start",
@@ -87,16 +95,22 @@ def plan_sagemaker_realtime(
                 capacity_rps=point.capacity_rps,
                 latency_p95_seconds=point.latency_p95_seconds,
                 burstable_baseline=BURSTABLE_BASELINE_UTILISATION.get(ml.instance_type),
-                load_balancer=False,
-                nat=False,
                 root_volume=False,
                 minimum_billed_seconds=SAGEMAKER_HOSTING_MINIMUM_BILLED_SECONDS,
+                front_door=door,
+                placement=placement(a),
             )
         )
     best = cheapest_plan(plans, requests_per_day)
     if best is None:
         return infeasible(SAGEMAKER_REALTIME, None, "no ml.* instance type fits: " + "; ".join(reasons))
     return best
+
+
+PROXY_CAVEAT = (
+    "the proxy function in front is billed for the endpoint's p95 latency at its batch size (an upper bound "
+    "of the mean), 128 MB"
+)
 
 
 def serverless_rates(sheet: PriceSheet, free_tier: FreeTierAllowances | None) -> ServerlessRates:
@@ -122,8 +136,8 @@ SERVERLESS = ServerlessPlatform(
     caveats=(
         "AWS does not publish a serverless endpoint's vCPU share: 1 vCPU per 1,769 MB assumed (as Lambda)",
         "cold starts are not modelled; no provisioned concurrency",
-        "invoked through the SageMaker Runtime API (SigV4)",
     ),
+    front_door=front_door,
     max_concurrency=SAGEMAKER_SERVERLESS_MAX_CONCURRENCY,
     concurrency_caveat="peak concurrency {concurrency:,.0f} exceeds the {limit} per-endpoint maximum: "
     "needs several endpoints",

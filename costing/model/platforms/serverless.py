@@ -18,10 +18,13 @@ from costing.model.assumptions import LAMBDA_BILLING_GRANULARITY_MS, ServingAssu
 from costing.model.capacity import Number
 from costing.model.drivers import Drivers, Line, MissingRate
 from costing.model.platforms.base import Evaluation, OptionPlan, SupportRates, free_tier_caveat
+from costing.model.platforms.design import FrontDoor
 from costing.model.profile import ModelProfile
 from costing.model.results import OptionCost, infeasible
 from costing.pricing.sheet import FreeTierAllowances, PriceSheet, PriceTier
 from costing.units import BYTES_PER_GB
+
+MANAGED_PLACEMENT = "AWS-managed across the region's zones (either availability)"
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class ServerlessPlatform:
     caveats: tuple[str, ...]
     max_concurrency: int
     concurrency_caveat: str
+    # how callers reach it under the requirement (raises MissingRate)
+    front_door: Callable[[PriceSheet, ServingAssumptions], FrontDoor]
 
 
 @dataclass(frozen=True)
@@ -116,10 +121,14 @@ class ServerlessPlan(OptionPlan):
                     self._price(self.data_processed_usd_per_gb, drivers),
                 )
             )
-        lines += self._metrics_lines(drivers, float(a.custom_metrics_per_service))
-        lines += self._logs_lines(drivers, a.log_bytes_per_request + self.platform_log_bytes)
-        lines += self._egress_lines(drivers)
-        lines += self._artifact_lines(drivers)
+        lines += self._front_door_lines(
+            drivers, units=0.0, seconds=self.duration_seconds * drivers.latency_factor
+        )
+        lines += self._common_lines(
+            drivers,
+            metrics=float(a.custom_metrics_per_service),
+            log_bytes_per_request=a.log_bytes_per_request + self.platform_log_bytes,
+        )
         return Evaluation(
             lines=lines, latency_p95_seconds=self.latency_p95_seconds * drivers.latency_factor, units=0.0
         )
@@ -149,6 +158,10 @@ def plan_serverless(
         support = SupportRates.from_sheet(sheet, free_tier=a.apply_free_tiers)
     except MissingRate as exc:
         return infeasible(platform.option, None, str(exc))
+    try:
+        door = platform.front_door(sheet, a)
+    except MissingRate as exc:
+        return infeasible(platform.option, None, f"{exc} (needed for its front door)")
     memory = inference.lambda_memory_mb(
         profile,
         tokens=a.tokens_per_request,
@@ -200,4 +213,6 @@ def plan_serverless(
         platform_log_bytes=platform.platform_log_bytes,
         data_processed_usd_per_gb=rates.data_processed_usd_per_gb,
         service=platform.service,
+        front_door=door,
+        placement=MANAGED_PLACEMENT,
     )

@@ -60,12 +60,13 @@ def test_ec2_on_demand_fleet_and_every_supporting_line():
         / 3600
         * 0.10,
         "EBS gp3 root volume (20 GB each)": 4 * 20 * 0.08,  # 6.40
+        # the default requirement (public, multi-AZ): an internet-facing ALB in two zones ...
         "Application Load Balancer": 730 * 0.0225,  # 16.425
         "ALB capacity units": mean_rps / 25 * 730 * 0.008,  # new connections dominate: 27.04
-        "NAT gateway": 730 * 0.045,  # 32.85
-        "Public IPv4 addresses (ALB x2, NAT gateway x1)": 3 * 730 * 0.005,  # 10.95
-        # log lines (200 B/request) + 4 instances x 52/12 deploys x 1 GB image
-        "NAT gateway data processed (image pulls, logs)": (requests * 200 / GIB + 4 * 52 / 12 * 1.0) * 0.045,
+        "Public IPv4 addresses of the ALB (one per zone, x2)": 2 * 730 * 0.005,  # 7.30
+        # ... and egress through the instances' own public addresses: $14.60, less than a NAT gateway
+        # ($32.85 + its address $3.65 + GB) or 4 interface endpoints in 2 zones ($58.40 + GB)
+        "Public IPv4 addresses (one per instance or task)": 4 * 730 * 0.005,
         "CloudWatch custom metrics": (5 + 4 * 2) * 0.30,  # 3.90
         "CloudWatch Logs ingestion": requests * 200 / GIB * 0.50,
         "CloudWatch Logs storage (1 month retention)": requests * 200 / GIB * 0.03,
@@ -74,7 +75,7 @@ def test_ec2_on_demand_fleet_and_every_supporting_line():
     }
     assert components(option) == pytest.approx(expected)
     assert option.usd_per_month == pytest.approx(sum(expected.values()))
-    assert option.usd_per_month == pytest.approx(435.73, abs=0.01)
+    assert option.usd_per_month == pytest.approx(410.49, abs=0.01)
     assert option.usd_per_request == pytest.approx(option.usd_per_month / requests)
     assert option.usd_per_1k_requests == pytest.approx(1000 * option.usd_per_request)
 
@@ -111,17 +112,39 @@ def test_every_start_bills_at_least_the_platform_minimum():
     )
 
 
-def test_public_ipv4_addresses_of_the_alb_the_nat_gateway_or_every_instance():
+def test_public_ipv4_addresses_of_the_alb_and_every_instance_or_the_nat_gateway():
     option = cost_scenario(PROFILE, SHEET, TEN_MILLION).option("ec2-on-demand:c6i.large")
-    assert components(option)["Public IPv4 addresses (ALB x2, NAT gateway x1)"] == pytest.approx(10.95)
-    public = cost_scenario(PROFILE, SHEET, TEN_MILLION, assumptions=ServingAssumptions(use_nat_gateway=False))
-    # no NAT gateway: each of the 4 instances has its own address, and the ALB its 2: 6 x 730 x $0.005
-    ec2 = public.option("ec2-on-demand:c6i.large")
-    assert components(ec2)["Public IPv4 addresses (ALB x2, one per instance)"] == pytest.approx(
-        6 * 730 * 0.005
+    assert components(option)["Public IPv4 addresses of the ALB (one per zone, x2)"] == pytest.approx(7.30)
+    assert components(option)["Public IPv4 addresses (one per instance or task)"] == pytest.approx(4 * 3.65)
+    # the cheapest way out, per volume: 11 instances' addresses (11 x $3.65 = $40.15) cost less than a NAT
+    # gateway with its own address ($32.85 + $3.65 + (169.95 GB of logs + 11 x 52/12 GB of images) x $0.045
+    # = $46.29) ...
+    busy = cost_scenario(PROFILE, SHEET, 30_000_000).option("ec2-on-demand:c6i.large")
+    assert busy.details["instances"] == 11
+    assert components(busy)["Public IPv4 addresses (one per instance or task)"] == pytest.approx(40.15)
+    # ... 22 instances' ($80.30) cost more: $36.50 + (339.90 + 22 x 52/12) GB x $0.045 = $56.09
+    huge = cost_scenario(PROFILE, SHEET, 60_000_000).option("ec2-on-demand:c6i.large")
+    assert huge.details[
+        "instances"
+    ] == 22 and "Public IPv4 addresses (one per instance or task)" not in components(huge)
+    nat = (
+        "NAT gateway",
+        "NAT gateway data processed (image pulls, logs)",
+        "Public IPv4 address of the NAT gateway (x1)",
     )
-    assert "NAT gateway" not in components(ec2)
+    assert sum(components(huge)[name] for name in nat) == pytest.approx(56.09, abs=0.01)
+    # without a NAT gateway (use_nat_gateway=False), 4 interface endpoints in 2 zones ($58.40 + 435.2 GB x
+    # $0.01 = $62.75) still beat 22 addresses
+    no_nat = cost_scenario(
+        PROFILE, SHEET, 60_000_000, assumptions=ServingAssumptions(use_nat_gateway=False)
+    ).option("ec2-on-demand:c6i.large")
+    assert "NAT gateway" not in components(no_nat)
+    egress = next(p for p in no_nat.design if p.role == "egress")
+    assert egress.choice.startswith("interface endpoints") and egress.usd_per_month == pytest.approx(
+        62.75, abs=0.01
+    )
     # Lambda and SageMaker hold no address billed to the account
+    public = cost_scenario(PROFILE, SHEET, TEN_MILLION)
     for name in ("lambda", "sagemaker-realtime", "sagemaker-serverless"):
         assert not any(c.service == "AmazonVPC" for c in public.option(name).components)
     missing = cost_scenario(PROFILE, sheet(public_ipv4_usd_per_hour=None), 100).option(
@@ -169,13 +192,14 @@ def test_lambda_gb_seconds_requests_and_logs():
         "CloudWatch Logs storage (1 month retention)": requests * 460 / GIB * 0.03,
         "Data transfer out to the internet": requests * 500 / GIB * 0.09,
         "Model file in S3 Standard": 10 / 1024 * 0.023,
+        "Lambda function URL (no charge)": 0.0,  # the public front door (design)
     }
     assert components(option) == pytest.approx(expected)
     assert quantity(option, "Compute") == pytest.approx(115_753.4, rel=1e-5)
     # at the median (100 ms, as before the mean was measured) it would be 9.1 % less
     median = cost_scenario(profile(latency_mean_ms=None), SHEET, 10_000).option("lambda")
     assert quantity(median, "Compute") == pytest.approx(requests * (100 * 2 * 1769 / 1024 + 0.5) / 1000)
-    assert any("function URL" in caveat for caveat in option.caveats)
+    assert [p.choice for p in option.design if p.role == "front door"] == ["Lambda function URL"]
 
 
 def test_sagemaker_realtime_picks_the_cheapest_fitting_type():
@@ -206,7 +230,9 @@ def test_fargate_picks_the_cheapest_task_size_that_meets_the_slo():
     parts = components(option)
     assert parts["Fargate vCPU (0.5 per task)"] == pytest.approx(2 * 730 * 0.5 * 0.04048)
     assert parts["Fargate memory (1 GB per task)"] == pytest.approx(2 * 730 * 1 * 0.004445)
-    assert "Application Load Balancer" in parts and "NAT gateway" in parts
+    # public, multi-AZ: an internet-facing ALB, and each task's own public address for image pulls and logs
+    assert "Application Load Balancer" in parts and "NAT gateway" not in parts
+    assert parts["Public IPv4 addresses (one per instance or task)"] == pytest.approx(2 * 3.65)
     assert "EBS gp3 root volume (20 GB each)" not in parts
 
 
@@ -256,8 +282,19 @@ def test_a_missing_rate_makes_an_option_infeasible_never_free():
     assert "has no alb_usd_per_hour" in scenario.option("fargate").reason
     assert "lambda_x86_usd_per_gb_second" in scenario.option("lambda").reason
     assert "no SageMaker real-time instance prices" in scenario.option("sagemaker-realtime").reason
-    assert scenario.option("sagemaker-serverless").feasible
-    assert scenario.cheapest == "sagemaker-serverless"
+    # a public SageMaker endpoint's front door is a Lambda function: without Lambda's rate it cannot be priced
+    serverless = scenario.option("sagemaker-serverless")
+    assert not serverless.feasible and "lambda_x86_usd_per_gb_second" in serverless.reason
+    assert "(needed for its front door)" in serverless.reason
+    assert scenario.cheapest is None
+    # reached through an interface endpoint instead (internal), it can
+    internal = cost_scenario(
+        PROFILE,
+        sheet(alb_usd_per_hour=None, lambda_x86_usd_per_gb_second=None, sagemaker_instances={}),
+        10_000,
+        assumptions=ServingAssumptions(exposure="internal"),
+    )
+    assert internal.option("sagemaker-serverless").feasible and internal.cheapest == "sagemaker-serverless"
 
 
 def test_a_process_too_large_for_an_instance_is_infeasible():

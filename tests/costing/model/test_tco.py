@@ -70,28 +70,25 @@ def test_breakeven_between_lambda_and_an_on_demand_fleet():
         cloudflare_workers=None,
     )
     s3_model = 10 / 1024 * 0.023
-    # EC2: 2 instances (peak stays under 2 x 96 rps) and their weekly deploy starts (120 s each), root
-    # volumes, ALB, NAT, image pulls, 3 public IPv4 addresses (ALB x2, NAT), 9 metrics
+    # EC2 (public, multi-AZ): 2 instances (peak stays under 2 x 96 rps) and their weekly deploy starts
+    # (120 s each), root volumes, an internet-facing ALB, 4 public IPv4 addresses (the ALB's 2, and one per
+    # instance for image pulls and logs: cheaper than a NAT gateway), 9 metrics
     fixed_ec2 = (
         2 * 730 * 0.10
         + 2 * 52 / 12 * 120 / 3600 * 0.10
         + 2 * 20 * 0.08
         + 730 * 0.0225
-        + 730 * 0.045
-        + 2 * 52 / 12 * 1.0 * 0.045
-        + 3 * 730 * 0.005
+        + 4 * 730 * 0.005
         + 9 * 0.30
         + s3_model
     )
-    # per request: LCU-hours (new connections / 25 per s), NAT + log bytes, data transfer out
-    per_request_ec2 = (
-        730 * 0.008 / (25 * 86_400) / DAYS + 200 / GIB * (0.045 + 0.50 + 0.03) + 500 / GIB * 0.09
-    )
+    # per request: LCU-hours (new connections / 25 per s), log bytes, data transfer out
+    per_request_ec2 = 730 * 0.008 / (25 * 86_400) / DAYS + 200 / GIB * (0.50 + 0.03) + 500 / GIB * 0.09
     fixed_lambda = 5 * 0.30 + s3_model
     # Lambda bills the mean duration: 110 ms x 2 x 1,769 / 1,024 + 0.5 ms rounding = 380.56 ms at 1 GB
     billed_s = (110 * 2 * 1769 / 1024 + 0.5) / 1000
     per_request_lambda = billed_s * 0.0000166667 + 0.20 / 1e6 + 460 / GIB * (0.50 + 0.03) + 500 / GIB * 0.09
-    expected = (fixed_ec2 - fixed_lambda) / (per_request_lambda - per_request_ec2) / DAYS  # ~1.06M/day
+    expected = (fixed_ec2 - fixed_lambda) / (per_request_lambda - per_request_ec2) / DAYS  # ~0.91M/day
     (found,) = cheapest_breakevens(PROFILE, two, 100_000, 10_000_000)
     assert found.requests_per_day == pytest.approx(expected, rel=0.005)
     assert (found.below_key, found.above_key) == ("lambda", "ec2-on-demand:c6i.large")
