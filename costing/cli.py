@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from costing.choices import AVAILABILITIES, AVAILABILITY_DESCRIPTIONS, EXPOSURE_DESCRIPTIONS, EXPOSURES
 from costing.model import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
@@ -168,12 +169,28 @@ def _model(parser: argparse.ArgumentParser, *, scenarios: bool = True) -> None:
         help=f"p95 latency SLO (default {defaults.latency_slo_ms:g})",
     )
     group.add_argument(
-        "--min-instances",
-        type=bounded_number(minimum=1, maximum=10_000, integer=True),
-        help=f"per always-on option (default {defaults.min_instances})",
+        "--exposure",
+        choices=EXPOSURES,
+        help="who calls the inference API: "
+        + "; ".join(f"{name}: {EXPOSURE_DESCRIPTIONS[name]}" for name in EXPOSURES)
+        + f" (default {defaults.exposure}); every option is priced as a design that meets it",
     )
     group.add_argument(
-        "--no-nat", action="store_true", help="no NAT gateway (public subnets / VPC endpoints)"
+        "--availability",
+        choices=AVAILABILITIES,
+        help="what the service survives: "
+        + "; ".join(f"{name}: {AVAILABILITY_DESCRIPTIONS[name]}" for name in AVAILABILITIES)
+        + f" (default {defaults.availability})",
+    )
+    group.add_argument(
+        "--min-instances",
+        type=bounded_number(minimum=1, maximum=10_000, integer=True),
+        help="per always-on option (default: what the availability needs, 2 for multi-az, 1 for single)",
+    )
+    group.add_argument(
+        "--no-nat",
+        action="store_true",
+        help="never a NAT gateway for a fleet's egress (public addresses or interface endpoints instead)",
     )
     group.add_argument(
         "--free-tier",
@@ -461,6 +478,8 @@ def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
         target_utilisation=args.target_utilisation,
         latency_slo_ms=args.latency_slo_ms,
         min_instances=args.min_instances,
+        exposure=args.exposure,
+        availability=args.availability,
         use_nat_gateway=False if args.no_nat else None,
         apply_free_tiers=True if args.free_tier else None,
     )

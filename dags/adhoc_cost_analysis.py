@@ -1,5 +1,5 @@
 """
-### Ad hoc cost analysis: "what if we get 1M requests a day in eu-west-1?"
+### Ad hoc cost analysis: "what if we get 1M requests a day in eu-west-1, public API, multi-AZ?"
 
 Fill in the form (*Trigger* ▸ parameters) and read the answer in the **Cost report** link of the
 `render_and_store` task, on the *Cost reports* page, or in your inbox. It prices the latest
@@ -23,7 +23,18 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from costing.choices import DEFAULT_REGION, OPTION_LABELS, OPTIONS, REFRESH_REGIONS
+from costing.choices import (
+    AVAILABILITIES,
+    AVAILABILITY_DESCRIPTIONS,
+    DEFAULT_AVAILABILITY,
+    DEFAULT_EXPOSURE,
+    DEFAULT_REGION,
+    EXPOSURE_DESCRIPTIONS,
+    EXPOSURES,
+    OPTION_LABELS,
+    OPTIONS,
+    REFRESH_REGIONS,
+)
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
@@ -70,6 +81,23 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
             minItems=1,
             title="Pricing models",
             description="Which alternatives to show.",
+        ),
+        "exposure": Param(
+            DEFAULT_EXPOSURE,
+            type="string",
+            enum=list(EXPOSURES),
+            values_display={name: f"{name}: {text}" for name, text in EXPOSURE_DESCRIPTIONS.items()},
+            title="Exposure",
+            description="Who calls the inference API. Every option is priced as the cheapest design that "
+            "meets it (front door, egress, instances, logs), shown part by part.",
+        ),
+        "availability": Param(
+            DEFAULT_AVAILABILITY,
+            type="string",
+            enum=list(AVAILABILITIES),
+            values_display={name: f"{name}: {text}" for name, text in AVAILABILITY_DESCRIPTIONS.items()},
+            title="Availability",
+            description="What the service survives: multi-az runs at least one instance per zone.",
         ),
         "horizon_months": Param(12, type="integer", minimum=1, maximum=60, title="TCO horizon (months)"),
         "retrain_cadence": Param(

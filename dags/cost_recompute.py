@@ -20,7 +20,15 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from costing.choices import DEFAULT_REGION
+from costing.choices import (
+    AVAILABILITIES,
+    AVAILABILITY_DESCRIPTIONS,
+    DEFAULT_AVAILABILITY,
+    DEFAULT_EXPOSURE,
+    DEFAULT_REGION,
+    EXPOSURE_DESCRIPTIONS,
+    EXPOSURES,
+)
 from pipeline import assets
 from pipeline.conf import refuse_bad_conf
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
@@ -46,6 +54,23 @@ from pipeline.ui.links import MlflowRunLink, attach, push_run_of
             items={"type": "number", "exclusiveMinimum": 0, "maximum": 1e10},
             minItems=1,
             title="Requests per day",
+        ),
+        "exposure": Param(
+            DEFAULT_EXPOSURE,
+            type="string",
+            enum=list(EXPOSURES),
+            values_display={name: f"{name}: {text}" for name, text in EXPOSURE_DESCRIPTIONS.items()},
+            title="Exposure",
+            description="Who calls the inference API. Every option is priced as the cheapest design that "
+            "meets it (front door, egress, instances, logs), shown part by part.",
+        ),
+        "availability": Param(
+            DEFAULT_AVAILABILITY,
+            type="string",
+            enum=list(AVAILABILITIES),
+            values_display={name: f"{name}: {text}" for name, text in AVAILABILITY_DESCRIPTIONS.items()},
+            title="Availability",
+            description="What the service survives: multi-az runs at least one instance per zone.",
         ),
         "horizon_months": Param(
             12, type="number", exclusiveMinimum=0, maximum=120, title="TCO horizon (months)"

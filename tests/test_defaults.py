@@ -155,6 +155,32 @@ def test_the_analysis_forms_start_in_the_default_region() -> None:
     assert adhoc.params.get_param("region").schema["enum"] == list(REFRESH_REGIONS)
 
 
+def test_the_requirement_starts_from_one_default_everywhere() -> None:
+    """Exposure and availability: the forms of both analysis DAGs, the command line, the analysis request
+    and the cost model offer the same choices and start from the same defaults (costing.choices)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from costing.choices import AVAILABILITIES, DEFAULT_AVAILABILITY, DEFAULT_EXPOSURE, EXPOSURES
+    from costing.cli import build_parser
+    from costing.model import ServingAssumptions
+    from pipeline.tasks.cost_analysis import AnalysisRequest
+
+    for dag_id in ("cost_recompute", "adhoc_cost_analysis"):
+        dag = DagBag(dag_folder=str(DAGS_DIR / f"{dag_id}.py")).dags[dag_id]
+        assert (dag.params["exposure"], dag.params["availability"]) == (
+            DEFAULT_EXPOSURE,
+            DEFAULT_AVAILABILITY,
+        )
+        assert dag.params.get_param("exposure").schema["enum"] == list(EXPOSURES)
+        assert dag.params.get_param("availability").schema["enum"] == list(AVAILABILITIES)
+    defaults = ServingAssumptions()
+    assert (defaults.exposure, defaults.availability) == (DEFAULT_EXPOSURE, DEFAULT_AVAILABILITY)
+    request = AnalysisRequest.from_params({})
+    assert (request.exposure, request.availability) == (DEFAULT_EXPOSURE, DEFAULT_AVAILABILITY)
+    args = build_parser().parse_args(["scenarios", "--exposure", "internal", "--availability", "single"])
+    assert (args.exposure, args.availability) == ("internal", "single")
+
+
 def test_spot_training_launches_the_type_a_local_run_is_priced_as() -> None:
     from costing.choices import DEFAULT_INSTANCE_TYPE
     from pipeline.spot import layout

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from costing.choices import DEFAULT_AVAILABILITY, DEFAULT_EXPOSURE
 from costing.model import (
     REFERENCE_LABEL,
     REFERENCE_METRICS_PATH,
@@ -100,6 +101,8 @@ class AnalysisRequest:
     target_utilisation: float | None = None
     options: tuple[str, ...] | None = None  # pricing models to show; None: all
     apply_free_tiers: bool = False  # an account's allowance, not a workload's: off unless asked
+    exposure: str = DEFAULT_EXPOSURE  # the requirement every option's design meets (costing.choices)
+    availability: str = DEFAULT_AVAILABILITY
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> AnalysisRequest:
@@ -122,6 +125,8 @@ class AnalysisRequest:
             target_utilisation=opt("target_utilisation"),
             options=tuple(opt("pricing_models")) if opt("pricing_models") else None,
             apply_free_tiers=bool(params.get("apply_free_tiers", False)),
+            exposure=str(params.get("exposure") or cls.exposure),
+            availability=str(params.get("availability") or cls.availability),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,7 +146,13 @@ def run_analysis(source: ModelSource, request: AnalysisRequest, sheet: PriceShee
         for key in ("latency_slo_ms", "tokens_per_request", "peak_factor", "target_utilisation")
         if getattr(request, key) is not None
     }
-    assumptions = replace(ServingAssumptions(), **overrides, apply_free_tiers=request.apply_free_tiers)
+    assumptions = replace(
+        ServingAssumptions(),
+        **overrides,
+        apply_free_tiers=request.apply_free_tiers,
+        exposure=request.exposure,
+        availability=request.availability,
+    )
     compute = source.metrics.get("compute") or {}
     return analyze(
         profile,
@@ -169,7 +180,11 @@ def resource_mapping(
             profile,
             sheet,
             serving_requests_per_day=max(request.requests_per_day),
-            assumptions=ServingAssumptions(apply_free_tiers=request.apply_free_tiers),
+            assumptions=ServingAssumptions(
+                apply_free_tiers=request.apply_free_tiers,
+                exposure=request.exposure,
+                availability=request.availability,
+            ),
         )
     except ValueError as exc:
         log.warning("no resource mapping: %s", exc)

@@ -81,6 +81,25 @@ def test_scenarios_json_and_custom_volumes(capsys):
     assert types == {"c7g.large", "m5.large"}
 
 
+def test_the_requirement_flags_choose_each_options_design(capsys):
+    argv = ["scenarios", "--requests-per-day", "10000", "--instance-types", "t3.small"]
+    assert main([*argv, "--exposure", "internal", "--availability", "single", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["requirement"] == {"exposure": "internal", "availability": "single"}
+    options = {o["key"]: o for o in document["scenarios"][0]["options"]}
+    design = {part["role"]: part for part in options["ec2-on-demand:t3.small"]["design"]}
+    assert design["front door"]["choice"] == "none: callers reach the instance's private address"
+    # one instance in one zone, no public address: 4 interface endpoints x 730 h x $0.01 (the shipped
+    # snapshot's us-east-1 rate) + (logs 0.0567 GB + one image pull a week 4.33 GB) x $0.01
+    assert design["egress"]["choice"] == "interface endpoints (ECR, CloudWatch Logs, CloudWatch)"
+    assert design["egress"]["monthly_cost"] == pytest.approx(29.2 + (0.0566555 + 52 / 12) * 0.01, abs=1e-4)
+    assert options["cloudflare-workers"]["feasible"] is False
+    assert main([*argv, "--exposure", "internal"]) == 0
+    table = capsys.readouterr().out
+    assert "requirement: internal (callers inside the VPC only" in table
+    assert "front door: internal ALB" in table
+
+
 def test_metrics_file_and_assumption_flags(tmp_path, capsys):
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps(metrics_dict()))
@@ -180,6 +199,14 @@ def _run(argv, capsys) -> tuple[int, str]:
         (["scenarios", "--target-utilisation", "1.5"], "must be a number > 0 and <= 1, got '1.5'"),
         (["scenarios", "--tokens-per-request", "2.5"], "must be an integer, got '2.5'"),
         (["scenarios", "--min-instances", "0"], "must be an integer >= 1 and <= 10,000, got '0'"),
+        (
+            ["scenarios", "--min-instances", "1"],
+            "min_instances=1 is too few for availability='multi-az': it needs at least 2 (one per zone)",
+        ),
+        (
+            ["scenarios", "--exposure", "private"],
+            "invalid choice: 'private' (choose from 'public', 'internal')",
+        ),
         (["bench", "--repeat", "0"], "must be an integer >= 1 and <= 100, got '0'"),
         (["refresh", "--spot-window-days", "400"], "must be an integer >= 1 and <= 90, got '400'"),
         (["scenarios", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
