@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from costing.model.platforms.design import EGRESS, FRONT_DOOR
 from costing.report.formatting import (
     is_number,
     number_text,
@@ -17,6 +18,19 @@ from costing.report.inputs import TEXT_RUN_ROWS
 from costing.report.view import _headline_cheapest
 
 # -- plain text ----------------------------------------------------------------------------------------------
+
+
+def design_text(parts: Sequence[Mapping[str, Any]]) -> str:
+    """A design on one line: "front door: internet-facing ALB $23.75; compute $149.23; egress: ..."."""
+    shown = []
+    for part in parts:
+        named = part["role"] in (FRONT_DOOR, EGRESS)
+        shown.append(
+            f"{part['role']}: {part['choice']} {usd_text(part['usd_per_month'])}"
+            if named
+            else f"{part['role']} {usd_text(part['usd_per_month'])}"
+        )
+    return "; ".join(shown)
 
 
 def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> str:
@@ -133,9 +147,18 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
                 analysis["capacity"]["sentence"][:1].upper() + analysis["capacity"]["sentence"][1:] + ".",
             ]
         out += ["", "Cheapest serving alternative per scenario (serving, $/month):"]
+        if analysis.get("requirement"):
+            out.append(f"  every design meets: {analysis['requirement']['text']}")
         for c in analysis["cheapest"]:
             if c["key"]:
                 out.append(f"  {c['long']}: {c['name']} {usd_text(c['usd_per_month'])} ({c['config']})")
+                out.append(f"    design: {design_text(c['design'])}")
+                if c["runner_up"]:
+                    runner_up = c["runner_up"]
+                    out.append(
+                        f"    next: {runner_up['name']} {usd_text(runner_up['usd_per_month'])}: "
+                        f"{design_text(runner_up['design'])}"
+                    )
             else:
                 out.append(f"  {c['long']}: no feasible drop-in alternative")
             if c["reimplementation"]:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from costing.choices import AVAILABILITY_DESCRIPTIONS, EXPOSURE_DESCRIPTIONS
 from costing.model import OPTION_LABELS, OPTIONS, jsonable
 from costing.pricing import PriceChange
 from costing.report.charts import TORNADO_FACTOR_NAMES
@@ -312,6 +313,7 @@ def _grid_view(grid: Mapping[str, Any]) -> dict[str, Any]:
     for scenario in scenarios:
         options = {o.get("key"): o for o in scenario.get("options") or []}
         chosen = options.get(scenario.get("cheapest"))
+        runner_up = _runner_up(scenario, chosen)
         any_key = scenario.get("cheapest_including_reimplementations")
         cheaper = options.get(any_key) if any_key and any_key != scenario.get("cheapest") else None
         cheapest.append(
@@ -325,6 +327,16 @@ def _grid_view(grid: Mapping[str, Any]) -> dict[str, Any]:
                 "usd_per_1k_requests": None if chosen is None else chosen.get("usd_per_1k_requests"),
                 "config": "" if chosen is None else chosen.get("config", ""),
                 "caveats": [] if chosen is None else list(chosen.get("caveats") or []),
+                "design": [] if chosen is None else _design_view(chosen),
+                "runner_up": None
+                if runner_up is None
+                else {
+                    "name": runner_up.get("name"),
+                    "usd_per_month": runner_up.get("monthly_cost"),
+                    "config": runner_up.get("config", ""),
+                    "design": _design_view(runner_up),
+                },
+                "design_rows": _design_rows(chosen, runner_up),
                 "reimplementation": None
                 if cheaper is None
                 else {"name": cheaper.get("name"), "usd_per_month": cheaper.get("monthly_cost")},
@@ -345,6 +357,41 @@ def _grid_view(grid: Mapping[str, Any]) -> dict[str, Any]:
         "cheapest": cheapest,
         "infeasible": infeasible,
     }
+
+
+def _runner_up(scenario: Mapping[str, Any], chosen: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The cheapest feasible drop-in alternative after the winner (another platform or pricing model)."""
+    if chosen is None:
+        return None
+    drop_in = [
+        o
+        for o in _best_per_option(scenario.get("options") or []).values()
+        if o.get("option") != chosen.get("option")
+        and o.get("feasible")
+        and o.get("drop_in", True)
+        and is_number(o.get("monthly_cost"))
+    ]
+    return min(drop_in, key=_option_order) if drop_in else None
+
+
+def _design_view(option: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """An option's design, part by part: what was chosen for each role and what it costs a month."""
+    return [
+        {"role": part.get("role"), "choice": part.get("choice"), "usd_per_month": part.get("monthly_cost")}
+        for part in option.get("design") or []
+    ]
+
+
+def _design_rows(
+    chosen: Mapping[str, Any] | None, runner_up: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The winner's and the runner-up's design side by side, one row per role: why one wins."""
+    if chosen is None:
+        return []
+    mine = {part["role"]: part for part in _design_view(chosen)}
+    theirs = {part["role"]: part for part in _design_view(runner_up)} if runner_up else {}
+    roles = list(dict.fromkeys([*mine, *theirs]))
+    return [{"role": role, "cheapest": mine.get(role), "runner_up": theirs.get(role)} for role in roles]
 
 
 def _capacity_view(grid: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -611,6 +658,7 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
         or grid.get("metrics_source")
         or profile.get("source"),
         "free_tiers_applied": bool(document.get("free_tiers_applied", grid.get("free_tiers_applied", False))),
+        "requirement": _requirement_view(document.get("requirement") or grid.get("requirement")),
         "price_sources": [
             _source_view(s) for s in (document.get("price_sources") or grid.get("price_sources") or [])
         ],
@@ -626,6 +674,19 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
             "paid": _training_cost(model.get("training_cost_paid")),
             "today": _training_cost(model.get("training_cost_at_todays_prices")),
         },
+    }
+
+
+def _requirement_view(requirement: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What every option's design meets, in words (documents before the requirement existed have none)."""
+    if not requirement:
+        return None
+    exposure, availability = requirement.get("exposure"), requirement.get("availability")
+    return {
+        "exposure": exposure,
+        "availability": availability,
+        "text": f"{exposure} ({EXPOSURE_DESCRIPTIONS.get(exposure, '?')}), "
+        f"{availability} ({AVAILABILITY_DESCRIPTIONS.get(availability, '?')})",
     }
 
 
@@ -724,6 +785,8 @@ REQUEST_LABELS = {
     "tokens_per_request": "Characters per request",
     "peak_factor": "Peak factor (peak hour / mean)",
     "target_utilisation": "Target utilisation",
+    "exposure": "Exposure",
+    "availability": "Availability",
     "samples": "Monte Carlo samples",
     "seed": "Random seed",
     "sensitivity_pct": "Tornado ± (%)",

@@ -12,6 +12,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
@@ -273,6 +274,28 @@ def test_html_marks_the_cheapest_alternative_of_each_scenario(
     assert "prices as of <b>2025-06-01</b>" in html and "2025-06-02" in html
     assert "weekly-2026-11-21" in html and 'href="http://127.0.0.1:5000/#/experiments/1/runs/run24"' in html
     assert "No training runs in this period" not in html
+
+
+def test_the_report_shows_the_requirement_and_why_the_cheapest_design_wins(
+    rendered: RenderedReport, document: dict
+) -> None:
+    html, text = rendered.html_file, rendered.text
+    assert 'data-requirement="public/multi-az"' in html
+    assert "every design meets: public (an HTTPS API for clients on the internet), multi-az" in text
+    for scenario in document["grid"]["scenarios"]:
+        [cheapest] = [o for o in scenario["options"] if o["key"] == scenario["cheapest"]]
+        table = re.search(
+            rf'<table[^>]*data-design="{int(scenario["requests_per_day"])}">(.*?)</table>', html, re.S
+        )
+        assert table, scenario["requests_per_day"]
+        shown = html_unescape(table.group(1))
+        for part in cheapest["design"]:
+            assert f">{part['role']}</td>" in shown and part["choice"] in shown
+        assert "next cheapest" in shown  # the runner-up's design beside it
+    assert "    design: front door: " in text and "    next: " in text
+    view = rendered.data["analysis"]["cheapest"][0]
+    assert [row["role"] for row in view["design_rows"]][:2] == ["front door", "compute"]
+    assert view["runner_up"]["name"] and view["runner_up"]["design"]
 
 
 def test_html_images_reference_cids_in_the_email_and_files_on_disk(rendered: RenderedReport) -> None:
