@@ -266,17 +266,17 @@ class OptionPlan:
             *self._artifact_lines(drivers),
         ]
 
-    def _design(self, lines: Sequence[Line], config: str) -> tuple[DesignPart, ...]:
-        """The design's parts in :data:`ROLES` order, each with what was chosen and what it costs."""
-        parts: dict[tuple[str, str], list[Line]] = {}
-        for line in lines:
+    def _design(
+        self, lines: Sequence[Line], components: Sequence[CostComponent], config: str
+    ) -> tuple[DesignPart, ...]:
+        """The design's parts in :data:`ROLES` order, each with what was chosen and what it costs
+        (``components`` are ``lines`` priced at the nominal inputs)."""
+        compute = f"{config}, {self.placement}" if self.placement else config
+        by_role: dict[str, dict[str, list[CostComponent]]] = {}
+        for line, component in zip(lines, components, strict=True):
             role = line.role or COMPUTE
-            choice = (
-                f"{config}{', ' + self.placement if self.placement else ''}"
-                if role == COMPUTE
-                else line.choice
-            )
-            parts.setdefault((role, choice), []).append(line)
+            choice = compute if role == COMPUTE else line.choice
+            by_role.setdefault(role, {}).setdefault(choice, []).append(component)
         notes = dict(self.design_notes)
         if self.front_door is not None and self.front_door.fallback:
             notes.setdefault(FRONT_DOOR, self.front_door.fallback)
@@ -284,17 +284,15 @@ class OptionPlan:
             notes.setdefault(TRANSFER, INTERNAL_TRANSFER)
         designed = []
         for role in ROLES:
-            chosen = [(choice, grouped) for (r, choice), grouped in parts.items() if r == role]
-            if not chosen and role in notes:
-                chosen = [(notes[role], [])]
+            chosen = by_role.get(role) or ({notes[role]: []} if role in notes else {})
             designed += [
                 DesignPart(
                     role=role,
                     choice=choice,
-                    usd_per_month=sum(float(line.usd_per_month) for line in grouped),
-                    components=tuple(line.name for line in grouped),
+                    usd_per_month=sum(c.usd_per_month for c in grouped),
+                    components=tuple(c.name for c in grouped),
                 )
-                for choice, grouped in chosen
+                for choice, grouped in chosen.items()
             ]
         return tuple(designed)
 
@@ -337,5 +335,5 @@ class OptionPlan:
             drop_in=self.drop_in,
             config=config,
             details=details,
-            design=self._design(shown, config),
+            design=self._design(shown, components, config),
         )
