@@ -5,30 +5,29 @@ plans every registered platform at each request volume.
 
 Modules: :mod:`.ec2`, :mod:`.sagemaker` (real-time and serverless), :mod:`.fargate`, :mod:`.lambda_`,
 :mod:`.cloudflare_workers`; shared pieces in :mod:`.base` (supporting lines), :mod:`.fleet` (always-on
-instances or tasks) and :mod:`.serverless` (memory x duration platforms).
+instances or tasks), :mod:`.serverless` (memory x duration platforms) and :mod:`.design` (the front door,
+egress and instance count each option's design needs to meet the requirement, and the rules that choose
+them).
 
-What each alternative includes (every assumption is a field of
+What each alternative includes besides its design's front door and egress (every assumption is a field of
 :class:`~costing.model.assumptions.ServingAssumptions` or a constant in :mod:`costing.model.assumptions`):
 
 * **EC2 on-demand / spot / reserved 1 yr / 3 yr / Compute and EC2 Instance Savings Plans 1 yr / 3 yr**:
-  instances (sized by :mod:`costing.model.capacity`, 24/7) plus the instance-hours of starts (each
-  deploy starts a new instance per running one, overlapping for ``deploy_overlap_seconds``; billed
-  at least 60 s each), a gp3 root volume each, an internet-facing ALB (hours + LCU-hours), one NAT
-  gateway for image pulls and log delivery from private subnets (hours + GB), the public IPv4
-  addresses of the ALB (one per AZ) and the NAT gateway, CloudWatch custom metrics and logs, data
-  transfer out, the model file in S3. Spot adds a capacity buffer and the warm-up hours of
-  replacements at the interruption rate; reserved and Savings Plans use the term's amortised
-  effective hourly rate for the same instance type.
+  instances (sized by :mod:`costing.model.capacity`, 24/7, at least one per zone) plus the
+  instance-hours of starts (each deploy starts a new instance per running one, overlapping for
+  ``deploy_overlap_seconds``; billed at least 60 s each), a gp3 root volume each, CloudWatch custom
+  metrics (+ 2 agent metrics per instance) and logs, data transfer out (public designs), the model file
+  in S3. Spot adds a capacity buffer and the warm-up hours of replacements at the interruption rate;
+  reserved and Savings Plans use the term's amortised effective hourly rate for the same instance type.
 * **Lambda**: requests + GB-seconds (memory from :func:`~costing.model.capacity.lambda_memory_mb`,
-  the *mean* duration at its CPU share, each request rounded up to 1 ms), invoked through a function
-  URL (free; no API Gateway), CloudWatch logs incl. Lambda's own lines, data transfer out, the model
-  in S3.
-* **SageMaker real-time**: the cheapest ``ml.*`` type that fits, at least ``min_instances``,
+  the *mean* duration at its CPU share, each request rounded up to 1 ms), CloudWatch logs incl.
+  Lambda's own lines, data transfer out, the model in S3.
+* **SageMaker real-time**: the cheapest ``ml.*`` type that fits, at least one instance per zone,
   CloudWatch, data transfer out, S3. **SageMaker serverless**: GB-seconds of the configured memory
   at the mean duration + data processed (in + out), CloudWatch logs, data transfer out, S3.
 * **ECS Fargate**: the cheapest allowed task size that fits memory and meets the SLO, tasks like
-  EC2 instances (vCPU-hours + GB-hours, x86; starts billed at least 1 minute), ALB, NAT, public
-  IPv4, CloudWatch, data transfer, S3.
+  EC2 instances (vCPU-hours + GB-hours, x86; starts billed at least 1 minute), CloudWatch, data
+  transfer, S3.
 * **Cloudflare Workers**: subscription + requests and CPU-ms (at the mean) beyond the included
   amounts. Marked *not drop-in*: torch does not run in Workers, the model would need a port to JS/WASM.
 

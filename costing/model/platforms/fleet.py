@@ -1,6 +1,6 @@
-"""Always-on fleets (EC2, SageMaker real-time, Fargate): instances or tasks sized for the peak hour and
-running 24/7, with the starts of each deploy, and the load balancer, NAT gateway, public IPv4 and root
-volumes a fleet in our VPC needs.
+"""Always-on fleets (EC2, SageMaker real-time, Fargate): instances or tasks sized for the peak hour (at
+least one per zone) and running 24/7, with the starts of each deploy and EC2's root volumes; the front
+door and, for a fleet in our VPC, the egress come from the design (:mod:`costing.model.platforms.design`).
 """
 
 from __future__ import annotations
