@@ -23,7 +23,7 @@ from costing.model.profile import ModelProfile
 from costing.model.results import ANALYSIS_SCHEMA, CURRENCY, RESULT_SCHEMA_VERSION, GridResult
 from costing.model.sensitivity import DEFAULT_TORNADO_PCT, MonteCarloSpec, SensitivityResult, sensitivity
 from costing.model.tco import TcoResult, tco
-from costing.model.training_plan import TrainingPlan, plan_training
+from costing.model.training.plan import TrainingPlan, plan_training
 from costing.pricing import PriceSheet
 
 

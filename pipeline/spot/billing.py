@@ -2,7 +2,7 @@
 
 A **billed estimate from AWS prices, not an invoice** (``cost.basis = billed-estimate``):
 
-* **Instances** - :func:`costing.model.run_cost.spot_training_cost`: per attempt, the seconds from launch
+* **Instances** - :func:`costing.model.training.run_cost.spot_training_cost`: per attempt, the seconds from launch
   to termination (per-second billing, 60-second minimum) at the spot price in force in that
   attempt's AZ over that window, switching at each price change. Prices come from EC2's spot price
   history for each attempt's AZ and window (fetched through the hook, parsed by

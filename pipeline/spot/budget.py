@@ -13,7 +13,7 @@ The pre-flight estimate, step by step:
    time of the attempts recorded by earlier spot runs (``compute.attempts`` in their ``metrics.json``,
    preferring the same instance type), else :data:`BOOT_SECONDS`, and the message says which;
 4. **expected interruption overhead** from the cost model
-   (:func:`costing.model.training_plan.expected_wall_seconds`: Poisson interruptions at the Spot Advisor
+   (:func:`costing.model.training.plan.expected_wall_seconds`: Poisson interruptions at the Spot Advisor
    rate of the instance type, half a checkpoint interval of lost work plus a restart per
    interruption);
 5. **price**: the billed seconds (60-second minimum) at the current spot price (mean over the

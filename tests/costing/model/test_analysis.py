@@ -10,7 +10,7 @@ from model_literals import PROFILE, SHEET
 from costing.model.analysis import analyze
 from costing.model.results import ANALYSIS_SCHEMA
 from costing.model.sensitivity import MonteCarloSpec
-from costing.model.training_plan import plan_training
+from costing.model.training.plan import plan_training
 
 
 @pytest.fixture(scope="module")

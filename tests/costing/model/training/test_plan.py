@@ -11,8 +11,7 @@ from model_literals import PROFILE, SHEET, profile, sheet
 
 from costing.model.alternatives import Drivers
 from costing.model.assumptions import TrainingAssumptions
-from costing.model.run_cost import TrainingCost
-from costing.model.training_plan import (
+from costing.model.training.plan import (
     billed_run_with_storage,
     expected_lost_work_seconds,
     expected_wall_seconds,
@@ -21,6 +20,7 @@ from costing.model.training_plan import (
     training_run_cost,
     young_daly_interval_seconds,
 )
+from costing.model.training.run_cost import TrainingCost
 
 MIB = 2**20
 SECONDS_PER_MONTH = 730 * 3600  # 2,628,000

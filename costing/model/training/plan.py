@@ -1,6 +1,6 @@
 """A training run's full cost on a price sheet: instance time under spot interruptions, plus storage.
 
-:mod:`costing.model.run_cost` prices instance time (an estimate, or the billed attempts of a real spot
+:mod:`costing.model.training.run_cost` prices instance time (an estimate, or the billed attempts of a real spot
 run). This module adds what a run also uses and what interruptions cost in expectation:
 
 * **Storage.** The dataset, a checkpoint and the model file live in S3 (GB-months, kept between
@@ -31,7 +31,7 @@ from costing.model.assumptions import TrainingAssumptions
 from costing.model.capacity import Number, ceil, maximum
 from costing.model.profile import ModelProfile
 from costing.model.results import CostComponent, check_same_region, jsonable
-from costing.model.run_cost import TrainingCost
+from costing.model.training.run_cost import TrainingCost
 from costing.pricing import (
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_MARKET,
@@ -392,7 +392,7 @@ def training_run_cost(plan: TrainingPlan) -> TrainingRunCost:
 
 
 def billed_run_with_storage(cost: TrainingCost, plan: TrainingPlan) -> TrainingRunCost:
-    """A billed run (:func:`costing.model.run_cost.spot_training_cost`: attempts at the spot price in force, summed)
+    """A billed run (:func:`costing.model.training.run_cost.spot_training_cost`: attempts at the spot price in force, summed)
     plus the storage of ``plan``. Refuses a run from another region than the plan's sheet."""
     check_same_region(cost.region, plan.region, what="the billed training run and the price sheet")
     storage_run = _components(plan.run_lines()[1:])

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from costing.model.run_cost import (
+from costing.model.training.run_cost import (
     InstanceAttempt,
     TrainingCost,
     billed_seconds,
@@ -213,7 +213,7 @@ def test_attempts_are_validated(catalog):
 
 
 def test_an_interrupted_attempt_splits_into_training_waste_and_overhead() -> None:
-    from costing.model.run_cost import AttemptTimings, split_attempt_seconds
+    from costing.model.training.run_cost import AttemptTimings, split_attempt_seconds
 
     attempt = InstanceAttempt(
         "r6i.xlarge", "us-east-1a", "spot", utc(2026, 3, 2, 10), utc(2026, 3, 2, 10, 25), interrupted=True
@@ -238,7 +238,7 @@ def test_an_interrupted_attempt_splits_into_training_waste_and_overhead() -> Non
 
 
 def test_a_finished_attempt_wastes_nothing_and_the_tail_is_overhead() -> None:
-    from costing.model.run_cost import AttemptTimings, split_attempt_seconds
+    from costing.model.training.run_cost import AttemptTimings, split_attempt_seconds
 
     attempt = InstanceAttempt(
         "r6i.xlarge", "us-east-1a", "spot", utc(2026, 3, 2, 11), utc(2026, 3, 2, 11, 10)
@@ -260,7 +260,7 @@ def test_a_finished_attempt_wastes_nothing_and_the_tail_is_overhead() -> None:
 
 
 def test_an_attempt_that_left_no_checkpoint_bought_nothing() -> None:
-    from costing.model.run_cost import AttemptTimings, split_attempt_seconds
+    from costing.model.training.run_cost import AttemptTimings, split_attempt_seconds
 
     # reclaimed 30 s after launch: billed the 60-second minimum, no process timings survived
     attempt = InstanceAttempt(
@@ -283,7 +283,7 @@ def test_an_attempt_that_left_no_checkpoint_bought_nothing() -> None:
 
 
 def test_parts_beyond_the_bill_are_trimmed_from_overhead_first() -> None:
-    from costing.model.run_cost import AttemptTimings, split_attempt_seconds
+    from costing.model.training.run_cost import AttemptTimings, split_attempt_seconds
 
     # the instance clock runs 10 s ahead of EC2's: the parts add up to 610 s of a 600 s bill
     attempt = InstanceAttempt(
@@ -306,7 +306,7 @@ def test_parts_beyond_the_bill_are_trimmed_from_overhead_first() -> None:
 
 
 def test_run_accounting_prices_each_part_and_the_effective_savings(catalog) -> None:
-    from costing.model.run_cost import AttemptTimings, account_spot_run
+    from costing.model.training.run_cost import AttemptTimings, account_spot_run
 
     # both attempts in us-east-1a at $0.080/h (in force since 2025-05-10 12:00); on-demand $0.252/h
     first = InstanceAttempt(

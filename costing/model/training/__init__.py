@@ -1,0 +1,63 @@
+"""Training cost, in one home: what a training run costs, was billed, or is expected to cost.
+
+* :mod:`~costing.model.training.run_cost` - one run's instance cost: a run measured elsewhere priced
+  *as if* on an instance type (:func:`estimate_training_cost`), or a cloud run billed from its
+  instance attempts (:func:`spot_training_cost`), and where each billed second went
+  (:func:`account_spot_run`).
+* :mod:`~costing.model.training.plan` - a run's expected cost on a price sheet under spot
+  interruptions, with storage (:func:`plan_training`, :func:`training_run_cost`).
+
+The pipeline (``pipeline.spot``) imports these rules; it does not restate them.
+"""
+
+from costing.model.training.plan import (
+    TrainingPlan,
+    TrainingRunCost,
+    billed_run_with_storage,
+    expected_lost_work_seconds,
+    expected_wall_seconds,
+    mean_time_between_interruptions_seconds,
+    plan_training,
+    training_run_cost,
+    young_daly_interval_seconds,
+)
+from costing.model.training.run_cost import (
+    MARKET_MIXED,
+    AttemptSeconds,
+    AttemptTimings,
+    InstanceAttempt,
+    SpotAccounting,
+    TrainingCost,
+    account_spot_run,
+    attempt_usd,
+    billed_seconds,
+    billed_seconds_for,
+    estimate_training_cost,
+    split_attempt_seconds,
+    spot_training_cost,
+)
+
+__all__ = [
+    "MARKET_MIXED",
+    "AttemptSeconds",
+    "AttemptTimings",
+    "InstanceAttempt",
+    "SpotAccounting",
+    "TrainingCost",
+    "TrainingPlan",
+    "TrainingRunCost",
+    "account_spot_run",
+    "attempt_usd",
+    "billed_run_with_storage",
+    "billed_seconds",
+    "billed_seconds_for",
+    "estimate_training_cost",
+    "expected_lost_work_seconds",
+    "expected_wall_seconds",
+    "mean_time_between_interruptions_seconds",
+    "plan_training",
+    "split_attempt_seconds",
+    "spot_training_cost",
+    "training_run_cost",
+    "young_daly_interval_seconds",
+]
