@@ -35,7 +35,7 @@ from costing.model.alternatives import cost_scenario
 from costing.model.assumptions import BURSTABLE_BASELINE_UTILISATION, OS_RESERVED_MB, ServingAssumptions
 from costing.model.profile import ModelProfile
 from costing.model.results import CURRENCY, RESULT_SCHEMA_VERSION
-from costing.pricing.defaults import MINIMUM_BILLED_SECONDS
+from costing.model.training.rules import billed_seconds_for
 from costing.pricing.sheet import PriceSheet
 from costing.units import BYTES_PER_MB, MB_PER_GB, SECONDS_PER_HOUR
 from toolkit import lstm
@@ -168,7 +168,7 @@ def rank_training(profile: ModelProfile, sheet: PriceSheet, *, needed_mb: float)
         available_mb = rates.memory_gib * MB_PER_GB - OS_RESERVED_MB
         notes = []
         seconds = work * profile.host_cpu_count / rates.vcpus if work > 0 else None
-        billed = max(seconds, MINIMUM_BILLED_SECONDS) if seconds is not None else None
+        billed = billed_seconds_for(seconds) if seconds is not None else None
         hourly = (
             rates.spot_usd_per_hour if rates.spot_usd_per_hour is not None else rates.on_demand_usd_per_hour
         )

@@ -16,7 +16,7 @@ The pre-flight estimate, step by step:
    (:func:`costing.model.training.plan.expected_wall_seconds`: Poisson interruptions at the Spot Advisor
    rate of the instance type, half a checkpoint interval of lost work plus a restart per
    interruption);
-5. **price**: the billed seconds (60-second minimum) at the current spot price (mean over the
+5. **price**: the billed seconds (with the per-launch minimum) at the current spot price (mean over the
    region's AZs) from the newest pricing snapshot - on-demand when ``market`` is on-demand.
 """
 
@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from costing.model import TrainingAssumptions, expected_wall_seconds, mean_time_between_interruptions_seconds
+from costing.model.training import billed_run_seconds
 from costing.pricing import MARKET_SPOT, build_price_sheet
+from costing.units import SECONDS_PER_HOUR
 from pipeline import names, tracking
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.spot import layout as spot
@@ -208,7 +210,7 @@ def preflight_estimate(
         assumptions.restart_overhead_seconds,
         mean_time_between_interruptions_seconds(rate),
     )
-    billed = max(float(wall), 60.0)
+    billed = float(billed_run_seconds(wall, 1.0))
     return PreflightEstimate(
         instance_type=instance_type,
         region=sheet.region,
@@ -222,7 +224,7 @@ def preflight_estimate(
         expected_interruptions=float(interruptions),
         interruption_rate_per_month=float(rate),
         usd_per_hour=usd_per_hour,
-        usd=billed / 3600.0 * usd_per_hour,
+        usd=billed / SECONDS_PER_HOUR * usd_per_hour,
         snapshot_id=sheet.snapshot_id,
     )
 

@@ -6,6 +6,9 @@
   (:func:`account_spot_run`).
 * :mod:`~costing.model.training.plan` - a run's expected cost on a price sheet under spot
   interruptions, with storage (:func:`plan_training`, :func:`training_run_cost`).
+* :mod:`~costing.model.training.rules` - what they share: billed seconds with the per-launch minimum.
+* :mod:`~costing.model.training.storage` - S3 storage and requests, the EBS volume of a cloud run
+  (:func:`storage_cost`).
 
 The pipeline (``pipeline.spot``) imports these rules; it does not restate them.
 """
@@ -21,6 +24,7 @@ from costing.model.training.plan import (
     training_run_cost,
     young_daly_interval_seconds,
 )
+from costing.model.training.rules import billed_run_seconds
 from costing.model.training.run_cost import (
     MARKET_MIXED,
     AttemptSeconds,
@@ -36,18 +40,23 @@ from costing.model.training.run_cost import (
     split_attempt_seconds,
     spot_training_cost,
 )
+from costing.model.training.storage import S3Usage, StorageCost, StorageRates, run_s3_usage, storage_cost
 
 __all__ = [
     "MARKET_MIXED",
     "AttemptSeconds",
     "AttemptTimings",
     "InstanceAttempt",
+    "S3Usage",
     "SpotAccounting",
+    "StorageCost",
+    "StorageRates",
     "TrainingCost",
     "TrainingPlan",
     "TrainingRunCost",
     "account_spot_run",
     "attempt_usd",
+    "billed_run_seconds",
     "billed_run_with_storage",
     "billed_seconds",
     "billed_seconds_for",
@@ -56,8 +65,10 @@ __all__ = [
     "expected_wall_seconds",
     "mean_time_between_interruptions_seconds",
     "plan_training",
+    "run_s3_usage",
     "split_attempt_seconds",
     "spot_training_cost",
+    "storage_cost",
     "training_run_cost",
     "young_daly_interval_seconds",
 ]

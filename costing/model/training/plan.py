@@ -28,9 +28,10 @@ from typing import Any
 
 from costing.model.alternatives import Drivers, Line, MissingRate, sheet_rate
 from costing.model.assumptions import TrainingAssumptions
-from costing.model.capacity import Number, ceil, maximum
+from costing.model.capacity import Number, ceil
 from costing.model.profile import ModelProfile
 from costing.model.results import CostComponent, check_same_region, jsonable
+from costing.model.training.rules import billed_run_seconds
 from costing.model.training.run_cost import TrainingCost
 from costing.pricing import (
     DEFAULT_INSTANCE_TYPE,
@@ -40,10 +41,7 @@ from costing.pricing import (
     MARKETS,
     PriceSheet,
 )
-from costing.pricing.defaults import MINIMUM_BILLED_SECONDS as _MINIMUM_BILLED_SECONDS
 from costing.units import BYTES_PER_GB, BYTES_PER_MB, SECONDS_PER_HOUR, SECONDS_PER_MONTH
-
-MINIMUM_BILLED_SECONDS = float(_MINIMUM_BILLED_SECONDS)
 
 
 def mean_time_between_interruptions_seconds(interruption_rate_per_month: Number) -> Number:
@@ -157,7 +155,7 @@ class TrainingPlan:
         if self.market == MARKET_SPOT and drivers is not None:
             price = price * drivers.spot_price_factor
         wall, interruptions = self.wall_seconds(drivers)
-        billed = maximum(wall, MINIMUM_BILLED_SECONDS * (1.0 + interruptions))
+        billed = billed_run_seconds(wall, 1.0 + interruptions)
         storage_price = 1.0 if drivers is None else drivers.price_factor
         return [
             Line(

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from costing.model.training.rules import billed_seconds_for
 from costing.pricing import PriceCatalog
 from costing.pricing.defaults import MARKET_ON_DEMAND, MARKET_SPOT, MARKETS, MINIMUM_BILLED_SECONDS
 from costing.pricing.parse import region_of_availability_zone
@@ -87,16 +88,8 @@ class InstanceAttempt:
         return (self.terminate_time - self.launch_time).total_seconds()
 
 
-def billed_seconds_for(duration_seconds: float) -> float:
-    """Seconds billed for one instance launch that ran ``duration_seconds``: the 60-second minimum
-    applies, fractional seconds are kept (EC2 bills per second; the difference is below 1 s)."""
-    if not math.isfinite(duration_seconds) or duration_seconds < 0:
-        raise ValueError(f"duration_seconds={duration_seconds!r} must be a finite number of seconds >= 0")
-    return float(max(MINIMUM_BILLED_SECONDS, duration_seconds))
-
-
 def billed_seconds(attempt: InstanceAttempt) -> float:
-    """Seconds billed for one attempt (per-second billing, 60-second minimum)."""
+    """Seconds billed for one attempt (per-second billing, with the minimum per launch)."""
     return billed_seconds_for(attempt.seconds)
 
 

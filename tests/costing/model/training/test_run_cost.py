@@ -11,7 +11,6 @@ from costing.model.training.run_cost import (
     InstanceAttempt,
     TrainingCost,
     billed_seconds,
-    billed_seconds_for,
     estimate_training_cost,
     spot_training_cost,
 )
@@ -155,12 +154,8 @@ def attempt(az: str, launch: datetime, seconds: float, **kwargs) -> InstanceAtte
 
 
 def test_billed_seconds_per_attempt():
-    assert billed_seconds_for(0) == 60
-    assert billed_seconds_for(59.5) == 60
-    assert billed_seconds_for(61.25) == pytest.approx(61.25)
     assert billed_seconds(attempt("us-east-1a", utc(2025, 5, 5), 30)) == 60
-    with pytest.raises(ValueError, match="duration_seconds=-1"):
-        billed_seconds_for(-1)
+    assert billed_seconds(attempt("us-east-1a", utc(2025, 5, 5), 61.25)) == pytest.approx(61.25)
 
 
 def test_spot_attempts_pay_the_price_in_force_while_they_ran(catalog):
