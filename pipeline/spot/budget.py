@@ -2,9 +2,8 @@
 
 The pre-flight estimate, step by step:
 
-1. **tokens** the run will train on: steps per epoch (``(train chars // batch_size - 1) // seq_len``,
-   capped by ``max_steps_per_epoch``) x ``batch_size`` x ``seq_len`` x ``epochs``, from the
-   validated corpus size;
+1. **tokens** the run will train on (:func:`costing.model.training.training_tokens`: the steps
+   ``rnn.data`` cuts from the validated corpus size, x ``batch_size`` x ``seq_len``);
 2. **throughput**: ``train.tokens_per_s`` of the latest FINISHED MLflow run in ``rnn-textgen`` with
    the same model shape (hidden_size, num_layers, embedding_dim, seq_len, batch_size), preferring
    one trained on this instance type with ``ec2_spot``; if there is none,
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from costing.model import TrainingAssumptions, expected_wall_seconds, mean_time_between_interruptions_seconds
-from costing.model.training import billed_run_seconds
+from costing.model.training import billed_run_seconds, training_tokens
 from costing.pricing import MARKET_SPOT, build_price_sheet
 from costing.units import SECONDS_PER_HOUR
 from pipeline import names, tracking
@@ -159,16 +158,6 @@ class PreflightEstimate:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "overhead_factor": self.overhead_factor, "description": self.describe()}
-
-
-def training_tokens(config: dict[str, Any], dataset_chars: int) -> int:
-    """Tokens the run will train on (the arithmetic of ``rnn.data`` without loading the corpus)."""
-    batch, seq_len = int(config["batch_size"]), int(config["seq_len"])
-    train_chars = int(dataset_chars * (1.0 - float(config.get("val_fraction", 0.1))))
-    steps = max((train_chars // batch - 1) // seq_len, 0)
-    if config.get("max_steps_per_epoch"):
-        steps = min(steps, int(config["max_steps_per_epoch"]))
-    return steps * batch * seq_len * int(config["epochs"])
 
 
 def preflight_estimate(

@@ -8,15 +8,6 @@ from pathlib import Path
 import pytest
 
 
-def test_training_tokens() -> None:
-    from pipeline.spot.budget import training_tokens
-
-    config = {"batch_size": 8, "seq_len": 32, "epochs": 2, "val_fraction": 0.1, "max_steps_per_epoch": 0}
-    # 40,000 chars -> 36,000 train -> 4,500 per stream -> (4,500 - 1) // 32 = 140 steps x 8 x 32 x 2 epochs
-    assert training_tokens(config, 40_000) == 140 * 8 * 32 * 2
-    assert training_tokens({**config, "max_steps_per_epoch": 8}, 40_000) == 8 * 8 * 32 * 2
-
-
 def test_preflight_estimate_adds_boot_and_the_expected_interruption_overhead() -> None:
     from datetime import date
 

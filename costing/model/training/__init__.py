@@ -6,7 +6,8 @@
   (:func:`account_spot_run`).
 * :mod:`~costing.model.training.plan` - a run's expected cost on a price sheet under spot
   interruptions, with storage (:func:`plan_training`, :func:`training_run_cost`).
-* :mod:`~costing.model.training.rules` - what they share: billed seconds with the per-launch minimum.
+* :mod:`~costing.model.training.rules` - what they share: billed seconds with the per-launch minimum,
+  the steps a run takes (:func:`training_steps`).
 * :mod:`~costing.model.training.storage` - S3 storage and requests, the EBS volume of a cloud run
   (:func:`storage_cost`).
 
@@ -24,7 +25,12 @@ from costing.model.training.plan import (
     training_run_cost,
     young_daly_interval_seconds,
 )
-from costing.model.training.rules import billed_run_seconds
+from costing.model.training.rules import (
+    billed_run_seconds,
+    steps_per_epoch,
+    training_steps,
+    training_tokens,
+)
 from costing.model.training.run_cost import (
     MARKET_MIXED,
     AttemptSeconds,
@@ -68,7 +74,10 @@ __all__ = [
     "run_s3_usage",
     "split_attempt_seconds",
     "spot_training_cost",
+    "steps_per_epoch",
     "storage_cost",
     "training_run_cost",
+    "training_steps",
+    "training_tokens",
     "young_daly_interval_seconds",
 ]
