@@ -472,7 +472,7 @@ def training_plan(args: argparse.Namespace, profile, sheet):
         sheet,
         instance_type=args.training_instance_type,
         market=args.training_market,
-        work_seconds=args.training_seconds,
+        wall_seconds=args.training_seconds,
     )
 
 

@@ -269,8 +269,8 @@ def render_tco(result: TcoResult) -> str:
         else f"{run.young_daly_interval_seconds:,.0f} s"
     )
     out.append(
-        f"checkpoints: every {run.checkpoint_interval_seconds:,.1f} s of work, {run.checkpoint_write_seconds:.2f} s "
-        f"to write; Young/Daly optimum {young_daly} -> recommended "
+        f"checkpoints: {run.checkpoint_writes:g} per run, every {run.checkpoint_interval_seconds:,.1f} s of work, "
+        f"{run.checkpoint_write_seconds:.2f} s to write; Young/Daly optimum {young_daly} -> recommended "
         f"{run.recommended_checkpoint_interval_seconds:,.1f} s"
     )
     out.append(f"storage kept between runs: ${usd(run.storage_usd_per_month)}/month")

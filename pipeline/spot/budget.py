@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from costing.model import TrainingAssumptions, expected_wall_seconds, mean_time_between_interruptions_seconds
-from costing.model.training import billed_run_seconds, training_tokens
+from costing.model.training import billed_run_seconds, checkpoint_writes, training_steps, training_tokens
 from costing.pricing import MARKET_SPOT, build_price_sheet
 from costing.units import SECONDS_PER_HOUR
 from pipeline import names, tracking
@@ -185,15 +185,15 @@ def preflight_estimate(
         usd_per_hour, rate = rates.on_demand_usd_per_hour, 0.0
     tokens = training_tokens(config, dataset_chars)
     work = tokens / throughput.tokens_per_s
+    every_steps = int(config.get("checkpoint_every_steps", 50))
+    writes = checkpoint_writes(training_steps(config, dataset_chars), every_steps, int(config["epochs"]))
     interval = max(
-        int(config.get("checkpoint_every_steps", 50))
-        * int(config["batch_size"])
-        * int(config["seq_len"])
-        / throughput.tokens_per_s,
+        every_steps * int(config["batch_size"]) * int(config["seq_len"]) / throughput.tokens_per_s,
         1.0,
     )
     wall, interruptions = expected_wall_seconds(
         work + boot.seconds,
+        writes,
         interval,
         CHECKPOINT_WRITE_SECONDS,
         assumptions.restart_overhead_seconds,

@@ -47,9 +47,10 @@ def test_preflight_estimate_adds_boot_and_the_expected_interruption_overhead() -
         instance_type="r6i.xlarge",
         market="spot",
     )
-    # work 35,840 tokens / 256 tok/s = 140 s, + 300 s boot; a checkpoint every 50 x 8 x 32 / 256 = 50 s taking
-    # 2 s; M = 730 h x 3,600 / 0.10 = 26,280,000 s; loss per interruption (50 + 2) / 2 + 180 = 206 s
-    wall = (140 + 300) * (1 + 2 / 50) / (1 - 206 / 26_280_000)
+    # work 35,840 tokens / 256 tok/s = 140 s, + 300 s boot; 140 steps with a checkpoint every 50 (50 x 8 x 32 /
+    # 256 = 50 s) and one at the end of the epoch: 2 + 1 = 3 writes of 2 s; M = 730 h x 3,600 / 0.10 =
+    # 26,280,000 s; loss per interruption (50 + 2) / 2 + 180 = 206 s
+    wall = (140 + 300 + 3 * 2) / (1 - 206 / 26_280_000)
     assert estimate.work_seconds == pytest.approx(140)
     assert estimate.expected_wall_seconds == pytest.approx(wall)
     assert estimate.usd == pytest.approx(wall / 3600 * 0.0826)
@@ -61,7 +62,7 @@ def test_preflight_estimate_adds_boot_and_the_expected_interruption_overhead() -
         instance_type="r6i.xlarge",
         market="on-demand",
     )
-    assert on_demand.usd == pytest.approx((140 + 300) * 1.04 / 3600 * 0.252)  # no interruptions on-demand
+    assert on_demand.usd == pytest.approx((140 + 300 + 3 * 2) / 3600 * 0.252)  # no interruptions on-demand
     with pytest.raises(ValueError, match=r"m5\.large"):
         preflight_estimate(
             config=config,
@@ -176,7 +177,7 @@ def test_preflight_uses_the_measured_boot_overhead() -> None:
         market="on-demand",
         boot=BootOverhead(120.0, "median of 2 earlier attempts on r6i.xlarge", 2),
     )
-    # 140 s of work + 120 s measured boot, x (1 + 2/50) checkpoint writes, no interruptions on-demand
-    assert estimate.expected_wall_seconds == pytest.approx((140 + 120) * 1.04)
-    assert estimate.usd == pytest.approx((140 + 120) * 1.04 / 3600 * 0.252)
+    # 140 s of work + 120 s measured boot + 3 checkpoint writes of 2 s, no interruptions on-demand
+    assert estimate.expected_wall_seconds == pytest.approx(140 + 120 + 3 * 2)
+    assert estimate.usd == pytest.approx((140 + 120 + 3 * 2) / 3600 * 0.252)
     assert "120 s boot/install (median of 2 earlier attempts on r6i.xlarge)" in estimate.describe()

@@ -7,7 +7,7 @@
 * :mod:`~costing.model.training.plan` - a run's expected cost on a price sheet under spot
   interruptions, with storage (:func:`plan_training`, :func:`training_run_cost`).
 * :mod:`~costing.model.training.rules` - what they share: billed seconds with the per-launch minimum,
-  the steps a run takes (:func:`training_steps`).
+  the steps a run takes (:func:`training_steps`), the checkpoints it writes (:func:`checkpoint_writes`).
 * :mod:`~costing.model.training.storage` - S3 storage and requests, the EBS volume of a cloud run
   (:func:`storage_cost`).
 
@@ -27,6 +27,7 @@ from costing.model.training.plan import (
 )
 from costing.model.training.rules import (
     billed_run_seconds,
+    checkpoint_writes,
     steps_per_epoch,
     training_steps,
     training_tokens,
@@ -66,6 +67,7 @@ __all__ = [
     "billed_run_with_storage",
     "billed_seconds",
     "billed_seconds_for",
+    "checkpoint_writes",
     "estimate_training_cost",
     "expected_lost_work_seconds",
     "expected_wall_seconds",

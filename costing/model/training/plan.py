@@ -6,15 +6,21 @@ run). This module adds what a run also uses and what interruptions cost in expec
 * **Storage.** The dataset, a checkpoint and the model file live in S3 (GB-months, kept between
   runs: see :func:`TrainingPlan.storage_lines`); each run writes its checkpoints and outputs (PUT
   requests) and uses a gp3 volume while it runs (GB-months prorated to the billed seconds).
+* **Work and checkpoint writes, each counted once.** The measured wall time of a run already holds
+  the checkpoints that run wrote. The plan's work ``W`` is that wall time less those writes (their
+  measured seconds, ``training.segments[].checkpoint_seconds``, else ``n`` writes x ``delta``); the
+  plan then writes ``n`` checkpoints (:func:`~costing.model.training.rules.checkpoint_writes`: as the
+  measured run did, unless another interval is asked for) of ``delta`` seconds each to S3.
 * **Expected spot cost under interruptions** (a first-order model, stated once). Interruptions
   arrive as a Poisson process with mean time between interruptions
-  ``M = 730 h / interruption_rate_per_month`` (the Spot Advisor bucket's upper bound). A run of
-  ``W`` seconds of work writes a checkpoint every ``tau`` seconds of work, taking ``delta`` seconds
-  each. An interruption loses on average half a checkpoint segment, ``(tau + delta) / 2``, plus a
+  ``M = 730 h / interruption_rate_per_month`` (the Spot Advisor bucket's upper bound). A run does
+  ``W`` seconds of work and ``n`` checkpoint writes of ``delta`` seconds, one every ``tau`` seconds
+  of work. An interruption loses on average half a checkpoint segment, ``(tau + delta) / 2``, plus a
   restart overhead ``R`` (replacement launch, boot, reading the checkpoint). The expected wall time
-  ``T`` satisfies ``T = W (1 + delta / tau) + (T / M) x ((tau + delta) / 2 + R)``, so
-  ``T = W (1 + delta / tau) / (1 - ((tau + delta) / 2 + R) / M)``, with ``T / M`` expected
-  interruptions. Billed seconds are ``max(T, 60 s x attempts)``.
+  ``T`` satisfies ``T = W + n delta + (T / M) x ((tau + delta) / 2 + R)``, so
+  ``T = (W + n delta) / (1 - ((tau + delta) / 2 + R) / M)``, with ``T / M`` expected
+  interruptions. Billed seconds are at least the per-launch minimum for every attempt
+  (:func:`~costing.model.training.rules.billed_run_seconds`).
 * **Checkpoint interval.** Young's approximation (Daly's first-order term):
   ``tau_opt = sqrt(2 x delta x M)``; recommended as ``min(tau_opt, W)`` since a run shorter than
   ``tau_opt`` only needs its end-of-epoch checkpoints.
@@ -28,11 +34,12 @@ from typing import Any
 
 from costing.model.alternatives import Drivers, Line, MissingRate, sheet_rate
 from costing.model.assumptions import TrainingAssumptions
-from costing.model.capacity import Number, ceil
+from costing.model.capacity import Number
 from costing.model.profile import ModelProfile
 from costing.model.results import CostComponent, check_same_region, jsonable
-from costing.model.training.rules import billed_run_seconds
+from costing.model.training.rules import billed_run_seconds, checkpoint_writes
 from costing.model.training.run_cost import TrainingCost
+from costing.model.training.storage import TRAINER_OUTPUT_PUTS
 from costing.pricing import (
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_MARKET,
@@ -70,6 +77,7 @@ def young_daly_interval_seconds(checkpoint_write_seconds: float, mtbi_seconds: f
 
 def expected_wall_seconds(
     work_seconds: Number,
+    checkpoint_writes: float,
     checkpoint_interval_seconds: float,
     checkpoint_write_seconds: float,
     restart_seconds: float,
@@ -77,13 +85,13 @@ def expected_wall_seconds(
 ) -> tuple[Number, Number]:
     """(expected wall seconds, expected interruptions) of a run under interruptions; see the module docstring.
 
-    Example: W 3,600 s, tau 600 s, delta 10 s, R 180 s, M 36,000 s -> base 3,660 s, loss 485 s per
-    interruption, T = 3,660 / (1 - 485 / 36,000) = 3,709.98 s, 0.10305 interruptions.
+    Example: W 3,600 s, 6 writes of 10 s every 600 s, R 180 s, M 36,000 s -> base 3,660 s, loss 485 s
+    per interruption, T = 3,660 / (1 - 485 / 36,000) = 3,709.98 s, 0.10305 interruptions.
     Raises ``ValueError`` when ``M`` is so short that the run never finishes in expectation.
     """
     if checkpoint_interval_seconds <= 0:
         raise ValueError(f"checkpoint_interval_seconds={checkpoint_interval_seconds!r} must be > 0")
-    base = work_seconds * (1.0 + checkpoint_write_seconds / checkpoint_interval_seconds)
+    base = work_seconds + checkpoint_writes * checkpoint_write_seconds
     loss = (checkpoint_interval_seconds + checkpoint_write_seconds) / 2.0 + restart_seconds
     fraction = loss / mtbi_seconds
     import numpy as np
@@ -115,9 +123,10 @@ class TrainingPlan:
     usd_per_hour: float  # at the market
     on_demand_usd_per_hour: float
     interruption_rate_per_month: float  # 0 on-demand
-    work_seconds: float  # measured wall time of an uninterrupted run
+    work_seconds: float  # wall time of an uninterrupted run, less its checkpoint writes
+    checkpoint_writes: float  # per run, each counted once (rules.checkpoint_writes)
     checkpoint_interval_seconds: float
-    checkpoint_write_seconds: float
+    checkpoint_write_seconds: float  # each, to S3
     restart_seconds: float
     epochs: int
     dataset_bytes: float
@@ -134,15 +143,12 @@ class TrainingPlan:
     def mtbi_seconds(self) -> float:
         return mean_time_between_interruptions_seconds(self.interruption_rate_per_month)
 
-    @property
-    def checkpoints_per_run(self) -> float:
-        return float(max(ceil(self.work_seconds / self.checkpoint_interval_seconds), self.epochs, 1))
-
     def wall_seconds(self, drivers: Drivers | None = None) -> tuple[Number, Number]:
         factor = 1.0 if drivers is None or self.market != MARKET_SPOT else drivers.interruption_factor
         rate = self.interruption_rate_per_month * factor if self.market == MARKET_SPOT else 0.0
         return expected_wall_seconds(
             self.work_seconds,
+            self.checkpoint_writes,
             self.checkpoint_interval_seconds,
             self.checkpoint_write_seconds,
             self.restart_seconds,
@@ -176,7 +182,7 @@ class TrainingPlan:
                 "S3 PUT requests (checkpoints, model, metrics)",
                 "AmazonS3",
                 "1k requests",
-                (self.checkpoints_per_run + 2.0) / 1000.0,
+                (self.checkpoint_writes + TRAINER_OUTPUT_PUTS) / 1000.0,
                 self.s3_put_usd_per_1k_requests * storage_price,
             ),
         ]
@@ -232,6 +238,7 @@ class TrainingRunCost:
     expected_lost_work_seconds: float
     checkpoint_interval_seconds: float
     checkpoint_write_seconds: float
+    checkpoint_writes: float  # per run
     recommended_checkpoint_interval_seconds: float  # min(Young/Daly, work)
     young_daly_interval_seconds: float  # unclamped; inf on-demand
     storage_components: tuple[CostComponent, ...]  # per month, kept between runs
@@ -268,13 +275,15 @@ def plan_training(
     instance_type: str | None = None,
     market: str | None = None,
     assumptions: TrainingAssumptions | None = None,
-    work_seconds: float | None = None,
+    wall_seconds: float | None = None,
     checkpoint_interval_seconds: float | None = None,
 ) -> TrainingPlan:
     """Plan one retraining run on ``sheet``'s prices from the profile's measured wall time.
 
     Defaults: the instance type and market the run was recorded on (``metrics["compute"]``), else
     :data:`~costing.pricing.defaults.DEFAULT_INSTANCE_TYPE` on :data:`~costing.pricing.defaults.DEFAULT_MARKET`.
+    ``wall_seconds`` replaces the measured wall time (a run with the measured one's checkpoints);
+    ``checkpoint_interval_seconds`` replaces the measured cadence, and the writes follow it.
     """
     a = assumptions or TrainingAssumptions()
     instance_type = instance_type or profile.compute_instance_type or DEFAULT_INSTANCE_TYPE
@@ -303,16 +312,35 @@ def plan_training(
             )
     else:
         usd_per_hour, interruption = rates.on_demand_usd_per_hour, 0.0
-    work = profile.training_wall_seconds if work_seconds is None else work_seconds
-    if not work or work <= 0:
-        raise ValueError(f"training work_seconds={work!r} must be > 0 (the measured wall time of a run)")
-    interval = checkpoint_interval_seconds or profile.checkpoint_interval_seconds or work
+    wall = profile.training_wall_seconds if wall_seconds is None else wall_seconds
+    if not wall or wall <= 0:
+        raise ValueError(f"training wall_seconds={wall!r} must be > 0 (the measured wall time of a run)")
     checkpoint_bytes = profile.model_file_bytes * a.checkpoint_bytes_per_model_byte
     write_seconds = (
         a.checkpoint_write_seconds
         if a.checkpoint_write_seconds is not None
         else checkpoint_bytes / (a.checkpoint_write_mb_per_s * BYTES_PER_MB)
     )
+    epochs = max(profile.training_epochs, 1)
+    measured_writes = (
+        checkpoint_writes(profile.training_global_steps, profile.checkpoint_every_steps, epochs)
+        if profile.checkpoint_every_steps > 0
+        else epochs
+    )
+    # The measured wall time holds the measured run's writes: take them out once, the plan adds its own.
+    written_seconds = (
+        profile.training_checkpoint_seconds
+        if wall_seconds is None and profile.training_checkpoint_seconds is not None
+        else measured_writes * write_seconds
+    )
+    work = wall - written_seconds
+    if work <= 0:
+        raise ValueError(
+            f"training wall time {wall:,.3f} s is not longer than its {measured_writes} checkpoint writes "
+            f"({written_seconds:,.3f} s): nothing is left to train; give a longer wall time"
+        )
+    interval = checkpoint_interval_seconds or profile.checkpoint_interval_seconds or work
+    writes = int(work // interval) + epochs if checkpoint_interval_seconds else measured_writes
     try:
         ebs = sheet_rate(sheet, "ebs_gp3_usd_per_gb_month")
         s3 = sheet_rate(sheet, "s3_standard_usd_per_gb_month")
@@ -328,10 +356,11 @@ def plan_training(
         on_demand_usd_per_hour=rates.on_demand_usd_per_hour,
         interruption_rate_per_month=float(interruption),
         work_seconds=float(work),
+        checkpoint_writes=float(writes),
         checkpoint_interval_seconds=float(interval),
         checkpoint_write_seconds=float(write_seconds),
         restart_seconds=a.restart_overhead_seconds,
-        epochs=max(profile.training_epochs, 1),
+        epochs=epochs,
         dataset_bytes=float(profile.dataset_bytes),
         checkpoint_bytes=float(checkpoint_bytes),
         model_file_bytes=float(profile.model_file_bytes),
@@ -376,14 +405,16 @@ def training_run_cost(plan: TrainingPlan) -> TrainingRunCost:
         ),
         checkpoint_interval_seconds=plan.checkpoint_interval_seconds,
         checkpoint_write_seconds=plan.checkpoint_write_seconds,
+        checkpoint_writes=plan.checkpoint_writes,
         recommended_checkpoint_interval_seconds=min(young_daly, plan.work_seconds),
         young_daly_interval_seconds=young_daly,
         storage_components=storage,
         storage_usd_per_month=sum(c.usd_per_month for c in storage),
         basis=(
-            f"expected: {plan.work_seconds:,.1f} s of measured work on {plan.instance_type} {plan.market} in "
-            f"{plan.region}, interruptions at {plan.interruption_rate_per_month:.0%}/month, checkpoint every "
-            f"{plan.checkpoint_interval_seconds:,.1f} s (snapshot {plan.snapshot_id})"
+            f"expected: {plan.work_seconds:,.1f} s of measured work and {plan.checkpoint_writes:g} checkpoint "
+            f"writes on {plan.instance_type} {plan.market} in {plan.region}, interruptions at "
+            f"{plan.interruption_rate_per_month:.0%}/month, checkpoint every {plan.checkpoint_interval_seconds:,.1f} s "
+            f"(snapshot {plan.snapshot_id})"
         ),
         notes=plan.notes,
     )
@@ -424,6 +455,7 @@ def billed_run_with_storage(cost: TrainingCost, plan: TrainingPlan) -> TrainingR
         expected_lost_work_seconds=run.expected_lost_work_seconds,
         checkpoint_interval_seconds=plan.checkpoint_interval_seconds,
         checkpoint_write_seconds=plan.checkpoint_write_seconds,
+        checkpoint_writes=plan.checkpoint_writes,
         recommended_checkpoint_interval_seconds=run.recommended_checkpoint_interval_seconds,
         young_daly_interval_seconds=run.young_daly_interval_seconds,
         storage_components=run.storage_components,

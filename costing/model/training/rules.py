@@ -9,7 +9,10 @@ bill and the budget guard's pre-flight estimate (``pipeline.spot``):
 * **steps** of a run, as ``rnn.data`` cuts the corpus (without loading it): the last
   ``int(chars x val_fraction)`` characters are held out, the rest is cut into ``batch_size`` streams,
   each into windows of ``seq_len``; ``max_steps_per_epoch`` caps an epoch. ``costing`` may not import
-  ``rnn``: a test holds the two to the same answer.
+  ``rnn``: a test holds the two to the same answer;
+* **checkpoint writes**, as ``rnn.train`` makes them: one every ``checkpoint_every_steps`` global
+  steps, one at the end of every epoch (also when it falls on a cadence step: then two are written),
+  one when the process is stopped for an interruption.
 """
 
 from __future__ import annotations
@@ -73,3 +76,15 @@ def training_steps(config: Mapping[str, Any], dataset_chars: int) -> int:
 def training_tokens(config: Mapping[str, Any], dataset_chars: int) -> int:
     """Tokens a run of ``config`` trains on: its steps x ``batch_size`` x ``seq_len``."""
     return training_steps(config, dataset_chars) * int(config["batch_size"]) * int(config["seq_len"])
+
+
+def checkpoint_writes(global_steps: int, every_steps: int, epochs: int, interruptions: int = 0) -> int:
+    """Checkpoints a run writes: ``global_steps // every_steps`` on the cadence, one per epoch, one per
+    interruption. Each is counted once: the write at the end of the last, partial cadence segment is
+    the epoch's.
+
+    Example: 20 steps, every 50, 1 epoch -> 0 + 1 = 1 write; 300 steps, every 60, 3 epochs -> 5 + 3 = 8.
+    """
+    if every_steps < 1:
+        raise ValueError(f"checkpoint_every_steps={every_steps!r} must be >= 1")
+    return global_steps // every_steps + epochs + interruptions

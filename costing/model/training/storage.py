@@ -6,18 +6,18 @@
   trigger's HEAD polls; passed in) and estimated for the instance (:func:`run_s3_usage`):
 
   - per attempt: bundle, config and corpus GETs, one checkpoint GET per resume, log + marker PUTs;
-  - per run: one checkpoint PUT every ``checkpoint_every_steps`` steps + one per epoch + one per
-    interruption, plus model.pt and metrics.json.
+  - per run: one PUT per checkpoint write (:func:`~costing.model.training.rules.checkpoint_writes`,
+    counted once), plus model.pt and metrics.json.
 
   A multipart upload is counted as one request. Rates come from the snapshot's price sheet.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from costing.model.training.rules import checkpoint_writes
 from costing.units import BYTES_PER_GB, SECONDS_PER_MONTH
 
 if TYPE_CHECKING:
@@ -93,14 +93,12 @@ def run_s3_usage(
     requests), estimated on the instance side (module docstring).
 
     Example: 2 attempts (1 interrupted), 120 steps, a checkpoint every 50, 2 epochs, no pipeline
-    requests -> PUTs 2 x 2 + (3 + 2 + 1) + 2 = 12, GETs 2 x 3 + 1 = 7.
+    requests -> PUTs 2 x 2 + (2 + 2 + 1) + 2 = 11, GETs 2 x 3 + 1 = 7.
     """
     instance_gets = INSTANCE_GETS_PER_ATTEMPT * attempts + max(attempts - 1, 0)
     instance_puts = INSTANCE_PUTS_PER_ATTEMPT * attempts
     trainer_puts = (
-        math.ceil(global_steps / max(checkpoint_every_steps, 1))
-        + epochs
-        + interruptions
+        checkpoint_writes(global_steps, max(checkpoint_every_steps, 1), epochs, interruptions)
         + TRAINER_OUTPUT_PUTS
     )
     return S3Usage(
