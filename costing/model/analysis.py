@@ -23,7 +23,7 @@ from costing.model.profile import ModelProfile
 from costing.model.results import ANALYSIS_SCHEMA, CURRENCY, RESULT_SCHEMA_VERSION, GridResult
 from costing.model.sensitivity import DEFAULT_TORNADO_PCT, MonteCarloSpec, SensitivityResult, sensitivity
 from costing.model.tco import TcoResult, tco
-from costing.model.training.plan import TrainingPlan, plan_training
+from costing.model.training import DEFAULT_RUN_OVERHEAD, RunOverhead, TrainingPlan, plan_training
 from costing.pricing import PriceSheet
 
 
@@ -59,12 +59,14 @@ def analyze(
     instance_types: Sequence[str] | None = None,
     training_instance_type: str | None = None,
     training_market: str | None = None,
+    training_overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
     training: TrainingPlan | None = None,
     option_key: str | None = None,
     every_variant: bool = False,
 ) -> Analysis:
     """Scenarios, TCO and sensitivity from one set of plans. ``training`` overrides the training plan
-    built from the profile (``training_instance_type``, ``training_market``, ``training_assumptions``)."""
+    built from the profile (``training_instance_type``, ``training_market``, ``training_assumptions``,
+    ``training_overhead``: the boot and upload of a cloud run, from the spot ledger or the default)."""
     a = assumptions or ServingAssumptions()
     plans = plan_grid(profile, sheet, requests_per_day, assumptions=a, instance_types=instance_types)
     training = training or plan_training(
@@ -73,6 +75,7 @@ def analyze(
         instance_type=training_instance_type,
         market=training_market,
         assumptions=training_assumptions,
+        overhead=training_overhead,
     )
     grid = GridResult(
         region=sheet.region,

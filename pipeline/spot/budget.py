@@ -8,9 +8,9 @@ The pre-flight estimate, step by step:
    the same model shape (hidden_size, num_layers, embedding_dim, seq_len, batch_size), preferring
    one trained on this instance type with ``ec2_spot``; if there is none,
    :data:`DEFAULT_TOKENS_PER_S`, and the message says so;
-3. **work** = tokens / throughput, plus the boot + install overhead once: the median launch-to-training
-   time of the attempts recorded by earlier spot runs (``compute.attempts`` in their ``metrics.json``,
-   preferring the same instance type), else :data:`BOOT_SECONDS`, and the message says which;
+3. **work** = tokens / throughput, plus the boot, setup and upload overhead once
+   (:func:`pipeline.spot.ledger.run_overhead`: measured on the attempts of earlier spot runs,
+   preferring the same instance type, else the cost model's labelled default), and the message says which;
 4. **expected interruption overhead** from the cost model
    (:func:`costing.model.training.plan.expected_wall_seconds`: Poisson interruptions at the Spot Advisor
    rate of the instance type, half a checkpoint interval of lost work plus a restart per
@@ -21,23 +21,25 @@ The pre-flight estimate, step by step:
 
 from __future__ import annotations
 
-import json
 import logging
-import statistics
-import tempfile
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from costing.model import TrainingAssumptions, expected_wall_seconds, mean_time_between_interruptions_seconds
-from costing.model.training import billed_run_seconds, checkpoint_writes, training_steps, training_tokens
+from costing.model.training import (
+    DEFAULT_RUN_OVERHEAD,
+    RunOverhead,
+    billed_run_seconds,
+    checkpoint_writes,
+    training_steps,
+    training_tokens,
+)
 from costing.pricing import MARKET_SPOT, build_price_sheet
 from costing.units import SECONDS_PER_HOUR
 from pipeline import names, tracking
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.spot import layout as spot
-from pipeline.spot.attempts import AttemptRecord
+from pipeline.spot.ledger import run_overhead
 from pipeline.spot.policy import within_budget
 from rnn.corpus import read_corpus_bytes
 
@@ -49,10 +51,6 @@ log = logging.getLogger(__name__)
 # Conservative when nothing comparable was measured: the default 2.84M-parameter model trains at
 # about 12,000 tokens/s on 2 CPU cores (README); assume a sixth of that.
 DEFAULT_TOKENS_PER_S = 2_000.0
-# Launch + boot + `dnf install python3.11` + `pip install` of the bundle (torch CPU wheel) on AL2023,
-# assumed until earlier spot runs have measured it.
-BOOT_SECONDS = 300.0
-BOOT_SAMPLE_RUNS = 20  # earlier spot runs whose attempts are read
 # Writing one checkpoint to S3 (weights + AdamW moments of a few-MB model).
 CHECKPOINT_WRITE_SECONDS = 2.0
 SHAPE_KEYS = ("hidden_size", "num_layers", "embedding_dim", "seq_len", "batch_size")
@@ -66,66 +64,6 @@ class Throughput:
 
 
 @dataclass(frozen=True)
-class BootOverhead:
-    seconds: float
-    source: str  # in words, for the message
-    attempts: int = 0  # measured attempts behind the number; 0 = the default
-
-
-DEFAULT_BOOT = BootOverhead(
-    BOOT_SECONDS, f"default {BOOT_SECONDS:.0f} s: no earlier spot attempt measured it"
-)
-
-
-def measured_boot(attempts: Iterable[dict[str, Any]], instance_type: str) -> BootOverhead:
-    """Median launch-to-training seconds of earlier attempts (same instance type if any), else the default."""
-    by_type: dict[str, list[float]] = {}
-    for values in attempts:
-        try:
-            record = AttemptRecord.from_dict(values)
-            seconds = record.boot_seconds
-        except (TypeError, ValueError):  # a ledger row from an older version, or garbled
-            continue
-        if seconds is not None:
-            by_type.setdefault(record.instance_type, []).append(seconds)
-    same = by_type.get(instance_type, [])
-    chosen = same or [seconds for values in by_type.values() for seconds in values]
-    if not chosen:
-        return DEFAULT_BOOT
-    where = (
-        f"on {instance_type}" if same else f"on {', '.join(sorted(by_type))} (none on {instance_type} yet)"
-    )
-    return BootOverhead(
-        seconds=float(statistics.median(chosen)),
-        source=f"median of {len(chosen)} earlier attempt{'s' if len(chosen) > 1 else ''} {where}",
-        attempts=len(chosen),
-    )
-
-
-def earlier_attempts(max_runs: int = BOOT_SAMPLE_RUNS) -> list[dict[str, Any]]:
-    """``compute.attempts`` of the latest finished ec2_spot runs in ``rnn-textgen`` (their metrics.json)."""
-    from mlflow import MlflowClient
-
-    settings = tracking.configure()
-    client = MlflowClient()
-    runs = client.search_runs(
-        [tracking.experiment_id(names.TRAINING_EXPERIMENT, settings)],
-        filter_string=f"attributes.status = 'FINISHED' and params.`compute.backend` = '{spot.BACKEND}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=max_runs,
-    )
-    attempts: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for run in runs:
-            try:
-                path = client.download_artifacts(run.info.run_id, "metrics.json", tmp)
-                attempts += json.loads(Path(path).read_text()).get("compute", {}).get("attempts", [])
-            except Exception as error:  # a run without the artifact: skip it, say so
-                log.info("no attempts ledger in run %s: %s", run.info.run_id, error)
-    return attempts
-
-
-@dataclass(frozen=True)
 class PreflightEstimate:
     instance_type: str
     region: str
@@ -133,24 +71,25 @@ class PreflightEstimate:
     tokens: int
     throughput: Throughput
     work_seconds: float
-    boot_seconds: float
+    overhead_seconds: float
     expected_wall_seconds: float
     expected_interruptions: float
     interruption_rate_per_month: float
     usd_per_hour: float
     usd: float
     snapshot_id: str
-    boot_source: str = DEFAULT_BOOT.source
+    overhead_source: str = DEFAULT_RUN_OVERHEAD.source
 
     @property
     def overhead_factor(self) -> float:
-        base = self.work_seconds + self.boot_seconds
+        base = self.work_seconds + self.overhead_seconds
         return self.expected_wall_seconds / base if base else 1.0
 
     def describe(self) -> str:
         return (
             f"{self.tokens:,} tokens at {self.throughput.tokens_per_s:,.0f} tokens/s ({self.throughput.source}) = "
-            f"{self.work_seconds:,.0f} s of training + {self.boot_seconds:,.0f} s boot/install ({self.boot_source}), "
+            f"{self.work_seconds:,.0f} s of training + {self.overhead_seconds:,.0f} s boot, setup and upload "
+            f"({self.overhead_source}), "
             f"x{self.overhead_factor:.3f} for expected interruptions ({self.interruption_rate_per_month:.0%}/month, "
             f"{self.expected_interruptions:.3f} expected) = {self.expected_wall_seconds:,.0f} s of {self.instance_type} "
             f"{self.market} in {self.region} at ${self.usd_per_hour:.4f}/h (snapshot {self.snapshot_id})"
@@ -168,7 +107,7 @@ def preflight_estimate(
     sheet: PriceSheet,
     instance_type: str,
     market: str,
-    boot: BootOverhead = DEFAULT_BOOT,
+    overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
 ) -> PreflightEstimate:
 
     if instance_type not in sheet.instances:
@@ -192,7 +131,7 @@ def preflight_estimate(
         1.0,
     )
     wall, interruptions = expected_wall_seconds(
-        work + boot.seconds,
+        work + overhead.seconds,
         writes,
         interval,
         CHECKPOINT_WRITE_SECONDS,
@@ -207,8 +146,8 @@ def preflight_estimate(
         tokens=tokens,
         throughput=throughput,
         work_seconds=work,
-        boot_seconds=boot.seconds,
-        boot_source=boot.source,
+        overhead_seconds=overhead.seconds,
+        overhead_source=overhead.source,
         expected_wall_seconds=float(wall),
         expected_interruptions=float(interruptions),
         interruption_rate_per_month=float(rate),
@@ -263,7 +202,7 @@ def check_budget(*, validated: dict[str, Any], params: dict[str, Any]) -> dict[s
         DEFAULT_TOKENS_PER_S,
         f"no comparable finished run in MLflow; conservative default {DEFAULT_TOKENS_PER_S:,.0f}",
     )
-    boot = measured_boot(earlier_attempts(), compute["instance_type"])
+    overhead = run_overhead(compute["instance_type"])
     sheet = build_price_sheet(
         newest_snapshot_dir(), compute["region"], instance_types=[compute["instance_type"]]
     )
@@ -275,7 +214,7 @@ def check_budget(*, validated: dict[str, Any], params: dict[str, Any]) -> dict[s
             sheet=sheet,
             instance_type=compute["instance_type"],
             market=compute["market"],
-            boot=boot,
+            overhead=overhead,
         )
     except ValueError as error:
         raise AirflowFailException(f"cannot estimate this spot run, nothing was launched: {error}") from error

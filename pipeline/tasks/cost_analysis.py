@@ -28,7 +28,9 @@ from costing.model import (
     map_resources,
     profile_from_metrics,
 )
+from costing.model.training import DEFAULT_RUN_OVERHEAD, RunOverhead
 from costing.pricing import (
+    DEFAULT_INSTANCE_TYPE,
     PriceCatalog,
     PriceSheet,
     PricingSnapshot,
@@ -39,6 +41,7 @@ from costing.pricing import (
 from pipeline import names, registry, tracking
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import Settings, load_settings, run_dir
+from pipeline.spot.ledger import run_overhead
 from toolkit import storage
 
 log = logging.getLogger(__name__)
@@ -130,9 +133,14 @@ class AnalysisRequest:
         }
 
 
-def run_analysis(source: ModelSource, request: AnalysisRequest, sheet: PriceSheet) -> Any:
+def run_analysis(
+    source: ModelSource,
+    request: AnalysisRequest,
+    sheet: PriceSheet,
+    overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
+) -> Any:
     """costing.model.analysis.analyze on the model's measurements and the snapshot's prices (``sheet``:
-    the snapshot's prices in the request's region)."""
+    the snapshot's prices in the request's region; ``overhead``: a training run's boot and upload)."""
     from dataclasses import replace
 
     profile = profile_from_metrics(source.metrics, source=source.description)
@@ -155,6 +163,7 @@ def run_analysis(source: ModelSource, request: AnalysisRequest, sheet: PriceShee
         instance_types=request.instance_types,
         training_instance_type=compute.get("instance_type"),
         training_market=compute.get("market"),
+        training_overhead=overhead,
     )
 
 
@@ -186,8 +195,11 @@ def option_filter(document: dict[str, Any], options: tuple[str, ...] | None) -> 
     return document
 
 
-def training_cost_today(source: ModelSource, snapshot: PricingSnapshot) -> dict[str, Any] | None:
-    """The model's training run repriced at the snapshot's prices (same seconds, instance, market)."""
+def training_cost_today(
+    source: ModelSource, snapshot: PricingSnapshot, overhead: RunOverhead = DEFAULT_RUN_OVERHEAD
+) -> dict[str, Any] | None:
+    """The model's training run repriced at the snapshot's prices (same seconds, instance, market), with a
+    cloud run's boot and upload ``overhead``."""
     compute = source.metrics.get("compute") or {}
     training = source.metrics.get("training") or {}
     if not compute.get("instance_type") or not training.get("total_wall_seconds"):
@@ -200,6 +212,7 @@ def training_cost_today(source: ModelSource, snapshot: PricingSnapshot) -> dict[
             region=compute["region"],
             market=compute["market"],
             catalog=PriceCatalog.from_snapshot(snapshot),
+            overhead=overhead,
         )
     except ValueError as exc:
         log.warning("cannot reprice the training run: %s", exc)
@@ -352,15 +365,18 @@ def recompute(
         raise AirflowSkipException(f"{source.description} has no inference benchmark in its metrics.json")
     request = AnalysisRequest.from_params(params)
     snapshot = load_snapshot(newest_snapshot_dir(settings))  # read and checked once, for every use below
+    overhead = run_overhead(
+        (source.metrics.get("compute") or {}).get("instance_type") or DEFAULT_INSTANCE_TYPE
+    )
     try:
         sheet = build_price_sheet(snapshot, request.region)
-        analysis = run_analysis(source, request, sheet)
+        analysis = run_analysis(source, request, sheet, overhead)
     except ValueError as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"cost analysis refused its inputs: {exc}") from exc
     document = option_filter(analysis.to_json_dict(), request.options)
-    training_today = training_cost_today(source, snapshot)
+    training_today = training_cost_today(source, snapshot, overhead)
     document["resources"] = resource_mapping(source, request, sheet)
     document["model"] = {
         "source": source.description,

@@ -103,53 +103,17 @@ def test_budget_guard_message_names_the_estimate_and_the_budget(
     assert "is above max_budget_usd $0.001; nothing was launched" in message
     assert "no comparable finished run in MLflow; conservative default 2,000" in message
     assert "r6i.xlarge spot in us-east-1" in message
-    assert "300 s boot/install (default 300 s: no earlier spot attempt measured it)" in message
+    assert "300 s boot, setup and upload (default 300 s, not measured on this account:" in message
     accepted = check_budget(validated=validated, params={"max_budget_usd": 5})
     assert 0.001 < accepted["usd"] < 5
-
-
-def _attempt(instance_type: str, launched: str, training_started: str | None) -> dict:
-    return {
-        "instance_id": "i-0123456789abcdef0",
-        "instance_type": instance_type,
-        "availability_zone": "us-east-1a",
-        "market": "spot",
-        "launched_at": launched,
-        "terminated_at": "2026-01-05T11:00:00.000000Z",
-        "interrupted": False,
-        "attempt": "1.1",
-        "outcome": "done",
-        "training_started_at": training_started,
-    }
-
-
-def test_boot_overhead_is_the_median_of_earlier_attempts_on_the_instance_type() -> None:
-    from pipeline.spot.budget import BOOT_SECONDS, measured_boot
-
-    attempts = [
-        _attempt("r6i.xlarge", "2026-01-05T10:00:00.000000Z", "2026-01-05T10:02:10.000000Z"),  # 130 s
-        _attempt("r6i.xlarge", "2026-01-06T10:00:00.000000Z", "2026-01-06T10:01:40.000000Z"),  # 100 s
-        _attempt("r6i.xlarge", "2026-01-07T10:00:00.000000Z", "2026-01-07T10:03:00.000000Z"),  # 180 s
-        _attempt("c7g.large", "2026-01-07T10:00:00.000000Z", "2026-01-07T10:10:00.000000Z"),  # 600 s
-        _attempt("r6i.xlarge", "2026-01-08T10:00:00.000000Z", None),  # failed before training: no sample
-        {"instance_type": "r6i.xlarge"},  # a row from an older ledger: ignored
-    ]
-    same = measured_boot(attempts, "r6i.xlarge")
-    assert (same.seconds, same.attempts) == (130.0, 3)
-    assert same.source == "median of 3 earlier attempts on r6i.xlarge"
-    other = measured_boot(attempts, "m7i.large")
-    assert (other.seconds, other.attempts) == (155.0, 4)  # median of 100, 130, 180, 600
-    assert other.source == "median of 4 earlier attempts on c7g.large, r6i.xlarge (none on m7i.large yet)"
-    none = measured_boot([], "r6i.xlarge")
-    assert (none.seconds, none.attempts) == (BOOT_SECONDS, 0)
-    assert none.source.startswith("default 300 s")
 
 
 def test_preflight_uses_the_measured_boot_overhead() -> None:
     from datetime import date
 
+    from costing.model.training import RunOverhead
     from costing.pricing.sheet import InstanceRates, PriceSheet
-    from pipeline.spot.budget import BootOverhead, Throughput, preflight_estimate
+    from pipeline.spot.budget import Throughput, preflight_estimate
 
     sheet = PriceSheet(
         region="us-east-1",
@@ -175,9 +139,12 @@ def test_preflight_uses_the_measured_boot_overhead() -> None:
         sheet=sheet,
         instance_type="r6i.xlarge",
         market="on-demand",
-        boot=BootOverhead(120.0, "median of 2 earlier attempts on r6i.xlarge", 2),
+        overhead=RunOverhead(120.0, "measured on 2 earlier spot attempts on r6i.xlarge: ...", 2),
     )
     # 140 s of work + 120 s measured boot + 3 checkpoint writes of 2 s, no interruptions on-demand
     assert estimate.expected_wall_seconds == pytest.approx(140 + 120 + 3 * 2)
     assert estimate.usd == pytest.approx((140 + 120 + 3 * 2) / 3600 * 0.252)
-    assert "120 s boot/install (median of 2 earlier attempts on r6i.xlarge)" in estimate.describe()
+    assert (
+        "120 s boot, setup and upload (measured on 2 earlier spot attempts on r6i.xlarge"
+        in estimate.describe()
+    )

@@ -6,6 +6,9 @@
   (:func:`account_spot_run`).
 * :mod:`~costing.model.training.plan` - a run's expected cost on a price sheet under spot
   interruptions, with storage (:func:`plan_training`, :func:`training_run_cost`).
+* :mod:`~costing.model.training.overhead` - the boot and upload a cloud run bills outside its training
+  process: from the spot ledger of earlier attempts (:func:`overhead_from_ledger`), else
+  :data:`DEFAULT_RUN_OVERHEAD`, labelled as not measured on this account.
 * :mod:`~costing.model.training.rules` - what they share: billed seconds with the per-launch minimum,
   the steps a run takes (:func:`training_steps`), the checkpoints it writes (:func:`checkpoint_writes`).
 * :mod:`~costing.model.training.storage` - S3 storage and requests, the EBS volume of a cloud run
@@ -14,6 +17,14 @@
 The pipeline (``pipeline.spot``) imports these rules; it does not restate them.
 """
 
+from costing.model.training.overhead import (
+    DEFAULT_RUN_OVERHEAD,
+    DEFAULT_RUN_OVERHEAD_SECONDS,
+    OverheadSample,
+    RunOverhead,
+    overhead_from_ledger,
+    overhead_samples,
+)
 from costing.model.training.plan import (
     TrainingPlan,
     TrainingRunCost,
@@ -50,10 +61,14 @@ from costing.model.training.run_cost import (
 from costing.model.training.storage import S3Usage, StorageCost, StorageRates, run_s3_usage, storage_cost
 
 __all__ = [
+    "DEFAULT_RUN_OVERHEAD",
+    "DEFAULT_RUN_OVERHEAD_SECONDS",
     "MARKET_MIXED",
     "AttemptSeconds",
     "AttemptTimings",
     "InstanceAttempt",
+    "OverheadSample",
+    "RunOverhead",
     "S3Usage",
     "SpotAccounting",
     "StorageCost",
@@ -72,6 +87,8 @@ __all__ = [
     "expected_lost_work_seconds",
     "expected_wall_seconds",
     "mean_time_between_interruptions_seconds",
+    "overhead_from_ledger",
+    "overhead_samples",
     "plan_training",
     "run_s3_usage",
     "split_attempt_seconds",

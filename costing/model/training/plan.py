@@ -11,6 +11,9 @@ run). This module adds what a run also uses and what interruptions cost in expec
   measured seconds, ``training.segments[].checkpoint_seconds``, else ``n`` writes x ``delta``); the
   plan then writes ``n`` checkpoints (:func:`~costing.model.training.rules.checkpoint_writes`: as the
   measured run did, unless another interval is asked for) of ``delta`` seconds each to S3.
+* **Overhead.** A cloud run also bills its boot before the training process and its upload after
+  it (:mod:`~costing.model.training.overhead`: from the spot ledger of earlier attempts, else a
+  labelled default): added once to the expected wall time.
 * **Expected spot cost under interruptions** (a first-order model, stated once). Interruptions
   arrive as a Poisson process with mean time between interruptions
   ``M = 730 h / interruption_rate_per_month`` (the Spot Advisor bucket's upper bound). A run does
@@ -19,8 +22,8 @@ run). This module adds what a run also uses and what interruptions cost in expec
   restart overhead ``R`` (replacement launch, boot, reading the checkpoint). The expected wall time
   ``T`` satisfies ``T = W + n delta + (T / M) x ((tau + delta) / 2 + R)``, so
   ``T = (W + n delta) / (1 - ((tau + delta) / 2 + R) / M)``, with ``T / M`` expected
-  interruptions. Billed seconds are at least the per-launch minimum for every attempt
-  (:func:`~costing.model.training.rules.billed_run_seconds`).
+  interruptions. Billed seconds, ``T`` + the overhead, are at least the per-launch minimum for every
+  attempt (:func:`~costing.model.training.rules.billed_run_seconds`).
 * **Checkpoint interval.** Young's approximation (Daly's first-order term):
   ``tau_opt = sqrt(2 x delta x M)``; recommended as ``min(tau_opt, W)`` since a run shorter than
   ``tau_opt`` only needs its end-of-epoch checkpoints.
@@ -37,6 +40,7 @@ from costing.model.assumptions import TrainingAssumptions
 from costing.model.capacity import Number
 from costing.model.profile import ModelProfile
 from costing.model.results import CostComponent, check_same_region, jsonable
+from costing.model.training.overhead import DEFAULT_RUN_OVERHEAD, RunOverhead
 from costing.model.training.rules import billed_run_seconds, checkpoint_writes
 from costing.model.training.run_cost import TrainingCost
 from costing.model.training.storage import TRAINER_OUTPUT_PUTS
@@ -128,6 +132,8 @@ class TrainingPlan:
     checkpoint_interval_seconds: float
     checkpoint_write_seconds: float  # each, to S3
     restart_seconds: float
+    overhead_seconds: float  # boot before the training process, upload after it: once per run
+    overhead_source: str  # where overhead_seconds came from (the spot ledger, or the default)
     epochs: int
     dataset_bytes: float
     checkpoint_bytes: float
@@ -144,9 +150,10 @@ class TrainingPlan:
         return mean_time_between_interruptions_seconds(self.interruption_rate_per_month)
 
     def wall_seconds(self, drivers: Drivers | None = None) -> tuple[Number, Number]:
+        """(expected wall seconds with the overhead, expected interruptions) of one run."""
         factor = 1.0 if drivers is None or self.market != MARKET_SPOT else drivers.interruption_factor
         rate = self.interruption_rate_per_month * factor if self.market == MARKET_SPOT else 0.0
-        return expected_wall_seconds(
+        wall, interruptions = expected_wall_seconds(
             self.work_seconds,
             self.checkpoint_writes,
             self.checkpoint_interval_seconds,
@@ -154,6 +161,7 @@ class TrainingPlan:
             self.restart_seconds,
             mean_time_between_interruptions_seconds(rate),
         )
+        return wall + self.overhead_seconds, interruptions
 
     def run_lines(self, drivers: Drivers | None = None) -> list[Line]:
         """Cost lines of one run (instance, EBS while it runs, S3 PUTs)."""
@@ -233,6 +241,8 @@ class TrainingRunCost:
     on_demand_equivalent_usd: float
     spot_savings_pct: float
     work_seconds: float
+    overhead_seconds: float  # boot and upload, in expected_wall_seconds
+    overhead_source: str
     expected_wall_seconds: float
     expected_interruptions: float
     expected_lost_work_seconds: float
@@ -277,6 +287,7 @@ def plan_training(
     assumptions: TrainingAssumptions | None = None,
     wall_seconds: float | None = None,
     checkpoint_interval_seconds: float | None = None,
+    overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
 ) -> TrainingPlan:
     """Plan one retraining run on ``sheet``'s prices from the profile's measured wall time.
 
@@ -284,6 +295,7 @@ def plan_training(
     :data:`~costing.pricing.defaults.DEFAULT_INSTANCE_TYPE` on :data:`~costing.pricing.defaults.DEFAULT_MARKET`.
     ``wall_seconds`` replaces the measured wall time (a run with the measured one's checkpoints);
     ``checkpoint_interval_seconds`` replaces the measured cadence, and the writes follow it.
+    ``overhead``: the boot and upload a cloud run adds (the spot ledger's, else the labelled default).
     """
     a = assumptions or TrainingAssumptions()
     instance_type = instance_type or profile.compute_instance_type or DEFAULT_INSTANCE_TYPE
@@ -360,6 +372,8 @@ def plan_training(
         checkpoint_interval_seconds=float(interval),
         checkpoint_write_seconds=float(write_seconds),
         restart_seconds=a.restart_overhead_seconds,
+        overhead_seconds=overhead.seconds,
+        overhead_source=overhead.source,
         epochs=epochs,
         dataset_bytes=float(profile.dataset_bytes),
         checkpoint_bytes=float(checkpoint_bytes),
@@ -396,6 +410,8 @@ def training_run_cost(plan: TrainingPlan) -> TrainingRunCost:
         if plan.market == MARKET_SPOT and on_demand
         else 0.0,
         work_seconds=plan.work_seconds,
+        overhead_seconds=plan.overhead_seconds,
+        overhead_source=plan.overhead_source,
         expected_wall_seconds=float(wall),
         expected_interruptions=float(interruptions),
         expected_lost_work_seconds=float(
@@ -411,8 +427,9 @@ def training_run_cost(plan: TrainingPlan) -> TrainingRunCost:
         storage_components=storage,
         storage_usd_per_month=sum(c.usd_per_month for c in storage),
         basis=(
-            f"expected: {plan.work_seconds:,.1f} s of measured work and {plan.checkpoint_writes:g} checkpoint "
-            f"writes on {plan.instance_type} {plan.market} in {plan.region}, interruptions at "
+            f"expected: {plan.work_seconds:,.1f} s of measured work, {plan.checkpoint_writes:g} checkpoint "
+            f"writes and {plan.overhead_seconds:,.0f} s boot, setup and upload ({plan.overhead_source}) on "
+            f"{plan.instance_type} {plan.market} in {plan.region}, interruptions at "
             f"{plan.interruption_rate_per_month:.0%}/month, checkpoint every {plan.checkpoint_interval_seconds:,.1f} s "
             f"(snapshot {plan.snapshot_id})"
         ),
@@ -450,6 +467,8 @@ def billed_run_with_storage(cost: TrainingCost, plan: TrainingPlan) -> TrainingR
             else (cost.on_demand_usd - cost.usd) / (cost.on_demand_usd + extra) * 100.0
         ),
         work_seconds=plan.work_seconds,
+        overhead_seconds=0.0,
+        overhead_source="billed: in the attempts' seconds",
         expected_wall_seconds=cost.billed_seconds,
         expected_interruptions=float(cost.attempts - 1),
         expected_lost_work_seconds=run.expected_lost_work_seconds,

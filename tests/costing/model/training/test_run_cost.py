@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from costing.model.training import DEFAULT_RUN_OVERHEAD, RunOverhead
 from costing.model.training.run_cost import (
     InstanceAttempt,
     TrainingCost,
@@ -34,9 +35,12 @@ def catalog(make_catalog):
     )
 
 
+NONE = RunOverhead(0.0, "literal: none")
+
+
 def estimate(catalog, **overrides) -> TrainingCost:
     arguments = {
-        "duration_seconds": 1800,
+        "duration_seconds": 1500,  # + the default 300 s overhead = half an hour
         "epochs": 3,
         "instance_type": "r6i.xlarge",
         "region": "us-east-1",
@@ -48,7 +52,7 @@ def estimate(catalog, **overrides) -> TrainingCost:
 
 def test_half_an_hour_on_demand(catalog):
     cost = estimate(catalog)
-    assert cost.billed_seconds == 1800
+    assert cost.billed_seconds == 1800  # 1,500 s measured + 300 s boot, setup and upload
     assert cost.usd == pytest.approx(0.126)  # 0.5 h x $0.252/h
     assert cost.on_demand_usd == pytest.approx(0.126)
     assert cost.per_epoch_usd == pytest.approx(0.042)
@@ -58,27 +62,29 @@ def test_half_an_hour_on_demand(catalog):
     assert cost.market == "on-demand"
     assert cost.is_estimate
     assert cost.snapshot_id == "test"
-    assert (
-        cost.basis
-        == "estimate: local run priced as if on r6i.xlarge on-demand in us-east-1 (on-demand rate, snapshot test)"
+    assert cost.overhead_seconds == 300 and cost.overhead_source == DEFAULT_RUN_OVERHEAD.source
+    assert cost.basis == (
+        f"estimate: local run of 1,500.0 s + 300 s boot, setup and upload ({DEFAULT_RUN_OVERHEAD.source}), "
+        "priced as if on r6i.xlarge on-demand in us-east-1 (on-demand rate, snapshot test)"
     )
+    assert "default 300 s, not measured on this account" in cost.basis
 
 
 def test_a_short_run_is_billed_the_60_second_minimum(catalog):
-    cost = estimate(catalog, duration_seconds=30, epochs=1)
+    cost = estimate(catalog, duration_seconds=30, epochs=1, overhead=NONE)
     assert cost.billed_seconds == 60
     assert cost.usd == pytest.approx(0.0042)  # 60 s x $0.252/h
 
 
 def test_spot_uses_the_mean_of_each_azs_latest_price(catalog):
-    cost = estimate(catalog, duration_seconds=3600, market="spot")
+    cost = estimate(catalog, duration_seconds=3300, market="spot")  # + 300 s overhead
     assert cost.usd_per_hour == pytest.approx(0.09)  # (0.08 + 0.10) / 2
     assert cost.usd == pytest.approx(0.09)
     assert cost.on_demand_usd == pytest.approx(0.252)
     assert cost.spot_savings_pct == pytest.approx((0.252 - 0.09) / 0.252 * 100)  # 64.2857...
     assert cost.per_epoch_usd == pytest.approx(0.03)
-    assert cost.basis == (
-        "estimate: local run priced as if on r6i.xlarge spot in us-east-1 (mean of AZ prices, snapshot test)"
+    assert cost.basis.endswith(
+        "priced as if on r6i.xlarge spot in us-east-1 (mean of AZ prices, snapshot test)"
     )
 
 
@@ -99,6 +105,8 @@ def test_to_dict_is_flat_and_complete(catalog):
         "is_estimate",
         "snapshot_id",
         "attempts",
+        "overhead_seconds",
+        "overhead_source",
     }
     assert data["usd"] == pytest.approx(0.045)
 
@@ -137,6 +145,34 @@ def test_the_shipped_default_costs_half_an_hour_at_0_126_on_demand(shipped_catal
     assert 0 < spot.usd < on_demand.usd
     assert 30 <= spot.spot_savings_pct <= 70
     assert spot.snapshot_id == "2025-06-01"
+
+
+def test_a_local_run_is_priced_with_the_overhead_a_spot_run_bills(catalog):
+    # An 86 s local run at $0.09/h spot. Its training seconds alone bill 86 s: $0.00215.
+    alone = estimate(catalog, duration_seconds=86, market="spot", overhead=NONE)
+    assert alone.usd == pytest.approx(86 / 3600 * 0.09)
+    # Nothing measured yet: + the default 300 s = 386 s, $0.00965 (4.5x), labelled as the default.
+    default = estimate(catalog, duration_seconds=86, market="spot")
+    assert default.billed_seconds == 386 and default.usd == pytest.approx(386 / 3600 * 0.09)
+    assert "not measured on this account" in default.basis
+    # Measured on earlier spot attempts: 130 s boot + 25 s upload -> 86 + 155 = 241 s, $0.006025.
+    ledger = RunOverhead(
+        155.0, "measured on 3 earlier spot attempts on r6i.xlarge: median boot 130 s + ...", 3
+    )
+    measured = estimate(catalog, duration_seconds=86, market="spot", overhead=ledger)
+    assert measured.billed_seconds == 241 and measured.usd == pytest.approx(0.006025)
+    assert measured.overhead_source.startswith("measured on 3 earlier spot attempts")
+    assert "+ 155 s boot, setup and upload (measured on 3 earlier spot attempts" in measured.basis
+
+
+def test_a_local_run_is_priced_on_the_configured_instance_type(make_catalog):
+    catalog = make_catalog(
+        {("us-east-1", "r6i.xlarge"): "0.2520000000", ("us-east-1", "c5.large"): "0.0850000000"}
+    )
+    cost = estimate(catalog, instance_type="c5.large")
+    assert (cost.instance_type, cost.usd_per_hour) == ("c5.large", 0.085)
+    assert cost.usd == pytest.approx(0.5 * 0.085)  # 1,500 + 300 s
+    assert "as if on c5.large on-demand" in cost.basis
 
 
 # -- attempt-level billing ---------------------------------------------------------------------------
