@@ -214,6 +214,7 @@ def validate_dataset(
         "compute": compute.to_dict(),
         "dataset_sha256": stats.sha256,
         "dataset_chars": stats.chars,
+        "dataset_vocab_size": stats.vocab_size,
         "experiment_id": tracking.experiment_id(names.TRAINING_EXPERIMENT, settings),
     }
 

@@ -6,6 +6,8 @@
   (:func:`account_spot_run`).
 * :mod:`~costing.model.training.plan` - a run's expected cost on a price sheet under spot
   interruptions, with storage (:func:`plan_training`, :func:`training_run_cost`).
+* :mod:`~costing.model.training.preflight` - the budget guard's estimate of a run from its
+  configuration, priced by the same plan (:func:`preflight_estimate`).
 * :mod:`~costing.model.training.overhead` - the boot and upload a cloud run bills outside its training
   process: from the spot ledger of earlier attempts (:func:`overhead_from_ledger`), else
   :data:`DEFAULT_RUN_OVERHEAD`, labelled as not measured on this account.
@@ -32,10 +34,12 @@ from costing.model.training.plan import (
     expected_lost_work_seconds,
     expected_wall_seconds,
     mean_time_between_interruptions_seconds,
+    plan_run,
     plan_training,
     training_run_cost,
     young_daly_interval_seconds,
 )
+from costing.model.training.preflight import PreflightEstimate, Throughput, preflight_estimate
 from costing.model.training.rules import (
     billed_run_seconds,
     checkpoint_writes,
@@ -68,11 +72,13 @@ __all__ = [
     "AttemptTimings",
     "InstanceAttempt",
     "OverheadSample",
+    "PreflightEstimate",
     "RunOverhead",
     "S3Usage",
     "SpotAccounting",
     "StorageCost",
     "StorageRates",
+    "Throughput",
     "TrainingCost",
     "TrainingPlan",
     "TrainingRunCost",
@@ -89,7 +95,9 @@ __all__ = [
     "mean_time_between_interruptions_seconds",
     "overhead_from_ledger",
     "overhead_samples",
+    "plan_run",
     "plan_training",
+    "preflight_estimate",
     "run_s3_usage",
     "split_attempt_seconds",
     "spot_training_cost",

@@ -278,6 +278,92 @@ def _components(lines: list[Line]) -> tuple[CostComponent, ...]:
     )
 
 
+def checkpoint_write_seconds(model_file_bytes: float, assumptions: TrainingAssumptions) -> float:
+    """Seconds to write one checkpoint to S3: the measured value if given, else its bytes (about 3x the
+    model file: weights + AdamW's two moments) at the assumed rate. 10 MiB model -> 30 MiB -> 0.3 s."""
+    if assumptions.checkpoint_write_seconds is not None:
+        return assumptions.checkpoint_write_seconds
+    checkpoint_bytes = model_file_bytes * assumptions.checkpoint_bytes_per_model_byte
+    return checkpoint_bytes / (assumptions.checkpoint_write_mb_per_s * BYTES_PER_MB)
+
+
+def plan_run(
+    sheet: PriceSheet,
+    *,
+    instance_type: str,
+    market: str,
+    work_seconds: float,
+    checkpoint_writes: float,
+    checkpoint_interval_seconds: float,
+    epochs: int,
+    model_file_bytes: float,
+    dataset_bytes: float,
+    assumptions: TrainingAssumptions | None = None,
+    overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
+    notes: tuple[str, ...] = (),
+) -> TrainingPlan:
+    """A run of ``work_seconds`` of training (no checkpoint writes in it) and ``checkpoint_writes`` writes
+    on ``instance_type`` in ``market``, at ``sheet``'s rates: what :func:`plan_training` (from a measured
+    run) and the budget guard's pre-flight estimate (from a configuration) both price."""
+    a = assumptions or TrainingAssumptions()
+    if market not in MARKETS:
+        raise ValueError(f"market={market!r} is not one of {', '.join(repr(m) for m in MARKETS)}")
+    if instance_type not in sheet.instances:
+        raise ValueError(
+            f"training instance type {instance_type!r} is not in price sheet {sheet.snapshot_id} "
+            f"({sheet.region}); available: {', '.join(sorted(sheet.instances)) or 'none'}"
+        )
+    rates = sheet.instances[instance_type]
+    notes_ = list(notes)
+    if market == MARKET_SPOT:
+        if rates.spot_usd_per_hour is None:
+            raise ValueError(
+                f"no spot price for {instance_type} in {sheet.region} in snapshot {sheet.snapshot_id}; "
+                "price training on-demand (market='on-demand') or pick another type"
+            )
+        usd_per_hour = rates.spot_usd_per_hour
+        interruption = rates.interruption_rate_per_month
+        if interruption is None:
+            interruption = a.default_interruption_rate_per_month
+            notes_.append(
+                f"no Spot Advisor bucket for {instance_type}: {interruption:.0%} interruptions/month assumed"
+            )
+    else:
+        usd_per_hour, interruption = rates.on_demand_usd_per_hour, 0.0
+    try:
+        ebs = sheet_rate(sheet, "ebs_gp3_usd_per_gb_month")
+        s3 = sheet_rate(sheet, "s3_standard_usd_per_gb_month")
+        put = sheet_rate(sheet, "s3_put_usd_per_1k_requests")
+    except MissingRate as exc:
+        raise ValueError(f"cannot price training storage: {exc}") from exc
+    return TrainingPlan(
+        region=sheet.region,
+        snapshot_id=sheet.snapshot_id,
+        instance_type=instance_type,
+        market=market,
+        usd_per_hour=usd_per_hour,
+        on_demand_usd_per_hour=rates.on_demand_usd_per_hour,
+        interruption_rate_per_month=float(interruption),
+        work_seconds=float(work_seconds),
+        checkpoint_writes=float(checkpoint_writes),
+        checkpoint_interval_seconds=float(checkpoint_interval_seconds),
+        checkpoint_write_seconds=float(checkpoint_write_seconds(model_file_bytes, a)),
+        restart_seconds=a.restart_overhead_seconds,
+        overhead_seconds=overhead.seconds,
+        overhead_source=overhead.source,
+        epochs=epochs,
+        dataset_bytes=float(dataset_bytes),
+        checkpoint_bytes=float(model_file_bytes * a.checkpoint_bytes_per_model_byte),
+        model_file_bytes=float(model_file_bytes),
+        ebs_gb=a.ebs_gb,
+        ebs_usd_per_gb_month=ebs,
+        s3_usd_per_gb_month=s3,
+        s3_put_usd_per_1k_requests=put,
+        retained_model_versions=a.retained_model_versions,
+        notes=tuple(notes_),
+    )
+
+
 def plan_training(
     profile: ModelProfile,
     sheet: PriceSheet,
@@ -298,41 +384,10 @@ def plan_training(
     ``overhead``: the boot and upload a cloud run adds (the spot ledger's, else the labelled default).
     """
     a = assumptions or TrainingAssumptions()
-    instance_type = instance_type or profile.compute_instance_type or DEFAULT_INSTANCE_TYPE
-    market = market or profile.compute_market or DEFAULT_MARKET
-    if market not in MARKETS:
-        raise ValueError(f"market={market!r} is not one of {', '.join(repr(m) for m in MARKETS)}")
-    if instance_type not in sheet.instances:
-        raise ValueError(
-            f"training instance type {instance_type!r} is not in price sheet {sheet.snapshot_id} "
-            f"({sheet.region}); available: {', '.join(sorted(sheet.instances))}"
-        )
-    rates = sheet.instances[instance_type]
-    notes = list(profile.notes)
-    if market == MARKET_SPOT:
-        if rates.spot_usd_per_hour is None:
-            raise ValueError(
-                f"no spot price for {instance_type} in {sheet.region} in snapshot {sheet.snapshot_id}; "
-                "price training on-demand (market='on-demand') or pick another type"
-            )
-        usd_per_hour = rates.spot_usd_per_hour
-        interruption = rates.interruption_rate_per_month
-        if interruption is None:
-            interruption = a.default_interruption_rate_per_month
-            notes.append(
-                f"no Spot Advisor bucket for {instance_type}: {interruption:.0%} interruptions/month assumed"
-            )
-    else:
-        usd_per_hour, interruption = rates.on_demand_usd_per_hour, 0.0
     wall = profile.training_wall_seconds if wall_seconds is None else wall_seconds
     if not wall or wall <= 0:
         raise ValueError(f"training wall_seconds={wall!r} must be > 0 (the measured wall time of a run)")
-    checkpoint_bytes = profile.model_file_bytes * a.checkpoint_bytes_per_model_byte
-    write_seconds = (
-        a.checkpoint_write_seconds
-        if a.checkpoint_write_seconds is not None
-        else checkpoint_bytes / (a.checkpoint_write_mb_per_s * BYTES_PER_MB)
-    )
+    write_seconds = checkpoint_write_seconds(profile.model_file_bytes, a)
     epochs = max(profile.training_epochs, 1)
     measured_writes = (
         checkpoint_writes(profile.training_global_steps, profile.checkpoint_every_steps, epochs)
@@ -352,38 +407,19 @@ def plan_training(
             f"({written_seconds:,.3f} s): nothing is left to train; give a longer wall time"
         )
     interval = checkpoint_interval_seconds or profile.checkpoint_interval_seconds or work
-    writes = int(work // interval) + epochs if checkpoint_interval_seconds else measured_writes
-    try:
-        ebs = sheet_rate(sheet, "ebs_gp3_usd_per_gb_month")
-        s3 = sheet_rate(sheet, "s3_standard_usd_per_gb_month")
-        put = sheet_rate(sheet, "s3_put_usd_per_1k_requests")
-    except MissingRate as exc:
-        raise ValueError(f"cannot price training storage: {exc}") from exc
-    return TrainingPlan(
-        region=sheet.region,
-        snapshot_id=sheet.snapshot_id,
-        instance_type=instance_type,
-        market=market,
-        usd_per_hour=usd_per_hour,
-        on_demand_usd_per_hour=rates.on_demand_usd_per_hour,
-        interruption_rate_per_month=float(interruption),
-        work_seconds=float(work),
-        checkpoint_writes=float(writes),
-        checkpoint_interval_seconds=float(interval),
-        checkpoint_write_seconds=float(write_seconds),
-        restart_seconds=a.restart_overhead_seconds,
-        overhead_seconds=overhead.seconds,
-        overhead_source=overhead.source,
+    return plan_run(
+        sheet,
+        instance_type=instance_type or profile.compute_instance_type or DEFAULT_INSTANCE_TYPE,
+        market=market or profile.compute_market or DEFAULT_MARKET,
+        work_seconds=work,
+        checkpoint_writes=int(work // interval) + epochs if checkpoint_interval_seconds else measured_writes,
+        checkpoint_interval_seconds=interval,
         epochs=epochs,
-        dataset_bytes=float(profile.dataset_bytes),
-        checkpoint_bytes=float(checkpoint_bytes),
-        model_file_bytes=float(profile.model_file_bytes),
-        ebs_gb=a.ebs_gb,
-        ebs_usd_per_gb_month=ebs,
-        s3_usd_per_gb_month=s3,
-        s3_put_usd_per_1k_requests=put,
-        retained_model_versions=a.retained_model_versions,
-        notes=tuple(notes),
+        model_file_bytes=profile.model_file_bytes,
+        dataset_bytes=profile.dataset_bytes,
+        assumptions=a,
+        overhead=overhead,
+        notes=profile.notes,
     )
 
 
