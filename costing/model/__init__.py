@@ -13,7 +13,7 @@ model never calls AWS (docs/cost-model.md).
 
 from costing.choices import OPTION_LABELS, OPTIONS
 from costing.model.alternatives import cost_grid, plan_grid, with_assumptions
-from costing.model.analysis import analyze
+from costing.model.analysis import analyze, training_plan_for
 from costing.model.assumptions import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
@@ -113,5 +113,6 @@ __all__ = [
     "split_attempt_seconds",
     "spot_training_cost",
     "tco",
+    "training_plan_for",
     "with_assumptions",
 ]

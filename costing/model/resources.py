@@ -274,6 +274,27 @@ def _ranked(candidates: Sequence[Candidate], *, disqualify) -> list[Candidate]:
     return ranked
 
 
+def training_needed_mb(arch: ModelArchitecture, measured_rss_bytes: float | None) -> float:
+    """Memory a training run needs, MB: the measured peak RSS, or the predicted tensors if more (or unmeasured)."""
+    return max(
+        float(measured_rss_bytes or 0) / BYTES_PER_MB, training_memory(arch).total_bytes / BYTES_PER_MB
+    )
+
+
+def best_training_instance(metrics: Mapping[str, Any], profile: ModelProfile, sheet: PriceSheet) -> Candidate:
+    """The type the resource mapping chooses for training (rank 1 of :func:`rank_training`: the cheapest
+    run that fits, not burstable). Raises ``ValueError`` when none qualifies."""
+    arch = ModelArchitecture.from_metrics(metrics)
+    needed = training_needed_mb(arch, (metrics.get("training") or {}).get("peak_rss_bytes"))
+    chosen = next((c for c in rank_training(profile, sheet, needed_mb=needed) if c.rank == 1), None)
+    if chosen is None:
+        raise ValueError(
+            f"no instance type in price sheet {sheet.snapshot_id} ({sheet.region}) qualifies for training "
+            f"(needs {needed:,.0f} MB, not burstable); name one instead"
+        )
+    return chosen
+
+
 # -- the whole mapping ----------------------------------------------------------------------------------------
 
 
@@ -400,10 +421,7 @@ def map_resources(
             f"configuration changed by {json.dumps(dict(overrides), sort_keys=True)}: parameters, memory and FLOPs "
             "are predictions for it; measured tokens/s and RSS describe the measured model"
         )
-    needed_mb = max(
-        float(measured_rss or 0) / BYTES_PER_MB if not overrides else 0.0,
-        predicted_training.total_bytes / BYTES_PER_MB,
-    )
+    needed_mb = training_needed_mb(arch, None if overrides else measured_rss)
     serving_rss = serving.get("rss_bytes")
     if serving_rss is None:
         notes.append(

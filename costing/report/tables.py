@@ -259,7 +259,8 @@ def render_tco(result: TcoResult) -> str:
         "",
     ]
     out.append(
-        f"training run: {run.instance_type} {run.market}, {run.work_seconds:,.1f} s measured work -> expected "
+        f"training run: {run.instance_type} {run.market}, {run.work_seconds:,.1f} s measured work + "
+        f"{run.overhead_seconds:,.0f} s boot, setup and upload ({run.overhead_source}) -> expected "
         f"${usd(run.usd)} per run incl. storage (on-demand ${usd(run.on_demand_equivalent_usd)}, "
         f"spot saves {run.spot_savings_pct:.0f} %); {run.expected_interruptions:.2g} interruptions expected"
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from costing.choices import TRAINING_ON_CONFIGURED
 from costing.model import (
     REFERENCE_LABEL,
     REFERENCE_METRICS_PATH,
@@ -27,6 +28,7 @@ from costing.model import (
     estimate_training_cost,
     map_resources,
     profile_from_metrics,
+    training_plan_for,
 )
 from costing.model.training import DEFAULT_RUN_OVERHEAD, RunOverhead
 from costing.pricing import (
@@ -102,6 +104,7 @@ class AnalysisRequest:
     peak_factor: float | None = None
     target_utilisation: float | None = None
     options: tuple[str, ...] | None = None  # pricing models to show; None: all
+    training_instance: str = TRAINING_ON_CONFIGURED  # or TRAINING_ON_BEST: the resource mapping's pick
     apply_free_tiers: bool = False  # an account's allowance, not a workload's: off unless asked
 
     @classmethod
@@ -125,6 +128,7 @@ class AnalysisRequest:
             target_utilisation=opt("target_utilisation"),
             options=tuple(opt("pricing_models")) if opt("pricing_models") else None,
             apply_free_tiers=bool(params.get("apply_free_tiers", False)),
+            training_instance=str(params.get("training_instance") or TRAINING_ON_CONFIGURED),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,6 +155,14 @@ def run_analysis(
     }
     assumptions = replace(ServingAssumptions(), **overrides, apply_free_tiers=request.apply_free_tiers)
     compute = source.metrics.get("compute") or {}
+    training = training_plan_for(
+        profile,
+        sheet,
+        instance_type=request.training_instance,
+        metrics=source.metrics,
+        market=compute.get("market"),
+        overhead=overhead,
+    )
     return analyze(
         profile,
         sheet,
@@ -161,9 +173,7 @@ def run_analysis(
         pct=request.sensitivity_pct,
         spec=MonteCarloSpec(samples=request.samples, seed=request.seed),
         instance_types=request.instance_types,
-        training_instance_type=compute.get("instance_type"),
-        training_market=compute.get("market"),
-        training_overhead=overhead,
+        training=training,
     )
 
 
