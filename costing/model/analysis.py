@@ -71,7 +71,7 @@ def training_plan_for(
             raise ValueError(
                 f"training instance {TRAINING_ON_BEST!r} needs the run's metrics.json for the resource mapping"
             )
-        best = best_training_instance(metrics, profile, sheet)
+        best = best_training_instance(metrics, profile, sheet, overhead=overhead)
         chosen = best.instance_type
         note = (
             f"training priced on {chosen}, the resource mapping's cheapest type that qualifies for a run "

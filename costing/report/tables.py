@@ -405,7 +405,8 @@ def render_resources(mapping: ResourceMapping, *, top: int = 8) -> str:
         out.append(line)
     for job, ranked, unit in (("training", m.training, "$/run"), ("serving", m.serving, "$/month")):
         title = (
-            "Instance types for training (the measured run's work scaled to each type's vCPUs; spot where priced)"
+            "Instance types for training (the measured run's work scaled to each type's vCPUs, + "
+            f"{mapping.training_overhead_seconds:,.0f} s boot, setup and upload; spot where priced)"
             if job == "training"
             else f"Instance types for serving at {m.serving_requests_per_day:,.0f} requests/day (EC2 on-demand, the cost model's plan)"
         )

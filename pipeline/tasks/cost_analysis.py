@@ -178,7 +178,10 @@ def run_analysis(
 
 
 def resource_mapping(
-    source: ModelSource, request: AnalysisRequest, sheet: PriceSheet
+    source: ModelSource,
+    request: AnalysisRequest,
+    sheet: PriceSheet,
+    overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
 ) -> dict[str, Any] | None:
     """Parameters, memory, FLOPs and the instance types that fit the model, at the largest requested volume."""
     profile = profile_from_metrics(source.metrics, source=source.description)
@@ -189,6 +192,7 @@ def resource_mapping(
             sheet,
             serving_requests_per_day=max(request.requests_per_day),
             assumptions=ServingAssumptions(apply_free_tiers=request.apply_free_tiers),
+            training_overhead=overhead,
         )
     except ValueError as exc:
         log.warning("no resource mapping: %s", exc)
@@ -387,7 +391,7 @@ def recompute(
         raise AirflowFailException(f"cost analysis refused its inputs: {exc}") from exc
     document = option_filter(analysis.to_json_dict(), request.options)
     training_today = training_cost_today(source, snapshot, overhead)
-    document["resources"] = resource_mapping(source, request, sheet)
+    document["resources"] = resource_mapping(source, request, sheet, overhead)
     document["model"] = {
         "source": source.description,
         "version": source.version,

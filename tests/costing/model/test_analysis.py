@@ -67,8 +67,8 @@ def test_retraining_is_priced_on_the_configured_type_unless_the_best_is_asked_fo
     assert configured.instance_type == "c6i.xlarge"
     assert configured.run_lines()[0].usd_per_month == pytest.approx(3_900 / 3_600 * 0.20)
     assert configured.notes[0].startswith("training priced on c6i.xlarge (configured;")
-    # The resource mapping: c6i.large $0.04 a run (3,600 s at $0.04/h spot), c6i.xlarge $0.04 too (its 4 vCPUs
-    # halve the time) - the tie goes to the name -, m7g.large $0.08 on-demand, t3.small burstable.
+    # The resource mapping: c6i.large $0.043 a run (3,600 + 300 s at $0.04/h spot), c6i.xlarge $0.047 (its 4
+    # vCPUs halve the work, not the overhead), m7g.large $0.087 on-demand, t3.small burstable.
     best = training_plan_for(trained_on, SHEET, instance_type="best", metrics=METRICS, market="on-demand")
     assert best.instance_type == "c6i.large"
     assert best.run_lines()[0].usd_per_month == pytest.approx(3_900 / 3_600 * 0.10)  # $0.108333
