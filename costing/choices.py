@@ -1,7 +1,8 @@
 """What a trigger form or a command line offers, and what it starts with: the one home of each default.
 
 - what a training run is billed as, and priced as unless the caller says otherwise (instance type,
-  region, market);
+  region, market), and which type the TCO prices retraining on (configured, or the best the resource
+  mapping finds);
 - what a price refresh fetches (regions, EC2 instance types, days of spot history): the
   ``pricing_refresh`` DAG's Params and ``python -m costing refresh`` both start from these;
 - the serving pricing options, in display order;
@@ -25,6 +26,13 @@ MARKETS = (MARKET_SPOT, MARKET_ON_DEMAND)
 DEFAULT_INSTANCE_TYPE = "r6i.xlarge"  # 4 vCPU / 32 GiB: fits the LSTM plus corpus comfortably
 DEFAULT_REGION = "us-east-1"
 DEFAULT_MARKET = MARKET_SPOT
+
+# -- which instance type the TCO prices a retraining run on ----------------------------------------------
+TRAINING_ON_CONFIGURED = (
+    "configured"  # the type the run was configured with (metrics.json compute), else the default
+)
+TRAINING_ON_BEST = "best"  # the resource mapping's cheapest type that qualifies for a training run
+TRAINING_INSTANCE_CHOICES = (TRAINING_ON_CONFIGURED, TRAINING_ON_BEST)
 
 # -- what a price refresh fetches, and so the regions and types the analyses can compare ----------------
 REFRESH_REGIONS: tuple[str, ...] = tuple(dict.fromkeys((DEFAULT_REGION, "eu-west-1")))

@@ -28,7 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from costing.choices import AVAILABILITIES, AVAILABILITY_DESCRIPTIONS, EXPOSURE_DESCRIPTIONS, EXPOSURES
+from costing.choices import (
+    AVAILABILITIES,
+    AVAILABILITY_DESCRIPTIONS,
+    EXPOSURE_DESCRIPTIONS,
+    EXPOSURES,
+    TRAINING_ON_BEST,
+)
 from costing.model import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
@@ -42,11 +48,11 @@ from costing.model import (
     cost_grid,
     jsonable,
     plan_grid,
-    plan_training,
     price_sheet_to_json_dict,
     resolve_metrics,
     sensitivity,
     tco,
+    training_plan_for,
     with_assumptions,
 )
 from costing.model.assumptions import MAX_HORIZON_MONTHS, MAX_REQUESTS_PER_DAY
@@ -215,8 +221,8 @@ def _ownership(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--training-instance-type",
-        help="instance type training is priced on (default: the one "
-        f"recorded in metrics.json, else {DEFAULT_INSTANCE_TYPE})",
+        help="instance type training is priced on, or 'best' for the one `resources` chooses for training "
+        f"(default: the one recorded in metrics.json, else {DEFAULT_INSTANCE_TYPE})",
     )
     group.add_argument(
         "--training-market",
@@ -486,12 +492,15 @@ def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
 
 
 def training_plan(args: argparse.Namespace, profile, sheet):
-    return plan_training(
+    """The retraining run the TCO prices; ``best`` reads the metrics again for the resource mapping."""
+    best = args.training_instance_type == TRAINING_ON_BEST
+    return training_plan_for(
         profile,
         sheet,
         instance_type=args.training_instance_type,
+        metrics=resolve_metrics(args.metrics).metrics if best else None,
         market=args.training_market,
-        work_seconds=args.training_seconds,
+        wall_seconds=args.training_seconds,
     )
 
 

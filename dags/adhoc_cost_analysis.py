@@ -28,12 +28,15 @@ from costing.choices import (
     AVAILABILITY_DESCRIPTIONS,
     DEFAULT_AVAILABILITY,
     DEFAULT_EXPOSURE,
+    DEFAULT_INSTANCE_TYPE,
     DEFAULT_REGION,
     EXPOSURE_DESCRIPTIONS,
     EXPOSURES,
     OPTION_LABELS,
     OPTIONS,
     REFRESH_REGIONS,
+    TRAINING_INSTANCE_CHOICES,
+    TRAINING_ON_CONFIGURED,
 )
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
@@ -102,6 +105,15 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
         "horizon_months": Param(12, type="integer", minimum=1, maximum=60, title="TCO horizon (months)"),
         "retrain_cadence": Param(
             "weekly", type="string", enum=["daily", "weekly", "monthly"], title="Retrain cadence"
+        ),
+        "training_instance": Param(
+            TRAINING_ON_CONFIGURED,
+            type="string",
+            enum=list(TRAINING_INSTANCE_CHOICES),
+            title="Retraining priced on",
+            description="configured: the instance type the model was trained on (its metrics.json), else "
+            f"{DEFAULT_INSTANCE_TYPE}; best: the type the resource mapping finds cheapest for a training run. "
+            "The TCO says which it used.",
         ),
         "latency_slo_ms": Param(
             1000, type="number", minimum=10, maximum=60000, title="Latency SLO, p95 (ms)"

@@ -25,9 +25,12 @@ from costing.choices import (
     AVAILABILITY_DESCRIPTIONS,
     DEFAULT_AVAILABILITY,
     DEFAULT_EXPOSURE,
+    DEFAULT_INSTANCE_TYPE,
     DEFAULT_REGION,
     EXPOSURE_DESCRIPTIONS,
     EXPOSURES,
+    TRAINING_INSTANCE_CHOICES,
+    TRAINING_ON_CONFIGURED,
 )
 from pipeline import assets
 from pipeline.conf import refuse_bad_conf
@@ -77,6 +80,15 @@ from pipeline.ui.links import MlflowRunLink, attach, push_run_of
         ),
         "retrain_cadence": Param(
             "weekly", type="string", pattern=r"^(daily|weekly|monthly|[1-9][0-9]*d)$", title="Retrain cadence"
+        ),
+        "training_instance": Param(
+            TRAINING_ON_CONFIGURED,
+            type="string",
+            enum=list(TRAINING_INSTANCE_CHOICES),
+            title="Retraining priced on",
+            description="configured: the instance type the model was trained on (its metrics.json), else "
+            f"{DEFAULT_INSTANCE_TYPE}; best: the type the resource mapping finds cheapest for a training run. "
+            "The TCO says which it used.",
         ),
         "samples": Param(10000, type="integer", minimum=100, maximum=200000, title="Monte Carlo samples"),
         "apply_free_tiers": Param(

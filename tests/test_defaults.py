@@ -181,6 +181,17 @@ def test_the_requirement_starts_from_one_default_everywhere() -> None:
     assert (args.exposure, args.availability) == ("internal", "single")
 
 
+def test_the_analysis_forms_price_retraining_on_the_configured_type_unless_asked() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from costing.choices import TRAINING_INSTANCE_CHOICES, TRAINING_ON_CONFIGURED
+
+    for dag_id in ("cost_recompute", "adhoc_cost_analysis"):
+        form = DagBag(dag_folder=str(DAGS_DIR / f"{dag_id}.py")).dags[dag_id].params
+        assert form["training_instance"] == TRAINING_ON_CONFIGURED
+        assert form.get_param("training_instance").schema["enum"] == list(TRAINING_INSTANCE_CHOICES)
+
+
 def test_spot_training_launches_the_type_a_local_run_is_priced_as() -> None:
     from costing.choices import DEFAULT_INSTANCE_TYPE
     from pipeline.spot import layout

@@ -12,7 +12,7 @@ model never calls AWS (docs/cost-model.md).
 """
 
 from costing.choices import OPTION_LABELS, OPTIONS
-from costing.model.analysis import analyze
+from costing.model.analysis import analyze, training_plan_for
 from costing.model.assumptions import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
@@ -36,19 +36,6 @@ from costing.model.profile import (
 )
 from costing.model.resources import ModelArchitecture, ResourceMapping, map_resources, parameter_count
 from costing.model.results import GridResult, jsonable, price_sheet_to_json_dict
-from costing.model.run_cost import (
-    AttemptSeconds,
-    AttemptTimings,
-    InstanceAttempt,
-    SpotAccounting,
-    TrainingCost,
-    account_spot_run,
-    attempt_usd,
-    billed_seconds,
-    estimate_training_cost,
-    split_attempt_seconds,
-    spot_training_cost,
-)
 from costing.model.sensitivity import (
     DEFAULT_SAMPLES,
     DEFAULT_SEED,
@@ -58,11 +45,22 @@ from costing.model.sensitivity import (
     sensitivity,
 )
 from costing.model.tco import TcoResult, tco
-from costing.model.training_plan import (
+from costing.model.training import (
+    AttemptSeconds,
+    AttemptTimings,
+    InstanceAttempt,
+    SpotAccounting,
+    TrainingCost,
     TrainingPlan,
+    account_spot_run,
+    attempt_usd,
+    billed_seconds,
+    estimate_training_cost,
     expected_wall_seconds,
     mean_time_between_interruptions_seconds,
     plan_training,
+    split_attempt_seconds,
+    spot_training_cost,
 )
 
 __all__ = [
@@ -115,5 +113,6 @@ __all__ = [
     "split_attempt_seconds",
     "spot_training_cost",
     "tco",
+    "training_plan_for",
     "with_assumptions",
 ]

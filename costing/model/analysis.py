@@ -7,10 +7,11 @@ answers agree with each other. :meth:`Analysis.to_json_dict` nests the three doc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+from costing.choices import TRAINING_ON_BEST, TRAINING_ON_CONFIGURED
 from costing.model.assumptions import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
@@ -20,11 +21,12 @@ from costing.model.assumptions import (
 )
 from costing.model.grid import plan_grid
 from costing.model.profile import ModelProfile
+from costing.model.resources import best_training_instance
 from costing.model.results import ANALYSIS_SCHEMA, CURRENCY, RESULT_SCHEMA_VERSION, GridResult
 from costing.model.sensitivity import DEFAULT_TORNADO_PCT, MonteCarloSpec, SensitivityResult, sensitivity
 from costing.model.tco import TcoResult, tco
-from costing.model.training_plan import TrainingPlan, plan_training
-from costing.pricing import PriceSheet
+from costing.model.training import DEFAULT_RUN_OVERHEAD, RunOverhead, TrainingPlan, plan_training
+from costing.pricing import DEFAULT_INSTANCE_TYPE, PriceSheet
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,52 @@ class Analysis:
         }
 
 
+def training_plan_for(
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    *,
+    instance_type: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    market: str | None = None,
+    assumptions: TrainingAssumptions | None = None,
+    overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
+    wall_seconds: float | None = None,
+) -> TrainingPlan:
+    """The retraining run the TCO prices, on the instance type asked for, with a note saying which and why.
+
+    ``instance_type``: a type; None or ``"configured"`` for the one the run was configured with
+    (``metrics.json`` compute), else :data:`~costing.choices.DEFAULT_INSTANCE_TYPE`; ``"best"`` for
+    the type the resource mapping chooses for training (:func:`~costing.model.resources.best_training_instance`,
+    which needs the run's ``metrics``).
+    """
+    configured = profile.compute_instance_type or DEFAULT_INSTANCE_TYPE
+    if instance_type == TRAINING_ON_BEST:
+        if metrics is None:
+            raise ValueError(
+                f"training instance {TRAINING_ON_BEST!r} needs the run's metrics.json for the resource mapping"
+            )
+        best = best_training_instance(metrics, profile, sheet, overhead=overhead)
+        chosen = best.instance_type
+        note = (
+            f"training priced on {chosen}, the resource mapping's cheapest type that qualifies for a run "
+            f"(asked for with {TRAINING_ON_BEST!r}); configured: {configured}"
+        )
+    else:
+        chosen = configured if instance_type in (None, TRAINING_ON_CONFIGURED) else instance_type
+        why = "configured" if instance_type in (None, TRAINING_ON_CONFIGURED) else "asked for"
+        note = f"training priced on {chosen} ({why}; {TRAINING_ON_BEST!r} prices it on the resource mapping's pick)"
+    plan = plan_training(
+        profile,
+        sheet,
+        instance_type=chosen,
+        market=market,
+        assumptions=assumptions,
+        overhead=overhead,
+        wall_seconds=wall_seconds,
+    )
+    return replace(plan, notes=(note, *plan.notes))
+
+
 def analyze(
     profile: ModelProfile,
     sheet: PriceSheet,
@@ -59,20 +107,23 @@ def analyze(
     instance_types: Sequence[str] | None = None,
     training_instance_type: str | None = None,
     training_market: str | None = None,
+    training_overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
     training: TrainingPlan | None = None,
     option_key: str | None = None,
     every_variant: bool = False,
 ) -> Analysis:
     """Scenarios, TCO and sensitivity from one set of plans. ``training`` overrides the training plan
-    built from the profile (``training_instance_type``, ``training_market``, ``training_assumptions``)."""
+    built from the profile (``training_instance_type``, ``training_market``, ``training_assumptions``,
+    ``training_overhead``: the boot and upload of a cloud run, from the spot ledger or the default)."""
     a = assumptions or ServingAssumptions()
     plans = plan_grid(profile, sheet, requests_per_day, assumptions=a, instance_types=instance_types)
-    training = training or plan_training(
+    training = training or training_plan_for(
         profile,
         sheet,
         instance_type=training_instance_type,
         market=training_market,
         assumptions=training_assumptions,
+        overhead=training_overhead,
     )
     grid = GridResult(
         region=sheet.region,

@@ -81,12 +81,17 @@ def check_tiers(tiers: Sequence[PriceTier]) -> None:
         raise ValueError(f"the last price tier ends at {tiers[-1].end:g}; it must be open-ended")
 
 
-def billed_start_seconds(running_seconds: Number, minimum_seconds: float) -> Number:
+def billed_start_seconds(running_seconds: Number, minimum_seconds: Number) -> Number:
     """Seconds billed for an instance or task that runs ``running_seconds`` after it starts: at least the minimum.
 
     Example: a replacement that warms up for 20 s before the old one drains bills 60 s on EC2.
     """
-    return maximum(running_seconds, float(minimum_seconds))
+    import numpy as np
+
+    return maximum(
+        running_seconds,
+        minimum_seconds if isinstance(minimum_seconds, np.ndarray) else float(minimum_seconds),
+    )
 
 
 def expected_billed_ms(duration_ms: Number, increment_ms: float) -> Number:

@@ -20,7 +20,7 @@ from costing.model.model_source import resolve_metrics
 from costing.model.results import GridResult
 from costing.model.sensitivity import MonteCarloSpec, monte_carlo, tornado
 from costing.model.tco import runs_per_month, tco
-from costing.model.training_plan import plan_training
+from costing.model.training.plan import plan_training
 from costing.pricing import build_price_sheet
 
 DEFAULT_BUDGET_SECONDS = 2.0

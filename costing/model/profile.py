@@ -116,6 +116,8 @@ class ModelProfile:
     peak_rss_bytes: int = 0  # of the training process: upper bound of the serving process
     dataset_bytes: int = 0
     training_wall_seconds: float = 0.0  # process wall time, all attempts
+    # checkpoint writes inside training_wall_seconds, all attempts (None: not recorded, metrics.json before segments)
+    training_checkpoint_seconds: float | None = None
     training_step_seconds: float = 0.0  # inside optimizer steps, all attempts
     training_global_steps: int = 0
     training_epochs: int = 0
@@ -271,6 +273,14 @@ def serving_from_metrics(serving: Mapping[str, Any] | None) -> ServingCapacity |
     )
 
 
+def checkpoint_seconds(training: Mapping[str, Any]) -> float | None:
+    """Seconds the run spent writing checkpoints (``training.segments[].checkpoint_seconds``), None if unrecorded."""
+    segments = training.get("segments")
+    if not segments:
+        return None
+    return float(sum(float(segment.get("checkpoint_seconds") or 0.0) for segment in segments))
+
+
 def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics") -> ModelProfile:
     """A :class:`ModelProfile` from a metrics.json dict (schema ``rnn-metrics`` v1 or v2).
 
@@ -324,6 +334,7 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
             peak_rss_bytes=int(training["peak_rss_bytes"]),
             dataset_bytes=int((metrics.get("dataset") or {}).get("size_bytes", 0)),
             training_wall_seconds=float(training["total_wall_seconds"]),
+            training_checkpoint_seconds=checkpoint_seconds(training),
             training_step_seconds=float(training.get("train_seconds", 0.0)),
             training_global_steps=int(training.get("global_steps", 0)),
             training_epochs=len(training.get("epochs", [])),

@@ -17,7 +17,8 @@ hand in ``tests/costing/model/test_resources.py``:
 Prediction is set against measurement: training tokens/s against what the host's measured matmul peak
 allows, and the predicted tensors against the measured peak RSS (the rest is the Python and torch
 runtime). Then instance types are ranked in a region for training (memory fits, cost per run at spot
-and on-demand, interruption bucket, burstable credits, architecture) and for serving (the cost model's
+and on-demand with the boot, setup and upload a cloud run bills, interruption bucket, burstable
+credits, architecture) and for serving (the cost model's
 own EC2 on-demand plan at one request volume: fits, meets the SLO, $ per 1,000 requests), each
 rejected type with the reason it lost, and the original hand analysis (r6i.xlarge to train, c6i.xlarge
 to serve) is checked against the measurements.
@@ -35,7 +36,8 @@ from costing.model.assumptions import BURSTABLE_BASELINE_UTILISATION, OS_RESERVE
 from costing.model.grid import cost_scenario
 from costing.model.profile import ModelProfile
 from costing.model.results import CURRENCY, RESULT_SCHEMA_VERSION
-from costing.pricing.defaults import MINIMUM_BILLED_SECONDS
+from costing.model.training import DEFAULT_RUN_OVERHEAD, RunOverhead
+from costing.model.training.rules import billed_seconds_for
 from costing.pricing.sheet import PriceSheet
 from costing.units import BYTES_PER_MB, MB_PER_GB, SECONDS_PER_HOUR
 from toolkit import lstm
@@ -153,22 +155,31 @@ class Candidate:
     usd: float | None  # training: per run (spot when priced, else on-demand); serving: per month
     usd_per_1k_requests: float | None = None  # serving
     on_demand_usd: float | None = None  # training: per run on-demand
-    seconds: float | None = None  # training: predicted wall time of a run
+    seconds: float | None = (
+        None  # training: predicted wall time of a run (without the boot and upload overhead)
+    )
     interruption: str = ""  # Spot Advisor bucket
     notes: tuple[str, ...] = ()
     rank: int | None = None  # 1 = chosen
     lost_because: str = ""
 
 
-def rank_training(profile: ModelProfile, sheet: PriceSheet, *, needed_mb: float) -> list[Candidate]:
-    """Every instance type of the sheet for a training run: the measured run's work scaled to its vCPUs."""
+def rank_training(
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    *,
+    needed_mb: float,
+    overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
+) -> list[Candidate]:
+    """Every instance type of the sheet for a training run: the measured run's work scaled to its vCPUs,
+    plus the boot, setup and upload a cloud run bills (``overhead``), once."""
     work = profile.training_wall_seconds
     out = []
     for name, rates in sorted(sheet.instances.items()):
         available_mb = rates.memory_gib * MB_PER_GB - OS_RESERVED_MB
         notes = []
         seconds = work * profile.host_cpu_count / rates.vcpus if work > 0 else None
-        billed = max(seconds, MINIMUM_BILLED_SECONDS) if seconds is not None else None
+        billed = billed_seconds_for(seconds + overhead.seconds) if seconds is not None else None
         hourly = (
             rates.spot_usd_per_hour if rates.spot_usd_per_hour is not None else rates.on_demand_usd_per_hour
         )
@@ -274,6 +285,34 @@ def _ranked(candidates: Sequence[Candidate], *, disqualify) -> list[Candidate]:
     return ranked
 
 
+def training_needed_mb(arch: ModelArchitecture, measured_rss_bytes: float | None) -> float:
+    """Memory a training run needs, MB: the measured peak RSS, or the predicted tensors if more (or unmeasured)."""
+    return max(
+        float(measured_rss_bytes or 0) / BYTES_PER_MB, training_memory(arch).total_bytes / BYTES_PER_MB
+    )
+
+
+def best_training_instance(
+    metrics: Mapping[str, Any],
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    *,
+    overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
+) -> Candidate:
+    """The type the resource mapping chooses for training (rank 1 of :func:`rank_training`: the cheapest
+    run that fits, not burstable). Raises ``ValueError`` when none qualifies."""
+    arch = ModelArchitecture.from_metrics(metrics)
+    needed = training_needed_mb(arch, (metrics.get("training") or {}).get("peak_rss_bytes"))
+    ranked = rank_training(profile, sheet, needed_mb=needed, overhead=overhead)
+    chosen = next((c for c in ranked if c.rank == 1), None)
+    if chosen is None:
+        raise ValueError(
+            f"no instance type in price sheet {sheet.snapshot_id} ({sheet.region}) qualifies for training "
+            f"(needs {needed:,.0f} MB, not burstable); name one instead"
+        )
+    return chosen
+
+
 # -- the whole mapping ----------------------------------------------------------------------------------------
 
 
@@ -298,6 +337,8 @@ class ResourceMapping:
     training: tuple[Candidate, ...]
     serving: tuple[Candidate, ...]
     notes: tuple[str, ...] = field(default=())
+    training_overhead_seconds: float = DEFAULT_RUN_OVERHEAD.seconds  # in each training candidate's cost
+    training_overhead_source: str = DEFAULT_RUN_OVERHEAD.source
 
     @property
     def achieved_gflops(self) -> float | None:
@@ -363,6 +404,8 @@ class ResourceMapping:
             "measured_serving_rss_bytes": self.measured_serving_rss_bytes,
             "serving_requests_per_day": self.serving_requests_per_day,
             "training": [asdict(c) for c in self.training],
+            "training_overhead_seconds": self.training_overhead_seconds,
+            "training_overhead_source": self.training_overhead_source,
             "serving": [asdict(c) for c in self.serving],
             "verdicts": self.verdicts(),
             "notes": list(self.notes),
@@ -379,6 +422,7 @@ def map_resources(
     peak_source: str = "",
     serving_requests_per_day: float = DEFAULT_SERVING_REQUESTS_PER_DAY,
     assumptions: ServingAssumptions | None = None,
+    training_overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
 ) -> ResourceMapping:
     """The resource mapping of the model behind ``metrics`` (``overrides`` change its configuration: a
     what-if; measurements then describe the measured configuration, and the ranking uses predictions)."""
@@ -400,16 +444,17 @@ def map_resources(
             f"configuration changed by {json.dumps(dict(overrides), sort_keys=True)}: parameters, memory and FLOPs "
             "are predictions for it; measured tokens/s and RSS describe the measured model"
         )
-    needed_mb = max(
-        float(measured_rss or 0) / BYTES_PER_MB if not overrides else 0.0,
-        predicted_training.total_bytes / BYTES_PER_MB,
-    )
+    needed_mb = training_needed_mb(arch, None if overrides else measured_rss)
     serving_rss = serving.get("rss_bytes")
     if serving_rss is None:
         notes.append(
             "no server RSS measured: serving memory is sized at the training peak RSS (an upper bound)"
         )
-    ranked_training = rank_training(profile, sheet, needed_mb=needed_mb)
+    ranked_training = rank_training(profile, sheet, needed_mb=needed_mb, overhead=training_overhead)
+    notes.append(
+        f"a training run's cost includes {training_overhead.seconds:,.0f} s of boot, setup and upload "
+        f"({training_overhead.source})"
+    )
     ranked_serving = rank_serving(
         profile, sheet, requests_per_day=serving_requests_per_day, assumptions=assumptions
     )
@@ -437,6 +482,8 @@ def map_resources(
         training=tuple(ranked_training),
         serving=tuple(ranked_serving),
         notes=tuple(notes),
+        training_overhead_seconds=training_overhead.seconds,
+        training_overhead_source=training_overhead.source,
     )
 
 

@@ -47,7 +47,7 @@ from costing.model.results import (
     jsonable,
 )
 from costing.model.tco import monthly_ownership_usd, runs_per_month
-from costing.model.training_plan import TrainingPlan
+from costing.model.training.plan import TrainingPlan
 
 if TYPE_CHECKING:
     import numpy as np

@@ -3,7 +3,7 @@
 ``TCO = runs over the horizon x cost per training run + serving per month x months
 + storage per month x months``, for each serving alternative:
 
-* **Training**: one run's expected cost on the sheet's prices (:mod:`costing.model.training_plan`: the
+* **Training**: one run's expected cost on the sheet's prices (:mod:`costing.model.training.plan`: the
   measured wall time on the training instance type, spot interruptions, EBS and S3 PUTs), times
   the retraining cadence: ``weekly`` = 52 / 12 = 4.33 runs a month, ``daily`` = 365 / 12,
   ``monthly`` = 1, ``Nd`` = one run every N days (365 / 12 / N a month).
@@ -55,7 +55,7 @@ from costing.model.results import (
     check_same_region,
     jsonable,
 )
-from costing.model.training_plan import TrainingPlan, TrainingRunCost, plan_training, training_run_cost
+from costing.model.training.plan import TrainingPlan, TrainingRunCost, plan_training, training_run_cost
 from costing.pricing import PriceSheet
 from costing.units import DAYS_PER_YEAR
 
@@ -276,8 +276,8 @@ def tco(
     """Cost of ownership of every alternative (its best variant) at each request volume, plus break-evens.
 
     A run is priced from the profile's measured wall time on ``sheet`` (``training``, built by
-    :func:`~costing.model.training_plan.plan_training` if not given): the lifecycle is recomputed at fresh
-    prices. Pass ``training_run`` (e.g. :func:`~costing.model.training_plan.billed_run_with_storage` of a
+    :func:`~costing.model.training.plan.plan_training` if not given): the lifecycle is recomputed at fresh
+    prices. Pass ``training_run`` (e.g. :func:`~costing.model.training.plan.billed_run_with_storage` of a
     real spot run) to use that cost per run instead.
     """
     months = _check_horizon(horizon_months)

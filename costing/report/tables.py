@@ -283,7 +283,8 @@ def render_tco(result: TcoResult) -> str:
         "",
     ]
     out.append(
-        f"training run: {run.instance_type} {run.market}, {run.work_seconds:,.1f} s measured work -> expected "
+        f"training run: {run.instance_type} {run.market}, {run.work_seconds:,.1f} s measured work + "
+        f"{run.overhead_seconds:,.0f} s boot, setup and upload ({run.overhead_source}) -> expected "
         f"${usd(run.usd)} per run incl. storage (on-demand ${usd(run.on_demand_equivalent_usd)}, "
         f"spot saves {run.spot_savings_pct:.0f} %); {run.expected_interruptions:.2g} interruptions expected"
     )
@@ -293,8 +294,8 @@ def render_tco(result: TcoResult) -> str:
         else f"{run.young_daly_interval_seconds:,.0f} s"
     )
     out.append(
-        f"checkpoints: every {run.checkpoint_interval_seconds:,.1f} s of work, {run.checkpoint_write_seconds:.2f} s "
-        f"to write; Young/Daly optimum {young_daly} -> recommended "
+        f"checkpoints: {run.checkpoint_writes:g} per run, every {run.checkpoint_interval_seconds:,.1f} s of work, "
+        f"{run.checkpoint_write_seconds:.2f} s to write; Young/Daly optimum {young_daly} -> recommended "
         f"{run.recommended_checkpoint_interval_seconds:,.1f} s"
     )
     out.append(f"storage kept between runs: ${usd(run.storage_usd_per_month)}/month")
@@ -428,7 +429,8 @@ def render_resources(mapping: ResourceMapping, *, top: int = 8) -> str:
         out.append(line)
     for job, ranked, unit in (("training", m.training, "$/run"), ("serving", m.serving, "$/month")):
         title = (
-            "Instance types for training (the measured run's work scaled to each type's vCPUs; spot where priced)"
+            "Instance types for training (the measured run's work scaled to each type's vCPUs, + "
+            f"{mapping.training_overhead_seconds:,.0f} s boot, setup and upload; spot where priced)"
             if job == "training"
             else f"Instance types for serving at {m.serving_requests_per_day:,.0f} requests/day (EC2 on-demand, the cost model's plan)"
         )

@@ -86,7 +86,8 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
             out.append(line)
             if runs["estimated"]:
                 out.append(
-                    "  (estimate: runs on the local backend are priced as if on the configured instance type)"
+                    "  (estimate: runs on the local backend are priced as if on the configured instance type, "
+                    "with the boot, setup and upload a spot run bills)"
                 )
             for r in runs["rows"][-TEXT_RUN_ROWS:]:
                 loss = f"val loss {r['val_loss']:.3f}" if is_number(r["val_loss"]) else "val loss n/a"

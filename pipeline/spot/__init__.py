@@ -24,6 +24,11 @@ Pure pieces, no AWS calls, tested on literal values:
   market or give up, within budget or not (frozen dataclasses in, a decision out; no clock).
 * :mod:`~pipeline.spot.billing` - the billed cost of a run from its attempts and spot price history.
 * :mod:`~pipeline.spot.budget` - the pre-flight estimate that refuses to launch over budget.
+* :mod:`~pipeline.spot.ledger` - what earlier spot runs recorded about their attempts (MLflow), for
+  the boot and upload overhead every estimate adds.
+
+The cost rules these apply (billed seconds, checkpoint writes, storage, overhead, the pre-flight
+estimate) are :mod:`costing.model.training`'s; nothing here restates them.
 * :mod:`~pipeline.spot.cleanup` - terminate a run's instances; sweep instances of finished runs.
 
 Nothing here is imported when the DAG file is parsed except :mod:`~pipeline.spot.operators`,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from costing.model import AttemptTimings, InstanceAttempt
 
 if TYPE_CHECKING:
-    from costing.model.run_cost import InstanceAttempt
+    from costing.model.training.run_cost import InstanceAttempt
 
 END_DONE = "done"
 END_INTERRUPTED = "interrupted"
@@ -70,16 +70,8 @@ class AttemptRecord:
             return None
         return (parse_utc(self.terminated_at) - parse_utc(self.launched_at)).total_seconds()
 
-    @property
-    def boot_seconds(self) -> float | None:
-        """Launch to the start of training: boot, cloud-init, installing the bundle, reading the config."""
-        if self.training_started_at is None:
-            return None
-        seconds = (parse_utc(self.training_started_at) - parse_utc(self.launched_at)).total_seconds()
-        return seconds if seconds >= 0 else None
-
     def to_instance_attempt(self) -> InstanceAttempt:
-        """The costing value object (billing maths lives in ``costing.model.run_cost``)."""
+        """The costing value object (billing maths lives in ``costing.model.training.run_cost``)."""
         if self.terminated_at is None:
             raise ValueError(
                 f"attempt {self.attempt} ({self.instance_id}) has no terminate time; it cannot be billed yet"

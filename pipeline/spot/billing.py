@@ -2,20 +2,17 @@
 
 A **billed estimate from AWS prices, not an invoice** (``cost.basis = billed-estimate``):
 
-* **Instances** - :func:`costing.model.run_cost.spot_training_cost`: per attempt, the seconds from launch
-  to termination (per-second billing, 60-second minimum) at the spot price in force in that
+* **Instances** - :func:`costing.model.training.run_cost.spot_training_cost`: per attempt, the seconds from launch
+  to termination (per-second billing with a minimum per launch) at the spot price in force in that
   attempt's AZ over that window, switching at each price change. Prices come from EC2's spot price
   history for each attempt's AZ and window (fetched through the hook, parsed by
   :func:`costing.pricing.parse.parse_spot_price_history`); on-demand rates (on-demand attempts, the
   on-demand comparison) from the newest pricing snapshot. If the history does not cover an
   attempt's launch, the snapshot's spot history is used instead, and the basis says so.
-* **EBS** - the gp3 root volume, per attempt, for its billed seconds (GB-months prorated).
-* **S3** - Standard storage of the run's prefix (bytes at the end x the run's wall time, prorated
-  GB-months) and requests: counted where the pipeline makes them (uploads, marker reads, downloads,
-  the trigger's HEAD polls) and estimated for the instance (per attempt: bundle, config and corpus
-  GETs, one checkpoint GET per resume, log + marker PUTs; per run: one checkpoint PUT every
-  ``checkpoint_every_steps`` steps + one per epoch + one per interruption, plus model.pt and
-  metrics.json). Multipart uploads are counted as one request. Rates from the snapshot's price sheet.
+* **EBS and S3** - :mod:`costing.model.training.storage`: the gp3 root volume for the attempts'
+  billed seconds; Standard storage of the run's prefix and its requests, counted where the pipeline
+  makes them (uploads, marker reads, downloads, the trigger's HEAD polls: passed in from here) and
+  estimated for the instance. Rates from the snapshot's price sheet.
 
 Not included: data transfer (S3 <-> EC2 in one region is free), NAT gateway processing, taxes,
 credits and discounts - hence "estimate".
@@ -23,14 +20,14 @@ credits and discounts - hence "estimate".
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from costing.model import AttemptTimings, account_spot_run, billed_seconds, spot_training_cost
+from costing.model.training import S3Usage, StorageCost, StorageRates, run_s3_usage, storage_cost
 from costing.pricing import (
     MARKET_SPOT,
     PriceCatalog,
@@ -38,7 +35,7 @@ from costing.pricing import (
     load_snapshot,
     parse_spot_price_history,
 )
-from costing.units import BYTES_PER_GB, SECONDS_PER_MONTH
+from costing.pricing.defaults import MINIMUM_BILLED_SECONDS
 from pipeline import tracking
 from pipeline.cost_record import record_cost
 from pipeline.price_store import newest_snapshot_dir
@@ -50,56 +47,8 @@ from rnn.metrics import read_metrics
 if TYPE_CHECKING:
     from costing.pricing.catalog import PriceCatalog
     from costing.pricing.parse import SpotPricePoint
-    from costing.pricing.sheet import PriceSheet
 
 BILLED_LABEL = "billed-estimate from AWS prices (not an invoice)"
-
-
-@dataclass(frozen=True)
-class StorageRates:
-    s3_usd_per_gb_month: float
-    s3_put_usd_per_1k: float  # PUT, COPY, POST, LIST
-    s3_get_usd_per_1k: float  # GET, HEAD and the rest
-    ebs_gp3_usd_per_gb_month: float
-    source: str
-
-    @classmethod
-    def from_sheet(cls, sheet: PriceSheet) -> StorageRates:
-        values = {
-            "s3_usd_per_gb_month": sheet.s3_standard_usd_per_gb_month,
-            "s3_put_usd_per_1k": sheet.s3_put_usd_per_1k_requests,
-            "s3_get_usd_per_1k": sheet.s3_get_usd_per_1k_requests,
-            "ebs_gp3_usd_per_gb_month": sheet.ebs_gp3_usd_per_gb_month,
-        }
-        missing = [name for name, value in values.items() if value is None]
-        if missing:
-            raise ValueError(
-                f"pricing snapshot {sheet.snapshot_id} has no {', '.join(missing)} for {sheet.region}; "
-                "refresh the pricing snapshot"
-            )
-        return cls(**values, source=f"snapshot {sheet.snapshot_id} ({sheet.region})")  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class S3Usage:
-    put_requests: float
-    get_requests: float
-    stored_bytes: float
-    stored_seconds: float
-
-
-@dataclass(frozen=True)
-class StorageCost:
-    s3_storage_usd: float
-    s3_requests_usd: float
-    ebs_usd: float
-    usage: S3Usage
-    ebs_gb_seconds: float
-    rates: StorageRates
-
-    @property
-    def usd(self) -> float:
-        return self.s3_storage_usd + self.s3_requests_usd + self.ebs_usd
 
 
 def estimate_s3_usage(
@@ -112,44 +61,16 @@ def estimate_s3_usage(
     stored_bytes: int,
     stored_seconds: float,
 ) -> S3Usage:
-    """Requests of one run: counted on the pipeline side, estimated on the instance side (module docstring)."""
-    interruptions = sum(1 for a in attempts if a.interrupted)
-    instance_gets = 3 * len(attempts) + max(len(attempts) - 1, 0)
-    instance_puts = 2 * len(attempts)
-    trainer_puts = math.ceil(global_steps / max(checkpoint_every_steps, 1)) + epochs + interruptions + 2
-    return S3Usage(
-        put_requests=float(
-            pipeline_counts.get("put_requests", 0)
-            + pipeline_counts.get("list_requests", 0)
-            + instance_puts
-            + trainer_puts
-        ),
-        get_requests=float(
-            pipeline_counts.get("get_requests", 0) + pipeline_counts.get("head_requests", 0) + instance_gets
-        ),
-        stored_bytes=float(stored_bytes),
-        stored_seconds=float(stored_seconds),
-    )
-
-
-def storage_cost(usage: S3Usage, rates: StorageRates, *, ebs_gb: float, billed_seconds: float) -> StorageCost:
-    """S3 storage + requests and the EBS root volume while the instances ran.
-
-    Example: 1 GiB for 730 h at $0.023 -> $0.023; 1,000 PUTs at $0.005/1k -> $0.005;
-    20 GB gp3 for 3,600 s at $0.08 -> 20 x 0.08 x 3,600 / 2,628,000 = $0.00219.
-    """
-    gb_months = usage.stored_bytes / BYTES_PER_GB * usage.stored_seconds / SECONDS_PER_MONTH
-    ebs_gb_seconds = ebs_gb * billed_seconds
-    return StorageCost(
-        s3_storage_usd=gb_months * rates.s3_usd_per_gb_month,
-        s3_requests_usd=(
-            usage.put_requests * rates.s3_put_usd_per_1k + usage.get_requests * rates.s3_get_usd_per_1k
-        )
-        / 1000.0,
-        ebs_usd=ebs_gb_seconds / SECONDS_PER_MONTH * rates.ebs_gp3_usd_per_gb_month,
-        usage=usage,
-        ebs_gb_seconds=ebs_gb_seconds,
-        rates=rates,
+    """Requests of one run (:func:`costing.model.training.storage.run_s3_usage`) from its attempt records."""
+    return run_s3_usage(
+        attempts=len(attempts),
+        interruptions=sum(1 for a in attempts if a.interrupted),
+        pipeline_counts=pipeline_counts,
+        global_steps=global_steps,
+        checkpoint_every_steps=checkpoint_every_steps,
+        epochs=epochs,
+        stored_bytes=stored_bytes,
+        stored_seconds=stored_seconds,
     )
 
 
@@ -280,7 +201,8 @@ def billed_cost(
         },
         "basis": (
             f"{BILLED_LABEL}: {len(attempts)} attempt(s) of {instances.instance_type} in {instances.region} "
-            f"({interruptions} interrupted), per-second billing with a 60-second minimum per attempt; "
+            f"({interruptions} interrupted), per-second billing with a {MINIMUM_BILLED_SECONDS}-second minimum "
+            "per attempt; "
             f"{spot_price_source}; plus EBS root volume and S3 storage/requests at {storage.rates.source}"
         ),
     }
@@ -365,7 +287,7 @@ def record_billed_cost(
             usage,
             StorageRates.from_sheet(sheet),
             ebs_gb=float(spot_run.get("root_volume_gb", DEFAULT_ROOT_VOLUME_GB)),
-            billed_seconds=sum(max(a.seconds or 0.0, 60.0) for a in attempts),
+            billed_seconds=sum(billed_seconds(a.to_instance_attempt()) for a in attempts),
         )
         try:
             cost_dict = billed_cost(

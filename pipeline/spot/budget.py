@@ -1,230 +1,39 @@
 """Budget guard: estimate a spot run before launching anything, refuse it above ``max_budget_usd``.
 
-The pre-flight estimate, step by step:
+The estimate is :func:`costing.model.training.preflight_estimate`: the run's tokens (the steps
+``rnn.data`` cuts from the validated corpus), its checkpoint writes and the boot, setup and upload
+overhead, priced by the plan the TCO prices a retraining run with (expected interruptions, billed
+seconds with the per-launch minimum, EBS and S3 requests). What it needs from outside, found here:
 
-1. **tokens** the run will train on: steps per epoch (``(train chars // batch_size - 1) // seq_len``,
-   capped by ``max_steps_per_epoch``) x ``batch_size`` x ``seq_len`` x ``epochs``, from the
-   validated corpus size;
-2. **throughput**: ``train.tokens_per_s`` of the latest FINISHED MLflow run in ``rnn-textgen`` with
-   the same model shape (hidden_size, num_layers, embedding_dim, seq_len, batch_size), preferring
-   one trained on this instance type with ``ec2_spot``; if there is none,
-   :data:`DEFAULT_TOKENS_PER_S`, and the message says so;
-3. **work** = tokens / throughput, plus the boot + install overhead once: the median launch-to-training
-   time of the attempts recorded by earlier spot runs (``compute.attempts`` in their ``metrics.json``,
-   preferring the same instance type), else :data:`BOOT_SECONDS`, and the message says which;
-4. **expected interruption overhead** from the cost model
-   (:func:`costing.model.training_plan.expected_wall_seconds`: Poisson interruptions at the Spot Advisor
-   rate of the instance type, half a checkpoint interval of lost work plus a restart per
-   interruption);
-5. **price**: the billed seconds (60-second minimum) at the current spot price (mean over the
-   region's AZs) from the newest pricing snapshot - on-demand when ``market`` is on-demand.
+* **throughput**: ``train.tokens_per_s`` of the latest FINISHED MLflow run in ``rnn-textgen`` with
+  the same model shape (hidden_size, num_layers, embedding_dim, seq_len, batch_size), preferring
+  one trained on this instance type with ``ec2_spot``; if there is none,
+  :data:`DEFAULT_TOKENS_PER_S`, and the message says so;
+* **overhead**: :func:`pipeline.spot.ledger.run_overhead`, measured on the attempts of earlier spot
+  runs (same instance type preferred), else the cost model's labelled default; the message says which;
+* **prices**: the newest pricing snapshot (spot: the mean of the region's AZs).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import statistics
-import tempfile
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from costing.model import TrainingAssumptions, expected_wall_seconds, mean_time_between_interruptions_seconds
-from costing.pricing import MARKET_SPOT, build_price_sheet
+from costing.model.training import Throughput, preflight_estimate
+from costing.pricing import build_price_sheet
 from pipeline import names, tracking
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.spot import layout as spot
-from pipeline.spot.attempts import AttemptRecord
+from pipeline.spot.ledger import run_overhead
 from pipeline.spot.policy import within_budget
 from rnn.corpus import read_corpus_bytes
-
-if TYPE_CHECKING:
-    from costing.pricing.sheet import PriceSheet
 
 log = logging.getLogger(__name__)
 
 # Conservative when nothing comparable was measured: the default 2.84M-parameter model trains at
 # about 12,000 tokens/s on 2 CPU cores (README); assume a sixth of that.
 DEFAULT_TOKENS_PER_S = 2_000.0
-# Launch + boot + `dnf install python3.11` + `pip install` of the bundle (torch CPU wheel) on AL2023,
-# assumed until earlier spot runs have measured it.
-BOOT_SECONDS = 300.0
-BOOT_SAMPLE_RUNS = 20  # earlier spot runs whose attempts are read
-# Writing one checkpoint to S3 (weights + AdamW moments of a few-MB model).
-CHECKPOINT_WRITE_SECONDS = 2.0
 SHAPE_KEYS = ("hidden_size", "num_layers", "embedding_dim", "seq_len", "batch_size")
-
-
-@dataclass(frozen=True)
-class Throughput:
-    tokens_per_s: float
-    source: str  # in words, for the message
-    mlflow_run_id: str | None = None
-
-
-@dataclass(frozen=True)
-class BootOverhead:
-    seconds: float
-    source: str  # in words, for the message
-    attempts: int = 0  # measured attempts behind the number; 0 = the default
-
-
-DEFAULT_BOOT = BootOverhead(
-    BOOT_SECONDS, f"default {BOOT_SECONDS:.0f} s: no earlier spot attempt measured it"
-)
-
-
-def measured_boot(attempts: Iterable[dict[str, Any]], instance_type: str) -> BootOverhead:
-    """Median launch-to-training seconds of earlier attempts (same instance type if any), else the default."""
-    by_type: dict[str, list[float]] = {}
-    for values in attempts:
-        try:
-            record = AttemptRecord.from_dict(values)
-            seconds = record.boot_seconds
-        except (TypeError, ValueError):  # a ledger row from an older version, or garbled
-            continue
-        if seconds is not None:
-            by_type.setdefault(record.instance_type, []).append(seconds)
-    same = by_type.get(instance_type, [])
-    chosen = same or [seconds for values in by_type.values() for seconds in values]
-    if not chosen:
-        return DEFAULT_BOOT
-    where = (
-        f"on {instance_type}" if same else f"on {', '.join(sorted(by_type))} (none on {instance_type} yet)"
-    )
-    return BootOverhead(
-        seconds=float(statistics.median(chosen)),
-        source=f"median of {len(chosen)} earlier attempt{'s' if len(chosen) > 1 else ''} {where}",
-        attempts=len(chosen),
-    )
-
-
-def earlier_attempts(max_runs: int = BOOT_SAMPLE_RUNS) -> list[dict[str, Any]]:
-    """``compute.attempts`` of the latest finished ec2_spot runs in ``rnn-textgen`` (their metrics.json)."""
-    from mlflow import MlflowClient
-
-    settings = tracking.configure()
-    client = MlflowClient()
-    runs = client.search_runs(
-        [tracking.experiment_id(names.TRAINING_EXPERIMENT, settings)],
-        filter_string=f"attributes.status = 'FINISHED' and params.`compute.backend` = '{spot.BACKEND}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=max_runs,
-    )
-    attempts: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for run in runs:
-            try:
-                path = client.download_artifacts(run.info.run_id, "metrics.json", tmp)
-                attempts += json.loads(Path(path).read_text()).get("compute", {}).get("attempts", [])
-            except Exception as error:  # a run without the artifact: skip it, say so
-                log.info("no attempts ledger in run %s: %s", run.info.run_id, error)
-    return attempts
-
-
-@dataclass(frozen=True)
-class PreflightEstimate:
-    instance_type: str
-    region: str
-    market: str
-    tokens: int
-    throughput: Throughput
-    work_seconds: float
-    boot_seconds: float
-    expected_wall_seconds: float
-    expected_interruptions: float
-    interruption_rate_per_month: float
-    usd_per_hour: float
-    usd: float
-    snapshot_id: str
-    boot_source: str = DEFAULT_BOOT.source
-
-    @property
-    def overhead_factor(self) -> float:
-        base = self.work_seconds + self.boot_seconds
-        return self.expected_wall_seconds / base if base else 1.0
-
-    def describe(self) -> str:
-        return (
-            f"{self.tokens:,} tokens at {self.throughput.tokens_per_s:,.0f} tokens/s ({self.throughput.source}) = "
-            f"{self.work_seconds:,.0f} s of training + {self.boot_seconds:,.0f} s boot/install ({self.boot_source}), "
-            f"x{self.overhead_factor:.3f} for expected interruptions ({self.interruption_rate_per_month:.0%}/month, "
-            f"{self.expected_interruptions:.3f} expected) = {self.expected_wall_seconds:,.0f} s of {self.instance_type} "
-            f"{self.market} in {self.region} at ${self.usd_per_hour:.4f}/h (snapshot {self.snapshot_id})"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "overhead_factor": self.overhead_factor, "description": self.describe()}
-
-
-def training_tokens(config: dict[str, Any], dataset_chars: int) -> int:
-    """Tokens the run will train on (the arithmetic of ``rnn.data`` without loading the corpus)."""
-    batch, seq_len = int(config["batch_size"]), int(config["seq_len"])
-    train_chars = int(dataset_chars * (1.0 - float(config.get("val_fraction", 0.1))))
-    steps = max((train_chars // batch - 1) // seq_len, 0)
-    if config.get("max_steps_per_epoch"):
-        steps = min(steps, int(config["max_steps_per_epoch"]))
-    return steps * batch * seq_len * int(config["epochs"])
-
-
-def preflight_estimate(
-    *,
-    config: dict[str, Any],
-    dataset_chars: int,
-    throughput: Throughput,
-    sheet: PriceSheet,
-    instance_type: str,
-    market: str,
-    boot: BootOverhead = DEFAULT_BOOT,
-) -> PreflightEstimate:
-
-    if instance_type not in sheet.instances:
-        raise ValueError(
-            f"instance type {instance_type!r} has no price in snapshot {sheet.snapshot_id} "
-            f"({sheet.region}); priced types: {', '.join(sorted(sheet.instances)) or 'none'}"
-        )
-    rates, assumptions = sheet.instances[instance_type], TrainingAssumptions()
-    if market == MARKET_SPOT and rates.spot_usd_per_hour is not None:
-        usd_per_hour = rates.spot_usd_per_hour
-        rate = rates.interruption_rate_per_month
-        rate = assumptions.default_interruption_rate_per_month if rate is None else rate
-    else:
-        usd_per_hour, rate = rates.on_demand_usd_per_hour, 0.0
-    tokens = training_tokens(config, dataset_chars)
-    work = tokens / throughput.tokens_per_s
-    interval = max(
-        int(config.get("checkpoint_every_steps", 50))
-        * int(config["batch_size"])
-        * int(config["seq_len"])
-        / throughput.tokens_per_s,
-        1.0,
-    )
-    wall, interruptions = expected_wall_seconds(
-        work + boot.seconds,
-        interval,
-        CHECKPOINT_WRITE_SECONDS,
-        assumptions.restart_overhead_seconds,
-        mean_time_between_interruptions_seconds(rate),
-    )
-    billed = max(float(wall), 60.0)
-    return PreflightEstimate(
-        instance_type=instance_type,
-        region=sheet.region,
-        market=market,
-        tokens=tokens,
-        throughput=throughput,
-        work_seconds=work,
-        boot_seconds=boot.seconds,
-        boot_source=boot.source,
-        expected_wall_seconds=float(wall),
-        expected_interruptions=float(interruptions),
-        interruption_rate_per_month=float(rate),
-        usd_per_hour=usd_per_hour,
-        usd=billed / 3600.0 * usd_per_hour,
-        snapshot_id=sheet.snapshot_id,
-    )
 
 
 def comparable_throughput(config: dict[str, Any], *, instance_type: str) -> Throughput | None:
@@ -265,14 +74,15 @@ def check_budget(*, validated: dict[str, Any], params: dict[str, Any]) -> dict[s
 
     config, compute = validated["config"], validated["compute"]
     budget = float(params["max_budget_usd"])
-    dataset_chars = validated.get("dataset_chars")
-    if dataset_chars is None:
-        dataset_chars = len(read_corpus_bytes(config["corpus_uri"]).decode("utf-8"))
+    dataset_chars, vocab_size = validated.get("dataset_chars"), validated.get("dataset_vocab_size")
+    if dataset_chars is None or vocab_size is None:  # a result of an older version: read the corpus
+        text = read_corpus_bytes(config["corpus_uri"]).decode("utf-8")
+        dataset_chars, vocab_size = len(text), len(set(text))
     throughput = comparable_throughput(config, instance_type=compute["instance_type"]) or Throughput(
         DEFAULT_TOKENS_PER_S,
         f"no comparable finished run in MLflow; conservative default {DEFAULT_TOKENS_PER_S:,.0f}",
     )
-    boot = measured_boot(earlier_attempts(), compute["instance_type"])
+    overhead = run_overhead(compute["instance_type"])
     sheet = build_price_sheet(
         newest_snapshot_dir(), compute["region"], instance_types=[compute["instance_type"]]
     )
@@ -280,11 +90,12 @@ def check_budget(*, validated: dict[str, Any], params: dict[str, Any]) -> dict[s
         estimate = preflight_estimate(
             config=config,
             dataset_chars=int(dataset_chars),
+            vocab_size=int(vocab_size),
             throughput=throughput,
             sheet=sheet,
             instance_type=compute["instance_type"],
             market=compute["market"],
-            boot=boot,
+            overhead=overhead,
         )
     except ValueError as error:
         raise AirflowFailException(f"cannot estimate this spot run, nothing was launched: {error}") from error

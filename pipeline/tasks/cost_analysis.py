@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from costing.choices import DEFAULT_AVAILABILITY, DEFAULT_EXPOSURE
+from costing.choices import DEFAULT_AVAILABILITY, DEFAULT_EXPOSURE, TRAINING_ON_CONFIGURED
 from costing.model import (
     REFERENCE_LABEL,
     REFERENCE_METRICS_PATH,
@@ -28,8 +28,11 @@ from costing.model import (
     estimate_training_cost,
     map_resources,
     profile_from_metrics,
+    training_plan_for,
 )
+from costing.model.training import DEFAULT_RUN_OVERHEAD, RunOverhead
 from costing.pricing import (
+    DEFAULT_INSTANCE_TYPE,
     PriceCatalog,
     PriceSheet,
     PricingSnapshot,
@@ -40,6 +43,7 @@ from costing.pricing import (
 from pipeline import names, registry, tracking
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import Settings, load_settings, run_dir
+from pipeline.spot.ledger import run_overhead
 from toolkit import storage
 
 log = logging.getLogger(__name__)
@@ -100,6 +104,7 @@ class AnalysisRequest:
     peak_factor: float | None = None
     target_utilisation: float | None = None
     options: tuple[str, ...] | None = None  # pricing models to show; None: all
+    training_instance: str = TRAINING_ON_CONFIGURED  # or TRAINING_ON_BEST: the resource mapping's pick
     apply_free_tiers: bool = False  # an account's allowance, not a workload's: off unless asked
     exposure: str = DEFAULT_EXPOSURE  # the requirement every option's design meets (costing.choices)
     availability: str = DEFAULT_AVAILABILITY
@@ -127,6 +132,7 @@ class AnalysisRequest:
             apply_free_tiers=bool(params.get("apply_free_tiers", False)),
             exposure=str(params.get("exposure") or cls.exposure),
             availability=str(params.get("availability") or cls.availability),
+            training_instance=str(params.get("training_instance") or TRAINING_ON_CONFIGURED),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,9 +141,14 @@ class AnalysisRequest:
         }
 
 
-def run_analysis(source: ModelSource, request: AnalysisRequest, sheet: PriceSheet) -> Any:
+def run_analysis(
+    source: ModelSource,
+    request: AnalysisRequest,
+    sheet: PriceSheet,
+    overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
+) -> Any:
     """costing.model.analysis.analyze on the model's measurements and the snapshot's prices (``sheet``:
-    the snapshot's prices in the request's region)."""
+    the snapshot's prices in the request's region; ``overhead``: a training run's boot and upload)."""
     from dataclasses import replace
 
     profile = profile_from_metrics(source.metrics, source=source.description)
@@ -154,6 +165,14 @@ def run_analysis(source: ModelSource, request: AnalysisRequest, sheet: PriceShee
         availability=request.availability,
     )
     compute = source.metrics.get("compute") or {}
+    training = training_plan_for(
+        profile,
+        sheet,
+        instance_type=request.training_instance,
+        metrics=source.metrics,
+        market=compute.get("market"),
+        overhead=overhead,
+    )
     return analyze(
         profile,
         sheet,
@@ -164,13 +183,15 @@ def run_analysis(source: ModelSource, request: AnalysisRequest, sheet: PriceShee
         pct=request.sensitivity_pct,
         spec=MonteCarloSpec(samples=request.samples, seed=request.seed),
         instance_types=request.instance_types,
-        training_instance_type=compute.get("instance_type"),
-        training_market=compute.get("market"),
+        training=training,
     )
 
 
 def resource_mapping(
-    source: ModelSource, request: AnalysisRequest, sheet: PriceSheet
+    source: ModelSource,
+    request: AnalysisRequest,
+    sheet: PriceSheet,
+    overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
 ) -> dict[str, Any] | None:
     """Parameters, memory, FLOPs and the instance types that fit the model, at the largest requested volume."""
     profile = profile_from_metrics(source.metrics, source=source.description)
@@ -185,6 +206,7 @@ def resource_mapping(
                 exposure=request.exposure,
                 availability=request.availability,
             ),
+            training_overhead=overhead,
         )
     except ValueError as exc:
         log.warning("no resource mapping: %s", exc)
@@ -201,8 +223,11 @@ def option_filter(document: dict[str, Any], options: tuple[str, ...] | None) -> 
     return document
 
 
-def training_cost_today(source: ModelSource, snapshot: PricingSnapshot) -> dict[str, Any] | None:
-    """The model's training run repriced at the snapshot's prices (same seconds, instance, market)."""
+def training_cost_today(
+    source: ModelSource, snapshot: PricingSnapshot, overhead: RunOverhead = DEFAULT_RUN_OVERHEAD
+) -> dict[str, Any] | None:
+    """The model's training run repriced at the snapshot's prices (same seconds, instance, market), with a
+    cloud run's boot and upload ``overhead``."""
     compute = source.metrics.get("compute") or {}
     training = source.metrics.get("training") or {}
     if not compute.get("instance_type") or not training.get("total_wall_seconds"):
@@ -215,6 +240,7 @@ def training_cost_today(source: ModelSource, snapshot: PricingSnapshot) -> dict[
             region=compute["region"],
             market=compute["market"],
             catalog=PriceCatalog.from_snapshot(snapshot),
+            overhead=overhead,
         )
     except ValueError as exc:
         log.warning("cannot reprice the training run: %s", exc)
@@ -367,16 +393,19 @@ def recompute(
         raise AirflowSkipException(f"{source.description} has no inference benchmark in its metrics.json")
     request = AnalysisRequest.from_params(params)
     snapshot = load_snapshot(newest_snapshot_dir(settings))  # read and checked once, for every use below
+    overhead = run_overhead(
+        (source.metrics.get("compute") or {}).get("instance_type") or DEFAULT_INSTANCE_TYPE
+    )
     try:
         sheet = build_price_sheet(snapshot, request.region)
-        analysis = run_analysis(source, request, sheet)
+        analysis = run_analysis(source, request, sheet, overhead)
     except ValueError as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"cost analysis refused its inputs: {exc}") from exc
     document = option_filter(analysis.to_json_dict(), request.options)
-    training_today = training_cost_today(source, snapshot)
-    document["resources"] = resource_mapping(source, request, sheet)
+    training_today = training_cost_today(source, snapshot, overhead)
+    document["resources"] = resource_mapping(source, request, sheet, overhead)
     document["model"] = {
         "source": source.description,
         "version": source.version,

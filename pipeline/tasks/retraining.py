@@ -36,6 +36,7 @@ from pipeline.cost_record import record_cost
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import REPO_ROOT, load_settings, run_dir
 from pipeline.spot.billing import record_billed_cost
+from pipeline.spot.ledger import run_overhead
 from rnn.config import ConfigError, TrainConfig, parameter_count
 from rnn.corpus import (
     DEFAULT_CORPUS_URI,
@@ -213,6 +214,7 @@ def validate_dataset(
         "compute": compute.to_dict(),
         "dataset_sha256": stats.sha256,
         "dataset_chars": stats.chars,
+        "dataset_vocab_size": stats.vocab_size,
         "experiment_id": tracking.experiment_id(names.TRAINING_EXPERIMENT, settings),
     }
 
@@ -564,7 +566,9 @@ def epoch_metrics(metrics: dict[str, Any]) -> list[Any]:
 
 
 def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
-    """Price the run (local: as if on the configured instance) and record it in metrics.json and MLflow.
+    """Price the run (local: as if on the configured instance, with the boot, setup and upload overhead
+    of a spot run from the ledger of earlier attempts, else the labelled default) and record it in
+    metrics.json and MLflow.
 
     ``ec2_spot`` runs are billed from their instance attempts instead (:mod:`pipeline.spot.billing`).
     """
@@ -578,6 +582,7 @@ def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
     metrics = _read_metrics(logged["metrics_uri"])
     with tracking.task_run(logged["mlflow_run_id"]):
         catalog = PriceCatalog.load(newest_snapshot_dir(settings))
+        overhead = run_overhead(compute["instance_type"])
         try:
             training_cost = estimate_training_cost(
                 duration_seconds=metrics["training"]["total_wall_seconds"],
@@ -586,6 +591,7 @@ def cost(*, logged: dict[str, Any]) -> dict[str, Any]:
                 region=compute["region"],
                 market=compute["market"],
                 catalog=catalog,
+                overhead=overhead,
             )
         except ValueError as exc:
             raise _fail(f"cannot price this run: {exc}") from exc

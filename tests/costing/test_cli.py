@@ -143,6 +143,22 @@ def test_prices_tco_sensitivity_and_analyze_run(capsys):
     assert json.loads(capsys.readouterr().out)["schema"] == "rnn-cost-analysis"
 
 
+def test_tco_prices_retraining_on_the_best_type_when_asked_and_says_which(capsys):
+    assert main(["tco", "--requests-per-day", "1000", "--json"]) == 0
+    configured = json.loads(capsys.readouterr().out)
+    assert (
+        configured["training_run"]["instance_type"] == "r6i.xlarge"
+    )  # the default: the reference recorded none
+    assert main(["tco", "--requests-per-day", "1000", "--training-instance-type", "best", "--json"]) == 0
+    best = json.loads(capsys.readouterr().out)
+    assert (
+        best["training_run"]["instance_type"] == "c5.large"
+    )  # what `resources` ranks first on this snapshot
+    assert best["notes"][0].startswith("training priced on c5.large, the resource mapping's cheapest type")
+    assert best["training_run"]["usd"] < configured["training_run"]["usd"]
+    assert best["training_run"]["overhead_source"].startswith("default 300 s, not measured on this account")
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

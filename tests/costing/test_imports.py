@@ -8,7 +8,7 @@ import sys
 
 def test_costing_imports_no_airflow_torch_rnn_or_boto3():
     code = (
-        "import sys, costing, costing.pricing.catalog, costing.model.run_cost, costing.pricing.snapshot, costing.pricing.recording, "
+        "import sys, costing, costing.pricing.catalog, costing.model.training.run_cost, costing.pricing.snapshot, costing.pricing.recording, "
         "costing.pricing.fetch, costing.pricing.price_validation, costing.pricing.diff, costing.pricing.sheet_builder, costing.pricing.reference_tables; "
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'airflow', 'torch', 'rnn', 'boto3', 'botocore', "
         "'pandas', 'great_expectations', 'fsspec', 's3fs'}); "

@@ -118,9 +118,10 @@ def moto_s3(monkeypatch):
 
 def spot_run_cost(repo_root: Path) -> tuple[dict, list]:
     """The billed estimate of a two-attempt spot run on 2025-05-31, at snapshot 2025-06-02's prices."""
+    from costing.model.training import S3Usage, StorageRates, storage_cost
     from costing.pricing import build_price_sheet
     from pipeline.spot.attempts import AttemptRecord, utc_iso
-    from pipeline.spot.billing import S3Usage, StorageRates, billed_cost, billing_catalog, storage_cost
+    from pipeline.spot.billing import billed_cost, billing_catalog
 
     def attempt(label, az, start, end, interrupted):
         return AttemptRecord(

@@ -43,7 +43,7 @@ def artifact_json(run_id: str, path: str, tmp_path: Path) -> dict:
 def test_spot_training_end_to_end(
     airflow_db, pipeline_home, tiny_corpus, testbed, fake_instances, tmp_path
 ) -> None:
-    from costing.model.run_cost import billed_seconds
+    from costing.model.training.run_cost import billed_seconds
     from pipeline import names
     from pipeline.settings import safe_path_part
     from pipeline.spot.attempts import AttemptRecord

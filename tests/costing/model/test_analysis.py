@@ -10,7 +10,7 @@ from model_literals import PROFILE, SHEET
 from costing.model.analysis import analyze
 from costing.model.results import ANALYSIS_SCHEMA
 from costing.model.sensitivity import MonteCarloSpec
-from costing.model.training_plan import plan_training
+from costing.model.training.plan import plan_training
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +46,39 @@ def test_analysis_without_any_feasible_alternative_reports_instead_of_failing() 
     assert [s["cheapest"] for s in document["grid"]["scenarios"]] == [None, None, None]
     assert document["sensitivity"]["tornados"] == [] and document["sensitivity"]["monte_carlo"] == []
     assert any("no feasible drop-in alternative" in note for note in document["sensitivity"]["notes"])
+
+
+METRICS = {  # what the resource mapping reads of the run behind PROFILE
+    "config": {"embedding_dim": 128, "hidden_size": 460, "num_layers": 2, "seq_len": 128, "batch_size": 32},
+    "dataset": {"vocab_size": 103},
+    "training": {"peak_rss_bytes": 512 * 2**20},
+}
+
+
+def test_retraining_is_priced_on_the_configured_type_unless_the_best_is_asked_for():
+    from dataclasses import replace
+
+    from costing.model.analysis import training_plan_for
+    from costing.model.tco import tco
+
+    trained_on = replace(PROFILE, compute_instance_type="c6i.xlarge")
+    configured = training_plan_for(trained_on, SHEET, market="on-demand")
+    # 3,600 s (its 8 checkpoint writes inside) + the default 300 s overhead = 3,900 s at $0.20/h = $0.216667
+    assert configured.instance_type == "c6i.xlarge"
+    assert configured.run_lines()[0].usd_per_month == pytest.approx(3_900 / 3_600 * 0.20)
+    assert configured.notes[0].startswith("training priced on c6i.xlarge (configured;")
+    # The resource mapping: c6i.large $0.043 a run (3,600 + 300 s at $0.04/h spot), c6i.xlarge $0.047 (its 4
+    # vCPUs halve the work, not the overhead), m7g.large $0.087 on-demand, t3.small burstable.
+    best = training_plan_for(trained_on, SHEET, instance_type="best", metrics=METRICS, market="on-demand")
+    assert best.instance_type == "c6i.large"
+    assert best.run_lines()[0].usd_per_month == pytest.approx(3_900 / 3_600 * 0.10)  # $0.108333
+    assert best.notes[0] == (
+        "training priced on c6i.large, the resource mapping's cheapest type that qualifies for a run "
+        "(asked for with 'best'); configured: c6i.xlarge"
+    )
+    ownership = tco(trained_on, SHEET, [100], training=best, breakevens=False)
+    assert ownership.training.instance_type == "c6i.large"
+    assert ownership.notes[0].startswith("training priced on c6i.large")
+    assert ownership.to_json_dict()["training_run"]["instance_type"] == "c6i.large"
+    with pytest.raises(ValueError, match=r"needs the run.s metrics\.json"):
+        training_plan_for(trained_on, SHEET, instance_type="best")

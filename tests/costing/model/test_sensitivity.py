@@ -13,7 +13,7 @@ from costing.model.grid import plan_grid, plan_scenario
 from costing.model.results import SENSITIVITY_SCHEMA
 from costing.model.sensitivity import TORNADO_FACTORS, MonteCarloSpec, monte_carlo, sensitivity, tornado
 from costing.model.tco import monthly_ownership_usd
-from costing.model.training_plan import plan_training
+from costing.model.training.plan import plan_training
 
 RUNS = 52 / 12
 

@@ -10,7 +10,7 @@ from model_literals import INSTANCES, PROFILE, SHEET, sheet
 from costing.model.grid import cost_scenario
 from costing.model.results import TCO_SCHEMA
 from costing.model.tco import cheapest_breakevens, reserved_breakeven_utilisation, runs_per_month, tco
-from costing.model.training_plan import plan_training, training_run_cost
+from costing.model.training.plan import plan_training, training_run_cost
 
 GIB = 2**30
 DAYS = 365 / 12
@@ -121,8 +121,8 @@ def test_tco_refuses_mixed_regions_and_bad_horizons():
 
 
 def test_tco_can_use_a_billed_training_run():
-    from costing.model.run_cost import TrainingCost
-    from costing.model.training_plan import billed_run_with_storage
+    from costing.model.training.plan import billed_run_with_storage
+    from costing.model.training.run_cost import TrainingCost
 
     billed = TrainingCost(
         instance_type="c6i.xlarge",

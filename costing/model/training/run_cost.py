@@ -3,7 +3,9 @@
 Two ways to get it, one result type (:class:`TrainingCost`):
 
 * :func:`estimate_training_cost` - a run measured somewhere else (the ``local`` backend) priced *as
-  if* it had run for the same time on the configured instance type and market. Labelled an estimate.
+  if* it had run for the same time on the configured instance type and market, plus the boot, setup
+  and upload a cloud run also bills (:mod:`~costing.model.training.overhead`: from the spot ledger of
+  earlier attempts, else a labelled default). Labelled an estimate.
 * :func:`spot_training_cost` - a real cloud run described by its instance attempts (launch and
   terminate times, AZ, market). Each attempt is billed on its own: per second, 60-second minimum,
   at the spot price in force in its AZ while it ran.
@@ -20,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from costing.model.training.overhead import DEFAULT_RUN_OVERHEAD, RunOverhead
+from costing.model.training.rules import billed_seconds_for
 from costing.pricing import PriceCatalog
 from costing.pricing.defaults import MARKET_ON_DEMAND, MARKET_SPOT, MARKETS, MINIMUM_BILLED_SECONDS
 from costing.pricing.parse import region_of_availability_zone
@@ -46,6 +50,8 @@ class TrainingCost:
     is_estimate: bool  # True when the run did not happen on this instance type
     snapshot_id: str  # the pricing snapshot the rates came from
     attempts: int = 1  # instance launches billed
+    overhead_seconds: float = 0.0  # estimates: boot, setup and upload added to the measured seconds
+    overhead_source: str = ""  # estimates: where overhead_seconds came from (the ledger, or the default)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,16 +93,8 @@ class InstanceAttempt:
         return (self.terminate_time - self.launch_time).total_seconds()
 
 
-def billed_seconds_for(duration_seconds: float) -> float:
-    """Seconds billed for one instance launch that ran ``duration_seconds``: the 60-second minimum
-    applies, fractional seconds are kept (EC2 bills per second; the difference is below 1 s)."""
-    if not math.isfinite(duration_seconds) or duration_seconds < 0:
-        raise ValueError(f"duration_seconds={duration_seconds!r} must be a finite number of seconds >= 0")
-    return float(max(MINIMUM_BILLED_SECONDS, duration_seconds))
-
-
 def billed_seconds(attempt: InstanceAttempt) -> float:
-    """Seconds billed for one attempt (per-second billing, 60-second minimum)."""
+    """Seconds billed for one attempt (per-second billing, with the minimum per launch)."""
     return billed_seconds_for(attempt.seconds)
 
 
@@ -108,12 +106,13 @@ def estimate_training_cost(
     region: str,
     market: str,
     catalog: PriceCatalog,
+    overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
 ) -> TrainingCost:
-    """Price a run that took ``duration_seconds`` as one launch of ``instance_type`` in ``region``.
+    """Price a run that took ``duration_seconds``, plus ``overhead``, as one launch of ``instance_type`` in ``region``.
 
     Spot uses :meth:`PriceCatalog.current_spot_usd_per_hour` (mean over AZs of each AZ's latest
     price), since a run that did not happen on EC2 has no AZ or launch time to look up.
-    Example: 1800 s on-demand at $0.252/h -> billed 1800 s -> $0.126.
+    Example: 1,500 s + 300 s overhead on-demand at $0.252/h -> billed 1,800 s -> $0.126.
     """
     _check_duration(duration_seconds)
     _check_epochs(epochs)
@@ -125,7 +124,7 @@ def estimate_training_cost(
     else:
         rate = on_demand_rate
         rate_basis = "on-demand rate"
-    seconds = billed_seconds_for(duration_seconds)
+    seconds = billed_seconds_for(duration_seconds + overhead.seconds)
     usd = seconds / SECONDS_PER_HOUR * rate
     on_demand_usd = seconds / SECONDS_PER_HOUR * on_demand_rate
     return TrainingCost(
@@ -140,11 +139,14 @@ def estimate_training_cost(
         usd_per_hour=rate,
         on_demand_usd_per_hour=on_demand_rate,
         basis=(
-            f"estimate: local run priced as if on {instance_type} {market} in {region} "
+            f"estimate: local run of {duration_seconds:,.1f} s + {overhead.seconds:,.0f} s boot, setup and upload "
+            f"({overhead.source}), priced as if on {instance_type} {market} in {region} "
             f"({rate_basis}, snapshot {catalog.snapshot_id})"
         ),
         is_estimate=True,
         snapshot_id=catalog.snapshot_id,
+        overhead_seconds=overhead.seconds,
+        overhead_source=overhead.source,
     )
 
 

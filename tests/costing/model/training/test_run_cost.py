@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from costing.model.run_cost import (
+from costing.model.training import DEFAULT_RUN_OVERHEAD, RunOverhead
+from costing.model.training.run_cost import (
     InstanceAttempt,
     TrainingCost,
     billed_seconds,
-    billed_seconds_for,
     estimate_training_cost,
     spot_training_cost,
 )
@@ -35,9 +35,12 @@ def catalog(make_catalog):
     )
 
 
+NONE = RunOverhead(0.0, "literal: none")
+
+
 def estimate(catalog, **overrides) -> TrainingCost:
     arguments = {
-        "duration_seconds": 1800,
+        "duration_seconds": 1500,  # + the default 300 s overhead = half an hour
         "epochs": 3,
         "instance_type": "r6i.xlarge",
         "region": "us-east-1",
@@ -49,7 +52,7 @@ def estimate(catalog, **overrides) -> TrainingCost:
 
 def test_half_an_hour_on_demand(catalog):
     cost = estimate(catalog)
-    assert cost.billed_seconds == 1800
+    assert cost.billed_seconds == 1800  # 1,500 s measured + 300 s boot, setup and upload
     assert cost.usd == pytest.approx(0.126)  # 0.5 h x $0.252/h
     assert cost.on_demand_usd == pytest.approx(0.126)
     assert cost.per_epoch_usd == pytest.approx(0.042)
@@ -59,27 +62,29 @@ def test_half_an_hour_on_demand(catalog):
     assert cost.market == "on-demand"
     assert cost.is_estimate
     assert cost.snapshot_id == "test"
-    assert (
-        cost.basis
-        == "estimate: local run priced as if on r6i.xlarge on-demand in us-east-1 (on-demand rate, snapshot test)"
+    assert cost.overhead_seconds == 300 and cost.overhead_source == DEFAULT_RUN_OVERHEAD.source
+    assert cost.basis == (
+        f"estimate: local run of 1,500.0 s + 300 s boot, setup and upload ({DEFAULT_RUN_OVERHEAD.source}), "
+        "priced as if on r6i.xlarge on-demand in us-east-1 (on-demand rate, snapshot test)"
     )
+    assert "default 300 s, not measured on this account" in cost.basis
 
 
 def test_a_short_run_is_billed_the_60_second_minimum(catalog):
-    cost = estimate(catalog, duration_seconds=30, epochs=1)
+    cost = estimate(catalog, duration_seconds=30, epochs=1, overhead=NONE)
     assert cost.billed_seconds == 60
     assert cost.usd == pytest.approx(0.0042)  # 60 s x $0.252/h
 
 
 def test_spot_uses_the_mean_of_each_azs_latest_price(catalog):
-    cost = estimate(catalog, duration_seconds=3600, market="spot")
+    cost = estimate(catalog, duration_seconds=3300, market="spot")  # + 300 s overhead
     assert cost.usd_per_hour == pytest.approx(0.09)  # (0.08 + 0.10) / 2
     assert cost.usd == pytest.approx(0.09)
     assert cost.on_demand_usd == pytest.approx(0.252)
     assert cost.spot_savings_pct == pytest.approx((0.252 - 0.09) / 0.252 * 100)  # 64.2857...
     assert cost.per_epoch_usd == pytest.approx(0.03)
-    assert cost.basis == (
-        "estimate: local run priced as if on r6i.xlarge spot in us-east-1 (mean of AZ prices, snapshot test)"
+    assert cost.basis.endswith(
+        "priced as if on r6i.xlarge spot in us-east-1 (mean of AZ prices, snapshot test)"
     )
 
 
@@ -100,6 +105,8 @@ def test_to_dict_is_flat_and_complete(catalog):
         "is_estimate",
         "snapshot_id",
         "attempts",
+        "overhead_seconds",
+        "overhead_source",
     }
     assert data["usd"] == pytest.approx(0.045)
 
@@ -140,6 +147,34 @@ def test_the_shipped_default_costs_half_an_hour_at_0_126_on_demand(shipped_catal
     assert spot.snapshot_id == "2025-06-01"
 
 
+def test_a_local_run_is_priced_with_the_overhead_a_spot_run_bills(catalog):
+    # An 86 s local run at $0.09/h spot. Its training seconds alone bill 86 s: $0.00215.
+    alone = estimate(catalog, duration_seconds=86, market="spot", overhead=NONE)
+    assert alone.usd == pytest.approx(86 / 3600 * 0.09)
+    # Nothing measured yet: + the default 300 s = 386 s, $0.00965 (4.5x), labelled as the default.
+    default = estimate(catalog, duration_seconds=86, market="spot")
+    assert default.billed_seconds == 386 and default.usd == pytest.approx(386 / 3600 * 0.09)
+    assert "not measured on this account" in default.basis
+    # Measured on earlier spot attempts: 130 s boot + 25 s upload -> 86 + 155 = 241 s, $0.006025.
+    ledger = RunOverhead(
+        155.0, "measured on 3 earlier spot attempts on r6i.xlarge: median boot 130 s + ...", 3
+    )
+    measured = estimate(catalog, duration_seconds=86, market="spot", overhead=ledger)
+    assert measured.billed_seconds == 241 and measured.usd == pytest.approx(0.006025)
+    assert measured.overhead_source.startswith("measured on 3 earlier spot attempts")
+    assert "+ 155 s boot, setup and upload (measured on 3 earlier spot attempts" in measured.basis
+
+
+def test_a_local_run_is_priced_on_the_configured_instance_type(make_catalog):
+    catalog = make_catalog(
+        {("us-east-1", "r6i.xlarge"): "0.2520000000", ("us-east-1", "c5.large"): "0.0850000000"}
+    )
+    cost = estimate(catalog, instance_type="c5.large")
+    assert (cost.instance_type, cost.usd_per_hour) == ("c5.large", 0.085)
+    assert cost.usd == pytest.approx(0.5 * 0.085)  # 1,500 + 300 s
+    assert "as if on c5.large on-demand" in cost.basis
+
+
 # -- attempt-level billing ---------------------------------------------------------------------------
 
 
@@ -155,12 +190,8 @@ def attempt(az: str, launch: datetime, seconds: float, **kwargs) -> InstanceAtte
 
 
 def test_billed_seconds_per_attempt():
-    assert billed_seconds_for(0) == 60
-    assert billed_seconds_for(59.5) == 60
-    assert billed_seconds_for(61.25) == pytest.approx(61.25)
     assert billed_seconds(attempt("us-east-1a", utc(2025, 5, 5), 30)) == 60
-    with pytest.raises(ValueError, match="duration_seconds=-1"):
-        billed_seconds_for(-1)
+    assert billed_seconds(attempt("us-east-1a", utc(2025, 5, 5), 61.25)) == pytest.approx(61.25)
 
 
 def test_spot_attempts_pay_the_price_in_force_while_they_ran(catalog):
@@ -213,7 +244,7 @@ def test_attempts_are_validated(catalog):
 
 
 def test_an_interrupted_attempt_splits_into_training_waste_and_overhead() -> None:
-    from costing.model.run_cost import AttemptTimings, split_attempt_seconds
+    from costing.model.training.run_cost import AttemptTimings, split_attempt_seconds
 
     attempt = InstanceAttempt(
         "r6i.xlarge", "us-east-1a", "spot", utc(2026, 3, 2, 10), utc(2026, 3, 2, 10, 25), interrupted=True
@@ -238,7 +269,7 @@ def test_an_interrupted_attempt_splits_into_training_waste_and_overhead() -> Non
 
 
 def test_a_finished_attempt_wastes_nothing_and_the_tail_is_overhead() -> None:
-    from costing.model.run_cost import AttemptTimings, split_attempt_seconds
+    from costing.model.training.run_cost import AttemptTimings, split_attempt_seconds
 
     attempt = InstanceAttempt(
         "r6i.xlarge", "us-east-1a", "spot", utc(2026, 3, 2, 11), utc(2026, 3, 2, 11, 10)
@@ -260,7 +291,7 @@ def test_a_finished_attempt_wastes_nothing_and_the_tail_is_overhead() -> None:
 
 
 def test_an_attempt_that_left_no_checkpoint_bought_nothing() -> None:
-    from costing.model.run_cost import AttemptTimings, split_attempt_seconds
+    from costing.model.training.run_cost import AttemptTimings, split_attempt_seconds
 
     # reclaimed 30 s after launch: billed the 60-second minimum, no process timings survived
     attempt = InstanceAttempt(
@@ -283,7 +314,7 @@ def test_an_attempt_that_left_no_checkpoint_bought_nothing() -> None:
 
 
 def test_parts_beyond_the_bill_are_trimmed_from_overhead_first() -> None:
-    from costing.model.run_cost import AttemptTimings, split_attempt_seconds
+    from costing.model.training.run_cost import AttemptTimings, split_attempt_seconds
 
     # the instance clock runs 10 s ahead of EC2's: the parts add up to 610 s of a 600 s bill
     attempt = InstanceAttempt(
@@ -306,7 +337,7 @@ def test_parts_beyond_the_bill_are_trimmed_from_overhead_first() -> None:
 
 
 def test_run_accounting_prices_each_part_and_the_effective_savings(catalog) -> None:
-    from costing.model.run_cost import AttemptTimings, account_spot_run
+    from costing.model.training.run_cost import AttemptTimings, account_spot_run
 
     # both attempts in us-east-1a at $0.080/h (in force since 2025-05-10 12:00); on-demand $0.252/h
     first = InstanceAttempt(

@@ -11,8 +11,8 @@ from model_literals import PROFILE, SHEET, profile, sheet
 
 from costing.model.assumptions import TrainingAssumptions
 from costing.model.drivers import Drivers
-from costing.model.run_cost import TrainingCost
-from costing.model.training_plan import (
+from costing.model.training import RunOverhead
+from costing.model.training.plan import (
     billed_run_with_storage,
     expected_lost_work_seconds,
     expected_wall_seconds,
@@ -21,8 +21,10 @@ from costing.model.training_plan import (
     training_run_cost,
     young_daly_interval_seconds,
 )
+from costing.model.training.run_cost import TrainingCost
 
 MIB = 2**20
+NO_OVERHEAD = RunOverhead(0.0, "literal: none")
 SECONDS_PER_MONTH = 730 * 3600  # 2,628,000
 
 
@@ -40,15 +42,15 @@ def test_young_daly_interval():
 
 
 def test_expected_wall_time_and_lost_work():
-    # W 3,600 s, checkpoint every 600 s taking 10 s: 3,660 s without interruptions.
+    # W 3,600 s, 6 checkpoints (one every 600 s) taking 10 s each: 3,660 s without interruptions.
     # Each interruption loses (600 + 10) / 2 + 180 s restart = 485 s; M = 36,000 s.
-    wall, interruptions = expected_wall_seconds(3_600, 600, 10, 180, 36_000)
+    wall, interruptions = expected_wall_seconds(3_600, 6, 600, 10, 180, 36_000)
     assert wall == pytest.approx(3_660 / (1 - 485 / 36_000))  # 3,709.98 s
     assert interruptions == pytest.approx(wall / 36_000)  # 0.10305
     assert expected_lost_work_seconds(interruptions, 600, 10) == pytest.approx(interruptions * 305)
-    assert expected_wall_seconds(3_600, 600, 10, 180, math.inf) == (pytest.approx(3_660), 0.0)
+    assert expected_wall_seconds(3_600, 6, 600, 10, 180, math.inf) == (pytest.approx(3_660), 0.0)
     with pytest.raises(ValueError, match="never finishes"):
-        expected_wall_seconds(3_600, 600, 10, 180, 400)
+        expected_wall_seconds(3_600, 6, 600, 10, 180, 400)
 
 
 def test_training_plan_defaults_from_the_profile():
@@ -65,35 +67,88 @@ def test_expected_spot_run_cost_with_storage():
     a = TrainingAssumptions(checkpoint_write_seconds=10)
     cost = training_run_cost(plan_training(PROFILE, SHEET, instance_type="c6i.xlarge", assumptions=a))
     mtbi = SECONDS_PER_MONTH / 0.10  # 26,280,000 s
-    wall = 3_600 * (1 + 10 / 600) / (1 - ((600 + 10) / 2 + 180) / mtbi)
+    # The measured 3,600 s hold its 300 // 60 + 3 epochs = 8 checkpoint writes (not recorded: 8 x 10 s
+    # assumed), so 3,520 s of work + the plan's 8 writes of 10 s = 3,600 s without interruptions; + the
+    # default 300 s of boot, setup and upload once.
+    wall = 3_600 / (1 - ((600 + 10) / 2 + 180) / mtbi) + 300
     parts = {c.name: c.usd_per_month for c in cost.components}
     assert parts == pytest.approx(
         {
             "Training instance (c6i.xlarge, spot)": wall / 3_600 * 0.08,
             "EBS gp3 training volume (20 GB while running)": 20 * wall / SECONDS_PER_MONTH * 0.08,
-            "S3 PUT requests (checkpoints, model, metrics)": (6 + 2)
-            / 1_000
-            * 0.005,  # 3,600 / 600 checkpoints
+            "S3 PUT requests (checkpoints, model, metrics)": (8 + 2) / 1_000 * 0.005,
         }
     )
+    assert cost.work_seconds == pytest.approx(3_520) and cost.checkpoint_writes == 8
     assert cost.usd == pytest.approx(sum(parts.values()))
     assert cost.expected_wall_seconds == pytest.approx(wall)
-    assert cost.expected_interruptions == pytest.approx(wall / mtbi)
-    # on-demand: 3,660 s, no interruptions, at $0.20/h
-    on_demand = 3_660 / 3_600 * 0.20 + 20 * 3_660 / SECONDS_PER_MONTH * 0.08 + 8 / 1_000 * 0.005
+    assert cost.expected_interruptions == pytest.approx((wall - 300) / mtbi)  # while training, not booting
+    # on-demand: 3,900 s, no interruptions, at $0.20/h
+    on_demand = 3_900 / 3_600 * 0.20 + 20 * 3_900 / SECONDS_PER_MONTH * 0.08 + 10 / 1_000 * 0.005
     assert cost.on_demand_equivalent_usd == pytest.approx(on_demand)
     assert cost.spot_savings_pct == pytest.approx((on_demand - cost.usd) / on_demand * 100)
-    # Young/Daly: sqrt(2 x 10 x 26,280,000) = 22,926 s > the 3,600 s run: checkpoint only at the end
+    # Young/Daly: sqrt(2 x 10 x 26,280,000) = 22,926 s > the 3,520 s of work: checkpoint only at the end
     assert cost.young_daly_interval_seconds == pytest.approx(math.sqrt(2 * 10 * mtbi))
-    assert cost.recommended_checkpoint_interval_seconds == 3_600
+    assert cost.recommended_checkpoint_interval_seconds == 3_520
     # kept between runs: 1 MiB data + 30 MiB checkpoint + 10 x 10 MiB models = 131 MiB
     assert cost.storage_usd_per_month == pytest.approx(131 / 1024 * 0.023)
+
+
+def test_checkpoint_writes_in_the_measured_wall_time_are_counted_once():
+    # 3,600 s measured, of which its 8 checkpoint writes (300 // 60 + 3 epochs) took 40 s (recorded in
+    # training.segments): 3,560 s of work. The plan writes the same 8 checkpoints at 10 s each to S3:
+    # 3,560 + 80 = 3,640 s on-demand at $0.20/h = $0.202222. Counting the writes twice, as the measured
+    # wall time x (1 + 10 / 600), billed 3,660 s = $0.203333.
+    measured = replace(PROFILE, training_checkpoint_seconds=40.0)
+    a = TrainingAssumptions(checkpoint_write_seconds=10)
+    plan = plan_training(
+        measured, SHEET, instance_type="c6i.xlarge", market="on-demand", assumptions=a, overhead=NO_OVERHEAD
+    )
+    assert (plan.work_seconds, plan.checkpoint_writes) == (3_560, 8)
+    cost = training_run_cost(plan)
+    assert cost.expected_wall_seconds == pytest.approx(3_640)
+    assert cost.components[0].usd_per_month == pytest.approx(0.202222, abs=1e-6)
+    assert cost.components[2].quantity == pytest.approx(
+        (8 + 2) / 1_000
+    )  # one PUT per write + model + metrics
+    # Another cadence: one write every 1,000 s of work -> 3,560 // 1,000 + 3 epochs = 6 writes.
+    sparse = plan_training(
+        measured,
+        SHEET,
+        instance_type="c6i.xlarge",
+        market="on-demand",
+        assumptions=a,
+        checkpoint_interval_seconds=1_000,
+        overhead=NO_OVERHEAD,
+    )
+    assert sparse.checkpoint_writes == 6
+    assert training_run_cost(sparse).expected_wall_seconds == pytest.approx(3_560 + 60)
+
+
+def test_the_overhead_is_added_once_and_named():
+    # 3,600 s on-demand (its 8 writes inside, as measured) + the ledger's 155 s of boot and upload =
+    # 3,755 s at $0.20/h; the default adds 300 s instead, and the basis says which it was.
+    ledger = RunOverhead(155.0, "measured on 3 earlier spot attempts on c6i.xlarge: ...", 3)
+    measured = training_run_cost(
+        plan_training(PROFILE, SHEET, instance_type="c6i.xlarge", market="on-demand", overhead=ledger)
+    )
+    assert measured.expected_wall_seconds == pytest.approx(3_755)
+    assert measured.components[0].usd_per_month == pytest.approx(3_755 / 3_600 * 0.20)
+    assert (measured.overhead_seconds, measured.overhead_source) == (155.0, ledger.source)
+    assert "155 s boot, setup and upload (measured on 3 earlier spot attempts" in measured.basis
+    default = training_run_cost(plan_training(PROFILE, SHEET, instance_type="c6i.xlarge", market="on-demand"))
+    assert default.expected_wall_seconds == pytest.approx(3_900)
+    assert "300 s boot, setup and upload (default 300 s, not measured on this account" in default.basis
 
 
 def test_short_run_is_billed_the_60_second_minimum():
     cost = training_run_cost(
         plan_training(
-            profile(training_wall_seconds=7.3), SHEET, instance_type="c6i.xlarge", market="on-demand"
+            profile(training_wall_seconds=7.3),
+            SHEET,
+            instance_type="c6i.xlarge",
+            market="on-demand",
+            overhead=NO_OVERHEAD,
         )
     )
     assert cost.components[0].quantity == pytest.approx(60 / 3_600)
