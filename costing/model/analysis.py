@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from costing.model.assumptions import (
-    DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
     DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
     ServingAssumptions,
@@ -52,7 +51,6 @@ def analyze(
     *,
     assumptions: ServingAssumptions | None = None,
     training_assumptions: TrainingAssumptions | None = None,
-    horizon_months: float = DEFAULT_HORIZON_MONTHS,
     retrain_cadence: str = DEFAULT_RETRAIN_CADENCE,
     pct: float = DEFAULT_TORNADO_PCT,
     spec: MonteCarloSpec | None = None,
@@ -64,7 +62,8 @@ def analyze(
     every_variant: bool = False,
 ) -> Analysis:
     """Scenarios, TCO and sensitivity from one set of plans. ``training`` overrides the training plan
-    built from the profile (``training_instance_type``, ``training_market``, ``training_assumptions``)."""
+    built from the profile (``training_instance_type``, ``training_market``, ``training_assumptions``).
+    The horizon (and how commitments outlasting it rank) is the assumptions'."""
     a = assumptions or ServingAssumptions()
     plans = plan_grid(profile, sheet, requests_per_day, assumptions=a, instance_types=instance_types)
     training = training or plan_training(
@@ -88,7 +87,6 @@ def analyze(
         profile,
         sheet,
         requests_per_day,
-        horizon_months=horizon_months,
         retrain_cadence=retrain_cadence,
         assumptions=a,
         training=training,

@@ -192,7 +192,17 @@ def _run(argv, capsys) -> tuple[int, str]:
             ["scenarios", "--requests-per-day", "0"],
             "must be a number > 0 and <= 10,000,000,000 (requests per day), got '0'",
         ),
-        (["tco", "--horizon-months", "1e9"], "must be a number > 0 and <= 120"),
+        (["tco", "--horizon-months", "1e9"], "must be a number >= 1 and <= 120"),
+        # a horizon shorter than a month, on every command that prices commitments
+        (
+            ["scenarios", "--horizon-months", "0.5"],
+            "argument --horizon-months: must be a number >= 1 and <= 120, got '0.5'",
+        ),
+        (["tco", "--horizon-months", "0"], "argument --horizon-months: must be a number >= 1 and <= 120"),
+        (
+            ["scenarios", "--commitment-use", "forever"],
+            "invalid choice: 'forever' (choose from 'horizon', 'full-term')",
+        ),
         (["sensitivity", "--samples", "100000000"], "must be an integer >= 1 and <= 200,000"),
         (["sensitivity", "--samples", "0"], "--samples: must be an integer >= 1 and <= 200,000, got '0'"),
         (["sensitivity", "--pct", "150"], "must be a number > 0 and <= 99, got '150'"),
