@@ -6,7 +6,9 @@
 - what a price refresh fetches (regions, EC2 instance types, days of spot history): the
   ``pricing_refresh`` DAG's Params and ``python -m costing refresh`` both start from these;
 - the serving pricing options, in display order;
-- the requirement every serving option meets (exposure, availability) and its defaults.
+- the requirement every serving option meets (exposure, availability) and its defaults;
+- the horizon the costs are owned over (months) and whether a commitment outlasting it is used for its
+  whole term.
 
 Plain constants, no imports, so the DAG files can build their Params from them at parse time without
 loading the pricing or cost-model packages. :mod:`costing.pricing`, :mod:`costing.pricing.fetch`,
@@ -148,3 +150,21 @@ AVAILABILITY_DESCRIPTIONS: dict[str, str] = {
 }
 AVAILABILITIES: tuple[str, ...] = tuple(AVAILABILITY_DESCRIPTIONS)
 DEFAULT_AVAILABILITY = AVAILABILITY_MULTI_AZ
+
+# -- the horizon the costs are owned over, and the commitments that outlast it -----------------------------
+# The TCO's months, and what a reserved instance's or Savings Plan's term is measured against. A month is the
+# shortest horizon: AWS bills by the month, and every figure the model prices is a monthly one.
+DEFAULT_HORIZON_MONTHS = 12
+MIN_HORIZON_MONTHS = 1
+MAX_HORIZON_MONTHS = 120  # outlasts every term (3 years)
+# whether a commitment whose term outlasts the horizon is used for the rest of its term
+COMMITMENT_USE_HORIZON = "horizon"
+COMMITMENT_USE_FULL_TERM = "full-term"
+COMMITMENT_USE_DESCRIPTIONS: dict[str, str] = {
+    COMMITMENT_USE_HORIZON: "the service may stop at the end of the horizon: a reserved or Savings Plans term "
+    "that outlasts it is ranked with what it still owes then",
+    COMMITMENT_USE_FULL_TERM: "every commitment is used for its whole term: ranked on its monthly cost alone "
+    "(what it would owe at the horizon is still shown)",
+}
+COMMITMENT_USES: tuple[str, ...] = tuple(COMMITMENT_USE_DESCRIPTIONS)
+DEFAULT_COMMITMENT_USE = COMMITMENT_USE_HORIZON

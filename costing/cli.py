@@ -31,12 +31,15 @@ from typing import Any
 from costing.choices import (
     AVAILABILITIES,
     AVAILABILITY_DESCRIPTIONS,
+    COMMITMENT_USE_DESCRIPTIONS,
+    COMMITMENT_USES,
     EXPOSURE_DESCRIPTIONS,
     EXPOSURES,
+    MAX_HORIZON_MONTHS,
+    MIN_HORIZON_MONTHS,
     TRAINING_ON_BEST,
 )
 from costing.model import (
-    DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
     DEFAULT_SAMPLES,
     DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
@@ -55,7 +58,7 @@ from costing.model import (
     training_plan_for,
     with_assumptions,
 )
-from costing.model.assumptions import MAX_HORIZON_MONTHS, MAX_REQUESTS_PER_DAY
+from costing.model.assumptions import MAX_REQUESTS_PER_DAY
 from costing.model.grid_benchmark import DEFAULT_BUDGET_SECONDS
 from costing.model.grid_benchmark import render as render_benchmark
 from costing.model.grid_benchmark import run as run_benchmark
@@ -204,16 +207,23 @@ def _model(parser: argparse.ArgumentParser, *, scenarios: bool = True) -> None:
         help="apply AWS's always-free monthly allowances (Lambda 1M requests + 400,000 GB-s, 100 GB out, "
         "CloudWatch's free metrics and logs); off by default: they belong to an account, not a workload",
     )
+    group = parser.add_argument_group("horizon and commitments")
+    group.add_argument(
+        "--horizon-months",
+        type=bounded_number(minimum=MIN_HORIZON_MONTHS, maximum=MAX_HORIZON_MONTHS),
+        help="months the costs are owned over: the TCO's, and what a reserved or Savings Plans term is "
+        f"measured against (default {defaults.horizon_months:g})",
+    )
+    group.add_argument(
+        "--commitment-use",
+        choices=COMMITMENT_USES,
+        help="; ".join(f"{name}: {COMMITMENT_USE_DESCRIPTIONS[name]}" for name in COMMITMENT_USES)
+        + f" (default {defaults.commitment_use})",
+    )
 
 
 def _ownership(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("retraining")
-    group.add_argument(
-        "--horizon-months",
-        type=bounded_number(minimum=0, maximum=MAX_HORIZON_MONTHS, exclusive_minimum=True),
-        default=DEFAULT_HORIZON_MONTHS,
-        help=f"TCO horizon, at most {MAX_HORIZON_MONTHS:g} (default %(default)g)",
-    )
     group.add_argument(
         "--retrain-cadence",
         default=DEFAULT_RETRAIN_CADENCE,
@@ -488,6 +498,8 @@ def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
         availability=args.availability,
         use_nat_gateway=False if args.no_nat else None,
         apply_free_tiers=True if args.free_tier else None,
+        horizon_months=args.horizon_months,
+        commitment_use=args.commitment_use,
     )
 
 
@@ -547,7 +559,6 @@ def cmd_tco(args: argparse.Namespace) -> int:
         profile,
         sheet,
         args.requests_per_day,
-        horizon_months=args.horizon_months,
         retrain_cadence=args.retrain_cadence,
         assumptions=serving_assumptions(args),
         training=training_plan(args, profile, sheet),
@@ -594,7 +605,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         sheet,
         args.requests_per_day,
         assumptions=serving_assumptions(args),
-        horizon_months=args.horizon_months,
         retrain_cadence=args.retrain_cadence,
         pct=args.pct,
         spec=_spec(args),

@@ -26,12 +26,18 @@ from airflow.sdk import Param, dag, get_current_context, task
 from costing.choices import (
     AVAILABILITIES,
     AVAILABILITY_DESCRIPTIONS,
+    COMMITMENT_USE_DESCRIPTIONS,
+    COMMITMENT_USES,
     DEFAULT_AVAILABILITY,
+    DEFAULT_COMMITMENT_USE,
     DEFAULT_EXPOSURE,
+    DEFAULT_HORIZON_MONTHS,
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_REGION,
     EXPOSURE_DESCRIPTIONS,
     EXPOSURES,
+    MAX_HORIZON_MONTHS,
+    MIN_HORIZON_MONTHS,
     OPTION_LABELS,
     OPTIONS,
     REFRESH_REGIONS,
@@ -102,7 +108,24 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
             title="Availability",
             description="What the service survives: multi-az runs at least one instance per zone.",
         ),
-        "horizon_months": Param(12, type="integer", minimum=1, maximum=60, title="TCO horizon (months)"),
+        "horizon_months": Param(
+            DEFAULT_HORIZON_MONTHS,
+            type="integer",
+            minimum=MIN_HORIZON_MONTHS,
+            maximum=MAX_HORIZON_MONTHS,
+            title="Horizon (months)",
+            description="The months the costs are owned over: the TCO's, and what a reserved or Savings "
+            "Plans term is measured against.",
+        ),
+        "commitment_use": Param(
+            DEFAULT_COMMITMENT_USE,
+            type="string",
+            enum=list(COMMITMENT_USES),
+            values_display={name: f"{name}: {text}" for name, text in COMMITMENT_USE_DESCRIPTIONS.items()},
+            title="Commitments",
+            description="A 3-year term on a shorter horizon still owes its remaining months when the service "
+            "stops: ranked with what it owes, unless it will be used for its whole term.",
+        ),
         "retrain_cadence": Param(
             "weekly", type="string", enum=["daily", "weekly", "monthly"], title="Retrain cadence"
         ),

@@ -192,6 +192,60 @@ def test_the_analysis_forms_price_retraining_on_the_configured_type_unless_asked
         assert form.get_param("training_instance").schema["enum"] == list(TRAINING_INSTANCE_CHOICES)
 
 
+def test_the_horizon_and_commitment_use_start_from_one_default_everywhere() -> None:
+    """The horizon (months) and how commitments outlasting it rank: both analysis forms, the command line,
+    the analysis request and the cost model start from costing.choices' default and refuse less than a
+    month; the request carries them into the model's assumptions."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from costing.choices import (
+        COMMITMENT_USES,
+        DEFAULT_COMMITMENT_USE,
+        DEFAULT_HORIZON_MONTHS,
+        MAX_HORIZON_MONTHS,
+        MIN_HORIZON_MONTHS,
+    )
+    from costing.cli import build_parser, serving_assumptions
+    from costing.model import ServingAssumptions
+    from pipeline.tasks.cost_analysis import AnalysisRequest
+
+    assert (DEFAULT_HORIZON_MONTHS, MIN_HORIZON_MONTHS, MAX_HORIZON_MONTHS) == (12, 1, 120)
+    for dag_id in ("cost_recompute", "adhoc_cost_analysis"):
+        dag = DagBag(dag_folder=str(DAGS_DIR / f"{dag_id}.py")).dags[dag_id]
+        assert (dag.params["horizon_months"], dag.params["commitment_use"]) == (
+            DEFAULT_HORIZON_MONTHS,
+            DEFAULT_COMMITMENT_USE,
+        )
+        horizon = dag.params.get_param("horizon_months").schema
+        assert (horizon["minimum"], horizon["maximum"]) == (MIN_HORIZON_MONTHS, MAX_HORIZON_MONTHS)
+        assert dag.params.get_param("commitment_use").schema["enum"] == list(COMMITMENT_USES)
+    defaults = ServingAssumptions()
+    assert (defaults.horizon_months, defaults.commitment_use) == (
+        DEFAULT_HORIZON_MONTHS,
+        DEFAULT_COMMITMENT_USE,
+    )
+    request = AnalysisRequest.from_params({})
+    assert (request.horizon_months, request.commitment_use) == (
+        DEFAULT_HORIZON_MONTHS,
+        DEFAULT_COMMITMENT_USE,
+    )
+    assert request.serving_assumptions() == defaults
+    asked = AnalysisRequest.from_params({"horizon_months": 36, "commitment_use": "full-term"})
+    assert (asked.serving_assumptions().horizon_months, asked.serving_assumptions().commitment_use) == (
+        36,
+        "full-term",
+    )
+    with pytest.raises(ValueError, match=r"horizon_months=0\.5 must be at least 1 month"):
+        AnalysisRequest.from_params({"horizon_months": 0.5}).serving_assumptions()
+    for command in ("scenarios", "tco", "sensitivity", "analyze"):
+        args = build_parser().parse_args([command, "--horizon-months", "36", "--commitment-use", "full-term"])
+        assert (serving_assumptions(args).horizon_months, serving_assumptions(args).commitment_use) == (
+            36,
+            "full-term",
+        )
+        assert serving_assumptions(build_parser().parse_args([command])) == defaults
+
+
 def test_spot_training_launches_the_type_a_local_run_is_priced_as() -> None:
     from costing.choices import DEFAULT_INSTANCE_TYPE
     from pipeline.spot import layout

@@ -13,7 +13,6 @@ from typing import Any
 
 from costing.choices import TRAINING_ON_BEST, TRAINING_ON_CONFIGURED
 from costing.model.assumptions import (
-    DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
     DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
     ServingAssumptions,
@@ -100,7 +99,6 @@ def analyze(
     *,
     assumptions: ServingAssumptions | None = None,
     training_assumptions: TrainingAssumptions | None = None,
-    horizon_months: float = DEFAULT_HORIZON_MONTHS,
     retrain_cadence: str = DEFAULT_RETRAIN_CADENCE,
     pct: float = DEFAULT_TORNADO_PCT,
     spec: MonteCarloSpec | None = None,
@@ -114,7 +112,8 @@ def analyze(
 ) -> Analysis:
     """Scenarios, TCO and sensitivity from one set of plans. ``training`` overrides the training plan
     built from the profile (``training_instance_type``, ``training_market``, ``training_assumptions``,
-    ``training_overhead``: the boot and upload of a cloud run, from the spot ledger or the default)."""
+    ``training_overhead``: the boot and upload of a cloud run, from the spot ledger or the default).
+    The horizon (and how commitments outlasting it rank) is the assumptions'."""
     a = assumptions or ServingAssumptions()
     plans = plan_grid(profile, sheet, requests_per_day, assumptions=a, instance_types=instance_types)
     training = training or training_plan_for(
@@ -139,7 +138,6 @@ def analyze(
         profile,
         sheet,
         requests_per_day,
-        horizon_months=horizon_months,
         retrain_cadence=retrain_cadence,
         assumptions=a,
         training=training,

@@ -20,18 +20,24 @@ from typing import Any
 from costing.choices import (
     AVAILABILITIES,
     AVAILABILITY_MULTI_AZ,
+    COMMITMENT_USE_FULL_TERM,
+    COMMITMENT_USES,
     DEFAULT_AVAILABILITY,
+    DEFAULT_COMMITMENT_USE,
     DEFAULT_EXPOSURE,
+    DEFAULT_HORIZON_MONTHS,
     EXPOSURE_PUBLIC,
     EXPOSURES,
+    MAX_HORIZON_MONTHS,
+    MIN_HORIZON_MONTHS,
 )
 from costing.units import DAYS_PER_YEAR, WEEKS_PER_YEAR
 
 DEFAULT_SCENARIOS_REQUESTS_PER_DAY: tuple[float, ...] = (100.0, 10_000.0, 1_000_000.0)
 # Bounds of the questions the model answers: beyond them the arithmetic overflows or the answer means
-# nothing (10 billion requests a day is ~116,000 requests/s on average; 120 months outlasts every term).
+# nothing (10 billion requests a day is ~116,000 requests/s on average). The horizon's bounds
+# (MIN_HORIZON_MONTHS, MAX_HORIZON_MONTHS) and default are costing.choices' (the trigger forms offer them).
 MAX_REQUESTS_PER_DAY = 1e10
-MAX_HORIZON_MONTHS = 120.0
 SCENARIO_NAMES = {100.0: "low", 10_000.0: "medium", 1_000_000.0: "high"}
 
 # -- retraining cadence ----------------------------------------------------------------------------------
@@ -41,7 +47,6 @@ RETRAIN_CADENCES_RUNS_PER_MONTH = {
     "monthly": 1.0,
 }
 DEFAULT_RETRAIN_CADENCE = "weekly"
-DEFAULT_HORIZON_MONTHS = 12.0
 
 # -- AWS Lambda (docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html) --------------------------
 LAMBDA_MIN_MEMORY_MB = 128
@@ -137,6 +142,10 @@ WORKERS_MEMORY_PER_MODEL_BYTE = 2.0
 
 # -- reserved instances and Savings Plans -----------------------------------------------------------------
 RESERVED_TERM_KEYS = {"reserved-1yr": 1, "reserved-3yr": 3}
+# The share of a term's commitment paid at purchase, by AWS's payment option (reserved instances and
+# Savings Plans alike): all of it, half of it, none of it. The shipped snapshot's reserved offers agree
+# (upfront fee / (effective $/h x hours in the term): 1.0, 0.49999-0.50001 and 0; a test checks it).
+UPFRONT_SHARE_BY_PURCHASE_OPTION = {"All Upfront": 1.0, "Partial Upfront": 0.5, "No Upfront": 0.0}
 # option suffix -> (Savings Plan type, term in years); the purchase option is ServingAssumptions'
 SAVINGS_PLAN_TERMS = {
     "compute-sp-1yr": ("Compute", 1),
@@ -152,6 +161,18 @@ SAVINGS_PLAN_TERMS = {
 # Lambda and SageMaker serverless: each request's duration rounded up to 1 ms (LAMBDA_BILLING_GRANULARITY_MS).
 FARGATE_MINIMUM_BILLED_SECONDS = 60.0
 SAGEMAKER_HOSTING_MINIMUM_BILLED_SECONDS = 0.0
+
+
+def check_horizon(horizon_months: float) -> float:
+    """``horizon_months`` as a float; ``ValueError`` naming the field and its bounds when it is out of them."""
+    if isinstance(horizon_months, bool) or not isinstance(horizon_months, int | float):
+        raise ValueError(f"horizon_months={horizon_months!r} must be a number of months")
+    if not MIN_HORIZON_MONTHS <= horizon_months <= MAX_HORIZON_MONTHS:  # nan fails both
+        raise ValueError(
+            f"horizon_months={horizon_months!r} must be at least {MIN_HORIZON_MONTHS} month and at most "
+            f"{MAX_HORIZON_MONTHS} months"
+        )
+    return float(horizon_months)
 
 
 @dataclass(frozen=True)
@@ -200,6 +221,11 @@ class ServingAssumptions:
     reserved_offering_class: str = "standard"
     reserved_purchase_option: str = "No Upfront"
     savings_plan_purchase_option: str = "No Upfront"
+    # the months the costs are owned over (the TCO's, and what a commitment's term is measured against), and
+    # whether a commitment that outlasts them is used for its whole term (costing.choices); if not, what it
+    # still owes at the horizon is part of its cost, spread over the horizon's months
+    horizon_months: float = DEFAULT_HORIZON_MONTHS
+    commitment_use: str = DEFAULT_COMMITMENT_USE
 
     def __post_init__(self) -> None:
         positive = (
@@ -219,6 +245,11 @@ class ServingAssumptions:
             raise ValueError(f"exposure={self.exposure!r} must be one of {', '.join(EXPOSURES)}")
         if self.availability not in AVAILABILITIES:
             raise ValueError(f"availability={self.availability!r} must be one of {', '.join(AVAILABILITIES)}")
+        check_horizon(self.horizon_months)
+        if self.commitment_use not in COMMITMENT_USES:
+            raise ValueError(
+                f"commitment_use={self.commitment_use!r} must be one of {', '.join(COMMITMENT_USES)}"
+            )
         if self.min_instances is not None:
             if isinstance(self.min_instances, bool) or not isinstance(self.min_instances, int):
                 raise ValueError(
@@ -261,6 +292,11 @@ class ServingAssumptions:
     @property
     def multi_az(self) -> bool:
         return self.availability == AVAILABILITY_MULTI_AZ
+
+    @property
+    def commitments_used_for_full_term(self) -> bool:
+        """A commitment outlasting the horizon is used for its whole term (else it may be left at the horizon)."""
+        return self.commitment_use == COMMITMENT_USE_FULL_TERM
 
     @property
     def availability_zones(self) -> int:

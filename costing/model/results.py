@@ -92,6 +92,47 @@ class DesignPart:
 
 
 @dataclass(frozen=True)
+class CommitmentOwed:
+    """A reserved instance or Savings Plans term measured against the horizon (costing.model.commitments):
+    what it still owes when the service stops at the horizon, and what serving until then and leaving costs."""
+
+    what: str  # "reserved instances", "Compute Savings Plan", "EC2 Instance Savings Plan"
+    term: str  # "3yr/standard/No Upfront"
+    term_months: int
+    horizon_months: float
+    purchase_option: str
+    usd_per_month: float  # the fleet's commitment a month, effective (upfront spread over the term)
+    upfront_usd: float  # paid at purchase for the term (the payment option's share of the whole term)
+    months_owed: float  # of the term running at the horizon, still to run after it
+    owed_recurring_usd: float  # months owed x the recurring part a month
+    owed_upfront_usd: float  # the upfront fee's unamortised share: paid, not yet used
+    cost_if_left_at_horizon_usd: float  # serving the horizon's months (owed share aside) + what is owed
+    ranked_on: str  # "horizon": with what is owed; "full-term": used for its whole term (costing.choices)
+
+    @property
+    def owed_at_horizon_usd(self) -> float:
+        """The cost of leaving at the horizon: the months owed at the effective rate."""
+        return self.owed_recurring_usd + self.owed_upfront_usd
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "what": self.what,
+            "term": self.term,
+            "term_months": self.term_months,
+            "horizon_months": self.horizon_months,
+            "purchase_option": self.purchase_option,
+            "monthly_commitment": self.usd_per_month,
+            "upfront_usd": self.upfront_usd,
+            "months_owed_at_horizon": self.months_owed,
+            "owed_recurring_usd": self.owed_recurring_usd,
+            "owed_unamortised_upfront_usd": self.owed_upfront_usd,
+            "owed_at_horizon_usd": self.owed_at_horizon_usd,
+            "cost_if_left_at_horizon_usd": self.cost_if_left_at_horizon_usd,
+            "ranked_on": self.ranked_on,
+        }
+
+
+@dataclass(frozen=True)
 class OptionCost:
     """The monthly serving cost of one alternative (one instance type for the instance-based ones)."""
 
@@ -108,6 +149,7 @@ class OptionCost:
     config: str = ""  # what is deployed, in words: "2 x c7g.large, batch 64"
     details: Mapping[str, Any] = field(default_factory=dict)  # instances, batch_size, memory_mb, ...
     design: tuple[DesignPart, ...] = ()  # the deployable design, part by part (empty when infeasible)
+    commitment: CommitmentOwed | None = None  # reserved and Savings Plans: the term against the horizon
 
     @property
     def key(self) -> str:
@@ -139,6 +181,7 @@ class OptionCost:
             "caveats": list(self.caveats),
             "details": _jsonable(dict(self.details)),
             "design": [part.to_json_dict() for part in self.design],
+            "commitment": None if self.commitment is None else self.commitment.to_json_dict(),
             "cost_components": [component.to_json_dict() for component in self.components],
         }
 
@@ -295,6 +338,11 @@ class GridResult:
             "requirement": {
                 "exposure": self.assumptions.exposure,
                 "availability": self.assumptions.availability,
+            },
+            # the months the costs are owned over, and how commitments outlasting them rank (costing.choices)
+            "horizon": {
+                "months": self.assumptions.horizon_months,
+                "commitment_use": self.assumptions.commitment_use,
             },
             "price_sources": [age.to_json_dict() for age in self.source_ages],
         }

@@ -1,13 +1,17 @@
 """Total cost of ownership over a horizon, and the break-even points between alternatives.
 
 ``TCO = runs over the horizon x cost per training run + serving per month x months
-+ storage per month x months``, for each serving alternative:
++ storage per month x months``, for each serving alternative, over the horizon of the assumptions
+(``ServingAssumptions.horizon_months``, the one the commitments are measured against):
 
 * **Training**: one run's expected cost on the sheet's prices (:mod:`costing.model.training.plan`: the
   measured wall time on the training instance type, spot interruptions, EBS and S3 PUTs), times
   the retraining cadence: ``weekly`` = 52 / 12 = 4.33 runs a month, ``daily`` = 365 / 12,
   ``monthly`` = 1, ``Nd`` = one run every N days (365 / 12 / N a month).
 * **Serving**: the alternative's monthly cost (:mod:`costing.model.platforms`, :mod:`costing.model.grid`).
+  A reserved or Savings Plans term that outlasts the horizon includes what it still owes there, unless it
+  is used for its whole term (:mod:`costing.model.commitments`), so its total is what serving for the
+  horizon and then leaving costs.
 * **Storage**: dataset, latest checkpoint and retained model versions in S3, per month.
 
 Break-evens:
@@ -32,10 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from costing.choices import EC2_OPTIONS, OPTION_LABELS
 from costing.model.assumptions import (
-    DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
     DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
-    MAX_HORIZON_MONTHS,
     RETRAIN_CADENCES_RUNS_PER_MONTH,
     SAVINGS_PLAN_TERMS,
     ServingAssumptions,
@@ -50,6 +52,7 @@ from costing.model.results import (
     CURRENCY,
     RESULT_SCHEMA_VERSION,
     TCO_SCHEMA,
+    CommitmentOwed,
     CostComponent,
     OptionCost,
     check_same_region,
@@ -109,9 +112,11 @@ class TcoOption:
     storage_usd: float
     components: tuple[CostComponent, ...] = ()  # per month
     caveats: tuple[str, ...] = ()
+    commitment: CommitmentOwed | None = None  # a reserved or Savings Plans term against the horizon
 
     def to_json_dict(self) -> dict[str, Any]:
-        data = {k: jsonable(v) for k, v in self.__dict__.items() if k != "components"}
+        data = {k: jsonable(v) for k, v in self.__dict__.items() if k not in ("components", "commitment")}
+        data["commitment"] = None if self.commitment is None else self.commitment.to_json_dict()
         data["cost_components"] = [c.to_json_dict() for c in self.components]
         return data
 
@@ -197,7 +202,8 @@ class TcoResult:
                 "horizon_months": self.horizon_months,
                 "retrain_cadence": self.retrain_cadence,
                 "cheapest": o.key == s.cheapest,
-                **{k: v for k, v in o.__dict__.items() if k not in ("components", "caveats")},
+                **{k: v for k, v in o.__dict__.items() if k not in ("components", "caveats", "commitment")},
+                "owed_at_horizon_usd": None if o.commitment is None else o.commitment.owed_at_horizon_usd,
             }
             for s in self.scenarios
             for o in s.options
@@ -242,20 +248,8 @@ def _tco_option(option: OptionCost, run: TrainingRunCost, runs: float, months: f
         storage_usd=storage_month * months,
         components=components,
         caveats=option.caveats,
+        commitment=option.commitment,
     )
-
-
-def _check_horizon(horizon_months: float) -> float:
-    if (
-        isinstance(horizon_months, bool)
-        or not isinstance(horizon_months, int | float)
-        or not math.isfinite(horizon_months)
-        or not 0 < horizon_months <= MAX_HORIZON_MONTHS
-    ):
-        raise ValueError(
-            f"horizon_months={horizon_months!r} must be a positive number of months, at most {MAX_HORIZON_MONTHS:g}"
-        )
-    return float(horizon_months)
 
 
 def tco(
@@ -263,7 +257,6 @@ def tco(
     sheet: PriceSheet,
     requests_per_day: Sequence[float] = DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
     *,
-    horizon_months: float = DEFAULT_HORIZON_MONTHS,
     retrain_cadence: str = DEFAULT_RETRAIN_CADENCE,
     assumptions: ServingAssumptions | None = None,
     training_assumptions: TrainingAssumptions | None = None,
@@ -278,11 +271,12 @@ def tco(
     A run is priced from the profile's measured wall time on ``sheet`` (``training``, built by
     :func:`~costing.model.training.plan.plan_training` if not given): the lifecycle is recomputed at fresh
     prices. Pass ``training_run`` (e.g. :func:`~costing.model.training.plan.billed_run_with_storage` of a
-    real spot run) to use that cost per run instead.
+    real spot run) to use that cost per run instead. The horizon is the assumptions' (``horizon_months``),
+    the one ``scenario_plans``, when given, were planned with.
     """
-    months = _check_horizon(horizon_months)
     runs = runs_per_month(retrain_cadence)
     a = assumptions or ServingAssumptions()
+    months = float(a.horizon_months)
     if training_run is None:
         training = training or plan_training(profile, sheet, assumptions=training_assumptions)
         check_same_region(training.region, sheet.region, what="the training plan and the price sheet")
@@ -319,10 +313,7 @@ def tco(
             f"({profile.compute_instance_type} {profile.compute_market}, prices of its day); this TCO "
             f"reprices its wall time on snapshot {sheet.snapshot_id}"
         )
-    if any(option.option.endswith("3yr") for s in scenarios for option in s.options) and months < 36:
-        notes.append(
-            f"reserved 3 yr commits for 36 months; the {months:g}-month horizon counts only part of it"
-        )
+    notes += _commitment_notes(scenarios, a)
     return TcoResult(
         region=sheet.region,
         snapshot_id=sheet.snapshot_id,
@@ -342,6 +333,30 @@ def tco(
         ),
         notes=tuple(notes),
     )
+
+
+def _commitment_notes(scenarios: Sequence[TcoScenario], a: ServingAssumptions) -> list[str]:
+    """What the commitments that outlast the horizon still owe there, and whether their totals include it."""
+    owing = sorted(
+        {
+            o.commitment.term_months
+            for s in scenarios
+            for o in s.options
+            if o.commitment is not None and o.commitment.months_owed
+        }
+    )
+    if not owing:
+        return []
+    terms = " and ".join(f"{months}" for months in owing)
+    counted = (
+        "their totals include what they still owe at the horizon (the service may stop then), spread over it"
+        if not a.commitments_used_for_full_term
+        else "their totals leave out what they would owe at the horizon: they are used for their whole term"
+    )
+    return [
+        f"commitments outlast the {a.horizon_months:g}-month horizon (terms of {terms} months): {counted}; "
+        "each option's commitment says what is owed and what serving until the horizon, then leaving, costs"
+    ]
 
 
 def _chosen_ec2_types(scenarios: Sequence[TcoScenario]) -> list[str]:

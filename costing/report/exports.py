@@ -109,6 +109,7 @@ def csv_tables(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, str]:
             "usd_per_month": o.get("monthly_cost"),
             "cheapest": o.get("key") == s.get("cheapest"),
             "caveats": "; ".join(o.get("caveats") or []),
+            "owed_at_horizon_usd": (o.get("commitment") or {}).get("owed_at_horizon_usd"),
         }
         for s in grid.get("scenarios") or []
         for o in s.get("options") or []
@@ -129,6 +130,7 @@ def csv_tables(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, str]:
                 "usd_per_month",
                 "usd_per_request",
                 "usd_per_1k_requests",
+                "owed_at_horizon_usd",
                 "config",
                 "reason",
                 "caveats",
@@ -145,6 +147,7 @@ def csv_tables(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, str]:
             "requests_per_day": s.get("requests_per_day"),
             "cheapest": o.get("key") == s.get("cheapest"),
             **o,
+            "owed_at_horizon_usd": (o.get("commitment") or {}).get("owed_at_horizon_usd"),
         }
         for s in tco.get("scenarios") or []
         for o in s.get("options") or []
@@ -172,6 +175,7 @@ def csv_tables(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, str]:
                 "training_usd",
                 "storage_usd",
                 "total_usd",
+                "owed_at_horizon_usd",
                 "reason",
             ),
             tco_rows,

@@ -14,6 +14,8 @@ from typing import Any
 
 from costing.choices import (
     AVAILABILITY_DESCRIPTIONS,
+    COMMITMENT_USE_DESCRIPTIONS,
+    COMMITMENT_USE_HORIZON,
     EC2_OPTIONS,
     EXPOSURE_DESCRIPTIONS,
     OPTION_LABELS,
@@ -24,7 +26,7 @@ from costing.model.assumptions import SCENARIO_NAMES, ServingAssumptions
 from costing.model.capacity import CapacityComparison
 from costing.model.platforms.design import EGRESS, FRONT_DOOR
 from costing.model.resources import HAND_ANALYSIS, ResourceMapping
-from costing.model.results import GridResult, OptionCost, ScenarioResult
+from costing.model.results import CommitmentOwed, GridResult, OptionCost, ScenarioResult
 from costing.pricing import PriceSheet
 from costing.pricing.sheet import TIERED_RATES
 
@@ -81,6 +83,10 @@ def header(
             f"requirement: {a.exposure} ({EXPOSURE_DESCRIPTIONS[a.exposure]}), {a.availability} "
             f"({AVAILABILITY_DESCRIPTIONS[a.availability]}): every option is priced as the cheapest "
             "deployable design that meets it"
+        )
+        lines.append(
+            f"horizon: {a.horizon_months:g} months; commitments: {a.commitment_use} "
+            f"({COMMITMENT_USE_DESCRIPTIONS[a.commitment_use]})"
         )
     if profile is not None:
         lines += [f"note: {note}" for note in profile.notes]
@@ -165,6 +171,8 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
                 f"{usd(option.usd_per_month, width=11)}{usd(option.usd_per_1k_requests, width=11)}"
             )
             out.append(f"      {design_line(option)}")
+            if option.commitment is not None:
+                out.append(f"      commitment: {commitment_line(option.commitment)}")
     cheapest = [s.cheapest_option for s in scenarios if s.cheapest_option is not None]
     caveats = list(dict.fromkeys(c for option in cheapest for c in option.caveats))
     if caveats:
@@ -183,6 +191,29 @@ def design_line(option: OptionCost) -> str:
         else:
             parts.append(f"{part.role} {usd(part.usd_per_month)}")
     return "; ".join(parts)
+
+
+def commitment_line(commitment: CommitmentOwed) -> str:
+    """A commitment against the horizon on one line: the term, what it owes there, what leaving then costs."""
+    c = commitment
+    text = (
+        f"{c.what} for {c.term_months} months ({c.term}, ${usd(c.usd_per_month)}/month"
+        + (f", ${usd(c.upfront_usd)} upfront" if c.upfront_usd else "")
+        + ")"
+    )
+    if not c.months_owed:
+        return f"{text}: nothing owed at the {c.horizon_months:g}-month horizon"
+    ranked = (
+        "ranked with what is owed"
+        if c.ranked_on == COMMITMENT_USE_HORIZON
+        else "ranked without it: used for its whole term"
+    )
+    upfront = f", ${usd(c.owed_upfront_usd)} of it paid upfront" if c.owed_upfront_usd else ""
+    return (
+        f"{text}: ${usd(c.owed_at_horizon_usd)} still owed at the {c.horizon_months:g}-month horizon "
+        f"({c.months_owed:g} months{upfront}); serving {c.horizon_months:g} months, then leaving: "
+        f"${usd(c.cost_if_left_at_horizon_usd)}; {ranked}"
+    )
 
 
 def _like_for_like(scenarios: Sequence[ScenarioResult]) -> list[str]:
@@ -319,6 +350,8 @@ def render_tco(result: TcoResult) -> str:
                 f"{usd(option.training_usd_per_month, width=12)}{usd(option.storage_usd_per_month, width=12)}"
                 f"{usd(option.usd_per_month, width=12)}{usd(option.total_usd, width=13)}"
             )
+            if option.commitment is not None and option.commitment.months_owed:
+                out.append(f"      commitment: {commitment_line(option.commitment)}")
     out += ["", "break-evens (cheapest drop-in alternative by requests/day):"]
     if result.breakevens:
         for b in result.breakevens:

@@ -33,6 +33,23 @@ def design_text(parts: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(shown)
 
 
+def commitment_lines(commitments: Mapping[str, Any]) -> list[str]:
+    """Each commitment that outlasts the horizon: what it owes there, what leaving then costs, against
+    on-demand over the same months."""
+    months = number_text(commitments["horizon_months"])
+    lines = []
+    for row in commitments["rows"]:
+        against = (
+            f" against {usd_text(row['on_demand_usd'])} on-demand" if row["on_demand_usd"] is not None else ""
+        )
+        lines.append(
+            f"{row['short']}, {row['name']}: owes {usd_text(row['owed_at_horizon_usd'])} at the horizon "
+            f"({number_text(row['months_owed'])} of {row['term_months']} months); {months} months then "
+            f"leaving: {usd_text(row['cost_if_left_at_horizon_usd'])}{against}"
+        )
+    return lines
+
+
 def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> str:
     """The short plain-text part: totals, cheapest per scenario, break-evens, staleness."""
     out = [view["title"], "=" * min(len(view["title"]), 100)]
@@ -154,6 +171,8 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
             if c["key"]:
                 out.append(f"  {c['long']}: {c['name']} {usd_text(c['usd_per_month'])} ({c['config']})")
                 out.append(f"    design: {design_text(c['design'])}")
+                if c.get("commitment"):
+                    out.append(f"    commitment: {c['commitment']}")
                 if c["runner_up"]:
                     runner_up = c["runner_up"]
                     out.append(
@@ -167,6 +186,14 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
                     f"    ({c['reimplementation']['name']} would cost "
                     f"{usd_text(c['reimplementation']['usd_per_month'])} but needs the model re-implemented)"
                 )
+        commitments = analysis.get("commitments")
+        if commitments:
+            out += [
+                "",
+                f"Commitments over their term, at the {number_text(commitments['horizon_months'])}-month "
+                f"horizon: {commitments['text']}",
+            ]
+            out += [f"  {line}" for line in commitment_lines(commitments)] or ["  none outlasts the horizon"]
         tco = analysis["tco"]
         if tco:
             out.append("")

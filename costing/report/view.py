@@ -6,7 +6,13 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from costing.choices import AVAILABILITY_DESCRIPTIONS, EXPOSURE_DESCRIPTIONS
+from costing.choices import (
+    AVAILABILITY_DESCRIPTIONS,
+    COMMITMENT_USE_DESCRIPTIONS,
+    COMMITMENT_USE_HORIZON,
+    EC2_ON_DEMAND,
+    EXPOSURE_DESCRIPTIONS,
+)
 from costing.model import OPTION_LABELS, OPTIONS, jsonable
 from costing.pricing import PriceChange
 from costing.report.charts import TORNADO_FACTOR_NAMES
@@ -337,6 +343,7 @@ def _grid_view(grid: Mapping[str, Any]) -> dict[str, Any]:
                     "design": _design_view(runner_up),
                 },
                 "design_rows": _design_rows(chosen, runner_up),
+                "commitment": None if chosen is None else commitment_sentence(chosen.get("commitment")),
                 "reimplementation": None
                 if cheaper is None
                 else {"name": cheaper.get("name"), "usd_per_month": cheaper.get("monthly_cost")},
@@ -356,6 +363,72 @@ def _grid_view(grid: Mapping[str, Any]) -> dict[str, Any]:
         "matrix": {"columns": _columns([s.get("requests_per_day", 0) for s in scenarios]), "rows": rows},
         "cheapest": cheapest,
         "infeasible": infeasible,
+    }
+
+
+def commitment_sentence(commitment: Mapping[str, Any] | None) -> str | None:
+    """A reserved or Savings Plans term against the horizon, in words (``None`` for other options)."""
+    if not commitment:
+        return None
+    c = commitment
+    term = f"{c.get('what')} for {c.get('term_months')} months ({c.get('term')})"
+    horizon = number_text(c.get("horizon_months"))
+    if not c.get("months_owed_at_horizon"):
+        return f"{term}: nothing owed at the {horizon}-month horizon."
+    ranked = (
+        "ranked with what it owes"
+        if c.get("ranked_on") == COMMITMENT_USE_HORIZON
+        else "ranked without it: it will be used for its whole term"
+    )
+    return (
+        f"{term}: {usd_text(c.get('owed_at_horizon_usd'))} still owed at the {horizon}-month horizon "
+        f"({number_text(c.get('months_owed_at_horizon'))} months); serving {horizon} months, then leaving, "
+        f"costs {usd_text(c.get('cost_if_left_at_horizon_usd'))}; {ranked}."
+    )
+
+
+def _commitments_view(grid: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The horizon, and per scenario each commitment (its best variant) that outlasts it: what it still owes
+    there and what serving until then and leaving costs, against on-demand over the same months."""
+    horizon = grid.get("horizon")
+    if not horizon:
+        return None  # a document from before the horizon was a choice
+    months, use = horizon.get("months"), horizon.get("commitment_use")
+    rows = []
+    for scenario in grid.get("scenarios") or []:
+        best = _best_per_option(scenario.get("options") or [])
+        on_demand = best.get(EC2_ON_DEMAND)
+        on_demand_usd = (
+            on_demand.get("monthly_cost") * months
+            if on_demand and on_demand.get("feasible") and is_number(on_demand.get("monthly_cost"))
+            else None
+        )
+        for option in _ordered_options(best):
+            commitment = best[option].get("commitment")
+            if (
+                not best[option].get("feasible")
+                or not commitment
+                or not commitment.get("months_owed_at_horizon")
+            ):
+                continue
+            rows.append(
+                {
+                    "requests_per_day": scenario.get("requests_per_day"),
+                    "short": requests_short(scenario.get("requests_per_day", 0)),
+                    "name": best[option].get("name"),
+                    "term_months": commitment.get("term_months"),
+                    "months_owed": commitment.get("months_owed_at_horizon"),
+                    "owed_at_horizon_usd": commitment.get("owed_at_horizon_usd"),
+                    "cost_if_left_at_horizon_usd": commitment.get("cost_if_left_at_horizon_usd"),
+                    "on_demand_usd": on_demand_usd,
+                    "ranked_on": commitment.get("ranked_on"),
+                }
+            )
+    return {
+        "horizon_months": months,
+        "commitment_use": use,
+        "text": f"{use} ({COMMITMENT_USE_DESCRIPTIONS.get(use, '?')})",
+        "rows": rows,
     }
 
 
@@ -470,6 +543,7 @@ def _tco_view(tco: Mapping[str, Any], allowed: set[str] | None) -> dict[str, Any
                         "storage_usd_per_month": o.get("storage_usd_per_month"),
                         "usd_per_month": o.get("usd_per_month"),
                         "total_usd": o.get("total_usd"),
+                        "owed_at_horizon_usd": (o.get("commitment") or {}).get("owed_at_horizon_usd"),
                     }
                     for o in ordered
                 ],
@@ -629,6 +703,7 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
         "prices_as_of": document.get("prices_as_of") or grid.get("prices_as_of"),
         "currency": document.get("currency", "USD"),
         **grid_view,
+        "commitments": _commitments_view(grid),
         "capacity": _capacity_view(grid),
         "tco": _tco_view(tco, allowed) if tco else None,
         "tornado": _tornado_view(sensitivity) if sensitivity else None,
@@ -787,6 +862,7 @@ REQUEST_LABELS = {
     "target_utilisation": "Target utilisation",
     "exposure": "Exposure",
     "availability": "Availability",
+    "commitment_use": "Commitments",
     "samples": "Monte Carlo samples",
     "seed": "Random seed",
     "sensitivity_pct": "Tornado ± (%)",

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from costing.choices import DEFAULT_AVAILABILITY, DEFAULT_EXPOSURE, TRAINING_ON_CONFIGURED
+from costing.choices import (
+    DEFAULT_AVAILABILITY,
+    DEFAULT_COMMITMENT_USE,
+    DEFAULT_EXPOSURE,
+    DEFAULT_HORIZON_MONTHS,
+    TRAINING_ON_CONFIGURED,
+)
 from costing.model import (
     REFERENCE_LABEL,
     REFERENCE_METRICS_PATH,
@@ -93,7 +99,10 @@ def champion_model_source(
 class AnalysisRequest:
     region: str = "us-east-1"
     requests_per_day: tuple[float, ...] = (100, 10_000, 1_000_000)
-    horizon_months: float = 12
+    # the months the costs are owned over, and whether a commitment outlasting them is used for its whole
+    # term (costing.choices)
+    horizon_months: float = DEFAULT_HORIZON_MONTHS
+    commitment_use: str = DEFAULT_COMMITMENT_USE
     retrain_cadence: str = "weekly"
     samples: int = 10_000
     seed: int = 0
@@ -119,6 +128,7 @@ class AnalysisRequest:
             region=params.get("region", cls.region),
             requests_per_day=tuple(float(x) for x in params.get("requests_per_day", cls.requests_per_day)),
             horizon_months=float(params.get("horizon_months", cls.horizon_months)),
+            commitment_use=str(params.get("commitment_use") or cls.commitment_use),
             retrain_cadence=str(params.get("retrain_cadence", cls.retrain_cadence)),
             samples=int(params.get("samples", cls.samples)),
             seed=int(params.get("seed", cls.seed)),
@@ -140,6 +150,23 @@ class AnalysisRequest:
             key: (list(value) if isinstance(value, tuple) else value) for key, value in self.__dict__.items()
         }
 
+    def serving_assumptions(self) -> ServingAssumptions:
+        """The model's assumptions for this request: the requirement, the horizon and commitments, free
+        tiers, and the traffic figures the request sets (the rest keep their defaults)."""
+        overrides = {
+            key: getattr(self, key)
+            for key in ("latency_slo_ms", "tokens_per_request", "peak_factor", "target_utilisation")
+            if getattr(self, key) is not None
+        }
+        return ServingAssumptions(
+            **overrides,
+            apply_free_tiers=self.apply_free_tiers,
+            exposure=self.exposure,
+            availability=self.availability,
+            horizon_months=self.horizon_months,
+            commitment_use=self.commitment_use,
+        )
+
 
 def run_analysis(
     source: ModelSource,
@@ -149,21 +176,8 @@ def run_analysis(
 ) -> Any:
     """costing.model.analysis.analyze on the model's measurements and the snapshot's prices (``sheet``:
     the snapshot's prices in the request's region; ``overhead``: a training run's boot and upload)."""
-    from dataclasses import replace
 
     profile = profile_from_metrics(source.metrics, source=source.description)
-    overrides = {
-        key: getattr(request, key)
-        for key in ("latency_slo_ms", "tokens_per_request", "peak_factor", "target_utilisation")
-        if getattr(request, key) is not None
-    }
-    assumptions = replace(
-        ServingAssumptions(),
-        **overrides,
-        apply_free_tiers=request.apply_free_tiers,
-        exposure=request.exposure,
-        availability=request.availability,
-    )
     compute = source.metrics.get("compute") or {}
     training = training_plan_for(
         profile,
@@ -177,8 +191,7 @@ def run_analysis(
         profile,
         sheet,
         request.requests_per_day,
-        assumptions=assumptions,
-        horizon_months=request.horizon_months,
+        assumptions=request.serving_assumptions(),
         retrain_cadence=request.retrain_cadence,
         pct=request.sensitivity_pct,
         spec=MonteCarloSpec(samples=request.samples, seed=request.seed),
@@ -201,11 +214,7 @@ def resource_mapping(
             profile,
             sheet,
             serving_requests_per_day=max(request.requests_per_day),
-            assumptions=ServingAssumptions(
-                apply_free_tiers=request.apply_free_tiers,
-                exposure=request.exposure,
-                availability=request.availability,
-            ),
+            assumptions=request.serving_assumptions(),
             training_overhead=overhead,
         )
     except ValueError as exc:

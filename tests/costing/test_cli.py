@@ -100,6 +100,41 @@ def test_the_requirement_flags_choose_each_options_design(capsys):
     assert "front door: internal ALB" in table
 
 
+def test_commitments_show_what_they_owe_at_the_horizon_in_the_json_and_the_tables(capsys):
+    """The shipped snapshot at 1M/day, 2 x t3.small: the 3-year reserved rate $0.008882/h commits
+    2 x 730 h x $0.008882 = $12.97 a month; 24 months are still owed at the default 12-month horizon."""
+    argv = ["--requests-per-day", "1000000", "--instance-types", "t3.small"]
+    assert main(["scenarios", *argv, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["horizon"] == {"months": 12, "commitment_use": "horizon"}
+    [scenario] = document["scenarios"]
+    options = {o["key"]: o for o in scenario["options"]}
+    commitment = options["ec2-reserved-3yr:t3.small"]["commitment"]
+    assert (commitment["term_months"], commitment["horizon_months"], commitment["ranked_on"]) == (
+        36,
+        12,
+        "horizon",
+    )
+    assert commitment["owed_at_horizon_usd"] == pytest.approx(24 * 1_460 * 0.008882)
+    assert options["ec2-reserved-1yr:t3.small"]["commitment"]["owed_at_horizon_usd"] == 0
+    assert scenario["cheapest"] == "ec2-reserved-1yr:t3.small"
+    assert main(["scenarios", *argv]) == 0
+    table = capsys.readouterr().out
+    assert "horizon: 12 months; commitments: horizon (the service may stop at the end of the horizon" in table
+    assert (
+        "commitment: reserved instances for 36 months (3yr/standard/No Upfront, $12.97/month): $311.23 still "
+        "owed at the 12-month horizon (24 months); serving 12 months, then leaving: $993.75; ranked with what "
+        "is owed"
+    ) in table
+    assert "commitment owed 25.94" in table  # $311.23 / 12 in the design line
+    assert main(["tco", *argv, "--commitment-use", "full-term"]) == 0
+    tco_table = capsys.readouterr().out
+    assert "ranked without it: used for its whole term" in tco_table
+    assert "their totals leave out what they would owe at the horizon" in tco_table
+    assert main(["scenarios", *argv, "--horizon-months", "36"]) == 0
+    assert "nothing owed at the 36-month horizon" in capsys.readouterr().out
+
+
 def test_metrics_file_and_assumption_flags(tmp_path, capsys):
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps(metrics_dict()))
@@ -208,7 +243,17 @@ def _run(argv, capsys) -> tuple[int, str]:
             ["scenarios", "--requests-per-day", "0"],
             "must be a number > 0 and <= 10,000,000,000 (requests per day), got '0'",
         ),
-        (["tco", "--horizon-months", "1e9"], "must be a number > 0 and <= 120"),
+        (["tco", "--horizon-months", "1e9"], "must be a number >= 1 and <= 120"),
+        # a horizon shorter than a month, on every command that prices commitments
+        (
+            ["scenarios", "--horizon-months", "0.5"],
+            "argument --horizon-months: must be a number >= 1 and <= 120, got '0.5'",
+        ),
+        (["tco", "--horizon-months", "0"], "argument --horizon-months: must be a number >= 1 and <= 120"),
+        (
+            ["scenarios", "--commitment-use", "forever"],
+            "invalid choice: 'forever' (choose from 'horizon', 'full-term')",
+        ),
         (["sensitivity", "--samples", "100000000"], "must be an integer >= 1 and <= 200,000"),
         (["sensitivity", "--samples", "0"], "--samples: must be an integer >= 1 and <= 200,000, got '0'"),
         (["sensitivity", "--pct", "150"], "must be a number > 0 and <= 99, got '150'"),

@@ -14,6 +14,7 @@ from costing.choices import EC2_OPTIONS
 from costing.model import billing
 from costing.model.assumptions import ServingAssumptions
 from costing.model.capacity import Number
+from costing.model.commitments import Commitment
 from costing.model.drivers import Drivers, Line, sheet_rate, sheet_tiers
 from costing.model.platforms.design import (
     COMPUTE,
@@ -113,6 +114,7 @@ class OptionPlan:
     placement: str = ""  # where the compute runs: "across 2 zones", "AWS-managed across the region's zones"
     # what a part of the design is when no cost line pays for it (role -> choice)
     design_notes: Mapping[str, str] = field(default_factory=dict)
+    commitment: Commitment | None = None  # a reserved or Savings Plans term (costing.model.commitments)
 
     @property
     def key(self) -> str:
@@ -336,4 +338,7 @@ class OptionPlan:
             config=config,
             details=details,
             design=self._design(shown, components, config),
+            commitment=None
+            if self.commitment is None
+            else self.commitment.at_horizon(float(evaluation.units), total),
         )

@@ -32,6 +32,9 @@ each zone (:data:`~costing.model.assumptions.FLEET_EGRESS_INTERFACE_ENDPOINTS`; 
 ``min_instances`` overrides), more when the peak needs them. Lambda and SageMaker serverless are
 AWS-managed across the region's zones whichever availability is asked for.
 
+**commitment owed** - a reserved or Savings Plans term that outlasts the horizon and may be left there:
+what it still owes at the horizon, spread over the horizon's months (:mod:`costing.model.commitments`).
+
 **logs and metrics** (CloudWatch), **data transfer out** (public designs only: an internal service's
 answers stay in the VPC; the cross-AZ transfer between callers and a multi-AZ service, $0.01 per GB each
 way, is left out and said so) and **model storage** (S3) complete every design.
@@ -57,6 +60,7 @@ from costing.model.assumptions import (
     ServingAssumptions,
 )
 from costing.model.capacity import Number
+from costing.model.commitments import COMMITMENT_OWED
 from costing.model.drivers import Drivers, Line, MissingRate, sheet_rate, sheet_tiers
 from costing.pricing.sheet import PriceSheet, PriceTier
 from costing.units import BYTES_PER_GB, HOURS_PER_MONTH
@@ -89,7 +93,9 @@ EGRESS = "egress"
 OBSERVABILITY = "logs and metrics"
 TRANSFER = "data transfer out"
 STORAGE = "model storage"
-ROLES: tuple[str, ...] = (FRONT_DOOR, COMPUTE, EGRESS, OBSERVABILITY, TRANSFER, STORAGE)
+# a reserved or Savings Plans term that outlasts the horizon: what it still owes there (costing.model.commitments)
+COMMITMENT = COMMITMENT_OWED
+ROLES: tuple[str, ...] = (FRONT_DOOR, COMPUTE, COMMITMENT, EGRESS, OBSERVABILITY, TRANSFER, STORAGE)
 
 INTERNAL_TRANSFER = (
     "none to the internet: answers stay in the VPC (cross-AZ transfer between callers and the service, "

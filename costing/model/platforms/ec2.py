@@ -15,6 +15,7 @@ from costing.model.assumptions import (
     SAVINGS_PLAN_TERMS,
     ServingAssumptions,
 )
+from costing.model.commitments import Commitment
 from costing.model.drivers import MissingRate
 from costing.model.platforms.base import OptionPlan, SupportRates, free_tier_caveat
 from costing.model.platforms.design import placement, vpc_fleet_design
@@ -33,6 +34,7 @@ def plan_ec2(
     caveats: list[str] = ["fleet sized for the peak hour and running 24/7 (no autoscaling)"]
     rate_name = {EC2_ON_DEMAND: "on-demand", EC2_SPOT: "spot"}.get(option, option.removeprefix("ec2-"))
     interruption_rate = 0.0
+    commitment: Commitment | None = None
     if option == EC2_ON_DEMAND:
         usd_per_hour = rates.on_demand_usd_per_hour
     elif option == EC2_SPOT:
@@ -69,6 +71,14 @@ def plan_ec2(
                 f"{sheet.region} in snapshot {sheet.snapshot_id} (offered: {offered})",
             )
         usd_per_hour = rates.reserved_usd_per_hour[term]
+        commitment = Commitment.bought(
+            "reserved instances",
+            term,
+            lease_years=lease_years,
+            purchase_option=a.reserved_purchase_option,
+            usd_per_hour=usd_per_hour,
+            assumptions=a,
+        )
         caveats.append(
             f"commits to every hour of a {lease_years}-year term ({term}) of {instance_type}, used or not; "
             "effective rate = hourly part + upfront fee spread over the term"
@@ -89,6 +99,14 @@ def plan_ec2(
                 f"{sheet.snapshot_id} (offered: {offered})",
             )
         usd_per_hour = rates.savings_plan_usd_per_hour[term]
+        commitment = Commitment.bought(
+            f"{SAVINGS_PLAN_NAMES[plan_type]} Savings Plan",
+            term,
+            lease_years=lease_years,
+            purchase_option=a.savings_plan_purchase_option,
+            usd_per_hour=usd_per_hour,
+            assumptions=a,
+        )
         scope = (
             "applies to any instance family, size and region, and to Fargate and Lambda"
             if plan_type == "Compute"
@@ -102,6 +120,8 @@ def plan_ec2(
             caveats.append(
                 DERIVED_RATE_CAVEAT.format(what=f"Savings Plans rate {term}", instance_type=instance_type)
             )
+    if commitment is not None:
+        caveats.append(commitment.caveat())
     point = serving_point(profile, a, rates.vcpus, rates.memory_gib * MB_PER_GB)
     if isinstance(point, str):
         return infeasible(option, instance_type, f"{instance_type}: {point}")
@@ -145,8 +165,11 @@ def plan_ec2(
         front_door=front_door,
         egress=egress,
         placement=placement(a),
+        commitment=commitment,
     )
 
+
+SAVINGS_PLAN_NAMES = {"Compute": "Compute", "EC2Instance": "EC2 Instance"}  # the sheet's plan type, in words
 
 DERIVED_RATE_CAVEAT = (
     "the {what} of {instance_type} is DERIVED in this snapshot (on-demand x an average discount, see its "

@@ -101,6 +101,9 @@ class FleetPlan(OptionPlan):
                     rate.usd_per_unit * price,
                 ),
             ]
+        if self.commitment is not None:
+            owed = self.commitment.owed_line(units, drivers)
+            lines += [] if owed is None else [owed]
         if self.root_volume:
             lines.append(
                 Line(

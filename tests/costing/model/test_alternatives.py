@@ -517,11 +517,17 @@ def test_savings_plans_are_priced_like_for_like_and_derived_rates_say_so():
 
 
 def test_shipped_reserved_rows_compare_the_same_instance_type(shipped_price_sheet):
-    """Every type priced on demand has reserved rates, so reserved is never dearer than on-demand of its type."""
-    scenario = cost_scenario(PROFILE, shipped_price_sheet, 10_000)
+    """Every type priced on demand has reserved rates, so a commitment used for its whole term is never
+    dearer than on-demand of its type; left at a 12-month horizon, a 3-year one is."""
+    full_term = ServingAssumptions(commitment_use="full-term")
+    scenario = cost_scenario(PROFILE, shipped_price_sheet, 10_000, assumptions=full_term)
     best = scenario.best_per_option()
     for option in ("ec2-reserved-1yr", "ec2-reserved-3yr", "ec2-instance-sp-1yr", "ec2-compute-sp-3yr"):
         assert best[option].usd_per_month < best["ec2-on-demand"].usd_per_month, option
+    left = cost_scenario(PROFILE, shipped_price_sheet, 10_000).best_per_option()
+    for option in ("ec2-reserved-3yr", "ec2-compute-sp-3yr", "ec2-instance-sp-3yr"):
+        assert left[option].usd_per_month > left["ec2-on-demand"].usd_per_month, option
+    scenario = cost_scenario(PROFILE, shipped_price_sheet, 10_000)
     for name in shipped_price_sheet.instances:
         on_demand = scenario.option(f"ec2-on-demand:{name}")
         reserved = scenario.option(f"ec2-reserved-1yr:{name}")

@@ -7,6 +7,7 @@ import json
 import pytest
 from model_literals import INSTANCES, PROFILE, SHEET, sheet
 
+from costing.model.assumptions import ServingAssumptions
 from costing.model.grid import cost_scenario
 from costing.model.results import TCO_SCHEMA
 from costing.model.tco import cheapest_breakevens, reserved_breakeven_utilisation, runs_per_month, tco
@@ -32,7 +33,14 @@ def test_unknown_cadence_is_refused(cadence):
 
 def test_tco_adds_training_serving_and_storage_over_the_horizon():
     training = plan_training(PROFILE, SHEET, instance_type="c6i.xlarge")
-    result = tco(PROFILE, SHEET, [10_000], horizon_months=12, retrain_cadence="weekly", training=training)
+    result = tco(
+        PROFILE,
+        SHEET,
+        [10_000],
+        assumptions=ServingAssumptions(horizon_months=12),
+        retrain_cadence="weekly",
+        training=training,
+    )
     run = training_run_cost(training)
     serving = cost_scenario(PROFILE, SHEET, 10_000).option("lambda").usd_per_month
     (scenario,) = result.scenarios
@@ -97,7 +105,13 @@ def test_breakeven_between_lambda_and_an_on_demand_fleet():
 
 def test_tco_breakevens_and_json():
     training = plan_training(PROFILE, SHEET, instance_type="c6i.large")
-    result = tco(PROFILE, SHEET, horizon_months=24, retrain_cadence="daily", training=training)
+    result = tco(
+        PROFILE,
+        SHEET,
+        assumptions=ServingAssumptions(horizon_months=24),
+        retrain_cadence="daily",
+        training=training,
+    )
     assert [s.requests_per_day for s in result.scenarios] == [100, 10_000, 1_000_000]
     for b in result.breakevens:
         assert 100 <= b.requests_per_day <= 1_000_000
@@ -116,8 +130,9 @@ def test_tco_refuses_mixed_regions_and_bad_horizons():
     other = plan_training(PROFILE, sheet(region="eu-west-1"), instance_type="c6i.large")
     with pytest.raises(ValueError, match="mix regions"):
         tco(PROFILE, SHEET, [100], training=other)
-    with pytest.raises(ValueError, match="horizon_months"):
-        tco(PROFILE, SHEET, [100], horizon_months=0)
+    for months in (0, 0.5, 121, float("nan"), True):
+        with pytest.raises(ValueError, match=r"horizon_months=.* must be (at least 1 month|a number)"):
+            tco(PROFILE, SHEET, [100], assumptions=ServingAssumptions(horizon_months=months))
 
 
 def test_tco_can_use_a_billed_training_run():

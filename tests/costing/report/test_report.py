@@ -33,7 +33,7 @@ from costing.report import (
     render_report,
     write_report,
 )
-from costing.report.formatting import requests_short
+from costing.report.formatting import requests_short, usd_text
 from costing.report.inputs import TRAINING_RUN_COLUMNS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -298,6 +298,43 @@ def test_the_report_shows_the_requirement_and_why_the_cheapest_design_wins(
     assert view["runner_up"]["name"] and view["runner_up"]["design"]
 
 
+def test_the_report_shows_what_commitments_owe_at_the_horizon(
+    rendered: RenderedReport, document: dict
+) -> None:
+    """The shipped snapshot on the default 12-month horizon: every 3-year term still owes 24 months there, and
+    the report lists each, with what serving 12 months and leaving costs against on-demand."""
+    html, text = html_unescape(rendered.html_file), rendered.text
+    view = rendered.data["analysis"]["commitments"]
+    assert (view["horizon_months"], view["commitment_use"]) == (12, "horizon")
+    scenarios = document["grid"]["scenarios"]
+    assert any(row["name"].startswith("EC2 reserved 3 yr") for row in view["rows"])
+    assert len({row["requests_per_day"] for row in view["rows"]}) == len(scenarios)
+    for row in view["rows"]:
+        assert (row["term_months"], row["months_owed"]) == (36, 24)
+        [option] = [
+            o
+            for s in scenarios
+            if s["requests_per_day"] == row["requests_per_day"]
+            for o in s["options"]
+            if o["name"] == row["name"]
+        ]
+        assert row["owed_at_horizon_usd"] == pytest.approx(option["commitment"]["owed_at_horizon_usd"])
+        assert row["cost_if_left_at_horizon_usd"] == pytest.approx(12 * option["monthly_cost"])
+        assert row["cost_if_left_at_horizon_usd"] > row["on_demand_usd"]  # leaving a 3-year term costs more
+    assert 'data-commitments="12"' in html and "12 months, then leaving" in html
+    assert "Commitments over their term, at the 12-month horizon: horizon (the service may stop" in text
+    first = view["rows"][0]
+    assert (
+        f"{first['name']}: owes {usd_text(first['owed_at_horizon_usd'])} at the horizon (24 of 36 months)"
+        in text
+    )
+    # the winners: no 3-year term; a winner bought as a commitment says what it owes
+    for cheapest in rendered.data["analysis"]["cheapest"]:
+        assert "3 yr" not in (cheapest["name"] or "")
+        if cheapest["name"] and "1 yr" in cheapest["name"]:
+            assert cheapest["commitment"].endswith("nothing owed at the 12-month horizon.")
+
+
 def test_html_images_reference_cids_in_the_email_and_files_on_disk(rendered: RenderedReport) -> None:
     cids = CID_SRC.findall(rendered.html_email)
     assert sorted(cids) == sorted(rendered.content_ids.values())
@@ -409,6 +446,13 @@ def test_csv_attachments_parse_and_match_the_inputs(parsed: EmailMessage, docume
 
     tco = csv_rows(attachments["tco.csv"])
     assert len(tco) == sum(len(s["options"]) for s in document["tco"]["scenarios"])
+    # what a commitment owes at the horizon: a 3-year term 24 of its 36 months, nothing for other options
+    for rows in (scenarios, tco):
+        owed = {
+            r["key"].split(":")[0]: r["owed_at_horizon_usd"] for r in rows if r["key"].endswith("t3.small")
+        }
+        assert float(owed["ec2-reserved-3yr"]) > 0 and float(owed["ec2-reserved-1yr"]) == 0
+        assert owed["ec2-on-demand"] == ""
     changes = csv_rows(attachments["price_changes.csv"])
     t3 = next(r for r in changes if r["instance_type"] == "t3.small")
     assert (float(t3["previous_usd_rate"]), float(t3["current_usd_rate"])) == (0.0208, 0.0218)
