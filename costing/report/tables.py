@@ -19,7 +19,7 @@ from costing.choices import (
     OPTION_LABELS,
     OPTIONS,
 )
-from costing.model import ModelProfile, SensitivityResult, TcoResult
+from costing.model import ModelProfile, SensitivityResult, TcoResult, cold_starts
 from costing.model.assumptions import SCENARIO_NAMES, ServingAssumptions
 from costing.model.capacity import CapacityComparison
 from costing.model.platforms.design import EGRESS, FRONT_DOOR
@@ -165,6 +165,8 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
                 f"{usd(option.usd_per_month, width=11)}{usd(option.usd_per_1k_requests, width=11)}"
             )
             out.append(f"      {design_line(option)}")
+            if option.details.get("cold_start"):
+                out.append(f"      {cold_starts.summary(option.details['cold_start'])}")
     cheapest = [s.cheapest_option for s in scenarios if s.cheapest_option is not None]
     caveats = list(dict.fromkeys(c for option in cheapest for c in option.caveats))
     if caveats:
