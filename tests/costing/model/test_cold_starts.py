@@ -212,3 +212,28 @@ def test_the_monte_carlo_sees_cold_starts_where_traffic_is_thinner():
         p95_with_cold_starts(WARM_P50, WARM_P95, 2.4, math.exp(-250 / 86_400 * 600)), rel=1e-6
     )
     assert p95[1] > 2.4
+
+
+def test_the_grid_json_and_the_text_table_say_it_in_the_row():
+    import json
+
+    from costing.model.grid import cost_grid
+    from costing.report.tables import render_grid
+
+    grid = cost_grid(PROFILE, FIXABLE, (100.0, 1_000_000.0))
+    document = json.loads(json.dumps(grid.to_json_dict()))
+    [low] = [o for o in document["scenarios"][0]["options"] if o["key"] == "lambda"]
+    assert low["details"]["cold_start"]["fix"] == "keep-warm ping every 5 min"
+    assert low["config"].endswith("keep-warm ping every 5 min")
+    assert "Keep-warm schedule (EventBridge Scheduler, every 5 min)" in {
+        c["name"] for c in low["cost_components"]
+    }
+    text = render_grid(grid)
+    assert (
+        "      cold starts: 49.9% of requests (idle > 10 min), +2.40 s each; p95 2,874 ms misses the 1,000 ms SLO "
+        "-> keep-warm ping every 5 min (-$0.02/month net): p95 518 ms"
+    ) in text
+    assert (
+        "      cold starts: 0.0% of requests (idle > 10 min), +2.40 s each; p95 518 ms meets the 1,000 ms SLO"
+        in text
+    )

@@ -298,6 +298,22 @@ def test_the_report_shows_the_requirement_and_why_the_cheapest_design_wins(
     assert view["runner_up"]["name"] and view["runner_up"]["design"]
 
 
+def test_the_report_says_how_often_the_serverless_options_start_cold_and_the_fix(
+    rendered: RenderedReport,
+) -> None:
+    html, text = rendered.html_file, rendered.text
+    low = rendered.data["analysis"]["cheapest"][0]  # 100/day: about half the requests start cold
+    shown = {cold["name"]: cold for cold in low["cold_starts"]}
+    assert set(shown) == {"Lambda", "SageMaker serverless"}
+    assert shown["Lambda"]["share"] == pytest.approx(0.49935, rel=1e-4)
+    assert shown["Lambda"]["fix"] == "keep-warm ping every 5 min"
+    assert "cold starts: 49.9% of requests (idle > 10 min)" in shown["Lambda"]["summary"]
+    assert 'data-cold-start="100">Lambda: cold starts: 49.9% of requests' in html
+    assert "    Lambda: cold starts: 49.9% of requests (idle > 10 min), +2.40 s each; p95 " in text
+    high = rendered.data["analysis"]["cheapest"][-1]  # 1M/day: none
+    assert all(cold["share"] == 0.0 and not cold["fix"] for cold in high["cold_starts"])
+
+
 def test_html_images_reference_cids_in_the_email_and_files_on_disk(rendered: RenderedReport) -> None:
     cids = CID_SRC.findall(rendered.html_email)
     assert sorted(cids) == sorted(rendered.content_ids.values())
