@@ -106,7 +106,12 @@ def product(
         ("AWSLambda", "Serverless", "EU-Lambda-Provisioned-GB-Second", "lambda.provisioned_duration.x86"),
         ("AWSLambda", "Serverless", "Lambda-Provisioned-Concurrency", "lambda.provisioned_concurrency.x86"),
         ("AWSLambda", "Serverless", "EU-Lambda-Provisioned-GB-Second-ARM", ""),
-        ("AWSEvents", "EventBridge Scheduler", "EU-Scheduler-Invocation", "eventbridge.scheduler.invocations"),
+        (
+            "AWSEvents",
+            "EventBridge Scheduler",
+            "EU-Scheduler-Invocation",
+            "eventbridge.scheduler.invocations",
+        ),
         ("AWSEvents", "EventBridge", "EU-Event-64K-Chunks", ""),
         ("AmazonECS", "Compute", "USE1-Fargate-vCPU-Hours:perCPU", "fargate.vcpu_hours.x86"),
         ("AmazonECS", "Compute", "EU-Fargate-ARM-GB-Hours", "fargate.memory_gb_hours.arm"),

@@ -177,7 +177,10 @@ def test_eu_west_1_leaves_out_what_the_snapshot_lacks_with_reasons():
         "sagemaker_serverless_provisioned_duration_usd_per_gb_second",
     ]
     # Lambda's provisioned concurrency is priced in Ireland too, at Ireland's rates
-    assert (sheet.lambda_provisioned_usd_per_gb_second, sheet.lambda_provisioned_duration_usd_per_gb_second) == (
+    assert (
+        sheet.lambda_provisioned_usd_per_gb_second,
+        sheet.lambda_provisioned_duration_usd_per_gb_second,
+    ) == (
         0.000004646,
         0.0000108407,
     )
