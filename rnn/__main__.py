@@ -16,6 +16,7 @@ from rnn.config import ConfigError, TrainConfig
 from rnn.corpus import CorpusError, CorpusSource, decode_utf8, open_corpus, read_corpus_bytes
 from rnn.corpus_validation import CorpusValidationError, require_valid, validate_corpus_source
 from rnn.metrics import MetricsError, read_metrics, to_jsonable, upgrade, write_metrics
+from rnn.serving import coldstart
 from rnn.serving.loadtest import LoadTestConfig, LoadTestError, capacity_search, serving_section
 from rnn.serving.settings import API_KEY_ENV, PRECISIONS, ServeSettings, resolve_api_key
 from toolkit import storage
@@ -322,7 +323,6 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
 def cmd_coldstart(args: argparse.Namespace) -> int:
     import tempfile
 
-    from rnn.serving import coldstart
     from rnn.serving.generate import check_prompt, load_model_source
 
     if args.metrics:
