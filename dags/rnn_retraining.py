@@ -19,6 +19,9 @@ so schedules `cost_recompute`).
 * **load_test** – serve the model on a free 127.0.0.1 port and find the highest request rate it keeps
   within the p95 SLO (`load_test_seconds`, 0 skips it); the cost model sizes fleets from it. Requests
   continue `load_test_prompt`, by default the model's own prompt (from the model, in its own script).
+  Then its cold starts: a new server to ready and its first request, fresh serverless-style handler
+  processes from spawn to their first answer (`python -m rnn coldstart`); the cost model prices Lambda's
+  and SageMaker serverless's cold starts from them.
 * **log_to_mlflow** – metrics, `metrics.json` and the model.
 * **cost** – the run's cost: an *estimate* (local) or a *billed estimate* (spot EC2).
 * **register** – champion and challenger scored on the same evaluation split; a better challenger
@@ -201,8 +204,8 @@ def _on_task_failure(context: dict) -> None:
             maximum=1800,
             title="Load test: time budget (s)",
             section="Serving load test",
-            description="Bound of the capacity search against the real server. 0 skips it: serving is "
-            "then costed with the capacity formula.",
+            description="Bound of the capacity search against the real server. 0 skips it and the cold-start "
+            "measurement: serving is then costed with the capacity formula and the default cold start.",
         ),
         "load_test_slo_ms": Param(
             int(LOAD_TEST_DEFAULTS["slo_ms"]),

@@ -16,8 +16,11 @@
 * serving: the naive server (:mod:`devtools.naive_server`: one sync handler per request, the
   ``nn.LSTM`` loop at batch 1) and ours (``python -m rnn serve``, with an API key) through the same
   load test, one after the other on this machine: requests/s at p95 <= 1 s for 200-character
-  completions, target at least 30x. Before its load test, ours is timed from process start to ready
-  (listening, model loaded) and on its first request, then one client sends 200-character requests
+  completions, target at least 30x. Before that, a serverless-style handler's cold start: fresh
+  processes that import torch and the decoder, load the model and answer one request (no target:
+  the cost model prices it). Before its load test, ours is timed from process start to ready
+  (listening, model loaded) and on its first request (:mod:`rnn.serving.coldstart`, the functions
+  ``python -m rnn coldstart`` uses), then one client sends 200-character requests
   one after another (concurrency 1): their HTTP p50 against the in-process decoder's p50 from the
   comparison above, target at most 1.3x (what the API adds to the decoder).
 * training on large corpora (:mod:`devtools.corpus_bench`): corpora of 10 MB, 100 MB (and 1 GB with
@@ -35,24 +38,25 @@ when a target is missed, and says which.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
 import json
 import os
 import secrets
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from devtools import corpus_bench, production
 from devtools.airflow_api import AirflowApi, run_concurrently
 from pipeline.settings import REPO_ROOT
+from rnn.serving.coldstart import (
+    cold_start_section,
+    measure_handler,
+    single_stream,
+    started_server,
+)
+from rnn.serving.coldstart import summary as cold_start_summary
 from rnn.serving.settings import API_KEY_ENV
 from rnn.serving.settings import FUSED_STEP_ENV as DISABLE_FUSED_ENV
 
@@ -182,7 +186,6 @@ SERVING_TARGET = 30.0  # our server's requests/s at the SLO / the naive server's
 SINGLE_STREAM_TARGET = 1.3  # our server's HTTP p50 at concurrency 1 / the in-process decoder's p50
 SINGLE_STREAM_REQUESTS = 50
 COMPLETION_CHARS = 200
-SERVER_START_SECONDS = 180
 
 
 def training_benchmark(steps: int, tmp: str) -> dict:
@@ -204,75 +207,6 @@ def rnn_cli(*args: str, env: dict[str, str] | None = None) -> str:
         env=None if env is None else {**os.environ, **env},
     )
     return out.stdout
-
-
-@contextlib.contextmanager
-def server(
-    command: list[str], workdir: Path, env: dict[str, str] | None = None
-) -> Iterator[tuple[str, float]]:
-    """A server command that takes ``--port 0 --port-file F``, running for the block.
-
-    Yields its URL and the seconds from starting the process to its port file (written once it listens
-    with the model loaded), polled every 10 ms.
-    """
-    port_file = workdir / f"port-{time.monotonic_ns()}"
-    log = (workdir / f"{port_file.name}.log").open("w")
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [*command, "--port", "0", "--port-file", str(port_file)], stdout=log, stderr=log, env=env
-    )
-    try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{' '.join(command)} did not start; see {log.name}")
-            time.sleep(0.01)
-        ready_seconds = time.perf_counter() - started
-        yield f"http://127.0.0.1:{int(port_file.read_text())}", ready_seconds
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def single_stream(url: str, *, requests: int, chars: int, api_key: str | None) -> dict:
-    """One client, one keep-alive connection, ``requests`` completions one after another (concurrency 1).
-
-    The prompt is the model's own (``/healthz``); each request has its own seed. Returns the latency of
-    the first request (the server's first after ready) and the p50 / p95 / min of the others, in ms.
-    """
-    host, port = url.removeprefix("http://").rsplit(":", 1)
-    connection = http.client.HTTPConnection(host, int(port), timeout=60)
-    headers = {"Content-Type": "application/json"}
-    if api_key is not None:
-        headers["Authorization"] = f"Bearer {api_key}"
-    try:
-        connection.request("GET", "/healthz")
-        prompt = json.loads(connection.getresponse().read())["default_prompt"]
-        seconds = []
-        for seed in range(requests + 1):
-            body = json.dumps({"prompt": prompt, "max_chars": chars, "seed": seed})
-            start = time.perf_counter()
-            connection.request("POST", "/v1/generate", body=body, headers=headers)
-            response = connection.getresponse()
-            data = response.read()
-            seconds.append(time.perf_counter() - start)
-            if response.status != 200 or json.loads(data)["chars"] != chars:
-                raise RuntimeError(f"{url}/v1/generate answered {response.status}: {data[:300]!r}")
-    finally:
-        connection.close()
-    warm = sorted(1000 * s for s in seconds[1:])
-    return {
-        "first_ms": 1000 * seconds[0],
-        "p50_ms": statistics.median(warm),
-        "p95_ms": warm[min(len(warm) - 1, round(0.95 * (len(warm) - 1)))],
-        "min_ms": warm[0],
-        "requests": requests,
-        "prompt": prompt,
-    }
 
 
 def goodput(url: str, seconds: float, out: Path, env: dict[str, str] | None = None) -> dict:
@@ -371,6 +305,13 @@ def model_benchmarks(args: argparse.Namespace, tmp: Path) -> list[str]:
     if args.skip_serving:
         return failures
     print(
+        "\nCold start of a serverless-style handler (python -m rnn coldstart's, rnn.serving.handler)",
+        flush=True,
+    )
+    handler = measure_handler(model, chars=COMPLETION_CHARS, runs=3)
+    for line in cold_start_summary(cold_start_section(chars=COMPLETION_CHARS, server=None, handler=handler)):
+        print(f"  {line}")
+    print(
         f"\nServing: the naive server vs ours, the same load test ({args.serve_seconds:g} s each, p95 <= 1,000 ms, "
         "200-char completions, open-loop Poisson)",
         flush=True,
@@ -382,7 +323,7 @@ def model_benchmarks(args: argparse.Namespace, tmp: Path) -> list[str]:
         ("naive", [sys.executable, "-m", "devtools.naive_server", "--model", model, *threads]),
         ("ours", [sys.executable, "-m", "rnn", "serve", "--model", model, *threads]),
     ):
-        with server(command, tmp, env=env) as (url, ready_seconds):
+        with started_server(command, tmp, env) as (url, ready_seconds):
             if name == "ours":
                 failures += _startup_and_single_stream(
                     url, ready_seconds, key, decoder_p50_ms=c["fast_p50_ms"]

@@ -139,6 +139,14 @@ SERVE_P95_MS_AT_MAX = "serve.p95_ms_at_max"
 SERVE_RSS_BYTES = "serve.rss_bytes"  # peak resident memory of the server process
 SERVE_SLO_MS = "serve.slo_ms"
 SERVE_CPU_COUNT = "serve.cpu_count"  # CPUs of the host the capacity was measured on
+# Cold starts, measured in the same task (python -m rnn coldstart; metrics.json cold_start)
+SERVE_COLD_READY_SECONDS = "serve.cold_start.server_ready_seconds"  # process start -> listening, model loaded
+SERVE_COLD_FIRST_REQUEST_MS = "serve.cold_start.server_first_request_ms"  # the server's first completion
+# a serverless-style handler: a fresh process imports torch and the decoder, loads the model, answers once
+SERVE_COLD_HANDLER_SECONDS = "serve.cold_start.handler_seconds"  # spawn -> its first answer
+SERVE_COLD_HANDLER_ADDED_SECONDS = "serve.cold_start.handler_added_seconds"  # that minus a warm request
+SERVE_COLD_HANDLER_IMPORT_SECONDS = "serve.cold_start.handler_import_seconds"
+SERVE_COLD_HANDLER_LOAD_SECONDS = "serve.cold_start.handler_load_seconds"
 
 
 # Airflow assets

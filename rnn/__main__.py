@@ -1,4 +1,4 @@
-"""Command line: ``python -m rnn {train,generate,bench,serve,loadtest} --help``."""
+"""Command line: ``python -m rnn {train,generate,bench,serve,loadtest,coldstart} --help``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rnn.config import ConfigError, TrainConfig
 from rnn.corpus import CorpusError, CorpusSource, decode_utf8, open_corpus, read_corpus_bytes
 from rnn.corpus_validation import CorpusValidationError, require_valid, validate_corpus_source
 from rnn.metrics import MetricsError, read_metrics, to_jsonable, upgrade, write_metrics
+from rnn.serving import coldstart
 from rnn.serving.loadtest import LoadTestConfig, LoadTestError, capacity_search, serving_section
 from rnn.serving.settings import API_KEY_ENV, PRECISIONS, ServeSettings, resolve_api_key
 from toolkit import storage
@@ -319,6 +320,45 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_coldstart(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from rnn.serving.generate import check_prompt, load_model_source
+
+    if args.metrics:
+        read_metrics(args.metrics)  # fail before the measurement, not after it
+    loaded, _ = load_model_source(args.model)  # a missing or foreign model file is refused here, at once
+    if args.prompt is not None:
+        check_prompt(loaded.vocab, args.prompt, what="--prompt")
+    del loaded
+    print(
+        f"cold starts of {args.model}: {args.chars}-char requests"
+        + ("" if args.skip_server else "; the server (python -m rnn serve) from a new process")
+        + f"; {args.runs} fresh handler processes (rnn.serving.handler)",
+        flush=True,
+    )
+    server = None
+    if not args.skip_server:
+        with tempfile.TemporaryDirectory() as tmp:
+            server = coldstart.measure_server(
+                args.model, Path(tmp), chars=args.chars, prompt=args.prompt, threads=args.threads
+            )
+    handler = coldstart.measure_handler(
+        args.model, chars=args.chars, prompt=args.prompt, runs=args.runs, warm_requests=args.warm_requests
+    )
+    section = coldstart.cold_start_section(chars=args.chars, server=server, handler=handler)
+    for line in coldstart.summary(section):
+        print(line)
+    if args.json:
+        print(json.dumps(section))
+    if args.metrics:
+        metrics = upgrade(read_metrics(args.metrics))
+        metrics["cold_start"] = section
+        write_metrics(args.metrics, metrics)
+        print(f"updated {args.metrics}")
+    return 0
+
+
 def _api_key(args: argparse.Namespace) -> str | None:
     try:
         return resolve_api_key(args.api_key, args.api_key_file)
@@ -569,6 +609,40 @@ def build_parser() -> argparse.ArgumentParser:
     p_load.add_argument("--out", help="write the rnn-capacity JSON here")
     p_load.add_argument("--metrics", help="metrics.json to update with the `serving` section")
     p_load.set_defaults(func=cmd_loadtest)
+
+    p_cold = sub.add_parser(
+        "coldstart",
+        help="time a new server process to ready and its first request, and a serverless-style handler "
+        "from spawn to its first answer",
+        description="Cold starts on this machine (rnn/serving/coldstart.py): `rnn serve` from process start "
+        "to ready and its first request; then fresh processes that import torch and the decoder, load the "
+        "model and answer one request (rnn/serving/handler.py, what a Lambda function or a SageMaker "
+        "serverless container runs), each followed by warm requests, so what a cold start adds is known.",
+    )
+    p_cold.add_argument("--model", required=True, help=model_help)
+    p_cold.add_argument(
+        "--chars",
+        type=positive_int,
+        default=d["chars"].default,
+        help="characters per request (default %(default)s)",
+    )
+    p_cold.add_argument("--prompt", help="prompt of every request (default: the model's own)")
+    p_cold.add_argument(
+        "--runs", type=positive_int, default=3, help="fresh handler processes (default %(default)s)"
+    )
+    p_cold.add_argument(
+        "--warm-requests",
+        type=positive_int,
+        default=5,
+        help="warm requests each handler process answers after its first (default %(default)s)",
+    )
+    p_cold.add_argument(
+        "--threads", type=non_negative_int, default=0, help="the server's torch threads; 0 = all cores"
+    )
+    p_cold.add_argument("--skip-server", action="store_true", help="only the handler")
+    p_cold.add_argument("--json", action="store_true", help="print the cold_start section as JSON")
+    p_cold.add_argument("--metrics", help="metrics.json to update with the `cold_start` section")
+    p_cold.set_defaults(func=cmd_coldstart)
 
     p_kernel = sub.add_parser(
         "build-kernel",

@@ -1,13 +1,14 @@
 """The ``metrics.json`` contract: what one training run measured about itself.
 
-Written by ``python -m rnn train`` (training part), ``python -m rnn bench`` (``inference``) and
-``python -m rnn loadtest --metrics`` (``serving``); read by ``costing``, the DAGs and the report.
-Readers check ``schema`` and ``schema_version``.
+Written by ``python -m rnn train`` (training part), ``python -m rnn bench`` (``inference``),
+``python -m rnn loadtest --metrics`` (``serving``) and ``python -m rnn coldstart --metrics``
+(``cold_start``); read by ``costing``, the DAGs and the report. Readers check ``schema`` and
+``schema_version``.
 
-Schema ``rnn-metrics`` version 2 (all times in seconds unless the name says ms, sizes in bytes,
+Schema ``rnn-metrics`` version 3 (all times in seconds unless the name says ms, sizes in bytes,
 rates per second)::
 
-    schema, schema_version        "rnn-metrics", 2
+    schema, schema_version        "rnn-metrics", 3
     run_id                        id given by the caller (Airflow run id) or a random hex id
     status                        "completed" | "interrupted" (stopped by SIGTERM after a checkpoint)
     started_at, finished_at       ISO-8601 UTC of the first attempt's start and of this write
@@ -49,12 +50,23 @@ rates per second)::
                                   curve[] {rate_rps, requests, p50_ms, p95_ms, p99_ms, error_rate,
                                   mean_batch_size, server_cpu_cores, passed}, stopped_because,
                                   duration_seconds, requests, measured_at
+    cold_start                    null until ``rnn coldstart --metrics`` ran (rnn.serving.coldstart), then
+                                  completion_chars, cpu_count, measured_at and
+                                  server {ready_seconds (process start -> listening with the model
+                                  loaded), first_request_ms} (null with --skip-server),
+                                  handler {runs, spawn_to_answer_seconds (a fresh process that imports
+                                  torch and the decoder, loads the model and answers one request),
+                                  interpreter_seconds, import_seconds, load_seconds, first_request_ms,
+                                  warm_request_ms (the same process, warm), added_seconds (spawn to
+                                  answer minus a warm request: what a cold start adds),
+                                  spawn_to_answer_seconds_runs[]}: medians over the runs
     compute                       null from rnn; the pipeline fills backend, instance_type, region,
                                   market and, for cloud runs, attempts[] (instance_id, instance_type,
                                   availability_zone, market, launched_at, terminated_at, interrupted)
 
-Version 1 is version 2 without ``serving`` and the new ``inference`` fields; it is still read, and
-:func:`upgrade` turns it into version 2 when a writer adds to it.
+Version 2 is version 3 without ``cold_start``; version 1 is version 2 without ``serving`` and the new
+``inference`` fields. Both are still read, and :func:`upgrade` turns them into version 3 when a writer
+adds to them.
 """
 
 from __future__ import annotations
@@ -74,8 +86,8 @@ from rnn.corpus import CorpusStats
 from toolkit import storage
 
 SCHEMA = "rnn-metrics"
-SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 METRICS_FILENAME = "metrics.json"
 
 
@@ -244,8 +256,8 @@ def training_document(
     """The ``metrics.json`` of a training run (schema above), from what the run measured.
 
     ``epochs`` are :class:`EpochStats` as dicts, ``segments`` one dict per process; ``model_file`` and
-    its size are None when no model was written (an interrupted run). ``inference``, ``serving`` and
-    ``compute`` are null: other writers fill them in.
+    its size are None when no model was written (an interrupted run). ``inference``, ``serving``,
+    ``cold_start`` and ``compute`` are null: other writers fill them in.
     """
     last = epochs[-1] if epochs else None
     tokens_processed = global_steps * tokens_per_step
@@ -278,6 +290,7 @@ def training_document(
         "host": asdict(host),
         "inference": None,
         "serving": None,
+        "cold_start": None,
         "compute": None,
     }
 
@@ -306,5 +319,11 @@ def check_schema(metrics: dict[str, Any], source: str = "metrics") -> None:
 
 
 def upgrade(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 -> 2 (adds ``serving``: null); a version-2 dict comes back as it is."""
-    return {**metrics, "schema_version": SCHEMA_VERSION, "serving": metrics.get("serving")}
+    """Version 1 or 2 -> 3 (adds ``serving`` and ``cold_start``, null when absent); a version-3 dict keeps
+    its sections."""
+    return {
+        **metrics,
+        "schema_version": SCHEMA_VERSION,
+        "serving": metrics.get("serving"),
+        "cold_start": metrics.get("cold_start"),
+    }

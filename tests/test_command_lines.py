@@ -107,6 +107,10 @@ CASES: list[tuple[str, list[str], str]] = [
         "--slo-ms: must be a finite number",
     ),
     ("rnn", ["loadtest", "--url", "http://127.0.0.1:9", "--start-rps", "-1"], "start_rps must be 0"),
+    ("rnn", ["coldstart", "--model", MODEL, "--runs", "0"], "--runs: must be an integer >= 1"),
+    ("rnn", ["coldstart", "--model", f"{TMP}/none.pt", "--skip-server"], "model file not found"),
+    ("rnn", ["coldstart", "--model", MODEL, "--prompt", "\u2603", "--skip-server"], "the model never saw"),
+    ("rnn", ["coldstart", "--model", MODEL, "--metrics", f"{TMP}/none.json"], "metrics file not found"),
     (
         "rnn",
         ["loadtest", "--url", "http://127.0.0.1:9", "--max-requests", "0"],

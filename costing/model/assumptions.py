@@ -65,6 +65,65 @@ SAGEMAKER_SERVERLESS_MAX_CONCURRENCY = 200  # per endpoint
 # AWS does not publish the vCPU share of a serverless endpoint; we assume Lambda's (1,769 MB per vCPU).
 SAGEMAKER_SERVERLESS_MB_PER_VCPU = LAMBDA_MB_PER_VCPU
 
+# -- cold starts of the per-request platforms (costing.model.cold_starts) ----------------------------------
+
+
+@dataclass(frozen=True)
+class KeepWarm:
+    """What a per-request platform does with a started execution environment. AWS publishes none of it:
+    each number is a public measurement or an estimate, with its source and the date it was checked."""
+
+    idle_seconds: float  # an environment idle this long is reclaimed: the next request starts cold
+    platform_init_seconds: float  # the platform's own start before our handler runs (micro-VM, image, model)
+    init_billed: bool  # the cold start's init (our handler's import and load) is billed as duration
+    source: str
+    as_of: str  # ISO date the assumption was last checked
+
+
+LAMBDA_KEEP_WARM = KeepWarm(
+    idle_seconds=600.0,
+    platform_init_seconds=1.0,
+    init_billed=True,
+    source=(
+        "idle 10 min: 'every instance lives for precisely 10 minutes after the last request' (M. Shilkov, "
+        "mikhail.io/2019/08/aws-lambda-cold-starts-after-10-minutes, measured July-August 2019); 45-60 min "
+        "in June 2017 (Y. Cui, theburningmonk.com); practitioners quote 5-15 min (2026); AWS publishes none. "
+        "Platform init 1 s for a ~1 GB container image with torch, before our process starts (container "
+        "images add 0.1-0.3 s with cached layers, 1-3 s on a first pull: practitioners' figures, 2026). Init "
+        "billed: a container image's INIT phase always was, and every function's is since 1 August 2025 "
+        "(AWS Compute Blog, 'AWS Lambda standardizes billing for INIT phase', April 2025)"
+    ),
+    as_of="2026-12-07",
+)
+SAGEMAKER_SERVERLESS_KEEP_WARM = KeepWarm(
+    idle_seconds=600.0,
+    platform_init_seconds=2.0,
+    init_billed=False,
+    source=(
+        "idle 10 min: AWS publishes none; serverless endpoints run on Lambda's infrastructure ('Serverless "
+        "Inference integrates with AWS Lambda', SageMaker developer guide), so Lambda's is assumed. Platform "
+        "init 2 s: the endpoint provisions compute, pulls the container image and downloads the model from S3 "
+        "before our server starts (AWS's provisioned-concurrency launch post, May 2023, measured about 6 s "
+        "on demand for a larger Hugging Face model). Not billed: serverless inference bills the compute used "
+        "to process requests, by the millisecond (SageMaker pricing page)"
+    ),
+    as_of="2026-12-07",
+)
+# The keep-warm ping: a schedule invokes the function every this many minutes, half the idle time above
+# (the usual choice; serverless-plugin-warmup's default is 5 min); its handler answers without the model.
+KEEP_WARM_PING_MINUTES = 5.0
+KEEP_WARM_PING_BILLED_MS = 10.0  # billed duration of one ping (a few ms of Python, rounded up generously)
+# The small function that pings a SageMaker serverless endpoint (InvokeEndpoint) from the schedule.
+KEEP_WARM_PINGER_MEMORY_MB = 128
+# What a cold start adds to our handler when metrics.json has no cold_start section (runs before schema v3,
+# the reference metrics): one place for the default, labelled wherever it is used.
+DEFAULT_COLD_START_ADDED_SECONDS = 1.4
+DEFAULT_COLD_START_SOURCE = (
+    "a fresh process importing torch and loading this repo's default model, measured on a 2-core x86 VM in "
+    "December 2026 (issue 19: server ready in 1.6 s, 1.4 s of it import and load); `python -m rnn coldstart` "
+    "measures it for a model"
+)
+
 # -- ECS on Fargate (docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html) -----
 # Allowed task sizes: vCPU -> memory choices in GB.
 FARGATE_TASK_SIZES: dict[float, tuple[float, ...]] = {
@@ -212,6 +271,9 @@ class ServingAssumptions:
     # free tiers (Lambda's monthly grant, 100 GB out, CloudWatch's free metrics) belong to an account, not a
     # workload: off unless asked, and every output says which
     apply_free_tiers: bool = False
+    # a per-request option whose cold starts miss the SLO may be fixed by a keep-warm ping (False: only by
+    # provisioned concurrency; costing.model.cold_starts)
+    allow_keep_warm_ping: bool = True
     # spot serving
     spot_buffer_fraction: float = 0.10  # extra spot capacity so an interruption does not breach the SLO
     spot_min_buffer_instances: int = 1

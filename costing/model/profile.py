@@ -18,6 +18,10 @@ tests. Everything the serving and training models need is derived here, in one p
   v2), :class:`ServingCapacity` holds its result: the highest Poisson arrival rate one server process
   kept within ``slo_ms`` (p95) on ``cpu_count`` CPUs, and the latency curve it measured on the way
   (:mod:`costing.model.capacity` sizes fleets from it). Without it, capacity comes from the formula.
+* **Cold starts.** When ``python -m rnn coldstart`` ran (``cold_start`` in metrics.json v3),
+  :class:`ColdStartMeasurement` holds what a fresh serverless-style handler process took to answer and
+  how much more than a warm request that was (:mod:`costing.model.cold_starts` prices it; without it,
+  a labelled default).
 * **Memory.** The serving process is sized at the server's own peak RSS when the load test measured
   it, else at the training process's peak RSS: an upper bound (no gradients or optimizer state are
   needed to serve), labelled as such.
@@ -39,12 +43,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from costing.model.assumptions import DEFAULT_COLD_START_ADDED_SECONDS
 from costing.units import BYTES_PER_MB
 from toolkit.paths import INCLUDE_DIR
 
 METRICS_SCHEMA = "rnn-metrics"
-METRICS_SCHEMA_VERSION = 2  # the newest this reads; version 1 (no serving section) is read too
-METRICS_SCHEMA_VERSIONS = (1, 2)
+METRICS_SCHEMA_VERSION = 3  # the newest this reads; 2 (no cold_start) and 1 (no serving either) too
+METRICS_SCHEMA_VERSIONS = (1, 2, 3)
 REFERENCE_METRICS_PATH = INCLUDE_DIR / "reference_metrics.json"
 REFERENCE_LABEL = "reference measurements from this repo's default model on a 2-core CPU"
 
@@ -100,6 +105,33 @@ class ServingCapacity:
 
 
 @dataclass(frozen=True)
+class ColdStartMeasurement:
+    """``python -m rnn coldstart`` (metrics.json ``cold_start``): fresh processes, medians of ``runs``."""
+
+    handler_added_seconds: float  # spawn to answer minus a warm request: what a cold start adds
+    handler_spawn_to_answer_seconds: float  # a fresh handler process: imports, model load, one request
+    completion_chars: int
+    cpu_count: int
+    runs: int = 1
+    handler_import_seconds: float | None = None
+    handler_load_seconds: float | None = None
+    server_ready_seconds: float | None = None  # python -m rnn serve: process start -> ready
+    server_first_request_ms: float | None = None
+    measured_at: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("handler_added_seconds", "handler_spawn_to_answer_seconds"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"ColdStartMeasurement.{name}={value!r} must be a number of seconds >= 0")
+        if self.completion_chars < 1 or self.cpu_count < 1 or self.runs < 1:
+            raise ValueError(
+                f"ColdStartMeasurement needs completion_chars, cpu_count and runs >= 1; got "
+                f"{self.completion_chars}, {self.cpu_count}, {self.runs}"
+            )
+
+
+@dataclass(frozen=True)
 class ModelProfile:
     """Measured facts about one trained model; every field carries its unit."""
 
@@ -132,6 +164,7 @@ class ModelProfile:
     compute_market: str | None = None
     compute_billed_usd: float | None = None
     serving: ServingCapacity | None = None  # the load test of the real server, if it ran
+    cold_start: ColdStartMeasurement | None = None  # python -m rnn coldstart, if it ran
     notes: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -226,6 +259,7 @@ class ModelProfile:
         data["throughput"] = [asdict(row) for row in self.throughput]
         data["notes"] = list(self.notes)
         data["serving"] = None if self.serving is None else asdict(self.serving)
+        data["cold_start"] = None if self.cold_start is None else asdict(self.cold_start)
         data["serving_memory_mb"] = self.serving_memory_mb
         data["serving_memory_basis"] = self.serving_memory_basis
         return data
@@ -281,8 +315,33 @@ def checkpoint_seconds(training: Mapping[str, Any]) -> float | None:
     return float(sum(float(segment.get("checkpoint_seconds") or 0.0) for segment in segments))
 
 
+def cold_start_from_metrics(cold_start: Mapping[str, Any] | None) -> ColdStartMeasurement | None:
+    """The ``cold_start`` section (metrics.json v3) as a :class:`ColdStartMeasurement`; None when absent or
+    when it has no handler measurement (the part the cost model prices)."""
+    handler = (cold_start or {}).get("handler")
+    if not handler:
+        return None
+    server = cold_start.get("server") or {}  # type: ignore[union-attr]
+
+    def number(value: Any) -> float | None:
+        return None if value is None else float(value)
+
+    return ColdStartMeasurement(
+        handler_added_seconds=float(handler["added_seconds"]),
+        handler_spawn_to_answer_seconds=float(handler["spawn_to_answer_seconds"]),
+        completion_chars=int(cold_start["completion_chars"]),  # type: ignore[index]
+        cpu_count=int(cold_start["cpu_count"]),  # type: ignore[index]
+        runs=int(handler.get("runs") or 1),
+        handler_import_seconds=number(handler.get("import_seconds")),
+        handler_load_seconds=number(handler.get("load_seconds")),
+        server_ready_seconds=number(server.get("ready_seconds")),
+        server_first_request_ms=number(server.get("first_request_ms")),
+        measured_at=str(cold_start.get("measured_at", "")),  # type: ignore[union-attr]
+    )
+
+
 def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics") -> ModelProfile:
-    """A :class:`ModelProfile` from a metrics.json dict (schema ``rnn-metrics`` v1 or v2).
+    """A :class:`ModelProfile` from a metrics.json dict (schema ``rnn-metrics`` v1, v2 or v3).
 
     Raises :class:`MetricsSchemaError` (a ``ValueError``) for another schema, or when the inference
     benchmark has not been run yet (the ``inference`` section is null).
@@ -320,6 +379,12 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
                 f"training was capped at {config['max_steps_per_epoch']} steps per epoch (a smoke run): its "
                 "wall time understates a full run"
             )
+        cold_start = cold_start_from_metrics(metrics.get("cold_start"))
+        if cold_start is None:
+            notes.append(
+                "no cold start measured (python -m rnn coldstart): Lambda and SageMaker serverless are priced "
+                f"with the default, {DEFAULT_COLD_START_ADDED_SECONDS:g} s a cold start adds to our handler"
+            )
         return ModelProfile(
             latency_p50_ms=float(latency["p50"]),
             latency_p95_ms=float(latency["p95"]),
@@ -348,6 +413,7 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
             compute_market=compute.get("market"),
             compute_billed_usd=float(cost["usd"]) if cost.get("usd") is not None else None,
             serving=serving_from_metrics(metrics.get("serving")),
+            cold_start=cold_start,
             notes=tuple(notes),
         )
     except (KeyError, TypeError) as exc:

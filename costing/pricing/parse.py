@@ -83,6 +83,9 @@ PRICE_KEY_UNITS: dict[str, tuple[str, ...]] = {
     "lambda.requests.arm": ("Requests",),
     "lambda.duration.x86": ("Lambda-GB-Second", "GB-Seconds"),
     "lambda.duration.arm": ("Lambda-GB-Second", "GB-Seconds"),
+    # provisioned concurrency (x86): the environments kept initialised, and the duration of requests they serve
+    "lambda.provisioned_concurrency.x86": ("Lambda-GB-Second", "GB-Seconds"),
+    "lambda.provisioned_duration.x86": ("Lambda-GB-Second", "GB-Seconds"),
     "fargate.vcpu_hours.x86": ("hours",),
     "fargate.memory_gb_hours.x86": ("hours",),
     "fargate.vcpu_hours.arm": ("hours",),
@@ -90,6 +93,10 @@ PRICE_KEY_UNITS: dict[str, tuple[str, ...]] = {
     "sagemaker.hosting.instance": ("Hrs",),  # real-time inference endpoint instance-hour
     "sagemaker.serverless.compute": ("Second", "Seconds", "GB-Second"),  # per second at one memory size
     "sagemaker.serverless.data": ("GB",),  # data processed in / out
+    # serverless provisioned concurrency, per second at one memory size: kept warm, and inference duration
+    "sagemaker.serverless.provisioned_concurrency": ("Second", "Seconds", "GB-Second"),
+    "sagemaker.serverless.provisioned_duration": ("Second", "Seconds", "GB-Second"),
+    "eventbridge.scheduler.invocations": ("Invocations",),  # EventBridge Scheduler: a schedule firing
 }
 PRICE_KEYS: tuple[str, ...] = tuple(PRICE_KEY_UNITS)
 
@@ -141,6 +148,10 @@ REGION_LOCATIONS: dict[str, str] = {
 # use "USE1-" in us-east-1 too): "EU" or 2-4 capitals and a number. "TS-" or "Outposts-" are not.
 _USAGE_TYPE_REGION_PREFIX = re.compile(r"^(?:EU|[A-Z]{2,4}\d{1,2})-")
 _SAGEMAKER_SERVERLESS_MEMORY = re.compile(r"ServerlessInf:Mem-(?P<gb>\d+(?:\.\d+)?)GB$")
+# provisioned concurrency of a serverless endpoint: kept warm (Usage) and inference duration (Mem), per size
+_SAGEMAKER_PROVISIONED_MEMORY = re.compile(
+    r"ProvisionedConcurrency:(?P<kind>Usage|Mem)-(?P<gb>\d+(?:\.\d+)?)GB$"
+)
 
 _AZ_PATTERN = re.compile(r"^(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d+)(?P<zone>[a-z]|-.+)$")
 
@@ -399,7 +410,7 @@ def classify_price(*, service: str, product_family: str, usage_type: str) -> str
     the Price List keeps stable across regions; the product family separates look-alikes (an ALB and
     a Network Load Balancer both bill ``LoadBalancerUsage``). Near misses are deliberately left
     unclassified: ``Outposts-LCUUsage`` (a $0 Outposts rate), ``RegionalNatGateway-Hours``,
-    ``Lambda-Provisioned-GB-Second``, ``TimedStorage-ZIA-ByteHrs`` and so on.
+    ``Lambda-Provisioned-GB-Second-ARM``, ``TimedStorage-ZIA-ByteHrs`` and so on.
     """
     usage = usage_type_without_region(usage_type)
     if service == EC2_SERVICE_CODE:
@@ -445,7 +456,11 @@ def classify_price(*, service: str, product_family: str, usage_type: str) -> str
             "Request-ARM": "lambda.requests.arm",
             "Lambda-GB-Second": "lambda.duration.x86",
             "Lambda-GB-Second-ARM": "lambda.duration.arm",
+            "Lambda-Provisioned-Concurrency": "lambda.provisioned_concurrency.x86",
+            "Lambda-Provisioned-GB-Second": "lambda.provisioned_duration.x86",
         }.get(usage, "")
+    if service == "AWSEvents":
+        return "eventbridge.scheduler.invocations" if usage == "Scheduler-Invocation" else ""
     if service == "AmazonECS":
         return {
             "Fargate-vCPU-Hours:perCPU": "fargate.vcpu_hours.x86",
@@ -460,12 +475,22 @@ def classify_price(*, service: str, product_family: str, usage_type: str) -> str
             return "sagemaker.serverless.compute"
         if usage.startswith("ServerlessInf:Data-Bytes"):
             return "sagemaker.serverless.data"
+        provisioned = _SAGEMAKER_PROVISIONED_MEMORY.search(usage)
+        if provisioned:
+            return (
+                "sagemaker.serverless.provisioned_concurrency"
+                if provisioned.group("kind") == "Usage"
+                else "sagemaker.serverless.provisioned_duration"
+            )
     return ""
 
 
 def sagemaker_serverless_memory_gb(usage_type: str) -> float | None:
-    """Memory size of a serverless-inference compute price (``...ServerlessInf:Mem-2GB`` -> 2.0)."""
-    match = _SAGEMAKER_SERVERLESS_MEMORY.search(usage_type)
+    """Memory size of a serverless-inference price published per second (``...ServerlessInf:Mem-2GB``,
+    ``...ProvisionedConcurrency:Usage-2GB`` -> 2.0)."""
+    match = _SAGEMAKER_SERVERLESS_MEMORY.search(usage_type) or _SAGEMAKER_PROVISIONED_MEMORY.search(
+        usage_type
+    )
     return float(match.group("gb")) if match else None
 
 

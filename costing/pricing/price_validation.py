@@ -82,6 +82,12 @@ OPTIONAL_PRICE_KEYS: tuple[str, ...] = (
     "sagemaker.serverless.data",
     "vpc.endpoint.hours",  # interface endpoints: internal designs and private-subnet egress
     "vpc.endpoint.data_processed",
+    # what a cold start's fix costs (costing.model.cold_starts): without them that fix is not offered
+    "lambda.provisioned_concurrency.x86",
+    "lambda.provisioned_duration.x86",
+    "sagemaker.serverless.provisioned_concurrency",
+    "sagemaker.serverless.provisioned_duration",
+    "eventbridge.scheduler.invocations",
 )
 
 _SUITE_PRICES = "pricing_prices"

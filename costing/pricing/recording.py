@@ -68,7 +68,7 @@ from costing.units import HOURS_PER_YEAR
 from toolkit.paths import INCLUDE_DIR
 
 RECORDINGS_ROOT = INCLUDE_DIR / "pricing" / "recorded"
-DEFAULT_RECORDING_DIR = RECORDINGS_ROOT / "2026-12-02"
+DEFAULT_RECORDING_DIR = RECORDINGS_ROOT / "2026-12-03"
 
 SERVICE_NAMES = {
     "AmazonEC2": "Amazon Elastic Compute Cloud",
@@ -79,6 +79,7 @@ SERVICE_NAMES = {
     "AWSLambda": "AWS Lambda",
     "AmazonECS": "Amazon Elastic Container Service",
     "AmazonSageMaker": "Amazon SageMaker",
+    "AWSEvents": "Amazon EventBridge",
 }
 
 # Price List usage-type prefix per region ("BoxUsage:r6i.xlarge" in us-east-1, "EU-BoxUsage:..." in Ireland).

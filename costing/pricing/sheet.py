@@ -134,6 +134,11 @@ class PriceSheet:
     lambda_arm_usd_per_gb_second: float | None = None
     lambda_x86_gb_second_tiers: tuple[PriceTier, ...] = ()  # GB-seconds per month (per account and region)
     lambda_arm_gb_second_tiers: tuple[PriceTier, ...] = ()
+    # provisioned concurrency (x86): per GB-second an environment is kept initialised, and the duration
+    # of the requests it serves (instead of the on-demand duration rate); no free tier applies to either
+    lambda_provisioned_usd_per_gb_second: float | None = None
+    lambda_provisioned_duration_usd_per_gb_second: float | None = None
+    eventbridge_scheduler_usd_per_million_invocations: float | None = None  # a schedule firing its target
     fargate_usd_per_vcpu_hour: float | None = None  # Linux/x86
     fargate_usd_per_gb_hour: float | None = None
     fargate_arm_usd_per_vcpu_hour: float | None = None
@@ -142,6 +147,9 @@ class PriceSheet:
     # serverless inference: compute per GB-second of memory configured, data per GB in/out
     sagemaker_serverless_usd_per_gb_second: float | None = None
     sagemaker_serverless_usd_per_gb_processed: float | None = None
+    # serverless provisioned concurrency: per GB-second kept warm, and per GB-second of inference it serves
+    sagemaker_serverless_provisioned_usd_per_gb_second: float | None = None
+    sagemaker_serverless_provisioned_duration_usd_per_gb_second: float | None = None
     cloudflare_workers: CloudflareWorkersRates | None = None
     free_tier: FreeTierAllowances | None = None
     notes: tuple[str, ...] = ()  # what is missing or approximated, in words

@@ -73,6 +73,9 @@ SERVICE_FIELDS: tuple[tuple[str, str, float], ...] = (
     ("lambda_usd_per_million_requests", "lambda.requests.x86", 1_000_000),
     ("lambda_x86_usd_per_gb_second", "lambda.duration.x86", 1),
     ("lambda_arm_usd_per_gb_second", "lambda.duration.arm", 1),
+    ("lambda_provisioned_usd_per_gb_second", "lambda.provisioned_concurrency.x86", 1),
+    ("lambda_provisioned_duration_usd_per_gb_second", "lambda.provisioned_duration.x86", 1),
+    ("eventbridge_scheduler_usd_per_million_invocations", "eventbridge.scheduler.invocations", 1_000_000),
     ("fargate_usd_per_vcpu_hour", "fargate.vcpu_hours.x86", 1),
     ("fargate_usd_per_gb_hour", "fargate.memory_gb_hours.x86", 1),
     ("fargate_arm_usd_per_vcpu_hour", "fargate.vcpu_hours.arm", 1),
@@ -137,12 +140,13 @@ def build_price_sheet(
                 f"{price_key}: no price for {region} in snapshot {snapshot.snapshot_id}; {field_name} is None"
             )
 
-    serverless = _serverless_usd_per_gb_second(by_key.get("sagemaker.serverless.compute", []), notes)
-    if serverless is None and not any(note.startswith("sagemaker.serverless.compute") for note in notes):
-        notes.append(
-            f"sagemaker.serverless.compute: no price for {region} in snapshot {snapshot.snapshot_id}; "
-            "sagemaker_serverless_usd_per_gb_second is None"
-        )
+    per_gb_second: dict[str, float | None] = {}
+    for price_key, field_name in SERVERLESS_PER_SECOND_FIELDS:
+        per_gb_second[field_name] = _serverless_usd_per_gb_second(by_key.get(price_key, []), price_key, notes)
+        if per_gb_second[field_name] is None and not any(note.startswith(price_key) for note in notes):
+            notes.append(
+                f"{price_key}: no price for {region} in snapshot {snapshot.snapshot_id}; {field_name} is None"
+            )
     sagemaker = _sagemaker_instances(snapshot, region, by_key.get("sagemaker.hosting.instance", []), notes)
 
     cloudflare = None
@@ -179,7 +183,7 @@ def build_price_sheet(
         prices_as_of=date.fromisoformat(provenance.prices_as_of[:10]),
         instances=instances,
         sagemaker_instances=sagemaker,
-        sagemaker_serverless_usd_per_gb_second=serverless,
+        **per_gb_second,  # type: ignore[arg-type]
         cloudflare_workers=cloudflare,
         free_tier=free_tier,
         notes=tuple(notes),
@@ -418,31 +422,38 @@ def _tiers(
     return tuple(tiers)
 
 
-def _serverless_usd_per_gb_second(records: Sequence[PriceRecord], notes: list[str]) -> float | None:
-    """SageMaker serverless compute is published per second for each memory size; the sheet wants per GB-second."""
+# SageMaker serverless prices published per second at each memory size -> the PriceSheet's per-GB-second field
+SERVERLESS_PER_SECOND_FIELDS: tuple[tuple[str, str], ...] = (
+    ("sagemaker.serverless.compute", "sagemaker_serverless_usd_per_gb_second"),
+    ("sagemaker.serverless.provisioned_concurrency", "sagemaker_serverless_provisioned_usd_per_gb_second"),
+    (
+        "sagemaker.serverless.provisioned_duration",
+        "sagemaker_serverless_provisioned_duration_usd_per_gb_second",
+    ),
+)
+
+
+def _serverless_usd_per_gb_second(
+    records: Sequence[PriceRecord], price_key: str, notes: list[str]
+) -> float | None:
+    """SageMaker serverless prices are published per second for each memory size; the sheet wants per GB-second."""
+    field_name = dict(SERVERLESS_PER_SECOND_FIELDS)[price_key]
     per_gb = []
     for record in records:
         memory_gb = sagemaker_serverless_memory_gb(record.usage_type)
-        if (
-            record.unit not in PRICE_KEY_UNITS["sagemaker.serverless.compute"]
-            or not memory_gb
-            or record.usd_rate <= 0
-        ):
+        if record.unit not in PRICE_KEY_UNITS[price_key] or not memory_gb or record.usd_rate <= 0:
             continue
         per_gb.append(
             (memory_gb, record.usd_rate if record.unit == "GB-Second" else record.usd_rate / memory_gb)
         )
     if not per_gb:
         if records:
-            notes.append(
-                "sagemaker.serverless.compute: no row with a readable memory size and unit; "
-                "sagemaker_serverless_usd_per_gb_second is None"
-            )
+            notes.append(f"{price_key}: no row with a readable memory size and unit; {field_name} is None")
         return None
     rates = {round(rate, 12) for _, rate in per_gb}
     if len(rates) > 1:
         notes.append(
-            f"sagemaker.serverless.compute: per-GB-second rate differs by memory size ({sorted(rates)}); "
+            f"{price_key}: per-GB-second rate differs by memory size ({sorted(rates)}); "
             "using the smallest memory size's"
         )
     return _clean(min(per_gb)[1])

@@ -21,7 +21,7 @@ from costing.choices import (
     OPTION_LABELS,
     OPTIONS,
 )
-from costing.model import ModelProfile, SensitivityResult, TcoResult
+from costing.model import ModelProfile, SensitivityResult, TcoResult, cold_starts
 from costing.model.assumptions import SCENARIO_NAMES, ServingAssumptions
 from costing.model.capacity import CapacityComparison
 from costing.model.platforms.design import EGRESS, FRONT_DOOR
@@ -173,6 +173,8 @@ def render_grid(grid: GridResult, *, every_variant: bool = False) -> str:
             out.append(f"      {design_line(option)}")
             if option.commitment is not None:
                 out.append(f"      commitment: {commitment_line(option.commitment)}")
+            if option.details.get("cold_start"):
+                out.append(f"      {cold_starts.summary(option.details['cold_start'])}")
     cheapest = [s.cheapest_option for s in scenarios if s.cheapest_option is not None]
     caveats = list(dict.fromkeys(c for option in cheapest for c in option.caveats))
     if caveats:

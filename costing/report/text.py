@@ -179,6 +179,7 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
                         f"    next: {runner_up['name']} {usd_text(runner_up['usd_per_month'])}: "
                         f"{design_text(runner_up['design'])}"
                     )
+                out += [f"    {cold['name']}: {cold['summary']}" for cold in c.get("cold_starts") or []]
             else:
                 out.append(f"  {c['long']}: no feasible drop-in alternative")
             if c["reimplementation"]:

@@ -13,7 +13,7 @@ from costing.choices import (
     EC2_ON_DEMAND,
     EXPOSURE_DESCRIPTIONS,
 )
-from costing.model import OPTION_LABELS, OPTIONS, jsonable
+from costing.model import OPTION_LABELS, OPTIONS, cold_starts, jsonable
 from costing.pricing import PriceChange
 from costing.report.charts import TORNADO_FACTOR_NAMES
 from costing.report.cost_change import UsageLine, decompose_cost_change, median_absolute_error_pct
@@ -344,6 +344,7 @@ def _grid_view(grid: Mapping[str, Any]) -> dict[str, Any]:
                 },
                 "design_rows": _design_rows(chosen, runner_up),
                 "commitment": None if chosen is None else commitment_sentence(chosen.get("commitment")),
+                "cold_starts": _cold_starts_view(scenario),
                 "reimplementation": None
                 if cheaper is None
                 else {"name": cheaper.get("name"), "usd_per_month": cheaper.get("monthly_cost")},
@@ -445,6 +446,34 @@ def _runner_up(scenario: Mapping[str, Any], chosen: Mapping[str, Any] | None) ->
         and is_number(o.get("monthly_cost"))
     ]
     return min(drop_in, key=_option_order) if drop_in else None
+
+
+def _cold_starts_view(scenario: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The per-request options' cold starts at this volume: the share, the p95 with them, the fix (if any)."""
+    shown = []
+    for option in _best_per_option(scenario.get("options") or []).values():
+        cold = (option.get("details") or {}).get("cold_start")
+        if cold:
+            shown.append(
+                {
+                    "name": option.get("name"),
+                    "share": cold["share_without_fix"],
+                    "p95_ms": cold["p95_ms_without_fix"],
+                    "fix": cold["fix"],
+                    "summary": cold_starts.summary(cold),
+                }
+            )
+        elif not option.get("feasible") and "p95 with cold starts" in str(option.get("reason")):
+            shown.append(
+                {
+                    "name": option.get("name"),
+                    "share": None,
+                    "p95_ms": None,
+                    "fix": None,
+                    "summary": option["reason"],
+                }
+            )
+    return shown
 
 
 def _design_view(option: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -319,19 +319,27 @@ def load_test(
     chars: int = DEFAULT_LOAD_TEST_CHARS,
     prompt: str = "",
 ) -> dict[str, Any]:
-    """Serve the new model on a free 127.0.0.1 port, measure its capacity at the SLO, stop the server.
+    """Serve the new model on a free 127.0.0.1 port, measure its capacity at the SLO, stop the server;
+    then measure its cold starts.
 
     Every request continues ``prompt``; "" sends the model's own (``default_prompt`` of the server's
     /healthz), so a corpus in any script is load-tested as it is. A prompt with characters the model
     never saw fails the task before the server starts, naming them.
 
-    ``python -m rnn loadtest`` writes the ``serving`` section of metrics.json; this task logs
-    ``serve.*`` to MLflow and keeps ``capacity.json`` next to the run. ``seconds=0`` skips it (the
-    cost model then sizes serving with its formula, and says so). The server is stopped on every path.
+    ``python -m rnn loadtest`` writes the ``serving`` section of metrics.json. Once its server has
+    stopped, ``python -m rnn coldstart`` writes ``cold_start``: a new server process timed from start to
+    ready and on its first request, and fresh serverless-style handler processes timed from spawn to
+    their first answer (what a Lambda function or a SageMaker serverless container does on a cold
+    start). This task logs ``serve.*`` and ``serve.cold_start.*`` to MLflow and keeps ``capacity.json``
+    next to the run. ``seconds=0`` skips both (the cost model then sizes serving with its formula and
+    prices cold starts with its labelled default, and says so). The server is stopped on every path.
     """
     if seconds <= 0:
-        log.info("load test skipped (load_test_seconds=0): serving will be costed by the capacity formula")
-        return {**benchmarked, "serving": None}
+        log.info(
+            "load test and cold-start measurement skipped (load_test_seconds=0): serving will be costed by the "
+            "capacity formula and the default cold start"
+        )
+        return {**benchmarked, "serving": None, "cold_start": None}
     if prompt:
         _check_prompt(benchmarked["model_uri"], prompt)
     import mlflow
@@ -366,8 +374,23 @@ def load_test(
         storage.write_text_atomic(
             storage.join(benchmarked["run_dir"], "serving", "capacity.json"), json.dumps(capacity, indent=2)
         )
-        serving = _read_metrics(benchmarked["metrics_uri"])["serving"]
-        mlflow.log_metrics(serving_metrics(serving))
+        # alone on the worker now that the load test's server has stopped
+        _run_rnn(
+            [
+                "coldstart",
+                "--model",
+                benchmarked["model_uri"],
+                "--chars",
+                str(chars),
+                "--metrics",
+                benchmarked["metrics_uri"],
+                *(["--prompt", prompt] if prompt else []),
+            ],
+            what="cold-start measurement",
+        )
+        metrics = _read_metrics(benchmarked["metrics_uri"])
+        serving, cold_start = metrics["serving"], metrics["cold_start"]
+        mlflow.log_metrics(serving_metrics(serving) | cold_start_metrics(cold_start))
         mlflow.log_dict(capacity, "serving/capacity.json")
     log.info(
         "serving capacity: %.2f requests/s at p95 <= %g ms on %s CPUs (server peak RSS %.0f MiB)",
@@ -376,12 +399,25 @@ def load_test(
         serving["cpu_count"],
         (serving["rss_bytes"] or 0) / 2**20,
     )
+    handler = cold_start["handler"]
+    log.info(
+        "cold starts: server ready in %.2f s, first request %.1f ms; a fresh handler answers in %.2f s "
+        "(a cold start adds %.2f s)",
+        cold_start["server"]["ready_seconds"],
+        cold_start["server"]["first_request_ms"],
+        handler["spawn_to_answer_seconds"],
+        handler["added_seconds"],
+    )
     return {
         **benchmarked,
         "serving": {
             "max_rps_at_slo": serving["max_rps_at_slo"],
             "p95_ms_at_max": serving["p95_ms_at_max"],
             "rss_bytes": serving["rss_bytes"],
+        },
+        "cold_start": {
+            "server_ready_seconds": cold_start["server"]["ready_seconds"],
+            "handler_added_seconds": handler["added_seconds"],
         },
     }
 
@@ -403,6 +439,21 @@ def serving_metrics(serving: dict[str, Any]) -> dict[str, float]:
         names.SERVE_RSS_BYTES: serving.get("rss_bytes"),
         names.SERVE_SLO_MS: serving.get("slo_ms"),
         names.SERVE_CPU_COUNT: serving.get("cpu_count"),
+    }
+    return {key: float(value) for key, value in values.items() if value is not None}
+
+
+def cold_start_metrics(cold_start: dict[str, Any] | None) -> dict[str, float]:
+    """The ``cold_start`` section of metrics.json as flat MLflow metrics (names from pipeline.names)."""
+    server = (cold_start or {}).get("server") or {}
+    handler = (cold_start or {}).get("handler") or {}
+    values = {
+        names.SERVE_COLD_READY_SECONDS: server.get("ready_seconds"),
+        names.SERVE_COLD_FIRST_REQUEST_MS: server.get("first_request_ms"),
+        names.SERVE_COLD_HANDLER_SECONDS: handler.get("spawn_to_answer_seconds"),
+        names.SERVE_COLD_HANDLER_ADDED_SECONDS: handler.get("added_seconds"),
+        names.SERVE_COLD_HANDLER_IMPORT_SECONDS: handler.get("import_seconds"),
+        names.SERVE_COLD_HANDLER_LOAD_SECONDS: handler.get("load_seconds"),
     }
     return {key: float(value) for key, value in values.items() if value is not None}
 

@@ -6,7 +6,10 @@
 - :mod:`rnn.serving.server`: ``POST /v1/generate``, ``GET /healthz``, ``GET /metrics``; settings in
   :mod:`rnn.serving.settings` (no torch);
 - :mod:`rnn.serving.loadtest`: open-loop load at fixed arrival rates, goodput at the SLO (no torch);
-- :mod:`rnn.serving.benchmark`: the in-process inference benchmark recorded in ``metrics.json``.
+- :mod:`rnn.serving.benchmark`: the in-process inference benchmark recorded in ``metrics.json``;
+- :mod:`rnn.serving.handler`: a serverless-style handler (load once, answer one request at a time);
+- :mod:`rnn.serving.coldstart`: cold starts, measured: the server from start to ready and its first
+  request, the handler from spawn to its first answer (no torch: each runs in its own process).
 
 Training never imports this package; serving reads what training wrote (``model.pt``, ``metrics.json``).
 """

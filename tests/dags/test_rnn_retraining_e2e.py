@@ -135,7 +135,10 @@ def test_retraining_end_to_end_registers_only_better_models(
     import os
 
     recorded = json.loads(Path(client.download_artifacts(run.info.run_id, "metrics.json")).read_text())
-    assert recorded["schema_version"] == 2
+    assert recorded["schema_version"] == 3
+    assert (
+        recorded["cold_start"]["handler"]["added_seconds"] == metrics[names.SERVE_COLD_HANDLER_ADDED_SECONDS]
+    )
     assert recorded["serving"]["max_rps_at_slo"] == metrics[names.SERVE_MAX_RPS_AT_SLO]
     capacity = json.loads(
         Path(client.download_artifacts(run.info.run_id, "serving/capacity.json")).read_text()

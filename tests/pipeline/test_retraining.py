@@ -184,3 +184,57 @@ def test_a_local_run_is_priced_on_the_configured_instance_with_the_overhead_it_w
     assert priced["overhead_source"].startswith("default 300 s, not measured on this account")
     assert "as if on c5.large on-demand in us-east-1" in priced["basis"]
     assert json.loads(metrics_path.read_text())["compute"]["cost"]["overhead_seconds"] == 300.0
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(420)
+def test_the_load_test_step_records_capacity_and_cold_starts(pipeline_home: Path, tmp_path: Path) -> None:
+    """load_test on a tiny model, real processes: serving and cold_start in metrics.json and in MLflow."""
+    import torch
+    from mlflow import MlflowClient
+
+    from pipeline import tracking
+    from pipeline.tasks import retraining
+    from rnn.data import Vocab
+    from rnn.model import CharLSTM
+    from rnn.train import save_model
+
+    config = TrainConfig(hidden_size=16, embedding_dim=8, num_layers=1)
+    vocab = Vocab(list(" Tabcdefghijklmnopqrstuvwxyz"))
+    torch.manual_seed(0)
+    save_model(str(tmp_path / "model.pt"), CharLSTM.from_config(config, len(vocab)), config, vocab)
+    metrics_file = tmp_path / "metrics.json"  # a run's document before its load test (version 2)
+    metrics_file.write_text(json.dumps({"schema": "rnn-metrics", "schema_version": 2, "serving": None}))
+    mlflow_run_id = tracking.get_or_create_run(names.TRAINING_EXPERIMENT, "rnn_retraining", "cold")
+    benchmarked = {
+        "mlflow_run_id": mlflow_run_id,
+        "model_uri": str(tmp_path / "model.pt"),
+        "metrics_uri": str(metrics_file),
+        "run_dir": str(tmp_path / "run"),
+    }
+    result = retraining.load_test(benchmarked=benchmarked, seconds=5, chars=20)
+    written = json.loads(metrics_file.read_text())
+    assert written["schema_version"] == 3 and written["serving"]["completion_chars"] == 20
+    cold = written["cold_start"]
+    assert cold["completion_chars"] == 20 and cold["handler"]["runs"] == 3
+    assert 0 < cold["server"]["ready_seconds"] < 180 and cold["server"]["first_request_ms"] > 0
+    assert 0 < cold["handler"]["added_seconds"] < cold["handler"]["spawn_to_answer_seconds"]
+    logged = MlflowClient().get_run(mlflow_run_id).data.metrics
+    assert logged[names.SERVE_COLD_READY_SECONDS] == cold["server"]["ready_seconds"]
+    assert logged[names.SERVE_COLD_FIRST_REQUEST_MS] == cold["server"]["first_request_ms"]
+    assert logged[names.SERVE_COLD_HANDLER_SECONDS] == cold["handler"]["spawn_to_answer_seconds"]
+    assert logged[names.SERVE_COLD_HANDLER_ADDED_SECONDS] == cold["handler"]["added_seconds"]
+    assert logged[names.SERVE_COLD_HANDLER_IMPORT_SECONDS] == cold["handler"]["import_seconds"]
+    assert logged[names.SERVE_COLD_HANDLER_LOAD_SECONDS] == cold["handler"]["load_seconds"]
+    assert logged[names.SERVE_SLO_MS] == 1000.0
+    assert result["cold_start"] == {
+        "server_ready_seconds": cold["server"]["ready_seconds"],
+        "handler_added_seconds": cold["handler"]["added_seconds"],
+    }
+
+
+def test_a_skipped_load_test_measures_no_cold_start() -> None:
+    from pipeline.tasks import retraining
+
+    skipped = retraining.load_test(benchmarked={"model_uri": "m"}, seconds=0)
+    assert (skipped["serving"], skipped["cold_start"]) == (None, None)

@@ -59,7 +59,7 @@ def document(**overrides: Any) -> dict[str, Any]:
 def test_a_completed_run_is_the_whole_document_key_for_key_in_order() -> None:
     expected = {
         "schema": "rnn-metrics",
-        "schema_version": 2,
+        "schema_version": 3,
         "run_id": "run-1",
         "status": "completed",
         "started_at": "2026-01-01T00:00:00.000000Z",
@@ -103,6 +103,7 @@ def test_a_completed_run_is_the_whole_document_key_for_key_in_order() -> None:
         },
         "inference": None,
         "serving": None,
+        "cold_start": None,
         "compute": None,
     }
     built = document()

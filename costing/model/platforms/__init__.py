@@ -20,11 +20,15 @@ What each alternative includes besides its design's front door and egress (every
   in S3. Spot adds a capacity buffer and the warm-up hours of replacements at the interruption rate;
   reserved and Savings Plans use the term's amortised effective hourly rate for the same instance type.
 * **Lambda**: requests + GB-seconds (memory from :func:`~costing.model.capacity.lambda_memory_mb`,
-  the *mean* duration at its CPU share, each request rounded up to 1 ms), CloudWatch logs incl.
-  Lambda's own lines, data transfer out, the model in S3.
+  the *mean* duration at its CPU share, each request rounded up to 1 ms; plus each cold start's billed
+  init), CloudWatch logs incl. Lambda's own lines, data transfer out, the model in S3.
 * **SageMaker real-time**: the cheapest ``ml.*`` type that fits, at least one instance per zone,
   CloudWatch, data transfer out, S3. **SageMaker serverless**: GB-seconds of the configured memory
   at the mean duration + data processed (in + out), CloudWatch logs, data transfer out, S3.
+* **Cold starts** of Lambda and SageMaker serverless (:mod:`costing.model.cold_starts`): the share of
+  requests that start cold at the volume, in the p95 the SLO is checked against; when that misses the
+  SLO, the cheapest fix that meets it (a keep-warm ping, or provisioned concurrency) is in the design and
+  its cost lines, or the option is infeasible and says why.
 * **ECS Fargate**: the cheapest allowed task size that fits memory and meets the SLO, tasks like
   EC2 instances (vCPU-hours + GB-hours, x86; starts billed at least 1 minute), CloudWatch, data
   transfer, S3.

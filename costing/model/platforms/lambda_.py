@@ -7,16 +7,19 @@ from __future__ import annotations
 
 from costing.choices import LAMBDA
 from costing.model.assumptions import (
+    KEEP_WARM_PING_BILLED_MS,
     LAMBDA_DEFAULT_CONCURRENCY_LIMIT,
+    LAMBDA_KEEP_WARM,
     LAMBDA_MAX_MEMORY_MB,
     LAMBDA_MB_PER_VCPU,
     LAMBDA_MEMORY_FLOOR_MB,
     LAMBDA_PLATFORM_LOG_BYTES_PER_REQUEST,
     ServingAssumptions,
 )
-from costing.model.drivers import sheet_rate, sheet_tiers
+from costing.model.drivers import Line, sheet_rate, sheet_tiers
 from costing.model.platforms.design import FrontDoor, FunctionUrl, interface_endpoint
 from costing.model.platforms.serverless import (
+    ProvisionedRates,
     ServerlessPlan,
     ServerlessPlatform,
     ServerlessRates,
@@ -25,6 +28,7 @@ from costing.model.platforms.serverless import (
 from costing.model.profile import ModelProfile
 from costing.model.results import OptionCost
 from costing.pricing.sheet import FreeTierAllowances, PriceSheet
+from costing.units import MB_PER_GB
 
 
 def lambda_rates(sheet: PriceSheet, free_tier: FreeTierAllowances | None) -> ServerlessRates:
@@ -33,6 +37,33 @@ def lambda_rates(sheet: PriceSheet, free_tier: FreeTierAllowances | None) -> Ser
         gb_second_tiers=sheet_tiers(sheet, "lambda_x86_gb_seconds"),
         free_requests=free_tier.lambda_requests_per_month if free_tier else 0.0,
         free_gb_seconds=free_tier.lambda_gb_seconds_per_month if free_tier else 0.0,
+    )
+
+
+def provisioned_rates(sheet: PriceSheet) -> ProvisionedRates:
+    return ProvisionedRates(
+        usd_per_gb_second=sheet_rate(sheet, "lambda_provisioned_usd_per_gb_second"),
+        duration_usd_per_gb_second=sheet_rate(sheet, "lambda_provisioned_duration_usd_per_gb_second"),
+    )
+
+
+def ping_lines(sheet: PriceSheet, memory_mb: float, pings: float) -> tuple[Line, ...]:
+    """A month of keep-warm pings of the function itself: their requests and billed duration."""
+    return (
+        Line(
+            "Keep-warm pings (requests)",
+            "AWSLambda",
+            "1M requests",
+            pings / 1e6,
+            sheet_rate(sheet, "lambda_usd_per_million_requests"),
+        ),
+        Line(
+            f"Keep-warm pings ({memory_mb:,.0f} MB x {KEEP_WARM_PING_BILLED_MS:g} ms each)",
+            "AWSLambda",
+            "GB-seconds",
+            pings * KEEP_WARM_PING_BILLED_MS / 1000.0 * memory_mb / MB_PER_GB,
+            sheet_tiers(sheet, "lambda_x86_gb_seconds")[0].usd_per_unit,
+        ),
     )
 
 
@@ -53,7 +84,6 @@ PLATFORM = ServerlessPlatform(
     platform_log_bytes=LAMBDA_PLATFORM_LOG_BYTES_PER_REQUEST,
     config="{memory_mb:,} MB x86, {duration_ms:,.0f} ms/request",
     caveats=(
-        "cold starts (loading torch and the model: seconds) are not modelled; no provisioned concurrency",
         "CPU share grows with memory (1 vCPU per 1,769 MB); duration scaled from the {benchmark_cpus}-CPU "
         "benchmark",
     ),
@@ -61,6 +91,9 @@ PLATFORM = ServerlessPlatform(
     concurrency_caveat="peak concurrency {concurrency:,.0f} exceeds the default {limit:,} per region: "
     "request a quota increase",
     front_door=front_door,
+    keep_warm=LAMBDA_KEEP_WARM,
+    provisioned_rates=provisioned_rates,
+    ping_lines=ping_lines,
 )
 
 

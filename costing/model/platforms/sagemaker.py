@@ -10,13 +10,16 @@ import math
 from costing.choices import SAGEMAKER_REALTIME, SAGEMAKER_SERVERLESS
 from costing.model.assumptions import (
     BURSTABLE_BASELINE_UTILISATION,
+    KEEP_WARM_PING_BILLED_MS,
+    KEEP_WARM_PINGER_MEMORY_MB,
     SAGEMAKER_HOSTING_MINIMUM_BILLED_SECONDS,
+    SAGEMAKER_SERVERLESS_KEEP_WARM,
     SAGEMAKER_SERVERLESS_MAX_CONCURRENCY,
     SAGEMAKER_SERVERLESS_MB_PER_VCPU,
     SAGEMAKER_SERVERLESS_MEMORY_MB,
     ServingAssumptions,
 )
-from costing.model.drivers import MissingRate, sheet_rate
+from costing.model.drivers import Line, MissingRate, sheet_rate, sheet_tiers
 from costing.model.platforms.base import SupportRates, free_tier_caveat
 from costing.model.platforms.design import FrontDoor, interface_endpoint, placement, proxy_function
 from costing.model.platforms.fleet import (
@@ -28,6 +31,7 @@ from costing.model.platforms.fleet import (
     serving_point,
 )
 from costing.model.platforms.serverless import (
+    ProvisionedRates,
     ServerlessPlan,
     ServerlessPlatform,
     ServerlessRates,
@@ -123,6 +127,44 @@ def serverless_rates(sheet: PriceSheet, free_tier: FreeTierAllowances | None) ->
     )
 
 
+def serverless_provisioned_rates(sheet: PriceSheet) -> ProvisionedRates:
+    return ProvisionedRates(
+        usd_per_gb_second=sheet_rate(sheet, "sagemaker_serverless_provisioned_usd_per_gb_second"),
+        duration_usd_per_gb_second=sheet_rate(
+            sheet, "sagemaker_serverless_provisioned_duration_usd_per_gb_second"
+        ),
+    )
+
+
+def serverless_ping_lines(sheet: PriceSheet, memory_mb: float, pings: float) -> tuple[Line, ...]:
+    """A month of keep-warm pings: a small function invokes the endpoint (requests and duration of the
+    function, each ping's inference on the endpoint)."""
+    seconds = KEEP_WARM_PING_BILLED_MS / 1000.0
+    return (
+        Line(
+            "Keep-warm pinger function (requests)",
+            "AWSLambda",
+            "1M requests",
+            pings / 1e6,
+            sheet_rate(sheet, "lambda_usd_per_million_requests"),
+        ),
+        Line(
+            f"Keep-warm pinger function ({KEEP_WARM_PINGER_MEMORY_MB} MB x {KEEP_WARM_PING_BILLED_MS:g} ms each)",
+            "AWSLambda",
+            "GB-seconds",
+            pings * seconds * KEEP_WARM_PINGER_MEMORY_MB / MB_PER_GB,
+            sheet_tiers(sheet, "lambda_x86_gb_seconds")[0].usd_per_unit,
+        ),
+        Line(
+            f"Keep-warm pings on the endpoint ({memory_mb:,.0f} MB x {KEEP_WARM_PING_BILLED_MS:g} ms each)",
+            "AmazonSageMaker",
+            "GB-seconds",
+            pings * seconds * memory_mb / MB_PER_GB,
+            sheet_rate(sheet, "sagemaker_serverless_usd_per_gb_second"),
+        ),
+    )
+
+
 SERVERLESS = ServerlessPlatform(
     option=SAGEMAKER_SERVERLESS,
     service="AmazonSageMaker",
@@ -135,12 +177,14 @@ SERVERLESS = ServerlessPlatform(
     config="{memory_mb:,} MB, {duration_ms:,.0f} ms/request",
     caveats=(
         "AWS does not publish a serverless endpoint's vCPU share: 1 vCPU per 1,769 MB assumed (as Lambda)",
-        "cold starts are not modelled; no provisioned concurrency",
     ),
     front_door=front_door,
     max_concurrency=SAGEMAKER_SERVERLESS_MAX_CONCURRENCY,
     concurrency_caveat="peak concurrency {concurrency:,.0f} exceeds the {limit} per-endpoint maximum: "
     "needs several endpoints",
+    keep_warm=SAGEMAKER_SERVERLESS_KEEP_WARM,
+    provisioned_rates=serverless_provisioned_rates,
+    ping_lines=serverless_ping_lines,
 )
 
 

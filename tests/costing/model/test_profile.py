@@ -70,8 +70,8 @@ def test_compute_section_and_capped_run_are_recorded():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"schema": "other"}, "expected 'rnn-metrics' v1 or v2"),
-        ({"schema_version": 3}, "expected 'rnn-metrics' v1 or v2"),
+        ({"schema": "other"}, "expected 'rnn-metrics' v1 or v2 or v3"),
+        ({"schema_version": 4}, "expected 'rnn-metrics' v1 or v2 or v3"),
         ({"inference": None}, "python -m rnn bench"),
         ({"host": {}}, "lacks a field"),
     ],

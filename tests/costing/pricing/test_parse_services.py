@@ -103,7 +103,16 @@ def product(
         ("AWSLambda", "Serverless", "EU-Request-ARM", "lambda.requests.arm"),
         ("AWSLambda", "Serverless", "EU-Lambda-GB-Second", "lambda.duration.x86"),
         ("AWSLambda", "Serverless", "EU-Lambda-GB-Second-ARM", "lambda.duration.arm"),
-        ("AWSLambda", "Serverless", "EU-Lambda-Provisioned-GB-Second", ""),
+        ("AWSLambda", "Serverless", "EU-Lambda-Provisioned-GB-Second", "lambda.provisioned_duration.x86"),
+        ("AWSLambda", "Serverless", "Lambda-Provisioned-Concurrency", "lambda.provisioned_concurrency.x86"),
+        ("AWSLambda", "Serverless", "EU-Lambda-Provisioned-GB-Second-ARM", ""),
+        (
+            "AWSEvents",
+            "EventBridge Scheduler",
+            "EU-Scheduler-Invocation",
+            "eventbridge.scheduler.invocations",
+        ),
+        ("AWSEvents", "EventBridge", "EU-Event-64K-Chunks", ""),
         ("AmazonECS", "Compute", "USE1-Fargate-vCPU-Hours:perCPU", "fargate.vcpu_hours.x86"),
         ("AmazonECS", "Compute", "EU-Fargate-ARM-GB-Hours", "fargate.memory_gb_hours.arm"),
         ("AmazonSageMaker", "ML Instance", "USE1-Host:ml.m5.large", "sagemaker.hosting.instance"),
@@ -113,6 +122,18 @@ def product(
             "ML Serverless Inference",
             "USE1-ServerlessInf:Mem-2GB",
             "sagemaker.serverless.compute",
+        ),
+        (
+            "AmazonSageMaker",
+            "ML Serverless Inference",
+            "USE1-ProvisionedConcurrency:Usage-2GB",
+            "sagemaker.serverless.provisioned_concurrency",
+        ),
+        (
+            "AmazonSageMaker",
+            "ML Serverless Inference",
+            "USE1-ProvisionedConcurrency:Mem-2GB",
+            "sagemaker.serverless.provisioned_duration",
         ),
     ],
 )
@@ -227,6 +248,7 @@ def test_sagemaker_instances_are_named_by_instance_name():
     spec = parse_instance_specs([doc])["ml.m5.large"]
     assert (spec.vcpus, spec.memory_gib, spec.architecture) == (2, 8.0, "x86_64")
     assert sagemaker_serverless_memory_gb("USE1-ServerlessInf:Mem-2GB") == 2.0
+    assert sagemaker_serverless_memory_gb("USE1-ProvisionedConcurrency:Usage-6GB") == 6.0
     assert sagemaker_serverless_memory_gb("USE1-Host:ml.m5.large") is None
 
 

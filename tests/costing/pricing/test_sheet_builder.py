@@ -14,7 +14,7 @@ from costing.pricing.defaults import DEFAULT_INSTANCE_TYPE, DEFAULT_SNAPSHOT_ROO
 from costing.pricing.sheet import TIERED_RATES, PriceSheet, PriceTier
 from costing.pricing.sheet_builder import build_price_sheet, none_fields
 
-NEWEST = DEFAULT_SNAPSHOT_ROOT / "2026-12-02"
+NEWEST = DEFAULT_SNAPSHOT_ROOT / "2026-12-03"
 
 # Published list prices in us-east-1 that the sheet must carry, unit for unit (see the recording's notes).
 US_EAST_1 = {
@@ -30,6 +30,12 @@ US_EAST_1 = {
     "public_ipv4_usd_per_hour": 0.005,  # per in-use address, since February 2024
     "vpc_endpoint_usd_per_hour": 0.01,  # per interface endpoint per AZ
     "vpc_endpoint_usd_per_gb": 0.01,  # first 1 PB a month
+    # what a cold start's fix costs: provisioned concurrency (kept initialised, duration it serves), a schedule
+    "lambda_provisioned_usd_per_gb_second": 0.0000041667,
+    "lambda_provisioned_duration_usd_per_gb_second": 0.0000097222,
+    "sagemaker_serverless_provisioned_usd_per_gb_second": 0.000005,  # $0.000005 per second at 1 GB
+    "sagemaker_serverless_provisioned_duration_usd_per_gb_second": 0.00001165,
+    "eventbridge_scheduler_usd_per_million_invocations": 1.0,
     "cloudwatch_usd_per_metric_month": 0.30,
     "cloudwatch_logs_ingest_usd_per_gb": 0.50,
     "cloudwatch_logs_storage_usd_per_gb_month": 0.03,
@@ -54,7 +60,7 @@ def test_every_field_is_filled_for_us_east_1(us_sheet):
     assert none_fields(us_sheet) == []
     assert (us_sheet.region, us_sheet.snapshot_id, us_sheet.prices_as_of) == (
         "us-east-1",
-        "2026-12-02",
+        "2026-12-03",
         date(2025, 6, 1),
     )
     for name, expected in US_EAST_1.items():
@@ -167,10 +173,20 @@ def test_eu_west_1_leaves_out_what_the_snapshot_lacks_with_reasons():
     assert none_fields(sheet) == [
         "sagemaker_serverless_usd_per_gb_second",
         "sagemaker_serverless_usd_per_gb_processed",
+        "sagemaker_serverless_provisioned_usd_per_gb_second",
+        "sagemaker_serverless_provisioned_duration_usd_per_gb_second",
     ]
+    # Lambda's provisioned concurrency is priced in Ireland too, at Ireland's rates
+    assert (
+        sheet.lambda_provisioned_usd_per_gb_second,
+        sheet.lambda_provisioned_duration_usd_per_gb_second,
+    ) == (
+        0.000004646,
+        0.0000108407,
+    )
     assert sheet.sagemaker_instances == {}
     notes = " | ".join(sheet.notes)
-    assert "sagemaker.serverless.compute: no price for eu-west-1 in snapshot 2026-12-02" in notes
+    assert "sagemaker.serverless.compute: no price for eu-west-1 in snapshot 2026-12-03" in notes
     assert "no SageMaker real-time inference prices for eu-west-1" in notes
     assert (
         sheet.alb_usd_per_hour,
@@ -201,7 +217,7 @@ def test_requested_instance_types_and_unknown_regions():
 
 
 def test_the_default_is_the_newest_shipped_snapshot():
-    assert build_price_sheet(region="us-east-1", instance_types=["r6i.xlarge"]).snapshot_id == "2026-12-02"
+    assert build_price_sheet(region="us-east-1", instance_types=["r6i.xlarge"]).snapshot_id == "2026-12-03"
 
 
 def test_a_price_in_an_unexpected_unit_is_left_out_not_converted(tmp_path):

@@ -335,6 +335,22 @@ def test_the_report_shows_what_commitments_owe_at_the_horizon(
             assert cheapest["commitment"].endswith("nothing owed at the 12-month horizon.")
 
 
+def test_the_report_says_how_often_the_serverless_options_start_cold_and_the_fix(
+    rendered: RenderedReport,
+) -> None:
+    html, text = rendered.html_file, rendered.text
+    low = rendered.data["analysis"]["cheapest"][0]  # 100/day: about half the requests start cold
+    shown = {cold["name"]: cold for cold in low["cold_starts"]}
+    assert set(shown) == {"Lambda", "SageMaker serverless"}
+    assert shown["Lambda"]["share"] == pytest.approx(0.49935, rel=1e-4)
+    assert shown["Lambda"]["fix"] == "keep-warm ping every 5 min"
+    assert "cold starts: 49.9% of requests (idle > 10 min)" in shown["Lambda"]["summary"]
+    assert 'data-cold-start="100">Lambda: cold starts: 49.9% of requests' in html
+    assert "    Lambda: cold starts: 49.9% of requests (idle > 10 min), +2.40 s each; p95 " in text
+    high = rendered.data["analysis"]["cheapest"][-1]  # 1M/day: none
+    assert all(cold["share"] == 0.0 and not cold["fix"] for cold in high["cold_starts"])
+
+
 def test_html_images_reference_cids_in_the_email_and_files_on_disk(rendered: RenderedReport) -> None:
     cids = CID_SRC.findall(rendered.html_email)
     assert sorted(cids) == sorted(rendered.content_ids.values())
@@ -365,7 +381,7 @@ def test_text_part_and_summary_say_the_totals(rendered: RenderedReport) -> None:
 def test_data_is_json_and_lists_what_is_shown(rendered: RenderedReport) -> None:
     data = json.loads(json.dumps(rendered.data, allow_nan=False))
     assert data["training_runs"]["count"] == 4
-    assert data["analysis"]["snapshot_id"] == "2026-12-02"
+    assert data["analysis"]["snapshot_id"] == "2026-12-03"
     assert sorted(data["images"]) == sorted(rendered.images)
     assert data["analysis"]["tornado"]["requests_per_day"] == 1_000_000
     assert data["summary"] == rendered.summary

@@ -241,7 +241,7 @@ def test_load_test_of_our_server_finds_a_finite_capacity_and_stops_in_time(
     assert all(r["mean_batch_size"] >= 1 and r["server_cpu_cores"] > 0 for r in passing)
     assert capacity["server"]["peak_rss_bytes"] > 0 and capacity["server"]["cpu_count"] >= 1
     written = json.loads(metrics.read_text())
-    assert written["schema_version"] == 2
+    assert written["schema_version"] == 3 and written["cold_start"] is None
     assert written["serving"]["max_rps_at_slo"] == capacity["max_rps_at_slo"]
     assert written["serving"]["rss_bytes"] == capacity["server"]["peak_rss_bytes"]
     assert "requests/s at p95 <= 250 ms" in run.stdout
