@@ -160,6 +160,12 @@ PRICE_QUERIES: tuple[PriceQuery, ...] = (
     ),
     PriceQuery("fargate", "AmazonECS", (("productFamily", "Compute"),), note="vCPU and memory, x86 and ARM"),
     PriceQuery(
+        "eventbridge",
+        "AWSEvents",
+        required=False,
+        note="whole service in the region; Scheduler-Invocation (a keep-warm ping's schedule) is picked",
+    ),
+    PriceQuery(
         "sagemaker_hosting",
         "AmazonSageMaker",
         (("component", "Hosting"),),
@@ -407,7 +413,14 @@ def fetch_bulk_price_lists(
             keep = any_of(
                 _bulk_filter(q, region, types.get(q.per_instance_type, [])) for q in service_queries
             )
-            offer = bulk.offer_file(service, region)
+            try:
+                offer = bulk.offer_file(service, region)
+            except BulkOfferError:
+                if any(q.required for q in service_queries):
+                    raise
+                # only optional prices come from this service: a tree that does not publish it leaves them out
+                fetched.notes.extend(FetchNote(q.name, region, "", required=False) for q in service_queries)
+                continue
             with bulk.open(offer.url) as response:
                 streamed = stream_offer(response, keep, url=offer.url, service_code=service)
             items = [json.dumps(item) for item in streamed.items]
