@@ -308,7 +308,6 @@ DEFAULT_LOAD_TEST_SLO_MS: float = _LOAD_TEST_DEFAULTS["slo_ms"]
 DEFAULT_LOAD_TEST_CHARS: int = _LOAD_TEST_DEFAULTS["chars"]
 SERVER_START_SECONDS = 180  # torch import + model load on a busy worker
 SERVER_STOP_SECONDS = 30
-OMP_WAIT_POLICY_ENV = "OMP_WAIT_POLICY"  # libgomp's, read when the server imports torch
 
 
 def load_test(
@@ -463,12 +462,9 @@ def _serving(model_uri: str, workdir: Path, *, env: dict[str, str]) -> Iterator[
     """``python -m rnn serve`` on a free 127.0.0.1 port for the duration of the block; its lines go to the log.
 
     ``env`` is the server's environment; with ``RNN_API_KEY`` in it, /v1/generate and /metrics need that key.
-    The server's OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless ``env`` sets one): the
-    load-test client runs beside it, on a worker that may run other tasks, and threads that spin at
-    barriers then wait for a descheduled team-mate at every step. Measured with three busy processes on
-    2 cores: spinning found no rate within a 1 s p95 SLO (half the requests took over 1 s), passive passed.
+    Its OpenMP threads wait passively unless ``env`` says otherwise (``rnn``'s default): the load-test
+    client runs beside it, on a worker that may run other tasks.
     """
-    env = {OMP_WAIT_POLICY_ENV: "PASSIVE", **env}
     port_file = workdir / "port"
     command = [
         sys.executable,
