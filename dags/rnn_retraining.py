@@ -49,7 +49,6 @@ from pipeline import assets, names
 from pipeline.conf import refuse_bad_conf
 from pipeline.registry import QUALITY_BAR_FRACTION, REPLACE_REASON_MAX_CHARS
 from pipeline.spot import layout as spot
-from pipeline.spot.budget import check_budget
 from pipeline.spot.cleanup import cleanup_task, sweep_task
 from pipeline.spot.operators import SpotTrainingOperator
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
@@ -353,6 +352,8 @@ def rnn_retraining():
     @task(multiple_outputs=False)
     def check_spot_budget(validated: dict) -> dict:
         """Estimate the spot run; fail, launching nothing, above max_budget_usd."""
+        # the estimate needs costing's model and MLflow: imported when the task runs, not when the DAG parses
+        from pipeline.spot.budget import check_budget
 
         return check_budget(validated=validated, params=dict(get_current_context()["params"]))
 
