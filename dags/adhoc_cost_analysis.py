@@ -24,28 +24,17 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from costing.choices import (
-    AVAILABILITIES,
-    AVAILABILITY_DESCRIPTIONS,
-    COMMITMENT_USE_DESCRIPTIONS,
-    COMMITMENT_USES,
-    DEFAULT_AVAILABILITY,
-    DEFAULT_COMMITMENT_USE,
-    DEFAULT_EXPOSURE,
     DEFAULT_HORIZON_MONTHS,
-    DEFAULT_INSTANCE_TYPE,
     DEFAULT_REGION,
-    EXPOSURE_DESCRIPTIONS,
-    EXPOSURES,
     MAX_HORIZON_MONTHS,
     MIN_HORIZON_MONTHS,
     OPTION_LABELS,
     OPTIONS,
     REFRESH_REGIONS,
-    TRAINING_INSTANCE_CHOICES,
-    TRAINING_ON_CONFIGURED,
 )
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
+from pipeline.ui.analysis_params import commitment_params, requirement_params, training_instance_params
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
 
 
@@ -91,23 +80,7 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
             title="Pricing models",
             description="Which alternatives to show.",
         ),
-        "exposure": Param(
-            DEFAULT_EXPOSURE,
-            type="string",
-            enum=list(EXPOSURES),
-            values_display={name: f"{name}: {text}" for name, text in EXPOSURE_DESCRIPTIONS.items()},
-            title="Exposure",
-            description="Who calls the inference API. Every option is priced as the cheapest design that "
-            "meets it (front door, egress, instances, logs), shown part by part.",
-        ),
-        "availability": Param(
-            DEFAULT_AVAILABILITY,
-            type="string",
-            enum=list(AVAILABILITIES),
-            values_display={name: f"{name}: {text}" for name, text in AVAILABILITY_DESCRIPTIONS.items()},
-            title="Availability",
-            description="What the service survives: multi-az runs at least one instance per zone.",
-        ),
+        **requirement_params(),
         "horizon_months": Param(
             DEFAULT_HORIZON_MONTHS,
             type="integer",
@@ -117,27 +90,11 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
             description="The months the costs are owned over: the TCO's, and what a reserved or Savings "
             "Plans term is measured against.",
         ),
-        "commitment_use": Param(
-            DEFAULT_COMMITMENT_USE,
-            type="string",
-            enum=list(COMMITMENT_USES),
-            values_display={name: f"{name}: {text}" for name, text in COMMITMENT_USE_DESCRIPTIONS.items()},
-            title="Commitments",
-            description="A 3-year term on a shorter horizon still owes its remaining months when the service "
-            "stops: ranked with what it owes, unless it will be used for its whole term.",
-        ),
+        **commitment_params(),
         "retrain_cadence": Param(
             "weekly", type="string", enum=["daily", "weekly", "monthly"], title="Retrain cadence"
         ),
-        "training_instance": Param(
-            TRAINING_ON_CONFIGURED,
-            type="string",
-            enum=list(TRAINING_INSTANCE_CHOICES),
-            title="Retraining priced on",
-            description="configured: the instance type the model was trained on (its metrics.json), else "
-            f"{DEFAULT_INSTANCE_TYPE}; best: the type the resource mapping finds cheapest for a training run. "
-            "The TCO says which it used.",
-        ),
+        **training_instance_params(),
         "latency_slo_ms": Param(
             1000, type="number", minimum=10, maximum=60000, title="Latency SLO, p95 (ms)"
         ),
