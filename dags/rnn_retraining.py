@@ -352,10 +352,9 @@ def rnn_retraining():
     @task(multiple_outputs=False)
     def check_spot_budget(validated: dict) -> dict:
         """Estimate the spot run; fail, launching nothing, above max_budget_usd."""
-        # the estimate needs costing's model and MLflow: imported when the task runs, not when the DAG parses
-        from pipeline.spot.budget import check_budget
+        from pipeline.tasks import retraining
 
-        return check_budget(validated=validated, params=dict(get_current_context()["params"]))
+        return retraining.check_spot_budget(validated=validated, params=dict(get_current_context()["params"]))
 
     @task(trigger_rule="all_done", pre_execute=None)  # runs whatever happened, even on a refused conf
     def cleanup_ec2_instances() -> dict:

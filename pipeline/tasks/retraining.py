@@ -36,6 +36,7 @@ from pipeline.cost_record import record_cost
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import REPO_ROOT, load_settings, run_dir
 from pipeline.spot.billing import record_billed_cost
+from pipeline.spot.budget import check_budget
 from pipeline.spot.ledger import run_overhead
 from rnn.config import ConfigError, TrainConfig, parameter_count
 from rnn.corpus import (
@@ -943,3 +944,9 @@ def on_task_failure(context: dict[str, Any]) -> None:
             tracking.mark_failed(run)
     except Exception:  # a callback must never mask the task's own error
         log.exception("could not mark the MLflow run FAILED")
+
+
+def check_spot_budget(*, validated: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """rnn_retraining's ``check_spot_budget`` task: the spot budget guard (:mod:`pipeline.spot.budget`),
+    loaded with this module when the task runs, never when the DAG file parses."""
+    return check_budget(validated=validated, params=params)
