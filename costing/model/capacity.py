@@ -71,7 +71,12 @@ def ceil(value: Number) -> Number:
     return float(math.ceil(value - _CEIL_TOLERANCE))
 
 
+_SCALARS = (float, int)
+
+
 def maximum(a: Number, b: Number) -> Number:
+    if type(a) in _SCALARS and type(b) in _SCALARS:  # the common case, without importing numpy per call
+        return max(a, b)
     import numpy as np
 
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
@@ -80,6 +85,8 @@ def maximum(a: Number, b: Number) -> Number:
 
 
 def minimum(a: Number, b: Number) -> Number:
+    if type(a) in _SCALARS and type(b) in _SCALARS:
+        return min(a, b)
     import numpy as np
 
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):

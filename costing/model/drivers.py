@@ -46,12 +46,16 @@ class Drivers:
 
 
 def _all_positive(value: Number) -> bool:
+    if isinstance(value, int | float):  # the common case, without numpy's overhead (nan is refused too)
+        return value > 0
     import numpy as np
 
     return bool(np.all(np.asarray(value) > 0))
 
 
 def _all_non_negative(value: Number) -> bool:
+    if isinstance(value, int | float):
+        return value >= 0
     import numpy as np
 
     return bool(np.all(np.asarray(value) >= 0))

@@ -406,10 +406,11 @@ def reserved_breakeven_utilisation(
 
 def _cheapest(plans: ScenarioPlans) -> tuple[str, str, float] | None:
     best = None
+    nominal = Drivers(requests_per_day=plans.requests_per_day)
     for plan in plans.plans:
         if not plan.drop_in:
             continue
-        usd = float(plan.evaluate(Drivers(requests_per_day=plans.requests_per_day)).usd_per_month)
+        usd = float(plan.evaluate(nominal).usd_per_month)
         if best is None or (usd, plan.key) < (best[2], best[0]):
             best = (plan.key, _label(plan), usd)
     return best
