@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -52,22 +53,6 @@ def test_dag_has_id_from_file_docs_tags_and_retries(path: Path) -> None:
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
 
 
-@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
-def test_parsing_imports_no_heavy_library(path: Path) -> None:
-    # A fresh interpreter: what the DAG processor pays for each parse of this file.
-    code = (
-        "import sys, json, runpy, airflow.sdk\n"
-        f"before = set(sys.modules)\n"
-        f"runpy.run_path({str(path)!r})\n"
-        f"print(json.dumps(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in {HEAVY_MODULES!r})))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=DAGS_DIR.parent
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
-
-
 # The task bodies and the cost model and report they run: imported inside the tasks, not at parse.
 TASK_MODULES = ("pipeline.tasks", "costing.model", "costing.report")
 # rnn_retraining builds the spot operator at parse time, and pipeline.spot keeps its attempt records and
@@ -76,18 +61,36 @@ TASK_MODULES = ("pipeline.tasks", "costing.model", "costing.report")
 LOADED_AT_PARSE = {"rnn_retraining": ("costing.model",)}
 
 
-@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
-def test_parsing_imports_no_task_body(path: Path) -> None:
+@functools.cache
+def parse_in_fresh_interpreter(path: Path) -> dict[str, list[str]]:
+    """What parsing ``path`` imports, in a fresh interpreter (what the DAG processor pays for each parse):
+    the heavy libraries it loads beyond airflow.sdk, and the task modules it loads at all. One process per
+    file serves both tests."""
     code = (
         "import sys, json, runpy\n"
+        "import airflow.sdk\n"
+        "before = set(sys.modules)\n"
         f"runpy.run_path({str(path)!r})\n"
-        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({TASK_MODULES!r}))))\n"
+        "print(json.dumps({\n"
+        f"    'heavy': sorted(m for m in set(sys.modules) - before if m.split('.')[0] in {HEAVY_MODULES!r}),\n"
+        f"    'task_modules': sorted(m for m in sys.modules if m.startswith({TASK_MODULES!r})),\n"
+        "}))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=DAGS_DIR.parent
     )
     assert result.returncode == 0, result.stderr
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_parsing_imports_no_heavy_library(path: Path) -> None:
+    assert parse_in_fresh_interpreter(path)["heavy"] == []
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_parsing_imports_no_task_body(path: Path) -> None:
+    loaded = parse_in_fresh_interpreter(path)["task_modules"]
     allowed = LOADED_AT_PARSE.get(path.stem, ())
     assert [m for m in loaded if not (m in allowed or m.startswith(tuple(f"{a}." for a in allowed)))] == []
 
