@@ -52,7 +52,12 @@ def test_workers_differ_from_compose_only_in_their_log_server_port(topology: pro
         assert mine == expected
         ports.add(worker.env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"])
         assert worker.env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "2"
+        # the task libraries are imported once per worker (pipeline/celery_worker.py) ...
+        assert worker.env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == "pipeline.celery_worker.CELERY_CONFIG"
     assert len(ports) == 2
+    # ... by the workers only: the scheduler reads the Celery settings too, and needs none of them
+    for service in ("airflow-scheduler", "airflow-apiserver", "airflow-dag-processor", "airflow-triggerer"):
+        assert "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS" not in topology.airflow_env(service), service
 
 
 def test_mlflow_has_its_compose_environment_and_runs_the_same_script(topology: production.Topology) -> None:
