@@ -36,6 +36,10 @@ TRAIN_CONF = {
     "load_test_seconds": 15,
 }
 TRAIN_STEPS = 2 * 60  # epochs x max_steps_per_epoch
+# The fault tests' runs: the same training (so the same step count as the reference run), without the load
+# test and cold-start measurement after it (0 skips both). Those faults hit training; the reference run
+# (TRAIN_CONF) load-tests the server on the worker, and tests/production/test_pipeline.py checks it.
+FAULT_TRAIN_CONF = {**TRAIN_CONF, "load_test_seconds": 0}
 ADHOC_CONF = ADHOC_LOAD_CONF
 
 

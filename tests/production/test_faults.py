@@ -11,7 +11,7 @@ import time
 
 import psutil
 import pytest
-from production_testbed import ADHOC_CONF, TRAIN_CONF, TRAIN_STEPS, Deployment
+from production_testbed import ADHOC_CONF, FAULT_TRAIN_CONF, TRAIN_STEPS, Deployment
 
 from devtools.production import WORKER_COUNT, worker_name
 from pipeline import names
@@ -58,7 +58,7 @@ def test_worker_killed_mid_training_retries_on_the_other_worker_and_resumes(
     reference = _metrics(prod, trained["run_id"])["training"]["global_steps"]
     assert reference == TRAIN_STEPS
 
-    run_id = prod.api.trigger(RETRAINING, TRAIN_CONF)
+    run_id = prod.api.trigger(RETRAINING, FAULT_TRAIN_CONF)
     prod.api.wait_task_state(RETRAINING, run_id, "train_local", {"running"})
     _wait_for_object(prod, f"{_train_dir(run_id)}/checkpoint.pt")  # mid-training, after a checkpoint
     victim = _worker_training(prod)
@@ -97,7 +97,7 @@ def test_scheduler_restarted_mid_run_the_run_completes(prod: Deployment) -> None
 
 
 def test_mlflow_down_for_30_seconds_while_training_logs_to_it(prod: Deployment) -> None:
-    run_id = prod.api.trigger(RETRAINING, TRAIN_CONF)
+    run_id = prod.api.trigger(RETRAINING, FAULT_TRAIN_CONF)
     prod.api.wait_task_state(RETRAINING, run_id, "train_local", {"running"})
     _wait_for_object(prod, f"{_train_dir(run_id)}/checkpoint.pt")  # training, logging system metrics
     prod.topology.stop("mlflow")
