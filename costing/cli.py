@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from costing.choices import MIN_HORIZON_MONTHS
 from costing.model import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
@@ -187,9 +188,9 @@ def _ownership(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("retraining")
     group.add_argument(
         "--horizon-months",
-        type=bounded_number(minimum=0, maximum=MAX_HORIZON_MONTHS, exclusive_minimum=True),
+        type=bounded_number(minimum=MIN_HORIZON_MONTHS, maximum=MAX_HORIZON_MONTHS),
         default=DEFAULT_HORIZON_MONTHS,
-        help=f"TCO horizon, at most {MAX_HORIZON_MONTHS:g} (default %(default)g)",
+        help=f"TCO horizon in months, {MIN_HORIZON_MONTHS:g} to {MAX_HORIZON_MONTHS:g} (default %(default)g)",
     )
     group.add_argument(
         "--retrain-cadence",

@@ -23,7 +23,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from costing.choices import DEFAULT_REGION, OPTION_LABELS, OPTIONS, REFRESH_REGIONS
+from costing.choices import DEFAULT_REGION, MIN_HORIZON_MONTHS, OPTION_LABELS, OPTIONS, REFRESH_REGIONS
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
@@ -71,7 +71,9 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
             title="Pricing models",
             description="Which alternatives to show.",
         ),
-        "horizon_months": Param(12, type="integer", minimum=1, maximum=60, title="TCO horizon (months)"),
+        "horizon_months": Param(
+            12, type="integer", minimum=MIN_HORIZON_MONTHS, maximum=60, title="TCO horizon (months)"
+        ),
         "retrain_cadence": Param(
             "weekly", type="string", enum=["daily", "weekly", "monthly"], title="Retrain cadence"
         ),

@@ -20,7 +20,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from costing.choices import DEFAULT_REGION
+from costing.choices import DEFAULT_REGION, MIN_HORIZON_MONTHS
 from pipeline import assets
 from pipeline.conf import refuse_bad_conf
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
@@ -48,7 +48,7 @@ from pipeline.ui.links import MlflowRunLink, attach, push_run_of
             title="Requests per day",
         ),
         "horizon_months": Param(
-            12, type="number", exclusiveMinimum=0, maximum=120, title="TCO horizon (months)"
+            12, type="number", minimum=MIN_HORIZON_MONTHS, maximum=120, title="TCO horizon (months)"
         ),
         "retrain_cadence": Param(
             "weekly", type="string", pattern=r"^(daily|weekly|monthly|[1-9][0-9]*d)$", title="Retrain cadence"

@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from costing.model.plausibility import check_metrics
 from costing.units import BYTES_PER_MB
 from toolkit.paths import INCLUDE_DIR
 
@@ -275,7 +276,9 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
     """A :class:`ModelProfile` from a metrics.json dict (schema ``rnn-metrics`` v1 or v2).
 
     Raises :class:`MetricsSchemaError` (a ``ValueError``) for another schema, or when the inference
-    benchmark has not been run yet (the ``inference`` section is null).
+    benchmark has not been run yet (the ``inference`` section is null), and
+    :class:`~costing.model.plausibility.ImplausibleInput` (a ``ValueError``) for a latency, throughput,
+    serving capacity or memory figure no real machine produces.
     """
     check_metrics_schema(metrics, source)
     inference = metrics.get("inference")
@@ -310,7 +313,7 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
                 f"training was capped at {config['max_steps_per_epoch']} steps per epoch (a smoke run): its "
                 "wall time understates a full run"
             )
-        return ModelProfile(
+        profile = ModelProfile(
             latency_p50_ms=float(latency["p50"]),
             latency_p95_ms=float(latency["p95"]),
             latency_p99_ms=float(latency["p99"]),
@@ -341,3 +344,5 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
         )
     except (KeyError, TypeError) as exc:
         raise MetricsSchemaError(f"{source} lacks a field the cost model needs: {exc!r}") from exc
+    check_metrics(metrics, source=source)  # the one check of every measurement, for the CLI and the pipeline
+    return profile

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from costing.choices import OPTION_LABELS
 from costing.model.alternatives import Drivers, OptionPlan, ScenarioPlans
+from costing.model.plausibility import check_retraining_cadence
 from costing.model.results import (
     CURRENCY,
     RESULT_SCHEMA_VERSION,
@@ -411,7 +412,9 @@ def sensitivity(
     region = check_same_region(
         training.region, *(p.region for p in plans), what="the scenarios and training plan"
     )
-    runs = runs_per_month(retrain_cadence)
+    runs = check_retraining_cadence(
+        retrain_cadence, runs_per_month(retrain_cadence), float(training.wall_seconds()[0])
+    )
     tornados, sampled = [], []
     notes = list(training.notes)
     for scenario in plans:

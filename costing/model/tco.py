@@ -43,13 +43,13 @@ from costing.model.assumptions import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
     DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
-    MAX_HORIZON_MONTHS,
     RETRAIN_CADENCES_RUNS_PER_MONTH,
     SAVINGS_PLAN_TERMS,
     ServingAssumptions,
     TrainingAssumptions,
 )
 from costing.model.capacity import Number
+from costing.model.plausibility import check_horizon_months, check_retraining_cadence
 from costing.model.profile import ModelProfile
 from costing.model.results import (
     CURRENCY,
@@ -250,19 +250,6 @@ def _tco_option(option: OptionCost, run: TrainingRunCost, runs: float, months: f
     )
 
 
-def _check_horizon(horizon_months: float) -> float:
-    if (
-        isinstance(horizon_months, bool)
-        or not isinstance(horizon_months, int | float)
-        or not math.isfinite(horizon_months)
-        or not 0 < horizon_months <= MAX_HORIZON_MONTHS
-    ):
-        raise ValueError(
-            f"horizon_months={horizon_months!r} must be a positive number of months, at most {MAX_HORIZON_MONTHS:g}"
-        )
-    return float(horizon_months)
-
-
 def tco(
     profile: ModelProfile,
     sheet: PriceSheet,
@@ -285,8 +272,7 @@ def tco(
     prices. Pass ``training_run`` (e.g. :func:`~costing.model.training_plan.billed_run_with_storage` of a
     real spot run) to use that cost per run instead.
     """
-    months = _check_horizon(horizon_months)
-    runs = runs_per_month(retrain_cadence)
+    months = check_horizon_months(horizon_months)
     a = assumptions or ServingAssumptions()
     if training_run is None:
         training = training or plan_training(profile, sheet, assumptions=training_assumptions)
@@ -295,6 +281,9 @@ def tco(
     else:
         check_same_region(training_run.region, sheet.region, what="the training run and the price sheet")
         run = training_run
+    runs = check_retraining_cadence(
+        retrain_cadence, runs_per_month(retrain_cadence), run.expected_wall_seconds
+    )
     plans = (
         list(scenario_plans)
         if scenario_plans is not None
