@@ -27,9 +27,9 @@ tests. Everything the serving and training models need is derived here, in one p
 
 Which metrics.json a question is answered for is :mod:`costing.model.model_source`'s business (the
 registered champion, else :data:`REFERENCE_METRICS_PATH`: real measurements of this repo's default
-model architecture, trained for 20 steps and benchmarked on a 2-core AMD EPYC VM with
-``python -m rnn train --out-dir /tmp/ref --epochs 1 --max-steps-per-epoch 20`` then
-``python -m rnn bench --model /tmp/ref/model.pt --metrics /tmp/ref/metrics.json``).
+model, trained with the DAG's defaults, benchmarked with the fast decoder and load-tested, made by
+``make reference-metrics``; its ``reference`` section says by which decoder version, schema, commit,
+date and machine). Every profile passes :func:`costing.model.plausibility.check_metrics` first.
 """
 
 from __future__ import annotations
