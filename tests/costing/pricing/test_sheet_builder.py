@@ -217,3 +217,23 @@ def test_a_price_in_an_unexpected_unit_is_left_out_not_converted(tmp_path):
     )
     assert sheet.ebs_gp3_usd_per_gb_month is None
     assert any("ebs.gp3.storage: published in ['GB-Hrs'], expected ['GB-Mo']" in note for note in sheet.notes)
+
+
+def test_c6i_is_cheaper_than_c5_in_eu_west_1_for_each_size():
+    """AWS's order: c6i about 5 % below c5 in eu-west-1 (the snapshot once carried c5's rates for c6i, and
+    the reserved and Savings Plans rates derived from them), at every size the snapshot prices."""
+    sheet = build_price_sheet(NEWEST, "eu-west-1")
+    sizes = sorted(
+        {name.split(".")[1] for name in sheet.instances if name.startswith("c5.")}
+        & {name.split(".")[1] for name in sheet.instances if name.startswith("c6i.")}
+    )
+    assert sizes == ["2xlarge", "large", "xlarge"]
+    for size in sizes:
+        c5, c6i = sheet.instances[f"c5.{size}"], sheet.instances[f"c6i.{size}"]
+        assert c6i.on_demand_usd_per_hour < c5.on_demand_usd_per_hour, size
+        # $0.0912 / $0.096, $0.1824 / $0.192, $0.3648 / $0.384
+        assert c6i.on_demand_usd_per_hour / c5.on_demand_usd_per_hour == pytest.approx(0.95)
+        for rates in ("reserved_usd_per_hour", "savings_plan_usd_per_hour"):
+            c5_rates, c6i_rates = getattr(c5, rates), getattr(c6i, rates)
+            assert c6i_rates and c6i_rates.keys() == c5_rates.keys()
+            assert all(c6i_rates[term] < c5_rates[term] for term in c5_rates), (size, rates)
