@@ -13,7 +13,8 @@ default model the way the demo's ``rnn_retraining`` run does, in four subprocess
    metrics schema and version, the git commit, the date, this machine's CPUs) and replaces the file.
 
 It takes a few minutes of CPU (training ~90 s on 2 cores); run it alone on the machine, or the
-measurements describe a busy machine. ``tests/test_reference_metrics.py`` fails when the shipped file
+measurements describe a busy machine (the ``reference`` section records the load average before and
+after). ``tests/test_reference_metrics.py`` fails when the shipped file
 was produced by another decoder version or metrics schema than the code's.
 """
 
@@ -74,7 +75,9 @@ def decoder_step() -> str:
     return f"fused C++ step ({build.reason})" if build.module is not None else f"torch ops ({build.reason})"
 
 
-def provenance(metrics: dict[str, Any], *, load_test_seconds: float, train_args: list[str]) -> dict[str, Any]:
+def provenance(
+    metrics: dict[str, Any], *, load_test_seconds: float, train_args: list[str], load_before: float
+) -> dict[str, Any]:
     host = metrics.get("host") or {}
     return {
         "made_by": "make reference-metrics (python -m devtools.reference_metrics)",
@@ -89,11 +92,14 @@ def provenance(metrics: dict[str, Any], *, load_test_seconds: float, train_args:
         "cpu_model": host.get("cpu_model") or platform.processor(),
         "training": "python -m rnn train " + " ".join(train_args) if train_args else "python -m rnn train",
         "load_test_seconds": load_test_seconds,
+        # other work on the machine slows every number above: the 1-minute load average before and after
+        "load_average": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
     }
 
 
 def measure(workdir: Path, *, load_test_seconds: float, train_args: list[str]) -> dict[str, Any]:
     metrics_path, model_path = workdir / "metrics.json", workdir / "model.pt"
+    load_before = os.getloadavg()[0]
     _rnn("train", "--out-dir", str(workdir), "--no-progress", *train_args)
     _rnn("bench", "--model", str(model_path), "--metrics", str(metrics_path))
     # a key of the load test's own reaches both processes through the environment, never a command line
@@ -114,7 +120,9 @@ def measure(workdir: Path, *, load_test_seconds: float, train_args: list[str]) -
             env=env,
         )
     metrics = json.loads(metrics_path.read_text())
-    metrics["reference"] = provenance(metrics, load_test_seconds=load_test_seconds, train_args=train_args)
+    metrics["reference"] = provenance(
+        metrics, load_test_seconds=load_test_seconds, train_args=train_args, load_before=load_before
+    )
     return metrics
 
 
