@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,9 +45,25 @@ OMP_WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}  # as the pipeline's load test 
 
 
 def _rnn(*args: str, env: dict[str, str] | None = None) -> None:
+    """``python -m rnn ...``; stopped with this process (Ctrl-C, or SIGTERM from a timeout), never left running."""
     command = [sys.executable, "-m", "rnn", *args]
     print("$ " + " ".join(command), flush=True)
-    subprocess.run(command, check=True, env=env)
+    proc = subprocess.Popen(command, env=env)
+    try:
+        code = proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    if code != 0:
+        raise subprocess.CalledProcessError(code, command)
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def git_commit() -> str:
@@ -144,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         help="extra `python -m rnn train` flags after --, e.g. -- --epochs 1 (default: the DAG's defaults)",
     )
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)  # the finally blocks stop the training and the server
     with tempfile.TemporaryDirectory(prefix="reference-metrics-") as tmp:
         metrics = measure(Path(tmp), load_test_seconds=args.load_test_seconds, train_args=args.train_args)
     args.out.write_text(json.dumps(metrics, indent=2) + "\n")
