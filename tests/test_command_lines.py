@@ -133,7 +133,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("costing", ["scenarios", "--instance-types", ","], "--instance-types: give at least one instance type"),
     ("costing", ["scenarios", "--tokens-per-request", "0"], "--tokens-per-request: must be an integer >= 1"),
     ("costing", ["tco", "--training-seconds", "inf"], "--training-seconds: must be a finite number"),
-    ("costing", ["tco", "--horizon-months", "0"], "--horizon-months: must be a number > 0"),
+    ("costing", ["tco", "--horizon-months", "0"], "--horizon-months: must be a number >= 1"),
     ("costing", ["tco", "--retrain-cadence", "fortnightly"], "retrain cadence 'fortnightly'"),
     ("costing", ["sensitivity", "--samples", "0"], "--samples: must be an integer >= 1"),
     ("costing", ["sensitivity", "--pct", "nan"], "--pct: must be a finite number"),
