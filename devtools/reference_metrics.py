@@ -89,7 +89,8 @@ def decoder_step() -> str:
     from rnn.serving import fused_step
 
     build = fused_step.load()
-    return f"fused C++ step ({build.reason})" if build.module is not None else f"torch ops ({build.reason})"
+    # the reason names the cached build's path when it loaded: keep what it is, not where this machine keeps it
+    return build.reason.split(" (")[0] if build.module is not None else f"torch ops: {build.reason}"
 
 
 def provenance(
