@@ -18,6 +18,7 @@ from costing.pricing.snapshot import latest_snapshot_dir
         ("2026-12-01", "2026-12-01"),
         ("2026-12-02", "2026-12-02"),
         ("2026-12-03", "2026-12-03"),
+        ("2026-12-04", "2026-12-04"),
     ],
 )
 def test_shipped_snapshots_are_reproduced_by_their_recordings(tmp_path, recording, snapshot_id):
