@@ -25,7 +25,9 @@ def test_the_analysis_refuses_implausible_metrics_and_parameters():
     fast = source(metrics_dict(schema_version=2, serving=serving_section(max_rps_at_slo=1e12)))
     with pytest.raises(ImplausibleInput, match=r"serving\.max_rps_at_slo=1e\+12 .* at most 640 requests/s"):
         run_analysis(fast, AnalysisRequest(samples=100), sheet)
-    with pytest.raises(ValueError, match=r"horizon_months=0\.5 must be at least 1 month and at most 120 months"):
+    with pytest.raises(
+        ValueError, match=r"horizon_months=0\.5 must be at least 1 month and at most 120 months"
+    ):
         run_analysis(source(metrics_dict()), AnalysisRequest.from_params({"horizon_months": 0.5}), sheet)
 
 
