@@ -90,6 +90,11 @@ REFRESH_INSTANCE_TYPES: tuple[str, ...] = tuple(
 )
 REFRESH_SPOT_WINDOW_DAYS = 30  # days of spot price history a refresh fetches (with an AWS connection)
 
+# -- what an ownership question may ask ------------------------------------------------------------------
+# A TCO horizon shorter than a month prices a fraction of the month the bills are counted in: refused
+# (costing.model.plausibility), and the forms and the command line start their bounds here.
+MIN_HORIZON_MONTHS = 1.0
+
 # -- the serving alternatives, in display order ---------------------------------------------------------
 EC2_ON_DEMAND = "ec2-on-demand"
 EC2_SPOT = "ec2-spot"

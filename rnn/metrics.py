@@ -37,7 +37,9 @@ rates per second)::
     inference                     null until ``rnn bench`` ran, then: completion_chars, runs,
                                   latency_ms {p50, p95, p99, mean, min, max} at batch 1,
                                   throughput[] {batch_size, tokens_per_s, seconds},
-                                  generator ("fast-decoder"), precision ("fp32"),
+                                  generator ("fast-decoder") and generator_version (its version,
+                                  rnn.serving.decoder; null in documents written before it was
+                                  recorded), precision ("fp32"),
                                   reduced_precision[] (``bench --precision``): precision,
                                   latency_p50_ms, speedup_vs_fp32, tokens_per_s_batch, batch_size,
                                   val_loss, val_loss_delta (vs fp32, same text), val_chars
@@ -157,7 +159,8 @@ class InferenceBenchmark:
     runs: int
     latency_ms: LatencyStats
     throughput: list[Throughput] = field(default_factory=list)
-    generator: str = "fast-decoder"
+    generator: str = ""  # rnn.serving.decoder.DECODER_NAME (training never imports serving)
+    generator_version: int | None = None  # rnn.serving.decoder.DECODER_VERSION; null before it was recorded
     precision: str = "fp32"
     reduced_precision: list[PrecisionResult] = field(default_factory=list)
 

@@ -2,7 +2,7 @@
 cost lines (quantity x rate, either may be a numpy array), and rates read from a price sheet.
 
 Shared by the serving platforms (:mod:`costing.model.platforms`) and the training plan
-(:mod:`costing.model.training_plan`).
+(:mod:`costing.model.training.plan`).
 """
 
 from __future__ import annotations

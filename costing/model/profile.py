@@ -31,9 +31,9 @@ tests. Everything the serving and training models need is derived here, in one p
 
 Which metrics.json a question is answered for is :mod:`costing.model.model_source`'s business (the
 registered champion, else :data:`REFERENCE_METRICS_PATH`: real measurements of this repo's default
-model architecture, trained for 20 steps and benchmarked on a 2-core AMD EPYC VM with
-``python -m rnn train --out-dir /tmp/ref --epochs 1 --max-steps-per-epoch 20`` then
-``python -m rnn bench --model /tmp/ref/model.pt --metrics /tmp/ref/metrics.json``).
+model, trained with the DAG's defaults, benchmarked with the fast decoder and load-tested, made by
+``make reference-metrics``; its ``reference`` section says by which decoder version, schema, commit,
+date and machine). Every profile passes :func:`costing.model.plausibility.check_metrics` first.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from costing.model.assumptions import DEFAULT_COLD_START_ADDED_SECONDS
+from costing.model.plausibility import check_metrics
 from costing.units import BYTES_PER_MB
 from toolkit.paths import INCLUDE_DIR
 
@@ -344,7 +345,9 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
     """A :class:`ModelProfile` from a metrics.json dict (schema ``rnn-metrics`` v1, v2 or v3).
 
     Raises :class:`MetricsSchemaError` (a ``ValueError``) for another schema, or when the inference
-    benchmark has not been run yet (the ``inference`` section is null).
+    benchmark has not been run yet (the ``inference`` section is null), and
+    :class:`~costing.model.plausibility.ImplausibleInput` (a ``ValueError``) for a latency, throughput,
+    serving capacity or memory figure no real machine produces.
     """
     check_metrics_schema(metrics, source)
     inference = metrics.get("inference")
@@ -385,7 +388,7 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
                 "no cold start measured (python -m rnn coldstart): Lambda and SageMaker serverless are priced "
                 f"with the default, {DEFAULT_COLD_START_ADDED_SECONDS:g} s a cold start adds to our handler"
             )
-        return ModelProfile(
+        profile = ModelProfile(
             latency_p50_ms=float(latency["p50"]),
             latency_p95_ms=float(latency["p95"]),
             latency_p99_ms=float(latency["p99"]),
@@ -418,3 +421,5 @@ def profile_from_metrics(metrics: Mapping[str, Any], *, source: str = "metrics")
         )
     except (KeyError, TypeError) as exc:
         raise MetricsSchemaError(f"{source} lacks a field the cost model needs: {exc!r}") from exc
+    check_metrics(metrics, source=source)  # the one check of every measurement, for the CLI and the pipeline
+    return profile

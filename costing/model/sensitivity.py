@@ -39,6 +39,7 @@ from costing.choices import OPTION_LABELS
 from costing.model.drivers import Drivers
 from costing.model.grid import ScenarioPlans
 from costing.model.platforms import OptionPlan
+from costing.model.plausibility import check_retraining_cadence
 from costing.model.results import (
     CURRENCY,
     RESULT_SCHEMA_VERSION,
@@ -413,7 +414,9 @@ def sensitivity(
     region = check_same_region(
         training.region, *(p.region for p in plans), what="the scenarios and training plan"
     )
-    runs = runs_per_month(retrain_cadence)
+    runs = check_retraining_cadence(
+        retrain_cadence, runs_per_month(retrain_cadence), float(training.wall_seconds()[0])
+    )
     tornados, sampled = [], []
     notes = list(training.notes)
     for scenario in plans:

@@ -47,6 +47,7 @@ from costing.model.capacity import Number
 from costing.model.drivers import Drivers
 from costing.model.grid import ScenarioPlans, plan_grid, plan_scenario, plan_volume_independent
 from costing.model.platforms import OptionPlan
+from costing.model.plausibility import check_retraining_cadence
 from costing.model.profile import ModelProfile
 from costing.model.results import (
     CURRENCY,
@@ -274,7 +275,6 @@ def tco(
     real spot run) to use that cost per run instead. The horizon is the assumptions' (``horizon_months``),
     the one ``scenario_plans``, when given, were planned with.
     """
-    runs = runs_per_month(retrain_cadence)
     a = assumptions or ServingAssumptions()
     months = float(a.horizon_months)
     if training_run is None:
@@ -284,6 +284,9 @@ def tco(
     else:
         check_same_region(training_run.region, sheet.region, what="the training run and the price sheet")
         run = training_run
+    runs = check_retraining_cadence(
+        retrain_cadence, runs_per_month(retrain_cadence), run.expected_wall_seconds
+    )
     plans = (
         list(scenario_plans)
         if scenario_plans is not None

@@ -68,7 +68,7 @@ from costing.units import HOURS_PER_YEAR
 from toolkit.paths import INCLUDE_DIR
 
 RECORDINGS_ROOT = INCLUDE_DIR / "pricing" / "recorded"
-DEFAULT_RECORDING_DIR = RECORDINGS_ROOT / "2026-12-03"
+DEFAULT_RECORDING_DIR = RECORDINGS_ROOT / "2026-12-04"
 
 SERVICE_NAMES = {
     "AmazonEC2": "Amazon Elastic Compute Cloud",

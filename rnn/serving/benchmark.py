@@ -24,14 +24,13 @@ import torch
 from rnn.data import Vocab
 from rnn.metrics import InferenceBenchmark, LatencyStats, PrecisionResult, Throughput, percentile
 from rnn.model import CharLSTM
-from rnn.serving.decoder import FastDecoder, validation_loss
+from rnn.serving.decoder import DECODER_NAME, DECODER_VERSION, FastDecoder, validation_loss
 from rnn.serving.generate import check_prompt, default_prompt, sample, sample_reference
 from rnn.serving.settings import DEFAULT_PRECISION
 
 DEFAULT_COMPLETION_CHARS = 200
 DEFAULT_RUNS = 20
 DEFAULT_BATCH_SIZES = (1, 16, 64)
-GENERATOR_NAME = "fast-decoder"
 
 
 def _prompt(model: CharLSTM, vocab: Vocab, prompt: str | None) -> str:
@@ -111,7 +110,8 @@ def benchmark(
         runs=runs,
         latency_ms=_latency(latencies_ms),
         throughput=throughput,
-        generator=GENERATOR_NAME,
+        generator=DECODER_NAME,
+        generator_version=DECODER_VERSION,
         precision=precision,
     )
 

@@ -47,6 +47,13 @@ from rnn.serving.settings import DEFAULT_PRECISION, PRECISIONS
 
 ONEDNN_BATCH_HINT = 64  # the batch size oneDNN packs the weights for (any batch size works)
 
+# What generated a benchmark, recorded in metrics.json (inference.generator, inference.generator_version)
+# and so in include/reference_metrics.json. Bump the version with any change to the step, the sampling or
+# the fused kernel that changes what a completion costs: tests/test_reference_metrics.py then fails until
+# `make reference-metrics` re-measures the shipped reference with it.
+DECODER_NAME = "fast-decoder"
+DECODER_VERSION = 1
+
 
 def _reorder_gates(tensor: torch.Tensor) -> torch.Tensor:
     """PyTorch's gate order (i, f, g, o) along dim 0 -> (i, f, o, 2g): one sigmoid then serves all four."""

@@ -101,32 +101,41 @@ def test_the_requirement_flags_choose_each_options_design(capsys):
 
 
 def test_commitments_show_what_they_owe_at_the_horizon_in_the_json_and_the_tables(capsys):
-    """The shipped snapshot at 1M/day, 2 x t3.small: the 3-year reserved rate $0.008882/h commits
-    2 x 730 h x $0.008882 = $12.97 a month; 24 months are still owed at the default 12-month horizon."""
+    """The shipped snapshot at 1M/day on t3.small: n instances at the 3-year reserved rate $0.008882/h commit
+    n x 730 h x $0.008882 a month; 24 months are still owed at the default 12-month horizon (n is what the
+    shipped reference's measured capacity needs)."""
     argv = ["--requests-per-day", "1000000", "--instance-types", "t3.small"]
     assert main(["scenarios", *argv, "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["horizon"] == {"months": 12, "commitment_use": "horizon"}
     [scenario] = document["scenarios"]
     options = {o["key"]: o for o in scenario["options"]}
-    commitment = options["ec2-reserved-3yr:t3.small"]["commitment"]
+    reserved = options["ec2-reserved-3yr:t3.small"]
+    instances = reserved["details"]["instances"]
+    assert instances >= 1 and reserved["details"]["usd_per_hour"] == 0.008882
+    commitment = reserved["commitment"]
     assert (commitment["term_months"], commitment["horizon_months"], commitment["ranked_on"]) == (
         36,
         12,
         "horizon",
     )
-    assert commitment["owed_at_horizon_usd"] == pytest.approx(24 * 1_460 * 0.008882)
+    monthly = instances * 730 * 0.008882
+    assert commitment["monthly_commitment"] == pytest.approx(monthly)
+    assert commitment["owed_at_horizon_usd"] == pytest.approx(24 * monthly)
     assert options["ec2-reserved-1yr:t3.small"]["commitment"]["owed_at_horizon_usd"] == 0
-    assert scenario["cheapest"] == "ec2-reserved-1yr:t3.small"
+    # what is owed is in the ranking: the 3-year term never wins a 12-month horizon over the 1-year one
+    assert reserved["monthly_cost"] > options["ec2-reserved-1yr:t3.small"]["monthly_cost"]
+    assert scenario["cheapest"] != "ec2-reserved-3yr:t3.small"
     assert main(["scenarios", *argv]) == 0
     table = capsys.readouterr().out
     assert "horizon: 12 months; commitments: horizon (the service may stop at the end of the horizon" in table
+    leaving = commitment["cost_if_left_at_horizon_usd"]
     assert (
-        "commitment: reserved instances for 36 months (3yr/standard/No Upfront, $12.97/month): $311.23 still "
-        "owed at the 12-month horizon (24 months); serving 12 months, then leaving: $993.75; ranked with what "
-        "is owed"
+        f"commitment: reserved instances for 36 months (3yr/standard/No Upfront, ${monthly:,.2f}/month): "
+        f"${24 * monthly:,.2f} still owed at the 12-month horizon (24 months); serving 12 months, then leaving: "
+        f"${leaving:,.2f}; ranked with what is owed"
     ) in table
-    assert "commitment owed 25.94" in table  # $311.23 / 12 in the design line
+    assert f"commitment owed {24 * monthly / 12:,.2f}" in table  # what is owed / 12 in the design line
     assert main(["tco", *argv, "--commitment-use", "full-term"]) == 0
     tco_table = capsys.readouterr().out
     assert "ranked without it: used for its whole term" in tco_table

@@ -15,6 +15,7 @@ import pytest
 
 from rnn.corpus import default_corpus_text
 from rnn.serving.benchmark import benchmark, percentile
+from rnn.serving.decoder import DECODER_NAME, DECODER_VERSION
 from rnn.serving.generate import load_model
 
 TINY = [
@@ -214,6 +215,8 @@ def test_benchmark_in_process(tmp_path: Path, tiny_corpus: Path) -> None:
     loaded = load_model(result.model_uri)
     bench = benchmark(loaded.model, loaded.vocab, completion_chars=20, runs=5, batch_sizes=(1, 4), warmup=0)
     assert bench.runs == 5 and [t.batch_size for t in bench.throughput] == [1, 4]
+    # what produced it, from the decoder's one definition (recorded in metrics.json's inference section)
+    assert (bench.generator, bench.generator_version) == (DECODER_NAME, DECODER_VERSION)
     with pytest.raises(ValueError, match="runs"):
         benchmark(loaded.model, loaded.vocab, runs=0)
 

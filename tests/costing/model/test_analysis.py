@@ -40,6 +40,7 @@ def test_analysis_without_any_feasible_alternative_reports_instead_of_failing() 
     metrics["inference"]["latency_ms"].update(
         p50=100.0, p95=1500.0, p99=2000.0
     )  # a p95 far above the 1 s SLO
+    metrics["serving"] = None  # and no load test that met it (the reference's did)
     document = analyze(
         profile_from_metrics(metrics), build_price_sheet(None, "us-east-1"), spec=MonteCarloSpec(samples=200)
     ).to_json_dict()

@@ -14,7 +14,7 @@ from costing.pricing.defaults import DEFAULT_INSTANCE_TYPE, DEFAULT_SNAPSHOT_ROO
 from costing.pricing.sheet import TIERED_RATES, PriceSheet, PriceTier
 from costing.pricing.sheet_builder import build_price_sheet, none_fields
 
-NEWEST = DEFAULT_SNAPSHOT_ROOT / "2026-12-03"
+NEWEST = DEFAULT_SNAPSHOT_ROOT / "2026-12-04"
 
 # Published list prices in us-east-1 that the sheet must carry, unit for unit (see the recording's notes).
 US_EAST_1 = {
@@ -60,7 +60,7 @@ def test_every_field_is_filled_for_us_east_1(us_sheet):
     assert none_fields(us_sheet) == []
     assert (us_sheet.region, us_sheet.snapshot_id, us_sheet.prices_as_of) == (
         "us-east-1",
-        "2026-12-03",
+        "2026-12-04",
         date(2025, 6, 1),
     )
     for name, expected in US_EAST_1.items():
@@ -186,7 +186,7 @@ def test_eu_west_1_leaves_out_what_the_snapshot_lacks_with_reasons():
     )
     assert sheet.sagemaker_instances == {}
     notes = " | ".join(sheet.notes)
-    assert "sagemaker.serverless.compute: no price for eu-west-1 in snapshot 2026-12-03" in notes
+    assert "sagemaker.serverless.compute: no price for eu-west-1 in snapshot 2026-12-04" in notes
     assert "no SageMaker real-time inference prices for eu-west-1" in notes
     assert (
         sheet.alb_usd_per_hour,
@@ -217,7 +217,7 @@ def test_requested_instance_types_and_unknown_regions():
 
 
 def test_the_default_is_the_newest_shipped_snapshot():
-    assert build_price_sheet(region="us-east-1", instance_types=["r6i.xlarge"]).snapshot_id == "2026-12-03"
+    assert build_price_sheet(region="us-east-1", instance_types=["r6i.xlarge"]).snapshot_id == "2026-12-04"
 
 
 def test_a_price_in_an_unexpected_unit_is_left_out_not_converted(tmp_path):
@@ -241,3 +241,23 @@ def test_a_price_in_an_unexpected_unit_is_left_out_not_converted(tmp_path):
     )
     assert sheet.ebs_gp3_usd_per_gb_month is None
     assert any("ebs.gp3.storage: published in ['GB-Hrs'], expected ['GB-Mo']" in note for note in sheet.notes)
+
+
+def test_c6i_is_cheaper_than_c5_in_eu_west_1_for_each_size():
+    """AWS's order: c6i about 5 % below c5 in eu-west-1 (the snapshot once carried c5's rates for c6i, and
+    the reserved and Savings Plans rates derived from them), at every size the snapshot prices."""
+    sheet = build_price_sheet(NEWEST, "eu-west-1")
+    sizes = sorted(
+        {name.split(".")[1] for name in sheet.instances if name.startswith("c5.")}
+        & {name.split(".")[1] for name in sheet.instances if name.startswith("c6i.")}
+    )
+    assert sizes == ["2xlarge", "large", "xlarge"]
+    for size in sizes:
+        c5, c6i = sheet.instances[f"c5.{size}"], sheet.instances[f"c6i.{size}"]
+        assert c6i.on_demand_usd_per_hour < c5.on_demand_usd_per_hour, size
+        # $0.0912 / $0.096, $0.1824 / $0.192, $0.3648 / $0.384
+        assert c6i.on_demand_usd_per_hour / c5.on_demand_usd_per_hour == pytest.approx(0.95)
+        for rates in ("reserved_usd_per_hour", "savings_plan_usd_per_hour"):
+            c5_rates, c6i_rates = getattr(c5, rates), getattr(c6i, rates)
+            assert c6i_rates and c6i_rates.keys() == c5_rates.keys()
+            assert all(c6i_rates[term] < c5_rates[term] for term in c5_rates), (size, rates)
