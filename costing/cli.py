@@ -45,18 +45,17 @@ from costing.model import (
     DEFAULT_SCENARIOS_REQUESTS_PER_DAY,
     DEFAULT_SEED,
     DEFAULT_TORNADO_PCT,
-    MonteCarloSpec,
+    AnalysisRequest,
     ServingAssumptions,
-    analyze,
+    analyze_request,
     cost_grid,
     jsonable,
     plan_grid,
     price_sheet_to_json_dict,
+    request_training_plan,
     resolve_metrics,
     sensitivity,
     tco,
-    training_plan_for,
-    with_assumptions,
 )
 from costing.model.assumptions import MAX_REQUESTS_PER_DAY
 from costing.model.grid_benchmark import DEFAULT_BUDGET_SECONDS
@@ -486,34 +485,52 @@ def load_profile_for(args: argparse.Namespace):
     return resolve_metrics(args.metrics).profile()
 
 
-def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
-    return with_assumptions(
-        None,
-        tokens_per_request=args.tokens_per_request,
-        peak_factor=args.peak_factor,
-        target_utilisation=args.target_utilisation,
-        latency_slo_ms=args.latency_slo_ms,
-        min_instances=args.min_instances,
-        exposure=args.exposure,
-        availability=args.availability,
-        use_nat_gateway=False if args.no_nat else None,
-        apply_free_tiers=True if args.free_tier else None,
-        horizon_months=args.horizon_months,
-        commitment_use=args.commitment_use,
+def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
+    """The :class:`~costing.model.request.AnalysisRequest` of the command's flags: the type the pipeline's
+    cost analysis builds from its trigger form. A flag a command lacks keeps the request's default."""
+    default = AnalysisRequest()
+
+    def flag(name: str, fallback: Any = None) -> Any:
+        value = getattr(args, name, None)
+        return fallback if value is None else value
+
+    requests = flag("requests_per_day")
+    types = flag("instance_types")
+    return AnalysisRequest(
+        region=flag("region", default.region),
+        requests_per_day=tuple(requests) if requests else default.requests_per_day,
+        horizon_months=flag("horizon_months", default.horizon_months),
+        commitment_use=flag("commitment_use", default.commitment_use),
+        retrain_cadence=flag("retrain_cadence", default.retrain_cadence),
+        samples=flag("samples", default.samples),
+        seed=flag("seed", default.seed),
+        sensitivity_pct=flag("pct", default.sensitivity_pct),
+        instance_types=tuple(types) if types else None,
+        latency_slo_ms=flag("latency_slo_ms"),
+        tokens_per_request=flag("tokens_per_request"),
+        peak_factor=flag("peak_factor"),
+        target_utilisation=flag("target_utilisation"),
+        min_instances=flag("min_instances"),
+        training_instance=flag("training_instance_type", default.training_instance),
+        training_market=flag("training_market"),
+        training_seconds=flag("training_seconds"),
+        apply_free_tiers=bool(flag("free_tier", False)),
+        exposure=flag("exposure", default.exposure),
+        availability=flag("availability", default.availability),
+        use_nat_gateway=False if flag("no_nat", False) else None,
     )
+
+
+def serving_assumptions(args: argparse.Namespace) -> ServingAssumptions:
+    return request_from_args(args).serving_assumptions()
 
 
 def training_plan(args: argparse.Namespace, profile, sheet):
     """The retraining run the TCO prices; ``best`` reads the metrics again for the resource mapping."""
-    best = args.training_instance_type == TRAINING_ON_BEST
-    return training_plan_for(
-        profile,
-        sheet,
-        instance_type=args.training_instance_type,
-        metrics=resolve_metrics(args.metrics).metrics if best else None,
-        market=args.training_market,
-        wall_seconds=args.training_seconds,
-    )
+    request = request_from_args(args)
+    best = request.training_instance == TRAINING_ON_BEST
+    metrics = resolve_metrics(args.metrics).metrics if best else None
+    return request_training_plan(profile, sheet, request, metrics=metrics)
 
 
 def _print(document: Any, text: str, args: argparse.Namespace) -> None:
@@ -569,7 +586,7 @@ def cmd_tco(args: argparse.Namespace) -> int:
 
 
 def _spec(args: argparse.Namespace):
-    return MonteCarloSpec(samples=args.samples, seed=args.seed)
+    return request_from_args(args).monte_carlo()
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
@@ -599,19 +616,15 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    sheet, profile = load_sheet(args), load_profile_for(args)
-    result = analyze(
-        profile,
+    sheet, source = load_sheet(args), resolve_metrics(args.metrics)
+    request = request_from_args(args)
+    result = analyze_request(
+        source.profile(),
         sheet,
-        args.requests_per_day,
-        assumptions=serving_assumptions(args),
-        retrain_cadence=args.retrain_cadence,
-        pct=args.pct,
-        spec=_spec(args),
-        training=training_plan(args, profile, sheet),
+        request,
+        metrics=source.metrics if request.training_instance == TRAINING_ON_BEST else None,
         option_key=args.option,
         every_variant=args.every_variant,
-        instance_types=args.instance_types,
     )
     text = (
         ""

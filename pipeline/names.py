@@ -39,7 +39,7 @@ TAG_REGISTRY_COMPARED_WITH = (
 TAG_REGISTRY_REPLACE_REASON = "registry.replace_champion_reason"
 
 # Tags on registered model versions: the lineage (also written out in the version's description)
-VERSION_TAG_VAL_LOSS = "val_loss"  # the training run's own validation loss
+VERSION_TAG_VAL_LOSS = registry.VERSION_TAG_VAL_LOSS  # "val_loss": the training run's own validation loss
 VERSION_TAG_AIRFLOW_RUN_ID = "airflow.run_id"
 VERSION_TAG_DATASET_URI = "lineage.dataset_uri"  # trained on
 VERSION_TAG_DATASET_SHA256 = "lineage.dataset_sha256"

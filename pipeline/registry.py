@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import names
+from toolkit.registry import champion_version
 
 
 @dataclass(frozen=True)
@@ -339,21 +340,12 @@ def registered_versions(client: Any) -> list[Any]:
 
 def current_champion(client: Any) -> Champion | None:
     """The version with the ``champion`` alias; in a registry from before the alias, the version
-    with the best ``val_loss`` tag; None when nothing is registered."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        version = client.get_model_version_by_alias(names.REGISTERED_MODEL, names.CHAMPION_ALIAS)
-        by_alias = True
-    except MlflowException:  # no such model, or no version has the alias
-        scored = [
-            (float(v.tags[names.VERSION_TAG_VAL_LOSS]), int(v.version), v)
-            for v in registered_versions(client)
-            if names.VERSION_TAG_VAL_LOSS in (v.tags or {})
-        ]
-        if not scored:
-            return None
-        version, by_alias = min(scored, key=lambda item: item[:2])[2], False
+    with the best ``val_loss`` tag; None when nothing is registered (:func:`toolkit.registry.champion_version`,
+    the lookup the cost model's default metrics use too)."""
+    found = champion_version(client)
+    if found is None:
+        return None
+    version, by_alias = found
     return Champion(
         version=str(version.version),
         run_id=version.run_id,

@@ -163,7 +163,7 @@ def test_the_requirement_starts_from_one_default_everywhere() -> None:
     from costing.choices import AVAILABILITIES, DEFAULT_AVAILABILITY, DEFAULT_EXPOSURE, EXPOSURES
     from costing.cli import build_parser
     from costing.model import ServingAssumptions
-    from pipeline.tasks.cost_analysis import AnalysisRequest
+    from costing.model.request import AnalysisRequest
 
     for dag_id in ("cost_recompute", "adhoc_cost_analysis"):
         dag = DagBag(dag_folder=str(DAGS_DIR / f"{dag_id}.py")).dags[dag_id]
@@ -207,7 +207,7 @@ def test_the_horizon_and_commitment_use_start_from_one_default_everywhere() -> N
     )
     from costing.cli import build_parser, serving_assumptions
     from costing.model import ServingAssumptions
-    from pipeline.tasks.cost_analysis import AnalysisRequest
+    from costing.model.request import AnalysisRequest
 
     assert (DEFAULT_HORIZON_MONTHS, MIN_HORIZON_MONTHS, MAX_HORIZON_MONTHS) == (12, 1, 120)
     for dag_id in ("cost_recompute", "adhoc_cost_analysis"):
@@ -287,3 +287,49 @@ def test_the_default_instance_type_is_written_in_one_module() -> None:
         if DEFAULT_INSTANCE_TYPE in value
     ]
     assert copies == [], f"use costing.choices.DEFAULT_INSTANCE_TYPE instead of a copy: {copies}"
+
+
+def test_the_cli_and_the_trigger_forms_build_one_analysis_request() -> None:
+    """python -m costing and the cost_recompute / adhoc_cost_analysis tasks ask the model the same question
+    in the same type (costing.model.request), with the same defaults."""
+    from costing.cli import build_parser, request_from_args
+    from costing.model.request import AnalysisRequest
+
+    assert request_from_args(build_parser().parse_args(["analyze"])) == AnalysisRequest.from_params({})
+    assert AnalysisRequest.from_params({}) == AnalysisRequest()
+    flags = [
+        "analyze",
+        "--region",
+        "eu-west-1",
+        "--requests-per-day",
+        "100",
+        "5000",
+        "--horizon-months",
+        "36",
+        "--commitment-use",
+        "full-term",
+        "--exposure",
+        "internal",
+        "--availability",
+        "single",
+        "--retrain-cadence",
+        "daily",
+        "--samples",
+        "500",
+        "--training-instance-type",
+        "best",
+    ]
+    params = {
+        "region": "eu-west-1",
+        "requests_per_day": [100, 5000],
+        "horizon_months": 36,
+        "commitment_use": "full-term",
+        "exposure": "internal",
+        "availability": "single",
+        "retrain_cadence": "daily",
+        "samples": 500,
+        "training_instance": "best",
+    }
+    asked = request_from_args(build_parser().parse_args(flags))
+    assert asked == AnalysisRequest.from_params(params)
+    assert asked.serving_assumptions() == AnalysisRequest.from_params(params).serving_assumptions()

@@ -12,7 +12,7 @@ model never calls AWS (docs/cost-model.md).
 """
 
 from costing.choices import OPTION_LABELS, OPTIONS
-from costing.model.analysis import analyze, training_plan_for
+from costing.model.analysis import analyze, analyze_request, request_training_plan, training_plan_for
 from costing.model.assumptions import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_RETRAIN_CADENCE,
@@ -34,6 +34,7 @@ from costing.model.profile import (
     ModelProfile,
     profile_from_metrics,
 )
+from costing.model.request import AnalysisRequest
 from costing.model.resources import ModelArchitecture, ResourceMapping, map_resources, parameter_count
 from costing.model.results import GridResult, jsonable, price_sheet_to_json_dict
 from costing.model.sensitivity import (
@@ -75,6 +76,7 @@ __all__ = [
     "OPTION_LABELS",
     "REFERENCE_LABEL",
     "REFERENCE_METRICS_PATH",
+    "AnalysisRequest",
     "AttemptSeconds",
     "AttemptTimings",
     "GridResult",
@@ -93,6 +95,7 @@ __all__ = [
     "TrainingPlan",
     "account_spot_run",
     "analyze",
+    "analyze_request",
     "attempt_usd",
     "billed_seconds",
     "cost_grid",
@@ -108,6 +111,7 @@ __all__ = [
     "plan_training",
     "price_sheet_to_json_dict",
     "profile_from_metrics",
+    "request_training_plan",
     "resolve_metrics",
     "sensitivity",
     "split_attempt_seconds",

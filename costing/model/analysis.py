@@ -20,6 +20,7 @@ from costing.model.assumptions import (
 )
 from costing.model.grid import plan_grid
 from costing.model.profile import ModelProfile
+from costing.model.request import AnalysisRequest
 from costing.model.resources import best_training_instance
 from costing.model.results import ANALYSIS_SCHEMA, CURRENCY, RESULT_SCHEMA_VERSION, GridResult
 from costing.model.sensitivity import DEFAULT_TORNADO_PCT, MonteCarloSpec, SensitivityResult, sensitivity
@@ -156,3 +157,52 @@ def analyze(
         prices_as_of=sheet.prices_as_of.isoformat(),
     )
     return Analysis(grid=grid, tco=ownership, sensitivity=sensitive)
+
+
+def request_training_plan(
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    request: AnalysisRequest,
+    *,
+    metrics: Mapping[str, Any] | None = None,
+    overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
+) -> TrainingPlan:
+    """The retraining run ``request`` asks the TCO to price (:func:`training_plan_for`), on the market the
+    run was recorded on unless the request names one; ``metrics``: the run's document (for ``best``)."""
+    compute = (metrics or {}).get("compute") or {}
+    return training_plan_for(
+        profile,
+        sheet,
+        instance_type=request.training_instance,
+        metrics=metrics,
+        market=request.training_market or compute.get("market"),
+        overhead=overhead,
+        wall_seconds=request.training_seconds,
+    )
+
+
+def analyze_request(
+    profile: ModelProfile,
+    sheet: PriceSheet,
+    request: AnalysisRequest,
+    *,
+    metrics: Mapping[str, Any] | None = None,
+    overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
+    option_key: str | None = None,
+    every_variant: bool = False,
+) -> Analysis:
+    """:func:`analyze` of one :class:`~costing.model.request.AnalysisRequest`: what the CLI's ``analyze``
+    and the pipeline's cost analysis both run. ``sheet`` holds the request's region's prices."""
+    return analyze(
+        profile,
+        sheet,
+        request.requests_per_day,
+        assumptions=request.serving_assumptions(),
+        retrain_cadence=request.retrain_cadence,
+        pct=request.sensitivity_pct,
+        spec=request.monte_carlo(),
+        instance_types=request.instance_types,
+        training=request_training_plan(profile, sheet, request, metrics=metrics, overhead=overhead),
+        option_key=option_key,
+        every_variant=every_variant,
+    )

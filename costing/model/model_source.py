@@ -32,7 +32,13 @@ from costing.model.profile import (
     profile_from_metrics,
 )
 from toolkit.paths import INCLUDE_DIR, tracking_uri
-from toolkit.registry import CHAMPION_ALIAS, CHAMPION_MODEL_URI
+from toolkit.registry import (
+    CHAMPION_ALIAS,
+    CHAMPION_MODEL_URI,
+    REGISTERED_MODEL,
+    VERSION_TAG_VAL_LOSS,
+    champion_version,
+)
 
 REFERENCE = "reference"  # --metrics reference: the shipped reference measurements
 METRICS_ARTIFACT = "metrics.json"
@@ -213,14 +219,10 @@ def _check_reachable(store_uri: str, model_uri: str) -> None:
         ) from exc
 
 
-class _ModelNotRegistered(MetricsSourceError):
-    """The store answered, and it has no such model, version or alias."""
-
-
 def _not_found(model_uri: str, store: str, exc: Exception) -> MetricsSourceError:
     code = getattr(exc, "error_code", "")
     if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND") or "not found" in str(exc):
-        return _ModelNotRegistered(f"{model_uri} is not in the MLflow store {store}: {exc}")
+        return MetricsSourceError(f"{model_uri} is not in the MLflow store {store}: {exc}")
     return MetricsSourceError(f"the MLflow store {store} refused to resolve {model_uri}: {exc}")
 
 
@@ -232,12 +234,32 @@ def default_metrics_source() -> MetricsSource:
     missing = local_store_missing(uri)
     if missing:
         return reference_metrics(why=f"default: {missing}, so the shipped reference")
+    if urlparse(uri).scheme in ("http", "https"):
+        _check_reachable(uri, CHAMPION_MODEL_URI)
+    from mlflow import MlflowClient
+
     try:
+        found = champion_version(MlflowClient(tracking_uri=uri, registry_uri=uri))
+    except Exception as exc:  # an unreachable server: connection refused, DNS, TLS, timeouts
+        raise MetricsSourceError(
+            f"cannot reach the MLflow store {uri} to find the champion ({type(exc).__name__}: {exc}); "
+            "start it, or pass --metrics FILE or --metrics reference"
+        ) from exc
+    if found is None:
+        return reference_metrics(
+            why=f"default: no {REGISTERED_MODEL} version in {uri} has the {CHAMPION_ALIAS} alias or a "
+            f"{VERSION_TAG_VAL_LOSS} tag; so the shipped reference"
+        )
+    version, by_alias = found
+    if by_alias:
         return metrics_from_registry(
             CHAMPION_MODEL_URI, store_uri=uri, why=f"default: the registry's {CHAMPION_ALIAS} in {uri}"
         )
-    except _ModelNotRegistered as exc:
-        return reference_metrics(why=f"default: {exc}; so the shipped reference")
+    return metrics_from_registry(
+        f"models:/{REGISTERED_MODEL}/{version.version}",
+        store_uri=uri,
+        why=f"default: the best registered version by {VERSION_TAG_VAL_LOSS} in {uri} (no {CHAMPION_ALIAS} alias yet)",
+    )
 
 
 def resolve_metrics(spec: Path | str | None) -> MetricsSource:

@@ -18,23 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from costing.choices import (
-    DEFAULT_AVAILABILITY,
-    DEFAULT_COMMITMENT_USE,
-    DEFAULT_EXPOSURE,
-    DEFAULT_HORIZON_MONTHS,
-    TRAINING_ON_CONFIGURED,
-)
 from costing.model import (
     REFERENCE_LABEL,
     REFERENCE_METRICS_PATH,
-    MonteCarloSpec,
-    ServingAssumptions,
-    analyze,
+    AnalysisRequest,
+    analyze_request,
     estimate_training_cost,
     map_resources,
     profile_from_metrics,
-    training_plan_for,
 )
 from costing.model.training import DEFAULT_RUN_OVERHEAD, RunOverhead
 from costing.pricing import (
@@ -95,109 +86,17 @@ def champion_model_source(
     )
 
 
-@dataclass(frozen=True)
-class AnalysisRequest:
-    region: str = "us-east-1"
-    requests_per_day: tuple[float, ...] = (100, 10_000, 1_000_000)
-    # the months the costs are owned over, and whether a commitment outlasting them is used for its whole
-    # term (costing.choices)
-    horizon_months: float = DEFAULT_HORIZON_MONTHS
-    commitment_use: str = DEFAULT_COMMITMENT_USE
-    retrain_cadence: str = "weekly"
-    samples: int = 10_000
-    seed: int = 0
-    sensitivity_pct: float = 20
-    instance_types: tuple[str, ...] | None = None  # None: every type in the snapshot
-    latency_slo_ms: float | None = None
-    tokens_per_request: int | None = None
-    peak_factor: float | None = None
-    target_utilisation: float | None = None
-    options: tuple[str, ...] | None = None  # pricing models to show; None: all
-    training_instance: str = TRAINING_ON_CONFIGURED  # or TRAINING_ON_BEST: the resource mapping's pick
-    apply_free_tiers: bool = False  # an account's allowance, not a workload's: off unless asked
-    exposure: str = DEFAULT_EXPOSURE  # the requirement every option's design meets (costing.choices)
-    availability: str = DEFAULT_AVAILABILITY
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> AnalysisRequest:
-        def opt(key: str) -> Any:
-            value = params.get(key)
-            return None if value in (None, "", []) else value
-
-        return cls(
-            region=params.get("region", cls.region),
-            requests_per_day=tuple(float(x) for x in params.get("requests_per_day", cls.requests_per_day)),
-            horizon_months=float(params.get("horizon_months", cls.horizon_months)),
-            commitment_use=str(params.get("commitment_use") or cls.commitment_use),
-            retrain_cadence=str(params.get("retrain_cadence", cls.retrain_cadence)),
-            samples=int(params.get("samples", cls.samples)),
-            seed=int(params.get("seed", cls.seed)),
-            sensitivity_pct=float(params.get("sensitivity_pct", cls.sensitivity_pct)),
-            instance_types=tuple(opt("instance_types")) if opt("instance_types") else None,
-            latency_slo_ms=opt("latency_slo_ms"),
-            tokens_per_request=opt("tokens_per_request"),
-            peak_factor=opt("peak_factor"),
-            target_utilisation=opt("target_utilisation"),
-            options=tuple(opt("pricing_models")) if opt("pricing_models") else None,
-            apply_free_tiers=bool(params.get("apply_free_tiers", False)),
-            exposure=str(params.get("exposure") or cls.exposure),
-            availability=str(params.get("availability") or cls.availability),
-            training_instance=str(params.get("training_instance") or TRAINING_ON_CONFIGURED),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            key: (list(value) if isinstance(value, tuple) else value) for key, value in self.__dict__.items()
-        }
-
-    def serving_assumptions(self) -> ServingAssumptions:
-        """The model's assumptions for this request: the requirement, the horizon and commitments, free
-        tiers, and the traffic figures the request sets (the rest keep their defaults)."""
-        overrides = {
-            key: getattr(self, key)
-            for key in ("latency_slo_ms", "tokens_per_request", "peak_factor", "target_utilisation")
-            if getattr(self, key) is not None
-        }
-        return ServingAssumptions(
-            **overrides,
-            apply_free_tiers=self.apply_free_tiers,
-            exposure=self.exposure,
-            availability=self.availability,
-            horizon_months=self.horizon_months,
-            commitment_use=self.commitment_use,
-        )
-
-
 def run_analysis(
     source: ModelSource,
     request: AnalysisRequest,
     sheet: PriceSheet,
     overhead: RunOverhead = DEFAULT_RUN_OVERHEAD,
 ) -> Any:
-    """costing.model.analysis.analyze on the model's measurements and the snapshot's prices (``sheet``:
-    the snapshot's prices in the request's region; ``overhead``: a training run's boot and upload)."""
-
+    """costing.model.analyze_request on the model's measurements and the snapshot's prices (``sheet``:
+    the snapshot's prices in the request's region; ``overhead``: a training run's boot and upload), as
+    ``python -m costing analyze`` runs it."""
     profile = profile_from_metrics(source.metrics, source=source.description)
-    compute = source.metrics.get("compute") or {}
-    training = training_plan_for(
-        profile,
-        sheet,
-        instance_type=request.training_instance,
-        metrics=source.metrics,
-        market=compute.get("market"),
-        overhead=overhead,
-    )
-    return analyze(
-        profile,
-        sheet,
-        request.requests_per_day,
-        assumptions=request.serving_assumptions(),
-        retrain_cadence=request.retrain_cadence,
-        pct=request.sensitivity_pct,
-        spec=MonteCarloSpec(samples=request.samples, seed=request.seed),
-        instance_types=request.instance_types,
-        training=training,
-    )
+    return analyze_request(profile, sheet, request, metrics=source.metrics, overhead=overhead)
 
 
 def resource_mapping(

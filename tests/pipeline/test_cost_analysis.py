@@ -10,10 +10,11 @@ import pytest
 from model_literals import metrics_dict, serving_section
 
 from costing.model.plausibility import ImplausibleInput
+from costing.model.request import AnalysisRequest
 from costing.pricing.defaults import DEFAULT_SNAPSHOT_ROOT
 from costing.pricing.sheet_builder import build_price_sheet
 from pipeline.tasks import cost_analysis
-from pipeline.tasks.cost_analysis import AnalysisRequest, ModelSource, run_analysis
+from pipeline.tasks.cost_analysis import ModelSource, run_analysis
 
 
 def source(metrics: dict) -> ModelSource:

@@ -109,10 +109,18 @@ def registry(tmp_path, monkeypatch):
 
 def test_the_default_is_the_registered_champion(registry):
     client, version, metrics_file = registry
-    # a store with the model but no champion alias yet: the reference, saying why
+    # a store with the model but no champion alias yet, nor a scored version: the reference, saying why
     source = default_metrics_source()
     assert source.uri == "include/reference_metrics.json"
-    assert "models:/rnn-textgen@champion is not in the MLflow store" in source.why
+    assert (
+        "no rnn-textgen version in " in source.why
+        and "has the champion alias or a val_loss tag" in source.why
+    )
+    # a registry from before the alias: the best version by val_loss, as the pipeline's champion lookup
+    client.set_model_version_tag(REGISTERED_MODEL, version.version, "val_loss", "1.25")
+    source = default_metrics_source()
+    assert source.uri == "models:/rnn-textgen/1" and source.version == "1"
+    assert "the best registered version by val_loss" in source.why
 
     client.set_registered_model_alias(REGISTERED_MODEL, "champion", version.version)
     source = default_metrics_source()
