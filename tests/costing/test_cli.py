@@ -225,7 +225,14 @@ def test_bench_reports_timings_and_judges_them_against_the_budget(capsys):
     out = capsys.readouterr().out
     assert "grid + Monte Carlo (cold)" in out and "OK" in out
     assert main(["bench", "--samples", "200", "--repeat", "1", "--budget-seconds", "0.000001"]) == 1
-    assert "OK" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "grid + Monte Carlo (cold)" in out and "budget 1e-06 s: OVER BUDGET" in out
+    # the grid alone has a budget of its own (1 s by default)
+    assert "grid (cold)" in out and "budget 1 s: " in out
+    argv = ["bench", "--samples", "200", "--repeat", "1", "--budget-seconds", "3600", "--grid-budget-seconds"]
+    assert main([*argv, "0.000001"]) == 1
+    assert "budget 1e-06 s: OVER BUDGET" in capsys.readouterr().out
+    assert main([*argv, "3600"]) == 0
 
 
 def _run(argv, capsys) -> tuple[int, str]:
