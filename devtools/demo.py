@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from costing.__main__ import main as costing_main
 from devtools.mailcatcher import saved_messages
@@ -196,7 +197,21 @@ def report_lines(new_mail: list[Path]) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
+def retraining_conf(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``rnn_retraining`` conf of the demo's flags: only what was given, plus the load test's budget."""
+    given = {
+        "epochs": args.epochs,
+        "max_steps_per_epoch": args.max_steps_per_epoch,
+        "corpus_uri": args.corpus,
+        "replace_champion_reason": args.replace_champion_reason,
+    }
+    return {
+        **{key: value for key, value in given.items() if value},
+        "load_test_seconds": args.load_test_seconds,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__)
     parser.add_argument("--epochs", type=int, help="override the DAG's default epochs")
     parser.add_argument("--max-steps-per-epoch", type=int, help="cap each epoch (quick smoke runs)")
@@ -206,8 +221,23 @@ def main(argv: list[str] | None = None) -> int:
         default=DEMO_LOAD_TEST_SECONDS,
         help="budget of the serving load test (default %(default)s; 0 skips it)",
     )
+    parser.add_argument(
+        "--corpus",
+        metavar="PATH|URI",
+        help="train on this text instead of the built-in corpus (rnn_retraining's corpus_uri)",
+    )
+    parser.add_argument(
+        "--replace-champion-reason",
+        metavar="TEXT",
+        help="a deliberate corpus change: let a model trained on another corpus than the champion's "
+        "replace it if it clears the quality bar on its own corpus (docs/mlflow.md)",
+    )
     parser.add_argument("--verbose", action="store_true", help="echo the whole Airflow output")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     settings = load_settings()
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -216,12 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     if airflow("db", "migrate", log_file=settings.home / "logs" / "airflow-db-migrate.log") != 0:
         print("airflow db migrate failed; see the log above", file=sys.stderr)
         return 1
-    conf = {
-        key: value
-        for key, value in {"epochs": args.epochs, "max_steps_per_epoch": args.max_steps_per_epoch}.items()
-        if value
-    }
-    conf["load_test_seconds"] = args.load_test_seconds
+    conf = retraining_conf(args)
     started = time.monotonic()
     codes = {"rnn_retraining": run_dag("rnn_retraining", conf, settings.home, args.verbose)}
     # Offline, the refresh keeps the last good snapshot and says so (its task ends "skipped").
