@@ -12,13 +12,20 @@ files it writes (checkpoints, ``model.pt``, ``metrics.json``) and the CLI ``pyth
 
 import os
 
-# OpenMP threads (torch's intra-op pool) wait passively between parallel regions unless the environment
-# says otherwise. libgomp reads this once, when torch is first imported, so it is set here, before any
-# module of this package imports torch. Spinning threads wait for a team-mate that another process has
-# descheduled at every decoder step: with other work on 2 cores, the inference server found at most
-# 0.7 requests/s within a 1 s p95 (four load tests, 0-0.7) where passive waiting found 7.7-10.9
-# (measured A/B, alternating, same model and load test). On a machine with nothing else to run,
-# ``OMP_WAIT_POLICY=ACTIVE`` can lower single-request latency; ``make bench`` measures this default.
+# OpenMP threads (torch's intra-op pool) wait passively between parallel regions, after a short spin,
+# unless the environment sets a wait policy. libgomp reads this once, when torch is first imported, so it
+# is set here, before any module of this package imports torch. Long spinning waits for a team-mate that
+# another process has descheduled, at every decoder step: with two busy processes on 2 cores the
+# inference server found 8.6 requests/s within a 1 s p95 with libgomp's own spin (300,000), 18-26
+# passive and 21-27 with a 2,000-iteration spin; on quiet cores a lone 200-character completion took
+# 35.9 ms passive, 19.4 ms with the short spin and 17.6 ms ACTIVE, and the short spin served the most
+# requests (114/s against 86-103 passive). Measured A/B on 2026-12-07, same model and load test
+# (docs/serving.md). An operator's OMP_WAIT_POLICY wins, and then no spin count is added (one would
+# also shorten ACTIVE's spin).
 OMP_WAIT_POLICY_ENV = "OMP_WAIT_POLICY"
 DEFAULT_OMP_WAIT_POLICY = "PASSIVE"
-os.environ.setdefault(OMP_WAIT_POLICY_ENV, DEFAULT_OMP_WAIT_POLICY)
+GOMP_SPINCOUNT_ENV = "GOMP_SPINCOUNT"
+DEFAULT_GOMP_SPINCOUNT = "2000"
+if OMP_WAIT_POLICY_ENV not in os.environ:
+    os.environ[OMP_WAIT_POLICY_ENV] = DEFAULT_OMP_WAIT_POLICY
+    os.environ.setdefault(GOMP_SPINCOUNT_ENV, DEFAULT_GOMP_SPINCOUNT)

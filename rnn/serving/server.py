@@ -64,7 +64,7 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rnn import OMP_WAIT_POLICY_ENV
+from rnn import GOMP_SPINCOUNT_ENV, OMP_WAIT_POLICY_ENV
 from rnn.metrics import peak_rss_bytes
 from rnn.serving.batching import (
     MAX_SEED,
@@ -559,6 +559,7 @@ def create_app(loaded: LoadedModel, source: ModelSource, settings: ServeSettings
                 "cpu_count": os.cpu_count() or 1,
                 "torch_threads": engine.threads or torch.get_num_threads(),
                 "omp_wait_policy": os.environ.get(OMP_WAIT_POLICY_ENV, ""),
+                "gomp_spincount": os.environ.get(GOMP_SPINCOUNT_ENV, ""),
                 "pid": os.getpid(),
             },
             status_code=503 if draining else 200,

@@ -78,8 +78,13 @@ def test_the_load_tests_server_answers_only_the_key_it_was_given(tmp_path: Path)
             assert refused.value.code == 401
         with urllib.request.urlopen(f"{url}/healthz", timeout=30) as health:
             assert health.status == 200
-            # its OpenMP threads wait passively: spinning ones starve beside the load test's client
-            assert json.loads(health.read())["omp_wait_policy"] == "PASSIVE"
+            # its OpenMP threads wait passively after a short spin: long-spinning ones starve beside the
+            # load test's client
+            health_document = json.loads(health.read())
+            assert (health_document["omp_wait_policy"], health_document["gomp_spincount"]) == (
+                "PASSIVE",
+                "2000",
+            )
         out = tmp_path / "capacity.json"
         loadtest = ["loadtest", "--url", url, "--chars", "20", "--max-seconds", "5", "--trial-seconds", "2"]
         _run_rnn([*loadtest, "--out", str(out)], what="load test", env=env)
