@@ -76,13 +76,16 @@ def test_retraining_end_to_end_registers_only_better_models(
     from pipeline import names
 
     dag = load_dag("rnn_retraining")
-    # the first run also load-tests the tiny model behind the real server (a few seconds)
+    # the first run also load-tests the tiny model behind the real server (a few seconds). The SLO is
+    # loose so that one trial passes on a machine busy with other tests: this checks the wiring, and
+    # make bench measures capacity on quiet cores
     first = dag.test(
         run_conf={
             **TINY_DAG_CONF,
             "corpus_uri": str(tiny_corpus),
             "learning_rate": 0.01,
-            "load_test_seconds": 6,
+            "load_test_seconds": 10,
+            "load_test_slo_ms": 3000,
         }
     )
     assert first.state == "success", task_states(first)
@@ -112,8 +115,8 @@ def test_retraining_end_to_end_registers_only_better_models(
         names.SERVE_RSS_BYTES,
     ):
         assert name in metrics, name
-    assert metrics[names.SERVE_MAX_RPS_AT_SLO] > 0 and metrics[names.SERVE_P95_MS_AT_MAX] <= 1000
-    assert metrics[names.SERVE_RSS_BYTES] > 50 * 2**20 and metrics[names.SERVE_SLO_MS] == 1000
+    assert metrics[names.SERVE_MAX_RPS_AT_SLO] > 0 and metrics[names.SERVE_P95_MS_AT_MAX] <= 3000
+    assert metrics[names.SERVE_RSS_BYTES] > 50 * 2**20 and metrics[names.SERVE_SLO_MS] == 3000
     assert metrics[names.COST_TRAIN_USD] > 0
     assert (
         metrics[names.COST_TRAIN_ON_DEMAND_USD] > metrics[names.COST_TRAIN_USD]
