@@ -13,10 +13,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from costing.model import AttemptTimings, InstanceAttempt
-
-if TYPE_CHECKING:
-    from costing.model.training.run_cost import InstanceAttempt
+if TYPE_CHECKING:  # the cost model loads when a record is billed, not when the DAG file is parsed
+    from costing.model import AttemptTimings, InstanceAttempt
 
 END_DONE = "done"
 END_INTERRUPTED = "interrupted"
@@ -72,6 +70,8 @@ class AttemptRecord:
 
     def to_instance_attempt(self) -> InstanceAttempt:
         """The costing value object (billing maths lives in ``costing.model.training.run_cost``)."""
+        from costing.model import InstanceAttempt
+
         if self.terminated_at is None:
             raise ValueError(
                 f"attempt {self.attempt} ({self.instance_id}) has no terminate time; it cannot be billed yet"
@@ -90,6 +90,8 @@ class AttemptRecord:
 def timings_for(attempts: list[AttemptRecord], segments: list[dict[str, Any]]) -> list[AttemptTimings | None]:
     """The training process of each attempt: the segment (metrics.json ``training.segments``) that
     started while that instance ran; None for an attempt whose process left no checkpoint."""
+    from costing.model import AttemptTimings
+
     parsed = [AttemptTimings.from_segment(segment) for segment in segments]
     found: list[AttemptTimings | None] = []
     for attempt in attempts:

@@ -23,7 +23,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.hooks.ssm import SsmHook
 from botocore.exceptions import ClientError
 
-from costing.pricing import MARKET_ON_DEMAND, MARKET_SPOT
+from costing.choices import MARKET_ON_DEMAND, MARKET_SPOT
 from pipeline.spot import layout as spot
 
 # An instance EC2 no longer knows. moto answers TerminateInstances for an instance that is already being

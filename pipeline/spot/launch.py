@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from costing.pricing import MARKET_ON_DEMAND, MARKET_SPOT
+from costing.choices import MARKET_ON_DEMAND, MARKET_SPOT
 from pipeline.spot import layout as spot
 
 # Graviton families (arm64): m7g, c6gn, r6gd, t4g, x2gd, a1 ...

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from costing.pricing import MARKET_ON_DEMAND, MARKET_SPOT
+from costing.choices import MARKET_ON_DEMAND, MARKET_SPOT
 from pipeline.settings import load_settings
 from pipeline.spot import layout as spot
 from pipeline.spot.attempts import END_DONE, AttemptRecord, attempts_table, parse_utc, utc_iso

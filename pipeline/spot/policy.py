@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from costing.pricing import MARKET_ON_DEMAND, MARKET_SPOT
+from costing.choices import MARKET_ON_DEMAND, MARKET_SPOT
 from pipeline.spot.attempts import END_DONE, END_FAILED, END_INTERRUPTED, transition_time
 from pipeline.spot.layout import (
     OUTCOME_DONE,

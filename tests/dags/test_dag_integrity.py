@@ -55,10 +55,6 @@ def test_dag_has_id_from_file_docs_tags_and_retries(path: Path) -> None:
 
 # The task bodies and the cost model and report they run: imported inside the tasks, not at parse.
 TASK_MODULES = ("pipeline.tasks", "costing.model", "costing.report")
-# rnn_retraining builds the spot operator at parse time, and pipeline.spot keeps its attempt records and
-# budget estimate in costing.model's terms, so that DAG loads the cost model (never its task module nor
-# the report): its Params take their defaults from costing.choices and rnn's config dataclasses.
-LOADED_AT_PARSE = {"rnn_retraining": ("costing.model",)}
 
 
 @functools.cache
@@ -90,9 +86,7 @@ def test_parsing_imports_no_heavy_library(path: Path) -> None:
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_parsing_imports_no_task_body(path: Path) -> None:
-    loaded = parse_in_fresh_interpreter(path)["task_modules"]
-    allowed = LOADED_AT_PARSE.get(path.stem, ())
-    assert [m for m in loaded if not (m in allowed or m.startswith(tuple(f"{a}." for a in allowed)))] == []
+    assert parse_in_fresh_interpreter(path)["task_modules"] == []
 
 
 def test_retraining_params_are_typed_and_bounded() -> None:
