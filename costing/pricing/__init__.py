@@ -30,7 +30,7 @@ from costing.pricing.parse import PriceRecord, SpotPricePoint, parse_price_list,
 from costing.pricing.price_validation import validate_prices
 from costing.pricing.recording import record_snapshot
 from costing.pricing.reference_tables import SPOT_ADVISOR_DATA_URL
-from costing.pricing.sheet import PriceSheet
+from costing.pricing.sheet import MwaaClassRates, PriceSheet
 from costing.pricing.sheet_builder import build_price_sheet
 from costing.pricing.snapshot import (
     PricingSnapshot,
@@ -58,6 +58,7 @@ __all__ = [
     "STALENESS_LIMITS_DAYS",
     "BulkOfferError",
     "BulkOffers",
+    "MwaaClassRates",
     "PriceCatalog",
     "PriceChange",
     "PriceRecord",

@@ -179,6 +179,53 @@ PRICE_QUERIES: tuple[PriceQuery, ...] = (
         required=False,
         note="attribute value not verified against a live response; an empty answer leaves serverless out",
     ),
+    # the platform that runs the pipeline (Amazon MWAA, or self-hosted Airflow's database, broker and mail):
+    # optional, so a region or a tree without them leaves those designs out instead of failing the refresh
+    PriceQuery(
+        "mwaa",
+        "AmazonMWAA",
+        required=False,
+        note="whole service in the region (its productFamily is empty); the per-class Airflow-<Size>Environment, "
+        "-Worker and -Scheduler rows and Airflow-StandardDatabaseStorage are picked, web servers are not",
+    ),
+    PriceQuery(
+        "rds_postgres",
+        "AmazonRDS",
+        (
+            ("productFamily", "Database Instance"),
+            ("databaseEngine", "PostgreSQL"),
+            ("deploymentOption", "Single-AZ"),
+        ),
+        required=False,
+        note="every db.* class; InstanceUsage:db.* is picked (Extended Support and Multi-AZ rows are not)",
+    ),
+    PriceQuery(
+        "rds_storage",
+        "AmazonRDS",
+        (("productFamily", "Database Storage"),),
+        required=False,
+        note="every storage type and deployment; RDS:GP3-Storage (Single-AZ) is picked",
+    ),
+    PriceQuery(
+        "rds_backup",
+        "AmazonRDS",
+        (("productFamily", "Storage Snapshot"),),
+        required=False,
+        note="RDS:ChargedBackupUsage (backup beyond the free allowance) is picked",
+    ),
+    PriceQuery(
+        "elasticache_redis",
+        "AmazonElastiCache",
+        (("productFamily", "Cache Instance"), ("cacheEngine", "Redis")),
+        required=False,
+        note="node-based, every cache.* type; NodeUsage:cache.* is picked (Extended Support rows are not)",
+    ),
+    PriceQuery(
+        "ses",
+        "AmazonSES",
+        required=False,
+        note="whole service in the region; outbound email (usage type Recipients) is picked",
+    ),
 )
 
 

@@ -12,7 +12,8 @@ against the documents it was built from. Nothing here talks to AWS.
 
 Every service the cost model prices goes through the same parser: EC2 instances (OnDemand and
 Reserved terms), EBS gp3, NAT Gateway, S3, data transfer out, Application Load Balancer, CloudWatch,
-Lambda, Fargate and SageMaker. Each record gets a :data:`price key <PRICE_KEY_UNITS>` that says what
+Lambda, Fargate and SageMaker, and the platform that runs the pipeline: Amazon MWAA, RDS for
+PostgreSQL, ElastiCache for Redis and SES. Each record gets a :data:`price key <PRICE_KEY_UNITS>` that says what
 the price is in this project's words (``"ebs.gp3.storage"``, ``"lambda.duration.arm"``), classified
 from the service code, product family and usage type (:func:`classify_price`). Tiered prices
 (``beginRange``/``endRange``, e.g. data transfer or Lambda duration) become one record per tier with
@@ -97,6 +98,17 @@ PRICE_KEY_UNITS: dict[str, tuple[str, ...]] = {
     "sagemaker.serverless.provisioned_concurrency": ("Second", "Seconds", "GB-Second"),
     "sagemaker.serverless.provisioned_duration": ("Second", "Seconds", "GB-Second"),
     "eventbridge.scheduler.invocations": ("Invocations",),  # EventBridge Scheduler: a schedule firing
+    # the platform that runs the pipeline: Amazon MWAA, or self-hosted Airflow's Postgres, Redis and mail
+    "mwaa.environment": ("Hrs",),  # an environment of one class (includes 1 worker, 2 schedulers)
+    "mwaa.worker": ("Hrs",),  # each worker beyond the included one, per class
+    "mwaa.scheduler": ("Hrs",),  # each scheduler beyond the two included, per class
+    "mwaa.metadata_storage": ("GB-Mo",),  # the environment's metadata database storage
+    "rds.postgres.instance": ("Hrs",),  # RDS for PostgreSQL, Single-AZ, on-demand, per db.* class
+    "rds.gp3.storage": ("GB-Mo",),  # RDS gp3 storage, Single-AZ
+    "rds.backup": ("GB-Mo",),  # RDS backup storage beyond the free allowance (100 % of provisioned storage)
+    "elasticache.redis.node": ("Hrs",),  # ElastiCache node-based Redis OSS, on-demand, per cache.* type
+    # SES outbound email, per message; the unit is not verified against a live document, hence three names
+    "ses.emails": ("Count", "Recipients", "Messages"),
 }
 PRICE_KEYS: tuple[str, ...] = tuple(PRICE_KEY_UNITS)
 
@@ -152,6 +164,15 @@ _SAGEMAKER_SERVERLESS_MEMORY = re.compile(r"ServerlessInf:Mem-(?P<gb>\d+(?:\.\d+
 _SAGEMAKER_PROVISIONED_MEMORY = re.compile(
     r"ProvisionedConcurrency:(?P<kind>Usage|Mem)-(?P<gb>\d+(?:\.\d+)?)GB$"
 )
+
+# MWAA per class: "USE1-Airflow-SmallEnvironment", "...-MediumWorker", "...-LargeScheduler" (web servers and
+# anything else are not priced); the class is "mw1." + the size in lower case
+_MWAA_CLASS_USAGE = re.compile(r"^Airflow-(?P<size>[0-9A-Za-z]+?)(?P<kind>Environment|Worker|Scheduler)$")
+MWAA_METADATA_STORAGE_USAGE = "Airflow-StandardDatabaseStorage"
+# RDS and ElastiCache bill Extended Support (old engine versions) as surcharges of their own usage types
+# ("ExtendedSupport:Yr1-Yr2:PostgreSQL11", "ExtendedSupportYr1_Yr2-NodeUsage:cache.t4g.micro"): never a price
+EXTENDED_SUPPORT_MARKER = "ExtendedSupport"
+RDS_SINGLE_AZ = "Single-AZ"
 
 _AZ_PATTERN = re.compile(r"^(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d+)(?P<zone>[a-z]|-.+)$")
 
@@ -402,7 +423,13 @@ def usage_type_without_region(usage_type: str) -> str:
     return _USAGE_TYPE_REGION_PREFIX.sub("", usage_type, count=1)
 
 
-def classify_price(*, service: str, product_family: str, usage_type: str) -> str:
+def classify_price(
+    *,
+    service: str,
+    product_family: str,
+    usage_type: str,
+    attributes: Mapping[str, Any] | None = None,
+) -> str:
     """The :data:`PRICE_KEYS` entry a Price List product stands for, or ``""`` if the cost model has no
     use for it.
 
@@ -411,8 +438,13 @@ def classify_price(*, service: str, product_family: str, usage_type: str) -> str
     a Network Load Balancer both bill ``LoadBalancerUsage``). Near misses are deliberately left
     unclassified: ``Outposts-LCUUsage`` (a $0 Outposts rate), ``RegionalNatGateway-Hours``,
     ``Lambda-Provisioned-GB-Second-ARM``, ``TimedStorage-ZIA-ByteHrs`` and so on.
+
+    RDS and ElastiCache name the engine only in the product ``attributes`` (every open-source engine
+    bills ``InstanceUsage:db.t4g.micro``): without attributes saying PostgreSQL Single-AZ (or Redis) an
+    instance or node row is not classified. Extended Support surcharges and Multi-AZ rows never are.
     """
     usage = usage_type_without_region(usage_type)
+    attributes = attributes or {}
     if service == EC2_SERVICE_CODE:
         if product_family in EC2_PRODUCT_FAMILIES and usage.startswith("BoxUsage:"):
             return "ec2.instance"
@@ -482,7 +514,43 @@ def classify_price(*, service: str, product_family: str, usage_type: str) -> str
                 if provisioned.group("kind") == "Usage"
                 else "sagemaker.serverless.provisioned_duration"
             )
+    if service == "AmazonMWAA":
+        per_class = _MWAA_CLASS_USAGE.match(usage)
+        if per_class:
+            return f"mwaa.{per_class.group('kind').lower()}"
+        return "mwaa.metadata_storage" if usage.endswith(MWAA_METADATA_STORAGE_USAGE) else ""
+    if service == "AmazonRDS":
+        deployment = str(attributes.get("deploymentOption", RDS_SINGLE_AZ))
+        if EXTENDED_SUPPORT_MARKER in usage or "Multi-AZ" in usage or deployment != RDS_SINGLE_AZ:
+            return ""
+        if (
+            product_family == "Database Instance"
+            and usage.startswith("InstanceUsage:db.")
+            and attributes.get("databaseEngine") == "PostgreSQL"
+            and attributes.get("deploymentOption") == RDS_SINGLE_AZ
+        ):
+            return "rds.postgres.instance"
+        return {"RDS:GP3-Storage": "rds.gp3.storage", "RDS:ChargedBackupUsage": "rds.backup"}.get(usage, "")
+    if service == "AmazonElastiCache":
+        if EXTENDED_SUPPORT_MARKER in usage:
+            return ""
+        if (
+            product_family == "Cache Instance"
+            and usage.startswith("NodeUsage:cache.")
+            and attributes.get("cacheEngine") == "Redis"
+        ):
+            return "elasticache.redis.node"
+        return ""
+    if service == "AmazonSES":
+        return "ses.emails" if usage == "Recipients" else ""
     return ""
+
+
+def mwaa_environment_class(usage_type: str) -> str | None:
+    """The MWAA environment class a per-class usage type prices (``USE1-Airflow-SmallWorker`` -> ``"mw1.small"``,
+    ``...-2XLargeEnvironment`` -> ``"mw1.2xlarge"``); None for any other usage type."""
+    match = _MWAA_CLASS_USAGE.match(usage_type_without_region(usage_type))
+    return f"mw1.{match.group('size').lower()}" if match else None
 
 
 def sagemaker_serverless_memory_gb(usage_type: str) -> float | None:
@@ -570,7 +638,9 @@ def _parse_product(
         "capacity_status": capacity_status,
         "availability_zone": "",
         "product_family": product_family,
-        "price_key": classify_price(service=service, product_family=product_family, usage_type=usage_type),
+        "price_key": classify_price(
+            service=service, product_family=product_family, usage_type=usage_type, attributes=attributes
+        ),
     }
     used = bool(base["price_key"])
 

@@ -7,6 +7,8 @@ What must hold (each is a GX expectation on a pandas table, run in an ephemeral 
     * ``usd_rate`` > 0 wherever a price is expected: every classified row (``price_key`` set) except
       tiers flagged ``free_tier`` (a zero-priced first tier that a paid tier follows);
     * ``price_key|unit`` is one of the published units of its key (:data:`~costing.pricing.parse.PRICE_KEY_UNITS`);
+    * a rate with a plausible range (:data:`PLAUSIBLE_USD_RATES`: the platform's MWAA, RDS, ElastiCache and
+      SES rates) is inside it: outside is a unit slip or a misread document;
     * every required ``region|price_key|instance_type|term`` is present (:func:`required_prices`);
     * no price is published twice with different rates (the same SKU, term and rate code, e.g. from
       overlapping queries or a damaged file): the documents disagree, and neither is picked.
@@ -88,7 +90,33 @@ OPTIONAL_PRICE_KEYS: tuple[str, ...] = (
     "sagemaker.serverless.provisioned_concurrency",
     "sagemaker.serverless.provisioned_duration",
     "eventbridge.scheduler.invocations",
+    # the platform that runs the pipeline: without them the MWAA or self-hosted Airflow design is left out
+    "mwaa.environment",
+    "mwaa.worker",
+    "mwaa.scheduler",
+    "mwaa.metadata_storage",
+    "rds.postgres.instance",
+    "rds.gp3.storage",
+    "rds.backup",
+    "elasticache.redis.node",
+    "ses.emails",
 )
+
+# The range a published rate can plausibly take, in its price key's unit (USD per Hrs, GB-Mo, message), over
+# every class and region AWS sells: a rate outside it is a unit slip (a monthly figure as hourly, a per-1,000
+# price as per message) or a misread document, and is refused like a zero. Wide on purpose: a real price
+# change must not trip it; the ±max_change comparison with the previous snapshot catches smaller moves.
+PLAUSIBLE_USD_RATES: dict[str, tuple[float, float]] = {
+    "mwaa.environment": (0.2, 10.0),  # mw1.micro about $0.26/h .. mw1.2xlarge about $4/h
+    "mwaa.worker": (0.02, 2.0),  # mw1.small $0.055/h .. mw1.2xlarge about $0.9/h
+    "mwaa.scheduler": (0.02, 2.0),
+    "mwaa.metadata_storage": (0.05, 0.5),  # $0.10 per GB-month
+    "rds.postgres.instance": (0.01, 50.0),  # db.t4g.micro $0.016/h .. the largest memory-optimised classes
+    "rds.gp3.storage": (0.05, 0.5),  # $0.115 per GB-month in us-east-1
+    "rds.backup": (0.05, 0.5),  # $0.095 per GB-month
+    "elasticache.redis.node": (0.01, 50.0),  # cache.t4g.micro $0.016/h .. the largest nodes
+    "ses.emails": (0.00005, 0.0005),  # $0.10 per 1,000 messages
+}
 
 _SUITE_PRICES = "pricing_prices"
 _SUITE_CHANGES = "pricing_changes"
@@ -134,7 +162,9 @@ def required_prices(
 class ValidationFailure:
     """One thing wrong with the table, naming the row and the value."""
 
-    check: str  # "not_null" | "positive" | "unit" | "duplicate" | "required" | "change" | "gate"
+    check: (
+        str  # "not_null" | "positive" | "unit" | "plausible" | "duplicate" | "required" | "change" | "gate"
+    )
     message: str
     region: str = ""
     service: str = ""
@@ -201,6 +231,11 @@ def _with_checks(frame: pd.DataFrame) -> pd.DataFrame:
     frame["free_tier"] = free.map(lambda value: value is True or str(value).lower() == "true")
     frame["price_expected"] = frame["price_key"].ne("") & ~frame["free_tier"]
     frame["classified"] = frame["price_key"].ne("")
+    bounds = frame["price_key"].map(PLAUSIBLE_USD_RATES)
+    frame["plausible_min"] = bounds.map(lambda b: b[0] if isinstance(b, tuple) else math.nan)
+    frame["plausible_max"] = bounds.map(lambda b: b[1] if isinstance(b, tuple) else math.nan)
+    frame["bounded"] = frame["plausible_min"].notna() & frame["usd_rate"].notna() & ~frame["free_tier"]
+    frame["plausible"] = frame["usd_rate"].between(frame["plausible_min"], frame["plausible_max"])
     frame["key_unit"] = frame["price_key"] + "|" + frame["unit"]
     frame["required_key"] = (
         frame["region"] + "|" + frame["price_key"] + "|" + frame["instance_type"] + "|" + frame["term"]
@@ -313,6 +348,19 @@ def validate_prices(
                     "condition_parser": "pandas",
                 },
                 "meta": {"description": "each price is in a unit its price key is published in"},
+            },
+        ),
+        (
+            "plausible",
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {
+                    "column": "plausible",
+                    "value_set": [True],
+                    "row_condition": "bounded==True",
+                    "condition_parser": "pandas",
+                },
+                "meta": {"description": "rates with a plausible range (PLAUSIBLE_USD_RATES) are inside it"},
             },
         ),
         (
@@ -430,6 +478,13 @@ def _failures(
         elif check == "unit":
             expected = PRICE_KEY_UNITS.get(str(row.get("price_key")), ())
             message = f"{name}: published in unit {row.get('unit')!r}, expected one of {list(expected)}"
+        elif check == "plausible":
+            low, high = PLAUSIBLE_USD_RATES[str(row.get("price_key"))]
+            message = (
+                f"{name}: usd_rate={_fmt(rate)} USD/{row.get('unit', '')} is outside the plausible range "
+                f"{_fmt(low)}-{_fmt(high)} for {row.get('price_key')}; a unit slip or a misread document - "
+                "confirm it on the AWS pricing page"
+            )
         elif check == "duplicate":
             same = data[(data["rate_identity"] == row["rate_identity"]) & data["identity_checked"]]
             rates = sorted({_fmt(_float(value)) for value in same["usd_rate"]})

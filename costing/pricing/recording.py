@@ -11,8 +11,8 @@ A *recording* is a folder of small tables (``include/pricing/recorded/<yyyy-mm>/
   history is generated around
 * ``services.json`` (optional, named by ``recording.json``'s ``services_file``) - every other price the
   cost model uses (EBS, S3, data transfer, ALB, NAT Gateway, public IPv4, CloudWatch, Lambda, Fargate,
-  SageMaker): per product its service code, product family, attributes, usage type and published
-  tiers per region
+  SageMaker, and the platform that runs the pipeline: MWAA, RDS for PostgreSQL, ElastiCache for Redis,
+  SES): per product its service code, product family, attributes, usage type and published tiers per region
 * ``reserved_ratios.csv`` (optional, ``reserved_ratios_file``) - ``lease_contract_length,offering_class,
   purchase_option,effective_fraction_of_on_demand,upfront_fraction``: reserved terms **derived** for
   every type priced on demand that ``reserved.csv`` does not record (effective rate = on-demand x the
@@ -68,7 +68,7 @@ from costing.units import HOURS_PER_YEAR
 from toolkit.paths import INCLUDE_DIR
 
 RECORDINGS_ROOT = INCLUDE_DIR / "pricing" / "recorded"
-DEFAULT_RECORDING_DIR = RECORDINGS_ROOT / "2026-12-04"
+DEFAULT_RECORDING_DIR = RECORDINGS_ROOT / "2026-12-07"
 
 SERVICE_NAMES = {
     "AmazonEC2": "Amazon Elastic Compute Cloud",
@@ -80,6 +80,10 @@ SERVICE_NAMES = {
     "AmazonECS": "Amazon Elastic Container Service",
     "AmazonSageMaker": "Amazon SageMaker",
     "AWSEvents": "Amazon EventBridge",
+    "AmazonMWAA": "Amazon Managed Workflows for Apache Airflow",
+    "AmazonRDS": "Amazon Relational Database Service",
+    "AmazonElastiCache": "Amazon ElastiCache",
+    "AmazonSES": "Amazon Simple Email Service",
 }
 
 # Price List usage-type prefix per region ("BoxUsage:r6i.xlarge" in us-east-1, "EU-BoxUsage:..." in Ireland).

@@ -72,6 +72,16 @@ class SageMakerInstanceRates:
 
 
 @dataclass(frozen=True)
+class MwaaClassRates:
+    """One Amazon MWAA environment class in one region."""
+
+    environment_class: str  # "mw1.small"
+    environment_usd_per_hour: float
+    worker_usd_per_hour: float | None  # each worker beyond the one included; None: not priced
+    scheduler_usd_per_hour: float | None  # each scheduler beyond the two included
+
+
+@dataclass(frozen=True)
 class CloudflareWorkersRates:
     """Workers Paid (Standard usage model); source and date travel with the table under include/."""
 
@@ -150,6 +160,20 @@ class PriceSheet:
     # serverless provisioned concurrency: per GB-second kept warm, and per GB-second of inference it serves
     sagemaker_serverless_provisioned_usd_per_gb_second: float | None = None
     sagemaker_serverless_provisioned_duration_usd_per_gb_second: float | None = None
+    # the platform that runs the pipeline: Amazon MWAA, or self-hosted Airflow's database, broker and mail
+    mwaa_classes: dict[str, MwaaClassRates] = field(default_factory=dict)  # by class, "mw1.small"
+    mwaa_metadata_usd_per_gb_month: float | None = None
+    rds_postgres_usd_per_hour: dict[str, float] = field(
+        default_factory=dict
+    )  # Single-AZ on-demand by db.* class
+    rds_gp3_usd_per_gb_month: float | None = None
+    rds_backup_usd_per_gb_month: float | None = (
+        None  # beyond the free allowance (100 % of provisioned storage)
+    )
+    elasticache_redis_usd_per_hour: dict[str, float] = field(
+        default_factory=dict
+    )  # node-based, by cache.* type
+    ses_usd_per_1k_emails: float | None = None  # outbound
     cloudflare_workers: CloudflareWorkersRates | None = None
     free_tier: FreeTierAllowances | None = None
     notes: tuple[str, ...] = ()  # what is missing or approximated, in words

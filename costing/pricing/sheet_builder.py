@@ -14,6 +14,9 @@ Rules it follows:
   in :attr:`~costing.pricing.sheet.InstanceRates.derived_rates`.
 * Each price must be in one of the units its key is published in (:data:`~costing.pricing.parse.PRICE_KEY_UNITS`);
   per-request prices are scaled to the sheet's units (per 1,000 or per million requests).
+* Rates per type (RDS for PostgreSQL by ``db.*`` class, ElastiCache for Redis by ``cache.*`` type, Amazon
+  MWAA by environment class) are dicts: a type without one usable rate is left out, an empty dict gets a
+  note, and an MWAA class lacking its additional worker or scheduler rate keeps ``None`` there.
 * Anything the snapshot does not have is ``None`` and gets a sentence in ``notes``; nothing is ever
   filled with zero or a guess.
 """
@@ -36,6 +39,7 @@ from costing.pricing.parse import (
     TERM_ON_DEMAND,
     TERM_RESERVED,
     PriceRecord,
+    mwaa_environment_class,
     parse_timestamp,
     sagemaker_serverless_memory_gb,
 )
@@ -50,7 +54,14 @@ from costing.pricing.reference_tables import (
     load_interruption_table,
 )
 from costing.pricing.savings_plans import TERM_SAVINGS_PLAN, savings_plan_key
-from costing.pricing.sheet import TIERED_RATES, InstanceRates, PriceSheet, PriceTier, SageMakerInstanceRates
+from costing.pricing.sheet import (
+    TIERED_RATES,
+    InstanceRates,
+    MwaaClassRates,
+    PriceSheet,
+    PriceTier,
+    SageMakerInstanceRates,
+)
 from costing.pricing.snapshot import PricingSnapshot, latest_snapshot_dir, load_snapshot
 
 # PriceSheet field -> (price key, factor from the published unit to the field's unit)
@@ -81,6 +92,15 @@ SERVICE_FIELDS: tuple[tuple[str, str, float], ...] = (
     ("fargate_arm_usd_per_vcpu_hour", "fargate.vcpu_hours.arm", 1),
     ("fargate_arm_usd_per_gb_hour", "fargate.memory_gb_hours.arm", 1),
     ("sagemaker_serverless_usd_per_gb_processed", "sagemaker.serverless.data", 1),
+    ("mwaa_metadata_usd_per_gb_month", "mwaa.metadata_storage", 1),
+    ("rds_gp3_usd_per_gb_month", "rds.gp3.storage", 1),
+    ("rds_backup_usd_per_gb_month", "rds.backup", 1),
+    ("ses_usd_per_1k_emails", "ses.emails", 1_000),
+)
+# PriceSheet field -> the price key of its per-type hourly rates (keyed by the row's instanceType)
+HOURLY_BY_TYPE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("rds_postgres_usd_per_hour", "rds.postgres.instance"),
+    ("elasticache_redis_usd_per_hour", "elasticache.redis.node"),
 )
 
 
@@ -148,6 +168,14 @@ def build_price_sheet(
                 f"{price_key}: no price for {region} in snapshot {snapshot.snapshot_id}; {field_name} is None"
             )
     sagemaker = _sagemaker_instances(snapshot, region, by_key.get("sagemaker.hosting.instance", []), notes)
+    mwaa_classes = _mwaa_classes(snapshot, region, by_key, notes)
+    by_type: dict[str, dict[str, float]] = {}
+    for field_name, price_key in HOURLY_BY_TYPE_FIELDS:
+        by_type[field_name] = _hourly_by_type(by_key.get(price_key, []), price_key, notes)
+        if not by_type[field_name]:
+            notes.append(
+                f"{price_key}: no price for {region} in snapshot {snapshot.snapshot_id}; {field_name} is empty"
+            )
 
     cloudflare = None
     if cloudflare_table is not None:
@@ -183,6 +211,8 @@ def build_price_sheet(
         prices_as_of=date.fromisoformat(provenance.prices_as_of[:10]),
         instances=instances,
         sagemaker_instances=sagemaker,
+        mwaa_classes=mwaa_classes,
+        **by_type,  # type: ignore[arg-type]
         **per_gb_second,  # type: ignore[arg-type]
         cloudflare_workers=cloudflare,
         free_tier=free_tier,
@@ -352,6 +382,70 @@ def _sagemaker_instances(
             usd_per_hour=_clean(rate),
         )
     return result
+
+
+# -- the platform that runs the pipeline ---------------------------------------------------------------------
+
+
+def _hourly_by_type(records: Sequence[PriceRecord], price_key: str, notes: list[str]) -> dict[str, float]:
+    """One rate per instance type (``db.t4g.micro``, ``cache.t4g.micro``), in type order; a type whose rows are
+    unusable (unit, zero, two rates) is left out with the note :func:`_first_paid_rate` writes."""
+    rates: dict[str, float] = {}
+    for instance_type in sorted({r.instance_type for r in records}):
+        if not instance_type:
+            notes.append(f"{price_key}: a row without an instanceType attribute; left out")
+            continue
+        rate = _first_paid_rate([r for r in records if r.instance_type == instance_type], price_key, notes)
+        if rate is not None:
+            rates[instance_type] = _clean(rate)
+    return rates
+
+
+def _mwaa_classes(
+    snapshot: PricingSnapshot, region: str, by_key: dict[str, list[PriceRecord]], notes: list[str]
+) -> dict[str, MwaaClassRates]:
+    """Every MWAA class with an environment rate; its additional worker and scheduler rates where priced."""
+    per_class: dict[tuple[str, str], list[PriceRecord]] = defaultdict(list)
+    for price_key in ("mwaa.environment", "mwaa.worker", "mwaa.scheduler"):
+        for record in by_key.get(price_key, []):
+            environment_class = mwaa_environment_class(record.usage_type)
+            if environment_class is not None:
+                per_class[environment_class, price_key].append(record)
+    classes: dict[str, MwaaClassRates] = {}
+    for environment_class in sorted({c for c, _ in per_class}):
+        rates = {
+            price_key: _first_paid_rate(per_class.get((environment_class, price_key), []), price_key, notes)
+            for price_key in ("mwaa.environment", "mwaa.worker", "mwaa.scheduler")
+        }
+        if rates["mwaa.environment"] is None:
+            notes.append(
+                f"mwaa.environment: {environment_class} has worker or scheduler rates but no usable environment "
+                f"rate in {region}; left out of mwaa_classes"
+            )
+            continue
+        missing = [key for key in ("mwaa.worker", "mwaa.scheduler") if rates[key] is None]
+        if missing:
+            notes.append(
+                f"mwaa.environment: {environment_class} in {region} has no {' or '.join(missing)} rate; "
+                "environments that need more than the included ones cannot be priced"
+            )
+        classes[environment_class] = MwaaClassRates(
+            environment_class=environment_class,
+            environment_usd_per_hour=_clean(rates["mwaa.environment"]),
+            worker_usd_per_hour=None if rates["mwaa.worker"] is None else _clean(rates["mwaa.worker"]),
+            scheduler_usd_per_hour=None
+            if rates["mwaa.scheduler"] is None
+            else _clean(rates["mwaa.scheduler"]),
+        )
+    classes = dict(
+        sorted(classes.items(), key=lambda item: item[1].environment_usd_per_hour)
+    )  # smallest first
+    if not classes:
+        notes.append(
+            f"mwaa.environment: no Amazon MWAA prices for {region} in snapshot {snapshot.snapshot_id}; "
+            "mwaa_classes is empty"
+        )
+    return classes
 
 
 # -- service prices ----------------------------------------------------------------------------------------

@@ -251,6 +251,10 @@ def test_every_service_query_sends_the_filters_real_tools_use():
         "AmazonSageMaker",
         "AmazonVPC",
         "AWSEvents",
+        "AmazonMWAA",
+        "AmazonRDS",
+        "AmazonElastiCache",
+        "AmazonSES",
     }
     assert not by_name["eventbridge"].required  # the keep-warm ping's schedule: optional
     assert by_name["ec2_instances"].filters_for(region="us-east-1", instance_type="r6i.xlarge") == (

@@ -14,7 +14,7 @@ from costing.pricing.defaults import DEFAULT_INSTANCE_TYPE, DEFAULT_SNAPSHOT_ROO
 from costing.pricing.sheet import TIERED_RATES, PriceSheet, PriceTier
 from costing.pricing.sheet_builder import build_price_sheet, none_fields
 
-NEWEST = DEFAULT_SNAPSHOT_ROOT / "2026-12-04"
+NEWEST = DEFAULT_SNAPSHOT_ROOT / "2026-12-07"
 
 # Published list prices in us-east-1 that the sheet must carry, unit for unit (see the recording's notes).
 US_EAST_1 = {
@@ -48,6 +48,11 @@ US_EAST_1 = {
     "fargate_arm_usd_per_gb_hour": 0.00356,
     "sagemaker_serverless_usd_per_gb_second": 0.00002,
     "sagemaker_serverless_usd_per_gb_processed": 0.016,
+    # the platform that runs the pipeline (the per-class rates: test_platform_rates.py)
+    "mwaa_metadata_usd_per_gb_month": 0.10,
+    "rds_gp3_usd_per_gb_month": 0.115,
+    "rds_backup_usd_per_gb_month": 0.095,
+    "ses_usd_per_1k_emails": 0.10,  # $0.0001 per message
 }
 
 
@@ -60,7 +65,7 @@ def test_every_field_is_filled_for_us_east_1(us_sheet):
     assert none_fields(us_sheet) == []
     assert (us_sheet.region, us_sheet.snapshot_id, us_sheet.prices_as_of) == (
         "us-east-1",
-        "2026-12-04",
+        "2026-12-07",
         date(2025, 6, 1),
     )
     for name, expected in US_EAST_1.items():
@@ -73,6 +78,9 @@ def test_every_field_is_filled_for_us_east_1(us_sheet):
         "prices_as_of",
         "instances",
         "sagemaker_instances",
+        "mwaa_classes",
+        "rds_postgres_usd_per_hour",
+        "elasticache_redis_usd_per_hour",
         "cloudflare_workers",
         "free_tier",
         "notes",
@@ -175,6 +183,7 @@ def test_eu_west_1_leaves_out_what_the_snapshot_lacks_with_reasons():
         "sagemaker_serverless_usd_per_gb_processed",
         "sagemaker_serverless_provisioned_usd_per_gb_second",
         "sagemaker_serverless_provisioned_duration_usd_per_gb_second",
+        "mwaa_metadata_usd_per_gb_month",  # no MWAA price is recorded for eu-west-1
     ]
     # Lambda's provisioned concurrency is priced in Ireland too, at Ireland's rates
     assert (
@@ -186,7 +195,7 @@ def test_eu_west_1_leaves_out_what_the_snapshot_lacks_with_reasons():
     )
     assert sheet.sagemaker_instances == {}
     notes = " | ".join(sheet.notes)
-    assert "sagemaker.serverless.compute: no price for eu-west-1 in snapshot 2026-12-04" in notes
+    assert "sagemaker.serverless.compute: no price for eu-west-1 in snapshot 2026-12-07" in notes
     assert "no SageMaker real-time inference prices for eu-west-1" in notes
     assert (
         sheet.alb_usd_per_hour,
@@ -217,7 +226,7 @@ def test_requested_instance_types_and_unknown_regions():
 
 
 def test_the_default_is_the_newest_shipped_snapshot():
-    assert build_price_sheet(region="us-east-1", instance_types=["r6i.xlarge"]).snapshot_id == "2026-12-04"
+    assert build_price_sheet(region="us-east-1", instance_types=["r6i.xlarge"]).snapshot_id == "2026-12-07"
 
 
 def test_a_price_in_an_unexpected_unit_is_left_out_not_converted(tmp_path):
