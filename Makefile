@@ -21,7 +21,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export MLFLOW_DISABLE_TELEMETRY    := true
 export DO_NOT_TRACK                := true
 
-.PHONY: help install kernel demo test test-fast test-unit test-integration test-e2e test-browser test-production browser focus-validator bench reference-metrics lint format up down clean prod-deps prod-env prod-up prod-down prod-status
+.PHONY: help install kernel demo test test-fast test-unit test-integration test-e2e test-browser test-production browser focus-validator bench reference-metrics platform-footprint lint format up down clean prod-deps prod-env prod-up prod-down prod-status
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -126,6 +126,11 @@ bench: $(STAMP) kernel  ## speed and memory benchmarks
 # the decoder or the metrics schema changes (tests/test_reference_metrics.py says so): a few minutes of CPU.
 reference-metrics: $(STAMP) kernel  ## re-measure include/reference_metrics.json: train, fast-decoder bench, the DAG's load test, cold starts
 	$(BIN)/python -m devtools.reference_metrics
+
+# What a self-hosted platform (docker-compose.yaml's services) was measured to use, for the cost model's
+# sizing. Re-run it alone on the machine after changing the deployment: 3-4 minutes.
+platform-footprint: $(STAMP) kernel prod-deps  ## re-measure include/platform_footprint.json: each service's peak RSS and CPU over one retraining run
+	$(BIN)/python -m devtools.platform_footprint
 
 lint: $(STAMP)  ## ruff (incl. Airflow AIR rules), formatting, and the import contracts (import-linter)
 	$(BIN)/ruff check .

@@ -88,6 +88,20 @@ NO_SCHEDULED_RUNS = {
 }
 SECRETS_MANAGER_PREFIX = "airflow/connections"
 # The ad hoc analysis the load test and `make bench` run many of at once: two scenarios, one type.
+# A fast retraining run through the topology: 2 x 60 steps of a small model, then a 15 s load test of the
+# server on the worker (the full 90 s search is measured by the DAG test and `make bench`). The production
+# tests' reference run and `make platform-footprint`'s measured run.
+TRAIN_CONF: dict[str, int] = {
+    "epochs": 2,
+    "max_steps_per_epoch": 60,
+    "hidden_size": 128,
+    "num_layers": 1,
+    "embedding_dim": 16,
+    "seq_len": 64,
+    "batch_size": 16,
+    "checkpoint_every_steps": 10,
+    "load_test_seconds": 15,
+}
 ADHOC_LOAD_CONF = {"requests_per_day": [1000, 1000000], "region": "us-east-1", "instance_types": ["t3.small"]}
 
 

@@ -15,26 +15,13 @@ import threading
 from dataclasses import dataclass
 
 from devtools.airflow_api import AirflowApi
-from devtools.production import ADHOC_LOAD_CONF, Topology
+from devtools.production import ADHOC_LOAD_CONF, TRAIN_CONF, Topology
 
 DAGS = ("rnn_retraining", "cost_recompute", "weekly_cost_report", "adhoc_cost_analysis")
 
 # A small model that trains for seconds on an idle machine and for about a minute on two busy cores:
 # long enough for a test to act while it runs (kill its worker, stop MLflow), with a checkpoint every
 # 10 steps to resume from. The built-in corpus (465,048 chars) has 408 batches of 16 x 64 per epoch.
-TRAIN_CONF = {
-    "epochs": 2,
-    "max_steps_per_epoch": 60,
-    "hidden_size": 128,
-    "num_layers": 1,
-    "embedding_dim": 16,
-    "seq_len": 64,
-    "batch_size": 16,
-    "checkpoint_every_steps": 10,
-    # The load test runs on the worker like any task; 15 s finds a capacity (the full 90 s search, four
-    # times, would cost this suite about four minutes and is measured by the DAG test and `make bench`).
-    "load_test_seconds": 15,
-}
 TRAIN_STEPS = 2 * 60  # epochs x max_steps_per_epoch
 # The fault tests' runs: the same training (so the same step count as the reference run), without the load
 # test and cold-start measurement after it (0 skips both). Those faults hit training; the reference run
