@@ -173,3 +173,32 @@ COMMITMENT_USE_DESCRIPTIONS: dict[str, str] = {
 }
 COMMITMENT_USES: tuple[str, ...] = tuple(COMMITMENT_USE_DESCRIPTIONS)
 DEFAULT_COMMITMENT_USE = COMMITMENT_USE_HORIZON
+
+# -- the platform that runs the pipeline (costing.model.pipeline_platform) ----------------------------------
+PLATFORM_SELF_HOSTED = "self-hosted"
+PLATFORM_MWAA = "mwaa"
+PLATFORM_NONE = "none"
+PLATFORM_DESCRIPTIONS: dict[str, str] = {
+    PLATFORM_SELF_HOSTED: "the docker-compose topology on EC2, sized from its measured footprint, with RDS "
+    "PostgreSQL, S3 and SES",
+    PLATFORM_MWAA: "Amazon MWAA (the smallest environment class that fits) plus the MLflow server on EC2 and "
+    "RDS, S3 and SES, which MWAA does not provide",
+    PLATFORM_NONE: "leave the platform out (the figures before the platform was priced)",
+}
+PLATFORM_DESIGNS: tuple[str, ...] = tuple(PLATFORM_DESCRIPTIONS)
+DEFAULT_PLATFORM_DESIGN = PLATFORM_SELF_HOSTED  # what docker-compose.yaml and `make prod-up` run
+DEFAULT_PLATFORM_SHARE = 1.0  # the platform serves only this pipeline
+DEFAULT_PLATFORM_WORKERS = 1
+REDIS_CO_LOCATED = "co-located"
+REDIS_ELASTICACHE = "elasticache"
+REDIS_PLACEMENTS: tuple[str, ...] = (REDIS_CO_LOCATED, REDIS_ELASTICACHE)
+# Amazon MWAA's environment classes, smallest first (their capacities: costing.model.pipeline_platform)
+MWAA_ENVIRONMENT_CLASSES: tuple[str, ...] = (
+    "mw1.micro",
+    "mw1.small",
+    "mw1.medium",
+    "mw1.large",
+    "mw1.xlarge",
+    "mw1.2xlarge",
+)
+MWAA_CLASS_AUTO = "auto"  # the smallest class the snapshot prices that fits

@@ -37,6 +37,8 @@ from costing.choices import (
     EXPOSURES,
     MAX_HORIZON_MONTHS,
     MIN_HORIZON_MONTHS,
+    PLATFORM_DESCRIPTIONS,
+    PLATFORM_DESIGNS,
     TRAINING_ON_BEST,
 )
 from costing.model import (
@@ -61,6 +63,7 @@ from costing.model.assumptions import MAX_REQUESTS_PER_DAY
 from costing.model.grid_benchmark import DEFAULT_BUDGET_SECONDS, DEFAULT_GRID_BUDGET_SECONDS
 from costing.model.grid_benchmark import render as render_benchmark
 from costing.model.grid_benchmark import run as run_benchmark
+from costing.model.pipeline_platform import MWAA_CLASS_NAMES, designs_priced_in
 from costing.model.resources import map_resources, measure_matmul_gflops
 from costing.model.sensitivity import MAX_SAMPLES
 from costing.pricing import (
@@ -96,6 +99,7 @@ from costing.report import (
     focus_rows_since,
     render_all,
     render_grid,
+    render_platform_comparison,
     render_prices,
     render_resources,
     render_sensitivity,
@@ -245,6 +249,33 @@ def _ownership(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _platform(parser: argparse.ArgumentParser) -> None:
+    defaults = AnalysisRequest()
+    group = parser.add_argument_group("platform (what runs the pipeline: docs/cost-model.md)")
+    group.add_argument(
+        "--platform",
+        choices=PLATFORM_DESIGNS,
+        help="; ".join(f"{name}: {PLATFORM_DESCRIPTIONS[name]}" for name in PLATFORM_DESIGNS)
+        + f" (default {defaults.platform_design})",
+    )
+    group.add_argument(
+        "--platform-share",
+        type=float,
+        help="the share of a platform shared with other pipelines charged to this model, in (0, 1] "
+        f"(default {defaults.platform_share:g}: it serves only this pipeline)",
+    )
+    group.add_argument(
+        "--platform-workers",
+        type=int,
+        help=f"Celery workers (default {defaults.platform_workers}; MWAA: the concurrency they give)",
+    )
+    group.add_argument(
+        "--mwaa-class",
+        choices=MWAA_CLASS_NAMES,
+        help="MWAA environment class (default: the smallest the snapshot prices that fits)",
+    )
+
+
 def _sensitivity(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sensitivity")
     group.add_argument(
@@ -308,13 +339,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "tco",
         help="total cost of ownership over a horizon, with break-evens",
-        description="Training x retraining cadence + serving + storage over a horizon; "
-        "break-even request volumes and reserved-vs-on-demand utilisation.",
+        description="Training x retraining cadence + serving + storage + the platform that runs the pipeline "
+        "over a horizon; break-even request volumes and reserved-vs-on-demand utilisation.",
     )
     _common(p)
     _model(p)
     _ownership(p)
+    _platform(p)
     p.set_defaults(func=cmd_tco)
+
+    p = sub.add_parser(
+        "platform",
+        help="the monthly cost split (training, serving, storage, platform) under each platform design",
+        description="The TCO under every platform design the snapshot prices in the region (Amazon MWAA, "
+        "self-hosted, none), side by side per request volume for the cheapest serving option, then each "
+        "design's components with quantity, rate and source, and why each size was chosen.",
+    )
+    _common(p)
+    _model(p)
+    _ownership(p)
+    _platform(p)
+    p.set_defaults(func=cmd_platform)
 
     p = sub.add_parser(
         "sensitivity",
@@ -336,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _model(p)
     _ownership(p)
+    _platform(p)
     _sensitivity(p)
     p.add_argument("--all", action="store_true", help="scenario table with every instance type x market")
     p.set_defaults(func=cmd_analyze)
@@ -525,6 +571,10 @@ def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
         exposure=flag("exposure", default.exposure),
         availability=flag("availability", default.availability),
         use_nat_gateway=False if flag("no_nat", False) else None,
+        platform_design=flag("platform", default.platform_design),
+        platform_share=flag("platform_share", default.platform_share),
+        platform_workers=flag("platform_workers", default.platform_workers),
+        mwaa_environment_class=flag("mwaa_class"),
     )
 
 
@@ -587,8 +637,45 @@ def cmd_tco(args: argparse.Namespace) -> int:
         assumptions=serving_assumptions(args),
         training=training_plan(args, profile, sheet),
         instance_types=args.instance_types,
+        platform=request_from_args(args).platform_assumptions(),
     )
     _print(result.to_json_dict() if args.json else None, "" if args.json else render_tco(result), args)
+    return 0
+
+
+def cmd_platform(args: argparse.Namespace) -> int:
+    sheet, profile = load_sheet(args), load_profile_for(args)
+    request = request_from_args(args)
+    training = training_plan(args, profile, sheet)
+    plans = plan_grid(
+        profile,
+        sheet,
+        args.requests_per_day,
+        assumptions=serving_assumptions(args),
+        instance_types=args.instance_types,
+    )
+    results = {
+        design: tco(
+            profile,
+            sheet,
+            args.requests_per_day,
+            retrain_cadence=args.retrain_cadence,
+            assumptions=serving_assumptions(args),
+            training=training,
+            instance_types=args.instance_types,
+            scenario_plans=plans,
+            breakevens=False,
+            platform=replace(request, platform_design=design).platform_assumptions(),
+        )
+        for design in designs_priced_in(sheet)
+    }
+    missing = [d for d in PLATFORM_DESIGNS if d not in results]
+    document = {design: result.to_json_dict() for design, result in results.items()}
+    _print(
+        document if args.json else None,
+        "" if args.json else render_platform_comparison(results, missing),
+        args,
+    )
     return 0
 
 

@@ -34,7 +34,12 @@ from costing.choices import (
 )
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
-from pipeline.ui.analysis_params import commitment_params, requirement_params, training_instance_params
+from pipeline.ui.analysis_params import (
+    commitment_params,
+    platform_params,
+    requirement_params,
+    training_instance_params,
+)
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
 
 
@@ -95,6 +100,7 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
             "weekly", type="string", enum=["daily", "weekly", "monthly"], title="Retrain cadence"
         ),
         **training_instance_params(),
+        **platform_params(),
         "latency_slo_ms": Param(
             1000, type="number", minimum=10, maximum=60000, title="Latency SLO, p95 (ms)"
         ),

@@ -28,7 +28,12 @@ from costing.choices import (
 )
 from pipeline import assets
 from pipeline.conf import refuse_bad_conf
-from pipeline.ui.analysis_params import commitment_params, requirement_params, training_instance_params
+from pipeline.ui.analysis_params import (
+    commitment_params,
+    platform_params,
+    requirement_params,
+    training_instance_params,
+)
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
 
 
@@ -68,6 +73,7 @@ from pipeline.ui.links import MlflowRunLink, attach, push_run_of
             "weekly", type="string", pattern=r"^(daily|weekly|monthly|[1-9][0-9]*d)$", title="Retrain cadence"
         ),
         **training_instance_params(),
+        **platform_params(),
         "samples": Param(10000, type="integer", minimum=100, maximum=200000, title="Monte Carlo samples"),
         "apply_free_tiers": Param(
             False, type="boolean", title="Apply the AWS free tiers (an account's, not a workload's)"

@@ -164,6 +164,11 @@ COST_TRAIN_AT_TODAYS_PRICES_USD = "cost.train_at_todays_prices_usd"
 COST_TRAIN_AT_TODAYS_PRICES_ON_DEMAND_USD = "cost.train_at_todays_prices_on_demand_usd"
 PRICING_SNAPSHOT_AGE_DAYS = "pricing.snapshot_age_days"
 BREAKEVEN_REQUESTS_PER_DAY = "breakeven.requests_per_day"
+# the platform that runs the pipeline (costing.model.pipeline_platform): the share charged to the model
+PLATFORM_USD_PER_MONTH = "platform.usd_per_month"
+PLATFORM_FULL_USD_PER_MONTH = "platform.full_usd_per_month"  # before the attribution share
+PLATFORM_SHARE = "platform.attribution_share"
+TAG_PLATFORM_DESIGN = "platform.design"
 TAG_MODEL_VERSION = "model.version"
 TAG_MODEL_TRAINING_RUN = "model.training_run_id"
 TAG_ANALYSIS_KIND = "analysis.kind"  # "recompute" | "adhoc"

@@ -139,6 +139,13 @@ CASES: list[tuple[str, list[str], str]] = [
     ("costing", ["tco", "--training-seconds", "inf"], "--training-seconds: must be a finite number"),
     ("costing", ["tco", "--horizon-months", "0"], "--horizon-months: must be a number >= 1"),
     ("costing", ["tco", "--retrain-cadence", "fortnightly"], "retrain cadence 'fortnightly'"),
+    ("costing", ["platform", "--platform-share", "2"], "platform attribution share 2.0 is outside (0, 1]"),
+    (
+        "costing",
+        ["platform", "--platform-workers", "0"],
+        "platform workers 0 must be a whole number, at least 1",
+    ),
+    ("costing", ["tco", "--platform", "kubernetes"], "argument --platform: invalid choice: 'kubernetes'"),
     ("costing", ["sensitivity", "--samples", "0"], "--samples: must be an integer >= 1"),
     ("costing", ["sensitivity", "--pct", "nan"], "--pct: must be a finite number"),
     ("costing", ["analyze", "--metrics", "/no/metrics.json"], "metrics file not found"),

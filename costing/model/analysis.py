@@ -19,6 +19,7 @@ from costing.model.assumptions import (
     TrainingAssumptions,
 )
 from costing.model.grid import plan_grid
+from costing.model.pipeline_platform import PlatformAssumptions
 from costing.model.profile import ModelProfile
 from costing.model.request import AnalysisRequest
 from costing.model.resources import best_training_instance
@@ -110,11 +111,13 @@ def analyze(
     training: TrainingPlan | None = None,
     option_key: str | None = None,
     every_variant: bool = False,
+    platform: PlatformAssumptions | None = None,
 ) -> Analysis:
     """Scenarios, TCO and sensitivity from one set of plans. ``training`` overrides the training plan
     built from the profile (``training_instance_type``, ``training_market``, ``training_assumptions``,
     ``training_overhead``: the boot and upload of a cloud run, from the spot ledger or the default).
-    The horizon (and how commitments outlasting it rank) is the assumptions'."""
+    The horizon (and how commitments outlasting it rank) is the assumptions'. ``platform`` adds what runs the
+    pipeline to the TCO (None: left out); the sensitivity analysis varies serving and training only."""
     a = assumptions or ServingAssumptions()
     plans = plan_grid(profile, sheet, requests_per_day, assumptions=a, instance_types=instance_types)
     training = training or training_plan_for(
@@ -144,6 +147,7 @@ def analyze(
         training=training,
         instance_types=instance_types,
         scenario_plans=plans,
+        platform=platform,
     )
     sensitive = sensitivity(
         plans,
@@ -205,4 +209,5 @@ def analyze_request(
         training=request_training_plan(profile, sheet, request, metrics=metrics, overhead=overhead),
         option_key=option_key,
         every_variant=every_variant,
+        platform=request.platform_assumptions(),
     )

@@ -17,7 +17,12 @@ from costing.choices import (
     DEFAULT_COMMITMENT_USE,
     DEFAULT_EXPOSURE,
     DEFAULT_HORIZON_MONTHS,
+    DEFAULT_PLATFORM_DESIGN,
+    DEFAULT_PLATFORM_SHARE,
+    DEFAULT_PLATFORM_WORKERS,
     DEFAULT_REGION,
+    MWAA_CLASS_AUTO,
+    PLATFORM_NONE,
     TRAINING_ON_CONFIGURED,
 )
 from costing.model.assumptions import (
@@ -26,6 +31,7 @@ from costing.model.assumptions import (
     ServingAssumptions,
 )
 from costing.model.grid import with_assumptions
+from costing.model.pipeline_platform import PlatformAssumptions
 from costing.model.sensitivity import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TORNADO_PCT, MonteCarloSpec
 
 
@@ -56,6 +62,11 @@ class AnalysisRequest:
     exposure: str = DEFAULT_EXPOSURE  # the requirement every option's design meets (costing.choices)
     availability: str = DEFAULT_AVAILABILITY
     use_nat_gateway: bool | None = None  # None: the design chooses its egress
+    # the platform that runs the pipeline (costing.model.pipeline_platform): design, share, workers, MWAA class
+    platform_design: str = DEFAULT_PLATFORM_DESIGN
+    platform_share: float = DEFAULT_PLATFORM_SHARE
+    platform_workers: int = DEFAULT_PLATFORM_WORKERS
+    mwaa_environment_class: str | None = None  # None: the smallest priced class that fits
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> AnalysisRequest:
@@ -84,6 +95,12 @@ class AnalysisRequest:
             exposure=str(params.get("exposure") or cls.exposure),
             availability=str(params.get("availability") or cls.availability),
             training_instance=str(params.get("training_instance") or TRAINING_ON_CONFIGURED),
+            platform_design=str(params.get("platform_design") or cls.platform_design),
+            platform_share=float(params.get("platform_share", cls.platform_share)),
+            platform_workers=int(params.get("platform_workers", cls.platform_workers)),
+            mwaa_environment_class=None
+            if opt("mwaa_environment_class") in (None, MWAA_CLASS_AUTO)
+            else str(params["mwaa_environment_class"]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,6 +125,16 @@ class AnalysisRequest:
             horizon_months=self.horizon_months,
             commitment_use=self.commitment_use,
         )
+
+    def platform_assumptions(self) -> PlatformAssumptions | None:
+        """The platform this request prices (None for ``none``); a bad value raises one message naming it."""
+        assumptions = PlatformAssumptions(
+            design=self.platform_design,
+            attribution_share=self.platform_share,
+            workers=self.platform_workers,
+            mwaa_environment_class=self.mwaa_environment_class,
+        )
+        return None if assumptions.design == PLATFORM_NONE else assumptions
 
     def monte_carlo(self) -> MonteCarloSpec:
         return MonteCarloSpec(samples=self.samples, seed=self.seed)

@@ -13,6 +13,9 @@
   is used for its whole term (:mod:`costing.model.commitments`), so its total is what serving for the
   horizon and then leaving costs.
 * **Storage**: dataset, latest checkpoint and retained model versions in S3, per month.
+* **Platform**: what runs the pipeline (:mod:`costing.model.pipeline_platform`: Amazon MWAA or the
+  self-hosted topology, sized from its measured footprint, times the attribution share), per month; the
+  same for every alternative, so it never changes which is cheapest. ``none`` leaves it out.
 
 Break-evens:
 
@@ -46,6 +49,12 @@ from costing.model.assumptions import (
 from costing.model.capacity import Number
 from costing.model.drivers import Drivers
 from costing.model.grid import ScenarioPlans, plan_grid, plan_scenario, plan_volume_independent
+from costing.model.pipeline_platform import (
+    PlatformAssumptions,
+    PlatformCost,
+    PlatformFootprint,
+    price_platform,
+)
 from costing.model.platforms import OptionPlan
 from costing.model.plausibility import check_retraining_cadence
 from costing.model.profile import ModelProfile
@@ -61,7 +70,7 @@ from costing.model.results import (
 )
 from costing.model.training.plan import TrainingPlan, TrainingRunCost, plan_training, training_run_cost
 from costing.pricing import PriceSheet
-from costing.units import DAYS_PER_YEAR
+from costing.units import BYTES_PER_MB, DAYS_PER_YEAR
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,7 +115,7 @@ class TcoOption:
     serving_usd_per_month: float | None
     training_usd_per_month: float
     storage_usd_per_month: float
-    usd_per_month: float | None  # serving + training + storage
+    usd_per_month: float | None  # serving + training + storage (+ platform)
     total_usd: float | None  # over the horizon
     training_usd: float  # over the horizon
     serving_usd: float | None
@@ -114,12 +123,20 @@ class TcoOption:
     components: tuple[CostComponent, ...] = ()  # per month
     caveats: tuple[str, ...] = ()
     commitment: CommitmentOwed | None = None  # a reserved or Savings Plans term against the horizon
+    platform_usd_per_month: float | None = None  # the share charged to this model; None: no platform priced
+    platform_usd: float | None = None  # over the horizon
 
     def to_json_dict(self) -> dict[str, Any]:
-        data = {k: jsonable(v) for k, v in self.__dict__.items() if k not in ("components", "commitment")}
+        skip = ("components", "commitment") + (
+            () if self.platform_usd_per_month is not None else PLATFORM_FIELDS
+        )
+        data = {k: jsonable(v) for k, v in self.__dict__.items() if k not in skip}
         data["commitment"] = None if self.commitment is None else self.commitment.to_json_dict()
         data["cost_components"] = [c.to_json_dict() for c in self.components]
         return data
+
+
+PLATFORM_FIELDS = ("platform_usd_per_month", "platform_usd")
 
 
 @dataclass(frozen=True)
@@ -173,8 +190,10 @@ class TcoResult:
     breakevens: tuple[BreakEven, ...] = ()
     reserved_breakevens: tuple[ReservedBreakEven, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    platform: PlatformCost | None = None  # what runs the pipeline; None: left out (design "none")
 
     def to_json_dict(self) -> dict[str, Any]:
+        platform = {} if self.platform is None else {"platform": self.platform.to_json_dict()}
         return {
             "schema": TCO_SCHEMA,
             "schema_version": RESULT_SCHEMA_VERSION,
@@ -190,6 +209,7 @@ class TcoResult:
             "breakevens": [jsonable(b.__dict__) for b in self.breakevens],
             "reserved_breakevens": [jsonable(b.__dict__) for b in self.reserved_breakevens],
             "notes": list(self.notes),
+            **platform,
         }
 
     def to_dataframe(self) -> pd.DataFrame:
@@ -203,7 +223,12 @@ class TcoResult:
                 "horizon_months": self.horizon_months,
                 "retrain_cadence": self.retrain_cadence,
                 "cheapest": o.key == s.cheapest,
-                **{k: v for k, v in o.__dict__.items() if k not in ("components", "caveats", "commitment")},
+                **{
+                    k: v
+                    for k, v in o.__dict__.items()
+                    if k not in ("components", "caveats", "commitment")
+                    and (self.platform is not None or k not in PLATFORM_FIELDS)
+                },
                 "owed_at_horizon_usd": None if o.commitment is None else o.commitment.owed_at_horizon_usd,
             }
             for s in self.scenarios
@@ -212,11 +237,14 @@ class TcoResult:
         return pd.DataFrame(rows)
 
 
-def _tco_option(option: OptionCost, run: TrainingRunCost, runs: float, months: float) -> TcoOption:
+def _tco_option(
+    option: OptionCost, run: TrainingRunCost, runs: float, months: float, platform: PlatformCost | None = None
+) -> TcoOption:
     training_month = run.usd * runs
     storage_month = run.storage_usd_per_month
     serving = option.usd_per_month
-    monthly = None if serving is None else serving + training_month + storage_month
+    platform_month = None if platform is None else platform.usd_per_month
+    monthly = None if serving is None else serving + training_month + storage_month + (platform_month or 0.0)
     components: tuple[CostComponent, ...] = ()
     if option.feasible:
         components = (
@@ -230,6 +258,7 @@ def _tco_option(option: OptionCost, run: TrainingRunCost, runs: float, months: f
                 training_month,
             ),
             *run.storage_components,
+            *(() if platform is None else platform.charged_components()),
         )
     return TcoOption(
         key=option.key,
@@ -250,6 +279,8 @@ def _tco_option(option: OptionCost, run: TrainingRunCost, runs: float, months: f
         components=components,
         caveats=option.caveats,
         commitment=option.commitment,
+        platform_usd_per_month=platform_month,
+        platform_usd=None if platform_month is None else platform_month * months,
     )
 
 
@@ -266,6 +297,8 @@ def tco(
     instance_types: Sequence[str] | None = None,
     scenario_plans: Sequence[ScenarioPlans] | None = None,
     breakevens: bool = True,
+    platform: PlatformAssumptions | None = None,
+    footprint: PlatformFootprint | None = None,
 ) -> TcoResult:
     """Cost of ownership of every alternative (its best variant) at each request volume, plus break-evens.
 
@@ -273,7 +306,8 @@ def tco(
     :func:`~costing.model.training.plan.plan_training` if not given): the lifecycle is recomputed at fresh
     prices. Pass ``training_run`` (e.g. :func:`~costing.model.training.plan.billed_run_with_storage` of a
     real spot run) to use that cost per run instead. The horizon is the assumptions' (``horizon_months``),
-    the one ``scenario_plans``, when given, were planned with.
+    the one ``scenario_plans``, when given, were planned with. ``platform`` (None: design ``none``) adds what
+    runs the pipeline, sized from ``footprint`` (None: ``include/platform_footprint.json``).
     """
     a = assumptions or ServingAssumptions()
     months = float(a.horizon_months)
@@ -287,6 +321,18 @@ def tco(
     runs = check_retraining_cadence(
         retrain_cadence, runs_per_month(retrain_cadence), run.expected_wall_seconds
     )
+    platform_cost = (
+        None
+        if platform is None
+        else price_platform(
+            platform,
+            sheet,
+            runs_per_month=runs,
+            run_wall_seconds=run.expected_wall_seconds,
+            training_peak_rss_mb=profile.peak_rss_bytes / BYTES_PER_MB,
+            footprint=footprint,
+        )
+    )
     plans = (
         list(scenario_plans)
         if scenario_plans is not None
@@ -295,7 +341,9 @@ def tco(
     scenarios = []
     for scenario_plans_ in plans:
         result = scenario_plans_.result()
-        options = tuple(_tco_option(o, run, runs, months) for o in result.best_per_option().values())
+        options = tuple(
+            _tco_option(o, run, runs, months, platform_cost) for o in result.best_per_option().values()
+        )
         candidates = [o for o in options if o.feasible and o.drop_in and o.total_usd is not None]
         cheapest = min(candidates, key=lambda o: (o.total_usd, o.key)).key if candidates else None
         scenarios.append(
@@ -327,6 +375,7 @@ def tco(
         training=run,
         scenarios=tuple(scenarios),
         breakevens=found,
+        platform=platform_cost,
         reserved_breakevens=tuple(
             reserved_breakeven_utilisation(
                 sheet,

@@ -27,6 +27,7 @@ from costing.report.store import write_report
 from costing.report.tables import (
     render_all,
     render_grid,
+    render_platform_comparison,
     render_prices,
     render_resources,
     render_sensitivity,
@@ -48,6 +49,7 @@ __all__ = [
     "focus_rows_since",
     "render_all",
     "render_grid",
+    "render_platform_comparison",
     "render_prices",
     "render_report",
     "render_resources",

@@ -8,7 +8,7 @@ is marked ``*``; alternatives that need the model re-implemented are marked ``â€
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -24,6 +24,7 @@ from costing.choices import (
 from costing.model import ModelProfile, SensitivityResult, TcoResult, cold_starts
 from costing.model.assumptions import SCENARIO_NAMES, ServingAssumptions
 from costing.model.capacity import CapacityComparison
+from costing.model.pipeline_platform import PlatformCost
 from costing.model.platforms.design import EGRESS, FRONT_DOOR
 from costing.model.resources import HAND_ANALYSIS, ResourceMapping
 from costing.model.results import CommitmentOwed, GridResult, OptionCost, ScenarioResult
@@ -334,9 +335,10 @@ def render_tco(result: TcoResult) -> str:
     out.append(f"storage kept between runs: ${usd(run.storage_usd_per_month)}/month")
     for scenario in result.scenarios:
         out += ["", requests_label(scenario.requests_per_day)]
+        platform_head = "" if result.platform is None else f"{'platform/mo':>12}"
         out.append(
-            f"  {'alternative':<34}{'serving/mo':>12}{'training/mo':>12}{'storage/mo':>12}{'total/mo':>12}"
-            f"{f'{result.horizon_months:g} months':>13}"
+            f"  {'alternative':<34}{'serving/mo':>12}{'training/mo':>12}{'storage/mo':>12}{platform_head}"
+            f"{'total/mo':>12}{f'{result.horizon_months:g} months':>13}"
         )
         for option in sorted(scenario.options, key=lambda o: (not o.feasible, o.total_usd or 0.0, o.key)):
             mark = (
@@ -350,6 +352,7 @@ def render_tco(result: TcoResult) -> str:
             out.append(
                 f"{mark} {option.label[:33]:<34}{usd(option.serving_usd_per_month, width=12)}"
                 f"{usd(option.training_usd_per_month, width=12)}{usd(option.storage_usd_per_month, width=12)}"
+                f"{'' if result.platform is None else usd(option.platform_usd_per_month, width=12)}"
                 f"{usd(option.usd_per_month, width=12)}{usd(option.total_usd, width=13)}"
             )
             if option.commitment is not None and option.commitment.months_owed:
@@ -372,8 +375,65 @@ def render_tco(result: TcoResult) -> str:
             )
     else:
         out.append("  no reserved rates in this price sheet")
+    if result.platform is not None:
+        out += ["", *render_platform(result.platform).splitlines()]
     if result.notes:
         out += ["", "notes:"] + [f"  - {note}" for note in result.notes]
+    return "\n".join(out)
+
+
+def render_platform(platform: PlatformCost) -> str:
+    """A platform design's components (quantity, rate, source), its sizing and the share charged."""
+    share = platform.attribution_share
+    out = [
+        f"platform: {platform.label}: ${usd(platform.full_usd_per_month)}/month"
+        + (
+            ""
+            if share == 1
+            else f", {share:g} of it charged to this model: ${usd(platform.usd_per_month)}/month"
+        ),
+        f"  {'component':<62}{'quantity/mo':>14}{'rate':>12}{'$/mo':>10}  source",
+    ]
+    for c, source in zip(platform.components, platform.sources, strict=True):
+        out.append(
+            f"  {c.name[:61]:<62}{f'{c.quantity:,.4g} {c.unit}':>14}{c.usd_per_unit:>12.4g}"
+            f"{usd(c.usd_per_month, width=10)}  {source}"
+        )
+    out += [f"  sizing: {line}" for line in platform.sizing]
+    out += [f"  caveat: {line}" for line in platform.caveats]
+    return "\n".join(out)
+
+
+def render_platform_comparison(results: Mapping[str, TcoResult], missing: Sequence[str] = ()) -> str:
+    """Training, serving, storage and platform a month under each design, for the cheapest serving option
+    at each volume; then each design's components (:func:`render_platform`)."""
+    first = next(iter(results.values()))
+    out = [
+        f"What the whole pipeline costs a month, by platform design (retraining {first.retrain_cadence}, "
+        f"{first.runs_per_month:.2f} runs/month; the cheapest drop-in serving option at each volume)",
+        *header(region=first.region, snapshot_id=first.snapshot_id, prices_as_of=first.prices_as_of),
+        "",
+        f"  {'requests/day':>12}  {'platform design':<16}{'serving option':<30}{'training':>10}{'serving':>10}"
+        f"{'storage':>10}{'platform':>10}{'total':>11}",
+    ]
+    for index in range(len(first.scenarios)):
+        for design, result in results.items():
+            row = result.scenarios[index]
+            option = next((o for o in row.options if o.key == row.cheapest), None)
+            if option is None:
+                out.append(f"  {row.requests_per_day:>12,.0f}  {design:<16}no feasible drop-in option")
+                continue
+            out.append(
+                f"  {row.requests_per_day:>12,.0f}  {design:<16}{option.label[:29]:<30}"
+                f"{usd(option.training_usd_per_month, width=10)}{usd(option.serving_usd_per_month, width=10)}"
+                f"{usd(option.storage_usd_per_month, width=10)}{usd(option.platform_usd_per_month or 0.0, width=10)}"
+                f"{usd(option.usd_per_month, width=11)}"
+            )
+    for design in missing:
+        out.append(f"  {design}: not priced in {first.region} (snapshot {first.snapshot_id})")
+    for result in results.values():
+        if result.platform is not None:
+            out += ["", *render_platform(result.platform).splitlines()]
     return "\n".join(out)
 
 

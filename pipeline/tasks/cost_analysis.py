@@ -197,6 +197,12 @@ def summary_metrics(document: dict[str, Any]) -> tuple[dict[str, float], dict[st
             metrics[names.scenario_metric(scenario["requests_per_day"], "tco_total_usd")] = cheapest[
                 "total_usd"
             ]
+    platform = document["tco"].get("platform")
+    tags[names.TAG_PLATFORM_DESIGN] = platform["design"] if platform else "none"
+    if platform:
+        metrics[names.PLATFORM_USD_PER_MONTH] = platform["usd_per_month"]
+        metrics[names.PLATFORM_FULL_USD_PER_MONTH] = platform["full_usd_per_month"]
+        metrics[names.PLATFORM_SHARE] = platform["attribution_share"]
     breakevens = document["tco"]["breakevens"]
     if breakevens:
         metrics[names.BREAKEVEN_REQUESTS_PER_DAY] = breakevens[0]["requests_per_day"]

@@ -1,7 +1,8 @@
 """Trigger-form Params that ``cost_recompute`` and ``adhoc_cost_analysis`` share: one definition of each.
 
 The requirement every option's design meets (exposure, availability), how commitments outlasting the
-horizon rank, and the instance type retraining is priced on; choices and defaults from costing.choices.
+horizon rank, the instance type retraining is priced on, and the platform that runs the pipeline;
+choices and defaults from costing.choices.
 """
 
 from __future__ import annotations
@@ -17,8 +18,15 @@ from costing.choices import (
     DEFAULT_COMMITMENT_USE,
     DEFAULT_EXPOSURE,
     DEFAULT_INSTANCE_TYPE,
+    DEFAULT_PLATFORM_DESIGN,
+    DEFAULT_PLATFORM_SHARE,
+    DEFAULT_PLATFORM_WORKERS,
     EXPOSURE_DESCRIPTIONS,
     EXPOSURES,
+    MWAA_CLASS_AUTO,
+    MWAA_ENVIRONMENT_CLASSES,
+    PLATFORM_DESCRIPTIONS,
+    PLATFORM_DESIGNS,
     TRAINING_INSTANCE_CHOICES,
     TRAINING_ON_CONFIGURED,
 )
@@ -73,5 +81,48 @@ def training_instance_params() -> dict[str, Param]:
             description="configured: the instance type the model was trained on (its metrics.json), else "
             f"{DEFAULT_INSTANCE_TYPE}; best: the type the resource mapping finds cheapest for a training run. "
             "The TCO says which it used.",
+        ),
+    }
+
+
+def platform_params() -> dict[str, Param]:
+    """``platform_design``, ``platform_share``, ``platform_workers`` and ``mwaa_environment_class``."""
+    section = "Platform (what runs the pipeline)"
+    return {
+        "platform_design": Param(
+            DEFAULT_PLATFORM_DESIGN,
+            type="string",
+            enum=list(PLATFORM_DESIGNS),
+            values_display={name: f"{name}: {text}" for name, text in PLATFORM_DESCRIPTIONS.items()},
+            title="Platform design",
+            description="The Airflow, MLflow, database, Redis, bucket and mail that run this pipeline, priced "
+            "beside training and serving (docs/cost-model.md). none leaves it out.",
+            section=section,
+        ),
+        "platform_share": Param(
+            DEFAULT_PLATFORM_SHARE,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            title="Share of the platform charged to this model",
+            description="1: the platform runs only this pipeline; 0.25: it is shared four ways.",
+            section=section,
+        ),
+        "platform_workers": Param(
+            DEFAULT_PLATFORM_WORKERS,
+            type="integer",
+            minimum=1,
+            maximum=25,
+            title="Celery workers",
+            description="Self-hosted: worker instances; MWAA: the concurrency they give (MWAA adds workers).",
+            section=section,
+        ),
+        "mwaa_environment_class": Param(
+            MWAA_CLASS_AUTO,
+            type="string",
+            enum=[MWAA_CLASS_AUTO, *MWAA_ENVIRONMENT_CLASSES],
+            title="MWAA environment class",
+            description="auto: the smallest class the snapshot prices that holds the DAGs, tasks and worker memory.",
+            section=section,
         ),
     }

@@ -11,7 +11,7 @@ from model_literals import metrics_dict, shipped_sheet
 
 from costing.cli import EXIT_USAGE, main
 
-SUBCOMMANDS = ("prices", "scenarios", "tco", "sensitivity", "analyze", "resources")
+SUBCOMMANDS = ("prices", "scenarios", "tco", "platform", "sensitivity", "analyze", "resources")
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in SUBCOMMANDS)])
@@ -335,3 +335,53 @@ def test_no_costing_module_imports_boto3(repo_root):
             if any(name.split(".")[0] in ("boto3", "aiobotocore") for name in names):
                 importers.append(str(path.relative_to(repo_root)))
     assert importers == []
+
+
+def test_platform_shows_every_design_side_by_side(capsys):
+    """The split a month at each volume under MWAA and self-hosted (and none), then each design's lines."""
+    assert main(["platform"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit() and "$" not in line]
+    designs = {row[1] for row in rows}
+    assert designs == {"mwaa", "self-hosted", "none"}, out
+    assert "platform: Amazon MWAA + MLflow on EC2/RDS: $" in out
+    assert "platform: Self-hosted (docker-compose topology on EC2 + RDS): $" in out
+    assert "MWAA environment (mw1." in out and "snapshot 2026-12-07: AmazonMWAA Airflow-" in out
+    assert "sizing: control instance " in out
+
+
+def test_tco_with_the_platform_none_is_the_tco_before_it(capsys):
+    assert main(["tco", "--platform", "none", "--json"]) == 0
+    none = json.loads(capsys.readouterr().out)
+    assert "platform" not in none
+    assert main(["tco", "--platform", "self-hosted", "--platform-share", "0.5", "--json"]) == 0
+    shared = json.loads(capsys.readouterr().out)
+    platform = shared["platform"]
+    assert platform["attribution_share"] == 0.5
+    assert platform["usd_per_month"] == pytest.approx(platform["full_usd_per_month"] / 2)
+    for plain, with_platform in zip(none["scenarios"], shared["scenarios"], strict=True):
+        assert plain["cheapest"] == with_platform["cheapest"]
+        for a, b in zip(plain["options"], with_platform["options"], strict=True):
+            if a["usd_per_month"] is not None:
+                assert b["usd_per_month"] == pytest.approx(a["usd_per_month"] + platform["usd_per_month"])
+
+
+SHARE_HINT = ": 1 charges the whole platform to this model, 0.25 a quarter of it"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--platform-share", "0"], f"platform attribution share 0.0 is outside (0, 1]{SHARE_HINT}"),
+        (["--platform-share", "1.5"], f"platform attribution share 1.5 is outside (0, 1]{SHARE_HINT}"),
+        (["--platform-workers", "0"], "platform workers 0 must be a whole number, at least 1"),
+        (
+            ["--region", "eu-west-1", "--platform", "mwaa"],
+            "Amazon MWAA is not priced in eu-west-1 (snapshot 2026-12-07); designs that remain: self-hosted, none",
+        ),
+    ],
+)
+def test_bad_platform_input_is_one_line_naming_the_value(argv, message, capsys):
+    assert main(["tco", *argv]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {message}"

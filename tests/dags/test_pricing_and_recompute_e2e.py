@@ -221,6 +221,10 @@ def test_recompute_prices_the_champion_at_todays_prices(
         metrics["scenario.100.cheapest_usd_per_month"] <= metrics["scenario.1000000.cheapest_usd_per_month"]
     )
     assert tags[names.TAG_SNAPSHOT_ID] == SHIPPED.name and tags[names.TAG_MODEL_VERSION] == "1"
+    # the platform that runs the pipeline is in the TCO by default (self-hosted, wholly this model's)
+    assert tags[names.TAG_PLATFORM_DESIGN] == "self-hosted" and metrics[names.PLATFORM_SHARE] == 1
+    assert metrics[names.PLATFORM_USD_PER_MONTH] == metrics[names.PLATFORM_FULL_USD_PER_MONTH] > 0
+    assert metrics["scenario.100.tco_total_usd"] >= 12 * metrics[names.PLATFORM_USD_PER_MONTH]
     assert tags["model.source"].startswith("rnn-textgen@champion, version 1")  # the alias is priced
     assert analysis.info.run_name == f"recompute · champion v1 · us-east-1 · prices {SHIPPED.name}"
     assert tags["cost.free_tiers_applied"] == "false" and tags["model.metrics_source"].startswith(

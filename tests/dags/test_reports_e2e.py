@@ -155,6 +155,9 @@ def test_adhoc_analysis_with_form_values_reports_and_mails(
         "latency_slo_ms": 2000,
         "tokens_per_request": 100,
         "peak_factor": 2.5,
+        "platform_design": "self-hosted",
+        "platform_share": 0.5,
+        "platform_workers": 2,
         "recipients": ["lead@example.com", "finops@example.com"],
     }
     dag_run = load_dag("adhoc_cost_analysis").test(run_conf=conf)
@@ -173,6 +176,14 @@ def test_adhoc_analysis_with_form_values_reports_and_mails(
     assert analysis["tco"]["horizon_months"] == 24 and analysis["tco"]["retrain_cadence"] == "monthly"
     assert analysis["grid"]["assumptions"]["latency_slo_ms"] == 2000
     assert "reference measurements" in analysis["model"]["source"]  # nothing registered yet
+    platform = analysis["tco"]["platform"]
+    assert (platform["design"], platform["attribution_share"], platform["region"]) == (
+        "self-hosted",
+        0.5,
+        "eu-west-1",
+    )
+    assert platform["usd_per_month"] == pytest.approx(platform["full_usd_per_month"] / 2)
+    assert any(c["name"].startswith("Celery workers (2) (") for c in platform["components"])
 
     [mail] = saved_messages(smtp_catcher)
     message = parse(mail)
@@ -197,6 +208,10 @@ def test_adhoc_without_recipients_stores_but_does_not_mail(
         ({"region": "mars-north-1"}, "region"),
         ({"horizon_months": 0}, "horizon_months"),
         ({"pricing_models": ["free-lunch"]}, "pricing_models"),
+        ({"platform_design": "kubernetes"}, "platform_design"),
+        ({"platform_share": 0}, "platform_share"),
+        ({"platform_share": 1.5}, "platform_share"),
+        ({"platform_workers": 0}, "platform_workers"),
     ],
 )
 def test_out_of_bounds_form_values_are_rejected(
