@@ -376,6 +376,63 @@ def scenario_chart(matrix: Mapping[str, Any]) -> bytes | None:
         return _png(fig)
 
 
+# the cost of ownership's lines, bottom to top of a stacked bar
+TCO_LINE_COLORS = {
+    "training": "#4c78a8",
+    "serving": "#f58518",
+    "storage": "#72b7b2",
+    "platform": "#9d755d",
+}
+
+
+def tco_breakdown_chart(tco: Mapping[str, Any] | None) -> bytes | None:
+    """One stacked bar per scenario (the cheapest option): training, serving, storage and the platform that
+    runs the pipeline, per month. Only when a platform was priced (``tco["breakdown"]``)."""
+    bars = [
+        b
+        for b in (tco or {}).get("breakdown") or []
+        if all(_finite(b.get(f"{line}_usd_per_month")) for line in TCO_LINE_COLORS)
+    ]
+    if not bars:
+        return None
+    import matplotlib
+
+    with matplotlib.rc_context(RC):
+        fig = _figure(FIGSIZE_TALL)
+        ax = fig.add_subplot()
+        positions = list(range(len(bars)))
+        bottoms = [0.0] * len(bars)
+        for line, color in TCO_LINE_COLORS.items():
+            heights = [b[f"{line}_usd_per_month"] for b in bars]
+            ax.bar(positions, heights, bottom=bottoms, width=0.55, color=color, label=line, zorder=2)
+            bottoms = [low + h for low, h in zip(bottoms, heights, strict=True)]
+        top = max(bottoms) or 1.0
+        for x, total in zip(positions, bottoms, strict=True):
+            ax.annotate(
+                usd_label(total),
+                (x, total),
+                textcoords="offset points",
+                xytext=(0, 3),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                fontweight="bold",
+            )
+        ax.set_xticks(positions)
+        ax.set_xticklabels([f"{b['short']}\n{_short(str(b['label']), 30)}" for b in bars], fontsize=8)
+        ax.set_xlim(-0.7, len(bars) - 0.3)
+        ax.set_ylim(0, top * 1.15)
+        _usd_axis(ax.yaxis)
+        ax.set_xlabel("requests per day (cheapest option)")
+        ax.set_ylabel("USD per month")
+        share = ((tco or {}).get("platform") or {}).get("attribution_share")
+        share_text = f" (platform: a {share:g} share)" if _finite(share) and share != 1 else ""
+        ax.set_title(f"Cost of ownership per month, cheapest option{share_text}")
+        ax.grid(axis="x", visible=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=len(TCO_LINE_COLORS))
+        return _png(fig)
+
+
 def monte_carlo_chart(matrix: Mapping[str, Any]) -> bytes | None:
     """P50 dot with a P10-P90 bar per alternative and scenario (log scale)."""
     columns, rows = matrix.get("columns") or [], matrix.get("rows") or []

@@ -60,6 +60,7 @@ def render_charts(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, by
             inputs.spot_history, marks=[r.started_at for r in inputs.training_runs]
         ),
         "scenarios.png": charts.scenario_chart(analysis.get("matrix") or {}),
+        "tco_breakdown.png": charts.tco_breakdown_chart(analysis.get("tco")),
         "tornado.png": charts.tornado_chart(analysis.get("tornado")),
         "monte_carlo.png": charts.monte_carlo_chart(analysis.get("monte_carlo") or {}),
     }

@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from costing.report.formatting import iso_or_none
+from costing.report.formatting import is_number, iso_or_none
 from costing.report.inputs import TRAINING_RUN_COLUMNS, ReportInputs
 
 # -- CSV ----------------------------------------------------------------------------------------------------
@@ -138,6 +138,7 @@ def csv_tables(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, str]:
             scenario_rows,
         )
     tco = document.get("tco") or {}
+    platform = tco.get("platform") or None
     tco_rows = [
         {
             "region": tco.get("region"),
@@ -170,15 +171,49 @@ def csv_tables(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, str]:
                 "serving_usd_per_month",
                 "training_usd_per_month",
                 "storage_usd_per_month",
+                # only when a platform was priced: a "none" analysis exports what it always did
+                *(("platform_usd_per_month",) if platform else ()),
                 "usd_per_month",
                 "serving_usd",
                 "training_usd",
                 "storage_usd",
+                *(("platform_usd",) if platform else ()),
                 "total_usd",
                 "owed_at_horizon_usd",
                 "reason",
             ),
             tco_rows,
+        )
+    if platform:
+        share = platform.get("attribution_share")
+        tables["platform.csv"] = _csv(
+            (
+                "design",
+                "region",
+                "snapshot_id",
+                "name",
+                "service",
+                "unit",
+                "monthly_quantity",
+                "price",
+                "monthly_cost",
+                "attribution_share",
+                "charged_monthly_cost",
+                "source",
+            ),
+            (
+                {
+                    "design": platform.get("design"),
+                    "region": platform.get("region"),
+                    "snapshot_id": platform.get("snapshot_id"),
+                    **c,
+                    "attribution_share": share,
+                    "charged_monthly_cost": c.get("monthly_cost") * share
+                    if is_number(c.get("monthly_cost")) and is_number(share)
+                    else None,
+                }
+                for c in platform.get("components") or []
+            ),
         )
     sensitivity = document.get("sensitivity") or {}
     tornado_rows = [

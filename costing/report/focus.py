@@ -8,7 +8,10 @@ FinOps reader can load these rows next to the bill. One row per charge:
   wasted and overhead cost in ``x_`` columns), one for the EBS root volumes, one each for S3
   storage and requests; a local run is one estimated instance row;
 * a **cost analysis** (``analysis.json`` of a ``rnn-cost-analysis`` run): for every request volume
-  and every alternative (its best variant), one row per priced component of a month of serving.
+  and every alternative (its best variant), one row per priced component of a month of serving; and,
+  when the analysis priced the platform that runs the pipeline, one row per platform component (once:
+  it does not depend on the volume), ``x_Component`` ``platform``, with the attribution share applied
+  (the quantity and every cost are the full line x the share, stated in ``x_AttributionShare``).
 
 Mandatory FOCUS columns are all present; ``x_``-prefixed columns say which MLflow run and experiment
 a row comes from, what it is, and whether it is an ``estimate`` (priced as if), a
@@ -106,7 +109,7 @@ EXTENSION_COLUMNS = (
     "x_MlflowRunId",
     "x_MlflowExperiment",
     "x_DagRunId",  # "<dag_id>/<run_id>"
-    "x_Component",  # training-attempt | ebs | s3-storage | s3-requests | serving
+    "x_Component",  # training-attempt | ebs | s3-storage | s3-requests | serving | platform
     "x_Attempt",  # "<task try>.<attempt>" of a spot run
     "x_TrainingCost",  # the part of BilledCost whose work survived
     "x_WastedCost",  # work after the last checkpoint, thrown away by an interruption
@@ -114,6 +117,7 @@ EXTENSION_COLUMNS = (
     "x_RequestsPerDay",  # the serving scenario
     "x_Option",  # the serving alternative, e.g. ec2-spot:c7g.large
     "x_SnapshotId",  # the pricing snapshot the prices came from
+    "x_AttributionShare",  # platform rows: the share of a shared platform charged here (costs = full x share)
 )
 COLUMNS = FOCUS_COLUMNS + EXTENSION_COLUMNS
 DECIMAL_COLUMNS = (
@@ -133,6 +137,7 @@ DECIMAL_COLUMNS = (
     "x_WastedCost",
     "x_OverheadCost",
     "x_RequestsPerDay",
+    "x_AttributionShare",
 )
 DATETIME_COLUMNS = ("BillingPeriodEnd", "BillingPeriodStart", "ChargePeriodEnd", "ChargePeriodStart")
 # the FOCUS applicability criteria that hold for AWS (the validator checks the rules they enable)
@@ -165,6 +170,21 @@ SERVICES: dict[str, tuple[str, str, str, str]] = {
     "AWSDataTransfer": ("AWS Data Transfer", "Networking", "Network Connectivity", AWS),
     "AmazonCloudWatch": ("Amazon CloudWatch", "Management and Governance", "Observability", AWS),
     "CloudflareWorkers": ("Workers", "Compute", "Serverless Compute", "Cloudflare"),
+    # the platform that runs the pipeline (costing.model.pipeline_platform)
+    "AmazonRDS": ("Amazon Relational Database Service", "Databases", "Relational Databases", AWS),
+    "AmazonElastiCache": ("Amazon ElastiCache", "Databases", "Caching", AWS),
+    "AmazonMWAA": (
+        "Amazon Managed Workflows for Apache Airflow",
+        "Integration",
+        "Workflow Orchestration",
+        AWS,
+    ),
+    "AmazonSES": (
+        "Amazon Simple Email Service",
+        "Business Applications",
+        "Other (Business Applications)",
+        AWS,
+    ),
 }
 # serving alternative -> FOCUS PricingCategory
 _OPTION_PRICING = {
@@ -180,6 +200,8 @@ _UNITS = {
     "GB-seconds": "GB-Seconds",
     "LCU-hours": "LCU-Hours",
     "1M requests": "1000000 Requests",
+    "1k requests": "1000 Requests",
+    "1k emails": "1000 Emails",
     "1M CPU-ms": "1000000 CPU Milliseconds",
     "metrics": "Metrics",
     "requests": "Requests",
@@ -496,7 +518,8 @@ def _best_per_option(options: Iterable[Mapping[str, Any]]) -> list[Mapping[str, 
 def analysis_rows(
     document: Mapping[str, Any], run: RunRef, account: Account = UNASSIGNED, *, every_variant: bool = False
 ) -> list[dict[str, Any]]:
-    """FOCUS rows of one cost analysis: a month of serving per request volume and alternative.
+    """FOCUS rows of one cost analysis: a month of serving per request volume and alternative, and of the
+    platform that runs the pipeline when it was priced.
 
     The month is the calendar month of the prices (``prices_as_of``); quantities and costs are the
     model's monthly ones. ``every_variant``: every instance type x market, not the best of each.
@@ -546,6 +569,51 @@ def analysis_rows(
                         x_Option=option.get("key"),
                     )
                 )
+    platform = (document.get("tco") or {}).get("platform")
+    if platform:
+        rows += platform_rows(platform, run, account, start=start, end=end)
+    return rows
+
+
+def platform_rows(
+    platform: Mapping[str, Any], run: RunRef, account: Account, *, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """A month of the platform that runs the pipeline (``document["tco"]["platform"]``), one row per component,
+    with the attribution share applied: quantity and costs are the full line x the share, unit prices unchanged."""
+    share = float(platform.get("attribution_share", 1.0))
+    design = str(platform.get("label") or platform.get("design") or "platform")
+    rows = []
+    for component in platform.get("components") or []:
+        service = str(component.get("service", ""))
+        name = str(component.get("name", ""))
+        if service == "AmazonEC2" and "volume" in name.lower():
+            service = "AmazonEBS"
+        usd = float(component.get("monthly_cost") or 0.0) * share
+        quantity = float(component.get("monthly_quantity") or 0.0) * share
+        price = component.get("price")
+        shared = "" if share == 1 else f" x {share:g} share"
+        rows.append(
+            _row(
+                run=run,
+                account=account,
+                basis=BASIS_ESTIMATE,
+                component="platform",
+                service_code=service,
+                description=f"Platform {design}: {name}{shared}",
+                start=start,
+                end=end,
+                billed=usd,
+                list_cost=usd,
+                quantity=quantity,
+                unit=focus_unit(str(component.get("unit") or "Units")),
+                unit_price=price,
+                list_unit_price=price,
+                pricing_category="Standard",  # always-on instances are priced on demand
+                region=platform.get("region"),
+                snapshot_id=str(platform.get("snapshot_id") or ""),
+                x_AttributionShare=share,
+            )
+        )
     return rows
 
 

@@ -29,6 +29,7 @@ CHART_TITLES = {  # file name -> alt text, in page order
     "estimate_vs_bill.png": "Estimated against billed cost per reconciled run",
     "spot_history.png": "Spot price history per availability zone",
     "scenarios.png": "Serving cost per month by alternative and scenario",
+    "tco_breakdown.png": "Cost of ownership per month of the cheapest option: training, serving, storage, platform",
     "tornado.png": "Sensitivity (tornado) of the monthly cost of ownership",
     "monte_carlo.png": "Monte Carlo P10-P90 band of the monthly cost of ownership",
 }

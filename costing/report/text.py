@@ -10,12 +10,13 @@ from costing.report.formatting import (
     is_number,
     number_text,
     pct_text,
+    rate_text,
     signed_pct_text,
     signed_usd_text,
     usd_text,
 )
 from costing.report.inputs import TEXT_RUN_ROWS
-from costing.report.view import _headline_cheapest
+from costing.report.view import EVERYTHING, TCO_LINES, _headline_cheapest
 
 # -- plain text ----------------------------------------------------------------------------------------------
 
@@ -50,6 +51,26 @@ def commitment_lines(commitments: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def platform_lines(tco: Mapping[str, Any]) -> list[str]:
+    """The four lines of the cheapest option per scenario, then the platform's components, sizing and share."""
+    platform = tco["platform"]
+    lines = ["  per month, cheapest option:"]
+    for b in tco["breakdown"]:
+        parts = " + ".join(f"{line} {usd_text(b[f'{line}_usd_per_month'])}" for line in TCO_LINES)
+        lines.append(f"    {b['short']}: {parts} = {usd_text(b['usd_per_month'])} ({b['label']})")
+    lines.append(
+        f"  platform: {platform['label']}, {usd_text(platform['full_usd_per_month'])}/month; "
+        f"{platform['share_text']}: {usd_text(platform['usd_per_month'])}/month"
+    )
+    for c in platform["components"]:
+        lines.append(
+            f"    {c['name']}: {number_text(c['quantity'])} {c['unit']} x {rate_text(c['rate'])} = "
+            f"{usd_text(c['usd_per_month'])}/month ({c['source']})"
+        )
+    lines += [f"    sizing: {line}" for line in platform["sizing"]]
+    return lines
+
+
 def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> str:
     """The short plain-text part: totals, cheapest per scenario, break-evens, staleness."""
     out = [view["title"], "=" * min(len(view["title"]), 100)]
@@ -79,6 +100,9 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
         )
         if analysis.get("metrics_source"):
             out.append(f"  metrics: {analysis['metrics_source']}")
+    headline = ((analysis or {}).get("tco") or {}).get("platform_headline")
+    if headline:
+        out += ["", headline]
     if view["request"]:
         out += ["", "Inputs:"] + [f"  {r['label']}: {r['value']}" for r in view["request"]]
     runs = view["training_runs"]
@@ -170,6 +194,10 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
         for c in analysis["cheapest"]:
             if c["key"]:
                 out.append(f"  {c['long']}: {c['name']} {usd_text(c['usd_per_month'])} ({c['config']})")
+                if c.get("everything"):
+                    everything = c["everything"]
+                    other = "" if everything["same_option"] else f"{everything['label']} "
+                    out.append(f"    {EVERYTHING}: {other}{usd_text(everything['usd_per_month'])}/month")
                 out.append(f"    design: {design_text(c['design'])}")
                 if c.get("commitment"):
                     out.append(f"    commitment: {c['commitment']}")
@@ -204,11 +232,19 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
             )
             for scenario in tco["scenarios"]:
                 best = next((o for o in scenario["options"] if o["cheapest"]), None)
-                if best:
+                if best and tco.get("platform"):
+                    out.append(
+                        f"  {scenario['long']}: serving: {best['label']} "
+                        f"{usd_text(best['serving_usd_per_month'])}/month; {EVERYTHING}: "
+                        f"{usd_text(best['usd_per_month'])}/month, {usd_text(best['total_usd'])} in all"
+                    )
+                elif best:
                     out.append(
                         f"  {scenario['long']}: {best['label']} {usd_text(best['total_usd'])} "
                         f"({usd_text(best['usd_per_month'])}/month)"
                     )
+            if tco.get("platform"):
+                out += platform_lines(tco)
             if tco["breakevens"]:
                 out += [f"Break-even: {b['sentence']}" for b in tco["breakevens"]]
             else:

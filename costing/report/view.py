@@ -541,6 +541,7 @@ def _drop_in(scenarios: Sequence[Mapping[str, Any]], key: str) -> bool:
 
 def _tco_view(tco: Mapping[str, Any], allowed: set[str] | None) -> dict[str, Any]:
     run = tco.get("training_run") or {}
+    platform = tco.get("platform") or None
     scenarios = []
     for scenario in tco.get("scenarios") or []:
         options = [o for o in scenario.get("options") or [] if allowed is None or o.get("option") in allowed]
@@ -573,6 +574,8 @@ def _tco_view(tco: Mapping[str, Any], allowed: set[str] | None) -> dict[str, Any
                         "usd_per_month": o.get("usd_per_month"),
                         "total_usd": o.get("total_usd"),
                         "owed_at_horizon_usd": (o.get("commitment") or {}).get("owed_at_horizon_usd"),
+                        # only when a platform was priced: a "none" analysis renders as it always did
+                        **({"platform_usd_per_month": o.get("platform_usd_per_month")} if platform else {}),
                     }
                     for o in ordered
                 ],
@@ -632,7 +635,126 @@ def _tco_view(tco: Mapping[str, Any], allowed: set[str] | None) -> dict[str, Any
             if len(scenarios) > 1
             else "not computed: the analysis has a single request volume"
         ),
+        **(_platform_views(platform, scenarios) if platform else {}),
     }
+
+
+# the lines of the cost of ownership side by side, in the order the breakdown chart stacks them
+TCO_LINES = ("training", "serving", "storage", "platform")
+EVERYTHING = "everything (training + serving + storage + platform)"
+
+
+def _platform_views(platform: Mapping[str, Any], scenarios: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What runs the pipeline: its components and sizing, the four lines of the cheapest option per
+    scenario, and the headline sentence when the platform is the largest of them."""
+    share = platform.get("attribution_share")
+    share = float(share) if is_number(share) else 1.0
+    components = [
+        {
+            "name": c.get("name"),
+            "service": c.get("service"),
+            "quantity": c.get("monthly_quantity"),
+            "unit": c.get("unit"),
+            "rate": c.get("price"),
+            "usd_per_month": c.get("monthly_cost"),  # the full line
+            "charged_usd_per_month": c.get("monthly_cost") * share
+            if is_number(c.get("monthly_cost"))
+            else None,
+            "source": c.get("source", ""),
+        }
+        for c in platform.get("components") or []
+    ]
+    breakdown = []
+    for scenario in scenarios:
+        best = next((o for o in scenario["options"] if o["cheapest"] and o["feasible"]), None)
+        if best is None:
+            continue
+        lines = {
+            "training": best.get("training_usd_per_month"),
+            "serving": best.get("serving_usd_per_month"),
+            "storage": best.get("storage_usd_per_month"),
+            "platform": best.get("platform_usd_per_month"),
+        }
+        numbers = {k: v for k, v in lines.items() if is_number(v)}
+        breakdown.append(
+            {
+                "requests_per_day": scenario["requests_per_day"],
+                "short": scenario["short"],
+                "long": scenario["long"],
+                "key": best["key"],
+                "label": best["label"],
+                **{f"{k}_usd_per_month": v for k, v in lines.items()},
+                "usd_per_month": best.get("usd_per_month"),
+                "largest": max(numbers, key=lambda k: (numbers[k], k == "platform")) if numbers else None,
+            }
+        )
+    return {
+        "platform": {
+            "design": platform.get("design"),
+            "label": platform.get("label") or platform.get("design"),
+            "attribution_share": share,
+            "full_usd_per_month": platform.get("full_usd_per_month"),
+            "usd_per_month": platform.get("usd_per_month"),
+            "components": components,
+            "sizing": list(platform.get("sizing") or []),
+            "caveats": list(platform.get("caveats") or []),
+            "share_text": "the whole platform is charged to this model"
+            if share == 1
+            else f"{share:g} of it is charged to this model (the platform is shared with other pipelines)",
+        },
+        "breakdown": breakdown,
+        "platform_headline": _platform_headline(platform, breakdown, share),
+    }
+
+
+def _platform_headline(
+    platform: Mapping[str, Any], breakdown: Sequence[Mapping[str, Any]], share: float
+) -> str | None:
+    """One sentence when the platform is the largest line of the cheapest option: at the highest such volume."""
+    largest = [b for b in breakdown if b["largest"] == "platform" and is_number(b["usd_per_month"])]
+    if not largest:
+        return None
+    at = max(largest, key=lambda b: b["requests_per_day"] or 0)
+    of_full = "" if share == 1 else f" (a {share:g} share of {usd_text(platform.get('full_usd_per_month'))})"
+    return (
+        f"The platform ({platform.get('label') or platform.get('design')}) is the largest cost: "
+        f"{usd_text(at['platform_usd_per_month'])}{of_full} of {usd_text(at['usd_per_month'])} a month at "
+        f"{at['requests_per_day']:,.0f} requests/day."
+    )
+
+
+def _everything(cheapest: list[dict[str, Any]], tco: Mapping[str, Any] | None) -> None:
+    """Give each scenario's cheapest serving alternative its whole monthly cost (training + serving + storage
+    + platform) from the TCO, when a platform was priced; nothing changes otherwise."""
+    if not tco or not tco.get("platform"):
+        return
+    by_volume = {s["requests_per_day"]: s for s in tco["scenarios"]}
+    for c in cheapest:
+        scenario = by_volume.get(c["requests_per_day"])
+        if not c["key"] or scenario is None:
+            continue
+        feasible = [o for o in scenario["options"] if o["feasible"]]
+        same = next((o for o in feasible if o["key"] == c["key"]), None)
+        option = same or next((o for o in feasible if o["cheapest"]), None)
+        if option is None:
+            continue
+        c["everything"] = {
+            "key": option["key"],
+            "label": option["label"],
+            "usd_per_month": option["usd_per_month"],
+            "same_option": same is not None,
+        }
+
+
+def cheapest_text(c: Mapping[str, Any]) -> str:
+    """A scenario's cheapest, saying what it covers: "serving: X $1.54/month; everything (...): $71.67/month"
+    when a platform was priced, "X $1.54/month" as always otherwise."""
+    serving = f"{c['name']} {usd_text(c['usd_per_month'])}/month"
+    everything = c.get("everything")
+    if not everything:
+        return serving
+    other = "" if everything["same_option"] else f"{everything['label']} "
+    return f"serving: {serving}; {EVERYTHING}: {other}{usd_text(everything['usd_per_month'])}/month"
 
 
 def _tornado_view(sensitivity: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -726,6 +848,8 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
         *notes,
     ]
     model = document.get("model") or None
+    tco_view = _tco_view(tco, allowed) if tco else None
+    _everything(grid_view["cheapest"], tco_view)
     return {
         "region": document.get("region") or grid.get("region"),
         "snapshot_id": document.get("snapshot_id") or grid.get("snapshot_id"),
@@ -734,7 +858,7 @@ def _analysis_view(document: Mapping[str, Any] | None, notes: Sequence[str]) -> 
         **grid_view,
         "commitments": _commitments_view(grid),
         "capacity": _capacity_view(grid),
-        "tco": _tco_view(tco, allowed) if tco else None,
+        "tco": tco_view,
         "tornado": _tornado_view(sensitivity) if sensitivity else None,
         "monte_carlo": _monte_carlo_view(sensitivity, allowed) if sensitivity else None,
         "sensitivity_metric": sensitivity.get("metric"),
@@ -985,7 +1109,7 @@ def _cheapest_phrase(analysis: Mapping[str, Any] | None) -> str:
         return "no scenarios in the analysis"
     if not head["key"]:
         return f"at {head['short']}: no feasible drop-in alternative"
-    return f"cheapest at {head['short']}: {head['name']} {usd_text(head['usd_per_month'])}/month"
+    return f"cheapest at {head['short']}: {cheapest_text(head)}"
 
 
 def summary_line(view: Mapping[str, Any]) -> str:

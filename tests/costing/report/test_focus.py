@@ -462,3 +462,115 @@ def test_commitments_are_committed_and_spot_is_dynamic(option: str, category: st
     document["grid"]["scenarios"] = [{"requests_per_day": 100, "options": [chosen]}]
     rows = analysis_rows(document, RunRef("d" * 32, "rnn-cost-analysis", "cost_recompute/manual__4", T0))
     assert rows and {r["PricingCategory"] for r in rows} == {category}
+
+
+# -- the platform that runs the pipeline ---------------------------------------------------------------------
+
+
+def platform_document(share: float) -> dict:
+    """analysis_document() with a self-hosted platform: 730 h x $0.0416 = $30.368, 20 GB-months x $0.08 = $1.60
+    (the root volume), 730 h x $0.016 = $11.68 (RDS), 0.004 1k emails x $0.10 = $0.0004 (SES)."""
+    lines = [
+        ("Airflow control plane + MLflow + Redis (t3.medium on-demand)", "AmazonEC2", "hours", 730.0, 0.0416),
+        ("Airflow control plane + MLflow + Redis root volume (gp3, 20 GB)", "AmazonEC2", "GB-months", 20.0, 0.08),
+        ("Airflow + MLflow database (RDS PostgreSQL db.t4g.micro, Single-AZ)", "AmazonRDS", "hours", 730.0, 0.016),
+        ("Report mail (SES)", "AmazonSES", "1k emails", 0.004, 0.10),
+    ]  # fmt: skip
+    document = analysis_document()
+    document["tco"] = {
+        "platform": {
+            "design": "self-hosted",
+            "label": "Self-hosted (docker-compose topology on EC2 + RDS)",
+            "region": "us-east-1",
+            "snapshot_id": "2025-06-02",
+            "attribution_share": share,
+            "components": [
+                {
+                    "name": name,
+                    "service": service,
+                    "unit": unit,
+                    "monthly_quantity": quantity,
+                    "price": price,
+                    "monthly_cost": quantity * price,
+                    "source": f"snapshot 2025-06-02: {service}",
+                }
+                for name, service, unit, quantity, price in lines
+            ],
+        }
+    }
+    return document
+
+
+def test_platform_rows_carry_the_attribution_share() -> None:
+    run = RunRef("e" * 32, "rnn-cost-analysis", "cost_recompute/manual__5", T0)
+    rows = analysis_rows(platform_document(0.25), run)
+    serving = [r for r in rows if r["x_Component"] == "serving"]
+    platform = [r for r in rows if r["x_Component"] == "platform"]
+    assert serving == analysis_rows(analysis_document(), run)  # the serving rows are what they were
+    assert all(r["x_AttributionShare"] is None for r in serving)
+    assert len(platform) == 4  # once per component, not per request volume
+    control, volume, database, mail = platform
+    # a quarter of each full line: 0.25 x $30.368 = $7.592, 0.25 x 730 h = 182.5 h at the same $0.0416/h
+    assert control["BilledCost"] == pytest.approx(7.592)
+    assert (
+        control["EffectiveCost"] == control["ContractedCost"] == control["ListCost"] == control["BilledCost"]
+    )
+    assert control["PricingCurrencyEffectiveCost"] == control["BilledCost"]
+    assert (control["PricingQuantity"], control["ConsumedQuantity"]) == (182.5, 182.5)
+    assert control["ContractedUnitPrice"] == control["ListUnitPrice"] == 0.0416
+    assert control["x_AttributionShare"] == 0.25 and control["PricingUnit"] == "Hours"
+    assert control["ChargeDescription"] == (
+        "Platform Self-hosted (docker-compose topology on EC2 + RDS): Airflow control plane + MLflow + Redis "
+        "(t3.medium on-demand) x 0.25 share"
+    )
+    assert (control["x_RequestsPerDay"], control["x_Option"]) == (None, None)
+    assert (volume["ServiceName"], volume["BilledCost"]) == ("Amazon Elastic Block Store", pytest.approx(0.4))
+    assert (database["ServiceName"], database["ServiceCategory"], database["ServiceSubcategory"]) == (
+        "Amazon Relational Database Service",
+        "Databases",
+        "Relational Databases",
+    )
+    assert database["BilledCost"] == pytest.approx(0.25 * 11.68)
+    assert (mail["PricingUnit"], mail["BilledCost"]) == ("1000 Emails", pytest.approx(0.25 * 0.0004))
+    assert sum(r["BilledCost"] for r in platform) == pytest.approx(0.25 * (30.368 + 1.6 + 11.68 + 0.0004))
+    assert {(r["ChargePeriodStart"], r["ChargePeriodEnd"]) for r in platform} == {
+        (datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 7, 1, tzinfo=UTC))
+    }
+    whole = [r for r in analysis_rows(platform_document(1.0), run) if r["x_Component"] == "platform"]
+    assert whole[0]["BilledCost"] == pytest.approx(30.368) and whole[0]["x_AttributionShare"] == 1.0
+    assert whole[0]["ChargeDescription"].endswith("(t3.medium on-demand)")
+
+
+def test_platform_rows_write_as_csv_and_parquet(tmp_path: Path) -> None:
+    pyarrow = pytest.importorskip("pyarrow.parquet")
+    rows = analysis_rows(platform_document(0.25), RunRef("e" * 32, "rnn-cost-analysis", "", T0))
+    table = pyarrow.read_table(write_focus(rows, tmp_path / "focus.parquet"))
+    assert table.schema.field("x_AttributionShare").type == "double"
+    assert sorted({s for s in table.column("x_AttributionShare").to_pylist() if s is not None}) == [0.25]
+    [header, *lines] = write_focus(rows, tmp_path / "focus.csv").read_text().splitlines()
+    assert header.endswith(",x_SnapshotId,x_AttributionShare")
+    assert lines[-1].endswith(",2025-06-02,0.25")
+
+
+@pytest.mark.integration  # runs the validator (its own venv), ~5 s
+def test_platform_rows_pass_the_finops_foundation_validator(tmp_path: Path) -> None:
+    executable = _validator()
+    rows = analysis_rows(
+        platform_document(0.25), RunRef("f" * 32, "rnn-cost-analysis", "cost_recompute/manual__6", T0)
+    )
+    path = write_focus(rows, tmp_path / "focus.csv")
+    [site_packages] = (VALIDATOR_VENV / "lib").glob("python3.*/site-packages")
+    result = subprocess.run(
+        [str(executable), "--data-file", str(path), "--validate-version", "1.2", "--block-download",
+         "--applicability-criteria", ",".join(AWS_APPLICABILITY), "--show-violations"],
+        capture_output=True, text=True, timeout=300, cwd=site_packages,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    failed = {line.split()[1].rstrip(":") for line in result.stdout.splitlines() if line.startswith("❌")}
+    assert failed <= VALIDATOR_CONTRADICTIONS, (
+        sorted(failed - VALIDATOR_CONTRADICTIONS),
+        result.stdout[-6000:],
+    )
+    # ServiceSubcategory-C-004-M: each subcategory (Relational Databases, ...) belongs to its category
+    for rule in ("BilledCost-C-000-M", "ServiceCategory-C-000-M", "ServiceSubcategory-C-004-M"):
+        assert f"✅ {rule}: PASS" in result.stdout, rule

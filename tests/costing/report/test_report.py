@@ -386,7 +386,7 @@ def test_text_part_and_summary_say_the_totals(rendered: RenderedReport) -> None:
 def test_data_is_json_and_lists_what_is_shown(rendered: RenderedReport) -> None:
     data = json.loads(json.dumps(rendered.data, allow_nan=False))
     assert data["training_runs"]["count"] == 4
-    assert data["analysis"]["snapshot_id"] == "2026-12-04"
+    assert data["analysis"]["snapshot_id"] == "2026-12-07"
     assert sorted(data["images"]) == sorted(rendered.images)
     assert data["analysis"]["tornado"]["requests_per_day"] == 1_000_000
     assert data["summary"] == rendered.summary
