@@ -11,10 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # the cost model loads when a record is billed, not when the DAG file is parsed
-    from costing.model import AttemptTimings, InstanceAttempt
+from typing import Any
 
 END_DONE = "done"
 END_INTERRUPTED = "interrupted"
@@ -67,43 +64,6 @@ class AttemptRecord:
         if self.terminated_at is None:
             return None
         return (parse_utc(self.terminated_at) - parse_utc(self.launched_at)).total_seconds()
-
-    def to_instance_attempt(self) -> InstanceAttempt:
-        """The costing value object (billing maths lives in ``costing.model.training.run_cost``)."""
-        from costing.model import InstanceAttempt
-
-        if self.terminated_at is None:
-            raise ValueError(
-                f"attempt {self.attempt} ({self.instance_id}) has no terminate time; it cannot be billed yet"
-            )
-        return InstanceAttempt(
-            instance_type=self.instance_type,
-            availability_zone=self.availability_zone,
-            market=self.market,
-            launch_time=parse_utc(self.launched_at),
-            terminate_time=parse_utc(self.terminated_at),
-            interrupted=self.interrupted,
-            instance_id=self.instance_id,
-        )
-
-
-def timings_for(attempts: list[AttemptRecord], segments: list[dict[str, Any]]) -> list[AttemptTimings | None]:
-    """The training process of each attempt: the segment (metrics.json ``training.segments``) that
-    started while that instance ran; None for an attempt whose process left no checkpoint."""
-    from costing.model import AttemptTimings
-
-    parsed = [AttemptTimings.from_segment(segment) for segment in segments]
-    found: list[AttemptTimings | None] = []
-    for attempt in attempts:
-        launched = parse_utc(attempt.launched_at)
-        ended = parse_utc(attempt.terminated_at) if attempt.terminated_at else None
-        found.append(
-            next(
-                (t for t in parsed if launched <= t.started_at and (ended is None or t.started_at <= ended)),
-                None,
-            )
-        )
-    return found
 
 
 def attempts_table(attempts: list[AttemptRecord]) -> str:

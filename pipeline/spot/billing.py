@@ -26,7 +26,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from costing.model import AttemptTimings, account_spot_run, billed_seconds, spot_training_cost
+from costing.model import (
+    AttemptTimings,
+    InstanceAttempt,
+    account_spot_run,
+    billed_seconds,
+    spot_training_cost,
+)
 from costing.model.training import S3Usage, StorageCost, StorageRates, run_s3_usage, storage_cost
 from costing.pricing import (
     MARKET_SPOT,
@@ -40,7 +46,7 @@ from pipeline import tracking
 from pipeline.cost_record import record_cost
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import load_settings
-from pipeline.spot.attempts import AttemptRecord, timings_for
+from pipeline.spot.attempts import AttemptRecord, parse_utc
 from pipeline.spot.layout import ATTEMPTS_ARTIFACT, DEFAULT_ROOT_VOLUME_GB
 from rnn.metrics import read_metrics
 
@@ -49,6 +55,42 @@ if TYPE_CHECKING:
     from costing.pricing.parse import SpotPricePoint
 
 BILLED_LABEL = "billed-estimate from AWS prices (not an invoice)"
+
+
+def instance_attempt(record: AttemptRecord) -> InstanceAttempt:
+    """The costing value object of an attempt record (billing maths lives in ``costing.model.training.run_cost``).
+    Here, not in :mod:`pipeline.spot.attempts`, which the DAG file's operator imports at parse time: the cost
+    model loads when a run is billed."""
+    if record.terminated_at is None:
+        raise ValueError(
+            f"attempt {record.attempt} ({record.instance_id}) has no terminate time; it cannot be billed yet"
+        )
+    return InstanceAttempt(
+        instance_type=record.instance_type,
+        availability_zone=record.availability_zone,
+        market=record.market,
+        launch_time=parse_utc(record.launched_at),
+        terminate_time=parse_utc(record.terminated_at),
+        interrupted=record.interrupted,
+        instance_id=record.instance_id,
+    )
+
+
+def timings_for(attempts: list[AttemptRecord], segments: list[dict[str, Any]]) -> list[AttemptTimings | None]:
+    """The training process of each attempt: the segment (metrics.json ``training.segments``) that
+    started while that instance ran; None for an attempt whose process left no checkpoint."""
+    parsed = [AttemptTimings.from_segment(segment) for segment in segments]
+    found: list[AttemptTimings | None] = []
+    for attempt in attempts:
+        launched = parse_utc(attempt.launched_at)
+        ended = parse_utc(attempt.terminated_at) if attempt.terminated_at else None
+        found.append(
+            next(
+                (t for t in parsed if launched <= t.started_at and (ended is None or t.started_at <= ended)),
+                None,
+            )
+        )
+    return found
 
 
 def estimate_s3_usage(
@@ -80,7 +122,7 @@ def history_covers(points: Sequence[SpotPricePoint], attempts: Sequence[AttemptR
     for attempt in attempts:
         if attempt.market != MARKET_SPOT:
             continue
-        launch = attempt.to_instance_attempt().launch_time
+        launch = instance_attempt(attempt).launch_time
         if not any(
             p.availability_zone == attempt.availability_zone
             and p.instance_type == attempt.instance_type
@@ -130,7 +172,7 @@ def billed_cost(
 ) -> dict[str, Any]:
     """Instances (billed per attempt, each split into training / wasted / overhead) + storage, as the
     ``cost.json`` dict logged to MLflow. ``timings[i]``: what attempt i's training process measured."""
-    instance_attempts = [a.to_instance_attempt() for a in attempts]
+    instance_attempts = [instance_attempt(a) for a in attempts]
     instances = spot_training_cost(instance_attempts, catalog, epochs=epochs)
     accounting = account_spot_run(
         instance_attempts, list(timings) if timings is not None else [None] * len(attempts), catalog
@@ -221,7 +263,7 @@ def fetch_history(
         for attempt in attempts:
             if attempt.market != "spot":
                 continue
-            ia = attempt.to_instance_attempt()
+            ia = instance_attempt(attempt)
             end = ia.launch_time + timedelta(seconds=billed_seconds(ia))
             items = hook.spot_price_history(
                 attempt.instance_type, attempt.availability_zone, ia.launch_time, end
@@ -269,8 +311,8 @@ def record_billed_cost(
             "put_requests": spot_run["s3"]["put_requests"] + tagging["put_requests"],
             "get_requests": spot_run["s3"]["get_requests"] + tagging["get_requests"],
         }
-        first_launch = min(a.to_instance_attempt().launch_time for a in attempts)
-        last_end = max(a.to_instance_attempt().terminate_time for a in attempts)
+        first_launch = min(instance_attempt(a).launch_time for a in attempts)
+        last_end = max(instance_attempt(a).terminate_time for a in attempts)
         usage = estimate_s3_usage(
             attempts=attempts,
             pipeline_counts=counts,
@@ -287,7 +329,7 @@ def record_billed_cost(
             usage,
             StorageRates.from_sheet(sheet),
             ebs_gb=float(spot_run.get("root_volume_gb", DEFAULT_ROOT_VOLUME_GB)),
-            billed_seconds=sum(billed_seconds(a.to_instance_attempt()) for a in attempts),
+            billed_seconds=sum(billed_seconds(instance_attempt(a)) for a in attempts),
         )
         try:
             cost_dict = billed_cost(

@@ -167,6 +167,7 @@ def test_a_synthetic_export_at_the_snapshots_rates_reconciles_within_one_percent
     from aws_fakes import focus_export_parquet, focus_line, hourly_usage_lines
 
     from costing.pricing import PriceCatalog
+    from pipeline.spot.billing import instance_attempt
     from pipeline.tasks.reconcile import bill_from_export, s3_client, tagged_estimate_usd
 
     cost, attempts = spot_run_cost(repo_root)
@@ -174,7 +175,7 @@ def test_a_synthetic_export_at_the_snapshots_rates_reconciles_within_one_percent
     tags = {"rnn:mlflow_run_id": RUN, "rnn:dag_run_id": "rnn_retraining/manual__1"}
     lines = []
     for a in attempts:
-        ia = a.to_instance_attempt()
+        ia = instance_attempt(a)
         history = sorted(
             (p.timestamp, p.usd_per_hour)
             for p in catalog.spot_history("r6i.xlarge", "us-east-1")
@@ -203,7 +204,7 @@ def test_a_synthetic_export_at_the_snapshots_rates_reconciles_within_one_percent
                 service="Amazon Elastic Block Store",
             )
         )
-    start = attempts[0].to_instance_attempt().launch_time
+    start = instance_attempt(attempts[0]).launch_time
     unrelated = [
         focus_line(resource_id="i-0web", start=start, end=start + timedelta(hours=1), billed=0.17, quantity=1,
                    unit="Hours", tags={"team": "web"}, service="Amazon Elastic Compute Cloud"),

@@ -84,8 +84,7 @@ def test_billing_falls_back_to_the_snapshot_when_history_misses_a_launch(repo_ro
 def test_billed_cost_splits_each_attempt_by_its_training_segment(repo_root: Path) -> None:
     from costing.model.training import S3Usage, StorageRates, storage_cost
     from costing.pricing.parse import SpotPricePoint
-    from pipeline.spot.attempts import timings_for
-    from pipeline.spot.billing import billed_cost, billing_catalog
+    from pipeline.spot.billing import billed_cost, billing_catalog, timings_for
 
     snapshot = repo_root / "include" / "pricing" / "snapshots" / "2025-06-02"  # on-demand r6i.xlarge $0.252/h
     history = [SpotPricePoint("r6i.xlarge", "us-east-1a", 0.0900, T0 - timedelta(hours=1))]

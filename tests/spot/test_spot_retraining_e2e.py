@@ -47,6 +47,7 @@ def test_spot_training_end_to_end(
     from pipeline import names
     from pipeline.settings import safe_path_part
     from pipeline.spot.attempts import AttemptRecord
+    from pipeline.spot.billing import instance_attempt
 
     stale = testbed.stale_instance("manual__a_run_that_is_long_gone")
     with fake_instances(lambda n, _: "run") as instances:
@@ -117,7 +118,7 @@ def test_spot_training_end_to_end(
     cost = artifact_json(run.info.run_id, "cost.json", tmp_path)
     [attempt] = [AttemptRecord.from_dict(a) for a in cost["attempts"]]
     expected_instance_usd = (
-        billed_seconds(attempt.to_instance_attempt()) / 3600 * testbed.spot_prices[attempt.availability_zone]
+        billed_seconds(instance_attempt(attempt)) / 3600 * testbed.spot_prices[attempt.availability_zone]
     )
     assert cost["instances"]["usd"] == pytest.approx(expected_instance_usd, rel=1e-9)
     assert cost["usd"] == pytest.approx(cost["instances"]["usd"] + cost["storage"]["usd"], rel=1e-9)
