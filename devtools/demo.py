@@ -148,19 +148,20 @@ def pricing_summary() -> list[str]:
     return [f"pricing             {status['message']}"]
 
 
-def scenario_table() -> str:
-    """The 100 / 10k / 1M table for the champion model at the newest snapshot's prices."""
+def champion_costing(command: str) -> str:
+    """``python -m costing <command>`` for the champion model at the newest snapshot's prices: the
+    100 / 10k / 1M table (``scenarios``), or the split by platform design (``platform``)."""
     import io
 
     source = champion_model_source(allow_reference=False)
     if source is None:
-        return "no champion model: no scenario table"
+        return f"no champion model: no {command} table"
     metrics_path = load_settings().home / "cache" / f"{names.REGISTERED_MODEL}-v{source.version}-metrics.json"
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(source.metrics))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        costing_main(["scenarios", "--metrics", str(metrics_path), "--snapshot", str(newest_snapshot_dir())])
+        costing_main([command, "--metrics", str(metrics_path), "--snapshot", str(newest_snapshot_dir())])
     return out.getvalue()
 
 
@@ -261,7 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     for line in training_summary() + pricing_summary():
         print("  " + line)
     print("\n== What serving this model would cost (cost_recompute, at the newest snapshot's prices)\n")
-    print(scenario_table())
+    print(champion_costing("scenarios"))
+    print(
+        "\n== What the whole pipeline costs a month: training, serving, storage and the platform that runs it\n"
+    )
+    print(champion_costing("platform"))
     print("\n== Weekly cost report")
     for line in report_lines(new_mail):
         print("  " + line)
