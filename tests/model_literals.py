@@ -21,6 +21,7 @@ import functools
 from dataclasses import replace
 from datetime import date
 
+from costing.model.pipeline_platform import ComponentFootprint, PlatformFootprint
 from costing.model.profile import BatchThroughput, CapacityPoint, ModelProfile, ServingCapacity
 from costing.pricing.sheet import CloudflareWorkersRates, InstanceRates, PriceSheet, SageMakerInstanceRates
 
@@ -215,3 +216,32 @@ def shipped_sheet(region: str = "us-east-1") -> PriceSheet:
     from costing.pricing.sheet_builder import build_price_sheet
 
     return build_price_sheet(None, region)
+
+
+# The platform that runs the pipeline: a measured topology's footprint, in numbers easy to check by hand
+def component(name: str, peak: float, cpu: float) -> ComponentFootprint:
+    return ComponentFootprint(name=name, peak_rss_mib=peak, peak_cpu_cores=1.0, cpu_seconds=cpu)
+
+
+FOOTPRINT = PlatformFootprint(
+    components={
+        c.name: c
+        for c in (
+            component("airflow-apiserver", 400, 30),
+            component("airflow-scheduler", 300, 60),
+            component("airflow-dag-processor", 250, 40),
+            component("airflow-triggerer", 200, 10),
+            component("mlflow", 300, 20),
+            component("redis", 10, 2),
+            component("postgres", 150, 15),  # moves to RDS: sized nowhere
+            component("airflow-worker-1", 1200, 900),
+        )
+    },
+    dags=6,
+    worker_concurrency=2,
+    run_wall_seconds=600.0,
+    bytes_per_run=50 * 2**20,
+    objects_per_run=40,
+    measured_at="2026-12-07T10:00:00Z",
+    source="literal footprint",
+)

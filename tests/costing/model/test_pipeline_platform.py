@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from model_literals import PROFILE, sheet
+from model_literals import FOOTPRINT, PROFILE, sheet
 
 from costing.model.pipeline_platform import (
-    ComponentFootprint,
     PlatformAssumptions,
     PlatformError,
     PlatformFootprint,
@@ -41,34 +40,6 @@ PLATFORM_SHEET = sheet(
     rds_backup_usd_per_gb_month=0.095,
     elasticache_redis_usd_per_hour={"cache.t4g.micro": 0.016},
     ses_usd_per_1k_emails=0.10,
-)
-
-
-def component(name: str, peak: float, cpu: float) -> ComponentFootprint:
-    return ComponentFootprint(name=name, peak_rss_mib=peak, peak_cpu_cores=1.0, cpu_seconds=cpu)
-
-
-FOOTPRINT = PlatformFootprint(
-    components={
-        c.name: c
-        for c in (
-            component("airflow-apiserver", 400, 30),
-            component("airflow-scheduler", 300, 60),
-            component("airflow-dag-processor", 250, 40),
-            component("airflow-triggerer", 200, 10),
-            component("mlflow", 300, 20),
-            component("redis", 10, 2),
-            component("postgres", 150, 15),  # moves to RDS: sized nowhere
-            component("airflow-worker-1", 1200, 900),
-        )
-    },
-    dags=6,
-    worker_concurrency=2,
-    run_wall_seconds=600.0,
-    bytes_per_run=50 * 2**20,
-    objects_per_run=40,
-    measured_at="2026-12-07T10:00:00Z",
-    source="literal footprint",
 )
 
 

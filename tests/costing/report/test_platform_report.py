@@ -14,11 +14,12 @@ from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
+from model_literals import FOOTPRINT
 
 from costing.model import pipeline_platform
 from costing.model.analysis import analyze
 from costing.model.model_source import load_profile
-from costing.model.pipeline_platform import ComponentFootprint, PlatformAssumptions, PlatformFootprint
+from costing.model.pipeline_platform import PlatformAssumptions
 from costing.model.sensitivity import MonteCarloSpec
 from costing.pricing.sheet_builder import build_price_sheet
 from costing.report import ReportInputs, render_report
@@ -366,35 +367,6 @@ def test_the_view_of_none_is_unchanged() -> None:
 
 
 # -- a whole analysis --------------------------------------------------------------------------------------------
-
-
-def component(name: str, peak: float, cpu: float) -> ComponentFootprint:
-    return ComponentFootprint(name=name, peak_rss_mib=peak, peak_cpu_cores=1.0, cpu_seconds=cpu)
-
-
-# the literal footprint of tests/costing/model/test_pipeline_platform.py
-FOOTPRINT = PlatformFootprint(
-    components={
-        c.name: c
-        for c in (
-            component("airflow-apiserver", 400, 30),
-            component("airflow-scheduler", 300, 60),
-            component("airflow-dag-processor", 250, 40),
-            component("airflow-triggerer", 200, 10),
-            component("mlflow", 300, 20),
-            component("redis", 10, 2),
-            component("postgres", 150, 15),
-            component("airflow-worker-1", 1200, 900),
-        )
-    },
-    dags=6,
-    worker_concurrency=2,
-    run_wall_seconds=600.0,
-    bytes_per_run=50 * 2**20,
-    objects_per_run=40,
-    measured_at="2026-12-07T10:00:00Z",
-    source="literal footprint",
-)
 
 
 @pytest.fixture(scope="module")
