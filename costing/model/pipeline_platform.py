@@ -124,8 +124,8 @@ class PlatformFootprint:
     dags: int
     worker_concurrency: int
     run_wall_seconds: float
-    bytes_per_run: float  # written to S3 by one retraining run (artifacts, reports)
-    objects_per_run: float  # S3 objects it wrote (PUT requests, at least)
+    bytes_per_run: float  # written to S3 by one retraining run and the cost_recompute it triggers
+    objects_per_run: float  # their S3 PUT requests
     measured_at: str
     source: str
 
@@ -163,14 +163,19 @@ class PlatformFootprint:
             run = data["run"]
             if run.get("dag_id") != RETRAINING_DAG or run.get("state") != "success":
                 raise ValueError(f"its run is {run.get('dag_id')} {run.get('state')}")
-            puts = (run.get("s3_requests_by_method") or {}).get("PUT")
+            # each new model triggers cost_recompute (its asset): what both write is one retraining's
+            follow_ups = [r for r in data.get("other_runs") or [] if r.get("state") == "success"]
+            written = float(run["bytes_written_total"]) + sum(
+                float(r["bytes_written_total"]) for r in follow_ups
+            )
+            puts = sum(_puts(r) for r in (run, *follow_ups))
             return cls(
                 components=components,
                 dags=int(data["dags"]),
                 worker_concurrency=int(data["worker_concurrency"]),
                 run_wall_seconds=float(run["wall_seconds"]),
-                bytes_per_run=float(run["bytes_written_total"]),
-                objects_per_run=float(puts if puts is not None else run["objects_written"]),
+                bytes_per_run=written,
+                objects_per_run=puts,
                 measured_at=str(data.get("measured_at", "")),
                 source=source,
             )
@@ -179,6 +184,12 @@ class PlatformFootprint:
                 f"{source} is not a platform footprint with a successful {RETRAINING_DAG} run ({exc!r}): "
                 "run make platform-footprint"
             ) from exc
+
+
+def _puts(run: Mapping[str, Any]) -> float:
+    """A measured run's S3 PUT requests (counted at a proxy), else the objects it wrote."""
+    puts = (run.get("s3_requests_by_method") or {}).get("PUT")
+    return float(puts if puts is not None else run["objects_written"])
 
 
 def load_footprint(path: str | Path | None = None) -> PlatformFootprint:
@@ -472,20 +483,19 @@ def _rds_lines(
             f"{where} RDS:GP3-Storage",
         ),
     ]
-    if a.db_backup_gb > 0:
-        backup = _need(sheet.rds_backup_usd_per_gb_month, "RDS backup storage", sheet, remaining)
-        lines.append(
-            (
-                _line(
-                    f"{what} backups beyond the free allowance",
-                    "AmazonRDS",
-                    "GB-months",
-                    a.db_backup_gb,
-                    backup,
-                ),
-                f"{where} RDS:ChargedBackupUsage",
-            )
+    backup = _need(sheet.rds_backup_usd_per_gb_month, "RDS backup storage", sheet, remaining)
+    lines.append(
+        (
+            _line(
+                f"{what} backups beyond the free allowance (as much as the storage)",
+                "AmazonRDS",
+                "GB-months",
+                a.db_backup_gb,
+                backup,
+            ),
+            f"{where} RDS:ChargedBackupUsage",
         )
+    )
     return lines
 
 

@@ -73,6 +73,7 @@ def test_self_hosted_is_sized_from_the_measured_topology():
             "Celery workers (1) public IPv4 address": 730 * 0.005,
             "Airflow + MLflow database (RDS PostgreSQL db.t4g.micro, Single-AZ)": 730 * 0.016,  # 11.68
             "Airflow + MLflow database storage (gp3)": 20 * 0.115,
+            "Airflow + MLflow database backups beyond the free allowance (as much as the storage)": 0.0,
             # 50 MiB a run x 4.333 runs x 12 months = 2.5390625 GB
             "Artifact and report bucket (S3 Standard, 12 months of runs)": 2.5390625 * 0.023,
             "Artifact and report writes (S3 PUT)": 40 * RUNS / 1000 * 0.005,
@@ -106,6 +107,7 @@ def test_mwaa_takes_the_smallest_priced_class_that_fits():
             "MLflow tracking server public IPv4 address": 730 * 0.005,
             "MLflow database (RDS PostgreSQL db.t4g.micro, Single-AZ)": 730 * 0.016,
             "MLflow database storage (gp3)": 20 * 0.115,
+            "MLflow database backups beyond the free allowance (as much as the storage)": 0.0,
             "Artifact and report bucket (S3 Standard, 12 months of runs)": (2.5390625 + 0.001) * 0.023,
             "Artifact and report writes (S3 PUT)": 40 * RUNS / 1000 * 0.005,
             "Report mail (SES)": RUNS / 1000 * 0.10,
@@ -218,6 +220,7 @@ def test_a_region_without_mwaa_names_the_designs_that_remain():
         instances=INSTANCES,
         rds_postgres_usd_per_hour={"db.t4g.micro": 0.017},
         rds_gp3_usd_per_gb_month=0.127,
+        rds_backup_usd_per_gb_month=0.095,
         ses_usd_per_1k_emails=0.10,
     )
     assert designs_priced_in(ireland) == ("self-hosted", "none")
@@ -279,7 +282,17 @@ def test_the_footprint_document_is_read_with_shared_pages_counted_once():
     assert footprint.components["redis"].peak_rss_mib == 12.4  # else RSS
     assert footprint.worker.peak_rss_mib == 1099.9
     assert (footprint.dags, footprint.worker_concurrency, footprint.run_wall_seconds) == (6, 2, 86.3)
+    assert footprint.worker_cpu_seconds == 42.9
     assert (footprint.bytes_per_run, footprint.objects_per_run) == (4018639, 104)  # PUT requests, not objects
+    # the cost_recompute each new model triggers writes too: one retraining's volume is both runs'
+    recompute = {
+        "dag_id": "cost_recompute",
+        "state": "success",
+        "bytes_written_total": 20499362,
+        "objects_written": 8,
+    }
+    both = PlatformFootprint.from_json_dict({**footprint_document(), "other_runs": [recompute]}, source="doc")
+    assert (both.bytes_per_run, both.objects_per_run) == (4018639 + 20499362, 104 + 8)
     with pytest.raises(
         PlatformError, match=r"doc is not a platform footprint with a successful rnn_retraining run"
     ):
