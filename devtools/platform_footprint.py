@@ -615,7 +615,7 @@ class Measurement:
         self.proxy = CountingProxy()  # listening first, so the ports picked next differ from its own
         try:
             self.topology = Topology.prepare(
-                state_dir, secrets_backend="env", scheduled_runs=False, s3_port=self.proxy.port, log=progress
+                state_dir, scheduled_runs=False, s3_port=self.proxy.port, log=progress
             )
         except BaseException:
             self.proxy.down()
@@ -827,7 +827,7 @@ def build_document(
         "celery_workers": len(workers),
         "deployment": {
             "import_errors": measurement.import_errors,
-            "secrets_backend": topology.secrets_backend,
+            "airflow_connections_from": topology.secrets_backend,
             "scheduled_runs": topology.scheduled_runs,
             "components": names,
             "note": "component s3 is a moto server standing in for S3/MinIO; smtp stands in for mailpit",

@@ -293,7 +293,7 @@ def test_a_used_state_dir_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 class _FakeTopology:
-    secrets_backend = "env"
+    secrets_backend = "env"  # pragma: allowlist secret (where the connections come from, not a secret)
     scheduled_runs = False
 
     def components(self) -> list[SimpleNamespace]:
