@@ -221,7 +221,22 @@ def test_errors_say_what_to_change(argv, message, capsys):
 def test_bench_reports_timings_and_judges_them_against_the_budget(capsys):
     """`python -m costing bench`: the grid and Monte Carlo timed on the shipped snapshot, exit 1 over the
     budget. Budgets no machine can miss or meet, so the verdict does not depend on how busy this one is."""
-    assert main(["bench", "--samples", "200", "--repeat", "1", "--budget-seconds", "3600"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--samples",
+                "200",
+                "--repeat",
+                "1",
+                "--budget-seconds",
+                "3600",
+                "--grid-budget-seconds",
+                "3600",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "grid + Monte Carlo (cold)" in out and "OK" in out
     assert main(["bench", "--samples", "200", "--repeat", "1", "--budget-seconds", "0.000001"]) == 1
