@@ -192,6 +192,8 @@ DEFAULT_PLATFORM_WORKERS = 1
 REDIS_CO_LOCATED = "co-located"
 REDIS_ELASTICACHE = "elasticache"
 REDIS_PLACEMENTS: tuple[str, ...] = (REDIS_CO_LOCATED, REDIS_ELASTICACHE)
+DEFAULT_REDIS_PLACEMENT = REDIS_CO_LOCATED  # as docker-compose.yaml runs it
+DEFAULT_DB_INSTANCE_CLASS = "db.t4g.micro"  # RDS PostgreSQL for the Airflow and MLflow databases
 # Amazon MWAA's environment classes, smallest first (their capacities: costing.model.pipeline_platform)
 MWAA_ENVIRONMENT_CLASSES: tuple[str, ...] = (
     "mw1.micro",

@@ -39,6 +39,7 @@ from costing.choices import (
     MIN_HORIZON_MONTHS,
     PLATFORM_DESCRIPTIONS,
     PLATFORM_DESIGNS,
+    REDIS_PLACEMENTS,
     TRAINING_ON_BEST,
 )
 from costing.model import (
@@ -268,6 +269,15 @@ def _platform(parser: argparse.ArgumentParser) -> None:
         "--platform-workers",
         type=int,
         help=f"Celery workers (default {defaults.platform_workers}; MWAA: the concurrency they give)",
+    )
+    group.add_argument(
+        "--db-instance-class",
+        help=f"RDS PostgreSQL class for the Airflow and MLflow databases (default {defaults.db_instance_class})",
+    )
+    group.add_argument(
+        "--redis",
+        choices=REDIS_PLACEMENTS,
+        help=f"self-hosted: Redis on the control instance or an ElastiCache node (default {defaults.redis})",
     )
     group.add_argument(
         "--mwaa-class",
@@ -575,6 +585,8 @@ def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
         platform_share=flag("platform_share", default.platform_share),
         platform_workers=flag("platform_workers", default.platform_workers),
         mwaa_environment_class=flag("mwaa_class"),
+        db_instance_class=flag("db_instance_class", default.db_instance_class),
+        redis=flag("redis", default.redis),
     )
 
 

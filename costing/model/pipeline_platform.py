@@ -39,9 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from costing.choices import (
+    DEFAULT_DB_INSTANCE_CLASS,
     DEFAULT_PLATFORM_DESIGN,
     DEFAULT_PLATFORM_SHARE,
     DEFAULT_PLATFORM_WORKERS,
+    DEFAULT_REDIS_PLACEMENT,
     MWAA_ENVIRONMENT_CLASSES,
     PLATFORM_DESIGNS,
     PLATFORM_MWAA,
@@ -222,10 +224,10 @@ class PlatformAssumptions:
     instance_type: str | None = None  # self-hosted control instance; None: the cheapest that fits
     worker_instance_type: str | None = None  # self-hosted worker instances; None: the cheapest that fits
     mlflow_instance_type: str | None = None  # MWAA design's MLflow server; None: the cheapest that fits
-    db_instance_class: str = "db.t4g.micro"
+    db_instance_class: str = DEFAULT_DB_INSTANCE_CLASS
     db_storage_gb: float = RDS_MIN_GP3_GB
     db_backup_gb: float = 0.0  # backup storage beyond the free allowance (= provisioned storage)
-    redis: str = REDIS_CO_LOCATED
+    redis: str = DEFAULT_REDIS_PLACEMENT
     elasticache_node_type: str = "cache.t4g.micro"
     retention_months: float = 12.0  # how long run artifacts and reports stay in S3
     emails_per_month: float = WEEKS_PER_YEAR / 12.0  # the weekly report

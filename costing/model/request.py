@@ -67,6 +67,8 @@ class AnalysisRequest:
     platform_share: float = DEFAULT_PLATFORM_SHARE
     platform_workers: int = DEFAULT_PLATFORM_WORKERS
     mwaa_environment_class: str | None = None  # None: the smallest priced class that fits
+    db_instance_class: str = PlatformAssumptions.db_instance_class  # RDS PostgreSQL for Airflow and MLflow
+    redis: str = PlatformAssumptions.redis  # co-located on the control instance, or ElastiCache
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> AnalysisRequest:
@@ -101,6 +103,8 @@ class AnalysisRequest:
             mwaa_environment_class=None
             if opt("mwaa_environment_class") in (None, MWAA_CLASS_AUTO)
             else str(params["mwaa_environment_class"]),
+            db_instance_class=str(params.get("db_instance_class") or cls.db_instance_class),
+            redis=str(params.get("redis") or cls.redis),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,6 +137,8 @@ class AnalysisRequest:
             attribution_share=self.platform_share,
             workers=self.platform_workers,
             mwaa_environment_class=self.mwaa_environment_class,
+            db_instance_class=self.db_instance_class,
+            redis=self.redis,
         )
         return None if assumptions.design == PLATFORM_NONE else assumptions
 

@@ -16,17 +16,20 @@ from costing.choices import (
     COMMITMENT_USES,
     DEFAULT_AVAILABILITY,
     DEFAULT_COMMITMENT_USE,
+    DEFAULT_DB_INSTANCE_CLASS,
     DEFAULT_EXPOSURE,
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_PLATFORM_DESIGN,
     DEFAULT_PLATFORM_SHARE,
     DEFAULT_PLATFORM_WORKERS,
+    DEFAULT_REDIS_PLACEMENT,
     EXPOSURE_DESCRIPTIONS,
     EXPOSURES,
     MWAA_CLASS_AUTO,
     MWAA_ENVIRONMENT_CLASSES,
     PLATFORM_DESCRIPTIONS,
     PLATFORM_DESIGNS,
+    REDIS_PLACEMENTS,
     TRAINING_INSTANCE_CHOICES,
     TRAINING_ON_CONFIGURED,
 )
@@ -86,7 +89,8 @@ def training_instance_params() -> dict[str, Param]:
 
 
 def platform_params() -> dict[str, Param]:
-    """``platform_design``, ``platform_share``, ``platform_workers`` and ``mwaa_environment_class``."""
+    """``platform_design``, ``platform_share``, ``platform_workers``, ``db_instance_class``, ``redis`` and
+    ``mwaa_environment_class``."""
     section = "Platform (what runs the pipeline)"
     return {
         "platform_design": Param(
@@ -115,6 +119,23 @@ def platform_params() -> dict[str, Param]:
             maximum=25,
             title="Celery workers",
             description="Self-hosted: worker instances; MWAA: the concurrency they give (MWAA adds workers).",
+            section=section,
+        ),
+        "db_instance_class": Param(
+            DEFAULT_DB_INSTANCE_CLASS,
+            type="string",
+            pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$",
+            title="RDS PostgreSQL class",
+            description="The database of Airflow and MLflow (self-hosted) or of MLflow (MWAA); a class the "
+            "snapshot does not price is refused, naming the ones it does.",
+            section=section,
+        ),
+        "redis": Param(
+            DEFAULT_REDIS_PLACEMENT,
+            type="string",
+            enum=list(REDIS_PLACEMENTS),
+            title="Redis (self-hosted)",
+            description="co-located: on the control instance, as docker-compose.yaml runs it; elasticache: a node.",
             section=section,
         ),
         "mwaa_environment_class": Param(

@@ -400,3 +400,27 @@ def test_bad_platform_input_is_one_line_naming_the_value(argv, message, capsys):
     assert main(["tco", *argv]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert err.strip() == f"error: {message}"
+
+
+def test_the_platform_sizes_are_flags(capsys):
+    assert (
+        main(
+            [
+                "tco",
+                "--platform",
+                "self-hosted",
+                "--redis",
+                "elasticache",
+                "--db-instance-class",
+                "db.t4g.small",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    components = {c["name"]: c for c in json.loads(capsys.readouterr().out)["platform"]["components"]}
+    assert components["Redis (ElastiCache cache.t4g.micro)"]["price"] == 0.016
+    assert components["Airflow + MLflow database (RDS PostgreSQL db.t4g.small, Single-AZ)"]["price"] == 0.032
+    assert not any(name.startswith("Airflow control plane + MLflow + Redis") for name in components)
+    assert main(["tco", "--db-instance-class", "db.x9.huge"]) == EXIT_USAGE
+    assert "RDS PostgreSQL 'db.x9.huge' is not priced in us-east-1" in capsys.readouterr().err

@@ -212,6 +212,8 @@ def test_adhoc_without_recipients_stores_but_does_not_mail(
         ({"platform_share": 0}, "platform_share"),
         ({"platform_share": 1.5}, "platform_share"),
         ({"platform_workers": 0}, "platform_workers"),
+        ({"redis": "memcached"}, "redis"),
+        ({"db_instance_class": "postgres"}, "db_instance_class"),
     ],
 )
 def test_out_of_bounds_form_values_are_rejected(
