@@ -7,6 +7,7 @@ from toolkit import registry
 
 # MLflow experiments
 TRAINING_EXPERIMENT = "rnn-textgen"
+SWEEP_EXPERIMENT = "rnn-textgen-sweeps"  # rnn_sweep: a parent run per sweep, a child run per trial
 COST_EXPERIMENT = "rnn-cost-analysis"
 # The registered model, and the alias of the version cost_recompute, the ad hoc analysis and the report price
 REGISTERED_MODEL = registry.REGISTERED_MODEL  # "rnn-textgen"
@@ -194,3 +195,17 @@ VAR_REPORT_RECIPIENTS = "cost_report_recipients"  # comma-separated addresses or
 VAR_REPORT_SENDER = "cost_report_sender"
 DEFAULT_REPORT_RECIPIENTS = ("cost-reports@localhost",)
 DEFAULT_REPORT_SENDER = "rnn-cost-pipeline@localhost"
+
+# rnn_sweep (pipeline/tasks/sweep.py): tags and metrics of its parent and trial runs
+TAG_SWEEP_ROLE = "sweep.role"  # "parent" | "trial"
+TAG_SWEEP_TRIAL = "sweep.trial"
+TAG_SWEEP_FEASIBLE = "sweep.feasible"  # "true" | "false" | "failed"
+TAG_SWEEP_REASON = "sweep.reason"
+TAG_SWEEP_OPTION = "sweep.option"  # what serves the trial's model at the target volume
+TAG_MLFLOW_PARENT_RUN_ID = "mlflow.parentRunId"
+SWEEP_USD_PER_MONTH = "cost.monthly_at_target_usd"  # serving + retraining + storage at the target volume
+SWEEP_SERVING_USD_PER_MONTH = "cost.serving_at_target_usd_per_month"
+SWEEP_TRAINING_USD_PER_MONTH = "cost.retraining_usd_per_month"
+VAL_BPC = "val.bits_per_char"
+SWEEP_ARTIFACT = "sweep.json"  # the parent run's summary: trials, front, recommendation, spend
+PARETO_ARTIFACT_DIR = "pareto"

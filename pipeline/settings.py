@@ -22,6 +22,8 @@
 | Spot Instance Advisor document  | RNN_PIPELINE_SPOT_ADVISOR_URL   | https://spot-bid-advisor.s3.amazonaws.com |
 |                                 |                                 | /spot-advisor-data.json                   |
 | timeout of those requests (s)   | RNN_PIPELINE_PRICING_TIMEOUT_SECONDS | 10 (connect, DNS and each read)      |
+| sweep studies (Optuna storage)  | RNN_SWEEP_STUDY_STORAGE         | sqlite:///<home>/sweeps/optuna.db         |
+|                                 |                                 | (postgresql://... in prod)                |
 | new DAGs start paused (make up) | AIRFLOW__CORE__DAGS_ARE_PAUSED_ | False: the schedules run from the start   |
 |                                 | AT_CREATION                     | (Airflow's own default is True)           |
 | ports of `make up` (127.0.0.1)  | AIRFLOW_PORT, MLFLOW_PORT,      | 8080, 5000, 1025                          |
@@ -75,6 +77,7 @@ class Settings:
     spot_advisor_url: str = SPOT_ADVISOR_DATA_URL
     pricing_timeout_seconds: float = DEFAULT_PRICING_TIMEOUT_SECONDS
     dags_paused_at_creation: bool = False  # False: `make up` starts the scheduled DAGs unpaused
+    sweep_study_storage: str = ""  # "": sqlite:///<home>/sweeps/optuna.db
 
     @property
     def tracking_is_local(self) -> bool:
@@ -156,6 +159,8 @@ def load_settings() -> Settings:
             "RNN_PIPELINE_PRICING_TIMEOUT_SECONDS", DEFAULT_PRICING_TIMEOUT_SECONDS
         ),
         dags_paused_at_creation=_bool("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", False),
+        sweep_study_storage=os.environ.get("RNN_SWEEP_STUDY_STORAGE", "").strip()
+        or f"sqlite:///{home / 'sweeps' / 'optuna.db'}",
     )
 
 

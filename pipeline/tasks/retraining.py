@@ -145,9 +145,15 @@ def git_sha() -> str:
 
 
 def validate_dataset(
-    *, dag_id: str, run_id: str, params: dict[str, Any], corpus_variable: str | None
+    *,
+    dag_id: str,
+    run_id: str,
+    params: dict[str, Any],
+    corpus_variable: str | None,
+    experiment: str = names.TRAINING_EXPERIMENT,
 ) -> dict[str, Any]:
-    """GX-validate the corpus; the result becomes an artifact of the run's MLflow run either way."""
+    """GX-validate the corpus; the result becomes an artifact of the run's MLflow run (in ``experiment``)
+    either way."""
     import mlflow
 
     config, compute = resolve_inputs(params, corpus_variable)
@@ -158,7 +164,7 @@ def validate_dataset(
     except storage.StorageError as exc:
         raise _fail_or_retry(exc) from exc
     mlflow_run_id = tracking.get_or_create_run(
-        names.TRAINING_EXPERIMENT, dag_id, run_id, run_name=f"{dag_id}/{run_id}", settings=settings
+        experiment, dag_id, run_id, run_name=f"{dag_id}/{run_id}", settings=settings
     )
     with tracking.task_run(mlflow_run_id):
         mlflow.set_tags({names.TAG_COMPUTE_BACKEND: compute.backend, "run_dir": out})
@@ -216,7 +222,7 @@ def validate_dataset(
         "dataset_sha256": stats.sha256,
         "dataset_chars": stats.chars,
         "dataset_vocab_size": stats.vocab_size,
-        "experiment_id": tracking.experiment_id(names.TRAINING_EXPERIMENT, settings),
+        "experiment_id": tracking.experiment_id(experiment, settings),
     }
 
 

@@ -1,0 +1,255 @@
+"""
+### Sweep: the cheapest model that is good enough
+
+On demand, from the trigger form: search model sizes and training settings for the configuration with
+the lowest **monthly cost at a target volume** (serving on the cheapest option that meets the p95 SLO,
+plus retraining at the cadence, plus storage) against **validation loss** (bits per character), with
+Optuna (multi-objective TPE; the study in SQLite, or Postgres in production). Every trial trains on the
+same validated corpus, is scored on the same evaluation sample, and runs `rnn_retraining`'s own
+training, benchmark, load test and costing.
+
+* **start** – check the form, validate the corpus once (Great Expectations), open the parent MLflow run
+  (experiment `rnn-textgen-sweeps`) and the study.
+* **plan_round_N** – check the budget against this round's pre-flight estimate and ask the study for
+  trials; over budget (or at the trial limit) the round does not start, and nor does any later one.
+* **trials_round_N** – one mapped task per trial (spread over the workers): train, benchmark, load-test,
+  cost, in a child MLflow run; a retried trial resumes from its checkpoint.
+* **tell_round_N** – tell the study each trial's outcome; a failed trial is recorded with its reason and
+  the sweep goes on; a trial that misses the SLO is infeasible, not lost.
+* **summarize** – the Pareto front (`pareto/` on the parent run: chart and CSVs), the recommendation,
+  the sweep's own spend, and the saving against the champion at the target volume.
+* **promote** – with `promote_recommended`, the recommended trial goes through `rnn_retraining`'s
+  champion gate (never around it).
+
+How: [docs/sweep.md](../docs/sweep.md).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+
+from costing.choices import DEFAULT_REGION
+from costing.model.assumptions import DEFAULT_RETRAIN_CADENCE, RETRAIN_CADENCES_RUNS_PER_MONTH
+from costing.model.sweep import DEFAULT_LOSS_TOLERANCE
+from pipeline import names
+from pipeline.conf import refuse_bad_conf
+from pipeline.sweep_space import (
+    DEFAULT_SPACE,
+    MAX_REQUESTS_PER_DAY,
+    MAX_ROUNDS,
+    MAX_TRIALS,
+    MAX_TRIALS_PER_ROUND,
+    MIN_REQUESTS_PER_DAY,
+    space_schema,
+)
+
+
+def _context() -> tuple[dict, str, str]:
+    context = get_current_context()
+    return context, context["dag"].dag_id, context["run_id"]
+
+
+@dag(
+    dag_id=Path(__file__).stem,
+    doc_md=__doc__,
+    description="Search model sizes for the cheapest model that is good enough (Optuna, cost vs loss)",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["rnn", "training", "cost", "sweep"],
+    default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(seconds=30)},
+    params={
+        "corpus_uri": Param(
+            "",
+            type="string",
+            title="Corpus",
+            description="Path, s3:// or https:// URL of a UTF-8 text file. Empty: the rnn_corpus_uri "
+            "Variable, else the built-in corpus. Validated once; every trial trains on these bytes.",
+        ),
+        "search_space": Param(
+            DEFAULT_SPACE,
+            **space_schema(),
+            title="Search space",
+            section="Search",
+            description="Each key a list of values or a range {'low': a, 'high': b, 'log': true}. Keys: "
+            "hidden_size, num_layers, embedding_dim, seq_len, batch_size, learning_rate, epochs, "
+            "max_steps_per_epoch. Anything not named keeps rnn_retraining's default.",
+        ),
+        "max_trials": Param(
+            6,
+            type="integer",
+            minimum=1,
+            maximum=MAX_TRIALS,
+            title="Trial limit",
+            section="Search",
+        ),
+        "trials_per_round": Param(
+            3,
+            type="integer",
+            minimum=1,
+            maximum=MAX_TRIALS_PER_ROUND,
+            title="Trials per round",
+            section="Search",
+            description=f"Run in parallel; the study learns between rounds (at most {MAX_ROUNDS} rounds).",
+        ),
+        "seed": Param(0, type="integer", minimum=0, title="Sampler seed", section="Search"),
+        "requests_per_day": Param(
+            1_000_000,
+            type="number",
+            minimum=MIN_REQUESTS_PER_DAY,
+            maximum=MAX_REQUESTS_PER_DAY,
+            title="Target: requests per day",
+            section="Target",
+        ),
+        "region": Param(
+            DEFAULT_REGION,
+            type="string",
+            pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+            title="Target: AWS region",
+            section="Target",
+        ),
+        "retrain_cadence": Param(
+            DEFAULT_RETRAIN_CADENCE,
+            type="string",
+            enum=list(RETRAIN_CADENCES_RUNS_PER_MONTH),
+            title="Target: retraining cadence",
+            section="Target",
+        ),
+        "slo_ms": Param(
+            1000,
+            type="number",
+            minimum=10,
+            maximum=60_000,
+            title="Constraint: p95 latency SLO (ms)",
+            section="Constraints",
+        ),
+        "max_val_bpc": Param(
+            None,
+            type=["number", "null"],
+            exclusiveMinimum=0,
+            title="Constraint: maximum validation loss (bits/char)",
+            section="Constraints",
+            description="Empty: the recommendation is the cheapest trial within the tolerance of the best loss.",
+        ),
+        "loss_tolerance": Param(
+            DEFAULT_LOSS_TOLERANCE,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Good enough: within this fraction of the best loss",
+            section="Constraints",
+        ),
+        "budget_usd": Param(
+            1.0,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=10_000,
+            title="Budget for the sweep's training (USD)",
+            section="Budget",
+            description="A round whose pre-flight estimate would take the spend above this does not start.",
+        ),
+        "load_test_seconds": Param(
+            15,
+            type="integer",
+            minimum=0,
+            maximum=600,
+            title="Load test per trial (s)",
+            section="Budget",
+            description="0 skips it: serving is then sized by the capacity formula (no measured SLO).",
+        ),
+        "promote_recommended": Param(
+            False,
+            type="boolean",
+            title="Promote the recommendation",
+            description="Send the recommended trial through rnn_retraining's champion gate.",
+        ),
+    },
+)
+def rnn_sweep():
+    @task(multiple_outputs=False)
+    def start() -> dict:
+        """Check the form, validate the corpus once, open the parent MLflow run and the study."""
+        from airflow.sdk import Variable
+
+        from pipeline.tasks import sweep
+
+        context, dag_id, run_id = _context()
+        return sweep.start(
+            dag_id=dag_id,
+            run_id=run_id,
+            params=dict(context["params"]),
+            corpus_variable=Variable.get(names.VAR_CORPUS_URI, default=None),
+        )
+
+    @task(multiple_outputs=False)
+    def plan_round(validated: dict, round_index: int) -> list:
+        """Budget check, then ask the study for this round's trials (none: stop)."""
+        from pipeline.tasks import sweep
+
+        return sweep.plan_round(validated=validated, round_index=round_index)
+
+    @task(
+        multiple_outputs=False,
+        execution_timeout=timedelta(hours=6),
+        max_active_tis_per_dagrun=MAX_TRIALS_PER_ROUND,
+    )
+    def run_trial(validated: dict, spec: dict) -> dict:
+        """Train, benchmark, load-test and cost one trial (rnn_retraining's bodies), in a child run."""
+        from pipeline.tasks import sweep
+
+        _, dag_id, run_id = _context()
+        return sweep.run_trial(validated=validated, spec=spec, dag_id=dag_id, run_id=run_id)
+
+    @task(multiple_outputs=False, trigger_rule="all_done")
+    def tell_round(validated: dict, planned: list | None) -> list:
+        """Tell the study each trial's outcome; failed trials with their reason (the sweep goes on)."""
+        from pipeline.tasks import sweep
+
+        _, dag_id, run_id = _context()
+        return sweep.tell_round(validated=validated, planned=planned, dag_id=dag_id, run_id=run_id)
+
+    @task(multiple_outputs=False)
+    def summarize(validated: dict) -> dict:
+        """Pareto front, recommendation, spend, saving against the champion (parent MLflow run)."""
+        from pipeline.tasks import sweep
+
+        return sweep.summarize(validated=validated)
+
+    @task(multiple_outputs=False)
+    def promote(summary: dict) -> dict:
+        """The recommended trial through the champion gate, when asked; else skipped."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from pipeline.tasks import sweep
+
+        if not get_current_context()["params"]["promote_recommended"]:
+            raise AirflowSkipException("promote_recommended is off")
+        decision = sweep.promote(summary=summary)
+        if not decision["registered"]:
+            raise AirflowSkipException(f"not registered: {decision['reason']}")
+        return decision
+
+    validated = start()
+    previous = validated
+    for index in range(MAX_ROUNDS):
+        planned = plan_round.override(task_id=f"plan_round_{index + 1}")(validated, index)
+        previous >> planned
+        trials = (
+            run_trial.override(task_id=f"trials_round_{index + 1}")
+            .partial(validated=validated)
+            .expand(spec=planned)
+        )
+        told = tell_round.override(task_id=f"tell_round_{index + 1}")(validated, planned)
+        trials >> told
+        previous = told
+    summary = summarize(validated)
+    previous >> summary
+    promote(summary)
+
+
+rnn_sweep()

@@ -1,0 +1,143 @@
+"""The sweep's search space: which training settings it varies, their limits, and how a trigger states them.
+
+A space maps a key of :data:`SEARCH_KEYS` to either a **list** of values (tried as categories) or a
+**range** ``{"low": a, "high": b}`` (``"log": true`` samples on a log scale; integers stay integers).
+The JSON Schema of the ``search_space`` Param (:func:`space_schema`) refuses at trigger time an unknown
+key, an empty list, a value outside a key's limits and a malformed range; what a schema cannot say
+(``low`` above ``high``, a log range starting at 0) :func:`check_space` refuses, naming the key, before
+the sweep does anything. :func:`suggest` draws one trial's values from an Optuna trial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Limit:
+    kind: type  # int or float
+    minimum: float
+    maximum: float
+    title: str
+
+
+# What a sweep may vary: TrainConfig fields, with the limits rnn_retraining's form gives them.
+SEARCH_KEYS: dict[str, Limit] = {
+    "hidden_size": Limit(int, 8, 4096, "LSTM units per layer"),
+    "num_layers": Limit(int, 1, 6, "stacked LSTM layers"),
+    "embedding_dim": Limit(int, 4, 1024, "embedding size"),
+    "seq_len": Limit(int, 4, 1024, "sequence length (chars)"),
+    "batch_size": Limit(int, 1, 1024, "batch size"),
+    "learning_rate": Limit(float, 1e-6, 1.0, "learning rate"),
+    "epochs": Limit(int, 1, 200, "epochs"),
+    "max_steps_per_epoch": Limit(int, 0, 1_000_000, "max steps per epoch (0: the whole split)"),
+}
+
+# A small space that runs on a laptop in minutes: model size against quality, at a fixed training budget.
+DEFAULT_SPACE: dict[str, Any] = {
+    "hidden_size": {"low": 64, "high": 512, "log": True},
+    "num_layers": [1, 2],
+    "learning_rate": {"low": 1e-3, "high": 6e-3, "log": True},
+    "epochs": [1],
+    "max_steps_per_epoch": [60],
+}
+
+
+MAX_ROUNDS = 3  # rounds of trials unrolled in rnn_sweep
+MAX_TRIALS_PER_ROUND = 8
+MAX_TRIALS = MAX_ROUNDS * MAX_TRIALS_PER_ROUND
+MIN_REQUESTS_PER_DAY, MAX_REQUESTS_PER_DAY = 1, 1_000_000_000
+
+
+class SpaceError(ValueError):
+    """A search space the sweep refuses; the message names the key."""
+
+
+def _value_schema(limit: Limit) -> dict[str, Any]:
+    return {
+        "type": "integer" if limit.kind is int else "number",
+        "minimum": limit.minimum,
+        "maximum": limit.maximum,
+    }
+
+
+def space_schema() -> dict[str, Any]:
+    """The JSON Schema of the ``search_space`` Param (checked by Airflow when a run is triggered)."""
+    properties = {}
+    for key, limit in SEARCH_KEYS.items():
+        value = _value_schema(limit)
+        properties[key] = {
+            "description": limit.title,
+            "oneOf": [
+                {"type": "array", "items": value, "minItems": 1, "uniqueItems": True},
+                {
+                    "type": "object",
+                    "properties": {"low": value, "high": value, "log": {"type": "boolean"}},
+                    "required": ["low", "high"],
+                    "additionalProperties": False,
+                },
+            ],
+        }
+    return {"type": "object", "properties": properties, "additionalProperties": False, "minProperties": 1}
+
+
+def check_space(space: Mapping[str, Any]) -> dict[str, Any]:
+    """The space, checked beyond its schema; raises :class:`SpaceError` naming the key."""
+    if not isinstance(space, Mapping) or not space:
+        raise SpaceError("search_space: give at least one key, e.g. " + str(DEFAULT_SPACE))
+    for key, spec in space.items():
+        if key not in SEARCH_KEYS:
+            raise SpaceError(f"search_space.{key}: unknown key; choose from {', '.join(SEARCH_KEYS)}")
+        limit = SEARCH_KEYS[key]
+        values = (
+            spec
+            if isinstance(spec, list)
+            else [spec.get("low"), spec.get("high")]
+            if isinstance(spec, Mapping)
+            else None
+        )
+        if values is None:
+            raise SpaceError(f"search_space.{key}: a list of values or {{'low': a, 'high': b}}, got {spec!r}")
+        if not values:
+            raise SpaceError(f"search_space.{key}: an empty list; give at least one value")
+        for value in values:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or (limit.kind is int and float(value) != int(value))
+            ):
+                raise SpaceError(
+                    f"search_space.{key}: {value!r} is not a{'n integer' if limit.kind is int else ' number'}"
+                )
+            if not limit.minimum <= value <= limit.maximum:
+                raise SpaceError(
+                    f"search_space.{key}: {value!r} is outside {limit.minimum:g}..{limit.maximum:g} ({limit.title})"
+                )
+        if isinstance(spec, Mapping):
+            if set(spec) - {"low", "high", "log"}:
+                raise SpaceError(f"search_space.{key}: a range has only low, high and log")
+            if spec["low"] > spec["high"]:
+                raise SpaceError(f"search_space.{key}: low {spec['low']!r} is above high {spec['high']!r}")
+            if spec.get("log") and spec["low"] <= 0:
+                raise SpaceError(
+                    f"search_space.{key}: a log range must start above 0, got low {spec['low']!r}"
+                )
+    return dict(space)
+
+
+def distributions(space: Mapping[str, Any]) -> dict[str, Any]:
+    """Optuna distributions of a checked space (passed to ``study.ask``)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    out: dict[str, Any] = {}
+    for key, spec in space.items():
+        kind = SEARCH_KEYS[key].kind
+        if isinstance(spec, list):
+            out[key] = CategoricalDistribution([kind(v) for v in spec])
+        elif kind is int:
+            out[key] = IntDistribution(int(spec["low"]), int(spec["high"]), log=bool(spec.get("log")))
+        else:
+            out[key] = FloatDistribution(float(spec["low"]), float(spec["high"]), log=bool(spec.get("log")))
+    return out

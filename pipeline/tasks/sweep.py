@@ -1,0 +1,628 @@
+"""Task bodies of ``rnn_sweep``: the cheapest model that is good enough, searched with Optuna.
+
+* :func:`start` checks the sweep's settings, validates the corpus once (``rnn_retraining``'s
+  :func:`~pipeline.tasks.retraining.validate_dataset`; its MLflow run, in ``rnn-textgen-sweeps``, is the
+  sweep's parent run) and creates the study.
+* :func:`plan_round` checks the budget and asks the study for a round of trials; a round whose
+  pre-flight estimate would take the sweep's training spend above ``budget_usd`` does not start, and
+  no later round does.
+* :func:`run_trial` (a mapped task) trains, benchmarks, load-tests and costs one trial with
+  ``rnn_retraining``'s own task bodies, in a child MLflow run, then prices its model at the target
+  volume (:func:`costing.model.sweep.trial_monthly_cost`). A retried trial resumes from its checkpoint.
+* :func:`tell_round` (runs whatever the trials did) tells the study each trial's outcome: its two
+  objectives and constraints, or ``FAIL`` with the reason a failed trial left behind.
+* :func:`summarize` extracts the Pareto front, recommends, prices the champion at the same volume for
+  the saving, and logs it all to the parent run (``pareto/`` artifacts, metrics).
+* :func:`promote` sends the recommended trial through ``rnn_retraining``'s champion gate, if asked.
+
+**The study.** ``optuna.create_study(directions=["minimize", "minimize"])`` over (monthly cost at the
+target volume, validation bits per character), one per DAG run, named ``<dag_id>/<run_id>``, in
+``RNN_SWEEP_STUDY_STORAGE`` (SQLite beside the embedded defaults, Postgres in production): a restarted
+scheduler or worker finds it as it was. **Sampler**: ``TPESampler`` (its multi-objective form, MOTPE),
+seeded, ``constant_liar=True`` so trials asked together in one round spread out, with the SLO and the
+quality target as constraints (``constraints_func``: infeasible trials inform the model but never lead
+it). NSGA-II needs populations of tens of trials over generations; a sweep of a dozen trials is TPE's
+regime. Rounds are unrolled in the DAG (:data:`MAX_ROUNDS`), not a self-triggering run: every round's
+budget decision is a task with its log in one DAG run, and the number of rounds is bounded.
+Pruning from intermediate losses is not done: each trial is a subprocess that trains its short budget whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from costing.model.sweep import (
+    SweepPoint,
+    bits_per_char,
+    feasibility,
+    pareto_front,
+    recommend,
+    trial_monthly_cost,
+)
+from pipeline import names, tracking
+from pipeline.settings import load_settings
+from pipeline.sweep_space import (
+    MAX_REQUESTS_PER_DAY,
+    MAX_ROUNDS,
+    MAX_TRIALS,
+    MAX_TRIALS_PER_ROUND,
+    MIN_REQUESTS_PER_DAY,
+    SpaceError,
+    check_space,
+    distributions,
+)
+from pipeline.tasks import retraining
+from toolkit import storage
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ["minimize", "minimize"]  # monthly cost at the target volume, validation bits per character
+
+
+def _fail(message: str) -> Exception:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(message)
+
+
+# -- settings ---------------------------------------------------------------------------------------------
+
+
+def check_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """The sweep's settings from its Params; one message naming the field for what the schema let through."""
+    try:
+        space = check_space(params.get("search_space") or {})
+    except SpaceError as exc:
+        raise _fail(f"rnn_sweep: {exc}; nothing was run") from exc
+    checks = [
+        ("budget_usd", float(params["budget_usd"]) > 0, "must be above 0"),
+        ("max_trials", 1 <= int(params["max_trials"]) <= MAX_TRIALS, f"must be 1..{MAX_TRIALS}"),
+        (
+            "trials_per_round",
+            1 <= int(params["trials_per_round"]) <= MAX_TRIALS_PER_ROUND,
+            f"must be 1..{MAX_TRIALS_PER_ROUND}",
+        ),
+        (
+            "requests_per_day",
+            MIN_REQUESTS_PER_DAY <= float(params["requests_per_day"]) <= MAX_REQUESTS_PER_DAY,
+            f"must be {MIN_REQUESTS_PER_DAY:,}..{MAX_REQUESTS_PER_DAY:,}",
+        ),
+        ("slo_ms", float(params["slo_ms"]) > 0, "must be above 0"),
+        ("loss_tolerance", 0 <= float(params["loss_tolerance"]) <= 1, "must be 0..1"),
+    ]
+    if params.get("max_val_bpc") is not None:
+        checks.append(("max_val_bpc", float(params["max_val_bpc"]) > 0, "must be above 0 (bits/char)"))
+    for field, ok, rule in checks:
+        if not ok:
+            raise _fail(f"rnn_sweep: {field} {params[field]!r} {rule}; nothing was run")
+    rounds_needed = math.ceil(int(params["max_trials"]) / int(params["trials_per_round"]))
+    if rounds_needed > MAX_ROUNDS:
+        raise _fail(
+            f"rnn_sweep: max_trials {params['max_trials']} needs {rounds_needed} rounds of trials_per_round "
+            f"{params['trials_per_round']}; the DAG has {MAX_ROUNDS}: raise trials_per_round or lower max_trials"
+        )
+    return {
+        "space": space,
+        "requests_per_day": float(params["requests_per_day"]),
+        "region": params["region"],
+        "slo_ms": float(params["slo_ms"]),
+        "max_val_bpc": None if params.get("max_val_bpc") is None else float(params["max_val_bpc"]),
+        "loss_tolerance": float(params["loss_tolerance"]),
+        "budget_usd": float(params["budget_usd"]),
+        "max_trials": int(params["max_trials"]),
+        "trials_per_round": int(params["trials_per_round"]),
+        "retrain_cadence": params["retrain_cadence"],
+        "load_test_seconds": int(params["load_test_seconds"]),
+        "seed": int(params["seed"]),
+    }
+
+
+# -- the study ------------------------------------------------------------------------------------------
+
+
+def study_name(dag_id: str, run_id: str) -> str:
+    return f"{dag_id}/{run_id}"
+
+
+def _constraints(trial: Any) -> list[float]:
+    """<= 0 is satisfied: [SLO kept, quality target met] (user attrs set before the trial is told)."""
+    return list(trial.user_attrs.get("constraints", [1.0, 1.0]))
+
+
+def open_study(name: str, *, seed: int, startup_trials: int = 4, storage_url: str | None = None) -> Any:
+    """The study of one sweep, created if absent (every task of the sweep opens the same one).
+
+    ``seed`` seeds this process's sampler: each round passes its own (:func:`round_seed`), or a second
+    round would draw the first round's random start again. ``startup_trials`` are sampled at random
+    before TPE models the history (the first round's)."""
+    import optuna
+
+    url = storage_url or load_settings().sweep_study_storage
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(
+        seed=seed,
+        multivariate=True,
+        constant_liar=True,
+        constraints_func=_constraints,
+        n_startup_trials=startup_trials,
+    )
+    study = optuna.create_study(
+        study_name=name, storage=url, directions=DIRECTIONS, sampler=sampler, load_if_exists=True
+    )
+    study.set_metric_names(["usd_per_month", "val_bpc"])
+    return study
+
+
+def round_seed(seed: int, round_index: int) -> int:
+    """The sampler seed of one round: reproducible, and different in every round."""
+    return seed * 1_000 + round_index
+
+
+def start(*, dag_id: str, run_id: str, params: dict[str, Any], corpus_variable: str | None) -> dict[str, Any]:
+    """Check the settings, validate the corpus once (the parent MLflow run), create the study."""
+    import mlflow
+
+    sweep = check_settings(params)
+    validated = retraining.validate_dataset(
+        dag_id=dag_id,
+        run_id=run_id,
+        params={**params, "compute": "local"},
+        corpus_variable=corpus_variable,
+        experiment=names.SWEEP_EXPERIMENT,
+    )
+    name = study_name(dag_id, run_id)
+    open_study(name, seed=sweep["seed"])
+    with tracking.task_run(validated["mlflow_run_id"]):
+        mlflow.set_tags({names.TAG_SWEEP_ROLE: "parent", "sweep.study": name})
+        mlflow.log_params(
+            {
+                "sweep.space": json.dumps(sweep["space"], sort_keys=True)[:6000],
+                **tracking.flatten("sweep", {k: v for k, v in sweep.items() if k != "space"}),
+            }
+        )
+    return {**validated, "sweep": {**sweep, "study": name}}
+
+
+# -- rounds -----------------------------------------------------------------------------------------------
+
+
+def _spent_usd(study: Any) -> float:
+    return sum(float(t.user_attrs.get("training_usd", 0.0)) for t in study.get_trials(deepcopy=False))
+
+
+def _trial_estimate_usd(validated: dict[str, Any], config: dict[str, Any]) -> tuple[float, str]:
+    """The pre-flight estimate of one trial's training (``rnn_retraining``'s budget guard's arithmetic)."""
+    from costing.model.training import Throughput, preflight_estimate
+    from costing.pricing import build_price_sheet
+    from pipeline.price_store import newest_snapshot_dir
+    from pipeline.spot.budget import DEFAULT_TOKENS_PER_S, comparable_throughput
+    from pipeline.spot.ledger import run_overhead
+
+    compute = validated["compute"]
+    throughput = comparable_throughput(config, instance_type=compute["instance_type"]) or Throughput(
+        DEFAULT_TOKENS_PER_S, f"no comparable finished run; conservative default {DEFAULT_TOKENS_PER_S:,.0f}"
+    )
+    sheet = build_price_sheet(
+        newest_snapshot_dir(), compute["region"], instance_types=[compute["instance_type"]]
+    )
+    estimate = preflight_estimate(
+        config=config,
+        dataset_chars=int(validated["dataset_chars"]),
+        vocab_size=int(validated["dataset_vocab_size"]),
+        throughput=throughput,
+        sheet=sheet,
+        instance_type=compute["instance_type"],
+        market=compute["market"],
+        overhead=run_overhead(compute["instance_type"]),
+    )
+    return float(estimate.usd), estimate.describe()
+
+
+def plan_round(*, validated: dict[str, Any], round_index: int) -> list[dict[str, Any]]:
+    """Ask the study for this round's trials, or none: trial limit reached, or the budget would be exceeded."""
+    import mlflow
+
+    sweep = validated["sweep"]
+    study = open_study(
+        sweep["study"], seed=round_seed(sweep["seed"], round_index), startup_trials=sweep["trials_per_round"]
+    )
+    stopped = study.user_attrs.get("stopped")
+    if stopped:
+        log.info("round %d not started: %s", round_index + 1, stopped)
+        return []
+    asked = sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("not_run"))
+    n = min(sweep["trials_per_round"], sweep["max_trials"] - asked)
+    if n <= 0:
+        study.set_user_attr("stopped", f"trial limit {sweep['max_trials']} reached")
+        log.info(
+            "round %d not started: the trial limit (%d) is reached", round_index + 1, sweep["max_trials"]
+        )
+        return []
+    space = distributions(sweep["space"])
+    trials = [study.ask(space) for _ in range(n)]
+    specs, estimate_usd, lines = [], 0.0, []
+    for trial in trials:
+        config = {**validated["config"], **trial.params}
+        usd, how = _trial_estimate_usd(validated, config)
+        estimate_usd += usd
+        lines.append(f"trial {trial.number}: ${usd:.6f} ({how})")
+        specs.append(
+            {"trial": trial.number, "round": round_index + 1, "params": trial.params, "estimate_usd": usd}
+        )
+    spent = _spent_usd(study)
+    budget = sweep["budget_usd"]
+    log.info(
+        "round %d: %d trials, pre-flight estimate $%.6f; spent so far $%.6f of $%g\n%s",
+        round_index + 1,
+        n,
+        estimate_usd,
+        spent,
+        budget,
+        "\n".join(lines),
+    )
+    if spent + estimate_usd > budget:
+        import optuna
+
+        reason = (
+            f"round {round_index + 1} not started: its pre-flight estimate ${estimate_usd:.6f} on top of the "
+            f"${spent:.6f} spent would exceed the budget ${budget:g}"
+        )
+        for trial in trials:
+            trial.set_user_attr("not_run", reason)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        study.set_user_attr("stopped", reason)
+        with tracking.task_run(validated["mlflow_run_id"]):
+            mlflow.set_tag("sweep.stopped", reason[:5000])
+        log.warning("%s", reason)
+        return []
+    return specs
+
+
+def _trial_dir(validated: dict[str, Any], trial: int) -> str:
+    return storage.join(validated["run_dir"], "trials", f"{trial:03d}")
+
+
+def run_trial(*, validated: dict[str, Any], spec: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]:
+    """One trial, end to end, with ``rnn_retraining``'s task bodies; its outcome lands in ``result.json``."""
+    trial_dir = _trial_dir(validated, spec["trial"])
+    try:
+        result = _run_trial(validated, spec, trial_dir, dag_id=dag_id, run_id=run_id)
+    except Exception as exc:
+        storage.write_text_atomic(
+            storage.join(trial_dir, "failure.json"),
+            json.dumps({"trial": spec["trial"], "reason": f"{type(exc).__name__}: {exc}"[:4000]}),
+        )
+        raise
+    storage.write_text_atomic(
+        storage.join(trial_dir, "result.json"), json.dumps(result, indent=2, default=str)
+    )
+    return {k: result[k] for k in ("trial", "state", "usd_per_month", "val_bpc", "feasible", "reason")}
+
+
+def _run_trial(
+    validated: dict[str, Any], spec: dict[str, Any], trial_dir: str, *, dag_id: str, run_id: str
+) -> dict[str, Any]:
+    import mlflow
+
+    sweep = validated["sweep"]
+    number = spec["trial"]
+    settings = load_settings()
+    child = tracking.get_or_create_run(
+        names.SWEEP_EXPERIMENT,
+        dag_id,
+        _trial_key(run_id, number),
+        run_name=f"trial {number}",
+        settings=settings,
+    )
+    config = {**validated["config"], **spec["params"]}
+    child_validated = {**validated, "mlflow_run_id": child, "run_dir": trial_dir, "config": config}
+    with tracking.task_run(child):
+        mlflow.set_tags(
+            {
+                names.TAG_MLFLOW_PARENT_RUN_ID: validated["mlflow_run_id"],
+                names.TAG_SWEEP_ROLE: "trial",
+                names.TAG_SWEEP_TRIAL: str(number),
+                "sweep.round": str(spec["round"]),
+                "sweep.study": sweep["study"],
+                names.TAG_COMPUTE_BACKEND: "local",
+            }
+        )
+        mlflow.log_params(
+            {**tracking.flatten("config", config), **tracking.flatten("compute", validated["compute"])}
+        )
+        mlflow.log_param("dataset.sha256", validated["dataset_sha256"])
+    storage.write_text_atomic(storage.join(trial_dir, "config.json"), json.dumps(config, indent=2))
+    trained = retraining.train(validated=child_validated)
+    benchmarked = retraining.benchmark(trained=trained)
+    served = retraining.load_test(
+        benchmarked=benchmarked, seconds=sweep["load_test_seconds"], slo_ms=sweep["slo_ms"]
+    )
+    logged = retraining.log_to_mlflow(benchmarked=served)
+    costed = retraining.cost(logged=logged)
+    return _score_trial(costed, spec, sweep)
+
+
+def _score_trial(costed: dict[str, Any], spec: dict[str, Any], sweep: dict[str, Any]) -> dict[str, Any]:
+    """Price the trial's model at the target volume and decide feasibility; log both to its child run."""
+    import mlflow
+
+    metrics = json.loads(storage.read_bytes(costed["metrics_uri"]))
+    monthly = price_at_volume(metrics, sweep, source=f"trial {spec['trial']}")
+    val_bpc = bits_per_char(float(metrics["training"]["final_val_loss"]))
+    serving = metrics.get("serving") or {}
+    slo_met = float(serving.get("max_rps_at_slo") or 0) > 0 if sweep["load_test_seconds"] > 0 else True
+    feasible, reason = feasibility(
+        usd_per_month=monthly["usd_per_month"],
+        val_bpc=val_bpc,
+        slo_met=slo_met,
+        max_val_bpc=sweep["max_val_bpc"],
+        cost_reason=monthly["reason"],
+    )
+    training_usd = float(costed["cost"]["usd"])
+    with tracking.task_run(costed["mlflow_run_id"]):
+        values = {
+            names.VAL_BPC: val_bpc,
+            names.SWEEP_TRAINING_USD_PER_MONTH: monthly["training_usd_per_month"],
+            "sweep.feasible": 1.0 if feasible else 0.0,
+        }
+        if monthly["usd_per_month"] is not None:
+            values[names.SWEEP_USD_PER_MONTH] = monthly["usd_per_month"]
+            values[names.SWEEP_SERVING_USD_PER_MONTH] = monthly["serving_usd_per_month"]
+        mlflow.log_metrics(values)
+        mlflow.set_tags(
+            {
+                names.TAG_SWEEP_FEASIBLE: "true" if feasible else "false",
+                names.TAG_SWEEP_REASON: reason[:5000],
+                names.TAG_SWEEP_OPTION: monthly["option_label"] or "",
+            }
+        )
+    log.info(
+        "trial %d: %s/month at %g requests/day, %.4f bits/char, %s",
+        spec["trial"],
+        "n/a" if monthly["usd_per_month"] is None else f"${monthly['usd_per_month']:,.4f}",
+        sweep["requests_per_day"],
+        val_bpc,
+        reason,
+    )
+    return {
+        "trial": spec["trial"],
+        "round": spec["round"],
+        "params": spec["params"],
+        "state": "complete",
+        "usd_per_month": monthly["usd_per_month"],
+        "val_bpc": val_bpc,
+        "feasible": feasible,
+        "slo_met": slo_met,
+        "reason": reason,
+        "training_usd": training_usd,
+        "monthly": monthly,
+        "mlflow_run_id": costed["mlflow_run_id"],
+        "costed": costed,
+    }
+
+
+def price_at_volume(metrics: dict[str, Any], sweep: dict[str, Any], *, source: str) -> dict[str, Any]:
+    """A model's monthly cost at the sweep's volume and SLO (:func:`costing.model.sweep.trial_monthly_cost`)."""
+    from costing.model import profile_from_metrics
+    from costing.model.analysis import training_plan_for
+    from costing.pricing import build_price_sheet
+    from pipeline.price_store import newest_snapshot_dir
+
+    profile = profile_from_metrics(metrics, source=source)
+    sheet = build_price_sheet(newest_snapshot_dir(), sweep["region"])
+    training = training_plan_for(profile, sheet, metrics=metrics)
+    cost = trial_monthly_cost(
+        profile,
+        sheet,
+        sweep["requests_per_day"],
+        training=training,
+        slo_ms=sweep["slo_ms"],
+        retrain_cadence=sweep["retrain_cadence"],
+    )
+    return cost.to_json_dict()
+
+
+def tell_round(
+    *, validated: dict[str, Any], planned: list[dict[str, Any]] | None, dag_id: str, run_id: str
+) -> list[dict[str, Any]]:
+    """Tell the study what each planned trial did (runs whatever happened to the trials)."""
+    import optuna
+
+    sweep = validated["sweep"]
+    study = open_study(sweep["study"], seed=sweep["seed"])
+    told = []
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    for spec in planned or []:
+        number = spec["trial"]
+        frozen = by_number[number]
+        if frozen.state.is_finished():  # a retried tell_round: told already
+            told.append({"trial": number, "state": frozen.state.name.lower()})
+            continue
+        trial = optuna.trial.Trial(study, frozen._trial_id)  # reopen the trial asked in plan_round
+        trial_dir = _trial_dir(validated, number)
+        result_uri = storage.join(trial_dir, "result.json")
+        if storage.exists(result_uri):
+            result = json.loads(storage.read_bytes(result_uri))
+            cost = result["usd_per_month"]
+            trial.set_user_attr("training_usd", result["training_usd"])
+            trial.set_user_attr("feasible", result["feasible"])
+            trial.set_user_attr("reason", result["reason"])
+            trial.set_user_attr("mlflow_run_id", result["mlflow_run_id"])
+            trial.set_user_attr("result_uri", result_uri)
+            loss_bar = sweep["max_val_bpc"]
+            trial.set_user_attr(
+                "constraints",
+                [
+                    0.0 if result["slo_met"] and cost is not None else 1.0,
+                    0.0 if loss_bar is None else result["val_bpc"] - loss_bar,
+                ],
+            )
+            # no option at the volume: the trial is infeasible; its cost objective is then unbounded
+            study.tell(trial, [math.inf if cost is None else cost, result["val_bpc"]])
+            told.append({"trial": number, "state": "complete", "feasible": result["feasible"]})
+        else:
+            failure_uri = storage.join(trial_dir, "failure.json")
+            reason = (
+                json.loads(storage.read_bytes(failure_uri))["reason"]
+                if storage.exists(failure_uri)
+                else "the trial task did not finish (killed, or never started)"
+            )
+            trial.set_user_attr("reason", f"failed: {reason}")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            _mark_trial_failed(dag_id, _trial_key(run_id, number), reason)
+            told.append({"trial": number, "state": "fail", "reason": reason})
+    log.info("told the study: %s", told)
+    return told
+
+
+def _trial_key(run_id: str, number: int) -> str:
+    """The child run of a trial is found by the DAG run's id with this suffix (tags, as the parent's)."""
+    return f"{run_id}/trial-{number:03d}"
+
+
+def _mark_trial_failed(dag_id: str, trial_key: str, reason: str) -> None:
+    from mlflow import MlflowClient
+
+    settings = tracking.configure()
+    run = tracking.find_run_id(names.SWEEP_EXPERIMENT, dag_id, trial_key, settings)
+    if run is None:
+        return
+    client = MlflowClient()
+    client.set_tag(run, names.TAG_SWEEP_FEASIBLE, "failed")
+    client.set_tag(run, names.TAG_SWEEP_REASON, f"failed: {reason}"[:5000])
+    client.set_terminated(run, status="FAILED")
+
+
+# -- the front -------------------------------------------------------------------------------------------
+
+
+def points_of(study: Any) -> list[SweepPoint]:
+    """Every trial that ran, as the front sees it (trials a budget stop never started are left out)."""
+    points = []
+    for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("not_run") or not t.state.is_finished():
+            continue
+        complete = t.state.name == "COMPLETE"
+        cost = t.values[0] if complete else None
+        points.append(
+            SweepPoint(
+                trial=t.number,
+                state="complete" if complete else "failed",
+                usd_per_month=None if cost is None or math.isinf(cost) else float(cost),
+                val_bpc=float(t.values[1]) if complete else None,
+                feasible=bool(t.user_attrs.get("feasible", False)),
+                reason=str(t.user_attrs.get("reason", "")),
+                params=tuple(sorted(t.params.items())),
+            )
+        )
+    return points
+
+
+def summarize(*, validated: dict[str, Any]) -> dict[str, Any]:
+    """Front, recommendation, spend and the saving against the champion, on the parent MLflow run."""
+    import mlflow
+
+    sweep = validated["sweep"]
+    study = open_study(sweep["study"], seed=sweep["seed"])
+    points = points_of(study)
+    front = pareto_front(points)
+    choice = recommend(points, max_val_bpc=sweep["max_val_bpc"], loss_tolerance=sweep["loss_tolerance"])
+    spent = _spent_usd(study)
+    champion = _champion_at_volume(sweep)
+    recommended_uri = None
+    if choice.point is not None:
+        recommended_uri = next(
+            t.user_attrs.get("result_uri")
+            for t in study.get_trials(deepcopy=False)
+            if t.number == choice.point.trial
+        )
+    saving = (
+        None
+        if choice.point is None or champion is None or champion["usd_per_month"] is None
+        else champion["usd_per_month"] - choice.point.usd_per_month
+    )
+    document = {
+        "schema": "rnn-sweep",
+        "schema_version": 1,
+        "study": sweep["study"],
+        "target": {k: sweep[k] for k in ("requests_per_day", "region", "slo_ms", "retrain_cadence")},
+        "quality": {"max_val_bpc": sweep["max_val_bpc"], "loss_tolerance": sweep["loss_tolerance"]},
+        "budget_usd": sweep["budget_usd"],
+        "spent_usd": spent,
+        "stopped": study.user_attrs.get("stopped"),
+        "trials": [p.to_json_dict() for p in points],
+        "front": [p.trial for p in front],
+        "recommendation": choice.to_json_dict(),
+        "recommended_result_uri": recommended_uri,
+        "champion": champion,
+        "saving_usd_per_month": saving,
+    }
+    storage.write_text_atomic(
+        storage.join(validated["run_dir"], names.SWEEP_ARTIFACT), json.dumps(document, indent=2)
+    )
+    with tracking.task_run(validated["mlflow_run_id"]), tempfile.TemporaryDirectory() as tmp:
+        from costing.report.sweep import write_pareto
+
+        write_pareto(points, front, choice, Path(tmp), target=document["target"])
+        mlflow.log_artifacts(tmp, artifact_path=names.PARETO_ARTIFACT_DIR)
+        mlflow.log_dict(document, names.SWEEP_ARTIFACT)
+        metrics = {
+            "sweep.trials": float(len(points)),
+            "sweep.failed": float(sum(p.state != "complete" for p in points)),
+            "sweep.infeasible": float(sum(p.state == "complete" and not p.feasible for p in points)),
+            "sweep.front_size": float(len(front)),
+            "sweep.spent_usd": spent,
+        }
+        for rank, p in enumerate(front):
+            metrics[f"pareto.{rank}.usd_per_month"] = float(p.usd_per_month or 0.0)
+            metrics[f"pareto.{rank}.val_bpc"] = float(p.val_bpc or 0.0)
+        if choice.point is not None:
+            metrics["recommended.trial"] = float(choice.point.trial)
+            metrics["recommended.usd_per_month"] = float(choice.point.usd_per_month or 0.0)
+            metrics["recommended.val_bpc"] = float(choice.point.val_bpc or 0.0)
+        if saving is not None:
+            metrics["recommended.saving_usd_per_month"] = saving
+        mlflow.log_metrics(metrics)
+        mlflow.set_tag("sweep.recommendation", choice.rule[:5000])
+    log.info(
+        "sweep %s: %d trials (%d on the front), spent $%.6f of $%g; %s",
+        sweep["study"],
+        len(points),
+        len(front),
+        spent,
+        sweep["budget_usd"],
+        choice.rule,
+    )
+    return document
+
+
+def _champion_at_volume(sweep: dict[str, Any]) -> dict[str, Any] | None:
+    """The champion's monthly cost at the sweep's volume and SLO (None when nothing is registered)."""
+    from pipeline.tasks.cost_analysis import champion_model_source
+
+    source = champion_model_source()
+    if source is None:
+        return None
+    try:
+        priced = price_at_volume(source.metrics, sweep, source=source.description)
+    except ValueError as exc:
+        log.warning("cannot price the champion at the target volume: %s", exc)
+        return None
+    return {"version": source.version, "description": source.description, **priced}
+
+
+def promote(*, summary: dict[str, Any], eval_corpus_uri: str = "") -> dict[str, Any]:
+    """The recommended trial through ``rnn_retraining``'s champion gate (never around it)."""
+    uri = summary.get("recommended_result_uri")
+    if not uri:
+        return {"registered": False, "reason": "no recommendation to promote"}
+    result = json.loads(storage.read_bytes(uri))
+    decided = retraining.register(costed=result["costed"], eval_corpus_uri=eval_corpus_uri or None)
+    return decided["registry"]

@@ -1,0 +1,107 @@
+"""rnn_sweep end to end through dag.test(): 6 tiny trials over 2 rounds, the study, MLflow, the front."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from helpers import TINY_RUN_CONF, load_dag
+
+pytestmark = pytest.mark.e2e
+
+# two model sizes of the tiny run, two learning rates: seconds per trial
+TINY_SPACE = {
+    "hidden_size": [16, 48],
+    "learning_rate": {"low": 0.003, "high": 0.03, "log": True},
+    "epochs": [1],
+    "max_steps_per_epoch": [6],
+}
+# the rest of the tiny run's shape, as one-value lists (what a space leaves out keeps the default model's)
+TINY_FIXED = {k: [v] for k, v in TINY_RUN_CONF.items() if k not in TINY_SPACE and k != "checkpoint_every_steps"}
+
+
+def sweep_runs():
+    import mlflow
+    from mlflow import MlflowClient
+
+    from pipeline import names, tracking
+
+    tracking.configure()
+    experiment = MlflowClient().get_experiment_by_name(names.SWEEP_EXPERIMENT)
+    return mlflow.search_runs([experiment.experiment_id], output_format="list")
+
+
+def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_front(
+    airflow_db: Path, pipeline_home: Path, tiny_corpus: Path
+) -> None:
+    import optuna
+
+    from costing.model.sweep import SweepPoint, pareto_front
+    from pipeline import names
+    from pipeline.settings import load_settings
+
+    dag = load_dag("rnn_sweep")
+    run = dag.test(
+        run_conf={
+            "corpus_uri": str(tiny_corpus),
+            "search_space": {**TINY_SPACE, **TINY_FIXED},
+            "max_trials": 6,
+            "trials_per_round": 3,
+            "requests_per_day": 1_000_000,
+            "budget_usd": 5.0,
+            "load_test_seconds": 0,
+        }
+    )
+    states = {ti.task_id: ti.state for ti in run.get_task_instances() if ti.map_index < 0}
+    assert run.state == "success", states
+    trial_states = [ti.state for ti in run.get_task_instances() if ti.task_id.startswith("trials_round_")]
+    assert trial_states.count("success") == 6, trial_states
+    assert states["plan_round_3"] == "success" and states["trials_round_3"] == "skipped"  # trial limit reached
+
+    runs = sweep_runs()
+    parents = [r for r in runs if r.data.tags.get(names.TAG_SWEEP_ROLE) == "parent"]
+    children = [r for r in runs if r.data.tags.get(names.TAG_SWEEP_ROLE) == "trial"]
+    assert len(parents) == 1 and len(children) == 6
+    parent = parents[0]
+    assert {c.data.tags[names.TAG_MLFLOW_PARENT_RUN_ID] for c in children} == {parent.info.run_id}
+    assert {c.data.tags["sweep.round"] for c in children} == {"1", "2"}
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.metrics[names.SWEEP_USD_PER_MONTH] > 0
+        assert child.data.metrics[names.VAL_BPC] > 0
+        assert names.COST_TRAIN_USD in child.data.metrics  # rnn_retraining's cost task ran
+        assert child.data.params["config.hidden_size"] in ("16", "48")
+
+    # the study, in its SQLite file, holds what the children say
+    study = optuna.load_study(study_name=f"rnn_sweep/{run.run_id}", storage=load_settings().sweep_study_storage)
+    told = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(told) == 6
+    by_trial = {int(c.data.tags[names.TAG_SWEEP_TRIAL]): c for c in children}
+    for trial in told:
+        assert math.isclose(trial.values[0], by_trial[trial.number].data.metrics[names.SWEEP_USD_PER_MONTH])
+
+    # the parent: the front and the recommendation, as artifacts and metrics
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, names.PARETO_ARTIFACT_DIR)}
+    assert {"pareto/front.png", "pareto/front.csv", "pareto/trials.csv"} <= artifacts
+    document = json.loads(
+        Path(client.download_artifacts(parent.info.run_id, names.SWEEP_ARTIFACT)).read_text()
+    )
+    points = [
+        SweepPoint(
+            trial=t["trial"], state=t["state"], usd_per_month=t["usd_per_month"], val_bpc=t["val_bpc"],
+            feasible=t["feasible"],
+        )
+        for t in document["trials"]
+    ]
+    assert document["front"] == [p.trial for p in pareto_front(points)] and document["front"]
+    recommended = document["recommendation"]["trial"]
+    assert recommended in document["front"]
+    parent_metrics = client.get_run(parent.info.run_id).data.metrics
+    assert parent_metrics["sweep.trials"] == 6 and parent_metrics["recommended.trial"] == recommended
+    assert math.isclose(parent_metrics["sweep.spent_usd"], sum(c.data.metrics[names.COST_TRAIN_USD] for c in children))
+    assert states["promote"] == "skipped"
