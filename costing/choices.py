@@ -94,6 +94,12 @@ REFRESH_SPOT_WINDOW_DAYS = 30  # days of spot price history a refresh fetches (w
 # A TCO horizon shorter than a month prices a fraction of the month the bills are counted in: refused
 # (costing.model.plausibility), and the forms and the command line start their bounds here.
 MIN_HORIZON_MONTHS = 1.0
+# how often the model is retrained: daily, weekly, monthly, or every N days ("10d")
+DEFAULT_RETRAIN_CADENCE = "weekly"
+RETRAIN_CADENCE_PATTERN = r"^(daily|weekly|monthly|[1-9][0-9]*d)$"
+
+# -- the sweep (rnn_sweep): "good enough" is within this fraction of the best loss the sweep found --------
+DEFAULT_LOSS_TOLERANCE = 0.05
 
 # -- the serving alternatives, in display order ---------------------------------------------------------
 EC2_ON_DEMAND = "ec2-on-demand"

@@ -23,8 +23,10 @@ from airflow.sdk import Param, dag, get_current_context, task
 from costing.choices import (
     DEFAULT_HORIZON_MONTHS,
     DEFAULT_REGION,
+    DEFAULT_RETRAIN_CADENCE,
     MAX_HORIZON_MONTHS,
     MIN_HORIZON_MONTHS,
+    RETRAIN_CADENCE_PATTERN,
 )
 from pipeline import assets
 from pipeline.conf import refuse_bad_conf
@@ -70,7 +72,7 @@ from pipeline.ui.links import MlflowRunLink, attach, push_run_of
         ),
         **commitment_params(),
         "retrain_cadence": Param(
-            "weekly", type="string", pattern=r"^(daily|weekly|monthly|[1-9][0-9]*d)$", title="Retrain cadence"
+            DEFAULT_RETRAIN_CADENCE, type="string", pattern=RETRAIN_CADENCE_PATTERN, title="Retrain cadence"
         ),
         **training_instance_params(),
         **platform_params(),

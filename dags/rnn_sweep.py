@@ -32,9 +32,12 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from costing.choices import DEFAULT_REGION
-from costing.model.assumptions import DEFAULT_RETRAIN_CADENCE, RETRAIN_CADENCES_RUNS_PER_MONTH
-from costing.model.sweep import DEFAULT_LOSS_TOLERANCE
+from costing.choices import (
+    DEFAULT_LOSS_TOLERANCE,
+    DEFAULT_REGION,
+    DEFAULT_RETRAIN_CADENCE,
+    RETRAIN_CADENCE_PATTERN,
+)
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
 from pipeline.sweep_space import (
@@ -116,8 +119,9 @@ def _context() -> tuple[dict, str, str]:
         "retrain_cadence": Param(
             DEFAULT_RETRAIN_CADENCE,
             type="string",
-            enum=list(RETRAIN_CADENCES_RUNS_PER_MONTH),
+            pattern=RETRAIN_CADENCE_PATTERN,
             title="Target: retraining cadence",
+            description="daily, weekly, monthly, or every N days (e.g. 10d)",
             section="Target",
         ),
         "slo_ms": Param(

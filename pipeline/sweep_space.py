@@ -10,6 +10,7 @@ the sweep does anything. :func:`suggest` draws one trial's values from an Optuna
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,7 @@ def check_space(space: Mapping[str, Any]) -> dict[str, Any]:
             if (
                 isinstance(value, bool)
                 or not isinstance(value, int | float)
+                or not math.isfinite(value)
                 or (limit.kind is int and float(value) != int(value))
             ):
                 raise SpaceError(
@@ -140,4 +142,19 @@ def distributions(space: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = IntDistribution(int(spec["low"]), int(spec["high"]), log=bool(spec.get("log")))
         else:
             out[key] = FloatDistribution(float(spec["low"]), float(spec["high"]), log=bool(spec.get("log")))
+    return out
+
+
+def baseline_params(space: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of ``defaults`` (rnn_retraining's default model) that the space can take: the baseline
+    trial the sweep runs first, so the front is read against what runs today. Keys whose default lies
+    outside the space are left to the sampler."""
+    out = {}
+    for key, spec in space.items():
+        value = defaults.get(key)
+        if value is None:
+            continue
+        inside = value in spec if isinstance(spec, list) else spec["low"] <= value <= spec["high"]
+        if inside:
+            out[key] = SEARCH_KEYS[key].kind(value)
     return out

@@ -31,6 +31,7 @@ from costing.choices import (
     MAX_HORIZON_MONTHS,
     MIN_HORIZON_MONTHS,
 )
+from costing.choices import DEFAULT_RETRAIN_CADENCE as DEFAULT_RETRAIN_CADENCE  # re-exported
 from costing.units import DAYS_PER_YEAR, WEEKS_PER_YEAR
 
 DEFAULT_SCENARIOS_REQUESTS_PER_DAY: tuple[float, ...] = (100.0, 10_000.0, 1_000_000.0)
@@ -46,7 +47,6 @@ RETRAIN_CADENCES_RUNS_PER_MONTH = {
     "weekly": WEEKS_PER_YEAR / 12.0,  # 4.333
     "monthly": 1.0,
 }
-DEFAULT_RETRAIN_CADENCE = "weekly"
 
 # -- AWS Lambda (docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html) --------------------------
 LAMBDA_MIN_MEMORY_MB = 128

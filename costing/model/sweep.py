@@ -25,14 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from costing.choices import DEFAULT_LOSS_TOLERANCE
 from costing.model.assumptions import DEFAULT_RETRAIN_CADENCE, ServingAssumptions
 from costing.model.grid import with_assumptions
 from costing.model.profile import ModelProfile
 from costing.model.tco import tco
 from costing.model.training import TrainingPlan
 from costing.pricing import PriceSheet
-
-DEFAULT_LOSS_TOLERANCE = 0.05  # "good enough": within 5 % of the best loss the sweep found
 
 
 def bits_per_char(loss_nats: float) -> float:
@@ -198,8 +197,10 @@ def recommend(
     else:
         best = min(p.val_bpc for p in feasible if p.val_bpc is not None)
         bar = best * (1 + loss_tolerance)
-        why = f"{loss_tolerance:.0%} of the best loss ({best:.4f} -> {bar:.4f} bits/char)"
+        why = f"{loss_tolerance * 100:g}% of the best loss ({best:.4f} -> {bar:.4f} bits/char)"
     within = [p for p in feasible if p.val_bpc is not None and p.val_bpc <= bar]
+    if not within:  # a target below every loss the feasibility check let through
+        return Recommendation(None, bar, f"no feasible trial within {why}")
     chosen = min(within, key=lambda p: (p.usd_per_month, p.val_bpc, p.trial))
     return Recommendation(
         chosen,

@@ -35,6 +35,7 @@ from costing.report.inputs import (
     RenderedReport,
     ReportInputs,
 )
+from costing.report.sweep import sweep_front_chart
 from costing.report.text import render_text
 from costing.report.view import build_view, subject_line, summary_line
 
@@ -63,6 +64,7 @@ def render_charts(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, by
         "tco_breakdown.png": charts.tco_breakdown_chart(analysis.get("tco")),
         "tornado.png": charts.tornado_chart(analysis.get("tornado")),
         "monte_carlo.png": charts.monte_carlo_chart(analysis.get("monte_carlo") or {}),
+        "sweep_front.png": sweep_front_chart(inputs.sweeps[-1]) if inputs.sweeps else None,
     }
     return {name: png for name, png in drawn.items() if png}
 

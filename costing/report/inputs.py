@@ -123,6 +123,9 @@ class ReportInputs:
     links: dict[str, str] = field(default_factory=dict)  # "MLflow", "Airflow" -> URL
     notes: tuple[str, ...] = ()
     previous_training_runs: tuple[TrainingRunRow, ...] = ()  # the period before: the week's change in cost
+    sweeps: tuple[
+        dict, ...
+    ] = ()  # rnn_sweep's sweep.json of each sweep finished in the period (+ "mlflow_url")
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

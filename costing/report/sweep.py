@@ -126,6 +126,39 @@ def write_pareto(
     return written
 
 
+def points_of_document(document: Mapping[str, Any]) -> list[SweepPoint]:
+    """The trials of a ``sweep.json`` as points again."""
+    return [
+        SweepPoint(
+            trial=t["trial"],
+            state=t["state"],
+            usd_per_month=t["usd_per_month"],
+            val_bpc=t["val_bpc"],
+            feasible=t["feasible"],
+            reason=t["reason"],
+            params=tuple(sorted(t["params"].items())),
+        )
+        for t in document["trials"]
+    ]
+
+
+def sweep_front_chart(document: Mapping[str, Any]) -> bytes | None:
+    """The front chart of a finished sweep, from its ``sweep.json`` (the weekly report's)."""
+    points = points_of_document(document)
+    by_trial = {p.trial: p for p in points}
+    rec = document["recommendation"]
+    choice = Recommendation(
+        by_trial.get(rec["trial"]) if rec["trial"] is not None else None, rec["bar_bpc"], rec["rule"]
+    )
+    target = document["target"]
+    return front_chart(
+        points,
+        [by_trial[t] for t in document["front"]],
+        choice,
+        title=f"{document['study']}: {target['requests_per_day']:,.0f} requests/day, {target['region']}",
+    )
+
+
 def sweep_summary_line(document: Mapping[str, Any]) -> str:
     """One sentence about a finished sweep (``sweep.json``) for the weekly report."""
     target = document["target"]

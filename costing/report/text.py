@@ -162,6 +162,13 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
                 f"({signed_usd_text(change['change_usd'])}) = usage {signed_usd_text(change['usage_usd'])}, "
                 f"mix {signed_usd_text(change['mix_usd'])}, price {signed_usd_text(change['price_usd'])}."
             )
+    for sweep in view.get("sweeps") or []:
+        out += ["", f"Sweep {sweep['summary']}"]
+        out += [
+            f"  front: trial {row['trial']}{' (recommended)' if row['recommended'] else ''}: "
+            f"{usd_text(row['usd_per_month'])}/month, {row['val_bpc']:.4f} bits/char ({row['params']})"
+            for row in sweep["front"]
+        ]
     if analysis is None:
         out += [
             "",

@@ -37,6 +37,7 @@ from costing.report.inputs import (
     ReportInputs,
     TrainingRunRow,
 )
+from costing.report.sweep import sweep_summary_line
 
 # -- the view model: plain data the template, the text part, the charts and data.json share ------------------
 
@@ -1080,8 +1081,33 @@ def build_view(inputs: ReportInputs) -> dict[str, Any]:
             {"name": name, "url": safe_url(url)} for name, url in inputs.links.items() if safe_url(url)
         ],
         "notes": list(inputs.notes),
+        "sweeps": [_sweep_view(document) for document in inputs.sweeps],
     }
     return jsonable(view)
+
+
+def _sweep_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    """One finished sweep: its sentence, and the front's rows (cheapest first)."""
+    by_trial = {t["trial"]: t for t in document["trials"]}
+    recommended = document["recommendation"]["trial"]
+    return {
+        "study": document["study"],
+        "summary": sweep_summary_line(document),
+        "mlflow_url": safe_url(document.get("mlflow_url") or ""),
+        "front": [
+            {
+                "trial": trial,
+                "usd_per_month": by_trial[trial]["usd_per_month"],
+                "val_bpc": by_trial[trial]["val_bpc"],
+                "params": ", ".join(
+                    f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in by_trial[trial]["params"].items()
+                ),
+                "recommended": trial == recommended,
+            }
+            for trial in document["front"]
+        ],
+    }
 
 
 # -- one-liners ----------------------------------------------------------------------------------------------

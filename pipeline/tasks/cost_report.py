@@ -127,6 +127,35 @@ def training_runs(start: datetime, end: datetime) -> list[Any]:
     return rows
 
 
+def finished_sweeps(start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """``sweep.json`` of every rnn_sweep parent run that finished in the period, oldest first."""
+    from mlflow import MlflowClient
+
+    tracking.configure()
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(names.SWEEP_EXPERIMENT)
+    if experiment is None:
+        return []
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{names.TAG_SWEEP_ROLE}` = 'parent' and attributes.end_time >= "
+        f"{int(start.timestamp() * 1000)} and attributes.end_time < {int(end.timestamp() * 1000)}",
+        order_by=["attributes.end_time ASC"],
+        max_results=100,
+    )
+    documents = []
+    for run in runs:
+        try:
+            document = tracking.load_json_artifact(run, names.SWEEP_ARTIFACT)
+        except Exception as exc:
+            log.info("sweep run %s has no %s yet: %s", run.info.run_id, names.SWEEP_ARTIFACT, exc)
+            continue
+        documents.append(
+            {**document, "mlflow_url": mlflow_run_url(experiment.experiment_id, run.info.run_id)}
+        )
+    return documents
+
+
 def price_changes(start: datetime, end: datetime, settings: Settings) -> list[dict[str, Any]]:
     """Diffs of the snapshots fetched in the period against their predecessors."""
     ids = list_snapshot_ids(settings.pricing_root)
@@ -217,6 +246,7 @@ def weekly_inputs(period_end: datetime, days: int = 7) -> Any:
         spot_history=tuple(spot_history(instance_type, region)),
         links=links(),
         previous_training_runs=tuple(previous_runs),
+        sweeps=tuple(finished_sweeps(period_start, period_end)),
     )
 
 

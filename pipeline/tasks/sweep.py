@@ -20,7 +20,7 @@ target volume, validation bits per character), one per DAG run, named ``<dag_id>
 ``RNN_SWEEP_STUDY_STORAGE`` (SQLite beside the embedded defaults, Postgres in production): a restarted
 scheduler or worker finds it as it was. **Sampler**: ``TPESampler`` (its multi-objective form, MOTPE),
 seeded, ``constant_liar=True`` so trials asked together in one round spread out, with the SLO and the
-quality target as constraints (``constraints_func``: infeasible trials inform the model but never lead
+quality target as constraints (``Trial.set_constraint``: infeasible trials inform the model but never lead
 it). NSGA-II needs populations of tens of trials over generations; a sweep of a dozen trials is TPE's
 regime. Rounds are unrolled in the DAG (:data:`MAX_ROUNDS`), not a self-triggering run: every round's
 budget decision is a task with its log in one DAG run, and the number of rounds is bounded.
@@ -33,9 +33,12 @@ import json
 import logging
 import math
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
+from costing.model import profile_from_metrics
+from costing.model.analysis import training_plan_for
 from costing.model.sweep import (
     SweepPoint,
     bits_per_char,
@@ -44,8 +47,14 @@ from costing.model.sweep import (
     recommend,
     trial_monthly_cost,
 )
+from costing.model.training import Throughput, preflight_estimate
+from costing.pricing import build_price_sheet
+from costing.report.sweep import write_pareto
 from pipeline import names, tracking
+from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import load_settings
+from pipeline.spot.budget import DEFAULT_TOKENS_PER_S, comparable_throughput
+from pipeline.spot.ledger import run_overhead
 from pipeline.sweep_space import (
     MAX_REQUESTS_PER_DAY,
     MAX_ROUNDS,
@@ -53,15 +62,19 @@ from pipeline.sweep_space import (
     MAX_TRIALS_PER_ROUND,
     MIN_REQUESTS_PER_DAY,
     SpaceError,
+    baseline_params,
     check_space,
     distributions,
 )
 from pipeline.tasks import retraining
+from pipeline.tasks.cost_analysis import champion_model_source
+from rnn.config import TrainConfig
 from toolkit import storage
 
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ["minimize", "minimize"]  # monthly cost at the target volume, validation bits per character
+OBJECTIVES = ("usd_per_month", "val_bpc")
 
 
 def _fail(message: str) -> Exception:
@@ -129,11 +142,6 @@ def study_name(dag_id: str, run_id: str) -> str:
     return f"{dag_id}/{run_id}"
 
 
-def _constraints(trial: Any) -> list[float]:
-    """<= 0 is satisfied: [SLO kept, quality target met] (user attrs set before the trial is told)."""
-    return list(trial.user_attrs.get("constraints", [1.0, 1.0]))
-
-
 def open_study(name: str, *, seed: int, startup_trials: int = 4, storage_url: str | None = None) -> Any:
     """The study of one sweep, created if absent (every task of the sweep opens the same one).
 
@@ -150,13 +158,14 @@ def open_study(name: str, *, seed: int, startup_trials: int = 4, storage_url: st
         seed=seed,
         multivariate=True,
         constant_liar=True,
-        constraints_func=_constraints,
         n_startup_trials=startup_trials,
     )
     study = optuna.create_study(
         study_name=name, storage=url, directions=DIRECTIONS, sampler=sampler, load_if_exists=True
     )
-    study.set_metric_names(["usd_per_month", "val_bpc"])
+    with warnings.catch_warnings():  # experimental since Optuna 3.2, and only names the dashboard's axes
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(OBJECTIVES))
     return study
 
 
@@ -178,7 +187,12 @@ def start(*, dag_id: str, run_id: str, params: dict[str, Any], corpus_variable: 
         experiment=names.SWEEP_EXPERIMENT,
     )
     name = study_name(dag_id, run_id)
-    open_study(name, seed=sweep["seed"])
+    study = open_study(name, seed=sweep["seed"])
+    baseline = baseline_params(sweep["space"], TrainConfig().to_dict())
+    if (
+        baseline and not study.trials
+    ):  # the first trial: rnn_retraining's default model, as far as the space allows
+        study.enqueue_trial(baseline, user_attrs={"baseline": True}, skip_if_exists=True)
     with tracking.task_run(validated["mlflow_run_id"]):
         mlflow.set_tags({names.TAG_SWEEP_ROLE: "parent", "sweep.study": name})
         mlflow.log_params(
@@ -199,11 +213,6 @@ def _spent_usd(study: Any) -> float:
 
 def _trial_estimate_usd(validated: dict[str, Any], config: dict[str, Any]) -> tuple[float, str]:
     """The pre-flight estimate of one trial's training (``rnn_retraining``'s budget guard's arithmetic)."""
-    from costing.model.training import Throughput, preflight_estimate
-    from costing.pricing import build_price_sheet
-    from pipeline.price_store import newest_snapshot_dir
-    from pipeline.spot.budget import DEFAULT_TOKENS_PER_S, comparable_throughput
-    from pipeline.spot.ledger import run_overhead
 
     compute = validated["compute"]
     throughput = comparable_throughput(config, instance_type=compute["instance_type"]) or Throughput(
@@ -410,10 +419,6 @@ def _score_trial(costed: dict[str, Any], spec: dict[str, Any], sweep: dict[str, 
 
 def price_at_volume(metrics: dict[str, Any], sweep: dict[str, Any], *, source: str) -> dict[str, Any]:
     """A model's monthly cost at the sweep's volume and SLO (:func:`costing.model.sweep.trial_monthly_cost`)."""
-    from costing.model import profile_from_metrics
-    from costing.model.analysis import training_plan_for
-    from costing.pricing import build_price_sheet
-    from pipeline.price_store import newest_snapshot_dir
 
     profile = profile_from_metrics(metrics, source=source)
     sheet = build_price_sheet(newest_snapshot_dir(), sweep["region"])
@@ -457,13 +462,9 @@ def tell_round(
             trial.set_user_attr("mlflow_run_id", result["mlflow_run_id"])
             trial.set_user_attr("result_uri", result_uri)
             loss_bar = sweep["max_val_bpc"]
-            trial.set_user_attr(
-                "constraints",
-                [
-                    0.0 if result["slo_met"] and cost is not None else 1.0,
-                    0.0 if loss_bar is None else result["val_bpc"] - loss_bar,
-                ],
-            )
+            # <= 0 is satisfied: the SLO kept at the volume, the quality target met
+            trial.set_constraint("slo", 0.0 if result["slo_met"] and cost is not None else 1.0)
+            trial.set_constraint("quality", 0.0 if loss_bar is None else result["val_bpc"] - loss_bar)
             # no option at the volume: the trial is infeasible; its cost objective is then unbounded
             study.tell(trial, [math.inf if cost is None else cost, result["val_bpc"]])
             told.append({"trial": number, "state": "complete", "feasible": result["feasible"]})
@@ -548,6 +549,7 @@ def summarize(*, validated: dict[str, Any]) -> dict[str, Any]:
         if choice.point is None or champion is None or champion["usd_per_month"] is None
         else champion["usd_per_month"] - choice.point.usd_per_month
     )
+    baseline = _baseline_comparison(study, points, front, sweep["loss_tolerance"])
     document = {
         "schema": "rnn-sweep",
         "schema_version": 1,
@@ -563,13 +565,12 @@ def summarize(*, validated: dict[str, Any]) -> dict[str, Any]:
         "recommended_result_uri": recommended_uri,
         "champion": champion,
         "saving_usd_per_month": saving,
+        "baseline": baseline,
     }
     storage.write_text_atomic(
         storage.join(validated["run_dir"], names.SWEEP_ARTIFACT), json.dumps(document, indent=2)
     )
     with tracking.task_run(validated["mlflow_run_id"]), tempfile.TemporaryDirectory() as tmp:
-        from costing.report.sweep import write_pareto
-
         write_pareto(points, front, choice, Path(tmp), target=document["target"])
         mlflow.log_artifacts(tmp, artifact_path=names.PARETO_ARTIFACT_DIR)
         mlflow.log_dict(document, names.SWEEP_ARTIFACT)
@@ -603,10 +604,26 @@ def summarize(*, validated: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+def _baseline_comparison(
+    study: Any, points: list[SweepPoint], front: list[SweepPoint], tolerance: float
+) -> dict[str, Any] | None:
+    """The baseline trial (rnn_retraining's default model) and the front's points cheaper than it at the
+    target volume whose loss is within ``tolerance`` of its loss."""
+    numbers = [t.number for t in study.get_trials(deepcopy=False) if t.user_attrs.get("baseline")]
+    base = next((p for p in points if numbers and p.trial == numbers[0]), None)
+    if base is None or base.state != "complete" or base.usd_per_month is None or base.val_bpc is None:
+        return None if base is None else {"trial": base.trial, "point": base.to_json_dict(), "cheaper": []}
+    bar = base.val_bpc * (1 + tolerance)
+    cheaper = [
+        p.to_json_dict()
+        for p in front
+        if p.trial != base.trial and p.usd_per_month < base.usd_per_month and p.val_bpc <= bar
+    ]
+    return {"trial": base.trial, "point": base.to_json_dict(), "loss_bar_bpc": bar, "cheaper": cheaper}
+
+
 def _champion_at_volume(sweep: dict[str, Any]) -> dict[str, Any] | None:
     """The champion's monthly cost at the sweep's volume and SLO (None when nothing is registered)."""
-    from pipeline.tasks.cost_analysis import champion_model_source
-
     source = champion_model_source()
     if source is None:
         return None

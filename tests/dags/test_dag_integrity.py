@@ -111,4 +111,9 @@ def test_every_task_refuses_a_conf_that_is_not_the_params(path: Path) -> None:
         for task in dag.tasks:
             if task.trigger_rule == "all_done":  # cleanup runs whatever happened
                 continue
-            assert task._pre_execute_hook is refuse_bad_conf, f"{dag.dag_id}.{task.task_id}"
+            hook = (  # a mapped task (dynamic task mapping) keeps its operator arguments in partial_kwargs
+                task.partial_kwargs.get("pre_execute")
+                if hasattr(task, "partial_kwargs")
+                else task._pre_execute_hook
+            )
+            assert hook is refuse_bad_conf, f"{dag.dag_id}.{task.task_id}"

@@ -19,7 +19,9 @@ TINY_SPACE = {
     "max_steps_per_epoch": [6],
 }
 # the rest of the tiny run's shape, as one-value lists (what a space leaves out keeps the default model's)
-TINY_FIXED = {k: [v] for k, v in TINY_RUN_CONF.items() if k not in TINY_SPACE and k != "checkpoint_every_steps"}
+TINY_FIXED = {
+    k: [v] for k, v in TINY_RUN_CONF.items() if k not in TINY_SPACE and k != "checkpoint_every_steps"
+}
 
 
 def sweep_runs():
@@ -52,13 +54,16 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
             "requests_per_day": 1_000_000,
             "budget_usd": 5.0,
             "load_test_seconds": 0,
+            "promote_recommended": True,
         }
     )
     states = {ti.task_id: ti.state for ti in run.get_task_instances() if ti.map_index < 0}
     assert run.state == "success", states
     trial_states = [ti.state for ti in run.get_task_instances() if ti.task_id.startswith("trials_round_")]
     assert trial_states.count("success") == 6, trial_states
-    assert states["plan_round_3"] == "success" and states["trials_round_3"] == "skipped"  # trial limit reached
+    assert (
+        states["plan_round_3"] == "success" and states["trials_round_3"] == "skipped"
+    )  # trial limit reached
 
     runs = sweep_runs()
     parents = [r for r in runs if r.data.tags.get(names.TAG_SWEEP_ROLE) == "parent"]
@@ -75,7 +80,9 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
         assert child.data.params["config.hidden_size"] in ("16", "48")
 
     # the study, in its SQLite file, holds what the children say
-    study = optuna.load_study(study_name=f"rnn_sweep/{run.run_id}", storage=load_settings().sweep_study_storage)
+    study = optuna.load_study(
+        study_name=f"rnn_sweep/{run.run_id}", storage=load_settings().sweep_study_storage
+    )
     told = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(told) == 6
     by_trial = {int(c.data.tags[names.TAG_SWEEP_TRIAL]): c for c in children}
@@ -93,7 +100,10 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
     )
     points = [
         SweepPoint(
-            trial=t["trial"], state=t["state"], usd_per_month=t["usd_per_month"], val_bpc=t["val_bpc"],
+            trial=t["trial"],
+            state=t["state"],
+            usd_per_month=t["usd_per_month"],
+            val_bpc=t["val_bpc"],
             feasible=t["feasible"],
         )
         for t in document["trials"]
@@ -103,5 +113,30 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
     assert recommended in document["front"]
     parent_metrics = client.get_run(parent.info.run_id).data.metrics
     assert parent_metrics["sweep.trials"] == 6 and parent_metrics["recommended.trial"] == recommended
-    assert math.isclose(parent_metrics["sweep.spent_usd"], sum(c.data.metrics[names.COST_TRAIN_USD] for c in children))
-    assert states["promote"] == "skipped"
+    assert math.isclose(
+        parent_metrics["sweep.spent_usd"], sum(c.data.metrics[names.COST_TRAIN_USD] for c in children)
+    )
+
+    # promoted through rnn_retraining's gate: the first model ever is scored on its own corpus and registered
+    assert states["promote"] == "success"
+    [version] = client.search_model_versions(f"name='{names.REGISTERED_MODEL}'")
+    assert version.run_id == by_trial[recommended].info.run_id
+    assert (
+        client.get_model_version_by_alias(names.REGISTERED_MODEL, names.CHAMPION_ALIAS).version
+        == version.version
+    )
+    gate = client.get_run(version.run_id).data.tags
+    assert gate[names.TAG_REGISTRY_DECISION] == "registered"
+
+    # the weekly report of the period shows the sweep: its sentence, its front, its chart
+    from datetime import UTC, datetime, timedelta
+
+    from costing.report.document import render_report
+    from pipeline.tasks.cost_report import weekly_inputs
+
+    report = render_report(weekly_inputs(datetime.now(UTC) + timedelta(minutes=1)))
+    assert "<h2" in report.html_file and ">Sweeps</h2>" in report.html_file
+    assert f"rnn_sweep/{run.run_id}: 6 trials at 1,000,000 requests/day" in report.html_file
+    assert f"{recommended} (recommended)" in report.html_file
+    assert "sweep_front.png" in report.images
+    assert f"Sweep rnn_sweep/{run.run_id}: 6 trials" in report.text
