@@ -21,7 +21,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export MLFLOW_DISABLE_TELEMETRY    := true
 export DO_NOT_TRACK                := true
 
-.PHONY: help install kernel demo test test-fast test-unit test-integration test-e2e test-browser test-production browser focus-validator bench reference-metrics platform-footprint lint format up down clean prod-deps prod-env prod-up prod-down prod-status
+.PHONY: help install kernel demo sweep test test-fast test-unit test-integration test-e2e test-browser test-production browser focus-validator bench reference-metrics platform-footprint lint format up down clean prod-deps prod-env prod-up prod-down prod-status
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -118,6 +118,9 @@ $(FOCUS_STAMP): constraints-focus-validator.txt
 	rm -rf $(FOCUS_VENV) && $(FOCUS_PYTHON) -m venv $(FOCUS_VENV) \
 	&& $(FOCUS_VENV)/bin/python -m pip install --quiet -c constraints-focus-validator.txt focus-validator \
 	&& touch $@
+
+sweep: $(STAMP) kernel  ## a small rnn_sweep on embedded defaults (6 trials, 2 rounds): the front and the recommendation
+	$(BIN)/python -m devtools.sweep
 
 bench: $(STAMP) kernel  ## speed and memory benchmarks
 	$(BIN)/python -m devtools.bench

@@ -29,6 +29,9 @@
   ``--corpus-1gb`` or ``BENCH_CORPUS_1GB=1``) generated at run time; peak RSS, time to the first
   training step, validation throughput and the 2-step run's wall time, each beside the code before
   bounded corpora; targets at the largest: <= 2 GiB, >= 50 MB/s, < 5 min, linear growth.
+* a small sweep (:mod:`devtools.sweep`, what ``make sweep`` runs): its wall time, its own training cost,
+  the front, and whether it holds a configuration cheaper at 1M requests/day than the default model's
+  shape within 5 % of its loss (no target: what it finds);
 * the production topology's throughput (``make prod-up``'s processes, two Celery workers): 20
   ``adhoc_cost_analysis`` runs triggered at once through the REST API, in runs per minute (no
   target: it is what this machine does; skipped without Postgres and Redis).
@@ -49,7 +52,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from devtools import corpus_bench, production
+from devtools import corpus_bench, production, sweep
 from devtools.airflow_api import AirflowApi, run_concurrently
 from pipeline.settings import REPO_ROOT
 from rnn import GOMP_SPINCOUNT_ENV, OMP_WAIT_POLICY_ENV
@@ -457,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-serving", action="store_true", help="no naive-vs-ours server comparison")
     parser.add_argument("--skip-corpus", action="store_true", help="no large-corpus training bench")
+    parser.add_argument("--skip-sweep", action="store_true", help="no small sweep (make sweep, ~3 min)")
     parser.add_argument(
         "--corpus-1gb",
         action="store_true",
@@ -509,6 +513,17 @@ def main(argv: list[str] | None = None) -> int:
         failures += corpus_bench.corpus_benchmarks(
             large=args.corpus_1gb or os.environ.get(corpus_bench.LARGE_ENV) == "1", threads=args.threads
         )
+
+    if not args.skip_sweep:
+        print(
+            "\nA small sweep (make sweep: rnn_sweep through airflow dags test, 6 trials in 2 rounds)",
+            flush=True,
+        )
+        code, lines = sweep.run(sweep.DEFAULT_CONF)
+        for line in lines:
+            print("  " + line)
+        if code != 0:
+            failures.append("the small sweep failed (see above)")
 
     if not args.skip_production:
         print("\nProduction topology (make prod-up's processes), through the REST API", flush=True)

@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from devtools import compose_settings as compose
+from pipeline import hostname
 from pipeline.settings import REPO_ROOT, load_settings
 
 WORKER_COUNT = 2
@@ -458,6 +459,9 @@ class Topology:
             env = {**base, **self.airflow_env("airflow-worker")}
             env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(self.ports.worker_logs[number - 1])
             name = worker_name(number)
+            # one machine, several workers: each task instance's hostname names its worker
+            env[hostname.WORKER_NAME_ENV] = name
+            env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = hostname.HOSTNAME_CALLABLE
             result.append(
                 Component(
                     name,

@@ -22,7 +22,7 @@
 | Spot Instance Advisor document  | RNN_PIPELINE_SPOT_ADVISOR_URL   | https://spot-bid-advisor.s3.amazonaws.com |
 |                                 |                                 | /spot-advisor-data.json                   |
 | timeout of those requests (s)   | RNN_PIPELINE_PRICING_TIMEOUT_SECONDS | 10 (connect, DNS and each read)      |
-| sweep studies (Optuna storage)  | RNN_SWEEP_STUDY_STORAGE         | sqlite:///<home>/sweeps/optuna.db         |
+| sweep studies (Optuna storage)  | RNN_PIPELINE_SWEEP_STORAGE      | sqlite:///<home>/sweeps/optuna.db         |
 |                                 |                                 | (postgresql://... in prod)                |
 | new DAGs start paused (make up) | AIRFLOW__CORE__DAGS_ARE_PAUSED_ | False: the schedules run from the start   |
 |                                 | AT_CREATION                     | (Airflow's own default is True)           |
@@ -159,7 +159,7 @@ def load_settings() -> Settings:
             "RNN_PIPELINE_PRICING_TIMEOUT_SECONDS", DEFAULT_PRICING_TIMEOUT_SECONDS
         ),
         dags_paused_at_creation=_bool("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", False),
-        sweep_study_storage=os.environ.get("RNN_SWEEP_STUDY_STORAGE", "").strip()
+        sweep_study_storage=os.environ.get("RNN_PIPELINE_SWEEP_STORAGE", "").strip()
         or f"sqlite:///{home / 'sweeps' / 'optuna.db'}",
     )
 

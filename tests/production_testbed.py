@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from devtools.airflow_api import AirflowApi
 from devtools.production import ADHOC_LOAD_CONF, TRAIN_CONF, Topology
 
-DAGS = ("rnn_retraining", "cost_recompute", "weekly_cost_report", "adhoc_cost_analysis")
+DAGS = ("rnn_retraining", "cost_recompute", "weekly_cost_report", "adhoc_cost_analysis", "rnn_sweep")
 
 # A small model that trains for seconds on an idle machine and for about a minute on two busy cores:
 # long enough for a test to act while it runs (kill its worker, stop MLflow), with a checkpoint every

@@ -17,7 +17,7 @@
 
 **The study.** ``optuna.create_study(directions=["minimize", "minimize"])`` over (monthly cost at the
 target volume, validation bits per character), one per DAG run, named ``<dag_id>/<run_id>``, in
-``RNN_SWEEP_STUDY_STORAGE`` (SQLite beside the embedded defaults, Postgres in production): a restarted
+``RNN_PIPELINE_SWEEP_STORAGE`` (SQLite beside the embedded defaults, Postgres in production): a restarted
 scheduler or worker finds it as it was. **Sampler**: ``TPESampler`` (its multi-objective form, MOTPE),
 seeded, ``constant_liar=True`` so trials asked together in one round spread out, with the SLO and the
 quality target as constraints (``Trial.set_constraint``: infeasible trials inform the model but never lead

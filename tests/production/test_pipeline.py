@@ -11,9 +11,13 @@ import json
 from email import message_from_bytes, policy
 
 import pytest
+from helpers import TINY_RUN_CONF
 from production_testbed import TRAIN_STEPS, Deployment
 
 from pipeline import names
+
+# the rest of a sweep trial's shape: the tiny whole-DAG runs' (what a space leaves out keeps the default model's)
+SWEEP_SHAPE = {k: v for k, v in TINY_RUN_CONF.items() if k not in ("hidden_size", "checkpoint_every_steps")}
 
 # Generous: the first test of a session also starts the deployment and trains the reference run.
 pytestmark = [pytest.mark.production, pytest.mark.timeout(1800)]
@@ -88,3 +92,39 @@ def test_cost_recompute_and_the_weekly_report_reach_the_mailbox(
     assert message["Subject"].startswith(("Weekly cost report", "[pricing stale] Weekly cost report"))
     assert message["To"] == "cost-reports@localhost"
     assert "1 run" in message["Subject"] or "runs" in message["Subject"]
+
+
+def test_a_sweeps_trials_spread_over_the_celery_workers_and_its_study_lives_in_postgres(
+    deployment: Deployment, trained: dict
+) -> None:
+    """rnn_sweep on Celery: one round of 4 tiny trials (2 workers x concurrency 2 take 2 each at most), the
+    study in the `optuna` Postgres database, a child MLflow run per trial under the sweep's parent."""
+    space = {
+        "hidden_size": [16, 24, 32, 48],
+        "learning_rate": {"low": 0.003, "high": 0.03, "log": True},
+        **{key: [value] for key, value in SWEEP_SHAPE.items()},
+    }
+    run_id, state = deployment.run_and_wait(
+        "rnn_sweep",
+        {"search_space": space, "max_trials": 4, "trials_per_round": 4, "load_test_seconds": 0},
+        timeout_seconds=900,
+    )
+    tries = deployment.api.task_instances("rnn_sweep", run_id)
+    assert state == "success", [(t["task_id"], t.get("map_index"), t["state"]) for t in tries]
+    trials = [t for t in tries if t["task_id"] == "trials_round_1"]
+    assert len(trials) == 4 and {t["state"] for t in trials} == {"success"}
+    hosts = {t["hostname"] for t in trials}
+    assert len(hosts) > 1, hosts  # more than one Celery worker ran them
+    assert all(host.startswith("airflow-worker-") for host in hosts), hosts
+
+    with deployment.postgres("optuna", "airflow") as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM trials t JOIN studies s ON s.study_id = t.study_id "
+            "WHERE s.study_name = %s AND t.state = 'COMPLETE'",
+            (f"rnn_sweep/{run_id}",),
+        )
+        assert cursor.fetchone()[0] == 4
+
+    runs = deployment.runs_of(names.SWEEP_EXPERIMENT, "rnn_sweep", run_id)
+    [parent] = [r for r in runs if r.data.tags.get(names.TAG_SWEEP_ROLE) == "parent"]
+    assert parent.data.metrics["sweep.trials"] == 4 and parent.data.metrics["sweep.front_size"] >= 1
