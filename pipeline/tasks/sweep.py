@@ -182,7 +182,9 @@ def start(*, dag_id: str, run_id: str, params: dict[str, Any], corpus_variable: 
     validated = retraining.validate_dataset(
         dag_id=dag_id,
         run_id=run_id,
-        params={**params, "compute": "local"},
+        # the training config starts from rnn_retraining's defaults (its seed too: every trial the same);
+        # the sweep's "seed" seeds the sampler, not the training
+        params={**{k: v for k, v in params.items() if k != "seed"}, "compute": "local"},
         corpus_variable=corpus_variable,
         experiment=names.SWEEP_EXPERIMENT,
     )
@@ -254,8 +256,13 @@ def plan_round(*, validated: dict[str, Any], round_index: int) -> list[dict[str,
             "round %d not started: the trial limit (%d) is reached", round_index + 1, sweep["max_trials"]
         )
         return []
-    space = distributions(sweep["space"])
-    trials = [study.ask(space) for _ in range(n)]
+    trials = _ask_distinct(study, distributions(sweep["space"]), n)
+    if not trials:
+        study.set_user_attr("stopped", "every configuration of the search space has been tried")
+        log.info(
+            "round %d not started: every configuration of the search space has been tried", round_index + 1
+        )
+        return []
     specs, estimate_usd, lines = [], 0.0, []
     for trial in trials:
         config = {**validated["config"], **trial.params}
@@ -292,6 +299,34 @@ def plan_round(*, validated: dict[str, Any], round_index: int) -> list[dict[str,
         log.warning("%s", reason)
         return []
     return specs
+
+
+MAX_ASKS_PER_TRIAL = 20  # draws before a small space counts as exhausted
+
+
+def _ask_distinct(study: Any, space: dict[str, Any], n: int) -> list[Any]:
+    """Up to ``n`` new trials whose values no earlier trial had: a sampler may draw a configuration again
+    (a small categorical space), and training it twice buys nothing. A repeat is told ``FAIL`` as not run."""
+    import optuna
+
+    seen = {
+        tuple(sorted(t.params.items()))
+        for t in study.get_trials(deepcopy=False)
+        if not t.user_attrs.get("not_run")
+    }
+    trials: list[Any] = []
+    for _ in range(n * MAX_ASKS_PER_TRIAL):
+        if len(trials) == n:
+            break
+        trial = study.ask(space)
+        key = tuple(sorted(trial.params.items()))
+        if key in seen:
+            trial.set_user_attr("not_run", "a repeat of an earlier trial's configuration")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        seen.add(key)
+        trials.append(trial)
+    return trials
 
 
 def _trial_dir(validated: dict[str, Any], trial: int) -> str:

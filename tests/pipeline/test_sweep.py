@@ -185,3 +185,20 @@ def test_bad_settings_are_refused_naming_the_field_before_anything_runs(
         sweep.check_settings(form(**changes))
     assert named in str(raised.value)
     assert not (pipeline_home / "sweeps").exists()  # no study was created
+
+
+def test_a_configuration_is_never_trained_twice_and_an_exhausted_space_stops_the_sweep(
+    started: dict[str, Any],
+) -> None:
+    from pipeline.tasks import sweep
+
+    small = {**started, "sweep": {**started["sweep"], "space": {"hidden_size": [16, 24]}}}  # 2 configurations
+    first = sweep.plan_round(validated=small, round_index=0)
+    assert sorted(s["params"]["hidden_size"] for s in first) == [16, 24]  # 3 asked for, 2 exist
+    for spec in first:
+        outcome(small, spec, usd=1.0, bpc=3.0, spent=0.001)
+    sweep.tell_round(validated=small, planned=first, dag_id="rnn_sweep", run_id="manual__test")
+    assert sweep.plan_round(validated=small, round_index=1) == []
+    study = sweep.open_study(small["sweep"]["study"], seed=0)
+    assert study.user_attrs["stopped"] == "every configuration of the search space has been tried"
+    assert [p.trial for p in sweep.points_of(study)] == [s["trial"] for s in first]  # repeats are not trials

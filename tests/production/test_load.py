@@ -1,4 +1,5 @@
-"""20 ad hoc analyses triggered at once through the REST API: all succeed, one MLflow run each."""
+"""10 ad hoc analyses triggered at once through the REST API (more than the 2 workers x 2 slots take at once):
+all succeed, one MLflow run each. ``make bench`` measures the throughput of 20."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from pipeline import names
 # Generous: the first test of a session also starts the deployment and trains the reference run.
 pytestmark = [pytest.mark.production, pytest.mark.timeout(1800)]
 
-RUNS = 20
+RUNS = 10
 
 
-def test_twenty_concurrent_adhoc_analyses_all_succeed_with_one_mlflow_run_each(prod: Deployment) -> None:
+def test_concurrent_adhoc_analyses_all_succeed_with_one_mlflow_run_each(prod: Deployment) -> None:
     result = run_concurrently(prod.api, "adhoc_cost_analysis", ADHOC_CONF, RUNS, timeout_seconds=1500)
     assert len(set(result.run_ids)) == RUNS
     assert result.count("success") == RUNS, result.states

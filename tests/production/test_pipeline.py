@@ -94,21 +94,26 @@ def test_cost_recompute_and_the_weekly_report_reach_the_mailbox(
     assert "1 run" in message["Subject"] or "runs" in message["Subject"]
 
 
-def test_a_sweeps_trials_spread_over_the_celery_workers_and_its_study_lives_in_postgres(
+def test_a_sweeps_trials_spread_over_the_celery_workers_and_its_study_outlives_a_scheduler_restart(
     deployment: Deployment, trained: dict
 ) -> None:
     """rnn_sweep on Celery: one round of 4 tiny trials (2 workers x concurrency 2 take 2 each at most), the
-    study in the `optuna` Postgres database, a child MLflow run per trial under the sweep's parent."""
+    study in the `optuna` Postgres database (the scheduler restarts mid-sweep), a child MLflow run per trial
+    under the sweep's parent."""
     space = {
         "hidden_size": [16, 24, 32, 48],
         "learning_rate": {"low": 0.003, "high": 0.03, "log": True},
         **{key: [value] for key, value in SWEEP_SHAPE.items()},
     }
-    run_id, state = deployment.run_and_wait(
-        "rnn_sweep",
-        {"search_space": space, "max_trials": 4, "trials_per_round": 4, "load_test_seconds": 0},
-        timeout_seconds=900,
+    run_id = deployment.api.trigger(
+        "rnn_sweep", {"search_space": space, "max_trials": 4, "trials_per_round": 4, "load_test_seconds": 0}
     )
+    # the scheduler restarts once the study holds the round's trials: the sweep goes on from the database
+    deployment.api.wait_task_state("rnn_sweep", run_id, "plan_round_1", {"success"}, timeout_seconds=600)
+    old_pid = deployment.topology.pid("airflow-scheduler")
+    deployment.topology.restart("airflow-scheduler")
+    assert deployment.topology.pid("airflow-scheduler") not in (None, old_pid)
+    state = deployment.api.wait("rnn_sweep", run_id, timeout_seconds=900)
     tries = deployment.api.task_instances("rnn_sweep", run_id)
     assert state == "success", [(t["task_id"], t.get("map_index"), t["state"]) for t in tries]
     trials = [t for t in tries if t["task_id"] == "trials_round_1"]
