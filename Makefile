@@ -44,7 +44,7 @@ demo: $(STAMP) kernel  ## run the pipeline end to end on embedded defaults and p
 
 # The tests run in parallel (pytest-xdist): a module's tests stay on one worker; the production topology's
 # tests run on one worker, the browser's on another, each sharing one session (tests/tiers.py).
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 XDIST := -n $(TEST_WORKERS)
 
 test: $(STAMP) kernel browser focus-validator prod-deps  ## run every tier (what CI runs)

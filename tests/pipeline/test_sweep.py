@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +27,41 @@ def form(**changes: Any) -> dict[str, Any]:
     return {**load_dag("rnn_sweep").params.dump(), "search_space": SPACE, "load_test_seconds": 0, **changes}
 
 
+@pytest.fixture(scope="module")
+def validated_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The sweep's start, once for the module (validation, the parent MLflow run): each test then has a
+    study and a run folder of its own (:func:`started`)."""
+    from rnn.corpus import default_corpus_text
+
+    home = tmp_path_factory.mktemp("sweep-home")
+    corpus = home / "tiny.txt"
+    corpus.write_text(default_corpus_text()[:40_000], encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RNN_PIPELINE_HOME", str(home / "pipeline-home"))
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.delenv("RNN_PIPELINE_DATA_ROOT", raising=False)
+        from pipeline.tasks import sweep
+
+        yield sweep.start(
+            dag_id="rnn_sweep",
+            run_id="manual__test",
+            params=form(corpus_uri=str(corpus), trials_per_round=3, max_trials=9, budget_usd=1000.0),
+            corpus_variable=None,
+        )
+
+
 @pytest.fixture
-def started(pipeline_home: Path, tiny_corpus: Path) -> dict[str, Any]:
+def started(validated_once: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
     from pipeline.tasks import sweep
 
-    return sweep.start(
-        dag_id="rnn_sweep",
-        run_id="manual__test",
-        params=form(corpus_uri=str(tiny_corpus), trials_per_round=3, max_trials=9, budget_usd=1000.0),
-        corpus_variable=None,
-    )
+    name = f"rnn_sweep/{request.node.name}"
+    validated = {
+        **validated_once,
+        "run_dir": f"{validated_once['run_dir']}/{request.node.name}",
+        "sweep": {**validated_once["sweep"], "study": name},
+    }
+    sweep.open_study(name, seed=0)
+    return validated
 
 
 def outcome(validated: dict[str, Any], spec: dict[str, Any], *, usd: float, bpc: float, spent: float) -> None:
@@ -109,7 +135,7 @@ def test_a_failed_trial_is_recorded_with_its_reason_and_the_sweep_goes_on(starte
     assert points[3].state == "failed" and "did not finish" in points[3].reason
 
 
-def test_the_study_outlives_the_process_that_made_it(started: dict[str, Any], pipeline_home: Path) -> None:
+def test_the_study_outlives_the_process_that_made_it(started: dict[str, Any]) -> None:
     """A restarted scheduler or worker is a new process: it finds the study where the last one left it."""
     from pipeline.tasks import sweep
 

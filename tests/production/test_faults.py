@@ -85,17 +85,6 @@ def test_worker_killed_mid_training_retries_on_the_other_worker_and_resumes(
     assert [r.info.status for r in runs] == ["FINISHED"]  # one MLflow run, reopened by the retry
 
 
-def test_scheduler_restarted_mid_run_the_run_completes(prod: Deployment) -> None:
-    run_id = prod.api.trigger(ADHOC, ADHOC_CONF)
-    prod.api.wait_task_state(ADHOC, run_id, "analyze", {"running"})
-    old_pid = prod.topology.pid("airflow-scheduler")
-    prod.topology.restart("airflow-scheduler")
-    assert prod.topology.pid("airflow-scheduler") not in (None, old_pid)
-    assert prod.api.wait(ADHOC, run_id, timeout_seconds=300) == "success"
-    states = {ti["task_id"]: ti["state"] for ti in prod.api.task_instances(ADHOC, run_id)}
-    assert states == {"analyze": "success", "render_and_store": "success", "send_email": "skipped"}
-
-
 def test_mlflow_down_for_30_seconds_while_training_logs_to_it(prod: Deployment) -> None:
     run_id = prod.api.trigger(RETRAINING, FAULT_TRAIN_CONF)
     prod.api.wait_task_state(RETRAINING, run_id, "train_local", {"running"})

@@ -97,16 +97,17 @@ def test_cost_recompute_and_the_weekly_report_reach_the_mailbox(
 def test_a_sweeps_trials_spread_over_the_celery_workers_and_its_study_outlives_a_scheduler_restart(
     deployment: Deployment, trained: dict
 ) -> None:
-    """rnn_sweep on Celery: one round of 4 tiny trials (2 workers x concurrency 2 take 2 each at most), the
-    study in the `optuna` Postgres database (the scheduler restarts mid-sweep), a child MLflow run per trial
-    under the sweep's parent."""
+    """rnn_sweep on Celery: one round of 3 tiny trials (2 workers x concurrency 2: one worker takes 2 at
+    most), the study in the `optuna` Postgres database, a child MLflow run per trial under the sweep's
+    parent. The scheduler restarts mid-run (once the round's trials are asked) and the run completes: the
+    fault test of a scheduler restarted mid-run."""
     space = {
-        "hidden_size": [16, 24, 32, 48],
+        "hidden_size": [16, 24, 32],
         "learning_rate": {"low": 0.003, "high": 0.03, "log": True},
         **{key: [value] for key, value in SWEEP_SHAPE.items()},
     }
     run_id = deployment.api.trigger(
-        "rnn_sweep", {"search_space": space, "max_trials": 4, "trials_per_round": 4, "load_test_seconds": 0}
+        "rnn_sweep", {"search_space": space, "max_trials": 3, "trials_per_round": 3, "load_test_seconds": 0}
     )
     # the scheduler restarts once the study holds the round's trials: the sweep goes on from the database
     deployment.api.wait_task_state("rnn_sweep", run_id, "plan_round_1", {"success"}, timeout_seconds=600)
@@ -117,7 +118,7 @@ def test_a_sweeps_trials_spread_over_the_celery_workers_and_its_study_outlives_a
     tries = deployment.api.task_instances("rnn_sweep", run_id)
     assert state == "success", [(t["task_id"], t.get("map_index"), t["state"]) for t in tries]
     trials = [t for t in tries if t["task_id"] == "trials_round_1"]
-    assert len(trials) == 4 and {t["state"] for t in trials} == {"success"}
+    assert len(trials) == 3 and {t["state"] for t in trials} == {"success"}
     hosts = {t["hostname"] for t in trials}
     assert len(hosts) > 1, hosts  # more than one Celery worker ran them
     assert all(host.startswith("airflow-worker-") for host in hosts), hosts
@@ -128,8 +129,8 @@ def test_a_sweeps_trials_spread_over_the_celery_workers_and_its_study_outlives_a
             "WHERE s.study_name = %s AND t.state = 'COMPLETE'",
             (f"rnn_sweep/{run_id}",),
         )
-        assert cursor.fetchone()[0] == 4
+        assert cursor.fetchone()[0] == 3
 
     runs = deployment.runs_of(names.SWEEP_EXPERIMENT, "rnn_sweep", run_id)
     [parent] = [r for r in runs if r.data.tags.get(names.TAG_SWEEP_ROLE) == "parent"]
-    assert parent.data.metrics["sweep.trials"] == 4 and parent.data.metrics["sweep.front_size"] >= 1
+    assert parent.data.metrics["sweep.trials"] == 3 and parent.data.metrics["sweep.front_size"] >= 1
