@@ -20,7 +20,8 @@ from devtools.demo import airflow, run_dag
 from pipeline import names, tracking
 from pipeline.settings import load_settings
 
-# Small enough for a laptop: the default model against smaller ones, 40 steps each, no load test.
+# Small enough for a laptop: the default model against smaller ones, served at fp32 or int8, 40 steps each,
+# no load test.
 DEFAULT_CONF: dict[str, Any] = {
     "search_space": {
         "hidden_size": [96, 192, 460],
@@ -28,6 +29,7 @@ DEFAULT_CONF: dict[str, Any] = {
         "learning_rate": [0.002, 0.004],
         "epochs": [1],
         "max_steps_per_epoch": [40],
+        "precision": ["fp32", "int8"],
     },
     "max_trials": 6,
     "trials_per_round": 3,

@@ -1,7 +1,8 @@
 """The sweep's search space: which training settings it varies, their limits, and how a trigger states them.
 
 A space maps a key of :data:`SEARCH_KEYS` to either a **list** of values (tried as categories) or a
-**range** ``{"low": a, "high": b}`` (``"log": true`` samples on a log scale; integers stay integers).
+**range** ``{"low": a, "high": b}`` (``"log": true`` samples on a log scale; integers stay integers), and
+a key of :data:`CHOICE_KEYS` (the serving ``precision``) to a list of its choices.
 The JSON Schema of the ``search_space`` Param (:func:`space_schema`) refuses at trigger time an unknown
 key, an empty list, a value outside a key's limits and a malformed range; what a schema cannot say
 (``low`` above ``high``, a log range starting at 0) :func:`check_space` refuses, naming the key, before
@@ -14,6 +15,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from rnn.serving.settings import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,10 @@ SEARCH_KEYS: dict[str, Limit] = {
     "max_steps_per_epoch": Limit(int, 0, 1_000_000, "max steps per epoch (0: the whole split)"),
 }
 
+# What a sweep may choose among: the precision the model is served (and benchmarked, and scored) at.
+PRECISION_KEY = "precision"
+CHOICE_KEYS: dict[str, tuple[str, ...]] = {PRECISION_KEY: PRECISIONS}
+
 # A small space that runs on a laptop in minutes: model size against quality, at a fixed training budget.
 DEFAULT_SPACE: dict[str, Any] = {
     "hidden_size": {"low": 64, "high": 512, "log": True},
@@ -43,6 +50,7 @@ DEFAULT_SPACE: dict[str, Any] = {
     "learning_rate": {"low": 1e-3, "high": 6e-3, "log": True},
     "epochs": [1],
     "max_steps_per_epoch": [60],
+    PRECISION_KEY: ["fp32", "int8"],
 }
 
 
@@ -81,6 +89,14 @@ def space_schema() -> dict[str, Any]:
                 },
             ],
         }
+    for key, choices in CHOICE_KEYS.items():
+        properties[key] = {
+            "description": f"{key}: a list of {', '.join(choices)}",
+            "type": "array",
+            "items": {"enum": list(choices)},
+            "minItems": 1,
+            "uniqueItems": True,
+        }
     return {"type": "object", "properties": properties, "additionalProperties": False, "minProperties": 1}
 
 
@@ -89,8 +105,19 @@ def check_space(space: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(space, Mapping) or not space:
         raise SpaceError("search_space: give at least one key, e.g. " + str(DEFAULT_SPACE))
     for key, spec in space.items():
+        if key in CHOICE_KEYS:
+            choices = CHOICE_KEYS[key]
+            if not isinstance(spec, list) or not spec:
+                raise SpaceError(
+                    f"search_space.{key}: a non-empty list of {', '.join(choices)}, got {spec!r}"
+                )
+            unknown = [value for value in spec if value not in choices]
+            if unknown:
+                raise SpaceError(f"search_space.{key}: {unknown[0]!r} is not one of {', '.join(choices)}")
+            continue
         if key not in SEARCH_KEYS:
-            raise SpaceError(f"search_space.{key}: unknown key; choose from {', '.join(SEARCH_KEYS)}")
+            known = [*SEARCH_KEYS, *CHOICE_KEYS]
+            raise SpaceError(f"search_space.{key}: unknown key; choose from {', '.join(known)}")
         limit = SEARCH_KEYS[key]
         values = (
             spec
@@ -135,6 +162,9 @@ def distributions(space: Mapping[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for key, spec in space.items():
+        if key in CHOICE_KEYS:
+            out[key] = CategoricalDistribution(list(spec))
+            continue
         kind = SEARCH_KEYS[key].kind
         if isinstance(spec, list):
             out[key] = CategoricalDistribution([kind(v) for v in spec])
@@ -156,5 +186,11 @@ def baseline_params(space: Mapping[str, Any], defaults: Mapping[str, Any]) -> di
             continue
         inside = value in spec if isinstance(spec, list) else spec["low"] <= value <= spec["high"]
         if inside:
-            out[key] = SEARCH_KEYS[key].kind(value)
+            out[key] = value if key in CHOICE_KEYS else SEARCH_KEYS[key].kind(value)
     return out
+
+
+def split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """A trial's values as (its training config's, the precision it is served at)."""
+    training = {k: v for k, v in params.items() if k not in CHOICE_KEYS}
+    return training, str(params.get(PRECISION_KEY, "fp32"))

@@ -189,14 +189,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         runs=args.runs,
         batch_sizes=args.batch_sizes,
         prompt=args.prompt,
+        precision=args.serve_precision,
         progress=sys.stderr.isatty(),
     )
-    if args.precision:
+    # a reduced serving precision is measured for its quality too (its delta is what the loss becomes)
+    reduced_precisions = sorted({*(args.precision or []), args.serve_precision} - {"fp32"})
+    if reduced_precisions:
         reduced = precision_comparison(
             loaded.model,
             loaded.vocab,
             _validation_ids(loaded, args.corpus),
-            args.precision,
+            reduced_precisions,
             completion_chars=args.chars,
             runs=args.runs,
             prompt=args.prompt,
@@ -479,6 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         choices=[p for p in PRECISIONS if p != "fp32"],
         help="also measure these reduced precisions: speed and validation-loss delta vs fp32",
+    )
+    p_bench.add_argument(
+        "--serve-precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="the precision the `inference` section is measured at, as `serve --precision` would serve; a "
+        "reduced one also gets its validation-loss delta vs fp32 (default %(default)s)",
     )
     p_bench.add_argument("--corpus", help="corpus for --precision's validation loss (default: the model's)")
     p_bench.add_argument(

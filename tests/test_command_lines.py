@@ -76,6 +76,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("rnn", ["bench", "--model", MODEL, "--runs", "0"], "--runs: must be an integer >= 1, got '0'"),
     ("rnn", ["bench", "--model", MODEL, "--chars", "-5"], "--chars: must be an integer >= 1"),
     ("rnn", ["bench", "--model", MODEL, "--batch-sizes", "1", "0"], "--batch-sizes: must be an integer >= 1"),
+    (
+        "rnn",
+        ["bench", "--model", MODEL, "--serve-precision", "fp16"],
+        "--serve-precision: invalid choice: 'fp16'",
+    ),
     ("rnn", ["bench", "--model", MODEL, "--metrics", "/no/metrics.json"], "metrics file not found"),
     ("rnn", ["bench", "--model", METRICS], "is corrupt or not a model"),
     ("rnn", ["serve", "--model", MODEL, "--port", "-1"], "--port: must be an integer >= 0, got '-1'"),

@@ -299,10 +299,20 @@ def train(*, validated: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def benchmark(*, trained: dict[str, Any]) -> dict[str, Any]:
+def benchmark(*, trained: dict[str, Any], precision: str = "fp32") -> dict[str, Any]:
+    """``python -m rnn bench`` into metrics.json's ``inference`` section, measured at ``precision`` (what
+    the server will serve at; a reduced one also records its validation-loss delta vs fp32)."""
     with tracking.task_run(trained["mlflow_run_id"]):
         _run_rnn(
-            ["bench", "--model", trained["model_uri"], "--metrics", trained["metrics_uri"]],
+            [
+                "bench",
+                "--model",
+                trained["model_uri"],
+                "--metrics",
+                trained["metrics_uri"],
+                "--serve-precision",
+                precision,
+            ],
             what="inference benchmark",
         )
     return trained
@@ -324,6 +334,7 @@ def load_test(
     slo_ms: float = DEFAULT_LOAD_TEST_SLO_MS,
     chars: int = DEFAULT_LOAD_TEST_CHARS,
     prompt: str = "",
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Serve the new model on a free 127.0.0.1 port, measure its capacity at the SLO, stop the server;
     then measure its cold starts.
@@ -355,7 +366,7 @@ def load_test(
         # A key of its own for the server this task starts: only the load test can call it. It reaches
         # both processes through the environment, never a command line or the log.
         env = {**os.environ, API_KEY_ENV: secrets.token_urlsafe(32)}
-        with _serving(benchmarked["model_uri"], Path(tmp), env=env) as url:
+        with _serving(benchmarked["model_uri"], Path(tmp), env=env, precision=precision) as url:
             _run_rnn(
                 [
                     "loadtest",
@@ -465,7 +476,7 @@ def cold_start_metrics(cold_start: dict[str, Any] | None) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def _serving(model_uri: str, workdir: Path, *, env: dict[str, str]) -> Iterator[str]:
+def _serving(model_uri: str, workdir: Path, *, env: dict[str, str], precision: str = "fp32") -> Iterator[str]:
     """``python -m rnn serve`` on a free 127.0.0.1 port for the duration of the block; its lines go to the log.
 
     ``env`` is the server's environment; with ``RNN_API_KEY`` in it, /v1/generate and /metrics need that key.
@@ -486,6 +497,8 @@ def _serving(model_uri: str, workdir: Path, *, env: dict[str, str]) -> Iterator[
         "0",
         "--port-file",
         str(port_file),
+        "--precision",
+        precision,
     ]
     if API_KEY_ENV in env:
         command.append("--protect-metrics")

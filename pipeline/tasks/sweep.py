@@ -61,10 +61,12 @@ from pipeline.sweep_space import (
     MAX_TRIALS,
     MAX_TRIALS_PER_ROUND,
     MIN_REQUESTS_PER_DAY,
+    PRECISION_KEY,
     SpaceError,
     baseline_params,
     check_space,
     distributions,
+    split_params,
 )
 from pipeline.tasks import retraining
 from pipeline.tasks.cost_analysis import champion_model_source
@@ -190,7 +192,7 @@ def start(*, dag_id: str, run_id: str, params: dict[str, Any], corpus_variable: 
     )
     name = study_name(dag_id, run_id)
     study = open_study(name, seed=sweep["seed"])
-    baseline = baseline_params(sweep["space"], TrainConfig().to_dict())
+    baseline = baseline_params(sweep["space"], {**TrainConfig().to_dict(), PRECISION_KEY: "fp32"})
     if (
         baseline and not study.trials
     ):  # the first trial: rnn_retraining's default model, as far as the space allows
@@ -265,7 +267,7 @@ def plan_round(*, validated: dict[str, Any], round_index: int) -> list[dict[str,
         return []
     specs, estimate_usd, lines = [], 0.0, []
     for trial in trials:
-        config = {**validated["config"], **trial.params}
+        config = {**validated["config"], **split_params(trial.params)[0]}
         usd, how = _trial_estimate_usd(validated, config)
         estimate_usd += usd
         lines.append(f"trial {trial.number}: ${usd:.6f} ({how})")
@@ -365,7 +367,8 @@ def _run_trial(
         run_name=f"trial {number}",
         settings=settings,
     )
-    config = {**validated["config"], **spec["params"]}
+    training_params, precision = split_params(spec["params"])
+    config = {**validated["config"], **training_params}
     child_validated = {**validated, "mlflow_run_id": child, "run_dir": trial_dir, "config": config}
     with tracking.task_run(child):
         mlflow.set_tags(
@@ -381,12 +384,15 @@ def _run_trial(
         mlflow.log_params(
             {**tracking.flatten("config", config), **tracking.flatten("compute", validated["compute"])}
         )
-        mlflow.log_param("dataset.sha256", validated["dataset_sha256"])
+        mlflow.log_params({"dataset.sha256": validated["dataset_sha256"], "serve.precision": precision})
     storage.write_text_atomic(storage.join(trial_dir, "config.json"), json.dumps(config, indent=2))
     trained = retraining.train(validated=child_validated)
-    benchmarked = retraining.benchmark(trained=trained)
+    benchmarked = retraining.benchmark(trained=trained, precision=precision)
     served = retraining.load_test(
-        benchmarked=benchmarked, seconds=sweep["load_test_seconds"], slo_ms=sweep["slo_ms"]
+        benchmarked=benchmarked,
+        seconds=sweep["load_test_seconds"],
+        slo_ms=sweep["slo_ms"],
+        precision=precision,
     )
     logged = retraining.log_to_mlflow(benchmarked=served)
     costed = retraining.cost(logged=logged)
@@ -399,7 +405,7 @@ def _score_trial(costed: dict[str, Any], spec: dict[str, Any], sweep: dict[str, 
 
     metrics = json.loads(storage.read_bytes(costed["metrics_uri"]))
     monthly = price_at_volume(metrics, sweep, source=f"trial {spec['trial']}")
-    val_bpc = bits_per_char(float(metrics["training"]["final_val_loss"]))
+    val_bpc = bits_per_char(served_val_loss(metrics))
     serving = metrics.get("serving") or {}
     slo_met = float(serving.get("max_rps_at_slo") or 0) > 0 if sweep["load_test_seconds"] > 0 else True
     feasible, reason = feasibility(
@@ -450,6 +456,20 @@ def _score_trial(costed: dict[str, Any], spec: dict[str, Any], sweep: dict[str, 
         "mlflow_run_id": costed["mlflow_run_id"],
         "costed": costed,
     }
+
+
+def served_val_loss(metrics: dict[str, Any]) -> float:
+    """The validation loss of the model as served: fp32's, plus the measured delta of a reduced precision."""
+    inference = metrics["inference"]
+    loss = float(metrics["training"]["final_val_loss"])
+    if inference["precision"] == "fp32":
+        return loss
+    delta = next(
+        r["val_loss_delta"]
+        for r in inference["reduced_precision"]
+        if r["precision"] == inference["precision"]
+    )
+    return loss + float(delta)
 
 
 def price_at_volume(metrics: dict[str, Any], sweep: dict[str, Any], *, source: str) -> dict[str, Any]:

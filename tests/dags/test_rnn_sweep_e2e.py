@@ -17,6 +17,7 @@ TINY_SPACE = {
     "learning_rate": {"low": 0.003, "high": 0.03, "log": True},
     "epochs": [1],
     "max_steps_per_epoch": [6],
+    "precision": ["fp32", "int8"],  # what the model is served (benchmarked, scored) at
 }
 # the rest of the tiny run's shape, as one-value lists (what a space leaves out keeps the default model's)
 TINY_FIXED = {
@@ -55,6 +56,7 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
             "budget_usd": 5.0,
             "load_test_seconds": 0,
             "promote_recommended": True,
+            "seed": 2,  # its first round (random) draws both precisions
         }
     )
     states = {ti.task_id: ti.state for ti in run.get_task_instances() if ti.map_index < 0}
@@ -65,6 +67,9 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
         states["plan_round_3"] == "success" and states["trials_round_3"] == "skipped"
     )  # trial limit reached
 
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
     runs = sweep_runs()
     parents = [r for r in runs if r.data.tags.get(names.TAG_SWEEP_ROLE) == "parent"]
     children = [r for r in runs if r.data.tags.get(names.TAG_SWEEP_ROLE) == "trial"]
@@ -72,12 +77,28 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
     parent = parents[0]
     assert {c.data.tags[names.TAG_MLFLOW_PARENT_RUN_ID] for c in children} == {parent.info.run_id}
     assert {c.data.tags["sweep.round"] for c in children} == {"1", "2"}
+    assert {c.data.params["serve.precision"] for c in children} == {"fp32", "int8"}
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.metrics[names.SWEEP_USD_PER_MONTH] > 0
         assert child.data.metrics[names.VAL_BPC] > 0
         assert names.COST_TRAIN_USD in child.data.metrics  # rnn_retraining's cost task ran
         assert child.data.params["config.hidden_size"] in ("16", "48")
+        # the loss a trial is judged by is the model's as served: fp32's plus its precision's measured delta
+        served = json.loads(Path(client.download_artifacts(child.info.run_id, "metrics.json")).read_text())
+        assert served["inference"]["precision"] == child.data.params["serve.precision"]
+        delta = next(
+            (
+                r["val_loss_delta"]
+                for r in served["inference"]["reduced_precision"]
+                if r["precision"] == "int8"
+            ),
+            0.0,
+        )
+        expected = served["training"]["final_val_loss"] + (
+            delta if served["inference"]["precision"] == "int8" else 0.0
+        )
+        assert math.isclose(child.data.metrics[names.VAL_BPC], expected / math.log(2))
 
     # the study, in its SQLite file, holds what the children say
     study = optuna.load_study(
@@ -90,9 +111,6 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
         assert math.isclose(trial.values[0], by_trial[trial.number].data.metrics[names.SWEEP_USD_PER_MONTH])
 
     # the parent: the front and the recommendation, as artifacts and metrics
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, names.PARETO_ARTIFACT_DIR)}
     assert {"pareto/front.png", "pareto/front.csv", "pareto/trials.csv"} <= artifacts
     document = json.loads(

@@ -8,6 +8,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from pipeline.sweep_space import (
+    CHOICE_KEYS,
     DEFAULT_SPACE,
     SEARCH_KEYS,
     SpaceError,
@@ -21,7 +22,7 @@ from pipeline.sweep_space import (
 
 def test_the_default_space_passes_unchanged() -> None:
     assert check_space(DEFAULT_SPACE) == DEFAULT_SPACE
-    assert set(DEFAULT_SPACE) <= set(SEARCH_KEYS)
+    assert set(DEFAULT_SPACE) <= set(SEARCH_KEYS) | set(CHOICE_KEYS)
 
 
 def test_lists_and_ranges_within_the_limits_pass() -> None:
@@ -110,7 +111,8 @@ def test_the_schema_refuses_a_malformed_space(space) -> None:
 
 def test_the_schema_covers_every_search_key_with_its_limits() -> None:
     schema = space_schema()
-    assert set(schema["properties"]) == set(SEARCH_KEYS)
+    assert set(schema["properties"]) == set(SEARCH_KEYS) | set(CHOICE_KEYS)
+    assert schema["properties"]["precision"]["items"] == {"enum": ["fp32", "bf16", "int8"]}
     as_list, as_range = schema["properties"]["num_layers"]["oneOf"]
     assert as_list["items"] == {"type": "integer", "minimum": 1, "maximum": 6}
     assert as_range["properties"]["high"] == {"type": "integer", "minimum": 1, "maximum": 6}
@@ -158,3 +160,42 @@ def test_a_non_finite_number_is_refused_naming_the_key(value: float) -> None:
         check_space({"hidden_size": [value]})
     with pytest.raises(SpaceError, match=r"^search_space\.learning_rate: "):
         check_space({"learning_rate": {"low": 0.001, "high": value}})
+
+
+# -- the serving precision: a choice -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (["fp16"], "search_space.precision: 'fp16' is not one of fp32, bf16, int8"),
+        ([], "search_space.precision: a non-empty list of fp32, bf16, int8, got []"),
+        ({"low": "fp32", "high": "int8"}, "search_space.precision: a non-empty list of fp32, bf16, int8"),
+    ],
+)
+def test_a_bad_precision_is_refused_naming_it(spec: object, message: str) -> None:
+    with pytest.raises(SpaceError) as raised:
+        check_space({"precision": spec})
+    assert str(raised.value).startswith(message)
+
+
+def test_the_precision_is_a_category_and_stays_out_of_the_training_config() -> None:
+    from optuna.distributions import CategoricalDistribution
+
+    from pipeline.sweep_space import baseline_params, split_params
+
+    space = check_space({"precision": ["fp32", "int8"], "hidden_size": [16, 460]})
+    assert distributions(space)["precision"] == CategoricalDistribution(["fp32", "int8"])
+    assert split_params({"hidden_size": 16, "precision": "int8"}) == ({"hidden_size": 16}, "int8")
+    assert split_params({"hidden_size": 16}) == ({"hidden_size": 16}, "fp32")  # fp32 unless the space says
+    # the baseline trial: the default model, served at fp32
+    assert baseline_params(space, {"hidden_size": 460, "precision": "fp32"}) == {
+        "hidden_size": 460,
+        "precision": "fp32",
+    }
+    schema_ok = space_schema()
+    import jsonschema
+
+    jsonschema.validate({"precision": ["int8"]}, schema_ok)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"precision": ["fp16"]}, schema_ok)
