@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import tempfile
 import warnings
 from pathlib import Path
@@ -258,7 +259,9 @@ def plan_round(*, validated: dict[str, Any], round_index: int) -> list[dict[str,
             "round %d not started: the trial limit (%d) is reached", round_index + 1, sweep["max_trials"]
         )
         return []
-    trials = _ask_distinct(study, distributions(sweep["space"]), n)
+    trials = _ask_distinct(
+        study, distributions(sweep["space"]), n, seed=round_seed(sweep["seed"], round_index)
+    )
     if not trials:
         study.set_user_attr("stopped", "every configuration of the search space has been tried")
         log.info(
@@ -303,32 +306,76 @@ def plan_round(*, validated: dict[str, Any], round_index: int) -> list[dict[str,
     return specs
 
 
-MAX_ASKS_PER_TRIAL = 20  # draws before a small space counts as exhausted
+SAMPLER_REPEATS_BEFORE_RANDOM = 3  # repeats of the sampler before a random untried configuration is drawn
+RANDOM_DRAWS = 2_000
 
 
-def _ask_distinct(study: Any, space: dict[str, Any], n: int) -> list[Any]:
-    """Up to ``n`` new trials whose values no earlier trial had: a sampler may draw a configuration again
-    (a small categorical space), and training it twice buys nothing. A repeat is told ``FAIL`` as not run."""
+def _ask_distinct(study: Any, space: dict[str, Any], n: int, *, seed: int) -> list[Any]:
+    """Up to ``n`` new trials whose values no earlier trial had: training a configuration twice buys
+    nothing. TPE on a small categorical space keeps proposing the configurations it likes; after a few
+    repeats (each told ``FAIL`` as not run) an untried configuration drawn at random is enqueued instead.
+    Fewer than ``n`` only when a finite space has no untried configuration left."""
     import optuna
 
+    rng = random.Random(seed)
     seen = {
         tuple(sorted(t.params.items()))
         for t in study.get_trials(deepcopy=False)
         if not t.user_attrs.get("not_run")
     }
     trials: list[Any] = []
-    for _ in range(n * MAX_ASKS_PER_TRIAL):
-        if len(trials) == n:
-            break
-        trial = study.ask(space)
-        key = tuple(sorted(trial.params.items()))
-        if key in seen:
+    while len(trials) < n:
+        for _ in range(SAMPLER_REPEATS_BEFORE_RANDOM):
+            trial = study.ask(space)
+            key = tuple(sorted(trial.params.items()))
+            if key not in seen:
+                break
             trial.set_user_attr("not_run", "a repeat of an earlier trial's configuration")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            continue
+        else:
+            untried = _untried(space, seen, rng)
+            if untried is None:
+                break  # a finite space, all of it tried
+            study.enqueue_trial(untried, user_attrs={"drawn_at_random": True})
+            trial = study.ask(space)
+            key = tuple(sorted(trial.params.items()))
         seen.add(key)
         trials.append(trial)
     return trials
+
+
+def _untried(space: dict[str, Any], seen: set[tuple], rng: random.Random) -> dict[str, Any] | None:
+    """A configuration of ``space`` not in ``seen``, drawn at random; None when a finite space has none."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    finite = all(isinstance(d, CategoricalDistribution | IntDistribution) for d in space.values())
+    if finite:
+        sizes = [
+            len(d.choices) if isinstance(d, CategoricalDistribution) else d.high - d.low + 1
+            for d in space.values()
+        ]
+        if math.prod(sizes) <= len(seen):
+            return None
+    for _ in range(RANDOM_DRAWS):
+        params = {name: _draw(d, rng) for name, d in space.items()}
+        if tuple(sorted(params.items())) not in seen:
+            return params
+    return None
+
+
+def _draw(distribution: Any, rng: random.Random) -> Any:
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        return rng.choice(distribution.choices)
+    low, high = distribution.low, distribution.high
+    if distribution.log:
+        value = math.exp(rng.uniform(math.log(low), math.log(high)))
+    else:
+        value = rng.uniform(low, high)
+    if isinstance(distribution, IntDistribution):
+        return min(high, max(low, round(value)))
+    return value
 
 
 def _trial_dir(validated: dict[str, Any], trial: int) -> str:

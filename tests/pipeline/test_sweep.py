@@ -228,3 +228,23 @@ def test_a_configuration_is_never_trained_twice_and_an_exhausted_space_stops_the
     study = sweep.open_study(small["sweep"]["study"], seed=0)
     assert study.user_attrs["stopped"] == "every configuration of the search space has been tried"
     assert [p.trial for p in sweep.points_of(study)] == [s["trial"] for s in first]  # repeats are not trials
+
+
+def test_when_the_sampler_keeps_proposing_what_was_tried_an_untried_configuration_is_drawn(
+    started: dict[str, Any],
+) -> None:
+    """TPE on a small categorical space proposes the configurations it likes again; the round still gets
+    untried ones, until the space has none left."""
+    from pipeline.tasks import sweep
+
+    six = {**started, "sweep": {**started["sweep"], "space": {"hidden_size": [16, 24, 32, 40, 48, 56]}}}
+    tried: list[int] = []
+    for round_index in range(2):
+        planned = sweep.plan_round(validated=six, round_index=round_index)
+        assert len(planned) == 3
+        for spec in planned:
+            tried.append(spec["params"]["hidden_size"])
+            outcome(six, spec, usd=float(spec["params"]["hidden_size"]), bpc=3.0, spent=0.001)
+        sweep.tell_round(validated=six, planned=planned, dag_id="rnn_sweep", run_id="manual__test")
+    assert sorted(tried) == [16, 24, 32, 40, 48, 56]  # six trials, six configurations
+    assert sweep.plan_round(validated=six, round_index=2) == []
