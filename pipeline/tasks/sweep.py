@@ -247,11 +247,12 @@ def plan_round(*, validated: dict[str, Any], round_index: int) -> list[dict[str,
     study = open_study(
         sweep["study"], seed=round_seed(sweep["seed"], round_index), startup_trials=sweep["trials_per_round"]
     )
+    _drop_unplanned(study)
     stopped = study.user_attrs.get("stopped")
     if stopped:
         log.info("round %d not started: %s", round_index + 1, stopped)
         return []
-    asked = sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("not_run"))
+    asked = sum(1 for t in _asked_trials(study))
     n = min(sweep["trials_per_round"], sweep["max_trials"] - asked)
     if n <= 0:
         study.set_user_attr("stopped", f"trial limit {sweep['max_trials']} reached")
@@ -306,6 +307,28 @@ def plan_round(*, validated: dict[str, Any], round_index: int) -> list[dict[str,
     return specs
 
 
+def _asked_trials(study: Any) -> list[Any]:
+    """Trials the sweep handed out: not the enqueued baseline still waiting to be asked, not the ones told
+    ``FAIL`` as not run (a repeat, a round over budget, a failed try's leftovers)."""
+    return [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state.name != "WAITING" and not t.user_attrs.get("not_run")
+    ]
+
+
+def _drop_unplanned(study: Any) -> None:
+    """Trials an earlier try of this task asked but never handed out (it failed after asking): told ``FAIL``
+    as not run, so they neither count against the trial limit nor sit as pending in the sampler. A round
+    is planned only once the last one was told, so any trial still running here is such a leftover."""
+    import optuna
+
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        reopened = optuna.trial.Trial(study, trial._trial_id)
+        reopened.set_user_attr("not_run", "asked by a try of plan_round that failed before handing it out")
+        study.tell(reopened, state=optuna.trial.TrialState.FAIL)
+
+
 SAMPLER_REPEATS_BEFORE_RANDOM = 3  # repeats of the sampler before a random untried configuration is drawn
 RANDOM_DRAWS = 2_000
 
@@ -318,11 +341,7 @@ def _ask_distinct(study: Any, space: dict[str, Any], n: int, *, seed: int) -> li
     import optuna
 
     rng = random.Random(seed)
-    seen = {
-        tuple(sorted(t.params.items()))
-        for t in study.get_trials(deepcopy=False)
-        if not t.user_attrs.get("not_run")
-    }
+    seen = {tuple(sorted(t.params.items())) for t in _asked_trials(study)}
     trials: list[Any] = []
     while len(trials) < n:
         for _ in range(SAMPLER_REPEATS_BEFORE_RANDOM):
@@ -539,9 +558,15 @@ def price_at_volume(metrics: dict[str, Any], sweep: dict[str, Any], *, source: s
 def tell_round(
     *, validated: dict[str, Any], planned: list[dict[str, Any]] | None, dag_id: str, run_id: str
 ) -> list[dict[str, Any]]:
-    """Tell the study what each planned trial did (runs whatever happened to the trials)."""
+    """Tell the study what each planned trial did (runs whatever happened to the trials).
+
+    ``planned`` is None when this round's plan_round failed (or an earlier task did): then nothing can be
+    told, and this task fails so that the sweep stops here, failed, instead of going on without a round.
+    """
     import optuna
 
+    if validated is None or planned is None:
+        raise _fail("this round was not planned (an earlier task of the sweep failed); the sweep stops here")
     sweep = validated["sweep"]
     study = open_study(sweep["study"], seed=sweep["seed"])
     told = []
@@ -555,8 +580,14 @@ def tell_round(
         trial = optuna.trial.Trial(study, frozen._trial_id)  # reopen the trial asked in plan_round
         trial_dir = _trial_dir(validated, number)
         result_uri = storage.join(trial_dir, "result.json")
-        if storage.exists(result_uri):
-            result = json.loads(storage.read_bytes(result_uri))
+        result = json.loads(storage.read_bytes(result_uri)) if storage.exists(result_uri) else None
+        if result is not None and not math.isfinite(result["val_bpc"]):
+            storage.write_text_atomic(
+                storage.join(trial_dir, "failure.json"),
+                json.dumps({"trial": number, "reason": "its validation loss is not a finite number"}),
+            )
+            result = None
+        if result is not None:
             cost = result["usd_per_month"]
             trial.set_user_attr("training_usd", result["training_usd"])
             trial.set_user_attr("feasible", result["feasible"])
@@ -578,6 +609,9 @@ def tell_round(
                 else "the trial task did not finish (killed, or never started)"
             )
             trial.set_user_attr("reason", f"failed: {reason}")
+            # what it may have spent before it failed is not known: its pre-flight estimate is charged
+            trial.set_user_attr("training_usd", float(spec.get("estimate_usd", 0.0)))
+            trial.set_user_attr("training_usd_basis", "pre-flight estimate (the trial failed)")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             _mark_trial_failed(dag_id, _trial_key(run_id, number), reason)
             told.append({"trial": number, "state": "fail", "reason": reason})
@@ -743,5 +777,13 @@ def promote(*, summary: dict[str, Any], eval_corpus_uri: str = "") -> dict[str, 
     if not uri:
         return {"registered": False, "reason": "no recommendation to promote"}
     result = json.loads(storage.read_bytes(uri))
+    precision = split_params(result["params"])[1]
+    if precision != "fp32":
+        return {
+            "registered": False,
+            "reason": f"the recommendation is served at {precision}; the registry's models are served and priced "
+            f"at fp32 (rnn_retraining's gate compares fp32 losses), so it is not promoted: serve its model with "
+            f"`rnn serve --precision {precision}` by hand, or sweep fp32 only",
+        }
     decided = retraining.register(costed=result["costed"], eval_corpus_uri=eval_corpus_uri or None)
     return decided["registry"]

@@ -128,6 +128,9 @@ def test_a_failed_trial_is_recorded_with_its_reason_and_the_sweep_goes_on(starte
     assert [s["trial"] for s in second] == [3, 4, 5]  # the failure stopped nothing
     points = {p.trial: p for p in sweep.points_of(sweep.open_study(started["sweep"]["study"], seed=0))}
     assert points[2].state == "failed" and "exit code 1" in points[2].reason
+    # what the failed trial spent is not known: its pre-flight estimate is charged against the budget
+    study = sweep.open_study(started["sweep"]["study"], seed=0)
+    assert sweep._spent_usd(study) == pytest.approx(0.002 + first[2]["estimate_usd"])
     assert 3 not in points  # asked, not yet told: not a point yet
     # a trial whose task never left anything (killed) is failed too, saying so
     sweep.tell_round(validated=started, planned=second[:1], dag_id="rnn_sweep", run_id="manual__test")
@@ -248,3 +251,57 @@ def test_when_the_sampler_keeps_proposing_what_was_tried_an_untried_configuratio
         sweep.tell_round(validated=six, planned=planned, dag_id="rnn_sweep", run_id="manual__test")
     assert sorted(tried) == [16, 24, 32, 40, 48, 56]  # six trials, six configurations
     assert sweep.plan_round(validated=six, round_index=2) == []
+
+
+def test_a_retried_plan_round_leaves_no_trial_pending_from_its_failed_try(started: dict[str, Any]) -> None:
+    """A try that asked its trials and then failed (say the price snapshot was unreadable) is retried: the
+    trials it asked are not run, not counted against the limit, and the retry asks a full round."""
+    from pipeline.tasks import sweep
+
+    study = sweep.open_study(started["sweep"]["study"], seed=0)
+    from pipeline.sweep_space import distributions
+
+    for _ in range(3):  # what the failed try had asked
+        study.ask(distributions(started["sweep"]["space"]))
+    planned = sweep.plan_round(validated=started, round_index=0)
+    assert len(planned) == 3
+    study = sweep.open_study(started["sweep"]["study"], seed=0)
+    running = [t.number for t in study.trials if t.state.name == "RUNNING"]
+    assert running == [s["trial"] for s in planned]  # only the round's own trials are pending
+    dropped = [t for t in study.trials if t.user_attrs.get("not_run", "").startswith("asked by a try")]
+    assert [t.number for t in dropped] == [0, 1, 2]
+
+
+def test_a_round_that_was_not_planned_fails_the_sweep_instead_of_skipping_it(started: dict[str, Any]) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline.tasks import sweep
+
+    with pytest.raises(AirflowFailException, match="this round was not planned"):
+        sweep.tell_round(validated=started, planned=None, dag_id="rnn_sweep", run_id="manual__test")
+
+
+def test_a_recommendation_served_at_a_reduced_precision_is_not_promoted(started: dict[str, Any]) -> None:
+    from pipeline.tasks import sweep
+    from toolkit import storage
+
+    uri = storage.join(started["run_dir"], "trials", "000", "result.json")
+    storage.write_text_atomic(
+        uri, json.dumps({"params": {"hidden_size": 16, "precision": "int8"}, "costed": {}})
+    )
+    decision = sweep.promote(summary={"recommended_result_uri": uri})
+    assert decision["registered"] is False
+    assert "served at int8" in decision["reason"] and "rnn serve --precision int8" in decision["reason"]
+
+
+def test_the_enqueued_baseline_is_a_trial_of_the_first_round_not_an_extra_one(
+    started: dict[str, Any],
+) -> None:
+    from pipeline.tasks import sweep
+
+    three = {**started, "sweep": {**started["sweep"], "max_trials": 3}}
+    study = sweep.open_study(three["sweep"]["study"], seed=0)
+    study.enqueue_trial({"hidden_size": 24}, user_attrs={"baseline": True})  # what start does
+    planned = sweep.plan_round(validated=three, round_index=0)
+    assert len(planned) == 3  # the limit of 3, the baseline first
+    assert planned[0]["params"]["hidden_size"] == 24
