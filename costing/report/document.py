@@ -35,7 +35,7 @@ from costing.report.inputs import (
     RenderedReport,
     ReportInputs,
 )
-from costing.report.sweep import sweep_front_chart
+from costing.report.sweep import sweep_chart_name, sweep_front_chart
 from costing.report.text import render_text
 from costing.report.view import build_view, subject_line, summary_line
 
@@ -64,7 +64,8 @@ def render_charts(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, by
         "tco_breakdown.png": charts.tco_breakdown_chart(analysis.get("tco")),
         "tornado.png": charts.tornado_chart(analysis.get("tornado")),
         "monte_carlo.png": charts.monte_carlo_chart(analysis.get("monte_carlo") or {}),
-        "sweep_front.png": sweep_front_chart(inputs.sweeps[-1]) if inputs.sweeps else None,
+        # one front per sweep finished in the period, in the order the page lists them
+        **{sweep_chart_name(i): sweep_front_chart(sweep) for i, sweep in enumerate(inputs.sweeps)},
     }
     return {name: png for name, png in drawn.items() if png}
 

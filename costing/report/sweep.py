@@ -12,7 +12,7 @@ from typing import Any
 from costing.model.sweep import Recommendation, SweepPoint
 from costing.report.charts import RC, _figure, _png, _usd_axis
 
-FRONT_CHART = "front.png"
+FRONT_CHART = "front.png"  # in the parent run's pareto/ artifacts
 TRIALS_CSV = "trials.csv"
 FRONT_CSV = "front.csv"
 CSV_FIELDS = ("trial", "state", "feasible", "usd_per_month", "val_bpc", "reason")
@@ -140,6 +140,11 @@ def points_of_document(document: Mapping[str, Any]) -> list[SweepPoint]:
         )
         for t in document["trials"]
     ]
+
+
+def sweep_chart_name(index: int) -> str:
+    """The report's image of the ``index``-th sweep of its period (0-based): ``sweep_front_1.png``, ..."""
+    return f"sweep_front_{index + 1}.png"
 
 
 def sweep_front_chart(document: Mapping[str, Any]) -> bytes | None:

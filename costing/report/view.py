@@ -37,7 +37,7 @@ from costing.report.inputs import (
     ReportInputs,
     TrainingRunRow,
 )
-from costing.report.sweep import sweep_summary_line
+from costing.report.sweep import sweep_chart_name, sweep_summary_line
 
 # -- the view model: plain data the template, the text part, the charts and data.json share ------------------
 
@@ -1081,19 +1081,20 @@ def build_view(inputs: ReportInputs) -> dict[str, Any]:
             {"name": name, "url": safe_url(url)} for name, url in inputs.links.items() if safe_url(url)
         ],
         "notes": list(inputs.notes),
-        "sweeps": [_sweep_view(document) for document in inputs.sweeps],
+        "sweeps": [_sweep_view(document, sweep_chart_name(i)) for i, document in enumerate(inputs.sweeps)],
     }
     return jsonable(view)
 
 
-def _sweep_view(document: Mapping[str, Any]) -> dict[str, Any]:
-    """One finished sweep: its sentence, and the front's rows (cheapest first)."""
+def _sweep_view(document: Mapping[str, Any], chart: str) -> dict[str, Any]:
+    """One finished sweep: its sentence, the front's rows (cheapest first) and its chart's name."""
     by_trial = {t["trial"]: t for t in document["trials"]}
     recommended = document["recommendation"]["trial"]
     return {
         "study": document["study"],
         "summary": sweep_summary_line(document),
         "mlflow_url": safe_url(document.get("mlflow_url") or ""),
+        "chart": chart,
         "front": [
             {
                 "trial": trial,

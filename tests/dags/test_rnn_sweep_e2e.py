@@ -160,5 +160,5 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
     assert "<h2" in report.html_file and ">Sweeps</h2>" in report.html_file
     assert f"rnn_sweep/{run.run_id}: 6 trials at 1,000,000 requests/day" in report.html_file
     assert f"{recommended} (recommended)" in report.html_file
-    assert "sweep_front.png" in report.images
+    assert "sweep_front_1.png" in report.images
     assert f"Sweep rnn_sweep/{run.run_id}: 6 trials" in report.text

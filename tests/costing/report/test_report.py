@@ -872,3 +872,77 @@ def test_measured_and_formula_capacity_are_shown_side_by_side() -> None:
     formula_only = render_report(weekly_inputs(analysis=analysis_document()))
     assert 'data-capacity="formula"' in formula_only.html_file
     assert "fleets sized by the formula: no load test in metrics.json" in formula_only.text
+
+
+def _sweep_document(study: str, recommended: int | None) -> dict:
+    """A finished sweep's sweep.json, literal: three trials, the last infeasible."""
+    trials = [
+        {
+            "trial": 0,
+            "state": "complete",
+            "usd_per_month": 30.0,
+            "val_bpc": 2.6,
+            "feasible": True,
+            "reason": "feasible",
+            "params": {"hidden_size": 460},
+        },
+        {
+            "trial": 1,
+            "state": "complete",
+            "usd_per_month": 20.0,
+            "val_bpc": 3.0,
+            "feasible": True,
+            "reason": "feasible",
+            "params": {"hidden_size": 192},
+        },
+        {
+            "trial": 2,
+            "state": "complete",
+            "usd_per_month": None,
+            "val_bpc": 3.5,
+            "feasible": False,
+            "reason": "infeasible: no option serves the volume",
+            "params": {"hidden_size": 96},
+        },
+    ]
+    point = None if recommended is None else trials[recommended]
+    return {
+        "study": study,
+        "target": {
+            "requests_per_day": 1_000_000,
+            "region": "us-east-1",
+            "slo_ms": 1000,
+            "retrain_cadence": "weekly",
+        },
+        "budget_usd": 1.0,
+        "spent_usd": 0.04,
+        "trials": trials,
+        "front": [1, 0],
+        "recommendation": {
+            "trial": recommended,
+            "point": point,
+            "bar_bpc": 2.73 if point else None,
+            "rule": "trial 0: the cheapest feasible trial within 5% of the best loss"
+            if point
+            else "no feasible trial",
+        },
+        "champion": {"usd_per_month": 48.0} if point else None,
+        "saving_usd_per_month": 18.0 if point else None,
+    }
+
+
+def test_each_sweep_of_the_week_has_its_sentence_front_and_chart() -> None:
+    report = render_report(
+        weekly_inputs(sweeps=(_sweep_document("rnn_sweep/a", 0), _sweep_document("rnn_sweep/b", None)))
+    )
+    assert {"sweep_front_1.png", "sweep_front_2.png"} <= set(report.images)
+    for name in ("sweep_front_1.png", "sweep_front_2.png"):
+        assert report.images[name].startswith(b"\x89PNG")
+    html = report.html_file
+    assert (
+        html.index("rnn_sweep/a: 3 trials")
+        < html.index("sweep_front_1.png")
+        < html.index("rnn_sweep/b: 3 trials")
+    )
+    assert "it saves $18.00/month" in html and "0 (recommended)" in html
+    assert "rnn_sweep/b: 3 trials at 1,000,000 requests/day (us-east-1), 2 on the front" in report.text
