@@ -41,7 +41,8 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
 ) -> None:
     import optuna
 
-    from costing.model.sweep import SweepPoint, pareto_front
+    from costing.model.sweep import pareto_front
+    from costing.report.sweep import points_of_document
     from pipeline import names
     from pipeline.settings import load_settings
 
@@ -116,16 +117,7 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
     document = json.loads(
         Path(client.download_artifacts(parent.info.run_id, names.SWEEP_ARTIFACT)).read_text()
     )
-    points = [
-        SweepPoint(
-            trial=t["trial"],
-            state=t["state"],
-            usd_per_month=t["usd_per_month"],
-            val_bpc=t["val_bpc"],
-            feasible=t["feasible"],
-        )
-        for t in document["trials"]
-    ]
+    points = points_of_document(document)
     assert document["front"] == [p.trial for p in pareto_front(points)] and document["front"]
     recommended = document["recommendation"]["trial"]
     assert recommended in document["front"]
