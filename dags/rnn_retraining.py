@@ -44,13 +44,13 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from costing.choices import DEFAULT_INSTANCE_TYPE, DEFAULT_MARKET, DEFAULT_REGION, MARKETS
+from costing.choices import DEFAULT_REGION
 from pipeline import assets, names
 from pipeline.conf import refuse_bad_conf
 from pipeline.registry import QUALITY_BAR_FRACTION, REPLACE_REASON_MAX_CHARS
-from pipeline.spot import layout as spot
 from pipeline.spot.cleanup import cleanup_task, sweep_task
 from pipeline.spot.operators import SpotTrainingOperator
+from pipeline.ui.compute_params import compute_params, spot_operator_arguments, spot_params
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
 from rnn.config import TrainConfig, parameter_count
 from rnn.serving.loadtest import LoadTestConfig
@@ -59,11 +59,6 @@ from rnn.serving.loadtest import LoadTestConfig
 TRAIN_DEFAULTS = TrainConfig()
 LOAD_TEST_DEFAULTS = {f.name: f.default for f in fields(LoadTestConfig)}
 TYPICAL_VOCAB_SIZE = 100  # distinct characters of an English corpus (the built-in one has 103)
-
-
-def _param_or_variable(param: str, variable: str) -> str:
-    """A template: the param if set, else the Airflow Variable (read when the task runs, not at parse)."""
-    return f"{{{{ params.{param} or var.value.get('{variable}', '') }}}}"
 
 
 def _on_task_failure(context: dict) -> None:
@@ -170,30 +165,9 @@ def _on_task_failure(context: dict) -> None:
             title="Minimum corpus size (chars)",
             description="0 uses the expectation suite's minimum.",
         ),
-        "compute": Param(
-            "local",
-            type="string",
-            enum=["local", "ec2_spot"],
-            title="Compute backend",
-            description="local: train on the Airflow worker (cost estimated as if on the instance "
-            "type). ec2_spot: launch a spot instance, billed cost.",
-        ),
-        "instance_type": Param(
-            DEFAULT_INSTANCE_TYPE,
-            type="string",
-            pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
-            title="Instance type",
-            description="Priced (local) or launched (cloud).",
-        ),
+        **compute_params(),
         "region": Param(
             DEFAULT_REGION, type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"
-        ),
-        "market": Param(
-            DEFAULT_MARKET,
-            type="string",
-            enum=list(MARKETS),
-            title="Market",
-            description="local: the market it is priced at. ec2_spot: the first attempt's market.",
         ),
         # -- the load test of the inference server --------------------------------------------------------
         "load_test_seconds": Param(
@@ -233,82 +207,7 @@ def _on_task_failure(context: dict) -> None:
             "never saw fail the task before the server starts.",
         ),
         # -- compute=ec2_spot only ------------------------------------------------------------------------
-        "max_attempts": Param(
-            spot.DEFAULT_MAX_ATTEMPTS,
-            type="integer",
-            minimum=1,
-            maximum=spot.MAX_ATTEMPTS_LIMIT,
-            title="Spot: max attempts",
-            section="Spot EC2",
-            description="Launches (per market) before giving up; each resumes from the checkpoint.",
-        ),
-        "on_demand_fallback": Param(
-            False,
-            type="boolean",
-            title="Spot: fall back to on-demand",
-            section="Spot EC2",
-            description="After max_attempts interrupted spot attempts, go on on-demand (resuming from the "
-            "checkpoint), with max_attempts of its own.",
-        ),
-        "max_budget_usd": Param(
-            5.0,
-            type="number",
-            exclusiveMinimum=0,
-            maximum=10_000,
-            section="Spot EC2",
-            title="Spot: max budget (USD)",
-            description="Refuse to launch when the pre-flight estimate is above this.",
-        ),
-        "spot_max_price_usd": Param(
-            0.0,
-            type="number",
-            minimum=0,
-            maximum=1_000,
-            section="Spot EC2",
-            title="Spot: max price (USD/hour)",
-            description="0: no cap (EC2 charges the spot price, at most on-demand).",
-        ),
-        "ami_id": Param(
-            "",
-            type="string",
-            pattern=r"^(ami-[0-9a-f]{8,17})?$",
-            title="Spot: AMI id",
-            section="Spot EC2",
-            description="Empty: the latest Amazon Linux 2023 (x86_64 or arm64 by instance type) from SSM.",
-        ),
-        "s3_bucket": Param(
-            "",
-            type="string",
-            pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$",
-            title="Spot: S3 bucket",
-            section="Spot EC2",
-            description=f"Empty: the {spot.VAR_BUCKET} Variable. Holds <dag_id>/<run_id>/.",
-        ),
-        "subnet_id": Param(
-            "",
-            type="string",
-            pattern=r"^(subnet-[0-9a-f]{8,17})?$",
-            title="Spot: subnet",
-            section="Spot EC2",
-            description=f"A private subnet. Empty: the {spot.VAR_SUBNET_ID} Variable.",
-        ),
-        "security_group_id": Param(
-            "",
-            type="string",
-            pattern=r"^(sg-[0-9a-f]{8,17})?$",
-            title="Spot: security group",
-            section="Spot EC2",
-            description=f"Must have no inbound rules. Empty: the {spot.VAR_SECURITY_GROUP_ID} Variable.",
-        ),
-        "instance_profile": Param(
-            "",
-            type="string",
-            pattern=r"^([\w+=,.@-]{1,128}|arn:aws[\w-]*:iam::\d{12}:"
-            r"instance-profile/[\w+=,.@/-]{1,128})?$",
-            title="Spot: instance profile",
-            section="Spot EC2",
-            description=f"Name or ARN. Empty: the {spot.VAR_INSTANCE_PROFILE} Variable.",
-        ),
+        **spot_params(),
     },
 )
 def rnn_retraining():
@@ -439,17 +338,7 @@ def rnn_retraining():
     on_spot = SpotTrainingOperator(
         task_id="train_ec2_spot",
         validated=validated,
-        s3_bucket=_param_or_variable("s3_bucket", spot.VAR_BUCKET),
-        subnet_id=_param_or_variable("subnet_id", spot.VAR_SUBNET_ID),
-        security_group_id=_param_or_variable("security_group_id", spot.VAR_SECURITY_GROUP_ID),
-        instance_profile=_param_or_variable("instance_profile", spot.VAR_INSTANCE_PROFILE),
-        instance_type="{{ params.instance_type }}",
-        region_name="{{ params.region }}",
-        market="{{ params.market }}",
-        max_attempts="{{ params.max_attempts }}",
-        on_demand_fallback="{{ params.on_demand_fallback }}",
-        spot_max_price_usd="{{ params.spot_max_price_usd }}",
-        ami_id="{{ params.ami_id }}",
+        **spot_operator_arguments(),
     )
     sweep = sweep_stale_instances()
     cleanup = cleanup_ec2_instances()

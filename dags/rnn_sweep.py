@@ -12,8 +12,13 @@ training, benchmark, load test and costing.
   (experiment `rnn-textgen-sweeps`) and the study.
 * **plan_round_N** – check the budget against this round's pre-flight estimate and ask the study for
   trials; over budget (or at the trial limit) the round does not start, and nor does any later one.
-* **trials_round_N** – one mapped task per trial (spread over the workers): train, benchmark, load-test,
-  cost, in a child MLflow run; a retried trial resumes from its checkpoint.
+* **trials_round_N** (`compute=local`) – one mapped task per trial (spread over the workers): train,
+  benchmark, load-test, cost, in a child MLflow run; a retried trial resumes from its checkpoint.
+* **spot_trials_round_N** (`compute=ec2_spot`) – one mapped group per trial: `prepare_trial` (its child
+  run), `train_ec2_spot` (rnn_retraining's spot operator: its own instance and S3 prefix, relaunched from
+  the checkpoint after interruptions, billed), `finish_trial` (benchmark, load test, cost on the worker).
+  `sweep_stale_instances` runs before the first round and `cleanup_ec2_instances` after the last,
+  whatever happened.
 * **tell_round_N** – tell the study each trial's outcome; a failed trial is recorded with its reason and
   the sweep goes on; a trial that misses the SLO is infeasible, not lost.
 * **summarize** – the Pareto front (`pareto/` on the parent run: chart and CSVs), the recommendation,
@@ -30,7 +35,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task, task_group
 
 from costing.choices import (
     DEFAULT_LOSS_TOLERANCE,
@@ -40,6 +45,8 @@ from costing.choices import (
 )
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
+from pipeline.spot.cleanup import cleanup_task, sweep_task
+from pipeline.spot.operators import SpotTrainingOperator
 from pipeline.sweep_space import (
     DEFAULT_SPACE,
     MAX_REQUESTS_PER_DAY,
@@ -49,6 +56,22 @@ from pipeline.sweep_space import (
     MIN_REQUESTS_PER_DAY,
     space_schema,
 )
+from pipeline.ui.compute_params import compute_params, spot_operator_arguments, spot_params
+
+
+def _record_training_failure(context: dict) -> None:
+    """A spot trial's training failed: its reason for tell_round (the task module loads on failure)."""
+    from pipeline.tasks import sweep
+
+    sweep.on_training_failure(context)
+
+
+def _local_trials_id(round_index: int) -> str:
+    return f"trials_round_{round_index + 1}"
+
+
+def _spot_trials_id(round_index: int) -> str:
+    return f"spot_trials_round_{round_index + 1}"
 
 
 def _context() -> tuple[dict, str, str]:
@@ -115,6 +138,7 @@ def _context() -> tuple[dict, str, str]:
             pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
             title="Target: AWS region",
             section="Target",
+            description="Where the model is served and priced, and where spot trials train.",
         ),
         "retrain_cadence": Param(
             DEFAULT_RETRAIN_CADENCE,
@@ -166,6 +190,8 @@ def _context() -> tuple[dict, str, str]:
             section="Budget",
             description="0 skips it: serving is then sized by the capacity formula (no measured SLO).",
         ),
+        **compute_params(),
+        **spot_params(with_budget=False),  # budget_usd guards the whole sweep
         "promote_recommended": Param(
             False,
             type="boolean",
@@ -197,6 +223,16 @@ def rnn_sweep():
 
         return sweep.plan_round(validated=validated, round_index=round_index)
 
+    @task.branch
+    def choose_backend() -> list[str]:
+        """Every round's trials train where `compute` says: on the workers, or on spot EC2."""
+        if get_current_context()["params"]["compute"] == names.COMPUTE_LOCAL:
+            return [_local_trials_id(index) for index in range(MAX_ROUNDS)]
+        return [
+            "sweep_stale_instances",
+            *(f"{_spot_trials_id(index)}.prepare_trial" for index in range(MAX_ROUNDS)),
+        ]
+
     @task(
         multiple_outputs=False,
         execution_timeout=timedelta(hours=6),
@@ -208,6 +244,43 @@ def rnn_sweep():
 
         _, dag_id, run_id = _context()
         return sweep.run_trial(validated=validated, spec=spec, dag_id=dag_id, run_id=run_id)
+
+    @task(multiple_outputs=False)
+    def prepare_trial(validated: dict, spec: dict) -> dict:
+        """A spot trial's child MLflow run and training config."""
+        from pipeline.tasks import sweep
+
+        _, dag_id, run_id = _context()
+        return sweep.prepare_trial(validated=validated, spec=spec, dag_id=dag_id, run_id=run_id)
+
+    @task(multiple_outputs=False, execution_timeout=timedelta(hours=1))
+    def finish_trial(trained: dict, spec: dict) -> dict:
+        """Benchmark, load-test, log and cost a spot trial's model on the worker; score it."""
+        from pipeline.tasks import sweep
+
+        return sweep.finish_trial(trained=trained, spec=spec)
+
+    @task_group
+    def spot_trial(validated: dict, spec: dict) -> None:
+        """One trial trained on spot EC2 (its own instance and S3 prefix), finished on the worker."""
+        prepared = prepare_trial(validated, spec)
+        trained = SpotTrainingOperator(
+            task_id="train_ec2_spot",
+            validated=prepared,
+            on_failure_callback=_record_training_failure,
+            **spot_operator_arguments(),
+        )
+        finish_trial(trained.output, spec)
+
+    @task
+    def sweep_stale_instances() -> list:
+        """Before any spot trial: terminate training instances of DAG runs that are no longer running."""
+        return sweep_task(get_current_context())
+
+    @task(trigger_rule="all_done", pre_execute=None)  # runs whatever happened, even on a refused conf
+    def cleanup_ec2_instances() -> dict:
+        """Terminate this sweep's training instances, whatever happened."""
+        return cleanup_task(get_current_context())
 
     @task(multiple_outputs=False, trigger_rule="all_done")
     def tell_round(validated: dict, planned: list | None) -> list:
@@ -239,20 +312,32 @@ def rnn_sweep():
         return decision
 
     validated = start()
-    previous = validated
+    backend = choose_backend()
+    stale = sweep_stale_instances()
+    validated >> backend >> stale
+    previous, cleanup = validated, cleanup_ec2_instances()
     for index in range(MAX_ROUNDS):
         planned = plan_round.override(task_id=f"plan_round_{index + 1}")(validated, index)
         previous >> planned
-        trials = (
-            run_trial.override(task_id=f"trials_round_{index + 1}")
+        local = (
+            run_trial.override(task_id=_local_trials_id(index))
             .partial(validated=validated)
             .expand(spec=planned)
         )
+        on_spot = (
+            spot_trial.override(group_id=_spot_trials_id(index))
+            .partial(validated=validated)
+            .expand(spec=planned)
+        )
+        backend >> [local, on_spot]
+        if index == 0:
+            stale >> on_spot
         told = tell_round.override(task_id=f"tell_round_{index + 1}")(validated, planned)
-        trials >> told
+        [local, on_spot] >> told
+        on_spot >> cleanup
         previous = told
     summary = summarize(validated)
-    previous >> summary
+    previous >> [summary, cleanup]
     promote(summary)
 
 

@@ -30,6 +30,9 @@ TAG_REGISTRY_VERSION = "registry.version"
 TAG_LOGGED_MODEL_ID = "model.logged_model_id"
 TAG_VALIDATION = "dataset.validation"  # "passed" | "failed"
 TAG_COMPUTE_BACKEND = "compute.backend"
+COMPUTE_LOCAL = "local"  # train on the Airflow worker
+COMPUTE_EC2_SPOT = "ec2_spot"  # train on a spot EC2 instance (pipeline.spot)
+COMPUTE_BACKENDS = (COMPUTE_LOCAL, COMPUTE_EC2_SPOT)
 
 TAG_EVAL_DATASET_URI = "eval.dataset_uri"  # the corpus whose evaluation split the gate compared on
 TAG_EVAL_DATASET_SHA256 = "eval.dataset_sha256"

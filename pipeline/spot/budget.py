@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from costing.model.training import Throughput, preflight_estimate
+from costing.model.training import PreflightEstimate, Throughput, preflight_estimate
 from costing.pricing import build_price_sheet
 from pipeline import names, tracking
 from pipeline.price_store import newest_snapshot_dir
@@ -67,13 +67,12 @@ def comparable_throughput(config: dict[str, Any], *, instance_type: str) -> Thro
     )
 
 
-def check_budget(*, validated: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The ``check_spot_budget`` task: estimate, record it on the MLflow run, refuse above the budget."""
-    import mlflow
-    from airflow.sdk.exceptions import AirflowFailException
-
-    config, compute = validated["config"], validated["compute"]
-    budget = float(params["max_budget_usd"])
+def estimate_training(validated: dict[str, Any], config: dict[str, Any] | None = None) -> PreflightEstimate:
+    """The pre-flight estimate of training ``config`` (default: the validated run's) on the run's
+    instance type, market and region: the budget guard's arithmetic, in one place (``rnn_retraining``'s
+    guard and every round of ``rnn_sweep`` call it). ValueError when it cannot be estimated."""
+    config = validated["config"] if config is None else config
+    compute = validated["compute"]
     dataset_chars, vocab_size = validated.get("dataset_chars"), validated.get("dataset_vocab_size")
     if dataset_chars is None or vocab_size is None:  # a result of an older version: read the corpus
         text = read_corpus_bytes(config["corpus_uri"]).decode("utf-8")
@@ -82,21 +81,29 @@ def check_budget(*, validated: dict[str, Any], params: dict[str, Any]) -> dict[s
         DEFAULT_TOKENS_PER_S,
         f"no comparable finished run in MLflow; conservative default {DEFAULT_TOKENS_PER_S:,.0f}",
     )
-    overhead = run_overhead(compute["instance_type"])
     sheet = build_price_sheet(
         newest_snapshot_dir(), compute["region"], instance_types=[compute["instance_type"]]
     )
+    return preflight_estimate(
+        config=config,
+        dataset_chars=int(dataset_chars),
+        vocab_size=int(vocab_size),
+        throughput=throughput,
+        sheet=sheet,
+        instance_type=compute["instance_type"],
+        market=compute["market"],
+        overhead=run_overhead(compute["instance_type"]),
+    )
+
+
+def check_budget(*, validated: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The ``check_spot_budget`` task: estimate, record it on the MLflow run, refuse above the budget."""
+    import mlflow
+    from airflow.sdk.exceptions import AirflowFailException
+
+    budget = float(params["max_budget_usd"])
     try:
-        estimate = preflight_estimate(
-            config=config,
-            dataset_chars=int(dataset_chars),
-            vocab_size=int(vocab_size),
-            throughput=throughput,
-            sheet=sheet,
-            instance_type=compute["instance_type"],
-            market=compute["market"],
-            overhead=overhead,
-        )
+        estimate = estimate_training(validated)
     except ValueError as error:
         raise AirflowFailException(f"cannot estimate this spot run, nothing was launched: {error}") from error
     allowed = within_budget(estimate.usd, budget)

@@ -21,12 +21,20 @@ RUNNING_DAG_RUN_STATES = ("queued", "running")
 
 
 def terminate_run_instances(
-    hook: SpotTrainingHook, *, dag_id: str, run_id: str, task_id: str | None = None
+    hook: SpotTrainingHook,
+    *,
+    dag_id: str,
+    run_id: str,
+    task_id: str | None = None,
+    map_index: int = -1,
 ) -> list[str]:
-    """Terminate every live instance tagged with this DAG run (and task, if given). Returns their ids."""
+    """Terminate every live instance tagged with this DAG run (and task, and map index, if given).
+    Returns their ids."""
     tags = {spot.TAG_PROJECT: spot.PROJECT, spot.TAG_DAG_ID: dag_id, spot.TAG_RUN_ID: run_id}
     if task_id:
         tags[spot.TAG_TASK_ID] = task_id
+    if task_id and map_index >= 0:
+        tags[spot.TAG_MAP_INDEX] = str(map_index)
     ids = [instance["instance_id"] for instance in hook.find_instances(tags)]
     if ids:
         log.info("terminating %d instance(s) of %s/%s: %s", len(ids), dag_id, run_id, ", ".join(ids))

@@ -9,7 +9,8 @@ Every launch is locked down the same way:
 * one network interface in the given subnet, the given security group, **no public IP**;
 * the instance profile whose role carries the run-scoped S3 policy (:mod:`pipeline.spot.iam`);
 * an encrypted gp3 root volume deleted with the instance;
-* tags on the instance and its volume: project, dag_id, run_id, task_id, attempt, market, and the
+* tags on the instance and its volume: project, dag_id, run_id, task_id (and map_index for a mapped
+  task), attempt, market, and the
   cost allocation tags ``rnn:mlflow_run_id`` and ``rnn:dag_run_id``;
 * a ``ClientToken`` derived from the run and attempt, so a retried API call never launches twice.
 """
@@ -49,6 +50,7 @@ class LaunchSpec:
     spot_max_price_usd: float | None = None  # None: pay the spot price, at most on-demand
     root_volume_gb: int = spot.DEFAULT_ROOT_VOLUME_GB
     mlflow_run_id: str = ""  # for the cost allocation tag rnn:mlflow_run_id
+    map_index: int = -1  # a mapped task's index (a sweep trial); -1: not mapped
 
     def __post_init__(self) -> None:
         if self.market not in (MARKET_SPOT, MARKET_ON_DEMAND):
@@ -69,6 +71,7 @@ class LaunchSpec:
             spot.TAG_DAG_ID: self.dag_id,
             spot.TAG_RUN_ID: self.run_id,
             spot.TAG_TASK_ID: self.task_id,
+            **({spot.TAG_MAP_INDEX: str(self.map_index)} if self.map_index >= 0 else {}),
             spot.TAG_ATTEMPT: self.attempt_label,
             spot.TAG_MARKET: self.market,
             **spot.allocation_tags(dag_id=self.dag_id, run_id=self.run_id, mlflow_run_id=self.mlflow_run_id),
@@ -76,8 +79,12 @@ class LaunchSpec:
 
     @property
     def client_token(self) -> str:
-        """Idempotency token (<= 64 ASCII chars): the same attempt of the same run launches once."""
-        key = "\n".join([self.dag_id, self.run_id, self.task_id, self.attempt_label, self.market])
+        """Idempotency token (<= 64 ASCII chars): the same attempt of the same run (and map index)
+        launches once, and two mapped trials never share one."""
+        parts = [self.dag_id, self.run_id, self.task_id, self.attempt_label, self.market]
+        if self.map_index >= 0:
+            parts.append(str(self.map_index))
+        key = "\n".join(parts)
         return hashlib.sha256(key.encode()).hexdigest()[:48]
 
 

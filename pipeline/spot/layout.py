@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 # spot training launches the type a local run is priced as: one default (defined in costing.choices)
 from costing.choices import DEFAULT_INSTANCE_TYPE as DEFAULT_INSTANCE_TYPE
-from pipeline.names import TAG_ALLOCATION_DAG_RUN_ID, TAG_ALLOCATION_MLFLOW_RUN_ID
+from pipeline.names import COMPUTE_EC2_SPOT, TAG_ALLOCATION_DAG_RUN_ID, TAG_ALLOCATION_MLFLOW_RUN_ID
 from pipeline.settings import INCLUDE_DIR, load_settings, safe_path_part
 
 SPOT_INCLUDE_DIR = INCLUDE_DIR / "spot"
 USER_DATA_TEMPLATE = SPOT_INCLUDE_DIR / "user_data.sh"
 INSTANCE_POLICY_TEMPLATE = SPOT_INCLUDE_DIR / "instance_policy.json"
 
-BACKEND = "ec2_spot"
+BACKEND = COMPUTE_EC2_SPOT
 
 # -- tags on every instance and volume we launch (the sweeper finds instances by them) ---------------
 PROJECT = "rnn-cost-pipeline"
@@ -25,6 +25,7 @@ TAG_PROJECT = "project"
 TAG_DAG_ID = "dag_id"
 TAG_RUN_ID = "run_id"
 TAG_TASK_ID = "task_id"
+TAG_MAP_INDEX = "map_index"  # only on instances of a mapped task (one per sweep trial)
 TAG_ATTEMPT = "attempt"
 TAG_MARKET = "market"
 
@@ -85,21 +86,32 @@ def poll_seconds() -> float:
 
 @dataclass(frozen=True)
 class RunLayout:
-    """Where one DAG run keeps everything in S3: ``s3://<bucket>/<dag_id>/<run_id>/...``."""
+    """Where one training keeps everything in S3: ``s3://<bucket>/<dag_id>/<run_id>/...``.
+
+    ``scope`` separates the trainings of one DAG run (a sweep's mapped trials each get
+    ``<task_id>/<map_index>``): ``s3://<bucket>/<dag_id>/<run_id>/<scope>/...``."""
 
     bucket: str
     dag_id: str
     run_id: str
     mlflow_run_id: str = ""
+    scope: str = ""
 
     @property
     def allocation_tags(self) -> dict[str, str]:
         return allocation_tags(dag_id=self.dag_id, run_id=self.run_id, mlflow_run_id=self.mlflow_run_id)
 
     @property
-    def prefix(self) -> str:
-        """Key prefix without a trailing slash, safe for S3 keys and IAM resource ARNs."""
+    def run_prefix(self) -> str:
+        """The DAG run's key prefix (every scope of the run is under it), without a trailing slash."""
         return f"{safe_path_part(self.dag_id)}/{safe_path_part(self.run_id)}"
+
+    @property
+    def prefix(self) -> str:
+        """This training's key prefix without a trailing slash, safe for S3 keys and IAM resource ARNs."""
+        if not self.scope:
+            return self.run_prefix
+        return "/".join([self.run_prefix, *(safe_path_part(part) for part in self.scope.split("/"))])
 
     def key(self, *parts: str) -> str:
         return "/".join([self.prefix, *parts])
@@ -145,6 +157,11 @@ class RunLayout:
 
     def log_key(self, label: str) -> str:
         return self.attempt_key(label, "instance.log")
+
+
+def mapped_scope(task_id: str, map_index: int) -> str:
+    """The :attr:`RunLayout.scope` of one mapped task instance; empty for a task that is not mapped."""
+    return f"{task_id}/{map_index}" if map_index >= 0 else ""
 
 
 def attempt_label(task_try: int, attempt: int) -> str:

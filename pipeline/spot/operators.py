@@ -114,6 +114,7 @@ class _Run:
 
     layout: spot.RunLayout
     task_id: str
+    map_index: int  # -1 unless the operator is mapped (a sweep's trials)
     task_try: int
     instance_type: str
     region: str
@@ -217,7 +218,8 @@ class SpotTrainingOperator(BaseOperator):
         self.region_name = region_name
         self.verify = verify
         self.botocore_config = botocore_config
-        self._run_key: tuple[str, str] | None = None  # (dag_id, run_id), known once the task runs
+        # (dag_id, run_id, map_index), known once the task runs
+        self._run_key: tuple[str, str, int] | None = None
 
     @cached_property
     def hook(self) -> SpotTrainingHook:
@@ -235,8 +237,8 @@ class SpotTrainingOperator(BaseOperator):
     # -- arguments ------------------------------------------------------------------------------------------
 
     def _settings(self, context: Context) -> _Run:
-        dag_id, run_id = context["dag"].dag_id, context["run_id"]
-        self._run_key = (dag_id, run_id)
+        dag_id, run_id, map_index = context["dag"].dag_id, context["run_id"], _map_index(context)
+        self._run_key = (dag_id, run_id, map_index)
         required = {
             "s3_bucket": (self.s3_bucket, spot.VAR_BUCKET),
             "subnet_id": (self.subnet_id, spot.VAR_SUBNET_ID),
@@ -259,8 +261,10 @@ class SpotTrainingOperator(BaseOperator):
                 dag_id=dag_id,
                 run_id=run_id,
                 mlflow_run_id=str(self.validated["mlflow_run_id"]),
+                scope=spot.mapped_scope(self.task_id, map_index),
             ),
             task_id=self.task_id,
+            map_index=map_index,
             task_try=int(getattr(context["ti"], "try_number", 1) or 1),
             instance_type=str(self.instance_type).strip(),
             region=self.hook.region_name or "",
@@ -377,6 +381,7 @@ class SpotTrainingOperator(BaseOperator):
             spot_max_price_usd=run.spot_max_price_usd if market == MARKET_SPOT else None,
             root_volume_gb=self.root_volume_gb,
             mlflow_run_id=run.layout.mlflow_run_id,
+            map_index=run.map_index,
         )
         instance = self.hook.launch(build_run_instances_request(spec))
         try:
@@ -595,7 +600,7 @@ class SpotTrainingOperator(BaseOperator):
         try:
             return super().resume_execution(next_method, next_kwargs, context)
         except (TaskDeferralError, TaskDeferralTimeout):
-            self._run_key = (context["dag"].dag_id, context["run_id"])
+            self._run_key = (context["dag"].dag_id, context["run_id"], _map_index(context))
             self.terminate_launched()
             raise
 
@@ -606,10 +611,12 @@ class SpotTrainingOperator(BaseOperator):
     def terminate_launched(self) -> list[str]:
         if self._run_key is None:
             return []
-        dag_id, run_id = self._run_key
+        dag_id, run_id, map_index = self._run_key
 
         try:
-            return terminate_run_instances(self.hook, dag_id=dag_id, run_id=run_id, task_id=self.task_id)
+            return terminate_run_instances(
+                self.hook, dag_id=dag_id, run_id=run_id, task_id=self.task_id, map_index=map_index
+            )
         except Exception:  # never mask the error that brought us here
             self.log.exception(
                 "could not terminate the instances of %s/%s; the cleanup task and the sweeper will retry",
@@ -617,6 +624,12 @@ class SpotTrainingOperator(BaseOperator):
                 run_id,
             )
             return []
+
+
+def _map_index(context: Context) -> int:
+    """The task instance's map index: -1 unless the operator is mapped (each trial of a sweep)."""
+    index = getattr(context["ti"], "map_index", -1)
+    return int(index) if index is not None else -1
 
 
 def _iso_or_none(value: Any) -> str | None:

@@ -55,7 +55,6 @@ from toolkit import storage
 
 log = logging.getLogger(__name__)
 
-COMPUTE_BACKENDS = ("local", "ec2_spot")
 # DAG params that map one-to-one onto rnn.config.TrainConfig fields
 CONFIG_PARAMS = (
     "epochs",
@@ -111,13 +110,15 @@ def resolve_inputs(
     except (ConfigError, TypeError) as exc:
         raise _fail(f"invalid training config: {exc}") from exc
     compute = ComputeChoice(
-        backend=params.get("compute", "local"),
+        backend=params.get("compute", names.COMPUTE_LOCAL),
         instance_type=params.get("instance_type", DEFAULT_INSTANCE_TYPE),
         region=params.get("region", DEFAULT_REGION),
         market=params.get("market", DEFAULT_MARKET),
     )
-    if compute.backend not in COMPUTE_BACKENDS:
-        raise _fail(f"compute backend {compute.backend!r} is not available; choose one of {COMPUTE_BACKENDS}")
+    if compute.backend not in names.COMPUTE_BACKENDS:
+        raise _fail(
+            f"compute backend {compute.backend!r} is not available; choose one of {names.COMPUTE_BACKENDS}"
+        )
     if compute.market not in MARKETS:
         raise _fail(f"market {compute.market!r} is not one of {MARKETS}")
     return config.to_dict(), compute

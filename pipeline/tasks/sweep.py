@@ -35,6 +35,8 @@ import math
 import random
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +50,12 @@ from costing.model.sweep import (
     recommend,
     trial_monthly_cost,
 )
-from costing.model.training import Throughput, preflight_estimate
 from costing.pricing import build_price_sheet
 from costing.report.sweep import write_pareto
 from pipeline import names, tracking
 from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import load_settings
-from pipeline.spot.budget import DEFAULT_TOKENS_PER_S, comparable_throughput
-from pipeline.spot.ledger import run_overhead
+from pipeline.spot.budget import estimate_training
 from pipeline.sweep_space import (
     MAX_REQUESTS_PER_DAY,
     MAX_ROUNDS,
@@ -187,7 +187,7 @@ def start(*, dag_id: str, run_id: str, params: dict[str, Any], corpus_variable: 
         run_id=run_id,
         # the training config starts from rnn_retraining's defaults (its seed too: every trial the same);
         # the sweep's "seed" seeds the sampler, not the training
-        params={**{k: v for k, v in params.items() if k != "seed"}, "compute": "local"},
+        params={k: v for k, v in params.items() if k != "seed"},
         corpus_variable=corpus_variable,
         experiment=names.SWEEP_EXPERIMENT,
     )
@@ -218,24 +218,7 @@ def _spent_usd(study: Any) -> float:
 
 def _trial_estimate_usd(validated: dict[str, Any], config: dict[str, Any]) -> tuple[float, str]:
     """The pre-flight estimate of one trial's training (``rnn_retraining``'s budget guard's arithmetic)."""
-
-    compute = validated["compute"]
-    throughput = comparable_throughput(config, instance_type=compute["instance_type"]) or Throughput(
-        DEFAULT_TOKENS_PER_S, f"no comparable finished run; conservative default {DEFAULT_TOKENS_PER_S:,.0f}"
-    )
-    sheet = build_price_sheet(
-        newest_snapshot_dir(), compute["region"], instance_types=[compute["instance_type"]]
-    )
-    estimate = preflight_estimate(
-        config=config,
-        dataset_chars=int(validated["dataset_chars"]),
-        vocab_size=int(validated["dataset_vocab_size"]),
-        throughput=throughput,
-        sheet=sheet,
-        instance_type=compute["instance_type"],
-        market=compute["market"],
-        overhead=run_overhead(compute["instance_type"]),
-    )
+    estimate = estimate_training(validated, config)
     return float(estimate.usd), estimate.describe()
 
 
@@ -401,41 +384,78 @@ def _trial_dir(validated: dict[str, Any], trial: int) -> str:
     return storage.join(validated["run_dir"], "trials", f"{trial:03d}")
 
 
+TRIAL_KEY = "sweep_trial"  # in a trial's ``validated``: its number (the spot operator's failure names it)
+
+
 def run_trial(*, validated: dict[str, Any], spec: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]:
-    """One trial, end to end, with ``rnn_retraining``'s task bodies; its outcome lands in ``result.json``."""
-    trial_dir = _trial_dir(validated, spec["trial"])
-    try:
-        result = _run_trial(validated, spec, trial_dir, dag_id=dag_id, run_id=run_id)
-    except Exception as exc:
-        storage.write_text_atomic(
-            storage.join(trial_dir, "failure.json"),
-            json.dumps({"trial": spec["trial"], "reason": f"{type(exc).__name__}: {exc}"[:4000]}),
-        )
-        raise
+    """One trial on this worker, end to end, with ``rnn_retraining``'s task bodies; its outcome lands in
+    ``result.json`` (or ``failure.json``)."""
+    with _failure_recorded(_trial_dir(validated, spec["trial"]), spec["trial"]):
+        prepared = _prepare_trial(validated, spec, dag_id=dag_id, run_id=run_id)
+        trained = retraining.train(validated=prepared)
+        return _finish_trial(trained, spec, validated["sweep"])
+
+
+def prepare_trial(
+    *, validated: dict[str, Any], spec: dict[str, Any], dag_id: str, run_id: str
+) -> dict[str, Any]:
+    """The first task of a trial trained elsewhere (spot EC2): its child MLflow run and config, as the
+    ``validated`` result its training starts from."""
+    with _failure_recorded(_trial_dir(validated, spec["trial"]), spec["trial"]):
+        return _prepare_trial(validated, spec, dag_id=dag_id, run_id=run_id)
+
+
+def finish_trial(*, trained: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """The last task of a trial trained elsewhere: benchmark, load-test, log, cost and score its model."""
+    with _failure_recorded(trained["run_dir"], spec["trial"]):
+        return _finish_trial(trained, spec, trained["sweep"])
+
+
+def on_training_failure(context: dict[str, Any]) -> None:
+    """``on_failure_callback`` of a trial's training task (spot EC2): its ``failure.json``, from the
+    ``validated`` of :func:`prepare_trial` the task was given, says why (e.g. spot gave up), for
+    ``tell_round`` to record. A task that never rendered its arguments leaves none ("did not finish")."""
+    trial_validated = getattr(context.get("task"), "validated", None)
+    if not isinstance(trial_validated, dict) or TRIAL_KEY not in trial_validated:
+        log.warning("the failed training task names no trial; tell_round records it as not finished")
+        return
+    error = context.get("exception")
+    reason = f"{type(error).__name__}: {error}" if error is not None else "the training task failed"
+    _write_failure(trial_validated["run_dir"], int(trial_validated[TRIAL_KEY]), reason)
+
+
+def _write_failure(trial_dir: str, number: int, reason: str) -> None:
     storage.write_text_atomic(
-        storage.join(trial_dir, "result.json"), json.dumps(result, indent=2, default=str)
+        storage.join(trial_dir, "failure.json"), json.dumps({"trial": number, "reason": reason[:4000]})
     )
-    return {k: result[k] for k in ("trial", "state", "usd_per_month", "val_bpc", "feasible", "reason")}
 
 
-def _run_trial(
-    validated: dict[str, Any], spec: dict[str, Any], trial_dir: str, *, dag_id: str, run_id: str
+@contextmanager
+def _failure_recorded(trial_dir: str, number: int) -> Iterator[None]:
+    """An exception inside leaves ``failure.json`` with its reason in the trial's folder, and goes on."""
+    try:
+        yield
+    except Exception as exc:
+        _write_failure(trial_dir, number, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _prepare_trial(
+    validated: dict[str, Any], spec: dict[str, Any], *, dag_id: str, run_id: str
 ) -> dict[str, Any]:
     import mlflow
 
-    sweep = validated["sweep"]
     number = spec["trial"]
-    settings = load_settings()
+    trial_dir = _trial_dir(validated, number)
     child = tracking.get_or_create_run(
         names.SWEEP_EXPERIMENT,
         dag_id,
         _trial_key(run_id, number),
         run_name=f"trial {number}",
-        settings=settings,
+        settings=load_settings(),
     )
     training_params, precision = split_params(spec["params"])
     config = {**validated["config"], **training_params}
-    child_validated = {**validated, "mlflow_run_id": child, "run_dir": trial_dir, "config": config}
     with tracking.task_run(child):
         mlflow.set_tags(
             {
@@ -443,8 +463,8 @@ def _run_trial(
                 names.TAG_SWEEP_ROLE: "trial",
                 names.TAG_SWEEP_TRIAL: str(number),
                 "sweep.round": str(spec["round"]),
-                "sweep.study": sweep["study"],
-                names.TAG_COMPUTE_BACKEND: "local",
+                "sweep.study": validated["sweep"]["study"],
+                names.TAG_COMPUTE_BACKEND: validated["compute"]["backend"],
             }
         )
         mlflow.log_params(
@@ -452,7 +472,18 @@ def _run_trial(
         )
         mlflow.log_params({"dataset.sha256": validated["dataset_sha256"], "serve.precision": precision})
     storage.write_text_atomic(storage.join(trial_dir, "config.json"), json.dumps(config, indent=2))
-    trained = retraining.train(validated=child_validated)
+    return {
+        **validated,
+        "mlflow_run_id": child,
+        "run_dir": trial_dir,
+        "config": config,
+        TRIAL_KEY: number,
+        "precision": precision,
+    }
+
+
+def _finish_trial(trained: dict[str, Any], spec: dict[str, Any], sweep: dict[str, Any]) -> dict[str, Any]:
+    precision = trained["precision"]
     benchmarked = retraining.benchmark(trained=trained, precision=precision)
     served = retraining.load_test(
         benchmarked=benchmarked,
@@ -462,7 +493,11 @@ def _run_trial(
     )
     logged = retraining.log_to_mlflow(benchmarked=served)
     costed = retraining.cost(logged=logged)
-    return _score_trial(costed, spec, sweep)
+    result = _score_trial(costed, spec, sweep)
+    storage.write_text_atomic(
+        storage.join(trained["run_dir"], "result.json"), json.dumps(result, indent=2, default=str)
+    )
+    return {k: result[k] for k in ("trial", "state", "usd_per_month", "val_bpc", "feasible", "reason")}
 
 
 def _score_trial(costed: dict[str, Any], spec: dict[str, Any], sweep: dict[str, Any]) -> dict[str, Any]:

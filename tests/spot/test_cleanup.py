@@ -41,3 +41,38 @@ def test_sweeper_terminates_instances_of_runs_that_are_over(testbed) -> None:
 
     assert sorted(s["instance_id"] for s in swept) == sorted([finished, deleted])
     assert sorted(testbed.live_instances()) == sorted([running, foreign])
+
+
+@pytest.mark.integration
+def test_a_trial_terminates_its_own_instances_and_no_siblings(testbed) -> None:
+    from pipeline.spot.cleanup import terminate_run_instances
+    from pipeline.spot.hooks import SpotTrainingHook
+    from pipeline.spot.launch import LaunchSpec, build_run_instances_request
+
+    hook = SpotTrainingHook(region_name=testbed.region)
+
+    def launch(map_index: int) -> str:
+        spec = LaunchSpec(
+            image_id="ami-12c6146b",
+            instance_type="r6i.xlarge",
+            market="on-demand",
+            subnet_id=testbed.subnet_id,
+            security_group_id=testbed.security_group_id,
+            instance_profile=testbed.instance_profile,
+            user_data="#!/bin/bash\n",
+            dag_id="rnn_sweep",
+            run_id="manual__s",
+            task_id="spot_trials_round_1.train_ec2_spot",
+            attempt_label="1.1",
+            map_index=map_index,
+        )
+        return hook.launch(build_run_instances_request(spec))["instance_id"]
+
+    first, second = launch(0), launch(1)
+    assert first != second
+    own = dict(dag_id="rnn_sweep", run_id="manual__s", task_id="spot_trials_round_1.train_ec2_spot")
+    assert terminate_run_instances(hook, **own, map_index=1) == [second]
+    assert testbed.live_instances() == [first]
+    assert terminate_run_instances(hook, dag_id="rnn_sweep", run_id="manual__s") == [
+        first
+    ]  # the DAG's cleanup

@@ -66,6 +66,17 @@ def test_spot_launch_request_is_locked_down() -> None:
     assert (request["MinCount"], request["MaxCount"]) == (1, 1)
 
 
+def test_mapped_trials_each_launch_their_own_instance() -> None:
+    """A sweep's trials are one mapped task: the same task id and attempt label. The map index keeps their
+    idempotency tokens apart (one token would make EC2 return the first trial's instance to all) and
+    tags each instance, so a trial terminates its own and no sibling's."""
+    single, first, second = spec(), spec(map_index=0), spec(map_index=1)
+    assert len({single.client_token, first.client_token, second.client_token}) == 3
+    assert spec(map_index=1).client_token == second.client_token  # a retried call launches nothing new
+    assert "map_index" not in single.tags
+    assert (first.tags["map_index"], second.tags["map_index"]) == ("0", "1")
+
+
 def test_launch_request_options() -> None:
     from pipeline.spot.launch import build_run_instances_request
 
