@@ -36,6 +36,7 @@ from pipeline.ui.analysis_params import (
     requirement_params,
     training_instance_params,
 )
+from pipeline.ui.compute_params import REGION_PATTERN
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
 
 
@@ -50,9 +51,7 @@ from pipeline.ui.links import MlflowRunLink, attach, push_run_of
     tags=["cost", "analysis"],
     default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=1)},
     params={
-        "region": Param(
-            DEFAULT_REGION, type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"
-        ),
+        "region": Param(DEFAULT_REGION, type="string", pattern=REGION_PATTERN, title="AWS region"),
         "requests_per_day": Param(
             [100, 10000, 1000000],
             type="array",

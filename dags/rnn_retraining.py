@@ -50,7 +50,7 @@ from pipeline.conf import refuse_bad_conf
 from pipeline.registry import QUALITY_BAR_FRACTION, REPLACE_REASON_MAX_CHARS
 from pipeline.spot.cleanup import cleanup_task, sweep_task
 from pipeline.spot.operators import SpotTrainingOperator
-from pipeline.ui.compute_params import compute_params, spot_operator_arguments, spot_params
+from pipeline.ui.compute_params import REGION_PATTERN, compute_params, spot_operator_arguments, spot_params
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
 from rnn.config import TrainConfig, parameter_count
 from rnn.serving.loadtest import LoadTestConfig
@@ -166,9 +166,7 @@ def _on_task_failure(context: dict) -> None:
             description="0 uses the expectation suite's minimum.",
         ),
         **compute_params(),
-        "region": Param(
-            DEFAULT_REGION, type="string", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", title="AWS region"
-        ),
+        "region": Param(DEFAULT_REGION, type="string", pattern=REGION_PATTERN, title="AWS region"),
         # -- the load test of the inference server --------------------------------------------------------
         "load_test_seconds": Param(
             int(LOAD_TEST_DEFAULTS["max_seconds"]),

@@ -56,7 +56,7 @@ from pipeline.sweep_space import (
     MIN_REQUESTS_PER_DAY,
     space_schema,
 )
-from pipeline.ui.compute_params import compute_params, spot_operator_arguments, spot_params
+from pipeline.ui.compute_params import REGION_PATTERN, compute_params, spot_operator_arguments, spot_params
 
 
 def _record_training_failure(context: dict) -> None:
@@ -135,7 +135,7 @@ def _context() -> tuple[dict, str, str]:
         "region": Param(
             DEFAULT_REGION,
             type="string",
-            pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+            pattern=REGION_PATTERN,
             title="Target: AWS region",
             section="Target",
             description="Where the model is served and priced, and where spot trials train.",

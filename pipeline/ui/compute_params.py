@@ -14,6 +14,8 @@ from costing.choices import DEFAULT_INSTANCE_TYPE, DEFAULT_MARKET, MARKETS
 from pipeline.names import COMPUTE_BACKENDS, COMPUTE_LOCAL
 from pipeline.spot import layout as spot
 
+REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"  # an AWS region name, e.g. us-east-1, ap-southeast-2
+
 
 def compute_params() -> dict[str, Param]:
     """``compute`` (local or ec2_spot), ``instance_type`` and ``market``."""
