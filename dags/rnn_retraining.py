@@ -24,6 +24,7 @@ so schedules `cost_recompute`).
   and SageMaker serverless's cold starts from them.
 * **log_to_mlflow** – metrics, `metrics.json` and the model.
 * **cost** – the run's cost: an *estimate* (local) or a *billed estimate* (spot EC2).
+* **check_budgets** – the month against its budgets with this run in it; alerts once per threshold per month.
 * **register** – champion and challenger scored on the same evaluation split; a better challenger
   becomes a new `rnn-textgen` version with the alias `champion`; skipped otherwise, saying why. With
   `replace_champion_reason` (a deliberate corpus change), a model of another corpus is judged on its own
@@ -72,7 +73,7 @@ def _on_task_failure(context: dict) -> None:
     dag_id=Path(__file__).stem,
     doc_md=__doc__,
     description="Retrain the character-level LSTM, log it to MLflow, cost the run, promote a better champion",
-    schedule="@weekly",
+    schedule=names.RETRAINING_SCHEDULE,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -303,6 +304,13 @@ def rnn_retraining():
 
         return push_run_of(get_current_context(), retraining.cost(logged=logged))
 
+    @task(multiple_outputs=False)
+    def check_budgets(costed: dict) -> dict:
+        """The month against its budgets with this run's cost in it; alerts raised once and sent."""
+        from pipeline.tasks import governance
+
+        return governance.check_budgets_task()
+
     @task(multiple_outputs=False, outlets=[assets.MODEL])
     def register(costed: dict) -> dict:
         """Promote the model to champion if it beats the champion on the same data (or clears the
@@ -348,6 +356,7 @@ def rnn_retraining():
     logged = attach(log_to_mlflow(served), MlflowRunLink)
     costed = attach(cost(logged), MlflowRunLink)
     attach(register(costed), MlflowRunLink)
+    check_budgets(costed)
 
 
 rnn_retraining()

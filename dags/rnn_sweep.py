@@ -23,6 +23,7 @@ training, benchmark, load test and costing.
   the sweep goes on; a trial that misses the SLO is infeasible, not lost.
 * **summarize** – the Pareto front (`pareto/` on the parent run: chart and CSVs), the recommendation,
   the sweep's own spend, and the saving against the champion at the target volume.
+* **check_budgets** – the month against its budgets with the sweep's training in it (alerts, once).
 * **promote** – with `promote_recommended`, the recommended trial goes through `rnn_retraining`'s
   champion gate (never around it).
 
@@ -298,6 +299,13 @@ def rnn_sweep():
         return sweep.summarize(validated=validated)
 
     @task(multiple_outputs=False)
+    def check_budgets(summary: dict) -> dict:
+        """The month against its budgets with the sweep's training in it; alerts raised once and sent."""
+        from pipeline.tasks import governance
+
+        return governance.check_budgets_task()
+
+    @task(multiple_outputs=False)
     def promote(summary: dict) -> dict:
         """The recommended trial through the champion gate, when asked; else skipped."""
         from airflow.sdk.exceptions import AirflowSkipException
@@ -339,6 +347,7 @@ def rnn_sweep():
     summary = summarize(validated)
     previous >> [summary, cleanup]
     promote(summary)
+    check_budgets(summary)
 
 
 rnn_sweep()

@@ -196,6 +196,8 @@ def scenario_tag(requests_per_day: float) -> str:
 # Reports and email (Airflow Variables are read inside tasks only)
 VAR_REPORT_RECIPIENTS = "cost_report_recipients"  # comma-separated addresses or a JSON list
 VAR_REPORT_SENDER = "cost_report_sender"
+VAR_BUDGETS = "rnn_budgets"  # the budget document (JSON); unset: include/budgets.json
+RETRAINING_SCHEDULE = "@weekly"  # rnn_retraining's schedule; the budget forecast counts its runs left
 DEFAULT_REPORT_RECIPIENTS = ("cost-reports@localhost",)
 DEFAULT_REPORT_SENDER = "rnn-cost-pipeline@localhost"
 
