@@ -379,7 +379,9 @@ def headline(statuses: Sequence[CategoryStatus], month: str) -> str | None:
     )
 
 
-def status_document(budgets: Budgets, inputs: MonthInputs, statuses: Sequence[CategoryStatus]) -> dict[str, Any]:
+def status_document(
+    budgets: Budgets, inputs: MonthInputs, statuses: Sequence[CategoryStatus]
+) -> dict[str, Any]:
     """The month's status as JSON: what the report's budget section and chart show."""
     return {
         "month": inputs.month,
