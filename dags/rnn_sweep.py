@@ -46,7 +46,7 @@ from costing.choices import (
 )
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
-from pipeline.spot.cleanup import cleanup_task, sweep_task
+from pipeline.spot.cleanup import cleanup_task
 from pipeline.spot.operators import SpotTrainingOperator
 from pipeline.sweep_space import (
     DEFAULT_SPACE,
@@ -276,7 +276,11 @@ def rnn_sweep():
     @task
     def sweep_stale_instances() -> list:
         """Before any spot trial: terminate training instances of DAG runs that are no longer running."""
-        return sweep_task(get_current_context())
+        from pipeline.tasks import anomalies
+
+        return anomalies.sweep_and_report(
+            get_current_context(), detected_by="rnn_sweep.sweep_stale_instances"
+        )
 
     @task(trigger_rule="all_done", pre_execute=None)  # runs whatever happened, even on a refused conf
     def cleanup_ec2_instances() -> dict:

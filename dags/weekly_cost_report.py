@@ -61,6 +61,7 @@ def weekly_cost_report():
     def render_and_store(budget: dict) -> dict:
         """Gather the period's runs, prices and analyses; render the report and store it."""
         from pipeline.tasks import cost_report
+        from pipeline.tasks.anomalies import anomalies_of_period
         from pipeline.tasks.cost_report import (
             report_recipients,
             report_sender,
@@ -73,7 +74,7 @@ def weekly_cost_report():
         recipients = report_recipients()
         days = context["params"]["days"]
         stored = cost_report.render_and_store(
-            inputs=weekly_inputs(end, days=days, budget=budget),
+            inputs=weekly_inputs(end, days=days, budget=budget, anomalies=anomalies_of_period(end, days)),
             dag_id=context["dag"].dag_id,
             run_id=context["run_id"],
             recipients=recipients,

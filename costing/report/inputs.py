@@ -128,6 +128,9 @@ class ReportInputs:
         dict, ...
     ] = ()  # rnn_sweep's sweep.json of each sweep finished in the period (+ "mlflow_url")
     budget: dict | None = None  # the month against its budgets (pipeline.tasks.governance.check_budgets)
+    anomalies: tuple[
+        dict, ...
+    ] = ()  # costing.model.anomaly.Anomaly.to_dict() of those detected in the period
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -173,6 +173,13 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
                 f"{usd_text(c['forecast_p10_usd'])}-{usd_text(c['forecast_p90_usd'])})"
                 f"{' OVER BUDGET' if c['over'] else ''}; {c['basis']}"
             )
+    if view.get("show_anomalies"):
+        rows = view.get("anomalies") or []
+        out += ["", f"Anomalies: {len(rows) or 'none'} detected in the period."]
+        out += [
+            f"  {a['detected_text']} {a['kind']}: {a['subject']} ({a['evidence']}; found by {a['detected_by']})"
+            for a in rows
+        ]
     for sweep in view.get("sweeps") or []:
         out += ["", f"Sweep {sweep['summary']}"]
         out += [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from costing.choices import (
@@ -1083,6 +1084,19 @@ def build_view(inputs: ReportInputs) -> dict[str, Any]:
         "notes": list(inputs.notes),
         "sweeps": [_sweep_view(document, sweep_chart_name(i)) for i, document in enumerate(inputs.sweeps)],
         "budget": _budget_view(inputs.budget),
+        "anomalies": [
+            {
+                "detected_text": datetime_text(datetime.fromisoformat(a["detected_at"])),
+                "kind": a["kind"],
+                "subject": a["subject"],
+                "evidence": a["evidence"],
+                "detected_by": a["detected_by"],
+                "usd": a.get("usd"),
+                "minutes_to_detect": a.get("minutes_to_detect"),
+            }
+            for a in inputs.anomalies
+        ],
+        "show_anomalies": inputs.kind == KIND_WEEKLY,
     }
     return jsonable(view)
 

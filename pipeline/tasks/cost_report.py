@@ -227,7 +227,14 @@ def links() -> dict[str, str]:
     }
 
 
-def weekly_inputs(period_end: datetime, days: int = 7, budget: dict[str, Any] | None = None) -> Any:
+def weekly_inputs(
+    period_end: datetime,
+    days: int = 7,
+    budget: dict[str, Any] | None = None,
+    anomalies: tuple[dict[str, Any], ...] = (),
+) -> Any:
+    """The weekly report's inputs; ``budget`` and ``anomalies`` come from pipeline.tasks.governance and
+    pipeline.tasks.anomalies (which read reports' settings from here)."""
     settings = load_settings()
     seed_pricing_root(settings)
     period_start = period_end - timedelta(days=days)
@@ -251,6 +258,7 @@ def weekly_inputs(period_end: datetime, days: int = 7, budget: dict[str, Any] | 
         previous_training_runs=tuple(previous_runs),
         sweeps=tuple(finished_sweeps(period_start, period_end)),
         budget=budget,
+        anomalies=anomalies,
     )
 
 

@@ -38,7 +38,7 @@ from costing.model.budget import (
     status_document,
 )
 from pipeline import names, tracking
-from pipeline.settings import load_settings
+from pipeline.settings import load_settings, safe_path_part
 from toolkit import storage
 from toolkit.paths import INCLUDE_DIR
 
@@ -142,34 +142,39 @@ def alerts_dir(month: str) -> str:
     return storage.join(load_settings().data_root, "governance", "alerts", month)
 
 
-def _alert_name(alert: BudgetAlert) -> str:
-    return alert.key.split("/", 1)[1].replace("/", "__")
-
-
-def alert_message(alert: BudgetAlert, *, sender: str, recipients: list[str]) -> EmailMessage:
+def alert_message(key: str, subject: str, body: str, *, sender: str, recipients: list[str]) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = alert.subject
+    message["Subject"] = subject
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Message-ID"] = make_msgid(domain="rnn-cost-pipeline")
-    message["X-Rnn-Alert"] = alert.key
-    message.set_content(alert.body)
+    message["X-Rnn-Alert"] = key
+    message.set_content(body)
     return message
 
 
+def spool_alert(month: str, key: str, subject: str, body: str, *, sender: str, recipients: list[str]) -> bool:
+    """Write the alert's email to the month's spool unless it was raised already; True when it is new.
+    ``key`` is unique within the month (a budget threshold, an anomaly)."""
+    path = storage.join(alerts_dir(month), f"{safe_path_part(key.replace('/', '__'))}.eml")
+    if storage.exists(path):
+        return False
+    storage.write_bytes_atomic(
+        path, alert_message(key, subject, body, sender=sender, recipients=recipients).as_bytes()
+    )
+    log.warning("alert: %s", subject)
+    return True
+
+
 def raise_alerts(alerts: list[BudgetAlert], month: str, *, sender: str, recipients: list[str]) -> list[str]:
-    """Spool each alert not raised this month yet (its .eml); the keys newly raised."""
-    folder, raised = alerts_dir(month), []
-    for alert in alerts:
-        path = storage.join(folder, f"{_alert_name(alert)}.eml")
-        if storage.exists(path):
-            continue
-        storage.write_bytes_atomic(
-            path, alert_message(alert, sender=sender, recipients=recipients).as_bytes()
+    """Spool each budget alert not raised this month yet; the keys newly raised."""
+    return [
+        alert.key
+        for alert in alerts
+        if spool_alert(
+            month, alert.key.split("/", 1)[1], alert.subject, alert.body, sender=sender, recipients=recipients
         )
-        raised.append(alert.key)
-        log.warning("budget alert: %s", alert.subject)
-    return raised
+    ]
 
 
 def send_spooled(month: str, recipients: list[str]) -> dict[str, list[str]]:

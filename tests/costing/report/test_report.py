@@ -986,3 +986,25 @@ def test_the_budget_section_charts_budget_actual_and_forecast_and_leads_the_head
     assert training["over"] and "training: budget $2.00, actual $1.50 ($1.50 estimated)" in report.text
     assert "OVER BUDGET" in report.text and "not metered" in report.text
     assert "budget.png" not in render_report(weekly_inputs()).images  # no status: no section, no chart
+
+
+def test_the_anomalies_of_the_period_are_a_table_with_their_evidence() -> None:
+    from costing.model.anomaly import run_cost_anomalies
+
+    [anomaly] = run_cost_anomalies(
+        run_id="r7",
+        run_name="stuck week",
+        usd=0.09,
+        usd_per_mtok=None,
+        history_usd=[0.02, 0.021, 0.019, 0.02, 0.022],
+        history_usd_per_mtok=[],
+        detected_by="rnn_retraining.watch_spend",
+        detected_at="2026-11-26T07:01:00+00:00",
+        event_at="2026-11-26T07:00:30+00:00",
+    )
+    report = render_report(weekly_inputs(anomalies=(anomaly.to_dict(),)))
+    html = report.html_file
+    assert "<h2" in html and "Anomalies" in html and "training run stuck week: cost $0.09 is 4.50x" in html
+    assert "rnn_retraining.watch_spend, 0.5 min after the event" in html
+    assert "Anomalies: 1 detected in the period." in report.text and "robust z" in report.text
+    assert "None detected in this period." in render_report(weekly_inputs()).html_file
