@@ -67,6 +67,7 @@ def test_offline_refresh_keeps_the_shipped_snapshot_and_says_so(
         "fetch_validate_write": "skipped",
         "diff_against_previous": "skipped",
         "publish": "skipped",
+        "detect_price_anomalies": "skipped",
     }
     assert snapshot_ids(pipeline_home) == [SHIPPED.name]  # seeded from include/, nothing new written
     status = json.loads((pipeline_home / "pricing" / "snapshots" / ".refresh-status.json").read_text())

@@ -62,7 +62,11 @@ def test_weekly_report_is_stored_logged_and_mailed(
     assert load_dag("cost_recompute").test(run_conf={"samples": 1000}).state == "success"
 
     dag_run = load_dag("weekly_cost_report").test()
-    assert task_states(dag_run) == {"render_and_store": "success", "send_email": "success"}
+    assert task_states(dag_run) == {
+        "check_budgets": "success",
+        "render_and_store": "success",
+        "send_email": "success",
+    }
 
     [stored] = list((pipeline_home / "data" / "reports" / "weekly_cost_report").iterdir())
     files = {p.name for p in stored.iterdir()}
@@ -122,7 +126,7 @@ def test_empty_week_still_reports_and_smtp_down_keeps_the_report(
     dag.get_task("send_email").retry_delay = timedelta(seconds=1)
     dag_run = dag.test()
     states = task_states(dag_run)
-    assert states == {"render_and_store": "success", "send_email": "failed"}
+    assert states == {"check_budgets": "success", "render_and_store": "success", "send_email": "failed"}
     [send] = [ti for ti in dag_run.get_task_instances() if ti.task_id == "send_email"]
     assert send.try_number == 1 + dag.get_task("send_email").retries  # it retried before failing
     [stored] = list((pipeline_home / "data" / "reports" / "weekly_cost_report").iterdir())
