@@ -58,6 +58,7 @@ def test_spot_training_end_to_end(
     states = task_states(dag_run)
     assert dag_run.state == "success", (states, instances.console())
     assert states.pop("train_local") == "skipped" and states.pop("register") in ("success", "skipped")
+    assert states.pop("approve_training") == "skipped"  # under the default approval threshold
     assert set(states.values()) == {"success"}, states
 
     # The launch request as the EC2 endpoint received it.
