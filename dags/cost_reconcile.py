@@ -12,6 +12,9 @@ run; a restated period is reconciled again from its newest delivery; a re-run ch
 * **gather_runs** – the spot training runs of the lookback window and what was estimated for them.
 * **fetch_bill** – the newest delivery of each billing period (or Cost Explorer), summed per run tag.
 * **record** – log the bill beside the estimate on each matched run; list the pending ones.
+* **detect_reconciliation_anomalies** – an estimate-vs-bill error outside its usual band: an anomaly.
+* **sweep_leaked_instances** – instances of this pipeline with no active DAG run: terminated, and an
+  anomaly that says what they cost ([docs/governance.md](../docs/governance.md)).
 
 How: [docs/cost-reconciliation.md](../docs/cost-reconciliation.md) (pointing it at a real Data Export,
 activating the cost allocation tags, what is compared).
@@ -96,7 +99,26 @@ def cost_reconcile():
 
         return reconcile.record(runs=runs, bill=bill, now=_now())
 
-    record(gather_runs(), fetch_bill())
+    @task(multiple_outputs=False)
+    def detect_reconciliation_anomalies(recorded: dict) -> dict:
+        """Runs whose estimate-vs-bill error is outside its usual band: an anomaly, alerted once."""
+        from pipeline.tasks import anomalies
+
+        return anomalies.detect_reconciliation_anomalies(
+            recorded=recorded, detected_by="cost_reconcile.detect_reconciliation_anomalies"
+        )
+
+    @task
+    def sweep_leaked_instances() -> list:
+        """Instances of this pipeline still running with no active DAG run: terminated, alerted with their cost."""
+        from pipeline.tasks import anomalies
+
+        return anomalies.sweep_and_report(
+            get_current_context(), detected_by="cost_reconcile.sweep_leaked_instances"
+        )
+
+    detect_reconciliation_anomalies(record(gather_runs(), fetch_bill()))
+    sweep_leaked_instances()
 
 
 cost_reconcile()

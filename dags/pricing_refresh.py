@@ -13,6 +13,8 @@ the gate, nothing is written: the last good snapshot stays in use and `fetch_val
   on the candidate, write the new snapshot.
 * **diff_against_previous** – what changed against the previous snapshot, and by how much.
 * **publish** – publish the `pricing_snapshot` asset with the snapshot id and the change counts.
+* **detect_price_anomalies** – prices that moved more than 20 % since the previous snapshot: an anomaly,
+  alerted once ([docs/governance.md](../docs/governance.md)).
 
 How: [docs/pricing.md](../docs/pricing.md) (the two sources, what is checked, the AWS permissions, the
 shipped snapshot).
@@ -100,9 +102,19 @@ def pricing_refresh():
         }
         return diffed["snapshot_id"]
 
+    @task(multiple_outputs=False)
+    def detect_price_anomalies(diffed: dict) -> dict:
+        """Prices that moved beyond the threshold since the previous snapshot: an anomaly, alerted once."""
+        from pipeline.tasks import anomalies
+
+        return anomalies.detect_price_anomalies(
+            diffed=diffed, detected_by="pricing_refresh.detect_price_anomalies"
+        )
+
     refreshed = fetch_validate_write()
     diffed = diff_against_previous(refreshed)
     publish(diffed)
+    detect_price_anomalies(diffed)
 
 
 pricing_refresh()

@@ -31,6 +31,8 @@ so schedules `cost_recompute`).
   and SageMaker serverless's cold starts from them.
 * **log_to_mlflow** – metrics, `metrics.json` and the model.
 * **cost** – the run's cost: an *estimate* (local) or a *billed estimate* (spot EC2).
+* **watch_spend** – this run's cost and cost per token against the runs before it (anomalies), and the
+  month against its budgets; each alert once.
 * **register** – champion and challenger scored on the same evaluation split; a better challenger
   becomes a new `rnn-textgen` version with the alias `champion`; skipped otherwise, saying why. With
   `replace_champion_reason` (a deliberate corpus change), a model of another corpus is judged on its own
@@ -57,7 +59,7 @@ from pipeline import assets, names
 from pipeline.approval.operators import TrainingApprovalOperator
 from pipeline.conf import refuse_bad_conf
 from pipeline.registry import QUALITY_BAR_FRACTION, REPLACE_REASON_MAX_CHARS
-from pipeline.spot.cleanup import cleanup_task, sweep_task
+from pipeline.spot.cleanup import cleanup_task
 from pipeline.spot.operators import SpotTrainingOperator
 from pipeline.ui.approval_params import approval_params
 from pipeline.ui.compute_params import REGION_PATTERN, compute_params, spot_operator_arguments, spot_params
@@ -82,7 +84,7 @@ def _on_task_failure(context: dict) -> None:
     dag_id=Path(__file__).stem,
     doc_md=__doc__,
     description="Retrain the character-level LSTM, log it to MLflow, cost the run, promote a better champion",
-    schedule="@weekly",
+    schedule=names.RETRAINING_SCHEDULE,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -274,9 +276,12 @@ def rnn_retraining():
 
     @task
     def sweep_stale_instances() -> list:
-        """Terminate training instances of DAG runs that are no longer running."""
+        """Terminate training instances of DAG runs that are no longer running (an anomaly, with its cost)."""
+        from pipeline.tasks import anomalies
 
-        return sweep_task(get_current_context())
+        return anomalies.sweep_and_report(
+            get_current_context(), detected_by="rnn_retraining.sweep_stale_instances"
+        )
 
     @task(multiple_outputs=False)
     def check_spot_budget(validated: dict) -> dict:
@@ -335,6 +340,19 @@ def rnn_retraining():
 
         return push_run_of(get_current_context(), retraining.cost(logged=logged))
 
+    @task(multiple_outputs=False)
+    def watch_spend(costed: dict) -> dict:
+        """This run's cost against the runs before it (anomalies), and the month against its budgets;
+        each alert raised once and sent."""
+        from pipeline.tasks import anomalies, governance
+
+        return {
+            "anomalies": anomalies.detect_run_anomalies(
+                costed=costed, detected_by="rnn_retraining.watch_spend"
+            ),
+            "budgets": governance.check_budgets_task(),
+        }
+
     @task(multiple_outputs=False, outlets=[assets.MODEL])
     def register(costed: dict) -> dict:
         """Promote the model to champion if it beats the champion on the same data (or clears the
@@ -383,6 +401,7 @@ def rnn_retraining():
     logged = attach(log_to_mlflow(served), MlflowRunLink)
     costed = attach(cost(logged), MlflowRunLink)
     attach(register(costed), MlflowRunLink)
+    watch_spend(costed)
 
 
 rnn_retraining()

@@ -31,6 +31,7 @@ training, benchmark, load test and costing.
   the sweep goes on; a trial that misses the SLO is infeasible, not lost.
 * **summarize** – the Pareto front (`pareto/` on the parent run: chart and CSVs), the recommendation,
   the sweep's own spend, and the saving against the champion at the target volume.
+* **check_budgets** – the month against its budgets with the sweep's training in it (alerts, once).
 * **promote** – with `promote_recommended`, the recommended trial goes through `rnn_retraining`'s
   champion gate (never around it).
 
@@ -54,7 +55,7 @@ from costing.choices import (
 from pipeline import names
 from pipeline.approval.operators import TrainingApprovalOperator
 from pipeline.conf import refuse_bad_conf
-from pipeline.spot.cleanup import cleanup_task, sweep_task
+from pipeline.spot.cleanup import cleanup_task
 from pipeline.spot.operators import SpotTrainingOperator
 from pipeline.sweep_space import (
     DEFAULT_SPACE,
@@ -310,7 +311,11 @@ def rnn_sweep():
     @task
     def sweep_stale_instances() -> list:
         """Before any spot trial: terminate training instances of DAG runs that are no longer running."""
-        return sweep_task(get_current_context())
+        from pipeline.tasks import anomalies
+
+        return anomalies.sweep_and_report(
+            get_current_context(), detected_by="rnn_sweep.sweep_stale_instances"
+        )
 
     @task(trigger_rule="all_done", pre_execute=None)  # runs whatever happened, even on a refused conf
     def cleanup_ec2_instances() -> dict:
@@ -331,6 +336,13 @@ def rnn_sweep():
         from pipeline.tasks import sweep
 
         return sweep.summarize(validated=validated)
+
+    @task(multiple_outputs=False)
+    def check_budgets(summary: dict) -> dict:
+        """The month against its budgets with the sweep's training in it; alerts raised once and sent."""
+        from pipeline.tasks import governance
+
+        return governance.check_budgets_task()
 
     @task(multiple_outputs=False)
     def promote(summary: dict) -> dict:
@@ -380,6 +392,7 @@ def rnn_sweep():
     summary = summarize(validated)
     previous >> [summary, cleanup]
     promote(summary)
+    check_budgets(summary)
 
 
 rnn_sweep()

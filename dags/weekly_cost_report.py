@@ -6,6 +6,8 @@ changes and pricing staleness, the latest `cost_recompute` and the spot price hi
 charts, plain text and CSV. The report is stored before it is sent, so a mail outage loses nothing;
 an empty week still produces a report that says so.
 
+* **check_budgets** – the month against its budgets: actual so far, the forecast to month end (P10–P90),
+  alerts (once per threshold per month, spooled like reports); the report's headline and budget chart.
 * **render_and_store** – render the report and store it (data root and MLflow); *Cost reports* page;
   with it the period's costs as FOCUS 1.2 rows (`focus.csv`, `focus.parquet`).
 * **send_email** – send the stored message to the Variable `cost_report_recipients`; retries, then fails.
@@ -22,7 +24,6 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from pipeline import names
 from pipeline.conf import refuse_bad_conf
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
 
@@ -50,25 +51,34 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
 )
 def weekly_cost_report():
     @task(multiple_outputs=False)
-    def render_and_store() -> dict:
-        """Gather the period's runs, prices and analyses; render the report and store it."""
-        from airflow.sdk import Variable
+    def check_budgets() -> dict:
+        """The month against its budgets; alerts raised once and sent (or spooled)."""
+        from pipeline.tasks import governance
 
+        return governance.check_budgets_task()
+
+    @task(multiple_outputs=False)
+    def render_and_store(budget: dict) -> dict:
+        """Gather the period's runs, prices and analyses; render the report and store it."""
         from pipeline.tasks import cost_report
-        from pipeline.tasks.cost_report import recipients_from, weekly_focus_files, weekly_inputs
+        from pipeline.tasks.anomalies import anomalies_of_period
+        from pipeline.tasks.cost_report import (
+            report_recipients,
+            report_sender,
+            weekly_focus_files,
+            weekly_inputs,
+        )
 
         context = get_current_context()
         end = context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
-        recipients = recipients_from(Variable.get(names.VAR_REPORT_RECIPIENTS, default=None)) or list(
-            names.DEFAULT_REPORT_RECIPIENTS
-        )
+        recipients = report_recipients()
         days = context["params"]["days"]
         stored = cost_report.render_and_store(
-            inputs=weekly_inputs(end, days=days),
+            inputs=weekly_inputs(end, days=days, budget=budget, anomalies=anomalies_of_period(end, days)),
             dag_id=context["dag"].dag_id,
             run_id=context["run_id"],
             recipients=recipients,
-            sender=Variable.get(names.VAR_REPORT_SENDER, default=names.DEFAULT_REPORT_SENDER),
+            sender=report_sender(),
             extra_files=weekly_focus_files(end, days=days),
         )
         push_report(context, report_path=stored["report_path"])
@@ -83,7 +93,7 @@ def weekly_cost_report():
         push_report(get_current_context(), report_path=stored["report_path"])
         return send_stored_email(stored=stored)
 
-    stored = attach(render_and_store(), CostReportLink, MlflowRunLink)
+    stored = attach(render_and_store(check_budgets()), CostReportLink, MlflowRunLink)
     attach(send_email(stored), CostReportLink)
 
 

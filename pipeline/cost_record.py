@@ -37,6 +37,9 @@ def record_cost(
             names.TRAIN_INTERRUPTIONS: float(interruptions),
         }
     )
+    tokens = float((metrics.get("training") or {}).get("tokens_processed") or 0)
+    if tokens > 0:  # what a unit of training costs: separates "a longer run" from "a dearer run"
+        mlflow.log_metric(names.COST_USD_PER_MILLION_TOKENS, cost_dict["usd"] / tokens * 1e6)
     accounting = cost_dict.get("accounting")
     if accounting:  # cloud runs: where the instance seconds went
         mlflow.log_metrics(

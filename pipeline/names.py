@@ -74,6 +74,7 @@ TAG_COST_ARTIFACT = records.TAG_COST_ARTIFACT  # "cost.artifact": which of the t
 
 # Metrics: cost of the training run (at the price paid / estimated for the configured market)
 COST_TRAIN_USD = "cost.train_usd"
+COST_USD_PER_MILLION_TOKENS = "cost.usd_per_million_tokens"  # cost.train_usd per million tokens trained
 COST_TRAIN_ON_DEMAND_USD = "cost.train_on_demand_usd"
 # the same in micro-dollars (1 = $0.000001): MLflow's charts round to two decimals, so $0.0018 and
 # $0.0004 would both read 0.00; as 1800 and 400 they compare at a glance
@@ -196,6 +197,8 @@ def scenario_tag(requests_per_day: float) -> str:
 # Reports and email (Airflow Variables are read inside tasks only)
 VAR_REPORT_RECIPIENTS = "cost_report_recipients"  # comma-separated addresses or a JSON list
 VAR_REPORT_SENDER = "cost_report_sender"
+VAR_BUDGETS = "rnn_budgets"  # the budget document (JSON); unset: include/budgets.json
+RETRAINING_SCHEDULE = "@weekly"  # rnn_retraining's schedule; the budget forecast counts its runs left
 DEFAULT_REPORT_RECIPIENTS = ("cost-reports@localhost",)
 DEFAULT_REPORT_SENDER = "rnn-cost-pipeline@localhost"
 

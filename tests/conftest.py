@@ -108,3 +108,19 @@ def pipeline_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("RNN_PIPELINE_DATA_ROOT", raising=False)
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")  # tiny runs last seconds
     return home
+
+
+@pytest.fixture
+def smtp_catcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A real SMTP server on 127.0.0.1 that saves what it receives; the pipeline's mail goes to it."""
+    from helpers import free_port
+
+    from devtools.mailcatcher import start as start_mailcatcher
+    from devtools.services import local_smtp_connection
+
+    port = free_port()
+    controller = start_mailcatcher(tmp_path / "mail", port)
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", local_smtp_connection(port))
+    monkeypatch.setenv("RNN_PIPELINE_EMAIL_BACKEND", "smtp")
+    yield tmp_path / "mail"
+    controller.stop()

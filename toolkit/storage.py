@@ -231,6 +231,23 @@ def exists(uri: str) -> bool:
     return _local_path(uri).exists()
 
 
+def list_files(uri: str) -> list[str]:
+    """The files directly under the folder ``uri`` (local path or fsspec URL), as URIs, sorted; [] if it
+    does not exist."""
+    if not is_remote(uri):
+        folder = _local_path(uri)
+        return sorted(str(p) for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(uri)
+    try:
+        entries = fs.ls(path, detail=True)
+    except FileNotFoundError:
+        return []
+    protocol = uri.split("://", 1)[0]
+    return sorted(f"{protocol}://{e['name']}" for e in entries if e.get("type") == "file")
+
+
 def read_bytes(uri: str) -> bytes:
     if is_remote(uri):
         import fsspec

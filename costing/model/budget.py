@@ -199,6 +199,35 @@ class MonthInputs:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+def designs_from_tco(
+    tco: Mapping[str, Any] | None, requests_per_day: float, *, source: str
+) -> tuple[DesignCost | None, DesignCost | None]:
+    """(serving, platform) of the cheapest design that meets the requirement, in a TCO document
+    (``costing.model.tco.TcoResult.to_json_dict``), at the scenario nearest ``requests_per_day``."""
+    scenarios = [s for s in (tco or {}).get("scenarios") or [] if s.get("cheapest")]
+    if not scenarios:
+        return None, None
+    scenario = min(scenarios, key=lambda s: abs(float(s["requests_per_day"]) - requests_per_day))
+    option = next(o for o in scenario["options"] if o["key"] == scenario["cheapest"])
+    where = f"{source}, cheapest at {float(scenario['requests_per_day']):,.0f} requests/day"
+    serving = (
+        DesignCost(option["label"], float(option["serving_usd_per_month"]), where)
+        if _number(option.get("serving_usd_per_month"))
+        else None
+    )
+    platform_doc = (tco or {}).get("platform") or {}
+    platform = (
+        DesignCost(
+            str(platform_doc.get("label") or platform_doc.get("design") or "platform"),
+            float(option["platform_usd_per_month"]),
+            f"{source}, the share charged to this model",
+        )
+        if _number(option.get("platform_usd_per_month"))
+        else None
+    )
+    return serving, platform
+
+
 def month_status(budgets: Budgets, inputs: MonthInputs) -> list[CategoryStatus]:
     """Each category's month to date and forecast against its budget (``total`` last)."""
     if not 0 <= inputs.elapsed_fraction <= 1:
@@ -348,3 +377,16 @@ def headline(statuses: Sequence[CategoryStatus], month: str) -> str | None:
         f"{month} forecast: {_usd(band.p50)} (P10-P90 {_usd(band.p10)}-{_usd(band.p90)}), {against}; "
         f"{_usd(total.actual_usd)} so far."
     )
+
+
+def status_document(
+    budgets: Budgets, inputs: MonthInputs, statuses: Sequence[CategoryStatus]
+) -> dict[str, Any]:
+    """The month's status as JSON: what the report's budget section and chart show."""
+    return {
+        "month": inputs.month,
+        "elapsed_fraction": inputs.elapsed_fraction,
+        "budgets": budgets.to_dict(),
+        "categories": [s.to_dict() for s in statuses],
+        "headline": headline(statuses, inputs.month),
+    }

@@ -433,6 +433,75 @@ def tco_breakdown_chart(tco: Mapping[str, Any] | None) -> bytes | None:
         return _png(fig)
 
 
+def budget_chart(budget: Mapping[str, Any] | None) -> bytes | None:
+    """Per category: the month's budget, the actual so far and the forecast to month end with its
+    P10-P90 band."""
+    categories = [c for c in (budget or {}).get("categories") or [] if _finite(c.get("forecast_p50_usd"))]
+    if not categories:
+        return None
+    import matplotlib
+
+    with matplotlib.rc_context(RC):
+        fig = _figure()
+        ax = fig.add_subplot()
+        positions = list(range(len(categories)))
+        width = 0.26
+        budgets = [c["budget_usd"] if _finite(c.get("budget_usd")) else 0.0 for c in categories]
+        ax.bar(
+            [x - width for x in positions],
+            budgets,
+            width=width,
+            color="#d9e2ec",
+            edgecolor="#486581",
+            label="budget",
+            zorder=2,
+        )
+        ax.bar(
+            positions,
+            [c["actual_usd"] for c in categories],
+            width=width,
+            color=ON_DEMAND_COLOR,
+            label="actual so far",
+            zorder=2,
+        )
+        p50 = [c["forecast_p50_usd"] for c in categories]
+        errors = [
+            [m - c["forecast_p10_usd"] for m, c in zip(p50, categories, strict=True)],
+            [c["forecast_p90_usd"] - m for m, c in zip(p50, categories, strict=True)],
+        ]
+        colors = [FAILED_COLOR if c.get("over") else HIGH_COLOR for c in categories]
+        ax.bar(
+            [x + width for x in positions],
+            p50,
+            width=width,
+            color=colors,
+            yerr=errors,
+            capsize=4,
+            label="forecast (P50, P10-P90)",
+            zorder=2,
+        )
+        top = max([*budgets, *(c["forecast_p90_usd"] for c in categories)]) or 1.0
+        for x, c in zip(positions, categories, strict=True):
+            ax.annotate(
+                usd_label(c["forecast_p50_usd"]),
+                (x + width, c["forecast_p90_usd"]),
+                textcoords="offset points",
+                xytext=(0, 3),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
+        ax.set_xticks(positions)
+        ax.set_xticklabels([c["category"] for c in categories])
+        ax.set_ylim(0, top * 1.15)
+        _usd_axis(ax.yaxis)
+        ax.set_ylabel("USD this month")
+        ax.set_title(f"Budget, actual and forecast, {budget['month']}")
+        ax.grid(axis="x", visible=False)
+        ax.legend(loc="upper left")
+        return _png(fig)
+
+
 def monte_carlo_chart(matrix: Mapping[str, Any]) -> bytes | None:
     """P50 dot with a P10-P90 bar per alternative and scenario (log scale)."""
     columns, rows = matrix.get("columns") or [], matrix.get("rows") or []

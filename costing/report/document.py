@@ -54,6 +54,7 @@ def render_charts(inputs: ReportInputs, view: Mapping[str, Any]) -> dict[str, by
     ]
     analysis = view["analysis"] or {}
     drawn = {
+        "budget.png": charts.budget_chart(view.get("budget")),
         "cost_per_run.png": charts.cost_per_run_chart(runs, total_usd=view["training_runs"]["total_usd"]),
         "cost_vs_val_loss.png": charts.cost_vs_loss_chart(runs),
         "estimate_vs_bill.png": charts.estimate_vs_bill_chart(view.get("reconciliation")),

@@ -24,6 +24,7 @@ TOP_PRICE_CHANGES = 15  # rows of the price-change table; the CSV has all of the
 TEXT_RUN_ROWS = 10  # runs listed in the plain-text part
 
 CHART_TITLES = {  # file name -> alt text, in page order
+    "budget.png": "Budget, actual so far and forecast to month end, per category",
     "cost_per_run.png": "Training cost per run over time",
     "cost_vs_val_loss.png": "Cost per run against validation loss",
     "estimate_vs_bill.png": "Estimated against billed cost per reconciled run",
@@ -126,6 +127,10 @@ class ReportInputs:
     sweeps: tuple[
         dict, ...
     ] = ()  # rnn_sweep's sweep.json of each sweep finished in the period (+ "mlflow_url")
+    budget: dict | None = None  # the month against its budgets (pipeline.tasks.governance.check_budgets)
+    anomalies: tuple[
+        dict, ...
+    ] = ()  # costing.model.anomaly.Anomaly.to_dict() of those detected in the period
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -162,6 +162,24 @@ def render_text(view: Mapping[str, Any], *, csv_names: Sequence[str] = ()) -> st
                 f"({signed_usd_text(change['change_usd'])}) = usage {signed_usd_text(change['usage_usd'])}, "
                 f"mix {signed_usd_text(change['mix_usd'])}, price {signed_usd_text(change['price_usd'])}."
             )
+    budget = view.get("budget")
+    if budget:
+        out += ["", f"Budget: {budget['headline']}"]
+        for c in budget["categories"]:
+            estimated = f" ({usd_text(c['estimated_usd'])} estimated)" if c["estimated_usd"] else ""
+            out.append(
+                f"  {c['category']}: budget {usd_text(c['budget_usd'])}, actual {usd_text(c['actual_usd'])}"
+                f"{estimated}, forecast {usd_text(c['forecast_p50_usd'])} (P10-P90 "
+                f"{usd_text(c['forecast_p10_usd'])}-{usd_text(c['forecast_p90_usd'])})"
+                f"{' OVER BUDGET' if c['over'] else ''}; {c['basis']}"
+            )
+    if view.get("show_anomalies"):
+        rows = view.get("anomalies") or []
+        out += ["", f"Anomalies: {len(rows) or 'none'} detected in the period."]
+        out += [
+            f"  {a['detected_text']} {a['kind']}: {a['subject']} ({a['evidence']}; found by {a['detected_by']})"
+            for a in rows
+        ]
     for sweep in view.get("sweeps") or []:
         out += ["", f"Sweep {sweep['summary']}"]
         out += [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from costing.choices import (
@@ -1082,8 +1083,41 @@ def build_view(inputs: ReportInputs) -> dict[str, Any]:
         ],
         "notes": list(inputs.notes),
         "sweeps": [_sweep_view(document, sweep_chart_name(i)) for i, document in enumerate(inputs.sweeps)],
+        "budget": _budget_view(inputs.budget),
+        "anomalies": [
+            {
+                "detected_text": datetime_text(datetime.fromisoformat(a["detected_at"])),
+                "kind": a["kind"],
+                "subject": a["subject"],
+                "evidence": a["evidence"],
+                "detected_by": a["detected_by"],
+                "usd": a.get("usd"),
+                "minutes_to_detect": a.get("minutes_to_detect"),
+            }
+            for a in inputs.anomalies
+        ],
+        "show_anomalies": inputs.kind == KIND_WEEKLY,
     }
     return jsonable(view)
+
+
+def _budget_view(status: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The month against its budgets: the headline and one row per category (budget, actual, forecast band)."""
+    if not status:
+        return None
+    return {
+        "month": status["month"],
+        "headline": status["headline"],
+        "elapsed_pct": 100.0 * float(status["elapsed_fraction"]),
+        "categories": [
+            {
+                **c,
+                "over": c["budget_usd"] is not None and c["forecast_p50_usd"] > c["budget_usd"],
+            }
+            for c in status["categories"]
+        ],
+        "alerts_raised": list(status.get("alerts_raised") or []),
+    }
 
 
 def _sweep_view(document: Mapping[str, Any], chart: str) -> dict[str, Any]:
@@ -1139,8 +1173,21 @@ def _cheapest_phrase(analysis: Mapping[str, Any] | None) -> str:
     return f"cheapest at {head['short']}: {cheapest_text(head)}"
 
 
+def _budget_phrase(view: Mapping[str, Any]) -> str | None:
+    """ "December: forecast $130.00 of the $150.00 budget" (the total), for the subject and the summary."""
+    budget = view.get("budget")
+    total = next((c for c in (budget or {}).get("categories") or [] if c["category"] == "total"), None)
+    if total is None:
+        return None
+    of = (
+        "no total budget" if total["budget_usd"] is None else f"of the {usd_text(total['budget_usd'])} budget"
+    )
+    over = " (over)" if total["over"] else ""
+    return f"{budget['month']} forecast {usd_text(total['forecast_p50_usd'])} {of}{over}"
+
+
 def summary_line(view: Mapping[str, Any]) -> str:
-    parts = []
+    parts = [phrase] if (phrase := _budget_phrase(view)) else []
     if view["kind"] == KIND_WEEKLY or view["training_runs"]["count"]:
         parts.append(_runs_phrase(view["training_runs"]))
     parts.append(_cheapest_phrase(view["analysis"]))
@@ -1150,7 +1197,7 @@ def summary_line(view: Mapping[str, Any]) -> str:
 
 
 def subject_line(view: Mapping[str, Any]) -> str:
-    parts = []
+    parts = [phrase] if (phrase := _budget_phrase(view)) else []
     if view["kind"] == KIND_WEEKLY or view["training_runs"]["count"]:
         parts.append(_runs_phrase(view["training_runs"]))
     parts.append(_cheapest_phrase(view["analysis"]))

@@ -49,7 +49,8 @@ def sweep_stale_instances(
 
     ``dag_run_state(dag_id, run_id)`` returns the run's state, or None when Airflow has no such run.
     Instances without dag_id/run_id tags are left alone (not launched by this pipeline).
-    Returns one dict per terminated instance: instance_id, dag_id, run_id, dag_run_state.
+    Returns one dict per terminated instance: instance_id, instance_type, market, launch_time,
+    availability_zone, dag_id, run_id, dag_run_state.
     """
     swept = []
     states: dict[tuple[str, str], str | None] = {}
@@ -73,6 +74,10 @@ def sweep_stale_instances(
         swept.append(
             {
                 "instance_id": instance["instance_id"],
+                "instance_type": instance["instance_type"],
+                "market": instance["market"],
+                "launch_time": instance["launch_time"],
+                "availability_zone": instance["availability_zone"],
                 "dag_id": dag_id,
                 "run_id": run_id,
                 "dag_run_state": state,

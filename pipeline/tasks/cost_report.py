@@ -80,13 +80,16 @@ def latest_report(dag_id: str) -> str | None:
 # -- gathering ---------------------------------------------------------------------------------------------
 
 
-def training_runs(start: datetime, end: datetime) -> list[Any]:
-    """The period's runs of rnn-textgen as costing.report.document.TrainingRunRow, oldest first."""
+def training_runs(
+    start: datetime, end: datetime, experiment_name: str = names.TRAINING_EXPERIMENT
+) -> list[Any]:
+    """The period's runs of rnn-textgen (or another experiment of training runs: the sweeps') as
+    costing.report.document.TrainingRunRow, oldest first."""
     from mlflow import MlflowClient
 
     tracking.configure()
     client = MlflowClient()
-    experiment = client.get_experiment_by_name(names.TRAINING_EXPERIMENT)
+    experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         return []
     runs = client.search_runs(
@@ -224,7 +227,14 @@ def links() -> dict[str, str]:
     }
 
 
-def weekly_inputs(period_end: datetime, days: int = 7) -> Any:
+def weekly_inputs(
+    period_end: datetime,
+    days: int = 7,
+    budget: dict[str, Any] | None = None,
+    anomalies: tuple[dict[str, Any], ...] = (),
+) -> Any:
+    """The weekly report's inputs; ``budget`` and ``anomalies`` come from pipeline.tasks.governance and
+    pipeline.tasks.anomalies (which read reports' settings from here)."""
     settings = load_settings()
     seed_pricing_root(settings)
     period_start = period_end - timedelta(days=days)
@@ -247,6 +257,8 @@ def weekly_inputs(period_end: datetime, days: int = 7) -> Any:
         links=links(),
         previous_training_runs=tuple(previous_runs),
         sweeps=tuple(finished_sweeps(period_start, period_end)),
+        budget=budget,
+        anomalies=anomalies,
     )
 
 
@@ -306,6 +318,21 @@ def recipients_from(value: Any) -> list[str]:
 
         raise AirflowFailException(f"not an email address: {', '.join(bad)}")
     return addresses
+
+
+def report_recipients() -> list[str]:
+    """Who gets reports and budget alerts: the ``cost_report_recipients`` Variable, else the default."""
+    from airflow.sdk import Variable
+
+    return recipients_from(Variable.get(names.VAR_REPORT_RECIPIENTS, default=None)) or list(
+        names.DEFAULT_REPORT_RECIPIENTS
+    )
+
+
+def report_sender() -> str:
+    from airflow.sdk import Variable
+
+    return Variable.get(names.VAR_REPORT_SENDER, default=names.DEFAULT_REPORT_SENDER)
 
 
 def render_and_store(
@@ -381,8 +408,15 @@ def _store(
 def send_stored_email(*, stored: dict[str, Any]) -> dict[str, Any]:
     """Send the stored email.eml through SMTP (smtp provider) or SES (amazon provider)."""
     raw = storage.read_bytes(storage.join(stored["report_dir"], EMAIL_FILE))
+    backend, sent_id = deliver(raw, stored["recipients"])
+    log.info("sent %r to %s via %s", stored["subject"], ", ".join(stored["recipients"]), backend)
+    return {**stored, "sent_via": backend, "message_id": sent_id}
+
+
+def deliver(raw: bytes, recipients: list[str]) -> tuple[str, str]:
+    """Send one stored message (RFC 5322 bytes) through the pipeline's mail path: SMTP (smtp provider's
+    connection) or SES (amazon provider), as ``RNN_PIPELINE_EMAIL_BACKEND`` says. (backend, message id)."""
     message = message_from_bytes(raw, policy=policy.default)
-    recipients = stored["recipients"]
     settings = load_settings()
     backend = settings.email_backend
     if backend == "ses":
@@ -391,17 +425,14 @@ def send_stored_email(*, stored: dict[str, Any]) -> dict[str, Any]:
         hook = SesHook(aws_conn_id=settings.aws_conn_id)
         # Recipients come from the message's own To header (SES reads it when Destinations is omitted).
         response = hook.conn.send_raw_email(Source=str(message["From"]), RawMessage={"Data": raw})
-        sent_id = response.get("MessageId", "")
-    elif backend == "smtp":
+        return backend, response.get("MessageId", "")
+    if backend == "smtp":
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
         with SmtpHook(smtp_conn_id=settings.smtp_conn_id) as hook:
             # The hook owns host, port, TLS and login; the message (inline images, CSV) is ours.
             hook._smtp_client.send_message(message, to_addrs=recipients)
-        sent_id = str(message["Message-ID"] or "")
-    else:
-        from airflow.sdk.exceptions import AirflowFailException
+        return backend, str(message["Message-ID"] or "")
+    from airflow.sdk.exceptions import AirflowFailException
 
-        raise AirflowFailException(f"RNN_PIPELINE_EMAIL_BACKEND={backend!r}: use 'smtp' or 'ses'")
-    log.info("sent %r to %s via %s", stored["subject"], ", ".join(recipients), backend)
-    return {**stored, "sent_via": backend, "message_id": sent_id}
+    raise AirflowFailException(f"RNN_PIPELINE_EMAIL_BACKEND={backend!r}: use 'smtp' or 'ses'")

@@ -13,25 +13,12 @@ import pytest
 from helpers import TINY_DAG_CONF, free_port, load_dag
 
 from devtools.mailcatcher import saved_messages
-from devtools.mailcatcher import start as start_mailcatcher
 
 pytestmark = pytest.mark.e2e
 
 
 def task_states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-
-
-@pytest.fixture
-def smtp_catcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from devtools.services import local_smtp_connection
-
-    port = free_port()
-    controller = start_mailcatcher(tmp_path / "mail", port)
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", local_smtp_connection(port))
-    monkeypatch.setenv("RNN_PIPELINE_EMAIL_BACKEND", "smtp")
-    yield tmp_path / "mail"
-    controller.stop()
 
 
 def parse(path: Path):

@@ -270,8 +270,8 @@ class SpotTestbed:
     def read(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
-    def stale_instance(self, run_id: str, dag_id: str = "rnn_retraining") -> str:
-        """An instance left behind by another (finished or deleted) DAG run."""
+    def stale_instance(self, run_id: str, dag_id: str = "rnn_retraining", ran_hours: float = 0.0) -> str:
+        """An instance left behind by another (finished or deleted) DAG run, launched ``ran_hours`` ago."""
         response = self.ec2.run_instances(
             ImageId="ami-12c6146b",
             InstanceType="r6i.xlarge",
@@ -289,7 +289,13 @@ class SpotTestbed:
             ],
         )
         self.launch_requests.pop()  # not a launch by the code under test
-        return response["Instances"][0]["InstanceId"]
+        instance_id = response["Instances"][0]["InstanceId"]
+        if ran_hours:
+            from datetime import timedelta
+
+            instance = self.ec2_backend().get_instance(instance_id)
+            instance.launch_time = instance.launch_time - timedelta(hours=ran_hours)
+        return instance_id
 
 
 class FakeInstances:

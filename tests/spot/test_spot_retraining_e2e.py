@@ -22,6 +22,13 @@ def task_states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
 
+def _today():
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    return now - timedelta(days=1), now + timedelta(days=1)
+
+
 def training_run():
     from mlflow import MlflowClient
 
@@ -49,7 +56,7 @@ def test_spot_training_end_to_end(
     from pipeline.spot.attempts import AttemptRecord
     from pipeline.spot.billing import instance_attempt
 
-    stale = testbed.stale_instance("manual__a_run_that_is_long_gone")
+    stale = testbed.stale_instance("manual__a_run_that_is_long_gone", ran_hours=10)
     with fake_instances(lambda n, _: "run") as instances:
         dag_run = load_dag("rnn_retraining").test(
             run_conf={**TINY_DAG_CONF, **testbed.conf(), "corpus_uri": str(tiny_corpus)}
@@ -104,6 +111,15 @@ def test_spot_training_end_to_end(
     # Every instance ended: ours after DONE, and the stale one by the sweeper.
     assert testbed.live_instances() == []
     assert testbed.state(stale) == "terminated"
+    # ... and it is an anomaly that says what it cost: 10 hours of r6i.xlarge on-demand (it was no spot)
+    from pipeline.tasks.anomalies import anomalies_between
+
+    [leak] = [a for a in anomalies_between(*_today()) if a["kind"] == "leaked-instance"]
+    assert (
+        leak["details"]["instance_id"] == stale
+        and leak["detected_by"] == "rnn_retraining.sweep_stale_instances"
+    )
+    assert "ran 10.0 h with no active DAG run" in leak["subject"] and 1.5 < leak["usd"] < 3.0
 
     # MLflow: billed cost, interruptions, the attempts table.
     run = training_run()

@@ -946,3 +946,65 @@ def test_each_sweep_of_the_week_has_its_sentence_front_and_chart() -> None:
     )
     assert "it saves $18.00/month" in html and "0 (recommended)" in html
     assert "rnn_sweep/b: 3 trials at 1,000,000 requests/day (us-east-1), 2 on the front" in report.text
+
+
+def _budget_status() -> dict:
+    from costing.model.budget import (
+        DesignCost,
+        MonthInputs,
+        TrainingSpend,
+        month_status,
+        parse_budgets,
+        status_document,
+    )
+
+    budgets = parse_budgets({"month_usd": {"training": 2, "serving": 40, "platform": 100, "total": 120}})
+    inputs = MonthInputs(
+        month="2026-11",
+        elapsed_fraction=0.5,
+        runs=(TrainingSpend("weekly run", 1.5, billed=False),),
+        recent_run_usd=(1.0, 2.0),
+        remaining_runs=2,
+        schedule="rnn_retraining @weekly",
+        serving=DesignCost("Lambda 512 MB", 30.0, "cost_recompute run abc"),
+        platform=DesignCost("self-hosted", 80.0, "cost_recompute run abc"),
+    )
+    return status_document(budgets, inputs, month_status(budgets, inputs))
+
+
+def test_the_budget_section_charts_budget_actual_and_forecast_and_leads_the_headline() -> None:
+    status = _budget_status()
+    report = render_report(weekly_inputs(budget=status))
+    assert report.images["budget.png"].startswith(b"\x89PNG")
+    html = report.html_file
+    assert html.index("Budget, 2026-11") < html.index("budget.png") < html.index("Training runs")
+    # training: $1.50 spent + two runs of $1 or $2 (P50 $4.50) + serving $30 + platform $80: within $120
+    assert ": 2026-11 forecast $114.50 of the $120.00 budget; 4 runs" in report.subject
+    total = next(c for c in report.data["budget"]["categories"] if c["category"] == "total")
+    assert total["forecast_p10_usd"] <= total["forecast_p50_usd"] <= total["forecast_p90_usd"]
+    training = next(c for c in report.data["budget"]["categories"] if c["category"] == "training")
+    assert training["over"] and "training: budget $2.00, actual $1.50 ($1.50 estimated)" in report.text
+    assert "OVER BUDGET" in report.text and "not metered" in report.text
+    assert "budget.png" not in render_report(weekly_inputs()).images  # no status: no section, no chart
+
+
+def test_the_anomalies_of_the_period_are_a_table_with_their_evidence() -> None:
+    from costing.model.anomaly import run_cost_anomalies
+
+    [anomaly] = run_cost_anomalies(
+        run_id="r7",
+        run_name="stuck week",
+        usd=0.09,
+        usd_per_mtok=None,
+        history_usd=[0.02, 0.021, 0.019, 0.02, 0.022],
+        history_usd_per_mtok=[],
+        detected_by="rnn_retraining.watch_spend",
+        detected_at="2026-11-26T07:01:00+00:00",
+        event_at="2026-11-26T07:00:30+00:00",
+    )
+    report = render_report(weekly_inputs(anomalies=(anomaly.to_dict(),)))
+    html = report.html_file
+    assert "<h2" in html and "Anomalies" in html and "training run stuck week: cost $0.09 is 4.50x" in html
+    assert "rnn_retraining.watch_spend, 0.5 min after the event" in html
+    assert "Anomalies: 1 detected in the period." in report.text and "robust z" in report.text
+    assert "None detected in this period." in render_report(weekly_inputs()).html_file
