@@ -244,16 +244,21 @@ def rnn_retraining():
     @task(multiple_outputs=False)
     def estimate_training_cost(validated: dict) -> dict:
         """Pre-flight estimate of this run; above approval_threshold_usd it waits for approval."""
-        from pipeline.tasks import approval
+        from airflow.sdk import Variable
+
+        from pipeline.tasks import approval, governance
 
         context = get_current_context()
+        budget_left_usd, budget_left_how = governance.training_budget_left_usd(
+            Variable.get(names.VAR_BUDGETS, default=None)
+        )
         return approval.retraining_request(
             validated=validated,
             params=dict(context["params"]),
             dag_id=context["dag"].dag_id,
             run_id=context["run_id"],
-            # the training budget left this month: nothing supplies it yet, so the request says "not configured"
-            budget_left_usd=None,
+            budget_left_usd=budget_left_usd,
+            budget_left_how=budget_left_how,
         )
 
     @task.branch

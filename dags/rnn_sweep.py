@@ -235,16 +235,21 @@ def rnn_sweep():
     @task(multiple_outputs=False)
     def estimate_sweep_cost(validated: dict) -> dict:
         """Bound the whole sweep's training before the first round; above approval_threshold_usd it waits."""
-        from pipeline.tasks import approval
+        from airflow.sdk import Variable
+
+        from pipeline.tasks import approval, governance
 
         context, dag_id, run_id = _context()
+        budget_left_usd, budget_left_how = governance.training_budget_left_usd(
+            Variable.get(names.VAR_BUDGETS, default=None)
+        )
         return approval.sweep_request(
             validated=validated,
             params=dict(context["params"]),
             dag_id=dag_id,
             run_id=run_id,
-            # the training budget left this month: nothing supplies it yet, so the request says "not configured"
-            budget_left_usd=None,
+            budget_left_usd=budget_left_usd,
+            budget_left_how=budget_left_how,
         )
 
     @task.branch

@@ -102,15 +102,19 @@ def approval_subject(what: str, estimate_usd: float, threshold_usd: float) -> st
     return f"Approve {what}? Estimated {usd(estimate_usd)}, above the approval threshold {usd(threshold_usd)}"
 
 
-def budget_left_text(budget_left_usd: float | None, estimate_usd: float) -> str:
+def budget_left_text(budget_left_usd: float | None, estimate_usd: float, how: str = "") -> str:
+    """The training budget left this month as the request shows it; ``how`` says how it was reached."""
     if budget_left_usd is None:
-        return "not configured"
+        text = "not configured"
+        return f"{text} ({how})" if how else text
     after = budget_left_usd - estimate_usd
     if budget_left_usd < 0:
-        return f"none: {usd(-budget_left_usd)} over budget already"
-    if after < 0:
-        return f"{usd(budget_left_usd)}: this run would go {usd(-after)} over it"
-    return f"{usd(budget_left_usd)} ({usd(after)} after this run)"
+        text = f"none: {usd(-budget_left_usd)} over budget already"
+    elif after < 0:
+        text = f"{usd(budget_left_usd)}: this run would go {usd(-after)} over it"
+    else:
+        text = f"{usd(budget_left_usd)} ({usd(after)} after this run)"
+    return f"{text}; {how}" if how else text
 
 
 def _cell(text: Any) -> str:
@@ -129,13 +133,15 @@ def approval_body(
     config: Mapping[str, Any],
     timeout_minutes: float,
     on_reject: str,
+    budget_left_how: str = "",
 ) -> str:
-    """The request's body (markdown): what is approved, the estimate and the budget left, its inputs, how
-    the estimate was reached, the training config, and what each answer does."""
+    """The request's body (markdown): what is approved, the estimate and the training budget left this
+    month (None: "not configured"; ``budget_left_how``: how it was reached), its inputs, how the estimate
+    was reached, the training config, and what each answer does."""
     rows = [
         ("Pre-flight estimate", f"**{usd(estimate_usd)}**"),
         ("Approval threshold", f"{usd(threshold_usd)} (estimates above it wait for approval)"),
-        ("Training budget left this month", budget_left_text(budget_left_usd, estimate_usd)),
+        ("Training budget left this month", budget_left_text(budget_left_usd, estimate_usd, budget_left_how)),
         *inputs,
     ]
     table = "\n".join(f"| {_cell(name)} | {_cell(value)} |" for name, value in rows)

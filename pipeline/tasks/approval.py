@@ -88,6 +88,7 @@ def _request(
     estimate_usd: float,
     hard_limit_usd: float | None,
     budget_left_usd: float | None,
+    budget_left_how: str,
     how: str,
     inputs: list[tuple[str, str]],
     config: dict[str, Any],
@@ -105,6 +106,7 @@ def _request(
         estimate_usd=estimate_usd,
         threshold_usd=threshold,
         budget_left_usd=budget_left_usd,
+        budget_left_how=budget_left_how,
         how=how,
         inputs=inputs,
         config=config,
@@ -140,9 +142,11 @@ def retraining_request(
     dag_id: str,
     run_id: str,
     budget_left_usd: float | None,
+    budget_left_how: str = "",
 ) -> dict[str, Any]:
     """``rnn_retraining``'s ``estimate_training_cost`` task: the run's pre-flight estimate, the decision,
-    the request. ``budget_left_usd``: the training budget left this month (None: not configured)."""
+    the request. ``budget_left_usd``: the training budget left this month (None: not configured), and
+    ``budget_left_how`` how it was reached (:func:`pipeline.tasks.governance.training_budget_left_usd`)."""
     estimate = _estimate(validated)
     compute = validated["compute"]
     on_spot = compute["backend"] == names.COMPUTE_EC2_SPOT
@@ -165,6 +169,7 @@ def retraining_request(
         estimate_usd=float(estimate.usd),
         hard_limit_usd=hard_limit,
         budget_left_usd=budget_left_usd,
+        budget_left_how=budget_left_how,
         how=estimate.describe(),
         inputs=inputs,
         config=validated["config"],
@@ -180,9 +185,11 @@ def sweep_request(
     dag_id: str,
     run_id: str,
     budget_left_usd: float | None,
+    budget_left_how: str = "",
 ) -> dict[str, Any]:
     """``rnn_sweep``'s ``estimate_sweep_cost`` task: the whole sweep's bound (module docstring), the
-    decision, the request. ``validated`` is ``start``'s result."""
+    decision, the request. ``validated`` is ``start``'s result; the budget left as for
+    :func:`retraining_request`."""
     sweep = validated["sweep"]
     costliest = {**validated["config"], **costliest_params(sweep["space"])}
     per_trial = _estimate(validated, costliest)
@@ -211,6 +218,7 @@ def sweep_request(
         estimate_usd=bound_usd,
         hard_limit_usd=None,  # budget_usd is already in the bound
         budget_left_usd=budget_left_usd,
+        budget_left_how=budget_left_how,
         how=how,
         inputs=inputs,
         config=costliest,

@@ -43,6 +43,7 @@ HITL = "/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"
 SWEEP_TIMEOUT_MINUTES = 0.1  # 6 s
 # The timeout sweep runs at [scheduler] trigger_timeout_check_interval (15 s by default)
 CHECK_INTERVAL_SECONDS = 2
+TRAINING_BUDGET_USD = 3.0  # this month's, in the rnn_budgets Variable; nothing is spent before the test
 
 
 @dataclass
@@ -154,6 +155,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "600",
         "GX_ANALYTICS_ENABLED": "False",
+        # the budget document the request's "budget left" comes from (pipeline.tasks.governance)
+        "AIRFLOW_VAR_RNN_BUDGETS": json.dumps({"month_usd": {"training": TRAINING_BUDGET_USD}}),
     }
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
     # the MLflow store, created before the runs' first tasks would race to create its tables
@@ -226,6 +229,7 @@ def _mlflow_run(stack: Stack, experiment: str, dag_id: str, run_id: str):
 
 def test_approve_reject_and_timeout_over_the_rest_api(stack: Stack) -> None:
     from pipeline import names
+    from pipeline.approval.request import usd
 
     started = time.monotonic()
     alice = stack.api["alice"]
@@ -252,7 +256,11 @@ def test_approve_reject_and_timeout_over_the_rest_api(stack: Stack) -> None:
     assert request["options"] == ["Approve", "Reject"] and request["defaults"] == ["Reject"]
     assert request["subject"].startswith(f"Approve training run rnn_retraining / {rejected}? Estimated $")
     body = request["body"]
-    assert "| Training budget left this month | not configured |" in body
+    [budget_left] = [
+        line for line in body.splitlines() if line.startswith("| Training budget left this month |")
+    ]
+    assert budget_left.startswith("| Training budget left this month | $3.00 (")
+    assert "; training budget $3.00 for " in budget_left and ", $0.0000 spent so far |" in budget_left
     assert "| Instance type | r6i.xlarge |" in body and "| Market | spot |" in body
     assert "**How it was estimated:** " in body and "tokens/s" in body
     answer = stack.answer("bob", "rnn_retraining", rejected, "approve_training", "Reject")
@@ -285,6 +293,9 @@ def test_approve_reject_and_timeout_over_the_rest_api(stack: Stack) -> None:
     assert run.data.tags[names.TAG_APPROVAL_DECISION] == "rejected"
     assert run.data.tags[names.TAG_APPROVAL_REASON].startswith("rejected by bob at ")
     assert run.data.tags[names.TAG_APPROVAL_RESPONDED_BY] == "bob"
+    estimate = float(run.data.tags[names.TAG_APPROVAL_ESTIMATE_USD])
+    assert f"$3.00 ({usd(TRAINING_BUDGET_USD - estimate)} after this run)" in budget_left
+    assert f"| Pre-flight estimate | **{usd(estimate)}** |" in body
     assert names.TRAIN_TOKENS_PER_S not in run.data.metrics  # nothing trained
     assert "rejected by bob at " in stack.log("rnn_retraining", rejected, "approve_training")
 
@@ -299,9 +310,9 @@ def test_approve_reject_and_timeout_over_the_rest_api(stack: Stack) -> None:
     assert run.data.tags[names.TAG_APPROVAL_RESPONDED_BY] == "alice"
     assert run.data.metrics[names.TRAIN_TOKENS_PER_S] > 0 and run.data.metrics[names.COST_TRAIN_USD] > 0
     # the estimate the person was shown is the one recorded
-    shown = stack.hitl("rnn_retraining", approved, "approve_training")
-    assert f"**${float(run.data.tags[names.TAG_APPROVAL_ESTIMATE_USD]):.4f}**" in shown["body"] or (
-        f"**${float(run.data.tags[names.TAG_APPROVAL_ESTIMATE_USD]):.6f}**" in shown["body"]
+    shown = stack.hitl("rnn_retraining", approved, "approve_training")["body"]
+    assert (
+        f"| Pre-flight estimate | **{usd(float(run.data.tags[names.TAG_APPROVAL_ESTIMATE_USD]))}** |" in shown
     )
 
     # Timed out: the scheduler applied the default (Reject) with no one named; no round started

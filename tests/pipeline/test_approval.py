@@ -130,6 +130,21 @@ def test_the_body_shows_the_budget_left_and_what_the_run_leaves_of_it(left: floa
     assert f"| Training budget left this month | {shown} |" in _body(budget_left_usd=left).splitlines()
 
 
+def test_the_body_says_how_the_budget_left_was_reached() -> None:
+    configured = _body(
+        budget_left_usd=4.0, budget_left_how="training budget $5.00 for 2026-12, $1.0000 spent so far"
+    )
+    assert (
+        "| Training budget left this month | $4.00 ($1.50 after this run); training budget $5.00 for 2026-12, "
+        "$1.0000 spent so far |"
+    ) in configured.splitlines()
+    missing = _body(budget_left_usd=None, budget_left_how="no training budget in the budget document")
+    assert (
+        "| Training budget left this month | not configured (no training budget in the budget document) |"
+        in missing.splitlines()
+    )
+
+
 def test_a_value_cannot_break_the_table() -> None:
     body = _body(inputs=[("Corpus", "/data/a|b.txt\nsecond line")], timeout_minutes=0.1)
     assert "| Corpus | /data/a\\|b.txt second line |" in body.splitlines()
