@@ -8,6 +8,13 @@ it beats the champion on the same evaluation data, which publishes the `rnn_text
 so schedules `cost_recompute`).
 
 * **validate_dataset** – Great Expectations checks on the corpus; a failing corpus stops the run here.
+* **estimate_training_cost** – the pre-flight estimate of this run (local runs priced as if on the
+  instance type), held against `approval_threshold_usd`.
+* **approval_gate** – at or under the threshold straight on to training (recorded as "under threshold");
+  above it, to the approval.
+* **approve_training** – waits for a person (Required Actions, or the REST API) with the estimate, its
+  inputs and the budget left; Approve trains, Reject or no answer within `approval_timeout_minutes`
+  skips everything after it and records why on the MLflow run.
 * **choose_backend** – `compute=local` runs `train_local`, `compute=ec2_spot` the spot branch.
 * **train_local** – train on the worker; a retried task resumes from the last checkpoint.
 * **sweep_stale_instances** – terminate training instances left by DAG runs that are over.
@@ -33,6 +40,7 @@ so schedules `cost_recompute`).
 
 How: [docs/training.md](../docs/training.md) (model, corpus, each step),
 [docs/spot-ec2.md](../docs/spot-ec2.md) (spot EC2 and the AWS resources it needs),
+[docs/governance.md](../docs/governance.md) (approval before expensive work),
 [docs/serving.md](../docs/serving.md) (the server and its load test),
 [docs/mlflow.md](../docs/mlflow.md) (what is logged).
 """
@@ -48,10 +56,12 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from costing.choices import DEFAULT_REGION
 from pipeline import assets, names
+from pipeline.approval.operators import TrainingApprovalOperator
 from pipeline.conf import refuse_bad_conf
 from pipeline.registry import QUALITY_BAR_FRACTION, REPLACE_REASON_MAX_CHARS
 from pipeline.spot.cleanup import cleanup_task
 from pipeline.spot.operators import SpotTrainingOperator
+from pipeline.ui.approval_params import approval_params
 from pipeline.ui.compute_params import REGION_PATTERN, compute_params, spot_operator_arguments, spot_params
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
 from rnn.config import TrainConfig, parameter_count
@@ -208,6 +218,8 @@ def _on_task_failure(context: dict) -> None:
         ),
         # -- compute=ec2_spot only ------------------------------------------------------------------------
         **spot_params(),
+        # -- approval before expensive work -------------------------------------------------------------
+        **approval_params(what="the run's pre-flight estimate"),
     },
 )
 def rnn_retraining():
@@ -229,7 +241,32 @@ def rnn_retraining():
             ),
         )
 
+    @task(multiple_outputs=False)
+    def estimate_training_cost(validated: dict) -> dict:
+        """Pre-flight estimate of this run; above approval_threshold_usd it waits for approval."""
+        from airflow.sdk import Variable
+
+        from pipeline.tasks import approval, governance
+
+        context = get_current_context()
+        budget_left_usd, budget_left_how = governance.training_budget_left_usd(
+            Variable.get(names.VAR_BUDGETS, default=None)
+        )
+        return approval.retraining_request(
+            validated=validated,
+            params=dict(context["params"]),
+            dag_id=context["dag"].dag_id,
+            run_id=context["run_id"],
+            budget_left_usd=budget_left_usd,
+            budget_left_how=budget_left_how,
+        )
+
     @task.branch
+    def approval_gate(request: dict) -> str:
+        """Wait for approval above the threshold; else straight on to training."""
+        return "approve_training" if request["waits"] else "choose_backend"
+
+    @task.branch(trigger_rule="none_failed_min_one_success")  # after the approval, or without one
     def choose_backend() -> str:
         """Pick the training branch from the `compute` param."""
         compute = get_current_context()["params"]["compute"]
@@ -347,8 +384,11 @@ def rnn_retraining():
         return result
 
     validated = attach(validate_dataset(), MlflowRunLink)
+    request = estimate_training_cost(validated)
+    approval = TrainingApprovalOperator(task_id="approve_training", approval_request=request)
     backend = choose_backend()
-    validated >> backend
+    approval_gate(request) >> [approval, backend]
+    approval >> backend
     local = attach(train_local(validated), MlflowRunLink)
     budget = check_spot_budget(validated)
     on_spot = SpotTrainingOperator(

@@ -10,6 +10,14 @@ training, benchmark, load test and costing.
 
 * **start** – check the form, validate the corpus once (Great Expectations), open the parent MLflow run
   (experiment `rnn-textgen-sweeps`) and the study.
+* **estimate_sweep_cost** – before the first round, a bound of the whole sweep's training: `max_trials`
+  trials at the search space's costliest configuration, at most `budget_usd`; held against
+  `approval_threshold_usd`.
+* **approval_gate** – at or under the threshold straight on to the rounds (recorded as "under
+  threshold"); above it, to the approval.
+* **approve_sweep** – waits for a person (Required Actions, or the REST API) with the estimate, its
+  inputs and the budget left; Approve runs the rounds, Reject or no answer within
+  `approval_timeout_minutes` skips every round and records why on the parent MLflow run.
 * **plan_round_N** – check the budget against this round's pre-flight estimate and ask the study for
   trials; over budget (or at the trial limit) the round does not start, and nor does any later one.
 * **trials_round_N** (`compute=local`) – one mapped task per trial (spread over the workers): train,
@@ -27,7 +35,7 @@ training, benchmark, load test and costing.
 * **promote** – with `promote_recommended`, the recommended trial goes through `rnn_retraining`'s
   champion gate (never around it).
 
-How: [docs/sweep.md](../docs/sweep.md).
+How: [docs/sweep.md](../docs/sweep.md); the approval: [docs/governance.md](../docs/governance.md).
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from costing.choices import (
     RETRAIN_CADENCE_PATTERN,
 )
 from pipeline import names
+from pipeline.approval.operators import TrainingApprovalOperator
 from pipeline.conf import refuse_bad_conf
 from pipeline.spot.cleanup import cleanup_task
 from pipeline.spot.operators import SpotTrainingOperator
@@ -57,6 +66,7 @@ from pipeline.sweep_space import (
     MIN_REQUESTS_PER_DAY,
     space_schema,
 )
+from pipeline.ui.approval_params import approval_params
 from pipeline.ui.compute_params import REGION_PATTERN, compute_params, spot_operator_arguments, spot_params
 
 
@@ -73,6 +83,10 @@ def _local_trials_id(round_index: int) -> str:
 
 def _spot_trials_id(round_index: int) -> str:
     return f"spot_trials_round_{round_index + 1}"
+
+
+def _plan_id(round_index: int) -> str:
+    return f"plan_round_{round_index + 1}"
 
 
 def _context() -> tuple[dict, str, str]:
@@ -193,6 +207,7 @@ def _context() -> tuple[dict, str, str]:
         ),
         **compute_params(),
         **spot_params(with_budget=False),  # budget_usd guards the whole sweep
+        **approval_params(what="the whole sweep's estimate (at most budget_usd)"),
         "promote_recommended": Param(
             False,
             type="boolean",
@@ -218,13 +233,38 @@ def rnn_sweep():
         )
 
     @task(multiple_outputs=False)
+    def estimate_sweep_cost(validated: dict) -> dict:
+        """Bound the whole sweep's training before the first round; above approval_threshold_usd it waits."""
+        from airflow.sdk import Variable
+
+        from pipeline.tasks import approval, governance
+
+        context, dag_id, run_id = _context()
+        budget_left_usd, budget_left_how = governance.training_budget_left_usd(
+            Variable.get(names.VAR_BUDGETS, default=None)
+        )
+        return approval.sweep_request(
+            validated=validated,
+            params=dict(context["params"]),
+            dag_id=dag_id,
+            run_id=run_id,
+            budget_left_usd=budget_left_usd,
+            budget_left_how=budget_left_how,
+        )
+
+    @task.branch
+    def approval_gate(request: dict) -> list[str]:
+        """Wait for approval above the threshold; else straight on to the first round."""
+        return ["approve_sweep"] if request["waits"] else ["choose_backend", _plan_id(0)]
+
+    @task(multiple_outputs=False)
     def plan_round(validated: dict, round_index: int) -> list:
         """Budget check, then ask the study for this round's trials (none: stop)."""
         from pipeline.tasks import sweep
 
         return sweep.plan_round(validated=validated, round_index=round_index)
 
-    @task.branch
+    @task.branch(trigger_rule="none_failed_min_one_success")  # after the approval, or without one
     def choose_backend() -> list[str]:
         """Every round's trials train where `compute` says: on the workers, or on spot EC2."""
         if get_current_context()["params"]["compute"] == names.COMPUTE_LOCAL:
@@ -324,12 +364,18 @@ def rnn_sweep():
         return decision
 
     validated = start()
+    request = estimate_sweep_cost(validated)
+    gate = approval_gate(request)
+    approval = TrainingApprovalOperator(task_id="approve_sweep", approval_request=request)
+    gate >> approval
     backend = choose_backend()
     stale = sweep_stale_instances()
-    validated >> backend >> stale
-    previous, cleanup = validated, cleanup_ec2_instances()
+    [gate, approval] >> backend >> stale
+    previous, cleanup = [gate, approval], cleanup_ec2_instances()
     for index in range(MAX_ROUNDS):
-        planned = plan_round.override(task_id=f"plan_round_{index + 1}")(validated, index)
+        # the first round starts after the approval, or without one; a later one after the last round
+        rule = "none_failed_min_one_success" if index == 0 else "all_success"
+        planned = plan_round.override(task_id=_plan_id(index), trigger_rule=rule)(validated, index)
         previous >> planned
         local = (
             run_trial.override(task_id=_local_trials_id(index))

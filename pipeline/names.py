@@ -202,6 +202,16 @@ RETRAINING_SCHEDULE = "@weekly"  # rnn_retraining's schedule; the budget forecas
 DEFAULT_REPORT_RECIPIENTS = ("cost-reports@localhost",)
 DEFAULT_REPORT_SENDER = "rnn-cost-pipeline@localhost"
 
+# Approval before expensive work (pipeline/approval/): on the run's MLflow run (rnn_retraining) or the
+# sweep's parent run (rnn_sweep)
+TAG_APPROVAL_DECISION = (
+    "approval.decision"  # under-threshold | above-hard-limit | waiting | approved | rejected | timed-out
+)
+TAG_APPROVAL_REASON = "approval.reason"  # the sentence: who answered and when, or why no one was asked
+TAG_APPROVAL_ESTIMATE_USD = "approval.estimate_usd"  # the figure held against the threshold
+TAG_APPROVAL_THRESHOLD_USD = "approval.threshold_usd"
+TAG_APPROVAL_RESPONDED_BY = "approval.responded_by"  # "<name> (<id>)"; empty on a timeout
+
 # rnn_sweep (pipeline/tasks/sweep.py): tags and metrics of its parent and trial runs
 TAG_SWEEP_ROLE = "sweep.role"  # "parent" | "trial"
 TAG_SWEEP_TRIAL = "sweep.trial"

@@ -194,3 +194,33 @@ def split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """A trial's values as (its training config's, the precision it is served at)."""
     training = {k: v for k, v in params.items() if k not in CHOICE_KEYS}
     return training, str(params.get(PRECISION_KEY, "fp32"))
+
+
+# Keys whose larger values train longer (more tokens, or a larger model at the same tokens); the others
+# (learning_rate, precision) do not change what training costs.
+COST_KEYS = (
+    "hidden_size",
+    "num_layers",
+    "embedding_dim",
+    "seq_len",
+    "batch_size",
+    "epochs",
+    "max_steps_per_epoch",
+)
+
+
+def costliest_params(space: Mapping[str, Any]) -> dict[str, Any]:
+    """The space's costliest trial to train: the largest value of every key in :data:`COST_KEYS` (a range's
+    ``high``; for ``max_steps_per_epoch``, 0 when the space has it, since 0 trains on the whole split).
+    What ``rnn_sweep`` prices every trial at to bound the whole sweep before it starts."""
+    out: dict[str, Any] = {}
+    for key in COST_KEYS:
+        spec = space.get(key)
+        if spec is None:
+            continue
+        values = list(spec) if isinstance(spec, list) else [spec["low"], spec["high"]]
+        if key == "max_steps_per_epoch" and 0 in values:
+            out[key] = 0
+        else:
+            out[key] = SEARCH_KEYS[key].kind(max(values))
+    return out

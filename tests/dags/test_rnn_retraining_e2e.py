@@ -91,6 +91,8 @@ def test_retraining_end_to_end_registers_only_better_models(
     assert first.state == "success", task_states(first)
     states = task_states(first)
     assert {states[t] for t in SPOT_ONLY_TASKS} == {"skipped"}  # compute=local is the default
+    # the tiny run is estimated under the default approval threshold: no one is asked
+    assert states.pop("approve_training") == "skipped"
     assert {state for task, state in states.items() if task not in SPOT_ONLY_TASKS} == {"success"}
 
     [run] = training_runs()
@@ -126,6 +128,7 @@ def test_retraining_end_to_end_registers_only_better_models(
     assert tags[names.TAG_COST_BASIS] == "estimate" and "r6i.xlarge" in tags[names.TAG_COST_DESCRIPTION]
     assert tags[names.TAG_COST_ARTIFACT] == "cost.json"  # the FOCUS ledger fetches it without listing
     assert tags[names.TAG_REGISTRY_DECISION] == "registered"
+    assert tags[names.TAG_APPROVAL_DECISION] == "under-threshold"
     assert params["config.hidden_size"] == "16" and params["compute.instance_type"] == "r6i.xlarge"
     assert len(params["dataset.sha256"]) == 64 and params["git_sha"]
     assert any(key.startswith("system/") for key in metrics), "MLflow system metrics missing"

@@ -65,6 +65,7 @@ def test_spot_training_end_to_end(
     states = task_states(dag_run)
     assert dag_run.state == "success", (states, instances.console())
     assert states.pop("train_local") == "skipped" and states.pop("register") in ("success", "skipped")
+    assert states.pop("approve_training") == "skipped"  # under the default approval threshold
     assert set(states.values()) == {"success"}, states
 
     # The launch request as the EC2 endpoint received it.
@@ -236,7 +237,12 @@ def test_interrupted_attempt_resumes_from_the_checkpoint(
 
 def test_budget_guard_refuses_before_launching(airflow_db, pipeline_home, tiny_corpus, testbed) -> None:
     dag_run = load_dag("rnn_retraining").test(
-        run_conf={**TINY_DAG_CONF, **testbed.conf(max_budget_usd=0.0001), "corpus_uri": str(tiny_corpus)}
+        run_conf={
+            **TINY_DAG_CONF,
+            **testbed.conf(max_budget_usd=0.0001),
+            "corpus_uri": str(tiny_corpus),
+            "approval_threshold_usd": 0.0,  # every run would wait for approval, but this one is refused anyway
+        }
     )
 
     states = task_states(dag_run)
@@ -249,3 +255,6 @@ def test_budget_guard_refuses_before_launching(airflow_db, pipeline_home, tiny_c
     tags = training_run().data.tags
     assert tags["spot.preflight"].startswith("above budget:") and tags["spot.max_budget_usd"] == "0.0001"
     assert float(tags["spot.preflight_estimate_usd"]) > 0.0001
+    # no one was asked to approve a run the guard refuses whatever the answer (dag.test() would wait)
+    assert states["approve_training"] == "skipped"
+    assert tags["approval.decision"] == "above-hard-limit"
