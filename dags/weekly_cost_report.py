@@ -22,7 +22,6 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from pipeline import names
 from pipeline.conf import refuse_bad_conf
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
 
@@ -52,23 +51,23 @@ def weekly_cost_report():
     @task(multiple_outputs=False)
     def render_and_store() -> dict:
         """Gather the period's runs, prices and analyses; render the report and store it."""
-        from airflow.sdk import Variable
-
         from pipeline.tasks import cost_report
-        from pipeline.tasks.cost_report import recipients_from, weekly_focus_files, weekly_inputs
+        from pipeline.tasks.cost_report import (
+            report_recipients,
+            report_sender,
+            weekly_focus_files,
+            weekly_inputs,
+        )
 
         context = get_current_context()
         end = context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
-        recipients = recipients_from(Variable.get(names.VAR_REPORT_RECIPIENTS, default=None)) or list(
-            names.DEFAULT_REPORT_RECIPIENTS
-        )
         days = context["params"]["days"]
         stored = cost_report.render_and_store(
             inputs=weekly_inputs(end, days=days),
             dag_id=context["dag"].dag_id,
             run_id=context["run_id"],
-            recipients=recipients,
-            sender=Variable.get(names.VAR_REPORT_SENDER, default=names.DEFAULT_REPORT_SENDER),
+            recipients=report_recipients(),
+            sender=report_sender(),
             extra_files=weekly_focus_files(end, days=days),
         )
         push_report(context, report_path=stored["report_path"])

@@ -21,6 +21,7 @@ import logging
 import tempfile
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +309,22 @@ def recipients_from(value: Any) -> list[str]:
     return addresses
 
 
+def report_recipients() -> list[str]:
+    """Who gets the weekly report and the deadline alerts: the Variable ``cost_report_recipients``, else
+    ``cost-reports@localhost``. Read when a task or callback runs, never at DAG parse."""
+    from airflow.sdk import Variable
+
+    configured = recipients_from(Variable.get(names.VAR_REPORT_RECIPIENTS, default=None))
+    return configured or list(names.DEFAULT_REPORT_RECIPIENTS)
+
+
+def report_sender() -> str:
+    """The From address: the Variable ``cost_report_sender``, else ``rnn-cost-pipeline@localhost``."""
+    from airflow.sdk import Variable
+
+    return Variable.get(names.VAR_REPORT_SENDER, default=names.DEFAULT_REPORT_SENDER)
+
+
 def render_and_store(
     *,
     inputs: Any,
@@ -383,6 +400,18 @@ def send_stored_email(*, stored: dict[str, Any]) -> dict[str, Any]:
     raw = storage.read_bytes(storage.join(stored["report_dir"], EMAIL_FILE))
     message = message_from_bytes(raw, policy=policy.default)
     recipients = stored["recipients"]
+    backend, sent_id = send_message(message, recipients, raw=raw)
+    log.info("sent %r to %s via %s", stored["subject"], ", ".join(recipients), backend)
+    return {**stored, "sent_via": backend, "message_id": sent_id}
+
+
+def send_message(
+    message: EmailMessage, recipients: list[str], *, raw: bytes | None = None
+) -> tuple[str, str]:
+    """Send a finished MIME message through the configured backend (``RNN_PIPELINE_EMAIL_BACKEND``): SMTP
+    (connection ``RNN_PIPELINE_SMTP_CONN_ID``, smtp provider) or SES (``RNN_PIPELINE_AWS_CONN_ID``, amazon
+    provider). ``raw``: the message's bytes as stored, sent as they are (else ``message.as_bytes()``).
+    Returns (backend, message id)."""
     settings = load_settings()
     backend = settings.email_backend
     if backend == "ses":
@@ -390,18 +419,17 @@ def send_stored_email(*, stored: dict[str, Any]) -> dict[str, Any]:
 
         hook = SesHook(aws_conn_id=settings.aws_conn_id)
         # Recipients come from the message's own To header (SES reads it when Destinations is omitted).
-        response = hook.conn.send_raw_email(Source=str(message["From"]), RawMessage={"Data": raw})
-        sent_id = response.get("MessageId", "")
-    elif backend == "smtp":
+        response = hook.conn.send_raw_email(
+            Source=str(message["From"]), RawMessage={"Data": raw if raw is not None else message.as_bytes()}
+        )
+        return backend, response.get("MessageId", "")
+    if backend == "smtp":
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
         with SmtpHook(smtp_conn_id=settings.smtp_conn_id) as hook:
             # The hook owns host, port, TLS and login; the message (inline images, CSV) is ours.
             hook._smtp_client.send_message(message, to_addrs=recipients)
-        sent_id = str(message["Message-ID"] or "")
-    else:
-        from airflow.sdk.exceptions import AirflowFailException
+        return backend, str(message["Message-ID"] or "")
+    from airflow.sdk.exceptions import AirflowFailException
 
-        raise AirflowFailException(f"RNN_PIPELINE_EMAIL_BACKEND={backend!r}: use 'smtp' or 'ses'")
-    log.info("sent %r to %s via %s", stored["subject"], ", ".join(recipients), backend)
-    return {**stored, "sent_via": backend, "message_id": sent_id}
+    raise AirflowFailException(f"RNN_PIPELINE_EMAIL_BACKEND={backend!r}: use 'smtp' or 'ses'")
