@@ -10,6 +10,9 @@ an empty week still produces a report that says so.
   with it the period's costs as FOCUS 1.2 rows (`focus.csv`, `focus.parquet`).
 * **send_email** – send the stored message to the Variable `cost_report_recipients`; retries, then fails.
 
+**Deadline**: a run not finished within `WEEKLY_REPORT_DUE_AFTER` of its logical date (Monday 07:00 UTC;
+`pipeline/deadlines.py`) emails the same recipients which run is late and what to do.
+
 How: [docs/reports.md](../docs/reports.md) (contents, storage, email settings),
 [docs/cost-reconciliation.md](../docs/cost-reconciliation.md) (the FOCUS export, estimate vs bill).
 """
@@ -23,6 +26,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline.conf import refuse_bad_conf
+from pipeline.deadlines import WEEKLY_REPORT, deadline_alert
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
 
 
@@ -34,6 +38,7 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    deadline=deadline_alert(WEEKLY_REPORT),
     tags=["cost", "report", "email"],
     default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=2)},
     params={
