@@ -2,10 +2,15 @@
 
 Airflow's own Deadline Alerts (``airflow.sdk.DeadlineAlert``), not a sensor that polls. When a DAG
 run is created, Airflow stores its deadline (the run's logical date + the interval below). The
-scheduler compares the unfinished runs' deadlines with the clock; when one passes, it hands the
-callback to the executor, which runs :func:`notify_missed_deadline` in a supervised process that
-reads Variables and Connections through the API server, like a task. A run that succeeds before its
-deadline has its deadline removed, and nothing is sent.
+scheduler compares the unfinished runs' deadlines with the clock; when one passes, it queues the
+callback as a trigger, and the triggerer runs :func:`notify_missed_deadline` (an ``AsyncCallback``).
+A run that succeeds before its deadline has its deadline removed, and nothing is sent.
+
+Why the triggerer and not the executor (``SyncCallback``): in Airflow 3.3.2 an executor callback runs
+with the workload token it was queued with, and the Execution API serves Variables and Connections
+only to execution tokens, so ``Variable.get`` and the SMTP connection are refused (403,
+``AirflowSecretsBackendAccessDenied``; apache/airflow#66141). The triggerer serves its triggers
+through its in-process Execution API, where both are read as a task reads them.
 
 | alert                | measured from                          | due after                 |
 |----------------------|----------------------------------------|---------------------------|
@@ -39,7 +44,7 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import quote
 
-from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +113,7 @@ def deadline_alert(alert: str, *, due_after: timedelta | None = None) -> Deadlin
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
         interval=spec.due_after if due_after is None else due_after,
-        callback=SyncCallback(notify_missed_deadline, kwargs={"alert": alert}),
+        callback=AsyncCallback(notify_missed_deadline, kwargs={"alert": alert}),
         name=spec.name,
     )
 
@@ -127,7 +132,7 @@ def _when(value: Any) -> datetime | None:
 def _utc(moment: datetime | None) -> str:
     if moment is None:
         return "-"
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC" if moment.second else f"{moment:%Y-%m-%d %H:%M} UTC"
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _duration(interval: timedelta) -> str:
@@ -201,14 +206,22 @@ def missed_deadline_email(
     return message
 
 
-# -- the callback (run by the executor when a deadline passes) -----------------------------------------------
+# -- the callback (run by the triggerer when a deadline passes) ----------------------------------------------
 
 
-def notify_missed_deadline(alert: str, context: dict[str, Any]) -> None:
-    """SyncCallback of :func:`deadline_alert`: email the report recipients that the run is late.
+async def notify_missed_deadline(alert: str, context: dict[str, Any]) -> None:
+    """AsyncCallback of :func:`deadline_alert`: email the report recipients that the run is late.
 
-    Sent through the reports' mail path; a message that cannot be sent is kept in
-    ``$RNN_PIPELINE_HOME/spool/alerts/<dag>/`` and the callback fails, saying where."""
+    The mail path is synchronous (Variable lookups, SMTP or SES): it runs in a thread, so the
+    triggerer's event loop goes on serving its other triggers meanwhile."""
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(send_missed_deadline_alert, thread_sensitive=False)(alert, context)
+
+
+def send_missed_deadline_alert(alert: str, context: Mapping[str, Any]) -> None:
+    """Email the report recipients that the run is late, through the reports' mail path; a message that
+    cannot be sent is kept in ``$RNN_PIPELINE_HOME/spool/alerts/<dag>/`` and this fails, saying where."""
     from pipeline.settings import load_settings, safe_path_part
     from pipeline.tasks.cost_report import report_recipients, report_sender, send_message
 

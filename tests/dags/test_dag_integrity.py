@@ -127,7 +127,7 @@ DAGS_WITH_DEADLINES = ("weekly_cost_report", "cost_reconcile")  # each carries t
 def test_dag_carries_its_deadline_alert_as_the_scheduler_reads_it(dag_id: str) -> None:
     """The serialized DAG (what the scheduler creates each run's deadline from) holds the alert of
     pipeline.deadlines: the run's logical date + the production interval, the pipeline's callback."""
-    from airflow.sdk import SyncCallback
+    from airflow.sdk import AsyncCallback
     from airflow.serialization.serialized_objects import DagSerialization
 
     from pipeline.deadlines import ALERTS, notify_missed_deadline
@@ -138,7 +138,7 @@ def test_dag_carries_its_deadline_alert_as_the_scheduler_reads_it(dag_id: str) -
     assert serialized["reference"] == {"reference_type": "DagRunLogicalDateDeadline"}
     assert serialized["interval"]["__data__"] == ALERTS[alert].due_after.total_seconds()
     callback = serialized["callback"]
-    assert callback["__classname__"] == f"{SyncCallback.__module__}.{SyncCallback.__qualname__}"
+    assert callback["__classname__"] == f"{AsyncCallback.__module__}.{AsyncCallback.__qualname__}"
     assert (
         callback["__data__"]["path"]
         == f"{notify_missed_deadline.__module__}.{notify_missed_deadline.__qualname__}"

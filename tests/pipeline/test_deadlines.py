@@ -23,6 +23,7 @@ from pipeline.deadlines import (
     deadline_alert,
     missed_deadline_email,
     notify_missed_deadline,
+    send_missed_deadline_alert,
 )
 
 WEEKLY_RUN_ID = "scheduled__2026-12-07T07:00:00+00:00"
@@ -68,20 +69,23 @@ def test_the_weekly_alert_says_which_run_what_was_due_and_what_to_do() -> None:
         airflow_ui_url="http://airflow.example.com:8080/",
     )
     assert message["Subject"] == (
-        f"[deadline missed] weekly_cost_report: run {WEEKLY_RUN_ID} not finished by 2026-12-07 09:00 UTC"
+        f"[deadline missed] weekly_cost_report: run {WEEKLY_RUN_ID} not finished by 2026-12-07 09:00:00 UTC"
     )
     assert message["To"] == "lead@example.com, finops@example.com"
     assert message["From"] == "rnn-cost-pipeline@localhost"
     assert message["Message-ID"].endswith("@localhost>")
     body = message.get_content()
     assert body.startswith(
-        "The weekly cost report for the period up to 2026-12-07 07:00 UTC was due in its recipients' "
-        "mailboxes by 2026-12-07 09:00 UTC, 2 h after the run's logical date."
+        "The weekly cost report for the period up to 2026-12-07 07:00:00 UTC was due in its recipients' "
+        "mailboxes by 2026-12-07 09:00:00 UTC, 2 h after the run's logical date."
     )
     lines = body.splitlines()
     assert "DAG            weekly_cost_report" in lines
     assert f"run            {WEEKLY_RUN_ID}" in lines
-    assert "deadline       2026-12-07 09:00 UTC (2 h after the logical date, 2026-12-07 07:00 UTC)" in lines
+    assert (
+        "deadline       2026-12-07 09:00:00 UTC (2 h after the logical date, 2026-12-07 07:00:00 UTC)"
+        in lines
+    )
     assert "state          running when the deadline passed" in lines
     assert "queued         2026-12-07 07:00:01 UTC" in lines
     # the run's page, its id quoted (':' and '+'), the base URL's trailing slash dropped
@@ -112,13 +116,13 @@ def test_the_reconcile_alert_counts_from_the_logical_date_the_bill_delay_and_say
     )
     assert message["Subject"] == (
         "[deadline missed] cost_reconcile: run scheduled__2026-12-05T00:00:00+00:00 not finished by "
-        "2026-12-07 00:00 UTC"
+        "2026-12-07 00:00:00 UTC"
     )
     assert message["Message-ID"].endswith("@example.com>")
     body = message.get_content()
     assert body.startswith(
-        "AWS delivers the bill for the usage up to 2026-12-05 00:00 UTC within 48 h (Data Exports and Cost "
-        "Explorer arrive 24-48 h late), so by 2026-12-07 00:00 UTC it has arrived."
+        "AWS delivers the bill for the usage up to 2026-12-05 00:00:00 UTC within 48 h (Data Exports and Cost "
+        "Explorer arrive 24-48 h late), so by 2026-12-07 00:00:00 UTC it has arrived."
     )
     assert (
         "state          failed (ended 2026-12-05 00:41:12 UTC) when the deadline passed" in body.splitlines()
@@ -140,12 +144,13 @@ def test_a_run_that_never_started_is_said_to_be_queued() -> None:
 
 
 def test_the_deadline_alert_is_airflows_with_the_production_interval_unless_told() -> None:
-    from airflow.sdk import DeadlineReference, SyncCallback
+    from airflow.sdk import AsyncCallback, DeadlineReference
 
     alert = deadline_alert(WEEKLY_REPORT)
     assert alert.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
     assert alert.interval == WEEKLY_REPORT_DUE_AFTER == ALERTS[WEEKLY_REPORT].due_after
-    assert isinstance(alert.callback, SyncCallback)  # run by the executor, with Variables and Connections
+    # run by the triggerer, which reads Variables and Connections (an executor's callback cannot in 3.3.2)
+    assert isinstance(alert.callback, AsyncCallback)
     assert alert.callback.path == "pipeline.deadlines.notify_missed_deadline"
     assert alert.callback.kwargs == {"alert": WEEKLY_REPORT}
     assert deadline_alert(RECONCILE).interval == BILL_DELIVERY_DELAY
@@ -164,7 +169,7 @@ def test_an_alert_that_cannot_be_sent_is_kept_in_the_spool_and_the_callback_fail
     monkeypatch.setenv("AIRFLOW_VAR_COST_REPORT_RECIPIENTS", json.dumps(["lead@example.com"]))
 
     with pytest.raises(RuntimeError, match="the message is kept in") as failure:
-        notify_missed_deadline(WEEKLY_REPORT, weekly_context())
+        send_missed_deadline_alert(WEEKLY_REPORT, weekly_context())
     [kept] = (pipeline_home / "spool" / "alerts" / "weekly_cost_report").iterdir()
     assert str(kept) in str(failure.value)
     assert kept.name == "scheduled__2026-12-07T07_00_00_00_00_01a25140-5acd-78b4-b66b-c0a893d7bb44.eml"
@@ -173,3 +178,21 @@ def test_an_alert_that_cannot_be_sent_is_kept_in_the_spool_and_the_callback_fail
     message = message_from_bytes(kept.read_bytes(), policy=policy.default)
     assert message["To"] == "lead@example.com"
     assert WEEKLY_RUN_ID in message["Subject"]
+
+
+def test_the_async_callback_runs_the_mail_path_off_the_event_loop(
+    pipeline_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The triggerer awaits notify_missed_deadline; the failure of the sync mail path reaches it whole."""
+    import asyncio
+    import inspect
+
+    from devtools.services import local_smtp_connection
+
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", local_smtp_connection(free_port()))  # nothing listens
+    monkeypatch.setenv("RNN_PIPELINE_EMAIL_BACKEND", "smtp")
+    monkeypatch.setenv("AIRFLOW_VAR_COST_REPORT_RECIPIENTS", "lead@example.com")
+    assert inspect.iscoroutinefunction(notify_missed_deadline)
+    with pytest.raises(RuntimeError, match="the message is kept in"):
+        asyncio.run(notify_missed_deadline(WEEKLY_REPORT, weekly_context()))
+    assert len(list((pipeline_home / "spool" / "alerts" / "weekly_cost_report").iterdir())) == 1
