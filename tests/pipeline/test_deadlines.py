@@ -196,3 +196,15 @@ def test_the_async_callback_runs_the_mail_path_off_the_event_loop(
     with pytest.raises(RuntimeError, match="the message is kept in"):
         asyncio.run(notify_missed_deadline(WEEKLY_REPORT, weekly_context()))
     assert len(list((pipeline_home / "spool" / "alerts" / "weekly_cost_report").iterdir())) == 1
+
+
+@pytest.mark.parametrize(
+    ("page", "constant", "interval"),
+    [
+        ("reports.md", "WEEKLY_REPORT_DUE_AFTER", WEEKLY_REPORT_DUE_AFTER),
+        ("cost-reconciliation.md", "BILL_DELIVERY_DELAY", BILL_DELIVERY_DELAY),
+    ],
+)
+def test_the_docs_state_the_interval_the_code_has(page: str, constant: str, interval: timedelta) -> None:
+    text = " ".join((Path(__file__).resolve().parents[2] / "docs" / page).read_text().split())
+    assert f"`{constant}`, {interval / timedelta(hours=1):g} h" in text
