@@ -13,7 +13,7 @@ run; a restated period is reconciled again from its newest delivery; a re-run ch
 * **fetch_bill** – the newest delivery of each billing period (or Cost Explorer), summed per run tag.
 * **record** – log the bill beside the estimate on each matched run; list the pending ones.
 
-**Deadline**: a run not finished when the bill for the usage up to its logical date has arrived
+**Deadline**: a run not finished when the bill for the usage up to when it was queued has arrived
 (`BILL_DELIVERY_DELAY` later; `pipeline/deadlines.py`) emails the `cost_report_recipients` which run is
 late and what to do.
 

@@ -10,8 +10,8 @@ an empty week still produces a report that says so.
   with it the period's costs as FOCUS 1.2 rows (`focus.csv`, `focus.parquet`).
 * **send_email** – send the stored message to the Variable `cost_report_recipients`; retries, then fails.
 
-**Deadline**: a run not finished within `WEEKLY_REPORT_DUE_AFTER` of its logical date (Monday 07:00 UTC;
-`pipeline/deadlines.py`) emails the same recipients which run is late and what to do.
+**Deadline**: a run not finished within `WEEKLY_REPORT_DUE_AFTER` of being queued (a scheduled run: Monday
+07:00 UTC; `pipeline/deadlines.py`) emails the same recipients which run is late and what to do.
 
 How: [docs/reports.md](../docs/reports.md) (contents, storage, email settings),
 [docs/cost-reconciliation.md](../docs/cost-reconciliation.md) (the FOCUS export, estimate vs bill).

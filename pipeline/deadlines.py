@@ -1,7 +1,7 @@
 """Deadline Alerts: a late DAG run emails its owners which run, what was due and what to do.
 
 Airflow's own Deadline Alerts (``airflow.sdk.DeadlineAlert``), not a sensor that polls. When a DAG
-run is created, Airflow stores its deadline (the run's logical date + the interval below). The
+run is created, Airflow stores its deadline (when the run was queued + the interval below). The
 scheduler compares the unfinished runs' deadlines with the clock; when one passes, it queues the
 callback as a trigger, and the triggerer runs :func:`notify_missed_deadline` (an ``AsyncCallback``).
 A run that succeeds before its deadline has its deadline removed, and nothing is sent.
@@ -12,23 +12,25 @@ only to execution tokens, so ``Variable.get`` and the SMTP connection are refuse
 ``AirflowSecretsBackendAccessDenied``; apache/airflow#66141). The triggerer serves its triggers
 through its in-process Execution API, where both are read as a task reads them.
 
-| alert                | measured from                          | due after                 |
-|----------------------|----------------------------------------|---------------------------|
-| `weekly_cost_report` | the run's logical date (Mon 07:00 UTC) | `WEEKLY_REPORT_DUE_AFTER` |
-| `cost_reconcile`     | the run's logical date (00:00 UTC)     | `BILL_DELIVERY_DELAY`     |
+| alert                | measured from                                      | due after                 |
+|----------------------|----------------------------------------------------|---------------------------|
+| `weekly_cost_report` | when the run was queued (scheduled: Mon 07:00 UTC) | `WEEKLY_REPORT_DUE_AFTER` |
+| `cost_reconcile`     | when the run was queued (scheduled: 00:00 UTC)     | `BILL_DELIVERY_DELAY`     |
 
 The report is expected Monday morning, and a run takes minutes (its retries under half an hour). The
 bill for the usage up to a day has arrived two days later (AWS delivers it 24-48 h late); a
 reconciliation still unfinished then holds the next daily runs back (``max_active_runs=1``), so that
 bill is not read.
 
+Measured from when the run was queued, not from its logical date: every run has one (a run triggered
+through the REST API may have no logical date, and then no logical-date deadline), and a run the
+scheduler creates late (after a pause or an outage) is not reported late before it could start. For a
+run created on time the two are the same moment.
+
 The callback goes through the reports' mail path (``pipeline.tasks.cost_report``): recipients from
 the Variable ``cost_report_recipients``, sender ``cost_report_sender``, SMTP or SES as
 ``RNN_PIPELINE_EMAIL_BACKEND`` says. A message that cannot be sent is kept in
 ``$RNN_PIPELINE_HOME/spool/alerts/`` and the callback fails (its log says where).
-
-A run without a logical date (one triggered through the REST API with ``logical_date: null``) gets
-no deadline: Airflow skips a DAGRUN_LOGICAL_DATE deadline it cannot compute and logs it.
 
 This module is imported when the DAG files are parsed: only ``airflow.sdk`` and the standard
 library at the top; the mail path is imported when a deadline is missed.
@@ -51,7 +53,7 @@ log = logging.getLogger(__name__)
 WEEKLY_REPORT = "weekly_cost_report"
 RECONCILE = "cost_reconcile"
 
-# How long after the run's logical date each DAG run may take before its owners are told.
+# How long after it was queued each DAG run may take before its owners are told.
 WEEKLY_REPORT_DUE_AFTER = timedelta(hours=2)  # Monday 07:00 UTC -> the email by 09:00 UTC
 BILL_DELIVERY_DELAY = timedelta(hours=48)  # AWS Data Exports and Cost Explorer: 24-48 h after the usage
 
@@ -60,9 +62,9 @@ BILL_DELIVERY_DELAY = timedelta(hours=48)  # AWS Data Exports and Cost Explorer:
 class LateRunAlert:
     """What one DAG's deadline means to the people it emails."""
 
-    due_after: timedelta  # after the run's logical date
+    due_after: timedelta  # after the run was queued
     name: str  # the deadline's name in Airflow
-    due: str  # what was due by the deadline; {logical_date}, {deadline} and {interval} are filled in
+    due: str  # what was due by the deadline; {queued}, {deadline} and {interval} are filled in
     what_to_do: tuple[str, ...]
 
 
@@ -70,8 +72,8 @@ ALERTS: dict[str, LateRunAlert] = {
     WEEKLY_REPORT: LateRunAlert(
         due_after=WEEKLY_REPORT_DUE_AFTER,
         name="weekly report sent",
-        due="The weekly cost report for the period up to {logical_date} was due in its recipients' "
-        "mailboxes by {deadline}, {interval} after the run's logical date. The run had not finished by then.",
+        due="The weekly cost report was due in its recipients' mailboxes by {deadline}, {interval} after its "
+        "run was queued ({queued}). The run had not finished by then.",
         what_to_do=(
             "Open the run (link above) and read the log of the task that failed or is still retrying.",
             "render_and_store failed: the report is not stored (MLflow or the data root unreachable; a report "
@@ -87,10 +89,10 @@ ALERTS: dict[str, LateRunAlert] = {
     RECONCILE: LateRunAlert(
         due_after=BILL_DELIVERY_DELAY,
         name="bill reconciled",
-        due="AWS delivers the bill for the usage up to {logical_date} within {interval} (Data Exports and "
-        "Cost Explorer arrive 24-48 h late), so by {deadline} it has arrived. The run had not finished by "
-        "then, and while it has not, no later daily run starts (max_active_runs=1): the training runs "
-        "in that bill stay unreconciled, their cost an estimate.",
+        due="AWS delivers the bill for the usage up to {queued}, when the run was queued, within {interval} "
+        "(Data Exports and Cost Explorer arrive 24-48 h late), so by {deadline} it has arrived. The run had "
+        "not finished by then, and while it has not, no later daily run starts (max_active_runs=1): the "
+        "training runs in that bill stay unreconciled, their cost an estimate.",
         what_to_do=(
             "Open the run (link above) and read the log of the task that failed or is still retrying.",
             "fetch_bill: AccessDenied means the AWS connection lacks ce:GetCostAndUsage (Cost Explorer) or "
@@ -108,10 +110,10 @@ ALERTS: dict[str, LateRunAlert] = {
 
 def deadline_alert(alert: str, *, due_after: timedelta | None = None) -> DeadlineAlert:
     """The Deadline Alert of one of :data:`ALERTS`, for a DAG's ``deadline=``: due ``due_after`` (default:
-    the alert's own) after the run's logical date; :func:`notify_missed_deadline` when it passes."""
+    the alert's own) after the run was queued; :func:`notify_missed_deadline` when it passes."""
     spec = ALERTS[alert]
     return DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=spec.due_after if due_after is None else due_after,
         callback=AsyncCallback(notify_missed_deadline, kwargs={"alert": alert}),
         name=spec.name,
@@ -136,7 +138,7 @@ def _utc(moment: datetime | None) -> str:
 
 
 def _duration(interval: timedelta) -> str:
-    seconds = int(interval.total_seconds())
+    seconds = round(interval.total_seconds())
     for unit, size in (("h", 3600), ("min", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{seconds // size} {unit}"
@@ -175,15 +177,16 @@ def missed_deadline_email(
     run = context["dag_run"]
     dag_id, run_id = run["dag_id"], run["dag_run_id"]
     deadline = _when(context["deadline"]["deadline_time"])
-    logical_date = _when(run.get("logical_date"))
-    interval = _duration(deadline - logical_date) if deadline and logical_date else "-"
-    due = spec.due.format(logical_date=_utc(logical_date), deadline=_utc(deadline), interval=interval)
+    queued = _when(run.get("queued_at"))
+    interval = _duration(deadline - queued) if deadline and queued else "-"
+    due = spec.due.format(queued=_utc(queued), deadline=_utc(deadline), interval=interval)
     facts = [
         ("DAG", dag_id),
         ("run", run_id),
-        ("deadline", f"{_utc(deadline)} ({interval} after the logical date, {_utc(logical_date)})"),
+        ("deadline", f"{_utc(deadline)} ({interval} after the run was queued)"),
         ("state", f"{_state_then(run)} when the deadline passed"),
-        ("queued", _utc(_when(run.get("queued_at")))),
+        ("logical date", _utc(_when(run.get("logical_date")))),
+        ("queued", _utc(queued)),
         ("started", _utc(_when(run.get("start_date")))),
         ("in Airflow", run_url(airflow_ui_url, dag_id, run_id)),
     ]

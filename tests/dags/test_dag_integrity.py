@@ -126,7 +126,7 @@ DAGS_WITH_DEADLINES = ("weekly_cost_report", "cost_reconcile")  # each carries t
 @pytest.mark.parametrize("dag_id", DAGS_WITH_DEADLINES)
 def test_dag_carries_its_deadline_alert_as_the_scheduler_reads_it(dag_id: str) -> None:
     """The serialized DAG (what the scheduler creates each run's deadline from) holds the alert of
-    pipeline.deadlines: the run's logical date + the production interval, the pipeline's callback."""
+    pipeline.deadlines: when the run was queued + the production interval, the pipeline's callback."""
     from airflow.sdk import AsyncCallback
     from airflow.serialization.serialized_objects import DagSerialization
 
@@ -135,7 +135,7 @@ def test_dag_carries_its_deadline_alert_as_the_scheduler_reads_it(dag_id: str) -
     alert = dag_id
     dag = load_dagbag(DAGS_DIR / f"{dag_id}.py").dags[dag_id]
     [serialized] = DagSerialization.to_dict(dag)["dag"]["deadline"]
-    assert serialized["reference"] == {"reference_type": "DagRunLogicalDateDeadline"}
+    assert serialized["reference"] == {"reference_type": "DagRunQueuedAtDeadline"}
     assert serialized["interval"]["__data__"] == ALERTS[alert].due_after.total_seconds()
     callback = serialized["callback"]
     assert callback["__classname__"] == f"{AsyncCallback.__module__}.{AsyncCallback.__qualname__}"

@@ -53,9 +53,11 @@ def weekly_context(state: str = "running") -> dict:
         dag_id="weekly_cost_report",
         run_id=WEEKLY_RUN_ID,
         logical_date="2026-12-07T07:00:00Z",
-        deadline=datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
+        deadline=datetime(
+            2026, 12, 7, 9, 0, 0, 604065, tzinfo=UTC
+        ),  # queued_at + 2 h, as Airflow computes it
         state=state,
-        queued_at="2026-12-07T07:00:01.604065Z",
+        queued_at="2026-12-07T07:00:00.604065Z",
         start_date="2026-12-07T07:00:02.909042Z",
     )
 
@@ -76,18 +78,16 @@ def test_the_weekly_alert_says_which_run_what_was_due_and_what_to_do() -> None:
     assert message["Message-ID"].endswith("@localhost>")
     body = message.get_content()
     assert body.startswith(
-        "The weekly cost report for the period up to 2026-12-07 07:00:00 UTC was due in its recipients' "
-        "mailboxes by 2026-12-07 09:00:00 UTC, 2 h after the run's logical date."
+        "The weekly cost report was due in its recipients' mailboxes by 2026-12-07 09:00:00 UTC, 2 h after its "
+        "run was queued (2026-12-07 07:00:00 UTC). The run had not finished by then."
     )
     lines = body.splitlines()
     assert "DAG            weekly_cost_report" in lines
     assert f"run            {WEEKLY_RUN_ID}" in lines
-    assert (
-        "deadline       2026-12-07 09:00:00 UTC (2 h after the logical date, 2026-12-07 07:00:00 UTC)"
-        in lines
-    )
+    assert "deadline       2026-12-07 09:00:00 UTC (2 h after the run was queued)" in lines
+    assert "logical date   2026-12-07 07:00:00 UTC" in lines
     assert "state          running when the deadline passed" in lines
-    assert "queued         2026-12-07 07:00:01 UTC" in lines
+    assert "queued         2026-12-07 07:00:00 UTC" in lines
     # the run's page, its id quoted (':' and '+'), the base URL's trailing slash dropped
     assert (
         "in Airflow     http://airflow.example.com:8080/dags/weekly_cost_report/runs/"
@@ -106,8 +106,9 @@ def test_the_reconcile_alert_counts_from_the_logical_date_the_bill_delay_and_say
             dag_id="cost_reconcile",
             run_id="scheduled__2026-12-05T00:00:00+00:00",
             logical_date="2026-12-05T00:00:00Z",
-            deadline="2026-12-07T00:00:00+00:00",  # ISO text is read as well as a datetime
+            deadline="2026-12-07T00:00:00.25+00:00",  # ISO text is read as well as a datetime
             state="failed",
+            queued_at="2026-12-05T00:00:00.25Z",
             end_date="2026-12-05T00:41:12.5Z",
         ),
         sender="costs@example.com",
@@ -121,8 +122,8 @@ def test_the_reconcile_alert_counts_from_the_logical_date_the_bill_delay_and_say
     assert message["Message-ID"].endswith("@example.com>")
     body = message.get_content()
     assert body.startswith(
-        "AWS delivers the bill for the usage up to 2026-12-05 00:00:00 UTC within 48 h (Data Exports and Cost "
-        "Explorer arrive 24-48 h late), so by 2026-12-07 00:00:00 UTC it has arrived."
+        "AWS delivers the bill for the usage up to 2026-12-05 00:00:00 UTC, when the run was queued, within 48 h "
+        "(Data Exports and Cost Explorer arrive 24-48 h late), so by 2026-12-07 00:00:00 UTC it has arrived."
     )
     assert (
         "state          failed (ended 2026-12-05 00:41:12 UTC) when the deadline passed" in body.splitlines()
@@ -147,7 +148,7 @@ def test_the_deadline_alert_is_airflows_with_the_production_interval_unless_told
     from airflow.sdk import AsyncCallback, DeadlineReference
 
     alert = deadline_alert(WEEKLY_REPORT)
-    assert alert.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
+    assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
     assert alert.interval == WEEKLY_REPORT_DUE_AFTER == ALERTS[WEEKLY_REPORT].due_after
     # run by the triggerer, which reads Variables and Connections (an executor's callback cannot in 3.3.2)
     assert isinstance(alert.callback, AsyncCallback)
