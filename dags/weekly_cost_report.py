@@ -27,6 +27,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline.conf import refuse_bad_conf
 from pipeline.deadlines import WEEKLY_REPORT, deadline_alert
+from pipeline.mail import report_recipients, report_sender
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
 
 
@@ -57,12 +58,7 @@ def weekly_cost_report():
     def render_and_store() -> dict:
         """Gather the period's runs, prices and analyses; render the report and store it."""
         from pipeline.tasks import cost_report
-        from pipeline.tasks.cost_report import (
-            report_recipients,
-            report_sender,
-            weekly_focus_files,
-            weekly_inputs,
-        )
+        from pipeline.tasks.cost_report import weekly_focus_files, weekly_inputs
 
         context = get_current_context()
         end = context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after

@@ -27,13 +27,13 @@ through the REST API may have no logical date, and then no logical-date deadline
 scheduler creates late (after a pause or an outage) is not reported late before it could start. For a
 run created on time the two are the same moment.
 
-The callback goes through the reports' mail path (``pipeline.tasks.cost_report``): recipients from
+The callback goes through the reports' mail path (``pipeline.mail``): recipients from
 the Variable ``cost_report_recipients``, sender ``cost_report_sender``, SMTP or SES as
 ``RNN_PIPELINE_EMAIL_BACKEND`` says. A message that cannot be sent is kept in
 ``$RNN_PIPELINE_HOME/spool/alerts/`` and the callback fails (its log says where).
 
-This module is imported when the DAG files are parsed: only ``airflow.sdk`` and the standard
-library at the top; the mail path is imported when a deadline is missed.
+This module is imported when the DAG files are parsed: nothing heavy at the top (``airflow.sdk``, the
+standard library, ``pipeline.mail``); no Variable is read until a deadline is missed.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+from pipeline.mail import report_recipients, report_sender, send_message
+from pipeline.settings import load_settings, safe_path_part
 
 log = logging.getLogger(__name__)
 
@@ -225,9 +228,6 @@ async def notify_missed_deadline(alert: str, context: dict[str, Any]) -> None:
 def send_missed_deadline_alert(alert: str, context: Mapping[str, Any]) -> None:
     """Email the report recipients that the run is late, through the reports' mail path; a message that
     cannot be sent is kept in ``$RNN_PIPELINE_HOME/spool/alerts/<dag>/`` and this fails, saying where."""
-    from pipeline.settings import load_settings, safe_path_part
-    from pipeline.tasks.cost_report import report_recipients, report_sender, send_message
-
     settings = load_settings()
     recipients = report_recipients()
     message = missed_deadline_email(

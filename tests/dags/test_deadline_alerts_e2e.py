@@ -15,8 +15,8 @@ the components that do, each its own process on a throwaway SQLite home (``airfl
 
 The DAG stands in for ``weekly_cost_report``: the same ``deadline_alert(WEEKLY_REPORT, ...)`` with a 5 s
 interval (the production DAG keeps ``WEEKLY_REPORT_DUE_AFTER``), and one task that hangs until the test
-lets it go, as a send that does not finish. 45-75 s on two cores shared with a CI job, most of it starting
-Airflow; every wait is bounded and one that runs out fails the test with the components' logs.
+lets it go, as a send that does not finish. 30 s on two idle cores, 40-75 s beside a CI job on them, most
+of it starting Airflow; every wait is bounded and one that runs out fails the test with the components' logs.
 """
 
 from __future__ import annotations
