@@ -32,8 +32,8 @@ from costing.choices import (
     OPTIONS,
     REFRESH_REGIONS,
 )
-from pipeline import names
 from pipeline.conf import refuse_bad_conf
+from pipeline.mail import recipients_from, report_sender
 from pipeline.ui.analysis_params import (
     commitment_params,
     platform_params,
@@ -160,11 +160,9 @@ def adhoc_cost_analysis():
     @task(multiple_outputs=False)
     def render_and_store(analyzed: dict) -> dict:
         """Render the analysis as a report and store it."""
-        from airflow.sdk import Variable
-
         from pipeline.tasks import cost_report
         from pipeline.tasks.cost_analysis import AnalysisRequest
-        from pipeline.tasks.cost_report import adhoc_inputs, recipients_from, stored_analysis
+        from pipeline.tasks.cost_report import adhoc_inputs, stored_analysis
 
         context = get_current_context()
         params = dict(context["params"])
@@ -174,7 +172,7 @@ def adhoc_cost_analysis():
             dag_id=context["dag"].dag_id,
             run_id=context["run_id"],
             recipients=recipients_from(params["recipients"]),
-            sender=Variable.get(names.VAR_REPORT_SENDER, default=names.DEFAULT_REPORT_SENDER),
+            sender=report_sender(),
             mlflow_run_id=analyzed["mlflow_run_id"],
         )
         push_report(context, report_path=stored["report_path"])

@@ -16,6 +16,10 @@ run; a restated period is reconciled again from its newest delivery; a re-run ch
 * **sweep_leaked_instances** – instances of this pipeline with no active DAG run: terminated, and an
   anomaly that says what they cost ([docs/governance.md](../docs/governance.md)).
 
+**Deadline**: a run not finished when the bill for the usage up to when it was queued has arrived
+(`BILL_DELIVERY_DELAY` later; `pipeline/deadlines.py`) emails the `cost_report_recipients` which run is
+late and what to do.
+
 How: [docs/cost-reconciliation.md](../docs/cost-reconciliation.md) (pointing it at a real Data Export,
 activating the cost allocation tags, what is compared).
 """
@@ -30,6 +34,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
+from pipeline.deadlines import RECONCILE, deadline_alert
 
 
 def _now():
@@ -45,6 +50,7 @@ def _now():
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    deadline=deadline_alert(RECONCILE),
     tags=["cost", "finops", "aws"],
     default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=10)},
     params={

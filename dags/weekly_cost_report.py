@@ -12,6 +12,9 @@ an empty week still produces a report that says so.
   with it the period's costs as FOCUS 1.2 rows (`focus.csv`, `focus.parquet`).
 * **send_email** – send the stored message to the Variable `cost_report_recipients`; retries, then fails.
 
+**Deadline**: a run not finished within `WEEKLY_REPORT_DUE_AFTER` of being queued (a scheduled run: Monday
+07:00 UTC; `pipeline/deadlines.py`) emails the same recipients which run is late and what to do.
+
 How: [docs/reports.md](../docs/reports.md) (contents, storage, email settings),
 [docs/cost-reconciliation.md](../docs/cost-reconciliation.md) (the FOCUS export, estimate vs bill).
 """
@@ -25,6 +28,8 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline.conf import refuse_bad_conf
+from pipeline.deadlines import WEEKLY_REPORT, deadline_alert
+from pipeline.mail import report_recipients, report_sender
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
 
 
@@ -36,6 +41,7 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    deadline=deadline_alert(WEEKLY_REPORT),
     tags=["cost", "report", "email"],
     default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=2)},
     params={
@@ -62,12 +68,7 @@ def weekly_cost_report():
         """Gather the period's runs, prices and analyses; render the report and store it."""
         from pipeline.tasks import cost_report
         from pipeline.tasks.anomalies import anomalies_of_period
-        from pipeline.tasks.cost_report import (
-            report_recipients,
-            report_sender,
-            weekly_focus_files,
-            weekly_inputs,
-        )
+        from pipeline.tasks.cost_report import weekly_focus_files, weekly_inputs
 
         context = get_current_context()
         end = context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after

@@ -48,8 +48,8 @@ def anomalies_dir(month: str) -> str:
 
 def record_anomalies(anomalies: list[Anomaly]) -> list[str]:
     """Record and alert each anomaly not recorded yet; every unsent alert is sent. The keys newly recorded."""
+    from pipeline.mail import report_recipients, report_sender
     from pipeline.tasks import governance
-    from pipeline.tasks.cost_report import report_recipients, report_sender
 
     recipients, sender = report_recipients(), report_sender()
     recorded, months = [], set()

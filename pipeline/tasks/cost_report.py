@@ -3,11 +3,11 @@
 gather (MLflow runs of the period, snapshot diffs, pricing status, latest analysis, spot history)
 -> render and store (``costing.report.document``: HTML with charts, text, CSV, JSON, and the finished MIME
 message ``email.eml``, under ``<data_root>/reports/<dag_id>/<date>_<run>/`` and as MLflow artifacts)
--> send (SMTP connection via the smtp provider, or SES via the amazon provider). The report is
-stored before sending, so a mail outage loses nothing: the send task retries, then fails, and the
-report is already on disk / S3 and in MLflow.
+-> send (``pipeline.mail``: SMTP connection via the smtp provider, or SES via the amazon provider). The
+report is stored before sending, so a mail outage loses nothing: the send task retries, then fails, and
+the report is already on disk / S3 and in MLflow.
 
-Email configuration: ``RNN_PIPELINE_EMAIL_BACKEND`` = ``smtp`` (default; connection
+Email configuration (``pipeline.mail``): ``RNN_PIPELINE_EMAIL_BACKEND`` = ``smtp`` (default; connection
 ``RNN_PIPELINE_SMTP_CONN_ID``, default ``smtp_default``) or ``ses`` (connection
 ``RNN_PIPELINE_AWS_CONN_ID``, default ``aws_default``). Recipients: the Airflow Variable
 ``cost_report_recipients`` (or the ad hoc form's field), else ``cost-reports@localhost``.
@@ -43,6 +43,7 @@ from costing.report import (
     write_report,
 )
 from pipeline import names, tracking
+from pipeline.mail import send_message
 from pipeline.price_store import local_snapshot_dir, newest_snapshot_dir, refresh_status, seed_pricing_root
 from pipeline.settings import Settings, load_settings, safe_path_part
 from pipeline.ui.links import (
@@ -298,43 +299,6 @@ def adhoc_inputs(analysis: dict[str, Any], request: dict[str, Any]) -> Any:
 # -- storing and sending -----------------------------------------------------------------------------------
 
 
-def recipients_from(value: Any) -> list[str]:
-    """A Variable or param value -> addresses: JSON list, or comma/space/newline separated."""
-    if value in (None, "", []):
-        return []
-    if isinstance(value, list | tuple):
-        items = [str(v) for v in value]
-    else:
-        text = str(value).strip()
-        try:
-            parsed = json.loads(text)
-            items = [str(v) for v in parsed] if isinstance(parsed, list) else [text]
-        except json.JSONDecodeError:
-            items = text.replace(",", " ").split()
-    addresses = [a.strip() for a in items if a.strip()]
-    bad = [a for a in addresses if "@" not in a]
-    if bad:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(f"not an email address: {', '.join(bad)}")
-    return addresses
-
-
-def report_recipients() -> list[str]:
-    """Who gets reports and budget alerts: the ``cost_report_recipients`` Variable, else the default."""
-    from airflow.sdk import Variable
-
-    return recipients_from(Variable.get(names.VAR_REPORT_RECIPIENTS, default=None)) or list(
-        names.DEFAULT_REPORT_RECIPIENTS
-    )
-
-
-def report_sender() -> str:
-    from airflow.sdk import Variable
-
-    return Variable.get(names.VAR_REPORT_SENDER, default=names.DEFAULT_REPORT_SENDER)
-
-
 def render_and_store(
     *,
     inputs: Any,
@@ -408,31 +372,8 @@ def _store(
 def send_stored_email(*, stored: dict[str, Any]) -> dict[str, Any]:
     """Send the stored email.eml through SMTP (smtp provider) or SES (amazon provider)."""
     raw = storage.read_bytes(storage.join(stored["report_dir"], EMAIL_FILE))
-    backend, sent_id = deliver(raw, stored["recipients"])
-    log.info("sent %r to %s via %s", stored["subject"], ", ".join(stored["recipients"]), backend)
-    return {**stored, "sent_via": backend, "message_id": sent_id}
-
-
-def deliver(raw: bytes, recipients: list[str]) -> tuple[str, str]:
-    """Send one stored message (RFC 5322 bytes) through the pipeline's mail path: SMTP (smtp provider's
-    connection) or SES (amazon provider), as ``RNN_PIPELINE_EMAIL_BACKEND`` says. (backend, message id)."""
     message = message_from_bytes(raw, policy=policy.default)
-    settings = load_settings()
-    backend = settings.email_backend
-    if backend == "ses":
-        from airflow.providers.amazon.aws.hooks.ses import SesHook
-
-        hook = SesHook(aws_conn_id=settings.aws_conn_id)
-        # Recipients come from the message's own To header (SES reads it when Destinations is omitted).
-        response = hook.conn.send_raw_email(Source=str(message["From"]), RawMessage={"Data": raw})
-        return backend, response.get("MessageId", "")
-    if backend == "smtp":
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-        with SmtpHook(smtp_conn_id=settings.smtp_conn_id) as hook:
-            # The hook owns host, port, TLS and login; the message (inline images, CSV) is ours.
-            hook._smtp_client.send_message(message, to_addrs=recipients)
-        return backend, str(message["Message-ID"] or "")
-    from airflow.sdk.exceptions import AirflowFailException
-
-    raise AirflowFailException(f"RNN_PIPELINE_EMAIL_BACKEND={backend!r}: use 'smtp' or 'ses'")
+    recipients = stored["recipients"]
+    backend, sent_id = send_message(message, recipients, raw=raw)
+    log.info("sent %r to %s via %s", stored["subject"], ", ".join(recipients), backend)
+    return {**stored, "sent_via": backend, "message_id": sent_id}

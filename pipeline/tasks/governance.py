@@ -153,10 +153,14 @@ def alert_message(key: str, subject: str, body: str, *, sender: str, recipients:
     return message
 
 
+def spooled_path(month: str, key: str) -> str:
+    return storage.join(alerts_dir(month), f"{safe_path_part(key.replace('/', '__'))}.eml")
+
+
 def spool_alert(month: str, key: str, subject: str, body: str, *, sender: str, recipients: list[str]) -> bool:
     """Write the alert's email to the month's spool unless it was raised already; True when it is new.
     ``key`` is unique within the month (a budget threshold, an anomaly)."""
-    path = storage.join(alerts_dir(month), f"{safe_path_part(key.replace('/', '__'))}.eml")
+    path = spooled_path(month, key)
     if storage.exists(path):
         return False
     storage.write_bytes_atomic(
@@ -164,6 +168,14 @@ def spool_alert(month: str, key: str, subject: str, body: str, *, sender: str, r
     )
     log.warning("alert: %s", subject)
     return True
+
+
+def spool_unsent(month: str, key: str, message: EmailMessage) -> str:
+    """Keep a finished alert that could not be sent (a missed deadline's) in the month's spool, where the
+    next budget check sends it; returns where it is."""
+    path = spooled_path(month, key)
+    storage.write_bytes_atomic(path, message.as_bytes())
+    return path
 
 
 def raise_alerts(alerts: list[BudgetAlert], month: str, *, sender: str, recipients: list[str]) -> list[str]:
@@ -179,7 +191,9 @@ def raise_alerts(alerts: list[BudgetAlert], month: str, *, sender: str, recipien
 
 def send_spooled(month: str, recipients: list[str]) -> dict[str, list[str]]:
     """Send every spooled alert of the month without a .sent marker; a failure keeps it for the next check."""
-    from pipeline.tasks.cost_report import deliver
+    from email import message_from_bytes, policy
+
+    from pipeline.mail import send_message
 
     sent: list[str] = []
     kept: list[str] = []
@@ -192,7 +206,10 @@ def send_spooled(month: str, recipients: list[str]) -> dict[str, list[str]]:
             kept.append(eml)
             continue
         try:
-            backend, message_id = deliver(storage.read_bytes(eml), recipients)
+            raw = storage.read_bytes(eml)
+            backend, message_id = send_message(
+                message_from_bytes(raw, policy=policy.default), recipients, raw=raw
+            )
         except Exception as error:  # mail down: the alert stays spooled, the next check sends it
             log.warning("could not send %s (%s: %s); it stays spooled", eml, type(error).__name__, error)
             kept.append(eml)
@@ -239,7 +256,7 @@ def check_budgets_task() -> dict[str, Any]:
     """The ``check_budgets`` task of the DAGs that produce or report cost: Variables read when it runs."""
     from airflow.sdk import Variable
 
-    from pipeline.tasks.cost_report import report_recipients, report_sender
+    from pipeline.mail import report_recipients, report_sender
 
     return check_budgets(
         budgets_variable=Variable.get(names.VAR_BUDGETS, default=None),

@@ -6,6 +6,7 @@ import functools
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from unittest import mock
 
@@ -117,3 +118,41 @@ def test_every_task_refuses_a_conf_that_is_not_the_params(path: Path) -> None:
                 else task._pre_execute_hook
             )
             assert hook is refuse_bad_conf, f"{dag.dag_id}.{task.task_id}"
+
+
+DAGS_WITH_DEADLINES = ("weekly_cost_report", "cost_reconcile")  # each carries the alert named after it
+
+
+@pytest.mark.parametrize("dag_id", DAGS_WITH_DEADLINES)
+def test_dag_carries_its_deadline_alert_as_the_scheduler_reads_it(dag_id: str) -> None:
+    """The serialized DAG (what the scheduler creates each run's deadline from) holds the alert of
+    pipeline.deadlines: when the run was queued + the production interval, the pipeline's callback."""
+    from airflow.sdk import AsyncCallback
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from pipeline.deadlines import ALERTS, notify_missed_deadline
+
+    alert = dag_id
+    dag = load_dagbag(DAGS_DIR / f"{dag_id}.py").dags[dag_id]
+    [serialized] = DagSerialization.to_dict(dag)["dag"]["deadline"]
+    assert serialized["reference"] == {"reference_type": "DagRunQueuedAtDeadline"}
+    assert serialized["interval"]["__data__"] == ALERTS[alert].due_after.total_seconds()
+    callback = serialized["callback"]
+    assert callback["__classname__"] == f"{AsyncCallback.__module__}.{AsyncCallback.__qualname__}"
+    assert (
+        callback["__data__"]["path"]
+        == f"{notify_missed_deadline.__module__}.{notify_missed_deadline.__qualname__}"
+    )
+    assert callback["__data__"]["kwargs"] == {"alert": alert}
+
+
+@pytest.mark.parametrize("dag_id", DAGS_WITH_DEADLINES)
+def test_a_deadline_leaves_room_for_every_retry(dag_id: str) -> None:
+    """A run whose tasks all fail and retry, each waiting its whole retry delay, is not yet late: the alert
+    is for a run that is stuck or failed, not for one that retries as designed."""
+    dag = load_dagbag(DAGS_DIR / f"{dag_id}.py").dags[dag_id]
+    [deadline] = dag.deadline
+    waits = sum((task.retry_delay * task.retries for task in dag.tasks), start=timedelta())
+    assert waits < deadline.interval, (
+        f"{dag_id}: retries may wait {waits}, the deadline is {deadline.interval}"
+    )
