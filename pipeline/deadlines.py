@@ -49,6 +49,7 @@ from urllib.parse import quote
 
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
+from pipeline.alerts import spool_unsent
 from pipeline.mail import report_recipients, report_sender, send_message
 from pipeline.settings import load_settings
 
@@ -238,8 +239,6 @@ def send_missed_deadline_alert(alert: str, context: Mapping[str, Any]) -> None:
     try:
         backend, _ = send_message(message, recipients)
     except Exception as exc:
-        from pipeline.tasks.governance import spool_unsent
-
         run = context["dag_run"]
         kept = spool_unsent(
             f"{datetime.now(UTC):%Y-%m}",

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
+from pipeline.approval.record import record_outcome
 from pipeline.approval.request import outcome_of
 
 if TYPE_CHECKING:
@@ -57,8 +58,6 @@ class TrainingApprovalOperator(ApprovalOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         if "error" not in event:  # an error event fails the task in the parent class
-            from pipeline.approval.record import record_outcome
-
             request = self.approval_request
             outcome = outcome_of(event, timeout_minutes=float(request["timeout_minutes"]))
             record_outcome(request["mlflow_run_id"], outcome)

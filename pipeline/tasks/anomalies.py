@@ -16,7 +16,7 @@ leaked instance         ``sweep_stale_instances`` (start of every spot     at mo
 
 Each anomaly is recorded once, as a row ``<data root>/governance/anomalies/<month>/<key>.json`` (the
 weekly report's *Anomalies* table reads them), and alerted once, through the budget alerts' spool
-(:func:`pipeline.tasks.governance.spool_alert`): never lost if mail is down, never sent twice.
+(:func:`pipeline.alerts.spool_alert`): never lost if mail is down, never sent twice.
 """
 
 from __future__ import annotations
@@ -33,8 +33,13 @@ from costing.model.anomaly import (
     reconciliation_anomalies,
     run_cost_anomalies,
 )
+from costing.pricing.catalog import PriceCatalog
 from pipeline import names, tracking
+from pipeline.alerts import send_spooled, spool_alert
+from pipeline.mail import report_recipients, report_sender
+from pipeline.price_store import newest_snapshot_dir
 from pipeline.settings import load_settings, safe_path_part
+from pipeline.spot.cleanup import sweep_task
 from toolkit import storage
 
 log = logging.getLogger(__name__)
@@ -48,9 +53,6 @@ def anomalies_dir(month: str) -> str:
 
 def record_anomalies(anomalies: list[Anomaly]) -> list[str]:
     """Record and alert each anomaly not recorded yet; every unsent alert is sent. The keys newly recorded."""
-    from pipeline.mail import report_recipients, report_sender
-    from pipeline.tasks import governance
-
     recipients, sender = report_recipients(), report_sender()
     recorded, months = [], set()
     for anomaly in anomalies:
@@ -69,7 +71,7 @@ def record_anomalies(anomalies: list[Anomaly]) -> list[str]:
                 else "."
             )
         )
-        governance.spool_alert(
+        spool_alert(
             month,
             f"anomaly/{anomaly.key}",
             f"[anomaly] {anomaly.subject}",
@@ -79,7 +81,7 @@ def record_anomalies(anomalies: list[Anomaly]) -> list[str]:
         )
         recorded.append(anomaly.key)
     for month in months:
-        governance.send_spooled(month, recipients)
+        send_spooled(month, recipients)
     return recorded
 
 
@@ -210,10 +212,6 @@ def detect_reconciliation_anomalies(*, recorded: dict[str, Any], detected_by: st
 def sweep_and_report(context: Any, *, detected_by: str) -> list[dict[str, Any]]:
     """Terminate instances of DAG runs that are over (:func:`pipeline.spot.cleanup.sweep_task`); each one is a
     leaked-instance anomaly that says what it cost, from launch to now, at the newest snapshot's price."""
-    from costing.pricing.catalog import PriceCatalog
-    from pipeline.price_store import newest_snapshot_dir
-    from pipeline.spot.cleanup import sweep_task
-
     swept = sweep_task(context)
     if not swept:
         return swept

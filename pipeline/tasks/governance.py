@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Any
 
 from costing.model.budget import (
@@ -38,8 +36,9 @@ from costing.model.budget import (
     status_document,
 )
 from pipeline import names, tracking
-from pipeline.settings import load_settings, safe_path_part
-from toolkit import storage
+from pipeline.alerts import send_spooled, spool_alert
+from pipeline.mail import report_recipients, report_sender
+from pipeline.tasks.cost_report import latest_analysis, training_runs
 from toolkit.paths import INCLUDE_DIR
 
 log = logging.getLogger(__name__)
@@ -88,8 +87,6 @@ def remaining_scheduled_runs(
 
 def month_spend(start: datetime, end: datetime) -> list[TrainingSpend]:
     """Every costed training run started in [start, end): its bill where reconciled, else its estimate."""
-    from pipeline.tasks.cost_report import training_runs
-
     spend = []
     for experiment in TRAINING_EXPERIMENTS:
         for run in training_runs(start, end, experiment):
@@ -115,8 +112,6 @@ def recent_run_costs(limit: int = RECENT_RUNS) -> list[float]:
 
 
 def month_inputs(budgets: Budgets, now: datetime) -> MonthInputs:
-    from pipeline.tasks.cost_report import latest_analysis
-
     start, end, month = month_bounds(now)
     analysis, analysis_run = latest_analysis("recompute")
     source = f"cost_recompute run {analysis_run[:12]}" if analysis_run else "no cost_recompute yet"
@@ -138,46 +133,6 @@ def month_inputs(budgets: Budgets, now: datetime) -> MonthInputs:
 # -- alerts: spooled, then sent ------------------------------------------------------------------------------
 
 
-def alerts_dir(month: str) -> str:
-    return storage.join(load_settings().data_root, "governance", "alerts", month)
-
-
-def alert_message(key: str, subject: str, body: str, *, sender: str, recipients: list[str]) -> EmailMessage:
-    message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = sender
-    message["To"] = ", ".join(recipients)
-    message["Message-ID"] = make_msgid(domain="rnn-cost-pipeline")
-    message["X-Rnn-Alert"] = key
-    message.set_content(body)
-    return message
-
-
-def spooled_path(month: str, key: str) -> str:
-    return storage.join(alerts_dir(month), f"{safe_path_part(key.replace('/', '__'))}.eml")
-
-
-def spool_alert(month: str, key: str, subject: str, body: str, *, sender: str, recipients: list[str]) -> bool:
-    """Write the alert's email to the month's spool unless it was raised already; True when it is new.
-    ``key`` is unique within the month (a budget threshold, an anomaly)."""
-    path = spooled_path(month, key)
-    if storage.exists(path):
-        return False
-    storage.write_bytes_atomic(
-        path, alert_message(key, subject, body, sender=sender, recipients=recipients).as_bytes()
-    )
-    log.warning("alert: %s", subject)
-    return True
-
-
-def spool_unsent(month: str, key: str, message: EmailMessage) -> str:
-    """Keep a finished alert that could not be sent (a missed deadline's) in the month's spool, where the
-    next budget check sends it; returns where it is."""
-    path = spooled_path(month, key)
-    storage.write_bytes_atomic(path, message.as_bytes())
-    return path
-
-
 def raise_alerts(alerts: list[BudgetAlert], month: str, *, sender: str, recipients: list[str]) -> list[str]:
     """Spool each budget alert not raised this month yet; the keys newly raised."""
     return [
@@ -187,44 +142,6 @@ def raise_alerts(alerts: list[BudgetAlert], month: str, *, sender: str, recipien
             month, alert.key.split("/", 1)[1], alert.subject, alert.body, sender=sender, recipients=recipients
         )
     ]
-
-
-def send_spooled(month: str, recipients: list[str]) -> dict[str, list[str]]:
-    """Send every spooled alert of the month without a .sent marker; a failure keeps it for the next check."""
-    from email import message_from_bytes, policy
-
-    from pipeline.mail import send_message
-
-    sent: list[str] = []
-    kept: list[str] = []
-    for eml in _spooled(alerts_dir(month)):
-        marker = eml.removesuffix(".eml") + ".sent"
-        if storage.exists(marker):
-            continue
-        if not recipients:
-            log.warning("%s is spooled: no recipients (Variable %s)", eml, names.VAR_REPORT_RECIPIENTS)
-            kept.append(eml)
-            continue
-        try:
-            raw = storage.read_bytes(eml)
-            backend, message_id = send_message(
-                message_from_bytes(raw, policy=policy.default), recipients, raw=raw
-            )
-        except Exception as error:  # mail down: the alert stays spooled, the next check sends it
-            log.warning("could not send %s (%s: %s); it stays spooled", eml, type(error).__name__, error)
-            kept.append(eml)
-            continue
-        storage.write_text_atomic(
-            marker, json.dumps({"sent_at": datetime.now(UTC).isoformat(), "via": backend, "id": message_id})
-        )
-        sent.append(eml)
-    return {"sent": sent, "kept": kept}
-
-
-def _spooled(folder: str) -> list[str]:
-    if not storage.exists(folder):
-        return []
-    return sorted(p for p in storage.list_files(folder) if p.endswith(".eml"))
 
 
 # -- the task ---------------------------------------------------------------------------------------------------
@@ -255,8 +172,6 @@ def check_budgets(
 def check_budgets_task() -> dict[str, Any]:
     """The ``check_budgets`` task of the DAGs that produce or report cost: Variables read when it runs."""
     from airflow.sdk import Variable
-
-    from pipeline.mail import report_recipients, report_sender
 
     return check_budgets(
         budgets_variable=Variable.get(names.VAR_BUDGETS, default=None),

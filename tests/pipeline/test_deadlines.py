@@ -173,7 +173,7 @@ def test_an_alert_that_cannot_be_sent_is_kept_in_the_spool_and_the_callback_fail
     from datetime import UTC, datetime
     from email import message_from_bytes, policy
 
-    from pipeline.tasks.governance import alerts_dir, send_spooled
+    from pipeline.alerts import alerts_dir, send_spooled
 
     with pytest.raises(RuntimeError, match=r"it is kept in .* the next budget check") as failure:
         send_missed_deadline_alert(WEEKLY_REPORT, weekly_context())
@@ -215,7 +215,7 @@ def test_the_async_callback_runs_the_mail_path_off_the_event_loop(
     assert inspect.iscoroutinefunction(notify_missed_deadline)
     from datetime import UTC, datetime
 
-    from pipeline.tasks.governance import alerts_dir
+    from pipeline.alerts import alerts_dir
 
     with pytest.raises(RuntimeError, match="it is kept in"):
         asyncio.run(notify_missed_deadline(WEEKLY_REPORT, weekly_context()))
