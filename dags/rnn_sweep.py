@@ -22,7 +22,8 @@ training, benchmark, load test and costing.
   trials; over budget (or at the trial limit) the round does not start, and nor does any later one.
 * **trials_round_N** (`compute=local`) – one mapped task per trial (spread over the workers): train,
   benchmark, load-test, cost, in a child MLflow run; a retried trial resumes from its checkpoint.
-* **spot_trials_round_N** (`compute=ec2_spot`) – one mapped group per trial: `prepare_trial` (its child
+* **spot_trials_round_N** (`compute=ec2_spot`; with `local` these are skipped, and with `ec2_spot` the
+  workers' `trials_round_N` are) – one mapped group per trial: `prepare_trial` (its child
   run), `train_ec2_spot` (rnn_retraining's spot operator: its own instance and S3 prefix, relaunched from
   the checkpoint after interruptions, billed), `finish_trial` (benchmark, load test, cost on the worker).
   `sweep_stale_instances` runs before the first round and `cleanup_ec2_instances` after the last,
@@ -87,6 +88,17 @@ def _spot_trials_id(round_index: int) -> str:
 
 def _plan_id(round_index: int) -> str:
     return f"plan_round_{round_index + 1}"
+
+
+def _trains_on(backend: str) -> None:
+    """Skip this trial task unless the sweep's ``compute`` is ``backend``: every round maps both the
+    workers' and the spot trials over its plan, and only one of them trains. (A branch cannot choose
+    between them: a mapped task it skipped before its round was planned is expanded, and run, anyway.)"""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    compute = get_current_context()["params"]["compute"]
+    if compute != backend:
+        raise AirflowSkipException(f"compute={compute!r}: trials train on {compute}, not {backend}")
 
 
 def _context() -> tuple[dict, str, str]:
@@ -255,7 +267,7 @@ def rnn_sweep():
     @task.branch
     def approval_gate(request: dict) -> list[str]:
         """Wait for approval above the threshold; else straight on to the first round."""
-        return ["approve_sweep"] if request["waits"] else ["choose_backend", _plan_id(0)]
+        return ["approve_sweep"] if request["waits"] else ["sweep_stale_instances", _plan_id(0)]
 
     @task(multiple_outputs=False)
     def plan_round(validated: dict, round_index: int) -> list:
@@ -263,16 +275,6 @@ def rnn_sweep():
         from pipeline.tasks import sweep
 
         return sweep.plan_round(validated=validated, round_index=round_index)
-
-    @task.branch(trigger_rule="none_failed_min_one_success")  # after the approval, or without one
-    def choose_backend() -> list[str]:
-        """Every round's trials train where `compute` says: on the workers, or on spot EC2."""
-        if get_current_context()["params"]["compute"] == names.COMPUTE_LOCAL:
-            return [_local_trials_id(index) for index in range(MAX_ROUNDS)]
-        return [
-            "sweep_stale_instances",
-            *(f"{_spot_trials_id(index)}.prepare_trial" for index in range(MAX_ROUNDS)),
-        ]
 
     @task(
         multiple_outputs=False,
@@ -283,6 +285,7 @@ def rnn_sweep():
         """Train, benchmark, load-test and cost one trial (rnn_retraining's bodies), in a child run."""
         from pipeline.tasks import sweep
 
+        _trains_on(names.COMPUTE_LOCAL)
         _, dag_id, run_id = _context()
         return sweep.run_trial(validated=validated, spec=spec, dag_id=dag_id, run_id=run_id)
 
@@ -291,6 +294,7 @@ def rnn_sweep():
         """A spot trial's child MLflow run and training config."""
         from pipeline.tasks import sweep
 
+        _trains_on(names.COMPUTE_EC2_SPOT)  # else its instance and finish_trial are skipped with it
         _, dag_id, run_id = _context()
         return sweep.prepare_trial(validated=validated, spec=spec, dag_id=dag_id, run_id=run_id)
 
@@ -313,11 +317,12 @@ def rnn_sweep():
         )
         finish_trial(trained.output, spec)
 
-    @task
+    @task(trigger_rule="none_failed_min_one_success")  # after the approval, or without one
     def sweep_stale_instances() -> list:
         """Before any spot trial: terminate training instances of DAG runs that are no longer running."""
         from pipeline.tasks import anomalies
 
+        _trains_on(names.COMPUTE_EC2_SPOT)
         return anomalies.sweep_and_report(
             get_current_context(), detected_by="rnn_sweep.sweep_stale_instances"
         )
@@ -368,10 +373,10 @@ def rnn_sweep():
     gate = approval_gate(request)
     approval = TrainingApprovalOperator(task_id="approve_sweep", approval_request=request)
     gate >> approval
-    backend = choose_backend()
     stale = sweep_stale_instances()
-    [gate, approval] >> backend >> stale
-    previous, cleanup = [gate, approval], cleanup_ec2_instances()
+    [gate, approval] >> stale
+    # round 1 starts after the approval (or without one) and, for spot trials, the stale sweep
+    previous, cleanup = [gate, approval, stale], cleanup_ec2_instances()
     for index in range(MAX_ROUNDS):
         # the first round starts after the approval, or without one; a later one after the last round
         rule = "none_failed_min_one_success" if index == 0 else "all_success"
@@ -387,9 +392,6 @@ def rnn_sweep():
             .partial(validated=validated)
             .expand(spec=planned)
         )
-        backend >> [local, on_spot]
-        if index == 0:
-            stale >> on_spot
         told = tell_round.override(task_id=f"tell_round_{index + 1}")(validated, planned)
         [local, on_spot] >> told
         on_spot >> cleanup

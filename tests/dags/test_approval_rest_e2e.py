@@ -321,7 +321,7 @@ def test_approve_reject_and_timeout_over_the_rest_api(stack: Stack) -> None:
     states = stack.states("rnn_sweep", sweep)
     assert states["approve_sweep"] == "success"
     for task_id in (
-        "choose_backend",
+        "sweep_stale_instances",
         "plan_round_1",
         "trials_round_1",
         "tell_round_1",

@@ -14,7 +14,7 @@ GATES = {
     ),
     "rnn_sweep": (
         "approve_sweep",
-        ["choose_backend", "plan_round_1"],
+        ["sweep_stale_instances", "plan_round_1"],
         {"plan_round_1", "trials_round_1", "spot_trials_round_1.train_ec2_spot", "tell_round_1", "summarize"},
     ),
 }

@@ -64,6 +64,13 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
     assert run.state == "success", states
     trial_states = [ti.state for ti in run.get_task_instances() if ti.task_id.startswith("trials_round_")]
     assert trial_states.count("success") == 6, trial_states
+    # compute=local: no spot trial task ran, in any round (each skipped itself, planned or not)
+    spot = {
+        (ti.task_id, ti.map_index): ti.state
+        for ti in run.get_task_instances()
+        if ti.task_id.startswith("spot_")
+    }
+    assert set(spot.values()) == {"skipped"}, spot
     assert (
         states["plan_round_3"] == "success" and states["trials_round_3"] == "skipped"
     )  # trial limit reached
