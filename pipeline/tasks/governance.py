@@ -35,9 +35,10 @@ from costing.model.budget import (
     parse_budgets,
     status_document,
 )
-from pipeline import names, tracking
+from pipeline import names
 from pipeline.alerts import send_spooled, spool_alert
 from pipeline.mail import report_recipients, report_sender
+from pipeline.tasks.anomalies import run_history
 from pipeline.tasks.cost_report import latest_analysis, training_runs
 from toolkit.paths import INCLUDE_DIR
 
@@ -98,17 +99,9 @@ def month_spend(start: datetime, end: datetime) -> list[TrainingSpend]:
 
 
 def recent_run_costs(limit: int = RECENT_RUNS) -> list[float]:
-    """``cost.train_usd`` of the latest finished scheduled-size runs (rnn-textgen), newest first."""
-    from mlflow import MlflowClient
-
-    settings = tracking.configure()
-    runs = MlflowClient().search_runs(
-        [tracking.experiment_id(names.TRAINING_EXPERIMENT, settings)],
-        filter_string=f"attributes.status = 'FINISHED' and metrics.`{names.COST_TRAIN_USD}` >= 0",
-        order_by=["attributes.start_time DESC"],
-        max_results=limit,
-    )
-    return [float(r.data.metrics[names.COST_TRAIN_USD]) for r in runs]
+    """``cost.train_usd`` of the latest finished runs (rnn-textgen), newest first: the history the
+    anomaly check judges a run against, read the same way."""
+    return run_history(names.TRAINING_EXPERIMENT, exclude_run_id="", limit=limit)[0]
 
 
 def month_inputs(budgets: Budgets, now: datetime) -> MonthInputs:
