@@ -41,6 +41,7 @@ from pipeline.ui.analysis_params import (
     training_instance_params,
 )
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
+from pipeline.ui.params import form_params
 
 
 @dag(
@@ -52,93 +53,95 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
     catchup=False,
     tags=["cost", "analysis", "ad hoc"],
     default_args={"pre_execute": refuse_bad_conf, "retries": 1, "retry_delay": timedelta(seconds=30)},
-    params={
-        "requests_per_day": Param(
-            [100, 10000, 1000000],
-            type="array",
-            items={"type": "number", "exclusiveMinimum": 0, "maximum": 1e10},
-            minItems=1,
-            maxItems=12,
-            title="Requests per day",
-            description="One figure per line; each is a scenario.",
-        ),
-        "region": Param(
-            DEFAULT_REGION,
-            type="string",
-            enum=list(REFRESH_REGIONS),
-            title="AWS region",
-            description="Regions with prices in the pricing snapshot.",
-        ),
-        "instance_types": Param(
-            [],
-            type="array",
-            items={"type": "string", "pattern": r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"},
-            title="EC2 instance types",
-            description="Empty: every type in the snapshot.",
-        ),
-        "pricing_models": Param(
-            list(OPTIONS),
-            type="array",
-            items={"type": "string", "enum": list(OPTIONS)},
-            values_display=dict(OPTION_LABELS),
-            minItems=1,
-            title="Pricing models",
-            description="Which alternatives to show.",
-        ),
-        **requirement_params(),
-        "horizon_months": Param(
-            DEFAULT_HORIZON_MONTHS,
-            type="integer",
-            minimum=MIN_HORIZON_MONTHS,
-            maximum=MAX_HORIZON_MONTHS,
-            title="Horizon (months)",
-            description="The months the costs are owned over: the TCO's, and what a reserved or Savings "
-            "Plans term is measured against.",
-        ),
-        **commitment_params(),
-        "retrain_cadence": Param(
-            "weekly", type="string", enum=["daily", "weekly", "monthly"], title="Retrain cadence"
-        ),
-        **training_instance_params(),
-        **platform_params(),
-        "latency_slo_ms": Param(
-            1000, type="number", minimum=10, maximum=60000, title="Latency SLO, p95 (ms)"
-        ),
-        "tokens_per_request": Param(
-            200, type="integer", minimum=1, maximum=10000, title="Characters per request"
-        ),
-        "peak_factor": Param(
-            3.0,
-            type="number",
-            minimum=1,
-            maximum=20,
-            title="Peak factor",
-            description="Peak-hour traffic / daily average.",
-        ),
-        "samples": Param(
-            10000,
-            type="integer",
-            minimum=100,
-            maximum=200000,
-            title="Monte Carlo samples",
-            description="Draws for the cost band; fewer is faster, more is smoother.",
-        ),
-        "apply_free_tiers": Param(
-            False,
-            type="boolean",
-            title="Apply the AWS free tiers",
-            description="Lambda's 1M requests and 400,000 GB-s, 100 GB out, CloudWatch's free metrics: an "
-            "account's allowance, not a workload's, so off unless you mean it. The report says which.",
-        ),
-        "recipients": Param(
-            [],
-            type="array",
-            items={"type": "string", "format": "email"},
-            maxItems=20,
-            title="Email the report to",
-            description="Optional; one address per line.",
-        ),
-    },
+    params=form_params(
+        {
+            "requests_per_day": Param(
+                [100, 10000, 1000000],
+                type="array",
+                items={"type": "number", "exclusiveMinimum": 0, "maximum": 1e10},
+                minItems=1,
+                maxItems=12,
+                title="Requests per day",
+                description="One figure per line; each is a scenario.",
+            ),
+            "region": Param(
+                DEFAULT_REGION,
+                type="string",
+                enum=list(REFRESH_REGIONS),
+                title="AWS region",
+                description="Regions with prices in the pricing snapshot.",
+            ),
+            "instance_types": Param(
+                [],
+                type="array",
+                items={"type": "string", "pattern": r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"},
+                title="EC2 instance types",
+                description="Empty: every type in the snapshot.",
+            ),
+            "pricing_models": Param(
+                list(OPTIONS),
+                type="array",
+                items={"type": "string", "enum": list(OPTIONS)},
+                values_display=dict(OPTION_LABELS),
+                minItems=1,
+                title="Pricing models",
+                description="Which alternatives to show.",
+            ),
+            **requirement_params(),
+            "horizon_months": Param(
+                DEFAULT_HORIZON_MONTHS,
+                type="integer",
+                minimum=MIN_HORIZON_MONTHS,
+                maximum=MAX_HORIZON_MONTHS,
+                title="Horizon (months)",
+                description="The months the costs are owned over: the TCO's, and what a reserved or Savings "
+                "Plans term is measured against.",
+            ),
+            **commitment_params(),
+            "retrain_cadence": Param(
+                "weekly", type="string", enum=["daily", "weekly", "monthly"], title="Retrain cadence"
+            ),
+            **training_instance_params(),
+            **platform_params(),
+            "latency_slo_ms": Param(
+                1000, type="number", minimum=10, maximum=60000, title="Latency SLO, p95 (ms)"
+            ),
+            "tokens_per_request": Param(
+                200, type="integer", minimum=1, maximum=10000, title="Characters per request"
+            ),
+            "peak_factor": Param(
+                3.0,
+                type="number",
+                minimum=1,
+                maximum=20,
+                title="Peak factor",
+                description="Peak-hour traffic / daily average.",
+            ),
+            "samples": Param(
+                10000,
+                type="integer",
+                minimum=100,
+                maximum=200000,
+                title="Monte Carlo samples",
+                description="Draws for the cost band; fewer is faster, more is smoother.",
+            ),
+            "apply_free_tiers": Param(
+                False,
+                type="boolean",
+                title="Apply the AWS free tiers",
+                description="Lambda's 1M requests and 400,000 GB-s, 100 GB out, CloudWatch's free metrics: an "
+                "account's allowance, not a workload's, so off unless you mean it. The report says which.",
+            ),
+            "recipients": Param(
+                [],
+                type="array",
+                items={"type": "string", "format": "email"},
+                maxItems=20,
+                title="Email the report to",
+                description="Optional; one address per line.",
+            ),
+        }
+    ),
 )
 def adhoc_cost_analysis():
     @task(multiple_outputs=False)

@@ -38,6 +38,7 @@ from pipeline.ui.analysis_params import (
 )
 from pipeline.ui.compute_params import REGION_PATTERN
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
+from pipeline.ui.params import form_params
 
 
 @dag(
@@ -50,36 +51,41 @@ from pipeline.ui.links import MlflowRunLink, attach, push_run_of
     max_active_runs=1,
     tags=["cost", "analysis"],
     default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=1)},
-    params={
-        "region": Param(DEFAULT_REGION, type="string", pattern=REGION_PATTERN, title="AWS region"),
-        "requests_per_day": Param(
-            [100, 10000, 1000000],
-            type="array",
-            items={"type": "number", "exclusiveMinimum": 0, "maximum": 1e10},
-            minItems=1,
-            title="Requests per day",
-        ),
-        **requirement_params(),
-        "horizon_months": Param(
-            DEFAULT_HORIZON_MONTHS,
-            type="number",
-            minimum=MIN_HORIZON_MONTHS,
-            maximum=MAX_HORIZON_MONTHS,
-            title="Horizon (months)",
-            description="The months the costs are owned over: the TCO's, and what a reserved or Savings "
-            "Plans term is measured against.",
-        ),
-        **commitment_params(),
-        "retrain_cadence": Param(
-            DEFAULT_RETRAIN_CADENCE, type="string", pattern=RETRAIN_CADENCE_PATTERN, title="Retrain cadence"
-        ),
-        **training_instance_params(),
-        **platform_params(),
-        "samples": Param(10000, type="integer", minimum=100, maximum=200000, title="Monte Carlo samples"),
-        "apply_free_tiers": Param(
-            False, type="boolean", title="Apply the AWS free tiers (an account's, not a workload's)"
-        ),
-    },
+    params=form_params(
+        {
+            "region": Param(DEFAULT_REGION, type="string", pattern=REGION_PATTERN, title="AWS region"),
+            "requests_per_day": Param(
+                [100, 10000, 1000000],
+                type="array",
+                items={"type": "number", "exclusiveMinimum": 0, "maximum": 1e10},
+                minItems=1,
+                title="Requests per day",
+            ),
+            **requirement_params(),
+            "horizon_months": Param(
+                DEFAULT_HORIZON_MONTHS,
+                type="number",
+                minimum=MIN_HORIZON_MONTHS,
+                maximum=MAX_HORIZON_MONTHS,
+                title="Horizon (months)",
+                description="The months the costs are owned over: the TCO's, and what a reserved or Savings "
+                "Plans term is measured against.",
+            ),
+            **commitment_params(),
+            "retrain_cadence": Param(
+                DEFAULT_RETRAIN_CADENCE,
+                type="string",
+                pattern=RETRAIN_CADENCE_PATTERN,
+                title="Retrain cadence",
+            ),
+            **training_instance_params(),
+            **platform_params(),
+            "samples": Param(10000, type="integer", minimum=100, maximum=200000, title="Monte Carlo samples"),
+            "apply_free_tiers": Param(
+                False, type="boolean", title="Apply the AWS free tiers (an account's, not a workload's)"
+            ),
+        }
+    ),
 )
 def cost_recompute():
     @task(multiple_outputs=False)

@@ -35,6 +35,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from pipeline import names
 from pipeline.conf import refuse_bad_conf
 from pipeline.deadlines import RECONCILE, deadline_alert
+from pipeline.ui.params import form_params
 
 
 def _now():
@@ -53,25 +54,27 @@ def _now():
     deadline=deadline_alert(RECONCILE),
     tags=["cost", "finops", "aws"],
     default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=10)},
-    params={
-        "export_uri": Param(
-            "",
-            type="string",
-            pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?)?$",
-            title="Data Export location",
-            description=f"s3://bucket/prefix of the AWS Data Export. Empty: the {names.VAR_BILLING_EXPORT_URI} "
-            "Variable; both empty: Cost Explorer.",
-        ),
-        "lookback_days": Param(
-            45,
-            type="integer",
-            minimum=1,
-            maximum=400,
-            title="Lookback (days)",
-            description="Training runs started this many days back are matched (restatements change past months).",
-        ),
-        "aws_conn_id": Param("aws_default", type="string", minLength=1, title="AWS connection"),
-    },
+    params=form_params(
+        {
+            "export_uri": Param(
+                "",
+                type="string",
+                pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?)?$",
+                title="Data Export location",
+                description=f"s3://bucket/prefix of the AWS Data Export. Empty: the {names.VAR_BILLING_EXPORT_URI} "
+                "Variable; both empty: Cost Explorer.",
+            ),
+            "lookback_days": Param(
+                45,
+                type="integer",
+                minimum=1,
+                maximum=400,
+                title="Lookback (days)",
+                description="Training runs started this many days back are matched (restatements change past months).",
+            ),
+            "aws_conn_id": Param("aws_default", type="string", minLength=1, title="AWS connection"),
+        }
+    ),
 )
 def cost_reconcile():
     @task(multiple_outputs=False)

@@ -31,6 +31,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from costing.choices import REFRESH_INSTANCE_TYPES, REFRESH_REGIONS, REFRESH_SPOT_WINDOW_DAYS
 from pipeline import assets
 from pipeline.conf import refuse_bad_conf
+from pipeline.ui.params import form_params
 
 
 @dag(
@@ -43,36 +44,38 @@ from pipeline.conf import refuse_bad_conf
     max_active_runs=1,
     tags=["pricing", "cost", "aws"],
     default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=5)},
-    params={
-        "regions": Param(
-            list(REFRESH_REGIONS),
-            type="array",
-            items={"type": "string"},
-            minItems=1,
-            title="Regions",
-            description="One region per line.",
-        ),
-        "instance_types": Param(
-            list(REFRESH_INSTANCE_TYPES),
-            type="array",
-            items={"type": "string"},
-            minItems=1,
-            title="EC2 instance types",
-            description="One type per line. The default is what python -m costing refresh fetches too: "
-            "every type the shipped snapshot prices.",
-        ),
-        "spot_window_days": Param(
-            REFRESH_SPOT_WINDOW_DAYS,
-            type="integer",
-            minimum=1,
-            maximum=90,
-            title="Spot history window (days)",
-        ),
-        "max_change_pct": Param(
-            50, type="number", exclusiveMinimum=0, maximum=1000, title="Flag price moves beyond (%)"
-        ),
-        "aws_conn_id": Param("aws_default", type="string", minLength=1, title="AWS connection id"),
-    },
+    params=form_params(
+        {
+            "regions": Param(
+                list(REFRESH_REGIONS),
+                type="array",
+                items={"type": "string"},
+                minItems=1,
+                title="Regions",
+                description="One region per line.",
+            ),
+            "instance_types": Param(
+                list(REFRESH_INSTANCE_TYPES),
+                type="array",
+                items={"type": "string"},
+                minItems=1,
+                title="EC2 instance types",
+                description="One type per line. The default is what python -m costing refresh fetches too: "
+                "every type the shipped snapshot prices.",
+            ),
+            "spot_window_days": Param(
+                REFRESH_SPOT_WINDOW_DAYS,
+                type="integer",
+                minimum=1,
+                maximum=90,
+                title="Spot history window (days)",
+            ),
+            "max_change_pct": Param(
+                50, type="number", exclusiveMinimum=0, maximum=1000, title="Flag price moves beyond (%)"
+            ),
+            "aws_conn_id": Param("aws_default", type="string", minLength=1, title="AWS connection id"),
+        }
+    ),
 )
 def pricing_refresh():
     @task(multiple_outputs=False)

@@ -64,6 +64,7 @@ from pipeline.spot.operators import SpotTrainingOperator
 from pipeline.ui.approval_params import approval_params
 from pipeline.ui.compute_params import REGION_PATTERN, compute_params, spot_operator_arguments, spot_params
 from pipeline.ui.links import MlflowRunLink, attach, push_run_of
+from pipeline.ui.params import form_params
 from rnn.config import TrainConfig, parameter_count
 from rnn.serving.loadtest import LoadTestConfig
 
@@ -95,132 +96,146 @@ def _on_task_failure(context: dict) -> None:
         "retry_delay": timedelta(minutes=1),
         "on_failure_callback": _on_task_failure,
     },
-    params={
-        "corpus_uri": Param(
-            "",
-            type="string",
-            title="Corpus",
-            description="Path, s3:// or https:// URL of a UTF-8 text file. Empty: the "
-            "rnn_corpus_uri Variable, else the built-in stdlib corpus.",
-        ),
-        "eval_corpus_uri": Param(
-            "",
-            type="string",
-            title="Evaluation corpus",
-            description="Champion and challenger are compared on the evaluation split of this corpus. "
-            "Empty: the rnn_eval_corpus_uri Variable, else the corpus the champion was accepted on. "
-            "Name a new corpus here to move the model to new data.",
-        ),
-        "replace_champion_reason": Param(
-            "",
-            type="string",
-            maxLength=REPLACE_REASON_MAX_CHARS,
-            title="Replace the champion: why (a corpus change)",
-            description="Empty: a model replaces the champion only by beating it on the same data, and one "
-            "trained on another corpus is refused. A reason (e.g. 'move to the 2027 support tickets'): a "
-            "model trained on a corpus other than the champion's is judged on its own corpus's evaluation "
-            f"split instead, and replaces the champion if its loss is below {QUALITY_BAR_FRACTION:.0%} of a "
-            "unigram baseline's there; the reason, both corpora and both scores go into the new version.",
-        ),
-        "epochs": Param(TRAIN_DEFAULTS.epochs, type="integer", minimum=1, maximum=200, title="Epochs"),
-        "hidden_size": Param(
-            TRAIN_DEFAULTS.hidden_size,
-            type="integer",
-            minimum=8,
-            maximum=4096,
-            title="Model size: LSTM units",
-            description=f"{TRAIN_DEFAULTS.hidden_size} units x {TRAIN_DEFAULTS.num_layers} layers is "
-            f"~{parameter_count(TRAIN_DEFAULTS, TYPICAL_VOCAB_SIZE) / 1e6:.2f}M parameters.",
-        ),
-        "num_layers": Param(
-            TRAIN_DEFAULTS.num_layers, type="integer", minimum=1, maximum=6, title="Model size: LSTM layers"
-        ),
-        "embedding_dim": Param(
-            TRAIN_DEFAULTS.embedding_dim, type="integer", minimum=4, maximum=1024, title="Embedding size"
-        ),
-        "seq_len": Param(
-            TRAIN_DEFAULTS.seq_len, type="integer", minimum=4, maximum=1024, title="Sequence length (chars)"
-        ),
-        "batch_size": Param(
-            TRAIN_DEFAULTS.batch_size, type="integer", minimum=1, maximum=1024, title="Batch size"
-        ),
-        "max_steps_per_epoch": Param(
-            TRAIN_DEFAULTS.max_steps_per_epoch,
-            type="integer",
-            minimum=0,
-            title="Max steps per epoch",
-            description="0 trains on the whole corpus each epoch.",
-        ),
-        "eval_chars": Param(
-            TRAIN_DEFAULTS.eval_chars,
-            type="integer",
-            minimum=0,
-            title="Validation sample (chars)",
-            description="Characters of the held-out tail scored for the validation loss each epoch: a "
-            "fixed, evenly spread sample, so a large corpus is not read whole every epoch. 0 scores all of it.",
-        ),
-        "learning_rate": Param(
-            TRAIN_DEFAULTS.learning_rate, type="number", exclusiveMinimum=0, maximum=1, title="Learning rate"
-        ),
-        "seed": Param(TRAIN_DEFAULTS.seed, type="integer", minimum=0, title="Seed"),
-        "checkpoint_every_steps": Param(
-            TRAIN_DEFAULTS.checkpoint_every_steps,
-            type="integer",
-            minimum=1,
-            title="Checkpoint every (steps)",
-            description="Also at every epoch end; a retried task resumes from the last one.",
-        ),
-        "min_corpus_chars": Param(
-            0,
-            type="integer",
-            minimum=0,
-            title="Minimum corpus size (chars)",
-            description="0 uses the expectation suite's minimum.",
-        ),
-        **compute_params(),
-        "region": Param(DEFAULT_REGION, type="string", pattern=REGION_PATTERN, title="AWS region"),
-        # -- the load test of the inference server --------------------------------------------------------
-        "load_test_seconds": Param(
-            int(LOAD_TEST_DEFAULTS["max_seconds"]),
-            type="integer",
-            minimum=0,
-            maximum=1800,
-            title="Load test: time budget (s)",
-            section="Serving load test",
-            description="Bound of the capacity search against the real server. 0 skips it and the cold-start "
-            "measurement: serving is then costed with the capacity formula and the default cold start.",
-        ),
-        "load_test_slo_ms": Param(
-            int(LOAD_TEST_DEFAULTS["slo_ms"]),
-            type="integer",
-            minimum=10,
-            maximum=60_000,
-            title="Load test: p95 latency SLO (ms)",
-            section="Serving load test",
-        ),
-        "load_test_chars": Param(
-            LOAD_TEST_DEFAULTS["chars"],
-            type="integer",
-            minimum=1,
-            maximum=2000,
-            title="Load test: characters per request",
-            section="Serving load test",
-        ),
-        "load_test_prompt": Param(
-            "",
-            type=["string", "null"],
-            maxLength=200,
-            title="Load test: prompt",
-            section="Serving load test",
-            description="Text every request continues. Empty (the default): the model's own prompt, from "
-            "the model itself, so a corpus in any script is load-tested as it is. Characters the model "
-            "never saw fail the task before the server starts.",
-        ),
-        # -- compute=ec2_spot only ------------------------------------------------------------------------
-        **spot_params(),
-        # -- approval before expensive work -------------------------------------------------------------
-        **approval_params(what="the run's pre-flight estimate"),
-    },
+    params=form_params(
+        {
+            "corpus_uri": Param(
+                "",
+                type="string",
+                title="Corpus",
+                description="Path, s3:// or https:// URL of a UTF-8 text file. Empty: the "
+                "rnn_corpus_uri Variable, else the built-in stdlib corpus.",
+            ),
+            "eval_corpus_uri": Param(
+                "",
+                type="string",
+                title="Evaluation corpus",
+                description="Champion and challenger are compared on the evaluation split of this corpus. "
+                "Empty: the rnn_eval_corpus_uri Variable, else the corpus the champion was accepted on. "
+                "Name a new corpus here to move the model to new data.",
+            ),
+            "replace_champion_reason": Param(
+                "",
+                type="string",
+                maxLength=REPLACE_REASON_MAX_CHARS,
+                title="Replace the champion: why (a corpus change)",
+                description="Empty: a model replaces the champion only by beating it on the same data, and one "
+                "trained on another corpus is refused. A reason (e.g. 'move to the 2027 support tickets'): a "
+                "model trained on a corpus other than the champion's is judged on its own corpus's evaluation "
+                f"split instead, and replaces the champion if its loss is below {QUALITY_BAR_FRACTION:.0%} of a "
+                "unigram baseline's there; the reason, both corpora and both scores go into the new version.",
+            ),
+            "epochs": Param(TRAIN_DEFAULTS.epochs, type="integer", minimum=1, maximum=200, title="Epochs"),
+            "hidden_size": Param(
+                TRAIN_DEFAULTS.hidden_size,
+                type="integer",
+                minimum=8,
+                maximum=4096,
+                title="Model size: LSTM units",
+                description=f"{TRAIN_DEFAULTS.hidden_size} units x {TRAIN_DEFAULTS.num_layers} layers is "
+                f"~{parameter_count(TRAIN_DEFAULTS, TYPICAL_VOCAB_SIZE) / 1e6:.2f}M parameters.",
+            ),
+            "num_layers": Param(
+                TRAIN_DEFAULTS.num_layers,
+                type="integer",
+                minimum=1,
+                maximum=6,
+                title="Model size: LSTM layers",
+            ),
+            "embedding_dim": Param(
+                TRAIN_DEFAULTS.embedding_dim, type="integer", minimum=4, maximum=1024, title="Embedding size"
+            ),
+            "seq_len": Param(
+                TRAIN_DEFAULTS.seq_len,
+                type="integer",
+                minimum=4,
+                maximum=1024,
+                title="Sequence length (chars)",
+            ),
+            "batch_size": Param(
+                TRAIN_DEFAULTS.batch_size, type="integer", minimum=1, maximum=1024, title="Batch size"
+            ),
+            "max_steps_per_epoch": Param(
+                TRAIN_DEFAULTS.max_steps_per_epoch,
+                type="integer",
+                minimum=0,
+                title="Max steps per epoch",
+                description="0 trains on the whole corpus each epoch.",
+            ),
+            "eval_chars": Param(
+                TRAIN_DEFAULTS.eval_chars,
+                type="integer",
+                minimum=0,
+                title="Validation sample (chars)",
+                description="Characters of the held-out tail scored for the validation loss each epoch: a "
+                "fixed, evenly spread sample, so a large corpus is not read whole every epoch. 0 scores all of it.",
+            ),
+            "learning_rate": Param(
+                TRAIN_DEFAULTS.learning_rate,
+                type="number",
+                exclusiveMinimum=0,
+                maximum=1,
+                title="Learning rate",
+            ),
+            "seed": Param(TRAIN_DEFAULTS.seed, type="integer", minimum=0, title="Seed"),
+            "checkpoint_every_steps": Param(
+                TRAIN_DEFAULTS.checkpoint_every_steps,
+                type="integer",
+                minimum=1,
+                title="Checkpoint every (steps)",
+                description="Also at every epoch end; a retried task resumes from the last one.",
+            ),
+            "min_corpus_chars": Param(
+                0,
+                type="integer",
+                minimum=0,
+                title="Minimum corpus size (chars)",
+                description="0 uses the expectation suite's minimum.",
+            ),
+            **compute_params(),
+            "region": Param(DEFAULT_REGION, type="string", pattern=REGION_PATTERN, title="AWS region"),
+            # -- the load test of the inference server --------------------------------------------------------
+            "load_test_seconds": Param(
+                int(LOAD_TEST_DEFAULTS["max_seconds"]),
+                type="integer",
+                minimum=0,
+                maximum=1800,
+                title="Load test: time budget (s)",
+                section="Serving load test",
+                description="Bound of the capacity search against the real server. 0 skips it and the cold-start "
+                "measurement: serving is then costed with the capacity formula and the default cold start.",
+            ),
+            "load_test_slo_ms": Param(
+                int(LOAD_TEST_DEFAULTS["slo_ms"]),
+                type="integer",
+                minimum=10,
+                maximum=60_000,
+                title="Load test: p95 latency SLO (ms)",
+                section="Serving load test",
+            ),
+            "load_test_chars": Param(
+                LOAD_TEST_DEFAULTS["chars"],
+                type="integer",
+                minimum=1,
+                maximum=2000,
+                title="Load test: characters per request",
+                section="Serving load test",
+            ),
+            "load_test_prompt": Param(
+                "",
+                type=["string", "null"],
+                maxLength=200,
+                title="Load test: prompt",
+                section="Serving load test",
+                description="Text every request continues. Empty (the default): the model's own prompt, from "
+                "the model itself, so a corpus in any script is load-tested as it is. Characters the model "
+                "never saw fail the task before the server starts.",
+            ),
+            # -- compute=ec2_spot only ------------------------------------------------------------------------
+            **spot_params(),
+            # -- approval before expensive work -------------------------------------------------------------
+            **approval_params(what="the run's pre-flight estimate"),
+        }
+    ),
 )
 def rnn_retraining():
     @task(multiple_outputs=False)

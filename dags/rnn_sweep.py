@@ -69,6 +69,7 @@ from pipeline.sweep_space import (
 )
 from pipeline.ui.approval_params import approval_params
 from pipeline.ui.compute_params import REGION_PATTERN, compute_params, spot_operator_arguments, spot_params
+from pipeline.ui.params import form_params
 
 
 def _record_training_failure(context: dict) -> None:
@@ -116,117 +117,119 @@ def _context() -> tuple[dict, str, str]:
     max_active_runs=1,
     tags=["rnn", "training", "cost", "sweep"],
     default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(seconds=30)},
-    params={
-        "corpus_uri": Param(
-            "",
-            type="string",
-            title="Corpus",
-            description="Path, s3:// or https:// URL of a UTF-8 text file. Empty: the rnn_corpus_uri "
-            "Variable, else the built-in corpus. Validated once; every trial trains on these bytes.",
-        ),
-        "search_space": Param(
-            DEFAULT_SPACE,
-            **space_schema(),
-            title="Search space",
-            section="Search",
-            description="Each key a list of values or a range {'low': a, 'high': b, 'log': true}. Keys: "
-            "hidden_size, num_layers, embedding_dim, seq_len, batch_size, learning_rate, epochs, "
-            "max_steps_per_epoch. Anything not named keeps rnn_retraining's default.",
-        ),
-        "max_trials": Param(
-            6,
-            type="integer",
-            minimum=1,
-            maximum=MAX_TRIALS,
-            title="Trial limit",
-            section="Search",
-        ),
-        "trials_per_round": Param(
-            3,
-            type="integer",
-            minimum=1,
-            maximum=MAX_TRIALS_PER_ROUND,
-            title="Trials per round",
-            section="Search",
-            description=f"Run in parallel; the study learns between rounds (at most {MAX_ROUNDS} rounds).",
-        ),
-        "seed": Param(0, type="integer", minimum=0, title="Sampler seed", section="Search"),
-        "requests_per_day": Param(
-            1_000_000,
-            type="number",
-            minimum=MIN_REQUESTS_PER_DAY,
-            maximum=MAX_REQUESTS_PER_DAY,
-            title="Target: requests per day",
-            section="Target",
-        ),
-        "region": Param(
-            DEFAULT_REGION,
-            type="string",
-            pattern=REGION_PATTERN,
-            title="Target: AWS region",
-            section="Target",
-            description="Where the model is served and priced, and where spot trials train.",
-        ),
-        "retrain_cadence": Param(
-            DEFAULT_RETRAIN_CADENCE,
-            type="string",
-            pattern=RETRAIN_CADENCE_PATTERN,
-            title="Target: retraining cadence",
-            description="daily, weekly, monthly, or every N days (e.g. 10d)",
-            section="Target",
-        ),
-        "slo_ms": Param(
-            1000,
-            type="number",
-            minimum=10,
-            maximum=60_000,
-            title="Constraint: p95 latency SLO (ms)",
-            section="Constraints",
-        ),
-        "max_val_bpc": Param(
-            None,
-            type=["number", "null"],
-            exclusiveMinimum=0,
-            title="Constraint: maximum validation loss (bits/char)",
-            section="Constraints",
-            description="Empty: the recommendation is the cheapest trial within the tolerance of the best loss.",
-        ),
-        "loss_tolerance": Param(
-            DEFAULT_LOSS_TOLERANCE,
-            type="number",
-            minimum=0,
-            maximum=1,
-            title="Good enough: within this fraction of the best loss",
-            section="Constraints",
-        ),
-        "budget_usd": Param(
-            1.0,
-            type="number",
-            exclusiveMinimum=0,
-            maximum=10_000,
-            title="Budget for the sweep's training (USD)",
-            section="Budget",
-            description="A round whose pre-flight estimate would take the spend above this does not start.",
-        ),
-        "load_test_seconds": Param(
-            15,
-            type="integer",
-            minimum=0,
-            maximum=600,
-            title="Load test per trial (s)",
-            section="Budget",
-            description="0 skips it: serving is then sized by the capacity formula (no measured SLO).",
-        ),
-        **compute_params(),
-        **spot_params(with_budget=False),  # budget_usd guards the whole sweep
-        **approval_params(what="the whole sweep's estimate (at most budget_usd)"),
-        "promote_recommended": Param(
-            False,
-            type="boolean",
-            title="Promote the recommendation",
-            description="Send the recommended trial through rnn_retraining's champion gate.",
-        ),
-    },
+    params=form_params(
+        {
+            "corpus_uri": Param(
+                "",
+                type="string",
+                title="Corpus",
+                description="Path, s3:// or https:// URL of a UTF-8 text file. Empty: the rnn_corpus_uri "
+                "Variable, else the built-in corpus. Validated once; every trial trains on these bytes.",
+            ),
+            "search_space": Param(
+                DEFAULT_SPACE,
+                **space_schema(),
+                title="Search space",
+                section="Search",
+                description="Each key a list of values or a range {'low': a, 'high': b, 'log': true}. Keys: "
+                "hidden_size, num_layers, embedding_dim, seq_len, batch_size, learning_rate, epochs, "
+                "max_steps_per_epoch. Anything not named keeps rnn_retraining's default.",
+            ),
+            "max_trials": Param(
+                6,
+                type="integer",
+                minimum=1,
+                maximum=MAX_TRIALS,
+                title="Trial limit",
+                section="Search",
+            ),
+            "trials_per_round": Param(
+                3,
+                type="integer",
+                minimum=1,
+                maximum=MAX_TRIALS_PER_ROUND,
+                title="Trials per round",
+                section="Search",
+                description=f"Run in parallel; the study learns between rounds (at most {MAX_ROUNDS} rounds).",
+            ),
+            "seed": Param(0, type="integer", minimum=0, title="Sampler seed", section="Search"),
+            "requests_per_day": Param(
+                1_000_000,
+                type="number",
+                minimum=MIN_REQUESTS_PER_DAY,
+                maximum=MAX_REQUESTS_PER_DAY,
+                title="Target: requests per day",
+                section="Target",
+            ),
+            "region": Param(
+                DEFAULT_REGION,
+                type="string",
+                pattern=REGION_PATTERN,
+                title="Target: AWS region",
+                section="Target",
+                description="Where the model is served and priced, and where spot trials train.",
+            ),
+            "retrain_cadence": Param(
+                DEFAULT_RETRAIN_CADENCE,
+                type="string",
+                pattern=RETRAIN_CADENCE_PATTERN,
+                title="Target: retraining cadence",
+                description="daily, weekly, monthly, or every N days (e.g. 10d)",
+                section="Target",
+            ),
+            "slo_ms": Param(
+                1000,
+                type="number",
+                minimum=10,
+                maximum=60_000,
+                title="Constraint: p95 latency SLO (ms)",
+                section="Constraints",
+            ),
+            "max_val_bpc": Param(
+                None,
+                type=["number", "null"],
+                exclusiveMinimum=0,
+                title="Constraint: maximum validation loss (bits/char)",
+                section="Constraints",
+                description="Empty: the recommendation is the cheapest trial within the tolerance of the best loss.",
+            ),
+            "loss_tolerance": Param(
+                DEFAULT_LOSS_TOLERANCE,
+                type="number",
+                minimum=0,
+                maximum=1,
+                title="Good enough: within this fraction of the best loss",
+                section="Constraints",
+            ),
+            "budget_usd": Param(
+                1.0,
+                type="number",
+                exclusiveMinimum=0,
+                maximum=10_000,
+                title="Budget for the sweep's training (USD)",
+                section="Budget",
+                description="A round whose pre-flight estimate would take the spend above this does not start.",
+            ),
+            "load_test_seconds": Param(
+                15,
+                type="integer",
+                minimum=0,
+                maximum=600,
+                title="Load test per trial (s)",
+                section="Budget",
+                description="0 skips it: serving is then sized by the capacity formula (no measured SLO).",
+            ),
+            **compute_params(),
+            **spot_params(with_budget=False),  # budget_usd guards the whole sweep
+            **approval_params(what="the whole sweep's estimate (at most budget_usd)"),
+            "promote_recommended": Param(
+                False,
+                type="boolean",
+                title="Promote the recommendation",
+                description="Send the recommended trial through rnn_retraining's champion gate.",
+            ),
+        }
+    ),
 )
 def rnn_sweep():
     @task(multiple_outputs=False)

@@ -31,6 +31,7 @@ from pipeline.conf import refuse_bad_conf
 from pipeline.deadlines import WEEKLY_REPORT, deadline_alert
 from pipeline.mail import report_recipients, report_sender
 from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report, push_run_of
+from pipeline.ui.params import form_params
 
 
 @dag(
@@ -44,16 +45,18 @@ from pipeline.ui.links import CostReportLink, MlflowRunLink, attach, push_report
     deadline=deadline_alert(WEEKLY_REPORT),
     tags=["cost", "report", "email"],
     default_args={"pre_execute": refuse_bad_conf, "retries": 2, "retry_delay": timedelta(minutes=2)},
-    params={
-        "days": Param(
-            7,
-            type="integer",
-            minimum=1,
-            maximum=92,
-            title="Period (days)",
-            description="The report covers the days up to the run's date.",
-        ),
-    },
+    params=form_params(
+        {
+            "days": Param(
+                7,
+                type="integer",
+                minimum=1,
+                maximum=92,
+                title="Period (days)",
+                description="The report covers the days up to the run's date.",
+            ),
+        }
+    ),
 )
 def weekly_cost_report():
     @task(multiple_outputs=False)
