@@ -7,7 +7,8 @@ final update looks up the DAG's deadline alerts by id, finds serialized alerts i
 (``'dict' object has no attribute 'hex'``), so the command exits 1 and the run stays "running"
 (apache/airflow#73428; the fix, apache/airflow#73430, is not released). ``make demo`` runs
 ``weekly_cost_report``, which carries a deadline, this way. Everything else is Airflow's own command.
-Delete this module once Airflow has the fix (``tests/devtools/test_dags_test_e2e.py`` says when).
+Delete this module once Airflow has the fix: on an Airflow upgrade, run ``airflow dags test`` on a DAG
+with a deadline (the one in ``tests/devtools/test_dags_test_e2e.py``) and see whether it still exits 1.
 """
 
 from __future__ import annotations

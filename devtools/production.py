@@ -87,6 +87,11 @@ NO_SCHEDULED_RUNS = {
     # every run is triggered through the REST API; no scheduled or asset-triggered run competes for the cores
     "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
 }
+STATIC_DAG_FILES = {
+    # the DAG files never change while it runs (the tests): parsed at start, not again every 30 s (Airflow's
+    # default re-parses all seven every 30 s, a few seconds of CPU each time); new files still found
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+}
 SECRETS_MANAGER_PREFIX = "airflow/connections"
 # The ad hoc analysis the load test and `make bench` run many of at once: two scenarios, one type.
 # A fast retraining run through the topology: 2 x 60 steps of a small model, then a 15 s load test of the
@@ -185,6 +190,7 @@ class Topology:
     secrets_backend: str = "env"  # env: connections from the environment; aws: from Secrets Manager
     fast_fault_detection: bool = False
     scheduled_runs: bool = True
+    static_dag_files: bool = False
     log: Callable[[str], None] = print
     secrets_created: bool = False
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
@@ -199,6 +205,7 @@ class Topology:
         secrets_backend: str = "env",
         fast_fault_detection: bool = False,
         scheduled_runs: bool = True,
+        static_dag_files: bool = False,
         ports: Ports | None = None,
         s3_port: int | None = None,
         log: Callable[[str], None] = print,
@@ -214,6 +221,7 @@ class Topology:
             secrets_backend = saved.get("secrets_backend", secrets_backend)
             fast_fault_detection = saved.get("fast_fault_detection", fast_fault_detection)
             scheduled_runs = saved.get("scheduled_runs", scheduled_runs)
+            static_dag_files = saved.get("static_dag_files", static_dag_files)
         else:
             ports = ports or Ports.free()
         if s3_port is not None:
@@ -225,6 +233,7 @@ class Topology:
                     "secrets_backend": secrets_backend,
                     "fast_fault_detection": fast_fault_detection,
                     "scheduled_runs": scheduled_runs,
+                    "static_dag_files": static_dag_files,
                 },
                 indent=2,
             )
@@ -236,6 +245,7 @@ class Topology:
             secrets_backend=secrets_backend,
             fast_fault_detection=fast_fault_detection,
             scheduled_runs=scheduled_runs,
+            static_dag_files=static_dag_files,
             log=log,
             secrets_created=created,
         )
@@ -323,6 +333,8 @@ class Topology:
             env.update(FAST_FAULT_DETECTION)
         if not self.scheduled_runs:
             env.update(NO_SCHEDULED_RUNS)
+        if self.static_dag_files:
+            env.update(STATIC_DAG_FILES)
         if self.secrets_backend == "aws":
             env.pop("AIRFLOW_CONN_MLFLOW_DEFAULT", None)
             env["AIRFLOW__SECRETS__BACKEND"] = (

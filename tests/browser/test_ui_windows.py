@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from helpers import free_port
 
+from devtools.production import STATIC_DAG_FILES
+
 # the stack, a scheduled retraining and two manual ones share the CPU with the browser: minutes
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(1800)]
 
@@ -61,6 +63,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         "MLFLOW_PORT": str(free_port()),
         "SMTP_PORT": str(free_port()),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        **STATIC_DAG_FILES,  # the DAG files never change: parsed once
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         # what the scheduled rnn_retraining run trains on (the default model, on a small corpus)

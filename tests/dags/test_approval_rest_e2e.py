@@ -35,6 +35,7 @@ import pytest
 from helpers import REPO_ROOT, TINY_DAG_CONF, free_port
 
 from devtools.airflow_api import AirflowApi, AirflowApiError
+from devtools.production import STATIC_DAG_FILES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -138,6 +139,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        **STATIC_DAG_FILES,  # the DAG files never change: parsed once
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",

@@ -163,14 +163,23 @@ def test_a_deadline_leaves_room_for_every_retry(dag_id: str) -> None:
 DRAFT_07_KEYWORDS = {
     *("$schema", "$id", "$ref", "$comment", "definitions", "title", "description", "default", "examples"),
     *("readOnly", "writeOnly", "type", "enum", "const", "multipleOf", "maximum", "exclusiveMaximum"),
-    *("minimum", "exclusiveMinimum", "maxLength", "minLength", "pattern", "format", "items", "additionalItems"),
+    *(
+        "minimum",
+        "exclusiveMinimum",
+        "maxLength",
+        "minLength",
+        "pattern",
+        "format",
+        "items",
+        "additionalItems",
+    ),
     *("maxItems", "minItems", "uniqueItems", "contains", "maxProperties", "minProperties", "required"),
     *("properties", "patternProperties", "additionalProperties", "dependencies", "propertyNames"),
     *("if", "then", "else", "allOf", "anyOf", "oneOf", "not", "contentMediaType", "contentEncoding"),
 }
 AIRFLOW_FORM_KEYWORDS = {"section", "values_display", "description_md"}
-SUBSCHEMA_KEYWORDS = ("items", "additionalItems", "contains", "additionalProperties", "propertyNames")
-SUBSCHEMA_KEYWORDS += ("if", "then", "else", "not")
+SUBSCHEMA_KEYWORDS = ("items", "additionalItems", "contains", "additionalProperties", "propertyNames", "not")
+SUBSCHEMA_KEYWORDS = (*SUBSCHEMA_KEYWORDS, "if", "then", "else", "allOf", "anyOf", "oneOf")
 
 
 def unknown_keywords(schema: object, where: str) -> list[str]:
@@ -180,7 +189,7 @@ def unknown_keywords(schema: object, where: str) -> list[str]:
     if not isinstance(schema, dict):
         return []
     found = [f"{where}.{key}" for key in schema if key not in DRAFT_07_KEYWORDS | AIRFLOW_FORM_KEYWORDS]
-    for key in SUBSCHEMA_KEYWORDS + ("allOf", "anyOf", "oneOf"):
+    for key in SUBSCHEMA_KEYWORDS:
         found += unknown_keywords(schema.get(key), f"{where}.{key}")
     for key in ("properties", "patternProperties", "definitions"):
         for name, sub in (schema.get(key) or {}).items():

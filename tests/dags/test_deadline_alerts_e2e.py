@@ -41,6 +41,7 @@ from helpers import REPO_ROOT, free_port
 from devtools.airflow_api import AirflowApi
 from devtools.mailcatcher import saved_messages
 from devtools.mailcatcher import start as start_mailcatcher
+from devtools.production import STATIC_DAG_FILES
 
 # A backstop only: every wait below is bounded, about 4 minutes in all at worst.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -114,6 +115,7 @@ class Airflow:
             "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            **STATIC_DAG_FILES,  # the DAG files never change: parsed once
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",  # the task and the callback; LocalExecutor forks this many
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",

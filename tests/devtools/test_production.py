@@ -8,6 +8,7 @@ names a container; the commands are compose's commands; the few differences are 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,15 @@ def test_fast_fault_detection_retries_after_seconds_through_a_cluster_policy(
     assert probe.returncode == 0, probe.stderr[-2000:]
     slow, quick = map(float, probe.stdout.split()[-2:])
     assert (slow, quick) == ((production.FAST_RETRY_DELAY_SECONDS, 3.0) if fast else (60.0, 3.0))
+
+
+def test_static_dag_files_only_stops_the_periodic_reparse_and_is_kept_between_starts(tmp_path: Path) -> None:
+    plain = production.Topology.prepare(tmp_path / "prod", log=lambda _: None)
+    static = replace(plain, static_dag_files=True)
+    for service in ("airflow-scheduler", "airflow-dag-processor"):
+        before, after = plain.airflow_env(service), static.airflow_env(service)
+        assert {key: value for key, value in after.items() if before.get(key) != value} == (
+            production.STATIC_DAG_FILES
+        )
+    production.Topology.prepare(tmp_path / "again", static_dag_files=True, log=lambda _: None)
+    assert production.Topology.prepare(tmp_path / "again", log=lambda _: None).static_dag_files

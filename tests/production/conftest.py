@@ -54,6 +54,7 @@ def deployment(
         secrets_backend="aws",
         fast_fault_detection=True,
         scheduled_runs=False,
+        static_dag_files=True,
         s3_port=proxy.port,
         log=lambda _: None,
     )
