@@ -1,4 +1,4 @@
-"""rnn_sweep end to end through dag.test(): 6 tiny trials over 2 rounds, the study, MLflow, the front."""
+"""rnn_sweep end to end through dag.test(): 4 tiny trials over 2 rounds, the study, MLflow, the front."""
 
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
         run_conf={
             "corpus_uri": str(tiny_corpus),
             "search_space": {**TINY_SPACE, **TINY_FIXED},
-            "max_trials": 6,
-            "trials_per_round": 3,
+            "max_trials": 4,
+            "trials_per_round": 2,
             "requests_per_day": 1_000_000,
             "budget_usd": 5.0,
             "load_test_seconds": 0,
@@ -63,7 +63,7 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
     states = {ti.task_id: ti.state for ti in run.get_task_instances() if ti.map_index < 0}
     assert run.state == "success", states
     trial_states = [ti.state for ti in run.get_task_instances() if ti.task_id.startswith("trials_round_")]
-    assert trial_states.count("success") == 6, trial_states
+    assert trial_states.count("success") == 4, trial_states
     # compute=local: no spot trial task ran, in any round (each skipped itself, planned or not)
     spot = {
         (ti.task_id, ti.map_index): ti.state
@@ -81,7 +81,7 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
     runs = sweep_runs()
     parents = [r for r in runs if r.data.tags.get(names.TAG_SWEEP_ROLE) == "parent"]
     children = [r for r in runs if r.data.tags.get(names.TAG_SWEEP_ROLE) == "trial"]
-    assert len(parents) == 1 and len(children) == 6
+    assert len(parents) == 1 and len(children) == 4
     parent = parents[0]
     assert {c.data.tags[names.TAG_MLFLOW_PARENT_RUN_ID] for c in children} == {parent.info.run_id}
     assert {c.data.tags["sweep.round"] for c in children} == {"1", "2"}
@@ -113,7 +113,7 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
         study_name=f"rnn_sweep/{run.run_id}", storage=load_settings().sweep_study_storage
     )
     told = [t for t in study.trials if t.state.name == "COMPLETE"]
-    assert len(told) == 6
+    assert len(told) == 4
     by_trial = {int(c.data.tags[names.TAG_SWEEP_TRIAL]): c for c in children}
     for trial in told:
         assert math.isclose(trial.values[0], by_trial[trial.number].data.metrics[names.SWEEP_USD_PER_MONTH])
@@ -129,7 +129,7 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
     recommended = document["recommendation"]["trial"]
     assert recommended in document["front"]
     parent_metrics = client.get_run(parent.info.run_id).data.metrics
-    assert parent_metrics["sweep.trials"] == 6 and parent_metrics["recommended.trial"] == recommended
+    assert parent_metrics["sweep.trials"] == 4 and parent_metrics["recommended.trial"] == recommended
     assert math.isclose(
         parent_metrics["sweep.spent_usd"], sum(c.data.metrics[names.COST_TRAIN_USD] for c in children)
     )
@@ -157,7 +157,7 @@ def test_a_sweep_runs_two_rounds_records_every_trial_and_recommends_from_the_fro
 
     report = render_report(weekly_inputs(datetime.now(UTC) + timedelta(minutes=1)))
     assert "<h2" in report.html_file and ">Sweeps</h2>" in report.html_file
-    assert f"rnn_sweep/{run.run_id}: 6 trials at 1,000,000 requests/day" in report.html_file
+    assert f"rnn_sweep/{run.run_id}: 4 trials at 1,000,000 requests/day" in report.html_file
     assert f"{recommended} (recommended)" in report.html_file
     assert "sweep_front_1.png" in report.images
-    assert f"Sweep rnn_sweep/{run.run_id}: 6 trials" in report.text
+    assert f"Sweep rnn_sweep/{run.run_id}: 4 trials" in report.text
