@@ -42,6 +42,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ),
     ("rnn", ["train", "--out-dir", TMP, "--config", "/no/config.json"], "cannot read config file"),
     ("rnn", ["train", "--out-dir", TMP, "--epochs", "0"], "epochs must be a positive integer, got 0"),
+    (
+        "rnn",
+        ["train", "--out-dir", TMP, "--hidden-size", "-4"],
+        "hidden_size must be a positive integer, got -4",
+    ),
     ("rnn", ["train", "--out-dir", TMP, "--dropout", "1.5"], "dropout must be in [0, 1)"),
     ("rnn", ["train", "--out-dir", TMP, "--corpus-uri", "/no/such/corpus.txt"], "corpus not found"),
     (
