@@ -11,7 +11,7 @@ def load_dag(dag_id: str):
     """The DAG, to run with ``dag.test()``: without its Deadline Alert, which ``dag.test()`` never evaluates
     (no scheduler loop) and which makes Airflow 3.3.2's ``dag.test()`` fail after a successful run
     (apache/airflow#73428; devtools/dags_test.py). tests/dags/test_dag_integrity.py checks the deadlines,
-    tests/dags/test_deadline_alerts_e2e.py has the scheduler miss one."""
+    tests/dags/test_approval_and_deadline_e2e.py has the scheduler miss one."""
     from airflow.dag_processing.dagbag import DagBag
 
     dagbag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{dag_id}.py"))

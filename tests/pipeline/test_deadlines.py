@@ -2,7 +2,7 @@
 
 The context below has the shape Airflow hands a deadline callback (airflow.models.deadline.Deadline.handle_miss):
 ``dag_run`` as the REST API shows a run (JSON: ISO timestamps) and ``deadline`` with its id and time (a datetime).
-tests/dags/test_deadline_alerts_e2e.py has the scheduler miss a deadline and the email arrive.
+tests/dags/test_approval_and_deadline_e2e.py has the scheduler miss a deadline and the email arrive.
 """
 
 from __future__ import annotations

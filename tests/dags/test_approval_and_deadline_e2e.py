@@ -1,12 +1,15 @@
-"""Approval before expensive work, answered over Airflow's REST API: approve, reject and timeout.
+"""Governance through real Airflow components: approval answered over the REST API (approve, reject and
+timeout), and a missed deadline's email.
 
-Real Airflow components on 127.0.0.1 with a throwaway home (SQLite): the API server, the scheduler with
-its LocalExecutor, the DAG processor. No triggerer: on Airflow 3.3 a human-in-the-loop task waits in the
-``awaiting_input`` state, resumed by the API server when someone answers and by the scheduler when the
-response timeout passes (the triggerer is only used by Airflow < 3.3). ``dag.test()`` cannot stand in:
-it waits for an answer from outside but has no scheduler, so a timeout never resolves.
+One throwaway Airflow home (SQLite) on 127.0.0.1 serves both tests: the API server, the scheduler with its
+LocalExecutor, the DAG processor and the triggerer, each its own process. Its DAG folder holds copies of
+this repository's DAGs and a stand-in for ``weekly_cost_report`` whose run does not finish in time.
+``dag.test()`` cannot stand in: it has no scheduler loop, so an approval's timeout never resolves and a
+deadline is never found missed.
 
-With a threshold of $0 every run waits:
+**Approval.** On Airflow 3.3 a human-in-the-loop task waits in the ``awaiting_input`` state, resumed by the
+API server when someone answers and by the scheduler when the response timeout passes (the triggerer is
+only used for that by Airflow < 3.3). With a threshold of $0 every run waits:
 
 * ``rnn_retraining`` run 1 is rejected by bob (``PATCH .../taskInstances/approve_training/-1/hitlDetails``):
   training and everything after it are skipped, the MLflow run ends KILLED saying who rejected;
@@ -15,6 +18,14 @@ With a threshold of $0 every run waits:
   round starts and its parent MLflow run says it timed out.
 
 The sweep runs beside the two retraining runs (which run one at a time: max_active_runs=1).
+
+**Deadline.** Every scheduler loop looks for deadlines that passed before their run finished and queues
+their callback as a trigger; the triggerer runs the AsyncCallback ``pipeline.deadlines.notify_missed_deadline``,
+which reads the ``cost_report_recipients`` Variable and the ``smtp_default`` connection (set through the REST
+API, in the metadata DB as in production) through the execution API and sends the email to a real SMTP
+catcher. The stand-in has ``weekly_cost_report``'s ``deadline_alert(WEEKLY_REPORT, ...)`` with a 5 s interval
+(the production DAG keeps ``WEEKLY_REPORT_DUE_AFTER``) and one task that hangs until the test lets it go, as
+a send that does not finish. Every wait is bounded; one that runs out fails with the components' logs.
 """
 
 from __future__ import annotations
@@ -23,18 +34,25 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import REPO_ROOT, TINY_DAG_CONF, free_port
 
 from devtools.airflow_api import AirflowApi, AirflowApiError
+from devtools.mailcatcher import saved_messages
+from devtools.mailcatcher import start as start_mailcatcher
 from devtools.production import STATIC_DAG_FILES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -45,6 +63,44 @@ SWEEP_TIMEOUT_MINUTES = 0.1  # 6 s
 # The timeout sweep runs at [scheduler] trigger_timeout_check_interval (15 s by default)
 CHECK_INTERVAL_SECONDS = 2
 TRAINING_BUDGET_USD = 3.0  # this month's, in the rnn_budgets Variable; nothing is spent before the test
+# the deadline test's stand-in for weekly_cost_report
+LATE_DAG_ID = "weekly_cost_report_late"
+DUE_AFTER_SECONDS = 5
+RECIPIENTS = "lead@example.com, finops@example.com"
+LATE_DAG = f'''
+"""weekly_cost_report's deadline on a run that does not finish (tests/dags/test_approval_and_deadline_e2e.py)."""
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import dag, task
+
+from pipeline.deadlines import WEEKLY_REPORT, deadline_alert
+
+RELEASE = Path(__file__).with_name("release")
+
+
+@dag(
+    dag_id={LATE_DAG_ID!r},
+    schedule=None,
+    start_date=pendulum.datetime(2020, 1, 1, tz="UTC"),
+    catchup=False,
+    deadline=deadline_alert(WEEKLY_REPORT, due_after=timedelta(seconds={DUE_AFTER_SECONDS})),
+)
+def late():
+    @task(retries=0)
+    def send_email():
+        """Hangs like a send that does not finish, until the test lets it go (at most 120 s)."""
+        give_up = time.monotonic() + 120
+        while not RELEASE.exists() and time.monotonic() < give_up:
+            time.sleep(0.5)
+
+    send_email()
+
+
+late()
+'''
 
 
 @dataclass
@@ -53,6 +109,23 @@ class Stack:
     corpus: Path
     mlflow_uri: str
     api: dict[str, AirflowApi]  # one logged-in client per user
+    base_url: str
+
+    def logs(self) -> str:
+        """The tail of every component's log, for a failure message."""
+        parts = []
+        for path in sorted((self.home / "logs").glob("*.log")):
+            parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-2500:]}")
+        return "\n".join(parts)
+
+    def deadlines(self) -> list[tuple[str, bool, str, str]]:
+        """(deadline time, missed, where its callback runs, its state) of every deadline, from the metadata DB."""
+        with contextlib.closing(sqlite3.connect(self.home / "airflow" / "airflow.db", timeout=10)) as db:
+            rows = db.execute(
+                "SELECT d.deadline_time, d.missed, c.type, c.state FROM deadline d "
+                "JOIN callback c ON c.id = d.callback_id"
+            ).fetchall()
+        return [(when, bool(missed), kind, state) for when, missed, kind, state in rows]
 
     def answer(self, user: str, dag_id: str, run_id: str, task_id: str, option: str) -> dict:
         path = HITL.format(dag_id=dag_id, run_id=run_id, task_id=task_id)
@@ -114,6 +187,19 @@ def _wait_healthy(url: str, processes: list[subprocess.Popen], logs: Path, timeo
     )
 
 
+def wait_for(what: str, check: Callable[[], Any], timeout_seconds: float, explain: Callable[[], str]) -> Any:
+    """``check()``'s first truthy answer, asked every 0.5 s; fails with ``explain()`` after the timeout."""
+    give_up = time.monotonic() + timeout_seconds
+    while True:
+        with contextlib.suppress(OSError, ConnectionError):
+            answer = check()
+            if answer:
+                return answer
+        if time.monotonic() > give_up:
+            pytest.fail(f"{what}: not within {timeout_seconds:.0f} s\n{explain()}")
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from rnn.corpus import default_corpus_text
@@ -126,6 +212,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     (home / "mlflow").mkdir()
+    dags = home / "dags"  # this repository's DAGs and the deadline test's stand-in
+    dags.mkdir()
+    for dag_file in (REPO_ROOT / "dags").glob("*.py"):
+        shutil.copy(dag_file, dags / dag_file.name)
+    (dags / f"{LATE_DAG_ID}.py").write_text(LATE_DAG)
     mlflow_uri = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
     bin_dir = Path(sys.executable).parent
     env = {
@@ -136,7 +227,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "AIRFLOW_HOME": str(home / "airflow"),
         "RNN_PIPELINE_HOME": str(home / "pipeline"),
         "MLFLOW_TRACKING_URI": mlflow_uri,
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         **STATIC_DAG_FILES,  # the DAG files never change: parsed once
@@ -156,11 +247,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": str(CHECK_INTERVAL_SECONDS),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "600",
+        # the log servers of the scheduler's workers and of the triggerer, off the ports of a running Airflow
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "RNN_PIPELINE_EMAIL_BACKEND": "smtp",
         "GX_ANALYTICS_ENABLED": "False",
         # the budget document the request's "budget left" comes from (pipeline.tasks.governance)
         "AIRFLOW_VAR_RNN_BUDGETS": json.dumps({"month_usd": {"training": TRAINING_BUDGET_USD}}),
     }
-    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+    for name in (
+        "AIRFLOW__CORE__UNIT_TEST_MODE",
+        "AIRFLOW_CONN_SMTP_DEFAULT",
+        "AIRFLOW_VAR_COST_REPORT_RECIPIENTS",
+    ):
+        env.pop(name, None)
     # the MLflow store, created before the runs' first tasks would race to create its tables
     from mlflow import MlflowClient
 
@@ -174,6 +274,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             ("api-server", ["api-server"]),
             ("scheduler", ["scheduler"]),
             ("dag-processor", ["dag-processor"]),
+            ("triggerer", ["triggerer"]),
         )
     ]
     clients: dict[str, AirflowApi] = {}
@@ -181,11 +282,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         _wait_healthy(f"{base}/api/v2/monitor/health", processes, logs, 180)
         passwords = json.loads((home / "passwords.json").read_text())
         clients = {user: AirflowApi(base, user, passwords[user]) for user in USERS}
-        clients["alice"].wait_for_dags(["rnn_retraining", "rnn_sweep"], timeout_seconds=180)
-        for dag_id in ("rnn_retraining", "rnn_sweep"):
+        clients["alice"].wait_for_dags(["rnn_retraining", "rnn_sweep", LATE_DAG_ID], timeout_seconds=180)
+        for dag_id in ("rnn_retraining", "rnn_sweep", LATE_DAG_ID):
             clients["alice"].unpause(dag_id)
-        yield Stack(home=home, corpus=corpus, mlflow_uri=mlflow_uri, api=clients)
+        yield Stack(home=home, corpus=corpus, mlflow_uri=mlflow_uri, api=clients, base_url=base)
     finally:
+        (dags / "release").touch()  # the stand-in's hanging task returns
         for client in clients.values():
             client.close()
         _stop(processes)
@@ -337,3 +439,74 @@ def test_approve_reject_and_timeout_over_the_rest_api(stack: Stack) -> None:
     assert parent.data.tags[names.TAG_APPROVAL_REASON].startswith("no answer within 6 s (timed out at ")
     assert "no answer within 6 s" in stack.log("rnn_sweep", sweep, "approve_sweep")
     print(f"three runs answered and finished in {time.monotonic() - started:.0f} s")
+
+
+@pytest.fixture
+def smtp_catcher(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """(where it saves each message, its port on 127.0.0.1)"""
+    port = free_port()
+    controller = start_mailcatcher(tmp_path / "mail", port)
+    yield tmp_path / "mail", port
+    controller.stop()
+
+
+def test_a_missed_deadline_emails_the_report_recipients_through_the_scheduler_and_triggerer(
+    stack: Stack, smtp_catcher: tuple[Path, int]
+) -> None:
+    mail, smtp_port = smtp_catcher
+    api = stack.api["alice"]
+    api.request("POST", "/variables", json={"key": "cost_report_recipients", "value": RECIPIENTS})
+    api.request(
+        "POST",
+        "/connections",
+        json={
+            "connection_id": "smtp_default",
+            "conn_type": "smtp",
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "extra": json.dumps({"disable_ssl": True, "disable_tls": True, "timeout": 10, "retry_limit": 1}),
+        },
+    )
+
+    run_id = api.trigger(LATE_DAG_ID)  # as the production tests trigger: no logical date, queued now
+    queued_at = datetime.fromisoformat(api.run(LATE_DAG_ID, run_id)["queued_at"])
+    deadline = queued_at + timedelta(seconds=DUE_AFTER_SECONDS)
+
+    [sent] = wait_for("the missed-deadline email", lambda: saved_messages(mail), 45, stack.logs)
+    # The deadline passed while the run was still working: the run is unfinished, its task still running.
+    assert api.run(LATE_DAG_ID, run_id)["state"] == "running"
+    assert api.task_instance(LATE_DAG_ID, run_id, "send_email")["state"] == "running"
+    assert datetime.fromtimestamp(sent.stat().st_mtime, UTC) >= deadline  # not sent before it passed
+    (stack.home / "dags" / "release").touch()  # the task may finish now: the alert is out
+
+    message = message_from_bytes(sent.read_bytes(), policy=policy.default)
+    assert message["To"] == RECIPIENTS  # the Variable, read through the execution API
+    assert message["From"] == "rnn-cost-pipeline@localhost"
+    assert message["Subject"] == (
+        f"[deadline missed] {LATE_DAG_ID}: run {run_id} not finished by {deadline:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    body = message.get_content()
+    assert (
+        f"mailboxes by {deadline:%Y-%m-%d %H:%M:%S} UTC, {DUE_AFTER_SECONDS} s after its run was queued "
+        f"({queued_at:%Y-%m-%d %H:%M:%S} UTC)"
+    ) in body
+    lines = body.splitlines()
+    assert f"DAG            {LATE_DAG_ID}" in lines
+    assert f"run            {run_id}" in lines
+    assert any(
+        line.startswith("state          running") or line.startswith("state          queued")
+        for line in lines
+    )
+    assert f"in Airflow     {stack.base_url}/dags/{LATE_DAG_ID}/runs/{run_id}" in lines
+    assert "What to do:" in lines
+
+    # Airflow's record of it: one deadline, missed, its callback run by the triggerer to success.
+    [(deadline_time, missed, runs_on, _)] = wait_for(
+        "the callback recorded as a success",
+        lambda: [row for row in stack.deadlines() if row[3] == "success"],
+        20,
+        lambda: f"{stack.deadlines()}\n{stack.logs()}",
+    )
+    assert (missed, runs_on) == (True, "triggerer")
+    assert deadline_time.startswith(f"{deadline:%Y-%m-%d %H:%M:%S}")
+    assert saved_messages(mail) == [sent]  # one email per missed deadline
