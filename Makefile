@@ -21,7 +21,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export MLFLOW_DISABLE_TELEMETRY    := true
 export DO_NOT_TRACK                := true
 
-.PHONY: help install kernel demo sweep test test-fast test-unit test-integration test-e2e test-browser test-production browser focus-validator bench reference-metrics platform-footprint lint format up down clean prod-deps prod-env prod-up prod-down prod-status
+.PHONY: help install kernel demo sweep test test-setup system-packages test-fast test-unit test-integration test-e2e test-browser test-production browser focus-validator bench reference-metrics platform-footprint lint format up down clean prod-deps prod-env prod-up prod-down prod-status
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -47,7 +47,15 @@ demo: $(STAMP) kernel  ## run the pipeline end to end on embedded defaults and p
 TEST_WORKERS ?= 4
 XDIST := -n $(TEST_WORKERS)
 
-test: $(STAMP) kernel browser focus-validator prod-deps  ## run every tier (what CI runs)
+# Its setup runs three installs at once (two cores): .venv then the kernel, the FOCUS validator's venv, and
+# the Debian packages one apt-get after the other (apt-get holds a lock).
+test-setup:
+	@$(MAKE) --no-print-directory -j3 kernel focus-validator system-packages
+
+system-packages:
+	@$(MAKE) --no-print-directory browser && $(MAKE) --no-print-directory prod-deps
+
+test: test-setup  ## run every tier (what CI runs)
 	$(BIN)/python -m pytest $(XDIST)
 
 test-fast: test-unit  ## the quick loop: the unit tier

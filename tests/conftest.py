@@ -11,8 +11,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Stops, and names, any process a test left running (tests/process_guard.py); one tier per test
-# (unit, integration, e2e, browser, production; tests/tiers.py).
-pytest_plugins = ["process_guard", "tiers"]
+# (unit, integration, e2e, browser, production; tests/tiers.py); with RNN_TEST_TIMELINE=<file>, where the
+# time and CPU went, test by test (tests/timeline.py).
+pytest_plugins = ["process_guard", "tiers", "timeline"]
 
 # Airflow reads its configuration when first imported: point it at a throwaway home now.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="rnn-cost-tests-"))
