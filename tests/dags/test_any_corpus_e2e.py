@@ -13,9 +13,10 @@ registry:
    and both scores.
 
 Every run must end in success (a refused model skips ``register``; the DAG run still succeeds): each
-corpus is validated, trained on, benchmarked, logged, costed and judged; the lowercase, CJK and Cyrillic
-models are also served and load-tested with their own prompt (the code model, plain ASCII, is not: it
-saves a server start and a load test).
+corpus is validated, trained on, benchmarked, logged, costed and judged; the CJK and Cyrillic models are
+also served and load-tested with their own prompt (a vocabulary of thousands; no Latin letter, so no "T" of
+the default prompt). The lowercase and code models are not: each load test and cold-start measurement is a
+server start and seconds of both cores, and the Cyrillic model already covers a model without a "T".
 """
 
 from __future__ import annotations
@@ -155,8 +156,8 @@ def outcomes(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "cyrillic": cyrillic_text(),
     }
     conf_of = {
-        "lowercase": {},
-        "code": {"load_test_seconds": 0},  # plain ASCII (with "The "): the other three are the serving cases
+        "lowercase": {"load_test_seconds": 0},  # no "T" either: the Cyrillic run is that serving case
+        "code": {"load_test_seconds": 0},  # plain ASCII (with "The "): CJK and Cyrillic are the serving cases
         "cjk": {"max_steps_per_epoch": 40},  # refused for its vocabulary: what it learnt does not matter
         "cyrillic": {"replace_champion_reason": REASON},
     }
@@ -294,7 +295,7 @@ def test_a_lowercase_corpus_trains_and_its_model_becomes_the_first_champion(outc
     lowercase = outcomes["lowercase"]
     assert_ran_to_success(lowercase, registered=True)
     assert lowercase.metrics[names.DATASET_VOCAB] == 28
-    assert_served_with_its_own_prompt(lowercase)
+    assert lowercase.capacity is None and names.SERVE_RSS_BYTES not in lowercase.metrics  # load test skipped
     reason = lowercase.tags[names.TAG_REGISTRY_REASON]
     assert reason.startswith(f"promoted: first model: challenger run {lowercase.mlflow_run_id[:8]}")
     assert f"on the evaluation split (last 10%) of {lowercase.corpus}" in reason

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from production_testbed import DAGS, TRAIN_CONF, Deployment, SwitchableProxy
+from production_testbed import DAGS, REFERENCE_TRAIN_CONF, Deployment, SwitchableProxy
 
 from devtools import production
 from devtools.airflow_api import AirflowApi
@@ -96,6 +96,6 @@ def prod(deployment: Deployment) -> Iterator[Deployment]:
 
 @pytest.fixture(scope="session")
 def trained(deployment: Deployment) -> dict:
-    """One uninterrupted rnn_retraining run of TRAIN_CONF (the reference for the fault tests)."""
-    run_id, state = deployment.run_and_wait("rnn_retraining", TRAIN_CONF, timeout_seconds=600)
+    """One uninterrupted rnn_retraining run of REFERENCE_TRAIN_CONF (the reference for the fault tests)."""
+    run_id, state = deployment.run_and_wait("rnn_retraining", REFERENCE_TRAIN_CONF, timeout_seconds=600)
     return {"run_id": run_id, "state": state}
