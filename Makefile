@@ -29,7 +29,10 @@ help:  ## list the targets
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e '.[$(EXTRAS)]'
+	@# byte-compiled on every core at once (pip compiles one file after another); like pip, files that are
+	@# not Python 3.11 (templates, vendored tests) are skipped without stopping the install
+	@$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null || true
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) kernel  ## create .venv and install the pinned dependencies

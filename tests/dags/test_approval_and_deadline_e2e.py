@@ -63,6 +63,13 @@ SWEEP_TIMEOUT_MINUTES = 0.1  # 6 s
 # The timeout sweep runs at [scheduler] trigger_timeout_check_interval (15 s by default)
 CHECK_INTERVAL_SECONDS = 2
 TRAINING_BUDGET_USD = 3.0  # this month's, in the rnn_budgets Variable; nothing is spent before the test
+PRELOAD_IN_THE_SCHEDULER = """import sys
+
+if sys.argv[1:2] == ["scheduler"]:
+    from pipeline.celery_worker import preload
+
+    preload()
+"""
 # the deadline test's stand-in for weekly_cost_report
 LATE_DAG_ID = "weekly_cost_report_late"
 DUE_AFTER_SECONDS = 5
@@ -265,6 +272,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from mlflow import MlflowClient
 
     MlflowClient(tracking_uri=mlflow_uri).search_experiments()
+    # The scheduler imports the task libraries once, so the LocalExecutor's task processes (forks of it)
+    # inherit them, as the production Celery workers do (pipeline/celery_worker.py); the other components
+    # never run a task and skip it.
+    (home / "airflow" / "config").mkdir(parents=True)
+    (home / "airflow" / "config" / "airflow_local_settings.py").write_text(PRELOAD_IN_THE_SCHEDULER)
     airflow = str(bin_dir / "airflow")
     migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
     assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
