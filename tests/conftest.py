@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from forked_cli import ForkedCommands, forked_commands
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Stops, and names, any process a test left running (tests/process_guard.py); one tier per test
@@ -79,6 +81,14 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+@pytest.fixture(scope="session")
+def cli() -> Iterator[ForkedCommands]:
+    """``cli.run("rnn", "train", ...)``: ``python -m rnn train ...`` in a child forked from one process that
+    imported the command lines once (tests/forked_cli.py); a ``subprocess.CompletedProcess``."""
+    with forked_commands() as commands:
+        yield commands
+
+
 @pytest.fixture
 def tiny_corpus(tmp_path: Path) -> Path:
     """~40 KB of varied English-like text built from the stdlib help topics (no third-party text)."""
@@ -108,6 +118,13 @@ def pipeline_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("RNN_PIPELINE_DATA_ROOT", raising=False)
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")  # tiny runs last seconds
+    from helpers import fresh_mlflow_db
+
+    from pipeline.settings import load_settings
+
+    # the pipeline's default store there, with MLflow's schema made once per test process, not per test
+    tracking_uri = load_settings().tracking_uri
+    fresh_mlflow_db(Path(tracking_uri.removeprefix("sqlite:///")))
     return home
 
 

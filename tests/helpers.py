@@ -36,6 +36,33 @@ TINY_RUN_CONF = {
 TINY_DAG_CONF = {**TINY_RUN_CONF, "load_test_seconds": 0}
 
 
+_MLFLOW_DB_TEMPLATE: list[Path] = []
+
+
+def fresh_mlflow_db(path: Path) -> Path:
+    """Put an empty MLflow tracking database (SQLite) at ``path``: MLflow's schema, nothing in it.
+
+    MLflow creates a new database by running every one of its schema migrations, a second or more of CPU
+    each time; here they run once per test process, into a template that each test then gets a copy of.
+    MLflow opens the copy as it would any database it made earlier (it checks the schema is current and
+    adds its Default experiment, with this store's artifact root).
+    """
+    import shutil
+    import tempfile
+
+    if not _MLFLOW_DB_TEMPLATE:
+        from mlflow.store.db.utils import _initialize_tables, create_sqlalchemy_engine
+
+        template = Path(tempfile.mkdtemp(prefix="mlflow-db-template-")) / "mlflow.db"
+        engine = create_sqlalchemy_engine(f"sqlite:///{template}")
+        _initialize_tables(engine)  # what MLflow runs on a database without its tables
+        engine.dispose()
+        _MLFLOW_DB_TEMPLATE.append(template)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_MLFLOW_DB_TEMPLATE[0], path)
+    return path
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     import socket

@@ -194,45 +194,8 @@ def test_the_table_covers_every_subcommand() -> None:
         )
 
 
-# One process imports both command lines once, then runs each case in a forked child of it: a fresh
-# process per case, as `python -m` would give, with stdout and stderr on files and the exit status the
-# child's, without paying torch's and pandas' import once per case (about 2 s of CPU each).
-DRIVER = """
-import importlib, json, os, pkgutil, sys, traceback
-import costing, rnn
-from costing.cli import main as costing_main
-from rnn.__main__ import main as rnn_main
-
-for package in (rnn, costing):  # what the commands import when they run, imported once here
-    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-        if not module.name.endswith("__main__"):
-            importlib.import_module(module.name)
-
-mains = {"rnn": rnn_main, "costing": costing_main}
-out = {}
-for index, (program, argv, folder) in enumerate(json.loads(sys.argv[1])):
-    pid = os.fork()
-    if pid == 0:
-        for fd, name in ((1, "stdout"), (2, "stderr")):
-            os.dup2(os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
-        sys.argv = [program, *argv]
-        try:
-            code = mains[program](argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    out[index] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-print(json.dumps(out))
-"""
-
-
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[int, subprocess.CompletedProcess[str]]:
+def results(tmp_path_factory: pytest.TempPathFactory, cli) -> dict[int, subprocess.CompletedProcess[str]]:
     """Run every case once; keyed by the case's index in CASES."""
     from rnn.config import TrainConfig
     from rnn.corpus import default_corpus_text
@@ -258,24 +221,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[int, subprocess.Co
         (folder / "nan.json").write_text('{"learning_rate": NaN}')
         argv = [a.format(model=trained.model_uri, metrics=trained.metrics_uri, tmp=str(folder)) for a in argv]
         cases.append((program, argv, str(folder)))
-    driver = subprocess.run(
-        [sys.executable, "-c", DRIVER, json.dumps(cases)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert driver.returncode == 0, driver.stderr[-3000:]
-    codes = json.loads(driver.stdout.strip().splitlines()[-1])
-    return {
-        index: subprocess.CompletedProcess(
-            [program, *argv],
-            codes[str(index)],
-            (Path(folder) / "stdout").read_text(),
-            (Path(folder) / "stderr").read_text(),
-        )
-        for index, (program, argv, folder) in enumerate(cases)
-    }
+    # each case in a fresh process, forked from one that imported both command lines once
+    return {index: cli.run(program, *argv) for index, (program, argv, _) in enumerate(cases)}
 
 
 @pytest.mark.parametrize("program", ["rnn", "costing"])
