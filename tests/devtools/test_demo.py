@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devtools.demo import DEMO_LOAD_TEST_SECONDS, build_parser, retraining_conf
-from pipeline.conf import conf_problems
-
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
 def test_only_the_flags_given_go_into_the_conf() -> None:
+    from devtools.demo import DEMO_LOAD_TEST_SECONDS, build_parser, retraining_conf
+
     assert retraining_conf(build_parser().parse_args([])) == {"load_test_seconds": DEMO_LOAD_TEST_SECONDS}
     args = build_parser().parse_args(
         [
@@ -32,6 +31,9 @@ def test_only_the_flags_given_go_into_the_conf() -> None:
 
 def test_the_dag_takes_every_key_the_demo_can_send() -> None:
     from airflow.dag_processing.dagbag import DagBag
+
+    from devtools.demo import build_parser, retraining_conf
+    from pipeline.conf import conf_problems
 
     dag = DagBag(dag_folder=str(DAGS / "rnn_retraining.py")).dags["rnn_retraining"]
     flags = [

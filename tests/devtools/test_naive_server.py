@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from fastapi.testclient import TestClient
-
-from devtools.naive_server import create_app
-from rnn.config import TrainConfig
-from rnn.data import Vocab
-from rnn.model import CharLSTM
-from rnn.serving.generate import default_prompt, sample_reference
-from rnn.train import save_model
-
 
 def test_the_naive_server_answers_like_ours(tmp_path: Path) -> None:
+    import torch
+    from fastapi.testclient import TestClient
+
+    from devtools.naive_server import create_app
+    from rnn.config import TrainConfig
+    from rnn.data import Vocab
+    from rnn.model import CharLSTM
+    from rnn.serving.generate import default_prompt, sample_reference
+    from rnn.train import save_model
+
     config = TrainConfig(hidden_size=16, embedding_dim=8, num_layers=1)
     vocab = Vocab(list("abcdefgh "))
     torch.manual_seed(0)
