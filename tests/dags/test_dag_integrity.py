@@ -59,25 +59,42 @@ TASK_MODULES = ("pipeline.tasks", "costing.model", "costing.report")
 
 
 @functools.cache
-def parse_in_fresh_interpreter(path: Path) -> dict[str, list[str]]:
-    """What parsing ``path`` imports, in a fresh interpreter (what the DAG processor pays for each parse):
-    the heavy libraries it loads beyond airflow.sdk, and the task modules it loads at all. One process per
-    file serves both tests."""
+def parsed_in_fresh_interpreters() -> dict[str, dict[str, list[str]]]:
+    """What parsing each DAG file imports (what the DAG processor pays for each parse): the heavy libraries
+    it loads beyond airflow.sdk, and the task modules it loads at all; by file name. One interpreter imports
+    airflow.sdk, then each file is parsed in a child forked from it: a fresh process per file with nothing
+    else imported, for one import of Airflow."""
     code = (
-        "import sys, json, runpy\n"
+        "import json, os, runpy, sys\n"
         "import airflow.sdk\n"
         "before = set(sys.modules)\n"
-        f"runpy.run_path({str(path)!r})\n"
-        "print(json.dumps({\n"
-        f"    'heavy': sorted(m for m in set(sys.modules) - before if m.split('.')[0] in {HEAVY_MODULES!r}),\n"
-        f"    'task_modules': sorted(m for m in sys.modules if m.startswith({TASK_MODULES!r})),\n"
-        "}))\n"
+        "for path in sys.argv[1:]:\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        runpy.run_path(path)\n"
+        "        print(json.dumps({'file': os.path.basename(path),\n"
+        f"            'heavy': sorted(m for m in set(sys.modules) - before if m.split('.')[0] in {HEAVY_MODULES!r}),\n"
+        f"            'task_modules': sorted(m for m in sys.modules if m.startswith({TASK_MODULES!r})),\n"
+        "        }), flush=True)\n"
+        "        os._exit(0)\n"
+        "    if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0:\n"
+        "        sys.exit(f'parsing {path} failed')\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=DAGS_DIR.parent
+        [sys.executable, "-c", code, *map(str, DAG_FILES)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=DAGS_DIR.parent,
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    parsed = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert sorted(entry["file"] for entry in parsed) == sorted(path.name for path in DAG_FILES)
+    return {entry["file"]: entry for entry in parsed}
+
+
+def parse_in_fresh_interpreter(path: Path) -> dict[str, list[str]]:
+    return parsed_in_fresh_interpreters()[path.name]
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
