@@ -523,8 +523,15 @@ class Topology:
         self.log(f"production topology up in {time.monotonic() - started:.0f} s")
 
     def down(self) -> None:
-        for name in reversed([c.name for c in self.components()]):
-            self.stop(name)
+        """Stop everything, in the reverse of the start order's stages: Airflow (its components and workers
+        at once), then MLflow, the mail catcher and S3, then Redis and Postgres. The components of a stage
+        stop together: each gets its signal, then the stage waits for all of them (at most 30 s)."""
+        names = [c.name for c in self.components()]
+        stores = [n for n in names if n in ("postgres", "redis")]
+        services = [n for n in names if n in ("s3", "smtp", "mlflow")]
+        airflow = [n for n in names if n not in stores and n not in services]
+        for stage in (airflow, services, stores):
+            self.stop(*stage)
 
     def start(self, component: Component | str) -> None:
         component = self.component(component) if isinstance(component, str) else component
@@ -572,23 +579,25 @@ class Topology:
             + _tail(log_path)
         )
 
-    def stop(self, name: str, *, timeout_seconds: float = 30.0) -> None:
-        pid = self.pid(name)
-        if pid is None:
-            return
-        component = next((c for c in self.components() if c.name == name), None)
-        sig = component.stop_signal if component else signal.SIGTERM
-        _signal_group(pid, sig)
+    def stop(self, *names: str, timeout_seconds: float = 30.0) -> None:
+        """Stop these components together: each gets its stop signal, then all of them have
+        ``timeout_seconds`` to exit before whatever is left is killed."""
+        signals = {c.name: c.stop_signal for c in self.components()}
+        pids = {name: pid for name in names if (pid := self.pid(name)) is not None}
+        for name, pid in pids.items():
+            _signal_group(pid, signals.get(name, signal.SIGTERM))
         deadline = time.monotonic() + timeout_seconds
-        while time.monotonic() < deadline and _group_alive(pid):
-            self._reap(name)
+        while time.monotonic() < deadline and any(_group_alive(pid) for pid in pids.values()):
+            for name in pids:
+                self._reap(name)
             time.sleep(0.2)
-        if _group_alive(pid):
-            _signal_group(pid, signal.SIGKILL)
-            time.sleep(0.5)
-        self._reap(name)
-        self._pid_file(name).unlink(missing_ok=True)
-        self.log(f"  {name:22} stopped")
+        for name, pid in pids.items():
+            if _group_alive(pid):
+                _signal_group(pid, signal.SIGKILL)
+                time.sleep(0.5)
+            self._reap(name)
+            self._pid_file(name).unlink(missing_ok=True)
+            self.log(f"  {name:22} stopped")
 
     def kill(self, name: str) -> list[int]:
         """SIGKILL the component and every process it started (as when its machine dies); their pids."""
