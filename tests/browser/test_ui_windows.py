@@ -108,13 +108,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
             600,
             "the scheduled run to validate its dataset",
         )
-        # The API answers 500 ("Database error") while Airflow standalone's SQLite is busy with the
-        # scheduler's writes (seen once in CI): ask again. Should it never stop, the run goes on as before.
-        for _ in range(10):
-            stop = {"state": "failed", "note": "stopped by the browser test once it had started by itself"}
-            if api(env, "PATCH", runs_path, stop)["status"] == 200:
-                break
-            time.sleep(3)
+        # Should it never stop (api() asks again while the API answers 500), the run goes on as before.
+        stop = {"state": "failed", "note": "stopped by the browser test once it had started by itself"}
+        api(env, "PATCH", runs_path, stop)
         # `airflow dags test` runs the tasks itself. While rnn_retraining is unpaused the scheduler also
         # examines that run and may start the same task first ("Task instance ... is already running"),
         # so the DAG is paused for the two test runs (the scheduled run waits) and unpaused after them.
@@ -175,7 +171,19 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def api(env: dict, method: str, path: str, body: dict | None = None) -> dict:
+def api(env: dict, method: str, path: str, body: dict | None = None, *, attempts: int = 10) -> dict:
+    """One REST call; the answer's JSON with its ``status``. The API answers 500 ("Database error") while
+    Airflow standalone's SQLite is busy with the scheduler's writes (seen in CI, on a PATCH): a 500 is
+    asked again, up to ``attempts`` times, 3 s apart."""
+    for _ in range(attempts - 1):
+        answer = _api_once(env, method, path, body)
+        if answer["status"] != 500:
+            return answer
+        time.sleep(3)
+    return _api_once(env, method, path, body)
+
+
+def _api_once(env: dict, method: str, path: str, body: dict | None) -> dict:
     base = f"http://127.0.0.1:{env['AIRFLOW_PORT']}"
     login = json.loads(
         (Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated").read_text()
