@@ -20,6 +20,10 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 # No usage telemetry leaves the machine (MLflow 3 sends it by default).
 export MLFLOW_DISABLE_TELEMETRY    := true
 export DO_NOT_TRACK                := true
+# Bytecode is cached (Python's default), whatever the machine's PYTHONDONTWRITEBYTECODE says: with it set,
+# every process (Airflow task, training run, server) compiles the project's modules and any library module
+# that is not pre-compiled again on each import.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install kernel demo sweep test test-setup system-packages test-fast test-unit test-integration test-e2e test-browser test-production browser focus-validator bench reference-metrics platform-footprint lint format up down clean prod-deps prod-env prod-up prod-down prod-status
 
@@ -31,8 +35,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e '.[$(EXTRAS)]'
 	@# byte-compiled on every core at once (pip compiles one file after another); like pip, files that are
-	@# not Python 3.11 (templates, vendored tests) are skipped without stopping the install
-	@$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null || true
+	@# not Python 3.11 (templates) are skipped without stopping the install. Libraries' own test suites are
+	@# left out (a sixth of the code, never imported here; were one imported, it is cached then).
+	@$(BIN)/python -m compileall -q -j 0 -x '/(tests|testing/_internal)/' $(VENV)/lib >/dev/null || true
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) kernel  ## create .venv and install the pinned dependencies

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devtools.compose_settings import compose_document
 from pipeline import names, tracking
 from pipeline.settings import REPO_ROOT, Settings, load_settings
 from pipeline.ui.links import mlflow_experiment_url
@@ -100,6 +101,16 @@ def airflow_env(port: int) -> dict[str, str]:
     }
 
 
+def mlflow_switches() -> dict[str, str]:
+    """MLflow server feature switches as production sets them (docker-compose.yaml's ``mlflow`` service).
+
+    MLFLOW_SERVER_ENABLE_JOB_EXECUTION: MLflow 3 otherwise starts a job runner with seven Huey consumer
+    processes (GenAI jobs: judges, trace rollups), ~40 s of CPU at every start; nothing here submits a job.
+    """
+    environment = compose_document()["services"]["mlflow"]["environment"]
+    return {name: environment[name] for name in ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION",)}
+
+
 def services(settings: Settings) -> list[Service]:
     bin_dir = Path(sys.executable).parent
     artifacts = Path(settings.artifact_root)
@@ -122,6 +133,7 @@ def services(settings: Settings) -> list[Service]:
             ],
             port=mlflow_port(),
             health_path="/health",
+            env=mlflow_switches(),
         ),
         Service(
             name="smtp",

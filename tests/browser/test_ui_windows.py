@@ -82,6 +82,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     up = subprocess.run([*services, "up"], env=env, capture_output=True, text=True, timeout=400)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
+        # MLflow's job runner (seven Huey consumers) stays off, as in production: nothing submits a job
+        mlflow_group = int((home / "run" / "mlflow.pid").read_text())
+        job_runner = subprocess.run(["pgrep", "-g", str(mlflow_group), "-f", "huey|mlflow.server.jobs"])
+        assert job_runner.returncode == 1  # pgrep: no such process
         env["UP_OUTPUT"] = up.stdout
         airflow = Path(sys.executable).with_name("airflow")
         # The scheduled DAGs start unpaused: the weekly retraining starts by itself (the default model
