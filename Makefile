@@ -20,9 +20,9 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 # No usage telemetry leaves the machine (MLflow 3 sends it by default).
 export MLFLOW_DISABLE_TELEMETRY    := true
 export DO_NOT_TRACK                := true
-# Bytecode is cached (Python's default), whatever the machine's PYTHONDONTWRITEBYTECODE says: with it set,
-# every process (Airflow task, training run, server) compiles the project's modules and any library module
-# that is not pre-compiled again on each import.
+# Bytecode is cached when a module is first imported (Python's default), whatever the machine's
+# PYTHONDONTWRITEBYTECODE says: with it set, every process (Airflow task, training run, server) would
+# compile each module it imports again.
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install kernel demo sweep test test-setup system-packages test-fast test-unit test-integration test-e2e test-browser test-production browser focus-validator bench reference-metrics platform-footprint lint format up down clean prod-deps prod-env prod-up prod-down prod-status
@@ -33,11 +33,9 @@ help:  ## list the targets
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	@# --no-compile: a module is byte-compiled when first imported and cached (PYTHONDONTWRITEBYTECODE is
+	@# unexported above), about a third of the installed code; compiling all of it took ~140 s of CPU
 	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e '.[$(EXTRAS)]'
-	@# byte-compiled on every core at once (pip compiles one file after another); like pip, files that are
-	@# not Python 3.11 (templates) are skipped without stopping the install. Libraries' own test suites are
-	@# left out (a sixth of the code, never imported here; were one imported, it is cached then).
-	@$(BIN)/python -m compileall -q -j 0 -x '/(tests|testing/_internal)/' $(VENV)/lib >/dev/null || true
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) kernel  ## create .venv and install the pinned dependencies
@@ -132,7 +130,7 @@ focus-validator: $(FOCUS_STAMP)  ## the FOCUS validator's own venv (.venv-focus-
 $(FOCUS_STAMP): constraints-focus-validator.txt
 	@if [ -z "$(FOCUS_PYTHON)" ]; then echo "no Python >= 3.12 found: the FOCUS validator test will be skipped"; exit 0; fi; \
 	rm -rf $(FOCUS_VENV) && $(FOCUS_PYTHON) -m venv $(FOCUS_VENV) \
-	&& $(FOCUS_VENV)/bin/python -m pip install --quiet -c constraints-focus-validator.txt focus-validator \
+	&& $(FOCUS_VENV)/bin/python -m pip install --quiet --no-compile -c constraints-focus-validator.txt focus-validator \
 	&& touch $@
 
 sweep: $(STAMP) kernel  ## a small rnn_sweep on embedded defaults (6 trials, 2 rounds): the front and the recommendation
