@@ -100,14 +100,13 @@ def tiny_corpus(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Path:
+def airflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated Airflow metadata DB (SQLite) under the session's AIRFLOW_HOME."""
-    import subprocess
+    from helpers import migrated_airflow_db, shared_tmp
 
-    airflow_bin = Path(sys.executable).with_name("airflow")
-    result = subprocess.run([str(airflow_bin), "db", "migrate"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return Path(os.environ["AIRFLOW_HOME"])
+    home = Path(os.environ["AIRFLOW_HOME"])
+    migrated_airflow_db(home / "airflow.db", shared_tmp(tmp_path_factory) / "airflow-db-template")
+    return home
 
 
 @pytest.fixture

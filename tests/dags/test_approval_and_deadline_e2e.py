@@ -48,7 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REPO_ROOT, TINY_DAG_CONF, free_port
+from cryptography.fernet import Fernet
+from helpers import REPO_ROOT, TINY_DAG_CONF, free_port, migrated_airflow_db, shared_tmp
 
 from devtools.airflow_api import AirflowApi, AirflowApiError
 from devtools.mailcatcher import saved_messages
@@ -250,6 +251,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+        # one key for every component (production sets it too): each would otherwise write its own random
+        # one into a new airflow.cfg, and a Variable the API server encrypted could not be read elsewhere
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the runs this test triggers
         "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": str(CHECK_INTERVAL_SECONDS),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
@@ -278,8 +282,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     (home / "airflow" / "config").mkdir(parents=True)
     (home / "airflow" / "config" / "airflow_local_settings.py").write_text(PRELOAD_IN_THE_SCHEDULER)
     airflow = str(bin_dir / "airflow")
-    migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
-    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+    migrated_airflow_db(home / "airflow" / "airflow.db", shared_tmp(tmp_path_factory) / "airflow-db-template")
     processes = [
         _start(name, [airflow, *command], env, logs)
         for name, command in (
