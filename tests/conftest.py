@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -39,6 +40,11 @@ os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ.pop("AWS_PROFILE", None)
 sys.path.insert(0, str(REPO_ROOT))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The throwaway Airflow and pipeline home goes with the test process (each xdist worker has its own)."""
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)
 
 
 MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")

@@ -95,7 +95,9 @@ def fresh_mlflow_db(path: Path) -> Path:
     if not _MLFLOW_DB_TEMPLATE:
         from mlflow.store.db.utils import _initialize_tables, create_sqlalchemy_engine
 
-        template = Path(tempfile.mkdtemp(prefix="mlflow-db-template-")) / "mlflow.db"
+        # in the test process's throwaway home (tests/conftest.py), removed with it
+        folder = Path(os.environ["AIRFLOW_HOME"]).parent
+        template = Path(tempfile.mkdtemp(prefix="mlflow-db-template-", dir=folder)) / "mlflow.db"
         engine = create_sqlalchemy_engine(f"sqlite:///{template}")
         _initialize_tables(engine)  # what MLflow runs on a database without its tables
         engine.dispose()
