@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from unittest import mock
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,27 +40,11 @@ def load_dag(dag_id: str):
     return dag
 
 
-@contextlib.contextmanager
-def bundle_of_one(folder: Path) -> Iterator[None]:
+def bundle_of_one(folder: Path) -> AbstractContextManager[object]:
     """Airflow's DAG bundle ``dags-folder`` is ``folder`` meanwhile (read each time a bundle manager starts)."""
-    name = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
-    before = os.environ.get(name)
-    os.environ[name] = json.dumps(
-        [
-            {
-                "name": "dags-folder",
-                "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                "kwargs": {"path": str(folder)},
-            }
-        ]
-    )
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
+    bundle = {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle"}
+    config = json.dumps([{**bundle, "kwargs": {"path": str(folder)}}])
+    return mock.patch.dict(os.environ, {"AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": config})
 
 
 # Tiny model and corpus settings for whole-DAG runs: seconds, not minutes.
